@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { startLocalCloud } from '../localcloud/index.js';
+import { createLogger } from '../core/index.js';
+
+/** `tradeswarm cloud serve`: runs the local E2B-compatible cloud until interrupted. */
+export function registerCloudCommands(program: Command): void {
+  const cloud = program.command('cloud').description('the local, E2B-compatible sandbox cloud');
+  cloud
+    .command('serve')
+    .description('serve the E2B API, envd and the code interpreter on one port until Ctrl-C')
+    .option('--port <port>', 'TCP port', (value) => Number(value), 49982)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--api-key <key>', 'API key clients must send (default: a new random key)')
+    .option('--data-dir <dir>', 'folder for sandbox files (default: a temporary folder)')
+    .action(async (options: { port: number; host: string; apiKey?: string; dataDir?: string }) => {
+      const logger = createLogger('localcloud', process.env.LOG_LEVEL ?? 'info');
+      const cloudInstance = await startLocalCloud({ port: options.port, host: options.host, apiKey: options.apiKey, dataDir: options.dataDir, logger });
+      const { support } = cloudInstance;
+      process.stdout.write(
+        [
+          `tradeswarm local cloud listening on ${cloudInstance.apiUrl}`,
+          `templates: ${cloudInstance.templates.names().join(', ')}`,
+          `isolation: namespaces ${support.namespaces ? 'yes' : 'NO'}, private network ${support.networkNamespace ? 'yes' : 'NO'}, cgroups ${Object.entries(support.cgroups).map(([name, ok]) => `${name} ${ok ? 'yes' : 'NO'}`).join(', ')}`,
+          ...support.problems.map((problem) => `warning: ${problem}`),
+          '',
+          'Point any e2b SDK program at it:',
+          `  export E2B_API_URL=${cloudInstance.apiUrl}`,
+          `  export E2B_SANDBOX_URL=${cloudInstance.sandboxUrl}`,
+          `  export E2B_API_KEY=${cloudInstance.apiKey}`,
+          '',
+        ].join('\n'),
+      );
+      const stop = (): void => {
+        process.stdout.write('stopping: killing every sandbox\n');
+        void cloudInstance.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+import { registerCloudCommands } from './cloud.js';
+import { registerDemoCommand } from './demo.js';
+
+const program = new Command()
+  .name('tradeswarm')
+  .description('Run a swarm of trading agents in isolated, E2B-compatible sandboxes.')
+  .showHelpAfterError();
+registerCloudCommands(program);
+registerDemoCommand(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`tradeswarm: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,147 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { API_STATUS, LocalCloudError } from '../errors.js';
+import type { LocalSandbox, SandboxManager, SandboxState } from '../sandboxes/index.js';
+
+/** The envd version this server reports: every SDK feature gated at or below it is implemented. */
+export const ENVD_VERSION = '0.5.7';
+
+const envVarsSchema = z.record(z.string(), z.string());
+const createSchema = z.object({
+  templateID: z.string().min(1, 'templateID is empty: name a template such as base or code-interpreter-v1'),
+  timeout: z.number().int().positive().optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+  envVars: envVarsSchema.optional(),
+  allow_internet_access: z.boolean().optional(),
+  autoPause: z.boolean().optional(),
+});
+const timeoutSchema = z.object({ timeout: z.number().int().positive() });
+const connectSchema = z.object({ timeout: z.number().int().positive().optional() }).passthrough();
+const listQuerySchema = z.object({
+  metadata: z.string().optional(),
+  state: z.union([z.string(), z.array(z.string())]).optional(),
+  template: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  nextToken: z.string().optional(),
+});
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new LocalCloudError(API_STATUS.badRequest, `${where}.${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function sandboxCreated(sandbox: LocalSandbox) {
+  return {
+    sandboxID: sandbox.id,
+    templateID: sandbox.templateId,
+    alias: sandbox.templateId,
+    clientID: sandbox.clientId,
+    envdVersion: ENVD_VERSION,
+    envdAccessToken: sandbox.accessToken,
+    domain: null,
+  };
+}
+
+function sandboxListed(sandbox: LocalSandbox) {
+  return {
+    sandboxID: sandbox.id,
+    templateID: sandbox.templateId,
+    alias: sandbox.templateId,
+    clientID: sandbox.clientId,
+    startedAt: new Date(sandbox.startedAtMs).toISOString(),
+    endAt: new Date(sandbox.endAtMs).toISOString(),
+    cpuCount: sandbox.template.cpuCount,
+    memoryMB: sandbox.template.memoryMB,
+    diskSizeMB: sandbox.template.diskMB,
+    metadata: sandbox.metadata,
+    state: sandbox.state,
+    envdVersion: ENVD_VERSION,
+  };
+}
+
+function sandboxDetail(sandbox: LocalSandbox) {
+  return { ...sandboxListed(sandbox), envdAccessToken: sandbox.accessToken, allowInternetAccess: sandbox.allowInternetAccess, domain: null };
+}
+
+/** Parses E2B's list filters: `metadata` is a URL-encoded query string of key=value pairs; `state` is repeated or comma-separated. */
+function listFilter(query: unknown) {
+  const parsed = parse(listQuerySchema, query, 'query');
+  const metadata = parsed.metadata ? Object.fromEntries(new URLSearchParams(parsed.metadata)) : undefined;
+  const rawStates = parsed.state === undefined ? undefined : (Array.isArray(parsed.state) ? parsed.state : [parsed.state]).flatMap((value) => value.split(','));
+  for (const state of rawStates ?? []) {
+    if (state !== 'running' && state !== 'paused') throw new LocalCloudError(API_STATUS.badRequest, `query.state: '${state}' is not a state; use running or paused`);
+  }
+  return { metadata, states: rawStates as SandboxState[] | undefined, templateId: parsed.template, limit: parsed.limit, nextToken: parsed.nextToken };
+}
+
+/** Registers E2B's control-plane REST API (the subset the pinned SDKs call) on a Fastify instance. */
+export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager): void {
+  const create = async (body: unknown) => {
+    const request = parse(createSchema, body, 'body');
+    const sandbox = await manager.create({
+      templateId: request.templateID,
+      timeoutSeconds: request.timeout,
+      metadata: request.metadata,
+      envVars: request.envVars,
+      allowInternetAccess: request.allow_internet_access,
+      autoPause: request.autoPause,
+    });
+    return sandboxCreated(sandbox);
+  };
+  app.post('/sandboxes', async (request, reply) => reply.code(201).send(await create(request.body)));
+  app.post('/v2/sandboxes', async (request, reply) => reply.code(201).send(await create(request.body)));
+
+  app.get('/sandboxes', (request) => {
+    const filter = listFilter(request.query);
+    return manager.list({ ...filter, states: filter.states ?? ['running'] }).map(sandboxListed);
+  });
+  app.get('/v2/sandboxes', (request, reply) => {
+    const filter = listFilter(request.query);
+    const all = manager.list(filter);
+    // The next token is the id of the first sandbox of the next page; the list is ordered by start time, then id.
+    const start = filter.nextToken ? all.findIndex((sandbox) => sandbox.id === filter.nextToken) : 0;
+    if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${filter.nextToken}' is not a page of this list (the sandbox it named is gone); list again from the start`);
+    const limit = filter.limit ?? 100;
+    const page = all.slice(start, start + limit);
+    const next = all[start + limit];
+    if (next) void reply.header('x-next-token', next.id);
+    return page.map(sandboxListed);
+  });
+
+  app.get<{ Params: { id: string } }>('/sandboxes/:id', (request) => sandboxDetail(manager.get(request.params.id)));
+
+  app.delete<{ Params: { id: string } }>('/sandboxes/:id', async (request, reply) => {
+    if (!(await manager.kill(request.params.id))) throw new LocalCloudError(API_STATUS.notFound, `sandbox ${request.params.id} not found`);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/timeout', (request, reply) => {
+    manager.setTimeout(request.params.id, parse(timeoutSchema, request.body, 'body').timeout);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/pause', async (request, reply) => {
+    if (!(await manager.pause(request.params.id))) throw new LocalCloudError(API_STATUS.conflict, `sandbox ${request.params.id} is already paused`);
+    return reply.code(204).send();
+  });
+
+  const connect = async (id: string, body: unknown, reply: FastifyReply) => {
+    const { timeout } = parse(connectSchema, body, 'body');
+    const resumed = await manager.connect(id, timeout);
+    return reply.code(resumed ? 201 : 200).send(sandboxCreated(manager.get(id)));
+  };
+  app.post<{ Params: { id: string } }>('/v2/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/resume', (request, reply) => connect(request.params.id, request.body, reply));
+
+  app.get<{ Params: { id: string } }>('/sandboxes/:id/metrics', (request) => {
+    const sandbox = manager.get(request.params.id);
+    const history = [...sandbox.metricHistory()];
+    if (sandbox.state === 'running') history.push(sandbox.sampleMetrics());
+    return history;
+  });
+}

@@ -1,0 +1,355 @@
+/**
+ * Entries of a sandbox's filesystem as the envd handlers reach them on the host, and as E2B's
+ * `EntryInfo` describes them.
+ *
+ * `LocalSandbox.resolvePath` follows symlinks inside the sandbox's view, but the sandbox can swap a
+ * directory for a symlink between that resolution and the moment this server (running as root) opens
+ * the path; a plain `open(hostPath)` would then follow the new link on the host. So every handler walks
+ * from a trusted host directory (the home or tmp directory, or the sandbox's root view) one component at
+ * a time with `O_NOFOLLOW`, naming each step through `/proc/self/fd/<fd>/<name>`: the `openat` +
+ * `O_NOFOLLOW` walk that Node has no direct API for. A link planted mid-walk fails the call instead of
+ * escaping the sandbox.
+ */
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { LocalSandbox, SandboxUser } from '../sandboxes/index.js';
+import { ConnectError, toConnectError } from './connect.js';
+
+/** What of a sandbox the filesystem handlers use: a `LocalSandbox`, or a stand-in in tests. */
+export type SandboxFilesystem = Pick<LocalSandbox, 'resolvePath' | 'idsOf' | 'homeOf' | 'onKilled'>;
+
+/** A uid and gid, on the host and in the sandbox alike (sandboxes have no user namespace). */
+export interface Identity {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** A sandbox path placed on the host as a trusted directory plus the components below it. */
+export interface SandboxLocation {
+  /** Canonical absolute path as the sandbox sees it. */
+  readonly sandboxPath: string;
+  /** Under /home/user or /tmp, the only places a sandbox may write. */
+  readonly writable: boolean;
+  /** Host directory the walk starts from: the home or tmp directory, or the sandbox's root view. */
+  readonly base: string;
+  /** Components from `base` down to the entry; empty for `base` itself. */
+  readonly parts: readonly string[];
+}
+
+/** How a walk treats the directories it passes. */
+export interface WalkOptions {
+  /** Create missing directories (mode 0755), owned by these ids. */
+  readonly create?: Identity;
+  /** Require search permission for this identity on every directory passed. */
+  readonly access?: Identity;
+}
+
+/** proto3 JSON of `filesystem.FileType`. */
+export type FileTypeName = 'FILE_TYPE_UNSPECIFIED' | 'FILE_TYPE_FILE' | 'FILE_TYPE_DIRECTORY' | 'FILE_TYPE_SYMLINK';
+
+/** proto3 JSON of `filesystem.EntryInfo` (int64 `size` as a string, `modifiedTime` as RFC 3339). */
+export interface EntryInfoMessage {
+  readonly name: string;
+  readonly type: FileTypeName;
+  readonly path: string;
+  readonly size: string;
+  readonly mode: number;
+  readonly permissions: string;
+  readonly owner: string;
+  readonly group: string;
+  readonly modifiedTime: string;
+  readonly symlinkTarget?: string;
+}
+
+/** Permission bits of the "other" class; shift left 3 for group, 6 for owner. */
+export const ACCESS = { read: 4, write: 2, search: 1 } as const;
+
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const WRITABLE_PREFIXES = ['/home/user', '/tmp'] as const;
+/** The fixed /etc/passwd and /etc/group of every sandbox (see the sandbox manager). */
+const NOBODY_ID = 65534;
+/** Set-user-ID, set-group-ID and sticky bits (not in Node's typed `fs.constants`). */
+const SET_USER_ID = 0o4000;
+const SET_GROUP_ID = 0o2000;
+const STICKY = 0o1000;
+
+/**
+ * Resolves `path` (relative paths start at the user's home) inside the sandbox and places it on the host.
+ * @param followLast whether a symlink as the last component is followed (false to act on the link itself).
+ * @throws ConnectError failed_precondition on a symlink loop, invalid_argument on a NUL character.
+ */
+export function locate(sandbox: SandboxFilesystem, path: string, user: SandboxUser, followLast: boolean): SandboxLocation {
+  if (path.includes('\0')) throw new ConnectError('invalid_argument', `${JSON.stringify(path)} contains a NUL character, which no path can hold: remove it`);
+  let resolved;
+  try {
+    resolved = sandbox.resolvePath(path, user, followLast);
+  } catch (error) {
+    throw fileError(error, path);
+  }
+  const { sandboxPath, hostPath, writable } = resolved;
+  // The host path is a root directory followed by the part of the sandbox path below that root's mount point.
+  const mountPoint = writable ? WRITABLE_PREFIXES.find((prefix) => sandboxPath === prefix || sandboxPath.startsWith(`${prefix}/`)) ?? '' : '';
+  const below = sandboxPath.slice(mountPoint.length);
+  const base = hostPath.slice(0, hostPath.length - below.length) || '/';
+  return { sandboxPath, writable, base, parts: below.split('/').filter(Boolean) };
+}
+
+/** The location of `relative` (slash-separated, no `..`) below a directory's location. */
+export function childOf(location: SandboxLocation, relative: string): SandboxLocation {
+  const names = relative.split('/').filter(Boolean);
+  return { ...location, sandboxPath: posix.join(location.sandboxPath, ...names), parts: [...location.parts, ...names] };
+}
+
+/** The entry's name as E2B reports it (`/` for the root). */
+export function nameOf(location: SandboxLocation): string {
+  return posix.basename(location.sandboxPath) || '/';
+}
+
+/** @throws ConnectError permission_denied when the location is in the read-only part of the sandbox. */
+export function requireWritable(location: SandboxLocation): void {
+  if (!location.writable) {
+    throw new ConnectError('permission_denied', `${location.sandboxPath} is read-only: a sandbox can only write under /home/user and /tmp, so choose a path there`);
+  }
+}
+
+/** The identity whose permissions apply to reads, or undefined where the sandbox owns everything. */
+export function readerOf(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation): Identity | undefined {
+  return location.writable ? undefined : sandbox.idsOf(user);
+}
+
+/** Whether classic Unix permissions give `identity` the `bit` access (sandbox users have no capabilities). */
+export function permits(stats: Pick<Stats, 'uid' | 'gid' | 'mode'>, identity: Identity, bit: number): boolean {
+  const shift = stats.uid === identity.uid ? 6 : stats.gid === identity.gid ? 3 : 0;
+  return ((stats.mode >> shift) & bit) !== 0;
+}
+
+/** The `/proc/self/fd` name of an open directory, usable as a path prefix that follows no symlink. */
+export function pathOf(handle: FileHandle): string {
+  return `/proc/self/fd/${handle.fd}`;
+}
+
+/**
+ * Opens `parts` below `base` as a directory, refusing any symlink on the way.
+ * @throws Node errors (ENOENT, ENOTDIR for a file or a symlink in the way) or ConnectError permission_denied.
+ */
+export async function openDirectory(base: string, parts: readonly string[], options: WalkOptions = {}): Promise<FileHandle> {
+  let handle = await open(base, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    for (const part of parts) {
+      await checkSearch(handle, options.access);
+      const next = `${pathOf(handle)}/${part}`;
+      let child: FileHandle;
+      try {
+        child = await open(next, DIRECTORY_FLAGS);
+      } catch (error) {
+        if (!options.create || (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        child = await makeDirectory(next, options.create);
+      }
+      await handle.close();
+      handle = child;
+    }
+    await checkSearch(handle, options.access);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+async function makeDirectory(path: string, owner: Identity): Promise<FileHandle> {
+  let created = true;
+  try {
+    await mkdir(path, 0o755);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    created = false;
+  }
+  const handle = await open(path, DIRECTORY_FLAGS);
+  if (created) await handle.chown(owner.uid, owner.gid);
+  return handle;
+}
+
+async function checkSearch(handle: FileHandle, identity: Identity | undefined): Promise<void> {
+  if (identity && !permits(await handle.stat(), identity, ACCESS.search)) {
+    throw Object.assign(new Error('permission denied'), { code: 'EACCES' });
+  }
+}
+
+/**
+ * Runs `action` with a path naming the location's entry that follows no symlink on the way (the last
+ * component is passed as is: use lstat, `O_NOFOLLOW`, rename or unlink on it). The root of a location is
+ * named `<dir>/.`.
+ */
+export async function atEntry<T>(location: SandboxLocation, options: WalkOptions, action: (path: string) => Promise<T>): Promise<T> {
+  const name = location.parts.at(-1);
+  const parent = await openDirectory(location.base, location.parts.slice(0, -1), options);
+  try {
+    return await action(`${pathOf(parent)}/${name ?? '.'}`);
+  } finally {
+    await parent.close();
+  }
+}
+
+/** lstat of the entry, or undefined when it does not exist. */
+export async function lstatEntry(location: SandboxLocation, access?: Identity): Promise<Stats | undefined> {
+  try {
+    return await atEntry(location, { access }, (path) => lstat(path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+/** Removes a file, link or whole directory tree named `name` inside the open directory `directory`, without following links. */
+export async function removeTree(directory: string, name: string): Promise<void> {
+  const path = `${directory}/${name}`;
+  try {
+    await unlink(path);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code !== 'EISDIR' && code !== 'EPERM') throw error;
+  }
+  let handle: FileHandle;
+  try {
+    handle = await open(path, DIRECTORY_FLAGS);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await removeChildren(handle);
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rmdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Empties an open directory. */
+export async function removeChildren(handle: FileHandle): Promise<void> {
+  for (const child of await readdir(pathOf(handle))) await removeTree(pathOf(handle), child);
+}
+
+/**
+ * Describes an entry as E2B's `EntryInfo`. A symlink is reported as FILE_TYPE_SYMLINK with the canonical
+ * sandbox path it resolves to as `symlinkTarget`, and its target's permission bits as `mode`.
+ * @param stats the entry's lstat.
+ * @param path a no-follow path to the entry (from {@link atEntry}), to read a symlink's text when it cannot be resolved.
+ */
+export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, stats: Stats, path: string): Promise<EntryInfoMessage> {
+  let mode = stats.mode & 0o777;
+  let symlinkTarget: string | undefined;
+  if (stats.isSymbolicLink()) {
+    try {
+      const target = locate(sandbox, location.sandboxPath, user, true);
+      symlinkTarget = target.sandboxPath;
+      const targetStats = await lstatEntry(target);
+      if (targetStats) mode = targetStats.mode & 0o777;
+    } catch {
+      symlinkTarget = await readlink(path);
+    }
+  }
+  return {
+    name: nameOf(location),
+    type: fileTypeOf(stats),
+    path: location.sandboxPath,
+    size: String(stats.size),
+    mode,
+    permissions: permissionString(stats.mode),
+    owner: ownerName(sandbox, stats.uid),
+    group: groupName(sandbox, stats.gid),
+    // Truncated to the millisecond like the SDK does (`stats.mtime` rounds instead).
+    modifiedTime: new Date(Math.floor(stats.mtimeMs)).toISOString(),
+    ...(symlinkTarget === undefined ? {} : { symlinkTarget }),
+  };
+}
+
+/** lstat + {@link describeEntry} in one walk. @throws Node errors such as ENOENT. */
+export async function statEntry(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation): Promise<EntryInfoMessage> {
+  return atEntry(location, { access: readerOf(sandbox, user, location) }, async (path) => describeEntry(sandbox, user, location, await lstat(path), path));
+}
+
+function fileTypeOf(stats: Stats): FileTypeName {
+  if (stats.isSymbolicLink()) return 'FILE_TYPE_SYMLINK';
+  if (stats.isDirectory()) return 'FILE_TYPE_DIRECTORY';
+  if (stats.isFile()) return 'FILE_TYPE_FILE';
+  return 'FILE_TYPE_UNSPECIFIED';
+}
+
+function ownerName(sandbox: SandboxFilesystem, uid: number): string {
+  if (uid === sandbox.idsOf('root').uid) return 'root';
+  if (uid === sandbox.idsOf('user').uid) return 'user';
+  return uid === NOBODY_ID ? 'nobody' : String(uid);
+}
+
+function groupName(sandbox: SandboxFilesystem, gid: number): string {
+  if (gid === sandbox.idsOf('root').gid) return 'root';
+  if (gid === sandbox.idsOf('user').gid) return 'user';
+  return gid === NOBODY_ID ? 'nogroup' : String(gid);
+}
+
+const TYPE_LETTERS: ReadonlyArray<readonly [number, string]> = [
+  [constants.S_IFDIR, 'd'],
+  [constants.S_IFLNK, 'l'],
+  [constants.S_IFCHR, 'c'],
+  [constants.S_IFBLK, 'b'],
+  [constants.S_IFIFO, 'p'],
+  [constants.S_IFSOCK, 's'],
+];
+
+/** `ls -l` style permissions, e.g. `-rw-r--r--`, `drwxrwxrwt`. */
+export function permissionString(mode: number): string {
+  const type = TYPE_LETTERS.find(([bits]) => (mode & constants.S_IFMT) === bits)?.[1] ?? '-';
+  const triplet = (shift: number, special: number, letter: string): string => {
+    const bits = (mode >> shift) & 7;
+    const read = bits & 4 ? 'r' : '-';
+    const write = bits & 2 ? 'w' : '-';
+    const plainExecute = bits & 1 ? 'x' : '-';
+    const execute = mode & special ? (bits & 1 ? letter : letter.toUpperCase()) : plainExecute;
+    return read + write + execute;
+  };
+  return type + triplet(6, SET_USER_ID, 's') + triplet(3, SET_GROUP_ID, 's') + triplet(0, STICKY, 't');
+}
+
+/**
+ * Turns a failed file operation into a Connect error whose message names the sandbox path (never the
+ * host path) and says what to do.
+ */
+export function fileError(error: unknown, sandboxPath: string): ConnectError {
+  if (error instanceof ConnectError) return error;
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOENT':
+      return new ConnectError('not_found', `${sandboxPath} does not exist: check the path, or create it first`);
+    case 'ENOTDIR':
+      return new ConnectError('invalid_argument', `a parent of ${sandboxPath} is not a directory: check the path`);
+    case 'EISDIR':
+      return new ConnectError('invalid_argument', `${sandboxPath} is a directory: give the path of a file`);
+    case 'EEXIST':
+      return new ConnectError('already_exists', `${sandboxPath} already exists`);
+    case 'ENOTEMPTY':
+      return new ConnectError('invalid_argument', `${sandboxPath} is a directory that is not empty: remove its contents first`);
+    case 'EACCES':
+    case 'EPERM':
+      return new ConnectError('permission_denied', `permission denied on ${sandboxPath}: run as a user that may access it (for example root)`);
+    case 'EROFS':
+      return new ConnectError('permission_denied', `${sandboxPath} is read-only: a sandbox can only write under /home/user and /tmp`);
+    case 'ELOOP':
+      return new ConnectError('failed_precondition', `${sandboxPath} has a symlink loop or a symlink that changed while it was used: fix the link and retry`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return new ConnectError('resource_exhausted', `not enough disk space for ${sandboxPath}: remove files from the sandbox or write less`);
+    default: {
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (code === undefined) return toConnectError(error);
+      return new ConnectError('internal', `the operation on ${sandboxPath} failed with ${code}: retry, and report it if it persists`);
+    }
+  }
+}

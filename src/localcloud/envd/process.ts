@@ -1,0 +1,241 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { z } from 'zod';
+import type { LocalSandbox } from '../sandboxes/index.js';
+import { ConnectError, firstMessage, keepaliveIntervalMs, parseMessage, readEnvelopes, serveStream, serveUnary, type StreamWriter } from './connect.js';
+import type { EnvdRequestContext, EnvdService } from './context.js';
+
+/** How long after a process exits we still wait for its output pipes to close (a background child may hold them). */
+const OUTPUT_DRAIN_GRACE_MS = 100;
+
+const selectorSchema = z.union([z.object({ pid: z.number().int().nonnegative() }), z.object({ tag: z.string() })]);
+const bytesSchema = z.string().transform((value) => Buffer.from(value, 'base64'));
+const startSchema = z.object({
+  process: z.object({
+    cmd: z.string().min(1, 'process.cmd is empty: give the program to run'),
+    args: z.array(z.string()).default([]),
+    envs: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+  }),
+  pty: z.unknown().optional(),
+  tag: z.string().optional(),
+  stdin: z.boolean().optional(),
+});
+const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = { SIGNAL_SIGKILL: 'SIGKILL', SIGNAL_SIGTERM: 'SIGTERM', '9': 'SIGKILL', '15': 'SIGTERM' };
+/** Go's names for signals, as envd reports them in an end event's status. */
+const GO_SIGNAL_NAMES: Readonly<Partial<Record<NodeJS.Signals, string>>> = { SIGKILL: 'killed', SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup', SIGSEGV: 'segmentation fault', SIGABRT: 'aborted', SIGPIPE: 'broken pipe' };
+
+interface ProcessConfig {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly envs: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+interface EndEvent {
+  readonly exitCode: number;
+  readonly exited: boolean;
+  readonly status: string;
+  readonly error?: string;
+}
+
+/**
+ * A process started through envd, with everyone currently streaming its events. Listeners are attached
+ * the moment it is spawned; what happens before the first stream follows it is kept in a backlog, so
+ * a command that finishes at once loses neither output nor its end.
+ */
+class ManagedProcess {
+  readonly subscribers = new Set<StreamWriter>();
+  end: EndEvent | undefined;
+  pid = 0;
+  private backlog: unknown[] | undefined = [];
+  private readonly ended: Promise<EndEvent>;
+
+  constructor(
+    readonly tag: string | undefined,
+    readonly config: ProcessConfig,
+    readonly child: ChildProcess,
+  ) {
+    this.ended = new Promise<EndEvent>((resolve) => {
+      let exit: EndEvent | undefined;
+      let settled = false;
+      const finish = (): void => {
+        if (settled || !exit) return;
+        settled = true;
+        this.end = exit;
+        this.broadcast({ end: exit });
+        resolve(exit);
+      };
+      child.once('exit', (code, signal) => {
+        exit = signal
+          ? { exitCode: -1, exited: false, status: `signal: ${GO_SIGNAL_NAMES[signal] ?? signal}`, error: `signal: ${GO_SIGNAL_NAMES[signal] ?? signal}` }
+          : { exitCode: code ?? -1, exited: true, status: `exit status ${code ?? -1}`, ...(code === 0 ? {} : { error: `exit status ${code ?? -1}` }) };
+        setTimeout(finish, OUTPUT_DRAIN_GRACE_MS).unref();
+      });
+      child.once('close', finish);
+    });
+    child.stdout?.on('data', (chunk: Buffer) => this.broadcast({ data: { stdout: chunk.toString('base64') } }));
+    child.stderr?.on('data', (chunk: Buffer) => this.broadcast({ data: { stderr: chunk.toString('base64') } }));
+  }
+
+  /** Streams this process's events to `writer` until it ends or the client goes away. */
+  async follow(writer: StreamWriter): Promise<void> {
+    writer.send({ event: { start: { pid: this.pid } } });
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    for (const event of backlog ?? []) writer.send({ event });
+    if (this.end) {
+      if (!backlog) writer.send({ event: { end: this.end } });
+      return;
+    }
+    this.subscribers.add(writer);
+    try {
+      await Promise.race([this.ended, writer.closed]);
+    } finally {
+      this.subscribers.delete(writer);
+    }
+  }
+
+  get stdinOpen(): boolean {
+    return Boolean(this.child.stdin && !this.child.stdin.writableEnded && !this.child.stdin.destroyed);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    try {
+      // The host-side leader's process group holds nsenter and everything the command started.
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private broadcast(event: unknown): void {
+    if (this.backlog) this.backlog.push(event);
+    for (const subscriber of this.subscribers) subscriber.send({ event });
+  }
+}
+
+/** Running processes of one sandbox by in-sandbox pid. */
+type ProcessTable = Map<number, ManagedProcess>;
+
+/** The envd `process.Process` service. */
+export function createProcessService(): EnvdService {
+  const tables = new WeakMap<LocalSandbox, ProcessTable>();
+  const tableOf = (sandbox: LocalSandbox): ProcessTable => {
+    let table = tables.get(sandbox);
+    if (!table) {
+      const created: ProcessTable = new Map();
+      tables.set(sandbox, created);
+      sandbox.onKilled(() => created.clear());
+      table = created;
+    }
+    return table;
+  };
+  const select = (context: EnvdRequestContext, input: unknown): ManagedProcess => {
+    const parsed = z.object({ process: selectorSchema }).safeParse(input);
+    if (!parsed.success) throw new ConnectError('invalid_argument', 'process: give a selector with a pid or a tag');
+    const selector = parsed.data.process;
+    const table = tableOf(context.sandbox);
+    const found = 'pid' in selector ? table.get(selector.pid) : [...table.values()].find((candidate) => candidate.tag === selector.tag);
+    if (!found) throw new ConnectError('not_found', `process ${'pid' in selector ? `with pid ${selector.pid}` : `tagged '${selector.tag}'`} not found: it has exited or never ran`);
+    return found;
+  };
+  const keepalive = (context: EnvdRequestContext) => ({ keepaliveMs: keepaliveIntervalMs(context.request), keepaliveMessage: { event: { keepalive: {} } } });
+
+  return {
+    Start: (context) =>
+      serveStream(
+        context.response,
+        async (writer) => {
+          const body = parseMessage(startSchema, await firstMessage(context.request, 'Start'));
+          if (body.pty !== undefined && body.pty !== null) throw new ConnectError('unimplemented', 'PTY sessions are not supported by the local cloud; run the command without a pty');
+          const managed = await startProcess(context, body);
+          const table = tableOf(context.sandbox);
+          table.set(managed.pid, managed);
+          managed.child.once('exit', () => table.delete(managed.pid));
+          await managed.follow(writer);
+        },
+        keepalive(context),
+      ),
+    Connect: (context) =>
+      serveStream(
+        context.response,
+        async (writer) => {
+          const managed = select(context, await firstMessage(context.request, 'Connect'));
+          await managed.follow(writer);
+        },
+        keepalive(context),
+      ),
+    List: (context) =>
+      serveUnary(context.request, context.response, () =>
+        Promise.resolve({
+          processes: [...tableOf(context.sandbox).values()].map((managed) => ({
+            config: managed.config,
+            pid: managed.pid,
+            ...(managed.tag === undefined ? {} : { tag: managed.tag }),
+          })),
+        }),
+      ),
+    SendInput: (context) =>
+      serveUnary(context.request, context.response, (input) => {
+        const managed = select(context, input);
+        const data = parseMessage(z.object({ input: z.object({ stdin: bytesSchema.optional(), pty: bytesSchema.optional() }) }), input).input;
+        writeStdin(managed, data.stdin ?? data.pty ?? Buffer.alloc(0));
+        return Promise.resolve({});
+      }),
+    StreamInput: (context) =>
+      serveStream(context.response, async () => {
+        let managed: ManagedProcess | undefined;
+        for await (const message of readEnvelopes(context.request)) {
+          const event = message as { start?: unknown; data?: { input?: { stdin?: string; pty?: string } } };
+          if (event.start !== undefined) managed = select(context, event.start);
+          else if (event.data) {
+            if (!managed) throw new ConnectError('failed_precondition', 'send a start event naming the process before data');
+            writeStdin(managed, Buffer.from(event.data.input?.stdin ?? event.data.input?.pty ?? '', 'base64'));
+          }
+        }
+      }),
+    SendSignal: (context) =>
+      serveUnary(context.request, context.response, (input) => {
+        const managed = select(context, input);
+        const raw = (input as { signal?: unknown }).signal;
+        const signal = SIGNALS[String(raw)];
+        if (!signal) throw new ConnectError('invalid_argument', `signal: ${String(raw)} is not supported; use SIGNAL_SIGKILL or SIGNAL_SIGTERM`);
+        managed.signal(signal);
+        return Promise.resolve({});
+      }),
+    CloseStdin: (context) =>
+      serveUnary(context.request, context.response, (input) => {
+        const managed = select(context, input);
+        managed.child.stdin?.end();
+        return Promise.resolve({});
+      }),
+    Update: (context) =>
+      serveUnary(context.request, context.response, () => Promise.reject(new ConnectError('unimplemented', 'PTY resizing is not supported by the local cloud'))),
+  };
+}
+
+async function startProcess(context: EnvdRequestContext, body: z.infer<typeof startSchema>): Promise<ManagedProcess> {
+  const { sandbox, user } = context;
+  const cwd = body.process.cwd || sandbox.homeOf(user);
+  const resolved = sandbox.resolvePath(cwd, user);
+  if (!existsSync(resolved.hostPath) || !statSync(resolved.hostPath).isDirectory()) {
+    throw new ConnectError('invalid_argument', `cwd '${cwd}' is not an existing directory in the sandbox; create it first or pick another`);
+  }
+  const started = sandbox.spawn({ argv: [body.process.cmd, ...body.process.args], env: body.process.envs, cwd: resolved.sandboxPath, user });
+  started.child.on('error', () => undefined);
+  started.child.stdin?.on('error', () => undefined);
+  if (!body.stdin) started.child.stdin?.end();
+  const managed = new ManagedProcess(body.tag, { cmd: body.process.cmd, args: body.process.args, envs: body.process.envs, ...(body.process.cwd ? { cwd: body.process.cwd } : {}) }, started.child);
+  try {
+    managed.pid = await started.pid;
+  } catch (error) {
+    throw new ConnectError('internal', (error as Error).message);
+  }
+  return managed;
+}
+
+function writeStdin(managed: ManagedProcess, data: Buffer): void {
+  if (!managed.stdinOpen) throw new ConnectError('failed_precondition', `stdin of process ${managed.pid} is closed: start the command with stdin: true and do not close it before writing`);
+  managed.child.stdin!.write(data);
+}

@@ -1,0 +1,388 @@
+import { chownSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { once } from 'node:events';
+import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
+import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
+import { SANDBOX_USER_ID, SandboxCgroups, startInit, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import type { Template, TemplateRegistry } from '../templates/index.js';
+import { LocalSandbox } from './sandbox.js';
+import type { SandboxState } from './state.js';
+
+/** A request to create a sandbox (the fields of E2B's `NewSandbox`). */
+export interface CreateSandboxRequest {
+  readonly templateId: string;
+  readonly timeoutSeconds?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly envVars?: Readonly<Record<string, string>>;
+  readonly allowInternetAccess?: boolean;
+  readonly autoPause?: boolean;
+}
+
+/** A filter for listing sandboxes. */
+export interface ListFilter {
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly states?: readonly SandboxState[];
+  readonly templateId?: string;
+}
+
+/** Settings of a sandbox manager. */
+export interface SandboxManagerConfig {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly templates: TemplateRegistry;
+  readonly support: IsolationSupport;
+  /** Where sandbox directories are made (one folder per sandbox, removed when it is killed). */
+  readonly dataDir: string;
+  /** Names this server's cgroups, so a later run can tell its leftovers from a live server's. */
+  readonly instance: string;
+  /** Host directory bind-mounted read-only into every sandbox at /opt/tradeswarm/kernels. */
+  readonly kernelsDir: string;
+  readonly defaultTimeoutSeconds: number;
+  readonly maxTimeoutSeconds: number;
+  readonly maxSandboxes: number;
+  /** How often each sandbox's CPU and memory are sampled for the metrics history. */
+  readonly metricsIntervalMs: number;
+  /**
+   * Sandboxes kept started ahead of demand for each (template, network) pair that has been asked for,
+   * so that a create only has to claim one. 0 turns the pool off.
+   */
+  readonly warmPoolSize: number;
+}
+
+/** A sandbox whose namespaces, cgroups and folders exist, not yet handed to anyone. */
+interface PreparedSandbox {
+  readonly id: string;
+  readonly sandboxDir: string;
+  readonly dirs: SandboxDirs;
+  readonly cgroups: SandboxCgroups;
+  readonly init: SandboxInit;
+}
+
+interface Timers {
+  reaper?: TimerHandle;
+  metrics?: TimerHandle;
+}
+
+/** Creates, finds, pauses, resumes and kills local sandboxes, and reaps those whose time ran out. */
+export class SandboxManager {
+  private readonly sandboxes = new Map<string, LocalSandbox>();
+  private readonly timers = new Map<string, Timers>();
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Warm sandboxes by pool key (`template|network`). */
+  private readonly spares = new Map<string, PreparedSandbox[]>();
+  private readonly refilling = new Map<string, Promise<void>>();
+  private closing = false;
+
+  constructor(private readonly config: SandboxManagerConfig) {}
+
+  /** Sandboxes not yet killed. */
+  get size(): number {
+    return this.sandboxes.size;
+  }
+
+  /**
+   * Creates and starts a sandbox. On any failure everything made so far is removed before the error is thrown.
+   * @throws LocalCloudError 400 (bad template or timeout), 429 (too many sandboxes), 503 (isolation unavailable)
+   */
+  async create(request: CreateSandboxRequest): Promise<LocalSandbox> {
+    if (this.closing) throw new LocalCloudError(API_STATUS.unavailable, 'the local cloud is shutting down; start it again', { retryable: true });
+    const template = this.config.templates.find(request.templateId);
+    if (!template) throw new LocalCloudError(API_STATUS.notFound, `template '${request.templateId}' not found; this local cloud has: ${this.config.templates.names().join(', ')}`);
+    const timeoutSeconds = request.timeoutSeconds ?? this.config.defaultTimeoutSeconds;
+    this.checkTimeout(timeoutSeconds);
+    const { support } = this.config;
+    if (!support.namespaces) throw new IsolationUnavailableError('PID and mount namespaces');
+    const allowInternetAccess = request.allowInternetAccess ?? true;
+    if (!allowInternetAccess && !support.networkNamespace) throw new IsolationUnavailableError('a private network namespace (allowInternetAccess: false)');
+    if (this.sandboxes.size + this.pending.size >= this.config.maxSandboxes) {
+      throw new LocalCloudError(API_STATUS.tooManyRequests, `this local cloud already runs ${this.config.maxSandboxes} sandboxes (its maxSandboxes); kill some or raise the limit`, { retryable: true });
+    }
+
+    const privateNetwork = !allowInternetAccess;
+    const poolKey = `${template.name}|${privateNetwork ? 'offline' : 'online'}`;
+    const work = (async () => {
+      const prepared = this.takeSpare(poolKey) ?? (await this.prepare(template, privateNetwork));
+      const now = this.config.clock.now();
+      return new LocalSandbox(
+        {
+          id: prepared.id,
+          template,
+          templateId: template.name,
+          clientId: 'localcloud',
+          metadata: { ...request.metadata },
+          envVars: { ...request.envVars },
+          allowInternetAccess,
+          autoPause: request.autoPause ?? false,
+          accessToken: randomToken(),
+          startedAtMs: now,
+        },
+        now + timeoutSeconds * 1000,
+        prepared.dirs,
+        prepared.init,
+        prepared.cgroups,
+        this.config.clock,
+      );
+    })();
+    this.pending.add(work);
+    let sandbox: LocalSandbox;
+    try {
+      sandbox = await work;
+    } finally {
+      this.pending.delete(work);
+    }
+    if (this.closing) {
+      await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+      throw new LocalCloudError(API_STATUS.unavailable, 'the local cloud is shutting down; start it again', { retryable: true });
+    }
+    const id = sandbox.id;
+    this.sandboxes.set(id, sandbox);
+    this.timers.set(id, {});
+    this.armReaper(sandbox);
+    this.armMetrics(sandbox);
+    sandbox.init.process.once('exit', () => {
+      // The init died on its own (OOM, or killed from outside): the sandbox is gone.
+      if (this.sandboxes.has(id)) void this.kill(id).catch(() => undefined);
+    });
+    if (template.startCommand) {
+      const start = sandbox.spawn({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
+      start.child.stdin?.end();
+      start.child.on('error', () => undefined);
+    }
+    this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
+    this.refill(poolKey, template, privateNetwork);
+    return sandbox;
+  }
+
+  /** Warm sandboxes ready to be claimed, over all pools. */
+  get warmCount(): number {
+    let count = 0;
+    for (const spares of this.spares.values()) count += spares.length;
+    return count;
+  }
+
+  /** Resolves when no pool is being refilled (tests and benchmarks wait on it). */
+  async poolSettled(): Promise<void> {
+    while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
+  }
+
+  /** Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made. */
+  private async prepare(template: Template, privateNetwork: boolean): Promise<PreparedSandbox> {
+    const id = `i${randomId(19)}`;
+    const sandboxDir = join(this.config.dataDir, id);
+    const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), home: join(sandboxDir, 'home'), tmp: join(sandboxDir, 'tmp'), etc: join(sandboxDir, 'etc') };
+    let cgroups: SandboxCgroups | undefined;
+    let init: SandboxInit | undefined;
+    try {
+      prepareDirs(id, dirs, template.files);
+      cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses }, this.config.support.cgroups);
+      init = await startInit({ sandboxId: id, dirs, privateNetwork, kernelsDir: this.config.kernelsDir, cgroupProcsFiles: cgroups.procsFiles });
+      return { id, sandboxDir, dirs, cgroups, init };
+    } catch (error) {
+      await this.destroy(sandboxDir, init, cgroups);
+      throw new LocalCloudError(API_STATUS.internal, `the sandbox could not be started: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private takeSpare(poolKey: string): PreparedSandbox | undefined {
+    const spares = this.spares.get(poolKey) ?? [];
+    while (spares.length > 0) {
+      const spare = spares.shift()!;
+      if (spare.init.process.exitCode === null && spare.init.process.signalCode === null) return spare;
+      void this.destroy(spare.sandboxDir, spare.init, spare.cgroups);
+    }
+    return undefined;
+  }
+
+  /** Tops the pool up in the background, one sandbox at a time so that claims are never slowed by many starts at once. */
+  private refill(poolKey: string, template: Template, privateNetwork: boolean): void {
+    if (this.config.warmPoolSize <= 0 || this.closing || this.refilling.has(poolKey)) return;
+    const work = (async () => {
+      for (;;) {
+        const spares = this.spares.get(poolKey) ?? [];
+        this.spares.set(poolKey, spares);
+        if (this.closing || spares.length >= this.config.warmPoolSize) return;
+        const prepared = await this.prepare(template, privateNetwork);
+        if (this.closing) {
+          await this.destroy(prepared.sandboxDir, prepared.init, prepared.cgroups);
+          return;
+        }
+        spares.push(prepared);
+      }
+    })()
+      .catch((error: unknown) => this.config.logger.warn({ err: error, pool: poolKey }, 'could not refill the warm pool'))
+      .finally(() => this.refilling.delete(poolKey));
+    this.refilling.set(poolKey, work);
+  }
+
+  /** @throws SandboxNotFoundError */
+  get(id: string): LocalSandbox {
+    const sandbox = this.sandboxes.get(id);
+    if (!sandbox) throw new SandboxNotFoundError(id);
+    return sandbox;
+  }
+
+  /** The sandbox, or undefined when there is none with that id. */
+  find(id: string): LocalSandbox | undefined {
+    return this.sandboxes.get(id);
+  }
+
+  /** Sandboxes matching every given filter, oldest first. */
+  list(filter: ListFilter = {}): LocalSandbox[] {
+    return [...this.sandboxes.values()]
+      .filter((sandbox) => !filter.states || filter.states.includes(sandbox.state))
+      .filter((sandbox) => !filter.templateId || sandbox.templateId === filter.templateId)
+      .filter((sandbox) => Object.entries(filter.metadata ?? {}).every(([key, value]) => sandbox.metadata[key] === value))
+      .sort((a, b) => a.startedAtMs - b.startedAtMs || a.id.localeCompare(b.id));
+  }
+
+  /** Kills the sandbox and everything in it and removes its files. @returns false when there was no such sandbox. */
+  async kill(id: string): Promise<boolean> {
+    const sandbox = this.sandboxes.get(id);
+    if (!sandbox) return false;
+    this.sandboxes.delete(id);
+    this.clearTimers(id);
+    sandbox.apply('kill');
+    await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+    this.config.logger.info({ sandboxId: id }, 'sandbox killed');
+    return true;
+  }
+
+  /** Sets the sandbox to be reaped `timeoutSeconds` from now. @throws SandboxNotFoundError, LocalCloudError 400 */
+  setTimeout(id: string, timeoutSeconds: number): void {
+    const sandbox = this.get(id);
+    this.checkTimeout(timeoutSeconds);
+    sandbox.endAtMs = this.config.clock.now() + timeoutSeconds * 1000;
+    if (sandbox.state === 'running') this.armReaper(sandbox);
+  }
+
+  /** Freezes every process of the sandbox; files and memory are kept. @returns false when it was already paused. */
+  async pause(id: string): Promise<boolean> {
+    const sandbox = this.get(id);
+    if (sandbox.state === 'paused') return false;
+    await sandbox.cgroups.freeze();
+    sandbox.apply('pause');
+    this.clearTimers(id);
+    this.timers.set(id, {});
+    return true;
+  }
+
+  /**
+   * Resumes a paused sandbox (or just extends a running one).
+   * @returns whether it was paused before.
+   */
+  async connect(id: string, timeoutSeconds?: number): Promise<boolean> {
+    const sandbox = this.get(id);
+    const wasPaused = sandbox.state === 'paused';
+    if (wasPaused) {
+      await sandbox.cgroups.thaw();
+      sandbox.apply('resume');
+      this.armMetrics(sandbox);
+    }
+    if (timeoutSeconds !== undefined) this.setTimeout(id, timeoutSeconds);
+    else if (wasPaused) this.setTimeout(id, this.config.defaultTimeoutSeconds);
+    return wasPaused;
+  }
+
+  /** Kills every sandbox and refuses new ones. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.pending, ...this.refilling.values()]);
+    const spares = [...this.spares.values()].flat();
+    this.spares.clear();
+    await Promise.allSettled(spares.map((spare) => this.destroy(spare.sandboxDir, spare.init, spare.cgroups)));
+    await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id)));
+  }
+
+  private checkTimeout(timeoutSeconds: number): void {
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > this.config.maxTimeoutSeconds) {
+      throw new LocalCloudError(API_STATUS.badRequest, `timeout must be between 1 and ${this.config.maxTimeoutSeconds} seconds, got ${timeoutSeconds}`);
+    }
+  }
+
+  private armReaper(sandbox: LocalSandbox): void {
+    const timers = this.timers.get(sandbox.id);
+    if (!timers) return;
+    if (timers.reaper) this.config.clock.clearTimeout(timers.reaper);
+    timers.reaper = this.config.clock.setTimeout(() => {
+      timers.reaper = undefined;
+      if (sandbox.autoPause) void this.pause(sandbox.id).catch((error: unknown) => this.config.logger.warn({ err: error, sandboxId: sandbox.id }, 'auto-pause failed'));
+      else void this.kill(sandbox.id);
+    }, sandbox.endAtMs - this.config.clock.now());
+  }
+
+  private armMetrics(sandbox: LocalSandbox): void {
+    const timers = this.timers.get(sandbox.id);
+    if (!timers || this.config.metricsIntervalMs <= 0) return;
+    const tick = (): void => {
+      if (sandbox.state !== 'running') return;
+      sandbox.sampleMetrics();
+      timers.metrics = this.config.clock.setTimeout(tick, this.config.metricsIntervalMs);
+    };
+    timers.metrics = this.config.clock.setTimeout(tick, this.config.metricsIntervalMs);
+  }
+
+  private clearTimers(id: string): void {
+    const timers = this.timers.get(id);
+    if (timers?.reaper) this.config.clock.clearTimeout(timers.reaper);
+    if (timers?.metrics) this.config.clock.clearTimeout(timers.metrics);
+    this.timers.delete(id);
+  }
+
+  private async destroy(sandboxDir: string, init: SandboxInit | undefined, cgroups: SandboxCgroups | undefined): Promise<void> {
+    // A frozen task receives SIGKILL only once thawed, so a paused sandbox is thawed first.
+    if (cgroups?.canFreeze) await cgroups.thaw().catch(() => undefined);
+    if (init && init.process.exitCode === null && init.process.signalCode === null) {
+      const exited = once(init.process, 'exit');
+      init.process.kill('SIGKILL');
+      await exited;
+    }
+    await cgroups?.destroy();
+    rmSync(sandboxDir, { recursive: true, force: true });
+  }
+}
+
+const PASSWD = `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_USER_ID}:${SANDBOX_USER_ID}:user:/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
+const GROUP = `root:x:0:\nuser:x:${SANDBOX_USER_ID}:\nnogroup:x:65534:\n`;
+
+function prepareDirs(id: string, dirs: SandboxDirs, files: Readonly<Record<string, string | Uint8Array>>): void {
+  for (const dir of [dirs.root, dirs.home, dirs.tmp, dirs.etc]) mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dirs.etc, 'passwd'), PASSWD);
+  writeFileSync(join(dirs.etc, 'group'), GROUP);
+  writeFileSync(join(dirs.etc, 'hostname'), `${id}\n`);
+  writeFileSync(join(dirs.etc, 'hosts'), `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(dirs.home, path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, content);
+  }
+  chownTree(dirs.home, SANDBOX_USER_ID);
+  chmodSync(dirs.tmp, 0o1777);
+}
+
+function chownTree(root: string, id: number): void {
+  chownSync(root, id, id);
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory()) chownTree(path, id);
+    else chownSync(path, id, id);
+  }
+}
+
+/** Removes sandbox folders left in `dataDir` by server instances that are no longer running. */
+export function cleanStaleDataDirs(parentDir: string): number {
+  if (!existsSync(parentDir)) return 0;
+  let cleaned = 0;
+  for (const entry of readdirSync(parentDir)) {
+    const pid = Number(/^srv-(\d+)-/.exec(entry)?.[1]);
+    if (!Number.isFinite(pid)) continue;
+    try {
+      process.kill(pid, 0);
+      continue;
+    } catch {
+      rmSync(join(parentDir, entry), { recursive: true, force: true });
+      cleaned++;
+    }
+  }
+  return cleaned;
+}
+

@@ -1,0 +1,214 @@
+import { readdirSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../../core/index.js';
+import type { SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
+import { SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
+import type { Template } from '../templates/index.js';
+import { resolveSandboxPath, type ResolvedPath } from './paths.js';
+import { transition, type SandboxEvent, type SandboxState } from './state.js';
+
+/** A Linux user inside a sandbox. */
+export type SandboxUser = 'user' | 'root';
+
+/** One point of a sandbox's resource usage, in E2B's `SandboxMetric` shape. */
+export interface SandboxMetric {
+  readonly timestamp: string;
+  readonly cpuUsedPct: number;
+  readonly cpuCount: number;
+  readonly memUsed: number;
+  readonly memTotal: number;
+  readonly memCache: number;
+  readonly diskUsed: number;
+  readonly diskTotal: number;
+}
+
+/** What to start inside a sandbox. */
+export interface SpawnOptions {
+  readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory inside the sandbox; default the user's home. */
+  readonly cwd?: string;
+  readonly user?: SandboxUser;
+  readonly extraFds?: number;
+}
+
+/** Settings a sandbox was created with. */
+export interface SandboxSettings {
+  readonly id: string;
+  readonly template: Template;
+  readonly templateId: string;
+  readonly clientId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly envVars: Readonly<Record<string, string>>;
+  readonly allowInternetAccess: boolean;
+  readonly autoPause: boolean;
+  readonly accessToken: string;
+  readonly startedAtMs: number;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const METRIC_HISTORY = 120;
+const DISK_WALK_LIMIT = 20_000;
+
+/** A running (or paused) local sandbox: its namespaces, cgroups, directories and state. */
+export class LocalSandbox {
+  readonly id: string;
+  readonly template: Template;
+  readonly templateId: string;
+  readonly clientId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly envVars: Readonly<Record<string, string>>;
+  readonly allowInternetAccess: boolean;
+  readonly autoPause: boolean;
+  readonly accessToken: string;
+  readonly startedAtMs: number;
+  /** When the reaper acts on it (ms since epoch). */
+  endAtMs: number;
+  private current: SandboxState = 'running';
+  private readonly killedListeners: Array<() => void> = [];
+  private readonly history: SandboxMetric[] = [];
+  private lastCpu: { atMs: number; cpuNs: number };
+
+  constructor(
+    settings: SandboxSettings,
+    endAtMs: number,
+    readonly dirs: SandboxDirs,
+    readonly init: SandboxInit,
+    readonly cgroups: SandboxCgroups,
+    private readonly clock: Clock,
+  ) {
+    this.id = settings.id;
+    this.template = settings.template;
+    this.templateId = settings.templateId;
+    this.clientId = settings.clientId;
+    this.metadata = settings.metadata;
+    this.envVars = settings.envVars;
+    this.allowInternetAccess = settings.allowInternetAccess;
+    this.autoPause = settings.autoPause;
+    this.accessToken = settings.accessToken;
+    this.startedAtMs = settings.startedAtMs;
+    this.endAtMs = endAtMs;
+    this.lastCpu = { atMs: clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
+  }
+
+  get state(): SandboxState {
+    return this.current;
+  }
+
+  /** Moves the state machine. @throws when the event is not allowed now. */
+  apply(event: SandboxEvent): SandboxState {
+    this.current = transition(this.current, event);
+    if (this.current === 'killed') for (const listener of this.killedListeners.splice(0)) listener();
+    return this.current;
+  }
+
+  /** Runs `listener` once when the sandbox is killed (services drop their per-sandbox state). */
+  onKilled(listener: () => void): void {
+    if (this.current === 'killed') listener();
+    else this.killedListeners.push(listener);
+  }
+
+  /** The home directory of a user inside the sandbox. */
+  homeOf(user: SandboxUser): string {
+    return user === 'root' ? '/root' : '/home/user';
+  }
+
+  /** Host uid/gid that files written for `user` should belong to. */
+  idsOf(user: SandboxUser): { uid: number; gid: number } {
+    return user === 'root' ? { uid: 0, gid: 0 } : { uid: SANDBOX_USER_ID, gid: SANDBOX_USER_ID };
+  }
+
+  /** The environment every process in this sandbox starts with, before per-command variables. */
+  baseEnv(user: SandboxUser): Record<string, string> {
+    return {
+      PATH: DEFAULT_PATH,
+      HOME: this.homeOf(user),
+      USER: user,
+      LOGNAME: user,
+      SHELL: '/bin/bash',
+      LANG: 'C.UTF-8',
+      E2B_SANDBOX: 'true',
+      E2B_SANDBOX_ID: this.id,
+      E2B_TEMPLATE_ID: this.templateId,
+      ...this.template.envs,
+      ...this.envVars,
+    };
+  }
+
+  /** Starts a process inside the sandbox. */
+  spawn(options: SpawnOptions): SandboxProcess {
+    const user = options.user ?? 'user';
+    return spawnInSandbox({
+      initPid: this.init.pid,
+      argv: options.argv,
+      env: { ...this.baseEnv(user), ...options.env },
+      cwd: options.cwd ?? this.homeOf(user),
+      user,
+      privateNetwork: !this.allowInternetAccess,
+      cgroupProcsFiles: this.cgroups.procsFiles,
+      maxOpenFiles: this.template.maxOpenFiles,
+      maxFileSizeBytes: this.template.diskBytes,
+      extraFds: options.extraFds ?? 0,
+    });
+  }
+
+  /** Resolves a sandbox path (relative to the user's home) to where it is on the host. */
+  resolvePath(path: string, user: SandboxUser = 'user', followLast = true): ResolvedPath {
+    return resolveSandboxPath({ home: this.dirs.home, tmp: this.dirs.tmp, rootView: `/proc/${this.init.pid}/root` }, path, this.homeOf(user), followLast);
+  }
+
+  /** Measures usage now and adds it to the history the metrics endpoint returns. */
+  sampleMetrics(): SandboxMetric {
+    const nowMs = this.clock.now();
+    const cpuNs = this.cgroups.cpuUsageNs() ?? 0;
+    const elapsedNs = Math.max(1, (nowMs - this.lastCpu.atMs) * 1e6);
+    const cpuUsedPct = Math.min(100, Math.max(0, ((cpuNs - this.lastCpu.cpuNs) / elapsedNs / this.template.cpuCount) * 100));
+    this.lastCpu = { atMs: nowMs, cpuNs };
+    const usage = this.cgroups.memoryUsageBytes() ?? 0;
+    const rss = this.cgroups.memoryRssBytes() ?? usage;
+    const metric: SandboxMetric = {
+      timestamp: new Date(nowMs).toISOString(),
+      cpuUsedPct: Math.round(cpuUsedPct * 100) / 100,
+      cpuCount: this.template.cpuCount,
+      memUsed: rss,
+      memTotal: this.template.memoryBytes,
+      memCache: Math.max(0, usage - rss),
+      diskUsed: directorySize(this.dirs.home) + directorySize(this.dirs.tmp),
+      diskTotal: this.template.diskBytes,
+    };
+    this.history.push(metric);
+    if (this.history.length > METRIC_HISTORY) this.history.shift();
+    return metric;
+  }
+
+  /** Samples taken so far, oldest first. */
+  metricHistory(): readonly SandboxMetric[] {
+    return this.history;
+  }
+}
+
+function directorySize(root: string): number {
+  let total = 0;
+  let seen = 0;
+  const stack = [root];
+  while (stack.length > 0 && seen < DISK_WALK_LIMIT) {
+    const dir = stack.pop()!;
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of entries) {
+      seen++;
+      try {
+        const stats = lstatSync(join(dir, name));
+        if (stats.isDirectory()) stack.push(join(dir, name));
+        else total += stats.blocks * 512;
+      } catch {
+        // Removed while walking.
+      }
+    }
+  }
+  return total;
+}

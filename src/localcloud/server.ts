@@ -1,0 +1,247 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyError } from 'fastify';
+import { InvalidInputError, SystemClock, createLogger, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
+import { registerApiRoutes } from './api/routes.js';
+import { createEnvdRouter } from './envd/index.js';
+import { API_STATUS, LocalCloudError } from './errors.js';
+import { createInterpreterRouter, KERNELS_HOST_DIR } from './interpreter/index.js';
+import { cleanStaleCgroups, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
+import { SandboxManager, cleanStaleDataDirs } from './sandboxes/index.js';
+import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
+
+/** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
+export const ENVD_PORT = 49983;
+export const INTERPRETER_PORT = 49999;
+
+/** Options of {@link startLocalCloud}. Every field is optional. */
+export interface LocalCloudOptions {
+  /** TCP port to listen on. @default 0 (the OS picks a free one) */
+  port?: number;
+  /** Address to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** The API key clients must send. @default a new random key (printed by `tradeswarm cloud serve`) */
+  apiKey?: string;
+  /** Folder for sandbox files; each sandbox gets a subfolder, removed when it is killed. @default a new temporary folder, removed on close */
+  dataDir?: string;
+  /** Templates besides `base` and `code-interpreter-v1`. */
+  templates?: readonly TemplateOptions[];
+  /** Sandbox lifetime when a create request names none. @default 300 */
+  defaultTimeoutSeconds?: number;
+  /** Longest lifetime a sandbox may ask for. @default 86400 (24 h, like E2B Pro) */
+  maxTimeoutSeconds?: number;
+  /** Sandboxes running at once; more are refused with 429. @default 100 */
+  maxSandboxes?: number;
+  /** Interval of the per-sandbox CPU and memory sampler (ms); 0 turns it off. @default 5000 */
+  metricsIntervalMs?: number;
+  /**
+   * Sandboxes kept started ahead of demand for each template (and network setting) that has been used,
+   * so a create only claims one. 0 turns the warm pool off. @default 2
+   */
+  warmPoolSize?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** A running local cloud: the settings to give the SDK, and a way to stop it. */
+export interface LocalCloud {
+  /** `apiUrl` / `E2B_API_URL`. */
+  readonly apiUrl: string;
+  /** `sandboxUrl` / `E2B_SANDBOX_URL`: all in-sandbox traffic, told apart by E2B's headers. */
+  readonly sandboxUrl: string;
+  /** `apiKey` / `E2B_API_KEY`. */
+  readonly apiKey: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** What this host's kernel allowed, found by trying at start. */
+  readonly support: IsolationSupport;
+  readonly templates: TemplateRegistry;
+  readonly sandboxes: SandboxManager;
+  /** The options to spread into `Sandbox.create(template, { ...cloud.connection })`. */
+  readonly connection: { readonly apiKey: string; readonly apiUrl: string; readonly sandboxUrl: string };
+  /** Kills every sandbox, stops listening and removes a temporary data folder. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+interface CompiledOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly apiKey: string;
+  readonly defaultTimeoutSeconds: number;
+  readonly maxTimeoutSeconds: number;
+  readonly maxSandboxes: number;
+  readonly metricsIntervalMs: number;
+  readonly warmPoolSize: number;
+}
+
+function compileOptions(options: LocalCloudOptions): CompiledOptions {
+  const integer = (field: keyof LocalCloudOptions, value: number, min: number, max: number): number => {
+    if (!Number.isInteger(value) || value < min || value > max) throw new InvalidInputError(field, `must be a whole number from ${min} to ${max}, got ${value}`);
+    return value;
+  };
+  const apiKey = options.apiKey ?? `e2b_${randomToken(20)}`;
+  if (apiKey.length === 0) throw new InvalidInputError('apiKey', 'must not be empty: leave it out to get a random key');
+  const maxTimeoutSeconds = integer('maxTimeoutSeconds', options.maxTimeoutSeconds ?? 86_400, 1, 30 * 86_400);
+  return {
+    port: integer('port', options.port ?? 0, 0, 65_535),
+    host: options.host ?? '127.0.0.1',
+    apiKey,
+    defaultTimeoutSeconds: integer('defaultTimeoutSeconds', options.defaultTimeoutSeconds ?? 300, 1, maxTimeoutSeconds),
+    maxTimeoutSeconds,
+    maxSandboxes: integer('maxSandboxes', options.maxSandboxes ?? 100, 1, 10_000),
+    metricsIntervalMs: integer('metricsIntervalMs', options.metricsIntervalMs ?? 5000, 0, 3_600_000),
+    warmPoolSize: integer('warmPoolSize', options.warmPoolSize ?? 2, 0, 64),
+  };
+}
+
+function sameSecret(given: string | string[] | undefined, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  response.end(payload);
+}
+
+/**
+ * Starts an E2B-compatible cloud on this machine: the control-plane REST API, envd and the code
+ * interpreter, all on one port. Point the unmodified `e2b` / `@e2b/code-interpreter` SDK at it with
+ * `{ apiUrl, sandboxUrl, apiKey }`.
+ * @throws InvalidInputError for an invalid option, naming it.
+ */
+export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const config = compileOptions(options);
+  const clock = options.clock ?? new SystemClock();
+  const logger = options.logger ?? createLogger('localcloud');
+  const templates = new TemplateRegistry([...BUILTIN_TEMPLATES, ...(options.templates ?? [])]);
+  const support = probeIsolation();
+  for (const problem of support.problems) logger.warn(problem);
+
+  const usableControllers = (Object.keys(support.cgroups) as CgroupController[]).filter((controller) => support.cgroups[controller]);
+  const staleGroups = await cleanStaleCgroups(usableControllers);
+  const ownDataDir = options.dataDir === undefined;
+  const dataRoot = ownDataDir ? mkdtempSync(join(tmpdir(), 'tradeswarm-localcloud-')) : resolve(options.dataDir!);
+  mkdirSync(dataRoot, { recursive: true });
+  const staleDirs = cleanStaleDataDirs(dataRoot);
+  if (staleGroups + staleDirs > 0) logger.warn({ staleGroups, staleDirs }, 'cleaned up sandboxes left behind by an earlier run that did not stop cleanly');
+  const instance = `srv-${process.pid}-${randomId(6)}`;
+  const dataDir = join(dataRoot, instance);
+  mkdirSync(dataDir, { recursive: true });
+
+  const manager = new SandboxManager({
+    clock,
+    logger,
+    templates,
+    support,
+    dataDir,
+    instance,
+    kernelsDir: KERNELS_HOST_DIR,
+    defaultTimeoutSeconds: config.defaultTimeoutSeconds,
+    maxTimeoutSeconds: config.maxTimeoutSeconds,
+    maxSandboxes: config.maxSandboxes,
+    metricsIntervalMs: config.metricsIntervalMs,
+    warmPoolSize: config.warmPoolSize,
+  });
+  const envd = createEnvdRouter();
+  const interpreter = createInterpreterRouter();
+
+  const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
+    const sandbox = manager.find(sandboxId);
+    // 502 is how the SDK recognises a sandbox that is gone (it turns it into a TimeoutError).
+    if (!sandbox || sandbox.state !== 'running') {
+      response.writeHead(502, { 'content-type': 'text/plain' });
+      response.end(`sandbox ${sandboxId} is ${sandbox ? sandbox.state : 'not running (killed or timed out)'}`);
+      return;
+    }
+    const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
+    const url = new URL(request.url ?? '/', 'http://sandbox');
+    const token = request.headers['x-access-token'];
+    // The code-interpreter SDK sends no access token to /contexts; where a token is sent it must be right.
+    const tokenRequired = !(url.pathname === '/health' || (port === INTERPRETER_PORT && url.pathname.startsWith('/contexts') && token === undefined));
+    if (tokenRequired && !sameSecret(token, sandbox.accessToken)) {
+      sendJson(response, 401, { code: 401, message: 'wrong or missing X-Access-Token for this sandbox: use the envdAccessToken returned when it was created' });
+      return;
+    }
+    const router = port === ENVD_PORT ? envd : port === INTERPRETER_PORT ? interpreter : undefined;
+    if (!router) {
+      response.writeHead(502, { 'content-type': 'text/plain' });
+      response.end(`the local cloud routes only ports ${ENVD_PORT} (envd) and ${INTERPRETER_PORT} (code interpreter), not ${port}`);
+      return;
+    }
+    router(sandbox, request, response, url).catch((error: unknown) => {
+      logger.error({ err: error, sandboxId, path: url.pathname }, 'sandbox request failed');
+      if (!response.headersSent) sendJson(response, 500, { code: 500, message: (error as Error).message });
+      else response.destroy();
+    });
+  };
+
+  let fastifyHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
+  const server: Server = createServer((request, response) => {
+    const sandboxId = request.headers['e2b-sandbox-id'];
+    if (typeof sandboxId === 'string') handleSandboxTraffic(request, response, sandboxId);
+    else fastifyHandler!(request, response);
+  });
+  const app = Fastify({
+    serverFactory: (handler) => {
+      fastifyHandler = handler;
+      return server;
+    },
+    logger: false,
+    bodyLimit: 16 * 1024 * 1024,
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url === '/health') return;
+    if (!sameSecret(request.headers['x-api-key'], config.apiKey)) {
+      await reply.code(401).send({ code: 401, message: 'invalid or missing API key: send the key printed by `tradeswarm cloud serve` as X-API-KEY (E2B_API_KEY)' });
+    }
+  });
+  app.setErrorHandler((error: FastifyError | LocalCloudError, _request, reply) => {
+    if (error instanceof LocalCloudError) return reply.code(error.status).send({ code: error.status, message: error.message });
+    const status = error.statusCode ?? API_STATUS.internal;
+    if (status >= 500) logger.error({ err: error }, 'API request failed');
+    return reply.code(status).send({ code: status, message: error.message });
+  });
+  app.get('/health', () => ({ status: 'ok' }));
+  registerApiRoutes(app, manager);
+  await app.ready();
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url: base, dataDir }, 'local cloud listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    apiUrl: base,
+    sandboxUrl: base,
+    apiKey: config.apiKey,
+    port,
+    dataDir,
+    support,
+    templates,
+    sandboxes: manager,
+    connection: { apiKey: config.apiKey, apiUrl: base, sandboxUrl: base },
+    close() {
+      closing ??= (async () => {
+        await manager.close();
+        // Fastify did not call listen() (we did, to share the port with sandbox traffic), so it will not close the server.
+        const stopped = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+        server.closeAllConnections();
+        await stopped;
+        await app.close();
+        rmSync(ownDataDir ? dataRoot : dataDir, { recursive: true, force: true });
+      })();
+      return closing;
+    },
+  };
+}

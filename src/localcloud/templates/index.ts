@@ -1,0 +1,1 @@
+export { TemplateRegistry, compileTemplate, BUILTIN_TEMPLATES, type Template, type TemplateOptions } from './registry.js';

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { InvalidInputError } from '../../core/index.js';
+
+const MiB = 1024 * 1024;
+
+const templateSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lowercase letters, digits, dots, dashes or underscores, starting with a letter or digit'),
+  files: z
+    .record(
+      z.string().refine((path) => !path.startsWith('/') && !path.split('/').includes('..'), 'file paths are relative to /home/user and may not contain ..'),
+      z.union([z.string(), z.instanceof(Uint8Array)]),
+    )
+    .default({}),
+  envs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env var names are letters, digits and underscores'), z.string()).default({}),
+  cpuCount: z.number().int().min(1).max(64).default(2),
+  memoryMB: z.number().int().min(32).max(65536).default(1024),
+  diskMB: z.number().int().min(16).max(1_048_576).default(1024),
+  maxProcesses: z.number().int().min(8).max(32768).default(256),
+  maxOpenFiles: z.number().int().min(64).max(1_048_576).default(4096),
+  startCommand: z.string().min(1).optional(),
+});
+
+/** A local template as a user registers it; every field but `name` has a default. */
+export type TemplateOptions = z.input<typeof templateSchema>;
+
+/** A compiled template. */
+export interface Template {
+  readonly name: string;
+  /** Files written into /home/user of every new sandbox (relative paths). */
+  readonly files: Readonly<Record<string, string | Uint8Array>>;
+  /** Env vars every process of the sandbox sees (sandbox and command envs override them). */
+  readonly envs: Readonly<Record<string, string>>;
+  readonly cpuCount: number;
+  readonly memoryMB: number;
+  /** Largest file a process may write (RLIMIT_FSIZE); also what `diskTotal` reports. */
+  readonly diskMB: number;
+  readonly maxProcesses: number;
+  readonly maxOpenFiles: number;
+  /** Started in the background as `user` in /home/user when a sandbox is created. */
+  readonly startCommand?: string;
+  readonly memoryBytes: number;
+  readonly diskBytes: number;
+}
+
+/** Validates template options into a complete template. @throws InvalidInputError naming the field. */
+export function compileTemplate(options: TemplateOptions): Template {
+  const parsed = templateSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InvalidInputError(`template.${issue.path.join('.') || 'name'}`, issue.message);
+  }
+  const template = parsed.data;
+  return Object.freeze({ ...template, memoryBytes: template.memoryMB * MiB, diskBytes: template.diskMB * MiB });
+}
+
+/** The templates every local cloud has. */
+export const BUILTIN_TEMPLATES: readonly TemplateOptions[] = [
+  { name: 'base' },
+  { name: 'code-interpreter-v1' },
+];
+
+/** Templates by name (and by the E2B-style alias `name:tag`, ignoring the tag). */
+export class TemplateRegistry {
+  private readonly templates = new Map<string, Template>();
+
+  constructor(templates: readonly TemplateOptions[] = BUILTIN_TEMPLATES) {
+    for (const template of templates) this.register(template);
+  }
+
+  /** Adds or replaces a template. @throws InvalidInputError when the options are invalid. */
+  register(options: TemplateOptions): Template {
+    const template = compileTemplate(options);
+    this.templates.set(template.name, template);
+    return template;
+  }
+
+  /** @returns the template, or undefined when none has that name. */
+  find(nameOrAlias: string): Template | undefined {
+    return this.templates.get(nameOrAlias.split(':')[0]!);
+  }
+
+  names(): string[] {
+    return [...this.templates.keys()].sort();
+  }
+}

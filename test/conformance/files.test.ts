@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { FileNotFoundError, FileType, FilesystemEventType, type FilesystemEvent } from 'e2b';
+import { useLocalCloud, useSandbox, waitFor } from '../fixtures/localcloud.js';
+
+const cloud = useLocalCloud();
+const sandbox = useSandbox(cloud);
+
+describe('files through the unmodified e2b SDK', () => {
+  it('writes and reads text and bytes, visible to commands', async () => {
+    const info = await sandbox().files.write('/home/user/notes/hello.txt', 'héllo\n');
+    expect(info).toMatchObject({ name: 'hello.txt', path: '/home/user/notes/hello.txt' });
+    expect(await sandbox().files.read('/home/user/notes/hello.txt')).toBe('héllo\n');
+    expect((await sandbox().commands.run('cat notes/hello.txt; stat -c %U notes/hello.txt')).stdout).toBe('héllo\nuser\n');
+
+    const bytes = Uint8Array.from({ length: 256 }, (_, index) => index);
+    await sandbox().files.write('/tmp/all-bytes.bin', bytes.buffer);
+    expect(Buffer.from(await sandbox().files.read('/tmp/all-bytes.bin', { format: 'bytes' }))).toEqual(Buffer.from(bytes));
+    expect((await sandbox().commands.run('wc -c < /tmp/all-bytes.bin')).stdout).toBe('256\n');
+  });
+
+  it('writes several files at once, and with gzip', async () => {
+    await sandbox().files.write([
+      { path: '/home/user/batch/a.txt', data: 'A' },
+      { path: '/home/user/batch/b.txt', data: 'B' },
+    ]);
+    await sandbox().files.write('/home/user/batch/c.txt', 'C'.repeat(10_000), { gzip: true });
+    expect((await sandbox().commands.run('cat batch/a.txt batch/b.txt; wc -c < batch/c.txt')).stdout).toBe('AB10000\n');
+  });
+
+  it('lists with depth, checks existence, stats, renames, removes and makes dirs', async () => {
+    await sandbox().commands.run('mkdir -p tree/sub/deeper && echo 1 > tree/one && echo 2 > tree/sub/two && ln -s one tree/link');
+    const shallow = await sandbox().files.list('/home/user/tree');
+    expect(shallow.map((entry) => entry.name).sort()).toEqual(['link', 'one', 'sub']);
+    const deep = await sandbox().files.list('/home/user/tree', { depth: 2 });
+    expect(deep.map((entry) => entry.path).sort()).toEqual(['/home/user/tree/link', '/home/user/tree/one', '/home/user/tree/sub', '/home/user/tree/sub/deeper', '/home/user/tree/sub/two']);
+    expect(deep.find((entry) => entry.name === 'sub')?.type).toBe(FileType.DIR);
+
+    expect(await sandbox().files.exists('/home/user/tree/one')).toBe(true);
+    expect(await sandbox().files.exists('/home/user/tree/nope')).toBe(false);
+    const stat = await sandbox().files.getInfo('/home/user/tree/one');
+    expect(stat).toMatchObject({ name: 'one', type: FileType.FILE, size: 2, owner: 'user' });
+
+    await sandbox().files.rename('/home/user/tree/one', '/home/user/tree/uno');
+    expect(await sandbox().files.read('/home/user/tree/uno')).toBe('1\n');
+    await sandbox().files.remove('/home/user/tree/sub');
+    expect(await sandbox().files.exists('/home/user/tree/sub')).toBe(false);
+    expect(await sandbox().files.makeDir('/home/user/tree/new')).toBe(true);
+    expect(await sandbox().files.makeDir('/home/user/tree/new')).toBe(false);
+    await expect(sandbox().files.read('/home/user/tree/missing.txt')).rejects.toBeInstanceOf(FileNotFoundError);
+  });
+
+  it('refuses to write outside /home/user and /tmp, even through a symlink', async () => {
+    await expect(sandbox().files.write('/etc/escaped', 'x')).rejects.toThrow(/permission|read-only/i);
+    await sandbox().commands.run('ln -s /etc /home/user/etc-link');
+    await expect(sandbox().files.write('/home/user/etc-link/escaped', 'x')).rejects.toThrow(/permission|read-only/i);
+    expect((await sandbox().commands.run('ls /etc/escaped 2>&1 || true')).stdout).toMatch(/No such file/);
+  });
+
+  it('watches a directory and streams create, write and remove events', async () => {
+    await sandbox().files.makeDir('/home/user/watched');
+    const events: FilesystemEvent[] = [];
+    const watcher = await sandbox().files.watchDir('/home/user/watched', (event) => void events.push(event));
+    try {
+      await sandbox().files.write('/home/user/watched/file.txt', 'one');
+      await waitFor(() => events.some((event) => event.name === 'file.txt' && event.type === FilesystemEventType.CREATE), 'a create event');
+      await sandbox().commands.run('echo more >> watched/file.txt');
+      await waitFor(() => events.some((event) => event.name === 'file.txt' && event.type === FilesystemEventType.WRITE), 'a write event');
+      await sandbox().files.remove('/home/user/watched/file.txt');
+      await waitFor(() => events.some((event) => event.name === 'file.txt' && event.type === FilesystemEventType.REMOVE), 'a remove event');
+    } finally {
+      await watcher.stop();
+    }
+  });
+});

@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CommandExitError, Sandbox } from 'e2b';
+import { silentLogger } from '../../src/core/index.js';
+import { startLocalCloud } from '../../src/localcloud/index.js';
+import { useLocalCloud, waitFor } from '../fixtures/localcloud.js';
+
+const cloud = useLocalCloud({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }] });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exitCodeOf(sandbox: Sandbox, command: string, user: 'user' | 'root' = 'user'): Promise<{ exitCode: number; stderr: string }> {
+  try {
+    const result = await sandbox.commands.run(command, { user });
+    return { exitCode: result.exitCode, stderr: result.stderr };
+  } catch (error) {
+    if (error instanceof CommandExitError) return { exitCode: error.exitCode, stderr: error.stderr };
+    throw error;
+  }
+}
+
+describe('isolation: escapes that must fail', () => {
+  it('cannot write outside /home/user and /tmp, even as root', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      for (const user of ['user', 'root'] as const) {
+        for (const target of ['/etc/escaped', '/usr/escaped', '/escaped', '/opt/tradeswarm/kernels/escaped']) {
+          const { exitCode, stderr } = await exitCodeOf(sandbox, `echo x > ${target}`, user);
+          expect(exitCode, `${user} writing ${target}`).not.toBe(0);
+          expect(stderr).toMatch(/Read-only file system|Permission denied/);
+        }
+      }
+      expect(existsSync('/etc/escaped')).toBe(false);
+      expect(existsSync('/usr/escaped')).toBe(false);
+      expect((await sandbox.commands.run('echo ok > /home/user/a && echo ok > /tmp/b && cat /home/user/a /tmp/b')).stdout).toBe('ok\nok\n');
+      // root without capabilities can neither remount nor leave the sandbox's root.
+      expect((await exitCodeOf(sandbox, 'mount -o remount,rw /', 'root')).exitCode).not.toBe(0);
+      expect((await exitCodeOf(sandbox, 'echo 1 > /proc/sys/vm/drop_caches', 'root')).exitCode).not.toBe(0);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('sees and signals only its own processes', async () => {
+    const [a, b] = await Promise.all([Sandbox.create('base', cloud().connection), Sandbox.create('base', cloud().connection)]);
+    try {
+      const marker = await a.commands.run('exec sleep 4242', { background: true });
+      const seenByB = (await b.commands.run('cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "')).stdout;
+      expect(seenByB).not.toContain('4242');
+      expect(seenByB).not.toContain('vitest');
+      const seenByA = (await a.commands.run('cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "')).stdout;
+      expect(seenByA).toContain('sleep 4242');
+      // The host's processes (this test runner) do not exist in the sandbox.
+      expect((await exitCodeOf(b, `kill -0 ${process.pid}`)).exitCode).not.toBe(0);
+      expect((await exitCodeOf(b, `kill -9 ${marker.pid}; sleep 0.05`, 'root')).exitCode).toBeGreaterThanOrEqual(0);
+      expect((await a.commands.list()).map((process) => process.pid)).toContain(marker.pid);
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  it('has no network at all when internet access is off', async () => {
+    const offline = await Sandbox.create('base', { ...cloud().connection, allowInternetAccess: false });
+    const online = await Sandbox.create('base', cloud().connection);
+    const probe = `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${cloud().port}), timeout=2); print('connected')"`;
+    try {
+      expect((await online.commands.run(probe)).stdout).toBe('connected\n');
+      const { exitCode, stderr } = await exitCodeOf(offline, probe);
+      expect(exitCode).not.toBe(0);
+      expect(stderr).toMatch(/Connection refused|Network is unreachable/);
+      expect((await offline.commands.run('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "')).stdout).toBe('lo\n');
+    } finally {
+      await Promise.all([offline.kill(), online.kill()]);
+    }
+  });
+
+  it('stops a fork bomb at the process limit while other sandboxes stay healthy', async () => {
+    const bomb = await Sandbox.create('tiny', cloud().connection);
+    const neighbour = await Sandbox.create('base', cloud().connection);
+    try {
+      const handle = await bomb.commands.run('bomb() { bomb | bomb & }; bomb; sleep 1; echo survived', { background: true });
+      await waitFor(() => cloud().sandboxes.get(bomb.sandboxId).cgroups.pids().length >= 40, 'the fork bomb to reach the limit');
+      expect(cloud().sandboxes.get(bomb.sandboxId).cgroups.pids().length).toBeLessThanOrEqual(48);
+      expect((await neighbour.commands.run('echo healthy')).stdout).toBe('healthy\n');
+      await handle.kill();
+    } finally {
+      await Promise.all([bomb.kill(), neighbour.kill()]);
+    }
+  });
+
+  it('stops a memory hog at the memory limit while other sandboxes stay healthy', async () => {
+    const hog = await Sandbox.create('tiny', cloud().connection);
+    const neighbour = await Sandbox.create('base', cloud().connection);
+    try {
+      const { exitCode } = await exitCodeOf(hog, 'python3 -c "chunks = [bytearray(16 * 1024 * 1024) for _ in range(32)]; print(len(chunks))"');
+      expect(exitCode).not.toBe(0);
+      expect(cloud().sandboxes.get(hog.sandboxId).cgroups.oomKillCount()).toBe(1);
+      expect((await hog.commands.run('echo still-usable')).stdout).toBe('still-usable\n');
+      expect((await neighbour.commands.run('python3 -c "x = bytearray(128 * 1024 * 1024); print(len(x))"')).stdout).toBe('134217728\n');
+    } finally {
+      await Promise.all([hog.kill(), neighbour.kill()]);
+    }
+  });
+
+  it('kills every process of a sandbox when it is killed', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    await sandbox.commands.run('nohup sleep 300 >/dev/null 2>&1 & setsid sleep 301 >/dev/null 2>&1 &');
+    const local = cloud().sandboxes.get(sandbox.sandboxId);
+    const hostPids = local.cgroups.pids();
+    expect(hostPids.length).toBeGreaterThanOrEqual(3);
+    await sandbox.kill();
+    await waitFor(() => hostPids.every((pid) => !isAlive(pid)), 'every process of the killed sandbox to be gone');
+    expect(existsSync(local.dirs.home)).toBe(false);
+  });
+});
+
+describe('isolation: nothing outlives the server', () => {
+  it('leaves no process behind when the server process is killed with SIGKILL', async () => {
+    const script = fileURLToPath(new URL('../fixtures/cloud-process.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(() => output.includes('\n'), 'the child server to report its sandbox', 20_000);
+    const { pids, dataDir } = JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string };
+    const instanceGroup = `/sys/fs/cgroup/pids/tradeswarm/${basename(dataDir)}`;
+    expect(existsSync(instanceGroup)).toBe(true);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    expect(pids.every(isAlive)).toBe(true);
+    child.kill('SIGKILL');
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), 'the sandbox processes to die with the server', 10_000);
+    // What the dead server left (its cgroups and sandbox folders) is cleaned by the next server to start.
+    const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0 });
+    await next.close();
+    expect(existsSync(instanceGroup)).toBe(false);
+  });
+});

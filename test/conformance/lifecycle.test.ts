@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { AuthenticationError, NotFoundError, Sandbox, SandboxNotFoundError } from 'e2b';
+import { ManualClock } from '../../src/core/index.js';
+import { useLocalCloud, waitFor } from '../fixtures/localcloud.js';
+
+const clock = new ManualClock(Date.UTC(2026, 10, 23, 12));
+const cloud = useLocalCloud({ clock });
+
+describe('sandbox lifecycle through the unmodified e2b SDK', () => {
+  it('creates a sandbox with metadata and env vars, and reports them', async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, metadata: { team: 'quant', run: 'lifecycle-1' }, envs: { GREETING: 'hello' } });
+    try {
+      const info = await sandbox.getInfo();
+      expect(info.sandboxId).toBe(sandbox.sandboxId);
+      expect(info.templateId).toBe('base');
+      expect(info.metadata).toEqual({ team: 'quant', run: 'lifecycle-1' });
+      expect(info.state).toBe('running');
+      expect(info.endAt.getTime() - info.startedAt.getTime()).toBe(300_000);
+      const result = await sandbox.commands.run('echo "$GREETING $E2B_SANDBOX_ID"');
+      expect(result.stdout).toBe(`hello ${sandbox.sandboxId}\n`);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('lists sandboxes filtered by metadata and state, page by page', async () => {
+    const created = await Promise.all([1, 2, 3].map((n) => Sandbox.create('base', { ...cloud().connection, metadata: { suite: 'list', n: String(n) } })));
+    const other = await Sandbox.create('base', { ...cloud().connection, metadata: { suite: 'other' } });
+    try {
+      await created[2]!.pause();
+      const paginator = Sandbox.list({ ...cloud().connection, query: { metadata: { suite: 'list' } }, limit: 2 });
+      const first = await paginator.nextItems();
+      expect(first).toHaveLength(2);
+      expect(paginator.hasNext).toBe(true);
+      const second = await paginator.nextItems();
+      expect(second).toHaveLength(1);
+      expect(paginator.hasNext).toBe(false);
+      expect(new Set([...first, ...second].map((item) => item.sandboxId))).toEqual(new Set(created.map((sandbox) => sandbox.sandboxId)));
+
+      const paused = await Sandbox.list({ ...cloud().connection, query: { metadata: { suite: 'list' }, state: ['paused'] } }).nextItems();
+      expect(paused.map((item) => item.sandboxId)).toEqual([created[2]!.sandboxId]);
+      expect(paused[0]!.state).toBe('paused');
+    } finally {
+      await Promise.all([...created, other].map((sandbox) => sandbox.kill()));
+    }
+  });
+
+  it('kills a sandbox when its timeout runs out, and setTimeout moves the deadline', async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, timeoutMs: 60_000 });
+    await sandbox.setTimeout(120_000);
+    clock.advance(60_001);
+    expect(await sandbox.isRunning()).toBe(true);
+    clock.advance(60_000);
+    await waitFor(() => cloud().sandboxes.find(sandbox.sandboxId) === undefined, 'the reaper to kill the sandbox');
+    expect(await sandbox.isRunning()).toBe(false);
+    await expect(Sandbox.getInfo(sandbox.sandboxId, cloud().connection)).rejects.toBeInstanceOf(SandboxNotFoundError);
+  });
+
+  it('pauses and resumes: processes stop and continue, files are kept', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      await sandbox.files.write('/home/user/kept.txt', 'still here');
+      const counter = await sandbox.commands.run('i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done', { background: true });
+      await waitFor(async () => Number((await sandbox.files.read('/tmp/count')).trim()) > 0, 'the counter to start');
+      expect(await sandbox.pause()).toBe(true);
+      expect(await sandbox.isRunning()).toBe(false);
+      const frozenAt = cloud().sandboxes.get(sandbox.sandboxId).state;
+      expect(frozenAt).toBe('paused');
+      await expect(Sandbox.pause(sandbox.sandboxId, cloud().connection)).resolves.toBe(false);
+
+      const resumed = await Sandbox.connect(sandbox.sandboxId, cloud().connection);
+      expect(await resumed.isRunning()).toBe(true);
+      expect(await resumed.files.read('/home/user/kept.txt')).toBe('still here');
+      const before = Number((await resumed.files.read('/tmp/count')).trim());
+      await waitFor(async () => Number((await resumed.files.read('/tmp/count')).trim()) > before, 'the counter to continue after resume');
+      expect((await resumed.commands.list()).map((process) => process.pid)).toContain(counter.pid);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('kill returns true once and false after; a killed sandbox is not found', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    expect(await Sandbox.kill(sandbox.sandboxId, cloud().connection)).toBe(true);
+    expect(await Sandbox.kill(sandbox.sandboxId, cloud().connection)).toBe(false);
+    await expect(Sandbox.getInfo(sandbox.sandboxId, cloud().connection)).rejects.toBeInstanceOf(SandboxNotFoundError);
+    await expect(Sandbox.connect(sandbox.sandboxId, cloud().connection)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(sandbox.commands.run('true')).rejects.toThrow(/sandbox/i);
+  });
+
+  it('reports real CPU and memory metrics', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      await sandbox.commands.run('python3 -c "x = bytearray(64 * 1024 * 1024); import time; time.sleep(0.2)" & sleep 0.1; cat /proc/meminfo > /dev/null; wait');
+      const metrics = await sandbox.getMetrics();
+      const last = metrics.at(-1)!;
+      expect(last.cpuCount).toBe(2);
+      expect(last.memTotal).toBe(1024 * 1024 * 1024);
+      expect(last.memUsed).toBeGreaterThan(0);
+      expect(last.memUsed).toBeLessThan(last.memTotal);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('refuses a wrong API key and an unknown template with the SDK error types', async () => {
+    await expect(Sandbox.create('base', { ...cloud().connection, apiKey: 'e2b_wrong' })).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(Sandbox.create('no-such-template', cloud().connection)).rejects.toThrow(/template 'no-such-template' not found.*base, code-interpreter-v1/);
+  });
+
+  it('refuses envd requests with a wrong access token', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      const response = await fetch(`${cloud().sandboxUrl}/process.Process/List`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'e2b-sandbox-id': sandbox.sandboxId, 'e2b-sandbox-port': '49983', 'x-access-token': 'wrong' },
+        body: '{}',
+      });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { message: string }).message).toMatch(/X-Access-Token/);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+});
