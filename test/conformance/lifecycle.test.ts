@@ -60,8 +60,9 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     const sandbox = await Sandbox.create('base', cloud().connection);
     try {
       await sandbox.files.write('/home/user/kept.txt', 'still here');
-      const counter = await sandbox.commands.run('i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done', { background: true });
-      await waitFor(async () => Number((await sandbox.files.read('/tmp/count')).trim()) > 0, 'the counter to start');
+      const counter = await sandbox.commands.run('i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.01; done', { background: true });
+      const count = async (reader: Sandbox): Promise<number> => Number((await reader.files.read('/tmp/count').catch(() => '0')).trim());
+      await waitFor(async () => (await count(sandbox)) > 0, 'the counter to start');
       expect(await sandbox.pause()).toBe(true);
       expect(await sandbox.isRunning()).toBe(false);
       const frozenAt = cloud().sandboxes.get(sandbox.sandboxId).state;
@@ -71,8 +72,8 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
       const resumed = await Sandbox.connect(sandbox.sandboxId, cloud().connection);
       expect(await resumed.isRunning()).toBe(true);
       expect(await resumed.files.read('/home/user/kept.txt')).toBe('still here');
-      const before = Number((await resumed.files.read('/tmp/count')).trim());
-      await waitFor(async () => Number((await resumed.files.read('/tmp/count')).trim()) > before, 'the counter to continue after resume');
+      const before = await count(resumed);
+      await waitFor(async () => (await count(resumed)) > before, 'the counter to continue after resume');
       expect((await resumed.commands.list()).map((process) => process.pid)).toContain(counter.pid);
     } finally {
       await sandbox.kill();

@@ -1,12 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { z } from 'zod';
+import type { GuestProcess } from '../isolation/index.js';
 import type { LocalSandbox } from '../sandboxes/index.js';
 import { ConnectError, firstMessage, keepaliveIntervalMs, parseMessage, readEnvelopes, serveStream, serveUnary, type StreamWriter } from './connect.js';
 import type { EnvdRequestContext, EnvdService } from './context.js';
-
-/** How long after a process exits we still wait for its output pipes to close (a background child may hold them). */
-const OUTPUT_DRAIN_GRACE_MS = 100;
 
 const selectorSchema = z.union([z.object({ pid: z.number().int().nonnegative() }), z.object({ tag: z.string() })]);
 const bytesSchema = z.string().transform((value) => Buffer.from(value, 'base64'));
@@ -39,6 +37,12 @@ interface EndEvent {
   readonly error?: string;
 }
 
+/** Go's names for signals, as envd reports them in an end event's status. */
+function signalStatus(signal: number): string {
+  const name = Object.entries(osConstants.signals).find(([, value]) => value === signal)?.[0] as NodeJS.Signals | undefined;
+  return `signal: ${(name && GO_SIGNAL_NAMES[name]) ?? name ?? signal}`;
+}
+
 /**
  * A process started through envd, with everyone currently streaming its events. Listeners are attached
  * the moment it is spawned; what happens before the first stream follows it is kept in a backlog, so
@@ -54,28 +58,21 @@ class ManagedProcess {
   constructor(
     readonly tag: string | undefined,
     readonly config: ProcessConfig,
-    readonly child: ChildProcess,
+    readonly guest: GuestProcess,
   ) {
     this.ended = new Promise<EndEvent>((resolve) => {
-      let exit: EndEvent | undefined;
-      let settled = false;
-      const finish = (): void => {
-        if (settled || !exit) return;
-        settled = true;
-        this.end = exit;
-        this.broadcast({ end: exit });
-        resolve(exit);
-      };
-      child.once('exit', (code, signal) => {
-        exit = signal
-          ? { exitCode: -1, exited: false, status: `signal: ${GO_SIGNAL_NAMES[signal] ?? signal}`, error: `signal: ${GO_SIGNAL_NAMES[signal] ?? signal}` }
-          : { exitCode: code ?? -1, exited: true, status: `exit status ${code ?? -1}`, ...(code === 0 ? {} : { error: `exit status ${code ?? -1}` }) };
-        setTimeout(finish, OUTPUT_DRAIN_GRACE_MS).unref();
+      guest.once('exit', (exit) => {
+        const end: EndEvent =
+          exit.signal === undefined
+            ? { exitCode: exit.code ?? -1, exited: true, status: `exit status ${exit.code ?? -1}`, ...(exit.code === 0 ? {} : { error: `exit status ${exit.code ?? -1}` }) }
+            : { exitCode: -1, exited: false, status: signalStatus(exit.signal), error: signalStatus(exit.signal) };
+        this.end = end;
+        this.broadcast({ end });
+        resolve(end);
       });
-      child.once('close', finish);
     });
-    child.stdout?.on('data', (chunk: Buffer) => this.broadcast({ data: { stdout: chunk.toString('base64') } }));
-    child.stderr?.on('data', (chunk: Buffer) => this.broadcast({ data: { stderr: chunk.toString('base64') } }));
+    guest.on('stdout', (chunk) => this.broadcast({ data: { stdout: chunk.toString('base64') } }));
+    guest.on('stderr', (chunk) => this.broadcast({ data: { stderr: chunk.toString('base64') } }));
   }
 
   /** Streams this process's events to `writer` until it ends or the client goes away. */
@@ -97,16 +94,12 @@ class ManagedProcess {
   }
 
   get stdinOpen(): boolean {
-    return Boolean(this.child.stdin && !this.child.stdin.writableEnded && !this.child.stdin.destroyed);
+    return this.guest.stdinIsOpen;
   }
 
+  /** Signals the command and everything it started (its process group). */
   signal(signal: NodeJS.Signals): void {
-    try {
-      // The host-side leader's process group holds nsenter and everything the command started.
-      process.kill(-this.child.pid!, signal);
-    } catch {
-      // Already gone.
-    }
+    this.guest.signal(osConstants.signals[signal]);
   }
 
   private broadcast(event: unknown): void {
@@ -152,7 +145,7 @@ export function createProcessService(): EnvdService {
           const managed = await startProcess(context, body);
           const table = tableOf(context.sandbox);
           table.set(managed.pid, managed);
-          managed.child.once('exit', () => table.delete(managed.pid));
+          managed.guest.once('exit', () => table.delete(managed.pid));
           await managed.follow(writer);
         },
         keepalive(context),
@@ -207,7 +200,7 @@ export function createProcessService(): EnvdService {
     CloseStdin: (context) =>
       serveUnary(context.request, context.response, (input) => {
         const managed = select(context, input);
-        managed.child.stdin?.end();
+        managed.guest.closeStdin();
         return Promise.resolve({});
       }),
     Update: (context) =>
@@ -222,20 +215,17 @@ async function startProcess(context: EnvdRequestContext, body: z.infer<typeof st
   if (!existsSync(resolved.hostPath) || !statSync(resolved.hostPath).isDirectory()) {
     throw new ConnectError('invalid_argument', `cwd '${cwd}' is not an existing directory in the sandbox; create it first or pick another`);
   }
-  const started = sandbox.spawn({ argv: [body.process.cmd, ...body.process.args], env: body.process.envs, cwd: resolved.sandboxPath, user });
-  started.child.on('error', () => undefined);
-  started.child.stdin?.on('error', () => undefined);
-  if (!body.stdin) started.child.stdin?.end();
-  const managed = new ManagedProcess(body.tag, { cmd: body.process.cmd, args: body.process.args, envs: body.process.envs, ...(body.process.cwd ? { cwd: body.process.cwd } : {}) }, started.child);
+  const guest = sandbox.run({ argv: [body.process.cmd, ...body.process.args], env: body.process.envs, cwd: resolved.sandboxPath, user, stdin: body.stdin ?? false });
+  const managed = new ManagedProcess(body.tag, { cmd: body.process.cmd, args: body.process.args, envs: body.process.envs, ...(body.process.cwd ? { cwd: body.process.cwd } : {}) }, guest);
   try {
-    managed.pid = await started.pid;
+    managed.pid = await guest.pid;
   } catch (error) {
-    throw new ConnectError('internal', (error as Error).message);
+    throw new ConnectError('invalid_argument', `the command could not be started: ${(error as Error).message}`);
   }
   return managed;
 }
 
 function writeStdin(managed: ManagedProcess, data: Buffer): void {
   if (!managed.stdinOpen) throw new ConnectError('failed_precondition', `stdin of process ${managed.pid} is closed: start the command with stdin: true and do not close it before writing`);
-  managed.child.stdin!.write(data);
+  managed.guest.writeStdin(data);
 }

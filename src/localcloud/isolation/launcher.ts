@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import { GuestSupervisor } from './guest.js';
 
 /** Host directories of one sandbox. */
 export interface SandboxDirs {
@@ -22,6 +24,12 @@ export interface InitSpec {
   readonly privateNetwork: boolean;
   /** Host directory bind-mounted read-only at /opt/tradeswarm/kernels. */
   readonly kernelsDir: string;
+  /** Host directory bind-mounted read-only at /opt/tradeswarm/guest (holds the supervisor). */
+  readonly guestDir: string;
+  /** RLIMIT_NOFILE of every process in the sandbox. */
+  readonly maxOpenFiles: number;
+  /** RLIMIT_FSIZE of every process in the sandbox. */
+  readonly maxFileSizeBytes: number;
   /** `cgroup.procs` files the init joins before creating the namespaces. */
   readonly cgroupProcsFiles: readonly string[];
 }
@@ -32,6 +40,8 @@ export interface SandboxInit {
   readonly pid: number;
   /** The `unshare` process holding the namespaces; when it dies, everything in the sandbox dies. */
   readonly process: ChildProcess;
+  /** Starts commands inside the sandbox (pid 1 is the supervisor). */
+  readonly supervisor: GuestSupervisor;
 }
 
 /** The host paths a sandbox sees read-only (the rest of its root is empty or private). */
@@ -48,9 +58,16 @@ function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Host folder of the supervisor, bind-mounted read-only into every sandbox. */
+export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url));
+
+/** Where the supervisor is inside every sandbox. */
+export const SUPERVISOR_PATH = '/opt/tradeswarm/guest/supervisor.py';
+
 /**
  * The init script, run by `unshare` as pid 1 of a new PID, mount, UTS (and maybe network) namespace:
- * it assembles the sandbox's root filesystem, prints `ready`, and then only reaps orphans.
+ * it assembles the sandbox's root filesystem, sets the rlimits, and becomes the supervisor, which
+ * keeps only the capabilities it needs to start commands as another user and signal them.
  */
 export function initScript(spec: InitSpec): string {
   const { root, home, tmp, etc } = spec.dirs;
@@ -73,7 +90,7 @@ export function initScript(spec: InitSpec): string {
     lines.push(`mount --bind ${quote(`${etc}/${file}`)} ${r}/etc/${file}`);
   }
   lines.push(
-    `mkdir -p ${r}/proc ${r}/dev ${r}/home/user ${r}/tmp ${r}/root ${r}/run ${r}/var/tmp ${r}/opt/tradeswarm/kernels`,
+    `mkdir -p ${r}/proc ${r}/dev ${r}/home/user ${r}/tmp ${r}/root ${r}/run ${r}/var/tmp ${r}/opt/tradeswarm/kernels ${r}/opt/tradeswarm/guest`,
     `chmod 700 ${r}/root`,
     `chmod 1777 ${r}/var/tmp`,
     `mount -t proc -o nosuid,nodev,noexec proc ${r}/proc`,
@@ -86,15 +103,17 @@ export function initScript(spec: InitSpec): string {
     `mount --bind ${quote(home)} ${r}/home/user`,
     `mount --bind ${quote(tmp)} ${r}/tmp`,
     `mount --bind ${quote(spec.kernelsDir)} ${r}/opt/tradeswarm/kernels && mount -o remount,bind,ro ${r}/opt/tradeswarm/kernels`,
+    `mount --bind ${quote(spec.guestDir)} ${r}/opt/tradeswarm/guest && mount -o remount,bind,ro ${r}/opt/tradeswarm/guest`,
     `mount -o remount,ro,bind ${r}`,
     `hostname ${quote(spec.sandboxId)}`,
   );
   if (spec.privateNetwork) lines.push('if [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up; fi');
   lines.push(
-    'echo ready',
+    `ulimit -n ${spec.maxOpenFiles}`,
+    `ulimit -f ${Math.max(1, Math.floor(spec.maxFileSizeBytes / 512))}`,
     `cd ${r}`,
-    // pid 1 of the namespace: reaps orphans; killing it kills every process of the sandbox.
-    `exec chroot ${r} /bin/sh -c 'trap "" INT TERM HUP; while :; do sleep 3600 & wait $! || true; done'`,
+    // pid 1 of the namespace: killing it kills every process of the sandbox.
+    `exec chroot ${r} /usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+setuid,+setgid,+kill -- /usr/bin/python3 -I -S ${SUPERVISOR_PATH}`,
   );
   return lines.join('\n');
 }
@@ -114,25 +133,22 @@ export async function startInit(spec: InitSpec, timeoutMs = 10_000): Promise<San
   // setpriv --pdeathsig: if the server dies, unshare dies, its child (the init) is killed by
   // --kill-child, and with pid 1 gone the kernel kills every process of the sandbox.
   const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', `${joinCgroups}${joinCgroups ? '; ' : ''}exec ${unshare}`, initScript(spec)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  const supervisor = new GuestSupervisor(child.stdin, child.stdout);
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let stdout = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes('ready\n')) resolve();
-    });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<never>((_, reject) => {
     child.once('exit', (code, signal) => reject(new Error(`the sandbox init exited (${signal ?? `code ${code}`}) before it was ready: ${stderr.trim() || 'no error output'}`)));
     child.once('error', reject);
   });
+  exited.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the sandbox init was not ready within ${timeoutMs} ms: ${stderr.trim()}`)), timeoutMs);
   });
   try {
-    await Promise.race([ready, timeout]);
+    await Promise.race([supervisor.ready, exited, timeout]);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -144,7 +160,7 @@ export async function startInit(spec: InitSpec, timeoutMs = 10_000): Promise<San
     child.kill('SIGKILL');
     throw new Error('the sandbox init is ready but its pid could not be found under /proc');
   }
-  return { pid, process: child };
+  return { pid, process: child, supervisor };
 }
 
 function readChildPid(parentPid: number): number | undefined {

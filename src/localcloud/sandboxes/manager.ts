@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
-import { SANDBOX_USER_ID, SandboxCgroups, startInit, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, startInit, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
@@ -143,13 +143,10 @@ export class SandboxManager {
       // The init died on its own (OOM, or killed from outside): the sandbox is gone.
       if (this.sandboxes.has(id)) void this.kill(id).catch(() => undefined);
     });
-    if (template.startCommand) {
-      const start = sandbox.spawn({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
-      start.child.stdin?.end();
-      start.child.on('error', () => undefined);
-    }
+    if (template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
-    this.refill(poolKey, template, privateNetwork);
+    // After this response is on its way: a refill forks processes, which would delay it.
+    setImmediate(() => this.refill(poolKey, template, privateNetwork));
     return sandbox;
   }
 
@@ -175,7 +172,16 @@ export class SandboxManager {
     try {
       prepareDirs(id, dirs, template.files);
       cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses }, this.config.support.cgroups);
-      init = await startInit({ sandboxId: id, dirs, privateNetwork, kernelsDir: this.config.kernelsDir, cgroupProcsFiles: cgroups.procsFiles });
+      init = await startInit({
+        sandboxId: id,
+        dirs,
+        privateNetwork,
+        kernelsDir: this.config.kernelsDir,
+        guestDir: GUEST_HOST_DIR,
+        maxOpenFiles: template.maxOpenFiles,
+        maxFileSizeBytes: template.diskBytes,
+        cgroupProcsFiles: cgroups.procsFiles,
+      });
       return { id, sandboxDir, dirs, cgroups, init };
     } catch (error) {
       await this.destroy(sandboxDir, init, cgroups);

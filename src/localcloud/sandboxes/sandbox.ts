@@ -1,7 +1,7 @@
 import { readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../../core/index.js';
-import type { SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
+import type { GuestProcess, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
 import { SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
@@ -135,7 +135,27 @@ export class LocalSandbox {
     };
   }
 
-  /** Starts a process inside the sandbox. */
+  /**
+   * Starts a command inside the sandbox through its supervisor (one fork inside the sandbox).
+   * This is how envd's process service runs commands.
+   */
+  run(options: SpawnOptions & { readonly stdin?: boolean }): GuestProcess {
+    const user = options.user ?? 'user';
+    const { uid, gid } = this.idsOf(user);
+    return this.init.supervisor.spawn({
+      argv: options.argv,
+      env: { ...this.baseEnv(user), ...options.env },
+      cwd: options.cwd ?? this.homeOf(user),
+      uid,
+      gid,
+      stdin: options.stdin ?? false,
+    });
+  }
+
+  /**
+   * Starts a process inside the sandbox from the host (nsenter), with extra file descriptors shared
+   * with the server. Slower than {@link run}; used for long-lived helpers such as interpreter kernels.
+   */
   spawn(options: SpawnOptions): SandboxProcess {
     const user = options.user ?? 'user';
     return spawnInSandbox({
