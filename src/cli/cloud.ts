@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { startLocalCloud } from '../localcloud/index.js';
+import { loadTemplateFile, startLocalCloud } from '../localcloud/index.js';
 import { createLogger } from '../core/index.js';
 
 /** `tradeswarm cloud serve`: runs the local E2B-compatible cloud until interrupted. */
@@ -12,9 +12,21 @@ export function registerCloudCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--api-key <key>', 'API key clients must send (default: a new random key)')
     .option('--data-dir <dir>', 'folder for sandbox files (default: a temporary folder)')
-    .action(async (options: { port: number; host: string; apiKey?: string; dataDir?: string }) => {
+    .option('--template <file>', 'register a local template from a YAML file (repeatable)', (file: string, files: string[]) => [...files, file], [] as string[])
+    .option('--warm-pool <n>', 'sandboxes kept started ahead of demand per template in use', (value) => Number(value), 2)
+    .option('--max-sandboxes <n>', 'sandboxes running at once', (value) => Number(value), 100)
+    .action(async (options: { port: number; host: string; apiKey?: string; dataDir?: string; template: string[]; warmPool: number; maxSandboxes: number }) => {
       const logger = createLogger('localcloud', process.env.LOG_LEVEL ?? 'info');
-      const cloudInstance = await startLocalCloud({ port: options.port, host: options.host, apiKey: options.apiKey, dataDir: options.dataDir, logger });
+      const cloudInstance = await startLocalCloud({
+        port: options.port,
+        host: options.host,
+        apiKey: options.apiKey,
+        dataDir: options.dataDir,
+        templates: options.template.map(loadTemplateFile),
+        warmPoolSize: options.warmPool,
+        maxSandboxes: options.maxSandboxes,
+        logger,
+      });
       const { support } = cloudInstance;
       process.stdout.write(
         [

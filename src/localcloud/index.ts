@@ -1,6 +1,6 @@
 export { startLocalCloud, ENVD_PORT, INTERPRETER_PORT, type LocalCloud, type LocalCloudOptions } from './server.js';
 export { ENVD_VERSION } from './api/routes.js';
 export { LocalCloudError, SandboxNotFoundError, IsolationUnavailableError } from './errors.js';
-export { TemplateRegistry, compileTemplate, type Template, type TemplateOptions } from './templates/index.js';
+export { TemplateRegistry, compileTemplate, loadTemplateFile, type Template, type TemplateOptions } from './templates/index.js';
 export { probeIsolation, type IsolationSupport } from './isolation/index.js';
 export type { LocalSandbox, SandboxManager, SandboxMetric } from './sandboxes/index.js';

@@ -50,7 +50,12 @@ describe('commands through the unmodified e2b SDK', () => {
   });
 
   it('lists running commands, connects to one after disconnecting, and kills it', async () => {
-    const handle = await sandbox().commands.run('echo started; while [ ! -f /tmp/stop-list ]; do sleep 0.01; done; echo stopping', { background: true });
+    const before: string[] = [];
+    const handle = await sandbox().commands.run('echo started; while [ ! -f /tmp/stop-list ]; do sleep 0.01; done; echo stopping', {
+      background: true,
+      onStdout: (data) => void before.push(data),
+    });
+    await waitFor(() => before.join('') === 'started\n', 'the command to print before disconnecting');
     const listed = await sandbox().commands.list();
     const mine = listed.find((process) => process.pid === handle.pid);
     expect(mine).toMatchObject({ cmd: '/bin/bash', args: ['-l', '-c', expect.stringContaining('stop-list')] });

@@ -4,7 +4,18 @@ import { ManualClock } from '../../src/core/index.js';
 import { useLocalCloud, waitFor } from '../fixtures/localcloud.js';
 
 const clock = new ManualClock(Date.UTC(2026, 10, 23, 12));
-const cloud = useLocalCloud({ clock });
+const cloud = useLocalCloud({
+  clock,
+  templates: [
+    {
+      name: 'momentum-agent',
+      memoryMB: 256,
+      files: { 'agent/config.json': '{"lookback":20}' },
+      envs: { ROLE: 'momentum' },
+      startCommand: 'echo "$ROLE started" > /tmp/started',
+    },
+  ],
+});
 
 describe('sandbox lifecycle through the unmodified e2b SDK', () => {
   it('creates a sandbox with metadata and env vars, and reports them', async () => {
@@ -18,6 +29,20 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
       expect(info.endAt.getTime() - info.startedAt.getTime()).toBe(300_000);
       const result = await sandbox.commands.run('echo "$GREETING $E2B_SANDBOX_ID"');
       expect(result.stdout).toBe(`hello ${sandbox.sandboxId}\n`);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('creates a sandbox from a registered local template: files, env vars, limits and start command', async () => {
+    const sandbox = await Sandbox.create('momentum-agent', cloud().connection);
+    try {
+      expect(await sandbox.files.read('/home/user/agent/config.json')).toBe('{"lookback":20}');
+      expect((await sandbox.files.getInfo('/home/user/agent/config.json')).owner).toBe('user');
+      await waitFor(async () => (await sandbox.files.exists('/tmp/started')), 'the start command to run');
+      expect(await sandbox.files.read('/tmp/started')).toBe('momentum started\n');
+      const listed = await Sandbox.list({ ...cloud().connection, query: { template: 'momentum-agent' } }).nextItems();
+      expect(listed.map((item) => [item.sandboxId, item.memoryMB])).toEqual([[sandbox.sandboxId, 256]]);
     } finally {
       await sandbox.kill();
     }

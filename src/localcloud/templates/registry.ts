@@ -47,7 +47,9 @@ export function compileTemplate(options: TemplateOptions): Template {
   const parsed = templateSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new InvalidInputError(`template.${issue.path.join('.') || 'name'}`, issue.message);
+    // A bad record key (file path, env var name) carries its own message one level down.
+    const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    throw new InvalidInputError(`template.${issue.path.join('.') || 'name'}`, message);
   }
   const template = parsed.data;
   return Object.freeze({ ...template, memoryBytes: template.memoryMB * MiB, diskBytes: template.diskMB * MiB });
