@@ -52,6 +52,24 @@ describe('isolation: escapes that must fail', () => {
     }
   });
 
+  it('runs commands without capabilities that reach the host, and none can be gained', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      const status = async (user: 'user' | 'root'): Promise<Record<string, string>> =>
+        Object.fromEntries(
+          (await sandbox.commands.run('grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs):" /proc/self/status', { user })).stdout
+            .trim()
+            .split('\n')
+            .map((line) => line.split(/:\s+/) as [string, string]),
+        );
+      // Only kill, setgid and setuid (bits 5-7) exist at all, and only root holds them.
+      expect(await status('root')).toEqual({ CapPrm: '00000000000000e0', CapEff: '00000000000000e0', CapBnd: '00000000000000e0', NoNewPrivs: '1' });
+      expect(await status('user')).toEqual({ CapPrm: '0000000000000000', CapEff: '0000000000000000', CapBnd: '00000000000000e0', NoNewPrivs: '1' });
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
   it('sees and signals only its own processes', async () => {
     const [a, b] = await Promise.all([Sandbox.create('base', cloud().connection), Sandbox.create('base', cloud().connection)]);
     try {

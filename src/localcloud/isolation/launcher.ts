@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { GuestSupervisor } from './guest.js';
@@ -44,13 +45,6 @@ export interface SandboxInit {
   readonly supervisor: GuestSupervisor;
 }
 
-/** The host paths a sandbox sees read-only (the rest of its root is empty or private). */
-const HOST_READ_ONLY = ['usr', 'etc'] as const;
-const HOST_ROOT_LINKS_OR_DIRS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'] as const;
-const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
-/** Parts of /proc that would let root in a sandbox change the host (as Docker masks them). */
-const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus'] as const;
-
 /** The uid and gid of `user` inside every sandbox. */
 export const SANDBOX_USER_ID = 1000;
 
@@ -65,57 +59,23 @@ export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url)
 export const SUPERVISOR_PATH = '/opt/tradeswarm/guest/supervisor.py';
 
 /**
- * The init script, run by `unshare` as pid 1 of a new PID, mount, UTS (and maybe network) namespace:
- * it assembles the sandbox's root filesystem, sets the rlimits, and becomes the supervisor, which
- * keeps only the capabilities it needs to start commands as another user and signal them.
+ * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root
+ * filesystem (host /usr, /etc and /lib* read-only, private /home/user, /tmp, /dev, /proc), hostname,
+ * loopback, rlimits, chroot, and the capabilities it keeps.
  */
-export function initScript(spec: InitSpec): string {
-  const { root, home, tmp, etc } = spec.dirs;
-  const r = quote(root);
-  const lines = [
-    'set -e',
-    'mount --make-rprivate /',
-    `mount -t tmpfs -o mode=755,size=8m tmpfs ${r}`,
-  ];
-  for (const dir of HOST_READ_ONLY) {
-    lines.push(`mkdir -p ${r}/${dir}`, `mount --rbind /${dir} ${r}/${dir}`, `mount -o remount,bind,ro ${r}/${dir}`);
-  }
-  for (const name of HOST_ROOT_LINKS_OR_DIRS) {
-    const host = `/${name}`;
-    if (!existsSync(host)) continue;
-    if (lstatSync(host).isSymbolicLink()) lines.push(`ln -s ${quote(readlinkSync(host))} ${r}/${name}`);
-    else lines.push(`mkdir -p ${r}/${name}`, `mount --rbind ${host} ${r}/${name}`, `mount -o remount,bind,ro ${r}/${name}`);
-  }
-  for (const file of ['passwd', 'group', 'hostname', 'hosts']) {
-    lines.push(`mount --bind ${quote(`${etc}/${file}`)} ${r}/etc/${file}`);
-  }
-  lines.push(
-    `mkdir -p ${r}/proc ${r}/dev ${r}/home/user ${r}/tmp ${r}/root ${r}/run ${r}/var/tmp ${r}/opt/tradeswarm/kernels ${r}/opt/tradeswarm/guest`,
-    `chmod 700 ${r}/root`,
-    `chmod 1777 ${r}/var/tmp`,
-    `mount -t proc -o nosuid,nodev,noexec proc ${r}/proc`,
-    ...PROC_READ_ONLY.map((entry) => `if [ -e ${r}/proc/${entry} ]; then mount --bind ${r}/proc/${entry} ${r}/proc/${entry} && mount -o remount,bind,ro ${r}/proc/${entry}; fi`),
-    `if [ -e ${r}/proc/kcore ]; then mount --bind /dev/null ${r}/proc/kcore; fi`,
-    `mount -t tmpfs -o mode=755,size=1m,nosuid tmpfs ${r}/dev`,
-    ...DEVICES.map((device) => `touch ${r}/dev/${device} && mount --bind /dev/${device} ${r}/dev/${device}`),
-    `mkdir -p ${r}/dev/shm && mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs ${r}/dev/shm`,
-    `ln -s /proc/self/fd ${r}/dev/fd && ln -s /proc/self/fd/0 ${r}/dev/stdin && ln -s /proc/self/fd/1 ${r}/dev/stdout && ln -s /proc/self/fd/2 ${r}/dev/stderr`,
-    `mount --bind ${quote(home)} ${r}/home/user`,
-    `mount --bind ${quote(tmp)} ${r}/tmp`,
-    `mount --bind ${quote(spec.kernelsDir)} ${r}/opt/tradeswarm/kernels && mount -o remount,bind,ro ${r}/opt/tradeswarm/kernels`,
-    `mount --bind ${quote(spec.guestDir)} ${r}/opt/tradeswarm/guest && mount -o remount,bind,ro ${r}/opt/tradeswarm/guest`,
-    `mount -o remount,ro,bind ${r}`,
-    `hostname ${quote(spec.sandboxId)}`,
-  );
-  if (spec.privateNetwork) lines.push('if [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up; fi');
-  lines.push(
-    `ulimit -n ${spec.maxOpenFiles}`,
-    `ulimit -f ${Math.max(1, Math.floor(spec.maxFileSizeBytes / 512))}`,
-    `cd ${r}`,
-    // pid 1 of the namespace: killing it kills every process of the sandbox.
-    `exec chroot ${r} /usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+setuid,+setgid,+kill -- /usr/bin/python3 -I -S ${SUPERVISOR_PATH}`,
-  );
-  return lines.join('\n');
+export function assembleSpec(spec: InitSpec): Record<string, unknown> {
+  return {
+    root: spec.dirs.root,
+    home: spec.dirs.home,
+    tmp: spec.dirs.tmp,
+    etc: spec.dirs.etc,
+    kernels: spec.kernelsDir,
+    guest: spec.guestDir,
+    hostname: spec.sandboxId,
+    privateNetwork: spec.privateNetwork,
+    maxOpenFiles: spec.maxOpenFiles,
+    maxFileSizeBytes: spec.maxFileSizeBytes,
+  };
 }
 
 /**
@@ -128,13 +88,15 @@ export async function startInit(spec: InitSpec, timeoutMs = 10_000): Promise<San
     '/usr/bin/unshare',
     '--mount', '--pid', '--uts', '--fork', '--propagation', 'private', '--kill-child',
     ...(spec.privateNetwork ? ['--net'] : []),
-    '/bin/sh', '-c', '"$0"',
+    '/usr/bin/python3', '-I', '-S', '"$0"', '--assemble', '"$1"',
   ].join(' ');
-  // setpriv --pdeathsig: if the server dies, unshare dies, its child (the init) is killed by
-  // --kill-child, and with pid 1 gone the kernel kills every process of the sandbox.
-  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', `${joinCgroups}${joinCgroups ? '; ' : ''}exec ${unshare}`, initScript(spec)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  // setpriv --pdeathsig: if the server dies, unshare dies, its child (the supervisor, pid 1 inside) is
+  // killed by --kill-child, and with pid 1 gone the kernel kills every process of the sandbox.
+  const child = spawn(
+    '/usr/bin/setpriv',
+    ['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', `${joinCgroups}${joinCgroups ? '; ' : ''}exec ${unshare}`, join(spec.guestDir, 'supervisor.py'), JSON.stringify(assembleSpec(spec))],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   const supervisor = new GuestSupervisor(child.stdin, child.stdout);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));

@@ -58,6 +58,9 @@ interface PreparedSandbox {
   readonly init: SandboxInit;
 }
 
+/** How long after a claim the warm pool starts refilling. */
+const POOL_REFILL_DELAY_MS = 50;
+
 interface Timers {
   reaper?: TimerHandle;
   metrics?: TimerHandle;
@@ -145,8 +148,9 @@ export class SandboxManager {
     });
     if (template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
-    // After this response is on its way: a refill forks processes, which would delay it.
-    setImmediate(() => this.refill(poolKey, template, privateNetwork));
+    // Refill a moment later: starting a sandbox forks processes (synchronously, in Node), which would
+    // delay this response and the first command that usually follows it.
+    setTimeout(() => this.refill(poolKey, template, privateNetwork), POOL_REFILL_DELAY_MS).unref();
     return sandbox;
   }
 
@@ -159,6 +163,7 @@ export class SandboxManager {
 
   /** Resolves when no pool is being refilled (tests and benchmarks wait on it). */
   async poolSettled(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, POOL_REFILL_DELAY_MS + 1));
     while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
   }
 
