@@ -13,6 +13,7 @@ import { createInterpreterRouter, KERNELS_HOST_DIR } from './interpreter/index.j
 import { cleanStaleCgroups, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
 import { SandboxManager, cleanStaleDataDirs } from './sandboxes/index.js';
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
+import { sendJson } from './http.js';
 
 /** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
 export const ENVD_PORT = 49983;
@@ -105,11 +106,6 @@ function sameSecret(given: string | string[] | undefined, expected: string): boo
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  response.end(payload);
-}
 
 /**
  * Starts an E2B-compatible cloud on this machine: the control-plane REST API, envd and the code

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { readBody } from '../http.js';
 
 /** Connect error codes and the HTTP status a unary call answers with. */
 export const CONNECT_CODES = {
@@ -78,13 +79,6 @@ function parseJson(text: string): unknown {
   } catch (error) {
     throw new ConnectError('invalid_argument', `request body is not valid JSON: ${(error as Error).message}`);
   }
-}
-
-/** Reads a whole request body. */
-export async function readBody(request: AsyncIterable<Buffer | string>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
 }
 
 /** Answers a unary call: the handler's result as JSON, or a Connect error with its HTTP status. */

@@ -12,6 +12,7 @@ import type { SandboxUser } from '../sandboxes/index.js';
 import { CONNECT_CODES, ConnectError } from './connect.js';
 import type { EnvdHandler } from './context.js';
 import { ACCESS, atEntry, fileError, locate, nameOf, permits, readerOf, requireWritable, type SandboxFilesystem, type SandboxLocation } from './entry.js';
+import { sendJson } from '../http.js';
 
 /** What `POST /files` answers for each file written (envd's `EntryInfo` of its HTTP API). */
 export interface WriteInfo {
@@ -27,11 +28,6 @@ const MAX_UNSIZED_FILE_BYTES = 16 * 1024 * 1024;
 /** Longest header block of one multipart part. */
 const MAX_PART_HEADER_BYTES = 64 * 1024;
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  response.end(payload);
-}
 
 /** Answers with envd's error JSON `{code, message}` (code is the HTTP status), or cuts a response already under way. */
 function sendError(response: ServerResponse, error: ConnectError): void {

@@ -4,6 +4,7 @@ import type { EnvdHandler, EnvdRequestContext, EnvdService } from './context.js'
 import { createFilesystemService } from './filesystem.js';
 import { handleFilesDownload, handleFilesUpload } from './files.js';
 import { createProcessService } from './process.js';
+import { sendJson } from '../http.js';
 
 export type { EnvdRequestContext, EnvdHandler, EnvdService } from './context.js';
 export { ConnectError, encodeEnvelope, readEnvelopes } from './connect.js';
@@ -11,11 +12,6 @@ export { ConnectError, encodeEnvelope, readEnvelopes } from './connect.js';
 /** Routes one request to a sandbox's envd. */
 export type EnvdRouter = (sandbox: LocalSandbox, request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>;
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  response.end(payload);
-}
 
 /** Reads the Linux user from `Authorization: Basic base64("<user>:")`; no header means `user`. */
 export function userFromRequest(request: IncomingMessage, query: URLSearchParams): SandboxUser | undefined {

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { randomId } from '../../core/index.js';
 import type { SandboxProcess } from '../isolation/index.js';
 import type { LocalSandbox } from '../sandboxes/index.js';
-import { readBody } from '../envd/connect.js';
 import { KERNELS_SANDBOX_DIR, Kernel, type KernelLanguage } from './kernel.js';
+import { readBody, sendJson } from '../http.js';
 
 /** Routes one request to a sandbox's code interpreter. */
 export type InterpreterRouter = (sandbox: LocalSandbox, request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>;
@@ -65,11 +65,6 @@ function languageOf(name: string | null | undefined): KernelLanguage {
   throw new HttpError(400, `language '${name}' is not supported by the local cloud${hint}: use python or javascript`);
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  response.end(payload);
-}
 
 async function jsonBody<T>(request: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
   const text = (await readBody(request)).toString('utf8');
