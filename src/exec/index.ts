@@ -1,0 +1,34 @@
+export {
+  TokenBucket,
+  RateLimiter,
+  compileRateLimiterOptions,
+  E2B_CREATION_PER_SECOND,
+  HEALTH,
+  type TokenBucketOptions,
+  type TokenBucketState,
+  type RateLimitKind,
+  type RateLimitOutcome,
+  type E2bPlan,
+  type RateLimiterOptions,
+  type RateLimiterConfig,
+  type RateLimiterState,
+  type RateLimiterHealth,
+  type RateLimiterSnapshot,
+  type RateLimitKindSnapshot,
+} from './ratelimit.js';
+export {
+  FairQueue,
+  compileFairQueueOptions,
+  type FairQueueOptions,
+  type FairQueueConfig,
+  type FairQueueRunOptions,
+  type FairQueueStats,
+} from './fairqueue.js';
+export {
+  RateLimitWaitAbortedError,
+  isRateLimitWaitAbortedError,
+  QueueFullError,
+  QueueTimeoutError,
+  isQueueFullError,
+  isQueueTimeoutError,
+} from './errors.js';
