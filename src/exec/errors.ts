@@ -95,3 +95,22 @@ export function isQueueTimeoutError(error: unknown): error is QueueTimeoutError 
     typeof error === 'object' && error !== null && (error as Partial<QueueTimeoutError>).isQueueTimeoutError === true
   );
 }
+
+/**
+ * The sandbox provider failed repeatedly, so the circuit breaker is open and calls fail at once instead
+ * of piling up. Retryable: try again after {@link ProviderUnavailableError.retryAfterMs}.
+ */
+export class ProviderUnavailableError extends TradeswarmError {
+  override readonly name = 'ProviderUnavailableError';
+
+  constructor(
+    /** When the breaker will let a trial call through, in milliseconds from now. */
+    readonly retryAfterMs: number,
+    options: TradeswarmErrorOptions = {},
+  ) {
+    super(
+      `The sandbox provider is failing, so new executions are refused for now (circuit breaker open). Retry in about ${retryAfterMs} ms; if it keeps happening, check the provider (E2B status, or the local cloud's log).`,
+      { ...options, retryable: true },
+    );
+  }
+}

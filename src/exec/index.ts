@@ -25,6 +25,15 @@ export {
   type FairQueueStats,
 } from './fairqueue.js';
 export {
+  SandboxResilience,
+  compileResilienceOptions,
+  isTransient,
+  type ResilienceOptions,
+  type ResilienceConfig,
+  type BreakerState,
+} from './resilience.js';
+export {
+  ProviderUnavailableError,
   RateLimitWaitAbortedError,
   isRateLimitWaitAbortedError,
   QueueFullError,
