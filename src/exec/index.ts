@@ -25,6 +25,16 @@ export {
   type FairQueueStats,
 } from './fairqueue.js';
 export {
+  Executor,
+  compileExecutorOptions,
+  EXEC_LANGUAGES,
+  type ExecLanguage,
+  type ExecutorOptions,
+  type ExecutorConfig,
+  type ExecutionRequest,
+  type ExecutionOutcome,
+} from './executor.js';
+export {
   SandboxResilience,
   compileResilienceOptions,
   isTransient,

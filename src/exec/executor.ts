@@ -1,0 +1,182 @@
+import { TimeoutError, type Context, type Sandbox } from '@e2b/code-interpreter';
+import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
+import { isTransient } from './resilience.js';
+
+/** Languages the service runs. */
+export type ExecLanguage = 'python' | 'javascript';
+export const EXEC_LANGUAGES: readonly ExecLanguage[] = ['python', 'javascript'];
+
+/** Options of {@link Executor}. Every field is optional. */
+export interface ExecutorOptions {
+  /** What happens to a context whose execution ran out of time: kept (state survives) or restarted (clean state). @default 'restart' */
+  onTimeout?: 'keep' | 'restart';
+  /** Output kept per stream; more is dropped and the result says `truncated`. @default 1048576 (1 MiB) */
+  maxOutputBytes?: number;
+  /** Time limit of an execution that names none. @default 30000 */
+  defaultTimeoutMs?: number;
+  /** Longest time limit a caller may ask for. @default 300000 */
+  maxTimeoutMs?: number;
+  clock?: Clock;
+}
+
+export interface ExecutorConfig {
+  readonly onTimeout: 'keep' | 'restart';
+  readonly maxOutputBytes: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly clock: Clock;
+}
+
+/** @throws InvalidInputError naming the field. */
+export function compileExecutorOptions(options: ExecutorOptions = {}): ExecutorConfig {
+  const positive = (field: keyof ExecutorOptions, value: number): number => {
+    if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(field, `must be a whole number >= 1, got ${value}`);
+    return value;
+  };
+  const onTimeout = options.onTimeout ?? 'restart';
+  if (onTimeout !== 'keep' && onTimeout !== 'restart') throw new InvalidInputError('onTimeout', `must be 'keep' or 'restart', got ${String(onTimeout)}`);
+  const maxTimeoutMs = positive('maxTimeoutMs', options.maxTimeoutMs ?? 300_000);
+  const defaultTimeoutMs = positive('defaultTimeoutMs', options.defaultTimeoutMs ?? 30_000);
+  if (defaultTimeoutMs > maxTimeoutMs) throw new InvalidInputError('defaultTimeoutMs', `must not exceed maxTimeoutMs (${maxTimeoutMs}), got ${defaultTimeoutMs}`);
+  return Object.freeze({ onTimeout, maxOutputBytes: positive('maxOutputBytes', options.maxOutputBytes ?? 1_048_576), defaultTimeoutMs, maxTimeoutMs, clock: options.clock ?? new SystemClock() });
+}
+
+/** One piece of code to run. */
+export interface ExecutionRequest {
+  readonly code: string;
+  readonly language: ExecLanguage;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Time limit; default and maximum come from the executor's options. */
+  readonly timeoutMs?: number;
+}
+
+/** What an execution produced, as the code interpreter returned it plus what the executor measured. */
+export interface ExecutionOutcome {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The interpreter's results (text, html, png, … and whether it is the main result). */
+  readonly results: ReadonlyArray<Record<string, unknown>>;
+  /** The exception the code raised, if any. */
+  readonly error?: { readonly name: string; readonly value: string; readonly traceback: string };
+  readonly timedOut: boolean;
+  /** Output beyond `maxOutputBytes` was dropped. */
+  readonly truncated: boolean;
+  readonly durationMs: number;
+  readonly sandboxId: string;
+}
+
+/** Keeps at most `limit` bytes of a stream. */
+class BoundedText {
+  private readonly parts: string[] = [];
+  private bytes = 0;
+  truncated = false;
+
+  constructor(private readonly limit: number) {}
+
+  push(text: string): void {
+    const size = Buffer.byteLength(text);
+    if (this.bytes + size <= this.limit) {
+      this.parts.push(text);
+      this.bytes += size;
+      return;
+    }
+    const room = this.limit - this.bytes;
+    if (room > 0) this.parts.push(Buffer.from(text).subarray(0, room).toString('utf8'));
+    this.bytes = this.limit;
+    this.truncated = true;
+  }
+
+  toString(): string {
+    return this.parts.join('');
+  }
+}
+
+/**
+ * Runs code on a leased sandbox, in one context per language per sandbox (created on first use), with a
+ * time limit and bounded output. A transient provider failure is thrown (the caller replaces the
+ * sandbox and retries); the code's own errors and time-outs are results, not exceptions.
+ */
+export class Executor {
+  readonly config: ExecutorConfig;
+  private readonly contexts = new WeakMap<Sandbox, Map<ExecLanguage, Promise<Context>>>();
+
+  constructor(options: ExecutorOptions = {}) {
+    this.config = compileExecutorOptions(options);
+  }
+
+  /** The time limit an execution gets. @throws InvalidInputError when it is over the maximum. */
+  timeoutFor(request: ExecutionRequest): number {
+    const timeoutMs = request.timeoutMs ?? this.config.defaultTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.config.maxTimeoutMs) {
+      throw new InvalidInputError('timeoutMs', `must be a whole number of ms from 1 to ${this.config.maxTimeoutMs}, got ${timeoutMs}`);
+    }
+    return timeoutMs;
+  }
+
+  /** @throws the provider's error when it is transient (the sandbox should be replaced). */
+  async run(sandbox: Sandbox, request: ExecutionRequest): Promise<ExecutionOutcome> {
+    const timeoutMs = this.timeoutFor(request);
+    const context = await this.contextOf(sandbox, request.language);
+    const stdout = new BoundedText(this.config.maxOutputBytes);
+    const stderr = new BoundedText(this.config.maxOutputBytes);
+    const startedMs = this.config.clock.now();
+    const base = { sandboxId: sandbox.sandboxId };
+    try {
+      const execution = await sandbox.runCode(request.code, {
+        context,
+        envs: { ...request.env },
+        timeoutMs,
+        onStdout: (message) => stdout.push(message.line),
+        onStderr: (message) => stderr.push(message.line),
+      });
+      return {
+        ...base,
+        stdout: stdout.toString(),
+        stderr: stderr.toString(),
+        results: execution.results.map((result) => ({ ...result.toJSON(), isMainResult: result.isMainResult })),
+        ...(execution.error ? { error: { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } } : {}),
+        timedOut: false,
+        truncated: stdout.truncated || stderr.truncated,
+        durationMs: this.config.clock.now() - startedMs,
+      };
+    } catch (error) {
+      const durationMs = this.config.clock.now() - startedMs;
+      // The SDK reports its own time limit and a vanished sandbox with the same error type; only the
+      // clock tells them apart.
+      if (error instanceof TimeoutError && durationMs >= timeoutMs) {
+        if (this.config.onTimeout === 'restart') await sandbox.restartCodeContext(context).catch(() => this.forget(sandbox, request.language));
+        return {
+          ...base,
+          stdout: stdout.toString(),
+          stderr: stderr.toString(),
+          results: [],
+          error: { name: 'TimeoutError', value: `the execution ran past its ${timeoutMs} ms limit and was stopped`, traceback: '' },
+          timedOut: true,
+          truncated: stdout.truncated || stderr.truncated,
+          durationMs,
+        };
+      }
+      if (isTransient(error)) this.forget(sandbox, request.language);
+      throw error;
+    }
+  }
+
+  private contextOf(sandbox: Sandbox, language: ExecLanguage): Promise<Context> {
+    let byLanguage = this.contexts.get(sandbox);
+    if (!byLanguage) {
+      byLanguage = new Map();
+      this.contexts.set(sandbox, byLanguage);
+    }
+    let context = byLanguage.get(language);
+    if (!context) {
+      context = sandbox.createCodeContext({ language });
+      context.catch(() => this.forget(sandbox, language));
+      byLanguage.set(language, context);
+    }
+    return context;
+  }
+
+  private forget(sandbox: Sandbox, language: ExecLanguage): void {
+    this.contexts.get(sandbox)?.delete(language);
+  }
+}
