@@ -114,3 +114,142 @@ export class ProviderUnavailableError extends TradeswarmError {
     );
   }
 }
+
+/** Why the pool could not produce a usable sandbox. */
+export type SandboxUnavailableReason =
+  /** The sandbox started, but its build tag file was missing or held another build: the wrong image. */
+  | 'wrong-build'
+  /** `createSandbox` threw (provider refused, rate limit, network, unknown template). */
+  | 'create-failed'
+  /** The sandbox started, but reading its build tag failed for another reason than a missing file. */
+  | 'health-check-failed';
+
+/**
+ * A new sandbox's build tag (the file at `buildTagPath`) was missing or did not match the pool's
+ * `buildTag`, so the sandbox runs another image than the pool was configured for. It was killed and
+ * never used. Usually found as the `cause` of a {@link SandboxUnavailableError}.
+ */
+export class SandboxBuildMismatchError extends TradeswarmError {
+  override readonly name = 'SandboxBuildMismatchError';
+  /** Marker for {@link isSandboxBuildMismatchError}. */
+  readonly isSandboxBuildMismatchError = true;
+
+  /**
+   * @param template the template the sandbox was created from
+   * @param buildTagPath where the tag was read
+   * @param expected the pool's `buildTag`
+   * @param found the file's content (trimmed), or `undefined` when the file does not exist
+   */
+  constructor(
+    readonly template: string,
+    readonly buildTagPath: string,
+    readonly expected: string,
+    readonly found: string | undefined,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(
+      found === undefined
+        ? `a sandbox of template '${template}' has no build tag at ${buildTagPath} (expected '${expected}'): ` +
+            `the template is not the build this pool expects. Rebuild the template with the tag file, or fix the pool's template/buildTag`
+        : `a sandbox of template '${template}' has build tag '${found}' at ${buildTagPath}, but the pool expects '${expected}': ` +
+            `publish build '${expected}' of the template, or set the pool's buildTag to the build you mean to run`,
+      { ...options, retryable: false },
+    );
+  }
+}
+
+/** Whether `error` is a {@link SandboxBuildMismatchError}. */
+export function isSandboxBuildMismatchError(error: unknown): error is SandboxBuildMismatchError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Partial<SandboxBuildMismatchError>).isSandboxBuildMismatchError === true
+  );
+}
+
+/**
+ * `acquire()` (or `start()`) gave up: `attempts` sandboxes in a row could not be created or failed
+ * their health check while the caller waited. The last failure is the `cause`. Retryable unless the
+ * reason is `wrong-build` (then no retry helps until the template or the pool's `buildTag` is fixed).
+ */
+export class SandboxUnavailableError extends TradeswarmError {
+  override readonly name = 'SandboxUnavailableError';
+  /** Marker for {@link isSandboxUnavailableError}. */
+  readonly isSandboxUnavailableError = true;
+
+  /**
+   * @param template the template the pool creates sandboxes from
+   * @param attempts how many sandboxes failed in a row
+   * @param reason why the last one failed
+   * @param options `cause`: the last failure
+   */
+  constructor(
+    readonly template: string,
+    readonly attempts: number,
+    readonly reason: SandboxUnavailableReason,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    const last = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    const advice =
+      reason === 'wrong-build'
+        ? 'No sandbox of the wrong image is used; fix the template or the pool\'s buildTag'
+        : 'Check the provider connection (apiKey, apiUrl), the template name and the sandbox quota, then retry';
+    super(`no usable sandbox of template '${template}' after ${attempts} attempt(s) (${reason}): ${last}. ${advice}`, {
+      ...options,
+      retryable: reason !== 'wrong-build',
+    });
+  }
+}
+
+/** Whether `error` is a {@link SandboxUnavailableError}. */
+export function isSandboxUnavailableError(error: unknown): error is SandboxUnavailableError {
+  return (
+    typeof error === 'object' && error !== null && (error as Partial<SandboxUnavailableError>).isSandboxUnavailableError === true
+  );
+}
+
+/**
+ * A wait in `acquire()` ended because the caller's `AbortSignal` fired. No sandbox was leased, so
+ * trying again can succeed (`retryable`). The signal's `reason` is the `cause`.
+ */
+export class PoolAcquireAbortedError extends TradeswarmError {
+  override readonly name = 'PoolAcquireAbortedError';
+  /** Marker for {@link isPoolAcquireAbortedError}. */
+  readonly isPoolAcquireAbortedError = true;
+
+  /** @param waitedMs how long the call had waited (0 when the signal was already aborted) */
+  constructor(
+    readonly waitedMs: number,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(`waiting for a sandbox was aborted after ${waitedMs} ms; no sandbox was leased. Retry when the caller is ready`, {
+      ...options,
+      retryable: true,
+    });
+  }
+}
+
+/** Whether `error` is a {@link PoolAcquireAbortedError}. */
+export function isPoolAcquireAbortedError(error: unknown): error is PoolAcquireAbortedError {
+  return (
+    typeof error === 'object' && error !== null && (error as Partial<PoolAcquireAbortedError>).isPoolAcquireAbortedError === true
+  );
+}
+
+/** The pool is closing or closed: `acquire()` was refused, or a waiting call was ended by `close()`. */
+export class PoolClosedError extends TradeswarmError {
+  override readonly name = 'PoolClosedError';
+  /** Marker for {@link isPoolClosedError}. */
+  readonly isPoolClosedError = true;
+
+  constructor() {
+    super('the sandbox pool is closed (or closing) and leases no more sandboxes; create a new pool to run more code', {
+      retryable: false,
+    });
+  }
+}
+
+/** Whether `error` is a {@link PoolClosedError}. */
+export function isPoolClosedError(error: unknown): error is PoolClosedError {
+  return typeof error === 'object' && error !== null && (error as Partial<PoolClosedError>).isPoolClosedError === true;
+}

@@ -24,6 +24,34 @@ export {
   type FairQueueRunOptions,
   type FairQueueStats,
 } from './fairqueue.js';
+export { judgeDeterminism, DETERMINISTIC_REASON, type CodeLanguage, type DeterminismJudgement } from './determinism.js';
+export {
+  ResultCache,
+  cacheKey,
+  compileResultCacheOptions,
+  type CacheRequest,
+  type CacheLookup,
+  type ResultCacheOptions,
+  type ResultCacheConfig,
+  type ResultCacheStats,
+} from './cache.js';
+export {
+  SandboxPool,
+  compileSandboxPoolOptions,
+  createSdkDirectory,
+  POOL_OWNER_METADATA_KEY,
+  POOL_ID_METADATA_KEY,
+  type SandboxPoolOptions,
+  type SandboxPoolConfig,
+  type SandboxPoolStats,
+  type SandboxConnection,
+  type PoolSandbox,
+  type CreateSandbox,
+  type CreateSandboxRequest,
+  type Lease,
+  type LeaseOutcome,
+  type PoolStartReport,
+} from './pool.js';
 export {
   Executor,
   compileExecutorOptions,
@@ -43,6 +71,15 @@ export {
   type BreakerState,
 } from './resilience.js';
 export {
+  SandboxUnavailableError,
+  SandboxBuildMismatchError,
+  PoolAcquireAbortedError,
+  PoolClosedError,
+  isSandboxUnavailableError,
+  isSandboxBuildMismatchError,
+  isPoolAcquireAbortedError,
+  isPoolClosedError,
+  type SandboxUnavailableReason,
   ProviderUnavailableError,
   RateLimitWaitAbortedError,
   isRateLimitWaitAbortedError,

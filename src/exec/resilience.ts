@@ -94,6 +94,8 @@ export class SandboxResilience {
     this.config = compileResilienceOptions(options);
     const transient = handleWhen(isTransient);
     this.breaker = circuitBreaker(transient, { halfOpenAfter: this.config.halfOpenAfterMs, breaker: new ConsecutiveBreaker(this.config.breakerThreshold) });
+    // Date.now(), not an injected Clock: cockatiel times the open period with Date.now(), and the time
+    // left until its half-open trial must be measured on the same clock.
     this.breaker.onBreak(() => {
       this.openedAtMs = Date.now();
       this.counters.opened++;

@@ -1,0 +1,914 @@
+import { Sandbox } from '@e2b/code-interpreter';
+import {
+  InvalidInputError,
+  SystemClock,
+  createLogger,
+  errorMessage,
+  randomId,
+  type Clock,
+  type Logger,
+  type TimerHandle,
+} from '../core/index.js';
+import {
+  PoolAcquireAbortedError,
+  PoolClosedError,
+  SandboxBuildMismatchError,
+  SandboxUnavailableError,
+  type SandboxUnavailableReason,
+} from './errors.js';
+
+/** Metadata key holding the pool's `owner`; `start()` kills untracked sandboxes carrying the same value. */
+export const POOL_OWNER_METADATA_KEY = 'tradeswarm-pool-owner';
+/** Metadata key holding the pool's `poolId` (which run of the pool created the sandbox). */
+export const POOL_ID_METADATA_KEY = 'tradeswarm-pool-id';
+
+/** Where the SDK connects: the local cloud's three settings, or just an E2B API key for E2B cloud. */
+export interface SandboxConnection {
+  /** @default E2B_API_KEY (read by the SDK) */
+  readonly apiKey?: string;
+  /** @default E2B_API_URL, else E2B cloud (read by the SDK) */
+  readonly apiUrl?: string;
+  /** @default E2B_SANDBOX_URL, else E2B cloud (read by the SDK) */
+  readonly sandboxUrl?: string;
+}
+
+/**
+ * What the pool needs of a sandbox: the parts of the SDK's `Sandbox` it calls. The SDK's `Sandbox`
+ * satisfies it; tests use fakes.
+ */
+export interface PoolSandbox {
+  readonly sandboxId: string;
+  /** Ends the sandbox. */
+  kill(): Promise<unknown>;
+  /** Sets the sandbox's remaining lifetime, counted from now. */
+  setTimeout(timeoutMs: number): Promise<void>;
+  readonly files: { read(path: string): Promise<string> };
+}
+
+/** What {@link SandboxPoolOptions.createSandbox} is asked to make. */
+export interface CreateSandboxRequest {
+  readonly template: string;
+  /** Tags for leak cleanup: {@link POOL_OWNER_METADATA_KEY} and {@link POOL_ID_METADATA_KEY}. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The sandbox lifetime to ask the provider for (`sandboxTimeoutMs`). */
+  readonly timeoutMs: number;
+  readonly connection: SandboxConnection;
+}
+
+/** Makes one sandbox. The seam where the executor puts its rate limiter in front of the provider. */
+export type CreateSandbox<S extends PoolSandbox> = (request: CreateSandboxRequest) => Promise<S>;
+
+/** A sandbox as the control plane lists it. */
+export interface ListedSandbox {
+  readonly sandboxId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Lists and kills sandboxes by id through the provider's control plane (used by `start()` to find what
+ * a crashed run left). The default pages through `Sandbox.list` and calls `Sandbox.kill`.
+ */
+export interface SandboxDirectory {
+  /** Every running or paused sandbox whose metadata contains all of `metadata` (all pages). */
+  list(metadata: Readonly<Record<string, string>>): Promise<readonly ListedSandbox[]>;
+  /** Kills one sandbox; `false` when it was already gone. */
+  kill(sandboxId: string): Promise<boolean>;
+}
+
+/**
+ * Options for {@link SandboxPool}. Everything but `connection` is optional; units are in the names.
+ * @typeParam S the sandbox type; anything but the SDK's `Sandbox` needs `createSandbox` and `directory`.
+ */
+export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
+  /** Where sandboxes are created: `{ apiKey, apiUrl, sandboxUrl }` of a local cloud, or `{ apiKey }` for E2B cloud. */
+  connection: SandboxConnection;
+  /**
+   * Template (name or id) every sandbox is created from.
+   * @default 'code-interpreter-v1'
+   */
+  template?: string;
+  /**
+   * Sandboxes `start()` creates and waits for, and the floor the pool shrinks to after `idleShrinkAfterMs`
+   * without demand. A whole number >= 0, at most `targetSize`.
+   * @default 2, or `targetSize` when that is smaller
+   */
+  minSize?: number;
+  /**
+   * Sandboxes kept warm (idle + busy) while there is demand. A whole number, `minSize` to `maxSize`.
+   * @default 3, or `maxSize` when that is smaller
+   */
+  targetSize?: number;
+  /**
+   * Most sandboxes at once, counting ones being created; further `acquire()` calls wait. A whole number >= 1.
+   * @default 10
+   */
+  maxSize?: number;
+  /**
+   * Leases one sandbox serves; after the last one it is killed on release. A whole number >= 1.
+   * @default 50
+   */
+  maxExecutionsPerSandbox?: number;
+  /**
+   * Age (from creation) at which a sandbox is retired: at once when idle, on release when leased.
+   * A number > 0, or `Infinity` for no limit.
+   * @default 3_600_000 (1 h)
+   */
+  maxAgeMs?: number;
+  /**
+   * The sandbox lifetime asked of the provider at creation. The pool extends it (`sandbox.setTimeout`)
+   * when a third of it is left, for idle and leased sandboxes alike, so a sandbox the pool still holds
+   * never expires; one the pool lost track of (crash) dies on its own within this time.
+   * A whole number from 10_000 to 86_400_000.
+   * @default 900_000 (15 min)
+   */
+  sandboxTimeoutMs?: number;
+  /**
+   * The build tag expected in every new sandbox, in the file at `buildTagPath` (compared after trimming
+   * whitespace). A sandbox whose tag is missing or different is killed before use and counted in
+   * `rejectedWrongBuild`. Unset: no check.
+   * @default undefined
+   */
+  buildTag?: string;
+  /**
+   * Absolute path of the build tag file inside the sandbox.
+   * @default '/home/user/.tradeswarm-build'
+   */
+  buildTagPath?: string;
+  /**
+   * Failed creations (error or failed health check) in a row after which a waiting `acquire()` (or
+   * `start()`) rejects with `SandboxUnavailableError`, and background filling pauses until a creation
+   * succeeds. A whole number >= 1.
+   * @default 3
+   */
+  maxCreateAttempts?: number;
+  /**
+   * How long demand (busy + waiting + queue depth) must stay at zero before idle sandboxes are shrunk
+   * from `targetSize` to `minSize`. A number >= 0, or `Infinity` to stay at `targetSize`.
+   * @default 300_000 (5 min)
+   */
+  idleShrinkAfterMs?: number;
+  /**
+   * Value of the {@link POOL_ID_METADATA_KEY} tag on this pool's sandboxes. 1-64 letters, digits, `.`, `_`, `-`.
+   * @default a random id
+   */
+  poolId?: string;
+  /**
+   * Value of the {@link POOL_OWNER_METADATA_KEY} tag. `start()` kills every sandbox with this owner that
+   * the pool does not hold, so two pools running at once must have different owners. Same characters as `poolId`.
+   * @default 'tradeswarm-exec'
+   */
+  owner?: string;
+  /** @default new SystemClock() */
+  clock?: Clock;
+  /**
+   * Makes one sandbox. Put a rate limiter in front of the provider here.
+   * @default `Sandbox.create(template, { ...connection, metadata, timeoutMs })` of `@e2b/code-interpreter`
+   */
+  createSandbox?: CreateSandbox<S>;
+  /**
+   * Lists and kills sandboxes by id (leak cleanup in `start()`).
+   * @default `Sandbox.list` (all pages) and `Sandbox.kill` with `connection`
+   */
+  directory?: SandboxDirectory;
+  /** @default createLogger('exec-pool') */
+  logger?: Logger;
+}
+
+/** {@link SandboxPoolOptions} with every default applied and every value checked. */
+export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
+  readonly connection: SandboxConnection;
+  readonly template: string;
+  readonly minSize: number;
+  readonly targetSize: number;
+  readonly maxSize: number;
+  readonly maxExecutionsPerSandbox: number;
+  readonly maxAgeMs: number;
+  readonly sandboxTimeoutMs: number;
+  readonly buildTag: string | undefined;
+  readonly buildTagPath: string;
+  readonly maxCreateAttempts: number;
+  readonly idleShrinkAfterMs: number;
+  readonly poolId: string;
+  readonly owner: string;
+  readonly clock: Clock;
+  readonly createSandbox: CreateSandbox<S>;
+  readonly directory: SandboxDirectory;
+  readonly logger: Logger;
+}
+
+/** How a leased execution ended. */
+export type LeaseOutcome =
+  /** The code ran (its own errors included); the sandbox goes back to the pool. */
+  | 'ok'
+  /** The execution failed (e.g. timed out) but the sandbox answers; it goes back to the pool. */
+  | 'failed'
+  /** The sandbox misbehaved (gone, unresponsive, state unknown): it is killed and replaced. */
+  | 'broken';
+
+/** One sandbox, leased to one caller until {@link Lease.release}. */
+export interface Lease<S extends PoolSandbox = Sandbox> {
+  readonly sandbox: S;
+  /** The sandbox id. */
+  readonly id: string;
+  /** Leases this sandbox has served, this one included (1 for a fresh sandbox). */
+  readonly executions: number;
+  /**
+   * Gives the sandbox back. It is killed instead when `outcome` is `'broken'`, it served
+   * `maxExecutionsPerSandbox` leases, it reached `maxAgeMs`, or the pool is closing. Resolves once the
+   * sandbox is idle again or killed. A second call does nothing.
+   * @throws {InvalidInputError} (`outcome`) for an outcome other than `'ok'`, `'failed'`, `'broken'`.
+   */
+  release(outcome: LeaseOutcome): Promise<void>;
+}
+
+/** What `start()` did. */
+export interface PoolStartReport {
+  /** Sandboxes with this pool's owner tag, left by an earlier run, that were killed. */
+  readonly leakedCleaned: number;
+  /** Sandboxes ready (idle or busy) when `start()` returned. */
+  readonly ready: number;
+}
+
+/** Counters from {@link SandboxPool.stats}; totals cover the pool's lifetime. */
+export interface SandboxPoolStats {
+  /** Healthy sandboxes waiting for a lease. */
+  readonly idle: number;
+  /** Sandboxes leased now. */
+  readonly busy: number;
+  /** Creations under way (including their health check). */
+  readonly creating: number;
+  /** `acquire()` calls waiting. */
+  readonly waiting: number;
+  /** The warm size the pool is heading for (see {@link SandboxPool.setDemand}). */
+  readonly desired: number;
+  /** Sandboxes the provider created for this pool (rejected ones included). */
+  readonly created: number;
+  /** This pool's sandboxes killed, for any reason. `created = idle + busy + killed` when nothing is being created. */
+  readonly killed: number;
+  /** Retired on reaching `maxAgeMs`. */
+  readonly retiredByAge: number;
+  /** Retired after `maxExecutionsPerSandbox` leases. */
+  readonly retiredByUse: number;
+  /** Killed because a lease was released as `'broken'` or its lifetime could not be extended. */
+  readonly retiredBroken: number;
+  /** Killed because the build tag was missing or different. */
+  readonly rejectedWrongBuild: number;
+  /** Creations that threw, or whose health check failed for another reason than the build tag. */
+  readonly failedCreations: number;
+  /** Sandboxes of earlier runs killed by `start()`. */
+  readonly leakedCleaned: number;
+}
+
+const DEFAULT_BUILD_TAG_PATH = '/home/user/.tradeswarm-build';
+/** Largest delay a Node timer honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const TAG_VALUE = /^[A-Za-z0-9._-]{1,64}$/;
+
+function wholeNumber(field: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidInputError(field, `must be a whole number ${range}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A duration in ms: a number >= min and at most what a timer can wait, or Infinity. */
+function durationOrInfinity(field: string, value: number, min: number): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
+    throw new InvalidInputError(field, `must be a number from ${min} to ${MAX_TIMER_MS} ms, or Infinity, got ${String(value)}`);
+  }
+  return value;
+}
+
+function tagValue(field: string, value: string): string {
+  if (typeof value !== 'string' || !TAG_VALUE.test(value)) {
+    throw new InvalidInputError(field, `must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function definedConnection(connection: SandboxConnection): SandboxConnection {
+  const result: { apiKey?: string; apiUrl?: string; sandboxUrl?: string } = {};
+  if (connection.apiKey !== undefined) result.apiKey = connection.apiKey;
+  if (connection.apiUrl !== undefined) result.apiUrl = connection.apiUrl;
+  if (connection.sandboxUrl !== undefined) result.sandboxUrl = connection.sandboxUrl;
+  return Object.freeze(result);
+}
+
+/** The default directory: the SDK's `Sandbox.list` (every page) and `Sandbox.kill`. */
+export function createSdkDirectory(connection: SandboxConnection): SandboxDirectory {
+  return {
+    async list(metadata) {
+      const paginator = Sandbox.list({ ...connection, query: { metadata: { ...metadata } } });
+      const found: ListedSandbox[] = [];
+      while (paginator.hasNext) {
+        for (const info of await paginator.nextItems()) found.push({ sandboxId: info.sandboxId, metadata: info.metadata });
+      }
+      return found;
+    },
+    kill: (sandboxId) => Sandbox.kill(sandboxId, { ...connection }),
+  };
+}
+
+/**
+ * Applies defaults to `options` and checks them once.
+ * @returns a frozen, complete config.
+ * @throws {InvalidInputError} naming the field: `connection` missing; `minSize`, `targetSize`,
+ *   `maxSize` not whole numbers with `minSize <= targetSize <= maxSize` and `maxSize >= 1`;
+ *   `maxExecutionsPerSandbox` or `maxCreateAttempts` not a whole number >= 1; `maxAgeMs`,
+ *   `idleShrinkAfterMs` or `sandboxTimeoutMs` out of range; empty `template` or `buildTag`; a
+ *   relative `buildTagPath`; `poolId` or `owner` with characters other than letters, digits, `.`, `_`, `-`.
+ */
+export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(options: SandboxPoolOptions<S>): SandboxPoolConfig<S> {
+  if (typeof options !== 'object' || options === null) throw new InvalidInputError('options', 'must be an object with at least `connection`');
+  if (typeof options.connection !== 'object' || options.connection === null) {
+    throw new InvalidInputError('connection', 'is required: pass { apiKey, apiUrl, sandboxUrl } of a local cloud, or { apiKey } for E2B cloud');
+  }
+  const template = options.template ?? 'code-interpreter-v1';
+  if (typeof template !== 'string' || template.trim() === '') throw new InvalidInputError('template', 'must be a non-empty template name or id');
+  const maxSize = wholeNumber('maxSize', options.maxSize ?? 10, 1);
+  const targetSize = wholeNumber('targetSize', options.targetSize ?? Math.min(3, maxSize), 0);
+  if (targetSize > maxSize) throw new InvalidInputError('targetSize', `must be at most maxSize (${maxSize}), got ${targetSize}`);
+  const minSize = wholeNumber('minSize', options.minSize ?? Math.min(2, targetSize), 0);
+  if (minSize > targetSize) throw new InvalidInputError('minSize', `must be at most targetSize (${targetSize}), got ${minSize}`);
+  const buildTag = options.buildTag;
+  if (buildTag !== undefined && (typeof buildTag !== 'string' || buildTag.trim() === '')) {
+    throw new InvalidInputError('buildTag', 'must be a non-empty string, or left out to skip the check');
+  }
+  const buildTagPath = options.buildTagPath ?? DEFAULT_BUILD_TAG_PATH;
+  if (typeof buildTagPath !== 'string' || !buildTagPath.startsWith('/')) {
+    throw new InvalidInputError('buildTagPath', `must be an absolute path inside the sandbox, got ${JSON.stringify(buildTagPath)}`);
+  }
+  const connection = definedConnection(options.connection);
+  const logger = options.logger ?? createLogger('exec-pool');
+  return Object.freeze({
+    connection,
+    template,
+    minSize,
+    targetSize,
+    maxSize,
+    maxExecutionsPerSandbox: wholeNumber('maxExecutionsPerSandbox', options.maxExecutionsPerSandbox ?? 50, 1),
+    maxAgeMs: durationOrInfinity('maxAgeMs', options.maxAgeMs ?? 3_600_000, 1),
+    sandboxTimeoutMs: wholeNumber('sandboxTimeoutMs', options.sandboxTimeoutMs ?? 900_000, 10_000, 86_400_000),
+    buildTag: buildTag?.trim(),
+    buildTagPath,
+    maxCreateAttempts: wholeNumber('maxCreateAttempts', options.maxCreateAttempts ?? 3, 1),
+    idleShrinkAfterMs: durationOrInfinity('idleShrinkAfterMs', options.idleShrinkAfterMs ?? 300_000, 0),
+    poolId: tagValue('poolId', options.poolId ?? randomId(16)),
+    owner: tagValue('owner', options.owner ?? 'tradeswarm-exec'),
+    clock: options.clock ?? new SystemClock(),
+    createSandbox:
+      options.createSandbox ??
+      // Without a factory S is the SDK's Sandbox (documented on the option).
+      ((request: CreateSandboxRequest) =>
+        Sandbox.create(request.template, { ...request.connection, metadata: { ...request.metadata }, timeoutMs: request.timeoutMs }) as unknown as Promise<S>),
+    directory: options.directory ?? createSdkDirectory(connection),
+    logger,
+  });
+}
+
+type EntryState = 'idle' | 'leased' | 'retired';
+type EntryEvent = 'lease' | 'return' | 'retire';
+type RetireReason = 'age' | 'use' | 'broken' | 'shrink' | 'closed';
+
+/** The sandbox life cycle inside the pool; a pair not listed is a bug. */
+const TRANSITIONS: Readonly<Record<EntryState, Partial<Record<EntryEvent, EntryState>>>> = {
+  idle: { lease: 'leased', retire: 'retired' },
+  leased: { return: 'idle', retire: 'retired' },
+  retired: {},
+};
+
+function transition(state: EntryState, event: EntryEvent): EntryState {
+  const next = TRANSITIONS[state][event];
+  if (next === undefined) throw new Error(`sandbox pool: event '${event}' is not allowed in state '${state}'`);
+  return next;
+}
+
+interface Entry<S> {
+  readonly sandbox: S;
+  readonly id: string;
+  readonly createdAtMs: number;
+  state: EntryState;
+  executions: number;
+  /** Set while leased when the sandbox must go on release (age reached, lifetime not extended). */
+  retireOnRelease: RetireReason | undefined;
+  ageTimer: TimerHandle | undefined;
+  keepaliveTimer: TimerHandle | undefined;
+}
+
+interface Waiter<S extends PoolSandbox> {
+  readonly enqueuedAtMs: number;
+  readonly resolve: (lease: Lease<S>) => void;
+  readonly reject: (error: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+  /** Failed creations seen while waiting. */
+  failures: number;
+}
+
+interface CreationFailure {
+  readonly reason: SandboxUnavailableReason;
+  readonly cause: unknown;
+}
+
+type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retiredBroken' | 'rejectedWrongBuild' | 'failedCreations' | 'leakedCleaned';
+
+/**
+ * A pool of warm sandboxes for the code-execution service, created only through the E2B SDK.
+ *
+ * - One lease per sandbox at a time. `acquire()` prefers the most recently returned idle sandbox, else
+ *   creates one while below `maxSize`, else waits first-in first-out (abortable).
+ * - A sandbox is retired (killed) after `maxExecutionsPerSandbox` leases or at `maxAgeMs`, never while
+ *   leased: a leased one is killed when released. `'broken'` leases are killed and replaced.
+ * - New sandboxes must carry `buildTag` at `buildTagPath`; others are killed unused.
+ * - Every sandbox is tagged with `owner` and `poolId`; `start()` kills what an earlier run left.
+ * - Warm size follows demand, see {@link SandboxPool.setDemand}.
+ */
+export class SandboxPool<S extends PoolSandbox = Sandbox> {
+  /** The compiled options. */
+  readonly config: SandboxPoolConfig<S>;
+
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly entries = new Map<string, Entry<S>>();
+  /** Idle entries, least recently returned first. */
+  private idleEntries: Entry<S>[] = [];
+  private readonly waiters: Waiter<S>[] = [];
+  private readonly pendingKills = new Set<Promise<void>>();
+  private readonly pendingCreations = new Set<Promise<void>>();
+  private readonly leaseEndListeners = new Set<() => void>();
+  private readonly creationListeners = new Set<() => void>();
+  private creating = 0;
+  private queueDepth = 0;
+  private started = false;
+  private startPromise: Promise<PoolStartReport> | undefined;
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  /** No demand since start, or none for `idleShrinkAfterMs`: the floor is `minSize`, not `targetSize`. */
+  private quiet = true;
+  private quietTimer: TimerHandle | undefined;
+  private failureStreak = 0;
+  private lastFailure: CreationFailure | undefined;
+  private readonly counts: Record<Counter, number> = {
+    created: 0,
+    killed: 0,
+    retiredByAge: 0,
+    retiredByUse: 0,
+    retiredBroken: 0,
+    rejectedWrongBuild: 0,
+    failedCreations: 0,
+    leakedCleaned: 0,
+  };
+
+  /** @throws {InvalidInputError} for invalid options (see {@link compileSandboxPoolOptions}). */
+  constructor(options: SandboxPoolOptions<S>) {
+    this.config = compileSandboxPoolOptions(options);
+    this.clock = this.config.clock;
+    this.logger = this.config.logger;
+  }
+
+  /** The metadata every sandbox of this pool carries. */
+  get metadata(): Readonly<Record<string, string>> {
+    return { [POOL_OWNER_METADATA_KEY]: this.config.owner, [POOL_ID_METADATA_KEY]: this.config.poolId };
+  }
+
+  /**
+   * Kills sandboxes tagged with this pool's `owner` that the pool does not hold (left by an earlier run
+   * that crashed), then creates `minSize` sandboxes and waits for them. Calling it again returns the
+   * first call's result.
+   * @throws {SandboxUnavailableError} when `maxCreateAttempts` creations in a row fail before `minSize`
+   *   sandboxes are ready; the pool stays usable (`acquire()` tries again) and must still be closed.
+   * @throws {PoolClosedError} when the pool was closed.
+   * @throws whatever the directory throws when listing fails (the provider is unreachable).
+   */
+  start(): Promise<PoolStartReport> {
+    this.startPromise ??= this.startOnce();
+    return this.startPromise;
+  }
+
+  /**
+   * Leases a sandbox for one execution. Prefers an idle sandbox; else creates one while the pool holds
+   * fewer than `maxSize`; else waits, first come first served. Works before `start()`, but then
+   * nothing of an earlier run is cleaned up.
+   * @throws {PoolAcquireAbortedError} when `signal` aborts before a sandbox is leased.
+   * @throws {SandboxUnavailableError} when `maxCreateAttempts` creations fail while this call waits.
+   * @throws {PoolClosedError} when the pool is closing or closed.
+   */
+  acquire(signal?: AbortSignal): Promise<Lease<S>> {
+    if (this.closing) return Promise.reject(new PoolClosedError());
+    if (signal?.aborted) return Promise.reject(new PoolAcquireAbortedError(0, { cause: signal.reason }));
+    return new Promise<Lease<S>>((resolve, reject) => {
+      const enqueuedAtMs = this.clock.now();
+      const waiter: Waiter<S> = {
+        enqueuedAtMs,
+        resolve,
+        reject,
+        signal,
+        failures: 0,
+        onAbort: () => {
+          if (!this.removeWaiter(waiter)) return;
+          reject(new PoolAcquireAbortedError(this.clock.now() - enqueuedAtMs, { cause: signal?.reason }));
+          this.pump();
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  /**
+   * Tells the pool how many executions wait upstream (in the executor's queue) without having called
+   * `acquire()` yet. The pool then heads for
+   *
+   * `desired = min(maxSize, max(floor, busy + waiting + queueDepth))`
+   *
+   * where `floor` is `targetSize` while there is demand and until `idleShrinkAfterMs` after it fell to
+   * zero, and `minSize` before any demand and after that quiet period. It creates sandboxes in the
+   * background up to `desired`, and kills idle ones (least recently used first) above it; busy ones
+   * are never shrunk.
+   * @throws {InvalidInputError} (`queueDepth`) when not a whole number >= 0.
+   */
+  setDemand(queueDepth: number): void {
+    this.queueDepth = wholeNumber('queueDepth', queueDepth, 0);
+    this.pump();
+  }
+
+  /** Counters for metrics and tests. */
+  stats(): SandboxPoolStats {
+    return {
+      idle: this.idleEntries.length,
+      busy: this.busy(),
+      creating: this.creating,
+      waiting: this.waiters.length,
+      desired: this.desiredSize(),
+      ...this.counts,
+    };
+  }
+
+  /**
+   * Closes the pool gracefully: refuses new `acquire()` calls and ends waiting ones with
+   * `PoolClosedError`, waits for every leased sandbox to be released (no execution is cut off) and for
+   * creations under way, then kills every sandbox of the pool. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closePromise ??= this.closeOnce();
+    return this.closePromise;
+  }
+
+  private async startOnce(): Promise<PoolStartReport> {
+    if (this.closing) throw new PoolClosedError();
+    const leakedCleaned = await this.cleanLeaked();
+    this.started = true;
+    this.pump();
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.closing) {
+          this.creationListeners.delete(check);
+          reject(new PoolClosedError());
+        } else if (this.ready() >= this.config.minSize) {
+          this.creationListeners.delete(check);
+          resolve();
+        } else if (this.failureStreak >= this.config.maxCreateAttempts && this.lastFailure !== undefined) {
+          this.creationListeners.delete(check);
+          const { reason, cause } = this.lastFailure;
+          reject(new SandboxUnavailableError(this.config.template, this.failureStreak, reason, { cause }));
+        }
+      };
+      this.creationListeners.add(check);
+      check();
+    });
+    const ready = this.ready();
+    this.logger.info({ leakedCleaned, ready, poolId: this.config.poolId }, 'sandbox pool started');
+    return { leakedCleaned, ready };
+  }
+
+  private async cleanLeaked(): Promise<number> {
+    const listed = await this.config.directory.list({ [POOL_OWNER_METADATA_KEY]: this.config.owner });
+    const leaked = listed.filter((sandbox) => !this.entries.has(sandbox.sandboxId));
+    const results = await Promise.all(
+      leaked.map(async (sandbox) => {
+        try {
+          return await this.config.directory.kill(sandbox.sandboxId);
+        } catch (error) {
+          this.logger.warn({ sandboxId: sandbox.sandboxId, error: errorMessage(error) }, 'could not kill a sandbox left by an earlier run');
+          return false;
+        }
+      }),
+    );
+    const killed = results.filter(Boolean).length;
+    this.counts.leakedCleaned += killed;
+    if (leaked.length > 0) {
+      this.logger.warn({ found: leaked.length, killed, owner: this.config.owner }, 'killed sandboxes left by an earlier run of the pool');
+    }
+    return killed;
+  }
+
+  private async closeOnce(): Promise<void> {
+    this.closing = true;
+    if (this.quietTimer !== undefined) this.clock.clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.reject(new PoolClosedError());
+    }
+    for (const listener of [...this.creationListeners]) listener();
+    for (const entry of [...this.idleEntries]) void this.retire(entry, 'closed');
+    // Creations under way kill their sandbox themselves once they see `closing`.
+    await Promise.all([...this.pendingCreations]);
+    while (this.busy() > 0) {
+      await new Promise<void>((resolve) => {
+        const listener = (): void => {
+          this.leaseEndListeners.delete(listener);
+          resolve();
+        };
+        this.leaseEndListeners.add(listener);
+      });
+    }
+    while (this.pendingKills.size > 0) await Promise.all([...this.pendingKills]);
+    this.logger.info({ ...this.counts }, 'sandbox pool closed');
+  }
+
+  private busy(): number {
+    return this.entries.size - this.idleEntries.length;
+  }
+
+  private ready(): number {
+    return this.entries.size;
+  }
+
+  private desiredSize(): number {
+    const floor = this.quiet ? this.config.minSize : this.config.targetSize;
+    return Math.min(this.config.maxSize, Math.max(floor, this.busy() + this.waiters.length + this.queueDepth));
+  }
+
+  private removeWaiter(waiter: Waiter<S>): boolean {
+    const index = this.waiters.indexOf(waiter);
+    if (index < 0) return false;
+    this.waiters.splice(index, 1);
+    waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    return true;
+  }
+
+  /** Hands idle sandboxes to waiters, grows towards what waiters and demand need, shrinks idle surplus. */
+  private pump(): void {
+    if (this.closing) return;
+    this.updateQuiet();
+    for (;;) {
+      const waiter = this.waiters[0];
+      if (waiter === undefined) break;
+      const entry = this.takeIdle();
+      if (entry === undefined) break;
+      this.removeWaiter(waiter);
+      waiter.resolve(this.lease(entry));
+    }
+    this.updateQuiet();
+    const size = this.entries.size + this.creating;
+    const room = this.config.maxSize - size;
+    // Creations under way serve waiters first, whatever started them.
+    let wanted = Math.min(room, this.waiters.length - this.creating);
+    const desired = this.desiredSize();
+    if ((this.started || !this.quiet) && this.failureStreak < this.config.maxCreateAttempts) {
+      wanted = Math.max(wanted, desired - size);
+    }
+    for (let i = 0; i < wanted; i++) this.spawn();
+    let surplus = size - desired;
+    while (surplus > 0 && this.waiters.length === 0) {
+      const entry = this.idleEntries[0];
+      if (entry === undefined) break;
+      void this.retire(entry, 'shrink');
+      surplus--;
+    }
+  }
+
+  private updateQuiet(): void {
+    const demand = this.busy() + this.waiters.length + this.queueDepth;
+    if (demand > 0) {
+      this.quiet = false;
+      if (this.quietTimer !== undefined) this.clock.clearTimeout(this.quietTimer);
+      this.quietTimer = undefined;
+    } else if (!this.quiet && this.quietTimer === undefined && Number.isFinite(this.config.idleShrinkAfterMs)) {
+      this.quietTimer = this.clock.setTimeout(() => {
+        this.quietTimer = undefined;
+        this.quiet = true;
+        this.pump();
+      }, this.config.idleShrinkAfterMs);
+    }
+  }
+
+  /** The most recently returned idle sandbox still young enough; retires any found too old. */
+  private takeIdle(): Entry<S> | undefined {
+    for (;;) {
+      const entry = this.idleEntries.pop();
+      if (entry === undefined) return undefined;
+      if (this.clock.now() - entry.createdAtMs >= this.config.maxAgeMs) {
+        // Timers can run late; never lease a sandbox past its age.
+        this.idleEntries.push(entry);
+        void this.retire(entry, 'age');
+        continue;
+      }
+      return entry;
+    }
+  }
+
+  private lease(entry: Entry<S>): Lease<S> {
+    entry.state = transition(entry.state, 'lease');
+    entry.executions++;
+    let released = false;
+    return {
+      sandbox: entry.sandbox,
+      id: entry.id,
+      executions: entry.executions,
+      release: async (outcome: LeaseOutcome): Promise<void> => {
+        if (outcome !== 'ok' && outcome !== 'failed' && outcome !== 'broken') {
+          throw new InvalidInputError('outcome', `must be 'ok', 'failed' or 'broken', got ${JSON.stringify(outcome)}`);
+        }
+        if (released) return;
+        released = true;
+        await this.release(entry, outcome);
+      },
+    };
+  }
+
+  private async release(entry: Entry<S>, outcome: LeaseOutcome): Promise<void> {
+    let reason: RetireReason | undefined;
+    if (outcome === 'broken') reason = 'broken';
+    else if (entry.retireOnRelease !== undefined) reason = entry.retireOnRelease;
+    else if (this.clock.now() - entry.createdAtMs >= this.config.maxAgeMs) reason = 'age';
+    else if (entry.executions >= this.config.maxExecutionsPerSandbox) reason = 'use';
+    else if (this.closing) reason = 'closed';
+    let killed: Promise<void> | undefined;
+    if (reason === undefined) {
+      entry.state = transition(entry.state, 'return');
+      this.idleEntries.push(entry);
+    } else {
+      killed = this.retire(entry, reason);
+    }
+    for (const listener of [...this.leaseEndListeners]) listener();
+    this.pump();
+    await killed;
+  }
+
+  /** Removes `entry` from the pool and kills its sandbox; resolves when the kill call has settled. */
+  private retire(entry: Entry<S>, reason: RetireReason): Promise<void> {
+    entry.state = transition(entry.state, 'retire');
+    this.entries.delete(entry.id);
+    this.idleEntries = this.idleEntries.filter((idle) => idle !== entry);
+    if (entry.ageTimer !== undefined) this.clock.clearTimeout(entry.ageTimer);
+    if (entry.keepaliveTimer !== undefined) this.clock.clearTimeout(entry.keepaliveTimer);
+    entry.ageTimer = undefined;
+    entry.keepaliveTimer = undefined;
+    if (reason === 'age') this.counts.retiredByAge++;
+    else if (reason === 'use') this.counts.retiredByUse++;
+    else if (reason === 'broken') this.counts.retiredBroken++;
+    this.logger.debug({ sandboxId: entry.id, reason, executions: entry.executions }, 'retiring sandbox');
+    return this.kill(entry.sandbox);
+  }
+
+  /** Kills a sandbox of this pool, counted in `killed`; a failed kill is logged (its lifetime ends it). */
+  private kill(sandbox: S): Promise<void> {
+    this.counts.killed++;
+    const killing = Promise.resolve()
+      .then(() => sandbox.kill())
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.logger.warn({ sandboxId: sandbox.sandboxId, error: errorMessage(error) }, 'could not kill a sandbox; its provider timeout will end it');
+        },
+      )
+      .finally(() => this.pendingKills.delete(killing));
+    this.pendingKills.add(killing);
+    return killing;
+  }
+
+  private spawn(): void {
+    this.creating++;
+    const creation = this.createOne().finally(() => this.pendingCreations.delete(creation));
+    this.pendingCreations.add(creation);
+  }
+
+  private async createOne(): Promise<void> {
+    const { template, sandboxTimeoutMs, connection } = this.config;
+    let sandbox: S;
+    try {
+      // Through a resolved promise, so a factory that throws synchronously cannot re-enter pump().
+      sandbox = await Promise.resolve().then(() =>
+        this.config.createSandbox({ template, metadata: this.metadata, timeoutMs: sandboxTimeoutMs, connection }),
+      );
+    } catch (error) {
+      this.creating--;
+      this.counts.failedCreations++;
+      this.logger.warn({ template, error: errorMessage(error) }, 'could not create a sandbox');
+      this.creationFailed({ reason: 'create-failed', cause: error });
+      return;
+    }
+    this.counts.created++;
+    const failure = await this.checkHealth(sandbox);
+    this.creating--;
+    if (failure !== undefined) {
+      if (failure.reason === 'wrong-build') this.counts.rejectedWrongBuild++;
+      else this.counts.failedCreations++;
+      this.logger.warn({ sandboxId: sandbox.sandboxId, reason: failure.reason, error: errorMessage(failure.cause) }, 'new sandbox failed its health check; killing it');
+      void this.kill(sandbox);
+      this.creationFailed(failure);
+      return;
+    }
+    if (this.closing) {
+      void this.kill(sandbox);
+      return;
+    }
+    this.failureStreak = 0;
+    this.lastFailure = undefined;
+    this.add(sandbox);
+    this.pump();
+    this.notifyCreation();
+  }
+
+  private async checkHealth(sandbox: S): Promise<CreationFailure | undefined> {
+    const { buildTag, buildTagPath, template } = this.config;
+    if (buildTag === undefined) return undefined;
+    let content: string;
+    try {
+      content = await sandbox.files.read(buildTagPath);
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'FileNotFoundError' || error.name === 'NotFoundError')) {
+        return { reason: 'wrong-build', cause: new SandboxBuildMismatchError(template, buildTagPath, buildTag, undefined, { cause: error }) };
+      }
+      return { reason: 'health-check-failed', cause: error };
+    }
+    const found = String(content).trim();
+    if (found !== buildTag) return { reason: 'wrong-build', cause: new SandboxBuildMismatchError(template, buildTagPath, buildTag, found) };
+    return undefined;
+  }
+
+  private creationFailed(failure: CreationFailure): void {
+    this.failureStreak++;
+    this.lastFailure = failure;
+    for (const waiter of [...this.waiters]) {
+      waiter.failures++;
+      if (waiter.failures < this.config.maxCreateAttempts) continue;
+      this.removeWaiter(waiter);
+      waiter.reject(new SandboxUnavailableError(this.config.template, waiter.failures, failure.reason, { cause: failure.cause }));
+    }
+    this.notifyCreation();
+    this.pump();
+  }
+
+  private notifyCreation(): void {
+    for (const listener of [...this.creationListeners]) listener();
+  }
+
+  private add(sandbox: S): void {
+    const now = this.clock.now();
+    const entry: Entry<S> = {
+      sandbox,
+      id: sandbox.sandboxId,
+      createdAtMs: now,
+      state: 'idle',
+      executions: 0,
+      retireOnRelease: undefined,
+      ageTimer: undefined,
+      keepaliveTimer: undefined,
+    };
+    if (Number.isFinite(this.config.maxAgeMs)) {
+      entry.ageTimer = this.clock.setTimeout(() => {
+        entry.ageTimer = undefined;
+        if (entry.state === 'idle') {
+          void this.retire(entry, 'age');
+          this.pump();
+        } else if (entry.state === 'leased') {
+          entry.retireOnRelease ??= 'age';
+        }
+      }, this.config.maxAgeMs);
+    }
+    this.scheduleKeepalive(entry);
+    this.entries.set(entry.id, entry);
+    this.idleEntries.push(entry);
+  }
+
+  /** Extends the sandbox's provider lifetime when a third of it is left, as long as the pool holds it. */
+  private scheduleKeepalive(entry: Entry<S>): void {
+    const lifetimeMs = this.config.sandboxTimeoutMs;
+    entry.keepaliveTimer = this.clock.setTimeout(() => {
+      entry.keepaliveTimer = undefined;
+      if (entry.state === 'retired') return;
+      Promise.resolve()
+        .then(() => entry.sandbox.setTimeout(lifetimeMs))
+        .then(
+          () => {
+            if (entry.state !== 'retired') this.scheduleKeepalive(entry);
+          },
+          (error: unknown) => {
+            this.logger.warn({ sandboxId: entry.id, error: errorMessage(error) }, 'could not extend a sandbox lifetime; retiring it');
+            if (entry.state === 'idle') {
+              void this.retire(entry, 'broken');
+              this.pump();
+            } else if (entry.state === 'leased') {
+              entry.retireOnRelease = 'broken';
+            }
+          },
+        );
+    }, Math.floor((lifetimeMs * 2) / 3));
+  }
+}
