@@ -146,23 +146,29 @@ describe('isolation: escapes that must fail', () => {
 describe('isolation: nothing outlives the server', () => {
   it('leaves no process behind when the server process is killed with SIGKILL', async () => {
     const script = fileURLToPath(new URL('../fixtures/cloud-process.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(() => output.includes('\n'), 'the child server to report its sandbox', 20_000);
-    const { pids, dataDir } = JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string };
-    const instanceGroup = `/sys/fs/cgroup/pids/tradeswarm/${basename(dataDir)}`;
-    expect(existsSync(instanceGroup)).toBe(true);
-    expect(pids).toHaveLength(3);
-    expect(pids.every(isAlive)).toBe(true);
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    // Until it is reaped, the dead server is a zombie that still answers kill(pid, 0).
-    await exited;
-    await waitFor(() => pids.every((pid) => !isAlive(pid)), 'the sandbox processes to die with the server', 10_000);
-    // What the dead server left (its cgroups and sandbox folders) is cleaned by the next server to start.
-    const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0 });
-    await next.close();
-    expect(existsSync(instanceGroup)).toBe(false);
+    // stdin is a pipe the fixture watches: if this test dies, the fixture server exits too.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await waitFor(() => output.includes('\n'), 'the child server to report its sandbox', 20_000);
+      const { pids, dataDir } = JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string };
+      const instanceGroup = `/sys/fs/cgroup/pids/tradeswarm/${basename(dataDir)}`;
+      expect(existsSync(instanceGroup)).toBe(true);
+      expect(pids).toHaveLength(3);
+      expect(pids.every(isAlive)).toBe(true);
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      // Until it is reaped, the dead server is a zombie that still answers kill(pid, 0).
+      await exited;
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), 'the sandbox processes to die with the server', 10_000);
+      // What the dead server left (its cgroups and sandbox folders) is cleaned by the next server to start.
+      const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0 });
+      await next.close();
+      expect(existsSync(instanceGroup)).toBe(false);
+    } finally {
+      // Normally already dead; this only matters when an assertion failed before the kill.
+      child.kill('SIGKILL');
+    }
   });
 });
