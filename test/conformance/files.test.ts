@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FileNotFoundError, FileType, FilesystemEventType, type FilesystemEvent } from 'e2b';
+import { FileNotFoundError, FileType, FilesystemEventType, NotEnoughSpaceError, Sandbox, type FilesystemEvent } from 'e2b';
 import { useLocalCloud, useSandbox, waitFor } from '../fixtures/localcloud.js';
 
-const cloud = useLocalCloud();
+const cloud = useLocalCloud({ templates: [{ name: 'small-disk', diskMB: 16 }] });
 const sandbox = useSandbox(cloud);
 
 describe('files through the unmodified e2b SDK', () => {
@@ -54,6 +54,18 @@ describe('files through the unmodified e2b SDK', () => {
     await sandbox().commands.run('ln -s /etc /home/user/etc-link');
     await expect(sandbox().files.write('/home/user/etc-link/escaped', 'x')).rejects.toThrow(/permission|read-only/i);
     expect((await sandbox().commands.run('ls /etc/escaped 2>&1 || true')).stdout).toMatch(/No such file/);
+  });
+
+  it("refuses an upload past the sandbox's disk size with the SDK's NotEnoughSpaceError", async () => {
+    const small = await Sandbox.create('small-disk', cloud().connection);
+    try {
+      await small.files.write('/home/user/fits.bin', new Uint8Array(8 * 1024 * 1024).buffer);
+      await expect(small.files.write('/tmp/too-big.bin', new Uint8Array(12 * 1024 * 1024).buffer)).rejects.toBeInstanceOf(NotEnoughSpaceError);
+      expect((await small.files.getInfo('/tmp/too-big.bin')).size).toBe(0);
+      expect((await small.files.getInfo('/home/user/fits.bin')).size).toBe(8 * 1024 * 1024);
+    } finally {
+      await small.kill();
+    }
   });
 
   it('watches a directory and streams create, write and remove events', async () => {

@@ -177,6 +177,20 @@ export class LocalSandbox {
     return resolveSandboxPath({ home: this.dirs.home, tmp: this.dirs.tmp, rootView: `/proc/${this.init.pid}/root` }, path, this.homeOf(user), followLast);
   }
 
+  /** Bytes used under /home/user and /tmp (the sandbox's writable disk). */
+  diskUsedBytes(): number {
+    return directorySize(this.dirs.home) + directorySize(this.dirs.tmp);
+  }
+
+  /**
+   * Bytes that may still be written under /home/user and /tmp before the template's disk size is
+   * reached. Processes in the sandbox are bounded per file by RLIMIT_FSIZE; the server's own writes
+   * (file uploads) check this, since they run as root on the host.
+   */
+  diskFreeBytes(): number {
+    return Math.max(0, this.template.diskBytes - this.diskUsedBytes());
+  }
+
   /** Measures usage now and adds it to the history the metrics endpoint returns. */
   sampleMetrics(): SandboxMetric {
     const nowMs = this.clock.now();
@@ -193,7 +207,7 @@ export class LocalSandbox {
       memUsed: rss,
       memTotal: this.template.memoryBytes,
       memCache: Math.max(0, usage - rss),
-      diskUsed: directorySize(this.dirs.home) + directorySize(this.dirs.tmp),
+      diskUsed: this.diskUsedBytes(),
       diskTotal: this.template.diskBytes,
     };
     this.history.push(metric);
