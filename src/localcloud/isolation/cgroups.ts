@@ -162,6 +162,11 @@ async function removeGroup(path: string): Promise<void> {
   }
 }
 
+/** Removes the (empty) cgroup folders of one server instance, once its sandboxes are gone. */
+export async function removeInstanceCgroups(instance: string, controllers: readonly CgroupController[]): Promise<void> {
+  for (const controller of controllers) await removeGroup(join(CGROUP_ROOT, controller, GROUP_PREFIX, instance));
+}
+
 /**
  * Kills and removes the cgroups of server instances that are no longer running (a crashed earlier run).
  * Instance names are `srv-<pid>-<random>`; an instance whose pid is dead is stale.

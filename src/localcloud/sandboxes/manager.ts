@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
-import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, startInit, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
@@ -97,6 +97,8 @@ export class SandboxManager {
     if (!support.namespaces) throw new IsolationUnavailableError('PID and mount namespaces');
     const allowInternetAccess = request.allowInternetAccess ?? true;
     if (!allowInternetAccess && !support.networkNamespace) throw new IsolationUnavailableError('a private network namespace (allowInternetAccess: false)');
+    // A template's memory and process limits are part of what a sandbox asks for.
+    if (!support.cgroups.memory || !support.cgroups.pids) throw new IsolationUnavailableError('memory and process limits (the cgroup v1 memory and pids controllers)');
     if (this.sandboxes.size + this.pending.size >= this.config.maxSandboxes) {
       throw new LocalCloudError(API_STATUS.tooManyRequests, `this local cloud already runs ${this.config.maxSandboxes} sandboxes (its maxSandboxes); kill some or raise the limit`, { retryable: true });
     }
@@ -302,6 +304,8 @@ export class SandboxManager {
     this.spares.clear();
     await Promise.allSettled(spares.map((spare) => this.destroy(spare.sandboxDir, spare.init, spare.cgroups)));
     await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id)));
+    const { cgroups } = this.config.support;
+    await removeInstanceCgroups(this.config.instance, (Object.keys(cgroups) as CgroupController[]).filter((controller) => cgroups[controller]));
   }
 
   private checkTimeout(timeoutSeconds: number): void {
