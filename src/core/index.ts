@@ -2,3 +2,4 @@ export { type Clock, type TimerHandle, SystemClock, ManualClock } from './clock.
 export { TradeswarmError, InvalidInputError, errorMessage, type TradeswarmErrorOptions } from './errors.js';
 export { randomId, randomToken } from './ids.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
+export { Rng, type RngState } from './rng.js';

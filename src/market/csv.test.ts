@@ -1,0 +1,211 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../core/index.js';
+import { type Bar, loadCsvBars, validateBar } from './index.js';
+
+const dataUrl = new URL('../../../shared/data/', import.meta.url);
+const dataDir = fileURLToPath(dataUrl);
+const haveData = existsSync(dataDir);
+const inCi = process.env.CI === 'true';
+if (!haveData && !inCi) console.warn(`csv.test.ts: skipping the real-data tests: ${dataDir} is absent`);
+
+describe('real data folder', () => {
+  // CI always has the shared data; a missing folder there is a broken checkout, not a reason to skip.
+  it.runIf(!haveData && inCi)(`exists under CI (${dataDir})`, () => {
+    throw new Error(`${dataDir} is absent but CI=true: the shared market data must be present in CI`);
+  });
+});
+
+describe.skipIf(!haveData)(`loadCsvBars on ${dataDir} (skipped when that folder is absent)`, () => {
+  it('reads daily/AAPL.csv exactly', async () => {
+    const bars = await loadCsvBars(new URL('daily/AAPL.csv', dataUrl), 'AAPL');
+    expect(bars).toHaveLength(5402);
+    expect(bars[0]).toEqual({
+      symbol: 'AAPL',
+      timeMs: Date.UTC(1999, 10, 1),
+      open: 0.61518,
+      high: 0.620486,
+      low: 0.594956,
+      close: 0.596879,
+      volume: 2487300,
+    });
+    expect(bars.at(-1)).toEqual({
+      symbol: 'AAPL',
+      timeMs: Date.UTC(2021, 3, 21),
+      open: 132.36,
+      high: 133.75,
+      low: 131.3001,
+      close: 133.5,
+      volume: 68538237,
+    });
+    expect(Object.isFrozen(bars[0])).toBe(true);
+  });
+
+  it('reads minute/SPY_minute.csv, converting US/Eastern wall time to UTC', async () => {
+    const bars = await loadCsvBars(join(dataDir, 'minute', 'SPY_minute.csv'), 'SPY');
+    expect(bars).toHaveLength(5786);
+    // 2013-10-04T04:06:00 New York (EDT, UTC-4).
+    expect(new Date(bars[0]?.timeMs ?? 0).toISOString()).toBe('2013-10-04T08:06:00.000Z');
+    expect(bars[0]).toEqual({ symbol: 'SPY', timeMs: Date.UTC(2013, 9, 4, 8, 6), open: 167.65, high: 167.65, low: 167.65, close: 167.65, volume: 20000 });
+    // 2023-08-03T19:59:00 New York (EDT).
+    expect(bars.at(-1)).toEqual({ symbol: 'SPY', timeMs: Date.UTC(2023, 7, 3, 23, 59), open: 449.85, high: 449.9, low: 449.84, close: 449.88, volume: 2984 });
+    // 2023-08-03T04:00:00 New York is the first bar of that day.
+    const first2023 = bars.find((bar) => bar.timeMs >= Date.UTC(2023, 0, 1));
+    expect(first2023?.timeMs).toBe(Date.UTC(2023, 7, 3, 8, 0));
+    expect(first2023?.open).toBe(447.91);
+  });
+
+  it('loads and validates every daily file', async () => {
+    const files = (await readdir(join(dataDir, 'daily'))).filter((name) => name.endsWith('.csv'));
+    expect(files.length).toBeGreaterThanOrEqual(18);
+    for (const file of files) {
+      const symbol = file.replace(/\.csv$/, '');
+      const bars = await loadCsvBars(join(dataDir, 'daily', file), symbol);
+      expect(bars.length, file).toBeGreaterThan(3000);
+      expect(bars.flatMap((bar) => validateBar(bar).map((problem) => `${file} ${bar.timeMs}: ${problem.message}`))).toEqual([]);
+      expect(bars.filter((bar, i) => i > 0 && bar.timeMs <= (bars[i - 1] as Bar).timeMs)).toEqual([]);
+    }
+  });
+});
+
+describe('loadCsvBars on small files', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tradeswarm-csv-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function write(name: string, text: string): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    return path;
+  }
+
+  async function failure(name: string, text: string): Promise<InvalidInputError> {
+    const error: unknown = await loadCsvBars(await write(name, text), 'TEST').then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(InvalidInputError);
+    return error as InvalidInputError;
+  }
+
+  const header = 'date,open,high,low,close,volume\n';
+
+  it('reads dates as UTC midnight, tolerating CRLF, a BOM and blank lines', async () => {
+    const path = await write('ok.csv', `\uFEFF${header.replace('\n', '\r\n')}2020-01-02,1,2,0.5,1.5,100\r\n\r\n2020-01-03,1.5,1.5,1,1,0\r\n`);
+    expect(await loadCsvBars(path, 'OK')).toEqual([
+      { symbol: 'OK', timeMs: Date.UTC(2020, 0, 2), open: 1, high: 2, low: 0.5, close: 1.5, volume: 100 },
+      { symbol: 'OK', timeMs: Date.UTC(2020, 0, 3), open: 1.5, high: 1.5, low: 1, close: 1, volume: 0 },
+    ]);
+  });
+
+  it.each([
+    // Standard time (EST, UTC-5) and daylight time (EDT, UTC-4), with both 2013 and 2023 switch days.
+    ['2013-01-15T09:30:00', '2013-01-15T14:30:00.000Z'],
+    ['2013-03-10T01:59:00', '2013-03-10T06:59:00.000Z'],
+    ['2013-03-10T03:00:00', '2013-03-10T07:00:00.000Z'],
+    ['2013-10-04T09:30:00', '2013-10-04T13:30:00.000Z'],
+    ['2013-11-03T00:59:00', '2013-11-03T04:59:00.000Z'],
+    // 01:30 happens twice on 2013-11-03; the first (EDT) is taken.
+    ['2013-11-03T01:30:00', '2013-11-03T05:30:00.000Z'],
+    ['2013-11-03T02:00:00', '2013-11-03T07:00:00.000Z'],
+    ['2023-03-12T03:30', '2023-03-12T07:30:00.000Z'],
+    ['2023-08-03T16:00:00', '2023-08-03T20:00:00.000Z'],
+    ['2023-11-06T09:30:00', '2023-11-06T14:30:00.000Z'],
+    // An explicit zone is taken as written.
+    ['2023-11-06T09:30:00Z', '2023-11-06T09:30:00.000Z'],
+    ['2023-11-06T09:30:00+01:00', '2023-11-06T08:30:00.000Z'],
+  ])('reads datetime %s as %s', async (local, utc) => {
+    const path = await write(`dt-${local.replace(/[:+]/g, '_')}.csv`, `datetime,open,high,low,close,volume\n${local},1,1,1,1,1\n`);
+    const bars = await loadCsvBars(path, 'SPY');
+    expect(new Date(bars[0]?.timeMs ?? 0).toISOString()).toBe(utc);
+  });
+
+  it('converts in another time zone when asked', async () => {
+    const path = await write('london.csv', 'datetime,open,high,low,close,volume\n2023-08-03T08:00:00,1,1,1,1,1\n');
+    const bars = await loadCsvBars(path, 'X', { timeZone: 'Europe/London' });
+    expect(bars[0]?.timeMs).toBe(Date.UTC(2023, 7, 3, 7, 0));
+    await expect(loadCsvBars(path, 'X', { timeZone: 'Mars/Olympus' })).rejects.toThrow(/^timeZone: "Mars\/Olympus" is not an IANA time zone/);
+  });
+
+  it.each([
+    ['bad number', `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-03,1,2,0.5,abc,100\n`, 'bad-number.csv line 3, column close: "abc" is not a number; write a plain decimal such as 12.34'],
+    ['empty cell', `${header}2020-01-02,1,2,,1.5,100\n`, 'empty-cell.csv line 2, column low: is empty; every row needs a value in every column'],
+    ['short row', `${header}2020-01-02,1,2,0.5,1.5\n`, 'short-row.csv line 2, column volume: is empty; every row needs a value in every column'],
+    [
+      'missing column',
+      'date,open,high,low,close\n2020-01-02,1,2,0.5,1.5\n',
+      'missing-column.csv line 1, column volume: missing from the header "date,open,high,low,close"; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+    ],
+    [
+      'wrong time column',
+      'time,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,1\n',
+      'wrong-time-column.csv line 1, column "time": the first column must be date or datetime; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+    ],
+    [
+      'unsorted dates',
+      `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-06,1,2,0.5,1.5,100\n2020-01-03,1,2,0.5,1.5,100\n`,
+      'unsorted-dates.csv line 4, column date: 2020-01-03 is earlier than 2020-01-06 on line 3; sort the rows by date, oldest first',
+    ],
+    [
+      'duplicate date',
+      `${header}2020-01-02,1,2,0.5,1.5,100\n\n2020-01-02,1,2,0.5,1.5,100\n`,
+      'duplicate-date.csv line 4, column date: 2020-01-02 repeats line 2; remove the duplicate row',
+    ],
+    [
+      'duplicate datetime',
+      'datetime,open,high,low,close,volume\n2013-10-04T09:30:00,1,1,1,1,1\n2013-10-04T09:30:00,1,1,1,1,1\n',
+      'duplicate-datetime.csv line 3, column datetime: 2013-10-04T09:30:00 repeats line 2; remove the duplicate row',
+    ],
+    ['high below low', `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-03,1,0.9,1.1,1,100\n`, 'high-below-low.csv line 3, column high: high 0.9 is below low 1.1; fix or remove the row'],
+    ['high below close', `${header}2020-01-02,1,1.2,0.5,1.5,100\n`, 'high-below-close.csv line 2, column high: high 1.2 is below max(open, close) 1.5; fix or remove the row'],
+    ['low above open', `${header}2020-01-02,1,2,1.1,1.5,100\n`, 'low-above-open.csv line 2, column low: low 1.1 is above min(open, close) 1; fix or remove the row'],
+    ['negative volume', `${header}2020-01-02,1,2,0.5,1.5,-5\n`, 'negative-volume.csv line 2, column volume: volume must be a finite number >= 0, got -5; fix or remove the row'],
+    ['bad date', `${header}2020-02-30,1,2,0.5,1.5,100\n`, 'bad-date.csv line 2, column date: "2020-02-30" is not a calendar date; check month and day'],
+    ['date format', `${header}02/01/2020,1,2,0.5,1.5,100\n`, 'date-format.csv line 2, column date: "02/01/2020" is not a date; write YYYY-MM-DD'],
+    [
+      'skipped hour',
+      'datetime,open,high,low,close,volume\n2023-03-12T02:30:00,1,1,1,1,1\n',
+      'skipped-hour.csv line 2, column datetime: "2023-03-12T02:30:00" does not exist in America/New_York (clocks jumped forward over it); check the data\'s time zone',
+    ],
+    ['empty file', '', 'empty-file.csv line 1: the file is empty; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume) and rows of bars'],
+    ['header only', header, 'header-only.csv line 1: the file has a header but no rows; add bars or use another file'],
+  ])('reports %s with file, line and column', async (name, text, message) => {
+    const error = await failure(`${name.replace(/ /g, '-')}.csv`, text);
+    expect(error.message).toBe(message);
+  });
+
+  it('reports broken CSV quoting with its line', async () => {
+    const error = await failure('quote.csv', `${header}2020-01-02,1,2,0.5,1.5,100\n"2020-01-03,1,2,0.5,1.5,100\n`);
+    expect(error.message).toMatch(/^quote\.csv line 3: is not valid CSV \(.*\); fix the quoting or delimiters$/);
+  });
+
+  it('reports a missing file', async () => {
+    await expect(loadCsvBars(join(dir, 'does-not-exist.csv'), 'X')).rejects.toThrow(/^does-not-exist\.csv: cannot read .*does-not-exist\.csv \(.*ENOENT.*\); check the path$/);
+  });
+});
+
+describe('validateBar', () => {
+  const good: Bar = { symbol: 'X', timeMs: 0, open: 10, high: 12, low: 9, close: 11, volume: 5 };
+
+  it.each<[string, Partial<Bar>, string[]]>([
+    ['a valid bar', {}, []],
+    ['NaN close', { close: Number.NaN }, ['close must be a finite number, got NaN']],
+    ['infinite high', { high: Number.POSITIVE_INFINITY }, ['high must be a finite number, got Infinity']],
+    ['zero low', { low: 0 }, ['low must be > 0, got 0']],
+    ['high < low', { high: 8, low: 9 }, ['high 8 is below low 9', 'high 8 is below max(open, close) 11']],
+    ['low above close', { low: 10.5, close: 10.2 }, ['low 10.5 is above min(open, close) 10']],
+    ['fractional timeMs', { timeMs: 1.5 }, ['timeMs must be an integer number of milliseconds, got 1.5']],
+    ['empty symbol', { symbol: ' ' }, ['symbol must be a non-empty string, got " "']],
+    ['negative volume', { volume: -1 }, ['volume must be a finite number >= 0, got -1']],
+  ])('%s', (_name, change, messages) => {
+    expect(validateBar({ ...good, ...change }).map((problem) => problem.message)).toEqual(messages);
+  });
+});

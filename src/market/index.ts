@@ -1,0 +1,13 @@
+export { type Bar, type BarProblem, validateBar, freezeBar } from './bars.js';
+export { loadCsvBars, type CsvBarsOptions } from './csv.js';
+export {
+  createSyntheticFeed,
+  compileSyntheticFeedOptions,
+  Regime,
+  type SyntheticFeed,
+  type SyntheticFeedConfig,
+  type SyntheticFeedOptions,
+  type SyntheticMarket,
+  type SyntheticPairOptions,
+  type SyntheticVolatilityIndexOptions,
+} from './synthetic.js';

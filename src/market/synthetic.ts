@@ -1,0 +1,409 @@
+import { InvalidInputError, type Rng } from '../core/index.js';
+import { type Bar, freezeBar } from './bars.js';
+
+/** A co-integrated pair: `follower = hedgeRatio * leader + spread`, the spread an Ornstein–Uhlenbeck process. */
+export interface SyntheticPairOptions {
+  /** A symbol of {@link SyntheticFeedOptions.symbols}. */
+  leader: string;
+  /** A new symbol (not in `symbols`), generated from the leader. */
+  follower: string;
+  /** Follower units per leader unit. @default 1 */
+  hedgeRatio?: number;
+  /** Long-run mean of the spread, in price units. @default 0 */
+  spreadMean?: number;
+  /** Bars for a spread deviation to halve on average (mean-reversion speed). @default 10 */
+  spreadHalfLifeBars?: number;
+  /** Stationary standard deviation of the spread, in price units. @default 1 */
+  spreadStdDev?: number;
+}
+
+/** A volatility index series derived from the realised volatility of the equal-weighted `symbols`. */
+export interface SyntheticVolatilityIndexOptions {
+  /** @default 'VIX' */
+  symbol?: string;
+  /** Trailing window of the realised volatility, in bars. @default 20 */
+  windowBars?: number;
+}
+
+/**
+ * Options of {@link createSyntheticFeed}. Every field is optional; rates are annualised with
+ * `barsPerYear` and probabilities are per bar.
+ */
+export interface SyntheticFeedOptions {
+  /** Independently driven symbols (geometric Brownian motion each). @default ['AAA', 'BBB'] */
+  symbols?: readonly string[];
+  /** Bars per symbol. @default 1000 */
+  barCount?: number;
+  /** Time of the first bar. @default Date.UTC(2020, 0, 1) */
+  startTimeMs?: number;
+  /** Time between bars. @default 86_400_000 (one day) */
+  barIntervalMs?: number;
+  /** Bars in a year, to turn the annual rates below into per-bar ones. @default 252 */
+  barsPerYear?: number;
+  /** Random sub-steps inside each bar; high and low are the extremes of the sub-step path. @default 8 */
+  subStepsPerBar?: number;
+  /** First open of every symbol in `symbols`. @default 100 */
+  initialPrice?: number;
+  /** Expected log-price growth plus half the variance (GBM drift, mu). @default 0.05 */
+  driftPerYear?: number;
+  /** Volatility in the calm regime. @default 0.15 */
+  calmVolatilityPerYear?: number;
+  /** Volatility in the stressed regime. @default 0.45 */
+  stressedVolatilityPerYear?: number;
+  /** Chance that a calm bar is followed by a stressed one. @default 0.01 */
+  calmToStressedProbabilityPerBar?: number;
+  /** Chance that a stressed bar is followed by a calm one. @default 0.05 */
+  stressedToCalmProbabilityPerBar?: number;
+  /** Correlation matrix of the symbols' sub-step returns, in the order of `symbols`. @default identity */
+  correlation?: readonly (readonly number[])[];
+  /** Co-integrated pairs. @default [] */
+  pairs?: readonly SyntheticPairOptions[];
+  /** The volatility index, or `null` for none. @default { symbol: 'VIX', windowBars: 20 } */
+  volatilityIndex?: SyntheticVolatilityIndexOptions | null;
+  /** Mean volume of a calm bar; stressed bars trade more in proportion to their volatility. @default 1_000_000 */
+  meanVolumePerBar?: number;
+  /**
+   * Floor of a follower's price and of the volatility index (the pair relation breaks only where the
+   * leader has nearly vanished). @default 0.01
+   */
+  minimumPrice?: number;
+}
+
+/** The compiled, complete, frozen form of {@link SyntheticFeedOptions}. */
+export interface SyntheticFeedConfig {
+  readonly symbols: readonly string[];
+  readonly barCount: number;
+  readonly startTimeMs: number;
+  readonly barIntervalMs: number;
+  readonly barsPerYear: number;
+  readonly subStepsPerBar: number;
+  readonly initialPrice: number;
+  readonly driftPerYear: number;
+  readonly calmVolatilityPerYear: number;
+  readonly stressedVolatilityPerYear: number;
+  readonly calmToStressedProbabilityPerBar: number;
+  readonly stressedToCalmProbabilityPerBar: number;
+  readonly correlation: readonly (readonly number[])[];
+  /** Lower-triangular Cholesky factor of `correlation`. */
+  readonly choleskyFactor: readonly (readonly number[])[];
+  readonly pairs: readonly Required<SyntheticPairOptions>[];
+  readonly volatilityIndex: Required<SyntheticVolatilityIndexOptions> | null;
+  readonly meanVolumePerBar: number;
+  readonly minimumPrice: number;
+}
+
+/** The market regime of a bar. */
+export const Regime = { calm: 'calm', stressed: 'stressed' } as const;
+export type Regime = (typeof Regime)[keyof typeof Regime];
+
+/** One generated run. */
+export interface SyntheticMarket {
+  /** Every generated symbol: `symbols`, then pair followers, then the volatility index. */
+  readonly symbols: readonly string[];
+  /** Bars of each symbol in {@link SyntheticMarket.symbols}, `barCount` each. */
+  readonly bars: ReadonlyMap<string, readonly Bar[]>;
+  /** The regime of each bar (shared by all symbols). */
+  readonly regimes: readonly Regime[];
+}
+
+/** A compiled synthetic feed; `generate` is deterministic for a given `Rng` seed. */
+export interface SyntheticFeed {
+  readonly config: SyntheticFeedConfig;
+  /**
+   * Generates a market. Uses only forks of `rng` (`regime`, `returns`, `spread:<follower>`,
+   * `volume:<symbol>`), so `rng` itself is not advanced.
+   */
+  generate(rng: Rng): SyntheticMarket;
+}
+
+/**
+ * A seeded synthetic market: per-symbol geometric Brownian motion whose volatility follows a
+ * two-state Markov regime (calm/stressed, switching between bars, shared by all symbols);
+ * sub-step returns correlated through the Cholesky factor of `correlation`; co-integrated pairs;
+ * and a volatility index (100 × annualised realised volatility of the equal-weighted `symbols`
+ * over a trailing window, sums of squared log returns, pre-filled with the calm regime's expected value).
+ * @throws InvalidInputError naming the first invalid option.
+ */
+export function createSyntheticFeed(options: SyntheticFeedOptions = {}): SyntheticFeed {
+  const config = compileSyntheticFeedOptions(options);
+  return { config, generate: (rng) => generate(config, rng) };
+}
+
+/**
+ * Fills in defaults and checks every option.
+ * @throws InvalidInputError naming the first invalid field, e.g. `correlation[1][0]`.
+ */
+export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}): SyntheticFeedConfig {
+  const symbols = [...(options.symbols ?? ['AAA', 'BBB'])];
+  if (symbols.length === 0) throw new InvalidInputError('symbols', 'must list at least one symbol');
+  const taken = new Set<string>();
+  const claim = (field: string, symbol: unknown): string => {
+    if (typeof symbol !== 'string' || symbol.trim() === '') {
+      throw new InvalidInputError(field, `must be a non-empty string, got ${JSON.stringify(symbol)}`);
+    }
+    if (taken.has(symbol)) throw new InvalidInputError(field, `${JSON.stringify(symbol)} is used twice; every generated symbol needs its own name`);
+    taken.add(symbol);
+    return symbol;
+  };
+  symbols.forEach((symbol, i) => claim(`symbols[${i}]`, symbol));
+
+  const barCount = integer('barCount', options.barCount ?? 1000, 1);
+  const startTimeMs = integer('startTimeMs', options.startTimeMs ?? Date.UTC(2020, 0, 1), Number.MIN_SAFE_INTEGER);
+  const barIntervalMs = integer('barIntervalMs', options.barIntervalMs ?? 86_400_000, 1);
+  const barsPerYear = positive('barsPerYear', options.barsPerYear ?? 252);
+  const subStepsPerBar = integer('subStepsPerBar', options.subStepsPerBar ?? 8, 1);
+  const initialPrice = positive('initialPrice', options.initialPrice ?? 100);
+  const driftPerYear = finite('driftPerYear', options.driftPerYear ?? 0.05);
+  const calmVolatilityPerYear = nonNegative('calmVolatilityPerYear', options.calmVolatilityPerYear ?? 0.15);
+  const stressedVolatilityPerYear = nonNegative('stressedVolatilityPerYear', options.stressedVolatilityPerYear ?? 0.45);
+  const calmToStressedProbabilityPerBar = probability('calmToStressedProbabilityPerBar', options.calmToStressedProbabilityPerBar ?? 0.01);
+  const stressedToCalmProbabilityPerBar = probability('stressedToCalmProbabilityPerBar', options.stressedToCalmProbabilityPerBar ?? 0.05);
+  const meanVolumePerBar = nonNegative('meanVolumePerBar', options.meanVolumePerBar ?? 1_000_000);
+  const minimumPrice = positive('minimumPrice', options.minimumPrice ?? 0.01);
+
+  const correlation = compileCorrelation(options.correlation, symbols.length);
+  const choleskyFactor = cholesky(correlation);
+
+  const pairs = (options.pairs ?? []).map((pair, i) => {
+    const field = `pairs[${i}]`;
+    if (!symbols.includes(pair.leader)) {
+      throw new InvalidInputError(`${field}.leader`, `${JSON.stringify(pair.leader)} is not one of symbols (${symbols.join(', ')})`);
+    }
+    return Object.freeze({
+      leader: pair.leader,
+      follower: claim(`${field}.follower`, pair.follower),
+      hedgeRatio: positive(`${field}.hedgeRatio`, pair.hedgeRatio ?? 1),
+      spreadMean: finite(`${field}.spreadMean`, pair.spreadMean ?? 0),
+      spreadHalfLifeBars: positive(`${field}.spreadHalfLifeBars`, pair.spreadHalfLifeBars ?? 10),
+      spreadStdDev: nonNegative(`${field}.spreadStdDev`, pair.spreadStdDev ?? 1),
+    });
+  });
+
+  let volatilityIndex: Required<SyntheticVolatilityIndexOptions> | null = null;
+  if (options.volatilityIndex !== null) {
+    const index = options.volatilityIndex ?? {};
+    volatilityIndex = Object.freeze({
+      symbol: claim('volatilityIndex.symbol', index.symbol ?? 'VIX'),
+      windowBars: integer('volatilityIndex.windowBars', index.windowBars ?? 20, 1),
+    });
+  }
+
+  return Object.freeze({
+    symbols: Object.freeze(symbols),
+    barCount,
+    startTimeMs,
+    barIntervalMs,
+    barsPerYear,
+    subStepsPerBar,
+    initialPrice,
+    driftPerYear,
+    calmVolatilityPerYear,
+    stressedVolatilityPerYear,
+    calmToStressedProbabilityPerBar,
+    stressedToCalmProbabilityPerBar,
+    correlation,
+    choleskyFactor,
+    pairs: Object.freeze(pairs),
+    volatilityIndex,
+    meanVolumePerBar,
+    minimumPrice,
+  });
+}
+
+function finite(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInputError(field, `must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+function positive(field: string, value: number): number {
+  if (finite(field, value) <= 0) throw new InvalidInputError(field, `must be > 0, got ${value}`);
+  return value;
+}
+
+function nonNegative(field: string, value: number): number {
+  if (finite(field, value) < 0) throw new InvalidInputError(field, `must be >= 0, got ${value}`);
+  return value;
+}
+
+function probability(field: string, value: number): number {
+  if (finite(field, value) < 0 || value > 1) throw new InvalidInputError(field, `must be a probability in [0, 1], got ${value}`);
+  return value;
+}
+
+function integer(field: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value)) throw new InvalidInputError(field, `must be an integer, got ${String(value)}`);
+  if (value < min) throw new InvalidInputError(field, `must be >= ${min}, got ${value}`);
+  return value;
+}
+
+function compileCorrelation(matrix: readonly (readonly number[])[] | undefined, size: number): readonly (readonly number[])[] {
+  if (matrix === undefined) {
+    return Object.freeze(Array.from({ length: size }, (_, i) => Object.freeze(Array.from({ length: size }, (_unused, j) => (i === j ? 1 : 0)))));
+  }
+  if (matrix.length !== size) {
+    throw new InvalidInputError('correlation', `must have one row per symbol (${size}), got ${matrix.length} rows`);
+  }
+  return Object.freeze(
+    matrix.map((row, i) => {
+      if (row.length !== size) throw new InvalidInputError(`correlation[${i}]`, `must have ${size} entries, got ${row.length}`);
+      return Object.freeze(
+        row.map((value, j) => {
+          const field = `correlation[${i}][${j}]`;
+          finite(field, value);
+          if (i === j && value !== 1) throw new InvalidInputError(field, `must be 1 (the diagonal of a correlation matrix), got ${value}`);
+          if (value < -1 || value > 1) throw new InvalidInputError(field, `must be in [-1, 1], got ${value}`);
+          const mirror = matrix[j]?.[i];
+          if (mirror !== undefined && Math.abs(mirror - value) > 1e-12) {
+            throw new InvalidInputError(field, `must equal correlation[${j}][${i}] (${mirror}), got ${value}; the matrix must be symmetric`);
+          }
+          return value;
+        }),
+      );
+    }),
+  );
+}
+
+/** Cholesky factor L (lower triangular, L Lᵀ = matrix) of a positive semi-definite matrix. */
+function cholesky(matrix: readonly (readonly number[])[]): readonly (readonly number[])[] {
+  const size = matrix.length;
+  const factor = Array.from({ length: size }, () => new Array<number>(size).fill(0));
+  const at = (m: readonly (readonly number[])[], i: number, j: number): number => m[i]?.[j] ?? 0;
+  for (let j = 0; j < size; j++) {
+    let diagonal = at(matrix, j, j);
+    for (let k = 0; k < j; k++) diagonal -= at(factor, j, k) ** 2;
+    if (diagonal < -1e-10) {
+      throw new InvalidInputError('correlation', `is not positive semi-definite (fails at row ${j}); no set of returns can have these correlations`);
+    }
+    const pivot = Math.sqrt(Math.max(diagonal, 0));
+    (factor[j] as number[])[j] = pivot;
+    for (let i = j + 1; i < size; i++) {
+      let sum = at(matrix, i, j);
+      for (let k = 0; k < j; k++) sum -= at(factor, i, k) * at(factor, j, k);
+      (factor[i] as number[])[j] = pivot > 1e-12 ? sum / pivot : 0;
+    }
+  }
+  return Object.freeze(factor.map((row) => Object.freeze(row)));
+}
+
+interface Ohlc {
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+}
+
+function startOhlc(price: number): Ohlc {
+  return { open: price, high: price, low: price, close: price };
+}
+
+function extend(ohlc: Ohlc, price: number): void {
+  if (price > ohlc.high) ohlc.high = price;
+  if (price < ohlc.low) ohlc.low = price;
+  ohlc.close = price;
+}
+
+function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
+  const { symbols, subStepsPerBar, barCount } = config;
+  const regimeRng = rng.fork('regime');
+  const returnsRng = rng.fork('returns');
+  const spreadRngs = config.pairs.map((pair) => rng.fork(`spread:${pair.follower}`));
+  const dtYears = 1 / (config.barsPerYear * subStepsPerBar);
+  const sqrtDt = Math.sqrt(dtYears);
+  const n = symbols.length;
+
+  const logPrices = symbols.map(() => Math.log(config.initialPrice));
+  const shocks = new Array<number>(n).fill(0);
+
+  // Spreads start from their stationary distribution, so the pair is in equilibrium from bar 0.
+  const spreadDecay = config.pairs.map((pair) => 2 ** (-1 / (pair.spreadHalfLifeBars * subStepsPerBar)));
+  const spreadNoise = config.pairs.map((pair, p) => pair.spreadStdDev * Math.sqrt(1 - (spreadDecay[p] as number) ** 2));
+  const spreads = config.pairs.map((pair, p) => (spreadRngs[p] as Rng).normal(pair.spreadMean, pair.spreadStdDev));
+  const leaderIndex = config.pairs.map((pair) => symbols.indexOf(pair.leader));
+  const followerPrice = (p: number): number => {
+    const pair = config.pairs[p] as Required<SyntheticPairOptions>;
+    const leader = Math.exp(logPrices[leaderIndex[p] as number] as number);
+    return Math.max(config.minimumPrice, pair.hedgeRatio * leader + (spreads[p] as number));
+  };
+
+  // Volatility index: a ring of the last `windowBars * subStepsPerBar` squared index log returns.
+  const windowSize = (config.volatilityIndex?.windowBars ?? 1) * subStepsPerBar;
+  let indexVarianceFactor = 0;
+  for (const row of config.correlation) for (const value of row) indexVarianceFactor += value;
+  indexVarianceFactor /= n * n;
+  const calmSquared = config.calmVolatilityPerYear ** 2 * dtYears * indexVarianceFactor;
+  const squares = new Array<number>(windowSize).fill(calmSquared);
+  let squaresSum = calmSquared * windowSize;
+  let squaresNext = 0;
+  const indexLevel = (): number => Math.max(config.minimumPrice, 100 * Math.sqrt(Math.max(squaresSum, 0) / windowSize / dtYears));
+
+  const regimes: Regime[] = [];
+  const ohlcBySymbol: Ohlc[][] = [...symbols, ...config.pairs.map((pair) => pair.follower)].map(() => []);
+  const indexOhlc: Ohlc[] = [];
+  let regime: Regime = Regime.calm;
+
+  for (let bar = 0; bar < barCount; bar++) {
+    if (bar > 0) {
+      const switchProbability = regime === Regime.calm ? config.calmToStressedProbabilityPerBar : config.stressedToCalmProbabilityPerBar;
+      if (regimeRng.next() < switchProbability) regime = regime === Regime.calm ? Regime.stressed : Regime.calm;
+    }
+    regimes.push(regime);
+    const volatility = regime === Regime.calm ? config.calmVolatilityPerYear : config.stressedVolatilityPerYear;
+    const driftStep = (config.driftPerYear - volatility ** 2 / 2) * dtYears;
+
+    // Each bar opens exactly at the previous close (no gaps); the first at the configured prices.
+    const current = ohlcBySymbol.map((series, s) => startOhlc(series.at(-1)?.close ?? (s < n ? config.initialPrice : followerPrice(s - n))));
+    // Recomputing the window sum once a bar keeps rounding errors of the running sum from piling up.
+    squaresSum = squares.reduce((sum, value) => sum + value, 0);
+    const index = startOhlc(indexOhlc.at(-1)?.close ?? indexLevel());
+
+    for (let step = 0; step < subStepsPerBar; step++) {
+      for (let j = 0; j < n; j++) shocks[j] = returnsRng.normal();
+      let indexReturn = 0;
+      for (let i = 0; i < n; i++) {
+        const row = config.choleskyFactor[i] as readonly number[];
+        let z = 0;
+        for (let j = 0; j <= i; j++) z += (row[j] as number) * (shocks[j] as number);
+        const logReturn = driftStep + volatility * sqrtDt * z;
+        logPrices[i] = (logPrices[i] as number) + logReturn;
+        indexReturn += logReturn / n;
+        extend(current[i] as Ohlc, Math.exp(logPrices[i] as number));
+      }
+      for (let p = 0; p < config.pairs.length; p++) {
+        const pair = config.pairs[p] as Required<SyntheticPairOptions>;
+        const decay = spreadDecay[p] as number;
+        spreads[p] = pair.spreadMean + ((spreads[p] as number) - pair.spreadMean) * decay + (spreadRngs[p] as Rng).normal(0, spreadNoise[p] ?? 0);
+        extend(current[n + p] as Ohlc, followerPrice(p));
+      }
+      const square = indexReturn * indexReturn;
+      squaresSum += square - (squares[squaresNext] as number);
+      squares[squaresNext] = square;
+      squaresNext = (squaresNext + 1) % windowSize;
+      extend(index, indexLevel());
+    }
+    current.forEach((ohlc, s) => (ohlcBySymbol[s] as Ohlc[]).push(ohlc));
+    indexOhlc.push(index);
+  }
+
+  const generated = [...symbols, ...config.pairs.map((pair) => pair.follower)];
+  const bars = new Map<string, readonly Bar[]>();
+  generated.forEach((symbol, s) => {
+    const volumeRng = rng.fork(`volume:${symbol}`);
+    const series = (ohlcBySymbol[s] as Ohlc[]).map((ohlc, bar) => {
+      const volatility = regimes[bar] === Regime.stressed ? config.stressedVolatilityPerYear : config.calmVolatilityPerYear;
+      const activity = config.calmVolatilityPerYear > 0 ? volatility / config.calmVolatilityPerYear : 1;
+      // Log-normal noise with mean 1 (sigma 0.5).
+      const volume = Math.round(config.meanVolumePerBar * activity * Math.exp(volumeRng.normal(-0.125, 0.5)));
+      return freezeBar({ symbol, timeMs: config.startTimeMs + bar * config.barIntervalMs, ...ohlc, volume });
+    });
+    bars.set(symbol, Object.freeze(series));
+  });
+  if (config.volatilityIndex !== null) {
+    const symbol = config.volatilityIndex.symbol;
+    generated.push(symbol);
+    bars.set(
+      symbol,
+      Object.freeze(indexOhlc.map((ohlc, bar) => freezeBar({ symbol, timeMs: config.startTimeMs + bar * config.barIntervalMs, ...ohlc, volume: 0 }))),
+    );
+  }
+  return Object.freeze({ symbols: Object.freeze(generated), bars, regimes: Object.freeze(regimes) });
+}
