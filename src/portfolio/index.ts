@@ -1,0 +1,16 @@
+export {
+  Portfolio,
+  createPortfolio,
+  compilePortfolioOptions,
+  type PortfolioFill,
+  type PortfolioOptions,
+  type PortfolioConfig,
+  type Position,
+  type Trade,
+  type EquityPoint,
+  type MarkPrices,
+} from './portfolio.js';
+export { fixedQuantity, fractionOfEquity, type Sizer, type FractionOfEquityOptions } from './sizing.js';
+export { performanceStats, type PerformanceStats, type PerformanceStatsOptions } from './stats.js';
+export { EndOfDataRule, settleEndOfData, type EndOfDataSettlement, type SettleEndOfDataOptions } from './liquidation.js';
+export { ShortSellingNotAllowedError, isShortSellingNotAllowedError } from './errors.js';

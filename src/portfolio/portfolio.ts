@@ -1,0 +1,406 @@
+import { InvalidInputError } from '../core/index.js';
+import type { Bar } from '../market/index.js';
+import { ShortSellingNotAllowedError } from './errors.js';
+
+/**
+ * One execution the portfolio books. Structurally identical to the venue's fill, so venue fills are
+ * accepted as they are without this domain importing the venue.
+ */
+export interface PortfolioFill {
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  /** Units filled; finite and > 0. */
+  readonly quantity: number;
+  /** Price per unit; finite and > 0. */
+  readonly price: number;
+  /** Fee paid for this fill, in cash units; finite and >= 0. */
+  readonly fee: number;
+  /** Time of the fill, milliseconds since the Unix epoch. */
+  readonly timeMs: number;
+}
+
+/** Options of {@link createPortfolio}. */
+export interface PortfolioOptions {
+  /** Cash at the start, in the quote currency; finite and >= 0. @default 100_000 */
+  initialCash?: number;
+  /**
+   * Refuse any sell that would take a position below zero (throws {@link ShortSellingNotAllowedError}
+   * and changes nothing). @default false (shorting allowed)
+   */
+  longOnly?: boolean;
+}
+
+/** The compiled, complete, frozen form of {@link PortfolioOptions}. */
+export interface PortfolioConfig {
+  readonly initialCash: number;
+  readonly longOnly: boolean;
+}
+
+/** A position as seen from outside: a snapshot, not a live view. */
+export interface Position {
+  readonly symbol: string;
+  /** Signed units: > 0 long, < 0 short, 0 flat. */
+  readonly quantity: number;
+  /** Average cost per unit of the open quantity; 0 when flat. */
+  readonly averagePrice: number;
+  /** Last known price (last mark or last fill); `null` when the symbol was never priced. */
+  readonly markPrice: number | null;
+  /** `quantity × markPrice` (0 when flat or unpriced). */
+  readonly marketValue: number;
+  /** `quantity × (markPrice − averagePrice)` (0 when flat or unpriced). */
+  readonly unrealisedPnl: number;
+}
+
+/**
+ * One round trip: from the fill that takes a position away from zero to the fill that brings it
+ * back to zero or flips it through zero.
+ */
+export interface Trade {
+  readonly symbol: string;
+  readonly direction: 'long' | 'short';
+  /** Units opened over the trade (equal to units closed). */
+  readonly quantity: number;
+  readonly entryTimeMs: number;
+  readonly exitTimeMs: number;
+  /** Quantity-weighted average price of the fills that opened or added to the position. */
+  readonly entryPrice: number;
+  /** Quantity-weighted average price of the fills that reduced or closed the position. */
+  readonly exitPrice: number;
+  /** Price PnL before fees: `(exitPrice − entryPrice) × quantity`, negated for shorts. */
+  readonly grossPnl: number;
+  /** Fees of the trade's fills (a flipping fill's fee is split pro rata by quantity). */
+  readonly fees: number;
+  /** `grossPnl − fees`. */
+  readonly netPnl: number;
+  /** `netPnl / (entryPrice × quantity)`: the return on the capital the trade committed. */
+  readonly returnFraction: number;
+  /** Fills that touched the trade (a flipping fill counts in both trades). */
+  readonly fillCount: number;
+}
+
+/** One point of the equity curve, recorded by {@link Portfolio.markToMarket}. */
+export interface EquityPoint {
+  readonly timeMs: number;
+  readonly cash: number;
+  /** `cash + Σ quantity × markPrice`. */
+  readonly equity: number;
+  readonly realisedPnl: number;
+  readonly unrealisedPnl: number;
+  /** `Σ |quantity| × markPrice`. */
+  readonly grossExposure: number;
+  /** Symbols with a non-zero position at this point. */
+  readonly openPositions: number;
+}
+
+/** Prices to mark with: bars (their `close` is used), a map or a record of symbol → price. */
+export type MarkPrices = readonly Bar[] | ReadonlyMap<string, number> | Readonly<Record<string, number>>;
+
+/**
+ * A remaining quantity whose size is at most this fraction of the quantities involved is treated as
+ * exactly zero, so fractional units that should cancel (0.1 + 0.2 − 0.3) close the position.
+ */
+const RELATIVE_QUANTITY_EPSILON = 1e-9;
+
+const DEFAULT_INITIAL_CASH = 100_000;
+
+interface OpenPosition {
+  quantity: number;
+  averagePrice: number;
+}
+
+interface OpenTrade {
+  readonly direction: 'long' | 'short';
+  readonly entryTimeMs: number;
+  entryQuantity: number;
+  entryNotional: number;
+  exitQuantity: number;
+  exitNotional: number;
+  grossPnl: number;
+  fees: number;
+  fillCount: number;
+}
+
+/**
+ * Compiles {@link PortfolioOptions} into a frozen {@link PortfolioConfig}.
+ * @throws InvalidInputError naming the field when a value is invalid.
+ */
+export function compilePortfolioOptions(options: PortfolioOptions = {}): PortfolioConfig {
+  const initialCash = options.initialCash ?? DEFAULT_INITIAL_CASH;
+  if (!Number.isFinite(initialCash) || initialCash < 0) {
+    throw new InvalidInputError('initialCash', `must be a finite number >= 0, got ${initialCash}`);
+  }
+  const longOnly = options.longOnly ?? false;
+  if (typeof longOnly !== 'boolean') {
+    throw new InvalidInputError('longOnly', `must be true or false, got ${JSON.stringify(longOnly)}`);
+  }
+  return Object.freeze({ initialCash, longOnly });
+}
+
+/**
+ * A new, flat {@link Portfolio} holding `initialCash`.
+ * @throws InvalidInputError naming the field when an option is invalid.
+ */
+export function createPortfolio(options: PortfolioOptions = {}): Portfolio {
+  return new Portfolio(compilePortfolioOptions(options));
+}
+
+/**
+ * Cash, positions, PnL, round-trip trades and the equity curve of one account.
+ *
+ * Accounting conventions (average cost):
+ * - A fill moves cash by `−signedQuantity × price − fee` (buys spend, sells receive).
+ * - Adding to a position (or opening one) sets the average price to the quantity-weighted average
+ *   of the old average and the fill price. Reducing it keeps the average price and realises
+ *   `(price − averagePrice) × closedQuantity` (negated for shorts). A fill that crosses zero closes
+ *   the whole position at the fill price and opens the rest on the other side at the fill price.
+ * - Fees are realised when paid: `realisedPnl` is net of every fee, including those of opening fills.
+ * - `unrealisedPnl = Σ quantity × (markPrice − averagePrice)`; `equity = cash + Σ quantity × markPrice`.
+ *   Hence `equity = initialCash + realisedPnl + unrealisedPnl` always (up to floating-point rounding).
+ * - The mark price of a symbol is the last price seen: the last {@link markToMarket} or, if later, the last fill.
+ * - Shorting is allowed (negative quantity, cash credited with the proceeds) unless `longOnly`.
+ *
+ * Not thread-safe in any sense; one owner feeds it fills in time order.
+ */
+export class Portfolio {
+  private cashBalance: number;
+  private realised = 0;
+  private readonly positions = new Map<string, OpenPosition>();
+  private readonly markPrices = new Map<string, number>();
+  private readonly openTrades = new Map<string, OpenTrade>();
+  private readonly closedTrades: Trade[] = [];
+  private readonly curve: EquityPoint[] = [];
+
+  /** Prefer {@link createPortfolio}, which validates options. */
+  constructor(readonly config: PortfolioConfig) {
+    this.cashBalance = config.initialCash;
+  }
+
+  /** Cash held now (negative when buying on margin; increased by short-sale proceeds). */
+  get cash(): number {
+    return this.cashBalance;
+  }
+
+  /** `cash + Σ quantity × markPrice`, at the latest known prices. */
+  get equity(): number {
+    let equity = this.cashBalance;
+    for (const [symbol, position] of this.positions) equity += position.quantity * this.markOf(symbol);
+    return equity;
+  }
+
+  /** PnL of closed quantities, minus every fee paid so far. */
+  get realisedPnl(): number {
+    return this.realised;
+  }
+
+  /** `Σ quantity × (markPrice − averagePrice)` over open positions. */
+  get unrealisedPnl(): number {
+    let unrealised = 0;
+    for (const [symbol, position] of this.positions) {
+      unrealised += position.quantity * (this.markOf(symbol) - position.averagePrice);
+    }
+    return unrealised;
+  }
+
+  /** The position in `symbol`; quantity 0 when there is none. */
+  position(symbol: string): Position {
+    const open = this.positions.get(symbol);
+    const markPrice = this.markPrices.get(symbol) ?? null;
+    if (!open) return { symbol, quantity: 0, averagePrice: 0, markPrice, marketValue: 0, unrealisedPnl: 0 };
+    const mark = markPrice ?? open.averagePrice;
+    return {
+      symbol,
+      quantity: open.quantity,
+      averagePrice: open.averagePrice,
+      markPrice,
+      marketValue: open.quantity * mark,
+      unrealisedPnl: open.quantity * (mark - open.averagePrice),
+    };
+  }
+
+  /** Every non-zero position, by symbol in alphabetical order. */
+  openPositions(): Position[] {
+    return [...this.positions.keys()].sort().map((symbol) => this.position(symbol));
+  }
+
+  /** Closed round trips, in the order they closed. */
+  trades(): readonly Trade[] {
+    return [...this.closedTrades];
+  }
+
+  /** Recorded equity points, in time order. */
+  equityCurve(): readonly EquityPoint[] {
+    return [...this.curve];
+  }
+
+  /**
+   * Books one fill (see the class comment for the accounting).
+   * @throws InvalidInputError naming the field when the fill is malformed; nothing changes.
+   * @throws ShortSellingNotAllowedError when `longOnly` and the sell exceeds the position; nothing changes.
+   */
+  apply(fill: PortfolioFill): void {
+    validateFill(fill);
+    const { symbol, quantity, price, fee, timeMs } = fill;
+    const signed = fill.side === 'buy' ? quantity : -quantity;
+    const open = this.positions.get(symbol);
+    const held = open?.quantity ?? 0;
+    let next = held + signed;
+    if (Math.abs(next) <= RELATIVE_QUANTITY_EPSILON * Math.max(Math.abs(held), quantity)) next = 0;
+    if (this.config.longOnly && next < 0) {
+      throw new ShortSellingNotAllowedError(symbol, fill.clientOrderId, quantity, held);
+    }
+
+    this.cashBalance -= signed * price + fee;
+    this.realised -= fee;
+    this.markPrices.set(symbol, price);
+
+    if (held === 0 || Math.sign(held) === Math.sign(signed)) {
+      // Opening or adding: new weighted average cost, nothing realised but the fee.
+      const heldSize = Math.abs(held);
+      const averagePrice = open ? (heldSize * open.averagePrice + quantity * price) / (heldSize + quantity) : price;
+      this.positions.set(symbol, { quantity: next, averagePrice });
+      const trade = this.openTrades.get(symbol) ?? this.startTrade(symbol, signed > 0 ? 'long' : 'short', timeMs);
+      trade.entryQuantity += quantity;
+      trade.entryNotional += quantity * price;
+      trade.fees += fee;
+      trade.fillCount += 1;
+      return;
+    }
+
+    // Reducing, closing or flipping: `open` exists because `held !== 0`.
+    const position = open as OpenPosition;
+    const heldSize = Math.abs(held);
+    const crosses = next !== 0 && Math.sign(next) !== Math.sign(held);
+    const closedQuantity = next === 0 || crosses ? heldSize : quantity;
+    const gross = Math.sign(held) * (price - position.averagePrice) * closedQuantity;
+    this.realised += gross;
+    const closingFee = crosses ? (fee * closedQuantity) / quantity : fee;
+    const trade = this.openTrades.get(symbol) as OpenTrade;
+    trade.exitQuantity += closedQuantity;
+    trade.exitNotional += closedQuantity * price;
+    trade.grossPnl += gross;
+    trade.fees += closingFee;
+    trade.fillCount += 1;
+
+    if (next === 0) {
+      this.positions.delete(symbol);
+      this.closeTrade(symbol, trade, timeMs);
+    } else if (!crosses) {
+      position.quantity = next;
+    } else {
+      this.closeTrade(symbol, trade, timeMs);
+      this.positions.set(symbol, { quantity: next, averagePrice: price });
+      const flipped = this.startTrade(symbol, next > 0 ? 'long' : 'short', timeMs);
+      const openedQuantity = Math.abs(next);
+      flipped.entryQuantity = openedQuantity;
+      flipped.entryNotional = openedQuantity * price;
+      flipped.fees = fee - closingFee;
+      flipped.fillCount = 1;
+    }
+  }
+
+  /**
+   * Updates mark prices and records one equity point at `timeMs`. Symbols missing from `prices` keep
+   * their last mark. Marking again at the time of the last point replaces that point, so the curve
+   * holds one point per time.
+   * @throws InvalidInputError when `timeMs` is before the last point or a price is not finite and > 0.
+   */
+  markToMarket(timeMs: number, prices: MarkPrices): EquityPoint {
+    if (!Number.isFinite(timeMs)) throw new InvalidInputError('timeMs', `must be a finite number, got ${timeMs}`);
+    const last = this.curve.at(-1);
+    if (last && timeMs < last.timeMs) {
+      throw new InvalidInputError('timeMs', `must not go back in time: the last equity point is at ${last.timeMs}, got ${timeMs}`);
+    }
+    for (const [symbol, price] of priceEntries(prices)) {
+      if (!Number.isFinite(price) || price <= 0) {
+        throw new InvalidInputError(`prices.${symbol}`, `must be a finite number > 0, got ${price}`);
+      }
+    }
+    for (const [symbol, price] of priceEntries(prices)) this.markPrices.set(symbol, price);
+
+    let grossExposure = 0;
+    for (const [symbol, position] of this.positions) grossExposure += Math.abs(position.quantity) * this.markOf(symbol);
+    const point: EquityPoint = Object.freeze({
+      timeMs,
+      cash: this.cashBalance,
+      equity: this.equity,
+      realisedPnl: this.realised,
+      unrealisedPnl: this.unrealisedPnl,
+      grossExposure,
+      openPositions: this.positions.size,
+    });
+    if (last && last.timeMs === timeMs) this.curve[this.curve.length - 1] = point;
+    else this.curve.push(point);
+    return point;
+  }
+
+  private markOf(symbol: string): number {
+    // A position always has a mark: its opening fill set one.
+    return this.markPrices.get(symbol) ?? 0;
+  }
+
+  private startTrade(symbol: string, direction: 'long' | 'short', timeMs: number): OpenTrade {
+    const trade: OpenTrade = {
+      direction,
+      entryTimeMs: timeMs,
+      entryQuantity: 0,
+      entryNotional: 0,
+      exitQuantity: 0,
+      exitNotional: 0,
+      grossPnl: 0,
+      fees: 0,
+      fillCount: 0,
+    };
+    this.openTrades.set(symbol, trade);
+    return trade;
+  }
+
+  private closeTrade(symbol: string, trade: OpenTrade, exitTimeMs: number): void {
+    this.openTrades.delete(symbol);
+    const entryPrice = trade.entryNotional / trade.entryQuantity;
+    const netPnl = trade.grossPnl - trade.fees;
+    this.closedTrades.push(
+      Object.freeze({
+        symbol,
+        direction: trade.direction,
+        quantity: trade.entryQuantity,
+        entryTimeMs: trade.entryTimeMs,
+        exitTimeMs,
+        entryPrice,
+        exitPrice: trade.exitNotional / trade.exitQuantity,
+        grossPnl: trade.grossPnl,
+        fees: trade.fees,
+        netPnl,
+        returnFraction: netPnl / trade.entryNotional,
+        fillCount: trade.fillCount,
+      }),
+    );
+  }
+}
+
+function validateFill(fill: PortfolioFill): void {
+  if (typeof fill.symbol !== 'string' || fill.symbol === '') {
+    throw new InvalidInputError('fill.symbol', `must be a non-empty string, got ${JSON.stringify(fill.symbol)}`);
+  }
+  if (fill.side !== 'buy' && fill.side !== 'sell') {
+    throw new InvalidInputError('fill.side', `must be "buy" or "sell", got ${JSON.stringify(fill.side)}`);
+  }
+  if (!Number.isFinite(fill.quantity) || fill.quantity <= 0) {
+    throw new InvalidInputError('fill.quantity', `must be a finite number > 0, got ${fill.quantity}`);
+  }
+  if (!Number.isFinite(fill.price) || fill.price <= 0) {
+    throw new InvalidInputError('fill.price', `must be a finite number > 0, got ${fill.price}`);
+  }
+  if (!Number.isFinite(fill.fee) || fill.fee < 0) {
+    throw new InvalidInputError('fill.fee', `must be a finite number >= 0, got ${fill.fee}`);
+  }
+  if (!Number.isFinite(fill.timeMs)) {
+    throw new InvalidInputError('fill.timeMs', `must be a finite number of milliseconds, got ${fill.timeMs}`);
+  }
+}
+
+function priceEntries(prices: MarkPrices): Array<[string, number]> {
+  if (Array.isArray(prices)) return (prices as readonly Bar[]).map((bar) => [bar.symbol, bar.close]);
+  if (prices instanceof Map) return [...(prices as ReadonlyMap<string, number>)];
+  return Object.entries(prices as Readonly<Record<string, number>>);
+}
