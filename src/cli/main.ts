@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 
@@ -8,6 +9,7 @@ const program = new Command()
   .showHelpAfterError();
 registerCloudCommands(program);
 registerDemoCommand(program);
+registerBacktestCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`tradeswarm: ${error instanceof Error ? error.message : String(error)}\n`);

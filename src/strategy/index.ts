@@ -28,3 +28,11 @@ export {
   momentum,
   roc,
 } from './indicators.js';
+export {
+  type Strategy,
+  type StrategyContext,
+  type StrategySizer,
+  type Intent,
+  type SmaCrossoverOptions,
+  smaCrossover,
+} from './strategy.js';

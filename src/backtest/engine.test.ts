@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../core/index.js';
+import { type Bar, createSyntheticFeed, loadCsvBars } from '../market/index.js';
+import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
+import { smaCrossover } from '../strategy/index.js';
+import { clientOrderId } from '../venue/index.js';
+import { type BacktestReport, runBacktest } from './index.js';
+
+const DAY = 86_400_000;
+
+/** Bars with the given opens and closes; high/low span them. */
+function series(opens: readonly number[], closes: readonly number[], symbol = 'AAA'): Bar[] {
+  return closes.map((close, i) => {
+    const open = opens[i] as number;
+    return { symbol, timeMs: i * DAY, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000 };
+  });
+}
+
+// SMA(1/3) on these closes decides enter-long on bar 4 and exit-long on bar 6 (see strategy.test.ts).
+const CLOSES = [10, 10, 10, 9, 12, 13, 8, 8];
+const OPENS = [10, 10, 10, 9, 11, 12.5, 9, 7.5];
+const strategy = (): ReturnType<typeof smaCrossover> =>
+  smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: fixedQuantity(10), name: 'sma' });
+
+describe('runBacktest, hand-checked', () => {
+  it('next-open: buys 10 at bar 5 open 12.5, sells 10 at bar 7 open 7.5', () => {
+    const { report, equityCurve } = runBacktest({ bars: series(OPENS, CLOSES), strategies: [strategy()], portfolio: { initialCash: 1000 }, swarm: 't' });
+    expect(report.fills.map((f) => [f.side, f.quantity, f.price, f.timeMs / DAY])).toEqual([
+      ['buy', 10, 12.5, 5],
+      ['sell', 10, 7.5, 7],
+    ]);
+    expect(report.fills[0]?.clientOrderId).toBe(clientOrderId({ swarm: 't', role: 'sma', barIndex: 4, symbol: 'AAA', intent: 'enter-long' }));
+    expect(report.fills[1]?.clientOrderId).toBe(clientOrderId({ swarm: 't', role: 'sma', barIndex: 6, symbol: 'AAA', intent: 'exit-long' }));
+    // cash 1000 − 125 = 875 at bar 5; equity 875 + 130 = 1005, then 875 + 80 = 955; 875 + 75 = 950 at the end.
+    expect(equityCurve.map((p) => p.equity)).toEqual([1000, 1000, 1000, 1000, 1000, 1005, 955, 950]);
+    expect(report.finalCash).toBe(950);
+    expect(report.finalEquity).toBe(950);
+    expect(report.totalReturn).toBeCloseTo(-0.05, 12);
+    expect(report.trades).toHaveLength(1);
+    expect(report.trades[0]?.netPnl).toBe(-50);
+    expect(report.winRate).toBe(0);
+    expect(report.exposure).toBe(2 / 8);
+    expect(report.maxDrawdown).toBeCloseTo((1005 - 950) / 1005, 12);
+    expect(report.bars).toBe(8);
+  });
+
+  it('close: fills on the decision bar at its close (buy 12, sell 8), with per-share fees', () => {
+    const { report } = runBacktest({
+      bars: series(OPENS, CLOSES),
+      strategies: [strategy()],
+      venue: { fillAt: 'close', fees: { model: 'per-share', amountPerShare: 0.1 } },
+      portfolio: { initialCash: 1000 },
+    });
+    expect(report.fills.map((f) => [f.side, f.price, f.fee, f.timeMs / DAY])).toEqual([
+      ['buy', 12, 1, 4],
+      ['sell', 8, 1, 6],
+    ]);
+    // 1000 − 120 − 1 + 80 − 1
+    expect(report.finalEquity).toBe(958);
+  });
+
+  it('end of data: liquidates at the last close, or keeps the position marked at it', () => {
+    const bars = series(OPENS.slice(0, 6), CLOSES.slice(0, 6));
+    const liquidated = runBacktest({ bars, strategies: [strategy()], portfolio: { initialCash: 1000 } }).report;
+    // buy 10 at bar 5 open 12.5, sold at bar 5 close 13 by the rule: 1000 − 125 + 130
+    expect(liquidated.fills.map((f) => [f.side, f.price, f.clientOrderId])).toEqual([
+      ['buy', 12.5, expect.any(String) as string],
+      ['sell', 13, `end-of-data:AAA:${5 * DAY}`],
+    ]);
+    expect(liquidated.finalEquity).toBe(1005);
+    expect(liquidated.openPositions).toEqual([]);
+    const marked = runBacktest({ bars, strategies: [strategy()], portfolio: { initialCash: 1000 }, endOfData: 'mark-to-market' }).report;
+    expect(marked.finalCash).toBe(875);
+    expect(marked.finalEquity).toBe(1005);
+    expect(marked.openPositions).toEqual([{ symbol: 'AAA', quantity: 10 }]);
+    expect(marked.trades).toEqual([]);
+  });
+
+  it('rejects duplicate strategy names and unsorted bars, naming the field', () => {
+    expect(() => runBacktest({ bars: series(OPENS, CLOSES), strategies: [strategy(), strategy()] })).toThrow(/strategies\[1\]\.name/);
+    expect(() => runBacktest({ bars: series(OPENS, CLOSES).reverse(), strategies: [strategy()] })).toThrow(/bars\.AAA\[1\]\.timeMs/);
+  });
+});
+
+function withoutTime(report: BacktestReport): Omit<BacktestReport, 'elapsedMs'> {
+  const { elapsedMs: _elapsedMs, ...rest } = report;
+  return rest;
+}
+
+describe('runBacktest, determinism and invariants', () => {
+  it('gives the same report for the same input (seeded synthetic, two symbols)', () => {
+    const run = (): BacktestReport => {
+      const market = createSyntheticFeed({ symbols: ['AAA', 'BBB'], barCount: 2000 }).generate(Rng.seeded(7));
+      const bars = new Map([...market.bars].filter(([symbol]) => symbol === 'AAA' || symbol === 'BBB'));
+      const strategies = ['AAA', 'BBB'].map((symbol) =>
+        smaCrossover({ symbol, fastPeriod: 5, slowPeriod: 20, sizing: fractionOfEquity(0.4, { wholeUnits: false }) }),
+      );
+      return runBacktest({ bars, strategies, venue: { slippage: { model: 'bps', bps: 2 } }, portfolio: { longOnly: true } }).report;
+    };
+    const first = run();
+    expect(first.trades.length).toBeGreaterThan(10);
+    expect(withoutTime(run())).toEqual(withoutTime(first));
+  });
+
+  const AAPL = new URL('../../../shared/data/daily/AAPL.csv', import.meta.url);
+  const folder = fileURLToPath(new URL('.', AAPL));
+  const present = existsSync(AAPL);
+  if (!present && process.env.CI === 'true') {
+    it('needs the shared data under CI', () => {
+      throw new Error(`${folder} has no AAPL.csv; CI must provide ../shared/data`);
+    });
+  }
+  if (!present) console.warn(`skipping the AAPL backtest: ${folder} has no AAPL.csv`);
+
+  it.skipIf(!present)('SMA(50/200) over the real AAPL daily bars keeps its invariants', async () => {
+    const bars = await loadCsvBars(AAPL, 'AAPL');
+    const run = (endOfData: 'liquidate-at-close' | 'mark-to-market'): ReturnType<typeof runBacktest> =>
+      runBacktest({
+        bars: new Map([['AAPL', bars]]),
+        strategies: [smaCrossover({ symbol: 'AAPL', fastPeriod: 50, slowPeriod: 200, sizing: fractionOfEquity(0.95, { wholeUnits: true }) })],
+        venue: { fees: { model: 'per-share', amountPerShare: 0.005, minimumPerOrder: 1 } },
+        portfolio: { longOnly: true },
+        endOfData,
+      });
+    const { report, equityCurve } = run('mark-to-market');
+    expect(report.bars).toBe(bars.length);
+    expect(report.trades.length).toBeGreaterThan(0);
+    expect(report.rejections).toEqual([]);
+    // No negative position at any fill; cash is initial cash plus fill flows.
+    let position = 0;
+    let cash = report.initialCash;
+    for (const fill of report.fills) {
+      position += fill.side === 'buy' ? fill.quantity : -fill.quantity;
+      cash -= (fill.side === 'buy' ? fill.quantity : -fill.quantity) * fill.price + fill.fee;
+      expect(position).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.finalCash).toBeCloseTo(cash, 6);
+    // equity = cash + positions at the last close
+    const held = report.openPositions[0]?.quantity ?? 0;
+    expect(held).toBe(position);
+    expect(report.finalEquity).toBeCloseTo(report.finalCash + held * (bars.at(-1) as Bar).close, 6);
+    expect(equityCurve).toHaveLength(bars.length);
+    const liquidated = run('liquidate-at-close').report;
+    expect(liquidated.openPositions).toEqual([]);
+    expect(liquidated.finalEquity).toBeCloseTo(liquidated.finalCash, 9);
+  });
+});

@@ -1,0 +1,16 @@
+export {
+  runBacktest,
+  type BacktestOptions,
+  type BacktestReport,
+  type BacktestResult,
+  type BacktestRejection,
+} from './engine.js';
+export {
+  backtestSpecSchema,
+  parseBacktestSpec,
+  loadBacktestSpec,
+  loadBacktestOptions,
+  backtestOptionsFromSpec,
+  type BacktestSpec,
+} from './spec.js';
+export { BacktestSpecError, isBacktestSpecError, type SpecProblem } from './errors.js';

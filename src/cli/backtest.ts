@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { type BacktestReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
+
+/** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
+export function registerBacktestCommand(program: Command): void {
+  program
+    .command('backtest')
+    .description('run a spec\'s strategies in-process (no sandboxes, no bus) as fast as the machine allows')
+    .argument('<spec>', 'backtest spec (YAML); data paths are relative to its folder')
+    .option('--json', 'print the report as JSON')
+    .action(async (spec: string, options: { json?: boolean }) => {
+      const backtest = await loadBacktestOptions(spec);
+      const { report } = runBacktest(backtest);
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    });
+}
+
+const percent = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(2)} %`);
+const ratio = (value: number | null): string => (value === null ? '-' : value.toFixed(3));
+const money = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** The report as an aligned, human-readable block. */
+export function formatReport(report: BacktestReport): string {
+  const barsPerSecond = report.elapsedMs > 0 ? (report.bars / report.elapsedMs) * 1000 : Infinity;
+  const rows: Array<[string, string]> = [
+    ['run', report.swarm],
+    ['bars', `${report.bars} (${report.timeSteps} time steps)`],
+    ['trades', String(report.trades.length)],
+    ['fills', String(report.fills.length)],
+    ['rejected orders', String(report.rejections.length)],
+    ['initial cash', money(report.initialCash)],
+    ['final equity', money(report.finalEquity)],
+    ['return', percent(report.totalReturn)],
+    ['Sharpe', ratio(report.sharpe)],
+    ['Sortino', ratio(report.sortino)],
+    ['max drawdown', percent(report.maxDrawdown)],
+    ['win rate', percent(report.winRate)],
+    ['exposure', percent(report.exposure)],
+    ['end of data', report.endOfData],
+    ['elapsed', `${report.elapsedMs.toFixed(1)} ms (${Math.round(barsPerSecond).toLocaleString('en-US')} bars/s)`],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return `${rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
