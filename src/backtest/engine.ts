@@ -185,15 +185,16 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
       }
     }
   };
-  const markStep = (step: readonly Bar[]): void => {
+  const markStep = (step: readonly Bar[]): number => {
     if (step.length !== 1 || marks.size !== 1) marks.clear();
     for (const bar of step) marks.set(bar.symbol, bar.close);
-    portfolio.markToMarket((step[0] as Bar).timeMs, marks);
+    return portfolio.markToMarket((step[0] as Bar).timeMs, marks).equity;
   };
-  const decideStep = (step: readonly Bar[], barIndex: number): void => {
+  /** `equity` is that of the mark taken just before: nothing trades between the mark and the decisions. */
+  const decideStep = (step: readonly Bar[], barIndex: number, equity: number): void => {
     for (const strategy of strategies) {
       for (const bar of step) {
-        const intents = strategy.onBar(bar, { position: portfolio.position(bar.symbol).quantity, equity: portfolio.equity, barIndex });
+        const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex });
         for (const intent of intents) {
           const id = clientOrderId({ swarm, role: strategy.name, barIndex, symbol: intent.symbol, intent: intent.intent });
           const order: OrderRequest = {
@@ -217,14 +218,12 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as Bar[];
     if (closeFills) {
-      markStep(step);
-      decideStep(step, i);
+      decideStep(step, i, markStep(step));
       fillStep(step);
       markStep(step);
     } else {
       fillStep(step);
-      markStep(step);
-      decideStep(step, i);
+      decideStep(step, i, markStep(step));
     }
   }
 

@@ -202,6 +202,11 @@ export class Portfolio {
     return unrealised;
   }
 
+  /** The signed quantity held in `symbol` (0 when none): {@link position} without building the object. */
+  quantity(symbol: string): number {
+    return this.positions.get(symbol)?.quantity ?? 0;
+  }
+
   /** The position in `symbol`; quantity 0 when there is none. */
   position(symbol: string): Position {
     const open = this.positions.get(symbol);
@@ -311,24 +316,36 @@ export class Portfolio {
     if (last && timeMs < last.timeMs) {
       throw new InvalidInputError('timeMs', `must not go back in time: the last equity point is at ${last.timeMs}, got ${timeMs}`);
     }
-    for (const [symbol, price] of priceEntries(prices)) {
+    // Every price is checked before any is used, so a bad one changes nothing.
+    forEachPrice(prices, (symbol, price) => {
       if (!Number.isFinite(price) || price <= 0) {
         throw new InvalidInputError(`prices.${symbol}`, `must be a finite number > 0, got ${price}`);
       }
-    }
-    for (const [symbol, price] of priceEntries(prices)) this.markPrices.set(symbol, price);
+    });
+    forEachPrice(prices, (symbol, price) => this.markPrices.set(symbol, price));
 
+    // One pass for what the equity and unrealisedPnl getters compute (same terms, same order, so the
+    // same sums): this runs once per bar in a backtest.
+    let equity = this.cashBalance;
+    let unrealisedPnl = 0;
     let grossExposure = 0;
-    for (const [symbol, position] of this.positions) grossExposure += Math.abs(position.quantity) * this.markOf(symbol);
-    const point: EquityPoint = Object.freeze({
+    for (const [symbol, position] of this.positions) {
+      const mark = this.markOf(symbol);
+      equity += position.quantity * mark;
+      unrealisedPnl += position.quantity * (mark - position.averagePrice);
+      grossExposure += Math.abs(position.quantity) * mark;
+    }
+    // Readonly by type, not frozen: one point is made per bar, and freezing each was a measurable
+    // share of a backtest's time.
+    const point: EquityPoint = {
       timeMs,
       cash: this.cashBalance,
-      equity: this.equity,
+      equity,
       realisedPnl: this.realised,
-      unrealisedPnl: this.unrealisedPnl,
+      unrealisedPnl,
       grossExposure,
       openPositions: this.positions.size,
-    });
+    };
     if (last && last.timeMs === timeMs) this.curve[this.curve.length - 1] = point;
     else this.curve.push(point);
     return point;
@@ -399,8 +416,13 @@ function validateFill(fill: PortfolioFill): void {
   }
 }
 
-function priceEntries(prices: MarkPrices): Array<[string, number]> {
-  if (Array.isArray(prices)) return (prices as readonly Bar[]).map((bar) => [bar.symbol, bar.close]);
-  if (prices instanceof Map) return [...(prices as ReadonlyMap<string, number>)];
-  return Object.entries(prices as Readonly<Record<string, number>>);
+/** Calls `visit` for each (symbol, price) of the marks, whatever their form, without copying them. */
+function forEachPrice(prices: MarkPrices, visit: (symbol: string, price: number) => void): void {
+  if (Array.isArray(prices)) {
+    for (const bar of prices as readonly Bar[]) visit(bar.symbol, bar.close);
+  } else if (prices instanceof Map) {
+    for (const [symbol, price] of prices as ReadonlyMap<string, number>) visit(symbol, price);
+  } else {
+    for (const [symbol, price] of Object.entries(prices as Readonly<Record<string, number>>)) visit(symbol, price);
+  }
 }
