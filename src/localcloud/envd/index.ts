@@ -7,14 +7,13 @@ import { createProcessService } from './process.js';
 import { sendJson } from '../http.js';
 
 export type { EnvdRequestContext, EnvdHandler, EnvdService } from './context.js';
-export { ConnectError, encodeEnvelope, readEnvelopes } from './connect.js';
 
 /** Routes one request to a sandbox's envd. */
 export type EnvdRouter = (sandbox: LocalSandbox, request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>;
 
 
 /** Reads the Linux user from `Authorization: Basic base64("<user>:")`; no header means `user`. */
-export function userFromRequest(request: IncomingMessage, query: URLSearchParams): SandboxUser | undefined {
+function userFromRequest(request: IncomingMessage, query: URLSearchParams): SandboxUser | undefined {
   const header = request.headers.authorization;
   let name = query.get('username') ?? undefined;
   if (header?.startsWith('Basic ')) name = Buffer.from(header.slice(6), 'base64').toString('utf8').split(':')[0];

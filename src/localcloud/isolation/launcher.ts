@@ -55,9 +55,6 @@ function quote(value: string): string {
 /** Host folder of the supervisor, bind-mounted read-only into every sandbox. */
 export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url));
 
-/** Where the supervisor is inside every sandbox. */
-export const SUPERVISOR_PATH = '/opt/tradeswarm/guest/supervisor.py';
-
 /**
  * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root
  * filesystem (host /usr, /etc and /lib* read-only, private /home/user, /tmp, /dev, /proc), hostname,

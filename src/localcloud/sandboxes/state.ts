@@ -20,8 +20,3 @@ export function transition(state: SandboxState, event: SandboxEvent): SandboxSta
   if (next === undefined) throw new Error(`a ${state} sandbox cannot ${event}`);
   return next;
 }
-
-/** Whether the event is allowed in this state. */
-export function canTransition(state: SandboxState, event: SandboxEvent): boolean {
-  return TRANSITIONS[state][event] !== undefined;
-}
