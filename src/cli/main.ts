@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
+import { registerExecCommands } from './exec.js';
 
 const program = new Command()
   .name('tradeswarm')
@@ -10,6 +11,7 @@ const program = new Command()
 registerCloudCommands(program);
 registerDemoCommand(program);
 registerBacktestCommand(program);
+registerExecCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`tradeswarm: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -253,3 +253,69 @@ export class PoolClosedError extends TradeswarmError {
 export function isPoolClosedError(error: unknown): error is PoolClosedError {
   return typeof error === 'object' && error !== null && (error as Partial<PoolClosedError>).isPoolClosedError === true;
 }
+
+/** The execution service is closing or closed; nothing new is accepted. */
+export class ExecServiceClosedError extends TradeswarmError {
+  override readonly name = 'ExecServiceClosedError';
+
+  constructor() {
+    super('the execution service is closing or closed and accepts no more work; start a new one (or retry against another instance)', {
+      retryable: false,
+    });
+  }
+}
+
+/** An execution named a session that does not exist (never opened, closed, expired or lost). */
+export class SessionNotFoundError extends TradeswarmError {
+  override readonly name = 'SessionNotFoundError';
+
+  constructor(readonly session: string) {
+    super(`session: no open session '${session}' (closed, expired after being idle, or lost with its sandbox); open a new one with POST /v1/exec/sessions`, {
+      retryable: false,
+    });
+  }
+}
+
+/** A new session was refused: the service or the user already holds the most sessions allowed. */
+export class SessionLimitError extends TradeswarmError {
+  override readonly name = 'SessionLimitError';
+
+  constructor(
+    readonly scope: 'service' | 'user',
+    readonly limit: number,
+  ) {
+    super(
+      scope === 'user'
+        ? `this user already holds ${limit} open session(s), the most allowed; close one (DELETE /v1/exec/sessions/<id>) or run without a session`
+        : `the service already holds ${limit} open sessions, the most allowed; retry when one closes or run without a session`,
+      { retryable: scope === 'service' },
+    );
+  }
+}
+
+/** A session's sandbox failed, so its interpreter state is gone; the session was closed. */
+export class SessionLostError extends TradeswarmError {
+  override readonly name = 'SessionLostError';
+
+  constructor(
+    readonly session: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`session '${session}' lost its sandbox and its state with it; open a new session and run the setup code again`, { ...options, retryable: false });
+  }
+}
+
+/**
+ * The interpreter was closed under a running execution by the sandbox side (the sandbox was killed or
+ * the context deleted), not by the code. Transient: the execution is retried on another sandbox.
+ */
+export class InterpreterLostError extends TradeswarmError {
+  override readonly name = 'InterpreterLostError';
+
+  constructor(
+    readonly sandboxId: string,
+    readonly detail: string,
+  ) {
+    super(`the interpreter in sandbox ${sandboxId} was closed while the code ran (${detail}); the sandbox is replaced and the code run again`, { retryable: true });
+  }
+}

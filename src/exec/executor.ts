@@ -1,5 +1,6 @@
 import { TimeoutError, type Context, type Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
+import { InterpreterLostError } from './errors.js';
 import { isTransient } from './resilience.js';
 
 /** Languages the service runs. */
@@ -129,6 +130,9 @@ export class Executor {
         onStdout: (message) => stdout.push(message.line),
         onStderr: (message) => stderr.push(message.line),
       });
+      // The local cloud ends executions with KernelClosedError when it closes the interpreter (sandbox
+      // killed, context deleted): the sandbox side failed, not the code.
+      if (execution.error?.name === 'KernelClosedError') throw new InterpreterLostError(sandbox.sandboxId, execution.error.value);
       return {
         ...base,
         stdout: stdout.toString(),
@@ -159,6 +163,38 @@ export class Executor {
       if (isTransient(error)) this.forget(sandbox, request.language);
       throw error;
     }
+  }
+
+  /**
+   * Creates the contexts for `languages` on `sandbox` ahead of the first execution, so a fresh sandbox
+   * does not make its first caller wait for an interpreter to start.
+   * @throws the provider's error when a context cannot be created.
+   */
+  async prepare(sandbox: Sandbox, languages: readonly ExecLanguage[]): Promise<void> {
+    await Promise.all(languages.map((language) => this.contextOf(sandbox, language)));
+  }
+
+  /**
+   * Restarts every context this executor made on `sandbox`: each interpreter starts over with no
+   * variables, imports or running code of an earlier execution. A context that cannot be restarted is
+   * forgotten (the next execution creates a new one).
+   * @returns how many contexts were restarted.
+   */
+  async resetContexts(sandbox: Sandbox): Promise<number> {
+    const byLanguage = this.contexts.get(sandbox);
+    if (!byLanguage) return 0;
+    const restarted = await Promise.all(
+      [...byLanguage].map(async ([language, pending]) => {
+        try {
+          await sandbox.restartCodeContext(await pending);
+          return true;
+        } catch {
+          this.forget(sandbox, language);
+          return false;
+        }
+      }),
+    );
+    return restarted.filter(Boolean).length;
   }
 
   private contextOf(sandbox: Sandbox, language: ExecLanguage): Promise<Context> {

@@ -87,4 +87,25 @@ export {
   QueueTimeoutError,
   isQueueFullError,
   isQueueTimeoutError,
+  ExecServiceClosedError,
+  SessionNotFoundError,
+  SessionLimitError,
+  SessionLostError,
+  InterpreterLostError,
 } from './errors.js';
+export {
+  createExecService,
+  EXEC_TEMPLATE,
+  EXEC_BUILD_TAG,
+  type ExecService,
+  type ExecServiceOptions,
+  type ExecRequest,
+  type ExecResult,
+  type ExecSessionInfo,
+  type ExecServiceMetrics,
+} from './service.js';
+export { parseExecRequest, execRequestSchema, MAX_CODE_BYTES, type ExecRequestInput, type ParsedExecRequest } from './request.js';
+export { scrubCommand, scrubSandbox, type ScrubOptions } from './hygiene.js';
+export { LatencyWindow, type LatencySummary } from './latency.js';
+export { buildExecHttpApp, startExecHttpServer, statusForError, type ExecHttpOptions, type ExecHttpServer } from './http.js';
+export { createExecMcpServer, describeResult, type ExecMcpOptions } from './mcp.js';

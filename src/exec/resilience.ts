@@ -13,7 +13,7 @@ import {
 } from 'cockatiel';
 import { NotFoundError, RateLimitError, SandboxError, TimeoutError } from '@e2b/code-interpreter';
 import { InvalidInputError } from '../core/index.js';
-import { ProviderUnavailableError } from './errors.js';
+import { InterpreterLostError, ProviderUnavailableError } from './errors.js';
 
 /** Options of {@link SandboxResilience}. Every field is optional. */
 export interface ResilienceOptions {
@@ -60,7 +60,7 @@ const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 
  * user's own code are not transient; they are returned to the caller at once and do not trip the breaker.
  */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof RateLimitError || error instanceof TimeoutError || error instanceof NotFoundError) return true;
+  if (error instanceof RateLimitError || error instanceof TimeoutError || error instanceof NotFoundError || error instanceof InterpreterLostError) return true;
   const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ?? (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
   if (error instanceof TypeError && /fetch failed|terminated|other side closed/i.test(error.message)) return true;

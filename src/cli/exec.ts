@@ -1,0 +1,163 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Command } from 'commander';
+import { InvalidInputError, createLogger } from '../core/index.js';
+import {
+  createExecMcpServer,
+  createExecService,
+  startExecHttpServer,
+  type ExecRequest,
+  type ExecResult,
+  type ExecService,
+  type ExecServiceOptions,
+} from '../exec/index.js';
+
+interface SandboxChoice {
+  sandbox: string;
+}
+
+/**
+ * Where sandboxes come from: the embedded local cloud, or E2B cloud with `E2B_API_KEY` (and
+ * `E2B_DOMAIN`, read by the SDK).
+ */
+function serviceOptions(choice: SandboxChoice): ExecServiceOptions {
+  const logger = createLogger('exec');
+  if (choice.sandbox === 'local') return { logger };
+  if (choice.sandbox !== 'e2b') throw new InvalidInputError('--sandbox', `must be local or e2b, got ${choice.sandbox}`);
+  const apiKey = process.env.E2B_API_KEY;
+  if (!apiKey) throw new InvalidInputError('--sandbox e2b', 'needs E2B_API_KEY in the environment (your key from e2b.dev)');
+  return { logger, connection: { apiKey } };
+}
+
+function languageOf(file: string | undefined, given: string | undefined): string {
+  if (given !== undefined) return given;
+  const extension = file === undefined ? '' : extname(file).toLowerCase();
+  return extension === '.js' || extension === '.mjs' || extension === '.cjs' ? 'javascript' : 'python';
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function printResult(result: ExecResult, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  const main = result.results.find((item) => item.isMainResult === true);
+  if (main && typeof main.text === 'string') process.stdout.write(`${main.text}\n`);
+  if (result.error) process.stderr.write(`${result.error.traceback || `${result.error.name}: ${result.error.value}`}\n`);
+}
+
+/** POSTs to a running `tradeswarm exec serve`. */
+async function execRemote(url: string, apiKey: string | undefined, body: object): Promise<ExecResult> {
+  const response = await fetch(new URL('/v1/exec', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const answer = (await response.json()) as ExecResult & { error?: { message?: string } };
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${answer.error?.message ?? JSON.stringify(answer)}`);
+  return answer;
+}
+
+function stopOnSignal(stop: () => Promise<void>): void {
+  const handler = (): void => {
+    void stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+/** `tradeswarm exec`, `tradeswarm exec serve` and `tradeswarm mcp`. */
+export function registerExecCommands(program: Command): void {
+  // `exec` and `exec serve` share option names (--api-key, --sandbox): options after `serve` are its own.
+  program.enablePositionalOptions();
+  const exec = program
+    .command('exec')
+    .enablePositionalOptions()
+    .description('run Python or JavaScript in a pooled sandbox and print what it printed (code from -c, -f or stdin)')
+    .option('-c, --code <code>', 'the program text')
+    .option('-f, --file <file>', 'a file holding the program (.py, .js)')
+    .option('-l, --language <language>', 'python or javascript (default: from the file extension, else python)')
+    .option('--timeout-ms <ms>', 'time limit', (value) => Number(value))
+    .option('--user <name>', 'who the execution runs for (fairness is per user)')
+    .option('--url <url>', 'send to a running `tradeswarm exec serve` instead of starting a service here')
+    .option('--api-key <key>', 'API key of that server (default: TRADESWARM_EXEC_API_KEY)')
+    .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .option('--json', 'print the whole result as JSON')
+    .action(async (options: { code?: string; file?: string; language?: string; timeoutMs?: number; user?: string; url?: string; apiKey?: string; sandbox: string; json?: boolean }) => {
+      if (options.code !== undefined && options.file !== undefined) throw new InvalidInputError('-c/-f', 'give the code with -c or -f, not both');
+      const code = options.code ?? (options.file !== undefined ? await readFile(options.file, 'utf8') : await readStdin());
+      // The service validates every field (language included) and names the one at fault.
+      const request = {
+        code,
+        language: languageOf(options.file, options.language),
+        ...(options.user === undefined ? {} : { user: options.user }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      };
+      let result: ExecResult;
+      if (options.url !== undefined) {
+        result = await execRemote(options.url, options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY, request);
+      } else {
+        const service = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 1 } });
+        try {
+          result = await service.exec(request as ExecRequest);
+        } finally {
+          await service.close();
+        }
+      }
+      printResult(result, options.json === true);
+      if (result.error) process.exitCode = 1;
+    });
+
+  exec
+    .command('serve')
+    .description('serve the execution service over HTTP (POST /v1/exec, GET /v1/exec/metrics, GET /metrics) until Ctrl-C')
+    .option('--port <port>', 'TCP port', (value) => Number(value), 8787)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--api-key <key>', 'require Authorization: Bearer <key> (default: TRADESWARM_EXEC_API_KEY, else no key)')
+    .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string }) => {
+      const service = await createExecService(serviceOptions(options));
+      const apiKey = options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY;
+      const server = await startExecHttpServer(service, { port: options.port, host: options.host, ...(apiKey ? { apiKey } : {}) });
+      const { pool } = service.metrics();
+      process.stdout.write(
+        [
+          `tradeswarm exec service listening on ${server.url} (${pool.idle} warm sandboxes, ${options.sandbox} sandboxes)`,
+          `  curl -s ${server.url}/v1/exec -H 'content-type: application/json'${apiKey ? ` -H 'authorization: Bearer ${apiKey}'` : ''} -d '{"code": "print(6 * 7)"}'`,
+          `  metrics: ${server.url}/v1/exec/metrics (JSON), ${server.url}/metrics (Prometheus)`,
+          '',
+        ].join('\n'),
+      );
+      stopOnSignal(async () => {
+        await server.close();
+        await service.close();
+      });
+    });
+
+  program
+    .command('mcp')
+    .description('serve the execution service to an AI assistant over MCP on stdio (tool: run_code)')
+    .option('--user <name>', 'who the executions run for', 'mcp')
+    .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .action(async (options: { user: string; sandbox: string }) => {
+      // stdout carries the protocol; logs go to stderr (createLogger's default).
+      const service: ExecService = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 2 } });
+      const server = createExecMcpServer(service, { user: options.user });
+      const transport = new StdioServerTransport();
+      const stop = async (): Promise<void> => {
+        await server.close();
+        await service.close();
+      };
+      transport.onclose = () => void stop().then(() => process.exit(0));
+      stopOnSignal(stop);
+      await server.connect(transport);
+    });
+}

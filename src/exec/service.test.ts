@@ -1,0 +1,196 @@
+import { Sandbox } from '@e2b/code-interpreter';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../core/index.js';
+import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
+import {
+  EXEC_BUILD_TAG,
+  EXEC_TEMPLATE,
+  POOL_ID_METADATA_KEY,
+  POOL_OWNER_METADATA_KEY,
+  createExecService,
+  type ExecService,
+  type ExecServiceOptions,
+} from './index.js';
+
+// One local cloud for the file; every service gets its own pool owner so that one service's start-up
+// clean-up never kills another's sandboxes.
+const cloud = useLocalCloud({ templates: [{ name: EXEC_TEMPLATE, files: { '.tradeswarm-build': `${EXEC_BUILD_TAG}\n` } }] });
+const services: ExecService[] = [];
+let owners = 0;
+
+async function service(options: ExecServiceOptions = {}): Promise<ExecService> {
+  const created = await createExecService({
+    connection: cloud().connection,
+    template: EXEC_TEMPLATE,
+    buildTag: EXEC_BUILD_TAG,
+    rateLimit: { creationPerSecond: 50 },
+    logger: silentLogger,
+    ...options,
+    pool: { minSize: 1, targetSize: 2, owner: `svc-test-${++owners}`, ...options.pool },
+  });
+  services.push(created);
+  return created;
+}
+
+afterEach(async () => {
+  await Promise.all(services.splice(0).map((item) => item.close()));
+});
+
+describe('createExecService on the local cloud', () => {
+  it('runs Python and JavaScript and returns output, value, timings and the sandbox id', async () => {
+    const svc = await service();
+    const python = await svc.exec({ code: 'print("hello")\n6 * 7', user: 'ann' });
+    expect(python).toMatchObject({ stdout: 'hello\n', stderr: '', timedOut: false, fromCache: false, language: 'python', user: 'ann', attempts: 1 });
+    expect(python.results.find((result) => result.isMainResult)?.text).toBe('42');
+    expect(python.sandboxId).toMatch(/^[a-z0-9]+$/);
+    expect(python.totalMs).toBeGreaterThanOrEqual(python.durationMs);
+    const js = await svc.exec({ code: 'console.log("hi"); [1, 2].map((x) => x * 2)', language: 'javascript', user: 'ann' });
+    expect(js.stdout).toBe('hi\n');
+    expect(js.results.find((result) => result.isMainResult)?.text).toBe('[ 2, 4 ]');
+  });
+
+  it("returns the code's own error with its traceback as a result, not an exception", async () => {
+    const svc = await service();
+    const result = await svc.exec({ code: 'def f():\n    return 1 / 0\nf()', user: 'ann' });
+    expect(result.error).toMatchObject({ name: 'ZeroDivisionError', value: 'division by zero' });
+    expect(result.error?.traceback).toContain('f()');
+    expect(svc.metrics().requests).toMatchObject({ total: 1, codeErrors: 1, ok: 0 });
+  });
+
+  it('gives every stateless execution a clean interpreter and a sandbox holding nothing of earlier callers', async () => {
+    const svc = await service({ pool: { minSize: 1, targetSize: 1, maxSize: 1 } });
+    const first = await svc.exec({
+      code: [
+        'import subprocess',
+        'secret = "ann-only"',
+        'open("/home/user/ann.txt", "w").write(secret)',
+        'open("/tmp/ann.tmp", "w").write(secret)',
+        'subprocess.Popen(["sleep", "600"], start_new_session=True).pid',
+      ].join('\n'),
+      user: 'ann',
+    });
+    expect(first.error).toBeUndefined();
+    // maxSize 1: the next execution gets the same sandbox, after it was cleaned.
+    const second = await svc.exec({
+      code: [
+        'import os, subprocess',
+        'found = {"secret": "secret" in globals(), "home": sorted(os.listdir("/home/user")), "tmp": os.listdir("/tmp")}',
+        'found["sleep"] = subprocess.run(["pgrep", "-x", "sleep"], capture_output=True).stdout.decode().split()',
+        'found',
+      ].join('\n'),
+      user: 'bob',
+    });
+    expect(second.sandboxId).toBe(first.sandboxId);
+    expect(second.results.find((result) => result.isMainResult)?.text).toBe("{'secret': False, 'home': ['.tradeswarm-build'], 'tmp': [], 'sleep': []}");
+    expect(svc.metrics().scrubFailures).toBe(0);
+  });
+
+  it('keeps variables and files within a session, refuses other users and forgets it on close', async () => {
+    const svc = await service();
+    const session = await svc.openSession({ user: 'ann' });
+    await svc.exec({ code: 'total = 40\nopen("notes.txt", "w").write("kept")', user: 'ann', session: session.session });
+    const next = await svc.exec({ code: 'total + 2, open("notes.txt").read()', user: 'ann', session: session.session });
+    expect(next.results.find((result) => result.isMainResult)?.text).toBe("(42, 'kept')");
+    expect(next).toMatchObject({ session: session.session, fromCache: false, deterministic: false, sandboxId: session.sandboxId });
+    await expect(svc.exec({ code: 'total', user: 'bob', session: session.session })).rejects.toMatchObject({ name: 'InvalidInputError', field: 'session' });
+    await expect(svc.openSession({ user: 'ann' })).rejects.toMatchObject({ name: 'SessionLimitError', scope: 'user' });
+    await svc.closeSession(session.session);
+    await expect(svc.exec({ code: 'total', user: 'ann', session: session.session })).rejects.toMatchObject({ name: 'SessionNotFoundError' });
+  });
+
+  it('stops an execution at its time limit, restarts the context and keeps serving', async () => {
+    const svc = await service({ executor: { onTimeout: 'restart' } });
+    const result = await svc.exec({ code: 'import time\nprint("started", flush=True)\nwhile True: time.sleep(0.01)', user: 'ann', timeoutMs: 400 });
+    expect(result).toMatchObject({ timedOut: true, stdout: 'started\n', error: { name: 'TimeoutError' } });
+    expect(result.durationMs).toBeGreaterThanOrEqual(400);
+    const after = await svc.exec({ code: '1 + 1', user: 'ann' });
+    expect(after.results.find((item) => item.isMainResult)?.text).toBe('2');
+    expect(svc.metrics().requests).toMatchObject({ timedOut: 1, ok: 1 });
+  });
+
+  it('caches deterministic code only, keyed on code, language and env, and says why', async () => {
+    const svc = await service();
+    const first = await svc.exec({ code: 'sum(range(10))', user: 'ann' });
+    const again = await svc.exec({ code: 'sum(range(10))', user: 'bob' });
+    expect(first).toMatchObject({ fromCache: false, deterministic: true });
+    expect(again).toMatchObject({ fromCache: true, attempts: 0, sandboxId: first.sandboxId });
+    expect(again.results).toEqual(first.results);
+    const otherEnv = await svc.exec({ code: 'sum(range(10))', user: 'bob', env: { MODE: 'x' } });
+    expect(otherEnv.fromCache).toBe(false);
+    const random = await svc.exec({ code: 'import random\nrandom.random()', user: 'ann' });
+    const randomAgain = await svc.exec({ code: 'import random\nrandom.random()', user: 'ann' });
+    expect(random.deterministic).toBe(false);
+    expect(random.determinism.join(' ')).toMatch(/randomness/);
+    expect(randomAgain.fromCache).toBe(false);
+    expect(svc.metrics().cache).toMatchObject({ hits: 1 });
+  });
+
+  it('replaces a sandbox that dies under an execution and retries on another one', async () => {
+    const owner = 'svc-test-dies';
+    const svc = await service({ pool: { owner, minSize: 2, targetSize: 2 }, resilience: { initialDelayMs: 10, maxAttempts: 3 } });
+    const running = svc.exec({ code: 'import os, time\nopen("/tmp/running", "w").close()\ntime.sleep(1.5)\n"done"', user: 'ann' });
+    // Find the sandbox running the code by the file it wrote, and kill it from outside.
+    let victim: string | undefined;
+    await waitFor(async () => {
+      const listed = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: owner } } }).nextItems();
+      for (const info of listed) {
+        const sandbox = await Sandbox.connect(info.sandboxId, cloud().connection);
+        if (await sandbox.files.exists('/tmp/running')) victim = info.sandboxId;
+      }
+      return victim !== undefined;
+    }, 'the execution to start');
+    await Sandbox.kill(victim!, cloud().connection);
+    const result = await running;
+    expect(result.attempts).toBe(2);
+    expect(result.sandboxId).not.toBe(victim);
+    expect(result.results.find((item) => item.isMainResult)?.text).toBe("'done'");
+    expect(svc.metrics().pool.retiredBroken).toBe(1);
+    expect(svc.metrics().breaker).toMatchObject({ retries: 1, state: 'closed' });
+  });
+
+  it('kills sandboxes an earlier crashed run of the same owner left behind', async () => {
+    const leaked = await Sandbox.create(EXEC_TEMPLATE, { ...cloud().connection, metadata: { [POOL_OWNER_METADATA_KEY]: 'crash-owner', [POOL_ID_METADATA_KEY]: 'old-run' } });
+    const svc = await service({ pool: { owner: 'crash-owner', minSize: 1, targetSize: 1 } });
+    expect(svc.metrics().pool.leakedCleaned).toBe(1);
+    const alive = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: 'crash-owner' } } }).nextItems();
+    expect(alive.map((info) => info.sandboxId)).not.toContain(leaked.sandboxId);
+  });
+
+  it('refuses sandboxes of the wrong build and starts nothing', async () => {
+    await expect(
+      service({ template: 'code-interpreter-v1', buildTag: EXEC_BUILD_TAG, pool: { minSize: 1, targetSize: 1, maxCreateAttempts: 2 } }),
+    ).rejects.toMatchObject({ name: 'SandboxUnavailableError', reason: 'wrong-build' });
+  });
+
+  it('names the field of a bad request and keeps serving', async () => {
+    const svc = await service();
+    await expect(svc.exec({ code: 'x', language: 'ruby' as 'python' })).rejects.toMatchObject({ name: 'InvalidInputError', field: 'language' });
+    await expect(svc.exec({ code: 'x', env: { '1BAD': 'v' } })).rejects.toMatchObject({ field: 'env.1BAD' });
+    await expect(svc.exec({ code: 'x', timeoutMs: 10_000_000 })).rejects.toMatchObject({ field: 'timeoutMs' });
+    await expect(svc.exec({ code: 'x', timeout: 5 } as never)).rejects.toMatchObject({ field: 'timeout' });
+    expect(svc.metrics().requests.invalid).toBe(4);
+    expect((await svc.exec({ code: '2 + 2' })).results[0]?.text).toBe('4');
+  });
+
+  it('lets a light user through while a heavy user has many executions queued', async () => {
+    const svc = await service({ queue: { concurrency: 2, perUserConcurrency: 1 }, pool: { minSize: 2, targetSize: 2, maxSize: 2 } });
+    const heavy = Array.from({ length: 8 }, (_, i) => svc.exec({ code: `import time\ntime.sleep(0.2)\n${i}`, user: 'heavy' }));
+    const light = await svc.exec({ code: 'import time\ntime.sleep(0.01)\n"light"', user: 'light' });
+    const heavyDone = (await Promise.all(heavy)).map((result) => result.totalMs);
+    // Per-user concurrency 1 serialises the heavy user; the light one runs beside it at once.
+    expect(light.queueWaitMs).toBeLessThan(Math.min(...heavyDone.slice(2)));
+    expect(light.totalMs).toBeLessThan(Math.max(...heavyDone) / 2);
+  });
+
+  it('lets running executions finish on close and refuses new ones', async () => {
+    const svc = await service();
+    const running = svc.exec({ code: 'import time\ntime.sleep(0.3)\n"finished"', user: 'ann' });
+    await waitFor(() => svc.metrics().queue.running === 1, 'the execution to start');
+    const closing = svc.close();
+    await expect(svc.exec({ code: '1' })).rejects.toMatchObject({ name: 'ExecServiceClosedError' });
+    expect((await running).results[0]?.text).toBe("'finished'");
+    await closing;
+    const left = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: `svc-test-${owners}` } } }).nextItems();
+    expect(left).toEqual([]);
+  });
+});

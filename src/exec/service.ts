@@ -1,0 +1,521 @@
+import { RateLimitError, Sandbox } from '@e2b/code-interpreter';
+import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, type Clock, type Logger, type TimerHandle } from '../core/index.js';
+import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
+import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
+import { judgeDeterminism } from './determinism.js';
+import { ExecServiceClosedError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
+import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
+import { scrubSandbox } from './hygiene.js';
+import { LatencyWindow, type LatencySummary } from './latency.js';
+import { SandboxPool, createSdkDirectory, type Lease, type SandboxConnection, type SandboxPoolOptions, type SandboxPoolStats } from './pool.js';
+import { ExecPrometheus } from './prometheus.js';
+import { RateLimiter, type RateLimiterOptions, type RateLimiterSnapshot } from './ratelimit.js';
+import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
+import { SandboxResilience, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
+
+/** The template the service registers on its embedded local cloud. */
+export const EXEC_TEMPLATE = 'tradeswarm-exec';
+/** The build tag written into {@link EXEC_TEMPLATE}; the pool refuses sandboxes without it. */
+export const EXEC_BUILD_TAG = 'tradeswarm-exec-1';
+const BUILD_TAG_FILE = '.tradeswarm-build';
+/** The local cloud has no provider limit on creation; the E2B plan limits apply to E2B cloud. */
+const EMBEDDED_CREATION_PER_SECOND = 50;
+
+/** Options of {@link createExecService}. Every field is optional. */
+export interface ExecServiceOptions {
+  /**
+   * Where sandboxes come from: `{ apiKey }` for E2B cloud, or a local cloud's `{ apiKey, apiUrl,
+   * sandboxUrl }`. @default an embedded local cloud, started by the service and closed with it
+   */
+  connection?: SandboxConnection;
+  /** @default {@link EXEC_TEMPLATE} on the embedded cloud, else `code-interpreter-v1` */
+  template?: string;
+  /** Build tag every sandbox must carry (see the pool). @default {@link EXEC_BUILD_TAG} on the embedded cloud, else no check */
+  buildTag?: string;
+  /** Pool sizes, reuse cap, maximum age, … (see {@link SandboxPoolOptions}). */
+  pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
+  /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
+  queue?: Omit<FairQueueOptions, 'clock'>;
+  /** TTL (default 5 min) and size (default 1000) of the result cache. */
+  cache?: Omit<ResultCacheOptions, 'clock'>;
+  /** Retries and circuit breaker around sandbox work. */
+  resilience?: ResilienceOptions;
+  /** Provider rate limits. @default E2B's hobby plan on E2B cloud; 50 creations/s on the embedded cloud */
+  rateLimit?: RateLimiterOptions;
+  /** Timeouts (keep or restart the context) and output limits. */
+  executor?: Omit<ExecutorOptions, 'clock'>;
+  /** Stateful sessions: one sandbox and its interpreter state kept for one user. */
+  sessions?: {
+    /** @default 4 */
+    maxSessions?: number;
+    /** @default 1 */
+    maxSessionsPerUser?: number;
+    /** A session unused this long is closed. @default 300000 (5 min) */
+    idleTimeoutMs?: number;
+  };
+  /** Interpreters started in a new sandbox before its first execution. @default ['python'] */
+  prewarmLanguages?: readonly ExecLanguage[];
+  /** Settings of the embedded local cloud (ignored with `connection`). */
+  localCloud?: Omit<LocalCloudOptions, 'templates' | 'clock' | 'logger'>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** A request to {@link ExecService.exec}: see `execRequestSchema` for the fields and their defaults. */
+export type ExecRequest = ExecRequestInput & { readonly signal?: AbortSignal };
+
+/** What an execution produced plus where the time went and whether the cache answered. */
+export interface ExecResult extends ExecutionOutcome {
+  readonly language: ExecLanguage;
+  readonly user: string;
+  /** Time spent waiting for a turn in the fair queue, in ms. */
+  readonly queueWaitMs: number;
+  /** From the call to the answer, in ms. */
+  readonly totalMs: number;
+  /** The answer is a stored result of the same code, language and env. */
+  readonly fromCache: boolean;
+  /** Age of the stored result when `fromCache`. */
+  readonly cacheAgeMs?: number;
+  /** Whether the code was judged deterministic (only such results are cached), and why. */
+  readonly deterministic: boolean;
+  readonly determinism: readonly string[];
+  /** Attempts it took (a transient sandbox failure is retried on another sandbox); 0 for a cache hit. */
+  readonly attempts: number;
+  readonly session?: string;
+}
+
+/** An open stateful session. */
+export interface ExecSessionInfo {
+  readonly session: string;
+  readonly user: string;
+  readonly sandboxId: string;
+  readonly idleTimeoutMs: number;
+}
+
+/** The service's own figures, from {@link ExecService.metrics}. */
+export interface ExecServiceMetrics {
+  readonly requests: {
+    readonly total: number;
+    /** Ran (or came from the cache) and the code raised nothing. */
+    readonly ok: number;
+    /** Ran, and the code raised an error (a result, not a service failure). */
+    readonly codeErrors: number;
+    readonly timedOut: number;
+    readonly fromCache: number;
+    /** Refused as busy (queue full or waited too long) or provider unavailable; retryable. */
+    readonly rejectedBusy: number;
+    readonly invalid: number;
+    /** Failed for another reason (sandbox lost after retries, service closing, …). */
+    readonly failed: number;
+  };
+  readonly latencyMs: { readonly total: LatencySummary; readonly queueWait: LatencySummary; readonly execution: LatencySummary };
+  /** Per user: requests and end-to-end latency. */
+  readonly users: Readonly<Record<string, { readonly requests: number; readonly totalMs: LatencySummary }>>;
+  /** Executions that found an idle sandbox in the pool / executions that reached the pool. */
+  readonly poolHitRate: number | null;
+  /** Cache hits / lookups of deterministic code. */
+  readonly cacheHitRate: number | null;
+  readonly pool: SandboxPoolStats;
+  readonly queue: FairQueueStats;
+  readonly cache: ResultCacheStats;
+  readonly breaker: { readonly state: BreakerState; readonly retries: number; readonly transientFailures: number; readonly rejectedOpen: number; readonly opened: number };
+  readonly rateLimiter: RateLimiterSnapshot;
+  readonly sessions: number;
+  /** Sandboxes being cleaned between executions (not yet back in the pool). */
+  readonly scrubbing: number;
+  readonly scrubFailures: number;
+}
+
+/** The code-execution service: cache → fair queue → circuit breaker → rate limiter → pool → executor. */
+export interface ExecService {
+  /** `apiUrl`/`sandboxUrl` of the embedded local cloud, when the service started one. */
+  readonly localCloud: LocalCloud | undefined;
+  /**
+   * Runs code. The code's own errors and time-outs are results (`error`, `timedOut`), not exceptions.
+   * Without `session` every execution starts from a clean interpreter in a sandbox holding nothing of
+   * earlier callers.
+   * @throws InvalidInputError naming the field for a bad request.
+   * @throws QueueFullError, QueueTimeoutError, ProviderUnavailableError: busy, retry after `retryAfterMs`.
+   * @throws SessionNotFoundError, SessionLostError for a bad or lost session.
+   * @throws ExecServiceClosedError once `close()` was called.
+   */
+  exec(request: ExecRequest): Promise<ExecResult>;
+  /**
+   * Opens a stateful session: a sandbox leased to `user` until closed or idle for `idleTimeoutMs`;
+   * executions naming it share variables and files. Results of sessions are never cached.
+   * @throws SessionLimitError when the service or the user holds the most sessions allowed.
+   */
+  openSession(options: { user?: string; signal?: AbortSignal }): Promise<ExecSessionInfo>;
+  /** Closes a session; its sandbox is cleaned and returned to the pool. @throws SessionNotFoundError */
+  closeSession(session: string): Promise<void>;
+  metrics(): ExecServiceMetrics;
+  /** The metrics in Prometheus text format. */
+  prometheus(): Promise<{ contentType: string; body: string }>;
+  /** Refuses new work, lets running executions finish, cleans up every sandbox. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+interface OpenSession {
+  readonly id: string;
+  readonly user: string;
+  /** Undefined while the session waits for its sandbox. */
+  lease: Lease | undefined;
+  /** Executions of one session run one after another. */
+  chain: Promise<unknown>;
+  idleTimer: TimerHandle | undefined;
+  closing: boolean;
+}
+
+function wholeNumber(field: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new InvalidInputError(field, `must be a whole number >= ${min}, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Starts the execution service: the embedded local cloud unless `connection` is given, then the pool
+ * (which first kills sandboxes an earlier crashed run of the same owner left behind).
+ * @throws InvalidInputError naming the option at fault; the provider's error when it cannot be reached.
+ */
+export async function createExecService(options: ExecServiceOptions = {}): Promise<ExecService> {
+  const logger = options.logger ?? createLogger('exec');
+  const clock = options.clock ?? new SystemClock();
+  const sessionOptions = {
+    maxSessions: wholeNumber('sessions.maxSessions', options.sessions?.maxSessions ?? 4, 0),
+    maxSessionsPerUser: wholeNumber('sessions.maxSessionsPerUser', options.sessions?.maxSessionsPerUser ?? 1, 0),
+    idleTimeoutMs: wholeNumber('sessions.idleTimeoutMs', options.sessions?.idleTimeoutMs ?? 300_000, 1),
+  };
+  const prewarm = options.prewarmLanguages ?? ['python'];
+  // Checked before anything starts, so bad options leave nothing running.
+  const executor = new Executor({ ...options.executor, clock });
+  const queue = new FairQueue({ ...options.queue, clock });
+  const cache = new ResultCache<ExecutionOutcome>({ ...options.cache, clock });
+  const resilience = new SandboxResilience(options.resilience);
+  const embedded = options.connection === undefined;
+  const limiter = new RateLimiter(clock, { ...(embedded ? { creationPerSecond: EMBEDDED_CREATION_PER_SECOND } : {}), ...options.rateLimit });
+
+  const localCloud = embedded
+    ? await startLocalCloud({
+        ...options.localCloud,
+        templates: [{ name: EXEC_TEMPLATE, files: { [BUILD_TAG_FILE]: `${EXEC_BUILD_TAG}\n` } }],
+        logger: logger.child({ component: 'localcloud' }),
+      })
+    : undefined;
+  const connection = options.connection ?? localCloud!.connection;
+  const template = options.template ?? (embedded ? EXEC_TEMPLATE : 'code-interpreter-v1');
+  const buildTag = options.buildTag ?? (embedded ? EXEC_BUILD_TAG : undefined);
+  const directory = createSdkDirectory(connection);
+  let pool: SandboxPool;
+  try {
+    pool = new SandboxPool({
+      ...options.pool,
+      connection,
+      template,
+      ...(buildTag === undefined ? {} : { buildTag }),
+      clock,
+      logger: logger.child({ component: 'pool' }),
+      createSandbox: async (request) => {
+        await limiter.acquire('create');
+        let sandbox: Sandbox;
+        try {
+          sandbox = await Sandbox.create(request.template, { ...request.connection, metadata: { ...request.metadata }, timeoutMs: request.timeoutMs });
+          limiter.report('create', 'ok');
+        } catch (error) {
+          limiter.report('create', error instanceof RateLimitError ? 'rate-limited' : 'failed');
+          throw error;
+        }
+        try {
+          await executor.prepare(sandbox, prewarm);
+        } catch (error) {
+          await sandbox.kill().catch(() => undefined);
+          throw error;
+        }
+        return sandbox;
+      },
+      directory: {
+        list: (metadata) => directory.list(metadata),
+        kill: async (sandboxId) => {
+          await limiter.acquire('lifecycle');
+          return directory.kill(sandboxId);
+        },
+      },
+    });
+    await pool.start();
+  } catch (error) {
+    await localCloud?.close();
+    throw error;
+  }
+  return new Service({ executor, queue, cache, resilience, limiter, pool, localCloud, clock, logger, sessionOptions });
+}
+
+interface ServiceParts {
+  readonly executor: Executor;
+  readonly queue: FairQueue;
+  readonly cache: ResultCache<ExecutionOutcome>;
+  readonly resilience: SandboxResilience;
+  readonly limiter: RateLimiter;
+  readonly pool: SandboxPool;
+  readonly localCloud: LocalCloud | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly sessionOptions: { readonly maxSessions: number; readonly maxSessionsPerUser: number; readonly idleTimeoutMs: number };
+}
+
+class Service implements ExecService {
+  readonly localCloud: LocalCloud | undefined;
+  private readonly sessions = new Map<string, OpenSession>();
+  private readonly scrubs = new Set<Promise<void>>();
+  private readonly latency = { total: new LatencyWindow(), queueWait: new LatencyWindow(), execution: new LatencyWindow() };
+  private readonly perUser = new Map<string, { requests: number; totalMs: LatencyWindow }>();
+  private readonly counts = { total: 0, ok: 0, codeErrors: 0, timedOut: 0, fromCache: 0, rejectedBusy: 0, invalid: 0, failed: 0 };
+  private poolLookups = 0;
+  private poolHits = 0;
+  private scrubFailures = 0;
+  private readonly prom: ExecPrometheus;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(private readonly parts: ServiceParts) {
+    this.localCloud = parts.localCloud;
+    this.prom = new ExecPrometheus(() => this.metrics());
+  }
+
+  async exec(input: ExecRequest): Promise<ExecResult> {
+    const startedMs = this.parts.clock.now();
+    this.counts.total++;
+    try {
+      if (this.closePromise) throw new ExecServiceClosedError();
+      const { signal, ...raw } = input ?? ({} as ExecRequest);
+      const request = parseExecRequest(raw);
+      this.parts.executor.timeoutFor(request);
+      const result = request.session === undefined ? await this.runStateless(request, startedMs, signal) : await this.runInSession(request, request.session, startedMs, signal);
+      this.record(result);
+      return result;
+    } catch (error) {
+      this.recordFailure(error);
+      throw error;
+    }
+  }
+
+  async openSession(options: { user?: string; signal?: AbortSignal }): Promise<ExecSessionInfo> {
+    if (this.closePromise) throw new ExecServiceClosedError();
+    const user = parseExecRequest({ code: '', ...(options.user === undefined ? {} : { user: options.user }) }).user;
+    const { maxSessions, maxSessionsPerUser, idleTimeoutMs } = this.parts.sessionOptions;
+    if ([...this.sessions.values()].filter((session) => session.user === user).length >= maxSessionsPerUser) throw new SessionLimitError('user', maxSessionsPerUser);
+    if (this.sessions.size >= maxSessions) throw new SessionLimitError('service', maxSessions);
+    const id = `ses_${randomId(20)}`;
+    // Reserve the slot before waiting for a sandbox, so concurrent opens cannot pass the limits.
+    const session: OpenSession = { id, user, lease: undefined, chain: Promise.resolve(), idleTimer: undefined, closing: false };
+    this.sessions.set(id, session);
+    let lease: Lease;
+    try {
+      lease = await this.parts.resilience.execute(() => this.parts.pool.acquire(options.signal), options.signal);
+    } catch (error) {
+      this.sessions.delete(id);
+      throw error;
+    }
+    session.lease = lease;
+    this.touch(session);
+    this.parts.logger.info({ session: id, user, sandboxId: lease.id }, 'session opened');
+    return { session: id, user, sandboxId: lease.id, idleTimeoutMs };
+  }
+
+  async closeSession(id: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (session === undefined || session.closing || session.lease === undefined) throw new SessionNotFoundError(id);
+    await this.endSession(session);
+  }
+
+  metrics(): ExecServiceMetrics {
+    const cache = this.parts.cache.stats();
+    const lookups = cache.hits + cache.misses;
+    const breaker = this.parts.resilience.stats();
+    return {
+      requests: { ...this.counts },
+      latencyMs: { total: this.latency.total.summary(), queueWait: this.latency.queueWait.summary(), execution: this.latency.execution.summary() },
+      users: Object.fromEntries([...this.perUser].map(([user, figures]) => [user, { requests: figures.requests, totalMs: figures.totalMs.summary() }])),
+      poolHitRate: this.poolLookups === 0 ? null : this.poolHits / this.poolLookups,
+      cacheHitRate: lookups === 0 ? null : cache.hits / lookups,
+      pool: this.parts.pool.stats(),
+      queue: this.parts.queue.stats(),
+      cache,
+      breaker: { state: breaker.state, retries: breaker.retries, transientFailures: breaker.transientFailures, rejectedOpen: breaker.rejectedOpen, opened: breaker.opened },
+      rateLimiter: this.parts.limiter.snapshot(),
+      sessions: [...this.sessions.values()].filter((session) => session.lease !== undefined).length,
+      scrubbing: this.scrubs.size,
+      scrubFailures: this.scrubFailures,
+    };
+  }
+
+  prometheus(): Promise<{ contentType: string; body: string }> {
+    return this.prom.render();
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.closeOnce();
+    return this.closePromise;
+  }
+
+  private async closeOnce(): Promise<void> {
+    await this.parts.queue.onIdle();
+    await Promise.all([...this.sessions.values()].filter((session) => session.lease !== undefined && !session.closing).map((session) => this.endSession(session)));
+    while (this.scrubs.size > 0) await Promise.all([...this.scrubs]);
+    await this.parts.pool.close();
+    await this.localCloud?.close();
+  }
+
+  private async runStateless(request: ParsedExecRequest, startedMs: number, signal: AbortSignal | undefined): Promise<ExecResult> {
+    const judgement = judgeDeterminism(request.code, request.language);
+    const cacheRequest = { code: request.code, language: request.language, env: request.env };
+    const base = { language: request.language, user: request.user, deterministic: judgement.deterministic, determinism: judgement.reasons };
+    if (judgement.deterministic) {
+      const lookup = this.parts.cache.get(cacheRequest);
+      if (lookup.hit) {
+        return { ...lookup.value, ...base, queueWaitMs: 0, totalMs: this.parts.clock.now() - startedMs, fromCache: true, cacheAgeMs: lookup.ageMs, attempts: 0 };
+      }
+    }
+    let queueWaitMs = 0;
+    let attempts = 0;
+    this.updateDemand(1);
+    const outcome = await this.parts.queue
+      .run(
+        request.user,
+        (taskSignal) => {
+          queueWaitMs = this.parts.clock.now() - startedMs;
+          this.updateDemand(0);
+          return this.parts.resilience.execute(({ attempt }) => {
+            attempts = attempt;
+            return this.runOnPool(request, taskSignal);
+          }, taskSignal);
+        },
+        { priority: request.priority, ...(signal ? { signal } : {}) },
+      )
+      .finally(() => this.updateDemand(0));
+    if (judgement.deterministic && !outcome.timedOut) this.parts.cache.set(cacheRequest, outcome);
+    return { ...outcome, ...base, queueWaitMs, totalMs: this.parts.clock.now() - startedMs, fromCache: false, attempts };
+  }
+
+  /** One attempt: lease a sandbox, run, and hand the sandbox to be cleaned before anyone else gets it. */
+  private async runOnPool(request: ParsedExecRequest, signal: AbortSignal): Promise<ExecutionOutcome> {
+    await this.parts.limiter.acquire('operation', signal);
+    this.poolLookups++;
+    if (this.parts.pool.stats().idle > 0) this.poolHits++;
+    const lease = await this.parts.pool.acquire(signal);
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await this.parts.executor.run(lease.sandbox, request);
+    } catch (error) {
+      this.parts.limiter.report('operation', error instanceof RateLimitError ? 'rate-limited' : 'failed');
+      // A sandbox whose state is unknown is never handed to someone else.
+      void lease.release('broken');
+      throw error;
+    }
+    this.parts.limiter.report('operation', 'ok');
+    this.scrubInBackground(lease);
+    return outcome;
+  }
+
+  /** Cleans a used sandbox off the response path, then returns it to the pool (or has it replaced). */
+  private scrubInBackground(lease: Lease): void {
+    const scrub = (async () => {
+      try {
+        await this.parts.limiter.acquire('operation');
+        await scrubSandbox(lease.sandbox, { keep: [this.parts.pool.config.buildTagPath] });
+        await this.parts.executor.resetContexts(lease.sandbox);
+        await lease.release('ok');
+      } catch (error) {
+        this.scrubFailures++;
+        this.parts.logger.warn({ sandboxId: lease.id, error: errorMessage(error) }, 'could not clean a used sandbox; it is replaced');
+        await lease.release('broken');
+      }
+    })();
+    this.scrubs.add(scrub);
+    void scrub.finally(() => this.scrubs.delete(scrub));
+  }
+
+  private async runInSession(request: ParsedExecRequest, id: string, startedMs: number, signal: AbortSignal | undefined): Promise<ExecResult> {
+    const session = this.sessions.get(id);
+    const lease = session?.lease;
+    if (session === undefined || session.closing || lease === undefined) throw new SessionNotFoundError(id);
+    if (session.user !== request.user) throw new InvalidInputError('session', `belongs to another user; send the user that opened it`);
+    let queueWaitMs = 0;
+    const run = async (): Promise<ExecutionOutcome> =>
+      this.parts.queue.run(
+        request.user,
+        async () => {
+          queueWaitMs = this.parts.clock.now() - startedMs;
+          try {
+            return await this.parts.executor.run(lease.sandbox, request);
+          } catch (error) {
+            if (isTransient(error)) {
+              this.sessions.delete(session.id);
+              void lease.release('broken');
+              throw new SessionLostError(session.id, { cause: error });
+            }
+            throw error;
+          }
+        },
+        { priority: request.priority, ...(signal ? { signal } : {}) },
+      );
+    const pending = session.chain.then(run, run);
+    session.chain = pending.catch(() => undefined);
+    const outcome = await pending;
+    this.touch(session);
+    return {
+      ...outcome,
+      language: request.language,
+      user: request.user,
+      queueWaitMs,
+      totalMs: this.parts.clock.now() - startedMs,
+      fromCache: false,
+      deterministic: false,
+      determinism: ['runs in a session, whose state earlier executions changed'],
+      attempts: 1,
+      session: session.id,
+    };
+  }
+
+  private touch(session: OpenSession): void {
+    if (session.idleTimer !== undefined) this.parts.clock.clearTimeout(session.idleTimer);
+    session.idleTimer = this.parts.clock.setTimeout(() => {
+      session.idleTimer = undefined;
+      this.parts.logger.info({ session: session.id }, 'session closed after being idle');
+      void this.endSession(session);
+    }, this.parts.sessionOptions.idleTimeoutMs);
+  }
+
+  private async endSession(session: OpenSession): Promise<void> {
+    if (session.closing) return;
+    session.closing = true;
+    if (session.idleTimer !== undefined) this.parts.clock.clearTimeout(session.idleTimer);
+    await session.chain;
+    this.sessions.delete(session.id);
+    if (session.lease !== undefined) this.scrubInBackground(session.lease);
+  }
+
+  private updateDemand(extra: number): void {
+    this.parts.pool.setDemand(this.parts.queue.stats().waiting + extra);
+  }
+
+  private record(result: ExecResult): void {
+    if (result.fromCache) this.counts.fromCache++;
+    if (result.timedOut) this.counts.timedOut++;
+    else if (result.error) this.counts.codeErrors++;
+    else this.counts.ok++;
+    this.latency.total.record(result.totalMs);
+    if (!result.fromCache) {
+      this.latency.queueWait.record(result.queueWaitMs);
+      this.latency.execution.record(result.durationMs);
+    }
+    const user = this.perUser.get(result.user) ?? { requests: 0, totalMs: new LatencyWindow() };
+    user.requests++;
+    user.totalMs.record(result.totalMs);
+    this.perUser.set(result.user, user);
+    this.prom.observe(result);
+  }
+
+  private recordFailure(error: unknown): void {
+    const kind = error instanceof InvalidInputError ? 'invalid' : (error as { retryable?: unknown }).retryable === true && (error as { retryAfterMs?: unknown }).retryAfterMs !== undefined ? 'rejectedBusy' : 'failed';
+    this.counts[kind]++;
+    this.prom.observeFailure(kind);
+  }
+}

@@ -1,0 +1,59 @@
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../fixtures/localcloud.js';
+
+const repository = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+describe('tradeswarm exec', () => {
+  it('runs -c code in a sandbox and prints its output and value', async () => {
+    const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-c', 'print("from the cli")\n6 * 7'], { cwd: repository });
+    expect(stdout).toBe('from the cli\n42\n');
+  });
+
+  it('exits 1 and prints the traceback when the code raises, and names a bad flag value', async () => {
+    const failing = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-l', 'javascript', '-c', 'throw new Error("boom")'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(failing).toMatchObject({ code: 1 });
+    expect((failing as { stderr: string }).stderr).toMatch(/Error: boom/);
+    const bad = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-l', 'ruby', '-c', 'x'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(bad).toMatchObject({ code: 1 });
+    expect((bad as { stderr: string }).stderr).toMatch(/language: must be one of python, javascript/);
+  });
+
+  it('serves HTTP with `exec serve`, and `exec --url` sends code to it', async () => {
+    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--api-key', 'k-e2e'], { cwd: repository });
+    try {
+      let printed = '';
+      server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 15_000);
+      const url = /listening on (http:\/\/\S+)/.exec(printed)![1]!;
+      const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', url, '--api-key', 'k-e2e', '-c', 'sum(range(101))'], { cwd: repository });
+      expect(stdout).toBe('5050\n');
+      const refused = await fetch(`${url}/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"1"}' });
+      expect(refused.status).toBe(401);
+    } finally {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+  });
+});
+
+describe('tradeswarm mcp', () => {
+  it('serves run_code over stdio to the MCP SDK client', async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: ['bin/tradeswarm.js', 'mcp'], cwd: repository, stderr: 'pipe' });
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const result = await client.callTool({ name: 'run_code', arguments: { code: 'import math\nmath.factorial(10)' } });
+      expect(result.isError).toBe(false);
+      expect((result.content as Array<{ text: string }>)[0]?.text).toContain('result: 3628800');
+    } finally {
+      await client.close();
+    }
+  });
+});
