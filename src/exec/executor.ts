@@ -175,16 +175,17 @@ export class Executor {
   }
 
   /**
-   * Restarts every context this executor made on `sandbox`: each interpreter starts over with no
-   * variables, imports or running code of an earlier execution. A context that cannot be restarted is
-   * forgotten (the next execution creates a new one).
+   * Restarts the contexts of `languages` (default: every context this executor made on `sandbox`):
+   * each interpreter starts over with no variables, imports or running code of an earlier execution.
+   * A context that cannot be restarted is forgotten (the next execution creates a new one).
    * @returns how many contexts were restarted.
    */
-  async resetContexts(sandbox: Sandbox): Promise<number> {
+  async resetContexts(sandbox: Sandbox, languages?: readonly ExecLanguage[]): Promise<number> {
     const byLanguage = this.contexts.get(sandbox);
     if (!byLanguage) return 0;
+    const chosen = [...byLanguage].filter(([language]) => languages === undefined || languages.includes(language));
     const restarted = await Promise.all(
-      [...byLanguage].map(async ([language, pending]) => {
+      chosen.map(async ([language, pending]) => {
         try {
           await sandbox.restartCodeContext(await pending);
           return true;
@@ -195,6 +196,11 @@ export class Executor {
       }),
     );
     return restarted.filter(Boolean).length;
+  }
+
+  /** Forgets the contexts of `sandbox` except those of `keep` (their kernels are gone); the next execution makes new ones. */
+  forgetContexts(sandbox: Sandbox, keep: readonly ExecLanguage[] = []): void {
+    for (const language of EXEC_LANGUAGES) if (!keep.includes(language)) this.forget(sandbox, language);
   }
 
   private contextOf(sandbox: Sandbox, language: ExecLanguage): Promise<Context> {

@@ -410,16 +410,21 @@ class Service implements ExecService {
       throw error;
     }
     this.parts.limiter.report('operation', 'ok');
-    this.scrubInBackground(lease);
+    this.scrubInBackground(lease, [request.language]);
     return outcome;
   }
 
-  /** Cleans a used sandbox off the response path, then returns it to the pool (or has it replaced). */
-  private scrubInBackground(lease: Lease): void {
+  /**
+   * Cleans a used sandbox off the response path, then returns it to the pool (or has it replaced).
+   * The scrub kills every interpreter; only those of `languages` (what the sandbox just ran) are
+   * started again, since starting one costs tens of ms of CPU. Others start on their next use.
+   */
+  private scrubInBackground(lease: Lease, languages?: readonly ExecLanguage[]): void {
     const scrub = (async () => {
       try {
         await this.parts.limiter.acquire('operation');
         await scrubSandbox(lease.sandbox, { keep: [this.parts.pool.config.buildTagPath] });
+        if (languages !== undefined) this.parts.executor.forgetContexts(lease.sandbox, languages);
         await this.parts.executor.resetContexts(lease.sandbox);
         await lease.release('ok');
       } catch (error) {
