@@ -109,3 +109,15 @@ export class ManualClock implements Clock {
     return best;
   }
 }
+
+/** Whether `value` has the shape of a {@link Clock} (options checks: a clear error beats a later TypeError). */
+export function isClock(value: unknown): value is Clock {
+  const candidate = value as Partial<Clock> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.now === 'function' &&
+    typeof candidate.setTimeout === 'function' &&
+    typeof candidate.clearTimeout === 'function'
+  );
+}

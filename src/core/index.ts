@@ -1,4 +1,4 @@
-export { type Clock, type TimerHandle, SystemClock, ManualClock } from './clock.js';
+export { type Clock, type TimerHandle, SystemClock, ManualClock, isClock } from './clock.js';
 export { TradeswarmError, InvalidInputError, errorMessage, type TradeswarmErrorOptions } from './errors.js';
 export { randomId, randomToken } from './ids.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';

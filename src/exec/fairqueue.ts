@@ -1,4 +1,4 @@
-import { type Clock, type TimerHandle, InvalidInputError, SystemClock } from '../core/index.js';
+import { type Clock, type TimerHandle, InvalidInputError, SystemClock, isClock } from '../core/index.js';
 import { QueueFullError, QueueTimeoutError } from './errors.js';
 
 /** Options for {@link FairQueue}. Every field is optional; units are in the names. */
@@ -95,13 +95,7 @@ export function compileFairQueueOptions(options: FairQueueOptions = {}): FairQue
       `must be a number of milliseconds > 0 (or Infinity), got ${String(maxWaitMs)}.`,
     );
   }
-  const isClock =
-    typeof clock === 'object' &&
-    clock !== null &&
-    typeof clock.now === 'function' &&
-    typeof clock.setTimeout === 'function' &&
-    typeof clock.clearTimeout === 'function';
-  if (!isClock) {
+  if (!isClock(clock)) {
     throw new InvalidInputError('clock', 'must be a Clock from core (SystemClock or ManualClock).');
   }
   return Object.freeze({ concurrency, perUserConcurrency, maxQueueLength, maxWaitMs, clock });

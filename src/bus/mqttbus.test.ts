@@ -1,0 +1,189 @@
+import { type MqttClient, connectAsync } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { InvalidInputError, ManualClock, randomId, silentLogger } from '../core/index.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from './broker.js';
+import { type BusContractHarness, describeBusContract } from './contract.js';
+import { PingMessage } from './envelope.js';
+import { BusAuthError, BusClosedError, BusConnectionError } from './errors.js';
+import { type MqttBus, type MqttBusOptions, compileMqttBusOptions, connectBus } from './mqttbus.js';
+import { capturingLogger, describeServerBacked, probeTcp, waitFor } from './testkit.js';
+import { swarmTopics } from './topics.js';
+
+const MOSQUITTO = await probeTcp('Mosquitto at 127.0.0.1:1883', '127.0.0.1', 1883);
+
+/** A harness for MqttBus on a broker reached through `busUrl`; agents get credentials when `broker` has access control. */
+function mqttHarness(open: () => Promise<{ busUrl: string; rawUrl: string; broker?: EmbeddedBroker }>): () => Promise<BusContractHarness> {
+  return async () => {
+    const { busUrl, rawUrl, broker } = await open();
+    const raw: MqttClient = await connectAsync(rawUrl, {
+      ...(broker ? broker.adminCredentials : {}),
+      clientId: `raw-${randomId(10)}`,
+      reconnectPeriod: 0,
+    });
+    return {
+      connect: (swarmId, options = {}) =>
+        connectBus({
+          url: busUrl,
+          ...(broker ? broker.issueCredentials({ swarmId, agentId: `agent-${randomId(8)}` }) : {}),
+          logger: silentLogger,
+          ...options,
+        }),
+      publishRaw: async (_swarmId, topic, payload, options = {}) => {
+        await raw.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false });
+      },
+      close: async () => {
+        await raw.endAsync();
+        await broker?.close();
+      },
+    };
+  };
+}
+
+describeBusContract(
+  'MqttBus on the embedded broker over TCP',
+  mqttHarness(async () => {
+    const broker = await startEmbeddedBroker({ logger: silentLogger });
+    return { busUrl: broker.url, rawUrl: broker.url, broker };
+  }),
+);
+
+describeBusContract(
+  'MqttBus on the embedded broker over WebSocket',
+  mqttHarness(async () => {
+    const broker = await startEmbeddedBroker({ logger: silentLogger });
+    return { busUrl: broker.wsUrl, rawUrl: broker.url, broker };
+  }),
+);
+
+describeServerBacked(MOSQUITTO, 'MqttBus on Mosquitto', () => {
+  describeBusContract(
+    'MqttBus on Mosquitto at mqtt://127.0.0.1:1883',
+    mqttHarness(() => Promise.resolve({ busUrl: 'mqtt://127.0.0.1:1883', rawUrl: 'mqtt://127.0.0.1:1883' })),
+  );
+
+  it('speaks MQTT 5 with Mosquitto', async () => {
+    const bus = await connectBus({ url: 'mqtt://127.0.0.1:1883', logger: silentLogger });
+    expect(bus.stats().protocolVersion).toBe(5);
+    await bus.close();
+  });
+});
+
+describe('MqttBus specifics', () => {
+  let broker: EmbeddedBroker | undefined;
+  const buses: MqttBus[] = [];
+  afterEach(async () => {
+    await Promise.all(buses.splice(0).map((bus) => bus.close()));
+    await broker?.close();
+    broker = undefined;
+  });
+  const connect = async (options: MqttBusOptions): Promise<MqttBus> => {
+    const bus = await connectBus({ logger: silentLogger, ...options });
+    buses.push(bus);
+    return bus;
+  };
+
+  it('falls back to MQTT 3.1.1 on the embedded broker (Aedes), and uses 3.1.1 when asked', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const auto = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 's', agentId: 'a' }) });
+    expect(auto.stats()).toMatchObject({ protocolVersion: 4, connected: true });
+    const fixed = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 's', agentId: 'b' }), protocolVersion: 4 });
+    expect(fixed.stats().protocolVersion).toBe(4);
+    await expect(connectBus({ url: broker.url, ...broker.issueCredentials({ swarmId: 's', agentId: 'c' }), protocolVersion: 5, logger: silentLogger })).rejects.toThrow(
+      /does not speak MQTT version 5/,
+    );
+  });
+
+  it('refuses wrong credentials with a BusAuthError that is not retryable', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const error: unknown = await connectBus({ url: broker.url, username: 's/a', password: 'wrong', logger: silentLogger }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(BusAuthError);
+    expect(error).toMatchObject({ operation: 'connect', code: 4, retryable: false, target: broker.url });
+  });
+
+  it('reports an unreachable broker as a retryable BusConnectionError without the credentials', async () => {
+    const closed = await startEmbeddedBroker({ logger: silentLogger });
+    const url = closed.url;
+    await closed.close();
+    const error: unknown = await connectBus({ url: url.replace('mqtt://', 'mqtt://user:secret@'), logger: silentLogger }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(BusConnectionError);
+    expect(error).toMatchObject({ retryable: true, url });
+    expect((error as Error).message).not.toContain('secret');
+  });
+
+  it('closes itself when its credentials are revoked, and later calls say why', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const credentials = broker.issueCredentials({ swarmId: 'rev', agentId: 'a' });
+    const bus = await connect({ url: broker.url, ...credentials, reconnectPeriodMs: 10 });
+    const pending = bus.request(swarmTopics('rev').inbox('nobody'), PingMessage.draft({ seq: 1 }), { timeoutMs: 60_000 }).catch((thrown: unknown) => thrown);
+    await waitFor(() => bus.stats().published === 1, 'the request to be sent');
+
+    expect(broker.revoke(credentials.username)).toBe(1);
+    const ended = await pending;
+    expect(ended).toBeInstanceOf(BusClosedError);
+    expect((ended as Error).cause).toBeInstanceOf(BusAuthError);
+    const later: unknown = await bus.publish(swarmTopics('rev').bar('A'), PingMessage.draft({ seq: 1 })).catch((thrown: unknown) => thrown);
+    expect(later).toBeInstanceOf(BusClosedError);
+    expect((later as Error).message).toMatch(/the broker refused to connect/);
+  });
+
+  it('shares the messages of one group among the handlers of one bus too', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const topics = swarmTopics('local');
+    const producer = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 'local', agentId: 'p' }) });
+    const worker = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 'local', agentId: 'w' }) });
+    const first: number[] = [];
+    const second: number[] = [];
+    const seq = (envelope: { payload: unknown }): number => (envelope.payload as { seq: number }).seq;
+    await worker.shareSubscribe('g', topics.work('q'), (envelope) => void first.push(seq(envelope)));
+    await worker.shareSubscribe('g', topics.work('q'), (envelope) => void second.push(seq(envelope)));
+    for (let i = 0; i < 6; i++) await producer.publish(topics.work('q'), PingMessage.draft({ seq: i }));
+    await waitFor(() => first.length + second.length === 6, 'six work items');
+    expect(first).toEqual([0, 2, 4]);
+    expect(second).toEqual([1, 3, 5]);
+  });
+
+  it('warns, over MQTT 3.1.1, when a shared subscription overlaps an ordinary one of the same bus', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const { logger, records } = capturingLogger();
+    const topics = swarmTopics('mixed');
+    const bus = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 'mixed', agentId: 'a' }), logger });
+    await bus.subscribe(topics.allHeartbeats(), () => undefined);
+    await bus.shareSubscribe('g', topics.work('q'), () => undefined);
+    expect(records).toEqual([]);
+    await bus.subscribe(topics.all(), () => undefined);
+    expect(records.map((record) => [record.filter, record.overlaps])).toEqual([[topics.all(), `$share/g/${topics.work('q')}`]]);
+  });
+
+  it('times requests out with the system clock by default', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const bus = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 't', agentId: 'a' }), requestTimeoutMs: 20 });
+    await expect(bus.request(swarmTopics('t').inbox('nobody'), PingMessage.draft({ seq: 1 }))).rejects.toMatchObject({ name: 'BusTimeoutError', timeoutMs: 20 });
+  });
+
+  it('validates its options, naming the field', () => {
+    const field = (options: Partial<MqttBusOptions>): string => {
+      try {
+        compileMqttBusOptions({ url: 'mqtt://127.0.0.1:1883', ...options });
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidInputError);
+        return (error as InvalidInputError).field;
+      }
+      throw new Error('expected the options to be refused');
+    };
+    expect(field({ url: 'http://127.0.0.1' })).toBe('url');
+    expect(field({ url: 'not a url' })).toBe('url');
+    expect(field({ clientId: 'a/b' })).toBe('clientId');
+    expect(field({ clock: {} as ManualClock })).toBe('clock');
+    expect(field({ maxMessageBytes: 10 })).toBe('maxMessageBytes');
+    expect(field({ requestTimeoutMs: 0 })).toBe('requestTimeoutMs');
+    expect(field({ connectTimeoutMs: 1.5 })).toBe('connectTimeoutMs');
+    expect(field({ reconnectPeriodMs: -1 })).toBe('reconnectPeriodMs');
+    expect(field({ keepaliveSeconds: 70_000 })).toBe('keepaliveSeconds');
+    expect(field({ protocolVersion: 3 as 4 })).toBe('protocolVersion');
+    expect(field({ password: 5 as unknown as string })).toBe('password');
+    const config = compileMqttBusOptions({ url: 'ws://user:pw@127.0.0.1:8080/mqtt', clock: new ManualClock() });
+    expect(config).toMatchObject({ displayUrl: 'ws://127.0.0.1:8080/mqtt', requestTimeoutMs: 10_000, connectTimeoutMs: 5_000, reconnectPeriodMs: 1_000, keepaliveSeconds: 30, protocolVersion: 'auto' });
+    expect(config.clientId).toMatch(/^ts-[a-z0-9]{16}$/);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+});

@@ -1,0 +1,342 @@
+import { InvalidInputError } from '../core/index.js';
+
+/**
+ * Every MQTT topic name and filter tradeswarm uses is built in this file (DESIGN decision 3), so the
+ * topic layout can be read, and changed, in one place.
+ *
+ * Layout, all under one swarm's root `ts/<swarmId>/`:
+ *
+ * | topic                                  | carries                                   |
+ * |----------------------------------------|-------------------------------------------|
+ * | `ts/<swarm>/bar/<symbol>`              | market bars of one symbol                 |
+ * | `ts/<swarm>/signal/<agentId>`          | signals an agent emits                    |
+ * | `ts/<swarm>/vote/<agentId>`            | an agent's votes                          |
+ * | `ts/<swarm>/decision/<agentId>`        | decisions a deciding agent takes          |
+ * | `ts/<swarm>/order/<agentId>`           | orders an agent submits                   |
+ * | `ts/<swarm>/fill/<agentId>`            | fills of that agent's orders              |
+ * | `ts/<swarm>/heartbeat/<agentId>`       | an agent's heartbeats                     |
+ * | `ts/<swarm>/checkpoint/<agentId>`      | an agent's checkpoints                    |
+ * | `ts/<swarm>/control/agent/<agentId>`   | control messages to one agent             |
+ * | `ts/<swarm>/control/all`               | control messages to every agent           |
+ * | `ts/<swarm>/inbox/<agentId>`           | direct messages to an agent               |
+ * | `ts/<swarm>/reply/<clientId>`          | replies to a bus client's requests        |
+ * | `ts/<swarm>/work/<queue>`              | work items, consumed through a shared subscription |
+ *
+ * Every variable segment (swarm id, agent id, symbol, queue, group, client id) is validated by
+ * {@link validateSegment}, so a built topic never contains a wildcard or an extra level.
+ */
+
+/** The first level of every tradeswarm topic. */
+export const TOPIC_ROOT = 'ts';
+
+/** The prefix of an MQTT 5 shared-subscription filter: `$share/<group>/<filter>`. */
+export const SHARED_PREFIX = '$share/';
+
+/** The longest variable topic segment accepted, in characters. */
+export const MAX_SEGMENT_LENGTH = 128;
+
+/** The longest topic name or filter accepted, in UTF-8 bytes (the MQTT limit). */
+export const MAX_TOPIC_BYTES = 65_535;
+
+/** Topic kinds below `ts/<swarm>/`. */
+export const TOPIC_KINDS = [
+  'bar',
+  'signal',
+  'vote',
+  'decision',
+  'order',
+  'fill',
+  'heartbeat',
+  'checkpoint',
+  'control',
+  'inbox',
+  'reply',
+  'work',
+] as const;
+
+/** One of {@link TOPIC_KINDS}. */
+export type TopicKind = (typeof TOPIC_KINDS)[number];
+
+/**
+ * Checks one variable topic segment and returns it: non-empty, at most {@link MAX_SEGMENT_LENGTH}
+ * characters, no `/` (it would add a level), no `+` or `#` (wildcards), no NUL or other control
+ * characters, and no leading `$` (brokers reserve those topics).
+ * @param field the name reported in the error (`swarmId`, `symbol`, …)
+ * @throws InvalidInputError naming `field` when a rule is broken.
+ */
+export function validateSegment(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(field, `must be a non-empty string, got ${describe(value)}`);
+  }
+  if (value.length > MAX_SEGMENT_LENGTH) {
+    throw new InvalidInputError(field, `must be at most ${MAX_SEGMENT_LENGTH} characters, got ${value.length}`);
+  }
+  const bad = /[/+#]/.exec(value);
+  if (bad) {
+    throw new InvalidInputError(
+      field,
+      `must not contain '${bad[0]}' (MQTT uses '/' between levels and '+'/'#' as wildcards), got ${JSON.stringify(value)}; use another separator such as '.' or '-'`,
+    );
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw new InvalidInputError(field, `must not contain NUL or other control characters, got ${JSON.stringify(value)}`);
+  }
+  if (value.startsWith('$')) {
+    throw new InvalidInputError(field, `must not start with '$' (brokers reserve '$' topics), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks a topic name to publish on: non-empty, at most {@link MAX_TOPIC_BYTES} UTF-8 bytes, no
+ * wildcard, no NUL. Returns it.
+ * @throws InvalidInputError naming `field`.
+ */
+export function validateTopicName(topic: unknown, field = 'topic'): string {
+  const text = requireTopicText(topic, field);
+  if (/[+#]/.test(text)) {
+    throw new InvalidInputError(field, `must not contain the wildcards '+' or '#' when publishing, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/**
+ * Checks a subscription filter: like a topic name, but `+` may fill a whole level and `#` may be
+ * the whole last level. A shared filter (`$share/<group>/<filter>`) is accepted and checked part by part.
+ * @throws InvalidInputError naming `field`.
+ */
+export function validateTopicFilter(filter: unknown, field = 'filter'): string {
+  const text = requireTopicText(filter, field);
+  const shared = parseSharedFilter(text, field);
+  const levels = (shared ? shared.filter : text).split('/');
+  levels.forEach((level, index) => {
+    if (level.includes('#') && (level !== '#' || index !== levels.length - 1)) {
+      throw new InvalidInputError(field, `'#' must be the whole last level of a filter, got ${JSON.stringify(text)}`);
+    }
+    if (level.includes('+') && level !== '+') {
+      throw new InvalidInputError(field, `'+' must fill a whole level of a filter, got ${JSON.stringify(text)}`);
+    }
+  });
+  return text;
+}
+
+/** The parts of a shared-subscription filter. */
+export interface SharedFilter {
+  readonly group: string;
+  readonly filter: string;
+}
+
+/**
+ * Splits `$share/<group>/<filter>` into its group and filter; `undefined` when `text` is not a
+ * shared filter.
+ * @throws InvalidInputError naming `field` when it starts with `$share/` but the group or filter is missing or invalid.
+ */
+export function parseSharedFilter(text: string, field = 'filter'): SharedFilter | undefined {
+  if (!text.startsWith(SHARED_PREFIX)) return undefined;
+  const rest = text.slice(SHARED_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) {
+    throw new InvalidInputError(field, `a shared filter must be '$share/<group>/<filter>', got ${JSON.stringify(text)}`);
+  }
+  const group = validateSegment(`${field}.group`, rest.slice(0, slash));
+  const filter = rest.slice(slash + 1);
+  if (filter.startsWith(SHARED_PREFIX)) {
+    throw new InvalidInputError(field, `a shared filter cannot contain another '$share/', got ${JSON.stringify(text)}`);
+  }
+  validateTopicFilter(filter, field);
+  return { group, filter };
+}
+
+/**
+ * The shared-subscription form of `filter` for `group`: `$share/<group>/<filter>`. Each message
+ * matching `filter` goes to one member of the group.
+ * @throws InvalidInputError naming `group` or `filter`.
+ */
+export function sharedFilter(group: string, filter: string): string {
+  validateSegment('group', group);
+  if (typeof filter === 'string' && filter.startsWith(SHARED_PREFIX)) {
+    throw new InvalidInputError('filter', `is already a shared filter (${JSON.stringify(filter)}); pass the plain filter`);
+  }
+  validateTopicFilter(filter, 'filter');
+  return `${SHARED_PREFIX}${group}/${filter}`;
+}
+
+/**
+ * Whether `topic` matches `filter` by MQTT rules: `+` matches one level, a final `#` matches the
+ * parent level and everything below it, and a filter starting with a wildcard does not match a
+ * topic starting with `$`. Both arguments are assumed valid.
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const filterLevels = filter.split('/');
+  const topicLevels = topic.split('/');
+  for (let i = 0; i < filterLevels.length; i++) {
+    const level = filterLevels[i];
+    if (level === '#') return true;
+    if (i >= topicLevels.length) return false;
+    if (level !== '+' && level !== topicLevels[i]) return false;
+  }
+  return filterLevels.length === topicLevels.length;
+}
+
+/**
+ * Whether some topic matches both filters (MQTT rules, `$` topics aside). Both are assumed valid
+ * plain filters.
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const left = a.split('/');
+  const right = b.split('/');
+  for (let i = 0; ; i++) {
+    const x = left[i];
+    const y = right[i];
+    if (x === '#' || y === '#') return true;
+    if (x === undefined || y === undefined) return x === y;
+    if (x !== '+' && y !== '+' && x !== y) return false;
+  }
+}
+
+/** The filter of every topic of one swarm: `ts/<swarmId>/#`. */
+export function swarmTopicFilter(swarmId: string): string {
+  return `${swarmRoot(swarmId)}#`;
+}
+
+/**
+ * The swarm a topic or filter belongs to: the second level of `ts/<swarmId>/…` (also inside a
+ * `$share/<group>/` prefix). `undefined` when it is not a swarm topic or the swarm level is a wildcard.
+ */
+export function swarmIdOf(topicOrFilter: string): string | undefined {
+  let text = topicOrFilter;
+  if (text.startsWith(SHARED_PREFIX)) {
+    const rest = text.slice(SHARED_PREFIX.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return undefined;
+    text = rest.slice(slash + 1);
+  }
+  const levels = text.split('/');
+  if (levels.length < 3 || levels[0] !== TOPIC_ROOT) return undefined;
+  const swarmId = levels[1];
+  if (swarmId === undefined || swarmId === '' || swarmId === '+' || swarmId === '#') return undefined;
+  return swarmId;
+}
+
+/**
+ * The topics and filters of one swarm. Build it with {@link swarmTopics}; the swarm id is checked once.
+ * Methods named after one item (`bar`, `heartbeat`) return topic names to publish on; methods named
+ * `all…` return filters that match the whole family.
+ */
+export interface SwarmTopics {
+  readonly swarmId: string;
+  /** `ts/<swarm>/#`: every topic of the swarm. */
+  all(): string;
+  /** `ts/<swarm>/bar/<symbol>` */
+  bar(symbol: string): string;
+  /** `ts/<swarm>/bar/+` */
+  allBars(): string;
+  /** `ts/<swarm>/signal/<agentId>` */
+  signal(agentId: string): string;
+  /** `ts/<swarm>/signal/+` */
+  allSignals(): string;
+  /** `ts/<swarm>/vote/<agentId>` */
+  vote(agentId: string): string;
+  /** `ts/<swarm>/vote/+` */
+  allVotes(): string;
+  /** `ts/<swarm>/decision/<agentId>` */
+  decision(agentId: string): string;
+  /** `ts/<swarm>/decision/+` */
+  allDecisions(): string;
+  /** `ts/<swarm>/order/<agentId>` */
+  order(agentId: string): string;
+  /** `ts/<swarm>/order/+` */
+  allOrders(): string;
+  /** `ts/<swarm>/fill/<agentId>`: fills of the orders `agentId` submitted. */
+  fill(agentId: string): string;
+  /** `ts/<swarm>/fill/+` */
+  allFills(): string;
+  /** `ts/<swarm>/heartbeat/<agentId>` */
+  heartbeat(agentId: string): string;
+  /** `ts/<swarm>/heartbeat/+` */
+  allHeartbeats(): string;
+  /** `ts/<swarm>/checkpoint/<agentId>` */
+  checkpoint(agentId: string): string;
+  /** `ts/<swarm>/checkpoint/+` */
+  allCheckpoints(): string;
+  /** `ts/<swarm>/control/agent/<agentId>`: control messages to one agent. */
+  control(agentId: string): string;
+  /** `ts/<swarm>/control/all`: control messages to every agent. */
+  controlAll(): string;
+  /** The two filters an agent subscribes to for its control messages: its own and the broadcast. */
+  controlFilters(agentId: string): readonly [string, string];
+  /** `ts/<swarm>/control/#`: every control message (monitoring). */
+  allControl(): string;
+  /** `ts/<swarm>/inbox/<agentId>`: direct messages to an agent. */
+  inbox(agentId: string): string;
+  /** `ts/<swarm>/reply/<clientId>`: where a bus client receives replies to its requests. */
+  reply(clientId: string): string;
+  /** `ts/<swarm>/work/<queue>` */
+  work(queue: string): string;
+  /** `$share/<group>/ts/<swarm>/work/<queue>`: consume a work queue as a member of `group`. */
+  sharedWork(group: string, queue: string): string;
+}
+
+/**
+ * The topic builders of swarm `swarmId`.
+ * @throws InvalidInputError naming `swarmId` when it is not a valid segment ({@link validateSegment}).
+ */
+export function swarmTopics(swarmId: string): SwarmTopics {
+  const root = swarmRoot(swarmId);
+  const one = (kind: TopicKind, field: string) => (value: string) => `${root}${kind}/${validateSegment(field, value)}`;
+  const every = (kind: TopicKind) => () => `${root}${kind}/+`;
+  const control = (agentId: string): string => `${root}control/agent/${validateSegment('agentId', agentId)}`;
+  const controlAll = (): string => `${root}control/all`;
+  const work = one('work', 'queue');
+  return Object.freeze({
+    swarmId,
+    all: () => `${root}#`,
+    bar: one('bar', 'symbol'),
+    allBars: every('bar'),
+    signal: one('signal', 'agentId'),
+    allSignals: every('signal'),
+    vote: one('vote', 'agentId'),
+    allVotes: every('vote'),
+    decision: one('decision', 'agentId'),
+    allDecisions: every('decision'),
+    order: one('order', 'agentId'),
+    allOrders: every('order'),
+    fill: one('fill', 'agentId'),
+    allFills: every('fill'),
+    heartbeat: one('heartbeat', 'agentId'),
+    allHeartbeats: every('heartbeat'),
+    checkpoint: one('checkpoint', 'agentId'),
+    allCheckpoints: every('checkpoint'),
+    control,
+    controlAll,
+    controlFilters: (agentId: string) => [control(agentId), controlAll()] as const,
+    allControl: () => `${root}control/#`,
+    inbox: one('inbox', 'agentId'),
+    reply: one('reply', 'clientId'),
+    work,
+    sharedWork: (group: string, queue: string) => sharedFilter(group, work(queue)),
+  });
+}
+
+function swarmRoot(swarmId: string): string {
+  return `${TOPIC_ROOT}/${validateSegment('swarmId', swarmId)}/`;
+}
+
+function requireTopicText(topic: unknown, field: string): string {
+  if (typeof topic !== 'string' || topic.length === 0) {
+    throw new InvalidInputError(field, `must be a non-empty string, got ${describe(topic)}`);
+  }
+  if (topic.includes('\u0000')) throw new InvalidInputError(field, `must not contain NUL, got ${JSON.stringify(topic)}`);
+  const bytes = Buffer.byteLength(topic, 'utf8');
+  if (bytes > MAX_TOPIC_BYTES) {
+    throw new InvalidInputError(field, `must be at most ${MAX_TOPIC_BYTES} UTF-8 bytes, got ${bytes}`);
+  }
+  return topic;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  return value === null ? 'null' : typeof value;
+}
