@@ -9,7 +9,16 @@ import {
   performanceStats,
   settleEndOfData,
 } from '../portfolio/index.js';
-import type { Strategy } from '../strategy/index.js';
+import {
+  PortfolioAllocator,
+  type PortfolioAllocatorOptions,
+  RiskManager,
+  type RiskManagerOptions,
+  RiskState,
+  type Intent,
+  type Strategy,
+  type StrategyIntent,
+} from '../strategy/index.js';
 import { type Fill, FillAt, type OrderRequest, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
 
 /** Options of {@link runBacktest}. */
@@ -28,14 +37,43 @@ export interface BacktestOptions {
   periodsPerYear?: number;
   /** Run name: the `swarm` part of every client order id. @default 'backtest' */
   swarm?: string;
+  /**
+   * Fits each bar's intents of all strategies into the account (weights, budgets, netting) before
+   * the risk manager sees them; the engine supplies the strategies. @default none
+   */
+  allocator?: Omit<PortfolioAllocatorOptions, 'strategies'>;
+  /** Filters each bar's intents (limits, drawdown kill switch) before they reach the venue. @default none */
+  risk?: RiskManagerOptions;
 }
 
-/** A rejected order: what was asked and why the venue refused. */
+/** A rejected order: what was asked and who refused it, why. */
 export interface BacktestRejection {
   readonly clientOrderId: string;
   readonly barIndex: number;
+  /** `venue`: the paper venue refused it; `risk`: the risk manager did, so it never reached the venue. */
+  readonly source: 'venue' | 'risk';
+  /** A stable code: the venue's `RejectReason` or the risk manager's `RiskRejectReason`. */
   readonly reason: string;
   readonly message: string;
+}
+
+/** How the risk manager's state went over the run (one review per bar time step). */
+export interface RiskStateSummary {
+  /** Time steps spent in each state (judged after that step's drawdown). */
+  readonly barsInState: Readonly<Record<RiskState, number>>;
+  /** Every state change, in order. */
+  readonly transitions: ReadonlyArray<{ readonly barIndex: number; readonly from: RiskState; readonly to: RiskState; readonly drawdown: number }>;
+  readonly finalState: RiskState;
+  /** Intents the risk manager refused (also listed in `rejections` with source `risk`). */
+  readonly rejected: number;
+}
+
+/** What the allocator changed over the run. */
+export interface AllocationSummary {
+  /** Intents cut (or dropped) to fit their strategy's budget. */
+  readonly scaled: number;
+  /** Intents cut or dropped by netting against opposite intents on the same symbol. */
+  readonly netted: number;
 }
 
 /** The outcome of {@link runBacktest}. Same options (and fresh strategies) give the same report but `elapsedMs`. */
@@ -67,6 +105,10 @@ export interface BacktestReport {
   readonly bars: number;
   /** Bar time steps (distinct times). */
   readonly timeSteps: number;
+  /** `null` without a risk manager. */
+  readonly riskState: RiskStateSummary | null;
+  /** `null` without an allocator. */
+  readonly allocation: AllocationSummary | null;
   /** Wall time of the bar loop and settlement, in ms; the one field that varies between runs. */
   readonly elapsedMs: number;
 }
@@ -143,9 +185,15 @@ function groupByTime(input: BacktestOptions['bars']): { symbols: string[]; steps
  * 1. `venue.onBar(bar_t)` for each symbol: orders decided on earlier bars fill (at bar t's open);
  *    each fill is applied to the portfolio at once.
  * 2. The portfolio is marked to market at t with the closes of the bars at t.
- * 3. Each strategy (in the given order) sees each bar with `{ position, equity, barIndex: i }`; each
- *    intent becomes an order with `clientOrderId({ swarm, role: strategy.name, barIndex: i, symbol,
- *    intent })` and is submitted with `nowBar = bar_t`.
+ * 3. Each strategy (in the given order) sees each bar with `{ position, equity, barIndex: i,
+ *    positionOf }`; each intent becomes an order with `clientOrderId({ swarm, role: strategy.name,
+ *    barIndex: i, symbol, intent })` and is submitted with `nowBar = bar_t`.
+ *    With an `allocator` or `risk`, the step's intents of all strategies are first collected, then
+ *    passed through the allocator (`allocate` with the equity of the mark, the filled positions and
+ *    the latest closes of every symbol), then the risk manager (`review`, with the peak of the
+ *    equity marks so far); only what survives is submitted, in that order. The risk manager reviews
+ *    every time step, with or without intents, so its state follows the drawdown; its refusals are
+ *    reported as rejections with source `risk`.
  * With `fillAt: 'close'` steps run 2, 3, 1, 2 (orders must reach the venue before the bar that fills
  * them, at its close).
  * After the last bar, the end-of-data rule settles open positions (liquidation fills pay the venue's
@@ -175,6 +223,34 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
   const fills: Fill[] = [];
   const rejections: BacktestRejection[] = [];
   const marks = new Map<string, number>();
+  const allocator = options.allocator === undefined ? undefined : new PortfolioAllocator({ ...options.allocator, strategies });
+  const risk = options.risk === undefined ? undefined : new RiskManager(options.risk);
+  const filtering = allocator !== undefined || risk !== undefined;
+  /** The latest close of every symbol seen, for the allocator and the risk manager. */
+  const lastCloses = new Map<string, number>();
+  const positionOf = (symbol: string): number => portfolio.quantity(symbol);
+  let peakEquity = -Infinity;
+  const barsInState: Record<RiskState, number> = { [RiskState.normal]: 0, [RiskState.reducing]: 0, [RiskState.halted]: 0 };
+  const transitions: Array<{ barIndex: number; from: RiskState; to: RiskState; drawdown: number }> = [];
+  const allocation = { scaled: 0, netted: 0 };
+  let riskRejected = 0;
+
+  const submit = (role: string, intent: Intent, barIndex: number, nowBar: Bar): void => {
+    const id = clientOrderId({ swarm, role, barIndex, symbol: intent.symbol, intent: intent.intent });
+    const order: OrderRequest = {
+      clientOrderId: id,
+      symbol: intent.symbol,
+      side: intent.side,
+      quantity: intent.quantity,
+      type: intent.type,
+      ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+      ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+    };
+    const result = venue.submit(order, nowBar);
+    if (result.status === 'rejected' || result.status === 'duplicate') {
+      rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'the id was already used on this bar' });
+    }
+  };
 
   const fillStep = (step: readonly Bar[]): void => {
     for (const bar of step) {
@@ -192,38 +268,63 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
   };
   /** `equity` is that of the mark taken just before: nothing trades between the mark and the decisions. */
   const decideStep = (step: readonly Bar[], barIndex: number, equity: number): void => {
-    for (const strategy of strategies) {
-      for (const bar of step) {
-        const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex });
-        for (const intent of intents) {
-          const id = clientOrderId({ swarm, role: strategy.name, barIndex, symbol: intent.symbol, intent: intent.intent });
-          const order: OrderRequest = {
-            clientOrderId: id,
-            symbol: intent.symbol,
-            side: intent.side,
-            quantity: intent.quantity,
-            type: intent.type,
-            ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-            ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-          };
-          const result = venue.submit(order, bar);
-          if (result.status === 'rejected' || result.status === 'duplicate') {
-            rejections.push({ clientOrderId: id, barIndex, reason: result.reason ?? result.status, message: result.message ?? 'the id was already used on this bar' });
-          }
+    if (!filtering) {
+      for (const strategy of strategies) {
+        for (const bar of step) {
+          const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex, positionOf });
+          for (const intent of intents) submit(strategy.name, intent, barIndex, bar);
         }
       }
+      return;
     }
+    let pending: StrategyIntent[] = [];
+    for (const strategy of strategies) {
+      for (const bar of step) {
+        const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex, positionOf });
+        for (const intent of intents) pending.push({ ...intent, strategy: strategy.name });
+      }
+    }
+    for (const bar of step) {
+      lastCloses.set(bar.symbol, bar.close);
+      allocator?.onBar(bar);
+    }
+    const positions = new Map(portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity]));
+    if (allocator !== undefined && pending.length > 0) {
+      const result = allocator.allocate(pending, { equity, positions, prices: lastCloses });
+      allocation.scaled += result.scaled.length;
+      allocation.netted += result.netted.length;
+      pending = result.intents;
+    }
+    if (risk !== undefined) {
+      const review = risk.review(pending, { equity, peakEquity, positions, prices: lastCloses, barIndex });
+      barsInState[review.state] += 1;
+      if (review.state !== review.previousState) transitions.push({ barIndex, from: review.previousState, to: review.state, drawdown: review.drawdown });
+      for (const { intent, reason, message } of review.rejected) {
+        const id = clientOrderId({ swarm, role: intent.strategy, barIndex, symbol: intent.symbol, intent: intent.intent });
+        rejections.push({ clientOrderId: id, barIndex, source: 'risk', reason, message });
+      }
+      riskRejected += review.rejected.length;
+      pending = review.approved;
+    }
+    const nowBar = step[0] as Bar;
+    for (const intent of pending) submit(intent.strategy, intent, barIndex, nowBar);
+  };
+  /** Marks the step and keeps the peak equity for the risk manager. */
+  const markAndTrack = (step: readonly Bar[]): number => {
+    const equity = markStep(step);
+    if (equity > peakEquity) peakEquity = equity;
+    return equity;
   };
 
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as Bar[];
     if (closeFills) {
-      decideStep(step, i, markStep(step));
+      decideStep(step, i, markAndTrack(step));
       fillStep(step);
-      markStep(step);
+      markAndTrack(step);
     } else {
       fillStep(step);
-      decideStep(step, i, markStep(step));
+      decideStep(step, i, markAndTrack(step));
     }
   }
 
@@ -262,6 +363,11 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     endOfData,
     bars: count,
     timeSteps: steps.length,
+    riskState:
+      risk === undefined
+        ? null
+        : { barsInState: Object.freeze({ ...barsInState }), transitions, finalState: risk.state, rejected: riskRejected },
+    allocation: allocator === undefined ? null : { ...allocation },
     elapsedMs: performance.now() - started,
   });
   return { report, equityCurve: curve };

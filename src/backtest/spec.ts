@@ -2,15 +2,26 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { Rng, errorMessage } from '../core/index.js';
-import { type Bar, createSyntheticFeed, loadCsvBars } from '../market/index.js';
+import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
+import { type Bar, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule, fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
-import { type Strategy, smaCrossover } from '../strategy/index.js';
+import {
+  type Strategy,
+  compilePortfolioAllocatorOptions,
+  compileRiskManagerOptions,
+  crossVenueArbitrage,
+  emaCrossover,
+  meanReversion,
+  momentumStrategy,
+  pairs,
+  smaCrossover,
+} from '../strategy/index.js';
 import type { BacktestOptions } from './engine.js';
 import { BacktestSpecError, type SpecProblem } from './errors.js';
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
+const fraction = z.number().gt(0).lte(1);
 const name = z.string().trim().min(1);
 
 const csvData = z.strictObject({
@@ -32,6 +43,30 @@ const syntheticData = z.strictObject({
   driftPerYear: z.number().optional(),
   calmVolatilityPerYear: nonNegative.optional(),
   stressedVolatilityPerYear: nonNegative.optional(),
+  /** Correlation matrix of the symbols' returns, in the order of `symbols`. */
+  correlation: z.array(z.array(z.number())).optional(),
+  /** Co-integrated pairs: each adds its `follower` symbol. */
+  pairs: z
+    .array(
+      z.strictObject({
+        leader: name,
+        follower: name,
+        hedgeRatio: positive.optional(),
+        spreadMean: z.number().optional(),
+        spreadHalfLifeBars: positive.optional(),
+        spreadStdDev: nonNegative.optional(),
+      }),
+    )
+    .optional(),
+  /** The same assets on several venues: adds `SYMBOL@venue` symbols. */
+  venues: z
+    .strictObject({
+      names: z.array(name).min(1),
+      symbols: z.array(name).optional(),
+      noiseStdDevBps: nonNegative.optional(),
+      noiseHalfLifeBars: positive.optional(),
+    })
+    .optional(),
 });
 
 const sizing = z.discriminatedUnion('type', [
@@ -39,14 +74,89 @@ const sizing = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fraction-of-equity'), fraction: nonNegative, wholeUnits: z.boolean().default(true) }),
 ]);
 
-const smaCrossoverSpec = z.strictObject({
-  type: z.literal('sma-crossover'),
+const crossoverFields = {
   name: name.optional(),
   symbol: name,
   fastPeriod: z.int().min(1),
   slowPeriod: z.int().min(2),
   sizing,
+};
+
+const meanReversionFields = {
+  type: z.literal('mean-reversion'),
+  name: name.optional(),
+  symbol: name,
+  allowShort: z.boolean().default(false),
+  sizing,
+};
+
+/** Every strategy type, told apart by `type` (and `indicator` for mean reversion). */
+const strategySpec = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('sma-crossover'), ...crossoverFields }),
+  z.strictObject({ type: z.literal('ema-crossover'), ...crossoverFields }),
+  z.strictObject({
+    type: z.literal('momentum'),
+    name: name.optional(),
+    symbol: name,
+    lookback: z.int().min(1),
+    entryThreshold: z.number(),
+    exitThreshold: z.number(),
+    allowShort: z.boolean().default(false),
+    sizing,
+  }),
+  z.discriminatedUnion('indicator', [
+    z.strictObject({ ...meanReversionFields, indicator: z.literal('bollinger'), period: z.int().min(2).optional(), stdDevs: positive.optional() }),
+    z.strictObject({
+      ...meanReversionFields,
+      indicator: z.literal('rsi'),
+      period: z.int().min(1).optional(),
+      oversold: z.number().optional(),
+      exitLevel: z.number().optional(),
+    }),
+  ]),
+  z.strictObject({
+    type: z.literal('pairs'),
+    name: name.optional(),
+    symbolA: name,
+    symbolB: name,
+    lookback: z.int().min(2),
+    hedgeRatio: positive.optional(),
+    entryZ: positive,
+    exitZ: nonNegative,
+    /** Round the B leg to whole units. @default the sizing's wholeUnits (fraction-of-equity), else false */
+    wholeUnits: z.boolean().optional(),
+    sizing,
+  }),
+  z.strictObject({
+    type: z.literal('cross-venue-arbitrage'),
+    name: name.optional(),
+    symbolA: name,
+    symbolB: name,
+    minEdgeBps: nonNegative,
+    exitEdgeBps: z.number(),
+    feeBpsPerFill: nonNegative.optional(),
+    sizing,
+  }),
+]);
+
+const riskSpec = z.strictObject({
+  maxPositionUnits: positive.optional(),
+  maxPositionFraction: positive.optional(),
+  maxGrossExposure: positive.optional(),
+  maxOrders: z.int().min(1).optional(),
+  orderWindowBars: z.int().min(1).optional(),
+  reduceAtDrawdown: fraction.optional(),
+  haltAtDrawdown: fraction.optional(),
+  recoverBelowDrawdown: fraction.optional(),
+  drawdownWindowBars: z.int().min(1).optional(),
+  allowClosingWhenHalted: z.boolean().optional(),
 });
+
+const allocatorSpec = z.discriminatedUnion('weighting', [
+  z.strictObject({ weighting: z.literal('equal'), wholeUnits: z.boolean().optional() }),
+  z.strictObject({ weighting: z.literal('fixed'), weights: z.record(name, nonNegative), wholeUnits: z.boolean().optional() }),
+  z.strictObject({ weighting: z.literal('inverse-volatility'), lookbackBars: z.int().min(2).optional(), wholeUnits: z.boolean().optional() }),
+]);
 
 const venue = z.strictObject({
   fillAt: z.enum(['next-open', 'close']).optional(),
@@ -76,45 +186,83 @@ export const backtestSpecSchema = z
     /** The run name, used as the `swarm` part of client order ids. */
     name: name.default('backtest'),
     data: z.discriminatedUnion('source', [csvData, syntheticData]),
-    strategies: z.array(smaCrossoverSpec).min(1),
+    strategies: z.array(strategySpec).min(1),
+    /** Risk manager options (limits, drawdown kill switch); none when absent. */
+    risk: riskSpec.optional(),
+    /** Portfolio allocator (weights, budgets, netting); none when absent. */
+    allocator: allocatorSpec.optional(),
     venue: venue.default({}),
     portfolio: z.strictObject({ initialCash: nonNegative.optional(), longOnly: z.boolean().optional() }).default({}),
     endOfData: z.enum(Object.values(EndOfDataRule) as [EndOfDataRule, ...EndOfDataRule[]]).default(EndOfDataRule.liquidateAtClose),
     periodsPerYear: positive.default(252),
   })
   .superRefine((spec, context) => {
-    const symbols = spec.data.source === 'csv' ? spec.data.files.map((file) => file.symbol) : spec.data.symbols;
+    /** Adds the problem of a constructor's InvalidInputError under `prefix`; rethrows anything else. */
+    const check = (prefix: ReadonlyArray<string | number>, build: () => void): boolean => {
+      try {
+        build();
+        return true;
+      } catch (error) {
+        if (!(error instanceof InvalidInputError)) throw error;
+        context.addIssue({ code: 'custom', path: [...prefix, ...parseFieldPath(error.field)], message: allowedPart(error) });
+        return false;
+      }
+    };
+
+    const dataSymbols = spec.data.source === 'csv' ? spec.data.files.map((file) => file.symbol) : spec.data.symbols;
     const seenSymbols = new Set<string>();
-    symbols.forEach((symbol, i) => {
+    let duplicate = false;
+    dataSymbols.forEach((symbol, i) => {
       if (seenSymbols.has(symbol)) {
         const path = spec.data.source === 'csv' ? ['data', 'files', i, 'symbol'] : ['data', 'symbols', i];
         context.addIssue({ code: 'custom', path, message: `each symbol once; ${symbol} appears twice` });
+        duplicate = true;
       }
       seenSymbols.add(symbol);
     });
+    if (spec.data.source === 'synthetic') {
+      const data = spec.data;
+      if (!duplicate && syntheticData.safeParse(data).success) check(['data'], () => compileSyntheticFeedOptions(syntheticFeedOptions(data)));
+      for (const symbol of generatedSymbols(data)) seenSymbols.add(symbol);
+    }
+
     const names = new Set<string>();
+    const built: Strategy[] = [];
     spec.strategies.forEach((strategy, i) => {
-      if (!seenSymbols.has(strategy.symbol)) {
-        context.addIssue({ code: 'custom', path: ['strategies', i, 'symbol'], message: `must be one of the data's symbols: ${[...seenSymbols].join(', ')}` });
+      const legs = 'symbol' in strategy ? [['symbol', strategy.symbol] as const] : ([['symbolA', strategy.symbolA], ['symbolB', strategy.symbolB]] as const);
+      for (const [field, symbol] of legs) {
+        if (typeof symbol === 'string' && !seenSymbols.has(symbol)) {
+          context.addIssue({ code: 'custom', path: ['strategies', i, field], message: `must be one of the data's symbols: ${[...seenSymbols].join(', ')}` });
+        }
       }
-      if (strategy.slowPeriod <= strategy.fastPeriod) {
-        context.addIssue({ code: 'custom', path: ['strategies', i, 'slowPeriod'], message: `must be greater than fastPeriod (${strategy.fastPeriod})` });
+      if (spec.portfolio.longOnly === true && sellsShort(strategy)) {
+        const field = 'allowShort' in strategy ? 'allowShort' : 'type';
+        context.addIssue({ code: 'custom', path: ['strategies', i, field], message: `${strategy.type} sells short but portfolio.longOnly is true; set longOnly: false` });
       }
-      const strategyName = strategy.name ?? defaultName(strategy);
-      if (names.has(strategyName)) {
-        context.addIssue({ code: 'custom', path: ['strategies', i, 'name'], message: `must be unique; ${strategyName} is already used (set name)` });
-      }
-      names.add(strategyName);
+      if (!strategySpec.safeParse(strategy).success) return;
+      check(['strategies', i], () => {
+        const instance = buildStrategy(strategy);
+        built.push(instance);
+        if (names.has(instance.name)) {
+          context.addIssue({ code: 'custom', path: ['strategies', i, 'name'], message: `must be unique; ${instance.name} is already used (set name)` });
+        }
+        names.add(instance.name);
+      });
     });
+    if (spec.risk !== undefined && riskSpec.safeParse(spec.risk).success) {
+      const risk = spec.risk;
+      check(['risk'], () => compileRiskManagerOptions(risk));
+    }
+    if (spec.allocator !== undefined && allocatorSpec.safeParse(spec.allocator).success && built.length === spec.strategies.length) {
+      const allocator = spec.allocator;
+      check(['allocator'], () => compilePortfolioAllocatorOptions({ ...allocator, strategies: built }));
+    }
   });
 
 /** A validated backtest spec, defaults filled in. */
 export type BacktestSpec = z.output<typeof backtestSpecSchema>;
 type StrategySpec = BacktestSpec['strategies'][number];
-
-function defaultName(strategy: Pick<StrategySpec, 'symbol' | 'fastPeriod' | 'slowPeriod'>): string {
-  return `sma-crossover-${strategy.symbol}-${strategy.fastPeriod}-${strategy.slowPeriod}`;
-}
+type SyntheticDataSpec = z.output<typeof syntheticData>;
 
 /**
  * Validates a parsed spec.
@@ -160,13 +308,17 @@ export async function backtestOptionsFromSpec(spec: BacktestSpec, baseDir: strin
       bars.set(file.symbol, await loadCsvBars(resolve(baseDir, file.path), file.symbol, timeZone === undefined ? {} : { timeZone }));
     }
   } else {
-    const { source: _source, seed, ...options } = spec.data;
-    const market = createSyntheticFeed(options).generate(Rng.seeded(seed));
-    for (const symbol of spec.data.symbols) bars.set(symbol, market.bars.get(symbol) ?? []);
+    const feed = createSyntheticFeed(syntheticFeedOptions(spec.data));
+    const market = feed.generate(Rng.seeded(spec.data.seed));
+    for (const symbol of market.symbols) {
+      if (symbol !== feed.config.volatilityIndex?.symbol) bars.set(symbol, market.bars.get(symbol) ?? []);
+    }
   }
   return {
     bars,
     strategies: spec.strategies.map(buildStrategy),
+    ...(spec.risk === undefined ? {} : { risk: spec.risk }),
+    ...(spec.allocator === undefined ? {} : { allocator: spec.allocator }),
     venue: spec.venue,
     portfolio: spec.portfolio,
     endOfData: spec.endOfData,
@@ -180,9 +332,95 @@ export async function loadBacktestOptions(file: string): Promise<BacktestOptions
   return backtestOptionsFromSpec(await loadBacktestSpec(file), dirname(resolve(file)));
 }
 
+/**
+ * A fresh strategy for a strategy spec.
+ * @throws InvalidInputError from the strategy's constructor, naming its field.
+ */
 function buildStrategy(spec: StrategySpec): Strategy {
   const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
-  return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, name: spec.name ?? defaultName(spec) });
+  const named = spec.name === undefined ? {} : { name: spec.name };
+  switch (spec.type) {
+    case 'sma-crossover':
+      return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+    case 'ema-crossover':
+      return emaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+    case 'momentum':
+      return momentumStrategy({
+        symbol: spec.symbol,
+        lookback: spec.lookback,
+        entryThreshold: spec.entryThreshold,
+        exitThreshold: spec.exitThreshold,
+        allowShort: spec.allowShort,
+        sizing: sizer,
+        ...named,
+      });
+    case 'mean-reversion':
+      return spec.indicator === 'bollinger'
+        ? meanReversion({ indicator: 'bollinger', symbol: spec.symbol, period: spec.period, stdDevs: spec.stdDevs, allowShort: spec.allowShort, sizing: sizer, ...named })
+        : meanReversion({
+            indicator: 'rsi',
+            symbol: spec.symbol,
+            period: spec.period,
+            oversold: spec.oversold,
+            exitLevel: spec.exitLevel,
+            allowShort: spec.allowShort,
+            sizing: sizer,
+            ...named,
+          });
+    case 'pairs':
+      return pairs({
+        symbolA: spec.symbolA,
+        symbolB: spec.symbolB,
+        lookback: spec.lookback,
+        hedgeRatio: spec.hedgeRatio,
+        entryZ: spec.entryZ,
+        exitZ: spec.exitZ,
+        wholeUnits: spec.wholeUnits ?? (spec.sizing.type === 'fraction-of-equity' && spec.sizing.wholeUnits),
+        sizing: sizer,
+        ...named,
+      });
+    case 'cross-venue-arbitrage':
+      return crossVenueArbitrage({
+        symbolA: spec.symbolA,
+        symbolB: spec.symbolB,
+        minEdgeBps: spec.minEdgeBps,
+        exitEdgeBps: spec.exitEdgeBps,
+        feeBpsPerFill: spec.feeBpsPerFill,
+        sizing: sizer,
+        ...named,
+      });
+  }
+}
+
+/** Whether a strategy spec can sell short (then a long-only portfolio would refuse its fills). */
+function sellsShort(spec: StrategySpec): boolean {
+  if (spec.type === 'pairs' || spec.type === 'cross-venue-arbitrage') return true;
+  return 'allowShort' in spec && spec.allowShort === true;
+}
+
+/** The synthetic feed's options in a spec (everything but `source` and `seed`). */
+function syntheticFeedOptions(data: SyntheticDataSpec): SyntheticFeedOptions {
+  const { source: _source, seed: _seed, ...options } = data;
+  return options;
+}
+
+/** The tradable symbols a synthetic spec generates: symbols, pair followers, venue symbols. */
+function generatedSymbols(data: SyntheticDataSpec): string[] {
+  const venues = data.venues;
+  const quoted = venues === undefined ? [] : (venues.symbols ?? data.symbols).flatMap((symbol) => venues.names.map((venue) => `${symbol}@${venue}`));
+  return [...data.symbols, ...(data.pairs ?? []).map((pair) => pair.follower), ...quoted];
+}
+
+/** `pairs[0].leader` → `['pairs', 0, 'leader']`. */
+function parseFieldPath(field: string): Array<string | number> {
+  return [...field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((match) => (match[2] === undefined ? (match[1] as string) : Number(match[2])));
+}
+
+/** A constructor's message without its field prefix and trailing `, got <value>` (the spec error shows the value). */
+function allowedPart(error: InvalidInputError): string {
+  const prefix = `${error.field}: `;
+  const text = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return text.replace(/, got [^;]*$/s, '');
 }
 
 function toProblem(issue: z.core.$ZodIssue, raw: unknown): SpecProblem {

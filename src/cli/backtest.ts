@@ -37,8 +37,29 @@ export function formatReport(report: BacktestReport): string {
     ['win rate', percent(report.winRate)],
     ['exposure', percent(report.exposure)],
     ['end of data', report.endOfData],
+    ...riskRows(report),
     ['elapsed', `${report.elapsedMs.toFixed(1)} ms (${Math.round(barsPerSecond).toLocaleString('en-US')} bars/s)`],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   return `${rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+/** Rows for the risk manager and the allocator, when the run had them (none otherwise). */
+function riskRows(report: BacktestReport): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (report.allocation !== null) {
+    rows.push(['allocator', `${report.allocation.scaled} intents scaled, ${report.allocation.netted} netted`]);
+  }
+  const risk = report.riskState;
+  if (risk !== null) {
+    const states = Object.entries(risk.barsInState).map(([state, bars]) => `${state} ${bars}`).join(', ');
+    rows.push(['risk states', `${states} (bars); ${risk.transitions.length} transitions; final ${risk.finalState}`]);
+    const reasons = new Map<string, number>();
+    for (const rejection of report.rejections) {
+      if (rejection.source === 'risk') reasons.set(rejection.reason, (reasons.get(rejection.reason) ?? 0) + 1);
+    }
+    const detail = [...reasons].map(([reason, count]) => `${reason} ${count}`).join(', ');
+    rows.push(['risk rejections', `${risk.rejected}${detail === '' ? '' : ` (${detail})`}`]);
+  }
+  return rows;
 }

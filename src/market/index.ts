@@ -9,5 +9,6 @@ export {
   type SyntheticFeedOptions,
   type SyntheticMarket,
   type SyntheticPairOptions,
+  type SyntheticVenuesOptions,
   type SyntheticVolatilityIndexOptions,
 } from './synthetic.js';

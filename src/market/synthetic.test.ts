@@ -240,3 +240,70 @@ describe('createSyntheticFeed', () => {
     expect(barsOf(twins, 'AAA').map((bar) => bar.close)).toEqual(barsOf(twins, 'BBB').map((bar) => bar.close));
   });
 });
+
+describe('createSyntheticFeed with venues (one asset quoted on several venues)', () => {
+  const options: SyntheticFeedOptions = {
+    symbols: ['AAA', 'BBB'],
+    barCount: 5000,
+    venues: { names: ['alpha', 'beta'], symbols: ['AAA'], noiseStdDevBps: 20, noiseHalfLifeBars: 2 },
+  };
+  const market = createSyntheticFeed(options).generate(Rng.seeded(99));
+  const reference = barsOf(market, 'AAA');
+  const deviation = (symbol: string): number[] => barsOf(market, symbol).map((bar, i) => Math.log(bar.close / (reference[i] as Bar).close));
+
+  it('generates SYMBOL@venue after the other symbols, leaving the other symbols bar for bar unchanged', () => {
+    expect(market.symbols).toEqual(['AAA', 'BBB', 'AAA@alpha', 'AAA@beta', 'VIX']);
+    const without = createSyntheticFeed({ ...options, venues: null }).generate(Rng.seeded(99));
+    for (const symbol of ['AAA', 'BBB', 'VIX']) expect(barsOf(market, symbol)).toEqual(barsOf(without, symbol));
+    const again = createSyntheticFeed(options).generate(Rng.seeded(99));
+    expect(barsOf(again, 'AAA@beta')).toEqual(barsOf(market, 'AAA@beta'));
+  });
+
+  it('makes valid bars whose opens continue the previous closes', () => {
+    for (const symbol of ['AAA@alpha', 'AAA@beta']) {
+      const bars = barsOf(market, symbol);
+      expect(bars.flatMap((bar) => validateBar(bar).map((problem) => problem.message))).toEqual([]);
+      bars.slice(1).forEach((bar, i) => expect(bar.open).toBe((bars[i] as Bar).close));
+      expect(bars[0]?.timeMs).toBe(reference[0]?.timeMs);
+    }
+  });
+
+  it('keeps each venue within its noise of the reference, mean-reverting at the half-life', () => {
+    for (const symbol of ['AAA@alpha', 'AAA@beta']) {
+      const logGap = deviation(symbol);
+      // Requested 20 bps stationary standard deviation around 0.
+      expect(Math.abs(stdDev(logGap) * 10_000 - 20)).toBeLessThan(2);
+      expect(Math.abs(mean(logGap) * 10_000)).toBeLessThan(2);
+      // Half-life 2 bars: lag-1 autocorrelation 2^(-1/2) = 0.707.
+      expect(Math.abs(correlation(logGap.slice(0, -1), logGap.slice(1)) - Math.SQRT1_2)).toBeLessThan(0.03);
+    }
+    // The two venues' noises are independent: their gap has sqrt(2) × 20 bps of spread.
+    const alpha = deviation('AAA@alpha');
+    const beta = deviation('AAA@beta');
+    // ~850 effective samples (autocorrelated): 0.12 is about 3.5 standard errors.
+    expect(Math.abs(correlation(alpha, beta))).toBeLessThan(0.12);
+    expect(Math.abs(stdDev(alpha.map((value, i) => value - (beta[i] as number))) * 10_000 - 20 * Math.SQRT2)).toBeLessThan(3);
+  });
+
+  it('quotes every symbol by default', () => {
+    const all = createSyntheticFeed({ barCount: 3, venues: { names: ['x'] }, volatilityIndex: null }).generate(Rng.seeded(1));
+    expect(all.symbols).toEqual(['AAA', 'BBB', 'AAA@x', 'BBB@x']);
+  });
+
+  it.each<[string, SyntheticFeedOptions['venues'], string]>([
+    ['no venues', { names: [] }, 'venues.names: must list at least one venue name'],
+    ['an @ in a name', { names: ['a@b'] }, "venues.names[0]: must be a non-empty name without '@', got \"a@b\""],
+    ['a venue twice', { names: ['x', 'x'] }, 'venues.names[1]: "x" is listed twice'],
+    ['an unknown symbol', { names: ['x'], symbols: ['ZZZ'] }, 'venues.symbols[0]: "ZZZ" is not one of symbols (AAA, BBB)'],
+    ['negative noise', { names: ['x'], noiseStdDevBps: -1 }, 'venues.noiseStdDevBps: must be >= 0, got -1'],
+    ['zero half-life', { names: ['x'], noiseHalfLifeBars: 0 }, 'venues.noiseHalfLifeBars: must be > 0, got 0'],
+  ])('rejects %s, naming the field', (_name, venues, message) => {
+    expect(() => createSyntheticFeed({ venues })).toThrow(message);
+  });
+
+  it('rejects a venue symbol that clashes with another symbol', () => {
+    expect(() => createSyntheticFeed({ symbols: ['AAA', 'AAA@x'], venues: { names: ['x'], symbols: ['AAA'] } })).toThrow(
+      'venues: "AAA@x" is used twice; every generated symbol needs its own name',
+    );
+  });
+});

@@ -17,6 +17,23 @@ export interface SyntheticPairOptions {
   spreadStdDev?: number;
 }
 
+/**
+ * The same assets quoted on several venues: each `symbols` entry S is also generated as `S@<venue>`
+ * for every venue, priced at S's price × exp(deviation), the deviation (a log price) an
+ * Ornstein–Uhlenbeck process of its own per venue symbol, so venues disagree a little and their gaps
+ * close over time (what cross-venue arbitrage trades).
+ */
+export interface SyntheticVenuesOptions {
+  /** Venue names, e.g. `['alpha', 'beta']`; at least one, unique, without `@`. */
+  names: readonly string[];
+  /** Which of `symbols` are quoted on the venues. @default all of `symbols` */
+  symbols?: readonly string[];
+  /** Stationary standard deviation of a venue's log-price deviation, in basis points. @default 10 */
+  noiseStdDevBps?: number;
+  /** Bars for a deviation to halve on average. @default 2 */
+  noiseHalfLifeBars?: number;
+}
+
 /** A volatility index series derived from the realised volatility of the equal-weighted `symbols`. */
 export interface SyntheticVolatilityIndexOptions {
   /** @default 'VIX' */
@@ -58,6 +75,8 @@ export interface SyntheticFeedOptions {
   correlation?: readonly (readonly number[])[];
   /** Co-integrated pairs. @default [] */
   pairs?: readonly SyntheticPairOptions[];
+  /** The same assets quoted on several venues, as `SYMBOL@venue`. @default none */
+  venues?: SyntheticVenuesOptions | null;
   /** The volatility index, or `null` for none. @default { symbol: 'VIX', windowBars: 20 } */
   volatilityIndex?: SyntheticVolatilityIndexOptions | null;
   /** Mean volume of a calm bar; stressed bars trade more in proportion to their volatility. @default 1_000_000 */
@@ -87,6 +106,7 @@ export interface SyntheticFeedConfig {
   /** Lower-triangular Cholesky factor of `correlation`. */
   readonly choleskyFactor: readonly (readonly number[])[];
   readonly pairs: readonly Required<SyntheticPairOptions>[];
+  readonly venues: Required<SyntheticVenuesOptions> | null;
   readonly volatilityIndex: Required<SyntheticVolatilityIndexOptions> | null;
   readonly meanVolumePerBar: number;
   readonly minimumPrice: number;
@@ -98,7 +118,7 @@ export type Regime = (typeof Regime)[keyof typeof Regime];
 
 /** One generated run. */
 export interface SyntheticMarket {
-  /** Every generated symbol: `symbols`, then pair followers, then the volatility index. */
+  /** Every generated symbol: `symbols`, then pair followers, then venue symbols (by symbol, then venue), then the volatility index. */
   readonly symbols: readonly string[];
   /** Bars of each symbol in {@link SyntheticMarket.symbols}, `barCount` each. */
   readonly bars: ReadonlyMap<string, readonly Bar[]>;
@@ -111,7 +131,8 @@ export interface SyntheticFeed {
   readonly config: SyntheticFeedConfig;
   /**
    * Generates a market. Uses only forks of `rng` (`regime`, `returns`, `spread:<follower>`,
-   * `volume:<symbol>`), so `rng` itself is not advanced.
+   * `venue:<symbol>@<venue>`, `volume:<symbol>`), so `rng` itself is not advanced, and adding
+   * venues or pairs does not change the bars of the other symbols.
    */
   generate(rng: Rng): SyntheticMarket;
 }
@@ -120,6 +141,7 @@ export interface SyntheticFeed {
  * A seeded synthetic market: per-symbol geometric Brownian motion whose volatility follows a
  * two-state Markov regime (calm/stressed, switching between bars, shared by all symbols);
  * sub-step returns correlated through the Cholesky factor of `correlation`; co-integrated pairs;
+ * optional copies of symbols on several venues (`venues`), each with its own mean-reverting noise;
  * and a volatility index (100 × annualised realised volatility of the equal-weighted `symbols`
  * over a trailing window, sums of squared log returns, pre-filled with the calm regime's expected value).
  * @throws InvalidInputError naming the first invalid option.
@@ -179,6 +201,33 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
     });
   });
 
+  let venues: Required<SyntheticVenuesOptions> | null = null;
+  if (options.venues !== undefined && options.venues !== null) {
+    const given = options.venues;
+    const names: unknown = given.names;
+    if (!Array.isArray(names) || names.length === 0) throw new InvalidInputError('venues.names', 'must list at least one venue name, e.g. ["alpha", "beta"]');
+    const seenVenues = new Set<string>();
+    names.forEach((venue: unknown, i) => {
+      const field = `venues.names[${i}]`;
+      if (typeof venue !== 'string' || venue.trim() === '' || venue.includes('@')) {
+        throw new InvalidInputError(field, `must be a non-empty name without '@', got ${JSON.stringify(venue)}`);
+      }
+      if (seenVenues.has(venue)) throw new InvalidInputError(field, `${JSON.stringify(venue)} is listed twice`);
+      seenVenues.add(venue);
+    });
+    const quoted = [...(given.symbols ?? symbols)];
+    quoted.forEach((symbol, i) => {
+      if (!symbols.includes(symbol)) throw new InvalidInputError(`venues.symbols[${i}]`, `${JSON.stringify(symbol)} is not one of symbols (${symbols.join(', ')})`);
+    });
+    for (const symbol of quoted) for (const venue of names as string[]) claim('venues', `${symbol}@${venue}`);
+    venues = Object.freeze({
+      names: Object.freeze([...(names as string[])]),
+      symbols: Object.freeze(quoted),
+      noiseStdDevBps: nonNegative('venues.noiseStdDevBps', given.noiseStdDevBps ?? 10),
+      noiseHalfLifeBars: positive('venues.noiseHalfLifeBars', given.noiseHalfLifeBars ?? 2),
+    });
+  }
+
   let volatilityIndex: Required<SyntheticVolatilityIndexOptions> | null = null;
   if (options.volatilityIndex !== null) {
     const index = options.volatilityIndex ?? {};
@@ -204,6 +253,7 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
     correlation,
     choleskyFactor,
     pairs: Object.freeze(pairs),
+    venues,
     volatilityIndex,
     meanVolumePerBar,
     minimumPrice,
@@ -325,6 +375,19 @@ function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
     return Math.max(config.minimumPrice, pair.hedgeRatio * leader + (spreads[p] as number));
   };
 
+  // Venue copies: price = reference × exp(deviation), the deviation an OU process in log price.
+  const venueQuotes = (config.venues?.symbols ?? []).flatMap((symbol) =>
+    (config.venues?.names ?? []).map((venue) => ({ name: `${symbol}@${venue}`, base: symbols.indexOf(symbol) })),
+  );
+  const venueRngs = venueQuotes.map((quote) => rng.fork(`venue:${quote.name}`));
+  const venueStdDev = (config.venues?.noiseStdDevBps ?? 0) / 10_000;
+  const venueDecay = 2 ** (-1 / ((config.venues?.noiseHalfLifeBars ?? 1) * subStepsPerBar));
+  const venueNoise = venueStdDev * Math.sqrt(1 - venueDecay ** 2);
+  const deviations = venueRngs.map((venueRng) => venueRng.normal(0, venueStdDev));
+  const venuePrice = (v: number): number =>
+    Math.exp((logPrices[(venueQuotes[v] as { base: number }).base] as number) + (deviations[v] as number));
+  const followerCount = config.pairs.length;
+
   // Volatility index: a ring of the last `windowBars * subStepsPerBar` squared index log returns.
   const windowSize = (config.volatilityIndex?.windowBars ?? 1) * subStepsPerBar;
   let indexVarianceFactor = 0;
@@ -337,7 +400,7 @@ function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
   const indexLevel = (): number => Math.max(config.minimumPrice, 100 * Math.sqrt(Math.max(squaresSum, 0) / windowSize / dtYears));
 
   const regimes: Regime[] = [];
-  const ohlcBySymbol: Ohlc[][] = [...symbols, ...config.pairs.map((pair) => pair.follower)].map(() => []);
+  const ohlcBySymbol: Ohlc[][] = [...symbols, ...config.pairs.map((pair) => pair.follower), ...venueQuotes.map((quote) => quote.name)].map(() => []);
   const indexOhlc: Ohlc[] = [];
   let regime: Regime = Regime.calm;
 
@@ -351,7 +414,9 @@ function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
     const driftStep = (config.driftPerYear - volatility ** 2 / 2) * dtYears;
 
     // Each bar opens exactly at the previous close (no gaps); the first at the configured prices.
-    const current = ohlcBySymbol.map((series, s) => startOhlc(series.at(-1)?.close ?? (s < n ? config.initialPrice : followerPrice(s - n))));
+    const current = ohlcBySymbol.map((series, s) =>
+      startOhlc(series.at(-1)?.close ?? (s < n ? config.initialPrice : s < n + followerCount ? followerPrice(s - n) : venuePrice(s - n - followerCount))),
+    );
     // Recomputing the window sum once a bar keeps rounding errors of the running sum from piling up.
     squaresSum = squares.reduce((sum, value) => sum + value, 0);
     const index = startOhlc(indexOhlc.at(-1)?.close ?? indexLevel());
@@ -374,6 +439,10 @@ function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
         spreads[p] = pair.spreadMean + ((spreads[p] as number) - pair.spreadMean) * decay + (spreadRngs[p] as Rng).normal(0, spreadNoise[p] ?? 0);
         extend(current[n + p] as Ohlc, followerPrice(p));
       }
+      for (let v = 0; v < venueQuotes.length; v++) {
+        deviations[v] = (deviations[v] as number) * venueDecay + (venueRngs[v] as Rng).normal(0, venueNoise);
+        extend(current[n + followerCount + v] as Ohlc, venuePrice(v));
+      }
       const square = indexReturn * indexReturn;
       squaresSum += square - (squares[squaresNext] as number);
       squares[squaresNext] = square;
@@ -384,7 +453,7 @@ function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
     indexOhlc.push(index);
   }
 
-  const generated = [...symbols, ...config.pairs.map((pair) => pair.follower)];
+  const generated = [...symbols, ...config.pairs.map((pair) => pair.follower), ...venueQuotes.map((quote) => quote.name)];
   const bars = new Map<string, readonly Bar[]>();
   generated.forEach((symbol, s) => {
     const volumeRng = rng.fork(`volume:${symbol}`);

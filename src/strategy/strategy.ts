@@ -1,6 +1,4 @@
-import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import { sma } from './indicators.js';
 
 /** What a strategy knows about its account when it sees a bar. */
 export interface StrategyContext {
@@ -10,6 +8,11 @@ export interface StrategyContext {
   readonly equity: number;
   /** Index of the bar time step, 0-based, shared by every symbol's bar at that time. */
   readonly barIndex: number;
+  /**
+   * Signed units held in any symbol now. Runners (the backtest engine, the swarm agent) provide it;
+   * strategies that trade two symbols (`pairs`, `crossVenueArbitrage`) require it.
+   */
+  readonly positionOf?: (symbol: string) => number;
 }
 
 /**
@@ -46,6 +49,11 @@ export interface Strategy {
   /** The role name: unique within a run, part of every client order id. */
   readonly name: string;
   /**
+   * The symbols it trades, when it declares them (every strategy here does): allocators weighting
+   * by volatility read them, and a runner may feed it only these.
+   */
+  readonly symbols?: readonly string[];
+  /**
    * Called once per bar of every symbol in the run, in time order (symbols at the same time in
    * alphabetical order); a strategy ignores symbols it does not trade.
    * @returns the orders to place, decided on this bar (empty for none).
@@ -53,68 +61,8 @@ export interface Strategy {
   onBar(bar: Bar, context: StrategyContext): readonly Intent[];
 }
 
-/** Options of {@link smaCrossover}. */
-export interface SmaCrossoverOptions {
-  symbol: string;
-  /** Bars of the fast average; 1 means the price itself ("price over average"). */
-  fastPeriod: number;
-  /** Bars of the slow average; > fastPeriod. */
-  slowPeriod: number;
-  /** Units to buy on entry. */
-  sizing: StrategySizer;
-  /** @default `sma-crossover-<symbol>-<fast>-<slow>` */
-  name?: string;
-}
-
-const NONE: readonly Intent[] = Object.freeze([]);
-
-/**
- * Long-only SMA crossover on closes. With `d = sma(fast) − sma(slow)` at a bar and `d'` at the
- * previous bar (both defined):
- * - `d' <= 0 < d` (fast crosses above slow) and flat: a market buy of `sizing.quantity(close, equity)`
- *   units (none when that is 0), intent `enter-long`.
- * - `d' >= 0 > d` (fast crosses below slow) and long: a market sell of the whole position, intent `exit-long`.
- * The first bar with both averages defined (bar `slowPeriod − 1`) only sets `d'`: no trade.
- * `fastPeriod: 1` compares the close with its own slow average.
- * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
- */
-export function smaCrossover(options: SmaCrossoverOptions): Strategy {
-  const { symbol, fastPeriod, slowPeriod, sizing } = options;
-  if (typeof symbol !== 'string' || symbol.trim() === '') {
-    throw new InvalidInputError('symbol', `must be a non-empty string, got ${JSON.stringify(symbol)}`);
-  }
-  for (const [field, value] of [['fastPeriod', fastPeriod], ['slowPeriod', slowPeriod]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(field, `must be a whole number of bars >= 1, got ${value}`);
-  }
-  if (slowPeriod <= fastPeriod) {
-    throw new InvalidInputError('slowPeriod', `must be greater than fastPeriod (${fastPeriod}), got ${slowPeriod}`);
-  }
-  if (typeof sizing?.quantity !== 'function') throw new InvalidInputError('sizing', 'must be a sizer with quantity(price, equity)');
-  const name = options.name ?? `sma-crossover-${symbol}-${fastPeriod}-${slowPeriod}`;
-  const fast = fastPeriod === 1 ? undefined : sma(fastPeriod);
-  const slow = sma(slowPeriod);
-  let previous: number | undefined;
-
-  return Object.freeze({
-    name,
-    onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
-      if (bar.symbol !== symbol) return NONE;
-      const fastValue = fast ? fast.update(bar.close) : bar.close;
-      const slowValue = slow.update(bar.close);
-      if (fastValue === undefined || slowValue === undefined) return NONE;
-      const difference = fastValue - slowValue;
-      const before = previous;
-      previous = difference;
-      if (before === undefined) return NONE;
-      if (before <= 0 && difference > 0 && context.position === 0) {
-        const quantity = sizing.quantity(bar.close, context.equity);
-        if (!(quantity > 0)) return NONE;
-        return [{ symbol, side: 'buy', quantity, type: 'market', intent: 'enter-long' }];
-      }
-      if (before >= 0 && difference < 0 && context.position > 0) {
-        return [{ symbol, side: 'sell', quantity: context.position, type: 'market', intent: 'exit-long' }];
-      }
-      return NONE;
-    },
-  });
+/** An intent tagged with the strategy (role) that decided it, as allocators and risk filters pass it on. */
+export interface StrategyIntent extends Intent {
+  /** The deciding strategy's {@link Strategy.name}: the `role` of the client order id. */
+  readonly strategy: string;
 }

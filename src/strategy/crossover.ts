@@ -1,0 +1,79 @@
+import { InvalidInputError } from '../core/index.js';
+import { type PriceIndicator, ema, sma } from './indicators.js';
+import { requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
+import type { Strategy, StrategySizer } from './strategy.js';
+
+/** Options of {@link smaCrossover} and {@link emaCrossover}. */
+export interface CrossoverOptions {
+  symbol: string;
+  /** Bars of the fast average; 1 means the price itself ("price over average"). */
+  fastPeriod: number;
+  /** Bars of the slow average; > fastPeriod. */
+  slowPeriod: number;
+  /** Units to buy on entry. */
+  sizing: StrategySizer;
+  /** @default `<sma|ema>-crossover-<symbol>-<fast>-<slow>` */
+  name?: string;
+}
+
+/** Options of {@link smaCrossover}. */
+export type SmaCrossoverOptions = CrossoverOptions;
+/** Options of {@link emaCrossover}. */
+export type EmaCrossoverOptions = CrossoverOptions;
+
+/**
+ * Long-only SMA crossover on closes. With `d = sma(fast) − sma(slow)` at a bar and `d'` at the
+ * previous bar (both defined):
+ * - `d' <= 0 < d` (fast crosses above slow) and flat: a market buy of `sizing.quantity(close, equity)`
+ *   units (none when that is 0), intent `enter-long`.
+ * - `d' >= 0 > d` (fast crosses below slow) and long: a market sell of the whole position, intent `exit-long`.
+ * The first bar with both averages defined (bar `slowPeriod − 1`) only sets `d'`: no trade.
+ * `fastPeriod: 1` compares the close with its own slow average.
+ * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
+ */
+export function smaCrossover(options: SmaCrossoverOptions): Strategy {
+  return crossover('sma', sma, options);
+}
+
+/**
+ * Long-only EMA crossover on closes: the rule of {@link smaCrossover} with exponential averages
+ * (`ema(period)`, seeded by the SMA of its first `period` closes, TA-Lib's convention) in place of
+ * simple ones. Both averages are first defined at bar `slowPeriod − 1`, which only sets `d'`: no
+ * trade. `fastPeriod: 1` compares the close with its own slow EMA ("price over EMA").
+ * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
+ */
+export function emaCrossover(options: EmaCrossoverOptions): Strategy {
+  return crossover('ema', (period) => ema(period), options);
+}
+
+/** The crossover rule, shared by both averages. */
+function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndicator, options: CrossoverOptions): Strategy {
+  const symbol = requireSymbol('symbol', options.symbol);
+  const fastPeriod = requireBars('fastPeriod', options.fastPeriod);
+  const slowPeriod = requireBars('slowPeriod', options.slowPeriod);
+  if (slowPeriod <= fastPeriod) {
+    throw new InvalidInputError('slowPeriod', `must be greater than fastPeriod (${fastPeriod}), got ${slowPeriod}`);
+  }
+  const sizing = requireSizer(options.sizing);
+  const fast = fastPeriod === 1 ? undefined : average(fastPeriod);
+  const slow = average(slowPeriod);
+  let previous: number | undefined;
+  return signalStrategy({
+    name: strategyName(options.name, `${kind}-crossover-${symbol}-${fastPeriod}-${slowPeriod}`),
+    symbol,
+    sizing,
+    allowShort: false,
+    signals: (bar) => {
+      const fastValue = fast ? fast.update(bar.close) : bar.close;
+      const slowValue = slow.update(bar.close);
+      if (fastValue === undefined || slowValue === undefined) return undefined;
+      const difference = fastValue - slowValue;
+      const before = previous;
+      previous = difference;
+      if (before === undefined) return undefined;
+      const crossesAbove = before <= 0 && difference > 0;
+      const crossesBelow = before >= 0 && difference < 0;
+      return { enterLong: crossesAbove, exitLong: crossesBelow, enterShort: false, exitShort: false };
+    },
+  });
+}

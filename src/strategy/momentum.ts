@@ -1,0 +1,57 @@
+import { InvalidInputError } from '../core/index.js';
+import { roc } from './indicators.js';
+import { optionalBoolean, requireBars, requireFinite, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
+import type { Strategy, StrategySizer } from './strategy.js';
+
+/** Options of {@link momentumStrategy}. */
+export interface MomentumOptions {
+  symbol: string;
+  /** Bars back for the rate of change. */
+  lookback: number;
+  /** Enter long when the rate of change (a fraction: 0.05 = 5 %) is above this. */
+  entryThreshold: number;
+  /** Exit a long when the rate of change is below this; <= entryThreshold. */
+  exitThreshold: number;
+  /** Also trade the mirror rule on the short side. @default false */
+  allowShort?: boolean;
+  /** Units to buy (or sell short) on entry. */
+  sizing: StrategySizer;
+  /** @default `momentum-<symbol>-<lookback>` */
+  name?: string;
+}
+
+/**
+ * Time-series momentum on closes (named `momentumStrategy` because `momentum` is the MOM indicator). With `r = close / close[lookback bars ago] − 1` (the rate of
+ * change, a fraction; first defined at bar `lookback`, no trade before), on each bar:
+ * - long and `r < exitThreshold`: market sell of the whole position, intent `exit-long`.
+ * - short and `r > −exitThreshold`: market buy of the whole position, intent `exit-short`.
+ * - then, if flat: `r > entryThreshold` gives a market buy of `sizing.quantity(close, equity)`
+ *   units, intent `enter-long`; otherwise, with `allowShort`, `r < −entryThreshold` gives a market
+ *   sell of that many, intent `enter-short`.
+ * The rule reads levels, not crossings: a flat strategy enters on the first bar above the threshold.
+ * @throws InvalidInputError naming the field for a bad symbol, lookback, threshold or sizer, or
+ *   when `exitThreshold > entryThreshold`.
+ */
+export function momentumStrategy(options: MomentumOptions): Strategy {
+  const symbol = requireSymbol('symbol', options.symbol);
+  const lookback = requireBars('lookback', options.lookback);
+  const entryThreshold = requireFinite('entryThreshold', options.entryThreshold);
+  const exitThreshold = requireFinite('exitThreshold', options.exitThreshold);
+  if (exitThreshold > entryThreshold) {
+    throw new InvalidInputError('exitThreshold', `must be <= entryThreshold (${entryThreshold}), got ${exitThreshold}`);
+  }
+  const allowShort = optionalBoolean('allowShort', options.allowShort, false);
+  const sizing = requireSizer(options.sizing);
+  const rateOfChange = roc(lookback);
+  return signalStrategy({
+    name: strategyName(options.name, `momentum-${symbol}-${lookback}`),
+    symbol,
+    sizing,
+    allowShort,
+    signals: (bar) => {
+      const r = rateOfChange.update(bar.close);
+      if (r === undefined) return undefined;
+      return { enterLong: r > entryThreshold, exitLong: r < exitThreshold, enterShort: r < -entryThreshold, exitShort: r > -exitThreshold };
+    },
+  });
+}

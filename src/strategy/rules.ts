@@ -1,0 +1,180 @@
+/**
+ * What every strategy here shares: option checks that name the field, and the one position rule
+ * (exit, then enter when flat) that turns a bar's signals into intents. Internal to the domain.
+ */
+import { InvalidInputError } from '../core/index.js';
+import type { Bar } from '../market/index.js';
+import type { Intent, Strategy, StrategyContext, StrategySizer } from './strategy.js';
+
+/** No intents (shared, frozen). */
+export const NONE: readonly Intent[] = Object.freeze([]);
+
+/** @throws InvalidInputError naming `field` when `value` is not a non-empty string. */
+export function requireSymbol(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new InvalidInputError(field, `must be a non-empty string, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** @throws InvalidInputError naming `field` when `value` is not a whole number of bars >= `min`. */
+export function requireBars(field: string, value: unknown, min = 1): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidInputError(field, `must be a whole number of bars >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** @throws InvalidInputError naming `field` when `value` is not a finite number. */
+export function requireFinite(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInputError(field, `must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+/** @throws InvalidInputError naming `field` when `value` is not a finite number > 0. */
+export function requirePositive(field: string, value: unknown): number {
+  if (requireFinite(field, value) <= 0) throw new InvalidInputError(field, `must be > 0, got ${String(value)}`);
+  return value as number;
+}
+
+/** @throws InvalidInputError naming `field` when `value` is not a finite number >= 0. */
+export function requireNonNegative(field: string, value: unknown): number {
+  if (requireFinite(field, value) < 0) throw new InvalidInputError(field, `must be >= 0, got ${String(value)}`);
+  return value as number;
+}
+
+/** `value`, or `fallback` when undefined. @throws InvalidInputError naming `field` when it is not a boolean. */
+export function optionalBoolean(field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidInputError(field, `must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** @throws InvalidInputError naming `sizing` when it has no `quantity(price, equity)`. */
+export function requireSizer(sizing: unknown): StrategySizer {
+  if (typeof (sizing as Partial<StrategySizer> | undefined)?.quantity !== 'function') {
+    throw new InvalidInputError('sizing', 'must be a sizer with quantity(price, equity)');
+  }
+  return sizing as StrategySizer;
+}
+
+/** The explicit name, checked, or `fallback`. */
+export function strategyName(name: unknown, fallback: string): string {
+  return name === undefined ? fallback : requireSymbol('name', name);
+}
+
+/** Which way a position, or a two-leg book (by its first leg), points. */
+export type Holding = 'long' | 'short' | 'flat';
+
+/** What a strategy's indicators say on one bar. Each rule reads only the ones for the current holding. */
+export interface Signals {
+  readonly enterLong: boolean;
+  readonly exitLong: boolean;
+  readonly enterShort: boolean;
+  readonly exitShort: boolean;
+}
+
+/** What to do on a bar: close what is held, then open a side (or not). */
+export interface Decision {
+  readonly exit: boolean;
+  readonly enter: 'long' | 'short' | undefined;
+}
+
+/**
+ * The position rule every strategy here follows:
+ * 1. long and `exitLong`, or short and `exitShort`: exit the whole holding.
+ * 2. then, if flat (before or after that exit): enter long on `enterLong`, else enter short on
+ *    `enterShort` when shorting is allowed.
+ * So an exit and an opposite entry can happen on the same bar; a holding is never added to.
+ */
+export function decide(holding: Holding, signals: Signals, allowShort: boolean): Decision {
+  const exit = (holding === 'long' && signals.exitLong) || (holding === 'short' && signals.exitShort);
+  if (holding !== 'flat' && !exit) return { exit, enter: undefined };
+  const enter = signals.enterLong ? 'long' : allowShort && signals.enterShort ? 'short' : undefined;
+  return { exit, enter };
+}
+
+export function holdingOf(position: number): Holding {
+  return position > 0 ? 'long' : position < 0 ? 'short' : 'flat';
+}
+
+/** Options of {@link signalStrategy}: a one-symbol strategy defined by its signals. */
+export interface SignalStrategySpec {
+  readonly name: string;
+  readonly symbol: string;
+  readonly sizing: StrategySizer;
+  readonly allowShort: boolean;
+  /** Feeds the symbol's bar to the indicators; `undefined` while they warm up (no trade). */
+  readonly signals: (bar: Bar) => Signals | undefined;
+}
+
+/**
+ * A one-symbol strategy: on each of its symbol's bars, {@link decide} on `signals(bar)`, then
+ * - exit long: market sell of the whole position, intent `exit-long`; exit short: market buy of it, `exit-short`;
+ * - enter: market buy (`enter-long`) or sell (`enter-short`) of `sizing.quantity(close, equity)`
+ *   units, none when that is not > 0.
+ */
+export function signalStrategy(spec: SignalStrategySpec): Strategy {
+  const { name, symbol, sizing, allowShort, signals } = spec;
+  return Object.freeze({
+    name,
+    symbols: Object.freeze([symbol]),
+    onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
+      if (bar.symbol !== symbol) return NONE;
+      const now = signals(bar);
+      if (now === undefined) return NONE;
+      const position = context.position;
+      const { exit, enter } = decide(holdingOf(position), now, allowShort);
+      if (!exit && enter === undefined) return NONE;
+      const intents: Intent[] = [];
+      if (exit) {
+        intents.push(
+          position > 0
+            ? { symbol, side: 'sell', quantity: position, type: 'market', intent: 'exit-long' }
+            : { symbol, side: 'buy', quantity: -position, type: 'market', intent: 'exit-short' },
+        );
+      }
+      if (enter !== undefined) {
+        const quantity = sizing.quantity(bar.close, context.equity);
+        if (quantity > 0) {
+          intents.push(
+            enter === 'long'
+              ? { symbol, side: 'buy', quantity, type: 'market', intent: 'enter-long' }
+              : { symbol, side: 'sell', quantity, type: 'market', intent: 'enter-short' },
+          );
+        }
+      }
+      return intents;
+    },
+  });
+}
+
+/** Quantities by symbol, as a map or a plain record. */
+export type QuantitiesBySymbol = ReadonlyMap<string, number> | Readonly<Record<string, number>>;
+
+/** A copy of `values` as a Map. @throws InvalidInputError naming `field` for a value that is not a finite number. */
+export function toQuantityMap(field: string, values: QuantitiesBySymbol): Map<string, number> {
+  if (typeof values !== 'object' || values === null) throw new InvalidInputError(field, 'must be a Map or a record of numbers by symbol');
+  const entries: Iterable<[string, number]> = values instanceof Map ? values.entries() : Object.entries(values as Record<string, number>);
+  const map = new Map<string, number>();
+  for (const [symbol, value] of entries) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInputError(`${field}.${symbol}`, `must be a finite number, got ${String(value)}`);
+    map.set(symbol, value);
+  }
+  return map;
+}
+
+/** An order's quantity split by what it does to a position: the part that shrinks it and the part that opens (or grows) one. */
+export interface IntentParts {
+  /** Units that reduce |position| (0 unless the order is against the position). */
+  readonly reducing: number;
+  /** Units beyond that: they open or grow a position. */
+  readonly opening: number;
+}
+
+/** Splits `quantity` on `side` against the signed `position` held before the order. */
+export function splitIntent(side: 'buy' | 'sell', quantity: number, position: number): IntentParts {
+  const against = side === 'buy' ? position < 0 : position > 0;
+  const reducing = against ? Math.min(quantity, Math.abs(position)) : 0;
+  return { reducing, opening: quantity - reducing };
+}
