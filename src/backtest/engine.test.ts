@@ -7,20 +7,8 @@ import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { smaCrossover } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
 import { type BacktestReport, runBacktest } from './index.js';
+import { CLOSES, DAY, OPENS, series } from './testbars.js';
 
-const DAY = 86_400_000;
-
-/** Bars with the given opens and closes; high/low span them. */
-function series(opens: readonly number[], closes: readonly number[], symbol = 'AAA'): Bar[] {
-  return closes.map((close, i) => {
-    const open = opens[i] as number;
-    return { symbol, timeMs: i * DAY, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000 };
-  });
-}
-
-// SMA(1/3) on these closes decides enter-long on bar 4 and exit-long on bar 6 (see strategy.test.ts).
-const CLOSES = [10, 10, 10, 9, 12, 13, 8, 8];
-const OPENS = [10, 10, 10, 9, 11, 12.5, 9, 7.5];
 const strategy = (): ReturnType<typeof smaCrossover> =>
   smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: fixedQuantity(10), name: 'sma' });
 

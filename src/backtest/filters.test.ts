@@ -1,25 +1,15 @@
 // The engine with an allocator and a risk manager between the strategies and the venue.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../core/index.js';
-import { type Bar, createSyntheticFeed } from '../market/index.js';
+import { createSyntheticFeed } from '../market/index.js';
 import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { type Intent, type Strategy, meanReversion, momentumStrategy, pairs, smaCrossover } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
 import { type BacktestReport, runBacktest } from './index.js';
-
-const DAY = 86_400_000;
-
-function series(opens: readonly number[], closes: readonly number[], symbol = 'AAA'): Bar[] {
-  return closes.map((close, i) => {
-    const open = opens[i] as number;
-    return { symbol, timeMs: i * DAY, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000 };
-  });
-}
+import { CLOSES, DAY, OPENS, series } from './testbars.js';
 
 // SMA(1/3) decides enter-long (10 units) on bar 4 and exit-long on bar 6 (see engine.test.ts):
 // bought at bar 5's open 12.5; equity 1000, 1000, 1000, 1000, 1000, 1005, 955, 950.
-const CLOSES = [10, 10, 10, 9, 12, 13, 8, 8];
-const OPENS = [10, 10, 10, 9, 11, 12.5, 9, 7.5];
 const sma = (): Strategy => smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: fixedQuantity(10), name: 'sma' });
 
 /** A strategy that places the given intents on the given bars (on its symbol's bar). */
