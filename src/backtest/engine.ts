@@ -1,25 +1,17 @@
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
+import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
 import {
-  EndOfDataRule,
-  type EquityPoint,
-  type PortfolioOptions,
-  type Trade,
-  createPortfolio,
-  performanceStats,
-  settleEndOfData,
-} from '../portfolio/index.js';
-import {
-  PortfolioAllocator,
+  type AllocationSummary,
+  DecisionPipeline,
   type PortfolioAllocatorOptions,
-  RiskManager,
   type RiskManagerOptions,
-  RiskState,
-  type Intent,
+  type RiskStateSummary,
   type Strategy,
-  type StrategyIntent,
+  collectIntents,
 } from '../strategy/index.js';
-import { type Fill, FillAt, type OrderRequest, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
+import type { PaperVenueOptions } from '../venue/index.js';
+import { type OrderRejection, type SessionReport, TradingSession, groupByTime } from './session.js';
 
 /** Options of {@link runBacktest}. */
 export interface BacktestOptions {
@@ -46,61 +38,11 @@ export interface BacktestOptions {
   risk?: RiskManagerOptions;
 }
 
-/** A rejected order: what was asked and who refused it, why. */
-export interface BacktestRejection {
-  readonly clientOrderId: string;
-  readonly barIndex: number;
-  /** `venue`: the paper venue refused it; `risk`: the risk manager did, so it never reached the venue. */
-  readonly source: 'venue' | 'risk';
-  /** A stable code: the venue's `RejectReason` or the risk manager's `RiskRejectReason`. */
-  readonly reason: string;
-  readonly message: string;
-}
-
-/** How the risk manager's state went over the run (one review per bar time step). */
-export interface RiskStateSummary {
-  /** Time steps spent in each state (judged after that step's drawdown). */
-  readonly barsInState: Readonly<Record<RiskState, number>>;
-  /** Every state change, in order. */
-  readonly transitions: ReadonlyArray<{ readonly barIndex: number; readonly from: RiskState; readonly to: RiskState; readonly drawdown: number }>;
-  readonly finalState: RiskState;
-  /** Intents the risk manager refused (also listed in `rejections` with source `risk`). */
-  readonly rejected: number;
-}
-
-/** What the allocator changed over the run. */
-export interface AllocationSummary {
-  /** Intents cut (or dropped) to fit their strategy's budget. */
-  readonly scaled: number;
-  /** Intents cut or dropped by netting against opposite intents on the same symbol. */
-  readonly netted: number;
-}
+/** A rejected order (the venue's or the risk manager's refusal). */
+export type BacktestRejection = OrderRejection;
 
 /** The outcome of {@link runBacktest}. Same options (and fresh strategies) give the same report but `elapsedMs`. */
-export interface BacktestReport {
-  readonly swarm: string;
-  /** Closed round trips, in closing order (end-of-data liquidations included). */
-  readonly trades: readonly Trade[];
-  /** Venue fills then end-of-data fills, in time order. */
-  readonly fills: readonly Fill[];
-  readonly rejections: readonly BacktestRejection[];
-  readonly initialCash: number;
-  readonly finalCash: number;
-  readonly finalEquity: number;
-  /** `finalEquity / initialCash − 1`. */
-  readonly totalReturn: number;
-  /** Annualised with `periodsPerYear`; `null` when undefined for the data. */
-  readonly sharpe: number | null;
-  readonly sortino: number | null;
-  /** Fraction of the running peak (0.25 = 25 %). */
-  readonly maxDrawdown: number;
-  /** Winning trades / trades; `null` with no trades. */
-  readonly winRate: number | null;
-  /** Fraction of equity points with an open position. */
-  readonly exposure: number;
-  /** Open positions at the end (none after a liquidating rule). */
-  readonly openPositions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
-  readonly endOfData: EndOfDataRule;
+export interface BacktestReport extends SessionReport {
   /** Bars processed (all symbols). */
   readonly bars: number;
   /** Bar time steps (distinct times). */
@@ -117,63 +59,6 @@ export interface BacktestReport {
 export interface BacktestResult {
   readonly report: BacktestReport;
   readonly equityCurve: readonly EquityPoint[];
-}
-
-/** Bars grouped by time: `steps[i]` holds the bars at the i-th distinct time, by symbol name. */
-function groupByTime(input: BacktestOptions['bars']): { symbols: string[]; steps: Bar[][]; count: number } {
-  const bySymbol = new Map<string, readonly Bar[]>();
-  if (input instanceof Map) {
-    for (const [symbol, bars] of input as ReadonlyMap<string, readonly Bar[]>) bySymbol.set(symbol, bars);
-  } else {
-    const lists = new Map<string, Bar[]>();
-    for (const bar of input as readonly Bar[]) {
-      const list = lists.get(bar.symbol);
-      if (list) list.push(bar);
-      else lists.set(bar.symbol, [bar]);
-    }
-    for (const [symbol, list] of lists) bySymbol.set(symbol, list);
-  }
-  const symbols = [...bySymbol.keys()].sort();
-  if (symbols.length === 0) throw new InvalidInputError('bars', 'must hold at least one bar');
-  let count = 0;
-  for (const symbol of symbols) {
-    const bars = bySymbol.get(symbol) as readonly Bar[];
-    if (bars.length === 0) throw new InvalidInputError(`bars.${symbol}`, 'must hold at least one bar');
-    for (let i = 0; i < bars.length; i++) {
-      const bar = bars[i] as Bar;
-      if (bar.symbol !== symbol) throw new InvalidInputError(`bars.${symbol}[${i}].symbol`, `is ${JSON.stringify(bar.symbol)}, expected ${symbol}`);
-      if (i > 0 && bar.timeMs <= (bars[i - 1] as Bar).timeMs) {
-        throw new InvalidInputError(`bars.${symbol}[${i}].timeMs`, `${bar.timeMs} is not after the previous bar; sort the bars by time`);
-      }
-    }
-    count += bars.length;
-  }
-  if (symbols.length === 1) {
-    const bars = bySymbol.get(symbols[0] as string) as readonly Bar[];
-    return { symbols, steps: bars.map((bar) => [bar]), count };
-  }
-  // k-way merge by time; symbols at equal times in alphabetical order.
-  const cursors = symbols.map(() => 0);
-  const lists = symbols.map((symbol) => bySymbol.get(symbol) as readonly Bar[]);
-  const steps: Bar[][] = [];
-  for (;;) {
-    let next = Infinity;
-    lists.forEach((list, k) => {
-      const bar = list[cursors[k] as number];
-      if (bar && bar.timeMs < next) next = bar.timeMs;
-    });
-    if (next === Infinity) break;
-    const step: Bar[] = [];
-    lists.forEach((list, k) => {
-      const bar = list[cursors[k] as number];
-      if (bar && bar.timeMs === next) {
-        step.push(bar);
-        cursors[k] = (cursors[k] as number) + 1;
-      }
-    });
-    steps.push(step);
-  }
-  return { symbols, steps, count };
 }
 
 /**
@@ -204,171 +89,44 @@ function groupByTime(input: BacktestOptions['bars']): { symbols: string[]; steps
 export function runBacktest(options: BacktestOptions): BacktestResult {
   const started = performance.now();
   const swarm = options.swarm ?? 'backtest';
-  if (typeof swarm !== 'string' || swarm.trim() === '') throw new InvalidInputError('swarm', `must be a non-empty string, got ${JSON.stringify(swarm)}`);
-  const periodsPerYear = options.periodsPerYear ?? 252;
-  const endOfData = options.endOfData ?? EndOfDataRule.liquidateAtClose;
-  if (!Object.values(EndOfDataRule).includes(endOfData)) {
-    throw new InvalidInputError('endOfData', `must be one of ${Object.values(EndOfDataRule).join(', ')}, got ${JSON.stringify(endOfData)}`);
-  }
   const names = new Set<string>();
   options.strategies.forEach((strategy, i) => {
     if (names.has(strategy.name)) throw new InvalidInputError(`strategies[${i}].name`, `${JSON.stringify(strategy.name)} is used twice; names must be unique`);
     names.add(strategy.name);
   });
   const { symbols, steps, count } = groupByTime(options.bars);
-  const venue = new PaperVenue({ ...options.venue, symbols });
-  const portfolio = createPortfolio(options.portfolio);
+  const session = new TradingSession({
+    swarm,
+    symbols,
+    ...(options.venue === undefined ? {} : { venue: options.venue }),
+    ...(options.portfolio === undefined ? {} : { portfolio: options.portfolio }),
+    ...(options.endOfData === undefined ? {} : { endOfData: options.endOfData }),
+    ...(options.periodsPerYear === undefined ? {} : { periodsPerYear: options.periodsPerYear }),
+  });
   const strategies = options.strategies;
-  const closeFills = venue.config.fillAt === FillAt.close;
-  const fills: Fill[] = [];
-  const rejections: BacktestRejection[] = [];
-  const marks = new Map<string, number>();
-  const allocator = options.allocator === undefined ? undefined : new PortfolioAllocator({ ...options.allocator, strategies });
-  const risk = options.risk === undefined ? undefined : new RiskManager(options.risk);
-  const filtering = allocator !== undefined || risk !== undefined;
-  /** The latest close of every symbol seen, for the allocator and the risk manager. */
-  const lastCloses = new Map<string, number>();
-  const positionOf = (symbol: string): number => portfolio.quantity(symbol);
-  let peakEquity = -Infinity;
-  const barsInState: Record<RiskState, number> = { [RiskState.normal]: 0, [RiskState.reducing]: 0, [RiskState.halted]: 0 };
-  const transitions: Array<{ barIndex: number; from: RiskState; to: RiskState; drawdown: number }> = [];
-  const allocation = { scaled: 0, netted: 0 };
-  let riskRejected = 0;
-
-  const submit = (role: string, intent: Intent, barIndex: number, nowBar: Bar): void => {
-    const id = clientOrderId({ swarm, role, barIndex, symbol: intent.symbol, intent: intent.intent });
-    const order: OrderRequest = {
-      clientOrderId: id,
-      symbol: intent.symbol,
-      side: intent.side,
-      quantity: intent.quantity,
-      type: intent.type,
-      ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-      ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-    };
-    const result = venue.submit(order, nowBar);
-    if (result.status === 'rejected' || result.status === 'duplicate') {
-      rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'the id was already used on this bar' });
-    }
-  };
-
-  const fillStep = (step: readonly Bar[]): void => {
-    for (const bar of step) {
-      const made = venue.onBar(bar);
-      for (const fill of made) {
-        portfolio.apply(fill);
-        fills.push(fill);
-      }
-    }
-  };
-  const markStep = (step: readonly Bar[]): number => {
-    if (step.length !== 1 || marks.size !== 1) marks.clear();
-    for (const bar of step) marks.set(bar.symbol, bar.close);
-    return portfolio.markToMarket((step[0] as Bar).timeMs, marks).equity;
-  };
-  /** `equity` is that of the mark taken just before: nothing trades between the mark and the decisions. */
-  const decideStep = (step: readonly Bar[], barIndex: number, equity: number): void => {
-    if (!filtering) {
-      for (const strategy of strategies) {
-        for (const bar of step) {
-          const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex, positionOf });
-          for (const intent of intents) submit(strategy.name, intent, barIndex, bar);
-        }
-      }
-      return;
-    }
-    let pending: StrategyIntent[] = [];
-    for (const strategy of strategies) {
-      for (const bar of step) {
-        const intents = strategy.onBar(bar, { position: portfolio.quantity(bar.symbol), equity, barIndex, positionOf });
-        for (const intent of intents) pending.push({ ...intent, strategy: strategy.name });
-      }
-    }
-    for (const bar of step) {
-      lastCloses.set(bar.symbol, bar.close);
-      allocator?.onBar(bar);
-    }
-    const positions = new Map(portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity]));
-    if (allocator !== undefined && pending.length > 0) {
-      const result = allocator.allocate(pending, { equity, positions, prices: lastCloses });
-      allocation.scaled += result.scaled.length;
-      allocation.netted += result.netted.length;
-      pending = result.intents;
-    }
-    if (risk !== undefined) {
-      const review = risk.review(pending, { equity, peakEquity, positions, prices: lastCloses, barIndex });
-      barsInState[review.state] += 1;
-      if (review.state !== review.previousState) transitions.push({ barIndex, from: review.previousState, to: review.state, drawdown: review.drawdown });
-      for (const { intent, reason, message } of review.rejected) {
-        const id = clientOrderId({ swarm, role: intent.strategy, barIndex, symbol: intent.symbol, intent: intent.intent });
-        rejections.push({ clientOrderId: id, barIndex, source: 'risk', reason, message });
-      }
-      riskRejected += review.rejected.length;
-      pending = review.approved;
-    }
-    const nowBar = step[0] as Bar;
-    for (const intent of pending) submit(intent.strategy, intent, barIndex, nowBar);
-  };
-  /** Marks the step and keeps the peak equity for the risk manager. */
-  const markAndTrack = (step: readonly Bar[]): number => {
-    const equity = markStep(step);
-    if (equity > peakEquity) peakEquity = equity;
-    return equity;
-  };
+  const pipeline = new DecisionPipeline({
+    strategies: strategies.map((strategy) => ({ name: strategy.name, symbols: strategy.symbols ?? [] })),
+    ...(options.allocator === undefined ? {} : { allocator: options.allocator }),
+    ...(options.risk === undefined ? {} : { risk: options.risk }),
+  });
 
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as Bar[];
-    if (closeFills) {
-      decideStep(step, i, markAndTrack(step));
-      fillStep(step);
-      markAndTrack(step);
-    } else {
-      fillStep(step);
-      decideStep(step, i, markAndTrack(step));
-    }
+    const account = session.open(step);
+    const decision = pipeline.decide(step, collectIntents(strategies, step, account, i), account, i);
+    session.reject(decision.rejected, i);
+    session.submit(decision.approved, i, step);
+    session.close(step);
   }
-
-  const lastBars = symbols.map((symbol) => {
-    for (let i = steps.length - 1; ; i--) {
-      const bar = (steps[i] as Bar[]).find((candidate) => candidate.symbol === symbol);
-      if (bar) return bar;
-    }
-  });
-  const fees = venue.config.fees;
-  const settlement = settleEndOfData(portfolio, lastBars, {
-    rule: endOfData,
-    feeForFill: (quantity, price) => feeForFill(fees, price, quantity, { fillCount: 0, rawTotal: 0, charged: 0 }).fee,
-  });
-  for (const fill of settlement.fills) fills.push(fill);
-
-  const curve = portfolio.equityCurve();
-  const trades = portfolio.trades();
-  const stats = performanceStats(curve, trades, { periodsPerYear });
-  const initialCash = portfolio.config.initialCash;
+  const settled = session.settle();
+  const summary = pipeline.summary();
   const report: BacktestReport = Object.freeze({
-    swarm,
-    trades,
-    fills,
-    rejections,
-    initialCash,
-    finalCash: portfolio.cash,
-    finalEquity: portfolio.equity,
-    totalReturn: initialCash > 0 ? portfolio.equity / initialCash - 1 : 0,
-    sharpe: stats.sharpe,
-    sortino: stats.sortino,
-    maxDrawdown: stats.maxDrawdown,
-    winRate: stats.winRate,
-    exposure: stats.exposure,
-    openPositions: portfolio.openPositions().map(({ symbol, quantity }) => ({ symbol, quantity })),
-    endOfData,
+    ...settled.report,
     bars: count,
     timeSteps: steps.length,
-    riskState:
-      risk === undefined
-        ? null
-        : { barsInState: Object.freeze({ ...barsInState }), transitions, finalState: risk.state, rejected: riskRejected },
-    allocation: allocator === undefined ? null : { ...allocation },
+    riskState: summary.riskState,
+    allocation: summary.allocation,
     elapsedMs: performance.now() - started,
   });
-  return { report, equityCurve: curve };
+  return { report, equityCurve: settled.equityCurve };
 }

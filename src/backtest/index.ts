@@ -6,6 +6,14 @@ export {
   type BacktestRejection,
 } from './engine.js';
 export {
+  TradingSession,
+  groupByTime,
+  type TradingSessionOptions,
+  type SessionReport,
+  type OrderRejection,
+  type SubmittedOrder,
+} from './session.js';
+export {
   backtestSpecSchema,
   parseBacktestSpec,
   loadBacktestSpec,

@@ -76,3 +76,14 @@ export {
   type PortfolioAllocatorConfig,
 } from './allocator.js';
 export { InvalidTransitionError, isInvalidTransitionError } from './errors.js';
+export {
+  collectIntents,
+  DecisionPipeline,
+  type AccountSnapshot,
+  type DecisionPipelineOptions,
+  type DecisionRejection,
+  type Decision,
+  type DecisionSummary,
+  type RiskStateSummary,
+  type AllocationSummary,
+} from './decider.js';

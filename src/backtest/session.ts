@@ -1,0 +1,302 @@
+import { InvalidInputError } from '../core/index.js';
+import type { Bar } from '../market/index.js';
+import {
+  EndOfDataRule,
+  type EquityPoint,
+  type Portfolio,
+  type PortfolioOptions,
+  type Trade,
+  createPortfolio,
+  performanceStats,
+  settleEndOfData,
+} from '../portfolio/index.js';
+import type { AccountSnapshot, DecisionRejection, StrategyIntent } from '../strategy/index.js';
+import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
+
+/** A rejected order: what was asked and who refused it, why. */
+export interface OrderRejection {
+  readonly clientOrderId: string;
+  readonly barIndex: number;
+  /** `venue`: the paper venue refused it; `risk`: the risk manager did, so it never reached the venue. */
+  readonly source: 'venue' | 'risk';
+  /** A stable code: the venue's `RejectReason` or the risk manager's `RiskRejectReason`. */
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** The account's side of a run's report: trades, fills, equity and its statistics. */
+export interface SessionReport {
+  readonly swarm: string;
+  /** Closed round trips, in closing order (end-of-data liquidations included). */
+  readonly trades: readonly Trade[];
+  /** Venue fills then end-of-data fills, in time order. */
+  readonly fills: readonly Fill[];
+  readonly rejections: readonly OrderRejection[];
+  readonly initialCash: number;
+  readonly finalCash: number;
+  readonly finalEquity: number;
+  /** `finalEquity / initialCash − 1`. */
+  readonly totalReturn: number;
+  /** Annualised with `periodsPerYear`; `null` when undefined for the data. */
+  readonly sharpe: number | null;
+  readonly sortino: number | null;
+  /** Fraction of the running peak (0.25 = 25 %). */
+  readonly maxDrawdown: number;
+  /** Winning trades / trades; `null` with no trades. */
+  readonly winRate: number | null;
+  /** Fraction of equity points with an open position. */
+  readonly exposure: number;
+  /** Open positions at the end (none after a liquidating rule). */
+  readonly openPositions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
+  readonly endOfData: EndOfDataRule;
+}
+
+/** Options of {@link TradingSession}. */
+export interface TradingSessionOptions {
+  /** Run name: the `swarm` part of every client order id. A non-empty string. */
+  swarm: string;
+  /** Every symbol of the run. */
+  symbols: readonly string[];
+  /** @default next-open fills, no slippage, no fees */
+  venue?: Omit<PaperVenueOptions, 'symbols'>;
+  /** @default { initialCash: 100_000, longOnly: false } */
+  portfolio?: PortfolioOptions;
+  /** @default 'liquidate-at-close' */
+  endOfData?: EndOfDataRule;
+  /** Equity points per year, for Sharpe and Sortino. @default 252 */
+  periodsPerYear?: number;
+}
+
+/** An order submitted by {@link TradingSession.submit}, with what the venue answered. */
+export interface SubmittedOrder {
+  readonly clientOrderId: string;
+  readonly intent: StrategyIntent;
+  readonly result: OrderResult;
+}
+
+/**
+ * The account side of a run, kept by whoever holds the venue: the backtest engine, or a swarm's
+ * control plane while agents decide in their sandboxes. One time step goes
+ * `open(step)` → decisions → `reject(...)`/`submit(...)` → `close(step)`:
+ * - with `fillAt: 'next-open'` (default), `open` lets the venue fill orders decided on earlier steps
+ *   at this step's opens, applies the fills, and marks the portfolio at the step's closes; `close`
+ *   does nothing (orders decided on bar t fill from bar t+1);
+ * - with `fillAt: 'close'`, `open` only marks; `close` fills the step's orders at its closes and
+ *   marks again.
+ * The snapshot `open` returns is what every decision of the step must see; nothing trades between
+ * it and the step's orders. After the last step, `settle` applies the end-of-data rule.
+ */
+export class TradingSession {
+  readonly swarm: string;
+  readonly venue: PaperVenue;
+  readonly portfolio: Portfolio;
+  readonly #endOfData: EndOfDataRule;
+  readonly #periodsPerYear: number;
+  readonly #closeFills: boolean;
+  readonly #symbols: readonly string[];
+  readonly #fills: Fill[] = [];
+  readonly #rejections: OrderRejection[] = [];
+  readonly #marks = new Map<string, number>();
+  /** The latest bar of every symbol, for the end-of-data rule. */
+  readonly #lastBars = new Map<string, Bar>();
+  #peakEquity = -Infinity;
+
+  /** @throws InvalidInputError naming the field. */
+  constructor(options: TradingSessionOptions) {
+    const swarm = options.swarm;
+    if (typeof swarm !== 'string' || swarm.trim() === '') throw new InvalidInputError('swarm', `must be a non-empty string, got ${JSON.stringify(swarm)}`);
+    const endOfData = options.endOfData ?? EndOfDataRule.liquidateAtClose;
+    if (!Object.values(EndOfDataRule).includes(endOfData)) {
+      throw new InvalidInputError('endOfData', `must be one of ${Object.values(EndOfDataRule).join(', ')}, got ${JSON.stringify(endOfData)}`);
+    }
+    this.swarm = swarm;
+    this.#endOfData = endOfData;
+    this.#periodsPerYear = options.periodsPerYear ?? 252;
+    this.#symbols = [...options.symbols];
+    this.venue = new PaperVenue({ ...options.venue, symbols: this.#symbols });
+    this.portfolio = createPortfolio(options.portfolio);
+    this.#closeFills = this.venue.config.fillAt === FillAt.close;
+  }
+
+  /** Starts a time step; returns the account every decision of the step sees. */
+  open(step: readonly Bar[]): AccountSnapshot {
+    if (!this.#closeFills) this.fill(step);
+    this.mark(step);
+    return this.account();
+  }
+
+  /** The account now (after the latest mark). */
+  account(): AccountSnapshot {
+    return {
+      equity: this.portfolio.equity,
+      peakEquity: this.#peakEquity,
+      positions: new Map(this.portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity])),
+    };
+  }
+
+  /** The client order id of an intent decided on step `barIndex`. */
+  orderId(intent: StrategyIntent, barIndex: number): string {
+    return clientOrderId({ swarm: this.swarm, role: intent.strategy, barIndex, symbol: intent.symbol, intent: intent.intent });
+  }
+
+  /**
+   * Submits a step's approved intents in order. A repeated client order id (a second decider of a
+   * mesh submitting the same decision) is answered `duplicate` and not recorded as a rejection twice.
+   */
+  submit(intents: readonly StrategyIntent[], barIndex: number, step: readonly Bar[]): SubmittedOrder[] {
+    const nowBar = step[0] as Bar;
+    return intents.map((intent) => {
+      const id = this.orderId(intent, barIndex);
+      const result = this.venue.submit(
+        {
+          clientOrderId: id,
+          symbol: intent.symbol,
+          side: intent.side,
+          quantity: intent.quantity,
+          type: intent.type,
+          ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+          ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+        },
+        nowBar,
+      );
+      if (result.status === 'rejected') {
+        this.#rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'rejected' });
+      }
+      return { clientOrderId: id, intent, result };
+    });
+  }
+
+  /** Records the decision pipeline's refusals of step `barIndex`. */
+  reject(rejected: readonly DecisionRejection[], barIndex: number): void {
+    for (const { intent, source, reason, message } of rejected) {
+      this.#rejections.push({ clientOrderId: this.orderId(intent, barIndex), barIndex, source, reason, message });
+    }
+  }
+
+  /** Ends a time step (fills and marks it with close fills). */
+  close(step: readonly Bar[]): void {
+    if (!this.#closeFills) return;
+    this.fill(step);
+    this.mark(step);
+  }
+
+  /**
+   * Applies the end-of-data rule (liquidation fills pay the venue's fee model) and reports.
+   * Orders still open are dropped.
+   */
+  settle(): { report: SessionReport; equityCurve: readonly EquityPoint[] } {
+    const lastBars = this.#symbols.flatMap((symbol) => {
+      const bar = this.#lastBars.get(symbol);
+      return bar === undefined ? [] : [bar];
+    });
+    const fees = this.venue.config.fees;
+    const settlement = settleEndOfData(this.portfolio, lastBars, {
+      rule: this.#endOfData,
+      feeForFill: (quantity, price) => feeForFill(fees, price, quantity, { fillCount: 0, rawTotal: 0, charged: 0 }).fee,
+    });
+    for (const fill of settlement.fills) this.#fills.push(fill);
+    const portfolio = this.portfolio;
+    const curve = portfolio.equityCurve();
+    const trades = portfolio.trades();
+    const stats = performanceStats(curve, trades, { periodsPerYear: this.#periodsPerYear });
+    const initialCash = portfolio.config.initialCash;
+    const report: SessionReport = {
+      swarm: this.swarm,
+      trades,
+      fills: [...this.#fills],
+      rejections: [...this.#rejections],
+      initialCash,
+      finalCash: portfolio.cash,
+      finalEquity: portfolio.equity,
+      totalReturn: initialCash > 0 ? portfolio.equity / initialCash - 1 : 0,
+      sharpe: stats.sharpe,
+      sortino: stats.sortino,
+      maxDrawdown: stats.maxDrawdown,
+      winRate: stats.winRate,
+      exposure: stats.exposure,
+      openPositions: portfolio.openPositions().map(({ symbol, quantity }) => ({ symbol, quantity })),
+      endOfData: this.#endOfData,
+    };
+    return { report, equityCurve: curve };
+  }
+
+  private fill(step: readonly Bar[]): void {
+    for (const bar of step) {
+      for (const fill of this.venue.onBar(bar)) {
+        this.portfolio.apply(fill);
+        this.#fills.push(fill);
+      }
+    }
+  }
+
+  private mark(step: readonly Bar[]): void {
+    if (step.length !== 1 || this.#marks.size !== 1) this.#marks.clear();
+    for (const bar of step) {
+      this.#marks.set(bar.symbol, bar.close);
+      this.#lastBars.set(bar.symbol, bar);
+    }
+    const equity = this.portfolio.markToMarket((step[0] as Bar).timeMs, this.#marks).equity;
+    if (equity > this.#peakEquity) this.#peakEquity = equity;
+  }
+}
+
+/**
+ * Bars grouped by time: `steps[i]` holds the bars at the i-th distinct time, symbols in
+ * alphabetical order.
+ * @throws InvalidInputError naming the field for an empty input, a bar under the wrong symbol, or bars out of time order.
+ */
+export function groupByTime(input: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): { symbols: string[]; steps: Bar[][]; count: number } {
+  const bySymbol = new Map<string, readonly Bar[]>();
+  if (input instanceof Map) {
+    for (const [symbol, bars] of input as ReadonlyMap<string, readonly Bar[]>) bySymbol.set(symbol, bars);
+  } else {
+    const lists = new Map<string, Bar[]>();
+    for (const bar of input as readonly Bar[]) {
+      const list = lists.get(bar.symbol);
+      if (list) list.push(bar);
+      else lists.set(bar.symbol, [bar]);
+    }
+    for (const [symbol, list] of lists) bySymbol.set(symbol, list);
+  }
+  const symbols = [...bySymbol.keys()].sort();
+  if (symbols.length === 0) throw new InvalidInputError('bars', 'must hold at least one bar');
+  let count = 0;
+  for (const symbol of symbols) {
+    const bars = bySymbol.get(symbol) as readonly Bar[];
+    if (bars.length === 0) throw new InvalidInputError(`bars.${symbol}`, 'must hold at least one bar');
+    for (let i = 0; i < bars.length; i++) {
+      const bar = bars[i] as Bar;
+      if (bar.symbol !== symbol) throw new InvalidInputError(`bars.${symbol}[${i}].symbol`, `is ${JSON.stringify(bar.symbol)}, expected ${symbol}`);
+      if (i > 0 && bar.timeMs <= (bars[i - 1] as Bar).timeMs) {
+        throw new InvalidInputError(`bars.${symbol}[${i}].timeMs`, `${bar.timeMs} is not after the previous bar; sort the bars by time`);
+      }
+    }
+    count += bars.length;
+  }
+  if (symbols.length === 1) {
+    const bars = bySymbol.get(symbols[0] as string) as readonly Bar[];
+    return { symbols, steps: bars.map((bar) => [bar]), count };
+  }
+  // k-way merge by time; symbols at equal times in alphabetical order.
+  const cursors = symbols.map(() => 0);
+  const lists = symbols.map((symbol) => bySymbol.get(symbol) as readonly Bar[]);
+  const steps: Bar[][] = [];
+  for (;;) {
+    let next = Infinity;
+    lists.forEach((list, k) => {
+      const bar = list[cursors[k] as number];
+      if (bar && bar.timeMs < next) next = bar.timeMs;
+    });
+    if (next === Infinity) break;
+    const step: Bar[] = [];
+    lists.forEach((list, k) => {
+      const bar = list[cursors[k] as number];
+      if (bar && bar.timeMs === next) {
+        step.push(bar);
+        cursors[k] = (cursors[k] as number) + 1;
+      }
+    });
+    steps.push(step);
+  }
+  return { symbols, steps, count };
+}

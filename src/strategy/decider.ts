@@ -1,0 +1,166 @@
+import type { Bar } from '../market/index.js';
+import { type AllocatedStrategy, PortfolioAllocator, type PortfolioAllocatorOptions } from './allocator.js';
+import { RiskManager, type RiskManagerOptions, RiskState } from './risk.js';
+import type { Strategy, StrategyIntent } from './strategy.js';
+
+/**
+ * The account as every decision of one bar time step sees it: taken after the step's fills (with
+ * next-open fills) and its mark to market, before any of the step's orders.
+ */
+export interface AccountSnapshot {
+  /** Cash + positions at the step's marks. */
+  readonly equity: number;
+  /** The highest equity mark so far in the run (the risk manager's drawdown reference). */
+  readonly peakEquity: number;
+  /** Signed units held by symbol; flat symbols are absent. */
+  readonly positions: ReadonlyMap<string, number>;
+}
+
+/**
+ * Feeds one time step's bars to strategies and collects their intents, tagged with the strategy's
+ * name: strategies in the given order, each seeing the step's bars in the given order (symbols
+ * alphabetical). The one way a step's intents are produced, by the backtest engine and by swarm
+ * agents alike, so both see the same intents in the same order.
+ */
+export function collectIntents(strategies: readonly Strategy[], step: readonly Bar[], account: AccountSnapshot, barIndex: number): StrategyIntent[] {
+  const positionOf = (symbol: string): number => account.positions.get(symbol) ?? 0;
+  const intents: StrategyIntent[] = [];
+  for (const strategy of strategies) {
+    for (const bar of step) {
+      const decided = strategy.onBar(bar, { position: positionOf(bar.symbol), equity: account.equity, barIndex, positionOf });
+      for (const intent of decided) intents.push({ ...intent, strategy: strategy.name });
+    }
+  }
+  return intents;
+}
+
+/** Options of {@link DecisionPipeline}; without `allocator` and `risk` every intent passes. */
+export interface DecisionPipelineOptions {
+  /** Every strategy of the run (name and symbols), in the run's order. */
+  strategies: readonly AllocatedStrategy[];
+  /** Fits the step's intents into the account (weights, budgets, netting). */
+  allocator?: Omit<PortfolioAllocatorOptions, 'strategies'>;
+  /** Limits and the drawdown kill switch. */
+  risk?: RiskManagerOptions;
+}
+
+/** Why a pipeline stage dropped an intent. */
+export interface DecisionRejection {
+  readonly intent: StrategyIntent;
+  /** The stage that refused it. */
+  readonly source: 'risk';
+  /** A stable code (the risk manager's `RiskRejectReason`). */
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What {@link DecisionPipeline.decide} made of one step's intents. */
+export interface Decision {
+  /** The intents to submit, in order. */
+  readonly approved: readonly StrategyIntent[];
+  readonly rejected: readonly DecisionRejection[];
+}
+
+/** How the risk manager's state went over the run (one review per bar time step). */
+export interface RiskStateSummary {
+  /** Time steps spent in each state (judged after that step's drawdown). */
+  readonly barsInState: Readonly<Record<RiskState, number>>;
+  /** Every state change, in order. */
+  readonly transitions: ReadonlyArray<{ readonly barIndex: number; readonly from: RiskState; readonly to: RiskState; readonly drawdown: number }>;
+  readonly finalState: RiskState;
+  /** Intents the risk manager refused. */
+  readonly rejected: number;
+}
+
+/** What the allocator changed over the run. */
+export interface AllocationSummary {
+  /** Intents cut (or dropped) to fit their strategy's budget. */
+  readonly scaled: number;
+  /** Intents cut or dropped by netting against opposite intents on the same symbol. */
+  readonly netted: number;
+}
+
+/** What a {@link DecisionPipeline} did over the run. */
+export interface DecisionSummary {
+  /** `null` without a risk manager. */
+  readonly riskState: RiskStateSummary | null;
+  /** `null` without an allocator. */
+  readonly allocation: AllocationSummary | null;
+}
+
+/**
+ * Turns one time step's intents of all strategies into the orders to place: allocator, then risk
+ * manager. Deterministic: the same steps, intents and accounts give the same decisions, which is
+ * what lets every agent of a mesh compute the same decision, and a swarm run match a backtest.
+ * Feed it every time step in order, with or without intents (the risk manager reviews every step so
+ * its state follows the drawdown, and the allocator's volatility windows need every bar).
+ */
+export class DecisionPipeline {
+  readonly #allocator: PortfolioAllocator | undefined;
+  readonly #risk: RiskManager | undefined;
+  /** The latest close of every symbol seen. */
+  readonly #lastCloses = new Map<string, number>();
+  readonly #barsInState: Record<RiskState, number> = { [RiskState.normal]: 0, [RiskState.reducing]: 0, [RiskState.halted]: 0 };
+  readonly #transitions: Array<{ barIndex: number; from: RiskState; to: RiskState; drawdown: number }> = [];
+  readonly #allocation = { scaled: 0, netted: 0 };
+  #riskRejected = 0;
+
+  /** @throws InvalidInputError naming the allocator's or risk manager's field. */
+  constructor(options: DecisionPipelineOptions) {
+    this.#allocator = options.allocator === undefined ? undefined : new PortfolioAllocator({ ...options.allocator, strategies: options.strategies });
+    this.#risk = options.risk === undefined ? undefined : new RiskManager(options.risk);
+  }
+
+  /** Whether any stage can change or drop intents (else `decide` passes them through). */
+  get filtering(): boolean {
+    return this.#allocator !== undefined || this.#risk !== undefined;
+  }
+
+  /**
+   * Decides time step `barIndex`.
+   * @param step the step's bars (every symbol with a bar at that time)
+   * @param intents the step's intents, as {@link collectIntents} orders them
+   */
+  decide(step: readonly Bar[], intents: readonly StrategyIntent[], account: AccountSnapshot, barIndex: number): Decision {
+    if (!this.filtering) return { approved: [...intents], rejected: [] };
+    for (const bar of step) {
+      this.#lastCloses.set(bar.symbol, bar.close);
+      this.#allocator?.onBar(bar);
+    }
+    let pending: StrategyIntent[] = [...intents];
+    if (this.#allocator !== undefined && pending.length > 0) {
+      const result = this.#allocator.allocate(pending, { equity: account.equity, positions: account.positions, prices: this.#lastCloses });
+      this.#allocation.scaled += result.scaled.length;
+      this.#allocation.netted += result.netted.length;
+      pending = result.intents;
+    }
+    const rejected: DecisionRejection[] = [];
+    if (this.#risk !== undefined) {
+      const review = this.#risk.review(pending, {
+        equity: account.equity,
+        peakEquity: account.peakEquity,
+        positions: account.positions,
+        prices: this.#lastCloses,
+        barIndex,
+      });
+      this.#barsInState[review.state] += 1;
+      if (review.state !== review.previousState) this.#transitions.push({ barIndex, from: review.previousState, to: review.state, drawdown: review.drawdown });
+      for (const { intent, reason, message } of review.rejected) rejected.push({ intent, source: 'risk', reason, message });
+      this.#riskRejected += review.rejected.length;
+      pending = review.approved;
+    }
+    return { approved: pending, rejected };
+  }
+
+  /** What the stages did so far. */
+  summary(): DecisionSummary {
+    const risk = this.#risk;
+    return {
+      riskState:
+        risk === undefined
+          ? null
+          : { barsInState: Object.freeze({ ...this.#barsInState }), transitions: [...this.#transitions], finalState: risk.state, rejected: this.#riskRejected },
+      allocation: this.#allocator === undefined ? null : { ...this.#allocation },
+    };
+  }
+}
