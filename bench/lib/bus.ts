@@ -1,0 +1,321 @@
+// Bus workloads for benchmarks: one hop (a publisher and a subscriber) through the Bus or through two
+// bare mqtt.js clients, timed one message at a time or pipelined, and request/reply through
+// bus.serve + bus.request. Every run gets its own topic, so a late message of an earlier run cannot
+// be counted in a later one.
+import { connect as connectTcp } from 'node:net';
+import { type IClientOptions, type MqttClient, connectAsync } from 'mqtt';
+import { z } from 'zod';
+import { randomId, silentLogger } from '../../src/core/index.js';
+import {
+  type BrokerCredentials,
+  type EmbeddedBroker,
+  type MqttBus,
+  type QoS,
+  MessageRegistry,
+  connectBus,
+  defineMessage,
+  swarmTopics,
+} from '../../src/bus/index.js';
+
+/** A market bar on the bus: what a data agent publishes on `swarmTopics(id).bar(symbol)`. */
+export const BarMessage = defineMessage(
+  'bar',
+  z.object({
+    symbol: z.string().min(1).max(32),
+    timeMs: z.int().nonnegative(),
+    open: z.number().positive(),
+    high: z.number().positive(),
+    low: z.number().positive(),
+    close: z.number().positive(),
+    volume: z.number().nonnegative(),
+  }),
+);
+
+/** The built-in message types and {@link BarMessage}. */
+export const BENCH_REGISTRY = MessageRegistry.create(BarMessage);
+
+const FIRST_BAR_MS = Date.UTC(2024, 0, 2, 14, 30);
+const MINUTE_MS = 60_000;
+const cents = (value: number): number => Math.round(value * 100) / 100;
+
+/** Minute bar number `seq` of a made-up series; its `timeMs` tells the receiver `seq` (see {@link seqOf}). */
+export function barFor(seq: number, symbol: string): z.input<typeof BarMessage.schema> {
+  const mid = 180 + 5 * Math.sin(seq / 50);
+  return {
+    symbol,
+    timeMs: FIRST_BAR_MS + seq * MINUTE_MS,
+    open: cents(mid - 0.08),
+    high: cents(mid + 0.42),
+    low: cents(mid - 0.37),
+    close: cents(mid + 0.11),
+    volume: 10_000 + (seq % 997) * 13,
+  };
+}
+
+/** The sequence number {@link barFor} put into a bar. */
+export function seqOf(bar: { readonly timeMs: number }): number {
+  return (bar.timeMs - FIRST_BAR_MS) / MINUTE_MS;
+}
+
+/** A broker the workloads run on. */
+export interface BrokerTarget {
+  /** As shown in row names: `embedded Aedes`, `Mosquitto`. */
+  readonly name: string;
+  readonly url: string;
+  /** Credentials for one agent of `swarmId`; `undefined` on an anonymous broker. */
+  credentials(swarmId: string, agentId: string): BrokerCredentials | undefined;
+}
+
+/** The embedded broker, each client connecting with credentials issued for it. */
+export function embeddedTarget(broker: EmbeddedBroker): BrokerTarget {
+  return { name: 'embedded Aedes', url: broker.url, credentials: (swarmId, agentId) => broker.issueCredentials({ swarmId, agentId }) };
+}
+
+/** A broker that lets anyone in. */
+export function anonymousTarget(name: string, url: string): BrokerTarget {
+  return { name, url, credentials: () => undefined };
+}
+
+/** Whether a TCP server listens at `host:port` (connects once, then closes). */
+export function probeTcp(host: string, port: number, timeoutMs = 1000): Promise<{ available: boolean; detail: string }> {
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host, port });
+    const finish = (available: boolean, detail: string): void => {
+      socket.destroy();
+      resolve({ available, detail });
+    };
+    socket.setTimeout(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms`));
+    socket.once('connect', () => finish(true, 'reachable'));
+    socket.once('error', (error) => finish(false, error.message));
+  });
+}
+
+/** A Bus on `target` for agent `agentId` of `swarmId`, knowing {@link BarMessage}. */
+export function openBus(target: BrokerTarget, swarmId: string, agentId: string): Promise<MqttBus> {
+  return connectBus({ url: target.url, ...target.credentials(swarmId, agentId), registry: BENCH_REGISTRY, logger: silentLogger });
+}
+
+/** Called by a hop with the sequence number of each bar that reached the subscriber. */
+export type Arrive = (seq: number) => void;
+
+/** A publisher and a subscriber on one topic. */
+export interface Hop {
+  /** Publishes bar `seq`; resolves as the publisher's client does (written at QoS 0, acknowledged at QoS 1). */
+  send(seq: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Connects a {@link Hop} whose subscriber reports arrivals to `arrive`. */
+export type OpenHop = (arrive: Arrive) => Promise<Hop>;
+
+/** Two Buses: bars validated and wrapped in envelopes, decoded and validated again on arrival. */
+export function busHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop {
+  return async (arrive) => {
+    const symbol = `SYM-${randomId(6)}`;
+    const topic = swarmTopics(swarmId).bar(symbol);
+    const publisher = await openBus(target, swarmId, `publisher-${randomId(6)}`);
+    const subscriber = await openBus(target, swarmId, `subscriber-${randomId(6)}`).catch(async (error: unknown) => {
+      await publisher.close();
+      throw error;
+    });
+    const close = async (): Promise<void> => {
+      await Promise.all([publisher.close(), subscriber.close()]);
+    };
+    try {
+      await subscriber.subscribe(topic, (envelope) => {
+        if (BarMessage.is(envelope)) arrive(seqOf(envelope.payload));
+      }, { qos });
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    return { send: (seq) => publisher.publish(topic, BarMessage.draft(barFor(seq, symbol)), { qos }), close };
+  };
+}
+
+/**
+ * Two bare mqtt.js clients (MQTT 3.1.1, Nagle off like the Bus): the bar as plain JSON, parsed on
+ * arrival; no envelope, no schema, no ids.
+ */
+export function bareHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop {
+  return async (arrive) => {
+    const symbol = `SYM-${randomId(6)}`;
+    const topic = swarmTopics(swarmId).bar(symbol);
+    const options = (role: string): IClientOptions => {
+      const agentId = `bare-${role}-${randomId(6)}`;
+      return { ...target.credentials(swarmId, agentId), clientId: agentId, protocolVersion: 4, reconnectPeriod: 0 };
+    };
+    const publisher = await connectAsync(target.url, options('publisher'));
+    const subscriber = await connectAsync(target.url, options('subscriber')).catch(async (error: unknown) => {
+      await publisher.endAsync();
+      throw error;
+    });
+    const close = async (): Promise<void> => {
+      await Promise.all([publisher.endAsync(), subscriber.endAsync()]);
+    };
+    for (const client of [publisher, subscriber]) noDelay(client);
+    subscriber.on('message', (_topic, payload) => arrive(seqOf(JSON.parse(payload.toString('utf8')) as { timeMs: number })));
+    try {
+      await subscriber.subscribeAsync(topic, { qos });
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    return { send: (seq) => publisher.publishAsync(topic, JSON.stringify(barFor(seq, symbol)), { qos }), close };
+  };
+}
+
+function noDelay(client: MqttClient): void {
+  (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+}
+
+/** What {@link oneHopLatency} measured. */
+export interface LatencyRun {
+  /** publish call → arrival at the subscriber, ms, one per message that arrived. */
+  readonly samples: number[];
+  /** Messages that did not arrive within the timeout. */
+  readonly lost: number;
+}
+
+/**
+ * Sends `warmup` + `count` bars one at a time: each is sent once the previous one arrived and its
+ * publish resolved. Times publish call → arrival (performance.now, same process) of the last `count`.
+ */
+export async function oneHopLatency(open: OpenHop, options: { count: number; warmup: number; timeoutMs: number }): Promise<LatencyRun> {
+  let waiting: { seq: number; resolve: (at: number) => void } | undefined;
+  const hop = await open((seq) => {
+    const at = performance.now();
+    if (waiting?.seq !== seq) return;
+    const { resolve } = waiting;
+    waiting = undefined;
+    resolve(at);
+  });
+  const samples: number[] = [];
+  let lost = 0;
+  try {
+    for (let seq = 0; seq < options.warmup + options.count; seq++) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arrived = new Promise<number | undefined>((resolve) => {
+        waiting = { seq, resolve };
+        timer = setTimeout(() => resolve(undefined), options.timeoutMs);
+      });
+      const started = performance.now();
+      const [at] = await Promise.all([arrived, hop.send(seq)]);
+      clearTimeout(timer);
+      waiting = undefined;
+      if (seq < options.warmup) continue;
+      if (at === undefined) lost++;
+      else samples.push(at - started);
+    }
+  } finally {
+    await hop.close();
+  }
+  return { samples, lost };
+}
+
+/** What {@link throughput} measured (the timed phase only). */
+export interface ThroughputRun {
+  readonly sent: number;
+  readonly received: number;
+  /** First publish call → last arrival. */
+  readonly ms: number;
+  readonly perSecond: number;
+  readonly sendFailures: number;
+}
+
+/**
+ * Publishes `count` bars as fast as the hop takes them, with at most `inFlight` sent but not yet
+ * arrived (after a warm-up phase of `warmup` bars run the same way). Stops waiting for the rest when
+ * nothing arrives for `stallMs` (lost QoS 0 messages), and counts what arrived.
+ */
+export async function throughput(open: OpenHop, options: { count: number; warmup: number; inFlight: number; stallMs: number }): Promise<ThroughputRun> {
+  let phaseStart = 0;
+  let phaseEnd = 0;
+  let received = 0;
+  let lastAt = 0;
+  let wake: (() => void) | undefined;
+  const hop = await open((seq) => {
+    if (seq < phaseStart || seq >= phaseEnd) return;
+    received++;
+    lastAt = performance.now();
+    const resume = wake;
+    wake = undefined;
+    resume?.();
+  });
+  /** Resolves true on the next arrival, false after `stallMs` without one. */
+  const nextArrival = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve(false);
+      }, options.stallMs);
+      wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  const phase = async (first: number, count: number): Promise<ThroughputRun> => {
+    phaseStart = first;
+    phaseEnd = first + count;
+    received = 0;
+    let sendFailures = 0;
+    const sends: Promise<unknown>[] = [];
+    const started = performance.now();
+    let sent = 0;
+    let stalled = false;
+    while (sent < count && !stalled) {
+      if (sent - received >= options.inFlight) {
+        stalled = !(await nextArrival());
+        continue;
+      }
+      sends.push(hop.send(first + sent).catch(() => sendFailures++));
+      sent++;
+    }
+    while (received < sent && !stalled) stalled = !(await nextArrival());
+    await Promise.all(sends);
+    const ms = received > 0 ? lastAt - started : 0;
+    return { sent, received, ms, perSecond: received > 0 ? (received / ms) * 1000 : 0, sendFailures };
+  };
+  try {
+    await phase(0, options.warmup);
+    return await phase(options.warmup, options.count);
+  } finally {
+    await hop.close();
+  }
+}
+
+/**
+ * `warmup` + `count` sequential `bus.request`s of a bar to a `bus.serve` that answers with the same
+ * bar (both at QoS 1), on `target`; returns each timed round trip in ms. Stops early, with fewer
+ * samples, once the timed requests took `budgetMs` together.
+ */
+export async function requestReplyLatency(
+  target: BrokerTarget,
+  swarmId: string,
+  options: { count: number; warmup: number; budgetMs: number },
+): Promise<number[]> {
+  const topic = swarmTopics(swarmId).inbox(`quotes-${randomId(6)}`);
+  const symbol = `SYM-${randomId(6)}`;
+  const server = await openBus(target, swarmId, `server-${randomId(6)}`);
+  const client = await openBus(target, swarmId, `client-${randomId(6)}`).catch(async (error: unknown) => {
+    await server.close();
+    throw error;
+  });
+  try {
+    await server.serve(topic, (request) => (BarMessage.is(request) ? BarMessage.draft(request.payload) : undefined));
+    const samples: number[] = [];
+    let timedMs = 0;
+    for (let seq = 0; seq < options.warmup + options.count && timedMs < options.budgetMs; seq++) {
+      const started = performance.now();
+      const reply = await client.request(topic, BarMessage.draft(barFor(seq, symbol)));
+      const ms = performance.now() - started;
+      if (!BarMessage.is(reply) || seqOf(reply.payload) !== seq) throw new Error(`request ${seq} got a wrong reply: ${JSON.stringify(reply)}`);
+      if (seq < options.warmup) continue;
+      samples.push(ms);
+      timedMs += ms;
+    }
+    return samples;
+  } finally {
+    await Promise.all([client.close(), server.close()]);
+  }
+}
