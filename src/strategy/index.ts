@@ -75,6 +75,28 @@ export {
   type PortfolioAllocatorOptions,
   type PortfolioAllocatorConfig,
 } from './allocator.js';
+export {
+  Consensus,
+  ConsensusTally,
+  ConsensusRejectReason,
+  CONSENSUS_THRESHOLDS,
+  createConsensus,
+  compileConsensusOptions,
+  type ConsensusOptions,
+  type ConsensusConstructorOptions,
+  type ConsensusConfig,
+  type ConsensusStrategy,
+  type ConsensusVoter,
+  type ConsensusThreshold,
+  type ConsensusThresholdName,
+  type ConsensusVote,
+  type ConsensusBallot,
+  type ConsensusRound,
+  type ConsensusRejection,
+  type ConsensusResult,
+  type ConsensusTallyCounts,
+  type ConsensusTallySummary,
+} from './consensus.js';
 export { InvalidTransitionError, isInvalidTransitionError } from './errors.js';
 export {
   collectIntents,

@@ -32,6 +32,11 @@ export interface Intent {
   readonly stopPrice?: number;
   /** What the order is for, e.g. `enter-long`, `exit-long`; part of the client order id. */
   readonly intent: string;
+  /**
+   * How sure the strategy is; weights its vote in consensus (see `Consensus`). In (0, 1].
+   * @default 1
+   */
+  readonly confidence?: number;
 }
 
 /** Sizes an entry: units to buy at `price` with `equity` (the portfolio's `Sizer` fits). */

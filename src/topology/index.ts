@@ -1,0 +1,13 @@
+export {
+  ROUTING_POLICIES,
+  createRouter,
+  compileRouterOptions,
+  type RoutingPolicy,
+  type Router,
+  type RouterOptions,
+  type RouterConfig,
+  type RouteTarget,
+  type RouteTask,
+  type RouteOutcome,
+  type RouteTargetSnapshot,
+} from './routing.js';
