@@ -1,0 +1,40 @@
+export {
+  buildBundle,
+  compileBuildBundleOptions,
+  DEFAULT_BUNDLE_CACHE_DIR,
+  type AgentBundle,
+  type BuildBundleOptions,
+  type BuildBundleConfig,
+} from './bundle.js';
+export {
+  deployAgent,
+  compileDeployAgentOptions,
+  AGENT_SIGNALS,
+  DEFAULT_AGENT_DIR,
+  type AgentSignal,
+  type AgentExit,
+  type DeployAgentOptions,
+  type DeployAgentConfig,
+  type DeployedAgent,
+  type DeploySandbox,
+  type StopAgentOptions,
+} from './deploy.js';
+export {
+  resolveSandboxConnection,
+  SANDBOX_KINDS,
+  type SandboxKind,
+  type SandboxConnection,
+  type LocalSandboxConnection,
+  type ResolveSandboxConnectionOptions,
+} from './connection.js';
+export {
+  BundleBuildError,
+  AgentDeployError,
+  AgentStopError,
+  formatBundleMessage,
+  isBundleBuildError,
+  isAgentDeployError,
+  isAgentStopError,
+  type BundleMessage,
+  type AgentDeployStage,
+} from './errors.js';
