@@ -3,6 +3,8 @@ import type { Bar } from '../market/index.js';
 import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
 import {
   type AllocationSummary,
+  type ConsensusOptions,
+  type ConsensusTallySummary,
   DecisionPipeline,
   type PortfolioAllocatorOptions,
   type RiskManagerOptions,
@@ -36,6 +38,8 @@ export interface BacktestOptions {
   allocator?: Omit<PortfolioAllocatorOptions, 'strategies'>;
   /** Filters each bar's intents (limits, drawdown kill switch) before they reach the venue. @default none */
   risk?: RiskManagerOptions;
+  /** Strategies vote on each new risk in a symbol they trade, before the allocator. @default none */
+  consensus?: ConsensusOptions;
 }
 
 /** A rejected order (the venue's or the risk manager's refusal). */
@@ -51,6 +55,8 @@ export interface BacktestReport extends SessionReport {
   readonly riskState: RiskStateSummary | null;
   /** `null` without an allocator. */
   readonly allocation: AllocationSummary | null;
+  /** Votes held and agreed; `null` without consensus. */
+  readonly consensus: ConsensusTallySummary | null;
   /** Wall time of the bar loop and settlement, in ms; the one field that varies between runs. */
   readonly elapsedMs: number;
 }
@@ -108,6 +114,7 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     strategies: strategies.map((strategy) => ({ name: strategy.name, symbols: strategy.symbols ?? [] })),
     ...(options.allocator === undefined ? {} : { allocator: options.allocator }),
     ...(options.risk === undefined ? {} : { risk: options.risk }),
+    ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
   });
 
   for (let i = 0; i < steps.length; i++) {
@@ -126,6 +133,7 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     timeSteps: steps.length,
     riskState: summary.riskState,
     allocation: summary.allocation,
+    consensus: summary.consensus,
     elapsedMs: performance.now() - started,
   });
   return { report, equityCurve: settled.equityCurve };

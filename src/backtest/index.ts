@@ -19,6 +19,10 @@ export {
   loadBacktestSpec,
   loadBacktestOptions,
   backtestOptionsFromSpec,
+  buildStrategy,
+  specProblemOf,
+  strategySpecSchema,
   type BacktestSpec,
+  type StrategySpec,
 } from './spec.js';
 export { BacktestSpecError, isBacktestSpecError, type SpecProblem } from './errors.js';

@@ -17,9 +17,9 @@ import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions
 export interface OrderRejection {
   readonly clientOrderId: string;
   readonly barIndex: number;
-  /** `venue`: the paper venue refused it; `risk`: the risk manager did, so it never reached the venue. */
-  readonly source: 'venue' | 'risk';
-  /** A stable code: the venue's `RejectReason` or the risk manager's `RiskRejectReason`. */
+  /** `venue`: the paper venue refused it; `risk` or `consensus`: that pipeline stage did, so it never reached the venue. */
+  readonly source: 'venue' | 'risk' | 'consensus';
+  /** A stable code: the venue's `RejectReason`, the risk manager's `RiskRejectReason`, or `no-consensus`. */
   readonly reason: string;
   readonly message: string;
 }
@@ -95,6 +95,8 @@ export class TradingSession {
   readonly #closeFills: boolean;
   readonly #symbols: readonly string[];
   readonly #fills: Fill[] = [];
+  /** Fills made by the latest `open` or `close`. */
+  #stepFills: Fill[] = [];
   readonly #rejections: OrderRejection[] = [];
   readonly #marks = new Map<string, number>();
   /** The latest bar of every symbol, for the end-of-data rule. */
@@ -120,6 +122,7 @@ export class TradingSession {
 
   /** Starts a time step; returns the account every decision of the step sees. */
   open(step: readonly Bar[]): AccountSnapshot {
+    this.#stepFills = [];
     if (!this.#closeFills) this.fill(step);
     this.mark(step);
     return this.account();
@@ -175,6 +178,7 @@ export class TradingSession {
 
   /** Ends a time step (fills and marks it with close fills). */
   close(step: readonly Bar[]): void {
+    this.#stepFills = [];
     if (!this.#closeFills) return;
     this.fill(step);
     this.mark(step);
@@ -220,13 +224,21 @@ export class TradingSession {
     return { report, equityCurve: curve };
   }
 
+  /** The fills made by the latest {@link open} or {@link close} (empty when it made none). */
+  stepFills(): readonly Fill[] {
+    return this.#stepFills;
+  }
+
   private fill(step: readonly Bar[]): void {
+    const made: Fill[] = [];
     for (const bar of step) {
       for (const fill of this.venue.onBar(bar)) {
         this.portfolio.apply(fill);
         this.#fills.push(fill);
+        made.push(fill);
       }
     }
+    this.#stepFills = made;
   }
 
   private mark(step: readonly Bar[]): void {

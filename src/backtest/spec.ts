@@ -7,6 +7,7 @@ import { type Bar, type SyntheticFeedOptions, compileSyntheticFeedOptions, creat
 import { EndOfDataRule, fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import {
   type Strategy,
+  compileConsensusOptions,
   compilePortfolioAllocatorOptions,
   compileRiskManagerOptions,
   crossVenueArbitrage,
@@ -91,7 +92,7 @@ const meanReversionFields = {
 };
 
 /** Every strategy type, told apart by `type` (and `indicator` for mean reversion). */
-const strategySpec = z.discriminatedUnion('type', [
+export const strategySpecSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sma-crossover'), ...crossoverFields }),
   z.strictObject({ type: z.literal('ema-crossover'), ...crossoverFields }),
   z.strictObject({
@@ -186,15 +187,27 @@ export const backtestSpecSchema = z
     /** The run name, used as the `swarm` part of client order ids. */
     name: name.default('backtest'),
     data: z.discriminatedUnion('source', [csvData, syntheticData]),
-    strategies: z.array(strategySpec).min(1),
+    strategies: z.array(strategySpecSchema).min(1),
     /** Risk manager options (limits, drawdown kill switch); none when absent. */
     risk: riskSpec.optional(),
+    /** Strategies vote on each new risk in a symbol they trade (threshold, weights); none when absent. */
+    consensus: z
+      .strictObject({
+        threshold: z.union([z.enum(['majority', 'two-thirds', 'unanimity']), z.number().gt(0).lte(1)]),
+        weights: z.record(name, nonNegative).optional(),
+      })
+      .optional(),
     /** Portfolio allocator (weights, budgets, netting); none when absent. */
     allocator: allocatorSpec.optional(),
     venue: venue.default({}),
     portfolio: z.strictObject({ initialCash: nonNegative.optional(), longOnly: z.boolean().optional() }).default({}),
     endOfData: z.enum(Object.values(EndOfDataRule) as [EndOfDataRule, ...EndOfDataRule[]]).default(EndOfDataRule.liquidateAtClose),
     periodsPerYear: positive.default(252),
+    /**
+     * How `tradeswarm run` deploys the strategies as a swarm (topology, pacing, timeouts). The
+     * in-process backtest ignores it, so one spec file runs both ways; `tradeswarm run` validates it.
+     */
+    swarm: z.record(z.string(), z.unknown()).optional(),
   })
   .superRefine((spec, context) => {
     /** Adds the problem of a constructor's InvalidInputError under `prefix`; rethrows anything else. */
@@ -239,7 +252,7 @@ export const backtestSpecSchema = z
         const field = 'allowShort' in strategy ? 'allowShort' : 'type';
         context.addIssue({ code: 'custom', path: ['strategies', i, field], message: `${strategy.type} sells short but portfolio.longOnly is true; set longOnly: false` });
       }
-      if (!strategySpec.safeParse(strategy).success) return;
+      if (!strategySpecSchema.safeParse(strategy).success) return;
       check(['strategies', i], () => {
         const instance = buildStrategy(strategy);
         built.push(instance);
@@ -253,6 +266,10 @@ export const backtestSpecSchema = z
       const risk = spec.risk;
       check(['risk'], () => compileRiskManagerOptions(risk));
     }
+    if (spec.consensus !== undefined && built.length === spec.strategies.length) {
+      const consensus = spec.consensus;
+      check(['consensus'], () => compileConsensusOptions(consensus, built));
+    }
     if (spec.allocator !== undefined && allocatorSpec.safeParse(spec.allocator).success && built.length === spec.strategies.length) {
       const allocator = spec.allocator;
       check(['allocator'], () => compilePortfolioAllocatorOptions({ ...allocator, strategies: built }));
@@ -261,7 +278,8 @@ export const backtestSpecSchema = z
 
 /** A validated backtest spec, defaults filled in. */
 export type BacktestSpec = z.output<typeof backtestSpecSchema>;
-type StrategySpec = BacktestSpec['strategies'][number];
+/** One validated entry of a spec's `strategies`. */
+export type StrategySpec = BacktestSpec['strategies'][number];
 type SyntheticDataSpec = z.output<typeof syntheticData>;
 
 /**
@@ -272,7 +290,7 @@ type SyntheticDataSpec = z.output<typeof syntheticData>;
 export function parseBacktestSpec(raw: unknown, source = 'backtest spec'): BacktestSpec {
   const result = backtestSpecSchema.safeParse(raw);
   if (result.success) return result.data;
-  throw new BacktestSpecError(source, result.error.issues.map((issue) => toProblem(issue, raw)));
+  throw new BacktestSpecError(source, result.error.issues.map((issue) => specProblemOf(issue, raw)));
 }
 
 /**
@@ -319,6 +337,7 @@ export async function backtestOptionsFromSpec(spec: BacktestSpec, baseDir: strin
     strategies: spec.strategies.map(buildStrategy),
     ...(spec.risk === undefined ? {} : { risk: spec.risk }),
     ...(spec.allocator === undefined ? {} : { allocator: spec.allocator }),
+    ...(spec.consensus === undefined ? {} : { consensus: spec.consensus }),
     venue: spec.venue,
     portfolio: spec.portfolio,
     endOfData: spec.endOfData,
@@ -336,7 +355,7 @@ export async function loadBacktestOptions(file: string): Promise<BacktestOptions
  * A fresh strategy for a strategy spec.
  * @throws InvalidInputError from the strategy's constructor, naming its field.
  */
-function buildStrategy(spec: StrategySpec): Strategy {
+export function buildStrategy(spec: StrategySpec): Strategy {
   const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
   const named = spec.name === undefined ? {} : { name: spec.name };
   switch (spec.type) {
@@ -423,7 +442,8 @@ function allowedPart(error: InvalidInputError): string {
   return text.replace(/, got [^;]*$/s, '');
 }
 
-function toProblem(issue: z.core.$ZodIssue, raw: unknown): SpecProblem {
+/** One zod issue of a spec as a {@link SpecProblem}: field path, the value found there in `raw`, what is allowed. */
+export function specProblemOf(issue: z.core.$ZodIssue, raw: unknown): SpecProblem {
   const path = issue.path.filter((key): key is string | number => typeof key !== 'symbol');
   const value = valueAt(raw, path);
   const field = formatPath(path) || '(spec)';

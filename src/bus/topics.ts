@@ -8,6 +8,7 @@ import { InvalidInputError } from '../core/index.js';
  *
  * | topic                                  | carries                                   |
  * |----------------------------------------|-------------------------------------------|
+ * | `ts/<swarm>/step`                      | one time step of market data (all symbols) and the account |
  * | `ts/<swarm>/bar/<symbol>`              | market bars of one symbol                 |
  * | `ts/<swarm>/signal/<agentId>`          | signals an agent emits                    |
  * | `ts/<swarm>/vote/<agentId>`            | an agent's votes                          |
@@ -40,6 +41,7 @@ export const MAX_TOPIC_BYTES = 65_535;
 
 /** Topic kinds below `ts/<swarm>/`. */
 export const TOPIC_KINDS = [
+  'step',
   'bar',
   'signal',
   'vote',
@@ -229,6 +231,8 @@ export interface SwarmTopics {
   readonly swarmId: string;
   /** `ts/<swarm>/#`: every topic of the swarm. */
   all(): string;
+  /** `ts/<swarm>/step`: the control plane's time steps (bars of every symbol, the account). */
+  step(): string;
   /** `ts/<swarm>/bar/<symbol>` */
   bar(symbol: string): string;
   /** `ts/<swarm>/bar/+` */
@@ -293,6 +297,7 @@ export function swarmTopics(swarmId: string): SwarmTopics {
   return Object.freeze({
     swarmId,
     all: () => `${root}#`,
+    step: () => `${root}step`,
     bar: one('bar', 'symbol'),
     allBars: every('bar'),
     signal: one('signal', 'agentId'),

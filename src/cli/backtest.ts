@@ -44,9 +44,13 @@ export function formatReport(report: BacktestReport): string {
   return `${rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
 }
 
-/** Rows for the risk manager and the allocator, when the run had them (none otherwise). */
-function riskRows(report: BacktestReport): Array<[string, string]> {
+/** Rows for consensus, the allocator and the risk manager, when the run had them (none otherwise). */
+export function riskRows(report: Pick<BacktestReport, 'allocation' | 'riskState' | 'consensus' | 'rejections'>): Array<[string, string]> {
   const rows: Array<[string, string]> = [];
+  if (report.consensus !== null) {
+    const { rounds, agreed, agreementRate } = report.consensus;
+    rows.push(['consensus', `${agreed} of ${rounds} votes agreed (${agreementRate === null ? '-' : `${(agreementRate * 100).toFixed(1)} %`})`]);
+  }
   if (report.allocation !== null) {
     rows.push(['allocator', `${report.allocation.scaled} intents scaled, ${report.allocation.netted} netted`]);
   }

@@ -3,6 +3,7 @@ import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
+import { registerRunCommand } from './run.js';
 
 const program = new Command()
   .name('tradeswarm')
@@ -10,6 +11,7 @@ const program = new Command()
   .showHelpAfterError();
 registerCloudCommands(program);
 registerDemoCommand(program);
+registerRunCommand(program);
 registerBacktestCommand(program);
 registerExecCommands(program);
 

@@ -1,5 +1,6 @@
 import type { Bar } from '../market/index.js';
 import { type AllocatedStrategy, PortfolioAllocator, type PortfolioAllocatorOptions } from './allocator.js';
+import { Consensus, type ConsensusOptions, ConsensusTally, type ConsensusTallySummary } from './consensus.js';
 import { RiskManager, type RiskManagerOptions, RiskState } from './risk.js';
 import type { Strategy, StrategyIntent } from './strategy.js';
 
@@ -34,10 +35,12 @@ export function collectIntents(strategies: readonly Strategy[], step: readonly B
   return intents;
 }
 
-/** Options of {@link DecisionPipeline}; without `allocator` and `risk` every intent passes. */
+/** Options of {@link DecisionPipeline}; without `consensus`, `allocator` and `risk` every intent passes. */
 export interface DecisionPipelineOptions {
   /** Every strategy of the run (name and symbols), in the run's order. */
   strategies: readonly AllocatedStrategy[];
+  /** Strategies trading a symbol vote on each new risk taken in it (weights, threshold). */
+  consensus?: ConsensusOptions;
   /** Fits the step's intents into the account (weights, budgets, netting). */
   allocator?: Omit<PortfolioAllocatorOptions, 'strategies'>;
   /** Limits and the drawdown kill switch. */
@@ -48,8 +51,8 @@ export interface DecisionPipelineOptions {
 export interface DecisionRejection {
   readonly intent: StrategyIntent;
   /** The stage that refused it. */
-  readonly source: 'risk';
-  /** A stable code (the risk manager's `RiskRejectReason`). */
+  readonly source: 'consensus' | 'risk';
+  /** A stable code (`no-consensus`, or the risk manager's `RiskRejectReason`). */
   readonly reason: string;
   readonly message: string;
 }
@@ -86,16 +89,20 @@ export interface DecisionSummary {
   readonly riskState: RiskStateSummary | null;
   /** `null` without an allocator. */
   readonly allocation: AllocationSummary | null;
+  /** Votes held and agreed; `null` without consensus. */
+  readonly consensus: ConsensusTallySummary | null;
 }
 
 /**
- * Turns one time step's intents of all strategies into the orders to place: allocator, then risk
- * manager. Deterministic: the same steps, intents and accounts give the same decisions, which is
+ * Turns one time step's intents of all strategies into the orders to place: consensus, allocator,
+ * then risk manager. Deterministic: the same steps, intents and accounts give the same decisions, which is
  * what lets every agent of a mesh compute the same decision, and a swarm run match a backtest.
  * Feed it every time step in order, with or without intents (the risk manager reviews every step so
  * its state follows the drawdown, and the allocator's volatility windows need every bar).
  */
 export class DecisionPipeline {
+  readonly #consensus: Consensus | undefined;
+  readonly #tally = new ConsensusTally();
   readonly #allocator: PortfolioAllocator | undefined;
   readonly #risk: RiskManager | undefined;
   /** The latest close of every symbol seen. */
@@ -107,13 +114,14 @@ export class DecisionPipeline {
 
   /** @throws InvalidInputError naming the allocator's or risk manager's field. */
   constructor(options: DecisionPipelineOptions) {
+    this.#consensus = options.consensus === undefined ? undefined : new Consensus({ ...options.consensus, strategies: options.strategies });
     this.#allocator = options.allocator === undefined ? undefined : new PortfolioAllocator({ ...options.allocator, strategies: options.strategies });
     this.#risk = options.risk === undefined ? undefined : new RiskManager(options.risk);
   }
 
   /** Whether any stage can change or drop intents (else `decide` passes them through). */
   get filtering(): boolean {
-    return this.#allocator !== undefined || this.#risk !== undefined;
+    return this.#consensus !== undefined || this.#allocator !== undefined || this.#risk !== undefined;
   }
 
   /**
@@ -128,13 +136,19 @@ export class DecisionPipeline {
       this.#allocator?.onBar(bar);
     }
     let pending: StrategyIntent[] = [...intents];
+    const rejected: DecisionRejection[] = [];
+    if (this.#consensus !== undefined && pending.length > 0) {
+      const result = this.#consensus.decide(pending, account.positions);
+      this.#tally.add(result);
+      for (const { intent, reason, message } of result.rejected) rejected.push({ intent, source: 'consensus', reason, message });
+      pending = result.approved;
+    }
     if (this.#allocator !== undefined && pending.length > 0) {
       const result = this.#allocator.allocate(pending, { equity: account.equity, positions: account.positions, prices: this.#lastCloses });
       this.#allocation.scaled += result.scaled.length;
       this.#allocation.netted += result.netted.length;
       pending = result.intents;
     }
-    const rejected: DecisionRejection[] = [];
     if (this.#risk !== undefined) {
       const review = this.#risk.review(pending, {
         equity: account.equity,
@@ -161,6 +175,7 @@ export class DecisionPipeline {
           ? null
           : { barsInState: Object.freeze({ ...this.#barsInState }), transitions: [...this.#transitions], finalState: risk.state, rejected: this.#riskRejected },
       allocation: this.#allocator === undefined ? null : { ...this.#allocation },
+      consensus: this.#consensus === undefined ? null : this.#tally.summary(),
     };
   }
 }

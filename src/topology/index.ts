@@ -11,3 +11,13 @@ export {
   type RouteOutcome,
   type RouteTargetSnapshot,
 } from './routing.js';
+export {
+  TOPOLOGIES,
+  planTopology,
+  type Topology,
+  type AgentRole,
+  type AgentPlan,
+  type TopologyPlan,
+  type PlanOptions,
+  type PlannedStrategy,
+} from './plan.js';

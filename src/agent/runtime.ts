@@ -1,0 +1,546 @@
+import { createHash } from 'node:crypto';
+import { buildStrategy } from '../backtest/index.js';
+import {
+  type Bus,
+  CheckpointMessage,
+  ControlMessage,
+  type Envelope,
+  HeartbeatMessage,
+  type Subscription,
+  swarmTopics,
+} from '../bus/index.js';
+import { type Clock, type Logger, type TimerHandle, errorMessage } from '../core/index.js';
+import type { Bar } from '../market/index.js';
+import {
+  type AccountSnapshot,
+  DecisionPipeline,
+  type Strategy,
+  type StrategyIntent,
+  collectIntents,
+  ema,
+  rsi,
+  sma,
+} from '../strategy/index.js';
+import { createRouter, type Router } from '../topology/index.js';
+import {
+  type AgentConfig,
+  CONTROL_PLANE_ID,
+  DecisionMessage,
+  type IntentPayload,
+  OrdersMessage,
+  OrdersResultMessage,
+  type RejectionPayload,
+  ReplayDoneMessage,
+  ReplayMessage,
+  SignalMessage,
+  type StepPayload,
+  StepMessage,
+  StepRefusedMessage,
+  TaskMessage,
+  TaskResultMessage,
+} from './protocol.js';
+import { RingBreaker } from './breaker.js';
+
+/** Why an agent stopped. */
+export interface AgentExit {
+  readonly reason: 'stop-requested' | 'control-plane-lost' | 'signal' | 'fatal';
+  readonly detail: string;
+  /** 0 for a requested stop, 1 otherwise. */
+  readonly exitCode: number;
+}
+
+/** Counters an agent reports in its checkpoints. */
+export interface AgentCounters {
+  steps: number;
+  signals: number;
+  decisions: number;
+  ordersSubmitted: number;
+  refusedSteps: number;
+  tasks: number;
+  errors: number;
+  replayed: number;
+}
+
+/** Options of {@link AgentRuntime}. */
+export interface AgentRuntimeOptions {
+  readonly bus: Bus;
+  readonly config: AgentConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * One agent of a swarm, as it runs inside its sandbox: it listens to the topics its topology gives
+ * it, runs its strategies and (if it decides) the decision pipeline, heartbeats, checkpoints, and
+ * stops on request or when the control plane has been silent for `controlPlaneTimeoutMs`.
+ *
+ * Everything it computes is a deterministic function of the steps and signals it receives, so every
+ * deciding agent of a mesh reaches the same decision, and a restarted agent rebuilds its state by
+ * replaying earlier steps (its checkpoints record progress and counters, not indicator state).
+ */
+export class AgentRuntime {
+  readonly #bus: Bus;
+  readonly #config: AgentConfig;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #topics;
+  readonly #strategies: readonly Strategy[];
+  readonly #strategyOrder: ReadonlyMap<string, number>;
+  readonly #pipeline: DecisionPipeline | undefined;
+  readonly #router: Router | undefined;
+  readonly #breaker: RingBreaker | undefined;
+  /** Steps waiting for their decision (deciders, coordinators), by index. */
+  readonly #steps = new Map<number, StepPayload>();
+  /** Signals received, by step index then sender. */
+  readonly #signals = new Map<number, Map<string, IntentPayload[]>>();
+  /** When each peer (and the control plane) was last heard, on the clock. */
+  readonly #lastHeard = new Map<string, number>();
+  readonly #subscriptions: Subscription[] = [];
+  readonly counters: AgentCounters = { steps: 0, signals: 0, decisions: 0, ordersSubmitted: 0, refusedSteps: 0, tasks: 0, errors: 0, replayed: 0 };
+  #signalledUpTo = -1;
+  #decidedUpTo = -1;
+  #heartbeatSeq = 0;
+  #checkpointSeq = 0;
+  #timer: TimerHandle | undefined;
+  #halted: string | undefined;
+  #replaying = false;
+  /** Decisions run one after another (each may wait for the venue). */
+  #work: Promise<void> = Promise.resolve();
+  #exit: AgentExit | undefined;
+  readonly #done: Promise<AgentExit>;
+  #resolveDone!: (exit: AgentExit) => void;
+
+  constructor(options: AgentRuntimeOptions) {
+    this.#bus = options.bus;
+    this.#config = options.config;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#topics = swarmTopics(options.config.swarm);
+    const config = options.config;
+    this.#strategies = config.strategies.map((entry) => buildStrategy(entry.spec));
+    this.#strategyOrder = new Map(config.allStrategies.map((strategy, i) => [strategy.name, i]));
+    this.#pipeline =
+      config.pipeline === undefined
+        ? undefined
+        : new DecisionPipeline({
+            strategies: config.allStrategies,
+            ...(config.pipeline.consensus === undefined ? {} : { consensus: config.pipeline.consensus as never }),
+            ...(config.pipeline.allocator === undefined ? {} : { allocator: config.pipeline.allocator }),
+            ...(config.pipeline.risk === undefined ? {} : { risk: config.pipeline.risk }),
+          });
+    if (config.kind === 'coordinator') {
+      const router = createRouter({ policy: config.routing });
+      for (const worker of config.workers) router.add({ id: worker.id, capabilities: worker.capabilities });
+      this.#router = router;
+    }
+    if (config.kind === 'collector') this.#breaker = new RingBreaker();
+    this.#done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  /** Resolves when the agent has stopped, with why. */
+  get done(): Promise<AgentExit> {
+    return this.#done;
+  }
+
+  /** Whether a required peer was lost (a star's spoke without its hub), and which. */
+  get halted(): string | undefined {
+    return this.#halted;
+  }
+
+  /** Subscribes to its topics and starts heartbeating. */
+  async start(): Promise<void> {
+    const config = this.#config;
+    const topics = this.#topics;
+    const now = this.#clock.now();
+    this.#lastHeard.set(CONTROL_PLANE_ID, now);
+    for (const peer of [...config.upstream, ...config.requires, ...config.ring]) this.#lastHeard.set(peer, now);
+    const on = async (filter: string, handler: (envelope: Envelope) => void | Promise<void>): Promise<void> => {
+      this.#subscriptions.push(await this.#bus.subscribe(filter, (envelope) => this.#guard(() => handler(envelope))));
+    };
+    for (const filter of topics.controlFilters(config.agentId)) await on(filter, (envelope) => this.#onControl(envelope));
+    await on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
+    const watched = new Set([...config.requires, ...config.ring].filter((id) => id !== config.agentId));
+    for (const peer of watched) await on(topics.heartbeat(peer), () => this.#heard(peer));
+    if (config.readsSteps) await on(topics.step(), (envelope) => this.#onStep(envelope));
+    for (const peer of config.upstream) {
+      if (config.kind === 'executor') await on(topics.decision(peer), (envelope) => this.#onUpstreamDecision(envelope));
+      else if (peer !== config.agentId) await on(topics.signal(peer), (envelope) => this.#onSignal(envelope));
+    }
+    for (const peer of config.decisionsFrom) await on(topics.decision(peer), (envelope) => this.#onDownstreamDecision(envelope));
+    this.#subscriptions.push(
+      await this.#bus.serve(topics.inbox(config.agentId), (request) => this.#onInbox(request)),
+    );
+    this.#beat();
+  }
+
+  /**
+   * Stops: a last checkpoint, then the bus closes. Idempotent.
+   */
+  async stop(exit: AgentExit): Promise<AgentExit> {
+    if (this.#exit !== undefined) return this.#done;
+    this.#exit = exit;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    try {
+      await this.#work;
+      if (exit.reason !== 'control-plane-lost') await this.#checkpoint();
+    } catch (error) {
+      this.#logger.warn({ err: errorMessage(error) }, 'last checkpoint failed');
+    }
+    await this.#bus.close().catch(() => undefined);
+    this.#resolveDone(exit);
+    return exit;
+  }
+
+  #heard(peer: string): void {
+    this.#lastHeard.set(peer, this.#clock.now());
+  }
+
+  #silentFor(peer: string): number {
+    return this.#clock.now() - (this.#lastHeard.get(peer) ?? 0);
+  }
+
+  /** Heartbeat, liveness checks, and the next beat. */
+  #beat(): void {
+    if (this.#exit !== undefined) return;
+    const config = this.#config;
+    if (this.#silentFor(CONTROL_PLANE_ID) > config.controlPlaneTimeoutMs) {
+      void this.stop({ reason: 'control-plane-lost', detail: `nothing from the control plane for ${this.#silentFor(CONTROL_PLANE_ID)} ms`, exitCode: 1 });
+      return;
+    }
+    const lost = config.requires.find((peer) => this.#silentFor(peer) > config.peerTimeoutMs);
+    if (lost !== undefined && this.#halted === undefined) {
+      this.#halted = `${lost}-lost`;
+      this.#logger.warn({ peer: lost }, 'a required peer is silent; this agent stops trading');
+    }
+    if (this.#breaker !== undefined) {
+      const silent = config.ring.filter((peer) => peer !== config.agentId && this.#silentFor(peer) > config.peerTimeoutMs);
+      this.#breaker.observe(silent.length === 0, silent);
+    }
+    const status = this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
+    void this.#bus
+      .publish(this.#topics.heartbeat(config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status }), { qos: 0 })
+      .catch((error: unknown) => this.#logger.debug({ err: errorMessage(error) }, 'heartbeat not sent'));
+    this.#timer = this.#clock.setTimeout(() => this.#beat(), config.heartbeatMs);
+  }
+
+  #guard(action: () => void | Promise<void>): void | Promise<void> {
+    try {
+      const result = action();
+      if (result instanceof Promise) return result.catch((error: unknown) => this.#fail(error));
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.counters.errors += 1;
+    this.#logger.error({ err: errorMessage(error) }, 'agent error');
+  }
+
+  #onControl(envelope: Envelope): void {
+    this.#heard(CONTROL_PLANE_ID);
+    if (!ControlMessage.is(envelope)) return;
+    const { command, reason } = envelope.payload;
+    if (command === 'stop') void this.stop({ reason: 'stop-requested', detail: reason ?? 'stop requested', exitCode: 0 });
+    else if (command === 'checkpoint') void this.#checkpoint();
+  }
+
+  async #checkpoint(): Promise<void> {
+    await this.#bus.publish(
+      this.#topics.checkpoint(this.#config.agentId),
+      CheckpointMessage.draft({
+        seq: this.#checkpointSeq++,
+        state: {
+          signalledUpTo: this.#signalledUpTo,
+          decidedUpTo: this.#decidedUpTo,
+          halted: this.#halted ?? null,
+          counters: { ...this.counters },
+          bus: { published: this.#bus.stats().published, received: this.#bus.stats().received },
+          pipeline: (this.#pipeline?.summary() ?? null) as never,
+        },
+      }),
+    );
+  }
+
+  #onStep(envelope: Envelope): void {
+    this.#heard(CONTROL_PLANE_ID);
+    if (!StepMessage.is(envelope)) return;
+    this.#acceptStep(envelope.payload);
+  }
+
+  /** A step arrived (from the control plane, or from upstream in a ring). */
+  #acceptStep(step: StepPayload): void {
+    const config = this.#config;
+    if (config.kind === 'collector') {
+      this.#enterRing(step);
+      return;
+    }
+    if (this.#strategies.length > 0 && step.index > this.#signalledUpTo) this.#signal(step);
+    if (config.kind === 'decider' || config.kind === 'coordinator' || this.#pipeline !== undefined) {
+      const known = this.#steps.get(step.index);
+      // A repeated step (same index, fewer participants) only updates who is awaited.
+      if (known === undefined || step.participants.length < known.participants.length) {
+        if (step.index > this.#decidedUpTo) this.#steps.set(step.index, step);
+      }
+      this.#advance();
+    }
+  }
+
+  /** Runs this agent's strategies on a step and publishes (or keeps) its signal. */
+  #signal(step: StepPayload): void {
+    this.#signalledUpTo = step.index;
+    this.counters.steps += 1;
+    if (this.#halted !== undefined) return;
+    const intents = collectIntents(this.#strategies, step.bars as Bar[], toAccount(step), step.index).map(toWire);
+    if (this.#pipeline !== undefined || this.#config.kind === 'decider') this.#recordSignal(step.index, this.#config.agentId, intents);
+    if (this.#replaying) return;
+    this.counters.signals += 1;
+    const forwarded = this.#config.readsSteps ? {} : { step };
+    void this.#publish(
+      this.#topics.signal(this.#config.agentId),
+      SignalMessage.draft({ index: step.index, intents, strategies: this.#strategies.map((strategy) => strategy.name), ...forwarded }),
+    );
+  }
+
+  #recordSignal(index: number, from: string, intents: IntentPayload[]): void {
+    let byPeer = this.#signals.get(index);
+    if (byPeer === undefined) {
+      byPeer = new Map();
+      this.#signals.set(index, byPeer);
+    }
+    byPeer.set(from, intents);
+  }
+
+  #onSignal(envelope: Envelope): void {
+    if (!SignalMessage.is(envelope)) return;
+    const { index, intents, step } = envelope.payload;
+    this.#heard(envelope.from);
+    if (step !== undefined && !this.#config.readsSteps) {
+      // A ring stage: the step travels with the work.
+      if (this.#strategies.length > 0) {
+        this.#acceptStep(step);
+        return;
+      }
+      this.#recordSignal(index, envelope.from, intents);
+      this.#acceptStep(step);
+      return;
+    }
+    if (index <= this.#decidedUpTo) return;
+    this.#recordSignal(index, envelope.from, intents);
+    this.#advance();
+  }
+
+  /** Decides (or, for a coordinator, forwards) every step whose signals are all in, in order. */
+  #advance(): void {
+    for (;;) {
+      const index = this.#decidedUpTo + 1;
+      const step = this.#steps.get(index);
+      if (step === undefined) return;
+      const expected = this.#expected(step);
+      const received = this.#signals.get(index) ?? new Map<string, IntentPayload[]>();
+      const later = [...this.#steps.keys()].some((key) => key > index);
+      if (!later && expected.some((peer) => !received.has(peer))) return;
+      this.#decidedUpTo = index;
+      this.#steps.delete(index);
+      this.#signals.delete(index);
+      const intents = expected.flatMap((peer) => received.get(peer) ?? []);
+      if (this.#config.kind === 'coordinator') {
+        this.#forwardBatch(step, intents);
+      } else {
+        const decided = this.#decide(step, intents);
+        this.#work = this.#work.then(() => this.#finish(step, decided)).catch((error: unknown) => this.#fail(error));
+      }
+    }
+  }
+
+  /** The agents whose signals step `step` waits for: upstream agents taking part (and itself, in a mesh). */
+  #expected(step: StepPayload): string[] {
+    const taking = new Set(step.participants);
+    const config = this.#config;
+    if (!config.readsSteps) return config.upstream;
+    const peers = config.upstream.filter((peer) => taking.has(peer));
+    return this.#strategies.length > 0 && !peers.includes(config.agentId) ? [config.agentId, ...peers] : peers;
+  }
+
+  #forwardBatch(step: StepPayload, intents: IntentPayload[]): void {
+    if (this.#replaying) return;
+    this.counters.signals += 1;
+    void this.#publish(
+      this.#topics.signal(this.#config.agentId),
+      SignalMessage.draft({ index: step.index, intents: sortByStrategy(intents, this.#strategyOrder), strategies: [] }),
+    );
+  }
+
+  #decide(step: StepPayload, intents: IntentPayload[]): { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string } {
+    const ordered = sortByStrategy(intents, this.#strategyOrder);
+    const pipeline = this.#pipeline;
+    if (pipeline === undefined) return { approved: ordered, rejected: [], digest: digestOf(ordered) };
+    const decision = pipeline.decide(step.bars, ordered, toAccount(step), step.index);
+    const approved = decision.approved.map(toWire);
+    return {
+      approved,
+      rejected: decision.rejected.map((rejection) => ({ intent: toWire(rejection.intent), source: rejection.source, reason: rejection.reason, message: rejection.message })),
+      digest: digestOf(approved),
+    };
+  }
+
+  async #finish(step: StepPayload, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }): Promise<void> {
+    if (this.#replaying) return;
+    this.counters.decisions += 1;
+    const topics = this.#topics;
+    if (!this.#config.submits) {
+      await this.#publish(topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, step }));
+      return;
+    }
+    const orders = await this.#submit(step.index, decided);
+    await this.#publish(topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, orders }));
+  }
+
+  async #submit(index: number, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }) {
+    this.counters.ordersSubmitted += decided.approved.length;
+    const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided }), {
+      timeoutMs: this.#config.orderTimeoutMs,
+    });
+    if (!OrdersResultMessage.is(reply)) throw new Error(`the venue answered ${reply.type}, expected orders.result`);
+    return reply.payload.results;
+  }
+
+  /** A ring's executor: submits what the risk stage approved. */
+  #onUpstreamDecision(envelope: Envelope): void {
+    if (!DecisionMessage.is(envelope)) return;
+    this.#heard(envelope.from);
+    const { index, approved, rejected, digest } = envelope.payload;
+    if (index <= this.#decidedUpTo) return;
+    this.#decidedUpTo = index;
+    this.#work = this.#work
+      .then(async () => {
+        if (this.#replaying) return;
+        this.counters.decisions += 1;
+        const orders = await this.#submit(index, { approved, rejected, digest });
+        await this.#publish(this.#topics.decision(this.#config.agentId), DecisionMessage.draft({ index, approved, rejected, digest, orders }));
+      })
+      .catch((error: unknown) => this.#fail(error));
+  }
+
+  /** Decisions flowing down (a hierarchy), or a ring's lap completing (its entry). */
+  #onDownstreamDecision(envelope: Envelope): void {
+    if (!DecisionMessage.is(envelope)) return;
+    this.#heard(envelope.from);
+    if (this.#breaker !== undefined) {
+      this.#breaker.lapCompleted();
+      return;
+    }
+    this.counters.decisions += 1;
+    if (this.#config.kind === 'coordinator' && !this.#replaying) {
+      void this.#publish(this.#topics.decision(this.#config.agentId), DecisionMessage.draft(envelope.payload));
+    }
+  }
+
+  /** A ring's entry: forwards the step into the ring, or refuses it while the breaker is open. */
+  #enterRing(step: StepPayload): void {
+    const breaker = this.#breaker as RingBreaker;
+    const refusal = breaker.admit();
+    if (refusal !== undefined) {
+      this.counters.refusedSteps += 1;
+      void this.#publish(this.#topics.decision(this.#config.agentId), StepRefusedMessage.draft({ index: step.index, reason: refusal }));
+      return;
+    }
+    this.counters.steps += 1;
+    void this.#publish(this.#topics.signal(this.#config.agentId), SignalMessage.draft({ index: step.index, intents: [], strategies: [], step }));
+  }
+
+  async #onInbox(request: Envelope) {
+    if (ReplayMessage.is(request)) return this.#replay(request.payload.steps, request.payload.signals);
+    if (TaskMessage.is(request)) return this.#task(request);
+    return undefined;
+  }
+
+  /** Feeds earlier steps through strategies and pipeline without publishing anything. */
+  #replay(steps: readonly StepPayload[], signals: ReadonlyArray<{ index: number; intents: IntentPayload[] }>) {
+    this.#replaying = true;
+    try {
+      const byIndex = new Map(signals.map((signal) => [signal.index, signal.intents]));
+      for (const step of steps) {
+        if (this.#strategies.length > 0 && step.index > this.#signalledUpTo) this.#signal(step);
+        if (this.#pipeline !== undefined && step.index > this.#decidedUpTo) {
+          // The upstream signals of that step, as the control plane recorded them.
+          const own = this.#signals.get(step.index)?.get(this.#config.agentId) ?? [];
+          const intents = byIndex.get(step.index) ?? own;
+          this.#pipeline.decide(step.bars, sortByStrategy(intents, this.#strategyOrder), toAccount(step), step.index);
+          this.#signals.delete(step.index);
+          this.#decidedUpTo = step.index;
+        } else if (this.#config.kind === 'executor' || this.#config.kind === 'coordinator') {
+          this.#decidedUpTo = Math.max(this.#decidedUpTo, step.index);
+        }
+        this.counters.replayed += 1;
+      }
+    } finally {
+      this.#replaying = false;
+    }
+    const upTo = steps.length === 0 ? -1 : (steps[steps.length - 1] as StepPayload).index;
+    return ReplayDoneMessage.draft({ upTo });
+  }
+
+  async #task(request: Envelope) {
+    if (!TaskMessage.is(request)) return undefined;
+    const task = request.payload;
+    const router = this.#router;
+    if (router === undefined) {
+      this.counters.tasks += 1;
+      const indicator = task.indicator === 'sma' ? sma(task.period) : task.indicator === 'ema' ? ema(task.period) : rsi(task.period);
+      let value: number | null = null;
+      for (const price of task.values) value = indicator.update(price) ?? null;
+      return TaskResultMessage.draft({ id: task.id, worker: this.#config.agentId, value });
+    }
+    const worker = router.pick(task.capability === undefined ? {} : { capability: task.capability });
+    if (worker === undefined) throw new Error(`no worker of ${this.#config.agentId} has capability ${task.capability ?? '(any)'}`);
+    router.dispatched(worker);
+    try {
+      const reply = await this.#bus.request(this.#topics.inbox(worker), TaskMessage.draft(task), { timeoutMs: this.#config.orderTimeoutMs });
+      router.completed(worker, { ok: TaskResultMessage.is(reply) });
+      this.counters.tasks += 1;
+      if (!TaskResultMessage.is(reply)) throw new Error(`worker ${worker} answered ${reply.type}`);
+      return TaskResultMessage.draft(reply.payload);
+    } catch (error) {
+      router.completed(worker, { ok: false });
+      throw error;
+    }
+  }
+
+  async #publish(topic: string, draft: Parameters<Bus['publish']>[1]): Promise<void> {
+    try {
+      await this.#bus.publish(topic, draft);
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+}
+
+function toAccount(step: StepPayload): AccountSnapshot {
+  return { equity: step.account.equity, peakEquity: step.account.peakEquity, positions: new Map(step.account.positions) };
+}
+
+/** The fields of an intent on the wire, in one fixed order (digests compare JSON text). */
+const INTENT_FIELDS = ['strategy', 'symbol', 'side', 'quantity', 'type', 'limitPrice', 'stopPrice', 'intent', 'confidence'] as const;
+
+/** A strategy intent as plain JSON: fixed field order, no undefined fields. */
+function toWire(intent: StrategyIntent | IntentPayload): IntentPayload {
+  const wire: Record<string, unknown> = {};
+  for (const field of INTENT_FIELDS) if (intent[field] !== undefined) wire[field] = intent[field];
+  return wire as IntentPayload;
+}
+
+/** Intents in the run's strategy order (stable within a strategy), as `collectIntents` orders them. */
+function sortByStrategy(intents: readonly IntentPayload[], order: ReadonlyMap<string, number>): IntentPayload[] {
+  return intents
+    .map((intent, i) => ({ intent, i, rank: order.get(intent.strategy) ?? Number.MAX_SAFE_INTEGER }))
+    .sort((a, b) => a.rank - b.rank || a.i - b.i)
+    .map((entry) => entry.intent);
+}
+
+/** sha256 of the intents' JSON: equal digests mean equal decisions. */
+export function digestOf(intents: readonly IntentPayload[]): string {
+  return createHash('sha256').update(JSON.stringify(intents.map(toWire))).digest('hex').slice(0, 32);
+}

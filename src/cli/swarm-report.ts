@@ -1,0 +1,71 @@
+import type { AgentReport, LatencySummary, SwarmReport } from '../swarm/index.js';
+import { riskRows } from './backtest.js';
+
+const percent = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(2)} %`);
+const ratio = (value: number | null): string => (value === null ? '-' : value.toFixed(3));
+const money = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '-');
+const latency = (summary: LatencySummary | null): string =>
+  summary === null ? '-' : `p50 ${summary.p50.toFixed(2)}  p95 ${summary.p95.toFixed(2)}  p99 ${summary.p99.toFixed(2)} ms (n=${summary.count})`;
+
+/** A swarm report as aligned text: the account, the swarm, then one line per agent. */
+export function formatSwarmReport(report: SwarmReport): string {
+  const rows: Array<[string, string]> = [
+    ['run', `${report.swarm} (${report.topology}, ${report.pacing}, ${report.agents.length} agents in ${report.sandbox} sandboxes, broker ${report.broker})`],
+    ['steps', `${report.steps.decided} of ${report.steps.total} decided${report.steps.refused > 0 ? `, ${report.steps.refused} refused by the ring` : ''}`],
+    ...(report.halted === null ? [] : ([['HALTED', `at step ${report.halted.atStep}: ${report.halted.reason}`]] as Array<[string, string]>)),
+    ['trades', String(report.trades.length)],
+    ['fills', String(report.fills.length)],
+    ['rejected orders', String(report.rejections.length)],
+    ['initial cash', money(report.initialCash)],
+    ['final equity', money(report.finalEquity)],
+    ['return', percent(report.totalReturn)],
+    ['Sharpe', ratio(report.sharpe)],
+    ['Sortino', ratio(report.sortino)],
+    ['max drawdown', percent(report.maxDrawdown)],
+    ['win rate', percent(report.winRate)],
+    ['exposure', percent(report.exposure)],
+    ...riskRows({
+      allocation: report.pipeline?.allocation ?? null,
+      riskState: report.pipeline?.riskState ?? null,
+      consensus: report.pipeline?.consensus ?? null,
+      rejections: report.rejections,
+    }),
+    ['deciders agree', report.agreement.compared === 0 ? '- (one decider per step)' : `${percent(report.agreement.rate)} of ${report.agreement.compared} decisions compared; ${report.duplicateOrders} duplicate orders dropped by the venue`],
+    ['bar → signal', latency(report.latencyMs.barToSignal)],
+    ['signal → decision', latency(report.latencyMs.signalToDecision)],
+    ['bar → order', latency(report.latencyMs.barToOrder)],
+    ['order → fill', latency(report.latencyMs.orderToFill)],
+    ['messages', `${report.messages} (${Math.round(report.messagesPerSecond).toLocaleString('en-US')}/s)`],
+    ['agents ready', `${ms(report.readyMs)} ms`],
+    ['trading', `${ms(report.tradingMs)} ms`],
+    ['elapsed', `${ms(report.elapsedMs)} ms`],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  const lines = rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
+  lines.push('', agentTable(report.agents));
+  if (report.events.length > 0) {
+    lines.push('', 'events:');
+    for (const event of report.events) lines.push(`  step ${event.atStep}: ${event.agent} ${event.kind}: ${event.detail}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function agentTable(agents: readonly AgentReport[]): string {
+  const header = ['agent', 'role', 'in', 'out', 'decisions', 'errors', 'restarts', 'sandbox ms', 'ready ms', 'status'];
+  const rows = agents.map((agent) => [
+    agent.id,
+    agent.label,
+    String(agent.messagesIn ?? '-'),
+    String(agent.messagesOut ?? '-'),
+    String(agent.decisions ?? '-'),
+    String(agent.errors ?? '-'),
+    String(agent.restarts),
+    ms(agent.startMs.sandbox),
+    ms(agent.startMs.ready),
+    agent.status,
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
+  const render = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd();
+  return [render(header), ...rows.map(render)].join('\n');
+}

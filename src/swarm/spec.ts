@@ -1,0 +1,107 @@
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import {
+  type BacktestOptions,
+  type BacktestSpec,
+  BacktestSpecError,
+  backtestOptionsFromSpec,
+  loadBacktestSpec,
+  specProblemOf,
+} from '../backtest/index.js';
+import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
+
+/**
+ * The `swarm:` section of a spec: how `tradeswarm run` deploys the strategies. Everything else in
+ * the spec (data, strategies, risk, allocator, venue, portfolio) is shared with `tradeswarm backtest`.
+ */
+export const swarmSectionSchema = z
+  .strictObject({
+    topology: z.enum(TOPOLOGIES).default('mesh'),
+    /**
+     * `lockstep`: step t+1 is published only after step t was decided (a run then matches the
+     * backtest trade for trade). `realtime`: steps follow the data's own spacing divided by `speed`;
+     * late decisions meet a venue that has moved on.
+     */
+    pacing: z
+      .union([
+        z.literal('lockstep').transform(() => ({ mode: 'lockstep' as const })),
+        z.strictObject({ mode: z.literal('lockstep') }),
+        z.strictObject({ mode: z.literal('realtime'), speed: z.number().positive() }),
+      ])
+      .default({ mode: 'lockstep' }),
+    /** Hierarchical: number of coordinators. @default ceil(strategies / 3) */
+    coordinators: z.int().min(1).optional(),
+    /** Hierarchical: how coordinators route tasks to workers. */
+    routing: z.enum(ROUTING_POLICIES).default('least-loaded'),
+    heartbeatMs: z.int().min(10).max(60_000).default(250),
+    /** A silent agent counts as lost after this long. */
+    agentTimeoutMs: z.int().min(50).max(600_000).default(2_000),
+    /** Agents exit when they hear nothing from the control plane this long. */
+    controlPlaneTimeoutMs: z.int().min(100).max(3_600_000).default(10_000),
+    /** Lockstep: the longest wait for a step's decisions before liveness is checked again. */
+    stepTimeoutMs: z.int().min(10).max(600_000).default(5_000),
+    /** How often a lost agent is restarted before it stays lost (a star's hub is never restarted). */
+    maxRestarts: z.int().min(0).max(100).default(3),
+    checkpointEverySteps: z.int().min(1).default(250),
+    /** The sandbox template agents run in. */
+    template: z.string().min(1).default('base'),
+  })
+  .default({
+    topology: 'mesh',
+    pacing: { mode: 'lockstep' },
+    routing: 'least-loaded',
+    heartbeatMs: 250,
+    agentTimeoutMs: 2_000,
+    controlPlaneTimeoutMs: 10_000,
+    stepTimeoutMs: 5_000,
+    maxRestarts: 3,
+    checkpointEverySteps: 250,
+    template: 'base',
+  });
+
+/** A validated `swarm:` section, defaults filled in. */
+export type SwarmSection = z.output<typeof swarmSectionSchema>;
+
+/** A spec ready for `tradeswarm run`: the backtest part and the swarm section. */
+export interface SwarmSpec {
+  readonly spec: BacktestSpec;
+  readonly swarm: SwarmSection;
+  /** The data, strategies and account options, exactly as `tradeswarm backtest` would run them. */
+  readonly backtest: BacktestOptions;
+}
+
+/**
+ * Validates the swarm section of a parsed spec.
+ * @throws BacktestSpecError naming each field under `swarm.`.
+ */
+export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSection {
+  const result = swarmSectionSchema.safeParse(spec.swarm);
+  if (!result.success) {
+    throw new BacktestSpecError(
+      source,
+      result.error.issues.map((issue) => {
+        const problem = specProblemOf({ ...issue, path: ['swarm', ...issue.path] }, { swarm: spec.swarm });
+        return problem;
+      }),
+    );
+  }
+  const section = result.data;
+  if (section.topology === 'hierarchical' && section.coordinators !== undefined && section.coordinators > spec.strategies.length) {
+    throw new BacktestSpecError(source, [
+      { field: 'swarm.coordinators', value: section.coordinators, allowed: `must be at most the number of strategies (${spec.strategies.length})` },
+    ]);
+  }
+  return section;
+}
+
+/**
+ * Reads a spec file for `tradeswarm run`: the whole spec is checked (the backtest part and the swarm
+ * section) before anything starts, and the data is loaded.
+ * @throws BacktestSpecError listing every mistake.
+ */
+export async function loadSwarmSpec(file: string): Promise<SwarmSpec> {
+  const spec = await loadBacktestSpec(file);
+  const swarm = parseSwarmSection(spec, file);
+  const backtest = await backtestOptionsFromSpec(spec, dirname(resolve(file)));
+  return { spec, swarm, backtest };
+}
