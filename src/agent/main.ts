@@ -3,7 +3,7 @@
  * `src/sandbox/`). Its settings come in env vars ({@link AGENT_ENV}); it exits 0 after a requested
  * stop and 1 when it lost the control plane or could not start.
  */
-import { connectBus } from '../bus/index.js';
+import { HeartbeatMessage, connectBus, swarmTopics } from '../bus/index.js';
 import { SystemClock, createLogger, errorMessage } from '../core/index.js';
 import { AGENT_ENV, agentConfigSchema, swarmRegistry } from './protocol.js';
 import { AgentRuntime } from './runtime.js';
@@ -30,6 +30,9 @@ async function main(): Promise<number> {
     clock,
     registry: swarmRegistry,
     logger: logger.child({ agent: config.agentId }),
+    maxMessageBytes: 4 * 1024 * 1024,
+    // Peers and the control plane learn at once when this process dies.
+    will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) },
     ...(process.env[AGENT_ENV.busUsername] === undefined ? {} : { username: process.env[AGENT_ENV.busUsername] }),
     ...(process.env[AGENT_ENV.busPassword] === undefined ? {} : { password: process.env[AGENT_ENV.busPassword] }),
   });

@@ -133,7 +133,16 @@ export const StepRefusedMessage = defineMessage('step.refused', z.strictObject({
  * `replay`: earlier steps sent to a restarted agent so its strategies and pipeline rebuild their
  * state (they are deterministic); it publishes nothing for them. Answered with `replay.done`.
  */
-export const ReplayMessage = defineMessage('replay', z.strictObject({ steps: z.array(stepSchema), signals: z.array(z.strictObject({ index: z.int().nonnegative(), intents: z.array(intentSchema) })) }));
+export const ReplayMessage = defineMessage(
+  'replay',
+  z.strictObject({
+    steps: z.array(stepSchema),
+    /** The upstream intents of each step, as the control plane recorded them (deciders need them). */
+    signals: z.array(z.strictObject({ index: z.int().nonnegative(), intents: z.array(intentSchema) })),
+    /** The last chunk: the agent then takes new work. */
+    last: z.boolean(),
+  }),
+);
 
 /** `replay.done`: the agent has replayed up to step `upTo` (−1 for none). */
 export const ReplayDoneMessage = defineMessage('replay.done', z.strictObject({ upTo: z.int().min(-1) }));
@@ -222,6 +231,8 @@ export const agentConfigSchema = z.strictObject({
   controlPlaneTimeoutMs: z.int().positive(),
   /** A checkpoint every this many steps (and one on stop). */
   checkpointEverySteps: z.int().positive(),
+  /** Restarted: hold new work until the control plane's replay (marked `last`) has been applied. */
+  replayFirst: z.boolean(),
   /** How long a deciding agent waits for the venue's answer. */
   orderTimeoutMs: z.int().positive(),
 });

@@ -104,6 +104,9 @@ export class AgentRuntime {
   #timer: TimerHandle | undefined;
   #halted: string | undefined;
   #replaying = false;
+  /** A restarted agent waits for its replay before it takes new work; what arrives meanwhile waits here. */
+  #awaitingReplay: boolean;
+  readonly #held: Envelope[] = [];
   /** Decisions run one after another (each may wait for the venue). */
   #work: Promise<void> = Promise.resolve();
   #exit: AgentExit | undefined;
@@ -134,6 +137,7 @@ export class AgentRuntime {
       this.#router = router;
     }
     if (config.kind === 'collector') this.#breaker = new RingBreaker();
+    this.#awaitingReplay = config.replayFirst;
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -162,7 +166,7 @@ export class AgentRuntime {
     for (const filter of topics.controlFilters(config.agentId)) await on(filter, (envelope) => this.#onControl(envelope));
     await on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
     const watched = new Set([...config.requires, ...config.ring].filter((id) => id !== config.agentId));
-    for (const peer of watched) await on(topics.heartbeat(peer), () => this.#heard(peer));
+    for (const peer of watched) await on(topics.heartbeat(peer), (envelope) => this.#onPeerHeartbeat(peer, envelope));
     if (config.readsSteps) await on(topics.step(), (envelope) => this.#onStep(envelope));
     for (const peer of config.upstream) {
       if (config.kind === 'executor') await on(topics.decision(peer), (envelope) => this.#onUpstreamDecision(envelope));
@@ -197,6 +201,32 @@ export class AgentRuntime {
     this.#lastHeard.set(peer, this.#clock.now());
   }
 
+  /** A watched peer's heartbeat, or its last will (`lost`), which counts as silence from now on. */
+  #onPeerHeartbeat(peer: string, envelope: Envelope): void {
+    if (!HeartbeatMessage.is(envelope)) return;
+    if (envelope.payload.status === 'starting') return;
+    if (envelope.payload.status !== 'lost') {
+      this.#heard(peer);
+      return;
+    }
+    this.#lastHeard.set(peer, -Infinity);
+    this.#checkPeers();
+  }
+
+  /** Halts without a required peer; trips the ring's breaker without a stage. */
+  #checkPeers(): void {
+    const config = this.#config;
+    const lost = config.requires.find((peer) => this.#silentFor(peer) > config.peerTimeoutMs);
+    if (lost !== undefined && this.#halted === undefined) {
+      this.#halted = `${lost}-lost`;
+      this.#logger.warn({ peer: lost }, 'a required peer is silent; this agent stops trading');
+    }
+    if (this.#breaker !== undefined) {
+      const silent = config.ring.filter((peer) => peer !== config.agentId && this.#silentFor(peer) > config.peerTimeoutMs);
+      this.#breaker.observe(silent.length === 0, silent);
+    }
+  }
+
   #silentFor(peer: string): number {
     return this.#clock.now() - (this.#lastHeard.get(peer) ?? 0);
   }
@@ -209,16 +239,8 @@ export class AgentRuntime {
       void this.stop({ reason: 'control-plane-lost', detail: `nothing from the control plane for ${this.#silentFor(CONTROL_PLANE_ID)} ms`, exitCode: 1 });
       return;
     }
-    const lost = config.requires.find((peer) => this.#silentFor(peer) > config.peerTimeoutMs);
-    if (lost !== undefined && this.#halted === undefined) {
-      this.#halted = `${lost}-lost`;
-      this.#logger.warn({ peer: lost }, 'a required peer is silent; this agent stops trading');
-    }
-    if (this.#breaker !== undefined) {
-      const silent = config.ring.filter((peer) => peer !== config.agentId && this.#silentFor(peer) > config.peerTimeoutMs);
-      this.#breaker.observe(silent.length === 0, silent);
-    }
-    const status = this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
+    this.#checkPeers();
+    const status = this.#awaitingReplay ? 'starting' : this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
     void this.#bus
       .publish(this.#topics.heartbeat(config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status }), { qos: 0 })
       .catch((error: unknown) => this.#logger.debug({ err: errorMessage(error) }, 'heartbeat not sent'));
@@ -267,6 +289,7 @@ export class AgentRuntime {
   #onStep(envelope: Envelope): void {
     this.#heard(CONTROL_PLANE_ID);
     if (!StepMessage.is(envelope)) return;
+    if (this.#hold(envelope)) return;
     this.#acceptStep(envelope.payload);
   }
 
@@ -314,7 +337,7 @@ export class AgentRuntime {
   }
 
   #onSignal(envelope: Envelope): void {
-    if (!SignalMessage.is(envelope)) return;
+    if (!SignalMessage.is(envelope) || this.#hold(envelope)) return;
     const { index, intents, step } = envelope.payload;
     this.#heard(envelope.from);
     if (step !== undefined && !this.#config.readsSteps) {
@@ -409,7 +432,7 @@ export class AgentRuntime {
 
   /** A ring's executor: submits what the risk stage approved. */
   #onUpstreamDecision(envelope: Envelope): void {
-    if (!DecisionMessage.is(envelope)) return;
+    if (!DecisionMessage.is(envelope) || this.#hold(envelope)) return;
     this.#heard(envelope.from);
     const { index, approved, rejected, digest } = envelope.payload;
     if (index <= this.#decidedUpTo) return;
@@ -452,9 +475,30 @@ export class AgentRuntime {
   }
 
   async #onInbox(request: Envelope) {
-    if (ReplayMessage.is(request)) return this.#replay(request.payload.steps, request.payload.signals);
+    if (ReplayMessage.is(request)) {
+      const done = this.#replay(request.payload.steps, request.payload.signals);
+      if (request.payload.last) this.#release();
+      return done;
+    }
     if (TaskMessage.is(request)) return this.#task(request);
     return undefined;
+  }
+
+  /** Keeps work that arrives before a restarted agent's replay; true when it was kept. */
+  #hold(envelope: Envelope): boolean {
+    if (!this.#awaitingReplay) return false;
+    this.#held.push(envelope);
+    return true;
+  }
+
+  /** The replay is complete: take the work that waited, in arrival order. */
+  #release(): void {
+    this.#awaitingReplay = false;
+    for (const envelope of this.#held.splice(0)) {
+      if (StepMessage.is(envelope)) this.#onStep(envelope);
+      else if (SignalMessage.is(envelope)) this.#onSignal(envelope);
+      else if (DecisionMessage.is(envelope)) this.#onUpstreamDecision(envelope);
+    }
   }
 
   /** Feeds earlier steps through strategies and pipeline without publishing anything. */

@@ -108,8 +108,8 @@ export function defineMessage<T extends string, S extends z.ZodType>(type: T, sc
   });
 }
 
-/** What an agent reports about itself in a heartbeat. */
-export const AGENT_STATUSES = ['starting', 'running', 'paused', 'degraded', 'stopping'] as const;
+/** What an agent reports about itself in a heartbeat (`lost`: its last will, published by the broker when its connection dropped). */
+export const AGENT_STATUSES = ['starting', 'running', 'paused', 'degraded', 'stopping', 'lost'] as const;
 
 /** Commands a control message can carry. */
 export const CONTROL_COMMANDS = ['stop', 'checkpoint', 'pause', 'resume'] as const;

@@ -118,6 +118,12 @@ export interface MqttBusOptions {
    * @default 'auto'
    */
   protocolVersion?: 'auto' | 4 | 5;
+  /**
+   * The last will: a message the broker publishes for this bus when its connection ends without a
+   * clean close (the process crashed or was killed), so peers learn of it at once instead of after
+   * missed heartbeats. Encoded and validated once, at connect time; its `ts` is the connect time.
+   */
+  will?: { readonly topic: string; readonly message: MessageDraft; readonly qos?: QoS };
 }
 
 /** The complete, validated form of {@link MqttBusOptions}. */
@@ -136,6 +142,8 @@ export interface MqttBusConfig {
   readonly reconnectPeriodMs: number;
   readonly keepaliveSeconds: number;
   readonly protocolVersion: 'auto' | 4 | 5;
+  /** The encoded last will, if any. */
+  readonly will: { readonly topic: string; readonly payload: Buffer; readonly qos: QoS } | undefined;
 }
 
 /** Counters of an {@link MqttBus}. */
@@ -184,7 +192,14 @@ export function compileMqttBusOptions(options: MqttBusOptions): MqttBusConfig {
   if (protocolVersion !== 'auto' && protocolVersion !== 4 && protocolVersion !== 5) {
     throw new InvalidInputError('protocolVersion', `must be 'auto', 4 or 5, got ${String(protocolVersion)}`);
   }
+  let will: MqttBusConfig['will'];
+  if (options.will !== undefined) {
+    const topic = validateTopicName(options.will.topic, 'will.topic');
+    const { bytes } = codec.encode(options.will.message, { id: randomId(16), from: clientId, ts: clock.now() });
+    will = { topic, payload: bytes, qos: compileQos(options.will.qos, 'will.qos') };
+  }
   return Object.freeze({
+    will,
     url,
     displayUrl,
     username: options.username,
@@ -768,6 +783,7 @@ function openClient(config: MqttBusConfig, protocolVersion: 4 | 5): Promise<Mqtt
     connectTimeout: config.connectTimeoutMs,
     reconnectPeriod: config.reconnectPeriodMs,
     resubscribe: true,
+    ...(config.will === undefined ? {} : { will: { topic: config.will.topic, payload: config.will.payload, qos: config.will.qos, retain: false } }),
   });
   return new Promise<MqttClient>((resolve, reject) => {
     let failure: unknown;

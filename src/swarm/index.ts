@@ -1,4 +1,4 @@
-export { swarmSectionSchema, parseSwarmSection, loadSwarmSpec, type SwarmSection, type SwarmSpec } from './spec.js';
+export { swarmSectionSchema, parseSwarmSection, parseSwarmSpec, loadSwarmSpec, type SwarmSection, type SwarmSpec } from './spec.js';
 export {
   runSwarm,
   SwarmRunError,

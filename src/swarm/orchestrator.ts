@@ -260,6 +260,10 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     await bus.subscribe(topics.allHeartbeats(), (envelope) => {
       const agent = agents.get(envelope.from);
       if (agent === undefined || !HeartbeatMessage.is(envelope)) return;
+      if (envelope.payload.status === 'lost') {
+        if (agent.ready && !agent.restarting) lose(agent, 'its connection dropped (the broker published its last will)');
+        return;
+      }
       agent.lastHeardMs = clock.now();
       if (!agent.ready) {
         agent.ready = true;
@@ -345,7 +349,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     let stopping = false;
     let halted: { reason: string; atStep: number } | null = null;
     const deployStarted = performance.now();
-    const configOf = (agent: AgentPlan): AgentConfig => ({
+    const configOf = (agent: AgentPlan, replayFirst: boolean): AgentConfig => ({
+      replayFirst,
       swarm: swarmId,
       agentId: agent.id,
       kind: agent.kind,
@@ -367,23 +372,23 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       checkpointEverySteps: section.checkpointEverySteps,
       orderTimeoutMs: Math.max(section.stepTimeoutMs, 1_000),
     });
-    const envOf = (agent: AgentPlan): Record<string, string> => {
+    const envOf = (agent: AgentPlan, replayFirst: boolean): Record<string, string> => {
       const credentials = broker?.issueCredentials({ swarmId, agentId: agent.id });
       return {
         [AGENT_ENV.busUrl]: brokerUrl,
-        [AGENT_ENV.config]: JSON.stringify(configOf(agent)),
+        [AGENT_ENV.config]: JSON.stringify(configOf(agent, replayFirst)),
         ...(credentials === undefined ? {} : { [AGENT_ENV.busUsername]: credentials.username, [AGENT_ENV.busPassword]: credentials.password }),
         [AGENT_ENV.logLevel]: process.env.LOG_LEVEL ?? 'warn',
       };
     };
-    const start = async (agent: AgentPlan, sandbox: Sandbox | undefined, bundleToUse: AgentBundle) => {
+    const start = async (agent: AgentPlan, sandbox: Sandbox | undefined, bundleToUse: AgentBundle, restarting = false) => {
       const t0 = performance.now();
       const box = sandbox ?? (await Sandbox.create(section.template, { ...connection, metadata: { tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
       const created = performance.now() - t0;
       const deployed = await deployAgent(box, {
         bundle: bundleToUse,
         name: agent.id,
-        env: envOf(agent),
+        env: envOf(agent, restarting),
         onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
       });
       return { box, deployed, created };
@@ -458,7 +463,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       try {
         await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
         const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
-        const { box, deployed } = await start(state.plan, sandboxAlive ? state.sandbox : undefined, bundle);
+        const { box, deployed } = await start(state.plan, sandboxAlive ? state.sandbox : undefined, bundle, true);
         state.sandbox = box;
         state.deployed = deployed;
         state.ready = false;
@@ -471,13 +476,14 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         // Rebuild its strategies' and pipeline's state from the steps it missed.
         const upTo = currentStep;
         const expected = new Set([state.plan.id, ...state.plan.upstream]);
-        for (let from = 0; from < upTo; from += 200) {
+        for (let from = 0; from === 0 || from < upTo; from += 200) {
           const chunk = history.slice(from, Math.min(upTo, from + 200));
+          const last = from + 200 >= upTo;
           const signals = chunk.map((step) => ({
             index: step.index,
             intents: [...(signalsByStep.get(step.index) ?? new Map<string, IntentPayload[]>())].filter(([agent]) => expected.has(agent)).flatMap(([, intents]) => intents),
           }));
-          await bus.request(topics.inbox(state.plan.id), ReplayMessage.draft({ steps: chunk, signals }), { timeoutMs: 30_000 });
+          await bus.request(topics.inbox(state.plan.id), ReplayMessage.draft({ steps: chunk, signals, last }), { timeoutMs: 30_000 });
         }
         state.alive = true;
         state.lastHeardMs = clock.now();
@@ -630,7 +636,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         restarts: agent.restarts,
         status: !agent.alive ? 'lost' : agent.exitCode === 0 ? 'stopped' : `exit ${agent.exitCode ?? '?'}`,
       })),
-      pipeline: plan.deciders.map((id) => agents.get(id)?.pipeline).find((summary) => summary !== undefined) ?? null,
+      pipeline: plan.agents.filter((agent) => agent.decides).map((agent) => agents.get(agent.id)?.pipeline).find((summary) => summary !== undefined) ?? null,
       agreement: { compared, agreed, rate: compared === 0 ? null : agreed / compared },
       duplicateOrders,
       latencyMs: {

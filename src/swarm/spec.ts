@@ -6,6 +6,7 @@ import {
   BacktestSpecError,
   backtestOptionsFromSpec,
   loadBacktestSpec,
+  parseBacktestSpec,
   specProblemOf,
 } from '../backtest/index.js';
 import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
@@ -92,6 +93,17 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
     ]);
   }
   return section;
+}
+
+/**
+ * Validates a parsed spec (an object, as from YAML) for `tradeswarm run` and loads its data; CSV
+ * paths resolve relative to `baseDir`.
+ * @throws BacktestSpecError listing every mistake.
+ */
+export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDir = process.cwd()): Promise<SwarmSpec> {
+  const spec = parseBacktestSpec(raw, source);
+  const swarm = parseSwarmSection(spec, source);
+  return { spec, swarm, backtest: await backtestOptionsFromSpec(spec, baseDir) };
 }
 
 /**

@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { TaskMessage, TaskResultMessage } from '../../src/agent/index.js';
+import { runBacktest } from '../../src/backtest/index.js';
+import { swarmTopics } from '../../src/bus/index.js';
+import { silentLogger } from '../../src/core/index.js';
+import { type RunningSwarm, type SwarmReport, parseSwarmSpec, runSwarm } from '../../src/swarm/index.js';
+
+/**
+ * Real swarms: every agent is a Node process started through the e2b SDK in its own local sandbox,
+ * talking over the embedded MQTT broker. Small synthetic data keeps each run to a few seconds.
+ */
+
+/** Three strategies on two symbols, behind consensus and a risk manager. */
+function specFor(swarm: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'e2e',
+    data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount: 160 },
+    strategies: [
+      { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'ema-crossover', symbol: 'BBB', fastPeriod: 5, slowPeriod: 20, sizing: { type: 'fixed-quantity', units: 5 } },
+    ],
+    consensus: { threshold: 'majority' },
+    risk: { maxPositionUnits: 100 },
+    swarm: { heartbeatMs: 100, agentTimeoutMs: 1_000, ...swarm },
+    ...overrides,
+  };
+}
+
+/** The fields that must match between a swarm run and the backtest of the same spec. */
+function outcome(report: Pick<SwarmReport, 'trades' | 'fills' | 'finalEquity' | 'rejections'>) {
+  return {
+    trades: report.trades,
+    fills: report.fills.map((fill) => ({ ...fill })),
+    finalEquity: report.finalEquity,
+    rejections: report.rejections.map(({ clientOrderId, source, reason }) => ({ clientOrderId, source, reason })),
+  };
+}
+
+describe('tradeswarm run: parity with the backtest', () => {
+  for (const topology of ['mesh', 'star', 'hierarchical', 'ring'] as const) {
+    it(`${topology}: lockstep run gives the backtest's trades, fills and final equity`, async () => {
+      const spec = await parseSwarmSpec(specFor({ topology }), `${topology} spec`);
+      const report = await runSwarm({ spec, logger: silentLogger });
+      const { report: backtest } = runBacktest(spec.backtest);
+      expect(report.halted).toBeNull();
+      expect(report.steps).toMatchObject({ total: 160, decided: 160 });
+      expect(backtest.trades.length).toBeGreaterThan(3);
+      expect(backtest.rejections.some((rejection) => rejection.source === 'consensus')).toBe(true);
+      expect(outcome(report)).toEqual(outcome(backtest));
+      expect(report.pipeline?.consensus).toEqual(backtest.consensus);
+      expect(report.agents.every((agent) => agent.status === 'stopped' && agent.errors === 0)).toBe(true);
+      if (topology === 'mesh') {
+        // Every agent decided every step, all the same, and the venue took each order once.
+        expect(report.agreement).toMatchObject({ compared: 2 * 160, agreed: 2 * 160 });
+        expect(report.duplicateOrders).toBe(2 * backtest.fills.filter((fill) => !fill.clientOrderId.startsWith('end-of-data')).length);
+      }
+    });
+  }
+});
+
+describe('tradeswarm run: failure semantics', () => {
+  it('mesh: keeps deciding after losing n−2 of n agents', async () => {
+    const strategies = ['AAA', 'BBB', 'AAA', 'BBB'].map((symbol, i) => ({
+      type: 'sma-crossover',
+      name: `sma-${i}`,
+      symbol,
+      fastPeriod: 3 + i,
+      slowPeriod: 15,
+      sizing: { type: 'fixed-quantity', units: 1 },
+    }));
+    const spec = await parseSwarmSpec(specFor({ topology: 'mesh', maxRestarts: 0 }, { strategies, consensus: undefined }));
+    let running: RunningSwarm | undefined;
+    const killed: string[] = [];
+    const report = await runSwarm({
+      spec,
+      logger: silentLogger,
+      onReady: (swarm) => {
+        running = swarm;
+      },
+      onProgress: ({ step }) => {
+        if (step === 40 && running !== undefined) {
+          for (const agent of running.plan.agents.slice(0, 2)) {
+            killed.push(agent.id);
+            void running.kill(agent.id);
+          }
+        }
+      },
+    });
+    expect(report.halted).toBeNull();
+    expect(report.steps).toMatchObject({ total: 160, decided: 160 });
+    expect(report.events.filter((event) => event.kind === 'lost').map((event) => event.agent).sort()).toEqual([...killed].sort());
+    const survivors = report.agents.filter((agent) => !killed.includes(agent.id));
+    expect(survivors).toHaveLength(2);
+    for (const agent of survivors) expect(agent.decisions).toBe(160);
+    // The survivors' own strategies still trade after the loss.
+    const lateFills = report.fills.filter((fill) => survivors.some((agent) => fill.clientOrderId.includes(`:${agent.label}:`)) && Number(fill.clientOrderId.split(':')[2]) > 45);
+    expect(lateFills.length).toBeGreaterThan(0);
+  });
+
+  it('star: the spokes stop trading when the hub is killed, and the report says so', async () => {
+    const spec = await parseSwarmSpec(specFor({ topology: 'star' }));
+    let running: RunningSwarm | undefined;
+    const report = await runSwarm({
+      spec,
+      logger: silentLogger,
+      onReady: (swarm) => {
+        running = swarm;
+      },
+      onProgress: ({ step }) => {
+        if (step === 30) void running?.kill('hub');
+      },
+    });
+    expect(report.halted).not.toBeNull();
+    expect(report.halted?.reason).toMatch(/hub hub lost/);
+    expect(report.halted?.atStep).toBeGreaterThanOrEqual(30);
+    expect(report.steps.decided).toBeLessThan(160);
+    expect(report.events.map((event) => event.kind)).toEqual(expect.arrayContaining(['lost', 'halted']));
+    expect(report.agents.find((agent) => agent.id === 'hub')?.status).toBe('lost');
+  });
+
+  it('ring: a killed stage trips the breaker, work is refused, and the ring resumes when the stage is back', async () => {
+    const spec = await parseSwarmSpec(specFor({ topology: 'ring' }));
+    let running: RunningSwarm | undefined;
+    const report = await runSwarm({
+      spec,
+      logger: silentLogger,
+      onReady: (swarm) => {
+        running = swarm;
+      },
+      onProgress: ({ step }) => {
+        if (step === 50) void running?.kill('analyser');
+      },
+    });
+    expect(report.halted).toBeNull();
+    expect(report.steps).toMatchObject({ total: 160, decided: 160 });
+    expect(report.steps.refused).toBeGreaterThan(0);
+    const kinds = report.events.filter((event) => event.agent === 'analyser' || event.kind === 'refused').map((event) => event.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['lost', 'refused', 'restarted']));
+    expect(report.agents.find((agent) => agent.id === 'analyser')?.restarts).toBe(1);
+    // Replay rebuilt the analyser's indicators, and lockstep retried the refused steps: the run
+    // still matches the backtest.
+    expect(outcome(report)).toEqual(outcome(runBacktest(spec.backtest).report));
+  });
+
+  it('hierarchical: a coordinator routes 100 tasks over 5 equal workers by capability with < 5 % imbalance', async () => {
+    const strategies = [0, 1, 2, 3, 4].map((i) => ({
+      type: 'sma-crossover',
+      name: `worker-${i}`,
+      symbol: 'AAA',
+      fastPeriod: 3 + i,
+      slowPeriod: 20,
+      sizing: { type: 'fixed-quantity', units: 1 },
+    }));
+    const spec = await parseSwarmSpec(specFor({ topology: 'hierarchical', coordinators: 1, routing: 'capability' }, { strategies, consensus: undefined }));
+    const perWorker = new Map<string, number>();
+    let wrong = 0;
+    await runSwarm({
+      spec,
+      logger: silentLogger,
+      onReady: async ({ bus, swarmId }) => {
+        const topics = swarmTopics(swarmId);
+        const closes = Array.from({ length: 50 }, (_, i) => 100 + Math.sin(i / 3) * 5);
+        const answers = await Promise.all(
+          Array.from({ length: 100 }, (_, i) =>
+            bus.request(topics.inbox('coordinator-1'), TaskMessage.draft({ id: `t${i}`, capability: 'sma-crossover', indicator: 'sma', period: 10, values: closes }), { timeoutMs: 20_000 }),
+          ),
+        );
+        const expected = closes.slice(-10).reduce((sum, value) => sum + value, 0) / 10;
+        for (const answer of answers) {
+          if (!TaskResultMessage.is(answer)) throw new Error(`unexpected ${answer.type}`);
+          if (Math.abs((answer.payload.value ?? Number.NaN) - expected) > 1e-9) wrong += 1;
+          perWorker.set(answer.payload.worker, (perWorker.get(answer.payload.worker) ?? 0) + 1);
+        }
+      },
+    });
+    expect(wrong).toBe(0);
+    expect(perWorker.size).toBe(5);
+    const counts = [...perWorker.values()];
+    const mean = 100 / 5;
+    for (const count of counts) expect(Math.abs(count - mean) / mean).toBeLessThan(0.05);
+  });
+});
