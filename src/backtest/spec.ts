@@ -25,11 +25,17 @@ const nonNegative = z.number().nonnegative();
 const fraction = z.number().gt(0).lte(1);
 const name = z.string().trim().min(1);
 
+const isoDate = z.iso.date('must be a date YYYY-MM-DD');
+
 const csvData = z.strictObject({
   source: z.literal('csv'),
   /** One CSV file per symbol; `path` is relative to the spec file's folder. */
   files: z.array(z.strictObject({ path: name, symbol: name })).min(1),
   timeZone: name.optional(),
+  /** Only bars from this date on (`YYYY-MM-DD`, UTC midnight), inclusive. */
+  from: isoDate.optional(),
+  /** Only bars before the end of this date (`YYYY-MM-DD`, UTC), inclusive. */
+  to: isoDate.optional(),
 });
 
 const syntheticData = z.strictObject({
@@ -321,9 +327,14 @@ export async function loadBacktestSpec(file: string): Promise<BacktestSpec> {
 export async function backtestOptionsFromSpec(spec: BacktestSpec, baseDir: string): Promise<BacktestOptions> {
   const bars = new Map<string, readonly Bar[]>();
   if (spec.data.source === 'csv') {
-    const { timeZone } = spec.data;
+    const { timeZone, from, to } = spec.data;
+    const fromMs = from === undefined ? -Infinity : Date.parse(`${from}T00:00:00Z`);
+    const toMs = to === undefined ? Infinity : Date.parse(`${to}T00:00:00Z`) + 86_400_000;
     for (const file of spec.data.files) {
-      bars.set(file.symbol, await loadCsvBars(resolve(baseDir, file.path), file.symbol, timeZone === undefined ? {} : { timeZone }));
+      const loaded = await loadCsvBars(resolve(baseDir, file.path), file.symbol, timeZone === undefined ? {} : { timeZone });
+      const kept = loaded.filter((bar) => bar.timeMs >= fromMs && bar.timeMs < toMs);
+      if (kept.length === 0) throw new InvalidInputError(`data.files[${spec.data.files.indexOf(file)}]`, `${file.path} has no bars from ${from ?? 'the start'} to ${to ?? 'the end'}; widen data.from/data.to`);
+      bars.set(file.symbol, kept);
     }
   } else {
     const feed = createSyntheticFeed(syntheticFeedOptions(spec.data));
