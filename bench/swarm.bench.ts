@@ -1,11 +1,18 @@
 // Swarm benchmark, one section per measurement, each a `measureX(): Promise<BenchRow[]>` listed in
-// SECTIONS (append new ones there: agents ready time, bar → fill per topology, consensus round,
-// memory per agent):
+// SECTIONS:
 // - bus: one-hop latency, throughput and request/reply through the embedded broker (Aedes, issued
 //   credentials) next to Mosquitto at 127.0.0.1:1883 and to two bare mqtt.js clients (no Bus);
+// - agents ready: N = 1, 5, 10, 20 agents deployed through the e2b SDK until their first heartbeat,
+//   cold and with warm sandboxes, next to N raw `node` spawns;
+// - topologies: bar → fill per topology with 5 agents;
+// - consensus and memory: a consensus round in a 10-agent mesh, and each agent process's RSS read
+//   through the SDK from /proc in its sandbox;
 // - backtest: in-process bars per second of one SMA(50/200) crossover (lib/backtest.ts).
 // `npm run bench:swarm [-- --quick]`; results in bench/results/swarm.json.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomId, silentLogger } from '../src/core/index.js';
+import { type RunningSwarm, parseSwarmSpec, runSwarm } from '../src/swarm/index.js';
 import { startEmbeddedBroker } from '../src/bus/index.js';
 import { SMA_DATASETS, measureSmaBacktest, missingFiles } from './lib/backtest.js';
 import {
@@ -170,8 +177,127 @@ async function measureBacktest(): Promise<BenchRow[]> {
   return rows;
 }
 
+/** A synthetic swarm spec: `count` SMA crossovers over two symbols (fills at the bar's close). */
+function swarmSpecOf(options: { count: number; topology: string; steps: number; consensus?: boolean }): Record<string, unknown> {
+  return {
+    name: `bench-${options.topology}-${options.count}`,
+    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount: options.steps },
+    strategies: Array.from({ length: options.count }, (_, i) => ({
+      type: 'sma-crossover',
+      name: `sma-${i + 1}`,
+      symbol: i % 2 === 0 ? 'AAA' : 'BBB',
+      fastPeriod: 2 + (i % 4),
+      slowPeriod: 8,
+      sizing: { type: 'fixed-quantity', units: 1 },
+    })),
+    ...(options.consensus === true ? { consensus: { threshold: 'majority' } } : {}),
+    risk: { maxPositionUnits: 1000 },
+    venue: { fillAt: 'close' },
+    swarm: { topology: options.topology },
+  };
+}
+
+/** Time until every one of `count` plain `node` processes printed a line (the baseline of agent start). */
+async function rawSpawns(count: number): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const child = spawn(process.execPath, ['-e', 'process.stdout.write("ready\\n")'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      await once(child.stdout, 'data');
+      await once(child, 'exit');
+    }),
+  );
+  return performance.now() - started;
+}
+
+/** Time until N agents are ready (first heartbeat), cold (no warm sandboxes) and warm, next to raw process spawns. */
+async function measureAgentsReady(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const runs: Record<string, unknown>[] = [];
+  for (const count of quick ? [1, 5] : [1, 5, 10, 20]) {
+    const raw = await rawSpawns(count);
+    rows.push({ name: `${count} agents: raw node spawns, all printed (baseline)`, value: { amount: raw, unit: 'ms' } });
+    for (const warm of [false, true]) {
+      const spec = await parseSwarmSpec(swarmSpecOf({ count, topology: 'mesh', steps: 10 }), 'bench spec');
+      const report = await runSwarm({ spec, logger: silentLogger, sandbox: { kind: 'local', warmPoolSize: warm ? count : 0 } });
+      const sandboxMs = report.agents.map((agent) => agent.startMs.sandbox);
+      rows.push({
+        name: `${count} agents ready, ${warm ? 'warm sandboxes' : 'cold (sandboxes created now)'}`,
+        value: { amount: report.readyMs, unit: 'ms' },
+        ratio: { to: 'raw spawns', value: report.readyMs / raw },
+        ...(count === 10 ? { target: { text: '10 agents ready < 1 s', met: report.readyMs < 1000 } } : {}),
+      });
+      runs.push({ count, warm, readyMs: report.readyMs, rawSpawnsMs: raw, sandboxCreateMs: sandboxMs, agents: report.agents.map((agent) => agent.startMs) });
+    }
+  }
+  details.agentsReady = { runs, note: 'readyMs: from the start of deployment (bundle built, local cloud up) to every agent\'s first heartbeat at the control plane' };
+  return rows;
+}
+
+/** Bar → fill for each topology with 5 agents (lockstep, fills at the bar's close). */
+async function measureTopologies(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const runs: Record<string, unknown>[] = [];
+  for (const topology of ['mesh', 'star', 'hierarchical', 'ring']) {
+    const spec = await parseSwarmSpec(swarmSpecOf({ count: 5, topology, steps: quick ? 150 : 400 }), 'bench spec');
+    const report = await runSwarm({ spec, logger: silentLogger });
+    const barToFill = report.latencyMs.barToFill;
+    if (barToFill === null) throw new Error(`${topology}: no fills, so no bar → fill latency`);
+    rows.push({
+      name: `bar → fill, ${topology}, ${report.agents.length} agents`,
+      summary: barToFill,
+      ...(topology === 'mesh' ? { target: { text: 'p50 < 5 ms in a 5-agent mesh', met: barToFill.p50 < 5 } } : {}),
+    });
+    runs.push({ topology, agents: report.agents.length, steps: report.steps, latencyMs: report.latencyMs, messagesPerSecond: report.messagesPerSecond, trades: report.trades.length });
+  }
+  details.topologies = { runs, note: 'bar → fill: the control plane publishes step t, agents signal and decide, the venue fills at the close of t; one clock (the control plane\'s)' };
+  return rows;
+}
+
+/** A consensus round with 10 agents (mesh), and the memory each agent process uses. */
+async function measureConsensusAndMemory(): Promise<BenchRow[]> {
+  const count = 10;
+  const spec = await parseSwarmSpec(swarmSpecOf({ count, topology: 'mesh', steps: quick ? 150 : 400, consensus: true }), 'bench spec');
+  const rssKb: number[] = [];
+  let running: RunningSwarm | undefined;
+  let sampled: Promise<void> | undefined;
+  const report = await runSwarm({
+    spec,
+    logger: silentLogger,
+    onReady: (swarm) => {
+      running = swarm;
+    },
+    onProgress: ({ step }) => {
+      if (step !== 100 || running === undefined) return;
+      const processes = running.processes();
+      sampled = Promise.all(
+        processes.map(async ({ sandbox, pid }) => {
+          const status = await sandbox.commands.run(`cat /proc/${pid}/status`);
+          const match = /VmRSS:\s+(\d+) kB/.exec(status.stdout);
+          if (match !== null) rssKb.push(Number(match[1]));
+        }),
+      ).then(() => undefined);
+    },
+  });
+  await sampled;
+  const round = report.latencyMs.stepRound;
+  const rows: BenchRow[] = [];
+  if (round !== null) rows.push({ name: `consensus round, mesh of ${count} agents (step published → all ${count} decided)`, summary: round });
+  if (rssKb.length > 0) {
+    const mb = rssKb.map((kb) => kb / 1024);
+    const mean = mb.reduce((sum, value) => sum + value, 0) / mb.length;
+    rows.push({ name: `memory per agent process (RSS, mean of ${mb.length})`, value: { amount: mean, unit: 'MB' }, target: { text: '< 60 MB per agent', met: Math.max(...mb) < 60 } });
+    rows.push({ name: 'memory per agent process (RSS, largest)', value: { amount: Math.max(...mb), unit: 'MB' } });
+  }
+  details.consensus = { agents: count, steps: report.steps, stepRound: round, agreement: report.agreement, consensus: report.pipeline?.consensus ?? null, rssKb };
+  return rows;
+}
+
 const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchRow[]>]> = [
   ['bus', measureBus],
+  ['agents ready', measureAgentsReady],
+  ['topologies', measureTopologies],
+  ['consensus and memory', measureConsensusAndMemory],
   ['backtest', measureBacktest],
 ];
 

@@ -36,6 +36,8 @@ export function formatSwarmReport(report: SwarmReport): string {
     ['signal → decision', latency(report.latencyMs.signalToDecision)],
     ['bar → order', latency(report.latencyMs.barToOrder)],
     ['order → fill', latency(report.latencyMs.orderToFill)],
+    ['bar → fill', latency(report.latencyMs.barToFill)],
+    ['step round', latency(report.latencyMs.stepRound)],
     ['messages', `${report.messages} (${Math.round(report.messagesPerSecond).toLocaleString('en-US')}/s)`],
     ['agents ready', `${ms(report.readyMs)} ms`],
     ['trading', `${ms(report.tradingMs)} ms`],

@@ -38,7 +38,11 @@ import { type LatencySummary, summarize } from './stats.js';
 /** Where agents run. */
 export type SandboxTarget =
   /** An embedded local cloud started for the run. */
-  | { readonly kind: 'local' }
+  | {
+      readonly kind: 'local';
+      /** Sandboxes the local cloud keeps ready before agents are deployed. @default one per agent (at most 24) */
+      readonly warmPoolSize?: number;
+    }
   /** E2B cloud (or any E2B-compatible API): `Sandbox.create` connection options. */
   | { readonly kind: 'e2b'; readonly connection: { readonly apiKey: string; readonly apiUrl?: string; readonly domain?: string } };
 
@@ -67,6 +71,8 @@ export interface RunningSwarm {
   readonly plan: TopologyPlan;
   /** Kills an agent's process (SIGKILL) as a crash would. */
   kill(agentId: string): Promise<void>;
+  /** Each agent's sandbox and process id in it (to inspect it through the SDK). */
+  processes(): ReadonlyArray<{ readonly id: string; readonly sandbox: Sandbox; readonly pid: number }>;
   /** The step index the control plane is on. */
   currentStep(): number;
   /** Sends a `task` to a coordinator and waits for the answer (hierarchical). */
@@ -121,6 +127,10 @@ export interface SwarmReport extends SessionReport {
     readonly signalToDecision: LatencySummary | null;
     readonly barToOrder: LatencySummary | null;
     readonly orderToFill: LatencySummary | null;
+    /** From the step that decided an order being published to the order's fill. */
+    readonly barToFill: LatencySummary | null;
+    /** Lockstep: from a step being published to every live decider having decided it (a consensus round in a mesh). */
+    readonly stepRound: LatencySummary | null;
   };
   readonly messagesPerSecond: number;
   readonly messages: number;
@@ -227,7 +237,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     const target = options.sandbox ?? { kind: 'local' };
     let connection: Record<string, unknown>;
     if (target.kind === 'local') {
-      const cloud: LocalCloud = await startLocalCloud({ logger: logger.child({ part: 'localcloud' }), metricsIntervalMs: 0, warmPoolSize: Math.min(plan.agents.length, 24) });
+      const cloud: LocalCloud = await startLocalCloud({ logger: logger.child({ part: 'localcloud' }), metricsIntervalMs: 0, warmPoolSize: target.warmPoolSize ?? Math.min(plan.agents.length, 24) });
       closers.push(() => cloud.close());
       connection = { ...cloud.connection };
     } else {
@@ -247,6 +257,10 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     const signalToDecision: number[] = [];
     const barToOrder: number[] = [];
     const orderToFill: number[] = [];
+    const barToFill: number[] = [];
+    const stepRound: number[] = [];
+    /** The step each accepted order was decided on. */
+    const orderStep = new Map<string, number>();
     const history: StepPayload[] = [];
     const refusals = new Set<number>();
     let duplicateOrders = 0;
@@ -318,7 +332,10 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       const submitted = session.submit(approved, index, step);
       const results = submitted.map(({ clientOrderId, result }) => {
         if (result.status === 'duplicate') duplicateOrders += 1;
-        else if (result.status === 'accepted') orderAt.set(clientOrderId, now);
+        else if (result.status === 'accepted') {
+          orderAt.set(clientOrderId, now);
+          orderStep.set(clientOrderId, index);
+        }
         return { clientOrderId, status: result.status, ...(result.reason === undefined ? {} : { reason: result.reason }) };
       });
       return OrdersResultMessage.draft({ index, results });
@@ -509,6 +526,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       bus,
       swarmId,
       currentStep: () => currentStep,
+      processes: () => [...agents.values()].map((agent) => ({ id: agent.plan.id, sandbox: agent.sandbox, pid: agent.deployed.pid })),
       kill: async (agentId) => {
         const state = agents.get(agentId);
         if (state === undefined) throw new SwarmRunError(`no agent ${agentId}; agents: ${[...agents.keys()].join(', ')}`);
@@ -525,6 +543,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         const at = orderAt.get(fill.clientOrderId);
         if (at === undefined) continue;
         orderToFill.push(now - at);
+        const decidedAt = published.get(orderStep.get(fill.clientOrderId) ?? -1);
+        if (decidedAt !== undefined) barToFill.push(now - decidedAt);
         orderAt.delete(fill.clientOrderId);
       }
     };
@@ -564,7 +584,11 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         let lastPublish = clock.now();
         for (;;) {
           if (halted !== null) break;
-          if (stepDone(index)) break;
+          if (stepDone(index)) {
+            const at = published.get(index);
+            if (at !== undefined) stepRound.push(performance.now() - at);
+            break;
+          }
           if (refusals.has(index)) {
             // The ring refused the step: try it again once its breaker may have closed.
             refusedCount += 1;
@@ -644,6 +668,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         signalToDecision: summarize(signalToDecision),
         barToOrder: summarize(barToOrder),
         orderToFill: summarize(orderToFill),
+        barToFill: summarize(barToFill),
+        stepRound: summarize(stepRound),
       },
       messages,
       messagesPerSecond: tradingMs > 0 ? (messages / tradingMs) * 1000 : 0,

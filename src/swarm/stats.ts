@@ -4,6 +4,7 @@ export interface LatencySummary {
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
+  readonly min: number;
   readonly max: number;
   readonly mean: number;
 }
@@ -18,6 +19,7 @@ export function summarize(samples: readonly number[]): LatencySummary | null {
     p50: rank(0.5),
     p95: rank(0.95),
     p99: rank(0.99),
+    min: sorted[0] as number,
     max: sorted[sorted.length - 1] as number,
     mean: sorted.reduce((sum, value) => sum + value, 0) / sorted.length,
   };
