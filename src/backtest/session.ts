@@ -13,6 +13,8 @@ import {
 import type { AccountSnapshot, DecisionRejection, StrategyIntent } from '../strategy/index.js';
 import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
 
+const NO_FILLS: readonly Fill[] = Object.freeze([]);
+
 /** A rejected order: what was asked and who refused it, why. */
 export interface OrderRejection {
   readonly clientOrderId: string;
@@ -96,7 +98,9 @@ export class TradingSession {
   readonly #symbols: readonly string[];
   readonly #fills: Fill[] = [];
   /** Fills made by the latest `open` or `close`. */
-  #stepFills: Fill[] = [];
+  #stepFills: readonly Fill[] = NO_FILLS;
+  /** The open positions as a map, rebuilt only after fills (most steps have none). */
+  #positions: ReadonlyMap<string, number> | undefined;
   readonly #rejections: OrderRejection[] = [];
   readonly #marks = new Map<string, number>();
   /** The latest bar of every symbol, for the end-of-data rule. */
@@ -122,7 +126,7 @@ export class TradingSession {
 
   /** Starts a time step; returns the account every decision of the step sees. */
   open(step: readonly Bar[]): AccountSnapshot {
-    this.#stepFills = [];
+    this.#stepFills = NO_FILLS;
     if (!this.#closeFills) this.fill(step);
     this.mark(step);
     return this.account();
@@ -130,11 +134,8 @@ export class TradingSession {
 
   /** The account now (after the latest mark). */
   account(): AccountSnapshot {
-    return {
-      equity: this.portfolio.equity,
-      peakEquity: this.#peakEquity,
-      positions: new Map(this.portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity])),
-    };
+    this.#positions ??= new Map(this.portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity]));
+    return { equity: this.portfolio.equity, peakEquity: this.#peakEquity, positions: this.#positions };
   }
 
   /** The client order id of an intent decided on step `barIndex`. */
@@ -178,7 +179,7 @@ export class TradingSession {
 
   /** Ends a time step (fills and marks it with close fills). */
   close(step: readonly Bar[]): void {
-    this.#stepFills = [];
+    this.#stepFills = NO_FILLS;
     if (!this.#closeFills) return;
     this.fill(step);
     this.mark(step);
@@ -230,15 +231,17 @@ export class TradingSession {
   }
 
   private fill(step: readonly Bar[]): void {
-    const made: Fill[] = [];
+    let made: Fill[] | undefined;
     for (const bar of step) {
       for (const fill of this.venue.onBar(bar)) {
         this.portfolio.apply(fill);
         this.#fills.push(fill);
-        made.push(fill);
+        (made ??= []).push(fill);
       }
     }
+    if (made === undefined) return;
     this.#stepFills = made;
+    this.#positions = undefined;
   }
 
   private mark(step: readonly Bar[]): void {

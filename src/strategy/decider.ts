@@ -24,15 +24,34 @@ export interface AccountSnapshot {
  * agents alike, so both see the same intents in the same order.
  */
 export function collectIntents(strategies: readonly Strategy[], step: readonly Bar[], account: AccountSnapshot, barIndex: number): StrategyIntent[] {
-  const positionOf = (symbol: string): number => account.positions.get(symbol) ?? 0;
-  const intents: StrategyIntent[] = [];
+  const positions = account.positions;
+  const positionOf = readerOf(positions);
+  let intents: StrategyIntent[] | undefined;
   for (const strategy of strategies) {
     for (const bar of step) {
-      const decided = strategy.onBar(bar, { position: positionOf(bar.symbol), equity: account.equity, barIndex, positionOf });
-      for (const intent of decided) intents.push({ ...intent, strategy: strategy.name });
+      const decided = strategy.onBar(bar, { position: positions.get(bar.symbol) ?? 0, equity: account.equity, barIndex, positionOf });
+      for (const intent of decided) (intents ??= []).push({ ...intent, strategy: strategy.name });
     }
   }
-  return intents;
+  return intents ?? [];
+}
+
+const NO_REJECTIONS: readonly DecisionRejection[] = Object.freeze([]);
+
+/**
+ * One `positionOf` function per positions map: runners keep the map until the next fill, so the
+ * function is made once per fill rather than once per bar (a closure per bar costs more than the
+ * strategy itself in a long backtest).
+ */
+const readers = new WeakMap<ReadonlyMap<string, number>, (symbol: string) => number>();
+
+function readerOf(positions: ReadonlyMap<string, number>): (symbol: string) => number {
+  let reader = readers.get(positions);
+  if (reader === undefined) {
+    reader = (symbol) => positions.get(symbol) ?? 0;
+    readers.set(positions, reader);
+  }
+  return reader;
 }
 
 /** Options of {@link DecisionPipeline}; without `consensus`, `allocator` and `risk` every intent passes. */
@@ -130,7 +149,7 @@ export class DecisionPipeline {
    * @param intents the step's intents, as {@link collectIntents} orders them
    */
   decide(step: readonly Bar[], intents: readonly StrategyIntent[], account: AccountSnapshot, barIndex: number): Decision {
-    if (!this.filtering) return { approved: [...intents], rejected: [] };
+    if (!this.filtering) return { approved: intents, rejected: NO_REJECTIONS };
     for (const bar of step) {
       this.#lastCloses.set(bar.symbol, bar.close);
       this.#allocator?.onBar(bar);
