@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../core/index.js';
 import { type BacktestSpecError, backtestOptionsFromSpec, isBacktestSpecError, loadBacktestOptions, parseBacktestSpec, runBacktest } from './index.js';
 
 const VALID = {
@@ -214,5 +215,57 @@ describe('the example specs', () => {
     expect([report.trades.length, report.fills.length, report.rejections.length, report.finalEquity.toFixed(2)]).toEqual([9, 18, 0, '8914743.27']);
     expect([report.sharpe?.toFixed(3), report.maxDrawdown.toFixed(4), report.exposure.toFixed(4)]).toEqual(['0.894', '0.5803', '0.7186']);
     expect([report.riskState, report.allocation]).toEqual([null, null]);
+  });
+});
+
+describe('backtest spec: CSV data.from / data.to', () => {
+  /** A folder with AAA.csv: daily bars from 2020-01-01 to 2020-01-10 (UTC midnights). */
+  function csvFolder(): string {
+    const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-range-'));
+    const rows = Array.from({ length: 10 }, (_, i) => `${new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 10)},${100 + i},${101 + i},${99 + i},${100 + i},1000`);
+    writeFileSync(join(folder, 'AAA.csv'), `date,open,high,low,close,volume\n${rows.join('\n')}\n`);
+    return folder;
+  }
+  const folder = csvFolder();
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const csvSpec = (range: Record<string, unknown>): Record<string, unknown> => ({
+    data: { source: 'csv', files: [{ path: 'AAA.csv', symbol: 'AAA' }], ...range },
+    strategies: [{ ...VALID.strategies[0], fastPeriod: 2, slowPeriod: 3 }],
+  });
+  const days = async (range: Record<string, unknown>): Promise<string[]> => {
+    const options = await backtestOptionsFromSpec(parseBacktestSpec(csvSpec(range)), folder);
+    return ((options.bars as ReadonlyMap<string, ReadonlyArray<{ timeMs: number }>>).get('AAA') ?? []).map((bar) => new Date(bar.timeMs).toISOString().slice(0, 10));
+  };
+
+  it.each([
+    [{}, '2020-01-01', '2020-01-10', 10],
+    [{ from: '2020-01-03' }, '2020-01-03', '2020-01-10', 8],
+    [{ to: '2020-01-05' }, '2020-01-01', '2020-01-05', 5],
+    [{ from: '2020-01-03', to: '2020-01-05' }, '2020-01-03', '2020-01-05', 3],
+    [{ from: '2020-01-04', to: '2020-01-04' }, '2020-01-04', '2020-01-04', 1],
+    [{ from: '2019-06-01', to: '2021-01-01' }, '2020-01-01', '2020-01-10', 10],
+  ])('%j keeps the bars from the first to the last day inclusive', async (range, first, last, count) => {
+    const kept = await days(range);
+    expect([kept[0], kept.at(-1), kept.length]).toEqual([first, last, count]);
+  });
+
+  it.each([
+    [{ from: '2020/01/03' }, 'data.from'],
+    [{ from: '20200103' }, 'data.from'],
+    [{ from: '2020-13-01' }, 'data.from'],
+    [{ to: 'yesterday' }, 'data.to'],
+  ])('refuses %j naming %s', (range, field) => {
+    const found = problems(csvSpec(range));
+    expect(found).toEqual([`${field} | ${JSON.stringify(Object.values(range)[0])} | must be a date YYYY-MM-DD`]);
+  });
+
+  it.each([
+    [{ from: '2020-02-01' }, 'AAA.csv has no bars from 2020-02-01 to the end; widen data.from/data.to'],
+    [{ to: '2019-12-31' }, 'AAA.csv has no bars from the start to 2019-12-31; widen data.from/data.to'],
+    [{ from: '2020-01-06', to: '2020-01-05' }, 'AAA.csv has no bars from 2020-01-06 to 2020-01-05; widen data.from/data.to'],
+  ])('a range %j without bars is an InvalidInputError naming data.files[0]', async (range, message) => {
+    const error: unknown = await backtestOptionsFromSpec(parseBacktestSpec(csvSpec(range)), folder).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error).toMatchObject({ field: 'data.files[0]', message: `data.files[0]: ${message}` });
   });
 });

@@ -1,0 +1,181 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BacktestSpecError, parseBacktestSpec } from '../backtest/index.js';
+import { InvalidInputError } from '../core/index.js';
+import type { Bar } from '../market/index.js';
+import { type SwarmSpec, parseSwarmSection, parseSwarmSpec } from './index.js';
+
+const SIZING = { type: 'fixed-quantity', units: 1 };
+const SPEC = {
+  name: 'swarm-test',
+  data: { source: 'synthetic', seed: 7, symbols: ['AAA', 'BBB'], barCount: 60 },
+  strategies: [
+    { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 3, slowPeriod: 8, sizing: SIZING },
+    { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.02, exitThreshold: 0, sizing: SIZING },
+    { type: 'mean-reversion', indicator: 'rsi', symbol: 'AAA', period: 5, sizing: SIZING },
+  ],
+};
+
+/** The bars of `symbol` in a spec's backtest options (always a map when loaded from a spec). */
+function barsOf(parsed: SwarmSpec, symbol: string): readonly Bar[] {
+  return (parsed.backtest.bars as ReadonlyMap<string, readonly Bar[]>).get(symbol) ?? [];
+}
+
+function withSwarm(swarm: unknown): Record<string, unknown> {
+  return { ...SPEC, swarm };
+}
+
+/** The spec error's problems as `field | value | allowed`, and its message. */
+async function rejection(raw: unknown): Promise<{ problems: string[]; message: string }> {
+  const error: unknown = await parseSwarmSpec(raw, 'swarm.yaml', '/nonexistent').then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(BacktestSpecError);
+  const specError = error as BacktestSpecError;
+  expect(specError.source).toBe('swarm.yaml');
+  return { problems: specError.problems.map((p) => `${p.field} | ${JSON.stringify(p.value)} | ${p.allowed}`), message: specError.message };
+}
+
+describe('parseSwarmSpec', () => {
+  const DEFAULTS = {
+    topology: 'mesh',
+    pacing: { mode: 'lockstep' },
+    routing: 'least-loaded',
+    heartbeatMs: 250,
+    agentTimeoutMs: 2_000,
+    controlPlaneTimeoutMs: 10_000,
+    stepTimeoutMs: 5_000,
+    maxRestarts: 3,
+    checkpointEverySteps: 250,
+    template: 'base',
+  };
+
+  it.each([
+    ['without a swarm section', SPEC],
+    ['with an empty swarm section', withSwarm({})],
+  ])('fills in every default %s', async (_, raw) => {
+    const parsed = await parseSwarmSpec(raw, 'swarm.yaml', '/nonexistent');
+    expect(parsed.swarm).toEqual(DEFAULTS);
+    expect(parsed.spec.name).toBe('swarm-test');
+    expect(parsed.backtest.swarm).toBe('swarm-test');
+    expect(parsed.backtest.strategies.map((s) => s.name)).toEqual(['sma-crossover-AAA-3-8', expect.any(String), expect.any(String)]);
+    expect([...(parsed.backtest.bars as ReadonlyMap<string, unknown>).keys()].sort()).toEqual(['AAA', 'BBB']);
+    expect(barsOf(parsed, 'AAA')).toHaveLength(60);
+  });
+
+  it('keeps what is set', async () => {
+    const swarm = {
+      topology: 'hierarchical',
+      coordinators: 3,
+      routing: 'capability',
+      heartbeatMs: 10,
+      agentTimeoutMs: 500,
+      controlPlaneTimeoutMs: 100,
+      stepTimeoutMs: 20,
+      maxRestarts: 0,
+      checkpointEverySteps: 1,
+      template: 'agent',
+    };
+    expect((await parseSwarmSpec(withSwarm(swarm))).swarm).toEqual({ ...swarm, pacing: { mode: 'lockstep' } });
+  });
+
+  it.each([
+    ['lockstep', { mode: 'lockstep' }],
+    [{ mode: 'lockstep' }, { mode: 'lockstep' }],
+    [{ mode: 'realtime', speed: 100 }, { mode: 'realtime', speed: 100 }],
+    [{ mode: 'realtime', speed: 0.5 }, { mode: 'realtime', speed: 0.5 }],
+  ])('accepts pacing %j', async (pacing, expected) => {
+    expect((await parseSwarmSpec(withSwarm({ pacing }))).swarm.pacing).toEqual(expected);
+  });
+
+  it.each(['mesh', 'star', 'hierarchical', 'ring'])('accepts topology %s', async (topology) => {
+    expect((await parseSwarmSpec(withSwarm({ topology }))).swarm.topology).toBe(topology);
+  });
+
+  it.each([
+    [{ topology: 'bus' }, 'swarm.topology | "bus" | must be one of "mesh", "star", "hierarchical", "ring"'],
+    [{ heartbeatMs: 5 }, 'swarm.heartbeatMs | 5 | must be >= 10'],
+    [{ heartbeatMs: 100.5 }, 'swarm.heartbeatMs | 100.5 | must be an int'],
+    [{ controlPlaneTimeoutMs: 99 }, 'swarm.controlPlaneTimeoutMs | 99 | must be >= 100'],
+    [{ maxRestarts: 101 }, 'swarm.maxRestarts | 101 | must be <= 100'],
+    [{ routing: 'random' }, 'swarm.routing | "random" | must be one of "round-robin", "least-loaded", "capability", "adaptive"'],
+    [{ topolgy: 'ring' }, 'swarm.topolgy | "ring" | is not a known field; remove it or check its spelling'],
+    [{ topology: 'hierarchical', coordinators: 4 }, 'swarm.coordinators | 4 | must be at most the number of strategies (3)'],
+    [{ topology: 'hierarchical', coordinators: 0 }, 'swarm.coordinators | 0 | must be >= 1'],
+  ])('refuses swarm %j naming the field, the value and what is allowed', async (swarm, expected) => {
+    expect((await rejection(withSwarm(swarm))).problems).toEqual([expected]);
+  });
+
+  it('says it all in the message', async () => {
+    const { message } = await rejection(withSwarm({ topology: 'bus', heartbeatMs: 5 }));
+    expect(message).toMatch(/^swarm\.yaml has 2 mistakes; nothing ran/);
+    expect(message).toContain('swarm.topology: got "bus"; must be one of "mesh", "star", "hierarchical", "ring"');
+    expect(message).toContain('swarm.heartbeatMs: got 5; must be >= 10');
+  });
+
+  it.each([{ mode: 'realtime' }, { mode: 'realtime', speed: 0 }, { mode: 'fast' }, 'realtime'])('refuses pacing %j naming swarm.pacing', async (pacing) => {
+    const { problems } = await rejection(withSwarm({ pacing }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^swarm\.pacing\b/);
+  });
+
+  it('checks the backtest part first (a mistake there is reported before the swarm section is read)', async () => {
+    const { problems } = await rejection({ ...withSwarm({ topology: 'bus' }), periodsPerYear: -1 });
+    expect(problems).toEqual(['periodsPerYear | -1 | must be > 0']);
+  });
+
+  it('a non-object swarm section is a mistake of `swarm`', async () => {
+    const { problems } = await rejection(withSwarm('mesh'));
+    expect(problems).toEqual(['swarm | "mesh" | must be a record']);
+  });
+
+  it('parseSwarmSection alone validates the section of an already parsed spec', () => {
+    const spec = parseBacktestSpec(withSwarm({ topology: 'star' }));
+    expect(parseSwarmSection(spec, 'x.yaml').topology).toBe('star');
+  });
+});
+
+describe('parseSwarmSpec on CSV data', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-swarm-spec-'));
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const rows = Array.from({ length: 20 }, (_, i) => `${new Date(Date.UTC(2021, 5, 1 + i)).toISOString().slice(0, 10)},${50 + i},${51 + i},${49 + i},${50 + i},500`);
+  writeFileSync(join(folder, 'AAA.csv'), `date,open,high,low,close,volume\n${rows.join('\n')}\n`);
+  const csv = (range: Record<string, unknown>): Record<string, unknown> => ({
+    data: { source: 'csv', files: [{ path: 'AAA.csv', symbol: 'AAA' }], ...range },
+    strategies: [{ type: 'sma-crossover', symbol: 'AAA', fastPeriod: 2, slowPeriod: 3, sizing: SIZING }],
+    swarm: { topology: 'star' },
+  });
+
+  it('resolves paths against baseDir and keeps the bars from data.from to data.to', async () => {
+    const parsed = await parseSwarmSpec(csv({ from: '2021-06-05', to: '2021-06-09' }), 'swarm.yaml', folder);
+    expect(parsed.swarm.topology).toBe('star');
+    const bars = barsOf(parsed, 'AAA');
+    expect(bars.map((bar) => bar.timeMs)).toEqual([5, 6, 7, 8, 9].map((day) => Date.UTC(2021, 5, day)));
+  });
+
+  it('names data.from for a bad date', async () => {
+    const { problems } = await rejection(csv({ from: '2021-6-5' }));
+    expect(problems).toEqual(['data.from | "2021-6-5" | must be a date YYYY-MM-DD']);
+  });
+
+  it('a range with no bars is an InvalidInputError naming data.files[0]', async () => {
+    const error: unknown = await parseSwarmSpec(csv({ from: '2022-01-01' }), 'swarm.yaml', folder).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error).toMatchObject({ field: 'data.files[0]' });
+    expect((error as Error).message).toContain('AAA.csv has no bars from 2022-01-01 to the end');
+  });
+});
+
+describe('tradeswarm backtest and the swarm section', () => {
+  it('parseBacktestSpec accepts a spec with a swarm section and keeps it as written', () => {
+    const swarm = { topology: 'ring', pacing: { mode: 'realtime', speed: 100 }, heartbeatMs: 100 };
+    expect(parseBacktestSpec(withSwarm(swarm), 'spec.yaml').swarm).toEqual(swarm);
+  });
+
+  it('parseBacktestSpec does not judge the swarm section (only tradeswarm run does)', () => {
+    expect(parseBacktestSpec(withSwarm({ topology: 'bus', heartbeatMs: 1 })).swarm).toEqual({ topology: 'bus', heartbeatMs: 1 });
+  });
+});
