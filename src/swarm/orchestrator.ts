@@ -556,11 +556,15 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       published.set(payload.index, performance.now());
       await bus.publish(topics.step(), StepMessage.draft(payload));
     };
+    /**
+     * A step is done when its orders are at the venue: in a mesh the first live decider's decision
+     * carries them all (the others' are the same orders, which the venue answers `duplicate`, and
+     * their digests are still compared as they arrive); elsewhere the one decider's.
+     */
     const stepDone = (index: number): boolean => {
       const byAgent = decisions.get(index);
       const live = plan.deciders.filter((id) => agents.get(id)?.alive === true);
-      if (live.length === 0) return false;
-      return live.every((id) => byAgent?.has(id) === true);
+      return live.some((id) => byAgent?.has(id) === true);
     };
     for (let index = 0; index < steps.length && halted === null; index++) {
       currentStep = index;
