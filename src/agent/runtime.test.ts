@@ -198,6 +198,21 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     expect(signals.every((e) => e.from === 'trader-1')).toBe(true);
   });
 
+  it('a repeated step (the control plane publishing it again) is answered again with the same signal, not recomputed', async () => {
+    await startBroker();
+    const clock = new ManualClock(1_000_000);
+    const control = await testBus(CONTROL_PLANE_ID);
+    const signals = await record(control, topics.signal('trader-1'));
+    await startAgent(configOf('trader-1'), clock);
+    const steps = CLOSES.map((_, i) => stepAt(i, ['trader-1']));
+    for (const step of steps) await control.publish(topics.step(), StepMessage.draft(step));
+    await waitFor(() => signals.length === steps.length, `${steps.length} signals`);
+    const last = steps.at(-1) as StepPayload;
+    await control.publish(topics.step(), StepMessage.draft(last));
+    await waitFor(() => signals.length === steps.length + 1, 'the signal sent again');
+    expect(signalsOf(signals).at(-1)).toEqual(signalsOf(signals).at(-2));
+  });
+
   it('a mesh decider waits for its peer, sends the decided orders to the venue, and publishes the decision with its digest', async () => {
     await startBroker();
     const clock = new ManualClock(1_000_000);

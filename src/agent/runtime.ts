@@ -107,6 +107,12 @@ export class AgentRuntime {
   /** A restarted agent waits for its replay before it takes new work; what arrives meanwhile waits here. */
   #awaitingReplay: boolean;
   readonly #held: Envelope[] = [];
+  /**
+   * The latest signals and decisions it sent, by step index, so a repeated step (the control plane
+   * publishes a step again when it waited too long, e.g. after a message was lost in a reconnect)
+   * is answered again instead of stalling the run. The venue drops the repeated orders by id.
+   */
+  readonly #sent = { signal: new Map<number, [string, Parameters<Bus['publish']>[1]]>(), decision: new Map<number, [string, Parameters<Bus['publish']>[1]]>() };
   /** Decisions run one after another (each may wait for the venue). */
   #work: Promise<void> = Promise.resolve();
   #exit: AgentExit | undefined;
@@ -300,8 +306,12 @@ export class AgentRuntime {
       this.#enterRing(step);
       return;
     }
-    if (this.#strategies.length > 0 && step.index > this.#signalledUpTo) this.#signal(step);
+    if (this.#strategies.length > 0) {
+      if (step.index > this.#signalledUpTo) this.#signal(step);
+      else this.#resend('signal', step.index);
+    }
     if (config.kind === 'decider' || config.kind === 'coordinator' || this.#pipeline !== undefined) {
+      if (step.index <= this.#decidedUpTo) this.#resend(config.kind === 'coordinator' ? 'signal' : 'decision', step.index);
       const known = this.#steps.get(step.index);
       // A repeated step (same index, fewer participants) only updates who is awaited.
       if (known === undefined || step.participants.length < known.participants.length) {
@@ -321,7 +331,9 @@ export class AgentRuntime {
     if (this.#replaying) return;
     this.counters.signals += 1;
     const forwarded = this.#config.readsSteps ? {} : { step };
-    void this.#publish(
+    void this.#send(
+      'signal',
+      step.index,
       this.#topics.signal(this.#config.agentId),
       SignalMessage.draft({ index: step.index, intents, strategies: this.#strategies.map((strategy) => strategy.name), ...forwarded }),
     );
@@ -390,7 +402,9 @@ export class AgentRuntime {
   #forwardBatch(step: StepPayload, intents: IntentPayload[]): void {
     if (this.#replaying) return;
     this.counters.signals += 1;
-    void this.#publish(
+    void this.#send(
+      'signal',
+      step.index,
       this.#topics.signal(this.#config.agentId),
       SignalMessage.draft({ index: step.index, intents: sortByStrategy(intents, this.#strategyOrder), strategies: [] }),
     );
@@ -414,11 +428,11 @@ export class AgentRuntime {
     this.counters.decisions += 1;
     const topics = this.#topics;
     if (!this.#config.submits) {
-      await this.#publish(topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, step }));
+      await this.#send('decision', step.index, topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, step }));
       return;
     }
     const orders = await this.#submit(step.index, decided);
-    await this.#publish(topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, orders }));
+    await this.#send('decision', step.index, topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, orders }));
   }
 
   async #submit(index: number, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }) {
@@ -435,14 +449,17 @@ export class AgentRuntime {
     if (!DecisionMessage.is(envelope) || this.#hold(envelope)) return;
     this.#heard(envelope.from);
     const { index, approved, rejected, digest } = envelope.payload;
-    if (index <= this.#decidedUpTo) return;
+    if (index <= this.#decidedUpTo) {
+      this.#resend('decision', index);
+      return;
+    }
     this.#decidedUpTo = index;
     this.#work = this.#work
       .then(async () => {
         if (this.#replaying) return;
         this.counters.decisions += 1;
         const orders = await this.#submit(index, { approved, rejected, digest });
-        await this.#publish(this.#topics.decision(this.#config.agentId), DecisionMessage.draft({ index, approved, rejected, digest, orders }));
+        await this.#send('decision', index, this.#topics.decision(this.#config.agentId), DecisionMessage.draft({ index, approved, rejected, digest, orders }));
       })
       .catch((error: unknown) => this.#fail(error));
   }
@@ -551,6 +568,20 @@ export class AgentRuntime {
       router.completed(worker, { ok: false });
       throw error;
     }
+  }
+
+  /** Publishes a signal or decision of step `index` and keeps it (the last 16 steps) for {@link #resend}. */
+  async #send(kind: 'signal' | 'decision', index: number, topic: string, draft: Parameters<Bus['publish']>[1]): Promise<void> {
+    const sent = this.#sent[kind];
+    sent.set(index, [topic, draft]);
+    if (sent.size > 16) sent.delete(sent.keys().next().value as number);
+    await this.#publish(topic, draft);
+  }
+
+  /** Sends again what it sent for step `index`, if it still has it. */
+  #resend(kind: 'signal' | 'decision', index: number): void {
+    const kept = this.#sent[kind].get(index);
+    if (kept !== undefined && !this.#replaying) void this.#publish(kept[0], kept[1]);
   }
 
   async #publish(topic: string, draft: Parameters<Bus['publish']>[1]): Promise<void> {

@@ -307,6 +307,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       const { index, digest } = envelope.payload;
       let byAgent = decisions.get(index);
       if (byAgent === undefined) decisions.set(index, (byAgent = new Map<string, string>()));
+      if (byAgent.has(envelope.from)) return; // sent again for a repeated step
       if (byAgent.size > 0) {
         compared += 1;
         if ([...byAgent.values()][0] === digest) agreed += 1;
