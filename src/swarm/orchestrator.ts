@@ -111,6 +111,7 @@ export interface SwarmReport extends SessionReport {
   readonly pacing: string;
   readonly sandbox: 'local' | 'e2b';
   readonly broker: string;
+  /** `decided`: steps a decider answered; `refused`: times the ring refused a step (lockstep retries it). */
   readonly steps: { readonly total: number; readonly published: number; readonly decided: number; readonly refused: number };
   readonly agents: readonly AgentReport[];
   /**
@@ -550,7 +551,6 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       }
     };
     const realtime = section.pacing.mode === 'realtime' ? section.pacing : undefined;
-    let decided = 0;
     let refusedCount = 0;
     const participants = (): string[] => [...agents.values()].filter((agent) => agent.alive).map((agent) => agent.plan.id);
     const publishStep = async (payload: StepPayload): Promise<void> => {
@@ -625,8 +625,12 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       if (halted !== null) break;
       session.close(step);
       recordFills();
-      decided += 1;
       options.onProgress?.({ step: index + 1, steps: steps.length });
+    }
+    if (realtime !== undefined && halted === null) {
+      // The last steps' decisions are still on their way: give them one step timeout.
+      const deadline = performance.now() + section.stepTimeoutMs;
+      while (!stepDone(steps.length - 1) && performance.now() < deadline) await wait(5);
     }
     const tradingMs = performance.now() - tradingStarted;
 
@@ -651,7 +655,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       pacing: realtime === undefined ? 'lockstep' : `realtime x${realtime.speed}`,
       sandbox: target.kind,
       broker: broker === undefined ? (brokerUrl) : `embedded ${broker.url}`,
-      steps: { total: steps.length, published: history.length, decided, refused: refusedCount },
+      steps: { total: steps.length, published: history.length, decided: decisions.size, refused: refusedCount },
       agents: stats.map((agent) => ({
         id: agent.plan.id,
         label: agent.plan.label,

@@ -59,6 +59,20 @@ describe('tradeswarm run: parity with the backtest', () => {
   }
 });
 
+describe('tradeswarm run: realtime pacing', () => {
+  it('publishes steps at the data\'s spacing divided by speed, without waiting for decisions', async () => {
+    // Daily synthetic bars at speed 86_400_000 / 20: one step every 20 ms.
+    const spec = await parseSwarmSpec(specFor({ topology: 'mesh', pacing: { mode: 'realtime', speed: 86_400_000 / 20 } }, { data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount: 60, barIntervalMs: 86_400_000 } }));
+    const report = await runSwarm({ spec, logger: silentLogger });
+    expect(report.pacing).toBe(`realtime x${86_400_000 / 20}`);
+    expect(report.steps.published).toBe(60);
+    expect(report.tradingMs).toBeGreaterThanOrEqual(59 * 20);
+    // Every step was decided by someone; a decision that came after the venue moved on is refused as stale, not lost.
+    expect(report.steps.decided).toBe(60);
+    for (const rejection of report.rejections.filter((r) => r.source === 'venue')) expect(rejection.reason).toBe('stale-bar');
+  });
+});
+
 describe('tradeswarm run: failure semantics', () => {
   it('mesh: keeps deciding after losing n−2 of n agents', async () => {
     const strategies = ['AAA', 'BBB', 'AAA', 'BBB'].map((symbol, i) => ({
