@@ -30,6 +30,9 @@ export function registerRunCommand(program: Command): void {
 export async function runSpec(file: string, options: RunOptions): Promise<SwarmReport> {
   const spec = await loadSwarmSpec(file);
   const sandbox = sandboxTarget(options.sandbox);
+  if (sandbox.kind === 'e2b' && options.broker === undefined) {
+    throw new InvalidInputError('--broker', 'is required with --sandbox e2b: agents in E2B cloud cannot reach the embedded broker on this machine; pass an MQTT broker URL they can reach (mqtts://… or wss://…)');
+  }
   const progress = progressBar(`${spec.spec.name} (${spec.swarm.topology})`);
   try {
     return await runSwarm({

@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repository = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+const SPEC = `
+name: cli-swarm
+data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: 120 }
+strategies:
+  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 16, sizing: { type: fixed-quantity, units: 10 } }
+  - { type: momentum, symbol: BBB, lookback: 8, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: fixed-quantity, units: 10 } }
+risk: { maxPositionUnits: 50 }
+swarm: { topology: star }
+`;
+
+describe('tradeswarm run (the CLI as a process)', () => {
+  let folder = '';
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'swarm-cli-'));
+    await writeFile(join(folder, 'good.yaml'), SPEC);
+    await writeFile(join(folder, 'bad.yaml'), SPEC.replace('topology: star', 'topology: circle, heartbeatMs: 1'));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('runs a spec as a swarm and prints a JSON report with the same trades as `backtest --json`', async () => {
+    const swarm = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'good.yaml'), '--json'], { cwd: repository });
+    const backtest = await run(process.execPath, ['bin/tradeswarm.js', 'backtest', join(folder, 'good.yaml'), '--json'], { cwd: repository });
+    const report = JSON.parse(swarm.stdout) as { trades: unknown[]; finalEquity: number; topology: string; agents: Array<{ id: string; status: string }> };
+    const expected = JSON.parse(backtest.stdout) as { trades: unknown[]; finalEquity: number };
+    expect(report.topology).toBe('star');
+    expect(report.agents.map((agent) => agent.id).sort()).toEqual(['1-sma-crossover-AAA-4-16', '2-momentum-BBB-8', 'hub']);
+    expect(report.agents.every((agent) => agent.status === 'stopped')).toBe(true);
+    expect(report.trades).toEqual(expected.trades);
+    expect(report.finalEquity).toBe(expected.finalEquity);
+    expect(swarm.stderr).toMatch(/cli-swarm \(star\) \[#+\] 120\/120 steps/);
+  });
+
+  it('refuses a bad swarm section before anything starts, naming each field, its value and what is allowed', async () => {
+    const failed = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'bad.yaml')], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string; stdout: string });
+    expect(failed).toMatchObject({ code: 1, stdout: '' });
+    const stderr = (failed as { stderr: string }).stderr;
+    expect(stderr).toMatch(/swarm\.topology: got "circle"; must be one of "mesh", "star", "hierarchical", "ring"/);
+    expect(stderr).toMatch(/swarm\.heartbeatMs: got 1; must be >= 10/);
+    expect(stderr).toMatch(/nothing ran/);
+  });
+
+  it('refuses --sandbox e2b without E2B_API_KEY, saying what to set', async () => {
+    const env = { ...process.env };
+    delete env.E2B_API_KEY;
+    const failed = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'good.yaml'), '--sandbox', 'e2b'], { cwd: repository, env }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(failed).toMatchObject({ code: 1 });
+    expect((failed as { stderr: string }).stderr).toMatch(/E2B_API_KEY: must be set to run agents on E2B cloud \(or use --sandbox local\)/);
+    const withKey = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'good.yaml'), '--sandbox', 'e2b'], { cwd: repository, env: { ...env, E2B_API_KEY: 'e2b_test' } }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(withKey).toMatchObject({ code: 1 });
+    expect((withKey as { stderr: string }).stderr).toMatch(/--broker: is required with --sandbox e2b/);
+  });
+});
