@@ -1,54 +1,9 @@
 // Test support for the bus: server-backed suites and polling with a deadline. Imports vitest, so it
 // is not exported from index.ts; only test files use it.
-import { connect as connectTcp } from 'node:net';
 import { pino } from 'pino';
-import { describe, it } from 'vitest';
 import type { Logger } from '../core/index.js';
 
-/** Whether an external server a suite needs is reachable. */
-export interface ServerProbe {
-  /** How the server is named in skip messages and failures: `Mosquitto at 127.0.0.1:1883`. */
-  readonly name: string;
-  readonly available: boolean;
-  /** Why it is not available (the connection error), or `reachable`. */
-  readonly detail: string;
-}
-
-/** Opens (and closes) a TCP connection to `host:port` to see whether a server listens there. */
-export function probeTcp(name: string, host: string, port: number, timeoutMs = 1000): Promise<ServerProbe> {
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host, port });
-    const finish = (available: boolean, detail: string): void => {
-      socket.destroy();
-      resolve({ name, available, detail });
-    };
-    socket.setTimeout(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms`));
-    socket.once('connect', () => finish(true, 'reachable'));
-    socket.once('error', (error) => finish(false, error.message));
-  });
-}
-
-/**
- * A `describe` that needs an external server. When `probe` says the server is reachable, the suite
- * runs. When it is not: under CI (`CI=true`) the suite fails with one test saying what is missing;
- * elsewhere it is skipped, with a warning and a title naming the server.
- */
-export function describeServerBacked(probe: ServerProbe, title: string, body: () => void): void {
-  if (probe.available) {
-    describe(title, body);
-    return;
-  }
-  if (process.env.CI === 'true') {
-    describe(title, () => {
-      it(`needs ${probe.name}`, () => {
-        throw new Error(`${probe.name} is not reachable (${probe.detail}), and CI=true: CI must provide it`);
-      });
-    });
-    return;
-  }
-  console.warn(`skipping "${title}": ${probe.name} is not reachable (${probe.detail})`);
-  describe.skip(`${title} (skipped: ${probe.name} is not reachable)`, body);
-}
+export { type ServerProbe, probeTcp, describeServerBacked } from '../../test/fixtures/servers.js';
 
 /**
  * Resolves once `condition()` is true, checking every few milliseconds; rejects after `timeoutMs`

@@ -1,0 +1,28 @@
+import { expect, it } from 'vitest';
+import { runBacktest } from '../../src/backtest/index.js';
+import { silentLogger } from '../../src/core/index.js';
+import { parseSwarmSpec, runSwarm } from '../../src/swarm/index.js';
+import { describeServerBacked, probeTcp } from '../fixtures/servers.js';
+
+const probe = await probeTcp('Mosquitto at 127.0.0.1:1883', '127.0.0.1', 1883);
+
+describeServerBacked(probe, 'tradeswarm run on an external broker (Mosquitto)', () => {
+  it('agents in sandboxes and the control plane meet on Mosquitto, and the run matches the backtest', async () => {
+    const spec = await parseSwarmSpec({
+      name: 'on-mosquitto',
+      data: { source: 'synthetic', seed: 9, symbols: ['AAA', 'BBB'], barCount: 60 },
+      strategies: [
+        { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 3, slowPeriod: 12, sizing: { type: 'fixed-quantity', units: 10 } },
+        { type: 'momentum', symbol: 'BBB', lookback: 5, entryThreshold: 0.005, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
+      ],
+      swarm: { topology: 'mesh' },
+    });
+    const report = await runSwarm({ spec, brokerUrl: 'mqtt://127.0.0.1:1883', logger: silentLogger });
+    const { report: backtest } = runBacktest(spec.backtest);
+    expect(report.broker).toBe('mqtt://127.0.0.1:1883');
+    expect(report.steps.decided).toBe(60);
+    expect(backtest.trades.length).toBeGreaterThan(0);
+    expect(report.trades).toEqual(backtest.trades);
+    expect(report.finalEquity).toBe(backtest.finalEquity);
+  });
+});
