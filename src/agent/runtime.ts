@@ -435,7 +435,9 @@ export class AgentRuntime {
     await this.#send('decision', step.index, topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, orders }));
   }
 
+  /** Sends a step's orders (and the pipeline's refusals) to the venue; a step with neither needs no round trip. */
   async #submit(index: number, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }) {
+    if (decided.approved.length === 0 && decided.rejected.length === 0) return [];
     this.counters.ordersSubmitted += decided.approved.length;
     const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided }), {
       timeoutMs: this.#config.orderTimeoutMs,
