@@ -128,6 +128,9 @@ export class AgentRuntime {
     const config = options.config;
     this.#strategies = config.strategies.map((entry) => buildStrategy(entry.spec));
     this.#strategyOrder = new Map(config.allStrategies.map((strategy, i) => [strategy.name, i]));
+    // The pipeline's options come as plain JSON records: the control plane checked them against the
+    // spec's schema before it started anyone, and the constructors check them again (InvalidInputError
+    // naming the field), so they are passed on as they are.
     this.#pipeline =
       config.pipeline === undefined
         ? undefined
@@ -286,6 +289,7 @@ export class AgentRuntime {
           halted: this.#halted ?? null,
           counters: { ...this.counters },
           bus: { published: this.#bus.stats().published, received: this.#bus.stats().received },
+          // A DecisionSummary is plain JSON (numbers, strings, records), which the checkpoint's z.json() accepts.
           pipeline: (this.#pipeline?.summary() ?? null) as never,
         },
       }),
