@@ -169,22 +169,23 @@ export class AgentRuntime {
     const now = this.#clock.now();
     this.#lastHeard.set(CONTROL_PLANE_ID, now);
     for (const peer of [...config.upstream, ...config.requires, ...config.ring]) this.#lastHeard.set(peer, now);
-    const on = async (filter: string, handler: (envelope: Envelope) => void | Promise<void>): Promise<void> => {
-      this.#subscriptions.push(await this.#bus.subscribe(filter, (envelope) => this.#guard(() => handler(envelope))));
+    // Every subscription at once: one round trip to the broker instead of one per topic.
+    const pending: Array<Promise<Subscription>> = [];
+    const on = (filter: string, handler: (envelope: Envelope) => void | Promise<void>): void => {
+      pending.push(this.#bus.subscribe(filter, (envelope) => this.#guard(() => handler(envelope))));
     };
-    for (const filter of topics.controlFilters(config.agentId)) await on(filter, (envelope) => this.#onControl(envelope));
-    await on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
+    for (const filter of topics.controlFilters(config.agentId)) on(filter, (envelope) => this.#onControl(envelope));
+    on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
     const watched = new Set([...config.requires, ...config.ring].filter((id) => id !== config.agentId));
-    for (const peer of watched) await on(topics.heartbeat(peer), (envelope) => this.#onPeerHeartbeat(peer, envelope));
-    if (config.readsSteps) await on(topics.step(), (envelope) => this.#onStep(envelope));
+    for (const peer of watched) on(topics.heartbeat(peer), (envelope) => this.#onPeerHeartbeat(peer, envelope));
+    if (config.readsSteps) on(topics.step(), (envelope) => this.#onStep(envelope));
     for (const peer of config.upstream) {
-      if (config.kind === 'executor') await on(topics.decision(peer), (envelope) => this.#onUpstreamDecision(envelope));
-      else if (peer !== config.agentId) await on(topics.signal(peer), (envelope) => this.#onSignal(envelope));
+      if (config.kind === 'executor') on(topics.decision(peer), (envelope) => this.#onUpstreamDecision(envelope));
+      else if (peer !== config.agentId) on(topics.signal(peer), (envelope) => this.#onSignal(envelope));
     }
-    for (const peer of config.decisionsFrom) await on(topics.decision(peer), (envelope) => this.#onDownstreamDecision(envelope));
-    this.#subscriptions.push(
-      await this.#bus.serve(topics.inbox(config.agentId), (request) => this.#onInbox(request)),
-    );
+    for (const peer of config.decisionsFrom) on(topics.decision(peer), (envelope) => this.#onDownstreamDecision(envelope));
+    pending.push(this.#bus.serve(topics.inbox(config.agentId), (request) => this.#onInbox(request)));
+    this.#subscriptions.push(...(await Promise.all(pending)));
     this.#beat();
   }
 

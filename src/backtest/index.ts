@@ -19,10 +19,8 @@ export {
   loadBacktestSpec,
   loadBacktestOptions,
   backtestOptionsFromSpec,
-  buildStrategy,
   specProblemOf,
-  strategySpecSchema,
   type BacktestSpec,
-  type StrategySpec,
 } from './spec.js';
 export { BacktestSpecError, isBacktestSpecError, type SpecProblem } from './errors.js';
+export { strategySpecSchema, buildStrategy, type StrategySpec } from './strategies.js';

@@ -126,6 +126,11 @@ function esbuildOptions(entry: string): BuildOptions & { metafile: true; write: 
     target: 'node20',
     format: 'esm',
     banner: { js: REQUIRE_BANNER },
+    // Less to write into every sandbox and to parse at every agent start; identifiers stay, so stack
+    // traces still name functions.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
     // Lets an entry outside the repository (a temporary folder) import the repository's packages.
     nodePaths: [join(REPO_ROOT, 'node_modules')],
     absWorkingDir: REPO_ROOT,

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
+import {
+  type Strategy,
+  crossVenueArbitrage,
+  emaCrossover,
+  meanReversion,
+  momentumStrategy,
+  pairs,
+  smaCrossover,
+} from '../strategy/index.js';
+
+// The strategy entries of a spec, apart from the rest of the spec so that a swarm agent, which
+// builds its strategies from them, does not carry the YAML and CSV loaders in its bundle.
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+const name = z.string().trim().min(1);
+
+const sizing = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('fixed-quantity'), units: nonNegative }),
+  z.strictObject({ type: z.literal('fraction-of-equity'), fraction: nonNegative, wholeUnits: z.boolean().default(true) }),
+]);
+
+const crossoverFields = {
+  name: name.optional(),
+  symbol: name,
+  fastPeriod: z.int().min(1),
+  slowPeriod: z.int().min(2),
+  sizing,
+};
+
+const meanReversionFields = {
+  type: z.literal('mean-reversion'),
+  name: name.optional(),
+  symbol: name,
+  allowShort: z.boolean().default(false),
+  sizing,
+};
+
+/** Every strategy type, told apart by `type` (and `indicator` for mean reversion). */
+export const strategySpecSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('sma-crossover'), ...crossoverFields }),
+  z.strictObject({ type: z.literal('ema-crossover'), ...crossoverFields }),
+  z.strictObject({
+    type: z.literal('momentum'),
+    name: name.optional(),
+    symbol: name,
+    lookback: z.int().min(1),
+    entryThreshold: z.number(),
+    exitThreshold: z.number(),
+    allowShort: z.boolean().default(false),
+    sizing,
+  }),
+  z.discriminatedUnion('indicator', [
+    z.strictObject({ ...meanReversionFields, indicator: z.literal('bollinger'), period: z.int().min(2).optional(), stdDevs: positive.optional() }),
+    z.strictObject({
+      ...meanReversionFields,
+      indicator: z.literal('rsi'),
+      period: z.int().min(1).optional(),
+      oversold: z.number().optional(),
+      exitLevel: z.number().optional(),
+    }),
+  ]),
+  z.strictObject({
+    type: z.literal('pairs'),
+    name: name.optional(),
+    symbolA: name,
+    symbolB: name,
+    lookback: z.int().min(2),
+    hedgeRatio: positive.optional(),
+    entryZ: positive,
+    exitZ: nonNegative,
+    /** Round the B leg to whole units. @default the sizing's wholeUnits (fraction-of-equity), else false */
+    wholeUnits: z.boolean().optional(),
+    sizing,
+  }),
+  z.strictObject({
+    type: z.literal('cross-venue-arbitrage'),
+    name: name.optional(),
+    symbolA: name,
+    symbolB: name,
+    minEdgeBps: nonNegative,
+    exitEdgeBps: z.number(),
+    feeBpsPerFill: nonNegative.optional(),
+    sizing,
+  }),
+]);
+
+/** One validated entry of a spec's `strategies`. */
+export type StrategySpec = z.output<typeof strategySpecSchema>;
+
+/**
+ * A fresh strategy for a strategy spec.
+ * @throws InvalidInputError from the strategy's constructor, naming its field.
+ */
+export function buildStrategy(spec: StrategySpec): Strategy {
+  const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
+  const named = spec.name === undefined ? {} : { name: spec.name };
+  switch (spec.type) {
+    case 'sma-crossover':
+      return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+    case 'ema-crossover':
+      return emaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+    case 'momentum':
+      return momentumStrategy({
+        symbol: spec.symbol,
+        lookback: spec.lookback,
+        entryThreshold: spec.entryThreshold,
+        exitThreshold: spec.exitThreshold,
+        allowShort: spec.allowShort,
+        sizing: sizer,
+        ...named,
+      });
+    case 'mean-reversion':
+      return spec.indicator === 'bollinger'
+        ? meanReversion({ indicator: 'bollinger', symbol: spec.symbol, period: spec.period, stdDevs: spec.stdDevs, allowShort: spec.allowShort, sizing: sizer, ...named })
+        : meanReversion({
+            indicator: 'rsi',
+            symbol: spec.symbol,
+            period: spec.period,
+            oversold: spec.oversold,
+            exitLevel: spec.exitLevel,
+            allowShort: spec.allowShort,
+            sizing: sizer,
+            ...named,
+          });
+    case 'pairs':
+      return pairs({
+        symbolA: spec.symbolA,
+        symbolB: spec.symbolB,
+        lookback: spec.lookback,
+        hedgeRatio: spec.hedgeRatio,
+        entryZ: spec.entryZ,
+        exitZ: spec.exitZ,
+        wholeUnits: spec.wholeUnits ?? (spec.sizing.type === 'fraction-of-equity' && spec.sizing.wholeUnits),
+        sizing: sizer,
+        ...named,
+      });
+    case 'cross-venue-arbitrage':
+      return crossVenueArbitrage({
+        symbolA: spec.symbolA,
+        symbolB: spec.symbolB,
+        minEdgeBps: spec.minEdgeBps,
+        exitEdgeBps: spec.exitEdgeBps,
+        feeBpsPerFill: spec.feeBpsPerFill,
+        sizing: sizer,
+        ...named,
+      });
+  }
+}
+
