@@ -14,6 +14,7 @@ import type { AccountSnapshot, DecisionRejection, StrategyIntent } from '../stra
 import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
 
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
+const NO_ORDERS: readonly SubmittedOrder[] = Object.freeze([]);
 
 /** A rejected order: what was asked and who refused it, why. */
 export interface OrderRejection {
@@ -147,7 +148,8 @@ export class TradingSession {
    * Submits a step's approved intents in order. A repeated client order id (a second decider of a
    * mesh submitting the same decision) is answered `duplicate` and not recorded as a rejection twice.
    */
-  submit(intents: readonly StrategyIntent[], barIndex: number, step: readonly Bar[]): SubmittedOrder[] {
+  submit(intents: readonly StrategyIntent[], barIndex: number, step: readonly Bar[]): readonly SubmittedOrder[] {
+    if (intents.length === 0) return NO_ORDERS;
     const nowBar = step[0] as Bar;
     return intents.map((intent) => {
       const id = this.orderId(intent, barIndex);

@@ -23,7 +23,7 @@ export interface AccountSnapshot {
  * alphabetical). The one way a step's intents are produced, by the backtest engine and by swarm
  * agents alike, so both see the same intents in the same order.
  */
-export function collectIntents(strategies: readonly Strategy[], step: readonly Bar[], account: AccountSnapshot, barIndex: number): StrategyIntent[] {
+export function collectIntents(strategies: readonly Strategy[], step: readonly Bar[], account: AccountSnapshot, barIndex: number): readonly StrategyIntent[] {
   const positions = account.positions;
   const positionOf = readerOf(positions);
   let intents: StrategyIntent[] | undefined;
@@ -33,10 +33,11 @@ export function collectIntents(strategies: readonly Strategy[], step: readonly B
       for (const intent of decided) (intents ??= []).push({ ...intent, strategy: strategy.name });
     }
   }
-  return intents ?? [];
+  return intents ?? NO_INTENTS;
 }
 
 const NO_REJECTIONS: readonly DecisionRejection[] = Object.freeze([]);
+const NO_INTENTS: readonly StrategyIntent[] = Object.freeze([]);
 
 /**
  * One `positionOf` function per positions map: runners keep the map until the next fill, so the
