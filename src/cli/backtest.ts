@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type BacktestReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
+import { type BacktestReport, type SessionReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
 
 /** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
 export function registerBacktestCommand(program: Command): void {
@@ -15,7 +15,7 @@ export function registerBacktestCommand(program: Command): void {
     });
 }
 
-const percent = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(2)} %`);
+export const percent = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(2)} %`);
 const ratio = (value: number | null): string => (value === null ? '-' : value.toFixed(3));
 const money = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
@@ -25,6 +25,18 @@ export function formatReport(report: BacktestReport): string {
   const rows: Array<[string, string]> = [
     ['run', report.swarm],
     ['bars', `${report.bars} (${report.timeSteps} time steps)`],
+    ...accountRows(report),
+    ['end of data', report.endOfData],
+    ...riskRows(report),
+    ['elapsed', `${report.elapsedMs.toFixed(1)} ms (${Math.round(barsPerSecond).toLocaleString('en-US')} bars/s)`],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return `${rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+/** The account's rows of a report (backtest or swarm): trades, cash, equity and its statistics. */
+export function accountRows(report: SessionReport): Array<[string, string]> {
+  return [
     ['trades', String(report.trades.length)],
     ['fills', String(report.fills.length)],
     ['rejected orders', String(report.rejections.length)],
@@ -36,12 +48,7 @@ export function formatReport(report: BacktestReport): string {
     ['max drawdown', percent(report.maxDrawdown)],
     ['win rate', percent(report.winRate)],
     ['exposure', percent(report.exposure)],
-    ['end of data', report.endOfData],
-    ...riskRows(report),
-    ['elapsed', `${report.elapsedMs.toFixed(1)} ms (${Math.round(barsPerSecond).toLocaleString('en-US')} bars/s)`],
   ];
-  const width = Math.max(...rows.map(([label]) => label.length));
-  return `${rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
 }
 
 /** Rows for consensus, the allocator and the risk manager, when the run had them (none otherwise). */

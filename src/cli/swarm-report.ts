@@ -1,9 +1,6 @@
 import type { AgentReport, LatencySummary, SwarmReport } from '../swarm/index.js';
-import { riskRows } from './backtest.js';
+import { accountRows, percent, riskRows } from './backtest.js';
 
-const percent = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(2)} %`);
-const ratio = (value: number | null): string => (value === null ? '-' : value.toFixed(3));
-const money = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '-');
 const latency = (summary: LatencySummary | null): string =>
   summary === null ? '-' : `p50 ${summary.p50.toFixed(2)}  p95 ${summary.p95.toFixed(2)}  p99 ${summary.p99.toFixed(2)} ms (n=${summary.count})`;
@@ -14,17 +11,7 @@ export function formatSwarmReport(report: SwarmReport): string {
     ['run', `${report.swarm} (${report.topology}, ${report.pacing}, ${report.agents.length} agents in ${report.sandbox} sandboxes, broker ${report.broker})`],
     ['steps', `${report.steps.decided} of ${report.steps.total} decided${report.steps.refused > 0 ? `, ${report.steps.refused} refused by the ring` : ''}`],
     ...(report.halted === null ? [] : ([['HALTED', `at step ${report.halted.atStep}: ${report.halted.reason}`]] as Array<[string, string]>)),
-    ['trades', String(report.trades.length)],
-    ['fills', String(report.fills.length)],
-    ['rejected orders', String(report.rejections.length)],
-    ['initial cash', money(report.initialCash)],
-    ['final equity', money(report.finalEquity)],
-    ['return', percent(report.totalReturn)],
-    ['Sharpe', ratio(report.sharpe)],
-    ['Sortino', ratio(report.sortino)],
-    ['max drawdown', percent(report.maxDrawdown)],
-    ['win rate', percent(report.winRate)],
-    ['exposure', percent(report.exposure)],
+    ...accountRows(report),
     ...riskRows({
       allocation: report.pipeline?.allocation ?? null,
       riskState: report.pipeline?.riskState ?? null,
