@@ -9,11 +9,14 @@ export interface ScrubbableSandbox {
 
 /** Options of {@link scrubSandbox}. */
 export interface ScrubOptions {
-  /** Absolute paths under /home/user or /tmp that survive (the pool's build tag). */
+  /** Absolute paths under the scrubbed directories that survive (the pool's build tag). */
   readonly keep?: readonly string[];
   /** @default 10000 */
   readonly timeoutMs?: number;
 }
+
+/** Directories user code can write to and the scrub empties; one that does not exist is skipped. */
+export const SCRUBBED_DIRECTORIES: readonly string[] = ['/home/user', '/tmp', '/var/tmp', '/dev/shm'];
 
 /** Quotes `text` for a POSIX shell. */
 function shellQuote(text: string): string {
@@ -21,33 +24,98 @@ function shellQuote(text: string): string {
 }
 
 /**
+ * Runs as `user` (one process, `setpriv` then bash): kills every process of `user` with `kill -1`,
+ * which the kernel applies to all of them in one pass during which none can fork; waits until /proc
+ * lists none but itself (dead ones must be reaped first), or fails after about 5 s; then removes
+ * everything in the scrubbed directories but `keep`, making directories writable first. Fails when
+ * something of its own is left; what belongs to root is for the root part.
+ */
+const USER_PART = [
+  'kill -s KILL -1 2>/dev/null',
+  'others() {',
+  '  local f key r e s rest',
+  '  for f in /proc/[0-9]*/status; do',
+  '    [[ $f == "/proc/$BASHPID/status" ]] && continue',
+  '    while read -r key r e s rest; do',
+  '      if [[ $key == Uid: ]]; then',
+  '        if [[ $r == "$UID" || $e == "$UID" || $s == "$UID" ]]; then pid=${f#/proc/}; pid=${pid%/status}; return 0; fi',
+  '        break',
+  '      fi',
+  '    done < "$f"',
+  '  done 2>/dev/null',
+  '  return 1',
+  '}',
+  'tries=0',
+  'while others; do',
+  '  tries=$((tries + 1))',
+  '  if ((tries > 400)); then echo "could not stop process $pid of user" >&2; exit 1; fi',
+  '  ((tries % 50)) || kill -s KILL -1 2>/dev/null',
+  '  ((tries > 20)) && sleep 0.01',
+  'done',
+  'for d in "${dirs[@]}"; do',
+  '  [[ -O $d && ! ( -r $d && -w $d && -x $d ) ]] && chmod u+rwx -- "$d"',
+  'done',
+  'collect',
+  'if ((${#left[@]})); then chmod -R u+rwx -- "${left[@]}" 2>/dev/null; rm -rf -- "${left[@]}" 2>/dev/null; collect; fi',
+  'if ((${#left[@]})); then sweep -exec chmod -R u+rwx -- {} + -exec rm -rf -- {} +; collect; fi',
+  'for p in "${left[@]}"; do',
+  '  [[ -O $p ]] && { echo "could not remove $p" >&2; exit 1; }',
+  'done',
+  'exit 0',
+].join('\n');
+
+/** Runs as root after {@link USER_PART}: removes what root can (what root created), and fails if anything is left. */
+const ROOT_PART = [
+  'collect',
+  'if ((${#left[@]})); then rm -rf -- "${left[@]}" 2>/dev/null; collect; fi',
+  'if ((${#left[@]})); then sweep -exec rm -rf -- {} +; collect; fi',
+  'if ((${#left[@]})); then echo "could not remove ${left[0]}" >&2; exit 1; fi',
+].join('\n');
+
+/**
+ * Shared by both parts: the lists; `collect`, which puts what is left (all but `keep`) in `left`; and
+ * `sweep`, the same through `find` for when there are too many entries for one command line.
+ */
+function prelude(keep: readonly string[]): string {
+  return [
+    'shopt -s dotglob nullglob',
+    `keep=(${keep.map(shellQuote).join(' ')})`,
+    `dirs=(${SCRUBBED_DIRECTORIES.map(shellQuote).join(' ')})`,
+    'collect() { left=(); local d p k; for d in "${dirs[@]}"; do for p in "$d"/*; do for k in "${keep[@]}"; do [[ $p == "$k" ]] && continue 2; done; left+=("$p"); done; done; }',
+    'sweep() { local k not=(); for k in "${keep[@]}"; do not+=(! -path "$k"); done; find "${dirs[@]}" -mindepth 1 -maxdepth 1 "${not[@]}" "$@" 2>/dev/null; }',
+  ].join('\n');
+}
+
+/**
  * The command that leaves a used sandbox as a new one would be for the next caller: every process of
  * the unprivileged `user` (where user code runs, including anything it started in the background or in
- * a new session) is killed, and everything directly in /home/user and /tmp is removed except `keep`.
- * It runs as root, so user code cannot hide from it. The removal is tried as root and then as `user`,
- * because root may lack CAP_DAC_OVERRIDE (the local cloud drops it) and then cannot touch a home
- * directory that `user` owns. The command fails when anything is left, so a sandbox that could not be
- * cleaned is replaced rather than handed on.
+ * a new session) is killed, and everything directly in /home/user, /tmp, /var/tmp and /dev/shm is
+ * removed except `keep`. It runs as root, so user code cannot hide from it; the removal is done as
+ * `user` and then as root, because root may lack CAP_DAC_OVERRIDE (the local cloud drops it) and then
+ * cannot touch what `user` owns. The command fails when a process of `user` survives or anything is
+ * left, so a sandbox that could not be cleaned is replaced rather than handed on.
+ *
+ * It is one bash script (the shell the SDK starts anyway) that starts one process as `user` and, in
+ * the common case where nothing has to be removed, no other: kill, waiting and listing are builtins.
  * @throws InvalidInputError (`keep`) for a path that is not absolute or holds a NUL.
  */
 export function scrubCommand(keep: readonly string[] = []): string {
   for (const path of keep) {
     if (!path.startsWith('/') || path.includes('\0')) throw new InvalidInputError('keep', `must be absolute paths, got ${JSON.stringify(path)}`);
   }
-  const found = `find /home/user /tmp -mindepth 1 -maxdepth 1 ${keep.map((path) => `! -path ${shellQuote(path)}`).join(' ')}`;
+  const shared = prelude(keep);
   return [
-    'cd /',
-    'pkill -KILL -u user',
-    `${found} -exec rm -rf -- {} + 2>/dev/null`,
-    `setpriv --reuid=user --regid=user --clear-groups sh -c ${shellQuote(`${found} -exec chmod -R u+rwx -- {} + ; ${found} -exec rm -rf -- {} +`)} 2>/dev/null`,
-    `left=$(${found} -print -quit); if [ -n "$left" ]; then echo "could not remove $left" >&2; exit 1; fi`,
-  ].join('; ');
+    'cd / || exit 1',
+    shared,
+    `setpriv --reuid=user --regid=user --clear-groups -- /bin/bash -c ${shellQuote(`${shared}\n${USER_PART}`)} || exit 1`,
+    ROOT_PART,
+  ].join('\n');
 }
 
 /**
  * Runs {@link scrubCommand} in `sandbox`. The caller restarts the interpreter contexts afterwards (their
- * kernels run as `user` and were killed too).
- * @throws the provider's error when the command cannot run (the sandbox should then be replaced).
+ * workers run as `user` and were killed too).
+ * @throws the provider's error when the command cannot run or fails (the sandbox should then be replaced).
  */
 export async function scrubSandbox(sandbox: ScrubbableSandbox, options: ScrubOptions = {}): Promise<void> {
   await sandbox.commands.run(scrubCommand(options.keep), { user: 'root', timeoutMs: options.timeoutMs ?? 10_000 });

@@ -85,6 +85,22 @@ describe('createExecService on the local cloud', () => {
     expect(svc.metrics().scrubFailures).toBe(0);
   });
 
+  it('resets both interpreters after every stateless execution: no globals, timers or variables reach the next caller', async () => {
+    const svc = await service({ pool: { minSize: 1, targetSize: 1, maxSize: 1 } });
+    const annJs = await svc.exec({ code: "globalThis.secret = 'ann'; setInterval(() => console.log('ann timer'), 1); secret", language: 'javascript', user: 'ann' });
+    expect(annJs.results.find((result) => result.isMainResult)?.text).toBe("'ann'");
+    const annPy = await svc.exec({ code: "import threading, time\nsecret = 'ann'\nthreading.Thread(target=lambda: [print('ann thread', flush=True) or time.sleep(0.001) for _ in range(10**6)], daemon=True).start()", user: 'ann' });
+    expect(annPy.error).toBeUndefined();
+    // maxSize 1: the same sandbox, cleaned and with both interpreters reset in between.
+    const bobJs = await svc.exec({ code: '[typeof secret, process.getuid()]', language: 'javascript', user: 'bob' });
+    expect(bobJs).toMatchObject({ sandboxId: annJs.sandboxId, stdout: '', stderr: '' });
+    expect(bobJs.results.find((result) => result.isMainResult)?.text).toBe("[ 'undefined', 1000 ]");
+    const bobPy = await svc.exec({ code: "import os\n('secret' in globals(), os.getuid())", user: 'bob' });
+    expect(bobPy).toMatchObject({ sandboxId: annJs.sandboxId, stdout: '', stderr: '' });
+    expect(bobPy.results.find((result) => result.isMainResult)?.text).toBe('(False, 1000)');
+    expect(svc.metrics().scrubFailures).toBe(0);
+  });
+
   it('keeps variables and files within a session, refuses other users and forgets it on close', async () => {
     const svc = await service();
     const session = await svc.openSession({ user: 'ann' });

@@ -33,7 +33,12 @@ export interface ExecServiceOptions {
   template?: string;
   /** Build tag every sandbox must carry (see the pool). @default {@link EXEC_BUILD_TAG} on the embedded cloud, else no check */
   buildTag?: string;
-  /** Pool sizes, reuse cap, maximum age, … (see {@link SandboxPoolOptions}). */
+  /**
+   * Pool sizes, reuse cap, maximum age, … (see {@link SandboxPoolOptions}). `maxSize` and `targetSize`
+   * default to the queue's `concurrency` (6): one sandbox per execution that may run at once, kept warm
+   * while there is demand; a sandbox being cleaned is handed on when its scrub ends. A larger pool only
+   * added sandboxes created and killed as the load came and went (measured with `npm run bench:exec`).
+   */
   pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
   /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
   queue?: Omit<FairQueueOptions, 'clock'>;
@@ -54,7 +59,11 @@ export interface ExecServiceOptions {
     /** A session unused this long is closed. @default 300000 (5 min) */
     idleTimeoutMs?: number;
   };
-  /** Interpreters started in a new sandbox before its first execution. @default ['python'] */
+  /**
+   * Interpreters started in a new sandbox before its first execution. After every stateless execution
+   * each of them is reset off the response path, so no caller meets a cold interpreter.
+   * @default ['python', 'javascript']
+   */
   prewarmLanguages?: readonly ExecLanguage[];
   /** Settings of the embedded local cloud (ignored with `connection`). */
   localCloud?: Omit<LocalCloudOptions, 'templates' | 'clock' | 'logger'>;
@@ -185,7 +194,7 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
     maxSessionsPerUser: wholeNumber('sessions.maxSessionsPerUser', options.sessions?.maxSessionsPerUser ?? 1, 0),
     idleTimeoutMs: wholeNumber('sessions.idleTimeoutMs', options.sessions?.idleTimeoutMs ?? 300_000, 1),
   };
-  const prewarm = options.prewarmLanguages ?? ['python'];
+  const prewarm = options.prewarmLanguages ?? ['python', 'javascript'];
   // Checked before anything starts, so bad options leave nothing running.
   const executor = new Executor({ ...options.executor, clock });
   const queue = new FairQueue({ ...options.queue, clock });
@@ -205,10 +214,15 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   const template = options.template ?? (embedded ? EXEC_TEMPLATE : 'code-interpreter-v1');
   const buildTag = options.buildTag ?? (embedded ? EXEC_BUILD_TAG : undefined);
   const directory = createSdkDirectory(connection);
+  const { concurrency } = queue.config;
+  const maxSize = options.pool?.maxSize ?? Math.max(concurrency, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
+  const targetSize = options.pool?.targetSize ?? Math.min(maxSize, Math.max(options.pool?.minSize ?? 0, concurrency));
   let pool: SandboxPool;
   try {
     pool = new SandboxPool({
       ...options.pool,
+      maxSize,
+      targetSize,
       connection,
       template,
       ...(buildTag === undefined ? {} : { buildTag }),
@@ -410,21 +424,25 @@ class Service implements ExecService {
       throw error;
     }
     this.parts.limiter.report('operation', 'ok');
-    this.scrubInBackground(lease, [request.language]);
+    this.scrubInBackground(lease);
     return outcome;
   }
 
   /**
    * Cleans a used sandbox off the response path, then returns it to the pool (or has it replaced).
-   * The scrub kills every interpreter; only those of `languages` (what the sandbox just ran) are
-   * started again, since starting one costs tens of ms of CPU. Others start on their next use.
+   * The scrub kills every process of `user`, interpreter workers included; then every context is
+   * reset, in parallel, so the next caller meets a warm one. On the local cloud a reset is cheap: the
+   * Python zygote forks a worker (about a millisecond), and a JavaScript kernel that ran nothing since
+   * its start is still fresh (it runs as root until its first execution, out of reach of user code and
+   * of the scrub); only one that ran code is started again.
    */
-  private scrubInBackground(lease: Lease, languages?: readonly ExecLanguage[]): void {
+  private scrubInBackground(lease: Lease): void {
     const scrub = (async () => {
       try {
+        // After the caller has its answer: starting the command's request is CPU work it need not wait for.
+        await new Promise((resolve) => setImmediate(resolve));
         await this.parts.limiter.acquire('operation');
         await scrubSandbox(lease.sandbox, { keep: [this.parts.pool.config.buildTagPath] });
-        if (languages !== undefined) this.parts.executor.forgetContexts(lease.sandbox, languages);
         await this.parts.executor.resetContexts(lease.sandbox);
         await lease.release('ok');
       } catch (error) {
@@ -497,8 +515,13 @@ class Service implements ExecService {
     if (session.lease !== undefined) this.scrubInBackground(session.lease);
   }
 
+  /**
+   * Tells the pool about queued executions that could start now. Those waiting for a turn behind
+   * running ones need no sandbox of their own: each running one hands its sandbox on (after the scrub).
+   */
   private updateDemand(extra: number): void {
-    this.parts.pool.setDemand(this.parts.queue.stats().waiting + extra);
+    const { running, waiting } = this.parts.queue.stats();
+    this.parts.pool.setDemand(Math.min(waiting + extra, Math.max(0, this.parts.queue.config.concurrency - running)));
   }
 
   private record(result: ExecResult): void {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -618,5 +618,102 @@ describe('Kernel driver', () => {
       },
     })).rejects.toBe(thrown);
     expect(resultText(await run(kernel, '1 + 1'))).toBe('2');
+  });
+});
+
+/** Whether `pid` is a running process (not a zombie) on this machine. */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The host pid the cell prints, from a cell that prints one number. */
+async function printedNumber(kernel: Kernel, code: string): Promise<number> {
+  const outcome = await run(kernel, code);
+  expect(outcome.error).toBeUndefined();
+  return Number(outcome.stdout.trim());
+}
+
+describe('python zygote: a restart forks a fresh worker instead of starting Python', () => {
+  it('gives the new worker no variables, imports, environment or working directory of the old one', async () => {
+    const kernel = await startKernel('python');
+    const zygote = await printedNumber(kernel, "import os, sys, fractions\nx = 1\nos.environ['LEFT_BEHIND'] = 'yes'\nos.chdir('/')\nprint(os.getppid())");
+    const oldWorker = kernel.pid;
+    await kernel.restart();
+    expect(kernel.pid).not.toBe(oldWorker);
+    const fresh = await run(kernel, "import os, sys\nprint(os.getppid())\n('x' in globals(), 'fractions' in sys.modules, os.environ.get('LEFT_BEHIND'), os.getcwd())");
+    expect(Number(fresh.stdout.trim())).toBe(zygote);
+    expect(fresh.results.map((result) => result.text)).toEqual([`(False, False, None, ${JSON.stringify(workDir).replaceAll('"', "'")})`]);
+    expect(fresh.executionCount).toBe(1);
+  });
+
+  it('kills everything the old worker started, new sessions included, before the new one runs', async () => {
+    const kernel = await startKernel('python');
+    const sleeper = await printedNumber(kernel, "import subprocess\nprint(subprocess.Popen(['sleep', '60'], start_new_session=True).pid)");
+    expect(isRunning(sleeper)).toBe(true);
+    await kernel.restart();
+    expect(isRunning(sleeper)).toBe(false);
+  });
+
+  it('drops what the old worker printed after its last execution; none of it reaches the next one', async () => {
+    const kernel = await startKernel('python');
+    await run(kernel, "import threading, time\ndef chatter():\n    while True:\n        print('old worker', flush=True)\n        time.sleep(0.001)\nthreading.Thread(target=chatter, daemon=True).start()\ntime.sleep(0.02)");
+    await kernel.restart();
+    const outcome = await run(kernel, "print('new worker')");
+    expect(outcome.stdout).toBe('new worker\n');
+  });
+
+  it('reports a worker that dies as the kernel dying, and a restart forks a new worker from the same zygote', async () => {
+    const kernel = await startKernel('python');
+    const exits: KernelExitInfo[] = [];
+    kernel.onExit((info) => exits.push(info));
+    const zygote = await printedNumber(kernel, 'import os\nprint(os.getppid())');
+    const died = await run(kernel, "import os, signal\nprint('last words')\nos.kill(os.getpid(), signal.SIGKILL)");
+    expect(died.stdout).toBe('last words\n');
+    expect(died.error?.name).toBe('KernelDiedError');
+    expect(died.error?.value).toContain('exited (killed by signal SIGKILL) while running this code');
+    expect(exits).toEqual([{ reason: 'exited', exitCode: null, signal: 'SIGKILL' }]);
+    expect(kernel.alive).toBe(false);
+    await kernel.restart();
+    expect(await printedNumber(kernel, 'import os\nprint(os.getppid())')).toBe(zygote);
+    expect(exits).toHaveLength(1);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('runs the worker as the user named in TRADESWARM_KERNEL_USER, without groups, and hides the setting', async () => {
+    const kernel = await startKernel('python', {
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', TRADESWARM_KERNEL_USER: '65534:65534', TRADESWARM_KERNEL_CWD: '/tmp' },
+    });
+    const outcome = await run(kernel, "import os\n(os.getresuid(), os.getresgid(), os.getgroups(), os.getcwd(), sorted(k for k in os.environ if k.startswith('TRADESWARM')))");
+    expect(resultText(outcome)).toBe("((65534, 65534, 65534), (65534, 65534, 65534), [], '/tmp', [])");
+    await kernel.restart();
+    expect(resultText(await run(kernel, 'import os\nos.getresuid()'))).toBe('(65534, 65534, 65534)');
+  });
+});
+
+describe('javascript kernel started for another user', () => {
+  it.skipIf(process.getuid?.() !== 0)('drops to that user on its first execution, and is kept by a restart until then', async () => {
+    const kernel = await startKernel('javascript', {
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', TRADESWARM_KERNEL_USER: '65534:65534', TRADESWARM_KERNEL_CWD: '/tmp' },
+    });
+    const booted = kernel.pid;
+    expect(booted).toBeDefined();
+    expect(readFileSync(`/proc/${booted}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
+    // Nothing ran and nothing but the driver can reach a root process: the restart keeps it.
+    await kernel.restart();
+    expect(kernel.pid).toBe(booted);
+    const outcome = await run(kernel, "[process.getuid(), process.getgid(), process.getgroups(), process.cwd(), Object.keys(process.env).filter((k) => k.startsWith('TRADESWARM')), require.resolve.paths('x')[0]]");
+    expect(resultText(outcome)).toBe("[ 65534, 65534, [ 65534 ], '/tmp', [], '/tmp/node_modules' ]");
+    expect(kernel.pid).toBe(booted);
+    await run(kernel, 'globalThis.leftOver = 1; setInterval(() => console.log("old timer"), 1);');
+    await kernel.restart();
+    expect(kernel.pid).not.toBe(booted);
+    const fresh = await run(kernel, 'typeof leftOver');
+    expect(resultText(fresh)).toBe("'undefined'");
+    expect(fresh.stdout).toBe('');
   });
 });

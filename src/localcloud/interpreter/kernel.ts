@@ -10,8 +10,19 @@
  * `stdout`/`stderr` messages as it arrives. When a cell ends the kernel writes the execution's
  * marker to fd 1 and fd 2 and then sends `done`; the execution is reported finished only once
  * both markers have been read, so no output of the execution can arrive after its end.
+ *
+ * Cheap restarts: a kernel whose `ready` says `"reset": "fork"` (the Python zygote) is restarted
+ * without a new process: the driver sends `reset` with a new token, the zygote forks a fresh worker,
+ * which writes the token's `ready` fence to fd 1 and 2 before it says `ready`; output read before
+ * the fences belongs to the old worker and is dropped. When a worker dies while the zygote lives,
+ * the zygote writes the `exit` fence to fd 1 and 2 and sends `exited`; the driver treats it as the
+ * kernel's death once both fences were read (so the worker's last output is delivered first). A
+ * kernel whose `ready` says `"idle_is_fresh": true` (the JavaScript kernel started as root, which
+ * drops to the user on its first execution) is already fresh until it runs code: restarting it
+ * then does nothing. Markers are `NUL tradeswarm:<token>:<execution id | ready | exit> NUL`.
  */
 import { spawn as spawnChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -199,7 +210,8 @@ interface StartWaiter {
   readonly timer: NodeJS.Timeout;
 }
 
-type KillReason = 'restart' | Exclude<KernelExitReason, 'exited'>;
+/** `worker-exited`: the zygote reported its worker's end, which was handled then; the process goes quietly. */
+type KillReason = 'restart' | 'worker-exited' | Exclude<KernelExitReason, 'exited'>;
 
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const DEFAULT_INTERRUPT_GRACE_MS = 5_000;
@@ -210,6 +222,10 @@ const EXIT_OUTPUT_WAIT_MS = 250;
 const MAX_PENDING_OUTPUT_CHARS = 1 << 20;
 /** A marker prefix without its closing NUL after this many characters was user text after all. */
 const MAX_MARKER_LENGTH = 64;
+/** Environment variable that hands the first token to a Python zygote (which removes it). */
+const TOKEN_ENV = 'TRADESWARM_KERNEL_TOKEN';
+const READY_FENCE = 'ready';
+const EXIT_FENCE = 'exit';
 const MARKER_END = '\u0000';
 /**
  * How long after an interrupt request the driver sends SIGINT. The JavaScript kernel stops an
@@ -356,6 +372,24 @@ export class Kernel {
   private killReason: KillReason | undefined;
   private lastExit: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
   private exitHandled: Promise<void> = Promise.resolve();
+  /** What the running process said in `ready`: it forks fresh workers on `reset`, it is fresh until it runs code. */
+  private resetByFork = false;
+  private idleIsFresh = false;
+  /** Pid of the process that runs the code, as it reported itself. */
+  private workerPid: number | undefined;
+  /** An execution was sent to the worker since it became ready. */
+  private executedSinceReady = false;
+  /** Waiting for the worker's `ready` message (start or reset). */
+  private readyPending = false;
+  /** Per stream: output read now belongs to a worker that was reset away, up to the new worker's fence. */
+  private discarding: Record<OutputStreamName, boolean> = { stdout: false, stderr: false };
+  /** The zygote reported the worker's end; handled once both exit fences were read (or after outputDrainTimeoutMs). */
+  private workerExit: { exitCode: number | null; signal: NodeJS.Signals | null; fences: Record<OutputStreamName, boolean>; timer: NodeJS.Timeout } | undefined;
+  /** The worker's end was reported to listeners; the process itself ending later is not reported again. */
+  private workerExitReported = false;
+  /** Per stream: the current worker's exit fence was read (it may come before the `exited` message). */
+  private exitFenceSeen: Record<OutputStreamName, boolean> = { stdout: false, stderr: false };
+  private restarting: Promise<void> | undefined;
   private readonly exitListeners = new Set<(info: KernelExitInfo) => void>();
 
   private constructor(config: KernelConfig) {
@@ -376,14 +410,22 @@ export class Kernel {
     return kernel;
   }
 
-  /** Process id of the running kernel process, if one is running. */
+  /**
+   * Process id of the process that runs the code, as that process sees itself (inside a sandbox, its
+   * pid in the sandbox), while one runs. A restart gives a new one; an interrupt does not.
+   */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.child === undefined ? undefined : this.workerPid;
   }
 
   /** True while the kernel process runs and accepts code (false while it restarts, after it died, after close). */
   get alive(): boolean {
     return this.state === 'ready';
+  }
+
+  /** True while the kernel starts or restarts; code submitted meanwhile runs once it is ready. */
+  get starting(): boolean {
+    return this.state === 'starting';
   }
 
   /**
@@ -491,8 +533,33 @@ export class Kernel {
     if (this.state === 'closed') {
       throw new KernelClosedError(this.language);
     }
+    // Nothing ran since it started, and nothing but this driver can reach it: it is as fresh as a new one.
+    if (this.state === 'ready' && this.idleIsFresh && !this.executedSinceReady && this.current === undefined && this.queue.length === 0) {
+      return;
+    }
     // Work queued so far belongs to the old namespace; work submitted from now on waits for the new one.
     this.failQueued(this.exitMessage('restart', null, null));
+    // One restart at a time; the first one takes the kernel out of service at once.
+    const previous = this.restarting;
+    const restarting = previous === undefined ? this.restartOnce() : previous.catch(() => undefined).then(() => this.restartOnce());
+    this.restarting = restarting;
+    try {
+      await restarting;
+    } finally {
+      if (this.restarting === restarting) {
+        this.restarting = undefined;
+      }
+    }
+  }
+
+  private async restartOnce(): Promise<void> {
+    if (this.isClosed()) {
+      throw new KernelClosedError(this.language);
+    }
+    if (this.resetByFork && this.child !== undefined && this.killReason === undefined) {
+      await this.resetWorker();
+      return;
+    }
     this.state = 'starting';
     this.kill('restart');
     await this.exitHandled;
@@ -500,6 +567,27 @@ export class Kernel {
       throw new KernelClosedError(this.language);
     }
     await this.launch();
+  }
+
+  /** Has the zygote replace its worker by a freshly forked one; the process stays. */
+  private resetWorker(): Promise<void> {
+    const current = this.current;
+    this.state = 'starting';
+    this.nonce = randomBytes(8).toString('hex');
+    this.outputs = Kernel.freshOutputs();
+    this.pendingOutput = [];
+    this.pendingOutputChars = 0;
+    this.discarding = { stdout: true, stderr: true };
+    this.readyPending = true;
+    this.workerPid = undefined;
+    this.clearWorkerExit();
+    this.workerExitReported = false;
+    this.exitFenceSeen = { stdout: false, stderr: false };
+    if (current !== undefined) {
+      this.endWithError(current, this.exitMessage('restart', null, null));
+    }
+    this.send({ type: 'reset', token: this.nonce });
+    return this.waitUntilReady();
   }
 
   /** Kills the kernel process. Running and queued executions end with `KernelClosedError`. Safe to call twice. */
@@ -538,10 +626,20 @@ export class Kernel {
     this.killReason = undefined;
     this.sigintsSent = 0;
     this.state = 'starting';
+    this.resetByFork = false;
+    this.idleIsFresh = false;
+    this.workerPid = undefined;
+    this.readyPending = true;
+    this.discarding = { stdout: false, stderr: false };
+    this.clearWorkerExit();
+    this.workerExitReported = false;
+    this.exitFenceSeen = { stdout: false, stderr: false };
+    // The Python zygote builds its fences from the token; other kernels do not get it.
+    const env = language === 'python' ? { ...this.config.env, [TOKEN_ENV]: this.nonce } : this.config.env;
 
     let child: ChildProcess;
     try {
-      child = this.config.spawn([...argv], { env: this.config.env, cwd: this.config.cwd, extraFds: 1 });
+      child = this.config.spawn([...argv], { env, cwd: this.config.cwd, extraFds: 1 });
     } catch (error) {
       this.state = 'dead';
       this.failQueued(this.deadKernelMessage());
@@ -601,13 +699,28 @@ export class Kernel {
       }
     });
 
+    return this.waitUntilReady();
+  }
+
+  private waitUntilReady(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.settleStart(new KernelStartTimeoutError(language, this.config.startTimeoutMs, this.pendingText('stderr')));
+        this.settleStart(new KernelStartTimeoutError(this.language, this.config.startTimeoutMs, this.pendingText('stderr')));
         this.kill('start-timeout');
       }, this.config.startTimeoutMs);
       this.startWaiter = { resolve, reject, timer };
     });
+  }
+
+  /** Ready once the worker said so and, after a reset, its fences ended the old worker's output. */
+  private becomeReadyIfDone(): void {
+    if (this.state !== 'starting' || this.readyPending || this.discarding.stdout || this.discarding.stderr) {
+      return;
+    }
+    this.state = 'ready';
+    this.executedSinceReady = false;
+    this.settleStart();
+    this.pump();
   }
 
   private settleStart(error?: unknown): void {
@@ -647,6 +760,7 @@ export class Kernel {
     }
     this.current = execution;
     execution.state = 'running';
+    this.executedSinceReady = true;
     const pending = this.pendingOutput;
     this.pendingOutput = [];
     this.pendingOutputChars = 0;
@@ -734,10 +848,22 @@ export class Kernel {
       return;
     }
     if (message.type === 'ready') {
-      if (this.state === 'starting' && generation === this.generation) {
-        this.state = 'ready';
-        this.settleStart();
-        this.pump();
+      const token = typeof message.token === 'string' ? message.token : '';
+      if (this.state === 'starting' && generation === this.generation && this.readyPending && (!this.resetByFork || token === this.nonce)) {
+        this.readyPending = false;
+        this.resetByFork = message.reset === 'fork';
+        this.idleIsFresh = message.idle_is_fresh === true;
+        this.workerPid = typeof message.pid === 'number' ? message.pid : undefined;
+        this.becomeReadyIfDone();
+      }
+      return;
+    }
+    if (message.type === 'exited') {
+      if (generation === this.generation && message.token === this.nonce && this.killReason === undefined && this.workerExit === undefined) {
+        this.onWorkerExit(
+          typeof message.exit_code === 'number' ? message.exit_code : null,
+          typeof message.signal === 'number' ? signalName(message.signal) : null,
+        );
       }
       return;
     }
@@ -805,8 +931,13 @@ export class Kernel {
         state.carry = text.slice(start);
         return;
       }
-      const id = Number(text.slice(start + prefix.length, end));
+      const body = text.slice(start + prefix.length, end);
       text = text.slice(end + MARKER_END.length);
+      if (body === READY_FENCE || body === EXIT_FENCE) {
+        this.onFence(stream, body);
+        continue;
+      }
+      const id = Number(body);
       const execution = this.current;
       if (execution !== undefined && execution.id === id) {
         execution.awaitingMarker[stream] = false;
@@ -816,7 +947,7 @@ export class Kernel {
   }
 
   private deliver(stream: OutputStreamName, text: string): void {
-    if (text === '') {
+    if (text === '' || this.discarding[stream]) {
       return;
     }
     const execution = this.current;
@@ -866,6 +997,12 @@ export class Kernel {
     const reason = this.killReason;
     this.child = undefined;
     this.control = undefined;
+    this.clearWorkerExit();
+    if (this.workerExitReported && this.current === undefined) {
+      // The worker's end was reported when the zygote told of it; the zygote going now adds nothing.
+      this.settleStart(new KernelClosedError(this.language));
+      return;
+    }
     this.lastExit = { exitCode, signal };
     if (this.state !== 'closed' && reason !== 'restart') {
       this.state = 'dead';
@@ -881,8 +1018,76 @@ export class Kernel {
     }
     if (reason !== 'restart') {
       this.failQueued(this.deadKernelMessage(message));
-      this.emitExit({ reason: reason ?? 'exited', exitCode, signal });
+      this.emitExit({ reason: reason === undefined || reason === 'worker-exited' ? 'exited' : reason, exitCode, signal });
     }
+  }
+
+  private onFence(stream: OutputStreamName, fence: string): void {
+    // Either fence ends what the old worker left on the stream; the exit fence also ends the dead worker's output.
+    this.discarding[stream] = false;
+    if (fence === EXIT_FENCE) {
+      this.exitFenceSeen[stream] = true;
+    }
+    if (fence === EXIT_FENCE && this.workerExit !== undefined) {
+      this.workerExit.fences[stream] = true;
+      if (this.workerExit.fences.stdout && this.workerExit.fences.stderr) {
+        this.finishWorkerExit();
+        return;
+      }
+    }
+    this.becomeReadyIfDone();
+  }
+
+  /** The zygote says the worker ended; wait for its fences so that everything it printed is delivered first. */
+  private onWorkerExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
+    const timer = setTimeout(() => this.finishWorkerExit(), this.config.outputDrainTimeoutMs);
+    this.workerExit = { exitCode, signal, fences: { stdout: false, stderr: false }, timer };
+    // The fences may have been read before the message that announces them.
+    this.workerExit.fences = { ...this.exitFenceSeen };
+    if (this.workerExit.fences.stdout && this.workerExit.fences.stderr) {
+      this.finishWorkerExit();
+    }
+  }
+
+  private clearWorkerExit(): void {
+    if (this.workerExit !== undefined) {
+      clearTimeout(this.workerExit.timer);
+      this.workerExit = undefined;
+    }
+  }
+
+  /** The worker is gone but the zygote lives: like a process exit, except that `restart()` forks a new worker. */
+  private finishWorkerExit(): void {
+    const exit = this.workerExit;
+    if (exit === undefined) {
+      return;
+    }
+    this.clearWorkerExit();
+    const { exitCode, signal } = exit;
+    this.lastExit = { exitCode, signal };
+    this.workerPid = undefined;
+    if (this.state === 'starting') {
+      // The worker failed before it was ready: the start fails and nothing is left running.
+      this.state = 'dead';
+      this.workerExitReported = true;
+      this.settleStart(new KernelStartError({ language: this.config.language, argv: this.config.argv, exitCode, signal, stderr: this.pendingText('stderr') }));
+      this.failQueued(this.deadKernelMessage());
+      this.emitExit({ reason: 'exited', exitCode, signal });
+      this.kill('worker-exited');
+      return;
+    }
+    if (this.state !== 'ready') {
+      return;
+    }
+    this.state = 'dead';
+    this.workerExitReported = true;
+    const message = this.exitMessage(undefined, exitCode, signal);
+    const current = this.current;
+    if (current !== undefined) {
+      this.endWithError(current, message);
+    }
+    this.failQueued(this.deadKernelMessage(message));
+    this.emitExit({ reason: 'exited', exitCode, signal });
   }
 
   private emitExit(info: KernelExitInfo): void {
@@ -913,6 +1118,7 @@ export class Kernel {
         );
       case 'protocol-error':
         return errorMessage('KernelDiedError', `${kernel} sent an unreadable control message and was stopped, so its variables are lost. Restart the context to run more code.`);
+      case 'worker-exited':
       case undefined:
         return errorMessage(
           'KernelDiedError',
@@ -941,4 +1147,10 @@ function partialPrefixLength(text: string, prefix: string): number {
     return 0;
   }
   return prefix.startsWith(text.slice(start)) ? text.length - start : 0;
+}
+
+/** `SIGKILL` for 9, as Node names signals; null for a number it does not know. */
+function signalName(signal: number): NodeJS.Signals | null {
+  const entry = Object.entries(osConstants.signals).find(([, value]) => value === signal);
+  return entry === undefined ? null : (entry[0] as NodeJS.Signals);
 }

@@ -2,9 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { randomId } from '../../core/index.js';
-import type { SandboxProcess } from '../isolation/index.js';
+import type { SandboxCapability, SandboxProcess } from '../isolation/index.js';
 import type { LocalSandbox } from '../sandboxes/index.js';
-import { KERNELS_SANDBOX_DIR, Kernel, type KernelLanguage } from './kernel.js';
+import { KERNELS_SANDBOX_DIR, Kernel, type KernelLanguage, type KernelSpawnOptions } from './kernel.js';
 import { readBody, sendJson } from '../http.js';
 
 /** Routes one request to a sandbox's code interpreter. */
@@ -27,6 +27,35 @@ function asKernelProcess(started: SandboxProcess): ChildProcess {
     }
   };
   return child;
+}
+
+/**
+ * Kernels start as root keeping only what dropping to `user` takes (Python's zygote also signals its
+ * workers). Neither runs a line of user code as root: the Python zygote forks a worker that drops to
+ * `user` first (see python_kernel.py), the JavaScript kernel drops on its first execution. Until then
+ * user code cannot reach them, nor does the service's scrub (which kills every process of `user`)
+ * kill them, so a reset forks a worker or finds the JavaScript kernel still fresh instead of
+ * starting an interpreter.
+ */
+const KERNEL_CAPABILITIES: Readonly<Record<KernelLanguage, readonly SandboxCapability[]>> = {
+  python: ['setuid', 'setgid', 'kill'],
+  javascript: ['setuid', 'setgid'],
+};
+
+function spawnKernel(sandbox: LocalSandbox, language: KernelLanguage, argv: string[], options: KernelSpawnOptions): ChildProcess {
+  const { uid, gid } = sandbox.idsOf('user');
+  return asKernelProcess(
+    sandbox.spawn({
+      argv,
+      user: 'root',
+      capabilities: KERNEL_CAPABILITIES[language],
+      // The environment `user` gets; the kernel removes the two settings meant for itself.
+      env: { ...sandbox.baseEnv('user'), ...options.env, TRADESWARM_KERNEL_USER: `${uid}:${gid}`, TRADESWARM_KERNEL_CWD: options.cwd },
+      // Root cannot enter every directory of `user` (it has no CAP_DAC_OVERRIDE); the kernel enters `cwd` as `user`.
+      cwd: '/',
+      extraFds: options.extraFds,
+    }),
+  );
 }
 
 /** Languages callers may name, and the kernel that runs each. */
@@ -106,10 +135,16 @@ export function createInterpreterRouter(): InterpreterRouter {
       kernelsDir: KERNELS_SANDBOX_DIR,
       cwd,
       env: {},
-      spawn: (argv, options) => asKernelProcess(sandbox.spawn({ argv, env: options.env, cwd: options.cwd, extraFds: options.extraFds })),
+      spawn: (argv, options) => spawnKernel(sandbox, language, argv, options),
     });
     kernel.catch(() => undefined);
     return kernel;
+  };
+
+  const restarted = (kernel: Kernel): Promise<Kernel> => {
+    const pending = kernel.restart().then(() => kernel);
+    pending.catch(() => undefined);
+    return pending;
   };
 
   const createContext = (sandbox: LocalSandbox, language: KernelLanguage, cwd: string, id = randomId(16)): CodeContext => {
@@ -137,8 +172,9 @@ export function createInterpreterRouter(): InterpreterRouter {
       context.kernel = startKernel(sandbox, context.language, context.cwd);
       throw new HttpError(500, `the ${context.language} kernel could not start: ${(error as Error).message}`);
     }
-    if (kernel.alive) return kernel;
-    context.kernel = startKernel(sandbox, context.language, context.cwd);
+    if (kernel.alive || kernel.starting) return kernel;
+    // Dead (its code exited, or the scrub killed it): the same kernel restarts, by a fork where it can.
+    context.kernel = restarted(kernel);
     return context.kernel;
   };
 
@@ -190,8 +226,7 @@ export function createInterpreterRouter(): InterpreterRouter {
       } else if (method === 'POST' && /^\/contexts\/[^/]+\/restart$/.test(path)) {
         const context = findContext(sandbox, decodeURIComponent(path.split('/')[2]!));
         const old = await context.kernel.catch(() => undefined);
-        await old?.close();
-        context.kernel = startKernel(sandbox, context.language, context.cwd);
+        context.kernel = old === undefined ? startKernel(sandbox, context.language, context.cwd) : restarted(old);
         await context.kernel;
         response.writeHead(204);
         response.end();

@@ -131,6 +131,9 @@ function readChildPid(parentPid: number): number | undefined {
   }
 }
 
+/** Capabilities a root process started from the host may keep (all that root in a sandbox ever has). */
+export type SandboxCapability = 'setuid' | 'setgid' | 'kill';
+
 /** What to run inside a sandbox. */
 export interface SpawnSpec {
   readonly initPid: number;
@@ -145,6 +148,11 @@ export interface SpawnSpec {
   readonly maxFileSizeBytes: number;
   /** Extra stdio pipes after fd 2 (fd 3, 4, …), passed through to the process. */
   readonly extraFds?: number;
+  /**
+   * Capabilities a `root` process keeps (as the supervisor's root commands do), e.g. to drop to `user`
+   * itself later. Ignored for `user`, which never holds any. @default none
+   */
+  readonly capabilities?: readonly SandboxCapability[];
 }
 
 /** A process started inside a sandbox. */
@@ -174,13 +182,14 @@ export function spawnInSandbox(spec: SpawnSpec): SandboxProcess {
   const extraFds = spec.extraFds ?? 0;
   const pidFd = 3 + extraFds;
   const uid = spec.user === 'root' ? 0 : SANDBOX_USER_ID;
+  const kept = spec.user === 'root' ? (spec.capabilities ?? []).map((name) => `,+${name}`).join('') : '';
   const outer = [
     ...spec.cgroupProcsFiles.map((file) => `echo $$ > ${quote(file)}`),
     `ulimit -n ${spec.maxOpenFiles}`,
     `ulimit -f ${Math.max(1, Math.floor(spec.maxFileSizeBytes / 512))}`,
     [
       'exec /usr/bin/nsenter', `--target ${spec.initPid}`, '--pid --mount --uts', spec.privateNetwork ? '--net' : '', '--root --wd',
-      '-- /usr/bin/setpriv', `--reuid=${uid} --regid=${uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`,
+      '-- /usr/bin/setpriv', `--reuid=${uid} --regid=${uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all${kept}`,
       '-- /bin/sh -c "$0" sh "$@"',
     ].filter(Boolean).join(' '),
   ].join('; ');

@@ -26,8 +26,15 @@
  * descriptors 1 and 2. After each execution the kernel writes the execution's marker to both
  * streams, then sends "done"; the host reports the execution finished once it has read both
  * markers, so everything printed during the execution arrives first.
+ *
+ * Started as root with TRADESWARM_KERNEL_USER=uid:gid (and TRADESWARM_KERNEL_CWD=/path), as the
+ * local cloud does, the kernel boots as root and drops to that user (groups cleared) and enters
+ * that directory when its first execution arrives, before any cell code runs; it then says
+ * "idle_is_fresh": true in "ready". Until that first execution no user code can reach it, so the
+ * host need not replace it on a restart. Both variables are removed from the environment.
  */
 import { Console } from 'node:console';
+import fs from 'node:fs';
 import inspector from 'node:inspector';
 import { builtinModules, createRequire } from 'node:module';
 import net from 'node:net';
@@ -42,6 +49,51 @@ const INTERRUPTED = { name: 'InterruptedError', value: 'Execution interrupted' }
 /** How long the kernel waits for a stale SIGINT wake-up to surface before the next cell (see absorbStaleSigint). */
 const STALE_SIGINT_WINDOW_MS = 50;
 const kernelRequire = createRequire(import.meta.url);
+const ENV_USER = 'TRADESWARM_KERNEL_USER';
+const ENV_CWD = 'TRADESWARM_KERNEL_CWD';
+
+/**
+ * The user to drop to before the first cell, from the environment (removed from it), or undefined
+ * to keep running as the user that started the kernel.
+ */
+function takeDeferredUser() {
+  const spec = process.env[ENV_USER];
+  const cwd = process.env[ENV_CWD];
+  delete process.env[ENV_USER];
+  delete process.env[ENV_CWD];
+  if (!spec) {
+    return undefined;
+  }
+  const [uid, gid = uid] = spec.split(':').map(Number);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error(`${ENV_USER} must be uid:gid, got ${spec}`);
+  }
+  return { uid, gid, cwd: cwd || undefined };
+}
+
+/** Becomes `user` (all ids, no groups) in its directory; the process exits rather than run a cell with more rights. */
+function dropPrivileges(user) {
+  try {
+    process.setgroups([]);
+    process.setgid(user.gid);
+    process.setuid(user.uid);
+    if (process.getuid() !== user.uid || process.geteuid() !== user.uid || process.getgid() !== user.gid || process.getegid() !== user.gid || process.getgroups().some((group) => group !== user.gid)) {
+      // Node lists the effective gid among the groups; nothing else may be there.
+      throw new Error(`still uid ${process.geteuid()}, gid ${process.getegid()}, groups ${process.getgroups().join(',')}`);
+    }
+  } catch (error) {
+    process.stderr.write(`javascript_kernel.mjs: could not drop to uid ${user.uid} gid ${user.gid}: ${error.message}\n`);
+    process.exit(1);
+  }
+  if (user.cwd !== undefined) {
+    try {
+      process.chdir(user.cwd);
+    } catch (error) {
+      process.stderr.write(`javascript_kernel.mjs: can't enter the working directory ${user.cwd}: ${error.message}\n`);
+      process.exit(1);
+    }
+  }
+}
 
 // Our own use of vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER makes Node print an
 // ExperimentalWarning into the first cell that imports a module; users did not ask for it.
@@ -53,6 +105,16 @@ process.emitWarning = function filteredEmitWarning(warning, ...rest) {
   }
   return Reflect.apply(emitWarning, process, [warning, ...rest]);
 };
+
+/** `require` of cells resolves from the working directory, like the Node REPL's. */
+function defineRequire(sandbox) {
+  Object.defineProperty(sandbox, 'require', {
+    writable: true,
+    configurable: true,
+    enumerable: false,
+    value: createRequire(path.join(process.cwd(), '[cell]')),
+  });
+}
 
 /** The global object cells see: Node's globals, `require`, and builtin modules by name, like the Node REPL. */
 function createCellContext() {
@@ -74,10 +136,7 @@ function createCellContext() {
     ...hidden,
     value: new Console({ stdout: process.stdout, stderr: process.stderr, colorMode: false }),
   });
-  Object.defineProperty(sandbox, 'require', {
-    ...hidden,
-    value: createRequire(path.join(process.cwd(), '[cell]')),
-  });
+  defineRequire(sandbox);
   for (const name of builtinModules) {
     if (name.startsWith('_') || name.includes('/') || Object.hasOwn(sandbox, name)) {
       continue;
@@ -317,8 +376,9 @@ function restoreEnvironment(saved) {
 }
 
 class JavaScriptKernel {
-  constructor(control) {
+  constructor(control, deferredUser) {
     this.control = control;
+    this.deferredUser = deferredUser;
     this.context = createCellContext();
     this.evaluator = new Evaluator(this.context);
     this.executionCount = 0;
@@ -363,6 +423,11 @@ class JavaScriptKernel {
   }
 
   async execute(message) {
+    if (this.deferredUser !== undefined) {
+      dropPrivileges(this.deferredUser);
+      this.deferredUser = undefined;
+      defineRequire(this.context);
+    }
     const sigintsSent = typeof message.sigints_sent === 'number' ? message.sigints_sent : 0;
     if (sigintsSent > this.sigintsSeen) {
       this.evaluator.absorbStaleSigint();
@@ -417,7 +482,21 @@ function main() {
     process.stderr.write(`javascript_kernel.mjs: no control channel on fd ${CONTROL_FD} (${error.message}); start the kernel through Kernel.start() in kernel.ts.\n`);
     process.exit(2);
   }
-  const kernel = new JavaScriptKernel(control);
+  const deferredUser = takeDeferredUser();
+  if (deferredUser?.cwd !== undefined) {
+    // A directory that does not exist fails the start, as it does for a kernel started in it.
+    try {
+      if (!fs.statSync(deferredUser.cwd).isDirectory()) {
+        throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      }
+    } catch (error) {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
+        process.stderr.write(`javascript_kernel.mjs: can't enter the working directory ${deferredUser.cwd}: ${error.message}\n`);
+        process.exit(1);
+      }
+    }
+  }
+  const kernel = new JavaScriptKernel(control, deferredUser);
   let pending = '';
   control.setEncoding('utf8');
   control.on('data', (chunk) => {
@@ -435,7 +514,7 @@ function main() {
   // The host closed the channel: nothing can reach this kernel any more.
   control.on('end', () => process.exit(0));
   control.on('error', () => process.exit(0));
-  kernel.send([{ type: 'ready', language: 'javascript', pid: process.pid, version: process.version }]);
+  kernel.send([{ type: 'ready', language: 'javascript', pid: process.pid, version: process.version, idle_is_fresh: deferredUser !== undefined }]);
 }
 
 main();

@@ -20,18 +20,49 @@ Everything user code prints goes to the real file descriptors 1 and 2, so output
 print() and of subprocesses (os.system) stays in order. After each execution the kernel
 writes the execution's marker to fd 1 and fd 2 (listed in "markers"), then sends "done";
 the host reports the execution finished once it has read the markers from both pipes.
+
+Zygote: the started process never runs user code. It has imported everything the kernel needs
+and forks a worker that does (a fresh interpreter state in about a millisecond, instead of
+starting Python). It relays control lines between the host (fd 3) and the worker (a socket the
+worker sees as its fd 3); the worker writes output to fd 1 and 2 directly, and SIGINT sent to the
+zygote is passed on to the worker. Messages the zygote itself handles or sends:
+
+Host to zygote:
+    {"type": "reset", "token": "t2"}
+        Kills the worker and everything it started (the zygote is their subreaper), then forks a
+        new worker. The worker first writes the ready fence of "t2" to fd 1 and fd 2 (everything
+        before it on the pipes belongs to the old worker), then sends "ready" with "token": "t2".
+Zygote to host:
+    {"type": "exited", "token": "t1", "exit_code": 1, "signal": null}
+        The worker of "t1" ended on its own (or was killed from outside). Its complete control lines
+        were forwarded first, and the exit fence of "t1" was written to fd 1 and fd 2 after all it
+        printed. The zygote waits for the next "reset".
+Fences are markers: NUL "tradeswarm:" token ":ready" NUL, and the same with ":exit".
+The worker's "ready" also says "reset": "fork".
+
+Environment read (and removed) by the zygote:
+    TRADESWARM_KERNEL_TOKEN=t1       token of the first worker (set by kernel.ts)
+    TRADESWARM_KERNEL_USER=uid:gid   the worker drops to this user (groups cleared) before it runs
+                                     code; set by the local cloud, which starts the zygote as root
+    TRADESWARM_KERNEL_CWD=/path      the worker's working directory, entered as that user
 """
 
 import ast
 import base64
 import builtins
+import ctypes
 import json
 import linecache
 import os
 import re
+import select
 import signal
 import sys
+import time
 import types
+
+# The C module, not `socket`: the zygote starts with every kernel, and only needs a socket pair.
+import _socket
 
 CONTROL_FD = 3
 # The file name the interpreter gave this script's code objects (what frames report).
@@ -64,6 +95,16 @@ MIME_FORMATS = {
     'application/javascript': 'javascript',
 }
 BINARY_FORMATS = ('png', 'jpeg', 'pdf')
+
+ENV_TOKEN = 'TRADESWARM_KERNEL_TOKEN'
+ENV_USER = 'TRADESWARM_KERNEL_USER'
+ENV_CWD = 'TRADESWARM_KERNEL_CWD'
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+READ_CHUNK = 1 << 16
+# How long a reset may take to see every process of the old worker gone.
+RESET_KILL_DEADLINE_SECONDS = 5.0
 
 
 class ControlChannel:
@@ -140,12 +181,14 @@ class PythonKernel:
             self.interrupt_pending = False
             raise KeyboardInterrupt
 
-    def serve(self):
+    def serve(self, token=''):
         self.control.send({
             'type': 'ready',
             'language': 'python',
             'pid': os.getpid(),
             'version': '.'.join(str(part) for part in sys.version_info[:3]),
+            'reset': 'fork',
+            'token': token,
         })
         while True:
             message = self.control.receive()
@@ -204,6 +247,7 @@ class PythonKernel:
 
     def run_coroutine(self, coroutine):
         if self.event_loop is None:
+            # Imported on first use: most cells never await, and it would slow every kernel's start.
             import asyncio
             self.event_loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.event_loop)
@@ -326,18 +370,295 @@ def add_format(result, key, data):
     result[key] = data
 
 
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(option, value):
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f'prctl({option}) failed: {os.strerror(error)}')
+
+
+def fence(token, kind):
+    return f'\0tradeswarm:{token}:{kind}\0'.encode()
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def parse_user(text):
+    """'1000:1000' -> (1000, 1000); None when unset (the worker keeps the zygote's user)."""
+    if not text:
+        return None
+    uid, _, gid = text.partition(':')
+    return int(uid), int(gid or uid)
+
+
+def run_worker(control_fd, token, user, cwd, zygote_pid):
+    """In the forked child: become a fresh kernel process as `user` in `cwd`, then serve. Never returns."""
+    status = 1
+    try:
+        os.dup2(control_fd, CONTROL_FD)
+        os.closerange(CONTROL_FD + 1, os.sysconf('SC_OPEN_MAX'))
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Until the kernel installs its handler, an interrupt meant for the previous worker is dropped.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Everything on fd 1 and 2 before this belongs to the previous worker.
+        for fd in (1, 2):
+            write_all(fd, fence(token, 'ready'))
+        if user is not None:
+            uid, gid = user
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+                raise OSError(f'could not drop to uid {uid} and gid {gid}')
+            # Changing user made the process undumpable; a kernel started as the user is not.
+            prctl(PR_SET_DUMPABLE, 1)
+        # The worker must not outlive the zygote (whose death the host takes for the kernel's).
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote_pid:
+            os._exit(1)
+        if cwd:
+            try:
+                os.chdir(cwd)
+            except OSError as error:
+                sys.stderr.write(f"python_kernel.py: can't enter the working directory {cwd}: {error.strerror}\n")
+                sys.stderr.flush()
+                os._exit(1)
+        kernel = PythonKernel(ControlChannel(CONTROL_FD))
+        signal.signal(signal.SIGINT, kernel.handle_sigint)
+        kernel.serve(token)
+        status = 0
+    except BaseException:
+        try:
+            __import__('traceback').print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    # User threads must not keep a kernel alive once the channel is closed.
+    os._exit(status)
+
+
+class Worker:
+    __slots__ = ('pid', 'socket', 'token', 'inbox', 'outbox', 'reading')
+
+    def __init__(self, pid, sock, token):
+        self.pid = pid
+        self.socket = sock
+        self.token = token
+        self.inbox = b''
+        self.outbox = b''
+        self.reading = True
+
+
+class Zygote:
+    """Holds the host's control channel and forks one worker at a time (see the module header)."""
+
+    def __init__(self, control_fd):
+        self.control_fd = control_fd
+        os.set_blocking(control_fd, True)
+        os.set_inheritable(control_fd, False)
+        self.first_token = os.environ.pop(ENV_TOKEN, '')
+        self.user = parse_user(os.environ.pop(ENV_USER, ''))
+        self.cwd = os.environ.pop(ENV_CWD, '')
+        self.pid = os.getpid()
+        self.worker = None
+        self.host_inbox = b''
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        self.wake_fd = wake_read
+        signal.set_wakeup_fd(wake_write)
+        # A handler (not SIG_IGN), so children are not reaped automatically and waitpid sees them.
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGINT, self.forward_sigint)
+        # Orphans of the worker come back to the zygote, so a reset finds every one of them.
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+    def forward_sigint(self, _signum, _frame):
+        if self.worker is not None:
+            try:
+                os.kill(self.worker.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def send_host(self, data):
+        write_all(self.control_fd, data)
+
+    def spawn(self, token):
+        parent_socket, child_socket = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            parent_socket.close()
+            run_worker(child_socket.fileno(), token, self.user, self.cwd, self.pid)
+        child_socket.close()
+        parent_socket.setblocking(False)
+        self.worker = Worker(pid, parent_socket, token)
+
+    def serve(self):
+        self.spawn(self.first_token)
+        while True:
+            poller = select.poll()
+            poller.register(self.control_fd, select.POLLIN)
+            poller.register(self.wake_fd, select.POLLIN)
+            worker = self.worker
+            if worker is not None:
+                events = (select.POLLIN if worker.reading else 0) | (select.POLLOUT if worker.outbox else 0)
+                if events:
+                    poller.register(worker.socket.fileno(), events)
+            for fd, events in poller.poll():
+                if fd == self.control_fd:
+                    self.read_host()
+                elif fd == self.wake_fd:
+                    try:
+                        os.read(fd, 4096)
+                    except BlockingIOError:
+                        pass
+                elif self.worker is worker and worker is not None:
+                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        self.read_worker(worker)
+                    if events & select.POLLOUT:
+                        self.flush_worker(worker)
+            self.reap()
+
+    def read_host(self):
+        data = os.read(self.control_fd, READ_CHUNK)
+        if not data:
+            # The host is gone: nothing may be left running.
+            self.kill_descendants()
+            os._exit(0)
+        self.host_inbox += data
+        while b'\n' in self.host_inbox:
+            line, _, self.host_inbox = self.host_inbox.partition(b'\n')
+            if b'"reset"' in line:
+                message = json.loads(line)
+                if message.get('type') == 'reset':
+                    self.reset(str(message.get('token', '')))
+                    continue
+            if self.worker is not None:
+                self.worker.outbox += line + b'\n'
+                self.flush_worker(self.worker)
+
+    def flush_worker(self, worker):
+        try:
+            while worker.outbox:
+                worker.outbox = worker.outbox[worker.socket.send(worker.outbox):]
+        except BlockingIOError:
+            pass
+        except OSError:
+            worker.outbox = b''
+
+    def read_worker(self, worker):
+        """Forwards complete lines only, so a worker killed mid-line cannot garble the host's stream."""
+        while True:
+            try:
+                data = worker.socket.recv(READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b''
+            if not data:
+                worker.reading = False
+                return
+            worker.inbox += data
+            end = worker.inbox.rfind(b'\n')
+            if end >= 0:
+                self.send_host(worker.inbox[:end + 1])
+                worker.inbox = worker.inbox[end + 1:]
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.worker
+            if worker is not None and pid == worker.pid:
+                self.read_worker(worker)
+                worker.socket.close()
+                self.worker = None
+                # After everything the worker printed: the host waits for these before it reports the end.
+                for fd in (1, 2):
+                    try:
+                        write_all(fd, fence(worker.token, 'exit'))
+                    except OSError:
+                        pass
+                signaled = os.WIFSIGNALED(status)
+                self.send_host((json.dumps({
+                    'type': 'exited',
+                    'token': worker.token,
+                    'exit_code': None if signaled else os.waitstatus_to_exitcode(status),
+                    'signal': os.WTERMSIG(status) if signaled else None,
+                }) + '\n').encode())
+
+    def reset(self, token):
+        worker = self.worker
+        self.worker = None
+        if worker is not None:
+            worker.socket.close()
+        self.kill_descendants()
+        self.spawn(token)
+
+    def descendants(self):
+        parents = {}
+        for name in os.listdir('/proc'):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f'/proc/{name}/stat', 'rb') as stat:
+                    fields = stat.read().rsplit(b')', 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(name)] = int(fields[1])
+        found = []
+        wanted = {self.pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, parent in parents.items():
+                if parent in wanted and pid not in wanted:
+                    wanted.add(pid)
+                    found.append(pid)
+                    grew = True
+        return found
+
+    def kill_descendants(self):
+        """SIGKILLs the worker and everything it started, and reaps them, before a new worker starts."""
+        deadline = time.monotonic() + RESET_KILL_DEADLINE_SECONDS
+        while True:
+            victims = self.descendants()
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            while True:
+                try:
+                    pid, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+            if not victims or time.monotonic() > deadline:
+                return
+            time.sleep(0.0002)
+
+
 def main():
     try:
-        control = ControlChannel(CONTROL_FD)
+        os.fstat(CONTROL_FD)
     except OSError as error:
         sys.stderr.write(f'python_kernel.py: no control channel on fd {CONTROL_FD} ({error}); '
                          'start the kernel through Kernel.start() in kernel.ts.\n')
         sys.exit(2)
-    kernel = PythonKernel(control)
-    signal.signal(signal.SIGINT, kernel.handle_sigint)
-    kernel.serve()
-    # User threads must not keep a kernel alive once the host has closed the channel.
-    os._exit(0)
+    Zygote(CONTROL_FD).serve()
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 import { readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../../core/index.js';
-import type { GuestProcess, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
+import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
 import { SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
@@ -30,6 +30,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   readonly user?: SandboxUser;
   readonly extraFds?: number;
+  /** Capabilities a `root` process keeps (see {@link SpawnSpec.capabilities}); only {@link LocalSandbox.spawn} uses it. */
+  readonly capabilities?: readonly SandboxCapability[];
 }
 
 /** Settings a sandbox was created with. */
@@ -169,6 +171,7 @@ export class LocalSandbox {
       maxOpenFiles: this.template.maxOpenFiles,
       maxFileSizeBytes: this.template.diskBytes,
       extraFds: options.extraFds ?? 0,
+      capabilities: options.capabilities ?? [],
     });
   }
 

@@ -1,0 +1,70 @@
+import { CommandExitError, Sandbox } from '@e2b/code-interpreter';
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../core/index.js';
+import { useLocalCloud } from '../../test/fixtures/localcloud.js';
+import { scrubCommand, scrubSandbox } from './hygiene.js';
+
+const cloud = useLocalCloud();
+
+async function withSandbox(test: (sandbox: Sandbox) => Promise<void>): Promise<void> {
+  const sandbox = await Sandbox.create({ ...cloud().connection });
+  try {
+    await test(sandbox);
+  } finally {
+    await sandbox.kill();
+  }
+}
+
+/** What a caller could leave behind: files everywhere user code may write, and processes that try to outlive it. */
+const LEFTOVERS = [
+  'echo kept > /home/user/.keep',
+  'echo secret > /home/user/notes.txt && echo secret > /home/user/.hidden',
+  // A directory its owner cannot write into, holding a file: removal must make it writable first.
+  'mkdir -p /home/user/locked/inner && echo x > /home/user/locked/inner/f && chmod 500 /home/user/locked/inner /home/user/locked',
+  'echo t > /tmp/t && mkdir /tmp/dir && echo y > /tmp/dir/y && echo s > /dev/shm/s && ln -s /etc/passwd /tmp/link',
+  'nohup sleep 301 >/dev/null 2>&1 &',
+  'setsid sleep 302 >/dev/null 2>&1 < /dev/null &',
+  // A daemon: forked twice, in its own session, reparented to pid 1.
+  `python3 -c 'import os, time\nif os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(303)' >/dev/null 2>&1 &`,
+  // One that ignores the polite signals.
+  `python3 -c 'import signal, time\nfor s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\ntime.sleep(304)' >/dev/null 2>&1 &`,
+].join('\n');
+
+describe('scrubSandbox on the local cloud', () => {
+  it('kills every process of user, removes everything in /home/user, /tmp and /dev/shm but keep, and leaves root alone', async () => {
+    await withSandbox(async (sandbox) => {
+      const context = await sandbox.createCodeContext({ language: 'python' });
+      await sandbox.runCode("import subprocess\nsubprocess.Popen(['sleep', '305'], start_new_session=True)\nopen('/tmp/from-python', 'w').write('x')", { context });
+      await sandbox.commands.run(LEFTOVERS, { user: 'user' });
+      await sandbox.commands.run('echo r > /tmp/root-file', { user: 'root' });
+      expect((await sandbox.commands.run('pgrep -c -u user', { user: 'root' })).stdout.trim()).not.toBe('0');
+
+      await scrubSandbox(sandbox, { keep: ['/home/user/.keep'] });
+
+      const after = await sandbox.commands.run('ls -A /home/user /tmp /dev/shm; echo "user processes: $(pgrep -c -u user)"; cat /home/user/.keep', { user: 'root' }).catch((error: unknown) => {
+        // pgrep -c exits 1 when it counts none; the output is what matters.
+        if (error instanceof CommandExitError) return { stdout: error.stdout };
+        throw error;
+      });
+      expect(after.stdout).toBe('/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\nuser processes: 0\nkept\n');
+      // The interpreter's root zygote is not a process of user: it is still there and forks a fresh worker.
+      await sandbox.restartCodeContext(context);
+      expect((await sandbox.runCode("import os\n(os.getuid(), sorted(os.listdir('/tmp')))", { context })).text).toBe('(1000, [])');
+    });
+  });
+
+  it('fails, naming what is left, when something cannot be removed', async () => {
+    await withSandbox(async (sandbox) => {
+      // Neither root (without CAP_DAC_OVERRIDE) nor user may write into a directory of a third user.
+      await sandbox.commands.run("setpriv --reuid=2000 --regid=2000 --clear-groups sh -c 'mkdir /tmp/foreign && echo z > /tmp/foreign/z'", { user: 'root' });
+      const failure = await scrubSandbox(sandbox).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(CommandExitError);
+      expect((failure as CommandExitError).stderr).toBe('could not remove /tmp/foreign\n');
+    });
+  });
+
+  it('refuses a keep path that is not absolute', () => {
+    expect(() => scrubCommand(['home/user/.keep'])).toThrow(InvalidInputError);
+    expect(() => scrubCommand(['/home/user/\0'])).toThrow(InvalidInputError);
+  });
+});
