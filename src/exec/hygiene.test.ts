@@ -53,6 +53,27 @@ describe('scrubSandbox on the local cloud', () => {
     });
   });
 
+  it('fails when a kept file with expected content was changed, replaced by a link, or made unreadable, and passes when intact', async () => {
+    await withSandbox(async (sandbox) => {
+      const tag = '/home/user/.tag';
+      const expect_ = { [tag]: 'build-7\n' };
+      await sandbox.commands.run(`printf 'build-7\\n' > ${tag}`, { user: 'user' });
+      await scrubSandbox(sandbox, { keep: [tag], expect: expect_ });
+      for (const [tamper, message] of [
+        [`printf 'build-7\\nsecret for the next caller\\n' > ${tag}`, /kept file \/home\/user\/\.tag was changed/],
+        [`printf 'build-7\\n\\n' > ${tag}`, /was changed/],
+        [`rm ${tag} && ln -s /etc/hostname ${tag}`, /was replaced or made unreadable/],
+        [`chmod 000 ${tag}`, /was replaced or made unreadable/],
+      ] as const) {
+        await sandbox.commands.run(`rm -f ${tag}; printf 'build-7\\n' > ${tag}; ${tamper}`, { user: 'user' });
+        const failure = await scrubSandbox(sandbox, { keep: [tag], expect: expect_ }).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(CommandExitError);
+        expect((failure as CommandExitError).stderr).toMatch(message);
+      }
+      expect(() => scrubCommand([], { [tag]: 'x' })).toThrow(InvalidInputError);
+    });
+  });
+
   it('fails, naming what is left, when something cannot be removed', async () => {
     await withSandbox(async (sandbox) => {
       // Neither root (without CAP_DAC_OVERRIDE) nor user may write into a directory of a third user.

@@ -11,6 +11,12 @@ export interface ScrubbableSandbox {
 export interface ScrubOptions {
   /** Absolute paths under the scrubbed directories that survive (the pool's build tag). */
   readonly keep?: readonly string[];
+  /**
+   * Exact contents that kept files must still hold (by path, each path also in `keep`): a kept file
+   * that was changed, replaced by a link or made unreadable fails the scrub, so a caller cannot use
+   * it to leave data for the next one.
+   */
+  readonly expect?: Readonly<Record<string, string>>;
   /** @default 10000 */
   readonly timeoutMs?: number;
 }
@@ -61,6 +67,12 @@ const USER_PART = [
   'for p in "${left[@]}"; do',
   '  [[ -O $p ]] && { echo "could not remove $p" >&2; exit 1; }',
   'done',
+  // The x keeps trailing newlines, which command substitution would strip.
+  'for i in "${!expect_paths[@]}"; do',
+  '  p=${expect_paths[i]}',
+  '  [[ -f $p && ! -L $p && -r $p ]] || { echo "kept file $p was replaced or made unreadable" >&2; exit 1; }',
+  '  [[ "$(cat -- "$p"; echo x)" == "${expect_contents[i]}x" ]] || { echo "kept file $p was changed" >&2; exit 1; }',
+  'done',
   'exit 0',
 ].join('\n');
 
@@ -76,10 +88,13 @@ const ROOT_PART = [
  * Shared by both parts: the lists; `collect`, which puts what is left (all but `keep`) in `left`; and
  * `sweep`, the same through `find` for when there are too many entries for one command line.
  */
-function prelude(keep: readonly string[]): string {
+function prelude(keep: readonly string[], expect: Readonly<Record<string, string>>): string {
+  const expected = Object.entries(expect);
   return [
     'shopt -s dotglob nullglob',
     `keep=(${keep.map(shellQuote).join(' ')})`,
+    `expect_paths=(${expected.map(([path]) => shellQuote(path)).join(' ')})`,
+    `expect_contents=(${expected.map(([, content]) => shellQuote(content)).join(' ')})`,
     `dirs=(${SCRUBBED_DIRECTORIES.map(shellQuote).join(' ')})`,
     'collect() { left=(); local d p k; for d in "${dirs[@]}"; do for p in "$d"/*; do for k in "${keep[@]}"; do [[ $p == "$k" ]] && continue 2; done; left+=("$p"); done; done; }',
     'sweep() { local k not=(); for k in "${keep[@]}"; do not+=(! -path "$k"); done; find "${dirs[@]}" -mindepth 1 -maxdepth 1 "${not[@]}" "$@" 2>/dev/null; }',
@@ -97,13 +112,19 @@ function prelude(keep: readonly string[]): string {
  *
  * It is one bash script (the shell the SDK starts anyway) that starts one process as `user` and, in
  * the common case where nothing has to be removed, no other: kill, waiting and listing are builtins.
- * @throws InvalidInputError (`keep`) for a path that is not absolute or holds a NUL.
+ * Kept files listed in `expect` must still hold exactly that content, or the command fails.
+ * @throws InvalidInputError (`keep`) for a path that is not absolute or holds a NUL; (`expect.<path>`) for
+ *   an expected file that is not kept.
  */
-export function scrubCommand(keep: readonly string[] = []): string {
+export function scrubCommand(keep: readonly string[] = [], expect: Readonly<Record<string, string>> = {}): string {
   for (const path of keep) {
     if (!path.startsWith('/') || path.includes('\0')) throw new InvalidInputError('keep', `must be absolute paths, got ${JSON.stringify(path)}`);
   }
-  const shared = prelude(keep);
+  for (const [path, content] of Object.entries(expect)) {
+    if (!keep.includes(path)) throw new InvalidInputError(`expect.${path}`, 'must be one of the kept paths (keep)');
+    if (content.includes('\0')) throw new InvalidInputError(`expect.${path}`, 'must not hold a NUL');
+  }
+  const shared = prelude(keep, expect);
   return [
     'cd / || exit 1',
     shared,
@@ -118,5 +139,5 @@ export function scrubCommand(keep: readonly string[] = []): string {
  * @throws the provider's error when the command cannot run or fails (the sandbox should then be replaced).
  */
 export async function scrubSandbox(sandbox: ScrubbableSandbox, options: ScrubOptions = {}): Promise<void> {
-  await sandbox.commands.run(scrubCommand(options.keep), { user: 'root', timeoutMs: options.timeoutMs ?? 10_000 });
+  await sandbox.commands.run(scrubCommand(options.keep, options.expect), { user: 'root', timeoutMs: options.timeoutMs ?? 10_000 });
 }

@@ -18,6 +18,8 @@ import { SandboxResilience, isTransient, type ResilienceOptions, type BreakerSta
 export const EXEC_TEMPLATE = 'tradeswarm-exec';
 /** The build tag written into {@link EXEC_TEMPLATE}; the pool refuses sandboxes without it. */
 export const EXEC_BUILD_TAG = 'tradeswarm-exec-1';
+/** The embedded template's build-tag file, byte for byte. */
+const EMBEDDED_TAG_CONTENT = `${EXEC_BUILD_TAG}\n`;
 const BUILD_TAG_FILE = '.tradeswarm-build';
 /** The local cloud has no provider limit on creation; the E2B plan limits apply to E2B cloud. */
 const EMBEDDED_CREATION_PER_SECOND = 50;
@@ -206,7 +208,7 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   const localCloud = embedded
     ? await startLocalCloud({
         ...options.localCloud,
-        templates: [{ name: EXEC_TEMPLATE, files: { [BUILD_TAG_FILE]: `${EXEC_BUILD_TAG}\n` } }],
+        templates: [{ name: EXEC_TEMPLATE, files: { [BUILD_TAG_FILE]: EMBEDDED_TAG_CONTENT } }],
         logger: logger.child({ component: 'localcloud' }),
       })
     : undefined;
@@ -259,7 +261,10 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
     await localCloud?.close();
     throw error;
   }
-  return new Service({ executor, queue, cache, resilience, limiter, pool, localCloud, clock, logger, sessionOptions });
+  // The exact bytes of the build-tag file are known for the embedded template only; there the scrub
+  // also checks the kept file is unchanged.
+  const buildTagContent = embedded && options.buildTag === undefined ? EMBEDDED_TAG_CONTENT : undefined;
+  return new Service({ executor, queue, cache, resilience, limiter, pool, localCloud, clock, logger, sessionOptions, buildTagContent });
 }
 
 interface ServiceParts {
@@ -273,6 +278,8 @@ interface ServiceParts {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly sessionOptions: { readonly maxSessions: number; readonly maxSessionsPerUser: number; readonly idleTimeoutMs: number };
+  /** What the build-tag file must hold after every caller, when known. */
+  readonly buildTagContent: string | undefined;
 }
 
 class Service implements ExecService {
@@ -442,7 +449,8 @@ class Service implements ExecService {
         // After the caller has its answer: starting the command's request is CPU work it need not wait for.
         await new Promise((resolve) => setImmediate(resolve));
         await this.parts.limiter.acquire('operation');
-        await scrubSandbox(lease.sandbox, { keep: [this.parts.pool.config.buildTagPath] });
+        const tagPath = this.parts.pool.config.buildTagPath;
+        await scrubSandbox(lease.sandbox, { keep: [tagPath], ...(this.parts.buildTagContent === undefined ? {} : { expect: { [tagPath]: this.parts.buildTagContent } }) });
         await this.parts.executor.resetContexts(lease.sandbox);
         await lease.release('ok');
       } catch (error) {
