@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedBroker } from '../bus/index.js';
 import { InvalidInputError, silentLogger } from '../core/index.js';
-import { buildBundle, forgetRememberedBundles, type BuildBundleOptions } from './bundle.js';
+import { buildBundle, forgetRememberedBundles, pruneDiskCache, type BuildBundleOptions } from './bundle.js';
 import { BundleBuildError, isBundleBuildError } from './errors.js';
 
 const run = promisify(execFile);
@@ -90,6 +90,23 @@ describe('buildBundle', () => {
     expect(changed.sha256).not.toBe(first.sha256);
     expect((await runOutside(changed.code, {})).stdout).toBe('two\n');
     expect(await build(entry)).toMatchObject({ cached: true, sha256: changed.sha256 });
+  });
+
+  it('keeps one bundle per entry on disk: a superseded bundle goes once it is a minute old', async () => {
+    const own = join(scratch, 'prune-cache');
+    const dir = await sourceFolder({ 'entry.ts': "console.log('v1');\n" });
+    const entry = join(dir, 'entry.ts');
+    const first = await build(entry, { cacheDir: own });
+    await writeFile(entry, "console.log('v2');\n");
+    const second = await build(entry, { cacheDir: own });
+    const bundles = async (): Promise<string[]> => (await readdir(own)).filter((name) => name.endsWith('.mjs')).sort();
+    // Just superseded: another process might still be about to write its manifest, so it stays.
+    expect(await bundles()).toEqual([`${first.sha256}.mjs`, `${second.sha256}.mjs`].sort());
+    const old = new Date(Date.now() - 120_000);
+    await utimes(join(own, `${first.sha256}.mjs`), old, old);
+    expect(await pruneDiskCache(own)).toBe(1);
+    expect(await bundles()).toEqual([`${second.sha256}.mjs`]);
+    expect(await pruneDiskCache(own)).toBe(0);
   });
 
   it('reports a syntax error as BundleBuildError with the file, line and column', async () => {

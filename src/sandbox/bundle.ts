@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion, type BuildFailure, type BuildOptions, type Message } from 'esbuild';
@@ -285,6 +285,39 @@ async function writeDiskCache(config: BuildBundleConfig, slot: string, entry: Me
   // The code first, then the manifest that points at it; each renamed into place so readers never see half a file.
   await writeAtomically(join(config.cacheDir, `${entry.manifest.sha256}.mjs`), entry.code);
   await writeAtomically(join(config.cacheDir, `${slot}.json`), `${JSON.stringify(entry.manifest)}\n`);
+  await pruneDiskCache(config.cacheDir);
+}
+
+/** Bundles no manifest points at any more (superseded by a rebuild) are deleted once older than this. */
+const ORPHAN_AGE_MS = 60_000;
+
+/**
+ * Deletes bundles that no manifest points at, so the cache holds one bundle per entry and options
+ * rather than one per edit. A bundle younger than {@link ORPHAN_AGE_MS} is left alone: another
+ * process may be between writing it and writing its manifest.
+ */
+export async function pruneDiskCache(cacheDir: string, nowMs = Date.now()): Promise<number> {
+  const names = await readdir(cacheDir);
+  const referenced = new Set<string>();
+  for (const name of names.filter((file) => file.endsWith('.json'))) {
+    try {
+      const manifest = JSON.parse(await readFile(join(cacheDir, name), 'utf8')) as Partial<CacheManifest>;
+      if (typeof manifest.sha256 === 'string') referenced.add(`${manifest.sha256}.mjs`);
+    } catch {
+      // An unreadable manifest points at nothing; its slot is rebuilt on the next miss.
+    }
+  }
+  let deleted = 0;
+  for (const name of names.filter((file) => file.endsWith('.mjs') && !referenced.has(file))) {
+    const path = join(cacheDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined || nowMs - info.mtimeMs < ORPHAN_AGE_MS) continue;
+    await unlink(path).then(
+      () => (deleted += 1),
+      () => undefined,
+    );
+  }
+  return deleted;
 }
 
 async function writeAtomically(path: string, content: string): Promise<void> {

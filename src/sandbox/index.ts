@@ -1,5 +1,6 @@
 export {
   buildBundle,
+  pruneDiskCache,
   compileBuildBundleOptions,
   DEFAULT_BUNDLE_CACHE_DIR,
   type AgentBundle,
