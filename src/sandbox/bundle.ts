@@ -295,6 +295,8 @@ const ORPHAN_AGE_MS = 60_000;
  * Deletes bundles that no manifest points at, so the cache holds one bundle per entry and options
  * rather than one per edit. A bundle younger than {@link ORPHAN_AGE_MS} is left alone: another
  * process may be between writing it and writing its manifest.
+ * @param nowMs defaults to `Date.now()` on purpose: file modification times are wall-clock times, so
+ *   a file's age can only be measured against the wall clock, not an injected Clock.
  */
 export async function pruneDiskCache(cacheDir: string, nowMs = Date.now()): Promise<number> {
   const names = await readdir(cacheDir);
