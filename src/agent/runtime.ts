@@ -358,12 +358,8 @@ export class AgentRuntime {
     const { index, intents, step } = envelope.payload;
     this.#heard(envelope.from);
     if (step !== undefined && !this.#config.readsSteps) {
-      // A ring stage: the step travels with the work.
-      if (this.#strategies.length > 0) {
-        this.#acceptStep(step);
-        return;
-      }
-      this.#recordSignal(index, envelope.from, intents);
+      // A ring stage: the step travels with the work; a stage without strategies decides on the intents.
+      if (this.#strategies.length === 0) this.#recordSignal(index, envelope.from, intents);
       this.#acceptStep(step);
       return;
     }

@@ -29,7 +29,7 @@ import {
 } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, TradeswarmError, createLogger, errorMessage, randomId } from '../core/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
-import { type AgentBundle, type DeployedAgent, buildBundle, deployAgent } from '../sandbox/index.js';
+import { type DeployedAgent, buildBundle, deployAgent } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import type { SwarmSpec } from './spec.js';
@@ -252,7 +252,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     const signalsByStep = new Map<number, Map<string, IntentPayload[]>>();
     const signalAt = new Map<number, number>();
     const decisions = new Map<number, Map<string, string>>();
-    const firstOrderAt = new Map<number, number>();
+    /** Steps whose orders reached the venue (later deciders of a mesh repeat them). */
+    const ordered = new Set<number>();
     const orderAt = new Map<string, number>();
     const barToSignal: number[] = [];
     const signalToDecision: number[] = [];
@@ -290,8 +291,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       if (!SignalMessage.is(envelope) || !agents.has(envelope.from)) return;
       const { index, intents } = envelope.payload;
       const at = published.get(index);
-      if (at !== undefined && envelope.payload.step === undefined) barToSignal.push(performance.now() - at);
-      if (at !== undefined && envelope.payload.step !== undefined && envelope.from !== plan.entry) barToSignal.push(performance.now() - at);
+      // A ring's entry forwards the step without deciding anything: not a signal.
+      if (at !== undefined && envelope.from !== plan.entry) barToSignal.push(performance.now() - at);
       signalAt.set(index, performance.now());
       let byAgent = signalsByStep.get(index);
       if (byAgent === undefined) signalsByStep.set(index, (byAgent = new Map<string, IntentPayload[]>()));
@@ -325,8 +326,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       const step = steps[index];
       if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but the data has ${steps.length} steps`);
       const now = performance.now();
-      if (!firstOrderAt.has(index)) {
-        firstOrderAt.set(index, now);
+      if (!ordered.has(index)) {
+        ordered.add(index);
         const at = published.get(index);
         if (at !== undefined) barToOrder.push(now - at);
         session.reject(rejected.map((rejection) => ({ ...rejection, intent: rejection.intent })), index);
@@ -400,12 +401,12 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         [AGENT_ENV.logLevel]: process.env.LOG_LEVEL ?? 'warn',
       };
     };
-    const start = async (agent: AgentPlan, sandbox: Sandbox | undefined, bundleToUse: AgentBundle, restarting = false) => {
+    const start = async (agent: AgentPlan, sandbox: Sandbox | undefined, restarting = false) => {
       const t0 = performance.now();
       const box = sandbox ?? (await Sandbox.create(section.template, { ...connection, metadata: { tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
       const created = performance.now() - t0;
       const deployed = await deployAgent(box, {
-        bundle: bundleToUse,
+        bundle,
         name: agent.id,
         env: envOf(agent, restarting),
         onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
@@ -414,7 +415,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     };
     await Promise.all(
       plan.agents.map(async (agentPlan) => {
-        const { box, deployed, created } = await start(agentPlan, undefined, bundle);
+        const { box, deployed, created } = await start(agentPlan, undefined);
         const state: AgentState = {
           plan: agentPlan,
           sandbox: box,
@@ -482,7 +483,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       try {
         await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
         const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
-        const { box, deployed } = await start(state.plan, sandboxAlive ? state.sandbox : undefined, bundle, true);
+        const { box, deployed } = await start(state.plan, sandboxAlive ? state.sandbox : undefined, true);
         state.sandbox = box;
         state.deployed = deployed;
         state.ready = false;

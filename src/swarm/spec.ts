@@ -47,18 +47,8 @@ export const swarmSectionSchema = z
     /** The sandbox template agents run in. */
     template: z.string().min(1).default('base'),
   })
-  .default({
-    topology: 'mesh',
-    pacing: { mode: 'lockstep' },
-    routing: 'least-loaded',
-    heartbeatMs: 250,
-    agentTimeoutMs: 2_000,
-    controlPlaneTimeoutMs: 10_000,
-    stepTimeoutMs: 5_000,
-    maxRestarts: 3,
-    checkpointEverySteps: 250,
-    template: 'base',
-  });
+  // An absent section is parsed as `{}`, so every field's own default applies (stated once, above).
+  .prefault({});
 
 /** A validated `swarm:` section, defaults filled in. */
 export type SwarmSection = z.output<typeof swarmSectionSchema>;
