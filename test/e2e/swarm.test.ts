@@ -27,6 +27,28 @@ function specFor(swarm: Record<string, unknown>, overrides: Record<string, unkno
   };
 }
 
+/**
+ * Run hooks that kill agents (SIGKILL, as a crash would) once step `atStep` is decided; `choose`
+ * names them from the plan. `killed` lists who was killed.
+ */
+function killAt(atStep: number, choose: (plan: RunningSwarm['plan']) => readonly string[]) {
+  let running: RunningSwarm | undefined;
+  const killed: string[] = [];
+  return {
+    killed,
+    onReady: (swarm: RunningSwarm): void => {
+      running = swarm;
+    },
+    onProgress: ({ step }: { step: number }): void => {
+      if (step !== atStep || running === undefined) return;
+      for (const id of choose(running.plan)) {
+        killed.push(id);
+        void running.kill(id);
+      }
+    },
+  };
+}
+
 /** The fields that must match between a swarm run and the backtest of the same spec. */
 function outcome(report: Pick<SwarmReport, 'trades' | 'fills' | 'finalEquity' | 'rejections'>) {
   return {
@@ -84,23 +106,8 @@ describe('tradeswarm run: failure semantics', () => {
       sizing: { type: 'fixed-quantity', units: 1 },
     }));
     const spec = await parseSwarmSpec(specFor({ topology: 'mesh', maxRestarts: 0 }, { strategies, consensus: undefined }));
-    let running: RunningSwarm | undefined;
-    const killed: string[] = [];
-    const report = await runSwarm({
-      spec,
-      logger: silentLogger,
-      onReady: (swarm) => {
-        running = swarm;
-      },
-      onProgress: ({ step }) => {
-        if (step === 40 && running !== undefined) {
-          for (const agent of running.plan.agents.slice(0, 2)) {
-            killed.push(agent.id);
-            void running.kill(agent.id);
-          }
-        }
-      },
-    });
+    const { killed, ...hooks } = killAt(40, (plan) => plan.agents.slice(0, 2).map((agent) => agent.id));
+    const report = await runSwarm({ spec, logger: silentLogger, ...hooks });
     expect(report.halted).toBeNull();
     expect(report.steps).toMatchObject({ total: 160, decided: 160 });
     expect(report.events.filter((event) => event.kind === 'lost').map((event) => event.agent).sort()).toEqual([...killed].sort());
@@ -114,17 +121,7 @@ describe('tradeswarm run: failure semantics', () => {
 
   it('star: the spokes stop trading when the hub is killed, and the report says so', async () => {
     const spec = await parseSwarmSpec(specFor({ topology: 'star' }));
-    let running: RunningSwarm | undefined;
-    const report = await runSwarm({
-      spec,
-      logger: silentLogger,
-      onReady: (swarm) => {
-        running = swarm;
-      },
-      onProgress: ({ step }) => {
-        if (step === 30) void running?.kill('hub');
-      },
-    });
+    const report = await runSwarm({ spec, logger: silentLogger, ...killAt(30, () => ['hub']) });
     expect(report.halted).not.toBeNull();
     expect(report.halted?.reason).toMatch(/hub hub lost/);
     expect(report.halted?.atStep).toBeGreaterThanOrEqual(30);
@@ -135,17 +132,7 @@ describe('tradeswarm run: failure semantics', () => {
 
   it('ring: a killed stage trips the breaker, work is refused, and the ring resumes when the stage is back', async () => {
     const spec = await parseSwarmSpec(specFor({ topology: 'ring' }));
-    let running: RunningSwarm | undefined;
-    const report = await runSwarm({
-      spec,
-      logger: silentLogger,
-      onReady: (swarm) => {
-        running = swarm;
-      },
-      onProgress: ({ step }) => {
-        if (step === 50) void running?.kill('analyser');
-      },
-    });
+    const report = await runSwarm({ spec, logger: silentLogger, ...killAt(50, () => ['analyser']) });
     expect(report.halted).toBeNull();
     expect(report.steps).toMatchObject({ total: 160, decided: 160 });
     expect(report.steps.refused).toBeGreaterThan(0);
