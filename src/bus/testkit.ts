@@ -7,7 +7,8 @@ export { type ServerProbe, probeTcp, describeServerBacked } from '../../test/fix
 
 /**
  * Resolves once `condition()` is true, checking every few milliseconds; rejects after `timeoutMs`
- * naming `what`. For waiting on network delivery, where no event says "done".
+ * naming `what`. For waiting on network delivery, where no event says "done". Reads Date.now on
+ * purpose: the deadline bounds real time spent waiting for sockets, which no test clock drives.
  */
 export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
