@@ -587,9 +587,15 @@ export class AgentRuntime {
     if (kept !== undefined && !this.#replaying) void this.#publish(kept[0], kept[1]);
   }
 
+  /**
+   * Signals and decisions go at QoS 0: half the packets of QoS 1 (no acknowledgements), which is
+   * most of a step's cost on a busy broker. Nothing depends on QoS 1 here: a message lost in a
+   * reconnection is recovered because the control plane publishes a step again when it waits too
+   * long, and every agent answers a repeated step again ({@link #resend}).
+   */
   async #publish(topic: string, draft: Parameters<Bus['publish']>[1]): Promise<void> {
     try {
-      await this.#bus.publish(topic, draft);
+      await this.#bus.publish(topic, draft, { qos: 0 });
     } catch (error) {
       this.#fail(error);
     }

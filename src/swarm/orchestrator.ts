@@ -341,6 +341,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         }
         return { clientOrderId, status: result.status, ...(result.reason === undefined ? {} : { reason: result.reason }) };
       });
+      wake();
       return OrdersResultMessage.draft({ index, results });
     });
     await bus.subscribe(topics.allCheckpoints(), (envelope) => {
@@ -554,16 +555,20 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     const realtime = section.pacing.mode === 'realtime' ? section.pacing : undefined;
     let refusedCount = 0;
     const participants = (): string[] => [...agents.values()].filter((agent) => agent.alive).map((agent) => agent.plan.id);
+    // Steps go at QoS 0, as agents send signals and decisions (see AgentRuntime#publish): a lost step
+    // is published again after stepTimeoutMs.
     const publishStep = async (payload: StepPayload): Promise<void> => {
       published.set(payload.index, performance.now());
-      await bus.publish(topics.step(), StepMessage.draft(payload));
+      await bus.publish(topics.step(), StepMessage.draft(payload), { qos: 0 });
     };
     /**
-     * A step is done when its orders are at the venue: in a mesh the first live decider's decision
-     * carries them all (the others' are the same orders, which the venue answers `duplicate`, and
-     * their digests are still compared as they arrive); elsewhere the one decider's.
+     * A step is done when its orders are at the venue: its first orders request carries all of them
+     * (in a mesh the other deciders send the same orders, which the venue answers `duplicate`, and
+     * their digests are still compared as their decisions arrive). A step with nothing to submit
+     * sends no orders; it is done at the first live decider's decision.
      */
     const stepDone = (index: number): boolean => {
+      if (ordered.has(index)) return true;
       const byAgent = decisions.get(index);
       const live = plan.deciders.filter((id) => agents.get(id)?.alive === true);
       return live.some((id) => byAgent?.has(id) === true);
