@@ -16,6 +16,14 @@ export type AgentSignal = (typeof AGENT_SIGNALS)[number];
 /** Folder the bundle is written to unless `path` says otherwise. */
 export const DEFAULT_AGENT_DIR = '/home/user/tradeswarm';
 
+/**
+ * Where {@link deployAgent} puts `bundle` unless told otherwise: named by its hash, so a template
+ * that already holds the file (see `skipWriteIfPresent`) spares every sandbox the upload.
+ */
+export function defaultBundlePath(bundle: Pick<AgentBundle, 'sha256'>): string {
+  return `${DEFAULT_AGENT_DIR}/agent-${bundle.sha256.slice(0, 12)}.mjs`;
+}
+
 /** Agent names: used in file and log names, so one safe path segment. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Environment variable names a shell accepts. */
@@ -178,7 +186,7 @@ export function compileDeployAgentOptions(options: DeployAgentOptions): DeployAg
   if (options.cwd !== undefined && (typeof options.cwd !== 'string' || !posix.isAbsolute(options.cwd))) {
     throw new InvalidInputError('cwd', `must be an absolute path in the sandbox, got ${String(options.cwd)}`);
   }
-  const path = options.path ?? `${DEFAULT_AGENT_DIR}/agent-${bundle.sha256.slice(0, 12)}.mjs`;
+  const path = options.path ?? defaultBundlePath(bundle);
   if (typeof path !== 'string' || !posix.isAbsolute(path) || !path.endsWith('.mjs')) {
     throw new InvalidInputError('path', `must be an absolute path ending in .mjs (the bundle is an ES module, and Node reads a .js file as CommonJS), got ${String(path)}`);
   }

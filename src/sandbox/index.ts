@@ -9,6 +9,7 @@ export {
 } from './bundle.js';
 export {
   deployAgent,
+  defaultBundlePath,
   compileDeployAgentOptions,
   AGENT_SIGNALS,
   DEFAULT_AGENT_DIR,

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { Sandbox } from 'e2b';
 import {
   AGENT_ENTRY,
@@ -29,7 +30,7 @@ import {
 } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, TradeswarmError, createLogger, errorMessage, randomId } from '../core/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
-import { type DeployedAgent, buildBundle, deployAgent } from '../sandbox/index.js';
+import { DEFAULT_AGENT_DIR, type DeployedAgent, buildBundle, defaultBundlePath, deployAgent } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import type { SwarmSpec } from './spec.js';
@@ -96,6 +97,8 @@ export interface AgentReport {
   readonly sandboxId: string;
   /** Sandbox creation, bundle write, process start, first heartbeat: ms from the start of deployment. */
   readonly startMs: { readonly sandbox: number; readonly write: number; readonly process: number; readonly ready: number };
+  /** Whether the bundle was uploaded into its sandbox (`false`: the template held it already). */
+  readonly bundleUploaded: boolean;
   readonly messagesIn: number | null;
   readonly messagesOut: number | null;
   readonly decisions: number | null;
@@ -234,17 +237,23 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     });
     closers.push(() => bus.close());
 
-    // The sandboxes.
+    // The sandboxes. A local cloud's agent template holds the bundle already (as a template built
+    // for E2B can), so deploying an agent uploads nothing; elsewhere each sandbox gets it written.
+    const bundle = await buildBundle({ entry: AGENT_ENTRY, logger });
     const target = options.sandbox ?? { kind: 'local' };
     let connection: Record<string, unknown>;
     if (target.kind === 'local') {
-      const cloud: LocalCloud = await startLocalCloud({ logger: logger.child({ part: 'localcloud' }), metricsIntervalMs: 0, warmPoolSize: target.warmPoolSize ?? Math.min(plan.agents.length, 24) });
+      const cloud: LocalCloud = await startLocalCloud({
+        logger: logger.child({ part: 'localcloud' }),
+        metricsIntervalMs: 0,
+        warmPoolSize: target.warmPoolSize ?? Math.min(plan.agents.length, 24),
+        templates: [{ name: section.template, files: { [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), defaultBundlePath(bundle))]: bundle.code } }],
+      });
       closers.push(() => cloud.close());
       connection = { ...cloud.connection };
     } else {
       connection = { ...target.connection };
     }
-    const bundle = await buildBundle({ entry: AGENT_ENTRY, logger });
 
     // Control-plane subscriptions: liveness, signals, decisions, the venue.
     const agents = new Map<string, AgentState>();
@@ -408,6 +417,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       const created = performance.now() - t0;
       const deployed = await deployAgent(box, {
         bundle,
+        skipWriteIfPresent: true,
         name: agent.id,
         env: envOf(agent, restarting),
         onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
@@ -668,6 +678,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         kind: agent.plan.kind,
         sandboxId: agent.sandbox.sandboxId,
         startMs: agent.startMs,
+        bundleUploaded: agent.deployed.bundleWritten,
         messagesIn: agent.bus?.received ?? null,
         messagesOut: agent.bus?.published ?? null,
         decisions: agent.counters?.decisions ?? null,
