@@ -281,7 +281,7 @@ async function measureConsensusAndMemory(): Promise<BenchRow[]> {
     },
   });
   await sampled;
-  const round = report.latencyMs.stepRound;
+  const round = report.latencyMs.allDecided;
   const rows: BenchRow[] = [];
   if (round !== null) rows.push({ name: `consensus round, mesh of ${count} agents (step published → all ${count} decided)`, summary: round });
   if (memoryKb.length > 0) {
@@ -295,7 +295,7 @@ async function measureConsensusAndMemory(): Promise<BenchRow[]> {
     });
     rows.push({ name: `memory per agent process (RSS, counting shared pages in full, mean of ${rss.length})`, value: { amount: mean(rss), unit: 'MB' } });
   }
-  details.consensus = { agents: count, steps: report.steps, stepRound: round, agreement: report.agreement, consensus: report.pipeline?.consensus ?? null, memoryKb };
+  details.consensus = { agents: count, steps: report.steps, allDecided: round, agreement: report.agreement, consensus: report.pipeline?.consensus ?? null, memoryKb };
   return rows;
 }
 

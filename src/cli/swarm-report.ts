@@ -25,6 +25,7 @@ export function formatSwarmReport(report: SwarmReport): string {
     ['order → fill', latency(report.latencyMs.orderToFill)],
     ['bar → fill', latency(report.latencyMs.barToFill)],
     ['step round', latency(report.latencyMs.stepRound)],
+    ['all deciders decided', latency(report.latencyMs.allDecided)],
     ['messages', `${report.messages} (${Math.round(report.messagesPerSecond).toLocaleString('en-US')}/s)`],
     ['agents ready', `${ms(report.readyMs)} ms`],
     ['trading', `${ms(report.tradingMs)} ms`],

@@ -77,6 +77,7 @@ describe('tradeswarm run: parity with the backtest', () => {
       if (topology === 'mesh') {
         // Every agent decided every step, all the same, and the venue took each order once.
         expect(report.agreement).toMatchObject({ compared: 2 * 160, agreed: 2 * 160 });
+        expect(report.latencyMs.allDecided?.count).toBe(160);
         expect(report.duplicateOrders).toBe(2 * backtest.fills.filter((fill) => !fill.clientOrderId.startsWith('end-of-data')).length);
       }
     });

@@ -1,0 +1,326 @@
+import { Sandbox } from 'e2b';
+import type { AgentConfig } from '../agent/index.js';
+import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
+import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
+import { type AgentBundle, type DeployedAgent, deployAgent } from '../sandbox/index.js';
+import type { DecisionSummary } from '../strategy/index.js';
+import type { AgentPlan } from '../topology/index.js';
+
+/** The run could not start or was cut short by a fault of its own (not an agent's). */
+export class SwarmRunError extends TradeswarmError {
+  override readonly name = 'SwarmRunError';
+}
+
+/** Something that happened to the swarm during the run. */
+export interface SwarmEvent {
+  readonly atStep: number;
+  readonly agent: string;
+  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'halted' | 'refused';
+  readonly detail: string;
+}
+
+/** One agent's line in the report. */
+export interface AgentReport {
+  readonly id: string;
+  readonly label: string;
+  readonly kind: string;
+  readonly sandboxId: string;
+  /** Sandbox creation, bundle write, process start, first heartbeat: ms from the start of deployment. */
+  readonly startMs: { readonly sandbox: number; readonly write: number; readonly process: number; readonly ready: number };
+  /** Whether the bundle was uploaded into its sandbox (`false`: the template held it already). */
+  readonly bundleUploaded: boolean;
+  readonly messagesIn: number | null;
+  readonly messagesOut: number | null;
+  readonly decisions: number | null;
+  readonly errors: number | null;
+  readonly restarts: number;
+  /** How it ended: `stopped` (exit 0), `lost`, or the exit code. */
+  readonly status: string;
+}
+
+interface AgentState {
+  readonly plan: AgentPlan;
+  sandbox: Sandbox;
+  deployed: DeployedAgent;
+  alive: boolean;
+  ready: boolean;
+  lastHeardMs: number;
+  restarts: number;
+  restarting: boolean;
+  startMs: AgentReport['startMs'];
+  counters: Record<string, number> | undefined;
+  bus: { published: number; received: number } | undefined;
+  pipeline: DecisionSummary | undefined;
+  exitCode: number | undefined;
+}
+
+/** What an {@link AgentFleet} needs from the run. */
+export interface AgentFleetOptions {
+  readonly agents: readonly AgentPlan[];
+  /** The agent whose loss halts the run (a star's hub). */
+  readonly critical: string | undefined;
+  readonly swarmId: string;
+  /** The broker agents connect to (named when they do not come up). */
+  readonly brokerUrl: string;
+  readonly template: string;
+  /** `Sandbox.create` connection options. */
+  readonly connection: Record<string, unknown>;
+  readonly bundle: AgentBundle;
+  /** An agent's settings, as env vars. */
+  readonly envOf: (agent: AgentPlan, config: Pick<AgentConfig, 'replayFirst'>) => Record<string, string>;
+  readonly heartbeatMs: number;
+  readonly agentTimeoutMs: number;
+  readonly maxRestarts: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly emit: (event: Omit<SwarmEvent, 'atStep'>) => void;
+  /** The critical agent was lost: the run stops trading. */
+  readonly halt: (reason: string) => void;
+  /** Something changed that the step loop waits for (an agent lost, ready or back). */
+  readonly wake: () => void;
+  /** Feeds a restarted agent the steps it missed; resolves with how many. */
+  readonly replay: (agent: AgentPlan) => Promise<number>;
+}
+
+/**
+ * The agents of a run: one sandbox and process each, deployed through the `e2b` SDK. Watches their
+ * heartbeats, last wills and exits, restarts a lost agent (replaying what it missed) up to
+ * `maxRestarts` times, and keeps what their checkpoints report.
+ */
+export class AgentFleet {
+  readonly #options: AgentFleetOptions;
+  readonly #agents = new Map<string, AgentState>();
+  #stopping = false;
+  #deployStarted = 0;
+
+  constructor(options: AgentFleetOptions) {
+    this.#options = options;
+  }
+
+  /** Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat. */
+  async deploy(): Promise<number> {
+    const { clock } = this.#options;
+    this.#deployStarted = performance.now();
+    await Promise.all(
+      this.#options.agents.map(async (plan) => {
+        const { box, deployed, created } = await this.#start(plan, undefined, false);
+        const state: AgentState = {
+          plan,
+          sandbox: box,
+          deployed,
+          alive: true,
+          ready: false,
+          lastHeardMs: clock.now(),
+          restarts: 0,
+          restarting: false,
+          startMs: { sandbox: created, write: deployed.timings.writeMs, process: deployed.timings.startMs, ready: Number.NaN },
+          counters: undefined,
+          bus: undefined,
+          pipeline: undefined,
+          exitCode: undefined,
+        };
+        this.#agents.set(plan.id, state);
+        this.#watchExit(state);
+      }),
+    );
+    const readyTimeoutMs = Math.max(30_000, this.#options.agentTimeoutMs);
+    const readyDeadline = clock.now() + readyTimeoutMs;
+    while (![...this.#agents.values()].every((agent) => agent.ready)) {
+      const failed = [...this.#agents.values()].find((agent) => agent.exitCode !== undefined);
+      if (failed !== undefined) {
+        throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.deployed.stderrTail().slice(-5).join('\n')}`);
+      }
+      if (clock.now() > readyDeadline) {
+        const missing = [...this.#agents.values()].filter((agent) => !agent.ready).map((agent) => agent.plan.id);
+        throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; check that sandboxes reach the broker at ${this.#options.brokerUrl}`);
+      }
+      await wait(50);
+    }
+    return performance.now() - this.#deployStarted;
+  }
+
+  /** A heartbeat (or a last will) on the bus. */
+  heard(envelope: Envelope): void {
+    const agent = this.#agents.get(envelope.from);
+    if (agent === undefined || !HeartbeatMessage.is(envelope)) return;
+    if (envelope.payload.status === 'lost') {
+      if (agent.ready && !agent.restarting) this.#lose(agent, 'its connection dropped (the broker published its last will)');
+      return;
+    }
+    agent.lastHeardMs = this.#options.clock.now();
+    if (!agent.ready) {
+      agent.ready = true;
+      agent.startMs = { ...agent.startMs, ready: performance.now() - this.#deployStarted };
+      this.#options.wake();
+    }
+  }
+
+  /** A checkpoint on the bus: the agent's counters, bus figures and pipeline summary. */
+  checkpointed(envelope: Envelope): void {
+    const agent = this.#agents.get(envelope.from);
+    if (agent === undefined || !CheckpointMessage.is(envelope)) return;
+    const state = envelope.payload.state as { counters?: Record<string, number>; bus?: { published: number; received: number }; pipeline?: DecisionSummary | null } | null;
+    if (state?.counters !== undefined) agent.counters = state.counters;
+    if (state?.pipeline !== undefined && state.pipeline !== null) agent.pipeline = state.pipeline;
+    if (state?.bus !== undefined) agent.bus = state.bus;
+  }
+
+  has(agentId: string): boolean {
+    return this.#agents.has(agentId);
+  }
+
+  isLive(agentId: string): boolean {
+    return this.#agents.get(agentId)?.alive === true;
+  }
+
+  /** The live agents' ids, in plan order. */
+  participants(): string[] {
+    return [...this.#agents.values()].filter((agent) => agent.alive).map((agent) => agent.plan.id);
+  }
+
+  /** A silent agent is lost. */
+  checkLiveness(): void {
+    const now = this.#options.clock.now();
+    for (const state of this.#agents.values()) {
+      if (state.alive && !state.restarting && now - state.lastHeardMs > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${now - state.lastHeardMs} ms`);
+    }
+  }
+
+  /** Kills an agent's process (SIGKILL), as a crash would. */
+  async kill(agentId: string): Promise<void> {
+    const state = this.#agents.get(agentId);
+    if (state === undefined) throw new SwarmRunError(`no agent ${agentId}; agents: ${[...this.#agents.keys()].join(', ')}`);
+    await state.deployed.signal('SIGKILL');
+  }
+
+  processes(): Array<{ readonly id: string; readonly sandbox: Sandbox; readonly pid: number }> {
+    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, sandbox: agent.sandbox, pid: agent.deployed.pid }));
+  }
+
+  /** Sends the agents `stop` (from now on an exit is expected, not a loss) and waits for every process to end. */
+  async stop(send: () => Promise<unknown>): Promise<void> {
+    this.#stopping = true;
+    await send();
+    await Promise.all(
+      [...this.#agents.values()].map(async (state) => {
+        const exit = await within(state.deployed.exited, 5_000);
+        if (exit === undefined) await state.deployed.stop({ graceMs: 1_000 });
+        else state.exitCode = exit.exitCode;
+      }),
+    );
+  }
+
+  /** Kills every sandbox. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#agents.values()].map((agent) => agent.sandbox.kill().catch(() => undefined)));
+  }
+
+  /** Messages the agents published, as their last checkpoints said. */
+  published(): number {
+    return [...this.#agents.values()].reduce((sum, agent) => sum + (agent.bus?.published ?? 0), 0);
+  }
+
+  /** The pipeline summary the first of `deciders` checkpointed, if any. */
+  pipelineOf(deciders: readonly string[]): DecisionSummary | null {
+    return deciders.map((id) => this.#agents.get(id)?.pipeline).find((summary) => summary !== undefined) ?? null;
+  }
+
+  reports(): AgentReport[] {
+    return [...this.#agents.values()].map((agent) => ({
+      id: agent.plan.id,
+      label: agent.plan.label,
+      kind: agent.plan.kind,
+      sandboxId: agent.sandbox.sandboxId,
+      startMs: agent.startMs,
+      bundleUploaded: agent.deployed.bundleWritten,
+      messagesIn: agent.bus?.received ?? null,
+      messagesOut: agent.bus?.published ?? null,
+      decisions: agent.counters?.decisions ?? null,
+      errors: agent.counters?.errors ?? null,
+      restarts: agent.restarts,
+      status: !agent.alive ? 'lost' : agent.exitCode === 0 ? 'stopped' : `exit ${agent.exitCode ?? '?'}`,
+    }));
+  }
+
+  async #start(agent: AgentPlan, sandbox: Sandbox | undefined, restarting: boolean) {
+    const { connection, logger, swarmId } = this.#options;
+    const t0 = performance.now();
+    const box = sandbox ?? (await Sandbox.create(this.#options.template, { ...connection, metadata: { tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
+    const created = performance.now() - t0;
+    const deployed = await deployAgent(box, {
+      bundle: this.#options.bundle,
+      skipWriteIfPresent: true,
+      name: agent.id,
+      env: this.#options.envOf(agent, { replayFirst: restarting }),
+      onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
+    });
+    return { box, deployed, created };
+  }
+
+  #watchExit(state: AgentState): void {
+    const deployed = state.deployed;
+    void deployed.exited.then((exit) => {
+      if (state.deployed !== deployed) return;
+      state.exitCode = exit.exitCode;
+      if (state.alive && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${deployed.stderrTail().length > 0 ? `: ${deployed.stderrTail().slice(-3).join(' | ')}` : ''}`);
+    });
+  }
+
+  #lose(state: AgentState, detail: string): void {
+    if (!state.alive) return;
+    state.alive = false;
+    this.#options.emit({ agent: state.plan.id, kind: 'lost', detail });
+    if (state.plan.id === this.#options.critical) {
+      const reason = `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`;
+      this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
+      this.#options.halt(reason);
+      return;
+    }
+    this.#options.wake();
+    if (state.restarts < this.#options.maxRestarts) void this.#restart(state);
+  }
+
+  async #restart(state: AgentState): Promise<void> {
+    const { clock, emit } = this.#options;
+    state.restarting = true;
+    state.restarts += 1;
+    try {
+      await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+      const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
+      const { box, deployed } = await this.#start(state.plan, sandboxAlive ? state.sandbox : undefined, true);
+      state.sandbox = box;
+      state.deployed = deployed;
+      state.ready = false;
+      this.#watchExit(state);
+      const deadline = clock.now() + 30_000;
+      while (!state.ready) {
+        if (clock.now() > deadline || state.exitCode !== undefined && state.deployed !== deployed) throw new SwarmRunError('no heartbeat after restart');
+        await wait(20);
+      }
+      const replayed = await this.#options.replay(state.plan);
+      state.alive = true;
+      state.lastHeardMs = clock.now();
+      emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}, replayed ${replayed} steps` });
+    } catch (error) {
+      emit({ agent: state.plan.id, kind: 'restart-failed', detail: errorMessage(error) });
+    } finally {
+      state.restarting = false;
+      this.#options.wake();
+    }
+  }
+}
+
+/** `promise`'s value, or `undefined` when it takes longer than `ms` (the timer does not outlive it). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Real time passes (the control plane waits for processes, not for a test clock). */
+export function wait(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import type { IntentPayload } from '../agent/index.js';
+import type { Fill } from '../venue/index.js';
+import { StepLedger } from './ledger.js';
+
+const buy: IntentPayload = { strategy: 'sma', symbol: 'AAA', side: 'buy', quantity: 1, type: 'market', intent: 'enter-long' };
+
+function ledgerOnClock(entry?: string): { ledger: StepLedger; at: (ms: number) => void } {
+  let now = 0;
+  const ledger = new StepLedger({ deciders: 2, ...(entry === undefined ? {} : { entry }), now: () => now });
+  return { ledger, at: (ms) => (now = ms) };
+}
+
+describe('StepLedger', () => {
+  it('measures bar → signal, signal → decision, bar → order, order → fill and bar → fill on its clock', () => {
+    const { ledger, at } = ledgerOnClock();
+    at(100);
+    ledger.published(0);
+    at(103);
+    ledger.signal('a', 0, [buy]);
+    at(104);
+    ledger.signal('b', 0, []);
+    at(106);
+    expect(ledger.ordersArrived(0)).toBe(true);
+    ledger.accepted('order-1', 0);
+    at(107);
+    expect(ledger.decision('a', 0, 'd1')).toBe(true);
+    at(108);
+    ledger.decision('b', 0, 'd1');
+    at(109);
+    ledger.filled([{ clientOrderId: 'order-1' } as Fill, { clientOrderId: 'not-ours' } as Fill]);
+    const latency = ledger.latency();
+    expect(latency.barToSignal).toMatchObject({ count: 2, min: 3, max: 4 });
+    expect(latency.signalToDecision).toMatchObject({ count: 1, p50: 3 });
+    expect(latency.barToOrder).toMatchObject({ count: 1, p50: 6 });
+    expect(latency.orderToFill).toMatchObject({ count: 1, p50: 3 });
+    expect(latency.barToFill).toMatchObject({ count: 1, p50: 9 });
+    expect(latency.stepRound).toBeNull();
+    expect(latency.allDecided).toMatchObject({ count: 1, p50: 8 });
+    // A fill is counted once.
+    ledger.filled([{ clientOrderId: 'order-1' } as Fill]);
+    expect(ledger.latency().orderToFill?.count).toBe(1);
+  });
+
+  it('does not count the ring entry forwarding a step as a signal', () => {
+    const { ledger, at } = ledgerOnClock('collector');
+    ledger.published(0);
+    at(2);
+    ledger.signal('collector', 0, []);
+    expect(ledger.latency().barToSignal).toBeNull();
+  });
+
+  it('a step is done at its first orders, or at the first decision of a live decider when it has none', () => {
+    const { ledger } = ledgerOnClock();
+    const live = new Set(['a', 'b']);
+    const isLive = (id: string): boolean => live.has(id);
+    expect(ledger.done(0, ['a', 'b'], isLive)).toBe(false);
+    ledger.decision('c', 0, 'x');
+    expect(ledger.done(0, ['a', 'b'], isLive)).toBe(false);
+    live.delete('b');
+    ledger.decision('b', 0, 'x');
+    expect(ledger.done(0, ['a', 'b'], isLive)).toBe(false);
+    ledger.decision('a', 0, 'x');
+    expect(ledger.done(0, ['a', 'b'], isLive)).toBe(true);
+    expect(ledger.done(1, ['a', 'b'], isLive)).toBe(false);
+    expect(ledger.ordersArrived(1)).toBe(true);
+    expect(ledger.ordersArrived(1)).toBe(false);
+    expect(ledger.done(1, ['a', 'b'], isLive)).toBe(true);
+  });
+
+  it('compares every later decision of a step with its first, ignoring repeats', () => {
+    const { ledger } = ledgerOnClock();
+    expect(ledger.decision('a', 0, 'same')).toBe(true);
+    ledger.decision('b', 0, 'same');
+    ledger.decision('c', 0, 'other');
+    expect(ledger.decision('c', 0, 'other')).toBe(false);
+    ledger.decision('a', 1, 'x');
+    expect(ledger.agreement()).toEqual({ compared: 2, agreed: 1, rate: 0.5 });
+    expect(ledger.decidedSteps).toBe(2);
+    ledger.duplicate();
+    expect(ledger.duplicateOrders).toBe(1);
+  });
+
+  it('gives a restarted agent the signals of the agents it listens to', () => {
+    const { ledger } = ledgerOnClock();
+    const sell: IntentPayload = { ...buy, side: 'sell', intent: 'exit-long' };
+    ledger.signal('a', 0, [buy]);
+    ledger.signal('b', 0, [sell]);
+    ledger.signal('c', 0, [buy, buy]);
+    expect(ledger.signalsOf(0, new Set(['a', 'b']))).toEqual([buy, sell]);
+    expect(ledger.signalsOf(1, new Set(['a']))).toEqual([]);
+  });
+});
