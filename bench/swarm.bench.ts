@@ -219,7 +219,7 @@ async function measureAgentsReady(): Promise<BenchRow[]> {
     rows.push({ name: `${count} agents: raw node spawns, all printed (baseline)`, value: { amount: raw, unit: 'ms' } });
     for (const warm of [false, true]) {
       const spec = await parseSwarmSpec(swarmSpecOf({ count, topology: 'mesh', steps: 10 }), 'bench spec');
-      const report = await runSwarm({ spec, logger: silentLogger, sandbox: { kind: 'local', warmPoolSize: warm ? count : 0 } });
+      const report = await runSwarm({ spec, logger: silentLogger, sandbox: warm ? { kind: 'local', warmPoolSize: count, prewarm: true } : { kind: 'local', warmPoolSize: 0 } });
       const sandboxMs = report.agents.map((agent) => agent.startMs.sandbox);
       rows.push({
         name: `${count} agents ready, ${warm ? 'warm sandboxes' : 'cold (sandboxes created now)'}`,

@@ -43,8 +43,16 @@ export type SandboxTarget =
   /** An embedded local cloud started for the run. */
   | {
       readonly kind: 'local';
-      /** Sandboxes the local cloud keeps ready before agents are deployed. @default one per agent (at most 24) */
+      /**
+       * Sandboxes the local cloud keeps started ahead of demand for the agent template, once it was
+       * used (a restarted agent claims one). @default one per agent (at most 24)
+       */
       readonly warmPoolSize?: number;
+      /**
+       * Fill that pool before deploying (and wait for it), so deployment only claims sandboxes and
+       * `readyMs` leaves their creation out. @default false
+       */
+      readonly prewarm?: boolean;
     }
   /** E2B cloud (or any E2B-compatible API): `Sandbox.create` connection options. */
   | { readonly kind: 'e2b'; readonly connection: { readonly apiKey: string; readonly apiUrl?: string; readonly domain?: string } };
@@ -195,6 +203,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         templates: [{ name: section.template, files: { [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), defaultBundlePath(bundle))]: bundle.code } }],
       });
       closers.push(() => cloud.close());
+      if (target.prewarm === true) await cloud.sandboxes.prewarm(section.template);
       connection = { ...cloud.connection };
     } else {
       connection = { ...target.connection };

@@ -14,6 +14,7 @@ const cloud = useLocalCloud({
       envs: { ROLE: 'momentum' },
       startCommand: 'echo "$ROLE started" > /tmp/started',
     },
+    { name: 'prewarmed', files: { 'agent.mjs': 'export {};' } },
   ],
 });
 
@@ -46,6 +47,21 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     } finally {
       await sandbox.kill();
     }
+  });
+
+  it('prewarms a template\'s pool before its first use; a create then claims a warm sandbox with its files', async () => {
+    const manager = cloud().sandboxes;
+    await manager.poolSettled();
+    const before = manager.warmCount;
+    await manager.prewarm('prewarmed');
+    expect(manager.warmCount).toBe(before + 2);
+    const sandbox = await Sandbox.create('prewarmed', cloud().connection);
+    try {
+      expect(await sandbox.files.read('/home/user/agent.mjs')).toBe('export {};');
+    } finally {
+      await sandbox.kill();
+    }
+    await expect(manager.prewarm('no-such-template')).rejects.toThrow(/template 'no-such-template' not found/);
   });
 
   it('lists sandboxes filtered by metadata and state, page by page', async () => {

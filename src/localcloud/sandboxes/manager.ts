@@ -163,6 +163,19 @@ export class SandboxManager {
     return count;
   }
 
+  /**
+   * Fills the warm pool of template `templateId` (sandboxes with internet access, the default of a
+   * create) to `warmPoolSize` now, instead of after its first use; resolves when it is full.
+   * @throws LocalCloudError (404) for an unknown template.
+   */
+  async prewarm(templateId: string): Promise<void> {
+    const template = this.config.templates.find(templateId);
+    if (!template) throw new LocalCloudError(API_STATUS.notFound, `template '${templateId}' not found; this local cloud has: ${this.config.templates.names().join(', ')}`);
+    const poolKey = `${template.name}|online`;
+    this.refill(poolKey, template, false);
+    await this.refilling.get(poolKey);
+  }
+
   /** Resolves when no pool is being refilled (tests and benchmarks wait on it). */
   async poolSettled(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, POOL_REFILL_DELAY_MS + 1));
