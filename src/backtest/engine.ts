@@ -13,7 +13,8 @@ import {
   collectIntents,
 } from '../strategy/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
-import { type OrderRejection, type SessionReport, TradingSession, groupByTime } from './session.js';
+import { type OrderRejection, type SessionReport, TradingSession } from './session.js';
+import { Timeline } from './timeline.js';
 
 /** Options of {@link runBacktest}. */
 export interface BacktestOptions {
@@ -100,10 +101,10 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     if (names.has(strategy.name)) throw new InvalidInputError(`strategies[${i}].name`, `${JSON.stringify(strategy.name)} is used twice; names must be unique`);
     names.add(strategy.name);
   });
-  const { symbols, steps, count } = groupByTime(options.bars);
+  const timeline = new Timeline(options.bars);
   const session = new TradingSession({
     swarm,
-    symbols,
+    symbols: timeline.symbols,
     ...(options.venue === undefined ? {} : { venue: options.venue }),
     ...(options.portfolio === undefined ? {} : { portfolio: options.portfolio }),
     ...(options.endOfData === undefined ? {} : { endOfData: options.endOfData }),
@@ -117,8 +118,11 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
   });
 
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i] as Bar[];
+  // One array for every step, refilled by the timeline: nothing the loop calls keeps a step.
+  const step: Bar[] = [];
+  let timeSteps = 0;
+  while (timeline.next(step)) {
+    const i = timeSteps++;
     const account = session.open(step);
     const decision = pipeline.decide(step, collectIntents(strategies, step, account, i), account, i);
     session.reject(decision.rejected, i);
@@ -129,12 +133,20 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
   const summary = pipeline.summary();
   const report: BacktestReport = Object.freeze({
     ...settled.report,
-    bars: count,
-    timeSteps: steps.length,
+    bars: timeline.count,
+    timeSteps,
     riskState: summary.riskState,
     allocation: summary.allocation,
     consensus: summary.consensus,
     elapsedMs: performance.now() - started,
   });
-  return { report, equityCurve: settled.equityCurve };
+  const series = settled.equitySeries;
+  let curve: readonly EquityPoint[] | undefined;
+  return {
+    report,
+    // Built on first read: a million point objects cost more than the bar loop that recorded them.
+    get equityCurve() {
+      return (curve ??= series.toArray());
+    },
+  };
 }

@@ -5,9 +5,9 @@ export {
   type BacktestResult,
   type BacktestRejection,
 } from './engine.js';
+export { groupByTime } from './timeline.js';
 export {
   TradingSession,
-  groupByTime,
   type TradingSessionOptions,
   type SessionReport,
   type OrderRejection,

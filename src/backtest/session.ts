@@ -2,7 +2,7 @@ import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import {
   EndOfDataRule,
-  type EquityPoint,
+  type EquitySeries,
   type Portfolio,
   type PortfolioOptions,
   type Trade,
@@ -103,7 +103,6 @@ export class TradingSession {
   /** The open positions as a map, rebuilt only after fills (most steps have none). */
   #positions: ReadonlyMap<string, number> | undefined;
   readonly #rejections: OrderRejection[] = [];
-  readonly #marks = new Map<string, number>();
   /** The latest bar of every symbol, for the end-of-data rule. */
   readonly #lastBars = new Map<string, Bar>();
   #peakEquity = -Infinity;
@@ -174,7 +173,9 @@ export class TradingSession {
 
   /** Records the decision pipeline's refusals of step `barIndex`. */
   reject(rejected: readonly DecisionRejection[], barIndex: number): void {
-    for (const { intent, source, reason, message } of rejected) {
+    // Indexed: most steps pass a shared frozen empty array, and for-of over a frozen array makes an iterator object.
+    for (let k = 0; k < rejected.length; k++) {
+      const { intent, source, reason, message } = rejected[k] as DecisionRejection;
       this.#rejections.push({ clientOrderId: this.orderId(intent, barIndex), barIndex, source, reason, message });
     }
   }
@@ -191,7 +192,7 @@ export class TradingSession {
    * Applies the end-of-data rule (liquidation fills pay the venue's fee model) and reports.
    * Orders still open are dropped.
    */
-  settle(): { report: SessionReport; equityCurve: readonly EquityPoint[] } {
+  settle(): { report: SessionReport; equitySeries: EquitySeries } {
     const lastBars = this.#symbols.flatMap((symbol) => {
       const bar = this.#lastBars.get(symbol);
       return bar === undefined ? [] : [bar];
@@ -203,9 +204,9 @@ export class TradingSession {
     });
     for (const fill of settlement.fills) this.#fills.push(fill);
     const portfolio = this.portfolio;
-    const curve = portfolio.equityCurve();
+    const series = portfolio.equitySeries();
     const trades = portfolio.trades();
-    const stats = performanceStats(curve, trades, { periodsPerYear: this.#periodsPerYear });
+    const stats = performanceStats(series, trades, { periodsPerYear: this.#periodsPerYear });
     const initialCash = portfolio.config.initialCash;
     const report: SessionReport = {
       swarm: this.swarm,
@@ -224,7 +225,7 @@ export class TradingSession {
       openPositions: portfolio.openPositions().map(({ symbol, quantity }) => ({ symbol, quantity })),
       endOfData: this.#endOfData,
     };
-    return { report, equityCurve: curve };
+    return { report, equitySeries: series };
   }
 
   /** The fills made by the latest {@link open} or {@link close} (empty when it made none). */
@@ -247,73 +248,8 @@ export class TradingSession {
   }
 
   private mark(step: readonly Bar[]): void {
-    if (step.length !== 1 || this.#marks.size !== 1) this.#marks.clear();
-    for (const bar of step) {
-      this.#marks.set(bar.symbol, bar.close);
-      this.#lastBars.set(bar.symbol, bar);
-    }
-    const equity = this.portfolio.markToMarket((step[0] as Bar).timeMs, this.#marks).equity;
+    for (const bar of step) this.#lastBars.set(bar.symbol, bar);
+    const equity = this.portfolio.mark((step[0] as Bar).timeMs, step);
     if (equity > this.#peakEquity) this.#peakEquity = equity;
   }
-}
-
-/**
- * Bars grouped by time: `steps[i]` holds the bars at the i-th distinct time, symbols in
- * alphabetical order.
- * @throws InvalidInputError naming the field for an empty input, a bar under the wrong symbol, or bars out of time order.
- */
-export function groupByTime(input: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): { symbols: string[]; steps: Bar[][]; count: number } {
-  const bySymbol = new Map<string, readonly Bar[]>();
-  if (input instanceof Map) {
-    for (const [symbol, bars] of input as ReadonlyMap<string, readonly Bar[]>) bySymbol.set(symbol, bars);
-  } else {
-    const lists = new Map<string, Bar[]>();
-    for (const bar of input as readonly Bar[]) {
-      const list = lists.get(bar.symbol);
-      if (list) list.push(bar);
-      else lists.set(bar.symbol, [bar]);
-    }
-    for (const [symbol, list] of lists) bySymbol.set(symbol, list);
-  }
-  const symbols = [...bySymbol.keys()].sort();
-  if (symbols.length === 0) throw new InvalidInputError('bars', 'must hold at least one bar');
-  let count = 0;
-  for (const symbol of symbols) {
-    const bars = bySymbol.get(symbol) as readonly Bar[];
-    if (bars.length === 0) throw new InvalidInputError(`bars.${symbol}`, 'must hold at least one bar');
-    for (let i = 0; i < bars.length; i++) {
-      const bar = bars[i] as Bar;
-      if (bar.symbol !== symbol) throw new InvalidInputError(`bars.${symbol}[${i}].symbol`, `is ${JSON.stringify(bar.symbol)}, expected ${symbol}`);
-      if (i > 0 && bar.timeMs <= (bars[i - 1] as Bar).timeMs) {
-        throw new InvalidInputError(`bars.${symbol}[${i}].timeMs`, `${bar.timeMs} is not after the previous bar; sort the bars by time`);
-      }
-    }
-    count += bars.length;
-  }
-  if (symbols.length === 1) {
-    const bars = bySymbol.get(symbols[0] as string) as readonly Bar[];
-    return { symbols, steps: bars.map((bar) => [bar]), count };
-  }
-  // k-way merge by time; symbols at equal times in alphabetical order.
-  const cursors = symbols.map(() => 0);
-  const lists = symbols.map((symbol) => bySymbol.get(symbol) as readonly Bar[]);
-  const steps: Bar[][] = [];
-  for (;;) {
-    let next = Infinity;
-    lists.forEach((list, k) => {
-      const bar = list[cursors[k] as number];
-      if (bar && bar.timeMs < next) next = bar.timeMs;
-    });
-    if (next === Infinity) break;
-    const step: Bar[] = [];
-    lists.forEach((list, k) => {
-      const bar = list[cursors[k] as number];
-      if (bar && bar.timeMs === next) {
-        step.push(bar);
-        cursors[k] = (cursors[k] as number) + 1;
-      }
-    });
-    steps.push(step);
-  }
-  return { symbols, steps, count };
 }

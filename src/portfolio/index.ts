@@ -7,9 +7,9 @@ export {
   type PortfolioConfig,
   type Position,
   type Trade,
-  type EquityPoint,
   type MarkPrices,
 } from './portfolio.js';
+export { type EquityPoint, type EquitySeries, type EquityValues } from './curve.js';
 export { fixedQuantity, fractionOfEquity, type Sizer, type FractionOfEquityOptions } from './sizing.js';
 export { performanceStats, type PerformanceStats, type PerformanceStatsOptions } from './stats.js';
 export { EndOfDataRule, settleEndOfData, type EndOfDataSettlement, type SettleEndOfDataOptions } from './liquidation.js';

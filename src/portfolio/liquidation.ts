@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import type { EquityPoint, Portfolio, PortfolioFill } from './portfolio.js';
+import type { EquityPoint } from './curve.js';
+import type { Portfolio, PortfolioFill } from './portfolio.js';
 
 /** What happens to open positions when the data ends. */
 export const EndOfDataRule = {

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
+import { type EquityPoint, EquityRecorder, type EquitySeries } from './curve.js';
 import { ShortSellingNotAllowedError } from './errors.js';
 
 /**
@@ -79,22 +80,11 @@ export interface Trade {
   readonly fillCount: number;
 }
 
-/** One point of the equity curve, recorded by {@link Portfolio.markToMarket}. */
-export interface EquityPoint {
-  readonly timeMs: number;
-  readonly cash: number;
-  /** `cash + Σ quantity × markPrice`. */
-  readonly equity: number;
-  readonly realisedPnl: number;
-  readonly unrealisedPnl: number;
-  /** `Σ |quantity| × markPrice`. */
-  readonly grossExposure: number;
-  /** Symbols with a non-zero position at this point. */
-  readonly openPositions: number;
-}
-
 /** Prices to mark with: bars (their `close` is used), a map or a record of symbol → price. */
-export type MarkPrices = readonly Bar[] | ReadonlyMap<string, number> | Readonly<Record<string, number>>;
+export type MarkPrices = readonly Bar[] | PriceTable;
+
+/** Prices by symbol, as a map or a record. */
+type PriceTable = ReadonlyMap<string, number> | Readonly<Record<string, number>>;
 
 /**
  * A remaining quantity whose size is at most this fraction of the quantities involved is treated as
@@ -105,6 +95,8 @@ const RELATIVE_QUANTITY_EPSILON = 1e-9;
 const DEFAULT_INITIAL_CASH = 100_000;
 
 interface OpenPosition {
+  /** Its key in the positions map, kept here so sums can walk `values()` (no entry arrays). */
+  readonly symbol: string;
   quantity: number;
   averagePrice: number;
 }
@@ -169,7 +161,7 @@ export class Portfolio {
   private readonly markPrices = new Map<string, number>();
   private readonly openTrades = new Map<string, OpenTrade>();
   private readonly closedTrades: Trade[] = [];
-  private readonly curve: EquityPoint[] = [];
+  private readonly curve = new EquityRecorder();
 
   /** Prefer {@link createPortfolio}, which validates options. */
   constructor(readonly config: PortfolioConfig) {
@@ -184,7 +176,7 @@ export class Portfolio {
   /** `cash + Σ quantity × markPrice`, at the latest known prices. */
   get equity(): number {
     let equity = this.cashBalance;
-    for (const [symbol, position] of this.positions) equity += position.quantity * this.markOf(symbol);
+    for (const position of this.positions.values()) equity += position.quantity * this.markOf(position.symbol);
     return equity;
   }
 
@@ -196,8 +188,8 @@ export class Portfolio {
   /** `Σ quantity × (markPrice − averagePrice)` over open positions. */
   get unrealisedPnl(): number {
     let unrealised = 0;
-    for (const [symbol, position] of this.positions) {
-      unrealised += position.quantity * (this.markOf(symbol) - position.averagePrice);
+    for (const position of this.positions.values()) {
+      unrealised += position.quantity * (this.markOf(position.symbol) - position.averagePrice);
     }
     return unrealised;
   }
@@ -235,7 +227,12 @@ export class Portfolio {
 
   /** Recorded equity points, in time order. */
   equityCurve(): readonly EquityPoint[] {
-    return [...this.curve];
+    return this.curve.series().toArray();
+  }
+
+  /** Recorded equity points, in time order, without an object per point (later marks do not change it). */
+  equitySeries(): EquitySeries {
+    return this.curve.series();
   }
 
   /**
@@ -263,7 +260,7 @@ export class Portfolio {
       // Opening or adding: new weighted average cost, nothing realised but the fee.
       const heldSize = Math.abs(held);
       const averagePrice = open ? (heldSize * open.averagePrice + quantity * price) / (heldSize + quantity) : price;
-      this.positions.set(symbol, { quantity: next, averagePrice });
+      this.positions.set(symbol, { symbol, quantity: next, averagePrice });
       const trade = this.openTrades.get(symbol) ?? this.startTrade(symbol, signed > 0 ? 'long' : 'short', timeMs);
       trade.entryQuantity += quantity;
       trade.entryNotional += quantity * price;
@@ -294,7 +291,7 @@ export class Portfolio {
       position.quantity = next;
     } else {
       this.closeTrade(symbol, trade, timeMs);
-      this.positions.set(symbol, { quantity: next, averagePrice: price });
+      this.positions.set(symbol, { symbol, quantity: next, averagePrice: price });
       const flipped = this.startTrade(symbol, next > 0 ? 'long' : 'short', timeMs);
       const openedQuantity = Math.abs(next);
       flipped.entryQuantity = openedQuantity;
@@ -311,44 +308,47 @@ export class Portfolio {
    * @throws InvalidInputError when `timeMs` is before the last point or a price is not finite and > 0.
    */
   markToMarket(timeMs: number, prices: MarkPrices): EquityPoint {
+    this.mark(timeMs, prices);
+    return this.curve.lastPoint();
+  }
+
+  /**
+   * {@link markToMarket} without building the point, for callers that mark every bar and need only
+   * the equity.
+   * @returns the equity at the new marks.
+   * @throws InvalidInputError when `timeMs` is before the last point or a price is not finite and > 0.
+   */
+  mark(timeMs: number, prices: MarkPrices): number {
     if (!Number.isFinite(timeMs)) throw new InvalidInputError('timeMs', `must be a finite number, got ${timeMs}`);
-    const last = this.curve.at(-1);
-    if (last && timeMs < last.timeMs) {
-      throw new InvalidInputError('timeMs', `must not go back in time: the last equity point is at ${last.timeMs}, got ${timeMs}`);
+    const lastTimeMs = this.curve.lastTimeMs;
+    if (lastTimeMs !== undefined && timeMs < lastTimeMs) {
+      throw new InvalidInputError('timeMs', `must not go back in time: the last equity point is at ${lastTimeMs}, got ${timeMs}`);
     }
     // Every price is checked before any is used, so a bad one changes nothing.
-    forEachPrice(prices, (symbol, price) => {
-      if (!Number.isFinite(price) || price <= 0) {
-        throw new InvalidInputError(`prices.${symbol}`, `must be a finite number > 0, got ${price}`);
-      }
-    });
-    forEachPrice(prices, (symbol, price) => this.markPrices.set(symbol, price));
+    if (Array.isArray(prices)) {
+      // Bars, as a backtest marks every step: plain loops, no callback per price.
+      const bars = prices as readonly Bar[];
+      for (const bar of bars) checkMarkPrice(bar.symbol, bar.close);
+      for (const bar of bars) this.markPrices.set(bar.symbol, bar.close);
+    } else {
+      const table = prices as PriceTable;
+      forEachPrice(table, checkMarkPrice);
+      forEachPrice(table, (symbol, price) => this.markPrices.set(symbol, price));
+    }
 
     // One pass for what the equity and unrealisedPnl getters compute (same terms, same order, so the
     // same sums): this runs once per bar in a backtest.
     let equity = this.cashBalance;
     let unrealisedPnl = 0;
     let grossExposure = 0;
-    for (const [symbol, position] of this.positions) {
-      const mark = this.markOf(symbol);
+    for (const position of this.positions.values()) {
+      const mark = this.markOf(position.symbol);
       equity += position.quantity * mark;
       unrealisedPnl += position.quantity * (mark - position.averagePrice);
       grossExposure += Math.abs(position.quantity) * mark;
     }
-    // Readonly by type, not frozen: one point is made per bar, and freezing each was a measurable
-    // share of a backtest's time.
-    const point: EquityPoint = {
-      timeMs,
-      cash: this.cashBalance,
-      equity,
-      realisedPnl: this.realised,
-      unrealisedPnl,
-      grossExposure,
-      openPositions: this.positions.size,
-    };
-    if (last && last.timeMs === timeMs) this.curve[this.curve.length - 1] = point;
-    else this.curve.push(point);
-    return point;
+    this.curve.record(timeMs, this.cashBalance, equity, this.realised, unrealisedPnl, grossExposure, this.positions.size);
+    return equity;
   }
 
   private markOf(symbol: string): number {
@@ -416,11 +416,15 @@ function validateFill(fill: PortfolioFill): void {
   }
 }
 
-/** Calls `visit` for each (symbol, price) of the marks, whatever their form, without copying them. */
-function forEachPrice(prices: MarkPrices, visit: (symbol: string, price: number) => void): void {
-  if (Array.isArray(prices)) {
-    for (const bar of prices as readonly Bar[]) visit(bar.symbol, bar.close);
-  } else if (prices instanceof Map) {
+function checkMarkPrice(symbol: string, price: number): void {
+  if (!Number.isFinite(price) || price <= 0) {
+    throw new InvalidInputError(`prices.${symbol}`, `must be a finite number > 0, got ${price}`);
+  }
+}
+
+/** Calls `visit` for each (symbol, price) of a map or record of marks, without copying them. */
+function forEachPrice(prices: PriceTable, visit: (symbol: string, price: number) => void): void {
+  if (prices instanceof Map) {
     for (const [symbol, price] of prices as ReadonlyMap<string, number>) visit(symbol, price);
   } else {
     for (const [symbol, price] of Object.entries(prices as Readonly<Record<string, number>>)) visit(symbol, price);

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
-import type { EquityPoint, Trade } from './portfolio.js';
+import type { EquityPoint, EquityValues } from './curve.js';
+import type { Trade } from './portfolio.js';
 
 /** Options of {@link performanceStats}. */
 export interface PerformanceStatsOptions {
@@ -52,7 +53,7 @@ export interface PerformanceStats {
  *   empty, or an equity value is not finite and > 0 where a return needs it.
  */
 export function performanceStats(
-  equityCurve: readonly EquityPoint[],
+  equityCurve: readonly EquityPoint[] | EquityValues,
   trades: readonly Trade[],
   options: PerformanceStatsOptions,
 ): PerformanceStats {
@@ -64,39 +65,55 @@ export function performanceStats(
   if (!Number.isFinite(riskFreeRatePerYear)) {
     throw new InvalidInputError('riskFreeRatePerYear', `must be a finite number, got ${riskFreeRatePerYear}`);
   }
-  const first = equityCurve[0];
-  const last = equityCurve.at(-1);
-  if (first === undefined || last === undefined) {
+  const curve = valuesOf(equityCurve);
+  const points = curve.length;
+  if (points === 0) {
     throw new InvalidInputError('equityCurve', 'must hold at least one point; mark the portfolio to market at least once');
   }
-  const equities = equityCurve.map((point) => point.equity);
-  equities.slice(0, -1).forEach((equity, i) => {
-    if (!Number.isFinite(equity) || equity <= 0) {
+  // Indexed loops over typed arrays rather than array methods (a backtest's curve has a point per
+  // bar), fused where each sum still adds the same terms in the same order.
+  const periods = points - 1;
+  const riskFreePerPeriod = riskFreeRatePerYear / periodsPerYear;
+  const equities = new Float64Array(points);
+  const excess = new Float64Array(periods);
+  let excessSum = 0;
+  let invested = 0;
+  for (let i = 0; i < points; i++) {
+    const equity = curve.equityAt(i);
+    if (i < periods && (!Number.isFinite(equity) || equity <= 0)) {
       throw new InvalidInputError(`equityCurve[${i}].equity`, `must be a finite number > 0 to compute a return, got ${equity}`);
     }
-  });
-
-  const periods = equities.length - 1;
-  const riskFreePerPeriod = riskFreeRatePerYear / periodsPerYear;
-  const excess: number[] = [];
-  for (let i = 1; i < equities.length; i++) {
-    excess.push((equities[i] as number) / (equities[i - 1] as number) - 1 - riskFreePerPeriod);
+    equities[i] = equity;
+    if (curve.openPositionsAt(i) > 0) invested += 1;
+    if (i === 0) continue;
+    const e = (equities[i] as number) / (equities[i - 1] as number) - 1 - riskFreePerPeriod;
+    excess[i - 1] = e;
+    excessSum += e;
   }
 
-  const totalReturn = last.equity / first.equity - 1;
+  const initialEquity = equities[0] as number;
+  const finalEquity = equities[periods] as number;
+  const totalReturn = finalEquity / initialEquity - 1;
   const annualisedReturn =
     periods === 0 || 1 + totalReturn < 0 ? null : Math.pow(1 + totalReturn, periodsPerYear / periods) - 1;
 
   const scale = Math.sqrt(periodsPerYear);
-  const meanExcess = excess.length === 0 ? 0 : sum(excess) / excess.length;
+  const meanExcess = periods === 0 ? 0 : excessSum / periods;
+  let deviationSquares = 0;
+  let downsideSquares = 0;
+  for (let i = 0; i < periods; i++) {
+    const e = excess[i] as number;
+    deviationSquares += (e - meanExcess) ** 2;
+    downsideSquares += Math.min(0, e) ** 2;
+  }
   let sharpe: number | null = null;
-  if (excess.length >= 2) {
-    const deviation = Math.sqrt(sum(excess.map((e) => (e - meanExcess) ** 2)) / (excess.length - 1));
+  if (periods >= 2) {
+    const deviation = Math.sqrt(deviationSquares / (periods - 1));
     if (deviation > 0) sharpe = (meanExcess / deviation) * scale;
   }
   let sortino: number | null = null;
-  if (excess.length >= 1) {
-    const downside = Math.sqrt(sum(excess.map((e) => Math.min(0, e) ** 2)) / excess.length);
+  if (periods >= 1) {
+    const downside = Math.sqrt(downsideSquares / periods);
     if (downside > 0) sortino = (meanExcess / downside) * scale;
   }
 
@@ -104,11 +121,10 @@ export function performanceStats(
   const wins = trades.filter((trade) => trade.netPnl > 0);
   const losses = trades.filter((trade) => trade.netPnl < 0);
   const grossLoss = -sum(losses.map((trade) => trade.netPnl));
-  const invested = equityCurve.filter((point) => point.openPositions > 0).length;
 
   return Object.freeze({
-    initialEquity: first.equity,
-    finalEquity: last.equity,
+    initialEquity,
+    finalEquity,
     periods,
     totalReturn,
     annualisedReturn,
@@ -119,26 +135,38 @@ export function performanceStats(
     tradeCount: trades.length,
     winRate: trades.length === 0 ? null : wins.length / trades.length,
     profitFactor: grossLoss === 0 ? null : sum(wins.map((trade) => trade.netPnl)) / grossLoss,
-    exposure: invested / equityCurve.length,
+    exposure: invested / points,
   });
 }
 
-function maxDrawdownOf(equities: readonly number[]): { fraction: number; durationPeriods: number } {
+/** An array of points read through {@link EquityValues}; a series is one already. */
+function valuesOf(curve: readonly EquityPoint[] | EquityValues): EquityValues {
+  if (!Array.isArray(curve)) return curve as EquityValues;
+  const points = curve as readonly EquityPoint[];
+  return {
+    length: points.length,
+    equityAt: (index) => (points[index] as EquityPoint).equity,
+    openPositionsAt: (index) => (points[index] as EquityPoint).openPositions,
+  };
+}
+
+function maxDrawdownOf(equities: Float64Array): { fraction: number; durationPeriods: number } {
   let peak = -Infinity;
   let peakIndex = 0;
   let fraction = 0;
   let durationPeriods = 0;
-  equities.forEach((equity, i) => {
+  for (let i = 0; i < equities.length; i++) {
+    const equity = equities[i] as number;
     if (equity >= peak) {
       // A recovery ends the stretch at this point; `i − peakIndex` is its length (0 at a new high).
       if (i > 0 && (equities[i - 1] as number) < peak) durationPeriods = Math.max(durationPeriods, i - peakIndex);
       peak = equity;
       peakIndex = i;
-      return;
+      continue;
     }
     fraction = Math.max(fraction, (peak - equity) / peak);
     durationPeriods = Math.max(durationPeriods, i - peakIndex);
-  });
+  }
   return { fraction, durationPeriods };
 }
 

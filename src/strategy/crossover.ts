@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import { type PriceIndicator, ema, sma } from './indicators.js';
-import { requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
+import { NO_SIGNALS, requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
 import type { Strategy, StrategySizer } from './strategy.js';
 
 /** Options of {@link smaCrossover} and {@link emaCrossover}. */
@@ -73,6 +73,7 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
       if (before === undefined) return undefined;
       const crossesAbove = before <= 0 && difference > 0;
       const crossesBelow = before >= 0 && difference < 0;
+      if (!crossesAbove && !crossesBelow) return NO_SIGNALS;
       return { enterLong: crossesAbove, exitLong: crossesBelow, enterShort: false, exitShort: false };
     },
   });

@@ -2,7 +2,7 @@ import type { Bar } from '../market/index.js';
 import { type AllocatedStrategy, PortfolioAllocator, type PortfolioAllocatorOptions } from './allocator.js';
 import { Consensus, type ConsensusOptions, ConsensusTally, type ConsensusTallySummary } from './consensus.js';
 import { RiskManager, type RiskManagerOptions, RiskState } from './risk.js';
-import type { Strategy, StrategyIntent } from './strategy.js';
+import type { Intent, Strategy, StrategyIntent } from './strategy.js';
 
 /**
  * The account as every decision of one bar time step sees it: taken after the step's fills (with
@@ -30,7 +30,8 @@ export function collectIntents(strategies: readonly Strategy[], step: readonly B
   for (const strategy of strategies) {
     for (const bar of step) {
       const decided = strategy.onBar(bar, { position: positions.get(bar.symbol) ?? 0, equity: account.equity, barIndex, positionOf });
-      for (const intent of decided) (intents ??= []).push({ ...intent, strategy: strategy.name });
+      // Indexed: most bars answer a shared frozen empty array, and for-of over a frozen array makes an iterator object.
+      for (let k = 0; k < decided.length; k++) (intents ??= []).push({ ...(decided[k] as Intent), strategy: strategy.name });
     }
   }
   return intents ?? NO_INTENTS;
@@ -38,6 +39,8 @@ export function collectIntents(strategies: readonly Strategy[], step: readonly B
 
 const NO_REJECTIONS: readonly DecisionRejection[] = Object.freeze([]);
 const NO_INTENTS: readonly StrategyIntent[] = Object.freeze([]);
+/** Most steps of a run decide nothing: they share this answer. */
+const NO_DECISION: Decision = Object.freeze({ approved: NO_INTENTS, rejected: NO_REJECTIONS });
 
 /**
  * One `positionOf` function per positions map: runners keep the map until the next fill, so the
@@ -150,7 +153,7 @@ export class DecisionPipeline {
    * @param intents the step's intents, as {@link collectIntents} orders them
    */
   decide(step: readonly Bar[], intents: readonly StrategyIntent[], account: AccountSnapshot, barIndex: number): Decision {
-    if (!this.filtering) return { approved: intents, rejected: NO_REJECTIONS };
+    if (!this.filtering) return intents.length === 0 ? NO_DECISION : { approved: intents, rejected: NO_REJECTIONS };
     for (const bar of step) {
       this.#lastCloses.set(bar.symbol, bar.close);
       this.#allocator?.onBar(bar);

@@ -74,6 +74,9 @@ export interface Signals {
   readonly exitShort: boolean;
 }
 
+/** No signal at all (shared, frozen): what most bars say. */
+export const NO_SIGNALS: Signals = Object.freeze({ enterLong: false, exitLong: false, enterShort: false, exitShort: false });
+
 /** What to do on a bar: close what is held, then open a side (or not). */
 export interface Decision {
   readonly exit: boolean;
@@ -122,7 +125,8 @@ export function signalStrategy(spec: SignalStrategySpec): Strategy {
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol !== symbol) return NONE;
       const now = signals(bar);
-      if (now === undefined) return NONE;
+      // Most bars signal nothing, and nothing is then decided whatever is held.
+      if (now === undefined || !(now.enterLong || now.exitLong || now.enterShort || now.exitShort)) return NONE;
       const position = context.position;
       const { exit, enter } = decide(holdingOf(position), now, allowShort);
       if (!exit && enter === undefined) return NONE;

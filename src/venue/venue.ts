@@ -58,6 +58,14 @@ export function compilePaperVenueOptions(options: PaperVenueOptions): PaperVenue
   });
 }
 
+/** What the venue keeps per symbol. */
+interface SymbolBook {
+  /** Time of the symbol's latest bar; −Infinity before the first, so every bar time is after it. */
+  lastBarTimeMs: number;
+  /** Its orders that can still fill, in submission order. */
+  open: OrderRecord[];
+}
+
 interface OrderRecord {
   readonly request: Readonly<OrderRequest>;
   status: Exclude<OrderStatus, 'duplicate'>;
@@ -105,12 +113,13 @@ interface OrderRecord {
 export class PaperVenue {
   readonly config: PaperVenueConfig;
   private readonly orders = new Map<string, OrderRecord>();
-  private readonly openBySymbol = new Map<string, OrderRecord[]>();
-  private readonly lastBarTimeMs = new Map<string, number>();
+  /** Every symbol's book, made up front: one lookup per bar, updated in place. */
+  private readonly books = new Map<string, SymbolBook>();
 
   /** @throws InvalidInputError naming the first invalid option. */
   constructor(options: PaperVenueOptions) {
     this.config = compilePaperVenueOptions(options);
+    for (const symbol of this.config.symbols) this.books.set(symbol, { lastBarTimeMs: -Infinity, open: [] });
   }
 
   /**
@@ -147,9 +156,7 @@ export class PaperVenue {
     };
     this.orders.set(id, record);
     if (problem) return { status: 'rejected', ...problem };
-    const open = this.openBySymbol.get(request.symbol);
-    if (open) open.push(record);
-    else this.openBySymbol.set(request.symbol, [record]);
+    (this.books.get(request.symbol) as SymbolBook).open.push(record);
     return { status: 'accepted' };
   }
 
@@ -183,19 +190,20 @@ export class PaperVenue {
   onBar(bar: Bar): Fill[] {
     const problem = validateBar(bar)[0];
     if (problem) throw new InvalidInputError(`bar.${problem.field}`, problem.message);
-    if (!this.config.symbols.has(bar.symbol)) {
+    const book = this.books.get(bar.symbol);
+    if (book === undefined) {
       throw new InvalidInputError('bar.symbol', `${JSON.stringify(bar.symbol)} is not one of the venue's symbols`);
     }
-    const last = this.lastBarTimeMs.get(bar.symbol);
-    if (last !== undefined && bar.timeMs <= last) {
+    const last = book.lastBarTimeMs;
+    if (bar.timeMs <= last) {
       throw new InvalidInputError(
         'bar.timeMs',
         `${bar.timeMs} is not after the previous ${bar.symbol} bar (${last}); feed each symbol's bars in time order`,
       );
     }
-    this.lastBarTimeMs.set(bar.symbol, bar.timeMs);
-    const open = this.openBySymbol.get(bar.symbol);
-    if (!open) return [];
+    book.lastBarTimeMs = bar.timeMs;
+    const open = book.open;
+    if (open.length === 0) return [];
     const fills: Fill[] = [];
     const partial = this.config.partialFills;
     let capacity = partial ? partial.maxFractionOfBarVolume * bar.volume : Infinity;
@@ -206,9 +214,7 @@ export class PaperVenue {
       capacity -= fill.quantity;
       fills.push(fill);
     }
-    const stillOpen = open.filter(isOpen);
-    if (stillOpen.length === 0) this.openBySymbol.delete(bar.symbol);
-    else this.openBySymbol.set(bar.symbol, stillOpen);
+    book.open = open.filter(isOpen);
     return fills;
   }
 
@@ -250,8 +256,8 @@ export class PaperVenue {
       checkPrice('limitPrice', limitPrice, type === 'limit', RejectReason.missingLimitPrice, RejectReason.invalidLimitPrice, RejectReason.unexpectedLimitPrice, type) ??
       checkPrice('stopPrice', stopPrice, type === 'stop', RejectReason.missingStopPrice, RejectReason.invalidStopPrice, RejectReason.unexpectedStopPrice, type);
     if (priceProblem) return priceProblem;
-    const last = this.lastBarTimeMs.get(symbol);
-    const stale = last !== undefined && (this.config.fillAt === FillAt.close ? nowBarTimeMs <= last : nowBarTimeMs < last);
+    const last = (this.books.get(symbol) as SymbolBook).lastBarTimeMs;
+    const stale = this.config.fillAt === FillAt.close ? nowBarTimeMs <= last : nowBarTimeMs < last;
     if (stale) {
       return {
         reason: RejectReason.staleBar,
