@@ -212,8 +212,8 @@ async function main(): Promise<void> {
       requestsPerUser: REQUESTS_PER_USER,
       streamsPerUser: STREAMS_PER_USER,
       perUserMeanMs: fair.perUserMeanMs,
-      serviceMetrics: { requests: metrics.requests, pool: metrics.pool, queue: metrics.queue, cache: metrics.cache, breaker: metrics.breaker, scrubFailures: metrics.scrubFailures },
-      note: 'one local cloud for both; naive = Sandbox.create + runCode + kill per request; the service runs stateless executions and scrubs each sandbox before reuse',
+      serviceMetrics: { requests: metrics.requests, pool: metrics.pool, queue: metrics.queue, cache: metrics.cache, breaker: metrics.breaker, tidied: metrics.tidied, tidyFailures: metrics.tidyFailures, scrubbed: metrics.scrubbed, scrubFailures: metrics.scrubFailures },
+      note: 'one local cloud for both; naive = Sandbox.create + runCode + kill per request; the service runs stateless executions and cleans each sandbox before reuse (tidied up when only Python ran in it, else scrubbed)',
     });
   } finally {
     await service?.close();

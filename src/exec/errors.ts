@@ -319,3 +319,18 @@ export class InterpreterLostError extends TradeswarmError {
     super(`the interpreter in sandbox ${sandboxId} was closed while the code ran (${detail}); the sandbox is replaced and the code run again`, { retryable: true });
   }
 }
+
+/**
+ * The quick tidy-up of a used sandbox found what it may not handle (a process of the user still
+ * running, something it could not remove, a kept file changed): the sandbox is scrubbed instead.
+ */
+export class SandboxTidyError extends TradeswarmError {
+  override readonly name = 'SandboxTidyError';
+
+  constructor(
+    readonly sandboxId: string,
+    readonly detail: string,
+  ) {
+    super(`sandbox ${sandboxId} could not be tidied up (${detail}); scrub it instead, or replace it`, { retryable: false });
+  }
+}

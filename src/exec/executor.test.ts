@@ -58,6 +58,21 @@ describe('Executor on a real local sandbox', () => {
     expect(outcome.truncated).toBe(true);
   });
 
+  it('tells which languages ran in a sandbox since it last asked, and whether a context was dropped', async () => {
+    const executor = new Executor();
+    await executor.run(sandbox, { code: '1', language: 'python' });
+    await executor.run(sandbox, { code: '1', language: 'javascript' });
+    const usage = executor.takeUsage(sandbox);
+    expect([...usage.languages].sort()).toEqual(['javascript', 'python']);
+    expect(usage.contextDropped).toBe(false);
+    expect(executor.takeUsage(sandbox)).toEqual({ languages: new Set(), contextDropped: false });
+    // A context that cannot be made is dropped; what it may have started is unknown.
+    const failing = { sandboxId: 'gone', createCodeContext: () => Promise.reject(new Error('sandbox gone')) } as unknown as Sandbox;
+    await expect(executor.run(failing, { code: '1', language: 'python' })).rejects.toThrow('sandbox gone');
+    expect(executor.takeUsage(failing)).toEqual({ languages: new Set(['python']), contextDropped: true });
+    expect(executor.existingContext(failing, 'python')).toBeUndefined();
+  });
+
   it('refuses a time limit over the maximum, naming the field', async () => {
     const executor = new Executor({ maxTimeoutMs: 1000, defaultTimeoutMs: 500 });
     await expect(executor.run(sandbox, { code: '1', language: 'python', timeoutMs: 1001 })).rejects.toThrow(/^timeoutMs: must be a whole number of ms from 1 to 1000/);

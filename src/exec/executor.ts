@@ -66,6 +66,17 @@ export interface ExecutionOutcome {
   readonly sandboxId: string;
 }
 
+/** What was done with one sandbox's interpreters since {@link Executor.takeUsage} last asked. */
+export interface SandboxUsage {
+  /** Languages whose interpreter was handed code (whether or not it ran to the end). */
+  readonly languages: ReadonlySet<ExecLanguage>;
+  /**
+   * A context was dropped without a confirmed restart (it failed to start or to restart, or the
+   * sandbox failed under it): its kernel, and whatever that ran, may still be alive unknown to the executor.
+   */
+  readonly contextDropped: boolean;
+}
+
 /** Keeps at most `limit` bytes of a stream. */
 class BoundedText {
   private readonly parts: string[] = [];
@@ -100,6 +111,7 @@ class BoundedText {
 export class Executor {
   readonly config: ExecutorConfig;
   private readonly contexts = new WeakMap<Sandbox, Map<ExecLanguage, Promise<Context>>>();
+  private readonly usage = new WeakMap<Sandbox, { languages: Set<ExecLanguage>; contextDropped: boolean }>();
 
   constructor(options: ExecutorOptions = {}) {
     this.config = compileExecutorOptions(options);
@@ -117,6 +129,7 @@ export class Executor {
   /** @throws the provider's error when it is transient (the sandbox should be replaced). */
   async run(sandbox: Sandbox, request: ExecutionRequest): Promise<ExecutionOutcome> {
     const timeoutMs = this.timeoutFor(request);
+    this.usageOf(sandbox).languages.add(request.language);
     const context = await this.contextOf(sandbox, request.language);
     const stdout = new BoundedText(this.config.maxOutputBytes);
     const stderr = new BoundedText(this.config.maxOutputBytes);
@@ -198,6 +211,21 @@ export class Executor {
     return restarted.filter(Boolean).length;
   }
 
+  /**
+   * What was done with the interpreters of `sandbox` since the last call (or since the executor first
+   * used it), and starts counting again.
+   */
+  takeUsage(sandbox: Sandbox): SandboxUsage {
+    const usage = this.usageOf(sandbox);
+    this.usage.delete(sandbox);
+    return usage;
+  }
+
+  /** The context of `language` this executor holds on `sandbox`, without creating one. */
+  existingContext(sandbox: Sandbox, language: ExecLanguage): Promise<Context> | undefined {
+    return this.contexts.get(sandbox)?.get(language);
+  }
+
   /** Forgets the contexts of `sandbox` except those of `keep` (their kernels are gone); the next execution makes new ones. */
   forgetContexts(sandbox: Sandbox, keep: readonly ExecLanguage[] = []): void {
     for (const language of EXEC_LANGUAGES) if (!keep.includes(language)) this.forget(sandbox, language);
@@ -218,7 +246,16 @@ export class Executor {
     return context;
   }
 
+  private usageOf(sandbox: Sandbox): { languages: Set<ExecLanguage>; contextDropped: boolean } {
+    let usage = this.usage.get(sandbox);
+    if (!usage) {
+      usage = { languages: new Set(), contextDropped: false };
+      this.usage.set(sandbox, usage);
+    }
+    return usage;
+  }
+
   private forget(sandbox: Sandbox, language: ExecLanguage): void {
-    this.contexts.get(sandbox)?.delete(language);
+    if (this.contexts.get(sandbox)?.delete(language) === true) this.usageOf(sandbox).contextDropped = true;
   }
 }

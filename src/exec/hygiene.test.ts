@@ -2,7 +2,8 @@ import { CommandExitError, Sandbox } from '@e2b/code-interpreter';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { useLocalCloud } from '../../test/fixtures/localcloud.js';
-import { scrubCommand, scrubSandbox } from './hygiene.js';
+import { SandboxTidyError } from './errors.js';
+import { scrubCommand, scrubSandbox, tidyCode, tidySandbox } from './hygiene.js';
 
 const cloud = useLocalCloud();
 
@@ -87,5 +88,74 @@ describe('scrubSandbox on the local cloud', () => {
   it('refuses a keep path that is not absolute', () => {
     expect(() => scrubCommand(['home/user/.keep'])).toThrow(InvalidInputError);
     expect(() => scrubCommand(['/home/user/\0'])).toThrow(InvalidInputError);
+  });
+});
+
+/** Everything directly in the scrubbed directories, and the processes of user, as root sees them. */
+async function leftovers(sandbox: Sandbox): Promise<string> {
+  const listing = await sandbox.commands.run('ls -A /home/user /tmp /var/tmp /dev/shm; echo "user processes: $(pgrep -u user | wc -l)"', { user: 'root' });
+  return listing.stdout;
+}
+
+describe('tidySandbox on the local cloud', () => {
+  it('removes everything in /home/user, /tmp, /var/tmp and /dev/shm but keep, from a fresh Python worker, leaving no name behind', async () => {
+    await withSandbox(async (sandbox) => {
+      const context = await sandbox.createCodeContext({ language: 'python' });
+      await sandbox.commands.run(
+        [
+          "printf 'build-7\\n' > /home/user/.keep",
+          'echo secret > /home/user/notes.txt && echo secret > /home/user/.hidden',
+          'mkdir -p /home/user/locked/inner && echo x > /home/user/locked/inner/f && chmod 500 /home/user/locked/inner /home/user/locked',
+          'echo t > /tmp/t && mkdir /tmp/dir && echo y > /tmp/dir/y && ln -s /etc/passwd /tmp/link && echo s > /dev/shm/s',
+          // Found first where Python looks for modules (the working directory): the tidy-up must not run it.
+          "echo 'raise SystemExit(\"planted module ran\")' > /home/user/posix.py && cp /home/user/posix.py /home/user/os.py",
+          "touch $'/tmp/na\\xefve \\n name'",
+        ].join(' && '),
+        { user: 'user' },
+      );
+      await sandbox.restartCodeContext(context);
+
+      await tidySandbox(sandbox, context, { keep: ['/home/user/.keep'], expect: { '/home/user/.keep': 'build-7\n' } });
+
+      expect(await leftovers(sandbox)).toBe('/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\n\n/var/tmp:\nuser processes: 1\n');
+      // The worker that ran it (the one process of user) holds no name of it.
+      expect((await sandbox.runCode('sorted(name for name in globals() if not name.startswith("__"))', { context })).text).toBe('[]');
+    });
+  });
+
+  it('fails, naming it and leaving it alone, when a process of user other than the worker is running', async () => {
+    await withSandbox(async (sandbox) => {
+      const context = await sandbox.createCodeContext({ language: 'python' });
+      const sleeper = await sandbox.commands.run('sleep 600', { user: 'user', background: true });
+      const failure = await tidySandbox(sandbox, context).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SandboxTidyError);
+      expect((failure as SandboxTidyError).detail).toBe(`RuntimeError: process ${sleeper.pid} of the user is still running`);
+      expect(await leftovers(sandbox)).toMatch(/user processes: 2\n$/);
+    });
+  });
+
+  it('fails when a kept file was changed, replaced by a link, or made unreadable, or something cannot be removed', async () => {
+    await withSandbox(async (sandbox) => {
+      const context = await sandbox.createCodeContext({ language: 'python' });
+      const tag = '/home/user/.tag';
+      const options = { keep: [tag], expect: { [tag]: 'build-7\n' } };
+      for (const [tamper, detail] of [
+        [`printf 'build-7\\nsecret\\n' > ${tag}`, 'RuntimeError: kept file /home/user/.tag was changed'],
+        [`rm ${tag} && ln -s /etc/hostname ${tag}`, 'RuntimeError: kept file /home/user/.tag was replaced or made unreadable'],
+        [`chmod 000 ${tag}`, 'RuntimeError: kept file /home/user/.tag was replaced or made unreadable'],
+      ] as const) {
+        await sandbox.commands.run(`rm -f ${tag}; printf 'build-7\\n' > ${tag}; ${tamper}`, { user: 'user' });
+        await expect(tidySandbox(sandbox, context, options)).rejects.toMatchObject({ name: 'SandboxTidyError', detail });
+      }
+      await sandbox.commands.run(`rm -f ${tag}; printf 'build-7\\n' > ${tag}`, { user: 'user' });
+      await tidySandbox(sandbox, context, options);
+      // user cannot remove what root left in the sticky /tmp.
+      await sandbox.commands.run('echo r > /tmp/root-file', { user: 'root' });
+      const failure = await tidySandbox(sandbox, context, options).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SandboxTidyError);
+      expect((failure as SandboxTidyError).detail).toBe('RuntimeError: could not remove /tmp/root-file (Operation not permitted)');
+      expect(() => tidyCode([], { [tag]: 'x' })).toThrow(InvalidInputError);
+      expect(() => tidyCode(['home/user/.keep'])).toThrow(InvalidInputError);
+    });
   });
 });

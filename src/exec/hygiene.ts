@@ -1,4 +1,6 @@
+import type { Context } from '@e2b/code-interpreter';
 import { InvalidInputError } from '../core/index.js';
+import { SandboxTidyError } from './errors.js';
 
 /** What {@link scrubSandbox} needs of a sandbox: running a shell command as root. */
 export interface ScrubbableSandbox {
@@ -23,6 +25,12 @@ export interface ScrubOptions {
 
 /** Directories user code can write to and the scrub empties; one that does not exist is skipped. */
 export const SCRUBBED_DIRECTORIES: readonly string[] = ['/home/user', '/tmp', '/var/tmp', '/dev/shm'];
+
+/** What {@link tidySandbox} needs of a sandbox: running code in a Python context (the SDK's `Sandbox` fits). */
+export interface TidyableSandbox {
+  readonly sandboxId: string;
+  runCode(code: string, options: { context: Context; timeoutMs: number }): Promise<{ error?: { readonly name: string; readonly value: string } | undefined }>;
+}
 
 /** Quotes `text` for a POSIX shell. */
 function shellQuote(text: string): string {
@@ -117,13 +125,7 @@ function prelude(keep: readonly string[], expect: Readonly<Record<string, string
  *   an expected file that is not kept.
  */
 export function scrubCommand(keep: readonly string[] = [], expect: Readonly<Record<string, string>> = {}): string {
-  for (const path of keep) {
-    if (!path.startsWith('/') || path.includes('\0')) throw new InvalidInputError('keep', `must be absolute paths, got ${JSON.stringify(path)}`);
-  }
-  for (const [path, content] of Object.entries(expect)) {
-    if (!keep.includes(path)) throw new InvalidInputError(`expect.${path}`, 'must be one of the kept paths (keep)');
-    if (content.includes('\0')) throw new InvalidInputError(`expect.${path}`, 'must not hold a NUL');
-  }
+  checkKept(keep, expect);
   const shared = prelude(keep, expect);
   return [
     'cd / || exit 1',
@@ -133,6 +135,17 @@ export function scrubCommand(keep: readonly string[] = [], expect: Readonly<Reco
   ].join('\n');
 }
 
+/** @throws InvalidInputError (`keep`, `expect.<path>`) as {@link scrubCommand} says. */
+function checkKept(keep: readonly string[], expect: Readonly<Record<string, string>>): void {
+  for (const path of keep) {
+    if (!path.startsWith('/') || path.includes('\0')) throw new InvalidInputError('keep', `must be absolute paths, got ${JSON.stringify(path)}`);
+  }
+  for (const [path, content] of Object.entries(expect)) {
+    if (!keep.includes(path)) throw new InvalidInputError(`expect.${path}`, 'must be one of the kept paths (keep)');
+    if (content.includes('\0')) throw new InvalidInputError(`expect.${path}`, 'must not hold a NUL');
+  }
+}
+
 /**
  * Runs {@link scrubCommand} in `sandbox`. The caller restarts the interpreter contexts afterwards (their
  * workers run as `user` and were killed too).
@@ -140,4 +153,128 @@ export function scrubCommand(keep: readonly string[] = [], expect: Readonly<Reco
  */
 export async function scrubSandbox(sandbox: ScrubbableSandbox, options: ScrubOptions = {}): Promise<void> {
   await sandbox.commands.run(scrubCommand(options.keep, options.expect), { user: 'root', timeoutMs: options.timeoutMs ?? 10_000 });
+}
+
+/** `text` as a Python bytes literal (its UTF-8 bytes; anything but printable ASCII escaped). */
+function pythonBytes(text: string): string {
+  let literal = "b'";
+  for (const byte of Buffer.from(text, 'utf8')) {
+    literal += byte === 0x27 || byte === 0x5c ? `\\${String.fromCharCode(byte)}` : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return `${literal}'`;
+}
+
+/**
+ * Python, run as `user`: fails when another process of its user exists; removes everything in the
+ * scrubbed directories but `keep` (opening up directories its owner locked), and fails if anything is
+ * left; fails when a kept file in `expect` is not a regular, readable file of exactly that content.
+ * Paths and contents are bytes, so no encoding stands between them and the file system. It imports
+ * only `posix`, a module built into the interpreter: a file the last caller left in the working
+ * directory (the first place Python looks for a module) cannot stand in for it.
+ */
+const TIDY = `
+def tidy(keep, expect, dirs):
+    import posix
+    me, uid = posix.getpid(), posix.getuid()
+    if uid == 0:
+        raise RuntimeError('the tidy-up runs as root; it must run as the unprivileged user')
+    for name in posix.listdir(b'/proc'):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(b'/proc/' + name + b'/status', 'rb') as status:
+                ids = [line.split()[1:4] for line in status if line.startswith(b'Uid:')]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if ids and str(uid).encode() in ids[0]:
+            raise RuntimeError('process %d of the user is still running' % int(name))
+    S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000
+
+    def open_up(path, info):
+        if info.st_uid == uid and info.st_mode & 0o700 != 0o700:
+            posix.chmod(path, info.st_mode & 0o7777 | 0o700)
+
+    def remove(path):
+        info = posix.lstat(path)
+        if info.st_mode & S_IFMT == S_IFDIR:
+            open_up(path, info)
+            for name in posix.listdir(path):
+                remove(path + b'/' + name)
+            posix.rmdir(path)
+        else:
+            posix.unlink(path)
+
+    def left(directory):
+        return [path for path in (directory + b'/' + name for name in posix.listdir(directory)) if path not in keep]
+
+    for directory in dirs:
+        try:
+            open_up(directory, posix.stat(directory))
+        except FileNotFoundError:
+            continue
+        for path in left(directory):
+            try:
+                remove(path)
+            except OSError as error:
+                raise RuntimeError('could not remove %s (%s)' % (path.decode(errors='replace'), error.strerror)) from None
+        rest = left(directory)
+        if rest:
+            raise RuntimeError('could not remove %s' % rest[0].decode(errors='replace'))
+    for path, content in expect:
+        data = None
+        try:
+            if posix.lstat(path).st_mode & S_IFMT == S_IFREG:
+                fd = posix.open(path, posix.O_RDONLY)
+                try:
+                    chunks = []
+                    while True:
+                        chunk = posix.read(fd, 65536)
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                    data = b''.join(chunks)
+                finally:
+                    posix.close(fd)
+        except OSError:
+            pass
+        if data is None:
+            raise RuntimeError('kept file %s was replaced or made unreadable' % path.decode(errors='replace'))
+        if data != content:
+            raise RuntimeError('kept file %s was changed' % path.decode(errors='replace'))
+`;
+
+/**
+ * The Python code {@link tidySandbox} runs: what {@link scrubCommand} does to files, and a check that
+ * no process of the user is left, as one cell that leaves no name behind.
+ * @throws InvalidInputError as {@link scrubCommand} does.
+ */
+export function tidyCode(keep: readonly string[] = [], expect: Readonly<Record<string, string>> = {}): string {
+  checkKept(keep, expect);
+  const list = (items: readonly string[]): string => `[${items.map(pythonBytes).join(', ')}]`;
+  const expected = Object.entries(expect).map(([path, content]) => `(${pythonBytes(path)}, ${pythonBytes(content)})`);
+  return `${TIDY}
+try:
+    tidy(set(${list(keep)}), [${expected.join(', ')}], ${list(SCRUBBED_DIRECTORIES)})
+finally:
+    del tidy
+`;
+}
+
+/**
+ * Leaves the files of a used sandbox as {@link scrubSandbox} does, from a Python worker instead of a
+ * shell started as root, and checks that no process of `user` is left instead of killing them: about a
+ * third of the CPU of a scrub. It trusts the worker that runs it, so it is sound only where no process
+ * of `user` can have reached that worker: the caller restarts `context` first, on a sandbox where the
+ * restart ends every process the old worker started and nothing else ran code as `user` since the last
+ * scrub, and restarts it again afterwards, as the worker ran this code. The local cloud is such a
+ * sandbox (see `LOCAL_INTERPRETER_MARKER`): its Python zygote is the subreaper of everything a worker
+ * starts, a JavaScript kernel that ran nothing still runs as root, and a fresh worker cannot be traced
+ * by other processes of `user` before its first execution; should a process of `user` survive anyway,
+ * this fails, naming it, and the caller scrubs.
+ * @throws SandboxTidyError when a process of `user` is left, something cannot be removed, or a kept
+ *   file changed (scrub the sandbox instead); the provider's error when the code cannot run.
+ */
+export async function tidySandbox(sandbox: TidyableSandbox, context: Context, options: ScrubOptions = {}): Promise<void> {
+  const execution = await sandbox.runCode(tidyCode(options.keep, options.expect), { context, timeoutMs: options.timeoutMs ?? 10_000 });
+  if (execution.error) throw new SandboxTidyError(sandbox.sandboxId, `${execution.error.name}: ${execution.error.value}`);
 }

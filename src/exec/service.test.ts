@@ -101,6 +101,52 @@ describe('createExecService on the local cloud', () => {
     expect(svc.metrics().scrubFailures).toBe(0);
   });
 
+  it('tidies up after Python alone ran, scrubs after JavaScript ran, and either way the next caller finds nothing', async () => {
+    const svc = await service({ pool: { minSize: 1, targetSize: 1, maxSize: 1 } });
+    const leave = [
+      'import os, subprocess',
+      'secret = "ann-only"',
+      'os.environ["ANN"] = secret',
+      'for path in ("/home/user/ann.txt", "/tmp/ann", "/dev/shm/ann"): open(path, "w").write(secret)',
+      // A daemon: forked twice, in a session of its own.
+      'subprocess.Popen(["python3", "-c", "import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\ntime.sleep(600)"], start_new_session=True).wait()',
+      'subprocess.run(["pgrep", "-u", "user", "-c"], capture_output=True, text=True).stdout.strip()',
+    ].join('\n');
+    const look = [
+      'import os, subprocess',
+      'found = {"secret": "secret" in globals(), "env": "ANN" in os.environ}',
+      'found["files"] = sorted(os.listdir("/home/user") + os.listdir("/tmp") + os.listdir("/var/tmp") + os.listdir("/dev/shm"))',
+      'found["others"] = subprocess.run(["pgrep", "-u", "user", "-c"], capture_output=True, text=True).stdout.strip()',
+      'found',
+    ].join('\n');
+    // pgrep counts the worker itself.
+    const nothing = "{'secret': False, 'env': False, 'files': ['.tradeswarm-build'], 'others': '1'}";
+    expect((await svc.exec({ code: leave, user: 'ann' })).results[0]?.text).toBe("'2'");
+    expect((await svc.exec({ code: look, user: 'bob' })).results[0]?.text).toBe(nothing);
+    await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
+    expect(svc.metrics()).toMatchObject({ tidied: 2, scrubbed: 0, tidyFailures: 0, scrubFailures: 0 });
+
+    expect((await svc.exec({ code: "require('fs').writeFileSync('/tmp/ann-js', 'x'); 1", language: 'javascript', user: 'ann' })).error).toBeUndefined();
+    expect((await svc.exec({ code: look, user: 'bob' })).results[0]?.text).toBe(nothing);
+    await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
+    expect(svc.metrics()).toMatchObject({ tidied: 3, scrubbed: 1, tidyFailures: 0, scrubFailures: 0 });
+  });
+
+  it('scrubs a sandbox instead when the tidy-up finds a process of user it cannot account for', async () => {
+    const svc = await service({ pool: { minSize: 1, targetSize: 1, maxSize: 1 } });
+    const first = await svc.exec({ code: '1', user: 'ann' });
+    await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
+    // Started outside the Python worker (the service never does this), so a context restart does not end it.
+    const sandbox = await Sandbox.connect(first.sandboxId, cloud().connection);
+    await sandbox.commands.run('sleep 600', { user: 'user', background: true });
+    await svc.exec({ code: '2', user: 'ann' });
+    await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
+    expect(svc.metrics()).toMatchObject({ tidied: 1, tidyFailures: 1, scrubbed: 1, scrubFailures: 0 });
+    const after = await svc.exec({ code: 'import subprocess\nsubprocess.run(["pgrep", "-x", "sleep"], capture_output=True).stdout', user: 'bob' });
+    expect(after).toMatchObject({ sandboxId: first.sandboxId });
+    expect(after.results[0]?.text).toBe("b''");
+  });
+
   it('keeps variables and files within a session, refuses other users and forgets it on close', async () => {
     const svc = await service();
     const session = await svc.openSession({ user: 'ann' });

@@ -507,8 +507,8 @@ describe('javascript kernel', () => {
 describe('Kernel driver', () => {
   it('builds the command line for each language', () => {
     expect(kernelCommand('python')).toEqual(['/usr/bin/python3', '-u', `${KERNELS_SANDBOX_DIR}/python_kernel.py`]);
-    expect(kernelCommand('js', '/kernels')).toEqual([process.execPath, '/kernels/javascript_kernel.mjs']);
-    expect(kernelCommand('javascript', KERNELS_HOST_DIR)).toEqual([process.execPath, path.join(KERNELS_HOST_DIR, 'javascript_kernel.mjs')]);
+    expect(kernelCommand('js', '/kernels')).toEqual([process.execPath, '/kernels/javascript_kernel.cjs']);
+    expect(kernelCommand('javascript', KERNELS_HOST_DIR)).toEqual([process.execPath, path.join(KERNELS_HOST_DIR, 'javascript_kernel.cjs')]);
     expect(KERNELS_HOST_DIR).toBe(path.resolve(import.meta.dirname, '../kernels'));
     expect(parseKernelLanguage(' Python ')).toBe('python');
     expect(() => kernelCommand('ruby')).toThrow(UnsupportedKernelLanguageError);

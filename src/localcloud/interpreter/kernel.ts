@@ -49,6 +49,16 @@ export const KERNELS_HOST_DIR = fileURLToPath(new URL('../kernels', import.meta.
 /** Where the kernels directory is bind-mounted, read-only, inside every sandbox. */
 export const KERNELS_SANDBOX_DIR = '/opt/tradeswarm/kernels';
 
+/**
+ * A file every local sandbox holds (read-only) and no E2B sandbox does: its presence tells a client
+ * that the sandbox's code interpreter is this one, with guarantees to build on. Restarting a Python
+ * context ends every process its worker started, daemons in sessions of their own included (the zygote
+ * is their subreaper and kills them all before it forks the next worker), and the new worker cannot be
+ * traced by other processes of the user before its first execution. A JavaScript context runs as root,
+ * out of reach of user code, until its first execution.
+ */
+export const LOCAL_INTERPRETER_MARKER = path.posix.join(KERNELS_SANDBOX_DIR, 'python_kernel.py');
+
 /** Interpreter that runs the Python kernel (Debian's system Python 3.11, standard library only). */
 export const PYTHON_INTERPRETER = '/usr/bin/python3';
 
@@ -262,7 +272,7 @@ export function kernelCommand(language: string, kernelsDir: string = KERNELS_SAN
   if (parseKernelLanguage(language) === 'python') {
     return [PYTHON_INTERPRETER, '-u', path.posix.join(kernelsDir, 'python_kernel.py')];
   }
-  return [process.execPath, path.posix.join(kernelsDir, 'javascript_kernel.mjs')];
+  return [process.execPath, path.posix.join(kernelsDir, 'javascript_kernel.cjs')];
 }
 
 /** A {@link KernelSpawner} that runs the kernel directly on this machine, without a sandbox. */

@@ -36,6 +36,15 @@ describe('code interpreter kernels inside a sandbox', () => {
       expect(await credentials(sandbox, worker)).toEqual({ Uid: '1000 1000 1000 1000', Gid: '1000 1000 1000 1000', Groups: '', CapPrm: '0000000000000000', CapEff: '0000000000000000' });
       // The zygote holds only what dropping to user and signalling its workers take, and runs no user code.
       expect(await credentials(sandbox, zygote)).toMatchObject({ Uid: '0 0 0 0', CapEff: '00000000000000e0' });
+      // A worker is out of reach of other processes of user until its first execution (it is not
+      // dumpable, so they can neither ptrace it nor open its /proc files); then it is as a kernel started
+      // as user would be.
+      await sandbox.restartCodeContext(context);
+      const [fresh] = (await sandbox.commands.run(`pgrep -P ${zygote}`, { user: 'root' })).stdout.trim().split('\n').map(Number) as [number];
+      const attach = `python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); print(libc.ptrace(16, ${fresh}, 0, 0), ctypes.get_errno())'`;
+      expect((await sandbox.commands.run(`${attach}; cat /proc/${fresh}/environ 2>&1 | sed 's/.*: //'`, { user: 'user' })).stdout).toBe('-1 1\nPermission denied\n');
+      const own = await sandbox.runCode("import os\n(os.getpid(), len(open(f'/proc/{os.getpid()}/environ', 'rb').read()) > 0)", { context });
+      expect(own.text).toBe(`(${fresh}, True)`);
 
       // What the service's scrub does to processes: the worker dies, the zygote does not.
       await sandbox.commands.run('pkill -KILL -u user; true', { user: 'root' });
@@ -52,13 +61,13 @@ describe('code interpreter kernels inside a sandbox', () => {
   it('starts JavaScript as root and drops to user on its first execution; a restart keeps a kernel that ran nothing', async () => {
     await withSandbox(async (sandbox) => {
       const context = await sandbox.createCodeContext({ language: 'javascript' });
-      const [booted] = await pidsOf(sandbox, 'javascript_kernel.mjs');
+      const [booted] = await pidsOf(sandbox, 'javascript_kernel.cjs');
       expect(booted).toBeDefined();
       expect(await credentials(sandbox, booted!)).toMatchObject({ Uid: '0 0 0 0', CapEff: '00000000000000c0' });
       // A root process that ran nothing survives a kill of every process of user, and is as fresh as a new one.
       await sandbox.commands.run('pkill -KILL -u user; true', { user: 'root' });
       await sandbox.restartCodeContext(context);
-      expect(await pidsOf(sandbox, 'javascript_kernel.mjs')).toEqual([booted]);
+      expect(await pidsOf(sandbox, 'javascript_kernel.cjs')).toEqual([booted]);
 
       const first = await sandbox.runCode("globalThis.leftOver = 'ann'; setInterval(() => console.log('old timer'), 1); [process.pid, process.getuid(), process.getgid(), process.cwd(), process.env.HOME]", { context });
       expect(first.text).toBe(`[ ${booted}, 1000, 1000, '/home/user', '/home/user' ]`);
@@ -66,7 +75,7 @@ describe('code interpreter kernels inside a sandbox', () => {
 
       // It ran code: a restart replaces it with a new root kernel, with nothing of the old one.
       await sandbox.restartCodeContext(context);
-      const [replaced] = await pidsOf(sandbox, 'javascript_kernel.mjs');
+      const [replaced] = await pidsOf(sandbox, 'javascript_kernel.cjs');
       expect(replaced).not.toBe(booted);
       const fresh = await sandbox.runCode('typeof leftOver', { context });
       expect(fresh.text).toBe("'undefined'");

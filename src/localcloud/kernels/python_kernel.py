@@ -59,6 +59,8 @@ import select
 import signal
 import sys
 import time
+# Imported by the zygote, once, rather than by each forked worker that formats its first error.
+import traceback
 import types
 
 # The C module, not `socket`: the zygote starts with every kernel, and only needs a socket pair.
@@ -146,8 +148,9 @@ class Outcome:
 class PythonKernel:
     """Runs cells in one persistent ``__main__`` namespace."""
 
-    def __init__(self, control):
+    def __init__(self, control, dumpable_from_first_execution=False):
         self.control = control
+        self.dumpable_from_first_execution = dumpable_from_first_execution
         self.execution_count = 0
         self.executing = False
         self.interrupt_pending = False
@@ -198,6 +201,10 @@ class PythonKernel:
                 self.execute(message)
 
     def execute(self, message):
+        if self.dumpable_from_first_execution:
+            # As a kernel started as the user would be (its own /proc files readable, tools can attach).
+            prctl(PR_SET_DUMPABLE, 1)
+            self.dumpable_from_first_execution = False
         self.execution_count += 1
         count = self.execution_count
         execution_id = message['id']
@@ -264,7 +271,6 @@ class PythonKernel:
             raise
 
     def format_error(self, error):
-        traceback_module = __import__('traceback')
         frames = error.__traceback__
         has_cell_frame = False
         walker = frames
@@ -279,7 +285,7 @@ class PythonKernel:
         while frames is not None and not (has_cell_frame and frames.tb_frame.f_code.co_filename.startswith('<cell-')):
             frames = frames.tb_next
         try:
-            text = ''.join(traceback_module.format_exception(type(error), error, frames))
+            text = ''.join(traceback.format_exception(type(error), error, frames))
         except BaseException as formatting_error:
             text = f'{type(error).__name__}: (the traceback could not be formatted: {formatting_error!r})\n'
         try:
@@ -417,8 +423,10 @@ def run_worker(control_fd, token, user, cwd, zygote_pid):
             os.setresuid(uid, uid, uid)
             if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
                 raise OSError(f'could not drop to uid {uid} and gid {gid}')
-            # Changing user made the process undumpable; a kernel started as the user is not.
-            prctl(PR_SET_DUMPABLE, 1)
+            # Undumpable until its first execution (whatever fs.suid_dumpable says): no other process of
+            # the user can ptrace a fresh worker or open its /proc files, so none can take it over before
+            # it runs the code it was forked for. Clients may build on that (the service's tidy-up does).
+            prctl(PR_SET_DUMPABLE, 0)
         # The worker must not outlive the zygote (whose death the host takes for the kernel's).
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote_pid:
@@ -430,13 +438,13 @@ def run_worker(control_fd, token, user, cwd, zygote_pid):
                 sys.stderr.write(f"python_kernel.py: can't enter the working directory {cwd}: {error.strerror}\n")
                 sys.stderr.flush()
                 os._exit(1)
-        kernel = PythonKernel(ControlChannel(CONTROL_FD))
+        kernel = PythonKernel(ControlChannel(CONTROL_FD), dumpable_from_first_execution=user is not None)
         signal.signal(signal.SIGINT, kernel.handle_sigint)
         kernel.serve(token)
         status = 0
     except BaseException:
         try:
-            __import__('traceback').print_exc()
+            traceback.print_exc()
             sys.stderr.flush()
         except BaseException:
             pass

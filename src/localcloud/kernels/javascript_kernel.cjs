@@ -1,7 +1,7 @@
 /**
  * Persistent JavaScript kernel for the tradeswarm code interpreter.
  *
- * Started by `src/localcloud/interpreter/kernel.ts` as `node javascript_kernel.mjs` with stdin,
+ * Started by `src/localcloud/interpreter/kernel.ts` as `node javascript_kernel.cjs` with stdin,
  * stdout and stderr as pipes and a control channel on file descriptor 3.
  *
  * Cells run in one `vm` context through V8's REPL mode (the mode Chrome DevTools' console uses,
@@ -33,14 +33,18 @@
  * "idle_is_fresh": true in "ready". Until that first execution no user code can reach it, so the
  * host need not replace it on a restart. Both variables are removed from the environment.
  */
-import { Console } from 'node:console';
-import fs from 'node:fs';
-import inspector from 'node:inspector';
-import { builtinModules, createRequire } from 'node:module';
-import net from 'node:net';
-import path from 'node:path';
-import util from 'node:util';
-import vm from 'node:vm';
+'use strict';
+
+// CommonJS, not an ES module: Node starts it about 7 ms of CPU sooner (no ES module loader to set up),
+// and a kernel is started again after every execution that ran JavaScript.
+const { Console } = require('node:console');
+const fs = require('node:fs');
+const inspector = require('node:inspector');
+const { builtinModules, createRequire } = require('node:module');
+const net = require('node:net');
+const path = require('node:path');
+const util = require('node:util');
+const vm = require('node:vm');
 
 const CONTROL_FD = 3;
 const CONTEXT_NAME = 'tradeswarm-cells';
@@ -48,7 +52,6 @@ const RUNNER_FILENAME = 'tradeswarm-kernel-runner';
 const INTERRUPTED = { name: 'InterruptedError', value: 'Execution interrupted' };
 /** How long the kernel waits for a stale SIGINT wake-up to surface before the next cell (see absorbStaleSigint). */
 const STALE_SIGINT_WINDOW_MS = 50;
-const kernelRequire = createRequire(import.meta.url);
 const ENV_USER = 'TRADESWARM_KERNEL_USER';
 const ENV_CWD = 'TRADESWARM_KERNEL_CWD';
 
@@ -82,14 +85,14 @@ function dropPrivileges(user) {
       throw new Error(`still uid ${process.geteuid()}, gid ${process.getegid()}, groups ${process.getgroups().join(',')}`);
     }
   } catch (error) {
-    process.stderr.write(`javascript_kernel.mjs: could not drop to uid ${user.uid} gid ${user.gid}: ${error.message}\n`);
+    process.stderr.write(`javascript_kernel.cjs: could not drop to uid ${user.uid} gid ${user.gid}: ${error.message}\n`);
     process.exit(1);
   }
   if (user.cwd !== undefined) {
     try {
       process.chdir(user.cwd);
     } catch (error) {
-      process.stderr.write(`javascript_kernel.mjs: can't enter the working directory ${user.cwd}: ${error.message}\n`);
+      process.stderr.write(`javascript_kernel.cjs: can't enter the working directory ${user.cwd}: ${error.message}\n`);
       process.exit(1);
     }
   }
@@ -145,7 +148,7 @@ function createCellContext() {
       configurable: true,
       enumerable: false,
       get() {
-        const value = kernelRequire(`node:${name}`);
+        const value = require(`node:${name}`);
         Object.defineProperty(sandbox, name, { ...hidden, value });
         return value;
       },
@@ -322,7 +325,7 @@ function isErrorLike(value) {
 /** Drop the frames below the cell: the inspector and this kernel. */
 function trimStack(stack) {
   const lines = stack.split('\n');
-  const kernelFrame = lines.findIndex((line, index) => index > 0 && /^\s+at .*(?:\(node:inspector:|\(node:vm:|tradeswarm-kernel-runner|javascript_kernel\.mjs)/.test(line));
+  const kernelFrame = lines.findIndex((line, index) => index > 0 && /^\s+at .*(?:\(node:inspector:|\(node:vm:|tradeswarm-kernel-runner|javascript_kernel\.cjs)/.test(line));
   return (kernelFrame === -1 ? lines : lines.slice(0, kernelFrame)).join('\n');
 }
 
@@ -479,7 +482,7 @@ function main() {
   try {
     control = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
   } catch (error) {
-    process.stderr.write(`javascript_kernel.mjs: no control channel on fd ${CONTROL_FD} (${error.message}); start the kernel through Kernel.start() in kernel.ts.\n`);
+    process.stderr.write(`javascript_kernel.cjs: no control channel on fd ${CONTROL_FD} (${error.message}); start the kernel through Kernel.start() in kernel.ts.\n`);
     process.exit(2);
   }
   const deferredUser = takeDeferredUser();
@@ -491,7 +494,7 @@ function main() {
       }
     } catch (error) {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
-        process.stderr.write(`javascript_kernel.mjs: can't enter the working directory ${deferredUser.cwd}: ${error.message}\n`);
+        process.stderr.write(`javascript_kernel.cjs: can't enter the working directory ${deferredUser.cwd}: ${error.message}\n`);
         process.exit(1);
       }
     }
