@@ -88,6 +88,27 @@ describe('isolation: escapes that must fail', () => {
     }
   });
 
+  it('shares no System V IPC objects with other sandboxes or the host', async () => {
+    const [a, b] = await Promise.all([Sandbox.create('base', cloud().connection), Sandbox.create('base', cloud().connection)]);
+    try {
+      const made = await a.commands.run('ipcmk -M 4096 >/dev/null && ipcmk -Q >/dev/null && ipcs -m -q');
+      // The keys of the segment and the queue `user` made (first column of their lines).
+      const keys = made.stdout.split('\n').filter((line) => /\suser\s/.test(line)).map((line) => line.split(/\s+/)[0]!);
+      expect(keys, made.stdout).toHaveLength(2);
+      const host = spawn('ipcs', ['-m', '-q']);
+      let seenByHost = '';
+      host.stdout.on('data', (chunk: Buffer) => (seenByHost += chunk.toString()));
+      await once(host, 'exit');
+      const seenByB = (await b.commands.run('ipcs -m -q')).stdout;
+      for (const key of keys) {
+        expect(seenByB).not.toContain(key);
+        expect(seenByHost).not.toContain(key);
+      }
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
   it('has no network at all when internet access is off', async () => {
     const offline = await Sandbox.create('base', { ...cloud().connection, allowInternetAccess: false });
     const online = await Sandbox.create('base', cloud().connection);

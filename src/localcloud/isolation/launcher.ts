@@ -83,7 +83,7 @@ export async function startInit(spec: InitSpec, timeoutMs = 10_000): Promise<San
   const joinCgroups = spec.cgroupProcsFiles.map((file) => `echo $$ > ${quote(file)}`).join('; ');
   const unshare = [
     '/usr/bin/unshare',
-    '--mount', '--pid', '--uts', '--fork', '--propagation', 'private', '--kill-child',
+    '--mount', '--pid', '--uts', '--ipc', '--fork', '--propagation', 'private', '--kill-child',
     ...(spec.privateNetwork ? ['--net'] : []),
     '/usr/bin/python3', '-I', '-S', '"$0"', '--assemble', '"$1"',
   ].join(' ');
@@ -188,7 +188,7 @@ export function spawnInSandbox(spec: SpawnSpec): SandboxProcess {
     `ulimit -n ${spec.maxOpenFiles}`,
     `ulimit -f ${Math.max(1, Math.floor(spec.maxFileSizeBytes / 512))}`,
     [
-      'exec /usr/bin/nsenter', `--target ${spec.initPid}`, '--pid --mount --uts', spec.privateNetwork ? '--net' : '', '--root --wd',
+      'exec /usr/bin/nsenter', `--target ${spec.initPid}`, '--pid --mount --uts --ipc', spec.privateNetwork ? '--net' : '', '--root --wd',
       '-- /usr/bin/setpriv', `--reuid=${uid} --regid=${uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all${kept}`,
       '-- /bin/sh -c "$0" sh "$@"',
     ].filter(Boolean).join(' '),

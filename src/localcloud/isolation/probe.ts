@@ -41,7 +41,7 @@ export function probeIsolation(): IsolationSupport {
 
   const tryUnshare = (flags: string[]): boolean =>
     missingTools.length === 0 && spawnSync('/usr/bin/unshare', [...flags, '--fork', '/bin/true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-  const namespaces = tryUnshare(['--mount', '--pid', '--propagation', 'private']);
+  const namespaces = tryUnshare(['--mount', '--pid', '--uts', '--ipc', '--propagation', 'private']);
   if (!namespaces) problems.push('the kernel refused PID and mount namespaces: no sandbox can be started');
   const networkNamespace = tryUnshare(['--net']);
   if (!networkNamespace) problems.push('the kernel refused network namespaces: sandboxes asking for allowInternetAccess: false will be refused');
