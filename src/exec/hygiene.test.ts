@@ -27,6 +27,8 @@ const LEFTOVERS = [
   'setsid sleep 302 >/dev/null 2>&1 < /dev/null &',
   // A daemon: forked twice, in its own session, reparented to pid 1.
   `python3 -c 'import os, time\nif os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(303)' >/dev/null 2>&1 &`,
+  // System V shared memory, a message queue and a semaphore set: they outlive every process.
+  'ipcmk -M 4096 >/dev/null && ipcmk -Q >/dev/null && ipcmk -S 1 >/dev/null',
   // One that ignores the polite signals.
   `python3 -c 'import signal, time\nfor s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\ntime.sleep(304)' >/dev/null 2>&1 &`,
 ].join('\n');
@@ -39,6 +41,8 @@ describe('scrubSandbox on the local cloud', () => {
       await sandbox.commands.run(LEFTOVERS, { user: 'user' });
       await sandbox.commands.run('echo r > /tmp/root-file', { user: 'root' });
       expect((await sandbox.commands.run('pgrep -c -u user', { user: 'root' })).stdout.trim()).not.toBe('0');
+      // Three header lines and one object in each table.
+      expect((await sandbox.commands.run('cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem | wc -l')).stdout.trim()).toBe('6');
 
       await scrubSandbox(sandbox, { keep: ['/home/user/.keep'] });
 
@@ -48,6 +52,8 @@ describe('scrubSandbox on the local cloud', () => {
         throw error;
       });
       expect(after.stdout).toBe('/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\nuser processes: 0\nkept\n');
+      // Only the three header lines: no System V IPC object is left.
+      expect((await sandbox.commands.run('cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem | wc -l')).stdout.trim()).toBe('3');
       // The interpreter's root zygote is not a process of user: it is still there and forks a fresh worker.
       await sandbox.restartCodeContext(context);
       expect((await sandbox.runCode("import os\n(os.getuid(), sorted(os.listdir('/tmp')))", { context })).text).toBe('(1000, [])');
@@ -131,6 +137,17 @@ describe('tidySandbox on the local cloud', () => {
       expect(failure).toBeInstanceOf(SandboxTidyError);
       expect((failure as SandboxTidyError).detail).toBe(`RuntimeError: process ${sleeper.pid} of the user is still running`);
       expect(await leftovers(sandbox)).toMatch(/user processes: 2\n$/);
+    });
+  });
+
+  it('fails when System V IPC objects are left, which only the scrub removes', async () => {
+    await withSandbox(async (sandbox) => {
+      const context = await sandbox.createCodeContext({ language: 'python' });
+      await sandbox.commands.run('ipcmk -M 4096 >/dev/null', { user: 'user' });
+      await expect(tidySandbox(sandbox, context)).rejects.toMatchObject({ name: 'SandboxTidyError', detail: 'RuntimeError: System V IPC objects are left (/proc/sysvipc/shm)' });
+      await scrubSandbox(sandbox);
+      await sandbox.restartCodeContext(context);
+      await tidySandbox(sandbox, context);
     });
   });
 

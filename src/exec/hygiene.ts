@@ -66,6 +66,8 @@ const USER_PART = [
   '  ((tries % 50)) || kill -s KILL -1 2>/dev/null',
   '  ((tries > 20)) && sleep 0.01',
   'done',
+  // System V IPC objects (shared memory, queues, semaphores) outlive their processes: remove them.
+  'no_ipc || ipcrm --all 2>/dev/null',
   'for d in "${dirs[@]}"; do',
   '  [[ -O $d && ! ( -r $d && -w $d && -x $d ) ]] && chmod u+rwx -- "$d"',
   'done',
@@ -90,6 +92,7 @@ const ROOT_PART = [
   'if ((${#left[@]})); then rm -rf -- "${left[@]}" 2>/dev/null; collect; fi',
   'if ((${#left[@]})); then sweep -exec rm -rf -- {} +; collect; fi',
   'if ((${#left[@]})); then echo "could not remove ${left[0]}" >&2; exit 1; fi',
+  'no_ipc || { echo "could not remove System V IPC objects" >&2; exit 1; }',
 ].join('\n');
 
 /**
@@ -106,13 +109,16 @@ function prelude(keep: readonly string[], expect: Readonly<Record<string, string
     `dirs=(${SCRUBBED_DIRECTORIES.map(shellQuote).join(' ')})`,
     'collect() { left=(); local d p k; for d in "${dirs[@]}"; do for p in "$d"/*; do for k in "${keep[@]}"; do [[ $p == "$k" ]] && continue 2; done; left+=("$p"); done; done; }',
     'sweep() { local k not=(); for k in "${keep[@]}"; do not+=(! -path "$k"); done; find "${dirs[@]}" -mindepth 1 -maxdepth 1 "${not[@]}" "$@" 2>/dev/null; }',
+    // True when the sandbox holds no System V IPC object (each /proc/sysvipc file is a header line alone).
+    'no_ipc() { local f lines; for f in /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem; do mapfile -t lines < "$f"; ((${#lines[@]} <= 1)) || return 1; done; return 0; }',
   ].join('\n');
 }
 
 /**
  * The command that leaves a used sandbox as a new one would be for the next caller: every process of
  * the unprivileged `user` (where user code runs, including anything it started in the background or in
- * a new session) is killed, and everything directly in /home/user, /tmp, /var/tmp and /dev/shm is
+ * a new session) is killed, every System V IPC object (shared memory, queues, semaphores, which
+ * outlive processes) is removed, and everything directly in /home/user, /tmp, /var/tmp and /dev/shm is
  * removed except `keep`. It runs as root, so user code cannot hide from it; the removal is done as
  * `user` and then as root, because root may lack CAP_DAC_OVERRIDE (the local cloud drops it) and then
  * cannot touch what `user` owns. The command fails when a process of `user` survives or anything is
@@ -165,7 +171,8 @@ function pythonBytes(text: string): string {
 }
 
 /**
- * Python, run as `user`: fails when another process of its user exists; removes everything in the
+ * Python, run as `user`: fails when another process of its user exists, or a System V IPC object
+ * (which it has no module to remove; the scrub does); removes everything in the
  * scrubbed directories but `keep` (opening up directories its owner locked), and fails if anything is
  * left; fails when a kept file in `expect` is not a regular, readable file of exactly that content.
  * Paths and contents are bytes, so no encoding stands between them and the file system. It imports
@@ -188,6 +195,10 @@ def tidy(keep, expect, dirs):
             continue
         if ids and str(uid).encode() in ids[0]:
             raise RuntimeError('process %d of the user is still running' % int(name))
+    for table in (b'/proc/sysvipc/shm', b'/proc/sysvipc/msg', b'/proc/sysvipc/sem'):
+        with open(table, 'rb') as objects:
+            if len(objects.readlines()) > 1:
+                raise RuntimeError('System V IPC objects are left (%s)' % table.decode())
     S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000
 
     def open_up(path, info):
