@@ -16,6 +16,9 @@ async function withSandbox(test: (sandbox: Sandbox) => Promise<void>): Promise<v
   }
 }
 
+/** Creates the POSIX message queue /left (it outlives every process, like a file), through libc. */
+const MAKE_QUEUE = `python3 -c "import ctypes, os; assert ctypes.CDLL('librt.so.1').mq_open(b'/left', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0"`;
+
 /** What a caller could leave behind: files everywhere user code may write, and processes that try to outlive it. */
 const LEFTOVERS = [
   'echo kept > /home/user/.keep',
@@ -29,6 +32,7 @@ const LEFTOVERS = [
   `python3 -c 'import os, time\nif os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(303)' >/dev/null 2>&1 &`,
   // System V shared memory, a message queue and a semaphore set: they outlive every process.
   'ipcmk -M 4096 >/dev/null && ipcmk -Q >/dev/null && ipcmk -S 1 >/dev/null',
+  MAKE_QUEUE,
   // One that ignores the polite signals.
   `python3 -c 'import signal, time\nfor s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\ntime.sleep(304)' >/dev/null 2>&1 &`,
 ].join('\n');
@@ -41,17 +45,18 @@ describe('scrubSandbox on the local cloud', () => {
       await sandbox.commands.run(LEFTOVERS, { user: 'user' });
       await sandbox.commands.run('echo r > /tmp/root-file', { user: 'root' });
       expect((await sandbox.commands.run('pgrep -c -u user', { user: 'root' })).stdout.trim()).not.toBe('0');
+      expect((await sandbox.commands.run('ls /dev/mqueue')).stdout).toBe('left\n');
       // Three header lines and one object in each table.
       expect((await sandbox.commands.run('cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem | wc -l')).stdout.trim()).toBe('6');
 
       await scrubSandbox(sandbox, { keep: ['/home/user/.keep'] });
 
-      const after = await sandbox.commands.run('ls -A /home/user /tmp /dev/shm; echo "user processes: $(pgrep -c -u user)"; cat /home/user/.keep', { user: 'root' }).catch((error: unknown) => {
+      const after = await sandbox.commands.run('ls -A /home/user /tmp /dev/shm /dev/mqueue; echo "user processes: $(pgrep -c -u user)"; cat /home/user/.keep', { user: 'root' }).catch((error: unknown) => {
         // pgrep -c exits 1 when it counts none; the output is what matters.
         if (error instanceof CommandExitError) return { stdout: error.stdout };
         throw error;
       });
-      expect(after.stdout).toBe('/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\nuser processes: 0\nkept\n');
+      expect(after.stdout).toBe('/dev/mqueue:\n\n/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\nuser processes: 0\nkept\n');
       // Only the three header lines: no System V IPC object is left.
       expect((await sandbox.commands.run('cat /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem | wc -l')).stdout.trim()).toBe('3');
       // The interpreter's root zygote is not a process of user: it is still there and forks a fresh worker.
@@ -99,7 +104,7 @@ describe('scrubSandbox on the local cloud', () => {
 
 /** Everything directly in the scrubbed directories, and the processes of user, as root sees them. */
 async function leftovers(sandbox: Sandbox): Promise<string> {
-  const listing = await sandbox.commands.run('ls -A /home/user /tmp /var/tmp /dev/shm; echo "user processes: $(pgrep -u user | wc -l)"', { user: 'root' });
+  const listing = await sandbox.commands.run('ls -A /home/user /tmp /var/tmp /dev/shm /dev/mqueue; echo "user processes: $(pgrep -u user | wc -l)"', { user: 'root' });
   return listing.stdout;
 }
 
@@ -116,6 +121,7 @@ describe('tidySandbox on the local cloud', () => {
           // Found first where Python looks for modules (the working directory): the tidy-up must not run it.
           "echo 'raise SystemExit(\"planted module ran\")' > /home/user/posix.py && cp /home/user/posix.py /home/user/os.py",
           "touch $'/tmp/na\\xefve \\n name'",
+          MAKE_QUEUE,
         ].join(' && '),
         { user: 'user' },
       );
@@ -123,7 +129,7 @@ describe('tidySandbox on the local cloud', () => {
 
       await tidySandbox(sandbox, context, { keep: ['/home/user/.keep'], expect: { '/home/user/.keep': 'build-7\n' } });
 
-      expect(await leftovers(sandbox)).toBe('/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\n\n/var/tmp:\nuser processes: 1\n');
+      expect(await leftovers(sandbox)).toBe('/dev/mqueue:\n\n/dev/shm:\n\n/home/user:\n.keep\n\n/tmp:\n\n/var/tmp:\nuser processes: 1\n');
       // The worker that ran it (the one process of user) holds no name of it.
       expect((await sandbox.runCode('sorted(name for name in globals() if not name.startswith("__"))', { context })).text).toBe('[]');
     });

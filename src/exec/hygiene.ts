@@ -23,8 +23,8 @@ export interface ScrubOptions {
   readonly timeoutMs?: number;
 }
 
-/** Directories user code can write to and the scrub empties; one that does not exist is skipped. */
-export const SCRUBBED_DIRECTORIES: readonly string[] = ['/home/user', '/tmp', '/var/tmp', '/dev/shm'];
+/** Directories user code can write to (/dev/mqueue holds POSIX message queues) and the scrub empties; one that does not exist is skipped. */
+export const SCRUBBED_DIRECTORIES: readonly string[] = ['/home/user', '/tmp', '/var/tmp', '/dev/shm', '/dev/mqueue'];
 
 /** What {@link tidySandbox} needs of a sandbox: running code in a Python context (the SDK's `Sandbox` fits). */
 export interface TidyableSandbox {
@@ -118,8 +118,9 @@ function prelude(keep: readonly string[], expect: Readonly<Record<string, string
  * The command that leaves a used sandbox as a new one would be for the next caller: every process of
  * the unprivileged `user` (where user code runs, including anything it started in the background or in
  * a new session) is killed, every System V IPC object (shared memory, queues, semaphores, which
- * outlive processes) is removed, and everything directly in /home/user, /tmp, /var/tmp and /dev/shm is
- * removed except `keep`. It runs as root, so user code cannot hide from it; the removal is done as
+ * outlive processes) is removed, and everything directly in /home/user, /tmp, /var/tmp, /dev/shm and
+ * /dev/mqueue (POSIX message queues) is removed except `keep`. It runs as root, so user code cannot
+ * hide from it; the removal is done as
  * `user` and then as root, because root may lack CAP_DAC_OVERRIDE (the local cloud drops it) and then
  * cannot touch what `user` owns. The command fails when a process of `user` survives or anything is
  * left, so a sandbox that could not be cleaned is replaced rather than handed on.

@@ -137,6 +137,9 @@ def assemble(spec):
         bind("/dev/" + device, os.path.join(dev, device))
     os.mkdir(os.path.join(dev, "shm"))
     mount("tmpfs", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    # The POSIX message queues of this sandbox's IPC namespace, listed so that they can be removed.
+    os.mkdir(os.path.join(dev, "mqueue"))
+    mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, os.path.join(dev, link))
     bind(spec["home"], os.path.join(root, "home/user"))
