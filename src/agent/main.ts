@@ -16,6 +16,11 @@ async function main(): Promise<number> {
     logger.error(`${AGENT_ENV.config} and ${AGENT_ENV.busUrl} must be set; the control plane sets them when it starts an agent`);
     return 1;
   }
+  const protocol = process.env[AGENT_ENV.busProtocol];
+  if (protocol !== undefined && protocol !== '4' && protocol !== '5') {
+    logger.error(`${AGENT_ENV.busProtocol}: got ${JSON.stringify(protocol)}; must be 4 (MQTT 3.1.1) or 5, or unset to try 5 and then 3.1.1`);
+    return 1;
+  }
   const parsed = agentConfigSchema.safeParse(JSON.parse(raw));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -31,6 +36,7 @@ async function main(): Promise<number> {
     registry: swarmRegistry,
     logger: logger.child({ agent: config.agentId }),
     maxMessageBytes: 4 * 1024 * 1024,
+    protocolVersion: protocol === undefined ? 'auto' : protocol === '4' ? 4 : 5,
     // Peers and the control plane learn at once when this process dies.
     will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) },
     ...(process.env[AGENT_ENV.busUsername] === undefined ? {} : { username: process.env[AGENT_ENV.busUsername] }),

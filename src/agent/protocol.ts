@@ -244,6 +244,8 @@ export const AGENT_ENV = {
   busUrl: 'TS_BUS_URL',
   busUsername: 'TS_BUS_USERNAME',
   busPassword: 'TS_BUS_PASSWORD',
+  /** The broker's MQTT version, `4` (3.1.1) or `5`, when known; unset, the agent tries 5, then 3.1.1. */
+  busProtocol: 'TS_BUS_PROTOCOL',
   config: 'TS_AGENT_CONFIG',
   logLevel: 'LOG_LEVEL',
 } as const;

@@ -186,7 +186,8 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       registry: swarmRegistry,
       logger: logger.child({ part: 'bus' }),
       maxMessageBytes: 4 * 1024 * 1024,
-      ...(broker === undefined ? {} : broker.adminCredentials),
+      // Aedes speaks MQTT 3.1.1 only: asking for 5 first would cost every connection a refusal.
+      ...(broker === undefined ? {} : { ...broker.adminCredentials, protocolVersion: 4 as const }),
     });
     closers.push(() => bus.close());
 
@@ -254,7 +255,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         return {
           [AGENT_ENV.busUrl]: brokerUrl,
           [AGENT_ENV.config]: JSON.stringify(configOf(agent, replayFirst)),
-          ...(credentials === undefined ? {} : { [AGENT_ENV.busUsername]: credentials.username, [AGENT_ENV.busPassword]: credentials.password }),
+          ...(credentials === undefined ? {} : { [AGENT_ENV.busUsername]: credentials.username, [AGENT_ENV.busPassword]: credentials.password, [AGENT_ENV.busProtocol]: '4' }),
           [AGENT_ENV.logLevel]: process.env.LOG_LEVEL ?? 'warn',
         };
       },
