@@ -68,7 +68,6 @@ export interface AgentFleetOptions {
   readonly bundle: AgentBundle;
   /** An agent's settings, as env vars. */
   readonly envOf: (agent: AgentPlan, config: Pick<AgentConfig, 'replayFirst'>) => Record<string, string>;
-  readonly heartbeatMs: number;
   readonly agentTimeoutMs: number;
   readonly maxRestarts: number;
   readonly clock: Clock;

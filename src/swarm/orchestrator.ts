@@ -259,7 +259,6 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
           [AGENT_ENV.logLevel]: process.env.LOG_LEVEL ?? 'warn',
         };
       },
-      heartbeatMs: section.heartbeatMs,
       agentTimeoutMs: section.agentTimeoutMs,
       maxRestarts: section.maxRestarts,
       clock,
