@@ -91,6 +91,10 @@ export class AgentFleet {
   readonly #agents = new Map<string, AgentState>();
   #stopping = false;
   #deployStarted = 0;
+  /** Who waits for an agent to become ready or to exit (deployment, restarts). */
+  readonly #waiters = new Set<() => void>();
+  /** First heartbeats of agents whose deployment call had not returned yet (ms from the start of deployment). */
+  readonly #early = new Map<string, number>();
 
   constructor(options: AgentFleetOptions) {
     this.#options = options;
@@ -108,11 +112,11 @@ export class AgentFleet {
           sandbox: box,
           deployed,
           alive: true,
-          ready: false,
+          ready: this.#early.has(plan.id),
           lastHeardMs: clock.now(),
           restarts: 0,
           restarting: false,
-          startMs: { sandbox: created, write: deployed.timings.writeMs, process: deployed.timings.startMs, ready: Number.NaN },
+          startMs: { sandbox: created, write: deployed.timings.writeMs, process: deployed.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
           bus: undefined,
           pipeline: undefined,
@@ -133,15 +137,22 @@ export class AgentFleet {
         const missing = [...this.#agents.values()].filter((agent) => !agent.ready).map((agent) => agent.plan.id);
         throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; check that sandboxes reach the broker at ${this.#options.brokerUrl}`);
       }
-      await wait(50);
+      await this.#nextChange(50);
     }
-    return performance.now() - this.#deployStarted;
+    // When the last first heartbeat arrived, not when this loop noticed.
+    return Math.max(...[...this.#agents.values()].map((agent) => agent.startMs.ready));
   }
 
   /** A heartbeat (or a last will) on the bus. */
   heard(envelope: Envelope): void {
+    if (!HeartbeatMessage.is(envelope)) return;
     const agent = this.#agents.get(envelope.from);
-    if (agent === undefined || !HeartbeatMessage.is(envelope)) return;
+    if (agent === undefined) {
+      // The process can be up before the call that started it returned; its first heartbeat counts.
+      const planned = this.#options.agents.some((plan) => plan.id === envelope.from);
+      if (planned && envelope.payload.status !== 'lost' && !this.#early.has(envelope.from)) this.#early.set(envelope.from, performance.now() - this.#deployStarted);
+      return;
+    }
     if (envelope.payload.status === 'lost') {
       if (agent.ready && !agent.restarting) this.#lose(agent, 'its connection dropped (the broker published its last will)');
       return;
@@ -150,6 +161,7 @@ export class AgentFleet {
     if (!agent.ready) {
       agent.ready = true;
       agent.startMs = { ...agent.startMs, ready: performance.now() - this.#deployStarted };
+      this.#changed();
       this.#options.wake();
     }
   }
@@ -261,8 +273,26 @@ export class AgentFleet {
     void deployed.exited.then((exit) => {
       if (state.deployed !== deployed) return;
       state.exitCode = exit.exitCode;
+      this.#changed();
       if (state.alive && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${deployed.stderrTail().length > 0 ? `: ${deployed.stderrTail().slice(-3).join(' | ')}` : ''}`);
     });
+  }
+
+  /** Resolves when an agent becomes ready or exits, or after `ms` at the latest (for deadlines). */
+  #nextChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+    });
+  }
+
+  #changed(): void {
+    for (const waiter of [...this.#waiters]) waiter();
   }
 
   #lose(state: AgentState, detail: string): void {
@@ -294,7 +324,7 @@ export class AgentFleet {
       const deadline = clock.now() + 30_000;
       while (!state.ready) {
         if (clock.now() > deadline || state.exitCode !== undefined && state.deployed !== deployed) throw new SwarmRunError('no heartbeat after restart');
-        await wait(20);
+        await this.#nextChange(20);
       }
       const replayed = await this.#options.replay(state.plan);
       state.alive = true;
