@@ -13,7 +13,7 @@ let bundlePath: string;
 beforeAll(async () => {
   const bundle = await buildBundle({ entry: AGENT_ENTRY, logger: silentLogger });
   dir = mkdtempSync(join(tmpdir(), 'tradeswarm-agent-main-'));
-  bundlePath = join(dir, 'agent.mjs');
+  bundlePath = join(dir, 'agent.cjs');
   writeFileSync(bundlePath, bundle.code);
 }, 60_000);
 

@@ -49,7 +49,8 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   await runtime.start();
-  process.stdout.write(`${JSON.stringify({ event: 'ready', agent: config.agentId })}\n`);
+  // TS_CODE_CACHE is set by the code-cache loader the control plane starts agents with.
+  process.stdout.write(`${JSON.stringify({ event: 'ready', agent: config.agentId, codeCache: process.env.TS_CODE_CACHE ?? 'none' })}\n`);
   const exit = await runtime.done;
   process.stdout.write(`${JSON.stringify({ event: 'exit', agent: config.agentId, ...exit, counters: runtime.counters })}\n`);
   return exit.exitCode;

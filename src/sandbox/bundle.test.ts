@@ -37,11 +37,11 @@ async function sourceFolder(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-/** Writes `code` as `agent.mjs` in a new folder outside the repository and runs it with plain node. */
+/** Writes `code` as `agent.cjs` in a new folder outside the repository and runs it with plain node. */
 async function runOutside(code: string, env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
   const dir = await mkdtemp(join(scratch, 'run-'));
-  await writeFile(join(dir, 'agent.mjs'), code);
-  return run(process.execPath, ['agent.mjs'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 });
+  await writeFile(join(dir, 'agent.cjs'), code);
+  return run(process.execPath, ['agent.cjs'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 });
 }
 
 describe('buildBundle', () => {
@@ -50,10 +50,11 @@ describe('buildBundle', () => {
     expect(bundle.cached).toBe(false);
     expect(bundle.sha256).toBe(createHash('sha256').update(bundle.code).digest('hex'));
     expect(bundle.bytes).toBe(Buffer.byteLength(bundle.code));
-    // Only Node built-ins are left as imports.
-    const imported = [...bundle.code.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((match) => match[1]);
-    expect(imported.length).toBeGreaterThan(0);
-    for (const specifier of imported) expect(builtinModules).toContain(specifier?.replace(/^node:/, ''));
+    // Only Node built-ins are left to require, and nothing is imported.
+    const required = [...bundle.code.matchAll(/\brequire\("([^"]+)"\)/g)].map((match) => match[1]);
+    expect(required.length).toBeGreaterThan(0);
+    for (const specifier of required) expect(builtinModules).toContain(specifier?.replace(/^node:/, ''));
+    expect(bundle.code).not.toMatch(/^import /m);
 
     const { stdout, stderr } = await runOutside(bundle.code, { AGENT_GREETING: 'hi', AGENT_EXIT_CODE: '0' });
     expect(JSON.parse(stdout)).toMatchObject({ greeting: 'hi', mode: 'exit', clock: 42 });
@@ -99,14 +100,27 @@ describe('buildBundle', () => {
     const first = await build(entry, { cacheDir: own });
     await writeFile(entry, "console.log('v2');\n");
     const second = await build(entry, { cacheDir: own });
-    const bundles = async (): Promise<string[]> => (await readdir(own)).filter((name) => name.endsWith('.mjs')).sort();
+    const bundles = async (): Promise<string[]> => (await readdir(own)).filter((name) => name.endsWith('.cjs') || name.endsWith('.mjs')).sort();
     // Just superseded: another process might still be about to write its manifest, so it stays.
-    expect(await bundles()).toEqual([`${first.sha256}.mjs`, `${second.sha256}.mjs`].sort());
+    expect(await bundles()).toEqual([`${first.sha256}.cjs`, `${second.sha256}.cjs`].sort());
     const old = new Date(Date.now() - 120_000);
-    await utimes(join(own, `${first.sha256}.mjs`), old, old);
-    expect(await pruneDiskCache(own)).toBe(1);
-    expect(await bundles()).toEqual([`${second.sha256}.mjs`]);
+    await utimes(join(own, `${first.sha256}.cjs`), old, old);
+    // An ES-module bundle of the cache's first format is pruned the same way.
+    await writeFile(join(own, `${'0'.repeat(64)}.mjs`), 'export {};\n');
+    await utimes(join(own, `${'0'.repeat(64)}.mjs`), old, old);
+    expect(await pruneDiskCache(own)).toBe(2);
+    expect(await bundles()).toEqual([`${second.sha256}.cjs`]);
     expect(await pruneDiskCache(own)).toBe(0);
+  });
+
+  it.each([
+    { name: 'import.meta', code: 'console.log(import.meta.url);\n', text: /import\.meta/ },
+    { name: 'top-level await', code: 'await Promise.resolve();\nexport {};\n', text: /Top-level await is currently not supported with the "cjs" output format/ },
+  ])('refuses an entry that needs an ES module ($name) with BundleBuildError at build time', async ({ code, text }) => {
+    const dir = await sourceFolder({ 'agent.ts': code });
+    const error = (await build(join(dir, 'agent.ts')).catch((caught: unknown) => caught)) as BundleBuildError;
+    expect(error).toBeInstanceOf(BundleBuildError);
+    expect(error.message).toMatch(text);
   });
 
   it('reports a syntax error as BundleBuildError with the file, line and column', async () => {

@@ -15,17 +15,12 @@ export const DEFAULT_BUNDLE_CACHE_DIR = join(REPO_ROOT, 'node_modules', '.cache'
 /** Extensions an entry may have. */
 const ENTRY_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.mts', '.js', '.mjs']);
 
-/**
- * The bundle is ESM (so top-level `await` and `import.meta.url` work as in the source). CommonJS
- * dependencies bundled into it (mqtt's, pino's) call `require` for Node built-ins, which ESM lacks:
- * this standard banner gives them one.
- */
-const REQUIRE_BANNER =
-  "import { createRequire as __tradeswarmCreateRequire } from 'node:module';\n" +
-  'const require = __tradeswarmCreateRequire(import.meta.url);';
-
 /** Bumped when the cache layout or the meaning of a key changes, so old entries are never read. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
+
+/** Extension of cached bundles; `.mjs` ones are from format 1 (ES modules) and pruned like orphans. */
+const BUNDLE_EXTENSION = '.cjs';
+const FORMER_EXTENSIONS: readonly string[] = ['.mjs'];
 
 /** Bundles remembered in this process. */
 const MEMO_LIMIT = 32;
@@ -57,9 +52,10 @@ export interface BuildBundleConfig {
 }
 
 /**
- * One self-contained ES module holding the agent and everything it imports (only Node built-ins
- * stay imports). Run it with plain `node <file>.mjs`; the `.mjs` extension matters, since Node 20
- * reads a `.js` file outside a `"type": "module"` package as CommonJS.
+ * One self-contained CommonJS script holding the agent and everything it imports (only Node
+ * built-ins are left to `require`). Run it with `node <file>.cjs`, or through the code-cache loader
+ * (see `codecache.ts`), which needs CommonJS: Node 20 can give a V8 code cache to a script, not to an
+ * ES module. So an entry may not use top-level `await` or `import.meta` (esbuild says so when it does).
  */
 export interface AgentBundle {
   /** The JavaScript source of the bundle. */
@@ -124,8 +120,9 @@ function esbuildOptions(entry: string): BuildOptions & { metafile: true; write: 
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format: 'esm',
-    banner: { js: REQUIRE_BANNER },
+    format: 'cjs',
+    // `import.meta` would be an empty object in CommonJS: an error at build time, not at the agent's start.
+    logOverride: { 'empty-import-meta': 'error' },
     // Less to write into every sandbox and to parse at every agent start; identifiers stay, so stack
     // traces still name functions.
     minifyWhitespace: true,
@@ -141,7 +138,7 @@ function esbuildOptions(entry: string): BuildOptions & { metafile: true; write: 
 }
 
 /**
- * Bundles the agent at `entry` into one self-contained ES module for Node 20 with esbuild (every
+ * Bundles the agent at `entry` into one self-contained CommonJS script for Node 20 with esbuild (every
  * package bundled; only Node built-ins are left as imports).
  *
  * Cached: the key is the SHA-256 of the esbuild options (and esbuild's version) plus the content of
@@ -271,7 +268,7 @@ async function readDiskCache(config: BuildBundleConfig, slot: string): Promise<M
   try {
     const manifest = JSON.parse(await readFile(join(config.cacheDir, `${slot}.json`), 'utf8')) as CacheManifest;
     if (manifest.format !== CACHE_FORMAT || !Array.isArray(manifest.inputs)) return undefined;
-    const code = await readFile(join(config.cacheDir, `${manifest.sha256}.mjs`), 'utf8');
+    const code = await readFile(join(config.cacheDir, `${manifest.sha256}${BUNDLE_EXTENSION}`), 'utf8');
     // A truncated or edited file is a miss, not a broken agent.
     if (sha256(code) !== manifest.sha256) return undefined;
     return { manifest, code };
@@ -283,7 +280,7 @@ async function readDiskCache(config: BuildBundleConfig, slot: string): Promise<M
 async function writeDiskCache(config: BuildBundleConfig, slot: string, entry: MemoEntry): Promise<void> {
   await mkdir(config.cacheDir, { recursive: true });
   // The code first, then the manifest that points at it; each renamed into place so readers never see half a file.
-  await writeAtomically(join(config.cacheDir, `${entry.manifest.sha256}.mjs`), entry.code);
+  await writeAtomically(join(config.cacheDir, `${entry.manifest.sha256}${BUNDLE_EXTENSION}`), entry.code);
   await writeAtomically(join(config.cacheDir, `${slot}.json`), `${JSON.stringify(entry.manifest)}\n`);
   await pruneDiskCache(config.cacheDir);
 }
@@ -304,13 +301,13 @@ export async function pruneDiskCache(cacheDir: string, nowMs = Date.now()): Prom
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     try {
       const manifest = JSON.parse(await readFile(join(cacheDir, name), 'utf8')) as Partial<CacheManifest>;
-      if (typeof manifest.sha256 === 'string') referenced.add(`${manifest.sha256}.mjs`);
+      if (typeof manifest.sha256 === 'string') referenced.add(`${manifest.sha256}${BUNDLE_EXTENSION}`);
     } catch {
       // An unreadable manifest points at nothing; its slot is rebuilt on the next miss.
     }
   }
   let deleted = 0;
-  for (const name of names.filter((file) => file.endsWith('.mjs') && !referenced.has(file))) {
+  for (const name of names.filter((file) => [BUNDLE_EXTENSION, ...FORMER_EXTENSIONS].some((extension) => file.endsWith(extension)) && !referenced.has(file))) {
     const path = join(cacheDir, name);
     const info = await stat(path).catch(() => undefined);
     if (info === undefined || nowMs - info.mtimeMs < ORPHAN_AGE_MS) continue;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, silentLogger } from '../core/index.js';
 import { useLocalCloud, useSandbox, waitFor } from '../../test/fixtures/localcloud.js';
 import { buildBundle, type AgentBundle } from './bundle.js';
+import { codeCacheOf, codeCachePathOf } from './codecache.js';
 import { resolveSandboxConnection } from './connection.js';
 import { deployAgent, type DeployAgentOptions, type DeployedAgent } from './deploy.js';
 import { AgentDeployError } from './errors.js';
@@ -53,7 +54,7 @@ describe('deployAgent into a local sandbox', () => {
     expect(agent).toMatchObject({
       name: 'agent-1',
       sandboxId: sandbox().sandboxId,
-      path: `/home/user/tradeswarm/agent-${bundle.sha256.slice(0, 12)}.mjs`,
+      path: `/home/user/tradeswarm/agent-${bundle.sha256.slice(0, 12)}.cjs`,
       bundleWritten: true,
     });
     expect(agent.pid).toBeGreaterThan(0);
@@ -62,7 +63,7 @@ describe('deployAgent into a local sandbox', () => {
 
     expect(await agent.exited).toEqual({ exitCode: 7, reason: 'exit', error: 'exit status 7' });
     expect(agent.exit).toEqual(await agent.exited);
-    expect(stdout.map((line) => JSON.parse(line) as unknown)).toEqual([{ greeting: 'hello sandbox', mode: 'exit', cwd: '/tmp', clock: 42 }]);
+    expect(stdout.map((line) => JSON.parse(line) as unknown)).toEqual([{ greeting: 'hello sandbox', mode: 'exit', cwd: '/tmp', clock: 42, codeCache: 'used' }]);
     expect(stderr).toEqual(['agent ready']);
     expect(agent.stdoutTail()).toEqual(stdout);
     expect(agent.stderrTail()).toEqual(['agent ready']);
@@ -78,7 +79,7 @@ describe('deployAgent into a local sandbox', () => {
   });
 
   it('skips the upload with skipWriteIfPresent only when the bundle is already there', async () => {
-    const path = `/home/user/tradeswarm/skip-${Date.now()}/agent.mjs`;
+    const path = `/home/user/tradeswarm/skip-${Date.now()}/agent.cjs`;
     const first = await deploy({}, { path, skipWriteIfPresent: true });
     expect(first.agent.bundleWritten).toBe(true);
     const second = await deploy({}, { path, skipWriteIfPresent: true });
@@ -86,6 +87,30 @@ describe('deployAgent into a local sandbox', () => {
     expect(await second.agent.exited).toEqual({ exitCode: 0, reason: 'exit' });
     expect(second.stderr).toEqual(['agent ready']);
     await first.agent.exited;
+  });
+
+  it('ships a V8 code cache next to the bundle that the agent starts from, and runs without one when asked', async () => {
+    const path = `/home/user/tradeswarm/cache-${Date.now()}/agent.cjs`;
+    const cached = await deploy({}, { path });
+    expect(await cached.agent.exited).toEqual({ exitCode: 0, reason: 'exit' });
+    expect(JSON.parse(cached.stdout[0]!)).toMatchObject({ codeCache: 'used' });
+    expect(new Uint8Array(await sandbox().files.read(codeCachePathOf(path), { format: 'bytes' }))).toEqual(codeCacheOf(bundle));
+
+    const plainPath = `/home/user/tradeswarm/plain-${Date.now()}/agent.cjs`;
+    const plain = await deploy({}, { path: plainPath, codeCache: false });
+    expect(await plain.agent.exited).toEqual({ exitCode: 0, reason: 'exit' });
+    expect(JSON.parse(plain.stdout[0]!)).toMatchObject({ codeCache: null });
+    expect(await sandbox().files.exists(codeCachePathOf(plainPath))).toBe(false);
+  });
+
+  it('runs the bundle compiled as usual when its code cache does not fit (another Node, a damaged file)', async () => {
+    const path = `/home/user/tradeswarm/damaged-${Date.now()}/agent.cjs`;
+    await (await deploy({}, { path })).agent.exited;
+    await sandbox().files.write(codeCachePathOf(path), 'not a code cache');
+    const again = await deploy({ AGENT_GREETING: 'still here' }, { path, skipWriteIfPresent: true });
+    expect(again.agent.bundleWritten).toBe(false);
+    expect(await again.agent.exited).toEqual({ exitCode: 0, reason: 'exit' });
+    expect(JSON.parse(again.stdout[0]!)).toMatchObject({ greeting: 'still here', codeCache: 'rejected' });
   });
 
   it('stops a running agent with SIGTERM: it says bye and exits 0', async () => {

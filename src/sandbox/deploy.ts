@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { FileType, type CommandHandle, type Sandbox } from 'e2b';
 import { InvalidInputError, SystemClock, createLogger, errorMessage, type Clock, type Logger } from '../core/index.js';
 import type { AgentBundle } from './bundle.js';
+import { CODE_CACHE_LOADER, codeCacheOf, codeCachePathOf } from './codecache.js';
 import { AgentDeployError, AgentStopError } from './errors.js';
 import { LineSplitter, LineTail } from './lines.js';
 
@@ -21,7 +22,17 @@ export const DEFAULT_AGENT_DIR = '/home/user/tradeswarm';
  * that already holds the file (see `skipWriteIfPresent`) spares every sandbox the upload.
  */
 export function defaultBundlePath(bundle: Pick<AgentBundle, 'sha256'>): string {
-  return `${DEFAULT_AGENT_DIR}/agent-${bundle.sha256.slice(0, 12)}.mjs`;
+  return `${DEFAULT_AGENT_DIR}/agent-${bundle.sha256.slice(0, 12)}.cjs`;
+}
+
+/**
+ * The files {@link deployAgent} writes for `bundle` at `path` (default {@link defaultBundlePath}):
+ * the bundle and, with `codeCache`, its V8 code cache for this process's Node. A template that holds
+ * them spares its sandboxes the upload.
+ */
+export function agentFiles(bundle: Pick<AgentBundle, 'code' | 'sha256'>, options: { path?: string; codeCache?: boolean } = {}): Record<string, string | Uint8Array<ArrayBuffer>> {
+  const path = options.path ?? defaultBundlePath(bundle);
+  return { [path]: bundle.code, ...(options.codeCache === false ? {} : { [codeCachePathOf(path)]: codeCacheOf(bundle) }) };
 }
 
 /** Agent names: used in file and log names, so one safe path segment. */
@@ -46,10 +57,18 @@ export interface DeployAgentOptions {
    */
   cwd?: string;
   /**
-   * Where the bundle is written in the sandbox. Absolute, ending in `.mjs` (the bundle is an ES module).
-   * @default '/home/user/tradeswarm/agent-<first 12 hex digits of bundle.sha256>.mjs'
+   * Where the bundle is written in the sandbox. Absolute, ending in `.cjs` (the bundle is CommonJS).
+   * @default '/home/user/tradeswarm/agent-<first 12 hex digits of bundle.sha256>.cjs'
    */
   path?: string;
+  /**
+   * Start the bundle with a V8 code cache made on this machine (written next to it as
+   * `<path>.v8cache`), so the agent skips compiling it: about 20 ms less CPU per agent start. A
+   * sandbox whose Node differs from this one rejects the cache and compiles as without it (the agent
+   * sees `TS_CODE_CACHE=rejected`); turn it off there to spare the upload.
+   * @default true
+   */
+  codeCache?: boolean;
   /**
    * The Node.js executable in the sandbox (a name looked up in `PATH`, or an absolute path).
    * @default 'node'
@@ -58,7 +77,8 @@ export interface DeployAgentOptions {
   /**
    * Skip the upload when a file of the bundle's size is already at `path`. Safe with the default
    * `path`, which names the bundle's hash; with a `path` of your own, a different bundle of the same
-   * size would be run instead. One extra round trip (`files.getInfo`) when the file is missing.
+   * size would be run instead. One extra round trip (`files.getInfo`) when the file is missing. The
+   * code cache is not checked: a missing one only means the bundle is compiled.
    * @default false (always write)
    */
   skipWriteIfPresent?: boolean;
@@ -90,6 +110,7 @@ export interface DeployAgentConfig {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string | undefined;
   readonly path: string;
+  readonly codeCache: boolean;
   readonly nodeBinary: string;
   readonly skipWriteIfPresent: boolean;
   readonly tailLines: number;
@@ -187,9 +208,11 @@ export function compileDeployAgentOptions(options: DeployAgentOptions): DeployAg
     throw new InvalidInputError('cwd', `must be an absolute path in the sandbox, got ${String(options.cwd)}`);
   }
   const path = options.path ?? defaultBundlePath(bundle);
-  if (typeof path !== 'string' || !posix.isAbsolute(path) || !path.endsWith('.mjs')) {
-    throw new InvalidInputError('path', `must be an absolute path ending in .mjs (the bundle is an ES module, and Node reads a .js file as CommonJS), got ${String(path)}`);
+  if (typeof path !== 'string' || !posix.isAbsolute(path) || !path.endsWith('.cjs')) {
+    throw new InvalidInputError('path', `must be an absolute path ending in .cjs (the bundle is CommonJS, and Node reads a .js file by the nearest package.json), got ${String(path)}`);
   }
+  const codeCache = options.codeCache ?? true;
+  if (typeof codeCache !== 'boolean') throw new InvalidInputError('codeCache', `must be true or false, got ${String(codeCache)}`);
   const nodeBinary = options.nodeBinary ?? 'node';
   if (typeof nodeBinary !== 'string' || nodeBinary.length === 0) throw new InvalidInputError('nodeBinary', 'must be a non-empty command name or path');
   const tailLines = options.tailLines ?? 50;
@@ -202,6 +225,7 @@ export function compileDeployAgentOptions(options: DeployAgentOptions): DeployAg
     env: Object.freeze({ ...env }),
     cwd: options.cwd,
     path,
+    codeCache,
     nodeBinary,
     skipWriteIfPresent: options.skipWriteIfPresent ?? false,
     tailLines,
@@ -213,8 +237,9 @@ export function compileDeployAgentOptions(options: DeployAgentOptions): DeployAg
 }
 
 /**
- * Deploys an agent into `sandbox` through the e2b SDK: writes the bundle with `sandbox.files.write`
- * (parent folders are created), then starts `exec <nodeBinary> <path>` in the background with
+ * Deploys an agent into `sandbox` through the e2b SDK: writes the bundle (and its code cache) with
+ * `sandbox.files.write` (parent folders are created), then starts `exec <nodeBinary> <path>` (through
+ * the code-cache loader, `-e <loader> <path> <cache>`, when `codeCache`) in the background with
  * `sandbox.commands.run` (no command timeout: the agent runs until it exits, is stopped, or the
  * sandbox ends). `exec` makes the reported pid that of `node` itself, so signals reach the agent
  * and not the shell the SDK wraps every command in.
@@ -232,7 +257,7 @@ export async function deployAgent(sandbox: DeploySandbox, options: DeployAgentOp
   let bundleWritten = true;
   try {
     if (config.skipWriteIfPresent && (await sizeAt(sandbox, config.path)) === config.bundle.bytes) bundleWritten = false;
-    else await sandbox.files.write(config.path, config.bundle.code);
+    else await Promise.all(Object.entries(agentFiles(config.bundle, config)).map(([path, content]) => sandbox.files.write(path, toArrayBuffer(content))));
   } catch (error) {
     throw new AgentDeployError(config.name, sandbox.sandboxId, 'write', { cause: error });
   }
@@ -256,7 +281,8 @@ export async function deployAgent(sandbox: DeploySandbox, options: DeployAgentOp
   const startStarted = performance.now();
   let handle: CommandHandle;
   try {
-    handle = await sandbox.commands.run(`exec ${shellQuote(config.nodeBinary)} ${shellQuote(config.path)}`, {
+    const script = config.codeCache ? ['-e', CODE_CACHE_LOADER, config.path, codeCachePathOf(config.path)] : [config.path];
+    handle = await sandbox.commands.run(`exec ${[config.nodeBinary, ...script].map(shellQuote).join(' ')}`, {
       background: true,
       envs: { ...config.env },
       ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
@@ -298,6 +324,12 @@ function errorName(error: unknown): string | undefined {
 /** The SDK's `CommandExitError`: the command ended with a non-zero exit code or by a signal. */
 function isCommandExitError(error: unknown): error is Error & { exitCode: number; error?: string } {
   return errorName(error) === 'CommandExitError' && typeof (error as { exitCode?: unknown }).exitCode === 'number';
+}
+
+/** What `files.write` takes: a string as it is, bytes as an ArrayBuffer of exactly their length. */
+function toArrayBuffer(content: string | Uint8Array<ArrayBuffer>): string | ArrayBuffer {
+  if (typeof content === 'string') return content;
+  return content.byteOffset === 0 && content.byteLength === content.buffer.byteLength ? content.buffer : content.buffer.slice(content.byteOffset, content.byteOffset + content.byteLength);
 }
 
 /** Quotes `value` as one word for bash. */

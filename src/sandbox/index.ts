@@ -10,6 +10,7 @@ export {
 export {
   deployAgent,
   defaultBundlePath,
+  agentFiles,
   compileDeployAgentOptions,
   AGENT_SIGNALS,
   DEFAULT_AGENT_DIR,
@@ -21,6 +22,7 @@ export {
   type DeploySandbox,
   type StopAgentOptions,
 } from './deploy.js';
+export { CODE_CACHE_LOADER, codeCacheOf, codeCachePathOf, type CodeCacheUse } from './codecache.js';
 export {
   resolveSandboxConnection,
   SANDBOX_KINDS,

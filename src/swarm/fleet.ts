@@ -2,7 +2,7 @@ import { Sandbox } from 'e2b';
 import type { AgentConfig } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
-import { type AgentBundle, type DeployedAgent, deployAgent } from '../sandbox/index.js';
+import { type AgentBundle, type CodeCacheUse, type DeployedAgent, deployAgent } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import type { AgentPlan } from '../topology/index.js';
 
@@ -29,6 +29,8 @@ export interface AgentReport {
   readonly startMs: { readonly sandbox: number; readonly write: number; readonly process: number; readonly ready: number };
   /** Whether the bundle was uploaded into its sandbox (`false`: the template held it already). */
   readonly bundleUploaded: boolean;
+  /** Whether the agent's process started from the V8 code cache, as it said when ready (`null`: it did not say). */
+  readonly codeCache: CodeCacheUse | null;
   readonly messagesIn: number | null;
   readonly messagesOut: number | null;
   readonly decisions: number | null;
@@ -52,6 +54,7 @@ interface AgentState {
   bus: { published: number; received: number } | undefined;
   pipeline: DecisionSummary | undefined;
   exitCode: number | undefined;
+  codeCache: CodeCacheUse | null;
 }
 
 /** What an {@link AgentFleet} needs from the run. */
@@ -93,6 +96,8 @@ export class AgentFleet {
   #deployStarted = 0;
   /** Who waits for an agent to become ready or to exit (deployment, restarts). */
   readonly #waiters = new Set<() => void>();
+  /** What each agent said about the code cache in its ready line (kept apart: it can come before its state exists). */
+  readonly #said = new Map<string, CodeCacheUse>();
   /** First heartbeats of agents whose deployment call had not returned yet (ms from the start of deployment). */
   readonly #early = new Map<string, number>();
 
@@ -121,6 +126,7 @@ export class AgentFleet {
           bus: undefined,
           pipeline: undefined,
           exitCode: undefined,
+          codeCache: this.#said.get(plan.id) ?? null,
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
@@ -244,6 +250,7 @@ export class AgentFleet {
       sandboxId: agent.sandbox.sandboxId,
       startMs: agent.startMs,
       bundleUploaded: agent.deployed.bundleWritten,
+      codeCache: agent.codeCache,
       messagesIn: agent.bus?.received ?? null,
       messagesOut: agent.bus?.published ?? null,
       decisions: agent.counters?.decisions ?? null,
@@ -263,9 +270,20 @@ export class AgentFleet {
       skipWriteIfPresent: true,
       name: agent.id,
       env: this.#options.envOf(agent, { replayFirst: restarting }),
+      onStdout: (line) => this.#onStdout(agent.id, line),
       onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
     });
     return { box, deployed, created };
+  }
+
+  /** The agent's ready line says whether it started from the code cache. */
+  #onStdout(agentId: string, line: string): void {
+    if (!line.startsWith('{"event":"ready"')) return;
+    const said = (JSON.parse(line) as { codeCache?: unknown }).codeCache;
+    if (said !== 'used' && said !== 'rejected' && said !== 'none') return;
+    this.#said.set(agentId, said);
+    const state = this.#agents.get(agentId);
+    if (state !== undefined) state.codeCache = said;
   }
 
   #watchExit(state: AgentState): void {

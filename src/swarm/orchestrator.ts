@@ -28,7 +28,7 @@ import {
 } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
-import { DEFAULT_AGENT_DIR, buildBundle, defaultBundlePath } from '../sandbox/index.js';
+import { DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, wait } from './fleet.js';
@@ -201,7 +201,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
         logger: logger.child({ part: 'localcloud' }),
         metricsIntervalMs: 0,
         warmPoolSize: target.warmPoolSize ?? Math.min(plan.agents.length, 24),
-        templates: [{ name: section.template, files: { [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), defaultBundlePath(bundle))]: bundle.code } }],
+        templates: [{ name: section.template, files: Object.fromEntries(Object.entries(agentFiles(bundle)).map(([path, content]) => [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), path), content])) }],
       });
       closers.push(() => cloud.close());
       if (target.prewarm === true) await cloud.sandboxes.prewarm(section.template);

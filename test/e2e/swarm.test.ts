@@ -74,6 +74,8 @@ describe('tradeswarm run: parity with the backtest', () => {
       expect(report.agents.every((agent) => agent.status === 'stopped' && agent.errors === 0)).toBe(true);
       // The local cloud's agent template carries the bundle: no sandbox needed an upload.
       expect(report.agents.map((agent) => agent.bundleUploaded)).toEqual(report.agents.map(() => false));
+      // ...and its V8 code cache, which every agent's Node accepted.
+      expect(report.agents.map((agent) => agent.codeCache)).toEqual(report.agents.map(() => 'used'));
       if (topology === 'mesh') {
         // Every agent decided every step, all the same, and the venue took each order once.
         expect(report.agreement).toMatchObject({ compared: 2 * 160, agreed: 2 * 160 });
