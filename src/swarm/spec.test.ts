@@ -105,6 +105,8 @@ describe('parseSwarmSpec', () => {
     [{ topolgy: 'ring' }, 'swarm.topolgy | "ring" | is not a known field; remove it or check its spelling'],
     [{ topology: 'hierarchical', coordinators: 4 }, 'swarm.coordinators | 4 | must be at most the number of strategies (3)'],
     [{ topology: 'hierarchical', coordinators: 0 }, 'swarm.coordinators | 0 | must be >= 1'],
+    [{ coordinators: 2 }, 'swarm.coordinators | 2 | is only used by topology hierarchical (this swarm is mesh); remove it or set swarm.topology: hierarchical'],
+    [{ topology: 'ring', routing: 'adaptive' }, 'swarm.routing | "adaptive" | is only used by topology hierarchical (this swarm is ring); remove it or set swarm.topology: hierarchical'],
   ])('refuses swarm %j naming the field, the value and what is allowed', async (swarm, expected) => {
     expect((await rejection(withSwarm(swarm))).problems).toEqual([expected]);
   });

@@ -50,6 +50,9 @@ export const swarmSectionSchema = z
   // An absent section is parsed as `{}`, so every field's own default applies (stated once, above).
   .prefault({});
 
+/** Fields of the `swarm:` section that only the hierarchical topology uses. */
+const HIERARCHICAL_ONLY = ['coordinators', 'routing'] as const;
+
 /** A validated `swarm:` section, defaults filled in. */
 export type SwarmSection = z.output<typeof swarmSectionSchema>;
 
@@ -81,6 +84,15 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
     throw new BacktestSpecError(source, [
       { field: 'swarm.coordinators', value: section.coordinators, allowed: `must be at most the number of strategies (${spec.strategies.length})` },
     ]);
+  }
+  // Settings only the hierarchical topology reads would be silently ignored by the others.
+  const written = typeof spec.swarm === 'object' && spec.swarm !== null ? spec.swarm : {};
+  const ignored = HIERARCHICAL_ONLY.filter((field) => section.topology !== 'hierarchical' && written[field] !== undefined);
+  if (ignored.length > 0) {
+    throw new BacktestSpecError(
+      source,
+      ignored.map((field) => ({ field: `swarm.${field}`, value: written[field], allowed: `is only used by topology hierarchical (this swarm is ${section.topology}); remove it or set swarm.topology: hierarchical` })),
+    );
   }
   return section;
 }
