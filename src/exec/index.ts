@@ -35,6 +35,7 @@ export {
   type ResultCacheConfig,
   type ResultCacheStats,
 } from './cache.js';
+export { procLiveness, POOL_PROCESS_METADATA_KEY, type ProcessLiveness, type ProcessState } from './liveness.js';
 export {
   SandboxPool,
   compileSandboxPoolOptions,

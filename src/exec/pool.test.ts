@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, ManualClock, silentLogger } from '../core/index.js';
 import { startLocalCloud, type LocalCloud } from '../localcloud/index.js';
+import { endedProcessTag } from '../../test/fixtures/processes.js';
+import { POOL_PROCESS_METADATA_KEY, procLiveness, type ProcessLiveness } from './liveness.js';
 import {
   POOL_ID_METADATA_KEY,
   POOL_OWNER_METADATA_KEY,
@@ -82,6 +84,12 @@ function fakeProvider(defaultTag: string | undefined = 'build-1', tags: (string 
 
 type Provider = ReturnType<typeof fakeProvider>;
 
+/** Processes by tag: `this-run` (the pool's own), `ended-*` gone, `running-*` alive, anything else elsewhere. */
+const fakeLiveness: ProcessLiveness = {
+  tag: 'this-run',
+  stateOf: (tag) => (tag === 'this-run' || tag.startsWith('running-') ? 'running' : tag.startsWith('ended-') ? 'ended' : 'unknown'),
+};
+
 function fakePool(provider: Provider, clock: ManualClock, options: Partial<SandboxPoolOptions<FakeSandbox>> = {}): SandboxPool<FakeSandbox> {
   return new SandboxPool<FakeSandbox>({
     connection: { apiKey: 'e2b_test' },
@@ -90,6 +98,7 @@ function fakePool(provider: Provider, clock: ManualClock, options: Partial<Sandb
     logger: silentLogger,
     createSandbox: provider.createSandbox,
     directory: provider.directory,
+    liveness: fakeLiveness,
     ...options,
   });
 }
@@ -152,12 +161,20 @@ describe('SandboxPool options', () => {
 });
 
 describe('SandboxPool with a fake provider and a manual clock', () => {
-  it('tags sandboxes, kills what an earlier run left and fills to minSize', async () => {
+  it('tags sandboxes, kills what an earlier run that has ended left and fills to minSize', async () => {
     const provider = fakeProvider();
+    const owned = (id: string, process?: string): ListedSandbox => ({
+      sandboxId: id,
+      metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: `run-of-${id}`, ...(process === undefined ? {} : { [POOL_PROCESS_METADATA_KEY]: process }) },
+    });
     provider.listed.push(
-      { sandboxId: 'old-1', metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'crashed-run' } },
-      { sandboxId: 'old-2', metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'older-run' } },
-      { sandboxId: 'other', metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-b' } },
+      owned('old-1', 'ended-1'),
+      owned('old-2', 'ended-2'),
+      // A pool of the same owner that runs now, one that ran on another machine, one from before process tags.
+      owned('busy', 'running-1'),
+      owned('remote', 'machine-b'),
+      owned('untagged'),
+      { sandboxId: 'other', metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-b', [POOL_PROCESS_METADATA_KEY]: 'ended-3' } },
     );
     const pool = fakePool(provider, new ManualClock(), { owner: 'desk-a', poolId: 'run-2' });
     expect(await pool.start()).toEqual({ leakedCleaned: 2, ready: 2 });
@@ -166,7 +183,7 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
     expect(pool.stats().leakedCleaned).toBe(2);
     expect(provider.made[0]?.request).toEqual({
       template: 'code-interpreter-v1',
-      metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'run-2' },
+      metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'run-2', [POOL_PROCESS_METADATA_KEY]: 'this-run' },
       timeoutMs: 900_000,
       connection: { apiKey: 'e2b_test' },
     });
@@ -424,11 +441,15 @@ describe('SandboxPool against a real local cloud', () => {
 
   it('kills a sandbox left by an earlier run, fills to minSize, runs code on one lease and leaves nothing after close', async () => {
     const owner = 'pool-it-a';
-    const leaked = await Sandbox.create('exec-test', { ...cloud.connection, metadata: { [POOL_OWNER_METADATA_KEY]: owner, [POOL_ID_METADATA_KEY]: 'crashed' } });
+    const leaked = await Sandbox.create('exec-test', { ...cloud.connection, metadata: { [POOL_OWNER_METADATA_KEY]: owner, [POOL_ID_METADATA_KEY]: 'crashed', [POOL_PROCESS_METADATA_KEY]: await endedProcessTag() } });
+    // One of a pool of the same owner that runs now (this process): left alone.
+    const running = await Sandbox.create('exec-test', { ...cloud.connection, metadata: { [POOL_OWNER_METADATA_KEY]: owner, [POOL_ID_METADATA_KEY]: 'running', [POOL_PROCESS_METADATA_KEY]: procLiveness().tag } });
     const pool = new SandboxPool({ connection: cloud.connection, template: 'exec-test', buildTag: 'build-42', owner, minSize: 2, targetSize: 2, logger: silentLogger });
     try {
       expect(await pool.start()).toEqual({ leakedCleaned: 1, ready: 2 });
       expect(pool.stats()).toMatchObject({ idle: 2, created: 2, rejectedWrongBuild: 0 });
+      expect(await listOwned(owner)).toContain(running.sandboxId);
+      await running.kill();
       const owned = await listOwned(owner);
       expect(owned).toHaveLength(2);
       expect(owned).not.toContain(leaked.sandboxId);

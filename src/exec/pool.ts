@@ -9,6 +9,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '../core/index.js';
+import { POOL_PROCESS_METADATA_KEY, procLiveness, type ProcessLiveness } from './liveness.js';
 import {
   PoolAcquireAbortedError,
   PoolClosedError,
@@ -17,7 +18,7 @@ import {
   type SandboxUnavailableReason,
 } from './errors.js';
 
-/** Metadata key holding the pool's `owner`; `start()` kills untracked sandboxes carrying the same value. */
+/** Metadata key holding the pool's `owner`; `start()` kills untracked sandboxes of the same owner whose pool's process has ended. */
 export const POOL_OWNER_METADATA_KEY = 'tradeswarm-pool-owner';
 /** Metadata key holding the pool's `poolId` (which run of the pool created the sandbox). */
 export const POOL_ID_METADATA_KEY = 'tradeswarm-pool-id';
@@ -48,7 +49,7 @@ export interface PoolSandbox {
 /** What {@link SandboxPoolOptions.createSandbox} is asked to make. */
 export interface CreateSandboxRequest {
   readonly template: string;
-  /** Tags for leak cleanup: {@link POOL_OWNER_METADATA_KEY} and {@link POOL_ID_METADATA_KEY}. */
+  /** Tags for leak cleanup: {@link POOL_OWNER_METADATA_KEY}, {@link POOL_ID_METADATA_KEY} and the pool's process (`tradeswarm-pool-process`). */
   readonly metadata: Readonly<Record<string, string>>;
   /** The sandbox lifetime to ask the provider for (`sandboxTimeoutMs`). */
   readonly timeoutMs: number;
@@ -153,11 +154,17 @@ export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
    */
   poolId?: string;
   /**
-   * Value of the {@link POOL_OWNER_METADATA_KEY} tag. `start()` kills every sandbox with this owner that
-   * the pool does not hold, so two pools running at once must have different owners. Same characters as `poolId`.
+   * Value of the {@link POOL_OWNER_METADATA_KEY} tag. `start()` kills the sandboxes with this owner that
+   * the pool does not hold and whose pool's process has ended (see `liveness`); those of a pool that
+   * still runs, or that ran on another machine, are left alone. Same characters as `poolId`.
    * @default 'tradeswarm-exec'
    */
   owner?: string;
+  /**
+   * Tells whether the process that made a sandbox still runs (leak cleanup in `start()`).
+   * @default from Linux's /proc: this boot, this pid namespace, pid and start time
+   */
+  liveness?: ProcessLiveness;
   /** @default new SystemClock() */
   clock?: Clock;
   /**
@@ -193,6 +200,7 @@ export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
   readonly clock: Clock;
   readonly createSandbox: CreateSandbox<S>;
   readonly directory: SandboxDirectory;
+  readonly liveness: ProcessLiveness;
   readonly logger: Logger;
 }
 
@@ -364,6 +372,7 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
       ((request: CreateSandboxRequest) =>
         Sandbox.create(request.template, { ...request.connection, metadata: { ...request.metadata }, timeoutMs: request.timeoutMs }) as unknown as Promise<S>),
     directory: options.directory ?? createSdkDirectory(connection),
+    liveness: options.liveness ?? procLiveness(),
     logger,
   });
 }
@@ -422,7 +431,8 @@ type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retired
  * - A sandbox is retired (killed) after `maxExecutionsPerSandbox` leases or at `maxAgeMs`, never while
  *   leased: a leased one is killed when released. `'broken'` leases are killed and replaced.
  * - New sandboxes must carry `buildTag` at `buildTagPath`; others are killed unused.
- * - Every sandbox is tagged with `owner` and `poolId`; `start()` kills what an earlier run left.
+ * - Every sandbox is tagged with `owner`, `poolId` and the pool's process; `start()` kills what an
+ *   earlier run that has ended left, never what a pool running now holds.
  * - Warm size follows demand, see {@link SandboxPool.setDemand}.
  */
 export class SandboxPool<S extends PoolSandbox = Sandbox> {
@@ -470,12 +480,12 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
 
   /** The metadata every sandbox of this pool carries. */
   get metadata(): Readonly<Record<string, string>> {
-    return { [POOL_OWNER_METADATA_KEY]: this.config.owner, [POOL_ID_METADATA_KEY]: this.config.poolId };
+    return { [POOL_OWNER_METADATA_KEY]: this.config.owner, [POOL_ID_METADATA_KEY]: this.config.poolId, [POOL_PROCESS_METADATA_KEY]: this.config.liveness.tag };
   }
 
   /**
-   * Kills sandboxes tagged with this pool's `owner` that the pool does not hold (left by an earlier run
-   * that crashed), then creates `minSize` sandboxes and waits for them. Calling it again returns the
+   * Kills sandboxes tagged with this pool's `owner` that the pool does not hold and whose pool's process
+   * has ended (left by an earlier run that crashed), then creates `minSize` sandboxes and waits for them. Calling it again returns the
    * first call's result.
    * @throws {SandboxUnavailableError} when `maxCreateAttempts` creations in a row fail before `minSize`
    *   sandboxes are ready; the pool stays usable (`acquire()` tries again) and must still be closed.
@@ -586,7 +596,14 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
 
   private async cleanLeaked(): Promise<number> {
     const listed = await this.config.directory.list({ [POOL_OWNER_METADATA_KEY]: this.config.owner });
-    const leaked = listed.filter((sandbox) => !this.entries.has(sandbox.sandboxId));
+    const untracked = listed.filter((sandbox) => !this.entries.has(sandbox.sandboxId));
+    const leaked = untracked.filter((sandbox) => this.config.liveness.stateOf(sandbox.metadata[POOL_PROCESS_METADATA_KEY] ?? '') === 'ended');
+    if (leaked.length < untracked.length) {
+      this.logger.info(
+        { owner: this.config.owner, left: untracked.length - leaked.length },
+        "left sandboxes of this owner whose pool still runs or ran elsewhere; a pool that is gone stops extending them, so they end within its sandboxTimeoutMs",
+      );
+    }
     const results = await Promise.all(
       leaked.map(async (sandbox) => {
         try {

@@ -2,11 +2,13 @@ import { Sandbox } from '@e2b/code-interpreter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/index.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
+import { endedProcessTag } from '../../test/fixtures/processes.js';
 import {
   EXEC_BUILD_TAG,
   EXEC_TEMPLATE,
   POOL_ID_METADATA_KEY,
   POOL_OWNER_METADATA_KEY,
+  POOL_PROCESS_METADATA_KEY,
   createExecService,
   type ExecService,
   type ExecServiceOptions,
@@ -211,7 +213,10 @@ describe('createExecService on the local cloud', () => {
   });
 
   it('kills sandboxes an earlier crashed run of the same owner left behind', async () => {
-    const leaked = await Sandbox.create(EXEC_TEMPLATE, { ...cloud().connection, metadata: { [POOL_OWNER_METADATA_KEY]: 'crash-owner', [POOL_ID_METADATA_KEY]: 'old-run' } });
+    const leaked = await Sandbox.create(EXEC_TEMPLATE, {
+      ...cloud().connection,
+      metadata: { [POOL_OWNER_METADATA_KEY]: 'crash-owner', [POOL_ID_METADATA_KEY]: 'old-run', [POOL_PROCESS_METADATA_KEY]: await endedProcessTag() },
+    });
     const svc = await service({ pool: { owner: 'crash-owner', minSize: 1, targetSize: 1 } });
     expect(svc.metrics().pool.leakedCleaned).toBe(1);
     const alive = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: 'crash-owner' } } }).nextItems();
