@@ -223,6 +223,17 @@ describe('createExecService on the local cloud', () => {
     expect(alive.map((info) => info.sandboxId)).not.toContain(leaked.sandboxId);
   });
 
+  it('leaves the sandboxes of a running service of the same owner alone when another one starts', async () => {
+    const first = await service({ pool: { owner: 'shared-owner', minSize: 2, targetSize: 2 } });
+    const before = await first.exec({ code: 'print("first")', user: 'ann' });
+    const second = await service({ pool: { owner: 'shared-owner', minSize: 1, targetSize: 1 } });
+    expect(second.metrics().pool.leakedCleaned).toBe(0);
+    const alive = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: 'shared-owner' } } }).nextItems();
+    expect(alive.map((info) => info.sandboxId)).toContain(before.sandboxId);
+    expect((await first.exec({ code: 'print("still here")', user: 'ann' })).stdout).toBe('still here\n');
+    expect(first.metrics().pool.retiredBroken).toBe(0);
+  });
+
   it('refuses sandboxes of the wrong build and starts nothing', async () => {
     await expect(
       service({ template: 'code-interpreter-v1', buildTag: EXEC_BUILD_TAG, pool: { minSize: 1, targetSize: 1, maxCreateAttempts: 2 } }),
