@@ -232,6 +232,8 @@ const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 0x84]);
 const REFUSED_CODES = new Set([2, 4, 5, 0x85, 0x86, 0x87, 0x8c]);
 /** The largest MQTT 5 subscription identifier. */
 const MAX_SUBSCRIPTION_ID = 268_435_455;
+/** Distinct topics whose matching routes a bus remembers (see `routesFor`). */
+const ROUTE_CACHE_LIMIT = 1024;
 
 interface HandlerEntry {
   readonly handler: MessageHandler;
@@ -292,6 +294,15 @@ export class MqttBus implements Bus {
   private closedCause: unknown;
   private readonly routes = new Map<string, Route>();
   private readonly routesById = new Map<number, Route>();
+  /** The routes each topic seen lately matched (MQTT 3.1.1 matching); emptied whenever the routes change. */
+  private readonly routesByTopic = new Map<string, Route[]>();
+  /**
+   * Ids of published messages and replies: a random prefix of this bus and a counter, unique without
+   * asking the OS for randomness per message (that was 3% of an agent's CPU). Request ids stay fully
+   * random: a reply is matched to its request by that id alone.
+   */
+  private readonly idPrefix = `${randomId(12)}-`;
+  private idCounter = 0;
   /** Unsubscriptions in flight, by MQTT filter: a new subscription to the filter waits for them. */
   private readonly settling = new Map<string, Promise<void>>();
   private lastSubscriptionId = 0;
@@ -358,7 +369,7 @@ export class MqttBus implements Bus {
     if (options.retain !== undefined && typeof options.retain !== 'boolean') {
       throw new InvalidInputError('options.retain', `must be a boolean, got ${typeof options.retain}`);
     }
-    return this.send(topic, message, { id: randomId() }, qos, options.retain ?? false);
+    return this.send(topic, message, { id: this.nextId() }, qos, options.retain ?? false);
   }
 
   async subscribe(filter: string, handler: MessageHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -431,7 +442,7 @@ export class MqttBus implements Bus {
     validateTopicName(request.replyTo, 'request.replyTo');
     const qos = compileQos(options.qos, 'options.qos');
     const addressed = message.to === undefined ? { ...message, to: request.from } : message;
-    return this.send(request.replyTo, addressed, { id: randomId(), correlationId: request.id }, qos, false);
+    return this.send(request.replyTo, addressed, { id: this.nextId(), correlationId: request.id }, qos, false);
   }
 
   async serve(filter: string, handler: RequestHandler, options: ServeOptions = {}): Promise<Subscription> {
@@ -546,6 +557,7 @@ export class MqttBus implements Bus {
     if (this.protocolVersion === 4) this.warnIfMixed(route);
     this.routes.set(mqttFilter, route);
     this.routesById.set(route.subscriptionId, route);
+    this.routesByTopic.clear();
     const previous = this.settling.get(mqttFilter) ?? Promise.resolve();
     route.ready = previous.then(() => this.mqttSubscribe(route));
     route.ready.catch(() => this.forgetRoute(route));
@@ -595,6 +607,7 @@ export class MqttBus implements Bus {
   private forgetRoute(route: Route): void {
     if (this.routes.get(route.mqttFilter) === route) this.routes.delete(route.mqttFilter);
     if (this.routesById.get(route.subscriptionId) === route) this.routesById.delete(route.subscriptionId);
+    this.routesByTopic.clear();
   }
 
   private async detach(route: Route, entry: HandlerEntry): Promise<void> {
@@ -731,7 +744,19 @@ export class MqttBus implements Bus {
       }
       return routes;
     }
-    return [...this.routes.values()].filter((route) => topicMatches(route.matchFilter, topic));
+    let routes = this.routesByTopic.get(topic);
+    if (routes === undefined) {
+      // Bounded: a wildcard subscription over many distinct topics must not grow this without end.
+      if (this.routesByTopic.size >= ROUTE_CACHE_LIMIT) this.routesByTopic.clear();
+      routes = [...this.routes.values()].filter((route) => topicMatches(route.matchFilter, topic));
+      this.routesByTopic.set(topic, routes);
+    }
+    return routes;
+  }
+
+  private nextId(): string {
+    this.idCounter += 1;
+    return this.idPrefix + this.idCounter.toString(36);
   }
 
   private invoke(entry: HandlerEntry, envelope: Envelope, delivery: Delivery): void {
