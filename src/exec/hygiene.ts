@@ -278,7 +278,7 @@ finally:
  * third of the CPU of a scrub. It trusts the worker that runs it, so it is sound only where no process
  * of `user` can have reached that worker: the caller restarts `context` first, on a sandbox where the
  * restart ends every process the old worker started and nothing else ran code as `user` since the last
- * scrub, and restarts it again afterwards, as the worker ran this code. The local cloud is such a
+ * scrub. The worker may then serve the next caller: this code leaves no name in it. The local cloud is such a
  * sandbox (see `LOCAL_INTERPRETER_MARKER`): its Python zygote is the subreaper of everything a worker
  * starts, a JavaScript kernel that ran nothing still runs as root, and a fresh worker cannot be traced
  * by other processes of `user` before its first execution; should a process of `user` survive anyway,

@@ -115,14 +115,16 @@ describe('createExecService on the local cloud', () => {
       'subprocess.run(["pgrep", "-u", "user", "-c"], capture_output=True, text=True).stdout.strip()',
     ].join('\n');
     const look = [
+      // The names the interpreter holds before this cell defines any: none of ann's, none of the tidy-up's.
+      'found = {"names": sorted(name for name in globals() if not name.startswith("_"))}',
       'import os, subprocess',
-      'found = {"secret": "secret" in globals(), "env": "ANN" in os.environ}',
+      'found.update({"secret": "secret" in globals(), "env": "ANN" in os.environ})',
       'found["files"] = sorted(os.listdir("/home/user") + os.listdir("/tmp") + os.listdir("/var/tmp") + os.listdir("/dev/shm"))',
       'found["others"] = subprocess.run(["pgrep", "-u", "user", "-c"], capture_output=True, text=True).stdout.strip()',
       'found',
     ].join('\n');
     // pgrep counts the worker itself.
-    const nothing = "{'secret': False, 'env': False, 'files': ['.tradeswarm-build'], 'others': '1'}";
+    const nothing = "{'names': [], 'secret': False, 'env': False, 'files': ['.tradeswarm-build'], 'others': '1'}";
     expect((await svc.exec({ code: leave, user: 'ann' })).results[0]?.text).toBe("'2'");
     expect((await svc.exec({ code: look, user: 'bob' })).results[0]?.text).toBe(nothing);
     await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
