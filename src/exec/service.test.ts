@@ -164,6 +164,19 @@ describe('createExecService on the local cloud', () => {
     await expect(svc.exec({ code: 'total', user: 'ann', session: session.session })).rejects.toMatchObject({ name: 'SessionNotFoundError' });
   });
 
+  it('runs stateless executions beside open sessions: a session takes no sandbox away from them', async () => {
+    const svc = await service({ queue: { concurrency: 1 }, sessions: { maxSessions: 2 } });
+    const sessions = [await svc.openSession({ user: 'ann' }), await svc.openSession({ user: 'bob' })];
+    const started = performance.now();
+    const result = await svc.exec({ code: 'print("beside the sessions")', user: 'cid', timeoutMs: 5_000 });
+    expect(result.stdout).toBe('beside the sessions\n');
+    expect(sessions.map((session) => session.sandboxId)).not.toContain(result.sandboxId);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
+    // The two sessions' sandboxes stay theirs.
+    expect(svc.metrics().pool).toMatchObject({ busy: 2 });
+  });
+
   it('stops an execution at its time limit, restarts the context and keeps serving', async () => {
     const svc = await service({ executor: { onTimeout: 'restart' } });
     const result = await svc.exec({ code: 'import time\nprint("started", flush=True)\nwhile True: time.sleep(0.01)', user: 'ann', timeoutMs: 400 });

@@ -37,14 +37,15 @@ export interface ExecServiceOptions {
   buildTag?: string;
   /**
    * Pool sizes, reuse cap, maximum age, … (see {@link SandboxPoolOptions}). On E2B cloud, where every
-   * sandbox is billed by the second, `maxSize` and `targetSize` default to the queue's `concurrency` (6):
-   * one sandbox per execution that may run at once, kept warm while there is demand (a sandbox being
-   * cleaned is handed on when its clean-up ends), and `minSize` to the pool's 2. When the sandboxes run on
-   * this machine (the embedded local cloud, or a `connection` with `sandboxUrl`, as a local cloud
-   * needs), where an idle one costs only memory (about 25 MB), they default to twice `concurrency` (12),
+   * sandbox is billed by the second, `targetSize` defaults to the queue's `concurrency` (6): one sandbox
+   * per execution that may run at once, kept warm while there is demand (a sandbox being cleaned is
+   * handed on when its clean-up ends), and `minSize` to the pool's 2. When the sandboxes run on this
+   * machine (the embedded local cloud, or a `connection` with `sandboxUrl`, as a local cloud needs),
+   * where an idle one costs only memory (about 25 MB), `targetSize` defaults to twice `concurrency` (12),
    * one being cleaned beside each running one, and `minSize` to `targetSize`: the service waits for all
    * of them at start and keeps them, so no burst waits for a clean-up or for sandboxes being created
-   * (measured with `npm run bench:exec`).
+   * (measured with `npm run bench:exec`). `maxSize` defaults to `targetSize` plus `sessions.maxSessions`:
+   * each open session holds a sandbox of its own, made when needed.
    */
   pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
   /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
@@ -234,7 +235,9 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   // one, and keep them all between bursts, so no burst waits for a clean-up or pays for creations.
   const local = embedded || connection.sandboxUrl !== undefined;
   const warmSize = local ? 2 * concurrency : concurrency;
-  const maxSize = options.pool?.maxSize ?? Math.max(warmSize, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
+  // An open session holds a sandbox of its own for minutes: room for each, on top of the warm ones, or
+  // sessions would leave stateless executions waiting for a sandbox while they hold a turn.
+  const maxSize = options.pool?.maxSize ?? Math.max(warmSize + sessionOptions.maxSessions, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
   const targetSize = options.pool?.targetSize ?? Math.min(maxSize, Math.max(options.pool?.minSize ?? 0, warmSize));
   const minSize = options.pool?.minSize ?? (local ? targetSize : undefined);
   let pool: SandboxPool;
