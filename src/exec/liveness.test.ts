@@ -15,6 +15,8 @@ describe('procLiveness', () => {
     expect(Number(pid)).toBe(process.pid);
     expect(startTicks).toMatch(/^\d+$/);
     expect(liveness.stateOf(liveness.tag)).toBe('running');
+    expect(liveness.tagOf(process.pid)).toBe(liveness.tag);
+    expect(liveness.tagOf(2 ** 22 + 1)).toBe('unknown');
   });
 
   it('finds a process that exited ended, and so a reused pid (another start time)', async () => {

@@ -13,6 +13,8 @@ import { readFileSync, readlinkSync } from 'node:fs';
 export interface ProcessLiveness {
   /** This process's tag (`unknown` where it cannot be made, e.g. without Linux's /proc). */
   readonly tag: string;
+  /** The tag of the running process `pid` of this machine and pid namespace (`unknown` when there is none). */
+  tagOf(pid: number): string;
   /** The state of the process with `tag`. */
   stateOf(tag: string): ProcessState;
 }
@@ -29,9 +31,13 @@ const TAG = /^([0-9a-f-]{36})\.(\d+)\.(\d+)\.(\d+)$/;
 /** {@link ProcessLiveness} from Linux's /proc. */
 export function procLiveness(proc = '/proc'): ProcessLiveness {
   const host = hostOf(proc);
-  const tag = host === undefined ? UNKNOWN : tagOf(host, process.pid, startTicksOf(proc, process.pid));
+  const tagOf = (pid: number): string => {
+    const startTicks = host === undefined ? undefined : startTicksOf(proc, pid);
+    return startTicks === undefined ? UNKNOWN : `${host}.${pid}.${startTicks}`;
+  };
   return {
-    tag,
+    tag: tagOf(process.pid),
+    tagOf,
     stateOf(other) {
       const match = TAG.exec(other);
       if (host === undefined || match === null || `${match[1]}.${match[2]}` !== host) return 'unknown';
@@ -50,10 +56,6 @@ function hostOf(proc: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function tagOf(host: string, pid: number, startTicks: number | undefined): string {
-  return startTicks === undefined ? UNKNOWN : `${host}.${pid}.${startTicks}`;
 }
 
 /** Field 22 of /proc/<pid>/stat (start time after boot, in clock ticks), or undefined when there is no such process. */

@@ -87,6 +87,7 @@ type Provider = ReturnType<typeof fakeProvider>;
 /** Processes by tag: `this-run` (the pool's own), `ended-*` gone, `running-*` alive, anything else elsewhere. */
 const fakeLiveness: ProcessLiveness = {
   tag: 'this-run',
+  tagOf: (pid) => `running-${pid}`,
   stateOf: (tag) => (tag === 'this-run' || tag.startsWith('running-') ? 'running' : tag.startsWith('ended-') ? 'ended' : 'unknown'),
 };
 
