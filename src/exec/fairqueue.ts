@@ -243,6 +243,11 @@ export class FairQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** The delay to suggest to a caller turned away now (see `estimateRetryAfterMs`), as the queue's own busy errors do. */
+  suggestedRetryAfterMs(): number {
+    return this.estimateRetryAfterMs(this.waiting);
+  }
+
   /**
    * The suggested delay carried by busy errors:
    * `max(1, ceil(meanTaskMs × (waitingAhead + 1) / concurrency))`, where `meanTaskMs` is the mean run time

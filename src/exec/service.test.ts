@@ -177,6 +177,19 @@ describe('createExecService on the local cloud', () => {
     expect(svc.metrics().pool).toMatchObject({ busy: 2 });
   });
 
+  it('turns a caller away as busy once maxWaitMs passes without a sandbox, not only without a turn', async () => {
+    // A pool made too small by hand: the one sandbox is a session's.
+    const svc = await service({ queue: { concurrency: 1, maxWaitMs: 300 }, pool: { minSize: 1, targetSize: 1, maxSize: 1 }, sessions: { maxSessions: 1 } });
+    const session = await svc.openSession({ user: 'ann' });
+    const started = performance.now();
+    const refused = await svc.exec({ code: 'print(1)', user: 'bob' }).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ name: 'QueueTimeoutError', retryable: true, maxWaitMs: 300 });
+    expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    await svc.closeSession(session.session);
+    expect((await svc.exec({ code: 'print(2)', user: 'bob' })).stdout).toBe('2\n');
+  });
+
   it('stops an execution at its time limit, restarts the context and keeps serving', async () => {
     const svc = await service({ executor: { onTimeout: 'restart' } });
     const result = await svc.exec({ code: 'import time\nprint("started", flush=True)\nwhile True: time.sleep(0.01)', user: 'ann', timeoutMs: 400 });

@@ -3,7 +3,7 @@ import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, t
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
 import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
 import { judgeDeterminism } from './determinism.js';
-import { ExecServiceClosedError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { ExecServiceClosedError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
 import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
 import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
@@ -438,7 +438,10 @@ class Service implements ExecService {
           this.updateDemand(0);
           return this.parts.resilience.execute(({ attempt }) => {
             attempts = attempt;
-            return this.runOnPool(request, taskSignal);
+            // No execution waits longer than the queue's maxWaitMs before it starts: its turn and its
+            // sandbox together (a retry, on another sandbox, starts a new wait).
+            const maxWaitMs = this.parts.queue.config.maxWaitMs;
+            return this.runOnPool(request, taskSignal, attempt === 1 ? maxWaitMs - queueWaitMs : maxWaitMs);
           }, taskSignal);
         },
         { priority: request.priority, ...(signal ? { signal } : {}) },
@@ -448,12 +451,15 @@ class Service implements ExecService {
     return { ...outcome, ...base, queueWaitMs, totalMs: this.parts.clock.now() - startedMs, fromCache: false, attempts };
   }
 
-  /** One attempt: lease a sandbox, run, and hand the sandbox to be cleaned before anyone else gets it. */
-  private async runOnPool(request: ParsedExecRequest, signal: AbortSignal): Promise<ExecutionOutcome> {
+  /**
+   * One attempt: lease a sandbox (waiting at most `waitBudgetMs`, else a retryable `QueueTimeoutError`),
+   * run, and hand the sandbox to be cleaned before anyone else gets it.
+   */
+  private async runOnPool(request: ParsedExecRequest, signal: AbortSignal, waitBudgetMs: number): Promise<ExecutionOutcome> {
     await this.parts.limiter.acquire('operation', signal);
     this.poolLookups++;
     if (this.parts.pool.stats().idle > 0) this.poolHits++;
-    const lease = await this.parts.pool.acquire(signal);
+    const lease = await this.acquireWithin(signal, waitBudgetMs);
     let outcome: ExecutionOutcome;
     try {
       outcome = await this.parts.executor.run(lease.sandbox, request);
@@ -466,6 +472,29 @@ class Service implements ExecService {
     this.parts.limiter.report('operation', 'ok');
     this.scrubInBackground(lease);
     return outcome;
+  }
+
+  /** A lease from the pool, or a `QueueTimeoutError` once `budgetMs` has passed without one. */
+  private async acquireWithin(signal: AbortSignal, budgetMs: number): Promise<Lease> {
+    const { clock, pool, queue } = this.parts;
+    const maxWaitMs = queue.config.maxWaitMs;
+    if (!Number.isFinite(maxWaitMs)) return pool.acquire(signal);
+    const controller = new AbortController();
+    let expired: QueueTimeoutError | undefined;
+    const timer = clock.setTimeout(() => {
+      expired = new QueueTimeoutError(queue.suggestedRetryAfterMs(), maxWaitMs);
+      controller.abort(expired);
+    }, Math.max(0, budgetMs));
+    const forward = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', forward, { once: true });
+    try {
+      return await pool.acquire(controller.signal);
+    } catch (error) {
+      throw expired !== undefined && !signal.aborted ? expired : error;
+    } finally {
+      clock.clearTimeout(timer);
+      signal.removeEventListener('abort', forward);
+    }
   }
 
   /**
