@@ -62,8 +62,8 @@ export class QueueFullError extends TradeswarmError {
 }
 
 /**
- * A task waited `maxWaitMs` in the fair queue without starting and was withdrawn (it never ran).
- * Retryable: wait about {@link QueueTimeoutError.retryAfterMs} and submit again.
+ * A task waited `maxWaitMs` without starting, for its turn in the fair queue or then for a sandbox, and
+ * was withdrawn (it never ran). Retryable: wait about {@link QueueTimeoutError.retryAfterMs} and submit again.
  */
 export class QueueTimeoutError extends TradeswarmError {
   override readonly name = 'QueueTimeoutError';
@@ -77,7 +77,7 @@ export class QueueTimeoutError extends TradeswarmError {
     readonly maxWaitMs: number,
   ) {
     super(
-      `The execution service is busy: the task waited ${maxWaitMs} ms without a free slot and did not run. ` +
+      `The execution service is busy: the task waited ${maxWaitMs} ms for a free slot and sandbox and did not run. ` +
         `Retry in about ${retryAfterMs} ms; the task is safe to resubmit.`,
       { retryable: true },
     );
