@@ -173,20 +173,22 @@ describe('createExecService on the local cloud', () => {
     expect(sessions.map((session) => session.sandboxId)).not.toContain(result.sandboxId);
     expect(performance.now() - started).toBeLessThan(5_000);
     await waitFor(() => svc.metrics().scrubbing === 0, 'the clean-up');
-    // The two sessions' sandboxes stay theirs.
-    expect(svc.metrics().pool).toMatchObject({ busy: 2 });
+    // The sessions' sandboxes come from a pool of their own, and stay theirs.
+    expect(svc.metrics().sessionPool).toMatchObject({ busy: 2, created: 2 });
+    expect(svc.metrics().pool).toMatchObject({ busy: 0 });
   });
 
   it('turns a caller away as busy once maxWaitMs passes without a sandbox, not only without a turn', async () => {
-    // A pool made too small by hand: the one sandbox is a session's.
-    const svc = await service({ queue: { concurrency: 1, maxWaitMs: 300 }, pool: { minSize: 1, targetSize: 1, maxSize: 1 }, sessions: { maxSessions: 1 } });
-    const session = await svc.openSession({ user: 'ann' });
+    // A pool made too small by hand: two turns, one sandbox, held by a long execution.
+    const svc = await service({ queue: { concurrency: 2, maxWaitMs: 300 }, pool: { minSize: 1, targetSize: 1, maxSize: 1 } });
+    const long = svc.exec({ code: 'import time\ntime.sleep(1.5)\nprint("long")', user: 'ann' });
+    await waitFor(() => svc.metrics().pool.busy === 1, 'the long execution to hold the sandbox');
     const started = performance.now();
     const refused = await svc.exec({ code: 'print(1)', user: 'bob' }).catch((error: unknown) => error);
     expect(refused).toMatchObject({ name: 'QueueTimeoutError', retryable: true, maxWaitMs: 300 });
     expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
-    await svc.closeSession(session.session);
+    expect((await long).stdout).toBe('long\n');
     expect((await svc.exec({ code: 'print(2)', user: 'bob' })).stdout).toBe('2\n');
   });
 

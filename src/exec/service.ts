@@ -44,8 +44,8 @@ export interface ExecServiceOptions {
    * where an idle one costs only memory (about 25 MB), `targetSize` defaults to twice `concurrency` (12),
    * one being cleaned beside each running one, and `minSize` to `targetSize`: the service waits for all
    * of them at start and keeps them, so no burst waits for a clean-up or for sandboxes being created
-   * (measured with `npm run bench:exec`). `maxSize` defaults to `targetSize` plus `sessions.maxSessions`:
-   * each open session holds a sandbox of its own, made when needed.
+   * (measured with `npm run bench:exec`). Sessions draw from a pool of their own, with these options
+   * but none warm: up to `sessions.maxSessions` sandboxes, made when a session opens.
    */
   pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
   /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
@@ -135,6 +135,8 @@ export interface ExecServiceMetrics {
   /** Cache hits / lookups of deterministic code. */
   readonly cacheHitRate: number | null;
   readonly pool: SandboxPoolStats;
+  /** The sandboxes of open sessions, from a pool of their own (`null` when sessions are off). */
+  readonly sessionPool: SandboxPoolStats | null;
   readonly queue: FairQueueStats;
   readonly cache: ResultCacheStats;
   readonly breaker: { readonly state: BreakerState; readonly retries: number; readonly transientFailures: number; readonly rejectedOpen: number; readonly opened: number };
@@ -235,23 +237,18 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   // one, and keep them all between bursts, so no burst waits for a clean-up or pays for creations.
   const local = embedded || connection.sandboxUrl !== undefined;
   const warmSize = local ? 2 * concurrency : concurrency;
-  // An open session holds a sandbox of its own for minutes: room for each, on top of the warm ones, or
-  // sessions would leave stateless executions waiting for a sandbox while they hold a turn.
-  const maxSize = options.pool?.maxSize ?? Math.max(warmSize + sessionOptions.maxSessions, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
+  const maxSize = options.pool?.maxSize ?? Math.max(warmSize, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
   const targetSize = options.pool?.targetSize ?? Math.min(maxSize, Math.max(options.pool?.minSize ?? 0, warmSize));
   const minSize = options.pool?.minSize ?? (local ? targetSize : undefined);
   let pool: SandboxPool;
+  let sessionPool: SandboxPool | undefined;
   try {
-    pool = new SandboxPool({
+    const shared: SandboxPoolOptions = {
       ...options.pool,
-      maxSize,
-      targetSize,
-      ...(minSize === undefined ? {} : { minSize }),
       connection,
       template,
       ...(buildTag === undefined ? {} : { buildTag }),
       clock,
-      logger: logger.child({ component: 'pool' }),
       createSandbox: async (request) => {
         await limiter.acquire('create');
         let sandbox: Sandbox;
@@ -280,16 +277,27 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
           return directory.kill(sandboxId);
         },
       },
-    });
+    };
+    pool = new SandboxPool({ ...shared, maxSize, targetSize, ...(minSize === undefined ? {} : { minSize }), logger: logger.child({ component: 'pool' }) });
+    // Sessions hold a sandbox each for minutes, so they draw from a pool of their own: taken from the
+    // stateless pool, they left its executions waiting for sandboxes while holding their turns; with
+    // room for them there, those executions made new sandboxes instead of waiting a few milliseconds
+    // for a clean-up (measured: twice the CPU under the exec benchmark's load). Made when opened, kept
+    // (clean) for the next session until idle for the pool's idleShrinkAfterMs.
+    if (sessionOptions.maxSessions > 0) {
+      sessionPool = new SandboxPool({ ...shared, minSize: 0, targetSize: 0, maxSize: sessionOptions.maxSessions, logger: logger.child({ component: 'session-pool' }) });
+    }
     await pool.start();
+    await sessionPool?.start();
   } catch (error) {
+    await sessionPool?.close().catch(() => undefined);
     await localCloud?.close();
     throw error;
   }
   // The exact bytes of the build-tag file are known for the embedded template only; there the scrub
   // also checks the kept file is unchanged.
   const buildTagContent = embedded && options.buildTag === undefined ? EMBEDDED_TAG_CONTENT : undefined;
-  return new Service({ executor, queue, cache, resilience, limiter, pool, localCloud, clock, logger, sessionOptions, buildTagContent, tidyable });
+  return new Service({ executor, queue, cache, resilience, limiter, pool, sessionPool, localCloud, clock, logger, sessionOptions, buildTagContent, tidyable });
 }
 
 interface ServiceParts {
@@ -299,6 +307,8 @@ interface ServiceParts {
   readonly resilience: SandboxResilience;
   readonly limiter: RateLimiter;
   readonly pool: SandboxPool;
+  /** Sandboxes of open sessions (none when sessions are off). */
+  readonly sessionPool: SandboxPool | undefined;
   readonly localCloud: LocalCloud | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -359,7 +369,9 @@ class Service implements ExecService {
     this.sessions.set(id, session);
     let lease: Lease;
     try {
-      lease = await this.parts.resilience.execute(() => this.parts.pool.acquire(options.signal), options.signal);
+      const sessionPool = this.parts.sessionPool;
+      if (sessionPool === undefined) throw new SessionLimitError('service', 0);
+      lease = await this.parts.resilience.execute(() => sessionPool.acquire(options.signal), options.signal);
     } catch (error) {
       this.sessions.delete(id);
       throw error;
@@ -387,6 +399,7 @@ class Service implements ExecService {
       poolHitRate: this.poolLookups === 0 ? null : this.poolHits / this.poolLookups,
       cacheHitRate: lookups === 0 ? null : cache.hits / lookups,
       pool: this.parts.pool.stats(),
+      sessionPool: this.parts.sessionPool?.stats() ?? null,
       queue: this.parts.queue.stats(),
       cache,
       breaker: { state: breaker.state, retries: breaker.retries, transientFailures: breaker.transientFailures, rejectedOpen: breaker.rejectedOpen, opened: breaker.opened },
@@ -413,7 +426,7 @@ class Service implements ExecService {
     await this.parts.queue.onIdle();
     await Promise.all([...this.sessions.values()].filter((session) => session.lease !== undefined && !session.closing).map((session) => this.endSession(session)));
     while (this.scrubs.size > 0) await Promise.all([...this.scrubs]);
-    await this.parts.pool.close();
+    await Promise.all([this.parts.pool.close(), this.parts.sessionPool?.close()]);
     await this.localCloud?.close();
   }
 
