@@ -14,6 +14,7 @@ interface ObservedResult {
 interface GaugeSource {
   readonly queue: { readonly running: number; readonly waiting: number };
   readonly pool: { readonly idle: number; readonly busy: number; readonly creating: number; readonly created: number };
+  readonly sessionPool: { readonly idle: number; readonly busy: number } | null;
   readonly cache: { readonly size: number };
   readonly sessions: number;
   readonly breaker: { readonly state: string };
@@ -62,11 +63,12 @@ export class ExecPrometheus {
     gauge('tradeswarm_exec_queue_running', 'Executions running now', (m) => m.queue.running);
     gauge('tradeswarm_exec_queue_waiting', 'Executions waiting for a turn', (m) => m.queue.waiting);
     gauge('tradeswarm_exec_pool_idle', 'Clean sandboxes ready for an execution', (m) => m.pool.idle);
-    gauge('tradeswarm_exec_pool_busy', 'Sandboxes leased (running, in a session, or being cleaned)', (m) => m.pool.busy);
+    gauge('tradeswarm_exec_pool_busy', 'Sandboxes leased (running, or being cleaned)', (m) => m.pool.busy);
     gauge('tradeswarm_exec_pool_creating', 'Sandbox creations under way', (m) => m.pool.creating);
     gauge('tradeswarm_exec_pool_created_total', 'Sandboxes created since start', (m) => m.pool.created);
     gauge('tradeswarm_exec_cache_entries', 'Results held by the cache', (m) => m.cache.size);
     gauge('tradeswarm_exec_sessions_open', 'Open stateful sessions', (m) => m.sessions);
+    gauge('tradeswarm_exec_session_sandboxes', "Sandboxes of the sessions' own pool (held by a session, or clean and kept for the next)", (m) => (m.sessionPool === null ? 0 : m.sessionPool.idle + m.sessionPool.busy));
     gauge('tradeswarm_exec_breaker_open', '1 while the circuit breaker refuses work', (m) => (m.breaker.state === 'closed' ? 0 : 1));
     gauge('tradeswarm_exec_provider_health', 'Rate limiter health score (1 = healthy; 429s and failures lower it)', (m) => m.rateLimiter.score);
   }

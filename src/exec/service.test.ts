@@ -176,6 +176,7 @@ describe('createExecService on the local cloud', () => {
     // The sessions' sandboxes come from a pool of their own, and stay theirs.
     expect(svc.metrics().sessionPool).toMatchObject({ busy: 2, created: 2 });
     expect(svc.metrics().pool).toMatchObject({ busy: 0 });
+    expect((await svc.prometheus()).body).toMatch(/^tradeswarm_exec_session_sandboxes 2$/m);
   });
 
   it('turns a caller away as busy once maxWaitMs passes without a sandbox, not only without a turn', async () => {
