@@ -544,9 +544,9 @@ class Service implements ExecService {
   }
 
   /**
-   * The quick clean-up: about half the CPU of a scrub and reset (12 ms instead of 22 on a 2-core
-   * machine), as it starts no shell as root. Taken only when it is sound: on the local cloud (its interpreter guarantees, see `LOCAL_INTERPRETER_MARKER`),
-   * when nothing but the executor's Python context ran code since the last clean-up and no context was
+   * The quick clean-up: less CPU than a scrub and reset, as it starts no shell as root and restarts one
+   * interpreter only. Taken only when it is sound: on the local cloud (its interpreter guarantees, see
+   * `LOCAL_INTERPRETER_MARKER`), when nothing but the executor's Python context ran code since the last clean-up and no context was
    * lost meanwhile. Then restarting that context ends every process of `user` there is, so the fresh
    * worker it forks cannot have been reached by any of them, and is trusted to check that and remove
    * the files (`tidySandbox`). That worker is the next caller's: it ran only the tidy-up, which leaves
