@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
-import { InvalidInputError, createLogger } from '../core/index.js';
+import { InvalidInputError, TradeswarmError, createLogger, errorChain } from '../core/index.js';
 import {
   createExecMcpServer,
   createExecService,
@@ -56,11 +56,19 @@ function printResult(result: ExecResult, json: boolean): void {
 
 /** POSTs to a running `tradeswarm exec serve`. */
 async function execRemote(url: string, apiKey: string | undefined, body: object): Promise<ExecResult> {
-  const response = await fetch(new URL('/v1/exec', url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-    body: JSON.stringify(body),
-  });
+  let response: Response;
+  try {
+    response = await fetch(new URL('/v1/exec', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new TradeswarmError(`--url: could not reach tradeswarm exec serve at ${url} (${errorChain(error)}); start it with \`tradeswarm exec serve\`, or check the address`, {
+      cause: error,
+      retryable: true,
+    });
+  }
   const answer = (await response.json()) as ExecResult & { error?: { message?: string } };
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${answer.error?.message ?? JSON.stringify(answer)}`);
   return answer;

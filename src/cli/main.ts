@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
@@ -16,6 +17,6 @@ registerBacktestCommand(program);
 registerExecCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`tradeswarm: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);
   process.exit(1);
 });

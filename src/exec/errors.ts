@@ -1,4 +1,4 @@
-import { TradeswarmError, type TradeswarmErrorOptions } from '../core/index.js';
+import { TradeswarmError, errorChain, type TradeswarmErrorOptions } from '../core/index.js';
 
 /**
  * A wait for rate-limit tokens ended because the caller's `AbortSignal` fired. Nothing was sent to
@@ -110,6 +110,26 @@ export class ProviderUnavailableError extends TradeswarmError {
   ) {
     super(
       `The sandbox provider is failing, so new executions are refused for now (circuit breaker open). Retry in about ${retryAfterMs} ms; if it keeps happening, check the provider (E2B status, or the local cloud's log).`,
+      { ...options, retryable: true },
+    );
+  }
+}
+
+/**
+ * The service could not reach the sandbox provider when it started (connection refused, host unknown,
+ * reset). Nothing was started. Retryable: the provider may be coming up.
+ */
+export class ProviderUnreachableError extends TradeswarmError {
+  override readonly name = 'ProviderUnreachableError';
+
+  constructor(
+    /** The provider's API address as configured, or a description of E2B cloud's. */
+    readonly address: string,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(
+      `could not reach the sandbox provider at ${address} (${errorChain(options.cause)}); check connection.apiUrl and connection.sandboxUrl ` +
+        '(E2B_API_URL and E2B_SANDBOX_URL; unset for E2B cloud) and that the provider is running',
       { ...options, retryable: true },
     );
   }

@@ -82,6 +82,7 @@ export {
   isPoolClosedError,
   type SandboxUnavailableReason,
   ProviderUnavailableError,
+  ProviderUnreachableError,
   RateLimitWaitAbortedError,
   isRateLimitWaitAbortedError,
   QueueFullError,

@@ -61,11 +61,16 @@ const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof RateLimitError || error instanceof TimeoutError || error instanceof NotFoundError || error instanceof InterpreterLostError) return true;
-  const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ?? (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
-  if (error instanceof TypeError && /fetch failed|terminated|other side closed/i.test(error.message)) return true;
+  if (isNetworkFailure(error)) return true;
   // SandboxError carries the HTTP status in its message for server-side failures.
   return error instanceof SandboxError && /^5\d\d\b/.test(error.message);
+}
+
+/** Whether the connection to the provider failed or broke (refused, reset, unreachable, closed mid-answer). */
+export function isNetworkFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ?? (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
+  return error instanceof TypeError && /fetch failed|terminated|other side closed/i.test(error.message);
 }
 
 /** The breaker's state, as the service reports it. */

@@ -3,12 +3,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/index.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
+import { closedPort } from '../../test/fixtures/servers.js';
 import {
   EXEC_BUILD_TAG,
   EXEC_TEMPLATE,
   POOL_ID_METADATA_KEY,
   POOL_OWNER_METADATA_KEY,
   POOL_PROCESS_METADATA_KEY,
+  ProviderUnreachableError,
   createExecService,
   type ExecService,
   type ExecServiceOptions,
@@ -263,6 +265,15 @@ describe('createExecService on the local cloud', () => {
     expect(alive.map((info) => info.sandboxId)).toContain(before.sandboxId);
     expect((await first.exec({ code: 'print("still here")', user: 'ann' })).stdout).toBe('still here\n');
     expect(first.metrics().pool.retiredBroken).toBe(0);
+  });
+
+  it('names the provider address it could not reach at start, and starts nothing', async () => {
+    const port = await closedPort();
+    const address = `http://127.0.0.1:${port}`;
+    const refused = await createExecService({ connection: { apiKey: `e2b_${'0'.repeat(40)}`, apiUrl: address, sandboxUrl: address }, logger: silentLogger }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ProviderUnreachableError);
+    expect(refused).toMatchObject({ address, retryable: true });
+    expect((refused as Error).message).toMatch(/\(fetch failed: .*ECONNREFUSED.*\); check connection\.apiUrl/);
   });
 
   it('refuses sandboxes of the wrong build and starts nothing', async () => {

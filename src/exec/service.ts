@@ -3,7 +3,7 @@ import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, t
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
 import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
 import { judgeDeterminism } from './determinism.js';
-import { ExecServiceClosedError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { ExecServiceClosedError, ProviderUnreachableError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
 import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
 import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
@@ -12,7 +12,7 @@ import { SandboxPool, createSdkDirectory, type Lease, type SandboxConnection, ty
 import { ExecPrometheus } from './prometheus.js';
 import { RateLimiter, type RateLimiterOptions, type RateLimiterSnapshot } from './ratelimit.js';
 import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
-import { SandboxResilience, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
+import { SandboxResilience, isNetworkFailure, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
 
 /** The template the service registers on its embedded local cloud. */
 export const EXEC_TEMPLATE = 'tradeswarm-exec';
@@ -292,6 +292,7 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   } catch (error) {
     await sessionPool?.close().catch(() => undefined);
     await localCloud?.close();
+    if (isNetworkFailure(error)) throw new ProviderUnreachableError(connection.apiUrl ?? process.env.E2B_API_URL ?? 'E2B cloud (the SDK\'s default address)', { cause: error });
     throw error;
   }
   // The exact bytes of the build-tag file are known for the embedded template only; there the scrub

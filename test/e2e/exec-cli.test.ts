@@ -6,6 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../fixtures/localcloud.js';
+import { closedPort } from '../fixtures/servers.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -23,6 +24,19 @@ describe('tradeswarm exec', () => {
     const bad = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-l', 'ruby', '-c', 'x'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
     expect(bad).toMatchObject({ code: 1 });
     expect((bad as { stderr: string }).stderr).toMatch(/language: must be one of python, javascript/);
+  });
+
+  it('says which address it could not reach and what to do, for --url and for the sandbox provider', async () => {
+    const port = await closedPort();
+    const remote = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', `http://127.0.0.1:${port}`, '-c', '1'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(remote).toMatchObject({ code: 1 });
+    expect((remote as { stderr: string }).stderr).toMatch(new RegExp(`--url: could not reach tradeswarm exec serve at http://127.0.0.1:${port} \\(fetch failed: .*ECONNREFUSED.*\\); start it with`));
+    const provider = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--sandbox', 'e2b', '-c', '1'], {
+      cwd: repository,
+      env: { ...process.env, E2B_API_KEY: `e2b_${'0'.repeat(40)}`, E2B_API_URL: `http://127.0.0.1:${port}`, E2B_SANDBOX_URL: `http://127.0.0.1:${port}` },
+    }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(provider).toMatchObject({ code: 1 });
+    expect((provider as { stderr: string }).stderr).toMatch(new RegExp(`could not reach the sandbox provider at http://127.0.0.1:${port} \\(fetch failed: .*ECONNREFUSED.*\\); check connection.apiUrl`));
   });
 
   it('serves HTTP with `exec serve`, and `exec --url` sends code to it', async () => {
