@@ -1,6 +1,7 @@
 // Code-execution benchmark: 6 users × 20 mixed requests (short, long, failing, repeated) through the
 // service, next to the naive way (create a sandbox per request, run, kill) on the same local cloud in
 // the same run. `npx tsx bench/exec.bench.ts [--quick]`; results in bench/results/exec.json.
+import { readFileSync } from 'node:fs';
 import { Sandbox } from '@e2b/code-interpreter';
 import { Rng, silentLogger } from '../src/core/index.js';
 import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, type ExecResult, type ExecService } from '../src/exec/index.js';
@@ -120,6 +121,16 @@ async function naive(cloud: LocalCloud, job: Job): Promise<ExecResult> {
   }
 }
 
+/**
+ * CPU time the whole machine has spent (user, nice, system, irq, softirq), from /proc/stat: the
+ * service's cost lies in sandbox processes as much as in this one. Includes whatever else runs.
+ */
+function machineCpuMs(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const ticksPerSecond = 100; // USER_HZ, which /proc/stat counts in on Linux
+  return ([0, 1, 2, 5, 6].reduce((sum, index) => sum + (fields[index] ?? 0), 0) * 1000) / ticksPerSecond;
+}
+
 function byKind(samples: readonly Sample[], kind: Kind): number[] {
   return samples.filter((sample) => sample.job.kind === kind).map((sample) => sample.ms);
 }
@@ -145,7 +156,9 @@ async function main(): Promise<void> {
   try {
     const jobs = workload(Rng.seeded(20261123));
     // Naive first, so the service's pool does not hold sandboxes while the naive runs.
+    const naiveCpuFrom = machineCpuMs();
     const naiveRun = await drive(jobs, (job) => naive(cloud, job));
+    const naiveCpuMs = machineCpuMs() - naiveCpuFrom;
     const serviceOptions = { connection: cloud.connection, template: EXEC_TEMPLATE, buildTag: EXEC_BUILD_TAG, rateLimit: { creationPerSecond: 50 }, logger: silentLogger };
     // The same workload with twice the default concurrency, as a user may configure it: the default (6)
     // keeps half the 12 streams queued, behind sleeping requests that hold a slot without using the CPU.
@@ -154,7 +167,9 @@ async function main(): Promise<void> {
     await wider.close();
     service = await createExecService(serviceOptions);
     const svc = service;
+    const serviceCpuFrom = machineCpuMs();
     const serviceRun = await drive(jobs, (job) => svc.exec({ code: job.code, language: job.language, user: job.user }));
+    const serviceCpuMs = machineCpuMs() - serviceCpuFrom;
     const metrics = svc.metrics();
     // The same short requests one at a time, each after the pool settled: the warm path without load.
     // A comment makes each program new to the cache (its key is the exact text).
@@ -220,6 +235,12 @@ async function main(): Promise<void> {
     rows.push({ name: 'service: repeated request (cacheable)', summary: summarize(byKind(serviceRun.samples, 'repeated')) });
     rows.push({ name: 'naive: all requests', summary: naiveAll, value: { amount: naiveRun.wallMs / 1000, unit: 's wall' } });
     rows.push({ name: 'service: all requests', summary: serviceAll, value: { amount: serviceRun.wallMs / 1000, unit: 's wall' }, ratio: { to: 'naive wall time', value: naiveRun.wallMs / serviceRun.wallMs } });
+    rows.push({ name: 'naive: CPU of the whole machine during the loaded run', value: { amount: naiveCpuMs / 1000, unit: 's' } });
+    rows.push({
+      name: 'service: CPU of the whole machine during the loaded run',
+      value: { amount: serviceCpuMs / 1000, unit: 's' },
+      ratio: { to: 'naive', value: serviceCpuMs / naiveCpuMs },
+    });
     rows.push({ name: 'service: success rate', value: { amount: success * 100, unit: `% of ${total}` }, target: { text: '100%', met: success === 1 } });
     rows.push({ name: 'naive: success rate', value: { amount: naiveSuccess * 100, unit: `% of ${total}` } });
     rows.push({ name: 'service: pool hit rate', value: { amount: (metrics.poolHitRate ?? 0) * 100, unit: '%' } });

@@ -215,6 +215,12 @@ async function rawSpawns(count: number): Promise<number> {
   return performance.now() - started;
 }
 
+/** CPU time a process in a sandbox has used, all threads (the first field of each thread's schedstat, in ns). */
+async function processCpuMs(sandbox: { commands: { run(command: string): Promise<{ stdout: string }> } }, pid: number): Promise<number> {
+  const { stdout } = await sandbox.commands.run(`cat /proc/${pid}/task/*/schedstat`);
+  return stdout.trim().split('\n').reduce((sum, line) => sum + Number(line.split(' ')[0]), 0) / 1e6;
+}
+
 /** Time until N agents are ready (first heartbeat), cold (no warm sandboxes) and warm, next to raw process spawns. */
 async function measureAgentsReady(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -224,7 +230,20 @@ async function measureAgentsReady(): Promise<BenchRow[]> {
     rows.push({ name: `${count} agents: raw node spawns, all printed (baseline)`, value: { amount: raw, unit: 'ms' } });
     for (const warm of [false, true]) {
       const spec = await parseSwarmSpec(swarmSpecOf({ count, topology: 'mesh', steps: 10 }), 'bench spec');
-      const report = await runSwarm({ spec, logger: silentLogger, sandbox: warm ? { kind: 'local', warmPoolSize: count, prewarm: true } : { kind: 'local', warmPoolSize: 0 } });
+      const cpuMs: number[] = [];
+      const report = await runSwarm({
+        spec,
+        logger: silentLogger,
+        sandbox: warm ? { kind: 'local', warmPoolSize: count, prewarm: true } : { kind: 'local', warmPoolSize: 0 },
+        // Before the first step: what each agent process spent to come up, over all its threads.
+        ...(count === 10 && !warm
+          ? {
+              onReady: async (swarm: RunningSwarm): Promise<void> => {
+                cpuMs.push(...(await Promise.all(swarm.processes().map(({ sandbox, pid }) => processCpuMs(sandbox, pid)))));
+              },
+            }
+          : {}),
+      });
       const sandboxMs = report.agents.map((agent) => agent.startMs.sandbox);
       rows.push({
         name: `${count} agents ready, ${warm ? 'warm sandboxes' : 'cold (sandboxes created now)'}`,
@@ -232,7 +251,11 @@ async function measureAgentsReady(): Promise<BenchRow[]> {
         ratio: { to: 'raw spawns', value: report.readyMs / raw },
         ...(count === 10 ? { target: { text: '10 agents ready < 1 s', met: report.readyMs < 1000 } } : {}),
       });
-      runs.push({ count, warm, readyMs: report.readyMs, rawSpawnsMs: raw, sandboxCreateMs: sandboxMs, agents: report.agents.map((agent) => agent.startMs) });
+      if (cpuMs.length > 0) {
+        const codeCache = [...new Set(report.agents.map((agent) => agent.codeCache))].join(', ');
+        rows.push({ name: `CPU per agent process until its first heartbeat (mean of ${cpuMs.length}, code cache: ${codeCache})`, value: { amount: cpuMs.reduce((sum, ms) => sum + ms, 0) / cpuMs.length, unit: 'ms' } });
+      }
+      runs.push({ count, warm, readyMs: report.readyMs, rawSpawnsMs: raw, sandboxCreateMs: sandboxMs, agents: report.agents.map((agent) => agent.startMs), ...(cpuMs.length > 0 ? { agentCpuMs: cpuMs } : {}) });
     }
   }
   details.agentsReady = { runs, note: 'readyMs: from the start of deployment (bundle built, local cloud up) to every agent\'s first heartbeat at the control plane' };
