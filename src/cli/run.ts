@@ -1,6 +1,7 @@
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../core/index.js';
-import { type SandboxTarget, type SwarmReport, loadSwarmSpec, runSwarm } from '../swarm/index.js';
+import { type SandboxTarget, type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm } from '../swarm/index.js';
 import { formatSwarmReport } from './swarm-report.js';
 
 /** Options of `tradeswarm run`. */
@@ -8,6 +9,24 @@ interface RunOptions {
   json?: boolean;
   sandbox: string;
   broker?: string;
+}
+
+/**
+ * The exit code of `tradeswarm run` for each outcome: 0 complete, 2 halted by a fault, 3 degraded
+ * (every step decided, some without a lost agent), 128 + the signal's number when stopped by
+ * SIGINT (130) or SIGTERM (143); 1 when the run could not start.
+ */
+export function exitCodeOf(report: Pick<SwarmReport, 'outcome'>, stoppedBy: NodeJS.Signals | undefined): number {
+  switch (report.outcome) {
+    case 'complete':
+      return 0;
+    case 'halted':
+      return 2;
+    case 'degraded':
+      return 3;
+    case 'stopped':
+      return 128 + (stoppedBy === undefined ? 2 : constants.signals[stoppedBy]);
+  }
 }
 
 /** `tradeswarm run <spec.yaml>`: runs a swarm spec to completion and prints the report. */
@@ -19,15 +38,37 @@ export function registerRunCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--sandbox <kind>', 'where agents run: local (an embedded local cloud) or e2b (needs E2B_API_KEY)', 'local')
     .option('--broker <url>', 'an external MQTT broker agents can reach (mqtt://host:port or ws://…); default: an embedded broker')
+    .addHelpText('after', '\nExit codes: 0 complete, 2 halted by a fault, 3 degraded (steps decided without a lost agent), 130/143 stopped by SIGINT/SIGTERM (the partial report is printed), 1 could not start.')
     .action(async (file: string, options: RunOptions) => {
-      const report = await runSpec(file, options);
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmReport(report));
-      if (report.halted !== null) process.exitCode = 2;
+      // Ctrl-C or SIGTERM stops the run cleanly (agents checkpoint, sandboxes are killed) and prints
+      // the partial report; a second one exits at once (the sandboxes die with this process).
+      const stop = new AbortController();
+      let stoppedBy: NodeJS.Signals | undefined;
+      const onSignal = (name: NodeJS.Signals): void => {
+        if (stoppedBy !== undefined) process.exit(128 + constants.signals[name]);
+        stoppedBy = name;
+        process.stderr.write(`\n${name}: stopping the run (agents checkpoint, sandboxes are killed); send it again to exit at once\n`);
+        stop.abort(name);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const report = await runSpec(file, options, stop.signal);
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmReport(report));
+        process.exitCode = exitCodeOf(report, stoppedBy);
+      } catch (error) {
+        if (!(error instanceof SwarmStoppedError)) throw error;
+        process.stderr.write(`tradeswarm: ${error.message}\n`);
+        process.exitCode = 128 + constants.signals[stoppedBy ?? 'SIGINT'];
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 }
 
 /** Runs a spec file with a progress bar on stderr. */
-export async function runSpec(file: string, options: RunOptions): Promise<SwarmReport> {
+export async function runSpec(file: string, options: RunOptions, signal?: AbortSignal): Promise<SwarmReport> {
   const spec = await loadSwarmSpec(file);
   const sandbox = sandboxTarget(options.sandbox);
   if (sandbox.kind === 'e2b' && options.broker === undefined) {
@@ -39,6 +80,7 @@ export async function runSpec(file: string, options: RunOptions): Promise<SwarmR
       spec,
       sandbox,
       ...(options.broker === undefined ? {} : { brokerUrl: options.broker }),
+      ...(signal === undefined ? {} : { signal }),
       onProgress: ({ step, steps }) => progress.update(step, steps),
       onEvent: (event) => progress.note(`step ${event.atStep}: ${event.agent} ${event.kind}: ${event.detail}`),
     });

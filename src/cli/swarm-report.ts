@@ -5,12 +5,25 @@ const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1)
 const latency = (summary: LatencySummary | null): string =>
   summary === null ? '-' : `p50 ${summary.p50.toFixed(2)}  p95 ${summary.p95.toFixed(2)}  p99 ${summary.p99.toFixed(2)} ms (n=${summary.count})`;
 
+/** What each outcome means, as the report's first lines say it. */
+const OUTCOMES: Readonly<Record<SwarmReport['outcome'], string>> = {
+  complete: 'complete: every step decided with every agent',
+  degraded: 'DEGRADED: every step decided, some without an agent that was lost (see WITHOUT)',
+  halted: 'HALTED before the end of the data (see HALTED)',
+  stopped: 'STOPPED on request before the end of the data; the report is partial',
+};
+
 /** A swarm report as aligned text: the account, the swarm, then one line per agent. */
 export function formatSwarmReport(report: SwarmReport): string {
   const rows: Array<[string, string]> = [
     ['run', `${report.swarm} (${report.topology}, ${report.pacing}, ${report.agents.length} agents in ${report.sandbox} sandboxes, broker ${report.broker})`],
     ['steps', `${report.steps.decided} of ${report.steps.total} decided${report.steps.refused > 0 ? `, ${report.steps.refused} refused by the ring` : ''}`],
-    ...(report.halted === null ? [] : ([['HALTED', `at step ${report.halted.atStep}: ${report.halted.reason}`]] as Array<[string, string]>)),
+    ['outcome', OUTCOMES[report.outcome]],
+    ...(report.halted === null ? [] : ([[report.outcome === 'stopped' ? 'STOPPED' : 'HALTED', `at step ${report.halted.atStep}: ${report.halted.reason}`]] as Array<[string, string]>)),
+    ...report.absences.map((absence): [string, string] => [
+      'WITHOUT',
+      `${absence.agent} (${absence.label}) for steps ${absence.fromStep}–${absence.toStep} (${absence.steps}): ${absence.how}`,
+    ]),
     ...accountRows(report),
     ...riskRows({
       allocation: report.pipeline?.allocation ?? null,

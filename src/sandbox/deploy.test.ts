@@ -122,6 +122,19 @@ describe('deployAgent into a local sandbox', () => {
     expect(stdout.at(-1)).toBe('bye');
   });
 
+  it('makes an agent hang with SIGSTOP (slow, not dead) and go on with SIGCONT', async () => {
+    const { agent, stdout } = await deploy({ AGENT_MODE: 'run', AGENT_TICK_MS: '20' });
+    await waitFor(() => stdout.includes('tick 1'), 'the agent to tick');
+    const state = async (): Promise<string> => (await sandbox().commands.run(`cut -d' ' -f3 /proc/${agent.pid}/stat`)).stdout.trim();
+    expect(await agent.signal('SIGSTOP')).toBe(true);
+    await waitFor(async () => (await state()) === 'T', 'the agent to be stopped');
+    const ticks = stdout.length;
+    expect(await agent.signal('SIGCONT')).toBe(true);
+    await waitFor(() => stdout.length > ticks, 'the agent to tick again');
+    expect(agent.exit).toBeUndefined();
+    expect(await agent.stop({ graceMs: 10_000 })).toEqual({ exitCode: 0, reason: 'exit' });
+  });
+
   it('SIGKILLs an agent that ignores SIGTERM once graceMs has passed', async () => {
     const { agent, stdout } = await deploy({ AGENT_MODE: 'stubborn' });
     await waitFor(() => stdout.length > 0, 'the stubborn agent to start');

@@ -9,8 +9,8 @@ import { LineSplitter, LineTail } from './lines.js';
 /** What {@link deployAgent} needs of a sandbox: the SDK's `Sandbox` (or `@e2b/code-interpreter`'s) fits. */
 export type DeploySandbox = Pick<Sandbox, 'sandboxId' | 'files' | 'commands'>;
 
-/** The signals an agent can be sent. */
-export const AGENT_SIGNALS = ['SIGTERM', 'SIGKILL'] as const;
+/** The signals an agent can be sent (SIGSTOP and SIGCONT make it slow, not dead: fault injection). */
+export const AGENT_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT'] as const;
 /** One of {@link AGENT_SIGNALS}. */
 export type AgentSignal = (typeof AGENT_SIGNALS)[number];
 
@@ -172,8 +172,8 @@ export interface DeployedAgent {
   /** The last lines printed on stderr (up to `tailLines`), oldest first. */
   stderrTail(): string[];
   /**
-   * Sends `signal` to the process: SIGKILL through `sandbox.commands.kill`, SIGTERM by running
-   * `kill -TERM <pid>` in the sandbox (the SDK has no call for other signals).
+   * Sends `signal` to the process: SIGKILL through `sandbox.commands.kill`, the others by running
+   * `kill -<NAME> <pid>` in the sandbox (the SDK has no call for other signals).
    * @returns `false` when the process had already ended (nothing was sent), else `true`.
    * @throws the SDK's error when the sandbox cannot be reached.
    */
@@ -402,7 +402,7 @@ class RunningAgent implements DeployedAgent {
     if (this.ended) return false;
     if (signal === 'SIGKILL') return this.sandbox.commands.kill(this.pid);
     try {
-      await this.sandbox.commands.run(`kill -TERM ${this.pid}`);
+      await this.sandbox.commands.run(`kill -${signal.slice('SIG'.length)} ${this.pid}`);
       return true;
     } catch (error) {
       // `kill` exits 1 when there is no such process: it ended meanwhile.

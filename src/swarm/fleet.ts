@@ -2,20 +2,27 @@ import { Sandbox } from 'e2b';
 import type { AgentConfig } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
-import { type AgentBundle, type CodeCacheUse, type DeployedAgent, deployAgent } from '../sandbox/index.js';
+import { type AgentBundle, type AgentSignal, type CodeCacheUse, type DeployedAgent, deployAgent } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import type { AgentPlan } from '../topology/index.js';
+import { type AgentLifecycle, type AgentLifecycleEvent, canTransition, transition } from './lifecycle.js';
 
 /** The run could not start or was cut short by a fault of its own (not an agent's). */
 export class SwarmRunError extends TradeswarmError {
-  override readonly name = 'SwarmRunError';
+  override readonly name: string = 'SwarmRunError';
+}
+
+/** The run was asked to stop (SIGINT, SIGTERM, an aborted signal) before trading began. */
+export class SwarmStoppedError extends SwarmRunError {
+  override readonly name = 'SwarmStoppedError';
 }
 
 /** Something that happened to the swarm during the run. */
 export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
-  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'halted' | 'refused';
+  /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
+  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall';
   readonly detail: string;
 }
 
@@ -36,19 +43,21 @@ export interface AgentReport {
   readonly decisions: number | null;
   readonly errors: number | null;
   readonly restarts: number;
-  /** How it ended: `stopped` (exit 0), `lost`, or the exit code. */
+  /** How it ended: `stopped` (exit 0), `lost` (lost for good), or the exit code. */
   readonly status: string;
 }
 
 interface AgentState {
   readonly plan: AgentPlan;
+  lifecycle: AgentLifecycle;
   sandbox: Sandbox;
   deployed: DeployedAgent;
-  alive: boolean;
+  /** Whether the current process has sent a heartbeat. */
   ready: boolean;
   lastHeardMs: number;
+  /** When it was lost (on the clock), while it is recovering. */
+  lostAtMs: number | undefined;
   restarts: number;
-  restarting: boolean;
   startMs: AgentReport['startMs'];
   counters: Record<string, number> | undefined;
   bus: { published: number; received: number } | undefined;
@@ -73,27 +82,43 @@ export interface AgentFleetOptions {
   readonly envOf: (agent: AgentPlan, config: Pick<AgentConfig, 'replayFirst'>) => Record<string, string>;
   readonly agentTimeoutMs: number;
   readonly maxRestarts: number;
+  /** How long a lost agent may take to come back before it is lost for good. */
+  readonly recoveryWaitMs: number;
+  /**
+   * Whether a lost agent still takes part in steps while it recovers (lockstep: steps wait for it),
+   * or only running agents do (realtime: steps go on without it).
+   */
+  readonly waitForLost: boolean;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly emit: (event: Omit<SwarmEvent, 'atStep'>) => void;
   /** The critical agent was lost: the run stops trading. */
   readonly halt: (reason: string) => void;
+  /** An agent is lost for good (`why`): the run applies its policy. */
+  readonly onGone: (agent: AgentPlan, why: string) => void;
   /** Something changed that the step loop waits for (an agent lost, ready or back). */
   readonly wake: () => void;
   /** Feeds a restarted agent the steps it missed; resolves with how many. */
   readonly replay: (agent: AgentPlan) => Promise<number>;
 }
 
+/** The wait before a failed restart is tried again; it doubles with each failure (the recovery wait bounds the whole). */
+const RESTART_BACKOFF_MS = 100;
+
 /**
  * The agents of a run: one sandbox and process each, deployed through the `e2b` SDK. Watches their
- * heartbeats, last wills and exits, restarts a lost agent (replaying what it missed) up to
- * `maxRestarts` times, and keeps what their checkpoints report.
+ * heartbeats, last wills and exits; restarts a lost agent (replaying what it missed) up to
+ * `maxRestarts` times within `recoveryWaitMs`, after which it is gone for good and the run decides
+ * what that means (`onGone`); keeps what their checkpoints report. Each agent's state moves only by
+ * the lifecycle table of `lifecycle.ts`.
  */
 export class AgentFleet {
   readonly #options: AgentFleetOptions;
   readonly #agents = new Map<string, AgentState>();
   #stopping = false;
   #deployStarted = 0;
+  /** Counts lifecycle moves: the step loop republishes a step when it changed. */
+  #version = 0;
   /** Who waits for an agent to become ready or to exit (deployment, restarts). */
   readonly #waiters = new Set<() => void>();
   /** What each agent said about the code cache in its ready line (kept apart: it can come before its state exists). */
@@ -105,22 +130,26 @@ export class AgentFleet {
     this.#options = options;
   }
 
-  /** Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat. */
-  async deploy(): Promise<number> {
+  /**
+   * Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat.
+   * @throws SwarmRunError when an agent exits or stays silent; SwarmStoppedError when `signal` aborts first.
+   */
+  async deploy(signal?: AbortSignal): Promise<number> {
     const { clock } = this.#options;
     this.#deployStarted = performance.now();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
         const { box, deployed, created } = await this.#start(plan, undefined, false);
+        const ready = this.#early.has(plan.id);
         const state: AgentState = {
           plan,
+          lifecycle: ready ? 'running' : 'deploying',
           sandbox: box,
           deployed,
-          alive: true,
-          ready: this.#early.has(plan.id),
+          ready,
           lastHeardMs: clock.now(),
+          lostAtMs: undefined,
           restarts: 0,
-          restarting: false,
           startMs: { sandbox: created, write: deployed.timings.writeMs, process: deployed.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
           bus: undefined,
@@ -135,6 +164,10 @@ export class AgentFleet {
     const readyTimeoutMs = Math.max(30_000, this.#options.agentTimeoutMs);
     const readyDeadline = clock.now() + readyTimeoutMs;
     while (![...this.#agents.values()].every((agent) => agent.ready)) {
+      if (signal?.aborted === true) {
+        const ready = [...this.#agents.values()].filter((agent) => agent.ready).length;
+        throw new SwarmStoppedError(`stopped (${String(signal.reason)}) while agents were starting (${ready} of ${this.#agents.size} ready); nothing was traded`);
+      }
       const failed = [...this.#agents.values()].find((agent) => agent.exitCode !== undefined);
       if (failed !== undefined) {
         throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.deployed.stderrTail().slice(-5).join('\n')}`);
@@ -160,13 +193,17 @@ export class AgentFleet {
       return;
     }
     if (envelope.payload.status === 'lost') {
-      if (agent.ready && !agent.restarting) this.#lose(agent, 'its connection dropped (the broker published its last will)');
+      // A last will during a restart is the old connection's: the restart handles the new one.
+      if (agent.lifecycle === 'running') this.#lose(agent, 'its connection dropped (the broker published its last will)');
       return;
     }
     agent.lastHeardMs = this.#options.clock.now();
     if (!agent.ready) {
       agent.ready = true;
-      agent.startMs = { ...agent.startMs, ready: performance.now() - this.#deployStarted };
+      if (agent.lifecycle === 'deploying') {
+        agent.startMs = { ...agent.startMs, ready: performance.now() - this.#deployStarted };
+        this.#move(agent, 'ready');
+      }
       this.#changed();
       this.#options.wake();
     }
@@ -186,28 +223,46 @@ export class AgentFleet {
     return this.#agents.has(agentId);
   }
 
+  /** Whether the agent runs and takes part (not lost, recovering or gone). */
   isLive(agentId: string): boolean {
-    return this.#agents.get(agentId)?.alive === true;
+    return this.#agents.get(agentId)?.lifecycle === 'running';
   }
 
-  /** The live agents' ids, in plan order. */
+  /** Where agent `agentId` stands, if it is one of the run's. */
+  lifecycleOf(agentId: string): AgentLifecycle | undefined {
+    return this.#agents.get(agentId)?.lifecycle;
+  }
+
+  /**
+   * The agents that take part in a step, in plan order: running ones, and (with `waitForLost`)
+   * lost ones that are recovering, so that no step is decided without them.
+   */
   participants(): string[] {
-    return [...this.#agents.values()].filter((agent) => agent.alive).map((agent) => agent.plan.id);
+    const taking = (agent: AgentState): boolean => agent.lifecycle === 'running' || (this.#options.waitForLost && (agent.lifecycle === 'recovering' || agent.lifecycle === 'deploying'));
+    return [...this.#agents.values()].filter(taking).map((agent) => agent.plan.id);
   }
 
-  /** A silent agent is lost. */
+  /** Changes with every lifecycle move (an agent lost, back, gone). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** A silent agent is lost; an agent that is not back within the recovery wait is gone. */
   checkLiveness(): void {
     const now = this.#options.clock.now();
     for (const state of this.#agents.values()) {
-      if (state.alive && !state.restarting && now - state.lastHeardMs > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${now - state.lastHeardMs} ms`);
+      if (state.lifecycle === 'running' && now - state.lastHeardMs > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${now - state.lastHeardMs} ms`);
+      else if (state.lifecycle === 'recovering' && state.lostAtMs !== undefined && now - state.lostAtMs > this.#options.recoveryWaitMs) {
+        this.#abandon(state, `not back within ${this.#options.recoveryWaitMs} ms (swarm.recoveryWaitMs) after ${state.restarts} restart${state.restarts === 1 ? '' : 's'}`);
+      }
     }
   }
 
-  /** Kills an agent's process (SIGKILL), as a crash would. */
-  async kill(agentId: string): Promise<void> {
+  /** Sends `signal` to an agent's process (SIGKILL as a crash would; SIGSTOP makes it slow, not dead). */
+  async kill(agentId: string, signal: AgentSignal = 'SIGKILL'): Promise<void> {
     const state = this.#agents.get(agentId);
     if (state === undefined) throw new SwarmRunError(`no agent ${agentId}; agents: ${[...this.#agents.keys()].join(', ')}`);
-    await state.deployed.signal('SIGKILL');
+    await state.deployed.signal(signal);
   }
 
   processes(): Array<{ readonly id: string; readonly sandbox: Sandbox; readonly pid: number }> {
@@ -217,12 +272,14 @@ export class AgentFleet {
   /** Sends the agents `stop` (from now on an exit is expected, not a loss) and waits for every process to end. */
   async stop(send: () => Promise<unknown>): Promise<void> {
     this.#stopping = true;
+    for (const state of this.#agents.values()) if (canTransition(state.lifecycle, 'stop')) this.#move(state, 'stop');
     await send();
     await Promise.all(
       [...this.#agents.values()].map(async (state) => {
         const exit = await within(state.deployed.exited, 5_000);
         if (exit === undefined) await state.deployed.stop({ graceMs: 1_000 });
         else state.exitCode = exit.exitCode;
+        if (state.lifecycle === 'stopping') this.#move(state, 'exited');
       }),
     );
   }
@@ -256,7 +313,7 @@ export class AgentFleet {
       decisions: agent.counters?.decisions ?? null,
       errors: agent.counters?.errors ?? null,
       restarts: agent.restarts,
-      status: !agent.alive ? 'lost' : agent.exitCode === 0 ? 'stopped' : `exit ${agent.exitCode ?? '?'}`,
+      status: agent.lifecycle === 'gone' ? 'lost' : agent.exitCode === 0 ? 'stopped' : `exit ${agent.exitCode ?? '?'}`,
     }));
   }
 
@@ -292,7 +349,7 @@ export class AgentFleet {
       if (state.deployed !== deployed) return;
       state.exitCode = exit.exitCode;
       this.#changed();
-      if (state.alive && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${deployed.stderrTail().length > 0 ? `: ${deployed.stderrTail().slice(-3).join(' | ')}` : ''}`);
+      if (state.lifecycle === 'running' && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${deployed.stderrTail().length > 0 ? `: ${deployed.stderrTail().slice(-3).join(' | ')}` : ''}`);
     });
   }
 
@@ -313,47 +370,94 @@ export class AgentFleet {
     for (const waiter of [...this.#waiters]) waiter();
   }
 
+  #move(state: AgentState, event: AgentLifecycleEvent): void {
+    state.lifecycle = transition(state.lifecycle, event);
+    this.#version += 1;
+  }
+
   #lose(state: AgentState, detail: string): void {
-    if (!state.alive) return;
-    state.alive = false;
+    if (state.lifecycle !== 'running' || this.#stopping) return;
     this.#options.emit({ agent: state.plan.id, kind: 'lost', detail });
     if (state.plan.id === this.#options.critical) {
       const reason = `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`;
+      this.#move(state, 'abandoned');
       this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
       this.#options.halt(reason);
       return;
     }
+    this.#move(state, 'lost');
+    state.lostAtMs = this.#options.clock.now();
     this.#options.wake();
-    if (state.restarts < this.#options.maxRestarts) void this.#restart(state);
+    void this.#recover(state);
   }
 
-  async #restart(state: AgentState): Promise<void> {
-    const { clock, emit } = this.#options;
-    state.restarting = true;
-    state.restarts += 1;
-    try {
-      await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
-      const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
-      const { box, deployed } = await this.#start(state.plan, sandboxAlive ? state.sandbox : undefined, true);
-      state.sandbox = box;
-      state.deployed = deployed;
-      state.ready = false;
-      this.#watchExit(state);
-      const deadline = clock.now() + 30_000;
-      while (!state.ready) {
-        if (clock.now() > deadline || state.exitCode !== undefined && state.deployed !== deployed) throw new SwarmRunError('no heartbeat after restart');
-        await this.#nextChange(20);
+  /** Lost for good: its process is stopped (it must not come back mid-run) and the run decides what that means. */
+  #abandon(state: AgentState, why: string): void {
+    if (!canTransition(state.lifecycle, 'abandoned') || this.#stopping) return;
+    this.#move(state, 'abandoned');
+    state.lostAtMs = undefined;
+    this.#options.emit({ agent: state.plan.id, kind: 'gone', detail: why });
+    void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+    this.#options.onGone(state.plan, why);
+    this.#changed();
+    this.#options.wake();
+  }
+
+  /** Restarts a lost agent until it is back, its restarts are used up, or it is gone meanwhile. */
+  async #recover(state: AgentState): Promise<void> {
+    const { maxRestarts } = this.#options;
+    for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
+      if (state.restarts >= maxRestarts) {
+        this.#abandon(state, maxRestarts === 0 ? 'not restarted (swarm.maxRestarts is 0)' : `restarted ${state.restarts} times (swarm.maxRestarts), lost again`);
+        return;
       }
-      const replayed = await this.#options.replay(state.plan);
-      state.alive = true;
-      state.lastHeardMs = clock.now();
-      emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}, replayed ${replayed} steps` });
-    } catch (error) {
-      emit({ agent: state.plan.id, kind: 'restart-failed', detail: errorMessage(error) });
-    } finally {
-      state.restarting = false;
-      this.#options.wake();
+      state.restarts += 1;
+      try {
+        const replayed = await this.#restart(state);
+        if (state.lifecycle !== 'recovering') {
+          if (state.lifecycle === 'gone') void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+          return;
+        }
+        this.#move(state, 'recovered');
+        state.lostAtMs = undefined;
+        state.lastHeardMs = this.#options.clock.now();
+        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}, replayed ${replayed} steps` });
+        this.#changed();
+        this.#options.wake();
+        return;
+      } catch (error) {
+        if (state.lifecycle !== 'recovering') {
+          if (state.lifecycle === 'gone') void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+          return;
+        }
+        this.#options.emit({ agent: state.plan.id, kind: 'restart-failed', detail: `restart ${state.restarts}: ${errorMessage(error)}` });
+        await wait(RESTART_BACKOFF_MS * 2 ** attempt);
+      }
     }
+  }
+
+  /** One restart: the process again (in its sandbox if it still runs, else a new one), then the replay. */
+  async #restart(state: AgentState): Promise<number> {
+    const { clock } = this.#options;
+    await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+    const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
+    const { box, deployed } = await this.#start(state.plan, sandboxAlive ? state.sandbox : undefined, true);
+    state.sandbox = box;
+    state.deployed = deployed;
+    state.ready = false;
+    state.exitCode = undefined;
+    this.#watchExit(state);
+    const deadline = clock.now() + 30_000;
+    // Read through a function: the exit handler sets it meanwhile, which the compiler cannot see.
+    const exitCode = (): number | undefined => state.exitCode;
+    while (!state.ready) {
+      const code = exitCode();
+      if (code !== undefined) throw new SwarmRunError(`exited with code ${code} before its first heartbeat: ${deployed.stderrTail().slice(-3).join(' | ')}`);
+      if (state.lifecycle !== 'recovering') throw new SwarmRunError(`given up while restarting (${state.lifecycle})`);
+      if (clock.now() > deadline) throw new SwarmRunError('no heartbeat within 30000 ms of its restart');
+      await this.#nextChange(20);
+    }
+    return this.#options.replay(state.plan);
   }
 }
 

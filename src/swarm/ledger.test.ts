@@ -77,8 +77,21 @@ describe('StepLedger', () => {
     ledger.decision('a', 1, 'x');
     expect(ledger.agreement()).toEqual({ compared: 2, agreed: 1, rate: 0.5 });
     expect(ledger.decidedSteps).toBe(2);
+    // A step whose orders reached the venue was decided, even when its decider died before it said so.
+    ledger.ordersArrived(2);
+    ledger.ordersArrived(1);
+    expect(ledger.decidedSteps).toBe(3);
     ledger.duplicate();
     expect(ledger.duplicateOrders).toBe(1);
+  });
+
+  it('tells who sent a signal or a decision of a step (whom a stalled step waits for)', () => {
+    const { ledger } = ledgerOnClock();
+    ledger.signal('a', 3, [buy]);
+    ledger.output('hub', 3);
+    ledger.signal('b', 4, []);
+    expect([...ledger.outputsOf(3)]).toEqual(['a', 'hub']);
+    expect([...ledger.outputsOf(5)]).toEqual([]);
   });
 
   it('gives a restarted agent the signals of the agents it listens to', () => {

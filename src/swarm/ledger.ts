@@ -36,6 +36,8 @@ export class StepLedger {
   readonly #published = new Map<number, number>();
   readonly #signals = new Map<number, Map<string, IntentPayload[]>>();
   readonly #lastSignalAt = new Map<number, number>();
+  /** Who sent a signal or a decision of each step (to tell whom a stalled step waits for). */
+  readonly #outputs = new Map<number, Set<string>>();
   readonly #digests = new Map<number, Map<string, string>>();
   /** Steps whose orders reached the venue (later deciders of a mesh repeat them). */
   readonly #ordered = new Set<number>();
@@ -68,9 +70,22 @@ export class StepLedger {
     const at = this.#published.get(index);
     if (at !== undefined && from !== this.#entry) this.#samples.barToSignal.push(now - at);
     this.#lastSignalAt.set(index, now);
+    this.output(from, index);
     let byAgent = this.#signals.get(index);
     if (byAgent === undefined) this.#signals.set(index, (byAgent = new Map<string, IntentPayload[]>()));
     byAgent.set(from, intents);
+  }
+
+  /** `from` sent a signal or a decision of step `index`. */
+  output(from: string, index: number): void {
+    let senders = this.#outputs.get(index);
+    if (senders === undefined) this.#outputs.set(index, (senders = new Set<string>()));
+    senders.add(from);
+  }
+
+  /** The agents that sent a signal or a decision of step `index`. */
+  outputsOf(index: number): ReadonlySet<string> {
+    return this.#outputs.get(index) ?? new Set<string>();
   }
 
   /**
@@ -156,9 +171,14 @@ export class StepLedger {
     return [...byAgent].filter(([agent]) => agents.has(agent)).flatMap(([, intents]) => intents);
   }
 
-  /** Steps at least one decider decided. */
+  /**
+   * Steps at least one decider decided: it published its decision, or its orders reached the venue
+   * (a decider can die between the two).
+   */
   get decidedSteps(): number {
-    return this.#digests.size;
+    let decided = this.#digests.size;
+    for (const index of this.#ordered) if (!this.#digests.has(index)) decided += 1;
+    return decided;
   }
 
   get duplicateOrders(): number {

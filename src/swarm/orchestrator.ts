@@ -28,10 +28,11 @@ import {
 } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
-import { DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
+import { type AgentSignal, DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
-import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, wait } from './fleet.js';
+import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, SwarmStoppedError, wait } from './fleet.js';
+import { type AgentAbsence, absencesOf } from './absences.js';
 import { type SwarmAgreement, type SwarmLatency, StepLedger } from './ledger.js';
 import type { SwarmSpec } from './spec.js';
 
@@ -73,6 +74,13 @@ export interface RunSwarmOptions {
   readonly onEvent?: (event: SwarmEvent) => void;
   readonly logger?: Logger;
   readonly clock?: Clock;
+  /**
+   * Stops the run when aborted (the CLI aborts on SIGINT and SIGTERM): no further step is
+   * published, agents are told to stop (each checkpoints), sandboxes are killed, and the partial
+   * report comes back with outcome `stopped`. Before trading began, `runSwarm` throws
+   * SwarmStoppedError instead.
+   */
+  readonly signal?: AbortSignal;
   /** Test hook: called once every agent is ready, with handles to kill them. */
   readonly onReady?: (run: RunningSwarm) => void | Promise<void>;
 }
@@ -80,8 +88,8 @@ export interface RunSwarmOptions {
 /** What a test (or an operator) can do to a running swarm. */
 export interface RunningSwarm {
   readonly plan: TopologyPlan;
-  /** Kills an agent's process (SIGKILL) as a crash would. */
-  kill(agentId: string): Promise<void>;
+  /** Sends a signal to an agent's process: SIGKILL (the default) as a crash would, SIGSTOP to make it hang. */
+  kill(agentId: string, signal?: AgentSignal): Promise<void>;
   /** Each agent's sandbox and process id in it (to inspect it through the SDK). */
   processes(): ReadonlyArray<{ readonly id: string; readonly sandbox: Sandbox; readonly pid: number }>;
   /** The step index the control plane is on. */
@@ -91,8 +99,19 @@ export interface RunningSwarm {
   readonly swarmId: string;
 }
 
+/**
+ * How a run ended (the CLI's exit code follows it):
+ * - `complete`: every step decided, every agent taking part (exit 0);
+ * - `degraded`: every step decided, some without an agent lost for good (see `absences`; exit 3);
+ * - `halted`: stopped before the end of the data by a fault: an essential agent lost, an agent lost
+ *   for good under `onLostAgent: halt`, or the stall watchdog (see `halted`; exit 2);
+ * - `stopped`: stopped on request, e.g. SIGINT (exit 130) or SIGTERM (exit 143).
+ */
+export type SwarmOutcome = 'complete' | 'degraded' | 'halted' | 'stopped';
+
 /** The report of a swarm run. */
 export interface SwarmReport extends SessionReport {
+  readonly outcome: SwarmOutcome;
   readonly topology: string;
   readonly pacing: string;
   readonly sandbox: 'local' | 'e2b';
@@ -112,8 +131,13 @@ export interface SwarmReport extends SessionReport {
   readonly latencyMs: SwarmLatency;
   readonly messagesPerSecond: number;
   readonly messages: number;
-  /** Set when the run stopped before the end of the data. */
+  /**
+   * Set when the run stopped before the end of the data (outcome `halted` or `stopped`): why, and
+   * the first step it did not trade (steps before it were decided and closed at the venue).
+   */
   readonly halted: { readonly reason: string; readonly atStep: number } | null;
+  /** Steps decided without an agent that was lost (empty in a complete run). */
+  readonly absences: readonly AgentAbsence[];
   readonly events: readonly SwarmEvent[];
   /** Run time from the first step to the last decision, in ms. */
   readonly tradingMs: number;
@@ -213,12 +237,31 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     // Control-plane subscriptions: liveness, signals, decisions, the venue.
     const ledger = new StepLedger({ deciders: plan.deciders.length, ...(plan.entry === undefined ? {} : { entry: plan.entry }) });
     const history: StepPayload[] = [];
+    /** Who took part in each step, as last published (absences are derived from it). */
+    const participantsOf: string[][] = [];
     const refusals = new Set<number>();
+    const refusalsNoted = new Set<number>();
     let halted: { reason: string; atStep: number } | null = null;
+    let stopped = false;
     let waiter: (() => void) | undefined;
     const wake = (): void => {
       waiter?.();
     };
+    const halt = (reason: string): void => {
+      if (halted === null) halted = { reason, atStep: currentStep };
+      wake();
+    };
+    const onAbort = (): void => {
+      stopped = true;
+      halt(`stopped by ${String(options.signal?.reason ?? 'request')}`);
+    };
+    if (options.signal?.aborted === true) throw new SwarmStoppedError(`stopped (${String(options.signal.reason)}) before any agent started; nothing was traded`);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    closers.push(() => {
+      options.signal?.removeEventListener('abort', onAbort);
+      return Promise.resolve();
+    });
+    const lockstep = section.pacing.mode === 'lockstep';
     const configOf = (agent: AgentPlan, replayFirst: boolean): AgentConfig => ({
       replayFirst,
       swarm: swarmId,
@@ -261,12 +304,20 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       },
       agentTimeoutMs: section.agentTimeoutMs,
       maxRestarts: section.maxRestarts,
+      recoveryWaitMs: section.recoveryWaitMs,
+      waitForLost: lockstep,
       clock,
       logger,
       emit,
-      halt: (reason) => {
-        halted = { reason, atStep: currentStep };
-        wake();
+      halt,
+      // An agent lost for good: the run stops, unless the spec lets it go on and it can.
+      onGone: (agent, why) => {
+        const essential = plan.essential[agent.id];
+        const lost = `${agent.id} lost for good (${why})`;
+        if (essential !== undefined) halt(`${lost}; ${essential}`);
+        else if (plan.deciders.every((id) => fleet.lifecycleOf(id) === 'gone')) halt(`${lost}; no decider is left`);
+        else if (section.onLostAgent === 'halt') halt(`${lost}; swarm.onLostAgent is halt, so the run stops (set it to continue to decide without the agent)`);
+        else logger.warn({ agent: agent.id, why }, 'an agent is lost for good; the following steps are decided without it (swarm.onLostAgent: continue)');
       },
       wake,
       // Rebuilds a restarted agent's strategies and pipeline from the steps it missed.
@@ -288,12 +339,16 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     });
     await bus.subscribe(topics.allDecisions(), (envelope) => {
       if (StepRefusedMessage.is(envelope)) {
-        if (!refusals.has(envelope.payload.index)) emit({ agent: envelope.from, kind: 'refused', detail: envelope.payload.reason });
+        // Told once per step: lockstep offers a refused step again and again until the ring takes it.
+        if (!refusalsNoted.has(envelope.payload.index)) emit({ agent: envelope.from, kind: 'refused', detail: envelope.payload.reason });
+        refusalsNoted.add(envelope.payload.index);
         refusals.add(envelope.payload.index);
         wake();
         return;
       }
-      if (!DecisionMessage.is(envelope) || !plan.deciders.includes(envelope.from)) return;
+      if (!DecisionMessage.is(envelope)) return;
+      ledger.output(envelope.from, envelope.payload.index);
+      if (!plan.deciders.includes(envelope.from)) return;
       if (ledger.decision(envelope.from, envelope.payload.index, envelope.payload.digest)) wake();
     });
     await bus.serve(topics.allOrders(), (request) => {
@@ -326,7 +381,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     });
 
     closers.push(() => fleet.close());
-    const readyMs = await fleet.deploy();
+    const readyMs = await fleet.deploy(options.signal);
 
     await options.onReady?.({
       plan,
@@ -334,20 +389,48 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       swarmId,
       currentStep: () => currentStep,
       processes: () => fleet.processes(),
-      kill: (agentId) => fleet.kill(agentId),
+      kill: (agentId, signal) => fleet.kill(agentId, signal),
     });
 
     // The step loop.
     const tradingStarted = performance.now();
     const realtime = section.pacing.mode === 'realtime' ? section.pacing : undefined;
     let refusedCount = 0;
+    let lastProgress = clock.now();
+    let closedSteps = 0;
     // Steps go at QoS 0, as agents send signals and decisions (see AgentRuntime#publish): a lost step
     // is published again after stepTimeoutMs.
     const publishStep = async (payload: StepPayload): Promise<void> => {
+      participantsOf[payload.index] = [...payload.participants];
       ledger.published(payload.index);
       await bus.publish(topics.step(), StepMessage.draft(payload), { qos: 0 });
     };
     const stepDone = (index: number): boolean => ledger.done(index, plan.deciders, (id) => fleet.isLive(id));
+    /** Waits until something wakes the loop, or `ms` at the latest. */
+    const nextChange = (ms: number): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }).finally(() => {
+        waiter = undefined;
+      });
+    /** Where a stalled step stood: whose output the control plane has not seen, and how those agents are. */
+    const stallReason = (index: number, step: readonly Bar[]): string => {
+      const heard = ledger.outputsOf(index);
+      const missing = (participantsOf[index] ?? [])
+        .filter((id) => !heard.has(id))
+        .map((id) => {
+          const agent = plan.agents.find((candidate) => candidate.id === id);
+          const what = plan.deciders.includes(id) || agent?.decides === true ? 'decision' : 'signal';
+          return `no ${what} from ${id} (${fleet.lifecycleOf(id) ?? 'unknown'})`;
+        });
+      const when = new Date((step[0] as Bar).timeMs).toISOString().slice(0, 10);
+      const idle = Math.round(clock.now() - lastProgress);
+      return `stalled: no step decided for ${idle} ms (swarm.stallTimeoutMs ${section.stallTimeoutMs}) at step ${index} of ${steps.length} (${when}); waiting for: ${missing.length === 0 ? 'the venue (every agent answered)' : missing.join(', ')}`;
+    };
     for (let index = 0; index < steps.length && halted === null; index++) {
       currentStep = index;
       const step = steps[index] as Bar[];
@@ -363,54 +446,61 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       if (realtime !== undefined) {
         await publishStep(payload);
         const next = steps[index + 1];
-        if (next !== undefined) await wait(Math.max(0, ((next[0] as Bar).timeMs - (step[0] as Bar).timeMs) / realtime.speed));
+        if (next !== undefined) await sleep(Math.max(0, ((next[0] as Bar).timeMs - (step[0] as Bar).timeMs) / realtime.speed), options.signal);
         fleet.checkLiveness();
       } else {
         await publishStep(payload);
         let lastPublish = clock.now();
+        let seen = fleet.version;
         for (;;) {
-          if (halted !== null) break;
+          // A step decided by the time the run halts is still closed at the venue.
           if (stepDone(index)) {
             ledger.roundCompleted(index);
+            break;
+          }
+          if (halted !== null) break;
+          if (clock.now() - lastProgress > section.stallTimeoutMs) {
+            const reason = stallReason(index, step);
+            emit({ agent: CONTROL_PLANE_ID, kind: 'stall', detail: reason });
+            halt(reason);
             break;
           }
           if (refusals.has(index)) {
             // The ring refused the step: try it again once its breaker may have closed.
             refusedCount += 1;
             refusals.delete(index);
-            await wait(section.heartbeatMs);
+            await nextChange(section.heartbeatMs);
             fleet.checkLiveness();
+            if (halted !== null) break;
             await publishStep({ ...payload, participants: fleet.participants() });
             lastPublish = clock.now();
             continue;
           }
-          const before = fleet.participants().length;
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.min(section.heartbeatMs, section.stepTimeoutMs));
-            waiter = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          waiter = undefined;
+          await nextChange(Math.min(section.heartbeatMs, section.stepTimeoutMs));
           fleet.checkLiveness();
-          const now = fleet.participants();
-          if (now.length !== before || clock.now() - lastPublish > section.stepTimeoutMs) {
-            // Someone was lost (or came back): tell the deciders whom to wait for.
-            await publishStep({ ...payload, participants: now });
+          if (halted !== null) break;
+          if (fleet.version !== seen || clock.now() - lastPublish > section.stepTimeoutMs) {
+            // Someone was lost, came back or is gone for good: publish the step again, so a restarted
+            // agent gets it and deciders learn whom to wait for.
+            seen = fleet.version;
+            await publishStep({ ...payload, participants: fleet.participants() });
             lastPublish = clock.now();
           }
         }
       }
-      if (halted !== null) break;
+      if (halted !== null && !stepDone(index)) break;
+      lastProgress = clock.now();
       session.close(step);
+      closedSteps = index + 1;
       ledger.filled(session.stepFills());
       options.onProgress?.({ step: index + 1, steps: steps.length });
     }
+    // A halted run stood at the first step it did not trade.
+    if (halted !== null) halted = { ...(halted as { reason: string }), atStep: closedSteps };
     if (realtime !== undefined && halted === null) {
       // The last steps' decisions are still on their way: give them one step timeout.
       const deadline = performance.now() + section.stepTimeoutMs;
-      while (!stepDone(steps.length - 1) && performance.now() < deadline) await wait(5);
+      while (!stepDone(steps.length - 1) && performance.now() < deadline && halted === null) await wait(5);
     }
     const tradingMs = performance.now() - tradingStarted;
 
@@ -420,8 +510,11 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
 
     const settled = session.settle();
     const messages = fleet.published() + bus.stats().published;
+    const absences = absencesOf(plan, participantsOf.slice(0, closedSteps), lockstep ? 'decided without its signals (swarm.onLostAgent: continue)' : 'decided without its signals (realtime pacing does not wait for a lost agent)');
     return {
       ...settled.report,
+      outcome: stopped ? 'stopped' : halted !== null ? 'halted' : absences.length > 0 ? 'degraded' : 'complete',
+      absences,
       topology: plan.topology,
       pacing: realtime === undefined ? 'lockstep' : `realtime x${realtime.speed}`,
       sandbox: target.kind,
@@ -443,4 +536,21 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
   } finally {
     await closeAll();
   }
+}
+
+/** Sleeps `ms`, or less when `signal` aborts meanwhile. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -49,6 +49,9 @@ describe('parseSwarmSpec', () => {
     controlPlaneTimeoutMs: 10_000,
     stepTimeoutMs: 5_000,
     maxRestarts: 3,
+    recoveryWaitMs: 30_000,
+    onLostAgent: 'halt',
+    stallTimeoutMs: 60_000,
     checkpointEverySteps: 250,
     template: 'base',
   };
@@ -76,6 +79,9 @@ describe('parseSwarmSpec', () => {
       controlPlaneTimeoutMs: 100,
       stepTimeoutMs: 20,
       maxRestarts: 0,
+      recoveryWaitMs: 100,
+      onLostAgent: 'continue',
+      stallTimeoutMs: 200,
       checkpointEverySteps: 1,
       template: 'agent',
     };
@@ -106,6 +112,12 @@ describe('parseSwarmSpec', () => {
     [{ topology: 'hierarchical', coordinators: 4 }, 'swarm.coordinators | 4 | must be at most the number of strategies (3)'],
     [{ topology: 'hierarchical', coordinators: 0 }, 'swarm.coordinators | 0 | must be >= 1'],
     [{ coordinators: 2 }, 'swarm.coordinators | 2 | is only used by topology hierarchical (this swarm is mesh); remove it or set swarm.topology: hierarchical'],
+    [{ onLostAgent: 'ignore' }, 'swarm.onLostAgent | "ignore" | must be one of "halt", "continue"'],
+    [{ recoveryWaitMs: 50 }, 'swarm.recoveryWaitMs | 50 | must be >= 100'],
+    [
+      { recoveryWaitMs: 5_000, stallTimeoutMs: 5_000 },
+      'swarm.stallTimeoutMs | 5000 | must be greater than swarm.recoveryWaitMs (5000): the watchdog would halt a run that is still waiting for a lost agent to come back',
+    ],
     [{ topology: 'ring', routing: 'adaptive' }, 'swarm.routing | "adaptive" | is only used by topology hierarchical (this swarm is ring); remove it or set swarm.topology: hierarchical'],
   ])('refuses swarm %j naming the field, the value and what is allowed', async (swarm, expected) => {
     expect((await rejection(withSwarm(swarm))).problems).toEqual([expected]);

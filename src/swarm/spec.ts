@@ -43,6 +43,23 @@ export const swarmSectionSchema = z
     stepTimeoutMs: z.int().min(10).max(600_000).default(5_000),
     /** How often a lost agent is restarted before it stays lost (a star's hub is never restarted). */
     maxRestarts: z.int().min(0).max(100).default(3),
+    /**
+     * Lockstep: how long the swarm waits for a lost agent to come back (restarted, its state
+     * replayed) before it counts as lost for good. Meanwhile no step is decided without it.
+     */
+    recoveryWaitMs: z.int().min(100).max(3_600_000).default(30_000),
+    /**
+     * What a run does once an agent is lost for good: `halt` stops it with a report; `continue`
+     * decides the following steps without the agent, and the report lists those steps (the run is
+     * then `degraded`). An agent the topology cannot decide without (a star's hub, the hierarchy's
+     * root, any stage of a ring) halts the run either way.
+     */
+    onLostAgent: z.enum(['halt', 'continue']).default('halt'),
+    /**
+     * Lockstep watchdog: a run in which no step was decided for this long halts, with a report of
+     * where it stood and whom it waited for. Longer than `recoveryWaitMs`.
+     */
+    stallTimeoutMs: z.int().min(200).max(86_400_000).default(60_000),
     checkpointEverySteps: z.int().min(1).default(250),
     /** The sandbox template agents run in. */
     template: z.string().min(1).default('base'),
@@ -83,6 +100,15 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
   if (section.topology === 'hierarchical' && section.coordinators !== undefined && section.coordinators > spec.strategies.length) {
     throw new BacktestSpecError(source, [
       { field: 'swarm.coordinators', value: section.coordinators, allowed: `must be at most the number of strategies (${spec.strategies.length})` },
+    ]);
+  }
+  if (section.stallTimeoutMs <= section.recoveryWaitMs) {
+    throw new BacktestSpecError(source, [
+      {
+        field: 'swarm.stallTimeoutMs',
+        value: section.stallTimeoutMs,
+        allowed: `must be greater than swarm.recoveryWaitMs (${section.recoveryWaitMs}): the watchdog would halt a run that is still waiting for a lost agent to come back`,
+      },
     ]);
   }
   // Settings only the hierarchical topology reads would be silently ignored by the others.

@@ -44,6 +44,8 @@ describe.each([3, 4, 5])('planTopology with %i strategies', (n) => {
     expect(plan.deciders).toEqual(traderIds);
     expect(plan.critical).toBeUndefined();
     expect(plan.entry).toBeUndefined();
+    // Any one trader can be missing: the others decide.
+    expect(plan.essential).toEqual({});
   });
 
   it('star: a hub that decides and submits over the spokes, spokes that require the hub', () => {
@@ -57,6 +59,7 @@ describe.each([3, 4, 5])('planTopology with %i strategies', (n) => {
     expect(plan.deciders).toEqual(['hub']);
     expect(plan.critical).toBe('hub');
     expect(plan.entry).toBeUndefined();
+    expect(plan.essential).toEqual({ hub: 'the spokes cannot trade without their hub' });
   });
 
   it('hierarchical: workers dealt to ceil(n/3) coordinators in turn, coordinators under a root that decides', () => {
@@ -81,6 +84,8 @@ describe.each([3, 4, 5])('planTopology with %i strategies', (n) => {
     expect(plan.deciders).toEqual(['root']);
     expect(plan.critical).toBeUndefined();
     expect(plan.entry).toBeUndefined();
+    // A coordinator or a worker can be missing (the root decides without its signals); the root cannot.
+    expect(plan.essential).toEqual({ root: "the root is the hierarchy's only decider" });
   });
 
   it('hierarchical: with `coordinators` set, deals round-robin among that many', () => {
@@ -109,6 +114,8 @@ describe.each([3, 4, 5])('planTopology with %i strategies', (n) => {
     expect(plan.deciders).toEqual(['executor']);
     expect(plan.critical).toBeUndefined();
     expect(plan.entry).toBe('collector');
+    expect(Object.keys(plan.essential)).toEqual(['collector', 'analyser', 'risk-assessor', 'executor']);
+    expect(new Set(Object.values(plan.essential))).toEqual(new Set(['the ring cannot decide without it']));
   });
 });
 

@@ -58,6 +58,11 @@ export interface TopologyPlan {
   readonly critical: string | undefined;
   /** A ring's entry, which may refuse steps. */
   readonly entry: string | undefined;
+  /**
+   * Agents no step can be decided without, each with why (a star's hub, the hierarchy's root, every
+   * stage of a ring): losing one for good ends the run whatever the spec's policy.
+   */
+  readonly essential: Readonly<Record<string, string>>;
 }
 
 /** Options of {@link planTopology}. */
@@ -120,7 +125,7 @@ export function planTopology(options: PlanOptions): TopologyPlan {
         upstream: ids.filter((id) => id !== ids[i]),
         capabilities: capabilitiesOf(i),
       }));
-      return { topology, agents, deciders: ids, critical: undefined, entry: undefined };
+      return { topology, agents, deciders: ids, critical: undefined, entry: undefined, essential: {} };
     }
     case 'star': {
       const hub = 'hub';
@@ -134,7 +139,14 @@ export function planTopology(options: PlanOptions): TopologyPlan {
         capabilities: capabilitiesOf(i),
       }));
       const hubPlan: AgentPlan = { ...base, id: hub, kind: 'decider', label: 'hub', decides: true, submits: true, upstream: spokes.map((spoke) => spoke.id) };
-      return { topology, agents: [hubPlan, ...spokes], deciders: [hub], critical: hub, entry: undefined };
+      return {
+        topology,
+        agents: [hubPlan, ...spokes],
+        deciders: [hub],
+        critical: hub,
+        entry: undefined,
+        essential: { [hub]: 'the spokes cannot trade without their hub' },
+      };
     }
     case 'hierarchical': {
       const count = options.coordinators ?? Math.ceil(strategies.length / 3);
@@ -165,7 +177,14 @@ export function planTopology(options: PlanOptions): TopologyPlan {
         };
       });
       const rootPlan: AgentPlan = { ...base, id: root, kind: 'decider', label: 'root', decides: true, submits: true, upstream: coordinatorIds };
-      return { topology, agents: [rootPlan, ...coordinators, ...workers], deciders: [root], critical: undefined, entry: undefined };
+      return {
+        topology,
+        agents: [rootPlan, ...coordinators, ...workers],
+        deciders: [root],
+        critical: undefined,
+        entry: undefined,
+        essential: { [root]: 'the root is the hierarchy\'s only decider' },
+      };
     }
     case 'ring': {
       const [collector, analyser, risk, executor] = ['collector', 'analyser', 'risk-assessor', 'executor'] as const;
@@ -181,6 +200,7 @@ export function planTopology(options: PlanOptions): TopologyPlan {
         deciders: [executor],
         critical: undefined,
         entry: collector,
+        essential: Object.fromEntries(stages.map((id) => [id, 'the ring cannot decide without it'])),
       };
     }
   }

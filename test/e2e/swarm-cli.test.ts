@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ describe('tradeswarm run (the CLI as a process)', () => {
     folder = await mkdtemp(join(tmpdir(), 'swarm-cli-'));
     await writeFile(join(folder, 'good.yaml'), SPEC);
     await writeFile(join(folder, 'bad.yaml'), SPEC.replace('topology: star', 'topology: circle, heartbeatMs: 1'));
+    await writeFile(join(folder, 'long.yaml'), SPEC.replace('barCount: 120', 'barCount: 20000'));
   });
   afterAll(async () => {
     await rm(folder, { recursive: true, force: true });
@@ -62,4 +64,59 @@ describe('tradeswarm run (the CLI as a process)', () => {
     expect(withKey).toMatchObject({ code: 1 });
     expect((withKey as { stderr: string }).stderr).toMatch(/--broker: is required with --sandbox e2b/);
   });
+
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    it(`stops cleanly on ${signal}: agents checkpoint, sandboxes are killed, the partial report is printed, exit ${code}`, async () => {
+      const child = spawn(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'long.yaml'), '--json'], { cwd: repository });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const trading = new Promise<void>((resolve) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          // Progress lines come at every 10 % of the steps: stop once 10 % are done.
+          if (/\b\d{4,}\/20000 steps/.test(stderr)) resolve();
+        });
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await trading;
+      child.kill(signal);
+      expect(await exited).toBe(code);
+      expect(stderr).toContain(`${signal}: stopping the run`);
+      const report = JSON.parse(stdout) as {
+        outcome: string;
+        halted: { reason: string; atStep: number };
+        steps: { total: number; decided: number };
+        broker: string;
+        agents: Array<{ status: string; decisions: number | null }>;
+      };
+      expect(report.outcome).toBe('stopped');
+      expect(report.halted.reason).toBe(`stopped by ${signal}`);
+      expect(report.steps.decided).toBeGreaterThanOrEqual(2000);
+      expect(report.steps.decided).toBeLessThan(20000);
+      // The step in flight when the signal came may have been decided after the run stopped trading.
+      expect(report.steps.decided - report.halted.atStep).toBeGreaterThanOrEqual(0);
+      expect(report.steps.decided - report.halted.atStep).toBeLessThanOrEqual(1);
+      // Each agent took the stop, sent its last checkpoint (its counters) and exited 0.
+      expect(report.agents.map((agent) => agent.status)).toEqual(report.agents.map(() => 'stopped'));
+      for (const agent of report.agents) expect(agent.decisions).not.toBeNull();
+      // No agent process of this run is left: they all knew its embedded broker.
+      const brokerUrl = report.broker.replace(/^embedded /, '');
+      expect(processesWithEnv(`TS_BUS_URL=${brokerUrl}`)).toEqual([]);
+    });
+  }
 });
+
+/** The pids of processes whose environment holds `entry`. */
+function processesWithEnv(entry: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(entry)) pids.push(Number(name));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}

@@ -3,7 +3,8 @@ import { TaskMessage, TaskResultMessage } from '../../src/agent/index.js';
 import { runBacktest } from '../../src/backtest/index.js';
 import { swarmTopics } from '../../src/bus/index.js';
 import { silentLogger } from '../../src/core/index.js';
-import { type RunningSwarm, type SwarmReport, parseSwarmSpec, runSwarm } from '../../src/swarm/index.js';
+import { parseSwarmSpec, runSwarm } from '../../src/swarm/index.js';
+import { faultAt, outcome } from './swarm-hooks.js';
 
 /**
  * Real swarms: every agent is a Node process started through the e2b SDK in its own local sandbox,
@@ -27,38 +28,6 @@ function specFor(swarm: Record<string, unknown>, overrides: Record<string, unkno
   };
 }
 
-/**
- * Run hooks that kill agents (SIGKILL, as a crash would) once step `atStep` is decided; `choose`
- * names them from the plan. `killed` lists who was killed.
- */
-function killAt(atStep: number, choose: (plan: RunningSwarm['plan']) => readonly string[]) {
-  let running: RunningSwarm | undefined;
-  const killed: string[] = [];
-  return {
-    killed,
-    onReady: (swarm: RunningSwarm): void => {
-      running = swarm;
-    },
-    onProgress: ({ step }: { step: number }): void => {
-      if (step !== atStep || running === undefined) return;
-      for (const id of choose(running.plan)) {
-        killed.push(id);
-        void running.kill(id);
-      }
-    },
-  };
-}
-
-/** The fields that must match between a swarm run and the backtest of the same spec. */
-function outcome(report: Pick<SwarmReport, 'trades' | 'fills' | 'finalEquity' | 'rejections'>) {
-  return {
-    trades: report.trades,
-    fills: report.fills.map((fill) => ({ ...fill })),
-    finalEquity: report.finalEquity,
-    rejections: report.rejections.map(({ clientOrderId, source, reason }) => ({ clientOrderId, source, reason })),
-  };
-}
-
 describe('tradeswarm run: parity with the backtest', () => {
   for (const topology of ['mesh', 'star', 'hierarchical', 'ring'] as const) {
     it(`${topology}: lockstep run gives the backtest's trades, fills and final equity`, async () => {
@@ -66,6 +35,7 @@ describe('tradeswarm run: parity with the backtest', () => {
       const report = await runSwarm({ spec, logger: silentLogger });
       const { report: backtest } = runBacktest(spec.backtest);
       expect(report.halted).toBeNull();
+      expect(report.outcome).toBe('complete');
       expect(report.steps).toMatchObject({ total: 160, decided: 160 });
       expect(backtest.trades.length).toBeGreaterThan(3);
       expect(backtest.rejections.some((rejection) => rejection.source === 'consensus')).toBe(true);
@@ -110,10 +80,12 @@ describe('tradeswarm run: failure semantics', () => {
       slowPeriod: 15,
       sizing: { type: 'fixed-quantity', units: 1 },
     }));
-    const spec = await parseSwarmSpec(specFor({ topology: 'mesh', maxRestarts: 0 }, { strategies, consensus: undefined }));
-    const { killed, ...hooks } = killAt(40, (plan) => plan.agents.slice(0, 2).map((agent) => agent.id));
+    const spec = await parseSwarmSpec(specFor({ topology: 'mesh', maxRestarts: 0, onLostAgent: 'continue' }, { strategies, consensus: undefined }));
+    const { hit: killed, ...hooks } = faultAt(40, (plan) => plan.agents.slice(0, 2).map((agent) => agent.id));
     const report = await runSwarm({ spec, logger: silentLogger, ...hooks });
     expect(report.halted).toBeNull();
+    expect(report.outcome).toBe('degraded');
+    expect(report.absences.map((absence) => absence.agent).sort()).toEqual([...killed].sort());
     expect(report.steps).toMatchObject({ total: 160, decided: 160 });
     expect(report.events.filter((event) => event.kind === 'lost').map((event) => event.agent).sort()).toEqual([...killed].sort());
     const survivors = report.agents.filter((agent) => !killed.includes(agent.id));
@@ -126,8 +98,9 @@ describe('tradeswarm run: failure semantics', () => {
 
   it('star: the spokes stop trading when the hub is killed, and the report says so', async () => {
     const spec = await parseSwarmSpec(specFor({ topology: 'star' }));
-    const report = await runSwarm({ spec, logger: silentLogger, ...killAt(30, () => ['hub']) });
+    const report = await runSwarm({ spec, logger: silentLogger, ...faultAt(30, () => ['hub']) });
     expect(report.halted).not.toBeNull();
+    expect(report.outcome).toBe('halted');
     expect(report.halted?.reason).toMatch(/hub hub lost/);
     expect(report.halted?.atStep).toBeGreaterThanOrEqual(30);
     expect(report.steps.decided).toBeLessThan(160);
@@ -137,7 +110,7 @@ describe('tradeswarm run: failure semantics', () => {
 
   it('ring: a killed stage trips the breaker, work is refused, and the ring resumes when the stage is back', async () => {
     const spec = await parseSwarmSpec(specFor({ topology: 'ring' }));
-    const report = await runSwarm({ spec, logger: silentLogger, ...killAt(50, () => ['analyser']) });
+    const report = await runSwarm({ spec, logger: silentLogger, ...faultAt(50, () => ['analyser']) });
     expect(report.halted).toBeNull();
     expect(report.steps).toMatchObject({ total: 160, decided: 160 });
     expect(report.steps.refused).toBeGreaterThan(0);

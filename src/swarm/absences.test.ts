@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { planTopology } from '../topology/index.js';
+import { absencesOf } from './absences.js';
+
+const strategy = (name: string) => ({ name, symbols: ['AAA'], capability: 'momentum' });
+const mesh = planTopology({ topology: 'mesh', strategies: [strategy('a'), strategy('b'), strategy('c')] });
+const [a, b, c] = mesh.agents.map((agent) => agent.id) as [string, string, string];
+
+describe('absencesOf', () => {
+  it('finds nothing when every agent took part in every step', () => {
+    expect(absencesOf(mesh, [[a, b, c], [a, b, c]], 'how')).toEqual([]);
+  });
+
+  it.each([
+    ['to the end', [[a, b, c], [a, c], [a, c]], [{ agent: b, fromStep: 1, toStep: 2, steps: 2 }]],
+    ['in the middle', [[a, b, c], [a, c], [a, b, c]], [{ agent: b, fromStep: 1, toStep: 1, steps: 1 }]],
+    ['twice', [[a, c], [a, b, c], [a, c]], [{ agent: b, fromStep: 0, toStep: 0, steps: 1 }, { agent: b, fromStep: 2, toStep: 2, steps: 1 }]],
+    ['two agents, ordered by first step', [[a, b, c], [a, b], [b]], [{ agent: c, fromStep: 1, toStep: 2, steps: 2 }, { agent: a, fromStep: 2, toStep: 2, steps: 1 }]],
+  ])('tells each stretch of steps an agent missed: %s', (_, participants, expected) => {
+    const found = absencesOf(mesh, participants, 'decided without it');
+    expect(found.map(({ agent, fromStep, toStep, steps }) => ({ agent, fromStep, toStep, steps }))).toEqual(expected);
+    for (const absence of found) expect(absence).toMatchObject({ label: mesh.agents.find((agent) => agent.id === absence.agent)?.label, how: 'decided without it' });
+  });
+
+  it("says a coordinator's workers were silenced with it", () => {
+    const hierarchy = planTopology({ topology: 'hierarchical', strategies: [strategy('a'), strategy('b')], coordinators: 1 });
+    const everyone = hierarchy.agents.map((agent) => agent.id);
+    const [absence] = absencesOf(hierarchy, [everyone, everyone.filter((id) => id !== 'coordinator-1')], 'decided without its signals');
+    expect(absence).toMatchObject({ agent: 'coordinator-1', fromStep: 1, toStep: 1 });
+    expect(absence?.how).toBe(`decided without its signals; so were those of its workers ${hierarchy.agents.filter((agent) => agent.kind === 'trader').map((agent) => agent.id).join(', ')}`);
+  });
+
+  it('ignores steps nobody published', () => {
+    expect(absencesOf(mesh, [[a, b, c], undefined], 'how')).toEqual([]);
+  });
+});
