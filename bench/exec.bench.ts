@@ -92,9 +92,9 @@ async function drive(jobsByUser: Job[][], run: (job: Job) => Promise<ExecResult>
   return { samples, wallMs: performance.now() - started };
 }
 
-/** The naive way: a new sandbox per request, killed afterwards. */
+/** The naive way: a new sandbox per request, killed afterwards; without network, like the service's. */
 async function naive(cloud: LocalCloud, job: Job): Promise<ExecResult> {
-  const sandbox = await Sandbox.create(EXEC_TEMPLATE, cloud.connection);
+  const sandbox = await Sandbox.create(EXEC_TEMPLATE, { ...cloud.connection, allowInternetAccess: false });
   try {
     const began = performance.now();
     const execution = await sandbox.runCode(job.code, { language: job.language });

@@ -15,19 +15,27 @@ import {
 
 interface SandboxChoice {
   sandbox: string;
+  allowInternetAccess?: boolean;
 }
+
+/** The flag that lets executed code use the network, shared by the commands that start a service. */
+const ALLOW_INTERNET_FLAG = '--allow-internet-access';
+const ALLOW_INTERNET_HELP =
+  "let executed code use the network: on the local cloud this machine's, loopback included (this service, the local cloud's API, " +
+  'anything on 127.0.0.1); on E2B cloud the internet. Off by default: code gets no network';
 
 /**
  * Where sandboxes come from: the embedded local cloud, or E2B cloud with `E2B_API_KEY` (and
- * `E2B_DOMAIN`, read by the SDK).
+ * `E2B_DOMAIN`, read by the SDK); and whether their code may use the network.
  */
 function serviceOptions(choice: SandboxChoice): ExecServiceOptions {
   const logger = createLogger('exec');
-  if (choice.sandbox === 'local') return { logger };
+  const network = { allowInternetAccess: choice.allowInternetAccess === true };
+  if (choice.sandbox === 'local') return { logger, ...network };
   if (choice.sandbox !== 'e2b') throw new InvalidInputError('--sandbox', `must be local or e2b, got ${choice.sandbox}`);
   const apiKey = process.env.E2B_API_KEY;
   if (!apiKey) throw new InvalidInputError('--sandbox e2b', 'needs E2B_API_KEY in the environment (your key from e2b.dev)');
-  return { logger, connection: { apiKey } };
+  return { logger, ...network, connection: { apiKey } };
 }
 
 function languageOf(file: string | undefined, given: string | undefined): string {
@@ -98,9 +106,13 @@ export function registerExecCommands(program: Command): void {
     .option('--url <url>', 'send to a running `tradeswarm exec serve` instead of starting a service here')
     .option('--api-key <key>', 'API key of that server (default: TRADESWARM_EXEC_API_KEY)')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
     .option('--json', 'print the whole result as JSON')
-    .action(async (options: { code?: string; file?: string; language?: string; timeoutMs?: number; user?: string; url?: string; apiKey?: string; sandbox: string; json?: boolean }) => {
+    .action(async (options: { code?: string; file?: string; language?: string; timeoutMs?: number; user?: string; url?: string; apiKey?: string; sandbox: string; allowInternetAccess?: boolean; json?: boolean }) => {
       if (options.code !== undefined && options.file !== undefined) throw new InvalidInputError('-c/-f', 'give the code with -c or -f, not both');
+      if (options.url !== undefined && options.allowInternetAccess === true) {
+        throw new InvalidInputError(ALLOW_INTERNET_FLAG, `the server at --url decides its sandboxes' network; start it with \`tradeswarm exec serve ${ALLOW_INTERNET_FLAG}\` instead`);
+      }
       const code = options.code ?? (options.file !== undefined ? await readFile(options.file, 'utf8') : await readStdin());
       // The service validates every field (language included) and names the one at fault.
       const request = {
@@ -131,14 +143,16 @@ export function registerExecCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: TRADESWARM_EXEC_API_KEY, else no key)')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
-    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string }) => {
+    .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
+    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; allowInternetAccess?: boolean }) => {
       const service = await createExecService(serviceOptions(options));
       const apiKey = options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY;
       const server = await startExecHttpServer(service, { port: options.port, host: options.host, ...(apiKey ? { apiKey } : {}) });
       const { pool } = service.metrics();
       process.stdout.write(
         [
-          `tradeswarm exec service listening on ${server.url} (${pool.idle} warm sandboxes, ${options.sandbox} sandboxes)`,
+          `tradeswarm exec service listening on ${server.url} (${pool.idle} warm sandboxes, ${options.sandbox} sandboxes, ` +
+            `${options.allowInternetAccess === true ? 'code may use the network' : 'no network for code'})`,
           `  curl -s ${server.url}/v1/exec -H 'content-type: application/json'${apiKey ? ` -H 'authorization: Bearer ${apiKey}'` : ''} -d '{"code": "print(6 * 7)"}'`,
           `  metrics: ${server.url}/v1/exec/metrics (JSON), ${server.url}/metrics (Prometheus)`,
           '',
@@ -155,7 +169,8 @@ export function registerExecCommands(program: Command): void {
     .description('serve the execution service to an AI assistant over MCP on stdio (tool: run_code)')
     .option('--user <name>', 'who the executions run for', 'mcp')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
-    .action(async (options: { user: string; sandbox: string }) => {
+    .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
+    .action(async (options: { user: string; sandbox: string; allowInternetAccess?: boolean }) => {
       // stdout carries the protocol; logs go to stderr (createLogger's default).
       const service: ExecService = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 2 } });
       const server = createExecMcpServer(service, { user: options.user });

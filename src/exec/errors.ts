@@ -139,10 +139,15 @@ export class ProviderUnreachableError extends TradeswarmError {
 export type SandboxUnavailableReason =
   /** The sandbox started, but its build tag file was missing or held another build: the wrong image. */
   | 'wrong-build'
+  /** The sandbox started with another network setting than the pool asked for (internet access or none). */
+  | 'wrong-network'
   /** `createSandbox` threw (provider refused, rate limit, network, unknown template). */
   | 'create-failed'
   /** The sandbox started, but reading its build tag failed for another reason than a missing file. */
   | 'health-check-failed';
+
+/** Reasons no retry can help with: the provider hands out the wrong kind of sandbox until it, or the pool, is fixed. */
+const PERMANENT_REASONS: ReadonlySet<SandboxUnavailableReason> = new Set(['wrong-build', 'wrong-network']);
 
 /**
  * A new sandbox's build tag (the file at `buildTagPath`) was missing or did not match the pool's
@@ -188,9 +193,53 @@ export function isSandboxBuildMismatchError(error: unknown): error is SandboxBui
 }
 
 /**
+ * A new sandbox did not have the network the pool asked for: the provider reported internet access
+ * when the pool asked for none, or the reverse (a provider that does not say counts as giving access,
+ * its default). It was killed and never used. Usually found as the `cause` of a {@link SandboxUnavailableError}.
+ */
+export class SandboxNetworkMismatchError extends TradeswarmError {
+  override readonly name = 'SandboxNetworkMismatchError';
+  /** Marker for {@link isSandboxNetworkMismatchError}. */
+  readonly isSandboxNetworkMismatchError = true;
+
+  /**
+   * @param template the template the sandbox was created from
+   * @param sandboxId the sandbox that was killed
+   * @param expected the pool's `allowInternetAccess`
+   * @param found what the provider reported
+   */
+  constructor(
+    readonly template: string,
+    readonly sandboxId: string,
+    readonly expected: boolean,
+    readonly found: boolean,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(
+      found
+        ? `sandbox ${sandboxId} of template '${template}' has internet access, but the pool asked for none (allowInternetAccess: false), ` +
+            'so it was killed unused: check that the provider honours allowInternetAccess (a local cloud needs network namespaces)'
+        : `sandbox ${sandboxId} of template '${template}' has no internet access, but the pool asked for it (allowInternetAccess: true), ` +
+            'so it was killed unused: check the provider\'s network settings for the template',
+      { ...options, retryable: false },
+    );
+  }
+}
+
+/** Whether `error` is a {@link SandboxNetworkMismatchError}. */
+export function isSandboxNetworkMismatchError(error: unknown): error is SandboxNetworkMismatchError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Partial<SandboxNetworkMismatchError>).isSandboxNetworkMismatchError === true
+  );
+}
+
+/**
  * `acquire()` (or `start()`) gave up: `attempts` sandboxes in a row could not be created or failed
  * their health check while the caller waited. The last failure is the `cause`. Retryable unless the
- * reason is `wrong-build` (then no retry helps until the template or the pool's `buildTag` is fixed).
+ * reason is `wrong-build` or `wrong-network` (then no retry helps until the template, the provider or
+ * the pool's `buildTag` / `allowInternetAccess` is fixed).
  */
 export class SandboxUnavailableError extends TradeswarmError {
   override readonly name = 'SandboxUnavailableError';
@@ -213,10 +262,12 @@ export class SandboxUnavailableError extends TradeswarmError {
     const advice =
       reason === 'wrong-build'
         ? 'No sandbox of the wrong image is used; fix the template or the pool\'s buildTag'
-        : 'Check the provider connection (apiKey, apiUrl), the template name and the sandbox quota, then retry';
+        : reason === 'wrong-network'
+          ? 'No sandbox with the wrong network is used; fix the provider or the pool\'s allowInternetAccess'
+          : 'Check the provider connection (apiKey, apiUrl), the template name and the sandbox quota, then retry';
     super(`no usable sandbox of template '${template}' after ${attempts} attempt(s) (${reason}): ${last}. ${advice}`, {
       ...options,
-      retryable: reason !== 'wrong-build',
+      retryable: !PERMANENT_REASONS.has(reason),
     });
   }
 }

@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, silentLogger } from '../core/index.js';
+import { portOf, reachCode } from '../../test/fixtures/network.js';
 import {
   ProviderUnavailableError,
   QueueFullError,
@@ -115,6 +116,13 @@ describe('the HTTP routes (scripted service)', () => {
   });
 });
 
+/** POSTs `body` to `/v1/exec` and returns the result, failing on any other status than 200. */
+async function execOver(server: ExecHttpServer, body: object): Promise<ExecResult> {
+  const response = await fetch(`${server.url}/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ExecResult;
+}
+
 describe('HTTP and MCP against a real service', () => {
   let service: ExecService;
   let server: ExecHttpServer;
@@ -153,6 +161,11 @@ describe('HTTP and MCP against a real service', () => {
     expect((await post('/v1/exec', { code: 'n', user: 'dana', session })).status).toBe(404);
   });
 
+  it.each(['python', 'javascript'] as const)('gives %s code sent over HTTP no network: it cannot reach this server nor its local cloud on 127.0.0.1', async (language) => {
+    const result = await execOver(server, { code: reachCode(language, [server.port, portOf(service.localCloud!.apiUrl)]), language, user: 'mallory' });
+    expect(JSON.parse(result.stdout)).toEqual(['failed', 'failed']);
+  });
+
   it('serves run_code to the MCP SDK client', async () => {
     const mcp = createExecMcpServer(service, { user: 'assistant' });
     const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
@@ -178,5 +191,23 @@ describe('HTTP and MCP against a real service', () => {
       await client.close();
       await mcp.close();
     }
+  });
+});
+
+describe('HTTP against a service that opted in to internet access', () => {
+  let service: ExecService;
+  let server: ExecHttpServer;
+  beforeAll(async () => {
+    service = await createExecService({ allowInternetAccess: true, logger: silentLogger, pool: { minSize: 1, targetSize: 1 }, localCloud: { warmPoolSize: 1, metricsIntervalMs: 0 } });
+    server = await startExecHttpServer(service);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await service?.close();
+  });
+
+  it.each(['python', 'javascript'] as const)('lets %s code reach this server and its local cloud on 127.0.0.1 (what the opt-in risks)', async (language) => {
+    const result = await execOver(server, { code: reachCode(language, [server.port, portOf(service.localCloud!.apiUrl)]), language, user: 'mallory' });
+    expect(JSON.parse(result.stdout)).toEqual(['connected', 'connected']);
   });
 });

@@ -74,10 +74,12 @@ export {
 export {
   SandboxUnavailableError,
   SandboxBuildMismatchError,
+  SandboxNetworkMismatchError,
   PoolAcquireAbortedError,
   PoolClosedError,
   isSandboxUnavailableError,
   isSandboxBuildMismatchError,
+  isSandboxNetworkMismatchError,
   isPoolAcquireAbortedError,
   isPoolClosedError,
   type SandboxUnavailableReason,

@@ -33,6 +33,8 @@ class FakeSandbox implements PoolSandbox {
     readonly sandboxId: string,
     readonly request: CreateSandboxRequest,
     buildTag: string | undefined,
+    /** What the provider says of the sandbox's internet access (undefined: it does not say). */
+    private readonly reportedInternetAccess: boolean | undefined,
   ) {
     this.files = {
       read: (path) => {
@@ -54,10 +56,17 @@ class FakeSandbox implements PoolSandbox {
     this.timeouts.push(timeoutMs);
     return Promise.resolve();
   }
+
+  getInfo(): Promise<{ allowInternetAccess?: boolean }> {
+    return Promise.resolve(this.reportedInternetAccess === undefined ? {} : { allowInternetAccess: this.reportedInternetAccess });
+  }
 }
 
-/** A fake provider: sandboxes carry `tags.shift()` (or `defaultTag`) as their build tag. */
-function fakeProvider(defaultTag: string | undefined = 'build-1', tags: (string | undefined)[] = []) {
+/**
+ * A fake provider: sandboxes carry `tags.shift()` (or `defaultTag`) as their build tag, and report the
+ * internet access `networks.shift()` when that list is not empty (else what was asked; `null`: nothing).
+ */
+function fakeProvider(defaultTag: string | undefined = 'build-1', tags: (string | undefined)[] = [], networks: (boolean | null)[] = []) {
   const made: FakeSandbox[] = [];
   const listed: ListedSandbox[] = [];
   const killedById: string[] = [];
@@ -67,7 +76,8 @@ function fakeProvider(defaultTag: string | undefined = 'build-1', tags: (string 
     killedById,
     createSandbox: (request: CreateSandboxRequest): Promise<FakeSandbox> => {
       const tag = tags.length > 0 ? tags.shift() : defaultTag;
-      const sandbox = new FakeSandbox(`sbx-${made.length + 1}`, request, tag);
+      const network = networks.length > 0 ? networks.shift() : request.allowInternetAccess;
+      const sandbox = new FakeSandbox(`sbx-${made.length + 1}`, request, tag, network ?? undefined);
       made.push(sandbox);
       return Promise.resolve(sandbox);
     },
@@ -129,6 +139,7 @@ describe('SandboxPool options', () => {
       buildTagPath: '/home/user/.tradeswarm-build',
       maxCreateAttempts: 3,
       idleShrinkAfterMs: 300_000,
+      allowInternetAccess: false,
       owner: 'tradeswarm-exec',
       connection: { apiKey: 'k' },
     });
@@ -154,6 +165,7 @@ describe('SandboxPool options', () => {
     [{ poolId: 'has space' }, 'poolId'],
     [{ owner: '' }, 'owner'],
     [{ template: '' }, 'template'],
+    [{ allowInternetAccess: 'no' }, 'allowInternetAccess'],
   ] as const)('rejects %j naming %s', (bad, field) => {
     const attempt = () => new SandboxPool({ connection: { apiKey: 'k' }, logger: silentLogger, ...bad } as SandboxPoolOptions);
     expect(attempt).toThrow(InvalidInputError);
@@ -186,6 +198,7 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
       template: 'code-interpreter-v1',
       metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'run-2', [POOL_PROCESS_METADATA_KEY]: 'this-run' },
       timeoutMs: 900_000,
+      allowInternetAccess: false,
       connection: { apiKey: 'e2b_test' },
     });
     await pool.close();
@@ -376,6 +389,38 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
     expect(strict.stats()).toMatchObject({ rejectedWrongBuild: 4, created: 4, killed: 4, idle: 0, busy: 0 });
     expect(wrong.made.every((sandbox) => sandbox.killed)).toBe(true);
     await strict.close();
+  });
+
+  it('asks for sandboxes without internet access and never hands out one whose network differs from the ask', async () => {
+    // The provider ignores the ask: the first is on the network, the second does not say (its default is internet access).
+    const provider = fakeProvider('build-1', [], [true, null]);
+    const pool = fakePool(provider, new ManualClock(), { minSize: 1, targetSize: 1, maxCreateAttempts: 3 });
+    expect(await pool.start()).toEqual({ leakedCleaned: 0, ready: 1 });
+    expect(provider.made.map((sandbox) => [sandbox.request.allowInternetAccess, sandbox.killed])).toEqual([
+      [false, true],
+      [false, true],
+      [false, false],
+    ]);
+    expect(pool.stats()).toMatchObject({ rejectedWrongNetwork: 2, rejectedWrongBuild: 0, killed: 2, created: 3 });
+    const lease = await pool.acquire();
+    expect(lease.id).toBe('sbx-3');
+    await lease.release('ok');
+    await pool.close();
+
+    const online = fakeProvider('build-1', [], [true, true, true, true]);
+    const strict = fakePool(online, new ManualClock(), { minSize: 0, targetSize: 0, maxCreateAttempts: 2 });
+    const error = await strict.acquire().then(() => undefined, (caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'SandboxUnavailableError', reason: 'wrong-network', attempts: 2, retryable: false });
+    expect((error as Error).message).toMatch(/has internet access, but the pool asked for none/);
+    expect(online.made.every((sandbox) => sandbox.killed)).toBe(true);
+    await strict.close();
+
+    // The opt-in asks for internet access, and takes a provider that does not say (internet access is its default).
+    const opted = fakeProvider('build-1', [], [null]);
+    const open = fakePool(opted, new ManualClock(), { minSize: 1, targetSize: 1, allowInternetAccess: true });
+    await open.start();
+    expect(opted.made.map((sandbox) => [sandbox.request.allowInternetAccess, sandbox.killed])).toEqual([[true, false]]);
+    await open.close();
   });
 
   it('counts creations that throw and reports them after maxCreateAttempts as retryable', async () => {

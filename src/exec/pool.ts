@@ -14,6 +14,7 @@ import {
   PoolAcquireAbortedError,
   PoolClosedError,
   SandboxBuildMismatchError,
+  SandboxNetworkMismatchError,
   SandboxUnavailableError,
   type SandboxUnavailableReason,
 } from './errors.js';
@@ -44,6 +45,8 @@ export interface PoolSandbox {
   /** Sets the sandbox's remaining lifetime, counted from now. */
   setTimeout(timeoutMs: number): Promise<void>;
   readonly files: { read(path: string): Promise<string> };
+  /** What the provider says of the sandbox; `allowInternetAccess` left out means it was not set (the provider's default: access). */
+  getInfo(): Promise<{ readonly allowInternetAccess?: boolean | undefined }>;
 }
 
 /** What {@link SandboxPoolOptions.createSandbox} is asked to make. */
@@ -53,6 +56,8 @@ export interface CreateSandboxRequest {
   readonly metadata: Readonly<Record<string, string>>;
   /** The sandbox lifetime to ask the provider for (`sandboxTimeoutMs`). */
   readonly timeoutMs: number;
+  /** Whether the sandbox may reach the network (`allowInternetAccess` of the pool). */
+  readonly allowInternetAccess: boolean;
   readonly connection: SandboxConnection;
 }
 
@@ -136,6 +141,16 @@ export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
    */
   buildTagPath?: string;
   /**
+   * Whether the pool's sandboxes may reach the network. False asks the provider for a sandbox without
+   * it: on the local cloud an empty network namespace (loopback only: not even the host's 127.0.0.1),
+   * on E2B cloud all egress denied. True lets code reach whatever the sandbox's host reaches (on the
+   * local cloud, every service listening on this machine, the local cloud's API included). Every new
+   * sandbox is checked: one whose provider reports another setting (`getInfo()`; not reported counts
+   * as access, the providers' default) is killed unused and counted in `rejectedWrongNetwork`.
+   * @default false
+   */
+  allowInternetAccess?: boolean;
+  /**
    * Failed creations (error or failed health check) in a row after which a waiting `acquire()` (or
    * `start()`) rejects with `SandboxUnavailableError`, and background filling pauses until a creation
    * succeeds. A whole number >= 1.
@@ -193,6 +208,7 @@ export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
   readonly sandboxTimeoutMs: number;
   readonly buildTag: string | undefined;
   readonly buildTagPath: string;
+  readonly allowInternetAccess: boolean;
   readonly maxCreateAttempts: number;
   readonly idleShrinkAfterMs: number;
   readonly poolId: string;
@@ -261,6 +277,8 @@ export interface SandboxPoolStats {
   readonly retiredBroken: number;
   /** Killed because the build tag was missing or different. */
   readonly rejectedWrongBuild: number;
+  /** Killed because the provider reported another network setting than `allowInternetAccess`. */
+  readonly rejectedWrongNetwork: number;
   /** Creations that threw, or whose health check failed for another reason than the build tag. */
   readonly failedCreations: number;
   /** Sandboxes of earlier runs killed by `start()`. */
@@ -348,6 +366,8 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
   if (typeof buildTagPath !== 'string' || !buildTagPath.startsWith('/')) {
     throw new InvalidInputError('buildTagPath', `must be an absolute path inside the sandbox, got ${JSON.stringify(buildTagPath)}`);
   }
+  const allowInternetAccess = options.allowInternetAccess ?? false;
+  if (typeof allowInternetAccess !== 'boolean') throw new InvalidInputError('allowInternetAccess', `must be true or false, got ${JSON.stringify(allowInternetAccess)}`);
   const connection = definedConnection(options.connection);
   const logger = options.logger ?? createLogger('exec-pool');
   return Object.freeze({
@@ -361,6 +381,7 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
     sandboxTimeoutMs: wholeNumber('sandboxTimeoutMs', options.sandboxTimeoutMs ?? 900_000, 10_000, 86_400_000),
     buildTag: buildTag?.trim(),
     buildTagPath,
+    allowInternetAccess,
     maxCreateAttempts: wholeNumber('maxCreateAttempts', options.maxCreateAttempts ?? 3, 1),
     idleShrinkAfterMs: durationOrInfinity('idleShrinkAfterMs', options.idleShrinkAfterMs ?? 300_000, 0),
     poolId: tagValue('poolId', options.poolId ?? randomId(16)),
@@ -370,7 +391,12 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
       options.createSandbox ??
       // Without a factory S is the SDK's Sandbox (documented on the option).
       ((request: CreateSandboxRequest) =>
-        Sandbox.create(request.template, { ...request.connection, metadata: { ...request.metadata }, timeoutMs: request.timeoutMs }) as unknown as Promise<S>),
+        Sandbox.create(request.template, {
+          ...request.connection,
+          metadata: { ...request.metadata },
+          timeoutMs: request.timeoutMs,
+          allowInternetAccess: request.allowInternetAccess,
+        }) as unknown as Promise<S>),
     directory: options.directory ?? createSdkDirectory(connection),
     liveness: options.liveness ?? procLiveness(),
     logger,
@@ -421,7 +447,7 @@ interface CreationFailure {
   readonly cause: unknown;
 }
 
-type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retiredBroken' | 'rejectedWrongBuild' | 'failedCreations' | 'leakedCleaned';
+type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retiredBroken' | 'rejectedWrongBuild' | 'rejectedWrongNetwork' | 'failedCreations' | 'leakedCleaned';
 
 /**
  * A pool of warm sandboxes for the code-execution service, created only through the E2B SDK.
@@ -430,7 +456,8 @@ type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retired
  *   creates one while below `maxSize`, else waits first-in first-out (abortable).
  * - A sandbox is retired (killed) after `maxExecutionsPerSandbox` leases or at `maxAgeMs`, never while
  *   leased: a leased one is killed when released. `'broken'` leases are killed and replaced.
- * - New sandboxes must carry `buildTag` at `buildTagPath`; others are killed unused.
+ * - New sandboxes must carry `buildTag` at `buildTagPath` and have the network `allowInternetAccess`
+ *   asks for; others are killed unused.
  * - Every sandbox is tagged with `owner`, `poolId` and the pool's process; `start()` kills what an
  *   earlier run that has ended left, never what a pool running now holds.
  * - Warm size follows demand, see {@link SandboxPool.setDemand}.
@@ -467,6 +494,7 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     retiredByUse: 0,
     retiredBroken: 0,
     rejectedWrongBuild: 0,
+    rejectedWrongNetwork: 0,
     failedCreations: 0,
     leakedCleaned: 0,
   };
@@ -806,12 +834,12 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
   }
 
   private async createOne(): Promise<void> {
-    const { template, sandboxTimeoutMs, connection } = this.config;
+    const { template, sandboxTimeoutMs, allowInternetAccess, connection } = this.config;
     let sandbox: S;
     try {
       // Through a resolved promise, so a factory that throws synchronously cannot re-enter pump().
       sandbox = await Promise.resolve().then(() =>
-        this.config.createSandbox({ template, metadata: this.metadata, timeoutMs: sandboxTimeoutMs, connection }),
+        this.config.createSandbox({ template, metadata: this.metadata, timeoutMs: sandboxTimeoutMs, allowInternetAccess, connection }),
       );
     } catch (error) {
       this.creating--;
@@ -825,6 +853,7 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     this.creating--;
     if (failure !== undefined) {
       if (failure.reason === 'wrong-build') this.counts.rejectedWrongBuild++;
+      else if (failure.reason === 'wrong-network') this.counts.rejectedWrongNetwork++;
       else this.counts.failedCreations++;
       this.logger.warn({ sandboxId: sandbox.sandboxId, reason: failure.reason, error: errorMessage(failure.cause) }, 'new sandbox failed its health check; killing it');
       void this.kill(sandbox);
@@ -842,7 +871,25 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     this.notifyCreation();
   }
 
+  /** The first thing wrong with a new sandbox: its network, then its build tag. */
   private async checkHealth(sandbox: S): Promise<CreationFailure | undefined> {
+    const [network, build] = await Promise.all([this.checkNetwork(sandbox), this.checkBuild(sandbox)]);
+    return network ?? build;
+  }
+
+  private async checkNetwork(sandbox: S): Promise<CreationFailure | undefined> {
+    const { allowInternetAccess, template } = this.config;
+    let reported: boolean;
+    try {
+      reported = (await sandbox.getInfo()).allowInternetAccess ?? true;
+    } catch (error) {
+      return { reason: 'health-check-failed', cause: error };
+    }
+    if (reported === allowInternetAccess) return undefined;
+    return { reason: 'wrong-network', cause: new SandboxNetworkMismatchError(template, sandbox.sandboxId, allowInternetAccess, reported) };
+  }
+
+  private async checkBuild(sandbox: S): Promise<CreationFailure | undefined> {
     const { buildTag, buildTagPath, template } = this.config;
     if (buildTag === undefined) return undefined;
     let content: string;

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/index.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
+import { portOf, reachCode } from '../../test/fixtures/network.js';
 import { closedPort } from '../../test/fixtures/servers.js';
 import {
   EXEC_BUILD_TAG,
@@ -12,6 +13,7 @@ import {
   POOL_PROCESS_METADATA_KEY,
   ProviderUnreachableError,
   createExecService,
+  startExecHttpServer,
   type ExecService,
   type ExecServiceOptions,
 } from './index.js';
@@ -312,5 +314,39 @@ describe('createExecService on the local cloud', () => {
     await closing;
     const left = await Sandbox.list({ ...cloud().connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: `svc-test-${owners}` } } }).nextItems();
     expect(left).toEqual([]);
+  });
+});
+
+describe('the network of executions', () => {
+  /** What code run through `svc` (stateless, then in a session) finds when it connects to the service's HTTP port and the local cloud's API. */
+  async function reachFrom(svc: ExecService, language: 'python' | 'javascript'): Promise<unknown[]> {
+    const server = await startExecHttpServer(svc);
+    try {
+      const code = reachCode(language, [server.port, portOf(cloud().apiUrl)]);
+      const stateless = await svc.exec({ code, language, user: 'ann' });
+      const { session } = await svc.openSession({ user: 'ann' });
+      const inSession = await svc.exec({ code, language, user: 'ann', session });
+      return [JSON.parse(stateless.stdout) as unknown, JSON.parse(inSession.stdout) as unknown];
+    } finally {
+      await server.close();
+    }
+  }
+
+  it.each(['python', 'javascript'] as const)('gives %s code no network by default: it reaches neither the service nor the local cloud on 127.0.0.1', async (language) => {
+    // Spare sandboxes on the host's network wait in the local cloud's warm pool for this template; none may be handed out.
+    await cloud().sandboxes.prewarm(EXEC_TEMPLATE);
+    const svc = await service();
+    expect(await reachFrom(svc, language)).toEqual([
+      ['failed', 'failed'],
+      ['failed', 'failed'],
+    ]);
+  });
+
+  it.each(['python', 'javascript'] as const)('lets %s code reach the host network with allowInternetAccess: true (the opt-in)', async (language) => {
+    const svc = await service({ allowInternetAccess: true });
+    expect(await reachFrom(svc, language)).toEqual([
+      ['connected', 'connected'],
+      ['connected', 'connected'],
+    ]);
   });
 });

@@ -36,6 +36,18 @@ export interface ExecServiceOptions {
   /** Build tag every sandbox must carry (see the pool). @default {@link EXEC_BUILD_TAG} on the embedded cloud, else no check */
   buildTag?: string;
   /**
+   * Whether executed code may use the network. By default it may not: on the local cloud each sandbox
+   * has an empty network namespace of its own (loopback only), so code cannot reach this service's
+   * HTTP port, the local cloud's API, nor anything else listening on this machine; on E2B cloud
+   * all egress is denied. `true` is an opt-in with a risk: on the local cloud code then shares this
+   * machine's network, loopback included, so it can call this service (as any user, when it runs
+   * without an API key), the local cloud's API (whose key lets it create and kill sandboxes) and every
+   * other service on 127.0.0.1; on E2B cloud it reaches the internet. Applies to stateless executions
+   * and sessions alike; a sandbox with another setting is never used (see the pool's `allowInternetAccess`).
+   * @default false
+   */
+  allowInternetAccess?: boolean;
+  /**
    * Pool sizes, reuse cap, maximum age, … (see {@link SandboxPoolOptions}). On E2B cloud, where every
    * sandbox is billed by the second, `targetSize` defaults to the queue's `concurrency` (6): one sandbox
    * per execution that may run at once, kept warm while there is demand (a sandbox being cleaned is
@@ -47,7 +59,7 @@ export interface ExecServiceOptions {
    * (measured with `npm run bench:exec`). Sessions draw from a pool of their own, with these options
    * but none warm: up to `sessions.maxSessions` sandboxes, made when a session opens.
    */
-  pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
+  pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'allowInternetAccess' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
   /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
   queue?: Omit<FairQueueOptions, 'clock'>;
   /** TTL (default 5 min) and size (default 1000) of the result cache. */
@@ -248,12 +260,18 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
       connection,
       template,
       ...(buildTag === undefined ? {} : { buildTag }),
+      allowInternetAccess: options.allowInternetAccess ?? false,
       clock,
       createSandbox: async (request) => {
         await limiter.acquire('create');
         let sandbox: Sandbox;
         try {
-          sandbox = await Sandbox.create(request.template, { ...request.connection, metadata: { ...request.metadata }, timeoutMs: request.timeoutMs });
+          sandbox = await Sandbox.create(request.template, {
+            ...request.connection,
+            metadata: { ...request.metadata },
+            timeoutMs: request.timeoutMs,
+            allowInternetAccess: request.allowInternetAccess,
+          });
           limiter.report('create', 'ok');
         } catch (error) {
           limiter.report('create', error instanceof RateLimitError ? 'rate-limited' : 'failed');

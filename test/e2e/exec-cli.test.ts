@@ -1,11 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../fixtures/localcloud.js';
+import { reachCode } from '../fixtures/network.js';
 import { closedPort } from '../fixtures/servers.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
@@ -37,6 +39,25 @@ describe('tradeswarm exec', () => {
     }).catch((error: unknown) => error as { code: number; stderr: string });
     expect(provider).toMatchObject({ code: 1 });
     expect((provider as { stderr: string }).stderr).toMatch(new RegExp(`could not reach the sandbox provider at http://127.0.0.1:${port} \\(fetch failed: .*ECONNREFUSED.*\\); check connection.apiUrl`));
+  });
+
+  it('gives executed code no network unless --allow-internet-access is given', async () => {
+    const listener = createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const code = reachCode('python', [(listener.address() as AddressInfo).port]);
+      const closed = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-c', code], { cwd: repository });
+      expect(closed.stdout).toBe('["failed"]\n');
+      const opened = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--allow-internet-access', '-c', code], { cwd: repository });
+      expect(opened.stdout).toBe('["connected"]\n');
+      const remote = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', 'http://127.0.0.1:1', '--allow-internet-access', '-c', '1'], { cwd: repository }).catch(
+        (error: unknown) => error as { code: number; stderr: string },
+      );
+      expect(remote).toMatchObject({ code: 1 });
+      expect((remote as { stderr: string }).stderr).toMatch(/--allow-internet-access: the server at --url decides/);
+    } finally {
+      listener.close();
+    }
   });
 
   it('serves HTTP with `exec serve`, and `exec --url` sends code to it', async () => {
