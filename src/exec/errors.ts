@@ -336,31 +336,50 @@ export class ExecServiceClosedError extends TradeswarmError {
   }
 }
 
-/** An execution named a session that does not exist (never opened, closed, expired or lost). */
+/**
+ * An execution or a close named a session that the caller has no open session by: never opened, closed,
+ * expired, lost, or opened by someone else. Those cases share one message, so a caller learns nothing
+ * of other callers' sessions.
+ */
 export class SessionNotFoundError extends TradeswarmError {
   override readonly name = 'SessionNotFoundError';
 
   constructor(readonly session: string) {
-    super(`session: no open session '${session}' (closed, expired after being idle, or lost with its sandbox); open a new one with POST /v1/exec/sessions`, {
-      retryable: false,
-    });
+    super(
+      `session: you have no open session '${session}' (not opened by you, closed, expired after being idle, or lost with its sandbox); ` +
+        'send the user that opened it, or open a new one with POST /v1/exec/sessions',
+      { retryable: false },
+    );
   }
 }
 
-/** A new session was refused: the service or the user already holds the most sessions allowed. */
+/**
+ * A new session was refused. `scope: 'user'`: this user already holds the most sessions a user may
+ * (`maxSessionsPerUser`); not retryable, close one of them first. `scope: 'service'`: the service holds
+ * the most sessions in all (`maxSessions`, the size of the sessions' pool); retryable after
+ * `retryAfterMs`, when the soonest idle session would be closed (not retryable when `limit` is 0:
+ * the service runs no sessions).
+ */
 export class SessionLimitError extends TradeswarmError {
   override readonly name = 'SessionLimitError';
+  /** With `scope: 'service'`: when to try again, in ms (the soonest an open session ends by being idle). */
+  readonly retryAfterMs?: number;
 
   constructor(
     readonly scope: 'service' | 'user',
     readonly limit: number,
+    retryAfterMs?: number,
   ) {
     super(
       scope === 'user'
-        ? `this user already holds ${limit} open session(s), the most allowed; close one (DELETE /v1/exec/sessions/<id>) or run without a session`
-        : `the service already holds ${limit} open sessions, the most allowed; retry when one closes or run without a session`,
-      { retryable: scope === 'service' },
+        ? `this user already holds ${limit} open session(s), the most a user may; close one (DELETE /v1/exec/sessions/<id>?user=<user>) or run without a session`
+        : limit === 0
+          ? 'this service runs no sessions (sessions.maxSessions is 0); run without a session'
+          : `the service already holds ${limit} open sessions in all, the most it allows; retry in about ${Math.ceil((retryAfterMs ?? 0) / 1000)} s ` +
+            '(an idle session is closed by then, unless it is used meanwhile) or run without a session',
+      { retryable: scope === 'service' && limit > 0 },
     );
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
   }
 }
 

@@ -25,7 +25,7 @@ describe('statusForError', () => {
     [new InvalidInputError('language', 'bad'), 400],
     [new SessionNotFoundError('ses_1'), 404],
     [new SessionLimitError('user', 1), 409],
-    [new SessionLimitError('service', 4), 429],
+    [new SessionLimitError('service', 4, 2000), 429],
     [new SessionLostError('ses_1'), 410],
     [new QueueFullError(250, 100), 429],
     [new ProviderUnavailableError(1000), 503],
@@ -61,7 +61,7 @@ function scriptedService(answer: (code: string) => ExecResult | Error): ExecServ
       const outcome = answer(request.code);
       return outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(outcome);
     },
-    openSession: () => Promise.reject(new SessionLimitError('user', 1)),
+    openSession: (options) => Promise.reject(options.user === 'full' ? new SessionLimitError('service', 4, 2500) : new SessionLimitError('user', 1)),
     closeSession: (id) => Promise.reject(new SessionNotFoundError(id)),
     metrics: () => ({ requests: { total: 7 } }) as unknown as ReturnType<ExecService['metrics']>,
     prometheus: () => Promise.resolve({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'tradeswarm_exec_requests_total 7\n' }),
@@ -108,6 +108,10 @@ describe('the HTTP routes (scripted service)', () => {
 
   it('maps session errors and serves both metrics formats', async () => {
     expect((await app.inject({ method: 'POST', url: '/v1/exec/sessions', payload: {}, headers: auth })).statusCode).toBe(409);
+    const full = await app.inject({ method: 'POST', url: '/v1/exec/sessions', payload: { user: 'full' }, headers: auth });
+    expect(full.statusCode).toBe(429);
+    expect(full.headers['retry-after']).toBe('3');
+    expect(full.json()).toMatchObject({ error: { name: 'SessionLimitError', retryable: true, retryAfterMs: 2500 } });
     expect((await app.inject({ method: 'DELETE', url: '/v1/exec/sessions/ses_x', headers: auth })).statusCode).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/v1/exec/metrics', headers: auth })).json()).toEqual({ requests: { total: 7 } });
     const prometheus = await app.inject({ method: 'GET', url: '/metrics', headers: auth });
@@ -157,8 +161,39 @@ describe('HTTP and MCP against a real service', () => {
     await post('/v1/exec', { code: 'n = 20', user: 'dana', session });
     const result = (await (await post('/v1/exec', { code: 'n + 22', user: 'dana', session })).json()) as ExecResult;
     expect(result.results[0]?.text).toBe('42');
-    expect((await fetch(`${server.url}/v1/exec/sessions/${session}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${server.url}/v1/exec/sessions/${session}?user=dana`, { method: 'DELETE' })).status).toBe(204);
     expect((await post('/v1/exec', { code: 'n', user: 'dana', session })).status).toBe(404);
+  });
+
+  it("answers only the user that opened a session: another user's executions and close get 404, as an unknown session does", async () => {
+    const post = (path: string, body: object): Promise<Response> =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const { session } = (await (await post('/v1/exec/sessions', { user: 'ann' })).json()) as { session: string };
+    await post('/v1/exec', { code: 'secret = "ann"', user: 'ann', session });
+    const unknown = await post('/v1/exec', { code: 'secret', user: 'bob', session: 'ses_unknown' });
+    const asBob = await post('/v1/exec', { code: 'secret', user: 'bob', session });
+    expect([unknown.status, asBob.status]).toEqual([404, 404]);
+    const bobsError = ((await asBob.json()) as { error: { message: string } }).error.message;
+    expect(bobsError).toBe(((await unknown.json()) as { error: { message: string } }).error.message.replace('ses_unknown', session));
+    expect((await fetch(`${server.url}/v1/exec/sessions/${session}?user=bob`, { method: 'DELETE' })).status).toBe(404);
+    expect((await fetch(`${server.url}/v1/exec/sessions/${session}`, { method: 'DELETE' })).status).toBe(404);
+    const stillThere = (await (await post('/v1/exec', { code: 'secret', user: 'ann', session })).json()) as ExecResult;
+    expect(stillThere.results[0]?.text).toBe("'ann'");
+    expect((await fetch(`${server.url}/v1/exec/sessions/${session}?user=ann`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('behind an API key, answers a session only to a request with the key and the user that opened it', async () => {
+    const app = buildExecHttpApp(service, { apiKey: 'k-sessions' });
+    const auth = { authorization: 'Bearer k-sessions' };
+    const opened = await app.inject({ method: 'POST', url: '/v1/exec/sessions', payload: { user: 'erin' }, headers: auth });
+    expect(opened.statusCode).toBe(201);
+    const { session } = opened.json<{ session: string }>();
+    expect((await app.inject({ method: 'DELETE', url: `/v1/exec/sessions/${session}?user=erin` })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/exec', payload: { code: '1', user: 'frank', session }, headers: auth })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/exec/sessions/${session}?user=frank`, headers: auth })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/v1/exec', payload: { code: '6 * 7', user: 'erin', session }, headers: auth })).json<ExecResult>().results[0]?.text).toBe('42');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/exec/sessions/${session}?user=erin`, headers: auth })).statusCode).toBe(204);
+    await app.close();
   });
 
   it.each(['python', 'javascript'] as const)('gives %s code sent over HTTP no network: it cannot reach this server nor its local cloud on 127.0.0.1', async (language) => {

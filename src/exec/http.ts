@@ -31,9 +31,10 @@ interface ErrorBody {
 }
 
 /**
- * Maps an error to an HTTP status that says whether to retry: 400 (fix the request), 404 (unknown
- * session), 409 (session limit), 410 (session lost), 429 (busy: retry after `Retry-After`), 503
- * (provider unavailable or service closing), 500 (a fault of ours).
+ * Maps an error to an HTTP status that says whether to retry: 400 (fix the request), 404 (no such
+ * session of the caller's), 409 (the user's session limit: close one), 410 (session lost), 429 (busy,
+ * or the service's session limit: retry after `Retry-After`), 503 (provider unavailable or service
+ * closing), 500 (a fault of ours).
  */
 export function statusForError(error: unknown): number {
   if (error instanceof InvalidInputError) return 400;
@@ -78,7 +79,9 @@ function authorised(request: FastifyRequest, apiKey: string | undefined): boolea
 /**
  * Builds the routes (without listening), for tests with `inject` and for {@link startExecHttpServer}:
  * - `POST /v1/exec` `{code, language?, user?, priority?, timeoutMs?, env?, session?}` → the result;
- * - `POST /v1/exec/sessions` `{user?}` → a session; `DELETE /v1/exec/sessions/:id`;
+ * - `POST /v1/exec/sessions` `{user?}` → a session; `DELETE /v1/exec/sessions/:id?user=<user>`. A
+ *   session answers only to the user that opened it (404 to anyone else, as for an unknown id); with
+ *   `apiKey`, only requests with the key reach sessions at all;
  * - `GET /v1/exec/metrics` (the service's JSON figures), `GET /metrics` (Prometheus), `GET /healthz`.
  * A client that disconnects while its request waits in the queue takes it out of the queue.
  */
@@ -121,9 +124,11 @@ export function buildExecHttpApp(service: ExecService, options: Pick<ExecHttpOpt
       return sendError(reply, error);
     }
   });
-  app.delete<{ Params: { id: string } }>('/v1/exec/sessions/:id', async (request, reply) => {
+  app.delete<{ Params: { id: string }; Querystring: { user?: unknown } }>('/v1/exec/sessions/:id', async (request, reply) => {
     try {
-      await service.closeSession(request.params.id);
+      const { user } = request.query;
+      if (user !== undefined && typeof user !== 'string') throw new InvalidInputError('user', 'must be given once, as ?user=<the user that opened the session>');
+      await service.closeSession(request.params.id, user === undefined ? {} : { user });
       return await reply.code(204).send();
     } catch (error) {
       return sendError(reply, error);

@@ -155,17 +155,37 @@ describe('createExecService on the local cloud', () => {
     expect(after.results[0]?.text).toBe("b''");
   });
 
-  it('keeps variables and files within a session, refuses other users and forgets it on close', async () => {
+  it('keeps variables and files within a session, answers only the user that opened it and forgets it on close', async () => {
     const svc = await service();
     const session = await svc.openSession({ user: 'ann' });
     await svc.exec({ code: 'total = 40\nopen("notes.txt", "w").write("kept")', user: 'ann', session: session.session });
     const next = await svc.exec({ code: 'total + 2, open("notes.txt").read()', user: 'ann', session: session.session });
     expect(next.results.find((result) => result.isMainResult)?.text).toBe("(42, 'kept')");
     expect(next).toMatchObject({ session: session.session, fromCache: false, deterministic: false, sandboxId: session.sandboxId });
-    await expect(svc.exec({ code: 'total', user: 'bob', session: session.session })).rejects.toMatchObject({ name: 'InvalidInputError', field: 'session' });
-    await expect(svc.openSession({ user: 'ann' })).rejects.toMatchObject({ name: 'SessionLimitError', scope: 'user' });
-    await svc.closeSession(session.session);
+    // To anyone else the session does not exist: the same error as for an unknown id, which tells nothing.
+    const unknown = (await svc.closeSession('ses_unknown', { user: 'bob' }).catch((error: unknown) => error)) as Error;
+    const asBob = (await svc.exec({ code: 'total', user: 'bob', session: session.session }).catch((error: unknown) => error)) as Error;
+    expect(asBob).toMatchObject({ name: 'SessionNotFoundError', retryable: false });
+    expect(asBob.message).toBe(unknown.message.replace('ses_unknown', session.session));
+    await expect(svc.closeSession(session.session, { user: 'bob' })).rejects.toMatchObject({ name: 'SessionNotFoundError' });
+    await expect(svc.closeSession(session.session)).rejects.toMatchObject({ name: 'SessionNotFoundError' });
+    expect(svc.metrics().sessions).toBe(1);
+    await svc.closeSession(session.session, { user: 'ann' });
     await expect(svc.exec({ code: 'total', user: 'ann', session: session.session })).rejects.toMatchObject({ name: 'SessionNotFoundError' });
+  });
+
+  it('limits sessions per user (not retryable: close one of yours) and in all (retryable once one is idle long enough)', async () => {
+    const svc = await service({ sessions: { maxSessions: 2, maxSessionsPerUser: 1, idleTimeoutMs: 60_000 } });
+    await svc.openSession({ user: 'ann' });
+    const again = await svc.openSession({ user: 'ann' }).catch((error: unknown) => error);
+    expect(again).toMatchObject({ name: 'SessionLimitError', scope: 'user', limit: 1, retryable: false });
+    expect((again as { retryAfterMs?: number }).retryAfterMs).toBeUndefined();
+    await svc.openSession({ user: 'bob' });
+    const full = await svc.openSession({ user: 'cid' }).catch((error: unknown) => error);
+    expect(full).toMatchObject({ name: 'SessionLimitError', scope: 'service', limit: 2, retryable: true });
+    // The sessions close after 60 s idle at the latest, unless they are used.
+    expect((full as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(50_000);
+    expect((full as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(60_000);
   });
 
   it('runs stateless executions beside open sessions: a session takes no sandbox away from them', async () => {

@@ -70,11 +70,21 @@ export interface ExecServiceOptions {
   rateLimit?: RateLimiterOptions;
   /** Timeouts (keep or restart the context) and output limits. */
   executor?: Omit<ExecutorOptions, 'clock'>;
-  /** Stateful sessions: one sandbox and its interpreter state kept for one user. */
+  /**
+   * Stateful sessions: one sandbox and its interpreter state kept for the user that opened it, and
+   * answered to that user only (to anyone else it does not exist).
+   */
   sessions?: {
-    /** @default 4 */
+    /**
+     * Sessions open at once over all users: the size of the sessions' own pool of sandboxes. Past it,
+     * `openSession` throws a retryable `SessionLimitError` (`scope: 'service'`, HTTP 429 with Retry-After).
+     * 0 turns sessions off. @default 4
+     */
     maxSessions?: number;
-    /** @default 1 */
+    /**
+     * Sessions one user may hold at once. Past it, `openSession` throws a `SessionLimitError` that is not
+     * retryable (`scope: 'user'`, HTTP 409): the user closes one first. @default 1
+     */
     maxSessionsPerUser?: number;
     /** A session unused this long is closed. @default 300000 (5 min) */
     idleTimeoutMs?: number;
@@ -181,12 +191,18 @@ export interface ExecService {
   exec(request: ExecRequest): Promise<ExecResult>;
   /**
    * Opens a stateful session: a sandbox leased to `user` until closed or idle for `idleTimeoutMs`;
-   * executions naming it share variables and files. Results of sessions are never cached.
-   * @throws SessionLimitError when the service or the user holds the most sessions allowed.
+   * executions naming it share variables and files. Results of sessions are never cached. The session
+   * answers only to `user`: an execution in it, or a close of it, by another user fails as if it did
+   * not exist.
+   * @throws SessionLimitError when the user (not retryable) or the service (retryable) holds the most sessions allowed.
    */
   openSession(options: { user?: string; signal?: AbortSignal }): Promise<ExecSessionInfo>;
-  /** Closes a session; its sandbox is cleaned and returned to the pool. @throws SessionNotFoundError */
-  closeSession(session: string): Promise<void>;
+  /**
+   * Closes a session of `user` (default `anonymous`, as for `exec`); its sandbox is cleaned and
+   * returned to the pool.
+   * @throws SessionNotFoundError when `user` has no open session of that id (whoever else may have one).
+   */
+  closeSession(session: string, options?: { user?: string }): Promise<void>;
   metrics(): ExecServiceMetrics;
   /** The metrics in Prometheus text format. */
   prometheus(): Promise<{ contentType: string; body: string }>;
@@ -202,7 +218,14 @@ interface OpenSession {
   /** Executions of one session run one after another. */
   chain: Promise<unknown>;
   idleTimer: TimerHandle | undefined;
+  /** When the idle timer fires (clock time), while it is armed. */
+  idleAtMs: number | undefined;
   closing: boolean;
+}
+
+/** The user a request declares (validated as `exec` does), `anonymous` when it names none. */
+function userOf(user: string | undefined): string {
+  return parseExecRequest({ code: '', ...(user === undefined ? {} : { user }) }).user;
 }
 
 function wholeNumber(field: string, value: number, min: number): number {
@@ -378,13 +401,14 @@ class Service implements ExecService {
 
   async openSession(options: { user?: string; signal?: AbortSignal }): Promise<ExecSessionInfo> {
     if (this.closePromise) throw new ExecServiceClosedError();
-    const user = parseExecRequest({ code: '', ...(options.user === undefined ? {} : { user: options.user }) }).user;
+    const user = userOf(options.user);
     const { maxSessions, maxSessionsPerUser, idleTimeoutMs } = this.parts.sessionOptions;
+    if (maxSessions === 0) throw new SessionLimitError('service', 0);
     if ([...this.sessions.values()].filter((session) => session.user === user).length >= maxSessionsPerUser) throw new SessionLimitError('user', maxSessionsPerUser);
-    if (this.sessions.size >= maxSessions) throw new SessionLimitError('service', maxSessions);
+    if (this.sessions.size >= maxSessions) throw new SessionLimitError('service', maxSessions, this.soonestIdleCloseMs());
     const id = `ses_${randomId(20)}`;
     // Reserve the slot before waiting for a sandbox, so concurrent opens cannot pass the limits.
-    const session: OpenSession = { id, user, lease: undefined, chain: Promise.resolve(), idleTimer: undefined, closing: false };
+    const session: OpenSession = { id, user, lease: undefined, chain: Promise.resolve(), idleTimer: undefined, idleAtMs: undefined, closing: false };
     this.sessions.set(id, session);
     let lease: Lease;
     try {
@@ -401,10 +425,8 @@ class Service implements ExecService {
     return { session: id, user, sandboxId: lease.id, idleTimeoutMs };
   }
 
-  async closeSession(id: string): Promise<void> {
-    const session = this.sessions.get(id);
-    if (session === undefined || session.closing || session.lease === undefined) throw new SessionNotFoundError(id);
-    await this.endSession(session);
+  async closeSession(id: string, options: { user?: string } = {}): Promise<void> {
+    await this.endSession(this.sessionOf(id, userOf(options.user)).session);
   }
 
   metrics(): ExecServiceMetrics {
@@ -598,11 +620,28 @@ class Service implements ExecService {
     return { keep: [tagPath], ...(this.parts.buildTagContent === undefined ? {} : { expect: { [tagPath]: this.parts.buildTagContent } }) };
   }
 
-  private async runInSession(request: ParsedExecRequest, id: string, startedMs: number, signal: AbortSignal | undefined): Promise<ExecResult> {
+  /**
+   * The open session `id` of `user`, with its sandbox.
+   * @throws SessionNotFoundError when there is none: the same error whether no session has that id or
+   *   another user's has, so a caller learns nothing of the sessions of others.
+   */
+  private sessionOf(id: string, user: string): { session: OpenSession; lease: Lease } {
     const session = this.sessions.get(id);
     const lease = session?.lease;
-    if (session === undefined || session.closing || lease === undefined) throw new SessionNotFoundError(id);
-    if (session.user !== request.user) throw new InvalidInputError('session', `belongs to another user; send the user that opened it`);
+    if (session === undefined || session.closing || lease === undefined || session.user !== user) throw new SessionNotFoundError(id);
+    return { session, lease };
+  }
+
+  /** How long until the soonest open session is closed for being idle, if nobody uses it meanwhile (at least 1 s). */
+  private soonestIdleCloseMs(): number {
+    const now = this.parts.clock.now();
+    // A session being closed frees its place within moments.
+    const closes = [...this.sessions.values()].flatMap((session) => (session.closing ? [0] : session.idleAtMs === undefined ? [] : [session.idleAtMs - now]));
+    return Math.max(1000, Math.min(this.parts.sessionOptions.idleTimeoutMs, ...closes));
+  }
+
+  private async runInSession(request: ParsedExecRequest, id: string, startedMs: number, signal: AbortSignal | undefined): Promise<ExecResult> {
+    const { session, lease } = this.sessionOf(id, request.user);
     let queueWaitMs = 0;
     const run = async (): Promise<ExecutionOutcome> =>
       this.parts.queue.run(
@@ -642,11 +681,14 @@ class Service implements ExecService {
 
   private touch(session: OpenSession): void {
     if (session.idleTimer !== undefined) this.parts.clock.clearTimeout(session.idleTimer);
+    const { idleTimeoutMs } = this.parts.sessionOptions;
+    session.idleAtMs = this.parts.clock.now() + idleTimeoutMs;
     session.idleTimer = this.parts.clock.setTimeout(() => {
       session.idleTimer = undefined;
+      session.idleAtMs = undefined;
       this.parts.logger.info({ session: session.id }, 'session closed after being idle');
       void this.endSession(session);
-    }, this.parts.sessionOptions.idleTimeoutMs);
+    }, idleTimeoutMs);
   }
 
   private async endSession(session: OpenSession): Promise<void> {
