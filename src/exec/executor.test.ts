@@ -39,9 +39,14 @@ describe('Executor on a real local sandbox', () => {
     const executor = new Executor();
     await executor.run(sandbox, { code: 'kept = 1', language: 'python' });
     const outcome = await executor.run(sandbox, { code: 'while True:\n    pass', language: 'python', timeoutMs: 300 });
-    expect(outcome.timedOut).toBe(true);
-    expect(outcome.error?.name).toBe('TimeoutError');
+    expect(outcome).toMatchObject({ timedOut: true, environmentFailure: 'timeout' });
+    expect(outcome.error).toEqual({ name: 'TimeoutError', value: 'the execution ran past its 300 ms limit and was stopped.', traceback: '' });
     expect((await executor.run(sandbox, { code: 'kept', language: 'python' })).error?.name).toBe('NameError');
+    // A caller that keeps state (a session) hears that it is gone.
+    const inSession = await executor.run(sandbox, { code: 'while True:\n    pass', language: 'python', timeoutMs: 300, stateful: true });
+    expect(inSession.error?.value).toBe(
+      "the execution ran past its 300 ms limit and was stopped. The session's interpreter was restarted to stop it: its state (variables, imports) is lost; its files are kept.",
+    );
   });
 
   it("keeps the context's state after a time-out when configured to", async () => {

@@ -1,7 +1,11 @@
 import { TimeoutError, type Context, type Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
 import { InterpreterLostError } from './errors.js';
+import { environmentFailureOf, explainStop, type EnvironmentFailure, type InterpreterError } from './failures.js';
 import { isTransient } from './resilience.js';
+
+/** What a session hears when its execution timed out and its interpreter was restarted to stop it. */
+const TIMEOUT_STATE_LOST = " The session's interpreter was restarted to stop it: its state (variables, imports) is lost; its files are kept.";
 
 /** Languages the service runs. */
 export type ExecLanguage = 'python' | 'javascript';
@@ -49,6 +53,12 @@ export interface ExecutionRequest {
   readonly env?: Readonly<Record<string, string>>;
   /** Time limit; default and maximum come from the executor's options. */
   readonly timeoutMs?: number;
+  /**
+   * The caller keeps the context's state from one execution to the next (a session): when the
+   * environment ends an execution, the error then says what of that state is lost.
+   * @default false
+   */
+  readonly stateful?: boolean;
 }
 
 /** What an execution produced, as the code interpreter returned it plus what the executor measured. */
@@ -57,8 +67,16 @@ export interface ExecutionOutcome {
   readonly stderr: string;
   /** The interpreter's results (text, html, png, … and whether it is the main result). */
   readonly results: ReadonlyArray<Record<string, unknown>>;
-  /** The exception the code raised, if any. */
-  readonly error?: { readonly name: string; readonly value: string; readonly traceback: string };
+  /**
+   * The exception the code raised, if any; or, when the interpreter stopped under the code (it ran out
+   * of memory, or exited), what happened and what to do (`OutOfMemoryError`, `InterpreterStoppedError`).
+   */
+  readonly error?: InterpreterError;
+  /**
+   * Set when the environment, not an exception of the code's own making, ended the execution: it ran
+   * out of time or memory, its interpreter stopped, or it was interrupted. Such a result is never cached.
+   */
+  readonly environmentFailure?: EnvironmentFailure;
   readonly timedOut: boolean;
   /** Output beyond `maxOutputBytes` was dropped. */
   readonly truncated: boolean;
@@ -146,12 +164,16 @@ export class Executor {
       // The local cloud ends executions with KernelClosedError when it closes the interpreter (sandbox
       // killed, context deleted): the sandbox side failed, not the code.
       if (execution.error?.name === 'KernelClosedError') throw new InterpreterLostError(sandbox.sandboxId, execution.error.value);
+      const reported = execution.error ? { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } : undefined;
+      const environmentFailure = reported === undefined ? undefined : environmentFailureOf(reported);
+      const shown = reported === undefined ? undefined : ((await this.explain(sandbox, reported, request)) ?? reported);
       return {
         ...base,
         stdout: stdout.toString(),
         stderr: stderr.toString(),
         results: execution.results.map((result) => ({ ...result.toJSON(), isMainResult: result.isMainResult })),
-        ...(execution.error ? { error: { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } } : {}),
+        ...(shown ? { error: shown } : {}),
+        ...(environmentFailure ? { environmentFailure } : {}),
         timedOut: false,
         truncated: stdout.truncated || stderr.truncated,
         durationMs: this.config.clock.now() - startedMs,
@@ -161,13 +183,16 @@ export class Executor {
       // The SDK reports its own time limit and a vanished sandbox with the same error type; only the
       // clock tells them apart.
       if (error instanceof TimeoutError && durationMs >= timeoutMs) {
-        if (this.config.onTimeout === 'restart') await sandbox.restartCodeContext(context).catch(() => this.forget(sandbox, request.language));
+        const restart = this.config.onTimeout === 'restart';
+        if (restart) await sandbox.restartCodeContext(context).catch(() => this.forget(sandbox, request.language));
+        const state = request.stateful !== true ? '' : restart ? TIMEOUT_STATE_LOST : " The session's interpreter state is kept.";
         return {
           ...base,
           stdout: stdout.toString(),
           stderr: stderr.toString(),
           results: [],
-          error: { name: 'TimeoutError', value: `the execution ran past its ${timeoutMs} ms limit and was stopped`, traceback: '' },
+          error: { name: 'TimeoutError', value: `the execution ran past its ${timeoutMs} ms limit and was stopped.${state}`, traceback: '' },
+          environmentFailure: 'timeout',
           timedOut: true,
           truncated: stdout.truncated || stderr.truncated,
           durationMs,
@@ -176,6 +201,22 @@ export class Executor {
       if (isTransient(error)) this.forget(sandbox, request.language);
       throw error;
     }
+  }
+
+  /**
+   * {@link explainStop} for an interpreter that stopped under the code, with the sandbox's memory limit
+   * when it ran out of memory (asked of the provider then; left out when it cannot say).
+   */
+  private async explain(sandbox: Sandbox, error: InterpreterError, request: ExecutionRequest): Promise<InterpreterError | undefined> {
+    const stateful = request.stateful === true;
+    const explained = explainStop(error, { stateful, memoryLimitMb: undefined });
+    if (explained?.name !== 'OutOfMemoryError') return explained;
+    // Asked only now: it is what the caller of an execution that ran out of memory needs to know.
+    const memoryLimitMb = await sandbox.getInfo().then(
+      (info) => info.memoryMB,
+      () => undefined,
+    );
+    return explainStop(error, { stateful, memoryLimitMb });
   }
 
   /**

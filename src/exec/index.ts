@@ -63,6 +63,7 @@ export {
   type ExecutionRequest,
   type ExecutionOutcome,
 } from './executor.js';
+export { type EnvironmentFailure, type InterpreterError } from './failures.js';
 export {
   SandboxResilience,
   compileResilienceOptions,

@@ -20,7 +20,10 @@ import {
 
 // One local cloud for the file; every service gets its own pool owner so that one service's start-up
 // clean-up never kills another's sandboxes.
-const cloud = useLocalCloud({ templates: [{ name: EXEC_TEMPLATE, files: { '.tradeswarm-build': `${EXEC_BUILD_TAG}\n` } }] });
+const BUILD_FILES = { '.tradeswarm-build': `${EXEC_BUILD_TAG}\n` };
+/** The service's template with a small memory limit, for code that runs out of memory quickly. */
+const SMALL_TEMPLATE = `${EXEC_TEMPLATE}-128mb`;
+const cloud = useLocalCloud({ templates: [{ name: EXEC_TEMPLATE, files: BUILD_FILES }, { name: SMALL_TEMPLATE, memoryMB: 128, files: BUILD_FILES }] });
 const services: ExecService[] = [];
 let owners = 0;
 
@@ -242,6 +245,48 @@ describe('createExecService on the local cloud', () => {
     expect(random.determinism.join(' ')).toMatch(/randomness/);
     expect(randomAgain.fromCache).toBe(false);
     expect(svc.metrics().cache).toMatchObject({ hits: 1 });
+  });
+
+  it.each([
+    ['python', 'data = b"x" * (512 * 1024 * 1024)\nlen(data)'],
+    ['javascript', 'const chunks = [];\nwhile (true) chunks.push(new Array(1e6).fill(1.5));'],
+  ] as const)('never caches a %s execution that ran out of memory, and says what happened as fits a call without state', async (language, code) => {
+    const svc = await service({ template: SMALL_TEMPLATE, pool: { minSize: 1, targetSize: 1 } });
+    const first = await svc.exec({ code, language, user: 'ann' });
+    const second = await svc.exec({ code, language, user: 'bob' });
+    // Both ran: the second is no cache hit.
+    expect([first.fromCache, second.fromCache]).toEqual([false, false]);
+    // Judged deterministic: only what happened to it may keep it out of the cache.
+    expect(first).toMatchObject({ deterministic: true, fromCache: false, attempts: 1, environmentFailure: 'out-of-memory', timedOut: false });
+    expect(second).toMatchObject({ deterministic: true, fromCache: false, attempts: 1, environmentFailure: 'out-of-memory' });
+    for (const result of [first, second]) {
+      expect(result.error).toEqual({
+        name: 'OutOfMemoryError',
+        value:
+          'the execution ran out of memory and was stopped: its interpreter was killed (SIGKILL), which is how the sandbox enforces its memory limit of 128 MB. ' +
+          'Use less memory (smaller data, or process it in parts); run unchanged, it will fail the same way.',
+        traceback: '',
+      });
+    }
+    expect(svc.metrics().cache).toMatchObject({ hits: 0, size: 0 });
+    // The sandbox serves on, and a deterministic result is still cached.
+    const sum = language === 'python' ? 'sum(range(10))' : '[1, 2, 3].reduce((a, b) => a + b)';
+    const fresh = await svc.exec({ code: sum, language, user: 'ann' });
+    const cached = await svc.exec({ code: sum, language, user: 'bob' });
+    expect([fresh.fromCache, cached.fromCache, cached.error, cached.results[0]?.text]).toEqual([false, true, undefined, language === 'python' ? '45' : '6']);
+  });
+
+  it('tells a session that ran out of memory what it lost and what it kept', async () => {
+    const svc = await service({ template: SMALL_TEMPLATE, pool: { minSize: 1, targetSize: 1 } });
+    const { session } = await svc.openSession({ user: 'ann' });
+    await svc.exec({ code: 'kept = 1\nopen("notes.txt", "w").write("still here")', user: 'ann', session });
+    const hog = await svc.exec({ code: 'data = b"x" * (512 * 1024 * 1024)', user: 'ann', session });
+    expect(hog).toMatchObject({ environmentFailure: 'out-of-memory', error: { name: 'OutOfMemoryError' } });
+    expect(hog.error?.value).toMatch(
+      /limit of 128 MB\. Use less memory .*\. The session's interpreter state \(variables, imports\) is lost; its files are kept, and its next execution starts a fresh interpreter\.$/,
+    );
+    const after = await svc.exec({ code: '"kept" in globals(), open("notes.txt").read()', user: 'ann', session });
+    expect(after.results[0]?.text).toBe("(False, 'still here')");
   });
 
   it('replaces a sandbox that dies under an execution and retries on another one', async () => {

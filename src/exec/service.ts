@@ -501,7 +501,8 @@ class Service implements ExecService {
         { priority: request.priority, ...(signal ? { signal } : {}) },
       )
       .finally(() => this.updateDemand(0));
-    if (judgement.deterministic && !outcome.timedOut) this.parts.cache.set(cacheRequest, outcome);
+    // What the environment did to an execution (time-out, out of memory, interpreter stopped) says nothing of the next run.
+    if (judgement.deterministic && outcome.environmentFailure === undefined) this.parts.cache.set(cacheRequest, outcome);
     return { ...outcome, ...base, queueWaitMs, totalMs: this.parts.clock.now() - startedMs, fromCache: false, attempts };
   }
 
@@ -649,7 +650,7 @@ class Service implements ExecService {
         async () => {
           queueWaitMs = this.parts.clock.now() - startedMs;
           try {
-            return await this.parts.executor.run(lease.sandbox, request);
+            return await this.parts.executor.run(lease.sandbox, { ...request, stateful: true });
           } catch (error) {
             if (isTransient(error)) {
               this.sessions.delete(session.id);
