@@ -1,7 +1,9 @@
 // Bus workloads for benchmarks: one hop (a publisher and a subscriber) through the Bus or through two
 // bare mqtt.js clients, timed one message at a time or pipelined, and request/reply through
-// bus.serve + bus.request. Every run gets its own topic, so a late message of an earlier run cannot
-// be counted in a later one.
+// bus.serve + bus.request. Every run gets its own agents, so a late message of an earlier run cannot
+// be counted in a later one. Each client is an agent with its own credentials on the embedded broker,
+// so it publishes only on its own topics: a hop's bars go on the publisher's signal topic, and a
+// request goes to the serving agent's inbox.
 import { connect as connectTcp } from 'node:net';
 import { type IClientOptions, type MqttClient, connectAsync } from 'mqtt';
 import { z } from 'zod';
@@ -17,7 +19,7 @@ import {
   swarmTopics,
 } from '../../src/bus/index.js';
 
-/** A market bar on the bus: what a data agent publishes on `swarmTopics(id).bar(symbol)`. */
+/** A market bar on the bus: the benchmarks' payload (a swarm sends bars inside its steps). */
 export const BarMessage = defineMessage(
   'bar',
   z.object({
@@ -62,13 +64,20 @@ export interface BrokerTarget {
   /** As shown in row names: `embedded Aedes`, `Mosquitto`. */
   readonly name: string;
   readonly url: string;
-  /** Credentials for one agent of `swarmId`; `undefined` on an anonymous broker. */
-  credentials(swarmId: string, agentId: string): BrokerCredentials | undefined;
+  /**
+   * Credentials for one agent of `swarmId`, allowed to send requests to the inboxes of `requestsTo`;
+   * `undefined` on an anonymous broker.
+   */
+  credentials(swarmId: string, agentId: string, requestsTo?: readonly string[]): BrokerCredentials | undefined;
 }
 
 /** The embedded broker, each client connecting with credentials issued for it. */
 export function embeddedTarget(broker: EmbeddedBroker): BrokerTarget {
-  return { name: 'embedded Aedes', url: broker.url, credentials: (swarmId, agentId) => broker.issueCredentials({ swarmId, agentId }) };
+  return {
+    name: 'embedded Aedes',
+    url: broker.url,
+    credentials: (swarmId, agentId, requestsTo = []) => broker.issueCredentials({ swarmId, agentId, requestsTo }),
+  };
 }
 
 /** A broker that lets anyone in. */
@@ -90,9 +99,9 @@ export function probeTcp(host: string, port: number, timeoutMs = 1000): Promise<
   });
 }
 
-/** A Bus on `target` for agent `agentId` of `swarmId`, knowing {@link BarMessage}. */
-export function openBus(target: BrokerTarget, swarmId: string, agentId: string): Promise<MqttBus> {
-  return connectBus({ url: target.url, ...target.credentials(swarmId, agentId), registry: BENCH_REGISTRY, logger: silentLogger });
+/** A Bus on `target` for agent `agentId` of `swarmId` (its client id, as agents connect), knowing {@link BarMessage}. */
+export function openBus(target: BrokerTarget, swarmId: string, agentId: string, requestsTo: readonly string[] = []): Promise<MqttBus> {
+  return connectBus({ url: target.url, ...target.credentials(swarmId, agentId, requestsTo), clientId: agentId, registry: BENCH_REGISTRY, logger: silentLogger });
 }
 
 /** Called by a hop with the sequence number of each bar that reached the subscriber. */
@@ -112,8 +121,9 @@ export type OpenHop = (arrive: Arrive) => Promise<Hop>;
 export function busHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop {
   return async (arrive) => {
     const symbol = `SYM-${randomId(6)}`;
-    const topic = swarmTopics(swarmId).bar(symbol);
-    const publisher = await openBus(target, swarmId, `publisher-${randomId(6)}`);
+    const publisherId = `publisher-${randomId(6)}`;
+    const topic = swarmTopics(swarmId).signal(publisherId);
+    const publisher = await openBus(target, swarmId, publisherId);
     const subscriber = await openBus(target, swarmId, `subscriber-${randomId(6)}`).catch(async (error: unknown) => {
       await publisher.close();
       throw error;
@@ -140,13 +150,11 @@ export function busHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop
 export function bareHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop {
   return async (arrive) => {
     const symbol = `SYM-${randomId(6)}`;
-    const topic = swarmTopics(swarmId).bar(symbol);
-    const options = (role: string): IClientOptions => {
-      const agentId = `bare-${role}-${randomId(6)}`;
-      return { ...target.credentials(swarmId, agentId), clientId: agentId, protocolVersion: 4, reconnectPeriod: 0 };
-    };
-    const publisher = await connectAsync(target.url, options('publisher'));
-    const subscriber = await connectAsync(target.url, options('subscriber')).catch(async (error: unknown) => {
+    const publisherId = `bare-publisher-${randomId(6)}`;
+    const topic = swarmTopics(swarmId).signal(publisherId);
+    const options = (agentId: string): IClientOptions => ({ ...target.credentials(swarmId, agentId), clientId: agentId, protocolVersion: 4, reconnectPeriod: 0 });
+    const publisher = await connectAsync(target.url, options(publisherId));
+    const subscriber = await connectAsync(target.url, options(`bare-subscriber-${randomId(6)}`)).catch(async (error: unknown) => {
       await publisher.endAsync();
       throw error;
     });
@@ -294,10 +302,11 @@ export async function requestReplyLatency(
   swarmId: string,
   options: { count: number; warmup: number; budgetMs: number },
 ): Promise<number[]> {
-  const topic = swarmTopics(swarmId).inbox(`quotes-${randomId(6)}`);
+  const serverId = `server-${randomId(6)}`;
+  const topic = swarmTopics(swarmId).inbox(serverId);
   const symbol = `SYM-${randomId(6)}`;
-  const server = await openBus(target, swarmId, `server-${randomId(6)}`);
-  const client = await openBus(target, swarmId, `client-${randomId(6)}`).catch(async (error: unknown) => {
+  const server = await openBus(target, swarmId, serverId);
+  const client = await openBus(target, swarmId, `client-${randomId(6)}`, [serverId]).catch(async (error: unknown) => {
     await server.close();
     throw error;
   });

@@ -2,9 +2,10 @@ import { type IClientOptions, type MqttClient, connectAsync } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, randomId, silentLogger } from '../core/index.js';
 import { ADMIN_USERNAME, type BrokerCredentials, type EmbeddedBroker, compileEmbeddedBrokerOptions, startEmbeddedBroker } from './broker.js';
-import { PingMessage } from './envelope.js';
-import { connectBus } from './mqttbus.js';
-import { waitFor } from './testkit.js';
+import { type Envelope, PingMessage, PongMessage } from './envelope.js';
+import { type MqttBus, connectBus } from './mqttbus.js';
+import { capturingLogger, waitFor } from './testkit.js';
+import { swarmTopics } from './topics.js';
 
 /** A raw MQTT 3.1.1 client that records what it receives, as `topic payload` strings. */
 interface RawClient {
@@ -16,13 +17,20 @@ interface RawClient {
 describe('embedded broker', () => {
   let broker: EmbeddedBroker;
   let clients: MqttClient[] = [];
+  let buses: MqttBus[] = [];
+  /** What the broker logged at warn and above. */
+  let records: Record<string, unknown>[] = [];
 
   beforeEach(async () => {
-    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const capture = capturingLogger();
+    records = capture.records;
+    broker = await startEmbeddedBroker({ logger: capture.logger });
   });
   afterEach(async () => {
     await Promise.all(clients.map((client) => client.endAsync(true)));
+    await Promise.all(buses.map((bus) => bus.close()));
     clients = [];
+    buses = [];
     await broker.close();
   });
 
@@ -82,6 +90,7 @@ describe('embedded broker', () => {
     expect(() => broker.issueCredentials({ swarmId: 'al/pha', agentId: 'a' })).toThrow(InvalidInputError);
     expect(() => broker.issueCredentials({ swarmId: 'alpha', agentId: '' })).toThrow(/^agentId: must be a non-empty string/);
     expect(() => broker.issueCredentials({ swarmId: '$SYS', agentId: 'a' })).toThrow(/^swarmId: must not start with '\$'/);
+    expect(() => broker.issueCredentials({ swarmId: 'alpha', agentId: 'a', requestsTo: ['w1', 'w/2'] })).toThrow(/^requestsTo\[1\]: must not contain '\/'/);
   });
 
   it("refuses an agent's subscriptions outside its swarm with 0x80 and keeps the connection", async () => {
@@ -93,8 +102,8 @@ describe('embedded broker', () => {
     expect(granted.map((grant) => grant.qos)).toEqual([128, 128, 128, 128, 128, 128, 128, 128, 1]);
     expect(broker.stats().deniedSubscribes).toBe(8);
 
-    await alpha.client.publishAsync('ts/alpha/bar/AAPL', 'own swarm', { qos: 1 });
-    await waitFor(() => alpha.received.includes('ts/alpha/bar/AAPL own swarm'), 'its own message');
+    await alpha.client.publishAsync('ts/alpha/heartbeat/a1', 'own swarm', { qos: 1 });
+    await waitFor(() => alpha.received.includes('ts/alpha/heartbeat/a1 own swarm'), 'its own message');
     expect(alpha.closed()).toBe(false);
   });
 
@@ -107,14 +116,15 @@ describe('embedded broker', () => {
     await alpha.client.publishAsync('ts/beta/order/x', 'qos2', { qos: 2 });
     await alpha.client.publishAsync('$share/g/ts/alpha/x', 'dollar', { qos: 1 });
     await alpha.client.publishAsync('elsewhere', 'no swarm', { qos: 1 });
-    await barrier(alpha, 'ts/alpha/barrier', [watcher]);
+    await barrier(alpha, 'ts/alpha/heartbeat/a1', [watcher]);
     expect(watcher.received).toEqual([]);
     expect(alpha.closed()).toBe(false);
     expect(broker.stats().deniedPublishes).toBe(5);
+    expect(records.map((record) => record.reason)).toEqual(['outside its swarm', 'outside its swarm', 'outside its swarm', "a '$' topic", 'outside its swarm']);
 
     const beta = await agent('beta', 'b1');
     await beta.client.subscribeAsync('ts/beta/#', { qos: 1 });
-    await barrier(beta, 'ts/beta/barrier', [beta]);
+    await barrier(beta, 'ts/beta/heartbeat/b1', [beta]);
     expect(beta.received).toEqual([]); // no retained message was stored
   });
 
@@ -157,7 +167,7 @@ describe('embedded broker', () => {
     const count = (receiver: RawClient): number => receiver.received.filter((line) => line.startsWith(`${work} `)).length;
 
     it('round-robins over the members and follows members that unsubscribe or disconnect', async () => {
-      const producer = await agent('alpha', 'producer');
+      const producer = await admin(); // work queues are the control plane's to fill
       const members = [await agent('alpha', 'm1'), await agent('alpha', 'm2'), await agent('alpha', 'm3')];
       for (const member of members) await member.client.subscribeAsync([shared, 'ts/alpha/barrier'], { qos: 1 });
       expect(broker.stats()).toMatchObject({ sharedGroups: 1, sharedMembers: 3 });
@@ -182,7 +192,7 @@ describe('embedded broker', () => {
     });
 
     it('keeps groups independent of each other and of plain subscribers', async () => {
-      const producer = await agent('alpha', 'producer');
+      const producer = await admin(); // work queues are the control plane's to fill
       const left = await agent('alpha', 'l');
       const right = await agent('alpha', 'r');
       const alone = await agent('alpha', 'alone');
@@ -197,7 +207,7 @@ describe('embedded broker', () => {
     });
 
     it('gives a client holding a plain and a shared subscription on one filter each message once, and either can be dropped', async () => {
-      const producer = await agent('alpha', 'producer');
+      const producer = await admin(); // work queues are the control plane's to fill
       const both = await agent('alpha', 'both');
       const member = await agent('alpha', 'member');
       await both.client.subscribeAsync([work, shared, 'ts/alpha/barrier'], { qos: 1 });
@@ -219,7 +229,7 @@ describe('embedded broker', () => {
     });
 
     it('sends no retained messages to shared subscriptions', async () => {
-      const producer = await agent('alpha', 'producer');
+      const producer = await admin(); // work queues are the control plane's to fill
       await producer.client.publishAsync(work, 'retained', { qos: 1, retain: true });
       const member = await agent('alpha', 'member');
       const plain = await agent('alpha', 'plain');
@@ -230,22 +240,174 @@ describe('embedded broker', () => {
       expect(plain.received).toEqual([`${work} retained`]);
     });
 
-    it('serves a Bus work queue from agents of the swarm only', async () => {
+    it("serves a Bus work queue, filled by the control plane, to the swarm's agents only", async () => {
       const credentials = broker.issueCredentials({ swarmId: 'alpha', agentId: 'bus-worker' });
       const worker = await connectBus({ url: broker.url, ...credentials, logger: silentLogger });
+      const control = await connectBus({ url: broker.url, ...broker.adminCredentials, logger: silentLogger });
       const intruder = await connectBus({ url: broker.url, ...broker.issueCredentials({ swarmId: 'beta', agentId: 'x' }), logger: silentLogger });
-      try {
-        await expect(intruder.shareSubscribe('workers', work, () => undefined)).rejects.toMatchObject({ name: 'BusAuthError', operation: 'subscribe', code: 128 });
-        const seen: number[] = [];
-        await worker.shareSubscribe('workers', work, (envelope) => void seen.push(PingMessage.is(envelope) ? envelope.payload.seq : -1));
-        await intruder.publish(work, PingMessage.draft({ seq: 1 })); // dropped by the broker
-        await worker.publish(work, PingMessage.draft({ seq: 2 }));
-        await waitFor(() => seen.length === 1, 'the work item');
-        expect(seen).toEqual([2]);
-        expect(intruder.stats().published).toBe(1); // acknowledged: MQTT 3.1.1 cannot refuse it
-      } finally {
-        await Promise.all([worker.close(), intruder.close()]);
-      }
+      buses.push(worker, control, intruder);
+      await expect(intruder.shareSubscribe('workers', work, () => undefined)).rejects.toMatchObject({ name: 'BusAuthError', operation: 'subscribe', code: 128 });
+      const seen: number[] = [];
+      await worker.shareSubscribe('workers', work, (envelope) => void seen.push(PingMessage.is(envelope) ? envelope.payload.seq : -1));
+      await intruder.publish(work, PingMessage.draft({ seq: 1 })); // dropped by the broker
+      await worker.publish(work, PingMessage.draft({ seq: 2 })); // dropped too: agents do not fill work queues
+      await control.publish(work, PingMessage.draft({ seq: 3 }));
+      await waitFor(() => seen.length === 1, 'the work item');
+      expect(seen).toEqual([3]);
+      expect(intruder.stats().published).toBe(1); // acknowledged: MQTT 3.1.1 cannot refuse it
+      expect(broker.stats().deniedPublishes).toBe(2);
+    });
+  });
+
+  describe('publishing rights per agent', () => {
+    const swarm = 'ring';
+    const topics = swarmTopics(swarm);
+    /** The JSON a Bus sends, `from` a client id (a valid envelope of type ping). */
+    const envelope = (from: string, fields: Record<string, unknown> = {}): string =>
+      JSON.stringify({ v: 1, id: randomId(16), type: 'ping', from, ts: 1, payload: { seq: 1 }, ...fields });
+    /** An admin client that records everything published in the swarm. */
+    const watch = async (): Promise<RawClient> => {
+      const watcher = await admin();
+      await watcher.client.subscribeAsync(topics.all(), { qos: 1 });
+      return watcher;
+    };
+    /** An agent's raw client, with its agent id as client id as agents connect. */
+    const member = (agentId: string, options: IClientOptions = {}): Promise<RawClient> => agent(swarm, agentId, { clientId: agentId, ...options });
+    /** A Bus for the control plane (admin) or an agent (its own credentials and client id). */
+    const bus = async (agentId: string | undefined, requestsTo: readonly string[] = []): Promise<MqttBus> => {
+      const credentials = agentId === undefined ? broker.adminCredentials : broker.issueCredentials({ swarmId: swarm, agentId, requestsTo });
+      const opened = await connectBus({ url: broker.url, ...credentials, clientId: agentId ?? 'control-plane-1', logger: silentLogger });
+      buses.push(opened);
+      return opened;
+    };
+    const refusals = (): Array<[unknown, unknown]> => records.filter((record) => record.msg === 'dropped a publish the client may not make').map((record) => [record.topic, record.reason]);
+    const seqOf = (reply: Envelope): number => (PongMessage.is(reply) ? reply.payload.seq : -1);
+
+    it("drops the collector's publishes on the executor's topics: acknowledged, never delivered, counted and logged", async () => {
+      const watcher = await watch();
+      broker.issueCredentials({ swarmId: swarm, agentId: 'executor' });
+      const collector = await member('collector');
+      const theirs = [topics.heartbeat('executor'), topics.signal('executor'), topics.vote('executor'), topics.decision('executor'), topics.order('executor'), topics.checkpoint('executor')];
+      for (const topic of theirs) await collector.client.publishAsync(topic, envelope('collector'), { qos: 1 });
+      await barrier(collector, topics.heartbeat('collector'), [watcher]);
+      expect(watcher.received).toEqual([]);
+      expect(collector.closed()).toBe(false);
+      expect(broker.stats().deniedPublishes).toBe(6);
+      expect(refusals()).toEqual(theirs.map((topic) => [topic, "another agent's topic"]));
+    });
+
+    it("keeps the control plane's topics (steps, bars, fills, control, work queues, inboxes) to the control plane", async () => {
+      const watcher = await watch();
+      const collector = await member('collector');
+      const controlPlanes = [topics.step(), topics.bar('AAPL'), topics.fill('collector'), topics.control('collector'), topics.controlAll(), topics.work('q')];
+      for (const topic of controlPlanes) await collector.client.publishAsync(topic, envelope('collector'), { qos: 1 });
+      await collector.client.publishAsync(topics.inbox('collector'), envelope('collector'), { qos: 1 });
+      await collector.client.publishAsync('ts/ring/made/up/topic', envelope('collector'), { qos: 1 });
+      await barrier(collector, topics.heartbeat('collector'), [watcher]);
+      expect(watcher.received).toEqual([]);
+      expect(refusals()).toEqual([
+        ...controlPlanes.map((topic) => [topic, "the control plane's topic"]),
+        [topics.inbox('collector'), 'an inbox its credentials do not name'],
+        ['ts/ring/made/up/topic', 'not a topic of the swarm layout'],
+      ]);
+    });
+
+    it('lets an agent publish on its own topics, including its last will, and refuses a will on another agent\'s heartbeat', async () => {
+      const watcher = await watch();
+      const collector = await member('collector');
+      const own = [topics.heartbeat('collector'), topics.signal('collector'), topics.vote('collector'), topics.decision('collector'), topics.order('collector'), topics.checkpoint('collector')];
+      for (const topic of own) await collector.client.publishAsync(topic, 'own', { qos: 1 });
+      await waitFor(() => watcher.received.length === own.length, 'its own messages');
+      expect(watcher.received).toEqual(own.map((topic) => `${topic} own`));
+
+      watcher.received.length = 0;
+      await member('analyser', { will: { topic: topics.heartbeat('analyser'), payload: Buffer.from('lost'), qos: 1, retain: false } });
+      await member('forger', { will: { topic: topics.heartbeat('executor'), payload: Buffer.from('lost'), qos: 1, retain: false } });
+      broker.revoke(`${swarm}/analyser`);
+      broker.revoke(`${swarm}/forger`);
+      await waitFor(() => broker.stats().deniedPublishes + watcher.received.length === 2, 'the two wills');
+      expect(watcher.received).toEqual([`${topics.heartbeat('analyser')} lost`]);
+      expect(refusals()).toEqual([[topics.heartbeat('executor'), "another agent's topic"]]);
+    });
+
+    it('refuses an envelope whose from is not the publisher, and a client id that is another agent of the swarm', async () => {
+      const watcher = await watch();
+      broker.issueCredentials({ swarmId: swarm, agentId: 'executor' });
+      const collector = await member('collector');
+      await collector.client.publishAsync(topics.signal('collector'), envelope('executor'), { qos: 1 });
+      await collector.client.publishAsync(topics.signal('collector'), envelope('collector'), { qos: 1 });
+      await waitFor(() => watcher.received.length === 1, 'the signal from itself');
+      expect(JSON.parse(watcher.received[0]?.split(' ').slice(1).join(' ') ?? '{}')).toMatchObject({ from: 'collector' });
+      expect(refusals()).toEqual([[topics.signal('collector'), "'from' is not the publisher's client id"]]);
+
+      expect(await refusal(broker.issueCredentials({ swarmId: swarm, agentId: 'collector' }), { clientId: 'executor' })).toBe(2);
+      expect(records.at(-1)).toMatchObject({ msg: "refused a client: its client id is another agent's id", clientId: 'executor' });
+    });
+
+    it('serves requests both ways: the control plane asks a coordinator, which asks the worker its credentials name; an agent orders from the venue', async () => {
+      const control = await bus(undefined);
+      const worker = await bus('worker-1');
+      const coordinator = await bus('coordinator-1', ['worker-1']);
+      const collector = await bus('collector');
+      await worker.serve(topics.inbox('worker-1'), (request) => PongMessage.draft({ seq: (request.payload as { seq: number }).seq + 1 }));
+      await coordinator.serve(topics.inbox('coordinator-1'), async (request) => {
+        const answer = await coordinator.request(topics.inbox('worker-1'), PingMessage.draft({ seq: (request.payload as { seq: number }).seq * 10 }));
+        return PongMessage.draft({ seq: seqOf(answer) });
+      });
+      await control.serve(topics.allOrders(), () => PongMessage.draft({ seq: 7 }));
+
+      expect(seqOf(await control.request(topics.inbox('coordinator-1'), PingMessage.draft({ seq: 4 })))).toBe(41);
+      expect(seqOf(await collector.request(topics.order('collector'), PingMessage.draft({ seq: 1 })))).toBe(7);
+      expect(broker.stats().deniedPublishes).toBe(0);
+    });
+
+    it('refuses a reply to a request the agent was not sent, so it cannot answer for another agent', async () => {
+      const control = await bus(undefined);
+      const executor = await bus('executor');
+      const collector = await member('collector');
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const answered: Envelope[] = [];
+      await executor.serve(topics.inbox('executor'), async (request) => {
+        answered.push(request);
+        await released;
+        return PongMessage.draft({ seq: 1 });
+      });
+      // Reading the swarm is allowed: the collector sees the control plane's request to the executor.
+      await collector.client.subscribeAsync([topics.inbox('executor'), topics.heartbeat('collector')], { qos: 1 });
+      const reply = control.request(topics.inbox('executor'), PingMessage.draft({ seq: 0 }), { timeoutMs: 5000 });
+      await waitFor(() => collector.received.length === 1, 'the request to the executor');
+      const request = JSON.parse(collector.received[0]?.slice(topics.inbox('executor').length + 1) ?? '{}') as { id: string; replyTo: string };
+      await collector.client.publishAsync(request.replyTo, envelope('collector', { type: 'pong', payload: { seq: 666 }, correlationId: request.id }), { qos: 1 });
+      await collector.client.publishAsync(topics.reply('collector'), envelope('collector', { type: 'pong', payload: { seq: 666 }, correlationId: request.id }), { qos: 1 });
+      await barrier(collector, topics.heartbeat('collector'), [collector]);
+      release();
+      expect(await reply).toMatchObject({ from: 'executor', payload: { seq: 1 } });
+      // One reply per request: the executor's second one is refused too.
+      await executor.reply(answered[0] as Envelope, PongMessage.draft({ seq: 2 }));
+      expect(refusals()).toEqual([
+        [request.replyTo, 'a reply to no request it received'],
+        [topics.reply('collector'), 'a reply to no request it received'],
+        [request.replyTo, 'a reply to no request it received'],
+      ]);
+    });
+
+    it('refuses requests to an inbox the credentials do not name, and requests whose replies would go to someone else', async () => {
+      const watcher = await watch();
+      const coordinator = await raw(broker.issueCredentials({ swarmId: swarm, agentId: 'coordinator-1', requestsTo: ['worker-1'] }), { clientId: 'coordinator-1' });
+      const collector = await member('collector');
+      const ping = (from: string, replyTo: string): string => envelope(from, { replyTo });
+      await collector.client.publishAsync(topics.inbox('worker-1'), ping('collector', topics.reply('collector')), { qos: 1 });
+      await coordinator.client.publishAsync(topics.inbox('worker-1'), ping('coordinator-1', topics.reply('control-plane-1')), { qos: 1 });
+      await coordinator.client.publishAsync(topics.order('coordinator-1'), ping('coordinator-1', topics.reply('worker-1')), { qos: 1 });
+      await coordinator.client.publishAsync(topics.inbox('worker-1'), ping('coordinator-1', topics.reply('coordinator-1')), { qos: 1 });
+      await barrier(coordinator, topics.heartbeat('coordinator-1'), [watcher]);
+      expect(watcher.received.map((line) => line.split(' ')[0])).toEqual([topics.inbox('worker-1')]);
+      expect(refusals()).toEqual([
+        [topics.inbox('worker-1'), 'an inbox its credentials do not name'],
+        [topics.inbox('worker-1'), "'replyTo' is not the publisher's own reply topic"],
+        [topics.order('coordinator-1'), "'replyTo' is not the publisher's own reply topic"],
+      ]);
     });
   });
 

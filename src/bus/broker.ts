@@ -11,8 +11,19 @@ import {
 } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { type Logger, InvalidInputError, createLogger, errorMessage, randomToken } from '../core/index.js';
+import { readEnvelopeAddressing } from './envelope.js';
 import { BusError } from './errors.js';
-import { type SharedFilter, TOPIC_ROOT, parseSharedFilter, topicMatches, validateSegment } from './topics.js';
+import {
+  type SharedFilter,
+  TOPIC_PUBLISHERS,
+  TOPIC_ROOT,
+  parseSharedFilter,
+  parseTopic,
+  swarmIdOf,
+  swarmTopics,
+  topicMatches,
+  validateSegment,
+} from './topics.js';
 
 /** Options of {@link startEmbeddedBroker}. Every field is optional. */
 export interface EmbeddedBrokerOptions {
@@ -53,6 +64,11 @@ export interface BrokerCredentials {
 export interface AgentIdentity {
   readonly swarmId: string;
   readonly agentId: string;
+  /**
+   * Agents of the swarm whose inbox this agent may send requests to (a coordinator's workers).
+   * @default [] (it sends requests only to the control plane, on its own order topic)
+   */
+  readonly requestsTo?: readonly string[];
 }
 
 /** Counters of the embedded broker, from {@link EmbeddedBroker.stats}. */
@@ -63,7 +79,11 @@ export interface EmbeddedBrokerStats {
   readonly issuedCredentials: number;
   /** Connections refused: no, unknown or wrong credentials, or a client id taken by someone else. */
   readonly refusedConnections: number;
-  /** Publishes dropped because the topic is outside the publisher's swarm. */
+  /**
+   * Publishes dropped because the publisher may not make them: an agent's publish outside its own
+   * topics (see {@link EmbeddedBroker.issueCredentials}), or anyone's on a `$` topic. Each is logged
+   * at warn with the topic and the reason.
+   */
   readonly deniedPublishes: number;
   /** Subscriptions refused (SUBACK 0x80) because the filter is outside the subscriber's swarm. */
   readonly deniedSubscribes: number;
@@ -82,10 +102,15 @@ export interface EmbeddedBroker {
   /** May publish and subscribe anywhere (the orchestrator's own bus). */
   readonly adminCredentials: BrokerCredentials;
   /**
-   * Credentials for one agent, allowed to publish and subscribe under `ts/<swarmId>/` only. The
-   * username is `<swarmId>/<agentId>`; issuing again for the same agent replaces the password
-   * (connections made with the old one stay up until revoked).
-   * @throws InvalidInputError naming `swarmId` or `agentId` when it is not a valid topic segment.
+   * Credentials for one agent. It may subscribe to any topic of its swarm (`ts/<swarmId>/…`), and
+   * publish only as the topic layout's {@link TOPIC_PUBLISHERS} allows: on its own topics (heartbeat
+   * and last will, signal, vote, decision, checkpoint, order requests), on the inboxes of the agents
+   * in `requestsTo`, and one reply to each request it received on its own inbox, on that request's
+   * reply topic. A message it publishes must name its client id as `from`, and a request its own
+   * reply topic as `replyTo`. It may not use another agent's id of the swarm as its client id.
+   * The username is `<swarmId>/<agentId>`; issuing again for the same agent replaces the password
+   * and the `requestsTo` (connections made with the old ones stay up until revoked).
+   * @throws InvalidInputError naming `swarmId`, `agentId` or `requestsTo[i]` when it is not a valid topic segment.
    */
   issueCredentials(agent: AgentIdentity): BrokerCredentials;
   /**
@@ -111,6 +136,9 @@ const NOT_AUTHORIZED = 5;
 /** Shared-subscription choices remembered, by packet; deliveries of one packet happen together. */
 const REMEMBERED_CHOICES = 1024;
 
+/** Unanswered requests an agent may still reply to; past this the oldest is forgotten. */
+const REMEMBERED_REQUESTS = 1024;
+
 /**
  * Validates options and fills in defaults.
  * @throws InvalidInputError naming the field.
@@ -134,12 +162,13 @@ export function compileEmbeddedBrokerOptions(options: EmbeddedBrokerOptions = {}
  * Authentication: only credentials from {@link EmbeddedBroker.issueCredentials} and the admin's
  * are accepted (compared in constant time); anonymous clients are refused.
  *
- * Authorisation: an agent may publish and subscribe only under its own swarm, `ts/<swarmId>/…`
- * (a filter must start with that literal prefix, so `ts/+/…` and `#` are refused); the admin may use
- * any topic. Nobody may publish on a `$` topic. A refused subscription gets the MQTT failure code
- * 0x80 in its SUBACK and the connection stays up; a refused publish is acknowledged as usual (MQTT
- * 3.1.1 has no way to say no) but dropped and counted. A client id in use by a client with other
- * credentials is refused, so an agent cannot take over another one's session.
+ * Authorisation: an agent may subscribe only under its own swarm, `ts/<swarmId>/…` (a filter must
+ * start with that literal prefix, so `ts/+/…` and `#` are refused), and publish only on its own
+ * topics, as {@link EmbeddedBroker.issueCredentials} details; the admin may use any topic. Nobody
+ * may publish on a `$` topic. A refused subscription gets the MQTT failure code 0x80 in its SUBACK
+ * and the connection stays up; a refused publish is acknowledged as usual (MQTT 3.1.1 has no way to
+ * say no) but dropped, counted and logged with the reason. A client id in use by a client with
+ * other credentials is refused, so an agent cannot take over another one's session.
  *
  * Shared subscriptions (`$share/<group>/<filter>`) are implemented here: see {@link SharedSubscriptions}.
  * @throws InvalidInputError naming the field, for invalid options.
@@ -211,9 +240,18 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   });
 }
 
-type Identity =
-  | { readonly kind: 'admin'; readonly username: string }
-  | { readonly kind: 'agent'; readonly username: string; readonly swarmId: string; readonly agentId: string };
+type Identity = { readonly kind: 'admin'; readonly username: string } | AgentAccess;
+
+/** What one set of agent credentials may do. */
+interface AgentAccess {
+  readonly kind: 'agent';
+  readonly username: string;
+  readonly swarmId: string;
+  readonly agentId: string;
+  readonly requestsTo: ReadonlySet<string>;
+  /** The agent's inbox topic: requests delivered there may be answered. */
+  readonly inbox: string;
+}
 
 interface StoredCredentials {
   readonly digest: Buffer;
@@ -232,6 +270,7 @@ class BrokerAccess {
   /** Publish packets refused by `authorizePublish`, dropped before routing. */
   private readonly deniedPackets = new WeakSet<object>();
   private shared: SharedSubscriptions | undefined;
+  private readonly replies = new ReplyGrants();
   private refusedConnections = 0;
   private deniedPublishes = 0;
   private deniedSubscribes = 0;
@@ -276,9 +315,13 @@ class BrokerAccess {
     if (typeof agent !== 'object' || agent === null) throw new InvalidInputError('agent', 'must be { swarmId, agentId }');
     const swarmId = validateSegment('swarmId', agent.swarmId);
     const agentId = validateSegment('agentId', agent.agentId);
-    const username = `${swarmId}/${agentId}`;
+    const requestsTo = agent.requestsTo ?? [];
+    if (!Array.isArray(requestsTo)) throw new InvalidInputError('requestsTo', 'must be an array of agent ids');
+    requestsTo.forEach((peer, i) => validateSegment(`requestsTo[${i}]`, peer));
+    const username = agentUsername(swarmId, agentId);
     const password = randomToken();
-    this.credentials.set(username, { digest: digest(password), identity: { kind: 'agent', username, swarmId, agentId } });
+    const identity: AgentAccess = { kind: 'agent', username, swarmId, agentId, requestsTo: new Set(requestsTo), inbox: swarmTopics(swarmId).inbox(agentId) };
+    this.credentials.set(username, { digest: digest(password), identity });
     return Object.freeze({ username, password });
   }
 
@@ -287,6 +330,7 @@ class BrokerAccess {
       throw new InvalidInputError('username', 'the admin credentials cannot be revoked; close the broker instead');
     }
     this.credentials.delete(username);
+    this.replies.forget(username);
     let closed = 0;
     for (const client of [...this.clients.values()]) {
       if (this.identities.get(client)?.username !== username) continue;
@@ -334,18 +378,49 @@ class BrokerAccess {
       done(refusal('client id in use by other credentials', IDENTIFIER_REJECTED), false);
       return;
     }
+    // The client id is a bus's `from` and names its reply topic: an agent must not pose as another.
+    const posed = stored.identity.kind === 'agent' ? this.credentials.get(agentUsername(stored.identity.swarmId, client.id)) : undefined;
+    if (posed && posed.identity.username !== stored.identity.username) {
+      this.refusedConnections++;
+      this.logger.warn({ username, clientId: client.id }, "refused a client: its client id is another agent's id");
+      done(refusal("client id is another agent's id", IDENTIFIER_REJECTED), false);
+      return;
+    }
     this.identities.set(client, stored.identity);
     done(null, true);
   }
 
   authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const identity = client ? this.identities.get(client) : undefined;
-    if (!identity || packet.topic.startsWith('$') || !mayUse(identity, packet.topic)) {
+    let reason: string | undefined;
+    if (!client || !identity) reason = 'unknown client';
+    else if (packet.topic.startsWith('$')) reason = "a '$' topic";
+    else if (identity.kind === 'agent') reason = this.agentRefusal(identity, client.id, packet);
+    if (reason !== undefined) {
       this.deniedPublishes++;
       this.deniedPackets.add(packet);
-      this.logger.warn({ username: identity?.username, clientId: client?.id, topic: packet.topic }, 'dropped a publish outside the client\'s swarm');
+      this.logger.warn({ username: identity?.username, clientId: client?.id, topic: packet.topic, reason }, 'dropped a publish the client may not make');
     }
     done(null);
+  }
+
+  /** Why agent `identity`, connected as `clientId`, may not publish `packet`; `undefined` when it may. */
+  private agentRefusal(identity: AgentAccess, clientId: string, packet: PublishPacket): string | undefined {
+    if (swarmIdOf(packet.topic) !== identity.swarmId) return 'outside its swarm';
+    const topic = parseTopic(packet.topic);
+    if (!topic) return 'not a topic of the swarm layout';
+    const rule = TOPIC_PUBLISHERS[topic.kind];
+    if (rule === 'control-plane') return "the control plane's topic";
+    if (rule === 'owner' && topic.name !== identity.agentId) return "another agent's topic";
+    if (rule === 'requester' && (topic.name === undefined || !identity.requestsTo.has(topic.name))) return 'an inbox its credentials do not name';
+    // Subscribers believe an envelope's `from` and answer to its `replyTo`: neither may name someone else.
+    const addressing = readEnvelopeAddressing(payloadOf(packet));
+    if (addressing?.from !== undefined && addressing.from !== clientId) return "'from' is not the publisher's client id";
+    if (addressing?.replyTo !== undefined && !isReplyTopicOf(addressing.replyTo, identity.swarmId, clientId)) {
+      return "'replyTo' is not the publisher's own reply topic";
+    }
+    if (rule === 'replier' && !this.replies.take(identity.username, packet.topic, addressing?.correlationId)) return 'a reply to no request it received';
+    return undefined;
   }
 
   authorizeSubscribe(
@@ -364,7 +439,7 @@ class BrokerAccess {
       return;
     }
     const filter = shared ? shared.filter : subscription.topic;
-    if (!identity || !mayUse(identity, filter)) {
+    if (!identity || !maySubscribe(identity, filter)) {
       this.deniedSubscribes++;
       this.logger.warn({ username: identity?.username, clientId: client.id, filter: subscription.topic }, 'refused a subscription outside the client\'s swarm');
       done(null, null);
@@ -384,6 +459,13 @@ class BrokerAccess {
   }
 
   authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const forwarded = this.forwardedPacket(client, packet);
+    const identity = forwarded && this.identities.get(client);
+    if (identity?.kind === 'agent' && packet.topic === identity.inbox) this.grantReply(identity, packet);
+    return forwarded;
+  }
+
+  private forwardedPacket(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const shared = this.shared;
     // Fast path: without shared memberships, Aedes forwards only what a plain subscription matched.
     if (!shared || !shared.isMember(client)) return packet;
@@ -392,6 +474,15 @@ class BrokerAccess {
     // A retained message replayed on subscribing (no broker id) goes to plain subscriptions only.
     if (!packet.brokerId) return null;
     return shared.isChosen(client, packet) ? packet : null;
+  }
+
+  /** A request reached the agent's own inbox: it may answer it once, on the request's reply topic in its swarm. */
+  private grantReply(identity: AgentAccess, packet: AedesPublishPacket): void {
+    const addressing = readEnvelopeAddressing(payloadOf(packet));
+    if (addressing?.id === undefined || addressing.replyTo === undefined) return;
+    const replyTo = parseTopic(addressing.replyTo);
+    if (replyTo?.kind !== 'reply' || replyTo.swarmId !== identity.swarmId) return;
+    this.replies.grant(identity.username, addressing.replyTo, addressing.id);
   }
 
   private onUnsubscribe(filters: string[], client: Client): void {
@@ -558,8 +649,51 @@ class SharedSubscriptions {
   }
 }
 
-/** Whether `identity` may publish on, or subscribe to, `topicOrFilter`. */
-function mayUse(identity: Identity, topicOrFilter: string): boolean {
+/**
+ * The replies each agent may still send: one per request delivered on its own inbox, by reply topic
+ * and request id, until it replies (then no more: a second reply is refused) or its credentials are
+ * revoked. Kept by username, so a reply after a reconnection is still allowed.
+ */
+class ReplyGrants {
+  private readonly byAgent = new Map<string, Set<string>>();
+
+  grant(username: string, replyTo: string, requestId: string): void {
+    let grants = this.byAgent.get(username);
+    if (!grants) {
+      grants = new Set();
+      this.byAgent.set(username, grants);
+    }
+    grants.add(`${replyTo}\u0000${requestId}`);
+    // A handler may never answer (it returned nothing, or the agent died): forget the oldest.
+    if (grants.size > REMEMBERED_REQUESTS) grants.delete(grants.values().next().value as string);
+  }
+
+  /** Whether a reply on `replyTo` to request `requestId` is allowed; uses the grant up. */
+  take(username: string, replyTo: string, requestId: string | undefined): boolean {
+    return requestId !== undefined && (this.byAgent.get(username)?.delete(`${replyTo}\u0000${requestId}`) ?? false);
+  }
+
+  forget(username: string): void {
+    this.byAgent.delete(username);
+  }
+}
+
+function agentUsername(swarmId: string, agentId: string): string {
+  return `${swarmId}/${agentId}`;
+}
+
+/** Whether `topic` is the reply topic of client `clientId` in swarm `swarmId`. */
+function isReplyTopicOf(topic: string, swarmId: string, clientId: string): boolean {
+  const parsed = parseTopic(topic);
+  return parsed?.kind === 'reply' && parsed.swarmId === swarmId && parsed.name === clientId;
+}
+
+function payloadOf(packet: { readonly payload: string | Buffer }): Buffer {
+  return typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
+}
+
+/** Whether `identity` may subscribe to `topicOrFilter`. */
+function maySubscribe(identity: Identity, topicOrFilter: string): boolean {
   if (identity.kind === 'admin') return true;
   const prefix = `${TOPIC_ROOT}/${identity.swarmId}/`;
   return topicOrFilter.length > prefix.length && topicOrFilter.startsWith(prefix);

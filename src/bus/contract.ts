@@ -31,7 +31,7 @@ export interface BusContractConnectOptions {
 
 /** How the contract reaches one adapter. */
 export interface BusContractHarness {
-  /** Connects a new bus that may use swarm `swarmId` (on brokers with access control, with its own credentials). */
+  /** Connects a new bus that may publish and subscribe on every topic of swarm `swarmId`. */
   connect(swarmId: string, options?: BusContractConnectOptions): Promise<Bus>;
   /** Publishes raw bytes on `topic` of swarm `swarmId`, bypassing every check of the bus (to send invalid messages). */
   publishRaw(swarmId: string, topic: string, payload: string | Buffer, options?: { retain?: boolean }): Promise<void>;

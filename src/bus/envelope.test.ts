@@ -18,6 +18,7 @@ import {
   compileEnvelopeCodecOptions,
   defaultRegistry,
   defineMessage,
+  readEnvelopeAddressing,
 } from './envelope.js';
 import { BusMessageError } from './errors.js';
 
@@ -186,6 +187,31 @@ describe('EnvelopeCodec.decode', () => {
     const { bytes } = codec.encode(ErrorMessage.draft({ code: 'book-closed', message: 'closed', retryable: true }), meta);
     const decoded = codec.decode('ts/alpha/reply/c1', bytes);
     expect(ErrorMessage.is(decoded) && decoded.payload.retryable).toBe(true);
+  });
+});
+
+describe('readEnvelopeAddressing', () => {
+  it('reads the sender, reply topic and request id of what encode produced', () => {
+    const { bytes } = new EnvelopeCodec().encode(PingMessage.draft({ seq: 1 }), { id: 'r1', from: 'a1', ts: 5, replyTo: 'ts/s/reply/a1' });
+    expect(readEnvelopeAddressing(bytes)).toEqual({ id: 'r1', from: 'a1', replyTo: 'ts/s/reply/a1', correlationId: undefined });
+  });
+
+  it.each([
+    ['not JSON', Buffer.from('hello')],
+    ['not UTF-8', Buffer.from([0x7b, 0xff, 0x7d])],
+    ['a JSON array', Buffer.from('[{"from":"a1"}]')],
+    ['JSON null', Buffer.from('null')],
+  ])('gives nothing for %s, which no bus accepts', (_what, bytes) => {
+    expect(readEnvelopeAddressing(bytes)).toBeUndefined();
+  });
+
+  it('leaves out fields that are not strings, and takes the last of repeated keys as JSON.parse does', () => {
+    expect(readEnvelopeAddressing(Buffer.from('{"from":1,"correlationId":"c","from":"b2","replyTo":null}'))).toEqual({
+      id: undefined,
+      from: 'b2',
+      replyTo: undefined,
+      correlationId: 'c',
+    });
   });
 });
 

@@ -278,6 +278,38 @@ export function compileEnvelopeCodecOptions(options: EnvelopeCodecOptions = {}):
   return Object.freeze({ registry, maxMessageBytes });
 }
 
+/** The addressing fields of an encoded envelope; a field that is absent or not a string is `undefined`. */
+export interface EnvelopeAddressing {
+  readonly id: string | undefined;
+  /** The sending bus's client id. */
+  readonly from: string | undefined;
+  /** Set on requests: where the reply goes. */
+  readonly replyTo: string | undefined;
+  /** Set on replies: the `id` of the request answered. */
+  readonly correlationId: string | undefined;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads who sent an encoded message and where its reply goes (or what it answers), without
+ * validating the rest: what the embedded broker's access control checks. `undefined` when the bytes
+ * are not a UTF-8 JSON object, which no bus accepts as a message. Parses as {@link EnvelopeCodec.decode}
+ * does, so a bus that accepts the message sees the same fields.
+ */
+export function readEnvelopeAddressing(bytes: Uint8Array): EnvelopeAddressing | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(strictUtf8.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const fields = json as Record<string, unknown>;
+  const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+  return { id: text(fields.id), from: text(fields.from), replyTo: text(fields.replyTo), correlationId: text(fields.correlationId) };
+}
+
 /**
  * Turns drafts into envelope bytes and bytes back into validated envelopes. Pure: time and ids
  * come in through {@link EnvelopeMeta}.

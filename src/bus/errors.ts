@@ -148,7 +148,7 @@ export class BusAuthError extends BusError {
     const advice =
       operation === 'connect'
         ? 'Check the username and password (issue them with the broker\'s issueCredentials); they may have been revoked'
-        : 'Agents may use only topics of their own swarm (ts/<swarmId>/…); build topics with swarmTopics(swarmId)';
+        : "Agents may subscribe only to topics of their own swarm (ts/<swarmId>/…), built with swarmTopics(swarmId), and publish only on their own (see the embedded broker's issueCredentials)";
     super(`the broker refused to ${operation} '${target}'${codeText}. ${advice}`, { ...options, retryable: false });
   }
 }

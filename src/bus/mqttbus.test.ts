@@ -11,7 +11,11 @@ import { swarmTopics } from './topics.js';
 
 const MOSQUITTO = await probeTcp('Mosquitto at 127.0.0.1:1883', '127.0.0.1', 1883);
 
-/** A harness for MqttBus on a broker reached through `busUrl`; agents get credentials when `broker` has access control. */
+/**
+ * A harness for MqttBus on a broker reached through `busUrl`. On a broker with access control every
+ * bus connects with the control plane's credentials: the contract uses any topic of a swarm, while
+ * agent credentials allow only the agent's own (broker.test.ts checks those).
+ */
 function mqttHarness(open: () => Promise<{ busUrl: string; rawUrl: string; broker?: EmbeddedBroker }>): () => Promise<BusContractHarness> {
   return async () => {
     const { busUrl, rawUrl, broker } = await open();
@@ -24,7 +28,7 @@ function mqttHarness(open: () => Promise<{ busUrl: string; rawUrl: string; broke
       connect: (swarmId, options = {}) =>
         connectBus({
           url: busUrl,
-          ...(broker ? broker.issueCredentials({ swarmId, agentId: `agent-${randomId(8)}` }) : {}),
+          ...(broker ? broker.adminCredentials : {}),
           logger: silentLogger,
           ...options,
         }),
@@ -129,7 +133,7 @@ describe('MqttBus specifics', () => {
   it('shares the messages of one group among the handlers of one bus too', async () => {
     broker = await startEmbeddedBroker({ logger: silentLogger });
     const topics = swarmTopics('local');
-    const producer = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 'local', agentId: 'p' }) });
+    const producer = await connect({ url: broker.url, ...broker.adminCredentials });
     const worker = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 'local', agentId: 'w' }) });
     const first: number[] = [];
     const second: number[] = [];

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import {
   MAX_SEGMENT_LENGTH,
+  TOPIC_KINDS,
+  TOPIC_PUBLISHERS,
   parseSharedFilter,
+  parseTopic,
   sharedFilter,
   swarmIdOf,
   swarmTopicFilter,
@@ -202,5 +205,56 @@ describe('parseSharedFilter and swarmIdOf', () => {
     ['$share/g', undefined],
   ])('swarmIdOf(%j) is %j', (topic, expected) => {
     expect(swarmIdOf(topic)).toBe(expected);
+  });
+});
+
+describe('parseTopic', () => {
+  const t = swarmTopics('alpha');
+
+  it.each([
+    [t.step(), 'step', undefined],
+    [t.bar('BRK.B'), 'bar', 'BRK.B'],
+    [t.signal('a1'), 'signal', 'a1'],
+    [t.vote('a1'), 'vote', 'a1'],
+    [t.decision('a1'), 'decision', 'a1'],
+    [t.order('a1'), 'order', 'a1'],
+    [t.fill('a1'), 'fill', 'a1'],
+    [t.heartbeat('a1'), 'heartbeat', 'a1'],
+    [t.checkpoint('a1'), 'checkpoint', 'a1'],
+    [t.control('a1'), 'control', 'a1'],
+    [t.control('all'), 'control', 'all'],
+    [t.controlAll(), 'control', undefined],
+    [t.inbox('a1'), 'inbox', 'a1'],
+    [t.reply('ts-client7'), 'reply', 'ts-client7'],
+    [t.work('orders'), 'work', 'orders'],
+  ])('takes %s apart into its kind %s and name %s', (topic, kind, name) => {
+    expect(parseTopic(topic)).toEqual({ swarmId: 'alpha', kind, name });
+  });
+
+  it.each([
+    'ts/alpha',
+    'ts/alpha/step/x',
+    'ts/alpha/signal',
+    'ts/alpha/signal/a1/extra',
+    'ts/alpha/signal/+',
+    'ts/alpha/signal/#',
+    'ts/alpha/signal/',
+    'ts/alpha/signal/$a1',
+    'ts/alpha/control/agent',
+    'ts/alpha/control/other/a1',
+    'ts/alpha/control/all/x',
+    'ts/alpha/nonsense/a1',
+    'ts/+/signal/a1',
+    'ts//signal/a1',
+    'other/alpha/signal/a1',
+    '$share/g/ts/alpha/work/q',
+  ])('refuses %j', (topic) => {
+    expect(parseTopic(topic)).toBeUndefined();
+  });
+
+  it('names who publishes on every kind', () => {
+    expect(Object.keys(TOPIC_PUBLISHERS).sort()).toEqual([...TOPIC_KINDS].sort());
+    const owned = TOPIC_KINDS.filter((kind) => TOPIC_PUBLISHERS[kind] === 'owner');
+    expect(owned).toEqual(['signal', 'vote', 'decision', 'order', 'heartbeat', 'checkpoint']);
   });
 });

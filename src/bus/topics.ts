@@ -6,22 +6,24 @@ import { InvalidInputError } from '../core/index.js';
  *
  * Layout, all under one swarm's root `ts/<swarmId>/`:
  *
- * | topic                                  | carries                                   |
- * |----------------------------------------|-------------------------------------------|
- * | `ts/<swarm>/step`                      | one time step of market data (all symbols) and the account |
- * | `ts/<swarm>/bar/<symbol>`              | market bars of one symbol                 |
- * | `ts/<swarm>/signal/<agentId>`          | signals an agent emits                    |
- * | `ts/<swarm>/vote/<agentId>`            | an agent's votes                          |
- * | `ts/<swarm>/decision/<agentId>`        | decisions a deciding agent takes          |
- * | `ts/<swarm>/order/<agentId>`           | orders an agent submits                   |
- * | `ts/<swarm>/fill/<agentId>`            | fills of that agent's orders              |
- * | `ts/<swarm>/heartbeat/<agentId>`       | an agent's heartbeats                     |
- * | `ts/<swarm>/checkpoint/<agentId>`      | an agent's checkpoints                    |
- * | `ts/<swarm>/control/agent/<agentId>`   | control messages to one agent             |
- * | `ts/<swarm>/control/all`               | control messages to every agent           |
- * | `ts/<swarm>/inbox/<agentId>`           | direct messages to an agent               |
- * | `ts/<swarm>/reply/<clientId>`          | replies to a bus client's requests        |
- * | `ts/<swarm>/work/<queue>`              | work items, consumed through a shared subscription |
+ * | topic                                  | carries                                   | published by (besides the control plane) |
+ * |----------------------------------------|-------------------------------------------|------------------------------------------|
+ * | `ts/<swarm>/step`                      | one time step of market data (all symbols) and the account | nobody |
+ * | `ts/<swarm>/bar/<symbol>`              | market bars of one symbol                 | nobody                                   |
+ * | `ts/<swarm>/signal/<agentId>`          | signals an agent emits                    | that agent                               |
+ * | `ts/<swarm>/vote/<agentId>`            | an agent's votes                          | that agent                               |
+ * | `ts/<swarm>/decision/<agentId>`        | decisions a deciding agent takes          | that agent                               |
+ * | `ts/<swarm>/order/<agentId>`           | orders an agent submits (requests to the venue) | that agent                         |
+ * | `ts/<swarm>/fill/<agentId>`            | fills of that agent's orders              | nobody                                   |
+ * | `ts/<swarm>/heartbeat/<agentId>`       | an agent's heartbeats (and its last will) | that agent                               |
+ * | `ts/<swarm>/checkpoint/<agentId>`      | an agent's checkpoints                    | that agent                               |
+ * | `ts/<swarm>/control/agent/<agentId>`   | control messages to one agent             | nobody                                   |
+ * | `ts/<swarm>/control/all`               | control messages to every agent           | nobody                                   |
+ * | `ts/<swarm>/inbox/<agentId>`           | direct messages (requests) to an agent    | agents allowed to send it requests       |
+ * | `ts/<swarm>/reply/<clientId>`          | replies to a bus client's requests        | an agent answering a request it was sent |
+ * | `ts/<swarm>/work/<queue>`              | work items, consumed through a shared subscription | nobody                          |
+ *
+ * The last column is {@link TOPIC_PUBLISHERS}, which the embedded broker enforces.
  *
  * Every variable segment (swarm id, agent id, symbol, queue, group, client id) is validated by
  * {@link validateSegment}, so a built topic never contains a wildcard or an extra level.
@@ -60,6 +62,33 @@ export const TOPIC_KINDS = [
 export type TopicKind = (typeof TOPIC_KINDS)[number];
 
 /**
+ * Who may publish on each kind of topic besides the control plane, which may publish on every topic
+ * of its swarm. The embedded broker's access control is derived from this table and {@link parseTopic}:
+ * - `owner`: only the agent the topic is named after (`signal/<agentId>`), also as its last will;
+ * - `requester`: agents whose credentials name the topic's agent (a coordinator sending its workers tasks);
+ * - `replier`: an agent answering a request it received on its own inbox: once, on the request's `replyTo`;
+ * - `control-plane`: nobody else.
+ */
+export const TOPIC_PUBLISHERS = {
+  step: 'control-plane',
+  bar: 'control-plane',
+  signal: 'owner',
+  vote: 'owner',
+  decision: 'owner',
+  order: 'owner',
+  fill: 'control-plane',
+  heartbeat: 'owner',
+  checkpoint: 'owner',
+  control: 'control-plane',
+  inbox: 'requester',
+  reply: 'replier',
+  work: 'control-plane',
+} as const satisfies Record<TopicKind, TopicPublisher>;
+
+/** One rule of {@link TOPIC_PUBLISHERS}. */
+export type TopicPublisher = 'owner' | 'requester' | 'replier' | 'control-plane';
+
+/**
  * Checks one variable topic segment and returns it: non-empty, at most {@link MAX_SEGMENT_LENGTH}
  * characters, no `/` (it would add a level), no `+` or `#` (wildcards), no NUL or other control
  * characters, and no leading `$` (brokers reserve those topics).
@@ -67,27 +96,23 @@ export type TopicKind = (typeof TOPIC_KINDS)[number];
  * @throws InvalidInputError naming `field` when a rule is broken.
  */
 export function validateSegment(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new InvalidInputError(field, `must be a non-empty string, got ${describe(value)}`);
-  }
-  if (value.length > MAX_SEGMENT_LENGTH) {
-    throw new InvalidInputError(field, `must be at most ${MAX_SEGMENT_LENGTH} characters, got ${value.length}`);
-  }
+  const problem = segmentProblem(value);
+  if (problem !== undefined) throw new InvalidInputError(field, problem);
+  return value as string;
+}
+
+/** What is wrong with a topic segment (see {@link validateSegment}), or `undefined` when it is valid. */
+function segmentProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return `must be a non-empty string, got ${describe(value)}`;
+  if (value.length > MAX_SEGMENT_LENGTH) return `must be at most ${MAX_SEGMENT_LENGTH} characters, got ${value.length}`;
   const bad = /[/+#]/.exec(value);
   if (bad) {
-    throw new InvalidInputError(
-      field,
-      `must not contain '${bad[0]}' (MQTT uses '/' between levels and '+'/'#' as wildcards), got ${JSON.stringify(value)}; use another separator such as '.' or '-'`,
-    );
+    return `must not contain '${bad[0]}' (MQTT uses '/' between levels and '+'/'#' as wildcards), got ${JSON.stringify(value)}; use another separator such as '.' or '-'`;
   }
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) {
-    throw new InvalidInputError(field, `must not contain NUL or other control characters, got ${JSON.stringify(value)}`);
-  }
-  if (value.startsWith('$')) {
-    throw new InvalidInputError(field, `must not start with '$' (brokers reserve '$' topics), got ${JSON.stringify(value)}`);
-  }
-  return value;
+  if (/[\u0000-\u001f\u007f]/.test(value)) return `must not contain NUL or other control characters, got ${JSON.stringify(value)}`;
+  if (value.startsWith('$')) return `must not start with '$' (brokers reserve '$' topics), got ${JSON.stringify(value)}`;
+  return undefined;
 }
 
 /**
@@ -220,6 +245,36 @@ export function swarmIdOf(topicOrFilter: string): string | undefined {
   const swarmId = levels[1];
   if (swarmId === undefined || swarmId === '' || swarmId === '+' || swarmId === '#') return undefined;
   return swarmId;
+}
+
+/** A topic of a swarm taken apart by {@link parseTopic}. */
+export interface ParsedTopic {
+  readonly swarmId: string;
+  readonly kind: TopicKind;
+  /** What the topic is named after: an agent id, symbol, queue or client id; `undefined` for `step` and `control/all`. */
+  readonly name: string | undefined;
+}
+
+/**
+ * Takes apart a topic name that {@link swarmTopics} builds: `parseTopic(swarmTopics('a').signal('x'))`
+ * is `{ swarmId: 'a', kind: 'signal', name: 'x' }`. `undefined` for any other text (another root or
+ * kind, a level too many or too few, an invalid segment, a wildcard, a `$share/` filter).
+ */
+export function parseTopic(topic: string): ParsedTopic | undefined {
+  const levels = topic.split('/');
+  const [root, swarmId, kind, fourth, fifth] = levels;
+  if (root !== TOPIC_ROOT || segmentProblem(swarmId) !== undefined || !isTopicKind(kind)) return undefined;
+  const parsed = (name: string | undefined): ParsedTopic => ({ swarmId: swarmId as string, kind, name });
+  if (kind === 'step') return levels.length === 3 ? parsed(undefined) : undefined;
+  if (kind === 'control') {
+    if (levels.length === 4 && fourth === 'all') return parsed(undefined);
+    return levels.length === 5 && fourth === 'agent' && segmentProblem(fifth) === undefined ? parsed(fifth) : undefined;
+  }
+  return levels.length === 4 && segmentProblem(fourth) === undefined ? parsed(fourth) : undefined;
+}
+
+function isTopicKind(value: string | undefined): value is TopicKind {
+  return (TOPIC_KINDS as readonly (string | undefined)[]).includes(value);
 }
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedBroker } from '../bus/index.js';
+import { startEmbeddedBroker, swarmTopics } from '../bus/index.js';
 import { InvalidInputError, silentLogger } from '../core/index.js';
 import { buildBundle, forgetRememberedBundles, pruneDiskCache, type BuildBundleOptions } from './bundle.js';
 import { BundleBuildError, isBundleBuildError } from './errors.js';
@@ -166,7 +166,7 @@ describe('a bundled agent that uses the bus', () => {
         MQTT_URL: broker.url,
         MQTT_USERNAME: credentials.username,
         MQTT_PASSWORD: credentials.password,
-        MQTT_TOPIC: 'ts/bundle-test/echo',
+        MQTT_TOPIC: swarmTopics('bundle-test').heartbeat('agent-1'), // an agent publishes only on its own topics
       });
       expect({ stdout, stderr }).toEqual({ stdout: 'connected\nreceived hello over the bus\n', stderr: '' });
     } finally {

@@ -294,7 +294,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       connection,
       bundle,
       envOf: (agent, { replayFirst }) => {
-        const credentials = broker?.issueCredentials({ swarmId, agentId: agent.id });
+        const credentials = broker?.issueCredentials({ swarmId, agentId: agent.id, requestsTo: agent.workers.map((worker) => worker.id) });
         return {
           [AGENT_ENV.busUrl]: brokerUrl,
           [AGENT_ENV.config]: JSON.stringify(configOf(agent, replayFirst)),
