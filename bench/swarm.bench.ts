@@ -1,19 +1,24 @@
 // Swarm benchmark, one section per measurement, each a `measureX(): Promise<BenchRow[]>` listed in
-// SECTIONS:
-// - bus: one-hop latency, throughput and request/reply through the embedded broker (Aedes, issued
-//   credentials) next to Mosquitto at 127.0.0.1:1883 and to two bare mqtt.js clients (no Bus);
-// - agents ready: N = 1, 5, 10, 20 agents deployed through the e2b SDK until their first heartbeat,
-//   cold and with warm sandboxes, next to N raw `node` spawns;
+// SECTIONS under its id:
+// - bus: one-hop latency and throughput through the embedded broker (Aedes, issued credentials)
+//   next to Mosquitto at 127.0.0.1:1883 and to two bare mqtt.js clients (no Bus);
+// - brokers: request/reply and a 5-agent mesh's bar → fill on the embedded broker, on Mosquitto at
+//   127.0.0.1:1883 as the machine runs it, and on a Mosquitto the run starts with set_tcp_nodelay
+//   true (when the `mosquitto` binary is installed), so the ratios come from one run;
+// - agents: N = 1, 5, 10, 20 agents deployed through the e2b SDK until their first heartbeat, cold
+//   and with warm sandboxes, next to N raw `node` spawns;
 // - topologies: bar → fill per topology with 5 agents;
-// - consensus and memory: a consensus round in a 10-agent mesh, and each agent process's RSS read
-//   through the SDK from /proc in its sandbox;
+// - consensus: a consensus round in a 10-agent mesh, and each agent process's memory read through
+//   the SDK from /proc in its sandbox;
 // - backtest: in-process bars per second of one SMA(50/200) crossover (lib/backtest.ts).
-// `npm run bench:swarm [-- --quick]`; results in bench/results/swarm.json.
+// `npm run bench:swarm [-- --quick] [-- --only brokers,bus]`; results in bench/results/swarm.json
+// (swarm-<ids>.json with --only).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomId, silentLogger } from '../src/core/index.js';
-import { type RunningSwarm, parseSwarmSpec, runSwarm } from '../src/swarm/index.js';
+import { type RunningSwarm, type SwarmReport, parseSwarmSpec, runSwarm } from '../src/swarm/index.js';
 import { startEmbeddedBroker } from '../src/bus/index.js';
+import { type StartedMosquitto, probeMosquittoBinary, startMosquitto } from '../test/fixtures/mosquitto.js';
 import { SMA_DATASETS, measureSmaBacktest, missingFiles } from './lib/backtest.js';
 import {
   type BrokerTarget,
@@ -32,6 +37,11 @@ import { report, type BenchRow } from './lib/report.js';
 import { type LatencySummary, summarize } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
+/** `--only a,b`: the ids of the sections to run (all when absent). */
+const only = ((): ReadonlySet<string> | undefined => {
+  const index = process.argv.indexOf('--only');
+  return index < 0 ? undefined : new Set((process.argv[index + 1] ?? '').split(',').filter((id) => id.length > 0));
+})();
 
 const LATENCY_MESSAGES = quick ? 500 : 2000;
 const THROUGHPUT_MESSAGES = quick ? 5000 : 20_000;
@@ -86,7 +96,7 @@ function throughputRows(title: string, baseline: ThroughputRun, others: Readonly
   ];
 }
 
-/** Bus one hop (latency, throughput) and request/reply: embedded Aedes, Mosquitto, bare mqtt.js. */
+/** Bus one hop (latency, throughput): embedded Aedes, Mosquitto, bare mqtt.js. */
 async function measureBus(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const probe = await probeTcp(MOSQUITTO.host, MOSQUITTO.port);
@@ -124,20 +134,6 @@ async function measureBus(): Promise<BenchRow[]> {
       rows.push(...throughputRows(`bus throughput QoS ${qos}, ${THROUGHPUT_MESSAGES} msgs`, base, others));
       runs[`throughputQos${qos}`] = { embedded: base, others };
     }
-
-    const requestOptions = { count: REQUESTS, warmup: REQUEST_WARMUP, budgetMs: REQUEST_BUDGET_MS };
-    const cut = (target: BrokerTarget, samples: readonly number[]): string => {
-      if (samples.length >= REQUESTS) return '';
-      process.stdout.write(`request/reply on ${target.name}: stopped after ${samples.length} of ${REQUESTS} requests (${REQUEST_BUDGET_MS / 1000} s budget)\n`);
-      return ` (${REQUEST_BUDGET_MS / 1000} s budget)`;
-    };
-    const baseSamples = await requestReplyLatency(embedded, swarmId, requestOptions);
-    const others: Array<LatencyEntry & { name: string }> = [];
-    if (mosquitto) {
-      const samples = await requestReplyLatency(mosquitto, swarmId, requestOptions);
-      others.push({ name: 'Bus on Mosquitto', summary: summarize(samples), note: cut(mosquitto, samples) });
-    }
-    rows.push(...latencyRows('bus request/reply QoS 1', { summary: summarize(baseSamples), note: cut(embedded, baseSamples) }, others));
   } finally {
     await broker.close();
   }
@@ -145,10 +141,7 @@ async function measureBus(): Promise<BenchRow[]> {
     mosquitto: { ...MOSQUITTO, ...probe },
     latencyMessages: LATENCY_MESSAGES,
     throughputMessages: THROUGHPUT_MESSAGES,
-    requests: REQUESTS,
-    requestBudgetMs: REQUEST_BUDGET_MS,
     warmup: WARMUP,
-    requestWarmup: REQUEST_WARMUP,
     processWarmup: PROCESS_WARMUP,
     inFlight: IN_FLIGHT,
     runs,
@@ -283,6 +276,88 @@ async function measureTopologies(): Promise<BenchRow[]> {
   return rows;
 }
 
+/** The largest mesh bar → fill p50 on an external broker, as a multiple of the embedded broker's (issue 13). */
+const EXTERNAL_BROKER_FACTOR = 1.5;
+
+/**
+ * Request/reply and a 5-agent mesh's bar → fill on each broker, in one run, as ratios to the embedded
+ * broker: Mosquitto at 127.0.0.1:1883 as this machine runs it, and a Mosquitto started here with
+ * `set_tcp_nodelay true`, as the README asks of an external Mosquitto. Without it Mosquitto leaves
+ * Nagle's algorithm on: a small packet it has for a client waits while its previous one is not yet
+ * acknowledged, and the client's kernel delays that acknowledgement (about 40 ms on Linux).
+ */
+async function measureBrokers(): Promise<BenchRow[]> {
+  const probe = await probeTcp(MOSQUITTO.host, MOSQUITTO.port);
+  if (!probe.available) process.stdout.write(`Mosquitto at ${MOSQUITTO.host}:${MOSQUITTO.port} is unreachable (${probe.detail}); skipping its rows\n`);
+  const binary = await probeMosquittoBinary();
+  if (!binary.available) process.stdout.write(`${binary.name} is not available (${binary.detail}); skipping the rows of a Mosquitto with set_tcp_nodelay true\n`);
+  const broker = await startEmbeddedBroker({ logger: silentLogger });
+  let nodelay: StartedMosquitto | undefined;
+  const rows: BenchRow[] = [];
+  const runs: Record<string, unknown>[] = [];
+  try {
+    nodelay = binary.available ? await startMosquitto(['set_tcp_nodelay true']) : undefined;
+    const found = `mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`;
+    const targets: ReadonlyArray<{ readonly target: BrokerTarget; readonly brokerUrl?: string }> = [
+      { target: embeddedTarget(broker) },
+      ...(probe.available ? [{ target: anonymousTarget(`Mosquitto at ${MOSQUITTO.host}:${MOSQUITTO.port} as found`, found), brokerUrl: found }] : []),
+      ...(nodelay ? [{ target: anonymousTarget('Mosquitto with set_tcp_nodelay true (started by the bench)', nodelay.url), brokerUrl: nodelay.url }] : []),
+    ];
+    const swarmId = `bench-${randomId(8)}`;
+    const requestOptions = { count: REQUESTS, warmup: REQUEST_WARMUP, budgetMs: REQUEST_BUDGET_MS };
+    const requests: Array<LatencyEntry & { readonly name: string }> = [];
+    for (const { target } of targets) {
+      const samples = await requestReplyLatency(target, swarmId, requestOptions);
+      const summary = summarize(samples);
+      let note = '';
+      if (samples.length < REQUESTS) {
+        process.stdout.write(`request/reply on ${target.name}: stopped after ${samples.length} of ${REQUESTS} requests (${REQUEST_BUDGET_MS / 1000} s budget)\n`);
+        note = ` (${REQUEST_BUDGET_MS / 1000} s budget)`;
+      }
+      if (target.name.startsWith('Mosquitto') && summary.p50 > 20) {
+        process.stdout.write(`${target.name} answers a request in ${summary.p50.toFixed(1)} ms (p50), as a broker that leaves Nagle's algorithm on does: Mosquitto needs set_tcp_nodelay true (README, the message bus)\n`);
+      }
+      requests.push({ name: `Bus on ${target.name}`, summary, note });
+    }
+    const [baseRequests, ...otherRequests] = requests as [LatencyEntry, ...Array<LatencyEntry & { readonly name: string }>];
+    rows.push(...latencyRows('bus request/reply QoS 1', baseRequests, otherRequests));
+
+    const spec = await parseSwarmSpec(swarmSpecOf({ count: 5, topology: 'mesh', steps: quick ? 150 : 400, ownSymbols: true }), 'bench spec');
+    let baseline: number | undefined;
+    for (const { target, brokerUrl } of targets) {
+      const report: SwarmReport = await runSwarm({ spec, logger: silentLogger, ...(brokerUrl === undefined ? {} : { brokerUrl }) });
+      const barToFill = report.latencyMs.barToFill;
+      if (barToFill === null) throw new Error(`mesh on ${target.name}: no fills, so no bar → fill latency`);
+      const name = `bar → fill, mesh of ${report.agents.length} agents, on ${target.name}`;
+      if (baseline === undefined) {
+        baseline = barToFill.p50;
+        rows.push({ name: `${name} (baseline)`, summary: barToFill });
+      } else {
+        const ratio = barToFill.p50 / baseline;
+        rows.push({
+          name,
+          summary: barToFill,
+          ratio: { to: 'embedded p50', value: ratio },
+          target: { text: `p50 within ${EXTERNAL_BROKER_FACTOR}x of the embedded broker's`, met: ratio <= EXTERNAL_BROKER_FACTOR },
+        });
+      }
+      runs.push({ broker: target.name, url: brokerUrl ?? 'embedded', latencyMs: report.latencyMs, steps: report.steps, trades: report.trades.length, tradingMs: report.tradingMs });
+    }
+  } finally {
+    await Promise.all([broker.close(), nodelay?.close()]);
+  }
+  details.brokers = {
+    mosquitto: { ...MOSQUITTO, ...probe },
+    mosquittoBinary: binary,
+    requests: REQUESTS,
+    requestWarmup: REQUEST_WARMUP,
+    requestBudgetMs: REQUEST_BUDGET_MS,
+    runs,
+    note: 'one run; request/reply = sequential bus.request → bus.serve at QoS 1 (performance.now); bar → fill as in the topologies section, 5 strategies on 5 symbols',
+  };
+  return rows;
+}
+
 /** A consensus round with 10 agents (mesh), and the memory each agent process uses. */
 async function measureConsensusAndMemory(): Promise<BenchRow[]> {
   const count = 10;
@@ -328,24 +403,31 @@ async function measureConsensusAndMemory(): Promise<BenchRow[]> {
   return rows;
 }
 
-const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchRow[]>]> = [
-  ['bus', measureBus],
-  ['agents ready', measureAgentsReady],
-  ['topologies', measureTopologies],
-  ['consensus and memory', measureConsensusAndMemory],
-  ['backtest', measureBacktest],
+/** Each section: its id (for `--only`), what it measures, and the measurement. */
+const SECTIONS: ReadonlyArray<readonly [string, string, () => Promise<BenchRow[]>]> = [
+  ['bus', 'bus', measureBus],
+  ['brokers', 'request/reply and mesh bar → fill per broker', measureBrokers],
+  ['agents', 'agents ready', measureAgentsReady],
+  ['topologies', 'topologies', measureTopologies],
+  ['consensus', 'consensus and memory', measureConsensusAndMemory],
+  ['backtest', 'backtest', measureBacktest],
 ];
 
 async function main(): Promise<void> {
+  const unknown = [...(only ?? [])].filter((id) => !SECTIONS.some(([known]) => known === id));
+  if (only?.size === 0 || unknown.length > 0) {
+    throw new Error(`--only takes section ids separated by commas (${SECTIONS.map(([id]) => id).join(', ')}), got ${JSON.stringify(unknown.join(','))}`);
+  }
   const rows: BenchRow[] = [];
   const sectionMs: Record<string, number> = {};
-  for (const [name, measure] of SECTIONS) {
+  for (const [id, name, measure] of SECTIONS) {
+    if (only !== undefined && !only.has(id)) continue;
     process.stdout.write(`measuring ${name}…\n`);
     const started = performance.now();
     rows.push(...(await measure()));
     sectionMs[name] = Math.round(performance.now() - started);
   }
-  report('swarm', rows, { quick, sectionMs, ...details });
+  report(only === undefined ? 'swarm' : `swarm-${[...only].join('-')}`, rows, { quick, sectionMs, ...details });
 }
 
 await main();
