@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, errorChain } from '../core/index.js';
 import { type Bar, loadCsvBars, validateBar } from './index.js';
 
 const dataUrl = new URL('../../../shared/data/', import.meta.url);
@@ -81,13 +81,13 @@ describe('loadCsvBars on small files', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function write(name: string, text: string): Promise<string> {
+  async function write(name: string, text: string | Uint8Array): Promise<string> {
     const path = join(dir, name);
     await writeFile(path, text);
     return path;
   }
 
-  async function failure(name: string, text: string): Promise<InvalidInputError> {
+  async function failure(name: string, text: string | Uint8Array): Promise<InvalidInputError> {
     const error: unknown = await loadCsvBars(await write(name, text), 'TEST').then(
       () => undefined,
       (thrown: unknown) => thrown,
@@ -142,12 +142,12 @@ describe('loadCsvBars on small files', () => {
     [
       'missing column',
       'date,open,high,low,close\n2020-01-02,1,2,0.5,1.5\n',
-      'missing-column.csv line 1, column volume: missing from the header "date,open,high,low,close"; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+      'missing-column.csv line 1: is not a CSV of bars (its first line has 5 columns, without volume); expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
     ],
     [
       'wrong time column',
       'time,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,1\n',
-      'wrong-time-column.csv line 1, column "time": the first column must be date or datetime; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+      'wrong-time-column.csv line 1: is not a CSV of bars (its first line has 6 columns, the first not date or datetime); expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
     ],
     [
       'unsorted dates',
@@ -187,8 +187,66 @@ describe('loadCsvBars on small files', () => {
     expect(error.message).toMatch(/^quote\.csv line 3: is not valid CSV \(.*\); fix the quoting or delimiters$/);
   });
 
+  it.each([
+    ['bad number', 'close', `${'x'.repeat(1000)}`, 'long-cell.csv line 2, column close: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"… (1000 characters) is not a number; write a plain decimal such as 12.34'],
+    ['bad date', 'date', `2020-01-02${'y'.repeat(200)}`, 'long-cell.csv line 2, column date: "2020-01-02yyyyyyyyyyyyyyyyyyyyyy"… (210 characters) is not a date; write YYYY-MM-DD'],
+  ])('quotes at most 32 characters of a cell (%s)', async (_name, column, value, message) => {
+    const row = column === 'date' ? `${value},1,2,0.5,1.5,100` : `2020-01-02,1,2,0.5,${value},100`;
+    expect((await failure('long-cell.csv', `${header}${row}\n`)).message).toBe(message);
+  });
+
+  it('quotes at most 32 characters of a field the CSV parser refuses, and not its own unbounded message', async () => {
+    const field = 's'.repeat(500);
+    const error = await failure('quote-in-field.csv', `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-03,${field}"x,2,0.5,1.5,100\n`);
+    expect(error.message).toBe(
+      `quote-in-field.csv line 3: is not valid CSV (Invalid Opening Quote: a quote is found on field 1 at line 3, value is "${'s'.repeat(32)}"… (500 characters)); fix the quoting or delimiters`,
+    );
+    expect(errorChain(error)).not.toContain('s'.repeat(33));
+  });
+
   it('reports a missing file', async () => {
     await expect(loadCsvBars(join(dir, 'does-not-exist.csv'), 'X')).rejects.toThrow(/^does-not-exist\.csv: cannot read .*does-not-exist\.csv \(.*ENOENT.*\); check the path$/);
+  });
+
+  describe('files that are not CSVs of bars: their content is never quoted', () => {
+    const EXPECTED = 'expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)';
+    const SECRET = 'root:$6$secretSalt$Zm9vYmFyYmF6cXV4c2VjcmV0aGFzaA:19000:0:99999:7:::';
+
+    it.each([
+      ['shadow', `${SECRET}\ndaemon:*:19000:0:99999:7:::\n`, `shadow line 1: is not a CSV of bars (its first line has 1 column, the first not date or datetime); ${EXPECTED}`],
+      ['blank lines, then a secret', `\n\n${SECRET},more,${SECRET}\n`, `blank-lines line 3: is not a CSV of bars (its first line has 3 columns, the first not date or datetime); ${EXPECTED}`],
+      ['a bar header with a secret for a column', `date,open,high,low,close,${SECRET}\n2020-01-02,1,2,0.5,1.5,100\n`, `extra-column line 1: is not a CSV of bars (its first line has 6 columns, without volume); ${EXPECTED}`],
+      ['a secret with a quote in it', `${SECRET}"oops\n`, `quoted line 1: is not a CSV of bars (its first line is not valid CSV); ${EXPECTED}`],
+    ])('%s: says what was expected and how many columns it found, not what it found', async (_name, content, message) => {
+      const name = message.slice(0, message.indexOf(' '));
+      const error = await failure(name, content);
+      expect(error.message).toBe(message);
+      expect(errorChain(error)).not.toContain('secret');
+    });
+
+    it('a binary file: says it is not text and echoes no byte of it', async () => {
+      const bytes = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919 + 14) % 256);
+      const error = await failure('random.bin', bytes);
+      expect(error.message).toBe(`random.bin line 1: is not a CSV of bars (its first line is not text: it holds NUL or bytes that are not UTF-8); ${EXPECTED}`);
+      expect(errorChain(error)).toBe(error.message);
+    });
+
+    it('a path that is not a regular file (a device, a folder): says so without reading it', async () => {
+      await expect(loadCsvBars('/dev/null', 'X')).rejects.toThrow(/^null: cannot read \/dev\/null: it is a character device, not a regular file; give the path of a CSV file$/);
+      await expect(loadCsvBars(dir, 'X')).rejects.toThrow(/^tradeswarm-csv-\w+: cannot read .*tradeswarm-csv-\w+: it is a directory, not a regular file; give the path of a CSV file$/);
+    });
+
+    const MAX_CSV_BYTES = 64 * 1024 * 1024;
+    it('a file larger than 64 MiB: refused before it is read', async () => {
+      const path = join(dir, 'huge.csv');
+      // A real header and row, then blank lines: a loader that reads the file whole finds one bar in it.
+      const content = Buffer.alloc(MAX_CSV_BYTES + 1, '\n');
+      content.write('date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,100\n');
+      await writeFile(path, content);
+      await expect(loadCsvBars(path, 'X')).rejects.toThrow(
+        `huge.csv: is ${MAX_CSV_BYTES + 1} bytes, more than the ${MAX_CSV_BYTES} (64 MiB) a CSV of bars may have: parsing takes about 21 bytes of memory per byte of file; split the file or keep fewer rows`,
+      );
+    });
   });
 });
 

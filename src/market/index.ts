@@ -1,5 +1,5 @@
 export { type Bar, type BarProblem, validateBar, freezeBar } from './bars.js';
-export { loadCsvBars, type CsvBarsOptions } from './csv.js';
+export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions } from './csv.js';
 export {
   createSyntheticFeed,
   compileSyntheticFeedOptions,
