@@ -269,3 +269,102 @@ describe('backtest spec: CSV data.from / data.to', () => {
     expect(error).toMatchObject({ field: 'data.files[0]', message: `data.files[0]: ${message}` });
   });
 });
+
+describe('backtest spec: absurd numbers are refused at parse time, with the limit', () => {
+  const withFirst = (changes: Record<string, unknown>): unknown => ({ ...VALID, strategies: [{ ...VALID.strategies[0], ...changes }] });
+  const withData = (changes: Record<string, unknown>): unknown => ({ ...VALID, data: { ...VALID.data, ...changes } });
+  const fraction = (value: number): unknown => withFirst({ sizing: { type: 'fraction-of-equity', fraction: value } });
+  const both = (rest: Record<string, unknown>): unknown => ({ data: TWO, strategies: [VALID.strategies[0], STRATEGIES['momentum']], ...rest });
+  const BAR_BUDGET = 'a synthetic market holds at most 5000000 bars, about 360 bytes of memory each; use fewer bars or symbols';
+
+  it.each([
+    // Memory: the synthetic market is generated whole, before the first bar runs.
+    [withData({ barCount: 1e12 }), `data.barCount | 1000000000000 | must be <= 2500000 for 2 generated series (1 symbol and the volatility index): ${BAR_BUDGET}`],
+    [withData({ barCount: 1e300 }), `data.barCount | 1e+300 | must be <= 2500000 for 2 generated series (1 symbol and the volatility index): ${BAR_BUDGET}`],
+    [
+      { data: { ...TWO, barCount: 1_000_000, pairs: [{ leader: 'AAA', follower: 'AAB' }], venues: { names: ['x', 'y'], symbols: ['AAA'] } }, strategies: [VALID.strategies[0]] },
+      `data.barCount | 1000000 | must be <= 833333 for 6 generated series (2 symbols, 1 pair follower, 2 venue symbols and the volatility index): ${BAR_BUDGET}`,
+    ],
+    [withData({ barCount: 2.5 }), 'data.barCount | 2.5 | must be an integer'],
+    [withData({ startTimeMs: 1e16 }), 'data.startTimeMs | 10000000000000000 | must be <= 8640000000000000'],
+    [withData({ barIntervalMs: 1e14 }), 'data.barIntervalMs | 100000000000000 | puts the last bar at 29901577836800000 ms, after the last time a date can hold (8640000000000000 ms, in the year 275760); use a shorter interval, fewer bars or an earlier start'],
+    [withData({ barsPerYear: 1e-9 }), 'data.barsPerYear | 1e-9 | must be >= 1'],
+    [withData({ barsPerYear: 1e308 }), 'data.barsPerYear | 1e+308 | must be <= 31536000000'],
+    [withData({ initialPrice: 1e308 }), 'data.initialPrice | 1e+308 | must be <= 1000000000'],
+    [withData({ driftPerYear: 1e6 }), 'data.driftPerYear | 1000000 | must be <= 10'],
+    [withData({ driftPerYear: -1e6 }), 'data.driftPerYear | -1000000 | must be >= -10'],
+    [withData({ calmVolatilityPerYear: 1e3 }), 'data.calmVolatilityPerYear | 1000 | must be <= 10'],
+    [withData({ stressedVolatilityPerYear: 1e3 }), 'data.stressedVolatilityPerYear | 1000 | must be <= 10'],
+    [
+      withData({ barCount: 2_000_000, barsPerYear: 1, driftPerYear: 0.05 }),
+      'data.barCount | 2000000 | over 2000000 years (barCount / barsPerYear), driftPerYear and the volatilities could move prices by a factor of e^106323 (the drift plus six standard deviations), past the e^690 a price may reach before a double overflows; use fewer bars, more barsPerYear, or a smaller drift or volatility',
+    ],
+    [withData({ pairs: [{ leader: 'AAA', follower: 'AAB', hedgeRatio: 1e9 }] }), 'data.pairs[0].hedgeRatio | 1000000000 | must be <= 1000000'],
+    [withData({ pairs: [{ leader: 'AAA', follower: 'AAB', spreadMean: -1e300 }] }), 'data.pairs[0].spreadMean | -1e+300 | must be >= -1000000000'],
+    [withData({ pairs: [{ leader: 'AAA', follower: 'AAB', spreadHalfLifeBars: 1e300 }] }), 'data.pairs[0].spreadHalfLifeBars | 1e+300 | must be <= 5000000'],
+    [withData({ pairs: [{ leader: 'AAA', follower: 'AAB', spreadStdDev: 1e300 }] }), 'data.pairs[0].spreadStdDev | 1e+300 | must be <= 1000000000'],
+    [withData({ venues: { names: ['x'], noiseStdDevBps: 1e6 } }), 'data.venues.noiseStdDevBps | 1000000 | must be <= 10000'],
+    [withData({ venues: { names: ['x'], noiseHalfLifeBars: 1e300 } }), 'data.venues.noiseHalfLifeBars | 1e+300 | must be <= 5000000'],
+    // Strategies: sizing, indicator periods, thresholds.
+    [fraction(1e308), 'strategies[0].sizing.fraction | 1e+308 | must be <= 1'],
+    [fraction(1.5), 'strategies[0].sizing.fraction | 1.5 | must be <= 1'],
+    [fraction(0), 'strategies[0].sizing.fraction | 0 | must be > 0'],
+    [withFirst({ sizing: { type: 'fixed-quantity', units: 1e308 } }), 'strategies[0].sizing.units | 1e+308 | must be <= 1000000000000'],
+    [withFirst({ sizing: { type: 'fixed-quantity', units: 0 } }), 'strategies[0].sizing.units | 0 | must be > 0'],
+    [withFirst({ slowPeriod: 1e8 }), 'strategies[0].slowPeriod | 100000000 | must be <= 10000'],
+    [withFirst({ fastPeriod: 1e300, slowPeriod: 20 }), 'strategies[0].fastPeriod | 1e+300 | must be <= 10000'],
+    [withStrategy('ema', { slowPeriod: 20_000 }), 'strategies[1].slowPeriod | 20000 | must be <= 10000'],
+    [withStrategy('momentum', { lookback: 1e6 }), 'strategies[1].lookback | 1000000 | must be <= 10000'],
+    [withStrategy('momentum', { entryThreshold: 1e308 }), 'strategies[1].entryThreshold | 1e+308 | must be <= 10'],
+    [withStrategy('momentum', { exitThreshold: -1e308 }), 'strategies[1].exitThreshold | -1e+308 | must be >= -10'],
+    [withStrategy('bollinger', { period: 1e6 }), 'strategies[1].period | 1000000 | must be <= 10000'],
+    [
+      withStrategy('bollinger', { period: 20, stdDevs: 5 }),
+      'strategies[1].stdDevs | 5 | must be < √(period − 1) = √19 ≈ 4.359: no close of a window of 20 bars is further than that many standard deviations from their mean, so the strategy could never enter',
+    ],
+    [withStrategy('rsi', { period: 1e6 }), 'strategies[1].period | 1000000 | must be <= 10000'],
+    [withStrategy('rsi', { oversold: 1e308 }), 'strategies[1].oversold | 1e+308 | must be <= 100'],
+    [withStrategy('rsi', { exitLevel: -1e308 }), 'strategies[1].exitLevel | -1e+308 | must be >= 0'],
+    [withStrategy('pairs', { lookback: 1e6 }), 'strategies[1].lookback | 1000000 | must be <= 10000'],
+    [withStrategy('pairs', { hedgeRatio: 1e300 }), 'strategies[1].hedgeRatio | 1e+300 | must be <= 1000000'],
+    [
+      withStrategy('pairs', { entryZ: 6 }),
+      'strategies[1].entryZ | 6 | must be < √(lookback − 1) = √29 ≈ 5.385: no spread of a window of 30 steps is further than that many standard deviations from their mean, so the strategy could never enter',
+    ],
+    [withStrategy('arbitrage', { minEdgeBps: 1e6 }), 'strategies[1].minEdgeBps | 1000000 | must be <= 10000'],
+    [withStrategy('arbitrage', { exitEdgeBps: -1e6 }), 'strategies[1].exitEdgeBps | -1000000 | must be >= -10000'],
+    [withStrategy('arbitrage', { feeBpsPerFill: 1e6 }), 'strategies[1].feeBpsPerFill | 1000000 | must be <= 10000'],
+    // Risk, allocator, consensus, venue, portfolio, statistics.
+    [both({ risk: { maxPositionUnits: 1e300 } }), 'risk.maxPositionUnits | 1e+300 | must be <= 1000000000000'],
+    [both({ risk: { maxPositionFraction: 1e9 } }), 'risk.maxPositionFraction | 1000000000 | must be <= 100'],
+    [both({ risk: { maxGrossExposure: 1e9 } }), 'risk.maxGrossExposure | 1000000000 | must be <= 100'],
+    [both({ risk: { maxOrders: 1e12 } }), 'risk.maxOrders | 1000000000000 | must be <= 1000000'],
+    [both({ risk: { orderWindowBars: 1e12 } }), 'risk.orderWindowBars | 1000000000000 | must be <= 5000000'],
+    [both({ risk: { drawdownWindowBars: 1e300 } }), 'risk.drawdownWindowBars | 1e+300 | must be <= 5000000'],
+    [both({ allocator: { weighting: 'inverse-volatility', lookbackBars: 1e6 } }), 'allocator.lookbackBars | 1000000 | must be <= 10000'],
+    [both({ allocator: { weighting: 'fixed', weights: { 'sma-crossover-AAA-5-20': 1e308, 'momentum-AAA-20': 0 } } }), 'allocator.weights.sma-crossover-AAA-5-20 | 1e+308 | must be <= 1'],
+    [both({ consensus: { threshold: 'majority', weights: { 'momentum-AAA-20': 1e308 } } }), 'consensus.weights.momentum-AAA-20 | 1e+308 | must be <= 1000000'],
+    [{ ...VALID, venue: { slippage: { model: 'bps', bps: 1e6 } } }, 'venue.slippage.bps | 1000000 | must be <= 10000'],
+    [{ ...VALID, venue: { slippage: { model: 'fixed', amountPerShare: 1e300 } } }, 'venue.slippage.amountPerShare | 1e+300 | must be <= 1000000000'],
+    [{ ...VALID, venue: { fees: { model: 'fixed', amountPerOrder: 1e300 } } }, 'venue.fees.amountPerOrder | 1e+300 | must be <= 1000000000000'],
+    [{ ...VALID, venue: { fees: { model: 'bps', bps: 1e6 } } }, 'venue.fees.bps | 1000000 | must be <= 10000'],
+    [{ ...VALID, venue: { fees: { model: 'bps', bps: 1, minimumPerOrder: 1e300 } } }, 'venue.fees.minimumPerOrder | 1e+300 | must be <= 1000000000000'],
+    [{ ...VALID, venue: { fees: { model: 'per-share', amountPerShare: 1e300 } } }, 'venue.fees.amountPerShare | 1e+300 | must be <= 1000000000'],
+    [{ ...VALID, venue: { partialFills: { maxFractionOfBarVolume: 0.5, lotSize: 1e300 } } }, 'venue.partialFills.lotSize | 1e+300 | must be <= 1000000000000'],
+    [{ ...VALID, portfolio: { initialCash: 1e308 } }, 'portfolio.initialCash | 1e+308 | must be <= 1000000000000'],
+    [{ ...VALID, periodsPerYear: 1e308 }, 'periodsPerYear | 1e+308 | must be <= 31536000000'],
+  ])('names the field, the value and the limit (%#)', (raw, expected) => {
+    expect(problems(raw)).toEqual([expected]);
+  });
+
+  it('says how many symbols a synthetic market may have', () => {
+    const symbols = ['AAA', ...Array.from({ length: 100 }, (_, i) => `S${i}`)];
+    expect(problems(withData({ symbols }))).toEqual([`data.symbols | ${JSON.stringify(symbols)} | must list at most 100 symbols (the correlation matrix has a row and a column per symbol)`]);
+  });
+
+  it('accepts the largest allowed values (the limits are inclusive)', () => {
+    expect(() => parseBacktestSpec(withData({ barCount: 2_500_000, barsPerYear: 98_280 }))).not.toThrow();
+    expect(() => parseBacktestSpec(withFirst({ fastPeriod: 9_999, slowPeriod: 10_000, sizing: { type: 'fraction-of-equity', fraction: 1 } }))).not.toThrow();
+    expect(() => parseBacktestSpec(withStrategy('bollinger', { period: 20, stdDevs: 4.35 }))).not.toThrow();
+  });
+});

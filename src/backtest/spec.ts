@@ -3,17 +3,39 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
-import { type Bar, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
+import { type Bar, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule } from '../portfolio/index.js';
 import { type Strategy, compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../strategy/index.js';
 import type { BacktestOptions } from './engine.js';
 import { BacktestSpecError, type SpecProblem } from './errors.js';
+import {
+  MAX_BPS,
+  MAX_DATE_MS,
+  MAX_EXPOSURE,
+  MAX_HEDGE_RATIO,
+  MAX_MONEY,
+  MAX_ORDERS_PER_WINDOW,
+  MAX_PERIOD_BARS,
+  MAX_PERIODS_PER_YEAR,
+  MAX_PRICE,
+  MAX_RATE_PER_YEAR,
+  MAX_UNITS,
+  MAX_VOTE_WEIGHT,
+  between,
+  name,
+  positiveUpTo,
+  wholeNumber,
+} from './limits.js';
 import { type StrategySpec, buildStrategy, strategySpecSchema } from './strategies.js';
 
-const positive = z.number().positive();
-const nonNegative = z.number().nonnegative();
-const fraction = z.number().gt(0).lte(1);
-const name = z.string().trim().min(1);
+const fraction = positiveUpTo(1);
+const money = between(0, MAX_MONEY);
+const perUnit = between(0, MAX_PRICE);
+const bps = between(0, MAX_BPS);
+/** A window or half-life in bars: no run holds more bars than a synthetic market may, so a longer one means no window. */
+const windowBars = wholeNumber(1, MAX_SYNTHETIC_BARS);
+const halfLifeBars = positiveUpTo(MAX_SYNTHETIC_BARS);
+const ratePerYear = between(0, MAX_RATE_PER_YEAR);
 
 const isoDate = z.iso.date('must be a date YYYY-MM-DD');
 
@@ -32,14 +54,16 @@ const syntheticData = z.strictObject({
   source: z.literal('synthetic'),
   seed: z.int(),
   symbols: z.array(name).min(1),
-  barCount: z.int().min(2),
-  startTimeMs: z.int().optional(),
-  barIntervalMs: z.int().positive().optional(),
-  barsPerYear: positive.optional(),
-  initialPrice: positive.optional(),
-  driftPerYear: z.number().optional(),
-  calmVolatilityPerYear: nonNegative.optional(),
-  stressedVolatilityPerYear: nonNegative.optional(),
+  /** Its upper bound depends on the other series: `compileSyntheticFeedOptions` checks it (and that it is whole). */
+  barCount: z.number().min(2),
+  startTimeMs: wholeNumber(-MAX_DATE_MS, MAX_DATE_MS).optional(),
+  barIntervalMs: wholeNumber(1, MAX_DATE_MS).optional(),
+  /** At least one: the generator's time step is a year divided by it. */
+  barsPerYear: between(1, MAX_PERIODS_PER_YEAR).optional(),
+  initialPrice: positiveUpTo(MAX_PRICE).optional(),
+  driftPerYear: between(-MAX_RATE_PER_YEAR, MAX_RATE_PER_YEAR).optional(),
+  calmVolatilityPerYear: ratePerYear.optional(),
+  stressedVolatilityPerYear: ratePerYear.optional(),
   /** Correlation matrix of the symbols' returns, in the order of `symbols`. */
   correlation: z.array(z.array(z.number())).optional(),
   /** Co-integrated pairs: each adds its `follower` symbol. */
@@ -48,10 +72,10 @@ const syntheticData = z.strictObject({
       z.strictObject({
         leader: name,
         follower: name,
-        hedgeRatio: positive.optional(),
-        spreadMean: z.number().optional(),
-        spreadHalfLifeBars: positive.optional(),
-        spreadStdDev: nonNegative.optional(),
+        hedgeRatio: positiveUpTo(MAX_HEDGE_RATIO).optional(),
+        spreadMean: between(-MAX_PRICE, MAX_PRICE).optional(),
+        spreadHalfLifeBars: halfLifeBars.optional(),
+        spreadStdDev: perUnit.optional(),
       }),
     )
     .optional(),
@@ -60,29 +84,29 @@ const syntheticData = z.strictObject({
     .strictObject({
       names: z.array(name).min(1),
       symbols: z.array(name).optional(),
-      noiseStdDevBps: nonNegative.optional(),
-      noiseHalfLifeBars: positive.optional(),
+      noiseStdDevBps: bps.optional(),
+      noiseHalfLifeBars: halfLifeBars.optional(),
     })
     .optional(),
 });
 
 const riskSpec = z.strictObject({
-  maxPositionUnits: positive.optional(),
-  maxPositionFraction: positive.optional(),
-  maxGrossExposure: positive.optional(),
-  maxOrders: z.int().min(1).optional(),
-  orderWindowBars: z.int().min(1).optional(),
+  maxPositionUnits: positiveUpTo(MAX_UNITS).optional(),
+  maxPositionFraction: positiveUpTo(MAX_EXPOSURE).optional(),
+  maxGrossExposure: positiveUpTo(MAX_EXPOSURE).optional(),
+  maxOrders: wholeNumber(1, MAX_ORDERS_PER_WINDOW).optional(),
+  orderWindowBars: windowBars.optional(),
   reduceAtDrawdown: fraction.optional(),
   haltAtDrawdown: fraction.optional(),
   recoverBelowDrawdown: fraction.optional(),
-  drawdownWindowBars: z.int().min(1).optional(),
+  drawdownWindowBars: windowBars.optional(),
   allowClosingWhenHalted: z.boolean().optional(),
 });
 
 const allocatorSpec = z.discriminatedUnion('weighting', [
   z.strictObject({ weighting: z.literal('equal'), wholeUnits: z.boolean().optional() }),
-  z.strictObject({ weighting: z.literal('fixed'), weights: z.record(name, nonNegative), wholeUnits: z.boolean().optional() }),
-  z.strictObject({ weighting: z.literal('inverse-volatility'), lookbackBars: z.int().min(2).optional(), wholeUnits: z.boolean().optional() }),
+  z.strictObject({ weighting: z.literal('fixed'), weights: z.record(name, between(0, 1)), wholeUnits: z.boolean().optional() }),
+  z.strictObject({ weighting: z.literal('inverse-volatility'), lookbackBars: wholeNumber(2, MAX_PERIOD_BARS).optional(), wholeUnits: z.boolean().optional() }),
 ]);
 
 const venue = z.strictObject({
@@ -90,20 +114,20 @@ const venue = z.strictObject({
   slippage: z
     .discriminatedUnion('model', [
       z.strictObject({ model: z.literal('none') }),
-      z.strictObject({ model: z.literal('bps'), bps: nonNegative }),
-      z.strictObject({ model: z.literal('fixed'), amountPerShare: nonNegative }),
+      z.strictObject({ model: z.literal('bps'), bps }),
+      z.strictObject({ model: z.literal('fixed'), amountPerShare: perUnit }),
     ])
     .optional(),
   fees: z
     .discriminatedUnion('model', [
       z.strictObject({ model: z.literal('none') }),
-      z.strictObject({ model: z.literal('fixed'), amountPerOrder: nonNegative }),
-      z.strictObject({ model: z.literal('bps'), bps: nonNegative, minimumPerOrder: nonNegative.optional() }),
-      z.strictObject({ model: z.literal('per-share'), amountPerShare: nonNegative, minimumPerOrder: nonNegative.optional() }),
+      z.strictObject({ model: z.literal('fixed'), amountPerOrder: money }),
+      z.strictObject({ model: z.literal('bps'), bps, minimumPerOrder: money.optional() }),
+      z.strictObject({ model: z.literal('per-share'), amountPerShare: perUnit, minimumPerOrder: money.optional() }),
     ])
     .optional(),
   partialFills: z
-    .union([z.literal(false), z.strictObject({ maxFractionOfBarVolume: z.number().gt(0).lte(1), lotSize: nonNegative.optional() })])
+    .union([z.literal(false), z.strictObject({ maxFractionOfBarVolume: fraction, lotSize: between(0, MAX_UNITS).optional() })])
     .optional(),
 });
 
@@ -120,15 +144,15 @@ export const backtestSpecSchema = z
     consensus: z
       .strictObject({
         threshold: z.union([z.enum(['majority', 'two-thirds', 'unanimity']), z.number().gt(0).lte(1)]),
-        weights: z.record(name, nonNegative).optional(),
+        weights: z.record(name, between(0, MAX_VOTE_WEIGHT)).optional(),
       })
       .optional(),
     /** Portfolio allocator (weights, budgets, netting); none when absent. */
     allocator: allocatorSpec.optional(),
     venue: venue.default({}),
-    portfolio: z.strictObject({ initialCash: nonNegative.optional(), longOnly: z.boolean().optional() }).default({}),
+    portfolio: z.strictObject({ initialCash: money.optional(), longOnly: z.boolean().optional() }).default({}),
     endOfData: z.enum(Object.values(EndOfDataRule) as [EndOfDataRule, ...EndOfDataRule[]]).default(EndOfDataRule.liquidateAtClose),
-    periodsPerYear: positive.default(252),
+    periodsPerYear: positiveUpTo(MAX_PERIODS_PER_YEAR).default(252),
     /**
      * How `tradeswarm run` deploys the strategies as a swarm (topology, pacing, timeouts). The
      * in-process backtest ignores it, so one spec file runs both ways; `tradeswarm run` validates it.

@@ -9,24 +9,28 @@ import {
   pairs,
   smaCrossover,
 } from '../strategy/index.js';
+import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
 
 // The strategy entries of a spec, apart from the rest of the spec so that a swarm agent, which
 // builds its strategies from them, does not carry the YAML and CSV loaders in its bundle.
 
-const positive = z.number().positive();
-const nonNegative = z.number().nonnegative();
-const name = z.string().trim().min(1);
+/** An indicator period or lookback of at least `min` bars. */
+const period = (min: number): z.ZodNumber => wholeNumber(min, MAX_PERIOD_BARS);
+const rateOfChange = between(-MAX_RATE_OF_CHANGE, MAX_RATE_OF_CHANGE);
+/** An RSI level: the RSI lives in [0, 100]. */
+const rsiLevel = between(0, 100);
 
 const sizing = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('fixed-quantity'), units: nonNegative }),
-  z.strictObject({ type: z.literal('fraction-of-equity'), fraction: nonNegative, wholeUnits: z.boolean().default(true) }),
+  z.strictObject({ type: z.literal('fixed-quantity'), units: positiveUpTo(MAX_UNITS) }),
+  // At most all of the equity: the portfolio has no margin or leverage setting to lend the rest.
+  z.strictObject({ type: z.literal('fraction-of-equity'), fraction: positiveUpTo(1), wholeUnits: z.boolean().default(true) }),
 ]);
 
 const crossoverFields = {
   name: name.optional(),
   symbol: name,
-  fastPeriod: z.int().min(1),
-  slowPeriod: z.int().min(2),
+  fastPeriod: period(1),
+  slowPeriod: period(2),
   sizing,
 };
 
@@ -46,20 +50,20 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
     type: z.literal('momentum'),
     name: name.optional(),
     symbol: name,
-    lookback: z.int().min(1),
-    entryThreshold: z.number(),
-    exitThreshold: z.number(),
+    lookback: period(1),
+    entryThreshold: rateOfChange,
+    exitThreshold: rateOfChange,
     allowShort: z.boolean().default(false),
     sizing,
   }),
   z.discriminatedUnion('indicator', [
-    z.strictObject({ ...meanReversionFields, indicator: z.literal('bollinger'), period: z.int().min(2).optional(), stdDevs: positive.optional() }),
+    z.strictObject({ ...meanReversionFields, indicator: z.literal('bollinger'), period: period(2).optional(), stdDevs: z.number().positive().optional() }),
     z.strictObject({
       ...meanReversionFields,
       indicator: z.literal('rsi'),
-      period: z.int().min(1).optional(),
-      oversold: z.number().optional(),
-      exitLevel: z.number().optional(),
+      period: period(1).optional(),
+      oversold: rsiLevel.optional(),
+      exitLevel: rsiLevel.optional(),
     }),
   ]),
   z.strictObject({
@@ -67,10 +71,10 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
     name: name.optional(),
     symbolA: name,
     symbolB: name,
-    lookback: z.int().min(2),
-    hedgeRatio: positive.optional(),
-    entryZ: positive,
-    exitZ: nonNegative,
+    lookback: period(2),
+    hedgeRatio: positiveUpTo(MAX_HEDGE_RATIO).optional(),
+    entryZ: z.number().positive(),
+    exitZ: z.number().nonnegative(),
     /** Round the B leg to whole units. @default the sizing's wholeUnits (fraction-of-equity), else false */
     wholeUnits: z.boolean().optional(),
     sizing,
@@ -80,9 +84,9 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
     name: name.optional(),
     symbolA: name,
     symbolB: name,
-    minEdgeBps: nonNegative,
-    exitEdgeBps: z.number(),
-    feeBpsPerFill: nonNegative.optional(),
+    minEdgeBps: between(0, MAX_BPS),
+    exitEdgeBps: between(-MAX_BPS, MAX_BPS),
+    feeBpsPerFill: between(0, MAX_BPS).optional(),
     sizing,
   }),
 ]);

@@ -3,6 +3,8 @@ export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions } from './csv.js';
 export {
   createSyntheticFeed,
   compileSyntheticFeedOptions,
+  MAX_SYNTHETIC_BARS,
+  MAX_SYNTHETIC_SYMBOLS,
   Regime,
   type SyntheticFeed,
   type SyntheticFeedConfig,

@@ -112,6 +112,31 @@ export interface SyntheticFeedConfig {
   readonly minimumPrice: number;
 }
 
+/**
+ * Most bars a synthetic market may hold, all its series together (symbols, pair followers, venue
+ * symbols and the volatility index): it is generated whole, before a backtest's first bar. Measured
+ * here through a whole backtest, a bar costs about 330 to 360 bytes at the peak (1.8 GB of resident
+ * memory and 12 s for 2.5 million bars of one symbol and its volatility index), so 5 million stay
+ * under half of Node's default heap limit (4.1 GB on this 24 GB machine, shared by several users).
+ */
+export const MAX_SYNTHETIC_BARS = 5_000_000;
+
+/**
+ * Most symbols a synthetic market may have: compiling the correlation matrix (its Cholesky factor)
+ * grows with the cube of their number (measured here: 0.16 s for 100 symbols, 1.2 s for 300, 35 s
+ * for 1,001).
+ */
+export const MAX_SYNTHETIC_SYMBOLS = 100;
+
+/** Largest time a `Date` holds, in ms since the epoch (in the year 275760). */
+const MAX_DATE_MS = 8_640_000_000_000_000;
+
+/**
+ * Largest move of a log price the options may allow: e^709 is where a double overflows (and
+ * e^-745 where it reaches 0); the margin keeps hedge ratios and volumes times prices finite too.
+ */
+const MAX_LOG_PRICE_MOVE = 690;
+
 /** The market regime of a bar. */
 export const Regime = { calm: 'calm', stressed: 'stressed' } as const;
 export type Regime = (typeof Regime)[keyof typeof Regime];
@@ -152,12 +177,17 @@ export function createSyntheticFeed(options: SyntheticFeedOptions = {}): Synthet
 }
 
 /**
- * Fills in defaults and checks every option.
+ * Fills in defaults and checks every option, including what they imply together: at most
+ * {@link MAX_SYNTHETIC_BARS} bars in all series, at most {@link MAX_SYNTHETIC_SYMBOLS} symbols, bar
+ * times a `Date` can hold, and prices a double can hold (drift and volatility over the years the bars span).
  * @throws InvalidInputError naming the first invalid field, e.g. `correlation[1][0]`.
  */
 export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}): SyntheticFeedConfig {
   const symbols = [...(options.symbols ?? ['AAA', 'BBB'])];
   if (symbols.length === 0) throw new InvalidInputError('symbols', 'must list at least one symbol');
+  if (symbols.length > MAX_SYNTHETIC_SYMBOLS) {
+    throw new InvalidInputError('symbols', `must list at most ${MAX_SYNTHETIC_SYMBOLS} symbols (the correlation matrix has a row and a column per symbol), got ${symbols.length}`);
+  }
   const taken = new Set<string>();
   const claim = (field: string, symbol: unknown): string => {
     if (typeof symbol !== 'string' || symbol.trim() === '') {
@@ -169,9 +199,16 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
   };
   symbols.forEach((symbol, i) => claim(`symbols[${i}]`, symbol));
 
-  const barCount = integer('barCount', options.barCount ?? 1000, 1);
-  const startTimeMs = integer('startTimeMs', options.startTimeMs ?? Date.UTC(2020, 0, 1), Number.MIN_SAFE_INTEGER);
+  const barCount = integer('barCount', withinBarBudget(options.barCount ?? 1000, seriesOf(options, symbols)), 1);
+  const startTimeMs = integer('startTimeMs', options.startTimeMs ?? Date.UTC(2020, 0, 1), -MAX_DATE_MS);
   const barIntervalMs = integer('barIntervalMs', options.barIntervalMs ?? 86_400_000, 1);
+  const lastBarTimeMs = startTimeMs + (barCount - 1) * barIntervalMs;
+  if (lastBarTimeMs > MAX_DATE_MS) {
+    throw new InvalidInputError(
+      'barIntervalMs',
+      `puts the last bar at ${lastBarTimeMs} ms, after the last time a date can hold (${MAX_DATE_MS} ms, in the year 275760); use a shorter interval, fewer bars or an earlier start, got ${barIntervalMs}`,
+    );
+  }
   const barsPerYear = positive('barsPerYear', options.barsPerYear ?? 252);
   const subStepsPerBar = integer('subStepsPerBar', options.subStepsPerBar ?? 8, 1);
   const initialPrice = positive('initialPrice', options.initialPrice ?? 100);
@@ -182,6 +219,15 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
   const stressedToCalmProbabilityPerBar = probability('stressedToCalmProbabilityPerBar', options.stressedToCalmProbabilityPerBar ?? 0.05);
   const meanVolumePerBar = nonNegative('meanVolumePerBar', options.meanVolumePerBar ?? 1_000_000);
   const minimumPrice = positive('minimumPrice', options.minimumPrice ?? 0.01);
+  const years = barCount / barsPerYear;
+  const worstDrift = Math.max(Math.abs(driftPerYear - calmVolatilityPerYear ** 2 / 2), Math.abs(driftPerYear - stressedVolatilityPerYear ** 2 / 2));
+  const logMove = Math.abs(Math.log(initialPrice)) + worstDrift * years + 6 * Math.max(calmVolatilityPerYear, stressedVolatilityPerYear) * Math.sqrt(years);
+  if (!(logMove <= MAX_LOG_PRICE_MOVE)) {
+    throw new InvalidInputError(
+      'barCount',
+      `over ${Number(years.toPrecision(4))} years (barCount / barsPerYear), driftPerYear and the volatilities could move prices by a factor of e^${Math.round(logMove)} (the drift plus six standard deviations), past the e^${MAX_LOG_PRICE_MOVE} a price may reach before a double overflows; use fewer bars, more barsPerYear, or a smaller drift or volatility, got ${barCount}`,
+    );
+  }
 
   const correlation = compileCorrelation(options.correlation, symbols.length);
   const choleskyFactor = cholesky(correlation);
@@ -258,6 +304,33 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
     meanVolumePerBar,
     minimumPrice,
   });
+}
+
+/** The series a market of these options generates, counted from the options as given (before they are checked). */
+function seriesOf(options: SyntheticFeedOptions, symbols: readonly string[]): { count: number; text: string } {
+  const followers = Array.isArray(options.pairs) ? options.pairs.length : 0;
+  const venues = options.venues;
+  const quoted = venues !== undefined && venues !== null && Array.isArray(venues.names) ? venues.names.length * (venues.symbols ?? symbols).length : 0;
+  const index = options.volatilityIndex === null ? 0 : 1;
+  const counted = (count: number, noun: string): string[] => (count === 0 ? [] : [`${count} ${noun}${count === 1 ? '' : 's'}`]);
+  const parts = [...counted(symbols.length, 'symbol'), ...counted(followers, 'pair follower'), ...counted(quoted, 'venue symbol'), ...(index === 0 ? [] : ['the volatility index'])];
+  const text = parts.length === 1 ? (parts[0] as string) : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1) as string}`;
+  return { count: symbols.length + followers + quoted + index, text };
+}
+
+/**
+ * `barCount` when every series' bars fit in {@link MAX_SYNTHETIC_BARS}; checked before it must be
+ * an integer, so that 1e300 is told the limit too.
+ */
+function withinBarBudget(barCount: number, series: { count: number; text: string }): number {
+  const most = Math.floor(MAX_SYNTHETIC_BARS / series.count);
+  if (barCount > most) {
+    throw new InvalidInputError(
+      'barCount',
+      `must be <= ${most} for ${series.count} generated series (${series.text}): a synthetic market holds at most ${MAX_SYNTHETIC_BARS} bars, about 360 bytes of memory each; use fewer bars or symbols, got ${barCount}`,
+    );
+  }
+  return barCount;
 }
 
 function finite(field: string, value: number): number {

@@ -104,6 +104,11 @@ describe('meanReversion options', () => {
     [{ indicator: 'macd' }, 'indicator', "indicator: must be one of 'bollinger', 'rsi', got \"macd\""],
     [{ indicator: 'bollinger', period: 1 }, 'period', 'period: must be a whole number of bars >= 2, got 1'],
     [{ indicator: 'bollinger', stdDevs: 0 }, 'stdDevs', 'stdDevs: must be > 0, got 0'],
+    [
+      { indicator: 'bollinger', period: 5, stdDevs: 2 },
+      'stdDevs',
+      'stdDevs: must be < √(period − 1) = √4 ≈ 2.000: no close of a window of 5 bars is further than that many standard deviations from their mean, so the strategy could never enter, got 2',
+    ],
     [{ indicator: 'rsi', oversold: 50, exitLevel: 50 }, 'oversold', 'oversold: must be < exitLevel (50), got 50'],
     [{ indicator: 'rsi', oversold: 0 }, 'oversold', 'oversold: must be > 0, got 0'],
     [{ indicator: 'rsi', exitLevel: 100 }, 'exitLevel', 'exitLevel: must be < 100, got 100'],

@@ -6,6 +6,7 @@ import {
   requireBars,
   requireFinite,
   requirePositive,
+  requireReachableBand,
   requireSizer,
   requireSymbol,
   signalStrategy,
@@ -76,7 +77,7 @@ export function meanReversion(options: MeanReversionOptions): Strategy {
   if (indicator === MeanReversionIndicator.bollinger) {
     const bands = options as BollingerReversionOptions;
     const period = requireBars('period', bands.period ?? 20, 2);
-    const stdDevs = requirePositive('stdDevs', bands.stdDevs ?? 2);
+    const stdDevs = requireReachableBand('stdDevs', requirePositive('stdDevs', bands.stdDevs ?? 2), 'period', period, { one: 'close', many: 'bars' });
     const indicatorState = bollinger(period, stdDevs);
     return signalStrategy({
       name: strategyName(options.name, `mean-reversion-bollinger-${symbol}-${period}`),

@@ -119,6 +119,10 @@ describe('pairs options', () => {
   const base: PairsOptions = { symbolA: 'AAA', symbolB: 'BBB', lookback: 20, entryZ: 2, exitZ: 0.5, sizing: fixedQuantity(1) };
   it.each<[Partial<PairsOptions>, string]>([
     [{ entryZ: 0.5 }, 'entryZ: must be > exitZ (0.5), got 0.5'],
+    [
+      { lookback: 5, entryZ: 2.5 },
+      'entryZ: must be < √(lookback − 1) = √4 ≈ 2.000: no spread of a window of 5 steps is further than that many standard deviations from their mean, so the strategy could never enter, got 2.5',
+    ],
     [{ exitZ: -1 }, 'exitZ: must be >= 0, got -1'],
     [{ lookback: 1 }, 'lookback: must be a whole number of bars >= 2, got 1'],
     [{ hedgeRatio: 0 }, 'hedgeRatio: must be > 0, got 0'],

@@ -1,6 +1,6 @@
 import { getAverage, getStandardDeviation } from 'trading-signals';
 import { InvalidInputError } from '../core/index.js';
-import { optionalBoolean, requireBars, requireNonNegative, requirePositive, requireSizer, requireSymbol, strategyName } from './rules.js';
+import { optionalBoolean, requireBars, requireNonNegative, requirePositive, requireReachableBand, requireSizer, requireSymbol, strategyName } from './rules.js';
 import type { Strategy, StrategySizer } from './strategy.js';
 import { requireDistinctLegs, twoLegStrategy } from './two-leg.js';
 
@@ -47,7 +47,7 @@ export function pairs(options: PairsOptions): Strategy {
   const lookback = requireBars('lookback', options.lookback, 2);
   const fixedRatio = options.hedgeRatio === undefined ? undefined : requirePositive('hedgeRatio', options.hedgeRatio);
   const exitZ = requireNonNegative('exitZ', options.exitZ);
-  const entryZ = requirePositive('entryZ', options.entryZ);
+  const entryZ = requireReachableBand('entryZ', requirePositive('entryZ', options.entryZ), 'lookback', lookback, { one: 'spread', many: 'steps' });
   if (entryZ <= exitZ) throw new InvalidInputError('entryZ', `must be > exitZ (${exitZ}), got ${entryZ}`);
   const sizing = requireSizer(options.sizing);
   const wholeUnits = optionalBoolean('wholeUnits', options.wholeUnits, false);

@@ -44,7 +44,7 @@ const BUILDERS: ReadonlyArray<[string, (rng: Rng) => Strategy, { longOnly: boole
     { longOnly: false, twoLegs: false },
   ],
   ['momentum long-only', (rng) => momentumStrategy({ symbol: 'AAA', lookback: rng.int(1, 15), entryThreshold: 0.01, exitThreshold: 0, sizing: fixedQuantity(3) }), { longOnly: true, twoLegs: false }],
-  ['bollinger', (rng) => meanReversion({ indicator: 'bollinger', symbol: 'BBB', period: rng.int(2, 20), stdDevs: 1 + rng.next(), allowShort: rng.next() < 0.5, sizing: fixedQuantity(2) }), { longOnly: false, twoLegs: false }],
+  ['bollinger', (rng) => meanReversion({ indicator: 'bollinger', symbol: 'BBB', period: rng.int(5, 20), stdDevs: 1 + rng.next(), allowShort: rng.next() < 0.5, sizing: fixedQuantity(2) }), { longOnly: false, twoLegs: false }],
   ['rsi long-only', (rng) => meanReversion({ indicator: 'rsi', symbol: 'AAA', period: rng.int(2, 14), sizing: fixedQuantity(2) }), { longOnly: true, twoLegs: false }],
   [
     'pairs',

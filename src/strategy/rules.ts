@@ -43,6 +43,24 @@ export function requireNonNegative(field: string, value: unknown): number {
   return value as number;
 }
 
+/**
+ * Checks that a band `width` (in population standard deviations) can be crossed by the newest of a
+ * window of `windowSize` values: none of n values lies further than √(n − 1) standard deviations
+ * from their mean (Samuelson's inequality), so a band that wide would never let a strategy enter.
+ * @param countField the option that sets `windowSize`; `unit` names what the window holds.
+ * @throws InvalidInputError naming `field` when `width >= √(windowSize − 1)`.
+ */
+export function requireReachableBand(field: string, width: number, countField: string, windowSize: number, unit: { one: string; many: string }): number {
+  const reach = Math.sqrt(windowSize - 1);
+  if (width >= reach) {
+    throw new InvalidInputError(
+      field,
+      `must be < √(${countField} − 1) = √${windowSize - 1} ≈ ${reach.toFixed(3)}: no ${unit.one} of a window of ${windowSize} ${unit.many} is further than that many standard deviations from their mean, so the strategy could never enter, got ${width}`,
+    );
+  }
+  return width;
+}
+
 /** `value`, or `fallback` when undefined. @throws InvalidInputError naming `field` when it is not a boolean. */
 export function optionalBoolean(field: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
