@@ -15,6 +15,7 @@ import {
 import type { PaperVenueOptions } from '../venue/index.js';
 import { type OrderRejection, type SessionReport, TradingSession } from './session.js';
 import { Timeline } from './timeline.js';
+import { type BacktestWarning, warmUpWarnings } from './warnings.js';
 
 /** Options of {@link runBacktest}. */
 export interface BacktestOptions {
@@ -58,6 +59,8 @@ export interface BacktestReport extends SessionReport {
   readonly allocation: AllocationSummary | null;
   /** Votes held and agreed; `null` without consensus. */
   readonly consensus: ConsensusTallySummary | null;
+  /** Why the run trades less than its options say (a warm-up longer than the data); empty when nothing is wrong. */
+  readonly warnings: readonly BacktestWarning[];
   /** Wall time of the bar loop and settlement, in ms; the one field that varies between runs. */
   readonly elapsedMs: number;
 }
@@ -88,6 +91,8 @@ export interface BacktestResult {
  *    reported as rejections with source `risk`.
  * With `fillAt: 'close'` steps run 2, 3, 1, 2 (orders must reach the venue before the bar that fills
  * them, at its close).
+ * Before the first bar, a warm-up longer than the data (a strategy that cannot decide once, an
+ * inverse-volatility allocator that stays equal) becomes a warning in the report; the run goes on.
  * After the last bar, the end-of-data rule settles open positions (liquidation fills pay the venue's
  * fee model) and records the last equity point; orders still open are dropped.
  * @throws InvalidInputError naming the field for bad bars, options or duplicate strategy names.
@@ -117,6 +122,7 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     ...(options.risk === undefined ? {} : { risk: options.risk }),
     ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
   });
+  const warnings = warmUpWarnings(strategies, options.allocator, (symbol) => timeline.barsOf(symbol));
 
   // One array for every step, refilled by the timeline: nothing the loop calls keeps a step.
   const step: Bar[] = [];
@@ -138,6 +144,7 @@ export function runBacktest(options: BacktestOptions): BacktestResult {
     riskState: summary.riskState,
     allocation: summary.allocation,
     consensus: summary.consensus,
+    warnings: Object.freeze(warnings),
     elapsedMs: performance.now() - started,
   });
   const series = settled.equitySeries;

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import { type BacktestSpecError, backtestOptionsFromSpec, isBacktestSpecError, loadBacktestOptions, parseBacktestSpec, runBacktest } from './index.js';
+import { type BacktestSpecError, backtestOptionsFromSpec, isBacktestSpecError, loadBacktestOptions, loadBacktestSpec, parseBacktestSpec, runBacktest } from './index.js';
 
 const VALID = {
   data: { source: 'synthetic', seed: 1, symbols: ['AAA'], barCount: 300 },
@@ -366,5 +366,57 @@ describe('backtest spec: absurd numbers are refused at parse time, with the limi
     expect(() => parseBacktestSpec(withData({ barCount: 2_500_000, barsPerYear: 98_280 }))).not.toThrow();
     expect(() => parseBacktestSpec(withFirst({ fastPeriod: 9_999, slowPeriod: 10_000, sizing: { type: 'fraction-of-equity', fraction: 1 } }))).not.toThrow();
     expect(() => parseBacktestSpec(withStrategy('bollinger', { period: 20, stdDevs: 4.35 }))).not.toThrow();
+  });
+});
+
+describe('backtest spec: a spec that cannot trade runs and says why', () => {
+  it('a slowPeriod longer than the data gives a warning naming the strategy, the field, its value and the bars available', async () => {
+    const spec = parseBacktestSpec({ ...VALID, strategies: [{ ...VALID.strategies[0], slowPeriod: 400 }] });
+    const { report } = runBacktest(await backtestOptionsFromSpec(spec, '.'));
+    expect(report.trades).toEqual([]);
+    expect(report.warnings).toEqual([
+      {
+        source: 'strategies[0]',
+        strategy: 'sma-crossover-AAA-5-400',
+        field: 'slowPeriod',
+        value: 400,
+        barsNeeded: 401,
+        barsAvailable: 300,
+        message: 'strategies[0] sma-crossover-AAA-5-400 cannot trade: slowPeriod 400 needs 401 bars of AAA before its first decision, and the data has 300; lower slowPeriod or use more data',
+      },
+    ]);
+  });
+
+  it.each([
+    ['ema', { slowPeriod: 600 }, 'strategies[1] ema-crossover-AAA-5-600 cannot trade: slowPeriod 600 needs 601 bars of AAA before its first decision, and the data has 300; lower slowPeriod or use more data'],
+    ['momentum', { lookback: 300 }, 'strategies[1] momentum-AAA-300 cannot trade: lookback 300 needs 301 bars of AAA before its first decision, and the data has 300; lower lookback or use more data'],
+    ['bollinger', { period: 301 }, 'strategies[1] mean-reversion-bollinger-AAA-301 cannot trade: period 301 needs 301 bars of AAA before its first decision, and the data has 300; lower period or use more data'],
+    ['rsi', { period: 300 }, 'strategies[1] mean-reversion-rsi-AAA-300 cannot trade: period 300 needs 301 bars of AAA before its first decision, and the data has 300; lower period or use more data'],
+    ['pairs', { lookback: 500 }, 'strategies[1] pairs-AAA-BBB-500 cannot trade: lookback 500 needs 500 bars of AAA and BBB before its first decision, and the data has 300; lower lookback or use more data'],
+  ])('%s: %j gives one warning', async (strategy, changes, message) => {
+    const { report } = runBacktest(await backtestOptionsFromSpec(parseBacktestSpec(withStrategy(strategy, changes)), '.'));
+    expect(report.warnings.map((warning) => warning.message)).toEqual([message]);
+  });
+
+  it('an inverse-volatility lookback longer than the data says the weights stay equal', async () => {
+    const spec = parseBacktestSpec({ data: TWO, strategies: [VALID.strategies[0], STRATEGIES['momentum']], allocator: { weighting: 'inverse-volatility', lookbackBars: 300 } });
+    const { report } = runBacktest(await backtestOptionsFromSpec(spec, '.'));
+    expect(report.warnings.map((warning) => warning.message)).toEqual([
+      'allocator: lookbackBars 300 needs 301 bars of every strategy\'s symbols before inverse-volatility weights apply, and the data has 300; the weights stay equal for the whole run; lower lookbackBars or use more data',
+    ]);
+  });
+
+  it('a warm-up that fits gives no warning', async () => {
+    const { report } = runBacktest(await backtestOptionsFromSpec(parseBacktestSpec({ data: TWO, strategies: Object.values(STRATEGIES) }), '.'));
+    expect(report.warnings).toEqual([]);
+  });
+
+  const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+  const haveSharedData = existsSync(new URL('../../../shared/data/daily/AAPL.csv', import.meta.url));
+  it.each(readdirSync(examples).filter((file) => file.endsWith('.yaml')))('examples/%s gives no warning', async (file) => {
+    const spec = await loadBacktestSpec(join(examples, file));
+    if (spec.data.source === 'csv' && !haveSharedData) return;
+    const { report } = runBacktest(await backtestOptionsFromSpec(spec, examples));
+    expect(report.warnings).toEqual([]);
   });
 });

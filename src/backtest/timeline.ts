@@ -39,6 +39,12 @@ export class Timeline {
     this.#cursors = symbols.map(() => 0);
   }
 
+  /** Bars of `symbol` (0 for a symbol without bars). */
+  barsOf(symbol: string): number {
+    const index = this.symbols.indexOf(symbol);
+    return index < 0 ? 0 : (this.#lists[index] as readonly Bar[]).length;
+  }
+
   /**
    * Replaces the contents of `step` with the bars of the next time step (a k-way merge by time;
    * symbols at equal times in alphabetical order).

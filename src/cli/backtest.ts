@@ -11,6 +11,8 @@ export function registerBacktestCommand(program: Command): void {
     .action(async (spec: string, options: { json?: boolean }) => {
       const backtest = await loadBacktestOptions(spec);
       const { report } = runBacktest(backtest);
+      // On stderr in both forms, so that `--json` output stays one document (it holds them too).
+      for (const warning of report.warnings) process.stderr.write(`tradeswarm: warning: ${warning.message}\n`);
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     });
 }

@@ -63,6 +63,8 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     symbol,
     sizing,
     allowShort: false,
+    // The first bar with both averages only sets d'.
+    warmUp: { field: 'slowPeriod', value: slowPeriod, bars: slow.warmupBars + 1 },
     signals: (bar) => {
       const fastValue = fast ? fast.update(bar.close) : bar.close;
       const slowValue = slow.update(bar.close);

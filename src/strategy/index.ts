@@ -32,6 +32,7 @@ export {
   type Strategy,
   type StrategyContext,
   type StrategySizer,
+  type StrategyWarmUp,
   type Intent,
   type StrategyIntent,
 } from './strategy.js';

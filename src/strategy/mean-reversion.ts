@@ -84,6 +84,7 @@ export function meanReversion(options: MeanReversionOptions): Strategy {
       symbol,
       sizing,
       allowShort,
+      warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       signals: (bar): Signals | undefined => {
         const value = indicatorState.update(bar.close);
         if (value === undefined) return undefined;
@@ -111,6 +112,7 @@ export function meanReversion(options: MeanReversionOptions): Strategy {
       symbol,
       sizing,
       allowShort,
+      warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       signals: (bar): Signals | undefined => {
         const value = indicatorState.update(bar.close);
         if (value === undefined) return undefined;

@@ -48,6 +48,7 @@ export function momentumStrategy(options: MomentumOptions): Strategy {
     symbol,
     sizing,
     allowShort,
+    warmUp: { field: 'lookback', value: lookback, bars: rateOfChange.warmupBars },
     signals: (bar) => {
       const r = rateOfChange.update(bar.close);
       if (r === undefined) return undefined;

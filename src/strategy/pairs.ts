@@ -59,6 +59,7 @@ export function pairs(options: PairsOptions): Strategy {
     symbolB,
     sizing,
     wholeUnits,
+    warmUp: { field: 'lookback', value: lookback, bars: lookback },
     signals: (closeA, closeB) => {
       windowA.push(closeA);
       windowB.push(closeB);

@@ -4,7 +4,7 @@
  */
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import type { Intent, Strategy, StrategyContext, StrategySizer } from './strategy.js';
+import type { Intent, Strategy, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
 /** No intents (shared, frozen). */
 export const NONE: readonly Intent[] = Object.freeze([]);
@@ -125,6 +125,8 @@ export interface SignalStrategySpec {
   readonly symbol: string;
   readonly sizing: StrategySizer;
   readonly allowShort: boolean;
+  /** How many bars `signals` needs before its first answer, and why. */
+  readonly warmUp: StrategyWarmUp;
   /** Feeds the symbol's bar to the indicators; `undefined` while they warm up (no trade). */
   readonly signals: (bar: Bar) => Signals | undefined;
 }
@@ -136,10 +138,11 @@ export interface SignalStrategySpec {
  *   units, none when that is not > 0.
  */
 export function signalStrategy(spec: SignalStrategySpec): Strategy {
-  const { name, symbol, sizing, allowShort, signals } = spec;
+  const { name, symbol, sizing, allowShort, signals, warmUp } = spec;
   return Object.freeze({
     name,
     symbols: Object.freeze([symbol]),
+    warmUp: Object.freeze({ ...warmUp }),
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol !== symbol) return NONE;
       const now = signals(bar);

@@ -45,6 +45,19 @@ export interface StrategySizer {
 }
 
 /**
+ * What a strategy must see before it can first decide: `bars` bars of each of its symbols (time
+ * steps with both legs, for two-leg strategies), because its option `field` is `value`. A run with
+ * fewer bars cannot trade; runners say so.
+ */
+export interface StrategyWarmUp {
+  /** The option that sets the warm-up, e.g. `slowPeriod`. */
+  readonly field: string;
+  readonly value: number;
+  /** Bars up to and including the first on which it can decide. */
+  readonly bars: number;
+}
+
+/**
  * One strategy code path for backtest and swarm (DESIGN decision 6): a pure-ish object fed bars in
  * time order that answers intents. It holds only its own indicator state; it never reads clocks,
  * randomness, the venue or the portfolio: everything it may use comes in `bar` and `context`. Feed
@@ -58,6 +71,8 @@ export interface Strategy {
    * by volatility read them, and a runner may feed it only these.
    */
   readonly symbols?: readonly string[];
+  /** Its warm-up, when it has one (every strategy here but cross-venue arbitrage). */
+  readonly warmUp?: StrategyWarmUp;
   /**
    * Called once per bar of every symbol in the run, in time order (symbols at the same time in
    * alphabetical order); a strategy ignores symbols it does not trade.

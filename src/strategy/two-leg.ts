@@ -2,7 +2,7 @@
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { type Holding, NONE, type Signals, decide } from './rules.js';
-import type { Intent, Strategy, StrategyContext, StrategySizer } from './strategy.js';
+import type { Intent, Strategy, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
 /** Slack when rounding the second leg down to whole units (as the portfolio's sizers do). */
 const WHOLE_UNIT_TOLERANCE = 1e-9;
@@ -22,6 +22,8 @@ export interface TwoLegSpec {
   readonly sizing: StrategySizer;
   /** Round the B leg down to whole units. */
   readonly wholeUnits: boolean;
+  /** Time steps (with both legs) `signals` needs before its first answer, and why; none when it needs no history. */
+  readonly warmUp?: StrategyWarmUp;
   /** Called once per time step at which both legs have a bar; `undefined` while warming up. */
   readonly signals: (closeA: number, closeB: number) => TwoLegSignals | undefined;
 }
@@ -40,7 +42,7 @@ export interface TwoLegSpec {
  *   of B (`enter-long-spread`), short the reverse (`enter-short-spread`); none when a leg is 0.
  */
 export function twoLegStrategy(spec: TwoLegSpec): Strategy {
-  const { name, symbolA, symbolB, sizing, wholeUnits, signals } = spec;
+  const { name, symbolA, symbolB, sizing, wholeUnits, signals, warmUp } = spec;
   let timeA = Number.NaN;
   let timeB = Number.NaN;
   let closeA = 0;
@@ -48,6 +50,7 @@ export function twoLegStrategy(spec: TwoLegSpec): Strategy {
   return Object.freeze({
     name,
     symbols: Object.freeze([symbolA, symbolB]),
+    ...(warmUp === undefined ? {} : { warmUp: Object.freeze({ ...warmUp }) }),
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol === symbolA) {
         timeA = bar.timeMs;

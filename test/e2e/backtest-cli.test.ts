@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repository = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+const SPEC = `
+name: cli-backtest
+data: { source: synthetic, seed: 3, symbols: [AAA], barCount: 120 }
+strategies:
+  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 200, sizing: { type: fixed-quantity, units: 10 } }
+`;
+const WARNING = 'strategies[0] sma-crossover-AAA-4-200 cannot trade: slowPeriod 200 needs 201 bars of AAA before its first decision, and the data has 120; lower slowPeriod or use more data';
+const SECRET = 'root:$6$secretSalt$Zm9vYmFyYmF6cXV4c2VjcmV0aGFzaA:19000:0:99999:7:::';
+
+interface Failed {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('tradeswarm backtest (the CLI as a process)', () => {
+  let folder = '';
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'backtest-cli-'));
+    await writeFile(join(folder, 'warm-up.yaml'), SPEC);
+    await writeFile(join(folder, 'huge.yaml'), SPEC.replace('barCount: 120', 'barCount: 1e12'));
+    await writeFile(join(folder, 'shadow'), `${SECRET}\n`);
+    await writeFile(join(folder, 'shadow.yaml'), SPEC.replace('{ source: synthetic, seed: 3, symbols: [AAA], barCount: 120 }', '{ source: csv, files: [{ path: shadow, symbol: AAA }] }'));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+  // The timeout ends a run that should have been refused and is generating bars instead.
+  const backtest = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
+    run(process.execPath, ['bin/tradeswarm.js', 'backtest', ...args], { cwd: repository, timeout: 20_000, killSignal: 'SIGKILL' });
+
+  it('runs a spec that cannot trade, and prints why on stderr, and in the JSON report', async () => {
+    const text = await backtest(join(folder, 'warm-up.yaml'));
+    expect(text.stdout).toMatch(/^trades +0$/m);
+    expect(text.stderr).toBe(`tradeswarm: warning: ${WARNING}\n`);
+    const json = await backtest(join(folder, 'warm-up.yaml'), '--json');
+    expect(json.stderr).toBe(`tradeswarm: warning: ${WARNING}\n`);
+    expect((JSON.parse(json.stdout) as { warnings: Array<{ message: string }> }).warnings.map((warning) => warning.message)).toEqual([WARNING]);
+  });
+
+  it('refuses a barCount that would not fit in memory before generating anything', async () => {
+    const failed = (await backtest(join(folder, 'huge.yaml')).catch((error: unknown) => error)) as Failed;
+    expect(failed).toMatchObject({ code: 1, stdout: '' });
+    expect(failed.stderr).toMatch(/data\.barCount: got 1000000000000; must be <= 2500000 for 2 generated series/);
+  });
+
+  it('a CSV path to a file that is not a CSV of bars: the error quotes none of it', async () => {
+    const failed = (await backtest(join(folder, 'shadow.yaml')).catch((error: unknown) => error)) as Failed;
+    expect(failed).toMatchObject({ code: 1, stdout: '' });
+    expect(failed.stderr).toMatch(/shadow line 1: is not a CSV of bars/);
+    expect(failed.stderr).not.toContain('secret');
+  });
+});
