@@ -271,6 +271,37 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     expect(runtime.counters).toMatchObject({ decisions: enters + 1, ordersSubmitted: approved.length, errors: 0 });
   });
 
+  it('submits the orders again when a step comes again after the venue could not be reached, and only then publishes the decision', async () => {
+    await startBroker();
+    const clock = new ManualClock(1_000_000);
+    const control = await testBus(CONTROL_PLANE_ID);
+    const decisions = await record(control, topics.decision('decider'));
+    const requests: number[] = [];
+    await control.serve(topics.order('decider'), (request) => {
+      if (!OrdersMessage.is(request)) throw new Error(`unexpected ${request.type}`);
+      requests.push(request.payload.index);
+      // The first request fails, as one that met a broker restart or a venue that timed out would.
+      if (requests.length === 1) throw new Error('venue unreachable');
+      return OrdersResultMessage.draft({ index: request.payload.index, results: request.payload.approved.map((_, i) => ({ clientOrderId: `c-${i}`, status: 'accepted' as const })) });
+    });
+    const { runtime } = await startAgent(configOf('decider', { pipeline: {}, submits: true }), clock);
+    const enters = inProcess(CLOSES.map((_, i) => stepAt(i))).findIndex((intents) => intents.length > 0);
+    for (let i = 0; i <= enters; i++) await control.publish(topics.step(), StepMessage.draft(stepAt(i, ['decider'])));
+    await waitFor(() => runtime.counters.errors === 1, 'the failed orders request');
+    expect(decisions).toHaveLength(enters);
+    expect(requests).toEqual([enters]);
+
+    // The control plane publishes the step again: the same orders go to the venue, then the decision.
+    await control.publish(topics.step(), StepMessage.draft(stepAt(enters, ['decider'])));
+    await waitFor(() => decisions.length === enters + 1, 'the decision of the step');
+    expect(requests).toEqual([enters, enters]);
+    const last = decisions.at(-1) as Envelope;
+    if (!DecisionMessage.is(last)) throw new Error(`expected a decision, got ${last.type}`);
+    expect(last.payload.index).toBe(enters);
+    expect(last.payload.orders?.map((order) => order.status)).toEqual(last.payload.approved.map(() => 'accepted'));
+    expect(runtime.counters).toMatchObject({ decisions: enters + 1, errors: 1 });
+  });
+
   it('a stop request publishes a last checkpoint with the counters and ends with stop-requested, exit code 0', async () => {
     await startBroker();
     const clock = new ManualClock(1_000_000);

@@ -29,6 +29,7 @@ import {
   type IntentPayload,
   OrdersMessage,
   OrdersResultMessage,
+  type OrderResultPayload,
   type RejectionPayload,
   ReplayDoneMessage,
   ReplayMessage,
@@ -113,6 +114,12 @@ export class AgentRuntime {
    * is answered again instead of stalling the run. The venue drops the repeated orders by id.
    */
   readonly #sent = { signal: new Map<number, [string, Parameters<Bus['publish']>[1]]>(), decision: new Map<number, [string, Parameters<Bus['publish']>[1]]>() };
+  /**
+   * Decisions whose orders did not reach the venue (the request failed or timed out), by step index:
+   * when the step comes again they are submitted again (the venue takes each client order id once),
+   * since the pipeline that decided them has moved on and cannot decide them again.
+   */
+  readonly #undelivered = new Map<number, { readonly step: StepPayload | undefined; readonly decided: Decided }>();
   /** Decisions run one after another (each may wait for the venue). */
   #work: Promise<void> = Promise.resolve();
   #exit: AgentExit | undefined;
@@ -316,7 +323,7 @@ export class AgentRuntime {
       else this.#resend('signal', step.index);
     }
     if (config.kind === 'decider' || config.kind === 'coordinator' || this.#pipeline !== undefined) {
-      if (step.index <= this.#decidedUpTo) this.#resend(config.kind === 'coordinator' ? 'signal' : 'decision', step.index);
+      if (step.index <= this.#decidedUpTo) this.#answerAgain(config.kind === 'coordinator' ? 'signal' : 'decision', step.index);
       const known = this.#steps.get(step.index);
       // A repeated step (same index, fewer participants) only updates who is awaited.
       if (known === undefined || step.participants.length < known.participants.length) {
@@ -386,7 +393,7 @@ export class AgentRuntime {
         this.#forwardBatch(step, intents);
       } else {
         const decided = this.#decide(step, intents);
-        this.#work = this.#work.then(() => this.#finish(step, decided)).catch((error: unknown) => this.#fail(error));
+        this.#work = this.#work.then(() => this.#finish(step.index, decided, step)).catch((error: unknown) => this.#fail(error));
       }
     }
   }
@@ -411,7 +418,7 @@ export class AgentRuntime {
     );
   }
 
-  #decide(step: StepPayload, intents: IntentPayload[]): { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string } {
+  #decide(step: StepPayload, intents: IntentPayload[]): Decided {
     const ordered = sortByStrategy(intents, this.#strategyOrder);
     const pipeline = this.#pipeline;
     if (pipeline === undefined) return { approved: ordered, rejected: [], digest: digestOf(ordered) };
@@ -424,20 +431,46 @@ export class AgentRuntime {
     };
   }
 
-  async #finish(step: StepPayload, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }): Promise<void> {
+  /**
+   * Publishes the decision of step `index` (with `step` when it flows on to a submitting agent), once
+   * its orders reached the venue when this agent submits; keeps it for another try when the venue
+   * could not be reached.
+   */
+  async #finish(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
     if (this.#replaying) return;
-    this.counters.decisions += 1;
-    const topics = this.#topics;
+    const topic = this.#topics.decision(this.#config.agentId);
     if (!this.#config.submits) {
-      await this.#send('decision', step.index, topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, step }));
+      this.counters.decisions += 1;
+      await this.#send('decision', index, topic, DecisionMessage.draft({ index, ...decided, ...(step === undefined ? {} : { step }) }));
       return;
     }
-    const orders = await this.#submit(step.index, decided);
-    await this.#send('decision', step.index, topics.decision(this.#config.agentId), DecisionMessage.draft({ index: step.index, ...decided, orders }));
+    let orders: OrderResultPayload[];
+    try {
+      orders = await this.#submit(index, decided);
+    } catch (error) {
+      this.#undelivered.set(index, { step, decided });
+      if (this.#undelivered.size > 16) this.#undelivered.delete(this.#undelivered.keys().next().value as number);
+      this.#fail(error);
+      return;
+    }
+    this.#undelivered.delete(index);
+    this.counters.decisions += 1;
+    await this.#send('decision', index, topic, DecisionMessage.draft({ index, ...decided, orders }));
+  }
+
+  /** A step (or an upstream decision) came again: the orders that did not reach the venue go again, else what was sent goes again. */
+  #answerAgain(kind: 'signal' | 'decision', index: number): void {
+    const undelivered = kind === 'decision' ? this.#undelivered.get(index) : undefined;
+    if (undelivered === undefined) {
+      this.#resend(kind, index);
+      return;
+    }
+    this.#undelivered.delete(index);
+    this.#work = this.#work.then(() => this.#finish(index, undelivered.decided, undelivered.step)).catch((error: unknown) => this.#fail(error));
   }
 
   /** Sends a step's orders (and the pipeline's refusals) to the venue; a step with neither needs no round trip. */
-  async #submit(index: number, decided: { approved: IntentPayload[]; rejected: RejectionPayload[]; digest: string }) {
+  async #submit(index: number, decided: Decided): Promise<OrderResultPayload[]> {
     if (decided.approved.length === 0 && decided.rejected.length === 0) return [];
     this.counters.ordersSubmitted += decided.approved.length;
     const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided }), {
@@ -453,18 +486,11 @@ export class AgentRuntime {
     this.#heard(envelope.from);
     const { index, approved, rejected, digest } = envelope.payload;
     if (index <= this.#decidedUpTo) {
-      this.#resend('decision', index);
+      this.#answerAgain('decision', index);
       return;
     }
     this.#decidedUpTo = index;
-    this.#work = this.#work
-      .then(async () => {
-        if (this.#replaying) return;
-        this.counters.decisions += 1;
-        const orders = await this.#submit(index, { approved, rejected, digest });
-        await this.#send('decision', index, this.#topics.decision(this.#config.agentId), DecisionMessage.draft({ index, approved, rejected, digest, orders }));
-      })
-      .catch((error: unknown) => this.#fail(error));
+    this.#work = this.#work.then(() => this.#finish(index, { approved, rejected, digest }, undefined)).catch((error: unknown) => this.#fail(error));
   }
 
   /** Decisions flowing down (a hierarchy), or a ring's lap completing (its entry). */
@@ -600,6 +626,13 @@ export class AgentRuntime {
       this.#fail(error);
     }
   }
+}
+
+/** What a deciding agent made of a step: the intents it approved, the pipeline's refusals, and their digest. */
+interface Decided {
+  readonly approved: IntentPayload[];
+  readonly rejected: RejectionPayload[];
+  readonly digest: string;
 }
 
 function toAccount(step: StepPayload): AccountSnapshot {

@@ -6,7 +6,7 @@ export {
   type BacktestRejection,
 } from './engine.js';
 export { groupByTime } from './timeline.js';
-export { type BacktestWarning } from './warnings.js';
+export { type BacktestWarning, warmUpWarnings } from './warnings.js';
 export {
   TradingSession,
   type TradingSessionOptions,

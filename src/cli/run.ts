@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../core/index.js';
-import { type SandboxTarget, type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm } from '../swarm/index.js';
+import { type SandboxTarget, type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
 import { formatSwarmReport } from './swarm-report.js';
 
 /** Options of `tradeswarm run`. */
@@ -75,6 +75,7 @@ export async function runSpec(file: string, options: RunOptions, signal?: AbortS
     throw new InvalidInputError('--broker', 'is required with --sandbox e2b: agents in E2B cloud cannot reach the embedded broker on this machine; pass an MQTT broker URL they can reach (mqtts://… or wss://…)');
   }
   const progress = progressBar(`${spec.spec.name} (${spec.swarm.topology})`);
+  for (const warning of swarmSpecWarnings(spec)) progress.note(`tradeswarm: warning: ${warning.message}`);
   try {
     return await runSwarm({
       spec,

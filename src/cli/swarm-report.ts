@@ -20,6 +20,7 @@ export function formatSwarmReport(report: SwarmReport): string {
     ['steps', `${report.steps.decided} of ${report.steps.total} decided${report.steps.refused > 0 ? `, ${report.steps.refused} refused by the ring` : ''}`],
     ['outcome', OUTCOMES[report.outcome]],
     ...(report.halted === null ? [] : ([[report.outcome === 'stopped' ? 'STOPPED' : 'HALTED', `at step ${report.halted.atStep}: ${report.halted.reason}`]] as Array<[string, string]>)),
+    ...report.warnings.map((warning): [string, string] => ['warning', warning.message]),
     ...report.absences.map((absence): [string, string] => [
       'WITHOUT',
       `${absence.agent} (${absence.label}) for steps ${absence.fromStep}–${absence.toStep} (${absence.steps}): ${absence.how}`,

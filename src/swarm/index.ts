@@ -1,4 +1,4 @@
-export { swarmSectionSchema, parseSwarmSection, parseSwarmSpec, loadSwarmSpec, type SwarmSection, type SwarmSpec } from './spec.js';
+export { swarmSectionSchema, parseSwarmSection, parseSwarmSpec, loadSwarmSpec, swarmSpecWarnings, type SwarmSection, type SwarmSpec } from './spec.js';
 export { type AgentAbsence } from './absences.js';
 export { runSwarm, type RunSwarmOptions, type RunningSwarm, type SandboxTarget, type SwarmOutcome, type SwarmReport } from './orchestrator.js';
 export { SwarmRunError, SwarmStoppedError, type SwarmEvent, type AgentReport } from './fleet.js';

@@ -16,7 +16,7 @@ import {
   swarmRegistry,
 } from '../agent/index.js';
 import { type Bar } from '../market/index.js';
-import { type SessionReport, TradingSession, buildStrategy, groupByTime } from '../backtest/index.js';
+import { type BacktestWarning, type SessionReport, TradingSession, buildStrategy, groupByTime } from '../backtest/index.js';
 import {
   type Bus,
   ControlMessage,
@@ -34,7 +34,7 @@ import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/ind
 import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, SwarmStoppedError, wait } from './fleet.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
 import { type SwarmAgreement, type SwarmLatency, StepLedger } from './ledger.js';
-import type { SwarmSpec } from './spec.js';
+import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
 
 /** Steps per replay message to a restarted agent. */
 const REPLAY_CHUNK = 200;
@@ -139,6 +139,8 @@ export interface SwarmReport extends SessionReport {
   /** Steps decided without an agent that was lost (empty in a complete run). */
   readonly absences: readonly AgentAbsence[];
   readonly events: readonly SwarmEvent[];
+  /** What the spec will not do as written (a warm-up longer than the data), as `tradeswarm backtest` finds it. */
+  readonly warnings: readonly BacktestWarning[];
   /** Run time from the first step to the last decision, in ms. */
   readonly tradingMs: number;
   /** Time until every agent was ready, in ms. */
@@ -171,6 +173,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
   const swarmId = `${spec.name.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60)}-${randomId().slice(0, 6)}`;
   const topics = swarmTopics(swarmId);
   const { symbols, steps } = groupByTime(backtest.bars);
+  const warnings = swarmSpecWarnings(swarmSpec);
   const session = new TradingSession({
     swarm: spec.name,
     symbols,
@@ -529,6 +532,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       messagesPerSecond: tradingMs > 0 ? (messages / tradingMs) * 1000 : 0,
       halted,
       events,
+      warnings,
       tradingMs,
       readyMs,
       elapsedMs: performance.now() - started,

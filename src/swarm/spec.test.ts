@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BacktestSpecError, parseBacktestSpec } from '../backtest/index.js';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import { type SwarmSpec, parseSwarmSection, parseSwarmSpec } from './index.js';
+import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, swarmSpecWarnings } from './index.js';
 
 const SIZING = { type: 'fixed-quantity', units: 1 };
 const SPEC = {
@@ -191,5 +191,18 @@ describe('tradeswarm backtest and the swarm section', () => {
 
   it('parseBacktestSpec does not judge the swarm section (only tradeswarm run does)', () => {
     expect(parseBacktestSpec(withSwarm({ topology: 'bus', heartbeatMs: 1 })).swarm).toEqual({ topology: 'bus', heartbeatMs: 1 });
+  });
+});
+
+describe('swarmSpecWarnings', () => {
+  it('warns, as the backtest does, of a strategy whose warm-up is longer than the data', async () => {
+    const spec = await parseSwarmSpec({ ...SPEC, strategies: [{ type: 'sma-crossover', symbol: 'AAA', fastPeriod: 3, slowPeriod: 80, sizing: SIZING }] });
+    const warnings = swarmSpecWarnings(spec);
+    expect(warnings.map(({ source, field, value, barsAvailable }) => ({ source, field, value, barsAvailable }))).toEqual([{ source: 'strategies[0]', field: 'slowPeriod', value: 80, barsAvailable: 60 }]);
+    expect(warnings[0]?.message).toMatch(/^strategies\[0\] sma-crossover-AAA-3-80 cannot trade: slowPeriod 80 needs \d+ bars of AAA/);
+  });
+
+  it('finds nothing to say of a spec that can trade', async () => {
+    expect(swarmSpecWarnings(await parseSwarmSpec(SPEC))).toEqual([]);
   });
 });

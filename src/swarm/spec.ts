@@ -1,13 +1,16 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import type { Bar } from '../market/index.js';
 import {
   type BacktestOptions,
   type BacktestSpec,
   BacktestSpecError,
+  type BacktestWarning,
   backtestOptionsFromSpec,
   loadBacktestSpec,
   parseBacktestSpec,
   specProblemOf,
+  warmUpWarnings,
 } from '../backtest/index.js';
 import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
 
@@ -144,4 +147,16 @@ export async function loadSwarmSpec(file: string): Promise<SwarmSpec> {
   const swarm = parseSwarmSection(spec, file);
   const backtest = await backtestOptionsFromSpec(spec, dirname(resolve(file)));
   return { spec, swarm, backtest };
+}
+
+/**
+ * What a spec will not do as written (a strategy whose warm-up is longer than the data), as
+ * `tradeswarm backtest` finds it; the run goes on.
+ */
+export function swarmSpecWarnings(spec: SwarmSpec): BacktestWarning[] {
+  const { bars, strategies, allocator } = spec.backtest;
+  const counts = new Map<string, number>();
+  const all: readonly Bar[] = Array.isArray(bars) ? bars : [...(bars as ReadonlyMap<string, readonly Bar[]>).values()].flat();
+  for (const bar of all) counts.set(bar.symbol, (counts.get(bar.symbol) ?? 0) + 1);
+  return warmUpWarnings(strategies, allocator, (symbol) => counts.get(symbol) ?? 0);
 }
