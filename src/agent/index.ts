@@ -19,6 +19,7 @@ export {
   ReplayDoneMessage,
   TaskMessage,
   TaskResultMessage,
+  ProbeMessage,
   type AgentConfig,
   type AgentKind,
   type StepPayload,

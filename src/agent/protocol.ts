@@ -167,6 +167,12 @@ export const TaskResultMessage = defineMessage(
   z.strictObject({ id: z.string().min(1), worker: z.string().min(1), value: z.number().nullable() }),
 );
 
+/**
+ * `probe`: a request the control plane sends itself through an external broker before a run, to
+ * measure a request/reply round trip (a broker that holds small packets makes it about 40 ms).
+ */
+export const ProbeMessage = defineMessage('probe', z.strictObject({ seq: z.int().nonnegative() }));
+
 /** The messages of a swarm, on top of the bus's built-in types (heartbeat, control, checkpoint, error). */
 export const swarmRegistry = MessageRegistry.create(
   StepMessage,
@@ -179,6 +185,7 @@ export const swarmRegistry = MessageRegistry.create(
   ReplayDoneMessage,
   TaskMessage,
   TaskResultMessage,
+  ProbeMessage,
 );
 
 export type StepPayload = z.output<typeof stepSchema>;

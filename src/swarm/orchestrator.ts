@@ -8,6 +8,7 @@ import {
   DecisionMessage,
   OrdersMessage,
   OrdersResultMessage,
+  ProbeMessage,
   ReplayMessage,
   SignalMessage,
   type StepPayload,
@@ -116,6 +117,11 @@ export interface SwarmReport extends SessionReport {
   readonly pacing: string;
   readonly sandbox: 'local' | 'e2b';
   readonly broker: string;
+  /**
+   * An external broker's request/reply round trip before the run (median of a few, ms); `null` on the
+   * embedded broker. Tens of ms mean the broker holds small packets (Mosquitto without `set_tcp_nodelay true`).
+   */
+  readonly brokerRoundTripMs: number | null;
   /** `decided`: steps a decider answered; `refused`: times the ring refused a step (lockstep retries it). */
   readonly steps: { readonly total: number; readonly published: number; readonly decided: number; readonly refused: number };
   readonly agents: readonly AgentReport[];
@@ -217,6 +223,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       ...(broker === undefined ? {} : { ...broker.adminCredentials, protocolVersion: 4 as const }),
     });
     closers.push(() => bus.close());
+    const brokerRoundTripMs = broker === undefined ? await probeBroker(bus, topics.inbox(CONTROL_PLANE_ID), brokerUrl, logger) : null;
 
     // The sandboxes. A local cloud's agent template holds the bundle already (as a template built
     // for E2B can), so deploying an agent uploads nothing; elsewhere each sandbox gets it written.
@@ -522,6 +529,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       pacing: realtime === undefined ? 'lockstep' : `realtime x${realtime.speed}`,
       sandbox: target.kind,
       broker: broker === undefined ? brokerUrl : `embedded ${broker.url}`,
+      brokerRoundTripMs,
       steps: { total: steps.length, published: history.length, decided: ledger.decidedSteps, refused: refusedCount },
       agents: fleet.reports(),
       pipeline: fleet.pipelineOf(plan.agents.filter((agent) => agent.decides).map((agent) => agent.id)),
@@ -557,4 +565,34 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Round trips above this are a broker holding small packets, not a network (one loopback hop is < 1 ms). */
+const SLOW_ROUND_TRIP_MS = 20;
+
+/**
+ * Measures request/reply through an external broker (the median of 5 round trips to itself) and
+ * warns when it is slow: orders travel by request/reply, and Mosquitto's default (Nagle's algorithm
+ * on) adds about 40 ms to each, which no client setting can undo.
+ */
+async function probeBroker(bus: Bus, topic: string, brokerUrl: string, logger: Logger): Promise<number> {
+  const served = await bus.serve(topic, (request) => (ProbeMessage.is(request) ? ProbeMessage.draft(request.payload) : undefined));
+  const samples: number[] = [];
+  try {
+    for (let seq = 0; seq < 5; seq++) {
+      const started = performance.now();
+      await bus.request(topic, ProbeMessage.draft({ seq }), { timeoutMs: 5_000 });
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    await served.unsubscribe();
+  }
+  const median = [...samples].sort((a, b) => a - b)[2] as number;
+  if (median > SLOW_ROUND_TRIP_MS) {
+    logger.warn(
+      { brokerUrl, roundTripMs: Number(median.toFixed(1)) },
+      `a request/reply round trip through ${brokerUrl} takes ${median.toFixed(1)} ms (median of 5; about 0.2 ms is usual on one machine): the broker holds small packets, so every step and order waits too. On Mosquitto set "set_tcp_nodelay true" in its configuration (see README, the message bus)`,
+    );
+  }
+  return median;
 }
