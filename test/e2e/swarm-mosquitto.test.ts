@@ -19,7 +19,12 @@ describeServerBacked(probe, 'tradeswarm run on an external broker (Mosquitto)', 
       swarm: { topology: 'mesh' },
     });
     const lines: string[] = [];
-    const logger = pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => done(undefined, lines.push(chunk.toString())) }));
+    const logger = pino({ level: 'warn' }, new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          lines.push(chunk.toString());
+          done();
+        },
+      }));
     const report = await runSwarm({ spec, brokerUrl: 'mqtt://127.0.0.1:1883', logger });
     const { report: backtest } = runBacktest(spec.backtest);
     expect(report.broker).toBe('mqtt://127.0.0.1:1883');
