@@ -106,6 +106,20 @@ function sameSecret(given: string | string[] | undefined, expected: string): boo
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * Why a request to a sandbox's envd or code interpreter is refused, or undefined when its token is right.
+ * Every route needs the sandbox's `X-Access-Token`, except the code interpreter's `/contexts` routes,
+ * which also take the `E2B-Traffic-Access-Token`: the code-interpreter SDK sends only that one there.
+ * Without one of them, anyone who knows a sandbox's id could list, restart or remove its contexts.
+ */
+function refuseSandboxRequest(request: IncomingMessage, port: number, path: string, sandbox: { readonly accessToken: string; readonly trafficAccessToken: string }): string | undefined {
+  const accessToken = request.headers['x-access-token'];
+  if (sameSecret(accessToken, sandbox.accessToken)) return undefined;
+  const contexts = port === INTERPRETER_PORT && (path === '/contexts' || path.startsWith('/contexts/'));
+  if (!contexts) return 'wrong or missing X-Access-Token for this sandbox: use the envdAccessToken returned when it was created';
+  if (accessToken === undefined && sameSecret(request.headers['e2b-traffic-access-token'], sandbox.trafficAccessToken)) return undefined;
+  return 'wrong or missing access token for this sandbox\'s code interpreter contexts: send X-Access-Token (the envdAccessToken) or E2B-Traffic-Access-Token (the trafficAccessToken), both returned when it was created';
+}
 
 /**
  * Starts an E2B-compatible cloud on this machine: the control-plane REST API, envd and the code
@@ -159,11 +173,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
     const url = new URL(request.url ?? '/', 'http://sandbox');
-    const token = request.headers['x-access-token'];
-    // The code-interpreter SDK sends no access token to /contexts; where a token is sent it must be right.
-    const tokenRequired = !(url.pathname === '/health' || (port === INTERPRETER_PORT && url.pathname.startsWith('/contexts') && token === undefined));
-    if (tokenRequired && !sameSecret(token, sandbox.accessToken)) {
-      sendJson(response, 401, { code: 401, message: 'wrong or missing X-Access-Token for this sandbox: use the envdAccessToken returned when it was created' });
+    const refusal = url.pathname === '/health' ? undefined : refuseSandboxRequest(request, port, url.pathname, sandbox);
+    if (refusal !== undefined) {
+      sendJson(response, 401, { code: 401, message: refusal });
       return;
     }
     const router = port === ENVD_PORT ? envd : port === INTERPRETER_PORT ? interpreter : undefined;

@@ -80,3 +80,83 @@ describe('code interpreter through the unmodified @e2b/code-interpreter SDK', ()
     await expect(sandbox.runCode('1', { language: 'r' })).rejects.toThrow(/400/);
   });
 });
+
+describe('code interpreter contexts need the sandbox\'s token', () => {
+  interface Created {
+    sandboxID: string;
+    envdAccessToken: string;
+    trafficAccessToken?: string | null;
+  }
+
+  /** A sandbox made through the plain REST API, with the tokens it returns. */
+  async function createRaw(): Promise<Created> {
+    const response = await fetch(`${cloud().apiUrl}/v2/sandboxes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': cloud().apiKey },
+      body: JSON.stringify({ templateID: 'code-interpreter-v1' }),
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as Created;
+  }
+
+  function contexts(created: Created, path: string, method: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
+    return fetch(`${cloud().sandboxUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', 'e2b-sandbox-id': created.sandboxID, 'e2b-sandbox-port': '49999', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  }
+
+  it('refuses list, create, restart and remove without a token (401), and with a wrong one (401)', async () => {
+    const created = await createRaw();
+    try {
+      const made = await contexts(created, '/contexts', 'POST', { 'x-access-token': created.envdAccessToken }, { language: 'python' });
+      expect(made.status).toBe(200);
+      const { id } = (await made.json()) as { id: string };
+      const attempts: ReadonlyArray<readonly [string, string]> = [
+        ['/contexts', 'GET'],
+        ['/contexts', 'POST'],
+        [`/contexts/${id}/restart`, 'POST'],
+        [`/contexts/${id}`, 'DELETE'],
+      ];
+      for (const [path, method] of attempts) {
+        for (const headers of [{}, { 'x-access-token': 'wrong' }, { 'e2b-traffic-access-token': 'wrong' }] as Array<Record<string, string>>) {
+          const response = await contexts(created, path, method, headers, method === 'POST' && path === '/contexts' ? { language: 'python' } : undefined);
+          expect(response.status, `${method} ${path} with ${JSON.stringify(headers)}`).toBe(401);
+          expect(((await response.json()) as { message: string }).message).toMatch(/X-Access-Token.*E2B-Traffic-Access-Token|access token/i);
+        }
+      }
+      // Nothing was created, restarted or removed by the refused calls.
+      const listed = await contexts(created, '/contexts', 'GET', { 'x-access-token': created.envdAccessToken });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as Array<{ id: string }>).map((context) => context.id)).toEqual([id]);
+    } finally {
+      await fetch(`${cloud().apiUrl}/sandboxes/${created.sandboxID}`, { method: 'DELETE', headers: { 'x-api-key': cloud().apiKey } });
+    }
+  });
+
+  it('serves them with the access token or the traffic access token the create returned', async () => {
+    const created = await createRaw();
+    try {
+      expect(created.trafficAccessToken).toEqual(expect.any(String));
+      expect(created.trafficAccessToken).not.toBe(created.envdAccessToken);
+      for (const headers of [{ 'x-access-token': created.envdAccessToken }, { 'e2b-traffic-access-token': created.trafficAccessToken! }] as Array<Record<string, string>>) {
+        const made = await contexts(created, '/contexts', 'POST', headers, { language: 'python' });
+        expect(made.status).toBe(200);
+        const { id } = (await made.json()) as { id: string };
+        expect((await contexts(created, `/contexts/${id}/restart`, 'POST', headers)).status).toBe(204);
+        expect((await contexts(created, `/contexts/${id}`, 'DELETE', headers)).status).toBe(204);
+      }
+      // Another sandbox's tokens open nothing here.
+      const other = await createRaw();
+      try {
+        const response = await contexts(created, '/contexts', 'GET', { 'e2b-traffic-access-token': other.trafficAccessToken! });
+        expect(response.status).toBe(401);
+      } finally {
+        await fetch(`${cloud().apiUrl}/sandboxes/${other.sandboxID}`, { method: 'DELETE', headers: { 'x-api-key': cloud().apiKey } });
+      }
+    } finally {
+      await fetch(`${cloud().apiUrl}/sandboxes/${created.sandboxID}`, { method: 'DELETE', headers: { 'x-api-key': cloud().apiKey } });
+    }
+  });
+});

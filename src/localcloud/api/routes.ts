@@ -42,6 +42,8 @@ function sandboxCreated(sandbox: LocalSandbox) {
     clientID: sandbox.clientId,
     envdVersion: ENVD_VERSION,
     envdAccessToken: sandbox.accessToken,
+    // Sent back by the code-interpreter SDK on /contexts, its only credential there (see server.ts).
+    trafficAccessToken: sandbox.trafficAccessToken,
     domain: null,
   };
 }
@@ -64,7 +66,7 @@ function sandboxListed(sandbox: LocalSandbox) {
 }
 
 function sandboxDetail(sandbox: LocalSandbox) {
-  return { ...sandboxListed(sandbox), envdAccessToken: sandbox.accessToken, allowInternetAccess: sandbox.allowInternetAccess, domain: null };
+  return { ...sandboxListed(sandbox), envdAccessToken: sandbox.accessToken, trafficAccessToken: sandbox.trafficAccessToken, allowInternetAccess: sandbox.allowInternetAccess, domain: null };
 }
 
 /** Parses E2B's list filters: `metadata` is a URL-encoded query string of key=value pairs; `state` is repeated or comma-separated. */

@@ -119,6 +119,7 @@ export class SandboxManager {
           allowInternetAccess,
           autoPause: request.autoPause ?? false,
           accessToken: randomToken(),
+          trafficAccessToken: randomToken(),
           startedAtMs: now,
         },
         now + timeoutSeconds * 1000,

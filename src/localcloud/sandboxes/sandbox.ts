@@ -45,6 +45,11 @@ export interface SandboxSettings {
   readonly allowInternetAccess: boolean;
   readonly autoPause: boolean;
   readonly accessToken: string;
+  /**
+   * E2B's `trafficAccessToken`: the code-interpreter SDK sends it (as `E2B-Traffic-Access-Token`, and no
+   * `X-Access-Token`) on its `/contexts` calls, so those are checked against it.
+   */
+  readonly trafficAccessToken: string;
   readonly startedAtMs: number;
 }
 
@@ -63,6 +68,7 @@ export class LocalSandbox {
   readonly allowInternetAccess: boolean;
   readonly autoPause: boolean;
   readonly accessToken: string;
+  readonly trafficAccessToken: string;
   readonly startedAtMs: number;
   /** When the reaper acts on it (ms since epoch). */
   endAtMs: number;
@@ -88,6 +94,7 @@ export class LocalSandbox {
     this.allowInternetAccess = settings.allowInternetAccess;
     this.autoPause = settings.autoPause;
     this.accessToken = settings.accessToken;
+    this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
     this.endAtMs = endAtMs;
     this.lastCpu = { atMs: clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
