@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandExitError, Sandbox } from 'e2b';
-import { silentLogger } from '../../src/core/index.js';
+import { randomId, silentLogger } from '../../src/core/index.js';
 import { startLocalCloud } from '../../src/localcloud/index.js';
 import { useLocalCloud, waitFor } from '../fixtures/localcloud.js';
 
@@ -161,6 +161,75 @@ describe('isolation: escapes that must fail', () => {
     await sandbox.kill();
     await waitFor(() => hostPids.every((pid) => !isAlive(pid)), 'every process of the killed sandbox to be gone');
     expect(existsSync(local.dirs.home)).toBe(false);
+  });
+});
+
+describe("isolation: the host's secrets in /etc", () => {
+  it('are empty or refused for root and user, even once replaced; the rest of /etc reads normally', async () => {
+    // Host secrets as the test's own: an ssh-host-key-like file (mode 600) and a private directory (700).
+    const secretDir = existsSync('/etc/ssh') ? '/etc/ssh' : '/etc';
+    const suffix = randomId(8).toLowerCase();
+    const key = join(secretDir, `ssh_host_tradeswarm_test_${suffix}_key`);
+    const privateDir = join(secretDir, `tradeswarm-test-${suffix}.d`);
+    writeFileSync(key, `host private key ${suffix}\n`, { mode: 0o600 });
+    mkdirSync(privateDir, { mode: 0o700 });
+    writeFileSync(join(privateDir, 'token'), `host token ${suffix}\n`, { mode: 0o644 });
+    const hostFiles = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-'].filter((path) => existsSync(path));
+    const before = new Map(hostFiles.map((path) => [path, { content: readFileSync(path, 'utf8'), mode: statSync(path).mode }]));
+    expect(before.get('/etc/shadow')?.content).toMatch(/^root:/);
+    // A cloud of its own, without a warm pool: its sandbox is assembled after the secrets exist.
+    const fresh = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0 });
+    const sandbox = await Sandbox.create('base', fresh.connection);
+    try {
+      const readAs = async (user: 'user' | 'root', path: string): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
+        try {
+          const result = await sandbox.commands.run(`cat ${path}`, { user });
+          return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+        } catch (error) {
+          if (error instanceof CommandExitError) return { exitCode: error.exitCode, stdout: error.stdout, stderr: error.stderr };
+          throw error;
+        }
+      };
+      // Compares lengths, not contents: a failure must not print the host's secrets into the test log.
+      const expectHidden = async (path: string): Promise<void> => {
+        // root owns the host's files, so without the masking it would read them all.
+        const asRoot = await readAs('root', path);
+        expect({ exitCode: asRoot.exitCode, bytesRead: asRoot.stdout.length, stderr: asRoot.stderr }, `root reading ${path}`).toEqual({ exitCode: 0, bytesRead: 0, stderr: '' });
+        const asUser = await readAs('user', path);
+        expect(asUser.stdout.length, `user reading ${path}`).toBe(0);
+        if (asUser.exitCode !== 0) expect(asUser.stderr).toMatch(/Permission denied/);
+      };
+      for (const path of [...hostFiles, key]) await expectHidden(path);
+      // A directory "other" may not search is there, and empty.
+      expect((await sandbox.commands.run(`ls -A ${privateDir}`, { user: 'root' })).stdout).toBe('');
+      const token = await readAs('root', join(privateDir, 'token'));
+      expect({ exitCode: token.exitCode, bytesRead: token.stdout.length }).toEqual({ exitCode: 1, bytesRead: 0 });
+      expect(token.stderr).toMatch(/No such file or directory/);
+      expect((await sandbox.files.read('/etc/shadow', { user: 'root' })).length).toBe(0);
+      expect((await sandbox.files.read(key, { user: 'root' })).length).toBe(0);
+
+      // Replaced the way passwd and ssh-keygen replace a file (a new one renamed over it): still hidden.
+      writeFileSync(`${key}.new`, `rotated host private key ${suffix}\n`, { mode: 0o600 });
+      renameSync(`${key}.new`, key);
+      await expectHidden(key);
+
+      // The sandbox's own files, and the host's public ones, read as usual; none can be changed.
+      expect((await sandbox.commands.run('cat /etc/passwd')).stdout).toMatch(/^user:x:1000:1000:/m);
+      expect((await sandbox.commands.run('cat /etc/hosts')).stdout).toMatch(/^127\.0\.0\.1\tlocalhost /);
+      expect((await sandbox.commands.run('cat /etc/os-release')).stdout).toBe(readFileSync('/etc/os-release', 'utf8'));
+      const { exitCode, stderr } = await exitCodeOf(sandbox, 'echo 10.0.0.1 evil >> /etc/hosts', 'root');
+      expect(exitCode).not.toBe(0);
+      expect(stderr).toMatch(/Read-only file system/);
+    } finally {
+      await sandbox.kill();
+      await fresh.close();
+      rmSync(key, { force: true });
+      rmSync(privateDir, { recursive: true, force: true });
+    }
+    for (const [path, { content, mode }] of before) {
+      expect(readFileSync(path, 'utf8') === content, `${path} on the host is unchanged`).toBe(true);
+      expect(statSync(path).mode).toBe(mode);
+    }
   });
 });
 

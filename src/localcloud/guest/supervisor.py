@@ -27,6 +27,7 @@ import resource
 import selectors
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -76,6 +77,103 @@ def touch(path):
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
+def assemble_etc(layer, own_files, target):
+    """Mounts at `target` the sandbox's /etc: the host's /etc under a layer of the sandbox's own, read-only.
+
+    The layer is a small tmpfs mounted at `layer` (a folder outside the sandbox's root, so nothing in
+    the sandbox reaches it, and in this mount namespace only). It holds `own_files` (passwd, group,
+    hostname, hosts: name to content) and an empty stand-in (same owner and mode, so `user` is refused
+    where it is on the host) for every file of the host's /etc that "other" may not read, and an empty,
+    opaque directory for every directory "other" may not search: shadow, gshadow, ssh host keys,
+    ssl/private, service passwords. Root in a sandbox is uid 0 without capabilities, so it owns the
+    host's root files; without this it reads them all.
+
+    Why an overlay, and not empty files bind-mounted over the secrets: the host replaces such files by
+    renaming a new one over them (passwd, useradd, ssh-keygen), and a rename over a mount point in
+    another namespace detaches that mount, so the new secret would show through. In the overlay the
+    stand-in hides the name, whatever the host does to the file under it. Why not a curated /etc: the
+    host's public /etc (what any unprivileged host user reads) is what programs in the sandbox expect
+    (certificates, ld.so.cache, alternatives, time zones, locales, Python's and Node's configuration),
+    and a copy per sandbox would cost time and memory on every start. What this does not cover: a secret
+    created under a public directory of the host's /etc after the sandbox started shows through until
+    the sandbox ends.
+    """
+    host = os.lstat("/etc")
+    mount("tmpfs", layer, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=%o,uid=%d,gid=%d" % (stat.S_IMODE(host.st_mode), host.st_uid, host.st_gid))
+    for name, content in own_files.items():
+        with open(os.path.join(layer, name), "w", encoding="utf-8") as own:
+            own.write(content)
+    for path, info in unreadable_by_others("/etc"):
+        relative = os.path.relpath(path, "/etc")
+        stand_in = os.path.join(layer, relative)
+        if os.path.lexists(stand_in):
+            continue  # One of the sandbox's own files.
+        make_parents(layer, os.path.dirname(relative))
+        if stat.S_ISDIR(info.st_mode):
+            os.mkdir(stand_in)
+            os.setxattr(stand_in, "trusted.overlay.opaque", b"y")
+        else:
+            touch(stand_in)
+        os.chown(stand_in, info.st_uid, info.st_gid)
+        os.chmod(stand_in, stat.S_IMODE(info.st_mode))
+    # A relative lowerdir: mount(2) resolves it from here, so no character of the data folder's path
+    # (a ',' or ':') can break the option string.
+    os.chdir(layer)
+    mount("overlay", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, "lowerdir=.:/etc")
+    os.chdir("/")
+    # An overlay shows what is under the host's mounts inside /etc; containers mount resolv.conf (and
+    # hosts, hostname) there, so public files mounted there are laid over it again.
+    for point in file_mounts_under("/etc/"):
+        relative = point[len("/etc/"):]
+        try:
+            info = os.stat(point)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o004 and relative not in own_files:
+            bind(point, os.path.join(target, relative), read_only=True)
+
+
+def unreadable_by_others(directory):
+    """(path, lstat) of the regular files below `directory` that "other" may not read, and of the
+    directories "other" may not search (not entered). Written for speed: it runs on every sandbox start."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # Removed meanwhile.
+            kind = stat.S_IFMT(info.st_mode)
+            if kind == stat.S_IFDIR:
+                if info.st_mode & 0o005 == 0o005:
+                    found.extend(unreadable_by_others(entry.path))
+                else:
+                    found.append((entry.path, info))
+            elif kind == stat.S_IFREG and not info.st_mode & 0o004:
+                found.append((entry.path, info))
+    return found
+
+
+def make_parents(layer, relative):
+    """Makes the folders of `relative` in the layer with the owner and mode of the host's: in an overlay the
+    top layer's folder gives the merged one its attributes."""
+    if relative in ("", ".") or os.path.isdir(os.path.join(layer, relative)):
+        return
+    make_parents(layer, os.path.dirname(relative))
+    host = os.lstat(os.path.join("/etc", relative))
+    os.mkdir(os.path.join(layer, relative))
+    os.chown(os.path.join(layer, relative), host.st_uid, host.st_gid)
+    os.chmod(os.path.join(layer, relative), stat.S_IMODE(host.st_mode))
+
+
+def file_mounts_under(prefix):
+    """Mount points of this mount namespace below `prefix` (mountinfo's field 5, octal escapes undone)."""
+    with open("/proc/self/mountinfo", "rb") as mountinfo:
+        points = [line.split(b" ")[4] for line in mountinfo]
+    decoded = [point.decode("unicode_escape").encode("latin-1").decode("utf-8", "replace") for point in points]
+    return [point for point in decoded if point.startswith(prefix)]
+
+
 def bring_loopback_up():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         request = struct.pack("16sh", b"lo", 0)
@@ -105,9 +203,10 @@ def assemble(spec):
     root = spec["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", root, "tmpfs", 0, "mode=755,size=8m")
-    for name in ("usr", "etc"):
-        os.mkdir(os.path.join(root, name))
-        bind("/" + name, os.path.join(root, name), read_only=True, recursive=True)
+    os.mkdir(os.path.join(root, "usr"))
+    bind("/usr", os.path.join(root, "usr"), read_only=True, recursive=True)
+    os.mkdir(os.path.join(root, "etc"))
+    assemble_etc(spec["etc"], spec["etcFiles"], os.path.join(root, "etc"))
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = "/" + name
         if os.path.islink(host):
@@ -115,8 +214,6 @@ def assemble(spec):
         elif os.path.isdir(host):
             os.mkdir(os.path.join(root, name))
             bind(host, os.path.join(root, name), read_only=True, recursive=True)
-    for name in ("passwd", "group", "hostname", "hosts"):
-        bind(os.path.join(spec["etc"], name), os.path.join(root, "etc", name))
     for path in ("proc", "dev", "home/user", "tmp", "root", "run", "var/tmp", "opt/tradeswarm/kernels", "opt/tradeswarm/guest"):
         os.makedirs(os.path.join(root, path), exist_ok=True)
     os.chmod(os.path.join(root, "root"), 0o700)

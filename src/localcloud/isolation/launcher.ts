@@ -13,7 +13,10 @@ export interface SandboxDirs {
   readonly home: string;
   /** Seen as /tmp inside. */
   readonly tmp: string;
-  /** Files laid over /etc inside (passwd, group, hostname, hosts). */
+  /**
+   * An empty folder outside the root, where the init mounts (in the sandbox's mount namespace only) the
+   * layer it lays over the host's /etc: the sandbox's own files and empty stand-ins for the host's secrets.
+   */
   readonly etc: string;
 }
 
@@ -21,6 +24,8 @@ export interface SandboxDirs {
 export interface InitSpec {
   readonly sandboxId: string;
   readonly dirs: SandboxDirs;
+  /** The sandbox's own files in /etc (passwd, group, hostname, hosts): name to content. */
+  readonly etcFiles: Readonly<Record<string, string>>;
   /** A private, empty network namespace (no network at all) instead of the host's. */
   readonly privateNetwork: boolean;
   /** Host directory bind-mounted read-only at /opt/tradeswarm/kernels. */
@@ -57,8 +62,9 @@ export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url)
 
 /**
  * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root
- * filesystem (host /usr, /etc and /lib* read-only, private /home/user, /tmp, /dev, /proc), hostname,
- * loopback, rlimits, chroot, and the capabilities it keeps.
+ * filesystem (host /usr and /lib* read-only; the host's /etc read-only without what "other" may not
+ * read, under the sandbox's own files; private /home/user, /tmp, /dev, /proc), hostname, loopback,
+ * rlimits, chroot, and the capabilities it keeps.
  */
 export function assembleSpec(spec: InitSpec): Record<string, unknown> {
   return {
@@ -66,6 +72,7 @@ export function assembleSpec(spec: InitSpec): Record<string, unknown> {
     home: spec.dirs.home,
     tmp: spec.dirs.tmp,
     etc: spec.dirs.etc,
+    etcFiles: spec.etcFiles,
     kernels: spec.kernelsDir,
     guest: spec.guestDir,
     hostname: spec.sandboxId,

@@ -191,11 +191,12 @@ export class SandboxManager {
     let cgroups: SandboxCgroups | undefined;
     let init: SandboxInit | undefined;
     try {
-      prepareDirs(id, dirs, template.files);
+      prepareDirs(dirs, template.files);
       cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses }, this.config.support.cgroups);
       init = await startInit({
         sandboxId: id,
         dirs,
+        etcFiles: etcFilesOf(id),
         privateNetwork,
         kernelsDir: this.config.kernelsDir,
         guestDir: GUEST_HOST_DIR,
@@ -373,12 +374,13 @@ export class SandboxManager {
 const PASSWD = `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_USER_ID}:${SANDBOX_USER_ID}:user:/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
 const GROUP = `root:x:0:\nuser:x:${SANDBOX_USER_ID}:\nnogroup:x:65534:\n`;
 
-function prepareDirs(id: string, dirs: SandboxDirs, files: Readonly<Record<string, string | Uint8Array>>): void {
+/** The files of a sandbox's /etc that are its own rather than the host's. */
+function etcFilesOf(id: string): Record<string, string> {
+  return { passwd: PASSWD, group: GROUP, hostname: `${id}\n`, hosts: `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n` };
+}
+
+function prepareDirs(dirs: SandboxDirs, files: Readonly<Record<string, string | Uint8Array>>): void {
   for (const dir of [dirs.root, dirs.home, dirs.tmp, dirs.etc]) mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dirs.etc, 'passwd'), PASSWD);
-  writeFileSync(join(dirs.etc, 'group'), GROUP);
-  writeFileSync(join(dirs.etc, 'hostname'), `${id}\n`);
-  writeFileSync(join(dirs.etc, 'hosts'), `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   for (const [path, content] of Object.entries(files)) {
     const target = join(dirs.home, path);
     mkdirSync(dirname(target), { recursive: true });
