@@ -11,7 +11,7 @@ import { createEnvdRouter } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
 import { createInterpreterRouter, KERNELS_HOST_DIR } from './interpreter/index.js';
 import { cleanStaleCgroups, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
-import { SandboxManager, cleanStaleDataDirs } from './sandboxes/index.js';
+import { SandboxManager, TEMP_ROOT_PREFIX, claimInstanceDir, cleanStaleDataDirs, cleanStaleTempRoots } from './sandboxes/index.js';
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
 import { sendJson } from './http.js';
 
@@ -137,14 +137,20 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   const usableControllers = (Object.keys(support.cgroups) as CgroupController[]).filter((controller) => support.cgroups[controller]);
   const staleGroups = await cleanStaleCgroups(usableControllers);
+  // Every server without a dataDir makes a fresh temporary root, so the roots crashed servers left are
+  // found in the temporary folder, not in this server's root.
+  const staleRoots = cleanStaleTempRoots(tmpdir());
   const ownDataDir = options.dataDir === undefined;
-  const dataRoot = ownDataDir ? mkdtempSync(join(tmpdir(), 'tradeswarm-localcloud-')) : resolve(options.dataDir!);
+  const dataRoot = ownDataDir ? mkdtempSync(join(tmpdir(), TEMP_ROOT_PREFIX)) : resolve(options.dataDir!);
   mkdirSync(dataRoot, { recursive: true });
   const staleDirs = cleanStaleDataDirs(dataRoot);
-  if (staleGroups + staleDirs > 0) logger.warn({ staleGroups, staleDirs }, 'cleaned up sandboxes left behind by an earlier run that did not stop cleanly');
+  if (staleGroups + staleRoots + staleDirs > 0) {
+    logger.warn({ staleGroups, staleRoots, staleDirs }, 'cleaned up sandboxes left behind by an earlier run that did not stop cleanly');
+  }
   const instance = `srv-${process.pid}-${randomId(6)}`;
   const dataDir = join(dataRoot, instance);
-  mkdirSync(dataDir, { recursive: true });
+  const claim = claimInstanceDir(dataDir);
+  if (!claim.marked) logger.warn({ dataDir }, 'could not make a FIFO in the data folder; whether this server still runs will be judged by its pid alone');
 
   const manager = new SandboxManager({
     clock,
@@ -248,6 +254,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         await stopped;
         await app.close();
         rmSync(ownDataDir ? dataRoot : dataDir, { recursive: true, force: true });
+        claim.release();
       })();
       return closing;
     },

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandExitError, Sandbox } from 'e2b';
@@ -233,16 +234,63 @@ describe("isolation: the host's secrets in /etc", () => {
   });
 });
 
+/** A local cloud in a process of its own (test/fixtures/cloud-process.ts) with one sandbox. */
+interface CloudProcess {
+  readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  /** Host pids of the sandbox: its init, its supervisor and a `sleep`. */
+  readonly pids: number[];
+  readonly dataDir: string;
+}
+
+async function startCloudProcess(): Promise<CloudProcess> {
+  const script = fileURLToPath(new URL('../fixtures/cloud-process.ts', import.meta.url));
+  // stdin is a pipe the fixture watches: if this test dies, the fixture server exits too.
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    await waitFor(() => output.includes('\n'), 'the child server to report its sandbox', 20_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { child, ...(JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string }) };
+}
+
 describe('isolation: nothing outlives the server', () => {
-  it('leaves no process behind when the server process is killed with SIGKILL', async () => {
-    const script = fileURLToPath(new URL('../fixtures/cloud-process.ts', import.meta.url));
-    // stdin is a pipe the fixture watches: if this test dies, the fixture server exits too.
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  it("removes a crashed server's temporary data folder at the next start, and leaves a running server's alone", async () => {
+    const [crashed, running] = await Promise.all([startCloudProcess(), startCloudProcess()]);
     try {
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      await waitFor(() => output.includes('\n'), 'the child server to report its sandbox', 20_000);
-      const { pids, dataDir } = JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string };
+      const crashedRoot = dirname(crashed.dataDir);
+      const runningRoot = dirname(running.dataDir);
+      expect(basename(crashedRoot)).toMatch(/^tradeswarm-localcloud-/);
+      expect(existsSync(crashedRoot) && existsSync(runningRoot)).toBe(true);
+      const exited = once(crashed.child, 'exit');
+      crashed.child.kill('SIGKILL');
+      await exited;
+      await waitFor(() => crashed.pids.every((pid) => !isAlive(pid)), 'the crashed server\'s sandbox to die with it', 10_000);
+      expect(existsSync(crashedRoot)).toBe(true);
+
+      const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0 });
+      await next.close();
+      expect(existsSync(crashedRoot)).toBe(false);
+      expect(existsSync(running.dataDir)).toBe(true);
+      expect(running.pids.every(isAlive)).toBe(true);
+
+      // Stopped cleanly, a server removes its own folder.
+      const stopped = once(running.child, 'exit');
+      running.child.stdin.end();
+      await stopped;
+      expect(existsSync(runningRoot)).toBe(false);
+    } finally {
+      crashed.child.kill('SIGKILL');
+      running.child.kill('SIGKILL');
+    }
+  });
+
+  it('leaves no process behind when the server process is killed with SIGKILL', async () => {
+    const { child, pids, dataDir } = await startCloudProcess();
+    try {
       const instanceGroup = `/sys/fs/cgroup/pids/tradeswarm/${basename(dataDir)}`;
       expect(existsSync(instanceGroup)).toBe(true);
       expect(pids).toHaveLength(3);

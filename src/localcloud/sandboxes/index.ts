@@ -1,4 +1,5 @@
-export { SandboxManager, cleanStaleDataDirs, type CreateSandboxRequest, type ListFilter, type SandboxManagerConfig } from './manager.js';
+export { SandboxManager, type CreateSandboxRequest, type ListFilter, type SandboxManagerConfig } from './manager.js';
 export { LocalSandbox, type SandboxMetric, type SandboxUser, type SpawnOptions, type SandboxSettings } from './sandbox.js';
 export { SandboxState, transition, type SandboxEvent } from './state.js';
 export { resolveSandboxPath, toHostPath, type ResolvedPath, type WritableRoots } from './paths.js';
+export { claimInstanceDir, instanceState, cleanStaleDataDirs, cleanStaleTempRoots, TEMP_ROOT_PREFIX, type InstanceClaim, type InstanceState } from './ownership.js';

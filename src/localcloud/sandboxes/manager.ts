@@ -1,4 +1,4 @@
-import { chownSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
@@ -398,22 +398,3 @@ function chownTree(root: string, id: number): void {
     else chownSync(path, id, id);
   }
 }
-
-/** Removes sandbox folders left in `dataDir` by server instances that are no longer running. */
-export function cleanStaleDataDirs(parentDir: string): number {
-  if (!existsSync(parentDir)) return 0;
-  let cleaned = 0;
-  for (const entry of readdirSync(parentDir)) {
-    const pid = Number(/^srv-(\d+)-/.exec(entry)?.[1]);
-    if (!Number.isFinite(pid)) continue;
-    try {
-      process.kill(pid, 0);
-      continue;
-    } catch {
-      rmSync(join(parentDir, entry), { recursive: true, force: true });
-      cleaned++;
-    }
-  }
-  return cleaned;
-}
-
