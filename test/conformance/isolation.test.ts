@@ -269,8 +269,8 @@ describe('isolation: nothing outlives the server', () => {
       crashed.child.kill('SIGKILL');
       await exited;
       await waitFor(() => crashed.pids.every((pid) => !isAlive(pid)), 'the crashed server\'s sandbox to die with it', 10_000);
-      expect(existsSync(crashedRoot)).toBe(true);
 
+      // (A server started meanwhile by another test file may be the one that removes it.)
       const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0 });
       await next.close();
       expect(existsSync(crashedRoot)).toBe(false);
