@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandExitError, Sandbox } from 'e2b';
 import { randomId, silentLogger } from '../../src/core/index.js';
 import { startLocalCloud } from '../../src/localcloud/index.js';
-import { useLocalCloud, waitFor } from '../fixtures/localcloud.js';
+import { loopBackingFiles, useLocalCloud, waitFor } from '../fixtures/localcloud.js';
 
 const cloud = useLocalCloud({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }] });
 
@@ -161,7 +161,7 @@ describe('isolation: escapes that must fail', () => {
     expect(hostPids.length).toBeGreaterThanOrEqual(3);
     await sandbox.kill();
     await waitFor(() => hostPids.every((pid) => !isAlive(pid)), 'every process of the killed sandbox to be gone');
-    expect(existsSync(local.dirs.home)).toBe(false);
+    expect(existsSync(local.dirs.diskImage)).toBe(false);
   });
 });
 
@@ -300,6 +300,8 @@ describe('isolation: nothing outlives the server', () => {
       // Until it is reaped, the dead server is a zombie that still answers kill(pid, 0).
       await exited;
       await waitFor(() => pids.every((pid) => !isAlive(pid)), 'the sandbox processes to die with the server', 10_000);
+      // Their disks were mounted in their own mount namespaces only, which are gone with them.
+      await waitFor(() => !loopBackingFiles().some((file) => file.startsWith(dataDir)), 'the sandbox disks\' loop devices to detach', 10_000);
       // What the dead server left (its cgroups and sandbox folders) is cleaned by the next server to start.
       const next = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0 });
       await next.close();

@@ -17,7 +17,7 @@ import type { LocalSandbox, SandboxUser } from '../sandboxes/index.js';
 import { ConnectError, toConnectError } from './connect.js';
 
 /** What of a sandbox the filesystem handlers use: a `LocalSandbox`, or a stand-in in tests. */
-export type SandboxFilesystem = Pick<LocalSandbox, 'resolvePath' | 'idsOf' | 'homeOf' | 'onKilled' | 'diskFreeBytes'>;
+export type SandboxFilesystem = Pick<LocalSandbox, 'resolvePath' | 'idsOf' | 'homeOf' | 'onKilled'>;
 
 /** A uid and gid, on the host and in the sandbox alike (sandboxes have no user namespace). */
 export interface Identity {

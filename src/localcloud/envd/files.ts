@@ -189,20 +189,20 @@ async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location
       const stats = await handle.stat();
       if (!stats.isFile()) throw new ConnectError('invalid_argument', `${location.sandboxPath} is not a regular file: write to another path`);
       if (stats.uid !== owner.uid || stats.gid !== owner.gid) await handle.chown(owner.uid, owner.gid);
-      // The server writes as root, so no rlimit stops it: the sandbox's disk size is checked here. The
-      // file was just truncated, so its old size is already free.
-      let room = sandbox.diskFreeBytes();
-      for await (const chunk of chunks) {
-        room -= chunk.length;
-        if (room < 0) {
-          await handle.truncate(0);
-          throw new ConnectError('resource_exhausted', `${location.sandboxPath} does not fit: the sandbox's disk (its template's diskMB) is full; remove files or write less`);
+      // The file is on the sandbox's own disk, which is full for this server (root) as for the sandbox.
+      try {
+        for await (const chunk of chunks) {
+          for (let offset = 0; offset < chunk.length; ) {
+            const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+            if (bytesWritten === 0) throw Object.assign(new Error(), { code: 'ENOSPC' });
+            offset += bytesWritten;
+          }
         }
-        for (let offset = 0; offset < chunk.length; ) {
-          const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-          if (bytesWritten === 0) throw Object.assign(new Error(), { code: 'ENOSPC' });
-          offset += bytesWritten;
-        }
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+        // What was written of it would only keep the disk full.
+        await handle.truncate(0);
+        throw new ConnectError('resource_exhausted', `${location.sandboxPath} does not fit: the sandbox's disk (/home/user and /tmp together, its template's diskMB) is full; remove files or write less`);
       }
     } finally {
       await handle.close();

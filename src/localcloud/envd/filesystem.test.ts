@@ -45,7 +45,6 @@ async function createFakeSandbox(): Promise<FakeSandbox> {
     homeOf,
     idsOf: (user: SandboxUser) => (user === 'root' ? { uid: 0, gid: 0 } : USER_IDS),
     resolvePath: (path: string, user: SandboxUser = 'user', followLast = true) => resolveSandboxPath(roots, path, homeOf(user), followLast),
-    diskFreeBytes: () => 1024 * 1024 * 1024,
     onKilled: (listener: () => void) => {
       if (killed) listener();
       else listeners.push(listener);

@@ -20,6 +20,7 @@ Events:
 
 import base64
 import ctypes
+import errno
 import fcntl
 import json
 import os
@@ -50,6 +51,12 @@ CAP_KILL, CAP_SETGID, CAP_SETUID = 5, 6, 7
 KEPT_CAPABILITIES = (CAP_KILL, CAP_SETGID, CAP_SETUID)
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+LOOP_CTL_GET_FREE, LOOP_CONFIGURE, LOOP_MAJOR = 0x4C82, 0x4C0A, 7
+LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO = 4, 16
+# struct loop_config: fd, block_size, then struct loop_info64 (device, inode, rdevice, offset,
+# sizelimit, number, encrypt_type, encrypt_key_size, flags, file_name[64], crypt_name[64],
+# encrypt_key[32], init[2]), then 8 reserved words.
+LOOP_CONFIG = struct.Struct("=II5Q4I64s64s32s2Q8Q")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
 
@@ -174,6 +181,73 @@ def file_mounts_under(prefix):
     return [point for point in decoded if point.startswith(prefix)]
 
 
+def copy_sparse(source, target):
+    """Copies the image file `source` to a new file `target` without filling its holes: only the data
+    (about 600 KiB of a fresh 1 GiB ext4 image) is read and written."""
+    reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    writer = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        size = os.fstat(reader).st_size
+        os.ftruncate(writer, size)
+        position = 0
+        while position < size:
+            try:
+                start = os.lseek(reader, position, os.SEEK_DATA)
+            except OSError as error:
+                if error.errno == errno.ENXIO:
+                    break  # Only a hole is left.
+                raise
+            end = os.lseek(reader, start, os.SEEK_HOLE)
+            while start < end:
+                start += os.copy_file_range(reader, writer, end - start, start, start)
+            position = end
+    finally:
+        os.close(reader)
+        os.close(writer)
+
+
+def attach_disk(image, mount_point):
+    """Mounts the sandbox's disk image (made by the server, see isolation/disk.ts) at `mount_point`, in
+    this mount namespace only.
+
+    The loop device is configured to detach itself when its last user goes (autoclear): once mounted,
+    that is the mount, which ends with this namespace, so a killed sandbox, or one whose server was
+    SIGKILLed, leaves no loop device behind and nothing mounted on the host. Direct I/O keeps the
+    image's data out of the host's page cache (the filesystem above has its own cache). `nobarrier`:
+    the disk is thrown away with the sandbox, so flushes buy nothing, and each one (every fsync in the
+    sandbox, and the unmount when it ends) would wait for the host's journal: unmounting took 6-15 ms
+    at p50 with them and 1.1-1.5 ms without, on this project's machine under load. `discard` gives the
+    host back the blocks of removed files.
+    """
+    backing = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        # Another sandbox starting at the same moment can take the free device first: then try the next.
+        for _ in range(64):
+            number = fcntl.ioctl(control, LOOP_CTL_GET_FREE)
+            path = "/dev/loop%d" % number
+            if not os.path.exists(path):
+                os.mknod(path, stat.S_IFBLK | 0o600, os.makedev(LOOP_MAJOR, number))
+            device = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            config = LOOP_CONFIG.pack(backing, 0, 0, 0, 0, 0, 0, 0, 0, 0, LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, image.encode()[:63], b"", b"", 0, 0, *([0] * 8))
+            try:
+                fcntl.ioctl(device, LOOP_CONFIGURE, config)
+            except OSError as error:
+                os.close(device)
+                if error.errno == errno.EBUSY:
+                    continue
+                raise
+            try:
+                mount(path, mount_point, "ext4", MS_NOSUID | MS_NODEV, "discard,nobarrier")
+            finally:
+                os.close(device)
+            return
+        raise OSError(errno.EBUSY, "no free loop device for the sandbox's disk after 64 tries")
+    finally:
+        os.close(control)
+        os.close(backing)
+
+
 def bring_loopback_up():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         request = struct.pack("16sh", b"lo", 0)
@@ -239,8 +313,10 @@ def assemble(spec):
     mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, os.path.join(dev, link))
-    bind(spec["home"], os.path.join(root, "home/user"))
-    bind(spec["tmp"], os.path.join(root, "tmp"))
+    copy_sparse(spec["disk"]["template"], spec["disk"]["image"])
+    attach_disk(spec["disk"]["image"], spec["disk"]["mountPoint"])
+    bind(os.path.join(spec["disk"]["mountPoint"], "home"), os.path.join(root, "home/user"))
+    bind(os.path.join(spec["disk"]["mountPoint"], "tmp"), os.path.join(root, "tmp"))
     bind(spec["kernels"], os.path.join(root, "opt/tradeswarm/kernels"), read_only=True)
     bind(spec["guest"], os.path.join(root, "opt/tradeswarm/guest"), read_only=True)
     mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)

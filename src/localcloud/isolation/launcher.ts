@@ -5,14 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { GuestSupervisor } from './guest.js';
 
-/** Host directories of one sandbox. */
+/**
+ * Host paths of one sandbox. The mount points are mounted on in the sandbox's mount namespace only; on
+ * the host they stay empty folders.
+ */
 export interface SandboxDirs {
   /** Mount point of the sandbox's root filesystem (a tmpfs assembled by the init). */
   readonly root: string;
-  /** Seen as /home/user inside. */
-  readonly home: string;
-  /** Seen as /tmp inside. */
-  readonly tmp: string;
+  /** The image file of the sandbox's disk, which holds its /home/user and /tmp (see disk.ts); the init makes it. */
+  readonly diskImage: string;
+  /** Mount point of the disk; its `home` is seen as /home/user inside, its `tmp` as /tmp. */
+  readonly disk: string;
   /**
    * An empty folder outside the root, where the init mounts (in the sandbox's mount namespace only) the
    * layer it lays over the host's /etc: the sandbox's own files and empty stand-ins for the host's secrets.
@@ -24,6 +27,8 @@ export interface SandboxDirs {
 export interface InitSpec {
   readonly sandboxId: string;
   readonly dirs: SandboxDirs;
+  /** The formatted image the init copies into `dirs.diskImage` (a template's, see `TemplateDisks` in disk.ts). */
+  readonly diskTemplate: string;
   /** The sandbox's own files in /etc (passwd, group, hostname, hosts): name to content. */
   readonly etcFiles: Readonly<Record<string, string>>;
   /** A private, empty network namespace (no network at all) instead of the host's. */
@@ -63,14 +68,13 @@ export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url)
 /**
  * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root
  * filesystem (host /usr and /lib* read-only; the host's /etc read-only without what "other" may not
- * read, under the sandbox's own files; private /home/user, /tmp, /dev, /proc), hostname, loopback,
- * rlimits, chroot, and the capabilities it keeps.
+ * read, under the sandbox's own files; /home/user and /tmp on the sandbox's own disk; private /dev,
+ * /proc), hostname, loopback, rlimits, chroot, and the capabilities it keeps.
  */
 export function assembleSpec(spec: InitSpec): Record<string, unknown> {
   return {
     root: spec.dirs.root,
-    home: spec.dirs.home,
-    tmp: spec.dirs.tmp,
+    disk: { template: spec.diskTemplate, image: spec.dirs.diskImage, mountPoint: spec.dirs.disk },
     etc: spec.dirs.etc,
     etcFiles: spec.etcFiles,
     kernels: spec.kernelsDir,

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { findMkfs } from './disk.js';
 
 /** The cgroup v1 controllers a sandbox uses, and what each is for. */
 export const CGROUP_CONTROLLERS = {
@@ -18,6 +19,8 @@ export interface IsolationSupport {
   readonly namespaces: boolean;
   /** A private network namespace (required for `allowInternetAccess: false`). */
   readonly networkNamespace: boolean;
+  /** A disk of its own per sandbox: loop devices, ext4 and mkfs.ext4 (required for every sandbox). */
+  readonly disk: boolean;
   /** The cgroup v1 controllers we could create a child group in. */
   readonly cgroups: Readonly<Record<CgroupController, boolean>>;
   /** One sentence per missing capability, saying what it costs. Empty when everything works. */
@@ -46,12 +49,24 @@ export function probeIsolation(): IsolationSupport {
   const networkNamespace = tryUnshare(['--net']);
   if (!networkNamespace) problems.push('the kernel refused network namespaces: sandboxes asking for allowInternetAccess: false will be refused');
 
+  const disk = canMakeDisks();
+  if (!disk) problems.push('no loop devices (/dev/loop-control), ext4 or mkfs.ext4 (e2fsprogs): sandboxes cannot get a disk of their own, so none can be started');
+
   const cgroups = {} as Record<CgroupController, boolean>;
   for (const controller of Object.keys(CGROUP_CONTROLLERS) as CgroupController[]) {
     cgroups[controller] = canCreateCgroup(controller);
     if (!cgroups[controller]) problems.push(`cgroup controller '${controller}' is not writable under ${CGROUP_ROOT}: no ${CGROUP_CONTROLLERS[controller]}`);
   }
-  return { namespaces, networkNamespace, cgroups, problems };
+  return { namespaces, networkNamespace, disk, cgroups, problems };
+}
+
+function canMakeDisks(): boolean {
+  try {
+    accessSync('/dev/loop-control', constants.R_OK | constants.W_OK);
+    return findMkfs() !== undefined && /\text4$/m.test(readFileSync('/proc/filesystems', 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function canCreateCgroup(controller: CgroupController): boolean {

@@ -8,7 +8,7 @@ import type { IsolationSupport } from '../isolation/index.js';
 import { TemplateRegistry } from '../templates/index.js';
 import { SandboxManager } from './manager.js';
 
-const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true }, problems: [] };
+const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, disk: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true }, problems: [] };
 const folders: string[] = [];
 
 /** A manager on a host that can do only what `support` says. */
@@ -42,6 +42,7 @@ describe('SandboxManager refuses what the host cannot isolate', () => {
     ['no network namespace, internet off', { ...FULL, networkNamespace: false }, { allowInternetAccess: false }, /private network namespace/],
     ['no memory cgroup', { ...FULL, cgroups: { ...FULL.cgroups, memory: false } }, {}, /memory and process limits/],
     ['no pids cgroup', { ...FULL, cgroups: { ...FULL.cgroups, pids: false } }, {}, /memory and process limits/],
+    ['no loop devices or mkfs.ext4', { ...FULL, disk: false }, {}, /a disk of its own/],
   ])('%s: refused with 503 before anything is started', async (_name, support, request, message) => {
     const { manager, dataDir } = managerOn(support);
     const refusal = await manager.create({ templateId: 'base', ...request }).catch((error: unknown) => error);

@@ -1,9 +1,9 @@
-import { chownSync, chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
-import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
@@ -75,8 +75,11 @@ export class SandboxManager {
   private readonly spares = new Map<string, PreparedSandbox[]>();
   private readonly refilling = new Map<string, Promise<void>>();
   private closing = false;
+  private readonly disks: TemplateDisks;
 
-  constructor(private readonly config: SandboxManagerConfig) {}
+  constructor(private readonly config: SandboxManagerConfig) {
+    this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
+  }
 
   /** Sandboxes not yet killed. */
   get size(): number {
@@ -99,6 +102,7 @@ export class SandboxManager {
     if (!allowInternetAccess && !support.networkNamespace) throw new IsolationUnavailableError('a private network namespace (allowInternetAccess: false)');
     // A template's memory and process limits are part of what a sandbox asks for.
     if (!support.cgroups.memory || !support.cgroups.pids) throw new IsolationUnavailableError('memory and process limits (the cgroup v1 memory and pids controllers)');
+    if (!support.disk) throw new IsolationUnavailableError('a disk of its own (loop devices, ext4 and mkfs.ext4 from e2fsprogs)');
     if (this.sandboxes.size + this.pending.size >= this.config.maxSandboxes) {
       throw new LocalCloudError(API_STATUS.tooManyRequests, `this local cloud already runs ${this.config.maxSandboxes} sandboxes (its maxSandboxes); kill some or raise the limit`, { retryable: true });
     }
@@ -187,15 +191,17 @@ export class SandboxManager {
   private async prepare(template: Template, privateNetwork: boolean): Promise<PreparedSandbox> {
     const id = `i${randomId(19)}`;
     const sandboxDir = join(this.config.dataDir, id);
-    const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), home: join(sandboxDir, 'home'), tmp: join(sandboxDir, 'tmp'), etc: join(sandboxDir, 'etc') };
+    const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), diskImage: join(sandboxDir, 'disk.img'), disk: join(sandboxDir, 'disk'), etc: join(sandboxDir, 'etc') };
     let cgroups: SandboxCgroups | undefined;
     let init: SandboxInit | undefined;
     try {
-      prepareDirs(dirs, template.files);
+      for (const dir of [dirs.root, dirs.disk, dirs.etc]) mkdirSync(dir, { recursive: true });
+      const diskTemplate = await this.disks.imageOf(template);
       cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses }, this.config.support.cgroups);
       init = await startInit({
         sandboxId: id,
         dirs,
+        diskTemplate,
         etcFiles: etcFilesOf(id),
         privateNetwork,
         kernelsDir: this.config.kernelsDir,
@@ -377,24 +383,4 @@ const GROUP = `root:x:0:\nuser:x:${SANDBOX_USER_ID}:\nnogroup:x:65534:\n`;
 /** The files of a sandbox's /etc that are its own rather than the host's. */
 function etcFilesOf(id: string): Record<string, string> {
   return { passwd: PASSWD, group: GROUP, hostname: `${id}\n`, hosts: `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n` };
-}
-
-function prepareDirs(dirs: SandboxDirs, files: Readonly<Record<string, string | Uint8Array>>): void {
-  for (const dir of [dirs.root, dirs.home, dirs.tmp, dirs.etc]) mkdirSync(dir, { recursive: true });
-  for (const [path, content] of Object.entries(files)) {
-    const target = join(dirs.home, path);
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, content);
-  }
-  chownTree(dirs.home, SANDBOX_USER_ID);
-  chmodSync(dirs.tmp, 0o1777);
-}
-
-function chownTree(root: string, id: number): void {
-  chownSync(root, id, id);
-  for (const entry of readdirSync(root, { withFileTypes: true })) {
-    const path = join(root, entry.name);
-    if (entry.isDirectory()) chownTree(path, id);
-    else chownSync(path, id, id);
-  }
 }

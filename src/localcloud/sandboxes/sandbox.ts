@@ -1,5 +1,4 @@
-import { readdirSync, lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { statfsSync } from 'node:fs';
 import type { Clock } from '../../core/index.js';
 import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
 import { SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
@@ -55,7 +54,6 @@ export interface SandboxSettings {
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const METRIC_HISTORY = 120;
-const DISK_WALK_LIMIT = 20_000;
 
 /** A running (or paused) local sandbox: its namespaces, cgroups, directories and state. */
 export class LocalSandbox {
@@ -182,23 +180,29 @@ export class LocalSandbox {
     });
   }
 
-  /** Resolves a sandbox path (relative to the user's home) to where it is on the host. */
+  /**
+   * Resolves a sandbox path (relative to the user's home) to where the server reaches it. The sandbox's
+   * disk is mounted in its own mount namespace only, so its /home/user and /tmp, like the rest of its
+   * files, are reached through its init's root (`/proc/<pid>/root`), and the server's writes land on
+   * the same disk, under the same size limit, as the sandbox's own.
+   */
   resolvePath(path: string, user: SandboxUser = 'user', followLast = true): ResolvedPath {
-    return resolveSandboxPath({ home: this.dirs.home, tmp: this.dirs.tmp, rootView: `/proc/${this.init.pid}/root` }, path, this.homeOf(user), followLast);
-  }
-
-  /** Bytes used under /home/user and /tmp (the sandbox's writable disk). */
-  diskUsedBytes(): number {
-    return directorySize(this.dirs.home) + directorySize(this.dirs.tmp);
+    const rootView = `/proc/${this.init.pid}/root`;
+    return resolveSandboxPath({ home: `${rootView}/home/user`, tmp: `${rootView}/tmp`, rootView }, path, this.homeOf(user), followLast);
   }
 
   /**
-   * Bytes that may still be written under /home/user and /tmp before the template's disk size is
-   * reached. Processes in the sandbox are bounded per file by RLIMIT_FSIZE; the server's own writes
-   * (file uploads) check this, since they run as root on the host.
+   * Used and total bytes of the sandbox's disk (its /home/user and /tmp together), as its filesystem
+   * counts them; nothing used of the template's size once the sandbox is gone.
    */
-  diskFreeBytes(): number {
-    return Math.max(0, this.template.diskBytes - this.diskUsedBytes());
+  disk(): { usedBytes: number; totalBytes: number } {
+    try {
+      const stats = statfsSync(`/proc/${this.init.pid}/root/tmp`);
+      return { usedBytes: (stats.blocks - stats.bfree) * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+    } catch {
+      // Its init died a moment ago (killed, or out of memory), before the manager saw it.
+      return { usedBytes: 0, totalBytes: this.template.diskBytes };
+    }
   }
 
   /** Measures usage now and adds it to the history the metrics endpoint returns. */
@@ -210,6 +214,7 @@ export class LocalSandbox {
     this.lastCpu = { atMs: nowMs, cpuNs };
     const usage = this.cgroups.memoryUsageBytes() ?? 0;
     const rss = this.cgroups.memoryRssBytes() ?? usage;
+    const disk = this.disk();
     const metric: SandboxMetric = {
       timestamp: new Date(nowMs).toISOString(),
       cpuUsedPct: Math.round(cpuUsedPct * 100) / 100,
@@ -217,8 +222,8 @@ export class LocalSandbox {
       memUsed: rss,
       memTotal: this.template.memoryBytes,
       memCache: Math.max(0, usage - rss),
-      diskUsed: this.diskUsedBytes(),
-      diskTotal: this.template.diskBytes,
+      diskUsed: disk.usedBytes,
+      diskTotal: disk.totalBytes,
     };
     this.history.push(metric);
     if (this.history.length > METRIC_HISTORY) this.history.shift();
@@ -229,30 +234,4 @@ export class LocalSandbox {
   metricHistory(): readonly SandboxMetric[] {
     return this.history;
   }
-}
-
-function directorySize(root: string): number {
-  let total = 0;
-  let seen = 0;
-  const stack = [root];
-  while (stack.length > 0 && seen < DISK_WALK_LIMIT) {
-    const dir = stack.pop()!;
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of entries) {
-      seen++;
-      try {
-        const stats = lstatSync(join(dir, name));
-        if (stats.isDirectory()) stack.push(join(dir, name));
-        else total += stats.blocks * 512;
-      } catch {
-        // Removed while walking.
-      }
-    }
-  }
-  return total;
 }

@@ -32,7 +32,10 @@ export interface Template {
   readonly envs: Readonly<Record<string, string>>;
   readonly cpuCount: number;
   readonly memoryMB: number;
-  /** Largest file a process may write (RLIMIT_FSIZE); also what `diskTotal` reports. */
+  /**
+   * Size of the sandbox's disk, which holds its /home/user and /tmp together (an ext4 image: about 2%
+   * goes to the filesystem itself); also every process's RLIMIT_FSIZE.
+   */
   readonly diskMB: number;
   readonly maxProcesses: number;
   readonly maxOpenFiles: number;
