@@ -75,6 +75,8 @@ export async function makeDiskImage(spec: DiskImageSpec): Promise<void> {
   if (code !== 0) throw new Error(`mkfs.ext4 failed (${signal ?? `exit code ${code}`}) making a sandbox disk of ${spec.sizeBytes} bytes: ${stderr.trim() || 'no error output'}`);
 }
 
+const MiB = 1024 * 1024;
+
 /** What a template's sandboxes find on their disk when they start. */
 export interface DiskTemplate {
   readonly name: string;
@@ -119,6 +121,10 @@ export class TemplateDisks {
       seedDisk(seed, template.files);
       await makeDiskImage({ image: `${base}.img`, sizeBytes: template.diskBytes, seed });
       return `${base}.img`;
+    } catch (error) {
+      rmSync(`${base}.img`, { force: true });
+      if (!/Could not allocate block/.test((error as Error).message)) throw error;
+      throw new Error(`the files of template '${template.name}' do not fit its disk of ${template.diskBytes / MiB} MiB (ext4 keeps about 2% of it): raise its diskMB or give it fewer files`, { cause: error });
     } finally {
       rmSync(seed, { recursive: true, force: true });
     }
