@@ -31,7 +31,7 @@ export interface SandboxManagerConfig {
   readonly logger: Logger;
   readonly templates: TemplateRegistry;
   readonly support: IsolationSupport;
-  /** Where sandbox directories are made (one folder per sandbox, removed when it is killed). */
+  /** Where sandbox directories are made (one folder per sandbox, removed when it is killed), and each template's disk image. */
   readonly dataDir: string;
   /** Names this server's cgroups, so a later run can tell its leftovers from a live server's. */
   readonly instance: string;
