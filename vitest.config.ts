@@ -1,11 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two tiers. `unit`: pure code and in-process fakes, seconds in all (`npm run test:unit`).
+ * `integration`: tests that start real processes, sandboxes, brokers or servers (`*.integration.test.ts`
+ * beside the code, and `test/` for the SDK conformance suites and the CLI end to end). `npm test` runs both.
+ */
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Sandboxes are real processes; two cores do not like many test files at once.
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: ['src/**/*.integration.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['src/**/*.integration.test.ts', 'test/**/*.test.ts'] } },
+    ],
   },
 });

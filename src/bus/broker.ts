@@ -297,7 +297,7 @@ class BrokerAccess {
     // Aedes can only refuse a publish by closing the connection. To drop it instead (acknowledged as
     // usual, as MQTT 3.1.1 §3.3.5 allows), authorizePublish marks the packet and this wrapper of the
     // broker's routing entry point, which the protocol handler calls with that same packet object,
-    // skips it. broker.test.ts checks that a refused publish is neither delivered nor retained.
+    // skips it. broker.integration.test.ts checks that a refused publish is neither delivered nor retained.
     const route = aedes.publish.bind(aedes) as (packet: PublishPacket, client: unknown, done?: (error?: Error) => void) => void;
     const guarded = (packet: PublishPacket, client: unknown, done?: (error?: Error) => void): void => {
       if (this.deniedPackets.has(packet)) {
