@@ -6,7 +6,7 @@ import type { Envelope, MessageDraft } from './envelope.js';
  * The message bus seam (DESIGN decision 3): publish, subscribe with MQTT wildcards, request/reply
  * with a timeout, and shared subscriptions for work queues. Small on purpose so that other
  * transports (a NATS adapter) can implement it; every implementation passes the contract suite in
- * `contract.ts`. Topics and filters come from `topics.ts`.
+ * `contract.testkit.ts`. Topics and filters come from `topics.ts`.
  *
  * Delivery rules every implementation keeps:
  * - a handler gets each message matching its filter once, however many of the same bus's

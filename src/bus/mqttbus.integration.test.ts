@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type StartedMosquitto, probeMosquittoBinary, startMosquitto } from '../../test/fixtures/mosquitto.js';
 import { InvalidInputError, ManualClock, randomId, silentLogger } from '../core/index.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker.js';
-import { type BusContractHarness, describeBusContract } from './contract.js';
+import { type BusContractHarness, describeBusContract } from './contract.testkit.js';
 import { PingMessage, PongMessage } from './envelope.js';
 import { BusAuthError, BusClosedError, BusConnectionError, isBusRequestAbortedError } from './errors.js';
 import { type MqttBus, type MqttBusOptions, compileMqttBusOptions, connectBus } from './mqttbus.js';

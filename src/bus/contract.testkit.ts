@@ -1,4 +1,5 @@
-// The contract every Bus adapter passes (STYLE: one shared contract test per seam). An adapter's
+// The contract every Bus adapter passes (STYLE: one shared contract test per seam). Test code, named
+// `.testkit.ts` so that it reads as such (vitest runs only `*.test.ts`). An adapter's
 // test file calls describeBusContract with a harness that connects buses to its transport. Imports
 // vitest, so it is not exported from index.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
