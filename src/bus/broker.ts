@@ -11,19 +11,10 @@ import {
 } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { type Logger, InvalidInputError, createLogger, errorMessage, randomToken } from '../core/index.js';
+import { type AgentAccess, type AgentIdentity, PublishRights, agentMaySubscribe, agentUsername, compileAgentAccess } from './access.js';
 import { readEnvelopeAddressing } from './envelope.js';
 import { BusError } from './errors.js';
-import {
-  type SharedFilter,
-  TOPIC_PUBLISHERS,
-  TOPIC_ROOT,
-  parseSharedFilter,
-  parseTopic,
-  swarmIdOf,
-  swarmTopics,
-  topicMatches,
-  validateSegment,
-} from './topics.js';
+import { type SharedFilter, parseSharedFilter, topicMatches } from './topics.js';
 
 /** Options of {@link startEmbeddedBroker}. Every field is optional. */
 export interface EmbeddedBrokerOptions {
@@ -58,17 +49,6 @@ export interface EmbeddedBrokerConfig {
 export interface BrokerCredentials {
   readonly username: string;
   readonly password: string;
-}
-
-/** Who a set of agent credentials is for. */
-export interface AgentIdentity {
-  readonly swarmId: string;
-  readonly agentId: string;
-  /**
-   * Agents of the swarm whose inbox this agent may send requests to (a coordinator's workers).
-   * @default [] (it sends requests only to the control plane, on its own order topic)
-   */
-  readonly requestsTo?: readonly string[];
 }
 
 /** Counters of the embedded broker, from {@link EmbeddedBroker.stats}. */
@@ -135,9 +115,6 @@ const NOT_AUTHORIZED = 5;
 
 /** Shared-subscription choices remembered, by packet; deliveries of one packet happen together. */
 const REMEMBERED_CHOICES = 1024;
-
-/** Unanswered requests an agent may still reply to; past this the oldest is forgotten. */
-const REMEMBERED_REQUESTS = 1024;
 
 /**
  * Validates options and fills in defaults.
@@ -242,17 +219,6 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
 
 type Identity = { readonly kind: 'admin'; readonly username: string } | AgentAccess;
 
-/** What one set of agent credentials may do. */
-interface AgentAccess {
-  readonly kind: 'agent';
-  readonly username: string;
-  readonly swarmId: string;
-  readonly agentId: string;
-  readonly requestsTo: ReadonlySet<string>;
-  /** The agent's inbox topic: requests delivered there may be answered. */
-  readonly inbox: string;
-}
-
 interface StoredCredentials {
   readonly digest: Buffer;
   readonly identity: Identity;
@@ -270,7 +236,7 @@ class BrokerAccess {
   /** Publish packets refused by `authorizePublish`, dropped before routing. */
   private readonly deniedPackets = new WeakSet<object>();
   private shared: SharedSubscriptions | undefined;
-  private readonly replies = new ReplyGrants();
+  private readonly rights = new PublishRights();
   private refusedConnections = 0;
   private deniedPublishes = 0;
   private deniedSubscribes = 0;
@@ -312,17 +278,10 @@ class BrokerAccess {
   }
 
   issue(agent: AgentIdentity): BrokerCredentials {
-    if (typeof agent !== 'object' || agent === null) throw new InvalidInputError('agent', 'must be { swarmId, agentId }');
-    const swarmId = validateSegment('swarmId', agent.swarmId);
-    const agentId = validateSegment('agentId', agent.agentId);
-    const requestsTo = agent.requestsTo ?? [];
-    if (!Array.isArray(requestsTo)) throw new InvalidInputError('requestsTo', 'must be an array of agent ids');
-    requestsTo.forEach((peer, i) => validateSegment(`requestsTo[${i}]`, peer));
-    const username = agentUsername(swarmId, agentId);
+    const identity = compileAgentAccess(agent);
     const password = randomToken();
-    const identity: AgentAccess = { kind: 'agent', username, swarmId, agentId, requestsTo: new Set(requestsTo), inbox: swarmTopics(swarmId).inbox(agentId) };
-    this.credentials.set(username, { digest: digest(password), identity });
-    return Object.freeze({ username, password });
+    this.credentials.set(identity.username, { digest: digest(password), identity });
+    return Object.freeze({ username: identity.username, password });
   }
 
   revoke(username: string): number {
@@ -330,7 +289,7 @@ class BrokerAccess {
       throw new InvalidInputError('username', 'the admin credentials cannot be revoked; close the broker instead');
     }
     this.credentials.delete(username);
-    this.replies.forget(username);
+    this.rights.forget(username);
     let closed = 0;
     for (const client of [...this.clients.values()]) {
       if (this.identities.get(client)?.username !== username) continue;
@@ -392,35 +351,16 @@ class BrokerAccess {
 
   authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const identity = client ? this.identities.get(client) : undefined;
-    let reason: string | undefined;
-    if (!client || !identity) reason = 'unknown client';
-    else if (packet.topic.startsWith('$')) reason = "a '$' topic";
-    else if (identity.kind === 'agent') reason = this.agentRefusal(identity, client.id, packet);
+    const reason =
+      !client || !identity
+        ? 'unknown client'
+        : this.rights.refusal(identity.kind === 'agent' ? identity : undefined, client.id, packet.topic, () => readEnvelopeAddressing(payloadOf(packet)));
     if (reason !== undefined) {
       this.deniedPublishes++;
       this.deniedPackets.add(packet);
       this.logger.warn({ username: identity?.username, clientId: client?.id, topic: packet.topic, reason }, 'dropped a publish the client may not make');
     }
     done(null);
-  }
-
-  /** Why agent `identity`, connected as `clientId`, may not publish `packet`; `undefined` when it may. */
-  private agentRefusal(identity: AgentAccess, clientId: string, packet: PublishPacket): string | undefined {
-    if (swarmIdOf(packet.topic) !== identity.swarmId) return 'outside its swarm';
-    const topic = parseTopic(packet.topic);
-    if (!topic) return 'not a topic of the swarm layout';
-    const rule = TOPIC_PUBLISHERS[topic.kind];
-    if (rule === 'control-plane') return "the control plane's topic";
-    if (rule === 'owner' && topic.name !== identity.agentId) return "another agent's topic";
-    if (rule === 'requester' && (topic.name === undefined || !identity.requestsTo.has(topic.name))) return 'an inbox its credentials do not name';
-    // Subscribers believe an envelope's `from` and answer to its `replyTo`: neither may name someone else.
-    const addressing = readEnvelopeAddressing(payloadOf(packet));
-    if (addressing?.from !== undefined && addressing.from !== clientId) return "'from' is not the publisher's client id";
-    if (addressing?.replyTo !== undefined && !isReplyTopicOf(addressing.replyTo, identity.swarmId, clientId)) {
-      return "'replyTo' is not the publisher's own reply topic";
-    }
-    if (rule === 'replier' && !this.replies.take(identity.username, packet.topic, addressing?.correlationId)) return 'a reply to no request it received';
-    return undefined;
   }
 
   authorizeSubscribe(
@@ -461,7 +401,7 @@ class BrokerAccess {
   authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const forwarded = this.forwardedPacket(client, packet);
     const identity = forwarded && this.identities.get(client);
-    if (identity?.kind === 'agent' && packet.topic === identity.inbox) this.grantReply(identity, packet);
+    if (identity?.kind === 'agent') this.rights.delivered(identity, packet.topic, () => readEnvelopeAddressing(payloadOf(packet)));
     return forwarded;
   }
 
@@ -474,15 +414,6 @@ class BrokerAccess {
     // A retained message replayed on subscribing (no broker id) goes to plain subscriptions only.
     if (!packet.brokerId) return null;
     return shared.isChosen(client, packet) ? packet : null;
-  }
-
-  /** A request reached the agent's own inbox: it may answer it once, on the request's reply topic in its swarm. */
-  private grantReply(identity: AgentAccess, packet: AedesPublishPacket): void {
-    const addressing = readEnvelopeAddressing(payloadOf(packet));
-    if (addressing?.id === undefined || addressing.replyTo === undefined) return;
-    const replyTo = parseTopic(addressing.replyTo);
-    if (replyTo?.kind !== 'reply' || replyTo.swarmId !== identity.swarmId) return;
-    this.replies.grant(identity.username, addressing.replyTo, addressing.id);
   }
 
   private onUnsubscribe(filters: string[], client: Client): void {
@@ -649,54 +580,13 @@ class SharedSubscriptions {
   }
 }
 
-/**
- * The replies each agent may still send: one per request delivered on its own inbox, by reply topic
- * and request id, until it replies (then no more: a second reply is refused) or its credentials are
- * revoked. Kept by username, so a reply after a reconnection is still allowed.
- */
-class ReplyGrants {
-  private readonly byAgent = new Map<string, Set<string>>();
-
-  grant(username: string, replyTo: string, requestId: string): void {
-    let grants = this.byAgent.get(username);
-    if (!grants) {
-      grants = new Set();
-      this.byAgent.set(username, grants);
-    }
-    grants.add(`${replyTo}\u0000${requestId}`);
-    // A handler may never answer (it returned nothing, or the agent died): forget the oldest.
-    if (grants.size > REMEMBERED_REQUESTS) grants.delete(grants.values().next().value as string);
-  }
-
-  /** Whether a reply on `replyTo` to request `requestId` is allowed; uses the grant up. */
-  take(username: string, replyTo: string, requestId: string | undefined): boolean {
-    return requestId !== undefined && (this.byAgent.get(username)?.delete(`${replyTo}\u0000${requestId}`) ?? false);
-  }
-
-  forget(username: string): void {
-    this.byAgent.delete(username);
-  }
-}
-
-function agentUsername(swarmId: string, agentId: string): string {
-  return `${swarmId}/${agentId}`;
-}
-
-/** Whether `topic` is the reply topic of client `clientId` in swarm `swarmId`. */
-function isReplyTopicOf(topic: string, swarmId: string, clientId: string): boolean {
-  const parsed = parseTopic(topic);
-  return parsed?.kind === 'reply' && parsed.swarmId === swarmId && parsed.name === clientId;
-}
-
 function payloadOf(packet: { readonly payload: string | Buffer }): Buffer {
   return typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
 }
 
-/** Whether `identity` may subscribe to `topicOrFilter`. */
-function maySubscribe(identity: Identity, topicOrFilter: string): boolean {
-  if (identity.kind === 'admin') return true;
-  const prefix = `${TOPIC_ROOT}/${identity.swarmId}/`;
-  return topicOrFilter.length > prefix.length && topicOrFilter.startsWith(prefix);
+/** Whether `identity` may subscribe to `filter` (a plain filter). */
+function maySubscribe(identity: Identity, filter: string): boolean {
+  return identity.kind === 'admin' || agentMaySubscribe(identity, filter);
 }
 
 function digest(secret: string | Buffer): Buffer {

@@ -81,8 +81,8 @@ export {
   type EmbeddedBrokerConfig,
   type EmbeddedBrokerStats,
   type BrokerCredentials,
-  type AgentIdentity,
 } from './broker.js';
+export type { AgentIdentity } from './access.js';
 export {
   BusError,
   BusTimeoutError,
