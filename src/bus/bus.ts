@@ -9,12 +9,19 @@ import type { Envelope, MessageDraft } from './envelope.js';
  * `contract.testkit.ts`. Topics and filters come from `topics.ts`.
  *
  * Delivery rules every implementation keeps:
+ * - delivery is asynchronous: no handler runs inside the `publish` call that sent its message;
+ * - messages one bus publishes with the same QoS reach each subscriber in the order of the `publish`
+ *   calls, whatever their topics; across QoS levels there is no order (mqtt.js writes a QoS 0 message
+ *   at once and a QoS 1 one after storing it for resending), and a request waits for its bus's reply
+ *   subscription, so it may follow messages published after it;
  * - a handler gets each message matching its filter once, however many of the same bus's
  *   subscriptions overlap it;
  * - a shared subscription's message goes to exactly one member of its group (across buses, and
  *   among several handlers of the same group on one bus);
  * - an invalid incoming message never reaches a handler: it is dropped, counted and logged;
- * - a handler that throws does not disturb other handlers or the connection.
+ * - a handler that throws does not disturb other handlers or the connection;
+ * - when a bus's connection ends without `close()` (its process was killed), the broker publishes
+ *   its last will (`will` option), after the messages it had published; `close()` publishes none.
  */
 export interface Bus {
   /** This bus's identity on the broker; the `from` of every message it sends. */

@@ -4,6 +4,7 @@
 // vitest, so it is not exported from index.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Clock, type Logger, InvalidInputError, ManualClock, randomId, silentLogger } from '../core/index.js';
+import type { WillOptions } from './base.js';
 import type { Bus, Delivery, Subscription } from './bus.js';
 import {
   CheckpointMessage,
@@ -28,6 +29,7 @@ export interface BusContractConnectOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly maxMessageBytes?: number;
+  readonly will?: WillOptions;
 }
 
 /** How the contract reaches one adapter. */
@@ -36,6 +38,11 @@ export interface BusContractHarness {
   connect(swarmId: string, options?: BusContractConnectOptions): Promise<Bus>;
   /** Publishes raw bytes on `topic` of swarm `swarmId`, bypassing every check of the bus (to send invalid messages). */
   publishRaw(swarmId: string, topic: string, payload: string | Buffer, options?: { retain?: boolean }): Promise<void>;
+  /**
+   * Ends `bus` (one that `connect` made) the way a killed process's connection ends, without a clean
+   * close, so that the broker publishes its last will; the bus is closed afterwards.
+   */
+  crash(bus: Bus): Promise<void>;
   /** Closes whatever the harness opened. */
   close(): Promise<void>;
 }
@@ -157,6 +164,55 @@ export function describeBusContract(name: string, createHarness: () => Promise<B
       expect(next.id).not.toBe(sent.id);
       await waitFor(() => inbox.messages.length === 2, 'the second heartbeat');
       expect(inbox.messages[1]?.id).toBe(next.id);
+    });
+
+    it('delivers asynchronously: no handler runs inside publish, not even one of the publishing bus', async () => {
+      const swarm = newSwarm();
+      const topics = swarmTopics(swarm);
+      const publisher = await open(swarm);
+      const subscriber = await open(swarm);
+      let publishing = false;
+      const calledWhilePublishing: boolean[] = [];
+      const handler = (): void => void calledWhilePublishing.push(publishing);
+      await publisher.subscribe(topics.allSignals(), handler);
+      await subscriber.subscribe(topics.allSignals(), handler);
+
+      publishing = true;
+      const sent = publisher.publish(topics.signal('a'), PingMessage.draft({ seq: 1 }));
+      publishing = false;
+      await sent;
+      await waitFor(() => calledWhilePublishing.length === 2, 'both copies');
+      expect(calledWhilePublishing).toEqual([false, false]);
+    });
+
+    it("keeps the order of each publisher's messages of one QoS on the way to a subscriber, across topics", async () => {
+      const swarm = newSwarm();
+      const topics = swarmTopics(swarm);
+      const publishers = [await open(swarm), await open(swarm)];
+      const subscriber = await open(swarm);
+      const inbox = recorder();
+      await subscriber.subscribe(topics.all(), inbox.handler);
+      const families = [(id: string) => topics.signal(id), (id: string) => topics.vote(id), (id: string) => topics.decision(id)];
+      const count = 60;
+
+      // Not awaited one by one: the order of the calls is what counts.
+      const sends: Promise<unknown>[] = [];
+      for (let seq = 0; seq < count; seq++) {
+        publishers.forEach((publisher, index) => {
+          const topic = families[seq % families.length] as (agentId: string) => string;
+          sends.push(publisher.publish(topic(`agent-${index}`), PingMessage.draft({ seq }), { qos: seq % 2 === 0 ? 0 : 1 }));
+        });
+      }
+      await Promise.all(sends);
+      await waitFor(() => inbox.messages.length === 2 * count, `${2 * count} messages`);
+
+      // Even numbers went at QoS 0, odd ones at QoS 1. MQTT orders only within a QoS level (mqtt.js
+      // writes a QoS 0 message at once, and a QoS 1 one after storing it for resending).
+      const sequence = (parity: number): number[] => Array.from({ length: count / 2 }, (_unused, i) => 2 * i + parity);
+      for (const publisher of publishers) {
+        const received = seqs(inbox.messages.filter((message) => message.from === publisher.clientId));
+        expect([received.filter((seq) => seq % 2 === 0), received.filter((seq) => seq % 2 === 1)]).toEqual([sequence(0), sequence(1)]);
+      }
     });
 
     it("matches '+' to exactly one level and '#' to any number of levels, including the parent", async () => {
@@ -379,6 +435,58 @@ export function describeBusContract(name: string, createHarness: () => Promise<B
       for (const inbox of inboxes) expect(inbox.messages.length).toBeGreaterThan(0);
     });
 
+    it('stops giving work to a member that left its group; the others get all of it', async () => {
+      const swarm = newSwarm();
+      const topics = swarmTopics(swarm);
+      const producer = await open(swarm);
+      const leaving = await open(swarm);
+      const staying = await open(swarm);
+      const left = recorder();
+      const stayed = recorder();
+      const membership = await leaving.shareSubscribe('workers', topics.work('fills'), left.handler);
+      await staying.shareSubscribe('workers', topics.work('fills'), stayed.handler);
+      for (let seq = 0; seq < 10; seq++) await producer.publish(topics.work('fills'), PingMessage.draft({ seq }));
+      await waitFor(() => left.messages.length + stayed.messages.length === 10, 'the first 10 work items');
+
+      await membership.unsubscribe();
+      for (let seq = 10; seq < 20; seq++) await producer.publish(topics.work('fills'), PingMessage.draft({ seq }));
+      await waitFor(() => left.messages.length + stayed.messages.length === 20, 'the next 10 work items');
+      await barrier(swarm, producer, [leaving, staying]);
+
+      expect(seqs(left.messages).every((seq) => seq < 10)).toBe(true);
+      expect(seqs(stayed.messages).filter((seq) => seq >= 10)).toEqual(Array.from({ length: 10 }, (_unused, i) => 10 + i));
+    });
+
+    it('shares the requests of a serving group: each request is answered by one member, once', async () => {
+      const swarm = newSwarm();
+      const topics = swarmTopics(swarm);
+      const servers = [await open(swarm), await open(swarm)];
+      const client = await open(swarm);
+      const handled = servers.map(() => 0);
+      await Promise.all(
+        servers.map((server, index) =>
+          server.serve(
+            topics.inbox('pool'),
+            (request) => {
+              handled[index] = (handled[index] ?? 0) + 1;
+              return PongMessage.draft({ seq: PingMessage.is(request) ? request.payload.seq : -1, note: server.clientId });
+            },
+            { group: 'pool' },
+          ),
+        ),
+      );
+
+      const replies: Envelope[] = [];
+      for (let seq = 0; seq < 8; seq++) replies.push(await client.request(topics.inbox('pool'), PingMessage.draft({ seq }), { timeoutMs: 5000 }));
+      await barrier(swarm, servers[0] as Bus, [client]);
+      await barrier(swarm, servers[1] as Bus, [client]);
+
+      expect(seqs(replies)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(replies.every((reply) => PongMessage.is(reply) && reply.from === reply.payload.note)).toBe(true);
+      expect(handled.reduce((sum, count) => sum + count, 0)).toBe(8);
+      expect(client.stats().unmatchedReplies).toBe(0);
+    });
+
     it('drops invalid messages, counts and logs them, and still delivers the good ones', async () => {
       const swarm = newSwarm();
       const topics = swarmTopics(swarm);
@@ -458,6 +566,30 @@ export function describeBusContract(name: string, createHarness: () => Promise<B
 
       await Promise.all([publisher.close(), late.close()]);
       await harness.publishRaw(swarm, topic, '', { retain: true }); // clears it on a shared broker
+    });
+
+    it('publishes the last will of a bus whose connection ends abruptly, after its earlier messages, and none on a clean close', async () => {
+      const swarm = newSwarm();
+      const topics = swarmTopics(swarm);
+      const watcher = await open(swarm);
+      const heard = recorder();
+      await watcher.subscribe(topics.allHeartbeats(), heard.handler);
+      const will = (agentId: string): WillOptions => ({ topic: topics.heartbeat(agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) });
+      const closing = await open(swarm, { will: will('closes') });
+      const crashing = await open(swarm, { will: will('crashes') });
+      await crashing.publish(topics.heartbeat('crashes'), HeartbeatMessage.draft({ seq: 1, status: 'running' }));
+
+      // The clean close comes first: a will it wrongly published would arrive before the crash's.
+      await closing.close();
+      await harness.crash(crashing);
+      await waitFor(() => heard.messages.length === 2, 'the heartbeat and the last will');
+
+      expect(heard.messages.map((message) => [message.from, message.type, message.payload])).toEqual([
+        [crashing.clientId, 'heartbeat', { seq: 1, status: 'running' }],
+        [crashing.clientId, 'heartbeat', { seq: 0, status: 'lost' }],
+      ]);
+      expect(heard.deliveries[1]).toEqual({ topic: topics.heartbeat('crashes'), retained: false });
+      await expect(crashing.publish(topics.heartbeat('crashes'), HeartbeatMessage.draft({ seq: 2, status: 'running' }))).rejects.toBeInstanceOf(BusClosedError);
     });
 
     it('names the field of every invalid argument', async () => {

@@ -37,6 +37,13 @@ function mqttHarness(open: () => Promise<{ busUrl: string; rawUrl: string; broke
       publishRaw: async (_swarmId, topic, payload, options = {}) => {
         await raw.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false });
       },
+      crash: async (bus) => {
+        // What a killed process leaves: a socket gone without MQTT's DISCONNECT, which is what makes the
+        // broker publish the will. MqttBus has no such call in its API, so the test reaches its client.
+        const { client } = bus as unknown as { client: MqttClient };
+        client.stream.destroy();
+        await bus.close();
+      },
       close: async () => {
         await raw.endAsync();
         await broker?.close();
