@@ -138,8 +138,15 @@ export function compileBusOptions(options: BusOptions): BusConfig {
   let will: EncodedWill | undefined;
   if (options.will !== undefined) {
     const topic = validateTopicName(options.will.topic, 'will.topic');
-    const { envelope, bytes } = codec.encode(options.will.message, { id: randomId(16), from: clientId, ts: clock.now() });
-    will = Object.freeze({ topic, payload: bytes, qos: compileQos(options.will.qos, 'will.qos'), envelope });
+    let encoded: ReturnType<EnvelopeCodec['encode']>;
+    try {
+      encoded = codec.encode(options.will.message, { id: randomId(16), from: clientId, ts: clock.now() });
+    } catch (error) {
+      // The codec names fields from the message down (`message.payload.seq`); the option holds it under `will`.
+      if (error instanceof InvalidInputError) throw new InvalidInputError(`will.${error.field}`, error.message.slice(error.field.length + 2), { cause: error });
+      throw error;
+    }
+    will = Object.freeze({ topic, payload: encoded.bytes, qos: compileQos(options.will.qos, 'will.qos'), envelope: encoded.envelope });
   }
   return Object.freeze({ clientId, clock, logger: options.logger ?? createLogger('bus'), codec, requestTimeoutMs, will });
 }

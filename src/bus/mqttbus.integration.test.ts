@@ -229,6 +229,8 @@ describe('MqttBus specifics', () => {
     expect(field({ keepaliveSeconds: 70_000 })).toBe('keepaliveSeconds');
     expect(field({ protocolVersion: 3 as 4 })).toBe('protocolVersion');
     expect(field({ password: 5 as unknown as string })).toBe('password');
+    expect(field({ will: { topic: 'ts/x/+', message: PingMessage.draft({ seq: 1 }) } })).toBe('will.topic');
+    expect(field({ will: { topic: 'ts/x/y', message: { type: 'ping', payload: { seq: -1 } } } })).toBe('will.message.payload.seq');
     const config = compileMqttBusOptions({ url: 'ws://user:pw@127.0.0.1:8080/mqtt', clock: new ManualClock() });
     expect(config).toMatchObject({ displayUrl: 'ws://127.0.0.1:8080/mqtt', requestTimeoutMs: 10_000, connectTimeoutMs: 5_000, reconnectPeriodMs: 1_000, keepaliveSeconds: 30, protocolVersion: 'auto' });
     expect(config.clientId).toMatch(/^ts-[a-z0-9]{16}$/);
