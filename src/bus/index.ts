@@ -73,6 +73,15 @@ export {
   type MqttBusStats,
 } from './mqttbus.js';
 export {
+  createMemoryBroker,
+  createMemoryBus,
+  type MemoryBroker,
+  type MemoryBus,
+  type MemoryBrokerOptions,
+  type MemoryBrokerStats,
+  type MemoryBusOptions,
+} from './memorybus.js';
+export {
   startEmbeddedBroker,
   compileEmbeddedBrokerOptions,
   ADMIN_USERNAME,
