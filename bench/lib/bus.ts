@@ -1,20 +1,24 @@
 // Bus workloads for benchmarks: one hop (a publisher and a subscriber) through the Bus or through two
-// bare mqtt.js clients, timed one message at a time or pipelined, and request/reply through
-// bus.serve + bus.request. Every run gets its own agents, so a late message of an earlier run cannot
-// be counted in a later one. Each client is an agent with its own credentials on the embedded broker,
-// so it publishes only on its own topics: a hop's bars go on the publisher's signal topic, and a
-// request goes to the serving agent's inbox.
+// bare mqtt.js clients, timed one message at a time or pipelined, request/reply through
+// bus.serve + bus.request, and a lockstep swarm's traffic (steps, signals, an order round trip and a
+// decision per step). Every run gets its own agents, so a late message of an earlier run cannot
+// be counted in a later one. Each client is an agent with its own credentials on the embedded broker
+// (or its rights on the in-memory one), so it publishes only on its own topics: a hop's bars go on
+// the publisher's signal topic, and a request goes to the serving agent's inbox.
 import { connect as connectTcp } from 'node:net';
 import { type IClientOptions, type MqttClient, connectAsync } from 'mqtt';
 import { z } from 'zod';
 import { randomId, silentLogger } from '../../src/core/index.js';
 import {
   type BrokerCredentials,
+  type Bus,
   type EmbeddedBroker,
+  type MemoryBroker,
   type MqttBus,
   type QoS,
   MessageRegistry,
   connectBus,
+  createMemoryBus,
   defineMessage,
   swarmTopics,
 } from '../../src/bus/index.js';
@@ -33,8 +37,21 @@ export const BarMessage = defineMessage(
   }),
 );
 
-/** The built-in message types and {@link BarMessage}. */
-export const BENCH_REGISTRY = MessageRegistry.create(BarMessage);
+const barSchema = BarMessage.schema;
+
+/** One step of the lockstep workload: a bar of each symbol, as the control plane publishes it. */
+const BenchStepMessage = defineMessage('bench.step', z.object({ index: z.int().nonnegative(), bars: z.array(barSchema) }));
+const intentSchema = z.object({ symbol: z.string(), side: z.enum(['buy', 'sell', 'hold']), strength: z.number() });
+/** An agent's answer to a step. */
+const BenchSignalMessage = defineMessage('bench.signal', z.object({ index: z.int().nonnegative(), intents: z.array(intentSchema) }));
+/** The decider's orders (a request to the venue), and the venue's fills (its reply). */
+const BenchOrdersMessage = defineMessage('bench.orders', z.object({ index: z.int().nonnegative(), orders: z.array(intentSchema) }));
+const BenchFillsMessage = defineMessage('bench.fills', z.object({ index: z.int().nonnegative(), filled: z.int().nonnegative() }));
+/** What the decider decided, which closes the step. */
+const BenchDecisionMessage = defineMessage('bench.decision', z.object({ index: z.int().nonnegative(), orders: z.int().nonnegative() }));
+
+/** The built-in message types, {@link BarMessage} and the lockstep workload's. */
+export const BENCH_REGISTRY = MessageRegistry.create(BarMessage, BenchStepMessage, BenchSignalMessage, BenchOrdersMessage, BenchFillsMessage, BenchDecisionMessage);
 
 const FIRST_BAR_MS = Date.UTC(2024, 0, 2, 14, 30);
 const MINUTE_MS = 60_000;
@@ -69,6 +86,17 @@ export interface BrokerTarget {
    * `undefined` on an anonymous broker.
    */
   credentials(swarmId: string, agentId: string, requestsTo?: readonly string[]): BrokerCredentials | undefined;
+  /** The control plane's credentials; `undefined` on an anonymous broker. */
+  readonly adminCredentials?: BrokerCredentials;
+}
+
+/** Where buses come from, whatever carries their messages: an MQTT broker ({@link busTargetOf}) or memory ({@link memoryTarget}). */
+export interface BusTarget {
+  readonly name: string;
+  /** A Bus for agent `agentId` of `swarmId` (its client id), allowed to send requests to `requestsTo`, knowing {@link BENCH_REGISTRY}. */
+  agent(swarmId: string, agentId: string, requestsTo?: readonly string[]): Promise<Bus>;
+  /** A Bus with the control plane's rights (every topic), client id `clientId`. */
+  controlPlane(clientId: string): Promise<Bus>;
 }
 
 /** The embedded broker, each client connecting with credentials issued for it. */
@@ -77,7 +105,32 @@ export function embeddedTarget(broker: EmbeddedBroker): BrokerTarget {
     name: 'embedded Aedes',
     url: broker.url,
     credentials: (swarmId, agentId, requestsTo = []) => broker.issueCredentials({ swarmId, agentId, requestsTo }),
+    adminCredentials: broker.adminCredentials,
   };
+}
+
+/** Buses on an MQTT broker (MqttBus). */
+export function busTargetOf(target: BrokerTarget): BusTarget {
+  return {
+    name: target.name,
+    agent: (swarmId, agentId, requestsTo = []) => openBus(target, swarmId, agentId, requestsTo),
+    controlPlane: (clientId) => connectBus({ url: target.url, ...target.adminCredentials, clientId, registry: BENCH_REGISTRY, logger: silentLogger }),
+  };
+}
+
+/** Buses on an in-memory broker (MemoryBus), each agent with its rights there. */
+export function memoryTarget(broker: MemoryBroker): BusTarget {
+  const open = (options: Partial<Parameters<typeof createMemoryBus>[0]>): Promise<Bus> =>
+    Promise.resolve(createMemoryBus({ broker, registry: BENCH_REGISTRY, logger: silentLogger, ...options }));
+  return {
+    name: 'memory',
+    agent: (swarmId, agentId, requestsTo = []) => open({ agent: { swarmId, agentId, requestsTo } }),
+    controlPlane: (clientId) => open({ clientId }),
+  };
+}
+
+function asBusTarget(target: BrokerTarget | BusTarget): BusTarget {
+  return 'agent' in target ? target : busTargetOf(target);
 }
 
 /** A broker that lets anyone in. */
@@ -118,13 +171,14 @@ export interface Hop {
 export type OpenHop = (arrive: Arrive) => Promise<Hop>;
 
 /** Two Buses: bars validated and wrapped in envelopes, decoded and validated again on arrival. */
-export function busHop(target: BrokerTarget, swarmId: string, qos: QoS): OpenHop {
+export function busHop(target: BrokerTarget | BusTarget, swarmId: string, qos: QoS): OpenHop {
+  const buses = asBusTarget(target);
   return async (arrive) => {
     const symbol = `SYM-${randomId(6)}`;
     const publisherId = `publisher-${randomId(6)}`;
     const topic = swarmTopics(swarmId).signal(publisherId);
-    const publisher = await openBus(target, swarmId, publisherId);
-    const subscriber = await openBus(target, swarmId, `subscriber-${randomId(6)}`).catch(async (error: unknown) => {
+    const publisher = await buses.agent(swarmId, publisherId);
+    const subscriber = await buses.agent(swarmId, `subscriber-${randomId(6)}`).catch(async (error: unknown) => {
       await publisher.close();
       throw error;
     });
@@ -298,15 +352,16 @@ export async function throughput(open: OpenHop, options: { count: number; warmup
  * samples, once the timed requests took `budgetMs` together.
  */
 export async function requestReplyLatency(
-  target: BrokerTarget,
+  target: BrokerTarget | BusTarget,
   swarmId: string,
   options: { count: number; warmup: number; budgetMs: number },
 ): Promise<number[]> {
+  const buses = asBusTarget(target);
   const serverId = `server-${randomId(6)}`;
   const topic = swarmTopics(swarmId).inbox(serverId);
   const symbol = `SYM-${randomId(6)}`;
-  const server = await openBus(target, swarmId, serverId);
-  const client = await openBus(target, swarmId, `client-${randomId(6)}`, [serverId]).catch(async (error: unknown) => {
+  const server = await buses.agent(swarmId, serverId);
+  const client = await buses.agent(swarmId, `client-${randomId(6)}`, [serverId]).catch(async (error: unknown) => {
     await server.close();
     throw error;
   });
@@ -326,5 +381,108 @@ export async function requestReplyLatency(
     return samples;
   } finally {
     await Promise.all([client.close(), server.close()]);
+  }
+}
+
+/** What {@link lockstepSwarm} measured, from the first step published to the last decision received. */
+export interface LockstepRun {
+  readonly agents: number;
+  readonly steps: number;
+  /** Messages published by every bus together (steps, signals, orders, fills, decisions). */
+  readonly published: number;
+  /** Copies received by every bus together. */
+  readonly received: number;
+  readonly wallMs: number;
+  /** CPU time of the whole process (user + system) over the same span: both ends of every hop, and the broker. */
+  readonly cpuMs: number;
+}
+
+/**
+ * A lockstep swarm's bus traffic, without strategies or a venue: the control plane publishes step i (a
+ * bar of each of `symbols` symbols) at QoS 0; each of `agents` agents answers with a signal at QoS 0;
+ * every agent and the control plane subscribe to all signals (a mesh); the decider (the first agent),
+ * once it holds the step's signals, sends its orders to the control plane (a request on its order
+ * topic, served by the control plane, QoS 1) and publishes its decision at QoS 0, on which the control
+ * plane publishes step i + 1. Agents have agent rights, the control plane every topic.
+ * @throws Error naming the step when nothing moves for `stallMs` (a lost message).
+ */
+export async function lockstepSwarm(
+  target: BusTarget,
+  swarmId: string,
+  options: { agents: number; steps: number; symbols: number; stallMs: number },
+): Promise<LockstepRun> {
+  const topics = swarmTopics(swarmId);
+  const ids = Array.from({ length: options.agents }, (_, i) => `agent-${i}-${randomId(6)}`);
+  const symbols = Array.from({ length: options.symbols }, (_, i) => `S${i}`);
+  const buses: Bus[] = [];
+  try {
+    const control = await target.controlPlane(`control-${randomId(6)}`);
+    buses.push(control);
+    for (const id of ids) buses.push(await target.agent(swarmId, id));
+    const agents = buses.slice(1);
+    const [deciderId, decider] = [ids[0] as string, agents[0] as Bus];
+
+    await Promise.all(
+      agents.map((bus, i) =>
+        bus.subscribe(topics.step(), (envelope) => {
+          if (!BenchStepMessage.is(envelope)) return;
+          const { index, bars } = envelope.payload;
+          const intents = bars.map((bar, k) => ({ symbol: bar.symbol, side: (index + k + i) % 3 === 0 ? ('buy' as const) : ('hold' as const), strength: 0.5 }));
+          void bus.publish(topics.signal(ids[i] as string), BenchSignalMessage.draft({ index, intents }), { qos: 0 });
+        }),
+      ),
+    );
+    const heard = new Map<number, number>();
+    await decider.subscribe(topics.allSignals(), async (envelope) => {
+      if (!BenchSignalMessage.is(envelope)) return;
+      const { index, intents } = envelope.payload;
+      const count = (heard.get(index) ?? 0) + 1;
+      heard.set(index, count);
+      if (count < options.agents) return;
+      heard.delete(index);
+      const reply = await decider.request(topics.order(deciderId), BenchOrdersMessage.draft({ index, orders: intents }));
+      await decider.publish(topics.decision(deciderId), BenchDecisionMessage.draft({ index, orders: BenchFillsMessage.is(reply) ? reply.payload.filled : 0 }), { qos: 0 });
+    });
+    await Promise.all([...agents.slice(1), control].map((bus) => bus.subscribe(topics.allSignals(), () => undefined)));
+    await control.serve(topics.allOrders(), (request) =>
+      BenchOrdersMessage.is(request) ? BenchFillsMessage.draft({ index: request.payload.index, filled: request.payload.orders.length }) : undefined,
+    );
+
+    const step = (index: number): void => {
+      void control.publish(topics.step(), BenchStepMessage.draft({ index, bars: symbols.map((symbol) => barFor(index, symbol)) }), { qos: 0 });
+    };
+    let onDecision: (index: number) => void = () => undefined;
+    await control.subscribe(topics.allDecisions(), (envelope) => {
+      if (BenchDecisionMessage.is(envelope)) onDecision(envelope.payload.index);
+    });
+    const finished = new Promise<void>((resolve, reject) => {
+      let decided = -1;
+      let seen = -1;
+      const watchdog = setInterval(() => {
+        if (decided === seen) {
+          clearInterval(watchdog);
+          reject(new Error(`the lockstep swarm on ${target.name} stalled after step ${decided}: nothing moved for ${options.stallMs} ms`));
+        }
+        seen = decided;
+      }, options.stallMs);
+      onDecision = (index) => {
+        decided = index;
+        if (index + 1 < options.steps) return step(index + 1);
+        clearInterval(watchdog);
+        resolve();
+      };
+    });
+    const before = buses.map((bus) => bus.stats());
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    step(0);
+    await finished;
+    const wallMs = performance.now() - started;
+    const cpu = process.cpuUsage(cpuBefore);
+    const after = buses.map((bus) => bus.stats());
+    const sum = (field: 'published' | 'received'): number => after.reduce((total, stats, i) => total + stats[field] - (before[i]?.[field] ?? 0), 0);
+    return { agents: options.agents, steps: options.steps, published: sum('published'), received: sum('received'), wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
+  } finally {
+    await Promise.all(buses.map((bus) => bus.close()));
   }
 }
