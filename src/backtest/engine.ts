@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../core/index.js';
-import type { Bar } from '../market/index.js';
+import { type Bar, Timeline } from '../market/index.js';
 import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
 import {
   type AllocationSummary,
@@ -14,7 +14,6 @@ import {
 } from '../strategy/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
 import { type OrderRejection, type SessionReport, TradingSession } from './session.js';
-import { Timeline } from './timeline.js';
 import { type BacktestWarning, warmUpWarnings } from './warnings.js';
 
 /** Options of {@link runBacktest}. */

@@ -5,7 +5,8 @@ export {
   type BacktestResult,
   type BacktestRejection,
 } from './engine.js';
-export { groupByTime } from './timeline.js';
+// groupByTime lives in market/ now; re-exported until the swarm imports it from there.
+export { groupByTime } from '../market/index.js';
 export { type BacktestWarning, warmUpWarnings } from './warnings.js';
 export {
   TradingSession,

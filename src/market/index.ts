@@ -1,5 +1,6 @@
 export { type Bar, type BarProblem, validateBar, freezeBar } from './bars.js';
 export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions } from './csv.js';
+export { Timeline, groupByTime } from './timeline.js';
 export {
   createSyntheticFeed,
   compileSyntheticFeedOptions,

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import type { Bar } from '../market/index.js';
-import { DAY, series } from './testbars.js';
+import type { Bar } from './bars.js';
 import { Timeline, groupByTime } from './timeline.js';
+
+const DAY = 86_400_000;
+
+/** Bars with the given opens and closes, one per day from time 0; high/low span them. */
+function series(opens: readonly number[], closes: readonly number[], symbol = 'AAA'): Bar[] {
+  return closes.map((close, i) => {
+    const open = opens[i] as number;
+    return { symbol, timeMs: i * DAY, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000 };
+  });
+}
 
 function walk(timeline: Timeline): Bar[][] {
   const steps: Bar[][] = [];
@@ -25,6 +34,16 @@ describe('Timeline', () => {
     expect(step).toEqual([]);
     expect(timeline.next(step)).toBe(false);
     expect(timeline).toMatchObject({ symbols: ['AAA'], count: 3 });
+  });
+
+  it('walks the same steps again after a rewind', () => {
+    const a = series([1, 2, 3], [1, 2, 3], 'AAA');
+    const b = series([5, 6], [5, 6], 'BBB');
+    const timeline = new Timeline([...a, ...b]);
+    const first = walk(timeline);
+    timeline.rewind();
+    expect(walk(timeline)).toEqual(first);
+    expect(first).toHaveLength(3);
   });
 
   it('merges symbols by time, alphabetical at equal times, trimming the step when fewer symbols trade', () => {

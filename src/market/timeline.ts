@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../core/index.js';
-import type { Bar } from '../market/index.js';
+import type { Bar } from './bars.js';
 
 /**
  * Every symbol's bars, checked, walked one time step at a time: each step holds the bars at the
@@ -37,6 +37,11 @@ export class Timeline {
     this.count = count;
     this.#lists = symbols.map((symbol) => bySymbol.get(symbol) as readonly Bar[]);
     this.#cursors = symbols.map(() => 0);
+  }
+
+  /** Goes back to the first step, as if no step had been walked (a looping replay walks the data again). */
+  rewind(): void {
+    this.#cursors.fill(0);
   }
 
   /** Bars of `symbol` (0 for a symbol without bars). */
