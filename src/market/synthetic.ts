@@ -408,144 +408,218 @@ function cholesky(matrix: readonly (readonly number[])[]): readonly (readonly nu
   return Object.freeze(factor.map((row) => Object.freeze(row)));
 }
 
-interface Ohlc {
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-}
-
-function startOhlc(price: number): Ohlc {
-  return { open: price, high: price, low: price, close: price };
-}
-
-function extend(ohlc: Ohlc, price: number): void {
-  if (price > ohlc.high) ohlc.high = price;
-  if (price < ohlc.low) ohlc.low = price;
-  ohlc.close = price;
-}
-
 function generate(config: SyntheticFeedConfig, rng: Rng): SyntheticMarket {
-  const { symbols, subStepsPerBar, barCount } = config;
-  const regimeRng = rng.fork('regime');
-  const returnsRng = rng.fork('returns');
-  const spreadRngs = config.pairs.map((pair) => rng.fork(`spread:${pair.follower}`));
-  const dtYears = 1 / (config.barsPerYear * subStepsPerBar);
-  const sqrtDt = Math.sqrt(dtYears);
-  const n = symbols.length;
-
-  const logPrices = symbols.map(() => Math.log(config.initialPrice));
-  const shocks = new Array<number>(n).fill(0);
-
-  // Spreads start from their stationary distribution, so the pair is in equilibrium from bar 0.
-  const spreadDecay = config.pairs.map((pair) => 2 ** (-1 / (pair.spreadHalfLifeBars * subStepsPerBar)));
-  const spreadNoise = config.pairs.map((pair, p) => pair.spreadStdDev * Math.sqrt(1 - (spreadDecay[p] as number) ** 2));
-  const spreads = config.pairs.map((pair, p) => (spreadRngs[p] as Rng).normal(pair.spreadMean, pair.spreadStdDev));
-  const leaderIndex = config.pairs.map((pair) => symbols.indexOf(pair.leader));
-  const followerPrice = (p: number): number => {
-    const pair = config.pairs[p] as Required<SyntheticPairOptions>;
-    const leader = Math.exp(logPrices[leaderIndex[p] as number] as number);
-    return Math.max(config.minimumPrice, pair.hedgeRatio * leader + (spreads[p] as number));
-  };
-
-  // Venue copies: price = reference × exp(deviation), the deviation an OU process in log price.
-  const venueQuotes = (config.venues?.symbols ?? []).flatMap((symbol) =>
-    (config.venues?.names ?? []).map((venue) => ({ name: `${symbol}@${venue}`, base: symbols.indexOf(symbol) })),
-  );
-  const venueRngs = venueQuotes.map((quote) => rng.fork(`venue:${quote.name}`));
-  const venueStdDev = (config.venues?.noiseStdDevBps ?? 0) / 10_000;
-  const venueDecay = 2 ** (-1 / ((config.venues?.noiseHalfLifeBars ?? 1) * subStepsPerBar));
-  const venueNoise = venueStdDev * Math.sqrt(1 - venueDecay ** 2);
-  const deviations = venueRngs.map((venueRng) => venueRng.normal(0, venueStdDev));
-  const venuePrice = (v: number): number =>
-    Math.exp((logPrices[(venueQuotes[v] as { base: number }).base] as number) + (deviations[v] as number));
-  const followerCount = config.pairs.length;
-
-  // Volatility index: a ring of the last `windowBars * subStepsPerBar` squared index log returns.
-  const windowSize = (config.volatilityIndex?.windowBars ?? 1) * subStepsPerBar;
-  let indexVarianceFactor = 0;
-  for (const row of config.correlation) for (const value of row) indexVarianceFactor += value;
-  indexVarianceFactor /= n * n;
-  const calmSquared = config.calmVolatilityPerYear ** 2 * dtYears * indexVarianceFactor;
-  const squares = new Array<number>(windowSize).fill(calmSquared);
-  let squaresSum = calmSquared * windowSize;
-  let squaresNext = 0;
-  const indexLevel = (): number => Math.max(config.minimumPrice, 100 * Math.sqrt(Math.max(squaresSum, 0) / windowSize / dtYears));
-
+  const generator = new SyntheticGenerator(config, rng);
+  const series = generator.symbols.map((): Bar[] => []);
   const regimes: Regime[] = [];
-  const ohlcBySymbol: Ohlc[][] = [...symbols, ...config.pairs.map((pair) => pair.follower), ...venueQuotes.map((quote) => quote.name)].map(() => []);
-  const indexOhlc: Ohlc[] = [];
-  let regime: Regime = Regime.calm;
+  for (let bar = 0; bar < config.barCount; bar++) {
+    const bars = generator.next();
+    for (let s = 0; s < bars.length; s++) (series[s] as Bar[]).push(bars[s] as Bar);
+    regimes.push(generator.regime);
+  }
+  const bars = new Map<string, readonly Bar[]>();
+  generator.symbols.forEach((symbol, s) => bars.set(symbol, Object.freeze(series[s] as Bar[])));
+  return Object.freeze({ symbols: generator.symbols, bars, regimes: Object.freeze(regimes) });
+}
 
-  for (let bar = 0; bar < barCount; bar++) {
-    if (bar > 0) {
-      const switchProbability = regime === Regime.calm ? config.calmToStressedProbabilityPerBar : config.stressedToCalmProbabilityPerBar;
-      if (regimeRng.next() < switchProbability) regime = regime === Regime.calm ? Regime.stressed : Regime.calm;
-    }
-    regimes.push(regime);
-    const volatility = regime === Regime.calm ? config.calmVolatilityPerYear : config.stressedVolatilityPerYear;
-    const driftStep = (config.driftPerYear - volatility ** 2 / 2) * dtYears;
+/**
+ * The market of {@link createSyntheticFeed}, one bar time at a time. Each random stream is a fork of
+ * the `Rng` given (see {@link SyntheticFeed.generate}) and is drawn in the same order whether bars are
+ * asked for all at once or a few at a time, so bar k is the same however the market is read: a whole
+ * market is this generator run `barCount` times, and an endless feed is this generator never stopped.
+ */
+export class SyntheticGenerator {
+  /** Every generated symbol, in the order of {@link SyntheticMarket.symbols}: the order of {@link SyntheticGenerator.next}'s bars. */
+  readonly symbols: readonly string[];
+  readonly #config: SyntheticFeedConfig;
+  readonly #regimeRng: Rng;
+  readonly #returnsRng: Rng;
+  readonly #spreadRngs: readonly Rng[];
+  readonly #venueRngs: readonly Rng[];
+  /** One per generated series (the volatility index has no volume). */
+  readonly #volumeRngs: readonly Rng[];
+  /** Per venue symbol, the index in `symbols` of the symbol it quotes. */
+  readonly #venueBases: readonly number[];
+  readonly #dtYears: number;
+  readonly #sqrtDt: number;
+  readonly #logPrices: number[];
+  readonly #shocks: number[];
+  readonly #spreads: number[];
+  readonly #spreadDecay: readonly number[];
+  readonly #spreadNoise: readonly number[];
+  readonly #leaderIndex: readonly number[];
+  readonly #deviations: number[];
+  readonly #venueDecay: number;
+  readonly #venueNoise: number;
+  /** A ring of the last `windowBars * subStepsPerBar` squared index log returns. */
+  readonly #squares: number[];
+  #squaresSum: number;
+  #squaresNext = 0;
+  /** OHLC of the bar being built, per generated series, then the volatility index last. */
+  readonly #open: number[];
+  readonly #high: number[];
+  readonly #low: number[];
+  readonly #close: number[];
+  #bar = 0;
+  #regime: Regime = Regime.calm;
 
-    // Each bar opens exactly at the previous close (no gaps); the first at the configured prices.
-    const current = ohlcBySymbol.map((series, s) =>
-      startOhlc(series.at(-1)?.close ?? (s < n ? config.initialPrice : s < n + followerCount ? followerPrice(s - n) : venuePrice(s - n - followerCount))),
+  constructor(config: SyntheticFeedConfig, rng: Rng) {
+    this.#config = config;
+    const { symbols, subStepsPerBar } = config;
+    const n = symbols.length;
+    this.#regimeRng = rng.fork('regime');
+    this.#returnsRng = rng.fork('returns');
+    this.#spreadRngs = config.pairs.map((pair) => rng.fork(`spread:${pair.follower}`));
+    this.#dtYears = 1 / (config.barsPerYear * subStepsPerBar);
+    this.#sqrtDt = Math.sqrt(this.#dtYears);
+    this.#logPrices = symbols.map(() => Math.log(config.initialPrice));
+    this.#shocks = new Array<number>(n).fill(0);
+
+    // Spreads start from their stationary distribution, so the pair is in equilibrium from bar 0.
+    this.#spreadDecay = config.pairs.map((pair) => 2 ** (-1 / (pair.spreadHalfLifeBars * subStepsPerBar)));
+    this.#spreadNoise = config.pairs.map((pair, p) => pair.spreadStdDev * Math.sqrt(1 - (this.#spreadDecay[p] as number) ** 2));
+    this.#spreads = config.pairs.map((pair, p) => (this.#spreadRngs[p] as Rng).normal(pair.spreadMean, pair.spreadStdDev));
+    this.#leaderIndex = config.pairs.map((pair) => symbols.indexOf(pair.leader));
+
+    // Venue copies: price = reference × exp(deviation), the deviation an OU process in log price.
+    const venueQuotes = (config.venues?.symbols ?? []).flatMap((symbol) =>
+      (config.venues?.names ?? []).map((venue) => ({ name: `${symbol}@${venue}`, base: symbols.indexOf(symbol) })),
     );
-    // Recomputing the window sum once a bar keeps rounding errors of the running sum from piling up.
-    squaresSum = squares.reduce((sum, value) => sum + value, 0);
-    const index = startOhlc(indexOhlc.at(-1)?.close ?? indexLevel());
+    this.#venueBases = venueQuotes.map((quote) => quote.base);
+    this.#venueRngs = venueQuotes.map((quote) => rng.fork(`venue:${quote.name}`));
+    const venueStdDev = (config.venues?.noiseStdDevBps ?? 0) / 10_000;
+    this.#venueDecay = 2 ** (-1 / ((config.venues?.noiseHalfLifeBars ?? 1) * subStepsPerBar));
+    this.#venueNoise = venueStdDev * Math.sqrt(1 - this.#venueDecay ** 2);
+    this.#deviations = this.#venueRngs.map((venueRng) => venueRng.normal(0, venueStdDev));
 
+    // The volatility index starts from the calm regime's expected squared index return.
+    const windowSize = (config.volatilityIndex?.windowBars ?? 1) * subStepsPerBar;
+    let indexVarianceFactor = 0;
+    for (const row of config.correlation) for (const value of row) indexVarianceFactor += value;
+    indexVarianceFactor /= n * n;
+    const calmSquared = config.calmVolatilityPerYear ** 2 * this.#dtYears * indexVarianceFactor;
+    this.#squares = new Array<number>(windowSize).fill(calmSquared);
+    this.#squaresSum = calmSquared * windowSize;
+
+    const generated = [...symbols, ...config.pairs.map((pair) => pair.follower), ...venueQuotes.map((quote) => quote.name)];
+    this.#volumeRngs = generated.map((symbol) => rng.fork(`volume:${symbol}`));
+    if (config.volatilityIndex !== null) generated.push(config.volatilityIndex.symbol);
+    this.symbols = Object.freeze(generated);
+    const series = this.#volumeRngs.length + 1;
+    this.#open = new Array<number>(series).fill(0);
+    this.#high = new Array<number>(series).fill(0);
+    this.#low = new Array<number>(series).fill(0);
+    this.#close = new Array<number>(series).fill(0);
+  }
+
+  /** Bars generated so far: the index of the bar {@link SyntheticGenerator.next} makes next. */
+  get generated(): number {
+    return this.#bar;
+  }
+
+  /** The regime of the last bar made (calm before the first). */
+  get regime(): Regime {
+    return this.#regime;
+  }
+
+  /** The bars of the next bar time, one per symbol in the order of {@link SyntheticGenerator.symbols}, frozen. */
+  next(): Bar[] {
+    const config = this.#config;
+    const { symbols, subStepsPerBar } = config;
+    const n = symbols.length;
+    const followerCount = config.pairs.length;
+    const venueCount = this.#venueRngs.length;
+    const seriesCount = this.#volumeRngs.length;
+    const indexSlot = seriesCount;
+    const bar = this.#bar;
+    if (bar > 0) {
+      const switchProbability = this.#regime === Regime.calm ? config.calmToStressedProbabilityPerBar : config.stressedToCalmProbabilityPerBar;
+      if (this.#regimeRng.next() < switchProbability) this.#regime = this.#regime === Regime.calm ? Regime.stressed : Regime.calm;
+    }
+    const volatility = this.#regime === Regime.calm ? config.calmVolatilityPerYear : config.stressedVolatilityPerYear;
+    const driftStep = (config.driftPerYear - volatility ** 2 / 2) * this.#dtYears;
+
+    // Recomputing the window sum once a bar keeps rounding errors of the running sum from piling up.
+    this.#squaresSum = this.#squares.reduce((sum, value) => sum + value, 0);
+    // Each bar opens exactly at the previous close (no gaps); the first at the configured prices.
+    for (let s = 0; s <= seriesCount; s++) {
+      const open =
+        bar > 0 ? (this.#close[s] as number) : s < n ? config.initialPrice : s < n + followerCount ? this.#followerPrice(s - n) : s < seriesCount ? this.#venuePrice(s - n - followerCount) : this.#indexLevel();
+      this.#open[s] = open;
+      this.#high[s] = open;
+      this.#low[s] = open;
+      this.#close[s] = open;
+    }
+
+    const logPrices = this.#logPrices;
+    const shocks = this.#shocks;
+    const squares = this.#squares;
     for (let step = 0; step < subStepsPerBar; step++) {
-      for (let j = 0; j < n; j++) shocks[j] = returnsRng.normal();
+      for (let j = 0; j < n; j++) shocks[j] = this.#returnsRng.normal();
       let indexReturn = 0;
       for (let i = 0; i < n; i++) {
         const row = config.choleskyFactor[i] as readonly number[];
         let z = 0;
         for (let j = 0; j <= i; j++) z += (row[j] as number) * (shocks[j] as number);
-        const logReturn = driftStep + volatility * sqrtDt * z;
+        const logReturn = driftStep + volatility * this.#sqrtDt * z;
         logPrices[i] = (logPrices[i] as number) + logReturn;
         indexReturn += logReturn / n;
-        extend(current[i] as Ohlc, Math.exp(logPrices[i] as number));
+        this.#extend(i, Math.exp(logPrices[i] as number));
       }
-      for (let p = 0; p < config.pairs.length; p++) {
+      for (let p = 0; p < followerCount; p++) {
         const pair = config.pairs[p] as Required<SyntheticPairOptions>;
-        const decay = spreadDecay[p] as number;
-        spreads[p] = pair.spreadMean + ((spreads[p] as number) - pair.spreadMean) * decay + (spreadRngs[p] as Rng).normal(0, spreadNoise[p] ?? 0);
-        extend(current[n + p] as Ohlc, followerPrice(p));
+        const decay = this.#spreadDecay[p] as number;
+        this.#spreads[p] = pair.spreadMean + ((this.#spreads[p] as number) - pair.spreadMean) * decay + (this.#spreadRngs[p] as Rng).normal(0, this.#spreadNoise[p] ?? 0);
+        this.#extend(n + p, this.#followerPrice(p));
       }
-      for (let v = 0; v < venueQuotes.length; v++) {
-        deviations[v] = (deviations[v] as number) * venueDecay + (venueRngs[v] as Rng).normal(0, venueNoise);
-        extend(current[n + followerCount + v] as Ohlc, venuePrice(v));
+      for (let v = 0; v < venueCount; v++) {
+        this.#deviations[v] = (this.#deviations[v] as number) * this.#venueDecay + (this.#venueRngs[v] as Rng).normal(0, this.#venueNoise);
+        this.#extend(n + followerCount + v, this.#venuePrice(v));
       }
       const square = indexReturn * indexReturn;
-      squaresSum += square - (squares[squaresNext] as number);
-      squares[squaresNext] = square;
-      squaresNext = (squaresNext + 1) % windowSize;
-      extend(index, indexLevel());
+      this.#squaresSum += square - (squares[this.#squaresNext] as number);
+      squares[this.#squaresNext] = square;
+      this.#squaresNext = (this.#squaresNext + 1) % squares.length;
+      this.#extend(indexSlot, this.#indexLevel());
     }
-    current.forEach((ohlc, s) => (ohlcBySymbol[s] as Ohlc[]).push(ohlc));
-    indexOhlc.push(index);
+
+    const timeMs = config.startTimeMs + bar * config.barIntervalMs;
+    const activity = config.calmVolatilityPerYear > 0 ? volatility / config.calmVolatilityPerYear : 1;
+    const bars: Bar[] = [];
+    for (let s = 0; s < seriesCount; s++) {
+      // Log-normal noise with mean 1 (sigma 0.5).
+      const volume = Math.round(config.meanVolumePerBar * activity * Math.exp((this.#volumeRngs[s] as Rng).normal(-0.125, 0.5)));
+      bars.push(this.#barOf(s, timeMs, volume));
+    }
+    if (config.volatilityIndex !== null) bars.push(this.#barOf(indexSlot, timeMs, 0));
+    this.#bar = bar + 1;
+    return bars;
   }
 
-  const generated = [...symbols, ...config.pairs.map((pair) => pair.follower), ...venueQuotes.map((quote) => quote.name)];
-  const bars = new Map<string, readonly Bar[]>();
-  generated.forEach((symbol, s) => {
-    const volumeRng = rng.fork(`volume:${symbol}`);
-    const series = (ohlcBySymbol[s] as Ohlc[]).map((ohlc, bar) => {
-      const volatility = regimes[bar] === Regime.stressed ? config.stressedVolatilityPerYear : config.calmVolatilityPerYear;
-      const activity = config.calmVolatilityPerYear > 0 ? volatility / config.calmVolatilityPerYear : 1;
-      // Log-normal noise with mean 1 (sigma 0.5).
-      const volume = Math.round(config.meanVolumePerBar * activity * Math.exp(volumeRng.normal(-0.125, 0.5)));
-      return freezeBar({ symbol, timeMs: config.startTimeMs + bar * config.barIntervalMs, ...ohlc, volume });
-    });
-    bars.set(symbol, Object.freeze(series));
-  });
-  if (config.volatilityIndex !== null) {
-    const symbol = config.volatilityIndex.symbol;
-    generated.push(symbol);
-    bars.set(
-      symbol,
-      Object.freeze(indexOhlc.map((ohlc, bar) => freezeBar({ symbol, timeMs: config.startTimeMs + bar * config.barIntervalMs, ...ohlc, volume: 0 }))),
-    );
+  #followerPrice(p: number): number {
+    const config = this.#config;
+    const pair = config.pairs[p] as Required<SyntheticPairOptions>;
+    const leader = Math.exp(this.#logPrices[this.#leaderIndex[p] as number] as number);
+    return Math.max(config.minimumPrice, pair.hedgeRatio * leader + (this.#spreads[p] as number));
   }
-  return Object.freeze({ symbols: Object.freeze(generated), bars, regimes: Object.freeze(regimes) });
+
+  #venuePrice(v: number): number {
+    return Math.exp((this.#logPrices[this.#venueBases[v] as number] as number) + (this.#deviations[v] as number));
+  }
+
+  #indexLevel(): number {
+    const squares = this.#squares.length;
+    return Math.max(this.#config.minimumPrice, 100 * Math.sqrt(Math.max(this.#squaresSum, 0) / squares / this.#dtYears));
+  }
+
+  #extend(s: number, price: number): void {
+    if (price > (this.#high[s] as number)) this.#high[s] = price;
+    if (price < (this.#low[s] as number)) this.#low[s] = price;
+    this.#close[s] = price;
+  }
+
+  #barOf(s: number, timeMs: number, volume: number): Bar {
+    const symbol = this.symbols[s] as string;
+    return freezeBar({ symbol, timeMs, open: this.#open[s] as number, high: this.#high[s] as number, low: this.#low[s] as number, close: this.#close[s] as number, volume });
+  }
 }
