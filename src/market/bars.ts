@@ -17,6 +17,9 @@ export interface BarProblem {
   readonly message: string;
 }
 
+/** Largest time a `Date` holds, in ms since the epoch (in the year 275760): where generated and replayed time ends. */
+export const MAX_DATE_MS = 8_640_000_000_000_000;
+
 const PRICE_FIELDS = ['open', 'high', 'low', 'close'] as const;
 
 const NO_PROBLEMS: readonly BarProblem[] = Object.freeze([]);

@@ -170,6 +170,7 @@ describe('createSyntheticFeed', () => {
       barsPerYear: 252,
       subStepsPerBar: 8,
       initialPrice: 100,
+      priceHalfLifeYears: null,
       calmVolatilityPerYear: 0.15,
       stressedVolatilityPerYear: 0.45,
       volatilityIndex: { symbol: 'VIX', windowBars: 20 },

@@ -1,5 +1,5 @@
 import { InvalidInputError, type Rng } from '../core/index.js';
-import { type Bar, freezeBar } from './bars.js';
+import { type Bar, MAX_DATE_MS, freezeBar } from './bars.js';
 
 /** A co-integrated pair: `follower = hedgeRatio * leader + spread`, the spread an Ornstein–Uhlenbeck process. */
 export interface SyntheticPairOptions {
@@ -63,6 +63,13 @@ export interface SyntheticFeedOptions {
   initialPrice?: number;
   /** Expected log-price growth plus half the variance (GBM drift, mu). @default 0.05 */
   driftPerYear?: number;
+  /**
+   * Years for a symbol's log price to come halfway back to its start (plus the drift's long-run
+   * offset): a slow pull that keeps prices in a realistic range for ever, where pure geometric
+   * Brownian motion drifts without bound. `null`: none (pure GBM).
+   * @default null, and 10 for an endless feed (see `openSyntheticFeed`)
+   */
+  priceHalfLifeYears?: number | null;
   /** Volatility in the calm regime. @default 0.15 */
   calmVolatilityPerYear?: number;
   /** Volatility in the stressed regime. @default 0.45 */
@@ -91,6 +98,7 @@ export interface SyntheticFeedOptions {
 /** The compiled, complete, frozen form of {@link SyntheticFeedOptions}. */
 export interface SyntheticFeedConfig {
   readonly symbols: readonly string[];
+  /** `Infinity` for an endless feed. */
   readonly barCount: number;
   readonly startTimeMs: number;
   readonly barIntervalMs: number;
@@ -98,6 +106,7 @@ export interface SyntheticFeedConfig {
   readonly subStepsPerBar: number;
   readonly initialPrice: number;
   readonly driftPerYear: number;
+  readonly priceHalfLifeYears: number | null;
   readonly calmVolatilityPerYear: number;
   readonly stressedVolatilityPerYear: number;
   readonly calmToStressedProbabilityPerBar: number;
@@ -128,14 +137,18 @@ export const MAX_SYNTHETIC_BARS = 5_000_000;
  */
 export const MAX_SYNTHETIC_SYMBOLS = 100;
 
-/** Largest time a `Date` holds, in ms since the epoch (in the year 275760). */
-const MAX_DATE_MS = 8_640_000_000_000_000;
-
 /**
  * Largest move of a log price the options may allow: e^709 is where a double overflows (and
  * e^-745 where it reaches 0); the margin keeps hedge ratios and volumes times prices finite too.
  */
 const MAX_LOG_PRICE_MOVE = 690;
+
+/**
+ * The pull of an endless feed's prices unless given: over ten years, a log price's deviation halves.
+ * With the default volatilities, prices then stay within about e^±1.2 of their long-run level
+ * (two stationary standard deviations), yet a five-year stretch still trends.
+ */
+const ENDLESS_PRICE_HALF_LIFE_YEARS = 10;
 
 /** The market regime of a bar. */
 export const Regime = { calm: 'calm', stressed: 'stressed' } as const;
@@ -163,7 +176,8 @@ export interface SyntheticFeed {
 }
 
 /**
- * A seeded synthetic market: per-symbol geometric Brownian motion whose volatility follows a
+ * A seeded synthetic market: per-symbol geometric Brownian motion (optionally pulled back towards
+ * its start, `priceHalfLifeYears`) whose volatility follows a
  * two-state Markov regime (calm/stressed, switching between bars, shared by all symbols);
  * sub-step returns correlated through the Cholesky factor of `correlation`; co-integrated pairs;
  * optional copies of symbols on several venues (`venues`), each with its own mean-reverting noise;
@@ -183,6 +197,22 @@ export function createSyntheticFeed(options: SyntheticFeedOptions = {}): Synthet
  * @throws InvalidInputError naming the first invalid field, e.g. `correlation[1][0]`.
  */
 export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}): SyntheticFeedConfig {
+  return compileSynthetic(options, 'whole');
+}
+
+/**
+ * How a compiled market is made: `whole` by {@link SyntheticFeed.generate}, held in memory (at most
+ * {@link MAX_SYNTHETIC_BARS}); `stream` step by step, `barCount` bars; `endless` step by step for ever.
+ */
+export type SyntheticLength = 'whole' | 'stream' | 'endless';
+
+/**
+ * {@link compileSyntheticFeedOptions} for a market made as `length` says: a streamed market holds
+ * no bars, so it has no bar budget; an endless one has no `barCount`, needs `priceHalfLifeYears` to
+ * keep its prices finite (10 unless given), and ends only where a `Date` does.
+ * @throws InvalidInputError naming the first invalid field.
+ */
+export function compileSynthetic(options: SyntheticFeedOptions, length: SyntheticLength): SyntheticFeedConfig {
   const symbols = [...(options.symbols ?? ['AAA', 'BBB'])];
   if (symbols.length === 0) throw new InvalidInputError('symbols', 'must list at least one symbol');
   if (symbols.length > MAX_SYNTHETIC_SYMBOLS) {
@@ -199,11 +229,15 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
   };
   symbols.forEach((symbol, i) => claim(`symbols[${i}]`, symbol));
 
-  const barCount = integer('barCount', withinBarBudget(options.barCount ?? 1000, seriesOf(options, symbols)), 1);
+  if (length === 'endless' && options.barCount !== undefined) {
+    throw new InvalidInputError('barCount', `has no meaning for an endless feed; remove it, or make the feed finite, got ${String(options.barCount)}`);
+  }
+  const barCount =
+    length === 'endless' ? Infinity : integer('barCount', length === 'whole' ? withinBarBudget(options.barCount ?? 1000, seriesOf(options, symbols)) : (options.barCount ?? 1000), 1);
   const startTimeMs = integer('startTimeMs', options.startTimeMs ?? Date.UTC(2020, 0, 1), -MAX_DATE_MS);
   const barIntervalMs = integer('barIntervalMs', options.barIntervalMs ?? 86_400_000, 1);
   const lastBarTimeMs = startTimeMs + (barCount - 1) * barIntervalMs;
-  if (lastBarTimeMs > MAX_DATE_MS) {
+  if (length !== 'endless' && lastBarTimeMs > MAX_DATE_MS) {
     throw new InvalidInputError(
       'barIntervalMs',
       `puts the last bar at ${lastBarTimeMs} ms, after the last time a date can hold (${MAX_DATE_MS} ms, in the year 275760); use a shorter interval, fewer bars or an earlier start, got ${barIntervalMs}`,
@@ -213,6 +247,8 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
   const subStepsPerBar = integer('subStepsPerBar', options.subStepsPerBar ?? 8, 1);
   const initialPrice = positive('initialPrice', options.initialPrice ?? 100);
   const driftPerYear = finite('driftPerYear', options.driftPerYear ?? 0.05);
+  const halfLife = options.priceHalfLifeYears === undefined ? (length === 'endless' ? ENDLESS_PRICE_HALF_LIFE_YEARS : null) : options.priceHalfLifeYears;
+  const priceHalfLifeYears = halfLife === null ? null : positive('priceHalfLifeYears', halfLife);
   const calmVolatilityPerYear = nonNegative('calmVolatilityPerYear', options.calmVolatilityPerYear ?? 0.15);
   const stressedVolatilityPerYear = nonNegative('stressedVolatilityPerYear', options.stressedVolatilityPerYear ?? 0.45);
   const calmToStressedProbabilityPerBar = probability('calmToStressedProbabilityPerBar', options.calmToStressedProbabilityPerBar ?? 0.01);
@@ -221,11 +257,27 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
   const minimumPrice = positive('minimumPrice', options.minimumPrice ?? 0.01);
   const years = barCount / barsPerYear;
   const worstDrift = Math.max(Math.abs(driftPerYear - calmVolatilityPerYear ** 2 / 2), Math.abs(driftPerYear - stressedVolatilityPerYear ** 2 / 2));
-  const logMove = Math.abs(Math.log(initialPrice)) + worstDrift * years + 6 * Math.max(calmVolatilityPerYear, stressedVolatilityPerYear) * Math.sqrt(years);
+  const worstVolatility = Math.max(calmVolatilityPerYear, stressedVolatilityPerYear);
+  // A drift or volatility of 0 moves nothing, even over endless years (where 0 * Infinity is NaN).
+  const over = (rate: number, amount: number): number => (rate === 0 ? 0 : rate * amount);
+  const startMove = Math.abs(Math.log(initialPrice));
+  const freeMove = startMove + over(worstDrift, years) + 6 * over(worstVolatility, Math.sqrt(years));
+  // Pulled back at rate k = ln 2 / half-life, a log price stays within drift / k of its start, plus
+  // six stationary standard deviations (volatility / sqrt(2k)), however long it runs.
+  const pull = priceHalfLifeYears === null ? 0 : Math.LN2 / priceHalfLifeYears;
+  const pulledMove = pull === 0 ? Infinity : startMove + worstDrift / pull + (6 * worstVolatility) / Math.sqrt(2 * pull);
+  const logMove = Math.min(freeMove, pulledMove);
   if (!(logMove <= MAX_LOG_PRICE_MOVE)) {
+    const growth = `could move prices by a factor of e^${Number.isFinite(logMove) ? Math.round(logMove) : 'Infinity'} (the drift plus six standard deviations), past the e^${MAX_LOG_PRICE_MOVE} a price may reach before a double overflows`;
+    if (length === 'endless') {
+      throw new InvalidInputError(
+        'priceHalfLifeYears',
+        `over an endless feed, driftPerYear and the volatilities ${growth}; pull prices back with a shorter priceHalfLifeYears (10 unless given), got ${String(priceHalfLifeYears)}`,
+      );
+    }
     throw new InvalidInputError(
       'barCount',
-      `over ${Number(years.toPrecision(4))} years (barCount / barsPerYear), driftPerYear and the volatilities could move prices by a factor of e^${Math.round(logMove)} (the drift plus six standard deviations), past the e^${MAX_LOG_PRICE_MOVE} a price may reach before a double overflows; use fewer bars, more barsPerYear, or a smaller drift or volatility, got ${barCount}`,
+      `over ${Number(years.toPrecision(4))} years (barCount / barsPerYear), driftPerYear and the volatilities ${growth}; use fewer bars, more barsPerYear, or a smaller drift or volatility, got ${barCount}`,
     );
   }
 
@@ -292,6 +344,7 @@ export function compileSyntheticFeedOptions(options: SyntheticFeedOptions = {}):
     subStepsPerBar,
     initialPrice,
     driftPerYear,
+    priceHalfLifeYears,
     calmVolatilityPerYear,
     stressedVolatilityPerYear,
     calmToStressedProbabilityPerBar,
@@ -442,6 +495,9 @@ export class SyntheticGenerator {
   readonly #venueBases: readonly number[];
   readonly #dtYears: number;
   readonly #sqrtDt: number;
+  /** Share of a log price's deviation from its start taken back in one sub-step (0: none). */
+  readonly #pullPerSubStep: number;
+  readonly #startLogPrice: number;
   readonly #logPrices: number[];
   readonly #shocks: number[];
   readonly #spreads: number[];
@@ -472,7 +528,9 @@ export class SyntheticGenerator {
     this.#spreadRngs = config.pairs.map((pair) => rng.fork(`spread:${pair.follower}`));
     this.#dtYears = 1 / (config.barsPerYear * subStepsPerBar);
     this.#sqrtDt = Math.sqrt(this.#dtYears);
-    this.#logPrices = symbols.map(() => Math.log(config.initialPrice));
+    this.#startLogPrice = Math.log(config.initialPrice);
+    this.#pullPerSubStep = config.priceHalfLifeYears === null ? 0 : 1 - 2 ** (-this.#dtYears / config.priceHalfLifeYears);
+    this.#logPrices = symbols.map(() => this.#startLogPrice);
     this.#shocks = new Array<number>(n).fill(0);
 
     // Spreads start from their stationary distribution, so the pair is in equilibrium from bar 0.
@@ -552,6 +610,7 @@ export class SyntheticGenerator {
     }
 
     const logPrices = this.#logPrices;
+    const pull = this.#pullPerSubStep;
     const shocks = this.#shocks;
     const squares = this.#squares;
     for (let step = 0; step < subStepsPerBar; step++) {
@@ -561,7 +620,9 @@ export class SyntheticGenerator {
         const row = config.choleskyFactor[i] as readonly number[];
         let z = 0;
         for (let j = 0; j <= i; j++) z += (row[j] as number) * (shocks[j] as number);
-        const logReturn = driftStep + volatility * this.#sqrtDt * z;
+        let logReturn = driftStep + volatility * this.#sqrtDt * z;
+        // Skipped, not multiplied by 0, when there is no pull: pure GBM keeps its bits.
+        if (pull !== 0) logReturn -= pull * ((logPrices[i] as number) - this.#startLogPrice);
         logPrices[i] = (logPrices[i] as number) + logReturn;
         indexReturn += logReturn / n;
         this.#extend(i, Math.exp(logPrices[i] as number));
