@@ -3,6 +3,7 @@ export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions } from './csv.js';
 export { Timeline, groupByTime } from './timeline.js';
 export { type Feed, type FeedStep, type FeedPosition, type FeedStart, positionAfter } from './feed.js';
 export { openArrayFeed, openCsvFeed, type ArrayFeedOptions, type CsvFeedOptions, type CsvFeedFile } from './replay.js';
+export { openSyntheticFeed, type OpenSyntheticFeedOptions } from './synthetic-feed.js';
 export { FeedClosedError, FeedPositionError, isFeedClosedError, isFeedPositionError } from './errors.js';
 export {
   createSyntheticFeed,
