@@ -1,4 +1,4 @@
-import { TradeswarmError } from '../core/index.js';
+import { TradeswarmError, type TradeswarmErrorOptions } from '../core/index.js';
 
 /**
  * A saved position does not fit the feed it was handed to: the step before it is at another time
@@ -49,6 +49,30 @@ export class FeedClosedError extends TradeswarmError {
 /** Whether `error` is a {@link FeedClosedError}. */
 export function isFeedClosedError(error: unknown): error is FeedClosedError {
   return typeof error === 'object' && error !== null && (error as Partial<FeedClosedError>).isFeedClosedError === true;
+}
+
+/**
+ * A wait in `Pacer.next()` ended because the caller's `AbortSignal` fired. No step was handed out:
+ * the next call gets the step this one waited for, at its time, so trying again can succeed
+ * (`retryable`). The signal's `reason` is the `cause`.
+ */
+export class PacerWaitAbortedError extends TradeswarmError {
+  override readonly name = 'PacerWaitAbortedError';
+  /** Marker for {@link isPacerWaitAbortedError}. */
+  readonly isPacerWaitAbortedError = true;
+
+  /** @param step index of the step the call waited for */
+  constructor(
+    readonly step: number,
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(`waiting for step ${step} was aborted; no step was handed out, and the next call gets step ${step}, at its time`, { ...options, retryable: true });
+  }
+}
+
+/** Whether `error` is a {@link PacerWaitAbortedError}. */
+export function isPacerWaitAbortedError(error: unknown): error is PacerWaitAbortedError {
+  return typeof error === 'object' && error !== null && (error as Partial<PacerWaitAbortedError>).isPacerWaitAbortedError === true;
 }
 
 function timeText(timeMs: number | null): string {
