@@ -4,7 +4,9 @@ import { FeedClosedError, FeedPositionError } from './errors.js';
 
 /**
  * One time step of a feed: the bars of every symbol that has a bar at `timeMs`, in the order of
- * the feed's {@link Feed.symbols}, as the swarm publishes a step. Frozen, bars included.
+ * the feed's {@link Feed.symbols}, as the swarm publishes a step. The step and its list of bars are
+ * frozen; the bars are those of the source (frozen when they come from CSV files or the synthetic
+ * market, as given for bars handed to `openArrayFeed`).
  */
 export interface FeedStep {
   /** The step's place in its feed, from 0; a looping replay goes on counting through its loops. */

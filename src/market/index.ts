@@ -4,7 +4,7 @@ export { Timeline, groupByTime } from './timeline.js';
 export { type Feed, type FeedStep, type FeedPosition, type FeedStart, positionAfter } from './feed.js';
 export { openArrayFeed, openCsvFeed, type ArrayFeedOptions, type CsvFeedOptions, type CsvFeedFile } from './replay.js';
 export { openSyntheticFeed, type OpenSyntheticFeedOptions } from './synthetic-feed.js';
-export { pace, compilePacerOptions, Pacer, type Pacing, type PacerOptions, type PacerConfig } from './pacing.js';
+export { pace, type Pacer, type Pacing, type PacerOptions, type PacerConfig } from './pacing.js';
 export { FeedClosedError, FeedPositionError, PacerWaitAbortedError, isFeedClosedError, isFeedPositionError, isPacerWaitAbortedError } from './errors.js';
 export {
   createSyntheticFeed,
