@@ -12,8 +12,8 @@ import {
   type Strategy,
   collectIntents,
 } from '../strategy/index.js';
+import { type SessionReport, TradingSession } from '../trading/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
-import { type OrderRejection, type SessionReport, TradingSession } from './session.js';
 import { type BacktestWarning, warmUpWarnings } from './warnings.js';
 
 /** Options of {@link runBacktest}. */
@@ -42,9 +42,6 @@ export interface BacktestOptions {
   /** Strategies vote on each new risk in a symbol they trade, before the allocator. @default none */
   consensus?: ConsensusOptions;
 }
-
-/** A rejected order (the venue's or the risk manager's refusal). */
-export type BacktestRejection = OrderRejection;
 
 /** The outcome of {@link runBacktest}. Same options (and fresh strategies) give the same report but `elapsedMs`. */
 export interface BacktestReport extends SessionReport {

@@ -3,18 +3,10 @@ export {
   type BacktestOptions,
   type BacktestReport,
   type BacktestResult,
-  type BacktestRejection,
 } from './engine.js';
 // groupByTime lives in market/ now; re-exported until the swarm imports it from there.
 export { groupByTime } from '../market/index.js';
 export { type BacktestWarning, warmUpWarnings } from './warnings.js';
-export {
-  TradingSession,
-  type TradingSessionOptions,
-  type SessionReport,
-  type OrderRejection,
-  type SubmittedOrder,
-} from './session.js';
 export {
   backtestSpecSchema,
   parseBacktestSpec,

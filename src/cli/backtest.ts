@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { type BacktestReport, type SessionReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
+import { type BacktestReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
+import type { SessionReport } from '../trading/index.js';
 
 /** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
 export function registerBacktestCommand(program: Command): void {

@@ -17,7 +17,7 @@ import {
   swarmRegistry,
 } from '../agent/index.js';
 import { type Bar } from '../market/index.js';
-import { type BacktestWarning, type SessionReport, TradingSession, buildStrategy, groupByTime } from '../backtest/index.js';
+import { type BacktestWarning, buildStrategy, groupByTime } from '../backtest/index.js';
 import {
   type Bus,
   ControlMessage,
@@ -32,6 +32,7 @@ import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { type AgentSignal, DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
 import type { DecisionSummary } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
+import { type SessionReport, TradingSession, submitOrders } from '../trading/index.js';
 import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, SwarmStoppedError, wait } from './fleet.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
 import { type SwarmAgreement, type SwarmLatency, StepLedger } from './ledger.js';
@@ -363,15 +364,10 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     });
     await bus.serve(topics.allOrders(), (request) => {
       if (!OrdersMessage.is(request)) throw new SwarmRunError(`expected an orders request, got ${request.type}`);
-      const { index, approved, rejected } = request.payload;
+      const { index } = request.payload;
       const step = steps[index];
       if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but the data has ${steps.length} steps`);
-      if (ledger.ordersArrived(index)) session.reject(rejected, index);
-      const results = session.submit(approved, index, step).map(({ clientOrderId, result }) => {
-        if (result.status === 'duplicate') ledger.duplicate();
-        else if (result.status === 'accepted') ledger.accepted(clientOrderId, index);
-        return { clientOrderId, status: result.status, ...(result.reason === undefined ? {} : { reason: result.reason }) };
-      });
+      const results = submitOrders(session, request.payload, step, ledger);
       wake();
       return OrdersResultMessage.draft({ index, results });
     });

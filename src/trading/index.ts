@@ -1,0 +1,2 @@
+export { TradingSession, type SessionReport } from './session.js';
+export { submitOrders } from './gateway.js';
