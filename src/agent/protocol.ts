@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MessageRegistry, defineMessage } from '../bus/index.js';
-import { strategySpecSchema } from '../backtest/index.js';
+import { strategySpecSchema } from '../strategy/index.js';
 
 /**
  * The messages between a swarm's control plane and its agents, and between agents. Every payload is

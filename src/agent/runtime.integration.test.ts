@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildStrategy, type StrategySpec } from '../backtest/index.js';
 import {
   CheckpointMessage,
   ControlMessage,
@@ -14,7 +13,7 @@ import {
 } from '../bus/index.js';
 import { ManualClock, silentLogger } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import { collectIntents } from '../strategy/index.js';
+import { type StrategySpec, buildStrategy, collectIntents } from '../strategy/index.js';
 import {
   type AgentConfig,
   CONTROL_PLANE_ID,

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { buildStrategy } from '../backtest/index.js';
 import {
   type Bus,
   CheckpointMessage,
@@ -16,6 +15,7 @@ import {
   DecisionPipeline,
   type Strategy,
   type StrategyIntent,
+  buildStrategy,
   collectIntents,
   ema,
   rsi,

@@ -17,4 +17,3 @@ export {
   type BacktestSpec,
 } from './spec.js';
 export { BacktestSpecError, isBacktestSpecError, type SpecProblem } from './errors.js';
-export { strategySpecSchema, buildStrategy, type StrategySpec } from './strategies.js';

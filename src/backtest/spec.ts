@@ -5,28 +5,26 @@ import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
 import { type Bar, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule } from '../portfolio/index.js';
-import { type Strategy, compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../strategy/index.js';
-import type { BacktestOptions } from './engine.js';
-import { BacktestSpecError, type SpecProblem } from './errors.js';
 import {
   MAX_BPS,
-  MAX_DATE_MS,
-  MAX_EXPOSURE,
   MAX_HEDGE_RATIO,
-  MAX_MONEY,
-  MAX_ORDERS_PER_WINDOW,
   MAX_PERIOD_BARS,
-  MAX_PERIODS_PER_YEAR,
-  MAX_PRICE,
-  MAX_RATE_PER_YEAR,
   MAX_UNITS,
-  MAX_VOTE_WEIGHT,
+  type Strategy,
+  type StrategySpec,
   between,
+  buildStrategy,
+  compileConsensusOptions,
+  compilePortfolioAllocatorOptions,
+  compileRiskManagerOptions,
   name,
   positiveUpTo,
+  strategySpecSchema,
   wholeNumber,
-} from './limits.js';
-import { type StrategySpec, buildStrategy, strategySpecSchema } from './strategies.js';
+} from '../strategy/index.js';
+import type { BacktestOptions } from './engine.js';
+import { BacktestSpecError, type SpecProblem } from './errors.js';
+import { MAX_DATE_MS, MAX_EXPOSURE, MAX_MONEY, MAX_ORDERS_PER_WINDOW, MAX_PERIODS_PER_YEAR, MAX_PRICE, MAX_RATE_PER_YEAR, MAX_VOTE_WEIGHT } from './limits.js';
 
 const fraction = positiveUpTo(1);
 const money = between(0, MAX_MONEY);

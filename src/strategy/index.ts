@@ -99,6 +99,8 @@ export {
   type ConsensusTallySummary,
 } from './consensus.js';
 export { InvalidTransitionError, isInvalidTransitionError } from './errors.js';
+export { strategySpecSchema, buildStrategy, type StrategySpec } from './registry.js';
+export { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
 export {
   collectIntents,
   DecisionPipeline,

@@ -17,7 +17,7 @@ import {
   swarmRegistry,
 } from '../agent/index.js';
 import { type Bar } from '../market/index.js';
-import { type BacktestWarning, buildStrategy, groupByTime } from '../backtest/index.js';
+import { type BacktestWarning, groupByTime } from '../backtest/index.js';
 import {
   type Bus,
   ControlMessage,
@@ -30,7 +30,7 @@ import {
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { type AgentSignal, DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
-import type { DecisionSummary } from '../strategy/index.js';
+import { type DecisionSummary, buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import { type SessionReport, TradingSession, submitOrders } from '../trading/index.js';
 import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, SwarmStoppedError, wait } from './fleet.js';

@@ -1,15 +1,12 @@
 import { z } from 'zod';
 import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
-import {
-  type Strategy,
-  crossVenueArbitrage,
-  emaCrossover,
-  meanReversion,
-  momentumStrategy,
-  pairs,
-  smaCrossover,
-} from '../strategy/index.js';
+import { crossVenueArbitrage } from './arbitrage.js';
+import { emaCrossover, smaCrossover } from './crossover.js';
 import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
+import { meanReversion } from './mean-reversion.js';
+import { momentumStrategy } from './momentum.js';
+import { pairs } from './pairs.js';
+import type { Strategy } from './strategy.js';
 
 // The strategy entries of a spec, apart from the rest of the spec so that a swarm agent, which
 // builds its strategies from them, does not carry the YAML and CSV loaders in its bundle.
