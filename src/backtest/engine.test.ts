@@ -6,8 +6,8 @@ import { type Bar, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { smaCrossover } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
+import { CLOSES, DAY, OPENS, series } from '../../test/fixtures/bars.js';
 import { type BacktestReport, runBacktest } from './index.js';
-import { CLOSES, DAY, OPENS, series } from './testbars.js';
 
 const strategy = (): ReturnType<typeof smaCrossover> =>
   smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: fixedQuantity(10), name: 'sma' });

@@ -5,8 +5,8 @@ import { createSyntheticFeed } from '../market/index.js';
 import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { type Intent, type Strategy, meanReversion, momentumStrategy, pairs, smaCrossover } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
+import { CLOSES, DAY, OPENS, series } from '../../test/fixtures/bars.js';
 import { type BacktestReport, runBacktest } from './index.js';
-import { CLOSES, DAY, OPENS, series } from './testbars.js';
 
 // SMA(1/3) decides enter-long (10 units) on bar 4 and exit-long on bar 6 (see engine.test.ts):
 // bought at bar 5's open 12.5; equity 1000, 1000, 1000, 1000, 1000, 1005, 955, 950.

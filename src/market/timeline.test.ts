@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DAY, series } from '../../test/fixtures/bars.js';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from './bars.js';
 import { Timeline, groupByTime } from './timeline.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import { flatBar } from './harness.js';
+import { flatBar } from '../../test/fixtures/bars.js';
 import { type AllocationContext, type PortfolioAllocatorOptions, type StrategyIntent, allocate, createPortfolioAllocator } from './index.js';
 
 function intent(strategy: string, symbol: string, side: 'buy' | 'sell', quantity: number, label = 'enter'): StrategyIntent {

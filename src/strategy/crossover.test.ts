@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
-import { closesOf, flatBar, rows, runSteps } from './harness.js';
+import { flatBar } from '../../test/fixtures/bars.js';
+import { closesOf, rows, runSteps } from './harness.js';
 import { type CrossoverOptions, type Intent, type Strategy, emaCrossover, smaCrossover } from './index.js';
 
 /** Feeds the series, filling every intent at once, and returns the bar index of each intent. */

@@ -2,18 +2,11 @@
  * A test harness for strategies (used by this domain's tests): feeds time steps of closes and fills
  * every intent at once, at the close, so a table of closes maps to a table of intents by hand.
  */
-import type { Bar } from '../market/index.js';
+import { flatBar } from '../../test/fixtures/bars.js';
 import type { Intent, Strategy } from './strategy.js';
-
-const DAY = 86_400_000;
 
 /** One time step: the close of each symbol that has a bar then. */
 export type Closes = Readonly<Record<string, number>>;
-
-/** A flat bar (open = high = low = close). */
-export function flatBar(symbol: string, barIndex: number, close: number): Bar {
-  return { symbol, timeMs: barIndex * DAY, open: close, high: close, low: close, close, volume: 1000 };
-}
 
 /** Steps of one symbol's closes. */
 export function closesOf(symbol: string, closes: readonly number[]): Closes[] {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
-import { type Closes, flatBar, rows, runSteps } from './harness.js';
+import { flatBar } from '../../test/fixtures/bars.js';
+import { type Closes, rows, runSteps } from './harness.js';
 import { type PairsOptions, type StrategySizer, pairs } from './index.js';
 
 /** Steps with A = `a[i]`, B = `b[i]` under the given symbol names. */
