@@ -63,7 +63,7 @@ function stepAt(index: number, participants: string[] = []): StepPayload {
 function inProcess(steps: readonly StepPayload[]): IntentPayload[][] {
   const strategies = [buildStrategy(SMA)];
   return steps.map((step) =>
-    collectIntents(strategies, step.bars as Bar[], { equity: step.account.equity, peakEquity: step.account.peakEquity, positions: new Map(step.account.positions) }, step.index).map(
+    collectIntents(strategies, step.bars as Bar[], { equity: step.account.equity, positions: new Map(step.account.positions) }, step.index).map(
       (intent) => JSON.parse(JSON.stringify(intent)) as IntentPayload,
     ),
   );

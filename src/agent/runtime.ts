@@ -9,10 +9,9 @@ import {
   swarmTopics,
 } from '../bus/index.js';
 import { type Clock, type Logger, type TimerHandle, errorMessage } from '../core/index.js';
+import { type AccountSnapshot, DecisionPipeline } from '../decision/index.js';
 import type { Bar } from '../market/index.js';
 import {
-  type AccountSnapshot,
-  DecisionPipeline,
   type Strategy,
   type StrategyIntent,
   buildStrategy,

@@ -1,6 +1,4 @@
 import { InvalidInputError } from '../core/index.js';
-import { type Bar, Timeline } from '../market/index.js';
-import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
 import {
   type AllocationSummary,
   type ConsensusOptions,
@@ -9,9 +7,10 @@ import {
   type PortfolioAllocatorOptions,
   type RiskManagerOptions,
   type RiskStateSummary,
-  type Strategy,
-  collectIntents,
-} from '../strategy/index.js';
+} from '../decision/index.js';
+import { type Bar, Timeline } from '../market/index.js';
+import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
+import { type Strategy, collectIntents } from '../strategy/index.js';
 import { type SessionReport, TradingSession } from '../trading/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
 import { type BacktestWarning, warmUpWarnings } from './warnings.js';

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
+import { compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../decision/index.js';
 import { type Bar, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule } from '../portfolio/index.js';
 import {
@@ -14,9 +15,6 @@ import {
   type StrategySpec,
   between,
   buildStrategy,
-  compileConsensusOptions,
-  compilePortfolioAllocatorOptions,
-  compileRiskManagerOptions,
   name,
   positiveUpTo,
   strategySpecSchema,

@@ -1,4 +1,5 @@
-import { type PortfolioAllocatorOptions, type Strategy, Weighting, compilePortfolioAllocatorOptions } from '../strategy/index.js';
+import { type PortfolioAllocatorOptions, Weighting, compilePortfolioAllocatorOptions } from '../decision/index.js';
+import type { Strategy } from '../strategy/index.js';
 
 /**
  * A run that will not do what its options say, found before the first bar: a warm-up longer than

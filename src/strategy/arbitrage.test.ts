@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { rows, runSteps } from './harness.js';
-import { type CrossVenueArbitrageOptions, crossVenueArbitrage } from './index.js';
+import { type CrossVenueArbitrageOptions, crossVenueArbitrage } from './arbitrage.js';
 
 const base: CrossVenueArbitrageOptions = {
   symbolA: 'BTC@alpha',

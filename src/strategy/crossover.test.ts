@@ -3,7 +3,8 @@ import type { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { flatBar } from '../../test/fixtures/bars.js';
 import { closesOf, rows, runSteps } from './harness.js';
-import { type CrossoverOptions, type Intent, type Strategy, emaCrossover, smaCrossover } from './index.js';
+import { type CrossoverOptions, emaCrossover, smaCrossover } from './crossover.js';
+import type { Intent, Strategy } from './strategy.js';
 
 /** Feeds the series, filling every intent at once, and returns the bar index of each intent. */
 function run(closes: readonly number[], fastPeriod: number, slowPeriod: number, build = smaCrossover): Array<[number, Intent]> {

@@ -1,114 +1,12 @@
-export {
-  type StreamingIndicator,
-  type PriceIndicator,
-  type BarIndicator,
-  type PriceInput,
-  type HighLowClose,
-  type BandsValue,
-  type MacdValue,
-  type StochasticValue,
-  type EmaOptions,
-  type MacdOptions,
-  type AtrOptions,
-  EmaSeed,
-  MacdSeed,
-  TrueRangeStart,
-  sma,
-  wma,
-  ema,
-  smma,
-  rsi,
-  bollinger,
-  macd,
-  stochastic,
-  atr,
-  natr,
-  cci,
-  williamsR,
-  momentum,
-  roc,
-} from './indicators.js';
-export {
-  type Strategy,
-  type StrategyContext,
-  type StrategySizer,
-  type StrategyWarmUp,
-  type Intent,
-  type StrategyIntent,
-} from './strategy.js';
-export { type CrossoverOptions, type SmaCrossoverOptions, type EmaCrossoverOptions, smaCrossover, emaCrossover } from './crossover.js';
-export { type MomentumOptions, momentumStrategy } from './momentum.js';
-export {
-  type MeanReversionOptions,
-  type BollingerReversionOptions,
-  type RsiReversionOptions,
-  MeanReversionIndicator,
-  meanReversion,
-} from './mean-reversion.js';
-export { type PairsOptions, pairs } from './pairs.js';
-export { type CrossVenueArbitrageOptions, crossVenueArbitrage } from './arbitrage.js';
-export {
-  RiskManager,
-  RiskState,
-  RiskEvent,
-  RiskRejectReason,
-  RISK_TRANSITIONS,
-  riskTransition,
-  createRiskManager,
-  compileRiskManagerOptions,
-  type RiskManagerOptions,
-  type RiskManagerConfig,
-  type RiskManagerSnapshot,
-  type RiskReviewContext,
-  type RiskReview,
-  type RiskRejection,
-} from './risk.js';
-export {
-  allocate,
-  PortfolioAllocator,
-  createPortfolioAllocator,
-  compilePortfolioAllocatorOptions,
-  Weighting,
-  type Allocation,
-  type AllocationChange,
-  type AllocationContext,
-  type AllocatedStrategy,
-  type PortfolioAllocatorOptions,
-  type PortfolioAllocatorConfig,
-} from './allocator.js';
-export {
-  Consensus,
-  ConsensusTally,
-  ConsensusRejectReason,
-  CONSENSUS_THRESHOLDS,
-  createConsensus,
-  compileConsensusOptions,
-  type ConsensusOptions,
-  type ConsensusConstructorOptions,
-  type ConsensusConfig,
-  type ConsensusStrategy,
-  type ConsensusVoter,
-  type ConsensusThreshold,
-  type ConsensusThresholdName,
-  type ConsensusVote,
-  type ConsensusBallot,
-  type ConsensusRound,
-  type ConsensusRejection,
-  type ConsensusResult,
-  type ConsensusTallyCounts,
-  type ConsensusTallySummary,
-} from './consensus.js';
-export { InvalidTransitionError, isInvalidTransitionError } from './errors.js';
+export { sma, ema, rsi } from './indicators.js';
+export { type Strategy, type Intent, type StrategyIntent } from './strategy.js';
+export { smaCrossover, emaCrossover } from './crossover.js';
+export { momentumStrategy } from './momentum.js';
+export { meanReversion } from './mean-reversion.js';
+export { pairs } from './pairs.js';
+export { crossVenueArbitrage } from './arbitrage.js';
+export { collectIntents, type StrategyAccount } from './collect.js';
 export { strategySpecSchema, buildStrategy, type StrategySpec } from './registry.js';
+// The option checks and bounds the decision stages and the spec share with the strategies.
+export { optionalBoolean, requireBars } from './rules.js';
 export { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
-export {
-  collectIntents,
-  DecisionPipeline,
-  type AccountSnapshot,
-  type DecisionPipelineOptions,
-  type DecisionRejection,
-  type Decision,
-  type DecisionSummary,
-  type RiskStateSummary,
-  type AllocationSummary,
-} from './decider.js';

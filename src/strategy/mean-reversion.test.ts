@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { closesOf, rows, runSteps } from './harness.js';
-import { type MeanReversionOptions, meanReversion } from './index.js';
+import { type MeanReversionOptions, meanReversion } from './mean-reversion.js';
 
 const sizing = fixedQuantity(5);
 

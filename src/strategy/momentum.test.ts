@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { closesOf, rows, runSteps } from './harness.js';
-import { type MomentumOptions, momentumStrategy } from './index.js';
+import { type MomentumOptions, momentumStrategy } from './momentum.js';
 
 // ROC(2) of these closes, from bar 2: 0, 0.12, 0.15, 0.0714, −0.0435, −0.1667, −0.1364, 0, 0.1053
 const CLOSES = [100, 100, 100, 112, 115, 120, 110, 100, 95, 100, 105];

@@ -3,7 +3,8 @@ import { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { flatBar } from '../../test/fixtures/bars.js';
 import { type Closes, rows, runSteps } from './harness.js';
-import { type PairsOptions, type StrategySizer, pairs } from './index.js';
+import { type PairsOptions, pairs } from './pairs.js';
+import type { StrategySizer } from './strategy.js';
 
 /** Steps with A = `a[i]`, B = `b[i]` under the given symbol names. */
 function steps(a: readonly number[], b: readonly number[], symbolA = 'AAA', symbolB = 'BBB'): Closes[] {

@@ -33,7 +33,7 @@ export interface Intent {
   /** What the order is for, e.g. `enter-long`, `exit-long`; part of the client order id. */
   readonly intent: string;
   /**
-   * How sure the strategy is; weights its vote in consensus (see `Consensus`). In (0, 1].
+   * How sure the strategy is; weights its vote in consensus (see `Consensus` in `src/decision/`). In (0, 1].
    * @default 1
    */
   readonly confidence?: number;

@@ -2,8 +2,8 @@ import { Sandbox } from 'e2b';
 import type { AgentConfig } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
+import type { DecisionSummary } from '../decision/index.js';
 import { type AgentBundle, type AgentSignal, type CodeCacheUse, type DeployedAgent, deployAgent } from '../sandbox/index.js';
-import type { DecisionSummary } from '../strategy/index.js';
 import type { AgentPlan } from '../topology/index.js';
 import { type AgentLifecycle, type AgentLifecycleEvent, canTransition, transition } from './lifecycle.js';
 

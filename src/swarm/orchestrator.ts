@@ -28,9 +28,10 @@ import {
   swarmTopics,
 } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
+import type { DecisionSummary } from '../decision/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { type AgentSignal, DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
-import { type DecisionSummary, buildStrategy } from '../strategy/index.js';
+import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import { type SessionReport, TradingSession, submitOrders } from '../trading/index.js';
 import { AgentFleet, type AgentReport, type SwarmEvent, SwarmRunError, SwarmStoppedError, wait } from './fleet.js';

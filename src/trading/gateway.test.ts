@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Bar } from '../market/index.js';
-import type { DecisionRejection, StrategyIntent } from '../strategy/index.js';
+import type { DecisionRejection } from '../decision/index.js';
+import type { StrategyIntent } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
 import { type OrderBooks, type OrdersRequest, submitOrders } from './gateway.js';
 import { TradingSession } from './session.js';

@@ -1,5 +1,6 @@
 import type { Bar } from '../market/index.js';
-import type { DecisionRejection, StrategyIntent } from '../strategy/index.js';
+import type { DecisionRejection } from '../decision/index.js';
+import type { StrategyIntent } from '../strategy/index.js';
 import type { OrderStatus } from '../venue/index.js';
 import type { TradingSession } from './session.js';
 

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../core/index.js';
+import type { AccountSnapshot, DecisionRejection } from '../decision/index.js';
 import type { Bar } from '../market/index.js';
 import {
   EndOfDataRule,
@@ -10,7 +11,7 @@ import {
   performanceStats,
   settleEndOfData,
 } from '../portfolio/index.js';
-import type { AccountSnapshot, DecisionRejection, StrategyIntent } from '../strategy/index.js';
+import type { StrategyIntent } from '../strategy/index.js';
 import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
 
 const NO_FILLS: readonly Fill[] = Object.freeze([]);

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import {
-  type Intent,
-  InvalidTransitionError,
-  RISK_TRANSITIONS,
-  type RiskManagerOptions,
-  type RiskReviewContext,
-  RiskState,
-  type StrategyIntent,
-  compileRiskManagerOptions,
-  createRiskManager,
-  isInvalidTransitionError,
-  riskTransition,
-} from './index.js';
+import type { Intent, StrategyIntent } from '../strategy/index.js';
+import { InvalidTransitionError, isInvalidTransitionError } from './errors.js';
+import { RISK_TRANSITIONS, type RiskManagerOptions, type RiskReviewContext, RiskState, compileRiskManagerOptions, createRiskManager, riskTransition } from './risk.js';
 
 const { normal: NORMAL, reducing: REDUCING, halted: HALTED } = RiskState;
 

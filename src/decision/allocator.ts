@@ -1,8 +1,8 @@
 import { getStandardDeviation } from 'trading-signals';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import { type QuantitiesBySymbol, optionalBoolean, requireBars, splitIntent, toQuantityMap } from './rules.js';
-import type { StrategyIntent } from './strategy.js';
+import { type StrategyIntent, optionalBoolean, requireBars } from '../strategy/index.js';
+import { type QuantitiesBySymbol, splitIntent, toQuantityMap } from './quantities.js';
 
 /** Slack when rounding a scaled quantity down to whole units. */
 const WHOLE_UNIT_TOLERANCE = 1e-9;

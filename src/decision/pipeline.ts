@@ -1,62 +1,22 @@
 import type { Bar } from '../market/index.js';
+import type { StrategyAccount, StrategyIntent } from '../strategy/index.js';
 import { type AllocatedStrategy, PortfolioAllocator, type PortfolioAllocatorOptions } from './allocator.js';
 import { Consensus, type ConsensusOptions, ConsensusTally, type ConsensusTallySummary } from './consensus.js';
 import { RiskManager, type RiskManagerOptions, RiskState } from './risk.js';
-import type { Intent, Strategy, StrategyIntent } from './strategy.js';
 
 /**
- * The account as every decision of one bar time step sees it: taken after the step's fills (with
- * next-open fills) and its mark to market, before any of the step's orders.
+ * The account as every decision of one bar time step sees it: what its strategies saw (taken after
+ * the step's fills and its mark to market, before any of the step's orders), and the peak.
  */
-export interface AccountSnapshot {
-  /** Cash + positions at the step's marks. */
-  readonly equity: number;
+export interface AccountSnapshot extends StrategyAccount {
   /** The highest equity mark so far in the run (the risk manager's drawdown reference). */
   readonly peakEquity: number;
-  /** Signed units held by symbol; flat symbols are absent. */
-  readonly positions: ReadonlyMap<string, number>;
-}
-
-/**
- * Feeds one time step's bars to strategies and collects their intents, tagged with the strategy's
- * name: strategies in the given order, each seeing the step's bars in the given order (symbols
- * alphabetical). The one way a step's intents are produced, by the backtest engine and by swarm
- * agents alike, so both see the same intents in the same order.
- */
-export function collectIntents(strategies: readonly Strategy[], step: readonly Bar[], account: AccountSnapshot, barIndex: number): readonly StrategyIntent[] {
-  const positions = account.positions;
-  const positionOf = readerOf(positions);
-  let intents: StrategyIntent[] | undefined;
-  for (const strategy of strategies) {
-    for (const bar of step) {
-      const decided = strategy.onBar(bar, { position: positions.get(bar.symbol) ?? 0, equity: account.equity, barIndex, positionOf });
-      // Indexed: most bars answer a shared frozen empty array, and for-of over a frozen array makes an iterator object.
-      for (let k = 0; k < decided.length; k++) (intents ??= []).push({ ...(decided[k] as Intent), strategy: strategy.name });
-    }
-  }
-  return intents ?? NO_INTENTS;
 }
 
 const NO_REJECTIONS: readonly DecisionRejection[] = Object.freeze([]);
 const NO_INTENTS: readonly StrategyIntent[] = Object.freeze([]);
 /** Most steps of a run decide nothing: they share this answer. */
 const NO_DECISION: Decision = Object.freeze({ approved: NO_INTENTS, rejected: NO_REJECTIONS });
-
-/**
- * One `positionOf` function per positions map: runners keep the map until the next fill, so the
- * function is made once per fill rather than once per bar (a closure per bar costs more than the
- * strategy itself in a long backtest).
- */
-const readers = new WeakMap<ReadonlyMap<string, number>, (symbol: string) => number>();
-
-function readerOf(positions: ReadonlyMap<string, number>): (symbol: string) => number {
-  let reader = readers.get(positions);
-  if (reader === undefined) {
-    reader = (symbol) => positions.get(symbol) ?? 0;
-    readers.set(positions, reader);
-  }
-  return reader;
-}
 
 /** Options of {@link DecisionPipeline}; without `consensus`, `allocator` and `risk` every intent passes. */
 export interface DecisionPipelineOptions {
@@ -150,7 +110,7 @@ export class DecisionPipeline {
   /**
    * Decides time step `barIndex`.
    * @param step the step's bars (every symbol with a bar at that time)
-   * @param intents the step's intents, as {@link collectIntents} orders them
+   * @param intents the step's intents, as `collectIntents` (in `src/strategy/`) orders them
    */
   decide(step: readonly Bar[], intents: readonly StrategyIntent[], account: AccountSnapshot, barIndex: number): Decision {
     if (!this.filtering) return intents.length === 0 ? NO_DECISION : { approved: intents, rejected: NO_REJECTIONS };

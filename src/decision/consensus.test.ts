@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, Rng } from '../core/index.js';
-import {
-  type ConsensusConstructorOptions,
-  type ConsensusResult,
-  type ConsensusStrategy,
-  type ConsensusThreshold,
-  ConsensusTally,
-  type StrategyIntent,
-  compileConsensusOptions,
-  createConsensus,
-} from './index.js';
+import type { StrategyIntent } from '../strategy/index.js';
+import { type ConsensusConstructorOptions, type ConsensusResult, type ConsensusStrategy, type ConsensusThreshold, ConsensusTally, compileConsensusOptions, createConsensus } from './consensus.js';
 
 function intent(strategy: string, symbol: string, side: 'buy' | 'sell', extra: { quantity?: number; confidence?: number; label?: string } = {}): StrategyIntent {
   return {

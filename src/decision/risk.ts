@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../core/index.js';
+import { type Intent, optionalBoolean } from '../strategy/index.js';
 import { InvalidTransitionError } from './errors.js';
-import { type QuantitiesBySymbol, optionalBoolean, splitIntent, toQuantityMap } from './rules.js';
-import type { Intent } from './strategy.js';
+import { type QuantitiesBySymbol, splitIntent, toQuantityMap } from './quantities.js';
 
 /** The risk manager's states. */
 export const RiskState = {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { flatBar } from '../../test/fixtures/bars.js';
-import { type AllocationContext, type PortfolioAllocatorOptions, type StrategyIntent, allocate, createPortfolioAllocator } from './index.js';
+import type { StrategyIntent } from '../strategy/index.js';
+import { type AllocationContext, type PortfolioAllocatorOptions, allocate, createPortfolioAllocator } from './allocator.js';
 
 function intent(strategy: string, symbol: string, side: 'buy' | 'sell', quantity: number, label = 'enter'): StrategyIntent {
   return { strategy, symbol, side, quantity, type: 'market', intent: label };

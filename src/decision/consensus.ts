@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
-import { type QuantitiesBySymbol, splitIntent, toQuantityMap } from './rules.js';
-import type { Strategy, StrategyIntent } from './strategy.js';
+import type { Strategy, StrategyIntent } from '../strategy/index.js';
+import { type QuantitiesBySymbol, splitIntent, toQuantityMap } from './quantities.js';
 
 /** Slack when comparing a support (a fraction) with the threshold: sums of weight × confidence are not exact. */
 const SUPPORT_EPSILON = 1e-9;
