@@ -4,8 +4,6 @@ export {
   type BacktestReport,
   type BacktestResult,
 } from './engine.js';
-// groupByTime lives in market/ now; re-exported until the swarm imports it from there.
-export { groupByTime } from '../market/index.js';
 export { type BacktestWarning, warmUpWarnings } from './warnings.js';
 export {
   backtestSpecSchema,

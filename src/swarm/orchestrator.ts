@@ -16,8 +16,8 @@ import {
   StepRefusedMessage,
   swarmRegistry,
 } from '../agent/index.js';
-import { type Bar } from '../market/index.js';
-import { type BacktestWarning, groupByTime } from '../backtest/index.js';
+import { type Bar, groupByTime } from '../market/index.js';
+import type { BacktestWarning } from '../backtest/index.js';
 import {
   type Bus,
   ControlMessage,
