@@ -1,46 +1,10 @@
 import { InvalidInputError } from '../core/index.js';
-import {
-  type AllocationSummary,
-  type ConsensusOptions,
-  type ConsensusTallySummary,
-  DecisionPipeline,
-  type PortfolioAllocatorOptions,
-  type RiskManagerOptions,
-  type RiskStateSummary,
-} from '../decision/index.js';
+import { type AllocationSummary, type ConsensusTallySummary, DecisionPipeline, type RiskStateSummary } from '../decision/index.js';
 import { type Bar, Timeline } from '../market/index.js';
-import type { EndOfDataRule, EquityPoint, PortfolioOptions } from '../portfolio/index.js';
-import { type Strategy, collectIntents } from '../strategy/index.js';
+import type { EquityPoint } from '../portfolio/index.js';
+import { type RunOptions, type RunWarning, warmUpWarnings } from '../runspec/index.js';
+import { collectIntents } from '../strategy/index.js';
 import { type SessionReport, TradingSession } from '../trading/index.js';
-import type { PaperVenueOptions } from '../venue/index.js';
-import { type BacktestWarning, warmUpWarnings } from './warnings.js';
-
-/** Options of {@link runBacktest}. */
-export interface BacktestOptions {
-  /** Bars by symbol, or one list (any symbols); each symbol's bars in strictly ascending time. */
-  bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[];
-  /** Fresh strategy instances (their names must be unique); they are fed every bar. */
-  strategies: readonly Strategy[];
-  /** The paper venue's options except `symbols`, which are the data's. @default next-open fills, no slippage, no fees */
-  venue?: Omit<PaperVenueOptions, 'symbols'>;
-  /** @default { initialCash: 100_000, longOnly: false } */
-  portfolio?: PortfolioOptions;
-  /** What happens to positions still open after the last bar. @default 'liquidate-at-close' */
-  endOfData?: EndOfDataRule;
-  /** Equity points per year, for Sharpe and Sortino: 252 for daily bars. @default 252 */
-  periodsPerYear?: number;
-  /** Run name: the `swarm` part of every client order id. @default 'backtest' */
-  swarm?: string;
-  /**
-   * Fits each bar's intents of all strategies into the account (weights, budgets, netting) before
-   * the risk manager sees them; the engine supplies the strategies. @default none
-   */
-  allocator?: Omit<PortfolioAllocatorOptions, 'strategies'>;
-  /** Filters each bar's intents (limits, drawdown kill switch) before they reach the venue. @default none */
-  risk?: RiskManagerOptions;
-  /** Strategies vote on each new risk in a symbol they trade, before the allocator. @default none */
-  consensus?: ConsensusOptions;
-}
 
 /** The outcome of {@link runBacktest}. Same options (and fresh strategies) give the same report but `elapsedMs`. */
 export interface BacktestReport extends SessionReport {
@@ -55,7 +19,7 @@ export interface BacktestReport extends SessionReport {
   /** Votes held and agreed; `null` without consensus. */
   readonly consensus: ConsensusTallySummary | null;
   /** Why the run trades less than its options say (a warm-up longer than the data); empty when nothing is wrong. */
-  readonly warnings: readonly BacktestWarning[];
+  readonly warnings: readonly RunWarning[];
   /** Wall time of the bar loop and settlement, in ms; the one field that varies between runs. */
   readonly elapsedMs: number;
 }
@@ -93,7 +57,7 @@ export interface BacktestResult {
  * @throws InvalidInputError naming the field for bad bars, options or duplicate strategy names.
  * @throws ShortSellingNotAllowedError (from the portfolio) when `longOnly` and a fill would go short.
  */
-export function runBacktest(options: BacktestOptions): BacktestResult {
+export function runBacktest(options: RunOptions): BacktestResult {
   const started = performance.now();
   const swarm = options.swarm ?? 'backtest';
   const names = new Set<string>();

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { type BacktestReport, loadBacktestOptions, runBacktest } from '../backtest/index.js';
+import { type BacktestReport, runBacktest } from '../backtest/index.js';
+import { loadRunOptions } from '../runspec/index.js';
 import type { SessionReport } from '../trading/index.js';
 
 /** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
@@ -10,7 +11,7 @@ export function registerBacktestCommand(program: Command): void {
     .argument('<spec>', 'backtest spec (YAML); data paths are relative to its folder')
     .option('--json', 'print the report as JSON')
     .action(async (spec: string, options: { json?: boolean }) => {
-      const backtest = await loadBacktestOptions(spec);
+      const backtest = await loadRunOptions(spec);
       const { report } = runBacktest(backtest);
       // On stderr in both forms, so that `--json` output stays one document (it holds them too).
       for (const warning of report.warnings) process.stderr.write(`tradeswarm: warning: ${warning.message}\n`);

@@ -1,6 +1,6 @@
 /**
  * The bounds of the numbers of a spec's strategy entries (indicator periods, thresholds, sizing), and
- * the zod types built on them; the spec's other bounds are in `src/backtest/limits.ts`. A value past a
+ * the zod types built on them; the spec's other bounds are in `src/runspec/limits.ts`. A value past a
  * bound is a typo or a hostile input, not a setting: it could not trade, or would spend memory or time
  * without end. They are checked once, when a spec is parsed; nothing here runs per bar. They live with
  * the strategy registry, which is bundled into agents, so that an agent carries no spec loader.

@@ -17,7 +17,7 @@ import {
   swarmRegistry,
 } from '../agent/index.js';
 import { type Bar, groupByTime } from '../market/index.js';
-import type { BacktestWarning } from '../backtest/index.js';
+import type { RunWarning } from '../runspec/index.js';
 import {
   type Bus,
   ControlMessage,
@@ -148,7 +148,7 @@ export interface SwarmReport extends SessionReport {
   readonly absences: readonly AgentAbsence[];
   readonly events: readonly SwarmEvent[];
   /** What the spec will not do as written (a warm-up longer than the data), as `tradeswarm backtest` finds it. */
-  readonly warnings: readonly BacktestWarning[];
+  readonly warnings: readonly RunWarning[];
   /** Run time from the first step to the last decision, in ms. */
   readonly tradingMs: number;
   /** Time until every agent was ready, in ms. */

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BacktestSpecError, parseBacktestSpec } from '../backtest/index.js';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
+import { SpecError, parseSpec } from '../runspec/index.js';
 import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, swarmSpecWarnings } from './index.js';
 
 const SIZING = { type: 'fixed-quantity', units: 1 };
@@ -33,8 +33,8 @@ async function rejection(raw: unknown): Promise<{ problems: string[]; message: s
     () => undefined,
     (thrown: unknown) => thrown,
   );
-  expect(error).toBeInstanceOf(BacktestSpecError);
-  const specError = error as BacktestSpecError;
+  expect(error).toBeInstanceOf(SpecError);
+  const specError = error as SpecError;
   expect(specError.source).toBe('swarm.yaml');
   return { problems: specError.problems.map((p) => `${p.field} | ${JSON.stringify(p.value)} | ${p.allowed}`), message: specError.message };
 }
@@ -147,7 +147,7 @@ describe('parseSwarmSpec', () => {
   });
 
   it('parseSwarmSection alone validates the section of an already parsed spec', () => {
-    const spec = parseBacktestSpec(withSwarm({ topology: 'star' }));
+    const spec = parseSpec(withSwarm({ topology: 'star' }));
     expect(parseSwarmSection(spec, 'x.yaml').topology).toBe('star');
   });
 });
@@ -184,13 +184,13 @@ describe('parseSwarmSpec on CSV data', () => {
 });
 
 describe('tradeswarm backtest and the swarm section', () => {
-  it('parseBacktestSpec accepts a spec with a swarm section and keeps it as written', () => {
+  it('parseSpec accepts a spec with a swarm section and keeps it as written', () => {
     const swarm = { topology: 'ring', pacing: { mode: 'realtime', speed: 100 }, heartbeatMs: 100 };
-    expect(parseBacktestSpec(withSwarm(swarm), 'spec.yaml').swarm).toEqual(swarm);
+    expect(parseSpec(withSwarm(swarm), 'spec.yaml').swarm).toEqual(swarm);
   });
 
-  it('parseBacktestSpec does not judge the swarm section (only tradeswarm run does)', () => {
-    expect(parseBacktestSpec(withSwarm({ topology: 'bus', heartbeatMs: 1 })).swarm).toEqual({ topology: 'bus', heartbeatMs: 1 });
+  it('parseSpec does not judge the swarm section (only tradeswarm run does)', () => {
+    expect(parseSpec(withSwarm({ topology: 'bus', heartbeatMs: 1 })).swarm).toEqual({ topology: 'bus', heartbeatMs: 1 });
   });
 });
 

@@ -1,17 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Bar } from '../market/index.js';
-import {
-  type BacktestOptions,
-  type BacktestSpec,
-  BacktestSpecError,
-  type BacktestWarning,
-  backtestOptionsFromSpec,
-  loadBacktestSpec,
-  parseBacktestSpec,
-  specProblemOf,
-  warmUpWarnings,
-} from '../backtest/index.js';
+import { type RunOptions, type RunWarning, type Spec, SpecError, loadSpec, parseSpec, runOptionsFromSpec, specProblemOf, warmUpWarnings } from '../runspec/index.js';
 import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
 
 /**
@@ -76,22 +66,22 @@ const HIERARCHICAL_ONLY = ['coordinators', 'routing'] as const;
 /** A validated `swarm:` section, defaults filled in. */
 export type SwarmSection = z.output<typeof swarmSectionSchema>;
 
-/** A spec ready for `tradeswarm run`: the backtest part and the swarm section. */
+/** A spec ready for `tradeswarm run`: the part `tradeswarm backtest` also reads, and the swarm section. */
 export interface SwarmSpec {
-  readonly spec: BacktestSpec;
+  readonly spec: Spec;
   readonly swarm: SwarmSection;
   /** The data, strategies and account options, exactly as `tradeswarm backtest` would run them. */
-  readonly backtest: BacktestOptions;
+  readonly backtest: RunOptions;
 }
 
 /**
  * Validates the swarm section of a parsed spec.
- * @throws BacktestSpecError naming each field under `swarm.`.
+ * @throws SpecError naming each field under `swarm.`.
  */
-export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSection {
+export function parseSwarmSection(spec: Spec, source: string): SwarmSection {
   const result = swarmSectionSchema.safeParse(spec.swarm);
   if (!result.success) {
-    throw new BacktestSpecError(
+    throw new SpecError(
       source,
       result.error.issues.map((issue) => {
         const problem = specProblemOf({ ...issue, path: ['swarm', ...issue.path] }, { swarm: spec.swarm });
@@ -101,12 +91,12 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
   }
   const section = result.data;
   if (section.topology === 'hierarchical' && section.coordinators !== undefined && section.coordinators > spec.strategies.length) {
-    throw new BacktestSpecError(source, [
+    throw new SpecError(source, [
       { field: 'swarm.coordinators', value: section.coordinators, allowed: `must be at most the number of strategies (${spec.strategies.length})` },
     ]);
   }
   if (section.stallTimeoutMs <= section.recoveryWaitMs) {
-    throw new BacktestSpecError(source, [
+    throw new SpecError(source, [
       {
         field: 'swarm.stallTimeoutMs',
         value: section.stallTimeoutMs,
@@ -118,7 +108,7 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
   const written = typeof spec.swarm === 'object' && spec.swarm !== null ? spec.swarm : {};
   const ignored = HIERARCHICAL_ONLY.filter((field) => section.topology !== 'hierarchical' && written[field] !== undefined);
   if (ignored.length > 0) {
-    throw new BacktestSpecError(
+    throw new SpecError(
       source,
       ignored.map((field) => ({ field: `swarm.${field}`, value: written[field], allowed: `is only used by topology hierarchical (this swarm is ${section.topology}); remove it or set swarm.topology: hierarchical` })),
     );
@@ -129,23 +119,23 @@ export function parseSwarmSection(spec: BacktestSpec, source: string): SwarmSect
 /**
  * Validates a parsed spec (an object, as from YAML) for `tradeswarm run` and loads its data; CSV
  * paths resolve relative to `baseDir`.
- * @throws BacktestSpecError listing every mistake.
+ * @throws SpecError listing every mistake.
  */
 export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDir = process.cwd()): Promise<SwarmSpec> {
-  const spec = parseBacktestSpec(raw, source);
+  const spec = parseSpec(raw, source);
   const swarm = parseSwarmSection(spec, source);
-  return { spec, swarm, backtest: await backtestOptionsFromSpec(spec, baseDir) };
+  return { spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) };
 }
 
 /**
- * Reads a spec file for `tradeswarm run`: the whole spec is checked (the backtest part and the swarm
- * section) before anything starts, and the data is loaded.
- * @throws BacktestSpecError listing every mistake.
+ * Reads a spec file for `tradeswarm run`: the whole spec is checked (the part `tradeswarm backtest`
+ * reads, and the swarm section) before anything starts, and the data is loaded.
+ * @throws SpecError listing every mistake.
  */
 export async function loadSwarmSpec(file: string): Promise<SwarmSpec> {
-  const spec = await loadBacktestSpec(file);
+  const spec = await loadSpec(file);
   const swarm = parseSwarmSection(spec, file);
-  const backtest = await backtestOptionsFromSpec(spec, dirname(resolve(file)));
+  const backtest = await runOptionsFromSpec(spec, dirname(resolve(file)));
   return { spec, swarm, backtest };
 }
 
@@ -153,7 +143,7 @@ export async function loadSwarmSpec(file: string): Promise<SwarmSpec> {
  * What a spec will not do as written (a strategy whose warm-up is longer than the data), as
  * `tradeswarm backtest` finds it; the run goes on.
  */
-export function swarmSpecWarnings(spec: SwarmSpec): BacktestWarning[] {
+export function swarmSpecWarnings(spec: SwarmSpec): RunWarning[] {
   const { bars, strategies, allocator } = spec.backtest;
   const counts = new Map<string, number>();
   const all: readonly Bar[] = Array.isArray(bars) ? bars : [...(bars as ReadonlyMap<string, readonly Bar[]>).values()].flat();

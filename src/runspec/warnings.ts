@@ -5,7 +5,7 @@ import type { Strategy } from '../strategy/index.js';
  * A run that will not do what its options say, found before the first bar: a warm-up longer than
  * the data. The run goes on (its report is still exact); the warning says why it trades less.
  */
-export interface BacktestWarning {
+export interface RunWarning {
   /** Where in the options: `strategies[0]`, or `allocator`. */
   readonly source: string;
   /** The strategy's name (absent for the allocator). */
@@ -30,8 +30,8 @@ export function warmUpWarnings(
   strategies: readonly Strategy[],
   allocator: Omit<PortfolioAllocatorOptions, 'strategies'> | undefined,
   barsOf: (symbol: string) => number,
-): BacktestWarning[] {
-  const warnings: BacktestWarning[] = [];
+): RunWarning[] {
+  const warnings: RunWarning[] = [];
   strategies.forEach((strategy, i) => {
     const { warmUp, symbols } = strategy;
     if (warmUp === undefined || symbols === undefined || symbols.length === 0) return;

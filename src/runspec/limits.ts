@@ -1,5 +1,5 @@
 /**
- * The bounds of a backtest spec's numbers, and the zod types built on them. A value past a bound is
+ * The bounds of a spec's numbers, and the zod types built on them. A value past a bound is
  * a typo or a hostile input, not a setting: it could not trade, or would spend memory or time without
  * end. They are checked once, when a spec is parsed; nothing here runs per bar. The bounds of the
  * strategy entries (periods, thresholds, sizing, and the units, bps and hedge ratios other fields

@@ -1,29 +1,25 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { STRATEGIES, TWO, VALID, withStrategy } from '../../test/fixtures/specs.js';
 import { InvalidInputError } from '../core/index.js';
-import { type BacktestSpecError, backtestOptionsFromSpec, isBacktestSpecError, loadBacktestOptions, loadBacktestSpec, parseBacktestSpec, runBacktest } from './index.js';
-
-const VALID = {
-  data: { source: 'synthetic', seed: 1, symbols: ['AAA'], barCount: 300 },
-  strategies: [{ type: 'sma-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, sizing: { type: 'fixed-quantity', units: 10 } }],
-};
+import { type SpecError, isSpecError } from './errors.js';
+import { parseSpec, runOptionsFromSpec } from './spec.js';
 
 function problems(raw: unknown): string[] {
   try {
-    parseBacktestSpec(raw, 'spec.yaml');
+    parseSpec(raw, 'spec.yaml');
   } catch (error) {
-    expect(isBacktestSpecError(error)).toBe(true);
-    return (error as BacktestSpecError).problems.map((p) => `${p.field} | ${JSON.stringify(p.value)} | ${p.allowed}`);
+    expect(isSpecError(error)).toBe(true);
+    return (error as SpecError).problems.map((p) => `${p.field} | ${JSON.stringify(p.value)} | ${p.allowed}`);
   }
   throw new Error('expected the spec to be rejected');
 }
 
 describe('backtest spec', () => {
   it('fills in defaults', () => {
-    const spec = parseBacktestSpec(VALID);
+    const spec = parseSpec(VALID);
     expect(spec).toMatchObject({ name: 'backtest', endOfData: 'liquidate-at-close', periodsPerYear: 252, venue: {}, portfolio: {} });
   });
 
@@ -42,60 +38,13 @@ describe('backtest spec', () => {
   });
 
   it('lists every mistake in one error message', () => {
-    expect(() => parseBacktestSpec({ ...VALID, endOfData: 'x', periodsPerYear: -1 }, 'spec.yaml')).toThrow(
+    expect(() => parseSpec({ ...VALID, endOfData: 'x', periodsPerYear: -1 }, 'spec.yaml')).toThrow(
       /spec\.yaml has 2 mistakes; nothing ran[\s\S]*endOfData: got "x"[\s\S]*periodsPerYear: got -1; must be > 0/,
     );
   });
-
-  it('loads a YAML file, resolves CSV paths against its folder, and runs', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-spec-'));
-    const rows = Array.from({ length: 40 }, (_, i) => {
-      const close = 100 + 10 * Math.sin(i / 4);
-      return `${new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 10)},${close},${close + 1},${close - 1},${close},1000`;
-    });
-    writeFileSync(join(folder, 'AAA.csv'), `date,open,high,low,close,volume\n${rows.join('\n')}\n`);
-    writeFileSync(
-      join(folder, 'spec.yaml'),
-      'data: { source: csv, files: [{ path: AAA.csv, symbol: AAA }] }\nstrategies:\n  - { type: sma-crossover, symbol: AAA, fastPeriod: 2, slowPeriod: 5, sizing: { type: fixed-quantity, units: 1 } }\n',
-    );
-    const { report } = runBacktest(await loadBacktestOptions(join(folder, 'spec.yaml')));
-    expect(report.bars).toBe(40);
-    expect(report.trades.length).toBeGreaterThan(0);
-  });
 });
 
-const SIZING = { type: 'fixed-quantity', units: 1 };
-const TWO = { source: 'synthetic', seed: 1, symbols: ['AAA', 'BBB'], barCount: 300 };
-const STRATEGIES: Record<string, Record<string, unknown>> = {
-  ema: { type: 'ema-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, sizing: SIZING },
-  momentum: { type: 'momentum', symbol: 'AAA', lookback: 20, entryThreshold: 0.1, exitThreshold: 0, sizing: SIZING },
-  bollinger: { type: 'mean-reversion', indicator: 'bollinger', symbol: 'AAA', sizing: SIZING },
-  rsi: { type: 'mean-reversion', indicator: 'rsi', symbol: 'AAA', oversold: 25, exitLevel: 55, sizing: SIZING },
-  pairs: { type: 'pairs', symbolA: 'AAA', symbolB: 'BBB', lookback: 30, entryZ: 2, exitZ: 0.5, sizing: SIZING },
-  arbitrage: { type: 'cross-venue-arbitrage', symbolA: 'AAA', symbolB: 'BBB', minEdgeBps: 10, exitEdgeBps: 2, sizing: SIZING },
-};
-/** A valid two-symbol spec whose second strategy is `strategy` (with `changes`). */
-function withStrategy(strategy: string, changes: Record<string, unknown> = {}, rest: Record<string, unknown> = {}): unknown {
-  return { data: TWO, strategies: [VALID.strategies[0], { ...STRATEGIES[strategy], ...changes }], ...rest };
-}
-
 describe('backtest spec: every strategy type', () => {
-  it('accepts each type with its defaults and builds it', async () => {
-    const spec = parseBacktestSpec({ data: TWO, strategies: Object.values(STRATEGIES) });
-    expect(spec.strategies.map((s) => s.type)).toEqual(['ema-crossover', 'momentum', 'mean-reversion', 'mean-reversion', 'pairs', 'cross-venue-arbitrage']);
-    expect(spec.strategies[1]).toMatchObject({ allowShort: false });
-    const options = await backtestOptionsFromSpec(spec, '.');
-    expect(options.strategies.map((s) => s.name)).toEqual([
-      'ema-crossover-AAA-5-20',
-      'momentum-AAA-20',
-      'mean-reversion-bollinger-AAA-20',
-      'mean-reversion-rsi-AAA-14',
-      'pairs-AAA-BBB-30',
-      'arbitrage-AAA-BBB',
-    ]);
-    expect(runBacktest(options).report.bars).toBe(600);
-  });
-
   it.each([
     [withStrategy('ema', { slowPeriod: 5 }), 'strategies[1].slowPeriod | 5 | must be greater than fastPeriod (5)'],
     [withStrategy('momentum', { exitThreshold: 0.2 }), 'strategies[1].exitThreshold | 0.2 | must be <= entryThreshold (0.1)'],
@@ -127,22 +76,12 @@ describe('backtest spec: every strategy type', () => {
   });
 
   it('says every problem of a strategy in one message, the path first', () => {
-    expect(() => parseBacktestSpec(withStrategy('pairs', { entryZ: 0.4 }), 'spec.yaml')).toThrow('  - strategies[1].entryZ: got 0.4; must be > exitZ (0.5)');
+    expect(() => parseSpec(withStrategy('pairs', { entryZ: 0.4 }), 'spec.yaml')).toThrow('  - strategies[1].entryZ: got 0.4; must be > exitZ (0.5)');
   });
 });
 
 describe('backtest spec: risk, allocator and synthetic data', () => {
   const both = { data: TWO, strategies: [VALID.strategies[0], STRATEGIES['momentum']] };
-
-  it('passes risk and allocator to the run', async () => {
-    const spec = parseBacktestSpec({ ...both, risk: { maxGrossExposure: 1, haltAtDrawdown: 0.3 }, allocator: { weighting: 'fixed', weights: { 'sma-crossover-AAA-5-20': 0.4, 'momentum-AAA-20': 0.6 } } });
-    const options = await backtestOptionsFromSpec(spec, '.');
-    expect(options.risk).toEqual({ maxGrossExposure: 1, haltAtDrawdown: 0.3 });
-    expect(options.allocator).toEqual({ weighting: 'fixed', weights: { 'sma-crossover-AAA-5-20': 0.4, 'momentum-AAA-20': 0.6 } });
-    const { report } = runBacktest(options);
-    expect(report.riskState?.finalState).toBeDefined();
-    expect(report.allocation).not.toBeNull();
-  });
 
   it.each([
     [{ ...both, risk: { haltAtDrawdown: 1.5 } }, 'risk.haltAtDrawdown | 1.5 | must be <= 1'],
@@ -165,57 +104,6 @@ describe('backtest spec: risk, allocator and synthetic data', () => {
   ])('names the field, the value and what is allowed (%#)', (raw, expected) => {
     expect(problems(raw)).toEqual([expected]);
   });
-
-  it('runs synthetic pairs and venues without files: strategies may trade followers and venue symbols', async () => {
-    const spec = parseBacktestSpec({
-      data: { source: 'synthetic', seed: 3, symbols: ['AAA'], barCount: 400, pairs: [{ leader: 'AAA', follower: 'AAB', hedgeRatio: 1.5 }], venues: { names: ['x', 'y'] } },
-      strategies: [
-        { type: 'pairs', symbolA: 'AAB', symbolB: 'AAA', lookback: 30, entryZ: 2, exitZ: 0.5, sizing: { type: 'fraction-of-equity', fraction: 0.5 } },
-        { type: 'cross-venue-arbitrage', symbolA: 'AAA@x', symbolB: 'AAA@y', minEdgeBps: 5, exitEdgeBps: 0, sizing: { type: 'fraction-of-equity', fraction: 0.5 } },
-      ],
-    });
-    const options = await backtestOptionsFromSpec(spec, '.');
-    expect([...(options.bars as ReadonlyMap<string, unknown>).keys()]).toEqual(['AAA', 'AAB', 'AAA@x', 'AAA@y']);
-    const { report } = runBacktest(options);
-    expect(report.trades.length).toBeGreaterThan(0);
-    // fraction-of-equity sizing is in whole units by default, and so is the pair's hedge leg.
-    expect(report.fills.every((fill) => Number.isInteger(fill.quantity))).toBe(true);
-  });
-});
-
-describe('the example specs', () => {
-  const example = (file: string): string => fileURLToPath(new URL(`../../examples/${file}`, import.meta.url));
-
-  it('backtest-multi.yaml: momentum, mean reversion and pairs behind an allocator and a risk manager', async () => {
-    const { report } = runBacktest(await loadBacktestOptions(example('backtest-multi.yaml')));
-    const roles = new Set(report.fills.map((fill) => fill.clientOrderId.split(':')[1]));
-    for (const role of ['momentum-BBB-60', 'mean-reversion-rsi-CCC-1', 'mean-reversion-bolling', 'pairs-AAB-AAA-60']) expect([...roles].some((r) => r?.startsWith(role))).toBe(true);
-    expect(report.riskState?.transitions.length).toBeGreaterThan(0);
-    expect(report.rejections.some((r) => r.source === 'risk')).toBe(true);
-  });
-
-  it('backtest-arbitrage.yaml: one asset on two synthetic venues', async () => {
-    const { report } = runBacktest(await loadBacktestOptions(example('backtest-arbitrage.yaml')));
-    expect(report.trades.length).toBeGreaterThan(100);
-    expect(report.openPositions).toEqual([]);
-  });
-
-  const aapl = new URL('../../../shared/data/daily/AAPL.csv', import.meta.url);
-  const folder = fileURLToPath(new URL('.', aapl));
-  const present = existsSync(aapl);
-  if (!present && process.env.CI === 'true') {
-    it('needs the shared data under CI', () => {
-      throw new Error(`${folder} has no AAPL.csv; CI must provide ../shared/data`);
-    });
-  }
-  if (!present) console.warn(`skipping the backtest-aapl.yaml figures: ${folder} has no AAPL.csv`);
-
-  it.skipIf(!present)('backtest-aapl.yaml gives the figures it gave before the new strategies', async () => {
-    const { report } = runBacktest(await loadBacktestOptions(example('backtest-aapl.yaml')));
-    expect([report.trades.length, report.fills.length, report.rejections.length, report.finalEquity.toFixed(2)]).toEqual([9, 18, 0, '8914743.27']);
-    expect([report.sharpe?.toFixed(3), report.maxDrawdown.toFixed(4), report.exposure.toFixed(4)]).toEqual(['0.894', '0.5803', '0.7186']);
-    expect([report.riskState, report.allocation]).toEqual([null, null]);
-  });
 });
 
 describe('backtest spec: CSV data.from / data.to', () => {
@@ -233,7 +121,7 @@ describe('backtest spec: CSV data.from / data.to', () => {
     strategies: [{ ...VALID.strategies[0], fastPeriod: 2, slowPeriod: 3 }],
   });
   const days = async (range: Record<string, unknown>): Promise<string[]> => {
-    const options = await backtestOptionsFromSpec(parseBacktestSpec(csvSpec(range)), folder);
+    const options = await runOptionsFromSpec(parseSpec(csvSpec(range)), folder);
     return ((options.bars as ReadonlyMap<string, ReadonlyArray<{ timeMs: number }>>).get('AAA') ?? []).map((bar) => new Date(bar.timeMs).toISOString().slice(0, 10));
   };
 
@@ -264,7 +152,7 @@ describe('backtest spec: CSV data.from / data.to', () => {
     [{ to: '2019-12-31' }, 'AAA.csv has no bars from the start to 2019-12-31; widen data.from/data.to'],
     [{ from: '2020-01-06', to: '2020-01-05' }, 'AAA.csv has no bars from 2020-01-06 to 2020-01-05; widen data.from/data.to'],
   ])('a range %j without bars is an InvalidInputError naming data.files[0]', async (range, message) => {
-    const error: unknown = await backtestOptionsFromSpec(parseBacktestSpec(csvSpec(range)), folder).catch((thrown: unknown) => thrown);
+    const error: unknown = await runOptionsFromSpec(parseSpec(csvSpec(range)), folder).catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect(error).toMatchObject({ field: 'data.files[0]', message: `data.files[0]: ${message}` });
   });
@@ -363,60 +251,8 @@ describe('backtest spec: absurd numbers are refused at parse time, with the limi
   });
 
   it('accepts the largest allowed values (the limits are inclusive)', () => {
-    expect(() => parseBacktestSpec(withData({ barCount: 2_500_000, barsPerYear: 98_280 }))).not.toThrow();
-    expect(() => parseBacktestSpec(withFirst({ fastPeriod: 9_999, slowPeriod: 10_000, sizing: { type: 'fraction-of-equity', fraction: 1 } }))).not.toThrow();
-    expect(() => parseBacktestSpec(withStrategy('bollinger', { period: 20, stdDevs: 4.35 }))).not.toThrow();
-  });
-});
-
-describe('backtest spec: a spec that cannot trade runs and says why', () => {
-  it('a slowPeriod longer than the data gives a warning naming the strategy, the field, its value and the bars available', async () => {
-    const spec = parseBacktestSpec({ ...VALID, strategies: [{ ...VALID.strategies[0], slowPeriod: 400 }] });
-    const { report } = runBacktest(await backtestOptionsFromSpec(spec, '.'));
-    expect(report.trades).toEqual([]);
-    expect(report.warnings).toEqual([
-      {
-        source: 'strategies[0]',
-        strategy: 'sma-crossover-AAA-5-400',
-        field: 'slowPeriod',
-        value: 400,
-        barsNeeded: 401,
-        barsAvailable: 300,
-        message: 'strategies[0] sma-crossover-AAA-5-400 cannot trade: slowPeriod 400 needs 401 bars of AAA before its first decision, and the data has 300; lower slowPeriod or use more data',
-      },
-    ]);
-  });
-
-  it.each([
-    ['ema', { slowPeriod: 600 }, 'strategies[1] ema-crossover-AAA-5-600 cannot trade: slowPeriod 600 needs 601 bars of AAA before its first decision, and the data has 300; lower slowPeriod or use more data'],
-    ['momentum', { lookback: 300 }, 'strategies[1] momentum-AAA-300 cannot trade: lookback 300 needs 301 bars of AAA before its first decision, and the data has 300; lower lookback or use more data'],
-    ['bollinger', { period: 301 }, 'strategies[1] mean-reversion-bollinger-AAA-301 cannot trade: period 301 needs 301 bars of AAA before its first decision, and the data has 300; lower period or use more data'],
-    ['rsi', { period: 300 }, 'strategies[1] mean-reversion-rsi-AAA-300 cannot trade: period 300 needs 301 bars of AAA before its first decision, and the data has 300; lower period or use more data'],
-    ['pairs', { lookback: 500 }, 'strategies[1] pairs-AAA-BBB-500 cannot trade: lookback 500 needs 500 bars of AAA and BBB before its first decision, and the data has 300; lower lookback or use more data'],
-  ])('%s: %j gives one warning', async (strategy, changes, message) => {
-    const { report } = runBacktest(await backtestOptionsFromSpec(parseBacktestSpec(withStrategy(strategy, changes)), '.'));
-    expect(report.warnings.map((warning) => warning.message)).toEqual([message]);
-  });
-
-  it('an inverse-volatility lookback longer than the data says the weights stay equal', async () => {
-    const spec = parseBacktestSpec({ data: TWO, strategies: [VALID.strategies[0], STRATEGIES['momentum']], allocator: { weighting: 'inverse-volatility', lookbackBars: 300 } });
-    const { report } = runBacktest(await backtestOptionsFromSpec(spec, '.'));
-    expect(report.warnings.map((warning) => warning.message)).toEqual([
-      'allocator: lookbackBars 300 needs 301 bars of every strategy\'s symbols before inverse-volatility weights apply, and the data has 300; the weights stay equal for the whole run; lower lookbackBars or use more data',
-    ]);
-  });
-
-  it('a warm-up that fits gives no warning', async () => {
-    const { report } = runBacktest(await backtestOptionsFromSpec(parseBacktestSpec({ data: TWO, strategies: Object.values(STRATEGIES) }), '.'));
-    expect(report.warnings).toEqual([]);
-  });
-
-  const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
-  const haveSharedData = existsSync(new URL('../../../shared/data/daily/AAPL.csv', import.meta.url));
-  it.each(readdirSync(examples).filter((file) => file.endsWith('.yaml')))('examples/%s gives no warning', async (file) => {
-    const spec = await loadBacktestSpec(join(examples, file));
-    if (spec.data.source === 'csv' && !haveSharedData) return;
-    const { report } = runBacktest(await backtestOptionsFromSpec(spec, examples));
-    expect(report.warnings).toEqual([]);
+    expect(() => parseSpec(withData({ barCount: 2_500_000, barsPerYear: 98_280 }))).not.toThrow();
+    expect(() => parseSpec(withFirst({ fastPeriod: 9_999, slowPeriod: 10_000, sizing: { type: 'fraction-of-equity', fraction: 1 } }))).not.toThrow();
+    expect(() => parseSpec(withStrategy('bollinger', { period: 20, stdDevs: 4.35 }))).not.toThrow();
   });
 });

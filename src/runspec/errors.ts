@@ -1,6 +1,6 @@
 import { TradeswarmError } from '../core/index.js';
 
-/** One mistake in a backtest spec. */
+/** One mistake in a spec. */
 export interface SpecProblem {
   /** Dotted path of the field, e.g. `strategies[0].fastPeriod`. */
   readonly field: string;
@@ -11,12 +11,12 @@ export interface SpecProblem {
 }
 
 /**
- * A backtest spec has mistakes; nothing ran. `problems` lists every one; the message names each
+ * A spec has mistakes; nothing ran. `problems` lists every one; the message names each
  * field, its value and what is allowed. Not retryable: fix the spec.
  */
-export class BacktestSpecError extends TradeswarmError {
-  override readonly name = 'BacktestSpecError';
-  readonly isBacktestSpecError = true;
+export class SpecError extends TradeswarmError {
+  override readonly name = 'SpecError';
+  readonly isSpecError = true;
 
   constructor(
     readonly source: string,
@@ -35,9 +35,9 @@ export class BacktestSpecError extends TradeswarmError {
   readonly field: string;
 }
 
-/** Whether `error` is a {@link BacktestSpecError}. */
-export function isBacktestSpecError(error: unknown): error is BacktestSpecError {
-  return typeof error === 'object' && error !== null && (error as { isBacktestSpecError?: unknown }).isBacktestSpecError === true;
+/** Whether `error` is a {@link SpecError}. */
+export function isSpecError(error: unknown): error is SpecError {
+  return typeof error === 'object' && error !== null && (error as { isSpecError?: unknown }).isSpecError === true;
 }
 
 function describe(value: unknown): string {

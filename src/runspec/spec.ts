@@ -20,8 +20,8 @@ import {
   strategySpecSchema,
   wholeNumber,
 } from '../strategy/index.js';
-import type { BacktestOptions } from './engine.js';
-import { BacktestSpecError, type SpecProblem } from './errors.js';
+import { SpecError, type SpecProblem } from './errors.js';
+import type { RunOptions } from './options.js';
 import { MAX_DATE_MS, MAX_EXPOSURE, MAX_MONEY, MAX_ORDERS_PER_WINDOW, MAX_PERIODS_PER_YEAR, MAX_PRICE, MAX_RATE_PER_YEAR, MAX_VOTE_WEIGHT } from './limits.js';
 
 const fraction = positiveUpTo(1);
@@ -127,8 +127,8 @@ const venue = z.strictObject({
     .optional(),
 });
 
-/** The zod schema of a backtest spec (YAML or JSON). */
-export const backtestSpecSchema = z
+/** The zod schema of a spec (YAML or JSON). */
+export const specSchema = z
   .strictObject({
     /** The run name, used as the `swarm` part of client order ids. */
     name: name.default('backtest'),
@@ -222,47 +222,47 @@ export const backtestSpecSchema = z
     }
   });
 
-/** A validated backtest spec, defaults filled in. */
-export type BacktestSpec = z.output<typeof backtestSpecSchema>;
+/** A validated spec, defaults filled in. */
+export type Spec = z.output<typeof specSchema>;
 type SyntheticDataSpec = z.output<typeof syntheticData>;
 
 /**
  * Validates a parsed spec.
  * @param source what to call the spec in messages (its file name).
- * @throws BacktestSpecError listing every mistake: field, value, what is allowed.
+ * @throws SpecError listing every mistake: field, value, what is allowed.
  */
-export function parseBacktestSpec(raw: unknown, source = 'backtest spec'): BacktestSpec {
-  const result = backtestSpecSchema.safeParse(raw);
+export function parseSpec(raw: unknown, source = 'backtest spec'): Spec {
+  const result = specSchema.safeParse(raw);
   if (result.success) return result.data;
-  throw new BacktestSpecError(source, result.error.issues.map((issue) => specProblemOf(issue, raw)));
+  throw new SpecError(source, result.error.issues.map((issue) => specProblemOf(issue, raw)));
 }
 
 /**
  * Reads and validates a YAML spec file.
- * @throws BacktestSpecError when the file cannot be read, is not YAML, or has mistakes.
+ * @throws SpecError when the file cannot be read, is not YAML, or has mistakes.
  */
-export async function loadBacktestSpec(file: string): Promise<BacktestSpec> {
+export async function loadSpec(file: string): Promise<Spec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new BacktestSpecError(file, [{ field: '(file)', value: file, allowed: `a readable YAML file (${errorMessage(error)})` }], { cause: error });
+    throw new SpecError(file, [{ field: '(file)', value: file, allowed: `a readable YAML file (${errorMessage(error)})` }], { cause: error });
   }
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (error) {
-    throw new BacktestSpecError(file, [{ field: '(file)', value: file, allowed: `valid YAML (${errorMessage(error)})` }], { cause: error });
+    throw new SpecError(file, [{ field: '(file)', value: file, allowed: `valid YAML (${errorMessage(error)})` }], { cause: error });
   }
-  return parseBacktestSpec(raw, file);
+  return parseSpec(raw, file);
 }
 
 /**
- * Turns a spec into {@link BacktestOptions}: loads the data (CSV paths relative to `baseDir`) and
+ * Turns a spec into {@link RunOptions}: loads the data (CSV paths relative to `baseDir`) and
  * builds fresh strategies.
  * @throws InvalidInputError from the CSV loader or the synthetic feed, naming the file, line or option.
  */
-export async function backtestOptionsFromSpec(spec: BacktestSpec, baseDir: string): Promise<BacktestOptions> {
+export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<RunOptions> {
   const bars = new Map<string, readonly Bar[]>();
   if (spec.data.source === 'csv') {
     const { timeZone, from, to } = spec.data;
@@ -296,8 +296,8 @@ export async function backtestOptionsFromSpec(spec: BacktestSpec, baseDir: strin
 }
 
 /** Loads a spec file and its data; CSV paths resolve relative to the spec file's folder. */
-export async function loadBacktestOptions(file: string): Promise<BacktestOptions> {
-  return backtestOptionsFromSpec(await loadBacktestSpec(file), dirname(resolve(file)));
+export async function loadRunOptions(file: string): Promise<RunOptions> {
+  return runOptionsFromSpec(await loadSpec(file), dirname(resolve(file)));
 }
 
 /** Whether a strategy spec can sell short (then a long-only portfolio would refuse its fills). */
