@@ -1,6 +1,6 @@
 export { sma, ema, rsi } from './indicators.js';
 export { type Strategy, type Intent, type StrategyIntent } from './strategy.js';
-export { smaCrossover, emaCrossover } from './crossover.js';
+export { smaCrossover } from './crossover.js';
 export { momentumStrategy } from './momentum.js';
 export { meanReversion } from './mean-reversion.js';
 export { pairs } from './pairs.js';
