@@ -1,5 +1,6 @@
-// Architecture rules checked by `npm run lint:deps` (part of npm test):
-// no import cycles, and a domain (a folder of src/) is used by others only through its index.ts.
+// Architecture rules checked by `npm run lint:deps` (part of npm test): no import cycles; a domain
+// (a folder of src/) is used by others only through its index.ts; only the CLI runs backtests; the
+// agent that runs inside sandboxes stays clear of the control plane.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -17,6 +18,26 @@ module.exports = {
       comment: 'Tests and benchmarks outside src/ use a domain through its index.ts.',
       from: { path: '^(test|bench)/' },
       to: { path: '^src/[^/]+/.+', pathNot: '^src/[^/]+/index\\.ts$' },
+    },
+    {
+      name: 'only-the-cli-runs-backtests',
+      severity: 'error',
+      comment:
+        'The backtest engine is one of two ways to run a spec, beside the swarm: what both need (the spec, strategies, decisions, ' +
+        'the trading session) lives in domains of its own, so no domain depends on the in-process runner but the command that starts it ' +
+        '(its own tests, test/ and bench/ may use it too).',
+      from: { path: '^src/', pathNot: '^src/(backtest|cli)/' },
+      to: { path: '^src/backtest/' },
+    },
+    {
+      name: 'agent-stays-out-of-the-control-plane',
+      severity: 'error',
+      comment:
+        'src/agent/ is bundled into every sandbox: all it imports ships (and is compiled) in each one. The swarm orchestrator, the ' +
+        'local cloud server, the backtest engine and the spec file with its YAML and CSV loaders belong to the control plane; the ' +
+        'agent hears of them over the bus only (it builds its strategies from their entries, in src/strategy/).',
+      from: { path: '^src/agent/' },
+      to: { path: '^src/(backtest|swarm|localcloud|runspec)/' },
     },
   ],
   options: {
