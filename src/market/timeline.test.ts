@@ -4,16 +4,6 @@ import { InvalidInputError } from '../core/index.js';
 import type { Bar } from './bars.js';
 import { Timeline, groupByTime } from './timeline.js';
 
-const DAY = 86_400_000;
-
-/** Bars with the given opens and closes, one per day from time 0; high/low span them. */
-function series(opens: readonly number[], closes: readonly number[], symbol = 'AAA'): Bar[] {
-  return closes.map((close, i) => {
-    const open = opens[i] as number;
-    return { symbol, timeMs: i * DAY, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000 };
-  });
-}
-
 function walk(timeline: Timeline): Bar[][] {
   const steps: Bar[][] = [];
   const step: Bar[] = [];
