@@ -5,6 +5,7 @@ import {
   createLogger,
   errorMessage,
   randomId,
+  wholeNumber,
   type Clock,
   type Logger,
   type TimerHandle,
@@ -289,14 +290,6 @@ const DEFAULT_BUILD_TAG_PATH = '/home/user/.tradeswarm-build';
 /** Largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 const TAG_VALUE = /^[A-Za-z0-9._-]{1,64}$/;
-
-function wholeNumber(field: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new InvalidInputError(field, `must be a whole number ${range}, got ${String(value)}`);
-  }
-  return value;
-}
 
 /** A duration in ms: a number >= min and at most what a timer can wait, or Infinity. */
 function durationOrInfinity(field: string, value: number, min: number): number {

@@ -1,5 +1,5 @@
 import { RateLimitError, Sandbox } from '@e2b/code-interpreter';
-import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, type Clock, type Logger, type TimerHandle } from '../core/index.js';
+import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, wholeNumber, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
 import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
 import { judgeDeterminism } from './determinism.js';
@@ -226,11 +226,6 @@ interface OpenSession {
 /** The user a request declares (validated as `exec` does), `anonymous` when it names none. */
 function userOf(user: string | undefined): string {
   return parseExecRequest({ code: '', ...(user === undefined ? {} : { user }) }).user;
-}
-
-function wholeNumber(field: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) throw new InvalidInputError(field, `must be a whole number >= ${min}, got ${String(value)}`);
-  return value;
 }
 
 /**
