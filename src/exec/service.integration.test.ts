@@ -1,6 +1,7 @@
 import { Sandbox } from '@e2b/code-interpreter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/index.js';
+import { POOL_ID_METADATA_KEY, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY } from '../sandbox/index.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
 import { portOf, reachCode } from '../../test/fixtures/network.js';
@@ -8,9 +9,6 @@ import { closedPort } from '../../test/fixtures/servers.js';
 import {
   EXEC_BUILD_TAG,
   EXEC_TEMPLATE,
-  POOL_ID_METADATA_KEY,
-  POOL_OWNER_METADATA_KEY,
-  POOL_PROCESS_METADATA_KEY,
   ProviderUnreachableError,
   createExecService,
   startExecHttpServer,

@@ -7,9 +7,9 @@
  * for reading as long as it lives; the kernel closes it when the process ends, however it ends. Opening
  * a FIFO for writing without blocking fails with ENXIO exactly when nobody has it open for reading, so
  * that open tells a live owner from a gone one with no pid in between: a reused pid, or a server in
- * another pid namespace sharing the folder, cannot fool it. (The exec pool's process tags in
- * `src/exec/liveness.ts` solve the same problem with pid and start time, but the exec domain imports
- * this one, so it cannot be used here.) A folder without the FIFO — one made by an older version, or
+ * another pid namespace sharing the folder, cannot fool it. (The sandbox pool's process tags in
+ * `src/sandbox/liveness.ts` solve the same problem with pid and start time, but the local cloud depends
+ * on no domain but core, so it does not use them.) A folder without the FIFO — one made by an older version, or
  * by a server killed between making its folder and its FIFO — is judged by the pid in its name.
  */
 import { spawnSync } from 'node:child_process';
