@@ -12,6 +12,7 @@ import {
   type ExecService,
   type ExecServiceOptions,
 } from '../exec/index.js';
+import { parseSandboxFlag } from './sandbox.js';
 
 interface SandboxChoice {
   sandbox: string;
@@ -29,13 +30,9 @@ const ALLOW_INTERNET_HELP =
  * `E2B_DOMAIN`, read by the SDK); and whether their code may use the network.
  */
 function serviceOptions(choice: SandboxChoice): ExecServiceOptions {
-  const logger = createLogger('exec');
-  const network = { allowInternetAccess: choice.allowInternetAccess === true };
-  if (choice.sandbox === 'local') return { logger, ...network };
-  if (choice.sandbox !== 'e2b') throw new InvalidInputError('--sandbox', `must be local or e2b, got ${choice.sandbox}`);
-  const apiKey = process.env.E2B_API_KEY;
-  if (!apiKey) throw new InvalidInputError('--sandbox e2b', 'needs E2B_API_KEY in the environment (your key from e2b.dev)');
-  return { logger, ...network, connection: { apiKey } };
+  const sandbox = parseSandboxFlag(choice.sandbox);
+  const options = { logger: createLogger('exec'), allowInternetAccess: choice.allowInternetAccess === true };
+  return sandbox.kind === 'local' ? options : { ...options, connection: sandbox.connection };
 }
 
 function languageOf(file: string | undefined, given: string | undefined): string {

@@ -1,7 +1,8 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../core/index.js';
-import { type SandboxTarget, type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
+import { type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
+import { parseSandboxFlag } from './sandbox.js';
 import { formatSwarmReport } from './swarm-report.js';
 
 /** Options of `tradeswarm run`. */
@@ -70,7 +71,7 @@ export function registerRunCommand(program: Command): void {
 /** Runs a spec file with a progress bar on stderr. */
 export async function runSpec(file: string, options: RunOptions, signal?: AbortSignal): Promise<SwarmReport> {
   const spec = await loadSwarmSpec(file);
-  const sandbox = sandboxTarget(options.sandbox);
+  const sandbox = parseSandboxFlag(options.sandbox);
   if (sandbox.kind === 'e2b' && options.broker === undefined) {
     throw new InvalidInputError('--broker', 'is required with --sandbox e2b: agents in E2B cloud cannot reach the embedded broker on this machine; pass an MQTT broker URL they can reach (mqtts://… or wss://…)');
   }
@@ -88,16 +89,6 @@ export async function runSpec(file: string, options: RunOptions, signal?: AbortS
   } finally {
     progress.done();
   }
-}
-
-function sandboxTarget(kind: string): SandboxTarget {
-  if (kind === 'local') return { kind: 'local' };
-  if (kind === 'e2b') {
-    const apiKey = process.env.E2B_API_KEY;
-    if (apiKey === undefined || apiKey === '') throw new InvalidInputError('E2B_API_KEY', 'must be set to run agents on E2B cloud (or use --sandbox local)');
-    return { kind: 'e2b', connection: { apiKey } };
-  }
-  throw new InvalidInputError('--sandbox', `must be local or e2b, got ${JSON.stringify(kind)}`);
 }
 
 /** A one-line progress bar on stderr (redrawn on a terminal, every 10 % otherwise). */

@@ -20,7 +20,7 @@ export class TradeswarmError extends Error {
 
 /** A value supplied by the user (option, config field, request field) is invalid. */
 export class InvalidInputError extends TradeswarmError {
-  override readonly name = 'InvalidInputError';
+  override readonly name: string = 'InvalidInputError';
 
   constructor(
     readonly field: string,

@@ -8,7 +8,7 @@ import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOption
 import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
 import { LatencyWindow, type LatencySummary } from './latency.js';
-import { RateLimiter, SandboxPool, createSdkDirectory, type Lease, type RateLimiterOptions, type RateLimiterSnapshot, type SandboxPoolOptions, type SandboxPoolStats } from '../sandbox/index.js';
+import { RateLimiter, SandboxPool, createSdkDirectory, type Lease, type RateLimiterOptions, type RateLimiterSnapshot, type SandboxConnection, type SandboxPoolOptions, type SandboxPoolStats } from '../sandbox/index.js';
 import { ExecPrometheus } from './prometheus.js';
 import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
 import { SandboxResilience, isNetworkFailure, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
@@ -29,7 +29,7 @@ export interface ExecServiceOptions {
    * Where sandboxes come from: `{ apiKey }` for E2B cloud, or a local cloud's `{ apiKey, apiUrl,
    * sandboxUrl }`. @default an embedded local cloud, started by the service and closed with it
    */
-  connection?: SandboxPoolOptions['connection'];
+  connection?: SandboxConnection;
   /** @default {@link EXEC_TEMPLATE} on the embedded cloud, else `code-interpreter-v1` */
   template?: string;
   /** Build tag every sandbox must carry (see the pool). @default {@link EXEC_BUILD_TAG} on the embedded cloud, else no check */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import { resolveSandboxConnection, type ResolveSandboxConnectionOptions } from './connection.js';
+import { apiKeyOf, resolveSandboxConnection, type ResolveSandboxConnectionOptions } from './connection.js';
+import { MissingApiKeyError } from './errors.js';
 
 const local = { apiUrl: 'http://127.0.0.1:4000', sandboxUrl: 'http://127.0.0.1:4001', apiKey: 'local-key' };
 
@@ -38,4 +39,31 @@ describe('resolveSandboxConnection', () => {
     expect((error as InvalidInputError).field).toBe(field);
     expect((error as Error).message).toMatch(message);
   });
+});
+
+describe('apiKeyOf', () => {
+  it('takes the connection\'s key first, else E2B_API_KEY', () => {
+    expect(apiKeyOf({ apiKey: 'given' }, { E2B_API_KEY: 'from-env' })).toBe('given');
+    expect(apiKeyOf({ apiUrl: 'http://127.0.0.1:4000' }, { E2B_API_KEY: 'from-env' })).toBe('from-env');
+  });
+
+  it.each([{ connection: {}, env: {} }, { connection: { apiKey: '' }, env: { E2B_API_KEY: 'ignored' } }])(
+    'refuses $connection with $env with the one MissingApiKeyError',
+    ({ connection, env }) => {
+      const error = (() => {
+        try {
+          return apiKeyOf(connection, env);
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(error).toBeInstanceOf(MissingApiKeyError);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect(error).toMatchObject({ name: 'MissingApiKeyError', field: 'E2B_API_KEY', retryable: false });
+      expect((error as Error).message).toBe(
+        'E2B_API_KEY: is not set, and E2B cloud sandboxes need it: export E2B_API_KEY=<your key from https://e2b.dev/dashboard>, ' +
+          'or use --sandbox local to run sandboxes on this machine',
+      );
+    },
+  );
 });

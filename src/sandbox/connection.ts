@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../core/index.js';
+import { MissingApiKeyError } from './errors.js';
 
 /** Where sandboxes run: the embedded local cloud, or E2B cloud. */
 export const SANDBOX_KINDS = ['local', 'e2b'] as const;
@@ -6,15 +7,27 @@ export const SANDBOX_KINDS = ['local', 'e2b'] as const;
 export type SandboxKind = (typeof SANDBOX_KINDS)[number];
 
 /**
- * The connection options to spread into `Sandbox.create(template, { ...connection })`. Fields left
- * out fall back to the SDK's own defaults (`E2B_API_URL` / `E2B_SANDBOX_URL` / `E2B_DOMAIN` in the
- * process environment, else E2B cloud).
+ * Where the SDK connects, and with which key: a local cloud's `{ apiKey, apiUrl, sandboxUrl }`, or
+ * `{ apiKey }` for E2B cloud. Fields left out fall back to the SDK's own defaults, read from the
+ * process environment (`E2B_API_URL`, `E2B_SANDBOX_URL`, `E2B_DOMAIN`), else E2B cloud's addresses.
  */
 export interface SandboxConnection {
-  readonly apiKey: string;
+  /**
+   * The API key sent to the provider. Left out, `E2B_API_KEY` is read; a provider with neither
+   * refuses to start with {@link MissingApiKeyError}.
+   * @default E2B_API_KEY
+   */
+  readonly apiKey?: string;
+  /** @default E2B_API_URL, else `https://api.<domain>` (read by the SDK) */
   readonly apiUrl?: string;
+  /** @default E2B_SANDBOX_URL, else E2B cloud's per-sandbox hosts (read by the SDK); a local cloud needs it */
   readonly sandboxUrl?: string;
+  /** @default E2B_DOMAIN, else `e2b.app` (read by the SDK) */
+  readonly domain?: string;
 }
+
+/** A {@link SandboxConnection} whose API key is known. */
+export type ResolvedSandboxConnection = SandboxConnection & { readonly apiKey: string };
 
 /** A local cloud's connection, as in `startLocalCloud(...).connection`. */
 export interface LocalSandboxConnection {
@@ -34,25 +47,27 @@ export interface ResolveSandboxConnectionOptions {
 }
 
 /**
- * The SDK connection for the chosen kind of sandbox.
+ * The API key of `connection`, else `E2B_API_KEY` of `env`: the one place a missing key is found.
+ * @throws MissingApiKeyError when neither holds a non-blank key.
+ */
+export function apiKeyOf(connection: SandboxConnection, env: NodeJS.ProcessEnv): string {
+  const apiKey = connection.apiKey ?? env.E2B_API_KEY;
+  if (apiKey === undefined || apiKey.trim() === '') throw new MissingApiKeyError();
+  return apiKey;
+}
+
+/**
+ * The SDK connection for the chosen kind of sandbox: the one way local and cloud settings are told
+ * apart (the CLI's `--sandbox`, the exec service and the swarm all come through here or {@link apiKeyOf}).
  * - `e2b`: `{ apiKey: env.E2B_API_KEY }`; URLs are the SDK's defaults.
  * - `local`: the given local cloud's `apiUrl`, `sandboxUrl` and `apiKey`.
- * @throws InvalidInputError naming `E2B_API_KEY` when it is missing for `e2b`, `local` when it is
- *   missing or incomplete for `local`, or `kind` when it is neither.
+ * @throws MissingApiKeyError (an InvalidInputError naming `E2B_API_KEY`) when it is missing for `e2b`.
+ * @throws InvalidInputError naming `local` when it is missing or incomplete for `local`, or `kind`
+ *   when it is neither.
  */
-export function resolveSandboxConnection(options: ResolveSandboxConnectionOptions): SandboxConnection {
+export function resolveSandboxConnection(options: ResolveSandboxConnectionOptions): ResolvedSandboxConnection {
   const { kind } = options;
-  if (kind === 'e2b') {
-    const apiKey = options.env.E2B_API_KEY;
-    if (apiKey === undefined || apiKey.trim() === '') {
-      throw new InvalidInputError(
-        'E2B_API_KEY',
-        'is not set, and E2B cloud sandboxes need it: export E2B_API_KEY=<your key from https://e2b.dev/dashboard>, ' +
-          'or use --sandbox local to run sandboxes on this machine',
-      );
-    }
-    return Object.freeze({ apiKey });
-  }
+  if (kind === 'e2b') return Object.freeze({ apiKey: apiKeyOf({}, options.env) });
   if (kind === 'local') {
     const local = options.local;
     if (!local) throw new InvalidInputError('local', "is required when kind is 'local': pass the local cloud's connection (startLocalCloud(...).connection)");

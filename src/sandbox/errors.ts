@@ -1,4 +1,4 @@
-import { TradeswarmError, errorMessage, type TradeswarmErrorOptions } from '../core/index.js';
+import { InvalidInputError, TradeswarmError, errorMessage, type TradeswarmErrorOptions } from '../core/index.js';
 
 /** One message of esbuild, with where it points (absolute file, 1-based line, 0-based column). */
 export interface BundleMessage {
@@ -354,4 +354,21 @@ export class PoolClosedError extends TradeswarmError {
 /** Whether `error` is a {@link PoolClosedError}. */
 export function isPoolClosedError(error: unknown): error is PoolClosedError {
   return typeof error === 'object' && error !== null && (error as Partial<PoolClosedError>).isPoolClosedError === true;
+}
+
+/**
+ * E2B cloud needs an API key and none was given: neither the connection's `apiKey` nor
+ * `E2B_API_KEY`. An {@link InvalidInputError} naming `E2B_API_KEY`, saying what to set and where
+ * the key comes from; not retryable until it is set.
+ */
+export class MissingApiKeyError extends InvalidInputError {
+  override readonly name = 'MissingApiKeyError';
+
+  constructor() {
+    super(
+      'E2B_API_KEY',
+      'is not set, and E2B cloud sandboxes need it: export E2B_API_KEY=<your key from https://e2b.dev/dashboard>, ' +
+        'or use --sandbox local to run sandboxes on this machine',
+    );
+  }
 }

@@ -25,9 +25,11 @@ export {
 export { CODE_CACHE_LOADER, codeCacheOf, codeCachePathOf, type CodeCacheUse } from './codecache.js';
 export {
   resolveSandboxConnection,
+  apiKeyOf,
   SANDBOX_KINDS,
   type SandboxKind,
   type SandboxConnection,
+  type ResolvedSandboxConnection,
   type LocalSandboxConnection,
   type ResolveSandboxConnectionOptions,
 } from './connection.js';
@@ -39,6 +41,7 @@ export {
   isBundleBuildError,
   isAgentDeployError,
   isAgentStopError,
+  MissingApiKeyError,
   SandboxUnavailableError,
   SandboxBuildMismatchError,
   SandboxNetworkMismatchError,

@@ -10,6 +10,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '../core/index.js';
+import type { SandboxConnection } from './connection.js';
 import { POOL_PROCESS_METADATA_KEY, procLiveness, type ProcessLiveness } from './liveness.js';
 import {
   PoolAcquireAbortedError,
@@ -24,16 +25,6 @@ import {
 export const POOL_OWNER_METADATA_KEY = 'tradeswarm-pool-owner';
 /** Metadata key holding the pool's `poolId` (which run of the pool created the sandbox). */
 export const POOL_ID_METADATA_KEY = 'tradeswarm-pool-id';
-
-/** Where the SDK connects: the local cloud's three settings, or just an E2B API key for E2B cloud. */
-export interface SandboxConnection {
-  /** @default E2B_API_KEY (read by the SDK) */
-  readonly apiKey?: string;
-  /** @default E2B_API_URL, else E2B cloud (read by the SDK) */
-  readonly apiUrl?: string;
-  /** @default E2B_SANDBOX_URL, else E2B cloud (read by the SDK) */
-  readonly sandboxUrl?: string;
-}
 
 /**
  * What the pool needs of a sandbox: the parts of the SDK's `Sandbox` it calls. The SDK's `Sandbox`
@@ -308,10 +299,11 @@ function tagValue(field: string, value: string): string {
 }
 
 function definedConnection(connection: SandboxConnection): SandboxConnection {
-  const result: { apiKey?: string; apiUrl?: string; sandboxUrl?: string } = {};
+  const result: { apiKey?: string; apiUrl?: string; sandboxUrl?: string; domain?: string } = {};
   if (connection.apiKey !== undefined) result.apiKey = connection.apiKey;
   if (connection.apiUrl !== undefined) result.apiUrl = connection.apiUrl;
   if (connection.sandboxUrl !== undefined) result.sandboxUrl = connection.sandboxUrl;
+  if (connection.domain !== undefined) result.domain = connection.domain;
   return Object.freeze(result);
 }
 

@@ -59,7 +59,7 @@ describe('tradeswarm run (the CLI as a process)', () => {
     delete env.E2B_API_KEY;
     const failed = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'good.yaml'), '--sandbox', 'e2b'], { cwd: repository, env }).catch((error: unknown) => error as { code: number; stderr: string });
     expect(failed).toMatchObject({ code: 1 });
-    expect((failed as { stderr: string }).stderr).toMatch(/E2B_API_KEY: must be set to run agents on E2B cloud \(or use --sandbox local\)/);
+    expect((failed as { stderr: string }).stderr).toMatch(/E2B_API_KEY: is not set, and E2B cloud sandboxes need it: export E2B_API_KEY=.*or use --sandbox local/);
     const withKey = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'good.yaml'), '--sandbox', 'e2b'], { cwd: repository, env: { ...env, E2B_API_KEY: 'e2b_test' } }).catch((error: unknown) => error as { code: number; stderr: string });
     expect(withKey).toMatchObject({ code: 1 });
     expect((withKey as { stderr: string }).stderr).toMatch(/--broker: is required with --sandbox e2b/);
