@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { CommandExitError, Sandbox } from '@e2b/code-interpreter';
 import { startLocalCloud } from '../localcloud/index.js';
+import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider, isCommandExitError } from '../sandbox/index.js';
 
 function elapsed(startMs: number): string {
   return `${(performance.now() - startMs).toFixed(1)} ms`;
@@ -21,8 +21,9 @@ export function registerDemoCommand(program: Command): void {
       out(`local cloud up at ${cloud.apiUrl} in ${elapsed(started)}`);
       for (const problem of cloud.support.problems) out(`warning: ${problem}`);
       try {
+        const provider = createSandboxProvider({ connection: cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
         started = performance.now();
-        const sandbox = await Sandbox.create({ ...cloud.connection, metadata: { demo: 'true' } });
+        const sandbox = await provider.create({ template: 'code-interpreter-v1', metadata: { demo: 'true' } });
         out(`sandbox ${sandbox.sandboxId} created through the e2b SDK in ${elapsed(started)}`);
 
         started = performance.now();
@@ -40,7 +41,7 @@ export function registerDemoCommand(program: Command): void {
         out(`python error comes back typed: ${failed.error?.name}: ${failed.error?.value}`);
 
         const blocked = await sandbox.commands.run('touch /etc/escape', { user: 'root' }).catch((error: unknown) => error);
-        out(`root writing /etc is refused: ${blocked instanceof CommandExitError ? blocked.stderr.trim() : 'NOT REFUSED'}`);
+        out(`root writing /etc is refused: ${isCommandExitError(blocked) ? blocked.stderr.trim() : 'NOT REFUSED'}`);
 
         const metrics = await sandbox.getMetrics();
         const last = metrics.at(-1);

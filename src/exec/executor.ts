@@ -1,5 +1,5 @@
-import { TimeoutError, type Context, type Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
+import { providerFailureOf, type CodeContext, type Sandbox } from '../sandbox/index.js';
 import { InterpreterLostError } from './errors.js';
 import { environmentFailureOf, explainStop, type EnvironmentFailure, type InterpreterError } from './failures.js';
 import { isTransient } from './resilience.js';
@@ -128,7 +128,7 @@ class BoundedText {
  */
 export class Executor {
   readonly config: ExecutorConfig;
-  private readonly contexts = new WeakMap<Sandbox, Map<ExecLanguage, Promise<Context>>>();
+  private readonly contexts = new WeakMap<Sandbox, Map<ExecLanguage, Promise<CodeContext>>>();
   private readonly usage = new WeakMap<Sandbox, { languages: Set<ExecLanguage>; contextDropped: boolean }>();
 
   constructor(options: ExecutorOptions = {}) {
@@ -182,7 +182,7 @@ export class Executor {
       const durationMs = this.config.clock.now() - startedMs;
       // The SDK reports its own time limit and a vanished sandbox with the same error type; only the
       // clock tells them apart.
-      if (error instanceof TimeoutError && durationMs >= timeoutMs) {
+      if (providerFailureOf(error) === 'timeout' && durationMs >= timeoutMs) {
         const restart = this.config.onTimeout === 'restart';
         if (restart) await sandbox.restartCodeContext(context).catch(() => this.forget(sandbox, request.language));
         const state = request.stateful !== true ? '' : restart ? TIMEOUT_STATE_LOST : " The session's interpreter state is kept.";
@@ -263,7 +263,7 @@ export class Executor {
   }
 
   /** The context of `language` this executor holds on `sandbox`, without creating one. */
-  existingContext(sandbox: Sandbox, language: ExecLanguage): Promise<Context> | undefined {
+  existingContext(sandbox: Sandbox, language: ExecLanguage): Promise<CodeContext> | undefined {
     return this.contexts.get(sandbox)?.get(language);
   }
 
@@ -272,7 +272,7 @@ export class Executor {
     for (const language of EXEC_LANGUAGES) if (!keep.includes(language)) this.forget(sandbox, language);
   }
 
-  private contextOf(sandbox: Sandbox, language: ExecLanguage): Promise<Context> {
+  private contextOf(sandbox: Sandbox, language: ExecLanguage): Promise<CodeContext> {
     let byLanguage = this.contexts.get(sandbox);
     if (!byLanguage) {
       byLanguage = new Map();

@@ -1,5 +1,5 @@
-import type { Context } from '@e2b/code-interpreter';
 import { InvalidInputError } from '../core/index.js';
+import type { CodeContext } from '../sandbox/index.js';
 import { SandboxTidyError } from './errors.js';
 
 /** What {@link scrubSandbox} needs of a sandbox: running a shell command as root. */
@@ -29,7 +29,7 @@ export const SCRUBBED_DIRECTORIES: readonly string[] = ['/home/user', '/tmp', '/
 /** What {@link tidySandbox} needs of a sandbox: running code in a Python context (the SDK's `Sandbox` fits). */
 export interface TidyableSandbox {
   readonly sandboxId: string;
-  runCode(code: string, options: { context: Context; timeoutMs: number }): Promise<{ error?: { readonly name: string; readonly value: string } | undefined }>;
+  runCode(code: string, options: { context: CodeContext; timeoutMs: number }): Promise<{ error?: { readonly name: string; readonly value: string } | undefined }>;
 }
 
 /** Quotes `text` for a POSIX shell. */
@@ -286,7 +286,7 @@ finally:
  * @throws SandboxTidyError when a process of `user` is left, something cannot be removed, or a kept
  *   file changed (scrub the sandbox instead); the provider's error when the code cannot run.
  */
-export async function tidySandbox(sandbox: TidyableSandbox, context: Context, options: ScrubOptions = {}): Promise<void> {
+export async function tidySandbox(sandbox: TidyableSandbox, context: CodeContext, options: ScrubOptions = {}): Promise<void> {
   const execution = await sandbox.runCode(tidyCode(options.keep, options.expect), { context, timeoutMs: options.timeoutMs ?? 10_000 });
   if (execution.error) throw new SandboxTidyError(sandbox.sandboxId, `${execution.error.name}: ${execution.error.value}`);
 }

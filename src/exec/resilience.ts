@@ -11,8 +11,8 @@ import {
   wrap,
   type IPolicy,
 } from 'cockatiel';
-import { NotFoundError, RateLimitError, SandboxError, TimeoutError } from '@e2b/code-interpreter';
 import { InvalidInputError } from '../core/index.js';
+import { providerFailureOf } from '../sandbox/index.js';
 import { InterpreterLostError, ProviderUnavailableError } from './errors.js';
 
 /** Options of {@link SandboxResilience}. Every field is optional. */
@@ -52,25 +52,14 @@ export function compileResilienceOptions(options: ResilienceOptions = {}): Resil
   return Object.freeze(config);
 }
 
-const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT']);
-
 /**
  * Whether trying again (on another sandbox) can help: the provider rate-limited us, a sandbox died or
- * timed out under us, or the connection broke. Wrong credentials, invalid arguments and failures of the
- * user's own code are not transient; they are returned to the caller at once and do not trip the breaker.
+ * timed out under us, the connection broke, or the provider failed (see `providerFailureOf`). Wrong
+ * credentials, invalid arguments and failures of the user's own code are not transient; they are
+ * returned to the caller at once and do not trip the breaker.
  */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof RateLimitError || error instanceof TimeoutError || error instanceof NotFoundError || error instanceof InterpreterLostError) return true;
-  if (isNetworkFailure(error)) return true;
-  // SandboxError carries the HTTP status in its message for server-side failures.
-  return error instanceof SandboxError && /^5\d\d\b/.test(error.message);
-}
-
-/** Whether the connection to the provider failed or broke (refused, reset, unreachable, closed mid-answer). */
-export function isNetworkFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ?? (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
-  return error instanceof TypeError && /fetch failed|terminated|other side closed/i.test(error.message);
+  return error instanceof InterpreterLostError || providerFailureOf(error) !== undefined;
 }
 
 /** The breaker's state, as the service reports it. */

@@ -1,4 +1,3 @@
-import { RateLimitError, Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, wholeNumber, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
 import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
@@ -8,10 +7,24 @@ import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOption
 import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
 import { LatencyWindow, type LatencySummary } from './latency.js';
-import { RateLimiter, SandboxPool, createSdkDirectory, type Lease, type RateLimiterOptions, type RateLimiterSnapshot, type SandboxConnection, type SandboxPoolOptions, type SandboxPoolStats } from '../sandbox/index.js';
+import {
+  LOCAL_CLOUD_RATE_LIMIT,
+  SandboxPool,
+  compileRateLimiterOptions,
+  createSandboxProvider,
+  providerFailureOf,
+  type Lease,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterSnapshot,
+  type Sandbox,
+  type SandboxConnection,
+  type SandboxPoolOptions,
+  type SandboxPoolStats,
+} from '../sandbox/index.js';
 import { ExecPrometheus } from './prometheus.js';
 import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
-import { SandboxResilience, isNetworkFailure, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
+import { SandboxResilience, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
 
 /** The template the service registers on its embedded local cloud. */
 export const EXEC_TEMPLATE = 'tradeswarm-exec';
@@ -20,8 +33,6 @@ export const EXEC_BUILD_TAG = 'tradeswarm-exec-1';
 /** The embedded template's build-tag file, byte for byte. */
 const EMBEDDED_TAG_CONTENT = `${EXEC_BUILD_TAG}\n`;
 const BUILD_TAG_FILE = '.tradeswarm-build';
-/** The local cloud has no provider limit on creation; the E2B plan limits apply to E2B cloud. */
-const EMBEDDED_CREATION_PER_SECOND = 50;
 
 /** Options of {@link createExecService}. Every field is optional. */
 export interface ExecServiceOptions {
@@ -58,14 +69,14 @@ export interface ExecServiceOptions {
    * (measured with `npm run bench:exec`). Sessions draw from a pool of their own, with these options
    * but none warm: up to `sessions.maxSessions` sandboxes, made when a session opens.
    */
-  pool?: Omit<SandboxPoolOptions, 'connection' | 'template' | 'buildTag' | 'allowInternetAccess' | 'clock' | 'logger' | 'createSandbox' | 'directory'>;
+  pool?: Omit<SandboxPoolOptions, 'provider' | 'template' | 'buildTag' | 'allowInternetAccess' | 'clock' | 'logger' | 'prepare'>;
   /** Concurrency (default 6 overall, 2 per user), queue length and maximum wait. */
   queue?: Omit<FairQueueOptions, 'clock'>;
   /** TTL (default 5 min) and size (default 1000) of the result cache. */
   cache?: Omit<ResultCacheOptions, 'clock'>;
   /** Retries and circuit breaker around sandbox work. */
   resilience?: ResilienceOptions;
-  /** Provider rate limits. @default E2B's hobby plan on E2B cloud; 50 creations/s on the embedded cloud */
+  /** Provider rate limits. @default E2B's hobby plan with `connection`; 50 creations/s on the embedded cloud (`LOCAL_CLOUD_RATE_LIMIT`) */
   rateLimit?: RateLimiterOptions;
   /** Timeouts (keep or restart the context) and output limits. */
   executor?: Omit<ExecutorOptions, 'clock'>;
@@ -247,7 +258,8 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   const cache = new ResultCache<ExecutionOutcome>({ ...options.cache, clock });
   const resilience = new SandboxResilience(options.resilience);
   const embedded = options.connection === undefined;
-  const limiter = new RateLimiter(clock, { ...(embedded ? { creationPerSecond: EMBEDDED_CREATION_PER_SECOND } : {}), ...options.rateLimit });
+  const rateLimit = { ...(embedded ? LOCAL_CLOUD_RATE_LIMIT : {}), ...options.rateLimit };
+  compileRateLimiterOptions(rateLimit);
 
   const localCloud = embedded
     ? await startLocalCloud({
@@ -257,9 +269,11 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
       })
     : undefined;
   const connection = options.connection ?? localCloud!.connection;
+  // Without a local cloud of its own nothing runs yet, so a missing API key throws here with nothing to close.
+  const provider = createSandboxProvider({ connection, rateLimit, clock });
+  const limiter = provider.rateLimiter;
   const template = options.template ?? (embedded ? EXEC_TEMPLATE : 'code-interpreter-v1');
   const buildTag = options.buildTag ?? (embedded ? EXEC_BUILD_TAG : undefined);
-  const directory = createSdkDirectory(connection);
   const tidyable = new WeakSet<Sandbox>();
   const { concurrency } = queue.config;
   // Sandboxes on this machine cost memory only while idle: hold one being cleaned beside each running
@@ -274,43 +288,16 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   try {
     const shared: SandboxPoolOptions = {
       ...options.pool,
-      connection,
+      provider,
       template,
       ...(buildTag === undefined ? {} : { buildTag }),
       allowInternetAccess: options.allowInternetAccess ?? false,
       clock,
-      createSandbox: async (request) => {
-        await limiter.acquire('create');
-        let sandbox: Sandbox;
-        try {
-          sandbox = await Sandbox.create(request.template, {
-            ...request.connection,
-            metadata: { ...request.metadata },
-            timeoutMs: request.timeoutMs,
-            allowInternetAccess: request.allowInternetAccess,
-          });
-          limiter.report('create', 'ok');
-        } catch (error) {
-          limiter.report('create', error instanceof RateLimitError ? 'rate-limited' : 'failed');
-          throw error;
-        }
-        try {
-          // Asked once, before any caller's code ran in it, so no caller can fake the answer; a sandbox
-          // that cannot be asked is scrubbed.
-          const [, local] = await Promise.all([executor.prepare(sandbox, prewarm), sandbox.files.exists(LOCAL_INTERPRETER_MARKER).catch(() => false)]);
-          if (local) tidyable.add(sandbox);
-        } catch (error) {
-          await sandbox.kill().catch(() => undefined);
-          throw error;
-        }
-        return sandbox;
-      },
-      directory: {
-        list: (metadata) => directory.list(metadata),
-        kill: async (sandboxId) => {
-          await limiter.acquire('lifecycle');
-          return directory.kill(sandboxId);
-        },
+      prepare: async (sandbox) => {
+        // Asked once, before any caller's code ran in it, so no caller can fake the answer; a sandbox
+        // that cannot be asked is scrubbed.
+        const [, local] = await Promise.all([executor.prepare(sandbox, prewarm), sandbox.files.exists(LOCAL_INTERPRETER_MARKER).catch(() => false)]);
+        if (local) tidyable.add(sandbox);
       },
     };
     pool = new SandboxPool({ ...shared, maxSize, targetSize, ...(minSize === undefined ? {} : { minSize }), logger: logger.child({ component: 'pool' }) });
@@ -327,7 +314,7 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   } catch (error) {
     await sessionPool?.close().catch(() => undefined);
     await localCloud?.close();
-    if (isNetworkFailure(error)) throw new ProviderUnreachableError(connection.apiUrl ?? process.env.E2B_API_URL ?? 'E2B cloud (the SDK\'s default address)', { cause: error });
+    if (providerFailureOf(error) === 'unreachable') throw new ProviderUnreachableError(connection.apiUrl ?? process.env.E2B_API_URL ?? 'E2B cloud (the SDK\'s default address)', { cause: error });
     throw error;
   }
   // The exact bytes of the build-tag file are known for the embedded template only; there the scrub
@@ -513,7 +500,7 @@ class Service implements ExecService {
     try {
       outcome = await this.parts.executor.run(lease.sandbox, request);
     } catch (error) {
-      this.parts.limiter.report('operation', error instanceof RateLimitError ? 'rate-limited' : 'failed');
+      this.parts.limiter.report('operation', providerFailureOf(error) === 'rate-limited' ? 'rate-limited' : 'failed');
       // A sandbox whose state is unknown is never handed to someone else.
       void lease.release('broken');
       throw error;

@@ -4,6 +4,7 @@ import { InvalidInputError, SystemClock, createLogger, errorMessage, type Clock,
 import type { AgentBundle } from './bundle.js';
 import { CODE_CACHE_LOADER, codeCacheOf, codeCachePathOf } from './codecache.js';
 import { AgentDeployError, AgentStopError } from './errors.js';
+import { isCommandExitError } from './failures.js';
 import { LineSplitter, LineTail } from './lines.js';
 
 /** What {@link deployAgent} needs of a sandbox: the SDK's `Sandbox` (or `@e2b/code-interpreter`'s) fits. */
@@ -319,11 +320,6 @@ async function sizeAt(sandbox: DeploySandbox, path: string): Promise<number | un
  */
 function errorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;
-}
-
-/** The SDK's `CommandExitError`: the command ended with a non-zero exit code or by a signal. */
-function isCommandExitError(error: unknown): error is Error & { exitCode: number; error?: string } {
-  return errorName(error) === 'CommandExitError' && typeof (error as { exitCode?: unknown }).exitCode === 'number';
 }
 
 /** What `files.write` takes: a string as it is, bytes as an ArrayBuffer of exactly their length. */

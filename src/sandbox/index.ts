@@ -58,19 +58,29 @@ export {
   type AgentDeployStage,
   type SandboxUnavailableReason,
 } from './errors.js';
-export { procLiveness, POOL_PROCESS_METADATA_KEY, type ProcessLiveness, type ProcessState } from './liveness.js';
+export {
+  createSandboxProvider,
+  LOCAL_CLOUD_RATE_LIMIT,
+  type SandboxProvider,
+  type SandboxProviderOptions,
+  type CreateSandboxOptions,
+  type Sandbox,
+  type CodeContext,
+  type SandboxInfo,
+  type SandboxMetrics,
+} from './provider.js';
+export { providerFailureOf, isCommandExitError, type ProviderFailure, type CommandExit } from './failures.js';
+export { procLiveness, type ProcessLiveness, type ProcessState } from './liveness.js';
+export { SandboxOwner, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY, type SandboxDirectory, type ListedSandbox } from './ownership.js';
 export {
   SandboxPool,
   compileSandboxPoolOptions,
-  createSdkDirectory,
-  POOL_OWNER_METADATA_KEY,
   POOL_ID_METADATA_KEY,
   type SandboxPoolOptions,
   type SandboxPoolConfig,
   type SandboxPoolStats,
   type PoolSandbox,
-  type CreateSandbox,
-  type CreateSandboxRequest,
+  type PoolProvider,
   type Lease,
   type LeaseOutcome,
   type PoolStartReport,

@@ -22,9 +22,6 @@ export interface ProcessLiveness {
 /** `ended`: it ran on this machine since its boot, in this pid namespace, and is gone. */
 export type ProcessState = 'running' | 'ended' | 'unknown';
 
-/** Metadata key holding the tag of the process running the pool that made the sandbox. */
-export const POOL_PROCESS_METADATA_KEY = 'tradeswarm-pool-process';
-
 const UNKNOWN = 'unknown';
 const TAG = /^([0-9a-f-]{36})\.(\d+)\.(\d+)\.(\d+)$/;
 

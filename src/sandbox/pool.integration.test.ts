@@ -3,17 +3,10 @@ import { Sandbox } from '@e2b/code-interpreter';
 import { InvalidInputError, ManualClock, silentLogger } from '../core/index.js';
 import { startLocalCloud, type LocalCloud } from '../localcloud/index.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
-import { POOL_PROCESS_METADATA_KEY, procLiveness, type ProcessLiveness } from './liveness.js';
-import {
-  POOL_ID_METADATA_KEY,
-  POOL_OWNER_METADATA_KEY,
-  SandboxPool,
-  compileSandboxPoolOptions,
-  type CreateSandboxRequest,
-  type ListedSandbox,
-  type PoolSandbox,
-  type SandboxPoolOptions,
-} from './pool.js';
+import { procLiveness, type ProcessLiveness } from './liveness.js';
+import { POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY, type ListedSandbox } from './ownership.js';
+import { POOL_ID_METADATA_KEY, SandboxPool, compileSandboxPoolOptions, type PoolSandbox, type SandboxPoolOptions } from './pool.js';
+import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider, type CreateSandboxOptions } from './provider.js';
 import {
   isPoolAcquireAbortedError,
   isPoolClosedError,
@@ -31,7 +24,7 @@ class FakeSandbox implements PoolSandbox {
 
   constructor(
     readonly sandboxId: string,
-    readonly request: CreateSandboxRequest,
+    readonly request: CreateSandboxOptions,
     buildTag: string | undefined,
     /** What the provider says of the sandbox's internet access (undefined: it does not say). */
     private readonly reportedInternetAccess: boolean | undefined,
@@ -74,20 +67,18 @@ function fakeProvider(defaultTag: string | undefined = 'build-1', tags: (string 
     made,
     listed,
     killedById,
-    createSandbox: (request: CreateSandboxRequest): Promise<FakeSandbox> => {
+    create: (request: CreateSandboxOptions): Promise<FakeSandbox> => {
       const tag = tags.length > 0 ? tags.shift() : defaultTag;
       const network = networks.length > 0 ? networks.shift() : request.allowInternetAccess;
       const sandbox = new FakeSandbox(`sbx-${made.length + 1}`, request, tag, network ?? undefined);
       made.push(sandbox);
       return Promise.resolve(sandbox);
     },
-    directory: {
-      list: (metadata: Readonly<Record<string, string>>) =>
-        Promise.resolve(listed.filter((sandbox) => Object.entries(metadata).every(([key, value]) => sandbox.metadata[key] === value))),
-      kill: (sandboxId: string) => {
-        killedById.push(sandboxId);
-        return Promise.resolve(true);
-      },
+    list: (metadata: Readonly<Record<string, string>>) =>
+      Promise.resolve(listed.filter((sandbox) => Object.entries(metadata).every(([key, value]) => sandbox.metadata[key] === value))),
+    kill: (sandboxId: string) => {
+      killedById.push(sandboxId);
+      return Promise.resolve(true);
     },
   };
 }
@@ -103,12 +94,10 @@ const fakeLiveness: ProcessLiveness = {
 
 function fakePool(provider: Provider, clock: ManualClock, options: Partial<SandboxPoolOptions<FakeSandbox>> = {}): SandboxPool<FakeSandbox> {
   return new SandboxPool<FakeSandbox>({
-    connection: { apiKey: 'e2b_test' },
+    provider,
     buildTag: 'build-1',
     clock,
     logger: silentLogger,
-    createSandbox: provider.createSandbox,
-    directory: provider.directory,
     liveness: fakeLiveness,
     ...options,
   });
@@ -126,7 +115,8 @@ function counts(pool: SandboxPool<FakeSandbox>) {
 
 describe('SandboxPool options', () => {
   it('applies the documented defaults', () => {
-    const config = compileSandboxPoolOptions({ connection: { apiKey: 'k' }, logger: silentLogger });
+    const provider = fakeProvider();
+    const config = compileSandboxPoolOptions({ provider, logger: silentLogger });
     expect(config).toMatchObject({
       template: 'code-interpreter-v1',
       minSize: 2,
@@ -141,16 +131,17 @@ describe('SandboxPool options', () => {
       idleShrinkAfterMs: 300_000,
       allowInternetAccess: false,
       owner: 'tradeswarm-exec',
-      connection: { apiKey: 'k' },
+      provider,
     });
     expect(config.poolId).toMatch(/^[a-z0-9]{16}$/);
     expect(Object.isFrozen(config)).toBe(true);
     // Sizes left out follow a smaller maxSize.
-    expect(compileSandboxPoolOptions({ connection: {}, maxSize: 1, logger: silentLogger })).toMatchObject({ minSize: 1, targetSize: 1, maxSize: 1 });
+    expect(compileSandboxPoolOptions({ provider, maxSize: 1, logger: silentLogger })).toMatchObject({ minSize: 1, targetSize: 1, maxSize: 1 });
   });
 
   it.each([
-    [{ connection: undefined }, 'connection'],
+    [{ provider: undefined }, 'provider'],
+    [{ prepare: 'yes' }, 'prepare'],
     [{ minSize: 4 }, 'minSize'],
     [{ minSize: 1, targetSize: 11 }, 'targetSize'],
     [{ maxSize: 0 }, 'maxSize'],
@@ -167,7 +158,7 @@ describe('SandboxPool options', () => {
     [{ template: '' }, 'template'],
     [{ allowInternetAccess: 'no' }, 'allowInternetAccess'],
   ] as const)('rejects %j naming %s', (bad, field) => {
-    const attempt = () => new SandboxPool({ connection: { apiKey: 'k' }, logger: silentLogger, ...bad } as SandboxPoolOptions);
+    const attempt = () => new SandboxPool({ provider: fakeProvider(), logger: silentLogger, ...bad } as unknown as SandboxPoolOptions);
     expect(attempt).toThrow(InvalidInputError);
     expect(attempt).toThrow(new RegExp(`^${field}: `));
   });
@@ -199,7 +190,6 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
       metadata: { [POOL_OWNER_METADATA_KEY]: 'desk-a', [POOL_ID_METADATA_KEY]: 'run-2', [POOL_PROCESS_METADATA_KEY]: 'this-run' },
       timeoutMs: 900_000,
       allowInternetAccess: false,
-      connection: { apiKey: 'e2b_test' },
     });
     await pool.close();
   });
@@ -426,21 +416,45 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
   it('counts creations that throw and reports them after maxCreateAttempts as retryable', async () => {
     let calls = 0;
     const pool = new SandboxPool<FakeSandbox>({
-      connection: {},
+      provider: {
+        ...fakeProvider(),
+        create: () => {
+          calls++;
+          throw new Error('429: rate limited');
+        },
+      },
       clock: new ManualClock(),
       logger: silentLogger,
       minSize: 0,
       targetSize: 0,
       maxCreateAttempts: 2,
-      createSandbox: () => {
-        calls++;
-        throw new Error('429: rate limited');
-      },
-      directory: fakeProvider().directory,
     });
     await expect(pool.acquire()).rejects.toMatchObject({ name: 'SandboxUnavailableError', reason: 'create-failed', retryable: true });
     expect(calls).toBe(2);
     expect(pool.stats()).toMatchObject({ failedCreations: 2, created: 0 });
+    await pool.close();
+  });
+
+  it('readies every new sandbox with prepare before anyone leases it; one it fails on is killed and counts as a failed creation', async () => {
+    const provider = fakeProvider();
+    const prepared: string[] = [];
+    let failures = 1;
+    const pool = fakePool(provider, new ManualClock(), {
+      minSize: 1,
+      targetSize: 1,
+      prepare: (sandbox) => {
+        if (failures-- > 0) return Promise.reject(new Error('the interpreter did not start'));
+        prepared.push(sandbox.sandboxId);
+        return Promise.resolve();
+      },
+    });
+    expect(await pool.start()).toEqual({ leakedCleaned: 0, ready: 1 });
+    expect(prepared).toEqual(['sbx-2']);
+    expect(provider.made.map((sandbox) => sandbox.killed)).toEqual([true, false]);
+    expect(pool.stats()).toMatchObject({ failedCreations: 1, created: 1, killed: 0 });
+    const lease = await pool.acquire();
+    expect(lease.id).toBe('sbx-2');
+    await lease.release('ok');
     await pool.close();
   });
 
@@ -478,6 +492,8 @@ describe('SandboxPool against a real local cloud', () => {
     await cloud?.close();
   });
 
+  const localProvider = () => createSandboxProvider({ connection: cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
+
   async function listOwned(owner: string): Promise<string[]> {
     const paginator = Sandbox.list({ ...cloud.connection, query: { metadata: { [POOL_OWNER_METADATA_KEY]: owner } } });
     const ids: string[] = [];
@@ -490,7 +506,7 @@ describe('SandboxPool against a real local cloud', () => {
     const leaked = await Sandbox.create('exec-test', { ...cloud.connection, metadata: { [POOL_OWNER_METADATA_KEY]: owner, [POOL_ID_METADATA_KEY]: 'crashed', [POOL_PROCESS_METADATA_KEY]: await endedProcessTag() } });
     // One of a pool of the same owner that runs now (this process): left alone.
     const running = await Sandbox.create('exec-test', { ...cloud.connection, metadata: { [POOL_OWNER_METADATA_KEY]: owner, [POOL_ID_METADATA_KEY]: 'running', [POOL_PROCESS_METADATA_KEY]: procLiveness().tag } });
-    const pool = new SandboxPool({ connection: cloud.connection, template: 'exec-test', buildTag: 'build-42', owner, minSize: 2, targetSize: 2, logger: silentLogger });
+    const pool = new SandboxPool({ provider: localProvider(), template: 'exec-test', buildTag: 'build-42', owner, minSize: 2, targetSize: 2, logger: silentLogger });
     try {
       expect(await pool.start()).toEqual({ leakedCleaned: 1, ready: 2 });
       expect(pool.stats()).toMatchObject({ idle: 2, created: 2, rejectedWrongBuild: 0 });
@@ -516,7 +532,7 @@ describe('SandboxPool against a real local cloud', () => {
   it('rejects sandboxes whose build tag differs and fails acquire with SandboxUnavailableError', async () => {
     const owner = 'pool-it-b';
     const pool = new SandboxPool({
-      connection: cloud.connection,
+      provider: localProvider(),
       template: 'exec-test',
       buildTag: 'build-43',
       owner,

@@ -1,4 +1,3 @@
-import { Sandbox } from '@e2b/code-interpreter';
 import {
   InvalidInputError,
   SystemClock,
@@ -10,8 +9,9 @@ import {
   type Logger,
   type TimerHandle,
 } from '../core/index.js';
-import type { SandboxConnection } from './connection.js';
-import { POOL_PROCESS_METADATA_KEY, procLiveness, type ProcessLiveness } from './liveness.js';
+import { procLiveness, type ProcessLiveness } from './liveness.js';
+import { SandboxOwner, tagValue, type SandboxDirectory } from './ownership.js';
+import type { CreateSandboxOptions, Sandbox } from './provider.js';
 import {
   PoolAcquireAbortedError,
   PoolClosedError,
@@ -21,14 +21,12 @@ import {
   type SandboxUnavailableReason,
 } from './errors.js';
 
-/** Metadata key holding the pool's `owner`; `start()` kills untracked sandboxes of the same owner whose pool's process has ended. */
-export const POOL_OWNER_METADATA_KEY = 'tradeswarm-pool-owner';
 /** Metadata key holding the pool's `poolId` (which run of the pool created the sandbox). */
 export const POOL_ID_METADATA_KEY = 'tradeswarm-pool-id';
 
 /**
- * What the pool needs of a sandbox: the parts of the SDK's `Sandbox` it calls. The SDK's `Sandbox`
- * satisfies it; tests use fakes.
+ * What the pool needs of a sandbox: the parts of a provider's {@link Sandbox} it calls. That
+ * `Sandbox` satisfies it; tests use fakes.
  */
 export interface PoolSandbox {
   readonly sandboxId: string;
@@ -41,45 +39,26 @@ export interface PoolSandbox {
   getInfo(): Promise<{ readonly allowInternetAccess?: boolean | undefined }>;
 }
 
-/** What {@link SandboxPoolOptions.createSandbox} is asked to make. */
-export interface CreateSandboxRequest {
-  readonly template: string;
-  /** Tags for leak cleanup: {@link POOL_OWNER_METADATA_KEY}, {@link POOL_ID_METADATA_KEY} and the pool's process (`tradeswarm-pool-process`). */
-  readonly metadata: Readonly<Record<string, string>>;
-  /** The sandbox lifetime to ask the provider for (`sandboxTimeoutMs`). */
-  readonly timeoutMs: number;
-  /** Whether the sandbox may reach the network (`allowInternetAccess` of the pool). */
-  readonly allowInternetAccess: boolean;
-  readonly connection: SandboxConnection;
-}
-
-/** Makes one sandbox. The seam where the executor puts its rate limiter in front of the provider. */
-export type CreateSandbox<S extends PoolSandbox> = (request: CreateSandboxRequest) => Promise<S>;
-
-/** A sandbox as the control plane lists it. */
-export interface ListedSandbox {
-  readonly sandboxId: string;
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
 /**
- * Lists and kills sandboxes by id through the provider's control plane (used by `start()` to find what
- * a crashed run left). The default pages through `Sandbox.list` and calls `Sandbox.kill`.
+ * What the pool needs of a provider: making sandboxes, and listing and killing them by id for the
+ * clean-up in `start()`. A {@link SandboxProvider} fits (its rate limits then apply to the pool's
+ * creations); tests use fakes.
  */
-export interface SandboxDirectory {
-  /** Every running or paused sandbox whose metadata contains all of `metadata` (all pages). */
-  list(metadata: Readonly<Record<string, string>>): Promise<readonly ListedSandbox[]>;
-  /** Kills one sandbox; `false` when it was already gone. */
-  kill(sandboxId: string): Promise<boolean>;
+export interface PoolProvider<S extends PoolSandbox> extends SandboxDirectory {
+  /**
+   * Makes one sandbox. The pool asks for its `template`, its tags (owner, `poolId` and process, see
+   * {@link SandboxOwner}), its `sandboxTimeoutMs` as `timeoutMs` and its `allowInternetAccess`.
+   */
+  create(options: CreateSandboxOptions): Promise<S>;
 }
 
 /**
- * Options for {@link SandboxPool}. Everything but `connection` is optional; units are in the names.
- * @typeParam S the sandbox type; anything but the SDK's `Sandbox` needs `createSandbox` and `directory`.
+ * Options for {@link SandboxPool}. Everything but `provider` is optional; units are in the names.
+ * @typeParam S the sandbox type the provider makes.
  */
 export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
-  /** Where sandboxes are created: `{ apiKey, apiUrl, sandboxUrl }` of a local cloud, or `{ apiKey }` for E2B cloud. */
-  connection: SandboxConnection;
+  /** Where sandboxes come from: `createSandboxProvider({ connection })`, whose rate limits then pace the pool's creations. */
+  provider: PoolProvider<S>;
   /**
    * Template (name or id) every sandbox is created from.
    * @default 'code-interpreter-v1'
@@ -175,22 +154,18 @@ export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
   /** @default new SystemClock() */
   clock?: Clock;
   /**
-   * Makes one sandbox. Put a rate limiter in front of the provider here.
-   * @default `Sandbox.create(template, { ...connection, metadata, timeoutMs })` of `@e2b/code-interpreter`
+   * Readies a new sandbox before its health check and before anyone leases it (the exec service starts
+   * its interpreters here). A sandbox it throws for is killed, and its creation counts as failed.
+   * @default nothing
    */
-  createSandbox?: CreateSandbox<S>;
-  /**
-   * Lists and kills sandboxes by id (leak cleanup in `start()`).
-   * @default `Sandbox.list` (all pages) and `Sandbox.kill` with `connection`
-   */
-  directory?: SandboxDirectory;
-  /** @default createLogger('exec-pool') */
+  prepare?: (sandbox: S) => Promise<void>;
+  /** @default createLogger('sandbox-pool') */
   logger?: Logger;
 }
 
 /** {@link SandboxPoolOptions} with every default applied and every value checked. */
 export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
-  readonly connection: SandboxConnection;
+  readonly provider: PoolProvider<S>;
   readonly template: string;
   readonly minSize: number;
   readonly targetSize: number;
@@ -206,8 +181,7 @@ export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
   readonly poolId: string;
   readonly owner: string;
   readonly clock: Clock;
-  readonly createSandbox: CreateSandbox<S>;
-  readonly directory: SandboxDirectory;
+  readonly prepare: ((sandbox: S) => Promise<void>) | undefined;
   readonly liveness: ProcessLiveness;
   readonly logger: Logger;
 }
@@ -280,7 +254,6 @@ export interface SandboxPoolStats {
 const DEFAULT_BUILD_TAG_PATH = '/home/user/.tradeswarm-build';
 /** Largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
-const TAG_VALUE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** A duration in ms: a number >= min and at most what a timer can wait, or Infinity. */
 function durationOrInfinity(field: string, value: number, min: number): number {
@@ -291,51 +264,22 @@ function durationOrInfinity(field: string, value: number, min: number): number {
   return value;
 }
 
-function tagValue(field: string, value: string): string {
-  if (typeof value !== 'string' || !TAG_VALUE.test(value)) {
-    throw new InvalidInputError(field, `must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function definedConnection(connection: SandboxConnection): SandboxConnection {
-  const result: { apiKey?: string; apiUrl?: string; sandboxUrl?: string; domain?: string } = {};
-  if (connection.apiKey !== undefined) result.apiKey = connection.apiKey;
-  if (connection.apiUrl !== undefined) result.apiUrl = connection.apiUrl;
-  if (connection.sandboxUrl !== undefined) result.sandboxUrl = connection.sandboxUrl;
-  if (connection.domain !== undefined) result.domain = connection.domain;
-  return Object.freeze(result);
-}
-
-/** The default directory: the SDK's `Sandbox.list` (every page) and `Sandbox.kill`. */
-export function createSdkDirectory(connection: SandboxConnection): SandboxDirectory {
-  return {
-    async list(metadata) {
-      const paginator = Sandbox.list({ ...connection, query: { metadata: { ...metadata } } });
-      const found: ListedSandbox[] = [];
-      while (paginator.hasNext) {
-        for (const info of await paginator.nextItems()) found.push({ sandboxId: info.sandboxId, metadata: info.metadata });
-      }
-      return found;
-    },
-    kill: (sandboxId) => Sandbox.kill(sandboxId, { ...connection }),
-  };
-}
-
 /**
  * Applies defaults to `options` and checks them once.
  * @returns a frozen, complete config.
- * @throws {InvalidInputError} naming the field: `connection` missing; `minSize`, `targetSize`,
+ * @throws {InvalidInputError} naming the field: `provider` missing; `minSize`, `targetSize`,
  *   `maxSize` not whole numbers with `minSize <= targetSize <= maxSize` and `maxSize >= 1`;
  *   `maxExecutionsPerSandbox` or `maxCreateAttempts` not a whole number >= 1; `maxAgeMs`,
  *   `idleShrinkAfterMs` or `sandboxTimeoutMs` out of range; empty `template` or `buildTag`; a
  *   relative `buildTagPath`; `poolId` or `owner` with characters other than letters, digits, `.`, `_`, `-`.
  */
 export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(options: SandboxPoolOptions<S>): SandboxPoolConfig<S> {
-  if (typeof options !== 'object' || options === null) throw new InvalidInputError('options', 'must be an object with at least `connection`');
-  if (typeof options.connection !== 'object' || options.connection === null) {
-    throw new InvalidInputError('connection', 'is required: pass { apiKey, apiUrl, sandboxUrl } of a local cloud, or { apiKey } for E2B cloud');
+  if (typeof options !== 'object' || options === null) throw new InvalidInputError('options', 'must be an object with at least `provider`');
+  const provider = options.provider;
+  if (typeof provider !== 'object' || provider === null || typeof provider.create !== 'function' || typeof provider.list !== 'function' || typeof provider.kill !== 'function') {
+    throw new InvalidInputError('provider', 'is required: pass createSandboxProvider({ connection }) (or any object with create, list and kill)');
   }
+  if (options.prepare !== undefined && typeof options.prepare !== 'function') throw new InvalidInputError('prepare', 'must be a function of the new sandbox, or left out');
   const template = options.template ?? 'code-interpreter-v1';
   if (typeof template !== 'string' || template.trim() === '') throw new InvalidInputError('template', 'must be a non-empty template name or id');
   const maxSize = wholeNumber('maxSize', options.maxSize ?? 10, 1);
@@ -353,10 +297,9 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
   }
   const allowInternetAccess = options.allowInternetAccess ?? false;
   if (typeof allowInternetAccess !== 'boolean') throw new InvalidInputError('allowInternetAccess', `must be true or false, got ${JSON.stringify(allowInternetAccess)}`);
-  const connection = definedConnection(options.connection);
-  const logger = options.logger ?? createLogger('exec-pool');
+  const logger = options.logger ?? createLogger('sandbox-pool');
   return Object.freeze({
-    connection,
+    provider,
     template,
     minSize,
     targetSize,
@@ -372,17 +315,7 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
     poolId: tagValue('poolId', options.poolId ?? randomId(16)),
     owner: tagValue('owner', options.owner ?? 'tradeswarm-exec'),
     clock: options.clock ?? new SystemClock(),
-    createSandbox:
-      options.createSandbox ??
-      // Without a factory S is the SDK's Sandbox (documented on the option).
-      ((request: CreateSandboxRequest) =>
-        Sandbox.create(request.template, {
-          ...request.connection,
-          metadata: { ...request.metadata },
-          timeoutMs: request.timeoutMs,
-          allowInternetAccess: request.allowInternetAccess,
-        }) as unknown as Promise<S>),
-    directory: options.directory ?? createSdkDirectory(connection),
+    prepare: options.prepare,
     liveness: options.liveness ?? procLiveness(),
     logger,
   });
@@ -435,7 +368,8 @@ interface CreationFailure {
 type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retiredBroken' | 'rejectedWrongBuild' | 'rejectedWrongNetwork' | 'failedCreations' | 'leakedCleaned';
 
 /**
- * A pool of warm sandboxes for the code-execution service, created only through the E2B SDK.
+ * A pool of warm sandboxes, made through a provider (the code-execution service's; anyone's that
+ * leases sandboxes for short work and hands them back).
  *
  * - One lease per sandbox at a time. `acquire()` prefers the most recently returned idle sandbox, else
  *   creates one while below `maxSize`, else waits first-in first-out (abortable).
@@ -443,8 +377,8 @@ type Counter = 'created' | 'killed' | 'retiredByAge' | 'retiredByUse' | 'retired
  *   leased: a leased one is killed when released. `'broken'` leases are killed and replaced.
  * - New sandboxes must carry `buildTag` at `buildTagPath` and have the network `allowInternetAccess`
  *   asks for; others are killed unused.
- * - Every sandbox is tagged with `owner`, `poolId` and the pool's process; `start()` kills what an
- *   earlier run that has ended left, never what a pool running now holds.
+ * - Every sandbox is tagged with `owner`, `poolId` and the pool's process ({@link SandboxOwner});
+ *   `start()` kills what an earlier run that has ended left, never what a pool running now holds.
  * - Warm size follows demand, see {@link SandboxPool.setDemand}.
  */
 export class SandboxPool<S extends PoolSandbox = Sandbox> {
@@ -453,6 +387,7 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
 
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly owner: SandboxOwner;
   private readonly entries = new Map<string, Entry<S>>();
   /** Idle entries, least recently returned first. */
   private idleEntries: Entry<S>[] = [];
@@ -489,11 +424,12 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     this.config = compileSandboxPoolOptions(options);
     this.clock = this.config.clock;
     this.logger = this.config.logger;
+    this.owner = new SandboxOwner(this.config.owner, this.config.liveness);
   }
 
   /** The metadata every sandbox of this pool carries. */
   get metadata(): Readonly<Record<string, string>> {
-    return { [POOL_OWNER_METADATA_KEY]: this.config.owner, [POOL_ID_METADATA_KEY]: this.config.poolId, [POOL_PROCESS_METADATA_KEY]: this.config.liveness.tag };
+    return { ...this.owner.metadata, [POOL_ID_METADATA_KEY]: this.config.poolId };
   }
 
   /**
@@ -608,30 +544,8 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
   }
 
   private async cleanLeaked(): Promise<number> {
-    const listed = await this.config.directory.list({ [POOL_OWNER_METADATA_KEY]: this.config.owner });
-    const untracked = listed.filter((sandbox) => !this.entries.has(sandbox.sandboxId));
-    const leaked = untracked.filter((sandbox) => this.config.liveness.stateOf(sandbox.metadata[POOL_PROCESS_METADATA_KEY] ?? '') === 'ended');
-    if (leaked.length < untracked.length) {
-      this.logger.info(
-        { owner: this.config.owner, left: untracked.length - leaked.length },
-        "left sandboxes of this owner whose pool still runs or ran elsewhere; a pool that is gone stops extending them, so they end within its sandboxTimeoutMs",
-      );
-    }
-    const results = await Promise.all(
-      leaked.map(async (sandbox) => {
-        try {
-          return await this.config.directory.kill(sandbox.sandboxId);
-        } catch (error) {
-          this.logger.warn({ sandboxId: sandbox.sandboxId, error: errorMessage(error) }, 'could not kill a sandbox left by an earlier run');
-          return false;
-        }
-      }),
-    );
-    const killed = results.filter(Boolean).length;
+    const killed = await this.owner.killLeaked(this.config.provider, { held: (sandboxId) => this.entries.has(sandboxId), logger: this.logger });
     this.counts.leakedCleaned += killed;
-    if (leaked.length > 0) {
-      this.logger.warn({ found: leaked.length, killed, owner: this.config.owner }, 'killed sandboxes left by an earlier run of the pool');
-    }
     return killed;
   }
 
@@ -819,13 +733,11 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
   }
 
   private async createOne(): Promise<void> {
-    const { template, sandboxTimeoutMs, allowInternetAccess, connection } = this.config;
+    const { template } = this.config;
     let sandbox: S;
     try {
-      // Through a resolved promise, so a factory that throws synchronously cannot re-enter pump().
-      sandbox = await Promise.resolve().then(() =>
-        this.config.createSandbox({ template, metadata: this.metadata, timeoutMs: sandboxTimeoutMs, allowInternetAccess, connection }),
-      );
+      // Through a resolved promise, so a provider that throws synchronously cannot re-enter pump().
+      sandbox = await Promise.resolve().then(() => this.createPrepared());
     } catch (error) {
       this.creating--;
       this.counts.failedCreations++;
@@ -854,6 +766,20 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     this.add(sandbox);
     this.pump();
     this.notifyCreation();
+  }
+
+  /** A new sandbox, readied by `prepare`; one that `prepare` fails on is killed before the error is thrown. */
+  private async createPrepared(): Promise<S> {
+    const { provider, template, sandboxTimeoutMs, allowInternetAccess, prepare } = this.config;
+    const sandbox = await provider.create({ template, metadata: this.metadata, timeoutMs: sandboxTimeoutMs, allowInternetAccess });
+    if (prepare === undefined) return sandbox;
+    try {
+      await prepare(sandbox);
+    } catch (error) {
+      await sandbox.kill().catch(() => undefined);
+      throw error;
+    }
+    return sandbox;
   }
 
   /** The first thing wrong with a new sandbox: its network, then its build tag. */
