@@ -1,9 +1,8 @@
-import { Sandbox } from 'e2b';
 import type { AgentConfig } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
-import { type AgentBundle, type AgentSignal, type CodeCacheUse, type DeployedAgent, deployAgent } from '../sandbox/index.js';
+import { type AgentBundle, type AgentSignal, type CodeCacheUse, type DeployedAgent, type Sandbox, type SandboxProvider, SandboxOwner, deployAgent } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
 import { type AgentLifecycle, type AgentLifecycleEvent, canTransition, transition } from './lifecycle.js';
 
@@ -75,8 +74,8 @@ export interface AgentFleetOptions {
   /** The broker agents connect to (named when they do not come up). */
   readonly brokerUrl: string;
   readonly template: string;
-  /** `Sandbox.create` connection options. */
-  readonly connection: Record<string, unknown>;
+  /** Where agent sandboxes are created. */
+  readonly provider: SandboxProvider;
   readonly bundle: AgentBundle;
   /** An agent's settings, as env vars. */
   readonly envOf: (agent: AgentPlan, config: Pick<AgentConfig, 'replayFirst'>) => Record<string, string>;
@@ -102,6 +101,9 @@ export interface AgentFleetOptions {
   readonly replay: (agent: AgentPlan) => Promise<number>;
 }
 
+/** Owner of agents' sandboxes: a run kills what a crashed run left of its agents (see `SandboxOwner`). */
+const AGENT_SANDBOX_OWNER = 'tradeswarm-swarm';
+
 /** The wait before a failed restart is tried again; it doubles with each failure (the recovery wait bounds the whole). */
 const RESTART_BACKOFF_MS = 100;
 
@@ -114,6 +116,7 @@ const RESTART_BACKOFF_MS = 100;
  */
 export class AgentFleet {
   readonly #options: AgentFleetOptions;
+  readonly #owner = new SandboxOwner(AGENT_SANDBOX_OWNER);
   readonly #agents = new Map<string, AgentState>();
   #stopping = false;
   #deployStarted = 0;
@@ -136,6 +139,8 @@ export class AgentFleet {
    */
   async deploy(signal?: AbortSignal): Promise<number> {
     const { clock } = this.#options;
+    // Agents' sandboxes a crashed run left go first; those of a run that still runs stay.
+    await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
     this.#deployStarted = performance.now();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
@@ -318,9 +323,9 @@ export class AgentFleet {
   }
 
   async #start(agent: AgentPlan, sandbox: Sandbox | undefined, restarting: boolean) {
-    const { connection, logger, swarmId } = this.#options;
+    const { provider, logger, swarmId } = this.#options;
     const t0 = performance.now();
-    const box = sandbox ?? (await Sandbox.create(this.#options.template, { ...connection, metadata: { tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
+    const box = sandbox ?? (await provider.create({ template: this.#options.template, metadata: { ...this.#owner.metadata, tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
     const created = performance.now() - t0;
     const deployed = await deployAgent(box, {
       bundle: this.#options.bundle,

@@ -1,5 +1,4 @@
 import { posix } from 'node:path';
-import type { Sandbox } from 'e2b';
 import {
   AGENT_ENTRY,
   AGENT_ENV,
@@ -30,7 +29,7 @@ import {
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
-import { type AgentSignal, DEFAULT_AGENT_DIR, agentFiles, buildBundle } from '../sandbox/index.js';
+import { type AgentSignal, DEFAULT_AGENT_DIR, LOCAL_CLOUD_RATE_LIMIT, type Sandbox, type SandboxConnection, type SandboxProvider, agentFiles, buildBundle, createSandboxProvider } from '../sandbox/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import { type SessionReport, TradingSession, submitOrders } from '../trading/index.js';
@@ -58,8 +57,8 @@ export type SandboxTarget =
        */
       readonly prewarm?: boolean;
     }
-  /** E2B cloud (or any E2B-compatible API): `Sandbox.create` connection options. */
-  | { readonly kind: 'e2b'; readonly connection: { readonly apiKey: string; readonly apiUrl?: string; readonly domain?: string } };
+  /** E2B cloud (or any E2B-compatible API). */
+  | { readonly kind: 'e2b'; readonly connection: SandboxConnection };
 
 /** Options of {@link runSwarm}. */
 export interface RunSwarmOptions {
@@ -231,7 +230,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     // for E2B can), so deploying an agent uploads nothing; elsewhere each sandbox gets it written.
     const bundle = await buildBundle({ entry: AGENT_ENTRY, logger });
     const target = options.sandbox ?? { kind: 'local' };
-    let connection: Record<string, unknown>;
+    let provider: SandboxProvider;
     if (target.kind === 'local') {
       const cloud: LocalCloud = await startLocalCloud({
         logger: logger.child({ part: 'localcloud' }),
@@ -241,9 +240,9 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       });
       closers.push(() => cloud.close());
       if (target.prewarm === true) await cloud.sandboxes.prewarm(section.template);
-      connection = { ...cloud.connection };
+      provider = createSandboxProvider({ connection: cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
     } else {
-      connection = { ...target.connection };
+      provider = createSandboxProvider({ connection: target.connection });
     }
 
     // Control-plane subscriptions: liveness, signals, decisions, the venue.
@@ -303,7 +302,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       swarmId,
       brokerUrl,
       template: section.template,
-      connection,
+      provider,
       bundle,
       envOf: (agent, { replayFirst }) => {
         const credentials = broker?.issueCredentials({ swarmId, agentId: agent.id, requestsTo: agent.workers.map((worker) => worker.id) });
