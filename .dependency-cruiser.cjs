@@ -1,6 +1,7 @@
 // Architecture rules checked by `npm run lint:deps` (part of npm test): no import cycles; a domain
 // (a folder of src/) is used by others only through its index.ts; only the CLI runs backtests; the
-// agent that runs inside sandboxes stays clear of the control plane.
+// agent that runs inside sandboxes stays clear of the control plane; only the sandbox domain imports
+// the e2b SDKs.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -11,6 +12,16 @@ module.exports = {
       comment: "Another domain's insides are private: import its index.ts.",
       from: { path: '^src/([^/]+)/' },
       to: { path: '^src/[^/]+/.+', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'only-sandbox-imports-the-e2b-sdk',
+      severity: 'error',
+      comment:
+        'The e2b SDKs are the only sandbox client (DESIGN decision 1), reached through one seam: src/sandbox/ (SandboxProvider, ' +
+        'the pool, deploying agents). Elsewhere in src/, use the sandbox domain, so local versus cloud settings, rate limits, ' +
+        "owner tags and the SDK's error types stay in one place. Tests, the conformance suites and benchmarks drive the SDK itself, on purpose.",
+      from: { path: '^src/', pathNot: ['^src/sandbox/', '\\.test\\.ts$'] },
+      to: { path: '(^|/)node_modules/(e2b|@e2b/code-interpreter)/' },
     },
     {
       name: 'tests-and-benchmarks-use-public-faces',
