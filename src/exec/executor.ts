@@ -2,7 +2,7 @@ import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
 import { providerFailureOf, type CodeContext, type Sandbox } from '../sandbox/index.js';
 import { InterpreterLostError } from './errors.js';
 import { environmentFailureOf, explainStop, type EnvironmentFailure, type InterpreterError } from './failures.js';
-import { isTransient } from './resilience.js';
+import { isTransient } from './admission/index.js';
 
 /** What a session hears when its execution timed out and its interpreter was restarted to stop it. */
 const TIMEOUT_STATE_LOST = " The session's interpreter was restarted to stop it: its state (variables, imports) is lost; its files are kept.";

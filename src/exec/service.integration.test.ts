@@ -6,15 +6,9 @@ import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
 import { portOf, reachCode } from '../../test/fixtures/network.js';
 import { closedPort } from '../../test/fixtures/servers.js';
-import {
-  EXEC_BUILD_TAG,
-  EXEC_TEMPLATE,
-  ProviderUnreachableError,
-  createExecService,
-  startExecHttpServer,
-  type ExecService,
-  type ExecServiceOptions,
-} from './index.js';
+import { ProviderUnreachableError } from './errors.js';
+import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, type ExecService, type ExecServiceOptions } from './service.js';
+import { startExecHttpServer } from './transport/index.js';
 
 // One local cloud for the file; every service gets its own pool owner so that one service's start-up
 // clean-up never kills another's sandboxes.

@@ -1,12 +1,11 @@
 import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, wholeNumber, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
-import { ResultCache, type ResultCacheOptions, type ResultCacheStats } from './cache.js';
-import { judgeDeterminism } from './determinism.js';
+import { FairQueue, SandboxResilience, isTransient, type BreakerState, type FairQueueOptions, type FairQueueStats, type ResilienceOptions } from './admission/index.js';
+import { ResultCache, judgeDeterminism, type ResultCacheOptions, type ResultCacheStats } from './cache/index.js';
 import { ExecServiceClosedError, ProviderUnreachableError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
 import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
-import { FairQueue, type FairQueueOptions, type FairQueueStats } from './fairqueue.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
-import { LatencyWindow, type LatencySummary } from './latency.js';
+import { ExecPrometheus, LatencyWindow, type LatencyWindowSummary } from './metrics/index.js';
 import {
   LOCAL_CLOUD_RATE_LIMIT,
   SandboxPool,
@@ -22,9 +21,7 @@ import {
   type SandboxPoolOptions,
   type SandboxPoolStats,
 } from '../sandbox/index.js';
-import { ExecPrometheus } from './prometheus.js';
 import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
-import { SandboxResilience, isTransient, type ResilienceOptions, type BreakerState } from './resilience.js';
 
 /** The template the service registers on its embedded local cloud. */
 export const EXEC_TEMPLATE = 'tradeswarm-exec';
@@ -159,9 +156,9 @@ export interface ExecServiceMetrics {
     /** Failed for another reason (sandbox lost after retries, service closing, …). */
     readonly failed: number;
   };
-  readonly latencyMs: { readonly total: LatencySummary; readonly queueWait: LatencySummary; readonly execution: LatencySummary };
+  readonly latencyMs: { readonly total: LatencyWindowSummary; readonly queueWait: LatencyWindowSummary; readonly execution: LatencyWindowSummary };
   /** Per user: requests and end-to-end latency. */
-  readonly users: Readonly<Record<string, { readonly requests: number; readonly totalMs: LatencySummary }>>;
+  readonly users: Readonly<Record<string, { readonly requests: number; readonly totalMs: LatencyWindowSummary }>>;
   /** Executions that found an idle sandbox in the pool / executions that reached the pool. */
   readonly poolHitRate: number | null;
   /** Cache hits / lookups of deterministic code. */

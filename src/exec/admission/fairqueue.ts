@@ -1,5 +1,5 @@
-import { type Clock, type TimerHandle, InvalidInputError, SystemClock, isClock } from '../core/index.js';
-import { QueueFullError, QueueTimeoutError } from './errors.js';
+import { type Clock, type TimerHandle, InvalidInputError, SystemClock, isClock } from '../../core/index.js';
+import { QueueFullError, QueueTimeoutError } from '../errors.js';
 
 /** Options for {@link FairQueue}. Every field is optional; units are in the names. */
 export interface FairQueueOptions {

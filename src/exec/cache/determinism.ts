@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError } from '../../core/index.js';
 
 /** A language the code-execution service runs. */
 export type CodeLanguage = 'python' | 'javascript';

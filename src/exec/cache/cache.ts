@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { InvalidInputError, SystemClock, type Clock } from '../core/index.js';
+import { InvalidInputError, SystemClock, type Clock } from '../../core/index.js';
 import type { CodeLanguage } from './determinism.js';
 
 /** What identifies a program run for caching: the exact code, its language and its env vars. */

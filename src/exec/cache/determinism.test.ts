@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError } from '../../core/index.js';
 import { DETERMINISTIC_REASON, judgeDeterminism, type CodeLanguage } from './determinism.js';
 
 interface Case {

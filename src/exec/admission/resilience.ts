@@ -11,9 +11,9 @@ import {
   wrap,
   type IPolicy,
 } from 'cockatiel';
-import { InvalidInputError } from '../core/index.js';
-import { providerFailureOf } from '../sandbox/index.js';
-import { InterpreterLostError, ProviderUnavailableError } from './errors.js';
+import { InvalidInputError } from '../../core/index.js';
+import { providerFailureOf } from '../../sandbox/index.js';
+import { InterpreterLostError, ProviderUnavailableError } from '../errors.js';
 
 /** Options of {@link SandboxResilience}. Every field is optional. */
 export interface ResilienceOptions {

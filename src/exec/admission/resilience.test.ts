@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuthenticationError, InvalidArgumentError, NotFoundError, RateLimitError, SandboxError, TimeoutError } from '@e2b/code-interpreter';
-import { InvalidInputError } from '../core/index.js';
-import { ProviderUnavailableError } from './errors.js';
+import { InvalidInputError } from '../../core/index.js';
+import { ProviderUnavailableError } from '../errors.js';
 import { SandboxResilience, compileResilienceOptions, isTransient } from './resilience.js';
 
 // cockatiel reads Date.now() and sets real timers; fake timers are the manual clock here.

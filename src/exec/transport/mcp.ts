@@ -1,9 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { errorMessage } from '../core/index.js';
-import { EXEC_LANGUAGES, type ExecLanguage } from './executor.js';
-import type { ExecResult, ExecService } from './service.js';
+import { errorMessage } from '../../core/index.js';
+import { EXEC_LANGUAGES, type ExecLanguage } from '../executor.js';
+import type { ExecResult, ExecService } from '../service.js';
 
 /** Options of {@link createExecMcpServer}. */
 export interface ExecMcpOptions {

@@ -1,5 +1,9 @@
-/** Percentiles of recent samples, from {@link LatencyWindow.summary}. */
-export interface LatencySummary {
+/**
+ * Percentiles of recent samples, from {@link LatencyWindow.summary}: `null` until a sample came, and
+ * `count` is every sample since start. Not the swarm's and benchmarks' `LatencySummary` (all samples
+ * of a finished run, with min and mean): this one is what `/v1/exec/metrics` answers.
+ */
+export interface LatencyWindowSummary {
   /** Samples recorded since start (the percentiles cover at most the last `size` of them). */
   readonly count: number;
   readonly p50: number | null;
@@ -29,7 +33,7 @@ export class LatencyWindow {
   }
 
   /** Nearest-rank percentiles of the samples held. */
-  summary(): LatencySummary {
+  summary(): LatencyWindowSummary {
     const sorted = [...this.samples].sort((a, b) => a - b);
     const rank = (p: number): number | null => (sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!);
     return { count: this.total, p50: rank(0.5), p95: rank(0.95), p99: rank(0.99), max: rank(1) };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError, ManualClock, SystemClock, TradeswarmError } from '../core/index.js';
+import { InvalidInputError, ManualClock, SystemClock, TradeswarmError } from '../../core/index.js';
 import { compileFairQueueOptions, FairQueue, type FairQueueOptions, type FairQueueRunOptions } from './fairqueue.js';
-import { isQueueFullError, isQueueTimeoutError, QueueFullError, QueueTimeoutError } from './errors.js';
+import { isQueueFullError, isQueueTimeoutError, QueueFullError, QueueTimeoutError } from '../errors.js';
 
 interface Deferred<T> {
   readonly promise: Promise<T>;

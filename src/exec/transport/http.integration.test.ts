@@ -1,24 +1,13 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, silentLogger } from '../core/index.js';
-import { portOf, reachCode } from '../../test/fixtures/network.js';
-import {
-  ProviderUnavailableError,
-  QueueFullError,
-  SessionLimitError,
-  SessionLostError,
-  SessionNotFoundError,
-  buildExecHttpApp,
-  createExecMcpServer,
-  createExecService,
-  parseExecRequest,
-  startExecHttpServer,
-  statusForError,
-  type ExecResult,
-  type ExecService,
-  type ExecHttpServer,
-} from './index.js';
+import { InvalidInputError, silentLogger } from '../../core/index.js';
+import { portOf, reachCode } from '../../../test/fixtures/network.js';
+import { ProviderUnavailableError, QueueFullError, SessionLimitError, SessionLostError, SessionNotFoundError } from '../errors.js';
+import { parseExecRequest } from '../request.js';
+import { createExecService, type ExecResult, type ExecService } from '../service.js';
+import { buildExecHttpApp, startExecHttpServer, statusForError, type ExecHttpServer } from './http.js';
+import { createExecMcpServer } from './mcp.js';
 
 describe('statusForError', () => {
   it.each([

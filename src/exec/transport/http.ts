@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { InvalidInputError, TradeswarmError, errorMessage, type Logger } from '../core/index.js';
-import { ExecServiceClosedError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
-import { MAX_CODE_BYTES } from './request.js';
-import type { ExecService } from './service.js';
+import { InvalidInputError, TradeswarmError, errorMessage, type Logger } from '../../core/index.js';
+import { ExecServiceClosedError, SessionLimitError, SessionLostError, SessionNotFoundError } from '../errors.js';
+import { MAX_CODE_BYTES } from '../request.js';
+import type { ExecService } from '../service.js';
 
 /** Options of {@link startExecHttpServer}. */
 export interface ExecHttpOptions {

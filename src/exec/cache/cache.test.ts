@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError, ManualClock } from '../core/index.js';
+import { InvalidInputError, ManualClock } from '../../core/index.js';
 import { ResultCache, cacheKey, compileResultCacheOptions, type CacheRequest, type ResultCacheOptions } from './cache.js';
 
 const PY: CacheRequest = { code: 'print(1)', language: 'python' };

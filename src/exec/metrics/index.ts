@@ -1,0 +1,2 @@
+export { LatencyWindow, type LatencyWindowSummary } from './latency.js';
+export { ExecPrometheus } from './prometheus.js';
