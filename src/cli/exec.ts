@@ -3,10 +3,11 @@ import { extname } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
 import { InvalidInputError, TradeswarmError, createLogger, errorChain } from '../core/index.js';
+import { createApp, listen } from '../api/index.js';
 import {
   createExecMcpServer,
   createExecService,
-  startExecHttpServer,
+  execRoutes,
   type ExecRequest,
   type ExecResult,
   type ExecService,
@@ -144,7 +145,9 @@ export function registerExecCommands(program: Command): void {
     .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; allowInternetAccess?: boolean }) => {
       const service = await createExecService(serviceOptions(options));
       const apiKey = options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY;
-      const server = await startExecHttpServer(service, { port: options.port, host: options.host, ...(apiKey ? { apiKey } : {}) });
+      const app = createApp({ name: 'tradeswarm exec serve', ...(apiKey ? { apiKey } : {}) });
+      await app.register(execRoutes, { service });
+      const server = await listen(app, { port: options.port, host: options.host });
       const { pool } = service.metrics();
       process.stdout.write(
         [

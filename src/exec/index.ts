@@ -9,4 +9,4 @@ export {
   type ExecSessionInfo,
   type ExecServiceMetrics,
 } from './service.js';
-export { startExecHttpServer, createExecMcpServer, type ExecHttpOptions, type ExecHttpServer, type ExecMcpOptions } from './transport/index.js';
+export { execRoutes, createExecMcpServer, type ExecRoutesOptions, type ExecMcpOptions } from './transport/index.js';

@@ -1,5 +1,6 @@
 import { Sandbox } from '@e2b/code-interpreter';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createApp, listen } from '../api/index.js';
 import { silentLogger } from '../core/index.js';
 import { POOL_ID_METADATA_KEY, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY } from '../sandbox/index.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
@@ -8,7 +9,7 @@ import { portOf, reachCode } from '../../test/fixtures/network.js';
 import { closedPort } from '../../test/fixtures/servers.js';
 import { ProviderUnreachableError } from './errors.js';
 import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, type ExecService, type ExecServiceOptions } from './service.js';
-import { startExecHttpServer } from './transport/index.js';
+import { execRoutes } from './transport/index.js';
 
 // One local cloud for the file; every service gets its own pool owner so that one service's start-up
 // clean-up never kills another's sandboxes.
@@ -377,7 +378,9 @@ describe('createExecService on the local cloud', () => {
 describe('the network of executions', () => {
   /** What code run through `svc` (stateless, then in a session) finds when it connects to the service's HTTP port and the local cloud's API. */
   async function reachFrom(svc: ExecService, language: 'python' | 'javascript'): Promise<unknown[]> {
-    const server = await startExecHttpServer(svc);
+    const app = createApp({ logger: silentLogger });
+    await app.register(execRoutes, { service: svc });
+    const server = await listen(app);
     try {
       const code = reachCode(language, [server.port, portOf(cloud().apiUrl)]);
       const stateless = await svc.exec({ code, language, user: 'ann' });

@@ -1,15 +1,24 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, listen, statusForError, type ApiServer, type AppOptions } from '../../api/index.js';
 import { InvalidInputError, silentLogger } from '../../core/index.js';
 import { portOf, reachCode } from '../../../test/fixtures/network.js';
 import { ProviderUnavailableError, QueueFullError, SessionLimitError, SessionLostError, SessionNotFoundError } from '../errors.js';
 import { parseExecRequest } from '../request.js';
 import { createExecService, type ExecResult, type ExecService } from '../service.js';
-import { buildExecHttpApp, startExecHttpServer, statusForError, type ExecHttpServer } from './http.js';
+import { execErrorStatus, execRoutes } from './http.js';
 import { createExecMcpServer } from './mcp.js';
 
-describe('statusForError', () => {
+/** The service's routes on an app of their own, as `tradeswarm exec serve` mounts them. */
+function execApp(service: ExecService, options: AppOptions = {}): FastifyInstance {
+  const app = createApp({ logger: silentLogger, ...options });
+  void app.register(execRoutes, { service });
+  return app;
+}
+
+describe('statusForError with the exec routes\' own statuses', () => {
   it.each([
     [new InvalidInputError('language', 'bad'), 400],
     [new SessionNotFoundError('ses_1'), 404],
@@ -20,7 +29,7 @@ describe('statusForError', () => {
     [new ProviderUnavailableError(1000), 503],
     [new Error('bug'), 500],
   ])('%s → %i', (error, status) => {
-    expect(statusForError(error)).toBe(status);
+    expect(statusForError(error, execErrorStatus)).toBe(status);
   });
 });
 
@@ -59,7 +68,7 @@ function scriptedService(answer: (code: string) => ExecResult | Error): ExecServ
 }
 
 describe('the HTTP routes (scripted service)', () => {
-  const app = buildExecHttpApp(
+  const app = execApp(
     scriptedService((code) => (code === 'busy' ? new QueueFullError(1500, 100) : code === 'bad' ? new InvalidInputError('language', 'must be one of python, javascript') : ({ stdout: code } as ExecResult))),
     { apiKey: 'k1' },
   );
@@ -110,7 +119,7 @@ describe('the HTTP routes (scripted service)', () => {
 });
 
 /** POSTs `body` to `/v1/exec` and returns the result, failing on any other status than 200. */
-async function execOver(server: ExecHttpServer, body: object): Promise<ExecResult> {
+async function execOver(server: ApiServer, body: object): Promise<ExecResult> {
   const response = await fetch(`${server.url}/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(response.status).toBe(200);
   return (await response.json()) as ExecResult;
@@ -118,10 +127,10 @@ async function execOver(server: ExecHttpServer, body: object): Promise<ExecResul
 
 describe('HTTP and MCP against a real service', () => {
   let service: ExecService;
-  let server: ExecHttpServer;
+  let server: ApiServer;
   beforeAll(async () => {
     service = await createExecService({ logger: silentLogger, pool: { minSize: 1, targetSize: 1 }, localCloud: { warmPoolSize: 1, metricsIntervalMs: 0 } });
-    server = await startExecHttpServer(service);
+    server = await listen(execApp(service));
   });
   afterAll(async () => {
     await server?.close();
@@ -172,7 +181,7 @@ describe('HTTP and MCP against a real service', () => {
   });
 
   it('behind an API key, answers a session only to a request with the key and the user that opened it', async () => {
-    const app = buildExecHttpApp(service, { apiKey: 'k-sessions' });
+    const app = execApp(service, { apiKey: 'k-sessions' });
     const auth = { authorization: 'Bearer k-sessions' };
     const opened = await app.inject({ method: 'POST', url: '/v1/exec/sessions', payload: { user: 'erin' }, headers: auth });
     expect(opened.statusCode).toBe(201);
@@ -220,10 +229,10 @@ describe('HTTP and MCP against a real service', () => {
 
 describe('HTTP against a service that opted in to internet access', () => {
   let service: ExecService;
-  let server: ExecHttpServer;
+  let server: ApiServer;
   beforeAll(async () => {
     service = await createExecService({ allowInternetAccess: true, logger: silentLogger, pool: { minSize: 1, targetSize: 1 }, localCloud: { warmPoolSize: 1, metricsIntervalMs: 0 } });
-    server = await startExecHttpServer(service);
+    server = await listen(execApp(service));
   });
   afterAll(async () => {
     await server?.close();

@@ -1,2 +1,2 @@
-export { startExecHttpServer, type ExecHttpOptions, type ExecHttpServer } from './http.js';
+export { execRoutes, type ExecRoutesOptions } from './http.js';
 export { createExecMcpServer, type ExecMcpOptions } from './mcp.js';
