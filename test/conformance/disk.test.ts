@@ -1,11 +1,13 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CommandExitError, NotEnoughSpaceError, Sandbox } from 'e2b';
-import { loopBackingFiles, useLocalCloud, waitFor } from '../fixtures/localcloud.js';
+import { describeLocal, useBackend } from '../fixtures/backend.js';
+import { loopBackingFiles, waitFor } from '../fixtures/localcloud.js';
 
 const MiB = 1024 * 1024;
-const cloud = useLocalCloud({ templates: [{ name: 'disk-32', diskMB: 32 }] });
+const backend = useBackend({ templates: [{ name: 'disk-32', diskMB: 32 }] });
+const cloud = () => backend().local;
 
 /** Bytes the host's disk holds for everything under `path` (allocated blocks, so holes in sparse files count nothing). */
 function allocatedBytes(path: string): number {
@@ -24,7 +26,7 @@ async function run(sandbox: Sandbox, command: string, user: 'user' | 'root' = 'u
   }
 }
 
-describe("a sandbox's disk: /home/user and /tmp together, at most its template's diskMB", () => {
+describeLocal("a sandbox's disk: /home/user and /tmp together, at most its template's diskMB", "it checks the local cloud's disk images on this machine's disk, with a template registered in it", () => {
   it('stops writes past it inside the sandbox with ENOSPC, and the host keeps the rest of its disk', async () => {
     const sandbox = await Sandbox.create('disk-32', cloud().connection);
     const sandboxDir = dirname(cloud().sandboxes.get(sandbox.sandboxId).dirs.root);

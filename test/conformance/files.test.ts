@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { FileNotFoundError, FileType, FilesystemEventType, NotEnoughSpaceError, Sandbox, type FilesystemEvent } from 'e2b';
-import { useLocalCloud, useSandbox, waitFor } from '../fixtures/localcloud.js';
+import { itLocal, useBackend } from '../fixtures/backend.js';
+import { useSandbox, waitFor } from '../fixtures/localcloud.js';
 
-const cloud = useLocalCloud({ templates: [{ name: 'small-disk', diskMB: 16 }] });
-const sandbox = useSandbox(cloud);
+const backend = useBackend({ templates: [{ name: 'small-disk', diskMB: 16 }] });
+const sandbox = useSandbox(backend);
 
 describe('files through the unmodified e2b SDK', () => {
   it('writes and reads text and bytes, visible to commands', async () => {
@@ -56,8 +57,8 @@ describe('files through the unmodified e2b SDK', () => {
     expect((await sandbox().commands.run('ls /etc/escaped 2>&1 || true')).stdout).toMatch(/No such file/);
   });
 
-  it("refuses an upload past the sandbox's disk size with the SDK's NotEnoughSpaceError", async () => {
-    const small = await Sandbox.create('small-disk', cloud().connection);
+  itLocal('it needs a template with a 16 MB disk, registered in the local cloud')("refuses an upload past the sandbox's disk size with the SDK's NotEnoughSpaceError", async () => {
+    const small = await Sandbox.create('small-disk', backend().connection);
     try {
       await small.files.write('/home/user/fits.bin', new Uint8Array(8 * 1024 * 1024).buffer);
       await expect(small.files.write('/tmp/too-big.bin', new Uint8Array(12 * 1024 * 1024).buffer)).rejects.toBeInstanceOf(NotEnoughSpaceError);

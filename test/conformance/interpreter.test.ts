@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '@e2b/code-interpreter';
-import { useLocalCloud } from '../fixtures/localcloud.js';
+import type { LocalCloud } from '../../src/localcloud/index.js';
+import { describeLocal, itLocal, useBackend } from '../fixtures/backend.js';
 
-const cloud = useLocalCloud();
+const backend = useBackend();
 let sandbox: Sandbox;
 
 beforeAll(async () => {
-  sandbox = await Sandbox.create({ ...cloud().connection });
+  sandbox = await Sandbox.create({ ...backend().connection });
 });
 afterAll(async () => {
   await sandbox?.kill();
@@ -76,12 +77,14 @@ describe('code interpreter through the unmodified @e2b/code-interpreter SDK', ()
     expect((await sandbox.runCode('import os\nos.environ.get("RUN_LABEL")')).text).toBeUndefined();
   });
 
-  it('says clearly which languages it does not support', async () => {
+  itLocal('E2B cloud runs R, which the local cloud refuses')('says clearly which languages it does not support', async () => {
     await expect(sandbox.runCode('1', { language: 'r' })).rejects.toThrow(/400/);
   });
 });
 
-describe('code interpreter contexts need the sandbox\'s token', () => {
+describeLocal('code interpreter contexts need the sandbox\'s token', "it calls the local cloud's routes with raw HTTP and its tokens; on E2B cloud they sit behind E2B's own proxy", () => {
+  const cloud = (): LocalCloud => backend().local;
+
   interface Created {
     sandboxID: string;
     envdAccessToken: string;

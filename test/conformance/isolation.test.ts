@@ -4,13 +4,17 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CommandExitError, Sandbox } from 'e2b';
 import { randomId, silentLogger } from '../../src/core/index.js';
 import { startLocalCloud } from '../../src/localcloud/index.js';
-import { loopBackingFiles, useLocalCloud, waitFor } from '../fixtures/localcloud.js';
+import { describeLocal, useBackend } from '../fixtures/backend.js';
+import { loopBackingFiles, waitFor } from '../fixtures/localcloud.js';
 
-const cloud = useLocalCloud({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }] });
+/** Why none of this runs on E2B cloud: it looks at the sandboxes from the host they run on. */
+const LOCAL_ONLY = "isolation internals: it checks the local cloud's namespaces, cgroups and host processes from this machine";
+const backend = useBackend({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }] });
+const cloud = () => backend().local;
 
 function isAlive(pid: number): boolean {
   try {
@@ -31,7 +35,7 @@ async function exitCodeOf(sandbox: Sandbox, command: string, user: 'user' | 'roo
   }
 }
 
-describe('isolation: escapes that must fail', () => {
+describeLocal('isolation: escapes that must fail', LOCAL_ONLY, () => {
   it('cannot write outside /home/user and /tmp, even as root', async () => {
     const sandbox = await Sandbox.create('base', cloud().connection);
     try {
@@ -165,7 +169,7 @@ describe('isolation: escapes that must fail', () => {
   });
 });
 
-describe("isolation: the host's secrets in /etc", () => {
+describeLocal("isolation: the host's secrets in /etc", LOCAL_ONLY, () => {
   it('are empty or refused for root and user, even once replaced; the rest of /etc reads normally', async () => {
     // Host secrets as the test's own: an ssh-host-key-like file (mode 600) and a private directory (700).
     const secretDir = existsSync('/etc/ssh') ? '/etc/ssh' : '/etc';
@@ -257,7 +261,7 @@ async function startCloudProcess(): Promise<CloudProcess> {
   return { child, ...(JSON.parse(output.split('\n')[0]!) as { pids: number[]; dataDir: string }) };
 }
 
-describe('isolation: nothing outlives the server', () => {
+describeLocal('isolation: nothing outlives the server', LOCAL_ONLY, () => {
   it("removes a crashed server's temporary data folder at the next start, and leaves a running server's alone", async () => {
     const [crashed, running] = await Promise.all([startCloudProcess(), startCloudProcess()]);
     try {
