@@ -1,63 +1,8 @@
-export {
-  buildBundle,
-  pruneDiskCache,
-  compileBuildBundleOptions,
-  DEFAULT_BUNDLE_CACHE_DIR,
-  type AgentBundle,
-  type BuildBundleOptions,
-  type BuildBundleConfig,
-} from './bundle.js';
-export {
-  deployAgent,
-  defaultBundlePath,
-  agentFiles,
-  compileDeployAgentOptions,
-  AGENT_SIGNALS,
-  DEFAULT_AGENT_DIR,
-  type AgentSignal,
-  type AgentExit,
-  type DeployAgentOptions,
-  type DeployAgentConfig,
-  type DeployedAgent,
-  type DeploySandbox,
-  type StopAgentOptions,
-} from './deploy.js';
-export { CODE_CACHE_LOADER, codeCacheOf, codeCachePathOf, type CodeCacheUse } from './codecache.js';
-export {
-  resolveSandboxConnection,
-  apiKeyOf,
-  SANDBOX_KINDS,
-  type SandboxKind,
-  type SandboxConnection,
-  type ResolvedSandboxConnection,
-  type LocalSandboxConnection,
-  type ResolveSandboxConnectionOptions,
-} from './connection.js';
-export {
-  BundleBuildError,
-  AgentDeployError,
-  AgentStopError,
-  formatBundleMessage,
-  isBundleBuildError,
-  isAgentDeployError,
-  isAgentStopError,
-  MissingApiKeyError,
-  SandboxUnavailableError,
-  SandboxBuildMismatchError,
-  SandboxNetworkMismatchError,
-  PoolAcquireAbortedError,
-  PoolClosedError,
-  RateLimitWaitAbortedError,
-  isSandboxUnavailableError,
-  isSandboxBuildMismatchError,
-  isSandboxNetworkMismatchError,
-  isPoolAcquireAbortedError,
-  isPoolClosedError,
-  isRateLimitWaitAbortedError,
-  type BundleMessage,
-  type AgentDeployStage,
-  type SandboxUnavailableReason,
-} from './errors.js';
+export { buildBundle, type AgentBundle } from './bundle.js';
+export { deployAgent, agentFiles, DEFAULT_AGENT_DIR, type AgentSignal, type DeployedAgent } from './deploy.js';
+export { type CodeCacheUse } from './codecache.js';
+export { resolveSandboxConnection, SANDBOX_KINDS, type SandboxKind, type SandboxConnection, type ResolvedSandboxConnection } from './connection.js';
+export { MissingApiKeyError } from './errors.js';
 export {
   createSandboxProvider,
   LOCAL_CLOUD_RATE_LIMIT,
@@ -69,30 +14,8 @@ export {
   type SandboxInfo,
   type SandboxMetrics,
 } from './provider.js';
-export { providerFailureOf, isCommandExitError, type ProviderFailure, type CommandExit } from './failures.js';
-export { procLiveness, type ProcessLiveness, type ProcessState } from './liveness.js';
-export { SandboxOwner, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY, type SandboxDirectory, type ListedSandbox } from './ownership.js';
-export {
-  SandboxPool,
-  compileSandboxPoolOptions,
-  POOL_ID_METADATA_KEY,
-  type SandboxPoolOptions,
-  type SandboxPoolConfig,
-  type SandboxPoolStats,
-  type PoolSandbox,
-  type PoolProvider,
-  type Lease,
-  type LeaseOutcome,
-  type PoolStartReport,
-} from './pool.js';
-export {
-  RateLimiter,
-  compileRateLimiterOptions,
-  E2B_CREATION_PER_SECOND,
-  type RateLimitKind,
-  type RateLimitOutcome,
-  type E2bPlan,
-  type RateLimiterOptions,
-  type RateLimiterConfig,
-  type RateLimiterSnapshot,
-} from './ratelimit.js';
+export { providerFailureOf, isCommandExitError, type ProviderFailure } from './failures.js';
+export { procLiveness, type ProcessLiveness } from './liveness.js';
+export { SandboxOwner, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY } from './ownership.js';
+export { SandboxPool, POOL_ID_METADATA_KEY, type SandboxPoolOptions, type SandboxPoolStats, type Lease } from './pool.js';
+export { compileRateLimiterOptions, type RateLimiter, type RateLimiterOptions, type RateLimiterSnapshot } from './ratelimit.js';
