@@ -1,11 +1,5 @@
 import { InvalidInputError, SystemClock, createLogger, errorMessage, randomId, wholeNumber, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import { LOCAL_INTERPRETER_MARKER, startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
-import { FairQueue, SandboxResilience, isTransient, type BreakerState, type FairQueueOptions, type FairQueueStats, type ResilienceOptions } from './admission/index.js';
-import { ResultCache, judgeDeterminism, type ResultCacheOptions, type ResultCacheStats } from './cache/index.js';
-import { ExecServiceClosedError, ProviderUnreachableError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
-import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
-import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
-import { ExecPrometheus, LatencyWindow, type LatencyWindowSummary } from './metrics/index.js';
 import {
   LOCAL_CLOUD_RATE_LIMIT,
   SandboxPool,
@@ -21,6 +15,12 @@ import {
   type SandboxPoolOptions,
   type SandboxPoolStats,
 } from '../sandbox/index.js';
+import { FairQueue, SandboxResilience, isTransient, type BreakerState, type FairQueueOptions, type FairQueueStats, type ResilienceOptions } from './admission/index.js';
+import { ResultCache, judgeDeterminism, type ResultCacheOptions, type ResultCacheStats } from './cache/index.js';
+import { ExecServiceClosedError, ProviderUnreachableError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
+import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
+import { ExecPrometheus, LatencyWindow, type LatencyWindowSummary } from './metrics/index.js';
 import { parseExecRequest, type ExecRequestInput, type ParsedExecRequest } from './request.js';
 
 /** The template the service registers on its embedded local cloud. */
