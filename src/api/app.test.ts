@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, TradeswarmError, silentLogger } from '../core/index.js';
 import { createApp } from './app.js';
-import { mapErrors } from './errors.js';
+import { mapErrors } from './replies.js';
 
 class BusyError extends TradeswarmError {
   override readonly name = 'BusyError';

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { InvalidInputError, createLogger, wholeNumber, type Logger } from '../core/index.js';
-import { errorHandler, type ErrorBody } from './errors.js';
+import { errorHandler, type ErrorBody } from './replies.js';
 
 /** The route that answers `{ ok: true }` while the process serves, to anyone (no API key). */
 export const HEALTH_PATH = '/healthz';
