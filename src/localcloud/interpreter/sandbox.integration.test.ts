@@ -1,6 +1,6 @@
 import { Sandbox } from '@e2b/code-interpreter';
 import { describe, expect, it } from 'vitest';
-import { useLocalCloud } from '../../../test/fixtures/localcloud.js';
+import { useLocalCloud, waitFor } from '../../../test/fixtures/localcloud.js';
 
 const cloud = useLocalCloud();
 
@@ -47,7 +47,9 @@ describe('code interpreter kernels inside a sandbox', () => {
       expect(own.text).toBe(`(${fresh}, True)`);
 
       // What the service's scrub does to processes: the worker dies, the zygote does not.
+      // SIGKILL is delivered asynchronously: the worker may still be exiting when pkill returns.
       await sandbox.commands.run('pkill -KILL -u user; true', { user: 'root' });
+      await waitFor(async () => (await pidsOf(sandbox, 'python_kernel.py')).length === 1, 'the killed worker to be gone');
       expect(await pidsOf(sandbox, 'python_kernel.py')).toEqual([zygote]);
       await sandbox.restartCodeContext(context);
       const after = await sandbox.runCode("import os\nprint(os.getpid(), os.getppid())\n('secret' in globals(), os.getcwd(), os.getuid())", { context });
