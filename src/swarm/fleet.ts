@@ -2,8 +2,9 @@ import type { AgentConfig } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
-import { type AgentBundle, type AgentSignal, type CodeCacheUse, type DeployedAgent, type Sandbox, type SandboxProvider, SandboxOwner, deployAgent } from '../sandbox/index.js';
+import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
+import type { AgentLauncher, LaunchedAgent } from './launcher.js';
 import { type AgentLifecycle, type AgentLifecycleEvent, canTransition, transition } from './lifecycle.js';
 
 /** The run could not start or was cut short by a fault of its own (not an agent's). */
@@ -30,6 +31,7 @@ export interface AgentReport {
   readonly id: string;
   readonly label: string;
   readonly kind: string;
+  /** Where it ran last: its sandbox's id. */
   readonly sandboxId: string;
   /** Sandbox creation, bundle write, process start, first heartbeat: ms from the start of deployment. */
   readonly startMs: { readonly sandbox: number; readonly write: number; readonly process: number; readonly ready: number };
@@ -49,8 +51,7 @@ export interface AgentReport {
 interface AgentState {
   readonly plan: AgentPlan;
   lifecycle: AgentLifecycle;
-  sandbox: Sandbox;
-  deployed: DeployedAgent;
+  process: LaunchedAgent;
   /** Whether the current process has sent a heartbeat. */
   ready: boolean;
   lastHeardMs: number;
@@ -70,15 +71,12 @@ export interface AgentFleetOptions {
   readonly agents: readonly AgentPlan[];
   /** The agent whose loss halts the run (a star's hub). */
   readonly critical: string | undefined;
-  readonly swarmId: string;
-  /** The broker agents connect to (named when they do not come up). */
-  readonly brokerUrl: string;
-  readonly template: string;
-  /** Where agent sandboxes are created. */
-  readonly provider: SandboxProvider;
-  readonly bundle: AgentBundle;
-  /** An agent's settings, as env vars. */
-  readonly envOf: (agent: AgentPlan, config: Pick<AgentConfig, 'replayFirst'>) => Record<string, string>;
+  /** Starts agents' processes (in sandboxes, or in this process for tests). */
+  readonly launcher: AgentLauncher;
+  /** An agent's settings; `replayFirst` for a restarted agent. */
+  readonly configOf: (agent: AgentPlan, options: Pick<AgentConfig, 'replayFirst'>) => AgentConfig;
+  /** What to check when agents send no heartbeat (e.g. that sandboxes reach the broker at its URL). */
+  readonly unreadyHint: string;
   readonly agentTimeoutMs: number;
   readonly maxRestarts: number;
   /** How long a lost agent may take to come back before it is lost for good. */
@@ -88,7 +86,10 @@ export interface AgentFleetOptions {
    * or only running agents do (realtime: steps go on without it).
    */
   readonly waitForLost: boolean;
+  /** Drives every wait and deadline of the fleet. */
   readonly clock: Clock;
+  /** Measures start times for the report. @default performance.now */
+  readonly stopwatch?: () => number;
   readonly logger: Logger;
   readonly emit: (event: Omit<SwarmEvent, 'atStep'>) => void;
   /** The critical agent was lost: the run stops trading. */
@@ -101,14 +102,17 @@ export interface AgentFleetOptions {
   readonly replay: (agent: AgentPlan) => Promise<number>;
 }
 
-/** Owner of agents' sandboxes: a run kills what a crashed run left of its agents (see `SandboxOwner`). */
-const AGENT_SANDBOX_OWNER = 'tradeswarm-swarm';
-
 /** The wait before a failed restart is tried again; it doubles with each failure (the recovery wait bounds the whole). */
 const RESTART_BACKOFF_MS = 100;
 
+/** How long a restarted agent may take to send its first heartbeat. */
+const RESTART_READY_TIMEOUT_MS = 30_000;
+
+/** How long stopping agents have to checkpoint and exit before they are ended. */
+const STOP_WAIT_MS = 5_000;
+
 /**
- * The agents of a run: one sandbox and process each, deployed through the `e2b` SDK. Watches their
+ * The agents of a run: one process each, started by the launcher (in a sandbox of its own). Watches their
  * heartbeats, last wills and exits; restarts a lost agent (replaying what it missed) up to
  * `maxRestarts` times within `recoveryWaitMs`, after which it is gone for good and the run decides
  * what that means (`onGone`); keeps what their checkpoints report. Each agent's state moves only by
@@ -116,7 +120,7 @@ const RESTART_BACKOFF_MS = 100;
  */
 export class AgentFleet {
   readonly #options: AgentFleetOptions;
-  readonly #owner = new SandboxOwner(AGENT_SANDBOX_OWNER);
+  readonly #stopwatch: () => number;
   readonly #agents = new Map<string, AgentState>();
   #stopping = false;
   #deployStarted = 0;
@@ -131,6 +135,7 @@ export class AgentFleet {
 
   constructor(options: AgentFleetOptions) {
     this.#options = options;
+    this.#stopwatch = options.stopwatch ?? (() => performance.now());
   }
 
   /**
@@ -139,23 +144,22 @@ export class AgentFleet {
    */
   async deploy(signal?: AbortSignal): Promise<number> {
     const { clock } = this.#options;
-    // Agents' sandboxes a crashed run left go first; those of a run that still runs stay.
-    await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
-    this.#deployStarted = performance.now();
+    // What a crashed run of the same owner left goes first; what a run that still runs holds stays.
+    await this.#options.launcher.prepare();
+    this.#deployStarted = this.#stopwatch();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
-        const { box, deployed, created } = await this.#start(plan, undefined, false);
+        const launched = await this.#launch(plan, undefined, false);
         const ready = this.#early.has(plan.id);
         const state: AgentState = {
           plan,
           lifecycle: ready ? 'running' : 'deploying',
-          sandbox: box,
-          deployed,
+          process: launched,
           ready,
           lastHeardMs: clock.now(),
           lostAtMs: undefined,
           restarts: 0,
-          startMs: { sandbox: created, write: deployed.timings.writeMs, process: deployed.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
+          startMs: { sandbox: launched.timings.sandboxMs, write: launched.timings.writeMs, process: launched.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
           bus: undefined,
           pipeline: undefined,
@@ -175,11 +179,11 @@ export class AgentFleet {
       }
       const failed = [...this.#agents.values()].find((agent) => agent.exitCode !== undefined);
       if (failed !== undefined) {
-        throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.deployed.stderrTail().slice(-5).join('\n')}`);
+        throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.process.stderrTail().slice(-5).join('\n')}`);
       }
       if (clock.now() > readyDeadline) {
         const missing = [...this.#agents.values()].filter((agent) => !agent.ready).map((agent) => agent.plan.id);
-        throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; check that sandboxes reach the broker at ${this.#options.brokerUrl}`);
+        throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; ${this.#options.unreadyHint}`);
       }
       await this.#nextChange(50);
     }
@@ -194,7 +198,7 @@ export class AgentFleet {
     if (agent === undefined) {
       // The process can be up before the call that started it returned; its first heartbeat counts.
       const planned = this.#options.agents.some((plan) => plan.id === envelope.from);
-      if (planned && envelope.payload.status !== 'lost' && !this.#early.has(envelope.from)) this.#early.set(envelope.from, performance.now() - this.#deployStarted);
+      if (planned && envelope.payload.status !== 'lost' && !this.#early.has(envelope.from)) this.#early.set(envelope.from, this.#stopwatch() - this.#deployStarted);
       return;
     }
     if (envelope.payload.status === 'lost') {
@@ -206,7 +210,7 @@ export class AgentFleet {
     if (!agent.ready) {
       agent.ready = true;
       if (agent.lifecycle === 'deploying') {
-        agent.startMs = { ...agent.startMs, ready: performance.now() - this.#deployStarted };
+        agent.startMs = { ...agent.startMs, ready: this.#stopwatch() - this.#deployStarted };
         this.#move(agent, 'ready');
       }
       this.#changed();
@@ -267,11 +271,12 @@ export class AgentFleet {
   async kill(agentId: string, signal: AgentSignal = 'SIGKILL'): Promise<void> {
     const state = this.#agents.get(agentId);
     if (state === undefined) throw new SwarmRunError(`no agent ${agentId}; agents: ${[...this.#agents.keys()].join(', ')}`);
-    await state.deployed.signal(signal);
+    await state.process.signal(signal);
   }
 
-  processes(): Array<{ readonly id: string; readonly sandbox: Sandbox; readonly pid: number }> {
-    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, sandbox: agent.sandbox, pid: agent.deployed.pid }));
+  /** Each agent's current process: where it runs and its pid there. */
+  processes(): Array<{ readonly id: string; readonly placement: string; readonly pid: number }> {
+    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, placement: agent.process.placement, pid: agent.process.pid }));
   }
 
   /** Sends the agents `stop` (from now on an exit is expected, not a loss) and waits for every process to end. */
@@ -281,17 +286,22 @@ export class AgentFleet {
     await send();
     await Promise.all(
       [...this.#agents.values()].map(async (state) => {
-        const exit = await within(state.deployed.exited, 5_000);
-        if (exit === undefined) await state.deployed.stop({ graceMs: 1_000 });
+        const exit = await this.#within(state.process.exited, STOP_WAIT_MS);
+        if (exit === undefined) await state.process.stop({ graceMs: 1_000 });
         else state.exitCode = exit.exitCode;
         if (state.lifecycle === 'stopping') this.#move(state, 'exited');
       }),
     );
   }
 
-  /** Kills every sandbox. */
+  /** Ends every agent and what they run in. */
   async close(): Promise<void> {
-    await Promise.all([...this.#agents.values()].map((agent) => agent.sandbox.kill().catch(() => undefined)));
+    await this.#options.launcher.close();
+  }
+
+  /** Each agent's lifecycle, restarts and placement, as plain JSON (part of a deployment's snapshot). */
+  snapshot(): Array<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }> {
+    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.process.placement }));
   }
 
   /** Messages the agents published, as their last checkpoints said. */
@@ -309,9 +319,9 @@ export class AgentFleet {
       id: agent.plan.id,
       label: agent.plan.label,
       kind: agent.plan.kind,
-      sandboxId: agent.sandbox.sandboxId,
+      sandboxId: agent.process.placement,
       startMs: agent.startMs,
-      bundleUploaded: agent.deployed.bundleWritten,
+      bundleUploaded: agent.process.bundleWritten,
       codeCache: agent.codeCache,
       messagesIn: agent.bus?.received ?? null,
       messagesOut: agent.bus?.published ?? null,
@@ -322,20 +332,14 @@ export class AgentFleet {
     }));
   }
 
-  async #start(agent: AgentPlan, sandbox: Sandbox | undefined, restarting: boolean) {
-    const { provider, logger, swarmId } = this.#options;
-    const t0 = performance.now();
-    const box = sandbox ?? (await provider.create({ template: this.#options.template, metadata: { ...this.#owner.metadata, tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } }));
-    const created = performance.now() - t0;
-    const deployed = await deployAgent(box, {
-      bundle: this.#options.bundle,
-      skipWriteIfPresent: true,
-      name: agent.id,
-      env: this.#options.envOf(agent, { replayFirst: restarting }),
+  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean): Promise<LaunchedAgent> {
+    return this.#options.launcher.launch({
+      agent,
+      config: this.#options.configOf(agent, { replayFirst: restarting }),
+      previous,
       onStdout: (line) => this.#onStdout(agent.id, line),
-      onStderr: (line) => logger.debug({ agent: agent.id, line }, 'agent stderr'),
+      onStderr: () => undefined,
     });
-    return { box, deployed, created };
   }
 
   /** The agent's ready line says whether it started from the code cache. */
@@ -349,26 +353,38 @@ export class AgentFleet {
   }
 
   #watchExit(state: AgentState): void {
-    const deployed = state.deployed;
-    void deployed.exited.then((exit) => {
-      if (state.deployed !== deployed) return;
+    const launched = state.process;
+    void launched.exited.then((exit) => {
+      if (state.process !== launched) return;
       state.exitCode = exit.exitCode;
       this.#changed();
-      if (state.lifecycle === 'running' && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${deployed.stderrTail().length > 0 ? `: ${deployed.stderrTail().slice(-3).join(' | ')}` : ''}`);
+      if (state.lifecycle === 'running' && !this.#stopping) this.#lose(state, `process exited with code ${exit.exitCode}${launched.stderrTail().length > 0 ? `: ${launched.stderrTail().slice(-3).join(' | ')}` : ''}`);
     });
   }
 
-  /** Resolves when an agent becomes ready or exits, or after `ms` at the latest (for deadlines). */
+  /** Resolves when an agent becomes ready or exits, or after `ms` on the clock at the latest (for deadlines). */
   #nextChange(ms: number): Promise<void> {
+    const { clock } = this.#options;
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         this.#waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = clock.setTimeout(done, ms);
       this.#waiters.add(done);
     });
+  }
+
+  /** `promise`'s value, or `undefined` when it takes longer than `ms` on the clock. */
+  async #within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+    const { clock } = this.#options;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    try {
+      return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = clock.setTimeout(() => resolve(undefined), ms)))]);
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
   }
 
   #changed(): void {
@@ -402,7 +418,7 @@ export class AgentFleet {
     this.#move(state, 'abandoned');
     state.lostAtMs = undefined;
     this.#options.emit({ agent: state.plan.id, kind: 'gone', detail: why });
-    void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+    void state.process.stop({ graceMs: 0 });
     this.#options.onGone(state.plan, why);
     this.#changed();
     this.#options.wake();
@@ -410,7 +426,7 @@ export class AgentFleet {
 
   /** Restarts a lost agent until it is back, its restarts are used up, or it is gone meanwhile. */
   async #recover(state: AgentState): Promise<void> {
-    const { maxRestarts } = this.#options;
+    const { maxRestarts, clock } = this.#options;
     for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
       if (state.restarts >= maxRestarts) {
         this.#abandon(state, maxRestarts === 0 ? 'not restarted (swarm.maxRestarts is 0)' : `restarted ${state.restarts} times (swarm.maxRestarts), lost again`);
@@ -420,63 +436,47 @@ export class AgentFleet {
       try {
         const replayed = await this.#restart(state);
         if (state.lifecycle !== 'recovering') {
-          if (state.lifecycle === 'gone') void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+          if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
         }
         this.#move(state, 'recovered');
         state.lostAtMs = undefined;
-        state.lastHeardMs = this.#options.clock.now();
+        state.lastHeardMs = clock.now();
         this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}, replayed ${replayed} steps` });
         this.#changed();
         this.#options.wake();
         return;
       } catch (error) {
         if (state.lifecycle !== 'recovering') {
-          if (state.lifecycle === 'gone') void state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
+          if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
         }
         this.#options.emit({ agent: state.plan.id, kind: 'restart-failed', detail: `restart ${state.restarts}: ${errorMessage(error)}` });
-        await wait(RESTART_BACKOFF_MS * 2 ** attempt);
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, RESTART_BACKOFF_MS * 2 ** attempt));
       }
     }
   }
 
-  /** One restart: the process again (in its sandbox if it still runs, else a new one), then the replay. */
+  /** One restart: the process again (where it ran if that is still there, else somewhere new), then the replay. */
   async #restart(state: AgentState): Promise<number> {
     const { clock } = this.#options;
-    await state.deployed.stop({ graceMs: 0 }).catch(() => undefined);
-    const sandboxAlive = await state.sandbox.isRunning().catch(() => false);
-    const { box, deployed } = await this.#start(state.plan, sandboxAlive ? state.sandbox : undefined, true);
-    state.sandbox = box;
-    state.deployed = deployed;
+    const previous = state.process;
+    await previous.stop({ graceMs: 0 });
+    const launched = await this.#launch(state.plan, previous, true);
+    state.process = launched;
     state.ready = false;
     state.exitCode = undefined;
     this.#watchExit(state);
-    const deadline = clock.now() + 30_000;
+    const deadline = clock.now() + RESTART_READY_TIMEOUT_MS;
     // Read through a function: the exit handler sets it meanwhile, which the compiler cannot see.
     const exitCode = (): number | undefined => state.exitCode;
     while (!state.ready) {
       const code = exitCode();
-      if (code !== undefined) throw new SwarmRunError(`exited with code ${code} before its first heartbeat: ${deployed.stderrTail().slice(-3).join(' | ')}`);
+      if (code !== undefined) throw new SwarmRunError(`exited with code ${code} before its first heartbeat: ${launched.stderrTail().slice(-3).join(' | ')}`);
       if (state.lifecycle !== 'recovering') throw new SwarmRunError(`given up while restarting (${state.lifecycle})`);
-      if (clock.now() > deadline) throw new SwarmRunError('no heartbeat within 30000 ms of its restart');
+      if (clock.now() > deadline) throw new SwarmRunError(`no heartbeat within ${RESTART_READY_TIMEOUT_MS} ms of its restart`);
       await this.#nextChange(20);
     }
     return this.#options.replay(state.plan);
   }
-}
-
-/** `promise`'s value, or `undefined` when it takes longer than `ms` (the timer does not outlive it). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Real time passes (the control plane waits for processes, not for a test clock). */
-export function wait(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

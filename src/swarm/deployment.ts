@@ -1,0 +1,668 @@
+import {
+  type AgentConfig,
+  CONTROL_PLANE_ID,
+  DecisionMessage,
+  OrdersMessage,
+  OrdersResultMessage,
+  ReplayMessage,
+  SignalMessage,
+  type StepPayload,
+  StepMessage,
+  StepRefusedMessage,
+} from '../agent/index.js';
+import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
+import { type Clock, type Logger, type TimerHandle, TradeswarmError } from '../core/index.js';
+import { type Bar, type FeedPosition, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
+import { buildStrategy } from '../strategy/index.js';
+import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
+import { TradingSession, submitOrders } from '../trading/index.js';
+import { type AgentAbsence, absencesOf } from './absences.js';
+import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
+import type { AgentLauncher } from './launcher.js';
+import type { AgentLifecycle } from './lifecycle.js';
+import { StepLedger } from './ledger.js';
+import type { SwarmOutcome, SwarmReport } from './report.js';
+import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
+
+/**
+ * Where a deployment stands:
+ * - `pending`: made, nothing started;
+ * - `starting`: its agents are being deployed;
+ * - `running`: steps are traded;
+ * - `draining`: no new step; agents are told to stop and checkpoint;
+ * - `stopped`: drained (the data ended, the run halted by a fault, or it was asked to stop);
+ * - `failed`: the control plane could not go on (an agent never came up, an error of its own).
+ */
+export type DeploymentState = 'pending' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** What moves a deployment. */
+export type DeploymentEvent = 'start' | 'started' | 'drain' | 'drained' | 'fail';
+
+/** The only moves a deployment makes. */
+const DEPLOYMENT_TRANSITIONS: { readonly [S in DeploymentState]: Partial<Readonly<Record<DeploymentEvent, DeploymentState>>> } = {
+  pending: { start: 'starting', fail: 'failed' },
+  // A stop asked for while agents start drains what was started.
+  starting: { started: 'running', drain: 'draining', fail: 'failed' },
+  running: { drain: 'draining', fail: 'failed' },
+  draining: { drained: 'stopped', fail: 'failed' },
+  stopped: {},
+  failed: {},
+};
+
+/** A deployment was asked to do what its state does not allow (start twice, run before it started…). */
+export class DeploymentStateError extends TradeswarmError {
+  override readonly name = 'DeploymentStateError';
+
+  constructor(
+    readonly state: DeploymentState,
+    readonly event: DeploymentEvent | 'run',
+  ) {
+    super(`a deployment that is ${state} cannot ${event}; ${state === 'stopped' || state === 'failed' ? 'it has ended: make a new one' : 'wait for it to get there, or stop it'}`);
+  }
+}
+
+/**
+ * The state after `event` in `state`.
+ * @throws DeploymentStateError when the table lists no such move.
+ */
+export function deploymentTransition(state: DeploymentState, event: DeploymentEvent): DeploymentState {
+  const next = DEPLOYMENT_TRANSITIONS[state][event];
+  if (next === undefined) throw new DeploymentStateError(state, event);
+  return next;
+}
+
+/** What can be saved of a deployment and given back to {@link Deployment.restore}: plain JSON. */
+export interface DeploymentSnapshot {
+  readonly version: 1;
+  readonly swarmId: string;
+  readonly state: DeploymentState;
+  /** The market position after the last step handed to the agents. */
+  readonly position: FeedPosition;
+  /** Steps decided and closed at the venue. */
+  readonly closedSteps: number;
+  readonly halted: { readonly reason: string; readonly atStep: number } | null;
+  readonly stopRequested: boolean;
+  readonly events: readonly SwarmEvent[];
+  /** Steps decided without an agent, so far. */
+  readonly absences: readonly AgentAbsence[];
+  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }>;
+}
+
+/** The snapshot format {@link Deployment.restore} reads. */
+const SNAPSHOT_VERSION = 1;
+
+/** Options of a {@link Deployment}. */
+export interface DeploymentOptions {
+  readonly spec: SwarmSpec;
+  /** Names the swarm's topics and sandboxes: unique among the deployments on one bus. */
+  readonly swarmId: string;
+  /** The control plane's bus, connected, with rights over the swarm's topics. */
+  readonly bus: Bus;
+  /** Starts agents: in sandboxes, or in this process for tests. */
+  readonly launcher: AgentLauncher;
+  /** The market, paced (lockstep or real time × speed) on `clock`. */
+  readonly pacer: Pacer;
+  /** Drives every wait, deadline and heartbeat. */
+  readonly clock: Clock;
+  /** Measures latencies and start times for the report. @default performance.now */
+  readonly stopwatch?: () => number;
+  readonly logger: Logger;
+  /** What to check when agents send no heartbeat. @default 'check that agents reach the bus' */
+  readonly unreadyHint?: string;
+  /** Called after every step closed at the venue; `steps` is the feed's length (null: endless). */
+  readonly onProgress?: (progress: { readonly step: number; readonly steps: number | null }) => void;
+  /** Called once per lifecycle event (agent lost, restarted, halted…), as it happens. */
+  readonly onEvent?: (event: SwarmEvent) => void;
+}
+
+/** The agents a spec deploys, and how they are wired (its topology's plan). */
+export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
+  const { spec, swarm: section, backtest } = swarmSpec;
+  return planTopology({
+    topology: section.topology,
+    strategies: spec.strategies.map((entry, i) => {
+      const built = backtest.strategies[i] ?? buildStrategy(entry);
+      return { name: built.name, symbols: built.symbols ?? [], capability: entry.type };
+    }),
+    ...(section.coordinators === undefined ? {} : { coordinators: section.coordinators }),
+    routing: section.routing,
+  });
+}
+
+/** Steps per replay message to a restarted agent. */
+const REPLAY_CHUNK = 200;
+
+/** How the run was placed, for the report: what runs it, not what it did. */
+export interface DeploymentPlacement {
+  readonly sandbox: 'local' | 'e2b';
+  readonly broker: string;
+  readonly brokerRoundTripMs: number | null;
+}
+
+/**
+ * One swarm deployed: its agents (an {@link AgentFleet}), the market steps it publishes, the venue
+ * it serves, and the facts its report is built from. Its state moves by one transition table
+ * (pending → starting → running → draining → stopped | failed); every wait runs on the injected
+ * `Clock`, so the whole loop runs under a manual clock in tests.
+ *
+ * Lockstep: step t+1 is published once step t was decided; a lost agent is waited for (its restart
+ * replays what it missed); an agent lost for good halts the run or lets it go on by the spec's
+ * `onLostAgent`; a step nothing decides within `stallTimeoutMs` halts it. Real time: steps follow
+ * the data's spacing divided by speed, and do not wait.
+ */
+export class Deployment {
+  readonly swarmId: string;
+  readonly plan: TopologyPlan;
+  readonly #options: DeploymentOptions;
+  readonly #stopwatch: () => number;
+  readonly #topics;
+  readonly #session: TradingSession;
+  readonly #ledger: StepLedger;
+  readonly #fleet: AgentFleet;
+  readonly #lockstep: boolean;
+  #state: DeploymentState = 'pending';
+  /** Every step published, by index (the venue's bars of an order's step, and replays). */
+  readonly #history: StepPayload[] = [];
+  readonly #bars: Array<readonly Bar[]> = [];
+  /** Who took part in each step, as last published (absences are derived from it). */
+  readonly #participantsOf: string[][] = [];
+  readonly #refusals = new Set<number>();
+  readonly #refusalsNoted = new Set<number>();
+  readonly #events: SwarmEvent[] = [];
+  readonly #subscriptions: Subscription[] = [];
+  #halted: { reason: string; atStep: number } | null = null;
+  #stopRequested = false;
+  #currentStep = 0;
+  #closedSteps = 0;
+  #refusedCount = 0;
+  #waiter: (() => void) | undefined;
+  #beatTimer: TimerHandle | undefined;
+  #beatSeq = 0;
+  readonly #stopping = new AbortController();
+  #readyMs = Number.NaN;
+  #tradingMs = 0;
+  #startedAt = 0;
+
+  constructor(options: DeploymentOptions) {
+    this.#options = options;
+    this.swarmId = options.swarmId;
+    this.#stopwatch = options.stopwatch ?? (() => performance.now());
+    this.#startedAt = this.#stopwatch();
+    const { spec, swarm: section, backtest } = options.spec;
+    this.plan = planOf(options.spec);
+    this.#topics = swarmTopics(options.swarmId);
+    this.#lockstep = section.pacing.mode === 'lockstep';
+    this.#session = new TradingSession({
+      swarm: spec.name,
+      symbols: [...options.pacer.symbols],
+      venue: backtest.venue ?? {},
+      portfolio: backtest.portfolio ?? {},
+      ...(backtest.endOfData === undefined ? {} : { endOfData: backtest.endOfData }),
+      ...(backtest.periodsPerYear === undefined ? {} : { periodsPerYear: backtest.periodsPerYear }),
+    });
+    this.#ledger = new StepLedger({
+      deciders: this.plan.deciders.length,
+      ...(this.plan.entry === undefined ? {} : { entry: this.plan.entry }),
+      now: this.#stopwatch,
+    });
+    this.#fleet = new AgentFleet({
+      agents: this.plan.agents,
+      critical: this.plan.critical,
+      launcher: options.launcher,
+      configOf: (agent, { replayFirst }) => this.#configOf(agent, replayFirst),
+      unreadyHint: options.unreadyHint ?? 'check that agents reach the bus',
+      agentTimeoutMs: section.agentTimeoutMs,
+      maxRestarts: section.maxRestarts,
+      recoveryWaitMs: section.recoveryWaitMs,
+      waitForLost: this.#lockstep,
+      clock: options.clock,
+      stopwatch: this.#stopwatch,
+      logger: options.logger,
+      emit: (event) => this.#emit(event),
+      halt: (reason) => this.#halt(reason),
+      onGone: (agent, why) => this.#onGone(agent, why),
+      wake: () => this.#wake(),
+      replay: (agent) => this.#replay(agent),
+    });
+  }
+
+  /**
+   * A deployment as `snapshot` left it: its state and its facts (events, absences, where the market
+   * stood, its agents). A deployment that had ended can report; one saved while it ran is brought
+   * back by the control plane, which re-attaches or redeploys its agents.
+   * @throws SwarmRunError when the snapshot is of another version or another swarm.
+   */
+  static restore(snapshot: DeploymentSnapshot, options: DeploymentOptions): Deployment {
+    // Snapshots come back from storage: the version is checked as whatever was read.
+    const version: unknown = (snapshot as { readonly version: unknown }).version;
+    if (version !== SNAPSHOT_VERSION) throw new SwarmRunError(`deployment snapshot version ${JSON.stringify(version)} is not ${SNAPSHOT_VERSION}; it was made by another tradeswarm version`);
+    if (snapshot.swarmId !== options.swarmId) throw new SwarmRunError(`the snapshot is of swarm ${snapshot.swarmId}, not ${options.swarmId}`);
+    const deployment = new Deployment(options);
+    deployment.#state = snapshot.state;
+    deployment.#closedSteps = snapshot.closedSteps;
+    deployment.#currentStep = snapshot.position.step;
+    deployment.#halted = snapshot.halted === null ? null : { ...snapshot.halted };
+    deployment.#stopRequested = snapshot.stopRequested;
+    deployment.#events.push(...snapshot.events);
+    deployment.#restoredAbsences = [...snapshot.absences];
+    deployment.#restoredAgents = snapshot.agents.map((agent) => ({ ...agent }));
+    return deployment;
+  }
+
+  #restoredAbsences: AgentAbsence[] = [];
+  #restoredAgents: DeploymentSnapshot['agents'] | undefined;
+
+  get state(): DeploymentState {
+    return this.#state;
+  }
+
+  /** The index of the step being traded. */
+  get currentStep(): number {
+    return this.#currentStep;
+  }
+
+  /** The agents' processes (see {@link AgentFleet.processes}). */
+  processes(): ReturnType<AgentFleet['processes']> {
+    return this.#fleet.processes();
+  }
+
+  /** Sends a signal to an agent's process (SIGKILL as a crash would). */
+  kill(agentId: string, signal?: Parameters<AgentFleet['kill']>[1]): Promise<void> {
+    return this.#fleet.kill(agentId, signal);
+  }
+
+  /**
+   * Subscribes to the swarm's topics, starts the control plane's heartbeat and deploys every agent;
+   * resolves once all are ready.
+   * @throws SwarmRunError when an agent does not come up (the deployment is then `failed`);
+   *   SwarmStoppedError when {@link stop} came first (it is then drained and `stopped`).
+   */
+  async start(): Promise<void> {
+    this.#move('start');
+    try {
+      await this.#subscribe();
+      this.#beat();
+      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal);
+      if (this.#state === 'starting') this.#move('started');
+    } catch (error) {
+      if (this.#stopRequested) await this.#drain();
+      else this.#fail();
+      throw error;
+    }
+  }
+
+  /**
+   * Trades step by step until the market ends, a fault halts the run, or {@link stop} is called;
+   * then drains: agents are told to stop (each checkpoints) and the deployment is `stopped`.
+   * @throws DeploymentStateError when the deployment is not running.
+   */
+  async run(): Promise<void> {
+    if (this.#state !== 'running') throw new DeploymentStateError(this.#state, 'run');
+    const tradingStarted = this.#stopwatch();
+    try {
+      await this.#loop();
+      this.#tradingMs = this.#stopwatch() - tradingStarted;
+      await this.#drain();
+    } catch (error) {
+      this.#fail();
+      throw error;
+    }
+  }
+
+  /**
+   * Asks the deployment to stop: no new step is published and it drains; the report's outcome is
+   * `stopped`. Before agents are ready, {@link start} rejects with SwarmStoppedError.
+   */
+  stop(reason: string): void {
+    if (this.#stopRequested || this.#state === 'stopped' || this.#state === 'failed') return;
+    this.#stopRequested = true;
+    this.#halt(`stopped by ${reason}`);
+    this.#stopping.abort(reason);
+  }
+
+  /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
+  toJSON(): DeploymentSnapshot {
+    const live = this.#fleet.snapshot();
+    return {
+      version: SNAPSHOT_VERSION,
+      swarmId: this.swarmId,
+      state: this.#state,
+      position: this.#options.pacer.position(),
+      closedSteps: this.#closedSteps,
+      halted: this.#halted === null ? null : { ...this.#halted },
+      stopRequested: this.#stopRequested,
+      events: [...this.#events],
+      absences: this.#absences(),
+      agents: live.length > 0 ? live : [...(this.#restoredAgents ?? [])],
+    };
+  }
+
+  /** The run's report, from what was recorded: the venue's books, the ledger, the agents' last checkpoints. */
+  report(placement: DeploymentPlacement): SwarmReport {
+    const settled = this.#session.settle();
+    const messages = this.#fleet.published() + this.#options.bus.stats().published;
+    const absences = this.#absences();
+    const outcome: SwarmOutcome = this.#stopRequested ? 'stopped' : this.#halted !== null ? 'halted' : absences.length > 0 ? 'degraded' : 'complete';
+    const { pacing } = this.#options.spec.swarm;
+    return {
+      ...settled.report,
+      outcome,
+      topology: this.plan.topology,
+      pacing: pacing.mode === 'lockstep' ? 'lockstep' : `realtime x${pacing.speed}`,
+      ...placement,
+      steps: {
+        total: this.#options.pacer.stepCount ?? this.#history.length,
+        published: this.#history.length,
+        decided: this.#ledger.decidedSteps,
+        refused: this.#refusedCount,
+      },
+      agents: this.#fleet.reports(),
+      pipeline: this.#fleet.pipelineOf(this.plan.agents.filter((agent) => agent.decides).map((agent) => agent.id)),
+      agreement: this.#ledger.agreement(),
+      duplicateOrders: this.#ledger.duplicateOrders,
+      latencyMs: this.#ledger.latency(),
+      messages,
+      messagesPerSecond: this.#tradingMs > 0 ? (messages / this.#tradingMs) * 1000 : 0,
+      halted: this.#halted === null ? null : { ...this.#halted },
+      absences,
+      events: [...this.#events],
+      warnings: swarmSpecWarnings(this.#options.spec),
+      tradingMs: this.#tradingMs,
+      readyMs: this.#readyMs,
+      elapsedMs: this.#stopwatch() - this.#startedAt,
+    };
+  }
+
+  /** Ends every agent and what they run in (the deployment is then only a report). */
+  async close(): Promise<void> {
+    this.#stopBeat();
+    await Promise.all(this.#subscriptions.splice(0).map((subscription) => subscription.unsubscribe().catch(() => undefined)));
+    await this.#fleet.close();
+  }
+
+  #move(event: DeploymentEvent): void {
+    this.#state = deploymentTransition(this.#state, event);
+  }
+
+  #fail(): void {
+    this.#stopBeat();
+    if (this.#state !== 'stopped' && this.#state !== 'failed') this.#move('fail');
+  }
+
+  #emit(event: Omit<SwarmEvent, 'atStep'>): void {
+    const full = { ...event, atStep: this.#currentStep };
+    this.#events.push(full);
+    this.#options.logger.info(full, 'swarm event');
+    this.#options.onEvent?.(full);
+  }
+
+  #wake(): void {
+    this.#waiter?.();
+  }
+
+  #halt(reason: string): void {
+    if (this.#halted === null) this.#halted = { reason, atStep: this.#currentStep };
+    this.#wake();
+  }
+
+  /** An agent lost for good: the run stops, unless the spec lets it go on and it can. */
+  #onGone(agent: AgentPlan, why: string): void {
+    const { plan } = this;
+    const essential = plan.essential[agent.id];
+    const lost = `${agent.id} lost for good (${why})`;
+    if (essential !== undefined) this.#halt(`${lost}; ${essential}`);
+    else if (plan.deciders.every((id) => this.#fleet.lifecycleOf(id) === 'gone')) this.#halt(`${lost}; no decider is left`);
+    else if (this.#options.spec.swarm.onLostAgent === 'halt') this.#halt(`${lost}; swarm.onLostAgent is halt, so the run stops (set it to continue to decide without the agent)`);
+    else this.#options.logger.warn({ agent: agent.id, why }, 'an agent is lost for good; the following steps are decided without it (swarm.onLostAgent: continue)');
+  }
+
+  #configOf(agent: AgentPlan, replayFirst: boolean): AgentConfig {
+    const { spec, swarm: section, backtest } = this.#options.spec;
+    return {
+      replayFirst,
+      swarm: this.swarmId,
+      agentId: agent.id,
+      kind: agent.kind,
+      strategies: agent.strategies.map((index) => ({ index, spec: spec.strategies[index] as AgentConfig['strategies'][number]['spec'] })),
+      allStrategies: backtest.strategies.map((strategy) => ({ name: strategy.name, symbols: [...(strategy.symbols ?? [])] })),
+      ...(agent.decides
+        ? { pipeline: { ...(spec.consensus === undefined ? {} : { consensus: spec.consensus }), ...(spec.allocator === undefined ? {} : { allocator: spec.allocator }), ...(spec.risk === undefined ? {} : { risk: spec.risk }) } }
+        : {}),
+      submits: agent.submits,
+      readsSteps: agent.readsSteps,
+      upstream: [...agent.upstream],
+      decisionsFrom: [...agent.decisionsFrom],
+      requires: [...agent.requires],
+      ring: [...agent.ring],
+      workers: agent.workers.map((worker) => ({ id: worker.id, capabilities: [...worker.capabilities] })),
+      routing: section.routing,
+      capabilities: [...agent.capabilities],
+      heartbeatMs: section.heartbeatMs,
+      peerTimeoutMs: section.agentTimeoutMs,
+      controlPlaneTimeoutMs: section.controlPlaneTimeoutMs,
+      checkpointEverySteps: section.checkpointEverySteps,
+      orderTimeoutMs: Math.max(section.stepTimeoutMs, 1_000),
+    };
+  }
+
+  /** Rebuilds a restarted agent's strategies and pipeline from the steps it missed. */
+  async #replay(agent: AgentPlan): Promise<number> {
+    const upTo = this.#currentStep;
+    const expected = new Set([agent.id, ...agent.upstream]);
+    for (let from = 0; from === 0 || from < upTo; from += REPLAY_CHUNK) {
+      const chunk = this.#history.slice(from, Math.min(upTo, from + REPLAY_CHUNK));
+      const signals = chunk.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) }));
+      await this.#options.bus.request(this.#topics.inbox(agent.id), ReplayMessage.draft({ steps: chunk, signals, last: from + REPLAY_CHUNK >= upTo }), { timeoutMs: 30_000 });
+    }
+    return upTo;
+  }
+
+  /** The control plane's subscriptions: liveness, signals, decisions, the venue, checkpoints. */
+  async #subscribe(): Promise<void> {
+    const { bus } = this.#options;
+    const topics = this.#topics;
+    const ledger = this.#ledger;
+    const fleet = this.#fleet;
+    this.#subscriptions.push(
+      ...(await Promise.all([
+        bus.subscribe(topics.allHeartbeats(), (envelope) => fleet.heard(envelope)),
+        bus.subscribe(topics.allSignals(), (envelope) => {
+          if (SignalMessage.is(envelope) && fleet.has(envelope.from)) ledger.signal(envelope.from, envelope.payload.index, envelope.payload.intents);
+        }),
+        bus.subscribe(topics.allDecisions(), (envelope) => {
+          if (StepRefusedMessage.is(envelope)) {
+            // Told once per step: lockstep offers a refused step again and again until the ring takes it.
+            if (!this.#refusalsNoted.has(envelope.payload.index)) this.#emit({ agent: envelope.from, kind: 'refused', detail: envelope.payload.reason });
+            this.#refusalsNoted.add(envelope.payload.index);
+            this.#refusals.add(envelope.payload.index);
+            this.#wake();
+            return;
+          }
+          if (!DecisionMessage.is(envelope)) return;
+          ledger.output(envelope.from, envelope.payload.index);
+          if (!this.plan.deciders.includes(envelope.from)) return;
+          if (ledger.decision(envelope.from, envelope.payload.index, envelope.payload.digest)) this.#wake();
+        }),
+        bus.serve(topics.allOrders(), (request) => {
+          if (!OrdersMessage.is(request)) throw new SwarmRunError(`expected an orders request, got ${request.type}`);
+          const { index } = request.payload;
+          const step = this.#bars[index];
+          if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but only ${this.#bars.length} steps were published`);
+          const results = submitOrders(this.#session, request.payload, step, ledger);
+          this.#wake();
+          return OrdersResultMessage.draft({ index, results });
+        }),
+        bus.subscribe(topics.allCheckpoints(), (envelope) => fleet.checkpointed(envelope)),
+      ])),
+    );
+  }
+
+  /** The control plane's heartbeat: agents exit when it stops. */
+  #beat(): void {
+    const { bus, clock } = this.#options;
+    void bus.publish(this.#topics.heartbeat(CONTROL_PLANE_ID), HeartbeatMessage.draft({ seq: this.#beatSeq++, status: 'running' }), { qos: 0 }).catch(() => undefined);
+    this.#beatTimer = clock.setTimeout(() => this.#beat(), this.#options.spec.swarm.heartbeatMs);
+  }
+
+  #stopBeat(): void {
+    if (this.#beatTimer !== undefined) this.#options.clock.clearTimeout(this.#beatTimer);
+    this.#beatTimer = undefined;
+  }
+
+  /** Waits until something wakes the loop, or `ms` on the clock at the latest. */
+  #nextChange(ms: number): Promise<void> {
+    const { clock } = this.#options;
+    return new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(resolve, ms);
+      this.#waiter = () => {
+        clock.clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => {
+      this.#waiter = undefined;
+    });
+  }
+
+  /** Steps go at QoS 0, as agents send signals and decisions: a lost step is published again after stepTimeoutMs. */
+  async #publishStep(payload: StepPayload): Promise<void> {
+    this.#participantsOf[payload.index] = [...payload.participants];
+    this.#ledger.published(payload.index);
+    await this.#options.bus.publish(this.#topics.step(), StepMessage.draft(payload), { qos: 0 });
+  }
+
+  #stepDone(index: number): boolean {
+    return this.#ledger.done(index, this.plan.deciders, (id) => this.#fleet.isLive(id));
+  }
+
+  /** The next market step, or null at the end of the data or once the run is stopping. */
+  async #nextStep(): Promise<FeedStep | null> {
+    try {
+      return await this.#options.pacer.next({ signal: this.#stopping.signal });
+    } catch (error) {
+      if (isPacerWaitAbortedError(error)) return null;
+      throw error;
+    }
+  }
+
+  async #loop(): Promise<void> {
+    const { clock, pacer } = this.#options;
+    const section = this.#options.spec.swarm;
+    let lastProgress = clock.now();
+    while (this.#halted === null) {
+      const next = await this.#nextStep();
+      if (next === null || this.#halted !== null) break;
+      const index = next.index;
+      this.#currentStep = index;
+      const step = next.bars;
+      this.#bars[index] = step;
+      const account = this.#session.open(step);
+      this.#ledger.filled(this.#session.stepFills());
+      const payload: StepPayload = {
+        index,
+        bars: step.map((bar) => ({ ...bar })),
+        account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] },
+        participants: this.#fleet.participants(),
+      };
+      this.#history.push(payload);
+      await this.#publishStep(payload);
+      if (this.#lockstep) await this.#awaitDecision(index, next, lastProgress);
+      else this.#fleet.checkLiveness();
+      if (this.#halted !== null && !this.#stepDone(index)) break;
+      lastProgress = clock.now();
+      this.#session.close(step);
+      this.#closedSteps = index + 1;
+      this.#ledger.filled(this.#session.stepFills());
+      this.#options.onProgress?.({ step: index + 1, steps: pacer.stepCount });
+    }
+    // A halted run stood at the first step it did not trade.
+    if (this.#halted !== null) this.#halted = { ...this.#halted, atStep: this.#closedSteps };
+    if (!this.#lockstep && this.#halted === null && this.#history.length > 0) {
+      // The last steps' decisions are still on their way: give them one step timeout.
+      const last = this.#history.length - 1;
+      const deadline = clock.now() + section.stepTimeoutMs;
+      while (!this.#stepDone(last) && clock.now() < deadline && this.#halted === null) await this.#nextChange(5);
+    }
+  }
+
+  /** Lockstep: waits until step `index` is decided, publishing it again when agents were lost, came back, or the step timed out. */
+  async #awaitDecision(index: number, step: FeedStep, lastProgress: number): Promise<void> {
+    const { clock } = this.#options;
+    const section = this.#options.spec.swarm;
+    let lastPublish = clock.now();
+    let seen = this.#fleet.version;
+    const current = this.#history[this.#history.length - 1] as StepPayload;
+    for (;;) {
+      // A step decided by the time the run halts is still closed at the venue.
+      if (this.#stepDone(index)) {
+        this.#ledger.roundCompleted(index);
+        return;
+      }
+      if (this.#halted !== null) return;
+      if (clock.now() - lastProgress > section.stallTimeoutMs) {
+        const reason = this.#stallReason(index, step, lastProgress);
+        this.#emit({ agent: CONTROL_PLANE_ID, kind: 'stall', detail: reason });
+        this.#halt(reason);
+        return;
+      }
+      if (this.#refusals.has(index)) {
+        // The ring refused the step: try it again once its breaker may have closed.
+        this.#refusedCount += 1;
+        this.#refusals.delete(index);
+        await this.#nextChange(section.heartbeatMs);
+        this.#fleet.checkLiveness();
+        if (this.#halted !== null) return;
+        await this.#publishStep({ ...current, participants: this.#fleet.participants() });
+        lastPublish = clock.now();
+        continue;
+      }
+      await this.#nextChange(Math.min(section.heartbeatMs, section.stepTimeoutMs));
+      this.#fleet.checkLiveness();
+      if (this.#halted !== null) continue;
+      if (this.#fleet.version !== seen || clock.now() - lastPublish > section.stepTimeoutMs) {
+        // Someone was lost, came back or is gone for good: publish the step again, so a restarted
+        // agent gets it and deciders learn whom to wait for.
+        seen = this.#fleet.version;
+        await this.#publishStep({ ...current, participants: this.#fleet.participants() });
+        lastPublish = clock.now();
+      }
+    }
+  }
+
+  /** Where a stalled step stood: whose output the control plane has not seen, and how those agents are. */
+  #stallReason(index: number, step: FeedStep, lastProgress: number): string {
+    const heard = this.#ledger.outputsOf(index);
+    const missing = (this.#participantsOf[index] ?? [])
+      .filter((id) => !heard.has(id))
+      .map((id) => {
+        const agent = this.plan.agents.find((candidate) => candidate.id === id);
+        const what = this.plan.deciders.includes(id) || agent?.decides === true ? 'decision' : 'signal';
+        return `no ${what} from ${id} (${this.#fleet.lifecycleOf(id) ?? 'unknown'})`;
+      });
+    const when = new Date(step.timeMs).toISOString().slice(0, 10);
+    const idle = Math.round(this.#options.clock.now() - lastProgress);
+    const total = this.#options.pacer.stepCount;
+    return (
+      `stalled: no step decided for ${idle} ms (swarm.stallTimeoutMs ${this.#options.spec.swarm.stallTimeoutMs}) at step ${index}${total === null ? '' : ` of ${total}`} (${when}); ` +
+      `waiting for: ${missing.length === 0 ? 'the venue (every agent answered)' : missing.join(', ')}`
+    );
+  }
+
+  /** Tells the agents to stop (each sends a last checkpoint), waits for them, and ends in `stopped`. */
+  async #drain(): Promise<void> {
+    if (this.#state !== 'draining') this.#move('drain');
+    this.#stopping.abort('draining');
+    await this.#fleet.stop(() =>
+      this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),
+    );
+    // The last checkpoints are on their way.
+    await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, 50));
+    this.#stopBeat();
+    this.#move('drained');
+  }
+
+  #absences(): AgentAbsence[] {
+    const { pacing } = this.#options.spec.swarm;
+    const how = pacing.mode === 'lockstep' ? 'decided without its signals (swarm.onLostAgent: continue)' : 'decided without its signals (realtime pacing does not wait for a lost agent)';
+    return [...this.#restoredAbsences, ...absencesOf(this.plan, this.#participantsOf.slice(0, this.#closedSteps), how)];
+  }
+}

@@ -1,0 +1,58 @@
+import type { AgentConfig } from '../agent/index.js';
+import type { AgentSignal } from '../sandbox/index.js';
+import type { AgentPlan } from '../topology/index.js';
+
+/** How an agent's process ended: its exit code (-1 when a signal ended it). */
+export interface AgentProcessExit {
+  readonly exitCode: number;
+}
+
+/** One started agent process, wherever it runs. */
+export interface LaunchedAgent {
+  /** Where it runs: its sandbox's id (or a name for an agent that runs in this process). */
+  readonly placement: string;
+  /** Its process id where it runs. */
+  readonly pid: number;
+  /** Sandbox creation, bundle upload and process start, in ms (0 for a step that did not happen). */
+  readonly timings: { readonly sandboxMs: number; readonly writeMs: number; readonly startMs: number };
+  /** Whether the agent bundle was uploaded for it (`false`: its template held the bundle). */
+  readonly bundleWritten: boolean;
+  /** Resolves once, when the process has ended. */
+  readonly exited: Promise<AgentProcessExit>;
+  /**
+   * Sends `signal` to the process.
+   * @returns `false` when it had ended already.
+   */
+  signal(signal: AgentSignal): Promise<boolean>;
+  /** Ends the process: SIGTERM, up to `graceMs` to exit, then SIGKILL. Never throws. */
+  stop(options?: { readonly graceMs?: number }): Promise<void>;
+  /** The last lines it printed on stderr, oldest first. */
+  stderrTail(): string[];
+  /** Whether what it ran in (its sandbox) is still there, so a restart can start the agent in it again. */
+  placementAlive(): Promise<boolean>;
+}
+
+/** What {@link AgentLauncher.launch} starts. */
+export interface LaunchRequest {
+  readonly agent: AgentPlan;
+  /** Its settings, as the agent process reads them. */
+  readonly config: AgentConfig;
+  /** Its previous process when this is a restart: the launcher may start it where that one ran. */
+  readonly previous: LaunchedAgent | undefined;
+  /** Each line it prints on stdout and stderr. */
+  readonly onStdout: (line: string) => void;
+  readonly onStderr: (line: string) => void;
+}
+
+/**
+ * Starts a swarm's agent processes: in sandboxes through the SDK ({@link SandboxLauncher}), or in
+ * this process over an in-memory bus for unit tests. The fleet knows agents only through it.
+ */
+export interface AgentLauncher {
+  /** Before the first launch: clears what an earlier run of the same owner that crashed left (its sandboxes). */
+  prepare(): Promise<void>;
+  /** Starts one agent process. */
+  launch(request: LaunchRequest): Promise<LaunchedAgent>;
+  /** Ends every agent it launched and what they run in. Never throws. */
+  close(): Promise<void>;
+}
