@@ -113,6 +113,8 @@ export interface DeploymentOptions {
   readonly onProgress?: (progress: { readonly step: number; readonly steps: number | null }) => void;
   /** Called once per lifecycle event (agent lost, restarted, halted…), as it happens. */
   readonly onEvent?: (event: SwarmEvent) => void;
+  /** Called with the deployment's new state each time it moves. */
+  readonly onStateChange?: (state: DeploymentState) => void;
 }
 
 /** The agents a spec deploys, and how they are wired (its topology's plan). */
@@ -382,6 +384,7 @@ export class Deployment {
 
   #move(event: DeploymentEvent): void {
     this.#state = deploymentTransition(this.#state, event);
+    this.#options.onStateChange?.(this.#state);
   }
 
   #fail(): void {

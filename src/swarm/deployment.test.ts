@@ -1,0 +1,286 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { StepMessage, swarmRegistry } from '../agent/index.js';
+import { type Envelope, type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
+import { ManualClock, silentLogger } from '../core/index.js';
+import { openArrayFeed, pace } from '../market/index.js';
+import { Deployment, type DeploymentEvent, DeploymentStateError, type DeploymentState, deploymentTransition } from './deployment.js';
+import { InProcessLauncher } from './inprocess.testkit.js';
+import type { SwarmReport } from './report.js';
+import { parseSwarmSpec } from './spec.js';
+
+/**
+ * The deployment's control loop, unit-tested: agents are AgentRuntimes in this process on an
+ * in-memory bus, and every timer (heartbeats, step timeouts, restarts, the watchdog) runs on a
+ * manual clock that moves only when nothing else can happen.
+ */
+
+const SWARM = 'unit';
+
+/** Three strategies on two symbols that trade often, behind a risk manager. */
+function rawSpec(swarm: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name: 'unit',
+    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount: 80 },
+    strategies: [
+      { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'ema-crossover', name: 'ema-a', symbol: 'AAA', fastPeriod: 2, slowPeriod: 6, sizing: { type: 'fixed-quantity', units: 5 } },
+    ],
+    risk: { maxPositionUnits: 100 },
+    swarm: { heartbeatMs: 100, agentTimeoutMs: 1_000, stepTimeoutMs: 500, ...swarm },
+  };
+}
+
+interface Harness {
+  readonly deployment: Deployment;
+  readonly broker: MemoryBroker;
+  readonly clock: ManualClock;
+  readonly launcher: InProcessLauncher;
+  /** Every step message on the bus, in order, with its participants. */
+  readonly steps: Array<{ readonly index: number; readonly participants: readonly string[] }>;
+  /** Index of the first decision (or orders) of each step, in the order of all traffic seen. */
+  readonly traffic: string[];
+  /** The deployment's states, in order. */
+  readonly states: DeploymentState[];
+}
+
+const brokers: MemoryBroker[] = [];
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+});
+
+async function harness(swarm: Record<string, unknown>, hooks: { onProgress?: (step: number, deployment: Deployment) => void } = {}): Promise<Harness> {
+  const spec = await parseSwarmSpec(rawSpec(swarm), 'unit spec');
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const broker = createMemoryBroker({ logger: silentLogger });
+  brokers.push(broker);
+  const bus = createMemoryBus({ broker, clientId: 'control-plane-unit', clock, registry: swarmRegistry, logger: silentLogger });
+  const launcher = new InProcessLauncher({ broker, clock, logger: silentLogger });
+  const steps: Harness['steps'] = [];
+  const traffic: string[] = [];
+  const observer = createMemoryBus({ broker, clientId: 'observer', clock, registry: swarmRegistry, logger: silentLogger });
+  const topics = swarmTopics(SWARM);
+  await observer.subscribe(topics.step(), (envelope: Envelope) => {
+    if (!StepMessage.is(envelope)) return;
+    steps.push({ index: envelope.payload.index, participants: envelope.payload.participants });
+    traffic.push(`step ${envelope.payload.index}`);
+  });
+  await observer.subscribe(topics.allDecisions(), (envelope: Envelope) => {
+    traffic.push(`${envelope.type} ${String((envelope.payload as { index?: number }).index)} from ${envelope.from}`);
+  });
+  await observer.subscribe(topics.allOrders(), (envelope: Envelope) => {
+    traffic.push(`${envelope.type} ${String((envelope.payload as { index?: number }).index)} from ${envelope.from}`);
+  });
+  const states: DeploymentState[] = ['pending'];
+  const deployment: Deployment = new Deployment({
+    spec,
+    swarmId: SWARM,
+    bus,
+    launcher,
+    pacer: pace(openArrayFeed(spec.backtest.bars), { clock, pacing: spec.swarm.pacing }),
+    clock,
+    stopwatch: () => clock.now(),
+    logger: silentLogger,
+    onProgress: ({ step }) => hooks.onProgress?.(step, deployment),
+    onStateChange: (state) => states.push(state),
+  });
+  return { deployment, broker, clock, launcher, steps, traffic, states };
+}
+
+/**
+ * Settles `work`: lets messages flow and, only when nothing else can happen, moves the manual
+ * clock by `tickMs` (heartbeats, timeouts and restarts then fall due as they would in real time).
+ */
+async function settle<T>(h: Harness, work: Promise<T>, tickMs = 10, maxMs = 120_000): Promise<T> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  work.then(
+    (value) => (outcome = { value }),
+    (error: unknown) => (outcome = { error }),
+  );
+  for (let elapsed = 0; outcome === undefined; elapsed += tickMs) {
+    if (elapsed > maxMs) throw new Error(`not settled within ${maxMs} ms of the manual clock; the deployment is ${h.deployment.state}`);
+    await h.broker.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (outcome === undefined) h.clock.advance(tickMs);
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.value;
+}
+
+/** Starts, runs and reports a deployment under the manual clock. */
+async function runToEnd(h: Harness): Promise<SwarmReport> {
+  await settle(h, h.deployment.start());
+  await settle(h, h.deployment.run());
+  await h.deployment.close();
+  return h.deployment.report({ sandbox: 'local', broker: 'memory', brokerRoundTripMs: null });
+}
+
+/** What must match between two runs of the same spec. */
+function books(report: SwarmReport) {
+  return { trades: report.trades, fills: report.fills, finalEquity: report.finalEquity, rejections: report.rejections };
+}
+
+describe('the deployment state table', () => {
+  const ALLOWED: ReadonlyArray<[DeploymentState, DeploymentEvent, DeploymentState]> = [
+    ['pending', 'start', 'starting'],
+    ['pending', 'fail', 'failed'],
+    ['starting', 'started', 'running'],
+    ['starting', 'drain', 'draining'],
+    ['starting', 'fail', 'failed'],
+    ['running', 'drain', 'draining'],
+    ['running', 'fail', 'failed'],
+    ['draining', 'drained', 'stopped'],
+    ['draining', 'fail', 'failed'],
+  ];
+  const STATES: readonly DeploymentState[] = ['pending', 'starting', 'running', 'draining', 'stopped', 'failed'];
+  const EVENTS: readonly DeploymentEvent[] = ['start', 'started', 'drain', 'drained', 'fail'];
+
+  it.each(ALLOWED)('%s --%s--> %s', (from, event, to) => {
+    expect(deploymentTransition(from, event)).toBe(to);
+  });
+
+  it('refuses every other pair, saying what to do', () => {
+    for (const state of STATES) {
+      for (const event of EVENTS) {
+        if (ALLOWED.some(([from, on]) => from === state && on === event)) continue;
+        expect(() => deploymentTransition(state, event)).toThrow(DeploymentStateError);
+      }
+    }
+    expect(() => deploymentTransition('stopped', 'start')).toThrow('a deployment that is stopped cannot start; it has ended: make a new one');
+  });
+});
+
+describe('a deployment on a manual clock, agents in process', () => {
+  it('lockstep: publishes step t+1 only once step t was decided, and goes pending → starting → running → draining → stopped', async () => {
+    const h = await harness({ topology: 'mesh' });
+    const report = await runToEnd(h);
+    expect(h.states).toEqual(['pending', 'starting', 'running', 'draining', 'stopped']);
+    expect(report.outcome).toBe('complete');
+    expect(report.steps).toMatchObject({ total: 80, published: 80, decided: 80 });
+    expect(report.trades.length).toBeGreaterThan(5);
+    // Each step was published once, and only after the one before it was decided (its orders at the
+    // venue, or a decision where it had none).
+    expect(h.steps.map((step) => step.index)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    for (let index = 1; index < 80; index++) {
+      const published = h.traffic.indexOf(`step ${index}`);
+      const decided = h.traffic.findIndex((line) => line.startsWith(`decision ${index - 1} `) || line.startsWith(`orders ${index - 1} `));
+      expect(decided).toBeGreaterThanOrEqual(0);
+      expect(decided).toBeLessThan(published);
+    }
+    expect(report.agents.map((agent) => agent.status)).toEqual(['stopped', 'stopped', 'stopped']);
+  });
+
+  it('publishes a step again after stepTimeoutMs when its answers do not come, and then trades as a run without the fault', async () => {
+    const clean = await runToEnd(await harness({ topology: 'star' }));
+    // A spoke hangs (SIGSTOP) at step 20 for 800 ms: longer than the step timeout, shorter than the agent timeout.
+    let hung: string | undefined;
+    const h = await harness(
+      { topology: 'star' },
+      {
+        onProgress: (step, deployment) => {
+          if (step !== 20) return;
+          hung = deployment.plan.agents[1]?.id;
+          void deployment.kill(hung as string, 'SIGSTOP');
+          const resume = h.clock.now() + 800;
+          const poll = (): void => {
+            if (h.clock.now() >= resume) void deployment.kill(hung as string, 'SIGCONT');
+            else h.clock.setTimeout(poll, 50);
+          };
+          poll();
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(hung).toBeDefined();
+    expect(h.steps.filter((step) => step.index === 20).length).toBeGreaterThanOrEqual(2);
+    expect(report.events.filter((event) => event.kind === 'lost')).toEqual([]);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
+  it('restarts an agent that dies, replays what it missed, waits for it, and trades as a run without the fault', async () => {
+    const clean = await runToEnd(await harness({ topology: 'mesh' }));
+    let killed: string | undefined;
+    const h = await harness(
+      { topology: 'mesh' },
+      {
+        onProgress: (step, deployment) => {
+          if (step !== 30) return;
+          killed = deployment.plan.agents[1]?.id;
+          void deployment.kill(killed as string, 'SIGKILL');
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.events.filter((event) => event.agent === killed).map((event) => event.kind)).toEqual(['lost', 'restarted']);
+    expect(report.events.find((event) => event.kind === 'restarted')?.detail).toMatch(/^restart 1, replayed 3\d steps$/);
+    expect(h.launcher.launches).toBe(4);
+    // No step was decided without it: every step after the kill was published with it as a participant.
+    expect(h.steps.filter((step) => step.index > 30).every((step) => step.participants.includes(killed as string))).toBe(true);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
+  it('stops on request: no new step, agents checkpoint and exit, the deployment drains to stopped with outcome stopped', async () => {
+    const h = await harness({ topology: 'hierarchical', coordinators: 1 }, { onProgress: (step, deployment) => step === 25 && deployment.stop('test') });
+    const report = await runToEnd(h);
+    expect(h.states).toEqual(['pending', 'starting', 'running', 'draining', 'stopped']);
+    expect(report.outcome).toBe('stopped');
+    expect(report.halted).toEqual({ reason: 'stopped by test', atStep: 25 });
+    // Steps 0 to 24 were traded; step 25 was never published.
+    expect(Math.max(...h.steps.map((step) => step.index))).toBe(24);
+    // Every agent took the stop, sent its last checkpoint (its counters) and exited 0.
+    expect(report.agents.map((agent) => agent.status)).toEqual(report.agents.map(() => 'stopped'));
+    for (const agent of report.agents) expect(agent.decisions).not.toBeNull();
+  });
+
+  it('halts a step that nothing decides after stallTimeoutMs, saying whom it waited for', async () => {
+    let hung: string | undefined;
+    const h = await harness(
+      { topology: 'star', agentTimeoutMs: 600_000, recoveryWaitMs: 1_000, stallTimeoutMs: 3_000 },
+      {
+        onProgress: (step, deployment) => {
+          if (step !== 10) return;
+          hung = deployment.plan.agents[2]?.id;
+          void deployment.kill(hung as string, 'SIGSTOP');
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('halted');
+    expect(report.halted?.atStep).toBe(10);
+    expect(report.halted?.reason).toMatch(/^stalled: no step decided for 3[01]\d\d ms \(swarm\.stallTimeoutMs 3000\) at step 10 of 80 \(\d{4}-\d\d-\d\d\); waiting for: /);
+    expect(report.halted?.reason).toContain(`no signal from ${hung as string} (running)`);
+    expect(report.events.map((event) => event.kind)).toContain('stall');
+  });
+
+  it('saves its state and facts as JSON, and a restored deployment carries them and refuses to start again', async () => {
+    const h = await harness({ topology: 'mesh', maxRestarts: 0, onLostAgent: 'continue' }, { onProgress: (step, deployment) => step === 40 && void deployment.kill(deployment.plan.agents[2]?.id as string) });
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('degraded');
+    const saved = JSON.parse(JSON.stringify(h.deployment)) as ReturnType<Deployment['toJSON']>;
+    expect(saved).toMatchObject({ version: 1, swarmId: SWARM, state: 'stopped', closedSteps: 80, position: { step: 80 }, halted: null, stopRequested: false });
+    expect(saved.absences).toEqual(report.absences);
+    expect(saved.agents.map((agent) => agent.lifecycle)).toEqual(['stopped', 'stopped', 'gone']);
+
+    const spec = await parseSwarmSpec(rawSpec({ topology: 'mesh', maxRestarts: 0, onLostAgent: 'continue' }));
+    const clock = new ManualClock(0);
+    const broker = createMemoryBroker({ logger: silentLogger });
+    brokers.push(broker);
+    const options = {
+      spec,
+      swarmId: SWARM,
+      bus: createMemoryBus({ broker, clientId: 'control-plane-restored', clock, registry: swarmRegistry, logger: silentLogger }),
+      launcher: new InProcessLauncher({ broker, clock }),
+      pacer: pace(openArrayFeed(spec.backtest.bars), { clock }),
+      clock,
+      logger: silentLogger,
+    };
+    const restored = Deployment.restore(saved, options);
+    expect(restored.state).toBe('stopped');
+    expect(JSON.parse(JSON.stringify(restored))).toEqual({ ...saved, position: { step: 0, lastTimeMs: null } });
+    await expect(restored.start()).rejects.toThrow(DeploymentStateError);
+    expect(() => Deployment.restore({ ...saved, swarmId: 'other' }, options)).toThrow('the snapshot is of swarm other, not unit');
+    expect(() => Deployment.restore({ ...saved, version: 2 as 1 }, options)).toThrow('deployment snapshot version 2 is not 1');
+  });
+});

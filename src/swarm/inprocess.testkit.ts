@@ -1,0 +1,204 @@
+// Test helper (not production code): agents of a swarm run in this process on an in-memory bus and
+// the test's clock, so a deployment's control loop is unit-tested without sandboxes or a broker.
+import { AgentRuntime, swarmRegistry } from '../agent/index.js';
+import {
+  type Bus,
+  type Envelope,
+  HeartbeatMessage,
+  type MemoryBroker,
+  type MemoryBus,
+  type MessageDraft,
+  type MessageHandler,
+  type RequestHandler,
+  type Subscription,
+  createMemoryBus,
+  swarmTopics,
+} from '../bus/index.js';
+import { type Clock, InvalidInputError, type Logger, silentLogger } from '../core/index.js';
+import type { AgentSignal } from '../sandbox/index.js';
+import type { AgentLauncher, AgentProcessExit, LaunchRequest, LaunchedAgent } from './launcher.js';
+
+/** Options of {@link InProcessLauncher}. */
+export interface InProcessLauncherOptions {
+  readonly broker: MemoryBroker;
+  /** Every agent's clock (the test's manual clock). */
+  readonly clock: Clock;
+  readonly logger?: Logger;
+}
+
+/**
+ * Starts each agent as an {@link AgentRuntime} in this process, on its own {@link MemoryBus} with the
+ * agent's publishing rights and its last will, as `src/agent/main.ts` starts one in a sandbox.
+ * Signals act as on a process: SIGKILL ends the bus abruptly (its will is published) and the runtime
+ * with it; SIGTERM stops it cleanly; SIGSTOP freezes it (nothing in, nothing out, its timers' messages
+ * held) until SIGCONT.
+ */
+export class InProcessLauncher implements AgentLauncher {
+  readonly #options: InProcessLauncherOptions;
+  readonly #running = new Set<InProcessAgent>();
+  #launches = 0;
+
+  constructor(options: InProcessLauncherOptions) {
+    this.#options = options;
+  }
+
+  /** How many agent processes were started (restarts included). */
+  get launches(): number {
+    return this.#launches;
+  }
+
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async launch(request: LaunchRequest): Promise<LaunchedAgent> {
+    const { config } = request;
+    const { broker, clock } = this.#options;
+    const logger = this.#options.logger ?? silentLogger;
+    this.#launches += 1;
+    const bus = createMemoryBus({
+      broker,
+      agent: { swarmId: config.swarm, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) },
+      clock,
+      registry: swarmRegistry,
+      logger,
+      will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) },
+    });
+    const freezable = new FreezableBus(bus);
+    const runtime = new AgentRuntime({ bus: freezable, config, clock, logger });
+    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable);
+    this.#running.add(agent);
+    void agent.exited.then(() => this.#running.delete(agent));
+    await runtime.start();
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#running].map((agent) => agent.signal('SIGKILL')));
+  }
+}
+
+/** One in-process agent, as the fleet sees a process. */
+class InProcessAgent implements LaunchedAgent {
+  readonly timings = { sandboxMs: 0, writeMs: 0, startMs: 0 };
+  readonly bundleWritten = false;
+  readonly exited: Promise<AgentProcessExit>;
+  #ended = false;
+
+  constructor(
+    readonly placement: string,
+    readonly pid: number,
+    private readonly runtime: AgentRuntime,
+    private readonly bus: MemoryBus,
+    private readonly freezable: FreezableBus,
+  ) {
+    this.exited = runtime.done.then((exit) => {
+      this.#ended = true;
+      return { exitCode: exit.exitCode };
+    });
+  }
+
+  async signal(signal: AgentSignal): Promise<boolean> {
+    if (this.#ended) return false;
+    switch (signal) {
+      case 'SIGKILL':
+        // The connection drops first (the will goes out), then the runtime ends without a word.
+        this.freezable.drop();
+        await this.bus.crash();
+        void this.runtime.stop({ reason: 'signal', detail: 'SIGKILL', exitCode: -1 });
+        return true;
+      case 'SIGTERM':
+        void this.runtime.stop({ reason: 'signal', detail: 'SIGTERM', exitCode: 0 });
+        return true;
+      case 'SIGSTOP':
+        this.freezable.freeze();
+        return true;
+      case 'SIGCONT':
+        this.freezable.thaw();
+        return true;
+      default:
+        throw new InvalidInputError('signal', `must be SIGKILL, SIGTERM, SIGSTOP or SIGCONT, got ${String(signal)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#ended) return;
+    this.freezable.thaw();
+    await this.runtime.stop({ reason: 'signal', detail: 'SIGTERM', exitCode: 0 });
+  }
+
+  stderrTail(): string[] {
+    return [];
+  }
+
+  placementAlive(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+}
+
+/**
+ * A bus that can be frozen as a stopped process is: while frozen, what it would receive and what it
+ * would send wait (in order) until it thaws; dropped when the process is killed.
+ */
+class FreezableBus implements Bus {
+  #frozen = false;
+  #held: Array<() => void> = [];
+
+  constructor(private readonly inner: Bus) {}
+
+  get clientId(): string {
+    return this.inner.clientId;
+  }
+
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  thaw(): void {
+    this.#frozen = false;
+    for (const action of this.#held.splice(0)) action();
+  }
+
+  drop(): void {
+    this.#frozen = true;
+    this.#held = [];
+  }
+
+  /** Runs `action` now, or once thawed. */
+  #when<T>(action: () => Promise<T>): Promise<T> {
+    if (!this.#frozen) return action();
+    return new Promise<T>((resolve, reject) => this.#held.push(() => void action().then(resolve, reject)));
+  }
+
+  publish(topic: string, message: MessageDraft, options?: Parameters<Bus['publish']>[2]): Promise<Envelope> {
+    return this.#when(() => this.inner.publish(topic, message, options));
+  }
+
+  subscribe(filter: string, handler: MessageHandler, options?: Parameters<Bus['subscribe']>[2]): Promise<Subscription> {
+    return this.inner.subscribe(filter, (envelope, delivery) => this.#when(async () => handler(envelope, delivery)), options);
+  }
+
+  shareSubscribe(group: string, filter: string, handler: MessageHandler, options?: Parameters<Bus['shareSubscribe']>[3]): Promise<Subscription> {
+    return this.inner.shareSubscribe(group, filter, (envelope, delivery) => this.#when(async () => handler(envelope, delivery)), options);
+  }
+
+  request(topic: string, message: MessageDraft, options?: Parameters<Bus['request']>[2]): Promise<Envelope> {
+    return this.#when(() => this.inner.request(topic, message, options));
+  }
+
+  reply(request: Envelope, message: MessageDraft, options?: Parameters<Bus['reply']>[2]): Promise<Envelope> {
+    return this.#when(() => this.inner.reply(request, message, options));
+  }
+
+  serve(filter: string, handler: RequestHandler, options?: Parameters<Bus['serve']>[2]): Promise<Subscription> {
+    return this.inner.serve(filter, (request, delivery) => this.#when(async () => handler(request, delivery)), options);
+  }
+
+  stats(): ReturnType<Bus['stats']> {
+    return this.inner.stats();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
