@@ -1,7 +1,7 @@
 // Architecture rules checked by `npm run lint:deps` (part of npm test): no import cycles; a domain
 // (a folder of src/) is used by others only through its index.ts; only the CLI runs backtests; the
 // agent that runs inside sandboxes stays clear of the control plane; only the sandbox domain imports
-// the e2b SDKs.
+// the e2b SDKs; test helpers (*.testkit.ts) stay out of production code.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -22,6 +22,15 @@ module.exports = {
         "owner tags and the SDK's error types stay in one place. Tests, the conformance suites and benchmarks drive the SDK itself, on purpose.",
       from: { path: '^src/', pathNot: ['^src/sandbox/', '\\.test\\.ts$'] },
       to: { path: '(^|/)node_modules/(e2b|@e2b/code-interpreter)/' },
+    },
+    {
+      name: 'testkits-are-for-tests',
+      severity: 'error',
+      comment:
+        '*.testkit.ts files are test helpers (contract suites every implementation of a seam passes, in-process agents): ' +
+        'production code must not depend on them, nor ship them into the agent bundle.',
+      from: { path: '^src/', pathNot: '\\.(test|testkit)\\.ts$' },
+      to: { path: '\\.testkit\\.ts$' },
     },
     {
       name: 'tests-and-benchmarks-use-public-faces',

@@ -1,35 +1,22 @@
-/** Summary of a set of latency samples (milliseconds). */
-export interface LatencySummary {
-  readonly count: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly min: number;
-  readonly max: number;
-  readonly mean: number;
-}
+import { type LatencySummary, summarize as summarizeSamples } from '../../src/core/index.js';
 
-/**
- * Nearest-rank percentile of sorted samples. Written here (a few lines) rather than pulling in a
- * histogram library: benchmarks keep every sample, so exact ranks are cheap.
- */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
-}
+export type { LatencySummary };
 
+/** Every field of a summary of no samples: benchmark tables print NaN rather than a missing row. */
+const NO_SAMPLES: LatencySummary = { count: 0, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN };
+
+/** The samples' percentiles (ms), rounded to the microsecond for the benchmarks' JSON. */
 export function summarize(samples: readonly number[]): LatencySummary {
-  const sorted = [...samples].sort((a, b) => a - b);
+  const summary = summarizeSamples(samples) ?? NO_SAMPLES;
   const round = (value: number): number => Math.round(value * 1000) / 1000;
   return {
-    count: sorted.length,
-    p50: round(percentile(sorted, 50)),
-    p95: round(percentile(sorted, 95)),
-    p99: round(percentile(sorted, 99)),
-    min: round(sorted[0] ?? Number.NaN),
-    max: round(sorted.at(-1) ?? Number.NaN),
-    mean: round(sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length)),
+    count: summary.count,
+    p50: round(summary.p50),
+    p95: round(summary.p95),
+    p99: round(summary.p99),
+    min: round(summary.min),
+    max: round(summary.max),
+    mean: round(summary.mean),
   };
 }
 

@@ -1,4 +1,5 @@
-import type { AgentReport, LatencySummary, SwarmReport } from '../swarm/index.js';
+import type { LatencySummary } from '../core/index.js';
+import type { AgentReport, SwarmReport } from '../swarm/index.js';
 import { accountRows, percent, riskRows } from './backtest.js';
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '-');

@@ -1,6 +1,7 @@
 export { type Clock, type TimerHandle, SystemClock, ManualClock, isClock } from './clock.js';
 export { TradeswarmError, InvalidInputError, errorMessage, errorChain, type TradeswarmErrorOptions } from './errors.js';
 export { randomId, randomToken } from './ids.js';
-export { wholeNumber } from './validate.js';
+export { finiteNumber, wholeNumber } from './validate.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export { Rng, type RngState } from './rng.js';
+export { summarize, percentile, type LatencySummary } from './stats.js';

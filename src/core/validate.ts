@@ -12,3 +12,12 @@ export function wholeNumber(field: string, value: number, min: number, max = Num
   }
   return value;
 }
+
+/**
+ * `value` when it is a finite number, for compiling options.
+ * @throws InvalidInputError naming `field` and the value given.
+ */
+export function finiteNumber(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInputError(field, `must be a finite number, got ${String(value)}`);
+  return value;
+}

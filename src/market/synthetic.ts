@@ -1,4 +1,4 @@
-import { InvalidInputError, type Rng } from '../core/index.js';
+import { finiteNumber, InvalidInputError, type Rng } from '../core/index.js';
 import { type Bar, MAX_DATE_MS, freezeBar } from './bars.js';
 
 /** A co-integrated pair: `follower = hedgeRatio * leader + spread`, the spread an Ornstein–Uhlenbeck process. */
@@ -246,7 +246,7 @@ export function compileSynthetic(options: SyntheticFeedOptions, length: Syntheti
   const barsPerYear = positive('barsPerYear', options.barsPerYear ?? 252);
   const subStepsPerBar = integer('subStepsPerBar', options.subStepsPerBar ?? 8, 1);
   const initialPrice = positive('initialPrice', options.initialPrice ?? 100);
-  const driftPerYear = finite('driftPerYear', options.driftPerYear ?? 0.05);
+  const driftPerYear = finiteNumber('driftPerYear', options.driftPerYear ?? 0.05);
   const halfLife = options.priceHalfLifeYears === undefined ? (length === 'endless' ? ENDLESS_PRICE_HALF_LIFE_YEARS : null) : options.priceHalfLifeYears;
   const priceHalfLifeYears = halfLife === null ? null : positive('priceHalfLifeYears', halfLife);
   const calmVolatilityPerYear = nonNegative('calmVolatilityPerYear', options.calmVolatilityPerYear ?? 0.15);
@@ -293,7 +293,7 @@ export function compileSynthetic(options: SyntheticFeedOptions, length: Syntheti
       leader: pair.leader,
       follower: claim(`${field}.follower`, pair.follower),
       hedgeRatio: positive(`${field}.hedgeRatio`, pair.hedgeRatio ?? 1),
-      spreadMean: finite(`${field}.spreadMean`, pair.spreadMean ?? 0),
+      spreadMean: finiteNumber(`${field}.spreadMean`, pair.spreadMean ?? 0),
       spreadHalfLifeBars: positive(`${field}.spreadHalfLifeBars`, pair.spreadHalfLifeBars ?? 10),
       spreadStdDev: nonNegative(`${field}.spreadStdDev`, pair.spreadStdDev ?? 1),
     });
@@ -386,23 +386,19 @@ function withinBarBudget(barCount: number, series: { count: number; text: string
   return barCount;
 }
 
-function finite(field: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInputError(field, `must be a finite number, got ${String(value)}`);
-  return value;
-}
 
 function positive(field: string, value: number): number {
-  if (finite(field, value) <= 0) throw new InvalidInputError(field, `must be > 0, got ${value}`);
+  if (finiteNumber(field, value) <= 0) throw new InvalidInputError(field, `must be > 0, got ${value}`);
   return value;
 }
 
 function nonNegative(field: string, value: number): number {
-  if (finite(field, value) < 0) throw new InvalidInputError(field, `must be >= 0, got ${value}`);
+  if (finiteNumber(field, value) < 0) throw new InvalidInputError(field, `must be >= 0, got ${value}`);
   return value;
 }
 
 function probability(field: string, value: number): number {
-  if (finite(field, value) < 0 || value > 1) throw new InvalidInputError(field, `must be a probability in [0, 1], got ${value}`);
+  if (finiteNumber(field, value) < 0 || value > 1) throw new InvalidInputError(field, `must be a probability in [0, 1], got ${value}`);
   return value;
 }
 
@@ -425,7 +421,7 @@ function compileCorrelation(matrix: readonly (readonly number[])[] | undefined, 
       return Object.freeze(
         row.map((value, j) => {
           const field = `correlation[${i}][${j}]`;
-          finite(field, value);
+          finiteNumber(field, value);
           if (i === j && value !== 1) throw new InvalidInputError(field, `must be 1 (the diagonal of a correlation matrix), got ${value}`);
           if (value < -1 || value > 1) throw new InvalidInputError(field, `must be in [-1, 1], got ${value}`);
           const mirror = matrix[j]?.[i];

@@ -17,4 +17,3 @@ export { type AgentLauncher, type LaunchRequest, type LaunchedAgent, type AgentP
 export { SandboxLauncher, AGENT_SANDBOX_OWNER, type SandboxLauncherOptions } from './sandboxes.js';
 export { SwarmRunError, SwarmStoppedError, type SwarmEvent, type AgentReport } from './fleet.js';
 export { type SwarmLatency, type SwarmAgreement } from './ledger.js';
-export { summarize, type LatencySummary } from './stats.js';

@@ -1,6 +1,6 @@
 import type { IntentPayload } from '../agent/index.js';
 import type { Fill } from '../venue/index.js';
-import { type LatencySummary, summarize } from './stats.js';
+import { type LatencySummary, summarize } from '../core/index.js';
 
 /** The latency percentiles of a run, in ms (see {@link StepLedger}). */
 export interface SwarmLatency {
