@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { SpecError, parseSpec } from '../runspec/index.js';
-import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, swarmSpecWarnings } from './index.js';
+import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, swarmSpecWarnings } from './spec.js';
 
 const SIZING = { type: 'fixed-quantity', units: 1 };
 const SPEC = {
