@@ -1,53 +1,15 @@
+// The bus's public face: what other folders use, and the types and errors of the seams they use.
+export { swarmTopics, validateSegment, type SwarmTopics } from './topics.js';
 export {
-  TOPIC_ROOT,
-  SHARED_PREFIX,
-  MAX_SEGMENT_LENGTH,
-  MAX_TOPIC_BYTES,
-  TOPIC_KINDS,
-  TOPIC_PUBLISHERS,
-  type TopicKind,
-  type TopicPublisher,
-  type ParsedTopic,
-  type SwarmTopics,
-  type SharedFilter,
-  swarmTopics,
-  swarmTopicFilter,
-  sharedFilter,
-  parseSharedFilter,
-  swarmIdOf,
-  parseTopic,
-  topicMatches,
-  filtersOverlap,
-  validateSegment,
-  validateTopicName,
-  validateTopicFilter,
-} from './topics.js';
-export {
-  ENVELOPE_VERSION,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  MAX_TYPE_LENGTH,
-  AGENT_STATUSES,
-  CONTROL_COMMANDS,
-  envelopeSchema,
   defineMessage,
   MessageRegistry,
-  defaultRegistry,
-  BUILTIN_MESSAGES,
   HeartbeatMessage,
   ControlMessage,
   CheckpointMessage,
-  PingMessage,
-  PongMessage,
-  ErrorMessage,
-  EnvelopeCodec,
-  compileEnvelopeCodecOptions,
   type Envelope,
   type MessageDraft,
   type MessageDefinition,
   type PayloadOf,
-  type EnvelopeMeta,
-  type EnvelopeCodecOptions,
-  type EnvelopeCodecConfig,
 } from './envelope.js';
 export type {
   Bus,
@@ -63,34 +25,9 @@ export type {
   BusStats,
   TypeStats,
 } from './bus.js';
-export {
-  MqttBus,
-  connectBus,
-  compileMqttBusOptions,
-  BUS_URL_PROTOCOLS,
-  type MqttBusOptions,
-  type MqttBusConfig,
-  type MqttBusStats,
-} from './mqttbus.js';
-export {
-  createMemoryBroker,
-  createMemoryBus,
-  type MemoryBroker,
-  type MemoryBus,
-  type MemoryBrokerOptions,
-  type MemoryBrokerStats,
-  type MemoryBusOptions,
-} from './memorybus.js';
-export {
-  startEmbeddedBroker,
-  compileEmbeddedBrokerOptions,
-  ADMIN_USERNAME,
-  type EmbeddedBroker,
-  type EmbeddedBrokerOptions,
-  type EmbeddedBrokerConfig,
-  type EmbeddedBrokerStats,
-  type BrokerCredentials,
-} from './broker.js';
+export { MqttBus, connectBus, type MqttBusOptions } from './mqttbus.js';
+export { createMemoryBroker, createMemoryBus, type MemoryBroker, type MemoryBus, type MemoryBrokerOptions, type MemoryBusOptions } from './memorybus.js';
+export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions, type BrokerCredentials } from './broker.js';
 export type { AgentIdentity } from './access.js';
 export {
   BusError,
