@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../core/index.js';
 import { requireFinite, requireNonNegative, requireSizer, requireSymbol, strategyName } from './rules.js';
-import type { Strategy, StrategySizer } from './strategy.js';
+import type { RestorableStrategy } from './snapshot.js';
+import type { StrategySizer } from './strategy.js';
 import { requireDistinctLegs, twoLegStrategy } from './two-leg.js';
 
 /** Options of {@link crossVenueArbitrage}. */
@@ -33,7 +34,7 @@ export interface CrossVenueArbitrageOptions {
  * No warm-up: the first step with both bars can trade.
  * @throws InvalidInputError naming the field for a bad symbol, edge, fee or sizer.
  */
-export function crossVenueArbitrage(options: CrossVenueArbitrageOptions): Strategy {
+export function crossVenueArbitrage(options: CrossVenueArbitrageOptions): RestorableStrategy {
   const symbolA = requireSymbol('symbolA', options.symbolA);
   const symbolB = requireSymbol('symbolB', options.symbolB);
   requireDistinctLegs(symbolA, symbolB);
@@ -49,6 +50,8 @@ export function crossVenueArbitrage(options: CrossVenueArbitrageOptions): Strate
     symbolB,
     sizing,
     wholeUnits: false,
+    // It keeps nothing but the legs' last bars.
+    snapshotSpec: { type: 'cross-venue-arbitrage' },
     signals: (a, b) => {
       const edgeAB = ((b - a) / a) * 10_000;
       const edgeBA = ((a - b) / b) * 10_000;

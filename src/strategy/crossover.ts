@@ -1,7 +1,8 @@
-import { InvalidInputError } from '../core/index.js';
-import { type PriceIndicator, ema, sma } from './indicators.js';
+import { InvalidInputError, toOptionalJsonNumber } from '../core/index.js';
+import { type PriceIndicator, ema, prepareIndicatorState, saveIndicatorState, sma } from './indicators.js';
 import { NO_SIGNALS, requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
-import type { Strategy, StrategySizer } from './strategy.js';
+import type { RestorableStrategy } from './snapshot.js';
+import type { StrategySizer } from './strategy.js';
 
 /** Options of {@link smaCrossover} and {@link emaCrossover}. */
 export interface CrossoverOptions {
@@ -31,7 +32,7 @@ export type EmaCrossoverOptions = CrossoverOptions;
  * `fastPeriod: 1` compares the close with its own slow average.
  * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
  */
-export function smaCrossover(options: SmaCrossoverOptions): Strategy {
+export function smaCrossover(options: SmaCrossoverOptions): RestorableStrategy {
   return crossover('sma', sma, options);
 }
 
@@ -42,12 +43,12 @@ export function smaCrossover(options: SmaCrossoverOptions): Strategy {
  * trade. `fastPeriod: 1` compares the close with its own slow EMA ("price over EMA").
  * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
  */
-export function emaCrossover(options: EmaCrossoverOptions): Strategy {
+export function emaCrossover(options: EmaCrossoverOptions): RestorableStrategy {
   return crossover('ema', (period) => ema(period), options);
 }
 
 /** The crossover rule, shared by both averages. */
-function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndicator, options: CrossoverOptions): Strategy {
+function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndicator, options: CrossoverOptions): RestorableStrategy {
   const symbol = requireSymbol('symbol', options.symbol);
   const fastPeriod = requireBars('fastPeriod', options.fastPeriod);
   const slowPeriod = requireBars('slowPeriod', options.slowPeriod);
@@ -65,6 +66,20 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     allowShort: false,
     // The first bar with both averages only sets d'.
     warmUp: { field: 'slowPeriod', value: slowPeriod, bars: slow.warmupBars + 1 },
+    snapshotSpec: { type: `${kind}-crossover`, fastPeriod, slowPeriod },
+    state: {
+      save: () => ({ fast: fast === undefined ? null : saveIndicatorState(fast), slow: saveIndicatorState(slow), previous: toOptionalJsonNumber(previous) }),
+      prepare: (state) => {
+        const restoreFast = fast === undefined ? undefined : prepareIndicatorState(fast, state.object('fast'));
+        const restoreSlow = prepareIndicatorState(slow, state.object('slow'));
+        const savedPrevious = state.optionalNumber('previous');
+        return () => {
+          restoreFast?.();
+          restoreSlow();
+          previous = savedPrevious;
+        };
+      },
+    },
     signals: (bar) => {
       const fastValue = fast ? fast.update(bar.close) : bar.close;
       const slowValue = slow.update(bar.close);

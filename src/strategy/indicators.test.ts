@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ATR, CCI, MOM, NATR, RSI, StochasticOscillator, TR, WSMA } from 'trading-signals';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { InvalidInputError } from '../core/index.js';
+import { exact, randomSteps } from '../../test/fixtures/snapshots.js';
+import { InvalidInputError, Rng } from '../core/index.js';
 import {
   atr,
   bollinger,
@@ -494,6 +496,39 @@ describe('macd', () => {
     for (let i = 8; i < closes.length; i++) {
       expect(actual[i]?.macd, `bar ${i}`).toBeCloseTo((fast[i] ?? Number.NaN) - (slow[i] ?? Number.NaN), 10);
     }
+  });
+});
+
+describe("the wrappers that compute as trading-signals does (to keep their state) give its objects' very values", () => {
+  // Stochastic, CCI, momentum and the true range keep their state themselves (the library keeps it in
+  // private fields; see indicators.ts); fed the same bars, they answer what the library's objects answer, bit for bit.
+  const same = (mine: readonly unknown[], theirs: readonly unknown[]): void => expect(mine.map(exact)).toEqual(theirs.map(exact));
+  const library = <Output>(indicator: { add(input: never): Output | null }, inputs: readonly unknown[]): (Output | undefined)[] =>
+    inputs.map((input) => indicator.add(input as never) ?? undefined);
+
+  it.each(Array.from({ length: 20 }, (_, i) => i + 1))('seed %i', (seed) => {
+    const rng = Rng.seeded(seed);
+    const bars = randomSteps(rng, ['AAA'], 150, { flatChance: rng.pick([0, 0.2]) }).map((step) => step[0] as Bar);
+    const closes = bars.map((bar) => bar.close);
+    const period = rng.int(1, 20);
+    const [k, slowing, d] = [rng.int(1, 15), rng.int(1, 5), rng.int(1, 5)];
+    same(run(stochastic(k, slowing, d), bars), library(new StochasticOscillator({ kPeriod: k, kSlowingPeriod: slowing, dPeriod: d }), bars).map((v) => (v === undefined ? v : { k: v.stochK, d: v.stochD })));
+    same(run(cci(period), bars), library(new CCI(period), bars));
+    same(run(momentum(period), closes), library(new MOM(period), closes));
+    same(run(atr(period, { trueRangeFrom: 'first-bar' }), bars), library(new ATR(period), bars));
+    same(run(natr(period, { trueRangeFrom: 'first-bar' }), bars), library(new NATR(period), bars));
+    // second-bar: the library's TR with bar 0 dropped, into its WSMA.
+    const trueRange = new TR();
+    const wilder = new WSMA(period);
+    same(
+      run(atr(period), bars),
+      bars.map((bar, i) => {
+        const range = trueRange.add(bar) as number;
+        return i === 0 ? undefined : (wilder.add(range) ?? undefined);
+      }),
+    );
+    same(run(rsi(period), closes), library(new RSI(period), closes));
+    same(run(smma(period), closes), library(new WSMA(period), closes));
   });
 });
 

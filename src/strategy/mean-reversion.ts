@@ -12,7 +12,8 @@ import {
   signalStrategy,
   strategyName,
 } from './rules.js';
-import type { Strategy, StrategySizer } from './strategy.js';
+import { type RestorableStrategy, indicatorsState } from './snapshot.js';
+import type { StrategySizer } from './strategy.js';
 
 /** The indicators {@link meanReversion} can read. */
 export const MeanReversionIndicator = { bollinger: 'bollinger', rsi: 'rsi' } as const;
@@ -69,7 +70,7 @@ export type MeanReversionOptions = BollingerReversionOptions | RsiReversionOptio
  * `sizing.quantity(close, equity)` units at market (none when that is not > 0).
  * @throws InvalidInputError naming the field for a bad symbol, indicator, period, level or sizer.
  */
-export function meanReversion(options: MeanReversionOptions): Strategy {
+export function meanReversion(options: MeanReversionOptions): RestorableStrategy {
   const symbol = requireSymbol('symbol', options.symbol);
   const allowShort = optionalBoolean('allowShort', options.allowShort, false);
   const sizing = requireSizer(options.sizing);
@@ -85,6 +86,8 @@ export function meanReversion(options: MeanReversionOptions): Strategy {
       sizing,
       allowShort,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
+      snapshotSpec: { type: 'mean-reversion', indicator: 'bollinger', period, stdDevs },
+      state: indicatorsState({ bands: indicatorState }),
       signals: (bar): Signals | undefined => {
         const value = indicatorState.update(bar.close);
         if (value === undefined) return undefined;
@@ -113,6 +116,8 @@ export function meanReversion(options: MeanReversionOptions): Strategy {
       sizing,
       allowShort,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
+      snapshotSpec: { type: 'mean-reversion', indicator: 'rsi', period },
+      state: indicatorsState({ rsi: indicatorState }),
       signals: (bar): Signals | undefined => {
         const value = indicatorState.update(bar.close);
         if (value === undefined) return undefined;

@@ -1,7 +1,8 @@
 import { InvalidInputError } from '../core/index.js';
 import { roc } from './indicators.js';
 import { optionalBoolean, requireBars, requireFinite, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
-import type { Strategy, StrategySizer } from './strategy.js';
+import { type RestorableStrategy, indicatorsState } from './snapshot.js';
+import type { StrategySizer } from './strategy.js';
 
 /** Options of {@link momentumStrategy}. */
 export interface MomentumOptions {
@@ -32,7 +33,7 @@ export interface MomentumOptions {
  * @throws InvalidInputError naming the field for a bad symbol, lookback, threshold or sizer, or
  *   when `exitThreshold > entryThreshold`.
  */
-export function momentumStrategy(options: MomentumOptions): Strategy {
+export function momentumStrategy(options: MomentumOptions): RestorableStrategy {
   const symbol = requireSymbol('symbol', options.symbol);
   const lookback = requireBars('lookback', options.lookback);
   const entryThreshold = requireFinite('entryThreshold', options.entryThreshold);
@@ -49,6 +50,8 @@ export function momentumStrategy(options: MomentumOptions): Strategy {
     sizing,
     allowShort,
     warmUp: { field: 'lookback', value: lookback, bars: rateOfChange.warmupBars },
+    snapshotSpec: { type: 'momentum', lookback },
+    state: indicatorsState({ rateOfChange }),
     signals: (bar) => {
       const r = rateOfChange.update(bar.close);
       if (r === undefined) return undefined;

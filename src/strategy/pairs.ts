@@ -1,7 +1,8 @@
 import { getAverage, getStandardDeviation } from 'trading-signals';
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, toJsonNumbers } from '../core/index.js';
 import { optionalBoolean, requireBars, requireNonNegative, requirePositive, requireReachableBand, requireSizer, requireSymbol, strategyName } from './rules.js';
-import type { Strategy, StrategySizer } from './strategy.js';
+import type { RestorableStrategy } from './snapshot.js';
+import type { StrategySizer } from './strategy.js';
 import { requireDistinctLegs, twoLegStrategy } from './two-leg.js';
 
 /** Options of {@link pairs}. */
@@ -40,7 +41,7 @@ export interface PairsOptions {
  *   `closeA + h·closeB`, `qB = h·qA`. Both legs' intents are returned on the same bar.
  * @throws InvalidInputError naming the field for a bad symbol, lookback, threshold, hedge ratio or sizer.
  */
-export function pairs(options: PairsOptions): Strategy {
+export function pairs(options: PairsOptions): RestorableStrategy {
   const symbolA = requireSymbol('symbolA', options.symbolA);
   const symbolB = requireSymbol('symbolB', options.symbolB);
   requireDistinctLegs(symbolA, symbolB);
@@ -60,6 +61,18 @@ export function pairs(options: PairsOptions): Strategy {
     sizing,
     wholeUnits,
     warmUp: { field: 'lookback', value: lookback, bars: lookback },
+    snapshotSpec: { type: 'pairs', lookback },
+    state: {
+      save: () => ({ closesA: toJsonNumbers(windowA), closesB: toJsonNumbers(windowB) }),
+      prepare: (state) => {
+        const closesA = state.numbers('closesA', { max: lookback });
+        const closesB = state.numbers('closesB', { min: closesA.length, max: closesA.length });
+        return () => {
+          windowA.splice(0, windowA.length, ...closesA);
+          windowB.splice(0, windowB.length, ...closesB);
+        };
+      },
+    },
     signals: (closeA, closeB) => {
       windowA.push(closeA);
       windowB.push(closeB);

@@ -6,7 +6,7 @@ import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNIT
 import { meanReversion } from './mean-reversion.js';
 import { momentumStrategy } from './momentum.js';
 import { pairs } from './pairs.js';
-import type { Strategy } from './strategy.js';
+import type { RestorableStrategy } from './snapshot.js';
 
 // The strategy entries of a spec, apart from the rest of the spec so that a swarm agent, which
 // builds its strategies from them, does not carry the YAML and CSV loaders in its bundle.
@@ -92,10 +92,10 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
 export type StrategySpec = z.output<typeof strategySpecSchema>;
 
 /**
- * A fresh strategy for a strategy spec.
+ * A fresh strategy for a strategy spec; its state can be saved and restored ({@link RestorableStrategy}).
  * @throws InvalidInputError from the strategy's constructor, naming its field.
  */
-export function buildStrategy(spec: StrategySpec): Strategy {
+export function buildStrategy(spec: StrategySpec): RestorableStrategy {
   const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
   const named = spec.name === undefined ? {} : { name: spec.name };
   switch (spec.type) {

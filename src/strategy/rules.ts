@@ -5,7 +5,8 @@
  */
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import type { Intent, Strategy, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
+import { type OwnSnapshotSpec, type RestorableStrategy, type StrategyState, registerRestorable, snapshotMethods } from './snapshot.js';
+import type { Intent, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
 /** No intents (shared, frozen). */
 export const NONE: readonly Intent[] = Object.freeze([]);
@@ -130,6 +131,13 @@ export interface SignalStrategySpec {
   readonly warmUp: StrategyWarmUp;
   /** Feeds the symbol's bar to the indicators; `undefined` while they warm up (no trade). */
   readonly signals: (bar: Bar) => Signals | undefined;
+  /**
+   * Its spec as its snapshots name it: `type` and the parameters that shape its state (periods);
+   * `name` and `symbols` are added.
+   */
+  readonly snapshotSpec: OwnSnapshotSpec;
+  /** What `signals` keeps (its indicators), saved and restored for snapshots. */
+  readonly state: StrategyState;
 }
 
 /**
@@ -138,12 +146,15 @@ export interface SignalStrategySpec {
  * - enter: market buy (`enter-long`) or sell (`enter-short`) of `sizing.quantity(close, equity)`
  *   units, none when that is not > 0.
  */
-export function signalStrategy(spec: SignalStrategySpec): Strategy {
+export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
   const { name, symbol, sizing, allowShort, signals, warmUp } = spec;
-  return Object.freeze({
+  const { prepare, snapshot, restore } = snapshotMethods(name, [symbol], spec.snapshotSpec, spec.state);
+  const strategy: RestorableStrategy = Object.freeze({
     name,
     symbols: Object.freeze([symbol]),
     warmUp: Object.freeze({ ...warmUp }),
+    snapshot,
+    restore,
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol !== symbol) return NONE;
       const now = signals(bar);
@@ -173,4 +184,5 @@ export function signalStrategy(spec: SignalStrategySpec): Strategy {
       return intents;
     },
   });
+  return registerRestorable(strategy, prepare);
 }

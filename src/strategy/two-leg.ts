@@ -1,8 +1,9 @@
 /** The machinery shared by the two-leg strategies ({@link pairs}, {@link crossVenueArbitrage}). Internal. */
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, toJsonNumber } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { type Holding, NONE, type Signals, decide } from './rules.js';
-import type { Intent, Strategy, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
+import { type OwnSnapshotSpec, type RestorableStrategy, type StrategyState, registerRestorable, snapshotMethods } from './snapshot.js';
+import type { Intent, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
 /** Slack when rounding the second leg down to whole units (as the portfolio's sizers do). */
 const WHOLE_UNIT_TOLERANCE = 1e-9;
@@ -26,6 +27,13 @@ export interface TwoLegSpec {
   readonly warmUp?: StrategyWarmUp;
   /** Called once per time step at which both legs have a bar; `undefined` while warming up. */
   readonly signals: (closeA: number, closeB: number) => TwoLegSignals | undefined;
+  /**
+   * Its spec as its snapshots name it: `type` and the parameters that shape its state (lookbacks);
+   * `name` and `symbols` are added.
+   */
+  readonly snapshotSpec: OwnSnapshotSpec;
+  /** What `signals` keeps, saved and restored for snapshots; none when it keeps nothing. */
+  readonly state?: StrategyState;
 }
 
 /**
@@ -41,16 +49,35 @@ export interface TwoLegSpec {
  *   legs) and `qB = hedgeRatio × qA` (rounded down with `wholeUnits`); long buys qA of A and sells qB
  *   of B (`enter-long-spread`), short the reverse (`enter-short-spread`); none when a leg is 0.
  */
-export function twoLegStrategy(spec: TwoLegSpec): Strategy {
+export function twoLegStrategy(spec: TwoLegSpec): RestorableStrategy {
   const { name, symbolA, symbolB, sizing, wholeUnits, signals, warmUp } = spec;
   let timeA = Number.NaN;
   let timeB = Number.NaN;
   let closeA = 0;
   let closeB = 0;
-  return Object.freeze({
+  const { prepare, snapshot, restore } = snapshotMethods(
+    name,
+    [symbolA, symbolB],
+    spec.snapshotSpec,
+    {
+      // The last bar of each leg (its time, NaN before any), so that a step's second bar finds the first.
+      save: () => ({ timeA: toJsonNumber(timeA), timeB: toJsonNumber(timeB), closeA: toJsonNumber(closeA), closeB: toJsonNumber(closeB), signals: spec.state?.save() ?? null }),
+      prepare: (state) => {
+        const saved = { timeA: state.number('timeA'), timeB: state.number('timeB'), closeA: state.number('closeA'), closeB: state.number('closeB') };
+        const restoreSignals = spec.state?.prepare(state.object('signals'));
+        return () => {
+          ({ timeA, timeB, closeA, closeB } = saved);
+          restoreSignals?.();
+        };
+      },
+    },
+  );
+  const strategy: RestorableStrategy = Object.freeze({
     name,
     symbols: Object.freeze([symbolA, symbolB]),
     ...(warmUp === undefined ? {} : { warmUp: Object.freeze({ ...warmUp }) }),
+    snapshot,
+    restore,
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol === symbolA) {
         timeA = bar.timeMs;
@@ -95,6 +122,7 @@ export function twoLegStrategy(spec: TwoLegSpec): Strategy {
       return intents;
     },
   });
+  return registerRestorable(strategy, prepare);
 }
 
 /** Checks that the two legs are distinct symbols. */
