@@ -203,6 +203,12 @@ export class SnapshotReader {
     return out;
   }
 
+  /** The array of safe integers >= `min` at `key`. */
+  integers(key: string | number, min = Number.MIN_SAFE_INTEGER): number[] {
+    const array = this.array(key);
+    return (array.raw() as unknown[]).map((_, i) => array.integer(i, min));
+  }
+
   /** A boolean. */
   boolean(key: string | number): boolean {
     const value = this.raw(key);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { flatBar } from '../../test/fixtures/bars.js';
 import type { StrategyIntent } from '../strategy/index.js';
-import { type AllocationContext, type PortfolioAllocatorOptions, allocate, createPortfolioAllocator } from './allocator.js';
+import { type AllocationContext, PortfolioAllocator, type PortfolioAllocatorOptions, allocate, createPortfolioAllocator } from './allocator.js';
 
 function intent(strategy: string, symbol: string, side: 'buy' | 'sell', quantity: number, label = 'enter'): StrategyIntent {
   return { strategy, symbol, side, quantity, type: 'market', intent: label };
@@ -152,6 +152,20 @@ describe('PortfolioAllocator', () => {
     expect(weights.get('S1')).toBeCloseTo(1 / sigmaA / (1 / sigmaA + 1 / sigmaB), 12);
     expect(weights.get('S2')).toBeCloseTo(1 / sigmaB / (1 / sigmaA + 1 / sigmaB), 12);
     expect(weights.get('S2')).toBeCloseTo(0.667, 3);
+  });
+
+  it('goes on from a snapshot of its windows; refuses one with a symbol it does not keep or a window too long', () => {
+    const options = { strategies, weighting: 'inverse-volatility' as const, lookbackBars: 2 };
+    const allocator = createPortfolioAllocator(options);
+    [[100, 100], [110, 105], [99, 99.75]].forEach(([aaa, bbb], barIndex) => {
+      allocator.onBar(flatBar('AAA', barIndex, aaa as number));
+      allocator.onBar(flatBar('BBB', barIndex, bbb as number));
+    });
+    const snapshot = allocator.snapshot();
+    expect(snapshot).toEqual({ closes: [['AAA', [100, 110, 99]], ['BBB', [100, 105, 99.75]]] });
+    expect(new PortfolioAllocator(options, snapshot).weights()).toEqual(allocator.weights());
+    expect(() => new PortfolioAllocator(options, { closes: [['CCC', [1]]] })).toThrow('snapshot.closes.CCC: is not a symbol whose closes this allocator keeps');
+    expect(() => new PortfolioAllocator(options, { closes: [['AAA', [1, 2, 3, 4]]] })).toThrow('snapshot.closes.AAA: must hold at most lookbackBars + 1 = 3 closes, got 4');
   });
 
   it.each<[Partial<PortfolioAllocatorOptions>, string]>([

@@ -300,6 +300,12 @@ export function compilePortfolioAllocatorOptions(options: PortfolioAllocatorOpti
   });
 }
 
+/** Everything a {@link PortfolioAllocator} remembers, as plain data. */
+export interface PortfolioAllocatorSnapshot {
+  /** `inverse-volatility`: the last closes (at most `lookbackBars + 1`) of each strategy symbol, oldest first; else empty. */
+  readonly closes: ReadonlyArray<readonly [string, readonly number[]]>;
+}
+
 /**
  * A portfolio allocator for hubs and coordinators: holds the weighting (and, for
  * `inverse-volatility`, recent closes) and applies {@link allocate} to each bar's intents.
@@ -314,12 +320,26 @@ export class PortfolioAllocator {
   readonly config: PortfolioAllocatorConfig;
   readonly #closes = new Map<string, number[]>();
 
-  /** @throws InvalidInputError naming the field of a bad option. */
-  constructor(options: PortfolioAllocatorOptions) {
+  /**
+   * @param snapshot what an allocator of the same options remembered ({@link PortfolioAllocator.snapshot}), to go on from.
+   * @throws InvalidInputError naming the field of a bad option or snapshot.
+   */
+  constructor(options: PortfolioAllocatorOptions, snapshot?: PortfolioAllocatorSnapshot) {
     this.config = compilePortfolioAllocatorOptions(options);
     if (this.config.weighting === Weighting.inverseVolatility) {
       for (const { symbols } of this.config.strategies) for (const symbol of symbols) this.#closes.set(symbol, []);
     }
+    for (const [symbol, closes] of snapshot?.closes ?? []) {
+      const kept = this.#closes.get(symbol);
+      if (kept === undefined) throw new InvalidInputError(`snapshot.closes.${symbol}`, 'is not a symbol whose closes this allocator keeps (inverse-volatility weighting of a strategy symbol)');
+      if (closes.length > this.config.lookbackBars + 1) throw new InvalidInputError(`snapshot.closes.${symbol}`, `must hold at most lookbackBars + 1 = ${this.config.lookbackBars + 1} closes, got ${closes.length}`);
+      kept.push(...closes);
+    }
+  }
+
+  /** What it remembers, to go on with `new PortfolioAllocator(options, snapshot)`. */
+  snapshot(): PortfolioAllocatorSnapshot {
+    return { closes: [...this.#closes].map(([symbol, closes]) => [symbol, [...closes]] as const) };
   }
 
   /** Feeds a bar (needed only for `inverse-volatility`; other bars are ignored). */

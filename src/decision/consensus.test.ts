@@ -313,6 +313,9 @@ describe('ConsensusTally', () => {
       },
     });
     expect(Object.keys(tally.summary().bySymbol)).toEqual(['AAA', 'BBB']);
+    // A tally made from a summary goes on counting from there.
+    const resumed = new ConsensusTally(tally.summary()).add(consensus.decide([intent('S1', 'AAA', 'buy'), intent('S2', 'AAA', 'buy')], new Map()));
+    expect(resumed.summary()).toEqual(tally.add(consensus.decide([intent('S1', 'AAA', 'buy'), intent('S2', 'AAA', 'buy')], new Map())).summary());
   });
 });
 

@@ -319,6 +319,14 @@ export class ConsensusTally {
   #agreed = 0;
   readonly #bySymbol = new Map<string, { rounds: number; agreed: number }>();
 
+  /** @param from the counts to go on from (a tally's {@link ConsensusTally.summary}; its rates are not read). */
+  constructor(from?: Pick<ConsensusTallySummary, 'rounds' | 'agreed'> & { readonly bySymbol: Readonly<Record<string, Pick<ConsensusTallyCounts, 'rounds' | 'agreed'>>> }) {
+    if (from === undefined) return;
+    this.#rounds = from.rounds;
+    this.#agreed = from.agreed;
+    for (const [symbol, { rounds, agreed }] of Object.entries(from.bySymbol)) this.#bySymbol.set(symbol, { rounds, agreed });
+  }
+
   /** Counts the rounds of one result (or a list of rounds); returns `this`. */
   add(result: Pick<ConsensusResult, 'rounds'> | readonly ConsensusRound[]): this {
     const rounds = Array.isArray(result) ? (result as readonly ConsensusRound[]) : (result as Pick<ConsensusResult, 'rounds'>).rounds;
