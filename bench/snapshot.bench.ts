@@ -33,13 +33,8 @@ interface Agent {
 
 function freshAgent(spec: Spec, options: RunOptions): Agent {
   const strategies = spec.strategies.map(buildStrategy);
-  const pipeline = new DecisionPipeline({
-    strategies: strategies.map((strategy) => ({ name: strategy.name, symbols: strategy.symbols ?? [] })),
-    ...(options.allocator === undefined ? {} : { allocator: options.allocator }),
-    ...(options.risk === undefined ? {} : { risk: options.risk }),
-    ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
-  });
-  return { strategies, pipeline };
+  const { allocator, risk, consensus } = options;
+  return { strategies, pipeline: new DecisionPipeline({ strategies, allocator, risk, consensus }) };
 }
 
 /** One step as an agent receives it: its bars and the account the control plane publishes. */

@@ -32,13 +32,8 @@ function run(spec: Spec, options: RunOptions, splits: ReadonlySet<number>): stri
   const session = new TradingSession({ swarm: options.swarm ?? 'backtest', symbols: timeline.symbols, venue: options.venue, portfolio: options.portfolio, endOfData: options.endOfData, periodsPerYear: options.periodsPerYear });
   const fresh = (): { strategies: RestorableStrategy[]; pipeline: DecisionPipeline } => {
     const strategies = spec.strategies.map(buildStrategy);
-    const pipeline = new DecisionPipeline({
-      strategies: strategies.map((strategy) => ({ name: strategy.name, symbols: strategy.symbols ?? [] })),
-      ...(options.allocator === undefined ? {} : { allocator: options.allocator }),
-      ...(options.risk === undefined ? {} : { risk: options.risk }),
-      ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
-    });
-    return { strategies, pipeline };
+    const { allocator, risk, consensus } = options;
+    return { strategies, pipeline: new DecisionPipeline({ strategies, allocator, risk, consensus }) };
   };
   let { strategies, pipeline } = fresh();
   const out: string[] = [];
