@@ -17,7 +17,7 @@ import { type RunOptions, type Spec, loadSpec, runOptionsFromSpec } from '../src
 import { type RestorableStrategy, buildStrategy, collectIntents, restoreStrategies, snapshotStrategies } from '../src/strategy/index.js';
 import { TradingSession } from '../src/trading/index.js';
 import { type BenchRow, report } from './lib/report.js';
-import { percentile } from './lib/stats.js';
+import { percentile } from '../src/core/index.js';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 5;

@@ -19,17 +19,7 @@
  * to one version in package.json: `snapshots.test.ts` fails if a new one moves what these rely on.
  */
 import { BollingerBands, EMA, MACD, MAD, ROC, RSI, SMA, WilliamsR, WMA, WSMA, getAverage, getTrueRange, getTypicalPrice } from 'trading-signals';
-import {
-  InvalidInputError,
-  type JsonObject,
-  type JsonValue,
-  type Snapshot,
-  type SnapshotReader,
-  openSnapshot,
-  toJsonNumber,
-  toJsonNumbers,
-  toOptionalJsonNumber,
-} from '../core/index.js';
+import { finiteNumber, InvalidInputError, type JsonObject, type JsonValue, openSnapshot, type Snapshot, type SnapshotReader, toJsonNumber, toJsonNumbers, toOptionalJsonNumber } from '../core/index.js';
 
 /** A price, or anything with a `close` (a bar): price indicators read the close. */
 export type PriceInput = number | { readonly close: number };
@@ -322,21 +312,15 @@ function requireChoice<T extends string>(field: string, value: T, allowed: Recor
   return value;
 }
 
-function finite(field: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidInputError(field, `must be a finite number, got ${String(value)}`);
-  }
-  return value;
-}
 
 function price(input: PriceInput): number {
-  return typeof input === 'number' ? finite('price', input) : finite('close', input.close);
+  return typeof input === 'number' ? finiteNumber('price', input) : finiteNumber('close', input.close);
 }
 
 function bar(input: HighLowClose): HighLowClose {
-  finite('high', input.high);
-  finite('low', input.low);
-  finite('close', input.close);
+  finiteNumber('high', input.high);
+  finiteNumber('low', input.low);
+  finiteNumber('close', input.close);
   return input;
 }
 
