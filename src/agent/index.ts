@@ -18,6 +18,8 @@ export {
   TaskResultMessage,
   ProbeMessage,
   type AgentConfig,
+  type ResumeState,
+  resumeStateSchema,
   type StepPayload,
   type IntentPayload,
 } from './protocol.js';

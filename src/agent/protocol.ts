@@ -129,6 +129,32 @@ export const OrdersResultMessage = defineMessage('orders.result', z.strictObject
 /** `step.refused`: the ring's entry refused a step because its circuit breaker is open. */
 export const StepRefusedMessage = defineMessage('step.refused', z.strictObject({ index: z.int().nonnegative(), reason: z.string().min(1) }));
 
+/** A message an agent sent, kept so that a step published again is answered again. */
+const sentSchema = z.strictObject({ index: z.int().nonnegative(), topic: z.string().min(1), draft: z.json() });
+
+/**
+ * What an agent's checkpoint carries so that, restarted, it goes on from there instead of from the
+ * first step: its strategies' and pipeline's exact state (see `snapshotStrategies` and
+ * `DecisionPipeline.snapshot`), how far it signalled and decided, the decisions not yet delivered,
+ * what it last sent, and its counters. `replayFrom` is the first step it must be replayed.
+ */
+export const resumeStateSchema = z.strictObject({
+  replayFrom: z.int().nonnegative(),
+  signalledUpTo: z.int().min(-1),
+  decidedUpTo: z.int().min(-1),
+  strategies: z.json().nullable(),
+  pipeline: z.json().nullable(),
+  pending: z.array(
+    z.strictObject({
+      index: z.int().nonnegative(),
+      decided: z.strictObject({ approved: z.array(intentSchema), rejected: z.array(rejectionSchema), digest: z.string().min(1) }),
+      step: stepSchema.optional(),
+    }),
+  ),
+  sent: z.strictObject({ signal: z.array(sentSchema), decision: z.array(sentSchema) }),
+  counters: z.record(z.string(), z.int().nonnegative()),
+});
+
 /**
  * `replay`: earlier steps sent to a restarted agent so its strategies and pipeline rebuild their
  * state (they are deterministic); it publishes nothing for them. Answered with `replay.done`.
@@ -141,6 +167,8 @@ export const ReplayMessage = defineMessage(
     signals: z.array(z.strictObject({ index: z.int().nonnegative(), intents: z.array(intentSchema) })),
     /** The last chunk: the agent then takes new work. */
     last: z.boolean(),
+    /** In the first chunk: the state of the agent's last checkpoint, which it takes up before the steps after it. */
+    resume: resumeStateSchema.optional(),
   }),
 );
 
@@ -189,6 +217,7 @@ export const swarmRegistry = MessageRegistry.create(
 );
 
 export type StepPayload = z.output<typeof stepSchema>;
+export type ResumeState = z.output<typeof resumeStateSchema>;
 export type IntentPayload = z.output<typeof intentSchema>;
 export type RejectionPayload = z.output<typeof rejectionSchema>;
 export type OrderResultPayload = z.output<typeof orderResultSchema>;

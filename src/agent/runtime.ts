@@ -12,13 +12,15 @@ import { type Clock, type Logger, type TimerHandle, errorMessage } from '../core
 import { type AccountSnapshot, DecisionPipeline } from '../decision/index.js';
 import type { Bar } from '../market/index.js';
 import {
-  type Strategy,
+  type RestorableStrategy,
   type StrategyIntent,
   buildStrategy,
   collectIntents,
   ema,
+  restoreStrategies,
   rsi,
   sma,
+  snapshotStrategies,
 } from '../strategy/index.js';
 import { createRouter, type Router } from '../topology/index.js';
 import {
@@ -32,8 +34,10 @@ import {
   type RejectionPayload,
   ReplayDoneMessage,
   ReplayMessage,
+  type ResumeState,
   SignalMessage,
   type StepPayload,
+  resumeStateSchema,
   StepMessage,
   StepRefusedMessage,
   TaskMessage,
@@ -84,7 +88,7 @@ export class AgentRuntime {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #topics;
-  readonly #strategies: readonly Strategy[];
+  readonly #strategies: readonly RestorableStrategy[];
   readonly #strategyOrder: ReadonlyMap<string, number>;
   readonly #pipeline: DecisionPipeline | undefined;
   readonly #router: Router | undefined;
@@ -118,7 +122,11 @@ export class AgentRuntime {
    * when the step comes again they are submitted again (the venue takes each client order id once),
    * since the pipeline that decided them has moved on and cannot decide them again.
    */
-  readonly #undelivered = new Map<number, { readonly step: StepPayload | undefined; readonly decided: Decided }>();
+  readonly #undelivered = new Map<number, PendingDecision>();
+  /** Decisions on their way (submitted, not answered yet): a checkpoint keeps them, to be sent again after a restart. */
+  readonly #inFlight = new Map<number, PendingDecision>();
+  /** When this agent checkpoints its state: after signalling (strategies only), after deciding or forwarding, or never (a ring's entry). */
+  readonly #checkpointsAfter: 'signal' | 'decision' | undefined;
   /** Decisions run one after another (each may wait for the venue). */
   #work: Promise<void> = Promise.resolve();
   #exit: AgentExit | undefined;
@@ -152,6 +160,11 @@ export class AgentRuntime {
       this.#router = router;
     }
     if (config.kind === 'collector') this.#breaker = new RingBreaker();
+    // Strategies alone are checkpointed once they signalled a step; a pipeline, a coordinator or an
+    // executor once it decided (or forwarded) one. A ring's entry holds only its breaker, which a
+    // restart begins closed.
+    this.#checkpointsAfter =
+      config.kind === 'collector' ? undefined : this.#pipeline !== undefined || config.kind === 'coordinator' || config.kind === 'executor' ? 'decision' : 'signal';
     this.#awaitingReplay = config.replayFirst;
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -298,9 +311,60 @@ export class AgentRuntime {
           bus: { published: this.#bus.stats().published, received: this.#bus.stats().received },
           // A DecisionSummary is plain JSON (numbers, strings, records), which the checkpoint's z.json() accepts.
           pipeline: (this.#pipeline?.summary() ?? null) as never,
+          resume: this.#resumeState(),
         },
       }),
     );
+  }
+
+  /**
+   * Everything a restarted agent needs to go on from here (see {@link #restore}): its strategies'
+   * and pipeline's exact state, how far it signalled and decided, the decisions still on their way,
+   * and what it last sent (so a step published again is answered again).
+   */
+  #resumeState(): ResumeState {
+    // Drafts, snapshots and summaries are plain JSON; only their static types differ from zod's JSON type.
+    const json = (value: unknown): ResumeState['strategies'] => value as ResumeState['strategies'];
+    const sent = (kind: 'signal' | 'decision') => [...this.#sent[kind]].map(([index, [topic, draft]]) => ({ index, topic, draft: json(draft) }));
+    const pending = [...this.#undelivered, ...this.#inFlight].map(([index, { step, decided }]) => ({ index, decided, ...(step === undefined ? {} : { step }) }));
+    const firsts = [
+      ...(this.#strategies.length > 0 ? [this.#signalledUpTo + 1] : []),
+      ...(this.#checkpointsAfter === 'decision' ? [this.#decidedUpTo + 1] : []),
+    ];
+    return {
+      replayFrom: firsts.length === 0 ? this.#decidedUpTo + 1 : Math.min(...firsts),
+      signalledUpTo: this.#signalledUpTo,
+      decidedUpTo: this.#decidedUpTo,
+      strategies: this.#strategies.length === 0 ? null : json(snapshotStrategies(this.#strategies)),
+      pipeline: this.#pipeline === undefined ? null : json(this.#pipeline.snapshot()),
+      pending,
+      sent: { signal: sent('signal'), decision: sent('decision') },
+      counters: { ...this.counters },
+    };
+  }
+
+  /**
+   * Takes up the state a checkpoint saved: the steps after it are then replayed.
+   * @throws IncompatibleSnapshotError (and nothing changes) when the snapshot is of other strategies or pipeline.
+   */
+  #restore(raw: unknown): void {
+    const state = resumeStateSchema.parse(raw);
+    // All or nothing: both restores check before they change anything, strategies first.
+    if (state.strategies !== null) restoreStrategies(this.#strategies, state.strategies);
+    if (state.pipeline !== null) this.#pipeline?.restore(state.pipeline);
+    this.#signalledUpTo = state.signalledUpTo;
+    this.#decidedUpTo = state.decidedUpTo;
+    Object.assign(this.counters, state.counters);
+    for (const { index, decided, step } of state.pending) this.#undelivered.set(index, { decided, step });
+    for (const kind of ['signal', 'decision'] as const) {
+      for (const { index, topic, draft } of state.sent[kind]) this.#sent[kind].set(index, [topic, draft as unknown as Parameters<Bus['publish']>[1]]);
+    }
+  }
+
+  /** Every `checkpointEverySteps` steps, once the step is signalled or decided (by what this agent checkpoints after). */
+  #checkpointAfter(stage: 'signal' | 'decision', index: number): void {
+    if (this.#replaying || stage !== this.#checkpointsAfter || (index + 1) % this.#config.checkpointEverySteps !== 0) return;
+    void this.#checkpoint().catch((error: unknown) => this.#logger.warn({ err: errorMessage(error) }, 'checkpoint not sent'));
   }
 
   #onStep(envelope: Envelope): void {
@@ -348,6 +412,7 @@ export class AgentRuntime {
       this.#topics.signal(this.#config.agentId),
       SignalMessage.draft({ index: step.index, intents, strategies: this.#strategies.map((strategy) => strategy.name), ...forwarded }),
     );
+    this.#checkpointAfter('signal', step.index);
   }
 
   #recordSignal(index: number, from: string, intents: IntentPayload[]): void {
@@ -392,8 +457,10 @@ export class AgentRuntime {
         this.#forwardBatch(step, intents);
       } else {
         const decided = this.#decide(step, intents);
+        if (!this.#replaying) this.#inFlight.set(step.index, { step, decided });
         this.#work = this.#work.then(() => this.#finish(step.index, decided, step)).catch((error: unknown) => this.#fail(error));
       }
+      this.#checkpointAfter('decision', index);
     }
   }
 
@@ -436,6 +503,14 @@ export class AgentRuntime {
    * could not be reached.
    */
   async #finish(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
+    try {
+      await this.#deliver(index, decided, step);
+    } finally {
+      this.#inFlight.delete(index);
+    }
+  }
+
+  async #deliver(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
     if (this.#replaying) return;
     const topic = this.#topics.decision(this.#config.agentId);
     if (!this.#config.submits) {
@@ -489,7 +564,9 @@ export class AgentRuntime {
       return;
     }
     this.#decidedUpTo = index;
+    if (!this.#replaying) this.#inFlight.set(index, { step: undefined, decided: { approved, rejected, digest } });
     this.#work = this.#work.then(() => this.#finish(index, { approved, rejected, digest }, undefined)).catch((error: unknown) => this.#fail(error));
+    this.#checkpointAfter('decision', index);
   }
 
   /** Decisions flowing down (a hierarchy), or a ring's lap completing (its entry). */
@@ -521,6 +598,7 @@ export class AgentRuntime {
 
   async #onInbox(request: Envelope) {
     if (ReplayMessage.is(request)) {
+      if (request.payload.resume !== undefined) this.#restore(request.payload.resume);
       const done = this.#replay(request.payload.steps, request.payload.signals);
       if (request.payload.last) this.#release();
       return done;
@@ -632,6 +710,12 @@ interface Decided {
   readonly approved: IntentPayload[];
   readonly rejected: RejectionPayload[];
   readonly digest: string;
+}
+
+/** A decision not yet delivered, with the step it flows on with (to a ring's executor). */
+interface PendingDecision {
+  readonly step: StepPayload | undefined;
+  readonly decided: Decided;
 }
 
 function toAccount(step: StepPayload): AccountSnapshot {

@@ -221,6 +221,34 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(books(report)).toEqual(books(clean));
   });
 
+  it.each([
+    { topology: 'mesh', victim: (deployment: Deployment) => deployment.plan.agents[1]?.id },
+    { topology: 'star', victim: (deployment: Deployment) => deployment.plan.agents[2]?.id },
+    { topology: 'hierarchical', victim: () => 'coordinator-1' },
+    { topology: 'ring', victim: () => 'executor' },
+    { topology: 'ring', victim: () => 'risk-assessor' },
+  ])(
+    '$topology: a restarted agent resumes from its last checkpoint and replays only the steps after it',
+    async ({ topology, victim }) => {
+      const swarm = { topology, checkpointEverySteps: 10, ...(topology === 'hierarchical' ? { coordinators: 1 } : {}) };
+      const clean = await runToEnd(await harness(swarm));
+      let killed: string | undefined;
+      const h = await harness(swarm, {
+        onProgress: (step, deployment) => {
+          if (step !== 35) return;
+          killed = victim(deployment);
+          void deployment.kill(killed as string, 'SIGKILL');
+        },
+      });
+      const report = await runToEnd(h);
+      const restarted = report.events.find((event) => event.kind === 'restarted' && event.agent === killed);
+      // Checkpoints come after steps 9, 19, 29, 39…: the kill after step 34 finds the one after 29.
+      expect(restarted?.detail).toMatch(/^restart 1, resumed from its checkpoint after step (29|3\d), replayed [0-6] steps$/);
+      expect(report.outcome).toBe('complete');
+      expect(books(report)).toEqual(books(clean));
+    },
+  );
+
   it('stops on request: no new step, agents checkpoint and exit, the deployment drains to stopped with outcome stopped', async () => {
     const h = await harness({ topology: 'hierarchical', coordinators: 1 }, { onProgress: (step, deployment) => step === 25 && deployment.stop('test') });
     const report = await runToEnd(h);

@@ -448,16 +448,28 @@ export class Deployment {
     };
   }
 
-  /** Rebuilds a restarted agent's strategies and pipeline from the steps it missed. */
-  async #replay(agent: AgentPlan): Promise<number> {
+  /**
+   * Rebuilds a restarted agent's strategies and pipeline: from the state of its last checkpoint and
+   * the steps after it, or, without one, from every step. A checkpoint the agent cannot take up is
+   * forgotten and the restart fails, so the next one starts a fresh process and replays every step.
+   */
+  async #replay(agent: AgentPlan): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
     const upTo = this.#currentStep;
+    const resume = this.#fleet.resumeOf(agent.id);
+    const first = resume === undefined ? 0 : Math.min(resume.replayFrom, upTo);
     const expected = new Set([agent.id, ...agent.upstream]);
-    for (let from = 0; from === 0 || from < upTo; from += REPLAY_CHUNK) {
-      const chunk = this.#history.slice(from, Math.min(upTo, from + REPLAY_CHUNK));
-      const signals = chunk.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) }));
-      await this.#options.bus.request(this.#topics.inbox(agent.id), ReplayMessage.draft({ steps: chunk, signals, last: from + REPLAY_CHUNK >= upTo }), { timeoutMs: 30_000 });
+    try {
+      for (let from = first; from === first || from < upTo; from += REPLAY_CHUNK) {
+        const chunk = this.#history.slice(from, Math.min(upTo, from + REPLAY_CHUNK));
+        const signals = chunk.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) }));
+        const draft = ReplayMessage.draft({ steps: chunk, signals, last: from + REPLAY_CHUNK >= upTo, ...(from === first && resume !== undefined ? { resume } : {}) });
+        await this.#options.bus.request(this.#topics.inbox(agent.id), draft, { timeoutMs: 30_000 });
+      }
+    } catch (error) {
+      if (resume !== undefined) this.#fleet.forgetResume(agent.id);
+      throw error;
     }
-    return upTo;
+    return { resumedAt: resume === undefined ? null : resume.replayFrom - 1, replayed: upTo - first };
   }
 
   /** The control plane's subscriptions: liveness, signals, decisions, the venue, checkpoints. */
@@ -608,10 +620,12 @@ export class Deployment {
         return;
       }
       if (this.#refusals.has(index)) {
-        // The ring refused the step: try it again once its breaker may have closed.
+        // The ring refused the step: try it again once its breaker may have closed, a heartbeat later.
+        // A plain sleep, not #nextChange: every refusal wakes the loop, and waking on it would offer
+        // the step again at once, for ever, without the ring's entry ever hearing its stages again.
         this.#refusedCount += 1;
         this.#refusals.delete(index);
-        await this.#nextChange(section.heartbeatMs);
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, section.heartbeatMs));
         this.#fleet.checkLiveness();
         if (this.#halted !== null) return;
         await this.#publishStep({ ...current, participants: this.#fleet.participants() });

@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../agent/index.js';
+import { type AgentConfig, type ResumeState, resumeStateSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
@@ -64,6 +64,8 @@ interface AgentState {
   pipeline: DecisionSummary | undefined;
   exitCode: number | undefined;
   codeCache: CodeCacheUse | null;
+  /** What its last checkpoint saved for a restart to take up (absent before its first, or once found unusable). */
+  resume: ResumeState | undefined;
 }
 
 /** What an {@link AgentFleet} needs from the run. */
@@ -98,8 +100,11 @@ export interface AgentFleetOptions {
   readonly onGone: (agent: AgentPlan, why: string) => void;
   /** Something changed that the step loop waits for (an agent lost, ready or back). */
   readonly wake: () => void;
-  /** Feeds a restarted agent the steps it missed; resolves with how many. */
-  readonly replay: (agent: AgentPlan) => Promise<number>;
+  /**
+   * Brings a restarted agent up to date: from its last checkpoint when there is one (`resumedAt`, the
+   * step it was saved after), else from the first step; resolves with how many steps were replayed.
+   */
+  readonly replay: (agent: AgentPlan) => Promise<{ readonly resumedAt: number | null; readonly replayed: number }>;
 }
 
 /** The wait before a failed restart is tried again; it doubles with each failure (the recovery wait bounds the whole). */
@@ -165,6 +170,7 @@ export class AgentFleet {
           pipeline: undefined,
           exitCode: undefined,
           codeCache: this.#said.get(plan.id) ?? null,
+          resume: undefined,
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
@@ -226,6 +232,20 @@ export class AgentFleet {
     if (state?.counters !== undefined) agent.counters = state.counters;
     if (state?.pipeline !== undefined && state.pipeline !== null) agent.pipeline = state.pipeline;
     if (state?.bus !== undefined) agent.bus = state.bus;
+    // A checkpoint that does not parse is not one to restart from; the agent is then replayed from the first step.
+    const resume = resumeStateSchema.safeParse((state as { resume?: unknown } | null)?.resume);
+    if (resume.success) agent.resume = resume.data;
+  }
+
+  /** The state agent `agentId` last checkpointed for a restart, if any. */
+  resumeOf(agentId: string): ResumeState | undefined {
+    return this.#agents.get(agentId)?.resume;
+  }
+
+  /** Agent `agentId`'s checkpoint could not be taken up: its next restart replays from the first step. */
+  forgetResume(agentId: string): void {
+    const agent = this.#agents.get(agentId);
+    if (agent !== undefined) agent.resume = undefined;
   }
 
   has(agentId: string): boolean {
@@ -434,7 +454,7 @@ export class AgentFleet {
       }
       state.restarts += 1;
       try {
-        const replayed = await this.#restart(state);
+        const { resumedAt, replayed } = await this.#restart(state);
         if (state.lifecycle !== 'recovering') {
           if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
@@ -442,7 +462,8 @@ export class AgentFleet {
         this.#move(state, 'recovered');
         state.lostAtMs = undefined;
         state.lastHeardMs = clock.now();
-        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}, replayed ${replayed} steps` });
+        const from = resumedAt === null ? '' : `, resumed from its checkpoint after step ${resumedAt}`;
+        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}${from}, replayed ${replayed} steps` });
         this.#changed();
         this.#options.wake();
         return;
@@ -458,7 +479,7 @@ export class AgentFleet {
   }
 
   /** One restart: the process again (where it ran if that is still there, else somewhere new), then the replay. */
-  async #restart(state: AgentState): Promise<number> {
+  async #restart(state: AgentState): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
     const { clock } = this.#options;
     const previous = state.process;
     await previous.stop({ graceMs: 0 });
