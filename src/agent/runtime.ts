@@ -363,7 +363,7 @@ export class AgentRuntime {
 
   /** Every `checkpointEverySteps` steps, once the step is signalled or decided (by what this agent checkpoints after). */
   #checkpointAfter(stage: 'signal' | 'decision', index: number): void {
-    if (this.#replaying || stage !== this.#checkpointsAfter || (index + 1) % this.#config.checkpointEverySteps !== 0) return;
+    if ((index + 1) % this.#config.checkpointEverySteps !== 0 || stage !== this.#checkpointsAfter || this.#replaying) return;
     void this.#checkpoint().catch((error: unknown) => this.#logger.warn({ err: errorMessage(error) }, 'checkpoint not sent'));
   }
 
@@ -503,17 +503,13 @@ export class AgentRuntime {
    * could not be reached.
    */
   async #finish(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
-    try {
-      await this.#deliver(index, decided, step);
-    } finally {
+    if (this.#replaying) {
       this.#inFlight.delete(index);
+      return;
     }
-  }
-
-  async #deliver(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
-    if (this.#replaying) return;
     const topic = this.#topics.decision(this.#config.agentId);
     if (!this.#config.submits) {
+      this.#inFlight.delete(index);
       this.counters.decisions += 1;
       await this.#send('decision', index, topic, DecisionMessage.draft({ index, ...decided, ...(step === undefined ? {} : { step }) }));
       return;
@@ -522,11 +518,13 @@ export class AgentRuntime {
     try {
       orders = await this.#submit(index, decided);
     } catch (error) {
+      this.#inFlight.delete(index);
       this.#undelivered.set(index, { step, decided });
       if (this.#undelivered.size > 16) this.#undelivered.delete(this.#undelivered.keys().next().value as number);
       this.#fail(error);
       return;
     }
+    this.#inFlight.delete(index);
     this.#undelivered.delete(index);
     this.counters.decisions += 1;
     await this.#send('decision', index, topic, DecisionMessage.draft({ index, ...decided, orders }));
