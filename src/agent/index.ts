@@ -18,8 +18,8 @@ export {
   TaskResultMessage,
   ProbeMessage,
   type AgentConfig,
-  type ResumeState,
-  resumeStateSchema,
+  type Resume,
+  resumeSchema,
   type StepPayload,
   type IntentPayload,
 } from './protocol.js';

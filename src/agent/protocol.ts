@@ -156,6 +156,13 @@ export const resumeStateSchema = z.strictObject({
 });
 
 /**
+ * Where a checkpoint lets a restarted agent go on from: the first step it must be replayed, and its
+ * {@link resumeStateSchema resume state} as JSON text. Text, because the control plane only keeps it
+ * and hands it back: it is parsed (and checked) by the agent that takes it up, not at every checkpoint.
+ */
+export const resumeSchema = z.strictObject({ replayFrom: z.int().nonnegative(), state: z.string().min(2) });
+
+/**
  * `replay`: earlier steps sent to a restarted agent so its strategies and pipeline rebuild their
  * state (they are deterministic); it publishes nothing for them. Answered with `replay.done`.
  */
@@ -168,7 +175,7 @@ export const ReplayMessage = defineMessage(
     /** The last chunk: the agent then takes new work. */
     last: z.boolean(),
     /** In the first chunk: the state of the agent's last checkpoint, which it takes up before the steps after it. */
-    resume: resumeStateSchema.optional(),
+    resume: resumeSchema.optional(),
   }),
 );
 
@@ -218,6 +225,7 @@ export const swarmRegistry = MessageRegistry.create(
 
 export type StepPayload = z.output<typeof stepSchema>;
 export type ResumeState = z.output<typeof resumeStateSchema>;
+export type Resume = z.output<typeof resumeSchema>;
 export type IntentPayload = z.output<typeof intentSchema>;
 export type RejectionPayload = z.output<typeof rejectionSchema>;
 export type OrderResultPayload = z.output<typeof orderResultSchema>;

@@ -6,10 +6,12 @@ import {
   type AgentConfig,
   CONTROL_PLANE_ID,
   ReplayMessage,
+  type Resume,
   type ResumeState,
   SignalMessage,
   type StepPayload,
   StepMessage,
+  resumeSchema,
   resumeStateSchema,
   swarmRegistry,
 } from './protocol.js';
@@ -95,11 +97,12 @@ async function world() {
   return { broker, control, signals, checkpoints, start, publish };
 }
 
-/** The resume state of the last checkpoint in `checkpoints`. */
-function lastResume(checkpoints: readonly Envelope[]): ResumeState {
+/** What the last checkpoint in `checkpoints` lets a restart resume from, and its state read back. */
+function lastResume(checkpoints: readonly Envelope[]): { resume: Resume; state: ResumeState } {
   const last = checkpoints.at(-1);
   if (last === undefined || !CheckpointMessage.is(last)) throw new Error('no checkpoint was published');
-  return resumeStateSchema.parse((last.payload.state as { resume?: unknown } | null)?.resume);
+  const resume = resumeSchema.parse((last.payload.state as { resume?: unknown } | null)?.resume);
+  return { resume, state: resumeStateSchema.parse(JSON.parse(resume.state)) };
 }
 
 describe('an agent resumed from its checkpoint', () => {
@@ -108,9 +111,10 @@ describe('an agent resumed from its checkpoint', () => {
     await first.start(configOf(EMA));
     await first.publish(0, 40);
     expect(first.checkpoints.length).toBe(8);
-    const resume = lastResume(first.checkpoints);
-    expect(resume).toMatchObject({ replayFrom: 40, signalledUpTo: 39, decidedUpTo: -1, pipeline: null });
-    expect(resume.sent.signal.map((entry) => entry.index)).toContain(39);
+    const { resume, state } = lastResume(first.checkpoints);
+    expect(resume.replayFrom).toBe(40);
+    expect(state).toMatchObject({ replayFrom: 40, signalledUpTo: 39, decidedUpTo: -1, pipeline: null });
+    expect(state.sent.signal.map((entry) => entry.index)).toContain(39);
     const straight = first.signals.filter((signal) => signal.index >= 40);
     await first.publish(40, 60);
     const expected = first.signals.filter((signal) => signal.index >= 40);
@@ -130,7 +134,7 @@ describe('an agent resumed from its checkpoint', () => {
     const first = await world();
     await first.start(configOf(EMA));
     await first.publish(0, 10);
-    const resume = lastResume(first.checkpoints);
+    const { resume } = lastResume(first.checkpoints);
 
     const other = await world();
     const runtime = await other.start(configOf({ ...EMA, slowPeriod: 9 }, { replayFirst: true }));

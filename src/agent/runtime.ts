@@ -34,6 +34,7 @@ import {
   type RejectionPayload,
   ReplayDoneMessage,
   ReplayMessage,
+  type Resume,
   type ResumeState,
   SignalMessage,
   type StepPayload,
@@ -311,7 +312,7 @@ export class AgentRuntime {
           bus: { published: this.#bus.stats().published, received: this.#bus.stats().received },
           // A DecisionSummary is plain JSON (numbers, strings, records), which the checkpoint's z.json() accepts.
           pipeline: (this.#pipeline?.summary() ?? null) as never,
-          resume: this.#resumeState(),
+          resume: this.#resume(),
         },
       }),
     );
@@ -322,6 +323,11 @@ export class AgentRuntime {
    * and pipeline's exact state, how far it signalled and decided, the decisions still on their way,
    * and what it last sent (so a step published again is answered again).
    */
+  #resume(): Resume {
+    const state = this.#resumeState();
+    return { replayFrom: state.replayFrom, state: JSON.stringify(state) };
+  }
+
   #resumeState(): ResumeState {
     // Drafts, snapshots and summaries are plain JSON; only their static types differ from zod's JSON type.
     const json = (value: unknown): ResumeState['strategies'] => value as ResumeState['strategies'];
@@ -347,8 +353,8 @@ export class AgentRuntime {
    * Takes up the state a checkpoint saved: the steps after it are then replayed.
    * @throws IncompatibleSnapshotError (and nothing changes) when the snapshot is of other strategies or pipeline.
    */
-  #restore(raw: unknown): void {
-    const state = resumeStateSchema.parse(raw);
+  #restore(resume: Resume): void {
+    const state = resumeStateSchema.parse(JSON.parse(resume.state));
     // All or nothing: both restores check before they change anything, strategies first.
     if (state.strategies !== null) restoreStrategies(this.#strategies, state.strategies);
     if (state.pipeline !== null) this.#pipeline?.restore(state.pipeline);

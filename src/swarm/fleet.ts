@@ -1,4 +1,4 @@
-import { type AgentConfig, type ResumeState, resumeStateSchema } from '../agent/index.js';
+import { type AgentConfig, type Resume, resumeSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
@@ -65,7 +65,7 @@ interface AgentState {
   exitCode: number | undefined;
   codeCache: CodeCacheUse | null;
   /** What its last checkpoint saved for a restart to take up (absent before its first, or once found unusable). */
-  resume: ResumeState | undefined;
+  resume: Resume | undefined;
 }
 
 /** What an {@link AgentFleet} needs from the run. */
@@ -233,12 +233,12 @@ export class AgentFleet {
     if (state?.pipeline !== undefined && state.pipeline !== null) agent.pipeline = state.pipeline;
     if (state?.bus !== undefined) agent.bus = state.bus;
     // A checkpoint that does not parse is not one to restart from; the agent is then replayed from the first step.
-    const resume = resumeStateSchema.safeParse((state as { resume?: unknown } | null)?.resume);
+    const resume = resumeSchema.safeParse((state as { resume?: unknown } | null)?.resume);
     if (resume.success) agent.resume = resume.data;
   }
 
   /** The state agent `agentId` last checkpointed for a restart, if any. */
-  resumeOf(agentId: string): ResumeState | undefined {
+  resumeOf(agentId: string): Resume | undefined {
     return this.#agents.get(agentId)?.resume;
   }
 
