@@ -13,7 +13,7 @@ import { loopBackingFiles, waitFor } from '../fixtures/localcloud.js';
 
 /** Why none of this runs on E2B cloud: it looks at the sandboxes from the host they run on. */
 const LOCAL_ONLY = "isolation internals: it checks the local cloud's namespaces, cgroups and host processes from this machine";
-const backend = useBackend({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }] });
+const backend = useBackend({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }, { name: 'onecore', cpuCount: 1 }] });
 const cloud = () => backend().local;
 
 function isAlive(pid: number): boolean {
@@ -154,6 +154,24 @@ describeLocal('isolation: escapes that must fail', LOCAL_ONLY, () => {
       expect((await neighbour.commands.run('python3 -c "x = bytearray(128 * 1024 * 1024); print(len(x))"')).stdout).toBe('134217728\n');
     } finally {
       await Promise.all([hog.kill(), neighbour.kill()]);
+    }
+  });
+
+  it("holds a sandbox to its template's cpuCount: two busy loops in a one-core sandbox get one core", async () => {
+    const sandbox = await Sandbox.create('onecore', cloud().connection);
+    try {
+      const groups = cloud().sandboxes.get(sandbox.sandboxId).cgroups;
+      expect(groups.cpuQuotaCores()).toBe(1);
+      const before = groups.cpuUsageNs() as number;
+      const started = performance.now();
+      await sandbox.commands.run(`sh -c 'for i in 1 2; do timeout 1.5 python3 -c "while 1: pass" & done; wait'`);
+      const wallNs = (performance.now() - started) * 1e6;
+      const usedNs = (groups.cpuUsageNs() as number) - before;
+      // Two busy loops would take up to two cores; the quota holds them to one (plus a period's slack).
+      expect(usedNs / wallNs).toBeLessThan(1.15);
+      expect(usedNs / wallNs).toBeGreaterThan(0.5);
+    } finally {
+      await sandbox.kill();
     }
   });
 

@@ -6,7 +6,12 @@ import { CGROUP_ROOT, type CgroupController } from './probe.js';
 export interface CgroupLimits {
   readonly memoryBytes: number;
   readonly maxProcesses: number;
+  /** CPU cores the sandbox may use at once (a CFS quota of this many periods per period). */
+  readonly cpus: number;
 }
+
+/** The CFS period: the quota is `cpus` times it, so a sandbox of one core gets 100 ms of CPU per 100 ms. */
+const CPU_PERIOD_US = 100_000;
 
 const GROUP_PREFIX = 'tradeswarm';
 
@@ -33,6 +38,8 @@ export class SandboxCgroups {
     // Without a memsw limit the kernel would swap a memory hog out instead of stopping it.
     groups.write('memory', 'memory.memsw.limit_in_bytes', String(limits.memoryBytes), { optional: true });
     groups.write('pids', 'pids.max', String(limits.maxProcesses));
+    groups.write('cpu', 'cpu.cfs_period_us', String(CPU_PERIOD_US));
+    groups.write('cpu', 'cpu.cfs_quota_us', String(Math.round(limits.cpus * CPU_PERIOD_US)));
     return groups;
   }
 
@@ -59,6 +66,13 @@ export class SandboxCgroups {
     const control = this.read('memory', 'memory.oom_control');
     const line = control?.split('\n').find((entry) => entry.startsWith('oom_kill '));
     return line === undefined ? undefined : Number(line.split(' ')[1]);
+  }
+
+  /** The CPU cores the sandbox may use at once (its CFS quota over its period); undefined without the cpu controller or a quota. */
+  cpuQuotaCores(): number | undefined {
+    const quota = this.readNumber('cpu', 'cpu.cfs_quota_us');
+    const period = this.readNumber('cpu', 'cpu.cfs_period_us');
+    return quota === undefined || period === undefined || quota < 0 ? undefined : quota / period;
   }
 
   /** CPU time used by all processes of the sandbox, ever (nanoseconds). */

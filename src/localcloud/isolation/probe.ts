@@ -9,6 +9,7 @@ export const CGROUP_CONTROLLERS = {
   pids: 'process count limit (fork bombs)',
   freezer: 'pause and resume',
   cpuacct: 'CPU usage metrics',
+  cpu: "CPU quota (a template's cpuCount)",
 } as const;
 
 export type CgroupController = keyof typeof CGROUP_CONTROLLERS;

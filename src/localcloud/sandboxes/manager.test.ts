@@ -8,7 +8,7 @@ import type { IsolationSupport } from '../isolation/index.js';
 import { TemplateRegistry } from '../templates/index.js';
 import { SandboxManager } from './manager.js';
 
-const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, disk: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true }, problems: [] };
+const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, disk: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true, cpu: true }, problems: [] };
 const folders: string[] = [];
 
 /** A manager on a host that can do only what `support` says. */

@@ -197,7 +197,7 @@ export class SandboxManager {
     try {
       for (const dir of [dirs.root, dirs.disk, dirs.etc]) mkdirSync(dir, { recursive: true });
       const diskTemplate = await this.disks.imageOf(template);
-      cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses }, this.config.support.cgroups);
+      cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses, cpus: template.cpuCount }, this.config.support.cgroups);
       init = await startInit({
         sandboxId: id,
         dirs,
