@@ -11,13 +11,15 @@ import {
   StepRefusedMessage,
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
-import { type Clock, type Logger, type TimerHandle, TradeswarmError } from '../core/index.js';
+import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type Bar, type FeedPosition, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
-import { TradingSession, submitOrders } from '../trading/index.js';
+import { type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
+import type { Fill } from '../venue/index.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
+import type { ClosedStep, DeploymentJournal, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import type { AgentLifecycle } from './lifecycle.js';
 import { StepLedger } from './ledger.js';
@@ -115,7 +117,15 @@ export interface DeploymentOptions {
   readonly onEvent?: (event: SwarmEvent) => void;
   /** Called with the deployment's new state each time it moves. */
   readonly onStateChange?: (state: DeploymentState) => void;
+  /**
+   * Where each closed step is written before the next is published (see {@link DeploymentJournal});
+   * without one, nothing outlives the process.
+   */
+  readonly journal?: DeploymentJournal;
 }
+
+/** The longest wait between two tries of a journal write that failed (they start at 100 ms and double). */
+const JOURNAL_RETRY_MAX_MS = 5_000;
 
 /** The agents a spec deploys, and how they are wired (its topology's plan). */
 export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
@@ -182,6 +192,15 @@ export class Deployment {
   #beatSeq = 0;
   readonly #stopping = new AbortController();
   #readyMs = Number.NaN;
+  /** Orders requests taken since the last step was journaled, and the orders they placed. */
+  #submissions: JournaledSubmission[] = [];
+  #orders: JournaledOrder[] = [];
+  /** Whether the current step has closed (orders arriving now belong before the next step's open). */
+  #betweenSteps = true;
+  /** Agents' checkpoints since the last step was journaled (the latest of each). */
+  readonly #newCheckpoints = new Map<string, NonNullable<ReturnType<AgentFleet['resumeOf']>>>();
+  /** Agents' checkpoints a resumed deployment starts its agents from. */
+  #resumeCheckpoints: ReadonlyMap<string, NonNullable<ReturnType<AgentFleet['resumeOf']>>> | undefined;
   #tradingMs = 0;
   #startedAt = 0;
 
@@ -251,6 +270,51 @@ export class Deployment {
     return deployment;
   }
 
+  /**
+   * A deployment that was running when its control plane died, brought back from its journal: the
+   * venue and the books are re-derived by applying every closed step again (its bars, and the
+   * orders requests in the order the venue took them), so they stand exactly where they stood; the
+   * ledger gets the steps' signals back, to replay to agents. {@link start} then deploys every
+   * agent from its latest checkpoint and replays the steps after it, and {@link run} goes on with
+   * the step after the last closed one. The pacer must be opened at `replay.snapshot.position`.
+   * @throws SwarmRunError when the snapshot is of another version or swarm, or the steps are not
+   *   the closed steps 0, 1, 2… in order.
+   */
+  static resumeFrom(replay: JournalReplay, options: DeploymentOptions): Deployment {
+    const deployment = Deployment.restore(replay.snapshot, options);
+    deployment.#rebuild(replay);
+    return deployment;
+  }
+
+  #rebuild(replay: JournalReplay): void {
+    const { steps, snapshot } = replay;
+    steps.forEach((step, i) => {
+      if (step.index !== i) throw new SwarmRunError(`the journal's step ${i} has index ${step.index}: steps must be 0, 1, 2… without a gap`);
+    });
+    if (steps.length !== snapshot.closedSteps) throw new SwarmRunError(`the journal holds ${steps.length} steps but its snapshot says ${snapshot.closedSteps} closed`);
+    const apply = (submission: JournaledSubmission): void => {
+      const bars = this.#bars[submission.request.index];
+      if (bars === undefined) throw new SwarmRunError(`the journal's orders of step ${submission.request.index} come before that step`);
+      submitOrders(this.#session, submission.request, bars, this.#ledger);
+    };
+    for (const step of steps) {
+      for (const submission of step.submissions) if (submission.beforeOpen) apply(submission);
+      this.#bars[step.index] = step.bars;
+      const account = this.#session.open(step.bars);
+      this.#history.push({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] }, participants: [...step.participants] });
+      this.#participantsOf[step.index] = [...step.participants];
+      for (const submission of step.submissions) if (!submission.beforeOpen) apply(submission);
+      this.#session.close(step.bars);
+      for (const [agent, intents] of Object.entries(step.signals)) this.#ledger.signal(agent, step.index, [...intents]);
+    }
+    // Absences follow from who took part in each step, now known again; the run goes on from here.
+    this.#restoredAbsences = [];
+    this.#state = 'pending';
+    this.#halted = null;
+    this.#stopRequested = false;
+    this.#resumeCheckpoints = replay.checkpoints;
+  }
+
   #restoredAbsences: AgentAbsence[] = [];
   #restoredAgents: DeploymentSnapshot['agents'] | undefined;
 
@@ -284,7 +348,7 @@ export class Deployment {
     try {
       await this.#subscribe();
       this.#beat();
-      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal);
+      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints);
       if (this.#state === 'starting') this.#move('started');
     } catch (error) {
       if (this.#stopRequested) await this.#drain();
@@ -504,10 +568,16 @@ export class Deployment {
           const step = this.#bars[index];
           if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but only ${this.#bars.length} steps were published`);
           const results = submitOrders(this.#session, request.payload, step, ledger);
+          if (this.#options.journal !== undefined) this.#noteSubmission(request.from, request.payload, results);
           this.#wake();
           return OrdersResultMessage.draft({ index, results });
         }),
-        bus.subscribe(topics.allCheckpoints(), (envelope) => fleet.checkpointed(envelope)),
+        bus.subscribe(topics.allCheckpoints(), (envelope) => {
+          const before = fleet.resumeOf(envelope.from);
+          fleet.checkpointed(envelope);
+          const after = fleet.resumeOf(envelope.from);
+          if (after !== undefined && after !== before) this.#newCheckpoints.set(envelope.from, after);
+        }),
       ])),
     );
   }
@@ -571,7 +641,9 @@ export class Deployment {
       const step = next.bars;
       this.#bars[index] = step;
       const account = this.#session.open(step);
-      this.#ledger.filled(this.#session.stepFills());
+      this.#betweenSteps = false;
+      const openFills = this.#session.stepFills();
+      this.#ledger.filled(openFills);
       const payload: StepPayload = {
         index,
         bars: step.map((bar) => ({ ...bar })),
@@ -585,8 +657,11 @@ export class Deployment {
       if (this.#halted !== null && !this.#stepDone(index)) break;
       lastProgress = clock.now();
       this.#session.close(step);
+      this.#betweenSteps = true;
       this.#closedSteps = index + 1;
-      this.#ledger.filled(this.#session.stepFills());
+      const closeFills = this.#session.stepFills();
+      this.#ledger.filled(closeFills);
+      if (this.#options.journal !== undefined) await this.#journal(this.#options.journal, next, [...openFills, ...closeFills]);
       this.#options.onProgress?.({ step: index + 1, steps: pacer.stepCount });
     }
     // A halted run stood at the first step it did not trade.
@@ -645,6 +720,69 @@ export class Deployment {
     }
   }
 
+  #noteSubmission(from: string, request: OrdersRequest, answers: ReturnType<typeof submitOrders>): void {
+    this.#submissions.push({ from, beforeOpen: this.#betweenSteps, request: { index: request.index, approved: request.approved, rejected: request.rejected } });
+    answers.forEach((answer, i) => {
+      const intent = request.approved[i];
+      // A mesh's deciders all send the step's orders: the venue placed the first, the rest are repeats.
+      if (intent === undefined || answer.status === 'duplicate') return;
+      this.#orders.push({ clientOrderId: answer.clientOrderId, step: request.index, agentId: from, symbol: intent.symbol, side: intent.side, quantity: intent.quantity, status: answer.status, reason: answer.reason ?? null });
+    });
+  }
+
+  /**
+   * Writes the step that just closed. Lockstep waits (a heartbeat at most) for the signals of every
+   * live participant first: they reach the control plane on their own, and a replay from the journal
+   * needs them. A failed write is tried again, with back-off on the clock, until it is written or the
+   * deployment stops: no step is traded past one that is not stored.
+   */
+  async #journal(journal: DeploymentJournal, step: FeedStep, fills: readonly Fill[]): Promise<void> {
+    const { clock, logger, spec } = this.#options;
+    const participants = this.#participantsOf[step.index] ?? [];
+    if (this.#lockstep) {
+      const deadline = clock.now() + spec.swarm.heartbeatMs;
+      const missing = (): boolean => participants.some((id) => this.#fleet.isLive(id) && !this.#ledger.outputsOf(step.index).has(id));
+      while (missing() && clock.now() < deadline && !this.#stopRequested) await this.#nextChange(5);
+    }
+    const everyone = new Set(this.plan.agents.map((agent) => agent.id));
+    const signals: Record<string, ReturnType<StepLedger['signalsOf']>> = {};
+    for (const id of everyone) {
+      const intents = this.#ledger.signalsOf(step.index, new Set([id]));
+      if (this.#ledger.outputsOf(step.index).has(id)) signals[id] = intents;
+    }
+    const account = this.#session.account();
+    const position = { step: step.index + 1, lastTimeMs: step.timeMs };
+    const record: ClosedStep = {
+      index: step.index,
+      timeMs: step.timeMs,
+      bars: step.bars,
+      participants,
+      submissions: this.#submissions,
+      signals,
+      orders: this.#orders,
+      fills,
+      account: { equity: account.equity, cash: this.#session.portfolio.cash, positions: [...account.positions].map(([symbol, quantity]) => ({ symbol, quantity })) },
+      position,
+      checkpoints: [...this.#newCheckpoints].map(([agentId, resume]) => ({ agentId, resume })),
+      snapshot: { ...this.toJSON(), position },
+    };
+    this.#submissions = [];
+    this.#orders = [];
+    this.#newCheckpoints.clear();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await journal.stepClosed(record);
+        return;
+      } catch (error) {
+        if (this.#stopRequested) throw new SwarmRunError(`step ${step.index} was not stored before the deployment stopped: ${errorMessage(error)}`);
+        const waitMs = Math.min(JOURNAL_RETRY_MAX_MS, 100 * 2 ** attempt);
+        if (attempt === 0) this.#emit({ agent: CONTROL_PLANE_ID, kind: 'journal', detail: `step ${step.index} could not be stored (${errorMessage(error)}); trading waits and the write is tried again` });
+        logger.warn({ step: step.index, attempt, waitMs, err: errorMessage(error) }, 'journal write failed; trying again');
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
   /** Where a stalled step stood: whose output the control plane has not seen, and how those agents are. */
   #stallReason(index: number, step: FeedStep, lastProgress: number): string {
     const heard = this.#ledger.outputsOf(index);
@@ -673,6 +811,14 @@ export class Deployment {
     );
     // The last checkpoints are on their way.
     await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, 50));
+    const { journal } = this.#options;
+    if (journal?.drained !== undefined) {
+      // A checkpoint past the last closed step (the agent decided a step the venue never closed)
+      // cannot be resumed from: that step is traded again after a restart.
+      const checkpoints = [...this.#newCheckpoints].filter(([, resume]) => resume.replayFrom <= this.#closedSteps).map(([agentId, resume]) => ({ agentId, resume }));
+      this.#newCheckpoints.clear();
+      await journal.drained(checkpoints).catch((error: unknown) => this.#options.logger.warn({ err: errorMessage(error) }, 'the last checkpoints could not be stored; a resume replays from the ones before'));
+    }
     this.#stopBeat();
     this.#move('drained');
   }

@@ -22,7 +22,7 @@ export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
   /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
-  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall';
+  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal';
   readonly detail: string;
 }
 
@@ -147,14 +147,15 @@ export class AgentFleet {
    * Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat.
    * @throws SwarmRunError when an agent exits or stays silent; SwarmStoppedError when `signal` aborts first.
    */
-  async deploy(signal?: AbortSignal): Promise<number> {
+  async deploy(signal?: AbortSignal, resume?: ReadonlyMap<string, Resume>): Promise<number> {
     const { clock } = this.#options;
     // What a crashed run of the same owner left goes first; what a run that still runs holds stays.
     await this.#options.launcher.prepare();
     this.#deployStarted = this.#stopwatch();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
-        const launched = await this.#launch(plan, undefined, false);
+        // A resumed deployment's agents wait for their replay before they take a step.
+        const launched = await this.#launch(plan, undefined, resume !== undefined);
         const ready = this.#early.has(plan.id);
         const state: AgentState = {
           plan,
@@ -170,7 +171,7 @@ export class AgentFleet {
           pipeline: undefined,
           exitCode: undefined,
           codeCache: this.#said.get(plan.id) ?? null,
-          resume: undefined,
+          resume: resume?.get(plan.id),
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
@@ -193,8 +194,20 @@ export class AgentFleet {
       }
       await this.#nextChange(50);
     }
+    if (resume !== undefined) await this.#resumeAll();
     // When the last first heartbeat arrived, not when this loop noticed.
     return Math.max(...[...this.#agents.values()].map((agent) => agent.startMs.ready));
+  }
+
+  /** Brings every agent of a resumed deployment up to date: from its checkpoint, the steps after it. */
+  async #resumeAll(): Promise<void> {
+    await Promise.all(
+      [...this.#agents.values()].map(async (state) => {
+        const { resumedAt, replayed } = await this.#options.replay(state.plan);
+        const from = resumedAt === null ? 'from the first step (no checkpoint)' : `from its checkpoint after step ${resumedAt}`;
+        this.#options.emit({ agent: state.plan.id, kind: 'resumed', detail: `deployed again ${from}, replayed ${replayed} steps` });
+      }),
+    );
   }
 
   /** A heartbeat (or a last will) on the bus. */

@@ -1,2 +1,2 @@
 export { TradingSession, type SessionReport } from './session.js';
-export { submitOrders } from './gateway.js';
+export { submitOrders, type OrdersRequest, type OrderAnswer } from './gateway.js';

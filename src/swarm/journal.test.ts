@@ -1,0 +1,207 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { OrdersMessage, type Resume, swarmRegistry } from '../agent/index.js';
+import { type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
+import { ManualClock, silentLogger } from '../core/index.js';
+import { openArrayFeed, pace } from '../market/index.js';
+import { Deployment } from './deployment.js';
+import { InProcessLauncher } from './inprocess.testkit.js';
+import type { ClosedStep, DeploymentJournal, JournalReplay } from './journal.js';
+import type { SwarmReport } from './report.js';
+import { type SwarmSpec, parseSwarmSpec } from './spec.js';
+
+/**
+ * A deployment's journal, unit-tested: a control plane that dies (its deployment dropped on the
+ * floor, its agents and bus gone, mid-step or between steps) and comes back from the journal alone
+ * trades exactly what an uninterrupted run trades. Agents run in this process on an in-memory bus,
+ * every timer on a manual clock.
+ */
+
+const SWARM = 'journal';
+
+async function specOf(topology: string): Promise<SwarmSpec> {
+  return parseSwarmSpec(
+    {
+      name: 'journal',
+      data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount: 90 },
+      strategies: [
+        { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
+        { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
+        { type: 'ema-crossover', name: 'ema-a', symbol: 'AAA', fastPeriod: 2, slowPeriod: 6, sizing: { type: 'fixed-quantity', units: 5 } },
+      ],
+      risk: { maxPositionUnits: 100 },
+      swarm: { topology, heartbeatMs: 100, agentTimeoutMs: 1_000, stepTimeoutMs: 500, checkpointEverySteps: 7 },
+    },
+    'journal spec',
+  );
+}
+
+/** A journal in memory: what a store holds, as a restarted control plane reads it back. */
+class MemoryJournal implements DeploymentJournal {
+  readonly steps: ClosedStep[] = [];
+  readonly checkpoints = new Map<string, Resume>();
+  stepClosed(step: ClosedStep): Promise<void> {
+    // Through JSON, as a store gives it back.
+    const stored = JSON.parse(JSON.stringify(step)) as ClosedStep;
+    this.steps.push(stored);
+    for (const { agentId, resume } of stored.checkpoints) this.checkpoints.set(agentId, resume);
+    return Promise.resolve();
+  }
+  replay(): JournalReplay {
+    const last = this.steps[this.steps.length - 1];
+    if (last === undefined) throw new Error('nothing journaled yet');
+    return { steps: this.steps, checkpoints: new Map(this.checkpoints), snapshot: last.snapshot };
+  }
+}
+
+interface Generation {
+  readonly deployment: Deployment;
+  readonly broker: MemoryBroker;
+  readonly clock: ManualClock;
+}
+
+const brokers: MemoryBroker[] = [];
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+});
+
+/** One life of the control plane: its own broker, clock and agents; resumed from `replay` when given. */
+function generation(spec: SwarmSpec, journal: DeploymentJournal | undefined, replay?: JournalReplay, hooks: { onProgress?: (step: number) => void } = {}): Generation {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1) + brokers.length * 86_400_000);
+  const broker = createMemoryBroker({ logger: silentLogger });
+  brokers.push(broker);
+  const bus = createMemoryBus({ broker, clientId: 'control-plane', clock, registry: swarmRegistry, logger: silentLogger });
+  const position = replay?.snapshot.position;
+  const options = {
+    spec,
+    swarmId: SWARM,
+    bus,
+    launcher: new InProcessLauncher({ broker, clock, logger: silentLogger }),
+    pacer: pace(openArrayFeed(spec.backtest.bars, position === undefined ? {} : { from: position }), { clock, pacing: spec.swarm.pacing }),
+    clock,
+    stopwatch: () => clock.now(),
+    logger: silentLogger,
+    ...(journal === undefined ? {} : { journal }),
+    ...(hooks.onProgress === undefined ? {} : { onProgress: ({ step }: { step: number }) => hooks.onProgress?.(step) }),
+  };
+  const deployment = replay === undefined ? new Deployment(options) : Deployment.resumeFrom(replay, options);
+  return { deployment, broker, clock };
+}
+
+/** Runs `work` to its end under the generation's manual clock (see deployment.test.ts). */
+async function settle<T>(g: Generation, work: Promise<T>, until: () => boolean = () => false, maxMs = 120_000): Promise<T | undefined> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  work.then(
+    (value) => (outcome = { value }),
+    (error: unknown) => (outcome = { error }),
+  );
+  for (let elapsed = 0; outcome === undefined; elapsed += 10) {
+    if (elapsed > maxMs) throw new Error(`not settled within ${maxMs} ms of the manual clock; the deployment is ${g.deployment.state}`);
+    await g.broker.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (until()) return undefined;
+    if (outcome === undefined) g.clock.advance(10);
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.value;
+}
+
+async function runToEnd(g: Generation): Promise<SwarmReport> {
+  await settle(g, g.deployment.start());
+  await settle(g, g.deployment.run());
+  await g.deployment.close();
+  return g.deployment.report({ sandbox: 'local', broker: 'memory', brokerRoundTripMs: null });
+}
+
+/**
+ * A journal that dies with its process once `dead()` says so: that write and every later one never
+ * complete, as when the control plane is killed before the step's transaction commits.
+ */
+function mortal(journal: MemoryJournal, dead: (step: ClosedStep) => boolean): DeploymentJournal {
+  let killed = false;
+  return {
+    stepClosed: (step) => {
+      killed ||= dead(step);
+      return killed ? new Promise<void>(() => undefined) : journal.stepClosed(step);
+    },
+  };
+}
+
+/** Runs a generation until its journal died, then drops it as a SIGKILL would: its bus and agents go at once. */
+async function runUntilCrash(g: Generation, journal: MemoryJournal, storedBefore: () => number): Promise<void> {
+  await settle(g, g.deployment.start());
+  const left = await settle(g, g.deployment.run(), () => journal.steps.length === storedBefore());
+  expect(left, 'the run ended before the crash point').toBeUndefined();
+  await g.broker.close();
+}
+
+function books(report: SwarmReport) {
+  return { trades: report.trades, fills: report.fills, finalEquity: report.finalEquity, rejections: report.rejections, openPositions: report.openPositions };
+}
+
+describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment resumed from its journal', (topology) => {
+  it('after a crash between steps and one in the middle of a step, trades exactly as a run that never stopped', async () => {
+    const spec = await specOf(topology);
+    const clean = await runToEnd(generation(spec, undefined));
+    expect(clean.outcome).toBe('complete');
+    expect(clean.trades.length).toBeGreaterThan(3);
+
+    const journal = new MemoryJournal();
+    // Life 1 dies before step 31 is stored.
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 31)), journal, () => 31);
+    expect(journal.steps.length).toBe(31);
+
+    // Life 2 resumes, and dies once the orders of a later step reached its venue, before that step is stored.
+    let ordersOf = -1;
+    const second = generation(spec, mortal(journal, (step) => ordersOf >= 0 && step.index >= ordersOf), journal.replay());
+    const observer = createMemoryBus({ broker: second.broker, clientId: 'observer', clock: second.clock, registry: swarmRegistry, logger: silentLogger });
+    await observer.subscribe(swarmTopics(SWARM).allOrders(), (envelope) => {
+      if (ordersOf < 0 && OrdersMessage.is(envelope) && envelope.payload.index >= 50 && envelope.payload.approved.length > 0) ordersOf = envelope.payload.index;
+    });
+    await runUntilCrash(second, journal, () => ordersOf);
+    expect(ordersOf).toBeGreaterThanOrEqual(50);
+    expect(journal.steps.length).toBe(ordersOf);
+    const resumedEvents = second.deployment.toJSON().events.filter((event) => event.kind === 'resumed');
+    expect(resumedEvents).toHaveLength(second.deployment.plan.agents.length);
+    // Agents came back from their checkpoints (every 7 steps), not by replaying all 31 steps.
+    // (A ring's entry only forwards steps: it has no state to checkpoint.)
+    for (const event of resumedEvents.filter((resumed) => resumed.agent !== second.deployment.plan.entry)) {
+      expect(event.detail).toMatch(/from its checkpoint after step (2[4-9]|30), replayed [0-7] steps/);
+    }
+
+    // Life 3 resumes and runs to the end.
+    const third = generation(spec, journal, journal.replay());
+    const resumed = await runToEnd(third);
+    expect(resumed.outcome).toBe('complete');
+    expect(books(resumed)).toEqual(books(clean));
+    expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+    // Every order the venue placed is in the journal once, and they are the run's orders.
+    const orderIds = journal.steps.flatMap((step) => step.orders.map((order) => order.clientOrderId));
+    expect(new Set(orderIds).size).toBe(orderIds.length);
+    expect(journal.steps.flatMap((step) => step.fills)).toEqual(clean.fills.filter((fill) => !fill.clientOrderId.includes('end-of-data')).slice(0, journal.steps.flatMap((step) => step.fills).length));
+  });
+});
+
+describe('a journal that cannot be written', () => {
+  it('holds trading at the step until the write succeeds, and loses nothing', async () => {
+    const spec = await specOf('mesh');
+    const clean = await runToEnd(generation(spec, undefined));
+    const journal = new MemoryJournal();
+    let failures = 0;
+    const flaky: DeploymentJournal = {
+      stepClosed: (step) => {
+        if (step.index === 40 && failures < 4) {
+          failures += 1;
+          return Promise.reject(new Error('connection refused'));
+        }
+        return journal.stepClosed(step);
+      },
+    };
+    const report = await runToEnd(generation(spec, flaky));
+    expect(failures).toBe(4);
+    expect(books(report)).toEqual(books(clean));
+    const warnings = report.events.filter((event) => event.kind === 'journal').map((event) => event.detail);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('step 40 could not be stored (connection refused)');
+    expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+  });
+});

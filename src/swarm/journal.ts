@@ -1,0 +1,80 @@
+import type { IntentPayload, Resume } from '../agent/index.js';
+import type { Bar, FeedPosition } from '../market/index.js';
+import type { OrdersRequest } from '../trading/index.js';
+import type { Fill } from '../venue/index.js';
+import type { DeploymentSnapshot } from './deployment.js';
+
+/**
+ * An orders request the venue took, as it came: `beforeOpen` when it arrived after the previous
+ * step had closed and before this one opened (a mesh's late duplicate, typically), so that
+ * re-applying the journal puts it on the same side of the step's fills as it was.
+ */
+export interface JournaledSubmission {
+  readonly from: string;
+  readonly beforeOpen: boolean;
+  readonly request: OrdersRequest;
+}
+
+/** One order the venue answered while a step was current. */
+export interface JournaledOrder {
+  readonly clientOrderId: string;
+  readonly step: number;
+  readonly agentId: string;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  readonly quantity: number;
+  readonly status: string;
+  readonly reason: string | null;
+}
+
+/**
+ * What a deployment writes when a step closes, all in one piece, before the next step is published:
+ * what re-derives the control plane's side of the run (the step's bars, the orders requests in the
+ * order the venue took them, the signals agents sent), what the API shows (orders, fills, the
+ * account), and where agents and the market stand (checkpoints taken since the last step closed,
+ * the feed's position, the deployment's own snapshot).
+ */
+export interface ClosedStep {
+  readonly index: number;
+  readonly timeMs: number;
+  readonly bars: readonly Bar[];
+  /** Who took part in the step, as last published. */
+  readonly participants: readonly string[];
+  readonly submissions: readonly JournaledSubmission[];
+  /** Each agent's signalled intents of this step (an agent that sent none is absent). */
+  readonly signals: Readonly<Record<string, readonly IntentPayload[]>>;
+  readonly orders: readonly JournaledOrder[];
+  /** Fills the venue made at this step's open and close. */
+  readonly fills: readonly Fill[];
+  readonly account: { readonly equity: number; readonly cash: number; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }> };
+  /** The feed's position after this step: a feed opened from it gives the next step. */
+  readonly position: FeedPosition;
+  /** Checkpoints agents sent since the previous step closed: the latest of each. */
+  readonly checkpoints: ReadonlyArray<{ readonly agentId: string; readonly resume: Resume }>;
+  readonly snapshot: DeploymentSnapshot;
+}
+
+/**
+ * Where a deployment writes its closed steps. The deployment waits for each write before it
+ * publishes the next step (durable before visible: no order of a step is shown, nor a later step
+ * traded, before the step is stored); a write that fails is retried until it succeeds or the
+ * deployment is stopped.
+ */
+export interface DeploymentJournal {
+  stepClosed(step: ClosedStep): Promise<void>;
+  /** The last checkpoints agents sent as the deployment drained (after its last closed step). */
+  drained?(checkpoints: ClosedStep['checkpoints']): Promise<void>;
+}
+
+/** A stored step, as a restarted deployment re-applies it. */
+export type JournaledStep = Pick<ClosedStep, 'index' | 'timeMs' | 'bars' | 'participants' | 'submissions' | 'signals'>;
+
+/**
+ * What a deployment restarted from its journal is given: every closed step in order, each agent's
+ * latest checkpoint, and the snapshot written with the last step.
+ */
+export interface JournalReplay {
+  readonly steps: readonly JournaledStep[];
+  readonly checkpoints: ReadonlyMap<string, Resume>;
+  readonly snapshot: DeploymentSnapshot;
+}
