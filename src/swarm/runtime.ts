@@ -1,0 +1,194 @@
+import { posix } from 'node:path';
+import { AGENT_ENTRY, AGENT_ENV, type AgentConfig, CONTROL_PLANE_ID, ProbeMessage, swarmRegistry } from '../agent/index.js';
+import { type Bus, type EmbeddedBroker, connectBus, startEmbeddedBroker, swarmTopics } from '../bus/index.js';
+import { type Clock, type Logger, errorMessage, randomId } from '../core/index.js';
+import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
+import {
+  DEFAULT_AGENT_DIR,
+  LOCAL_CLOUD_RATE_LIMIT,
+  type SandboxConnection,
+  type SandboxProvider,
+  agentFiles,
+  buildBundle,
+  createSandboxProvider,
+} from '../sandbox/index.js';
+import type { DeploymentPlacement } from './deployment.js';
+import { SandboxLauncher } from './sandboxes.js';
+
+/** Where agents run. */
+export type SandboxTarget =
+  /** An embedded local cloud started for the run. */
+  | {
+      readonly kind: 'local';
+      /**
+       * Sandboxes the local cloud keeps started ahead of demand for the agent template, once it was
+       * used (a restarted agent claims one). @default one per agent (at most 24)
+       */
+      readonly warmPoolSize?: number;
+      /**
+       * Fill that pool before deploying (and wait for it), so deployment only claims sandboxes and
+       * `readyMs` leaves their creation out. @default false
+       */
+      readonly prewarm?: boolean;
+    }
+  /** E2B cloud (or any E2B-compatible API). */
+  | { readonly kind: 'e2b'; readonly connection: SandboxConnection };
+
+/** Options of {@link startSwarmRuntime}. */
+export interface SwarmRuntimeOptions {
+  /** @default { kind: 'local' } */
+  readonly sandbox?: SandboxTarget;
+  /**
+   * An external MQTT broker (`mqtt://…`, `ws://…`) that agents and the control plane reach. Agents
+   * connect anonymously. @default an embedded broker with per-agent credentials
+   */
+  readonly brokerUrl?: string;
+  /** The templates agents run in; on an embedded local cloud each is made with the agent bundle in it. */
+  readonly templates: readonly string[];
+  /** @default 24 (see {@link SandboxTarget}) */
+  readonly warmPoolSize?: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Options of {@link SwarmRuntime.launcher}. */
+export interface SwarmLauncherOptions {
+  readonly swarmId: string;
+  /** One of the runtime's templates. */
+  readonly template: string;
+  /** Env vars every agent of the swarm gets besides its config and bus settings. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What swarms run on, started once and shared: the bus (an embedded broker, or an external one),
+ * the sandboxes (an embedded local cloud, or E2B through the same SDK) and the agent bundle. `run`
+ * starts one for its single swarm; `serve` one for every deployment it keeps.
+ */
+export interface SwarmRuntime {
+  /** The control plane's bus connection. */
+  readonly bus: Bus;
+  readonly brokerUrl: string;
+  readonly provider: SandboxProvider;
+  readonly sandboxKind: SandboxTarget['kind'];
+  /** A launcher for one swarm's agents (close it to kill their sandboxes). */
+  launcher(options: SwarmLauncherOptions): SandboxLauncher;
+  /** How swarms on this runtime are placed, for reports. */
+  placement(): DeploymentPlacement;
+  /** Stops what the runtime started, in reverse order. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a {@link SwarmRuntime}: the broker (unless one is given), the control plane's bus
+ * connection (measuring an external broker's round trip), the agent bundle, and the embedded local
+ * cloud with the templates (unless sandboxes are on E2B).
+ */
+export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<SwarmRuntime> {
+  const { clock, logger } = options;
+  const closers: Array<() => Promise<unknown>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'close failed'));
+  };
+  try {
+    let broker: EmbeddedBroker | undefined;
+    let brokerUrl = options.brokerUrl;
+    if (brokerUrl === undefined) {
+      broker = await startEmbeddedBroker({ logger: logger.child({ part: 'broker' }) });
+      closers.push(() => (broker as EmbeddedBroker).close());
+      brokerUrl = broker.url;
+    }
+    const bus = await connectBus({
+      url: brokerUrl,
+      clientId: `${CONTROL_PLANE_ID}-${randomId().slice(0, 6)}`,
+      clock,
+      registry: swarmRegistry,
+      logger: logger.child({ part: 'bus' }),
+      maxMessageBytes: 4 * 1024 * 1024,
+      // Aedes speaks MQTT 3.1.1 only: asking for 5 first would cost every connection a refusal.
+      ...(broker === undefined ? {} : { ...broker.adminCredentials, protocolVersion: 4 as const }),
+    });
+    closers.push(() => bus.close());
+    const brokerRoundTripMs = broker === undefined ? await probeBroker(bus, swarmTopics(`probe-${randomId().slice(0, 6)}`).inbox(CONTROL_PLANE_ID), brokerUrl, logger) : null;
+
+    // A local cloud's agent templates hold the bundle already (as a template built for E2B can), so
+    // deploying an agent uploads nothing; elsewhere each sandbox gets it written.
+    const bundle = await buildBundle({ entry: AGENT_ENTRY, logger });
+    const target = options.sandbox ?? { kind: 'local' };
+    let provider: SandboxProvider;
+    if (target.kind === 'local') {
+      const files = Object.fromEntries(Object.entries(agentFiles(bundle)).map(([path, content]) => [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), path), content]));
+      const cloud: LocalCloud = await startLocalCloud({
+        logger: logger.child({ part: 'localcloud' }),
+        metricsIntervalMs: 0,
+        warmPoolSize: target.warmPoolSize ?? options.warmPoolSize ?? 24,
+        templates: [...new Set(options.templates)].map((name) => ({ name, files })),
+      });
+      closers.push(() => cloud.close());
+      if (target.prewarm === true) for (const template of new Set(options.templates)) await cloud.sandboxes.prewarm(template);
+      provider = createSandboxProvider({ connection: cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
+    } else {
+      provider = createSandboxProvider({ connection: target.connection });
+    }
+    const busUrl = brokerUrl;
+    return {
+      bus,
+      brokerUrl,
+      provider,
+      sandboxKind: target.kind,
+      launcher: ({ swarmId, template, env }) =>
+        new SandboxLauncher({
+          provider,
+          template,
+          bundle,
+          swarmId,
+          clock,
+          logger,
+          agentLogLevel: process.env.LOG_LEVEL ?? 'warn',
+          busEnvOf: (config: AgentConfig) => {
+            const credentials = broker?.issueCredentials({ swarmId, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) });
+            return {
+              ...env,
+              [AGENT_ENV.busUrl]: busUrl,
+              ...(credentials === undefined ? {} : { [AGENT_ENV.busUsername]: credentials.username, [AGENT_ENV.busPassword]: credentials.password, [AGENT_ENV.busProtocol]: '4' }),
+            };
+          },
+        }),
+      placement: () => ({ sandbox: target.kind, broker: broker === undefined ? busUrl : `embedded ${broker.url}`, brokerRoundTripMs }),
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** Round trips above this are a broker holding small packets, not a network (one loopback hop is < 1 ms). */
+const SLOW_ROUND_TRIP_MS = 20;
+
+/**
+ * Measures request/reply through an external broker (the median of 5 round trips to itself) and
+ * warns when it is slow: orders travel by request/reply, and Mosquitto's default (Nagle's algorithm
+ * on) adds about 40 ms to each, which no client setting can undo.
+ */
+async function probeBroker(bus: Bus, topic: string, brokerUrl: string, logger: Logger): Promise<number> {
+  const served = await bus.serve(topic, (request) => (ProbeMessage.is(request) ? ProbeMessage.draft(request.payload) : undefined));
+  const samples: number[] = [];
+  try {
+    for (let seq = 0; seq < 5; seq++) {
+      const started = performance.now();
+      await bus.request(topic, ProbeMessage.draft({ seq }), { timeoutMs: 5_000 });
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    await served.unsubscribe();
+  }
+  const median = [...samples].sort((a, b) => a - b)[2] as number;
+  if (median > SLOW_ROUND_TRIP_MS) {
+    logger.warn(
+      { brokerUrl, roundTripMs: Number(median.toFixed(1)) },
+      `a request/reply round trip through ${brokerUrl} takes ${median.toFixed(1)} ms (median of 5; about 0.2 ms is usual on one machine): the broker holds small packets, so every step and order waits too. On Mosquitto set "set_tcp_nodelay true" in its configuration (see README, the message bus)`,
+    );
+  }
+  return median;
+}
