@@ -1,7 +1,7 @@
 // Architecture rules checked by `npm run lint:deps` (part of npm test): no import cycles; a domain
 // (a folder of src/) is used by others only through its index.ts; only the CLI runs backtests; the
 // agent that runs inside sandboxes stays clear of the control plane; only the sandbox domain imports
-// the e2b SDKs; test helpers (*.testkit.ts) stay out of production code.
+// the e2b SDKs and only the store the database drivers; test helpers (*.testkit.ts) stay out of production code.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -22,6 +22,16 @@ module.exports = {
         "owner tags and the SDK's error types stay in one place. Tests, the conformance suites and benchmarks drive the SDK itself, on purpose.",
       from: { path: '^src/', pathNot: ['^src/sandbox/', '\\.test\\.ts$'] },
       to: { path: '(^|/)node_modules/(e2b|@e2b/code-interpreter)/' },
+    },
+    {
+      name: 'only-store-imports-the-database-drivers',
+      severity: 'error',
+      comment:
+        'The store is the one persistence seam (DESIGN decision 7): PGlite and pg are reached only through src/store/ (openStore, ' +
+        'Store.query, Store.transaction), so both drivers give the same rows, errors are mapped in one place, and migrations and ' +
+        'the data dir lock stay with the database.',
+      from: { path: '^(src|test|bench)/', pathNot: '^src/store/' },
+      to: { path: '(^|/)node_modules/(@electric-sql/pglite|pg|pg-[^/]+)/' },
     },
     {
       name: 'testkits-are-for-tests',
