@@ -12,7 +12,16 @@ export interface ErrorBody {
     readonly field?: string;
     /** When to try again, also sent as `Retry-After` (whole seconds, at least 1). */
     readonly retryAfterMs?: number;
+    /** Every field at fault, for an error that lists them (a spec's mistakes): its path, the value found, what is allowed. */
+    readonly issues?: ReadonlyArray<{ readonly path: string; readonly got: unknown; readonly allowed: string }>;
   };
+}
+
+/** The problems an error lists (a SpecError's), duck-typed so that the api needs no domain's error classes. */
+function issuesOf(error: unknown): ErrorBody['error']['issues'] {
+  const problems = (error as { problems?: unknown }).problems;
+  if (!Array.isArray(problems)) return undefined;
+  return problems.map((problem: { field?: unknown; value?: unknown; allowed?: unknown }) => ({ path: String(problem.field), got: problem.value ?? null, allowed: String(problem.allowed) }));
 }
 
 /**
@@ -57,6 +66,7 @@ export function errorBody(error: unknown): ErrorBody {
       retryable: error instanceof TradeswarmError ? error.retryable : false,
       ...(error instanceof InvalidInputError ? { field: error.field } : {}),
       ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+      ...(issuesOf(error) === undefined ? {} : { issues: issuesOf(error) }),
     },
   };
 }

@@ -4,7 +4,9 @@ import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
+import { registerDeploymentCommands } from './deployments.js';
 import { registerRunCommand } from './run.js';
+import { registerServeCommand } from './serve.js';
 
 const program = new Command()
   .name('tradeswarm')
@@ -15,6 +17,8 @@ registerDemoCommand(program);
 registerRunCommand(program);
 registerBacktestCommand(program);
 registerExecCommands(program);
+registerServeCommand(program);
+registerDeploymentCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);

@@ -32,3 +32,21 @@ export class TierNotAllowedError extends TradeswarmError {
     super(`tier ${tier} is not allowed in ${environment}, which allows ${allowed.join(', ')}; choose one of those, or widen environments.${environment}.cpus and memoryMB in the config file`);
   }
 }
+
+/** A deployment's name is taken. Nothing was stored or started. */
+export class DeploymentNameTakenError extends TradeswarmError {
+  override readonly name = 'DeploymentNameTakenError';
+
+  constructor(readonly deploymentName: string) {
+    super(`a deployment named ${deploymentName} exists; choose another --name, or stop and remove that one first`);
+  }
+}
+
+/** No deployment has that id or name. */
+export class DeploymentNotFoundError extends TradeswarmError {
+  override readonly name = 'DeploymentNotFoundError';
+
+  constructor(readonly ref: string) {
+    super(`no deployment has the id or name ${ref}; \`tradeswarm ps\` lists them`);
+  }
+}

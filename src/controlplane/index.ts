@@ -14,4 +14,7 @@ export {
   type ResourceTier,
   type TierName,
 } from './environments.js';
-export { CapacityError, TierNotAllowedError } from './errors.js';
+export { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
+export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type DeploymentView, type DeploymentStatus } from './controlplane.js';
+export { type EventRecord, type OrderRecord, type FillRecord } from './repository.js';
+export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';

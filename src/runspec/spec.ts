@@ -248,13 +248,21 @@ export async function loadSpec(file: string): Promise<Spec> {
   } catch (error) {
     throw new SpecError(file, [{ field: '(file)', value: file, allowed: `a readable YAML file (${errorMessage(error)})` }], { cause: error });
   }
+  return parseSpecText(text, file);
+}
+
+/**
+ * Validates a spec given as YAML text (a spec sent to `tradeswarm serve`); `source` names it in errors.
+ * @throws SpecError for text that is not YAML, and listing every mistake of the spec.
+ */
+export function parseSpecText(text: string, source: string): Spec {
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (error) {
-    throw new SpecError(file, [{ field: '(file)', value: file, allowed: `valid YAML (${errorMessage(error)})` }], { cause: error });
+    throw new SpecError(source, [{ field: '(file)', value: source, allowed: `valid YAML (${errorMessage(error)})` }], { cause: error });
   }
-  return parseSpec(raw, file);
+  return parseSpec(raw, source);
 }
 
 /**

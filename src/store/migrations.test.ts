@@ -22,7 +22,10 @@ describe('splitStatements', () => {
 describe('loadMigrations', () => {
   it('reads the shipped migrations from beside the module, in order, starting at 001', () => {
     const migrations = loadMigrations(MIGRATIONS_DIR);
-    expect(migrations.map((migration) => [migration.version, migration.name, migration.file])).toEqual([[1, 'control_plane', '001_control_plane.sql']]);
+    expect(migrations.map((migration) => [migration.version, migration.name, migration.file])).toEqual([
+      [1, 'control_plane', '001_control_plane.sql'],
+      [2, 'step_replay', '002_step_replay.sql'],
+    ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });
 });

@@ -12,30 +12,21 @@ import {
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
-import { type Bar, type FeedPosition, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
+import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import { type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import type { Fill } from '../venue/index.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
-import type { ClosedStep, DeploymentJournal, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
+import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, DeploymentState, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
+
+export type { DeploymentSnapshot, DeploymentState } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
-import type { AgentLifecycle } from './lifecycle.js';
 import { StepLedger } from './ledger.js';
 import type { SwarmOutcome, SwarmReport } from './report.js';
 import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
 
-/**
- * Where a deployment stands:
- * - `pending`: made, nothing started;
- * - `starting`: its agents are being deployed;
- * - `running`: steps are traded;
- * - `draining`: no new step; agents are told to stop and checkpoint;
- * - `stopped`: drained (the data ended, the run halted by a fault, or it was asked to stop);
- * - `failed`: the control plane could not go on (an agent never came up, an error of its own).
- */
-export type DeploymentState = 'pending' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 /** What moves a deployment. */
 export type DeploymentEvent = 'start' | 'started' | 'drain' | 'drained' | 'fail';
@@ -71,23 +62,6 @@ export function deploymentTransition(state: DeploymentState, event: DeploymentEv
   const next = DEPLOYMENT_TRANSITIONS[state][event];
   if (next === undefined) throw new DeploymentStateError(state, event);
   return next;
-}
-
-/** What can be saved of a deployment and given back to {@link Deployment.restore}: plain JSON. */
-export interface DeploymentSnapshot {
-  readonly version: 1;
-  readonly swarmId: string;
-  readonly state: DeploymentState;
-  /** The market position after the last step handed to the agents. */
-  readonly position: FeedPosition;
-  /** Steps decided and closed at the venue. */
-  readonly closedSteps: number;
-  readonly halted: { readonly reason: string; readonly atStep: number } | null;
-  readonly stopRequested: boolean;
-  readonly events: readonly SwarmEvent[];
-  /** Steps decided without an agent, so far. */
-  readonly absences: readonly AgentAbsence[];
-  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }>;
 }
 
 /** The snapshot format {@link Deployment.restore} reads. */

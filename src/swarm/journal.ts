@@ -2,7 +2,37 @@ import type { IntentPayload, Resume } from '../agent/index.js';
 import type { Bar, FeedPosition } from '../market/index.js';
 import type { OrdersRequest } from '../trading/index.js';
 import type { Fill } from '../venue/index.js';
-import type { DeploymentSnapshot } from './deployment.js';
+import type { AgentAbsence } from './absences.js';
+import type { SwarmEvent } from './fleet.js';
+import type { AgentLifecycle } from './lifecycle.js';
+
+/**
+ * Where a deployment stands:
+ * - `pending`: made, nothing started;
+ * - `starting`: its agents are being deployed;
+ * - `running`: steps are traded;
+ * - `draining`: no new step; agents are told to stop and checkpoint;
+ * - `stopped`: drained (the data ended, the run halted by a fault, or it was asked to stop);
+ * - `failed`: the control plane could not go on (an agent never came up, an error of its own).
+ */
+export type DeploymentState = 'pending' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** What can be saved of a deployment and given back to {@link Deployment.restore}: plain JSON. */
+export interface DeploymentSnapshot {
+  readonly version: 1;
+  readonly swarmId: string;
+  readonly state: DeploymentState;
+  /** The market position after the last step handed to the agents. */
+  readonly position: FeedPosition;
+  /** Steps decided and closed at the venue. */
+  readonly closedSteps: number;
+  readonly halted: { readonly reason: string; readonly atStep: number } | null;
+  readonly stopRequested: boolean;
+  readonly events: readonly SwarmEvent[];
+  /** Steps decided without an agent, so far. */
+  readonly absences: readonly AgentAbsence[];
+  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }>;
+}
 
 /**
  * An orders request the venue took, as it came: `beforeOpen` when it arrived after the previous

@@ -71,6 +71,8 @@ export interface SwarmRuntime {
   readonly brokerUrl: string;
   readonly provider: SandboxProvider;
   readonly sandboxKind: SandboxTarget['kind'];
+  /** The templates agents can run in. */
+  readonly templates: readonly string[];
   /** A launcher for one swarm's agents (close it to kill their sandboxes). */
   launcher(options: SwarmLauncherOptions): SandboxLauncher;
   /** How swarms on this runtime are placed, for reports. */
@@ -136,6 +138,7 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
       brokerUrl,
       provider,
       sandboxKind: target.kind,
+      templates: [...new Set(options.templates)],
       launcher: ({ swarmId, template, env }) =>
         new SandboxLauncher({
           provider,

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Bar } from '../market/index.js';
-import { type RunOptions, type RunWarning, type Spec, SpecError, loadSpec, parseSpec, runOptionsFromSpec, specProblemOf, warmUpWarnings } from '../runspec/index.js';
+import { type RunOptions, type RunWarning, type Spec, SpecError, loadSpec, parseSpec, parseSpecText, runOptionsFromSpec, specProblemOf, warmUpWarnings } from '../runspec/index.js';
 import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
 
 /**
@@ -123,6 +123,17 @@ export function parseSwarmSection(spec: Spec, source: string): SwarmSection {
  */
 export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDir = process.cwd()): Promise<SwarmSpec> {
   const spec = parseSpec(raw, source);
+  const swarm = parseSwarmSection(spec, source);
+  return { spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) };
+}
+
+/**
+ * Validates a spec given as YAML text (as `tradeswarm deploy` sends it) and loads its data; CSV paths
+ * resolve relative to `baseDir`.
+ * @throws SpecError listing every mistake.
+ */
+export async function parseSwarmSpecText(text: string, source: string, baseDir: string): Promise<SwarmSpec> {
+  const spec = parseSpecText(text, source);
   const swarm = parseSwarmSection(spec, source);
   return { spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) };
 }

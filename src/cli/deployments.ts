@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { DeploymentStatus, DeploymentView, EventRecord, OrderRecord } from '../controlplane/index.js';
+import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
+import { DEFAULT_SERVER_URL } from './serve.js';
+
+/** Options every client command takes. */
+interface ClientOptions {
+  url?: string;
+  apiKey?: string;
+  json?: boolean;
+}
+
+/** An answer of `tradeswarm serve` that is not a success. */
+export class ServerError extends TradeswarmError {
+  override readonly name = 'ServerError';
+
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    const error = (body as { error?: { message?: string; issues?: Array<{ path: string; got: unknown; allowed: string }> } }).error;
+    super(error?.message ?? `the server answered ${status}`);
+  }
+}
+
+/** Calls `tradeswarm serve`; says how to start one when nothing answers. */
+async function call<T>(options: ClientOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const url = options.url ?? process.env.TRADESWARM_URL ?? DEFAULT_SERVER_URL;
+  const apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, url), {
+      method,
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (error) {
+    throw new TradeswarmError(
+      `no tradeswarm server answers at ${url} (${errorChain(error)}); start one with \`tradeswarm serve\` (it listens on ${DEFAULT_SERVER_URL}), or point --url / TRADESWARM_URL at yours`,
+      { cause: error, retryable: true },
+    );
+  }
+  const answer: unknown = await response.json().catch(() => null);
+  if (!response.ok) throw new ServerError(response.status, answer);
+  return answer as T;
+}
+
+function print(options: ClientOptions, value: unknown, text: () => string): void {
+  process.stdout.write(options.json === true ? `${JSON.stringify(value, null, 2)}\n` : text());
+}
+
+function money(value: number | null): string {
+  return value === null ? '-' : value.toFixed(2);
+}
+
+function duration(ms: number | null): string {
+  if (ms === null) return '-';
+  const s = Math.floor(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** Lays out rows under a header, each column as wide as its widest cell. */
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+function psTable(views: readonly DeploymentView[]): string {
+  if (views.length === 0) return 'no deployments; deploy one with `tradeswarm deploy <spec.yaml>`\n';
+  return table(
+    ['NAME', 'STATE', 'ENV', 'TOPOLOGY', 'AGENTS', 'STEPS', 'ORDERS', 'EQUITY', 'PNL', 'UPTIME'],
+    views.map((view) => [
+      view.name,
+      view.state,
+      view.env,
+      view.topology,
+      `${view.agents.healthy}/${view.agents.total}`,
+      view.totalSteps === null ? String(view.steps) : `${view.steps}/${view.totalSteps}`,
+      String(view.orders),
+      money(view.equity),
+      money(view.pnl),
+      duration(view.uptimeMs),
+    ]),
+  );
+}
+
+function statusText(status: DeploymentStatus): string {
+  const lines = [
+    `${status.name} (${status.id}): ${status.state}${status.desired === 'stopped' && status.state === 'running' ? ' (stopping)' : ''}, ${status.env}, ${status.topology}, ${status.pacing}`,
+    `  steps ${status.totalSteps === null ? status.steps : `${status.steps}/${status.totalSteps}`}, orders ${status.orders}, fills ${status.fills}, equity ${money(status.equity)}, pnl ${money(status.pnl)}, uptime ${duration(status.uptimeMs)}`,
+  ];
+  if (status.error !== null) lines.push(`  error: ${status.error}`);
+  if (status.agentList.length > 0) {
+    lines.push('', table(['AGENT', 'STATE', 'RESTARTS', 'SANDBOX'], status.agentList.map((agent) => [agent.id, agent.lifecycle, String(agent.restarts), agent.placement])).trimEnd());
+  }
+  if (status.positions.length > 0) lines.push('', `positions: ${status.positions.map((p) => `${p.symbol} ${p.quantity}`).join(', ')}`);
+  if (status.events.length > 0) lines.push('', 'latest events:', ...status.events.map(eventLine));
+  return `${lines.join('\n')}\n`;
+}
+
+function eventLine(event: EventRecord): string {
+  return `  ${new Date(event.atMs).toISOString()}  ${event.kind}${event.agentId === null ? '' : ` ${event.agentId}`}${event.step === null ? '' : ` @${event.step}`}${event.detail === null ? '' : `: ${event.detail}`}`;
+}
+
+function orderLine(order: OrderRecord): string {
+  return `${String(order.step).padStart(6)}  ${order.side.padEnd(4)} ${String(order.quantity).padStart(8)} ${order.symbol.padEnd(8)} ${order.status.padEnd(9)} ${order.clientOrderId}${order.reason === null ? '' : ` (${order.reason})`}\n`;
+}
+
+function clientOptions(command: Command): Command {
+  return command
+    .option('--url <url>', `the server (default: TRADESWARM_URL, else ${DEFAULT_SERVER_URL})`)
+    .option('--api-key <key>', 'its API key (default: TRADESWARM_API_KEY)')
+    .option('--json', 'print JSON');
+}
+
+/** Polls every second until the process is interrupted. */
+async function follow(poll: () => Promise<boolean>): Promise<void> {
+  for (;;) {
+    const more = await poll();
+    if (!more) return;
+    await new Promise((resolve_) => setTimeout(resolve_, 1_000));
+  }
+}
+
+/** `deploy`, `ps`, `status`, `orders`, `logs`, `stop`: clients of a running `tradeswarm serve`. */
+export function registerDeploymentCommands(program: Command): void {
+  clientOptions(program.command('deploy'))
+    .description('deploy a spec to a running `tradeswarm serve`: it runs until stopped')
+    .argument('<spec>', 'spec file (YAML), as for run and backtest; its CSV paths are read on the server')
+    .option('--name <name>', "the deployment's name (default: the spec's name)")
+    .option('--env <env>', 'dev, staging or prod', 'dev')
+    .action(async (file: string, options: ClientOptions & { name?: string; env: string }) => {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        throw new InvalidInputError('<spec>', `${file} cannot be read (${errorChain(error)}); give the path of a spec file`);
+      }
+      const view = await call<DeploymentView>(options, 'POST', '/v1/deployments', { spec: text, baseDir: dirname(resolve(file)), env: options.env, ...(options.name === undefined ? {} : { name: options.name }) });
+      print(options, view, () => `deployed ${view.name} (${view.id}) to ${view.env}: ${view.state}; watch it with \`tradeswarm ps\`, \`tradeswarm status ${view.name}\`, \`tradeswarm orders ${view.name} --follow\`\n`);
+    });
+
+  clientOptions(program.command('ps'))
+    .description('list deployments: state, environment, topology, healthy agents, steps, orders, equity, PnL, uptime')
+    .action(async (options: ClientOptions) => {
+      const views = await call<DeploymentView[]>(options, 'GET', '/v1/deployments');
+      print(options, views, () => psTable(views));
+    });
+
+  clientOptions(program.command('status'))
+    .description('one deployment in detail: agents, positions, latest events')
+    .argument('<deployment>', 'its name or id')
+    .action(async (ref: string, options: ClientOptions) => {
+      const status = await call<DeploymentStatus>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}`);
+      print(options, status, () => statusText(status));
+    });
+
+  clientOptions(program.command('orders'))
+    .description("a deployment's orders, as stored (each written before the next step is traded)")
+    .argument('<deployment>', 'its name or id')
+    .option('--follow', 'keep printing new orders until Ctrl-C')
+    .action(async (ref: string, options: ClientOptions & { follow?: boolean }) => {
+      let fromStep = 0;
+      const seen = new Set<string>();
+      await follow(async () => {
+        const orders = await call<OrderRecord[]>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}/orders?fromStep=${fromStep}`);
+        const fresh = orders.filter((order) => !seen.has(order.clientOrderId));
+        for (const order of fresh) seen.add(order.clientOrderId);
+        if (options.json === true) for (const order of fresh) process.stdout.write(`${JSON.stringify(order)}\n`);
+        else for (const order of fresh) process.stdout.write(orderLine(order));
+        fromStep = Math.max(fromStep, ...orders.map((order) => order.step));
+        return options.follow === true;
+      });
+    });
+
+  clientOptions(program.command('logs'))
+    .description("a deployment's events: deployed, agents lost and restarted, resumed after a crash, stopped")
+    .argument('<deployment>', 'its name or id')
+    .option('--follow', 'keep printing new events until Ctrl-C')
+    .action(async (ref: string, options: ClientOptions & { follow?: boolean }) => {
+      let after = 0;
+      await follow(async () => {
+        const events = await call<EventRecord[]>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}/events?after=${after}`);
+        for (const event of events) process.stdout.write(options.json === true ? `${JSON.stringify(event)}\n` : `${eventLine(event).trimStart()}\n`);
+        after = Math.max(after, ...events.map((event) => event.id));
+        return options.follow === true;
+      });
+    });
+
+  clientOptions(program.command('stop'))
+    .description('stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed')
+    .argument('<deployment>', 'its name or id')
+    .action(async (ref: string, options: ClientOptions) => {
+      const view = await call<DeploymentView>(options, 'POST', `/v1/deployments/${encodeURIComponent(ref)}/stop`);
+      print(options, view, () => `stopped ${view.name}: ${view.state} after ${view.steps} steps, ${view.orders} orders, equity ${money(view.equity)}\n`);
+    });
+}

@@ -1,0 +1,382 @@
+import { type Clock, InvalidInputError, type Logger, errorMessage, randomId } from '../core/index.js';
+import { type Feed, openArrayFeed, pace } from '../market/index.js';
+import type { Store } from '../store/index.js';
+import { type Spec, parseSpecText } from '../runspec/index.js';
+import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
+import { DeploymentNotFoundError } from './errors.js';
+import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord } from './repository.js';
+
+/** Options of {@link ControlPlane.start}. */
+export interface ControlPlaneOptions {
+  readonly store: Store;
+  /** The bus and sandboxes every deployment runs on. Its templates must include every environment's. */
+  readonly runtime: SwarmRuntime;
+  readonly environments: Environments;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** What `tradeswarm deploy` asks for. */
+export interface DeployRequest {
+  /** The spec, as YAML text: the same spec `run` and `backtest` read. */
+  readonly specYaml: string;
+  /** Where the spec's CSV paths are relative to, on the server's machine (the spec file's folder). */
+  readonly baseDir: string;
+  /** @default the spec's name */
+  readonly name?: string;
+  /** @default 'dev' */
+  readonly env?: EnvironmentName;
+}
+
+/** A deployment as `ps` shows it. */
+export interface DeploymentView {
+  readonly id: string;
+  readonly name: string;
+  readonly env: string;
+  readonly topology: string;
+  readonly pacing: string;
+  /** Where it stands: `pending`, `starting`, `running`, `draining`; or how it ended: `complete`, `halted`, `degraded`, `stopped`, `failed`; `suspended` while no server runs it. */
+  readonly state: string;
+  readonly desired: 'running' | 'stopped';
+  readonly agents: { readonly healthy: number; readonly total: number };
+  /** Steps closed at the venue (bars processed). */
+  readonly steps: number;
+  /** The feed's length; `null` for an endless feed. */
+  readonly totalSteps: number | null;
+  readonly orders: number;
+  readonly fills: number;
+  readonly equity: number | null;
+  readonly pnl: number | null;
+  /** Since this server (re)started it; `null` when it is not running here. */
+  readonly uptimeMs: number | null;
+  readonly error: string | null;
+  readonly createdAtMs: number;
+}
+
+/** A deployment as `status` shows it: its view, its agents, positions and latest events. */
+export interface DeploymentStatus extends DeploymentView {
+  readonly agentList: ReadonlyArray<{ readonly id: string; readonly lifecycle: string; readonly restarts: number; readonly placement: string }>;
+  readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
+  readonly events: readonly EventRecord[];
+  /** The final report, once it ended. */
+  readonly report: SwarmReport | null;
+}
+
+/** A deployment this server runs. */
+interface Live {
+  readonly record: DeploymentRecord;
+  readonly spec: SwarmSpec;
+  readonly deployment: Deployment;
+  readonly close: () => Promise<void>;
+  readonly startedAtMs: number;
+  /** The feed's length; `null` when endless. */
+  readonly totalSteps: number | null;
+  /** Settles once the deployment ended (or was suspended) and its sandboxes are gone. */
+  done: Promise<void>;
+  /** The server is shutting down: the deployment is suspended, not stopped, and resumes at the next start. */
+  suspending: boolean;
+}
+
+const DEFAULT_TEMPLATE = 'base';
+
+/**
+ * The control plane of `tradeswarm serve` (DESIGN decisions 9 and 10): deployments are records in
+ * the store and run until stopped; each closes every step into the store before the next is
+ * published, so the process can die at any instant and {@link ControlPlane.start} resumes every
+ * deployment that was running from the store alone: the venue and books re-derived from the stored
+ * steps, agents deployed again from their latest checkpoints. No step is skipped or traded twice,
+ * and no order is lost or doubled.
+ */
+export class ControlPlane {
+  readonly #options: ControlPlaneOptions;
+  readonly #repo: ControlPlaneRepository;
+  readonly #live = new Map<string, Live>();
+  readonly #shapes = new Map<string, Shape>();
+  #closing = false;
+
+  private constructor(options: ControlPlaneOptions) {
+    this.#options = options;
+    this.#repo = new ControlPlaneRepository(options.store, () => options.clock.now());
+  }
+
+  /**
+   * Opens the control plane on its store and resumes every deployment the store says is running.
+   * A deployment that cannot be resumed (its spec's data is gone, say) is marked failed with the
+   * reason; the others go on.
+   */
+  static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const plane = new ControlPlane(options);
+    for (const record of await plane.#repo.list()) {
+      if (record.desired !== 'running') continue;
+      try {
+        await plane.#launch(record, true);
+      } catch (error) {
+        options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
+        await plane.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
+        await plane.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
+      }
+    }
+    return plane;
+  }
+
+  /**
+   * Creates a deployment and starts it: the spec is checked and its data loaded, the environment's
+   * sandbox limit checked, and only then is anything stored or started.
+   * @throws SpecError naming every mistake of the spec; InvalidInputError for a bad env or name;
+   *   CapacityError past the environment's sandboxes; DeploymentNameTakenError for a taken name.
+   */
+  async deploy(request: DeployRequest): Promise<DeploymentView> {
+    const env = request.env ?? 'dev';
+    if (!ENVIRONMENTS.includes(env)) throw new InvalidInputError('env', `must be one of ${ENVIRONMENTS.join(', ')}, got ${JSON.stringify(env)}`);
+    const spec = await parseSwarmSpecText(request.specYaml, 'the deployed spec', request.baseDir);
+    const name = request.name ?? spec.spec.name;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
+    this.#checkTemplate(spec, env);
+    this.#checkCapacity(env, planOf(spec).agents.length);
+    const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
+    const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
+    await this.#repo.appendEvent(id, { kind: 'deployed', detail: `deployed to ${env}` });
+    await this.#launch(record, false, spec);
+    return this.#view((await this.#repo.find(id)) ?? record);
+  }
+
+  /** Every deployment, newest first. */
+  async list(): Promise<DeploymentView[]> {
+    return Promise.all((await this.#repo.list()).map((record) => this.#view(record)));
+  }
+
+  /** @throws DeploymentNotFoundError */
+  async status(ref: string): Promise<DeploymentStatus> {
+    const record = await this.#find(ref);
+    const view = await this.#view(record);
+    const live = this.#live.get(record.id);
+    const snapshot = live?.deployment.toJSON();
+    const summary = await this.#repo.summary(record.id);
+    const events = await this.#repo.events(record.id, { limit: 10_000 });
+    return {
+      ...view,
+      agentList: (snapshot?.agents ?? []).map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement })),
+      positions: summary.positions,
+      events: events.slice(-20),
+      report: await this.#repo.report(record.id),
+    };
+  }
+
+  /** @throws DeploymentNotFoundError */
+  async orders(ref: string, options: { readonly fromStep?: number; readonly limit?: number } = {}): Promise<OrderRecord[]> {
+    return this.#repo.orders((await this.#find(ref)).id, options);
+  }
+
+  /** @throws DeploymentNotFoundError */
+  async fills(ref: string): Promise<FillRecord[]> {
+    return this.#repo.fills((await this.#find(ref)).id);
+  }
+
+  /** @throws DeploymentNotFoundError */
+  async events(ref: string, options: { readonly afterId?: number; readonly limit?: number } = {}): Promise<EventRecord[]> {
+    return this.#repo.events((await this.#find(ref)).id, options);
+  }
+
+  /**
+   * Stops a deployment for good: no new step, agents checkpoint and exit, sandboxes are killed; it
+   * is not resumed at the next start. Resolves once it stopped.
+   * @throws DeploymentNotFoundError
+   */
+  async stop(ref: string): Promise<DeploymentView> {
+    const record = await this.#find(ref);
+    await this.#repo.setState(record.id, { state: this.#live.has(record.id) ? 'draining' : record.state, desired: 'stopped' });
+    await this.#repo.appendEvent(record.id, { kind: 'stop', detail: 'stop requested' });
+    const live = this.#live.get(record.id);
+    if (live !== undefined) {
+      live.deployment.stop('tradeswarm stop');
+      await live.done;
+    }
+    return this.#view(await this.#find(ref));
+  }
+
+  /**
+   * Shuts the server down cleanly: every running deployment drains (agents checkpoint, sandboxes
+   * are killed) and is `suspended`: it resumes where it stood when a server starts on the store again.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(
+      [...this.#live.values()].map(async (live) => {
+        live.suspending = true;
+        live.deployment.stop('server shutdown');
+        await live.done;
+      }),
+    );
+  }
+
+  async #find(ref: string): Promise<DeploymentRecord> {
+    const record = await this.#repo.find(ref);
+    if (record === undefined) throw new DeploymentNotFoundError(ref);
+    return record;
+  }
+
+  #templateOf(spec: SwarmSpec, env: EnvironmentName): string {
+    return spec.swarm.template === DEFAULT_TEMPLATE ? this.#options.environments[env].template : spec.swarm.template;
+  }
+
+  #checkTemplate(spec: SwarmSpec, env: EnvironmentName): void {
+    const template = this.#templateOf(spec, env);
+    if (!this.#options.runtime.templates.includes(template)) {
+      throw new InvalidInputError('swarm.template', `${template} is not a template this server runs agents in (${this.#options.runtime.templates.join(', ')}); leave swarm.template out to use the environment's`);
+    }
+  }
+
+  #checkCapacity(env: EnvironmentName, adding: number): void {
+    let inUse = 0;
+    for (const live of this.#live.values()) if (live.record.env === env) inUse += live.deployment.plan.agents.length;
+    checkCapacity(this.#options.environments[env], inUse, adding);
+  }
+
+  /** Starts (or resumes) a stored deployment and runs it in the background until it ends. */
+  async #launch(record: DeploymentRecord, resuming: boolean, parsed?: SwarmSpec): Promise<void> {
+    const { runtime, clock, logger, environments } = this.#options;
+    const env = record.env as EnvironmentName;
+    const stored = await this.#repo.spec(record.id, record.specVersion);
+    const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
+    const replay = resuming ? await this.#repo.replayOf(record.id) : null;
+    if (resuming) this.#checkCapacity(env, planOf(spec).agents.length);
+    const feed: Feed = openArrayFeed(spec.backtest.bars, replay === null ? {} : { from: replay.snapshot.position });
+    const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
+    const journal = this.#repo.journalOf(record.id);
+    // State changes and events are stored in order, each after the one before.
+    let writes = Promise.resolve();
+    const write = (what: () => Promise<void>): void => {
+      writes = writes.then(what).catch((error: unknown) => logger.warn({ deployment: record.name, err: errorMessage(error) }, 'could not store a deployment change'));
+    };
+    const options: DeploymentOptions = {
+      spec,
+      swarmId: record.id,
+      bus: runtime.bus,
+      launcher,
+      pacer: pace(feed, { clock, pacing: spec.swarm.pacing }),
+      clock,
+      logger: logger.child({ deployment: record.name }),
+      unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
+      journal,
+      onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
+      onStateChange: (state) => {
+        if (state === 'starting' || state === 'running') write(() => this.#repo.setState(record.id, { state }));
+      },
+    };
+    const deployment = replay === null ? new Deployment(options) : Deployment.resumeFrom(replay, options);
+    const live: Live = {
+      record,
+      spec,
+      deployment,
+      startedAtMs: clock.now(),
+      totalSteps: feed.stepCount,
+      suspending: false,
+      done: Promise.resolve(),
+      close: async () => {
+        await deployment.close().catch(() => undefined);
+        await launcher.close().catch(() => undefined);
+        await feed.close().catch(() => undefined);
+      },
+    };
+    this.#live.set(record.id, live);
+    if (resuming) write(() => this.#repo.appendEvent(record.id, { kind: 'resumed', step: replay?.snapshot.closedSteps ?? 0, detail: replay === null ? 'started again from the first step (no step had closed)' : `resumed after step ${replay.snapshot.closedSteps - 1}` }));
+    live.done = this.#run(live).finally(async () => {
+      await live.close();
+      this.#live.delete(record.id);
+      await writes;
+    });
+  }
+
+  /** Runs a live deployment to its end and records how it ended. */
+  async #run(live: Live): Promise<void> {
+    const { record, deployment } = live;
+    try {
+      await deployment.start();
+      await deployment.run();
+      const report = deployment.report(this.#options.runtime.placement());
+      if (live.suspending) {
+        await this.#repo.setState(record.id, { state: 'suspended' });
+        await this.#repo.appendEvent(record.id, { kind: 'suspended', step: report.steps.published, detail: 'the server shut down; the deployment resumes when it starts again' });
+        return;
+      }
+      const desired = await this.#repo.find(record.id);
+      await this.#repo.setState(record.id, { state: report.outcome, desired: 'stopped', report, ...(report.halted === null ? {} : { error: report.halted.reason }) });
+      await this.#repo.appendEvent(record.id, { kind: 'ended', step: report.steps.published, detail: desired?.desired === 'stopped' ? 'stopped on request' : `ended: ${report.outcome}` });
+    } catch (error) {
+      if (live.suspending || this.#closing) {
+        await this.#repo.setState(record.id, { state: 'suspended' }).catch(() => undefined);
+        return;
+      }
+      if ((await this.#repo.find(record.id))?.desired === 'stopped') {
+        // Stopped on request before its agents were all up: nothing was traded.
+        await this.#repo.setState(record.id, { state: 'stopped' });
+        await this.#repo.appendEvent(record.id, { kind: 'ended', detail: `stopped on request while starting (${errorMessage(error)})` });
+        return;
+      }
+      this.#options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'deployment failed');
+      await this.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: errorMessage(error) });
+      await this.#repo.appendEvent(record.id, { kind: 'failed', detail: errorMessage(error) });
+    }
+  }
+
+  /** What `ps` shows of a spec; read once per deployment (the spec of a version never changes). */
+  async #shapeOf(record: DeploymentRecord): Promise<Shape> {
+    const key = `${record.id}@${record.specVersion}`;
+    let shape = this.#shapes.get(key);
+    if (shape === undefined) {
+      const live = this.#live.get(record.id);
+      if (live !== undefined) {
+        shape = shapeOf(live.spec.spec, live.spec.swarm);
+      } else {
+        const stored = await this.#repo.spec(record.id, record.specVersion);
+        const spec = parseSpecText(stored.specYaml, `deployment ${record.name}`);
+        shape = shapeOf(spec, parseSwarmSection(spec, `deployment ${record.name}`));
+      }
+      this.#shapes.set(key, shape);
+    }
+    return shape;
+  }
+
+  async #view(record: DeploymentRecord): Promise<DeploymentView> {
+    const live = this.#live.get(record.id);
+    const summary = await this.#repo.summary(record.id);
+    const shape = await this.#shapeOf(record);
+    const agents = live?.deployment.toJSON().agents ?? [];
+    return {
+      id: record.id,
+      name: record.name,
+      env: record.env,
+      topology: shape.topology,
+      pacing: shape.pacing,
+      // A deployment that stopped trading is `draining` until its outcome is stored.
+      state: live === undefined ? record.state : live.deployment.state === 'stopped' ? 'draining' : live.deployment.state,
+      desired: record.desired,
+      agents: { healthy: agents.filter((agent) => agent.lifecycle === 'running').length, total: live?.deployment.plan.agents.length ?? 0 },
+      steps: live === undefined ? record.closedSteps : Math.max(record.closedSteps, summary.account === null ? 0 : summary.account.step + 1),
+      totalSteps: live?.totalSteps ?? null,
+      orders: summary.orders,
+      fills: summary.fills,
+      equity: summary.account?.equity ?? null,
+      pnl: summary.account === null ? null : summary.account.equity - shape.initialCash,
+      uptimeMs: live === undefined ? null : this.#options.clock.now() - live.startedAtMs,
+      error: record.error,
+      createdAtMs: record.createdAtMs,
+    };
+  }
+}
+
+/** What a view shows of a deployment's spec. */
+interface Shape {
+  readonly topology: string;
+  readonly pacing: string;
+  readonly initialCash: number;
+}
+
+function shapeOf(spec: Spec, swarm: SwarmSection): Shape {
+  return {
+    topology: swarm.topology,
+    pacing: swarm.pacing.mode === 'lockstep' ? 'lockstep' : `realtime x${swarm.pacing.speed}`,
+    initialCash: spec.portfolio?.initialCash ?? 100_000,
+  };
+}

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { mapErrors } from '../api/index.js';
+import { InvalidInputError } from '../core/index.js';
+import { SpecError, specProblemOf } from '../runspec/index.js';
+import type { ControlPlane } from './controlplane.js';
+import { ENVIRONMENTS } from './environments.js';
+import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
+
+/** Options of {@link controlPlaneRoutes}. */
+export interface ControlPlaneRoutesOptions {
+  readonly controlPlane: ControlPlane;
+}
+
+/** A spec's YAML may be large (many strategies); the data it names is read on the server. */
+const BODY_LIMIT_BYTES = 1024 * 1024;
+
+const deployBody = z.strictObject({
+  spec: z.string().min(1).max(BODY_LIMIT_BYTES),
+  baseDir: z.string().min(1).max(4096),
+  name: z.string().min(1).max(63).optional(),
+  env: z.enum(ENVIRONMENTS).optional(),
+});
+
+const ordersQuery = z.strictObject({ fromStep: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
+const eventsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() });
+
+/** Parses `value` with `schema`, or throws a SpecError naming every field at fault and what it allows. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, source: string): T {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) throw new SpecError(source, result.error.issues.map((issue) => specProblemOf(issue, value)));
+  return result.data;
+}
+
+/**
+ * The control plane's statuses: 404 for an unknown deployment, 409 for a taken name or a full
+ * environment (free sandboxes first), 400 for a tier the environment does not allow. Spec mistakes
+ * are 400 by the project's error tree (a SpecError is invalid input), with every field listed.
+ */
+export function controlPlaneErrorStatus(error: unknown): number | undefined {
+  if (error instanceof DeploymentNotFoundError) return 404;
+  if (error instanceof DeploymentNameTakenError || error instanceof CapacityError) return 409;
+  if (error instanceof TierNotAllowedError || error instanceof SpecError || error instanceof InvalidInputError) return 400;
+  return undefined;
+}
+
+/**
+ * The control plane's HTTP routes, a Fastify plugin for the api domain's `createApp`:
+ * - `POST /v1/deployments` `{spec, baseDir, name?, env?}` → 201 and the deployment;
+ * - `GET /v1/deployments` → every deployment (what `ps` shows);
+ * - `GET /v1/deployments/:ref` → one, by id or name, with agents, positions and latest events;
+ * - `GET /v1/deployments/:ref/orders?fromStep=&limit=`, `…/fills`, `…/events?after=&limit=`;
+ * - `POST /v1/deployments/:ref/stop` → once it stopped.
+ */
+export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> = (app, { controlPlane }) => {
+  mapErrors(app, { statusOf: controlPlaneErrorStatus, requestHint: 'send a JSON object like {"spec": "<YAML text>", "baseDir": "/path/of/the/spec"}' });
+
+  app.post('/v1/deployments', { bodyLimit: BODY_LIMIT_BYTES * 2 }, async (request, reply) => {
+    const body = parse(deployBody, request.body, 'the request body');
+    const view = await controlPlane.deploy({ specYaml: body.spec, baseDir: body.baseDir, ...(body.name === undefined ? {} : { name: body.name }), ...(body.env === undefined ? {} : { env: body.env }) });
+    return reply.code(201).send(view);
+  });
+  app.get('/v1/deployments', () => controlPlane.list());
+  app.get<{ Params: { ref: string } }>('/v1/deployments/:ref', (request) => controlPlane.status(request.params.ref));
+  app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/orders', (request) => {
+    const query = parse(ordersQuery, request.query, 'the query');
+    return controlPlane.orders(request.params.ref, { ...(query.fromStep === undefined ? {} : { fromStep: query.fromStep }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
+  });
+  app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/fills', (request) => controlPlane.fills(request.params.ref));
+  app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/events', (request) => {
+    const query = parse(eventsQuery, request.query, 'the query');
+    return controlPlane.events(request.params.ref, { ...(query.after === undefined ? {} : { afterId: query.after }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
+  });
+  app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => controlPlane.stop(request.params.ref));
+  return Promise.resolve();
+};

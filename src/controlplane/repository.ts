@@ -1,0 +1,324 @@
+import type { Resume } from '../agent/index.js';
+import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
+import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
+import { DeploymentNameTakenError } from './errors.js';
+
+/** What the store keeps of a deployment (its row). */
+export interface DeploymentRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly env: string;
+  readonly specVersion: number;
+  /** What the control plane keeps it doing: `running` until it is stopped or its data ended. */
+  readonly desired: 'running' | 'stopped';
+  /** Where it stands: a deployment state, or how it ended (`complete`, `halted`, `degraded`, `stopped`, `failed`). */
+  readonly state: string;
+  readonly closedSteps: number;
+  readonly error: string | null;
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+/** A spec version of a deployment. */
+export interface SpecRecord {
+  readonly version: number;
+  readonly specYaml: string;
+  readonly baseDir: string;
+}
+
+/** An order as stored. */
+export interface OrderRecord {
+  readonly clientOrderId: string;
+  readonly step: number;
+  readonly agentId: string;
+  readonly symbol: string;
+  readonly side: string;
+  readonly quantity: number;
+  readonly status: string;
+  readonly reason: string | null;
+  readonly createdAtMs: number;
+}
+
+/** A fill as stored. */
+export interface FillRecord {
+  readonly seq: number;
+  readonly clientOrderId: string;
+  readonly step: number;
+  readonly symbol: string;
+  readonly side: string;
+  readonly quantity: number;
+  readonly price: number;
+  readonly fee: number;
+  readonly timeMs: number;
+}
+
+/** An event of a deployment's history. */
+export interface EventRecord {
+  readonly id: number;
+  readonly atMs: number;
+  readonly step: number | null;
+  readonly kind: string;
+  readonly agentId: string | null;
+  readonly detail: string | null;
+}
+
+/** The latest account figures of a deployment. */
+export interface AccountRecord {
+  readonly step: number;
+  readonly timeMs: number;
+  readonly equity: number;
+  readonly cash: number;
+}
+
+type Row = Record<string, unknown>;
+
+const num = (value: unknown): number => Number(value);
+const str = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : str(value));
+
+function deploymentOf(row: Row): DeploymentRecord {
+  return {
+    id: str(row.id),
+    name: str(row.name),
+    env: str(row.env),
+    specVersion: num(row.spec_version),
+    desired: row.desired === 'stopped' ? 'stopped' : 'running',
+    state: str(row.state),
+    closedSteps: num(row.closed_steps),
+    error: optStr(row.error),
+    createdAtMs: num(row.created_at_ms),
+    updatedAtMs: num(row.updated_at_ms),
+  };
+}
+
+const DEPLOYMENT_COLUMNS = 'id, name, env, spec_version, desired, state, closed_steps, error, created_at_ms, updated_at_ms';
+
+/**
+ * The control plane's tables, read and written in the shapes the control plane uses. Every write of
+ * a closed step is one transaction ({@link journalOf}); the rest are single statements.
+ */
+export class ControlPlaneRepository {
+  readonly #store: Store;
+  readonly #now: () => number;
+
+  constructor(store: Store, now: () => number) {
+    this.#store = store;
+    this.#now = now;
+  }
+
+  /**
+   * Stores a new deployment and its first spec version, `desired: running`, `state: pending`.
+   * @throws DeploymentNameTakenError when a deployment of that name exists (nothing is written).
+   */
+  async create(deployment: { readonly id: string; readonly name: string; readonly env: string }, spec: Omit<SpecRecord, 'version'>): Promise<DeploymentRecord> {
+    const now = this.#now();
+    try {
+      return await this.#store.transaction(async (tx) => {
+        const [row] = await tx.query(
+          `INSERT INTO deployments (id, name, env, spec_version, desired, state, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 1, 'running', 'pending', $4, $4) RETURNING ${DEPLOYMENT_COLUMNS}`,
+          [deployment.id, deployment.name, deployment.env, now],
+        );
+        await tx.query('INSERT INTO deployment_specs (deployment_id, version, spec_yaml, base_dir, created_at_ms) VALUES ($1, 1, $2, $3, $4)', [deployment.id, spec.specYaml, spec.baseDir, now]);
+        return deploymentOf(row as Row);
+      });
+    } catch (error) {
+      if (isDuplicateError(error)) throw new DeploymentNameTakenError(deployment.name);
+      throw error;
+    }
+  }
+
+  /** Every deployment, newest first. */
+  async list(): Promise<DeploymentRecord[]> {
+    return (await this.#store.query(`SELECT ${DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at_ms DESC, id`)).map(deploymentOf);
+  }
+
+  /** The deployment whose id or name is `ref`. */
+  async find(ref: string): Promise<DeploymentRecord | undefined> {
+    const [row] = await this.#store.query(`SELECT ${DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, [ref]);
+    return row === undefined ? undefined : deploymentOf(row);
+  }
+
+  async spec(id: string, version: number): Promise<SpecRecord> {
+    const [row] = await this.#store.query('SELECT version, spec_yaml, base_dir FROM deployment_specs WHERE deployment_id = $1 AND version = $2', [id, version]);
+    if (row === undefined) throw new Error(`deployment ${id} has no spec version ${version}`);
+    return { version: num(row.version), specYaml: str(row.spec_yaml), baseDir: str(row.base_dir) };
+  }
+
+  /** Records where a deployment stands (and, with `desired`, what it is to do). */
+  async setState(id: string, change: { readonly state: string; readonly desired?: 'running' | 'stopped'; readonly error?: string | null; readonly report?: unknown }): Promise<void> {
+    await this.#store.query(
+      `UPDATE deployments SET state = $2, desired = COALESCE($3, desired), error = CASE WHEN $4::boolean THEN $5 ELSE error END,
+         report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1`,
+      [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
+    );
+  }
+
+  /** Appends an event to a deployment's history. */
+  async appendEvent(id: string, event: { readonly kind: string; readonly step?: number | null; readonly agentId?: string | null; readonly detail?: string | null }): Promise<void> {
+    await this.#store.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6)', [
+      id,
+      this.#now(),
+      event.step ?? null,
+      event.kind,
+      event.agentId ?? null,
+      event.detail ?? null,
+    ]);
+  }
+
+  /** Events of a deployment after event `afterId`, oldest first. */
+  async events(id: string, options: { readonly afterId?: number; readonly limit?: number } = {}): Promise<EventRecord[]> {
+    const rows = await this.#store.query('SELECT id, at_ms, step, kind, agent_id, detail FROM events WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT $3', [
+      id,
+      options.afterId ?? 0,
+      options.limit ?? 1_000,
+    ]);
+    return rows.map((row) => ({ id: num(row.id), atMs: num(row.at_ms), step: row.step === null ? null : num(row.step), kind: str(row.kind), agentId: optStr(row.agent_id), detail: optStr(row.detail) }));
+  }
+
+  /** Orders of a deployment decided on steps from `fromStep`, in the order they were stored. */
+  async orders(id: string, options: { readonly fromStep?: number; readonly limit?: number } = {}): Promise<OrderRecord[]> {
+    const rows = await this.#store.query(
+      'SELECT client_order_id, step, agent_id, symbol, side, quantity, status, reason, created_at_ms FROM orders WHERE deployment_id = $1 AND step >= $2 ORDER BY step, created_at_ms, client_order_id LIMIT $3',
+      [id, options.fromStep ?? 0, options.limit ?? 10_000],
+    );
+    return rows.map((row) => ({
+      clientOrderId: str(row.client_order_id),
+      step: num(row.step),
+      agentId: str(row.agent_id),
+      symbol: str(row.symbol),
+      side: str(row.side),
+      quantity: num(row.quantity),
+      status: str(row.status),
+      reason: optStr(row.reason),
+      createdAtMs: num(row.created_at_ms),
+    }));
+  }
+
+  /** Fills of a deployment, in the order the venue made them. */
+  async fills(id: string): Promise<FillRecord[]> {
+    const rows = await this.#store.query('SELECT seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms FROM fills WHERE deployment_id = $1 ORDER BY seq', [id]);
+    return rows.map((row) => ({
+      seq: num(row.seq),
+      clientOrderId: str(row.client_order_id),
+      step: num(row.step),
+      symbol: str(row.symbol),
+      side: str(row.side),
+      quantity: num(row.quantity),
+      price: num(row.price),
+      fee: num(row.fee),
+      timeMs: num(row.time_ms),
+    }));
+  }
+
+  /** Counts of a deployment's orders and fills, and its latest account figures. */
+  async summary(id: string): Promise<{ readonly orders: number; readonly fills: number; readonly account: AccountRecord | null; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }> }> {
+    const [counts] = await this.#store.query('SELECT (SELECT count(*) FROM orders WHERE deployment_id = $1) AS orders, (SELECT count(*) FROM fills WHERE deployment_id = $1) AS fills', [id]);
+    const [account] = await this.#store.query('SELECT step, time_ms, equity, cash FROM equity WHERE deployment_id = $1 ORDER BY step DESC LIMIT 1', [id]);
+    const positions = await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [id]);
+    return {
+      orders: num(counts?.orders ?? 0),
+      fills: num(counts?.fills ?? 0),
+      account: account === undefined ? null : { step: num(account.step), timeMs: num(account.time_ms), equity: num(account.equity), cash: num(account.cash) },
+      positions: positions.map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) })),
+    };
+  }
+
+  /** The journal a running deployment writes its closed steps to. */
+  journalOf(id: string): DeploymentJournal {
+    return {
+      stepClosed: (step) => this.#store.transaction((tx) => this.#writeStep(tx, id, step)),
+      drained: (checkpoints) => this.#store.transaction((tx) => this.#writeCheckpoints(tx, id, checkpoints)),
+    };
+  }
+
+  async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<void> {
+    const now = this.#now();
+    await tx.query('INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8)', [
+      id,
+      step.index,
+      step.timeMs,
+      JSON.stringify(step.submissions),
+      JSON.stringify(step.signals),
+      JSON.stringify(step.bars),
+      JSON.stringify(step.participants),
+      now,
+    ]);
+    for (const order of step.orders) {
+      // A venue takes a client order id once; so does the outbox.
+      await tx.query(
+        'INSERT INTO orders (deployment_id, client_order_id, step, agent_id, symbol, side, quantity, status, reason, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment_id, client_order_id) DO NOTHING',
+        [id, order.clientOrderId, order.step, order.agentId, order.symbol, order.side, order.quantity, order.status, order.reason, now],
+      );
+    }
+    if (step.fills.length > 0) {
+      const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
+      let seq = num(row?.last ?? -1);
+      for (const fill of step.fills) {
+        seq += 1;
+        await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
+          id,
+          seq,
+          fill.clientOrderId,
+          step.index,
+          fill.symbol,
+          fill.side,
+          fill.quantity,
+          fill.price,
+          fill.fee,
+          fill.timeMs,
+        ]);
+        await tx.query("UPDATE orders SET status = 'filled' WHERE deployment_id = $1 AND client_order_id = $2", [id, fill.clientOrderId]);
+      }
+      await tx.query('DELETE FROM positions WHERE deployment_id = $1', [id]);
+      for (const position of step.account.positions) {
+        await tx.query('INSERT INTO positions (deployment_id, symbol, quantity) VALUES ($1, $2, $3)', [id, position.symbol, position.quantity]);
+      }
+    }
+    await tx.query('INSERT INTO equity (deployment_id, step, time_ms, equity, cash) VALUES ($1, $2, $3, $4, $5)', [id, step.index, step.timeMs, step.account.equity, step.account.cash]);
+    await this.#writeCheckpoints(tx, id, step.checkpoints, step.index);
+    await tx.query("UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', updated_at_ms = $4 WHERE id = $1", [id, step.index + 1, JSON.stringify(step.snapshot), now]);
+  }
+
+  async #writeCheckpoints(tx: Queryable, id: string, checkpoints: ClosedStep['checkpoints'], step?: number): Promise<void> {
+    for (const { agentId, resume } of checkpoints) {
+      await tx.query(
+        `INSERT INTO checkpoints (deployment_id, agent_id, step, replay_from, state, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (deployment_id, agent_id) DO UPDATE SET step = EXCLUDED.step, replay_from = EXCLUDED.replay_from, state = EXCLUDED.state, created_at_ms = EXCLUDED.created_at_ms`,
+        [id, agentId, step ?? resume.replayFrom - 1, resume.replayFrom, resume.state, this.#now()],
+      );
+    }
+  }
+
+  /** What a deployment is resumed from: its closed steps, its agents' latest checkpoints, its last snapshot; `null` before its first step closed. */
+  async replayOf(id: string): Promise<JournalReplay | null> {
+    const [row] = await this.#store.query('SELECT snapshot FROM deployments WHERE id = $1', [id]);
+    if (row === undefined || row.snapshot === null) return null;
+    const steps = await this.#store.query('SELECT idx, time_ms, bars, participants, submissions, signals FROM steps WHERE deployment_id = $1 ORDER BY idx', [id]);
+    const checkpoints = await this.#store.query('SELECT agent_id, replay_from, state FROM checkpoints WHERE deployment_id = $1', [id]);
+    return {
+      snapshot: row.snapshot as DeploymentSnapshot,
+      steps: steps.map(
+        (step): JournaledStep => ({
+          index: num(step.idx),
+          timeMs: num(step.time_ms),
+          bars: step.bars as JournaledStep['bars'],
+          participants: step.participants as JournaledStep['participants'],
+          submissions: step.submissions as JournaledStep['submissions'],
+          signals: step.signals as JournaledStep['signals'],
+        }),
+      ),
+      checkpoints: new Map(checkpoints.map((checkpoint): [string, Resume] => [str(checkpoint.agent_id), { replayFrom: num(checkpoint.replay_from), state: str(checkpoint.state) }])),
+    };
+  }
+
+  /** The report a deployment ended with; `null` while it runs. */
+  async report(id: string): Promise<SwarmReport | null> {
+    const [row] = await this.#store.query('SELECT report FROM deployments WHERE id = $1', [id]);
+    return (row?.report ?? null) as SwarmReport | null;
+  }
+
+  /** Stores a swarm event as it happens. */
+  swarmEvent(id: string, event: SwarmEvent): Promise<void> {
+    return this.appendEvent(id, { kind: event.kind, step: event.atStep, agentId: event.agent, detail: event.detail });
+  }
+}
