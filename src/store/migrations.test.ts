@@ -5,7 +5,7 @@ import { parseInt8, parseNumeric } from './values.js';
 describe('splitStatements', () => {
   it.each([
     ['SELECT 1; SELECT 2;', [{ sql: 'SELECT 1', line: 1 }, { sql: 'SELECT 2', line: 1 }]],
-    ['-- a comment; not a statement\nSELECT 1;\n\n  SELECT 2', [{ sql: '-- a comment; not a statement\nSELECT 1', line: 1 }, { sql: 'SELECT 2', line: 4 }]],
+    ['-- a comment; not a statement\nSELECT 1;\n\n  SELECT 2', [{ sql: '-- a comment; not a statement\nSELECT 1', line: 2 }, { sql: 'SELECT 2', line: 4 }]],
     ["INSERT INTO t VALUES ('a;b', 'it''s; ok');", [{ sql: "INSERT INTO t VALUES ('a;b', 'it''s; ok')", line: 1 }]],
     ['SELECT "odd;name" FROM t; /* x; y */', [{ sql: 'SELECT "odd;name" FROM t', line: 1 }]],
     ['CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\nSELECT $$;$$;', [

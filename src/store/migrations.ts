@@ -57,12 +57,12 @@ export function splitStatements(sql: string): Statement[] {
   let i = 0;
   const push = (end: number): void => {
     const text = sql.slice(start, end);
-    const offset = text.search(/\S/);
-    const body = stripComments(text).trim();
-    if (offset >= 0 && body !== '') {
-      const line = sql.slice(0, start + offset).split('\n').length;
-      statements.push({ sql: text.trim(), line });
-    }
+    if (stripComments(text).trim() === '') return;
+    // The line of its first code, past blank lines and leading comments.
+    const lines = text.split('\n');
+    const first = lines.findIndex((line) => !/^\s*(--.*)?$/.test(line));
+    const line = sql.slice(0, start).split('\n').length + Math.max(first, 0);
+    statements.push({ sql: text.trim(), line });
   };
   while (i < sql.length) {
     const char = sql[i]!;
@@ -170,7 +170,7 @@ async function applyOne(session: MigrationSession, migration: Migration): Promis
       try {
         await session.query(statement.sql);
       } catch (error) {
-        const cause = mapDriverError(error, 'statement failed');
+        const cause = mapDriverError(error, 'PostgreSQL said');
         throw new StoreError(
           `migration ${migration.file} failed at line ${statement.line} (${firstLine(statement)}): ${cause.message}. ` +
             `Nothing of ${migration.file} was applied: ${session.where} stays at the version before it. Fix the file and open the store again`,
