@@ -15,7 +15,7 @@ import { type Queryable, type Store, isStoreError, openStore } from '../src/stor
 import { type BenchRow, report } from './lib/report.js';
 
 const quick = process.argv.includes('--quick');
-const ORDERS = quick ? 300 : 1000;
+const ORDERS = quick ? 200 : 500;
 const ROUNDS = quick ? 1 : 3;
 const WARMUP = 100;
 /** The issue's bar: the outbox's time per order at most twice the bare loop's. */
