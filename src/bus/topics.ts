@@ -10,6 +10,7 @@ import { InvalidInputError } from '../core/index.js';
  * |----------------------------------------|-------------------------------------------|------------------------------------------|
  * | `ts/<swarm>/step`                      | one time step of market data (all symbols) and the account | nobody |
  * | `ts/<swarm>/bar/<symbol>`              | market bars of one symbol                 | nobody                                   |
+ * | `ts/<swarm>/market/bars`               | live bars coming in, from the user's own publisher (`bar` messages, every symbol on one topic), read by the bus feed | nobody (the control plane's credentials, or an external broker) |
  * | `ts/<swarm>/signal/<agentId>`          | signals an agent emits                    | that agent                               |
  * | `ts/<swarm>/vote/<agentId>`            | an agent's votes                          | that agent                               |
  * | `ts/<swarm>/decision/<agentId>`        | decisions a deciding agent takes          | that agent                               |
@@ -45,6 +46,7 @@ export const MAX_TOPIC_BYTES = 65_535;
 export const TOPIC_KINDS = [
   'step',
   'bar',
+  'market',
   'signal',
   'vote',
   'decision',
@@ -72,6 +74,7 @@ export type TopicKind = (typeof TOPIC_KINDS)[number];
 export const TOPIC_PUBLISHERS = {
   step: 'control-plane',
   bar: 'control-plane',
+  market: 'control-plane',
   signal: 'owner',
   vote: 'owner',
   decision: 'owner',
@@ -251,7 +254,7 @@ export function swarmIdOf(topicOrFilter: string): string | undefined {
 export interface ParsedTopic {
   readonly swarmId: string;
   readonly kind: TopicKind;
-  /** What the topic is named after: an agent id, symbol, queue or client id; `undefined` for `step` and `control/all`. */
+  /** What the topic is named after: an agent id, symbol, queue or client id; `undefined` for `step`, `market/bars` and `control/all`. */
   readonly name: string | undefined;
 }
 
@@ -266,6 +269,7 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if (root !== TOPIC_ROOT || segmentProblem(swarmId) !== undefined || !isTopicKind(kind)) return undefined;
   const parsed = (name: string | undefined): ParsedTopic => ({ swarmId: swarmId as string, kind, name });
   if (kind === 'step') return levels.length === 3 ? parsed(undefined) : undefined;
+  if (kind === 'market') return levels.length === 4 && fourth === 'bars' ? parsed(undefined) : undefined;
   if (kind === 'control') {
     if (levels.length === 4 && fourth === 'all') return parsed(undefined);
     return levels.length === 5 && fourth === 'agent' && segmentProblem(fifth) === undefined ? parsed(fifth) : undefined;
@@ -292,6 +296,12 @@ export interface SwarmTopics {
   bar(symbol: string): string;
   /** `ts/<swarm>/bar/+` */
   allBars(): string;
+  /**
+   * `ts/<swarm>/market/bars`: live bars published into the deployment (`bar` messages of any
+   * symbol), which a bus feed assembles into steps. Apart from `bar/<symbol>`, which the control
+   * plane publishes out to agents.
+   */
+  marketBars(): string;
   /** `ts/<swarm>/signal/<agentId>` */
   signal(agentId: string): string;
   /** `ts/<swarm>/signal/+` */
@@ -355,6 +365,7 @@ export function swarmTopics(swarmId: string): SwarmTopics {
     step: () => `${root}step`,
     bar: one('bar', 'symbol'),
     allBars: every('bar'),
+    marketBars: () => `${root}market/bars`,
     signal: one('signal', 'agentId'),
     allSignals: every('signal'),
     vote: one('vote', 'agentId'),

@@ -14,6 +14,16 @@ export interface FeedContractOptions {
   readonly makeFeed: (from?: FeedStart) => Feed | Promise<Feed>;
   /** Steps read from an endless feed, where a finite one is read to its end. @default 50 */
   readonly sampleSteps?: number;
+  /**
+   * How the feed resumes. `anywhere`: a replay, which counts steps from the start of its data, so
+   * it starts at a bare `{ step }` and refuses a saved position whose time does not fit its step.
+   * `after-time`: a live feed (bus, exchange), which has no fixed start to count from: it resumes
+   * after a time, `{ afterTimeMs }` (counting steps from 0) or a saved position (counting on from
+   * its step, after its time), refuses a bare `{ step }` past 0 (InvalidInputError naming
+   * `from.lastTimeMs`), and cannot tell whether a saved position fits data it has not seen.
+   * @default 'anywhere'
+   */
+  readonly resumes?: 'anywhere' | 'after-time';
 }
 
 /**
@@ -24,10 +34,11 @@ export interface FeedContractOptions {
  */
 export function runFeedContract(options: FeedContractOptions): void {
   const sampleSteps = options.sampleSteps ?? 50;
+  const live = options.resumes === 'after-time';
 
   /** Every step of a finite feed, or the first `sampleSteps` of an endless one. */
-  async function readAll(feed: Feed): Promise<FeedStep[]> {
-    const limit = feed.stepCount ?? sampleSteps;
+  async function readAll(feed: Feed, atMost = Infinity): Promise<FeedStep[]> {
+    const limit = Math.min(atMost, feed.stepCount ?? sampleSteps);
     const steps: FeedStep[] = [];
     while (steps.length < limit) {
       const batch = await feed.read(Math.min(1000, limit - steps.length));
@@ -118,6 +129,7 @@ export function runFeedContract(options: FeedContractOptions): void {
 
     it('resumes from a saved position with exactly the remaining steps, also from a step or a time', async () => {
       const whole = await readAll(await open());
+      if (live) expect(whole, 'an endless feed gives sampleSteps').toHaveLength(sampleSteps);
       const cuts = [0, 1, 2, Math.floor(whole.length / 2), whole.length - 1];
       for (const cut of cuts) {
         const feed = await open();
@@ -126,14 +138,19 @@ export function runFeedContract(options: FeedContractOptions): void {
         const saved = JSON.parse(JSON.stringify(feed.position())) as FeedPosition;
         expect(saved).toEqual(cut === 0 ? { step: 0, lastTimeMs: null } : positionAfter(head.at(-1) as FeedStep));
         await feed.close();
-        const starts: FeedStart[] = [saved, { step: cut }, { afterTimeMs: cut === 0 ? (whole[0] as FeedStep).timeMs - 1 : (whole[cut - 1] as FeedStep).timeMs }];
+        const afterTimeMs = cut === 0 ? (whole[0] as FeedStep).timeMs - 1 : (whole[cut - 1] as FeedStep).timeMs;
+        const starts: FeedStart[] = live ? [saved, { afterTimeMs }] : [saved, { step: cut }, { afterTimeMs }];
         for (const from of starts) {
           const resumed = await open(from);
-          expect(resumed.position(), `from ${JSON.stringify(from)}`).toEqual(saved);
-          const rest = await resumed.read(whole.length - cut);
-          expectSameSteps(rest, whole.slice(cut), `from ${JSON.stringify(from)}`);
+          // A live feed resumed after a time counts its steps from 0.
+          const recounted = live && 'afterTimeMs' in from;
+          expect(resumed.position(), `from ${JSON.stringify(from)}`).toEqual(recounted ? { step: 0, lastTimeMs: afterTimeMs } : saved);
+          const rest = await readAll(resumed, whole.length - cut);
+          const expected = whole.slice(cut).map((step) => (recounted ? { ...step, index: step.index - cut } : step));
+          expectSameSteps(rest, expected, `from ${JSON.stringify(from)}`);
           await resumed.close();
         }
+        if (live && cut > 0) await expect(Promise.resolve().then(() => open({ step: cut })), 'a bare step').rejects.toThrow(/^from\.lastTimeMs: /);
       }
       const last = whole.at(-1) as FeedStep;
       const atEnd = await open(positionAfter(last));
@@ -145,8 +162,10 @@ export function runFeedContract(options: FeedContractOptions): void {
     it('refuses a saved position its data does not fit, and a malformed start', async () => {
       const whole = await readAll(await open());
       const second = whole[1] as FeedStep;
-      await expect(Promise.resolve().then(() => open({ step: 2, lastTimeMs: second.timeMs + 1 }))).rejects.toBeInstanceOf(FeedPositionError);
-      await expect(Promise.resolve().then(() => open({ step: 0, lastTimeMs: second.timeMs }))).rejects.toBeInstanceOf(FeedPositionError);
+      if (!live) {
+        await expect(Promise.resolve().then(() => open({ step: 2, lastTimeMs: second.timeMs + 1 }))).rejects.toBeInstanceOf(FeedPositionError);
+        await expect(Promise.resolve().then(() => open({ step: 0, lastTimeMs: second.timeMs }))).rejects.toBeInstanceOf(FeedPositionError);
+      }
       for (const bad of [{ step: -1 }, { step: 1.5 }, { step: 1, lastTimeMs: 'yesterday' }, { afterTimeMs: Number.NaN }, { step: 1, afterTimeMs: 0 }, null]) {
         await expect(Promise.resolve().then(() => open(bad as unknown as FeedStart)), JSON.stringify(bad)).rejects.toBeInstanceOf(InvalidInputError);
       }

@@ -113,7 +113,7 @@ class SourceFeed implements Feed {
     this.#source = source;
     this.symbols = source.symbols;
     this.stepCount = source.stepCount;
-    if (from !== undefined) this.#start(checkStart(from));
+    if (from !== undefined) this.#start(checkFeedStart(from));
   }
 
   get closed(): boolean {
@@ -182,8 +182,11 @@ class SourceFeed implements Feed {
   }
 }
 
-/** `from` checked field by field: it often comes back from a store as JSON. */
-function checkStart(from: FeedStart): FeedStart {
+/**
+ * `from` checked field by field (it often comes back from a store as JSON) and returned.
+ * @throws InvalidInputError naming the malformed field of `from`.
+ */
+export function checkFeedStart(from: FeedStart): FeedStart {
   const given = from as Partial<Record<'step' | 'lastTimeMs' | 'afterTimeMs', unknown>> | null;
   if (typeof given !== 'object' || given === null) throw new InvalidInputError('from', `must be a saved position { step, lastTimeMs }, { step } or { afterTimeMs }, got ${JSON.stringify(given)}`);
   if ('afterTimeMs' in given) {

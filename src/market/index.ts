@@ -1,7 +1,7 @@
 export { type Bar, type BarProblem, validateBar, freezeBar } from './bars.js';
 export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions } from './csv.js';
 export { Timeline, groupByTime } from './timeline.js';
-export { type Feed, type FeedStep, type FeedPosition, type FeedStart, positionAfter } from './feed.js';
+export { type Feed, type FeedStep, type FeedPosition, type FeedStart, positionAfter, checkFeedStart } from './feed.js';
 export { openArrayFeed, openCsvFeed, type ArrayFeedOptions, type CsvFeedOptions, type CsvFeedFile } from './replay.js';
 export { openSyntheticFeed, type OpenSyntheticFeedOptions } from './synthetic-feed.js';
 export { pace, type Pacer, type Pacing, type PacerOptions, type PacerConfig } from './pacing.js';
