@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Bus, type MemoryBroker, MessageRegistry, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
-import { capturingLogger } from '../bus/testkit.js';
+import { capturingLogger } from './livefeed.testkit.js';
 import { InvalidInputError, ManualClock, silentLogger } from '../core/index.js';
 import type { FeedStart, FeedStep } from '../market/index.js';
 import { runFeedContract } from '../market/feed.testkit.js';
