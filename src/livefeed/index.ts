@@ -3,3 +3,5 @@
 // that the market domain, used by the agent bundle and the backtest, depends on neither the bus nor ccxt.
 export { BarMessage, barPayloadSchema, parseBarPayload, type BarPayload, type ParsedBar } from './bar-message.js';
 export { openBusFeed, type BusFeed, type BusFeedOptions, type BusFeedStats } from './bus-feed.js';
+export { openCcxtFeed, type CcxtFeed, type CcxtFeedOptions, type CcxtFeedStats } from './ccxt-feed.js';
+export { ExchangeUnreachableError, isExchangeUnreachableError } from './errors.js';
