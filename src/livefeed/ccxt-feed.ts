@@ -1,4 +1,4 @@
-import ccxt, { type Exchange, NetworkError } from 'ccxt';
+import ccxt, { DDoSProtection, type Exchange, OperationFailed } from 'ccxt';
 import { ExponentialBackoff, type IBackoff, noJitterGenerator } from 'cockatiel';
 import { type Clock, InvalidInputError, type Logger, createLogger, errorMessage } from '../core/index.js';
 import { type Bar, type Feed, type FeedStart, freezeBar, validateBar } from '../market/index.js';
@@ -217,16 +217,17 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
         return caughtUp;
       } catch (error) {
         if (this.#stopping.signal.aborted) return CLOSED;
-        if (!(error instanceof NetworkError) && !isServerError(error)) throw error;
+        // OperationFailed: network errors, rate limits, the exchange down or failing (5xx): trying again may help.
+        if (!(error instanceof OperationFailed)) throw error;
         const now = this.#clock.now();
         state.failingSinceMs ??= now;
         const failingForMs = now - state.failingSinceMs;
         if (failingForMs >= this.#giveUpAfterMs) throw new ExchangeUnreachableError(this.exchange, this.url, failingForMs, error);
         backoff = backoff === undefined ? this.#backoff.next() : backoff.next(undefined);
-        const delayMs = Math.max(backoff.duration, this.#retryAfterMs());
+        const delayMs = Math.max(backoff.duration, error instanceof DDoSProtection ? this.#retryAfterMs() : 0);
         this.#counts.retries += 1;
         this.#warner.warn(
-          `request-failed:${(error as Error).name}`,
+          `request-failed:${(error).name}`,
           { exchange: this.exchange, url: this.url, symbol: state.symbol, error: errorMessage(error), retryInMs: delayMs, failingForMs },
           `ccxt feed: a request to ${this.exchange} failed; retrying with back-off`,
         );
@@ -360,11 +361,6 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
-}
-
-/** Whether a ccxt error came from a 5xx answer (ccxt maps some to ExchangeError, not NetworkError). */
-function isServerError(error: unknown): boolean {
-  return error instanceof Error && /\b5\d\d\b/.test(error.message) && !/\b4\d\d\b/.test(error.message.slice(0, 40));
 }
 
 /**
