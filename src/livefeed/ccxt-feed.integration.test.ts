@@ -124,15 +124,19 @@ describe.runIf(haveData)('openCcxtFeed against a fake Binance', () => {
       const before = fake.requests.length;
       const feed = await open({ symbols: ['SPY/USDT'], logger, retryDelayMs: 1000 });
       const reading = feed.read(BARS);
-      await until(() => fake.requests.length >= before + 2, 'the first klines request');
+      // The feed sleeps on the clock between attempts: advance it only once it does.
+      const sleeping = (): Promise<void> => until(() => clock.pendingTimers === 1, 'the feed to wait for its retry');
+      await sleeping();
+      expect(fake.requests.length).toBe(before + 2);
       clock.advance(6999);
       await new Promise((resolve) => setTimeout(resolve, 30));
       // Still waiting out the Retry-After.
       expect(fake.requests.length).toBe(before + 2);
-      for (let i = 0; i < 3; i++) {
-        const seen = fake.requests.length;
-        clock.advance(i === 0 ? 1 : 4000);
-        await until(() => fake.requests.length > seen, 'a retry');
+      clock.advance(1);
+      for (let i = 0; i < 2; i++) {
+        await until(() => clock.pendingTimers === 0, 'the retry');
+        await sleeping();
+        clock.advance(4000);
       }
       const steps = [...(await reading), ...(await take(feed, BARS - (await reading).length))];
       expectCsvSteps(steps, spy);
@@ -146,10 +150,10 @@ describe.runIf(haveData)('openCcxtFeed against a fake Binance', () => {
       try {
         const feed = await open({ symbols: ['SPY/USDT'], giveUpAfterMs: 30_000, retryDelayMs: 5000, maxRetryDelayMs: 5000 });
         const reading = feed.read();
-        for (let i = 0; i < 7; i++) {
-          const seen = fake.requests.length;
-          if (i > 0) clock.advance(5000);
-          await until(() => fake.requests.length > seen, 'a retry');
+        for (let i = 0; i < 6; i++) {
+          await until(() => clock.pendingTimers === 1, 'the feed to wait for its retry');
+          clock.advance(5000);
+          await until(() => clock.pendingTimers === 0, 'the retry');
         }
         const error = await reading.then(() => undefined, (failure: unknown) => failure);
         expect(error).toBeInstanceOf(ExchangeUnreachableError);

@@ -112,7 +112,6 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
   readonly url: string;
   readonly #client: Exchange;
   readonly #clock: Clock;
-  readonly #logger: Logger;
   readonly #warner: RateLimitedWarner;
   readonly #mode: 'candles' | 'trades';
   readonly #timeframe: string;
@@ -140,7 +139,6 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
     super({ symbols, start, maxBuffered: wholeOption('maxBuffered', options.maxBuffered, 10_000, 1), warner, onClose: () => stopping() });
     stopping = () => this.#stopping.abort();
     this.#clock = clock;
-    this.#logger = logger;
     this.#warner = warner;
     const ExchangeClass = (ccxt as unknown as Record<string, (new (config: Record<string, unknown>) => Exchange) | undefined>)[options.exchange];
     if (typeof options.exchange !== 'string' || !ccxt.exchanges.includes(options.exchange) || ExchangeClass === undefined) {
@@ -341,7 +339,7 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
     for (const state of this.#states) {
       if (state.failingSinceMs !== undefined && now - state.failingSinceMs >= this.#graceMs) {
         this.#assembler.knownBefore(state.symbol, this.#firstOpenBucket());
-        this.#logger.warn({ exchange: this.exchange, symbol: state.symbol }, 'ccxt feed: steps go on without a symbol whose requests keep failing');
+        this.#warner.warn(`straggler:${state.symbol}`, { exchange: this.exchange, symbol: state.symbol, graceMs: this.#graceMs }, 'ccxt feed: steps go on without a symbol whose requests keep failing');
       }
     }
   }
