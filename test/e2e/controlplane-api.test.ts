@@ -1,0 +1,160 @@
+// The control plane behind its HTTP API, in this process: a real swarm runtime (embedded broker and
+// local cloud, agents in sandboxes) and the embedded store in memory. Deployments run to the
+// backtest's trades; bad input is refused naming each field, and nothing stored or running changes;
+// a clean shutdown suspends a deployment that the next start resumes, and a stopped one stays stopped.
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/api/index.js';
+import { runBacktest } from '../../src/backtest/index.js';
+import { ControlPlane, ENVIRONMENTS, compileEnvironments, controlPlaneRoutes } from '../../src/controlplane/index.js';
+import { SystemClock, silentLogger } from '../../src/core/index.js';
+import { type Store, openStore } from '../../src/store/index.js';
+import { type SwarmRuntime, parseSwarmSpecText, startSwarmRuntime } from '../../src/swarm/index.js';
+
+const environments = compileEnvironments();
+const clock = new SystemClock();
+
+function specYaml(name: string, bars: number, topology = 'star'): string {
+  return `
+name: ${name}
+data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: ${bars} }
+strategies:
+  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 16, sizing: { type: fixed-quantity, units: 10 } }
+  - { type: momentum, symbol: BBB, lookback: 8, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: fixed-quantity, units: 10 } }
+risk: { maxPositionUnits: 50 }
+swarm: { topology: ${topology} }
+`;
+}
+
+interface View {
+  readonly name: string;
+  readonly state: string;
+  readonly desired: string;
+  readonly steps: number;
+  readonly orders: number;
+}
+
+let runtime: SwarmRuntime;
+let store: Store;
+
+beforeAll(async () => {
+  runtime = await startSwarmRuntime({ templates: ['base', ...ENVIRONMENTS.map((name) => environments[name].template)], clock, logger: silentLogger, warmPoolSize: 4 });
+  store = await openStore({ dataDir: 'memory' });
+}, 60_000);
+afterAll(async () => {
+  await runtime?.close();
+  await store?.close();
+});
+
+async function serving(): Promise<{ plane: ControlPlane; app: FastifyInstance }> {
+  const plane = await ControlPlane.start({ store, runtime, environments, clock, logger: silentLogger });
+  const app = createApp({ logger: silentLogger });
+  await app.register(controlPlaneRoutes, { controlPlane: plane });
+  return { plane, app };
+}
+
+async function json<T>(app: FastifyInstance, method: 'GET' | 'POST', url: string, payload?: unknown): Promise<{ status: number; body: T }> {
+  const response = await app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as object }) });
+  return { status: response.statusCode, body: response.json<T>() };
+}
+
+async function until(app: FastifyInstance, name: string, done: (view: View) => boolean, timeoutMs = 60_000): Promise<View> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await json<View[]>(app, 'GET', '/v1/deployments');
+    const view = body.find((candidate) => candidate.name === name);
+    if (view !== undefined && done(view)) return view;
+    if (Date.now() > deadline) throw new Error(`${name} did not get there within ${timeoutMs} ms: ${JSON.stringify(view)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const ended = (view: View): boolean => !['pending', 'starting', 'running', 'draining'].includes(view.state);
+
+describe('the control plane over HTTP', () => {
+  it('runs a deployment to the end: its stored orders, fills and report are the backtest\'s', async () => {
+    const { plane, app } = await serving();
+    const created = await json<View>(app, 'POST', '/v1/deployments', { spec: specYaml('to-the-end', 160), baseDir: '/', env: 'dev' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'to-the-end', desired: 'running' });
+    const view = await until(app, 'to-the-end', ended);
+    expect(view).toMatchObject({ state: 'complete', desired: 'stopped', steps: 160 });
+
+    const spec = await parseSwarmSpecText(specYaml('to-the-end', 160), 'spec', '/');
+    const { report: expected } = runBacktest(spec.backtest);
+    const status = await json<{ report: { trades: unknown[]; finalEquity: number }; agentList: unknown[] }>(app, 'GET', '/v1/deployments/to-the-end');
+    expect(status.body.report.trades).toEqual(expected.trades);
+    expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    const fills = await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/to-the-end/fills');
+    expect(fills.body.map((fill) => fill.clientOrderId)).toEqual(expected.fills.slice(0, fills.body.length).map((fill) => fill.clientOrderId));
+    const orders = await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/to-the-end/orders');
+    expect(orders.body.length).toBeGreaterThan(0);
+    expect(new Set(orders.body.map((order) => order.clientOrderId)).size).toBe(orders.body.length);
+    const events = await json<Array<{ kind: string }>>(app, 'GET', '/v1/deployments/to-the-end/events');
+    expect(events.body.map((event) => event.kind)).toEqual(['deployed', 'ended']);
+    await plane.close();
+  }, 90_000);
+
+  it('refuses bad input naming each field, and leaves what runs and what is stored as it was', async () => {
+    const { plane, app } = await serving();
+    expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml('keeps-running', 200_000), baseDir: '/', env: 'staging' })).status).toBe(201);
+    await until(app, 'keeps-running', (view) => view.state === 'running' && view.steps > 0);
+    const before = (await json<View[]>(app, 'GET', '/v1/deployments')).body.map((view) => view.name).sort();
+
+    const refusals: Array<[unknown, number, RegExp]> = [
+      [{ spec: 'name: [unclosed', baseDir: '/' }, 400, /valid YAML/],
+      [{ spec: specYaml('bad', 100).replace('fastPeriod: 4', 'fastPeriod: -4'), baseDir: '/' }, 400, /strategies\[0\]\.fastPeriod/],
+      [{ spec: specYaml('bad', 100).replace('topology: star', 'topology: circle'), baseDir: '/' }, 400, /swarm\.topology: got "circle"/],
+      [{ baseDir: '/' }, 400, /spec: got nothing/],
+      [{ spec: specYaml('bad', 100), baseDir: '/', env: 'qa' }, 400, /env: got "qa"; .*dev.*staging.*prod/],
+      [{ spec: specYaml('bad', 100), baseDir: '/', extra: 1 }, 400, /extra/],
+      [{ spec: specYaml('bad', 100), baseDir: '/', name: '../etc' }, 400, /name/],
+      [{ spec: specYaml('keeps-running', 100), baseDir: '/', env: 'staging' }, 409, /a deployment named keeps-running exists/],
+      [{ spec: specYaml('too-big', 100, 'mesh').replace('risk:', '  - { type: ema-crossover, symbol: AAA, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\n  - { type: ema-crossover, symbol: BBB, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\nrisk:'), baseDir: '/', env: 'dev' }, 409, /dev allows 3 sandboxes at once; 0 are in use and this needs 4 more/],
+    ];
+    for (const [payload, status, message] of refusals) {
+      const answer = await json<{ error: { message: string; issues?: Array<{ path: string; allowed: string }> } }>(app, 'POST', '/v1/deployments', payload);
+      expect(answer.status, JSON.stringify(payload).slice(0, 80)).toBe(status);
+      expect(answer.body.error.message).toMatch(message);
+    }
+    const listed = await json<{ error: { issues: Array<{ path: string; got: unknown; allowed: string }> } }>(app, 'POST', '/v1/deployments', { spec: specYaml('bad', 100).replace('topology: star', 'topology: circle, heartbeatMs: 1'), baseDir: '/' });
+    expect(listed.body.error.issues.map((issue) => issue.path).sort()).toEqual(['swarm.heartbeatMs', 'swarm.topology']);
+    expect((await json(app, 'GET', '/v1/deployments/nothing-here')).status).toBe(404);
+    expect((await json(app, 'GET', '/v1/deployments/keeps-running/orders?fromStep=-1')).status).toBe(400);
+
+    expect((await json<View[]>(app, 'GET', '/v1/deployments')).body.map((view) => view.name).sort()).toEqual(before);
+    const running = await until(app, 'keeps-running', (view) => view.state === 'running');
+    const later = await until(app, 'keeps-running', (view) => view.steps > running.steps);
+    expect(later.state).toBe('running');
+
+    const stopped = await json<View>(app, 'POST', '/v1/deployments/keeps-running/stop');
+    expect(stopped.body).toMatchObject({ state: 'stopped', desired: 'stopped' });
+    await plane.close();
+    // A stopped deployment is not resumed by the next start.
+    const next = await serving();
+    expect((await json<View[]>(next.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'keeps-running')).toMatchObject({ state: 'stopped', desired: 'stopped' });
+    await next.plane.close();
+  }, 120_000);
+
+  it('suspends running deployments on a clean shutdown, and the next start resumes them to the backtest\'s trades', async () => {
+    const first = await serving();
+    expect((await json(first.app, 'POST', '/v1/deployments', { spec: specYaml('suspended', 3_000), baseDir: '/', env: 'staging' })).status).toBe(201);
+    const atShutdown = await until(first.app, 'suspended', (view) => view.steps >= 300);
+    await first.plane.close();
+    expect((await json<View[]>(first.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'suspended')).toMatchObject({ state: 'suspended', desired: 'running' });
+
+    const second = await serving();
+    const view = await until(second.app, 'suspended', ended, 120_000);
+    expect(view.state).toBe('complete');
+    expect(view.steps).toBe(3_000);
+    expect(view.steps).toBeGreaterThan(atShutdown.steps);
+    const spec = await parseSwarmSpecText(specYaml('suspended', 3_000), 'spec', '/');
+    const { report: expected } = runBacktest(spec.backtest);
+    const status = await json<{ report: { trades: unknown[]; finalEquity: number } }>(second.app, 'GET', '/v1/deployments/suspended');
+    expect(status.body.report.trades).toEqual(expected.trades);
+    expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    const events = await json<Array<{ kind: string; agentId: string | null }>>(second.app, 'GET', '/v1/deployments/suspended/events');
+    expect(events.body.filter((event) => event.agentId === null).map((event) => event.kind)).toEqual(['deployed', 'suspended', 'resumed', 'ended']);
+    await second.plane.close();
+  }, 180_000);
+});
