@@ -1,8 +1,10 @@
+import { swarmTopics } from '../bus/index.js';
 import { type Clock, InvalidInputError, type Logger, errorMessage, randomId } from '../core/index.js';
-import { type Feed, openArrayFeed, pace } from '../market/index.js';
+import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.js';
+import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
 import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
 import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord } from './repository.js';
@@ -179,6 +181,28 @@ export class ControlPlane {
   }
 
   /**
+   * Publishes bars into a running deployment whose `swarm.feed` is `bus`, on its topic
+   * `ts/<deployment>/market/bars`, as any publisher on the broker could. Every bar is checked first
+   * (shape and the market's rules); one bad bar refuses them all, naming its index and field.
+   * @throws DeploymentNotFoundError; InvalidInputError naming `bars[i].field`, or when the deployment
+   *   does not run or does not read the bus.
+   * @returns how many bars were published.
+   */
+  async publishBars(ref: string, bars: readonly unknown[]): Promise<{ readonly published: number; readonly topic: string }> {
+    const record = await this.#find(ref);
+    const live = this.#live.get(record.id);
+    if (live === undefined) throw new InvalidInputError('deployment', `${record.name} is ${record.state}, not running here: bars go to a running deployment`);
+    if (live.spec.swarm.feed.source !== 'bus') throw new InvalidInputError('deployment', `${record.name} reads its market from ${live.spec.swarm.feed.source}, not the bus; deploy a spec with swarm.feed.source: bus to publish bars into it`);
+    bars.forEach((bar, i) => {
+      const parsed = parseBarPayload(bar);
+      if (!parsed.ok) throw new InvalidInputError(`bars[${i}].${parsed.field}`, parsed.problem);
+    });
+    const topic = swarmTopics(record.id).marketBars();
+    for (const bar of bars) await this.#options.runtime.bus.publish(topic, BarMessage.draft(bar as BarPayload));
+    return { published: bars.length, topic };
+  }
+
+  /**
    * Stops a deployment for good: no new step, agents checkpoint and exit, sandboxes are killed; it
    * is not resumed at the next start. Resolves once it stopped.
    * @throws DeploymentNotFoundError
@@ -241,7 +265,7 @@ export class ControlPlane {
     const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
     if (resuming) this.#checkCapacity(env, planOf(spec).agents.length);
-    const feed: Feed = openArrayFeed(spec.backtest.bars, replay === null ? {} : { from: replay.snapshot.position });
+    const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
     const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
     const journal = this.#repo.journalOf(record.id);
     // State changes and events are stored in order, each after the one before.

@@ -22,6 +22,8 @@ const deployBody = z.strictObject({
   env: z.enum(ENVIRONMENTS).optional(),
 });
 
+const barsBody = z.strictObject({ bars: z.array(z.unknown()).min(1).max(10_000) });
+
 const ordersQuery = z.strictObject({ fromStep: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
 const eventsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() });
 
@@ -50,6 +52,8 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  * - `GET /v1/deployments` → every deployment (what `ps` shows);
  * - `GET /v1/deployments/:ref` → one, by id or name, with agents, positions and latest events;
  * - `GET /v1/deployments/:ref/orders?fromStep=&limit=`, `…/fills`, `…/events?after=&limit=`;
+ * - `POST /v1/deployments/:ref/bars` `{bars: [{symbol, time, open, high, low, close, volume}]}` → published
+ *   into a deployment whose feed is the bus;
  * - `POST /v1/deployments/:ref/stop` → once it stopped.
  */
 export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> = (app, { controlPlane }) => {
@@ -70,6 +74,10 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/events', (request) => {
     const query = parse(eventsQuery, request.query, 'the query');
     return controlPlane.events(request.params.ref, { ...(query.after === undefined ? {} : { afterId: query.after }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
+  });
+  app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/bars', async (request) => {
+    const body = parse(barsBody, request.body, 'the request body');
+    return controlPlane.publishBars(request.params.ref, body.bars);
   });
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => controlPlane.stop(request.params.ref));
   return Promise.resolve();

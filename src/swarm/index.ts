@@ -7,3 +7,4 @@ export { SwarmRunError, SwarmStoppedError, type SwarmEvent, type AgentReport } f
 export { type SwarmLatency, type SwarmAgreement } from './ledger.js';
 export { Deployment, planOf, type DeploymentState, type DeploymentSnapshot, type DeploymentOptions, type DeploymentPlacement } from './deployment.js';
 export { type ClosedStep, type DeploymentJournal, type JournalReplay, type JournaledStep, type JournaledOrder, type JournaledSubmission } from './journal.js';
+export { openSwarmFeed, type SwarmFeedOptions } from './feeds.js';

@@ -1,9 +1,10 @@
 import type { Bus } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
-import { openArrayFeed, pace } from '../market/index.js';
+import { pace } from '../market/index.js';
 import type { AgentSignal, Sandbox } from '../sandbox/index.js';
 import type { TopologyPlan } from '../topology/index.js';
 import { Deployment, planOf } from './deployment.js';
+import { openSwarmFeed } from './feeds.js';
 import { type SwarmEvent, SwarmStoppedError } from './fleet.js';
 import type { SwarmReport } from './report.js';
 import { type SandboxTarget, startSwarmRuntime } from './runtime.js';
@@ -62,7 +63,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
   const clock = options.clock ?? new SystemClock();
   const logger = options.logger ?? createLogger('swarm');
   const { spec: swarmSpec } = options;
-  const { spec, swarm: section, backtest } = swarmSpec;
+  const { spec, swarm: section } = swarmSpec;
   const swarmId = `${spec.name.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60)}-${randomId().slice(0, 6)}`;
   if (options.signal?.aborted === true) throw new SwarmStoppedError(`stopped (${String(options.signal.reason)}) before any agent started; nothing was traded`);
 
@@ -83,13 +84,15 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
     closers.push(() => runtime.close());
     const { bus } = runtime;
     const launcher = runtime.launcher({ swarmId, template: section.template });
+    const feed = await openSwarmFeed({ spec: swarmSpec, swarmId, bus, clock, logger });
+    closers.push(() => feed.close());
 
     const deployment = new Deployment({
       spec: swarmSpec,
       swarmId,
       bus,
       launcher,
-      pacer: pace(openArrayFeed(backtest.bars), { clock, pacing: section.pacing }),
+      pacer: pace(feed, { clock, pacing: section.pacing }),
       clock,
       logger,
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,

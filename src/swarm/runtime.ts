@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { AGENT_ENTRY, AGENT_ENV, type AgentConfig, CONTROL_PLANE_ID, ProbeMessage, swarmRegistry } from '../agent/index.js';
 import { type Bus, type EmbeddedBroker, connectBus, startEmbeddedBroker, swarmTopics } from '../bus/index.js';
 import { type Clock, type Logger, errorMessage, randomId } from '../core/index.js';
+import { BarMessage } from '../livefeed/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import {
   DEFAULT_AGENT_DIR,
@@ -104,7 +105,8 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
       url: brokerUrl,
       clientId: `${CONTROL_PLANE_ID}-${randomId().slice(0, 6)}`,
       clock,
-      registry: swarmRegistry,
+      // Bars published into a deployment (its `bus` feed) come as `bar` messages.
+      registry: swarmRegistry.with(BarMessage),
       logger: logger.child({ part: 'bus' }),
       maxMessageBytes: 4 * 1024 * 1024,
       // Aedes speaks MQTT 3.1.1 only: asking for 5 first would cost every connection a refusal.

@@ -54,6 +54,7 @@ describe('parseSwarmSpec', () => {
     stallTimeoutMs: 60_000,
     checkpointEverySteps: 250,
     template: 'base',
+    feed: { source: 'data', loop: false },
   };
 
   it.each([
@@ -84,6 +85,7 @@ describe('parseSwarmSpec', () => {
       stallTimeoutMs: 200,
       checkpointEverySteps: 1,
       template: 'agent',
+      feed: { source: 'data', loop: true },
     };
     expect((await parseSwarmSpec(withSwarm(swarm))).swarm).toEqual({ ...swarm, pacing: { mode: 'lockstep' } });
   });
@@ -149,6 +151,28 @@ describe('parseSwarmSpec', () => {
   it('parseSwarmSection alone validates the section of an already parsed spec', () => {
     const spec = parseSpec(withSwarm({ topology: 'star' }));
     expect(parseSwarmSection(spec, 'x.yaml').topology).toBe('star');
+  });
+});
+
+describe('the swarm.feed a deployment reads', () => {
+  it('is the spec\'s own data, once, unless it says otherwise', async () => {
+    expect((await parseSwarmSpec(withSwarm({}))).swarm.feed).toEqual({ source: 'data', loop: false });
+    expect((await parseSwarmSpec(withSwarm({ feed: { source: 'data', loop: true } }))).swarm.feed).toEqual({ source: 'data', loop: true });
+    expect((await parseSwarmSpec(withSwarm({ feed: { source: 'bus', stepAfterMs: 2000 } }))).swarm.feed).toEqual({ source: 'bus', stepAfterMs: 2000 });
+    expect((await parseSwarmSpec(withSwarm({ feed: { source: 'ccxt', exchange: 'binance', markets: { AAA: 'BTC/USDT' } } }))).swarm.feed).toEqual({
+      source: 'ccxt',
+      exchange: 'binance',
+      markets: { AAA: 'BTC/USDT' },
+      timeframe: '1m',
+      mode: 'candles',
+    });
+  });
+
+  it('names each mistake and what is allowed', async () => {
+    expect((await rejection(withSwarm({ feed: { source: 'kafka' } }))).problems[0]).toMatch(/^swarm\.feed\.source \| "kafka" \| .*data.*bus.*ccxt/);
+    expect((await rejection(withSwarm({ feed: { source: 'ccxt', exchange: 'Binance!' } }))).problems).toEqual([expect.stringMatching(/^swarm\.feed\.exchange \| "Binance!" \| must be a ccxt exchange id such as binance/)]);
+    expect((await rejection(withSwarm({ feed: { source: 'bus', loop: true } }))).problems[0]).toMatch(/^swarm\.feed/);
+    expect((await rejection(withSwarm({ feed: { source: 'ccxt', exchange: 'binance', mode: 'ticks' } }))).problems[0]).toMatch(/^swarm\.feed\.mode \| "ticks" \| .*candles.*trades/);
   });
 });
 

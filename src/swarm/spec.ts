@@ -56,6 +56,35 @@ export const swarmSectionSchema = z
     checkpointEverySteps: z.int().min(1).default(250),
     /** The sandbox template agents run in. */
     template: z.string().min(1).default('base'),
+    /**
+     * Where the market steps come from (see feeds.ts): `data`, the spec's own data (CSV replay or the
+     * synthetic market), once or looping for ever; `bus`, bars anyone publishes on the deployment's
+     * topic `ts/<deployment>/market/bars`; `ccxt`, a public exchange's candles or trades. A live feed
+     * serves the data's symbols (the spec still backtests on its data).
+     */
+    feed: z
+      .discriminatedUnion('source', [
+        z.strictObject({ source: z.literal('data'), loop: z.boolean().default(false) }),
+        z.strictObject({
+          source: z.literal('bus'),
+          /** A step goes out this long after its first bar, even if a symbol sent nothing newer. */
+          stepAfterMs: z.int().min(1).max(86_400_000).optional(),
+          maxBuffered: z.int().min(1).max(1_000_000).optional(),
+        }),
+        z.strictObject({
+          source: z.literal('ccxt'),
+          /** A ccxt exchange id, e.g. `binance`. */
+          exchange: z.string().regex(/^[a-z0-9]+$/, 'must be a ccxt exchange id such as binance'),
+          /** The exchange's unified symbol of each data symbol, e.g. `{ BTCUSDT: BTC/USDT }`; a data symbol left out is its own. */
+          markets: z.record(z.string().min(1), z.string().min(1)).optional(),
+          timeframe: z.string().min(2).default('1m'),
+          mode: z.enum(['candles', 'trades']).default('candles'),
+          pollMs: z.int().min(100).max(3_600_000).optional(),
+          /** The exchange's API base URL, for a proxy or a recorded exchange (tests). */
+          apiUrl: z.url().optional(),
+        }),
+      ])
+      .default({ source: 'data', loop: false }),
   })
   // An absent section is parsed as `{}`, so every field's own default applies (stated once, above).
   .prefault({});

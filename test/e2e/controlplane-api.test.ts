@@ -157,4 +157,35 @@ describe('the control plane over HTTP', () => {
     expect(events.body.filter((event) => event.agentId === null).map((event) => event.kind)).toEqual(['deployed', 'suspended', 'resumed', 'ended']);
     await second.plane.close();
   }, 180_000);
+
+  it('trades bars published into a deployment whose feed is the bus, as the backtest trades them', async () => {
+    const { plane, app } = await serving();
+    const yaml = `${specYaml('on-the-bus', 200)}  feed: { source: bus, stepAfterMs: 500 }\n`.replace('swarm: { topology: star }\n  feed', 'swarm:\n  topology: star\n  feed');
+    const created = await json<View>(app, 'POST', '/v1/deployments', { spec: yaml, baseDir: '/', env: 'dev' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await until(app, 'on-the-bus', (view) => view.state === 'running');
+    const spec = await parseSwarmSpecText(yaml, 'spec', '/');
+    const bars = [...(spec.backtest.bars as ReadonlyMap<string, ReadonlyArray<{ symbol: string; timeMs: number; open: number; high: number; low: number; close: number; volume: number }>>).values()]
+      .flat()
+      .sort((a, b) => a.timeMs - b.timeMs || (a.symbol < b.symbol ? -1 : 1))
+      .map(({ symbol, timeMs, open, high, low, close, volume }) => ({ symbol, time: timeMs, open, high, low, close, volume }));
+
+    // Bad bars are refused whole, naming the bar and the field; a deployment that replays its data takes none.
+    const bad = await json<{ error: { message: string; field: string } }>(app, 'POST', '/v1/deployments/on-the-bus/bars', { bars: [bars[0], { ...bars[1], high: 0.5 * (bars[1]?.low ?? 1) }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('bars[1].high');
+    for (let i = 0; i < bars.length; i += 100) {
+      const published = await json<{ published: number; topic: string }>(app, 'POST', '/v1/deployments/on-the-bus/bars', { bars: bars.slice(i, i + 100) });
+      expect(published.status).toBe(200);
+      expect(published.body.topic).toMatch(/^ts\/on-the-bus-[a-z0-9]+\/market\/bars$/);
+    }
+    const view = await until(app, 'on-the-bus', (candidate) => candidate.steps === 200);
+    expect(view.state).toBe('running');
+    const { report: expected } = runBacktest(spec.backtest);
+    const fills = await json<Array<{ clientOrderId: string; price: number }>>(app, 'GET', '/v1/deployments/on-the-bus/fills');
+    expect(fills.body.length).toBeGreaterThan(0);
+    expect(fills.body.map(({ clientOrderId, price }) => ({ clientOrderId, price }))).toEqual(expected.fills.slice(0, fills.body.length).map(({ clientOrderId, price }) => ({ clientOrderId, price })));
+    await json(app, 'POST', '/v1/deployments/on-the-bus/stop');
+    await plane.close();
+  }, 120_000);
 });
