@@ -7,7 +7,7 @@ import { type Spec, parseSpecText } from '../runspec/index.js';
 import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
 import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
-import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord } from './repository.js';
+import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord, type StoreChange } from './repository.js';
 
 /** Options of {@link ControlPlane.start}. */
 export interface ControlPlaneOptions {
@@ -200,6 +200,18 @@ export class ControlPlane {
     const topic = swarmTopics(record.id).marketBars();
     for (const bar of bars) await this.#options.runtime.bus.publish(topic, BarMessage.draft(bar as BarPayload));
     return { published: bars.length, topic };
+  }
+
+  /**
+   * Calls `watcher` with every change stored from now on (states, closed steps with their orders and
+   * fills, events), for deployment `ref` only when given; returns what stops it.
+   * @throws DeploymentNotFoundError for an unknown `ref`.
+   */
+  async watch(watcher: (change: StoreChange) => void, ref?: string): Promise<() => void> {
+    const only = ref === undefined ? undefined : (await this.#find(ref)).id;
+    return this.#repo.watch((change) => {
+      if (only === undefined || change.deployment === only) watcher(change);
+    });
   }
 
   /**

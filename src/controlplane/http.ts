@@ -24,6 +24,11 @@ const deployBody = z.strictObject({
 
 const barsBody = z.strictObject({ bars: z.array(z.unknown()).min(1).max(10_000) });
 
+const streamQuery = z.strictObject({ deployment: z.string().min(1).max(128).optional() });
+
+/** A comment line this often keeps proxies from closing an idle stream. */
+const STREAM_KEEPALIVE_MS = 15_000;
+
 const ordersQuery = z.strictObject({ fromStep: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
 const eventsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() });
 
@@ -54,7 +59,9 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  * - `GET /v1/deployments/:ref/orders?fromStep=&limit=`, `…/fills`, `…/events?after=&limit=`;
  * - `POST /v1/deployments/:ref/bars` `{bars: [{symbol, time, open, high, low, close, volume}]}` → published
  *   into a deployment whose feed is the bus;
- * - `POST /v1/deployments/:ref/stop` → once it stopped.
+ * - `POST /v1/deployments/:ref/stop` → once it stopped;
+ * - `GET /v1/stream?deployment=` → server-sent events as the store records them: `state` (a
+ *   deployment's state), `step` (a closed step with its orders and fills), `event` (its history).
  */
 export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> = (app, { controlPlane }) => {
   mapErrors(app, { statusOf: controlPlaneErrorStatus, requestHint: 'send a JSON object like {"spec": "<YAML text>", "baseDir": "/path/of/the/spec"}' });
@@ -78,6 +85,24 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/bars', async (request) => {
     const body = parse(barsBody, request.body, 'the request body');
     return controlPlane.publishBars(request.params.ref, body.bars);
+  });
+  app.get('/v1/stream', async (request, reply) => {
+    const query = parse(streamQuery, request.query, 'the query');
+    // An unknown deployment is a 404, answered before the stream starts.
+    if (query.deployment !== undefined) await controlPlane.status(query.deployment);
+    // Server-sent events are `event:` and `data:` lines on the raw response: no library needed for that.
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (event: string, data: unknown): void => {
+      reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    const stop = await controlPlane.watch((change) => send(change.type, change), query.deployment);
+    send('hello', { deployment: query.deployment ?? null });
+    const keepAlive = setInterval(() => reply.raw.write(': keep-alive\n\n'), STREAM_KEEPALIVE_MS);
+    reply.raw.on('close', () => {
+      clearInterval(keepAlive);
+      stop();
+    });
   });
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => controlPlane.stop(request.params.ref));
   return Promise.resolve();

@@ -16,5 +16,5 @@ export {
 } from './environments.js';
 export { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
 export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type DeploymentView, type DeploymentStatus } from './controlplane.js';
-export { type EventRecord, type OrderRecord, type FillRecord } from './repository.js';
+export { type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
 export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';

@@ -70,6 +70,15 @@ export interface AccountRecord {
   readonly cash: number;
 }
 
+/**
+ * A change the store recorded, as the API streams it: a deployment's state, a closed step (with the
+ * orders and fills it stored), an event of its history. Told only once the write committed.
+ */
+export type StoreChange =
+  | { readonly type: 'state'; readonly deployment: string; readonly state: string; readonly desired: 'running' | 'stopped' | null }
+  | { readonly type: 'step'; readonly deployment: string; readonly step: number; readonly timeMs: number; readonly equity: number; readonly orders: ClosedStep['orders']; readonly fills: ClosedStep['fills'] }
+  | { readonly type: 'event'; readonly deployment: string; readonly event: EventRecord };
+
 type Row = Record<string, unknown>;
 
 const num = (value: unknown): number => Number(value);
@@ -100,6 +109,17 @@ const DEPLOYMENT_COLUMNS = 'id, name, env, spec_version, desired, state, closed_
 export class ControlPlaneRepository {
   readonly #store: Store;
   readonly #now: () => number;
+  readonly #watchers = new Set<(change: StoreChange) => void>();
+
+  /** Calls `watcher` with every change once it is stored; returns what stops it. */
+  watch(watcher: (change: StoreChange) => void): () => void {
+    this.#watchers.add(watcher);
+    return () => this.#watchers.delete(watcher);
+  }
+
+  #tell(change: StoreChange): void {
+    for (const watcher of this.#watchers) watcher(change);
+  }
 
   constructor(store: Store, now: () => number) {
     this.#store = store;
@@ -151,18 +171,21 @@ export class ControlPlaneRepository {
          report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1`,
       [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
     );
+    this.#tell({ type: 'state', deployment: id, state: change.state, desired: change.desired ?? null });
   }
 
   /** Appends an event to a deployment's history. */
   async appendEvent(id: string, event: { readonly kind: string; readonly step?: number | null; readonly agentId?: string | null; readonly detail?: string | null }): Promise<void> {
-    await this.#store.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6)', [
+    const atMs = this.#now();
+    const [row] = await this.#store.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [
       id,
-      this.#now(),
+      atMs,
       event.step ?? null,
       event.kind,
       event.agentId ?? null,
       event.detail ?? null,
     ]);
+    this.#tell({ type: 'event', deployment: id, event: { id: num(row?.id), atMs, step: event.step ?? null, kind: event.kind, agentId: event.agentId ?? null, detail: event.detail ?? null } });
   }
 
   /** Events of a deployment after event `afterId`, oldest first. */
@@ -226,7 +249,10 @@ export class ControlPlaneRepository {
   /** The journal a running deployment writes its closed steps to. */
   journalOf(id: string): DeploymentJournal {
     return {
-      stepClosed: (step) => this.#store.transaction((tx) => this.#writeStep(tx, id, step)),
+      stepClosed: async (step) => {
+        await this.#store.transaction((tx) => this.#writeStep(tx, id, step));
+        this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
+      },
       drained: (checkpoints) => this.#store.transaction((tx) => this.#writeCheckpoints(tx, id, checkpoints)),
     };
   }

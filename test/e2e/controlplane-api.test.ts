@@ -4,7 +4,7 @@
 // a clean shutdown suspends a deployment that the next start resumes, and a stopped one stays stopped.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/api/index.js';
+import { createApp, listen } from '../../src/api/index.js';
 import { runBacktest } from '../../src/backtest/index.js';
 import { ControlPlane, ENVIRONMENTS, compileEnvironments, controlPlaneRoutes } from '../../src/controlplane/index.js';
 import { SystemClock, silentLogger } from '../../src/core/index.js';
@@ -188,4 +188,42 @@ describe('the control plane over HTTP', () => {
     await json(app, 'POST', '/v1/deployments/on-the-bus/stop');
     await plane.close();
   }, 120_000);
+
+  it('streams what the store records as server-sent events: states, closed steps with their orders, events', async () => {
+    const { plane, app } = await serving();
+    const server = await listen(app);
+    const aborted = new AbortController();
+    const response = await fetch(`${server.url}/v1/stream`, { signal: aborted.signal });
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const changes: Array<{ event: string; data: { type?: string; state?: string; step?: number; orders?: Array<{ clientOrderId: string }>; event?: { kind: string } } }> = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = /^data: (.*)$/m.exec(frame)?.[1];
+          if (event !== undefined && data !== undefined) changes.push({ event, data: JSON.parse(data) as (typeof changes)[number]['data'] });
+        }
+        if (changes.some((change) => change.event === 'state' && change.data.state === 'complete')) return;
+      }
+    })();
+    expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml('streamed', 120), baseDir: '/', env: 'dev' })).status).toBe(201);
+    await reading;
+    aborted.abort();
+    expect(changes[0]?.event).toBe('hello');
+    const steps = changes.filter((change) => change.event === 'step').map((change) => change.data.step);
+    expect(steps).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    const streamedOrders = changes.flatMap((change) => (change.event === 'step' ? (change.data.orders ?? []) : [])).map((order) => order.clientOrderId);
+    const stored = await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/streamed/orders');
+    expect(streamedOrders.sort()).toEqual(stored.body.map((order) => order.clientOrderId).sort());
+    expect(changes.filter((change) => change.event === 'event').map((change) => change.data.event?.kind)).toEqual(['deployed', 'ended']);
+    expect(changes.filter((change) => change.event === 'state').map((change) => change.data.state)).toEqual(['starting', 'running', 'complete']);
+    expect((await fetch(`${server.url}/v1/stream?deployment=nobody`)).status).toBe(404);
+    await server.close();
+    await plane.close();
+  }, 90_000);
 });
