@@ -3,7 +3,7 @@
  * `src/sandbox/`). Its settings come in env vars ({@link AGENT_ENV}); it exits 0 after a requested
  * stop and 1 when it lost the control plane or could not start.
  */
-import { HeartbeatMessage, connectBus, swarmTopics } from '../bus/index.js';
+import { HeartbeatMessage, agentConnectionId, connectBus, swarmTopics } from '../bus/index.js';
 import { SystemClock, createLogger, errorMessage } from '../core/index.js';
 import { AGENT_ENV, agentConfigSchema, swarmRegistry } from './protocol.js';
 import { AgentRuntime } from './runtime.js';
@@ -32,6 +32,8 @@ async function main(): Promise<number> {
   const bus = await connectBus({
     url,
     clientId: config.agentId,
+    // Unique on a broker several deployments share, whose agents may have the same ids.
+    connectionId: agentConnectionId(config.swarm, config.agentId),
     clock,
     registry: swarmRegistry,
     logger: logger.child({ agent: config.agentId }),

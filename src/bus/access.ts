@@ -46,6 +46,15 @@ export function compileAgentAccess(agent: AgentIdentity, prefix = ''): AgentAcce
   return { kind: 'agent', username: agentUsername(swarmId, agentId), swarmId, agentId, requestsTo: new Set(requestsTo), inbox: swarmTopics(swarmId).inbox(agentId) };
 }
 
+/**
+ * The MQTT client id an agent connects with: `<swarmId>.<agentId>`, unique on a broker that several
+ * swarms share (two deployments of the same strategies have the same agent ids, and a broker keeps
+ * one connection per client id).
+ */
+export function agentConnectionId(swarmId: string, agentId: string): string {
+  return `${swarmId}.${agentId}`;
+}
+
 /** The embedded broker's username of an agent: `<swarmId>/<agentId>`. */
 export function agentUsername(swarmId: string, agentId: string): string {
   return `${swarmId}/${agentId}`;
@@ -83,7 +92,7 @@ export class PublishRights {
     if (rule === 'requester' && (parsed.name === undefined || !agent.requestsTo.has(parsed.name))) return 'an inbox its credentials do not name';
     // Subscribers believe an envelope's `from` and answer to its `replyTo`: neither may name someone else.
     const fields = addressing();
-    if (fields?.from !== undefined && fields.from !== clientId) return "'from' is not the publisher's client id";
+    if (fields?.from !== undefined && fields.from !== clientId) return "'from' is not the publisher's agent id";
     if (fields?.replyTo !== undefined && !isReplyTopicOf(fields.replyTo, agent.swarmId, clientId)) {
       return "'replyTo' is not the publisher's own reply topic";
     }

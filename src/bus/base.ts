@@ -65,6 +65,13 @@ export interface BusOptions {
    */
   clientId?: string;
   /**
+   * The MQTT client id of the connection, when it must differ from `clientId`: a broker shared by
+   * several swarms holds one connection per id, and agents of different swarms may share an agent id
+   * (`agentConnectionId` gives theirs). At most 256 characters.
+   * @default clientId
+   */
+  connectionId?: string;
+  /**
    * Source of message timestamps and request timeouts.
    * @default new SystemClock()
    */
@@ -114,6 +121,7 @@ export interface EncodedWill {
 /** The complete, validated form of {@link BusOptions}. */
 export interface BusConfig {
   readonly clientId: string;
+  readonly connectionId: string;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly codec: EnvelopeCodec;
@@ -128,6 +136,10 @@ export interface BusConfig {
  */
 export function compileBusOptions(options: BusOptions): BusConfig {
   const clientId = validateSegment('clientId', options.clientId ?? `ts-${randomId(16)}`);
+  const connectionId = options.connectionId ?? clientId;
+  if (typeof connectionId !== 'string' || connectionId.length === 0 || connectionId.length > 256) {
+    throw new InvalidInputError('connectionId', `must be a string of 1 to 256 characters, got ${JSON.stringify(connectionId)}`);
+  }
   const clock = options.clock ?? new SystemClock();
   if (!isClock(clock)) throw new InvalidInputError('clock', 'must be a Clock from core (SystemClock or ManualClock)');
   const codec = new EnvelopeCodec({ registry: options.registry, maxMessageBytes: options.maxMessageBytes });
@@ -148,7 +160,7 @@ export function compileBusOptions(options: BusOptions): BusConfig {
     }
     will = Object.freeze({ topic, payload: encoded.bytes, qos: compileQos(options.will.qos, 'will.qos'), envelope: encoded.envelope });
   }
-  return Object.freeze({ clientId, clock, logger: options.logger ?? createLogger('bus'), codec, requestTimeoutMs, will });
+  return Object.freeze({ clientId, connectionId, clock, logger: options.logger ?? createLogger('bus'), codec, requestTimeoutMs, will });
 }
 
 /** A handler and whether the bus made it for itself. */

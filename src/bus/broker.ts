@@ -11,7 +11,7 @@ import {
 } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { type Logger, InvalidInputError, createLogger, errorMessage, randomToken } from '../core/index.js';
-import { type AgentAccess, type AgentIdentity, PublishRights, agentMaySubscribe, agentUsername, compileAgentAccess } from './access.js';
+import { type AgentAccess, type AgentIdentity, PublishRights, agentMaySubscribe, compileAgentAccess } from './access.js';
 import { readEnvelopeAddressing } from './envelope.js';
 import { BusError } from './errors.js';
 import { type SharedFilter, parseSharedFilter, topicMatches } from './topics.js';
@@ -337,14 +337,8 @@ class BrokerAccess {
       done(refusal('client id in use by other credentials', IDENTIFIER_REJECTED), false);
       return;
     }
-    // The client id is a bus's `from` and names its reply topic: an agent must not pose as another.
-    const posed = stored.identity.kind === 'agent' ? this.credentials.get(agentUsername(stored.identity.swarmId, client.id)) : undefined;
-    if (posed && posed.identity.username !== stored.identity.username) {
-      this.refusedConnections++;
-      this.logger.warn({ username, clientId: client.id }, "refused a client: its client id is another agent's id");
-      done(refusal("client id is another agent's id", IDENTIFIER_REJECTED), false);
-      return;
-    }
+    // An agent's `from` and reply topics are checked against the agent id its credentials name, not
+    // against its client id (agents of two swarms may share an agent id: see agentConnectionId).
     this.identities.set(client, stored.identity);
     done(null, true);
   }
@@ -354,7 +348,7 @@ class BrokerAccess {
     const reason =
       !client || !identity
         ? 'unknown client'
-        : this.rights.refusal(identity.kind === 'agent' ? identity : undefined, client.id, packet.topic, () => readEnvelopeAddressing(payloadOf(packet)));
+        : this.rights.refusal(identity.kind === 'agent' ? identity : undefined, identity.kind === 'agent' ? identity.agentId : client.id, packet.topic, () => readEnvelopeAddressing(payloadOf(packet)));
     if (reason !== undefined) {
       this.deniedPublishes++;
       this.deniedPackets.add(packet);

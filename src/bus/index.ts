@@ -29,6 +29,7 @@ export { MqttBus, connectBus, type MqttBusOptions } from './mqttbus.js';
 export { createMemoryBroker, createMemoryBus, type MemoryBroker, type MemoryBus, type MemoryBrokerOptions, type MemoryBusOptions } from './memorybus.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions, type BrokerCredentials } from './broker.js';
 export type { AgentIdentity } from './access.js';
+export { agentConnectionId } from './access.js';
 export {
   BusError,
   BusTimeoutError,

@@ -296,7 +296,7 @@ class UnsupportedProtocolError extends Error {}
 function openClient(config: MqttBusConfig, protocolVersion: 4 | 5): Promise<MqttClient> {
   const client = connect(config.url, {
     protocolVersion,
-    clientId: config.clientId,
+    clientId: config.connectionId,
     username: config.username,
     password: config.password,
     clean: true,

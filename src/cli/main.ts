@@ -1,10 +1,11 @@
 import { Command } from 'commander';
+import { errorBody } from '../api/index.js';
 import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
-import { registerDeploymentCommands } from './deployments.js';
+import { ServerError, registerDeploymentCommands } from './deployments.js';
 import { registerRunCommand } from './run.js';
 import { registerServeCommand } from './serve.js';
 
@@ -21,6 +22,8 @@ registerServeCommand(program);
 registerDeploymentCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(error instanceof ServerError ? error.body : errorBody(error))}\n`);
   process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);
   process.exit(1);
 });

@@ -234,14 +234,26 @@ export class ControlPlaneRepository {
   }
 
   /** Counts of a deployment's orders and fills, and its latest account figures. */
-  async summary(id: string): Promise<{ readonly orders: number; readonly fills: number; readonly account: AccountRecord | null; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }> }> {
-    const [counts] = await this.#store.query('SELECT (SELECT count(*) FROM orders WHERE deployment_id = $1) AS orders, (SELECT count(*) FROM fills WHERE deployment_id = $1) AS fills', [id]);
+  async summary(id: string): Promise<{
+    readonly orders: number;
+    readonly fills: number;
+    readonly account: AccountRecord | null;
+    /** The equity its report ended with (after the end-of-data rule), once it ended. */
+    readonly finalEquity: number | null;
+    readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
+  }> {
+    const [counts] = await this.#store.query(
+      `SELECT (SELECT count(*) FROM orders WHERE deployment_id = $1) AS orders, (SELECT count(*) FROM fills WHERE deployment_id = $1) AS fills,
+              (SELECT (report->>'finalEquity')::double precision FROM deployments WHERE id = $1) AS final_equity`,
+      [id],
+    );
     const [account] = await this.#store.query('SELECT step, time_ms, equity, cash FROM equity WHERE deployment_id = $1 ORDER BY step DESC LIMIT 1', [id]);
     const positions = await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [id]);
     return {
       orders: num(counts?.orders ?? 0),
       fills: num(counts?.fills ?? 0),
       account: account === undefined ? null : { step: num(account.step), timeMs: num(account.time_ms), equity: num(account.equity), cash: num(account.cash) },
+      finalEquity: counts?.final_equity === null || counts?.final_equity === undefined ? null : num(counts.final_equity),
       positions: positions.map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) })),
     };
   }

@@ -1,4 +1,5 @@
-import ccxt, { DDoSProtection, type Exchange, OperationFailed } from 'ccxt';
+import type * as CcxtPackage from 'ccxt';
+import type { Exchange } from 'ccxt';
 import { ExponentialBackoff, type IBackoff, noJitterGenerator } from 'cockatiel';
 import { type Clock, InvalidInputError, type Logger, createLogger, errorMessage } from '../core/index.js';
 import { type Bar, type Feed, type FeedStart, freezeBar, validateBar } from '../market/index.js';
@@ -88,8 +89,9 @@ export interface CcxtFeed extends Feed {
  * see `giveUpAfterMs`. Resolves at once: the markets are loaded by the first poll.
  * @throws InvalidInputError naming the first invalid option (an unknown exchange id, a timeframe it lacks).
  */
-export function openCcxtFeed(options: CcxtFeedOptions): Promise<CcxtFeed> {
-  return Promise.resolve(new ExchangeFeed(options));
+export async function openCcxtFeed(options: CcxtFeedOptions): Promise<CcxtFeed> {
+  // ccxt takes about half a second to load: only a deployment that reads an exchange pays for it.
+  return new ExchangeFeed(options, await import('ccxt'));
 }
 
 const HOUR_MS = 3_600_000;
@@ -106,6 +108,9 @@ interface SymbolState {
   /** When its fetches started failing, on the clock; `undefined` while they succeed. */
   failingSinceMs: number | undefined;
 }
+
+/** The ccxt package, loaded on first use. */
+type CcxtModule = typeof CcxtPackage;
 
 class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
   readonly exchange: string;
@@ -128,7 +133,9 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
   #marketsLoaded = false;
   #counts = { requests: 0, retries: 0, bars: 0, dropped: 0 };
 
-  constructor(options: CcxtFeedOptions) {
+  readonly #ccxt: CcxtModule;
+
+  constructor(options: CcxtFeedOptions, ccxtModule: CcxtModule) {
     if (typeof options !== 'object' || options === null) throw new InvalidInputError('options', 'must be an object { exchange, symbols, clock }');
     const clock = requireClock(options.clock);
     const symbols = compileSymbols(options.symbols);
@@ -140,6 +147,8 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
     stopping = () => this.#stopping.abort();
     this.#clock = clock;
     this.#warner = warner;
+    this.#ccxt = ccxtModule;
+    const ccxt = ccxtModule.default;
     const ExchangeClass = (ccxt as unknown as Record<string, (new (config: Record<string, unknown>) => Exchange) | undefined>)[options.exchange];
     if (typeof options.exchange !== 'string' || !ccxt.exchanges.includes(options.exchange) || ExchangeClass === undefined) {
       throw new InvalidInputError('exchange', `must be a ccxt exchange id such as "binance", "kraken" or "coinbase", got ${JSON.stringify(options.exchange)}`);
@@ -216,13 +225,13 @@ class ExchangeFeed extends LiveStepQueue implements CcxtFeed {
       } catch (error) {
         if (this.#stopping.signal.aborted) return CLOSED;
         // OperationFailed: network errors, rate limits, the exchange down or failing (5xx): trying again may help.
-        if (!(error instanceof OperationFailed)) throw error;
+        if (!(error instanceof this.#ccxt.OperationFailed)) throw error;
         const now = this.#clock.now();
         state.failingSinceMs ??= now;
         const failingForMs = now - state.failingSinceMs;
         if (failingForMs >= this.#giveUpAfterMs) throw new ExchangeUnreachableError(this.exchange, this.url, failingForMs, error);
         backoff = backoff === undefined ? this.#backoff.next() : backoff.next(undefined);
-        const delayMs = Math.max(backoff.duration, error instanceof DDoSProtection ? this.#retryAfterMs() : 0);
+        const delayMs = Math.max(backoff.duration, error instanceof this.#ccxt.DDoSProtection ? this.#retryAfterMs() : 0);
         this.#counts.retries += 1;
         this.#warner.warn(
           `request-failed:${(error).name}`,

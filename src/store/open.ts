@@ -1,6 +1,4 @@
 import { MIGRATIONS_DIR } from './migrations.js';
-import { openPglite } from './pglite.js';
-import { openPostgres } from './postgres.js';
 import { type OpenStoreOptions, type Store, compileStoreOptions } from './store.js';
 
 /**
@@ -13,5 +11,8 @@ import { type OpenStoreOptions, type Store, compileStoreOptions } from './store.
  */
 export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
   const config = compileStoreOptions(options, MIGRATIONS_DIR);
-  return config.databaseUrl === undefined ? openPglite(config) : openPostgres(config);
+  // Each driver is loaded when it is used: a command that opens no store (every CLI command but
+  // `serve`) does not pay for loading PGlite's WebAssembly or pg.
+  if (config.databaseUrl === undefined) return (await import('./pglite.js')).openPglite(config);
+  return (await import('./postgres.js')).openPostgres(config);
 }

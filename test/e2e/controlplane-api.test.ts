@@ -77,14 +77,19 @@ describe('the control plane over HTTP', () => {
     const created = await json<View>(app, 'POST', '/v1/deployments', { spec: specYaml('to-the-end', 160), baseDir: '/', env: 'dev' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'to-the-end', desired: 'running' });
+    // Its twin (the same strategies, so the same agent ids) runs beside it on the same broker.
+    expect((await json<View>(app, 'POST', '/v1/deployments', { spec: specYaml('to-the-end', 160), baseDir: '/', env: 'staging', name: 'twin' })).status).toBe(201);
     const view = await until(app, 'to-the-end', ended);
     expect(view).toMatchObject({ state: 'complete', desired: 'stopped', steps: 160 });
+    expect(await until(app, 'twin', ended)).toMatchObject({ state: 'complete', steps: 160 });
 
     const spec = await parseSwarmSpecText(specYaml('to-the-end', 160), 'spec', '/');
     const { report: expected } = runBacktest(spec.backtest);
-    const status = await json<{ report: { trades: unknown[]; finalEquity: number }; agentList: unknown[] }>(app, 'GET', '/v1/deployments/to-the-end');
-    expect(status.body.report.trades).toEqual(expected.trades);
-    expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    for (const name of ['to-the-end', 'twin']) {
+      const status = await json<{ report: { trades: unknown[]; finalEquity: number }; agentList: unknown[] }>(app, 'GET', `/v1/deployments/${name}`);
+      expect(status.body.report.trades).toEqual(expected.trades);
+      expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    }
     const fills = await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/to-the-end/fills');
     expect(fills.body.map((fill) => fill.clientOrderId)).toEqual(expected.fills.slice(0, fills.body.length).map((fill) => fill.clientOrderId));
     const orders = await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/to-the-end/orders');
