@@ -1,0 +1,566 @@
+// Control-plane benchmark: real `tradeswarm serve` processes (embedded store in a temporary data dir,
+// embedded broker, embedded local cloud) driven over their /v1 HTTP API, one section per measurement:
+// - restart: N deployments running (N = 1, 5, 20 of 2 agents, and 5 of 5 agents, the issue's case),
+//   serve SIGKILLed and started again on the same data dir; the time from the SIGKILL (and from the new
+//   process's spawn) until every deployment trades again (its `steps` past the value stored at the kill,
+//   state `running`), polled every 20 ms, broken down into spawn → listening → agents resumed (the
+//   agents' `resumed` events) → trading again;
+// - api: p50/p99 of GET /v1/deployments (`ps`) and GET /v1/deployments/:name (`status`) with 20
+//   deployments running, next to a Fastify route returning a constant in this process (the baseline)
+//   and serve's own /healthz, all through the same client (fetch), one request at a time;
+// - memory: serve's RSS (its own pid only: the local cloud runs inside it, the agents' sandboxes are
+//   separate processes) idle, and with 10 and 50 agents running.
+// `npm run bench:controlplane [-- --quick] [-- --only restart|api|memory]`; results in
+// bench/results/controlplane.json (controlplane-<ids>.json with --only). Timing never fails it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp, listen } from '../src/api/index.js';
+import { silentLogger } from '../src/core/index.js';
+import { type BenchRow, report } from './lib/report.js';
+import { summarize } from './lib/stats.js';
+
+const quick = process.argv.includes('--quick');
+/** `--only a,b`: the ids of the sections to run (all when absent). */
+const only = ((): ReadonlySet<string> | undefined => {
+  const index = process.argv.indexOf('--only');
+  return index < 0 ? undefined : new Set((process.argv[index + 1] ?? '').split(',').filter((id) => id.length > 0));
+})();
+
+const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
+/** Bars per symbol of the synthetic spec: long enough that no deployment ends during the bench. */
+const BAR_COUNT = 20_000;
+const POLL_MS = 20;
+/** Restart scenarios: deployments × agents each. */
+const RESTART_SCENARIOS: ReadonlyArray<{ readonly deployments: number; readonly agents: 2 | 5 }> = quick
+  ? [{ deployments: 1, agents: 2 }, { deployments: 5, agents: 2 }]
+  : [{ deployments: 1, agents: 2 }, { deployments: 5, agents: 2 }, { deployments: 20, agents: 2 }, { deployments: 5, agents: 5 }];
+/** SIGKILLs per scenario, one after another on the same data dir. */
+const KILLS = quick ? 1 : 2;
+/** Steps every deployment closes before serve is killed (and between kills). */
+const STEPS_BEFORE_KILL = 30;
+const API_DEPLOYMENTS = 20;
+const API_REQUESTS = quick ? 150 : 300;
+const API_WARMUP = 50;
+/** Memory: deployments of 2 agents, cumulative (5 → 10 agents, 25 → 50 agents). */
+const MEMORY_STAGES = [0, 5, 25] as const;
+/** Settling time before RSS is read, and how many reads (the median is reported). */
+const MEMORY_SETTLE_MS = 3000;
+const MEMORY_READS = 5;
+/** Targets from the issue (with an external cloud; this bench runs the embedded one). */
+const RESTART_TARGET_MS = 2000;
+const API_TARGET_P99_MS = 20;
+/** How long anything may take before the bench gives up (a deployment that never trades again). */
+const WAIT_LIMIT_MS = 120_000;
+
+const STRATEGIES = [
+  'type: sma-crossover, symbol: AAA, fastPeriod: 10, slowPeriod: 40',
+  'type: momentum, symbol: BBB, lookback: 20, entryThreshold: 0.03, exitThreshold: 0',
+  'type: ema-crossover, symbol: AAA, fastPeriod: 8, slowPeriod: 30',
+  'type: sma-crossover, symbol: BBB, fastPeriod: 5, slowPeriod: 20',
+  'type: momentum, symbol: AAA, lookback: 10, entryThreshold: 0.02, exitThreshold: 0',
+];
+
+/**
+ * A lockstep mesh on synthetic bars: one agent per strategy. Every strategy is named after its
+ * deployment: agents' MQTT client ids are their agent ids, which derive from the strategies, and the
+ * broker serve shares among its deployments refuses a second client with the same id (see the README).
+ */
+function specYaml(seed: number, agents: 2 | 5): string {
+  return [
+    `name: cp-bench-${seed}`,
+    'data:',
+    '  source: synthetic',
+    `  seed: ${seed}`,
+    '  symbols: [AAA, BBB]',
+    `  barCount: ${BAR_COUNT}`,
+    'strategies:',
+    ...STRATEGIES.slice(0, agents).map((strategy, index) => `  - { name: d${seed}-s${index}, ${strategy}, sizing: { type: fraction-of-equity, fraction: 0.3 } }`),
+    'swarm:',
+    '  topology: mesh',
+    '  pacing: lockstep',
+    '',
+  ].join('\n');
+}
+
+/** What the JSON keeps beyond the rows; sections add their own key. */
+const details: Record<string, unknown> = {};
+/** Everything to undo at the end, whatever happened. */
+const servers = new Set<Serve>();
+const folders: string[] = [];
+/** Processes serve started (sandboxes), checked to be gone at the end. */
+const sandboxPids = new Set<number>();
+
+interface Serve {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly url: string;
+  /** performance.now() at spawn and when it printed its address. */
+  readonly spawnedAt: number;
+  readonly listeningAt: number;
+  readonly stderr: () => string;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function tempFolder(prefix: string): string {
+  const folder = mkdtempSync(join(tmpdir(), prefix));
+  folders.push(folder);
+  return folder;
+}
+
+/** A --config file that lets prod hold every agent this bench starts. */
+function configFile(folder: string): string {
+  const file = join(folder, 'environments.yaml');
+  writeFileSync(file, 'environments:\n  prod:\n    maxSandboxes: 100\n');
+  return file;
+}
+
+/** Starts `tradeswarm serve` on an OS-chosen port; resolves once it printed its address. */
+async function startServe(dataDir: string, config: string): Promise<Serve> {
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'serve', '--port', '0', '--data-dir', dataDir, '--config', config], {
+    cwd: REPOSITORY,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (match !== null) resolve(match[1] as string);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`serve exited (${signal ?? code}) before listening: ${stderr}`)));
+  });
+  const serve: Serve = { child, pid: child.pid!, url, spawnedAt, listeningAt: performance.now(), stderr: () => stderr };
+  servers.add(serve);
+  return serve;
+}
+
+/** The pids of every process under `pid` (threads' children included). */
+function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const visit = (parent: number): void => {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${parent}/task`);
+    } catch {
+      return;
+    }
+    for (const task of tasks) {
+      let children: string;
+      try {
+        children = readFileSync(`/proc/${parent}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const child of children.split(' ').filter((text) => text.length > 0).map(Number)) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+/** Notes every process serve runs now, so the end can check none outlived it. */
+function noteSandboxes(serve: Serve): number {
+  const pids = descendants(serve.pid);
+  for (const pid of pids) sandboxPids.add(pid);
+  return pids.length;
+}
+
+/** VmRSS of a process, in MB. */
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (match === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+/** SIGKILLs serve and waits for it to be reaped; returns performance.now() at the kill. */
+async function killServe(serve: Serve): Promise<number> {
+  noteSandboxes(serve);
+  const exited = once(serve.child, 'exit');
+  const killedAt = performance.now();
+  serve.child.kill('SIGKILL');
+  await exited;
+  servers.delete(serve);
+  return killedAt;
+}
+
+async function api<T>(serve: Serve, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(new URL(path, serve.url), {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+interface View {
+  readonly name: string;
+  readonly state: string;
+  readonly steps: number;
+  readonly agents: { readonly healthy: number; readonly total: number };
+}
+
+interface EventRecord {
+  readonly atMs: number;
+  readonly step: number | null;
+  readonly kind: string;
+  readonly agentId: string | null;
+  readonly detail: string | null;
+}
+
+const ENDED = new Set(['complete', 'halted', 'degraded', 'stopped', 'failed']);
+
+/** Polls `ps` until `done` says so; throws when a deployment ended or the limit passed. */
+async function pollUntil(serve: Serve, what: string, done: (views: readonly View[]) => boolean): Promise<View[]> {
+  const limit = performance.now() + WAIT_LIMIT_MS;
+  for (;;) {
+    const views = await api<View[]>(serve, 'GET', '/v1/deployments');
+    const ended = views.find((view) => ENDED.has(view.state));
+    if (ended !== undefined) throw new Error(`deployment ${ended.name} ended (${ended.state}) while waiting for ${what}; serve's stderr: ${serve.stderr()}`);
+    if (done(views)) return views;
+    if (performance.now() > limit) throw new Error(`gave up waiting for ${what} after ${WAIT_LIMIT_MS} ms: ${JSON.stringify(views.map((view) => [view.name, view.state, view.steps]))}`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** Deploys `count` deployments (names d<first>…) to prod, one request after another. */
+async function deploy(serve: Serve, first: number, count: number, agents: 2 | 5, baseDir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (let index = first; index < first + count; index++) {
+    const name = `d${index}`;
+    await api(serve, 'POST', '/v1/deployments', { spec: specYaml(index + 1, agents), baseDir, name, env: 'prod' });
+    names.push(name);
+  }
+  return names;
+}
+
+/** Waits until every deployment runs with every agent healthy and has closed at least `steps` steps. */
+function untilTrading(serve: Serve, count: number, steps: number): Promise<View[]> {
+  return pollUntil(serve, `${count} deployments to trade`, (views) =>
+    views.length === count && views.every((view) => view.state === 'running' && view.agents.healthy === view.agents.total && view.steps >= steps),
+  );
+}
+
+/** One SIGKILL and restart, measured. */
+interface RestartSample {
+  readonly deployments: number;
+  readonly agents: number;
+  /** Steps each deployment had stored at the kill (the deployment's `resumed` event). */
+  readonly stepsAtKill: number[];
+  readonly killToExitMs: number;
+  readonly spawnToListeningMs: number;
+  /** From the SIGKILL: the last deployment's agents all resumed (their `resumed` events). */
+  readonly killToAgentsResumedMs: number;
+  /** From the SIGKILL / from the spawn: every deployment trading again. */
+  readonly killToTradingMs: number;
+  readonly spawnToTradingMs: number;
+  /** Per deployment, from the SIGKILL: trading again. */
+  readonly perDeploymentMs: number[];
+}
+
+async function restartOnce(serve: Serve, dataDir: string, config: string, names: readonly string[], agents: number): Promise<{ serve: Serve; sample: RestartSample }> {
+  const killedAtWall = Date.now();
+  const killedAt = await killServe(serve);
+  const exitedAt = performance.now();
+  const next = await startServe(dataDir, config);
+  // The value stored at the kill is the step the deployment's `resumed` event names.
+  const resumedStep = new Map<string, number>();
+  for (const name of names) {
+    const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
+    const resumed = events.filter((event) => event.kind === 'resumed' && event.agentId === null && event.atMs >= killedAtWall).at(-1);
+    if (resumed === undefined || resumed.step === null) throw new Error(`deployment ${name} has no resumed event after the kill`);
+    resumedStep.set(name, resumed.step);
+  }
+  const tradingAt = new Map<string, number>();
+  await pollUntil(next, 'every deployment to trade again', (views) => {
+    const now = performance.now();
+    for (const view of views) {
+      if (!tradingAt.has(view.name) && view.state === 'running' && view.steps > (resumedStep.get(view.name) ?? Number.POSITIVE_INFINITY)) tradingAt.set(view.name, now);
+    }
+    return names.every((name) => tradingAt.has(name));
+  });
+  const allTradingAt = Math.max(...tradingAt.values());
+  // When each deployment's agents were all back: its agents' `resumed` events after the kill.
+  let agentsResumedWall = 0;
+  for (const name of names) {
+    const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
+    const back = events.filter((event) => event.kind === 'resumed' && event.agentId !== null && event.atMs >= killedAtWall);
+    if (back.length < agents) throw new Error(`deployment ${name}: ${back.length} of ${agents} agents resumed`);
+    agentsResumedWall = Math.max(agentsResumedWall, ...back.map((event) => event.atMs));
+  }
+  return {
+    serve: next,
+    sample: {
+      deployments: names.length,
+      agents,
+      stepsAtKill: names.map((name) => resumedStep.get(name)!),
+      killToExitMs: exitedAt - killedAt,
+      spawnToListeningMs: next.listeningAt - next.spawnedAt,
+      killToAgentsResumedMs: agentsResumedWall - killedAtWall,
+      killToTradingMs: allTradingAt - killedAt,
+      spawnToTradingMs: allTradingAt - next.spawnedAt,
+      perDeploymentMs: names.map((name) => tradingAt.get(name)! - killedAt),
+    },
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
+}
+
+/** Restart to resumed, per scenario. */
+async function measureRestart(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const samples: RestartSample[] = [];
+  for (const scenario of RESTART_SCENARIOS) {
+    const folder = tempFolder('tradeswarm-bench-cp-restart-');
+    const dataDir = join(folder, 'data');
+    const config = configFile(folder);
+    let serve = await startServe(dataDir, config);
+    const names = await deploy(serve, 0, scenario.deployments, scenario.agents, folder);
+    const title = `${scenario.deployments} deployment${scenario.deployments === 1 ? '' : 's'} × ${scenario.agents} agents`;
+    const own: RestartSample[] = [];
+    try {
+      await untilTrading(serve, scenario.deployments, STEPS_BEFORE_KILL);
+      for (let kill = 0; kill < KILLS; kill++) {
+        if (kill > 0) {
+          const before = await api<View[]>(serve, 'GET', '/v1/deployments');
+          const floor = Math.max(...before.map((view) => view.steps));
+          await untilTrading(serve, scenario.deployments, floor + STEPS_BEFORE_KILL);
+        }
+        const result = await restartOnce(serve, dataDir, config, names, scenario.agents);
+        serve = result.serve;
+        own.push(result.sample);
+        process.stdout.write(`restart ${title}, kill ${kill + 1}: ${JSON.stringify(result.sample)}\n`);
+      }
+    } finally {
+      await killServe(serve);
+    }
+    samples.push(...own);
+    const mid = (pick: (sample: RestartSample) => number): number => median(own.map(pick));
+    const killToTrading = mid((sample) => sample.killToTradingMs);
+    const scope = KILLS === 1 ? '' : ` (median of ${KILLS} kills)`;
+    rows.push(
+      { name: `restart, ${title}: SIGKILL → serve exited (reaped)${scope}`, value: { amount: mid((sample) => sample.killToExitMs), unit: 'ms' } },
+      { name: `restart, ${title}: new process spawn → listening${scope}`, value: { amount: mid((sample) => sample.spawnToListeningMs), unit: 'ms' } },
+      { name: `restart, ${title}: SIGKILL → every agent resumed${scope}`, value: { amount: mid((sample) => sample.killToAgentsResumedMs), unit: 'ms' } },
+      { name: `restart, ${title}: spawn → every deployment trading again${scope}`, value: { amount: mid((sample) => sample.spawnToTradingMs), unit: 'ms' } },
+      {
+        name: `restart, ${title}: SIGKILL → every deployment trading again${scope}`,
+        value: { amount: killToTrading, unit: 'ms' },
+        ...(scenario.deployments === 5 && scenario.agents === 5
+          ? { target: { text: `< ${RESTART_TARGET_MS / 1000} s (issue: 5 × 5 agents, external cloud; this is the embedded one)`, met: killToTrading < RESTART_TARGET_MS } }
+          : {}),
+      },
+    );
+  }
+  details.restart = {
+    samples,
+    barCount: BAR_COUNT,
+    stepsBeforeKill: STEPS_BEFORE_KILL,
+    note:
+      'embedded cloud only: serve runs its own local cloud, broker and PGlite store; an external `tradeswarm cloud serve` is not wired into serve yet, ' +
+      'so every restart also starts a local cloud and deploys every agent into a new sandbox from its checkpoint. ' +
+      '"every agent resumed" is the latest agent `resumed` event (server clock); "trading again" = GET /v1/deployments shows the deployment running with ' +
+      `steps past the value its \`resumed\` event stored at the kill, polled every ${POLL_MS} ms.`,
+  };
+  return rows;
+}
+
+/** `count` sequential GETs of `url` after `warmup` untimed ones; each request's wall time in ms. */
+async function latencies(urlOf: (index: number) => string, count: number, warmup: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let index = 0; index < warmup + count; index++) {
+    const started = performance.now();
+    const response = await fetch(urlOf(index));
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`GET ${urlOf(index)}: ${response.status}`);
+    if (index >= warmup) samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/** API latency with 20 deployments running, next to a constant Fastify route in this process. */
+async function measureApi(): Promise<BenchRow[]> {
+  const folder = tempFolder('tradeswarm-bench-cp-api-');
+  const serve = await startServe(join(folder, 'data'), configFile(folder));
+  const baseline = createApp({ logger: silentLogger });
+  baseline.get('/constant', () => ({ ok: true }));
+  const server = await listen(baseline);
+  try {
+    const idlePs = await latencies(() => `${serve.url}/v1/deployments`, API_REQUESTS, API_WARMUP);
+    const names = await deploy(serve, 0, API_DEPLOYMENTS, 2, folder);
+    await untilTrading(serve, API_DEPLOYMENTS, 1);
+    const before = await api<View[]>(serve, 'GET', '/v1/deployments');
+    const constant = await latencies(() => `${server.url}/constant`, API_REQUESTS, API_WARMUP);
+    const health = await latencies(() => `${serve.url}/healthz`, API_REQUESTS, API_WARMUP);
+    const ps = await latencies(() => `${serve.url}/v1/deployments`, API_REQUESTS, API_WARMUP);
+    const status = await latencies((index) => `${serve.url}/v1/deployments/${names[index % names.length]!}`, API_REQUESTS, API_WARMUP);
+    const constantAfter = await latencies(() => `${server.url}/constant`, API_REQUESTS, API_WARMUP);
+    const after = await api<View[]>(serve, 'GET', '/v1/deployments');
+    const psBytes = JSON.stringify(after).length;
+    const base = summarize([...constant, ...constantAfter]);
+    const rowOf = (name: string, samples: readonly number[], target: boolean): BenchRow => {
+      const summary = summarize(samples);
+      return {
+        name,
+        summary,
+        ratio: { to: 'baseline p50', value: summary.p50 / base.p50 },
+        ...(target ? { target: { text: `p99 < ${API_TARGET_P99_MS} ms`, met: summary.p99 < API_TARGET_P99_MS } } : {}),
+      };
+    };
+    details.api = {
+      requests: API_REQUESTS,
+      warmup: API_WARMUP,
+      deployments: API_DEPLOYMENTS,
+      psResponseBytes: psBytes,
+      stepsDuring: before.map((view, index) => [view.name, view.steps, after[index]?.steps]),
+      note:
+        'one request at a time with fetch (undici) from the bench process; the baseline is a route returning a constant on the api domain\'s createApp in the bench ' +
+        'process (measured before and after the serve rows); /healthz is the same constant route inside serve, so it shows what its busy event loop adds. ' +
+        `The ${API_DEPLOYMENTS} deployments (2 agents each, lockstep) trade as fast as they can meanwhile, so serve and the agents share the 2 cores.`,
+    };
+    return [
+      { name: 'api: constant Fastify route in the bench process (baseline)', summary: base },
+      rowOf('api: serve GET /healthz, 20 deployments running', health, false),
+      rowOf('api: ps (GET /v1/deployments), no deployment', idlePs, false),
+      rowOf('api: ps (GET /v1/deployments), 20 deployments running', ps, true),
+      rowOf('api: status (GET /v1/deployments/:name), 20 deployments running', status, true),
+    ];
+  } finally {
+    await server.close();
+    await killServe(serve);
+  }
+}
+
+/** The median of MEMORY_READS reads of serve's RSS, MEMORY_SETTLE_MS after `ready`. */
+async function settledRss(serve: Serve): Promise<number> {
+  await sleep(MEMORY_SETTLE_MS);
+  const reads: number[] = [];
+  for (let read = 0; read < MEMORY_READS; read++) {
+    reads.push(rssMb(serve.pid));
+    await sleep(200);
+  }
+  return median(reads);
+}
+
+/** serve's RSS idle and with 10 and 50 agents. */
+async function measureMemory(): Promise<BenchRow[]> {
+  const folder = tempFolder('tradeswarm-bench-cp-memory-');
+  const serve = await startServe(join(folder, 'data'), configFile(folder));
+  const rows: BenchRow[] = [];
+  const stages: Array<{ deployments: number; agents: number; rssMb: number; processesUnderServe: number }> = [];
+  try {
+    let deployed = 0;
+    let idle = Number.NaN;
+    for (const deployments of MEMORY_STAGES) {
+      await deploy(serve, deployed, deployments - deployed, 2, folder);
+      deployed = deployments;
+      if (deployments > 0) await untilTrading(serve, deployments, 1);
+      const rss = await settledRss(serve);
+      const processes = noteSandboxes(serve);
+      stages.push({ deployments, agents: deployments * 2, rssMb: rss, processesUnderServe: processes });
+      if (deployments === 0) {
+        idle = rss;
+        rows.push({ name: 'memory: serve RSS, idle (no deployment; baseline)', value: { amount: rss, unit: 'MB' } });
+      } else {
+        rows.push({
+          name: `memory: serve RSS, ${deployments} deployments × 2 agents = ${deployments * 2} agents running`,
+          value: { amount: rss, unit: 'MB' },
+          ratio: { to: 'idle', value: rss / idle },
+        });
+        rows.push({ name: `memory: serve RSS per deployment over idle, ${deployments} deployments`, value: { amount: (rss - idle) / deployments, unit: 'MB' } });
+      }
+    }
+    details.memory = {
+      stages,
+      peakRssMb: Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${serve.pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024,
+      barCount: BAR_COUNT,
+      note:
+        `VmRSS of serve's pid only (median of ${MEMORY_READS} reads, ${MEMORY_SETTLE_MS} ms after every deployment traded): the embedded local cloud, broker and PGlite ` +
+        `run inside it; the agents' sandboxes are separate processes, not counted. Each deployment's spec is a synthetic market of 2 × ${BAR_COUNT} bars, held in serve's memory.`,
+    };
+  } finally {
+    await killServe(serve);
+  }
+  return rows;
+}
+
+const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchRow[]>]> = [
+  ['restart', measureRestart],
+  ['api', measureApi],
+  ['memory', measureMemory],
+];
+
+/** Whether a process exists and is not a zombie. */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Kills every serve still running, checks no process it started outlived it, removes the folders. */
+async function cleanUp(): Promise<string[]> {
+  for (const serve of [...servers]) await killServe(serve).catch(() => undefined);
+  const limit = performance.now() + 10_000;
+  let left: number[];
+  for (;;) {
+    left = [...sandboxPids].filter(isRunning);
+    if (left.length === 0 || performance.now() > limit) break;
+    await sleep(100);
+  }
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  return left.map((pid) => {
+    try {
+      return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`;
+    } catch {
+      return `${pid} (gone meanwhile)`;
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const rows: BenchRow[] = [];
+  const ran: string[] = [];
+  let left: string[];
+  try {
+    for (const [id, measure] of SECTIONS) {
+      if (only !== undefined && !only.has(id)) continue;
+      const sectionStarted = performance.now();
+      rows.push(...(await measure()));
+      ran.push(id);
+      process.stdout.write(`${id}: ${((performance.now() - sectionStarted) / 1000).toFixed(1)} s\n`);
+    }
+  } finally {
+    left = await cleanUp();
+  }
+  if (left.length > 0) process.stderr.write(`processes serve started outlived it (${left.length}): ${left.join('; ')}\n`);
+  report(only === undefined ? 'controlplane' : `controlplane-${ran.join('-')}`, rows, {
+    quick,
+    durationS: (performance.now() - started) / 1000,
+    sandboxProcessesSeen: sandboxPids.size,
+    sandboxProcessesLeft: left,
+    ...details,
+  });
+  if (left.length > 0) process.exitCode = 1;
+}
+
+await main();
