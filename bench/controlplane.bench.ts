@@ -34,12 +34,10 @@ const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
 /** Bars per symbol of the synthetic spec: long enough that no deployment ends during the bench. */
 const BAR_COUNT = 20_000;
 const POLL_MS = 20;
-/** Restart scenarios: deployments × agents each. */
-const RESTART_SCENARIOS: ReadonlyArray<{ readonly deployments: number; readonly agents: 2 | 5 }> = quick
-  ? [{ deployments: 1, agents: 2 }, { deployments: 5, agents: 2 }]
-  : [{ deployments: 1, agents: 2 }, { deployments: 5, agents: 2 }, { deployments: 20, agents: 2 }, { deployments: 5, agents: 5 }];
-/** SIGKILLs per scenario, one after another on the same data dir. */
-const KILLS = quick ? 1 : 2;
+/** Restart scenarios: deployments × agents each, and SIGKILLs one after another on the same data dir. */
+const RESTART_SCENARIOS: ReadonlyArray<{ readonly deployments: number; readonly agents: 2 | 5; readonly kills: number }> = quick
+  ? [{ deployments: 1, agents: 2, kills: 1 }, { deployments: 5, agents: 2, kills: 1 }]
+  : [{ deployments: 1, agents: 2, kills: 2 }, { deployments: 5, agents: 2, kills: 2 }, { deployments: 20, agents: 2, kills: 1 }, { deployments: 5, agents: 5, kills: 1 }];
 /** Steps every deployment closes before serve is killed (and between kills). */
 const STEPS_BEFORE_KILL = 30;
 const API_DEPLOYMENTS = 20;
@@ -337,7 +335,7 @@ async function measureRestart(): Promise<BenchRow[]> {
     const own: RestartSample[] = [];
     try {
       await untilTrading(serve, scenario.deployments, STEPS_BEFORE_KILL);
-      for (let kill = 0; kill < KILLS; kill++) {
+      for (let kill = 0; kill < scenario.kills; kill++) {
         if (kill > 0) {
           const before = await api<View[]>(serve, 'GET', '/v1/deployments');
           const floor = Math.max(...before.map((view) => view.steps));
@@ -354,7 +352,7 @@ async function measureRestart(): Promise<BenchRow[]> {
     samples.push(...own);
     const mid = (pick: (sample: RestartSample) => number): number => median(own.map(pick));
     const killToTrading = mid((sample) => sample.killToTradingMs);
-    const scope = KILLS === 1 ? '' : ` (median of ${KILLS} kills)`;
+    const scope = scenario.kills === 1 ? '' : ` (median of ${scenario.kills} kills)`;
     rows.push(
       { name: `restart, ${title}: SIGKILL → serve exited (reaped)${scope}`, value: { amount: mid((sample) => sample.killToExitMs), unit: 'ms' } },
       { name: `restart, ${title}: new process spawn → listening${scope}`, value: { amount: mid((sample) => sample.spawnToListeningMs), unit: 'ms' } },
@@ -462,8 +460,14 @@ async function settledRss(serve: Serve): Promise<number> {
 /** serve's RSS idle and with 10 and 50 agents. */
 async function measureMemory(): Promise<BenchRow[]> {
   const folder = tempFolder('tradeswarm-bench-cp-memory-');
-  const serve = await startServe(join(folder, 'data'), configFile(folder));
-  const rows: BenchRow[] = [];
+  const dataDir = join(folder, 'data');
+  const config = configFile(folder);
+  // A first start creates the store (PGlite's initdb); the idle baseline is a start on that store.
+  const first = await startServe(dataDir, config);
+  const freshRss = await settledRss(first);
+  await killServe(first);
+  const serve = await startServe(dataDir, config);
+  const rows: BenchRow[] = [{ name: 'memory: serve RSS, idle, first start on a new data dir (creates the store)', value: { amount: freshRss, unit: 'MB' } }];
   const stages: Array<{ deployments: number; agents: number; rssMb: number; processesUnderServe: number }> = [];
   try {
     let deployed = 0;
@@ -477,7 +481,7 @@ async function measureMemory(): Promise<BenchRow[]> {
       stages.push({ deployments, agents: deployments * 2, rssMb: rss, processesUnderServe: processes });
       if (deployments === 0) {
         idle = rss;
-        rows.push({ name: 'memory: serve RSS, idle (no deployment; baseline)', value: { amount: rss, unit: 'MB' } });
+        rows.push({ name: 'memory: serve RSS, idle, started on that data dir again (baseline)', value: { amount: rss, unit: 'MB' } });
       } else {
         rows.push({
           name: `memory: serve RSS, ${deployments} deployments × 2 agents = ${deployments * 2} agents running`,
@@ -488,6 +492,7 @@ async function measureMemory(): Promise<BenchRow[]> {
       }
     }
     details.memory = {
+      freshRssMb: freshRss,
       stages,
       peakRssMb: Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${serve.pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024,
       barCount: BAR_COUNT,
