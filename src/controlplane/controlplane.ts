@@ -154,12 +154,11 @@ export class ControlPlane {
     const view = await this.#view(record);
     const live = this.#live.get(record.id);
     const snapshot = live?.deployment.toJSON();
-    const summary = await this.#repo.summary(record.id);
     const events = await this.#repo.events(record.id, { limit: 10_000 });
     return {
       ...view,
       agentList: (snapshot?.agents ?? []).map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement })),
-      positions: summary.positions,
+      positions: await this.#repo.positions(record.id),
       events: events.slice(-20),
       report: await this.#repo.report(record.id),
     };
@@ -376,8 +375,8 @@ export class ControlPlane {
 
   async #view(record: DeploymentRecord): Promise<DeploymentView> {
     const live = this.#live.get(record.id);
-    const summary = await this.#repo.summary(record.id);
     const shape = await this.#shapeOf(record);
+    const equity = record.finalEquity ?? record.equity;
     const agents = live?.deployment.toJSON().agents ?? [];
     return {
       id: record.id,
@@ -389,12 +388,12 @@ export class ControlPlane {
       state: live === undefined ? record.state : live.deployment.state === 'stopped' ? 'draining' : live.deployment.state,
       desired: record.desired,
       agents: { healthy: agents.filter((agent) => agent.lifecycle === 'running').length, total: live?.deployment.plan.agents.length ?? 0 },
-      steps: live === undefined ? record.closedSteps : Math.max(record.closedSteps, summary.account === null ? 0 : summary.account.step + 1),
+      steps: record.closedSteps,
       totalSteps: live?.totalSteps ?? null,
-      orders: summary.orders,
-      fills: summary.fills,
-      equity: summary.finalEquity ?? summary.account?.equity ?? null,
-      pnl: summary.finalEquity !== null ? summary.finalEquity - shape.initialCash : summary.account === null ? null : summary.account.equity - shape.initialCash,
+      orders: record.orders,
+      fills: record.fills,
+      equity,
+      pnl: equity === null ? null : equity - shape.initialCash,
       uptimeMs: live === undefined ? null : this.#options.clock.now() - live.startedAtMs,
       error: record.error,
       createdAtMs: record.createdAtMs,

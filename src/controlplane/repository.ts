@@ -14,6 +14,13 @@ export interface DeploymentRecord {
   /** Where it stands: a deployment state, or how it ended (`complete`, `halted`, `degraded`, `stopped`, `failed`). */
   readonly state: string;
   readonly closedSteps: number;
+  /** Orders and fills stored. */
+  readonly orders: number;
+  readonly fills: number;
+  /** Equity at the close of the last stored step; `null` before the first. */
+  readonly equity: number | null;
+  /** The equity its report ended with (after the end-of-data rule), once it ended. */
+  readonly finalEquity: number | null;
   readonly error: string | null;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
@@ -62,14 +69,6 @@ export interface EventRecord {
   readonly detail: string | null;
 }
 
-/** The latest account figures of a deployment. */
-export interface AccountRecord {
-  readonly step: number;
-  readonly timeMs: number;
-  readonly equity: number;
-  readonly cash: number;
-}
-
 /**
  * A change the store recorded, as the API streams it: a deployment's state, a closed step (with the
  * orders and fills it stored), an event of its history. Told only once the write committed.
@@ -94,13 +93,18 @@ function deploymentOf(row: Row): DeploymentRecord {
     desired: row.desired === 'stopped' ? 'stopped' : 'running',
     state: str(row.state),
     closedSteps: num(row.closed_steps),
+    orders: num(row.orders_count),
+    fills: num(row.fills_count),
+    equity: row.equity === null ? null : num(row.equity),
+    finalEquity: row.final_equity === null ? null : num(row.final_equity),
     error: optStr(row.error),
     createdAtMs: num(row.created_at_ms),
     updatedAtMs: num(row.updated_at_ms),
   };
 }
 
-const DEPLOYMENT_COLUMNS = 'id, name, env, spec_version, desired, state, closed_steps, error, created_at_ms, updated_at_ms';
+const DEPLOYMENT_COLUMNS =
+  "id, name, env, spec_version, desired, state, closed_steps, orders_count, fills_count, equity, (report->>'finalEquity')::double precision AS final_equity, error, created_at_ms, updated_at_ms";
 
 /**
  * The control plane's tables, read and written in the shapes the control plane uses. Every write of
@@ -233,29 +237,10 @@ export class ControlPlaneRepository {
     }));
   }
 
-  /** Counts of a deployment's orders and fills, and its latest account figures. */
-  async summary(id: string): Promise<{
-    readonly orders: number;
-    readonly fills: number;
-    readonly account: AccountRecord | null;
-    /** The equity its report ended with (after the end-of-data rule), once it ended. */
-    readonly finalEquity: number | null;
-    readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
-  }> {
-    const [counts] = await this.#store.query(
-      `SELECT (SELECT count(*) FROM orders WHERE deployment_id = $1) AS orders, (SELECT count(*) FROM fills WHERE deployment_id = $1) AS fills,
-              (SELECT (report->>'finalEquity')::double precision FROM deployments WHERE id = $1) AS final_equity`,
-      [id],
-    );
-    const [account] = await this.#store.query('SELECT step, time_ms, equity, cash FROM equity WHERE deployment_id = $1 ORDER BY step DESC LIMIT 1', [id]);
-    const positions = await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [id]);
-    return {
-      orders: num(counts?.orders ?? 0),
-      fills: num(counts?.fills ?? 0),
-      account: account === undefined ? null : { step: num(account.step), timeMs: num(account.time_ms), equity: num(account.equity), cash: num(account.cash) },
-      finalEquity: counts?.final_equity === null || counts?.final_equity === undefined ? null : num(counts.final_equity),
-      positions: positions.map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) })),
-    };
+  /** A deployment's open positions, as of its last stored step. */
+  async positions(id: string): Promise<Array<{ readonly symbol: string; readonly quantity: number }>> {
+    const rows = await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [id]);
+    return rows.map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) }));
   }
 
   /** The journal a running deployment writes its closed steps to. */
@@ -281,12 +266,14 @@ export class ControlPlaneRepository {
       JSON.stringify(step.participants),
       now,
     ]);
+    let orders = 0;
     for (const order of step.orders) {
       // A venue takes a client order id once; so does the outbox.
-      await tx.query(
-        'INSERT INTO orders (deployment_id, client_order_id, step, agent_id, symbol, side, quantity, status, reason, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment_id, client_order_id) DO NOTHING',
+      const inserted = await tx.query(
+        'INSERT INTO orders (deployment_id, client_order_id, step, agent_id, symbol, side, quantity, status, reason, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment_id, client_order_id) DO NOTHING RETURNING 1',
         [id, order.clientOrderId, order.step, order.agentId, order.symbol, order.side, order.quantity, order.status, order.reason, now],
       );
+      orders += inserted.length;
     }
     if (step.fills.length > 0) {
       const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
@@ -314,7 +301,10 @@ export class ControlPlaneRepository {
     }
     await tx.query('INSERT INTO equity (deployment_id, step, time_ms, equity, cash) VALUES ($1, $2, $3, $4, $5)', [id, step.index, step.timeMs, step.account.equity, step.account.cash]);
     await this.#writeCheckpoints(tx, id, step.checkpoints, step.index);
-    await tx.query("UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', updated_at_ms = $4 WHERE id = $1", [id, step.index + 1, JSON.stringify(step.snapshot), now]);
+    await tx.query(
+      "UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', orders_count = orders_count + $5, fills_count = fills_count + $6, equity = $7, updated_at_ms = $4 WHERE id = $1",
+      [id, step.index + 1, JSON.stringify(step.snapshot), now, orders, step.fills.length, step.account.equity],
+    );
   }
 
   async #writeCheckpoints(tx: Queryable, id: string, checkpoints: ClosedStep['checkpoints'], step?: number): Promise<void> {

@@ -25,6 +25,7 @@ describe('loadMigrations', () => {
     expect(migrations.map((migration) => [migration.version, migration.name, migration.file])).toEqual([
       [1, 'control_plane', '001_control_plane.sql'],
       [2, 'step_replay', '002_step_replay.sql'],
+      [3, 'deployment_figures', '003_deployment_figures.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });

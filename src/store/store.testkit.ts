@@ -75,9 +75,9 @@ export function storeContract(name: string, options: StoreContractOptions): void
 
     it('applies the migrations on open and records them', async () => {
       const store = await open();
-      expect(await versions(store)).toEqual([1, 2]);
+      expect(await versions(store)).toEqual([1, 2, 3]);
       const rows = await store.query<{ name: string; applied_at: unknown }>('SELECT name, applied_at FROM schema_migrations ORDER BY version');
-      expect(rows.map((row) => row.name)).toEqual(['control_plane', 'step_replay']);
+      expect(rows.map((row) => row.name)).toEqual(['control_plane', 'step_replay', 'deployment_figures']);
       expect(rows[0]?.applied_at).toBeInstanceOf(Date);
       for (const table of ['deployments', 'deployment_specs', 'agents', 'checkpoints', 'steps', 'orders', 'fills', 'positions', 'equity', 'events']) {
         expect(await tableExists(store, table), table).toBe(true);
@@ -96,7 +96,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
 
     it.skipIf(!options.concurrentOpens)('applies each migration once when several stores open at the same moment', async () => {
       const opened = await Promise.all([open(), open(), open(), open()]);
-      for (const store of opened) expect(await versions(store)).toEqual([1, 2]);
+      for (const store of opened) expect(await versions(store)).toEqual([1, 2, 3]);
     });
 
     it('commits a transaction: its result is returned and its rows are there', async () => {
@@ -200,14 +200,14 @@ export function storeContract(name: string, options: StoreContractOptions): void
       expect(error).toBeInstanceOf(StoreError);
       expect((error as Error).message).toMatch(/^migration 003_broken\.sql failed at line 4 \(INSERT INTO no_such_table\): .*no_such_table.*stays at the version before it/);
       const atTwo = await open(migrationsWith({ [good]: 'CREATE TABLE more_things (id int PRIMARY KEY);\n' }));
-      expect(await versions(atTwo)).toEqual([1, 2]);
+      expect(await versions(atTwo)).toEqual([1, 2, 3]);
       expect(await tableExists(atTwo, 'more_things')).toBe(true);
       expect(await tableExists(atTwo, 'half_done')).toBe(false);
     });
 
     it.skipIf(!options.persistent)('refuses a database migrated by a newer tradeswarm (a version with no file)', async () => {
       const newer = await open(migrationsWith({ '002_from_the_future.sql': 'CREATE TABLE future (id int);' }));
-      expect(await versions(newer)).toEqual([1, 2]);
+      expect(await versions(newer)).toEqual([1, 2, 3]);
       await newer.close();
       const error = await open().catch((thrown: unknown) => thrown);
       expect(error).toBeInstanceOf(StoreError);

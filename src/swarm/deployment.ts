@@ -169,6 +169,8 @@ export class Deployment {
   /** Orders requests taken since the last step was journaled, and the orders they placed. */
   #submissions: JournaledSubmission[] = [];
   #orders: JournaledOrder[] = [];
+  /** Whether a closed step waits for its signals before it is journaled. */
+  #awaitingSignals = false;
   /** Whether the current step has closed (orders arriving now belong before the next step's open). */
   #betweenSteps = true;
   /** Agents' checkpoints since the last step was journaled (the latest of each). */
@@ -520,7 +522,10 @@ export class Deployment {
       ...(await Promise.all([
         bus.subscribe(topics.allHeartbeats(), (envelope) => fleet.heard(envelope)),
         bus.subscribe(topics.allSignals(), (envelope) => {
-          if (SignalMessage.is(envelope) && fleet.has(envelope.from)) ledger.signal(envelope.from, envelope.payload.index, envelope.payload.intents);
+          if (!SignalMessage.is(envelope) || !fleet.has(envelope.from)) return;
+          ledger.signal(envelope.from, envelope.payload.index, envelope.payload.intents);
+          // A step being journaled waits for its signals.
+          if (this.#awaitingSignals) this.#wake();
         }),
         bus.subscribe(topics.allDecisions(), (envelope) => {
           if (StepRefusedMessage.is(envelope)) {
@@ -716,7 +721,9 @@ export class Deployment {
     if (this.#lockstep) {
       const deadline = clock.now() + spec.swarm.heartbeatMs;
       const missing = (): boolean => participants.some((id) => this.#fleet.isLive(id) && !this.#ledger.outputsOf(step.index).has(id));
-      while (missing() && clock.now() < deadline && !this.#stopRequested) await this.#nextChange(5);
+      this.#awaitingSignals = true;
+      while (missing() && clock.now() < deadline && !this.#stopRequested) await this.#nextChange(deadline - clock.now());
+      this.#awaitingSignals = false;
     }
     const everyone = new Set(this.plan.agents.map((agent) => agent.id));
     const signals: Record<string, ReturnType<StepLedger['signalsOf']>> = {};
