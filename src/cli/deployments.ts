@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { DeploymentStatus, DeploymentView, EventRecord, OrderRecord } from '../controlplane/index.js';
+import type { AgentLogLine, DeploymentStatus, DeploymentView, EventRecord, OrderRecord } from '../controlplane/index.js';
 import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
 import { DEFAULT_SERVER_URL } from './serve.js';
 
@@ -177,15 +177,25 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('logs'))
-    .description("a deployment's events: deployed, agents lost and restarted, resumed after a crash, stopped")
+    .description("a deployment's history (deployed, agents lost and restarted, resumed after a crash, stopped) and what its agents printed")
     .argument('<deployment>', 'its name or id')
-    .option('--follow', 'keep printing new events until Ctrl-C')
-    .action(async (ref: string, options: ClientOptions & { follow?: boolean }) => {
-      let after = 0;
+    .option('--agent <id>', "only this agent's own output (stdout and stderr, read through the SDK)")
+    .option('--follow', 'keep printing until Ctrl-C')
+    .action(async (ref: string, options: ClientOptions & { agent?: string; follow?: boolean }) => {
+      const path = `/v1/deployments/${encodeURIComponent(ref)}`;
+      let afterEvent = 0;
+      let afterLine = 0;
       await follow(async () => {
-        const events = await call<EventRecord[]>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}/events?after=${after}`);
-        for (const event of events) process.stdout.write(options.json === true ? `${JSON.stringify(event)}\n` : `${eventLine(event).trimStart()}\n`);
-        after = Math.max(after, ...events.map((event) => event.id));
+        const events = options.agent === undefined ? await call<EventRecord[]>(options, 'GET', `${path}/events?after=${afterEvent}`) : [];
+        const agentQuery = options.agent === undefined ? '' : `&agent=${encodeURIComponent(options.agent)}`;
+        const lines = await call<AgentLogLine[]>(options, 'GET', `${path}/logs?after=${afterLine}${agentQuery}`);
+        const merged = [
+          ...events.map((event) => ({ atMs: event.atMs, json: event, text: eventLine(event).trimStart() })),
+          ...lines.map((line) => ({ atMs: line.atMs, json: line, text: `${new Date(line.atMs).toISOString()}  ${line.agentId} ${line.stream}: ${line.line}` })),
+        ].sort((a, b) => a.atMs - b.atMs);
+        for (const entry of merged) process.stdout.write(options.json === true ? `${JSON.stringify(entry.json)}\n` : `${entry.text}\n`);
+        afterEvent = Math.max(afterEvent, ...events.map((event) => event.id));
+        afterLine = Math.max(afterLine, ...lines.map((line) => line.seq));
         return options.follow === true;
       });
     });

@@ -5,6 +5,7 @@ import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
 import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { type AgentLogLine, AgentLogs } from './agentlogs.js';
 import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
 import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord, type StoreChange } from './repository.js';
@@ -95,6 +96,7 @@ export class ControlPlane {
   readonly #repo: ControlPlaneRepository;
   readonly #live = new Map<string, Live>();
   readonly #shapes = new Map<string, Shape>();
+  readonly #agentLogs = new AgentLogs();
   #closing = false;
 
   private constructor(options: ControlPlaneOptions) {
@@ -202,6 +204,20 @@ export class ControlPlane {
   }
 
   /**
+   * The last lines its agents' processes printed (stdout and stderr, read through the SDK), after
+   * `afterSeq`, of one agent when given. Kept in memory, at most 5,000 per deployment.
+   * @throws DeploymentNotFoundError; InvalidInputError for an agent the deployment does not have.
+   */
+  async agentLogs(ref: string, options: { readonly afterSeq?: number; readonly agentId?: string; readonly limit?: number } = {}): Promise<AgentLogLine[]> {
+    const record = await this.#find(ref);
+    const live = this.#live.get(record.id);
+    if (options.agentId !== undefined && live !== undefined && !live.deployment.plan.agents.some((agent) => agent.id === options.agentId)) {
+      throw new InvalidInputError('agent', `${record.name} has no agent ${options.agentId}; it has ${live.deployment.plan.agents.map((agent) => agent.id).join(', ')}`);
+    }
+    return this.#agentLogs.read(record.id, options);
+  }
+
+  /**
    * Calls `watcher` with every change stored from now on (states, closed steps with their orders and
    * fills, events), for deployment `ref` only when given; returns what stops it.
    * @throws DeploymentNotFoundError for an unknown `ref`.
@@ -295,6 +311,7 @@ export class ControlPlane {
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
+      onAgentOutput: (agentId, stream, line) => this.#agentLogs.add(record.id, agentId, stream, line, clock.now()),
       onStateChange: (state) => {
         if (state === 'starting' || state === 'running') write(() => this.#repo.setState(record.id, { state }));
       },

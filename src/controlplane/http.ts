@@ -24,6 +24,8 @@ const deployBody = z.strictObject({
 
 const barsBody = z.strictObject({ bars: z.array(z.unknown()).min(1).max(10_000) });
 
+const logsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), agent: z.string().min(1).max(128).optional(), limit: z.coerce.number().int().min(1).max(5_000).optional() });
+
 const streamQuery = z.strictObject({ deployment: z.string().min(1).max(128).optional() });
 
 /** A comment line this often keeps proxies from closing an idle stream. */
@@ -56,7 +58,8 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  * - `POST /v1/deployments` `{spec, baseDir, name?, env?}` → 201 and the deployment;
  * - `GET /v1/deployments` → every deployment (what `ps` shows);
  * - `GET /v1/deployments/:ref` → one, by id or name, with agents, positions and latest events;
- * - `GET /v1/deployments/:ref/orders?fromStep=&limit=`, `…/fills`, `…/events?after=&limit=`;
+ * - `GET /v1/deployments/:ref/orders?fromStep=&limit=`, `…/fills`, `…/events?after=&limit=`,
+ *   `…/logs?agent=&after=&limit=` (what its agents printed);
  * - `POST /v1/deployments/:ref/bars` `{bars: [{symbol, time, open, high, low, close, volume}]}` → published
  *   into a deployment whose feed is the bus;
  * - `POST /v1/deployments/:ref/stop` → once it stopped;
@@ -78,6 +81,14 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
     return controlPlane.orders(request.params.ref, { ...(query.fromStep === undefined ? {} : { fromStep: query.fromStep }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
   });
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/fills', (request) => controlPlane.fills(request.params.ref));
+  app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/logs', (request) => {
+    const query = parse(logsQuery, request.query, 'the query');
+    return controlPlane.agentLogs(request.params.ref, {
+      ...(query.after === undefined ? {} : { afterSeq: query.after }),
+      ...(query.agent === undefined ? {} : { agentId: query.agent }),
+      ...(query.limit === undefined ? {} : { limit: query.limit }),
+    });
+  });
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/events', (request) => {
     const query = parse(eventsQuery, request.query, 'the query');
     return controlPlane.events(request.params.ref, { ...(query.after === undefined ? {} : { afterId: query.after }), ...(query.limit === undefined ? {} : { limit: query.limit }) });

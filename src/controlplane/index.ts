@@ -18,3 +18,4 @@ export { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierN
 export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type DeploymentView, type DeploymentStatus } from './controlplane.js';
 export { type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
 export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';
+export { type AgentLogLine } from './agentlogs.js';

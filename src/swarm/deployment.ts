@@ -91,6 +91,8 @@ export interface DeploymentOptions {
   readonly onEvent?: (event: SwarmEvent) => void;
   /** Called with the deployment's new state each time it moves. */
   readonly onStateChange?: (state: DeploymentState) => void;
+  /** Called with each line an agent's process prints (read through the SDK, for sandboxes). */
+  readonly onAgentOutput?: (agentId: string, stream: 'stdout' | 'stderr', line: string) => void;
   /**
    * Where each closed step is written before the next is published (see {@link DeploymentJournal});
    * without one, nothing outlives the process.
@@ -220,6 +222,7 @@ export class Deployment {
       onGone: (agent, why) => this.#onGone(agent, why),
       wake: () => this.#wake(),
       replay: (agent) => this.#replay(agent),
+      ...(options.onAgentOutput === undefined ? {} : { onOutput: options.onAgentOutput }),
     });
   }
 

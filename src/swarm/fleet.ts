@@ -100,6 +100,8 @@ export interface AgentFleetOptions {
   readonly onGone: (agent: AgentPlan, why: string) => void;
   /** Something changed that the step loop waits for (an agent lost, ready or back). */
   readonly wake: () => void;
+  /** Each line an agent's process prints, as it comes. */
+  readonly onOutput?: (agentId: string, stream: 'stdout' | 'stderr', line: string) => void;
   /**
    * Brings a restarted agent up to date: from its last checkpoint when there is one (`resumedAt`, the
    * step it was saved after), else from the first step; resolves with how many steps were replayed.
@@ -370,8 +372,11 @@ export class AgentFleet {
       agent,
       config: this.#options.configOf(agent, { replayFirst: restarting }),
       previous,
-      onStdout: (line) => this.#onStdout(agent.id, line),
-      onStderr: () => undefined,
+      onStdout: (line) => {
+        this.#onStdout(agent.id, line);
+        this.#options.onOutput?.(agent.id, 'stdout', line);
+      },
+      onStderr: (line) => this.#options.onOutput?.(agent.id, 'stderr', line),
     });
   }
 

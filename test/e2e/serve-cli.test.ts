@@ -106,6 +106,12 @@ describe('the client commands against tradeswarm serve', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(new Set(lines.map((line) => line.clientOrderId)).size).toBe(lines.length);
 
+    // What the hub's process printed, read through the SDK: its ready line at least.
+    const hubLogs = await cli(['logs', 'cli-deployment', '--agent', 'hub', '--url', url]);
+    expect(hubLogs.stdout).toMatch(/Z {2}hub stdout: \{"event":"ready"/);
+    expect(hubLogs.stdout).not.toMatch(/deployed: deployed to dev/);
+    expect((await cli(['logs', 'cli-deployment', '--agent', 'nobody', '--url', url])).stderr).toMatch(/cli-deployment has no agent nobody; it has .*hub/);
+
     const stopped = await cli(['stop', 'cli-deployment', '--url', url]);
     expect(stopped.stdout).toMatch(/^stopped cli-deployment: stopped after \d+ steps, \d+ orders, equity \d+\.\d\d/);
     const logs = await cli(['logs', 'cli-deployment', '--url', url]);
