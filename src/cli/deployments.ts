@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { AgentLogLine, DeploymentStatus, DeploymentView, EventRecord, OrderRecord } from '../controlplane/index.js';
-import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
-import { DEFAULT_SERVER_URL } from './serve.js';
+import { ControlPlaneClient, DEFAULT_SERVER_URL, type DeploymentStatusAnswer, type DeploymentViewAnswer, type EventAnswer, type OrderAnswer, type AgentLogAnswer } from '../controlplane/index.js';
+import { InvalidInputError, errorChain } from '../core/index.js';
 
 /** Options every client command takes. */
 interface ClientOptions {
@@ -12,39 +11,9 @@ interface ClientOptions {
   json?: boolean;
 }
 
-/** An answer of `tradeswarm serve` that is not a success. */
-export class ServerError extends TradeswarmError {
-  override readonly name = 'ServerError';
-
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    const error = (body as { error?: { message?: string; issues?: Array<{ path: string; got: unknown; allowed: string }> } }).error;
-    super(error?.message ?? `the server answered ${status}`);
-  }
-}
-
-/** Calls `tradeswarm serve`; says how to start one when nothing answers. */
-async function call<T>(options: ClientOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const url = options.url ?? process.env.TRADESWARM_URL ?? DEFAULT_SERVER_URL;
-  const apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
-  let response: Response;
-  try {
-    response = await fetch(new URL(path, url), {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (error) {
-    throw new TradeswarmError(
-      `no tradeswarm server answers at ${url} (${errorChain(error)}); start one with \`tradeswarm serve\` (it listens on ${DEFAULT_SERVER_URL}), or point --url / TRADESWARM_URL at yours`,
-      { cause: error, retryable: true },
-    );
-  }
-  const answer: unknown = await response.json().catch(() => null);
-  if (!response.ok) throw new ServerError(response.status, answer);
-  return answer as T;
+/** The client of the server a command's --url and --api-key name (else TRADESWARM_URL, TRADESWARM_API_KEY). */
+function clientOf(options: ClientOptions): ControlPlaneClient {
+  return new ControlPlaneClient({ ...(options.url === undefined ? {} : { url: options.url }), ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) });
 }
 
 function print(options: ClientOptions, value: unknown, text: () => string): void {
@@ -68,7 +37,7 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-function psTable(views: readonly DeploymentView[]): string {
+function psTable(views: readonly DeploymentViewAnswer[]): string {
   if (views.length === 0) return 'no deployments; deploy one with `tradeswarm deploy <spec.yaml>`\n';
   return table(
     ['NAME', 'STATE', 'ENV', 'TOPOLOGY', 'AGENTS', 'STEPS', 'ORDERS', 'EQUITY', 'PNL', 'UPTIME'],
@@ -87,7 +56,7 @@ function psTable(views: readonly DeploymentView[]): string {
   );
 }
 
-function statusText(status: DeploymentStatus): string {
+function statusText(status: DeploymentStatusAnswer): string {
   const lines = [
     `${status.name} (${status.id}): ${status.state}${status.desired === 'stopped' && status.state === 'running' ? ' (stopping)' : ''}, ${status.env}, ${status.topology}, ${status.pacing}`,
     `  steps ${status.totalSteps === null ? status.steps : `${status.steps}/${status.totalSteps}`}, orders ${status.orders}, fills ${status.fills}, equity ${money(status.equity)}, pnl ${money(status.pnl)}, uptime ${duration(status.uptimeMs)}`,
@@ -101,11 +70,11 @@ function statusText(status: DeploymentStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-function eventLine(event: EventRecord): string {
+function eventLine(event: EventAnswer): string {
   return `  ${new Date(event.atMs).toISOString()}  ${event.kind}${event.agentId === null ? '' : ` ${event.agentId}`}${event.step === null ? '' : ` @${event.step}`}${event.detail === null ? '' : `: ${event.detail}`}`;
 }
 
-function orderLine(order: OrderRecord): string {
+function orderLine(order: OrderAnswer): string {
   return `${String(order.step).padStart(6)}  ${order.side.padEnd(4)} ${String(order.quantity).padStart(8)} ${order.symbol.padEnd(8)} ${order.status.padEnd(9)} ${order.clientOrderId}${order.reason === null ? '' : ` (${order.reason})`}\n`;
 }
 
@@ -139,14 +108,14 @@ export function registerDeploymentCommands(program: Command): void {
       } catch (error) {
         throw new InvalidInputError('<spec>', `${file} cannot be read (${errorChain(error)}); give the path of a spec file`);
       }
-      const view = await call<DeploymentView>(options, 'POST', '/v1/deployments', { spec: text, baseDir: dirname(resolve(file)), env: options.env, ...(options.name === undefined ? {} : { name: options.name }) });
+      const view = await clientOf(options).deploy({ spec: text, baseDir: dirname(resolve(file)), env: options.env, ...(options.name === undefined ? {} : { name: options.name }) });
       print(options, view, () => `deployed ${view.name} (${view.id}) to ${view.env}: ${view.state}; watch it with \`tradeswarm ps\`, \`tradeswarm status ${view.name}\`, \`tradeswarm orders ${view.name} --follow\`\n`);
     });
 
   clientOptions(program.command('ps'))
     .description('list deployments: state, environment, topology, healthy agents, steps, orders, equity, PnL, uptime')
     .action(async (options: ClientOptions) => {
-      const views = await call<DeploymentView[]>(options, 'GET', '/v1/deployments');
+      const views = await clientOf(options).list();
       print(options, views, () => psTable(views));
     });
 
@@ -154,7 +123,7 @@ export function registerDeploymentCommands(program: Command): void {
     .description('one deployment in detail: agents, positions, latest events')
     .argument('<deployment>', 'its name or id')
     .action(async (ref: string, options: ClientOptions) => {
-      const status = await call<DeploymentStatus>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}`);
+      const status = await clientOf(options).status(ref);
       print(options, status, () => statusText(status));
     });
 
@@ -163,10 +132,11 @@ export function registerDeploymentCommands(program: Command): void {
     .argument('<deployment>', 'its name or id')
     .option('--follow', 'keep printing new orders until Ctrl-C')
     .action(async (ref: string, options: ClientOptions & { follow?: boolean }) => {
+      const client = clientOf(options);
       let fromStep = 0;
       const seen = new Set<string>();
       await follow(async () => {
-        const orders = await call<OrderRecord[]>(options, 'GET', `/v1/deployments/${encodeURIComponent(ref)}/orders?fromStep=${fromStep}`);
+        const orders = await client.orders(ref, { fromStep });
         const fresh = orders.filter((order) => !seen.has(order.clientOrderId));
         for (const order of fresh) seen.add(order.clientOrderId);
         if (options.json === true) for (const order of fresh) process.stdout.write(`${JSON.stringify(order)}\n`);
@@ -182,13 +152,12 @@ export function registerDeploymentCommands(program: Command): void {
     .option('--agent <id>', "only this agent's own output (stdout and stderr, read through the SDK)")
     .option('--follow', 'keep printing until Ctrl-C')
     .action(async (ref: string, options: ClientOptions & { agent?: string; follow?: boolean }) => {
-      const path = `/v1/deployments/${encodeURIComponent(ref)}`;
+      const client = clientOf(options);
       let afterEvent = 0;
       let afterLine = 0;
       await follow(async () => {
-        const events = options.agent === undefined ? await call<EventRecord[]>(options, 'GET', `${path}/events?after=${afterEvent}`) : [];
-        const agentQuery = options.agent === undefined ? '' : `&agent=${encodeURIComponent(options.agent)}`;
-        const lines = await call<AgentLogLine[]>(options, 'GET', `${path}/logs?after=${afterLine}${agentQuery}`);
+        const events: EventAnswer[] = options.agent === undefined ? await client.events(ref, { after: afterEvent }) : [];
+        const lines: AgentLogAnswer[] = await client.agentLogs(ref, { after: afterLine, ...(options.agent === undefined ? {} : { agent: options.agent }) });
         const merged = [
           ...events.map((event) => ({ atMs: event.atMs, json: event, text: eventLine(event).trimStart() })),
           ...lines.map((line) => ({ atMs: line.atMs, json: line, text: `${new Date(line.atMs).toISOString()}  ${line.agentId} ${line.stream}: ${line.line}` })),
@@ -204,7 +173,7 @@ export function registerDeploymentCommands(program: Command): void {
     .description('stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed')
     .argument('<deployment>', 'its name or id')
     .action(async (ref: string, options: ClientOptions) => {
-      const view = await call<DeploymentView>(options, 'POST', `/v1/deployments/${encodeURIComponent(ref)}/stop`);
+      const view = await clientOf(options).stop(ref);
       print(options, view, () => `stopped ${view.name}: ${view.state} after ${view.steps} steps, ${view.orders} orders, equity ${money(view.equity)}\n`);
     });
 }

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { errorBody } from '../api/index.js';
+import { ServerError } from '../controlplane/index.js';
 import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
-import { ServerError, registerDeploymentCommands } from './deployments.js';
+import { registerDeploymentCommands } from './deployments.js';
 import { registerRunCommand } from './run.js';
 import { registerServeCommand } from './serve.js';
 

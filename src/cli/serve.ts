@@ -21,7 +21,7 @@ interface ServeOptions {
 }
 
 /** The address the CLI's client commands use when neither --url nor TRADESWARM_URL is given. */
-export const DEFAULT_SERVER_URL = 'http://127.0.0.1:7070';
+export { DEFAULT_SERVER_URL } from '../controlplane/index.js';
 
 /**
  * `tradeswarm serve`: the control plane as a long-running process (DESIGN decision 9): the HTTP API,

@@ -1,38 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { mapErrors } from '../api/index.js';
 import { InvalidInputError } from '../core/index.js';
 import { SpecError, specProblemOf } from '../runspec/index.js';
 import type { ControlPlane } from './controlplane.js';
-import { ENVIRONMENTS } from './environments.js';
 import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
+import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, streamQuerySchema } from './schemas.js';
 
 /** Options of {@link controlPlaneRoutes}. */
 export interface ControlPlaneRoutesOptions {
   readonly controlPlane: ControlPlane;
 }
 
-/** A spec's YAML may be large (many strategies); the data it names is read on the server. */
-const BODY_LIMIT_BYTES = 1024 * 1024;
-
-const deployBody = z.strictObject({
-  spec: z.string().min(1).max(BODY_LIMIT_BYTES),
-  baseDir: z.string().min(1).max(4096),
-  name: z.string().min(1).max(63).optional(),
-  env: z.enum(ENVIRONMENTS).optional(),
-});
-
-const barsBody = z.strictObject({ bars: z.array(z.unknown()).min(1).max(10_000) });
-
-const logsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), agent: z.string().min(1).max(128).optional(), limit: z.coerce.number().int().min(1).max(5_000).optional() });
-
-const streamQuery = z.strictObject({ deployment: z.string().min(1).max(128).optional() });
-
 /** A comment line this often keeps proxies from closing an idle stream. */
 const STREAM_KEEPALIVE_MS = 15_000;
-
-const ordersQuery = z.strictObject({ fromStep: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() });
-const eventsQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() });
 
 /** Parses `value` with `schema`, or throws a SpecError naming every field at fault and what it allows. */
 function parse<T>(schema: z.ZodType<T>, value: unknown, source: string): T {
@@ -69,20 +50,20 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
 export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> = (app, { controlPlane }) => {
   mapErrors(app, { statusOf: controlPlaneErrorStatus, requestHint: 'send a JSON object like {"spec": "<YAML text>", "baseDir": "/path/of/the/spec"}' });
 
-  app.post('/v1/deployments', { bodyLimit: BODY_LIMIT_BYTES * 2 }, async (request, reply) => {
-    const body = parse(deployBody, request.body, 'the request body');
+  app.post('/v1/deployments', { bodyLimit: SPEC_LIMIT_BYTES * 2 }, async (request, reply) => {
+    const body = parse(deployBodySchema, request.body, 'the request body');
     const view = await controlPlane.deploy({ specYaml: body.spec, baseDir: body.baseDir, ...(body.name === undefined ? {} : { name: body.name }), ...(body.env === undefined ? {} : { env: body.env }) });
     return reply.code(201).send(view);
   });
   app.get('/v1/deployments', () => controlPlane.list());
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref', (request) => controlPlane.status(request.params.ref));
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/orders', (request) => {
-    const query = parse(ordersQuery, request.query, 'the query');
+    const query = parse(ordersQuerySchema, request.query, 'the query');
     return controlPlane.orders(request.params.ref, { ...(query.fromStep === undefined ? {} : { fromStep: query.fromStep }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
   });
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/fills', (request) => controlPlane.fills(request.params.ref));
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/logs', (request) => {
-    const query = parse(logsQuery, request.query, 'the query');
+    const query = parse(logsQuerySchema, request.query, 'the query');
     return controlPlane.agentLogs(request.params.ref, {
       ...(query.after === undefined ? {} : { afterSeq: query.after }),
       ...(query.agent === undefined ? {} : { agentId: query.agent }),
@@ -90,15 +71,15 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
     });
   });
   app.get<{ Params: { ref: string } }>('/v1/deployments/:ref/events', (request) => {
-    const query = parse(eventsQuery, request.query, 'the query');
+    const query = parse(eventsQuerySchema, request.query, 'the query');
     return controlPlane.events(request.params.ref, { ...(query.after === undefined ? {} : { afterId: query.after }), ...(query.limit === undefined ? {} : { limit: query.limit }) });
   });
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/bars', async (request) => {
-    const body = parse(barsBody, request.body, 'the request body');
+    const body = parse(barsBodySchema, request.body, 'the request body');
     return controlPlane.publishBars(request.params.ref, body.bars);
   });
   app.get('/v1/stream', async (request, reply) => {
-    const query = parse(streamQuery, request.query, 'the query');
+    const query = parse(streamQuerySchema, request.query, 'the query');
     // An unknown deployment is a 404, answered before the stream starts.
     if (query.deployment !== undefined) await controlPlane.status(query.deployment);
     // Server-sent events are `event:` and `data:` lines on the raw response: no library needed for that.

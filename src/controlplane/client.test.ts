@@ -1,0 +1,69 @@
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiServer, createApp, listen, mapErrors } from '../api/index.js';
+import { SpecError } from '../runspec/index.js';
+import { ControlPlaneClient, ServerError } from './client.js';
+import { controlPlaneErrorStatus } from './http.js';
+
+/** A port nothing listens on: one the OS gave and that was closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('ControlPlaneClient', () => {
+  let server: ApiServer;
+  const seen: Array<{ method: string; url: string; authorization: string | undefined; body: unknown }> = [];
+
+  beforeAll(async () => {
+    const app = createApp({ apiKey: 'k1' });
+    app.addHook('onRequest', (request, _reply, done) => {
+      seen.push({ method: request.method, url: request.url, authorization: request.headers.authorization, body: undefined });
+      done();
+    });
+    await app.register((scoped) => {
+      mapErrors(scoped, { statusOf: controlPlaneErrorStatus });
+      scoped.post('/v1/deployments', (request) => {
+        const body = request.body as { spec: string };
+        if (body.spec === 'bad') throw new SpecError('the deployed spec', [{ field: 'swarm.topology', value: 'circle', allowed: 'must be one of "mesh", "star", "hierarchical", "ring"' }]);
+        return { name: 'made', echoed: request.body };
+      });
+      return Promise.resolve();
+    });
+    app.get('/v1/deployments/:ref/orders', () => []);
+    server = await listen(app);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('says how to start a server when none answers at its URL', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const error = await new ControlPlaneClient({ url }).list().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ retryable: true });
+    expect((error as Error).message).toMatch(new RegExp(`^no tradeswarm server answers at ${url} \\(.*\\); start one with \`tradeswarm serve\` \\(it listens on http://127.0.0.1:7070\\), or point --url / TRADESWARM_URL at yours$`));
+  });
+
+  it('sends the API key and the body, and encodes the reference and the query', async () => {
+    const client = new ControlPlaneClient({ url: server.url, apiKey: 'k1' });
+    expect(await client.deploy({ spec: 'name: x', baseDir: '/tmp', env: 'staging' })).toEqual({ name: 'made', echoed: { spec: 'name: x', baseDir: '/tmp', env: 'staging' } });
+    expect(await client.orders('a/b c', { fromStep: 3 })).toEqual([]);
+    expect(seen.slice(-2).map(({ method, url, authorization }) => ({ method, url, authorization }))).toEqual([
+      { method: 'POST', url: '/v1/deployments', authorization: 'Bearer k1' },
+      { method: 'GET', url: '/v1/deployments/a%2Fb%20c/orders?fromStep=3', authorization: 'Bearer k1' },
+    ]);
+  });
+
+  it("throws the server's error with its status, message and every field at fault", async () => {
+    const client = new ControlPlaneClient({ url: server.url, apiKey: 'k1' });
+    const error = await client.deploy({ spec: 'bad', baseDir: '/tmp' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ServerError);
+    expect(error).toMatchObject({ status: 400, retryable: false, issues: [{ path: 'swarm.topology', got: 'circle', allowed: 'must be one of "mesh", "star", "hierarchical", "ring"' }] });
+    expect((error as Error).message).toMatch(/^the deployed spec has 1 mistake; nothing ran\. Fix:\n {2}- swarm\.topology: got "circle"/);
+    const unauthorised = await new ControlPlaneClient({ url: server.url, apiKey: 'wrong' }).list().catch((caught: unknown) => caught);
+    expect(unauthorised).toMatchObject({ status: 401, message: 'send Authorization: Bearer <api key> (the key `tradeswarm serve` printed)' });
+  });
+});

@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import type { DeploymentStatus, DeploymentView } from './controlplane.js';
+import { ENVIRONMENTS } from './environments.js';
+import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
+import type { AgentLogLine } from './agentlogs.js';
+
+/**
+ * The /v1 control-plane API as zod schemas: the request bodies and queries the routes validate with,
+ * and the answers they send. The routes, the typed client ({@link ControlPlaneClient}) and the
+ * OpenAPI document (`GET /v1/openapi.json`) are all built from these, so they cannot disagree.
+ */
+
+/** A spec's YAML may be large (many strategies); the data it names is read on the server. */
+export const SPEC_LIMIT_BYTES = 1024 * 1024;
+
+/** The body of `POST /v1/deployments`. */
+export const deployBodySchema = z
+  .strictObject({
+    spec: z.string().min(1).max(SPEC_LIMIT_BYTES).describe('The spec, as YAML text: the file `run` and `backtest` read.'),
+    baseDir: z.string().min(1).max(4096).describe("Where the spec's CSV paths are relative to, on the server's machine (the spec file's folder)."),
+    name: z.string().min(1).max(63).optional().describe("The deployment's name; default: the spec's name."),
+    env: z.enum(ENVIRONMENTS).optional().describe('dev (the default), staging or prod.'),
+  })
+  .meta({ id: 'DeployRequest' });
+
+/** The query of `GET /v1/deployments/:ref/orders`. */
+export const ordersQuerySchema = z.strictObject({
+  fromStep: z.coerce.number().int().nonnegative().optional().describe('Only orders of this step and later.'),
+  limit: z.coerce.number().int().min(1).max(100_000).optional().describe('At most this many orders.'),
+});
+
+/** The query of `GET /v1/deployments/:ref/events`. */
+export const eventsQuerySchema = z.strictObject({
+  after: z.coerce.number().int().nonnegative().optional().describe('Only events with a larger id.'),
+  limit: z.coerce.number().int().min(1).max(10_000).optional().describe('At most this many events.'),
+});
+
+/** The query of `GET /v1/deployments/:ref/logs`. */
+export const logsQuerySchema = z.strictObject({
+  after: z.coerce.number().int().nonnegative().optional().describe('Only lines with a larger seq.'),
+  agent: z.string().min(1).max(128).optional().describe("Only this agent's lines."),
+  limit: z.coerce.number().int().min(1).max(5_000).optional().describe('At most this many lines.'),
+});
+
+/** The body of `POST /v1/deployments/:ref/bars`: bars published into a deployment whose feed is the bus. */
+export const barsBodySchema = z.strictObject({
+  bars: z.array(z.unknown()).min(1).max(10_000).describe('Bars, each {symbol, time, open, high, low, close, volume}; checked one by one by the feed.'),
+});
+
+/** The query of `GET /v1/stream`. */
+export const streamQuerySchema = z.strictObject({
+  deployment: z.string().min(1).max(128).optional().describe("Only this deployment's changes (its name or id); default: every deployment's."),
+});
+
+/** A deployment as `ps` shows it (`DeploymentView`). */
+export const deploymentViewSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    env: z.string(),
+    topology: z.string(),
+    pacing: z.string(),
+    state: z.string().describe('pending, starting, running, draining; or how it ended: complete, halted, degraded, stopped, failed; suspended while no server runs it.'),
+    desired: z.enum(['running', 'stopped']),
+    agents: z.object({ healthy: z.number().int(), total: z.number().int() }),
+    steps: z.number().int().describe('Steps closed at the venue (bars processed).'),
+    totalSteps: z.number().int().nullable().describe("The feed's length; null for an endless feed."),
+    orders: z.number().int(),
+    fills: z.number().int(),
+    equity: z.number().nullable(),
+    pnl: z.number().nullable(),
+    uptimeMs: z.number().nullable().describe('Since this server (re)started it; null when it is not running here.'),
+    error: z.string().nullable(),
+    createdAtMs: z.number(),
+  })
+  .meta({ id: 'DeploymentView' });
+
+/** An event of a deployment's history (`EventRecord`). */
+export const eventRecordSchema = z
+  .object({
+    id: z.number().int(),
+    atMs: z.number(),
+    step: z.number().int().nullable(),
+    kind: z.string(),
+    agentId: z.string().nullable(),
+    detail: z.string().nullable(),
+  })
+  .meta({ id: 'EventRecord' });
+
+/** A line an agent's process printed (`AgentLogLine`). */
+export const agentLogLineSchema = z
+  .object({
+    seq: z.number().int(),
+    atMs: z.number(),
+    agentId: z.string(),
+    stream: z.enum(['stdout', 'stderr']),
+    line: z.string(),
+  })
+  .meta({ id: 'AgentLogLine' });
+
+/** A deployment as `status` shows it (`DeploymentStatus`): its view, agents, positions, latest events and report. */
+export const deploymentStatusSchema = deploymentViewSchema
+  .extend({
+    agentList: z.array(z.object({ id: z.string(), lifecycle: z.string(), restarts: z.number().int(), placement: z.string() })),
+    positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),
+    events: z.array(eventRecordSchema),
+    report: z.record(z.string(), z.unknown()).nullable().describe('The final run report (as `tradeswarm run --json` prints it), once it ended.'),
+  })
+  .meta({ id: 'DeploymentStatus' });
+
+/** An order as stored (`OrderRecord`). */
+export const orderRecordSchema = z
+  .object({
+    clientOrderId: z.string(),
+    step: z.number().int(),
+    agentId: z.string(),
+    symbol: z.string(),
+    side: z.string(),
+    quantity: z.number(),
+    status: z.string(),
+    reason: z.string().nullable(),
+    createdAtMs: z.number(),
+  })
+  .meta({ id: 'OrderRecord' });
+
+/** A fill as stored (`FillRecord`). */
+export const fillRecordSchema = z
+  .object({
+    seq: z.number().int(),
+    clientOrderId: z.string(),
+    step: z.number().int(),
+    symbol: z.string(),
+    side: z.string(),
+    quantity: z.number(),
+    price: z.number(),
+    fee: z.number(),
+    timeMs: z.number(),
+  })
+  .meta({ id: 'FillRecord' });
+
+/** The body of every error answer (the api domain's `ErrorBody`). */
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      name: z.string(),
+      message: z.string().describe('What was wrong and what to do.'),
+      retryable: z.boolean().describe('Whether sending the same request again later can succeed.'),
+      field: z.string().optional().describe('The field at fault.'),
+      retryAfterMs: z.number().optional(),
+      issues: z.array(z.object({ path: z.string(), got: z.unknown(), allowed: z.string() })).optional().describe('Every field at fault (a spec’s mistakes): its path, the value found, what is allowed.'),
+    }),
+  })
+  .meta({ id: 'ErrorBody' });
+
+/** The answer of `GET /healthz`. */
+export const healthSchema = z.object({ ok: z.literal(true) }).meta({ id: 'Health' });
+
+/** The body of an error answer of `tradeswarm serve`. */
+export type ErrorBodyAnswer = z.infer<typeof errorBodySchema>;
+
+// The schemas describe the interfaces the control plane returns, field for field: a field added to one
+// but not the other fails the typecheck here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Plain<T> = { -readonly [K in keyof T]: T[K] extends ReadonlyArray<infer U> ? Plain<U>[] : T[K] extends object | null ? Plain<T[K]> : T[K] };
+const agree: [
+  Same<Plain<DeploymentView>, Plain<z.infer<typeof deploymentViewSchema>>>,
+  Same<Plain<Omit<DeploymentStatus, 'report'>>, Plain<Omit<z.infer<typeof deploymentStatusSchema>, 'report'>>>,
+  Same<Plain<OrderRecord>, Plain<z.infer<typeof orderRecordSchema>>>,
+  Same<Plain<FillRecord>, Plain<z.infer<typeof fillRecordSchema>>>,
+  Same<Plain<EventRecord>, Plain<z.infer<typeof eventRecordSchema>>>,
+  Same<Plain<AgentLogLine>, Plain<z.infer<typeof agentLogLineSchema>>>,
+] = [true, true, true, true, true, true];
+void agree;
