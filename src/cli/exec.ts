@@ -13,6 +13,7 @@ import {
   type ExecService,
   type ExecServiceOptions,
 } from '../exec/index.js';
+import { CONTROL_PLANE_TOOLS, ControlPlaneClient, registerControlPlaneTools } from '../controlplane/index.js';
 import { parseSandboxFlag } from './sandbox.js';
 
 interface SandboxChoice {
@@ -166,14 +167,22 @@ export function registerExecCommands(program: Command): void {
 
   program
     .command('mcp')
-    .description('serve the execution service to an AI assistant over MCP on stdio (tool: run_code)')
+    .description(
+      'serve the execution service to an AI assistant over MCP on stdio (tool: run_code); with a control plane (--url or TRADESWARM_URL) also ' +
+        `its tools: ${CONTROL_PLANE_TOOLS.join(', ')}`,
+    )
     .option('--user <name>', 'who the executions run for', 'mcp')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
     .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
-    .action(async (options: { user: string; sandbox: string; allowInternetAccess?: boolean }) => {
+    .option('--url <url>', 'a running `tradeswarm serve` whose deployments the assistant may drive (default: TRADESWARM_URL, else none: run_code only)')
+    .option('--api-key <key>', "that server's API key (default: TRADESWARM_API_KEY)")
+    .action(async (options: { user: string; sandbox: string; allowInternetAccess?: boolean; url?: string; apiKey?: string }) => {
       // stdout carries the protocol; logs go to stderr (createLogger's default).
       const service: ExecService = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 2 } });
       const server = createExecMcpServer(service, { user: options.user });
+      // Without a control plane the assistant sees run_code alone, not tools that could only fail.
+      const url = options.url ?? process.env.TRADESWARM_URL;
+      if (url !== undefined && url !== '') registerControlPlaneTools(server, new ControlPlaneClient({ url, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }));
       const transport = new StdioServerTransport();
       const stop = async (): Promise<void> => {
         await server.close();

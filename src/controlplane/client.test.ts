@@ -1,18 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createApp, listen, mapErrors } from '../api/index.js';
 import { SpecError } from '../runspec/index.js';
+import { closedPort } from '../../test/fixtures/servers.js';
 import { ControlPlaneClient, ServerError } from './client.js';
 import { controlPlaneErrorStatus } from './http.js';
-
-/** A port nothing listens on: one the OS gave and that was closed again. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('ControlPlaneClient', () => {
   let server: ApiServer;

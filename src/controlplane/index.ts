@@ -33,3 +33,4 @@ export {
   healthSchema,
   type ErrorBodyAnswer,
 } from './schemas.js';
+export { registerControlPlaneTools, CONTROL_PLANE_TOOLS, type ControlPlaneToolsOptions } from './mcp.js';
