@@ -5,6 +5,7 @@ import { InvalidInputError } from '../core/index.js';
 import { SpecError, specProblemOf } from '../runspec/index.js';
 import type { ControlPlane } from './controlplane.js';
 import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
+import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, streamQuerySchema } from './schemas.js';
 
 /** Options of {@link controlPlaneRoutes}. */
@@ -45,7 +46,8 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  *   into a deployment whose feed is the bus;
  * - `POST /v1/deployments/:ref/stop` → once it stopped;
  * - `GET /v1/stream?deployment=` → server-sent events as the store records them: `state` (a
- *   deployment's state), `step` (a closed step with its orders and fills), `event` (its history).
+ *   deployment's state), `step` (a closed step with its orders and fills), `event` (its history);
+ * - `GET /v1/openapi.json` → the OpenAPI 3.1 document of these routes.
  */
 export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> = (app, { controlPlane }) => {
   mapErrors(app, { statusOf: controlPlaneErrorStatus, requestHint: 'send a JSON object like {"spec": "<YAML text>", "baseDir": "/path/of/the/spec"}' });
@@ -97,5 +99,6 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
     });
   });
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => controlPlane.stop(request.params.ref));
+  app.get(OPENAPI_PATH, () => openApiDocument());
   return Promise.resolve();
 };

@@ -34,3 +34,4 @@ export {
   type ErrorBodyAnswer,
 } from './schemas.js';
 export { registerControlPlaneTools, CONTROL_PLANE_TOOLS, type ControlPlaneToolsOptions } from './mcp.js';
+export { openApiDocument, responseSchemaOf, API_ROUTES, OPENAPI_PATH, type ApiRoute } from './openapi.js';

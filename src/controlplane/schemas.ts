@@ -14,14 +14,12 @@ import type { AgentLogLine } from './agentlogs.js';
 export const SPEC_LIMIT_BYTES = 1024 * 1024;
 
 /** The body of `POST /v1/deployments`. */
-export const deployBodySchema = z
-  .strictObject({
-    spec: z.string().min(1).max(SPEC_LIMIT_BYTES).describe('The spec, as YAML text: the file `run` and `backtest` read.'),
-    baseDir: z.string().min(1).max(4096).describe("Where the spec's CSV paths are relative to, on the server's machine (the spec file's folder)."),
-    name: z.string().min(1).max(63).optional().describe("The deployment's name; default: the spec's name."),
-    env: z.enum(ENVIRONMENTS).optional().describe('dev (the default), staging or prod.'),
-  })
-  .meta({ id: 'DeployRequest' });
+export const deployBodySchema = z.strictObject({
+  spec: z.string().min(1).max(SPEC_LIMIT_BYTES).describe('The spec, as YAML text: the file `run` and `backtest` read.'),
+  baseDir: z.string().min(1).max(4096).describe("Where the spec's CSV paths are relative to, on the server's machine (the spec file's folder)."),
+  name: z.string().min(1).max(63).optional().describe("The deployment's name; default: the spec's name."),
+  env: z.enum(ENVIRONMENTS).optional().describe('dev (the default), staging or prod.'),
+});
 
 /** The query of `GET /v1/deployments/:ref/orders`. */
 export const ordersQuerySchema = z.strictObject({
@@ -53,39 +51,35 @@ export const streamQuerySchema = z.strictObject({
 });
 
 /** A deployment as `ps` shows it (`DeploymentView`). */
-export const deploymentViewSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    env: z.string(),
-    topology: z.string(),
-    pacing: z.string(),
-    state: z.string().describe('pending, starting, running, draining; or how it ended: complete, halted, degraded, stopped, failed; suspended while no server runs it.'),
-    desired: z.enum(['running', 'stopped']),
-    agents: z.object({ healthy: z.number().int(), total: z.number().int() }),
-    steps: z.number().int().describe('Steps closed at the venue (bars processed).'),
-    totalSteps: z.number().int().nullable().describe("The feed's length; null for an endless feed."),
-    orders: z.number().int(),
-    fills: z.number().int(),
-    equity: z.number().nullable(),
-    pnl: z.number().nullable(),
-    uptimeMs: z.number().nullable().describe('Since this server (re)started it; null when it is not running here.'),
-    error: z.string().nullable(),
-    createdAtMs: z.number(),
-  })
-  .meta({ id: 'DeploymentView' });
+export const deploymentViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  env: z.string(),
+  topology: z.string(),
+  pacing: z.string(),
+  state: z.string().describe('pending, starting, running, draining; or how it ended: complete, halted, degraded, stopped, failed; suspended while no server runs it.'),
+  desired: z.enum(['running', 'stopped']),
+  agents: z.object({ healthy: z.number().int(), total: z.number().int() }),
+  steps: z.number().int().describe('Steps closed at the venue (bars processed).'),
+  totalSteps: z.number().int().nullable().describe("The feed's length; null for an endless feed."),
+  orders: z.number().int(),
+  fills: z.number().int(),
+  equity: z.number().nullable(),
+  pnl: z.number().nullable(),
+  uptimeMs: z.number().nullable().describe('Since this server (re)started it; null when it is not running here.'),
+  error: z.string().nullable(),
+  createdAtMs: z.number(),
+});
 
 /** An event of a deployment's history (`EventRecord`). */
-export const eventRecordSchema = z
-  .object({
-    id: z.number().int(),
-    atMs: z.number(),
-    step: z.number().int().nullable(),
-    kind: z.string(),
-    agentId: z.string().nullable(),
-    detail: z.string().nullable(),
-  })
-  .meta({ id: 'EventRecord' });
+export const eventRecordSchema = z.object({
+  id: z.number().int(),
+  atMs: z.number(),
+  step: z.number().int().nullable(),
+  kind: z.string(),
+  agentId: z.string().nullable(),
+  detail: z.string().nullable(),
+});
 
 /** A line an agent's process printed (`AgentLogLine`). */
 export const agentLogLineSchema = z
@@ -99,61 +93,53 @@ export const agentLogLineSchema = z
   .meta({ id: 'AgentLogLine' });
 
 /** A deployment as `status` shows it (`DeploymentStatus`): its view, agents, positions, latest events and report. */
-export const deploymentStatusSchema = deploymentViewSchema
-  .extend({
-    agentList: z.array(z.object({ id: z.string(), lifecycle: z.string(), restarts: z.number().int(), placement: z.string() })),
-    positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),
-    events: z.array(eventRecordSchema),
-    report: z.record(z.string(), z.unknown()).nullable().describe('The final run report (as `tradeswarm run --json` prints it), once it ended.'),
-  })
-  .meta({ id: 'DeploymentStatus' });
+export const deploymentStatusSchema = deploymentViewSchema.extend({
+  agentList: z.array(z.object({ id: z.string(), lifecycle: z.string(), restarts: z.number().int(), placement: z.string() })),
+  positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),
+  events: z.array(eventRecordSchema),
+  report: z.record(z.string(), z.unknown()).nullable().describe('The final run report (as `tradeswarm run --json` prints it), once it ended.'),
+});
 
 /** An order as stored (`OrderRecord`). */
-export const orderRecordSchema = z
-  .object({
-    clientOrderId: z.string(),
-    step: z.number().int(),
-    agentId: z.string(),
-    symbol: z.string(),
-    side: z.string(),
-    quantity: z.number(),
-    status: z.string(),
-    reason: z.string().nullable(),
-    createdAtMs: z.number(),
-  })
-  .meta({ id: 'OrderRecord' });
+export const orderRecordSchema = z.object({
+  clientOrderId: z.string(),
+  step: z.number().int(),
+  agentId: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  quantity: z.number(),
+  status: z.string(),
+  reason: z.string().nullable(),
+  createdAtMs: z.number(),
+});
 
 /** A fill as stored (`FillRecord`). */
-export const fillRecordSchema = z
-  .object({
-    seq: z.number().int(),
-    clientOrderId: z.string(),
-    step: z.number().int(),
-    symbol: z.string(),
-    side: z.string(),
-    quantity: z.number(),
-    price: z.number(),
-    fee: z.number(),
-    timeMs: z.number(),
-  })
-  .meta({ id: 'FillRecord' });
+export const fillRecordSchema = z.object({
+  seq: z.number().int(),
+  clientOrderId: z.string(),
+  step: z.number().int(),
+  symbol: z.string(),
+  side: z.string(),
+  quantity: z.number(),
+  price: z.number(),
+  fee: z.number(),
+  timeMs: z.number(),
+});
 
 /** The body of every error answer (the api domain's `ErrorBody`). */
-export const errorBodySchema = z
-  .object({
-    error: z.object({
-      name: z.string(),
-      message: z.string().describe('What was wrong and what to do.'),
-      retryable: z.boolean().describe('Whether sending the same request again later can succeed.'),
-      field: z.string().optional().describe('The field at fault.'),
-      retryAfterMs: z.number().optional(),
-      issues: z.array(z.object({ path: z.string(), got: z.unknown(), allowed: z.string() })).optional().describe('Every field at fault (a spec’s mistakes): its path, the value found, what is allowed.'),
-    }),
-  })
-  .meta({ id: 'ErrorBody' });
+export const errorBodySchema = z.object({
+  error: z.object({
+    name: z.string(),
+    message: z.string().describe('What was wrong and what to do.'),
+    retryable: z.boolean().describe('Whether sending the same request again later can succeed.'),
+    field: z.string().optional().describe('The field at fault.'),
+    retryAfterMs: z.number().optional(),
+    issues: z.array(z.object({ path: z.string(), got: z.unknown(), allowed: z.string() })).optional().describe('Every field at fault (a spec’s mistakes): its path, the value found, what is allowed.'),
+  }),
+});
 
 /** The answer of `GET /healthz`. */
-export const healthSchema = z.object({ ok: z.literal(true) }).meta({ id: 'Health' });
+export const healthSchema = z.object({ ok: z.literal(true) });
 
 /** The body of an error answer of `tradeswarm serve`. */
 export type ErrorBodyAnswer = z.infer<typeof errorBodySchema>;

@@ -1,7 +1,7 @@
 // `tradeswarm mcp --url <serve>` driven by the official MCP client over stdio, against a real
 // `tradeswarm serve` on a fresh data dir: an assistant deploys a swarm, lists, reads its status,
 // health, metrics and orders, and stops it; a bad spec and a full environment come back as tool
-// errors with the server's message.
+// errors with the server's message. And each GET route's real answer matches the OpenAPI document.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_ROUTES, OPENAPI_PATH, responseSchemaOf } from '../../src/controlplane/index.js';
 import { type ServeProcess, killServe, startServe } from '../fixtures/serve.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,4 +139,17 @@ describe('tradeswarm mcp with a control plane (--url)', () => {
     expect(later.line).toBe(`${orders.filter((order) => order.step >= middle).length} orders of mcp-swarm from step ${middle}`);
     expect((later.json.orders as Array<{ clientOrderId: string }>).map((order) => order.clientOrderId)).toEqual(orders.filter((order) => order.step >= middle).map((order) => order.clientOrderId));
   }, 120_000);
+
+  it("answers each GET route of the OpenAPI document with what the route's schema declares, nothing more", async () => {
+    const document = (await (await fetch(new URL(OPENAPI_PATH, serve!.url))).json()) as { paths: Record<string, Record<string, unknown>> };
+    const gets = API_ROUTES.filter((route) => route.method === 'get');
+    expect(gets.map((route) => route.path).sort()).toEqual(Object.keys(document.paths).filter((path) => 'get' in (document.paths[path] ?? {})).sort());
+    for (const route of gets) {
+      const response = await fetch(new URL(route.path.replace('{ref}', 'mcp-swarm'), serve!.url));
+      expect(response.status, route.path).toBe(route.success.status);
+      const body: unknown = await response.json();
+      // Parsed with the declared schema: it holds, and dropping what the schema does not name changes nothing.
+      expect(responseSchemaOf(route).parse(body), route.path).toEqual(body);
+    }
+  });
 });
