@@ -11,19 +11,12 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES, OPENAPI_PATH, responseSchemaOf } from '../../src/controlplane/index.js';
 import { type ServeProcess, killServe, startServe } from '../fixtures/serve.js';
+import { starSwarmYaml } from '../fixtures/specs.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
 
-const SPEC = `
-name: mcp-swarm
-data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: 300 }
-strategies:
-  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 16, sizing: { type: fixed-quantity, units: 10 } }
-  - { type: momentum, symbol: BBB, lookback: 8, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: fixed-quantity, units: 10 } }
-risk: { maxPositionUnits: 50 }
-swarm: { topology: star }
-`;
-const LONG_SPEC = SPEC.replace('name: mcp-swarm', 'name: mcp-long').replace('barCount: 300', 'barCount: 20000');
+const SPEC = starSwarmYaml('mcp-swarm', 300);
+const LONG_SPEC = starSwarmYaml('mcp-long', 20_000);
 const BAD_SPEC = SPEC.replace('topology: star', 'topology: circle, heartbeatMs: 1');
 
 interface ToolAnswer {

@@ -3,8 +3,7 @@
 // same store each time: the deployment carries on, and its stored orders, fills and final report are
 // those of `tradeswarm backtest` on the same spec (which the swarm matches when nothing fails), with
 // no order lost or doubled. On the embedded store (PGlite), and on the PostgreSQL of this machine.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/index.js';
+import { type ServeProcess, killServe, startServe } from '../fixtures/serve.js';
 import { type ServerProbe, probeTcp } from '../fixtures/servers.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,29 +21,7 @@ const DAILY = fileURLToPath(new URL('../../../shared/data/daily/', import.meta.u
 const present = ['KO.csv', 'PEP.csv', 'SPY.csv', 'MSFT.csv', 'JPM.csv'].every((file) => existsSync(join(DAILY, file)));
 const run = promisify(execFile);
 
-interface Server {
-  readonly child: ChildProcess;
-  readonly url: string;
-}
-
-/** Starts `tradeswarm serve` on an OS-chosen port; resolves once it printed its address. */
-async function startServe(store: readonly string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'serve', '--port', '0', ...store], { cwd: repository, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match !== null) resolve(match[1] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${output}`)));
-  });
-  return { child, url };
-}
-
-async function api<T>(server: Server, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+async function api<T>(server: ServeProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const response = await fetch(new URL(path, server.url), { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
   const answer = (await response.json()) as T;
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(answer)}`);
@@ -55,12 +33,6 @@ interface View {
   readonly steps: number;
 }
 
-async function kill(server: Server): Promise<void> {
-  const exited = once(server.child, 'exit');
-  server.child.kill('SIGKILL');
-  await exited;
-}
-
 const postgres: ServerProbe = await probeTcp('PostgreSQL at 127.0.0.1:5432', '127.0.0.1', 5432);
 const stores: Array<[string, boolean]> = [
   ['the embedded store (PGlite)', true],
@@ -69,7 +41,7 @@ const stores: Array<[string, boolean]> = [
 
 describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (storeName, available) => {
   const folders: string[] = [];
-  const servers: Server[] = [];
+  const servers: ServeProcess[] = [];
   afterAll(async () => {
     for (const server of servers) if (server.child.exitCode === null) server.child.kill('SIGKILL');
     await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
@@ -112,7 +84,7 @@ describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (st
           if ((view?.steps ?? 0) >= step) break;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        await kill(server);
+        await killServe(server);
         server = await startServe(store);
         servers.push(server);
       }
@@ -128,7 +100,7 @@ describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (st
       const orders = await api<Array<{ clientOrderId: string; status: string }>>(server, 'GET', '/v1/deployments/quickstart/orders');
       const fills = await api<Array<{ clientOrderId: string; price: number; quantity: number; fee: number }>>(server, 'GET', '/v1/deployments/quickstart/fills');
       const events = await api<Array<{ kind: string; agentId: string | null }>>(server, 'GET', '/v1/deployments/quickstart/events');
-      await kill(server);
+      await killServe(server);
 
       expect(events.filter((event) => event.kind === 'resumed' && event.agentId === null)).toHaveLength(3);
       // Every order once; every fill the backtest made before its end-of-data settlement, in order.

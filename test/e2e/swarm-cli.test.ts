@@ -6,19 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { starSwarmYaml } from '../fixtures/specs.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
-const SPEC = `
-name: cli-swarm
-data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: 120 }
-strategies:
-  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 16, sizing: { type: fixed-quantity, units: 10 } }
-  - { type: momentum, symbol: BBB, lookback: 8, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: fixed-quantity, units: 10 } }
-risk: { maxPositionUnits: 50 }
-swarm: { topology: star }
-`;
+const SPEC = starSwarmYaml('cli-swarm', 120);
 
 describe('tradeswarm run (the CLI as a process)', () => {
   let folder = '';
