@@ -38,6 +38,12 @@ describe('ControlPlaneClient', () => {
     expect((error as Error).message).toMatch(new RegExp(`^no tradeswarm server answers at ${url} \\(.*\\); start one with \`tradeswarm serve\` \\(it listens on http://127.0.0.1:7070\\), or point --url / TRADESWARM_URL at yours$`));
   });
 
+  it('refuses a URL that is not http(s), naming the field and an example', () => {
+    for (const url of ['127.0.0.1:7070', 'ftp://host', 'not a url']) {
+      expect(() => new ControlPlaneClient({ url })).toThrow(`url: must be the http:// or https:// address of a tradeswarm serve, such as http://127.0.0.1:7070, got ${JSON.stringify(url)}; fix --url or TRADESWARM_URL`);
+    }
+  });
+
   it('sends the API key and the body, and encodes the reference and the query', async () => {
     const client = new ControlPlaneClient({ url: server.url, apiKey: 'k1' });
     expect(await client.deploy({ spec: 'name: x', baseDir: '/tmp', env: 'staging' })).toEqual({ name: 'made', echoed: { spec: 'name: x', baseDir: '/tmp', env: 'staging' } });

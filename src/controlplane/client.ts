@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { TradeswarmError, errorChain } from '../core/index.js';
+import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
 import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, orderRecordSchema } from './schemas.js';
 
 /** Where `tradeswarm serve` listens by default, and where clients go when given no URL. */
@@ -65,8 +65,12 @@ export class ControlPlaneClient {
   readonly url: string;
   readonly #apiKey: string | undefined;
 
+  /** @throws InvalidInputError naming `url` when it is not an http:// or https:// URL. */
   constructor(options: ControlPlaneClientOptions = {}) {
     this.url = options.url ?? process.env.TRADESWARM_URL ?? DEFAULT_SERVER_URL;
+    if (!URL.canParse(this.url) || !['http:', 'https:'].includes(new URL(this.url).protocol)) {
+      throw new InvalidInputError('url', `must be the http:// or https:// address of a tradeswarm serve, such as ${DEFAULT_SERVER_URL}, got ${JSON.stringify(this.url)}; fix --url or TRADESWARM_URL`);
+    }
     this.#apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
   }
 
