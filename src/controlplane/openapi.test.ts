@@ -85,6 +85,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(error?.properties ?? {})).toEqual(['name', 'message', 'retryable', 'field', 'retryAfterMs', 'issues']);
     expect(error?.properties?.issues?.items?.required).toEqual(['path', 'got', 'allowed']);
     for (const name of ['DeploymentView', 'DeploymentStatus', 'OrderRecord', 'FillRecord', 'EventRecord', 'Health']) expect(component(name).type).toBe('object');
+    expect(component('DeploymentStatus').properties?.events).toEqual({ type: 'array', items: { $ref: '#/components/schemas/EventRecord' } });
     expect(component('DeploymentStatus').required).toEqual(expect.arrayContaining(['agentList', 'positions', 'events', 'report', 'state', 'steps']));
   });
 

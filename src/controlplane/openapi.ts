@@ -79,10 +79,26 @@ export function responseSchemaOf(route: ApiRoute): z.ZodType {
 
 type Json = Record<string, unknown>;
 
-/** A JSON Schema of `schema` for the document: no `$schema` of its own, components referenced by name. */
-function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' }) as Json;
+/** The JSON Schema of a query parameter, without a `$schema` of its own. */
+function parameterSchemaOf(schema: z.ZodType): Json {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' }) as Json;
   return rest;
+}
+
+/**
+ * The components' JSON Schemas, one referring to another by `$ref` (DeploymentStatus's events are
+ * EventRecords). Their output form: the request body has no defaults or transforms, so it is its input form too.
+ */
+function componentSchemas(): Json {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { io: 'output', target: 'draft-2020-12', uri: (id) => `#/components/schemas/${id}` });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _, $id: __, ...rest } = schema as Json;
+      return [id, rest];
+    }),
+  );
 }
 
 function reference(name: ComponentName): Json {
@@ -95,7 +111,7 @@ function operationOf(route: ApiRoute): Json {
   const parameters = [
     ...(route.path.includes('{ref}') ? [{ name: 'ref', in: 'path', required: true, description: "The deployment's id or name.", schema: { type: 'string' } }] : []),
     ...Object.entries(route.query?.shape ?? {}).map(([name, field]) => {
-      const { description, ...fieldSchema } = jsonSchemaOf(field as z.ZodType, 'input');
+      const { description, ...fieldSchema } = parameterSchemaOf(field as z.ZodType);
       return { name, in: 'query', required: false, ...(description === undefined ? {} : { description }), schema: fieldSchema };
     }),
   ];
@@ -130,7 +146,7 @@ export function openApiDocument(): Json {
     },
     paths: API_ROUTES.reduce<Record<string, Json>>((paths, route) => ({ ...paths, [route.path]: { ...paths[route.path], [route.method]: operationOf(route) } }), {}),
     components: {
-      schemas: Object.fromEntries(Object.entries(COMPONENTS).map(([name, schema]) => [name, jsonSchemaOf(schema, name === 'DeployRequest' ? 'input' : 'output')])),
+      schemas: componentSchemas(),
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Required when serve runs with --api-key (or TRADESWARM_API_KEY).' } },
     },
     security: [{ apiKey: [] }, {}],
