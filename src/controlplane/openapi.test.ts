@@ -15,7 +15,7 @@ interface Schema {
   readonly items?: Schema;
 }
 
-const media = z.object({ 'application/json': z.object({ schema: z.custom<Schema>((value) => typeof value === 'object' && value !== null) }) });
+const media = z.partialRecord(z.enum(['application/json', 'text/event-stream']), z.object({ schema: z.custom<Schema>((value) => typeof value === 'object' && value !== null) }));
 const operationSchema = z.strictObject({
   summary: z.string().min(1),
   parameters: z.array(z.object({ name: z.string(), in: z.enum(['path', 'query']), required: z.boolean(), description: z.string().optional(), schema: z.record(z.string(), z.unknown()) })).optional(),
@@ -47,7 +47,9 @@ describe('the OpenAPI document', () => {
       '/v1/deployments/{ref}/orders': ['get'],
       '/v1/deployments/{ref}/fills': ['get'],
       '/v1/deployments/{ref}/events': ['get'],
+      '/v1/deployments/{ref}/bars': ['post'],
       '/v1/deployments/{ref}/stop': ['post'],
+      '/v1/stream': ['get'],
       '/v1/openapi.json': ['get'],
     });
     expect(operation('/healthz', 'get')?.security).toEqual([]);
@@ -73,9 +75,9 @@ describe('the OpenAPI document', () => {
       additionalProperties: false,
     });
     expect(Object.keys(post?.responses ?? {})).toEqual(['201', '400', '401', '409', '500']);
-    expect(post?.responses['201']?.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/DeploymentView' });
-    expect(post?.responses['409']?.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
-    expect(operation('/v1/deployments', 'get')?.responses['200']?.content['application/json'].schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/DeploymentView' } });
+    expect(post?.responses['201']?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/DeploymentView' });
+    expect(post?.responses['409']?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
+    expect(operation('/v1/deployments', 'get')?.responses['200']?.content['application/json']?.schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/DeploymentView' } });
   });
 
   it('declares the error body every error answers', () => {
@@ -89,13 +91,24 @@ describe('the OpenAPI document', () => {
     expect(component('DeploymentStatus').required).toEqual(expect.arrayContaining(['agentList', 'positions', 'events', 'report', 'state', 'steps']));
   });
 
-  it('is served at GET /v1/openapi.json beside the routes it lists, and a 400 answers its error body', async () => {
+  it('declares the stream as server-sent events and the bars body', () => {
+    expect(operation('/v1/stream', 'get')?.responses['200']?.content).toEqual({ 'text/event-stream': { schema: { type: 'string' } } });
+    expect(component('BarsRequest').required).toEqual(['bars']);
+    expect(operation('/v1/deployments/{ref}/bars', 'post')?.responses['200']?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/PublishedBars' });
+  });
+
+  it('lists exactly the routes the app serves, is served at GET /v1/openapi.json, and a 400 answers its error body', async () => {
     const controlPlane = {} as ControlPlane;
     const app = createApp();
+    const registered: string[] = [];
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`);
+    });
     await app.register(controlPlaneRoutes, { controlPlane });
     await app.ready();
     try {
-      for (const route of API_ROUTES) expect(app.hasRoute({ method: route.method === 'get' ? 'GET' : 'POST', url: route.path.replace('{ref}', ':ref') }), `${route.method} ${route.path}`).toBe(true);
+      expect(registered.sort()).toEqual(API_ROUTES.filter((route) => route.path !== '/healthz').map((route) => `${route.method} ${route.path.replace('{ref}', ':ref')}`).sort());
+      expect(app.hasRoute({ method: 'GET', url: '/healthz' })).toBe(true);
       const served = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
       expect(served.statusCode).toBe(200);
       expect(served.json()).toEqual(openApiDocument());

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   agentLogLineSchema,
+  barsBodySchema,
   deployBodySchema,
   deploymentStatusSchema,
   deploymentViewSchema,
@@ -12,6 +13,8 @@ import {
   logsQuerySchema,
   orderRecordSchema,
   ordersQuerySchema,
+  publishedBarsSchema,
+  streamQuerySchema,
 } from './schemas.js';
 
 /** Where `tradeswarm serve` serves {@link openApiDocument}. */
@@ -20,6 +23,8 @@ export const OPENAPI_PATH = '/v1/openapi.json';
 /** The schemas the document names under `components.schemas`, by name. */
 const COMPONENTS = {
   DeployRequest: deployBodySchema,
+  BarsRequest: barsBodySchema,
+  PublishedBars: publishedBarsSchema,
   DeploymentView: deploymentViewSchema,
   DeploymentStatus: deploymentStatusSchema,
   OrderRecord: orderRecordSchema,
@@ -41,8 +46,8 @@ export interface ApiRoute {
   /** Its query, when it takes one: the schema the route validates it with. */
   readonly query?: z.ZodObject;
   readonly body?: ComponentName;
-  /** The success status and what it answers: a component, a list of one, or any JSON object. */
-  readonly success: { readonly status: 200 | 201; readonly schema: ComponentName | readonly [ComponentName] | 'object' };
+  /** The success status and what it answers: a component, a list of one, any JSON object, or server-sent events. */
+  readonly success: { readonly status: 200 | 201; readonly schema: ComponentName | readonly [ComponentName] | 'object' | 'event-stream' };
   /** The error statuses it may answer, each with an {@link errorBodySchema} body. */
   readonly errors: readonly number[];
 }
@@ -66,14 +71,32 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'get', path: '/v1/deployments/{ref}/fills', summary: 'Its fills, as stored.', success: { status: 200, schema: ['FillRecord'] }, errors: [401, 404, 500] },
   { method: 'get', path: '/v1/deployments/{ref}/events', summary: 'Its events (deployed, agents lost and restarted, resumed, ended).', query: eventsQuerySchema, success: { status: 200, schema: ['EventRecord'] }, errors: [400, 401, 404, 500] },
   { method: 'get', path: '/v1/deployments/{ref}/logs', summary: "What its agents' processes printed (stdout and stderr, the last 5,000 lines, kept in memory).", query: logsQuerySchema, success: { status: 200, schema: ['AgentLogLine'] }, errors: [400, 401, 404, 500] },
+  {
+    method: 'post',
+    path: '/v1/deployments/{ref}/bars',
+    summary: 'Publishes bars into a running deployment whose feed is the bus (swarm.feed.source: bus); each bar is checked, naming the field at fault.',
+    body: 'BarsRequest',
+    success: { status: 200, schema: 'PublishedBars' },
+    errors: [400, 401, 404, 500],
+  },
   { method: 'post', path: '/v1/deployments/{ref}/stop', summary: 'Stops it for good (agents checkpoint, sandboxes are killed); answers once it stopped.', success: { status: 200, schema: 'DeploymentView' }, errors: [401, 404, 500] },
+  {
+    method: 'get',
+    path: '/v1/stream',
+    summary:
+      'Server-sent events as the store records them, each once its write committed: `hello` first, then `state` (a deployment\'s state), `step` (a closed step with its orders and fills) and `event` (its history); each `data:` line is a JSON object.',
+    query: streamQuerySchema,
+    success: { status: 200, schema: 'event-stream' },
+    errors: [400, 401, 404],
+  },
   { method: 'get', path: OPENAPI_PATH, summary: 'This document.', success: { status: 200, schema: 'object' }, errors: [401] },
 ];
 
-/** The zod schema a route's success answer is declared with: what a client may parse it with. */
+/** The zod schema a route's success answer is declared with: what a client may parse it with (a stream's text, for server-sent events). */
 export function responseSchemaOf(route: ApiRoute): z.ZodType {
   const { schema } = route.success;
   if (schema === 'object') return z.record(z.string(), z.unknown());
+  if (schema === 'event-stream') return z.string();
   return typeof schema === 'string' ? COMPONENTS[schema] : z.array(COMPONENTS[schema[0]]);
 }
 
@@ -107,7 +130,10 @@ function reference(name: ComponentName): Json {
 
 function operationOf(route: ApiRoute): Json {
   const { schema, status } = route.success;
-  const success = schema === 'object' ? { type: 'object' } : typeof schema === 'string' ? reference(schema) : { type: 'array', items: reference(schema[0]) };
+  const success =
+    schema === 'event-stream'
+      ? { 'text/event-stream': { schema: { type: 'string' } } }
+      : { 'application/json': { schema: schema === 'object' ? { type: 'object' } : typeof schema === 'string' ? reference(schema) : { type: 'array', items: reference(schema[0]) } } };
   const parameters = [
     ...(route.path.includes('{ref}') ? [{ name: 'ref', in: 'path', required: true, description: "The deployment's id or name.", schema: { type: 'string' } }] : []),
     ...Object.entries(route.query?.shape ?? {}).map(([name, field]) => {
@@ -121,7 +147,7 @@ function operationOf(route: ApiRoute): Json {
     ...(route.body === undefined ? {} : { requestBody: { required: true, content: { 'application/json': { schema: reference(route.body) } } } }),
     ...(route.path === '/healthz' ? { security: [] } : {}),
     responses: {
-      [String(status)]: { description: 'Success.', content: { 'application/json': { schema: success } } },
+      [String(status)]: { description: 'Success.', content: success },
       ...Object.fromEntries(route.errors.map((code) => [String(code), { description: ERROR_MEANINGS[code] ?? 'An error.', content: { 'application/json': { schema: reference('ErrorBody') } } }])),
     },
   };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DeploymentStatus, DeploymentView } from './controlplane.js';
+import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
 import { ENVIRONMENTS } from './environments.js';
 import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
 import type { AgentLogLine } from './agentlogs.js';
@@ -43,6 +43,12 @@ export const logsQuerySchema = z.strictObject({
 /** The body of `POST /v1/deployments/:ref/bars`: bars published into a deployment whose feed is the bus. */
 export const barsBodySchema = z.strictObject({
   bars: z.array(z.unknown()).min(1).max(10_000).describe('Bars, each {symbol, time, open, high, low, close, volume}; checked one by one by the feed.'),
+});
+
+/** The answer of `POST /v1/deployments/:ref/bars`. */
+export const publishedBarsSchema = z.object({
+  published: z.number().int().describe('How many bars were published.'),
+  topic: z.string().describe('The bus topic they went to.'),
 });
 
 /** The query of `GET /v1/stream`. */
@@ -155,5 +161,6 @@ const agree: [
   Same<Plain<FillRecord>, Plain<z.infer<typeof fillRecordSchema>>>,
   Same<Plain<EventRecord>, Plain<z.infer<typeof eventRecordSchema>>>,
   Same<Plain<AgentLogLine>, Plain<z.infer<typeof agentLogLineSchema>>>,
-] = [true, true, true, true, true, true];
+  Same<Plain<Awaited<ReturnType<ControlPlane['publishBars']>>>, Plain<z.infer<typeof publishedBarsSchema>>>,
+] = [true, true, true, true, true, true, true];
 void agree;
