@@ -1,5 +1,5 @@
 import { swarmTopics } from '../bus/index.js';
-import { type Clock, InvalidInputError, type Logger, errorMessage, randomId } from '../core/index.js';
+import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage, randomId } from '../core/index.js';
 import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.js';
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
@@ -18,6 +18,8 @@ export interface ControlPlaneOptions {
   readonly environments: Environments;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** How often what is older than each environment's retention is pruned from the store. @default 3_600_000 (hourly), first at start */
+  readonly pruneEveryMs?: number;
 }
 
 /** What `tradeswarm deploy` asks for. */
@@ -98,6 +100,7 @@ export class ControlPlane {
   readonly #shapes = new Map<string, Shape>();
   readonly #agentLogs = new AgentLogs();
   #closing = false;
+  #pruneTimer: TimerHandle | undefined;
 
   private constructor(options: ControlPlaneOptions) {
     this.#options = options;
@@ -111,6 +114,7 @@ export class ControlPlane {
    */
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const plane = new ControlPlane(options);
+    await plane.#prune();
     for (const record of await plane.#repo.list()) {
       if (record.desired !== 'running') continue;
       try {
@@ -159,7 +163,10 @@ export class ControlPlane {
     const events = await this.#repo.events(record.id, { limit: 10_000 });
     return {
       ...view,
-      agentList: (snapshot?.agents ?? []).map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement })),
+      // In the plan's order, whichever agent came up first.
+      agentList: (snapshot?.agents ?? [])
+        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement }))
+        .sort((a, b) => planIndex(live, a.id) - planIndex(live, b.id)),
       positions: await this.#repo.positions(record.id),
       events: events.slice(-20),
       report: await this.#repo.report(record.id),
@@ -246,12 +253,26 @@ export class ControlPlane {
     return this.#view(await this.#find(ref));
   }
 
+  /** Prunes what each environment no longer keeps (its retention), then again after `pruneEveryMs`. */
+  async #prune(): Promise<void> {
+    const { environments, clock, logger } = this.#options;
+    const retentionMs = Object.fromEntries(ENVIRONMENTS.map((env) => [env, environments[env].retentionDays * 86_400_000]));
+    try {
+      const pruned = await this.#repo.prune(retentionMs, clock.now());
+      if (pruned.deployments + pruned.rows > 0) logger.info(pruned, 'pruned what is older than its environment keeps');
+    } catch (error) {
+      logger.warn({ err: errorMessage(error) }, 'could not prune the store; trying again later');
+    }
+    if (!this.#closing) this.#pruneTimer = clock.setTimeout(() => void this.#prune(), this.#options.pruneEveryMs ?? 3_600_000);
+  }
+
   /**
    * Shuts the server down cleanly: every running deployment drains (agents checkpoint, sandboxes
    * are killed) and is `suspended`: it resumes where it stood when a server starts on the store again.
    */
   async close(): Promise<void> {
     this.#closing = true;
+    if (this.#pruneTimer !== undefined) this.#options.clock.clearTimeout(this.#pruneTimer);
     await Promise.all(
       [...this.#live.values()].map(async (live) => {
         live.suspending = true;
@@ -416,6 +437,11 @@ export class ControlPlane {
       createdAtMs: record.createdAtMs,
     };
   }
+}
+
+/** Where agent `id` stands in its deployment's plan. */
+function planIndex(live: Live | undefined, id: string): number {
+  return live?.deployment.plan.agents.findIndex((agent) => agent.id === id) ?? 0;
 }
 
 /** What a view shows of a deployment's spec. */

@@ -46,6 +46,7 @@ describe('the OpenAPI document', () => {
       '/v1/deployments/{ref}': ['get'],
       '/v1/deployments/{ref}/orders': ['get'],
       '/v1/deployments/{ref}/fills': ['get'],
+      '/v1/deployments/{ref}/logs': ['get'],
       '/v1/deployments/{ref}/events': ['get'],
       '/v1/deployments/{ref}/bars': ['post'],
       '/v1/deployments/{ref}/stop': ['post'],

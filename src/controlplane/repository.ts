@@ -345,6 +345,37 @@ export class ControlPlaneRepository {
     return (row?.report ?? null) as SwarmReport | null;
   }
 
+  /**
+   * Deletes what is older than its environment keeps (`retentionMs` by env): an ended deployment
+   * whose last change is older goes whole (its spec, orders, fills, steps, events); a running one
+   * loses its older events, orders, fills and equity points, but keeps every step and checkpoint,
+   * which a restart re-derives it from. One transaction.
+   * @returns how many deployments and rows went.
+   */
+  async prune(retentionMs: Readonly<Record<string, number>>, nowMs: number): Promise<{ readonly deployments: number; readonly rows: number }> {
+    return this.#store.transaction(async (tx) => {
+      let deployments = 0;
+      let rows = 0;
+      for (const [env, keepMs] of Object.entries(retentionMs)) {
+        const before = nowMs - keepMs;
+        deployments += (await tx.query("DELETE FROM deployments WHERE env = $1 AND desired = 'stopped' AND updated_at_ms < $2 RETURNING id", [env, before])).length;
+        const running = "SELECT id FROM deployments WHERE env = $1 AND desired = 'running'";
+        rows += (await tx.query(`DELETE FROM events WHERE deployment_id IN (${running}) AND at_ms < $2 RETURNING id`, [env, before])).length;
+        rows += (await tx.query(`DELETE FROM orders WHERE deployment_id IN (${running}) AND created_at_ms < $2 RETURNING 1`, [env, before])).length;
+        // Fills and equity points carry the market's time: their age is that of the step they closed with.
+        for (const table of ['fills', 'equity']) {
+          rows += (
+            await tx.query(
+              `DELETE FROM ${table} AS t USING steps AS s WHERE t.deployment_id = s.deployment_id AND t.step = s.idx AND s.closed_at_ms < $2 AND t.deployment_id IN (${running}) RETURNING 1`,
+              [env, before],
+            )
+          ).length;
+        }
+      }
+      return { deployments, rows };
+    });
+  }
+
   /** Stores a swarm event as it happens. */
   swarmEvent(id: string, event: SwarmEvent): Promise<void> {
     return this.appendEvent(id, { kind: event.kind, step: event.atStep, agentId: event.agent, detail: event.detail });

@@ -100,7 +100,7 @@ describe('the client commands against tradeswarm serve', () => {
     expect(table.stdout).toMatch(/^NAME\s+STATE\s+ENV\s+TOPOLOGY\s+AGENTS\s+STEPS\s+ORDERS\s+EQUITY\s+PNL\s+UPTIME\ncli-deployment\s+running\s+dev\s+star\s+3\/3\s+\d+\/200000/);
     const status = await cli(['status', 'cli-deployment', '--url', url]);
     expect(status.stdout).toMatch(/^cli-deployment \(cli-deployment-[a-z0-9]+\): running, dev, star, lockstep/);
-    expect(status.stdout).toMatch(/AGENT\s+STATE\s+RESTARTS\s+SANDBOX\nhub\s+running\s+0/);
+    expect(status.stdout).toMatch(/AGENT\s+STATE\s+RESTARTS\s+SANDBOX\nhub\s+running\s+0\s+\S+\n1-sma-crossover-AAA-4-16\s+running\s+0\s+\S+\n2-momentum-BBB-8\s+running\s+0/);
     const orders = await cli(['orders', 'cli-deployment', '--json', '--url', url]);
     const lines = orders.stdout.trim().split('\n').map((line) => JSON.parse(line) as { clientOrderId: string; step: number });
     expect(lines.length).toBeGreaterThan(0);
@@ -115,6 +115,7 @@ describe('the client commands against tradeswarm serve', () => {
     const stopped = await cli(['stop', 'cli-deployment', '--url', url]);
     expect(stopped.stdout).toMatch(/^stopped cli-deployment: stopped after \d+ steps, \d+ orders, equity \d+\.\d\d/);
     const logs = await cli(['logs', 'cli-deployment', '--url', url]);
-    expect(logs.stdout).toMatch(/deployed: deployed to dev\n.*stop: stop requested\n.*ended @\d+: stopped on request/);
+    // Its events and, between them, what its agents printed (their ready and exit lines).
+    expect(logs.stdout).toMatch(/deployed: deployed to dev\n[\s\S]*Z {2}hub stdout: \{"event":"ready"[\s\S]*stop: stop requested\n[\s\S]*"event":"exit"[\s\S]*ended @\d+: stopped on request\n$/);
   }, 120_000);
 });

@@ -3,7 +3,8 @@
 // same store each time: the deployment carries on, and its stored orders, fills and final report are
 // those of `tradeswarm backtest` on the same spec (which the swarm matches when nothing fails), with
 // no order lost or doubled. On the embedded store (PGlite), and on the PostgreSQL of this machine.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,15 +38,38 @@ const postgres: ServerProbe = await probeTcp('PostgreSQL at 127.0.0.1:5432', '12
 const stores: Array<[string, boolean]> = [
   ['the embedded store (PGlite)', true],
   ['PostgreSQL', postgres.available || process.env.CI === 'true'],
+  ['the embedded store, agents on an external `tradeswarm cloud serve`', true],
 ];
+
+/** `tradeswarm cloud serve` in its own process (it outlives every serve of the test); resolves with the settings it prints. */
+async function startCloud(): Promise<{ readonly child: ChildProcess; readonly env: Record<string, string> }> {
+  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0'], { cwd: repository, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = await new Promise<Record<string, string>>((resolve, reject) => {
+    let printed = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      const settings = Object.fromEntries([...printed.matchAll(/export (E2B_[A-Z_]+)=(\S+)/g)].map((match) => [match[1] as string, match[2] as string]));
+      if (settings.E2B_API_KEY !== undefined && settings.E2B_API_URL !== undefined) resolve(settings);
+    });
+    child.once('exit', (code) => reject(new Error(`cloud serve exited with ${code}`)));
+  });
+  return { child, env };
+}
 
 describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (storeName, available) => {
   const folders: string[] = [];
   const servers: ServeProcess[] = [];
+  const clouds: ChildProcess[] = [];
   afterAll(async () => {
     for (const server of servers) if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    for (const cloud of clouds) {
+      if (cloud.exitCode !== null) continue;
+      const exited = once(cloud, 'exit');
+      cloud.kill('SIGTERM');
+      await exited;
+    }
     await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
-  });
+  }, 60_000);
   if (!present && process.env.CI === 'true') it('needs the shared data under CI', () => expect.fail(`${DAILY} lacks the quickstart's files; CI must provide ../shared/data`));
   if (!present) console.warn(`skipping the serve crash test: ${DAILY} lacks the quickstart's files`);
   if (!available) console.warn(`skipping the serve crash test on PostgreSQL: ${postgres.name} is not reachable (${postgres.detail})`);
@@ -63,6 +87,13 @@ describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (st
       } else {
         store = ['--data-dir', join(folder, 'data')];
       }
+      let cloudEnv: Record<string, string> = {};
+      if (storeName.includes('cloud serve')) {
+        const cloud = await startCloud();
+        clouds.push(cloud.child);
+        cloudEnv = cloud.env;
+        store = [...store, '--cloud-url', cloud.env.E2B_API_URL as string];
+      }
       const backtest = JSON.parse((await run(process.execPath, ['bin/tradeswarm.js', 'backtest', QUICKSTART, '--json'], { cwd: repository, maxBuffer: 64 * 1024 * 1024 })).stdout) as {
         fills: Array<{ clientOrderId: string }>;
         trades: unknown[];
@@ -70,7 +101,7 @@ describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (st
         timeSteps: number;
       };
 
-      let server = await startServe(store);
+      let server = await startServe(store, cloudEnv);
       servers.push(server);
       // The CLI deploys (to staging: the quickstart's five agents are more than dev's three sandboxes).
       await run(process.execPath, ['bin/tradeswarm.js', 'deploy', QUICKSTART, '--env', 'staging', '--url', server.url], { cwd: repository });
@@ -85,7 +116,7 @@ describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (st
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         await killServe(server);
-        server = await startServe(store);
+        server = await startServe(store, cloudEnv);
         servers.push(server);
       }
       let final: View | undefined;

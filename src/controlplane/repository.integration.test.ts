@@ -1,0 +1,93 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Store, openStore } from '../store/index.js';
+import type { ClosedStep, DeploymentSnapshot } from '../swarm/index.js';
+import { DeploymentNameTakenError } from './errors.js';
+import { ControlPlaneRepository } from './repository.js';
+
+const DAY = 86_400_000;
+
+/** A closed step as a deployment journals it, with one order and its fill. */
+function step(index: number, deployment: string): ClosedStep {
+  const snapshot = { version: 1, swarmId: deployment, state: 'running', position: { step: index + 1, lastTimeMs: index }, closedSteps: index + 1, halted: null, stopRequested: false, events: [], absences: [], agents: [] } as DeploymentSnapshot;
+  return {
+    index,
+    timeMs: Date.UTC(2016, 0, 1) + index * DAY,
+    bars: [{ symbol: 'AAA', timeMs: Date.UTC(2016, 0, 1) + index * DAY, open: 1.1, high: 1.3, low: 1, close: 0.1 + 0.2 + 1, volume: 10 }],
+    participants: ['a'],
+    submissions: [],
+    signals: { a: [] },
+    orders: [{ clientOrderId: `${deployment}-o${index}`, step: index, agentId: 'a', symbol: 'AAA', side: 'buy', quantity: 1, status: 'accepted', reason: null }],
+    fills: [{ clientOrderId: `${deployment}-o${index}`, symbol: 'AAA', side: 'buy', quantity: 1, price: 1.1, fee: 0, timeMs: index }],
+    account: { equity: 100_000 + index, cash: 99_000, positions: [{ symbol: 'AAA', quantity: index + 1 }] },
+    position: { step: index + 1, lastTimeMs: index },
+    checkpoints: [{ agentId: 'a', resume: { replayFrom: index + 1, state: '{}' } }],
+    snapshot,
+  };
+}
+
+describe('the control plane repository', () => {
+  let store: Store;
+  let now = Date.UTC(2026, 11, 1);
+  let repo: ControlPlaneRepository;
+  beforeEach(async () => {
+    store = await openStore({ dataDir: 'memory' });
+    now = Date.UTC(2026, 11, 1);
+    repo = new ControlPlaneRepository(store, () => now);
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('stores a closed step in one piece and gives back what a restart replays, exactly', async () => {
+    await repo.create({ id: 'd1', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' });
+    const journal = repo.journalOf('d1');
+    for (let i = 0; i < 3; i++) await journal.stepClosed(step(i, 'd1'));
+    const replay = await repo.replayOf('d1');
+    expect(replay?.steps.map((s) => s.index)).toEqual([0, 1, 2]);
+    expect(replay?.steps[1]?.bars[0]?.close).toBe(0.1 + 0.2 + 1);
+    expect(replay?.checkpoints.get('a')).toEqual({ replayFrom: 3, state: '{}' });
+    expect(replay?.snapshot.closedSteps).toBe(3);
+    const [view] = await repo.list();
+    expect(view).toMatchObject({ name: 'one', closedSteps: 3, orders: 3, fills: 3, equity: 100_002, finalEquity: null });
+    expect(await repo.positions('d1')).toEqual([{ symbol: 'AAA', quantity: 3 }]);
+    await expect(repo.create({ id: 'd2', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' })).rejects.toThrow(DeploymentNameTakenError);
+  });
+
+  it('a step that fails to store leaves nothing of itself behind', async () => {
+    await repo.create({ id: 'd1', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' });
+    const journal = repo.journalOf('d1');
+    await journal.stepClosed(step(0, 'd1'));
+    // The same step again: its row exists, so the transaction fails and rolls back whole.
+    await expect(journal.stepClosed({ ...step(0, 'd1'), orders: [{ ...step(0, 'd1').orders[0]!, clientOrderId: 'new' }] })).rejects.toThrow();
+    expect((await repo.orders('d1')).map((order) => order.clientOrderId)).toEqual(['d1-o0']);
+    expect((await repo.list())[0]).toMatchObject({ orders: 1, fills: 1, closedSteps: 1 });
+  });
+
+  it("prunes what is older than each environment's retention, keeping what a running deployment resumes from", async () => {
+    await repo.create({ id: 'old', name: 'old', env: 'dev' }, { specYaml: 'name: old', baseDir: '/' });
+    await repo.create({ id: 'live', name: 'live', env: 'dev' }, { specYaml: 'name: live', baseDir: '/' });
+    await repo.create({ id: 'kept', name: 'kept', env: 'prod' }, { specYaml: 'name: kept', baseDir: '/' });
+    for (const id of ['old', 'live', 'kept']) {
+      await repo.journalOf(id).stepClosed(step(0, id));
+      await repo.appendEvent(id, { kind: 'deployed' });
+    }
+    await repo.setState('old', { state: 'complete', desired: 'stopped' });
+    await repo.setState('kept', { state: 'complete', desired: 'stopped' });
+    now += 2 * DAY;
+    await repo.journalOf('live').stepClosed(step(1, 'live'));
+    await repo.appendEvent('live', { kind: 'later' });
+
+    const pruned = await repo.prune({ dev: DAY, staging: 7 * DAY, prod: 90 * DAY }, now);
+    expect(pruned.deployments).toBe(1);
+    expect((await repo.list()).map((record) => record.name).sort()).toEqual(['kept', 'live']);
+    // The running one lost its old event, order, fill and equity point, not its steps or checkpoint.
+    expect((await repo.events('live')).map((event) => event.kind)).toEqual(['later']);
+    expect((await repo.orders('live')).map((order) => order.clientOrderId)).toEqual(['live-o1']);
+    expect((await repo.fills('live')).map((fill) => fill.clientOrderId)).toEqual(['live-o1']);
+    expect((await repo.replayOf('live'))?.steps.map((s) => s.index)).toEqual([0, 1]);
+    expect((await repo.replayOf('live'))?.checkpoints.get('a')?.replayFrom).toBe(2);
+    expect(pruned.rows).toBe(4);
+    // Prod keeps 90 days.
+    expect((await repo.events('kept')).map((event) => event.kind)).toEqual(['deployed']);
+  });
+});
