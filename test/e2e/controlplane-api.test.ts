@@ -10,21 +10,13 @@ import { ControlPlane, ENVIRONMENTS, compileEnvironments, controlPlaneRoutes } f
 import { SystemClock, silentLogger } from '../../src/core/index.js';
 import { type Store, openStore } from '../../src/store/index.js';
 import { type SwarmRuntime, parseSwarmSpecText, startSwarmRuntime } from '../../src/swarm/index.js';
+import { starSwarmYaml } from '../fixtures/specs.js';
 
 const environments = compileEnvironments();
 const clock = new SystemClock();
 
-function specYaml(name: string, bars: number, topology = 'star'): string {
-  return `
-name: ${name}
-data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: ${bars} }
-strategies:
-  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 16, sizing: { type: fixed-quantity, units: 10 } }
-  - { type: momentum, symbol: BBB, lookback: 8, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: fixed-quantity, units: 10 } }
-risk: { maxPositionUnits: 50 }
-swarm: { topology: ${topology} }
-`;
-}
+/** The small star (or `topology`) swarm of the e2e tests. */
+const specYaml = starSwarmYaml;
 
 interface View {
   readonly name: string;
