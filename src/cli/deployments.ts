@@ -172,8 +172,9 @@ export function registerDeploymentCommands(program: Command): void {
   clientOptions(program.command('stop'))
     .description('stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed')
     .argument('<deployment>', 'its name or id')
-    .action(async (ref: string, options: ClientOptions) => {
-      const view = await clientOf(options).stop(ref);
+    .option('--liquidate', 'close every open position at the last close first (the fills are stored); without it positions stay open')
+    .action(async (ref: string, options: ClientOptions & { liquidate?: boolean }) => {
+      const view = await clientOf(options).stop(ref, { liquidate: options.liquidate === true });
       print(options, view, () => `stopped ${view.name}: ${view.state} after ${view.steps} steps, ${view.orders} orders, equity ${money(view.equity)}\n`);
     });
 }

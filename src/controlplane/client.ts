@@ -110,8 +110,8 @@ export class ControlPlaneClient {
   }
 
   /** `POST /v1/deployments/:ref/stop`: stops it for good; resolves once it stopped. */
-  stop(ref: string): Promise<DeploymentViewAnswer> {
-    return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/stop`);
+  stop(ref: string, options: { readonly liquidate?: boolean } = {}): Promise<DeploymentViewAnswer> {
+    return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/stop${options.liquidate === true ? '?liquidate=true' : ''}`);
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -81,6 +81,8 @@ interface Live {
   done: Promise<void>;
   /** The server is shutting down: the deployment is suspended, not stopped, and resumes at the next start. */
   suspending: boolean;
+  /** Stopped on request, and whether its positions are to be closed. */
+  stoppedBy?: { readonly liquidate: boolean };
 }
 
 const DEFAULT_TEMPLATE = 'base';
@@ -238,15 +240,17 @@ export class ControlPlane {
 
   /**
    * Stops a deployment for good: no new step, agents checkpoint and exit, sandboxes are killed; it
-   * is not resumed at the next start. Resolves once it stopped.
+   * is not resumed at the next start. Its positions stay open (its report marks them to market), or,
+   * with `liquidate`, are closed at the last close and those fills stored. Resolves once it stopped.
    * @throws DeploymentNotFoundError
    */
-  async stop(ref: string): Promise<DeploymentView> {
+  async stop(ref: string, options: { readonly liquidate?: boolean } = {}): Promise<DeploymentView> {
     const record = await this.#find(ref);
     await this.#repo.setState(record.id, { state: this.#live.has(record.id) ? 'draining' : record.state, desired: 'stopped' });
     await this.#repo.appendEvent(record.id, { kind: 'stop', detail: 'stop requested' });
     const live = this.#live.get(record.id);
     if (live !== undefined) {
+      live.stoppedBy = { liquidate: options.liquidate === true };
       live.deployment.stop('tradeswarm stop');
       await live.done;
     }
@@ -367,7 +371,20 @@ export class ControlPlane {
     try {
       await deployment.start();
       await deployment.run();
-      const report = deployment.report(this.#options.runtime.placement());
+      // Stopped on request, the positions stay open unless liquidation was asked for; at the end of
+      // its data the spec's endOfData rule applies.
+      const stoppedBy = live.stoppedBy;
+      const report = deployment.report(this.#options.runtime.placement(), stoppedBy === undefined ? {} : { endOfData: stoppedBy.liquidate ? 'liquidate-at-close' : 'mark-to-market' });
+      if (stoppedBy?.liquidate === true && !live.suspending) {
+        const stored = (await this.#repo.find(record.id))?.fills ?? report.fills.length;
+        const settlement = report.fills.slice(stored);
+        await this.#repo.settle(record.id, { step: report.steps.published, fills: settlement, positions: report.openPositions, equity: report.finalEquity });
+        await this.#repo.appendEvent(record.id, {
+          kind: 'liquidated',
+          step: report.steps.published,
+          detail: settlement.length === 0 ? 'no position was open' : `closed ${settlement.map((fill) => `${fill.symbol} ${fill.side} ${fill.quantity} @ ${fill.price}`).join(', ')} at the last close`,
+        });
+      }
       if (live.suspending) {
         await this.#repo.setState(record.id, { state: 'suspended' });
         await this.#repo.appendEvent(record.id, { kind: 'suspended', step: report.steps.published, detail: 'the server shut down; the deployment resumes when it starts again' });

@@ -6,7 +6,7 @@ import { SpecError, specProblemOf } from '../runspec/index.js';
 import type { ControlPlane } from './controlplane.js';
 import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
-import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, streamQuerySchema } from './schemas.js';
+import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, stopQuerySchema, streamQuerySchema } from './schemas.js';
 
 /** Options of {@link controlPlaneRoutes}. */
 export interface ControlPlaneRoutesOptions {
@@ -98,7 +98,10 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
       stop();
     });
   });
-  app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => controlPlane.stop(request.params.ref));
+  app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => {
+    const query = parse(stopQuerySchema, request.query, 'the query');
+    return controlPlane.stop(request.params.ref, { liquidate: query.liquidate === 'true' });
+  });
   app.get(OPENAPI_PATH, () => openApiDocument());
   return Promise.resolve();
 };

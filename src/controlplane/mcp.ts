@@ -153,10 +153,14 @@ export function registerControlPlaneTools(server: McpServer, client: ControlPlan
 
   server.registerTool(
     'stop_deployment',
-    { title: 'Stop a deployment', description: 'Stops a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed. Answers once it stopped.', inputSchema: { deployment } },
-    ({ deployment: ref }) =>
+    {
+      title: 'Stop a deployment',
+      description: 'Stops a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed. Answers once it stopped.',
+      inputSchema: { deployment, liquidate: z.boolean().optional().describe('Close every open position at the last close first (default: positions stay open).') },
+    },
+    ({ deployment: ref, liquidate }) =>
       attempt('stop_deployment', async () => {
-        const view = await client.stop(ref);
+        const view = await client.stop(ref, { liquidate: liquidate === true });
         return answer(`stopped ${view.name}: ${view.state} after ${view.steps} steps, ${view.orders} orders, equity ${money(view.equity)}`, view);
       }),
   );

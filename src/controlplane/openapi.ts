@@ -14,6 +14,7 @@ import {
   orderRecordSchema,
   ordersQuerySchema,
   publishedBarsSchema,
+  stopQuerySchema,
   streamQuerySchema,
 } from './schemas.js';
 
@@ -79,7 +80,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     success: { status: 200, schema: 'PublishedBars' },
     errors: [400, 401, 404, 500],
   },
-  { method: 'post', path: '/v1/deployments/{ref}/stop', summary: 'Stops it for good (agents checkpoint, sandboxes are killed); answers once it stopped.', success: { status: 200, schema: 'DeploymentView' }, errors: [401, 404, 500] },
+  { method: 'post', path: '/v1/deployments/{ref}/stop', summary: 'Stops it for good (agents checkpoint, sandboxes are killed), liquidating its positions when asked; answers once it stopped.', query: stopQuerySchema, success: { status: 200, schema: 'DeploymentView' }, errors: [401, 404, 500] },
   {
     method: 'get',
     path: '/v1/stream',

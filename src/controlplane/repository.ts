@@ -339,6 +339,35 @@ export class ControlPlaneRepository {
     };
   }
 
+  /**
+   * Stores a deployment's settlement (its positions closed when it was stopped with liquidation):
+   * the fills, after its others, on `step`; its positions and equity as they are now. One transaction.
+   */
+  async settle(id: string, settlement: { readonly step: number; readonly fills: ClosedStep['fills']; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>; readonly equity: number }): Promise<void> {
+    await this.#store.transaction(async (tx) => {
+      const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
+      let seq = num(row?.last ?? -1);
+      for (const fill of settlement.fills) {
+        seq += 1;
+        await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
+          id,
+          seq,
+          fill.clientOrderId,
+          settlement.step,
+          fill.symbol,
+          fill.side,
+          fill.quantity,
+          fill.price,
+          fill.fee,
+          fill.timeMs,
+        ]);
+      }
+      await tx.query('DELETE FROM positions WHERE deployment_id = $1', [id]);
+      for (const position of settlement.positions) await tx.query('INSERT INTO positions (deployment_id, symbol, quantity) VALUES ($1, $2, $3)', [id, position.symbol, position.quantity]);
+      await tx.query('UPDATE deployments SET fills_count = fills_count + $2, equity = $3, updated_at_ms = $4 WHERE id = $1', [id, settlement.fills.length, settlement.equity, this.#now()]);
+    });
+  }
+
   /** The report a deployment ended with; `null` while it runs. */
   async report(id: string): Promise<SwarmReport | null> {
     const [row] = await this.#store.query('SELECT report FROM deployments WHERE id = $1', [id]);

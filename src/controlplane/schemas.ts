@@ -51,6 +51,14 @@ export const publishedBarsSchema = z.object({
   topic: z.string().describe('The bus topic they went to.'),
 });
 
+/** The query of `POST /v1/deployments/:ref/stop`. */
+export const stopQuerySchema = z.strictObject({
+  liquidate: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('true: close every open position at the last close (fills stored, positions flat); default false: positions stay open, marked to market.'),
+});
+
 /** The query of `GET /v1/stream`. */
 export const streamQuerySchema = z.strictObject({
   deployment: z.string().min(1).max(128).optional().describe("Only this deployment's changes (its name or id); default: every deployment's."),

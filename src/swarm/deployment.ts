@@ -15,6 +15,7 @@ import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessag
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
+import type { EndOfDataRule } from '../portfolio/index.js';
 import { type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import type { Fill } from '../venue/index.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
@@ -383,8 +384,8 @@ export class Deployment {
   }
 
   /** The run's report, from what was recorded: the venue's books, the ledger, the agents' last checkpoints. */
-  report(placement: DeploymentPlacement): SwarmReport {
-    const settled = this.#session.settle();
+  report(placement: DeploymentPlacement, options: { readonly endOfData?: EndOfDataRule } = {}): SwarmReport {
+    const settled = this.#session.settle(options);
     const messages = this.#fleet.published() + this.#options.bus.stats().published;
     const absences = this.#absences();
     const outcome: SwarmOutcome = this.#stopRequested ? 'stopped' : this.#halted !== null ? 'halted' : absences.length > 0 ? 'degraded' : 'complete';

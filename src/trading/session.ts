@@ -193,14 +193,15 @@ export class TradingSession {
    * Applies the end-of-data rule (liquidation fills pay the venue's fee model) and reports.
    * Orders still open are dropped.
    */
-  settle(): { report: SessionReport; equitySeries: EquitySeries } {
+  settle(options: { readonly endOfData?: EndOfDataRule } = {}): { report: SessionReport; equitySeries: EquitySeries } {
+    const rule = options.endOfData ?? this.#endOfData;
     const lastBars = this.#symbols.flatMap((symbol) => {
       const bar = this.#lastBars.get(symbol);
       return bar === undefined ? [] : [bar];
     });
     const fees = this.venue.config.fees;
     const settlement = settleEndOfData(this.portfolio, lastBars, {
-      rule: this.#endOfData,
+      rule,
       feeForFill: (quantity, price) => feeForFill(fees, price, quantity, { fillCount: 0, rawTotal: 0, charged: 0 }).fee,
     });
     for (const fill of settlement.fills) this.#fills.push(fill);
@@ -224,7 +225,7 @@ export class TradingSession {
       winRate: stats.winRate,
       exposure: stats.exposure,
       openPositions: portfolio.openPositions().map(({ symbol, quantity }) => ({ symbol, quantity })),
-      endOfData: this.#endOfData,
+      endOfData: rule,
     };
     return { report, equitySeries: series };
   }

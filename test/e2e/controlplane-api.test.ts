@@ -223,4 +223,36 @@ describe('the control plane over HTTP', () => {
     await server.close();
     await plane.close();
   }, 90_000);
+
+  it('stops with --liquidate: every open position closed at the last close, the fills stored, flat afterwards; without it they stay open', async () => {
+    const { plane, app } = await serving();
+    for (const name of ['flat', 'held']) expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml(name, 200_000), baseDir: '/', env: 'staging' })).status).toBe(201);
+    type Status = View & { positions: Array<{ symbol: string; quantity: number }>; fills: number; equity: number; events: Array<{ kind: string; detail: string | null }>; report: { openPositions: unknown[]; finalEquity: number; fills: Array<{ clientOrderId: string }> } };
+    const holding = async (name: string): Promise<Status> => {
+      for (;;) {
+        const status = (await json<Status>(app, 'GET', `/v1/deployments/${name}`)).body;
+        if (status.positions.length > 0) return status;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    await holding('flat');
+    await holding('held');
+    expect((await json(app, 'POST', '/v1/deployments/flat/stop?liquidate=maybe')).status).toBe(400);
+    await Promise.all([json(app, 'POST', '/v1/deployments/flat/stop?liquidate=true'), json(app, 'POST', '/v1/deployments/held/stop')]);
+    const flat = (await json<Status>(app, 'GET', '/v1/deployments/flat')).body;
+    const held = (await json<Status>(app, 'GET', '/v1/deployments/held')).body;
+    expect(flat.positions).toEqual([]);
+    expect(flat.report.openPositions).toEqual([]);
+    const stored = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/flat/fills')).body;
+    expect(stored.map((fill) => fill.clientOrderId)).toEqual(flat.report.fills.map((fill) => fill.clientOrderId));
+    expect(flat.equity).toBe(flat.report.finalEquity);
+    // It held a position a moment before the stop (strategies hold theirs for many steps), so it sold it.
+    expect(flat.events.find((event) => event.kind === 'liquidated')).toMatchObject({ detail: expect.stringMatching(/^closed (AAA|BBB) sell \d+ @ [\d.]+/) as unknown });
+    // Stopped without liquidation: what it held stays held, stored and in its report alike.
+    expect(held.report.openPositions).toEqual(held.positions);
+    expect(held.events.map((event) => event.kind)).not.toContain('liquidated');
+    const heldFills = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/held/fills')).body;
+    expect(heldFills.map((fill) => fill.clientOrderId)).toEqual(held.report.fills.map((fill) => fill.clientOrderId));
+    await plane.close();
+  }, 120_000);
 });
