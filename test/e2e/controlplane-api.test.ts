@@ -226,7 +226,16 @@ describe('the control plane over HTTP', () => {
 
   it('stops with --liquidate: every open position closed at the last close, the fills stored, flat afterwards; without it they stay open', async () => {
     const { plane, app } = await serving();
-    for (const name of ['flat', 'held']) expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml(name, 200_000), baseDir: '/', env: 'staging' })).status).toBe(201);
+    // Strategies that buy at once and never sell (momentum entering above -90 %, leaving below -99 %).
+    const holder = (name: string): string => `
+name: ${name}
+data: { source: synthetic, seed: 3, symbols: [AAA, BBB], barCount: 200000 }
+strategies:
+  - { type: momentum, symbol: AAA, lookback: 2, entryThreshold: -0.9, exitThreshold: -0.99, sizing: { type: fixed-quantity, units: 10 } }
+  - { type: momentum, symbol: BBB, lookback: 2, entryThreshold: -0.9, exitThreshold: -0.99, sizing: { type: fixed-quantity, units: 7 } }
+swarm: { topology: star }
+`;
+    for (const name of ['flat', 'held']) expect((await json(app, 'POST', '/v1/deployments', { spec: holder(name), baseDir: '/', env: 'staging' })).status).toBe(201);
     type Status = View & { positions: Array<{ symbol: string; quantity: number }>; fills: number; equity: number; events: Array<{ kind: string; detail: string | null }>; report: { openPositions: unknown[]; finalEquity: number; fills: Array<{ clientOrderId: string }> } };
     const holding = async (name: string): Promise<Status> => {
       for (;;) {
@@ -246,9 +255,12 @@ describe('the control plane over HTTP', () => {
     const stored = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/flat/fills')).body;
     expect(stored.map((fill) => fill.clientOrderId)).toEqual(flat.report.fills.map((fill) => fill.clientOrderId));
     expect(flat.equity).toBe(flat.report.finalEquity);
-    // It held a position a moment before the stop (strategies hold theirs for many steps), so it sold it.
-    expect(flat.events.find((event) => event.kind === 'liquidated')).toMatchObject({ detail: expect.stringMatching(/^closed (AAA|BBB) sell \d+ @ [\d.]+/) as unknown });
+    expect(flat.events.find((event) => event.kind === 'liquidated')).toMatchObject({ detail: expect.stringMatching(/^closed AAA sell 10 @ [\d.]+, BBB sell 7 @ [\d.]+ at the last close$/) as unknown });
     // Stopped without liquidation: what it held stays held, stored and in its report alike.
+    expect(held.positions).toEqual([
+      { symbol: 'AAA', quantity: 10 },
+      { symbol: 'BBB', quantity: 7 },
+    ]);
     expect(held.report.openPositions).toEqual(held.positions);
     expect(held.events.map((event) => event.kind)).not.toContain('liquidated');
     const heldFills = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/held/fills')).body;
