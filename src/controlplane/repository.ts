@@ -276,28 +276,8 @@ export class ControlPlaneRepository {
       orders += inserted.length;
     }
     if (step.fills.length > 0) {
-      const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
-      let seq = num(row?.last ?? -1);
-      for (const fill of step.fills) {
-        seq += 1;
-        await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
-          id,
-          seq,
-          fill.clientOrderId,
-          step.index,
-          fill.symbol,
-          fill.side,
-          fill.quantity,
-          fill.price,
-          fill.fee,
-          fill.timeMs,
-        ]);
-        await tx.query("UPDATE orders SET status = 'filled' WHERE deployment_id = $1 AND client_order_id = $2", [id, fill.clientOrderId]);
-      }
-      await tx.query('DELETE FROM positions WHERE deployment_id = $1', [id]);
-      for (const position of step.account.positions) {
-        await tx.query('INSERT INTO positions (deployment_id, symbol, quantity) VALUES ($1, $2, $3)', [id, position.symbol, position.quantity]);
-      }
+      await this.#appendFills(tx, id, step.index, step.fills);
+      await this.#replacePositions(tx, id, step.account.positions);
     }
     await tx.query('INSERT INTO equity (deployment_id, step, time_ms, equity, cash) VALUES ($1, $2, $3, $4, $5)', [id, step.index, step.timeMs, step.account.equity, step.account.cash]);
     await this.#writeCheckpoints(tx, id, step.checkpoints, step.index);
@@ -345,27 +325,38 @@ export class ControlPlaneRepository {
    */
   async settle(id: string, settlement: { readonly step: number; readonly fills: ClosedStep['fills']; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>; readonly equity: number }): Promise<void> {
     await this.#store.transaction(async (tx) => {
-      const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
-      let seq = num(row?.last ?? -1);
-      for (const fill of settlement.fills) {
-        seq += 1;
-        await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
-          id,
-          seq,
-          fill.clientOrderId,
-          settlement.step,
-          fill.symbol,
-          fill.side,
-          fill.quantity,
-          fill.price,
-          fill.fee,
-          fill.timeMs,
-        ]);
-      }
-      await tx.query('DELETE FROM positions WHERE deployment_id = $1', [id]);
-      for (const position of settlement.positions) await tx.query('INSERT INTO positions (deployment_id, symbol, quantity) VALUES ($1, $2, $3)', [id, position.symbol, position.quantity]);
+      await this.#appendFills(tx, id, settlement.step, settlement.fills);
+      await this.#replacePositions(tx, id, settlement.positions);
       await tx.query('UPDATE deployments SET fills_count = fills_count + $2, equity = $3, updated_at_ms = $4 WHERE id = $1', [id, settlement.fills.length, settlement.equity, this.#now()]);
     });
+  }
+
+  /** Appends `fills` after a deployment's others, on `step`, and marks the orders they fill (settlement fills have none). */
+  async #appendFills(tx: Queryable, id: string, step: number, fills: ClosedStep['fills']): Promise<void> {
+    const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
+    let seq = num(row?.last ?? -1);
+    for (const fill of fills) {
+      seq += 1;
+      await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
+        id,
+        seq,
+        fill.clientOrderId,
+        step,
+        fill.symbol,
+        fill.side,
+        fill.quantity,
+        fill.price,
+        fill.fee,
+        fill.timeMs,
+      ]);
+      await tx.query("UPDATE orders SET status = 'filled' WHERE deployment_id = $1 AND client_order_id = $2", [id, fill.clientOrderId]);
+    }
+  }
+
+  /** A deployment's positions, as they are now. */
+  async #replacePositions(tx: Queryable, id: string, positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>): Promise<void> {
+    await tx.query('DELETE FROM positions WHERE deployment_id = $1', [id]);
+    for (const position of positions) await tx.query('INSERT INTO positions (deployment_id, symbol, quantity) VALUES ($1, $2, $3)', [id, position.symbol, position.quantity]);
   }
 
   /** The report a deployment ended with; `null` while it runs. */
