@@ -17,6 +17,8 @@ export {
   TaskMessage,
   TaskResultMessage,
   ProbeMessage,
+  HealthRequestMessage,
+  HealthReportMessage,
   type AgentConfig,
   type Resume,
   resumeSchema,

@@ -33,14 +33,14 @@ async function main(): Promise<number> {
     url,
     clientId: config.agentId,
     // Unique on a broker several deployments share, whose agents may have the same ids.
-    connectionId: agentConnectionId(config.swarm, config.agentId),
+    connectionId: agentConnectionId(config.swarm, config.agentId, config.epoch),
     clock,
     registry: swarmRegistry,
     logger: logger.child({ agent: config.agentId }),
     maxMessageBytes: 4 * 1024 * 1024,
     protocolVersion: protocol === undefined ? 'auto' : protocol === '4' ? 4 : 5,
     // Peers and the control plane learn at once when this process dies.
-    will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) },
+    will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost', epoch: config.epoch }) },
     ...(process.env[AGENT_ENV.busUsername] === undefined ? {} : { username: process.env[AGENT_ENV.busUsername] }),
     ...(process.env[AGENT_ENV.busPassword] === undefined ? {} : { password: process.env[AGENT_ENV.busPassword] }),
   });

@@ -120,6 +120,8 @@ export const OrdersMessage = defineMessage(
     approved: z.array(intentSchema),
     rejected: z.array(rejectionSchema),
     digest: z.string().min(1),
+    /** The deciding agent's epoch (see `AgentConfig.epoch`): the venue refuses one below its role's latest. */
+    epoch: z.int().nonnegative(),
   }),
 );
 
@@ -208,6 +210,33 @@ export const TaskResultMessage = defineMessage(
  */
 export const ProbeMessage = defineMessage('probe', z.strictObject({ seq: z.int().nonnegative() }));
 
+/** `health`: the control plane asks an agent for its own view of its health (on its inbox). */
+export const HealthRequestMessage = defineMessage('health', z.strictObject({ seq: z.int().nonnegative() }));
+
+/** `health.report`: an agent's answer to `health`: where it stands, by its own account. */
+export const HealthReportMessage = defineMessage(
+  'health.report',
+  z.strictObject({
+    seq: z.int().nonnegative(),
+    /** The highest step it received (-1: none yet). */
+    lastStep: z.int().min(-1),
+    /** The last step it signalled / decided (-1: none). */
+    signalledUpTo: z.int().min(-1),
+    decidedUpTo: z.int().min(-1),
+    /** Errors it caught since it started. */
+    errors: z.int().nonnegative(),
+    /** The step its last checkpoint was taken after (-1: none yet). */
+    checkpointedUpTo: z.int().min(-1),
+    /** Whether it still waits for its replay (a restarted agent). */
+    replaying: z.boolean(),
+    /** Why it stopped trading, when it did (a star's spoke without its hub). */
+    halted: z.string().nullable(),
+    /** Its process's resident memory, in bytes. */
+    rssBytes: z.int().nonnegative(),
+    epoch: z.int().nonnegative(),
+  }),
+);
+
 /** The messages of a swarm, on top of the bus's built-in types (heartbeat, control, checkpoint, error). */
 export const swarmRegistry = MessageRegistry.create(
   StepMessage,
@@ -221,6 +250,8 @@ export const swarmRegistry = MessageRegistry.create(
   TaskMessage,
   TaskResultMessage,
   ProbeMessage,
+  HealthRequestMessage,
+  HealthReportMessage,
 );
 
 export type StepPayload = z.output<typeof stepSchema>;
@@ -279,6 +310,11 @@ export const agentConfigSchema = z.strictObject({
   replayFirst: z.boolean(),
   /** How long a deciding agent waits for the venue's answer. */
   orderTimeoutMs: z.int().positive(),
+  /**
+   * Which incarnation of its role this process is: 0 first, raised by every restart and failover.
+   * Its orders carry it, and the venue refuses orders of an epoch below the role's latest (fencing).
+   */
+  epoch: z.int().nonnegative(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -59,6 +59,7 @@ function configOf(spec: StrategySpec, changes: Partial<AgentConfig> = {}): Agent
     checkpointEverySteps: 5,
     replayFirst: false,
     orderTimeoutMs: 5_000,
+    epoch: 0,
     ...changes,
   };
 }

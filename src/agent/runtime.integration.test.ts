@@ -19,6 +19,8 @@ import {
   CONTROL_PLANE_ID,
   DecisionMessage,
   type IntentPayload,
+  HealthReportMessage,
+  HealthRequestMessage,
   OrdersMessage,
   OrdersResultMessage,
   ReplayDoneMessage,
@@ -92,6 +94,7 @@ function configOf(agentId: string, changes: Partial<AgentConfig> = {}): AgentCon
     checkpointEverySteps: 1_000,
     replayFirst: false,
     orderTimeoutMs: 5_000,
+    epoch: 0,
     ...changes,
   };
 }
@@ -197,6 +200,33 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     expect(signals.every((e) => e.from === 'trader-1')).toBe(true);
   });
 
+  it('answers a health request with its own view: the last step, how far it signalled, its checkpoint, errors, memory, epoch', async () => {
+    await startBroker();
+    const clock = new ManualClock(1_000_000);
+    const control = await testBus(CONTROL_PLANE_ID);
+    const signals = await record(control, topics.signal('trader-1'));
+    await startAgent(configOf('trader-1', { checkpointEverySteps: 4, epoch: 3 }), clock);
+    const steps = CLOSES.slice(0, 6).map((_, i) => stepAt(i, ['trader-1']));
+    for (const step of steps) await control.publish(topics.step(), StepMessage.draft(step));
+    await waitFor(() => signals.length === steps.length, `${steps.length} signals`);
+    const reply = await control.request(topics.inbox('trader-1'), HealthRequestMessage.draft({ seq: 7 }), { timeoutMs: 5_000 });
+    if (!HealthReportMessage.is(reply)) throw new Error(`expected health.report, got ${reply.type}`);
+    expect(reply.payload).toEqual({
+      seq: 7,
+      lastStep: 5,
+      signalledUpTo: 5,
+      decidedUpTo: -1,
+      errors: 0,
+      // Checkpoints every 4 steps: the one after step 3.
+      checkpointedUpTo: 3,
+      replaying: false,
+      halted: null,
+      rssBytes: expect.any(Number) as number,
+      epoch: 3,
+    });
+    expect(reply.payload.rssBytes).toBeGreaterThan(1_000_000);
+  });
+
   it('a repeated step (the control plane publishing it again) is answered again with the same signal, not recomputed', async () => {
     await startBroker();
     const clock = new ManualClock(1_000_000);
@@ -266,7 +296,7 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     expect(decisions.slice(0, -1).every((e) => DecisionMessage.is(e) && e.payload.approved.length === 0 && e.payload.digest === digestOf([]))).toBe(true);
     // Steps with nothing to submit need no round trip to the venue: one orders request, answered before its decision.
     expect(orders.map((e) => (OrdersMessage.is(e) ? e.payload.index : -1))).toEqual([enters]);
-    expect((orders.at(-1) as Envelope).payload).toEqual({ index: enters, approved, rejected: [], digest: digestOf(approved) });
+    expect((orders.at(-1) as Envelope).payload).toEqual({ index: enters, approved, rejected: [], digest: digestOf(approved), epoch: 0 });
     expect(runtime.counters).toMatchObject({ decisions: enters + 1, ordersSubmitted: approved.length, errors: 0 });
   });
 

@@ -27,6 +27,8 @@ import {
   type AgentConfig,
   CONTROL_PLANE_ID,
   DecisionMessage,
+  HealthReportMessage,
+  HealthRequestMessage,
   type IntentPayload,
   OrdersMessage,
   OrdersResultMessage,
@@ -98,12 +100,17 @@ export class AgentRuntime {
   readonly #steps = new Map<number, StepPayload>();
   /** Signals received, by step index then sender. */
   readonly #signals = new Map<number, Map<string, IntentPayload[]>>();
+  /** The highest epoch heard from each watched peer. */
+  readonly #peerEpochs = new Map<string, number>();
   /** When each peer (and the control plane) was last heard, on the clock. */
   readonly #lastHeard = new Map<string, number>();
   readonly #subscriptions: Subscription[] = [];
   readonly counters: AgentCounters = { steps: 0, signals: 0, decisions: 0, ordersSubmitted: 0, refusedSteps: 0, tasks: 0, errors: 0, replayed: 0 };
   #signalledUpTo = -1;
   #decidedUpTo = -1;
+  /** The highest step it received, and the step its last checkpoint was taken after (for its health report). */
+  #lastStep = -1;
+  #checkpointedUpTo = -1;
   #heartbeatSeq = 0;
   #checkpointSeq = 0;
   #timer: TimerHandle | undefined;
@@ -234,6 +241,10 @@ export class AgentRuntime {
   /** A watched peer's heartbeat, or its last will (`lost`), which counts as silence from now on. */
   #onPeerHeartbeat(peer: string, envelope: Envelope): void {
     if (!HeartbeatMessage.is(envelope)) return;
+    // A replaced process of the peer (cut off, not dead) beats, and its will drops, in vain.
+    const epoch = envelope.payload.epoch ?? 0;
+    if (epoch < (this.#peerEpochs.get(peer) ?? 0)) return;
+    this.#peerEpochs.set(peer, epoch);
     if (envelope.payload.status === 'starting') return;
     if (envelope.payload.status !== 'lost') {
       this.#heard(peer);
@@ -272,7 +283,7 @@ export class AgentRuntime {
     this.#checkPeers();
     const status = this.#awaitingReplay ? 'starting' : this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
     void this.#bus
-      .publish(this.#topics.heartbeat(config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status }), { qos: 0 })
+      .publish(this.#topics.heartbeat(config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status, epoch: config.epoch }), { qos: 0 })
       .catch((error: unknown) => this.#logger.debug({ err: errorMessage(error) }, 'heartbeat not sent'));
     this.#timer = this.#clock.setTimeout(() => this.#beat(), config.heartbeatMs);
   }
@@ -300,6 +311,7 @@ export class AgentRuntime {
   }
 
   async #checkpoint(): Promise<void> {
+    const resume = this.#resume();
     await this.#bus.publish(
       this.#topics.checkpoint(this.#config.agentId),
       CheckpointMessage.draft({
@@ -312,10 +324,27 @@ export class AgentRuntime {
           bus: { published: this.#bus.stats().published, received: this.#bus.stats().received },
           // A DecisionSummary is plain JSON (numbers, strings, records), which the checkpoint's z.json() accepts.
           pipeline: (this.#pipeline?.summary() ?? null) as never,
-          resume: this.#resume(),
+          resume,
         },
       }),
     );
+    this.#checkpointedUpTo = Math.max(this.#checkpointedUpTo, resume.replayFrom - 1);
+  }
+
+  /** Its own view of its health, for the control plane's health checks. */
+  #health(seq: number) {
+    return HealthReportMessage.draft({
+      seq,
+      lastStep: this.#lastStep,
+      signalledUpTo: this.#signalledUpTo,
+      decidedUpTo: this.#decidedUpTo,
+      errors: this.counters.errors,
+      checkpointedUpTo: this.#checkpointedUpTo,
+      replaying: this.#awaitingReplay,
+      halted: this.#halted ?? null,
+      rssBytes: process.memoryUsage.rss(),
+      epoch: this.#config.epoch,
+    });
   }
 
   /**
@@ -383,6 +412,7 @@ export class AgentRuntime {
   /** A step arrived (from the control plane, or from upstream in a ring). */
   #acceptStep(step: StepPayload): void {
     const config = this.#config;
+    this.#lastStep = Math.max(this.#lastStep, step.index);
     if (config.kind === 'collector') {
       this.#enterRing(step);
       return;
@@ -551,7 +581,7 @@ export class AgentRuntime {
   async #submit(index: number, decided: Decided): Promise<OrderResultPayload[]> {
     if (decided.approved.length === 0 && decided.rejected.length === 0) return [];
     this.counters.ordersSubmitted += decided.approved.length;
-    const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided }), {
+    const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided, epoch: this.#config.epoch }), {
       timeoutMs: this.#config.orderTimeoutMs,
     });
     if (!OrdersResultMessage.is(reply)) throw new Error(`the venue answered ${reply.type}, expected orders.result`);
@@ -608,6 +638,7 @@ export class AgentRuntime {
       return done;
     }
     if (TaskMessage.is(request)) return this.#task(request);
+    if (HealthRequestMessage.is(request)) return this.#health(request.payload.seq);
     return undefined;
   }
 

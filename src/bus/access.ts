@@ -47,12 +47,14 @@ export function compileAgentAccess(agent: AgentIdentity, prefix = ''): AgentAcce
 }
 
 /**
- * The MQTT client id an agent connects with: `<swarmId>.<agentId>`, unique on a broker that several
- * swarms share (two deployments of the same strategies have the same agent ids, and a broker keeps
- * one connection per client id).
+ * The MQTT client id an agent's process connects with: `<swarmId>.<agentId>.<epoch>`, unique on a
+ * broker that several swarms share (two deployments of the same strategies have the same agent ids)
+ * and among the processes of one agent (a replacement and the process it replaced, which may still
+ * run): a broker keeps one connection per client id, and two processes that took it from each other
+ * in turn would both flap.
  */
-export function agentConnectionId(swarmId: string, agentId: string): string {
-  return `${swarmId}.${agentId}`;
+export function agentConnectionId(swarmId: string, agentId: string, epoch: number): string {
+  return `${swarmId}.${agentId}.${epoch}`;
 }
 
 /** The embedded broker's username of an agent: `<swarmId>/<agentId>`. */

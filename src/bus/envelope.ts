@@ -124,6 +124,8 @@ export const HeartbeatMessage = defineMessage(
     seq: z.int().nonnegative(),
     status: z.enum(AGENT_STATUSES),
     load: z.number().nonnegative().optional(),
+    /** Which process of its agent sent it (see `AgentConfig.epoch`): a replaced one's beats and will are ignored. */
+    epoch: z.int().nonnegative().optional(),
   }),
 );
 

@@ -189,7 +189,7 @@ export class MemoryBus extends BaseBus {
     this.config = config;
     this.hub = hubs.get(config.broker) as Hub;
     this.connection = this.hub.connect({
-      clientId: config.clientId,
+      clientId: config.connectionId,
       agent: config.agent,
       will: config.will,
       registry: config.codec.config.registry,
@@ -372,7 +372,7 @@ class Hub {
   }
 
   publish(connection: Connection, message: Message, retain: boolean): void {
-    const reason = this.rights.refusal(connection.agent, connection.clientId, message.topic, () => message.addressing());
+    const reason = this.rights.refusal(connection.agent, connection.agent?.agentId ?? connection.clientId, message.topic, () => message.addressing());
     if (reason !== undefined) {
       this.deniedPublishes++;
       this.logger.warn({ username: connection.agent?.username, clientId: connection.clientId, topic: message.topic, reason }, 'dropped a publish the client may not make');

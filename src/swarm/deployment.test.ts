@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { StepMessage, swarmRegistry } from '../agent/index.js';
+import { OrdersMessage, OrdersResultMessage, StepMessage, swarmRegistry } from '../agent/index.js';
 import { type Envelope, type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
 import { ManualClock, silentLogger } from '../core/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
@@ -113,6 +113,16 @@ async function runToEnd(h: Harness): Promise<SwarmReport> {
   await settle(h, h.deployment.run());
   await h.deployment.close();
   return h.deployment.report({ sandbox: 'local', broker: 'memory', brokerRoundTripMs: null });
+}
+
+/** Orders of step `index` sent as agent `agentId` with `epoch`, of an intent no strategy of the spec makes (7 units). */
+async function ordersFrom(h: Harness, agentId: string, epoch: number, index: number) {
+  const bus = createMemoryBus({ broker: h.broker, agent: { swarmId: SWARM, agentId, requestsTo: [] }, clock: h.clock, registry: swarmRegistry, logger: silentLogger });
+  const intent = { strategy: 'mom-a', symbol: 'AAA', side: 'buy' as const, quantity: 7, type: 'market' as const, intent: 'stale' };
+  const reply = await bus.request(swarmTopics(SWARM).order(agentId), OrdersMessage.draft({ index, approved: [intent], rejected: [], digest: 'stale', epoch }));
+  await bus.close();
+  if (!OrdersResultMessage.is(reply)) throw new Error(`expected orders.result, got ${reply.type}`);
+  return reply.payload;
 }
 
 /** What must match between two runs of the same spec. */
@@ -248,6 +258,38 @@ describe('a deployment on a manual clock, agents in process', () => {
       expect(books(report)).toEqual(books(clean));
     },
   );
+
+  it('fences a replaced agent that was only slow: when it comes back, its orders from the old epoch change nothing', async () => {
+    const clean = await runToEnd(await harness({ topology: 'mesh' }));
+    const victim = '2-sma-b';
+    let old: string | undefined;
+    let stale: ReturnType<typeof ordersFrom> | undefined;
+    const h: Harness = await harness(
+      { topology: 'mesh' },
+      {
+        onProgress: (step, deployment) => {
+          if (step === 30) {
+            // Frozen and cut off: the fleet cannot stop it, so its restart runs beside it (epoch 1).
+            old = deployment.processes().find((agent) => agent.id === victim)?.placement;
+            h.launcher.cutOff(old as string);
+            void deployment.kill(victim, 'SIGSTOP');
+          }
+          if (step === 60) {
+            // The old process wakes up and decides the steps it held; and it sends an order no one decided.
+            void h.launcher.signal(old as string, 'SIGCONT');
+            stale = ordersFrom(h, victim, 0, step - 1);
+          }
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.agents.find((agent) => agent.id === victim)?.restarts).toBe(1);
+    expect(report.events.filter((event) => event.agent === victim).map((event) => event.kind)).toContain('fenced');
+    const answered = await stale;
+    expect(answered?.results).toEqual([{ clientOrderId: expect.any(String) as string, status: 'rejected', reason: 'stale-epoch' }]);
+    expect(report.fills.some((fill) => fill.quantity === 7)).toBe(false);
+    expect(books(report)).toEqual(books(clean));
+  });
 
   it('stops on request: no new step, agents checkpoint and exit, the deployment drains to stopped with outcome stopped', async () => {
     const h = await harness({ topology: 'hierarchical', coordinators: 1 }, { onProgress: (step, deployment) => step === 25 && deployment.stop('test') });

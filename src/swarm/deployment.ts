@@ -16,8 +16,8 @@ import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '..
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
 import type { EndOfDataRule } from '../portfolio/index.js';
-import { type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
-import type { Fill } from '../venue/index.js';
+import { type OrderAnswer, type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
+import { type Fill, RejectReason } from '../venue/index.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
 import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, DeploymentState, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
@@ -209,7 +209,9 @@ export class Deployment {
       agents: this.plan.agents,
       critical: this.plan.critical,
       launcher: options.launcher,
-      configOf: (agent, { replayFirst }) => this.#configOf(agent, replayFirst),
+      configOf: (agent, { replayFirst, epoch }) => this.#configOf(agent, replayFirst, epoch),
+      // Raised before the process starts: from then on the venue refuses its predecessors' orders.
+      onEpoch: (agentId, epoch) => this.#session.venue.admitEpoch(agentId, epoch),
       unreadyHint: options.unreadyHint ?? 'check that agents reach the bus',
       agentTimeoutMs: section.agentTimeoutMs,
       maxRestarts: section.maxRestarts,
@@ -275,7 +277,7 @@ export class Deployment {
     const apply = (submission: JournaledSubmission): void => {
       const bars = this.#bars[submission.request.index];
       if (bars === undefined) throw new SwarmRunError(`the journal's orders of step ${submission.request.index} come before that step`);
-      submitOrders(this.#session, submission.request, bars, this.#ledger);
+      submitOrders(this.#session, submission.request, bars, this.#ledger, submission.from);
     };
     for (const step of steps) {
       for (const submission of step.submissions) if (submission.beforeOpen) apply(submission);
@@ -328,7 +330,7 @@ export class Deployment {
     try {
       await this.#subscribe();
       this.#beat();
-      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints);
+      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints, this.#resumeCheckpoints === undefined ? undefined : this.#resumedEpochs());
       if (this.#state === 'starting') this.#move('started');
     } catch (error) {
       if (this.#stopRequested) await this.#drain();
@@ -463,10 +465,21 @@ export class Deployment {
     else this.#options.logger.warn({ agent: agent.id, why }, 'an agent is lost for good; the following steps are decided without it (swarm.onLostAgent: continue)');
   }
 
-  #configOf(agent: AgentPlan, replayFirst: boolean): AgentConfig {
+  /**
+   * The highest epoch each agent's process may have had when the control plane died: its snapshot's,
+   * plus the restarts it had left (each raises it by one, and the last ones may not have reached a
+   * snapshot). The agents deployed again start above it, so nothing left of the old run can trade.
+   */
+  #resumedEpochs(): Map<string, number> {
+    const { maxRestarts } = this.#options.spec.swarm;
+    return new Map((this.#restoredAgents ?? []).map((agent) => [agent.id, (agent.epoch ?? 0) + Math.max(0, maxRestarts - agent.restarts)]));
+  }
+
+  #configOf(agent: AgentPlan, replayFirst: boolean, epoch: number): AgentConfig {
     const { spec, swarm: section, backtest } = this.#options.spec;
     return {
       replayFirst,
+      epoch,
       swarm: this.swarmId,
       agentId: agent.id,
       kind: agent.kind,
@@ -550,7 +563,13 @@ export class Deployment {
           const { index } = request.payload;
           const step = this.#bars[index];
           if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but only ${this.#bars.length} steps were published`);
-          const results = submitOrders(this.#session, request.payload, step, ledger);
+          const results = submitOrders(this.#session, request.payload, step, ledger, request.from);
+          if (results === 'fenced') {
+            const floor = this.#session.venue.epochOf(request.from);
+            this.#emit({ agent: request.from, kind: 'fenced', detail: `orders of step ${index} from epoch ${request.payload.epoch} refused: the venue takes epoch ${floor} or later (a replaced process came back)` });
+            const refused = { status: 'rejected' as const, reason: RejectReason.staleEpoch };
+            return OrdersResultMessage.draft({ index, results: request.payload.approved.map((intent) => ({ clientOrderId: this.#session.orderId(intent, index), ...refused })) });
+          }
           if (this.#options.journal !== undefined) this.#noteSubmission(request.from, request.payload, results);
           this.#wake();
           return OrdersResultMessage.draft({ index, results });
@@ -703,8 +722,12 @@ export class Deployment {
     }
   }
 
-  #noteSubmission(from: string, request: OrdersRequest, answers: ReturnType<typeof submitOrders>): void {
-    this.#submissions.push({ from, beforeOpen: this.#betweenSteps, request: { index: request.index, approved: request.approved, rejected: request.rejected } });
+  #noteSubmission(from: string, request: OrdersRequest, answers: readonly OrderAnswer[]): void {
+    this.#submissions.push({
+      from,
+      beforeOpen: this.#betweenSteps,
+      request: { index: request.index, approved: request.approved, rejected: request.rejected, ...(request.epoch === undefined ? {} : { epoch: request.epoch }) },
+    });
     answers.forEach((answer, i) => {
       const intent = request.approved[i];
       // A mesh's deciders all send the step's orders: the venue placed the first, the rest are repeats.

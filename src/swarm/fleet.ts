@@ -22,7 +22,7 @@ export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
   /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
-  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal';
+  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
   readonly detail: string;
 }
 
@@ -58,6 +58,8 @@ interface AgentState {
   /** When it was lost (on the clock), while it is recovering. */
   lostAtMs: number | undefined;
   restarts: number;
+  /** Its current process's epoch (see `AgentConfig.epoch`). */
+  epoch: number;
   startMs: AgentReport['startMs'];
   counters: Record<string, number> | undefined;
   bus: { published: number; received: number } | undefined;
@@ -75,8 +77,13 @@ export interface AgentFleetOptions {
   readonly critical: string | undefined;
   /** Starts agents' processes (in sandboxes, or in this process for tests). */
   readonly launcher: AgentLauncher;
-  /** An agent's settings; `replayFirst` for a restarted agent. */
-  readonly configOf: (agent: AgentPlan, options: Pick<AgentConfig, 'replayFirst'>) => AgentConfig;
+  /** An agent's settings; `replayFirst` for a restarted agent, `epoch` its process's. */
+  readonly configOf: (agent: AgentPlan, options: Pick<AgentConfig, 'replayFirst' | 'epoch'>) => AgentConfig;
+  /**
+   * A new process of `agentId` is about to start with `epoch`, higher than any before it: the venue
+   * must refuse orders of the older ones from now on (fencing), before the new one decides anything.
+   */
+  readonly onEpoch: (agentId: string, epoch: number) => void;
   /** What to check when agents send no heartbeat (e.g. that sandboxes reach the broker at its URL). */
   readonly unreadyHint: string;
   readonly agentTimeoutMs: number;
@@ -149,15 +156,18 @@ export class AgentFleet {
    * Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat.
    * @throws SwarmRunError when an agent exits or stays silent; SwarmStoppedError when `signal` aborts first.
    */
-  async deploy(signal?: AbortSignal, resume?: ReadonlyMap<string, Resume>): Promise<number> {
+  async deploy(signal?: AbortSignal, resume?: ReadonlyMap<string, Resume>, epochs?: ReadonlyMap<string, number>): Promise<number> {
     const { clock } = this.#options;
     // What a crashed run of the same owner left goes first; what a run that still runs holds stays.
     await this.#options.launcher.prepare();
     this.#deployStarted = this.#stopwatch();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
-        // A resumed deployment's agents wait for their replay before they take a step.
-        const launched = await this.#launch(plan, undefined, resume !== undefined);
+        // A resumed deployment's agents wait for their replay before they take a step; their epoch
+        // is above the one their processes had before the control plane died, which may still run.
+        const before = epochs?.get(plan.id);
+        const epoch = before === undefined ? 0 : before + 1;
+        const launched = await this.#launch(plan, undefined, resume !== undefined, epoch);
         const ready = this.#early.has(plan.id);
         const state: AgentState = {
           plan,
@@ -167,6 +177,7 @@ export class AgentFleet {
           lastHeardMs: clock.now(),
           lostAtMs: undefined,
           restarts: 0,
+          epoch,
           startMs: { sandbox: launched.timings.sandboxMs, write: launched.timings.writeMs, process: launched.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
           bus: undefined,
@@ -222,6 +233,8 @@ export class AgentFleet {
       if (planned && envelope.payload.status !== 'lost' && !this.#early.has(envelope.from)) this.#early.set(envelope.from, this.#stopwatch() - this.#deployStarted);
       return;
     }
+    // A replaced process that still runs (it was cut off, not dead) beats, and its will drops, in vain.
+    if (envelope.payload.epoch !== undefined && envelope.payload.epoch < agent.epoch) return;
     if (envelope.payload.status === 'lost') {
       // A last will during a restart is the old connection's: the restart handles the new one.
       if (agent.lifecycle === 'running') this.#lose(agent, 'its connection dropped (the broker published its last will)');
@@ -335,8 +348,8 @@ export class AgentFleet {
   }
 
   /** Each agent's lifecycle, restarts and placement, as plain JSON (part of a deployment's snapshot). */
-  snapshot(): Array<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }> {
-    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.process.placement }));
+  snapshot(): Array<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string; readonly epoch: number }> {
+    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.process.placement, epoch: agent.epoch }));
   }
 
   /** Messages the agents published, as their last checkpoints said. */
@@ -367,10 +380,11 @@ export class AgentFleet {
     }));
   }
 
-  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean): Promise<LaunchedAgent> {
+  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean, epoch: number): Promise<LaunchedAgent> {
+    this.#options.onEpoch(agent.id, epoch);
     return this.#options.launcher.launch({
       agent,
-      config: this.#options.configOf(agent, { replayFirst: restarting }),
+      config: this.#options.configOf(agent, { replayFirst: restarting, epoch }),
       previous,
       onStdout: (line) => {
         this.#onStdout(agent.id, line);
@@ -501,7 +515,9 @@ export class AgentFleet {
     const { clock } = this.#options;
     const previous = state.process;
     await previous.stop({ graceMs: 0 });
-    const launched = await this.#launch(state.plan, previous, true);
+    // A process that could not be stopped (its sandbox unreachable) may come back: fenced off by the epoch.
+    state.epoch += 1;
+    const launched = await this.#launch(state.plan, previous, true, state.epoch);
     state.process = launched;
     state.ready = false;
     state.exitCode = undefined;

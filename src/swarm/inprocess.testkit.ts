@@ -11,6 +11,7 @@ import {
   type MessageHandler,
   type RequestHandler,
   type Subscription,
+  agentConnectionId,
   createMemoryBus,
   swarmTopics,
 } from '../bus/index.js';
@@ -36,6 +37,8 @@ export interface InProcessLauncherOptions {
 export class InProcessLauncher implements AgentLauncher {
   readonly #options: InProcessLauncherOptions;
   readonly #running = new Set<InProcessAgent>();
+  /** Placements the control plane can no longer reach (a partition): their processes cannot be stopped. */
+  readonly #cutOff = new Set<string>();
   #launches = 0;
 
   constructor(options: InProcessLauncherOptions) {
@@ -45,6 +48,20 @@ export class InProcessLauncher implements AgentLauncher {
   /** How many agent processes were started (restarts included). */
   get launches(): number {
     return this.#launches;
+  }
+
+  /**
+   * Cuts agent process `placement` off from whoever would stop it, as a sandbox behind a network
+   * partition is: `stop` does nothing, and the process goes on (frozen, if it was).
+   */
+  cutOff(placement: string): void {
+    this.#cutOff.add(placement);
+  }
+
+  /** Sends `signal` to the process at `placement`, current or not (a replaced one that was cut off). */
+  async signal(placement: string, signal: AgentSignal): Promise<boolean> {
+    const agent = [...this.#running].find((running) => running.placement === placement);
+    return agent === undefined ? false : agent.signal(signal);
   }
 
   prepare(): Promise<void> {
@@ -59,14 +76,15 @@ export class InProcessLauncher implements AgentLauncher {
     const bus = createMemoryBus({
       broker,
       agent: { swarmId: config.swarm, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) },
+      connectionId: agentConnectionId(config.swarm, config.agentId, config.epoch),
       clock,
       registry: swarmRegistry,
       logger,
-      will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost' }) },
+      will: { topic: swarmTopics(config.swarm).heartbeat(config.agentId), message: HeartbeatMessage.draft({ seq: 0, status: 'lost', epoch: config.epoch }) },
     });
     const freezable = new FreezableBus(bus);
     const runtime = new AgentRuntime({ bus: freezable, config, clock, logger });
-    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable);
+    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable, (placement) => this.#cutOff.has(placement));
     this.#running.add(agent);
     void agent.exited.then(() => this.#running.delete(agent));
     await runtime.start();
@@ -91,6 +109,7 @@ class InProcessAgent implements LaunchedAgent {
     private readonly runtime: AgentRuntime,
     private readonly bus: MemoryBus,
     private readonly freezable: FreezableBus,
+    private readonly isCutOff: (placement: string) => boolean,
   ) {
     this.exited = runtime.done.then((exit) => {
       this.#ended = true;
@@ -122,7 +141,7 @@ class InProcessAgent implements LaunchedAgent {
   }
 
   async stop(): Promise<void> {
-    if (this.#ended) return;
+    if (this.#ended || this.isCutOff(this.placement)) return;
     this.freezable.thaw();
     await this.runtime.stop({ reason: 'signal', detail: 'SIGTERM', exitCode: 0 });
   }

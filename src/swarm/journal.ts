@@ -31,7 +31,8 @@ export interface DeploymentSnapshot {
   readonly events: readonly SwarmEvent[];
   /** Steps decided without an agent, so far. */
   readonly absences: readonly AgentAbsence[];
-  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string }>;
+  /** Each agent: `epoch` is its process's (absent in snapshots made before fencing). */
+  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string; readonly epoch?: number }>;
 }
 
 /**

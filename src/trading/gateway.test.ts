@@ -56,6 +56,20 @@ describe('submitOrders', () => {
     ]);
   });
 
+  it('answers a request from a fenced-off epoch `fenced` and changes nothing: the newer process submits the same orders after it', () => {
+    const session = new TradingSession({ swarm: 't', symbols: ['AAA'] });
+    session.open(STEP);
+    const ledger = books();
+    session.venue.admitEpoch('decider', 1);
+    expect(submitOrders(session, { ...REQUEST, epoch: 0 }, STEP, ledger, 'decider')).toBe('fenced');
+    expect(ledger.calls).toEqual([]);
+    expect(submitOrders(session, { ...REQUEST, epoch: 1 }, STEP, ledger, 'decider')).toEqual([
+      { clientOrderId: id(BUY), status: 'accepted' },
+      { clientOrderId: id(UNKNOWN), status: 'rejected', reason: 'unknown-symbol' },
+    ]);
+    expect(session.settle().report.rejections).toHaveLength(2);
+  });
+
   it('answers nothing for a request without approved intents, and still records its refusals', () => {
     const session = new TradingSession({ swarm: 't', symbols: ['AAA'] });
     session.open(STEP);

@@ -12,6 +12,8 @@ export interface OrdersRequest {
   readonly approved: readonly StrategyIntent[];
   /** What the pipeline refused. */
   readonly rejected: readonly DecisionRejection[];
+  /** The deciding agent's epoch (fencing, see `PaperVenue.admitEpoch`); absent: not fenced. */
+  readonly epoch?: number;
 }
 
 /** The venue's answer to one order of an {@link OrdersRequest}. */
@@ -40,10 +42,13 @@ export interface OrderBooks {
  * step `request.index` to the session's venue, as decided on `step` (that step's bars), and answers
  * each order's status in the request's order. Every decider of a mesh sends the same orders: the
  * venue answers the repeats `duplicate`, and the pipeline's refusals are recorded with the step's
- * first request only (`books` tells which one is first).
+ * first request only (`books` tells which one is first). With `source` (the deciding agent's role)
+ * and the request's `epoch`, a request from an epoch the venue has fenced off changes nothing and
+ * is answered `fenced`.
  */
-export function submitOrders(session: TradingSession, request: OrdersRequest, step: readonly Bar[], books: OrderBooks): OrderAnswer[] {
-  const { index, approved, rejected } = request;
+export function submitOrders(session: TradingSession, request: OrdersRequest, step: readonly Bar[], books: OrderBooks, source?: string): OrderAnswer[] | 'fenced' {
+  const { index, approved, rejected, epoch } = request;
+  if (source !== undefined && epoch !== undefined && !session.venue.admitEpoch(source, epoch)) return 'fenced';
   if (books.ordersArrived(index)) session.reject(rejected, index);
   return session.submit(approved, index, step).map(({ clientOrderId, result }) => {
     if (result.status === 'duplicate') books.duplicate();

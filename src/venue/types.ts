@@ -50,6 +50,7 @@ export const RejectReason = {
   staleBar: 'stale-bar',
   unknownOrder: 'unknown-order',
   notOpen: 'not-open',
+  staleEpoch: 'stale-epoch',
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 

@@ -246,6 +246,24 @@ describe('PaperVenue idempotency', () => {
   });
 });
 
+describe('PaperVenue epoch fencing', () => {
+  it('refuses an epoch below the highest its source used, raises the floor with a higher one, and keeps sources apart', () => {
+    const v = venue();
+    expect(v.admitEpoch('agent-a', 0)).toBe(true);
+    expect(v.admitEpoch('agent-a', 2)).toBe(true);
+    expect(v.epochOf('agent-a')).toBe(2);
+    expect(v.admitEpoch('agent-a', 1)).toBe(false);
+    expect(v.admitEpoch('agent-a', 2)).toBe(true);
+    expect(v.admitEpoch('agent-b', 0)).toBe(true);
+    expect(v.epochOf('agent-b')).toBe(0);
+  });
+
+  it('refuses an epoch that is not a whole number >= 0, naming it', () => {
+    expect(() => venue().admitEpoch('agent-a', -1)).toThrow(InvalidInputError);
+    expect(() => venue().admitEpoch('agent-a', 1.5)).toThrow(/epoch: must be a whole number >= 0, got 1.5/);
+  });
+});
+
 describe('PaperVenue cancel', () => {
   it('cancels an open order, which then never fills', () => {
     const v = venue();

@@ -113,6 +113,8 @@ interface OrderRecord {
 export class PaperVenue {
   readonly config: PaperVenueConfig;
   private readonly orders = new Map<string, OrderRecord>();
+  /** The lowest epoch each order source may still submit with (see {@link PaperVenue.admitEpoch}). */
+  private readonly epochs = new Map<string, number>();
   /** Every symbol's book, made up front: one lookup per bar, updated in place. */
   private readonly books = new Map<string, SymbolBook>();
 
@@ -216,6 +218,27 @@ export class PaperVenue {
     }
     book.open = open.filter(isOpen);
     return fills;
+  }
+
+  /**
+   * Fencing: whether `source` (the role of the agent that decided) may submit with `epoch`. An epoch
+   * below the highest seen for the source is refused, so an agent that was replaced (restarted
+   * elsewhere, or failed over to its standby) and comes back, because it was only slow or cut off,
+   * can never place an order again; a higher one raises the floor. Nothing else changes: the
+   * refused orders are not remembered, so the replacement can submit the same client order ids.
+   * @throws InvalidInputError when `epoch` is not a whole number >= 0 (a caller bug).
+   */
+  admitEpoch(source: string, epoch: number): boolean {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new InvalidInputError('epoch', `must be a whole number >= 0, got ${epoch}`);
+    const floor = this.epochs.get(source) ?? 0;
+    if (epoch < floor) return false;
+    this.epochs.set(source, epoch);
+    return true;
+  }
+
+  /** The lowest epoch `source` may submit with: 0 until it was raised. */
+  epochOf(source: string): number {
+    return this.epochs.get(source) ?? 0;
   }
 
   /** Orders that can still fill (`accepted`, `partially-filled`), in submission order. */
