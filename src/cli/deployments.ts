@@ -63,7 +63,15 @@ function statusText(status: DeploymentStatusAnswer): string {
   ];
   if (status.error !== null) lines.push(`  error: ${status.error}`);
   if (status.agentList.length > 0) {
-    lines.push('', table(['AGENT', 'STATE', 'RESTARTS', 'SANDBOX'], status.agentList.map((agent) => [agent.id, agent.lifecycle, String(agent.restarts), agent.placement])).trimEnd());
+    lines.push(
+      '',
+      table(
+        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'SANDBOX'],
+        status.agentList.map((agent) => [agent.id, agent.lifecycle, agent.health?.status ?? '-', String(agent.restarts), String(agent.epoch), agent.placement]),
+      ).trimEnd(),
+    );
+    // Why an agent is not healthy, each reason with the level it was seen at.
+    for (const agent of status.agentList) for (const reason of agent.health?.reasons ?? []) lines.push(`  ${agent.id}: ${reason.status}: ${reason.detail} (${reason.level})`);
   }
   if (status.positions.length > 0) lines.push('', `positions: ${status.positions.map((p) => `${p.symbol} ${p.quantity}`).join(', ')}`);
   if (status.events.length > 0) lines.push('', 'latest events:', ...status.events.map(eventLine));

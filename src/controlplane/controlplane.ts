@@ -1,5 +1,6 @@
 import { swarmTopics } from '../bus/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage, randomId } from '../core/index.js';
+import type { AgentHealth, HealthReason, HealthStatus } from '../health/index.js';
 import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.js';
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
@@ -61,7 +62,15 @@ export interface DeploymentView {
 
 /** A deployment as `status` shows it: its view, its agents, positions and latest events. */
 export interface DeploymentStatus extends DeploymentView {
-  readonly agentList: ReadonlyArray<{ readonly id: string; readonly lifecycle: string; readonly restarts: number; readonly placement: string }>;
+  /** Each agent: where it runs, its process's epoch, and its latest health check (null before the first, or with checks off). */
+  readonly agentList: ReadonlyArray<{
+    readonly id: string;
+    readonly lifecycle: string;
+    readonly restarts: number;
+    readonly placement: string;
+    readonly epoch: number;
+    readonly health: { readonly status: HealthStatus; readonly reasons: readonly HealthReason[]; readonly sinceMs: number } | null;
+  }>;
   readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
   readonly events: readonly EventRecord[];
   /** The final report, once it ended. */
@@ -167,7 +176,7 @@ export class ControlPlane {
       ...view,
       // In the plan's order, whichever agent came up first.
       agentList: (snapshot?.agents ?? [])
-        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement }))
+        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement, epoch: agent.epoch ?? 0, health: agent.health ?? null }))
         .sort((a, b) => planIndex(live, a.id) - planIndex(live, b.id)),
       positions: await this.#repo.positions(record.id),
       events: events.slice(-20),
@@ -336,6 +345,10 @@ export class ControlPlane {
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
+      // Stored as events: `logs` and the live stream show each change of an agent's health (a first check that finds it healthy is no news).
+      onHealth: (health, previous) => {
+        if (previous !== undefined || health.status !== 'healthy') write(() => this.#repo.appendEvent(record.id, { kind: 'health', step: deployment.currentStep, agentId: health.agentId, detail: healthLine(health) }));
+      },
       onAgentOutput: (agentId, stream, line) => this.#agentLogs.add(record.id, agentId, stream, line, clock.now()),
       onStateChange: (state) => {
         if (state === 'starting' || state === 'running') write(() => this.#repo.setState(record.id, { state }));
@@ -442,7 +455,8 @@ export class ControlPlane {
       // A deployment that stopped trading is `draining` until its outcome is stored.
       state: live === undefined ? record.state : live.deployment.state === 'stopped' ? 'draining' : live.deployment.state,
       desired: record.desired,
-      agents: { healthy: agents.filter((agent) => agent.lifecycle === 'running').length, total: live?.deployment.plan.agents.length ?? 0 },
+      // Healthy by its latest check; before the first one (or with checks off), running counts.
+      agents: { healthy: agents.filter((agent) => (agent.health === undefined ? agent.lifecycle === 'running' : agent.health.status === 'healthy')).length, total: live?.deployment.plan.agents.length ?? 0 },
       steps: record.closedSteps,
       totalSteps: live?.totalSteps ?? null,
       orders: record.orders,
@@ -454,6 +468,11 @@ export class ControlPlane {
       createdAtMs: record.createdAtMs,
     };
   }
+}
+
+/** An agent's health in one line: its status, and each reason with its level. */
+function healthLine(health: Pick<AgentHealth, 'status' | 'reasons'>): string {
+  return health.reasons.length === 0 ? health.status : `${health.status}: ${health.reasons.map((reason) => `${reason.detail} (${reason.level})`).join('; ')}`;
 }
 
 /** Where agent `id` stands in its deployment's plan. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HEALTH_LEVELS, HEALTH_STATUSES, TROUBLE_STATUSES } from '../health/index.js';
 import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
 import { ENVIRONMENTS } from './environments.js';
 import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
@@ -108,7 +109,23 @@ export const agentLogLineSchema = z
 
 /** A deployment as `status` shows it (`DeploymentStatus`): its view, agents, positions, latest events and report. */
 export const deploymentStatusSchema = deploymentViewSchema.extend({
-  agentList: z.array(z.object({ id: z.string(), lifecycle: z.string(), restarts: z.number().int(), placement: z.string() })),
+  agentList: z.array(
+    z.object({
+      id: z.string(),
+      lifecycle: z.string(),
+      restarts: z.number().int(),
+      placement: z.string(),
+      epoch: z.number().int().describe("Which process of the agent runs: raised by each restart; the venue refuses an older one's orders."),
+      health: z
+        .object({
+          status: z.enum(HEALTH_STATUSES),
+          reasons: z.array(z.object({ level: z.enum(HEALTH_LEVELS), status: z.enum(TROUBLE_STATUSES), code: z.string(), detail: z.string() })),
+          sinceMs: z.number(),
+        })
+        .nullable()
+        .describe('Its latest health check: null before the first, or with swarm.healthCheckMs 0.'),
+    }),
+  ),
   positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),
   events: z.array(eventRecordSchema),
   report: z.record(z.string(), z.unknown()).nullable().describe('The final run report (as `tradeswarm run --json` prints it), once it ended.'),

@@ -5,6 +5,8 @@ export { resolveSandboxConnection, SANDBOX_KINDS, type SandboxKind, type Sandbox
 export { MissingApiKeyError } from './errors.js';
 export {
   createSandboxProvider,
+  inspectSandbox,
+  type SandboxCondition,
   LOCAL_CLOUD_RATE_LIMIT,
   type SandboxProvider,
   type SandboxProviderOptions,

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, ManualClock, randomId } from '../core/index.js';
 import { useLocalCloud } from '../../test/fixtures/localcloud.js';
 import { MissingApiKeyError } from './errors.js';
-import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider } from './provider.js';
+import { Sandbox } from '@e2b/code-interpreter';
+import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider, inspectSandbox } from './provider.js';
 
 const cloud = useLocalCloud();
 
@@ -27,6 +28,21 @@ describe('createSandboxProvider over the e2b SDK, against a local cloud', () => 
     }
     expect(await provider.kill(sandbox.sandboxId)).toBe(false);
     expect(await provider.list({ run })).toEqual([]);
+  });
+
+  it('inspects a sandbox for health checks: running with its CPU and memory, paused, gone; never rejects', async () => {
+    const provider = createSandboxProvider({ connection: cloud().connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
+    const sandbox = await provider.create({ template: 'base', timeoutMs: 120_000 });
+    const running = await inspectSandbox(provider, sandbox.sandboxId);
+    expect(running.state).toBe('running');
+    expect(running.resources?.memTotalBytes).toBeGreaterThan(0);
+    expect(running.resources?.cpuUsedPct).toBeGreaterThanOrEqual(0);
+    expect(await Sandbox.betaPause(sandbox.sandboxId, { ...provider.connection })).toBe(true);
+    expect((await inspectSandbox(provider, sandbox.sandboxId)).state).toBe('paused');
+    await provider.kill(sandbox.sandboxId);
+    expect(await inspectSandbox(provider, sandbox.sandboxId)).toEqual({ state: 'gone', resources: null });
+    const nowhere = createSandboxProvider({ connection: { ...cloud().connection, apiUrl: 'http://127.0.0.1:9' }, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
+    expect(await inspectSandbox(nowhere, sandbox.sandboxId)).toEqual({ state: 'unknown', resources: null });
   });
 
   it('takes a create token for every creation and a lifecycle token for every other call, and counts what the provider answered', async () => {

@@ -77,6 +77,31 @@ export interface SandboxProvider {
   info(sandboxId: string): Promise<SandboxInfo>;
 }
 
+/** What the provider says of one sandbox, for health checks: its state and its latest CPU and memory sample. */
+export interface SandboxCondition {
+  /** `gone`: the provider no longer has it; `unknown`: the provider could not be asked. */
+  readonly state: 'running' | 'paused' | 'gone' | 'unknown';
+  readonly resources: { readonly cpuUsedPct: number; readonly memUsedBytes: number; readonly memTotalBytes: number } | null;
+}
+
+/**
+ * The provider's word on sandbox `sandboxId` (its info, and its latest metrics sample when the
+ * provider has one). Never rejects: a sandbox the provider does not know is `gone`, and one it could
+ * not be asked about (unreachable, rate-limited, a server error) is `unknown`.
+ */
+export async function inspectSandbox(provider: SandboxProvider, sandboxId: string): Promise<SandboxCondition> {
+  try {
+    const [info, samples] = await Promise.all([provider.info(sandboxId), provider.metrics(sandboxId).catch(() => [])]);
+    const last = samples.at(-1);
+    return {
+      state: info.state === 'paused' ? 'paused' : 'running',
+      resources: last === undefined ? null : { cpuUsedPct: last.cpuUsedPct, memUsedBytes: last.memUsed, memTotalBytes: last.memTotal },
+    };
+  } catch (error) {
+    return { state: providerFailureOf(error) === 'not-found' ? 'gone' : 'unknown', resources: null };
+  }
+}
+
 /** Options of {@link createSandboxProvider}. Only `connection` is required. */
 export interface SandboxProviderOptions {
   /** Where sandboxes are: a local cloud's `{ apiKey, apiUrl, sandboxUrl }`, or `{ apiKey }` (or `{}`, with `E2B_API_KEY`) for E2B cloud. */

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { OrdersMessage, OrdersResultMessage, StepMessage, swarmRegistry } from '../agent/index.js';
 import { type Envelope, type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
 import { ManualClock, silentLogger } from '../core/index.js';
+import type { AgentHealth } from '../health/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment, type DeploymentEvent, DeploymentStateError, type DeploymentState, deploymentTransition } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
@@ -49,7 +50,10 @@ afterEach(async () => {
   await Promise.all(brokers.splice(0).map((broker) => broker.close()));
 });
 
-async function harness(swarm: Record<string, unknown>, hooks: { onProgress?: (step: number, deployment: Deployment) => void } = {}): Promise<Harness> {
+async function harness(
+  swarm: Record<string, unknown>,
+  hooks: { onProgress?: (step: number, deployment: Deployment) => void; onHealth?: (health: AgentHealth) => void } = {},
+): Promise<Harness> {
   const spec = await parseSwarmSpec(rawSpec(swarm), 'unit spec');
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const broker = createMemoryBroker({ logger: silentLogger });
@@ -83,6 +87,7 @@ async function harness(swarm: Record<string, unknown>, hooks: { onProgress?: (st
     logger: silentLogger,
     onProgress: ({ step }) => hooks.onProgress?.(step, deployment),
     onStateChange: (state) => states.push(state),
+    ...(hooks.onHealth === undefined ? {} : { onHealth: hooks.onHealth }),
   });
   return { deployment, broker, clock, launcher, steps, traffic, states };
 }
@@ -258,6 +263,49 @@ describe('a deployment on a manual clock, agents in process', () => {
       expect(books(report)).toEqual(books(clean));
     },
   );
+
+  it("checks every agent's health: one frozen past the agent timeout goes degraded, then unhealthy while it is restarted, then healthy", async () => {
+    const victim = '2-sma-b';
+    const seen: Array<[string, string, string]> = [];
+    const h: Harness = await harness(
+      { topology: 'mesh', healthCheckMs: 200 },
+      {
+        onProgress: (step, deployment) => step === 30 && void deployment.kill(victim, 'SIGSTOP'),
+        onHealth: (health) => seen.push([health.agentId, health.status, health.reasons.map((reason) => reason.code).join(',')]),
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('complete');
+    const statuses = seen.filter(([agent]) => agent === victim).map(([, status, codes]) => `${status}${codes === '' ? '' : ` (${codes})`}`);
+    const trouble = statuses.indexOf('unhealthy (recovering)');
+    expect(trouble).toBeGreaterThan(0);
+    // Before it was lost the checks saw it late or silent; after the restart it is healthy again.
+    expect(statuses.slice(0, trouble).some((status) => /^degraded \((heartbeat-late|no-health-answer)/.test(status))).toBe(true);
+    expect(statuses.at(-1)).toBe('healthy');
+    expect(report.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'restarted']);
+    // The others stayed healthy throughout.
+    expect(new Set(seen.filter(([agent]) => agent !== victim).map(([, status]) => status))).toEqual(new Set(['healthy']));
+  });
+
+  it('loses an agent whose sandbox the provider reports paused at the next health check, long before its heartbeats time out', async () => {
+    const clean = await runToEnd(await harness({ topology: 'mesh' }));
+    const victim = '2-sma-b';
+    const h: Harness = await harness(
+      { topology: 'mesh', healthCheckMs: 100, agentTimeoutMs: 10_000, stallTimeoutMs: 60_000 },
+      {
+        onProgress: (step, deployment) => {
+          if (step !== 30) return;
+          void h.launcher.pauseSandbox(deployment.processes().find((agent) => agent.id === victim)?.placement as string);
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    // Lost by the check (a heartbeat timeout would say "no heartbeat for …"), then restarted in a new sandbox.
+    const events = report.events.filter((event) => event.agent === victim).map((event) => `${event.kind}: ${event.detail}`);
+    expect(events[0]).toBe('lost: health check: its sandbox is paused');
+    expect(events[1]).toMatch(/^restarted: restart 1/);
+    expect(books(report)).toEqual(books(clean));
+  });
 
   it('fences a replaced agent that was only slow: when it comes back, its orders from the old epoch change nothing', async () => {
     const clean = await runToEnd(await harness({ topology: 'mesh' }));

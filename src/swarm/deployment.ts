@@ -9,8 +9,11 @@ import {
   type StepPayload,
   StepMessage,
   StepRefusedMessage,
+  HealthReportMessage,
+  HealthRequestMessage,
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
+import { type AgentHealth, type AgentSelfReport, HealthMonitor } from '../health/index.js';
 import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
@@ -92,6 +95,8 @@ export interface DeploymentOptions {
   readonly onEvent?: (event: SwarmEvent) => void;
   /** Called with the deployment's new state each time it moves. */
   readonly onStateChange?: (state: DeploymentState) => void;
+  /** Called when an agent's health changes (status or reasons), as the checks find it (`previous` undefined at its first check). */
+  readonly onHealth?: (health: AgentHealth, previous: AgentHealth | undefined) => void;
   /** Called with each line an agent's process prints (read through the SDK, for sandboxes). */
   readonly onAgentOutput?: (agentId: string, stream: 'stdout' | 'stderr', line: string) => void;
   /**
@@ -148,6 +153,9 @@ export class Deployment {
   readonly #session: TradingSession;
   readonly #ledger: StepLedger;
   readonly #fleet: AgentFleet;
+  /** Checks every agent's health on `swarm.healthCheckMs` (absent when it is 0). */
+  readonly #health: HealthMonitor | undefined;
+  #healthSeq = 0;
   readonly #lockstep: boolean;
   #state: DeploymentState = 'pending';
   /** Every step published, by index (the venue's bars of an order's step, and replays). */
@@ -227,6 +235,48 @@ export class Deployment {
       replay: (agent) => this.#replay(agent),
       ...(options.onAgentOutput === undefined ? {} : { onOutput: options.onAgentOutput }),
     });
+    this.#health =
+      section.healthCheckMs === 0
+        ? undefined
+        : new HealthMonitor({
+            probe: {
+              agents: () => this.#fleet.monitored(),
+              currentStep: () => this.#currentStep,
+              sandbox: (agentId) => this.#fleet.inspect(agentId),
+              ask: (agentId, timeoutMs) => this.#askHealth(agentId, timeoutMs),
+            },
+            clock: options.clock,
+            intervalMs: section.healthCheckMs,
+            thresholds: { heartbeatMs: section.heartbeatMs, agentTimeoutMs: section.agentTimeoutMs, maxLagSteps: section.maxLagSteps, checkpointEverySteps: section.checkpointEverySteps },
+            onChange: (health, previous) => this.#onHealth(health, previous),
+            onError: (error) => options.logger.warn({ err: errorMessage(error) }, 'a health check failed; it is tried again at the next interval'),
+          });
+  }
+
+  /** The agent's own report, asked on its inbox; null when it does not answer in time. */
+  async #askHealth(agentId: string, timeoutMs: number): Promise<AgentSelfReport | null> {
+    try {
+      const reply = await this.#options.bus.request(this.#topics.inbox(agentId), HealthRequestMessage.draft({ seq: this.#healthSeq++ }), { timeoutMs });
+      return HealthReportMessage.is(reply) ? reply.payload : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A health check changed its verdict on an agent: the control plane is told; a running agent whose
+   * sandbox the provider reports paused or gone is lost at once (its heartbeats would say so only
+   * after the agent timeout), and recovered as any lost agent is.
+   */
+  #onHealth(health: AgentHealth, previous: AgentHealth | undefined): void {
+    this.#options.onHealth?.(health, previous);
+    const cut = health.reasons.filter((reason) => reason.level === 'sandbox' && reason.status === 'unreachable');
+    if (cut.length > 0 && this.#fleet.lifecycleOf(health.agentId) === 'running') this.#fleet.lose(health.agentId, `health check: ${cut.map((reason) => reason.detail).join('; ')}`);
+  }
+
+  /** Every agent's latest health (empty with checks off, or before the first). */
+  health(): AgentHealth[] {
+    return this.#health?.latest() ?? [];
   }
 
   /**
@@ -330,6 +380,7 @@ export class Deployment {
     try {
       await this.#subscribe();
       this.#beat();
+      this.#health?.start();
       this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints, this.#resumeCheckpoints === undefined ? undefined : this.#resumedEpochs());
       if (this.#state === 'starting') this.#move('started');
     } catch (error) {
@@ -370,7 +421,10 @@ export class Deployment {
 
   /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
   toJSON(): DeploymentSnapshot {
-    const live = this.#fleet.snapshot();
+    const live = this.#fleet.snapshot().map((agent) => {
+      const health = this.#health?.of(agent.id);
+      return health === undefined ? agent : { ...agent, health: { status: health.status, reasons: health.reasons, sinceMs: health.sinceMs } };
+    });
     return {
       version: SNAPSHOT_VERSION,
       swarmId: this.swarmId,
@@ -424,6 +478,7 @@ export class Deployment {
   /** Ends every agent and what they run in (the deployment is then only a report). */
   async close(): Promise<void> {
     this.#stopBeat();
+    this.#health?.stop();
     await Promise.all(this.#subscriptions.splice(0).map((subscription) => subscription.unsubscribe().catch(() => undefined)));
     await this.#fleet.close();
   }
@@ -435,6 +490,7 @@ export class Deployment {
 
   #fail(): void {
     this.#stopBeat();
+    this.#health?.stop();
     if (this.#state !== 'stopped' && this.#state !== 'failed') this.#move('fail');
   }
 
@@ -443,6 +499,8 @@ export class Deployment {
     this.#events.push(full);
     this.#options.logger.info(full, 'swarm event');
     this.#options.onEvent?.(full);
+    // A lost, restarted or gone agent is checked at once, not at the next interval.
+    if (event.kind === 'lost' || event.kind === 'restarted' || event.kind === 'gone') void this.#health?.check([event.agent]).catch(() => undefined);
   }
 
   #wake(): void {
@@ -813,6 +871,7 @@ export class Deployment {
   /** Tells the agents to stop (each sends a last checkpoint), waits for them, and ends in `stopped`. */
   async #drain(): Promise<void> {
     if (this.#state !== 'draining') this.#move('drain');
+    this.#health?.stop();
     this.#stopping.abort('draining');
     await this.#fleet.stop(() =>
       this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),

@@ -2,6 +2,7 @@ import { type AgentConfig, type Resume, resumeSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
+import type { MonitoredAgent, SandboxObservation } from '../health/index.js';
 import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
 import type { AgentLauncher, LaunchedAgent } from './launcher.js';
@@ -313,6 +314,32 @@ export class AgentFleet {
         this.#abandon(state, `not back within ${this.#options.recoveryWaitMs} ms (swarm.recoveryWaitMs) after ${state.restarts} restart${state.restarts === 1 ? '' : 's'}`);
       }
     }
+  }
+
+  /** Every agent as the health monitor sees it: its lifecycle, its heartbeat's age, whether it checkpoints. */
+  monitored(): MonitoredAgent[] {
+    const now = this.#options.clock.now();
+    return [...this.#agents.values()].map((agent) => ({
+      id: agent.plan.id,
+      lifecycle: agent.lifecycle,
+      heartbeatAgeMs: agent.ready ? now - agent.lastHeardMs : null,
+      // A ring's entry holds only its breaker, which a restart begins closed: it never checkpoints.
+      checkpoints: agent.plan.kind !== 'collector',
+    }));
+  }
+
+  /** What the provider says of agent `agentId`'s sandbox (never rejects; `gone` for an agent it does not know). */
+  inspect(agentId: string): Promise<SandboxObservation> {
+    return this.#agents.get(agentId)?.process.inspect() ?? Promise.resolve({ state: 'gone', resources: null });
+  }
+
+  /**
+   * A health check found running agent `agentId` unreachable (its sandbox paused or gone): it is lost
+   * now, as a missed heartbeat would make it later, and recovered the same way.
+   */
+  lose(agentId: string, detail: string): void {
+    const agent = this.#agents.get(agentId);
+    if (agent !== undefined) this.#lose(agent, detail);
   }
 
   /** Sends `signal` to an agent's process (SIGKILL as a crash would; SIGSTOP makes it slow, not dead). */

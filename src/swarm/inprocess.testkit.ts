@@ -16,6 +16,7 @@ import {
   swarmTopics,
 } from '../bus/index.js';
 import { type Clock, InvalidInputError, type Logger, silentLogger } from '../core/index.js';
+import type { SandboxObservation } from '../health/index.js';
 import type { AgentSignal } from '../sandbox/index.js';
 import type { AgentLauncher, AgentProcessExit, LaunchRequest, LaunchedAgent } from './launcher.js';
 
@@ -39,6 +40,8 @@ export class InProcessLauncher implements AgentLauncher {
   readonly #running = new Set<InProcessAgent>();
   /** Placements the control plane can no longer reach (a partition): their processes cannot be stopped. */
   readonly #cutOff = new Set<string>();
+  /** Placements whose "sandbox" is paused (see {@link pauseSandbox}). */
+  readonly #paused = new Set<string>();
   #launches = 0;
 
   constructor(options: InProcessLauncherOptions) {
@@ -56,6 +59,20 @@ export class InProcessLauncher implements AgentLauncher {
    */
   cutOff(placement: string): void {
     this.#cutOff.add(placement);
+  }
+
+  /**
+   * Pauses the "sandbox" of the process at `placement`, as the SDK's pause does: the process is
+   * frozen and the provider reports its sandbox `paused` until {@link resumeSandbox}.
+   */
+  async pauseSandbox(placement: string): Promise<void> {
+    this.#paused.add(placement);
+    await this.signal(placement, 'SIGSTOP');
+  }
+
+  async resumeSandbox(placement: string): Promise<void> {
+    this.#paused.delete(placement);
+    await this.signal(placement, 'SIGCONT');
   }
 
   /** Sends `signal` to the process at `placement`, current or not (a replaced one that was cut off). */
@@ -84,7 +101,7 @@ export class InProcessLauncher implements AgentLauncher {
     });
     const freezable = new FreezableBus(bus);
     const runtime = new AgentRuntime({ bus: freezable, config, clock, logger });
-    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable, (placement) => this.#cutOff.has(placement));
+    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable, (placement) => this.#cutOff.has(placement), (placement) => this.#paused.has(placement));
     this.#running.add(agent);
     void agent.exited.then(() => this.#running.delete(agent));
     await runtime.start();
@@ -110,6 +127,7 @@ class InProcessAgent implements LaunchedAgent {
     private readonly bus: MemoryBus,
     private readonly freezable: FreezableBus,
     private readonly isCutOff: (placement: string) => boolean,
+    private readonly isPaused: (placement: string) => boolean,
   ) {
     this.exited = runtime.done.then((exit) => {
       this.#ended = true;
@@ -152,6 +170,11 @@ class InProcessAgent implements LaunchedAgent {
 
   placementAlive(): Promise<boolean> {
     return Promise.resolve(false);
+  }
+
+  /** In this process there is no sandbox: running until the agent ends (paused while the test says so), then gone. */
+  inspect(): Promise<SandboxObservation> {
+    return Promise.resolve({ state: this.#ended ? 'gone' : this.isPaused(this.placement) ? 'paused' : 'running', resources: null });
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IntentPayload, Resume } from '../agent/index.js';
 import type { Bar, FeedPosition } from '../market/index.js';
 import type { OrdersRequest } from '../trading/index.js';
+import type { AgentHealth } from '../health/index.js';
 import type { Fill } from '../venue/index.js';
 import type { AgentAbsence } from './absences.js';
 import type { SwarmEvent } from './fleet.js';
@@ -31,8 +32,18 @@ export interface DeploymentSnapshot {
   readonly events: readonly SwarmEvent[];
   /** Steps decided without an agent, so far. */
   readonly absences: readonly AgentAbsence[];
-  /** Each agent: `epoch` is its process's (absent in snapshots made before fencing). */
-  readonly agents: ReadonlyArray<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string; readonly epoch?: number }>;
+  /**
+   * Each agent: `epoch` is its process's (absent in snapshots made before fencing); `health` its
+   * latest health check (absent before the first, or with checks off).
+   */
+  readonly agents: ReadonlyArray<{
+    readonly id: string;
+    readonly lifecycle: AgentLifecycle;
+    readonly restarts: number;
+    readonly placement: string;
+    readonly epoch?: number;
+    readonly health?: Pick<AgentHealth, 'status' | 'reasons' | 'sinceMs'>;
+  }>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { AgentConfig } from '../agent/index.js';
+import type { SandboxObservation } from '../health/index.js';
 import type { AgentSignal } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
 
@@ -30,6 +31,8 @@ export interface LaunchedAgent {
   stderrTail(): string[];
   /** Whether what it ran in (its sandbox) is still there, so a restart can start the agent in it again. */
   placementAlive(): Promise<boolean>;
+  /** What the provider says of what it runs in (running, paused, gone) and its latest CPU and memory. Never rejects. */
+  inspect(): Promise<SandboxObservation>;
 }
 
 /** What {@link AgentLauncher.launch} starts. */

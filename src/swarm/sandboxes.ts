@@ -1,6 +1,6 @@
 import { AGENT_ENV, type AgentConfig } from '../agent/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage } from '../core/index.js';
-import { type AgentBundle, type Sandbox, type SandboxProvider, SandboxOwner, deployAgent } from '../sandbox/index.js';
+import { type AgentBundle, type Sandbox, type SandboxProvider, SandboxOwner, deployAgent, inspectSandbox } from '../sandbox/index.js';
 import type { AgentLauncher, LaunchRequest, LaunchedAgent } from './launcher.js';
 
 /** The owner tag of every agent sandbox: the next run cleans what a crashed one left (see SandboxOwner). */
@@ -108,6 +108,7 @@ export class SandboxLauncher implements AgentLauncher {
       },
       stderrTail: () => deployed.stderrTail(),
       placementAlive: () => sandbox.isRunning().catch(() => false),
+      inspect: () => inspectSandbox(this.#options.provider, sandbox.sandboxId),
     };
   }
 

@@ -53,6 +53,8 @@ describe('parseSwarmSpec', () => {
     onLostAgent: 'halt',
     stallTimeoutMs: 60_000,
     checkpointEverySteps: 250,
+    healthCheckMs: 1_000,
+    maxLagSteps: 10,
     template: 'base',
     feed: { source: 'data', loop: false },
   };
@@ -84,6 +86,8 @@ describe('parseSwarmSpec', () => {
       onLostAgent: 'continue',
       stallTimeoutMs: 200,
       checkpointEverySteps: 1,
+      healthCheckMs: 0,
+      maxLagSteps: 3,
       template: 'agent',
       feed: { source: 'data', loop: true },
     };

@@ -54,6 +54,14 @@ export const swarmSectionSchema = z
      */
     stallTimeoutMs: z.int().min(200).max(86_400_000).default(60_000),
     checkpointEverySteps: z.int().min(1).default(250),
+    /**
+     * How often every agent's health is checked: its sandbox through the provider (running, paused,
+     * gone; CPU and memory against its limits) and the agent's own report (last step, errors,
+     * checkpoint). 0 turns the checks off; heartbeats and last wills still find a lost agent.
+     */
+    healthCheckMs: z.union([z.literal(0), z.int().min(10).max(600_000)]).default(1_000),
+    /** An agent this many steps behind the feed is unhealthy (realtime pacing: a slow agent falls behind). */
+    maxLagSteps: z.int().min(1).max(1_000_000).default(10),
     /** The sandbox template agents run in. */
     template: z.string().min(1).default('base'),
     /**

@@ -100,7 +100,8 @@ describe('the client commands against tradeswarm serve', () => {
     expect(table.stdout).toMatch(/^NAME\s+STATE\s+ENV\s+TOPOLOGY\s+AGENTS\s+STEPS\s+ORDERS\s+EQUITY\s+PNL\s+UPTIME\ncli-deployment\s+running\s+dev\s+star\s+3\/3\s+\d+\/200000/);
     const status = await cli(['status', 'cli-deployment', '--url', url]);
     expect(status.stdout).toMatch(/^cli-deployment \(cli-deployment-[a-z0-9]+\): running, dev, star, lockstep/);
-    expect(status.stdout).toMatch(/AGENT\s+STATE\s+RESTARTS\s+SANDBOX\nhub\s+running\s+0\s+\S+\n1-sma-crossover-AAA-4-16\s+running\s+0\s+\S+\n2-momentum-BBB-8\s+running\s+0/);
+    // Health is whatever the latest check found (`-` before the first); restarts and epochs are 0.
+    expect(status.stdout).toMatch(/AGENT\s+STATE\s+HEALTH\s+RESTARTS\s+EPOCH\s+SANDBOX\nhub\s+running\s+(-|healthy|degraded)\s+0\s+0\s+\S+\n1-sma-crossover-AAA-4-16\s+running\s+\S+\s+0\s+0\s+\S+\n2-momentum-BBB-8\s+running\s+\S+\s+0\s+0/);
     const orders = await cli(['orders', 'cli-deployment', '--json', '--url', url]);
     const lines = orders.stdout.trim().split('\n').map((line) => JSON.parse(line) as { clientOrderId: string; step: number });
     expect(lines.length).toBeGreaterThan(0);

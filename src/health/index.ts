@@ -1,0 +1,16 @@
+export {
+  HEALTH_STATUSES,
+  HEALTH_LEVELS,
+  TROUBLE_STATUSES,
+  type HealthStatus,
+  type HealthLevel,
+  type HealthReason,
+  type SandboxObservation,
+  type AgentSelfReport,
+  type HealthObservation,
+  type HealthThresholds,
+  assessHealth,
+  compileHealthThresholds,
+  worseOf,
+} from './health.js';
+export { HealthMonitor, type HealthMonitorOptions, type HealthProbe, type MonitoredAgent, type AgentHealth } from './monitor.js';
