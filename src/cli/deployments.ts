@@ -177,6 +177,15 @@ export function registerDeploymentCommands(program: Command): void {
       });
     });
 
+  clientOptions(program.command('restart'))
+    .description("restart a lost agent: one try of the recovery ladder (how a staging deployment recovers; prod's recover by themselves)")
+    .argument('<deployment>', 'its name or id')
+    .argument('<agent>', 'the agent, as `status` lists it')
+    .action(async (ref: string, agentId: string, options: ClientOptions) => {
+      const view = await clientOf(options).restartAgent(ref, agentId);
+      print(options, view, () => `restarting ${agentId} of ${view.name}; \`tradeswarm status ${view.name}\` shows how it went\n`);
+    });
+
   clientOptions(program.command('stop'))
     .description('stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed')
     .argument('<deployment>', 'its name or id')

@@ -109,6 +109,11 @@ export class ControlPlaneClient {
     return this.#call('GET', `/v1/deployments/${encodeURIComponent(ref)}/logs${query(options)}`);
   }
 
+  /** `POST /v1/deployments/:ref/agents/:agent/restart`: restarts a lost agent (manual recovery). */
+  restartAgent(ref: string, agentId: string): Promise<DeploymentViewAnswer> {
+    return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/agents/${encodeURIComponent(agentId)}/restart`);
+  }
+
   /** `POST /v1/deployments/:ref/stop`: stops it for good; resolves once it stopped. */
   stop(ref: string, options: { readonly liquidate?: boolean } = {}): Promise<DeploymentViewAnswer> {
     return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/stop${options.liquidate === true ? '?liquidate=true' : ''}`);

@@ -266,6 +266,26 @@ export class ControlPlane {
     return this.#view(await this.#find(ref));
   }
 
+  /**
+   * An operator restarts a lost agent (the recovery of a `manual` environment, or any environment's
+   * agent that is waiting to be recovered): it climbs the recovery ladder once; the `restarted` or
+   * `restart-failed` event says how it went.
+   * @throws DeploymentNotFoundError; InvalidInputError naming `agent` when the deployment does not
+   *   run here, has no such agent, or the agent is not lost.
+   */
+  async restartAgent(ref: string, agentId: string): Promise<DeploymentView> {
+    const record = await this.#find(ref);
+    const live = this.#live.get(record.id);
+    if (live === undefined) throw new InvalidInputError('agent', `${record.name} is ${record.state}, not running on this server: there is no agent to restart`);
+    try {
+      live.deployment.restartAgent(agentId);
+    } catch (error) {
+      throw new InvalidInputError('agent', errorMessage(error));
+    }
+    await this.#repo.appendEvent(record.id, { kind: 'restart', agentId, detail: 'restart requested by an operator' });
+    return this.#view(record);
+  }
+
   /** Prunes what each environment no longer keeps (its retention), then again after `pruneEveryMs`. */
   async #prune(): Promise<void> {
     const { environments, clock, logger } = this.#options;
@@ -345,6 +365,8 @@ export class ControlPlane {
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
+      // The environment's failover mode: dev none, staging manual, prod automatic (overridable by its config).
+      recovery: this.#options.environments[record.env as EnvironmentName].failover,
       // Stored as events: `logs` and the live stream show each change of an agent's health (a first check that finds it healthy is no news).
       onHealth: (health, previous) => {
         if (previous !== undefined || health.status !== 'healthy') write(() => this.#repo.appendEvent(record.id, { kind: 'health', step: deployment.currentStep, agentId: health.agentId, detail: healthLine(health) }));

@@ -44,6 +44,7 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  *   `…/logs?agent=&after=&limit=` (what its agents printed);
  * - `POST /v1/deployments/:ref/bars` `{bars: [{symbol, time, open, high, low, close, volume}]}` → published
  *   into a deployment whose feed is the bus;
+ * - `POST /v1/deployments/:ref/agents/:agent/restart` → a lost agent climbs the recovery ladder once (manual recovery);
  * - `POST /v1/deployments/:ref/stop` → once it stopped;
  * - `GET /v1/stream?deployment=` → server-sent events as the store records them: `state` (a
  *   deployment's state), `step` (a closed step with its orders and fills), `event` (its history);
@@ -98,6 +99,7 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
       stop();
     });
   });
+  app.post<{ Params: { ref: string; agent: string } }>('/v1/deployments/:ref/agents/:agent/restart', (request) => controlPlane.restartAgent(request.params.ref, request.params.agent));
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => {
     const query = parse(stopQuerySchema, request.query, 'the query');
     return controlPlane.stop(request.params.ref, { liquidate: query.liquidate === 'true' });

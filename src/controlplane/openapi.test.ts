@@ -49,6 +49,7 @@ describe('the OpenAPI document', () => {
       '/v1/deployments/{ref}/logs': ['get'],
       '/v1/deployments/{ref}/events': ['get'],
       '/v1/deployments/{ref}/bars': ['post'],
+      '/v1/deployments/{ref}/agents/{agent}/restart': ['post'],
       '/v1/deployments/{ref}/stop': ['post'],
       '/v1/stream': ['get'],
       '/v1/openapi.json': ['get'],
@@ -108,7 +109,7 @@ describe('the OpenAPI document', () => {
     await app.register(controlPlaneRoutes, { controlPlane });
     await app.ready();
     try {
-      expect(registered.sort()).toEqual(API_ROUTES.filter((route) => route.path !== '/healthz').map((route) => `${route.method} ${route.path.replace('{ref}', ':ref')}`).sort());
+      expect(registered.sort()).toEqual(API_ROUTES.filter((route) => route.path !== '/healthz').map((route) => `${route.method} ${route.path.replace('{ref}', ':ref').replace('{agent}', ':agent')}`).sort());
       expect(app.hasRoute({ method: 'GET', url: '/healthz' })).toBe(true);
       const served = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
       expect(served.statusCode).toBe(200);

@@ -80,6 +80,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     success: { status: 200, schema: 'PublishedBars' },
     errors: [400, 401, 404, 500],
   },
+  {
+    method: 'post',
+    path: '/v1/deployments/{ref}/agents/{agent}/restart',
+    summary: "Restarts a lost agent: one try of the recovery ladder (a manual environment's recovery); its events say how it went.",
+    success: { status: 200, schema: 'DeploymentView' },
+    errors: [400, 401, 404, 500],
+  },
   { method: 'post', path: '/v1/deployments/{ref}/stop', summary: 'Stops it for good (agents checkpoint, sandboxes are killed), liquidating its positions when asked; answers once it stopped.', query: stopQuerySchema, success: { status: 200, schema: 'DeploymentView' }, errors: [401, 404, 500] },
   {
     method: 'get',
@@ -137,6 +144,7 @@ function operationOf(route: ApiRoute): Json {
       : { 'application/json': { schema: schema === 'object' ? { type: 'object' } : typeof schema === 'string' ? reference(schema) : { type: 'array', items: reference(schema[0]) } } };
   const parameters = [
     ...(route.path.includes('{ref}') ? [{ name: 'ref', in: 'path', required: true, description: "The deployment's id or name.", schema: { type: 'string' } }] : []),
+    ...(route.path.includes('{agent}') ? [{ name: 'agent', in: 'path', required: true, description: 'The agent, as the deployment lists it.', schema: { type: 'string' } }] : []),
     ...Object.entries(route.query?.shape ?? {}).map(([name, field]) => {
       const { description, ...fieldSchema } = parameterSchemaOf(field as z.ZodType);
       return { name, in: 'query', required: false, ...(description === undefined ? {} : { description }), schema: fieldSchema };

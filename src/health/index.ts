@@ -14,3 +14,4 @@ export {
   worseOf,
 } from './health.js';
 export { HealthMonitor, type HealthMonitorOptions, type HealthProbe, type MonitoredAgent, type AgentHealth } from './monitor.js';
+export { RECOVERY_MODES, type RecoveryMode, type RecoveryRung, type RecoveryPolicy, type RecoveryState, nextRung, withinWindow } from './recovery.js';

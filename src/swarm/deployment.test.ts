@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { OrdersMessage, OrdersResultMessage, StepMessage, swarmRegistry } from '../agent/index.js';
 import { type Envelope, type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
 import { ManualClock, silentLogger } from '../core/index.js';
-import type { AgentHealth } from '../health/index.js';
+import type { AgentHealth, RecoveryMode } from '../health/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment, type DeploymentEvent, DeploymentStateError, type DeploymentState, deploymentTransition } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
@@ -52,7 +52,7 @@ afterEach(async () => {
 
 async function harness(
   swarm: Record<string, unknown>,
-  hooks: { onProgress?: (step: number, deployment: Deployment) => void; onHealth?: (health: AgentHealth) => void } = {},
+  hooks: { onProgress?: (step: number, deployment: Deployment) => void; onHealth?: (health: AgentHealth) => void; recovery?: RecoveryMode } = {},
 ): Promise<Harness> {
   const spec = await parseSwarmSpec(rawSpec(swarm), 'unit spec');
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
@@ -88,6 +88,7 @@ async function harness(
     onProgress: ({ step }) => hooks.onProgress?.(step, deployment),
     onStateChange: (state) => states.push(state),
     ...(hooks.onHealth === undefined ? {} : { onHealth: hooks.onHealth }),
+    ...(hooks.recovery === undefined ? {} : { recovery: hooks.recovery }),
   });
   return { deployment, broker, clock, launcher, steps, traffic, states };
 }
@@ -228,7 +229,7 @@ describe('a deployment on a manual clock, agents in process', () => {
     );
     const report = await runToEnd(h);
     expect(report.events.filter((event) => event.agent === killed).map((event) => event.kind)).toEqual(['lost', 'restarted']);
-    expect(report.events.find((event) => event.kind === 'restarted')?.detail).toMatch(/^restart 1, replayed 3\d steps$/);
+    expect(report.events.find((event) => event.kind === 'restarted')?.detail).toMatch(/^restart 1 \(hard: in a new sandbox\), back \d+ ms after it was lost \(this try \d+ ms\), replayed 3\d steps$/);
     expect(h.launcher.launches).toBe(4);
     // No step was decided without it: every step after the kill was published with it as a participant.
     expect(h.steps.filter((step) => step.index > 30).every((step) => step.participants.includes(killed as string))).toBe(true);
@@ -258,7 +259,7 @@ describe('a deployment on a manual clock, agents in process', () => {
       const report = await runToEnd(h);
       const restarted = report.events.find((event) => event.kind === 'restarted' && event.agent === killed);
       // Checkpoints come after steps 9, 19, 29, 39…: the kill after step 34 finds the one after 29.
-      expect(restarted?.detail).toMatch(/^restart 1, resumed from its checkpoint after step (29|3\d), replayed [0-6] steps$/);
+      expect(restarted?.detail).toMatch(/^restart 1 \(hard: in a new sandbox\), back \d+ ms after it was lost \(this try \d+ ms\), resumed from its checkpoint after step (29|3\d), replayed [0-6] steps$/);
       expect(report.outcome).toBe('complete');
       expect(books(report)).toEqual(books(clean));
     },
@@ -305,6 +306,53 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(events[0]).toBe('lost: health check: its sandbox is paused');
     expect(events[1]).toMatch(/^restarted: restart 1/);
     expect(books(report)).toEqual(books(clean));
+  });
+
+  it('counts restarts within swarm.restartWindowMs: losses far apart are each recovered, a crash loop ends in an alert', async () => {
+    const victim = '2-sma-b';
+    // Real time: a step a second on the clock (daily bars × 86,400), losses four steps apart; a budget of one restart a second.
+    const spaced = new Set([10, 14, 18]);
+    const report = await runToEnd(
+      await harness(
+        { topology: 'mesh', pacing: { mode: 'realtime', speed: 86_400 }, maxRestarts: 1, restartWindowMs: 1_000 },
+        { onProgress: (step, deployment) => spaced.has(step) && void deployment.kill(victim, 'SIGKILL') },
+      ),
+    );
+    expect(report.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'restarted', 'lost', 'restarted', 'lost', 'restarted']);
+
+    const rapid = new Set([20, 45, 70]);
+    const loop = await harness({ topology: 'mesh', maxRestarts: 1, restartWindowMs: 600_000 }, { onProgress: (step, deployment) => rapid.has(step) && void deployment.kill(victim, 'SIGKILL') });
+    const looped = await runToEnd(loop);
+    expect(looped.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'restarted', 'lost', 'alert', 'gone']);
+    expect(looped.events.find((event) => event.kind === 'alert')?.detail).toBe('restarted 1 times within 600000 ms (swarm.maxRestarts, swarm.restartWindowMs), lost again');
+    expect(looped.outcome).toBe('halted');
+  });
+
+  it('recovers by the environment: none raises an alert and loses the agent; manual waits for an operator, whose restart brings it back', async () => {
+    const victim = '2-sma-b';
+    const none = await runToEnd(await harness({ topology: 'mesh' }, { recovery: 'none', onProgress: (step, deployment) => step === 30 && void deployment.kill(victim, 'SIGKILL') }));
+    expect(none.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'alert', 'gone']);
+    expect(none.outcome).toBe('halted');
+
+    const clean = await runToEnd(await harness({ topology: 'mesh' }));
+    const h: Harness = await harness(
+      { topology: 'mesh' },
+      {
+        recovery: 'manual',
+        onProgress: (step, deployment) => {
+          if (step !== 30) return;
+          void deployment.kill(victim, 'SIGKILL');
+          // The operator answers the alert two seconds later.
+          h.clock.setTimeout(() => deployment.restartAgent(victim), 2_000);
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'alert', 'restarted']);
+    expect(report.events.find((event) => event.kind === 'restarted')?.detail).toMatch(/^restart 1 \(hard: in a new sandbox\), back 2\d{3} ms after it was lost/);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+    expect(() => h.deployment.restartAgent(victim)).toThrow(/only a lost agent can be restarted/);
   });
 
   it('fences a replaced agent that was only slow: when it comes back, its orders from the old epoch change nothing', async () => {

@@ -13,7 +13,7 @@ import {
   HealthRequestMessage,
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
-import { type AgentHealth, type AgentSelfReport, HealthMonitor } from '../health/index.js';
+import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
 import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
@@ -95,6 +95,8 @@ export interface DeploymentOptions {
   readonly onEvent?: (event: SwarmEvent) => void;
   /** Called with the deployment's new state each time it moves. */
   readonly onStateChange?: (state: DeploymentState) => void;
+  /** How a lost agent is recovered (the environment's failover mode). @default 'automatic' */
+  readonly recovery?: RecoveryMode;
   /** Called when an agent's health changes (status or reasons), as the checks find it (`previous` undefined at its first check). */
   readonly onHealth?: (health: AgentHealth, previous: AgentHealth | undefined) => void;
   /** Called with each line an agent's process prints (read through the SDK, for sandboxes). */
@@ -222,7 +224,7 @@ export class Deployment {
       onEpoch: (agentId, epoch) => this.#session.venue.admitEpoch(agentId, epoch),
       unreadyHint: options.unreadyHint ?? 'check that agents reach the bus',
       agentTimeoutMs: section.agentTimeoutMs,
-      maxRestarts: section.maxRestarts,
+      recovery: { mode: options.recovery ?? 'automatic', softRestarts: section.softRestarts, maxRestarts: section.maxRestarts, restartWindowMs: section.restartWindowMs },
       recoveryWaitMs: section.recoveryWaitMs,
       waitForLost: this.#lockstep,
       clock: options.clock,
@@ -362,6 +364,14 @@ export class Deployment {
   /** The agents' processes (see {@link AgentFleet.processes}). */
   processes(): ReturnType<AgentFleet['processes']> {
     return this.#fleet.processes();
+  }
+
+  /**
+   * An operator restarts lost agent `agentId` (manual recovery): it climbs the recovery ladder once.
+   * @throws SwarmRunError when there is no such agent or it is not lost.
+   */
+  restartAgent(agentId: string): void {
+    this.#fleet.requestRestart(agentId);
   }
 
   /** Sends a signal to an agent's process (SIGKILL as a crash would). */

@@ -2,7 +2,7 @@ import { type AgentConfig, type Resume, resumeSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
 import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
-import type { MonitoredAgent, SandboxObservation } from '../health/index.js';
+import { type MonitoredAgent, type RecoveryPolicy, type RecoveryRung, type SandboxObservation, nextRung, withinWindow } from '../health/index.js';
 import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
 import type { AgentLauncher, LaunchedAgent } from './launcher.js';
@@ -23,7 +23,7 @@ export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
   /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
-  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
+  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'alert' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
   readonly detail: string;
 }
 
@@ -59,6 +59,12 @@ interface AgentState {
   /** When it was lost (on the clock), while it is recovering. */
   lostAtMs: number | undefined;
   restarts: number;
+  /** When each restart of it began (clock ms), for the restart budget's window. */
+  restartTimes: number[];
+  /** An operator asked for a restart (manual recovery): the next try may climb. */
+  requested: boolean;
+  /** Whether the ladder is being climbed for it now (a request meanwhile joins that climb). */
+  climbing: boolean;
   /** Its current process's epoch (see `AgentConfig.epoch`). */
   epoch: number;
   startMs: AgentReport['startMs'];
@@ -88,7 +94,8 @@ export interface AgentFleetOptions {
   /** What to check when agents send no heartbeat (e.g. that sandboxes reach the broker at its URL). */
   readonly unreadyHint: string;
   readonly agentTimeoutMs: number;
-  readonly maxRestarts: number;
+  /** How a lost agent is recovered: the ladder's mode, soft tries, and the restart budget per window. */
+  readonly recovery: RecoveryPolicy;
   /** How long a lost agent may take to come back before it is lost for good. */
   readonly recoveryWaitMs: number;
   /**
@@ -178,6 +185,9 @@ export class AgentFleet {
           lastHeardMs: clock.now(),
           lostAtMs: undefined,
           restarts: 0,
+          restartTimes: [],
+          requested: false,
+          climbing: false,
           epoch,
           startMs: { sandbox: launched.timings.sandboxMs, write: launched.timings.writeMs, process: launched.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
@@ -407,10 +417,11 @@ export class AgentFleet {
     }));
   }
 
-  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean, epoch: number): Promise<LaunchedAgent> {
+  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean, epoch: number, placement: 'same' | 'new' = 'same'): Promise<LaunchedAgent> {
     this.#options.onEpoch(agent.id, epoch);
     return this.#options.launcher.launch({
       agent,
+      placement,
       config: this.#options.configOf(agent, { replayFirst: restarting, epoch }),
       previous,
       onStdout: (line) => {
@@ -503,26 +514,61 @@ export class AgentFleet {
     this.#options.wake();
   }
 
-  /** Restarts a lost agent until it is back, its restarts are used up, or it is gone meanwhile. */
+  /**
+   * An operator asks for agent `agentId` to be restarted (manual recovery): its next try climbs the ladder.
+   * @throws SwarmRunError when there is no such agent or it is not waiting for recovery.
+   */
+  requestRestart(agentId: string): void {
+    const state = this.#agents.get(agentId);
+    if (state === undefined) throw new SwarmRunError(`no agent ${agentId}; agents: ${[...this.#agents.keys()].join(', ')}`);
+    if (state.lifecycle !== 'recovering') throw new SwarmRunError(`agent ${agentId} is ${state.lifecycle}, not waiting for a restart; only a lost agent can be restarted`);
+    state.requested = true;
+    void this.#recover(state);
+  }
+
+  /**
+   * Climbs the recovery ladder for a lost agent (see `nextRung`): soft restarts in its own sandbox,
+   * then hard restarts in new ones, with back-off between failed tries, until it is back; or ends
+   * in an alert: lost for good (automatic when the restart budget is spent, or `none`), or waiting
+   * for an operator (`manual`, until the recovery wait runs out).
+   */
   async #recover(state: AgentState): Promise<void> {
-    const { maxRestarts, clock } = this.#options;
+    const { recovery, clock } = this.#options;
+    if (state.climbing) return;
+    state.climbing = true;
+    try {
+      await this.#climb(state, recovery, clock);
+    } finally {
+      state.climbing = false;
+    }
+  }
+
+  async #climb(state: AgentState, recovery: RecoveryPolicy, clock: Clock): Promise<void> {
     for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
-      if (state.restarts >= maxRestarts) {
-        this.#abandon(state, maxRestarts === 0 ? 'not restarted (swarm.maxRestarts is 0)' : `restarted ${state.restarts} times (swarm.maxRestarts), lost again`);
+      state.restartTimes = withinWindow(state.restartTimes, clock.now(), recovery.restartWindowMs);
+      const alive = state.process.placement !== '' && (await state.process.placementAlive());
+      const { rung, why } = nextRung(recovery, { attempt, recentRestarts: state.restartTimes.length, requested: state.requested, sandboxAlive: alive });
+      if (rung === 'alert') {
+        this.#options.emit({ agent: state.plan.id, kind: 'alert', detail: why });
+        if (recovery.mode !== 'manual' || state.requested) this.#abandon(state, why);
         return;
       }
+      state.requested = false;
       state.restarts += 1;
+      state.restartTimes.push(clock.now());
+      const began = clock.now();
       try {
-        const { resumedAt, replayed } = await this.#restart(state);
+        const { resumedAt, replayed } = await this.#restart(state, rung);
         if (state.lifecycle !== 'recovering') {
           if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
         }
+        const took = `back ${Math.round(clock.now() - (state.lostAtMs ?? began))} ms after it was lost (this try ${Math.round(clock.now() - began)} ms)`;
         this.#move(state, 'recovered');
         state.lostAtMs = undefined;
         state.lastHeardMs = clock.now();
         const from = resumedAt === null ? '' : `, resumed from its checkpoint after step ${resumedAt}`;
-        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts}${from}, replayed ${replayed} steps` });
+        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts} (${rungName(rung)}), ${took}${from}, replayed ${replayed} steps` });
         this.#changed();
         this.#options.wake();
         return;
@@ -531,20 +577,20 @@ export class AgentFleet {
           if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
         }
-        this.#options.emit({ agent: state.plan.id, kind: 'restart-failed', detail: `restart ${state.restarts}: ${errorMessage(error)}` });
+        this.#options.emit({ agent: state.plan.id, kind: 'restart-failed', detail: `restart ${state.restarts} (${rungName(rung)}): ${errorMessage(error)}` });
         await new Promise<void>((resolve) => clock.setTimeout(resolve, RESTART_BACKOFF_MS * 2 ** attempt));
       }
     }
   }
 
   /** One restart: the process again (where it ran if that is still there, else somewhere new), then the replay. */
-  async #restart(state: AgentState): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
+  async #restart(state: AgentState, rung: Exclude<RecoveryRung, 'alert'>): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
     const { clock } = this.#options;
     const previous = state.process;
     await previous.stop({ graceMs: 0 });
     // A process that could not be stopped (its sandbox unreachable) may come back: fenced off by the epoch.
     state.epoch += 1;
-    const launched = await this.#launch(state.plan, previous, true, state.epoch);
+    const launched = await this.#launch(state.plan, previous, true, state.epoch, rung === 'soft-restart' ? 'same' : 'new');
     state.process = launched;
     state.ready = false;
     state.exitCode = undefined;
@@ -561,4 +607,8 @@ export class AgentFleet {
     }
     return this.#options.replay(state.plan);
   }
+}
+
+function rungName(rung: Exclude<RecoveryRung, 'alert'>): string {
+  return rung === 'soft-restart' ? 'soft: in its own sandbox' : 'hard: in a new sandbox';
 }

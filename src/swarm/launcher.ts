@@ -42,6 +42,11 @@ export interface LaunchRequest {
   readonly config: AgentConfig;
   /** Its previous process when this is a restart: the launcher may start it where that one ran. */
   readonly previous: LaunchedAgent | undefined;
+  /**
+   * A restart's rung: `same` starts it where `previous` ran when that is still there (a soft restart),
+   * `new` in a new place, the previous one ended (a hard restart). @default 'same'
+   */
+  readonly placement?: 'same' | 'new';
   /** Each line it prints on stdout and stderr. */
   readonly onStdout: (line: string) => void;
   readonly onStderr: (line: string) => void;

@@ -74,7 +74,13 @@ export class SandboxLauncher implements AgentLauncher {
     const { provider, template, swarmId, bundle, logger } = this.#options;
     const { agent, config } = request;
     const started = performance.now();
-    const reusable = request.previous === undefined ? undefined : this.#sandboxes.get(request.previous.placement);
+    const previous = request.previous === undefined ? undefined : this.#sandboxes.get(request.previous.placement);
+    if (previous !== undefined && request.placement === 'new') {
+      // A hard restart: the old sandbox goes, so nothing in it can come back beside the new one.
+      this.#sandboxes.delete(previous.sandboxId);
+      await previous.kill().catch((error: unknown) => logger.warn({ agent: agent.id, sandboxId: previous.sandboxId, err: errorMessage(error) }, 'could not kill the sandbox of a hard-restarted agent'));
+    }
+    const reusable = request.placement === 'new' ? undefined : previous;
     const sandbox =
       reusable !== undefined && (await request.previous?.placementAlive()) === true
         ? reusable

@@ -34,8 +34,15 @@ export const swarmSectionSchema = z
     controlPlaneTimeoutMs: z.int().min(100).max(3_600_000).default(10_000),
     /** Lockstep: the longest wait for a step's decisions before liveness is checked again. */
     stepTimeoutMs: z.int().min(10).max(600_000).default(5_000),
-    /** How often a lost agent is restarted before it stays lost (a star's hub is never restarted). */
+    /**
+     * How often one agent may be restarted within `restartWindowMs` before it stays lost (a star's
+     * hub is never restarted): a crash loop ends, while a deployment that runs for days is not
+     * halted by losses far apart.
+     */
     maxRestarts: z.int().min(0).max(100).default(3),
+    restartWindowMs: z.int().min(1_000).max(604_800_000).default(600_000),
+    /** The recovery ladder: tries in the agent's own sandbox (a soft restart) before new sandboxes (hard restarts). */
+    softRestarts: z.int().min(0).max(100).default(1),
     /**
      * Lockstep: how long the swarm waits for a lost agent to come back (restarted, its state
      * replayed) before it counts as lost for good. Meanwhile no step is decided without it.
