@@ -369,7 +369,8 @@ export class ControlPlane {
       recovery: this.#options.environments[record.env as EnvironmentName].failover,
       // Stored as events: `logs` and the live stream show each change of an agent's health (a first check that finds it healthy is no news).
       onHealth: (health, previous) => {
-        if (previous !== undefined || health.status !== 'healthy') write(() => this.#repo.appendEvent(record.id, { kind: 'health', step: deployment.currentStep, agentId: health.agentId, detail: healthLine(health) }));
+        const step = deployment.currentStep;
+        if (previous !== undefined || health.status !== 'healthy') write(() => this.#repo.appendEvent(record.id, { kind: 'health', step, agentId: health.agentId, detail: healthLine(health) }));
       },
       onAgentOutput: (agentId, stream, line) => this.#agentLogs.add(record.id, agentId, stream, line, clock.now()),
       onStateChange: (state) => {
