@@ -315,6 +315,12 @@ export const agentConfigSchema = z.strictObject({
    * Its orders carry it, and the venue refuses orders of an epoch below the role's latest (fencing).
    */
   epoch: z.int().nonnegative(),
+  /**
+   * A hot standby: it connects, follows its agent's checkpoints, beats as `standby`, and does nothing
+   * else until the control plane promotes it (a `promote` control message with its epoch); it then
+   * takes the role over as a restarted agent does (its replay first).
+   */
+  standby: z.boolean().default(false),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -60,6 +60,7 @@ function configOf(spec: StrategySpec, changes: Partial<AgentConfig> = {}): Agent
     replayFirst: false,
     orderTimeoutMs: 5_000,
     epoch: 0,
+    standby: false,
     ...changes,
   };
 }

@@ -95,6 +95,7 @@ function configOf(agentId: string, changes: Partial<AgentConfig> = {}): AgentCon
     replayFirst: false,
     orderTimeoutMs: 5_000,
     epoch: 0,
+    standby: false,
     ...changes,
   };
 }
@@ -449,14 +450,23 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
 
     await control.publish(topics.step(), StepMessage.draft(stepAt(1)));
     await control.publish(topics.step(), StepMessage.draft(stepAt(2)));
-    await waitFor(() => runtime.counters.steps === 3, 'steps 1 and 2 to arrive');
+    // Halted, it leaves the steps unsignalled (the checkpoint request comes after them, in order).
     const state = await checkpointOf(control, checkpoints, 'spoke-1');
-    expect(state).toMatchObject({ signalledUpTo: 2, halted: 'hub-lost', counters: { steps: 3, signals: 1 } });
+    expect(state).toMatchObject({ signalledUpTo: 0, halted: 'hub-lost', counters: { steps: 1, signals: 1 } });
     expect(signalsOf(signals).map((s) => s.index)).toEqual([0]);
 
     clock.advance(200);
     await waitFor(() => heartbeats.length === 3, 'two more heartbeats');
     expect(statusesOf(heartbeats)).toEqual(['running', 'degraded', 'degraded']);
+
+    // The hub's standby takes over (a process of a higher epoch): the spoke trades again, from the step it left.
+    const promoted = await connectBus({ url: b.url, ...b.issueCredentials({ swarmId: SWARM, agentId: 'hub' }), clientId: 'hub', connectionId: `${SWARM}.hub.1`, registry: swarmRegistry, logger: silentLogger });
+    buses.push(promoted);
+    await promoted.publish(topics.heartbeat('hub'), HeartbeatMessage.draft({ seq: 0, status: 'starting', epoch: 1 }));
+    await waitFor(() => runtime.halted === undefined, 'the spoke to trade again');
+    await control.publish(topics.step(), StepMessage.draft(stepAt(1)));
+    await waitFor(() => signals.length === 2, 'the signal of step 1');
+    expect(signalsOf(signals).map((s) => s.index)).toEqual([0, 1]);
   });
 
   it('a spoke whose hub falls silent past peerTimeoutMs halts too', async () => {

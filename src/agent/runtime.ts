@@ -40,6 +40,7 @@ import {
   type ResumeState,
   SignalMessage,
   type StepPayload,
+  resumeSchema,
   resumeStateSchema,
   StepMessage,
   StepRefusedMessage,
@@ -116,6 +117,9 @@ export class AgentRuntime {
   #timer: TimerHandle | undefined;
   #halted: string | undefined;
   #replaying = false;
+  /** A hot standby until promoted (see `AgentConfig.standby`), and how many of its agent's checkpoints it took up meanwhile. */
+  #standby: boolean;
+  #followed = 0;
   /** A restarted agent waits for its replay before it takes new work; what arrives meanwhile waits here. */
   #awaitingReplay: boolean;
   readonly #held: Envelope[] = [];
@@ -174,6 +178,7 @@ export class AgentRuntime {
     this.#checkpointsAfter =
       config.kind === 'collector' ? undefined : this.#pipeline !== undefined || config.kind === 'coordinator' || config.kind === 'executor' ? 'decision' : 'signal';
     this.#awaitingReplay = config.replayFirst;
+    this.#standby = config.standby;
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -189,20 +194,38 @@ export class AgentRuntime {
     return this.#halted;
   }
 
-  /** Subscribes to its topics and starts heartbeating. */
+  /**
+   * Subscribes to its topics and starts heartbeating. A standby subscribes only to its control
+   * topics, the control plane's heartbeat and its agent's checkpoints, until it is promoted.
+   */
   async start(): Promise<void> {
     const config = this.#config;
     const topics = this.#topics;
-    const now = this.#clock.now();
-    this.#lastHeard.set(CONTROL_PLANE_ID, now);
-    for (const peer of [...config.upstream, ...config.requires, ...config.ring]) this.#lastHeard.set(peer, now);
-    // Every subscription at once: one round trip to the broker instead of one per topic.
+    this.#lastHeard.set(CONTROL_PLANE_ID, this.#clock.now());
+    const [pending, on] = this.#subscriber();
+    for (const filter of topics.controlFilters(config.agentId)) on(filter, (envelope) => this.#onControl(envelope));
+    on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
+    if (this.#standby) on(topics.checkpoint(config.agentId), (envelope) => this.#onPrimaryCheckpoint(envelope));
+    else this.#subscribeWork(on, pending);
+    this.#subscriptions.push(...(await Promise.all(pending)));
+    this.#beat();
+  }
+
+  /** Subscriptions made together (one round trip to the broker instead of one per topic), each handler guarded. */
+  #subscriber(): [Array<Promise<Subscription>>, (filter: string, handler: (envelope: Envelope) => void | Promise<void>) => void] {
     const pending: Array<Promise<Subscription>> = [];
     const on = (filter: string, handler: (envelope: Envelope) => void | Promise<void>): void => {
       pending.push(this.#bus.subscribe(filter, (envelope) => this.#guard(() => handler(envelope))));
     };
-    for (const filter of topics.controlFilters(config.agentId)) on(filter, (envelope) => this.#onControl(envelope));
-    on(topics.heartbeat(CONTROL_PLANE_ID), () => this.#heard(CONTROL_PLANE_ID));
+    return [pending, on];
+  }
+
+  /** The topics of its work: peers' heartbeats, steps, upstream signals or decisions, its inbox. */
+  #subscribeWork(on: (filter: string, handler: (envelope: Envelope) => void | Promise<void>) => void, pending: Array<Promise<Subscription>>): void {
+    const config = this.#config;
+    const topics = this.#topics;
+    const now = this.#clock.now();
+    for (const peer of [...config.upstream, ...config.requires, ...config.ring]) this.#lastHeard.set(peer, now);
     const watched = new Set([...config.requires, ...config.ring].filter((id) => id !== config.agentId));
     for (const peer of watched) on(topics.heartbeat(peer), (envelope) => this.#onPeerHeartbeat(peer, envelope));
     if (config.readsSteps) on(topics.step(), (envelope) => this.#onStep(envelope));
@@ -212,8 +235,31 @@ export class AgentRuntime {
     }
     for (const peer of config.decisionsFrom) on(topics.decision(peer), (envelope) => this.#onDownstreamDecision(envelope));
     pending.push(this.#bus.serve(topics.inbox(config.agentId), (request) => this.#onInbox(request)));
+  }
+
+  /**
+   * A standby follows its agent's checkpoints as they come, taking each up at once, so that it holds
+   * the primary's state when it is promoted (the control plane's replay then brings it the steps after).
+   */
+  #onPrimaryCheckpoint(envelope: Envelope): void {
+    if (!this.#standby || !CheckpointMessage.is(envelope)) return;
+    const resume = resumeSchema.safeParse((envelope.payload.state as { resume?: unknown } | null)?.resume);
+    if (!resume.success) return;
+    this.#restore(resume.data);
+    this.#followed += 1;
+  }
+
+  /** Takes its agent's role over: subscribes to its work and waits for the control plane's replay, as a restarted agent does. */
+  async #promote(): Promise<void> {
+    if (!this.#standby) return;
+    this.#standby = false;
+    this.#awaitingReplay = true;
+    this.#logger.info({ epoch: this.#config.epoch, checkpointsFollowed: this.#followed }, 'promoted: taking the role over');
+    const [pending, on] = this.#subscriber();
+    this.#subscribeWork(on, pending);
     this.#subscriptions.push(...(await Promise.all(pending)));
-    this.#beat();
+    // Beat at once: the control plane waits for this process's first heartbeat to replay it.
+    this.#publishBeat();
   }
 
   /**
@@ -241,11 +287,20 @@ export class AgentRuntime {
   /** A watched peer's heartbeat, or its last will (`lost`), which counts as silence from now on. */
   #onPeerHeartbeat(peer: string, envelope: Envelope): void {
     if (!HeartbeatMessage.is(envelope)) return;
+    // The peer's standby is not the peer (its epoch is higher, and it is not trading yet).
+    if (envelope.payload.status === 'standby') return;
     // A replaced process of the peer (cut off, not dead) beats, and its will drops, in vain.
     const epoch = envelope.payload.epoch ?? 0;
     if (epoch < (this.#peerEpochs.get(peer) ?? 0)) return;
     this.#peerEpochs.set(peer, epoch);
-    if (envelope.payload.status === 'starting') return;
+    // A ring stage still catching up is not back yet; a required peer (a star's hub) is, as soon as it
+    // starts: it holds what it gets until its replay is done.
+    if (envelope.payload.status === 'starting' && !this.#config.requires.includes(peer)) return;
+    // A required peer that was lost is back (its standby took over, or it was restarted): trade again.
+    if (envelope.payload.status !== 'lost' && this.#halted === `${peer}-lost`) {
+      this.#halted = undefined;
+      this.#logger.info({ peer, epoch }, 'a required peer is back; this agent trades again');
+    }
     if (envelope.payload.status !== 'lost') {
       this.#heard(peer);
       return;
@@ -280,12 +335,17 @@ export class AgentRuntime {
       void this.stop({ reason: 'control-plane-lost', detail: `nothing from the control plane for ${this.#silentFor(CONTROL_PLANE_ID)} ms`, exitCode: 1 });
       return;
     }
-    this.#checkPeers();
-    const status = this.#awaitingReplay ? 'starting' : this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
-    void this.#bus
-      .publish(this.#topics.heartbeat(config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status, epoch: config.epoch }), { qos: 0 })
-      .catch((error: unknown) => this.#logger.debug({ err: errorMessage(error) }, 'heartbeat not sent'));
+    // A standby watches no peer: it has no work to halt.
+    if (!this.#standby) this.#checkPeers();
+    this.#publishBeat();
     this.#timer = this.#clock.setTimeout(() => this.#beat(), config.heartbeatMs);
+  }
+
+  #publishBeat(): void {
+    const status = this.#standby ? 'standby' : this.#awaitingReplay ? 'starting' : this.#halted === undefined && this.#breaker?.state !== 'open' ? 'running' : 'degraded';
+    void this.#bus
+      .publish(this.#topics.heartbeat(this.#config.agentId), HeartbeatMessage.draft({ seq: this.#heartbeatSeq++, status, epoch: this.#config.epoch }), { qos: 0 })
+      .catch((error: unknown) => this.#logger.debug({ err: errorMessage(error) }, 'heartbeat not sent'));
   }
 
   #guard(action: () => void | Promise<void>): void | Promise<void> {
@@ -307,7 +367,9 @@ export class AgentRuntime {
     if (!ControlMessage.is(envelope)) return;
     const { command, reason } = envelope.payload;
     if (command === 'stop') void this.stop({ reason: 'stop-requested', detail: reason ?? 'stop requested', exitCode: 0 });
-    else if (command === 'checkpoint') void this.#checkpoint();
+    // A standby has no state of its own to save; a promotion is for the standby of its epoch only.
+    else if (command === 'checkpoint' && !this.#standby) void this.#checkpoint();
+    else if (command === 'promote' && envelope.payload.epoch === this.#config.epoch) void this.#promote().catch((error: unknown) => this.#fail(error));
   }
 
   async #checkpoint(): Promise<void> {
@@ -434,9 +496,11 @@ export class AgentRuntime {
 
   /** Runs this agent's strategies on a step and publishes (or keeps) its signal. */
   #signal(step: StepPayload): void {
+    // Halted (a star's spoke without its hub), the step is left unsignalled: when the hub is back
+    // and the step comes again, it is signalled then.
+    if (this.#halted !== undefined) return;
     this.#signalledUpTo = step.index;
     this.counters.steps += 1;
-    if (this.#halted !== undefined) return;
     const intents = collectIntents(this.#strategies, step.bars as Bar[], toAccount(step), step.index).map(toWire);
     if (this.#pipeline !== undefined || this.#config.kind === 'decider') this.#recordSignal(step.index, this.#config.agentId, intents);
     if (this.#replaying) return;

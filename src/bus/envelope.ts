@@ -109,10 +109,11 @@ export function defineMessage<T extends string, S extends z.ZodType>(type: T, sc
 }
 
 /** What an agent reports about itself in a heartbeat (`lost`: its last will, published by the broker when its connection dropped). */
-export const AGENT_STATUSES = ['starting', 'running', 'paused', 'degraded', 'stopping', 'lost'] as const;
+/** `standby`: a hot standby, ready to take over its agent's role when promoted. */
+export const AGENT_STATUSES = ['starting', 'running', 'paused', 'degraded', 'stopping', 'lost', 'standby'] as const;
 
 /** Commands a control message can carry. */
-export const CONTROL_COMMANDS = ['stop', 'checkpoint', 'pause', 'resume'] as const;
+export const CONTROL_COMMANDS = ['stop', 'checkpoint', 'pause', 'resume', 'promote'] as const;
 
 /**
  * `heartbeat`: an agent is alive. `seq` counts up from 0 per agent run; `load` is the fraction of
@@ -129,12 +130,14 @@ export const HeartbeatMessage = defineMessage(
   }),
 );
 
-/** `control`: tells an agent (or every agent) to stop, checkpoint, pause or resume. */
+/** `control`: tells an agent (or every agent) to stop, checkpoint, pause or resume, or its standby to take over (`promote`). */
 export const ControlMessage = defineMessage(
   'control',
   z.object({
     command: z.enum(CONTROL_COMMANDS),
     reason: z.string().max(1000).optional(),
+    /** `promote`: the epoch of the standby that takes over; processes of other epochs ignore it. */
+    epoch: z.int().nonnegative().optional(),
   }),
 );
 

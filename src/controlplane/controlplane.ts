@@ -152,7 +152,8 @@ export class ControlPlane {
     const name = request.name ?? spec.spec.name;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
     this.#checkTemplate(spec, env);
-    this.#checkCapacity(env, planOf(spec).agents.length);
+    this.#checkStandby(spec, env);
+    this.#checkCapacity(env, sandboxesOf(spec));
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
     const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
     await this.#repo.appendEvent(id, { kind: 'deployed', detail: `deployed to ${env}` });
@@ -334,8 +335,19 @@ export class ControlPlane {
 
   #checkCapacity(env: EnvironmentName, adding: number): void {
     let inUse = 0;
-    for (const live of this.#live.values()) if (live.record.env === env) inUse += live.deployment.plan.agents.length;
+    for (const live of this.#live.values()) if (live.record.env === env) inUse += sandboxesOf(live.spec);
     checkCapacity(this.#options.environments[env], inUse, adding);
+  }
+
+  /**
+   * Standbys take over by themselves: only where the environment fails over automatically.
+   * @throws InvalidInputError naming `swarm.standby`.
+   */
+  #checkStandby(spec: SwarmSpec, env: EnvironmentName): void {
+    const { failover } = this.#options.environments[env];
+    if (spec.swarm.standby && failover !== 'automatic') {
+      throw new InvalidInputError('swarm.standby', `standbys take over by themselves, and ${env} recovers ${failover === 'manual' ? 'by hand' : 'nothing'} (failover: ${failover}); deploy to an environment with failover automatic (prod), or leave swarm.standby out`);
+    }
   }
 
   /** Starts (or resumes) a stored deployment and runs it in the background until it ends. */
@@ -345,7 +357,7 @@ export class ControlPlane {
     const stored = await this.#repo.spec(record.id, record.specVersion);
     const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
-    if (resuming) this.#checkCapacity(env, planOf(spec).agents.length);
+    if (resuming) this.#checkCapacity(env, sandboxesOf(spec));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
     const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
     const journal = this.#repo.journalOf(record.id);
@@ -496,6 +508,11 @@ export class ControlPlane {
 /** An agent's health in one line: its status, and each reason with its level. */
 function healthLine(health: Pick<AgentHealth, 'status' | 'reasons'>): string {
   return health.reasons.length === 0 ? health.status : `${health.status}: ${health.reasons.map((reason) => `${reason.detail} (${reason.level})`).join('; ')}`;
+}
+
+/** The sandboxes a spec's deployment holds: one per agent, and one per standby. */
+function sandboxesOf(spec: SwarmSpec): number {
+  return planOf(spec).agents.length * (spec.swarm.standby ? 2 : 1);
 }
 
 /** Where agent `id` stands in its deployment's plan. */

@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { type RecoveryPolicy, type RecoveryState, nextRung, withinWindow } from './recovery.js';
 
 const AUTOMATIC: RecoveryPolicy = { mode: 'automatic', softRestarts: 1, maxRestarts: 3, restartWindowMs: 60_000 };
-const first: RecoveryState = { attempt: 0, recentRestarts: 0, requested: false, sandboxAlive: true };
+const first: RecoveryState = { attempt: 0, recentRestarts: 0, requested: false, sandboxAlive: true, standbyReady: false };
 
 describe('nextRung', () => {
   it.each([
     ['automatic, first try, its sandbox there', AUTOMATIC, first, 'soft-restart'],
+    ['automatic, first try, a standby ready', AUTOMATIC, { ...first, standbyReady: true }, 'failover'],
+    ['automatic, the failover failed', AUTOMATIC, { ...first, attempt: 1, recentRestarts: 1, standbyReady: true }, 'hard-restart'],
+    ['automatic, a standby ready but the budget spent', AUTOMATIC, { ...first, recentRestarts: 3, standbyReady: true }, 'alert'],
     ['automatic, first try, its sandbox gone', AUTOMATIC, { ...first, sandboxAlive: false }, 'hard-restart'],
     ['automatic, second try', AUTOMATIC, { ...first, attempt: 1, recentRestarts: 1 }, 'hard-restart'],
     ['automatic, no soft tries', { ...AUTOMATIC, softRestarts: 0 }, first, 'hard-restart'],

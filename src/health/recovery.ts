@@ -8,10 +8,11 @@ export const RECOVERY_MODES = ['automatic', 'manual', 'none'] as const;
 export type RecoveryMode = (typeof RECOVERY_MODES)[number];
 
 /**
- * The rungs of the recovery ladder: the agent's process started again in its own sandbox (soft), in
- * a new sandbox (hard), or nothing more but an alert for a person.
+ * The rungs of the recovery ladder: its hot standby takes over (failover, when it has one ready),
+ * the agent's process started again in its own sandbox (soft), in a new sandbox (hard), or nothing
+ * more but an alert for a person.
  */
-export type RecoveryRung = 'soft-restart' | 'hard-restart' | 'alert';
+export type RecoveryRung = 'failover' | 'soft-restart' | 'hard-restart' | 'alert';
 
 /** What decides the next rung. */
 export interface RecoveryPolicy {
@@ -33,6 +34,8 @@ export interface RecoveryState {
   readonly requested: boolean;
   /** Whether its sandbox is still there to restart in. */
   readonly sandboxAlive: boolean;
+  /** Whether it has a hot standby ready to take over. */
+  readonly standbyReady: boolean;
 }
 
 /** The next rung for a lost agent, and why, for the event that records it. */
@@ -48,6 +51,7 @@ export function nextRung(policy: RecoveryPolicy, state: RecoveryState): { readon
           : `restarted ${state.recentRestarts} times within ${policy.restartWindowMs} ms (swarm.maxRestarts, swarm.restartWindowMs), lost again`,
     };
   }
+  if (state.attempt === 0 && state.standbyReady) return { rung: 'failover', why: 'its hot standby takes over' };
   if (state.attempt < policy.softRestarts && state.sandboxAlive) return { rung: 'soft-restart', why: `try ${state.attempt + 1}: started again in its own sandbox` };
   return { rung: 'hard-restart', why: `try ${state.attempt + 1}: deployed again in a new sandbox` };
 }

@@ -355,6 +355,28 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(() => h.deployment.restartAgent(victim)).toThrow(/only a lost agent can be restarted/);
   });
 
+  it.each([
+    { topology: 'mesh', victim: '2-sma-b' },
+    { topology: 'star', victim: 'hub' },
+    { topology: 'star', victim: '1-mom-a' },
+    { topology: 'hierarchical', victim: 'coordinator-1' },
+    { topology: 'ring', victim: 'risk-assessor' },
+  ])('$topology with hot standbys: $victim killed, its standby takes over, a new standby starts, and the books are the fault-free run\'s', async ({ topology, victim }) => {
+    const swarm = { topology, checkpointEverySteps: 10, ...(topology === 'hierarchical' ? { coordinators: 1 } : {}) };
+    const clean = await runToEnd(await harness(swarm));
+    const h: Harness = await harness({ ...swarm, standby: true }, { onProgress: (step, deployment) => step === 35 && void deployment.kill(victim, 'SIGKILL') });
+    const report = await runToEnd(h);
+    const agents = report.agents.length;
+    const events = report.events.filter((event) => event.agent === victim);
+    expect(events.map((event) => event.kind)).toEqual(['standby', 'lost', 'failed-over', 'standby']);
+    expect(events[2]?.detail).toMatch(/^its standby took over \(epoch 1\), back \d+ ms after it was lost \(this try \d+ ms\), resumed from its checkpoint after step (29|3\d), replayed [0-6] steps$/);
+    expect(events[3]?.detail).toMatch(/^standby ready \(epoch 2, /);
+    // Each agent and its standby, the promoted standby's successor: no restart.
+    expect(h.launcher.launches).toBe(2 * agents + 1);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
   it('fences a replaced agent that was only slow: when it comes back, its orders from the old epoch change nothing', async () => {
     const clean = await runToEnd(await harness({ topology: 'mesh' }));
     const victim = '2-sma-b';

@@ -219,11 +219,14 @@ export class Deployment {
       agents: this.plan.agents,
       critical: this.plan.critical,
       launcher: options.launcher,
-      configOf: (agent, { replayFirst, epoch }) => this.#configOf(agent, replayFirst, epoch),
+      configOf: (agent, { replayFirst, epoch, standby }) => this.#configOf(agent, replayFirst, epoch, standby),
       // Raised before the process starts: from then on the venue refuses its predecessors' orders.
       onEpoch: (agentId, epoch) => this.#session.venue.admitEpoch(agentId, epoch),
       unreadyHint: options.unreadyHint ?? 'check that agents reach the bus',
       agentTimeoutMs: section.agentTimeoutMs,
+      // Standbys where the environment fails over by itself.
+      standbys: section.standby && (options.recovery ?? 'automatic') === 'automatic',
+      promote: (agentId, epoch) => this.#options.bus.publish(this.#topics.control(agentId), ControlMessage.draft({ command: 'promote', epoch })).then(() => undefined),
       recovery: { mode: options.recovery ?? 'automatic', softRestarts: section.softRestarts, maxRestarts: section.maxRestarts, restartWindowMs: section.restartWindowMs },
       recoveryWaitMs: section.recoveryWaitMs,
       waitForLost: this.#lockstep,
@@ -543,11 +546,12 @@ export class Deployment {
     return new Map((this.#restoredAgents ?? []).map((agent) => [agent.id, (agent.epoch ?? 0) + Math.max(0, maxRestarts - agent.restarts)]));
   }
 
-  #configOf(agent: AgentPlan, replayFirst: boolean, epoch: number): AgentConfig {
+  #configOf(agent: AgentPlan, replayFirst: boolean, epoch: number, standby: boolean): AgentConfig {
     const { spec, swarm: section, backtest } = this.#options.spec;
     return {
       replayFirst,
       epoch,
+      standby,
       swarm: this.swarmId,
       agentId: agent.id,
       kind: agent.kind,

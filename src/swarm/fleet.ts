@@ -23,7 +23,7 @@ export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
   /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
-  readonly kind: 'lost' | 'restarted' | 'restart-failed' | 'alert' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
+  readonly kind: 'lost' | 'restarted' | 'failed-over' | 'standby' | 'restart-failed' | 'alert' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
   readonly detail: string;
 }
 
@@ -65,8 +65,13 @@ interface AgentState {
   requested: boolean;
   /** Whether the ladder is being climbed for it now (a request meanwhile joins that climb). */
   climbing: boolean;
-  /** Its current process's epoch (see `AgentConfig.epoch`). */
+  /** Its current process's epoch (see `AgentConfig.epoch`), and the highest given to any of its processes (standbys included). */
   epoch: number;
+  lastEpoch: number;
+  /** Its hot standby, when it has one: ready once it beat as `standby`. */
+  standby: { readonly process: LaunchedAgent; readonly epoch: number; readonly launchedAtMs: number; ready: boolean } | undefined;
+  /** Standbys that failed in a row (their relaunch backs off). */
+  standbyFailures: number;
   startMs: AgentReport['startMs'];
   counters: Record<string, number> | undefined;
   bus: { published: number; received: number } | undefined;
@@ -85,7 +90,7 @@ export interface AgentFleetOptions {
   /** Starts agents' processes (in sandboxes, or in this process for tests). */
   readonly launcher: AgentLauncher;
   /** An agent's settings; `replayFirst` for a restarted agent, `epoch` its process's. */
-  readonly configOf: (agent: AgentPlan, options: Pick<AgentConfig, 'replayFirst' | 'epoch'>) => AgentConfig;
+  readonly configOf: (agent: AgentPlan, options: Pick<AgentConfig, 'replayFirst' | 'epoch' | 'standby'>) => AgentConfig;
   /**
    * A new process of `agentId` is about to start with `epoch`, higher than any before it: the venue
    * must refuse orders of the older ones from now on (fencing), before the new one decides anything.
@@ -96,6 +101,10 @@ export interface AgentFleetOptions {
   readonly agentTimeoutMs: number;
   /** How a lost agent is recovered: the ladder's mode, soft tries, and the restart budget per window. */
   readonly recovery: RecoveryPolicy;
+  /** Whether every agent has a hot standby in a sandbox of its own (failover, the ladder's first rung). */
+  readonly standbys: boolean;
+  /** Tells the standby of `agentId` whose epoch is `epoch` to take the role over (a `promote` control message). */
+  readonly promote: (agentId: string, epoch: number) => Promise<void>;
   /** How long a lost agent may take to come back before it is lost for good. */
   readonly recoveryWaitMs: number;
   /**
@@ -189,6 +198,9 @@ export class AgentFleet {
           requested: false,
           climbing: false,
           epoch,
+          lastEpoch: epoch,
+          standby: undefined,
+          standbyFailures: 0,
           startMs: { sandbox: launched.timings.sandboxMs, write: launched.timings.writeMs, process: launched.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
           counters: undefined,
           bus: undefined,
@@ -199,11 +211,14 @@ export class AgentFleet {
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
+        await this.#launchStandby(state);
       }),
     );
     const readyTimeoutMs = Math.max(30_000, this.#options.agentTimeoutMs);
     const readyDeadline = clock.now() + readyTimeoutMs;
-    while (![...this.#agents.values()].every((agent) => agent.ready)) {
+    // With standbys, a deployment is up once every agent and every standby is.
+    const up = (agent: AgentState): boolean => agent.ready && (!this.#options.standbys || agent.standby?.ready === true);
+    while (![...this.#agents.values()].every(up)) {
       if (signal?.aborted === true) {
         const ready = [...this.#agents.values()].filter((agent) => agent.ready).length;
         throw new SwarmStoppedError(`stopped (${String(signal.reason)}) while agents were starting (${ready} of ${this.#agents.size} ready); nothing was traded`);
@@ -213,7 +228,7 @@ export class AgentFleet {
         throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.process.stderrTail().slice(-5).join('\n')}`);
       }
       if (clock.now() > readyDeadline) {
-        const missing = [...this.#agents.values()].filter((agent) => !agent.ready).map((agent) => agent.plan.id);
+        const missing = [...this.#agents.values()].filter((agent) => !up(agent)).map((agent) => (agent.ready ? `${agent.plan.id}'s standby` : agent.plan.id));
         throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; ${this.#options.unreadyHint}`);
       }
       await this.#nextChange(50);
@@ -244,8 +259,14 @@ export class AgentFleet {
       if (planned && envelope.payload.status !== 'lost' && !this.#early.has(envelope.from)) this.#early.set(envelope.from, this.#stopwatch() - this.#deployStarted);
       return;
     }
-    // A replaced process that still runs (it was cut off, not dead) beats, and its will drops, in vain.
+    if (agent.standby !== undefined && envelope.payload.epoch === agent.standby.epoch) {
+      this.#standbyHeard(agent, agent.standby, envelope.payload.status);
+      return;
+    }
+    // A replaced process that still runs (it was cut off, not dead) beats, and its will drops, in vain;
+    // a standby being promoted is ready once it beats as what it became.
     if (envelope.payload.epoch !== undefined && envelope.payload.epoch < agent.epoch) return;
+    if (envelope.payload.status === 'standby') return;
     if (envelope.payload.status === 'lost') {
       // A last will during a restart is the old connection's: the restart handles the new one.
       if (agent.lifecycle === 'running') this.#lose(agent, 'its connection dropped (the broker published its last will)');
@@ -417,12 +438,13 @@ export class AgentFleet {
     }));
   }
 
-  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean, epoch: number, placement: 'same' | 'new' = 'same'): Promise<LaunchedAgent> {
-    this.#options.onEpoch(agent.id, epoch);
+  #launch(agent: AgentPlan, previous: LaunchedAgent | undefined, restarting: boolean, epoch: number, placement: 'same' | 'new' = 'same', standby = false): Promise<LaunchedAgent> {
+    // A standby's epoch is raised at the venue when it is promoted, not before: the primary still trades.
+    if (!standby) this.#options.onEpoch(agent.id, epoch);
     return this.#options.launcher.launch({
       agent,
       placement,
-      config: this.#options.configOf(agent, { replayFirst: restarting, epoch }),
+      config: this.#options.configOf(agent, { replayFirst: restarting, epoch, standby }),
       previous,
       onStdout: (line) => {
         this.#onStdout(agent.id, line);
@@ -489,7 +511,7 @@ export class AgentFleet {
   #lose(state: AgentState, detail: string): void {
     if (state.lifecycle !== 'running' || this.#stopping) return;
     this.#options.emit({ agent: state.plan.id, kind: 'lost', detail });
-    if (state.plan.id === this.#options.critical) {
+    if (state.plan.id === this.#options.critical && state.standby?.ready !== true) {
       const reason = `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`;
       this.#move(state, 'abandoned');
       this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
@@ -547,7 +569,16 @@ export class AgentFleet {
     for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
       state.restartTimes = withinWindow(state.restartTimes, clock.now(), recovery.restartWindowMs);
       const alive = state.process.placement !== '' && (await state.process.placementAlive());
-      const { rung, why } = nextRung(recovery, { attempt, recentRestarts: state.restartTimes.length, requested: state.requested, sandboxAlive: alive });
+      const standbyReady = state.standby?.ready === true;
+      const { rung, why } = nextRung(recovery, { attempt, recentRestarts: state.restartTimes.length, requested: state.requested, sandboxAlive: alive, standbyReady });
+      // The hub of a star is only failed over: its spokes re-home to the standby; a restart would not bring them back in time.
+      if (rung !== 'failover' && state.plan.id === this.#options.critical) {
+        const reason = `${state.plan.label} ${state.plan.id} lost and its standby could not take over; its spokes stopped trading`;
+        this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
+        this.#abandon(state, reason);
+        this.#options.halt(reason);
+        return;
+      }
       if (rung === 'alert') {
         this.#options.emit({ agent: state.plan.id, kind: 'alert', detail: why });
         if (recovery.mode !== 'manual' || state.requested) this.#abandon(state, why);
@@ -558,7 +589,7 @@ export class AgentFleet {
       state.restartTimes.push(clock.now());
       const began = clock.now();
       try {
-        const { resumedAt, replayed } = await this.#restart(state, rung);
+        const { resumedAt, replayed } = rung === 'failover' ? await this.#failover(state) : await this.#restart(state, rung);
         if (state.lifecycle !== 'recovering') {
           if (state.lifecycle === 'gone') void state.process.stop({ graceMs: 0 });
           return;
@@ -568,7 +599,10 @@ export class AgentFleet {
         state.lostAtMs = undefined;
         state.lastHeardMs = clock.now();
         const from = resumedAt === null ? '' : `, resumed from its checkpoint after step ${resumedAt}`;
-        this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts} (${rungName(rung)}), ${took}${from}, replayed ${replayed} steps` });
+        if (rung === 'failover') this.#options.emit({ agent: state.plan.id, kind: 'failed-over', detail: `its standby took over (epoch ${state.epoch}), ${took}${from}, replayed ${replayed} steps` });
+        else this.#options.emit({ agent: state.plan.id, kind: 'restarted', detail: `restart ${state.restarts} (${rungName(rung)}), ${took}${from}, replayed ${replayed} steps` });
+        // A new standby for the next fault (the promoted one was it; a restarted agent keeps the one it had).
+        void this.#launchStandby(state);
         this.#changed();
         this.#options.wake();
         return;
@@ -584,13 +618,94 @@ export class AgentFleet {
   }
 
   /** One restart: the process again (where it ran if that is still there, else somewhere new), then the replay. */
-  async #restart(state: AgentState, rung: Exclude<RecoveryRung, 'alert'>): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
-    const { clock } = this.#options;
+  async #restart(state: AgentState, rung: 'soft-restart' | 'hard-restart'): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
     const previous = state.process;
     await previous.stop({ graceMs: 0 });
     // A process that could not be stopped (its sandbox unreachable) may come back: fenced off by the epoch.
-    state.epoch += 1;
+    state.epoch = ++state.lastEpoch;
     const launched = await this.#launch(state.plan, previous, true, state.epoch, rung === 'soft-restart' ? 'same' : 'new');
+    return this.#takeOver(state, launched, 'its restart');
+  }
+
+  /**
+   * The failover rung: the standby becomes the agent's process. The venue's floor rises to its epoch
+   * first (the old process, stopped without waiting, can place nothing more), it is promoted, and once
+   * it beats it is replayed the steps after its agent's last checkpoint, as a restart would be.
+   */
+  async #failover(state: AgentState): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
+    const standby = state.standby as NonNullable<AgentState['standby']>;
+    state.standby = undefined;
+    void state.process.stop({ graceMs: 0 });
+    state.epoch = standby.epoch;
+    this.#options.onEpoch(state.plan.id, standby.epoch);
+    const taking = this.#takeOver(state, standby.process, 'its promotion');
+    try {
+      await this.#options.promote(state.plan.id, standby.epoch);
+    } catch (error) {
+      taking.catch(() => undefined);
+      throw error;
+    }
+    return taking;
+  }
+
+  /**
+   * Starts a hot standby for the agent in a sandbox of its own, when the fleet keeps standbys and the
+   * agent has none: a process of the next epoch that follows the agent's checkpoints and waits to be
+   * promoted. One that dies is started again, backing off while they keep failing.
+   */
+  async #launchStandby(state: AgentState): Promise<void> {
+    const { clock } = this.#options;
+    if (!this.#options.standbys || this.#stopping || state.standby !== undefined || state.lifecycle === 'gone') return;
+    const epoch = ++state.lastEpoch;
+    let launched: LaunchedAgent;
+    try {
+      launched = await this.#launch(state.plan, undefined, true, epoch, 'new', true);
+    } catch (error) {
+      this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its standby could not be started: ${errorMessage(error)}` });
+      this.#standbyFailed(state);
+      return;
+    }
+    if (this.#stopping || state.standby !== undefined) {
+      void launched.stop({ graceMs: 0 });
+      return;
+    }
+    const standby = { process: launched, epoch, launchedAtMs: clock.now(), ready: false };
+    state.standby = standby;
+    void launched.exited.then((exit) => {
+      // Promoted (it is the agent now), replaced, or told to stop with the rest: not a standby's failure.
+      if (state.standby !== standby || this.#stopping) return;
+      state.standby = undefined;
+      this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its standby (epoch ${epoch}) exited with code ${exit.exitCode}` });
+      this.#standbyFailed(state);
+    });
+  }
+
+  /** A standby's heartbeat (or will). */
+  #standbyHeard(state: AgentState, standby: NonNullable<AgentState['standby']>, status: string): void {
+    if (status === 'lost') {
+      state.standby = undefined;
+      void standby.process.stop({ graceMs: 0 });
+      this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its standby (epoch ${standby.epoch}) dropped its connection` });
+      this.#standbyFailed(state);
+      return;
+    }
+    if (standby.ready || status !== 'standby') return;
+    standby.ready = true;
+    state.standbyFailures = 0;
+    this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `standby ready (epoch ${standby.epoch}, ${standby.process.placement}) ${Math.round(this.#options.clock.now() - standby.launchedAtMs)} ms after it was started` });
+    this.#changed();
+  }
+
+  /** Starts another standby after a back-off that doubles while they keep failing (at most a minute). */
+  #standbyFailed(state: AgentState): void {
+    state.standbyFailures += 1;
+    const waitMs = Math.min(60_000, RESTART_BACKOFF_MS * 2 ** state.standbyFailures);
+    this.#options.clock.setTimeout(() => void this.#launchStandby(state), waitMs);
+  }
+
+  /** `launched` is the agent's process from now on: waits for its first heartbeat, then replays it what it missed. */
+  async #takeOver(state: AgentState, launched: LaunchedAgent, what: string): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
+    const { clock } = this.#options;
     state.process = launched;
     state.ready = false;
     state.exitCode = undefined;
@@ -601,8 +716,8 @@ export class AgentFleet {
     while (!state.ready) {
       const code = exitCode();
       if (code !== undefined) throw new SwarmRunError(`exited with code ${code} before its first heartbeat: ${launched.stderrTail().slice(-3).join(' | ')}`);
-      if (state.lifecycle !== 'recovering') throw new SwarmRunError(`given up while restarting (${state.lifecycle})`);
-      if (clock.now() > deadline) throw new SwarmRunError(`no heartbeat within ${RESTART_READY_TIMEOUT_MS} ms of its restart`);
+      if (state.lifecycle !== 'recovering') throw new SwarmRunError(`given up while recovering (${state.lifecycle})`);
+      if (clock.now() > deadline) throw new SwarmRunError(`no heartbeat within ${RESTART_READY_TIMEOUT_MS} ms of ${what}`);
       await this.#nextChange(20);
     }
     return this.#options.replay(state.plan);

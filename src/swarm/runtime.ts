@@ -141,8 +141,18 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
       provider,
       sandboxKind: target.kind,
       templates: [...new Set(options.templates)],
-      launcher: ({ swarmId, template, env }) =>
-        new SandboxLauncher({
+      launcher: ({ swarmId, template, env }) => {
+        // One set of credentials per agent for the launcher's life: issuing again replaces the
+        // password, which would refuse a process of the agent still connecting (its standby starts
+        // beside it, a restart beside a process that is only slow). Old processes are fenced by epoch.
+        const issued = new Map<string, ReturnType<NonNullable<typeof broker>['issueCredentials']>>();
+        const credentialsOf = (config: AgentConfig): ReturnType<NonNullable<typeof broker>['issueCredentials']> | undefined => {
+          if (broker === undefined) return undefined;
+          const known = issued.get(config.agentId) ?? broker.issueCredentials({ swarmId, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) });
+          issued.set(config.agentId, known);
+          return known;
+        };
+        return new SandboxLauncher({
           provider,
           template,
           bundle,
@@ -151,14 +161,15 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
           logger,
           agentLogLevel: process.env.LOG_LEVEL ?? 'warn',
           busEnvOf: (config: AgentConfig) => {
-            const credentials = broker?.issueCredentials({ swarmId, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) });
+            const credentials = credentialsOf(config);
             return {
               ...env,
               [AGENT_ENV.busUrl]: busUrl,
               ...(credentials === undefined ? {} : { [AGENT_ENV.busUsername]: credentials.username, [AGENT_ENV.busPassword]: credentials.password, [AGENT_ENV.busProtocol]: '4' }),
             };
           },
-        }),
+        });
+      },
       placement: () => ({ sandbox: target.kind, broker: broker === undefined ? busUrl : `embedded ${broker.url}`, brokerRoundTripMs }),
       close: closeAll,
     };

@@ -41,6 +41,12 @@ export const swarmSectionSchema = z
      */
     maxRestarts: z.int().min(0).max(100).default(3),
     restartWindowMs: z.int().min(1_000).max(604_800_000).default(600_000),
+    /**
+     * A hot standby per agent, each in a sandbox of its own, following its agent's checkpoints; when
+     * the agent is lost, its standby takes over (failover, the ladder's first rung, a star's hub
+     * included) and a new standby is started. Where the environment fails over by itself (prod, `run`).
+     */
+    standby: z.boolean().default(false),
     /** The recovery ladder: tries in the agent's own sandbox (a soft restart) before new sandboxes (hard restarts). */
     softRestarts: z.int().min(0).max(100).default(1),
     /**

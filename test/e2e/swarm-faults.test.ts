@@ -54,6 +54,28 @@ describe('lockstep: a killed agent is waited for, and the run gives the fault-fr
   }
 });
 
+describe("hot standbys in real sandboxes: the killed agent's standby takes over and the run gives the fault-free trades", () => {
+  const cases = [
+    { topology: 'mesh', victim: 'a trader', victims: (plan: RunningSwarm['plan']) => [plan.agents[1]!.id] },
+    { topology: 'star', victim: 'the hub', victims: () => ['hub'] },
+    { topology: 'ring', victim: 'the risk stage', victims: () => ['risk-assessor'] },
+  ] as const;
+  for (const { topology, victim, victims } of cases) {
+    it(`${topology}: SIGKILL of ${victim} mid-run`, async () => {
+      const spec = await parseSwarmSpec(specFor({ topology, standby: true, checkpointEverySteps: 10 }));
+      const { report: backtest } = runBacktest(spec.backtest);
+      const { hit, ...hooks } = faultAt(30, victims);
+      const report = await runSwarm({ spec, logger: silentLogger, ...hooks });
+      expect(hit).toHaveLength(1);
+      const kinds = report.events.filter((event) => event.agent === hit[0]).map((event) => event.kind);
+      expect(kinds.slice(0, 4)).toEqual(['standby', 'lost', 'failed-over', 'standby']);
+      expect(report.outcome).toBe('complete');
+      expect(report.absences).toEqual([]);
+      expect(outcome(report)).toEqual(outcome(backtest));
+    });
+  }
+});
+
 describe('an agent lost for good', () => {
   it('halts a lockstep run by default, naming the agent, the step and the policy', async () => {
     const spec = await parseSwarmSpec(specFor({ topology: 'mesh', maxRestarts: 0 }));
