@@ -49,9 +49,17 @@ function metricsOf(view: DeploymentViewAnswer): Record<string, unknown> {
   return { name, state, steps, totalSteps, orders, fills, equity, pnl, uptimeMs };
 }
 
-/** What `deployment_health` answers: each agent's lifecycle and restarts, healthy when running. */
+/**
+ * What `deployment_health` answers: each agent's latest health check (status and reasons, at the
+ * sandbox, agent and resource levels), its lifecycle, restarts and epoch; before the first check (or
+ * with checks off) a running agent counts as healthy.
+ */
 function healthOf(status: DeploymentStatusAnswer): Record<string, unknown> {
-  const agents = status.agentList.map((agent) => ({ ...agent, health: agent.lifecycle === 'running' ? 'healthy' : 'unhealthy' }));
+  const agents = status.agentList.map((agent) => ({
+    ...agent,
+    health: agent.health?.status ?? (agent.lifecycle === 'running' ? 'healthy' : 'unhealthy'),
+    reasons: agent.health?.reasons ?? [],
+  }));
   return { name: status.name, state: status.state, healthy: agents.filter((agent) => agent.health === 'healthy').length, total: agents.length, agents };
 }
 
