@@ -187,6 +187,8 @@ export interface BusStats {
   readonly subscriptions: number;
   /** Published and received counts by message type. */
   readonly byType: Readonly<Record<string, TypeStats>>;
+  /** Whether its connection is up now (it reconnects by itself after a drop); absent for a bus whose connection cannot drop. */
+  readonly connected?: boolean;
 }
 
 /**

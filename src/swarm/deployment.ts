@@ -158,6 +158,8 @@ export class Deployment {
   /** Checks every agent's health on `swarm.healthCheckMs` (absent when it is 0). */
   readonly #health: HealthMonitor | undefined;
   #healthSeq = 0;
+  /** Whether the control plane's bus was down at the last liveness check. */
+  #busDown = false;
   readonly #lockstep: boolean;
   #state: DeploymentState = 'pending';
   /** Every step published, by index (the venue's bars of an order's step, and replays). */
@@ -689,6 +691,25 @@ export class Deployment {
     await this.#options.bus.publish(this.#topics.step(), StepMessage.draft(payload), { qos: 0 });
   }
 
+  /**
+   * The fleet's liveness check, while the control plane's own bus is up. While it is down (the broker
+   * restarting), no heartbeat reaches anyone: the agents' silence says nothing of them, and restarting
+   * them could only fail. Once it is back, every agent is given a full agent timeout to be heard again.
+   */
+  #checkLiveness(): void {
+    if (this.#options.bus.stats().connected === false) {
+      if (!this.#busDown) this.#emit({ agent: CONTROL_PLANE_ID, kind: 'bus', detail: "the control plane's connection to the broker dropped; agents are not judged by their silence until it is back" });
+      this.#busDown = true;
+      return;
+    }
+    if (this.#busDown) {
+      this.#busDown = false;
+      this.#fleet.graceAll();
+      this.#emit({ agent: CONTROL_PLANE_ID, kind: 'bus', detail: "the control plane's connection to the broker is back" });
+    }
+    this.#fleet.checkLiveness();
+  }
+
   #stepDone(index: number): boolean {
     return this.#ledger.done(index, this.plan.deciders, (id) => this.#fleet.isLive(id));
   }
@@ -727,7 +748,7 @@ export class Deployment {
       this.#history.push(payload);
       await this.#publishStep(payload);
       if (this.#lockstep) await this.#awaitDecision(index, next, lastProgress);
-      else this.#fleet.checkLiveness();
+      else this.#checkLiveness();
       if (this.#halted !== null && !this.#stepDone(index)) break;
       lastProgress = clock.now();
       this.#session.close(step);
@@ -775,14 +796,14 @@ export class Deployment {
         this.#refusedCount += 1;
         this.#refusals.delete(index);
         await new Promise<void>((resolve) => clock.setTimeout(resolve, section.heartbeatMs));
-        this.#fleet.checkLiveness();
+        this.#checkLiveness();
         if (this.#halted !== null) return;
         await this.#publishStep({ ...current, participants: this.#fleet.participants() });
         lastPublish = clock.now();
         continue;
       }
       await this.#nextChange(Math.min(section.heartbeatMs, section.stepTimeoutMs));
-      this.#fleet.checkLiveness();
+      this.#checkLiveness();
       if (this.#halted !== null) continue;
       if (this.#fleet.version !== seen || clock.now() - lastPublish > section.stepTimeoutMs) {
         // Someone was lost, came back or is gone for good: publish the step again, so a restarted

@@ -23,7 +23,7 @@ export interface SwarmEvent {
   readonly atStep: number;
   readonly agent: string;
   /** `gone`: lost for good (restarts used up, or not back within the recovery wait). */
-  readonly kind: 'lost' | 'restarted' | 'failed-over' | 'standby' | 'restart-failed' | 'alert' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced';
+  readonly kind: 'lost' | 'restarted' | 'failed-over' | 'standby' | 'restart-failed' | 'alert' | 'gone' | 'halted' | 'refused' | 'stall' | 'resumed' | 'journal' | 'fenced' | 'bus';
   readonly detail: string;
 }
 
@@ -334,6 +334,12 @@ export class AgentFleet {
   /** Changes with every lifecycle move (an agent lost, back, gone). */
   get version(): number {
     return this.#version;
+  }
+
+  /** Every running agent counts as heard now (the control plane's own connection was down: their silence meant nothing). */
+  graceAll(): void {
+    const now = this.#options.clock.now();
+    for (const state of this.#agents.values()) if (state.lifecycle === 'running') state.lastHeardMs = Math.max(state.lastHeardMs, now);
   }
 
   /** A silent agent is lost; an agent that is not back within the recovery wait is gone. */
