@@ -28,6 +28,8 @@ import {
   SignalMessage,
   type StepPayload,
   StepMessage,
+  TaskMessage,
+  TaskResultMessage,
   swarmRegistry,
 } from './protocol.js';
 import { type AgentExit, AgentRuntime, digestOf } from './runtime.js';
@@ -143,7 +145,7 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     const b = broker as EmbeddedBroker;
     const bus = await connectBus({
       url: b.url,
-      ...b.issueCredentials({ swarmId: SWARM, agentId: config.agentId }),
+      ...b.issueCredentials({ swarmId: SWARM, agentId: config.agentId, requestsTo: config.workers.map((worker) => worker.id) }),
       clientId: config.agentId,
       clock,
       registry: swarmRegistry,
@@ -226,6 +228,51 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
       epoch: 3,
     });
     expect(reply.payload.rssBytes).toBeGreaterThan(1_000_000);
+  });
+
+  it('a coordinator routes tasks only to workers that run: a lost worker is skipped until it beats running again', async () => {
+    await startBroker();
+    const b = broker as EmbeddedBroker;
+    const clock = new ManualClock(1_000_000);
+    const control = await testBus(CONTROL_PLANE_ID);
+    const workers = new Map<string, MqttBus>();
+    for (const id of ['w1', 'w2']) {
+      const bus = await connectBus({ url: b.url, ...b.issueCredentials({ swarmId: SWARM, agentId: id }), clientId: id, registry: swarmRegistry, logger: silentLogger });
+      buses.push(bus);
+      await bus.serve(topics.inbox(id), (request) => (TaskMessage.is(request) ? TaskResultMessage.draft({ id: request.payload.id, worker: id, value: 1 }) : undefined));
+      workers.set(id, bus);
+    }
+    const beat = (id: string, status: 'running' | 'lost'): Promise<unknown> => (workers.get(id) as MqttBus).publish(topics.heartbeat(id), HeartbeatMessage.draft({ seq: 0, status, epoch: 0 }));
+    const { runtime } = await startAgent(
+      configOf('coordinator-1', {
+        kind: 'coordinator',
+        strategies: [],
+        readsSteps: false,
+        routing: 'round-robin',
+        workers: [
+          { id: 'w1', capabilities: [] },
+          { id: 'w2', capabilities: [] },
+        ],
+      }),
+      clock,
+    );
+    const routedTo = async (count: number): Promise<string[]> => {
+      const answered: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const reply = await control.request(topics.inbox('coordinator-1'), TaskMessage.draft({ id: `t${i}`, indicator: 'sma', period: 2, values: [1, 2, 3] }), { timeoutMs: 5_000 });
+        if (!TaskResultMessage.is(reply)) throw new Error(`expected task.result, got ${reply.type}`);
+        answered.push(reply.payload.worker);
+      }
+      return answered;
+    };
+    expect(await routedTo(2)).toEqual(['w1', 'w2']);
+    await beat('w1', 'lost');
+    await waitFor(() => runtime.counters.tasks >= 2, 'the tasks to be counted');
+    await control.request(topics.inbox('coordinator-1'), HealthRequestMessage.draft({ seq: 0 }), { timeoutMs: 5_000 });
+    expect(await routedTo(3)).toEqual(['w2', 'w2', 'w2']);
+    await beat('w1', 'running');
+    await control.request(topics.inbox('coordinator-1'), HealthRequestMessage.draft({ seq: 1 }), { timeoutMs: 5_000 });
+    expect(await routedTo(2)).toEqual(['w1', 'w2']);
   });
 
   it('a repeated step (the control plane publishing it again) is answered again with the same signal, not recomputed', async () => {

@@ -234,7 +234,25 @@ export class AgentRuntime {
       else if (peer !== config.agentId) on(topics.signal(peer), (envelope) => this.#onSignal(envelope));
     }
     for (const peer of config.decisionsFrom) on(topics.decision(peer), (envelope) => this.#onDownstreamDecision(envelope));
+    for (const worker of config.workers) {
+      this.#lastHeard.set(worker.id, now);
+      on(topics.heartbeat(worker.id), (envelope) => this.#onWorkerHeartbeat(worker.id, envelope));
+    }
     pending.push(this.#bus.serve(topics.inbox(config.agentId), (request) => this.#onInbox(request)));
+  }
+
+  /**
+   * A coordinator routes tasks only to workers that run (the seed's load-balancer failover): a worker
+   * lost, catching up, degraded or silent past the peer timeout is skipped until it beats `running` again.
+   */
+  #onWorkerHeartbeat(worker: string, envelope: Envelope): void {
+    if (!HeartbeatMessage.is(envelope) || envelope.payload.status === 'standby' || this.#router === undefined) return;
+    const epoch = envelope.payload.epoch ?? 0;
+    if (epoch < (this.#peerEpochs.get(worker) ?? 0)) return;
+    this.#peerEpochs.set(worker, epoch);
+    if (envelope.payload.status === 'lost') this.#lastHeard.set(worker, -Infinity);
+    else this.#heard(worker);
+    this.#router.setHealthy(worker, envelope.payload.status === 'running');
   }
 
   /**
@@ -337,6 +355,7 @@ export class AgentRuntime {
     }
     // A standby watches no peer: it has no work to halt.
     if (!this.#standby) this.#checkPeers();
+    if (!this.#standby) for (const worker of config.workers) if (this.#silentFor(worker.id) > config.peerTimeoutMs) this.#router?.setHealthy(worker.id, false);
     this.#publishBeat();
     this.#timer = this.#clock.setTimeout(() => this.#beat(), config.heartbeatMs);
   }

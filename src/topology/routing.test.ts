@@ -61,6 +61,23 @@ describe('choice sequences', () => {
     expect(routed.snapshot()).toEqual(before);
   });
 
+  it.each(ROUTING_POLICIES)('%s: skips a target that is not healthy, and picks it again once it is', (policy) => {
+    const routed = router({ policy }, [{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+    routed.setHealthy('b', false);
+    expect([routed.pick(), routed.pick(), routed.pick()]).toEqual(['a', 'c', 'a']);
+    expect(routed.snapshot().map((target) => [target.id, target.healthy])).toEqual([
+      ['a', true],
+      ['b', false],
+      ['c', true],
+    ]);
+    routed.setHealthy('a', false);
+    routed.setHealthy('c', false);
+    expect(routed.pick()).toBeUndefined();
+    routed.setHealthy('b', true);
+    expect(routed.pick()).toBe('b');
+    routed.setHealthy('nobody', false);
+  });
+
   it.each(ROUTING_POLICIES)('%s: undefined when no target is eligible', (policy) => {
     const routed = createRouter({ policy });
     expect(routed.pick()).toBeUndefined();
@@ -235,7 +252,7 @@ describe('targets come and go', () => {
     expect(run(routed, [undefined, undefined])).toBe('a c');
     // Re-added, it starts fresh, at the end of the order.
     routed.add({ id: 'b' });
-    expect(routed.snapshot().find((t) => t.id === 'b')).toEqual({ id: 'b', capabilities: [], capacity: 1, inFlight: 0, dispatched: 0, completed: 0, failed: 0, errorRate: 0 });
+    expect(routed.snapshot().find((t) => t.id === 'b')).toEqual({ id: 'b', capabilities: [], capacity: 1, inFlight: 0, dispatched: 0, completed: 0, failed: 0, errorRate: 0, healthy: true });
     expect(run(routed, [undefined, undefined, undefined])).toBe('a c b');
   });
 
@@ -263,7 +280,7 @@ describe('targets come and go', () => {
     routed.completed('a', { ok: true });
     routed.completed('a', { ok: false });
     routed.completed('a', { ok: true });
-    expect(routed.snapshot()).toEqual([{ id: 'a', capabilities: ['x'], capacity: 2, inFlight: 0, dispatched: 2, completed: 3, failed: 1, errorRate: 1 / 3 }]);
+    expect(routed.snapshot()).toEqual([{ id: 'a', capabilities: ['x'], capacity: 2, inFlight: 0, dispatched: 2, completed: 3, failed: 1, errorRate: 1 / 3, healthy: true }]);
   });
 });
 

@@ -81,6 +81,8 @@ export interface RouteTargetSnapshot {
   readonly failed: number;
   /** Failures among its last `errorWindow` outcomes / their number; 0 before any. */
   readonly errorRate: number;
+  /** Whether it is picked at all (see {@link Router.setHealthy}). */
+  readonly healthy: boolean;
 }
 
 /**
@@ -119,6 +121,11 @@ export interface Router {
   completed(id: string, outcome: RouteOutcome): void;
   /** Every target's counters, in the order they were added. */
   snapshot(): RouteTargetSnapshot[];
+  /**
+   * Takes a target out of the picks while it is not healthy (a worker lost, silent or still catching
+   * up), and back once it is; its counters stay. An unknown id is ignored. Targets start healthy.
+   */
+  setHealthy(id: string, healthy: boolean): void;
 }
 
 /** Slack when comparing adaptive scores, so targets equal on paper tie (and rotate) despite rounding. */
@@ -158,6 +165,7 @@ interface TargetState {
   recentFailures: number;
   /** The pick count when it was last picked; 0 when never. */
   lastPicked: number;
+  healthy: boolean;
 }
 
 class PolicyRouter implements Router {
@@ -194,6 +202,7 @@ class PolicyRouter implements Router {
       recent: [],
       recentFailures: 0,
       lastPicked: 0,
+      healthy: true,
     });
   }
 
@@ -221,7 +230,7 @@ class PolicyRouter implements Router {
     const eligible: TargetState[] = [];
     for (let k = 0; k < count; k++) {
       const target = this.#targets[(this.#cursor + k) % count] as TargetState;
-      if (capability === undefined || target.capabilities.includes(capability)) eligible.push(target);
+      if (target.healthy && (capability === undefined || target.capabilities.includes(capability))) eligible.push(target);
     }
     if (eligible.length === 0) return undefined;
     this.#picks += 1;
@@ -250,9 +259,15 @@ class PolicyRouter implements Router {
     if (target.recent.length > this.config.errorWindow && target.recent.shift() === true) target.recentFailures -= 1;
   }
 
+  setHealthy(id: string, healthy: boolean): void {
+    const target = this.#targets.find((t) => t.id === id);
+    if (target !== undefined) target.healthy = healthy;
+  }
+
   snapshot(): RouteTargetSnapshot[] {
     return this.#targets.map((target) => ({
       id: target.id,
+      healthy: target.healthy,
       capabilities: target.capabilities,
       capacity: target.capacity,
       inFlight: target.inFlight,
