@@ -66,8 +66,16 @@ function statusText(status: DeploymentStatusAnswer): string {
     lines.push(
       '',
       table(
-        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'SANDBOX'],
-        status.agentList.map((agent) => [agent.id, agent.lifecycle, agent.health?.status ?? '-', String(agent.restarts), String(agent.epoch), agent.placement]),
+        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'SANDBOX', 'STANDBY'],
+        status.agentList.map((agent) => [
+          agent.id,
+          agent.lifecycle,
+          agent.health?.status ?? '-',
+          String(agent.restarts),
+          String(agent.epoch),
+          agent.placement,
+          agent.standby === null ? '-' : `${agent.standby.placement} (epoch ${agent.standby.epoch}${agent.standby.ready ? ', ready' : ', starting'})`,
+        ]),
       ).trimEnd(),
     );
     // Why an agent is not healthy, each reason with the level it was seen at.

@@ -70,6 +70,8 @@ export interface DeploymentStatus extends DeploymentView {
     readonly placement: string;
     readonly epoch: number;
     readonly health: { readonly status: HealthStatus; readonly reasons: readonly HealthReason[]; readonly sinceMs: number } | null;
+    /** Its hot standby (`swarm.standby`): where it runs, its epoch, whether it is ready to take over; null without one. */
+    readonly standby: { readonly placement: string; readonly epoch: number; readonly ready: boolean } | null;
   }>;
   readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
   readonly events: readonly EventRecord[];
@@ -177,7 +179,7 @@ export class ControlPlane {
       ...view,
       // In the plan's order, whichever agent came up first.
       agentList: (snapshot?.agents ?? [])
-        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement, epoch: agent.epoch ?? 0, health: agent.health ?? null }))
+        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement, epoch: agent.epoch ?? 0, health: agent.health ?? null, standby: agent.standby ?? null }))
         .sort((a, b) => planIndex(live, a.id) - planIndex(live, b.id)),
       positions: await this.#repo.positions(record.id),
       events: events.slice(-20),

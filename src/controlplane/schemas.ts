@@ -124,6 +124,10 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
         })
         .nullable()
         .describe('Its latest health check: null before the first, or with swarm.healthCheckMs 0.'),
+      standby: z
+        .object({ placement: z.string(), epoch: z.number().int(), ready: z.boolean() })
+        .nullable()
+        .describe('Its hot standby (swarm.standby): its sandbox, its epoch, and whether it is ready to take over; null without one.'),
     }),
   ),
   positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),

@@ -412,8 +412,22 @@ export class AgentFleet {
   }
 
   /** Each agent's lifecycle, restarts and placement, as plain JSON (part of a deployment's snapshot). */
-  snapshot(): Array<{ readonly id: string; readonly lifecycle: AgentLifecycle; readonly restarts: number; readonly placement: string; readonly epoch: number }> {
-    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.process.placement, epoch: agent.epoch }));
+  snapshot(): Array<{
+    readonly id: string;
+    readonly lifecycle: AgentLifecycle;
+    readonly restarts: number;
+    readonly placement: string;
+    readonly epoch: number;
+    readonly standby?: { readonly placement: string; readonly epoch: number; readonly ready: boolean };
+  }> {
+    return [...this.#agents.values()].map((agent) => ({
+      id: agent.plan.id,
+      lifecycle: agent.lifecycle,
+      restarts: agent.restarts,
+      placement: agent.process.placement,
+      epoch: agent.epoch,
+      ...(agent.standby === undefined ? {} : { standby: { placement: agent.standby.process.placement, epoch: agent.standby.epoch, ready: agent.standby.ready } }),
+    }));
   }
 
   /** Messages the agents published, as their last checkpoints said. */

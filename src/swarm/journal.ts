@@ -43,6 +43,8 @@ export interface DeploymentSnapshot {
     readonly placement: string;
     readonly epoch?: number;
     readonly health?: Pick<AgentHealth, 'status' | 'reasons' | 'sinceMs'>;
+    /** Its hot standby, when it has one now. */
+    readonly standby?: { readonly placement: string; readonly epoch: number; readonly ready: boolean };
   }>;
 }
 
