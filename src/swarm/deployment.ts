@@ -395,8 +395,9 @@ export class Deployment {
     try {
       await this.#subscribe();
       this.#beat();
-      this.#health?.start();
       this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints, this.#resumeCheckpoints === undefined ? undefined : this.#resumedEpochs());
+      // Checked from the first step on: until then the deployment's own start watches its agents.
+      this.#health?.start();
       if (this.#state === 'starting') this.#move('started');
     } catch (error) {
       if (this.#stopRequested) await this.#drain();
