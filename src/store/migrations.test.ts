@@ -26,6 +26,7 @@ describe('loadMigrations', () => {
       [1, 'control_plane', '001_control_plane.sql'],
       [2, 'step_replay', '002_step_replay.sql'],
       [3, 'deployment_figures', '003_deployment_figures.sql'],
+      [4, 'control_plane_lease', '004_control_plane_lease.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });
