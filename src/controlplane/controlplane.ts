@@ -1,11 +1,11 @@
 import { swarmTopics } from '../bus/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage, randomId } from '../core/index.js';
-import type { AgentHealth, HealthReason, HealthStatus } from '../health/index.js';
+import { type AgentHealth, type HealthReason, type HealthStatus, type WriteFence, isLeaseLostError } from '../health/index.js';
 import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.js';
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
 import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
@@ -21,6 +21,12 @@ export interface ControlPlaneOptions {
   readonly logger: Logger;
   /** How often what is older than each environment's retention is pruned from the store. @default 3_600_000 (hourly), first at start */
   readonly pruneEveryMs?: number;
+  /**
+   * The lease this server leads under, when several servers share the store (see `LeaderElection`):
+   * every write checks it inside its transaction, and a write it refuses makes this server
+   * {@link ControlPlane.stepDown}. @default none: this server is the store's only writer
+   */
+  readonly fence?: WriteFence;
 }
 
 /** What `tradeswarm deploy` asks for. */
@@ -94,6 +100,8 @@ interface Live {
   suspending: boolean;
   /** Stopped on request, and whether its positions are to be closed. */
   stoppedBy?: { readonly liquidate: boolean };
+  /** This server stepped down: the deployment stops here and nothing more of it is stored (the server that leads resumes it). */
+  abandoned: boolean;
 }
 
 const DEFAULT_TEMPLATE = 'base';
@@ -117,13 +125,14 @@ export class ControlPlane {
 
   private constructor(options: ControlPlaneOptions) {
     this.#options = options;
-    this.#repo = new ControlPlaneRepository(options.store, () => options.clock.now());
+    this.#repo = new ControlPlaneRepository(options.store, () => options.clock.now(), options.fence);
   }
 
   /**
    * Opens the control plane on its store and resumes every deployment the store says is running.
    * A deployment that cannot be resumed (its spec's data is gone, say) is marked failed with the
    * reason; the others go on.
+   * @throws LeaseLostError when the fence refuses a write meanwhile: what was resumed is stopped again.
    */
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const plane = new ControlPlane(options);
@@ -133,6 +142,10 @@ export class ControlPlane {
       try {
         await plane.#launch(record, true);
       } catch (error) {
+        if (isLeaseLostError(error)) {
+          await plane.stepDown(error.reason);
+          throw error;
+        }
         options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
         await plane.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
         await plane.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
@@ -318,6 +331,25 @@ export class ControlPlane {
     );
   }
 
+  /**
+   * This server no longer leads (another server took the lease, or it could not renew it in time):
+   * every deployment stops at once and its sandboxes are killed, and nothing more of it is stored
+   * (the fence refuses it; the deployments stay `running` in the store for the server that leads to
+   * resume). Also called by itself when the fence refuses a step. Resolves once all stopped.
+   */
+  async stepDown(reason: string): Promise<void> {
+    this.#closing = true;
+    if (this.#pruneTimer !== undefined) this.#options.clock.clearTimeout(this.#pruneTimer);
+    await Promise.all(
+      [...this.#live.values()].map(async (live) => {
+        if (!live.abandoned) this.#options.logger.warn({ deployment: live.record.name, reason }, 'this server stepped down: the deployment stops here and the leader resumes it');
+        live.abandoned = true;
+        live.deployment.stop(`this server stepping down (${reason})`);
+        await live.done;
+      }),
+    );
+  }
+
   async #find(ref: string): Promise<DeploymentRecord> {
     const record = await this.#repo.find(ref);
     if (record === undefined) throw new DeploymentNotFoundError(ref);
@@ -362,11 +394,20 @@ export class ControlPlane {
     if (resuming) this.#checkCapacity(env, sandboxesOf(spec));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
     const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
-    const journal = this.#repo.journalOf(record.id);
+    const journaled = this.#repo.journalOf(record.id);
+    // A step the fence refused: this server no longer leads, and stops every deployment at once.
+    const fenced = (error: unknown): never => {
+      if (isLeaseLostError(error)) void this.stepDown(error.reason);
+      throw error;
+    };
+    const journal: DeploymentJournal = {
+      stepClosed: (step) => journaled.stepClosed(step).catch(fenced),
+      drained: (checkpoints) => journaled.drained!(checkpoints).catch(fenced),
+    };
     // State changes and events are stored in order, each after the one before.
     let writes = Promise.resolve();
     const write = (what: () => Promise<void>): void => {
-      writes = writes.then(what).catch((error: unknown) => logger.warn({ deployment: record.name, err: errorMessage(error) }, 'could not store a deployment change'));
+      writes = writes.then(what).catch((error: unknown) => logger[isLeaseLostError(error) ? 'debug' : 'warn']({ deployment: record.name, err: errorMessage(error) }, 'could not store a deployment change'));
     };
     const options: DeploymentOptions = {
       spec,
@@ -399,6 +440,7 @@ export class ControlPlane {
       startedAtMs: clock.now(),
       totalSteps: feed.stepCount,
       suspending: false,
+      abandoned: false,
       done: Promise.resolve(),
       close: async () => {
         await deployment.close().catch(() => undefined);
@@ -421,6 +463,7 @@ export class ControlPlane {
     try {
       await deployment.start();
       await deployment.run();
+      if (live.abandoned) return;
       // Stopped on request, the positions stay open unless liquidation was asked for; at the end of
       // its data the spec's endOfData rule applies.
       const stoppedBy = live.stoppedBy;
@@ -444,6 +487,7 @@ export class ControlPlane {
       await this.#repo.setState(record.id, { state: report.outcome, desired: 'stopped', report, ...(report.halted === null ? {} : { error: report.halted.reason }) });
       await this.#repo.appendEvent(record.id, { kind: 'ended', step: report.steps.published, detail: desired?.desired === 'stopped' ? 'stopped on request' : `ended: ${report.outcome}` });
     } catch (error) {
+      if (live.abandoned) return;
       if (live.suspending || this.#closing) {
         await this.#repo.setState(record.id, { state: 'suspended' }).catch(() => undefined);
         return;

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { z } from 'zod';
 import { mapErrors } from '../api/index.js';
 import { InvalidInputError } from '../core/index.js';
+import { isLeaseLostError } from '../health/index.js';
 import { SpecError, specProblemOf } from '../runspec/index.js';
 import type { ControlPlane } from './controlplane.js';
 import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, TierNotAllowedError } from './errors.js';
@@ -25,11 +26,13 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, source: string): T {
 
 /**
  * The control plane's statuses: 404 for an unknown deployment, 409 for a taken name or a full
- * environment (free sandboxes first), 400 for a tier the environment does not allow. Spec mistakes
+ * environment (free sandboxes first), 400 for a tier the environment does not allow, 503 for a
+ * write refused because this server no longer leads (ask the leader). Spec mistakes
  * are 400 by the project's error tree (a SpecError is invalid input), with every field listed.
  */
 export function controlPlaneErrorStatus(error: unknown): number | undefined {
   if (error instanceof DeploymentNotFoundError) return 404;
+  if (isLeaseLostError(error)) return 503;
   if (error instanceof DeploymentNameTakenError || error instanceof CapacityError) return 409;
   if (error instanceof TierNotAllowedError || error instanceof SpecError || error instanceof InvalidInputError) return 400;
   return undefined;

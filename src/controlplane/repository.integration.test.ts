@@ -1,4 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../core/index.js';
+import { LeaderElection, isLeaseLostError } from '../health/index.js';
 import { type Store, openStore } from '../store/index.js';
 import type { ClosedStep, DeploymentSnapshot } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
@@ -89,5 +91,48 @@ describe('the control plane repository', () => {
     expect(pruned.rows).toBe(4);
     // Prod keeps 90 days.
     expect((await repo.events('kept')).map((event) => event.kind)).toEqual(['deployed']);
+  });
+
+  it('with a fence, every write checks the lease in its transaction: a server that lost it is refused and changes nothing', async () => {
+    const elect = async (holder: string): Promise<LeaderElection> => {
+      const election = new LeaderElection({ store, holder, clock: new ManualClock(now) });
+      election.start();
+      await vi.waitFor(() => expect(election.state).toBe('leader'));
+      return election;
+    };
+    const a = await elect('a');
+    const stale = new ControlPlaneRepository(store, () => now, a);
+    await stale.create({ id: 'd1', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' });
+    await stale.journalOf('d1').stepClosed(step(0, 'd1'));
+    await stale.appendEvent('d1', { kind: 'deployed' });
+    // a's renewals stop (its clock stands still) and the lease expires by the database's time; b takes it.
+    await store.query("UPDATE control_plane_lease SET expires_at = now() - interval '1 millisecond'");
+    const b = await elect('b');
+    const tables = ['deployments', 'deployment_specs', 'steps', 'orders', 'fills', 'positions', 'equity', 'checkpoints', 'events'];
+    const contents = async (): Promise<unknown[]> => Promise.all(tables.map((table) => store.query(`SELECT * FROM ${table}`)));
+    const before = await contents();
+
+    const writes: Array<[string, () => Promise<unknown>]> = [
+      ['a closed step', () => stale.journalOf('d1').stepClosed(step(1, 'd1'))],
+      ['checkpoints', () => stale.journalOf('d1').drained!([{ agentId: 'a', resume: { replayFrom: 2, state: '{"x":1}' } }])],
+      ['an event', () => stale.appendEvent('d1', { kind: 'ended' })],
+      ['a state', () => stale.setState('d1', { state: 'failed', desired: 'stopped', error: 'late' })],
+      ['a settlement', () => stale.settle('d1', { step: 1, fills: step(1, 'd1').fills, positions: [], equity: 1 })],
+      ['a new deployment', () => stale.create({ id: 'd2', name: 'two', env: 'dev' }, { specYaml: 'name: two', baseDir: '/' })],
+      ['a prune', () => stale.prune({ dev: 0 }, now + DAY)],
+    ];
+    for (const [what, write] of writes) {
+      const refused = await write().catch((error: unknown) => error);
+      expect(isLeaseLostError(refused), what).toBe(true);
+    }
+    expect((await writes[0]![1]().catch((error: unknown) => error as Error)) as Error).toHaveProperty('message', expect.stringMatching(/^a no longer holds the lease control-plane \(it held epoch 1\): /));
+    expect(await contents()).toEqual(before);
+
+    // The server that leads now writes the same step.
+    const leader = new ControlPlaneRepository(store, () => now, b);
+    await leader.journalOf('d1').stepClosed(step(1, 'd1'));
+    expect((await leader.list())[0]).toMatchObject({ closedSteps: 2, orders: 2 });
+    await b.close();
+    await a.close();
   });
 });

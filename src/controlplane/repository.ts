@@ -1,4 +1,5 @@
 import type { Resume } from '../agent/index.js';
+import type { WriteFence } from '../health/index.js';
 import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
 import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
@@ -108,11 +109,14 @@ const DEPLOYMENT_COLUMNS =
 
 /**
  * The control plane's tables, read and written in the shapes the control plane uses. Every write of
- * a closed step is one transaction ({@link journalOf}); the rest are single statements.
+ * a closed step is one transaction ({@link journalOf}); the rest are single statements. With a
+ * {@link WriteFence} (the lease of a server that leads others), every write is a transaction whose
+ * first statement is the fence's check: a server that lost the lease writes nothing more.
  */
 export class ControlPlaneRepository {
   readonly #store: Store;
   readonly #now: () => number;
+  readonly #fence: WriteFence | undefined;
   readonly #watchers = new Set<(change: StoreChange) => void>();
 
   /** Calls `watcher` with every change once it is stored; returns what stops it. */
@@ -125,9 +129,27 @@ export class ControlPlaneRepository {
     for (const watcher of this.#watchers) watcher(change);
   }
 
-  constructor(store: Store, now: () => number) {
+  /** @param fence checked inside every write's transaction, when given (see {@link WriteFence}). */
+  constructor(store: Store, now: () => number, fence?: WriteFence) {
     this.#store = store;
     this.#now = now;
+    this.#fence = fence;
+  }
+
+  /**
+   * Runs a write: in one transaction when `fn` is several statements (`transaction`) or there is a
+   * fence, whose check then comes first; else as the single statement it is.
+   * @throws LeaseLostError (from the fence) when this server no longer holds its lease: nothing was written.
+   */
+  async #write<T>(fn: (db: Queryable) => Promise<T>, transaction: boolean): Promise<T> {
+    const fence = this.#fence;
+    if (fence !== undefined) {
+      return this.#store.transaction(async (tx) => {
+        await fence.check(tx);
+        return fn(tx);
+      });
+    }
+    return transaction ? this.#store.transaction(fn) : fn(this.#store);
   }
 
   /**
@@ -137,14 +159,14 @@ export class ControlPlaneRepository {
   async create(deployment: { readonly id: string; readonly name: string; readonly env: string }, spec: Omit<SpecRecord, 'version'>): Promise<DeploymentRecord> {
     const now = this.#now();
     try {
-      return await this.#store.transaction(async (tx) => {
+      return await this.#write(async (tx) => {
         const [row] = await tx.query(
           `INSERT INTO deployments (id, name, env, spec_version, desired, state, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 1, 'running', 'pending', $4, $4) RETURNING ${DEPLOYMENT_COLUMNS}`,
           [deployment.id, deployment.name, deployment.env, now],
         );
         await tx.query('INSERT INTO deployment_specs (deployment_id, version, spec_yaml, base_dir, created_at_ms) VALUES ($1, 1, $2, $3, $4)', [deployment.id, spec.specYaml, spec.baseDir, now]);
         return deploymentOf(row as Row);
-      });
+      }, true);
     } catch (error) {
       if (isDuplicateError(error)) throw new DeploymentNameTakenError(deployment.name);
       throw error;
@@ -170,10 +192,14 @@ export class ControlPlaneRepository {
 
   /** Records where a deployment stands (and, with `desired`, what it is to do). */
   async setState(id: string, change: { readonly state: string; readonly desired?: 'running' | 'stopped'; readonly error?: string | null; readonly report?: unknown }): Promise<void> {
-    await this.#store.query(
-      `UPDATE deployments SET state = $2, desired = COALESCE($3, desired), error = CASE WHEN $4::boolean THEN $5 ELSE error END,
-         report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1`,
-      [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
+    await this.#write(
+      (db) =>
+        db.query(
+          `UPDATE deployments SET state = $2, desired = COALESCE($3, desired), error = CASE WHEN $4::boolean THEN $5 ELSE error END,
+             report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1`,
+          [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
+        ),
+      false,
     );
     this.#tell({ type: 'state', deployment: id, state: change.state, desired: change.desired ?? null });
   }
@@ -181,14 +207,10 @@ export class ControlPlaneRepository {
   /** Appends an event to a deployment's history. */
   async appendEvent(id: string, event: { readonly kind: string; readonly step?: number | null; readonly agentId?: string | null; readonly detail?: string | null }): Promise<void> {
     const atMs = this.#now();
-    const [row] = await this.#store.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [
-      id,
-      atMs,
-      event.step ?? null,
-      event.kind,
-      event.agentId ?? null,
-      event.detail ?? null,
-    ]);
+    const [row] = await this.#write(
+      (db) => db.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [id, atMs, event.step ?? null, event.kind, event.agentId ?? null, event.detail ?? null]),
+      false,
+    );
     this.#tell({ type: 'event', deployment: id, event: { id: num(row?.id), atMs, step: event.step ?? null, kind: event.kind, agentId: event.agentId ?? null, detail: event.detail ?? null } });
   }
 
@@ -247,10 +269,10 @@ export class ControlPlaneRepository {
   journalOf(id: string): DeploymentJournal {
     return {
       stepClosed: async (step) => {
-        await this.#store.transaction((tx) => this.#writeStep(tx, id, step));
+        await this.#write((tx) => this.#writeStep(tx, id, step), true);
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
-      drained: (checkpoints) => this.#store.transaction((tx) => this.#writeCheckpoints(tx, id, checkpoints)),
+      drained: (checkpoints) => this.#write((tx) => this.#writeCheckpoints(tx, id, checkpoints), true),
     };
   }
 
@@ -324,11 +346,11 @@ export class ControlPlaneRepository {
    * the fills, after its others, on `step`; its positions and equity as they are now. One transaction.
    */
   async settle(id: string, settlement: { readonly step: number; readonly fills: ClosedStep['fills']; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>; readonly equity: number }): Promise<void> {
-    await this.#store.transaction(async (tx) => {
+    await this.#write(async (tx) => {
       await this.#appendFills(tx, id, settlement.step, settlement.fills);
       await this.#replacePositions(tx, id, settlement.positions);
       await tx.query('UPDATE deployments SET fills_count = fills_count + $2, equity = $3, updated_at_ms = $4 WHERE id = $1', [id, settlement.fills.length, settlement.equity, this.#now()]);
-    });
+    }, true);
   }
 
   /** Appends `fills` after a deployment's others, on `step`, and marks the orders they fill (settlement fills have none). */
@@ -373,7 +395,7 @@ export class ControlPlaneRepository {
    * @returns how many deployments and rows went.
    */
   async prune(retentionMs: Readonly<Record<string, number>>, nowMs: number): Promise<{ readonly deployments: number; readonly rows: number }> {
-    return this.#store.transaction(async (tx) => {
+    return this.#write(async (tx) => {
       let deployments = 0;
       let rows = 0;
       for (const [env, keepMs] of Object.entries(retentionMs)) {
@@ -393,7 +415,7 @@ export class ControlPlaneRepository {
         }
       }
       return { deployments, rows };
-    });
+    }, true);
   }
 
   /** Stores a swarm event as it happens. */

@@ -234,7 +234,7 @@ export class LeaderElection implements WriteFence {
       throw this.#refusal(lease.epoch, reason);
     }
     const [row] = await tx.query<{ holder: string; epoch: number; live: boolean }>(
-      'SELECT holder, epoch, expires_at > now() AS live FROM control_plane_lease WHERE name = $1 FOR SHARE',
+      'SELECT holder, epoch, expires_at > statement_timestamp() AS live FROM control_plane_lease WHERE name = $1 FOR SHARE',
       [this.#config.name],
     );
     if (row !== undefined && row.holder === this.#config.holder && Number(row.epoch) === lease.epoch && row.live) return;
