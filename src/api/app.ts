@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { InvalidInputError, createLogger, wholeNumber, type Logger } from '../core/index.js';
 import { errorHandler, type ErrorBody } from './replies.js';
 
-/** The route that answers `{ ok: true }` while the process serves, to anyone (no API key). */
+/** The route that answers `{ ok: true }` (and what the app's `health` adds) while the process serves, to anyone (no API key). */
 export const HEALTH_PATH = '/healthz';
 
 /** Options of {@link createApp}. Every field is optional. */
@@ -28,6 +28,11 @@ export interface AppOptions {
    * @default createLogger('api')
    */
   logger?: Logger;
+  /**
+   * What {@link HEALTH_PATH} answers beside `ok: true`, asked at each request (a server's role).
+   * @default nothing more
+   */
+  health?: () => object;
 }
 
 /** {@link AppOptions} with every default applied and every value checked. */
@@ -36,6 +41,7 @@ export interface AppConfig {
   readonly name: string;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
+  readonly health: () => object;
 }
 
 /**
@@ -53,6 +59,7 @@ export function compileAppOptions(options: AppOptions = {}): AppConfig {
     name,
     bodyLimitBytes: wholeNumber('bodyLimitBytes', options.bodyLimitBytes ?? 1_048_576, 1),
     logger: options.logger ?? createLogger('api'),
+    health: options.health ?? (() => ({})),
   });
 }
 
@@ -84,7 +91,7 @@ export function createApp(options: AppOptions = {}): FastifyInstance {
     await reply.code(401).send(body);
   });
   app.setErrorHandler(errorHandler());
-  app.get(HEALTH_PATH, () => ({ ok: true }));
+  app.get(HEALTH_PATH, () => ({ ok: true, ...config.health() }));
   return app;
 }
 

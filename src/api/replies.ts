@@ -14,6 +14,8 @@ export interface ErrorBody {
     readonly retryAfterMs?: number;
     /** Every field at fault, for an error that lists them (a spec's mistakes): its path, the value found, what is allowed. */
     readonly issues?: ReadonlyArray<{ readonly path: string; readonly got: unknown; readonly allowed: string }>;
+    /** The server to ask instead, when this one follows another (a 503): who leads, its URL, its lease. */
+    readonly leader?: { readonly holder: string; readonly url: string | null; readonly epoch: number; readonly expiresAt: string };
   };
 }
 
@@ -22,6 +24,14 @@ function issuesOf(error: unknown): ErrorBody['error']['issues'] {
   const problems = (error as { problems?: unknown }).problems;
   if (!Array.isArray(problems)) return undefined;
   return problems.map((problem: { field?: unknown; value?: unknown; allowed?: unknown }) => ({ path: String(problem.field), got: problem.value ?? null, allowed: String(problem.allowed) }));
+}
+
+/** The server an error points at instead of this one (a follower's NotLeaderError), duck-typed like {@link issuesOf}. */
+function leaderOf(error: unknown): ErrorBody['error']['leader'] {
+  const leader = (error as { leader?: unknown }).leader;
+  if (typeof leader !== 'object' || leader === null) return undefined;
+  const { holder, url, epoch, expiresAt } = leader as Record<string, unknown>;
+  return { holder: String(holder), url: typeof url === 'string' ? url : null, epoch: Number(epoch), expiresAt: String(expiresAt) };
 }
 
 /**
@@ -67,6 +77,7 @@ export function errorBody(error: unknown): ErrorBody {
       ...(error instanceof InvalidInputError ? { field: error.field } : {}),
       ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
       ...(issuesOf(error) === undefined ? {} : { issues: issuesOf(error) }),
+      ...(leaderOf(error) === undefined ? {} : { leader: leaderOf(error) }),
     },
   };
 }

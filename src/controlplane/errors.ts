@@ -50,3 +50,37 @@ export class DeploymentNotFoundError extends TradeswarmError {
     super(`no deployment has the id or name ${ref}; \`tradeswarm ps\` lists them`);
   }
 }
+
+/** The server that leads, as a follower points clients at it (`null` fields: it did not say). */
+export interface LeaderPointer {
+  /** Who leads (`<host>:<pid>:<id>`). */
+  readonly holder: string;
+  /** Its API, as it advertised it. */
+  readonly url: string | null;
+  /** The lease's epoch (raised at each takeover). */
+  readonly epoch: number;
+  /** Until when its lease runs unless renewed, by the database's clock (ISO 8601). */
+  readonly expiresAt: string;
+}
+
+/**
+ * This server follows: another server leads the control plane (they share one PostgreSQL), and only
+ * the leader runs deployments and answers the API. Retryable: at the leader (`leader.url`), or here
+ * once this server takes over.
+ */
+export class NotLeaderError extends TradeswarmError {
+  override readonly name = 'NotLeaderError';
+  /** When to ask again when no server leads (a takeover under way). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(readonly leader: LeaderPointer | null) {
+    super(
+      leader === null
+        ? 'this server follows, and no server leads at the moment (the lease is free or being taken over): try again in a second or two'
+        : `this server follows: ${leader.holder} leads (lease epoch ${leader.epoch}, until ${leader.expiresAt} unless renewed); ` +
+            (leader.url === null ? 'send the request to that server' : `send the request to its API at ${leader.url} (--url ${leader.url})`),
+      { retryable: true },
+    );
+    this.retryAfterMs = leader === null ? 1_000 : undefined;
+  }
+}

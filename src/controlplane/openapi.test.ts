@@ -76,7 +76,7 @@ describe('the OpenAPI document', () => {
       required: ['spec', 'baseDir'],
       additionalProperties: false,
     });
-    expect(Object.keys(post?.responses ?? {})).toEqual(['201', '400', '401', '409', '500']);
+    expect(Object.keys(post?.responses ?? {})).toEqual(['201', '400', '401', '409', '500', '503']);
     expect(post?.responses['201']?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/DeploymentView' });
     expect(post?.responses['409']?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
     expect(operation('/v1/deployments', 'get')?.responses['200']?.content['application/json']?.schema).toEqual({ type: 'array', items: { $ref: '#/components/schemas/DeploymentView' } });
@@ -86,7 +86,8 @@ describe('the OpenAPI document', () => {
     const error = component('ErrorBody').properties?.error;
     expect(component('ErrorBody').required).toEqual(['error']);
     expect(error?.required).toEqual(['name', 'message', 'retryable']);
-    expect(Object.keys(error?.properties ?? {})).toEqual(['name', 'message', 'retryable', 'field', 'retryAfterMs', 'issues']);
+    expect(Object.keys(error?.properties ?? {})).toEqual(['name', 'message', 'retryable', 'field', 'retryAfterMs', 'issues', 'leader']);
+    expect(error?.properties?.leader?.required).toEqual(['holder', 'url', 'epoch', 'expiresAt']);
     expect(error?.properties?.issues?.items?.required).toEqual(['path', 'got', 'allowed']);
     for (const name of ['DeploymentView', 'DeploymentStatus', 'OrderRecord', 'FillRecord', 'EventRecord', 'Health']) expect(component(name).type).toBe('object');
     expect(component('DeploymentStatus').properties?.events).toEqual({ type: 'array', items: { $ref: '#/components/schemas/EventRecord' } });

@@ -4,6 +4,8 @@ import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlpl
 import { ENVIRONMENTS } from './environments.js';
 import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
 import type { AgentLogLine } from './agentlogs.js';
+import type { LeaderPointer } from './errors.js';
+import type { ServerHealth } from './leadership.js';
 
 /**
  * The /v1 control-plane API as zod schemas: the request bodies and queries the routes validate with,
@@ -161,6 +163,14 @@ export const fillRecordSchema = z.object({
   timeMs: z.number(),
 });
 
+/** The server that leads, as a follower names it. */
+const leaderPointerSchema = z.object({
+  holder: z.string().describe('Who leads: <host>:<pid>:<id>.'),
+  url: z.string().nullable().describe('Its API, as it advertised it.'),
+  epoch: z.number().int().describe("The lease's epoch, raised at each takeover."),
+  expiresAt: z.string().describe('Until when its lease runs unless renewed, by the database’s clock (ISO 8601).'),
+});
+
 /** The body of every error answer (the api domain's `ErrorBody`). */
 export const errorBodySchema = z.object({
   error: z.object({
@@ -170,11 +180,16 @@ export const errorBodySchema = z.object({
     field: z.string().optional().describe('The field at fault.'),
     retryAfterMs: z.number().optional(),
     issues: z.array(z.object({ path: z.string(), got: z.unknown(), allowed: z.string() })).optional().describe('Every field at fault (a spec’s mistakes): its path, the value found, what is allowed.'),
+    leader: leaderPointerSchema.optional().describe('The server to ask instead: this one follows it (a 503).'),
   }),
 });
 
 /** The answer of `GET /healthz`. */
-export const healthSchema = z.object({ ok: z.literal(true) });
+export const healthSchema = z.object({
+  ok: z.literal(true),
+  role: z.enum(['leader', 'follower']).optional().describe('Whether this server runs the deployments, or waits to take over (several servers on one PostgreSQL); absent when it shares its store with none.'),
+  leader: leaderPointerSchema.nullable().optional().describe('The server that leads (this one, when it does); null while none does.'),
+});
 
 /** The body of an error answer of `tradeswarm serve`. */
 export type ErrorBodyAnswer = z.infer<typeof errorBodySchema>;
@@ -191,5 +206,7 @@ const agree: [
   Same<Plain<EventRecord>, Plain<z.infer<typeof eventRecordSchema>>>,
   Same<Plain<AgentLogLine>, Plain<z.infer<typeof agentLogLineSchema>>>,
   Same<Plain<Awaited<ReturnType<ControlPlane['publishBars']>>>, Plain<z.infer<typeof publishedBarsSchema>>>,
-] = [true, true, true, true, true, true, true];
+  Same<Plain<LeaderPointer>, Plain<z.infer<typeof leaderPointerSchema>>>,
+  Same<Plain<ServerHealth>, Plain<Required<Omit<z.infer<typeof healthSchema>, 'ok'>>>>,
+] = [true, true, true, true, true, true, true, true, true];
 void agree;
