@@ -6,9 +6,12 @@
 // deposed and stops without writing. The deployment ends with the stored orders, fills and report of
 // `tradeswarm backtest` on the same spec. The takeover times are printed.
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/index.js';
 import { type ServeProcess, healthOf, killServe, startServe, untilLeading } from '../fixtures/serve.js';
 import {
@@ -161,4 +164,26 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
     },
     300_000,
   );
+});
+
+describe('two tradeswarm serve on one embedded store', () => {
+  it('refuses the second, saying that two servers need PostgreSQL, and refuses the lease options there', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'serve-two-'));
+    const dataDir = join(folder, 'data');
+    const first = await startServe(['--data-dir', dataDir]);
+    try {
+      expect(await healthOf(first)).toEqual({ ok: true, role: 'leader' });
+      const second = await startServe(['--data-dir', dataDir]).catch((error: unknown) => error as Error);
+      expect(second).toBeInstanceOf(Error);
+      expect((second as Error).message).toContain(`the PGlite data dir ${dataDir} is in use: process ${first.child.pid} has it open`);
+      expect((second as Error).message).toContain(
+        '`tradeswarm serve` on the embedded store runs as one process per data dir; to run a second server that takes over when the first dies, start both with --database-url postgres://… (one PostgreSQL): one leads, the other waits',
+      );
+      const ttl = await startServe(['--data-dir', join(folder, 'other'), '--lease-ttl-ms', '2000']).catch((error: unknown) => error as Error);
+      expect((ttl as Error).message).toContain('--lease-ttl-ms: applies with --database-url only');
+    } finally {
+      await killServe(first, 'SIGTERM');
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
