@@ -43,7 +43,7 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
       return store;
     };
     /** An elector with a manual clock of its own (the system clock with `realTime`), and what it was told. */
-    const elector = async (holder: string, options: { readonly ttlMs?: number; readonly realTime?: boolean } = {}) => {
+    const elector = async (holder: string, options: { readonly ttlMs?: number; readonly realTime?: boolean; readonly onDeposed?: () => Promise<void> } = {}) => {
       const told = { elected: [] as LeaseView[], deposed: [] as string[], seen: [] as Array<LeaseView | null> };
       const clock = new ManualClock(Date.UTC(2026, 11, 6));
       const election = new LeaderElection({
@@ -53,7 +53,10 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
         ttlMs: options.ttlMs ?? 3_000,
         clock: options.realTime === true ? new SystemClock() : clock,
         onElected: (lease) => void told.elected.push(lease),
-        onDeposed: (reason) => void told.deposed.push(reason),
+        onDeposed: (reason) => {
+          told.deposed.push(reason);
+          return options.onDeposed?.();
+        },
         onLeaderSeen: (lease) => void told.seen.push(lease),
       });
       elections.push(election);
@@ -170,6 +173,28 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
       expect(a.election.state).toBe('follower');
       expect(isLeaseLostError(refused)).toBe(true);
       expect((refused as Error).message).toContain('no renewal was confirmed for 3000 ms (lease.ttlMs), so it may have expired');
+    });
+
+    it('a deposed leader takes the lease again only once its handler of the loss has settled', async () => {
+      let settle = (): void => undefined;
+      const stepping = new Promise<void>((resolve) => (settle = resolve));
+      const a = await elector('a', { onDeposed: () => stepping });
+      a.election.start();
+      await vi.waitFor(() => expect(a.election.state).toBe('leader'));
+      const store = await open();
+      await expire(store);
+      await expect(store.transaction((tx) => a.election.check(tx))).rejects.toThrow(/\(it held epoch 1\): it expired before it was renewed/);
+      // Still stepping down: however long it takes, the free lease is not taken again meanwhile.
+      a.clock.advance(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(a.election.state).toBe('follower');
+      expect((await leaseRow(store))?.epoch).toBe(1);
+      settle();
+      await vi.waitFor(() => {
+        a.clock.advance(1_000);
+        expect(a.election.state).toBe('leader');
+      });
+      expect(a.told.elected.map((lease) => lease.epoch)).toEqual([1, 2]);
     });
 
     it('a leader that closes releases the lease: a follower takes it at its next look', async () => {

@@ -245,7 +245,8 @@ export class LeaderElection implements WriteFence {
 
   /**
    * Stops competing: no more looks or renewals; a leader releases the lease (it expires now, so a
-   * follower takes it at its next look). Stop what was done as leader first: writes after this are refused.
+   * follower takes it at its next look). Stop what was done as leader first: writes after this are
+   * refused. It waits for the handlers under way: a handler may call it, but not wait for it.
    */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
@@ -296,6 +297,8 @@ export class LeaderElection implements WriteFence {
 
   /** A follower's look: takes the lease if it is free or expired, else notes who holds it until when. */
   async #look(): Promise<void> {
+    // Not before what it did as leader has stopped (the handler of its deposition).
+    await this.#handlers;
     if (this.#state !== 'follower') return;
     const { name, holder, url, ttlMs, renewEveryMs } = this.#config;
     const sentAtMs = this.#options.clock.now();
