@@ -138,6 +138,8 @@ export class ControlPlane {
     const plane = new ControlPlane(options);
     await plane.#prune();
     for (const record of await plane.#repo.list()) {
+      // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
+      if (plane.#closing) break;
       if (record.desired !== 'running') continue;
       try {
         await plane.#launch(record, true);
