@@ -32,6 +32,29 @@ describeServerBacked(POSTGRES, 'Store on PostgreSQL', () => {
   });
 });
 
+describeServerBacked(POSTGRES, 'Store on PostgreSQL: a transaction whose connection the server ends', () => {
+  it('fails its next query with a StoreError, rolls back, and the store goes on', async () => {
+    const schema = `store_test_${randomId(10).toLowerCase()}`;
+    const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 1 });
+    try {
+      const error = await store
+        .transaction(async (tx) => {
+          await tx.query("INSERT INTO events (deployment_id, at_ms, kind) SELECT 'none', 1, 'x' WHERE false");
+          await tx.query("SET LOCAL idle_in_transaction_session_timeout = '100ms'");
+          // Idle in the transaction past its timeout: the server ends the connection.
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          await tx.query('SELECT 1');
+        })
+        .catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(StoreError);
+      expect(await store.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+});
+
 describe('Store on PostgreSQL: connection failures', () => {
   it('names the URL without its password and what to check when the server does not answer', async () => {
     const port = await closedPort();

@@ -92,6 +92,13 @@ function postgresStore(pool: pg.Pool, where: string): Store {
       }
       // A BEGIN, COMMIT or ROLLBACK that failed leaves the connection in doubt: it is not handed out again.
       let discard = false;
+      // The server may end the connection while the transaction waits for its next statement (an idle
+      // timeout, an operator): pg then emits `error` on the client, which the pool no longer listens to
+      // while it is checked out. Without a listener that would end the process; the next query fails instead.
+      const onLost = (): void => {
+        discard = true;
+      };
+      client.on('error', onLost);
       const control = async (sql: 'BEGIN' | 'COMMIT'): Promise<void> => {
         try {
           await client.query(sql);
@@ -112,6 +119,7 @@ function postgresStore(pool: pg.Pool, where: string): Store {
         await control('COMMIT');
         return result;
       } finally {
+        client.off('error', onLost);
         client.release(discard ? true : undefined);
       }
     },
