@@ -66,7 +66,9 @@ export interface WriteFence {
   /**
    * Checks, inside `tx`, that this process still holds the lease at its epoch and that the lease has
    * not expired, and keeps the lease row locked (`FOR SHARE`) until `tx` ends, so no other process
-   * takes the lease over before `tx` committed or rolled back.
+   * takes the lease over before `tx` committed or rolled back. PostgreSQL ends `tx` (and its lock)
+   * when it waits longer than the lease's ttl for its next statement: a writer paused mid-transaction
+   * holds a takeover back no longer than its lease would.
    * @throws LeaseLostError when it does not hold it (and the elector is then deposed).
    */
   check(tx: Queryable): Promise<void>;
@@ -233,9 +235,12 @@ export class LeaderElection implements WriteFence {
       this.#depose(reason);
       throw this.#refusal(lease.epoch, reason);
     }
+    // The row stays locked until `tx` ends; a process paused inside `tx` would hold every takeover
+    // back, so the server ends `tx` when it waits longer than the ttl for its next statement.
     const [row] = await tx.query<{ holder: string; epoch: number; live: boolean }>(
-      'SELECT holder, epoch, expires_at > statement_timestamp() AS live FROM control_plane_lease WHERE name = $1 FOR SHARE',
-      [this.#config.name],
+      `SELECT holder, epoch, expires_at > statement_timestamp() AS live, set_config('idle_in_transaction_session_timeout', $2, true)
+       FROM control_plane_lease WHERE name = $1 FOR SHARE`,
+      [this.#config.name, String(this.#config.ttlMs)],
     );
     if (row !== undefined && row.holder === this.#config.holder && Number(row.epoch) === lease.epoch && row.live) return;
     const reason = row === undefined ? 'the lease row is gone' : row.holder === this.#config.holder && Number(row.epoch) === lease.epoch ? 'it expired before it was renewed' : `${row.holder} took it (epoch ${Number(row.epoch)})`;
