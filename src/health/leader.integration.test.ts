@@ -230,12 +230,18 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
       expect((await leaseRow(await open()))?.epoch).toBe(1);
     });
 
-    it.skipIf(!concurrent)('a takeover waits for a fenced transaction at work, and finds what it committed', async () => {
+    /** `a` leads on a lease of 300 ms, and `writer` has a table to write into. */
+    const leaderWithWriter = async () => {
       const a = await elector('a', { ttlMs: 300 });
       a.election.start();
       await vi.waitFor(() => expect(a.election.state).toBe('leader'));
       const writer = await open();
       await writer.query('CREATE TABLE IF NOT EXISTS written (who text)');
+      return { a, writer };
+    };
+
+    it.skipIf(!concurrent)('a takeover waits for a fenced transaction at work, and finds what it committed', async () => {
+      const { a, writer } = await leaderWithWriter();
       let b: Awaited<ReturnType<typeof elector>> | undefined;
       await writer.transaction(async (tx) => {
         await a.election.check(tx);
@@ -251,11 +257,7 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
     });
 
     it.skipIf(!concurrent)('a leader paused inside a fenced transaction holds a takeover back no longer than its ttl: the server ends the transaction, nothing of it is stored', async () => {
-      const a = await elector('a', { ttlMs: 300 });
-      a.election.start();
-      await vi.waitFor(() => expect(a.election.state).toBe('leader'));
-      const writer = await open();
-      await writer.query('CREATE TABLE IF NOT EXISTS written (who text)');
+      const { a, writer } = await leaderWithWriter();
       let wokeAt = Number.POSITIVE_INFINITY;
       const outcome = writer
         .transaction(async (tx) => {
