@@ -44,6 +44,18 @@ async function untilPrinted(server: ServeProcess, pattern: RegExp, timeoutMs = 3
   }
 }
 
+/** The first step stored after `sinceMs` (its index, and when it closed: the time of the server that wrote it), polling the database. */
+async function firstStepAfter(database: string, sinceMs: number): Promise<{ readonly index: number; readonly closedAtMs: number }> {
+  for (;;) {
+    const [row] = await sql(database, `SELECT idx, closed_at_ms FROM steps WHERE closed_at_ms > ${sinceMs} ORDER BY closed_at_ms LIMIT 1`);
+    if (row !== undefined) {
+      const [index, closedAtMs] = row.split('|').map(Number) as [number, number];
+      return { index, closedAtMs };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
   const servers: ServeProcess[] = [];
   const databases: string[] = [];
@@ -123,8 +135,7 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
       await killServe(first);
       await untilLeading(second);
       const ledAfterKillMs = Date.now() - killedAt;
-      const steppedAfterKill = await untilListed(second, (view) => (view?.steps ?? 0) > (atKill?.steps ?? 0), 20);
-      const [firstStepAfterKill] = await sql(database.name, `SELECT min(closed_at_ms) FROM steps WHERE closed_at_ms > ${killedAt}`);
+      const afterKill = await firstStepAfter(database.name, killedAt);
       expect(await untilPrinted(second, /^leading/)).toBe('leading (lease epoch 2): resumed 1 deployment: quickstart');
 
       // A new follower joins; the leader is paused (SIGSTOP) past its lease, then woken.
@@ -135,9 +146,7 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
       second.child.kill('SIGSTOP');
       await untilLeading(third);
       const ledAfterPauseMs = Date.now() - pausedAt;
-      await untilListed(third, (view) => (view?.steps ?? 0) > (atPause?.steps ?? 0), 20);
-      const [firstStepAfterPause] = await sql(database.name, `SELECT min(closed_at_ms) FROM steps WHERE closed_at_ms > ${pausedAt}`);
-      const storedBeforeWaking = await sql(database.name, 'SELECT count(*) FROM steps');
+      const afterPause = await firstStepAfter(database.name, pausedAt);
       second.child.kill('SIGCONT');
       expect(await untilPrinted(second, /lost the lease/)).toMatch(/^lost the lease \(.+\): stopped every deployment here without writing; following/);
       expect((await healthOf(second)).role).toBe('follower');
@@ -147,20 +156,21 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
       const events = await expectTheBacktest(third, backtest);
       // Each takeover resumed the deployment once; the paused leader, woken, stored nothing more of it.
       expect(events.filter((event) => event.kind === 'resumed' && event.agentId === null)).toHaveLength(2);
-      expect(Number(storedBeforeWaking[0])).toBeLessThanOrEqual(final?.steps ?? 0);
+      expect(events.filter((event) => ['failed', 'suspended'].includes(event.kind))).toEqual([]);
+      expect(events.filter((event) => event.kind === 'ended')).toHaveLength(1);
       expect(await sql(database.name, 'SELECT holder, epoch FROM control_plane_lease')).toEqual([expect.stringMatching(new RegExp(`:${third.child.pid}:\\w+\\|3$`))]);
 
-      const killToStep = Number(firstStepAfterKill) - killedAt;
-      const pauseToStep = Number(firstStepAfterPause) - pausedAt;
+      const killToStep = afterKill.closedAtMs - killedAt;
+      const pauseToStep = afterPause.closedAtMs - pausedAt;
       console.log(
         [
-          `takeover after SIGKILL of the leader at step ${atKill?.steps}: the follower led after ${ledAfterKillMs} ms and closed its first step (${steppedAfterKill?.steps}) ${killToStep} ms after the kill`,
-          `takeover after SIGSTOP of the leader at step ${atPause?.steps}: the follower led after ${ledAfterPauseMs} ms and closed its first step ${pauseToStep} ms after the pause`,
+          `takeover after SIGKILL of the leader at step ${atKill?.steps}: the follower led after ${ledAfterKillMs} ms and closed its first step (${afterKill.index}) ${killToStep} ms after the kill`,
+          `takeover after SIGSTOP of the leader at step ${atPause?.steps}: the follower led after ${ledAfterPauseMs} ms and closed its first step (${afterPause.index}) ${pauseToStep} ms after the pause`,
           `(lease ttl 3000 ms, renewed every 1000 ms; quickstart: 5 agents, prod, lockstep)`,
         ].join('\n'),
       );
-      expect(killToStep).toBeGreaterThan(0);
-      expect(pauseToStep).toBeGreaterThan(0);
+      // Within seconds (a loose bound: the machine may be busy); the measured times are printed above.
+      expect(Math.max(killToStep, pauseToStep)).toBeLessThan(20_000);
     },
     300_000,
   );
