@@ -80,6 +80,25 @@ describe('embedded broker', () => {
     expect(broker.stats()).toMatchObject({ refusedConnections: 4, connectedClients: 1, issuedCredentials: 2 });
   });
 
+  it('with allowAnonymous, takes clients without a username, with the rights of the admin', async () => {
+    const open = await startEmbeddedBroker({ logger: silentLogger, allowAnonymous: true });
+    try {
+      const client = await connectAsync(open.url, { reconnectPeriod: 0, clientId: `raw-${randomId(8)}` }, false);
+      clients.push(client);
+      const received: string[] = [];
+      client.on('message', (topic, payload) => received.push(`${topic} ${payload.toString()}`));
+      await client.subscribeAsync('ts/#', { qos: 1 });
+      await client.publishAsync('ts/any/step', 'one', { qos: 1 });
+      await waitFor(() => received.includes('ts/any/step one'), 'its own message');
+      const issued = open.issueCredentials({ swarmId: 'alpha', agentId: 'a1' });
+      await expect(connectAsync(open.url, { username: issued.username, password: 'wrong', reconnectPeriod: 0 }, false)).rejects.toMatchObject({ code: 4 });
+      expect(() => compileEmbeddedBrokerOptions({ allowAnonymous: 'yes' as unknown as boolean })).toThrow(/^allowAnonymous: must be true or false/);
+    } finally {
+      await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
+      await open.close();
+    }
+  });
+
   it('issues per-agent credentials named <swarmId>/<agentId>; issuing again replaces the password', async () => {
     const first = broker.issueCredentials({ swarmId: 'alpha', agentId: 'a1' });
     expect(first.username).toBe('alpha/a1');

@@ -33,6 +33,13 @@ export interface EmbeddedBrokerOptions {
    * @default 0
    */
   wsPort?: number;
+  /**
+   * Let clients connect without a username, with the admin's rights (as Mosquitto's
+   * `allow_anonymous true` does): for a broker in its own process (`tradeswarm broker`) that
+   * `serve --broker` and its agents reach without credentials. Keep it on a loopback `host`.
+   * @default false
+   */
+  allowAnonymous?: boolean;
   /** @default createLogger('bus-broker') */
   logger?: Logger;
 }
@@ -42,6 +49,7 @@ export interface EmbeddedBrokerConfig {
   readonly host: string;
   readonly port: number;
   readonly wsPort: number;
+  readonly allowAnonymous: boolean;
   readonly logger: Logger;
 }
 
@@ -108,6 +116,9 @@ export interface EmbeddedBroker {
 /** The admin's username. Agent usernames always contain a `/`, so they cannot collide with it. */
 export const ADMIN_USERNAME = 'tradeswarm-admin';
 
+/** Who an anonymous client is on a broker that allows them: the admin's rights, under a name of its own. */
+const ANONYMOUS_IDENTITY = Object.freeze({ kind: 'admin' as const, username: 'anonymous' });
+
 /** MQTT 3.1.1 CONNACK return codes the broker refuses with. */
 const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -130,14 +141,17 @@ export function compileEmbeddedBrokerOptions(options: EmbeddedBrokerOptions = {}
   if (port !== 0 && port === wsPort) {
     throw new InvalidInputError('wsPort', `must differ from port (${port}); use 0 to let the OS pick one`);
   }
-  return Object.freeze({ host, port, wsPort, logger: options.logger ?? createLogger('bus-broker') });
+  const allowAnonymous = options.allowAnonymous ?? false;
+  if (typeof allowAnonymous !== 'boolean') throw new InvalidInputError('allowAnonymous', `must be true or false, got ${String(allowAnonymous)}`);
+  return Object.freeze({ host, port, wsPort, allowAnonymous, logger: options.logger ?? createLogger('bus-broker') });
 }
 
 /**
  * Starts the embedded MQTT broker (Aedes, MQTT 3.1.1) on a TCP and a WebSocket listener.
  *
  * Authentication: only credentials from {@link EmbeddedBroker.issueCredentials} and the admin's
- * are accepted (compared in constant time); anonymous clients are refused.
+ * are accepted (compared in constant time); anonymous clients are refused, unless `allowAnonymous`
+ * gives them the admin's rights.
  *
  * Authorisation: an agent may subscribe only under its own swarm, `ts/<swarmId>/…` (a filter must
  * start with that literal prefix, so `ts/+/…` and `#` are refused), and publish only on its own
@@ -153,7 +167,7 @@ export function compileEmbeddedBrokerOptions(options: EmbeddedBrokerOptions = {}
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const config = compileEmbeddedBrokerOptions(options);
-  const broker = new BrokerAccess(config.logger);
+  const broker = new BrokerAccess(config.logger, config.allowAnonymous);
   const aedes = await Aedes.createBroker({
     authenticate: (client, username, password, done) => broker.authenticate(client, username, password, done),
     authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
@@ -242,7 +256,10 @@ class BrokerAccess {
   private deniedSubscribes = 0;
   private aedes: Aedes | undefined;
 
-  constructor(private readonly logger: Logger) {
+  constructor(
+    private readonly logger: Logger,
+    private readonly allowAnonymous: boolean,
+  ) {
     this.adminCredentials = Object.freeze({ username: ADMIN_USERNAME, password: randomToken() });
     this.credentials.set(ADMIN_USERNAME, {
       digest: digest(this.adminCredentials.password),
@@ -319,6 +336,11 @@ class BrokerAccess {
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
+    if (username === undefined && this.allowAnonymous) {
+      this.identities.set(client, ANONYMOUS_IDENTITY);
+      done(null, true);
+      return;
+    }
     const stored = username === undefined ? undefined : this.credentials.get(username);
     // Compare even when the user is unknown, so that timing does not tell which usernames exist.
     const given = digest(password ?? Buffer.alloc(0));

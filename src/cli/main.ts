@@ -3,6 +3,7 @@ import { errorBody } from '../api/index.js';
 import { ServerError } from '../controlplane/index.js';
 import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
+import { registerBrokerCommand } from './broker.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
@@ -21,6 +22,7 @@ registerBacktestCommand(program);
 registerExecCommands(program);
 registerServeCommand(program);
 registerDeploymentCommands(program);
+registerBrokerCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).
