@@ -8,7 +8,7 @@ import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider, inspectSandbox } from '.
 const cloud = useLocalCloud();
 
 describe('createSandboxProvider over the e2b SDK, against a local cloud', () => {
-  it('creates with template, metadata, env, lifetime and network; lists by metadata; tells info and metrics; connects; kills', async () => {
+  it('creates with template, metadata, env, lifetime and network; lists by metadata; tells info and metrics; pauses; connects (resuming); kills', async () => {
     const provider = createSandboxProvider({ connection: cloud().connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
     const run = randomId(8);
     const sandbox = await provider.create({ template: 'code-interpreter-v1', metadata: { run }, env: { GREETING: 'hello' }, timeoutMs: 120_000, allowInternetAccess: false });
@@ -21,7 +21,12 @@ describe('createSandboxProvider over the e2b SDK, against a local cloud', () => 
       expect((await provider.list({ run })).map((listed) => listed.sandboxId)).toEqual([sandbox.sandboxId]);
       expect(await provider.list({ run: 'nobody' })).toEqual([]);
       expect((await provider.metrics(sandbox.sandboxId)).at(-1)?.memTotal).toBeGreaterThan(0);
+      expect(await provider.pause(sandbox.sandboxId)).toBe(true);
+      expect(await provider.pause(sandbox.sandboxId)).toBe(false);
+      expect((await provider.info(sandbox.sandboxId)).state).toBe('paused');
+      // Connecting resumes it.
       const again = await provider.connect(sandbox.sandboxId);
+      expect((await provider.info(sandbox.sandboxId)).state).toBe('running');
       expect((await again.commands.run('echo "$GREETING"')).stdout).toBe('hello\n');
     } finally {
       expect(await provider.kill(sandbox.sandboxId)).toBe(true);

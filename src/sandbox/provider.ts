@@ -71,6 +71,13 @@ export interface SandboxProvider {
   list(metadata?: Readonly<Record<string, string>>): Promise<readonly SandboxInfo[]>;
   /** Kills a sandbox by id; `false` when it was already gone. */
   kill(sandboxId: string): Promise<boolean>;
+  /**
+   * Pauses a running sandbox by id: its processes are frozen, memory and files kept, until
+   * {@link SandboxProvider.connect} resumes it.
+   * @returns `false` when it was paused already.
+   * @throws the SDK's `NotFoundError` when it is gone.
+   */
+  pause(sandboxId: string): Promise<boolean>;
   /** The sandbox's recent CPU, memory and disk samples, oldest first. */
   metrics(sandboxId: string): Promise<readonly SandboxMetrics[]>;
   /** What the provider says of one sandbox. @throws the SDK's `SandboxNotFoundError` when it is gone. */
@@ -186,6 +193,11 @@ class SdkProvider implements SandboxProvider {
   async kill(sandboxId: string): Promise<boolean> {
     await this.rateLimiter.acquire('lifecycle');
     return SdkSandbox.kill(sandboxId, { ...this.connection });
+  }
+
+  async pause(sandboxId: string): Promise<boolean> {
+    await this.rateLimiter.acquire('lifecycle');
+    return SdkSandbox.pause(sandboxId, { ...this.connection });
   }
 
   async metrics(sandboxId: string): Promise<readonly SandboxMetrics[]> {
