@@ -1,0 +1,4 @@
+// The chaos suite's public face (issue 16): a seeded schedule of faults, injected from outside into a
+// deployment under a real `tradeswarm serve`, and the run compared with the fault-free one.
+export { FAULT_KINDS, AGENT_FAULTS, planSchedule, type FaultKind, type MsRange, type ScheduleOptions, type ScheduledFault } from './schedule.js';
+export { compareRuns, withFillStatus, type Comparison, type ComparedFill, type ComparedOrder, type ComparedPortfolio, type Difference, type DuplicateId, type RunOutcome } from './compare.js';
