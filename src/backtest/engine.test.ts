@@ -34,6 +34,17 @@ describe('runBacktest, hand-checked', () => {
     expect(report.bars).toBe(8);
   });
 
+  it('tells each step\'s orders as the venue took them, through onOrders', () => {
+    const told: Array<[number, string, string, number, string]> = [];
+    const { report } = runBacktest({ bars: series(OPENS, CLOSES), strategies: [strategy()], portfolio: { initialCash: 1000 }, swarm: 't' }, {
+      onOrders: (orders, barIndex) => told.push(...orders.map((order): [number, string, string, number, string] => [barIndex, order.clientOrderId, order.intent.side, order.intent.quantity, order.result.status])),
+    });
+    expect(told).toEqual([
+      [4, report.fills[0]!.clientOrderId, 'buy', 10, 'accepted'],
+      [6, report.fills[1]!.clientOrderId, 'sell', 10, 'accepted'],
+    ]);
+  });
+
   it('close: fills on the decision bar at its close (buy 12, sell 8), with per-share fees', () => {
     const { report } = runBacktest({
       bars: series(OPENS, CLOSES),

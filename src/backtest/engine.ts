@@ -4,7 +4,7 @@ import { type Bar, Timeline } from '../market/index.js';
 import type { EquityPoint } from '../portfolio/index.js';
 import { type RunOptions, type RunWarning, warmUpWarnings } from '../runspec/index.js';
 import { collectIntents } from '../strategy/index.js';
-import { type SessionReport, TradingSession } from '../trading/index.js';
+import { type SessionReport, type SubmittedOrder, TradingSession } from '../trading/index.js';
 
 /** The outcome of {@link runBacktest}. Same options (and fresh strategies) give the same report but `elapsedMs`. */
 export interface BacktestReport extends SessionReport {
@@ -22,6 +22,12 @@ export interface BacktestReport extends SessionReport {
   readonly warnings: readonly RunWarning[];
   /** Wall time of the bar loop and settlement, in ms; the one field that varies between runs. */
   readonly elapsedMs: number;
+}
+
+/** What {@link runBacktest} tells as it runs. */
+export interface BacktestHooks {
+  /** Each time step's orders, as the venue took them (with its answer), in submission order; not called for a step without any. */
+  readonly onOrders?: (orders: readonly SubmittedOrder[], barIndex: number) => void;
 }
 
 /** The equity curve is kept out of the report (a million points); ask for it with this. */
@@ -57,7 +63,7 @@ export interface BacktestResult {
  * @throws InvalidInputError naming the field for bad bars, options or duplicate strategy names.
  * @throws ShortSellingNotAllowedError (from the portfolio) when `longOnly` and a fill would go short.
  */
-export function runBacktest(options: RunOptions): BacktestResult {
+export function runBacktest(options: RunOptions, hooks: BacktestHooks = {}): BacktestResult {
   const started = performance.now();
   const swarm = options.swarm ?? 'backtest';
   const names = new Set<string>();
@@ -91,7 +97,8 @@ export function runBacktest(options: RunOptions): BacktestResult {
     const account = session.open(step);
     const decision = pipeline.decide(step, collectIntents(strategies, step, account, i), account, i);
     session.reject(decision.rejected, i);
-    session.submit(decision.approved, i, step);
+    const submitted = session.submit(decision.approved, i, step);
+    if (submitted.length > 0) hooks.onOrders?.(submitted, i);
     session.close(step);
   }
   const settled = session.settle();

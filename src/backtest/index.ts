@@ -1,1 +1,1 @@
-export { runBacktest, type BacktestReport } from './engine.js';
+export { runBacktest, type BacktestReport, type BacktestHooks } from './engine.js';
