@@ -25,7 +25,11 @@ export interface LaunchedAgent {
    * @returns `false` when it had ended already.
    */
   signal(signal: AgentSignal): Promise<boolean>;
-  /** Ends the process: SIGTERM, up to `graceMs` to exit, then SIGKILL. Never throws. */
+  /**
+   * Ends the process: SIGTERM, up to `graceMs` to exit, then SIGKILL. When its end is still not
+   * reported (its sandbox paused or unreachable), what it runs in is ended too, so that it cannot
+   * come back beside a restart. Never throws.
+   */
   stop(options?: { readonly graceMs?: number }): Promise<void>;
   /** The last lines it printed on stderr, oldest first. */
   stderrTail(): string[];

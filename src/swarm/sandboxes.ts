@@ -110,7 +110,15 @@ export class SandboxLauncher implements AgentLauncher {
       exited: deployed.exited.then((exit) => ({ exitCode: exit.exitCode })),
       signal: (signal) => deployed.signal(signal),
       stop: async (options) => {
-        await deployed.stop({ graceMs: options?.graceMs ?? 5_000 }).catch((error: unknown) => logger.warn({ agent: agent.id, err: errorMessage(error) }, 'agent did not stop'));
+        try {
+          await deployed.stop({ graceMs: options?.graceMs ?? 5_000 });
+        } catch (error) {
+          // Its end was not reported (a paused or unreachable sandbox): the process could come back
+          // beside its restart, under the same agent id. Its sandbox goes, so it cannot, and a restart gets a new one.
+          logger.warn({ agent: agent.id, sandboxId: sandbox.sandboxId, err: errorMessage(error) }, 'agent did not stop; killing its sandbox so that it cannot come back');
+          this.#sandboxes.delete(sandbox.sandboxId);
+          await sandbox.kill().catch((killError: unknown) => logger.warn({ agent: agent.id, sandboxId: sandbox.sandboxId, err: errorMessage(killError) }, 'could not kill the sandbox of an agent that did not stop'));
+        }
       },
       stderrTail: () => deployed.stderrTail(),
       placementAlive: () => sandbox.isRunning().catch(() => false),
