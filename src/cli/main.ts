@@ -4,6 +4,7 @@ import { ServerError } from '../controlplane/index.js';
 import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
 import { registerBrokerCommand } from './broker.js';
+import { registerChaosCommand } from './chaos.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
@@ -23,6 +24,7 @@ registerExecCommands(program);
 registerServeCommand(program);
 registerDeploymentCommands(program);
 registerBrokerCommand(program);
+registerChaosCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).

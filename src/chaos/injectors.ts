@@ -1,0 +1,157 @@
+import { type Clock, TradeswarmError, errorMessage } from '../core/index.js';
+import type { EventAnswer } from '../controlplane/index.js';
+import type { Lab } from './lab.js';
+import type { FaultKind, ScheduledFault } from './schedule.js';
+
+/** What one fault did, as measured from outside. */
+export interface FaultResult {
+  readonly seq: number;
+  readonly kind: FaultKind;
+  readonly agent: string | null;
+  /** The step it was scheduled after, and the steps the deployment had closed when it was injected. */
+  readonly atStep: number;
+  readonly injectedAtStep: number;
+  readonly injectedAtMs: number;
+  readonly holdMs: number;
+  /**
+   * Injection → the control plane's `lost` event for the agent (the first agent's, for the broker);
+   * for `serve-kill`, → the restarted serve answering. `null`: not seen.
+   */
+  readonly detectedMs: number | null;
+  /**
+   * Injection → the agent's `restarted` event (the broker: every agent lost meanwhile restarted and a
+   * step closed again); for `serve-kill`, → the deployment closing a step again. `null`: not within the wait.
+   */
+  readonly recoveredMs: number | null;
+  /** What was seen, in words (the sandbox, the events, why a time is missing). */
+  readonly note: string;
+}
+
+/** What an injector works on: the lab, the deployment, the clock and how long to wait for recovery. */
+export interface FaultContext {
+  readonly lab: Lab;
+  readonly deployment: { readonly id: string; readonly name: string };
+  readonly clock: Clock;
+  readonly recoveryTimeoutMs: number;
+  /** How often the API is asked while a fault is watched. */
+  readonly pollMs: number;
+}
+
+/** States in which a deployment still trades (or will). */
+const LIVE_STATES = new Set(['pending', 'starting', 'running', 'draining']);
+
+/**
+ * Injects `fault` and waits for the deployment to recover from it (or for `recoveryTimeoutMs`), measuring
+ * detection and recovery through the control plane's public API. `cursor` is the id of the last
+ * event seen before it; events after it are the fault's.
+ */
+export async function injectFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<FaultResult> {
+  const { lab, deployment } = context;
+  const injectedAtStep = (await lab.view(deployment.id))?.steps ?? -1;
+  const base = { seq: fault.seq, kind: fault.kind, agent: fault.agent, atStep: fault.atStep, injectedAtStep, holdMs: fault.holdMs };
+  if (fault.kind === 'serve-kill') return { ...base, ...(await serveKill(context, injectedAtStep)) };
+  if (fault.kind === 'broker-restart') return { ...base, ...(await brokerRestart(context, fault.holdMs, cursor, injectedAtStep)) };
+  return { ...base, ...(await agentFault(fault, context, cursor)) };
+}
+
+type Measured = Pick<FaultResult, 'injectedAtMs' | 'detectedMs' | 'recoveredMs' | 'note'>;
+
+/** SIGKILL of the agent's process, its sandbox killed, or its sandbox paused for `holdMs` and resumed. */
+async function agentFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<Measured> {
+  const { lab, deployment, clock } = context;
+  const agent = fault.agent as string;
+  const sandboxId = await lab.sandboxOf(deployment.id, agent);
+  let injectedAtMs: number;
+  let resumed: Promise<string> = Promise.resolve('');
+  if (fault.kind === 'agent-kill') {
+    const sandbox = await lab.provider.connect(sandboxId);
+    const processes = await sandbox.commands.list();
+    const node = processes.find((info) => [info.cmd, ...info.args].join(' ').includes('node'));
+    if (node === undefined) throw new TradeswarmError(`no node process in ${agent}'s sandbox ${sandboxId}: ${processes.map((info) => info.cmd).join(', ') || 'none'}`);
+    injectedAtMs = clock.now();
+    await sandbox.commands.kill(node.pid);
+  } else if (fault.kind === 'sandbox-kill') {
+    injectedAtMs = clock.now();
+    await lab.provider.kill(sandboxId);
+  } else {
+    injectedAtMs = clock.now();
+    await lab.provider.pause(sandboxId);
+    resumed = sleep(clock, fault.holdMs).then(async () => {
+      try {
+        await lab.provider.connect(sandboxId);
+        return `; sandbox ${sandboxId} resumed after ${fault.holdMs} ms`;
+      } catch (error) {
+        return `; sandbox ${sandboxId} could not be resumed after ${fault.holdMs} ms (${errorMessage(error)})`;
+      }
+    });
+  }
+  const seen = await watchAgent(context, agent, cursor, injectedAtMs);
+  return { injectedAtMs, ...seen, note: `${agent} in ${sandboxId}: ${seen.note}${await resumed}` };
+}
+
+/** Waits for the agent's `lost` then `restarted` events after `cursor`. */
+async function watchAgent(context: FaultContext, agent: string, cursor: number, injectedAtMs: number): Promise<Omit<Measured, 'injectedAtMs'>> {
+  const { lab, deployment, clock } = context;
+  const deadline = clock.now() + context.recoveryTimeoutMs;
+  let lost: EventAnswer | undefined;
+  for (;;) {
+    const events = (await lab.eventsAfter(deployment.id, cursor).catch(() => [])).filter((event) => event.agentId === agent);
+    lost ??= events.find((event) => event.kind === 'lost');
+    const after = lost === undefined ? [] : events.filter((event) => event.id > (lost as EventAnswer).id);
+    const back = after.find((event) => event.kind === 'restarted');
+    const end = after.find((event) => event.kind === 'gone' || event.kind === 'halted');
+    const detectedMs = lost === undefined ? null : lost.atMs - injectedAtMs;
+    if (back !== undefined) return { detectedMs, recoveredMs: back.atMs - injectedAtMs, note: `lost (${lost?.detail ?? ''}), ${back.detail ?? 'restarted'}` };
+    if (end !== undefined) return { detectedMs, recoveredMs: null, note: `lost (${lost?.detail ?? ''}), then ${end.kind}: ${end.detail ?? ''}` };
+    const state = (await lab.view(deployment.id))?.state;
+    if (state !== undefined && !LIVE_STATES.has(state)) return { detectedMs, recoveredMs: null, note: `the deployment ended (${state}) before ${agent} was back` };
+    if (clock.now() > deadline) return { detectedMs, recoveredMs: null, note: `${lost === undefined ? 'never marked lost' : 'not restarted'} within ${context.recoveryTimeoutMs} ms` };
+    await sleep(clock, context.pollMs);
+  }
+}
+
+/** The broker's process killed, started again on the same port after `holdMs`. */
+async function brokerRestart(context: FaultContext, holdMs: number, cursor: number, stepsAt: number): Promise<Measured> {
+  const { lab, deployment, clock } = context;
+  const injectedAtMs = clock.now();
+  await lab.killBroker();
+  await sleep(clock, holdMs);
+  await lab.startBroker();
+  const deadline = clock.now() + context.recoveryTimeoutMs;
+  for (;;) {
+    const events = await lab.eventsAfter(deployment.id, cursor).catch(() => []);
+    const lost = events.filter((event) => event.kind === 'lost');
+    const pending = [...new Set(lost.map((event) => event.agentId))].filter((agent) => !events.some((event) => event.agentId === agent && event.kind === 'restarted' && event.id > (lost.find((l) => l.agentId === agent) as EventAnswer).id));
+    const detectedMs = lost.length === 0 ? null : (lost[0] as EventAnswer).atMs - injectedAtMs;
+    const view = await lab.view(deployment.id);
+    const who = lost.length === 0 ? 'no agent marked lost' : `lost: ${[...new Set(lost.map((event) => event.agentId))].join(', ')}`;
+    if (view !== undefined && view.steps > stepsAt && pending.length === 0) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `broker down ${holdMs} ms; ${who}; trading again at step ${view.steps}` };
+    if (view !== undefined && !LIVE_STATES.has(view.state)) return { injectedAtMs, detectedMs, recoveredMs: null, note: `broker down ${holdMs} ms; ${who}; the deployment ended (${view.state})` };
+    if (clock.now() > deadline) return { injectedAtMs, detectedMs, recoveredMs: null, note: `broker down ${holdMs} ms; ${who}; ${pending.length > 0 ? `not restarted: ${pending.join(', ')}` : 'no step closed'} within ${context.recoveryTimeoutMs} ms` };
+    await sleep(clock, context.pollMs);
+  }
+}
+
+/** Serve SIGKILLed and started again on the same store. */
+async function serveKill(context: FaultContext, stepsAt: number): Promise<Measured> {
+  const { lab, deployment, clock } = context;
+  const injectedAtMs = clock.now();
+  await lab.killServe();
+  await lab.startServe();
+  const detectedMs = clock.now() - injectedAtMs;
+  const resumedAt = (await lab.view(deployment.id))?.steps ?? stepsAt;
+  const from = Math.max(stepsAt, resumedAt);
+  const deadline = clock.now() + context.recoveryTimeoutMs;
+  for (;;) {
+    const view = await lab.view(deployment.id);
+    if (view !== undefined && view.steps > from) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `killed at step ${stepsAt}; resumed at step ${resumedAt}; trading again at step ${view.steps}` };
+    if (view !== undefined && !LIVE_STATES.has(view.state)) return { injectedAtMs, detectedMs, recoveredMs: null, note: `killed at step ${stepsAt}; the deployment ended (${view.state}) after the restart` };
+    if (clock.now() > deadline) return { injectedAtMs, detectedMs, recoveredMs: null, note: `killed at step ${stepsAt}; no step closed within ${context.recoveryTimeoutMs} ms of the restart` };
+    await sleep(clock, context.pollMs);
+  }
+}
+
+/** Resolves after `ms` on `clock`. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}

@@ -1,0 +1,154 @@
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { runBacktest } from '../backtest/index.js';
+import { type ComparedOrder, FAULT_KINDS, type RunOutcome, TOPOLOGIES, formatChaosReport, runChaos, withFillStatus } from '../chaos/index.js';
+import { InvalidInputError, SystemClock } from '../core/index.js';
+import { type Bar, Timeline } from '../market/index.js';
+import { parseSpecText, runOptionsFromSpec } from '../runspec/index.js';
+
+/** Options of `tradeswarm chaos`. */
+interface ChaosCommandOptions {
+  seed: number;
+  bars?: number;
+  faults: string;
+  perKind: number;
+  topology: string;
+  databaseUrl?: string;
+  jsonOut?: string;
+  workDir?: string;
+  recoveryTimeoutMs: number;
+  maxRestarts?: number;
+}
+
+/** The repository's root, where `bin/tradeswarm.js` is. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * `tradeswarm chaos [spec]`: the chaos suite (issue 16). Runs the spec (default the quickstart) as a
+ * lockstep deployment under a real `tradeswarm serve`, for each topology, with a seeded schedule of
+ * faults injected from outside; compares it with `tradeswarm backtest` of the same spec (which a
+ * swarm equals when nothing fails), prints a table and writes the JSON. Exits 1 when an order was
+ * lost or doubled, or anything differs.
+ */
+export function registerChaosCommand(program: Command): void {
+  program
+    .command('chaos')
+    .description('inject a seeded schedule of faults (agent, sandbox, pause, broker, serve) into a deployment under a real serve, and compare it with the fault-free run')
+    .argument('[spec]', 'the spec to deploy (its swarm.topology is set for each topology)', join(ROOT, 'examples', 'quickstart.yaml'))
+    .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumber('--seed', value), 16)
+    .option('--bars <n>', "trade the last n time steps (bars of each symbol) of the spec's data; default: the spec's own data", (value) => wholeNumber('--bars', value))
+    .option('--faults <kinds>', `comma-separated fault kinds: ${FAULT_KINDS.join(', ')}`, FAULT_KINDS.join(','))
+    .option('--per-kind <n>', 'faults of each kind', (value) => wholeNumber('--per-kind', value), 3)
+    .option('--topology <names>', `comma-separated topologies (${TOPOLOGIES.join(', ')}) or all`, 'all')
+    .option('--database-url <url>', 'keep serve\'s state in this PostgreSQL database (default: a data dir per topology)')
+    .option('--json-out <file>', 'where the JSON result goes (default: .tradeswarm/chaos/chaos-<seed>-<time>.json)')
+    .option('--work-dir <dir>', 'where data dirs and every process\'s output go (default: a new temporary folder)')
+    .option(
+      '--max-restarts <n>',
+      "the deployed spec's swarm.maxRestarts (default: the spec's, raised to the number of faults + 3: restarts count over a deployment's whole life, so a budget of 3 would end the run by itself)",
+      (value) => wholeNumber('--max-restarts', value),
+    )
+    .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
+    .action(async (specFile: string, options: ChaosCommandOptions) => {
+      const kinds = listOption('--faults', options.faults, FAULT_KINDS);
+      const topologies = options.topology === 'all' ? TOPOLOGIES : listOption('--topology', options.topology, TOPOLOGIES);
+      const baseDir = dirname(resolve(specFile));
+      const spec = await chaosSpec(await readFile(specFile, 'utf8'), specFile, baseDir, options.bars);
+      const swarm = spec.swarm as Record<string, unknown>;
+      const written = typeof swarm.maxRestarts === 'number' ? swarm.maxRestarts : 3;
+      swarm.maxRestarts = options.maxRestarts ?? Math.max(written, kinds.length * options.perKind + 3);
+      const { expected, steps } = await faultFree(spec, specFile, baseDir);
+      const workDir = options.workDir === undefined ? await mkdtemp(join(tmpdir(), 'tradeswarm-chaos-')) : resolve(options.workDir);
+      process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
+      const result = await runChaos({
+        command: { argv: [process.execPath, join(ROOT, 'bin', 'tradeswarm.js')], cwd: ROOT },
+        spec,
+        baseDir,
+        steps,
+        expected,
+        topologies,
+        seed: options.seed,
+        kinds,
+        perKind: options.perKind,
+        workDir,
+        recoveryTimeoutMs: options.recoveryTimeoutMs,
+        ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+        clock: new SystemClock(),
+        onProgress: (line) => process.stderr.write(`chaos: ${line}\n`),
+      });
+      const jsonOut = resolve(options.jsonOut ?? join('.tradeswarm', 'chaos', `chaos-${options.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
+      await mkdir(dirname(jsonOut), { recursive: true });
+      await writeFile(jsonOut, `${JSON.stringify({ spec: resolve(specFile), maxRestarts: swarm.maxRestarts, ...result }, null, 2)}\n`);
+      process.stdout.write(`${formatChaosReport(result)}JSON: ${jsonOut}\n`);
+      process.exitCode = result.ok ? 0 : 1;
+    });
+}
+
+function wholeNumber(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0) throw new InvalidInputError(flag, `must be a whole number >= 0, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+/** The names of a comma-separated option, each one of `allowed`. */
+function listOption<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const wrong = names.find((name) => !(allowed as readonly string[]).includes(name));
+  if (wrong !== undefined || names.length === 0) throw new InvalidInputError(flag, `${wrong === undefined ? 'names nothing' : `${JSON.stringify(wrong)} is not one`}; use a comma-separated list of ${allowed.join(', ')}`);
+  return names as T[];
+}
+
+/**
+ * The spec document the chaos suite deploys: the file's, in lockstep, with `--bars` applied: the last
+ * `bars` time steps of its CSV files (`data.from` moved, `data.to` dropped), or `bars` synthetic bars.
+ * @throws InvalidInputError naming `--bars` when the data has fewer steps.
+ */
+async function chaosSpec(text: string, source: string, baseDir: string, bars: number | undefined): Promise<Record<string, unknown>> {
+  const document = parseYaml(text) as Record<string, unknown>;
+  const data = { ...(document.data as Record<string, unknown>) };
+  if (bars !== undefined && data.source === 'synthetic') data.barCount = bars;
+  else if (bars !== undefined) {
+    delete data.from;
+    delete data.to;
+    const options = await runOptionsFromSpec(parseSpecText(stringifyYaml({ ...document, data }), source), baseDir);
+    const times = timesOf(options.bars);
+    const first = times[times.length - bars];
+    if (first === undefined) throw new InvalidInputError('--bars', `the data of ${source} has ${times.length} time steps, fewer than ${bars}; ask for fewer`);
+    data.from = new Date(first).toISOString().slice(0, 10);
+  }
+  return { ...document, data, swarm: { ...((document.swarm) ?? {}), pacing: 'lockstep' } };
+}
+
+/** The distinct bar times of a run's data, ascending. */
+function timesOf(bars: ConstructorParameters<typeof Timeline>[0]): number[] {
+  const timeline = new Timeline(bars);
+  const times: number[] = [];
+  const step: Bar[] = [];
+  while (timeline.next(step)) times.push((step[0] as Bar).timeMs);
+  return times;
+}
+
+/** What the spec gives without faults: `tradeswarm backtest` of it, in-process, with every order it placed. */
+async function faultFree(spec: Record<string, unknown>, source: string, baseDir: string): Promise<{ readonly expected: RunOutcome; readonly steps: number }> {
+  const options = await runOptionsFromSpec(parseSpecText(stringifyYaml(spec), source), baseDir);
+  const orders: ComparedOrder[] = [];
+  const { report } = runBacktest(
+    options,
+    {
+      onOrders: (submitted, step) =>
+        orders.push(...submitted.map((order) => ({ clientOrderId: order.clientOrderId, step, symbol: order.intent.symbol, side: order.intent.side, quantity: order.intent.quantity, status: order.result.status }))),
+    },
+  );
+  return {
+    expected: {
+      orders: withFillStatus(orders, report.fills),
+      fills: report.fills,
+      portfolio: { finalCash: report.finalCash, finalEquity: report.finalEquity, openPositions: report.openPositions, trades: report.trades.length },
+    },
+    steps: report.timeSteps,
+  };
+}
