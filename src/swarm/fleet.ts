@@ -177,6 +177,10 @@ export class AgentFleet {
     const { clock } = this.#options;
     // What a crashed run of the same owner left goes first; what a run that still runs holds stays.
     await this.#options.launcher.prepare();
+    // Heartbeats heard so far came from what prepare() cleared away (a crashed control plane's agents,
+    // beating until their sandboxes were killed), not from the processes about to start.
+    this.#early.clear();
+    this.#said.clear();
     this.#deployStarted = this.#stopwatch();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
