@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sandbox } from 'e2b';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, silentLogger } from '../core/index.js';
+import { InvalidInputError, errorMessage, silentLogger } from '../core/index.js';
 import { useLocalCloud, useSandbox, waitFor } from '../../test/fixtures/localcloud.js';
 import { buildBundle, type AgentBundle } from './bundle.js';
 import { codeCacheOf, codeCachePathOf } from './codecache.js';
 import { resolveSandboxConnection } from './connection.js';
 import { deployAgent, type DeployAgentOptions, type DeployedAgent } from './deploy.js';
-import { AgentDeployError } from './errors.js';
+import { AgentDeployError, AgentStopError } from './errors.js';
 
 const ENTRY = fileURLToPath(new URL('../../test/fixtures/bundle-entry.ts', import.meta.url));
 
@@ -188,6 +188,26 @@ describe('deployAgent when the sandbox goes away', () => {
       expect(error).toMatchObject({ stage: 'write', agent: 'agent-1', sandboxId: doomed.sandboxId, retryable: true });
     } finally {
       await doomed.kill();
+    }
+  });
+
+  // Found by the chaos suite (issue 16): a paused sandbox takes no signal, and stop() waited killWaitMs
+  // for an exit that could not come, which held a restart up by that much.
+  it('gives up stopping at once, with AgentStopError, when SIGKILL cannot reach the sandbox (paused)', async () => {
+    const connection = resolveSandboxConnection({ kind: 'local', local: cloud().connection, env: {} });
+    const frozen = await Sandbox.create('base', connection);
+    try {
+      const { agent, stdout } = await deploy({ AGENT_MODE: 'run', AGENT_TICK_MS: '20' }, {}, frozen);
+      await waitFor(() => stdout.includes('tick 1'), 'the agent to run');
+      await frozen.pause();
+      const started = performance.now();
+      const error = await agent.stop({ graceMs: 0, killWaitMs: 10_000 }).catch((caught: unknown) => caught);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(error).toBeInstanceOf(AgentStopError);
+      expect(error).toMatchObject({ agent: 'agent-1', sandboxId: frozen.sandboxId, retryable: true });
+      expect(errorMessage((error as AgentStopError).cause)).toMatch(/\S/);
+    } finally {
+      await frozen.kill();
     }
   });
 });

@@ -182,7 +182,8 @@ export interface DeployedAgent {
   /**
    * Stops the agent: SIGTERM, up to `graceMs` for it to exit, then SIGKILL. Returns how it ended (at
    * once when it already had). Errors sending the signals are logged, not thrown.
-   * @throws AgentStopError when no end was reported within `killWaitMs` after SIGKILL (sandbox unreachable).
+   * @throws AgentStopError when no end was reported within `killWaitMs` after SIGKILL, or at once when
+   *   SIGKILL could not be sent (the sandbox is paused or unreachable; `cause` says why).
    * @throws InvalidInputError naming `graceMs` or `killWaitMs`.
    */
   stop(options?: StopAgentOptions): Promise<AgentExit>;
@@ -418,17 +419,22 @@ class RunningAgent implements DeployedAgent {
     const graceful = await this.waitForExit(graceMs);
     if (graceful) return graceful;
     this.logger.info({ pid: this.pid, graceMs }, 'agent did not exit after SIGTERM; sending SIGKILL');
-    await this.trySignal('SIGKILL');
+    const unsent = await this.trySignal('SIGKILL');
+    // A SIGKILL that did not reach the sandbox (paused, unreachable) reports no exit however long one waits.
+    if (unsent !== undefined) throw new AgentStopError(this.name, this.sandboxId, this.pid, graceMs, { cause: unsent });
     const killed = await this.waitForExit(killWaitMs);
     if (killed) return killed;
     throw new AgentStopError(this.name, this.sandboxId, this.pid, graceMs + killWaitMs);
   }
 
-  private async trySignal(signal: AgentSignal): Promise<void> {
+  /** Sends `signal`; returns why it could not be sent, if it could not. */
+  private async trySignal(signal: AgentSignal): Promise<unknown> {
     try {
       await this.signal(signal);
+      return undefined;
     } catch (error) {
       this.logger.warn({ pid: this.pid, signal, error: errorMessage(error) }, 'could not signal the agent');
+      return error;
     }
   }
 
