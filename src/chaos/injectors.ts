@@ -89,23 +89,39 @@ async function agentFault(fault: ScheduledFault, context: FaultContext, cursor: 
   return { injectedAtMs, ...seen, note: `${agent} in ${sandboxId}: ${seen.note}${await resumed}` };
 }
 
-/** Waits for the agent's `lost` then `restarted` events after `cursor`. */
+/**
+ * Waits for the agent's `lost` event after `cursor`, then for it to be back: its `restarted` event, or
+ * the deployment closing a step again (in lockstep no step closes without it, so its own process took
+ * part again: a paused sandbox resumed before the restart). Then, so that faults do not overlap, for
+ * the restart itself to settle (`restarted`, `gone` or `halted`), within the same wait.
+ */
 async function watchAgent(context: FaultContext, agent: string, cursor: number, injectedAtMs: number): Promise<Omit<Measured, 'injectedAtMs'>> {
   const { lab, deployment, clock } = context;
   const deadline = clock.now() + context.recoveryTimeoutMs;
   let lost: EventAnswer | undefined;
+  let stepsAtLoss = Number.POSITIVE_INFINITY;
+  let back: { readonly atMs: number; readonly how: string } | undefined;
   for (;;) {
     const events = (await lab.eventsAfter(deployment.id, cursor).catch(() => [])).filter((event) => event.agentId === agent);
-    lost ??= events.find((event) => event.kind === 'lost');
+    const view = await lab.view(deployment.id);
+    if (lost === undefined) {
+      lost = events.find((event) => event.kind === 'lost');
+      if (lost !== undefined) stepsAtLoss = view?.steps ?? stepsAtLoss;
+    }
     const after = lost === undefined ? [] : events.filter((event) => event.id > (lost as EventAnswer).id);
-    const back = after.find((event) => event.kind === 'restarted');
+    const restarted = after.find((event) => event.kind === 'restarted');
     const end = after.find((event) => event.kind === 'gone' || event.kind === 'halted');
     const detectedMs = lost === undefined ? null : lost.atMs - injectedAtMs;
-    if (back !== undefined) return { detectedMs, recoveredMs: back.atMs - injectedAtMs, note: `lost (${lost?.detail ?? ''}), ${back.detail ?? 'restarted'}` };
-    if (end !== undefined) return { detectedMs, recoveredMs: null, note: `lost (${lost?.detail ?? ''}), then ${end.kind}: ${end.detail ?? ''}` };
-    const state = (await lab.view(deployment.id))?.state;
-    if (state !== undefined && !LIVE_STATES.has(state)) return { detectedMs, recoveredMs: null, note: `the deployment ended (${state}) before ${agent} was back` };
-    if (clock.now() > deadline) return { detectedMs, recoveredMs: null, note: `${lost === undefined ? 'never marked lost' : 'not restarted'} within ${context.recoveryTimeoutMs} ms` };
+    if (restarted !== undefined && (back === undefined || restarted.atMs < back.atMs)) back = { atMs: restarted.atMs, how: restarted.detail ?? 'restarted' };
+    if (back === undefined && view !== undefined && view.steps > stepsAtLoss) back = { atMs: clock.now(), how: `trading again at step ${view.steps} before a restart (its own process took part again)` };
+    const settled = restarted !== undefined ? `; ${restarted.detail ?? 'restarted'}` : end !== undefined ? `; then ${end.kind}: ${end.detail ?? ''}` : undefined;
+    const ended = view !== undefined && !LIVE_STATES.has(view.state) ? `; the deployment ended (${view.state})` : undefined;
+    const timedOut = clock.now() > deadline ? `; ${lost === undefined ? 'never marked lost' : back === undefined ? 'not back' : 'its restart did not settle'} within ${context.recoveryTimeoutMs} ms` : undefined;
+    const outcome = settled ?? ended ?? timedOut;
+    if (outcome !== undefined) {
+      const how = back === undefined || back.how === restarted?.detail ? '' : `; ${back.how}`;
+      return { detectedMs, recoveredMs: back === undefined ? null : back.atMs - injectedAtMs, note: `lost (${lost?.detail ?? 'never'})${how}${outcome}` };
+    }
     await sleep(clock, context.pollMs);
   }
 }

@@ -156,7 +156,7 @@ async function waitForStep(context: FaultContext, step: number, timeoutMs: numbe
   const deadline = clock.now() + timeoutMs;
   for (;;) {
     const view = await lab.view(deployment.id);
-    if (view !== undefined && view.steps >= step) return { ok: true };
+    if (view !== undefined && view.steps >= step && view.state === 'running') return { ok: true };
     if (view !== undefined && !['pending', 'starting', 'running'].includes(view.state)) return { ok: false, why: `the deployment is ${view.state} at step ${view.steps}${view.error === null ? '' : `: ${view.error}`}` };
     if (clock.now() > deadline) return { ok: false, why: `step ${step} not reached within ${timeoutMs} ms (at ${view?.steps ?? '?'})` };
     await sleep(clock, context.pollMs);
