@@ -40,24 +40,33 @@ export interface FaultContext {
 /** States in which a deployment still trades (or will). */
 const LIVE_STATES = new Set(['pending', 'starting', 'running', 'draining']);
 
+/** A fault injected and recovered from, and what is still to come of it (a paused sandbox resumed after its hold). */
+export interface InjectedFault {
+  readonly result: FaultResult;
+  /** Resolves with the words to add to its note once the rest has happened. */
+  readonly rest: Promise<string>;
+}
+
 /**
  * Injects `fault` and waits for the deployment to recover from it (or for `recoveryTimeoutMs`), measuring
  * detection and recovery through the control plane's public API. `cursor` is the id of the last
  * event seen before it; events after it are the fault's.
  */
-export async function injectFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<FaultResult> {
+export async function injectFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<InjectedFault> {
   const { lab, deployment } = context;
   const injectedAtStep = (await lab.view(deployment.id))?.steps ?? -1;
   const base = { seq: fault.seq, kind: fault.kind, agent: fault.agent, atStep: fault.atStep, injectedAtStep, holdMs: fault.holdMs };
-  if (fault.kind === 'serve-kill') return { ...base, ...(await serveKill(context, injectedAtStep)) };
-  if (fault.kind === 'broker-restart') return { ...base, ...(await brokerRestart(context, fault.holdMs, cursor, injectedAtStep)) };
-  return { ...base, ...(await agentFault(fault, context, cursor)) };
+  const done = Promise.resolve('');
+  if (fault.kind === 'serve-kill') return { result: { ...base, ...(await serveKill(context, injectedAtStep)) }, rest: done };
+  if (fault.kind === 'broker-restart') return { result: { ...base, ...(await brokerRestart(context, fault.holdMs, cursor, injectedAtStep)) }, rest: done };
+  const { rest, ...measured } = await agentFault(fault, context, cursor);
+  return { result: { ...base, ...measured }, rest };
 }
 
 type Measured = Pick<FaultResult, 'injectedAtMs' | 'detectedMs' | 'recoveredMs' | 'note'>;
 
 /** SIGKILL of the agent's process, its sandbox killed, or its sandbox paused for `holdMs` and resumed. */
-async function agentFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<Measured> {
+async function agentFault(fault: ScheduledFault, context: FaultContext, cursor: number): Promise<Measured & { readonly rest: Promise<string> }> {
   const { lab, deployment, clock } = context;
   const agent = fault.agent as string;
   const sandboxId = await lab.sandboxOf(deployment.id, agent);
@@ -86,7 +95,7 @@ async function agentFault(fault: ScheduledFault, context: FaultContext, cursor: 
     });
   }
   const seen = await watchAgent(context, agent, cursor, injectedAtMs);
-  return { injectedAtMs, ...seen, note: `${agent} in ${sandboxId}: ${seen.note}${await resumed}` };
+  return { injectedAtMs, ...seen, note: `${agent} in ${sandboxId}: ${seen.note}`, rest: resumed };
 }
 
 /**

@@ -118,6 +118,7 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
     deployment = { id: view.id, name: view.name };
     say(`deployed ${view.name} (${agents.length} agents); ${schedule.length} faults scheduled`);
     const context: FaultContext = { lab, deployment, clock, recoveryTimeoutMs: options.recoveryTimeoutMs ?? 120_000, pollMs: options.pollMs ?? 50 };
+    const rests: Array<Promise<string>> = [];
     for (const fault of schedule) {
       const reached = await waitForStep(context, fault.atStep, options.finishTimeoutMs ?? 600_000);
       if (!reached.ok) {
@@ -125,11 +126,15 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
         break;
       }
       const cursor = await lastEventId(context);
-      const measured = await injectFault(fault, context, cursor);
+      const { result: measured, rest } = await injectFault(fault, context, cursor);
       faults.push(measured);
+      rests.push(rest);
       say(`${fault.kind}${fault.agent === null ? '' : ` of ${fault.agent}`} at step ${measured.injectedAtStep}: detected ${ms(measured.detectedMs)}, recovered ${ms(measured.recoveredMs)}; ${measured.note}`);
     }
     const state = await waitForEnd(context, options.finishTimeoutMs ?? 600_000);
+    // What came after each fault (a paused sandbox resumed, or found gone) goes into its note.
+    const after = await Promise.all(rests);
+    faults.splice(0, faults.length, ...faults.map((fault, i) => ({ ...fault, note: `${fault.note}${after[i] ?? ''}` })));
     say(`ended ${state}`);
     const actual = await outcomeOf(lab, deployment.id);
     return result(state, compareRuns(options.expected, actual), null);
