@@ -329,6 +329,9 @@ export class AgentRuntime {
 
   /** Halts without a required peer; trips the ring's breaker without a stage. */
   #checkPeers(): void {
+    // Waiting for its replay, it trades nothing yet, and its peers may be starting too (every agent of
+    // a resumed deployment is replayed once all are up): their silence counts from its release.
+    if (this.#awaitingReplay) return;
     const config = this.#config;
     const lost = config.requires.find((peer) => this.#silentFor(peer) > config.peerTimeoutMs);
     if (lost !== undefined && this.#halted === undefined) {
@@ -732,9 +735,11 @@ export class AgentRuntime {
     return true;
   }
 
-  /** The replay is complete: take the work that waited, in arrival order. */
+  /** The replay is complete: take the work that waited, in arrival order; peers' silence counts from now. */
   #release(): void {
     this.#awaitingReplay = false;
+    const now = this.#clock.now();
+    for (const peer of [...this.#config.requires, ...this.#config.ring]) this.#lastHeard.set(peer, now);
     for (const envelope of this.#held.splice(0)) {
       if (StepMessage.is(envelope)) this.#onStep(envelope);
       else if (SignalMessage.is(envelope)) this.#onSignal(envelope);

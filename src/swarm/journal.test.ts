@@ -6,6 +6,7 @@ import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
 import type { ClosedStep, DeploymentJournal, JournalReplay } from './journal.js';
+import type { AgentLauncher } from './launcher.js';
 import type { SwarmReport } from './report.js';
 import { type SwarmSpec, parseSwarmSpec } from './spec.js';
 
@@ -65,7 +66,12 @@ afterEach(async () => {
 });
 
 /** One life of the control plane: its own broker, clock and agents; resumed from `replay` when given. */
-function generation(spec: SwarmSpec, journal: DeploymentJournal | undefined, replay?: JournalReplay, hooks: { onProgress?: (step: number) => void } = {}): Generation {
+function generation(
+  spec: SwarmSpec,
+  journal: DeploymentJournal | undefined,
+  replay?: JournalReplay,
+  hooks: { onProgress?: (step: number) => void; launchDelayMs?: (agentId: string) => number } = {},
+): Generation {
   const clock = new ManualClock(Date.UTC(2026, 0, 1) + brokers.length * 86_400_000);
   const broker = createMemoryBroker({ logger: silentLogger });
   brokers.push(broker);
@@ -75,7 +81,7 @@ function generation(spec: SwarmSpec, journal: DeploymentJournal | undefined, rep
     spec,
     swarmId: SWARM,
     bus,
-    launcher: new InProcessLauncher({ broker, clock, logger: silentLogger }),
+    launcher: slowed(new InProcessLauncher({ broker, clock, logger: silentLogger }), clock, hooks.launchDelayMs),
     pacer: pace(openArrayFeed(spec.backtest.bars, position === undefined ? {} : { from: position }), { clock, pacing: spec.swarm.pacing }),
     clock,
     stopwatch: () => clock.now(),
@@ -85,6 +91,19 @@ function generation(spec: SwarmSpec, journal: DeploymentJournal | undefined, rep
   };
   const deployment = replay === undefined ? new Deployment(options) : Deployment.resumeFrom(replay, options);
   return { deployment, broker, clock };
+}
+
+/** `launcher`, each agent's process started `delayMs(agent)` later on `clock` (a sandbox slow to come up). */
+function slowed(launcher: AgentLauncher, clock: ManualClock, delayMs: ((agentId: string) => number) | undefined): AgentLauncher {
+  if (delayMs === undefined) return launcher;
+  return {
+    prepare: () => launcher.prepare(),
+    launch: async (request) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, delayMs(request.agent.id)));
+      return launcher.launch(request);
+    },
+    close: () => launcher.close(),
+  };
 }
 
 /** Runs `work` to its end under the generation's manual clock (see deployment.test.ts). */
@@ -179,6 +198,21 @@ describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment resumed
     expect(new Set(orderIds).size).toBe(orderIds.length);
     expect(journal.steps.flatMap((step) => step.fills)).toEqual(clean.fills.filter((fill) => !fill.clientOrderId.includes('end-of-data')).slice(0, journal.steps.flatMap((step) => step.fills).length));
   });
+});
+
+// Found by the chaos suite (issue 16): serve SIGKILLed and started again on a star; its agents came
+// up one by one (each sandbox gets the bundle written), and a spoke up before the hub, waiting for its
+// own replay, heard the hub only as 'starting' for longer than the agent timeout: it took the hub for
+// lost, stopped trading for good, and the deployment stalled until its watchdog halted it.
+it('a star resumed from its journal trades on when its hub comes up after its spokes, later than the agent timeout', async () => {
+  const spec = await specOf('star');
+  const clean = await runToEnd(generation(spec, undefined));
+  const journal = new MemoryJournal();
+  await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 31)), journal, () => 31);
+  const resumed = await runToEnd(generation(spec, journal, journal.replay(), { launchDelayMs: (agentId) => (agentId === 'hub' ? 3_000 : 0) }));
+  expect(resumed.halted).toBeNull();
+  expect(resumed.outcome).toBe('complete');
+  expect(books(resumed)).toEqual(books(clean));
 });
 
 describe('a journal that cannot be written', () => {
