@@ -1,3 +1,5 @@
+import type { Fill } from '../venue/index.js';
+
 /** An order as the comparison sees it: the venue's id, what it was for, and how it ended. */
 export interface ComparedOrder {
   readonly clientOrderId: string;
@@ -10,16 +12,8 @@ export interface ComparedOrder {
   readonly status: string;
 }
 
-/** A fill as the comparison sees it. */
-export interface ComparedFill {
-  readonly clientOrderId: string;
-  readonly symbol: string;
-  readonly side: string;
-  readonly quantity: number;
-  readonly price: number;
-  readonly fee: number;
-  readonly timeMs: number;
-}
+/** A fill as the comparison sees it: the venue's, its side as any text (as the API answers it). */
+export type ComparedFill = Readonly<Omit<Fill, 'side'>> & { readonly side: string };
 
 /** Where a run's account ended. */
 export interface ComparedPortfolio {

@@ -173,12 +173,21 @@ describe('deployAgent into a local sandbox', () => {
 });
 
 describe('deployAgent when the sandbox goes away', () => {
-  it('resolves exited when the sandbox is killed under a running agent, and refuses to deploy into it afterwards', async () => {
+  /** Runs `use` with an agent ticking in a sandbox of its own (killed afterwards), for tests that break the sandbox. */
+  async function withRunningAgent(use: (agent: DeployedAgent, own: Sandbox) => Promise<void>): Promise<void> {
     const connection = resolveSandboxConnection({ kind: 'local', local: cloud().connection, env: {} });
-    const doomed = await Sandbox.create('base', connection);
+    const own = await Sandbox.create('base', connection);
     try {
-      const { agent, stdout } = await deploy({ AGENT_MODE: 'run', AGENT_TICK_MS: '20' }, {}, doomed);
+      const { agent, stdout } = await deploy({ AGENT_MODE: 'run', AGENT_TICK_MS: '20' }, {}, own);
       await waitFor(() => stdout.includes('tick 1'), 'the agent to run');
+      await use(agent, own);
+    } finally {
+      await own.kill();
+    }
+  }
+
+  it('resolves exited when the sandbox is killed under a running agent, and refuses to deploy into it afterwards', async () => {
+    await withRunningAgent(async (agent, doomed) => {
       await doomed.kill();
       // The local cloud kills the sandbox's processes and reports their end before it goes.
       expect(await agent.exited).toEqual({ exitCode: -1, reason: 'signal', error: 'signal: killed' });
@@ -186,19 +195,13 @@ describe('deployAgent when the sandbox goes away', () => {
       const error = await deploy({}, {}, doomed).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(AgentDeployError);
       expect(error).toMatchObject({ stage: 'write', agent: 'agent-1', sandboxId: doomed.sandboxId, retryable: true });
-    } finally {
-      await doomed.kill();
-    }
+    });
   });
 
   // Found by the chaos suite (issue 16): a paused sandbox takes no signal, and stop() waited killWaitMs
   // for an exit that could not come, which held a restart up by that much.
   it('gives up stopping at once, with AgentStopError, when SIGKILL cannot reach the sandbox (paused)', async () => {
-    const connection = resolveSandboxConnection({ kind: 'local', local: cloud().connection, env: {} });
-    const frozen = await Sandbox.create('base', connection);
-    try {
-      const { agent, stdout } = await deploy({ AGENT_MODE: 'run', AGENT_TICK_MS: '20' }, {}, frozen);
-      await waitFor(() => stdout.includes('tick 1'), 'the agent to run');
+    await withRunningAgent(async (agent, frozen) => {
       await frozen.pause();
       const started = performance.now();
       const error = await agent.stop({ graceMs: 0, killWaitMs: 10_000 }).catch((caught: unknown) => caught);
@@ -206,8 +209,6 @@ describe('deployAgent when the sandbox goes away', () => {
       expect(error).toBeInstanceOf(AgentStopError);
       expect(error).toMatchObject({ agent: 'agent-1', sandboxId: frozen.sandboxId, retryable: true });
       expect(errorMessage((error as AgentStopError).cause)).toMatch(/\S/);
-    } finally {
-      await frozen.kill();
-    }
+    });
   });
 });
