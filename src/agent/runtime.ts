@@ -718,9 +718,12 @@ export class AgentRuntime {
 
   async #onInbox(request: Envelope) {
     if (ReplayMessage.is(request)) {
+      const late = !this.#awaitingReplay;
       if (request.payload.resume !== undefined) this.#restore(request.payload.resume);
       const done = this.#replay(request.payload.steps, request.payload.signals);
       if (request.payload.last) this.#release();
+      // Steps that closed while it was replayed come after its release: a step it holds may wait for them.
+      if (late) this.#advance();
       return done;
     }
     if (TaskMessage.is(request)) return this.#task(request);

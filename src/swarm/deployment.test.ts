@@ -6,6 +6,8 @@ import type { AgentHealth, RecoveryMode } from '../health/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment, type DeploymentEvent, DeploymentStateError, type DeploymentState, deploymentTransition } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
+import type { AgentLauncher } from './launcher.js';
+import type { DeploymentJournal } from './journal.js';
 import type { SwarmReport } from './report.js';
 import { parseSwarmSpec } from './spec.js';
 
@@ -52,7 +54,13 @@ afterEach(async () => {
 
 async function harness(
   swarm: Record<string, unknown>,
-  hooks: { onProgress?: (step: number, deployment: Deployment) => void; onHealth?: (health: AgentHealth) => void; recovery?: RecoveryMode } = {},
+  hooks: {
+    onProgress?: (step: number, deployment: Deployment) => void;
+    onHealth?: (health: AgentHealth) => void;
+    recovery?: RecoveryMode;
+    journal?: (clock: ManualClock) => DeploymentJournal;
+    wrap?: (launcher: InProcessLauncher, clock: ManualClock) => AgentLauncher;
+  } = {},
 ): Promise<Harness> {
   const spec = await parseSwarmSpec(rawSpec(swarm), 'unit spec');
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
@@ -80,12 +88,13 @@ async function harness(
     spec,
     swarmId: SWARM,
     bus,
-    launcher,
+    launcher: hooks.wrap?.(launcher, clock) ?? launcher,
     pacer: pace(openArrayFeed(spec.backtest.bars), { clock, pacing: spec.swarm.pacing }),
     clock,
     stopwatch: () => clock.now(),
     logger: silentLogger,
     onProgress: ({ step }) => hooks.onProgress?.(step, deployment),
+    ...(hooks.journal === undefined ? {} : { journal: hooks.journal(clock) }),
     onStateChange: (state) => states.push(state),
     ...(hooks.onHealth === undefined ? {} : { onHealth: hooks.onHealth }),
     ...(hooks.recovery === undefined ? {} : { recovery: hooks.recovery }),
@@ -129,6 +138,41 @@ async function ordersFrom(h: Harness, agentId: string, epoch: number, index: num
   await bus.close();
   if (!OrdersResultMessage.is(reply)) throw new Error(`expected orders.result, got ${reply.type}`);
   return reply.payload;
+}
+
+/**
+ * `inner`, but a process stopped while it is frozen (SIGSTOP) is thawed for a moment and then
+ * killed, as the local cloud kills a paused sandbox: it acts on what it held, and sends no last checkpoint.
+ */
+function thawedToBeKilled(inner: InProcessLauncher, clock: ManualClock): AgentLauncher {
+  return {
+    prepare: () => inner.prepare(),
+    close: () => inner.close(),
+    launch: async (request) => {
+      const launched = await inner.launch(request);
+      let frozen = false;
+      return {
+        placement: launched.placement,
+        pid: launched.pid,
+        timings: launched.timings,
+        bundleWritten: launched.bundleWritten,
+        exited: launched.exited,
+        signal: (signal) => {
+          if (signal === 'SIGSTOP') frozen = true;
+          return launched.signal(signal);
+        },
+        stop: async (options) => {
+          if (!frozen) return launched.stop(options);
+          await launched.signal('SIGCONT');
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, 5));
+          await launched.signal('SIGKILL');
+        },
+        stderrTail: () => launched.stderrTail(),
+        placementAlive: () => launched.placementAlive(),
+        inspect: () => launched.inspect(),
+      };
+    },
+  };
 }
 
 /** What must match between two runs of the same spec. */
@@ -233,6 +277,33 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(h.launcher.launches).toBe(4);
     // No step was decided without it: every step after the kill was published with it as a participant.
     expect(h.steps.filter((step) => step.index > 30).every((step) => step.participants.includes(killed as string))).toBe(true);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
+  // Found by the chaos suite (issue 16): a stage paused mid-step came back for a moment as it was
+  // stopped (a paused sandbox is thawed to be killed) and decided the step it held; the step was
+  // still being stored when its restart was replayed, which stopped before it, and once stored the
+  // next step came: the restarted stage waited for the one it never got, and the ring stalled.
+  it.each(['ring', 'mesh'])('%s: a step decided while an agent is restarted, stored during its replay, is replayed to it too', async (topology) => {
+    const clean = await runToEnd(await harness({ topology }));
+    let stopped: string | undefined;
+    const h = await harness(
+      { topology },
+      {
+        onProgress: (step, deployment) => {
+          if (step !== 30) return;
+          stopped = topology === 'ring' ? 'risk-assessor' : deployment.plan.agents[1]?.id;
+          void deployment.kill(stopped as string, 'SIGSTOP');
+        },
+        // A store that takes 100 ms to write a step.
+        journal: (clock) => ({ stepClosed: () => new Promise<void>((resolve) => clock.setTimeout(resolve, 100)) }),
+        wrap: (inner, clock) => thawedToBeKilled(inner, clock),
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.halted).toBeNull();
+    expect(report.events.filter((event) => event.agent === stopped).map((event) => event.kind)).toEqual(['lost', 'restarted']);
     expect(report.outcome).toBe('complete');
     expect(books(report)).toEqual(books(clean));
   });

@@ -192,6 +192,8 @@ export class Deployment {
   readonly #newCheckpoints = new Map<string, NonNullable<ReturnType<AgentFleet['resumeOf']>>>();
   /** Agents' checkpoints a resumed deployment starts its agents from. */
   #resumeCheckpoints: ReadonlyMap<string, NonNullable<ReturnType<AgentFleet['resumeOf']>>> | undefined;
+  /** Restarted agents being replayed now. */
+  #replays = 0;
   #tradingMs = 0;
   #startedAt = 0;
 
@@ -584,24 +586,37 @@ export class Deployment {
    * Rebuilds a restarted agent's strategies and pipeline: from the state of its last checkpoint and
    * the steps after it, or, without one, from every step. A checkpoint the agent cannot take up is
    * forgotten and the restart fails, so the next one starts a fresh process and replays every step.
+   * Every step closed before the agent goes on is replayed, those that close meanwhile too (a step the
+   * agent's old process decided as it was stopped); lockstep publishes no new step until it is done.
    */
   async #replay(agent: AgentPlan): Promise<{ readonly resumedAt: number | null; readonly replayed: number }> {
-    const upTo = this.#currentStep;
     const resume = this.#fleet.resumeOf(agent.id);
-    const first = resume === undefined ? 0 : Math.min(resume.replayFrom, upTo);
+    // The steps it must have: every closed one, and the current one once it closed (it may be still being stored).
+    const boundary = (): number => Math.max(this.#currentStep, this.#closedSteps);
+    const first = resume === undefined ? 0 : Math.min(resume.replayFrom, boundary());
     const expected = new Set([agent.id, ...agent.upstream]);
+    let from = first;
+    let restoring = resume;
+    this.#replays += 1;
     try {
-      for (let from = first; from === first || from < upTo; from += REPLAY_CHUNK) {
-        const chunk = this.#history.slice(from, Math.min(upTo, from + REPLAY_CHUNK));
+      do {
+        const upTo = boundary();
+        const to = Math.min(upTo, from + REPLAY_CHUNK);
+        const chunk = this.#history.slice(from, to);
         const signals = chunk.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) }));
-        const draft = ReplayMessage.draft({ steps: chunk, signals, last: from + REPLAY_CHUNK >= upTo, ...(from === first && resume !== undefined ? { resume } : {}) });
+        const draft = ReplayMessage.draft({ steps: chunk, signals, last: to >= upTo, ...(restoring === undefined ? {} : { resume: restoring }) });
         await this.#options.bus.request(this.#topics.inbox(agent.id), draft, { timeoutMs: 30_000 });
-      }
+        restoring = undefined;
+        from = to;
+      } while (from < boundary());
     } catch (error) {
       if (resume !== undefined) this.#fleet.forgetResume(agent.id);
       throw error;
+    } finally {
+      this.#replays -= 1;
+      this.#wake();
     }
-    return { resumedAt: resume === undefined ? null : resume.replayFrom - 1, replayed: upTo - first };
+    return { resumedAt: resume === undefined ? null : resume.replayFrom - 1, replayed: from - first };
   }
 
   /** The control plane's subscriptions: liveness, signals, decisions, the venue, checkpoints. */
@@ -730,6 +745,8 @@ export class Deployment {
     const section = this.#options.spec.swarm;
     let lastProgress = clock.now();
     while (this.#halted === null) {
+      // A restarted agent being replayed gets every closed step before a new one is published.
+      while (this.#lockstep && this.#replays > 0 && this.#halted === null) await this.#nextChange(section.heartbeatMs);
       const next = await this.#nextStep();
       if (next === null || this.#halted !== null) break;
       const index = next.index;
