@@ -122,7 +122,8 @@ async function watchAgent(context: FaultContext, agent: string, cursor: number, 
     const end = after.find((event) => event.kind === 'gone' || event.kind === 'halted');
     const detectedMs = lost === undefined ? null : lost.atMs - injectedAtMs;
     if (restarted !== undefined && (back === undefined || restarted.atMs < back.atMs)) back = { atMs: restarted.atMs, how: restarted.detail ?? 'restarted' };
-    if (back === undefined && view !== undefined && view.steps > stepsAtLoss) back = { atMs: clock.now(), how: `trading again at step ${view.steps} before a restart (its own process took part again)` };
+    // Two steps: the one in flight at the loss may close without it (decided before, or by its old process as it was stopped).
+    if (back === undefined && view !== undefined && view.steps > stepsAtLoss + 1) back = { atMs: clock.now(), how: `trading again at step ${view.steps} before a restart (its own process took part again)` };
     const settled = restarted !== undefined ? `; ${restarted.detail ?? 'restarted'}` : end !== undefined ? `; then ${end.kind}: ${end.detail ?? ''}` : undefined;
     const ended = view !== undefined && !LIVE_STATES.has(view.state) ? `; the deployment ended (${view.state})` : undefined;
     const timedOut = clock.now() > deadline ? `; ${lost === undefined ? 'never marked lost' : back === undefined ? 'not back' : 'its restart did not settle'} within ${context.recoveryTimeoutMs} ms` : undefined;
