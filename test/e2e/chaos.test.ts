@@ -1,8 +1,9 @@
 // The chaos suite, short: `tradeswarm chaos` on the last 300 daily bars of the quickstart's data
 // (../shared/data/daily, see its SOURCES.md), one fault of each kind, injected from outside into a
-// lockstep mesh under a real serve (the four topologies with 2,000 bars and 3 of each: `npm run chaos`): an agent's process SIGKILLed, a sandbox killed, a sandbox paused
-// past the agent timeout and resumed, the broker restarted on its port, serve SIGKILLed. Nothing may
-// be lost or doubled, and the orders, fills and final portfolio must be the backtest's.
+// lockstep mesh under a real serve: an agent's process SIGKILLed, a sandbox killed, a sandbox paused
+// past the agent timeout, the broker restarted on its port, serve SIGKILLed. Nothing may be lost or
+// doubled, and the orders, fills and final portfolio must be the backtest's. (`npm run chaos` runs the
+// four topologies on 2,000 bars with three of each fault.)
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
