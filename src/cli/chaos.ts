@@ -49,7 +49,7 @@ export function registerChaosCommand(program: Command): void {
     .option('--work-dir <dir>', 'where data dirs and every process\'s output go (default: a new temporary folder)')
     .option(
       '--max-restarts <n>',
-      "the deployed spec's swarm.maxRestarts (default: the spec's, raised to the number of faults + 3: restarts count over a deployment's whole life, so a budget of 3 would end the run by itself)",
+      "the deployed spec's swarm.maxRestarts (default: the spec's, raised to the number of faults + 3: the run's faults come within minutes, more restarts than 3 within swarm.restartWindowMs allow)",
       (value) => wholeNumber('--max-restarts', value),
     )
     .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
