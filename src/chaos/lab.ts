@@ -127,12 +127,18 @@ export class Lab {
     }
   }
 
-  /** The running sandbox an agent of `swarmId` runs in now, found by its metadata through the SDK. */
+  /**
+   * The sandbox an agent of deployment `swarmId` runs in now: among the running sandboxes the SDK
+   * finds by their metadata (swarm, agent), the one the control plane names as the agent's placement
+   * (a hot standby's sandbox has the same metadata), else the newest.
+   */
   async sandboxOf(swarmId: string, agentId: string): Promise<string> {
     const listed = (await this.provider.list({ swarm: swarmId, agent: agentId })).filter((info) => info.state === 'running');
-    const newest = [...listed].sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime())[0];
-    if (newest === undefined) throw new TradeswarmError(`no running sandbox has the metadata swarm=${swarmId} agent=${agentId}; the agent is not deployed (yet)`);
-    return newest.sandboxId;
+    const placement = (await this.client.status(swarmId)).agentList.find((agent) => agent.id === agentId)?.placement;
+    const named = listed.find((info) => info.sandboxId === placement);
+    const chosen = named ?? [...listed].sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime())[0];
+    if (chosen === undefined) throw new TradeswarmError(`no running sandbox has the metadata swarm=${swarmId} agent=${agentId}; the agent is not deployed (yet)`);
+    return chosen.sandboxId;
   }
 
   /** Stops serve cleanly (SIGTERM) and the broker. */

@@ -36,7 +36,11 @@ export interface ChaosOptions {
   readonly workDir: string;
   /** A PostgreSQL database every serve keeps its state in, instead of a data dir per topology. */
   readonly databaseUrl?: string;
-  /** The environment deployed to (its sandboxes must hold the topology's agents). @default 'staging' */
+  /**
+   * The environment deployed to: its sandboxes must hold the topology's agents (and standbys), and
+   * its failover mode decides whether lost agents are recovered by themselves (prod: automatic).
+   * @default 'prod'
+   */
   readonly env?: string;
   /** How long the deployment may take to recover from one fault before the run goes on without it. @default 120_000 */
   readonly recoveryTimeoutMs?: number;
@@ -114,7 +118,7 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
   try {
     await lab.start();
     const name = `chaos-${topology}-${randomId(4).toLowerCase()}`;
-    const view = await lab.client.deploy({ spec: specYaml, baseDir: options.baseDir, name, env: options.env ?? 'staging' });
+    const view = await lab.client.deploy({ spec: specYaml, baseDir: options.baseDir, name, env: options.env ?? 'prod' });
     deployment = { id: view.id, name: view.name };
     say(`deployed ${view.name} (${agents.length} agents); ${schedule.length} faults scheduled`);
     const context: FaultContext = { lab, deployment, clock, recoveryTimeoutMs: options.recoveryTimeoutMs ?? 120_000, pollMs: options.pollMs ?? 50 };

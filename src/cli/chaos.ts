@@ -22,6 +22,8 @@ interface ChaosCommandOptions {
   workDir?: string;
   recoveryTimeoutMs: number;
   maxRestarts?: number;
+  env: string;
+  standby?: boolean;
 }
 
 /** The repository's root, where `bin/tradeswarm.js` is. */
@@ -52,6 +54,8 @@ export function registerChaosCommand(program: Command): void {
       "the deployed spec's swarm.maxRestarts (default: the spec's, raised to the number of faults + 3: the run's faults come within minutes, more restarts than 3 within swarm.restartWindowMs allow)",
       (value) => wholeNumber('--max-restarts', value),
     )
+    .option('--env <name>', 'the environment deployed to (prod recovers lost agents by itself; staging waits for an operator, dev gives up)', 'prod')
+    .option('--standby', 'deploy with a hot standby per agent (swarm.standby: true), which takes over when its agent is lost')
     .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
     .action(async (specFile: string, options: ChaosCommandOptions) => {
       const kinds = listOption('--faults', options.faults, FAULT_KINDS);
@@ -61,9 +65,10 @@ export function registerChaosCommand(program: Command): void {
       const swarm = spec.swarm as Record<string, unknown>;
       const written = typeof swarm.maxRestarts === 'number' ? swarm.maxRestarts : 3;
       swarm.maxRestarts = options.maxRestarts ?? Math.max(written, kinds.length * options.perKind + 3);
+      if (options.standby === true) swarm.standby = true;
       const { expected, steps } = await faultFree(spec, specFile, baseDir);
       const workDir = options.workDir === undefined ? await mkdtemp(join(tmpdir(), 'tradeswarm-chaos-')) : resolve(options.workDir);
-      process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
+      process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}, env ${options.env}${options.standby === true ? ' with standbys' : ''}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
       const result = await runChaos({
         command: { argv: [process.execPath, join(ROOT, 'bin', 'tradeswarm.js')], cwd: ROOT },
         spec,
@@ -76,13 +81,14 @@ export function registerChaosCommand(program: Command): void {
         perKind: options.perKind,
         workDir,
         recoveryTimeoutMs: options.recoveryTimeoutMs,
+        env: options.env,
         ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
         clock: new SystemClock(),
         onProgress: (line) => process.stderr.write(`chaos: ${line}\n`),
       });
       const jsonOut = resolve(options.jsonOut ?? join('.tradeswarm', 'chaos', `chaos-${options.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
       await mkdir(dirname(jsonOut), { recursive: true });
-      await writeFile(jsonOut, `${JSON.stringify({ spec: resolve(specFile), maxRestarts: swarm.maxRestarts, ...result }, null, 2)}\n`);
+      await writeFile(jsonOut, `${JSON.stringify({ spec: resolve(specFile), env: options.env, standby: options.standby === true, maxRestarts: swarm.maxRestarts, ...result }, null, 2)}\n`);
       process.stdout.write(`${formatChaosReport(result)}JSON: ${jsonOut}\n`);
       process.exitCode = result.ok ? 0 : 1;
     });
