@@ -60,11 +60,13 @@ function topologyLines(topology: TopologyResult, kinds: readonly FaultKind[]): s
   const table = rows.map((row) => `  ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ')}`);
   const head = `${topology.topology}: ${topology.state}${topology.deployment === null ? '' : ` (${topology.deployment.name})`}, ${topology.faults.length} of ${topology.schedule.length} faults injected, ${(topology.durationMs / 1000).toFixed(1)} s`;
   const comparison = topology.comparison;
-  if (comparison === null) return [head, ...table, `  could not compare: ${topology.error ?? 'no result'}`];
+  const skipped = topology.skipped.map((fault) => `  not injected: ${fault.kind} (fault ${fault.seq}): ${fault.why}`);
+  if (comparison === null) return [head, ...table, ...skipped, `  could not compare: ${topology.error ?? 'no result'}`];
   const yes = (value: boolean): string => (value ? 'identical' : 'DIFFERENT');
   return [
     head,
     ...table,
+    ...skipped,
     `  orders: ${comparison.ordersExpected} expected, ${comparison.ordersActual} stored; lost ${comparison.lost.length}; duplicated ${comparison.duplicatedById.length} by client order id, ${comparison.duplicatedByContent.length} by content; ${comparison.unexpected.length} unexpected`,
     `  orders ${yes(comparison.ordersIdentical)}, fills ${yes(comparison.fillsIdentical)}, final portfolio ${yes(comparison.portfolioIdentical)}`,
     ...(comparison.firstDifference === null ? [] : [`  first difference: ${comparison.firstDifference.detail}`]),

@@ -11,6 +11,8 @@ export interface TopologyResult {
   readonly state: string;
   readonly schedule: readonly ScheduledFault[];
   readonly faults: readonly FaultResult[];
+  /** Faults that could not be injected (what they aimed at was not there), and why. */
+  readonly skipped: ReadonlyArray<{ readonly seq: number; readonly kind: FaultKind; readonly why: string }>;
   readonly comparison: Comparison | null;
   /** Why the run could not go on, if it could not. */
   readonly error: string | null;

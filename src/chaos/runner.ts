@@ -113,8 +113,9 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
   });
   await mkdir(join(options.workDir, 'logs', topology), { recursive: true });
   const faults: FaultResult[] = [];
+  const skipped: Array<TopologyResult['skipped'][number]> = [];
   let deployment: TopologyResult['deployment'] = null;
-  const result = (state: string, comparison: Comparison | null, error: string | null): TopologyResult => ({ topology, deployment, state, schedule, faults, comparison, error, durationMs: clock.now() - started });
+  const result = (state: string, comparison: Comparison | null, error: string | null): TopologyResult => ({ topology, deployment, state, schedule, faults, skipped, comparison, error, durationMs: clock.now() - started });
   try {
     await lab.start();
     const name = `chaos-${topology}-${randomId(4).toLowerCase()}`;
@@ -130,7 +131,16 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
         break;
       }
       const cursor = await lastEventId(context);
-      const { result: measured, rest } = await injectFault(fault, context, cursor);
+      let injected: Awaited<ReturnType<typeof injectFault>>;
+      try {
+        injected = await injectFault(fault, context, cursor);
+      } catch (error) {
+        // What it aims at is not there (an agent between two sandboxes, say): the run goes on without it.
+        skipped.push({ seq: fault.seq, kind: fault.kind, why: errorMessage(error) });
+        say(`${fault.kind} not injected: ${errorMessage(error)}`);
+        continue;
+      }
+      const { result: measured, rest } = injected;
       faults.push(measured);
       rests.push(rest);
       say(`${fault.kind}${fault.agent === null ? '' : ` of ${fault.agent}`} at step ${measured.injectedAtStep}: detected ${ms(measured.detectedMs)}, recovered ${ms(measured.recoveredMs)}; ${measured.note}`);
