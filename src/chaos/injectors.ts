@@ -14,8 +14,9 @@ export interface FaultResult {
   readonly injectedAtMs: number;
   readonly holdMs: number;
   /**
-   * Injection → the control plane's `lost` event for the agent (the first agent's, for the broker);
-   * for `serve-kill`, → the restarted serve answering. `null`: not seen.
+   * Injection → the control plane's `lost` event for the agent; for the broker, → its `bus` event
+   * (its own connection dropped) or the first `lost`; for `serve-kill`, → the restarted serve
+   * answering. `null`: not seen.
    */
   readonly detectedMs: number | null;
   /**
@@ -148,7 +149,9 @@ async function brokerRestart(context: FaultContext, holdMs: number, cursor: numb
     const events = await lab.eventsAfter(deployment.id, cursor).catch(() => []);
     const lost = events.filter((event) => event.kind === 'lost');
     const pending = [...new Set(lost.map((event) => event.agentId))].filter((agent) => !events.some((event) => event.agentId === agent && event.kind === 'restarted' && event.id > (lost.find((l) => l.agentId === agent) as EventAnswer).id));
-    const detectedMs = lost.length === 0 ? null : (lost[0] as EventAnswer).atMs - injectedAtMs;
+    // The control plane says when its own connection dropped (a `bus` event), or takes an agent for lost.
+    const noticed = events.find((event) => (event.kind === 'bus' && (event.detail ?? '').includes('dropped')) || event.kind === 'lost');
+    const detectedMs = noticed === undefined ? null : noticed.atMs - injectedAtMs;
     const view = await lab.view(deployment.id);
     const who = lost.length === 0 ? 'no agent marked lost' : `lost: ${[...new Set(lost.map((event) => event.agentId))].join(', ')}`;
     if (view !== undefined && view.steps > stepsAt && pending.length === 0) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `broker down ${holdMs} ms; ${who}; trading again at step ${view.steps}` };
