@@ -20,7 +20,7 @@ export interface FaultResult {
    */
   readonly detectedMs: number | null;
   /**
-   * Injection → the agent's `restarted` event (the broker: every agent lost meanwhile restarted and a
+   * Injection → the agent's `restarted` or `failed-over` event (the broker: every agent lost meanwhile back and a
    * step closed again); for `serve-kill`, → the deployment closing a step again. `null`: not within the wait.
    */
   readonly recoveredMs: number | null;
@@ -119,8 +119,9 @@ async function watchAgent(context: FaultContext, agent: string, cursor: number, 
       if (lost !== undefined) stepsAtLoss = view?.steps ?? stepsAtLoss;
     }
     const after = lost === undefined ? [] : events.filter((event) => event.id > (lost as EventAnswer).id);
-    const restarted = after.find((event) => event.kind === 'restarted');
-    const end = after.find((event) => event.kind === 'gone' || event.kind === 'halted');
+    // Back by a restart, or by its hot standby taking over.
+    const restarted = after.find((event) => event.kind === 'restarted' || event.kind === 'failed-over');
+    const end = after.find((event) => event.kind === 'gone' || event.kind === 'halted' || event.kind === 'alert');
     const detectedMs = lost === undefined ? null : lost.atMs - injectedAtMs;
     if (restarted !== undefined && (back === undefined || restarted.atMs < back.atMs)) back = { atMs: restarted.atMs, how: restarted.detail ?? 'restarted' };
     // Two steps: the one in flight at the loss may close without it (decided before, or by its old process as it was stopped).
@@ -148,7 +149,9 @@ async function brokerRestart(context: FaultContext, holdMs: number, cursor: numb
   for (;;) {
     const events = await lab.eventsAfter(deployment.id, cursor).catch(() => []);
     const lost = events.filter((event) => event.kind === 'lost');
-    const pending = [...new Set(lost.map((event) => event.agentId))].filter((agent) => !events.some((event) => event.agentId === agent && event.kind === 'restarted' && event.id > (lost.find((l) => l.agentId === agent) as EventAnswer).id));
+    const pending = [...new Set(lost.map((event) => event.agentId))].filter(
+      (agent) => !events.some((event) => event.agentId === agent && (event.kind === 'restarted' || event.kind === 'failed-over') && event.id > (lost.find((l) => l.agentId === agent) as EventAnswer).id),
+    );
     // The control plane says when its own connection dropped (a `bus` event), or takes an agent for lost.
     const noticed = events.find((event) => (event.kind === 'bus' && (event.detail ?? '').includes('dropped')) || event.kind === 'lost');
     const detectedMs = noticed === undefined ? null : noticed.atMs - injectedAtMs;

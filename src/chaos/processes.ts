@@ -35,6 +35,15 @@ export interface RunningProcess {
   kill(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
 
+/** Every child started here that has not exited: killed with this process, however it ends. */
+const children = new Set<ChildProcess>();
+let reaping = false;
+
+/** SIGKILLs every child still running (on this process's exit: they must not outlive the run). */
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
 /** A child process did not get ready. */
 export class ProcessStartError extends TradeswarmError {
   override readonly name = 'ProcessStartError';
@@ -50,6 +59,12 @@ export async function startProcess(command: TradeswarmCommand, options: StartPro
   if (program === undefined) throw new ProcessStartError('the tradeswarm command is empty: give the program and its arguments, e.g. node bin/tradeswarm.js');
   const log: WriteStream = createWriteStream(options.logFile, { flags: 'a' });
   const child = spawn(program, [...before, ...options.args], { cwd: command.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (!reaping) {
+    reaping = true;
+    process.once('exit', killChildren);
+  }
   let printed = '';
   let tail = '';
   const keep = (chunk: Buffer): void => {

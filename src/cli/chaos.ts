@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { runBacktest } from '../backtest/index.js';
-import { type ComparedOrder, FAULT_KINDS, type RunOutcome, TOPOLOGIES, formatChaosReport, runChaos, withFillStatus } from '../chaos/index.js';
+import { type ComparedOrder, FAULT_KINDS, type RunOutcome, TOPOLOGIES, formatChaosReport, killChildren, runChaos, withFillStatus } from '../chaos/index.js';
 import { InvalidInputError, SystemClock } from '../core/index.js';
 import { type Bar, Timeline } from '../market/index.js';
 import { parseSpecText, runOptionsFromSpec } from '../runspec/index.js';
@@ -67,6 +67,13 @@ export function registerChaosCommand(program: Command): void {
       swarm.maxRestarts = options.maxRestarts ?? Math.max(written, kinds.length * options.perKind + 3);
       if (options.standby === true) swarm.standby = true;
       const { expected, steps } = await faultFree(spec, specFile, baseDir);
+      // Interrupted, it ends what it started (serve, the broker, the cloud and with it every sandbox).
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          killChildren();
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        });
+      }
       const workDir = options.workDir === undefined ? await mkdtemp(join(tmpdir(), 'tradeswarm-chaos-')) : resolve(options.workDir);
       process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}, env ${options.env}${options.standby === true ? ' with standbys' : ''}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
       const result = await runChaos({
