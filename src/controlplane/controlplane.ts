@@ -346,7 +346,8 @@ export class ControlPlane {
       [...this.#live.values()].map(async (live) => {
         if (!live.abandoned) this.#options.logger.warn({ deployment: live.record.name, reason }, 'this server stepped down: the deployment stops here and the leader resumes it');
         live.abandoned = true;
-        live.deployment.stop(`this server stepping down (${reason})`);
+        // Quietly: on a broker shared with the new leader, a `stop` to the swarm would stop its agents too.
+        live.deployment.stop(`this server stepping down (${reason})`, { quietly: true });
         await live.done;
       }),
     );

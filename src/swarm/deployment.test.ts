@@ -493,6 +493,20 @@ describe('a deployment on a manual clock, agents in process', () => {
     for (const agent of report.agents) expect(agent.decisions).not.toBeNull();
   });
 
+  it('stops quietly when asked: no stop goes out on the bus, and its own agents are ended by their launcher', async () => {
+    const h = await harness({ topology: 'mesh' }, { onProgress: (step, deployment) => step === 25 && deployment.stop('stepping down', { quietly: true }) });
+    const controls: string[] = [];
+    const observer = createMemoryBus({ broker: h.broker, clientId: 'control-observer', clock: h.clock, registry: swarmRegistry, logger: silentLogger });
+    await observer.subscribe(swarmTopics(SWARM).controlAll(), (envelope) => {
+      controls.push(envelope.type);
+    });
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('stopped');
+    expect(controls).toEqual([]);
+    expect(h.states).toEqual(['pending', 'starting', 'running', 'draining', 'stopped']);
+    await observer.close();
+  });
+
   it('halts a step that nothing decides after stallTimeoutMs, saying whom it waited for', async () => {
     let hung: string | undefined;
     const h = await harness(

@@ -173,6 +173,8 @@ export class Deployment {
   readonly #subscriptions: Subscription[] = [];
   #halted: { reason: string; atStep: number } | null = null;
   #stopRequested = false;
+  /** Stopping without a word on the bus (see {@link stop}). */
+  #quiet = false;
   #currentStep = 0;
   #closedSteps = 0;
   #refusedCount = 0;
@@ -428,11 +430,15 @@ export class Deployment {
 
   /**
    * Asks the deployment to stop: no new step is published and it drains; the report's outcome is
-   * `stopped`. Before agents are ready, {@link start} rejects with SwarmStoppedError.
+   * `stopped`. Before agents are ready, {@link start} rejects with SwarmStoppedError. `quietly`: no
+   * `stop` goes out on the bus; this deployment's own processes are ended by their launcher. A server
+   * that lost its lead does so: on a broker it shares with the new leader, a `stop` to every agent of
+   * the swarm would reach the new leader's agents too.
    */
-  stop(reason: string): void {
+  stop(reason: string, options: { readonly quietly?: boolean } = {}): void {
     if (this.#stopRequested || this.#state === 'stopped' || this.#state === 'failed') return;
     this.#stopRequested = true;
+    this.#quiet = options.quietly === true;
     this.#halt(`stopped by ${reason}`);
     this.#stopping.abort(reason);
   }
@@ -926,8 +932,8 @@ export class Deployment {
     if (this.#state !== 'draining') this.#move('drain');
     this.#health?.stop();
     this.#stopping.abort('draining');
-    await this.#fleet.stop(() =>
-      this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),
+    await this.#fleet.stop(
+      this.#quiet ? undefined : () => this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),
     );
     // The last checkpoints are on their way.
     await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, 50));

@@ -395,14 +395,18 @@ export class AgentFleet {
     return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, placement: agent.process.placement, pid: agent.process.pid }));
   }
 
-  /** Sends the agents `stop` (from now on an exit is expected, not a loss) and waits for every process to end. */
-  async stop(send: () => Promise<unknown>): Promise<void> {
+  /**
+   * Sends the agents `stop` (from now on an exit is expected, not a loss) and waits for every process
+   * to end; without `send`, ends each process itself, telling no one.
+   */
+  async stop(send: (() => Promise<unknown>) | undefined): Promise<void> {
     this.#stopping = true;
     for (const state of this.#agents.values()) if (canTransition(state.lifecycle, 'stop')) this.#move(state, 'stop');
-    await send();
+    await send?.();
     await Promise.all(
       [...this.#agents.values()].map(async (state) => {
-        const exit = await this.#within(state.process.exited, STOP_WAIT_MS);
+        // Not told (`send` absent): each process is ended by its launcher at once.
+        const exit = await this.#within(state.process.exited, send === undefined ? 0 : STOP_WAIT_MS);
         if (exit === undefined) await state.process.stop({ graceMs: 1_000 });
         else state.exitCode = exit.exitCode;
         if (state.lifecycle === 'stopping') this.#move(state, 'exited');
