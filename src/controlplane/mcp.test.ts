@@ -18,7 +18,7 @@ describe('registerControlPlaneTools', () => {
       const { tools } = await client.listTools();
       expect(tools.map((tool) => tool.name)).toEqual([...CONTROL_PLANE_TOOLS]);
       expect(tools.find((tool) => tool.name === 'deploy_swarm')?.inputSchema.properties).toMatchObject({ env: { enum: ['dev', 'staging', 'prod'] }, baseDir: { description: expect.stringContaining('default: /specs') as unknown } });
-      expect(tools.find((tool) => tool.name === 'deployment_health')?.description).toMatch(/later part of issue 15/);
+      expect(tools.find((tool) => tool.name === 'deployment_health')?.description).toMatch(/its latest health check \(healthy, degraded, unhealthy or unreachable, with the reasons/);
       const result = await client.callTool({ name: 'list_deployments', arguments: {} });
       expect(result.isError).toBe(true);
       expect((result.content as Array<{ text: string }>)[0]?.text).toMatch(new RegExp(`^list_deployments failed: no tradeswarm server answers at ${url} \\(.*\\); start one with \`tradeswarm serve\``));

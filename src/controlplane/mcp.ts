@@ -123,7 +123,7 @@ export function registerControlPlaneTools(server: McpServer, client: ControlPlan
     {
       title: 'Deployment health',
       description:
-        "Each agent of a deployment this server runs: its lifecycle and restarts, healthy while running. (Health checks, the recovery ladder and standbys come with a later part of issue 15; today's health is the agent's lifecycle.)",
+        'Each agent of a deployment this server runs: its latest health check (healthy, degraded, unhealthy or unreachable, with the reasons at the sandbox, agent and resource levels), its lifecycle, restarts, epoch and standby.',
       inputSchema: { deployment },
     },
     ({ deployment: ref }) =>
