@@ -285,10 +285,6 @@ export class Deployment {
     if (cut.length > 0 && this.#fleet.lifecycleOf(health.agentId) === 'running') this.#fleet.lose(health.agentId, `health check: ${cut.map((reason) => reason.detail).join('; ')}`);
   }
 
-  /** Every agent's latest health (empty with checks off, or before the first). */
-  health(): AgentHealth[] {
-    return this.#health?.latest() ?? [];
-  }
 
   /**
    * A deployment as `snapshot` left it: its state and its facts (events, absences, where the market

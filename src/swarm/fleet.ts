@@ -583,20 +583,20 @@ export class AgentFleet {
    * for an operator (`manual`, until the recovery wait runs out).
    */
   async #recover(state: AgentState): Promise<void> {
-    const { recovery, clock } = this.#options;
     if (state.climbing) return;
     state.climbing = true;
     try {
-      await this.#climb(state, recovery, clock);
+      await this.#climb(state);
     } finally {
       state.climbing = false;
     }
   }
 
-  async #climb(state: AgentState, recovery: RecoveryPolicy, clock: Clock): Promise<void> {
+  async #climb(state: AgentState): Promise<void> {
+    const { recovery, clock } = this.#options;
     for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
       state.restartTimes = withinWindow(state.restartTimes, clock.now(), recovery.restartWindowMs);
-      const alive = state.process.placement !== '' && (await state.process.placementAlive());
+      const alive = await state.process.placementAlive();
       const standbyReady = state.standby?.ready === true;
       const { rung, why } = nextRung(recovery, { attempt, recentRestarts: state.restartTimes.length, requested: state.requested, sandboxAlive: alive, standbyReady });
       // The hub of a star is only failed over: its spokes re-home to the standby; a restart would not bring them back in time.
