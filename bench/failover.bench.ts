@@ -13,6 +13,7 @@
 import { runBacktest } from '../src/backtest/index.js';
 import { silentLogger } from '../src/core/index.js';
 import { type RunningSwarm, type SwarmEvent, type SwarmReport, parseSwarmSpec, runSwarm } from '../src/swarm/index.js';
+import { oftenTradingSpec } from '../test/fixtures/specs.js';
 import { type BenchRow, report } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
@@ -39,20 +40,9 @@ const TOPOLOGIES: ReadonlyArray<{ readonly topology: string; readonly victim: st
   { topology: 'ring', victim: 'risk-assessor' },
 ];
 
-/** Four strategies that trade often on two symbols (as the fault tests use), so the steps around a kill hold orders. */
+/** The fault tests' spec of four strategies that trade often, with standbys or without. */
 function rawSpec(topology: string, standby: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: `failover-${topology}`,
-    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount: BARS },
-    strategies: [
-      { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
-      { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
-      { type: 'momentum', name: 'mom-b', symbol: 'BBB', lookback: 4, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 5 } },
-      { type: 'ema-crossover', name: 'ema-a', symbol: 'AAA', fastPeriod: 2, slowPeriod: 6, sizing: { type: 'fixed-quantity', units: 5 } },
-    ],
-    risk: { maxPositionUnits: 100 },
-    swarm: { topology, heartbeatMs: HEARTBEAT_MS, standby, checkpointEverySteps: 10, ...extra },
-  };
+  return oftenTradingSpec(`failover-${topology}`, BARS, { topology, heartbeatMs: HEARTBEAT_MS, standby, checkpointEverySteps: 10, ...extra });
 }
 
 interface KillRun {

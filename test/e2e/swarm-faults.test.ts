@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runBacktest } from '../../src/backtest/index.js';
 import { silentLogger } from '../../src/core/index.js';
 import { type RunningSwarm, parseSwarmSpec, runSwarm } from '../../src/swarm/index.js';
+import { oftenTradingSpec } from '../fixtures/specs.js';
 import { faultAt, outcome } from './swarm-hooks.js';
 
 /**
@@ -11,21 +12,9 @@ import { faultAt, outcome } from './swarm-hooks.js';
  * which; nothing hangs.
  */
 
-/** Four strategies that trade often on two symbols, so the steps an agent misses hold orders. */
+/** The fault tests' spec (200 bars, fast heartbeats); `overrides` replace top-level fields. */
 function specFor(swarm: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: 'faults',
-    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount: 200 },
-    strategies: [
-      { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
-      { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
-      { type: 'momentum', name: 'mom-b', symbol: 'BBB', lookback: 4, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 5 } },
-      { type: 'ema-crossover', name: 'ema-a', symbol: 'AAA', fastPeriod: 2, slowPeriod: 6, sizing: { type: 'fixed-quantity', units: 5 } },
-    ],
-    risk: { maxPositionUnits: 100 },
-    swarm: { heartbeatMs: 100, agentTimeoutMs: 1_000, ...swarm },
-    ...overrides,
-  };
+  return { ...oftenTradingSpec('faults', 200, { heartbeatMs: 100, agentTimeoutMs: 1_000, ...swarm }), ...overrides };
 }
 
 describe('lockstep: a killed agent is waited for, and the run gives the fault-free trades', () => {
