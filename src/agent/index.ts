@@ -20,6 +20,7 @@ export {
   HealthRequestMessage,
   HealthReportMessage,
   type AgentConfig,
+  agentConfigSchema,
   type Resume,
   resumeSchema,
   type StepPayload,

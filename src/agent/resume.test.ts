@@ -16,6 +16,7 @@ import {
   swarmRegistry,
 } from './protocol.js';
 import { AgentRuntime } from './runtime.js';
+import { agentConfigOf } from '../../test/fixtures/agent-config.js';
 
 /**
  * An agent restarted from a checkpoint goes on exactly as the agent that wrote it: in process, on
@@ -38,31 +39,7 @@ function stepAt(index: number): StepPayload {
 }
 
 function configOf(spec: StrategySpec, changes: Partial<AgentConfig> = {}): AgentConfig {
-  return {
-    swarm: SWARM,
-    agentId: 'trader',
-    kind: 'trader',
-    strategies: [{ index: 0, spec }],
-    allStrategies: [{ name: buildStrategy(spec).name, symbols: ['AAA'] }],
-    submits: false,
-    readsSteps: true,
-    upstream: [],
-    decisionsFrom: [],
-    requires: [],
-    ring: [],
-    workers: [],
-    routing: 'least-loaded',
-    capabilities: [],
-    heartbeatMs: 100,
-    peerTimeoutMs: 1_000,
-    controlPlaneTimeoutMs: 60_000,
-    checkpointEverySteps: 5,
-    replayFirst: false,
-    orderTimeoutMs: 5_000,
-    epoch: 0,
-    standby: false,
-    ...changes,
-  };
+  return agentConfigOf(SWARM, 'trader', { strategies: [{ index: 0, spec }], allStrategies: [{ name: buildStrategy(spec).name, symbols: ['AAA'] }], checkpointEverySteps: 5, ...changes });
 }
 
 const brokers: MemoryBroker[] = [];

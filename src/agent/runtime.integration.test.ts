@@ -33,6 +33,7 @@ import {
   swarmRegistry,
 } from './protocol.js';
 import { type AgentExit, AgentRuntime, digestOf } from './runtime.js';
+import { agentConfigOf } from '../../test/fixtures/agent-config.js';
 
 const SWARM = 'rt';
 const topics = swarmTopics(SWARM);
@@ -75,31 +76,7 @@ function inProcess(steps: readonly StepPayload[]): IntentPayload[][] {
 
 /** A complete agent config: a lone trader running the SMA strategy; `changes` override. */
 function configOf(agentId: string, changes: Partial<AgentConfig> = {}): AgentConfig {
-  return {
-    swarm: SWARM,
-    agentId,
-    kind: 'trader',
-    strategies: [{ index: 0, spec: SMA }],
-    allStrategies: [{ name: SMA_NAME, symbols: ['AAA'] }],
-    submits: false,
-    readsSteps: true,
-    upstream: [],
-    decisionsFrom: [],
-    requires: [],
-    ring: [],
-    workers: [],
-    routing: 'least-loaded',
-    capabilities: ['indicators'],
-    heartbeatMs: 100,
-    peerTimeoutMs: 1_000,
-    controlPlaneTimeoutMs: 60_000,
-    checkpointEverySteps: 1_000,
-    replayFirst: false,
-    orderTimeoutMs: 5_000,
-    epoch: 0,
-    standby: false,
-    ...changes,
-  };
+  return agentConfigOf(SWARM, agentId, { strategies: [{ index: 0, spec: SMA }], allStrategies: [{ name: SMA_NAME, symbols: ['AAA'] }], capabilities: ['indicators'], ...changes });
 }
 
 /**

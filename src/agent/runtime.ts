@@ -471,6 +471,9 @@ export class AgentRuntime {
     // All or nothing: both restores check before they change anything, strategies first.
     if (state.strategies !== null) restoreStrategies(this.#strategies, state.strategies);
     if (state.pipeline !== null) this.#pipeline?.restore(state.pipeline);
+    // What it did after the checkpoint is forgotten: a process adopted by a new control plane is
+    // rewound to the checkpoint, and the steps after it are decided again.
+    for (const done of [this.#steps, this.#signals, this.#undelivered, this.#inFlight, this.#sent.signal, this.#sent.decision]) done.clear();
     this.#signalledUpTo = state.signalledUpTo;
     this.#decidedUpTo = state.decidedUpTo;
     Object.assign(this.counters, state.counters);

@@ -187,6 +187,11 @@ export interface DeployedAgent {
    * @throws InvalidInputError naming `graceMs` or `killWaitMs`.
    */
   stop(options?: StopAgentOptions): Promise<AgentExit>;
+  /**
+   * Stops following the process (its output and its end) and leaves it running, for another control
+   * plane to take over with {@link attachAgent}. `exited` then settles as `lost`.
+   */
+  detach(): void;
 }
 
 /**
@@ -265,20 +270,7 @@ export async function deployAgent(sandbox: DeploySandbox, options: DeployAgentOp
   }
   const writeMs = performance.now() - writeStarted;
 
-  const stdoutTail = new LineTail(config.tailLines);
-  const stderrTail = new LineTail(config.tailLines);
-  const deliver = (tail: LineTail, callback: ((line: string) => void) | undefined, stream: string) => (line: string) => {
-    tail.push(line);
-    if (!callback) return;
-    try {
-      callback(line);
-    } catch (error) {
-      // A throwing callback must not end the SDK's event loop for this process (it would lose the exit).
-      logger.warn({ stream, error: errorMessage(error) }, 'an output callback threw; the line was dropped for it');
-    }
-  };
-  const stdout = new LineSplitter(deliver(stdoutTail, config.onStdout, 'stdout'));
-  const stderr = new LineSplitter(deliver(stderrTail, config.onStderr, 'stderr'));
+  const { stdout, stderr, stdoutTail, stderrTail } = outputOf(config.tailLines, config, logger);
 
   const startStarted = performance.now();
   let handle: CommandHandle;
@@ -302,6 +294,65 @@ export async function deployAgent(sandbox: DeploySandbox, options: DeployAgentOp
     stdout.flush();
     stderr.flush();
   });
+}
+
+/** Options of {@link attachAgent}. */
+export interface AttachAgentOptions extends Pick<DeployAgentOptions, 'tailLines' | 'onStdout' | 'onStderr' | 'clock' | 'logger'> {
+  /** The agent's id, as it was deployed. */
+  name: string;
+  /** The process id of the agent's `node` in the sandbox (see `sandbox.commands.list()`). */
+  pid: number;
+  /** Where its bundle is in the sandbox. */
+  path: string;
+}
+
+/**
+ * Takes over an agent process that another control plane deployed and that still runs: connects to
+ * it through `sandbox.commands.connect` (its output from now on, its end, its signals), as
+ * {@link deployAgent} would have returned it. Nothing is written or started; `bundleWritten` is
+ * `false`, and `timings.startMs` is the time the connection took.
+ * @throws AgentDeployError (retryable) when the process cannot be connected to (it ended, or the sandbox is unreachable).
+ */
+export async function attachAgent(sandbox: DeploySandbox, options: AttachAgentOptions): Promise<DeployedAgent> {
+  const config = { name: options.name, path: options.path, clock: options.clock ?? new SystemClock() };
+  const tailLines = options.tailLines ?? 50;
+  const logger = (options.logger ?? createLogger('sandbox')).child({ agent: options.name, sandboxId: sandbox.sandboxId });
+  const { stdout, stderr, stdoutTail, stderrTail } = outputOf(tailLines, options, logger);
+  const started = performance.now();
+  let handle: CommandHandle;
+  try {
+    handle = await sandbox.commands.connect(options.pid, { timeoutMs: 0, onStdout: (chunk) => stdout.push(chunk), onStderr: (chunk) => stderr.push(chunk) });
+  } catch (error) {
+    throw new AgentDeployError(options.name, sandbox.sandboxId, 'attach', { cause: error });
+  }
+  const startMs = performance.now() - started;
+  logger.debug({ pid: handle.pid, startMs: Math.round(startMs) }, 'agent attached');
+  return new RunningAgent(sandbox, config, logger, handle, false, { writeMs: 0, startMs }, stdoutTail, stderrTail, () => {
+    stdout.flush();
+    stderr.flush();
+  });
+}
+
+/** The line splitters and tails of an agent's stdout and stderr, calling `onStdout` / `onStderr` with each line. */
+function outputOf(tailLines: number, callbacks: Pick<DeployAgentOptions, 'onStdout' | 'onStderr'>, logger: Logger) {
+  const stdoutTail = new LineTail(tailLines);
+  const stderrTail = new LineTail(tailLines);
+  const deliver = (tail: LineTail, callback: ((line: string) => void) | undefined, stream: string) => (line: string) => {
+    tail.push(line);
+    if (!callback) return;
+    try {
+      callback(line);
+    } catch (error) {
+      // A throwing callback must not end the SDK's event loop for this process (it would lose the exit).
+      logger.warn({ stream, error: errorMessage(error) }, 'an output callback threw; the line was dropped for it');
+    }
+  };
+  return {
+    stdoutTail,
+    stderrTail,
+    stdout: new LineSplitter(deliver(stdoutTail, callbacks.onStdout, 'stdout')),
+    stderr: new LineSplitter(deliver(stderrTail, callbacks.onStderr, 'stderr')),
+  };
 }
 
 /** The size of the file at `path`, or `undefined` when there is none. */
@@ -356,9 +407,9 @@ class RunningAgent implements DeployedAgent {
 
   constructor(
     private readonly sandbox: DeploySandbox,
-    private readonly config: DeployAgentConfig,
+    private readonly config: Pick<DeployAgentConfig, 'name' | 'path' | 'clock'>,
     private readonly logger: Logger,
-    handle: CommandHandle,
+    private readonly handle: CommandHandle,
     readonly bundleWritten: boolean,
     readonly timings: { readonly writeMs: number; readonly startMs: number },
     private readonly stdout: LineTail,
@@ -387,6 +438,10 @@ class RunningAgent implements DeployedAgent {
 
   stdoutTail(): string[] {
     return this.stdout.lines();
+  }
+
+  detach(): void {
+    void this.handle.disconnect();
   }
 
   stderrTail(): string[] {

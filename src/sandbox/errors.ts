@@ -56,7 +56,9 @@ export type AgentDeployStage =
   /** Uploading the bundle with `sandbox.files.write` (or checking what is already there). */
   | 'write'
   /** Starting the Node process with `sandbox.commands.run`. */
-  | 'start';
+  | 'start'
+  /** Connecting to a process that already runs with `sandbox.commands.connect` (see `attachAgent`). */
+  | 'attach';
 
 /**
  * Deploying an agent into a sandbox failed before its process ran: the bundle could not be written, or
@@ -81,7 +83,7 @@ export class AgentDeployError extends TradeswarmError {
     readonly stage: AgentDeployStage,
     options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
   ) {
-    const what = stage === 'write' ? 'writing its bundle' : 'starting its process';
+    const what = stage === 'write' ? 'writing its bundle' : stage === 'start' ? 'starting its process' : 'connecting to its running process';
     const refused = options.cause instanceof Error && options.cause.name === 'InvalidArgumentError';
     super(
       `deploying agent '${agent}' into sandbox ${sandboxId} failed while ${what}: ${errorMessage(options.cause)}. ` +

@@ -1,5 +1,5 @@
 export { buildBundle, type AgentBundle } from './bundle.js';
-export { deployAgent, agentFiles, DEFAULT_AGENT_DIR, type AgentSignal, type DeployedAgent } from './deploy.js';
+export { deployAgent, attachAgent, agentFiles, defaultBundlePath, DEFAULT_AGENT_DIR, type AgentSignal, type DeployedAgent } from './deploy.js';
 export { type CodeCacheUse } from './codecache.js';
 export { resolveSandboxConnection, SANDBOX_KINDS, type SandboxKind, type SandboxConnection, type ResolvedSandboxConnection } from './connection.js';
 export { MissingApiKeyError } from './errors.js';

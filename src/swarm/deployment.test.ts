@@ -168,6 +168,7 @@ function thawedToBeKilled(inner: InProcessLauncher, clock: ManualClock): AgentLa
           await launched.signal('SIGKILL');
         },
         stderrTail: () => launched.stderrTail(),
+        detach: () => launched.detach(),
         placementAlive: () => launched.placementAlive(),
         inspect: () => launched.inspect(),
       };

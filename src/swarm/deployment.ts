@@ -395,7 +395,10 @@ export class Deployment {
     try {
       await this.#subscribe();
       this.#beat();
-      this.#readyMs = await this.#fleet.deploy(this.#stopping.signal, this.#resumeCheckpoints, this.#resumeCheckpoints === undefined ? undefined : this.#resumedEpochs());
+      this.#readyMs = await this.#fleet.deploy(
+        this.#stopping.signal,
+        this.#resumeCheckpoints === undefined ? undefined : { checkpoints: this.#resumeCheckpoints, ceilings: this.#resumedEpochs(), last: new Map((this.#restoredAgents ?? []).map((agent) => [agent.id, agent])) },
+      );
       // Checked from the first step on: until then the deployment's own start watches its agents.
       this.#health?.start();
       if (this.#state === 'starting') this.#move('started');
@@ -427,9 +430,10 @@ export class Deployment {
   /**
    * Asks the deployment to stop: no new step is published and it drains; the report's outcome is
    * `stopped`. Before agents are ready, {@link start} rejects with SwarmStoppedError. `quietly`: no
-   * `stop` goes out on the bus; this deployment's own processes are ended by their launcher. A server
-   * that lost its lead does so: on a broker it shares with the new leader, a `stop` to every agent of
-   * the swarm would reach the new leader's agents too.
+   * `stop` goes out on the bus; the agents are left running for the leader to adopt where they can
+   * outlive this control plane (see {@link AgentFleet.release}), else ended by their launcher. A
+   * server that lost its lead does so: on a broker it shares with the new leader, a `stop` to every
+   * agent of the swarm would reach the new leader's agents too.
    */
   stop(reason: string, options: { readonly quietly?: boolean } = {}): void {
     if (this.#stopRequested || this.#state === 'stopped' || this.#state === 'failed') return;
@@ -928,9 +932,13 @@ export class Deployment {
     if (this.#state !== 'draining') this.#move('drain');
     this.#health?.stop();
     this.#stopping.abort('draining');
-    await this.#fleet.stop(
-      this.#quiet ? undefined : () => this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),
-    );
+    // Stopped quietly (this server no longer leads), its agents are left running for the leader to adopt where they can outlive it.
+    const released = this.#quiet && (await this.#fleet.release());
+    if (!released) {
+      await this.#fleet.stop(
+        this.#quiet ? undefined : () => this.#options.bus.publish(this.#topics.controlAll(), ControlMessage.draft({ command: 'stop', reason: this.#halted === null ? 'run finished' : 'run halted' })),
+      );
+    }
     // The last checkpoints are on their way.
     await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, 50));
     const { journal } = this.#options;

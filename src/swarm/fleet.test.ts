@@ -20,6 +20,7 @@ const quiet: LaunchedAgent = {
   stderrTail: () => [],
   placementAlive: () => Promise.resolve(true),
   inspect: () => Promise.resolve({ state: 'running', resources: null }),
+  detach: () => undefined,
 };
 
 describe('AgentFleet.deploy', () => {
@@ -64,7 +65,7 @@ describe('AgentFleet.deploy', () => {
       },
     });
     let deployed = false;
-    const deploying = fleet.deploy(undefined, new Map()).then(() => (deployed = true));
+    const deploying = fleet.deploy(undefined, { checkpoints: new Map(), ceilings: new Map(), last: new Map() }).then(() => (deployed = true));
     for (let i = 0; i < 5; i++) {
       await new Promise((resolve) => setImmediate(resolve));
       clock.advance(50);

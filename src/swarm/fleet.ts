@@ -5,7 +5,7 @@ import type { DecisionSummary } from '../decision/index.js';
 import { type MonitoredAgent, type RecoveryPolicy, type RecoveryRung, type SandboxObservation, nextRung, withinWindow } from '../health/index.js';
 import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
-import type { AgentLauncher, LaunchedAgent } from './launcher.js';
+import type { AdoptionCandidate, AgentLauncher, LaunchRequest, LaunchedAgent } from './launcher.js';
 import { type AgentLifecycle, type AgentLifecycleEvent, canTransition, transition } from './lifecycle.js';
 
 /** The run could not start or was cut short by a fault of its own (not an agent's). */
@@ -69,7 +69,7 @@ interface AgentState {
   epoch: number;
   lastEpoch: number;
   /** Its hot standby, when it has one: ready once it beat as `standby`. */
-  standby: { readonly process: LaunchedAgent; readonly epoch: number; readonly launchedAtMs: number; ready: boolean } | undefined;
+  standby: { readonly process: LaunchedAgent; readonly epoch: number; readonly launchedAtMs: number; ready: boolean; readonly adopted: boolean } | undefined;
   /** Standbys that failed in a row (their relaunch backs off). */
   standbyFailures: number;
   startMs: AgentReport['startMs'];
@@ -80,6 +80,32 @@ interface AgentState {
   codeCache: CodeCacheUse | null;
   /** What its last checkpoint saved for a restart to take up (absent before its first, or once found unusable). */
   resume: Resume | undefined;
+  /** Whether its process is one an earlier control plane left running, adopted (until it is replaced). */
+  adopted: boolean;
+}
+
+/** What a resumed deployment's fleet starts from (see {@link AgentFleet.deploy}). */
+export interface FleetResume {
+  /** Each agent's latest stored checkpoint. */
+  readonly checkpoints: ReadonlyMap<string, Resume>;
+  /** The highest epoch each agent's processes may have had when the control plane died: new ones start above it. */
+  readonly ceilings: ReadonlyMap<string, number>;
+  /** Each agent as the last stored snapshot saw it: where its process and its standby ran, and their epochs. */
+  readonly last: ReadonlyMap<
+    string,
+    {
+      readonly lifecycle: AgentLifecycle;
+      readonly placement: string;
+      readonly epoch?: number;
+      readonly standby?: { readonly placement: string; readonly epoch: number; readonly ready: boolean };
+    }
+  >;
+}
+
+/** The processes of one agent adopted from an earlier control plane. */
+interface Adopted {
+  readonly primary?: { readonly process: LaunchedAgent; readonly epoch: number };
+  readonly standby?: { readonly process: LaunchedAgent; readonly epoch: number };
 }
 
 /** What an {@link AgentFleet} needs from the run. */
@@ -163,6 +189,8 @@ export class AgentFleet {
   readonly #said = new Map<string, CodeCacheUse>();
   /** First heartbeats of agents whose deployment call had not returned yet (ms from the start of deployment). */
   readonly #early = new Map<string, number>();
+  /** Why an agent's process was not adopted, for its `resumed` event. */
+  readonly #notAdopted = new Map<string, string>();
 
   constructor(options: AgentFleetOptions) {
     this.#options = options;
@@ -170,11 +198,15 @@ export class AgentFleet {
   }
 
   /**
-   * Creates every agent's sandbox and starts its process; resolves with the time until all sent a heartbeat.
+   * Creates every agent's sandbox and starts its process; resolves with the time until all sent a
+   * heartbeat. A resumed deployment (`resumed`) first adopts the processes its earlier control plane
+   * left running where the launcher can (see {@link AgentLauncher.adopt}), and deploys the others
+   * again; every agent is then brought up to date from its checkpoint.
    * @throws SwarmRunError when an agent exits or stays silent; SwarmStoppedError when `signal` aborts first.
    */
-  async deploy(signal?: AbortSignal, resume?: ReadonlyMap<string, Resume>, epochs?: ReadonlyMap<string, number>): Promise<number> {
+  async deploy(signal?: AbortSignal, resumed?: FleetResume): Promise<number> {
     const { clock } = this.#options;
+    const adopted = resumed === undefined ? new Map<string, Adopted>() : await this.#adopt(resumed);
     // What a crashed run of the same owner left goes first; what a run that still runs holds stays.
     await this.#options.launcher.prepare();
     // Heartbeats heard so far came from what prepare() cleared away (a crashed control plane's agents,
@@ -184,12 +216,14 @@ export class AgentFleet {
     this.#deployStarted = this.#stopwatch();
     await Promise.all(
       this.#options.agents.map(async (plan) => {
-        // A resumed deployment's agents wait for their replay before they take a step; their epoch
-        // is above the one their processes had before the control plane died, which may still run.
-        const before = epochs?.get(plan.id);
-        const epoch = before === undefined ? 0 : before + 1;
-        const launched = await this.#launch(plan, undefined, resume !== undefined, epoch);
-        const ready = this.#early.has(plan.id);
+        const found = adopted.get(plan.id);
+        // A resumed deployment's new processes wait for their replay before they take a step; their
+        // epoch is above any its processes had before the control plane died, which may still run.
+        // An adopted process keeps its own: it is the only one of its agent left.
+        const epoch = found?.primary?.epoch ?? this.#freshEpoch(plan.id, resumed);
+        const launched = found?.primary?.process ?? (await this.#launch(plan, undefined, resumed !== undefined, epoch));
+        if (found?.primary !== undefined) this.#options.onEpoch(plan.id, epoch);
+        const ready = found?.primary === undefined && this.#early.has(plan.id);
         const state: AgentState = {
           plan,
           lifecycle: ready ? 'running' : 'deploying',
@@ -202,7 +236,7 @@ export class AgentFleet {
           requested: false,
           climbing: false,
           epoch,
-          lastEpoch: epoch,
+          lastEpoch: Math.max(epoch, resumed?.ceilings.get(plan.id) ?? 0, found?.standby?.epoch ?? 0),
           standby: undefined,
           standbyFailures: 0,
           startMs: { sandbox: launched.timings.sandboxMs, write: launched.timings.writeMs, process: launched.timings.startMs, ready: this.#early.get(plan.id) ?? Number.NaN },
@@ -211,15 +245,19 @@ export class AgentFleet {
           pipeline: undefined,
           exitCode: undefined,
           codeCache: this.#said.get(plan.id) ?? null,
-          resume: resume?.get(plan.id),
+          resume: resumed?.checkpoints.get(plan.id),
+          adopted: found?.primary !== undefined,
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
-        await this.#launchStandby(state);
+        if (found?.standby !== undefined) this.#keepStandby(state, found.standby.process, found.standby.epoch, clock.now(), true);
+        else await this.#launchStandby(state);
       }),
     );
     const readyTimeoutMs = Math.max(30_000, this.#options.agentTimeoutMs);
     const readyDeadline = clock.now() + readyTimeoutMs;
+    // An adopted process that does not beat within an agent timeout is stuck (paused, cut off): a new one replaces it.
+    const adoptedDeadline = clock.now() + this.#options.agentTimeoutMs;
     // With standbys, a deployment is up once every agent and every standby is.
     const up = (agent: AgentState): boolean => agent.ready && (!this.#options.standbys || agent.standby?.ready === true);
     while (![...this.#agents.values()].every(up)) {
@@ -231,15 +269,86 @@ export class AgentFleet {
       if (failed !== undefined) {
         throw new SwarmRunError(`agent ${failed.plan.id} exited with code ${failed.exitCode} before it was ready: ${failed.process.stderrTail().slice(-5).join('\n')}`);
       }
+      if (clock.now() > adoptedDeadline) await this.#replaceSilentAdopted();
       if (clock.now() > readyDeadline) {
         const missing = [...this.#agents.values()].filter((agent) => !up(agent)).map((agent) => (agent.ready ? `${agent.plan.id}'s standby` : agent.plan.id));
         throw new SwarmRunError(`agents ${missing.join(', ')} sent no heartbeat within ${readyTimeoutMs} ms; ${this.#options.unreadyHint}`);
       }
       await this.#nextChange(50);
     }
-    if (resume !== undefined) await this.#resumeAll();
+    if (resumed !== undefined) await this.#resumeAll();
     // When the last first heartbeat arrived, not when this loop noticed.
     return Math.max(...[...this.#agents.values()].map((agent) => agent.startMs.ready));
+  }
+
+  /** The epoch of a resumed agent's new process: above any its earlier processes may have had. */
+  #freshEpoch(agentId: string, resumed: FleetResume | undefined): number {
+    const before = resumed?.ceilings.get(agentId);
+    return before === undefined ? 0 : before + 1;
+  }
+
+  /**
+   * Asks the launcher for the processes the store last saw running (each agent's and its standby's),
+   * where the agent has a checkpoint to rewind it to. What it cannot adopt is deployed again.
+   */
+  async #adopt(resumed: FleetResume): Promise<Map<string, Adopted>> {
+    const { launcher } = this.#options;
+    const adopted = new Map<string, Adopted>();
+    if (launcher.adopt === undefined) return adopted;
+    const wanted: Array<{ readonly role: 'primary' | 'standby'; readonly candidate: AdoptionCandidate }> = [];
+    for (const plan of this.#options.agents) {
+      const last = resumed.last.get(plan.id);
+      if (last === undefined || last.lifecycle !== 'running' || last.epoch === undefined) continue;
+      if (!resumed.checkpoints.has(plan.id)) {
+        // Without a checkpoint nothing could undo what it did after the last stored step.
+        this.#notAdopted.set(plan.id, 'it has no checkpoint to rewind it to');
+        continue;
+      }
+      const candidate = (placement: string, epoch: number, standby: boolean): AdoptionCandidate => ({
+        agent: plan,
+        placement,
+        config: this.#options.configOf(plan, { replayFirst: false, epoch, standby }),
+        ...this.#outputOf(plan.id),
+      });
+      wanted.push({ role: 'primary', candidate: candidate(last.placement, last.epoch, false) });
+      if (last.standby?.ready === true) wanted.push({ role: 'standby', candidate: candidate(last.standby.placement, last.standby.epoch, true) });
+    }
+    const results = await launcher.adopt(wanted.map((entry) => entry.candidate));
+    results?.forEach((result, i) => {
+      const { role, candidate } = wanted[i] as (typeof wanted)[number];
+      const id = candidate.agent.id;
+      if (typeof result === 'string') {
+        this.#options.logger.info({ agent: id, role, placement: candidate.placement, why: result }, 'not adopted; deployed again');
+        if (role === 'primary') this.#notAdopted.set(id, result);
+        return;
+      }
+      adopted.set(id, { ...adopted.get(id), [role]: { process: result, epoch: candidate.config.epoch } });
+    });
+    return adopted;
+  }
+
+  /** Adopted processes (or standbys) that never beat are ended, and new ones started in their place. */
+  async #replaceSilentAdopted(): Promise<void> {
+    await Promise.all(
+      [...this.#agents.values()].map(async (state) => {
+        const standby = state.standby;
+        if (standby !== undefined && !standby.ready && standby.adopted === true) {
+          state.standby = undefined;
+          void standby.process.stop({ graceMs: 0 });
+          this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its adopted standby (epoch ${standby.epoch}) sent no heartbeat within ${this.#options.agentTimeoutMs} ms; a new one is started` });
+          void this.#launchStandby(state);
+        }
+        if (state.ready || !state.adopted) return;
+        state.adopted = false;
+        const silent = state.process;
+        void silent.stop({ graceMs: 0 });
+        state.epoch = ++state.lastEpoch;
+        this.#notAdopted.set(state.plan.id, `its process sent no heartbeat within ${this.#options.agentTimeoutMs} ms`);
+        state.process = await this.#launch(state.plan, undefined, true, state.epoch, 'new');
+        state.startMs = { sandbox: state.process.timings.sandboxMs, write: state.process.timings.writeMs, process: state.process.timings.startMs, ready: Number.NaN };
+        this.#watchExit(state);
+      }),
+    );
   }
 
   /** Brings every agent of a resumed deployment up to date: from its checkpoint, the steps after it. */
@@ -248,7 +357,11 @@ export class AgentFleet {
       [...this.#agents.values()].map(async (state) => {
         const { resumedAt, replayed } = await this.#options.replay(state.plan);
         const from = resumedAt === null ? 'from the first step (no checkpoint)' : `from its checkpoint after step ${resumedAt}`;
-        this.#options.emit({ agent: state.plan.id, kind: 'resumed', detail: `deployed again ${from}, replayed ${replayed} steps` });
+        const notAdopted = this.#notAdopted.get(state.plan.id);
+        const how = state.adopted
+          ? `adopted its running process (${state.process.placement}, epoch ${state.epoch}), rewound to its checkpoint after step ${resumedAt}`
+          : `deployed again ${from}${notAdopted === undefined ? '' : ` (not adopted: ${notAdopted})`}`;
+        this.#options.emit({ agent: state.plan.id, kind: 'resumed', detail: `${how}, replayed ${replayed} steps` });
       }),
     );
   }
@@ -414,6 +527,22 @@ export class AgentFleet {
     );
   }
 
+  /**
+   * Leaves every agent running, for the control plane that leads next to adopt (see
+   * {@link AgentLauncher.release}): their ends are no longer watched, and nothing of them is ended.
+   * @returns `false` (and nothing changed) when they cannot outlive this control plane: stop them instead.
+   */
+  async release(): Promise<boolean> {
+    const { launcher } = this.#options;
+    if (launcher.release === undefined || !(await launcher.release())) return false;
+    this.#stopping = true;
+    for (const state of this.#agents.values()) {
+      if (canTransition(state.lifecycle, 'stop')) this.#move(state, 'stop');
+      if (state.lifecycle === 'stopping') this.#move(state, 'exited');
+    }
+    return true;
+  }
+
   /** Ends every agent and what they run in. */
   async close(): Promise<void> {
     await this.#options.launcher.close();
@@ -474,12 +603,19 @@ export class AgentFleet {
       placement,
       config: this.#options.configOf(agent, { replayFirst: restarting, epoch, standby }),
       previous,
-      onStdout: (line) => {
-        this.#onStdout(agent.id, line);
-        this.#options.onOutput?.(agent.id, 'stdout', line);
-      },
-      onStderr: (line) => this.#options.onOutput?.(agent.id, 'stderr', line),
+      ...this.#outputOf(agent.id),
     });
+  }
+
+  /** Where the lines an agent's process prints go. */
+  #outputOf(agentId: string): Pick<LaunchRequest, 'onStdout' | 'onStderr'> {
+    return {
+      onStdout: (line) => {
+        this.#onStdout(agentId, line);
+        this.#options.onOutput?.(agentId, 'stdout', line);
+      },
+      onStderr: (line) => this.#options.onOutput?.(agentId, 'stderr', line),
+    };
   }
 
   /** The agent's ready line says whether it started from the code cache. */
@@ -697,7 +833,12 @@ export class AgentFleet {
       void launched.stop({ graceMs: 0 });
       return;
     }
-    const standby = { process: launched, epoch, launchedAtMs: clock.now(), ready: false };
+    this.#keepStandby(state, launched, epoch, clock.now());
+  }
+
+  /** `launched` (started at `launchedAtMs`, or adopted) is the agent's standby from now on; one that dies is replaced. */
+  #keepStandby(state: AgentState, launched: LaunchedAgent, epoch: number, launchedAtMs: number, adopted = false): void {
+    const standby = { process: launched, epoch, launchedAtMs, ready: false, adopted };
     state.standby = standby;
     void launched.exited.then((exit) => {
       // Promoted (it is the agent now), replaced, or told to stop with the rest: not a standby's failure.

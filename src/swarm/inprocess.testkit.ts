@@ -1,6 +1,6 @@
 // Test helper (not production code): agents of a swarm run in this process on an in-memory bus and
 // the test's clock, so a deployment's control loop is unit-tested without sandboxes or a broker.
-import { AgentRuntime, swarmRegistry } from '../agent/index.js';
+import { type AgentConfig, AgentRuntime, swarmRegistry } from '../agent/index.js';
 import {
   type Bus,
   type Envelope,
@@ -18,7 +18,7 @@ import {
 import { type Clock, InvalidInputError, type Logger, silentLogger } from '../core/index.js';
 import type { SandboxObservation } from '../health/index.js';
 import type { AgentSignal } from '../sandbox/index.js';
-import type { AgentLauncher, AgentProcessExit, LaunchRequest, LaunchedAgent } from './launcher.js';
+import type { AdoptionCandidate, AgentLauncher, AgentProcessExit, LaunchRequest, LaunchedAgent } from './launcher.js';
 
 /** Options of {@link InProcessLauncher}. */
 export interface InProcessLauncherOptions {
@@ -26,6 +26,8 @@ export interface InProcessLauncherOptions {
   /** Every agent's clock (the test's manual clock). */
   readonly clock: Clock;
   readonly logger?: Logger;
+  /** Whether agents outlive the control plane that launched them, for the next to adopt (as on an external cloud and broker). @default false */
+  readonly handOver?: boolean;
 }
 
 /**
@@ -101,15 +103,40 @@ export class InProcessLauncher implements AgentLauncher {
     });
     const freezable = new FreezableBus(bus);
     const runtime = new AgentRuntime({ bus: freezable, config, clock, logger });
-    const agent = new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, runtime, bus, freezable, (placement) => this.#cutOff.has(placement), (placement) => this.#paused.has(placement));
-    this.#running.add(agent);
-    void agent.exited.then(() => this.#running.delete(agent));
+    const agent = this.#track(new InProcessAgent(`in-process-${config.agentId}-${this.#launches}`, this.#launches, config, runtime, bus, freezable, (placement) => this.#cutOff.has(placement), (placement) => this.#paused.has(placement)));
     await runtime.start();
     return agent;
   }
 
+  /** Adopts the released agents the candidates name (placement and epoch); the other released ones are killed. */
+  async adopt(candidates: readonly AdoptionCandidate[]): Promise<ReadonlyArray<LaunchedAgent | string> | null> {
+    if (this.#options.handOver !== true) return null;
+    const released = [...this.#running].filter((agent) => agent.detached);
+    const adopted = candidates.map((candidate) => {
+      const found = released.find((agent) => agent.placement === candidate.placement && agent.config.agentId === candidate.agent.id && agent.config.epoch === candidate.config.epoch);
+      if (found === undefined) return `no process of it at epoch ${candidate.config.epoch} runs at ${candidate.placement}`;
+      this.#running.delete(found);
+      return this.#track(found.adopted());
+    });
+    await Promise.all(released.filter((agent) => this.#running.has(agent)).map((agent) => agent.kill()));
+    return adopted;
+  }
+
+  release(): Promise<boolean> {
+    if (this.#options.handOver !== true) return Promise.resolve(false);
+    for (const agent of this.#running) agent.detach();
+    return Promise.resolve(true);
+  }
+
+  /** Ends every agent it launched or adopted that was not released. */
   async close(): Promise<void> {
-    await Promise.all([...this.#running].map((agent) => agent.signal('SIGKILL')));
+    await Promise.all([...this.#running].filter((agent) => !agent.detached).map((agent) => agent.kill()));
+  }
+
+  #track(agent: InProcessAgent): InProcessAgent {
+    this.#running.add(agent);
+    void agent.runtime.done.then(() => this.#running.delete(agent));
+    return agent;
   }
 }
 
@@ -119,20 +146,41 @@ class InProcessAgent implements LaunchedAgent {
   readonly bundleWritten = false;
   readonly exited: Promise<AgentProcessExit>;
   #ended = false;
+  #detached = false;
 
   constructor(
     readonly placement: string,
     readonly pid: number,
-    private readonly runtime: AgentRuntime,
+    readonly config: AgentConfig,
+    readonly runtime: AgentRuntime,
     private readonly bus: MemoryBus,
     private readonly freezable: FreezableBus,
     private readonly isCutOff: (placement: string) => boolean,
     private readonly isPaused: (placement: string) => boolean,
   ) {
-    this.exited = runtime.done.then((exit) => {
-      this.#ended = true;
-      return { exitCode: exit.exitCode };
+    this.exited = new Promise((resolve) => {
+      void runtime.done.then((exit) => {
+        this.#ended = true;
+        if (!this.#detached) resolve({ exitCode: exit.exitCode });
+      });
     });
+  }
+
+  get detached(): boolean {
+    return this.#detached;
+  }
+
+  detach(): void {
+    this.#detached = true;
+  }
+
+  /** The same process, as the control plane that adopts it sees it. */
+  adopted(): InProcessAgent {
+    return new InProcessAgent(this.placement, this.pid, this.config, this.runtime, this.bus, this.freezable, this.isCutOff, this.isPaused);
+  }
+
+  kill(): Promise<boolean> {
+    return this.signal('SIGKILL');
   }
 
   async signal(signal: AgentSignal): Promise<boolean> {

@@ -215,6 +215,94 @@ it('a star resumed from its journal trades on when its hub comes up after its sp
   expect(books(resumed)).toEqual(books(clean));
 });
 
+/** A life of the control plane's clock: it moves the agents' clock with it while the life lasts. */
+class LifeClock extends ManualClock {
+  constructor(private readonly agents: ManualClock) {
+    super(agents.now());
+  }
+
+  override advance(ms: number): number {
+    this.agents.advance(ms);
+    return super.advance(ms);
+  }
+}
+
+/**
+ * Agents that outlive their control plane (sandboxes on an external cloud, an external broker): one
+ * broker, one launcher and one clock for the agents across lives of the control plane; each life has
+ * its own clock, which stops when it dies, so that nothing of a dead life acts again.
+ */
+function outlivingAgents(spec: SwarmSpec) {
+  const agentClock = new ManualClock(Date.UTC(2026, 0, 1));
+  const broker = createMemoryBroker({ logger: silentLogger });
+  brokers.push(broker);
+  const launcher = new InProcessLauncher({ broker, clock: agentClock, logger: silentLogger, handOver: true });
+  const life = (journal: DeploymentJournal, replay?: JournalReplay) => {
+    const clock = new LifeClock(agentClock);
+    const bus = createMemoryBus({ broker, clientId: `control-plane-${brokers.length}-${agentClock.now()}`, clock, registry: swarmRegistry, logger: silentLogger });
+    const position = replay?.snapshot.position;
+    const options = {
+      spec,
+      swarmId: SWARM,
+      bus,
+      launcher,
+      pacer: pace(openArrayFeed(spec.backtest.bars, position === undefined ? {} : { from: position }), { clock, pacing: spec.swarm.pacing }),
+      clock,
+      stopwatch: () => clock.now(),
+      logger: silentLogger,
+      journal,
+    };
+    const deployment = replay === undefined ? new Deployment(options) : Deployment.resumeFrom(replay, options);
+    const generation: Generation = { deployment, broker, clock };
+    return { generation, bus };
+  };
+  return { launcher, life };
+}
+
+describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment whose agents outlive its control plane', (topology) => {
+  it('is resumed by adopting its running agents, rewound to their checkpoints: no new process, and the trades of a run that never stopped', async () => {
+    const spec = await specOf(topology);
+    const clean = await runToEnd(generation(spec, undefined));
+    const journal = new MemoryJournal();
+    const { launcher, life } = outlivingAgents(spec);
+
+    // Life 1 dies in the middle of the first step from 31 on that placed orders: decided and traded at
+    // its venue, never stored. Its agents have gone past their last checkpoints (every 7 steps) and run on.
+    let ordersOf = -1;
+    const first = life(mortal(journal, (step) => ordersOf >= 0 && step.index >= ordersOf));
+    const observer = createMemoryBus({ broker: first.generation.broker, clientId: 'observer', clock: new ManualClock(0), registry: swarmRegistry, logger: silentLogger });
+    await observer.subscribe(swarmTopics(SWARM).allOrders(), (envelope) => {
+      if (ordersOf < 0 && OrdersMessage.is(envelope) && envelope.payload.index >= 31 && envelope.payload.approved.length > 0) ordersOf = envelope.payload.index;
+    });
+    await settle(first.generation, first.generation.deployment.start());
+    await settle(first.generation, first.generation.deployment.run(), () => ordersOf >= 0 && journal.steps.length === ordersOf);
+    await observer.close();
+    await launcher.release();
+    await first.bus.crash();
+    const launched = launcher.launches;
+
+    const second = life(journal, journal.replay());
+    const resumed = await runToEnd(second.generation);
+    expect(resumed.outcome).toBe('complete');
+    expect(books(resumed)).toEqual(books(clean));
+    const events = resumed.events.filter((event) => event.kind === 'resumed');
+    expect(events).toHaveLength(resumed.agents.length);
+    // A ring's entry only forwards steps and keeps no checkpoint: nothing could rewind it, so it is deployed again.
+    const entry = topology === 'ring' ? second.generation.deployment.plan.entry : undefined;
+    expect(launcher.launches).toBe(launched + (entry === undefined ? 0 : 1));
+    for (const event of events) {
+      expect(event.detail).toMatch(
+        event.agent === entry
+          ? /^deployed again from the first step \(no checkpoint\) \(not adopted: it has no checkpoint to rewind it to\), replayed \d+ steps$/
+          : /^adopted its running process \(in-process-.+, epoch 0\), rewound to its checkpoint after step \d+, replayed [0-7] steps$/,
+      );
+    }
+    const orderIds = journal.steps.flatMap((step) => step.orders.map((order) => order.clientOrderId));
+    expect(new Set(orderIds).size).toBe(orderIds.length);
+    expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+  });
+});
+
 describe('a journal that cannot be written', () => {
   it('holds trading at the step until the write succeeds, and loses nothing', async () => {
     const spec = await specOf('mesh');

@@ -37,6 +37,19 @@ export interface LaunchedAgent {
   placementAlive(): Promise<boolean>;
   /** What the provider says of what it runs in (running, paused, gone) and its latest CPU and memory. Never rejects. */
   inspect(): Promise<SandboxObservation>;
+  /** Stops watching the process and leaves it running, for another control plane to adopt; `exited` then never resolves. */
+  detach(): void;
+}
+
+/** An agent process an earlier control plane left running, as the store last saw it (see {@link AgentLauncher.adopt}). */
+export interface AdoptionCandidate {
+  readonly agent: AgentPlan;
+  /** Where it ran ({@link LaunchedAgent.placement}). */
+  readonly placement: string;
+  /** The settings it must run with: those this control plane would give it, at the epoch the store saw (`replayFirst` and `standby` aside: a promoted standby keeps its own). */
+  readonly config: AgentConfig;
+  readonly onStdout: (line: string) => void;
+  readonly onStderr: (line: string) => void;
 }
 
 /** What {@link AgentLauncher.launch} starts. */
@@ -67,4 +80,19 @@ export interface AgentLauncher {
   launch(request: LaunchRequest): Promise<LaunchedAgent>;
   /** Ends every agent it launched and what they run in. Never throws. */
   close(): Promise<void>;
+  /**
+   * Takes over the processes an earlier control plane of the same swarm left running (it died, or it
+   * stepped down), instead of {@link prepare}: each candidate whose process still runs where the
+   * store saw it, with its settings, is adopted; every other sandbox of the swarm is ended, so that
+   * nothing of the old run is left beside what is adopted or launched next.
+   * @returns for each candidate, its process, or why it was not adopted; `null` where agents cannot
+   *   outlive their control plane (an embedded broker or cloud), and nothing was looked for.
+   */
+  adopt?(candidates: readonly AdoptionCandidate[]): Promise<ReadonlyArray<LaunchedAgent | string> | null>;
+  /**
+   * Leaves every agent running and forgets it, for the control plane that leads next to adopt
+   * ({@link close} then ends nothing of it).
+   * @returns `false` when agents cannot outlive this control plane here: they are to be stopped.
+   */
+  release?(): Promise<boolean>;
 }

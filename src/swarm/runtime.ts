@@ -160,6 +160,8 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
           clock,
           logger,
           agentLogLevel: process.env.LOG_LEVEL ?? 'warn',
+          // Agents outlive this process where neither their sandboxes nor their broker are its own.
+          handOver: target.kind === 'e2b' && broker === undefined,
           busEnvOf: (config: AgentConfig) => {
             const credentials = credentialsOf(config);
             return {

@@ -7,6 +7,7 @@ import type { AgentConfig } from '../agent/index.js';
 import { SystemClock, silentLogger } from '../core/index.js';
 import { type AgentBundle, LOCAL_CLOUD_RATE_LIMIT, buildBundle, createSandboxProvider } from '../sandbox/index.js';
 import type { AgentPlan } from '../topology/index.js';
+import { agentConfigOf } from '../../test/fixtures/agent-config.js';
 import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { SandboxLauncher } from './sandboxes.js';
 
@@ -56,5 +57,51 @@ describe('SandboxLauncher', () => {
     } finally {
       await launcher.close();
     }
+  }, 60_000);
+
+  it('leaves its agents running when released; another launcher of the swarm adopts those it is told of, and ends the rest of the swarm', async () => {
+    const provider = createSandboxProvider({ connection: cloud().connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
+    const options = { provider, template: 'base', bundle, swarmId: 'adopt-test', busEnvOf: () => ({ AGENT_MODE: 'run', AGENT_TICK_MS: '50' }), clock: new SystemClock(), logger: silentLogger, handOver: true };
+    const first = new SandboxLauncher(options);
+    const second = new SandboxLauncher(options);
+    const configOf = (agentId: string, epoch: number): AgentConfig => agentConfigOf('adopt-test', agentId, { epoch });
+    const lines = new Map<string, string[]>();
+    const output = (key: string) => {
+      lines.set(key, []);
+      return { onStdout: (line: string) => lines.get(key)?.push(line), onStderr: () => undefined };
+    };
+    const ticking = (key: string) => waitFor(() => (lines.get(key) ?? []).some((line) => line.startsWith('tick')), `${key} ticking`);
+    try {
+      await first.prepare();
+      const a1 = await first.launch({ agent: { id: 'a1' } as AgentPlan, config: configOf('a1', 0), previous: undefined, ...output('a1') });
+      const a2 = await first.launch({ agent: { id: 'a2' } as AgentPlan, config: configOf('a2', 0), previous: undefined, ...output('a2') });
+      await Promise.all([ticking('a1'), ticking('a2')]);
+      let ended = false;
+      void a1.exited.then(() => (ended = true));
+      expect(await first.release()).toBe(true);
+      // Released, closing the launcher ends nothing of it.
+      await first.close();
+
+      const adopted = await second.adopt([
+        { agent: { id: 'a1' } as AgentPlan, placement: a1.placement, config: configOf('a1', 0), ...output('adopted a1') },
+        { agent: { id: 'a2' } as AgentPlan, placement: a2.placement, config: configOf('a2', 1), ...output('adopted a2') },
+      ]);
+      const [one, two] = adopted ?? [];
+      expect(typeof one === 'object' && { placement: one.placement, pid: one.pid, bundleWritten: one.bundleWritten }).toEqual({ placement: a1.placement, pid: a1.pid, bundleWritten: false });
+      expect(two).toBe('its sandbox holds 0 processes of it at epoch 1');
+      // The adopted process goes on, its output now the second launcher's; what was not adopted is ended.
+      await ticking('adopted a1');
+      expect((await provider.list({ swarm: 'adopt-test' })).map((info) => info.sandboxId)).toEqual([a1.placement]);
+      expect(ended).toBe(false);
+
+      // A launcher whose agents cannot outlive it adopts nothing, and looks for nothing.
+      const embedded = new SandboxLauncher({ ...options, handOver: false });
+      expect(await embedded.adopt([{ agent: { id: 'a1' } as AgentPlan, placement: a1.placement, config: configOf('a1', 0), ...output('none') }])).toBeNull();
+      expect(await embedded.release()).toBe(false);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+    expect(await provider.list({ swarm: 'adopt-test' })).toEqual([]);
   }, 60_000);
 });

@@ -1,7 +1,18 @@
-import { AGENT_ENV, type AgentConfig } from '../agent/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import { AGENT_ENV, type AgentConfig, agentConfigSchema } from '../agent/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage } from '../core/index.js';
-import { type AgentBundle, type Sandbox, type SandboxProvider, SandboxOwner, deployAgent, inspectSandbox } from '../sandbox/index.js';
-import type { AgentLauncher, LaunchRequest, LaunchedAgent } from './launcher.js';
+import {
+  type AgentBundle,
+  type DeployedAgent,
+  type Sandbox,
+  type SandboxProvider,
+  SandboxOwner,
+  attachAgent,
+  defaultBundlePath,
+  deployAgent,
+  inspectSandbox,
+} from '../sandbox/index.js';
+import type { AdoptionCandidate, AgentLauncher, LaunchRequest, LaunchedAgent } from './launcher.js';
 
 /** The owner tag of every agent sandbox: the next run cleans what a crashed one left (see SandboxOwner). */
 export const AGENT_SANDBOX_OWNER = 'tradeswarm-swarm';
@@ -30,6 +41,14 @@ export interface SandboxLauncherOptions {
   readonly renewEveryMs?: number;
   /** @default a SandboxOwner of {@link AGENT_SANDBOX_OWNER} and this process */
   readonly owner?: SandboxOwner;
+  /**
+   * Whether agents outlive this control plane: their sandboxes are not this process's (an external
+   * cloud, or E2B) and their broker is not either, so the control plane that leads next can adopt
+   * them ({@link SandboxLauncher.adopt}). Then {@link SandboxLauncher.prepare} ends only what the
+   * swarm left, never the sandboxes of other swarms, which their own control planes adopt.
+   * @default false
+   */
+  readonly handOver?: boolean;
 }
 
 /**
@@ -47,6 +66,8 @@ export class SandboxLauncher implements AgentLauncher {
   readonly #sandboxes = new Map<string, Sandbox>();
   #renewal: TimerHandle | undefined;
   #closed = false;
+  /** Detaches each process launched or adopted (see {@link release}). */
+  readonly #detachers: Array<() => void> = [];
 
   /** @throws InvalidInputError naming `sandboxLifetimeMs` or `renewEveryMs`. */
   constructor(options: SandboxLauncherOptions) {
@@ -61,8 +82,75 @@ export class SandboxLauncher implements AgentLauncher {
   }
 
   async prepare(): Promise<void> {
-    await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
+    if (this.#options.handOver === true) await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
+    else await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
     this.#scheduleRenewal();
+  }
+
+  /**
+   * Adopts the processes an earlier control plane of this swarm left running (see
+   * {@link AgentLauncher.adopt}): a candidate is adopted when its sandbox runs, holds exactly one
+   * process of the agent at the candidate's epoch, started from this bundle, with the candidate's
+   * settings and this launcher's bus settings. Other agent processes in adopted sandboxes, and every
+   * other sandbox of the swarm, are ended. Nothing is adopted unless {@link SandboxLauncherOptions.handOver}.
+   */
+  async adopt(candidates: readonly AdoptionCandidate[]): Promise<ReadonlyArray<LaunchedAgent | string> | null> {
+    if (this.#options.handOver !== true) return null;
+    const { provider, logger } = this.#options;
+    const listed = await provider.list({ tradeswarm: 'swarm-agent', swarm: this.#options.swarmId });
+    const running = new Map(listed.filter((info) => info.state === 'running').map((info) => [info.sandboxId, info]));
+    const adopted = await Promise.all(
+      candidates.map(async (candidate): Promise<LaunchedAgent | string> => {
+        if (!running.has(candidate.placement)) return `its sandbox ${candidate.placement} is ${listed.some((info) => info.sandboxId === candidate.placement) ? 'paused' : 'gone'}`;
+        try {
+          const sandbox = await provider.connect(candidate.placement);
+          const processes = await sandbox.commands.list();
+          const busEnv = this.#options.busEnvOf(candidate.config);
+          const path = defaultBundlePath(this.#options.bundle);
+          const mine = processes.filter((process) => configIn(process.envs)?.agentId === candidate.agent.id && configIn(process.envs)?.epoch === candidate.config.epoch);
+          if (mine.length !== 1) return `its sandbox holds ${mine.length} processes of it at epoch ${candidate.config.epoch}`;
+          const [found] = mine as [(typeof mine)[number]];
+          if (![found.cmd, ...found.args].join(' ').includes(path)) return 'it runs another version of the agent bundle';
+          if (Object.entries(busEnv).some(([name, value]) => found.envs[name] !== value)) return 'it is connected to another broker, or with other credentials';
+          if (!sameSettings(configIn(found.envs), candidate.config)) return 'it runs with other settings';
+          const deployed = await attachAgent(sandbox, {
+            name: candidate.agent.id,
+            pid: found.pid,
+            path,
+            clock: this.#options.clock,
+            logger,
+            onStdout: candidate.onStdout,
+            onStderr: candidate.onStderr,
+          });
+          this.#sandboxes.set(sandbox.sandboxId, sandbox);
+          // Whatever else of the agent runs there (a process a soft restart replaced) goes.
+          await Promise.all(processes.filter((process) => process.pid !== found.pid && configIn(process.envs) !== undefined).map((process) => sandbox.commands.kill(process.pid).catch(() => false)));
+          return this.#launched(sandbox, deployed, candidate.agent.id, 0);
+        } catch (error) {
+          return `its process could not be reached (${errorMessage(error)})`;
+        }
+      }),
+    );
+    await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
+    return adopted;
+  }
+
+  release(): Promise<boolean> {
+    if (this.#options.handOver !== true) return Promise.resolve(false);
+    this.#closed = true;
+    if (this.#renewal !== undefined) this.#options.clock.clearTimeout(this.#renewal);
+    for (const detach of this.#detachers.splice(0)) detach();
+    this.#sandboxes.clear();
+    return Promise.resolve(true);
+  }
+
+  /** Ends every sandbox of this swarm but `keep` (what a crashed or deposed control plane left, not adopted). */
+  async #endSwarmSandboxes(keep: ReadonlySet<string>): Promise<void> {
+    const { provider, logger } = this.#options;
+    const listed = await provider.list({ tradeswarm: 'swarm-agent', swarm: this.#options.swarmId });
+    const left = listed.filter((info) => !keep.has(info.sandboxId));
+    await Promise.all(left.map((info) => provider.kill(info.sandboxId).catch((error: unknown) => logger.warn({ sandboxId: info.sandboxId, err: errorMessage(error) }, 'could not end a sandbox an earlier control plane of this swarm left'))));
+    if (left.length > 0) logger.info({ swarm: this.#options.swarmId, ended: left.length }, 'ended sandboxes an earlier control plane of this swarm left');
   }
 
   /** The sandbox an agent runs in (to inspect it through the SDK), by its placement. */
@@ -102,12 +190,25 @@ export class SandboxLauncher implements AgentLauncher {
         request.onStderr(line);
       },
     });
+    return this.#launched(sandbox, deployed, agent.id, sandboxMs);
+  }
+
+  /** The fleet's view of an agent process in `sandbox`, launched or adopted. */
+  #launched(sandbox: Sandbox, deployed: DeployedAgent, agentId: string, sandboxMs: number): LaunchedAgent {
+    const { logger } = this.#options;
+    let detached = false;
+    const detach = (): void => {
+      detached = true;
+      deployed.detach();
+    };
+    this.#detachers.push(detach);
     return {
       placement: sandbox.sandboxId,
       pid: deployed.pid,
       timings: { sandboxMs, writeMs: deployed.timings.writeMs, startMs: deployed.timings.startMs },
       bundleWritten: deployed.bundleWritten,
-      exited: deployed.exited.then((exit) => ({ exitCode: exit.exitCode })),
+      // A detached process goes on elsewhere: its end is not this control plane's news.
+      exited: new Promise((resolve) => void deployed.exited.then((exit) => (detached ? undefined : resolve({ exitCode: exit.exitCode })))),
       signal: (signal) => deployed.signal(signal),
       stop: async (options) => {
         try {
@@ -115,14 +216,15 @@ export class SandboxLauncher implements AgentLauncher {
         } catch (error) {
           // Its end was not reported (a paused or unreachable sandbox): the process could come back
           // beside its restart, under the same agent id. Its sandbox goes, so it cannot, and a restart gets a new one.
-          logger.warn({ agent: agent.id, sandboxId: sandbox.sandboxId, err: errorMessage(error) }, 'agent did not stop; killing its sandbox so that it cannot come back');
+          logger.warn({ agent: agentId, sandboxId: sandbox.sandboxId, err: errorMessage(error) }, 'agent did not stop; killing its sandbox so that it cannot come back');
           this.#sandboxes.delete(sandbox.sandboxId);
-          await sandbox.kill().catch((killError: unknown) => logger.warn({ agent: agent.id, sandboxId: sandbox.sandboxId, err: errorMessage(killError) }, 'could not kill the sandbox of an agent that did not stop'));
+          await sandbox.kill().catch((killError: unknown) => logger.warn({ agent: agentId, sandboxId: sandbox.sandboxId, err: errorMessage(killError) }, 'could not kill the sandbox of an agent that did not stop'));
         }
       },
       stderrTail: () => deployed.stderrTail(),
       placementAlive: () => sandbox.isRunning().catch(() => false),
       inspect: () => inspectSandbox(this.#options.provider, sandbox.sandboxId),
+      detach,
     };
   }
 
@@ -147,4 +249,22 @@ export class SandboxLauncher implements AgentLauncher {
       ).finally(() => this.#scheduleRenewal());
     }, this.#renewEveryMs);
   }
+}
+
+/** The agent settings a process was started with (its env), if it is an agent process. */
+function configIn(envs: Readonly<Record<string, string>>): AgentConfig | undefined {
+  const text = envs[AGENT_ENV.config];
+  if (text === undefined) return undefined;
+  try {
+    const parsed = agentConfigSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `found` are the settings `expected` names, but for how the process was started (a restart's replay first, a standby since promoted). */
+function sameSettings(found: AgentConfig | undefined, expected: AgentConfig): boolean {
+  if (found === undefined) return false;
+  return isDeepStrictEqual({ ...found, replayFirst: false, standby: false }, { ...expected, replayFirst: false, standby: false });
 }
