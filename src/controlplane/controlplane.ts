@@ -422,6 +422,7 @@ export class ControlPlane {
       logger: logger.child({ deployment: record.name }),
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,
+      ...(this.#options.fence === undefined ? {} : { mayAct: () => this.#options.fence?.holds() !== false }),
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
       // The environment's failover mode: dev none, staging manual, prod automatic (overridable by its config).
       recovery: this.#options.environments[record.env as EnvironmentName].failover,

@@ -175,6 +175,19 @@ function electionContract(name: string, newTarget: () => Promise<ElectionTarget>
       expect((refused as Error).message).toContain('no renewal was confirmed for 3000 ms (lease.ttlMs), so it may have expired');
     });
 
+    it('a leader woken after a pause past its ttl learns from holds(), without the database, that it must not act, and steps down', async () => {
+      const a = await elector('a');
+      a.election.start();
+      await vi.waitFor(() => expect(a.election.state).toBe('leader'));
+      expect(a.election.holds()).toBe(true);
+      a.clock.advance(2_999);
+      expect(a.election.holds()).toBe(true);
+      a.clock.advance(1);
+      expect(a.election.holds()).toBe(false);
+      expect(a.election.state).toBe('follower');
+      await vi.waitFor(() => expect(a.told.deposed.at(-1)).toContain('no renewal was confirmed for 3000 ms'));
+    });
+
     it('a deposed leader takes the lease again only once its handler of the loss has settled', async () => {
       let settle = (): void => undefined;
       const stepping = new Promise<void>((resolve) => (settle = resolve));

@@ -72,6 +72,13 @@ export interface WriteFence {
    * @throws LeaseLostError when it does not hold it (and the elector is then deposed).
    */
   check(tx: Queryable): Promise<void>;
+  /**
+   * Whether this process may still act as the leader, without asking the database: it leads and its
+   * last confirmed renewal is less than the lease's ttl ago on its clock. A process woken after a
+   * pause past its lease learns at once that it must not act (and is deposed), before any timer of
+   * its own moves a sandbox or publishes a step.
+   */
+  holds(): boolean;
 }
 
 /** Options of a {@link LeaderElection}. */
@@ -225,6 +232,13 @@ export class LeaderElection implements WriteFence {
   async current(): Promise<LeaseView | null> {
     const [row] = await this.#options.store.query(`SELECT ${LEASE_COLUMNS} FROM control_plane_lease WHERE name = $1`, [this.#config.name]);
     return row === undefined ? null : leaseOf(row);
+  }
+
+  holds(): boolean {
+    if (this.#state !== 'leader' || this.#lease === undefined) return false;
+    if (this.#options.clock.now() - this.#confirmedAtMs < this.#config.ttlMs) return true;
+    this.#depose(`no renewal was confirmed for ${this.#config.ttlMs} ms (lease.ttlMs), so it may have expired`);
+    return false;
   }
 
   async check(tx: Queryable): Promise<void> {

@@ -106,6 +106,11 @@ export interface DeploymentOptions {
    * without one, nothing outlives the process.
    */
   readonly journal?: DeploymentJournal;
+  /**
+   * Whether this control plane may still act (it leads the others): while not, no step is published
+   * and no agent is judged or recovered; the server steps down meanwhile. @default always
+   */
+  readonly mayAct?: () => boolean;
 }
 
 /** The longest wait between two tries of a journal write that failed (they start at 100 ms and double). */
@@ -236,6 +241,7 @@ export class Deployment {
       recovery: { mode: options.recovery ?? 'automatic', softRestarts: section.softRestarts, maxRestarts: section.maxRestarts, restartWindowMs: section.restartWindowMs },
       recoveryWaitMs: section.recoveryWaitMs,
       waitForLost: this.#lockstep,
+      ...(options.mayAct === undefined ? {} : { mayAct: options.mayAct }),
       clock: options.clock,
       stopwatch: this.#stopwatch,
       logger: options.logger,
@@ -753,6 +759,8 @@ export class Deployment {
     while (this.#halted === null) {
       // A restarted agent being replayed gets every closed step before a new one is published.
       while (this.#lockstep && this.#replays > 0 && this.#halted === null) await this.#nextChange(section.heartbeatMs);
+      // Woken after a pause past its lease, this server publishes nothing more: it is stepping down.
+      while (this.#options.mayAct?.() === false && this.#halted === null) await this.#nextChange(section.heartbeatMs);
       const next = await this.#nextStep();
       if (next === null || this.#halted !== null) break;
       const index = next.index;

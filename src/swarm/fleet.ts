@@ -138,6 +138,11 @@ export interface AgentFleetOptions {
    * or only running agents do (realtime: steps go on without it).
    */
   readonly waitForLost: boolean;
+  /**
+   * Whether this control plane may still act on its agents (it leads): while not, no agent is judged
+   * lost and no recovery moves a sandbox. @default always
+   */
+  readonly mayAct?: () => boolean;
   /** Drives every wait and deadline of the fleet. */
   readonly clock: Clock;
   /** Measures start times for the report. @default performance.now */
@@ -673,7 +678,8 @@ export class AgentFleet {
   }
 
   #lose(state: AgentState, detail: string): void {
-    if (state.lifecycle !== 'running' || this.#stopping) return;
+    // A control plane that may no longer lead (woken after a pause past its lease) judges nobody: the leader does.
+    if (state.lifecycle !== 'running' || this.#stopping || this.#options.mayAct?.() === false) return;
     this.#options.emit({ agent: state.plan.id, kind: 'lost', detail });
     if (state.plan.id === this.#options.critical && state.standby?.ready !== true) {
       const reason = `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`;
@@ -730,7 +736,7 @@ export class AgentFleet {
 
   async #climb(state: AgentState): Promise<void> {
     const { recovery, clock } = this.#options;
-    for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping; attempt++) {
+    for (let attempt = 0; state.lifecycle === 'recovering' && !this.#stopping && this.#options.mayAct?.() !== false; attempt++) {
       state.restartTimes = withinWindow(state.restartTimes, clock.now(), recovery.restartWindowMs);
       const alive = await state.process.placementAlive();
       const standbyReady = state.standby?.ready === true;

@@ -3,19 +3,17 @@
 // same store each time: the deployment carries on, and its stored orders, fills and final report are
 // those of `tradeswarm backtest` on the same spec (which the swarm matches when nothing fails), with
 // no order lost or doubled. On the embedded store (PGlite), and on the PostgreSQL of this machine.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/index.js';
+import { startCloud } from '../fixtures/outliving.js';
 import { type ServeProcess, killServe, startServe, untilLeading } from '../fixtures/serve.js';
 import { DAILY, QUICKSTART, backtestOf, createDatabase, deployTo, dropDatabase, ended, expectTheBacktest, quickstartDataPresent as present, untilListed } from '../fixtures/serve-quickstart.js';
 import { type ServerProbe, probeTcp } from '../fixtures/servers.js';
-
-const repository = fileURLToPath(new URL('../..', import.meta.url));
 
 const postgres: ServerProbe = await probeTcp('PostgreSQL at 127.0.0.1:5432', '127.0.0.1', 5432);
 const stores: Array<[string, boolean]> = [
@@ -23,21 +21,6 @@ const stores: Array<[string, boolean]> = [
   ['PostgreSQL', postgres.available || process.env.CI === 'true'],
   ['the embedded store, agents on an external `tradeswarm cloud serve`', true],
 ];
-
-/** `tradeswarm cloud serve` in its own process (it outlives every serve of the test); resolves with the settings it prints. */
-async function startCloud(): Promise<{ readonly child: ChildProcess; readonly env: Record<string, string> }> {
-  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0'], { cwd: repository, stdio: ['ignore', 'pipe', 'pipe'] });
-  const env = await new Promise<Record<string, string>>((resolve, reject) => {
-    let printed = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      printed += chunk.toString();
-      const settings = Object.fromEntries([...printed.matchAll(/export (E2B_[A-Z_]+)=(\S+)/g)].map((match) => [match[1] as string, match[2] as string]));
-      if (settings.E2B_API_KEY !== undefined && settings.E2B_API_URL !== undefined) resolve(settings);
-    });
-    child.once('exit', (code) => reject(new Error(`cloud serve exited with ${code}`)));
-  });
-  return { child, env };
-}
 
 describe.each(stores)('tradeswarm serve on %s, killed with SIGKILL mid-run', (storeName, available) => {
   const folders: string[] = [];

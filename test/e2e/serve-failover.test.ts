@@ -5,7 +5,7 @@
 // (SIGSTOP) past its lease, the follower takes over again, and the paused one, woken, finds itself
 // deposed and stops without writing. The deployment ends with the stored orders, fills and report of
 // `tradeswarm backtest` on the same spec. The takeover times are printed.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/index.js';
+import { createSandboxProvider } from '../../src/sandbox/index.js';
+import { quickstartWith, startBroker, startCloud, stopCommand } from '../fixtures/outliving.js';
 import { type ServeProcess, healthOf, killServe, startServe, untilLeading } from '../fixtures/serve.js';
 import {
   DAILY,
@@ -171,6 +173,75 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
       );
       // Within seconds (a loose bound: the machine may be busy); the measured times are printed above.
       expect(Math.max(killToStep, pauseToStep)).toBeLessThan(20_000);
+    },
+    300_000,
+  );
+});
+
+describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL, agents on an external cloud and broker', () => {
+  const servers: ServeProcess[] = [];
+  const others: ChildProcess[] = [];
+  const folders: string[] = [];
+  let database: string | undefined;
+  afterAll(async () => {
+    for (const server of servers) await killServe(server);
+    for (const child of others) await stopCommand(child);
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+    if (database !== undefined) await dropDatabase(database);
+  }, 60_000);
+
+  if (!quickstartDataPresent && process.env.CI === 'true') it('needs the shared data under CI', () => expect.fail(`${DAILY} lacks the quickstart's files; CI must provide ../shared/data`));
+  it.skipIf(!quickstartDataPresent)(
+    'the follower adopts the running agents and standbys of the SIGKILLed leader (no sandbox made or ended), and the deployment ends with the backtest\'s orders, fills and report',
+    async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'serve-adopt-'));
+      folders.push(folder);
+      const created = await createDatabase('ts_adopt');
+      database = created.name;
+      const [cloud, broker] = await Promise.all([startCloud(), startBroker()]);
+      others.push(cloud.child, broker.child);
+      // Agents wait a minute for the next leader (the default, 10 s, can be shorter than a takeover on a busy machine).
+      const spec = await quickstartWith(folder, { controlPlaneTimeoutMs: 60_000, standby: true });
+      const args = ['--database-url', created.url, '--cloud-url', cloud.env.E2B_API_URL as string, '--broker', broker.url];
+      const start = async (): Promise<ServeProcess> => {
+        const server = await startServe(args, cloud.env);
+        servers.push(server);
+        return server;
+      };
+      const backtest = await backtestOf(QUICKSTART);
+      const first = await start();
+      await untilLeading(first);
+      const second = await start();
+      await untilPrinted(second, /^following/);
+      await deployTo(first, spec, ['--env', 'prod']);
+
+      const provider = createSandboxProvider({ connection: { apiUrl: cloud.env.E2B_API_URL, sandboxUrl: cloud.env.E2B_API_URL, apiKey: cloud.env.E2B_API_KEY } });
+      const agentSandboxes = async (): Promise<string[]> => (await provider.list({ tradeswarm: 'swarm-agent' })).map((info) => info.sandboxId).sort();
+      // After the agents' first checkpoints (every 250 steps): an agent is rewound to its checkpoint, and one without is deployed again.
+      const killAt = Rng.seeded(17).int(300, 700);
+      const atKill = await untilListed(first, (view) => (view?.steps ?? 0) >= killAt, 20);
+      const before = await agentSandboxes();
+      // Five agents and their five standbys.
+      expect(before).toHaveLength(10);
+      const killedAt = Date.now();
+      await killServe(first);
+      await untilLeading(second);
+      const ledMs = Date.now() - killedAt;
+      const afterKill = await firstStepAfter(created.name, killedAt);
+      expect(await untilPrinted(second, /^leading/)).toBe('leading (lease epoch 2): resumed 1 deployment: quickstart');
+      expect(await agentSandboxes()).toEqual(before);
+
+      const final = await untilListed(second, ended, 200);
+      expect(final?.state).toBe('complete');
+      const events = (await expectTheBacktest(second, backtest)) as Array<{ kind: string; agentId: string | null; detail: string }>;
+      const adopted = events.filter((event) => event.kind === 'resumed' && event.agentId !== null);
+      expect(adopted).toHaveLength(5);
+      for (const event of adopted) expect(event.detail).toMatch(/^adopted its running process \(\S+, epoch 0\), rewound to its checkpoint after step \d+, replayed \d+ steps$/);
+      expect(events.filter((event) => event.kind === 'standby' && /could not|exited|dropped|no heartbeat/.test(event.detail))).toEqual([]);
+      console.log(
+        `takeover with adoption after SIGKILL of the leader at step ${atKill?.steps}: the follower led after ${ledMs} ms and closed its first step (${afterKill.index}) ${afterKill.closedAtMs - killedAt} ms after the kill; ` +
+          `the 10 agent and standby sandboxes were kept (quickstart, prod, standbys, lease ttl 3000 ms)`,
+      );
     },
     300_000,
   );
