@@ -34,6 +34,33 @@ describe('runBacktest, hand-checked', () => {
     expect(report.bars).toBe(8);
   });
 
+  it('side both: each cross reverses; the two fills of a reversal (close the long, open the short) fill at the next open', () => {
+    const both = smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, side: 'both', sizing: fixedQuantity(10), name: 'sma' });
+    const { report, equityCurve } = runBacktest({ bars: series(OPENS, CLOSES), strategies: [both], portfolio: { initialCash: 1000 }, swarm: 't' });
+    const id = (barIndex: number, intent: string): string => clientOrderId({ swarm: 't', role: 'sma', barIndex, symbol: 'AAA', intent });
+    expect(report.fills.map((f) => [f.clientOrderId, f.side, f.quantity, f.price, f.timeMs / DAY])).toEqual([
+      // bar 3 crosses below: short 10 at bar 4's open 11
+      [id(3, 'enter-short'), 'sell', 10, 11, 4],
+      // bar 4 crosses above: buy back 10, then buy 10 long, both at bar 5's open 12.5
+      [id(4, 'exit-short'), 'buy', 10, 12.5, 5],
+      [id(4, 'enter-long'), 'buy', 10, 12.5, 5],
+      // bar 6 crosses below: sell the 10 held, then sell 10 short, both at bar 7's open 7.5
+      [id(6, 'exit-long'), 'sell', 10, 7.5, 7],
+      [id(6, 'enter-short'), 'sell', 10, 7.5, 7],
+      // end of data: the short of 10 bought back at the last close 8
+      [`end-of-data:AAA:${7 * DAY}`, 'buy', 10, 8, 7],
+    ]);
+    // cash 1000 + 110 = 1110 (short −10: equity 1110 − 120 = 990 at bar 4's close 12); 1110 − 250 = 860 (long 10:
+    // 860 + 130 = 990, then 860 + 80 = 940); 860 + 150 = 1010 (short −10: 1010 − 80 = 930); bought back: 930.
+    expect(equityCurve.map((p) => p.equity)).toEqual([1000, 1000, 1000, 1000, 990, 990, 940, 930]);
+    expect(report.trades.map((t) => [t.direction, t.entryPrice, t.exitPrice, t.netPnl])).toEqual([
+      ['short', 11, 12.5, -15],
+      ['long', 12.5, 7.5, -50],
+      ['short', 7.5, 8, -5],
+    ]);
+    expect(report.finalEquity).toBe(930);
+  });
+
   it('tells each step\'s orders as the venue took them, through onOrders', () => {
     const told: Array<[number, string, string, number, string]> = [];
     const { report } = runBacktest({ bars: series(OPENS, CLOSES), strategies: [strategy()], portfolio: { initialCash: 1000 }, swarm: 't' }, {

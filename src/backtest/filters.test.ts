@@ -105,7 +105,7 @@ describe('runBacktest with every filter on seeded synthetic data', () => {
       volatilityIndex: null,
     }).generate(Rng.seeded(11));
     const strategies = [
-      momentumStrategy({ symbol: 'BBB', lookback: 40, entryThreshold: 0.04, exitThreshold: 0, allowShort: true, sizing: fractionOfEquity(0.3, { wholeUnits: true }) }),
+      momentumStrategy({ symbol: 'BBB', lookback: 40, entryThreshold: 0.04, exitThreshold: 0, side: 'both', sizing: fractionOfEquity(0.3, { wholeUnits: true }) }),
       meanReversion({ indicator: 'rsi', symbol: 'AAA', sizing: fractionOfEquity(0.3, { wholeUnits: true }), name: 'rsi' }),
       pairs({ symbolA: 'AAB', symbolB: 'AAA', lookback: 40, entryZ: 2, exitZ: 0.5, wholeUnits: true, sizing: fractionOfEquity(0.5, { wholeUnits: true }) }),
     ];

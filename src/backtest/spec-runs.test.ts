@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { STRATEGIES, TWO, VALID, withStrategy } from '../../test/fixtures/specs.js';
 import { loadRunOptions, loadSpec, parseSpec, runOptionsFromSpec } from '../runspec/index.js';
+import { sideOf } from '../strategy/index.js';
 import { runBacktest } from './index.js';
 
 describe('backtest spec', () => {
@@ -31,7 +32,8 @@ describe('backtest spec: every strategy type', () => {
   it('accepts each type with its defaults and builds it', async () => {
     const spec = parseSpec({ data: TWO, strategies: Object.values(STRATEGIES) });
     expect(spec.strategies.map((s) => s.type)).toEqual(['ema-crossover', 'momentum', 'mean-reversion', 'mean-reversion', 'pairs', 'cross-venue-arbitrage']);
-    expect(spec.strategies[1]).toMatchObject({ allowShort: false });
+    // One-symbol strategies open longs unless told (side); two-leg ones trade both sides.
+    expect(spec.strategies.map(sideOf)).toEqual(['long', 'long', 'long', 'long', 'both', 'both']);
     const options = await runOptionsFromSpec(spec, '.');
     expect(options.strategies.map((s) => s.name)).toEqual([
       'ema-crossover-AAA-5-20',

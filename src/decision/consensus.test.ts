@@ -192,6 +192,16 @@ describe('Consensus sides, voters and risk-reducing intents', () => {
     expect(result.approved).toHaveLength(reducing ? 1 : 0);
   });
 
+  it('votes on the entry of a reversal: a strategy\'s own exit moves the position its next intent is judged on', () => {
+    // Long 10; S1 exits (sell 10) and sells 10 short. Against the account alone both sells would
+    // shrink the long; after S1's exit the second opens a short, so it is voted on (S1 alone: 1/3).
+    const reversal = [intent('S1', 'AAA', 'sell', { quantity: 10, label: 'exit-long' }), intent('S1', 'AAA', 'sell', { quantity: 10, label: 'enter-short' })];
+    const result = createConsensus({ threshold: 'majority', strategies: THREE }).decide(reversal, { AAA: 10 });
+    expect(result.rounds.map((r) => [r.side, r.support])).toEqual([['sell', 1 / 3]]);
+    expect(result.approved.map((i) => i.intent)).toEqual(['exit-long']);
+    expect(result.rejected.map((r) => [r.intent.intent, r.reason])).toEqual([['enter-short', 'no-consensus']]);
+  });
+
   it('judges each intent against the positions given (missing = 0), not against the other intents', () => {
     // Two exits of 10 against a long of 10: each alone reduces, so neither is voted on.
     const exits = [intent('S1', 'AAA', 'sell', { quantity: 10 }), intent('S2', 'AAA', 'sell', { quantity: 10, label: 'exit' })];
@@ -363,9 +373,22 @@ function shuffled<T>(rng: Rng, items: readonly T[]): T[] {
   return out;
 }
 
-function isReducing(intent: StrategyIntent, positions: ReadonlyMap<string, number>): boolean {
+/** `strategy symbol side`: the intents whose order consensus reads. */
+const sideKey = (i: StrategyIntent): string => `${i.strategy} ${i.symbol} ${i.side}`;
+
+/** A shuffle that keeps the order of each strategy's intents on a symbol and side. */
+function shuffledKeepingSides(rng: Rng, items: readonly StrategyIntent[]): StrategyIntent[] {
+  const queues = new Map<string, StrategyIntent[]>();
+  for (const item of items) queues.set(sideKey(item), [...(queues.get(sideKey(item)) ?? []), item]);
+  return shuffled(rng, items).map((slot) => queues.get(sideKey(slot))!.shift()!);
+}
+
+/** Risk-reducing: against the position, within what the strategy's earlier intents on that symbol and side left of it. */
+function isReducing(intent: StrategyIntent, positions: ReadonlyMap<string, number>, intents: readonly StrategyIntent[]): boolean {
+  const taken = intents.slice(0, intents.indexOf(intent)).filter((other) => sideKey(other) === sideKey(intent)).reduce((sum, other) => sum + other.quantity, 0);
   const position = positions.get(intent.symbol) ?? 0;
-  return intent.side === 'sell' ? position > 0 && intent.quantity <= position : position < 0 && intent.quantity <= -position;
+  const left = intent.side === 'sell' ? position - taken : -position - taken;
+  return left > 0 && intent.quantity <= left;
 }
 
 function decide(c: Case, threshold: ConsensusThreshold, intents = c.intents, weights = c.weights): ConsensusResult {
@@ -392,7 +415,7 @@ describe('Consensus (seeded)', () => {
       rejected += result.rejected.length;
 
       // One round per (symbol, side) with a risk-increasing intent, sorted; supports in [0, 1].
-      const increasing = c.intents.filter((i) => !isReducing(i, c.positions));
+      const increasing = c.intents.filter((i) => !isReducing(i, c.positions, c.intents));
       const keys = [...new Set(increasing.map((i) => `${i.symbol} ${i.side}`))].sort();
       expect(result.rounds.map((r) => `${r.symbol} ${r.side}`)).toEqual(keys);
       const agreed = new Map(result.rounds.map((r) => [`${r.symbol} ${r.side}`, r.agreed]));
@@ -408,7 +431,7 @@ describe('Consensus (seeded)', () => {
       // An intent passes iff every risk-increasing intent of its group has an agreed round.
       for (const i of c.intents) {
         const group = c.intents.filter((other) => other.strategy === i.strategy && other.intent === i.intent);
-        const passes = group.every((member) => isReducing(member, c.positions) || agreed.get(`${member.symbol} ${member.side}`) === true);
+        const passes = group.every((member) => isReducing(member, c.positions, c.intents) || agreed.get(`${member.symbol} ${member.side}`) === true);
         expect(verdict.get(i)).toBe(passes);
       }
     }
@@ -416,14 +439,14 @@ describe('Consensus (seeded)', () => {
     expect(rejected).toBeGreaterThan(100);
   });
 
-  it('same input, same output; permuting the intents only permutes the verdicts (rounds unchanged)', () => {
+  it('same input, same output; permuting the intents (each strategy\'s on a symbol and side in order) only permutes the verdicts', () => {
     for (const seed of SEEDS) {
       const rng = Rng.seeded(seed);
       const c = randomCase(rng);
       const threshold = rng.pick(LADDER);
       const first = decide(c, threshold);
       expect(decide(c, threshold)).toEqual(first);
-      const permuted = shuffled(rng, c.intents);
+      const permuted = shuffledKeepingSides(rng, c.intents);
       const again = decide(c, threshold, permuted);
       const passed = new Set(first.approved);
       expect(again.rounds).toEqual(first.rounds);
@@ -460,7 +483,7 @@ describe('Consensus (seeded)', () => {
         agreedRounds += 1;
         const voters = c.strategies.filter((s) => s.symbols?.includes(round.symbol) && (c.weights[s.name] ?? 1) > 0);
         for (const voter of voters) {
-          const own = c.intents.filter((i) => i.strategy === voter.name && i.symbol === round.symbol && !isReducing(i, c.positions));
+          const own = c.intents.filter((i) => i.strategy === voter.name && i.symbol === round.symbol && !isReducing(i, c.positions, c.intents));
           expect(own.some((i) => i.side === round.side && (i.confidence ?? 1) === 1)).toBe(true);
           expect(own.every((i) => i.side === round.side)).toBe(true);
         }

@@ -170,9 +170,14 @@ export type ConsensusConstructorOptions = ConsensusOptions & { strategies: reado
  * clock and no randomness), so the in-process backtest and the swarm's coordinators agree.
  *
  * ## Rules of {@link Consensus.decide}
- * - An intent is risk-reducing when it moves its symbol's account position (as given, before any
- *   of these intents; missing = 0) toward zero without crossing it: a sell of at most the position
- *   when long, a buy of at most −position when short. It is not voted on and passes (but see groups).
+ * - An intent is risk-reducing when it moves its symbol's position toward zero without crossing it:
+ *   a sell of at most the position when long, a buy of at most −position when short. The position
+ *   is the account's (as given; missing = 0) less what the same strategy's earlier intents on the
+ *   same symbol and side in this call already take from it; other strategies' intents, and the
+ *   strategy's intents on the other side, do not move it. So the entry of a reversal (sell the long,
+ *   then sell short) is voted on like any new short. A risk-reducing intent is not voted on and
+ *   passes (but see groups). Permuting the intents permutes the verdicts, as long as each
+ *   strategy's intents on a symbol and side keep their order (runners give an exit before an entry).
  * - Every other intent is risk-increasing. For each symbol with such intents, the voters are the
  *   strategies that declare the symbol. A voter votes `buy` when it has risk-increasing buys on the
  *   symbol, `sell` for sells, and abstains when it has none or both.
@@ -208,6 +213,8 @@ export class Consensus {
     const list: unknown = intents;
     if (!Array.isArray(list)) throw new InvalidInputError('intents', 'must be a list of intents');
     const held = toQuantityMap('positions', positions);
+    /** `strategy symbol side` → units of that strategy's intents so far on that side of the symbol. */
+    const taken = new Map<string, number>();
     /** symbol → strategy → the largest confidence of its risk-increasing intents on each side. */
     const asks = new Map<string, Map<string, { buy?: number; sell?: number }>>();
     const increasing = intents.map((intent, i): boolean => {
@@ -226,7 +233,11 @@ export class Consensus {
       if (typeof confidence !== 'number' || !(confidence > 0 && confidence <= 1)) {
         throw new InvalidInputError(`intents[${i}].confidence`, `must be a number in (0, 1], got ${String(confidence)}`);
       }
-      if (splitIntent(side, quantity, held.get(symbol) ?? 0).opening === 0) return false;
+      const key = `${strategy} ${symbol} ${side}`;
+      const before = taken.get(key) ?? 0;
+      taken.set(key, before + quantity);
+      const position = held.get(symbol) ?? 0;
+      if (splitIntent(side, quantity, side === 'sell' ? position - before : position + before).opening === 0) return false;
       if (!voter.symbols.includes(symbol)) {
         throw new InvalidInputError(`intents[${i}].symbol`, `${strategy} does not declare ${JSON.stringify(symbol)} in its symbols, so it has no vote on it; declare every symbol a strategy trades`);
       }

@@ -17,6 +17,8 @@ import {
   buildStrategy,
   name,
   positiveUpTo,
+  sideOf,
+  strategyFieldsOf,
   strategySpecSchema,
   wholeNumber,
 } from '../strategy/index.js';
@@ -195,7 +197,7 @@ export const specSchema = z
         }
       }
       if (spec.portfolio.longOnly === true && sellsShort(strategy)) {
-        const field = 'allowShort' in strategy ? 'allowShort' : 'type';
+        const field = !('symbol' in strategy) ? 'type' : strategy.side === undefined ? 'allowShort' : 'side';
         context.addIssue({ code: 'custom', path: ['strategies', i, field], message: `${strategy.type} sells short but portfolio.longOnly is true; set longOnly: false` });
       }
       if (!strategySpecSchema.safeParse(strategy).success) return;
@@ -310,8 +312,12 @@ export async function loadRunOptions(file: string): Promise<RunOptions> {
 
 /** Whether a strategy spec can sell short (then a long-only portfolio would refuse its fills). */
 function sellsShort(spec: StrategySpec): boolean {
-  if (spec.type === 'pairs' || spec.type === 'cross-venue-arbitrage') return true;
-  return 'allowShort' in spec && spec.allowShort === true;
+  try {
+    return sideOf(spec) !== 'long';
+  } catch {
+    // Both side and allowShort: building the strategy reports that.
+    return false;
+  }
 }
 
 /** The synthetic feed's options in a spec (everything but `source` and `seed`). */
@@ -354,7 +360,11 @@ export function specProblemOf(issue: z.core.$ZodIssue, raw: unknown): SpecProble
     case 'too_big':
       return { field, value, allowed: `must be ${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}` };
     case 'unrecognized_keys':
-      return { field: issue.keys.map((key) => formatPath([...path, key])).join(', '), value: issue.keys.length === 1 ? valueAt(value, issue.keys) : undefined, allowed: 'is not a known field; remove it or check its spelling' };
+      return {
+        field: issue.keys.map((key) => formatPath([...path, key])).join(', '),
+        value: issue.keys.length === 1 ? valueAt(value, issue.keys) : undefined,
+        allowed: (path.length === 2 && path[0] === 'strategies' ? unsupportedStrategyField(value, issue.keys) : undefined) ?? 'is not a known field; remove it or check its spelling',
+      };
     case 'invalid_union':
       if ((issue as { discriminator?: string }).discriminator !== undefined || issue.errors.length === 0) {
         return { field, value, allowed: issue.message.replace(/^Invalid discriminator value\. Expected /, 'must be one of ') };
@@ -363,6 +373,37 @@ export function specProblemOf(issue: z.core.$ZodIssue, raw: unknown): SpecProble
     default:
       return { field, value, allowed: issue.message };
   }
+}
+
+/**
+ * What to say of fields a strategy entry does not have: a likely misspelling of one of its fields
+ * (`did you mean`), or else that this strategy has no such field, with the fields it has, and for a
+ * field about going short, the field that does that. `undefined` for an entry of no known type.
+ */
+function unsupportedStrategyField(entry: unknown, keys: readonly string[]): string | undefined {
+  const known = strategyFieldsOf(entry);
+  if (known === undefined) return undefined;
+  const spelt = keys.map((key) => known.fields.find((field) => isMisspelling(key, field)));
+  if (spelt.every((field) => field !== undefined)) return `is not a field of ${known.type}; did you mean ${spelt.join(', ')}?`;
+  const short = keys.some((key) => /short/i.test(key)) && known.fields.includes('side') ? '; to trade short use side: short or side: both' : '';
+  return `${known.type} has no field ${keys.map((key) => `'${key}'`).join(', ')}; its fields are ${known.fields.join(', ')}${short}`;
+}
+
+/**
+ * Whether `key` is `field` with a different case, or one edit away (a letter added, dropped, changed
+ * or two neighbours swapped). Hand-written: one edit is four string comparisons, and no dependency
+ * of the project measures edit distance.
+ */
+function isMisspelling(key: string, field: string): boolean {
+  const a = key.toLowerCase();
+  const b = field.toLowerCase();
+  if (a === b) return true;
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const restA = a.slice(i);
+  const restB = b.slice(i);
+  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1) || (restA.length >= 2 && restA[0] === restB[1] && restA[1] === restB[0] && restA.slice(2) === restB.slice(2));
 }
 
 function article(expected: string): string {

@@ -37,6 +37,45 @@ describe('smaCrossover', () => {
     expect(seen).toEqual([[], [], [], ['exit-long']]);
   });
 
+  it.each<[string, 'short' | 'both', Array<[number, string, string, number, string]>]>([
+    // close − sma(3) from bar 2: 0, −0.67 (bar 3 crosses below), +1.67 (bar 4 crosses above), +1.67, −3 (bar 6 crosses below), −1.67
+    [
+      'short: sells short on a cross below, buys back on a cross above',
+      'short',
+      [
+        [3, 'enter-short', 'sell', 10, 'AAA'],
+        [4, 'exit-short', 'buy', 10, 'AAA'],
+        [6, 'enter-short', 'sell', 10, 'AAA'],
+      ],
+    ],
+    [
+      'both: always in the market after the first cross, each cross reverses with two orders (exit, then the opposite entry)',
+      'both',
+      [
+        [3, 'enter-short', 'sell', 10, 'AAA'],
+        [4, 'exit-short', 'buy', 10, 'AAA'],
+        [4, 'enter-long', 'buy', 10, 'AAA'],
+        [6, 'exit-long', 'sell', 10, 'AAA'],
+        [6, 'enter-short', 'sell', 10, 'AAA'],
+      ],
+    ],
+  ])('side %s', (_name, side, expected) => {
+    const strategy = smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, side, sizing: fixedQuantity(10) });
+    expect(rows(runSteps(strategy, closesOf('AAA', [10, 10, 10, 9, 12, 13, 8, 8])))).toEqual(expected);
+  });
+
+  it('long (the default) leaves a short it did not open alone; short leaves a long alone', () => {
+    const closes = [10, 9, 11, 8];
+    const seen = (side: 'long' | 'short', position: number): string[][] => {
+      const strategy = smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 2, side, sizing: fixedQuantity(1) });
+      return closes.map((close, barIndex) => strategy.onBar(flatBar('AAA', barIndex, close), { position, equity: 1, barIndex }).map((i) => i.intent));
+    };
+    // bar 2 crosses above, bar 3 crosses below
+    expect(seen('long', -5)).toEqual([[], [], [], []]);
+    expect(seen('short', 5)).toEqual([[], [], [], []]);
+    expect(seen('short', -5)).toEqual([[], [], ['exit-short'], []]);
+  });
+
   it('declares its symbol and its default name', () => {
     const strategy = smaCrossover({ symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, sizing: fixedQuantity(1) });
     expect([strategy.name, strategy.symbols]).toEqual(['sma-crossover-AAA-5-20', ['AAA']]);
@@ -85,6 +124,7 @@ describe.each<[string, (options: CrossoverOptions) => Strategy]>([
     [{ fastPeriod: 2, slowPeriod: 3, symbol: '' }, 'symbol'],
     [{ fastPeriod: 2, slowPeriod: 3, sizing: {} }, 'sizing'],
     [{ fastPeriod: 2, slowPeriod: 3, name: '' }, 'name'],
+    [{ fastPeriod: 2, slowPeriod: 3, side: 'sideways' }, 'side'],
   ])('rejects %o naming %s', (options, field) => {
     expect(() => build({ symbol: 'AAA', sizing: fixedQuantity(1), ...options } as CrossoverOptions)).toThrow(
       expect.objectContaining({ field }) as InvalidInputError,

@@ -1,6 +1,6 @@
 import { InvalidInputError, toOptionalJsonNumber } from '../core/index.js';
 import { type PriceIndicator, ema, prepareIndicatorState, saveIndicatorState, sma } from './indicators.js';
-import { NO_SIGNALS, requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
+import { NO_SIGNALS, type Side, optionalSide, requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
 import type { RestorableStrategy } from './snapshot.js';
 import type { StrategySizer } from './strategy.js';
 
@@ -11,8 +11,15 @@ export interface CrossoverOptions {
   fastPeriod: number;
   /** Bars of the slow average; > fastPeriod. */
   slowPeriod: number;
-  /** Units to buy on entry. */
+  /** Units to buy (or sell short) on entry. */
   sizing: StrategySizer;
+  /**
+   * The sides it opens: `long` buys on a cross above and sells on a cross below; `short` sells short
+   * on a cross below and buys back on a cross above; `both` is always in the market after its first
+   * cross, reversing on each (close the holding, open the other side, same bar).
+   * @default 'long'
+   */
+  side?: Side;
   /** @default `<sma|ema>-crossover-<symbol>-<fast>-<slow>` */
   name?: string;
 }
@@ -23,11 +30,14 @@ export type SmaCrossoverOptions = CrossoverOptions;
 export type EmaCrossoverOptions = CrossoverOptions;
 
 /**
- * Long-only SMA crossover on closes. With `d = sma(fast) − sma(slow)` at a bar and `d'` at the
- * previous bar (both defined):
- * - `d' <= 0 < d` (fast crosses above slow) and flat: a market buy of `sizing.quantity(close, equity)`
- *   units (none when that is 0), intent `enter-long`.
- * - `d' >= 0 > d` (fast crosses below slow) and long: a market sell of the whole position, intent `exit-long`.
+ * SMA crossover on closes. With `d = sma(fast) − sma(slow)` at a bar and `d'` at the previous bar
+ * (both defined), and `q = sizing.quantity(close, equity)` (no entry when that is 0):
+ * - `d' <= 0 < d` (fast crosses above slow): with `side` `short` or `both` and short, a market buy
+ *   of the whole position (`exit-short`); then, with `side` `long` or `both` and flat, a market buy
+ *   of `q` units (`enter-long`).
+ * - `d' >= 0 > d` (fast crosses below slow): with `side` `long` or `both` and long, a market sell
+ *   of the whole position (`exit-long`); then, with `side` `short` or `both` and flat, a market sell
+ *   of `q` units (`enter-short`).
  * The first bar with both averages defined (bar `slowPeriod − 1`) only sets `d'`: no trade.
  * `fastPeriod: 1` compares the close with its own slow average.
  * @throws InvalidInputError naming the field for a bad symbol, period or sizer.
@@ -37,7 +47,7 @@ export function smaCrossover(options: SmaCrossoverOptions): RestorableStrategy {
 }
 
 /**
- * Long-only EMA crossover on closes: the rule of {@link smaCrossover} with exponential averages
+ * EMA crossover on closes: the rule of {@link smaCrossover} with exponential averages
  * (`ema(period)`, seeded by the SMA of its first `period` closes, TA-Lib's convention) in place of
  * simple ones. Both averages are first defined at bar `slowPeriod − 1`, which only sets `d'`: no
  * trade. `fastPeriod: 1` compares the close with its own slow EMA ("price over EMA").
@@ -56,6 +66,9 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     throw new InvalidInputError('slowPeriod', `must be greater than fastPeriod (${fastPeriod}), got ${slowPeriod}`);
   }
   const sizing = requireSizer(options.sizing);
+  const side = optionalSide(options.side);
+  const exitsLong = side !== 'short';
+  const exitsShort = side !== 'long';
   const fast = fastPeriod === 1 ? undefined : average(fastPeriod);
   const slow = average(slowPeriod);
   let previous: number | undefined;
@@ -63,7 +76,7 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     name: strategyName(options.name, `${kind}-crossover-${symbol}-${fastPeriod}-${slowPeriod}`),
     symbol,
     sizing,
-    allowShort: false,
+    side,
     // The first bar with both averages only sets d'.
     warmUp: { field: 'slowPeriod', value: slowPeriod, bars: slow.warmupBars + 1 },
     snapshotSpec: { type: `${kind}-crossover`, fastPeriod, slowPeriod },
@@ -91,7 +104,7 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
       const crossesAbove = before <= 0 && difference > 0;
       const crossesBelow = before >= 0 && difference < 0;
       if (!crossesAbove && !crossesBelow) return NO_SIGNALS;
-      return { enterLong: crossesAbove, exitLong: crossesBelow, enterShort: false, exitShort: false };
+      return { enterLong: crossesAbove, exitLong: exitsLong && crossesBelow, enterShort: crossesBelow, exitShort: exitsShort && crossesAbove };
     },
   });
 }

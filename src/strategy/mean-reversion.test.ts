@@ -3,6 +3,7 @@ import type { InvalidInputError } from '../core/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import { closesOf, rows, runSteps } from './harness.js';
 import { type MeanReversionOptions, meanReversion } from './mean-reversion.js';
+import type { Side } from './rules.js';
 
 const sizing = fixedQuantity(5);
 
@@ -16,10 +17,10 @@ describe('meanReversion on Bollinger bands (period 3, 1 standard deviation)', ()
   const CLOSES = [10, 10, 10, 7, 10, 11, 13, 10, 9];
   const base = { indicator: 'bollinger', symbol: 'AAA', period: 3, stdDevs: 1, sizing } as const;
 
-  it.each<[string, boolean, Array<[number, string, string, number, string]>]>([
+  it.each<[string, Side, Array<[number, string, string, number, string]>]>([
     [
       'long only',
-      false,
+      'long',
       [
         [3, 'enter-long', 'buy', 5, 'AAA'],
         [4, 'exit-long', 'sell', 5, 'AAA'],
@@ -28,7 +29,7 @@ describe('meanReversion on Bollinger bands (period 3, 1 standard deviation)', ()
     ],
     [
       'with shorts',
-      true,
+      'both',
       [
         [3, 'enter-long', 'buy', 5, 'AAA'],
         [4, 'exit-long', 'sell', 5, 'AAA'],
@@ -37,8 +38,8 @@ describe('meanReversion on Bollinger bands (period 3, 1 standard deviation)', ()
         [7, 'enter-long', 'buy', 5, 'AAA'],
       ],
     ],
-  ])('%s', (_name, allowShort, expected) => {
-    expect(rows(runSteps(meanReversion({ ...base, allowShort }), closesOf('AAA', CLOSES)))).toEqual(expected);
+  ])('%s', (_name, side, expected) => {
+    expect(rows(runSteps(meanReversion({ ...base, side }), closesOf('AAA', CLOSES)))).toEqual(expected);
   });
 
   it('does not trade before the bands exist (bar period − 1)', () => {
@@ -71,7 +72,7 @@ describe('meanReversion on the RSI (period 2)', () => {
     ],
     [
       'with shorts: 85.42 > 70 shorts (bar 6), 26.84 < 50 covers and 26.84 < 30 goes long (bar 8)',
-      { allowShort: true },
+      { side: 'both' },
       [
         [3, 'enter-long', 'buy', 5, 'AAA'],
         [5, 'exit-long', 'sell', 5, 'AAA'],
@@ -112,7 +113,7 @@ describe('meanReversion options', () => {
     [{ indicator: 'rsi', oversold: 50, exitLevel: 50 }, 'oversold', 'oversold: must be < exitLevel (50), got 50'],
     [{ indicator: 'rsi', oversold: 0 }, 'oversold', 'oversold: must be > 0, got 0'],
     [{ indicator: 'rsi', exitLevel: 100 }, 'exitLevel', 'exitLevel: must be < 100, got 100'],
-    [{ indicator: 'rsi', oversold: 55, exitLevel: 60, allowShort: true }, 'oversold', 'oversold: must be < 50 with allowShort'],
+    [{ indicator: 'rsi', oversold: 55, exitLevel: 60, side: 'both' }, 'oversold', "oversold: must be < 50 with side 'both'"],
     [{ indicator: 'rsi', symbol: ' ' }, 'symbol', 'symbol: must be a non-empty string'],
   ])('rejects %o naming %s', (options, field, message) => {
     const build = (): unknown => meanReversion({ symbol: 'AAA', sizing, ...options } as unknown as MeanReversionOptions);

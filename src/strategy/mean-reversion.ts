@@ -1,8 +1,9 @@
 import { InvalidInputError } from '../core/index.js';
 import { bollinger, rsi } from './indicators.js';
 import {
+  type Side,
   type Signals,
-  optionalBoolean,
+  optionalSide,
   requireBars,
   requireFinite,
   requirePositive,
@@ -21,8 +22,8 @@ export type MeanReversionIndicator = (typeof MeanReversionIndicator)[keyof typeo
 
 interface MeanReversionCommonOptions {
   symbol: string;
-  /** Also trade the mirror rule on the short side. @default false */
-  allowShort?: boolean;
+  /** The sides it opens: `long`, `short` (the mirror rule only) or `both`. @default 'long' */
+  side?: Side;
   /** Units to buy (or sell short) on entry. */
   sizing: StrategySizer;
   /** @default `mean-reversion-<indicator>-<symbol>-<period>` */
@@ -43,7 +44,7 @@ export interface RsiReversionOptions extends MeanReversionCommonOptions {
   indicator: 'rsi';
   /** Bars of the RSI (Wilder). @default 14 */
   period?: number;
-  /** Enter long below this RSI level; in (0, exitLevel), and < 50 with `allowShort`. @default 30 */
+  /** Enter long below this RSI level; in (0, exitLevel), and < 50 when it trades short. @default 30 */
   oversold?: number;
   /** Exit a long above this RSI level; in (oversold, 100). @default 50 */
   exitLevel?: number;
@@ -59,12 +60,13 @@ export type MeanReversionOptions = BollingerReversionOptions | RsiReversionOptio
  * `indicator: 'bollinger'` (bands of `period` bars, `stdDevs` population standard deviations; first
  * defined at bar `period − 1`):
  * - long and `close >= middle`: exit (`exit-long`); short and `close <= middle`: exit (`exit-short`).
- * - then, if flat: `close < lower` enters long (`enter-long`); with `allowShort`, `close > upper`
- *   enters short (`enter-short`).
+ * - then, if flat: `close < lower` enters long (`enter-long`, `side` `long` or `both`); with `side`
+ *   `short` or `both`, `close > upper` enters short (`enter-short`).
  *
  * `indicator: 'rsi'` (Wilder RSI of `period` bars; first defined at bar `period`):
  * - long and `RSI > exitLevel`: exit; short and `RSI < 100 − exitLevel`: exit.
- * - then, if flat: `RSI < oversold` enters long; with `allowShort`, `RSI > 100 − oversold` enters short.
+ * - then, if flat: `RSI < oversold` enters long (`side` `long` or `both`); with `side` `short` or
+ *   `both`, `RSI > 100 − oversold` enters short.
  *
  * Exits sell (or buy back) the whole position at market; entries trade
  * `sizing.quantity(close, equity)` units at market (none when that is not > 0).
@@ -72,7 +74,7 @@ export type MeanReversionOptions = BollingerReversionOptions | RsiReversionOptio
  */
 export function meanReversion(options: MeanReversionOptions): RestorableStrategy {
   const symbol = requireSymbol('symbol', options.symbol);
-  const allowShort = optionalBoolean('allowShort', options.allowShort, false);
+  const side = optionalSide(options.side);
   const sizing = requireSizer(options.sizing);
   const indicator: unknown = options.indicator;
   if (indicator === MeanReversionIndicator.bollinger) {
@@ -84,7 +86,7 @@ export function meanReversion(options: MeanReversionOptions): RestorableStrategy
       name: strategyName(options.name, `mean-reversion-bollinger-${symbol}-${period}`),
       symbol,
       sizing,
-      allowShort,
+      side,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       snapshotSpec: { type: 'mean-reversion', indicator: 'bollinger', period, stdDevs },
       state: indicatorsState({ bands: indicatorState }),
@@ -104,8 +106,8 @@ export function meanReversion(options: MeanReversionOptions): RestorableStrategy
     if (oversold <= 0) throw new InvalidInputError('oversold', `must be > 0, got ${oversold}`);
     if (exitLevel >= 100) throw new InvalidInputError('exitLevel', `must be < 100, got ${exitLevel}`);
     if (oversold >= exitLevel) throw new InvalidInputError('oversold', `must be < exitLevel (${exitLevel}), got ${oversold}`);
-    if (allowShort && oversold >= 50) {
-      throw new InvalidInputError('oversold', `must be < 50 with allowShort (the short entry is above 100 − oversold), got ${oversold}`);
+    if (side !== 'long' && oversold >= 50) {
+      throw new InvalidInputError('oversold', `must be < 50 with side '${side}' (the short entry is above 100 − oversold), got ${oversold}`);
     }
     const indicatorState = rsi(period);
     const overbought = 100 - oversold;
@@ -114,7 +116,7 @@ export function meanReversion(options: MeanReversionOptions): RestorableStrategy
       name: strategyName(options.name, `mean-reversion-rsi-${symbol}-${period}`),
       symbol,
       sizing,
-      allowShort,
+      side,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       snapshotSpec: { type: 'mean-reversion', indicator: 'rsi', period },
       state: indicatorsState({ rsi: indicatorState }),

@@ -21,7 +21,7 @@ describe('momentumStrategy', () => {
     ],
     [
       'with shorts: enters short at ROC −0.167 < −0.1 (bar 7), covers at ROC 0.105 > 0 and goes long on the same bar (bar 10)',
-      { allowShort: true },
+      { side: 'both' },
       [
         [3, 'enter-long', 'buy', 10, 'AAA'],
         [6, 'exit-long', 'sell', 10, 'AAA'],
@@ -58,7 +58,7 @@ describe('momentumStrategy', () => {
     [{ lookback: 0 }, 'lookback'],
     [{ entryThreshold: Number.NaN }, 'entryThreshold'],
     [{ exitThreshold: 0.2 }, 'exitThreshold'],
-    [{ allowShort: 'yes' }, 'allowShort'],
+    [{ side: 'yes' }, 'side'],
     [{ sizing: undefined }, 'sizing'],
   ])('rejects %o naming %s', (options, field) => {
     expect(() => momentumStrategy({ ...base, ...options } as MomentumOptions)).toThrow(expect.objectContaining({ field }) as InvalidInputError);

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import { roc } from './indicators.js';
-import { optionalBoolean, requireBars, requireFinite, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
+import { type Side, optionalSide, requireBars, requireFinite, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
 import { type RestorableStrategy, indicatorsState } from './snapshot.js';
 import type { StrategySizer } from './strategy.js';
 
@@ -13,8 +13,8 @@ export interface MomentumOptions {
   entryThreshold: number;
   /** Exit a long when the rate of change is below this; <= entryThreshold. */
   exitThreshold: number;
-  /** Also trade the mirror rule on the short side. @default false */
-  allowShort?: boolean;
+  /** The sides it opens: `long`, `short` (the mirror rule only) or `both`. @default 'long' */
+  side?: Side;
   /** Units to buy (or sell short) on entry. */
   sizing: StrategySizer;
   /** @default `momentum-<symbol>-<lookback>` */
@@ -27,8 +27,8 @@ export interface MomentumOptions {
  * - long and `r < exitThreshold`: market sell of the whole position, intent `exit-long`.
  * - short and `r > −exitThreshold`: market buy of the whole position, intent `exit-short`.
  * - then, if flat: `r > entryThreshold` gives a market buy of `sizing.quantity(close, equity)`
- *   units, intent `enter-long`; otherwise, with `allowShort`, `r < −entryThreshold` gives a market
- *   sell of that many, intent `enter-short`.
+ *   units, intent `enter-long` (with `side` `long` or `both`); otherwise, with `side` `short` or
+ *   `both`, `r < −entryThreshold` gives a market sell of that many, intent `enter-short`.
  * The rule reads levels, not crossings: a flat strategy enters on the first bar above the threshold.
  * @throws InvalidInputError naming the field for a bad symbol, lookback, threshold or sizer, or
  *   when `exitThreshold > entryThreshold`.
@@ -41,14 +41,14 @@ export function momentumStrategy(options: MomentumOptions): RestorableStrategy {
   if (exitThreshold > entryThreshold) {
     throw new InvalidInputError('exitThreshold', `must be <= entryThreshold (${entryThreshold}), got ${exitThreshold}`);
   }
-  const allowShort = optionalBoolean('allowShort', options.allowShort, false);
+  const side = optionalSide(options.side);
   const sizing = requireSizer(options.sizing);
   const rateOfChange = roc(lookback);
   return signalStrategy({
     name: strategyName(options.name, `momentum-${symbol}-${lookback}`),
     symbol,
     sizing,
-    allowShort,
+    side,
     warmUp: { field: 'lookback', value: lookback, bars: rateOfChange.warmupBars },
     snapshotSpec: { type: 'momentum', lookback },
     state: indicatorsState({ rateOfChange }),

@@ -9,6 +9,7 @@ import { type Closes, runSteps } from './harness.js';
 import { meanReversion } from './mean-reversion.js';
 import { momentumStrategy } from './momentum.js';
 import { pairs } from './pairs.js';
+import { SIDES } from './rules.js';
 import type { Strategy } from './strategy.js';
 
 const SEEDS = Array.from({ length: 60 }, (_, i) => i + 1);
@@ -29,12 +30,17 @@ const BUILDERS: ReadonlyArray<[string, (rng: Rng) => Strategy, { longOnly: boole
   ['sma', (rng) => smaCrossover({ symbol: 'AAA', fastPeriod: rng.int(1, 5), slowPeriod: rng.int(6, 20), sizing: fixedQuantity(rng.int(1, 9)) }), { longOnly: true, twoLegs: false }],
   ['ema', (rng) => emaCrossover({ symbol: 'BBB', fastPeriod: rng.int(1, 5), slowPeriod: rng.int(6, 20), sizing: fixedQuantity(rng.int(1, 9)) }), { longOnly: true, twoLegs: false }],
   [
+    'sma short or both',
+    (rng) => smaCrossover({ symbol: 'AAA', fastPeriod: rng.int(1, 5), slowPeriod: rng.int(6, 20), side: rng.pick(['short', 'both'] as const), sizing: fixedQuantity(rng.int(1, 9)) }),
+    { longOnly: false, twoLegs: false },
+  ],
+  [
     'momentum',
-    (rng) => momentumStrategy({ symbol: 'AAA', lookback: rng.int(1, 15), entryThreshold: 0.02, exitThreshold: -0.01 * rng.int(0, 2), allowShort: rng.next() < 0.5, sizing: fractionOfEquity(0.3, { wholeUnits: true }) }),
+    (rng) => momentumStrategy({ symbol: 'AAA', lookback: rng.int(1, 15), entryThreshold: 0.02, exitThreshold: -0.01 * rng.int(0, 2), side: rng.pick(SIDES), sizing: fractionOfEquity(0.3, { wholeUnits: true }) }),
     { longOnly: false, twoLegs: false },
   ],
   ['momentum long-only', (rng) => momentumStrategy({ symbol: 'AAA', lookback: rng.int(1, 15), entryThreshold: 0.01, exitThreshold: 0, sizing: fixedQuantity(3) }), { longOnly: true, twoLegs: false }],
-  ['bollinger', (rng) => meanReversion({ indicator: 'bollinger', symbol: 'BBB', period: rng.int(5, 20), stdDevs: 1 + rng.next(), allowShort: rng.next() < 0.5, sizing: fixedQuantity(2) }), { longOnly: false, twoLegs: false }],
+  ['bollinger', (rng) => meanReversion({ indicator: 'bollinger', symbol: 'BBB', period: rng.int(5, 20), stdDevs: 1 + rng.next(), side: rng.pick(SIDES), sizing: fixedQuantity(2) }), { longOnly: false, twoLegs: false }],
   ['rsi long-only', (rng) => meanReversion({ indicator: 'rsi', symbol: 'AAA', period: rng.int(2, 14), sizing: fixedQuantity(2) }), { longOnly: true, twoLegs: false }],
   [
     'pairs',

@@ -6,6 +6,8 @@ import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNIT
 import { meanReversion } from './mean-reversion.js';
 import { momentumStrategy } from './momentum.js';
 import { pairs } from './pairs.js';
+import { InvalidInputError } from '../core/index.js';
+import { SIDES, Side } from './rules.js';
 import type { RestorableStrategy } from './snapshot.js';
 
 // The strategy entries of a spec, apart from the rest of the spec so that a swarm agent, which
@@ -23,11 +25,17 @@ const sizing = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fraction-of-equity'), fraction: positiveUpTo(1), wholeUnits: z.boolean().default(true) }),
 ]);
 
+/** The sides a one-symbol strategy opens; absent means `long` (see {@link sideOf}). */
+const side = z.enum(SIDES as [Side, ...Side[]]).optional();
+/** The older form of `side` (momentum and mean reversion): `true` is `both`, `false` is `long`. */
+const allowShort = z.boolean().optional();
+
 const crossoverFields = {
   name: name.optional(),
   symbol: name,
   fastPeriod: period(1),
   slowPeriod: period(2),
+  side,
   sizing,
 };
 
@@ -35,7 +43,8 @@ const meanReversionFields = {
   type: z.literal('mean-reversion'),
   name: name.optional(),
   symbol: name,
-  allowShort: z.boolean().default(false),
+  side,
+  allowShort,
   sizing,
 };
 
@@ -50,7 +59,8 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
     lookback: period(1),
     entryThreshold: rateOfChange,
     exitThreshold: rateOfChange,
-    allowShort: z.boolean().default(false),
+    side,
+    allowShort,
     sizing,
   }),
   z.discriminatedUnion('indicator', [
@@ -88,8 +98,38 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** The object schemas of {@link strategySpecSchema}, the nested unions (mean reversion by `indicator`) flattened. */
+const STRATEGY_FORMS: ReadonlyArray<z.ZodObject> = strategySpecSchema.options.flatMap((option): z.ZodObject[] => ('options' in option ? [...option.options] : [option]));
+
+/**
+ * The fields a strategy entry may have, for an entry whose `type` (and, for mean reversion,
+ * `indicator` when given) names a known strategy; `undefined` for any other entry.
+ */
+export function strategyFieldsOf(entry: unknown): { readonly type: string; readonly fields: readonly string[] } | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const { type, indicator } = entry as { type?: unknown; indicator?: unknown };
+  const literal = (form: z.ZodObject, key: string): unknown => (form.shape[key] as z.ZodLiteral | undefined)?.value;
+  const forms = STRATEGY_FORMS.filter((form) => literal(form, 'type') === type && (indicator === undefined || !('indicator' in form.shape) || literal(form, 'indicator') === indicator));
+  if (forms.length === 0) return undefined;
+  return { type: type as string, fields: [...new Set(forms.flatMap((form) => Object.keys(form.shape)))] };
+}
+
 /** One validated entry of a spec's `strategies`. */
 export type StrategySpec = z.output<typeof strategySpecSchema>;
+
+/**
+ * The sides a strategy spec opens: `side`, or from the older `allowShort`, else `long`; two-leg
+ * strategies (`pairs`, `cross-venue-arbitrage`) always trade both.
+ * @throws InvalidInputError naming `allowShort` when both it and `side` are given.
+ */
+export function sideOf(spec: StrategySpec): Side {
+  if (!('symbol' in spec)) return Side.both;
+  const older = 'allowShort' in spec ? spec.allowShort : undefined;
+  if (older !== undefined && spec.side !== undefined) {
+    throw new InvalidInputError('allowShort', `is the older form of side; give side only (allowShort: true is side: both), got ${String(older)}`);
+  }
+  return spec.side ?? (older === true ? Side.both : Side.long);
+}
 
 /**
  * A fresh strategy for a strategy spec; its state can be saved and restored ({@link RestorableStrategy}).
@@ -98,32 +138,33 @@ export type StrategySpec = z.output<typeof strategySpecSchema>;
 export function buildStrategy(spec: StrategySpec): RestorableStrategy {
   const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
   const named = spec.name === undefined ? {} : { name: spec.name };
+  const sided = 'symbol' in spec ? { side: sideOf(spec) } : {};
   switch (spec.type) {
     case 'sma-crossover':
-      return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+      return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...sided, ...named });
     case 'ema-crossover':
-      return emaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...named });
+      return emaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...sided, ...named });
     case 'momentum':
       return momentumStrategy({
         symbol: spec.symbol,
         lookback: spec.lookback,
         entryThreshold: spec.entryThreshold,
         exitThreshold: spec.exitThreshold,
-        allowShort: spec.allowShort,
         sizing: sizer,
+        ...sided,
         ...named,
       });
     case 'mean-reversion':
       return spec.indicator === 'bollinger'
-        ? meanReversion({ indicator: 'bollinger', symbol: spec.symbol, period: spec.period, stdDevs: spec.stdDevs, allowShort: spec.allowShort, sizing: sizer, ...named })
+        ? meanReversion({ indicator: 'bollinger', symbol: spec.symbol, period: spec.period, stdDevs: spec.stdDevs, sizing: sizer, ...sided, ...named })
         : meanReversion({
             indicator: 'rsi',
             symbol: spec.symbol,
             period: spec.period,
             oversold: spec.oversold,
             exitLevel: spec.exitLevel,
-            allowShort: spec.allowShort,
             sizing: sizer,
+            ...sided,
             ...named,
           });
     case 'pairs':

@@ -63,6 +63,24 @@ export function requireReachableBand(field: string, width: number, countField: s
   return width;
 }
 
+/**
+ * Which sides a one-symbol strategy opens positions on: `long` (buys on its long signal), `short`
+ * (sells short on its short signal) or `both` (either; an opposite signal while holding reverses:
+ * it closes the holding and opens the other side on the same bar).
+ */
+export const Side = { long: 'long', short: 'short', both: 'both' } as const;
+export type Side = (typeof Side)[keyof typeof Side];
+
+/** The sides, in the order errors list them. */
+export const SIDES: readonly Side[] = Object.freeze(Object.values(Side));
+
+/** `value`, or `long` when undefined. @throws InvalidInputError naming `side` when it is not one of {@link SIDES}. */
+export function optionalSide(value: unknown): Side {
+  if (value === undefined) return Side.long;
+  if (!SIDES.includes(value as Side)) throw new InvalidInputError('side', `must be one of ${SIDES.map((side) => `'${side}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  return value as Side;
+}
+
 /** `value`, or `fallback` when undefined. @throws InvalidInputError naming `field` when it is not a boolean. */
 export function optionalBoolean(field: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
@@ -106,14 +124,14 @@ export interface Decision {
 /**
  * The position rule every strategy here follows:
  * 1. long and `exitLong`, or short and `exitShort`: exit the whole holding.
- * 2. then, if flat (before or after that exit): enter long on `enterLong`, else enter short on
- *    `enterShort` when shorting is allowed.
- * So an exit and an opposite entry can happen on the same bar; a holding is never added to.
+ * 2. then, if flat (before or after that exit): enter long on `enterLong` when `side` is `long` or
+ *    `both`, else enter short on `enterShort` when `side` is `short` or `both`.
+ * So an exit and an opposite entry can happen on the same bar (a reversal); a holding is never added to.
  */
-export function decide(holding: Holding, signals: Signals, allowShort: boolean): Decision {
+export function decide(holding: Holding, signals: Signals, side: Side): Decision {
   const exit = (holding === 'long' && signals.exitLong) || (holding === 'short' && signals.exitShort);
   if (holding !== 'flat' && !exit) return { exit, enter: undefined };
-  const enter = signals.enterLong ? 'long' : allowShort && signals.enterShort ? 'short' : undefined;
+  const enter = side !== Side.short && signals.enterLong ? 'long' : side !== Side.long && signals.enterShort ? 'short' : undefined;
   return { exit, enter };
 }
 
@@ -126,7 +144,7 @@ export interface SignalStrategySpec {
   readonly name: string;
   readonly symbol: string;
   readonly sizing: StrategySizer;
-  readonly allowShort: boolean;
+  readonly side: Side;
   /** How many bars `signals` needs before its first answer, and why. */
   readonly warmUp: StrategyWarmUp;
   /** Feeds the symbol's bar to the indicators; `undefined` while they warm up (no trade). */
@@ -142,12 +160,13 @@ export interface SignalStrategySpec {
 
 /**
  * A one-symbol strategy: on each of its symbol's bars, {@link decide} on `signals(bar)`, then
- * - exit long: market sell of the whole position, intent `exit-long`; exit short: market buy of it, `exit-short`;
+ * - exit long: market sell of the whole position, intent `exit-long`; exit short: market buy of it, `exit-short`
+ *   (a reversal answers the exit first, then the entry: two orders of the same side);
  * - enter: market buy (`enter-long`) or sell (`enter-short`) of `sizing.quantity(close, equity)`
  *   units, none when that is not > 0.
  */
 export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
-  const { name, symbol, sizing, allowShort, signals, warmUp } = spec;
+  const { name, symbol, sizing, side, signals, warmUp } = spec;
   const { prepare, snapshot, restore } = snapshotMethods(name, [symbol], spec.snapshotSpec, spec.state);
   const strategy: RestorableStrategy = Object.freeze({
     name,
@@ -161,7 +180,7 @@ export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
       // Most bars signal nothing, and nothing is then decided whatever is held.
       if (now === undefined || !(now.enterLong || now.exitLong || now.enterShort || now.exitShort)) return NONE;
       const position = context.position;
-      const { exit, enter } = decide(holdingOf(position), now, allowShort);
+      const { exit, enter } = decide(holdingOf(position), now, side);
       if (!exit && enter === undefined) return NONE;
       const intents: Intent[] = [];
       if (exit) {

@@ -1,7 +1,7 @@
 /** The machinery shared by the two-leg strategies ({@link pairs}, {@link crossVenueArbitrage}). Internal. */
 import { InvalidInputError, toJsonNumber } from '../core/index.js';
 import type { Bar } from '../market/index.js';
-import { type Holding, NONE, type Signals, decide } from './rules.js';
+import { type Holding, NONE, Side, type Signals, decide } from './rules.js';
 import { type OwnSnapshotSpec, type RestorableStrategy, type StrategyState, registerRestorable, snapshotMethods } from './snapshot.js';
 import type { Intent, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
@@ -99,7 +99,7 @@ export function twoLegStrategy(spec: TwoLegSpec): RestorableStrategy {
       const positionB = positionOf(symbolB);
       const holding: Holding =
         positionA > 0 || (positionA === 0 && positionB < 0) ? 'long' : positionA < 0 || (positionA === 0 && positionB > 0) ? 'short' : 'flat';
-      const { exit, enter } = decide(holding, now.signals, true);
+      const { exit, enter } = decide(holding, now.signals, Side.both);
       const intents: Intent[] = [];
       if (exit) {
         const intent = `exit-${holding}-spread`;

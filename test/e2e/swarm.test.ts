@@ -56,6 +56,32 @@ describe('tradeswarm run: parity with the backtest', () => {
   }
 });
 
+describe('tradeswarm run: parity with the backtest on the short side', () => {
+  it('mesh: an always-in-the-market crossover (side both) and a short-only momentum give the backtest\'s trades, fills and final equity', async () => {
+    const strategies = [
+      { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, side: 'both', sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.01, exitThreshold: 0, side: 'short', sizing: { type: 'fraction-of-equity', fraction: 0.2 } },
+      { type: 'ema-crossover', symbol: 'BBB', fastPeriod: 5, slowPeriod: 20, side: 'both', sizing: { type: 'fixed-quantity', units: 5 } },
+    ];
+    const spec = await parseSwarmSpec(specFor({ topology: 'mesh' }, { strategies }));
+    const report = await runSwarm({ spec, logger: silentLogger });
+    const { report: backtest } = runBacktest(spec.backtest);
+    expect(report.outcome).toBe('complete');
+    // Shorts were held, and at least one cross reversed a position (an exit and the opposite entry decided on one step).
+    expect(backtest.trades.filter((trade) => trade.direction === 'short').length).toBeGreaterThan(1);
+    // Client order ids read swarm:role:barIndex:symbol:intent:hash.
+    const decided = new Map<string, string[]>();
+    for (const fill of backtest.fills) {
+      const [, role, barIndex, , intent] = fill.clientOrderId.split(':');
+      const key = `${role}:${barIndex}`;
+      decided.set(key, [...(decided.get(key) ?? []), intent ?? '']);
+    }
+    expect([...decided.values()].some((intents) => intents.join(' ') === 'exit-long enter-short')).toBe(true);
+    expect(outcome(report)).toEqual(outcome(backtest));
+    expect(report.pipeline?.consensus).toEqual(backtest.consensus);
+  });
+});
+
 describe('tradeswarm run: realtime pacing', () => {
   it('publishes steps at the data\'s spacing divided by speed, without waiting for decisions', async () => {
     // Daily synthetic bars at speed 86_400_000 / 20: one step every 20 ms.
