@@ -79,6 +79,7 @@ export function runBacktest(options: RunOptions, hooks: BacktestHooks = {}): Bac
     ...(options.portfolio === undefined ? {} : { portfolio: options.portfolio }),
     ...(options.endOfData === undefined ? {} : { endOfData: options.endOfData }),
     ...(options.periodsPerYear === undefined ? {} : { periodsPerYear: options.periodsPerYear }),
+    ...(options.statistics === undefined ? {} : { statistics: options.statistics }),
   });
   const strategies = options.strategies;
   const pipeline = new DecisionPipeline({

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { STRATEGIES, TWO, VALID, withStrategy } from '../../test/fixtures/specs.js';
 import { loadRunOptions, loadSpec, parseSpec, runOptionsFromSpec } from '../runspec/index.js';
 import { sideOf } from '../strategy/index.js';
+import { performanceStats } from '../portfolio/index.js';
 import { runBacktest } from './index.js';
 
 describe('backtest spec', () => {
@@ -109,6 +110,29 @@ describe('the example specs', () => {
     expect([report.trades.length, report.fills.length, report.rejections.length, report.finalEquity.toFixed(2)]).toEqual([9, 18, 0, '8914743.27']);
     expect([report.sharpe?.toFixed(3), report.maxDrawdown.toFixed(4), report.exposure.toFixed(4)]).toEqual(['0.894', '0.5803', '0.7186']);
     expect([report.riskState, report.allocation]).toEqual([null, null]);
+  });
+});
+
+describe('backtest spec: statistics conventions', () => {
+  it('computes Sharpe and Sortino in the convention the spec names, with its risk-free rate, and says which', async () => {
+    const run = async (statistics?: Record<string, unknown>): Promise<ReturnType<typeof runBacktest>> =>
+      runBacktest(await runOptionsFromSpec(parseSpec({ ...VALID, ...(statistics === undefined ? {} : { statistics }) }), '.'));
+    const plain = await run();
+    expect(plain.report.statistics).toEqual({ convention: 'arithmetic', riskFreeRatePerYear: 0 });
+    const geometric = await run({ convention: 'geometric', riskFreeRatePerYear: 0.02 });
+    expect(geometric.report.statistics).toEqual({ convention: 'geometric', riskFreeRatePerYear: 0.02 });
+    // The same trades and equity; only the ratios change, to what performanceStats gives for that convention.
+    expect(geometric.report.finalEquity).toBe(plain.report.finalEquity);
+    const expected = performanceStats(geometric.equityCurve, geometric.report.trades, { periodsPerYear: 252, convention: 'geometric', riskFreeRatePerYear: 0.02 });
+    expect([geometric.report.sharpe, geometric.report.sortino]).toEqual([expected.sharpe, expected.sortino]);
+    expect(geometric.report.sharpe).not.toBe(plain.report.sharpe);
+  });
+
+  it.each([
+    [{ convention: 'log' }, 'statistics.convention | "log" | must be one of "arithmetic", "geometric"'],
+    [{ riskFreeRatePerYear: 2 }, 'statistics.riskFreeRatePerYear | 2 | must be <= 1'],
+  ])('refuses %o, naming the field', (statistics, expected) => {
+    expect(() => parseSpec({ ...VALID, statistics })).toThrow(expected.replace(/ \| (.*?) \| /, ': got $1; '));
   });
 });
 

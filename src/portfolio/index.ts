@@ -11,6 +11,6 @@ export {
 } from './portfolio.js';
 export { type EquityPoint, type EquitySeries, type EquityValues } from './curve.js';
 export { fixedQuantity, fractionOfEquity, type Sizer, type FractionOfEquityOptions } from './sizing.js';
-export { performanceStats, type PerformanceStats, type PerformanceStatsOptions } from './stats.js';
+export { performanceStats, RatioConvention, type PerformanceStats, type PerformanceStatsOptions } from './stats.js';
 export { EndOfDataRule, settleEndOfData, type EndOfDataSettlement, type SettleEndOfDataOptions } from './liquidation.js';
 export { ShortSellingNotAllowedError, isShortSellingNotAllowedError } from './errors.js';

@@ -54,6 +54,31 @@ describe('performanceStats', () => {
     expect(stats.sortino).toBeCloseTo(16 / 11, 12);
   });
 
+  it('geometric convention: compounded annual return over compounded annual volatility, and over annualised downside', () => {
+    // Same equities: A = 1.1979^(4/4) − 1 = 0.1979 (g = 1.1979^(1/4) − 1, so (1 + g)² = √1.1979 = 1.09448618).
+    // V² = (s² + (1 + g)²)^4 − (1 + g)^8 = (0.01 + 1.09448618)^4 − 1.1979² = 1.48813094 − 1.43496441 = 0.05316653
+    // → V = 0.23057868; Sharpe = 0.1979 / 0.23057868 = 0.85827536.
+    // Downside (target 0) √(0.1² / 4) × √4 = 0.1 → Sortino = 0.1979 / 0.1 = 1.979.
+    const stats = performanceStats(curve(equities), [], { periodsPerYear: 4, convention: 'geometric' });
+    expect(stats.convention).toBe('geometric');
+    expect(stats.sharpe).toBeCloseTo(0.85827536, 8);
+    expect(stats.sortino).toBeCloseTo(1.979, 12);
+    // A 4 % annual risk-free rate comes off the annual return: (0.1979 − 0.04) / V and (0.1979 − 0.04) / 0.1.
+    const withRate = performanceStats(curve(equities), [], { periodsPerYear: 4, convention: 'geometric', riskFreeRatePerYear: 0.04 });
+    expect(withRate.sharpe).toBeCloseTo(0.1579 / 0.23057868, 8);
+    expect(withRate.sortino).toBeCloseTo(1.579, 12);
+    // The default is the arithmetic convention, and says so.
+    expect(performanceStats(curve(equities), [], { periodsPerYear: 4 }).convention).toBe('arithmetic');
+  });
+
+  it('geometric convention: null where a ratio is undefined', () => {
+    // Returns 0.1, 0.1: no deviation, no period below 0.
+    expect(performanceStats(curve([100, 110, 121]), [], { periodsPerYear: 252, convention: 'geometric' })).toMatchObject({ sharpe: null, sortino: null });
+    // A wiped-out account has no compounded return.
+    expect(performanceStats(curve([100, 50, 0]), [], { periodsPerYear: 252, convention: 'geometric' })).toMatchObject({ sharpe: null, sortino: null });
+    expect(() => performanceStats(curve([100]), [], { periodsPerYear: 1, convention: 'log' as never })).toThrow(expect.objectContaining({ field: 'convention' }) as Error);
+  });
+
   it('counts an unrecovered drawdown to the end and annualises geometrically', () => {
     // 100, 110, 99, 108.9: still below 110 at the end → 2 periods; (1.089)^(4/3) − 1.
     const stats = performanceStats(curve([100, 110, 99, 108.9]), [], { periodsPerYear: 4 });

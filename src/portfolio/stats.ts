@@ -2,12 +2,24 @@ import { InvalidInputError } from '../core/index.js';
 import type { EquityPoint, EquityValues } from './curve.js';
 import type { Trade } from './portfolio.js';
 
+/**
+ * How Sharpe and Sortino are computed (formulas in {@link performanceStats}):
+ * - `arithmetic`: the mean of the periodic excess returns over their deviation, × √periodsPerYear.
+ * - `geometric`: the compounded annual return less the risk-free rate, over the compounded annual
+ *   volatility (Sharpe) or the annualised downside deviation (Sortino), the convention backtesting.py
+ *   documents.
+ */
+export const RatioConvention = { arithmetic: 'arithmetic', geometric: 'geometric' } as const;
+export type RatioConvention = (typeof RatioConvention)[keyof typeof RatioConvention];
+
 /** Options of {@link performanceStats}. */
 export interface PerformanceStatsOptions {
   /** Equity points in a year: 252 for daily bars, 252 × 390 for US-equity minutes. */
   periodsPerYear: number;
   /** Annual risk-free rate as a fraction (0.02 = 2 %). @default 0 */
   riskFreeRatePerYear?: number;
+  /** How Sharpe and Sortino are computed. @default 'arithmetic' */
+  convention?: RatioConvention;
 }
 
 /** Performance of one run. Ratios that are undefined for the data (division by zero) are `null`. */
@@ -20,9 +32,11 @@ export interface PerformanceStats {
   readonly totalReturn: number;
   /** Geometric: `(1 + totalReturn)^(periodsPerYear / periods) − 1`; `null` with no periods or a wiped-out account. */
   readonly annualisedReturn: number | null;
-  /** `mean(e) / sampleStdDev(e) × √periodsPerYear`; `null` with fewer than 2 returns or zero deviation. */
+  /** The convention of `sharpe` and `sortino`. */
+  readonly convention: RatioConvention;
+  /** In the convention's formula; `null` with fewer than 2 returns, zero deviation, or (geometric) a wiped-out account. */
   readonly sharpe: number | null;
-  /** `mean(e) / downsideDeviation × √periodsPerYear`; `null` with no returns or no period below target. */
+  /** In the convention's formula; `null` with no returns, no period below target, or (geometric) a wiped-out account. */
   readonly sortino: number | null;
   /** Largest fall from a running peak, as a fraction of that peak (0.25 = 25 %); 0 when never below a peak. */
   readonly maxDrawdown: number;
@@ -48,9 +62,15 @@ export interface PerformanceStats {
  *   `√(Σ (e_i − mean(e))² / (n − 1))`.
  * - Sortino = `mean(e) / DD × √periodsPerYear`, downside deviation with target `rf` (0 by default)
  *   `DD = √(Σ min(0, e_i)² / n)`: every period counts in the denominator `n`, not only losing ones.
+ *   (These two are the `arithmetic` convention, the default.)
+ * - With `convention: 'geometric'`, `P = periodsPerYear`, `RF = riskFreeRatePerYear`:
+ *   geometric mean return `g = (E_n / E_0)^(1/n) − 1`; annual return `A = (1 + g)^P − 1`; annual
+ *   volatility `V = √((s_r² + (1 + g)²)^P − (1 + g)^(2P))`, `s_r²` the sample variance of the
+ *   returns `r_i`; Sharpe = `(A − RF) / V`; Sortino = `(A − RF) / (√(Σ min(0, r_i)² / n) × √P)`
+ *   (downside target 0).
  * - Max drawdown = `max_i (P_i − E_i) / P_i`, `P_i = max_{j ≤ i} E_j`.
- * @throws InvalidInputError when `periodsPerYear` is not > 0, the rate is not finite, the curve is
- *   empty, or an equity value is not finite and > 0 where a return needs it.
+ * @throws InvalidInputError when `periodsPerYear` is not > 0, the rate is not finite, the convention
+ *   is unknown, the curve is empty, or an equity value is not finite and > 0 where a return needs it.
  */
 export function performanceStats(
   equityCurve: readonly EquityPoint[] | EquityValues,
@@ -64,6 +84,10 @@ export function performanceStats(
   }
   if (!Number.isFinite(riskFreeRatePerYear)) {
     throw new InvalidInputError('riskFreeRatePerYear', `must be a finite number, got ${riskFreeRatePerYear}`);
+  }
+  const convention = options.convention ?? RatioConvention.arithmetic;
+  if (!Object.values(RatioConvention).includes(convention)) {
+    throw new InvalidInputError('convention', `must be one of ${Object.values(RatioConvention).join(', ')}, got ${JSON.stringify(convention)}`);
   }
   const curve = valuesOf(equityCurve);
   const points = curve.length;
@@ -107,14 +131,30 @@ export function performanceStats(
     downsideSquares += Math.min(0, e) ** 2;
   }
   let sharpe: number | null = null;
-  if (periods >= 2) {
-    const deviation = Math.sqrt(deviationSquares / (periods - 1));
-    if (deviation > 0) sharpe = (meanExcess / deviation) * scale;
-  }
   let sortino: number | null = null;
-  if (periods >= 1) {
-    const downside = Math.sqrt(downsideSquares / periods);
-    if (downside > 0) sortino = (meanExcess / downside) * scale;
+  if (convention === RatioConvention.arithmetic) {
+    if (periods >= 2) {
+      const deviation = Math.sqrt(deviationSquares / (periods - 1));
+      if (deviation > 0) sharpe = (meanExcess / deviation) * scale;
+    }
+    if (periods >= 1) {
+      const downside = Math.sqrt(downsideSquares / periods);
+      if (downside > 0) sortino = (meanExcess / downside) * scale;
+    }
+  } else if (periods >= 1 && finalEquity > 0) {
+    // The returns r_i differ from the excess returns by the per-period rate: their variance is the
+    // same, but their downside (target 0) is summed from the returns themselves.
+    const growth = Math.pow(finalEquity / initialEquity, 1 / periods);
+    const annual = Math.pow(growth, periodsPerYear) - 1 - riskFreeRatePerYear;
+    let rawDownsideSquares = 0;
+    for (let i = 1; i < points; i++) rawDownsideSquares += Math.min(0, (equities[i] as number) / (equities[i - 1] as number) - 1) ** 2;
+    if (periods >= 2) {
+      const variance = deviationSquares / (periods - 1);
+      const volatility = Math.sqrt(Math.pow(variance + growth * growth, periodsPerYear) - Math.pow(growth, 2 * periodsPerYear));
+      if (volatility > 0) sharpe = annual / volatility;
+    }
+    const downside = Math.sqrt(rawDownsideSquares / periods) * scale;
+    if (downside > 0) sortino = annual / downside;
   }
 
   const drawdown = maxDrawdownOf(equities);
@@ -128,6 +168,7 @@ export function performanceStats(
     periods,
     totalReturn,
     annualisedReturn,
+    convention,
     sharpe,
     sortino,
     maxDrawdown: drawdown.fraction,

@@ -1,6 +1,6 @@
 import type { ConsensusOptions, PortfolioAllocatorOptions, RiskManagerOptions } from '../decision/index.js';
 import type { Bar } from '../market/index.js';
-import type { EndOfDataRule, PortfolioOptions } from '../portfolio/index.js';
+import type { EndOfDataRule, PortfolioOptions, RatioConvention } from '../portfolio/index.js';
 import type { Strategy } from '../strategy/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
 
@@ -22,6 +22,8 @@ export interface RunOptions {
   endOfData?: EndOfDataRule;
   /** Equity points per year, for Sharpe and Sortino: 252 for daily bars. @default 252 */
   periodsPerYear?: number;
+  /** How Sharpe and Sortino are computed; the risk-free rate is annual, as a fraction. @default arithmetic, 0 */
+  statistics?: { convention?: RatioConvention; riskFreeRatePerYear?: number };
   /** Run name: the `swarm` part of every client order id. @default 'backtest' in a backtest */
   swarm?: string;
   /**

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
 import { compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../decision/index.js';
 import { type Bar, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
-import { EndOfDataRule } from '../portfolio/index.js';
+import { EndOfDataRule, RatioConvention } from '../portfolio/index.js';
 import {
   MAX_BPS,
   MAX_HEDGE_RATIO,
@@ -151,6 +151,13 @@ export const specSchema = z
     portfolio: z.strictObject({ initialCash: money.optional(), longOnly: z.boolean().optional() }).default({}),
     endOfData: z.enum(Object.values(EndOfDataRule) as [EndOfDataRule, ...EndOfDataRule[]]).default(EndOfDataRule.liquidateAtClose),
     periodsPerYear: positiveUpTo(MAX_PERIODS_PER_YEAR).default(252),
+    /** How Sharpe and Sortino are computed, and the annual risk-free rate (a fraction, 0.02 = 2 %). */
+    statistics: z
+      .strictObject({
+        convention: z.enum(Object.values(RatioConvention) as [RatioConvention, ...RatioConvention[]]).default(RatioConvention.arithmetic),
+        riskFreeRatePerYear: between(-1, 1).default(0),
+      })
+      .default({ convention: RatioConvention.arithmetic, riskFreeRatePerYear: 0 }),
     /**
      * How `tradeswarm run` deploys the strategies as a swarm (topology, pacing, timeouts). The
      * in-process backtest ignores it, so one spec file runs both ways; `tradeswarm run` validates it.
@@ -301,6 +308,7 @@ export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<R
     portfolio: spec.portfolio,
     endOfData: spec.endOfData,
     periodsPerYear: spec.periodsPerYear,
+    statistics: spec.statistics,
     swarm: spec.name,
   };
 }

@@ -220,6 +220,7 @@ export class Deployment {
       portfolio: backtest.portfolio ?? {},
       ...(backtest.endOfData === undefined ? {} : { endOfData: backtest.endOfData }),
       ...(backtest.periodsPerYear === undefined ? {} : { periodsPerYear: backtest.periodsPerYear }),
+      ...(backtest.statistics === undefined ? {} : { statistics: backtest.statistics }),
     });
     this.#ledger = new StepLedger({
       deciders: this.plan.deciders.length,

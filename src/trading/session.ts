@@ -6,6 +6,7 @@ import {
   type EquitySeries,
   type Portfolio,
   type PortfolioOptions,
+  RatioConvention,
   type Trade,
   createPortfolio,
   performanceStats,
@@ -41,9 +42,11 @@ export interface SessionReport {
   readonly finalEquity: number;
   /** `finalEquity / initialCash − 1`. */
   readonly totalReturn: number;
-  /** Annualised with `periodsPerYear`; `null` when undefined for the data. */
+  /** Annualised with `periodsPerYear`, in `statistics.convention`; `null` when undefined for the data. */
   readonly sharpe: number | null;
   readonly sortino: number | null;
+  /** How `sharpe` and `sortino` were computed (formulas in the README and `performanceStats`). */
+  readonly statistics: StatisticsConventions;
   /** Fraction of the running peak (0.25 = 25 %). */
   readonly maxDrawdown: number;
   /** Winning trades / trades; `null` with no trades. */
@@ -53,6 +56,14 @@ export interface SessionReport {
   /** Open positions at the end (none after a liquidating rule). */
   readonly openPositions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
   readonly endOfData: EndOfDataRule;
+}
+
+/** How a run's Sharpe and Sortino are computed. */
+export interface StatisticsConventions {
+  /** @default 'arithmetic' */
+  readonly convention: RatioConvention;
+  /** Annual, as a fraction (0.02 = 2 %); per period `riskFreeRatePerYear / periodsPerYear` in the arithmetic convention. @default 0 */
+  readonly riskFreeRatePerYear: number;
 }
 
 /** Options of {@link TradingSession}. */
@@ -69,6 +80,8 @@ export interface TradingSessionOptions {
   endOfData?: EndOfDataRule;
   /** Equity points per year, for Sharpe and Sortino. @default 252 */
   periodsPerYear?: number;
+  /** How Sharpe and Sortino are computed. @default arithmetic, no risk-free rate */
+  statistics?: Partial<StatisticsConventions>;
 }
 
 /** An order submitted by {@link TradingSession.submit}, with what the venue answered. */
@@ -96,6 +109,7 @@ export class TradingSession {
   readonly portfolio: Portfolio;
   readonly #endOfData: EndOfDataRule;
   readonly #periodsPerYear: number;
+  readonly #statistics: StatisticsConventions;
   readonly #closeFills: boolean;
   readonly #symbols: readonly string[];
   readonly #fills: Fill[] = [];
@@ -119,6 +133,13 @@ export class TradingSession {
     this.swarm = swarm;
     this.#endOfData = endOfData;
     this.#periodsPerYear = options.periodsPerYear ?? 252;
+    const convention = options.statistics?.convention ?? RatioConvention.arithmetic;
+    if (!Object.values(RatioConvention).includes(convention)) {
+      throw new InvalidInputError('statistics.convention', `must be one of ${Object.values(RatioConvention).join(', ')}, got ${JSON.stringify(convention)}`);
+    }
+    const riskFreeRatePerYear = options.statistics?.riskFreeRatePerYear ?? 0;
+    if (!Number.isFinite(riskFreeRatePerYear)) throw new InvalidInputError('statistics.riskFreeRatePerYear', `must be a finite number, got ${riskFreeRatePerYear}`);
+    this.#statistics = Object.freeze({ convention, riskFreeRatePerYear });
     this.#symbols = [...options.symbols];
     this.venue = new PaperVenue({ ...options.venue, symbols: this.#symbols });
     this.portfolio = createPortfolio(options.portfolio);
@@ -208,7 +229,7 @@ export class TradingSession {
     const portfolio = this.portfolio;
     const series = portfolio.equitySeries();
     const trades = portfolio.trades();
-    const stats = performanceStats(series, trades, { periodsPerYear: this.#periodsPerYear });
+    const stats = performanceStats(series, trades, { periodsPerYear: this.#periodsPerYear, ...this.#statistics });
     const initialCash = portfolio.config.initialCash;
     const report: SessionReport = {
       swarm: this.swarm,
@@ -221,6 +242,7 @@ export class TradingSession {
       totalReturn: initialCash > 0 ? portfolio.equity / initialCash - 1 : 0,
       sharpe: stats.sharpe,
       sortino: stats.sortino,
+      statistics: this.#statistics,
       maxDrawdown: stats.maxDrawdown,
       winRate: stats.winRate,
       exposure: stats.exposure,
