@@ -61,6 +61,43 @@ describe('runBacktest, hand-checked', () => {
     expect(report.finalEquity).toBe(930);
   });
 
+  it('sizeAt: sizing half the equity at the signal close buys 41 units; at the fill price, exactly one fewer (40)', () => {
+    // Decided on bar 4 (close 12), filled at bar 5's open 12.5, with 1000 of equity (flat, all cash):
+    // signal close: floor(0.5 × 1000 / 12) = floor(41.67) = 41; fill price: floor(0.5 × 1000 / 12.5) = 40.
+    const half = (): ReturnType<typeof fractionOfEquity> => fractionOfEquity(0.5, { wholeUnits: true });
+    const run = (fillPriceSizing?: Record<string, ReturnType<typeof fractionOfEquity>>): BacktestReport =>
+      runBacktest({
+        bars: series(OPENS, CLOSES),
+        strategies: [smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: half(), name: 'sma' })],
+        portfolio: { initialCash: 1000 },
+        ...(fillPriceSizing === undefined ? {} : { fillPriceSizing }),
+      }).report;
+    const atClose = run();
+    const atFill = run({ sma: half() });
+    expect(atClose.fills.map((f) => [f.side, f.quantity, f.price])).toEqual([
+      ['buy', 41, 12.5],
+      ['sell', 41, 7.5],
+    ]);
+    expect(atFill.fills.map((f) => [f.side, f.quantity, f.price])).toEqual([
+      ['buy', 40, 12.5],
+      ['sell', 40, 7.5],
+    ]);
+    // 1000 − 41 × 12.5 + 41 × 7.5 = 795; 1000 − 40 × 12.5 + 40 × 7.5 = 800. The same order id: only its count changed.
+    expect([atClose.finalEquity, atFill.finalEquity]).toEqual([795, 800]);
+    expect(atFill.fills[0]?.clientOrderId).toBe(atClose.fills[0]?.clientOrderId);
+  });
+
+  it('sizeAt fill-price: equity at the fill bar\'s open, after slippage; nothing changes with close fills', () => {
+    const half = fractionOfEquity(0.5, { wholeUnits: true });
+    const strategies = (): Array<ReturnType<typeof smaCrossover>> => [smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, sizing: half, name: 'sma' })];
+    // 100 bps of slippage: the buy fills at 12.5 × 1.01 = 12.625; floor(500 / 12.625) = floor(39.6) = 39.
+    const slipped = runBacktest({ bars: series(OPENS, CLOSES), strategies: strategies(), portfolio: { initialCash: 1000 }, venue: { slippage: { model: 'bps', bps: 100 } }, fillPriceSizing: { sma: half } }).report;
+    expect(slipped.fills[0]?.quantity).toBe(39);
+    // Close fills: the fill price is the signal close 12, so the count stays 41.
+    const closed = runBacktest({ bars: series(OPENS, CLOSES), strategies: strategies(), portfolio: { initialCash: 1000 }, venue: { fillAt: 'close' }, fillPriceSizing: { sma: half } }).report;
+    expect(closed.fills[0]?.quantity).toBe(41);
+  });
+
   it('tells each step\'s orders as the venue took them, through onOrders', () => {
     const told: Array<[number, string, string, number, string]> = [];
     const { report } = runBacktest({ bars: series(OPENS, CLOSES), strategies: [strategy()], portfolio: { initialCash: 1000 }, swarm: 't' }, {

@@ -80,6 +80,7 @@ export function runBacktest(options: RunOptions, hooks: BacktestHooks = {}): Bac
     ...(options.endOfData === undefined ? {} : { endOfData: options.endOfData }),
     ...(options.periodsPerYear === undefined ? {} : { periodsPerYear: options.periodsPerYear }),
     ...(options.statistics === undefined ? {} : { statistics: options.statistics }),
+    ...(options.fillPriceSizing === undefined ? {} : { fillPriceSizing: options.fillPriceSizing }),
   });
   const strategies = options.strategies;
   const pipeline = new DecisionPipeline({

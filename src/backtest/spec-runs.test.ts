@@ -1,10 +1,11 @@
 // Specs run as backtests: what a spec asks for reaches the run (strategies, risk, allocator, data),
 // the example specs give their figures, and a spec that cannot trade says why in the report.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CLOSES, DAY, OPENS } from '../../test/fixtures/bars.js';
 import { STRATEGIES, TWO, VALID, withStrategy } from '../../test/fixtures/specs.js';
 import { loadRunOptions, loadSpec, parseSpec, runOptionsFromSpec } from '../runspec/index.js';
 import { sideOf } from '../strategy/index.js';
@@ -110,6 +111,36 @@ describe('the example specs', () => {
     expect([report.trades.length, report.fills.length, report.rejections.length, report.finalEquity.toFixed(2)]).toEqual([9, 18, 0, '8914743.27']);
     expect([report.sharpe?.toFixed(3), report.maxDrawdown.toFixed(4), report.exposure.toFixed(4)]).toEqual(['0.894', '0.5803', '0.7186']);
     expect([report.riskState, report.allocation]).toEqual([null, null]);
+  });
+});
+
+describe('backtest spec: sizeAt', () => {
+  it('fill-price with side both: each entry sized at its fill bar\'s open with the equity there, positions at that open (hand-checked)', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-spec-'));
+    const rows = CLOSES.map((close, i) => `${new Date(i * DAY).toISOString().slice(0, 10)},${OPENS[i]},${Math.max(OPENS[i] as number, close)},${Math.min(OPENS[i] as number, close)},${close},1000`);
+    writeFileSync(join(folder, 'AAA.csv'), `date,open,high,low,close,volume\n${rows.join('\n')}\n`);
+    const spec = (sizeAt: string): string =>
+      `data: { source: csv, files: [{ path: AAA.csv, symbol: AAA }] }\nportfolio: { initialCash: 1000 }\nstrategies:\n  - { type: sma-crossover, symbol: AAA, fastPeriod: 1, slowPeriod: 3, side: both, sizing: { type: fraction-of-equity, fraction: 0.5, sizeAt: ${sizeAt} } }\n`;
+    writeFileSync(join(folder, 'fill.yaml'), spec('fill-price'));
+    writeFileSync(join(folder, 'close.yaml'), spec('signal-close'));
+    const atFill = runBacktest(await loadRunOptions(join(folder, 'fill.yaml'))).report;
+    // Bar 3 crosses below: short at bar 4's open 11 with equity 1000: floor(500 / 11) = 45 (cash 1495).
+    // Bar 4 crosses above: at bar 5's open 12.5, equity 1495 − 45 × 12.5 = 932.5: buy back 45, buy floor(466.25 / 12.5) = 37 (cash 470).
+    // Bar 6 crosses below: at bar 7's open 7.5, equity 470 + 37 × 7.5 = 747.5: sell 37, sell short floor(373.75 / 7.5) = 49 (cash 1115).
+    // End of data: buy back 49 at the close 8: 1115 − 392 = 723.
+    expect(atFill.fills.map((f) => [f.side, f.quantity, f.price])).toEqual([
+      ['sell', 45, 11],
+      ['buy', 45, 12.5],
+      ['buy', 37, 12.5],
+      ['sell', 37, 7.5],
+      ['sell', 49, 7.5],
+      ['buy', 49, 8],
+    ]);
+    expect(atFill.finalEquity).toBe(723);
+    // At the signal close the first short is floor(500 / 9) = 55 units.
+    const atClose = runBacktest(await loadRunOptions(join(folder, 'close.yaml'))).report;
+    expect(atClose.fills[0]?.quantity).toBe(55);
+    rmSync(folder, { recursive: true, force: true });
   });
 });
 

@@ -1,6 +1,6 @@
 import type { ConsensusOptions, PortfolioAllocatorOptions, RiskManagerOptions } from '../decision/index.js';
 import type { Bar } from '../market/index.js';
-import type { EndOfDataRule, PortfolioOptions, RatioConvention } from '../portfolio/index.js';
+import type { EndOfDataRule, PortfolioOptions, RatioConvention, Sizer } from '../portfolio/index.js';
 import type { Strategy } from '../strategy/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
 
@@ -24,6 +24,11 @@ export interface RunOptions {
   periodsPerYear?: number;
   /** How Sharpe and Sortino are computed; the risk-free rate is annual, as a fraction. @default arithmetic, 0 */
   statistics?: { convention?: RatioConvention; riskFreeRatePerYear?: number };
+  /**
+   * Strategies (by name) whose entries are sized again at the fill price, with this sizer (a spec's
+   * `sizing.sizeAt: fill-price`; see `TradingSession`). @default none
+   */
+  fillPriceSizing?: Readonly<Record<string, Sizer>>;
   /** Run name: the `swarm` part of every client order id. @default 'backtest' in a backtest */
   swarm?: string;
   /**

@@ -68,6 +68,15 @@ describe('backtest spec: every strategy type', () => {
     [withStrategy('rsi', { allowShort: true, oversold: 52, exitLevel: 60 }), "strategies[1].oversold | 52 | must be < 50 with side 'both' (the short entry is above 100 − oversold)"],
     [withStrategy('rsi', { side: 'short', oversold: 52, exitLevel: 60 }), "strategies[1].oversold | 52 | must be < 50 with side 'short' (the short entry is above 100 − oversold)"],
     [withStrategy('pairs', { entryZ: 0.4 }), 'strategies[1].entryZ | 0.4 | must be > exitZ (0.5)'],
+    [
+      withStrategy('pairs', { sizing: { type: 'fraction-of-equity', fraction: 0.5, sizeAt: 'fill-price' } }),
+      'strategies[1].sizing.sizeAt | "fill-price" | pairs sizes its two legs together at the signal; use sizeAt: signal-close',
+    ],
+    [
+      withStrategy('momentum', { sizing: { type: 'fraction-of-equity', fraction: 0.5, sizeAt: 'fill-price' } }, { allocator: { weighting: 'equal' } }),
+      'strategies[1].sizing.sizeAt | "fill-price" | the allocator fits quantities sized at the signal close; remove allocator or use sizeAt: signal-close',
+    ],
+    [withStrategy('momentum', { sizing: { type: 'fraction-of-equity', fraction: 0.5, sizeAt: 'open' } }), 'strategies[1].sizing.sizeAt | "open" | must be one of "signal-close", "fill-price"'],
     [withStrategy('pairs', { symbolB: 'AAA' }), 'strategies[1].symbolB | "AAA" | must differ from symbolA (AAA)'],
     [withStrategy('pairs', { symbolB: 'CCC' }), "strategies[1].symbolB | \"CCC\" | must be one of the data's symbols: AAA, BBB"],
     [withStrategy('pairs', { lookback: 1 }), 'strategies[1].lookback | 1 | must be >= 2'],

@@ -18,6 +18,7 @@ import {
   name,
   positiveUpTo,
   sideOf,
+  sizerOf,
   strategyFieldsOf,
   strategySpecSchema,
   wholeNumber,
@@ -208,6 +209,13 @@ export const specSchema = z
         context.addIssue({ code: 'custom', path: ['strategies', i, field], message: `${strategy.type} sells short but portfolio.longOnly is true; set longOnly: false` });
       }
       if (!strategySpecSchema.safeParse(strategy).success) return;
+      if (strategy.sizing.type === 'fraction-of-equity' && strategy.sizing.sizeAt === 'fill-price') {
+        if (!('symbol' in strategy)) {
+          context.addIssue({ code: 'custom', path: ['strategies', i, 'sizing', 'sizeAt'], message: `${strategy.type} sizes its two legs together at the signal; use sizeAt: signal-close` });
+        } else if (spec.allocator !== undefined) {
+          context.addIssue({ code: 'custom', path: ['strategies', i, 'sizing', 'sizeAt'], message: 'the allocator fits quantities sized at the signal close; remove allocator or use sizeAt: signal-close' });
+        }
+      }
       check(['strategies', i], () => {
         const instance = buildStrategy(strategy);
         built.push(instance);
@@ -298,9 +306,16 @@ export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<R
       if (symbol !== feed.config.volatilityIndex?.symbol) bars.set(symbol, market.bars.get(symbol) ?? []);
     }
   }
+  const strategies = spec.strategies.map(buildStrategy);
+  const fillPriceSizing = Object.fromEntries(
+    spec.strategies.flatMap((entry, i) =>
+      entry.sizing.type === 'fraction-of-equity' && entry.sizing.sizeAt === 'fill-price' ? [[(strategies[i] as Strategy).name, sizerOf(entry.sizing)] as const] : [],
+    ),
+  );
   return {
     bars,
-    strategies: spec.strategies.map(buildStrategy),
+    strategies,
+    ...(Object.keys(fillPriceSizing).length === 0 ? {} : { fillPriceSizing }),
     ...(spec.risk === undefined ? {} : { risk: spec.risk }),
     ...(spec.allocator === undefined ? {} : { allocator: spec.allocator }),
     ...(spec.consensus === undefined ? {} : { consensus: spec.consensus }),

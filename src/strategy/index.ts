@@ -6,7 +6,7 @@ export { meanReversion } from './mean-reversion.js';
 export { pairs } from './pairs.js';
 export { crossVenueArbitrage } from './arbitrage.js';
 export { collectIntents, type StrategyAccount } from './collect.js';
-export { strategySpecSchema, buildStrategy, sideOf, strategyFieldsOf, type StrategySpec } from './registry.js';
+export { strategySpecSchema, buildStrategy, sideOf, sizerOf, strategyFieldsOf, type StrategySpec } from './registry.js';
 export {
   type RestorableStrategy,
   type StrategiesSnapshot,

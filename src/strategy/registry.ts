@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
+import { type Sizer, fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { crossVenueArbitrage } from './arbitrage.js';
 import { emaCrossover, smaCrossover } from './crossover.js';
 import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
@@ -22,8 +22,22 @@ const rsiLevel = between(0, 100);
 const sizing = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fixed-quantity'), units: positiveUpTo(MAX_UNITS) }),
   // At most all of the equity: the portfolio has no margin or leverage setting to lend the rest.
-  z.strictObject({ type: z.literal('fraction-of-equity'), fraction: positiveUpTo(1), wholeUnits: z.boolean().default(true) }),
+  // sizeAt: the price the count is computed at, the signal bar's close or the fill (the next open).
+  z.strictObject({
+    type: z.literal('fraction-of-equity'),
+    fraction: positiveUpTo(1),
+    wholeUnits: z.boolean().default(true),
+    sizeAt: z.enum(['signal-close', 'fill-price']).default('signal-close'),
+  }),
 ]);
+
+/** A strategy entry's `sizing`, validated. */
+export type SizingSpec = z.output<typeof sizing>;
+
+/** The sizer a `sizing` entry names. */
+export function sizerOf(spec: SizingSpec): Sizer {
+  return spec.type === 'fixed-quantity' ? fixedQuantity(spec.units) : fractionOfEquity(spec.fraction, { wholeUnits: spec.wholeUnits });
+}
 
 /** The sides a one-symbol strategy opens; absent means `long` (see {@link sideOf}). */
 const side = z.enum(SIDES as [Side, ...Side[]]).optional();
@@ -136,7 +150,7 @@ export function sideOf(spec: StrategySpec): Side {
  * @throws InvalidInputError from the strategy's constructor, naming its field.
  */
 export function buildStrategy(spec: StrategySpec): RestorableStrategy {
-  const sizer = spec.sizing.type === 'fixed-quantity' ? fixedQuantity(spec.sizing.units) : fractionOfEquity(spec.sizing.fraction, { wholeUnits: spec.sizing.wholeUnits });
+  const sizer = sizerOf(spec.sizing);
   const named = spec.name === undefined ? {} : { name: spec.name };
   const sided = 'symbol' in spec ? { side: sideOf(spec) } : {};
   switch (spec.type) {

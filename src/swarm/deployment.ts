@@ -221,6 +221,7 @@ export class Deployment {
       ...(backtest.endOfData === undefined ? {} : { endOfData: backtest.endOfData }),
       ...(backtest.periodsPerYear === undefined ? {} : { periodsPerYear: backtest.periodsPerYear }),
       ...(backtest.statistics === undefined ? {} : { statistics: backtest.statistics }),
+      ...(backtest.fillPriceSizing === undefined ? {} : { fillPriceSizing: backtest.fillPriceSizing }),
     });
     this.#ledger = new StepLedger({
       deciders: this.plan.deciders.length,

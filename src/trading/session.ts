@@ -7,13 +7,14 @@ import {
   type Portfolio,
   type PortfolioOptions,
   RatioConvention,
+  type Sizer,
   type Trade,
   createPortfolio,
   performanceStats,
   settleEndOfData,
 } from '../portfolio/index.js';
 import type { StrategyIntent } from '../strategy/index.js';
-import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, clientOrderId, feeForFill } from '../venue/index.js';
+import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions, applySlippage, clientOrderId, feeForFill } from '../venue/index.js';
 
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
 const NO_ORDERS: readonly SubmittedOrder[] = Object.freeze([]);
@@ -82,6 +83,20 @@ export interface TradingSessionOptions {
   periodsPerYear?: number;
   /** How Sharpe and Sortino are computed. @default arithmetic, no risk-free rate */
   statistics?: Partial<StatisticsConventions>;
+  /**
+   * Strategies (by name) whose entries are sized at the fill price (`sizeAt: fill-price`), with the
+   * sizer to size them. See {@link TradingSession}. @default none: every order keeps the quantity
+   * its strategy gave at the signal bar's close
+   */
+  fillPriceSizing?: Readonly<Record<string, Sizer>>;
+}
+
+/** An entry to size when its fill price is known. */
+interface PendingResize {
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  readonly sizer: Sizer;
 }
 
 /** An order submitted by {@link TradingSession.submit}, with what the venue answered. */
@@ -102,6 +117,15 @@ export interface SubmittedOrder {
  *   marks again.
  * The snapshot `open` returns is what every decision of the step must see; nothing trades between
  * it and the step's orders. After the last step, `settle` applies the end-of-data rule.
+ *
+ * Sizing at the fill price (`fillPriceSizing`, next-open fills): a market entry (intent `enter-long`
+ * or `enter-short`) of such a strategy is accepted with the quantity sized at the signal bar's close,
+ * then, at the open of its symbol's next bar and before that step's fills, resized to
+ * `sizer.quantity(fillPrice, equityAtOpen)`: `fillPrice` the bar's open after the venue's slippage,
+ * `equityAtOpen` cash + every position at this step's opens (its latest mark for a symbol without a
+ * bar now). A count of 0 cancels it. The decision stages (consensus, risk limits) judged the
+ * quantity sized at the close. With `fillAt: 'close'` the fill price is the signal close: nothing
+ * is resized.
  */
 export class TradingSession {
   readonly swarm: string;
@@ -121,6 +145,9 @@ export class TradingSession {
   /** The latest bar of every symbol, for the end-of-data rule. */
   readonly #lastBars = new Map<string, Bar>();
   #peakEquity = -Infinity;
+  readonly #fillPriceSizing: ReadonlyMap<string, Sizer>;
+  /** Entries to size at their fill price, in submission order. */
+  #pendingResizes: PendingResize[] = [];
 
   /** @throws InvalidInputError naming the field. */
   constructor(options: TradingSessionOptions) {
@@ -144,6 +171,14 @@ export class TradingSession {
     this.venue = new PaperVenue({ ...options.venue, symbols: this.#symbols });
     this.portfolio = createPortfolio(options.portfolio);
     this.#closeFills = this.venue.config.fillAt === FillAt.close;
+    this.#fillPriceSizing = new Map(
+      Object.entries(options.fillPriceSizing ?? {}).map(([strategy, sizer]) => {
+        if (typeof (sizer as Partial<Sizer> | undefined)?.quantity !== 'function') {
+          throw new InvalidInputError(`fillPriceSizing.${strategy}`, 'must be a sizer with quantity(price, equity)');
+        }
+        return [strategy, sizer];
+      }),
+    );
   }
 
   /** Starts a time step; returns the account every decision of the step sees. */
@@ -188,6 +223,10 @@ export class TradingSession {
       );
       if (result.status === 'rejected') {
         this.#rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'rejected' });
+      }
+      const sizer = this.#fillPriceSizing.get(intent.strategy);
+      if (sizer !== undefined && result.status === 'accepted' && !this.#closeFills && intent.type === 'market' && intent.intent.startsWith('enter-')) {
+        this.#pendingResizes.push({ clientOrderId: id, symbol: intent.symbol, side: intent.side, sizer });
       }
       return { clientOrderId: id, intent, result };
     });
@@ -258,6 +297,7 @@ export class TradingSession {
   }
 
   private fill(step: readonly Bar[]): void {
+    if (this.#pendingResizes.length > 0) this.resizeAtOpen(step);
     let made: Fill[] | undefined;
     for (const bar of step) {
       for (const fill of this.venue.onBar(bar)) {
@@ -269,6 +309,25 @@ export class TradingSession {
     if (made === undefined) return;
     this.#stepFills = made;
     this.#positions = undefined;
+  }
+
+  /** Sizes the pending entries of the symbols with a bar in `step` at their fill price (see the class comment). */
+  private resizeAtOpen(step: readonly Bar[]): void {
+    const opens = new Map(step.map((bar) => [bar.symbol, bar.open]));
+    let equity = this.portfolio.cash;
+    for (const { symbol, quantity, markPrice } of this.portfolio.openPositions()) equity += quantity * (opens.get(symbol) ?? markPrice ?? 0);
+    const waiting: PendingResize[] = [];
+    for (const pending of this.#pendingResizes) {
+      const open = opens.get(pending.symbol);
+      if (open === undefined) {
+        waiting.push(pending);
+        continue;
+      }
+      const quantity = pending.sizer.quantity(applySlippage(this.venue.config.slippage, pending.side, open), equity);
+      if (quantity > 0) this.venue.resize(pending.clientOrderId, quantity);
+      else this.venue.cancel(pending.clientOrderId);
+    }
+    this.#pendingResizes = waiting;
   }
 
   private mark(step: readonly Bar[]): void {

@@ -292,6 +292,32 @@ describe('PaperVenue cancel', () => {
   });
 });
 
+describe('PaperVenue resize', () => {
+  it('sets the quantity of an open order before its first fill, keeping its place in the queue', () => {
+    const v = venue();
+    v.submit(order(), { timeMs: 0 });
+    v.submit(order({ clientOrderId: 'o2', quantity: 5 }), { timeMs: 0 });
+    expect(v.resize('o1', 7)).toEqual({ status: 'accepted' });
+    expect(summary(v.onBar(bar(1, 100, 101, 99, 100)))).toEqual([
+      [7, 100],
+      [5, 100],
+    ]);
+  });
+
+  it('refuses an order that filled (even in part), an unknown one and a bad quantity, changing nothing', () => {
+    const v = venue({ partialFills: { maxFractionOfBarVolume: 0.1 } });
+    v.submit(order({ quantity: 150 }), { timeMs: 0 });
+    v.submit(order({ clientOrderId: 'o2' }), { timeMs: 5 });
+    expect(v.resize('o2', 0)).toMatchObject({ status: 'rejected', reason: RejectReason.invalidQuantity });
+    expect(v.resize('o2', Number.NaN)).toMatchObject({ status: 'rejected', reason: RejectReason.invalidQuantity });
+    expect(v.resize('nope', 1)).toMatchObject({ status: 'rejected', reason: RejectReason.unknownOrder });
+    v.onBar(bar(1, 100, 101, 99, 100));
+    expect(v.resize('o1', 120)).toMatchObject({ status: 'partially-filled', reason: RejectReason.notOpen });
+    expect(v.order('o1')).toMatchObject({ filledQuantity: 100, remainingQuantity: 50 });
+    expect(v.order('o2')?.request.quantity).toBe(10);
+  });
+});
+
 describe('PaperVenue rejects', () => {
   const cases: [string, Record<string, unknown>, RejectReason][] = [
     ['empty id', { clientOrderId: '' }, RejectReason.invalidClientOrderId],

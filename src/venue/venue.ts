@@ -67,7 +67,8 @@ interface SymbolBook {
 }
 
 interface OrderRecord {
-  readonly request: Readonly<OrderRequest>;
+  /** Replaced (never mutated) by {@link PaperVenue.resize}. */
+  request: Readonly<OrderRequest>;
   status: Exclude<OrderStatus, 'duplicate'>;
   readonly reason?: RejectReason;
   readonly message?: string;
@@ -181,6 +182,24 @@ export class PaperVenue {
     }
     record.status = 'cancelled';
     return { status: 'cancelled' };
+  }
+
+  /**
+   * Sets the quantity of an open order that has not filled at all, keeping its place in the queue:
+   * how an entry sized at the fill price (`sizeAt: fill-price`) gets its count once that price is known.
+   * @returns `accepted`; or, when the order is not open or has filled in part, its current status
+   *   with reason `not-open`; or `rejected` with reason `unknown-order`, or `invalid-quantity` for a
+   *   quantity that is not a finite number > 0 (the order is then unchanged).
+   */
+  resize(clientOrderId: string, quantity: number): OrderResult {
+    const record = this.orders.get(clientOrderId);
+    if (!record) return reject(RejectReason.unknownOrder, `no order has clientOrderId ${JSON.stringify(clientOrderId)}`);
+    if (record.status !== 'accepted') {
+      return { status: record.status, reason: RejectReason.notOpen, message: `order ${clientOrderId} is ${record.status}; only an open order with no fill can be resized` };
+    }
+    if (!Number.isFinite(quantity) || quantity <= 0) return reject(RejectReason.invalidQuantity, `quantity must be a finite number > 0, got ${quantity}`);
+    record.request = Object.freeze({ ...record.request, quantity });
+    return { status: 'accepted' };
   }
 
   /**

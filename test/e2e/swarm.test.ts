@@ -57,10 +57,10 @@ describe('tradeswarm run: parity with the backtest', () => {
 });
 
 describe('tradeswarm run: parity with the backtest on the short side', () => {
-  it('mesh: an always-in-the-market crossover (side both) and a short-only momentum give the backtest\'s trades, fills and final equity', async () => {
+  it('mesh: an always-in-the-market crossover (side both) and a short-only momentum sized at the fill price give the backtest\'s trades, fills and final equity', async () => {
     const strategies = [
       { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, side: 'both', sizing: { type: 'fixed-quantity', units: 10 } },
-      { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.01, exitThreshold: 0, side: 'short', sizing: { type: 'fraction-of-equity', fraction: 0.2 } },
+      { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.01, exitThreshold: 0, side: 'short', sizing: { type: 'fraction-of-equity', fraction: 0.2, sizeAt: 'fill-price' } },
       { type: 'ema-crossover', symbol: 'BBB', fastPeriod: 5, slowPeriod: 20, side: 'both', sizing: { type: 'fixed-quantity', units: 5 } },
     ];
     const spec = await parseSwarmSpec(specFor({ topology: 'mesh' }, { strategies }));
