@@ -37,31 +37,17 @@ describe('smaCrossover', () => {
     expect(seen).toEqual([[], [], [], ['exit-long']]);
   });
 
-  it.each<[string, 'short' | 'both', Array<[number, string, string, number, string]>]>([
-    // close − sma(3) from bar 2: 0, −0.67 (bar 3 crosses below), +1.67 (bar 4 crosses above), +1.67, −3 (bar 6 crosses below), −1.67
-    [
-      'short: sells short on a cross below, buys back on a cross above',
-      'short',
-      [
-        [3, 'enter-short', 'sell', 10, 'AAA'],
-        [4, 'exit-short', 'buy', 10, 'AAA'],
-        [6, 'enter-short', 'sell', 10, 'AAA'],
-      ],
-    ],
+  // close − sma(3) from bar 2: 0, −0.67 (bar 3 crosses below), +1.67 (bar 4 crosses above), +1.67, −3 (bar 6 crosses below), −1.67
+  it.each<[string, 'short' | 'both', string[]]>([
+    ['short: sells short on a cross below, buys back on a cross above', 'short', ['3 enter-short sell 10', '4 exit-short buy 10', '6 enter-short sell 10']],
     [
       'both: always in the market after the first cross, each cross reverses with two orders (exit, then the opposite entry)',
       'both',
-      [
-        [3, 'enter-short', 'sell', 10, 'AAA'],
-        [4, 'exit-short', 'buy', 10, 'AAA'],
-        [4, 'enter-long', 'buy', 10, 'AAA'],
-        [6, 'exit-long', 'sell', 10, 'AAA'],
-        [6, 'enter-short', 'sell', 10, 'AAA'],
-      ],
+      ['3 enter-short sell 10', '4 exit-short buy 10', '4 enter-long buy 10', '6 exit-long sell 10', '6 enter-short sell 10'],
     ],
   ])('side %s', (_name, side, expected) => {
     const strategy = smaCrossover({ symbol: 'AAA', fastPeriod: 1, slowPeriod: 3, side, sizing: fixedQuantity(10) });
-    expect(rows(runSteps(strategy, closesOf('AAA', [10, 10, 10, 9, 12, 13, 8, 8])))).toEqual(expected);
+    expect(rows(runSteps(strategy, closesOf('AAA', [10, 10, 10, 9, 12, 13, 8, 8]))).map((row) => row.slice(0, 4).join(' '))).toEqual(expected);
   });
 
   it('long (the default) leaves a short it did not open alone; short leaves a long alone', () => {
