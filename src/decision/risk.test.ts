@@ -169,6 +169,20 @@ describe('RiskManager limits', () => {
     });
   });
 
+  it('a reversal (sell the long, then sell short): the exit shrinks the long; the entry is judged as a new short on what the exit leaves', () => {
+    const reversal = [order('AAA', 'sell', 10, 'exit-long'), order('AAA', 'sell', 10, 'enter-short')];
+    // NORMAL: 10 → 0 passes; 0 → −10 is past maxPositionUnits 5.
+    expect(verdicts(createRiskManager({ maxPositionUnits: 5 }).review(reversal, context({ positions: { AAA: 10 } })))).toEqual({
+      approved: ['sell 10 AAA'],
+      rejected: ['sell 10 AAA: position-limit'],
+    });
+    // REDUCING (drawdown 15 % ≥ 10 %): the exit shrinks a position, the short opens one.
+    expect(verdicts(createRiskManager({ reduceAtDrawdown: 0.1 }).review(reversal, context({ positions: { AAA: 10 }, equity: 85_000 })))).toEqual({
+      approved: ['sell 10 AAA'],
+      rejected: ['sell 10 AAA: reducing-only'],
+    });
+  });
+
   it('maxPositionFraction: |position × price| at most the fraction of equity', () => {
     const risk = createRiskManager({ maxPositionFraction: 0.5 });
     // 0.5 × 100 000 at 100 a unit: 500 units
