@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InvalidInputError } from '../core/index.js';
 import { type Sizer, fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { crossVenueArbitrage } from './arbitrage.js';
 import { emaCrossover, smaCrossover } from './crossover.js';
@@ -6,7 +7,6 @@ import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNIT
 import { meanReversion } from './mean-reversion.js';
 import { momentumStrategy } from './momentum.js';
 import { pairs } from './pairs.js';
-import { InvalidInputError } from '../core/index.js';
 import { SIDES, Side } from './rules.js';
 import type { RestorableStrategy } from './snapshot.js';
 
