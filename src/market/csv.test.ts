@@ -59,6 +59,18 @@ describe.skipIf(!haveData)(`loadCsvBars on ${dataDir} (skipped when that folder 
     expect(first2023?.open).toBe(447.91);
   });
 
+  it('reads reference/GOOG_2004_2013.csv as pandas wrote it (an unnamed first column, capitalised names)', async () => {
+    const bars = await loadCsvBars(new URL('reference/GOOG_2004_2013.csv', dataUrl), 'GOOG');
+    expect(bars).toHaveLength(2148);
+    expect(bars[0]).toEqual({ symbol: 'GOOG', timeMs: Date.UTC(2004, 7, 19), open: 100, high: 104.06, low: 95.96, close: 100.34, volume: 22351900 });
+  });
+
+  it('reads reference/index_2006_daily.csv (Date, ..., OpenInterest), ignoring the extra column', async () => {
+    const bars = await loadCsvBars(new URL('reference/index_2006_daily.csv', dataUrl), 'IDX');
+    expect(bars).toHaveLength(255);
+    expect(bars[0]).toEqual({ symbol: 'IDX', timeMs: Date.UTC(2006, 0, 2), open: 3578.73, high: 3605.95, low: 3578.73, close: 3604.33, volume: 0 });
+  });
+
   it('loads and validates every daily file', async () => {
     const files = (await readdir(join(dataDir, 'daily'))).filter((name) => name.endsWith('.csv'));
     expect(files.length).toBeGreaterThanOrEqual(18);
@@ -97,6 +109,7 @@ describe('loadCsvBars on small files', () => {
   }
 
   const header = 'date,open,high,low,close,volume\n';
+  const TIME_FORMS = "write YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (in the data's time zone, or ending in Z or ±HH:MM), or Unix time in seconds (10 digits) or milliseconds (13 digits)";
 
   it('reads dates as UTC midnight, tolerating CRLF, a BOM and blank lines', async () => {
     const path = await write('ok.csv', `\uFEFF${header.replace('\n', '\r\n')}2020-01-02,1,2,0.5,1.5,100\r\n\r\n2020-01-03,1.5,1.5,1,1,0\r\n`);
@@ -138,16 +151,17 @@ describe('loadCsvBars on small files', () => {
   it.each([
     ['bad number', `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-03,1,2,0.5,abc,100\n`, 'bad-number.csv line 3, column close: "abc" is not a number; write a plain decimal such as 12.34'],
     ['empty cell', `${header}2020-01-02,1,2,,1.5,100\n`, 'empty-cell.csv line 2, column low: is empty; every row needs a value in every column'],
-    ['short row', `${header}2020-01-02,1,2,0.5,1.5\n`, 'short-row.csv line 2, column volume: is empty; every row needs a value in every column'],
+    ['short row', `${header}2020-01-02,1,2,0.5,1.5,100\n2020-01-03,1,2,0.5,1.5\n`, 'short-row.csv line 3: the row has 5 fields and the header 6; every row needs a value in every column (check for a missing comma)'],
+    ['short row unused', `date,open,high,low,close,volume,note\n2020-01-02,1,2,0.5,1.5,100\n`, 'short-row-unused.csv line 2: the row has 6 fields and the header 7; every row needs a value in every column (check for a missing comma)'],
     [
       'missing column',
       'date,open,high,low,close\n2020-01-02,1,2,0.5,1.5\n',
-      'missing-column.csv line 1: is not a CSV of bars (its first line has 5 columns, without volume); expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+      'missing-column.csv line 1: is not a CSV of bars (its first line has 5 columns, without volume); expected a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name)',
     ],
     [
-      'wrong time column',
-      'time,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,1\n',
-      'wrong-time-column.csv line 1: is not a CSV of bars (its first line has 6 columns, the first not date or datetime); expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)',
+      'no time column',
+      'when,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,1\n',
+      'no-time-column.csv line 1: is not a CSV of bars (its first line has 6 columns, without a time column); expected a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name)',
     ],
     [
       'unsorted dates',
@@ -169,17 +183,77 @@ describe('loadCsvBars on small files', () => {
     ['low above open', `${header}2020-01-02,1,2,1.1,1.5,100\n`, 'low-above-open.csv line 2, column low: low 1.1 is above min(open, close) 1; fix or remove the row'],
     ['negative volume', `${header}2020-01-02,1,2,0.5,1.5,-5\n`, 'negative-volume.csv line 2, column volume: volume must be a finite number >= 0, got -5; fix or remove the row'],
     ['bad date', `${header}2020-02-30,1,2,0.5,1.5,100\n`, 'bad-date.csv line 2, column date: "2020-02-30" is not a calendar date; check month and day'],
-    ['date format', `${header}02/01/2020,1,2,0.5,1.5,100\n`, 'date-format.csv line 2, column date: "02/01/2020" is not a date; write YYYY-MM-DD'],
+    ['date format', `${header}02/01/2020,1,2,0.5,1.5,100\n`, 'date-format.csv line 2, column date: "02/01/2020" is not a date or time; write YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (in the data\'s time zone, or ending in Z or ±HH:MM), or Unix time in seconds (10 digits) or milliseconds (13 digits)'],
+    ['ambiguous number of digits', `${header}20200102,1,2,0.5,1.5,100\n`, 'ambiguous-number-of-digits.csv line 2, column date: "20200102" is not a date or time; write YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (in the data\'s time zone, or ending in Z or ±HH:MM), or Unix time in seconds (10 digits) or milliseconds (13 digits)'],
     [
       'skipped hour',
       'datetime,open,high,low,close,volume\n2023-03-12T02:30:00,1,1,1,1,1\n',
       'skipped-hour.csv line 2, column datetime: "2023-03-12T02:30:00" does not exist in America/New_York (clocks jumped forward over it); check the data\'s time zone',
     ],
-    ['empty file', '', 'empty-file.csv line 1: the file is empty; expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume) and rows of bars'],
+    ['empty file', '', 'empty-file.csv line 1: the file is empty; expected a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name), then rows of bars'],
     ['header only', header, 'header-only.csv line 1: the file has a header but no rows; add bars or use another file'],
   ])('reports %s with file, line and column', async (name, text, message) => {
     const error = await failure(`${name.replace(/ /g, '-')}.csv`, text);
     expect(error.message).toBe(message);
+  });
+
+  const ohlcv = (bars: Bar[]): number[][] => bars.map((bar) => [bar.timeMs, bar.open, bar.high, bar.low, bar.close, bar.volume]);
+
+  it('reads a pandas-style file: an unnamed index column of date-times, capitalised names, extra columns', async () => {
+    const path = await write('pandas.csv', ',Open,High,Low,Close,Volume,Dividends\n2023-08-03 09:30:00,10,11,9,10.5,100,0\n2023-08-03 09:31:00,10.5,10.6,10.1,10.2,50,0\n');
+    expect(ohlcv(await loadCsvBars(path, 'PD'))).toEqual([
+      [Date.UTC(2023, 7, 3, 13, 30), 10, 11, 9, 10.5, 100],
+      [Date.UTC(2023, 7, 3, 13, 31), 10.5, 10.6, 10.1, 10.2, 50],
+    ]);
+  });
+
+  it('reads a Yahoo-style file: Date,Open,High,Low,Close,Adj Close,Volume, close winning over Adj Close', async () => {
+    const yahoo = 'Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,74.06,75.15,73.80,75.09,73.45,135480400\n';
+    expect(ohlcv(await loadCsvBars(await write('yahoo.csv', yahoo), 'AAPL'))).toEqual([[Date.UTC(2020, 0, 2), 74.06, 75.15, 73.8, 75.09, 135480400]]);
+    // Only an adjusted close: it is the close.
+    const adjusted = 'DATE,OPEN,HIGH,LOW,ADJ_CLOSE,VOLUME\n2020-01-02,74,75,73,74.5,1\n';
+    expect(ohlcv(await loadCsvBars(await write('adjusted.csv', adjusted), 'AAPL'))).toEqual([[Date.UTC(2020, 0, 2), 74, 75, 73, 74.5, 1]]);
+  });
+
+  it.each([
+    ['timestamp', '1691069400', Date.UTC(2023, 7, 3, 13, 30)],
+    ['timestamp', '1691069400000', Date.UTC(2023, 7, 3, 13, 30)],
+    ['Time', '2023-08-03T13:30:00.123456Z', Date.UTC(2023, 7, 3, 13, 30, 0, 123)],
+    ['Datetime', '2023-08-03 09:30:00-04:00', Date.UTC(2023, 7, 3, 13, 30)],
+  ])('reads a %s column holding %s', async (column, value, timeMs) => {
+    const path = await write(`time-${value.replace(/[:+ .]/g, '_')}.csv`, `${column},open,high,low,close,volume\n${value},1,1,1,1,1\n`);
+    expect((await loadCsvBars(path, 'T'))[0]?.timeMs).toBe(timeMs);
+  });
+
+  it('reads the columns a mapping names, whatever they are called', async () => {
+    const path = await write('mapped.csv', 'Day,o,h,l,c,Adj Close,v\n2020-01-02,10,12,9,11,10.5,7\n');
+    const bars = await loadCsvBars(path, 'M', { columns: { date: 'day', open: 'O', high: 'H', low: 'L', close: 'adj close', volume: 'V' } });
+    expect(ohlcv(bars)).toEqual([[Date.UTC(2020, 0, 2), 10, 12, 9, 10.5, 7]]);
+    // Errors name the column as the file spells it.
+    const bad = await write('mapped-bad.csv', 'Day,o,h,l,c,Adj Close,v\n2020-01-02,10,12,9,11,x,7\n');
+    await expect(loadCsvBars(bad, 'M', { columns: { date: 'Day', open: 'o', high: 'h', low: 'l', close: 'Adj Close', volume: 'v' } })).rejects.toThrow(
+      'mapped-bad.csv line 2, column Adj Close: "x" is not a number; write a plain decimal such as 12.34',
+    );
+  });
+
+  it('refuses a mapping that names no column of the file, or reads one column as two fields', async () => {
+    const path = await write('unmapped.csv', 'Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,100\n');
+    await expect(loadCsvBars(path, 'U', { columns: { close: 'Adj Close' } })).rejects.toThrow(
+      'unmapped.csv line 1: has no column named "Adj Close" (columns.close); its first line has 6 columns; check the name in columns.close',
+    );
+    await expect(loadCsvBars(path, 'U', { columns: { open: 'Close' } })).rejects.toThrow('unmapped.csv line 1: one column is read as open and close; map each field to a column of its own in columns');
+  });
+
+  it('converts naive date-times in the given zone: New York and Chicago across the 2023 switch to daylight time, checked by hand', async () => {
+    const text = 'Datetime,Open,High,Low,Close,Volume\n2023-03-10 09:30:00,1,1,1,1,1\n2023-03-13 09:30:00,1,1,1,1,1\n';
+    const path = await write('zones.csv', text);
+    // New York: EST (UTC-5) on Friday 10 March, EDT (UTC-4) from Sunday 12 March.
+    expect((await loadCsvBars(path, 'Z')).map((bar) => new Date(bar.timeMs).toISOString())).toEqual(['2023-03-10T14:30:00.000Z', '2023-03-13T13:30:00.000Z']);
+    // Chicago: CST (UTC-6), then CDT (UTC-5).
+    expect((await loadCsvBars(path, 'Z', { timeZone: 'America/Chicago' })).map((bar) => new Date(bar.timeMs).toISOString())).toEqual([
+      '2023-03-10T15:30:00.000Z',
+      '2023-03-13T14:30:00.000Z',
+    ]);
   });
 
   it('reports broken CSV quoting with its line', async () => {
@@ -189,7 +263,7 @@ describe('loadCsvBars on small files', () => {
 
   it.each([
     ['bad number', 'close', `${'x'.repeat(1000)}`, 'long-cell.csv line 2, column close: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"… (1000 characters) is not a number; write a plain decimal such as 12.34'],
-    ['bad date', 'date', `2020-01-02${'y'.repeat(200)}`, 'long-cell.csv line 2, column date: "2020-01-02yyyyyyyyyyyyyyyyyyyyyy"… (210 characters) is not a date; write YYYY-MM-DD'],
+    ['bad date', 'date', `2020-01-02${'y'.repeat(200)}`, `long-cell.csv line 2, column date: "2020-01-02yyyyyyyyyyyyyyyyyyyyyy"… (210 characters) is not a date or time; ${TIME_FORMS}`],
   ])('quotes at most 32 characters of a cell (%s)', async (_name, column, value, message) => {
     const row = column === 'date' ? `${value},1,2,0.5,1.5,100` : `2020-01-02,1,2,0.5,${value},100`;
     expect((await failure('long-cell.csv', `${header}${row}\n`)).message).toBe(message);
@@ -209,12 +283,12 @@ describe('loadCsvBars on small files', () => {
   });
 
   describe('files that are not CSVs of bars: their content is never quoted', () => {
-    const EXPECTED = 'expected a header date,open,high,low,close,volume (or datetime,open,high,low,close,volume)';
+    const EXPECTED = 'expected a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name)';
     const SECRET = 'root:$6$secretSalt$Zm9vYmFyYmF6cXV4c2VjcmV0aGFzaA:19000:0:99999:7:::';
 
     it.each([
-      ['shadow', `${SECRET}\ndaemon:*:19000:0:99999:7:::\n`, `shadow line 1: is not a CSV of bars (its first line has 1 column, the first not date or datetime); ${EXPECTED}`],
-      ['blank lines, then a secret', `\n\n${SECRET},more,${SECRET}\n`, `blank-lines line 3: is not a CSV of bars (its first line has 3 columns, the first not date or datetime); ${EXPECTED}`],
+      ['shadow', `${SECRET}\ndaemon:*:19000:0:99999:7:::\n`, `shadow line 1: is not a CSV of bars (its first line has 1 column, without a time column, open, high, low, close, volume); ${EXPECTED}`],
+      ['blank lines, then a secret', `\n\n${SECRET},more,${SECRET}\n`, `blank-lines line 3: is not a CSV of bars (its first line has 3 columns, without a time column, open, high, low, close, volume); ${EXPECTED}`],
       ['a bar header with a secret for a column', `date,open,high,low,close,${SECRET}\n2020-01-02,1,2,0.5,1.5,100\n`, `extra-column line 1: is not a CSV of bars (its first line has 6 columns, without volume); ${EXPECTED}`],
       ['a secret with a quote in it', `${SECRET}"oops\n`, `quoted line 1: is not a CSV of bars (its first line is not valid CSV); ${EXPECTED}`],
     ])('%s: says what was expected and how many columns it found, not what it found', async (_name, content, message) => {

@@ -6,14 +6,27 @@ import { parse } from 'csv-parse/sync';
 import { InvalidInputError, errorMessage } from '../core/index.js';
 import { type Bar, freezeBar, validateBar } from './bars.js';
 
+/** The fields of a bar a CSV column can hold. */
+const CSV_FIELDS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
+export type CsvField = (typeof CSV_FIELDS)[number];
+
+/**
+ * Which column of a file holds each field, by its header name (compared ignoring case and any
+ * character that is not a letter or digit, so `Adj Close` also finds `adj_close`). A field not given
+ * is found by its usual names (see {@link loadCsvBars}).
+ */
+export type CsvColumns = Partial<Record<CsvField, string>>;
+
 /** Options of {@link loadCsvBars}. */
 export interface CsvBarsOptions {
   /**
-   * IANA time zone of zone-less `datetime` values (exchange local time). Ignored for `date` files
-   * (a date is UTC midnight) and for datetimes that carry their own `Z` or `±HH:MM` offset.
+   * IANA time zone of zone-less date-times (exchange local time). Ignored for plain dates (a date is
+   * UTC midnight), epoch timestamps, and date-times that carry their own `Z` or `±HH:MM` offset.
    * @default 'America/New_York' (US equities and ETFs, as in `../shared/data/minute`)
    */
   timeZone?: string;
+  /** Header names of the columns, for a file whose names are not the usual ones. @default found by name */
+  columns?: CsvColumns;
 }
 
 /**
@@ -30,10 +43,29 @@ const QUOTED_CELL_CHARS = 32;
 
 const VALUE_COLUMNS = ['open', 'high', 'low', 'close', 'volume'] as const;
 type ValueColumn = (typeof VALUE_COLUMNS)[number];
-const EXPECTED_HEADER = 'date,open,high,low,close,volume (or datetime,open,high,low,close,volume)';
+/**
+ * The names each field is found by when `columns` does not name its column, in order of preference
+ * (normalised: lower case, letters and digits only). `close` wins over `adj close`: a bar's open, high
+ * and low are of the same (unadjusted) series as its close, and an adjusted close beside them can fall
+ * outside the day's range. `adj close` is read only when the file has no `close`.
+ */
+const USUAL_NAMES: Readonly<Record<CsvField, readonly string[]>> = {
+  date: ['date', 'datetime', 'timestamp', 'time'],
+  open: ['open'],
+  high: ['high'],
+  low: ['low'],
+  close: ['close', 'adjclose', 'adjustedclose'],
+  volume: ['volume'],
+};
+const EXPECTED_HEADER =
+  'a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name)';
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?$/;
+/** Unix time: 9 or 10 digits are seconds (1973-03-03 to 2286-11-20), 12 or 13 digits milliseconds (the same span). */
+const EPOCH_SECONDS = /^\d{9,10}$/;
+const EPOCH_MILLISECONDS = /^\d{12,13}$/;
+const TIME_FORMS = 'write YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (in the data\'s time zone, or ending in Z or ±HH:MM), or Unix time in seconds (10 digits) or milliseconds (13 digits)';
 
 interface ParsedRow {
   readonly record: string[];
@@ -41,26 +73,39 @@ interface ParsedRow {
 }
 
 /**
- * Reads bars for `symbol` from a CSV file in the format of `../shared/data`: a header whose first
- * column is `date` or `datetime`, then `open,high,low,close,volume` (any order; extra columns are
- * ignored), one row per bar, times strictly ascending.
+ * Reads bars for `symbol` from a CSV file with a header, one row per bar, times strictly ascending:
+ * the format of `../shared/data`, and the files pandas (`DataFrame.to_csv`), Yahoo Finance and most
+ * data vendors write.
  *
- * Times:
- * - `date` (`YYYY-MM-DD`) is UTC midnight of that day.
- * - `datetime` (`YYYY-MM-DDTHH:MM[:SS[.mmm]]`) without a zone is wall-clock time in
+ * Columns are found by their header names, ignoring case and any character that is not a letter or
+ * digit, in any order (other columns are ignored):
+ * - time: `options.columns.date` when given; else the first column named `date`, `datetime`,
+ *   `timestamp` or `time`; else the first column when its name is empty (the index pandas writes).
+ * - `open`, `high`, `low`, `close`, `volume`, or the names `options.columns` gives. `close` wins over
+ *   `adj close` when a file has both (open, high and low are unadjusted, and an adjusted close can
+ *   fall outside their range); `adj close` is the close only in a file without `close`. To trade an
+ *   adjusted series, give a file whose every price is adjusted.
+ *
+ * Times, in any time column:
+ * - `YYYY-MM-DD` is UTC midnight of that day.
+ * - `YYYY-MM-DDTHH:MM[:SS[.fraction]]` (a space for the `T` too) without a zone is wall-clock time in
  *   `options.timeZone` (default US/Eastern) and is converted to UTC with the zone's offset on that
  *   date, daylight saving included (EDT = UTC-4 in summer, EST = UTC-5 in winter), using the tz
  *   database that `Intl` carries. A wall-clock time that occurs twice (the hour repeated when
  *   clocks go back) is read as the first occurrence; one that does not exist (the hour skipped
- *   when clocks go forward) is an error. A datetime with `Z` or an offset is taken as written.
+ *   when clocks go forward) is an error. A datetime with `Z` or an offset is taken as written;
+ *   digits past milliseconds are dropped.
+ * - Unix time: 9 or 10 digits are seconds, 12 or 13 digits milliseconds (both from 1973-03-03 to
+ *   2286-11-20; other digit counts are refused rather than guessed).
  *
  * Errors quote a cell of a bar row at most (cut to 32 characters), and nothing of a file whose first
  * line is not a header of bars: such a file may be anything (a path mistyped as `/etc/shadow`).
  *
  * @throws InvalidInputError for anything wrong in the file, naming the file, the line, the column
- *   and what to do, e.g. `AAPL.csv line 17, column close: "abc" is not a number; ...`. Nothing is
- *   returned on error. Also when the path is not a regular file, the file is larger than
- *   {@link MAX_CSV_BYTES}, it cannot be read, or `options.timeZone` is unknown.
+ *   and what to do, e.g. `AAPL.csv line 17, column close: "abc" is not a number; ...`, or how many
+ *   fields a short row has against the header's. Nothing is returned on error. Also when the path is
+ *   not a regular file, the file is larger than {@link MAX_CSV_BYTES}, it cannot be read,
+ *   `options.timeZone` is unknown, or a column `options.columns` names is not in the header.
  */
 export async function loadCsvBars(path: string | URL, symbol: string, options: CsvBarsOptions = {}): Promise<Bar[]> {
   const filePath = typeof path === 'string' ? path : fileURLToPath(path);
@@ -68,7 +113,7 @@ export async function loadCsvBars(path: string | URL, symbol: string, options: C
   if (symbol.trim() === '') throw new InvalidInputError('symbol', 'must be a non-empty string');
   const timeZone = options.timeZone ?? 'America/New_York';
   const zone = zoneOffsets(timeZone);
-  return parseCsvBars(await readCsvText(filePath, file), file, symbol, zone);
+  return parseCsvBars(await readCsvText(filePath, file), file, symbol, zone, options.columns ?? {});
 }
 
 /**
@@ -105,12 +150,11 @@ function fileKind(stats: { isDirectory(): boolean; isCharacterDevice(): boolean;
   return 'not a file';
 }
 
-function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffsets): Bar[] {
+function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffsets, columns: CsvColumns): Bar[] {
   const fail = (line: number, column: string | undefined, message: string): never => {
     throw new InvalidInputError(`${file} line ${line}${column === undefined ? '' : `, column ${column}`}`, message);
   };
-  const header = readHeader(text, file);
-  const { names, timeColumn } = header;
+  const header = readHeader(text, file, columns);
   let rows: ParsedRow[];
   try {
     rows = parse(text, { ...PARSE_OPTIONS, info: true }) as unknown as ParsedRow[];
@@ -119,38 +163,39 @@ function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffs
     // No `cause`: the parser's error holds the whole field it choked on, and the CLI prints causes.
     throw new InvalidInputError(`${file} line ${typeof line === 'number' ? line : '?'}`, `is not valid CSV (${parserMessage(error)}); fix the quoting or delimiters`);
   }
-  const indexOf = {} as Record<ValueColumn, number>;
-  for (const column of VALUE_COLUMNS) indexOf[column] = names.indexOf(column);
   if (rows.length === 1) return fail(header.line, undefined, 'the file has a header but no rows; add bars or use another file');
+  const { indexOf, label, fieldCount } = header;
 
   const bars: Bar[] = [];
   let previous: { timeMs: number; text: string; line: number } | undefined;
   for (let r = 1; r < rows.length; r++) {
     const { record, info } = rows[r] as ParsedRow;
     const line = info.lines;
-    const cell = (index: number, column: string): string => {
-      const value = record[index];
-      if (value === undefined || value === '') return fail(line, column, 'is empty; every row needs a value in every column');
+    if (record.length < fieldCount) {
+      fail(line, undefined, `the row has ${record.length} field${record.length === 1 ? '' : 's'} and the header ${fieldCount}; every row needs a value in every column (check for a missing comma)`);
+    }
+    const cell = (field: CsvField): string => {
+      const value = record[indexOf[field]] ?? '';
+      if (value === '') return fail(line, label[field], 'is empty; every row needs a value in every column');
       return value;
     };
-    const timeText = cell(0, timeColumn);
-    const timeMs =
-      timeColumn === 'date' ? parseDate(timeText, (message) => fail(line, 'date', message)) : parseDateTime(timeText, zone, (message) => fail(line, 'datetime', message));
+    const timeText = cell('date');
+    const timeMs = parseTime(timeText, zone, (message) => fail(line, label.date, message));
     if (previous !== undefined && timeMs <= previous.timeMs) {
       if (timeMs === previous.timeMs) {
-        fail(line, timeColumn, `${timeText} repeats line ${previous.line}; remove the duplicate row`);
+        fail(line, label.date, `${timeText} repeats line ${previous.line}; remove the duplicate row`);
       }
-      fail(line, timeColumn, `${timeText} is earlier than ${previous.text} on line ${previous.line}; sort the rows by ${timeColumn}, oldest first`);
+      fail(line, label.date, `${timeText} is earlier than ${previous.text} on line ${previous.line}; sort the rows by ${label.date}, oldest first`);
     }
     const values = {} as Record<ValueColumn, number>;
     for (const column of VALUE_COLUMNS) {
-      const raw = cell(indexOf[column], column);
-      if (!NUMBER.test(raw)) fail(line, column, `${quoteCell(raw)} is not a number; write a plain decimal such as 12.34`);
+      const raw = cell(column);
+      if (!NUMBER.test(raw)) fail(line, label[column], `${quoteCell(raw)} is not a number; write a plain decimal such as 12.34`);
       values[column] = Number(raw);
     }
     const bar = freezeBar({ symbol, timeMs, ...values });
     const problem = validateBar(bar)[0];
-    if (problem !== undefined) fail(line, problem.field, `${problem.message}; fix or remove the row`);
+    if (problem !== undefined) fail(line, label[problem.field as CsvField] ?? problem.field, `${problem.message}; fix or remove the row`);
     bars.push(bar);
     previous = { timeMs, text: timeText, line };
   }
@@ -159,23 +204,32 @@ function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffs
 
 const PARSE_OPTIONS = { bom: true, trim: true, skip_empty_lines: true, relax_column_count: true } as const;
 
-/** A bar file's header: its line and its column names, lower-cased. */
+/** A bar file's header: its line, its number of fields, and where each field is. */
 interface Header {
   readonly line: number;
-  readonly names: readonly string[];
-  readonly timeColumn: 'date' | 'datetime';
+  readonly fieldCount: number;
+  /** Index of each field's column. */
+  readonly indexOf: Readonly<Record<CsvField, number>>;
+  /** Each field's column as errors name it: its header name, or the field's own name for an unnamed column. */
+  readonly label: Readonly<Record<CsvField, string>>;
+}
+
+/** A header name as columns are compared: lower case, letters and digits only (`Adj Close` → `adjclose`). */
+function normalise(name: string): string {
+  return name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
 }
 
 /**
  * The header of a CSV of bars, read from the first line that is not blank.
  * @throws InvalidInputError when that line is not such a header, saying what was expected and how
- *   many columns the line has, and quoting nothing of it: the file may be anything.
+ *   many columns the line has, and quoting nothing of it (the file may be anything) but the names
+ *   `columns` gives.
  */
-function readHeader(text: string, file: string): Header {
+function readHeader(text: string, file: string, columns: CsvColumns): Header {
   const first = firstLine(text);
-  if (first === undefined) throw new InvalidInputError(`${file} line 1`, `the file is empty; expected a header ${EXPECTED_HEADER} and rows of bars`);
+  if (first === undefined) throw new InvalidInputError(`${file} line 1`, `the file is empty; expected ${EXPECTED_HEADER}, then rows of bars`);
   const notBars = (why: string): never => {
-    throw new InvalidInputError(`${file} line ${first.line}`, `is not a CSV of bars (${why}); expected a header ${EXPECTED_HEADER}`);
+    throw new InvalidInputError(`${file} line ${first.line}`, `is not a CSV of bars (${why}); expected ${EXPECTED_HEADER}`);
   };
   // NUL, and U+FFFD where the UTF-8 decoder met bytes it could not decode.
   if (first.text.includes('\u0000') || first.text.includes('\uFFFD')) return notBars('its first line is not text: it holds NUL or bytes that are not UTF-8');
@@ -185,13 +239,30 @@ function readHeader(text: string, file: string): Header {
   } catch {
     return notBars('its first line is not valid CSV');
   }
-  const names = record.map((name) => name.toLowerCase());
-  const columns = `its first line has ${names.length} column${names.length === 1 ? '' : 's'}`;
-  const timeColumn = names[0];
-  if (timeColumn !== 'date' && timeColumn !== 'datetime') return notBars(`${columns}, the first not date or datetime`);
-  const missing = VALUE_COLUMNS.filter((column) => !names.includes(column));
-  if (missing.length > 0) return notBars(`${columns}, without ${missing.join(', ')}`);
-  return { line: first.line, names, timeColumn };
+  const names = record.map(normalise);
+  const columnCount = `its first line has ${names.length} column${names.length === 1 ? '' : 's'}`;
+  const indexOf = {} as Record<CsvField, number>;
+  const missing: string[] = [];
+  for (const field of CSV_FIELDS) {
+    const mapped = columns[field];
+    if (mapped !== undefined) {
+      const index = names.indexOf(normalise(mapped));
+      if (index < 0) {
+        throw new InvalidInputError(`${file} line ${first.line}`, `has no column named ${JSON.stringify(mapped)} (columns.${field}); ${columnCount}; check the name in columns.${field}`);
+      }
+      indexOf[field] = index;
+      continue;
+    }
+    const index = USUAL_NAMES[field].map((usual) => names.indexOf(usual)).find((found) => found >= 0) ?? (field === 'date' && names[0] === '' ? 0 : -1);
+    if (index < 0) missing.push(field === 'date' ? 'a time column' : field);
+    indexOf[field] = index;
+  }
+  if (missing.length > 0) return notBars(`${columnCount}, without ${missing.join(', ')}`);
+  const twice = CSV_FIELDS.filter((field) => CSV_FIELDS.some((other) => other !== field && indexOf[other] === indexOf[field]));
+  if (twice.length > 0) throw new InvalidInputError(`${file} line ${first.line}`, `one column is read as ${twice.join(' and ')}; map each field to a column of its own in columns`);
+  const label = {} as Record<CsvField, string>;
+  for (const field of CSV_FIELDS) label[field] = (record[indexOf[field]] ?? '').trim() || field;
+  return { line: first.line, fieldCount: record.length, indexOf, label };
 }
 
 /** The first line of `text` that is not blank (after a byte order mark), and its number from 1. */
@@ -216,9 +287,17 @@ function parserMessage(error: unknown): string {
   return errorMessage(error).replace(/value is ("(?:[^"\\]|\\.)*")/, (_match, quoted: string) => `value is ${quoteCell(JSON.parse(quoted) as string)}`);
 }
 
+/** A time cell in any of the forms {@link loadCsvBars} reads, as UTC milliseconds. */
+function parseTime(text: string, zone: ZoneOffsets, fail: (message: string) => never): number {
+  if (DATE.test(text)) return parseDate(text, fail);
+  if (DATETIME.test(text)) return parseDateTime(text, zone, fail);
+  if (EPOCH_SECONDS.test(text)) return Number(text) * 1000;
+  if (EPOCH_MILLISECONDS.test(text)) return Number(text);
+  return fail(`${quoteCell(text)} is not a date or time; ${TIME_FORMS}`);
+}
+
 function parseDate(text: string, fail: (message: string) => never): number {
-  const match = DATE.exec(text);
-  if (!match) return fail(`${quoteCell(text)} is not a date; write YYYY-MM-DD`);
+  const match = DATE.exec(text) as RegExpExecArray;
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
   const timeMs = Date.UTC(year, month - 1, day);
   if (!sameCalendarFields(timeMs, year, month, day, 0, 0, 0)) return fail(`${JSON.stringify(text)} is not a calendar date; check month and day`);
@@ -226,10 +305,9 @@ function parseDate(text: string, fail: (message: string) => never): number {
 }
 
 function parseDateTime(text: string, zone: ZoneOffsets, fail: (message: string) => never): number {
-  const match = DATETIME.exec(text);
-  if (!match) return fail(`${quoteCell(text)} is not a datetime; write YYYY-MM-DDTHH:MM:SS (exchange local time, no zone)`);
+  const match = DATETIME.exec(text) as RegExpExecArray;
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(match[i] ?? 0)) as [number, number, number, number, number, number];
-  const millis = Number((match[7] ?? '').padEnd(3, '0'));
+  const millis = Number((match[7] ?? '').slice(0, 3).padEnd(3, '0'));
   const wallMs = Date.UTC(year, month - 1, day, hour, minute, second, millis);
   if (!sameCalendarFields(wallMs, year, month, day, hour, minute, second)) {
     return fail(`${JSON.stringify(text)} is not a valid date and time; check each field`);

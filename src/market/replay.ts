@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import { type Bar, MAX_DATE_MS, freezeBar } from './bars.js';
-import { loadCsvBars } from './csv.js';
+import { type CsvColumns, loadCsvBars } from './csv.js';
 import { type Feed, type FeedStart, type StepSource, openSourceFeed } from './feed.js';
 import { Timeline } from './timeline.js';
 
@@ -47,6 +47,8 @@ export interface CsvFeedOptions extends ArrayFeedOptions {
   files: readonly CsvFeedFile[];
   /** Time zone of zone-less datetimes, as {@link loadCsvBars} takes it. @default 'America/New_York' */
   timeZone?: string;
+  /** Header names of the files' columns, as {@link loadCsvBars} takes them. @default found by their usual names */
+  columns?: CsvColumns;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function openCsvFeed(options: CsvFeedOptions): Promise<Feed> {
   const bars = new Map<string, readonly Bar[]>();
   for (const [i, file] of (files as CsvFeedFile[]).entries()) {
     if (bars.has(file.symbol)) throw new InvalidInputError(`files[${i}].symbol`, `${JSON.stringify(file.symbol)} is given twice; each file needs a symbol of its own`);
-    bars.set(file.symbol, await loadCsvBars(file.path, file.symbol, options.timeZone === undefined ? {} : { timeZone: options.timeZone }));
+    bars.set(file.symbol, await loadCsvBars(file.path, file.symbol, { ...(options.timeZone === undefined ? {} : { timeZone: options.timeZone }), ...(options.columns === undefined ? {} : { columns: options.columns }) }));
   }
   return openArrayFeed(bars, options);
 }

@@ -180,6 +180,50 @@ describe('backtest spec: CSV data.from / data.to', () => {
   });
 });
 
+describe('backtest spec: CSV columns and time zones', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-columns-'));
+  // A vendor's names (Day, Last, Adj Close, Vol) and intraday wall-clock times.
+  writeFileSync(join(folder, 'VEND.csv'), 'Day,Open,High,Low,Last,Adj Close,Vol\n2023-03-10 09:30,10,12,9,11,10.5,7\n2023-03-13 09:30,11,13,10,12,11.5,8\n');
+  writeFileSync(join(folder, 'YHOO.csv'), 'Date,Open,High,Low,Close,Adj Close,Volume\n2023-03-10 09:30,20,22,19,21,20.5,7\n2023-03-13 09:30,21,23,20,22,21.5,8\n');
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const spec = (data: Record<string, unknown>): Record<string, unknown> => ({
+    data: { source: 'csv', ...data },
+    strategies: [{ ...VALID.strategies[0], symbol: 'VEND', fastPeriod: 2, slowPeriod: 3 }],
+  });
+  const load = async (data: Record<string, unknown>): Promise<Map<string, Array<{ timeMs: number; close: number; volume: number }>>> => {
+    const options = await runOptionsFromSpec(parseSpec(spec(data)), folder);
+    const bars = options.bars as ReadonlyMap<string, ReadonlyArray<{ timeMs: number; close: number; volume: number }>>;
+    return new Map([...bars].map(([symbol, list]) => [symbol, list.map(({ timeMs, close, volume }) => ({ timeMs, close, volume }))]));
+  };
+
+  it('maps columns per file over the data-wide mapping, and converts each file in its own time zone', async () => {
+    const bars = await load({
+      timeZone: 'America/Chicago',
+      columns: { close: 'Adj Close' },
+      files: [
+        { path: 'VEND.csv', symbol: 'VEND', columns: { date: 'Day', close: 'Last', volume: 'Vol' } },
+        { path: 'YHOO.csv', symbol: 'YHOO', timeZone: 'America/New_York' },
+      ],
+    });
+    // VEND: its own close (Last), Chicago wall time: CST (UTC-6) on 10 March, CDT (UTC-5) on 13 March.
+    expect(bars.get('VEND')).toEqual([
+      { timeMs: Date.UTC(2023, 2, 10, 15, 30), close: 11, volume: 7 },
+      { timeMs: Date.UTC(2023, 2, 13, 14, 30), close: 12, volume: 8 },
+    ]);
+    // YHOO: the data-wide close (Adj Close), New York wall time: EST (UTC-5), then EDT (UTC-4).
+    expect(bars.get('YHOO')).toEqual([
+      { timeMs: Date.UTC(2023, 2, 10, 14, 30), close: 20.5, volume: 7 },
+      { timeMs: Date.UTC(2023, 2, 13, 13, 30), close: 21.5, volume: 8 },
+    ]);
+  });
+
+  it('refuses a column mapping field it does not know, naming it', () => {
+    expect(problems(spec({ files: [{ path: 'VEND.csv', symbol: 'VEND', columns: { adjClose: 'Adj Close' } }] }))).toEqual([
+      'data.files[0].columns.adjClose | "Adj Close" | is not a known field; remove it or check its spelling',
+    ]);
+  });
+});
+
 describe('backtest spec: absurd numbers are refused at parse time, with the limit', () => {
   const withFirst = (changes: Record<string, unknown>): unknown => ({ ...VALID, strategies: [{ ...VALID.strategies[0], ...changes }] });
   const withData = (changes: Record<string, unknown>): unknown => ({ ...VALID, data: { ...VALID.data, ...changes } });

@@ -38,11 +38,17 @@ const ratePerYear = between(0, MAX_RATE_PER_YEAR);
 
 const isoDate = z.iso.date('must be a date YYYY-MM-DD');
 
+/** Header names of a CSV file's columns (`loadCsvBars`' `columns`): `{ date: Date, close: Adj Close }`. */
+const csvColumns = z.strictObject({ date: name.optional(), open: name.optional(), high: name.optional(), low: name.optional(), close: name.optional(), volume: name.optional() });
+
 const csvData = z.strictObject({
   source: z.literal('csv'),
-  /** One CSV file per symbol; `path` is relative to the spec file's folder. */
-  files: z.array(z.strictObject({ path: name, symbol: name })).min(1),
+  /** One CSV file per symbol; `path` is relative to the spec file's folder; a file's `columns` and `timeZone` override the data's. */
+  files: z.array(z.strictObject({ path: name, symbol: name, columns: csvColumns.optional(), timeZone: name.optional() })).min(1),
+  /** IANA time zone of zone-less date-times in the files. @default America/New_York */
   timeZone: name.optional(),
+  /** Column names of every file, field by field; found by their usual names when absent. */
+  columns: csvColumns.optional(),
   /** Only bars from this date on (`YYYY-MM-DD`, UTC midnight), inclusive. */
   from: isoDate.optional(),
   /** Only bars before the end of this date (`YYYY-MM-DD`, UTC), inclusive. */
@@ -290,11 +296,13 @@ export function parseSpecText(text: string, source: string): Spec {
 export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<RunOptions> {
   const bars = new Map<string, readonly Bar[]>();
   if (spec.data.source === 'csv') {
-    const { timeZone, from, to } = spec.data;
+    const { from, to } = spec.data;
     const fromMs = from === undefined ? -Infinity : Date.parse(`${from}T00:00:00Z`);
     const toMs = to === undefined ? Infinity : Date.parse(`${to}T00:00:00Z`) + 86_400_000;
     for (const file of spec.data.files) {
-      const loaded = await loadCsvBars(resolve(baseDir, file.path), file.symbol, timeZone === undefined ? {} : { timeZone });
+      const timeZone = file.timeZone ?? spec.data.timeZone;
+      const columns = { ...spec.data.columns, ...file.columns };
+      const loaded = await loadCsvBars(resolve(baseDir, file.path), file.symbol, { columns, ...(timeZone === undefined ? {} : { timeZone }) });
       const kept = loaded.filter((bar) => bar.timeMs >= fromMs && bar.timeMs < toMs);
       if (kept.length === 0) throw new InvalidInputError(`data.files[${spec.data.files.indexOf(file)}]`, `${file.path} has no bars from ${from ?? 'the start'} to ${to ?? 'the end'}; widen data.from/data.to`);
       bars.set(file.symbol, kept);
