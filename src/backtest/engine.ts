@@ -2,7 +2,7 @@ import { InvalidInputError } from '../core/index.js';
 import { type AllocationSummary, type ConsensusTallySummary, DecisionPipeline, type RiskStateSummary } from '../decision/index.js';
 import { type Bar, Timeline } from '../market/index.js';
 import type { EquityPoint } from '../portfolio/index.js';
-import { type RunOptions, type RunWarning, warmUpWarnings } from '../runspec/index.js';
+import { type RunOptions, type RunWarning, runGaps, warmUpWarnings } from '../runspec/index.js';
 import { collectIntents } from '../strategy/index.js';
 import { type SessionReport, type SubmittedOrder, TradingSession } from '../trading/index.js';
 
@@ -58,6 +58,8 @@ export interface BacktestResult {
  * them, at its close).
  * Before the first bar, a warm-up longer than the data (a strategy that cannot decide once, an
  * inverse-volatility allocator that stays equal) becomes a warning in the report; the run goes on.
+ * Holes in the data (`options.gaps`) are reported in `gaps`; with `flatten`, positions are closed
+ * at the close of the last bar before each (see `TradingSession`).
  * After the last bar, the end-of-data rule settles open positions (liquidation fills pay the venue's
  * fee model) and records the last equity point; orders still open are dropped.
  * @throws InvalidInputError naming the field for bad bars, options or duplicate strategy names.
@@ -72,6 +74,7 @@ export function runBacktest(options: RunOptions, hooks: BacktestHooks = {}): Bac
     names.add(strategy.name);
   });
   const timeline = new Timeline(options.bars);
+  const gaps = runGaps(options);
   const session = new TradingSession({
     swarm,
     symbols: timeline.symbols,
@@ -81,6 +84,7 @@ export function runBacktest(options: RunOptions, hooks: BacktestHooks = {}): Bac
     ...(options.periodsPerYear === undefined ? {} : { periodsPerYear: options.periodsPerYear }),
     ...(options.statistics === undefined ? {} : { statistics: options.statistics }),
     ...(options.fillPriceSizing === undefined ? {} : { fillPriceSizing: options.fillPriceSizing }),
+    ...(gaps === undefined ? {} : { gaps }),
   });
   const strategies = options.strategies;
   const pipeline = new DecisionPipeline({

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { type BacktestReport, runBacktest } from '../backtest/index.js';
+import { describeGap } from '../market/index.js';
 import { loadRunOptions } from '../runspec/index.js';
-import type { SessionReport } from '../trading/index.js';
+import type { GapReport, SessionReport } from '../trading/index.js';
 
 /** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
 export function registerBacktestCommand(program: Command): void {
@@ -15,6 +16,7 @@ export function registerBacktestCommand(program: Command): void {
       const { report } = runBacktest(backtest);
       // On stderr in both forms, so that `--json` output stays one document (it holds them too).
       for (const warning of report.warnings) process.stderr.write(`tradeswarm: warning: ${warning.message}\n`);
+      for (const gap of report.gaps) process.stderr.write(`tradeswarm: warning: gap: ${gapText(gap)}\n`);
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     });
 }
@@ -31,6 +33,7 @@ export function formatReport(report: BacktestReport): string {
     ['bars', `${report.bars} (${report.timeSteps} time steps)`],
     ...accountRows(report),
     ['end of data', report.endOfData],
+    ...gapRows(report),
     ...riskRows(report),
     ['elapsed', `${report.elapsedMs.toFixed(1)} ms (${Math.round(barsPerSecond).toLocaleString('en-US')} bars/s)`],
   ];
@@ -53,6 +56,19 @@ export function accountRows(report: SessionReport): Array<[string, string]> {
     ['win rate', percent(report.winRate)],
     ['exposure', percent(report.exposure)],
   ];
+}
+
+/** A gap and what the run did about it, in words. */
+export function gapText(gap: GapReport): string {
+  if (gap.flattened === null) return `${describeGap(gap)}; positions were held across it (gaps.flatten: true closes them before it)`;
+  const position = gap.flattened === 0 ? 'no position was open before it' : `closed ${gap.flattened > 0 ? 'a long' : 'a short'} of ${Math.abs(gap.flattened)} at the close of the bar before it`;
+  const orders = gap.cancelledOrders ?? 0;
+  return `${describeGap(gap)}; ${position}${orders === 0 ? '' : `, and cancelled ${orders} order${orders === 1 ? '' : 's'} still open there`}`;
+}
+
+/** One row per gap in the data (none without gaps). */
+export function gapRows(report: Pick<SessionReport, 'gaps'>): Array<[string, string]> {
+  return report.gaps.map((gap) => ['gap', gapText(gap)]);
 }
 
 /** Rows for consensus, the allocator and the risk manager, when the run had them (none otherwise). */

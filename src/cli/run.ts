@@ -1,6 +1,8 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../core/index.js';
+import { describeGap } from '../market/index.js';
+import { runGaps } from '../runspec/index.js';
 import { type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
 import { parseSandboxFlag } from './sandbox.js';
 import { formatSwarmReport } from './swarm-report.js';
@@ -77,6 +79,7 @@ export async function runSpec(file: string, options: RunOptions, signal?: AbortS
   }
   const progress = progressBar(`${spec.spec.name} (${spec.swarm.topology})`);
   for (const warning of swarmSpecWarnings(spec)) progress.note(`tradeswarm: warning: ${warning.message}`);
+  for (const gap of runGaps(spec.backtest)?.found ?? []) progress.note(`tradeswarm: warning: gap: ${describeGap(gap)}; ${spec.backtest.gaps !== false && spec.backtest.gaps?.flatten === true ? 'positions are closed at the close of the bar before it' : 'positions are held across it (gaps.flatten: true closes them before it)'}`);
   try {
     return await runSwarm({
       spec,

@@ -1,6 +1,6 @@
 import type { LatencySummary } from '../core/index.js';
 import type { AgentReport, SwarmReport } from '../swarm/index.js';
-import { accountRows, percent, riskRows } from './backtest.js';
+import { accountRows, gapRows, percent, riskRows } from './backtest.js';
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '-');
 const latency = (summary: LatencySummary | null): string =>
@@ -27,6 +27,7 @@ export function formatSwarmReport(report: SwarmReport): string {
       `${absence.agent} (${absence.label}) for steps ${absence.fromStep}–${absence.toStep} (${absence.steps}): ${absence.how}`,
     ]),
     ...accountRows(report),
+    ...gapRows(report),
     ...riskRows({
       allocation: report.pipeline?.allocation ?? null,
       riskState: report.pipeline?.riskState ?? null,

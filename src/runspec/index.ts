@@ -1,4 +1,4 @@
-export { type RunOptions } from './options.js';
+export { type RunOptions, type RunGapOptions, runGaps } from './options.js';
 export { parseSpec, parseSpecText, loadSpec, runOptionsFromSpec, loadRunOptions, specProblemOf, type Spec } from './spec.js';
 export { SpecError } from './errors.js';
 export { type RunWarning, warmUpWarnings } from './warnings.js';

@@ -1,5 +1,5 @@
 import type { ConsensusOptions, PortfolioAllocatorOptions, RiskManagerOptions } from '../decision/index.js';
-import type { Bar } from '../market/index.js';
+import { type Bar, type DataGap, type GapOptions, findGaps } from '../market/index.js';
 import type { EndOfDataRule, PortfolioOptions, RatioConvention, Sizer } from '../portfolio/index.js';
 import type { Strategy } from '../strategy/index.js';
 import type { PaperVenueOptions } from '../venue/index.js';
@@ -40,4 +40,31 @@ export interface RunOptions {
   risk?: RiskManagerOptions;
   /** Strategies vote on each new risk in a symbol they trade, before the allocator. @default none */
   consensus?: ConsensusOptions;
+  /**
+   * Holes in the data: found as `findGaps` finds them, reported (in the report's `gaps` and as
+   * warnings), and with `flatten: true` closed across; `false`: not looked for.
+   * @default reported, positions carried across
+   */
+  gaps?: RunGapOptions | false;
+}
+
+/** How a run treats holes in its data. */
+export interface RunGapOptions extends GapOptions {
+  /**
+   * Close each position at the close of its symbol's last bar before a gap, and cancel the symbol's
+   * open orders there, instead of holding them across the hole.
+   * @default false
+   */
+  flatten?: boolean;
+}
+
+/**
+ * The gaps of a run's data and whether to close positions across them, as the backtest and the swarm
+ * both give them to their trading session; `undefined` when `options.gaps` is `false`.
+ * @throws InvalidInputError naming `threshold` or `minimumDays` when one is out of range.
+ */
+export function runGaps(options: Pick<RunOptions, 'bars' | 'gaps'>): { readonly found: readonly DataGap[]; readonly flatten: boolean } | undefined {
+  if (options.gaps === false) return undefined;
+  const { flatten = false, ...find } = options.gaps ?? {};
+  return { found: findGaps(options.bars, find), flatten };
 }

@@ -224,6 +224,20 @@ describe('backtest spec: CSV columns and time zones', () => {
   });
 });
 
+describe('backtest spec: gaps', () => {
+  it.each([
+    [{ threshold: 1 }, 'gaps.threshold | 1 | must be > 1'],
+    [{ minimumDays: -2 }, 'gaps.minimumDays | -2 | must be >= 0'],
+    [{ flaten: true }, 'gaps.flaten | true | is not a known field; remove it or check its spelling'],
+  ])('refuses %j, naming the field', (gaps, problem) => {
+    expect(problems({ ...VALID, gaps })).toEqual([problem]);
+  });
+
+  it.each([[false], [{ threshold: 20, minimumDays: 0, flatten: true }]])('passes %j to the run', async (gaps) => {
+    expect((await runOptionsFromSpec(parseSpec({ ...VALID, gaps }), '.')).gaps).toEqual(gaps);
+  });
+});
+
 describe('backtest spec: absurd numbers are refused at parse time, with the limit', () => {
   const withFirst = (changes: Record<string, unknown>): unknown => ({ ...VALID, strategies: [{ ...VALID.strategies[0], ...changes }] });
   const withData = (changes: Record<string, unknown>): unknown => ({ ...VALID, data: { ...VALID.data, ...changes } });

@@ -166,6 +166,13 @@ export const specSchema = z
       })
       .default({ convention: RatioConvention.arithmetic, riskFreeRatePerYear: 0 }),
     /**
+     * Holes in the data longer than `threshold` usual intervals and `minimumDays` days: reported, and
+     * closed across with `flatten: true`; `false` to not look for them. Default: reported, carried across.
+     */
+    gaps: z
+      .union([z.literal(false), z.strictObject({ threshold: z.number().gt(1).lte(MAX_SYNTHETIC_BARS).optional(), minimumDays: between(0, MAX_DATE_MS / 86_400_000).optional(), flatten: z.boolean().optional() })])
+      .optional(),
+    /**
      * How `tradeswarm run` deploys the strategies as a swarm (topology, pacing, timeouts). The
      * in-process backtest ignores it, so one spec file runs both ways; `tradeswarm run` validates it.
      */
@@ -333,6 +340,7 @@ export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<R
     periodsPerYear: spec.periodsPerYear,
     statistics: spec.statistics,
     swarm: spec.name,
+    ...(spec.gaps === undefined ? {} : { gaps: spec.gaps }),
   };
 }
 

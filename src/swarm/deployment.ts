@@ -30,6 +30,7 @@ import type { AgentLauncher } from './launcher.js';
 import { StepLedger } from './ledger.js';
 import type { SwarmOutcome, SwarmReport } from './report.js';
 import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
+import { runGaps } from '../runspec/index.js';
 
 
 /** What moves a deployment. */
@@ -213,6 +214,7 @@ export class Deployment {
     this.plan = planOf(options.spec);
     this.#topics = swarmTopics(options.swarmId);
     this.#lockstep = section.pacing.mode === 'lockstep';
+    const gaps = runGaps(backtest);
     this.#session = new TradingSession({
       swarm: spec.name,
       symbols: [...options.pacer.symbols],
@@ -222,6 +224,7 @@ export class Deployment {
       ...(backtest.periodsPerYear === undefined ? {} : { periodsPerYear: backtest.periodsPerYear }),
       ...(backtest.statistics === undefined ? {} : { statistics: backtest.statistics }),
       ...(backtest.fillPriceSizing === undefined ? {} : { fillPriceSizing: backtest.fillPriceSizing }),
+      ...(gaps === undefined ? {} : { gaps }),
     });
     this.#ledger = new StepLedger({
       deciders: this.plan.deciders.length,

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import type { AccountSnapshot, DecisionRejection } from '../decision/index.js';
-import type { Bar } from '../market/index.js';
+import type { Bar, DataGap } from '../market/index.js';
 import {
   EndOfDataRule,
   type EquitySeries,
@@ -57,6 +57,25 @@ export interface SessionReport {
   /** Open positions at the end (none after a liquidating rule). */
   readonly openPositions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
   readonly endOfData: EndOfDataRule;
+  /** Holes in the data (see `findGaps`), in time order; empty when there are none or gap reporting is off. */
+  readonly gaps: readonly GapReport[];
+}
+
+/** A hole in a symbol's data, and what the run did about it. */
+export interface GapReport extends DataGap {
+  /**
+   * With flattening: the position closed at the close of the last bar before the gap (positive: a
+   * long sold; 0 when there was none); `null` when positions were carried across.
+   */
+  readonly flattened: number | null;
+  /** With flattening: the symbol's orders cancelled at the last bar before the gap; `null` without. */
+  readonly cancelledOrders: number | null;
+}
+
+/** The gaps a {@link TradingSession} reports, and whether it closes positions across them. */
+export interface SessionGaps {
+  readonly found: readonly DataGap[];
+  readonly flatten: boolean;
 }
 
 /** How a run's Sharpe and Sortino are computed. */
@@ -81,6 +100,8 @@ export interface TradingSessionOptions {
   endOfData?: EndOfDataRule;
   /** Equity points per year, for Sharpe and Sortino. @default 252 */
   periodsPerYear?: number;
+  /** Holes in the data, reported, and closed across when `flatten` (see {@link TradingSession}). @default none */
+  gaps?: SessionGaps;
   /** How Sharpe and Sortino are computed. @default arithmetic, no risk-free rate */
   statistics?: Partial<StatisticsConventions>;
   /**
@@ -126,6 +147,10 @@ export interface SubmittedOrder {
  * bar now). A count of 0 cancels it. The decision stages (consensus, risk limits) judged the
  * quantity sized at the close. With `fillAt: 'close'` the fill price is the signal close: nothing
  * is resized.
+ * With `gaps.flatten`, `close` on a symbol's last bar before one of its gaps then cancels the
+ * symbol's open orders (they would fill after the gap) and closes its position at that bar's close
+ * (fill id `gap:<symbol>:<timeMs>`, the venue's fee model applies), so nothing is held across the
+ * hole; decisions of that step saw the position still open.
  */
 export class TradingSession {
   readonly swarm: string;
@@ -148,6 +173,12 @@ export class TradingSession {
   readonly #fillPriceSizing: ReadonlyMap<string, Sizer>;
   /** Entries to size at their fill price, in submission order. */
   #pendingResizes: PendingResize[] = [];
+  readonly #gaps: readonly DataGap[];
+  /** With flattening: per symbol, the times of its last bars before its gaps, in order, and the gaps' indices. */
+  readonly #flattenAt: Map<string, { readonly times: number[]; readonly gaps: number[]; next: number }> | undefined;
+  /** Per gap, the quantity flattened and the orders cancelled (with flattening). */
+  readonly #flattened: number[];
+  readonly #cancelled: number[];
 
   /** @throws InvalidInputError naming the field. */
   constructor(options: TradingSessionOptions) {
@@ -179,6 +210,19 @@ export class TradingSession {
         return [strategy, sizer];
       }),
     );
+    this.#gaps = options.gaps?.found ?? [];
+    this.#flattened = this.#gaps.map(() => 0);
+    this.#cancelled = this.#gaps.map(() => 0);
+    if (options.gaps?.flatten === true && this.#gaps.length > 0) {
+      const flattenAt = new Map<string, { times: number[]; gaps: number[]; next: number }>();
+      this.#gaps.forEach((gap, index) => {
+        let entry = flattenAt.get(gap.symbol);
+        if (entry === undefined) flattenAt.set(gap.symbol, (entry = { times: [], gaps: [], next: 0 }));
+        entry.times.push(gap.lastBeforeMs);
+        entry.gaps.push(index);
+      });
+      this.#flattenAt = flattenAt;
+    }
   }
 
   /** Starts a time step; returns the account every decision of the step sees. */
@@ -244,9 +288,11 @@ export class TradingSession {
   /** Ends a time step (fills and marks it with close fills). */
   close(step: readonly Bar[]): void {
     this.#stepFills = NO_FILLS;
-    if (!this.#closeFills) return;
-    this.fill(step);
-    this.mark(step);
+    if (this.#closeFills) {
+      this.fill(step);
+      this.mark(step);
+    }
+    if (this.#flattenAt !== undefined) this.flattenGaps(step);
   }
 
   /**
@@ -287,6 +333,11 @@ export class TradingSession {
       exposure: stats.exposure,
       openPositions: portfolio.openPositions().map(({ symbol, quantity }) => ({ symbol, quantity })),
       endOfData: rule,
+      gaps: this.#gaps.map((gap, index) => ({
+        ...gap,
+        flattened: this.#flattenAt === undefined ? null : (this.#flattened[index] as number),
+        cancelledOrders: this.#flattenAt === undefined ? null : (this.#cancelled[index] as number),
+      })),
     };
     return { report, equitySeries: series };
   }
@@ -294,6 +345,37 @@ export class TradingSession {
   /** The fills made by the latest {@link open} or {@link close} (empty when it made none). */
   stepFills(): readonly Fill[] {
     return this.#stepFills;
+  }
+
+  /** Closes each symbol of `step` whose bar is the last before one of its gaps (see the class). */
+  private flattenGaps(step: readonly Bar[]): void {
+    const flattenAt = this.#flattenAt;
+    if (flattenAt === undefined) return;
+    for (const bar of step) {
+      const entry = flattenAt.get(bar.symbol);
+      if (entry === undefined || entry.times[entry.next] !== bar.timeMs) continue;
+      const gapIndex = entry.gaps[entry.next] as number;
+      entry.next++;
+      for (const order of this.venue.openOrders()) {
+        if (order.request.symbol === bar.symbol && this.venue.cancel(order.request.clientOrderId).status === 'cancelled') this.#cancelled[gapIndex] = (this.#cancelled[gapIndex] as number) + 1;
+      }
+      const quantity = this.portfolio.quantity(bar.symbol);
+      if (quantity === 0) continue;
+      const size = Math.abs(quantity);
+      const fill: Fill = Object.freeze({
+        clientOrderId: `gap:${bar.symbol}:${bar.timeMs}`,
+        symbol: bar.symbol,
+        side: quantity > 0 ? 'sell' : 'buy',
+        quantity: size,
+        price: bar.close,
+        fee: feeForFill(this.venue.config.fees, bar.close, size, { fillCount: 0, rawTotal: 0, charged: 0 }).fee,
+        timeMs: bar.timeMs,
+      });
+      this.portfolio.apply(fill);
+      this.#fills.push(fill);
+      this.#flattened[gapIndex] = quantity;
+      this.#positions = undefined;
+    }
   }
 
   private fill(step: readonly Bar[]): void {

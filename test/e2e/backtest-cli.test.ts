@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
+const minuteData = fileURLToPath(new URL('../../../shared/data/minute/SPY_minute.csv', import.meta.url));
 const run = promisify(execFile);
 
 const SPEC = `
@@ -60,5 +62,47 @@ describe('tradeswarm backtest (the CLI as a process)', () => {
     expect(failed).toMatchObject({ code: 1, stdout: '' });
     expect(failed.stderr).toMatch(/shadow line 1: is not a CSV of bars/);
     expect(failed.stderr).not.toContain('secret');
+  });
+});
+
+describe.skipIf(!existsSync(minuteData))(`tradeswarm backtest on data with a gap (${minuteData}; skipped when absent)`, () => {
+  let folder = '';
+  const spec = (extra: string): string =>
+    `name: spy-gap\ndata: { source: csv, files: [{ path: ${JSON.stringify(minuteData)}, symbol: SPY }] }\n` +
+    'strategies:\n  - { type: sma-crossover, symbol: SPY, fastPeriod: 5, slowPeriod: 20, sizing: { type: fixed-quantity, units: 10 } }\n' +
+    extra;
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'backtest-gap-'));
+    await writeFile(join(folder, 'held.yaml'), spec(''));
+    await writeFile(join(folder, 'flat.yaml'), spec('gaps: { flatten: true }\n'));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+  const backtest = (...args: string[]): Promise<{ stdout: string; stderr: string }> => run(process.execPath, ['bin/tradeswarm.js', 'backtest', ...args], { cwd: repository, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const GAP = 'SPY has no bars from 2013-10-11T23:59Z to 2023-08-03T08:00Z (3582.3 days; usually 1 min apart)';
+  const FIRST_AFTER = Date.UTC(2023, 7, 3, 8, 0);
+  interface GapJson {
+    gaps: Array<{ symbol: string; lastBeforeMs: number; firstAfterMs: number; usualIntervalMs: number; flattened: number | null; cancelledOrders: number | null }>;
+    fills: Array<{ timeMs: number }>;
+  }
+
+  it('reports the SPY minute data\'s ten-year hole in the text report, in --json and as a warning, and by default holds across it', async () => {
+    const text = await backtest(join(folder, 'held.yaml'));
+    const held = `${GAP}; positions were held across it (gaps.flatten: true closes them before it)`;
+    expect(text.stdout).toContain(`\ngap              ${held}\n`);
+    expect(text.stderr).toBe(`tradeswarm: warning: gap: ${held}\n`);
+    const json = JSON.parse((await backtest(join(folder, 'held.yaml'), '--json')).stdout) as GapJson;
+    expect(json.gaps).toEqual([{ symbol: 'SPY', lastBeforeMs: Date.UTC(2013, 9, 11, 23, 59), firstAfterMs: FIRST_AFTER, durationMs: FIRST_AFTER - Date.UTC(2013, 9, 11, 23, 59), usualIntervalMs: 60_000, flattened: null, cancelledOrders: null }]);
+    // The order decided on the last bar of 2013 fills at the first open of 2023.
+    expect(json.fills.filter((fill) => fill.timeMs === FIRST_AFTER)).toHaveLength(1);
+  });
+
+  it('with gaps.flatten, cancels the order decided on the last bar before the hole, and says so', async () => {
+    const { stdout, stderr } = await backtest(join(folder, 'flat.yaml'), '--json');
+    expect(stderr).toBe(`tradeswarm: warning: gap: ${GAP}; no position was open before it, and cancelled 1 order still open there\n`);
+    const json = JSON.parse(stdout) as GapJson;
+    expect(json.gaps.map(({ flattened, cancelledOrders }) => ({ flattened, cancelledOrders }))).toEqual([{ flattened: 0, cancelledOrders: 1 }]);
+    expect(json.fills.filter((fill) => fill.timeMs === FIRST_AFTER)).toHaveLength(0);
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TaskMessage, TaskResultMessage } from '../../src/agent/index.js';
 import { runBacktest } from '../../src/backtest/index.js';
@@ -79,6 +82,60 @@ describe('tradeswarm run: parity with the backtest on the short side', () => {
     expect([...decided.values()].some((intents) => intents.join(' ') === 'exit-long enter-short')).toBe(true);
     expect(outcome(report)).toEqual(outcome(backtest));
     expect(report.pipeline?.consensus).toEqual(backtest.consensus);
+  });
+});
+
+/**
+ * 120 weekday bars from 2022-01-03 with sinusoidal closes (each open the previous close), as CSV;
+ * with `hole`, 30 days without bars after the 60th.
+ */
+function sineCsv(phase: number, hole: boolean): string {
+  const rows = ['date,open,high,low,close,volume'];
+  let time = Date.UTC(2022, 0, 3);
+  let previous = 100;
+  for (let n = 0; n < 120; time += 86_400_000) {
+    const weekday = new Date(time).getUTCDay();
+    if (weekday === 0 || weekday === 6) continue;
+    const close = Number((100 + 8 * Math.sin((n + phase) / 4)).toFixed(2));
+    rows.push(`${new Date(time).toISOString().slice(0, 10)},${previous},${(Math.max(previous, close) + 0.5).toFixed(2)},${(Math.min(previous, close) - 0.5).toFixed(2)},${close},1000`);
+    previous = close;
+    n++;
+    if (hole && n === 60) time += 30 * 86_400_000;
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+describe('tradeswarm run: parity with the backtest across a gap in the data', () => {
+  it('star: closes the position and cancels the order at the last bar before the gap, as the backtest does', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'swarm-gap-'));
+    try {
+      await writeFile(join(folder, 'AAA.csv'), sineCsv(1, true));
+      await writeFile(join(folder, 'BBB.csv'), sineCsv(3, false));
+      const raw = specFor(
+        { topology: 'star' },
+        {
+          data: { source: 'csv', files: [{ path: 'AAA.csv', symbol: 'AAA' }, { path: 'BBB.csv', symbol: 'BBB' }] },
+          strategies: [
+            { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 3, slowPeriod: 8, sizing: { type: 'fixed-quantity', units: 10 } },
+            { type: 'momentum', symbol: 'BBB', lookback: 5, entryThreshold: 0.01, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
+          ],
+          consensus: undefined,
+          gaps: { flatten: true },
+        },
+      );
+      const spec = await parseSwarmSpec(JSON.parse(JSON.stringify(raw)) as unknown, 'gap spec', folder);
+      const report = await runSwarm({ spec, logger: silentLogger });
+      const { report: backtest } = runBacktest(spec.backtest);
+      expect(report.outcome).toBe('complete');
+      expect(backtest.gaps).toEqual([
+        { symbol: 'AAA', lastBeforeMs: Date.UTC(2022, 2, 25), firstAfterMs: Date.UTC(2022, 3, 25), durationMs: 31 * 86_400_000, usualIntervalMs: 86_400_000, flattened: 10, cancelledOrders: 1 },
+      ]);
+      expect(backtest.fills.filter((fill) => fill.clientOrderId.startsWith('gap:'))).toHaveLength(1);
+      expect(report.gaps).toEqual(backtest.gaps);
+      expect(outcome(report)).toEqual(outcome(backtest));
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 

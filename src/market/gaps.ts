@@ -1,0 +1,118 @@
+import { InvalidInputError } from '../core/index.js';
+import type { Bar } from './bars.js';
+
+const DAY_MS = 86_400_000;
+
+/** Options of {@link findGaps}. */
+export interface GapOptions {
+  /**
+   * A hole counts as a gap when it is longer than this many usual intervals (the median time between
+   * a symbol's consecutive bars). More than 1.
+   * @default 10
+   */
+  threshold?: number;
+  /**
+   * …and longer than this many days, so that nights, weekends and holidays are never gaps: a long
+   * weekend (Friday's close to Tuesday's open) is under 4 days. 0 for markets that never close.
+   * @default 4
+   */
+  minimumDays?: number;
+}
+
+/** The options of {@link findGaps}, complete. */
+export interface GapConfig {
+  readonly threshold: number;
+  readonly minimumDays: number;
+}
+
+/** A hole in one symbol's bars. */
+export interface DataGap {
+  readonly symbol: string;
+  /** Time of the last bar before the hole. */
+  readonly lastBeforeMs: number;
+  /** Time of the first bar after it. */
+  readonly firstAfterMs: number;
+  /** `firstAfterMs - lastBeforeMs`. */
+  readonly durationMs: number;
+  /** The symbol's usual interval: the median time between its consecutive bars. */
+  readonly usualIntervalMs: number;
+}
+
+/**
+ * Checks gap options and fills in the defaults.
+ * @throws InvalidInputError naming the field (`threshold`, `minimumDays`).
+ */
+export function compileGapOptions(options: GapOptions = {}): GapConfig {
+  const threshold = options.threshold ?? 10;
+  const minimumDays = options.minimumDays ?? 4;
+  if (!Number.isFinite(threshold) || threshold <= 1) throw new InvalidInputError('threshold', `must be a number of usual intervals > 1, got ${threshold}`);
+  if (!Number.isFinite(minimumDays) || minimumDays < 0) throw new InvalidInputError('minimumDays', `must be a number of days >= 0, got ${minimumDays}`);
+  return Object.freeze({ threshold, minimumDays });
+}
+
+/**
+ * The holes in each symbol's bars: times between two consecutive bars of a symbol longer than both
+ * `threshold` times its usual interval (the median of its intervals) and `minimumDays` days. A symbol
+ * that starts later or ends sooner than others has no gap for it; a symbol with fewer than 3 bars has
+ * no usual interval, hence no gaps.
+ * @param bars each symbol's bars in ascending time (as a run holds them)
+ * @returns the gaps by time of the bar before them, then by symbol
+ * @throws InvalidInputError for invalid options.
+ */
+export function findGaps(bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[], options: GapOptions = {}): DataGap[] {
+  const { threshold, minimumDays } = compileGapOptions(options);
+  const gaps: DataGap[] = [];
+  for (const [symbol, list] of bySymbol(bars)) {
+    if (list.length < 3) continue;
+    const intervals = new Float64Array(list.length - 1);
+    for (let i = 1; i < list.length; i++) intervals[i - 1] = (list[i] as Bar).timeMs - (list[i - 1] as Bar).timeMs;
+    const usualIntervalMs = median(intervals);
+    const longerThan = Math.max(threshold * usualIntervalMs, minimumDays * DAY_MS);
+    for (let i = 1; i < list.length; i++) {
+      const lastBeforeMs = (list[i - 1] as Bar).timeMs;
+      const firstAfterMs = (list[i] as Bar).timeMs;
+      const durationMs = firstAfterMs - lastBeforeMs;
+      if (durationMs > longerThan) gaps.push(Object.freeze({ symbol, lastBeforeMs, firstAfterMs, durationMs, usualIntervalMs }));
+    }
+  }
+  return gaps.sort((a, b) => a.lastBeforeMs - b.lastBeforeMs || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+}
+
+/** A gap in words: `SPY has no bars from 2013-10-11T23:59Z to 2023-08-03T08:00Z (3583.3 days; usually 1 min apart)`. */
+export function describeGap(gap: DataGap): string {
+  return `${gap.symbol} has no bars from ${isoMinute(gap.lastBeforeMs)} to ${isoMinute(gap.firstAfterMs)} (${duration(gap.durationMs)}; usually ${duration(gap.usualIntervalMs)} apart)`;
+}
+
+function bySymbol(bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): ReadonlyMap<string, readonly Bar[]> {
+  if (!Array.isArray(bars)) return bars as ReadonlyMap<string, readonly Bar[]>;
+  const lists = new Map<string, Bar[]>();
+  for (const bar of bars as readonly Bar[]) {
+    let list = lists.get(bar.symbol);
+    if (list === undefined) lists.set(bar.symbol, (list = []));
+    list.push(bar);
+  }
+  return lists;
+}
+
+function median(values: Float64Array): number {
+  const sorted = values.slice().sort();
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** `2013-10-11T23:59Z`: minutes are enough to find the bars, and shorter to read. */
+function isoMinute(timeMs: number): string {
+  const text = new Date(timeMs).toISOString();
+  return text.endsWith('T00:00:00.000Z') ? text.slice(0, 10) : `${text.slice(0, 16)}Z`;
+}
+
+function duration(ms: number): string {
+  if (ms >= DAY_MS) return `${round(ms / DAY_MS)} day${round(ms / DAY_MS) === '1' ? '' : 's'}`;
+  if (ms >= 3_600_000) return `${round(ms / 3_600_000)} h`;
+  if (ms >= 60_000) return `${round(ms / 60_000)} min`;
+  return `${round(ms / 1000)} s`;
+}
+
+function round(value: number): string {
+  return String(Math.round(value * 10) / 10);
+}
