@@ -66,13 +66,13 @@ export function findGaps(bars: ReadonlyMap<string, readonly Bar[]> | readonly Ba
     if (list.length < 3) continue;
     const intervals = new Float64Array(list.length - 1);
     for (let i = 1; i < list.length; i++) intervals[i - 1] = (list[i] as Bar).timeMs - (list[i - 1] as Bar).timeMs;
-    const usualIntervalMs = median(intervals);
+    const usualIntervalMs = median(intervals.slice());
     const longerThan = Math.max(threshold * usualIntervalMs, minimumDays * DAY_MS);
-    for (let i = 1; i < list.length; i++) {
-      const lastBeforeMs = (list[i - 1] as Bar).timeMs;
-      const firstAfterMs = (list[i] as Bar).timeMs;
-      const durationMs = firstAfterMs - lastBeforeMs;
-      if (durationMs > longerThan) gaps.push(Object.freeze({ symbol, lastBeforeMs, firstAfterMs, durationMs, usualIntervalMs }));
+    for (let i = 0; i < intervals.length; i++) {
+      const durationMs = intervals[i] as number;
+      if (durationMs <= longerThan) continue;
+      const lastBeforeMs = (list[i] as Bar).timeMs;
+      gaps.push(Object.freeze({ symbol, lastBeforeMs, firstAfterMs: lastBeforeMs + durationMs, durationMs, usualIntervalMs }));
     }
   }
   return gaps.sort((a, b) => a.lastBeforeMs - b.lastBeforeMs || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
@@ -94,10 +94,46 @@ function bySymbol(bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): R
   return lists;
 }
 
+/** The median of `values` (reordered in place). */
 function median(values: Float64Array): number {
-  const sorted = values.slice().sort();
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  const middle = values.length >> 1;
+  const upper = select(values, middle);
+  if (values.length % 2 === 1) return upper;
+  // After the selection every value below `middle` is at most `upper`: the lower middle is their largest.
+  let lower = -Infinity;
+  for (let i = 0; i < middle; i++) if ((values[i] as number) > lower) lower = values[i] as number;
+  return (lower + upper) / 2;
+}
+
+/**
+ * The k-th smallest of `values`, leaving smaller ones before index k and larger after (Hoare's
+ * selection, expected linear time). Written here because a run checks every bar's interval before its
+ * first step: sorting a million intervals took 160–290 ms, a fifth of a million-bar backtest, and no
+ * dependency of the project selects.
+ */
+function select(values: Float64Array, k: number): number {
+  let left = 0;
+  let right = values.length - 1;
+  while (right > left) {
+    const pivot = values[(left + right) >> 1] as number;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while ((values[i] as number) < pivot) i++;
+      while ((values[j] as number) > pivot) j--;
+      if (i <= j) {
+        const swap = values[i] as number;
+        values[i] = values[j] as number;
+        values[j] = swap;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else break;
+  }
+  return values[k] as number;
 }
 
 /** `2013-10-11T23:59Z`: minutes are enough to find the bars, and shorter to read. */
