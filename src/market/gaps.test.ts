@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../core/index.js';
 import { type Bar, compileGapOptions, describeGap, findGaps, loadCsvBars } from './index.js';
 
 const DAY = 86_400_000;
@@ -64,6 +65,20 @@ describe('findGaps', () => {
       ['FULL', barsAt('FULL', all)],
     ]);
     expect(findGaps(bars).map((gap) => [gap.symbol, new Date(gap.lastBeforeMs).toISOString().slice(0, 10)])).toEqual([['HOLE', '2023-01-06']]);
+  });
+
+  it('takes the median interval exactly: odd and even counts, many equal values (seeded, against a sort)', () => {
+    const rng = Rng.seeded(18);
+    for (let round = 0; round < 200; round++) {
+      // Random intervals of 1 to 6 minutes, then a year without bars: always a gap, reporting the median.
+      const times = [0];
+      for (let i = rng.int(2, 60); i > 0; i--) times.push((times.at(-1) as number) + rng.int(1, 6) * MINUTE);
+      times.push((times.at(-1) as number) + 365 * DAY);
+      const intervals = times.slice(1).map((time, i) => time - (times[i] as number)).sort((a, b) => a - b);
+      const middle = intervals.length >> 1;
+      const expected = intervals.length % 2 === 1 ? intervals[middle] : ((intervals[middle - 1] as number) + (intervals[middle] as number)) / 2;
+      expect(findGaps(barsAt('R', times)).at(-1)?.usualIntervalMs, `round ${round}`).toBe(expected);
+    }
   });
 
   it.each([
