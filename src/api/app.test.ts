@@ -40,16 +40,16 @@ describe('createApp', () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
     const refused = await app.inject({ method: 'POST', url: '/v1/fail', payload: { kind: 'bug' }, headers: { authorization: 'Bearer k2' } });
     expect(refused.statusCode).toBe(401);
-    expect(refused.json()).toEqual({ error: { name: 'Unauthorized', message: 'send Authorization: Bearer <api key> (the key `tradeswarm exec serve` printed)', retryable: false } });
+    expect(refused.json()).toEqual({ error: { code: 'unauthorized', name: 'Unauthorized', message: 'send Authorization: Bearer <api key> (the key `tradeswarm exec serve` printed)', retryable: false } });
     expect((await app.inject({ method: 'POST', url: '/v1/fail', payload: { kind: 'invalid' }, headers: { authorization: 'Bearer k1' } })).statusCode).toBe(400);
   });
 
   it.each([
-    { kind: 'invalid', status: 400, error: { name: 'InvalidInputError', field: 'language', retryable: false } },
-    { kind: 'busy', status: 503, error: { name: 'BusyError', retryable: true, retryAfterMs: 1_500 } },
-    { kind: 'closed', status: 500, error: { name: 'TradeswarmError', retryable: false } },
-    { kind: 'teapot', status: 418, error: { name: 'TradeswarmError', message: 'I am a teapot' } },
-    { kind: 'bug', status: 500, error: { name: 'Error', message: 'bug', retryable: false } },
+    { kind: 'invalid', status: 400, error: { code: 'invalid-input', name: 'InvalidInputError', field: 'language', retryable: false } },
+    { kind: 'busy', status: 503, error: { code: 'unavailable', name: 'BusyError', retryable: true, retryAfterMs: 1_500 } },
+    { kind: 'closed', status: 500, error: { code: 'failed', name: 'TradeswarmError', retryable: false } },
+    { kind: 'teapot', status: 418, error: { code: 'failed', name: 'TradeswarmError', message: 'I am a teapot' } },
+    { kind: 'bug', status: 500, error: { code: 'internal', name: 'Error', message: 'bug', retryable: false } },
   ])('answers $kind with $status and its error as JSON, by the error tree and the plugin\'s own statuses', async ({ kind, status, error }) => {
     const response = await (await appWithRoutes()).inject({ method: 'POST', url: '/v1/fail', payload: { kind } });
     expect(response.statusCode).toBe(status);
@@ -62,7 +62,7 @@ describe('createApp', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/other', payload: {} })).statusCode).toBe(500);
     const malformed = await app.inject({ method: 'POST', url: '/v1/fail', payload: '{"kind":', headers: { 'content-type': 'application/json' } });
     expect(malformed.statusCode).toBe(400);
-    expect(malformed.json<{ error: { name: string; message: string } }>().error).toMatchObject({ name: 'BadRequest' });
+    expect(malformed.json<{ error: { name: string; message: string } }>().error).toMatchObject({ code: 'invalid-input', name: 'BadRequest' });
     expect(malformed.json<{ error: { message: string } }>().error.message).toMatch(/; send \{"kind": "…"\}$/);
     const large = await app.inject({ method: 'POST', url: '/v1/other', payload: { padding: 'x'.repeat(100) } });
     expect(large.statusCode).toBe(413);

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { InvalidInputError, createLogger, wholeNumber, type Logger } from '../core/index.js';
-import { errorHandler, type ErrorBody } from './replies.js';
+import { ErrorCode, errorHandler, type ErrorBody } from './replies.js';
 
 /** The route that answers `{ ok: true }` (and what the app's `health` adds) while the process serves, to anyone (no API key). */
 export const HEALTH_PATH = '/healthz';
@@ -87,7 +87,7 @@ export function createApp(options: AppOptions = {}): FastifyInstance {
   const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), bodyLimit: config.bodyLimitBytes });
   app.addHook('onRequest', async (request, reply) => {
     if (request.url === HEALTH_PATH || authorised(request, config.apiKey)) return;
-    const body: ErrorBody = { error: { name: 'Unauthorized', message: `send Authorization: Bearer <api key> (the key \`${config.name}\` printed)`, retryable: false } };
+    const body: ErrorBody = { error: { code: ErrorCode.unauthorized, name: 'Unauthorized', message: `send Authorization: Bearer <api key> (the key \`${config.name}\` printed)`, retryable: false } };
     await reply.code(401).send(body);
   });
   app.setErrorHandler(errorHandler());

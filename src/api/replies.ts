@@ -1,9 +1,32 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError, TradeswarmError, errorMessage } from '../core/index.js';
 
+/**
+ * What kind of error an {@link ErrorBody} is, for scripts to branch on (`name` is the exact class):
+ * - `invalid-spec`: a spec has mistakes, each in `issues`; fix them;
+ * - `invalid-input`: a value given (an option, a field, a file, a row of data) is wrong, see `field`; fix it;
+ * - `usage`: the command line itself is wrong (an unknown option, a missing argument); see `--help`;
+ * - `unauthorized`: the HTTP API wants its key (`Authorization: Bearer <key>`);
+ * - `unavailable`: trying again later can succeed (`retryable`);
+ * - `failed`: tradeswarm refused or stopped for a reason the message gives; retrying the same will not help;
+ * - `internal`: an error tradeswarm did not expect (a bug, or a fault of the machine).
+ */
+export const ErrorCode = {
+  invalidSpec: 'invalid-spec',
+  invalidInput: 'invalid-input',
+  usage: 'usage',
+  unauthorized: 'unauthorized',
+  unavailable: 'unavailable',
+  failed: 'failed',
+  internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
 /** The JSON body of every error answer. */
 export interface ErrorBody {
   readonly error: {
+    /** What kind of error, for scripts (see {@link ErrorCode}). */
+    readonly code: ErrorCode;
     readonly name: string;
     readonly message: string;
     /** Whether sending the same request again later can succeed. */
@@ -71,6 +94,7 @@ export function errorBody(error: unknown): ErrorBody {
   const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
   return {
     error: {
+      code: errorCodeOf(error),
       name: error instanceof Error ? error.name : 'Error',
       message: errorMessage(error),
       retryable: error instanceof TradeswarmError ? error.retryable : false,
@@ -80,6 +104,14 @@ export function errorBody(error: unknown): ErrorBody {
       ...(leaderOf(error) === undefined ? {} : { leader: leaderOf(error) }),
     },
   };
+}
+
+/** The {@link ErrorCode} of `error`. */
+export function errorCodeOf(error: unknown): ErrorCode {
+  if (issuesOf(error) !== undefined) return ErrorCode.invalidSpec;
+  if (error instanceof InvalidInputError) return ErrorCode.invalidInput;
+  if (error instanceof TradeswarmError) return error.retryable ? ErrorCode.unavailable : ErrorCode.failed;
+  return ErrorCode.internal;
 }
 
 /** Fastify's own refusals (malformed JSON, body too large, wrong content type) carry a 4xx `statusCode`. */
@@ -97,7 +129,7 @@ export function errorHandler(mapping: ErrorMapping = {}): (error: unknown, reque
   return (error, request, reply) => {
     const refused = fastifyRefusal(error);
     if (refused !== undefined) {
-      return reply.code(refused).send({ error: { name: 'BadRequest', message: `${errorMessage(error)}; ${requestHint}`, retryable: false } } satisfies ErrorBody);
+      return reply.code(refused).send({ error: { code: ErrorCode.invalidInput, name: 'BadRequest', message: `${errorMessage(error)}; ${requestHint}`, retryable: false } } satisfies ErrorBody);
     }
     const status = statusForError(error, mapping.statusOf);
     if (status === 500) request.log.error({ error: errorMessage(error), url: request.url }, 'api: unexpected error');

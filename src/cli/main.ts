@@ -1,5 +1,5 @@
-import { Command } from 'commander';
-import { errorBody } from '../api/index.js';
+import { Command, CommanderError } from 'commander';
+import { ErrorCode, errorBody } from '../api/index.js';
 import { ServerError } from '../controlplane/index.js';
 import { errorChain } from '../core/index.js';
 import { registerBacktestCommand } from './backtest.js';
@@ -15,7 +15,9 @@ import { registerServeCommand } from './serve.js';
 const program = new Command()
   .name('tradeswarm')
   .description('Run a swarm of trading agents in isolated, E2B-compatible sandboxes.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors throw instead of exiting, so that with --json they are answered as JSON like any other.
+  .exitOverride();
 registerCloudCommands(program);
 registerDemoCommand(program);
 registerRunCommand(program);
@@ -27,8 +29,14 @@ registerBrokerCommand(program);
 registerChaosCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  const json = process.argv.includes('--json');
+  if (error instanceof CommanderError) {
+    // Commander has printed the usage error (or the help asked for) on stderr already.
+    if (json && error.exitCode !== 0) process.stdout.write(`${JSON.stringify({ error: { ...errorBody(error).error, code: ErrorCode.usage, message: error.message.replace(/^error: /, '') } })}\n`);
+    process.exit(error.exitCode);
+  }
   // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(error instanceof ServerError ? error.body : errorBody(error))}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(error instanceof ServerError ? error.body : errorBody(error))}\n`);
   process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);
   process.exit(1);
 });

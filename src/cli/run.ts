@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
+import { errorBody } from '../api/index.js';
 import { InvalidInputError } from '../core/index.js';
 import { describeGap } from '../market/index.js';
 import { runGaps } from '../runspec/index.js';
@@ -61,6 +62,7 @@ export function registerRunCommand(program: Command): void {
         process.exitCode = exitCodeOf(report, stoppedBy);
       } catch (error) {
         if (!(error instanceof SwarmStoppedError)) throw error;
+        if (options.json === true) process.stdout.write(`${JSON.stringify(errorBody(error))}\n`);
         process.stderr.write(`tradeswarm: ${error.message}\n`);
         process.exitCode = 128 + constants.signals[stoppedBy ?? 'SIGINT'];
       } finally {

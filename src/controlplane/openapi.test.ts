@@ -85,8 +85,8 @@ describe('the OpenAPI document', () => {
   it('declares the error body every error answers', () => {
     const error = component('ErrorBody').properties?.error;
     expect(component('ErrorBody').required).toEqual(['error']);
-    expect(error?.required).toEqual(['name', 'message', 'retryable']);
-    expect(Object.keys(error?.properties ?? {})).toEqual(['name', 'message', 'retryable', 'field', 'retryAfterMs', 'issues', 'leader']);
+    expect(error?.required).toEqual(['code', 'name', 'message', 'retryable']);
+    expect(Object.keys(error?.properties ?? {})).toEqual(['code', 'name', 'message', 'retryable', 'field', 'retryAfterMs', 'issues', 'leader']);
     expect(error?.properties?.leader?.required).toEqual(['holder', 'url', 'epoch', 'expiresAt']);
     expect(error?.properties?.issues?.items?.required).toEqual(['path', 'got', 'allowed']);
     for (const name of ['DeploymentView', 'DeploymentStatus', 'OrderRecord', 'FillRecord', 'EventRecord', 'Health']) expect(component(name).type).toBe('object');

@@ -174,6 +174,7 @@ const leaderPointerSchema = z.object({
 /** The body of every error answer (the api domain's `ErrorBody`). */
 export const errorBodySchema = z.object({
   error: z.object({
+    code: z.enum(['invalid-spec', 'invalid-input', 'usage', 'unauthorized', 'unavailable', 'failed', 'internal']).describe('What kind of error, for scripts: fix the spec (issues), fix a value (field), fix the command line, send the API key, try again later, not retryable, or unexpected.'),
     name: z.string(),
     message: z.string().describe('What was wrong and what to do.'),
     retryable: z.boolean().describe('Whether sending the same request again later can succeed.'),

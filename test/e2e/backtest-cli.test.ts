@@ -33,6 +33,9 @@ describe('tradeswarm backtest (the CLI as a process)', () => {
     await writeFile(join(folder, 'warm-up.yaml'), SPEC);
     await writeFile(join(folder, 'huge.yaml'), SPEC.replace('barCount: 120', 'barCount: 1e12'));
     await writeFile(join(folder, 'shadow'), `${SECRET}\n`);
+    await writeFile(join(folder, 'mistakes.yaml'), SPEC.replace('fastPeriod: 4', 'fastPeriod: -4, allowShort: yes'));
+    await writeFile(join(folder, 'short.csv'), 'Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,100\n2020-01-03,1,2,0.5,1.5\n');
+    await writeFile(join(folder, 'short.yaml'), SPEC.replace('{ source: synthetic, seed: 3, symbols: [AAA], barCount: 120 }', '{ source: csv, files: [{ path: short.csv, symbol: AAA }] }'));
     await writeFile(join(folder, 'shadow.yaml'), SPEC.replace('{ source: synthetic, seed: 3, symbols: [AAA], barCount: 120 }', '{ source: csv, files: [{ path: shadow, symbol: AAA }] }'));
   });
   afterAll(async () => {
@@ -55,6 +58,31 @@ describe('tradeswarm backtest (the CLI as a process)', () => {
     const failed = (await backtest(join(folder, 'huge.yaml')).catch((error: unknown) => error)) as Failed;
     expect(failed).toMatchObject({ code: 1, stdout: '' });
     expect(failed.stderr).toMatch(/data\.barCount: got 1000000000000; must be <= 2500000 for 2 generated series/);
+  });
+
+  it('with --json, an error is one JSON object on stdout (code, message, issues) and the exit code is 1', async () => {
+    const json = async (...args: string[]): Promise<{ code: number; body: unknown; stderr: string }> => {
+      const failed = (await backtest(...args).catch((error: unknown) => error)) as Failed;
+      return { code: failed.code, body: JSON.parse(failed.stdout) as unknown, stderr: failed.stderr };
+    };
+    const [mistakes, short, usage] = await Promise.all([json(join(folder, 'mistakes.yaml'), '--json'), json(join(folder, 'short.yaml'), '--json'), json('--json', '--bogus', join(folder, 'warm-up.yaml'))]);
+    expect(mistakes.code).toBe(1);
+    expect(mistakes.body).toEqual({
+      error: {
+        code: 'invalid-spec',
+        name: 'SpecError',
+        message: expect.stringContaining('has 2 mistakes; nothing ran') as unknown,
+        retryable: false,
+        issues: [
+          { path: 'strategies[0].fastPeriod', got: -4, allowed: 'must be >= 1' },
+          { path: 'strategies[0].allowShort', got: 'yes', allowed: 'is not a known field; remove it or check its spelling' },
+        ],
+      },
+    });
+    // People still read the error on stderr.
+    expect(mistakes.stderr).toMatch(/strategies\[0\]\.fastPeriod: got -4; must be >= 1/);
+    expect(short).toMatchObject({ code: 1, body: { error: { code: 'invalid-input', field: 'short.csv line 3', message: 'short.csv line 3: the row has 5 fields and the header 6; every row needs a value in every column (check for a missing comma)' } } });
+    expect(usage).toMatchObject({ code: 1, body: { error: { code: 'usage', message: "unknown option '--bogus'" } } });
   });
 
   it('a CSV path to a file that is not a CSV of bars: the error quotes none of it', async () => {
@@ -88,11 +116,11 @@ describe.skipIf(!existsSync(minuteData))(`tradeswarm backtest on data with a gap
   }
 
   it('reports the SPY minute data\'s ten-year hole in the text report, in --json and as a warning, and by default holds across it', async () => {
-    const text = await backtest(join(folder, 'held.yaml'));
+    const [text, jsonRun] = await Promise.all([backtest(join(folder, 'held.yaml')), backtest(join(folder, 'held.yaml'), '--json')]);
     const held = `${GAP}; positions were held across it (gaps.flatten: true closes them before it)`;
     expect(text.stdout).toContain(`\ngap              ${held}\n`);
     expect(text.stderr).toBe(`tradeswarm: warning: gap: ${held}\n`);
-    const json = JSON.parse((await backtest(join(folder, 'held.yaml'), '--json')).stdout) as GapJson;
+    const json = JSON.parse(jsonRun.stdout) as GapJson;
     expect(json.gaps).toEqual([{ symbol: 'SPY', lastBeforeMs: Date.UTC(2013, 9, 11, 23, 59), firstAfterMs: FIRST_AFTER, durationMs: FIRST_AFTER - Date.UTC(2013, 9, 11, 23, 59), usualIntervalMs: 60_000, flattened: null, cancelledOrders: null }]);
     // The order decided on the last bar of 2013 fills at the first open of 2023.
     expect(json.fills.filter((fill) => fill.timeMs === FIRST_AFTER)).toHaveLength(1);

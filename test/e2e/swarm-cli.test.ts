@@ -47,6 +47,20 @@ describe('tradeswarm run (the CLI as a process)', () => {
     expect(stderr).toMatch(/nothing ran/);
   });
 
+  it('with --json, answers a bad swarm section as a JSON error on stdout, each mistake an issue, exit code 1', async () => {
+    const failed = await run(process.execPath, ['bin/tradeswarm.js', 'run', join(folder, 'bad.yaml'), '--json'], { cwd: repository }).catch((error: unknown) => error as { code: number; stdout: string });
+    expect(failed).toMatchObject({ code: 1 });
+    expect(JSON.parse((failed as { stdout: string }).stdout)).toMatchObject({
+      error: {
+        code: 'invalid-spec',
+        issues: [
+          { path: 'swarm.topology', got: 'circle', allowed: 'must be one of "mesh", "star", "hierarchical", "ring"' },
+          { path: 'swarm.heartbeatMs', got: 1, allowed: 'must be >= 10' },
+        ],
+      },
+    });
+  });
+
   it('refuses --sandbox e2b without E2B_API_KEY, saying what to set', async () => {
     const env = { ...process.env };
     delete env.E2B_API_KEY;
