@@ -65,7 +65,10 @@ describe('tradeswarm backtest (the CLI as a process)', () => {
       const failed = (await backtest(...args).catch((error: unknown) => error)) as Failed;
       return { code: failed.code, body: JSON.parse(failed.stdout) as unknown, stderr: failed.stderr };
     };
-    const [mistakes, short, usage] = await Promise.all([json(join(folder, 'mistakes.yaml'), '--json'), json(join(folder, 'short.yaml'), '--json'), json('--json', '--bogus', join(folder, 'warm-up.yaml'))]);
+    // One at a time: on a loaded machine three CLI starts at once can outlast the helper's timeout.
+    const mistakes = await json(join(folder, 'mistakes.yaml'), '--json');
+    const short = await json(join(folder, 'short.yaml'), '--json');
+    const usage = await json('--json', '--bogus', join(folder, 'warm-up.yaml'));
     expect(mistakes.code).toBe(1);
     expect(mistakes.body).toEqual({
       error: {
@@ -83,7 +86,7 @@ describe('tradeswarm backtest (the CLI as a process)', () => {
     expect(mistakes.stderr).toMatch(/strategies\[0\]\.fastPeriod: got -4; must be >= 1/);
     expect(short).toMatchObject({ code: 1, body: { error: { code: 'invalid-input', field: 'short.csv line 3', message: 'short.csv line 3: the row has 5 fields and the header 6; every row needs a value in every column (check for a missing comma)' } } });
     expect(usage).toMatchObject({ code: 1, body: { error: { code: 'usage', message: "unknown option '--bogus'" } } });
-  });
+  }, 90_000);
 
   it('a CSV path to a file that is not a CSV of bars: the error quotes none of it', async () => {
     const failed = (await backtest(join(folder, 'shadow.yaml')).catch((error: unknown) => error)) as Failed;
@@ -124,7 +127,7 @@ describe.skipIf(!existsSync(minuteData))(`tradeswarm backtest on data with a gap
     expect(json.gaps).toEqual([{ symbol: 'SPY', lastBeforeMs: Date.UTC(2013, 9, 11, 23, 59), firstAfterMs: FIRST_AFTER, durationMs: FIRST_AFTER - Date.UTC(2013, 9, 11, 23, 59), usualIntervalMs: 60_000, flattened: null, cancelledOrders: null }]);
     // The order decided on the last bar of 2013 fills at the first open of 2023.
     expect(json.fills.filter((fill) => fill.timeMs === FIRST_AFTER)).toHaveLength(1);
-  });
+  }, 90_000);
 
   it('with gaps.flatten, cancels the order decided on the last bar before the hole, and says so', async () => {
     const { stdout, stderr } = await backtest(join(folder, 'flat.yaml'), '--json');
@@ -132,5 +135,5 @@ describe.skipIf(!existsSync(minuteData))(`tradeswarm backtest on data with a gap
     const json = JSON.parse(stdout) as GapJson;
     expect(json.gaps.map(({ flattened, cancelledOrders }) => ({ flattened, cancelledOrders }))).toEqual([{ flattened: 0, cancelledOrders: 1 }]);
     expect(json.fills.filter((fill) => fill.timeMs === FIRST_AFTER)).toHaveLength(0);
-  });
+  }, 90_000);
 });
