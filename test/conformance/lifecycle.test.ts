@@ -91,6 +91,29 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     }
   });
 
+  it('lists newest first unless asked for ascending order, and applies startedAfter and encoded metadata', async () => {
+    const suite = `order-${randomId(8)}`;
+    const metadata = { 'suite name': `${suite}&=%` };
+    const created: Sandbox[] = [];
+    try {
+      for (let n = 0; n < 3; n += 1) {
+        created.push(await Sandbox.create('base', { ...backend().connection, metadata }));
+        // Start times one second apart (the local cloud's clock is the test's; E2B cloud's moves by itself).
+        clock.advance(1000);
+      }
+      const ids = created.map((sandbox) => sandbox.sandboxId);
+      const list = async (extra: Partial<Parameters<typeof Sandbox.list>[0] & object>, query: { startedAfter?: Date } = {}) =>
+        (await Sandbox.list({ ...backend().connection, ...extra, query: { metadata, ...query } }).nextItems()).map((item) => item.sandboxId);
+      expect(await list({})).toEqual([...ids].reverse());
+      expect(await list({ order: 'asc' })).toEqual(ids);
+      const second = await created[1]!.getInfo();
+      expect(await list({}, { startedAfter: second.startedAt })).toEqual([ids[2], ids[1]]);
+      expect(await list({}, { startedAfter: new Date(second.startedAt.getTime() + 1) })).toEqual([ids[2]]);
+    } finally {
+      await Promise.all(created.map((sandbox) => sandbox.kill()));
+    }
+  });
+
   itLocal("a manual clock drives the local cloud's reaper; on E2B cloud it would take two minutes of real time")('kills a sandbox when its timeout runs out, and setTimeout moves the deadline', async () => {
     const sandbox = await Sandbox.create('base', { ...backend().connection, timeoutMs: 60_000 });
     await sandbox.setTimeout(120_000);

@@ -21,6 +21,8 @@ const listQuerySchema = z.object({
   metadata: z.string().optional(),
   state: z.union([z.string(), z.array(z.string())]).optional(),
   template: z.string().optional(),
+  startedAfter: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z' }).optional(),
+  order: z.enum(['asc', 'desc'], { message: "must be 'asc' or 'desc' (by start time; default desc, newest first)" }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   nextToken: z.string().optional(),
 });
@@ -69,15 +71,33 @@ function sandboxDetail(sandbox: LocalSandbox) {
   return { ...sandboxListed(sandbox), envdAccessToken: sandbox.accessToken, trafficAccessToken: sandbox.trafficAccessToken, allowInternetAccess: sandbox.allowInternetAccess, domain: null };
 }
 
-/** Parses E2B's list filters: `metadata` is a URL-encoded query string of key=value pairs; `state` is repeated or comma-separated. */
+/**
+ * Parses E2B's list filters: `metadata` is a URL-encoded query string of key=value pairs whose keys and
+ * values the SDK URI-encodes once more; `state` is repeated or comma-separated.
+ */
 function listFilter(query: unknown) {
   const parsed = parse(listQuerySchema, query, 'query');
-  const metadata = parsed.metadata ? Object.fromEntries(new URLSearchParams(parsed.metadata)) : undefined;
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw new LocalCloudError(API_STATUS.badRequest, `query.metadata: '${text}' is not URI-encoded; encode each key and value with encodeURIComponent`);
+    }
+  };
+  const metadata = parsed.metadata ? Object.fromEntries([...new URLSearchParams(parsed.metadata)].map(([key, value]) => [decode(key), decode(value)])) : undefined;
   const rawStates = parsed.state === undefined ? undefined : (Array.isArray(parsed.state) ? parsed.state : [parsed.state]).flatMap((value) => value.split(','));
   for (const state of rawStates ?? []) {
     if (state !== 'running' && state !== 'paused') throw new LocalCloudError(API_STATUS.badRequest, `query.state: '${state}' is not a state; use running or paused`);
   }
-  return { metadata, states: rawStates as SandboxState[] | undefined, templateId: parsed.template, limit: parsed.limit, nextToken: parsed.nextToken };
+  return {
+    metadata,
+    states: rawStates as SandboxState[] | undefined,
+    templateId: parsed.template,
+    startedAfterMs: parsed.startedAfter === undefined ? undefined : Date.parse(parsed.startedAfter),
+    order: parsed.order,
+    limit: parsed.limit,
+    nextToken: parsed.nextToken,
+  };
 }
 
 /** Registers E2B's control-plane REST API (the subset the pinned SDKs call) on a Fastify instance. */
@@ -104,7 +124,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   app.get('/v2/sandboxes', (request, reply) => {
     const filter = listFilter(request.query);
     const all = manager.list(filter);
-    // The next token is the id of the first sandbox of the next page; the list is ordered by start time, then id.
+    // The next token is the id of the first sandbox of the next page; the list is ordered by start time (newest first unless asked), then id.
     const start = filter.nextToken ? all.findIndex((sandbox) => sandbox.id === filter.nextToken) : 0;
     if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${filter.nextToken}' is not a page of this list (the sandbox it named is gone); list again from the start`);
     const limit = filter.limit ?? 100;

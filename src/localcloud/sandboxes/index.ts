@@ -1,4 +1,4 @@
-export { SandboxManager, type CreateSandboxRequest, type ListFilter, type SandboxManagerConfig } from './manager.js';
+export { SandboxManager, type CreateSandboxRequest, type ListFilter, type ListOrder, type SandboxManagerConfig } from './manager.js';
 export { LocalSandbox, type SandboxMetric, type SandboxUser, type SpawnOptions, type SandboxSettings } from './sandbox.js';
 export { SandboxState, transition, type SandboxEvent } from './state.js';
 export { resolveSandboxPath, toHostPath, type ResolvedPath, type WritableRoots } from './paths.js';

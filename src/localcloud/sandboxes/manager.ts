@@ -23,7 +23,14 @@ export interface ListFilter {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly states?: readonly SandboxState[];
   readonly templateId?: string;
+  /** Only sandboxes started at or after this time (ms since epoch), as E2B's `startedAfter`. */
+  readonly startedAfterMs?: number;
+  /** By start time: `desc` (newest first, E2B's default) or `asc`. @default 'desc' */
+  readonly order?: ListOrder;
 }
+
+/** The directions E2B's list sorts sandboxes in, by start time. */
+export type ListOrder = 'asc' | 'desc';
 
 /** Settings of a sandbox manager. */
 export interface SandboxManagerConfig {
@@ -260,13 +267,15 @@ export class SandboxManager {
     return this.sandboxes.get(id);
   }
 
-  /** Sandboxes matching every given filter, oldest first. */
+  /** Sandboxes matching every given filter, newest first unless `order` is `asc` (ties by id, so pages are stable). */
   list(filter: ListFilter = {}): LocalSandbox[] {
+    const direction = (filter.order ?? 'desc') === 'asc' ? 1 : -1;
     return [...this.sandboxes.values()]
       .filter((sandbox) => !filter.states || filter.states.includes(sandbox.state))
       .filter((sandbox) => !filter.templateId || sandbox.templateId === filter.templateId)
+      .filter((sandbox) => filter.startedAfterMs === undefined || sandbox.startedAtMs >= filter.startedAfterMs)
       .filter((sandbox) => Object.entries(filter.metadata ?? {}).every(([key, value]) => sandbox.metadata[key] === value))
-      .sort((a, b) => a.startedAtMs - b.startedAtMs || a.id.localeCompare(b.id));
+      .sort((a, b) => direction * (a.startedAtMs - b.startedAtMs || a.id.localeCompare(b.id)));
   }
 
   /** Kills the sandbox and everything in it and removes its files. @returns false when there was no such sandbox. */
