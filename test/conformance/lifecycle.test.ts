@@ -125,6 +125,21 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     await expect(Sandbox.getInfo(sandbox.sandboxId, backend().connection)).rejects.toBeInstanceOf(SandboxNotFoundError);
   });
 
+  it('connect to a running sandbox never shortens its timeout, only extends it', async () => {
+    const sandbox = await Sandbox.create('base', { ...backend().connection, timeoutMs: 300_000 });
+    try {
+      const before = (await sandbox.getInfo()).endAt.getTime();
+      await Sandbox.connect(sandbox.sandboxId, { ...backend().connection, timeoutMs: 10_000 });
+      expect((await sandbox.getInfo()).endAt.getTime()).toBe(before);
+      await Sandbox.connect(sandbox.sandboxId, { ...backend().connection, timeoutMs: 600_000 });
+      const after = (await sandbox.getInfo()).endAt.getTime();
+      if (backend().kind === 'local') expect(after - before).toBe(300_000);
+      else expect(after).toBeGreaterThan(before);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
   it('pauses and resumes: processes stop and continue, files are kept', async () => {
     const sandbox = await Sandbox.create('base', backend().connection);
     try {

@@ -310,7 +310,8 @@ export class SandboxManager {
   }
 
   /**
-   * Resumes a paused sandbox (or just extends a running one).
+   * Resumes a paused sandbox with `timeoutSeconds` (default the server's) to live, or extends a running
+   * one: as on E2B, a connect never shortens a running sandbox's time, it only moves its end later.
    * @returns whether it was paused before.
    */
   async connect(id: string, timeoutSeconds?: number): Promise<boolean> {
@@ -320,9 +321,11 @@ export class SandboxManager {
       await sandbox.cgroups.thaw();
       sandbox.apply('resume');
       this.armMetrics(sandbox);
+      this.setTimeout(id, timeoutSeconds ?? this.config.defaultTimeoutSeconds);
+    } else if (timeoutSeconds !== undefined) {
+      this.checkTimeout(timeoutSeconds);
+      if (this.config.clock.now() + timeoutSeconds * 1000 > sandbox.endAtMs) this.setTimeout(id, timeoutSeconds);
     }
-    if (timeoutSeconds !== undefined) this.setTimeout(id, timeoutSeconds);
-    else if (wasPaused) this.setTimeout(id, this.config.defaultTimeoutSeconds);
     return wasPaused;
   }
 
