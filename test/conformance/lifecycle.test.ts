@@ -140,6 +140,28 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     }
   });
 
+  itLocal("the samples' times come from the local cloud's clock, which the test drives")('getMetrics({ start, end }) returns only the samples taken in that range', async () => {
+    const sandbox = await Sandbox.create('base', backend().connection);
+    try {
+      const local = backend().local.sandboxes.get(sandbox.sandboxId);
+      const startedAt = clock.now();
+      for (let n = 0; n < 3; n += 1) {
+        clock.advance(10_000);
+        local.sampleMetrics();
+      }
+      const at = (offsetMs: number): Date => new Date(startedAt + offsetMs);
+      const stamps = async (range: { start?: Date; end?: Date }): Promise<number[]> => (await sandbox.getMetrics(range)).map((metric) => metric.timestamp.getTime() - startedAt);
+      expect(await stamps({ start: at(15_000), end: at(25_000) })).toEqual([20_000]);
+      expect(await stamps({ start: at(0), end: at(20_000) })).toEqual([10_000, 20_000]);
+      expect(await stamps({ start: at(-3_600_000), end: at(-1_800_000) })).toEqual([]);
+      // A range that reaches now also measures now.
+      expect(await stamps({ start: at(25_000) })).toEqual([30_000, 30_000]);
+      await expect(sandbox.getMetrics({ start: at(20_000), end: at(10_000) })).rejects.toThrow(/query\.start .* is after query\.end/);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
   it('pauses and resumes: processes stop and continue, files are kept', async () => {
     const sandbox = await Sandbox.create('base', backend().connection);
     try {

@@ -17,6 +17,9 @@ const createSchema = z.object({
 });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
 const connectSchema = z.object({ timeout: z.number().int().positive().optional() }).passthrough();
+const unixSeconds = z.coerce.number({ message: 'must be a time in unix seconds' }).int('must be a whole number of unix seconds').min(0, 'must not be negative');
+/** E2B's metrics range: unix seconds, both ends included. */
+const metricsQuerySchema = z.object({ start: unixSeconds.optional(), end: unixSeconds.optional() });
 const listQuerySchema = z.object({
   metadata: z.string().optional(),
   state: z.union([z.string(), z.array(z.string())]).optional(),
@@ -162,8 +165,14 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
 
   app.get<{ Params: { id: string } }>('/sandboxes/:id/metrics', (request) => {
     const sandbox = manager.get(request.params.id);
-    const history = [...sandbox.metricHistory()];
-    if (sandbox.state === 'running') history.push(sandbox.sampleMetrics());
-    return history;
+    const { start, end } = parse(metricsQuerySchema, request.query, 'query');
+    if (start !== undefined && end !== undefined && start > end) throw new LocalCloudError(API_STATUS.badRequest, `query.start (${start}) is after query.end (${end}): give the earlier time (unix seconds) as start`);
+    // A running sandbox is measured now too, when now is in the range asked for.
+    const nowSeconds = Math.floor(manager.now() / 1000);
+    if (sandbox.state === 'running' && (start === undefined || start <= nowSeconds) && (end === undefined || nowSeconds <= end)) sandbox.sampleMetrics();
+    return sandbox.metricHistory().filter((metric) => {
+      const seconds = Math.floor(Date.parse(metric.timestamp) / 1000);
+      return (start === undefined || seconds >= start) && (end === undefined || seconds <= end);
+    });
   });
 }

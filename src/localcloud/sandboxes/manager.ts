@@ -88,6 +88,11 @@ export class SandboxManager {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
   }
 
+  /** The time on this manager's clock (ms since epoch). */
+  now(): number {
+    return this.config.clock.now();
+  }
+
   /** Sandboxes not yet killed. */
   get size(): number {
     return this.sandboxes.size;

@@ -53,7 +53,8 @@ export interface SandboxSettings {
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const METRIC_HISTORY = 120;
+/** Samples kept per sandbox, oldest dropped first: an hour at the default interval of 5 s. */
+const METRIC_HISTORY = 720;
 
 /** A running (or paused) local sandbox: its namespaces, cgroups, directories and state. */
 export class LocalSandbox {
