@@ -190,6 +190,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       response.end(`the local cloud routes only ports ${ENVD_PORT} (envd) and ${INTERPRETER_PORT} (code interpreter), not ${port}`);
       return;
     }
+    // E2B drops a sandbox's connections when it is killed or reaches its end of life; the SDK then finds
+    // /health answering 502 and reports a TimeoutError that says so. Requests in flight (a command's
+    // output stream above all) are cut the same way here, rather than ended with their processes' deaths.
+    const stopCutting = sandbox.onKilled(() => response.destroy());
+    response.once('close', stopCutting);
     router(sandbox, request, response, url).catch((error: unknown) => {
       logger.error({ err: error, sandboxId, path: url.pathname }, 'sandbox request failed');
       if (!response.headersSent) sendJson(response, 500, { code: 500, message: (error as Error).message });

@@ -129,8 +129,8 @@ export interface DeployAgentConfig {
  * - `lost`: the connection to the process broke (the sandbox was killed, timed out or is unreachable);
  *   `exitCode` is -1 and `error` holds the SDK's message. The process is most likely gone with its sandbox.
  *
- * A killed sandbox shows as `signal` when the sandbox reports its processes' end before it goes (the
- * local cloud does: `signal: killed`), else as `lost`.
+ * A killed or timed-out sandbox shows as `lost`: E2B and the local cloud alike cut its connections, and
+ * the SDK reports a TimeoutError ("the sandbox was killed or reached its end of life").
  */
 export interface AgentExit {
   readonly exitCode: number;

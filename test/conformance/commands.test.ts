@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommandExitError } from 'e2b';
+import { CommandExitError, Sandbox, TimeoutError } from 'e2b';
 import { useBackend } from '../fixtures/backend.js';
 import { useSandbox, waitFor } from '../fixtures/localcloud.js';
 
@@ -89,6 +89,24 @@ describe('commands through the unmodified e2b SDK', () => {
   it('loses neither output nor exit of many commands that finish at once', async () => {
     const results = await Promise.all(Array.from({ length: 24 }, (_, index) => sandbox().commands.run(`echo ${index}`)));
     expect(results.map((result) => result.stdout)).toEqual(Array.from({ length: 24 }, (_, index) => `${index}\n`));
+  });
+
+  it("surfaces a command cut short by its sandbox's kill or end of life as TimeoutError, not as the command's death", async () => {
+    const doomed = await Sandbox.create('base', backend().connection);
+    const background = await doomed.commands.run('sleep 60', { background: true });
+    await doomed.kill();
+    const killed = await background.wait().catch((caught: unknown) => caught);
+    expect(killed).toBeInstanceOf(TimeoutError);
+    expect((killed as Error).message).toContain('sandbox was killed or reached its end of life');
+
+    const shortLived = await Sandbox.create('base', { ...backend().connection, timeoutMs: 1000 });
+    try {
+      const expired = await shortLived.commands.run('sleep 60').catch((caught: unknown) => caught);
+      expect(expired).toBeInstanceOf(TimeoutError);
+      expect((expired as Error).message).toContain('sandbox was killed or reached its end of life');
+    } finally {
+      await shortLived.kill();
+    }
   });
 
   it('refuses a cwd that does not exist (the local cloud with a message naming it)', async () => {

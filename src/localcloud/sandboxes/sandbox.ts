@@ -72,7 +72,7 @@ export class LocalSandbox {
   /** When the reaper acts on it (ms since epoch). */
   endAtMs: number;
   private current: SandboxState = 'running';
-  private readonly killedListeners: Array<() => void> = [];
+  private readonly killedListeners = new Set<() => void>();
   private readonly history: SandboxMetric[] = [];
   private lastCpu: { atMs: number; cpuNs: number };
 
@@ -106,14 +106,26 @@ export class LocalSandbox {
   /** Moves the state machine. @throws when the event is not allowed now. */
   apply(event: SandboxEvent): SandboxState {
     this.current = transition(this.current, event);
-    if (this.current === 'killed') for (const listener of this.killedListeners.splice(0)) listener();
+    if (this.current === 'killed') {
+      const listeners = [...this.killedListeners];
+      this.killedListeners.clear();
+      for (const listener of listeners) listener();
+    }
     return this.current;
   }
 
-  /** Runs `listener` once when the sandbox is killed (services drop their per-sandbox state). */
-  onKilled(listener: () => void): void {
-    if (this.current === 'killed') listener();
-    else this.killedListeners.push(listener);
+  /**
+   * Runs `listener` once when the sandbox is killed (services drop their per-sandbox state, requests in
+   * flight are cut). @returns a function that removes the listener, for what ends before the sandbox.
+   */
+  onKilled(listener: () => void): () => void {
+    if (this.current === 'killed') {
+      listener();
+      return () => undefined;
+    }
+    const entry = (): void => listener();
+    this.killedListeners.add(entry);
+    return () => this.killedListeners.delete(entry);
   }
 
   /** The home directory of a user inside the sandbox. */
