@@ -109,6 +109,17 @@ describe('commands through the unmodified e2b SDK', () => {
     }
   });
 
+  it('gives user a working sudo: commands run as root with their exit code, and with no more power than root has', async () => {
+    const result = await sandbox().commands.run('sudo id -u; sudo -u user id -u; sudo echo "[$FOO]"; echo $FOO', { envs: { FOO: 'scoped' } });
+    expect(result.stdout).toBe('0\n1000\n[scoped]\nscoped\n');
+    const failed = await sandbox().commands.run('sudo sh -c "exit 3"').catch((caught: unknown) => caught);
+    expect((failed as CommandExitError).exitCode).toBe(3);
+    const capabilities = 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status';
+    const viaSudo = await sandbox().commands.run(`sudo ${capabilities}`);
+    const asRoot = await sandbox().commands.run(capabilities, { user: 'root' });
+    expect(viaSudo.stdout).toBe(asRoot.stdout);
+  });
+
   it('refuses a cwd that does not exist (the local cloud with a message naming it)', async () => {
     const refused = sandbox().commands.run('true', { cwd: '/home/user/missing' });
     // The wording is each backend's own; the local cloud's names the folder and what is wrong with it.

@@ -108,6 +108,7 @@ def assemble_etc(layer, own_files, target):
     host = os.lstat("/etc")
     mount("tmpfs", layer, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=%o,uid=%d,gid=%d" % (stat.S_IMODE(host.st_mode), host.st_uid, host.st_gid))
     for name, content in own_files.items():
+        make_parents(layer, os.path.dirname(name))
         with open(os.path.join(layer, name), "w", encoding="utf-8") as own:
             own.write(content)
     for path, info in unreadable_by_others("/etc"):
@@ -167,7 +168,10 @@ def make_parents(layer, relative):
     if relative in ("", ".") or os.path.isdir(os.path.join(layer, relative)):
         return
     make_parents(layer, os.path.dirname(relative))
-    host = os.lstat(os.path.join("/etc", relative))
+    try:
+        host = os.lstat(os.path.join("/etc", relative))
+    except FileNotFoundError:  # A folder of the sandbox's own files that the host lacks.
+        host = os.lstat("/etc")
     os.mkdir(os.path.join(layer, relative))
     os.chown(os.path.join(layer, relative), host.st_uid, host.st_gid)
     os.chmod(os.path.join(layer, relative), stat.S_IMODE(host.st_mode))
@@ -319,6 +323,7 @@ def assemble(spec):
     bind(os.path.join(spec["disk"]["mountPoint"], "tmp"), os.path.join(root, "tmp"))
     bind(spec["kernels"], os.path.join(root, "opt/tradeswarm/kernels"), read_only=True)
     bind(spec["guest"], os.path.join(root, "opt/tradeswarm/guest"), read_only=True)
+    listen_for_sudo(os.path.join(root, SUDO_SOCKET.lstrip("/")))
     mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     socket.sethostname(spec["hostname"])
     if spec.get("privateNetwork"):
@@ -328,6 +333,24 @@ def assemble(spec):
     os.chroot(root)
     os.chdir("/")
     drop_capabilities()
+
+
+# --- sudo ----------------------------------------------------------------------------------------
+# The sandbox's processes run with no_new_privs, so no setuid program (a real sudo) can raise them. As
+# on E2B, `user` may run commands as root with sudo: /opt/tradeswarm/guest/sudo sends its command and
+# its stdin, stdout and stderr over this socket, and the supervisor starts it as it starts a command
+# the local cloud asks for as root. It gets exactly the power of the sandbox's own root, no more.
+SUDO_SOCKET = "/run/tradeswarm-sudo.sock"
+SUDO_USERS = {0: 0, 1000: 1000}  # uid: gid of the sandbox's root and user
+sudo_listener = None
+
+
+def listen_for_sudo(path):
+    global sudo_listener
+    sudo_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sudo_listener.bind(path)
+    os.chmod(path, 0o666)
+    sudo_listener.listen(16)
 
 
 class Command:
@@ -359,6 +382,11 @@ class Supervisor:
         # does not handle, and an ignored disposition would be inherited by every command.
         self.selector.register(wake_read, selectors.EVENT_READ, ("wake", None))
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, ("control", None))
+        # pid of a process started for sudo: the connection to tell its exit.
+        self.sudo_children = {}
+        if sudo_listener is not None:
+            sudo_listener.setblocking(False)
+            self.selector.register(sudo_listener.fileno(), selectors.EVENT_READ, ("sudo", None))
 
     def emit(self, event):
         self.out.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
@@ -377,6 +405,8 @@ class Supervisor:
                         pass
                 elif kind == "control":
                     self.read_control(key.fd)
+                elif kind == "sudo":
+                    self.accept_sudo()
                 else:
                     self.read_output(key.fd, kind, payload)
             self.reap()
@@ -455,6 +485,48 @@ class Supervisor:
             self.selector.register(stream.fileno(), selectors.EVENT_READ, (command_id, (stream, fd_number)))
         self.emit({"ev": "started", "id": command_id, "pid": popen.pid})
 
+    def accept_sudo(self):
+        try:
+            connection, _ = sudo_listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        fds = []
+        try:
+            connection.settimeout(5)
+            data, ancillary, _, _ = connection.recvmsg(1 << 20, socket.CMSG_SPACE(3 * 4))
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(struct.unpack("%di" % (len(payload) // 4), payload[: len(payload) - len(payload) % 4]))
+            request = json.loads(data)
+            uid = int(request["uid"])
+            if len(fds) != 3 or uid not in SUDO_USERS:
+                raise ValueError("a sudo request needs 3 file descriptors and the uid of root or user")
+            popen = subprocess.Popen(
+                request["argv"],
+                stdin=fds[0],
+                stdout=fds[1],
+                stderr=fds[2],
+                cwd=request.get("cwd") or "/",
+                env=request.get("env") or {},
+                user=uid,
+                group=SUDO_USERS[uid],
+                extra_groups=[],
+                # In the caller's process group, so that killing the command that ran sudo kills it too.
+                process_group=int(request["pgid"]),
+                close_fds=True,
+                restore_signals=True,
+            )
+            self.sudo_children[popen.pid] = connection
+        except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError) as error:
+            try:
+                connection.sendall(("error %s\n" % error).encode())
+            except OSError:
+                pass
+            connection.close()
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def read_output(self, fd, command_id, payload):
         stream, fd_number = payload
         command = self.commands.get(command_id)
@@ -480,6 +552,14 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            connection = self.sudo_children.pop(pid, None)
+            if connection is not None:
+                try:
+                    connection.sendall(("exit %d\n" % os.waitstatus_to_exitcode(status)).encode())
+                except OSError:
+                    pass  # sudo itself is gone.
+                connection.close()
+                continue
             command = self.by_pid.pop(pid, None)
             if command is None:
                 continue  # An orphan that was reparented to pid 1.

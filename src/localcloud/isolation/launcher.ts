@@ -64,6 +64,8 @@ function quote(value: string): string {
 
 /** Host folder of the supervisor, bind-mounted read-only into every sandbox. */
 export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url));
+/** Where the sandbox sees the guest folder's programs (its `sudo`); first in every sandbox's PATH. */
+export const GUEST_BIN_DIR = '/opt/tradeswarm/guest/bin';
 
 /**
  * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root

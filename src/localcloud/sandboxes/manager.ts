@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
-import { GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import { GUEST_BIN_DIR, GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
@@ -397,7 +397,16 @@ export class SandboxManager {
 const PASSWD = `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_USER_ID}:${SANDBOX_USER_ID}:user:/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
 const GROUP = `root:x:0:\nuser:x:${SANDBOX_USER_ID}:\nnogroup:x:65534:\n`;
 
+/** Login shells (`bash -l`, how the SDK runs commands) reset PATH in /etc/profile; this puts the sandbox's sudo first again. */
+const PROFILE_PATH = `PATH="${GUEST_BIN_DIR}:$PATH"\n`;
+
 /** The files of a sandbox's /etc that are its own rather than the host's. */
 function etcFilesOf(id: string): Record<string, string> {
-  return { passwd: PASSWD, group: GROUP, hostname: `${id}\n`, hosts: `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n` };
+  return {
+    passwd: PASSWD,
+    group: GROUP,
+    hostname: `${id}\n`,
+    hosts: `127.0.0.1\tlocalhost ${id}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    'profile.d/tradeswarm-sudo.sh': PROFILE_PATH,
+  };
 }

@@ -1,7 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type { Clock } from '../../core/index.js';
 import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
-import { SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
+import { GUEST_BIN_DIR, SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
 import { transition, type SandboxEvent, type SandboxState } from './state.js';
@@ -52,7 +52,7 @@ export interface SandboxSettings {
   readonly startedAtMs: number;
 }
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = `${GUEST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 /** Samples kept per sandbox, oldest dropped first: an hour at the default interval of 5 s. */
 const METRIC_HISTORY = 720;
 
