@@ -40,6 +40,8 @@ export function registerCloudCommands(program: Command): void {
           `  export E2B_SANDBOX_URL=${cloudInstance.sandboxUrl}`,
           `  export E2B_API_KEY=${cloudInstance.apiKey}`,
           '',
+          `Prometheus metrics: ${cloudInstance.apiUrl}/metrics (send the key as X-API-KEY)`,
+          '',
         ].join('\n'),
       );
       const stop = (): void => {

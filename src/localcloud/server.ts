@@ -14,6 +14,7 @@ import { cleanStaleCgroups, probeIsolation, type CgroupController, type Isolatio
 import { SandboxManager, TEMP_ROOT_PREFIX, claimInstanceDir, cleanStaleDataDirs, cleanStaleTempRoots } from './sandboxes/index.js';
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
 import { sendJson } from './http.js';
+import { CloudPrometheus, type SandboxCounts } from './metrics.js';
 
 /** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
 export const ENVD_PORT = 49983;
@@ -152,7 +153,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const claim = claimInstanceDir(dataDir);
   if (!claim.marked) logger.warn({ dataDir }, 'could not make a FIFO in the data folder; whether this server still runs will be judged by its pid alone');
 
-  const manager = new SandboxManager({
+  // The gauges read the manager when scraped; it exists by then.
+  const prometheus: CloudPrometheus = new CloudPrometheus((): SandboxCounts => {
+    const all = manager.list();
+    return { running: all.filter((sandbox) => sandbox.state === 'running').length, paused: all.filter((sandbox) => sandbox.state === 'paused').length, warm: manager.warmCount };
+  });
+  const manager: SandboxManager = new SandboxManager({
+    observer: prometheus,
     clock,
     logger,
     templates,
@@ -229,6 +236,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     return reply.code(status).send({ code: status, message: error.message });
   });
   app.get('/health', () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await prometheus.render();
+    return reply.header('content-type', contentType).send(body);
+  });
   registerApiRoutes(app, manager);
   await app.ready();
   await new Promise<void>((resolveListen, reject) => {

@@ -162,6 +162,40 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     }
   });
 
+  itLocal('Prometheus metrics are the local cloud\'s own')('serves Prometheus /metrics: sandboxes by state, creates, kills by reason, create latency and warm-pool claims', async () => {
+    const { apiUrl, apiKey } = backend().local;
+    const scrape = async (): Promise<(name: string) => number> => {
+      const response = await fetch(`${apiUrl}/metrics`, { headers: { 'x-api-key': apiKey } });
+      expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await response.text();
+      return (name) => Number(new RegExp(`^${name.replace(/[{}()|[\]\\.+*?^$]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    expect((await fetch(`${apiUrl}/metrics`)).status).toBe(401);
+    const before = await scrape();
+    const claims = (read: (name: string) => number): number => read('tradeswarm_localcloud_warm_pool_claims_total{result="hit"}') + read('tradeswarm_localcloud_warm_pool_claims_total{result="miss"}');
+    const kept = await Sandbox.create('base', backend().connection);
+    const reaped = await Sandbox.create('base', { ...backend().connection, timeoutMs: 60_000 });
+    await reaped.pause();
+    try {
+      const during = await scrape();
+      expect(during('tradeswarm_localcloud_sandbox_creates_total{template="base",outcome="ok"}') - before('tradeswarm_localcloud_sandbox_creates_total{template="base",outcome="ok"}')).toBe(2);
+      expect(claims(during) - claims(before)).toBe(2);
+      expect(during('tradeswarm_localcloud_sandbox_create_seconds_count{pool="hit"}') + during('tradeswarm_localcloud_sandbox_create_seconds_count{pool="miss"}')).toBe(claims(during));
+      const listed = backend().local.sandboxes.list();
+      expect(during('tradeswarm_localcloud_sandboxes{state="running"}')).toBe(listed.filter((sandbox) => sandbox.state === 'running').length);
+      expect(during('tradeswarm_localcloud_sandboxes{state="paused"}')).toBe(1);
+      await kept.kill();
+      await backend().local.sandboxes.connect(reaped.sandboxId, 60);
+      clock.advance(60_001);
+      await waitFor(() => backend().local.sandboxes.find(reaped.sandboxId) === undefined, 'the reaper to kill the sandbox');
+      const after = await scrape();
+      expect(after('tradeswarm_localcloud_sandbox_kills_total{reason="request"}') - before('tradeswarm_localcloud_sandbox_kills_total{reason="request"}')).toBe(1);
+      expect(after('tradeswarm_localcloud_sandbox_kills_total{reason="timeout"}') - before('tradeswarm_localcloud_sandbox_kills_total{reason="timeout"}')).toBe(1);
+    } finally {
+      await Promise.all([kept.kill(), reaped.kill()]);
+    }
+  });
+
   it('pauses and resumes: processes stop and continue, files are kept', async () => {
     const sandbox = await Sandbox.create('base', backend().connection);
     try {

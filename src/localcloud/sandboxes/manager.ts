@@ -5,6 +5,7 @@ import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
 import { GUEST_BIN_DIR, GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
+import type { KillReason, SandboxObserver } from '../metrics.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
 
@@ -54,6 +55,8 @@ export interface SandboxManagerConfig {
    * so that a create only has to claim one. 0 turns the pool off.
    */
   readonly warmPoolSize: number;
+  /** Told of every create and kill (the Prometheus metrics). */
+  readonly observer?: SandboxObserver;
 }
 
 /** A sandbox whose namespaces, cgroups and folders exist, not yet handed to anyone. */
@@ -121,8 +124,12 @@ export class SandboxManager {
 
     const privateNetwork = !allowInternetAccess;
     const poolKey = `${template.name}|${privateNetwork ? 'offline' : 'online'}`;
+    const startedMs = this.config.clock.now();
+    let warm = false;
     const work = (async () => {
-      const prepared = this.takeSpare(poolKey) ?? (await this.prepare(template, privateNetwork));
+      const spare = this.takeSpare(poolKey);
+      warm = spare !== undefined;
+      const prepared = spare ?? (await this.prepare(template, privateNetwork));
       const now = this.config.clock.now();
       return new LocalSandbox(
         {
@@ -149,6 +156,9 @@ export class SandboxManager {
     let sandbox: LocalSandbox;
     try {
       sandbox = await work;
+    } catch (error) {
+      this.config.observer?.createFailed(template.name);
+      throw error;
     } finally {
       this.pending.delete(work);
     }
@@ -163,8 +173,9 @@ export class SandboxManager {
     this.armMetrics(sandbox);
     sandbox.init.process.once('exit', () => {
       // The init died on its own (OOM, or killed from outside): the sandbox is gone.
-      if (this.sandboxes.has(id)) void this.kill(id).catch(() => undefined);
+      if (this.sandboxes.has(id)) void this.kill(id, 'died').catch(() => undefined);
     });
+    this.config.observer?.created(template.name, warm, (this.config.clock.now() - startedMs) / 1000);
     if (template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
     // Refill a moment later: starting a sandbox forks processes (synchronously, in Node), which would
@@ -284,10 +295,11 @@ export class SandboxManager {
   }
 
   /** Kills the sandbox and everything in it and removes its files. @returns false when there was no such sandbox. */
-  async kill(id: string): Promise<boolean> {
+  async kill(id: string, reason: KillReason = 'request'): Promise<boolean> {
     const sandbox = this.sandboxes.get(id);
     if (!sandbox) return false;
     this.sandboxes.delete(id);
+    this.config.observer?.killed(reason);
     this.clearTimers(id);
     sandbox.apply('kill');
     await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
@@ -341,7 +353,7 @@ export class SandboxManager {
     const spares = [...this.spares.values()].flat();
     this.spares.clear();
     await Promise.allSettled(spares.map((spare) => this.destroy(spare.sandboxDir, spare.init, spare.cgroups)));
-    await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id)));
+    await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id, 'shutdown')));
     const { cgroups } = this.config.support;
     await removeInstanceCgroups(this.config.instance, (Object.keys(cgroups) as CgroupController[]).filter((controller) => cgroups[controller]));
   }
@@ -359,7 +371,7 @@ export class SandboxManager {
     timers.reaper = this.config.clock.setTimeout(() => {
       timers.reaper = undefined;
       if (sandbox.autoPause) void this.pause(sandbox.id).catch((error: unknown) => this.config.logger.warn({ err: error, sandboxId: sandbox.id }, 'auto-pause failed'));
-      else void this.kill(sandbox.id);
+      else void this.kill(sandbox.id, 'timeout');
     }, sandbox.endAtMs - this.config.clock.now());
   }
 
