@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { Sandbox } from '@e2b/code-interpreter';
 import type { LocalCloud } from '../../src/localcloud/index.js';
 import { describeLocal, itLocal, useBackend } from '../fixtures/backend.js';
@@ -79,6 +79,111 @@ describe('code interpreter through the unmodified @e2b/code-interpreter SDK', ()
 
   itLocal('E2B cloud runs R, which the local cloud refuses')('says clearly which languages it does not support', async () => {
     await expect(sandbox.runCode('1', { language: 'r' })).rejects.toThrow(/400/);
+  });
+});
+
+/** The PNG's width and height from its IHDR chunk, after checking the signature. */
+function pngSize(base64: string): { width: number; height: number } {
+  const bytes = Buffer.from(base64, 'base64');
+  expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  expect(bytes.subarray(12, 16).toString('ascii')).toBe('IHDR');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+/**
+ * Skips the test (fails it under CI=true) when the sandbox's Python cannot import `modules`, with
+ * the interpreter's own message, which names the Debian package to install on the local cloud.
+ */
+async function requireModules(context: TestContext, ...modules: string[]): Promise<void> {
+  const missing = (await sandbox.runCode(`import ${modules.join(', ')}`)).error;
+  if (missing === undefined) return;
+  const message = `${missing.name}: ${missing.value}`;
+  if (process.env.CI === 'true') throw new Error(`the science stack is missing under CI: ${message}`);
+  console.warn(`skipping "${context.task.name}": ${message}`);
+  context.skip(message);
+}
+
+describe('rich results through the unmodified @e2b/code-interpreter SDK', () => {
+  it('returns a matplotlib figure shown with plt.show() as a PNG', async (context) => {
+    await requireModules(context, 'matplotlib');
+    const execution = await sandbox.runCode(
+      ['import matplotlib.pyplot as plt', 'figure = plt.figure(figsize=(4, 3), dpi=100)', 'plt.axes((0, 0, 1, 1))', "plt.axis('off')", 'plt.plot([1, 3, 2])', 'plt.show()', 'print("shown")'].join('\n'),
+    );
+    expect(execution.error).toBeUndefined();
+    expect(execution.logs.stdout).toEqual(['shown\n']);
+    expect(execution.results).toHaveLength(1);
+    const [chart] = execution.results;
+    expect(chart?.isMainResult).toBe(false);
+    expect(chart?.text).toBe('<Figure size 400x300 with 1 Axes>');
+    // 4 x 3 inches at 100 dpi, plus the 0.1 inch pad of a tight bounding box on each side (less a pixel lost to rounding).
+    const { width, height } = pngSize(chart!.png!);
+    expect(width).toBeGreaterThanOrEqual(419);
+    expect(width).toBeLessThanOrEqual(420);
+    expect(height).toBeGreaterThanOrEqual(319);
+    expect(height).toBeLessThanOrEqual(320);
+    expect(chart?.formats()).toEqual(['png']);
+  });
+
+  it('returns a figure left open at the end of a cell as a PNG, once, after the main result, and closes it', async (context) => {
+    await requireModules(context, 'matplotlib');
+    const execution = await sandbox.runCode('import matplotlib.pyplot as plt\nfigure, axes = plt.subplots()\naxes.bar(["long", "short"], [3, 1])\nlen(axes.patches)');
+    expect(execution.error).toBeUndefined();
+    expect(execution.results.map((result) => [result.isMainResult, result.text])).toEqual([
+      [true, '2'],
+      [false, '<Figure size 640x480 with 1 Axes>'],
+    ]);
+    const { width, height } = pngSize(execution.results[1]!.png!);
+    expect(width).toBeGreaterThan(400);
+    expect(width).toBeLessThanOrEqual(640);
+    expect(height).toBeGreaterThan(300);
+    expect(height).toBeLessThanOrEqual(480);
+    expect((await sandbox.runCode('plt.get_fignums()')).text).toBe('[]');
+  });
+
+  it('returns a pandas DataFrame as HTML and text', async (context) => {
+    await requireModules(context, 'pandas');
+    const execution = await sandbox.runCode('import pandas as pd\npd.DataFrame({"symbol": ["AAPL", "MSFT"], "close": [189.5, 402.25]})');
+    expect(execution.error).toBeUndefined();
+    const [frame] = execution.results;
+    expect(frame?.isMainResult).toBe(true);
+    expect(frame?.text).toBe('  symbol   close\n0   AAPL  189.50\n1   MSFT  402.25');
+    expect(frame?.html).toContain('<table border="1" class="dataframe">');
+    expect(frame?.html).toContain('<th>symbol</th>');
+    expect(frame?.html).toContain('<td>402.25</td>');
+  });
+
+  it('returns display() of JSON and Markdown objects as their types, before the main result', async () => {
+    const execution = await sandbox.runCode(
+      [
+        'class Report:',
+        '    def _repr_markdown_(self):',
+        '        return "## Fills\\n- AAPL 10 @ 189.5"',
+        'class Positions:',
+        '    def _repr_json_(self):',
+        '        return {"AAPL": 10, "cash": 8105.0}',
+        'display(Report(), Positions())',
+        '"done"',
+      ].join('\n'),
+    );
+    expect(execution.error).toBeUndefined();
+    expect(execution.results.map((result) => result.isMainResult)).toEqual([false, false, true]);
+    expect(execution.results[0]?.markdown).toBe('## Fills\n- AAPL 10 @ 189.5');
+    expect(execution.results[1]?.json).toEqual({ AAPL: 10, cash: 8105.0 });
+    expect(execution.results[2]?.text).toBe("'done'");
+  });
+
+  itLocal("the message is the local cloud's own")('names the Debian package of a science module Python cannot find', async () => {
+    const context = await sandbox.createCodeContext({ language: 'python' });
+    try {
+      const execution = await sandbox.runCode("import sys\nsys.path[:] = [entry for entry in sys.path if 'packages' not in entry]\nimport numpy", { context });
+      expect(execution.error?.name).toBe('ModuleNotFoundError');
+      expect(execution.error?.value).toBe(
+        "No module named 'numpy' (the local cloud runs Python code with /usr/bin/python3, which gets numpy from Debian's python3-numpy: " +
+          'install it on the host with apt-get install -y --no-install-recommends python3-numpy, see the README)',
+      );
+    } finally {
+      await sandbox.removeCodeContext(context);
+    }
   });
 });
 

@@ -59,7 +59,11 @@ export const KERNELS_SANDBOX_DIR = '/opt/tradeswarm/kernels';
  */
 export const LOCAL_INTERPRETER_MARKER = path.posix.join(KERNELS_SANDBOX_DIR, 'python_kernel.py');
 
-/** Interpreter that runs the Python kernel (Debian's system Python 3.11, standard library only). */
+/**
+ * Interpreter that runs the Python kernel: Debian's system Python 3.11, whose science stack (numpy,
+ * pandas, matplotlib, scipy) comes from Debian's python3-* packages (`.ci/run` installs them; the
+ * kernel names the missing package when code imports one that is not installed).
+ */
 export const PYTHON_INTERPRETER = '/usr/bin/python3';
 
 /** Text printed by user code (`print`, `console.log`, child processes), streamed as it is written. */
@@ -71,9 +75,11 @@ export interface KernelOutputMessage {
 }
 
 /**
- * The value of the cell's last expression: Python `repr(value)` (nothing for `None`), JavaScript
- * `util.inspect(value)` (nothing for `undefined`), plus rich formats the value offers (Python
- * `_repr_html_` and friends; binary formats are base64).
+ * The value of the cell's last expression (`is_main_result`): Python `repr(value)` (nothing for
+ * `None`), JavaScript `util.inspect(value)` (nothing for `undefined`), plus rich formats the value
+ * offers (Python `_repr_html_` and friends; binary formats are base64). Python also sends one, not
+ * main, per `display(...)` object and per matplotlib figure shown (`plt.show()` or left open at the
+ * end of the cell, as a PNG), in the order they happened.
  */
 export interface KernelResultMessage {
   readonly type: 'result';

@@ -13,6 +13,8 @@ Fields this kernel does not use ("sigints_sent" is for the JavaScript kernel) ar
 Kernel to host:
     {"type": "ready", "language": "python", "pid": 123, "version": "3.11.2"}
     {"type": "result", "id": 7, "is_main_result": true, "text": "2", "html": ...}
+        One per display(...) call and per matplotlib figure shown ("is_main_result": false), in the
+        order they happened, and one for the value of the cell's last expression (true).
     {"type": "error", "id": 7, "name": "ZeroDivisionError", "value": "...", "traceback": "..."}
     {"type": "done", "id": 7, "execution_count": 3, "markers": ["stdout", "stderr"]}
 
@@ -51,6 +53,8 @@ import ast
 import base64
 import builtins
 import ctypes
+import importlib.machinery
+import io
 import json
 import linecache
 import os
@@ -98,6 +102,18 @@ MIME_FORMATS = {
 }
 BINARY_FORMATS = ('png', 'jpeg', 'pdf')
 
+# matplotlib's backend in the kernel unless MPLBACKEND names one (as Jupyter's kernel does, it
+# overrides matplotlibrc files, Debian's /etc/matplotlibrc asks for TkAgg; matplotlib.use() still
+# switches): Agg, with plt.show() and figures left open at the end of a cell sent as PNG results.
+MATPLOTLIB_BACKEND = '_tradeswarm_matplotlib_backend'
+# The science stack, and the Debian package that installs each module for /usr/bin/python3.
+DEBIAN_PACKAGES = {
+    'numpy': 'python3-numpy',
+    'pandas': 'python3-pandas',
+    'matplotlib': 'python3-matplotlib',
+    'scipy': 'python3-scipy',
+}
+
 ENV_TOKEN = 'TRADESWARM_KERNEL_TOKEN'
 ENV_USER = 'TRADESWARM_KERNEL_USER'
 ENV_CWD = 'TRADESWARM_KERNEL_CWD'
@@ -138,11 +154,13 @@ class ControlChannel:
 
 
 class Outcome:
-    """What one cell produced: a value to display and/or an exception."""
+    """What one cell produced: results to display (in order) and/or an exception."""
 
     def __init__(self):
-        self.result = None
+        self.results = []
         self.error = None
+        # Figures already sent by this cell, which the end of the cell does not send again.
+        self.figures_shown = set()
 
 
 class PythonKernel:
@@ -155,6 +173,7 @@ class PythonKernel:
         self.executing = False
         self.interrupt_pending = False
         self.event_loop = None
+        self.outcome = None
         self.stdout = open(1, 'w', encoding='utf-8', errors='backslashreplace', buffering=1, closefd=False)
         self.stderr = open(2, 'w', encoding='utf-8', errors='backslashreplace', buffering=1, closefd=False)
         sys.stdout = self.stdout
@@ -169,6 +188,8 @@ class PythonKernel:
         if sys.path and os.path.abspath(sys.path[0] or '.') == os.path.dirname(os.path.abspath(__file__)):
             sys.path[0] = ''
         sys.argv = ['']
+        builtins.display = self.display
+        sys.meta_path.insert(0, MatplotlibSetup(self))
 
     def handle_sigint(self, _signum, frame):
         """Raise KeyboardInterrupt in user code only; never inside the kernel's own bookkeeping."""
@@ -213,20 +234,25 @@ class PythonKernel:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         saved_environment = self.apply_environment(message.get('env_vars') or {})
         outcome = Outcome()
+        self.outcome = outcome
         self.interrupt_pending = False
         self.executing = True
         try:
             self.run_cell(code, filename, outcome)
         except BaseException as error:
             outcome.error = error
+        try:
+            self.show_open_figures()
+        except BaseException as error:
+            if outcome.error is None:
+                outcome.error = error
         finally:
             self.executing = False
             self.interrupt_pending = False
+            self.outcome = None
         self.restore_environment(saved_environment)
 
-        messages = []
-        if outcome.result is not None and outcome.error is None:
-            messages.append(dict(outcome.result, type='result', id=execution_id))
+        messages = [dict(result, type='result', id=execution_id) for result in outcome.results]
         if outcome.error is not None:
             messages.append(dict(self.format_error(outcome.error), type='error', id=execution_id))
         markers = self.write_markers(message.get('marker', ''))
@@ -243,7 +269,40 @@ class PythonKernel:
             ast.fix_missing_locations(last_expression)
             value = self.run_code(compile(last_expression, filename, 'eval', flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
             if value is not None:
-                outcome.result = format_result(value)
+                outcome.results.append(self.format_shown(value, is_main_result=True))
+
+    def display(self, *objects, raw=False):
+        """IPython's display(): each object becomes a result of the running cell (raw: a MIME bundle dict)."""
+        if self.outcome is None:
+            return
+        for value in objects:
+            if raw and isinstance(value, dict):
+                result = {'is_main_result': False}
+                add_mime_bundle(result, value)
+                if isinstance(value.get('text/plain'), str):
+                    result['text'] = value['text/plain']
+            else:
+                result = self.format_shown(value, is_main_result=False)
+            self.outcome.results.append(result)
+
+    def format_shown(self, value, is_main_result):
+        """format_result(), noting a matplotlib figure as shown by this cell."""
+        if self.outcome is not None and matplotlib_figure(value):
+            self.outcome.figures_shown.add(id(value))
+        return format_result(value, is_main_result)
+
+    def show_open_figures(self, close=True):
+        """With the kernel's matplotlib backend: sends the open figures this cell has not sent yet, then closes them."""
+        pyplot = sys.modules.get('matplotlib.pyplot')
+        if pyplot is None or self.outcome is None or pyplot.get_backend() != 'module://' + MATPLOTLIB_BACKEND:
+            return
+        from matplotlib._pylab_helpers import Gcf
+        for manager in Gcf.get_all_fig_managers():
+            figure = manager.canvas.figure
+            if id(figure) not in self.outcome.figures_shown:
+                self.display(figure)
+        if close:
+            pyplot.close('all')
 
     def run_code(self, code):
         self.check_interrupt()
@@ -292,11 +351,12 @@ class PythonKernel:
             value = CELL_NAME.sub(r'Cell In[\1]', str(error))
         except BaseException:
             value = f'<unprintable {type(error).__name__} object>'
-        return {
-            'name': type(error).__name__,
-            'value': value,
-            'traceback': CELL_FILENAME.sub(r'\1Cell In[\2], line \3', text).rstrip('\n'),
-        }
+        text = CELL_FILENAME.sub(r'\1Cell In[\2], line \3', text).rstrip('\n')
+        hint = missing_package_hint(error)
+        if hint:
+            value += hint
+            text += hint
+        return {'name': type(error).__name__, 'value': value, 'traceback': text}
 
     def apply_environment(self, env_vars):
         saved = {}
@@ -331,19 +391,93 @@ class PythonKernel:
         return written
 
 
-def format_result(value):
+def missing_package_hint(error):
+    """For a science module Python could not import: which Debian package installs it, and how."""
+    if not isinstance(error, ModuleNotFoundError) or not isinstance(error.name, str):
+        return ''
+    module = error.name.partition('.')[0]
+    package = DEBIAN_PACKAGES.get(module)
+    if package is None or importlib.machinery.PathFinder.find_spec(module) is not None:
+        return ''
+    return (f' (the local cloud runs Python code with {sys.executable}, which gets {module} from '
+            f"Debian's {package}: install it on the host with "
+            f'apt-get install -y --no-install-recommends {package}, see the README)')
+
+
+def matplotlib_figure(value):
+    module = sys.modules.get('matplotlib.figure')
+    return module is not None and isinstance(value, module.Figure)
+
+
+def format_result(value, is_main_result=True):
     """The result message fields for a value: repr() as text plus any rich formats it offers."""
-    result = {'is_main_result': True, 'text': repr(value)}
+    result = {'is_main_result': is_main_result, 'text': repr(value)}
+    if matplotlib_figure(value):
+        # As IPython's inline backend shows a figure: a PNG cropped to what is drawn.
+        image = io.BytesIO()
+        value.savefig(image, format='png', bbox_inches='tight')
+        add_format(result, 'png', image.getvalue())
     mime_bundle = call_repr_method(value, '_repr_mimebundle_')
     if isinstance(mime_bundle, dict):
-        for mime_type, data in mime_bundle.items():
-            key = MIME_FORMATS.get(mime_type)
-            if key is not None:
-                add_format(result, key, data)
+        add_mime_bundle(result, mime_bundle)
     for method, key in RICH_FORMATS:
         if key not in result:
             add_format(result, key, call_repr_method(value, method))
     return result
+
+
+def add_mime_bundle(result, mime_bundle):
+    for mime_type, data in mime_bundle.items():
+        key = MIME_FORMATS.get(mime_type)
+        if key is not None and key not in result:
+            add_format(result, key, data)
+
+
+class MatplotlibSetup:
+    """A meta path finder: gives matplotlib the kernel's backend by default, and serves that backend."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def find_spec(self, name, path=None, target=None):
+        if name == MATPLOTLIB_BACKEND:
+            return importlib.machinery.ModuleSpec(name, MatplotlibBackendLoader(self.kernel))
+        if name != 'matplotlib':
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            if not os.environ.get('MPLBACKEND'):
+                module.rcParams['backend'] = 'module://' + MATPLOTLIB_BACKEND
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+class MatplotlibBackendLoader:
+    """The kernel's matplotlib backend: Agg's canvas; show() sends the open figures as results."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        from matplotlib.backend_bases import FigureManagerBase
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        module.FigureCanvas = FigureCanvasAgg
+        module.FigureManager = FigureManagerBase
+        kernel = self.kernel
+
+        def show(*_args, **_kwargs):
+            kernel.show_open_figures()
+
+        module.show = show
 
 
 def call_repr_method(value, method):
