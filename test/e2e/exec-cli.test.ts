@@ -65,7 +65,7 @@ describe('tradeswarm exec', () => {
     try {
       let printed = '';
       server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 15_000);
+      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 60_000);
       const url = /listening on (http:\/\/\S+)/.exec(printed)![1]!;
       const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', url, '--api-key', 'k-e2e', '-c', 'sum(range(101))'], { cwd: repository });
       expect(stdout).toBe('5050\n');
