@@ -81,10 +81,29 @@ async function execRemote(url: string, apiKey: string | undefined, body: object)
   return answer;
 }
 
+/**
+ * `stop` made safe to call from several places at once (a signal, the client leaving, the transport
+ * closing because the server closed it): it runs once and every caller waits for that run. It starts on
+ * the next microtask, so a call it makes back to itself synchronously already finds it running.
+ */
+function once(stop: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => (stopping ??= Promise.resolve().then(stop));
+}
+
+/** Runs `stop`, then ends the process: 0 when it stopped cleanly, 1 (with the reason on stderr) when not. */
+function exitAfter(stop: () => Promise<void>): void {
+  stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`tradeswarm: could not stop cleanly: ${errorChain(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
 function stopOnSignal(stop: () => Promise<void>): void {
-  const handler = (): void => {
-    void stop().then(() => process.exit(0));
-  };
+  const handler = (): void => exitAfter(stop);
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
 }
@@ -159,10 +178,12 @@ export function registerExecCommands(program: Command): void {
           '',
         ].join('\n'),
       );
-      stopOnSignal(async () => {
-        await server.close();
-        await service.close();
-      });
+      stopOnSignal(
+        once(async () => {
+          await server.close();
+          await service.close();
+        }),
+      );
     });
 
   program
@@ -184,11 +205,14 @@ export function registerExecCommands(program: Command): void {
       const url = options.url ?? process.env.TRADESWARM_URL;
       if (url !== undefined && url !== '') registerControlPlaneTools(server, new ControlPlaneClient({ url, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }));
       const transport = new StdioServerTransport();
-      const stop = async (): Promise<void> => {
+      // Closing the server closes the transport, whose onclose leads here again: `once` ends that loop.
+      const stop = once(async () => {
         await server.close();
         await service.close();
-      };
-      transport.onclose = () => void stop().then(() => process.exit(0));
+      });
+      transport.onclose = () => exitAfter(stop);
+      // The client leaving closes stdin; the transport does not notice, so the session ends here.
+      process.stdin.once('end', () => exitAfter(stop));
       stopOnSignal(stop);
       await server.connect(transport);
     });

@@ -1,10 +1,14 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../fixtures/localcloud.js';
 import { reachCode } from '../fixtures/network.js';
@@ -89,6 +93,68 @@ describe('tradeswarm mcp', () => {
       expect((result.content as Array<{ text: string }>)[0]?.text).toContain('result: 3628800');
     } finally {
       await client.close();
+    }
+  });
+});
+
+/**
+ * The MCP client's stdio transport over a process the test spawned itself, so the test decides how the
+ * session ends (stdin closed, or a signal) and sees the exit code; the SDK's own transport sends SIGTERM
+ * and SIGKILL on its own schedule and hides both.
+ */
+class ChildTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  private readonly buffer = new ReadBuffer();
+
+  constructor(readonly child: ChildProcessWithoutNullStreams) {}
+
+  start(): Promise<void> {
+    this.child.stdout.on('data', (chunk: Buffer) => {
+      this.buffer.append(chunk);
+      for (let message = this.buffer.readMessage(); message !== null; message = this.buffer.readMessage()) this.onmessage?.(message);
+    });
+    this.child.once('close', () => this.onclose?.());
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve, reject) => this.child.stdin.write(serializeMessage(message), (error) => (error ? reject(error) : resolve())));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.child.stdin.end(resolve));
+  }
+}
+
+describe('tradeswarm mcp ends cleanly', () => {
+  it.each([
+    ['its client closes stdin', (child: ChildProcessWithoutNullStreams) => child.stdin.end()],
+    ['it gets SIGTERM', (child: ChildProcessWithoutNullStreams) => child.kill('SIGTERM')],
+  ] as const)('exits 0 with its sandboxes gone when %s', async (_how, end) => {
+    // At info level the embedded local cloud logs the folder its sandboxes live in; closing it kills them and removes the folder.
+    const child = spawn(process.execPath, ['bin/tradeswarm.js', 'mcp'], { cwd: repository, env: { ...process.env, LOG_LEVEL: 'info' } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      const client = new Client({ name: 'e2e', version: '1.0.0' });
+      await client.connect(new ChildTransport(child));
+      const result = await client.callTool({ name: 'run_code', arguments: { code: '6 * 7' } });
+      expect((result.content as Array<{ text: string }>)[0]?.text).toContain('result: 42');
+      const dataDir = (JSON.parse(stderr.split('\n').find((line) => line.includes('"local cloud listening"'))!) as { dataDir: string }).dataDir;
+      expect(existsSync(dataDir)).toBe(true);
+
+      end(child);
+      const [code, signal] = await exited;
+      expect({ code, signal, crash: /RangeError|Maximum call stack/.test(stderr) }).toEqual({ code: 0, signal: null, crash: false });
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
   });
 });
