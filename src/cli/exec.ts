@@ -6,6 +6,7 @@ import { InvalidInputError, TradeswarmError, createLogger, errorChain } from '..
 import { createApp, listen } from '../api/index.js';
 import {
   createExecMcpServer,
+  TemplateNotFoundError,
   createExecService,
   execRoutes,
   type ExecRequest,
@@ -19,6 +20,7 @@ import { parseSandboxFlag } from './sandbox.js';
 interface SandboxChoice {
   sandbox: string;
   allowInternetAccess?: boolean;
+  template?: string;
 }
 
 /** The flag that lets executed code use the network, shared by the commands that start a service. */
@@ -27,14 +29,42 @@ const ALLOW_INTERNET_HELP =
   "let executed code use the network: on the local cloud this machine's, loopback included (this service, the local cloud's API, " +
   'anything on 127.0.0.1); on E2B cloud the internet. Off by default: code gets no network';
 
+/** Which template the sandboxes are made from: the flag, else the variable E2B's tools read. */
+const TEMPLATE_FLAG = '--template';
+const TEMPLATE_ENV = 'E2B_TEMPLATE_ID';
+const TEMPLATE_HELP = `the template (name or id) the sandboxes are made from (default: ${TEMPLATE_ENV}, else the service's own on the local cloud, code-interpreter-v1 on E2B)`;
+
+/** The template asked for and where it came from, or undefined for the service's default. */
+function templateChoice(given: string | undefined): { template: string; source: string } | undefined {
+  const fromEnv = process.env[TEMPLATE_ENV];
+  const choice = given !== undefined ? { template: given, source: TEMPLATE_FLAG } : fromEnv !== undefined && fromEnv !== '' ? { template: fromEnv, source: TEMPLATE_ENV } : undefined;
+  if (choice !== undefined && choice.template.trim() === '') throw new InvalidInputError(choice.source, 'is empty: name a template (e.g. code-interpreter-v1), or leave it out for the default');
+  return choice;
+}
+
 /**
- * Where sandboxes come from: the embedded local cloud, or E2B cloud with `E2B_API_KEY` (and
- * `E2B_DOMAIN`, read by the SDK); and whether their code may use the network.
+ * Starts the execution service with `choice`'s provider, network and template (plus `extra`): the
+ * embedded local cloud, or E2B cloud with `E2B_API_KEY` (and `E2B_DOMAIN`, read by the SDK). A template
+ * the provider does not have is reported under the flag or variable that named it.
  */
-function serviceOptions(choice: SandboxChoice): ExecServiceOptions {
+async function startService(choice: SandboxChoice, extra: Pick<ExecServiceOptions, 'pool'> = {}): Promise<ExecService> {
   const sandbox = parseSandboxFlag(choice.sandbox);
-  const options = { logger: createLogger('exec'), allowInternetAccess: choice.allowInternetAccess === true };
-  return sandbox.kind === 'local' ? options : { ...options, connection: sandbox.connection };
+  const template = templateChoice(choice.template);
+  const options: ExecServiceOptions = {
+    ...extra,
+    logger: createLogger('exec'),
+    allowInternetAccess: choice.allowInternetAccess === true,
+    ...(template === undefined ? {} : { template: template.template }),
+    ...(sandbox.kind === 'local' ? {} : { connection: sandbox.connection }),
+  };
+  try {
+    return await createExecService(options);
+  } catch (error) {
+    if (error instanceof TemplateNotFoundError && template !== undefined) {
+      throw new TemplateNotFoundError(error.template, error.providerMessage, template.source, { cause: error.cause });
+    }
+    throw error;
+  }
 }
 
 function languageOf(file: string | undefined, given: string | undefined): string {
@@ -124,12 +154,16 @@ export function registerExecCommands(program: Command): void {
     .option('--url <url>', 'send to a running `tradeswarm exec serve` instead of starting a service here')
     .option('--api-key <key>', 'API key of that server (default: TRADESWARM_EXEC_API_KEY)')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .option(`${TEMPLATE_FLAG} <template>`, TEMPLATE_HELP)
     .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
     .option('--json', 'print the whole result as JSON')
-    .action(async (options: { code?: string; file?: string; language?: string; timeoutMs?: number; user?: string; url?: string; apiKey?: string; sandbox: string; allowInternetAccess?: boolean; json?: boolean }) => {
+    .action(async (options: { code?: string; file?: string; language?: string; timeoutMs?: number; user?: string; url?: string; apiKey?: string; sandbox: string; template?: string; allowInternetAccess?: boolean; json?: boolean }) => {
       if (options.code !== undefined && options.file !== undefined) throw new InvalidInputError('-c/-f', 'give the code with -c or -f, not both');
       if (options.url !== undefined && options.allowInternetAccess === true) {
         throw new InvalidInputError(ALLOW_INTERNET_FLAG, `the server at --url decides its sandboxes' network; start it with \`tradeswarm exec serve ${ALLOW_INTERNET_FLAG}\` instead`);
+      }
+      if (options.url !== undefined && options.template !== undefined) {
+        throw new InvalidInputError(TEMPLATE_FLAG, `the server at --url decides its sandboxes' template; start it with \`tradeswarm exec serve ${TEMPLATE_FLAG} ${options.template}\` instead`);
       }
       const code = options.code ?? (options.file !== undefined ? await readFile(options.file, 'utf8') : await readStdin());
       // The service validates every field (language included) and names the one at fault.
@@ -143,7 +177,7 @@ export function registerExecCommands(program: Command): void {
       if (options.url !== undefined) {
         result = await execRemote(options.url, options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY, request);
       } else {
-        const service = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 1 } });
+        const service = await startService(options, { pool: { minSize: 1, targetSize: 1 } });
         try {
           result = await service.exec(request as ExecRequest);
         } finally {
@@ -161,9 +195,10 @@ export function registerExecCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: TRADESWARM_EXEC_API_KEY, else no key)')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .option(`${TEMPLATE_FLAG} <template>`, TEMPLATE_HELP)
     .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
-    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; allowInternetAccess?: boolean }) => {
-      const service = await createExecService(serviceOptions(options));
+    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; template?: string; allowInternetAccess?: boolean }) => {
+      const service = await startService(options);
       const apiKey = options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY;
       const app = createApp({ name: 'tradeswarm exec serve', ...(apiKey ? { apiKey } : {}) });
       await app.register(execRoutes, { service });
@@ -194,12 +229,13 @@ export function registerExecCommands(program: Command): void {
     )
     .option('--user <name>', 'who the executions run for', 'mcp')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
+    .option(`${TEMPLATE_FLAG} <template>`, TEMPLATE_HELP)
     .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
     .option('--url <url>', 'a running `tradeswarm serve` whose deployments the assistant may drive (default: TRADESWARM_URL, else none: run_code only)')
     .option('--api-key <key>', "that server's API key (default: TRADESWARM_API_KEY)")
-    .action(async (options: { user: string; sandbox: string; allowInternetAccess?: boolean; url?: string; apiKey?: string }) => {
+    .action(async (options: { user: string; sandbox: string; template?: string; allowInternetAccess?: boolean; url?: string; apiKey?: string }) => {
       // stdout carries the protocol; logs go to stderr (createLogger's default).
-      const service: ExecService = await createExecService({ ...serviceOptions(options), pool: { minSize: 1, targetSize: 2 } });
+      const service = await startService(options, { pool: { minSize: 1, targetSize: 2 } });
       const server = createExecMcpServer(service, { user: options.user });
       // Without a control plane the assistant sees run_code alone, not tools that could only fail.
       const url = options.url ?? process.env.TRADESWARM_URL;

@@ -1,4 +1,4 @@
-import { TradeswarmError, errorChain, type TradeswarmErrorOptions } from '../core/index.js';
+import { InvalidInputError, TradeswarmError, errorChain, type TradeswarmErrorOptions } from '../core/index.js';
 
 /**
  * The fair queue already holds its maximum number of waiting tasks, so a new task was refused at once.
@@ -94,6 +94,28 @@ export class ProviderUnreachableError extends TradeswarmError {
         '(E2B_API_URL and E2B_SANDBOX_URL; unset for E2B cloud) and that the provider is running',
       { ...options, retryable: true },
     );
+  }
+}
+
+/**
+ * The sandbox provider has no template of the name the service was given (it answered 404 when asked
+ * for a sandbox of it). Not retryable: name a template the provider has. `field` names where the name
+ * came from (`template` from code; a CLI names its flag or environment variable).
+ */
+export class TemplateNotFoundError extends InvalidInputError {
+  override readonly name = 'TemplateNotFoundError';
+
+  constructor(
+    readonly template: string,
+    /** What the provider answered, e.g. the templates a local cloud has. */
+    readonly providerMessage: string,
+    field = 'template',
+    options: Omit<TradeswarmErrorOptions, 'retryable'> = {},
+  ) {
+    super(field, `the sandbox provider has no template '${template}' (${providerMessage}); name a template it has, or leave ${field} out for the default`, {
+      ...options,
+      retryable: false,
+    });
   }
 }
 

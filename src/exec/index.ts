@@ -9,4 +9,5 @@ export {
   type ExecSessionInfo,
   type ExecServiceMetrics,
 } from './service.js';
+export { TemplateNotFoundError } from './errors.js';
 export { execRoutes, createExecMcpServer, type ExecRoutesOptions, type ExecMcpOptions } from './transport/index.js';

@@ -7,7 +7,7 @@ import { useLocalCloud, waitFor } from '../../test/fixtures/localcloud.js';
 import { endedProcessTag } from '../../test/fixtures/processes.js';
 import { portOf, reachCode } from '../../test/fixtures/network.js';
 import { closedPort } from '../../test/fixtures/servers.js';
-import { ProviderUnreachableError } from './errors.js';
+import { ProviderUnreachableError, TemplateNotFoundError } from './errors.js';
 import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, type ExecService, type ExecServiceOptions } from './service.js';
 import { execRoutes } from './transport/index.js';
 
@@ -334,6 +334,13 @@ describe('createExecService on the local cloud', () => {
     expect(refused).toBeInstanceOf(ProviderUnreachableError);
     expect(refused).toMatchObject({ address, retryable: true });
     expect((refused as Error).message).toMatch(/\(fetch failed: .*ECONNREFUSED.*\); check connection\.apiUrl/);
+  });
+
+  it('names a template the provider does not have, with the templates it has', async () => {
+    const missing = await service({ template: 'no-such-template', pool: { minSize: 1, targetSize: 1, maxCreateAttempts: 1 } }).catch((error: unknown) => error);
+    expect(missing).toBeInstanceOf(TemplateNotFoundError);
+    expect(missing).toMatchObject({ field: 'template', template: 'no-such-template', retryable: false });
+    expect((missing as Error).message).toMatch(/^template: the sandbox provider has no template 'no-such-template' \(404: .*this local cloud has: .*code-interpreter-v1.*\); name a template it has/);
   });
 
   it('refuses sandboxes of the wrong build and starts nothing', async () => {

@@ -17,7 +17,7 @@ import {
 } from '../sandbox/index.js';
 import { FairQueue, SandboxResilience, isTransient, type BreakerState, type FairQueueOptions, type FairQueueStats, type ResilienceOptions } from './admission/index.js';
 import { ResultCache, judgeDeterminism, type ResultCacheOptions, type ResultCacheStats } from './cache/index.js';
-import { ExecServiceClosedError, ProviderUnreachableError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { ExecServiceClosedError, ProviderUnreachableError, TemplateNotFoundError, QueueTimeoutError, SandboxTidyError, SessionLimitError, SessionLostError, SessionNotFoundError } from './errors.js';
 import { Executor, type ExecLanguage, type ExecutionOutcome, type ExecutorOptions } from './executor.js';
 import { scrubSandbox, tidySandbox, type ScrubOptions } from './hygiene.js';
 import { ExecPrometheus, LatencyWindow, type LatencyWindowSummary } from './metrics/index.js';
@@ -236,9 +236,22 @@ function userOf(user: string | undefined): string {
 }
 
 /**
+ * The provider's answer when the pool could not start because creating a sandbox got a 404 from the
+ * provider's API (the SDK puts the HTTP status of an API answer in `statusCode`): before a sandbox
+ * exists, the only thing a create can fail to find is its template. Read from the pool's error by its
+ * fields (`reason`, `cause`), which is all the sandbox domain shows of it.
+ */
+function missingTemplate(error: unknown): Error | undefined {
+  const { reason, cause } = (error ?? {}) as { reason?: unknown; cause?: unknown };
+  if (reason !== 'create-failed' || !(cause instanceof Error)) return undefined;
+  return (cause as { statusCode?: unknown }).statusCode === 404 ? cause : undefined;
+}
+
+/**
  * Starts the execution service: the embedded local cloud unless `connection` is given, then the pool
  * (which first kills sandboxes an earlier crashed run of the same owner left behind).
- * @throws InvalidInputError naming the option at fault; the provider's error when it cannot be reached.
+ * @throws InvalidInputError naming the option at fault (TemplateNotFoundError when the provider has no
+ * such `template`); ProviderUnreachableError when the provider cannot be reached.
  */
 export async function createExecService(options: ExecServiceOptions = {}): Promise<ExecService> {
   const logger = options.logger ?? createLogger('exec');
@@ -270,7 +283,9 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   const provider = createSandboxProvider({ connection, rateLimit, clock });
   const limiter = provider.rateLimiter;
   const template = options.template ?? (embedded ? EXEC_TEMPLATE : 'code-interpreter-v1');
-  const buildTag = options.buildTag ?? (embedded ? EXEC_BUILD_TAG : undefined);
+  // Only the embedded template is known to carry the build tag; another one named on the embedded cloud is used as it is.
+  const ownTemplate = embedded && template === EXEC_TEMPLATE;
+  const buildTag = options.buildTag ?? (ownTemplate ? EXEC_BUILD_TAG : undefined);
   const tidyable = new WeakSet<Sandbox>();
   const { concurrency } = queue.config;
   // Sandboxes on this machine cost memory only while idle: hold one being cleaned beside each running
@@ -312,11 +327,13 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
     await sessionPool?.close().catch(() => undefined);
     await localCloud?.close();
     if (providerFailureOf(error) === 'unreachable') throw new ProviderUnreachableError(connection.apiUrl ?? process.env.E2B_API_URL ?? 'E2B cloud (the SDK\'s default address)', { cause: error });
+    const missing = missingTemplate(error);
+    if (missing !== undefined) throw new TemplateNotFoundError(template, missing.message, 'template', { cause: missing });
     throw error;
   }
   // The exact bytes of the build-tag file are known for the embedded template only; there the scrub
   // also checks the kept file is unchanged.
-  const buildTagContent = embedded && options.buildTag === undefined ? EMBEDDED_TAG_CONTENT : undefined;
+  const buildTagContent = ownTemplate && options.buildTag === undefined ? EMBEDDED_TAG_CONTENT : undefined;
   return new Service({ executor, queue, cache, resilience, limiter, pool, sessionPool, localCloud, clock, logger, sessionOptions, buildTagContent, tidyable });
 }
 

@@ -64,7 +64,7 @@ describe('tradeswarm exec', () => {
     }
   });
 
-  it('serves HTTP with `exec serve`, and `exec --url` sends code to it', async () => {
+  it('serves HTTP with `exec serve`, and `exec --url` sends code to it', { timeout: 60_000 }, async () => {
     const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--api-key', 'k-e2e'], { cwd: repository });
     try {
       let printed = '';
@@ -80,6 +80,47 @@ describe('tradeswarm exec', () => {
       await once(server, 'exit');
     }
   });
+});
+
+describe('the template of the sandboxes: --template, else E2B_TEMPLATE_ID', () => {
+  const TEMPLATE_OF_SANDBOX = 'import os\nos.environ["E2B_TEMPLATE_ID"]';
+
+  it('exec makes its sandbox from --template over E2B_TEMPLATE_ID, and names the one of the two the cloud does not have', { timeout: 60_000 }, async () => {
+    const env = (template: string): NodeJS.ProcessEnv => ({ ...process.env, E2B_TEMPLATE_ID: template });
+    const flag = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--template', 'code-interpreter-v1', '-c', TEMPLATE_OF_SANDBOX], { cwd: repository, env: env('no-such-template') });
+    expect(flag.stdout).toBe("'code-interpreter-v1'\n");
+    const variable = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-c', TEMPLATE_OF_SANDBOX], { cwd: repository, env: env('code-interpreter-v1') });
+    expect(variable.stdout).toBe("'code-interpreter-v1'\n");
+    const badFlag = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--template', 'no-such-template', '-c', '1'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(badFlag).toMatchObject({ code: 1 });
+    expect((badFlag as { stderr: string }).stderr).toMatch(/--template: the sandbox provider has no template 'no-such-template' \(404: .*this local cloud has: .*code-interpreter-v1.*\); name a template it has/);
+    const badVariable = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '-c', '1'], { cwd: repository, env: env('no-such-template') }).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(badVariable).toMatchObject({ code: 1 });
+    expect((badVariable as { stderr: string }).stderr).toMatch(/E2B_TEMPLATE_ID: the sandbox provider has no template 'no-such-template'/);
+  });
+
+  it('exec serve and mcp make theirs from it too', async () => {
+    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0'], { cwd: repository, env: { ...process.env, E2B_TEMPLATE_ID: 'code-interpreter-v1' } });
+    try {
+      let printed = '';
+      server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 30_000);
+      const url = /listening on (http:\/\/\S+)/.exec(printed)![1]!;
+      const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', url, '-c', TEMPLATE_OF_SANDBOX], { cwd: repository });
+      expect(stdout).toBe("'code-interpreter-v1'\n");
+    } finally {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: ['bin/tradeswarm.js', 'mcp', '--template', 'code-interpreter-v1'], cwd: repository, stderr: 'pipe' }));
+    try {
+      const result = await client.callTool({ name: 'run_code', arguments: { code: TEMPLATE_OF_SANDBOX } });
+      expect((result.content as Array<{ text: string }>)[0]?.text).toContain("result: 'code-interpreter-v1'");
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 });
 
 describe('tradeswarm mcp', () => {
