@@ -382,7 +382,7 @@ class Supervisor:
         # does not handle, and an ignored disposition would be inherited by every command.
         self.selector.register(wake_read, selectors.EVENT_READ, ("wake", None))
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, ("control", None))
-        # pid of a process started for sudo: the connection to tell its exit.
+        # pid of a process started for sudo: the connection to tell its exit, and its Popen.
         self.sudo_children = {}
         if sudo_listener is not None:
             sudo_listener.setblocking(False)
@@ -516,7 +516,9 @@ class Supervisor:
                 close_fds=True,
                 restore_signals=True,
             )
-            self.sudo_children[popen.pid] = connection
+            # The Popen is kept until reap() has its status: dropped earlier, its __del__ would reap a
+            # child that already ended (a fast `sudo true`) itself, and sudo would never hear the exit.
+            self.sudo_children[popen.pid] = (connection, popen)
         except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError) as error:
             try:
                 connection.sendall(("error %s\n" % error).encode())
@@ -552,10 +554,13 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            connection = self.sudo_children.pop(pid, None)
-            if connection is not None:
+            sudo = self.sudo_children.pop(pid, None)
+            if sudo is not None:
+                connection, popen = sudo
+                # Reaped here: the Popen must not wait for it again.
+                popen.returncode = os.waitstatus_to_exitcode(status)
                 try:
-                    connection.sendall(("exit %d\n" % os.waitstatus_to_exitcode(status)).encode())
+                    connection.sendall(("exit %d\n" % popen.returncode).encode())
                 except OSError:
                     pass  # sudo itself is gone.
                 connection.close()
