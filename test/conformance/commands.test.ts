@@ -112,6 +112,8 @@ describe('commands through the unmodified e2b SDK', () => {
   it('gives user a working sudo: commands run as root with their exit code, and with no more power than root has', async () => {
     const result = await sandbox().commands.run('sudo id -u; sudo -u user id -u; sudo echo "[$FOO]"; echo $FOO', { envs: { FOO: 'scoped' } });
     expect(result.stdout).toBe('0\n1000\n[scoped]\nscoped\n');
+    // A command that ends at once, then more of the caller's script: its exit still reaches sudo.
+    expect((await sandbox().commands.run('sudo true; sudo true; echo after')).stdout).toBe('after\n');
     const failed = await sandbox().commands.run('sudo sh -c "exit 3"').catch((caught: unknown) => caught);
     expect((failed as CommandExitError).exitCode).toBe(3);
     const capabilities = 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status';
