@@ -106,6 +106,8 @@ BINARY_FORMATS = ('png', 'jpeg', 'pdf')
 # overrides matplotlibrc files, Debian's /etc/matplotlibrc asks for TkAgg; matplotlib.use() still
 # switches): Agg, with plt.show() and figures left open at the end of a cell sent as PNG results.
 MATPLOTLIB_BACKEND = '_tradeswarm_matplotlib_backend'
+# Where a cell's last expression puts its value in the namespace, for the kernel to take (and remove).
+LAST_VALUE = '_tradeswarm_last_value'
 # The science stack, and the Debian package that installs each module for /usr/bin/python3.
 DEBIAN_PACKAGES = {
     'numpy': 'python3-numpy',
@@ -195,7 +197,7 @@ class PythonKernel:
         """Raise KeyboardInterrupt in user code only; never inside the kernel's own bookkeeping."""
         if not self.executing:
             return
-        if frame is not None and frame.f_code.co_filename == KERNEL_FILE:
+        if frame is not None and frame.f_code.co_filename == KERNEL_FILE and not called_from_cell(frame):
             self.interrupt_pending = True
             return
         raise KeyboardInterrupt
@@ -261,15 +263,18 @@ class PythonKernel:
 
     def run_cell(self, code, filename, outcome):
         tree = compile(code, filename, 'exec', flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        last_expression = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(';'):
-            last_expression = ast.Expression(tree.body.pop().value)
+        has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(';')
+        if has_value:
+            # The last expression's value is assigned within the cell's own code, which runs as one:
+            # an interrupt always lands in the cell, never in kernel code between its statements.
+            last = tree.body[-1]
+            tree.body[-1] = ast.copy_location(ast.Assign(targets=[ast.Name(id=LAST_VALUE, ctx=ast.Store())], value=last.value), last)
+            ast.fix_missing_locations(tree)
+        self.namespace.pop(LAST_VALUE, None)
         self.run_code(compile(tree, filename, 'exec', flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
-        if last_expression is not None:
-            ast.fix_missing_locations(last_expression)
-            value = self.run_code(compile(last_expression, filename, 'eval', flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
-            if value is not None:
-                outcome.results.append(self.format_shown(value, is_main_result=True))
+        value = self.namespace.pop(LAST_VALUE, None)
+        if has_value and value is not None:
+            outcome.results.append(self.format_shown(value, is_main_result=True))
 
     def display(self, *objects, raw=False):
         """IPython's display(): each object becomes a result of the running cell (raw: a MIME bundle dict)."""
@@ -389,6 +394,15 @@ class PythonKernel:
             except OSError:
                 pass
         return written
+
+
+def called_from_cell(frame):
+    """Whether kernel code runs for the cell (display(), an import hook): an interrupt there is the cell's."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith('<cell-'):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def missing_package_hint(error):
