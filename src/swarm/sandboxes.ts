@@ -5,6 +5,7 @@ import {
   type AgentBundle,
   type DeployedAgent,
   type Sandbox,
+  type SandboxInfo,
   type SandboxProvider,
   SandboxOwner,
   attachAgent,
@@ -104,15 +105,16 @@ export class SandboxLauncher implements AgentLauncher {
         if (!running.has(candidate.placement)) return `its sandbox ${candidate.placement} is ${listed.some((info) => info.sandboxId === candidate.placement) ? 'paused' : 'gone'}`;
         try {
           const sandbox = await provider.connect(candidate.placement);
-          const processes = await sandbox.commands.list();
+          // Each process's agent settings, read once from its env (undefined: not an agent process).
+          const processes = (await sandbox.commands.list()).map((process) => ({ ...process, config: configIn(process.envs) }));
           const busEnv = this.#options.busEnvOf(candidate.config);
           const path = defaultBundlePath(this.#options.bundle);
-          const mine = processes.filter((process) => configIn(process.envs)?.agentId === candidate.agent.id && configIn(process.envs)?.epoch === candidate.config.epoch);
+          const mine = processes.filter((process) => process.config?.agentId === candidate.agent.id && process.config.epoch === candidate.config.epoch);
           if (mine.length !== 1) return `its sandbox holds ${mine.length} processes of it at epoch ${candidate.config.epoch}`;
           const [found] = mine as [(typeof mine)[number]];
           if (![found.cmd, ...found.args].join(' ').includes(path)) return 'it runs another version of the agent bundle';
           if (Object.entries(busEnv).some(([name, value]) => found.envs[name] !== value)) return 'it is connected to another broker, or with other credentials';
-          if (!sameSettings(configIn(found.envs), candidate.config)) return 'it runs with other settings';
+          if (!sameSettings(found.config, candidate.config)) return 'it runs with other settings';
           const deployed = await attachAgent(sandbox, {
             name: candidate.agent.id,
             pid: found.pid,
@@ -124,14 +126,14 @@ export class SandboxLauncher implements AgentLauncher {
           });
           this.#sandboxes.set(sandbox.sandboxId, sandbox);
           // Whatever else of the agent runs there (a process a soft restart replaced) goes.
-          await Promise.all(processes.filter((process) => process.pid !== found.pid && configIn(process.envs) !== undefined).map((process) => sandbox.commands.kill(process.pid).catch(() => false)));
+          await Promise.all(processes.filter((process) => process.pid !== found.pid && process.config !== undefined).map((process) => sandbox.commands.kill(process.pid).catch(() => false)));
           return this.#launched(sandbox, deployed, candidate.agent.id, 0);
         } catch (error) {
           return `its process could not be reached (${errorMessage(error)})`;
         }
       }),
     );
-    await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
+    await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()), listed);
     return adopted;
   }
 
@@ -144,10 +146,13 @@ export class SandboxLauncher implements AgentLauncher {
     return Promise.resolve(true);
   }
 
-  /** Ends every sandbox of this swarm but `keep` (what a crashed or deposed control plane left, not adopted). */
-  async #endSwarmSandboxes(keep: ReadonlySet<string>): Promise<void> {
+  /**
+   * Ends every sandbox of this swarm but `keep` (what a crashed or deposed control plane left, not
+   * adopted), from `listed` when the swarm was just listed, else from a new listing.
+   */
+  async #endSwarmSandboxes(keep: ReadonlySet<string>, listed?: readonly SandboxInfo[]): Promise<void> {
     const { provider, logger } = this.#options;
-    const listed = await provider.list({ tradeswarm: 'swarm-agent', swarm: this.#options.swarmId });
+    listed ??= await provider.list({ tradeswarm: 'swarm-agent', swarm: this.#options.swarmId });
     const left = listed.filter((info) => !keep.has(info.sandboxId));
     await Promise.all(left.map((info) => provider.kill(info.sandboxId).catch((error: unknown) => logger.warn({ sandboxId: info.sandboxId, err: errorMessage(error) }, 'could not end a sandbox an earlier control plane of this swarm left'))));
     if (left.length > 0) logger.info({ swarm: this.#options.swarmId, ended: left.length }, 'ended sandboxes an earlier control plane of this swarm left');
