@@ -25,7 +25,7 @@ async function loadMarkets(): Promise<{ spy: Bar[]; qqq: Bar[] }> {
 
 /** Lets the feed's HTTP requests run: resolves once `check` holds (real I/O, no clock time). */
 async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 2000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
@@ -102,6 +102,9 @@ describe.runIf(haveData)('openCcxtFeed against a fake Binance', () => {
         // Candle 100 is open: not handed out.
         expect(first).toHaveLength(100);
         for (let poll = 0; poll < 6; poll++) {
+          // The exchange counts a request when it arrives; the feed schedules its next poll only after it handled the answer.
+          // Advancing before that would move time past a timer not yet set, and the poll would never come.
+          await until(() => local.pendingTimers === 1, 'the feed to wait for its next poll');
           const before = exchange.requests.length;
           local.advance(10_000);
           await until(() => exchange.requests.length > before, 'a poll');
