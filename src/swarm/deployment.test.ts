@@ -449,6 +449,31 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(books(report)).toEqual(books(clean));
   });
 
+  it('replaces a standby that falls silent, so the failover that follows promotes a live one', async () => {
+    // Realtime pacing (a day of data a second) lets the clock run while the run goes on: the frozen standby holds nothing up.
+    const victim = 'hub';
+    const h: Harness = await harness(
+      { topology: 'star', checkpointEverySteps: 10, pacing: { mode: 'realtime', speed: 86_400 }, standby: true },
+      {
+        onProgress: (step, deployment) => {
+          const hub = deployment.processes().find((agent) => agent.id === victim);
+          if (step === 20) void h.launcher.signal(hub?.standby?.placement as string, 'SIGSTOP');
+          if (step === 60) void deployment.kill(victim, 'SIGKILL');
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    const events = report.events.filter((event) => event.agent === victim);
+    expect(events.map((event) => event.kind)).toEqual(['standby', 'standby', 'standby', 'lost', 'failed-over', 'standby']);
+    expect(events[1]?.detail).toMatch(/^its standby \(epoch 1\) sent no heartbeat for \d+ ms$/);
+    expect(events[2]?.detail).toMatch(/^standby ready \(epoch 2, /);
+    // The live standby (epoch 2) took over, not the frozen one.
+    expect(events[4]?.detail).toMatch(/^its standby took over \(epoch 2\)/);
+    // Each agent and its standby, the frozen standby's successor and the promoted one's: no restart.
+    expect(h.launcher.launches).toBe(2 * report.agents.length + 2);
+    expect(report.outcome).toBe('complete');
+  });
+
   it('fences a replaced agent that was only slow: when it comes back, its orders from the old epoch change nothing', async () => {
     const clean = await runToEnd(await harness({ topology: 'mesh' }));
     const victim = '2-sma-b';

@@ -69,7 +69,7 @@ interface AgentState {
   epoch: number;
   lastEpoch: number;
   /** Its hot standby, when it has one: ready once it beat as `standby`. */
-  standby: { readonly process: LaunchedAgent; readonly epoch: number; readonly launchedAtMs: number; ready: boolean; readonly adopted: boolean } | undefined;
+  standby: { readonly process: LaunchedAgent; readonly epoch: number; readonly launchedAtMs: number; ready: boolean; readonly adopted: boolean; lastHeardMs: number } | undefined;
   /** Standbys that failed in a row (their relaunch backs off). */
   standbyFailures: number;
   startMs: AgentReport['startMs'];
@@ -458,16 +458,27 @@ export class AgentFleet {
     return this.#version;
   }
 
-  /** Every running agent counts as heard now (the control plane's own connection was down: their silence meant nothing). */
+  /** Every running agent and standby counts as heard now (the control plane's own connection was down: their silence meant nothing). */
   graceAll(): void {
     const now = this.#options.clock.now();
-    for (const state of this.#agents.values()) if (state.lifecycle === 'running') state.lastHeardMs = Math.max(state.lastHeardMs, now);
+    for (const state of this.#agents.values()) {
+      if (state.lifecycle === 'running') state.lastHeardMs = Math.max(state.lastHeardMs, now);
+      if (state.standby !== undefined) state.standby.lastHeardMs = Math.max(state.standby.lastHeardMs, now);
+    }
   }
 
-  /** A silent agent is lost; an agent that is not back within the recovery wait is gone. */
+  /**
+   * A silent agent is lost; an agent that is not back within the recovery wait is gone. A ready
+   * standby that falls silent is ended and another started: promoting it would only fail later, when
+   * it is needed.
+   */
   checkLiveness(): void {
     const now = this.#options.clock.now();
     for (const state of this.#agents.values()) {
+      const standby = state.standby;
+      if (standby?.ready === true && now - standby.lastHeardMs > this.#options.agentTimeoutMs && !this.#stopping && this.#options.mayAct?.() !== false) {
+        this.#dropStandby(state, standby, `its standby (epoch ${standby.epoch}) sent no heartbeat for ${now - standby.lastHeardMs} ms`);
+      }
       if (state.lifecycle === 'running' && now - state.lastHeardMs > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${now - state.lastHeardMs} ms`);
       else if (state.lifecycle === 'recovering' && state.lostAtMs !== undefined && now - state.lostAtMs > this.#options.recoveryWaitMs) {
         this.#abandon(state, `not back within ${this.#options.recoveryWaitMs} ms (swarm.recoveryWaitMs) after ${state.restarts} restart${state.restarts === 1 ? '' : 's'}`);
@@ -508,9 +519,14 @@ export class AgentFleet {
     await state.process.signal(signal);
   }
 
-  /** Each agent's current process: where it runs and its pid there. */
-  processes(): Array<{ readonly id: string; readonly placement: string; readonly pid: number }> {
-    return [...this.#agents.values()].map((agent) => ({ id: agent.plan.id, placement: agent.process.placement, pid: agent.process.pid }));
+  /** Each agent's current process (where it runs and its pid there), and its standby's when it has one. */
+  processes(): Array<{ readonly id: string; readonly placement: string; readonly pid: number; readonly standby?: { readonly placement: string; readonly pid: number } }> {
+    return [...this.#agents.values()].map((agent) => ({
+      id: agent.plan.id,
+      placement: agent.process.placement,
+      pid: agent.process.pid,
+      ...(agent.standby === undefined ? {} : { standby: { placement: agent.standby.process.placement, pid: agent.standby.process.pid } }),
+    }));
   }
 
   /**
@@ -844,7 +860,7 @@ export class AgentFleet {
 
   /** `launched` (started at `launchedAtMs`, or adopted) is the agent's standby from now on; one that dies is replaced. */
   #keepStandby(state: AgentState, launched: LaunchedAgent, epoch: number, launchedAtMs: number, adopted = false): void {
-    const standby = { process: launched, epoch, launchedAtMs, ready: false, adopted };
+    const standby = { process: launched, epoch, launchedAtMs, ready: false, adopted, lastHeardMs: launchedAtMs };
     state.standby = standby;
     void launched.exited.then((exit) => {
       // Promoted (it is the agent now), replaced, or told to stop with the rest: not a standby's failure.
@@ -858,17 +874,25 @@ export class AgentFleet {
   /** A standby's heartbeat (or will). */
   #standbyHeard(state: AgentState, standby: NonNullable<AgentState['standby']>, status: string): void {
     if (status === 'lost') {
-      state.standby = undefined;
-      void standby.process.stop({ graceMs: 0 });
-      this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its standby (epoch ${standby.epoch}) dropped its connection` });
-      this.#standbyFailed(state);
+      this.#dropStandby(state, standby, `its standby (epoch ${standby.epoch}) dropped its connection`);
       return;
     }
-    if (standby.ready || status !== 'standby') return;
+    if (status !== 'standby') return;
+    standby.lastHeardMs = this.#options.clock.now();
+    if (standby.ready) return;
     standby.ready = true;
     state.standbyFailures = 0;
     this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `standby ready (epoch ${standby.epoch}, ${standby.process.placement}) ${Math.round(this.#options.clock.now() - standby.launchedAtMs)} ms after it was started` });
     this.#changed();
+  }
+
+  /** Ends a standby that failed (`detail` says how), and starts another after the back-off. */
+  #dropStandby(state: AgentState, standby: NonNullable<AgentState['standby']>, detail: string): void {
+    state.standby = undefined;
+    void standby.process.stop({ graceMs: 0 });
+    this.#options.emit({ agent: state.plan.id, kind: 'standby', detail });
+    this.#changed();
+    this.#standbyFailed(state);
   }
 
   /** Starts another standby after a back-off that doubles while they keep failing (at most a minute). */
