@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from './bars.js';
+import { listsBySymbol } from './timeline.js';
 
 const DAY_MS = 86_400_000;
 
@@ -62,7 +63,7 @@ export function compileGapOptions(options: GapOptions = {}): GapConfig {
 export function findGaps(bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[], options: GapOptions = {}): DataGap[] {
   const { threshold, minimumDays } = compileGapOptions(options);
   const gaps: DataGap[] = [];
-  for (const [symbol, list] of bySymbol(bars)) {
+  for (const [symbol, list] of listsBySymbol(bars)) {
     if (list.length < 3) continue;
     const intervals = new Float64Array(list.length - 1);
     for (let i = 1; i < list.length; i++) intervals[i - 1] = (list[i] as Bar).timeMs - (list[i - 1] as Bar).timeMs;
@@ -81,17 +82,6 @@ export function findGaps(bars: ReadonlyMap<string, readonly Bar[]> | readonly Ba
 /** A gap in words: `SPY has no bars from 2013-10-11T23:59Z to 2023-08-03T08:00Z (3583.3 days; usually 1 min apart)`. */
 export function describeGap(gap: DataGap): string {
   return `${gap.symbol} has no bars from ${isoMinute(gap.lastBeforeMs)} to ${isoMinute(gap.firstAfterMs)} (${duration(gap.durationMs)}; usually ${duration(gap.usualIntervalMs)} apart)`;
-}
-
-function bySymbol(bars: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): ReadonlyMap<string, readonly Bar[]> {
-  if (!Array.isArray(bars)) return bars as ReadonlyMap<string, readonly Bar[]>;
-  const lists = new Map<string, Bar[]>();
-  for (const bar of bars as readonly Bar[]) {
-    let list = lists.get(bar.symbol);
-    if (list === undefined) lists.set(bar.symbol, (list = []));
-    list.push(bar);
-  }
-  return lists;
 }
 
 /** The median of `values` (reordered in place). */

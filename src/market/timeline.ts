@@ -87,7 +87,7 @@ export class Timeline {
 }
 
 /** Each symbol's bars; one list of bars is split by symbol, unless it has only one (then it is used as it is). */
-function listsBySymbol(input: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): ReadonlyMap<string, readonly Bar[]> {
+export function listsBySymbol(input: ReadonlyMap<string, readonly Bar[]> | readonly Bar[]): ReadonlyMap<string, readonly Bar[]> {
   if (input instanceof Map) return input as ReadonlyMap<string, readonly Bar[]>;
   const bars = input as readonly Bar[];
   const first = bars[0];
