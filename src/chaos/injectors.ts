@@ -16,12 +16,12 @@ export interface FaultResult {
   /**
    * Injection → the control plane's `lost` event for the agent; for the broker, → its `bus` event
    * (its own connection dropped) or the first `lost`; for `serve-kill`, → the restarted serve
-   * answering. `null`: not seen.
+   * answering; for `leader-kill`, → the follower leading. `null`: not seen.
    */
   readonly detectedMs: number | null;
   /**
    * Injection → the agent's `restarted` or `failed-over` event (the broker: every agent lost meanwhile back and a
-   * step closed again); for `serve-kill`, → the deployment closing a step again. `null`: not within the wait.
+   * step closed again); for `serve-kill` and `leader-kill`, → the deployment closing a step again. `null`: not within the wait.
    */
   readonly recoveredMs: number | null;
   /** What was seen, in words (the sandbox, the events, why a time is missing). */
@@ -59,6 +59,7 @@ export async function injectFault(fault: ScheduledFault, context: FaultContext, 
   const base = { seq: fault.seq, kind: fault.kind, agent: fault.agent, atStep: fault.atStep, injectedAtStep, holdMs: fault.holdMs };
   const done = Promise.resolve('');
   if (fault.kind === 'serve-kill') return { result: { ...base, ...(await serveKill(context, injectedAtStep)) }, rest: done };
+  if (fault.kind === 'leader-kill') return { result: { ...base, ...(await leaderKill(context, injectedAtStep)) }, rest: done };
   if (fault.kind === 'broker-restart') return { result: { ...base, ...(await brokerRestart(context, fault.holdMs, cursor, injectedAtStep)) }, rest: done };
   const { rest, ...measured } = await agentFault(fault, context, cursor);
   return { result: { ...base, ...measured }, rest };
@@ -172,13 +173,48 @@ async function serveKill(context: FaultContext, stepsAt: number): Promise<Measur
   await lab.startServe();
   const detectedMs = clock.now() - injectedAtMs;
   const resumedAt = (await lab.view(deployment.id))?.steps ?? stepsAt;
-  const from = Math.max(stepsAt, resumedAt);
+  return untilTradingAgain(context, { injectedAtMs, detectedMs, what: `killed at step ${stepsAt}; resumed at step ${resumedAt}`, after: 'the restart', killedAt: stepsAt, from: Math.max(stepsAt, resumedAt) });
+}
+
+/**
+ * The leading serve SIGKILLed while another follows on the same PostgreSQL: the follower takes the
+ * lease once it expires and resumes the deployment (adopting its agents on an external cloud and broker).
+ * Once the deployment trades again, a new follower is started for the next fault.
+ */
+async function leaderKill(context: FaultContext, stepsAt: number): Promise<Measured> {
+  const { lab, clock } = context;
+  if (lab.serveCount < 2) throw new TradeswarmError('leader-kill needs a follower beside the leader: the lab runs one serve');
+  const injectedAtMs = clock.now();
+  await lab.killServe();
+  const deadline = injectedAtMs + context.recoveryTimeoutMs;
+  while (!(await lab.findLeader())) {
+    if (clock.now() > deadline) return { injectedAtMs, detectedMs: null, recoveredMs: null, note: `leader killed at step ${stepsAt}; no follower led within ${context.recoveryTimeoutMs} ms` };
+    await sleep(clock, context.pollMs);
+  }
+  const detectedMs = clock.now() - injectedAtMs;
+  const measured = await untilTradingAgain(context, { injectedAtMs, detectedMs, what: `leader killed at step ${stepsAt}; the follower led after ${Math.round(detectedMs)} ms`, after: 'the takeover', killedAt: stepsAt, from: stepsAt });
+  await lab.startServe();
+  return measured;
+}
+
+/**
+ * Waits (up to the recovery timeout) for the deployment to close a step after step `from`. One that
+ * ended complete with steps after `killedAt` recovered too: another serve (a follower) finished it
+ * before the restarted one answered; the time is then when that was seen.
+ */
+async function untilTradingAgain(
+  context: FaultContext,
+  fault: { readonly injectedAtMs: number; readonly detectedMs: number; readonly what: string; readonly after: string; readonly killedAt: number; readonly from: number },
+): Promise<Measured> {
+  const { lab, deployment, clock } = context;
+  const { injectedAtMs, detectedMs, what } = fault;
   const deadline = clock.now() + context.recoveryTimeoutMs;
   for (;;) {
     const view = await lab.view(deployment.id);
-    if (view !== undefined && view.steps > from) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `killed at step ${stepsAt}; resumed at step ${resumedAt}; trading again at step ${view.steps}` };
-    if (view !== undefined && !LIVE_STATES.has(view.state)) return { injectedAtMs, detectedMs, recoveredMs: null, note: `killed at step ${stepsAt}; the deployment ended (${view.state}) after the restart` };
-    if (clock.now() > deadline) return { injectedAtMs, detectedMs, recoveredMs: null, note: `killed at step ${stepsAt}; no step closed within ${context.recoveryTimeoutMs} ms of the restart` };
+    if (view !== undefined && view.steps > fault.from) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `${what}; trading again at step ${view.steps}` };
+    if (view?.state === 'complete' && view.steps > fault.killedAt) return { injectedAtMs, detectedMs, recoveredMs: clock.now() - injectedAtMs, note: `${what}; the run was complete (step ${view.steps}) when seen` };
+    if (view !== undefined && !LIVE_STATES.has(view.state)) return { injectedAtMs, detectedMs, recoveredMs: null, note: `${what}; the deployment ended (${view.state}) after ${fault.after}` };
+    if (clock.now() > deadline) return { injectedAtMs, detectedMs, recoveredMs: null, note: `${what}; no step closed within ${context.recoveryTimeoutMs} ms of ${fault.after}` };
     await sleep(clock, context.pollMs);
   }
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type Clock, TradeswarmError } from '../core/index.js';
+import { type Clock, InvalidInputError, TradeswarmError } from '../core/index.js';
 import { ControlPlaneClient, type DeploymentViewAnswer, type EventAnswer } from '../controlplane/index.js';
 import { LOCAL_CLOUD_RATE_LIMIT, type SandboxConnection, type SandboxProvider, createSandboxProvider } from '../sandbox/index.js';
 import { type RunningProcess, type TradeswarmCommand, startProcess } from './processes.js';
@@ -34,13 +34,24 @@ export interface LabOptions {
   /** Where every process's output goes, one file each. */
   readonly logDir: string;
   readonly clock: Clock;
+  /**
+   * Serves started on the store, the first leading and the others following (PostgreSQL only: a
+   * follower takes the deployments over when the leader dies). @default 1
+   */
+  readonly serves?: number;
+}
+
+/** One `tradeswarm serve` of the lab, and its API. */
+interface Serve {
+  readonly process: RunningProcess;
+  readonly client: ControlPlaneClient;
 }
 
 /**
  * One deployment's surroundings, each piece in a process of its own so that it can fail alone: a
  * broker (`tradeswarm broker`), the control plane (`tradeswarm serve --broker … --cloud-url …` on one
- * store), and the SDK's view of the cloud the agents run in. Faults are injected through these, from
- * outside, as an operator or a failure would.
+ * store; with `serves: 2`, a leader and a follower on one PostgreSQL), and the SDK's view of the cloud
+ * the agents run in. Faults are injected through these, from outside, as an operator or a failure would.
  */
 export class Lab {
   readonly #options: LabOptions;
@@ -48,25 +59,32 @@ export class Lab {
   #broker: RunningProcess | undefined;
   #brokerPort = 0;
   #brokerUrl = '';
-  #serve: RunningProcess | undefined;
-  #client: ControlPlaneClient | undefined;
+  /** Every serve started and not killed; `#leader` is the one that led when last asked. */
+  readonly #serves: Serve[] = [];
+  #leader: Serve | undefined;
   #starts = 0;
 
+  /** @throws InvalidInputError naming `serves` when it is not 1 or 2, or 2 without PostgreSQL. */
   constructor(options: LabOptions) {
+    const serves = options.serves ?? 1;
+    if (serves !== 1 && serves !== 2) throw new InvalidInputError('serves', `must be 1 or 2, got ${serves}`);
+    if (serves === 2 && !('databaseUrl' in options.store)) throw new InvalidInputError('serves', 'two serves share their state through PostgreSQL: give the lab a databaseUrl');
     this.#options = options;
     this.provider = createSandboxProvider({ connection: options.cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
   }
 
-  /** The control plane's API, as it answers now. */
+  /** The API of the serve that leads (as last found: see {@link findLeader}). */
   get client(): ControlPlaneClient {
-    if (this.#client === undefined) throw new TradeswarmError('serve is not running: start the lab first');
-    return this.#client;
+    if (this.#leader === undefined) throw new TradeswarmError('no serve of the lab leads: start the lab first');
+    return this.#leader.client;
   }
 
-  /** Starts the broker (on a port the OS picks, kept for its restarts), then serve on it. */
+  /** Starts the broker (on a port the OS picks, kept for its restarts), then the serves on it: the first leads before the next starts. */
   async start(): Promise<void> {
     await this.startBroker();
     await this.startServe();
+    if (!(await this.#untilLeader(READY_TIMEOUT_MS))) throw new TradeswarmError(`the lab's first serve did not lead within ${READY_TIMEOUT_MS} ms; see ${this.#options.logDir}`);
+    for (let more = (this.#options.serves ?? 1) - 1; more > 0; more--) await this.startServe();
   }
 
   /** Starts `tradeswarm broker`: on a port the OS picks the first time, on the same port after. */
@@ -88,23 +106,61 @@ export class Lab {
     await this.#broker?.kill('SIGKILL');
   }
 
-  /** Starts `tradeswarm serve` on the lab's store, broker and cloud; resolves once it listens. */
+  /** Starts `tradeswarm serve` on the lab's store, broker and cloud; resolves once it listens (leading or following). */
   async startServe(): Promise<void> {
     this.#starts += 1;
     const { store, cloud } = this.#options;
-    this.#serve = await startProcess(this.#options.command, {
+    const process = await startProcess(this.#options.command, {
       args: ['serve', '--port', '0', ...('dataDir' in store ? ['--data-dir', store.dataDir] : ['--database-url', store.databaseUrl]), '--broker', this.#brokerUrl, '--cloud-url', cloud.connection.apiUrl],
       env: { LOG_LEVEL: 'warn', E2B_API_KEY: cloud.connection.apiKey },
       ready: /listening on (http:\/\/\S+)/,
       readyTimeoutMs: READY_TIMEOUT_MS,
       logFile: join(this.#options.logDir, `serve-${this.#starts}.log`),
     });
-    this.#client = new ControlPlaneClient({ url: this.#serve.ready[1] as string });
+    this.#serves.push({ process, client: new ControlPlaneClient({ url: process.ready[1] as string }) });
+    // The only one (a single serve, or the first after the leader died) is asked first.
+    this.#leader ??= this.#serves[0];
   }
 
-  /** SIGKILLs serve, as a crash would. */
+  /** SIGKILLs the serve that leads, as a crash would; the lab has no leader until {@link findLeader} finds one. */
   async killServe(): Promise<void> {
-    await this.#serve?.kill('SIGKILL');
+    const leader = this.#leader;
+    if (leader === undefined) return;
+    this.#serves.splice(this.#serves.indexOf(leader), 1);
+    this.#leader = undefined;
+    await leader.process.kill('SIGKILL');
+  }
+
+  /** The serves running now (the leader and its followers). */
+  get serveCount(): number {
+    return this.#serves.length;
+  }
+
+  /**
+   * Asks every running serve's `/healthz` who leads, and makes that one the lab's {@link client}.
+   * With one serve on a data dir (no election), that serve leads once it answers.
+   * @returns whether one leads.
+   */
+  async findLeader(): Promise<boolean> {
+    for (const serve of this.#serves) {
+      const health = await serve.client.health().catch(() => undefined);
+      if (health !== undefined && (health.role ?? 'leader') === 'leader') {
+        this.#leader = serve;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Waits until a serve leads, up to `timeoutMs`; @returns whether one does. */
+  async #untilLeader(timeoutMs: number): Promise<boolean> {
+    const { clock } = this.#options;
+    const deadline = clock.now() + timeoutMs;
+    while (!(await this.findLeader())) {
+      if (clock.now() > deadline) return false;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 20));
+    }
+    return true;
   }
 
   /** Every event of deployment `ref` after event `after`, oldest first (all pages). */
@@ -118,11 +174,13 @@ export class Lab {
     }
   }
 
-  /** The deployment as `ps` shows it, or `undefined` while serve does not answer. */
+  /** The deployment as `ps` shows it, or `undefined` while no serve leads (the lab then looks for the one that does, for the next call). */
   async view(ref: string): Promise<DeploymentViewAnswer | undefined> {
     try {
-      return (await this.client.list()).find((view) => view.id === ref || view.name === ref);
+      if (this.#leader === undefined) throw new TradeswarmError('no serve leads');
+      return (await this.#leader.client.list()).find((view) => view.id === ref || view.name === ref);
     } catch {
+      await this.findLeader();
       return undefined;
     }
   }
@@ -141,9 +199,11 @@ export class Lab {
     return chosen.sandboxId;
   }
 
-  /** Stops serve cleanly (SIGTERM) and the broker. */
+  /** Stops the serves cleanly (SIGTERM; followers first, so none takes over from the leader) and the broker. */
   async close(): Promise<void> {
-    await this.#serve?.kill('SIGTERM');
+    const followers = this.#serves.filter((serve) => serve !== this.#leader);
+    await Promise.all(followers.map((serve) => serve.process.kill('SIGTERM')));
+    await this.#leader?.process.kill('SIGTERM');
     await this.#broker?.kill('SIGTERM');
   }
 }

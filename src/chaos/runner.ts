@@ -70,6 +70,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const topologies = options.topologies ?? TOPOLOGIES;
   const unknown = topologies.find((topology) => !TOPOLOGIES.includes(topology));
   if (unknown !== undefined) throw new InvalidInputError('topologies', `${JSON.stringify(unknown)} is not a topology; use ${TOPOLOGIES.join(', ')}`);
+  if (options.kinds.includes('leader-kill') && options.databaseUrl === undefined) {
+    throw new InvalidInputError('kinds', 'leader-kill kills the leader of two serves sharing one PostgreSQL: give a databaseUrl (--database-url), or leave leader-kill out');
+  }
   const perKind = options.perKind ?? 3;
   const logDir = join(options.workDir, 'logs');
   await mkdir(logDir, { recursive: true });
@@ -110,6 +113,8 @@ async function runTopology(options: ChaosOptions, topology: Topology, cloud: Clo
     store: options.databaseUrl === undefined ? { dataDir: join(workDir, 'data') } : { databaseUrl: options.databaseUrl },
     logDir: join(options.workDir, 'logs', topology),
     clock,
+    // A follower beside the leader, for the leader-kill faults to kill the leader of.
+    serves: options.kinds.includes('leader-kill') ? 2 : 1,
   });
   await mkdir(join(options.workDir, 'logs', topology), { recursive: true });
   const faults: FaultResult[] = [];

@@ -18,13 +18,13 @@ describe('planSchedule', () => {
 
   it('injects each kind perKind times, one fault per slot of the run, in order, off the margins', () => {
     const faults = planSchedule(base);
-    expect(faults).toHaveLength(15);
+    expect(faults).toHaveLength(18);
     for (const kind of FAULT_KINDS) expect(faults.filter((fault) => fault.kind === kind)).toHaveLength(3);
-    expect(faults.map((fault) => fault.seq)).toEqual([...Array(15).keys()]);
-    // 100 steps kept free at each end; 1,800 left in 15 slots of 120.
+    expect(faults.map((fault) => fault.seq)).toEqual([...Array(18).keys()]);
+    // 100 steps kept free at each end; 1,800 left in 18 slots of 100.
     faults.forEach((fault, i) => {
-      expect(fault.atStep).toBeGreaterThanOrEqual(100 + i * 120);
-      expect(fault.atStep).toBeLessThan(100 + (i + 1) * 120);
+      expect(fault.atStep).toBeGreaterThanOrEqual(100 + i * 100);
+      expect(fault.atStep).toBeLessThan(100 + (i + 1) * 100);
     });
   });
 
@@ -47,8 +47,8 @@ describe('planSchedule', () => {
   });
 
   it('refuses what makes no schedule, naming the field', () => {
-    expect(() => planSchedule({ ...base, steps: 16 })).toThrow(/^steps: 16 steps leave 14 for 15 faults/);
-    expect(() => planSchedule({ ...base, kinds: ['agent-kill', 'reboot' as never] })).toThrow(/^kinds: "reboot" is not a fault; use agent-kill, sandbox-kill, pause, broker-restart, serve-kill$/);
+    expect(() => planSchedule({ ...base, steps: 16 })).toThrow(/^steps: 16 steps leave 14 for 18 faults/);
+    expect(() => planSchedule({ ...base, kinds: ['agent-kill', 'reboot' as never] })).toThrow(/^kinds: "reboot" is not a fault; use agent-kill, sandbox-kill, pause, broker-restart, serve-kill, leader-kill$/);
     expect(() => planSchedule({ ...base, kinds: ['pause', 'pause'] })).toThrow(/^kinds: names a kind twice/);
     expect(() => planSchedule({ ...base, agents: [] })).toThrow(/^agents: must name at least one agent/);
     expect(() => planSchedule({ ...base, perKind: -1 })).toThrow(/^perKind: /);

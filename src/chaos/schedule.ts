@@ -7,9 +7,11 @@ import { InvalidInputError, Rng } from '../core/index.js';
  * - `pause`: one agent's sandbox paused through the SDK for longer than the agent timeout, then
  *   resumed (a slow agent, not a dead one);
  * - `broker-restart`: the MQTT broker's process killed and started again on the same port;
- * - `serve-kill`: the control plane's process SIGKILLed and started again on the same store.
+ * - `serve-kill`: the control plane's process SIGKILLed and started again on the same store;
+ * - `leader-kill`: of two serves on one PostgreSQL, the one that leads SIGKILLed: the other takes the
+ *   deployment over, and a new follower is started.
  */
-export const FAULT_KINDS = ['agent-kill', 'sandbox-kill', 'pause', 'broker-restart', 'serve-kill'] as const;
+export const FAULT_KINDS = ['agent-kill', 'sandbox-kill', 'pause', 'broker-restart', 'serve-kill', 'leader-kill'] as const;
 
 /** One of {@link FAULT_KINDS}. */
 export type FaultKind = (typeof FAULT_KINDS)[number];

@@ -14,7 +14,7 @@ import { parseSpecText, runOptionsFromSpec } from '../runspec/index.js';
 interface ChaosCommandOptions {
   seed: number;
   bars?: number;
-  faults: string;
+  faults?: string;
   perKind: number;
   topology: string;
   databaseUrl?: string;
@@ -39,11 +39,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export function registerChaosCommand(program: Command): void {
   program
     .command('chaos')
-    .description('inject a seeded schedule of faults (agent, sandbox, pause, broker, serve) into a deployment under a real serve, and compare it with the fault-free run')
+    .description('inject a seeded schedule of faults (agent, sandbox, pause, broker, serve, the leader of two serves) into a deployment under a real serve, and compare it with the fault-free run')
     .argument('[spec]', 'the spec to deploy (its swarm.topology is set for each topology)', join(ROOT, 'examples', 'quickstart.yaml'))
     .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumber('--seed', value), 16)
     .option('--bars <n>', "trade the last n time steps (bars of each symbol) of the spec's data; default: the spec's own data", (value) => wholeNumber('--bars', value))
-    .option('--faults <kinds>', `comma-separated fault kinds: ${FAULT_KINDS.join(', ')}`, FAULT_KINDS.join(','))
+    .option('--faults <kinds>', `comma-separated fault kinds: ${FAULT_KINDS.join(', ')} (default: all; leader-kill only with --database-url)`)
     .option('--per-kind <n>', 'faults of each kind', (value) => wholeNumber('--per-kind', value), 3)
     .option('--topology <names>', `comma-separated topologies (${TOPOLOGIES.join(', ')}) or all`, 'all')
     .option('--database-url <url>', 'keep serve\'s state in this PostgreSQL database (default: a data dir per topology)')
@@ -58,7 +58,8 @@ export function registerChaosCommand(program: Command): void {
     .option('--standby', 'deploy with a hot standby per agent (swarm.standby: true), which takes over when its agent is lost')
     .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
     .action(async (specFile: string, options: ChaosCommandOptions) => {
-      const kinds = listOption('--faults', options.faults, FAULT_KINDS);
+      // leader-kill needs two serves on one PostgreSQL: by default it is injected when there is one.
+      const kinds = options.faults === undefined ? FAULT_KINDS.filter((kind) => kind !== 'leader-kill' || options.databaseUrl !== undefined) : listOption('--faults', options.faults, FAULT_KINDS);
       const topologies = options.topology === 'all' ? TOPOLOGIES : listOption('--topology', options.topology, TOPOLOGIES);
       const baseDir = dirname(resolve(specFile));
       const spec = await chaosSpec(await readFile(specFile, 'utf8'), specFile, baseDir, options.bars);

@@ -10,7 +10,7 @@ describe('ControlPlaneClient', () => {
   const seen: Array<{ method: string; url: string; authorization: string | undefined; body: unknown }> = [];
 
   beforeAll(async () => {
-    const app = createApp({ apiKey: 'k1' });
+    const app = createApp({ apiKey: 'k1', health: () => ({ role: 'follower', leader: null }) });
     app.addHook('onRequest', (request, _reply, done) => {
       seen.push({ method: request.method, url: request.url, authorization: request.headers.authorization, body: undefined });
       done();
@@ -52,6 +52,10 @@ describe('ControlPlaneClient', () => {
       { method: 'POST', url: '/v1/deployments', authorization: 'Bearer k1' },
       { method: 'GET', url: '/v1/deployments/a%2Fb%20c/orders?fromStep=3', authorization: 'Bearer k1' },
     ]);
+  });
+
+  it('asks /healthz whether the server leads, without the API key', async () => {
+    expect(await new ControlPlaneClient({ url: server.url }).health()).toEqual({ ok: true, role: 'follower', leader: null });
   });
 
   it("throws the server's error with its status, message and every field at fault", async () => {

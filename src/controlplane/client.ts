@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
-import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, orderRecordSchema } from './schemas.js';
+import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, healthSchema, orderRecordSchema } from './schemas.js';
 
 /** Where `tradeswarm serve` listens by default, and where clients go when given no URL. */
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:7070';
@@ -17,6 +17,8 @@ export type FillAnswer = z.infer<typeof fillRecordSchema>;
 export type EventAnswer = z.infer<typeof eventRecordSchema>;
 /** A line an agent printed, as `GET /v1/deployments/:ref/logs` answers it. */
 export type AgentLogAnswer = z.infer<typeof agentLogLineSchema>;
+/** What `GET /healthz` answers: whether the server leads, when it shares its store with others. */
+export type HealthAnswer = z.infer<typeof healthSchema>;
 
 /** An answer of `tradeswarm serve` that is not a success: its status and its error body. */
 export class ServerError extends TradeswarmError {
@@ -72,6 +74,11 @@ export class ControlPlaneClient {
       throw new InvalidInputError('url', `must be the http:// or https:// address of a tradeswarm serve, such as ${DEFAULT_SERVER_URL}, got ${JSON.stringify(this.url)}; fix --url or TRADESWARM_URL`);
     }
     this.#apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
+  }
+
+  /** `GET /healthz`: the server answers, and whether it leads or follows (several servers on one PostgreSQL). */
+  health(): Promise<HealthAnswer> {
+    return this.#call('GET', '/healthz');
   }
 
   /** `POST /v1/deployments`: creates a deployment and starts it. */

@@ -20,7 +20,7 @@ export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type Deploy
 export { type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
 export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';
 export { type AgentLogLine } from './agentlogs.js';
-export { ControlPlaneClient, DEFAULT_SERVER_URL, ServerError, type ControlPlaneClientOptions, type DeployInput, type DeploymentViewAnswer, type DeploymentStatusAnswer, type OrderAnswer, type FillAnswer, type EventAnswer, type AgentLogAnswer } from './client.js';
+export { ControlPlaneClient, DEFAULT_SERVER_URL, ServerError, type ControlPlaneClientOptions, type DeployInput, type DeploymentViewAnswer, type DeploymentStatusAnswer, type OrderAnswer, type FillAnswer, type EventAnswer, type AgentLogAnswer, type HealthAnswer } from './client.js';
 export {
   deployBodySchema,
   ordersQuerySchema,

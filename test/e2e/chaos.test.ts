@@ -2,8 +2,9 @@
 // (../shared/data/daily, see its SOURCES.md), one fault of each kind, injected from outside into a
 // lockstep mesh under a real serve: an agent's process SIGKILLed, a sandbox killed, a sandbox paused
 // past the agent timeout, the broker restarted on its port, serve SIGKILLed. Nothing may be lost or
-// doubled, and the orders, fills and final portfolio must be the backtest's. (`npm run chaos` runs the
-// four topologies on 2,000 bars with three of each fault.)
+// doubled, and the orders, fills and final portfolio must be the backtest's. The same with the leader
+// of two serves on PostgreSQL SIGKILLed twice. (`npm run chaos` runs the four topologies on 2,000 bars
+// with three of each fault.)
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,11 +14,42 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChaosResult } from '../../src/chaos/index.js';
+import { createDatabase, dropDatabase } from '../fixtures/serve-quickstart.js';
+import { describeServerBacked, probeTcp } from '../fixtures/servers.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
 const DAILY = fileURLToPath(new URL('../../../shared/data/daily/', import.meta.url));
 const present = ['KO.csv', 'PEP.csv', 'SPY.csv', 'MSFT.csv', 'JPM.csv'].every((file) => existsSync(join(DAILY, file)));
 const run = promisify(execFile);
+
+const POSTGRES = await probeTcp('PostgreSQL at 127.0.0.1:5432', '127.0.0.1', 5432);
+
+/** `tradeswarm chaos` on the last 300 daily bars of a lockstep mesh, one fault of each kind in `extra` args' set; its result and output. */
+async function chaos(folder: string, extra: readonly string[]): Promise<{ readonly result: ChaosResult; readonly stdout: string; readonly stderr: string; readonly code: number }> {
+  const json = join(folder, 'result.json');
+  const args = ['bin/tradeswarm.js', 'chaos', '--seed', '7', '--bars', '300', '--topology', 'mesh', '--work-dir', join(folder, 'work'), '--json-out', json, '--recovery-timeout-ms', '60000', ...extra];
+  const answer = await run(process.execPath, args, { cwd: repository, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string; stderr?: string; code?: number }) => error);
+  return { result: JSON.parse(await readFile(json, 'utf8')) as ChaosResult, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', code: 'code' in answer ? (answer.code ?? 1) : 0 };
+}
+
+/** Every fault was injected, seen and recovered from, each measured by the run; nothing lost, doubled or different. */
+function expectRecoveredAndIdentical(outcome: Awaited<ReturnType<typeof chaos>>, kinds: readonly string[]): void {
+  const { result, stdout, stderr, code } = outcome;
+  expect(result.topologies.map((topology) => topology.topology)).toEqual(['mesh']);
+  for (const topology of result.topologies) {
+    expect(topology.faults.map((fault) => fault.kind).sort(), `${topology.topology}: ${stderr}`).toEqual([...kinds].sort());
+    for (const fault of topology.faults) {
+      expect(fault.recoveredMs, `${topology.topology} ${fault.kind}: ${fault.note}`).toBeGreaterThan(0);
+      if (fault.kind !== 'broker-restart') expect(fault.detectedMs, `${topology.topology} ${fault.kind}: ${fault.note}`).toBeGreaterThan(0);
+    }
+    expect(topology.state).toBe('complete');
+    expect(topology.comparison).toMatchObject({ lost: [], duplicatedById: [], duplicatedByContent: [], unexpected: [], identical: true, firstDifference: null });
+    expect(topology.comparison?.ordersExpected).toBeGreaterThan(10);
+  }
+  expect(result.ok).toBe(true);
+  expect(stdout).toMatch(/result: 0 lost, 0 duplicated, identical to the fault-free run, in every topology/);
+  expect(code).toBe(0);
+}
 
 describe('tradeswarm chaos, short', () => {
   const folders: string[] = [];
@@ -32,26 +64,37 @@ describe('tradeswarm chaos, short', () => {
     async () => {
       const folder = await mkdtemp(join(tmpdir(), 'chaos-test-'));
       folders.push(folder);
-      const json = join(folder, 'result.json');
-      const args = ['bin/tradeswarm.js', 'chaos', '--seed', '7', '--bars', '300', '--per-kind', '1', '--topology', 'mesh', '--work-dir', join(folder, 'work'), '--json-out', json, '--recovery-timeout-ms', '60000'];
-      const answer = await run(process.execPath, args, { cwd: repository, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string; stderr?: string; code?: number }) => error);
-      const result = JSON.parse(await readFile(json, 'utf8')) as ChaosResult;
-      expect(result.topologies.map((topology) => topology.topology)).toEqual(['mesh']);
-      for (const topology of result.topologies) {
-        // Every fault was injected, seen and recovered from, each measured by the run.
-        expect(topology.faults.map((fault) => fault.kind).sort(), `${topology.topology}: ${answer.stderr}`).toEqual(['agent-kill', 'broker-restart', 'pause', 'sandbox-kill', 'serve-kill']);
-        for (const fault of topology.faults) {
-          expect(fault.recoveredMs, `${topology.topology} ${fault.kind}: ${fault.note}`).toBeGreaterThan(0);
-          if (fault.kind !== 'broker-restart') expect(fault.detectedMs, `${topology.topology} ${fault.kind}: ${fault.note}`).toBeGreaterThan(0);
-        }
-        expect(topology.state).toBe('complete');
-        expect(topology.comparison).toMatchObject({ lost: [], duplicatedById: [], duplicatedByContent: [], unexpected: [], identical: true, firstDifference: null });
-        expect(topology.comparison?.ordersExpected).toBeGreaterThan(10);
-      }
-      expect(result.ok).toBe(true);
-      expect(answer.stdout).toMatch(/result: 0 lost, 0 duplicated, identical to the fault-free run, in every topology/);
-      expect('code' in answer ? answer.code : 0).toBe(0);
+      expectRecoveredAndIdentical(await chaos(folder, ['--per-kind', '1']), ['agent-kill', 'broker-restart', 'pause', 'sandbox-kill', 'serve-kill']);
     },
     240_000,
   );
+});
+
+describeServerBacked(POSTGRES, 'tradeswarm chaos, short, two serves on PostgreSQL', () => {
+  const folders: string[] = [];
+  const databases: string[] = [];
+  afterAll(async () => {
+    await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+    for (const database of databases) await dropDatabase(database);
+  });
+
+  it.skipIf(!present)(
+    'kills the leading serve twice: each time the follower takes over, and the run is the backtest\'s',
+    async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'chaos-leader-'));
+      folders.push(folder);
+      const database = await createDatabase('ts_chaos_leader');
+      databases.push(database.name);
+      const outcome = await chaos(folder, ['--faults', 'leader-kill', '--per-kind', '2', '--database-url', database.url]);
+      expectRecoveredAndIdentical(outcome, ['leader-kill', 'leader-kill']);
+      for (const fault of outcome.result.topologies[0]?.faults ?? []) expect(fault.note).toMatch(/^leader killed at step \d+; the follower led after \d+ ms; trading again at step \d+$/);
+    },
+    240_000,
+  );
+
+  it('refuses leader-kill without a PostgreSQL database, saying what to give', async () => {
+    const answer = await run(process.execPath, ['bin/tradeswarm.js', 'chaos', '--faults', 'leader-kill', '--bars', '300'], { cwd: repository }).catch((error: { stderr?: string; code?: number }) => error);
+    expect('code' in answer ? answer.code : 0).not.toBe(0);
+    expect(answer.stderr).toContain('leader-kill kills the leader of two serves sharing one PostgreSQL: give a databaseUrl (--database-url), or leave leader-kill out');
+  }, 120_000);
 });
