@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrdersMessage, type Resume, swarmRegistry } from '../agent/index.js';
 import { type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
@@ -197,6 +200,47 @@ describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment resumed
     const orderIds = journal.steps.flatMap((step) => step.orders.map((order) => order.clientOrderId));
     expect(new Set(orderIds).size).toBe(orderIds.length);
     expect(journal.steps.flatMap((step) => step.fills)).toEqual(clean.fills.filter((fill) => !fill.clientOrderId.includes('end-of-data')).slice(0, journal.steps.flatMap((step) => step.fills).length));
+  });
+});
+
+const DAILY = fileURLToPath(new URL('../../../shared/data/daily/', import.meta.url));
+const dailyPresent = ['KO.csv', 'PEP.csv'].every((file) => existsSync(join(DAILY, file)));
+if (!dailyPresent && process.env.CI === 'true') throw new Error(`${DAILY} lacks KO.csv and PEP.csv; CI must provide ../shared/data`);
+if (!dailyPresent) console.warn(`journal.test.ts: skipping the fill-price resume tests: ${DAILY} lacks KO.csv and PEP.csv`);
+
+describe.runIf(dailyPresent).each(['mesh', 'star'])('a %s deployment sizing at the fill price, resumed from its journal', (topology) => {
+  it('resizes at the next open an entry whose signal step was stored just before the crash, as a run that never stopped', async () => {
+    // Real daily bars (../shared/data/daily, see its SOURCES.md): an open differs from the close before it, so a resize changes counts.
+    const fillPrice = { type: 'fraction-of-equity', fraction: 0.2, wholeUnits: true, sizeAt: 'fill-price' };
+    const spec = await parseSwarmSpec(
+      {
+        name: 'journal',
+        data: { source: 'csv', from: '2019-01-01', to: '2019-06-30', files: [{ path: 'KO.csv', symbol: 'KO' }, { path: 'PEP.csv', symbol: 'PEP' }] },
+        strategies: [
+          { type: 'momentum', name: 'mom-ko', symbol: 'KO', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: fillPrice },
+          { type: 'sma-crossover', name: 'sma-pep', symbol: 'PEP', fastPeriod: 2, slowPeriod: 5, sizing: fillPrice },
+        ],
+        swarm: { topology, heartbeatMs: 100, agentTimeoutMs: 1_000, stepTimeoutMs: 500, checkpointEverySteps: 7 },
+      },
+      'journal spec, fill-price sizing',
+      DAILY,
+    );
+    const cleanJournal = new MemoryJournal();
+    const clean = await runToEnd(generation(spec, cleanJournal));
+    expect(clean.outcome).toBe('complete');
+    // The first step after 20 with an entry whose resize at the next open changed its count (the journal keeps
+    // the count sized at the signal close): a crash once that step is stored, and before the next is, must not lose it.
+    const resized = (step: ClosedStep): boolean =>
+      step.orders.some((order) => cleanJournal.steps[step.index + 1]?.fills.some((fill) => fill.clientOrderId === order.clientOrderId && fill.quantity !== order.quantity));
+    const signalled = cleanJournal.steps.find((step) => step.index > 20 && resized(step))?.index as number;
+    expect(signalled).toBeGreaterThan(20);
+    const journal = new MemoryJournal();
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === signalled + 1)), journal, () => signalled + 1);
+    expect(journal.steps.at(-1)?.index).toBe(signalled);
+
+    const resumed = await runToEnd(generation(spec, journal, journal.replay()));
+    expect(resumed.outcome).toBe('complete');
+    expect(books(resumed)).toEqual(books(clean));
   });
 });
 
