@@ -85,11 +85,12 @@ function lastResume(checkpoints: readonly Envelope[]): { resume: Resume; state: 
 }
 
 describe('an agent resumed from its checkpoint', () => {
-  it('checkpoints every checkpointEverySteps steps, and a fresh agent that takes the checkpoint up signals what the first one does', async () => {
+  it('checkpoints after the first step and then every checkpointEverySteps steps, and a fresh agent that takes the checkpoint up signals what the first one does', async () => {
     const first = await world();
     await first.start(configOf(EMA));
     await first.publish(0, 40);
-    expect(first.checkpoints.length).toBe(8);
+    // After steps 0, 4, 9, …, 39.
+    expect(first.checkpoints.length).toBe(9);
     const { resume, state } = lastResume(first.checkpoints);
     expect(resume.replayFrom).toBe(40);
     expect(state).toMatchObject({ replayFrom: 40, signalledUpTo: 39, decidedUpTo: -1, pipeline: null });

@@ -368,8 +368,9 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
 
     await control.publish(topics.control('trader-1'), ControlMessage.draft({ command: 'stop', reason: 'run over' }));
     expect(await runtime.done).toEqual({ reason: 'stop-requested', detail: 'run over', exitCode: 0 });
-    await waitFor(() => checkpoints.length === 1, 'the last checkpoint');
-    const last = checkpoints[0] as Envelope;
+    // The first is the checkpoint after step 0; the last, the stop's.
+    await waitFor(() => checkpoints.length === 2, 'the last checkpoint');
+    const last = checkpoints[1] as Envelope;
     if (!CheckpointMessage.is(last)) throw new Error(`expected a checkpoint, got ${last.type}`);
     expect(last.payload.state).toMatchObject({
       signalledUpTo: 3,

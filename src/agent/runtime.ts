@@ -483,9 +483,13 @@ export class AgentRuntime {
     }
   }
 
-  /** Every `checkpointEverySteps` steps, once the step is signalled or decided (by what this agent checkpoints after). */
+  /**
+   * After the first step and then every `checkpointEverySteps` steps, once the step is signalled or
+   * decided (by what this agent checkpoints after). The first one makes the agent adoptable by a
+   * control plane that takes over early, which can only adopt an agent it can rewind to a checkpoint.
+   */
   #checkpointAfter(stage: 'signal' | 'decision', index: number): void {
-    if ((index + 1) % this.#config.checkpointEverySteps !== 0 || stage !== this.#checkpointsAfter || this.#replaying) return;
+    if ((index !== 0 && (index + 1) % this.#config.checkpointEverySteps !== 0) || stage !== this.#checkpointsAfter || this.#replaying) return;
     void this.#checkpoint().catch((error: unknown) => this.#logger.warn({ err: errorMessage(error) }, 'checkpoint not sent'));
   }
 
