@@ -7,14 +7,17 @@ events on stdout. Standard library only; run by /usr/bin/python3 -I -S. Started 
 `--assemble <json>` it first builds the sandbox's root filesystem, limits and capabilities itself.
 
 Requests:
-  {"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "/home/user", "uid": 1000, "gid": 1000, "stdin": bool}
-  {"op": "stdin", "id": N, "data": "<base64>"}
+  {"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "/home/user", "uid": 1000, "gid": 1000, "stdin": bool,
+   "pty": {"cols": C, "rows": R}}  (pty optional: the command then runs on a new pseudo-terminal)
+  {"op": "stdin", "id": N, "data": "<base64>"}   (to the terminal of a pty command)
+  {"op": "resize", "id": N, "cols": C, "rows": R}  (a pty command's terminal)
   {"op": "close_stdin", "id": N}
   {"op": "signal", "id": N, "signal": 9}          (to the command's whole process group)
 Events:
   {"ev": "ready", "pid": 1}
   {"ev": "started", "id": N, "pid": P} | {"ev": "failed", "id": N, "error": "..."}
   {"ev": "out", "id": N, "fd": 1 | 2, "data": "<base64>"}
+  {"ev": "pty", "id": N, "data": "<base64>"}      (what a pty command wrote to its terminal)
   {"ev": "exit", "id": N, "code": C} | {"ev": "exit", "id": N, "signal": S}
 """
 
@@ -32,6 +35,7 @@ import stat
 import struct
 import subprocess
 import sys
+import termios
 import time
 
 READ_CHUNK = 65536
@@ -58,6 +62,7 @@ LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO = 4, 16
 # encrypt_key[32], init[2]), then 8 reserved words.
 LOOP_CONFIG = struct.Struct("=II5Q4I64s64s32s2Q8Q")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+MAX_TERMINALS = 256
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -310,6 +315,12 @@ def assemble(spec):
     for device in DEVICES:
         touch(os.path.join(dev, device))
         bind("/dev/" + device, os.path.join(dev, device))
+    # The sandbox's own pseudo-terminals (for PTY sessions and whatever in it opens /dev/ptmx): a new
+    # devpts instance, so it sees no terminal of the host or of another sandbox, with at most
+    # MAX_TERMINALS of them, so it cannot use up the terminals the kernel gives all sandboxes.
+    os.mkdir(os.path.join(dev, "pts"))
+    mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=%d" % MAX_TERMINALS)
+    os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
     os.mkdir(os.path.join(dev, "shm"))
     mount("tmpfs", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
     # The POSIX message queues of this sandbox's IPC namespace, listed so that they can be removed.
@@ -353,14 +364,74 @@ def listen_for_sudo(path):
     sudo_listener.listen(16)
 
 
-class Command:
-    __slots__ = ("id", "popen", "pid", "open_streams", "status", "exited_at")
+# --- Pseudo-terminals (PTY sessions) -------------------------------------------------------------
+WINSIZE = struct.Struct("HHHH")  # struct winsize: rows, cols, x pixels, y pixels
 
-    def __init__(self, command_id, popen):
+libc.setfsuid.argtypes = (ctypes.c_int,)
+libc.setfsgid.argtypes = (ctypes.c_int,)
+
+
+def open_terminal(uid, gid, cols, rows):
+    """A new pseudo-terminal of the sandbox's devpts, (master, slave), its slave owned by uid:gid with mode
+    0620 as login gives a user's terminal, and the given size. devpts gives a new terminal the filesystem
+    ids of whoever opens /dev/ptmx, so it is opened with those of the user (the supervisor keeps no
+    CAP_CHOWN to chown it afterwards)."""
+    libc.setfsgid(gid)
+    libc.setfsuid(uid)
+    try:
+        if libc.setfsuid(-1) != uid or libc.setfsgid(-1) != gid:
+            raise OSError(errno.EPERM, "could not take the ids %d:%d to open a terminal" % (uid, gid))
+        master, slave = os.openpty()
+    finally:
+        libc.setfsuid(0)
+        libc.setfsgid(0)
+    try:
+        resize_terminal(slave, cols, rows)
+    except OSError:
+        os.close(master)
+        os.close(slave)
+        raise
+    return master, slave
+
+
+def resize_terminal(fd, cols, rows):
+    """Sets the terminal's size; the kernel sends SIGWINCH to its foreground process group."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, WINSIZE.pack(rows, cols, 0, 0))
+
+
+def take_terminal():
+    """Run in the child, a new session's leader, before exec: its stdin (the slave) becomes its
+    controlling terminal, so that job control, ^C and SIGHUP work as in a terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def session_process_groups(session):
+    """The process groups of every process in `session` (a shell in a terminal puts each job in its own)."""
+    groups = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.getsid(int(name)) == session:
+                groups.add(os.getpgid(int(name)))
+        except OSError:
+            continue  # Ended meanwhile.
+    return groups
+
+
+class Command:
+    __slots__ = ("id", "popen", "pid", "open_streams", "status", "exited_at", "terminal", "on_terminal", "pending_input")
+
+    def __init__(self, command_id, popen, terminal=None):
         self.id = command_id
         self.popen = popen
         self.pid = popen.pid
-        self.open_streams = 2
+        # The master side of a pty command's terminal (None once every slave is closed), read for its output.
+        self.terminal = terminal
+        self.on_terminal = terminal is not None
+        self.open_streams = 1 if self.on_terminal else 2
+        # Input for the terminal that it has not taken yet (the master is non-blocking).
+        self.pending_input = bytearray()
         self.status = None
         self.exited_at = None
 
@@ -396,7 +467,7 @@ class Supervisor:
         self.emit({"ev": "ready", "pid": os.getpid()})
         while True:
             timeout = self.next_deadline()
-            for key, _ in self.selector.select(timeout):
+            for key, events in self.selector.select(timeout):
                 kind, payload = key.data
                 if kind == "wake":
                     try:
@@ -407,6 +478,8 @@ class Supervisor:
                     self.read_control(key.fd)
                 elif kind == "sudo":
                     self.accept_sudo()
+                elif kind == "terminal":
+                    self.serve_terminal(payload, events)
                 else:
                     self.read_output(key.fd, kind, payload)
             self.reap()
@@ -436,6 +509,15 @@ class Supervisor:
             self.spawn(request)
         elif command is None:
             return
+        elif op == "stdin" and command.on_terminal:
+            command.pending_input += base64.b64decode(request.get("data", ""))
+            self.write_terminal(command)
+        elif op == "resize":
+            if command.terminal is not None:
+                try:
+                    resize_terminal(command.terminal, int(request["cols"]), int(request["rows"]))
+                except (OSError, KeyError, ValueError, struct.error):
+                    pass  # The terminal is gone, or the local cloud sent a size it already refuses.
         elif op == "stdin":
             stdin = command.popen.stdin
             if stdin is not None and not stdin.closed:
@@ -452,13 +534,20 @@ class Supervisor:
                 except OSError:
                     pass
         elif op == "signal":
-            try:
-                os.killpg(command.pid, int(request.get("signal", signal.SIGKILL)))
-            except ProcessLookupError:
-                pass
+            groups = {command.pid}
+            if command.on_terminal:
+                groups |= session_process_groups(command.pid)
+            for group in groups:
+                try:
+                    os.killpg(group, int(request.get("signal", signal.SIGKILL)))
+                except ProcessLookupError:
+                    pass
 
     def spawn(self, request):
         command_id = request["id"]
+        if request.get("pty") is not None:
+            self.spawn_on_terminal(request)
+            return
         try:
             popen = subprocess.Popen(
                 request["argv"],
@@ -484,6 +573,90 @@ class Supervisor:
             os.set_blocking(stream.fileno(), False)
             self.selector.register(stream.fileno(), selectors.EVENT_READ, (command_id, (stream, fd_number)))
         self.emit({"ev": "started", "id": command_id, "pid": popen.pid})
+
+    def spawn_on_terminal(self, request):
+        """Starts a command on a new pseudo-terminal: its stdin, stdout and stderr are the slave, in a new
+        session whose controlling terminal it is; its output is read from the master."""
+        command_id = request["id"]
+        uid, gid = request.get("uid", 1000), request.get("gid", 1000)
+        master = None
+        try:
+            master, slave = open_terminal(uid, gid, int(request["pty"]["cols"]), int(request["pty"]["rows"]))
+            try:
+                popen = subprocess.Popen(
+                    request["argv"],
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    cwd=request.get("cwd") or "/",
+                    env=request.get("env") or {},
+                    user=uid,
+                    group=gid,
+                    extra_groups=[],
+                    start_new_session=True,
+                    preexec_fn=take_terminal,
+                    close_fds=True,
+                    restore_signals=True,
+                )
+            finally:
+                # Only the command holds the slave: when it and its children are gone, reading the master fails.
+                os.close(slave)
+        except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError, struct.error) as error:
+            if master is not None:
+                os.close(master)
+            self.emit({"ev": "failed", "id": command_id, "error": str(error)})
+            return
+        command = Command(command_id, popen, terminal=master)
+        self.commands[command_id] = command
+        self.by_pid[popen.pid] = command
+        os.set_blocking(master, False)
+        self.selector.register(master, selectors.EVENT_READ, ("terminal", command))
+        self.emit({"ev": "started", "id": command_id, "pid": popen.pid})
+
+    def serve_terminal(self, command, events):
+        if events & selectors.EVENT_WRITE:
+            self.write_terminal(command)
+        if events & selectors.EVENT_READ and command.terminal is not None:
+            self.read_terminal(command)
+
+    def read_terminal(self, command):
+        """Relays what the command wrote to its terminal; returns whether there was something to read."""
+        try:
+            data = os.read(command.terminal, READ_CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""  # EIO: every slave is closed.
+        if data:
+            self.emit({"ev": "pty", "id": command.id, "data": base64.b64encode(data).decode()})
+            return True
+        self.close_terminal(command)
+        return False
+
+    def write_terminal(self, command):
+        """Writes pending input to the terminal, as much as it takes now; waits to write the rest."""
+        if command.terminal is None:
+            command.pending_input.clear()
+            return
+        try:
+            while command.pending_input:
+                written = os.write(command.terminal, command.pending_input)
+                del command.pending_input[:written]
+        except BlockingIOError:
+            pass
+        except OSError:
+            command.pending_input.clear()  # The terminal is closed: the input has no reader.
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if command.pending_input else 0)
+        self.selector.modify(command.terminal, events, ("terminal", command))
+
+    def close_terminal(self, command):
+        if command.terminal is None:
+            return
+        self.selector.unregister(command.terminal)
+        os.close(command.terminal)
+        command.terminal = None
+        command.pending_input.clear()
+        command.open_streams -= 1
 
     def accept_sudo(self):
         try:
@@ -580,6 +753,9 @@ class Supervisor:
                 continue
             if command.open_streams > 0 and now - command.exited_at < DRAIN_GRACE_SECONDS:
                 continue
+            while command.terminal is not None and self.read_terminal(command):
+                pass
+            self.close_terminal(command)
             for stream in (command.popen.stdout, command.popen.stderr):
                 if stream is not None and not stream.closed:
                     # Drain what is already buffered, then stop listening.

@@ -17,17 +17,30 @@ export interface GuestSpawnOptions {
   readonly cwd: string;
   readonly uid: number;
   readonly gid: number;
-  /** Keep stdin open for writing (otherwise the command reads /dev/null). */
+  /** Keep stdin open for writing (otherwise the command reads /dev/null). Ignored with `pty`. */
   readonly stdin: boolean;
+  /**
+   * Run the command on a new pseudo-terminal of this size: stdin, stdout and stderr are the terminal,
+   * which is its controlling terminal; its output comes as `pty` events. @default pipes, no terminal
+   */
+  readonly pty?: TerminalSize;
+}
+
+/** The size of a pseudo-terminal, in character cells. */
+export interface TerminalSize {
+  readonly cols: number;
+  readonly rows: number;
 }
 
 interface GuestProcessEvents {
   stdout: [Buffer];
   stderr: [Buffer];
+  /** What a command started with a pty wrote to its terminal. */
+  pty: [Buffer];
   exit: [GuestExit];
 }
 
-/** A command running inside a sandbox, started by its supervisor. Emits `stdout`, `stderr` and `exit`. */
+/** A command running inside a sandbox, started by its supervisor. Emits `stdout`, `stderr` (or `pty`) and `exit`. */
 export class GuestProcess extends EventEmitter<GuestProcessEvents> {
   /** The pid inside the sandbox; rejects when the command could not be started. */
   readonly pid: Promise<number>;
@@ -39,9 +52,11 @@ export class GuestProcess extends EventEmitter<GuestProcessEvents> {
     readonly id: number,
     private readonly send: (request: object) => void,
     stdin: boolean,
+    /** Whether it runs on a pseudo-terminal, which takes its input (and has no stdin of its own to close). */
+    readonly isPty = false,
   ) {
     super();
-    this.stdinOpen = stdin;
+    this.stdinOpen = stdin || isPty;
     this.pid = new Promise<number>((resolve, reject) => (this.settlePid = { resolve, reject }));
     this.pid.catch(() => undefined);
   }
@@ -50,6 +65,7 @@ export class GuestProcess extends EventEmitter<GuestProcessEvents> {
     return this.stdinOpen && this.exit === undefined;
   }
 
+  /** Writes to the command's stdin, or to its terminal when it runs on one. */
   writeStdin(data: Buffer): void {
     this.send({ op: 'stdin', id: this.id, data: data.toString('base64') });
   }
@@ -59,7 +75,12 @@ export class GuestProcess extends EventEmitter<GuestProcessEvents> {
     this.send({ op: 'close_stdin', id: this.id });
   }
 
-  /** Signals the command's whole process group. */
+  /** Resizes the terminal of a command started with a pty (it gets SIGWINCH). */
+  resize(size: TerminalSize): void {
+    this.send({ op: 'resize', id: this.id, cols: size.cols, rows: size.rows });
+  }
+
+  /** Signals the command's whole process group (on a pty: every process group of its terminal's session). */
   signal(signal: number): void {
     this.send({ op: 'signal', id: this.id, signal });
   }
@@ -88,6 +109,7 @@ type SupervisorEvent =
   | { ev: 'started'; id: number; pid: number }
   | { ev: 'failed'; id: number; error: string }
   | { ev: 'out'; id: number; fd: 1 | 2; data: string }
+  | { ev: 'pty'; id: number; data: string }
   | { ev: 'exit'; id: number; code?: number; signal?: number };
 
 /**
@@ -132,6 +154,9 @@ export class GuestSupervisor {
         case 'out':
           process.emit(event.fd === 1 ? 'stdout' : 'stderr', Buffer.from(event.data, 'base64'));
           break;
+        case 'pty':
+          process.emit('pty', Buffer.from(event.data, 'base64'));
+          break;
         case 'exit':
           this.processes.delete(event.id);
           process.finish(event.signal === undefined ? { code: event.code ?? -1 } : { signal: event.signal });
@@ -150,13 +175,16 @@ export class GuestSupervisor {
   /** Starts a command inside the sandbox. */
   spawn(options: GuestSpawnOptions): GuestProcess {
     const id = this.nextId++;
-    const process = new GuestProcess(id, (request) => this.send(request), options.stdin);
+    const process = new GuestProcess(id, (request) => this.send(request), options.stdin, options.pty !== undefined);
     if (this.closed) {
       process.failed('the sandbox is not running');
       return process;
     }
     this.processes.set(id, process);
-    this.send({ op: 'spawn', id, argv: options.argv, env: options.env, cwd: options.cwd, uid: options.uid, gid: options.gid, stdin: options.stdin });
+    this.send({
+      op: 'spawn', id, argv: options.argv, env: options.env, cwd: options.cwd, uid: options.uid, gid: options.gid, stdin: options.stdin,
+      ...(options.pty ? { pty: { cols: options.pty.cols, rows: options.pty.rows } } : {}),
+    });
     return process;
   }
 

@@ -1,6 +1,6 @@
 import { statfsSync } from 'node:fs';
 import type { Clock } from '../../core/index.js';
-import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess } from '../isolation/index.js';
+import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess, TerminalSize } from '../isolation/index.js';
 import { GUEST_BIN_DIR, SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
@@ -157,9 +157,9 @@ export class LocalSandbox {
 
   /**
    * Starts a command inside the sandbox through its supervisor (one fork inside the sandbox).
-   * This is how envd's process service runs commands.
+   * This is how envd's process service runs commands (with `pty`, on a new pseudo-terminal).
    */
-  run(options: SpawnOptions & { readonly stdin?: boolean }): GuestProcess {
+  run(options: SpawnOptions & { readonly stdin?: boolean; readonly pty?: TerminalSize }): GuestProcess {
     const user = options.user ?? 'user';
     const { uid, gid } = this.idsOf(user);
     return this.init.supervisor.spawn({
@@ -169,6 +169,7 @@ export class LocalSandbox {
       uid,
       gid,
       stdin: options.stdin ?? false,
+      ...(options.pty ? { pty: options.pty } : {}),
     });
   }
 
