@@ -1,13 +1,19 @@
 import { constants as osConstants } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import type { GuestProcess } from '../isolation/index.js';
+import type { GuestProcess, TerminalSize } from '../isolation/index.js';
 import type { LocalSandbox } from '../sandboxes/index.js';
 import { ConnectError, firstMessage, keepaliveIntervalMs, parseMessage, readEnvelopes, serveStream, serveUnary, type StreamWriter } from './connect.js';
 import type { EnvdRequestContext, EnvdService } from './context.js';
 
 const selectorSchema = z.union([z.object({ pid: z.number().int().nonnegative() }), z.object({ tag: z.string() })]);
 const bytesSchema = z.string().transform((value) => Buffer.from(value, 'base64'));
+/** The proto's `PTY` message. Proto3 JSON leaves out zero values, so a missing side means 0. */
+const ptySchema = z.object({ size: z.object({ cols: z.number().optional(), rows: z.number().optional() }).nullish() }).nullish();
+/** A terminal's largest side: the kernel keeps each in 16 bits (struct winsize). */
+const MAX_TERMINAL_SIDE = 65_535;
+/** What envd sets for a PTY session when the request's envs have no TERM (the SDK sends this value too). */
+const DEFAULT_TERM = 'xterm-256color';
 const startSchema = z.object({
   process: z.object({
     cmd: z.string().min(1, 'process.cmd is empty: give the program to run'),
@@ -15,7 +21,7 @@ const startSchema = z.object({
     envs: z.record(z.string(), z.string()).default({}),
     cwd: z.string().optional(),
   }),
-  pty: z.unknown().optional(),
+  pty: ptySchema,
   tag: z.string().optional(),
   stdin: z.boolean().optional(),
 });
@@ -28,6 +34,23 @@ interface ProcessConfig {
   readonly args: readonly string[];
   readonly envs: Readonly<Record<string, string>>;
   readonly cwd?: string;
+}
+
+/**
+ * The size of the terminal a `pty` field asks for. @throws ConnectError `invalid_argument` naming the field
+ * (`pty.size.cols`, …) when the size is missing or a side is not a whole number from 1 to 65535.
+ */
+function terminalSize(pty: z.infer<typeof ptySchema>, field = 'pty'): TerminalSize {
+  const size = pty?.size;
+  if (!size) throw new ConnectError('invalid_argument', `${field}.size is missing: give the terminal's size as { cols, rows }`);
+  const side = (name: 'cols' | 'rows', what: string): number => {
+    const value = size[name] ?? 0;
+    if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIDE) {
+      throw new ConnectError('invalid_argument', `${field}.size.${name} is ${value}: give the terminal's ${what}, a whole number from 1 to ${MAX_TERMINAL_SIDE}`);
+    }
+    return value;
+  };
+  return { cols: side('cols', 'width in columns'), rows: side('rows', 'height in rows') };
 }
 
 interface EndEvent {
@@ -73,6 +96,7 @@ class ManagedProcess {
     });
     guest.on('stdout', (chunk) => this.broadcast({ data: { stdout: chunk.toString('base64') } }));
     guest.on('stderr', (chunk) => this.broadcast({ data: { stderr: chunk.toString('base64') } }));
+    guest.on('pty', (chunk) => this.broadcast({ data: { pty: chunk.toString('base64') } }));
   }
 
   /** Streams this process's events to `writer` until it ends or the client goes away. */
@@ -141,7 +165,6 @@ export function createProcessService(): EnvdService {
         context.response,
         async (writer) => {
           const body = parseMessage(startSchema, await firstMessage(context.request, 'Start'));
-          if (body.pty !== undefined && body.pty !== null) throw new ConnectError('unimplemented', 'PTY sessions are not supported by the local cloud; run the command without a pty');
           const managed = await startProcess(context, body);
           const table = tableOf(context.sandbox);
           table.set(managed.pid, managed);
@@ -200,11 +223,20 @@ export function createProcessService(): EnvdService {
     CloseStdin: (context) =>
       serveUnary(context.request, context.response, (input) => {
         const managed = select(context, input);
+        if (managed.guest.isPty) throw new ConnectError('failed_precondition', `process ${managed.pid} runs on a pty, which has no stdin to close: send Ctrl+D (0x04) as input to end its input`);
         managed.guest.closeStdin();
         return Promise.resolve({});
       }),
     Update: (context) =>
-      serveUnary(context.request, context.response, () => Promise.reject(new ConnectError('unimplemented', 'PTY resizing is not supported by the local cloud'))),
+      serveUnary(context.request, context.response, (input) => {
+        const managed = select(context, input);
+        const { pty } = parseMessage(z.object({ pty: ptySchema }), input);
+        if (pty === undefined || pty === null) return Promise.resolve({});
+        const size = terminalSize(pty);
+        if (!managed.guest.isPty) throw new ConnectError('failed_precondition', `process ${managed.pid} was not started with a pty: only a PTY session can be resized`);
+        managed.guest.resize(size);
+        return Promise.resolve({});
+      }),
   };
 }
 
@@ -215,7 +247,9 @@ async function startProcess(context: EnvdRequestContext, body: z.infer<typeof st
   if (!existsSync(resolved.hostPath) || !statSync(resolved.hostPath).isDirectory()) {
     throw new ConnectError('invalid_argument', `cwd '${cwd}' is not an existing directory in the sandbox; create it first or pick another`);
   }
-  const guest = sandbox.run({ argv: [body.process.cmd, ...body.process.args], env: body.process.envs, cwd: resolved.sandboxPath, user, stdin: body.stdin ?? false });
+  const pty = body.pty === undefined || body.pty === null ? undefined : terminalSize(body.pty);
+  const env = pty && body.process.envs.TERM === undefined ? { ...body.process.envs, TERM: DEFAULT_TERM } : body.process.envs;
+  const guest = sandbox.run({ argv: [body.process.cmd, ...body.process.args], env, cwd: resolved.sandboxPath, user, stdin: body.stdin ?? false, ...(pty ? { pty } : {}) });
   const managed = new ManagedProcess(body.tag, { cmd: body.process.cmd, args: body.process.args, envs: body.process.envs, ...(body.process.cwd ? { cwd: body.process.cwd } : {}) }, guest);
   try {
     managed.pid = await guest.pid;
