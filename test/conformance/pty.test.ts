@@ -97,6 +97,8 @@ describe('PTY sessions through the unmodified e2b SDK', () => {
     await terminal.type('echo "first-$((1 + 1))"');
     await terminal.see('first-2');
     await terminal.handle.disconnect();
+    const listed = (await sandbox().commands.list()).find((process) => process.pid === terminal.handle.pid);
+    expect(listed).toMatchObject({ cmd: '/bin/bash', args: ['-i', '-l'] });
 
     let later = '';
     const decoder = new TextDecoder();

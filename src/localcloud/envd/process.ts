@@ -12,7 +12,7 @@ const bytesSchema = z.string().transform((value) => Buffer.from(value, 'base64')
 const ptySchema = z.object({ size: z.object({ cols: z.number().optional(), rows: z.number().optional() }).nullish() }).nullish();
 /** A terminal's largest side: the kernel keeps each in 16 bits (struct winsize). */
 const MAX_TERMINAL_SIDE = 65_535;
-/** What envd sets for a PTY session when the request's envs have no TERM (the SDK sends this value too). */
+/** TERM of a PTY session whose request's envs have none: the value the e2b SDK itself sends (`pty.create`). */
 const DEFAULT_TERM = 'xterm-256color';
 const startSchema = z.object({
   process: z.object({
@@ -40,13 +40,13 @@ interface ProcessConfig {
  * The size of the terminal a `pty` field asks for. @throws ConnectError `invalid_argument` naming the field
  * (`pty.size.cols`, …) when the size is missing or a side is not a whole number from 1 to 65535.
  */
-function terminalSize(pty: z.infer<typeof ptySchema>, field = 'pty'): TerminalSize {
+function terminalSize(pty: z.infer<typeof ptySchema>): TerminalSize {
   const size = pty?.size;
-  if (!size) throw new ConnectError('invalid_argument', `${field}.size is missing: give the terminal's size as { cols, rows }`);
+  if (!size) throw new ConnectError('invalid_argument', `pty.size is missing: give the terminal's size as { cols, rows }`);
   const side = (name: 'cols' | 'rows', what: string): number => {
     const value = size[name] ?? 0;
     if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIDE) {
-      throw new ConnectError('invalid_argument', `${field}.size.${name} is ${value}: give the terminal's ${what}, a whole number from 1 to ${MAX_TERMINAL_SIDE}`);
+      throw new ConnectError('invalid_argument', `pty.size.${name} is ${value}: give the terminal's ${what}, a whole number from 1 to ${MAX_TERMINAL_SIDE}`);
     }
     return value;
   };
