@@ -63,6 +63,20 @@ describe('PTY sessions through the unmodified e2b SDK', () => {
     expect(root.output).toContain('uid=0');
   });
 
+  it('runs sudo on the terminal, and passes Ctrl+C on to its command', async () => {
+    const terminal = await openTerminal(sandbox());
+    await terminal.type('sudo sh -c \'echo "uid-$(id -u)"; [ -t 0 ] && echo "on-$((1 + 1))-terminal"\'');
+    await terminal.see('uid-0');
+    await terminal.see('on-2-terminal');
+    await terminal.type('sudo sleep 306; echo "status=$?"');
+    await waitFor(async () => (await sandbox().commands.run('pgrep -f "^sleep 306$" || true')).stdout !== '', 'the sleep to start', WAIT_MS);
+    await sandbox().pty.sendInput(terminal.handle.pid, new Uint8Array([0x03]));
+    await terminal.see('status=130');
+    expect((await sandbox().commands.run('pgrep -f "^sleep 306$" || true')).stdout).toBe('');
+    await terminal.type('exit');
+    expect((await terminal.handle.wait()).exitCode).toBe(0);
+  });
+
   it('resizes: the program on the terminal gets SIGWINCH and stty reports the new size', async () => {
     const terminal = await openTerminal(sandbox());
     await terminal.type('stty size');
@@ -78,11 +92,12 @@ describe('PTY sessions through the unmodified e2b SDK', () => {
   });
 
   it('kills the terminal and every job started in it', async () => {
-    const count = async (): Promise<string> => (await sandbox().commands.run('pgrep -c -f "^sleep 30[34]$" || true')).stdout.trim();
+    const count = async (): Promise<string> => (await sandbox().commands.run('pgrep -c -f "^sleep 30[345]$" || true')).stdout.trim();
     const terminal = await openTerminal(sandbox());
-    // Job control puts each job in a process group of its own; the kill reaches them all.
-    await terminal.type('sleep 303 & sleep 304');
-    await waitFor(async () => (await count()) === '2', 'both sleeps to start', WAIT_MS);
+    // Job control puts each job in a process group of its own, and sudo's command runs in a session of
+    // its own; the kill reaches them all.
+    await terminal.type('sudo sleep 305 & sleep 303 & sleep 304');
+    await waitFor(async () => (await count()) === '3', 'the three sleeps to start', WAIT_MS);
     expect(await sandbox().pty.kill(terminal.handle.pid)).toBe(true);
     const ended = await terminal.handle.wait().catch((caught: unknown) => caught);
     expect(ended).toBeInstanceOf(CommandExitError);

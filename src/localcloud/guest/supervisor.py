@@ -353,6 +353,8 @@ def assemble(spec):
 # the local cloud asks for as root. It gets exactly the power of the sandbox's own root, no more.
 SUDO_SOCKET = "/run/tradeswarm-sudo.sock"
 SUDO_USERS = {0: 0, 1000: 1000}  # uid: gid of the sandbox's root and user
+# What sudo on a terminal passes on to its command (see guest/bin/sudo).
+SUDO_RELAYED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 sudo_listener = None
 
 
@@ -455,6 +457,8 @@ class Supervisor:
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, ("control", None))
         # pid of a process started for sudo: the connection to tell its exit, and its Popen.
         self.sudo_children = {}
+        # pid of a process started for sudo from a terminal: the session of that terminal.
+        self.sudo_sessions = {}
         if sudo_listener is not None:
             sudo_listener.setblocking(False)
             self.selector.register(sudo_listener.fileno(), selectors.EVENT_READ, ("sudo", None))
@@ -478,6 +482,8 @@ class Supervisor:
                     self.read_control(key.fd)
                 elif kind == "sudo":
                     self.accept_sudo()
+                elif kind == "sudo-caller":
+                    self.read_sudo_caller(key.fd, payload)
                 elif kind == "terminal":
                     self.serve_terminal(payload, events)
                 else:
@@ -537,6 +543,7 @@ class Supervisor:
             groups = {command.pid}
             if command.on_terminal:
                 groups |= session_process_groups(command.pid)
+                groups |= {pid for pid, session in self.sudo_sessions.items() if session == command.pid}
             for group in groups:
                 try:
                     os.killpg(group, int(request.get("signal", signal.SIGKILL)))
@@ -674,6 +681,12 @@ class Supervisor:
             uid = int(request["uid"])
             if len(fds) != 3 or uid not in SUDO_USERS:
                 raise ValueError("a sudo request needs 3 file descriptors and the uid of root or user")
+            caller_pid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+            caller_session = os.getsid(caller_pid)
+            # A caller on a terminal (a PTY session) is in a session of its own, whose process groups no
+            # process started here can join: the command then gets a session of its own, the caller
+            # relays the signals the terminal sends it (Ctrl+C), and a hang-up when it goes away.
+            from_terminal = caller_session != os.getsid(0)
             popen = subprocess.Popen(
                 request["argv"],
                 stdin=fds[0],
@@ -684,14 +697,18 @@ class Supervisor:
                 user=uid,
                 group=SUDO_USERS[uid],
                 extra_groups=[],
-                # In the caller's process group, so that killing the command that ran sudo kills it too.
-                process_group=int(request["pgid"]),
+                # Else in the caller's process group, so that killing the command that ran sudo kills it too.
+                **({"start_new_session": True} if from_terminal else {"process_group": int(request["pgid"])}),
                 close_fds=True,
                 restore_signals=True,
             )
             # The Popen is kept until reap() has its status: dropped earlier, its __del__ would reap a
             # child that already ended (a fast `sudo true`) itself, and sudo would never hear the exit.
             self.sudo_children[popen.pid] = (connection, popen)
+            if from_terminal:
+                self.sudo_sessions[popen.pid] = caller_session
+                connection.setblocking(False)
+                self.selector.register(connection.fileno(), selectors.EVENT_READ, ("sudo-caller", popen.pid))
         except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError) as error:
             try:
                 connection.sendall(("error %s\n" % error).encode())
@@ -701,6 +718,25 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def read_sudo_caller(self, fd, pid):
+        """Relays the signals a sudo caller on a terminal sends ("signal N" lines); when the caller is gone
+        before its command ends, hangs the command up as a closed terminal would."""
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        numbers = [int(word) for word in data.decode("ascii", "replace").split() if word.isdigit()] if data else [signal.SIGHUP]
+        if not data:
+            self.selector.unregister(fd)
+        for number in numbers:
+            if number in SUDO_RELAYED_SIGNALS:
+                try:
+                    os.killpg(pid, number)
+                except ProcessLookupError:
+                    pass
 
     def read_output(self, fd, command_id, payload):
         stream, fd_number = payload
@@ -730,6 +766,9 @@ class Supervisor:
             sudo = self.sudo_children.pop(pid, None)
             if sudo is not None:
                 connection, popen = sudo
+                if self.sudo_sessions.pop(pid, None) is not None and connection.fileno() in self.selector.get_map():
+                    self.selector.unregister(connection.fileno())
+                connection.settimeout(5)
                 # Reaped here: the Popen must not wait for it again.
                 popen.returncode = os.waitstatus_to_exitcode(status)
                 try:
