@@ -11,7 +11,8 @@ const WAIT_MS = 30_000;
 /** A terminal whose output is collected as text. */
 interface Terminal {
   readonly handle: CommandHandle;
-  output: string;
+  /** Everything the terminal showed so far. */
+  readonly output: string;
   /** Types `line` and a newline into the terminal. */
   type(line: string): Promise<void>;
   /** Waits until the output has `text` (written so that the terminal's echo of the typed command does not). */
@@ -20,22 +21,19 @@ interface Terminal {
 
 async function openTerminal(on: Sandbox, options: { envs?: Record<string, string>; cwd?: string; user?: 'user' | 'root' } = {}): Promise<Terminal> {
   const decoder = new TextDecoder();
-  const terminal: Terminal = {
-    handle: undefined as unknown as CommandHandle,
-    output: '',
-    type: (line) => on.pty.sendInput(terminal.handle.pid, new TextEncoder().encode(`${line}\n`)),
+  let output = '';
+  const handle = await on.pty.create({ cols: 80, rows: 24, ...options, onData: (data) => void (output += decoder.decode(data, { stream: true })) });
+  return {
+    handle,
+    get output() {
+      return output;
+    },
+    type: (line) => on.pty.sendInput(handle.pid, new TextEncoder().encode(`${line}\n`)),
     see: (text) =>
-      waitFor(() => terminal.output.includes(text), `'${text}' on the terminal`, WAIT_MS).catch((error: unknown) => {
-        throw new Error(`${(error as Error).message}; it shows ${JSON.stringify(terminal.output)}`);
+      waitFor(() => output.includes(text), `'${text}' on the terminal`, WAIT_MS).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; it shows ${JSON.stringify(output)}`);
       }),
   };
-  (terminal as { handle: CommandHandle }).handle = await on.pty.create({
-    cols: 80,
-    rows: 24,
-    ...options,
-    onData: (data) => void (terminal.output += decoder.decode(data, { stream: true })),
-  });
-  return terminal;
 }
 
 describe('PTY sessions through the unmodified e2b SDK', () => {
