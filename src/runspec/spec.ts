@@ -272,13 +272,22 @@ export function parseSpec(raw: unknown, source = 'backtest spec'): Spec {
  * @throws SpecError when the file cannot be read, is not YAML, or has mistakes.
  */
 export async function loadSpec(file: string): Promise<Spec> {
+  return parseSpec(await readSpecDocument(file), file);
+}
+
+/**
+ * Reads a YAML spec file as a document, not yet validated: what `tradeswarm optimize` sets
+ * parameters in before each combination is validated with {@link parseSpec}.
+ * @throws SpecError when the file cannot be read or is not YAML.
+ */
+export async function readSpecDocument(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     throw new SpecError(file, [{ field: '(file)', value: file, allowed: `a readable YAML file (${errorMessage(error)})` }], { cause: error });
   }
-  return parseSpecText(text, file);
+  return parseYamlDocument(text, file);
 }
 
 /**
@@ -286,13 +295,15 @@ export async function loadSpec(file: string): Promise<Spec> {
  * @throws SpecError for text that is not YAML, and listing every mistake of the spec.
  */
 export function parseSpecText(text: string, source: string): Spec {
-  let raw: unknown;
+  return parseSpec(parseYamlDocument(text, source), source);
+}
+
+function parseYamlDocument(text: string, source: string): unknown {
   try {
-    raw = parseYaml(text);
+    return parseYaml(text);
   } catch (error) {
     throw new SpecError(source, [{ field: '(file)', value: source, allowed: `valid YAML (${errorMessage(error)})` }], { cause: error });
   }
-  return parseSpec(raw, source);
 }
 
 /**
@@ -301,6 +312,15 @@ export function parseSpecText(text: string, source: string): Spec {
  * @throws InvalidInputError from the CSV loader or the synthetic feed, naming the file, line or option.
  */
 export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<RunOptions> {
+  return runOptionsWithBars(spec, await loadSpecBars(spec, baseDir));
+}
+
+/**
+ * The bars a spec's `data` names, by symbol: its CSV files (paths relative to `baseDir`, cut to
+ * `from`/`to`) or its synthetic market.
+ * @throws InvalidInputError from the CSV loader or the synthetic feed, naming the file, line or option.
+ */
+export async function loadSpecBars(spec: Spec, baseDir: string): Promise<Map<string, readonly Bar[]>> {
   const bars = new Map<string, readonly Bar[]>();
   if (spec.data.source === 'csv') {
     const { from, to } = spec.data;
@@ -321,6 +341,11 @@ export async function runOptionsFromSpec(spec: Spec, baseDir: string): Promise<R
       if (symbol !== feed.config.volatilityIndex?.symbol) bars.set(symbol, market.bars.get(symbol) ?? []);
     }
   }
+  return bars;
+}
+
+/** {@link RunOptions} of a spec on bars already loaded (by {@link loadSpecBars}, or a part of them), with fresh strategies. */
+export function runOptionsWithBars(spec: Spec, bars: ReadonlyMap<string, readonly Bar[]>): RunOptions {
   const strategies = spec.strategies.map(buildStrategy);
   const fillPriceSizing = Object.fromEntries(
     spec.strategies.flatMap((entry, i) =>
