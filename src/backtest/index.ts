@@ -1,1 +1,23 @@
 export { runBacktest, type BacktestReport, type BacktestHooks } from './engine.js';
+export {
+  parseParameter,
+  withCombination,
+  compileConstraint,
+  metricOf,
+  runSearch,
+  walkForwardFolds,
+  METRICS,
+  WalkForwardMode,
+  DEFAULT_MAX_RUNS,
+  SearchRunError,
+  type Parameter,
+  type ParameterValue,
+  type Constraint,
+  type Metric,
+  type RunStatistics,
+  type SearchOptions,
+  type SearchResult,
+  type SearchRow,
+  type FoldResult,
+  type StepRange,
+} from './optimize/index.js';

@@ -9,6 +9,7 @@ import { registerCloudCommands } from './cloud.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExecCommands } from './exec.js';
 import { registerDeploymentCommands } from './deployments.js';
+import { registerOptimizeCommand } from './optimize.js';
 import { registerRunCommand } from './run.js';
 import { registerServeCommand } from './serve.js';
 
@@ -22,6 +23,7 @@ registerCloudCommands(program);
 registerDemoCommand(program);
 registerRunCommand(program);
 registerBacktestCommand(program);
+registerOptimizeCommand(program);
 registerExecCommands(program);
 registerServeCommand(program);
 registerDeploymentCommands(program);
