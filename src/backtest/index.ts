@@ -1,10 +1,10 @@
 export { runBacktest, type BacktestReport, type BacktestHooks } from './engine.js';
 export {
   parseParameter,
-  withCombination,
   compileConstraint,
   metricOf,
   runSearch,
+  specOfCombination,
   walkForwardFolds,
   METRICS,
   WalkForwardMode,

@@ -16,10 +16,10 @@ import {
   metricOf,
   parseParameter,
   runSearch,
-  withCombination,
+  specOfCombination,
 } from '../backtest/index.js';
 import { InvalidInputError } from '../core/index.js';
-import { loadSpecBars, parseSpec, readSpecDocument } from '../runspec/index.js';
+import { loadSpecBars, readSpecDocument } from '../runspec/index.js';
 import { percent } from './backtest.js';
 
 interface OptimizeFlags {
@@ -74,8 +74,8 @@ export function registerOptimizeCommand(program: Command): void {
       const folds = flags.walkForward === undefined ? undefined : wholeNumber('--walk-forward', flags.walkForward, 1);
       const top = wholeNumber('--top', flags.top, 1);
 
-      // Validated as a backtest validates it, with the values of the first combination (the spec may lack them).
-      const spec = parseSpec(withCombination(document, parameters, parameters.map((parameter) => parameter.values[0] as ParameterValue)), specFile);
+      // The data of the first combination's spec (the document alone may lack the parameters); the search validates every one.
+      const spec = specOfCombination(document, specFile, parameters, parameters.map((parameter) => parameter.values[0] as ParameterValue));
       const loadStarted = performance.now();
       const bars = await loadSpecBars(spec, dirname(resolve(specFile)));
       const loadMs = performance.now() - loadStarted;

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidInputError } from '../../core/index.js';
 import type { Bar } from '../../market/index.js';
 import { type Trade, performanceStats } from '../../portfolio/index.js';
-import { SpecError, parseSpec } from '../../runspec/index.js';
+import { type Spec, SpecError, parseSpec } from '../../runspec/index.js';
 import { packBars } from './bars.js';
 import type { Constraint } from './constraint.js';
 import { type Combination, type Parameter, type ParameterValue, describeCombination, expandGrid, gridSize, withCombination } from './grid.js';
@@ -144,14 +144,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     const detail = folds.length === 0 ? '' : ` (on all the data and in each of ${folds.length} folds, plus one run per fold out of sample)`;
     throw new InvalidInputError('--max-runs', `the search needs ${runs} backtests of ${combinations.length} combinations${detail}, over the limit of ${maxRuns}; narrow the --param ranges, add a --constraint or raise --max-runs`);
   }
-  for (const combination of combinations) {
-    try {
-      parseSpec(withCombination(options.document, parameters, combination), `${options.source} with ${describeCombination(parameters, combination)}`);
-    } catch (error) {
-      if (!(error instanceof SpecError)) throw error;
-      throw new SpecError(error.source, error.problems.map((problem) => ({ ...problem, allowed: `${problem.allowed} (or leave such combinations out with --constraint)` })));
-    }
-  }
+  for (const combination of combinations) specOfCombination(options.document, options.source, parameters, combination);
 
   const pool = new WorkerPool(Math.min(workers, runs), { document: options.document, source: options.source, parameters, bars: packBars(options.bars) });
   try {
@@ -217,6 +210,19 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     };
   } finally {
     await pool.close();
+  }
+}
+
+/**
+ * The spec with a combination's values, validated as `tradeswarm backtest` validates a spec.
+ * @throws SpecError naming the spec with the combination (`spec.yaml with fastPeriod=50 slowPeriod=20`), each field at fault, and `--constraint` as a way out.
+ */
+export function specOfCombination(document: unknown, source: string, parameters: readonly Parameter[], combination: Combination): Spec {
+  try {
+    return parseSpec(withCombination(document, parameters, combination), `${source} with ${describeCombination(parameters, combination)}`);
+  } catch (error) {
+    if (!(error instanceof SpecError)) throw error;
+    throw new SpecError(error.source, error.problems.map((problem) => ({ ...problem, allowed: `${problem.allowed} (or leave such combinations out with --constraint)` })), { cause: error });
   }
 }
 
