@@ -6,21 +6,20 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const repository = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
+// A synthetic market of 400 daily bars: small enough for many CLI runs, long enough for two folds.
+const SPEC = [
+  'name: cli-optimize',
+  'data: { source: synthetic, seed: 3, symbols: [AAA], barCount: 400 }',
+  'strategies:',
+  '  - type: sma-crossover',
+  '    symbol: AAA',
+  '    fastPeriod: 4',
+  '    slowPeriod: 20',
+  '    sizing: { type: fixed-quantity, units: 10 }',
+].join('\n');
 
-const SPEC = `
-name: cli-optimize
-data: { source: synthetic, seed: 3, symbols: [AAA], barCount: 400 }
-strategies:
-  - { type: sma-crossover, symbol: AAA, fastPeriod: 4, slowPeriod: 20, sizing: { type: fixed-quantity, units: 10 } }
-`;
-
-interface Failed {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** What `execFile` rejects with when the command exits with a code other than 0. */
+type Exited = { code: number; stdout: string; stderr: string };
 
 describe('tradeswarm optimize (the CLI as a process)', () => {
   let folder = '';
@@ -34,7 +33,7 @@ describe('tradeswarm optimize (the CLI as a process)', () => {
     await rm(folder, { recursive: true, force: true });
   });
   const optimize = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
-    run(process.execPath, ['bin/tradeswarm.js', 'optimize', spec, ...args], { cwd: repository, timeout: 100_000, killSignal: 'SIGKILL' });
+    promisify(execFile)(process.execPath, ['bin/tradeswarm.js', 'optimize', spec, ...args], { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 100_000, killSignal: 'SIGKILL' });
   const grid = ['--param', 'fastPeriod=3..5', '--param', 'slowPeriod=10,20'];
 
   it('prints the same table with 1 and 3 worker threads, the chosen metric first', async () => {
@@ -80,7 +79,7 @@ describe('tradeswarm optimize (the CLI as a process)', () => {
 
   it('refuses a bad --param, an unknown metric and an impossible constraint, as JSON with --json, exit code 1', async () => {
     const failed = async (...args: string[]): Promise<{ code: number; body: { error: Record<string, unknown> } }> => {
-      const error = (await optimize(...args, '--json').catch((caught: unknown) => caught)) as Failed;
+      const error = (await optimize(...args, '--json').catch((caught: unknown) => caught)) as Exited;
       return { code: error.code, body: JSON.parse(error.stdout) as { error: Record<string, unknown> } };
     };
     const param = await failed('--param', 'fastPeriod=5..1:1');

@@ -26,6 +26,7 @@ describe('parseParameter', () => {
     ['fastPeriod=5,5', /5 is listed twice/],
     ['fast-period=5', /"fast-period" is not a field name/],
     ['fastPeriod=1..1e9:1', /has 1000000000 values; at most 1000000/],
+    ['data.from=2010-01-01', /data\.from: the data is loaded once for the whole search and cannot vary/],
   ])('refuses %s', (text, message) => {
     expect(() => parseParameter(text, 1)).toThrow(message);
   });

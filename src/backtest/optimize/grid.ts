@@ -39,7 +39,9 @@ export function parseParameter(text: string, strategyCount: number): Parameter {
   if (path.length === 0) throw new InvalidInputError('--param', `${JSON.stringify(text)} has no parameter name; use ${form}`);
   const first = path[0] as string | number;
   let resolved: Array<string | number>;
-  if (typeof first === 'string' && SPEC_FIELDS.has(first)) {
+  if (first === 'data') {
+    throw new InvalidInputError('--param', `${name}: the data is loaded once for the whole search and cannot vary; search the strategies' fields (or venue, portfolio, risk, ...) and give the data in the spec`);
+  } else if (typeof first === 'string' && SPEC_FIELDS.has(first)) {
     resolved = path;
   } else if (strategyCount === 1) {
     resolved = ['strategies', 0, ...path];
