@@ -8,7 +8,7 @@ import { loadSpecBars, parseSpec, runOptionsFromSpec } from '../../runspec/index
 import { runBacktest } from '../engine.js';
 import { compileConstraint } from './constraint.js';
 import { parseParameter, withCombination } from './grid.js';
-import { SearchRunError } from './pool.js';
+import { SearchRunError, WorkerPool } from './pool.js';
 import { type SearchOptions, type SearchResult, runSearch } from './search.js';
 
 const AAPL = fileURLToPath(new URL('../../../../shared/data/daily/AAPL.csv', import.meta.url));
@@ -102,6 +102,14 @@ describe(`a parameter search on AAPL daily bars (${AAPL})`, () => {
     const failed = await runSearch({ document, source: 'search-test.yaml', bars, parameters: cash, metric: 'sharpe', direction: 'maximize', workers: 2 }).catch((error: unknown) => error);
     expect(failed).toBeInstanceOf(SearchRunError);
     expect((failed as SearchRunError).message).toMatch(/^the run of fastPeriod=10 portfolio\.initialCash=0 failed: /);
+  });
+
+  it('reports a worker thread that dies with the combination it was running, instead of waiting for it', async () => {
+    // One float64 cannot hold a bar (6 a bar): the thread throws while it builds its bars, and ends.
+    const pool = new WorkerPool(1, { document, source: 'search-test.yaml', parameters, bars: [{ symbol: 'AAPL', buffer: new SharedArrayBuffer(8) }] });
+    const job = { id: 0, combination: [10, 40], from: 0, to: 1, warmUp: false, keepCurve: false };
+    await expect(pool.run([job], () => 'fastPeriod=10 slowPeriod=40')).rejects.toThrow(/^the run of fastPeriod=10 slowPeriod=40 failed: its worker thread crashed: Invalid array length/);
+    await pool.close();
   });
 
   it.skipIf(!present)('stops when asked and keeps what finished', async () => {
