@@ -15,7 +15,36 @@ export interface OrderRequest {
   limitPrice?: number;
   /** Required for (and only for) `stop` orders. */
   stopPrice?: number;
+  /**
+   * Exit orders the venue places when this order (the entry) fills: a bracket, one-cancels-other
+   * (see "Bracket exits" in `PaperVenue`). At least one of its fields when given.
+   */
+  exits?: BracketExits;
 }
+
+/**
+ * How far an exit's trigger is from a reference price: `points` in price units, or `percent` of the
+ * reference (2 = 2 %). Both finite and > 0; a `percent` below 100.
+ */
+export type ExitDistance = { readonly points: number; readonly percent?: never } | { readonly percent: number; readonly points?: never };
+
+/**
+ * The exits of an entry, each a distance from the entry's fill price (a trailing stop's from the
+ * best price since the fill). For a long (a buy entry) the stop-loss is below and the take-profit
+ * above; for a short, the other way round.
+ */
+export interface BracketExits {
+  /** A stop order at `fill ∓ distance`. */
+  readonly stopLoss?: ExitDistance;
+  /** A limit order at `fill ± distance`. */
+  readonly takeProfit?: ExitDistance;
+  /** A stop order `distance` behind the best price since the fill, moved once per bar, only in the trader's favour. */
+  readonly trailingStop?: ExitDistance;
+}
+
+/** The exits of a bracket, as the venue names them (the last part of an exit's client order id). */
+export const ExitKind = { stopLoss: 'stop-loss', trailingStop: 'trailing-stop', takeProfit: 'take-profit' } as const;
+export type ExitKind = (typeof ExitKind)[keyof typeof ExitKind];
 
 /** One execution. An order fills in one or (with partial fills) several of these. */
 export interface Fill {
@@ -45,6 +74,7 @@ export const RejectReason = {
   invalidLimitPrice: 'invalid-limit-price',
   missingStopPrice: 'missing-stop-price',
   invalidStopPrice: 'invalid-stop-price',
+  invalidExits: 'invalid-exits',
   unexpectedLimitPrice: 'unexpected-limit-price',
   unexpectedStopPrice: 'unexpected-stop-price',
   staleBar: 'stale-bar',
@@ -80,6 +110,8 @@ export interface OrderState {
   readonly averagePrice: number;
   readonly totalFee: number;
   readonly fills: readonly Fill[];
+  /** For an exit the venue placed: the entry's id and which exit it is. */
+  readonly exitOf?: { readonly entry: string; readonly kind: ExitKind };
 }
 
 /** When market orders fill (see `PaperVenue` for the full rules). */

@@ -2,6 +2,9 @@ import { InvalidInputError } from '../core/index.js';
 import { type Bar, validateBar } from '../market/index.js';
 import { applySlippage, compileFees, compileSlippage, feeForFill } from './models.js';
 import {
+  type BracketExits,
+  type ExitDistance,
+  ExitKind,
   type Fill,
   FillAt,
   type OrderRequest,
@@ -67,19 +70,49 @@ interface SymbolBook {
 }
 
 interface OrderRecord {
-  /** Replaced (never mutated) by {@link PaperVenue.resize}. */
+  /** Replaced (never mutated) by {@link PaperVenue.resize}, a bracket's growth and a trailing stop's move. */
   request: Readonly<OrderRequest>;
   status: Exclude<OrderStatus, 'duplicate'>;
   readonly reason?: RejectReason;
   readonly message?: string;
   readonly submittedBarTimeMs: number;
+  /** The first bar time it may fill on. */
+  readonly activeFromMs: number;
+  /** The bar time on which only the close counts (`close` fills: the decision bar); NaN for none. */
+  readonly closeRulesAtMs: number;
   triggered: boolean;
   filledQuantity: number;
   notional: number;
   totalFee: number;
   rawFee: number;
   readonly fills: Fill[];
+  /** An entry with exits, once it has filled; or one of the bracket's exits. */
+  bracket?: Bracket;
+  /** Set on an exit: which one it is. */
+  readonly exitKind?: ExitKind;
+  /** Set on a trailing stop: its distance and the best price since the entry filled. */
+  readonly trail?: { readonly distance: ExitDistance; best: number };
 }
+
+/** An entry's exits, one-cancels-other. */
+interface Bracket {
+  readonly entry: OrderRecord;
+  /** Whether the entry bought (its exits sell). */
+  readonly long: boolean;
+  /** The exits placed, in evaluation order: stop-loss, trailing stop, take-profit. */
+  readonly exits: OrderRecord[];
+  /** The bar time it was last evaluated on (its exits are matched together, once a bar). */
+  evaluatedAtMs: number;
+  /** Set when one exit triggered: the others and the entry's remainder were cancelled. */
+  done: boolean;
+}
+
+/** The exits of a bracket, in the order the venue places and evaluates them. */
+const EXIT_ORDER: ReadonlyArray<readonly [keyof BracketExits, ExitKind]> = [
+  ['stopLoss', ExitKind.stopLoss],
+  ['trailingStop', ExitKind.trailingStop],
+  ['takeProfit', ExitKind.takeProfit],
+];
 
 /**
  * The paper exchange: one code path for backtests and swarms. Deterministic (no randomness, no
@@ -106,10 +139,36 @@ interface OrderRecord {
  *   carries to later bars (with the later-bar rules above).
  * - Fees per the `fees` option (see `FeeOptions`). A fill's `timeMs` is the filling bar's `timeMs`.
  *
+ * ## Bracket exits (an order's `exits`)
+ * When an entry with `exits` first fills, at price P (the fill's price, slippage included), the venue
+ * places its exits for the quantity filled, on the other side, with ids `<entry id>:stop-loss`,
+ * `<entry id>:trailing-stop` and `<entry id>:take-profit`. With d a distance (`points`, or
+ * `percent` × P / 100), for a long (the entry bought; a short mirrors every sign):
+ * - stop-loss: a stop sell at P − d; take-profit: a limit sell at P + d;
+ * - trailing stop: a stop sell at B − d, B the best (highest) price since the fill, starting at P.
+ * An exit whose price would be <= 0 is not placed (it could never trigger).
+ * They fill by the rules above, from the entry's fill bar when the entry filled at that bar's open
+ * (the rest of the bar is after the fill), else from the next bar. Per bar, a bracket's exits are
+ * evaluated together, in this order:
+ * 1. Each exit is checked against the bar with its price as it stood before the bar. When a stop
+ *    (stop-loss or trailing) triggers, the stop the price reaches first from the open fills (the
+ *    higher for a long, the lower for a short; stop-loss on a tie); the take-profit fills only when no
+ *    stop triggers: when a bar's range reaches both a stop and the target, the order of the prices
+ *    within the bar is unknown and the stop, the worse outcome, is assumed.
+ * 2. One-cancels-other: the exit that triggers is the only one to fill; the others, and whatever of
+ *    the entry has not filled, are cancelled at once (even when partial fills leave the exit itself
+ *    unfilled for now: it carries to later bars).
+ * 3. When none triggered, the trailing stop's B takes the bar's high (a short's: low) and its stop
+ *    moves to B ∓ d when that is in the trader's favour; it never moves back.
+ * Later fills of the entry (partial fills) raise the exits' quantity to the entry's filled quantity;
+ * their prices stay those of the first fill. {@link PaperVenue.cancelBracket} cancels an entry's
+ * remainder and its open exits (what a strategy's own exit does); `cancel` of one exit cancels that one.
+ *
  * ## Idempotency
  * A `clientOrderId` is accepted once: any later submission with the same id (whatever its content,
  * whether the first was accepted, rejected, filled or cancelled) returns `{ status: 'duplicate' }`
- * and changes nothing.
+ * and changes nothing. An exit's id is derived from its entry's, so an entry submitted again places
+ * no second bracket.
  */
 export class PaperVenue {
   readonly config: PaperVenueConfig;
@@ -118,6 +177,8 @@ export class PaperVenue {
   private readonly epochs = new Map<string, number>();
   /** Every symbol's book, made up front: one lookup per bar, updated in place. */
   private readonly books = new Map<string, SymbolBook>();
+  /** The base price of the latest fill (before slippage): whether an entry filled at its bar's open. */
+  private lastBase = NaN;
 
   /** @throws InvalidInputError naming the first invalid option. */
   constructor(options: PaperVenueOptions) {
@@ -145,11 +206,14 @@ export class PaperVenue {
     }
     const request: Readonly<OrderRequest> = Object.freeze({ ...order });
     const problem = this.validate(request, nowBar.timeMs);
+    const closeFills = this.config.fillAt === FillAt.close;
     const record: OrderRecord = {
       request,
       status: problem ? 'rejected' : 'accepted',
       ...(problem ?? {}),
       submittedBarTimeMs: nowBar.timeMs,
+      activeFromMs: closeFills ? nowBar.timeMs : nowBar.timeMs + 1,
+      closeRulesAtMs: closeFills ? nowBar.timeMs : NaN,
       triggered: false,
       filledQuantity: 0,
       notional: 0,
@@ -182,6 +246,24 @@ export class PaperVenue {
     }
     record.status = 'cancelled';
     return { status: 'cancelled' };
+  }
+
+  /**
+   * Cancels what is left of an entry with `exits`: its unfilled remainder and its open exits (fills
+   * already made stand). What a runner does when a strategy closes the position itself.
+   * @returns how many orders were cancelled (0 for an unknown id, an order without exits, or a bracket already done).
+   */
+  cancelBracket(entryId: string): number {
+    const entry = this.orders.get(entryId);
+    if (entry === undefined || entry.request.exits === undefined) return 0;
+    let cancelled = 0;
+    for (const record of [entry, ...(entry.bracket?.exits ?? [])]) {
+      if (!isOpen(record)) continue;
+      record.status = 'cancelled';
+      cancelled++;
+    }
+    if (entry.bracket !== undefined) entry.bracket.done = true;
+    return cancelled;
   }
 
   /**
@@ -228,12 +310,15 @@ export class PaperVenue {
     const fills: Fill[] = [];
     const partial = this.config.partialFills;
     let capacity = partial ? partial.maxFractionOfBarVolume * bar.volume : Infinity;
-    for (const record of open) {
+    // Indexed, and the length read each time: an entry's fill appends its exits, which match on this bar too.
+    for (let k = 0; k < open.length; k++) {
+      const record = open[k] as OrderRecord;
       if (!isOpen(record)) continue;
-      const fill = this.match(record, bar, capacity);
+      const fill = record.exitKind === undefined ? this.match(record, bar, capacity) : this.matchBracket(record.bracket as Bracket, bar, capacity);
       if (!fill) continue;
       capacity -= fill.quantity;
       fills.push(fill);
+      if (record.exitKind === undefined && record.request.exits !== undefined) this.placeExits(record, fill, bar, open);
     }
     book.open = open.filter(isOpen);
     return fills;
@@ -272,7 +357,7 @@ export class PaperVenue {
   }
 
   private validate(order: Readonly<OrderRequest>, nowBarTimeMs: number): { reason: RejectReason; message: string } | undefined {
-    const { symbol, side, quantity, type, limitPrice, stopPrice } = order as Record<keyof OrderRequest, unknown>;
+    const { symbol, side, quantity, type, limitPrice, stopPrice, exits } = order as Record<keyof OrderRequest, unknown>;
     if (typeof symbol !== 'string' || !this.config.symbols.has(symbol)) {
       return {
         reason: RejectReason.unknownSymbol,
@@ -298,6 +383,12 @@ export class PaperVenue {
       checkPrice('limitPrice', limitPrice, type === 'limit', RejectReason.missingLimitPrice, RejectReason.invalidLimitPrice, RejectReason.unexpectedLimitPrice, type) ??
       checkPrice('stopPrice', stopPrice, type === 'stop', RejectReason.missingStopPrice, RejectReason.invalidStopPrice, RejectReason.unexpectedStopPrice, type);
     if (priceProblem) return priceProblem;
+    if (exits !== undefined) {
+      const message = exitsProblem(exits);
+      if (message !== undefined) return { reason: RejectReason.invalidExits, message };
+      const taken = EXIT_ORDER.map(([, kind]) => `${order.clientOrderId}:${kind}`).find((id) => this.orders.has(id));
+      if (taken !== undefined) return { reason: RejectReason.invalidExits, message: `an exit of this order would have id ${taken}, which an order already has; use another clientOrderId` };
+    }
     const last = (this.books.get(symbol) as SymbolBook).lastBarTimeMs;
     const stale = this.config.fillAt === FillAt.close ? nowBarTimeMs <= last : nowBarTimeMs < last;
     if (stale) {
@@ -313,30 +404,135 @@ export class PaperVenue {
 
   /** The fill of `record` in `bar`, or undefined; updates the record. */
   private match(record: OrderRecord, bar: Bar, capacity: number): Fill | undefined {
+    if (bar.timeMs < record.activeFromMs) return undefined;
+    const base = this.basePrice(record, bar);
+    if (base === undefined) return undefined;
+    if (record.request.type === 'stop') record.triggered = true;
+    return this.execute(record, bar, base, capacity);
+  }
+
+  /** The price `record` would fill at in `bar` before slippage, or undefined when it does not fill there. Changes nothing. */
+  private basePrice(record: OrderRecord, bar: Bar): number | undefined {
     const { request } = record;
-    const fillAt = this.config.fillAt;
-    if (fillAt === FillAt.nextOpen ? bar.timeMs <= record.submittedBarTimeMs : bar.timeMs < record.submittedBarTimeMs) {
+    const decisionBar = bar.timeMs === record.closeRulesAtMs;
+    const buy = request.side === 'buy';
+    if (request.type === 'market' || record.triggered) return this.config.fillAt === FillAt.nextOpen ? bar.open : bar.close;
+    if (request.type === 'limit') {
+      const limit = request.limitPrice as number;
+      if (decisionBar) return (buy ? bar.close <= limit : bar.close >= limit) ? bar.close : undefined;
+      if (buy) return bar.low <= limit ? Math.min(bar.open, limit) : undefined;
+      return bar.high >= limit ? Math.max(bar.open, limit) : undefined;
+    }
+    const stop = request.stopPrice as number;
+    if (decisionBar) return (buy ? bar.close >= stop : bar.close <= stop) ? bar.close : undefined;
+    if (buy) return bar.high >= stop ? Math.max(bar.open, stop) : undefined;
+    return bar.low <= stop ? Math.min(bar.open, stop) : undefined;
+  }
+
+  /**
+   * Evaluates a bracket's exits on `bar`, once a bar (see "Bracket exits" in the class comment):
+   * the one that triggers (if any) cancels the others and the entry's remainder and fills as far as
+   * `capacity` lets it; otherwise the trailing stop moves.
+   */
+  private matchBracket(bracket: Bracket, bar: Bar, capacity: number): Fill | undefined {
+    if (bracket.evaluatedAtMs === bar.timeMs) return undefined;
+    bracket.evaluatedAtMs = bar.timeMs;
+    const live = bracket.exits.filter(isOpen);
+    if (live.length === 0 || bar.timeMs < (live[0] as OrderRecord).activeFromMs) return undefined;
+    if (bracket.done) {
+      // The exit that triggered, whose fill partial fills cut short: a stop rests as a market order, a take-profit as its limit.
+      const exit = live[0] as OrderRecord;
+      const base = this.basePrice(exit, bar);
+      return base === undefined ? undefined : this.execute(exit, bar, base, capacity);
+    }
+    let winner: OrderRecord | undefined;
+    let winnerBase = 0;
+    for (const exit of live) {
+      const base = this.basePrice(exit, bar);
+      if (base === undefined) continue;
+      const stop = exit.request.type === 'stop';
+      const better = winner === undefined || (stop && (winner.request.type !== 'stop' || (bracket.long ? base > winnerBase : base < winnerBase)));
+      if (better) {
+        winner = exit;
+        winnerBase = base;
+      }
+    }
+    if (winner === undefined) {
+      for (const exit of live) if (exit.trail !== undefined) this.moveTrailingStop(exit, bracket.long, bar);
       return undefined;
     }
-    const decisionBar = bar.timeMs === record.submittedBarTimeMs;
-    const buy = request.side === 'buy';
-    let base: number | undefined;
-    if (request.type === 'market' || record.triggered) {
-      base = fillAt === FillAt.nextOpen ? bar.open : bar.close;
-    } else if (request.type === 'limit') {
-      const limit = request.limitPrice as number;
-      if (decisionBar) base = (buy ? bar.close <= limit : bar.close >= limit) ? bar.close : undefined;
-      else if (buy) base = bar.low <= limit ? Math.min(bar.open, limit) : undefined;
-      else base = bar.high >= limit ? Math.max(bar.open, limit) : undefined;
-    } else {
-      const stop = request.stopPrice as number;
-      if (decisionBar) base = (buy ? bar.close >= stop : bar.close <= stop) ? bar.close : undefined;
-      else if (buy) base = bar.high >= stop ? Math.max(bar.open, stop) : undefined;
-      else base = bar.low <= stop ? Math.min(bar.open, stop) : undefined;
-      if (base !== undefined) record.triggered = true;
-    }
-    if (base === undefined) return undefined;
+    bracket.done = true;
+    if (isOpen(bracket.entry)) bracket.entry.status = 'cancelled';
+    for (const exit of live) if (exit !== winner) exit.status = 'cancelled';
+    if (winner.request.type === 'stop') winner.triggered = true;
+    return this.execute(winner, bar, winnerBase, capacity);
+  }
 
+  /** Step 3 of a bracket's bar: the best price takes the bar's extreme, and the stop follows it in the trader's favour only. */
+  private moveTrailingStop(exit: OrderRecord, long: boolean, bar: Bar): void {
+    const trail = exit.trail as NonNullable<OrderRecord['trail']>;
+    trail.best = long ? Math.max(trail.best, bar.high) : Math.min(trail.best, bar.low);
+    const level = exitLevel(trail.best, trail.distance, long ? -1 : 1);
+    const stop = exit.request.stopPrice as number;
+    if (long ? level > stop : level < stop && level > 0) exit.request = Object.freeze({ ...exit.request, stopPrice: level });
+  }
+
+  /**
+   * After a fill of an entry with exits: on its first fill, places them (appended to `open`, so they
+   * are matched on this bar when the entry filled at the open); on later fills, raises their quantity.
+   */
+  private placeExits(entry: OrderRecord, fill: Fill, bar: Bar, open: OrderRecord[]): void {
+    const existing = entry.bracket;
+    if (existing !== undefined) {
+      for (const exit of existing.exits) if (isOpen(exit)) exit.request = Object.freeze({ ...exit.request, quantity: entry.filledQuantity });
+      return;
+    }
+    const exits = entry.request.exits as BracketExits;
+    const long = entry.request.side === 'buy';
+    const price = fill.price;
+    const atOpen = this.config.fillAt === FillAt.nextOpen && this.lastBase === bar.open;
+    const bracket: Bracket = { entry, long, exits: [], evaluatedAtMs: NaN, done: false };
+    for (const [field, kind] of EXIT_ORDER) {
+      const distance = exits[field];
+      if (distance === undefined) continue;
+      const towardsProfit = kind === ExitKind.takeProfit;
+      const level = exitLevel(price, distance, long === towardsProfit ? 1 : -1);
+      const id = `${entry.request.clientOrderId}:${kind}`;
+      if (!(level > 0) || !Number.isFinite(level) || this.orders.has(id)) continue;
+      const request: OrderRequest = Object.freeze({
+        clientOrderId: id,
+        symbol: entry.request.symbol,
+        side: long ? 'sell' : 'buy',
+        quantity: entry.filledQuantity,
+        ...(towardsProfit ? { type: 'limit', limitPrice: level } : { type: 'stop', stopPrice: level }),
+      } as const);
+      const record: OrderRecord = {
+        request,
+        status: 'accepted',
+        submittedBarTimeMs: bar.timeMs,
+        activeFromMs: atOpen ? bar.timeMs : bar.timeMs + 1,
+        closeRulesAtMs: NaN,
+        triggered: false,
+        filledQuantity: 0,
+        notional: 0,
+        totalFee: 0,
+        rawFee: 0,
+        fills: [],
+        bracket,
+        exitKind: kind,
+        ...(kind === ExitKind.trailingStop ? { trail: { distance, best: price } } : {}),
+      };
+      this.orders.set(id, record);
+      bracket.exits.push(record);
+      open.push(record);
+    }
+    entry.bracket = bracket;
+  }
+
+  /** Fills `record` at `base` (before slippage) in `bar`, as far as `capacity` lets it; updates the record. */
+  private execute(record: OrderRecord, bar: Bar, base: number, capacity: number): Fill | undefined {
+    const { request } = record;
+    const buy = request.side === 'buy';
     const remaining = request.quantity - record.filledQuantity;
     let quantity = remaining;
     if (capacity < remaining) {
@@ -344,6 +540,7 @@ export class PaperVenue {
       quantity = lot > 0 ? Math.floor(capacity / lot) * lot : capacity;
     }
     if (!(quantity > 0)) return undefined;
+    this.lastBase = base;
 
     let price = applySlippage(this.config.slippage, request.side, base);
     if (request.type === 'limit') {
@@ -400,6 +597,33 @@ function checkPrice(
   return undefined;
 }
 
+/** `reference` moved by `distance` up (`direction` 1) or down (−1). */
+function exitLevel(reference: number, distance: ExitDistance, direction: 1 | -1): number {
+  const amount = distance.points ?? (reference * (distance.percent)) / 100;
+  return reference + direction * amount;
+}
+
+/** What is wrong with an order's `exits`, or undefined. */
+function exitsProblem(exits: unknown): string | undefined {
+  if (typeof exits !== 'object' || exits === null || Array.isArray(exits)) return `exits must be an object with stopLoss, takeProfit or trailingStop, got ${JSON.stringify(exits)}`;
+  const fields = EXIT_ORDER.map(([field]) => field as string);
+  const keys = Object.keys(exits);
+  const unknown = keys.find((key) => !fields.includes(key));
+  if (unknown !== undefined) return `exits.${unknown} is not an exit; use ${fields.join(', ')}`;
+  if (keys.length === 0) return `exits must name at least one of ${fields.join(', ')}`;
+  for (const key of keys) {
+    const distance: unknown = (exits as Record<string, unknown>)[key];
+    const parts = typeof distance === 'object' && distance !== null ? Object.keys(distance) : [];
+    if (parts.length !== 1 || (parts[0] !== 'points' && parts[0] !== 'percent')) return `exits.${key} must be { points } or { percent }, got ${JSON.stringify(distance)}`;
+    const value: unknown = (distance as Record<string, unknown>)[parts[0]];
+    const max = parts[0] === 'percent' ? 100 : Infinity;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value >= max) {
+      return `exits.${key}.${parts[0]} must be a finite number > 0${max === 100 ? ' and < 100' : ''}, got ${JSON.stringify(value)}`;
+    }
+  }
+  return undefined;
+}
+
 function reject(reason: RejectReason, message: string): OrderResult {
   return { status: 'rejected', reason, message };
 }
@@ -420,6 +644,7 @@ function snapshot(record: OrderRecord): OrderState {
     averagePrice: record.filledQuantity > 0 ? record.notional / record.filledQuantity : 0,
     totalFee: record.totalFee,
     fills: [...record.fills],
+    ...(record.exitKind === undefined ? {} : { exitOf: { entry: (record.bracket as Bracket).entry.request.clientOrderId, kind: record.exitKind } }),
   };
   return state;
 }
