@@ -28,6 +28,9 @@ export const barSchema = z.strictObject({
   volume: z.number().nonnegative(),
 });
 
+/** How far an exit is from an entry's fill (`ExitDistance`); the venue checks the bounds. */
+const exitDistanceSchema = z.union([z.strictObject({ points: z.number().positive() }), z.strictObject({ percent: z.number().positive().lt(100) })]);
+
 /** An intent of a strategy, tagged with the strategy's name (`StrategyIntent`). */
 export const intentSchema = z.strictObject({
   strategy: z.string().min(1),
@@ -39,6 +42,9 @@ export const intentSchema = z.strictObject({
   stopPrice: z.number().positive().optional(),
   intent: z.string().min(1),
   confidence: z.number().gt(0).lte(1).optional(),
+  exits: z
+    .strictObject({ stopLoss: exitDistanceSchema.optional(), takeProfit: exitDistanceSchema.optional(), trailingStop: exitDistanceSchema.optional() })
+    .optional(),
 });
 
 /** The account as every decision of a step sees it. Positions as `[symbol, signed units]` pairs. */

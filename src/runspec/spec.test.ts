@@ -54,11 +54,11 @@ describe('backtest spec: every strategy type', () => {
     [withStrategy('bollinger', { period: 1 }), 'strategies[1].period | 1 | must be >= 2'],
     [
       withStrategy('rsi', { stdDevs: 2 }),
-      "strategies[1].stdDevs | 2 | mean-reversion has no field 'stdDevs'; its fields are type, name, symbol, side, allowShort, sizing, indicator, period, oversold, exitLevel",
+      "strategies[1].stdDevs | 2 | mean-reversion has no field 'stdDevs'; its fields are type, name, symbol, side, allowShort, exits, sizing, indicator, period, oversold, exitLevel",
     ],
     [
       withStrategy('ema', { allowShort: true }),
-      "strategies[1].allowShort | true | ema-crossover has no field 'allowShort'; its fields are type, name, symbol, fastPeriod, slowPeriod, side, sizing; to trade short use side: short or side: both",
+      "strategies[1].allowShort | true | ema-crossover has no field 'allowShort'; its fields are type, name, symbol, fastPeriod, slowPeriod, side, exits, sizing; to trade short use side: short or side: both",
     ],
     [withStrategy('ema', { fastperiods: 3 }), 'strategies[1].fastperiods | 3 | is not a field of ema-crossover; did you mean fastPeriod?'],
     [withStrategy('ema', { sizng: 3 }), 'strategies[1].sizng | 3 | is not a field of ema-crossover; did you mean sizing?'],
@@ -67,6 +67,16 @@ describe('backtest spec: every strategy type', () => {
     [withStrategy('rsi', { oversold: 60 }), 'strategies[1].oversold | 60 | must be < exitLevel (55)'],
     [withStrategy('rsi', { allowShort: true, oversold: 52, exitLevel: 60 }), "strategies[1].oversold | 52 | must be < 50 with side 'both' (the short entry is above 100 − oversold)"],
     [withStrategy('rsi', { side: 'short', oversold: 52, exitLevel: 60 }), "strategies[1].oversold | 52 | must be < 50 with side 'short' (the short entry is above 100 − oversold)"],
+    [withStrategy('ema', { exits: { stopLoss: { percent: 120 } } }), 'strategies[1].exits.stopLoss.percent | 120 | must be < 100'],
+    [withStrategy('ema', { exits: { stopLoss: { percent: 0 } } }), 'strategies[1].exits.stopLoss.percent | 0 | must be > 0'],
+    [withStrategy('ema', { exits: { stopLoss: { percent: 2, atr: { period: 14, multiple: 3 } } } }), 'strategies[1].exits.stopLoss.atr | {"period":14,"multiple":3} | give one of percent and atr, not both'],
+    [withStrategy('momentum', { exits: { takeProfit: { atr: { period: 14 } } } }), 'strategies[1].exits.takeProfit.atr.multiple | undefined | is required (number)'],
+    [withStrategy('momentum', { exits: { trailingStop: {} } }), 'strategies[1].exits.trailingStop | {} | needs one of points, percent or atr: { period, multiple }'],
+    [withStrategy('momentum', { exits: { stopLose: { points: 1 } } }), 'strategies[1].exits.stopLose | {"points":1} | is not a known field; remove it or check its spelling'],
+    [
+      withStrategy('pairs', { exits: { stopLoss: { percent: 2 } } }),
+      'strategies[1].exits | {"stopLoss":{"percent":2}} | pairs cannot have exits: it trades two legs as one position and closes them together; stop-loss, take-profit and trailing stops are for the one-symbol strategies (sma-crossover, ema-crossover, momentum, mean-reversion)',
+    ],
     [withStrategy('pairs', { entryZ: 0.4 }), 'strategies[1].entryZ | 0.4 | must be > exitZ (0.5)'],
     [
       withStrategy('pairs', { sizing: { type: 'fraction-of-equity', fraction: 0.5, sizeAt: 'fill-price' } }),

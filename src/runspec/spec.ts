@@ -447,6 +447,9 @@ export function specProblemOf(issue: z.core.$ZodIssue, raw: unknown): SpecProble
 function unsupportedStrategyField(entry: unknown, keys: readonly string[]): string | undefined {
   const known = strategyFieldsOf(entry);
   if (known === undefined) return undefined;
+  if (keys.includes('exits') && !known.fields.includes('exits')) {
+    return `${known.type} cannot have exits: it trades two legs as one position and closes them together; stop-loss, take-profit and trailing stops are for the one-symbol strategies (sma-crossover, ema-crossover, momentum, mean-reversion)`;
+  }
   const spelt = keys.map((key) => known.fields.find((field) => isMisspelling(key, field)));
   if (spelt.every((field) => field !== undefined)) return `is not a field of ${known.type}; did you mean ${spelt.join(', ')}?`;
   const short = keys.some((key) => /short/i.test(key)) && known.fields.includes('side') ? '; to trade short use side: short or side: both' : '';

@@ -2,6 +2,7 @@ import { InvalidInputError, toOptionalJsonNumber } from '../core/index.js';
 import { type PriceIndicator, ema, prepareIndicatorState, saveIndicatorState, sma } from './indicators.js';
 import { NO_SIGNALS, type Side, optionalSide, requireBars, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
 import type { RestorableStrategy } from './snapshot.js';
+import type { ExitsOptions } from './exits.js';
 import type { StrategySizer } from './strategy.js';
 
 /** Options of {@link smaCrossover} and {@link emaCrossover}. */
@@ -20,6 +21,11 @@ export interface CrossoverOptions {
    * @default 'long'
    */
   side?: Side;
+  /**
+   * Stop-loss, take-profit and trailing stop attached to every entry, long or short (see `ExitsOptions`).
+   * @default none
+   */
+  exits?: ExitsOptions;
   /** @default `<sma|ema>-crossover-<symbol>-<fast>-<slow>` */
   name?: string;
 }
@@ -77,6 +83,7 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     symbol,
     sizing,
     side,
+    exits: options.exits,
     // The first bar with both averages only sets d'.
     warmUp: { field: 'slowPeriod', value: slowPeriod, bars: slow.warmupBars + 1 },
     snapshotSpec: { type: `${kind}-crossover`, fastPeriod, slowPeriod },

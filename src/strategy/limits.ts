@@ -28,6 +28,12 @@ export const MAX_BPS = 10_000;
 /** Largest rate of change a momentum threshold may name, as a fraction: ±1,000 % over the lookback. */
 export const MAX_RATE_OF_CHANGE = 10;
 
+/** Largest exit distance in price units (`exits.*.points`): a trillion, past any price a spec's money can meet. */
+export const MAX_PRICE_DISTANCE = 1e12;
+
+/** Largest ATR multiple of an exit (`exits.*.atr.multiple`): a thousand average ranges. */
+export const MAX_ATR_MULTIPLE = 1000;
+
 /** Largest hedge ratio (units of one leg per unit of the other): a million. */
 export const MAX_HEDGE_RATIO = 1e6;
 

@@ -14,6 +14,7 @@ import {
   strategyName,
 } from './rules.js';
 import { type RestorableStrategy, indicatorsState } from './snapshot.js';
+import type { ExitsOptions } from './exits.js';
 import type { StrategySizer } from './strategy.js';
 
 /** The indicators {@link meanReversion} can read. */
@@ -24,6 +25,11 @@ interface MeanReversionCommonOptions {
   symbol: string;
   /** The sides it opens: `long`, `short` (the mirror rule only) or `both`. @default 'long' */
   side?: Side;
+  /**
+   * Stop-loss, take-profit and trailing stop attached to every entry, long or short (see `ExitsOptions`).
+   * @default none
+   */
+  exits?: ExitsOptions;
   /** Units to buy (or sell short) on entry. */
   sizing: StrategySizer;
   /** @default `mean-reversion-<indicator>-<symbol>-<period>` */
@@ -87,6 +93,7 @@ export function meanReversion(options: MeanReversionOptions): RestorableStrategy
       symbol,
       sizing,
       side,
+      exits: options.exits,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       snapshotSpec: { type: 'mean-reversion', indicator: 'bollinger', period, stdDevs },
       state: indicatorsState({ bands: indicatorState }),
@@ -117,6 +124,7 @@ export function meanReversion(options: MeanReversionOptions): RestorableStrategy
       symbol,
       sizing,
       side,
+      exits: options.exits,
       warmUp: { field: 'period', value: period, bars: indicatorState.warmupBars },
       snapshotSpec: { type: 'mean-reversion', indicator: 'rsi', period },
       state: indicatorsState({ rsi: indicatorState }),

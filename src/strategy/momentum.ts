@@ -2,6 +2,7 @@ import { InvalidInputError } from '../core/index.js';
 import { roc } from './indicators.js';
 import { type Side, optionalSide, requireBars, requireFinite, requireSizer, requireSymbol, signalStrategy, strategyName } from './rules.js';
 import { type RestorableStrategy, indicatorsState } from './snapshot.js';
+import type { ExitsOptions } from './exits.js';
 import type { StrategySizer } from './strategy.js';
 
 /** Options of {@link momentumStrategy}. */
@@ -15,6 +16,11 @@ export interface MomentumOptions {
   exitThreshold: number;
   /** The sides it opens: `long`, `short` (the mirror rule only) or `both`. @default 'long' */
   side?: Side;
+  /**
+   * Stop-loss, take-profit and trailing stop attached to every entry, long or short (see `ExitsOptions`).
+   * @default none
+   */
+  exits?: ExitsOptions;
   /** Units to buy (or sell short) on entry. */
   sizing: StrategySizer;
   /** @default `momentum-<symbol>-<lookback>` */
@@ -49,6 +55,7 @@ export function momentumStrategy(options: MomentumOptions): RestorableStrategy {
     symbol,
     sizing,
     side,
+    exits: options.exits,
     warmUp: { field: 'lookback', value: lookback, bars: rateOfChange.warmupBars },
     snapshotSpec: { type: 'momentum', lookback },
     state: indicatorsState({ rateOfChange }),

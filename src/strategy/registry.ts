@@ -3,7 +3,7 @@ import { InvalidInputError } from '../core/index.js';
 import { type Sizer, fixedQuantity, fractionOfEquity } from '../portfolio/index.js';
 import { crossVenueArbitrage } from './arbitrage.js';
 import { emaCrossover, smaCrossover } from './crossover.js';
-import { MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_RATE_OF_CHANGE, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
+import { MAX_ATR_MULTIPLE, MAX_BPS, MAX_HEDGE_RATIO, MAX_PERIOD_BARS, MAX_PRICE_DISTANCE, MAX_RATE_OF_CHANGE, MAX_UNITS, between, name, positiveUpTo, wholeNumber } from './limits.js';
 import { meanReversion } from './mean-reversion.js';
 import { momentumStrategy } from './momentum.js';
 import { pairs } from './pairs.js';
@@ -39,6 +39,28 @@ export function sizerOf(spec: SizingSpec): Sizer {
   return spec.type === 'fixed-quantity' ? fixedQuantity(spec.units) : fractionOfEquity(spec.fraction, { wholeUnits: spec.wholeUnits });
 }
 
+/**
+ * One exit's distance: exactly one of `points`, `percent` (of the entry's fill price) or `atr`
+ * (`multiple` × the ATR of `period` bars at the signal). See `ExitsOptions`.
+ */
+const exitRule = z
+  .strictObject({
+    points: positiveUpTo(MAX_PRICE_DISTANCE).optional(),
+    percent: z.number().gt(0).lt(100).optional(),
+    atr: z.strictObject({ period: period(1), multiple: positiveUpTo(MAX_ATR_MULTIPLE) }).optional(),
+  })
+  .superRefine((rule, context) => {
+    const given = (['points', 'percent', 'atr'] as const).filter((key) => rule[key] !== undefined);
+    if (given.length === 0) context.addIssue({ code: 'custom', path: [], message: 'needs one of points, percent or atr: { period, multiple }' });
+    if (given.length > 1) context.addIssue({ code: 'custom', path: [given[1] as string], message: `give one of ${given.join(' and ')}, not both` });
+  });
+
+/** Exits attached to every entry of a one-symbol strategy (stop-loss, take-profit, trailing stop). */
+const exits = z
+  .strictObject({ stopLoss: exitRule.optional(), takeProfit: exitRule.optional(), trailingStop: exitRule.optional() })
+  .refine((value) => Object.values(value).some((rule) => rule !== undefined), { message: 'needs at least one of stopLoss, takeProfit, trailingStop', when: (payload) => payload.issues.length === 0 })
+  .optional();
+
 /** The sides a one-symbol strategy opens; absent means `long` (see {@link sideOf}). */
 const side = z.enum(SIDES as [Side, ...Side[]]).optional();
 /** The older form of `side` (momentum and mean reversion): `true` is `both`, `false` is `long`. */
@@ -50,6 +72,7 @@ const crossoverFields = {
   fastPeriod: period(1),
   slowPeriod: period(2),
   side,
+  exits,
   sizing,
 };
 
@@ -59,6 +82,7 @@ const meanReversionFields = {
   symbol: name,
   side,
   allowShort,
+  exits,
   sizing,
 };
 
@@ -75,6 +99,7 @@ export const strategySpecSchema = z.discriminatedUnion('type', [
     exitThreshold: rateOfChange,
     side,
     allowShort,
+    exits,
     sizing,
   }),
   z.discriminatedUnion('indicator', [
@@ -152,7 +177,7 @@ export function sideOf(spec: StrategySpec): Side {
 export function buildStrategy(spec: StrategySpec): RestorableStrategy {
   const sizer = sizerOf(spec.sizing);
   const named = spec.name === undefined ? {} : { name: spec.name };
-  const sided = 'symbol' in spec ? { side: sideOf(spec) } : {};
+  const sided = 'symbol' in spec ? { side: sideOf(spec), ...(spec.exits === undefined ? {} : { exits: spec.exits }) } : {};
   switch (spec.type) {
     case 'sma-crossover':
       return smaCrossover({ symbol: spec.symbol, fastPeriod: spec.fastPeriod, slowPeriod: spec.slowPeriod, sizing: sizer, ...sided, ...named });

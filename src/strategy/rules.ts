@@ -5,6 +5,7 @@
  */
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
+import { type ExitsOptions, compileExits } from './exits.js';
 import { type OwnSnapshotSpec, type RestorableStrategy, type StrategyState, registerRestorable, snapshotMethods } from './snapshot.js';
 import type { Intent, StrategyContext, StrategySizer, StrategyWarmUp } from './strategy.js';
 
@@ -156,6 +157,23 @@ export interface SignalStrategySpec {
   readonly snapshotSpec: OwnSnapshotSpec;
   /** What `signals` keeps (its indicators), saved and restored for snapshots. */
   readonly state: StrategyState;
+  /** Exits every entry carries (see {@link signalStrategy}). @default none */
+  readonly exits?: ExitsOptions;
+}
+
+/** The strategy's own state with the exits' ATRs under `exits`, when it has any. */
+function withExitsState(state: StrategyState, exits: NonNullable<ReturnType<typeof compileExits>>): StrategyState {
+  return {
+    save: () => ({ ...state.save(), exits: exits.save() }),
+    prepare: (reader) => {
+      const own = state.prepare(reader);
+      const atr = exits.prepare(reader.object('exits'));
+      return () => {
+        own();
+        atr();
+      };
+    },
+  };
 }
 
 /**
@@ -164,10 +182,20 @@ export interface SignalStrategySpec {
  *   (a reversal answers the exit first, then the entry: two orders of the same side);
  * - enter: market buy (`enter-long`) or sell (`enter-short`) of `sizing.quantity(close, equity)`
  *   units, none when that is not > 0.
+ * With `exits`, every entry carries them (`Intent.exits`), distances in ATRs turned into points
+ * with the ATR as of this bar; while such an ATR has no value yet, no entry is made, and the
+ * strategy's warm-up is the ATR's when that is longer. A runner cancels the open exits of an entry
+ * when the strategy closes the position itself (`exit-long`, `exit-short`), so an exit and a
+ * signal's close never both fill.
  */
 export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
-  const { name, symbol, sizing, side, signals, warmUp } = spec;
-  const { prepare, snapshot, restore } = snapshotMethods(name, [symbol], spec.snapshotSpec, spec.state);
+  const { name, symbol, sizing, side, signals } = spec;
+  const exits = compileExits(spec.exits);
+  const measured = exits?.update;
+  const state = measured === undefined ? spec.state : withExitsState(spec.state, exits as NonNullable<typeof exits>);
+  const snapshotSpec = measured === undefined ? spec.snapshotSpec : { ...spec.snapshotSpec, exitsAtrPeriods: [...(exits as NonNullable<typeof exits>).atrPeriods] };
+  const warmUp = exits?.warmUp !== undefined && exits.warmUp.bars > spec.warmUp.bars ? exits.warmUp : spec.warmUp;
+  const { prepare, snapshot, restore } = snapshotMethods(name, [symbol], snapshotSpec, state);
   const strategy: RestorableStrategy = Object.freeze({
     name,
     symbols: Object.freeze([symbol]),
@@ -176,6 +204,8 @@ export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
     restore,
     onBar(bar: Bar, context: StrategyContext): readonly Intent[] {
       if (bar.symbol !== symbol) return NONE;
+      // Only strategies with exits in ATRs do work here.
+      if (measured !== undefined) measured(bar);
       const now = signals(bar);
       // Most bars signal nothing, and nothing is then decided whatever is held.
       if (now === undefined || !(now.enterLong || now.exitLong || now.enterShort || now.exitShort)) return NONE;
@@ -192,11 +222,14 @@ export function signalStrategy(spec: SignalStrategySpec): RestorableStrategy {
       }
       if (enter !== undefined) {
         const quantity = sizing.quantity(bar.close, context.equity);
-        if (quantity > 0) {
+        const bracket = exits?.current();
+        // With exits, no entry while an ATR they are measured in has no value yet.
+        if (quantity > 0 && (exits === undefined || bracket !== undefined)) {
+          const attached = bracket === undefined ? {} : { exits: bracket };
           intents.push(
             enter === 'long'
-              ? { symbol, side: 'buy', quantity, type: 'market', intent: 'enter-long' }
-              : { symbol, side: 'sell', quantity, type: 'market', intent: 'enter-short' },
+              ? { symbol, side: 'buy', quantity, type: 'market', intent: 'enter-long', ...attached }
+              : { symbol, side: 'sell', quantity, type: 'market', intent: 'enter-short', ...attached },
           );
         }
       }

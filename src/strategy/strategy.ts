@@ -1,4 +1,5 @@
 import type { Bar } from '../market/index.js';
+import type { BracketExits } from '../venue/index.js';
 
 /** What a strategy knows about its account when it sees a bar. */
 export interface StrategyContext {
@@ -30,8 +31,13 @@ export interface Intent {
   readonly limitPrice?: number;
   /** Required for (and only for) `stop`. */
   readonly stopPrice?: number;
-  /** What the order is for, e.g. `enter-long`, `exit-long`; part of the client order id. */
+  /**
+   * What the order is for, e.g. `enter-long`, `exit-long`; part of the client order id. An intent
+   * starting `exit-` also cancels the open exits of the strategy's entries in the symbol (runners do it).
+   */
   readonly intent: string;
+  /** Exits the venue places when this entry fills (a bracket, one-cancels-other; see `BracketExits`). */
+  readonly exits?: BracketExits;
   /**
    * How sure the strategy is; weights its vote in consensus (see `Consensus` in `src/decision/`). In (0, 1].
    * @default 1

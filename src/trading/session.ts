@@ -147,6 +147,11 @@ export interface SubmittedOrder {
  * bar now). A count of 0 cancels it. The decision stages (consensus, risk limits) judged the
  * quantity sized at the close. With `fillAt: 'close'` the fill price is the signal close: nothing
  * is resized.
+ * Exits (an intent's `exits`) go with the entry to the venue, which places them when it fills
+ * (see "Bracket exits" in `PaperVenue`). When a strategy closes a position itself (an accepted
+ * intent whose `intent` starts `exit-`), the bracket of its latest entry with exits in that symbol is
+ * cancelled at once, on the decision step (its remainder and open exits), so the strategy's close and
+ * an exit never both fill; an opposite entry on the same step (a reversal) brings its own.
  * With `gaps.flatten`, `close` on a symbol's last bar before one of its gaps then cancels the
  * symbol's open orders (they would fill after the gap) and closes its position at that bar's close
  * (fill id `gap:<symbol>:<timeMs>`, the venue's fee model applies), so nothing is held across the
@@ -171,6 +176,8 @@ export class TradingSession {
   readonly #lastBars = new Map<string, Bar>();
   #peakEquity = -Infinity;
   readonly #fillPriceSizing: ReadonlyMap<string, Sizer>;
+  /** Per strategy and symbol (`strategy\u0000symbol`), the id of its latest entry with exits. */
+  readonly #brackets = new Map<string, string>();
   /** Entries to size at their fill price, in submission order. */
   #pendingResizes: PendingResize[] = [];
   readonly #gaps: readonly DataGap[];
@@ -262,9 +269,11 @@ export class TradingSession {
           type: intent.type,
           ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
           ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+          ...(intent.exits === undefined ? {} : { exits: intent.exits }),
         },
         nowBar,
       );
+      if (result.status === 'accepted' && (intent.exits !== undefined || this.#brackets.size > 0)) this.noteBracket(intent, id);
       if (result.status === 'rejected') {
         this.#rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'rejected' });
       }
@@ -274,6 +283,20 @@ export class TradingSession {
       }
       return { clientOrderId: id, intent, result };
     });
+  }
+
+  /**
+   * Keeps the latest entry with exits of each strategy and symbol, and cancels what is left of its
+   * bracket when the strategy closes the position itself (an `exit-` intent), see the class comment.
+   */
+  private noteBracket(intent: StrategyIntent, id: string): void {
+    const key = `${intent.strategy}\u0000${intent.symbol}`;
+    if (intent.intent.startsWith('exit-')) {
+      const entry = this.#brackets.get(key);
+      if (entry !== undefined) this.venue.cancelBracket(entry);
+      this.#brackets.delete(key);
+    }
+    if (intent.exits !== undefined) this.#brackets.set(key, id);
   }
 
   /** Records the decision pipeline's refusals of step `barIndex`. */

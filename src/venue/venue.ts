@@ -599,7 +599,7 @@ function checkPrice(
 
 /** `reference` moved by `distance` up (`direction` 1) or down (−1). */
 function exitLevel(reference: number, distance: ExitDistance, direction: 1 | -1): number {
-  const amount = distance.points ?? (reference * (distance.percent)) / 100;
+  const amount = distance.points ?? (reference * distance.percent) / 100;
   return reference + direction * amount;
 }
 
