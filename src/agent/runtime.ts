@@ -856,12 +856,21 @@ function toAccount(step: StepPayload): AccountSnapshot {
 }
 
 /** The fields of an intent on the wire, in one fixed order (digests compare JSON text). */
-const INTENT_FIELDS = ['strategy', 'symbol', 'side', 'quantity', 'type', 'limitPrice', 'stopPrice', 'intent', 'confidence'] as const;
+const INTENT_FIELDS = ['strategy', 'symbol', 'side', 'quantity', 'type', 'limitPrice', 'stopPrice', 'intent', 'confidence', 'exits'] as const;
+
+/** The exits of an intent on the wire, in one fixed order. */
+const EXIT_FIELDS = ['stopLoss', 'takeProfit', 'trailingStop'] as const;
 
 /** A strategy intent as plain JSON: fixed field order, no undefined fields. */
 function toWire(intent: StrategyIntent | IntentPayload): IntentPayload {
   const wire: Record<string, unknown> = {};
   for (const field of INTENT_FIELDS) if (intent[field] !== undefined) wire[field] = intent[field];
+  const exits = intent.exits;
+  if (exits !== undefined) {
+    const ordered: Record<string, unknown> = {};
+    for (const field of EXIT_FIELDS) if (exits[field] !== undefined) ordered[field] = exits[field];
+    wire['exits'] = ordered;
+  }
   return wire as IntentPayload;
 }
 

@@ -85,6 +85,26 @@ describe('tradeswarm run: parity with the backtest on the short side', () => {
   });
 });
 
+describe('tradeswarm run: parity with the backtest with bracket exits', () => {
+  it("mesh: stop-losses, ATR take-profits and trailing stops on long and short entries give the backtest's trades, fills and final equity", async () => {
+    const exits = { stopLoss: { percent: 1 }, takeProfit: { atr: { period: 14, multiple: 3 } }, trailingStop: { percent: 3 } };
+    const strategies = [
+      { type: 'sma-crossover', symbol: 'AAA', fastPeriod: 5, slowPeriod: 20, side: 'both', exits, sizing: { type: 'fixed-quantity', units: 10 } },
+      { type: 'momentum', symbol: 'BBB', lookback: 10, entryThreshold: 0.01, exitThreshold: 0, side: 'short', exits: { stopLoss: { points: 1 } }, sizing: { type: 'fraction-of-equity', fraction: 0.2, sizeAt: 'fill-price' } },
+      { type: 'ema-crossover', symbol: 'BBB', fastPeriod: 5, slowPeriod: 20, exits: { trailingStop: { atr: { period: 5, multiple: 2 } } }, sizing: { type: 'fixed-quantity', units: 5 } },
+    ];
+    const spec = await parseSwarmSpec(JSON.parse(JSON.stringify(specFor({ topology: 'mesh' }, { strategies, consensus: undefined }))) as unknown);
+    const report = await runSwarm({ spec, logger: silentLogger });
+    const { report: backtest } = runBacktest(spec.backtest);
+    expect(report.outcome).toBe('complete');
+    // Exits filled, of each kind, on both sides; every agent of the mesh submitted the entries, the venue placed each bracket once.
+    const kinds = new Set(backtest.fills.map((fill) => /:(stop-loss|take-profit|trailing-stop)$/.exec(fill.clientOrderId)?.[1]).filter((kind) => kind !== undefined));
+    expect([...kinds].sort()).toEqual(['stop-loss', 'take-profit', 'trailing-stop']);
+    expect(backtest.fills.some((fill) => fill.side === 'buy' && fill.clientOrderId.endsWith(':stop-loss'))).toBe(true);
+    expect(outcome(report)).toEqual(outcome(backtest));
+  });
+});
+
 /**
  * 120 weekday bars from 2022-01-03 with sinusoidal closes (each open the previous close), as CSV;
  * with `hole`, 30 days without bars after the 60th.
