@@ -17,6 +17,7 @@ import { TradingSession } from '../trading/index.js';
 import { runBacktest } from './index.js';
 
 const QUICKSTART = fileURLToPath(new URL('../../examples/quickstart.yaml', import.meta.url));
+const BRACKETS = fileURLToPath(new URL('../../examples/backtest-brackets.yaml', import.meta.url));
 const DAILY = new URL('../../../shared/data/daily/', import.meta.url);
 const folder = fileURLToPath(DAILY);
 const FILES = ['KO.csv', 'PEP.csv', 'SPY.csv', 'MSFT.csv', 'JPM.csv'];
@@ -27,7 +28,7 @@ const present = FILES.every((file) => existsSync(new URL(file, DAILY)));
  * replaced at each of `splits` by fresh ones restored from their snapshots; every step's decision,
  * then the summary and the session's report.
  */
-function run(spec: Spec, options: RunOptions, splits: ReadonlySet<number>): string[] {
+function run(spec: Spec, options: RunOptions, splits: ReadonlySet<number>, openBrackets: number[] = []): string[] {
   const timeline = new Timeline(options.bars);
   const session = new TradingSession({ swarm: options.swarm ?? 'backtest', symbols: timeline.symbols, venue: options.venue, portfolio: options.portfolio, endOfData: options.endOfData, periodsPerYear: options.periodsPerYear });
   const fresh = (): { strategies: RestorableStrategy[]; pipeline: DecisionPipeline } => {
@@ -39,6 +40,7 @@ function run(spec: Spec, options: RunOptions, splits: ReadonlySet<number>): stri
   const out: string[] = [];
   const step: Bar[] = [];
   for (let i = 0; timeline.next(step); i++) {
+    if (session.venue.openOrders().some((order) => order.exitOf !== undefined)) openBrackets.push(i);
     if (splits.has(i)) {
       const saved = throughJson({ strategies: snapshotStrategies(strategies), pipeline: pipeline.snapshot() }) as { strategies: never; pipeline: never };
       ({ strategies, pipeline } = fresh());
@@ -80,5 +82,19 @@ describe(`snapshots on the quickstart's spec and real daily bars (${folder})`, (
       expect(run(spec, options, new Set([k]))).toEqual(straight);
     }
     expect(run(spec, options, new Set(Array.from({ length: timeSteps }, (_, i) => i)))).toEqual(straight);
+  });
+
+  it.skipIf(!present)('a run with ATR brackets resumed while a bracket is open trades exactly as the run that never stopped', async () => {
+    const spec = await loadSpec(BRACKETS);
+    const options = await runOptionsFromSpec(spec, dirname(BRACKETS));
+    const open: number[] = [];
+    const straight = run(spec, options, new Set(), open);
+    const { report } = runBacktest(options);
+    expect(report.fills.filter((fill) => /:(stop-loss|take-profit|trailing-stop)$/.test(fill.clientOrderId)).length).toBeGreaterThan(10);
+    expect(open.length).toBeGreaterThan(100);
+    const rng = Rng.seeded(18);
+    const splits = [open[0] as number, ...Array.from({ length: 6 }, () => open[rng.int(0, open.length - 1)] as number)];
+    for (const k of splits) expect(run(spec, options, new Set([k]))).toEqual(straight);
+    expect(run(spec, options, new Set(open))).toEqual(straight);
   });
 });

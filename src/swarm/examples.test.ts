@@ -20,7 +20,7 @@ describe('every example spec is ready for `tradeswarm run`', () => {
   });
 
   for (const file of files) {
-    const needsData = file === 'quickstart.yaml' || file === 'backtest-aapl.yaml';
+    const needsData = file === 'quickstart.yaml' || file === 'backtest-aapl.yaml' || file === 'backtest-brackets.yaml';
     it.skipIf(needsData && !dataPresent && process.env.CI !== 'true')(`${file} validates, swarm section included, and loads its data`, async () => {
       const spec = await loadSwarmSpec(folder + file);
       expect(spec.backtest.strategies.length).toBeGreaterThan(0);
