@@ -22,14 +22,16 @@ import { type SwarmSpec, parseSwarmSpec } from './spec.js';
 
 const SWARM = 'journal';
 
-async function specOf(topology: string): Promise<SwarmSpec> {
+/** With `brackets`, the strategies trade both sides with exits (an ATR stop, a take-profit, a trailing stop). */
+async function specOf(topology: string, brackets = false): Promise<SwarmSpec> {
+  const exits = brackets ? { exits: { stopLoss: { atr: { period: 3, multiple: 3 } }, takeProfit: { percent: 6 }, trailingStop: { percent: 4 } }, side: 'both' } : {};
   return parseSwarmSpec(
     {
       name: 'journal',
       data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount: 90 },
       strategies: [
-        { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
-        { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
+        { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 }, ...exits },
+        { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 }, ...exits },
         { type: 'ema-crossover', name: 'ema-a', symbol: 'AAA', fastPeriod: 2, slowPeriod: 6, sizing: { type: 'fixed-quantity', units: 5 } },
       ],
       risk: { maxPositionUnits: 100 },
@@ -160,9 +162,15 @@ function books(report: SwarmReport) {
   return { trades: report.trades, fills: report.fills, finalEquity: report.finalEquity, rejections: report.rejections, openPositions: report.openPositions };
 }
 
-describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment resumed from its journal', (topology) => {
+describe.each([
+  ['mesh', false],
+  ['star', false],
+  ['hierarchical', false],
+  ['ring', false],
+  ['mesh', true],
+] as const)('a %s deployment resumed from its journal (brackets: %s)', (topology, brackets) => {
   it('after a crash between steps and one in the middle of a step, trades exactly as a run that never stopped', async () => {
-    const spec = await specOf(topology);
+    const spec = await specOf(topology, brackets);
     const clean = await runToEnd(generation(spec, undefined));
     expect(clean.outcome).toBe('complete');
     expect(clean.trades.length).toBeGreaterThan(3);
@@ -200,6 +208,19 @@ describe.each(['mesh', 'star', 'hierarchical', 'ring'])('a %s deployment resumed
     const orderIds = journal.steps.flatMap((step) => step.orders.map((order) => order.clientOrderId));
     expect(new Set(orderIds).size).toBe(orderIds.length);
     expect(journal.steps.flatMap((step) => step.fills)).toEqual(clean.fills.filter((fill) => !fill.clientOrderId.includes('end-of-data')).slice(0, journal.steps.flatMap((step) => step.fills).length));
+    if (brackets) {
+      // Both crashes left the venue a bracket the resumed one had to rebuild: life 1 died after step 31
+      // traded, with a bracket placed by then and filled later; life 2 died inside step `ordersOf`, which
+      // began with a bracket placed on an earlier step.
+      const filledAt = new Map(clean.fills.map((fill) => [fill.clientOrderId, fill.timeMs]));
+      const spans = clean.fills.flatMap((fill) => {
+        const entry = /^(.*):(stop-loss|take-profit|trailing-stop)$/.exec(fill.clientOrderId)?.[1];
+        return entry === undefined ? [] : [[filledAt.get(entry) as number, fill.timeMs] as const];
+      });
+      const timeOf = (index: number): number => (journal.steps[index] as ClosedStep).timeMs;
+      expect(spans.some(([from, to]) => from <= timeOf(31) && to > timeOf(31))).toBe(true);
+      expect(spans.some(([from, to]) => from < timeOf(ordersOf) && to >= timeOf(ordersOf))).toBe(true);
+    }
   });
 });
 
