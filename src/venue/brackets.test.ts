@@ -15,6 +15,18 @@ function venue(options: Partial<PaperVenueOptions> = {}): PaperVenue {
   return new PaperVenue({ symbols: ['AAA'], ...options });
 }
 
+/**
+ * A venue holding `entry(overrides)`, decided on bar 1 and filled at bar 2's open 100 (bar 2 spans
+ * 99–101, so no exit at 5 % or 5 points or more triggers on it).
+ */
+function entered(overrides: Partial<OrderRequest> = {}): PaperVenue {
+  const v = venue();
+  v.submit(entry(overrides), { timeMs: 1 });
+  v.onBar(bar(1, 100, 100, 100, 100));
+  v.onBar(bar(2, 100, 101, 99, 100));
+  return v;
+}
+
 /** `[id, side, quantity, price]` of each fill. */
 function rows(fills: readonly Fill[]): Array<[string, string, number, number]> {
   return fills.map((fill) => [fill.clientOrderId, fill.side, fill.quantity, fill.price]);
@@ -35,10 +47,7 @@ describe('PaperVenue bracket exits', () => {
   });
 
   it("fills a long's stop gapped through at the open (worse than the stop), and cancels the target", () => {
-    const v = venue();
-    v.submit(entry(), { timeMs: 1 });
-    v.onBar(bar(1, 100, 100, 100, 100));
-    v.onBar(bar(2, 100, 101, 99, 100)); // entry at 100; stop 95, target 110
+    const v = entered(); // entry at 100; stop 95, target 110
     // Gap down: opens at 90, below the stop 95.
     expect(rows(v.onBar(bar(3, 90, 92, 88, 91)))).toEqual([['e:stop-loss', 'sell', 10, 90]]);
     expect(v.order('e:take-profit')?.status).toBe('cancelled');
@@ -56,19 +65,13 @@ describe('PaperVenue bracket exits', () => {
   });
 
   it('fills a target reached within a bar at the target price', () => {
-    const v = venue();
-    v.submit(entry(), { timeMs: 1 });
-    v.onBar(bar(1, 100, 100, 100, 100));
-    v.onBar(bar(2, 100, 101, 99, 100));
+    const v = entered();
     expect(rows(v.onBar(bar(3, 105, 112, 104, 106)))).toEqual([['e:take-profit', 'sell', 10, 110]]);
     expect(v.order('e:stop-loss')?.status).toBe('cancelled');
   });
 
   it('assumes the stop when one bar reaches both the stop and the target', () => {
-    const v = venue();
-    v.submit(entry(), { timeMs: 1 });
-    v.onBar(bar(1, 100, 100, 100, 100));
-    v.onBar(bar(2, 100, 101, 99, 100));
+    const v = entered();
     expect(rows(v.onBar(bar(3, 100, 115, 90, 100)))).toEqual([['e:stop-loss', 'sell', 10, 95]]);
     expect(v.order('e:take-profit')?.status).toBe('cancelled');
   });
@@ -125,10 +128,7 @@ describe('PaperVenue bracket exits', () => {
   });
 
   it('cancelBracket cancels the open exits (a strategy closing the position itself)', () => {
-    const v = venue();
-    v.submit(entry(), { timeMs: 1 });
-    v.onBar(bar(1, 100, 100, 100, 100));
-    v.onBar(bar(2, 100, 101, 99, 100));
+    const v = entered();
     expect(v.cancelBracket('e')).toBe(2);
     expect(v.onBar(bar(3, 80, 120, 70, 100))).toEqual([]);
     expect(v.cancelBracket('e')).toBe(0);
@@ -178,10 +178,7 @@ describe('PaperVenue bracket exits', () => {
   });
 
   it('places no exit whose price would be <= 0', () => {
-    const v = venue();
-    v.submit(entry({ exits: { stopLoss: { points: 200 }, takeProfit: { points: 5 } } }), { timeMs: 1 });
-    v.onBar(bar(1, 100, 100, 100, 100));
-    v.onBar(bar(2, 100, 101, 99, 100));
+    const v = entered({ exits: { stopLoss: { points: 200 }, takeProfit: { points: 5 } } });
     expect(v.openOrders().map((order) => order.request.clientOrderId)).toEqual(['e:take-profit']);
   });
 });

@@ -207,20 +207,11 @@ export class PaperVenue {
     const request: Readonly<OrderRequest> = Object.freeze({ ...order });
     const problem = this.validate(request, nowBar.timeMs);
     const closeFills = this.config.fillAt === FillAt.close;
-    const record: OrderRecord = {
-      request,
+    const record = newRecord(request, nowBar.timeMs, closeFills ? nowBar.timeMs : nowBar.timeMs + 1, {
       status: problem ? 'rejected' : 'accepted',
       ...(problem ?? {}),
-      submittedBarTimeMs: nowBar.timeMs,
-      activeFromMs: closeFills ? nowBar.timeMs : nowBar.timeMs + 1,
       closeRulesAtMs: closeFills ? nowBar.timeMs : NaN,
-      triggered: false,
-      filledQuantity: 0,
-      notional: 0,
-      totalFee: 0,
-      rawFee: 0,
-      fills: [],
-    };
+    });
     this.orders.set(id, record);
     if (problem) return { status: 'rejected', ...problem };
     (this.books.get(request.symbol) as SymbolBook).open.push(record);
@@ -506,22 +497,11 @@ export class PaperVenue {
         quantity: entry.filledQuantity,
         ...(towardsProfit ? { type: 'limit', limitPrice: level } : { type: 'stop', stopPrice: level }),
       } as const);
-      const record: OrderRecord = {
-        request,
-        status: 'accepted',
-        submittedBarTimeMs: bar.timeMs,
-        activeFromMs: atOpen ? bar.timeMs : bar.timeMs + 1,
-        closeRulesAtMs: NaN,
-        triggered: false,
-        filledQuantity: 0,
-        notional: 0,
-        totalFee: 0,
-        rawFee: 0,
-        fills: [],
+      const record = newRecord(request, bar.timeMs, atOpen ? bar.timeMs : bar.timeMs + 1, {
         bracket,
         exitKind: kind,
         ...(kind === ExitKind.trailingStop ? { trail: { distance, best: price } } : {}),
-      };
+      });
       this.orders.set(id, record);
       bracket.exits.push(record);
       open.push(record);
@@ -595,6 +575,11 @@ function checkPrice(
     return { reason: invalid, message: `${field} must be a finite number > 0, got ${JSON.stringify(value)}` };
   }
   return undefined;
+}
+
+/** A record of an order with nothing filled yet: accepted, eligible from `activeFromMs`, close-only rules on no bar, unless `rest` says otherwise. */
+function newRecord(request: Readonly<OrderRequest>, submittedBarTimeMs: number, activeFromMs: number, rest: Partial<OrderRecord>): OrderRecord {
+  return { request, status: 'accepted', submittedBarTimeMs, activeFromMs, closeRulesAtMs: NaN, triggered: false, filledQuantity: 0, notional: 0, totalFee: 0, rawFee: 0, fills: [], ...rest };
 }
 
 /** `reference` moved by `distance` up (`direction` 1) or down (−1). */
