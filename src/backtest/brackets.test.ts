@@ -2,8 +2,10 @@
 // the shared series of test/fixtures/bars.ts: SMA(1/3) decides enter-long on bar 4 (filled at bar 5's
 // open 12.5) and exit-long on bar 6 (filled at bar 7's open 7.5). Bars: high/low span open and close.
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../core/index.js';
+import type { Bar } from '../market/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
-import { smaCrossover } from '../strategy/index.js';
+import { buildStrategy, smaCrossover } from '../strategy/index.js';
 import { clientOrderId } from '../venue/index.js';
 import { CLOSES, DAY, OPENS, series } from '../../test/fixtures/bars.js';
 import { runBacktest } from './index.js';
@@ -66,5 +68,65 @@ describe('bracket exits in a backtest, hand-checked', () => {
       ['enter-short@6', 'sell', 10, 7.5, 7],
       ['end-of-data:AAA', 'buy', 10, 8, 7],
     ]);
+  });
+});
+
+/** A random walk of daily bars whose opens gap away from the previous close. */
+function randomBars(rng: Rng, count: number): Bar[] {
+  let close = 100;
+  return Array.from({ length: count }, (_, i) => {
+    const open = close * Math.exp(rng.normal(0, 0.012));
+    close = open * Math.exp(rng.normal(0, 0.015));
+    const high = Math.max(open, close) * (1 + rng.next() * 0.01);
+    const low = Math.min(open, close) * (1 - rng.next() * 0.01);
+    return { symbol: 'AAA', timeMs: i * DAY, open, high, low, close, volume: rng.int(20, 400) };
+  });
+}
+
+function randomExit(rng: Rng): Record<string, unknown> {
+  return rng.pick([{ points: 0.5 + rng.next() * 4 }, { percent: 0.3 + rng.next() * 4 }, { atr: { period: rng.int(2, 20), multiple: 0.5 + rng.next() * 3 } }]);
+}
+
+describe('bracket exits in backtests (seeded)', () => {
+  it('never flip a position, fill at most one exit per entry, and replay identically (80 seeds, random strategies, exits and venues)', () => {
+    let exitFills = 0;
+    for (let seed = 1; seed <= 80; seed++) {
+      const rng = Rng.seeded(seed);
+      const exits: Record<string, unknown> = {};
+      for (const field of ['stopLoss', 'takeProfit', 'trailingStop']) if (rng.next() < 0.6) exits[field] = randomExit(rng);
+      if (Object.keys(exits).length === 0) exits['stopLoss'] = randomExit(rng);
+      const side = rng.pick(['long', 'short', 'both'] as const);
+      const sizing = { type: 'fixed-quantity' as const, units: rng.int(1, 50) };
+      const spec = rng.pick([
+        { type: 'sma-crossover' as const, symbol: 'AAA', fastPeriod: rng.int(1, 5), slowPeriod: rng.int(6, 20), side, exits, sizing },
+        { type: 'momentum' as const, symbol: 'AAA', lookback: rng.int(2, 10), entryThreshold: 0.01, exitThreshold: 0, side, exits, sizing },
+      ]) as Parameters<typeof buildStrategy>[0];
+      const bars = randomBars(rng, 250);
+      const venue = { fillAt: rng.pick(['next-open', 'close'] as const), slippage: { model: 'bps' as const, bps: rng.int(0, 10) }, partialFills: rng.pick([false, { maxFractionOfBarVolume: 0.2 }] as const) };
+      const options = { bars, strategies: [buildStrategy(spec)], venue, portfolio: { initialCash: 1e6 } };
+      const { report } = runBacktest(options);
+      expect(runBacktest({ ...options, strategies: [buildStrategy(spec)] }).report.fills, `seed ${seed}`).toEqual(report.fills);
+      let position = 0;
+      const exitKinds = new Map<string, Set<string>>();
+      for (const fill of report.fills) {
+        const signed = fill.side === 'buy' ? fill.quantity : -fill.quantity;
+        const kind = /:(stop-loss|take-profit|trailing-stop)$/.exec(fill.clientOrderId)?.[1];
+        if (kind !== undefined) {
+          exitFills++;
+          // An exit only reduces the position it protects.
+          if (Math.sign(signed) !== -Math.sign(position) || Math.abs(signed) > Math.abs(position) + 1e-9) {
+            expect.fail(`seed ${seed}: ${fill.clientOrderId} ${fill.side}s ${fill.quantity} of a position of ${position}`);
+          }
+          const entry = fill.clientOrderId.slice(0, -kind.length - 1);
+          const kinds = exitKinds.get(entry) ?? new Set<string>();
+          kinds.add(kind);
+          exitKinds.set(entry, kinds);
+          if (kinds.size > 1) expect.fail(`seed ${seed}: ${[...kinds].join(' and ')} of ${entry} both filled`);
+        }
+        position += signed;
+      }
+      expect(position, `seed ${seed}: settled`).toBeCloseTo(0, 9);
+    }
+    expect(exitFills).toBeGreaterThan(500);
   });
 });
