@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 // Import cycles and domain boundaries are checked by dependency-cruiser (.dependency-cruiser.cjs).
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', 'src/localcloud/kernels/**', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/results/**', 'src/localcloud/kernels/**', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

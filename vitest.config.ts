@@ -13,9 +13,12 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: ['src/**/*.integration.test.ts'] } },
-      // Their processes start the CLI through tsx: on a loaded machine a start alone can take 10 s and more, so
-      // their limit is for hangs, not for speed (timing never fails a test; benchmarks measure it).
-      { extends: true, test: { name: 'integration', include: ['src/**/*.integration.test.ts', 'test/**/*.test.ts'], testTimeout: 120_000 } },
+      // They start real processes (sandboxes, agents, the CLI from the build that test/build-dist.ts makes first): on a
+      // loaded machine that is slow, so their limit is for hangs, not for speed (timing never fails a test; benchmarks measure it).
+      {
+        extends: true,
+        test: { name: 'integration', include: ['src/**/*.integration.test.ts', 'test/**/*.test.ts'], globalSetup: ['test/build-dist.ts'], testTimeout: 120_000 },
+      },
     ],
   },
 });

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx's loader, so a fresh clone needs no build step.
-import { register } from 'tsx/esm/api';
+// Runs the build in dist/ (`npm run build`, which `npm install` runs through `prepare`). From the
+// TypeScript sources, without building: `npm run dev -- <command>`.
+import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { URL } from 'node:url';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('tradeswarm: the build is missing (dist/cli/main.js): run `npm run build` in the package, or `npm run dev -- <command>` to run the sources.\n');
+  process.exit(1);
+}
+await import(main.href);

@@ -1,7 +1,12 @@
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The agent process's entry file, which the control plane bundles and deploys into sandboxes. */
-export const AGENT_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+/**
+ * The agent process's entry file, which the control plane bundles and deploys into sandboxes: `main`
+ * beside this file, compiled like it (`dist/agent/main.js` in the build, `src/agent/main.ts` from the
+ * sources; scripts/build.ts).
+ */
+export const AGENT_ENTRY = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export {
   AGENT_ENV,

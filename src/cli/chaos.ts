@@ -26,8 +26,17 @@ interface ChaosCommandOptions {
   standby?: boolean;
 }
 
-/** The repository's root, where `bin/tradeswarm.js` is. */
+/** The package root, where `bin/tradeswarm.js` and `examples/` are: two folders up from `src/cli/` or `dist/cli/` (scripts/build.ts). */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * How the suite starts `tradeswarm serve` and the other processes: as this process runs, so they run the
+ * same code. Built (`dist/cli/chaos.js`), the package's bin; from the TypeScript sources (`npm run dev`),
+ * the sources through tsx.
+ */
+const SELF: readonly string[] = import.meta.url.endsWith('.ts')
+  ? [process.execPath, '--import', 'tsx', fileURLToPath(new URL('./main.ts', import.meta.url))]
+  : [process.execPath, join(ROOT, 'bin', 'tradeswarm.js')];
 
 /**
  * `tradeswarm chaos [spec]`: the chaos suite (issue 16). Runs the spec (default the quickstart) as a
@@ -78,7 +87,7 @@ export function registerChaosCommand(program: Command): void {
       const workDir = options.workDir === undefined ? await mkdtemp(join(tmpdir(), 'tradeswarm-chaos-')) : resolve(options.workDir);
       process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}, env ${options.env}${options.standby === true ? ' with standbys' : ''}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
       const result = await runChaos({
-        command: { argv: [process.execPath, join(ROOT, 'bin', 'tradeswarm.js')], cwd: ROOT },
+        command: { argv: [...SELF], cwd: ROOT },
         spec,
         baseDir,
         steps,

@@ -6,7 +6,7 @@ import { build, version as esbuildVersion, type BuildFailure, type BuildOptions,
 import { InvalidInputError, createLogger, errorMessage, randomId, type Logger } from '../core/index.js';
 import { BundleBuildError, formatBundleMessage, type BundleMessage } from './errors.js';
 
-/** The repository root, found from this file's place in `src/sandbox/`. */
+/** The package root, two folders up from this file in `src/sandbox/` or, built, `dist/sandbox/` (the layout rule in scripts/build.ts). */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where bundles are cached unless `cacheDir` says otherwise. */

@@ -5,7 +5,7 @@ import type { Logger } from '../core/index.js';
 import { StoreError, mapDriverError } from './errors.js';
 import type { Queryable } from './store.js';
 
-/** The migrations shipped with tradeswarm, read at run time (there is no build step: tsx runs the sources). */
+/** The migrations shipped with tradeswarm, read at run time from beside this file (the build copies them to dist/store/migrations/: scripts/build.ts). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 /** One migration file. */

@@ -43,7 +43,7 @@ import {
 /** Languages that have a kernel. */
 export type KernelLanguage = 'python' | 'javascript';
 
-/** Absolute path of the kernel programs on the host (`src/localcloud/kernels`). */
+/** Absolute path of the kernel programs on the host: `src/localcloud/kernels`, or `dist/localcloud/kernels` where the build copies them (scripts/build.ts). */
 export const KERNELS_HOST_DIR = fileURLToPath(new URL('../kernels', import.meta.url));
 
 /** Where the kernels directory is bind-mounted, read-only, inside every sandbox. */

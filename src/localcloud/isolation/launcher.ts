@@ -62,7 +62,7 @@ function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Host folder of the supervisor, bind-mounted read-only into every sandbox. */
+/** Host folder of the supervisor, bind-mounted read-only into every sandbox: `src/localcloud/guest`, or `dist/localcloud/guest` where the build copies it (scripts/build.ts). */
 export const GUEST_HOST_DIR = fileURLToPath(new URL('../guest', import.meta.url));
 /** Where the sandbox sees the guest folder's programs (its `sudo`); first in every sandbox's PATH. */
 export const GUEST_BIN_DIR = '/opt/tradeswarm/guest/bin';
