@@ -3,12 +3,13 @@ import { type BacktestReport, runBacktest } from '../backtest/index.js';
 import { describeGap } from '../market/index.js';
 import { loadRunOptions } from '../runspec/index.js';
 import type { GapReport, SessionReport } from '../trading/index.js';
+import { commandDescription } from './commands.js';
 
 /** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
 export function registerBacktestCommand(program: Command): void {
   program
     .command('backtest')
-    .description('run a spec\'s strategies in-process (no sandboxes, no bus) as fast as the machine allows')
+    .description(commandDescription('backtest'))
     .argument('<spec>', 'backtest spec (YAML); data paths are relative to its folder')
     .option('--json', 'print the report as JSON')
     .action(async (spec: string, options: { json?: boolean }) => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startEmbeddedBroker } from '../bus/index.js';
 import { createLogger } from '../core/index.js';
+import { commandDescription } from './commands.js';
 
 /**
  * `tradeswarm broker`: the embedded MQTT broker (Aedes) in a process of its own, open to anonymous
@@ -10,7 +11,7 @@ import { createLogger } from '../core/index.js';
 export function registerBrokerCommand(program: Command): void {
   program
     .command('broker')
-    .description('run the embedded MQTT broker on its own until Ctrl-C (anonymous clients: keep it on loopback); point serve at it with --broker')
+    .description(commandDescription('broker'))
     .option('--port <port>', 'MQTT-over-TCP port (0: one the OS picks)', (value) => Number(value), 1883)
     .option('--ws-port <port>', 'MQTT-over-WebSocket port (0: one the OS picks)', (value) => Number(value), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')

@@ -9,6 +9,7 @@ import { type ComparedOrder, FAULT_KINDS, type RunOutcome, TOPOLOGIES, formatCha
 import { InvalidInputError, SystemClock } from '../core/index.js';
 import { type Bar, Timeline } from '../market/index.js';
 import { parseSpecText, runOptionsFromSpec } from '../runspec/index.js';
+import { commandDescription } from './commands.js';
 
 /** Options of `tradeswarm chaos`. */
 interface ChaosCommandOptions {
@@ -48,7 +49,7 @@ const SELF: readonly string[] = import.meta.url.endsWith('.ts')
 export function registerChaosCommand(program: Command): void {
   program
     .command('chaos')
-    .description('inject a seeded schedule of faults (agent, sandbox, pause, broker, serve, the leader of two serves) into a deployment under a real serve, and compare it with the fault-free run')
+    .description(commandDescription('chaos'))
     .argument('[spec]', 'the spec to deploy (its swarm.topology is set for each topology)', join(ROOT, 'examples', 'quickstart.yaml'))
     .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumber('--seed', value), 16)
     .option('--bars <n>', "trade the last n time steps (bars of each symbol) of the spec's data; default: the spec's own data", (value) => wholeNumber('--bars', value))

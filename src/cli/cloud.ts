@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { loadTemplateFile, startLocalCloud } from '../localcloud/index.js';
 import { createLogger } from '../core/index.js';
+import { commandDescription } from './commands.js';
 
 /** `tradeswarm cloud serve`: runs the local E2B-compatible cloud until interrupted. */
 export function registerCloudCommands(program: Command): void {
-  const cloud = program.command('cloud').description('the local, E2B-compatible sandbox cloud');
+  const cloud = program.command('cloud').description(commandDescription('cloud'));
   cloud
     .command('serve')
     .description('serve the E2B API, envd and the code interpreter on one port until Ctrl-C')

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startLocalCloud } from '../localcloud/index.js';
 import { LOCAL_CLOUD_RATE_LIMIT, createSandboxProvider, isCommandExitError } from '../sandbox/index.js';
+import { commandDescription } from './commands.js';
 
 function elapsed(startMs: number): string {
   return `${(performance.now() - startMs).toFixed(1)} ms`;
@@ -13,7 +14,7 @@ function elapsed(startMs: number): string {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('start the local cloud, create a sandbox through the e2b SDK, run a command and some Python, and print what happened')
+    .description(commandDescription('demo'))
     .action(async () => {
       const out = (line: string): boolean => process.stdout.write(`${line}\n`);
       let started = performance.now();

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ControlPlaneClient, DEFAULT_SERVER_URL, type DeploymentStatusAnswer, type DeploymentViewAnswer, type EventAnswer, type OrderAnswer, type AgentLogAnswer } from '../controlplane/index.js';
 import { InvalidInputError, errorChain } from '../core/index.js';
+import { commandDescription } from './commands.js';
 
 /** Options every client command takes. */
 interface ClientOptions {
@@ -113,7 +114,7 @@ async function follow(poll: () => Promise<boolean>): Promise<void> {
 /** `deploy`, `ps`, `status`, `orders`, `logs`, `stop`: clients of a running `tradeswarm serve`. */
 export function registerDeploymentCommands(program: Command): void {
   clientOptions(program.command('deploy'))
-    .description('deploy a spec to a running `tradeswarm serve`: it runs until stopped')
+    .description(commandDescription('deploy'))
     .argument('<spec>', 'spec file (YAML), as for run and backtest; its CSV paths are read on the server')
     .option('--name <name>', "the deployment's name (default: the spec's name)")
     .option('--env <env>', 'dev, staging or prod', 'dev')
@@ -129,14 +130,14 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('ps'))
-    .description('list deployments: state, environment, topology, healthy agents, steps, orders, equity, PnL, uptime')
+    .description(commandDescription('ps'))
     .action(async (options: ClientOptions) => {
       const views = await clientOf(options).list();
       print(options, views, () => psTable(views));
     });
 
   clientOptions(program.command('status'))
-    .description('one deployment in detail: agents, positions, latest events')
+    .description(commandDescription('status'))
     .argument('<deployment>', 'its name or id')
     .action(async (ref: string, options: ClientOptions) => {
       const status = await clientOf(options).status(ref);
@@ -144,7 +145,7 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('orders'))
-    .description("a deployment's orders, as stored (each written before the next step is traded)")
+    .description(commandDescription('orders'))
     .argument('<deployment>', 'its name or id')
     .option('--follow', 'keep printing new orders until Ctrl-C')
     .action(async (ref: string, options: ClientOptions & { follow?: boolean }) => {
@@ -163,7 +164,7 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('logs'))
-    .description("a deployment's history (deployed, agents lost and restarted, resumed after a crash, stopped) and what its agents printed")
+    .description(commandDescription('logs'))
     .argument('<deployment>', 'its name or id')
     .option('--agent <id>', "only this agent's own output (stdout and stderr, read through the SDK)")
     .option('--follow', 'keep printing until Ctrl-C')
@@ -186,7 +187,7 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('restart'))
-    .description("restart a lost agent: one try of the recovery ladder (how a staging deployment recovers; prod's recover by themselves)")
+    .description(commandDescription('restart'))
     .argument('<deployment>', 'its name or id')
     .argument('<agent>', 'the agent, as `status` lists it')
     .action(async (ref: string, agentId: string, options: ClientOptions) => {
@@ -195,7 +196,7 @@ export function registerDeploymentCommands(program: Command): void {
     });
 
   clientOptions(program.command('stop'))
-    .description('stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed')
+    .description(commandDescription('stop'))
     .argument('<deployment>', 'its name or id')
     .option('--liquidate', 'close every open position at the last close first (the fills are stored); without it positions stay open')
     .action(async (ref: string, options: ClientOptions & { liquidate?: boolean }) => {

@@ -14,8 +14,9 @@ import {
   type ExecService,
   type ExecServiceOptions,
 } from '../exec/index.js';
-import { CONTROL_PLANE_TOOLS, ControlPlaneClient, registerControlPlaneTools } from '../controlplane/index.js';
+import { ControlPlaneClient, registerControlPlaneTools } from '../controlplane/index.js';
 import { parseSandboxFlag } from './sandbox.js';
+import { commandDescription } from './commands.js';
 
 interface SandboxChoice {
   sandbox: string;
@@ -145,7 +146,7 @@ export function registerExecCommands(program: Command): void {
   const exec = program
     .command('exec')
     .enablePositionalOptions()
-    .description('run Python or JavaScript in a pooled sandbox and print what it printed (code from -c, -f or stdin)')
+    .description(commandDescription('exec'))
     .option('-c, --code <code>', 'the program text')
     .option('-f, --file <file>', 'a file holding the program (.py, .js)')
     .option('-l, --language <language>', 'python or javascript (default: from the file extension, else python)')
@@ -223,10 +224,7 @@ export function registerExecCommands(program: Command): void {
 
   program
     .command('mcp')
-    .description(
-      'serve the execution service to an AI assistant over MCP on stdio (tool: run_code); with a control plane (--url or TRADESWARM_URL) also ' +
-        `its tools: ${CONTROL_PLANE_TOOLS.join(', ')}`,
-    )
+    .description(commandDescription('mcp'))
     .option('--user <name>', 'who the executions run for', 'mcp')
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
     .option(`${TEMPLATE_FLAG} <template>`, TEMPLATE_HELP)

@@ -21,6 +21,7 @@ import {
 import { InvalidInputError } from '../core/index.js';
 import { loadSpecBars, readSpecDocument } from '../runspec/index.js';
 import { percent } from './backtest.js';
+import { commandDescription } from './commands.js';
 
 interface OptimizeFlags {
   param?: string[];
@@ -42,7 +43,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 export function registerOptimizeCommand(program: Command): void {
   program
     .command('optimize')
-    .description('backtest every combination of strategy parameters on worker threads, rank them by a statistic, and (with --walk-forward) test the in-sample best out of sample')
+    .description(commandDescription('optimize'))
     .argument('<spec>', 'backtest spec (YAML); its strategies\' fields are the parameters')
     .option('--param <NAME=FROM..TO:STEP|NAME=V1,V2>', 'a parameter and its values (repeat for more); NAME is a field of the one strategy (fastPeriod, sizing.fraction) or a path in the spec (strategies[1].slowPeriod)', collect)
     .option('--constraint <expression>', 'keep only combinations where it holds, e.g. "fastPeriod < slowPeriod" (repeat: all must hold)', collect)

@@ -7,6 +7,7 @@ import { runGaps } from '../runspec/index.js';
 import { type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
 import { parseSandboxFlag } from './sandbox.js';
 import { formatSwarmReport } from './swarm-report.js';
+import { commandDescription } from './commands.js';
 
 /** Options of `tradeswarm run`. */
 interface RunOptions {
@@ -37,7 +38,7 @@ export function exitCodeOf(report: Pick<SwarmReport, 'outcome'>, stoppedBy: Node
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('run a spec as a swarm: one agent per role in its own sandbox, coordinated over MQTT, trading on the paper venue')
+    .description(commandDescription('run'))
     .argument('<spec>', 'swarm spec (YAML): a backtest spec with a swarm: section')
     .option('--json', 'print the report as JSON')
     .option('--sandbox <kind>', 'where agents run: local (an embedded local cloud) or e2b (needs E2B_API_KEY)', 'local')

@@ -18,6 +18,7 @@ import { InvalidInputError, SystemClock, TradeswarmError, createLogger, randomId
 import { type Store, isStoreError, openStore } from '../store/index.js';
 import { type SandboxTarget, startSwarmRuntime } from '../swarm/index.js';
 import { parseSandboxFlag } from './sandbox.js';
+import { commandDescription } from './commands.js';
 
 /** Options of `tradeswarm serve`. */
 interface ServeOptions {
@@ -44,7 +45,7 @@ export { DEFAULT_SERVER_URL } from '../controlplane/index.js';
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the control plane: deployments live until stopped, survive a crash of this process, and are driven over HTTP (deploy, ps, status, orders, logs, stop)')
+    .description(commandDescription('serve'))
     .option('--port <port>', 'TCP port of the HTTP API', (value) => Number(value), 7070)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'where the embedded store (PGlite) keeps its data', '.tradeswarm')
