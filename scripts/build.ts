@@ -121,13 +121,25 @@ async function copyIfChanged(source: string, target: string): Promise<boolean> {
   return true;
 }
 
-/** Removes the files under `dir` that are not `keep` (skipping other builds' temporary files), then empty folders. */
+/** A file another build that is still running is writing (`<file>.<pid>.tmp`); a dead build's are removed. */
+function writtenByAnotherBuild(file: string): boolean {
+  const pid = /\.(\d+)\.tmp$/.exec(file)?.[1];
+  if (pid === undefined || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the files under `dir` that are not `keep` (but for another running build's temporary files), then empty folders. */
 async function removeOthers(dir: string, keep: ReadonlySet<string>): Promise<number> {
   let removed = 0;
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   for (const entry of entries) {
     const file = join(entry.parentPath, entry.name);
-    if (entry.isDirectory() || keep.has(file) || file.endsWith('.tmp')) continue;
+    if (entry.isDirectory() || keep.has(file) || writtenByAnotherBuild(file)) continue;
     await rm(file, { force: true });
     removed++;
   }
