@@ -33,6 +33,6 @@ describe('the list of commands', () => {
   });
 
   it('refuses a command that is not listed, saying where to add it', () => {
-    expect(() => commandDescription('optimize')).toThrow('the command "optimize" is not in src/cli/commands.ts: add it there with its term and description');
+    expect(() => commandDescription('rebalance')).toThrow('the command "rebalance" is not in src/cli/commands.ts: add it there with its term and description');
   });
 });
