@@ -1,20 +1,27 @@
 import type { Command } from 'commander';
 import { type BacktestReport, runBacktest } from '../backtest/index.js';
 import { describeGap } from '../market/index.js';
-import { loadRunOptions } from '../runspec/index.js';
+import { checkReportPath, runReportPage, writeReportPage } from '../report/index.js';
+import { loadRunOptions, readSpecDocument } from '../runspec/index.js';
 import type { GapReport, SessionReport } from '../trading/index.js';
 import { commandDescription } from './commands.js';
 
-/** `tradeswarm backtest <spec.yaml> [--json]`: runs a spec's strategies in-process and prints the report. */
+/** `tradeswarm backtest <spec.yaml> [--json] [--html FILE]`: runs a spec's strategies in-process and prints the report. */
 export function registerBacktestCommand(program: Command): void {
   program
     .command('backtest')
     .description(commandDescription('backtest'))
     .argument('<spec>', 'backtest spec (YAML); data paths are relative to its folder')
     .option('--json', 'print the report as JSON')
-    .action(async (spec: string, options: { json?: boolean }) => {
+    .option('--html <file>', 'also write the report as one self-contained HTML page: curves, prices with fills, statistics, the spec')
+    .action(async (spec: string, options: { json?: boolean; html?: string }) => {
+      if (options.html !== undefined) await checkReportPath(options.html);
       const backtest = await loadRunOptions(spec);
-      const { report } = runBacktest(backtest);
+      const { report, equityCurve } = runBacktest(backtest);
+      if (options.html !== undefined) {
+        const page = runReportPage({ kind: 'backtest', source: spec, report, equityCurve, bars: backtest.bars, settings: await readSpecDocument(spec) });
+        await writeReportPage(options.html, page);
+      }
       // On stderr in both forms, so that `--json` output stays one document (it holds them too).
       for (const warning of report.warnings) process.stderr.write(`tradeswarm: warning: ${warning.message}\n`);
       for (const gap of report.gaps) process.stderr.write(`tradeswarm: warning: gap: ${gapText(gap)}\n`);

@@ -19,6 +19,7 @@ import {
   specOfCombination,
 } from '../backtest/index.js';
 import { InvalidInputError } from '../core/index.js';
+import { checkReportPath, heatmapAxes, searchReportPage, writeReportPage } from '../report/index.js';
 import { loadSpecBars, readSpecDocument } from '../runspec/index.js';
 import { percent } from './backtest.js';
 import { commandDescription } from './commands.js';
@@ -35,6 +36,9 @@ interface OptimizeFlags {
   top: string;
   json?: boolean;
   out?: string;
+  html?: string;
+  heatmapX?: string;
+  heatmapY?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -56,6 +60,9 @@ export function registerOptimizeCommand(program: Command): void {
     .option('--top <n>', 'rows of the results table', '10')
     .option('--json', 'print the result as JSON (every combination, in grid order)')
     .option('--out <file>', 'also write the result as JSON to this file')
+    .option('--html <file>', 'also write the result as one self-contained HTML page: a heat map, the results table, the walk-forward folds')
+    .option('--heatmap-x <param>', "the heat map's columns: a --param name (default: the first)")
+    .option('--heatmap-y <param>', "the heat map's rows: a --param name (default: the second, or the first --heatmap-x does not take)")
     .action(async (specFile: string, flags: OptimizeFlags) => {
       const document = await readSpecDocument(specFile);
       const strategies = (document as { strategies?: unknown } | null)?.strategies;
@@ -74,6 +81,13 @@ export function registerOptimizeCommand(program: Command): void {
       if (mode !== WalkForwardMode.rolling && mode !== WalkForwardMode.anchored) throw new InvalidInputError('--walk-forward-mode', `must be rolling or anchored, got ${JSON.stringify(mode)}`);
       const folds = flags.walkForward === undefined ? undefined : wholeNumber('--walk-forward', flags.walkForward, 1);
       const top = wholeNumber('--top', flags.top, 1);
+      for (const [flag, value] of [['--heatmap-x', flags.heatmapX], ['--heatmap-y', flags.heatmapY]] as const) {
+        if (value !== undefined && flags.html === undefined) throw new InvalidInputError(flag, 'lays out the heat map of --html; give --html <file> as well');
+      }
+      if (flags.html !== undefined) {
+        heatmapAxes(parameters.map((parameter) => parameter.name), flags.heatmapX, flags.heatmapY);
+        await checkReportPath(flags.html);
+      }
 
       // The data of the first combination's spec (the document alone may lack the parameters); the search validates every one.
       const spec = specOfCombination(document, specFile, parameters, parameters.map((parameter) => parameter.values[0] as ParameterValue));
@@ -108,6 +122,16 @@ export function registerOptimizeCommand(program: Command): void {
       }
       const json = `${JSON.stringify({ spec: specFile, ...result }, null, 2)}\n`;
       if (flags.out !== undefined) await writeFile(flags.out, json);
+      if (flags.html !== undefined) {
+        const page = searchReportPage({
+          source: specFile,
+          result,
+          settings: document,
+          ...(flags.heatmapX === undefined ? {} : { heatmapX: flags.heatmapX }),
+          ...(flags.heatmapY === undefined ? {} : { heatmapY: flags.heatmapY }),
+        });
+        await writeReportPage(flags.html, page);
+      }
       process.stdout.write(flags.json ? json : formatSearch(result, top));
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { errorBody } from '../api/index.js';
 import { InvalidInputError } from '../core/index.js';
 import { describeGap } from '../market/index.js';
-import { runGaps } from '../runspec/index.js';
+import type { EquityPoint } from '../portfolio/index.js';
+import { checkReportPath, runReportPage, writeReportPage } from '../report/index.js';
+import { readSpecDocument, runGaps } from '../runspec/index.js';
 import { type SwarmReport, SwarmStoppedError, loadSwarmSpec, runSwarm, swarmSpecWarnings } from '../swarm/index.js';
 import { parseSandboxFlag } from './sandbox.js';
 import { formatSwarmReport } from './swarm-report.js';
@@ -14,6 +16,7 @@ interface RunOptions {
   json?: boolean;
   sandbox: string;
   broker?: string;
+  html?: string;
 }
 
 /**
@@ -43,6 +46,7 @@ export function registerRunCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--sandbox <kind>', 'where agents run: local (an embedded local cloud) or e2b (needs E2B_API_KEY)', 'local')
     .option('--broker <url>', 'an external MQTT broker agents can reach (mqtt://host:port or ws://…); default: an embedded broker')
+    .option('--html <file>', 'also write the report as one self-contained HTML page: curves, prices with fills, statistics, agents, events, the spec')
     .addHelpText('after', '\nExit codes: 0 complete, 2 halted by a fault, 3 degraded (steps decided without a lost agent), 130/143 stopped by SIGINT/SIGTERM (the partial report is printed), 1 could not start.')
     .action(async (file: string, options: RunOptions) => {
       // Ctrl-C or SIGTERM stops the run cleanly (agents checkpoint, sandboxes are killed) and prints
@@ -58,6 +62,7 @@ export function registerRunCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        if (options.html !== undefined) await checkReportPath(options.html);
         const report = await runSpec(file, options, stop.signal);
         process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatSwarmReport(report));
         process.exitCode = exitCodeOf(report, stoppedBy);
@@ -83,18 +88,28 @@ export async function runSpec(file: string, options: RunOptions, signal?: AbortS
   const progress = progressBar(`${spec.spec.name} (${spec.swarm.topology})`);
   for (const warning of swarmSpecWarnings(spec)) progress.note(`tradeswarm: warning: ${warning.message}`);
   for (const gap of runGaps(spec.backtest)?.found ?? []) progress.note(`tradeswarm: warning: gap: ${describeGap(gap)}; ${spec.backtest.gaps !== false && spec.backtest.gaps?.flatten === true ? 'positions are closed at the close of the bar before it' : 'positions are held across it (gaps.flatten: true closes them before it)'}`);
+  let equityCurve: readonly EquityPoint[] = [];
+  let report: SwarmReport;
   try {
-    return await runSwarm({
+    report = await runSwarm({
       spec,
       sandbox,
       ...(options.broker === undefined ? {} : { brokerUrl: options.broker }),
       ...(signal === undefined ? {} : { signal }),
       onProgress: ({ step, steps }) => progress.update(step, steps),
       onEvent: (event) => progress.note(`step ${event.atStep}: ${event.agent} ${event.kind}: ${event.detail}`),
+      onEquityCurve: (curve) => {
+        equityCurve = curve;
+      },
     });
   } finally {
     progress.done();
   }
+  if (options.html !== undefined) {
+    const page = runReportPage({ kind: 'swarm run', source: file, report, equityCurve, bars: spec.backtest.bars, settings: await readSpecDocument(file), swarm: report });
+    await writeReportPage(options.html, page);
+  }
+  return report;
 }
 
 /** A one-line progress bar on stderr (redrawn on a terminal, every 10 % otherwise). */

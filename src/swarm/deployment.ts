@@ -18,7 +18,7 @@ import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessag
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
-import type { EndOfDataRule } from '../portfolio/index.js';
+import type { EndOfDataRule, EquityPoint } from '../portfolio/index.js';
 import { type OrderAnswer, type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import { type Fill, RejectReason } from '../venue/index.js';
 import { type AgentAbsence, absencesOf } from './absences.js';
@@ -472,6 +472,11 @@ export class Deployment {
       absences: this.#absences(),
       agents: live.length > 0 ? live : [...(this.#restoredAgents ?? [])],
     };
+  }
+
+  /** The account's equity points so far, in time order (after {@link report}: with the end-of-data point). */
+  equityCurve(): readonly EquityPoint[] {
+    return this.#session.portfolio.equityCurve();
   }
 
   /** The run's report, from what was recorded: the venue's books, the ledger, the agents' last checkpoints. */

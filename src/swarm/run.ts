@@ -2,6 +2,7 @@ import type { Bus } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import { pace } from '../market/index.js';
 import type { AgentSignal, Sandbox } from '../sandbox/index.js';
+import type { EquityPoint } from '../portfolio/index.js';
 import type { TopologyPlan } from '../topology/index.js';
 import { Deployment, planOf } from './deployment.js';
 import { openSwarmFeed } from './feeds.js';
@@ -33,6 +34,8 @@ export interface RunSwarmOptions {
    * SwarmStoppedError instead.
    */
   readonly signal?: AbortSignal;
+  /** Called once, after the report is made, with the account's equity curve (for `tradeswarm run --html`). */
+  readonly onEquityCurve?: (curve: readonly EquityPoint[]) => void;
   /** Test hook: called once every agent is ready, with handles to kill them. */
   readonly onReady?: (run: RunningSwarm) => void | Promise<void>;
 }
@@ -118,7 +121,9 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       kill: (agentId, signal) => deployment.kill(agentId, signal),
     });
     await deployment.run();
-    return deployment.report(runtime.placement());
+    const report = deployment.report(runtime.placement());
+    options.onEquityCurve?.(deployment.equityCurve());
+    return report;
   } finally {
     await closeAll();
   }
