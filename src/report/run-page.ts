@@ -63,6 +63,9 @@ const MARKERS: ReadonlyArray<{ readonly label: string; readonly color: string; r
   { label: 'other sell', color: '#f46d43', takes: () => true },
 ];
 
+/** A curve's values as drawn: 7 significant digits, finer than a pixel, about half the digits of the page's JSON (the report's figures are exact). */
+const drawn = (values: readonly number[]): number[] => values.map((value) => Number(value.toPrecision(7)));
+
 function barsBySymbol(bars: RunPageInput['bars']): Map<string, PriceBar[]> {
   const bySymbol = new Map<string, PriceBar[]>();
   const all: readonly PriceBar[] = bars instanceof Map ? [...(bars as ReadonlyMap<string, readonly PriceBar[]>).values()].flat() : (bars as readonly PriceBar[]);
@@ -97,7 +100,7 @@ function priceChart(id: string, bars: readonly PriceBar[], fills: readonly Fill[
     id,
     format: 'price',
     series: [{ label: 'close', color: '#2c7fb8' }, ...used.map(({ marker }) => ({ label: marker.label, color: marker.color, points: true }))],
-    data: [close.t, close.v, ...used.map(({ values }) => values)],
+    data: [close.t, drawn(close.v), ...used.map(({ values }) => values)],
   };
 }
 
@@ -148,8 +151,8 @@ export function runReportPage(input: RunPageInput): string {
   const equity: Curve = downsample({ t: times, v: equityValues }, buckets);
   const drawdown: Curve = downsample({ t: times, v: drawdownOf(equityValues) }, buckets);
   const charts: ChartData[] = [
-    { id: 'chart-equity', format: 'money', series: [{ label: 'equity', color: '#2c7fb8' }], data: [equity.t, equity.v] },
-    { id: 'chart-drawdown', format: 'percent', series: [{ label: 'drawdown', color: '#d73027' }], data: [drawdown.t, drawdown.v] },
+    { id: 'chart-equity', format: 'money', series: [{ label: 'equity', color: '#2c7fb8' }], data: [equity.t, drawn(equity.v)] },
+    { id: 'chart-drawdown', format: 'percent', series: [{ label: 'drawdown', color: '#d73027' }], data: [drawdown.t, drawn(drawdown.v)] },
   ];
   const symbols = [...barsBySymbol(input.bars)];
   const priceSections = symbols.map(([symbol, bars], i) => {
@@ -163,7 +166,7 @@ export function runReportPage(input: RunPageInput): string {
   ];
   const body = [
     `<h1>${escapeHtml(title)}</h1>`,
-    `<p class="note">Curves are thinned for the page to ${buckets} buckets each (every bucket keeps its lowest and highest point; the first and last points and every fill's bar are kept). The figures are the run's, in the JSON inside this page.</p>`,
+    `<p class="note">Curves are thinned for the page to ${buckets} buckets each (every bucket keeps its lowest and highest point; the first and last points and every fill's bar are kept) and drawn to 7 significant digits. The report's figures are exact, in the JSON inside this page.</p>`,
     warnings.length === 0 ? '' : `<h2>Warnings</h2><ul class="warn">${warnings.map((text) => `<li>${escapeHtml(text)}</li>`).join('')}</ul>`,
     '<h2>Statistics</h2>',
     htmlTable(['field', 'value', 'meaning'], statisticsRows(report).map(([field, value, meaning]) => [field, { number: value }, meaning])),
