@@ -2,18 +2,21 @@ import { InvalidInputError } from '../core/index.js';
 import { escapeHtml, formatNumber, formatPercent, formatTime, htmlDocument, htmlTable } from './page.js';
 
 type Value = number | string;
+
+/** The statistics of a search's runs (`--maximize` takes their names), and how the page shows each. */
+const METRIC_FORMATS = {
+  totalReturn: formatPercent,
+  maxDrawdown: formatPercent,
+  winRate: formatPercent,
+  exposure: formatPercent,
+  sharpe: (value) => formatNumber(value, 3),
+  sortino: (value) => formatNumber(value, 3),
+  finalEquity: (value) => formatNumber(value, 2),
+  trades: (value) => (value === null ? '-' : String(value)),
+} as const satisfies Record<string, (value: number | null) => string>;
+type MetricName = keyof typeof METRIC_FORMATS;
 /** A run's statistics, by the report's field names. */
-interface Statistics {
-  readonly totalReturn: number;
-  readonly sharpe: number | null;
-  readonly sortino: number | null;
-  readonly maxDrawdown: number;
-  readonly winRate: number | null;
-  readonly exposure: number;
-  readonly finalEquity: number;
-  readonly trades: number;
-}
-type MetricName = keyof Statistics;
+type Statistics = { readonly [K in MetricName]: number | null };
 
 /** A search row as `tradeswarm optimize --json` prints it. */
 interface Row {
@@ -29,7 +32,10 @@ interface Range {
   readonly to: number;
 }
 
-/** A parameter search's result, as `tradeswarm optimize --json` prints it (plain data). */
+/**
+ * A parameter search's result, as `tradeswarm optimize --json` prints it (plain data): the fields of
+ * `SearchResult` the page shows, declared here because only the CLI may import src/backtest/.
+ */
 export interface SearchPageResult {
   readonly metric: MetricName;
   readonly direction: 'maximize' | 'minimize';
@@ -80,16 +86,7 @@ export function heatmapAxes(names: readonly string[], x?: string, y?: string): {
   return { x: chosenX, y: chosenY };
 }
 
-const METRIC_FORMATS: Readonly<Record<MetricName, (value: number | null) => string>> = {
-  totalReturn: formatPercent,
-  maxDrawdown: formatPercent,
-  winRate: formatPercent,
-  exposure: formatPercent,
-  sharpe: (value) => formatNumber(value, 3),
-  sortino: (value) => formatNumber(value, 3),
-  finalEquity: (value) => formatNumber(value, 2),
-  trades: (value) => (value === null ? '-' : String(value)),
-};
+
 const formatMetric = (metric: MetricName, value: number | null | undefined): string => METRIC_FORMATS[metric](value ?? null);
 
 /** A cell's colour, from worst (red) through yellow to best (green); grey without a value. */
