@@ -21,7 +21,7 @@ describe('the list of commands', () => {
     for (const args of [['backtest', 'spec.yaml', '--json'], ['help', 'backtest'], ['--json', 'backtest']]) {
       const loaded = await program(args);
       const options = (name: string): string[] => loaded.commands.find((command) => command.name() === name)!.options.map((option) => option.long ?? '');
-      expect(options('backtest')).toEqual(['--json']);
+      expect(options('backtest')).toEqual(['--json', '--html']);
       expect(options('run')).toEqual([]);
     }
     const deployments = await program(['ps']);
