@@ -66,24 +66,40 @@ const MARKERS: ReadonlyArray<{ readonly label: string; readonly color: string; r
 /** A curve's values as drawn: 7 significant digits, finer than a pixel, about half the digits of the page's JSON (the report's figures are exact). */
 const drawn = (values: readonly number[]): number[] => values.map((value) => Number(value.toPrecision(7)));
 
-function barsBySymbol(bars: RunPageInput['bars']): Map<string, PriceBar[]> {
-  const bySymbol = new Map<string, PriceBar[]>();
-  const all: readonly PriceBar[] = bars instanceof Map ? [...(bars as ReadonlyMap<string, readonly PriceBar[]>).values()].flat() : (bars as readonly PriceBar[]);
-  for (const bar of all) {
-    const list = bySymbol.get(bar.symbol) ?? [];
-    if (list.length === 0) bySymbol.set(bar.symbol, list);
-    list.push(bar);
+function barsBySymbol(bars: RunPageInput['bars']): Array<[string, readonly PriceBar[]]> {
+  const bySymbol = new Map<string, readonly PriceBar[]>();
+  if (bars instanceof Map) {
+    for (const [symbol, list] of bars as ReadonlyMap<string, readonly PriceBar[]>) bySymbol.set(symbol, list);
+  } else {
+    for (const bar of bars as readonly PriceBar[]) {
+      const list = (bySymbol.get(bar.symbol) ?? []) as PriceBar[];
+      if (list.length === 0) bySymbol.set(bar.symbol, list);
+      list.push(bar);
+    }
   }
-  return new Map([...bySymbol].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return [...bySymbol].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The index of the bar at `timeMs` in bars of ascending time, or -1. A binary search: a million-entry map costs more than the page. */
+function barIndex(bars: readonly PriceBar[], timeMs: number): number {
+  let low = 0;
+  let high = bars.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const time = (bars[middle] as PriceBar).timeMs;
+    if (time === timeMs) return middle;
+    if (time < timeMs) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 /** A symbol's close, thinned, with its fills as marker series at their bars (kept by the thinning). */
 function priceChart(id: string, bars: readonly PriceBar[], fills: readonly Fill[], buckets: number): ChartData {
-  const indexOf = new Map(bars.map((bar, i) => [bar.timeMs, i]));
   const keep = new Set<number>();
   for (const fill of fills) {
-    const index = indexOf.get(fill.timeMs);
-    if (index !== undefined) keep.add(index);
+    const index = barIndex(bars, fill.timeMs);
+    if (index >= 0) keep.add(index);
   }
   const close = downsample({ t: bars.map((bar) => bar.timeMs), v: bars.map((bar) => bar.close) }, buckets, keep);
   const position = new Map(close.t.map((time, i) => [time, i]));
@@ -154,7 +170,7 @@ export function runReportPage(input: RunPageInput): string {
     { id: 'chart-equity', format: 'money', series: [{ label: 'equity', color: '#2c7fb8' }], data: [equity.t, drawn(equity.v)] },
     { id: 'chart-drawdown', format: 'percent', series: [{ label: 'drawdown', color: '#d73027' }], data: [drawdown.t, drawn(drawdown.v)] },
   ];
-  const symbols = [...barsBySymbol(input.bars)];
+  const symbols = barsBySymbol(input.bars);
   const priceSections = symbols.map(([symbol, bars], i) => {
     const chart = priceChart(`chart-price-${i}`, bars, report.fills.filter((fill) => fill.symbol === symbol), buckets);
     charts.push(chart);
