@@ -104,5 +104,7 @@ describe('performanceStats', () => {
     expect(() => performanceStats(curve([100, 0, 10]), [], { periodsPerYear: 1 })).toThrow(
       expect.objectContaining({ field: 'equityCurve[1].equity' }) as Error,
     );
+    // It says why such a curve happens and what to do.
+    expect(() => performanceStats(curve([100, -5, 10]), [], { periodsPerYear: 1 })).toThrow(/got -5: the portfolio was worth nothing or less at that mark .*; trade smaller sizes or a shorter period$/);
   });
 });

@@ -105,7 +105,11 @@ export function performanceStats(
   for (let i = 0; i < points; i++) {
     const equity = curve.equityAt(i);
     if (i < periods && (!Number.isFinite(equity) || equity <= 0)) {
-      throw new InvalidInputError(`equityCurve[${i}].equity`, `must be a finite number > 0 to compute a return, got ${equity}`);
+      throw new InvalidInputError(
+        `equityCurve[${i}].equity`,
+        `must be a finite number > 0 to compute a return, got ${equity}: the portfolio was worth nothing or less at that mark ` +
+          '(it lost more than it held, as short or fixed-size positions can when prices move far); trade smaller sizes or a shorter period',
+      );
     }
     equities[i] = equity;
     if (curve.openPositionsAt(i) > 0) invested += 1;
