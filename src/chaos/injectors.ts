@@ -186,10 +186,8 @@ async function leaderKill(context: FaultContext, stepsAt: number): Promise<Measu
   if (lab.serveCount < 2) throw new TradeswarmError('leader-kill needs a follower beside the leader: the lab runs one serve');
   const injectedAtMs = clock.now();
   await lab.killServe();
-  const deadline = injectedAtMs + context.recoveryTimeoutMs;
-  while (!(await lab.findLeader())) {
-    if (clock.now() > deadline) return { injectedAtMs, detectedMs: null, recoveredMs: null, note: `leader killed at step ${stepsAt}; no follower led within ${context.recoveryTimeoutMs} ms` };
-    await sleep(clock, context.pollMs);
+  if (!(await lab.untilLeader(context.recoveryTimeoutMs, context.pollMs))) {
+    return { injectedAtMs, detectedMs: null, recoveredMs: null, note: `leader killed at step ${stepsAt}; no follower led within ${context.recoveryTimeoutMs} ms` };
   }
   const detectedMs = clock.now() - injectedAtMs;
   const measured = await untilTradingAgain(context, { injectedAtMs, detectedMs, what: `leader killed at step ${stepsAt}; the follower led after ${Math.round(detectedMs)} ms`, after: 'the takeover', killedAt: stepsAt, from: stepsAt });

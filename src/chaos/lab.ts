@@ -83,7 +83,7 @@ export class Lab {
   async start(): Promise<void> {
     await this.startBroker();
     await this.startServe();
-    if (!(await this.#untilLeader(READY_TIMEOUT_MS))) throw new TradeswarmError(`the lab's first serve did not lead within ${READY_TIMEOUT_MS} ms; see ${this.#options.logDir}`);
+    if (!(await this.untilLeader(READY_TIMEOUT_MS))) throw new TradeswarmError(`the lab's first serve did not lead within ${READY_TIMEOUT_MS} ms; see ${this.#options.logDir}`);
     for (let more = (this.#options.serves ?? 1) - 1; more > 0; more--) await this.startServe();
   }
 
@@ -152,13 +152,13 @@ export class Lab {
     return false;
   }
 
-  /** Waits until a serve leads, up to `timeoutMs`; @returns whether one does. */
-  async #untilLeader(timeoutMs: number): Promise<boolean> {
+  /** Waits until a serve leads (see {@link findLeader}), asking every `everyMs`, up to `timeoutMs`; @returns whether one does. */
+  async untilLeader(timeoutMs: number, everyMs = 20): Promise<boolean> {
     const { clock } = this.#options;
     const deadline = clock.now() + timeoutMs;
     while (!(await this.findLeader())) {
       if (clock.now() > deadline) return false;
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, 20));
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, everyMs));
     }
     return true;
   }
