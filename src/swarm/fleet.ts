@@ -338,10 +338,7 @@ export class AgentFleet {
       [...this.#agents.values()].map(async (state) => {
         const standby = state.standby;
         if (standby !== undefined && !standby.ready && standby.adopted === true) {
-          state.standby = undefined;
-          void standby.process.stop({ graceMs: 0 });
-          this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its adopted standby (epoch ${standby.epoch}) sent no heartbeat within ${this.#options.agentTimeoutMs} ms; a new one is started` });
-          void this.#launchStandby(state);
+          this.#dropStandby(state, standby, `its adopted standby (epoch ${standby.epoch}) sent no heartbeat within ${this.#options.agentTimeoutMs} ms; a new one is started`);
         }
         if (state.ready || !state.adopted) return;
         state.adopted = false;
