@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HEALTH_LEVELS, HEALTH_STATUSES, TROUBLE_STATUSES } from '../health/index.js';
 import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
+import { TIER_NAMES } from '../sandbox/index.js';
 import { ENVIRONMENTS } from './environments.js';
 import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
 import type { AgentLogLine } from './agentlogs.js';
@@ -124,6 +125,7 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
       restarts: z.number().int(),
       placement: z.string(),
       epoch: z.number().int().describe("Which process of the agent runs: raised by each restart; the venue refuses an older one's orders."),
+      tier: z.enum(TIER_NAMES).describe("The resource tier of its sandbox and its standby's (swarm.resources, or the environment's smallest allowed tier)."),
       health: z
         .object({
           status: z.enum(HEALTH_STATUSES),
