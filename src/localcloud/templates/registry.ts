@@ -39,7 +39,7 @@ export interface Template {
   readonly requestedCpuCount: number;
   readonly memoryMB: number;
   /**
-   * Size of the sandbox's disk, which holds its /home/user and /tmp together (an ext4 image: about 2%
+   * Size of the sandbox's disk, which holds everything it writes, anywhere (an ext4 image: about 2%
    * goes to the filesystem itself); also every process's RLIMIT_FSIZE.
    */
   readonly diskMB: number;
