@@ -298,33 +298,50 @@ export async function copyTree(from: string, to: string): Promise<void> {
     return;
   }
   if (stats.isDirectory()) {
-    const source = await open(from, DIRECTORY_FLAGS);
-    try {
-      await mkdir(to, 0o700);
-      const target = await open(to, DIRECTORY_FLAGS);
-      try {
+    await copyOpened(
+      from,
+      DIRECTORY_FLAGS,
+      async () => {
+        await mkdir(to, 0o700);
+        return open(to, DIRECTORY_FLAGS);
+      },
+      async (source, target) => {
         for (const name of await readdir(pathOf(source))) await copyTree(`${pathOf(source)}/${name}`, `${pathOf(target)}/${name}`);
-        await target.chown(stats.uid, stats.gid);
-        await target.chmod(stats.mode & 0o7777);
-      } finally {
-        await target.close();
-      }
-    } finally {
-      await source.close();
-    }
+      },
+    );
     return;
   }
-  if (!stats.isFile()) throw Object.assign(new Error('a special file cannot be copied'), { code: 'EXDEV' });
-  const source = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    const opened = await source.stat();
-    if (!opened.isFile()) throw Object.assign(new Error('a special file cannot be copied'), { code: 'EXDEV' });
-    const target = await open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
+  const special = (): Error => Object.assign(new Error('a special file cannot be copied'), { code: 'EXDEV' });
+  if (!stats.isFile()) throw special();
+  await copyOpened(
+    from,
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    async (opened) => {
+      if (!opened.isFile()) throw special();
+      return open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    },
+    async (source, target) => {
       const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
       for (let read = await source.read(buffer, 0, buffer.length, null); read.bytesRead > 0; read = await source.read(buffer, 0, buffer.length, null)) {
         await target.write(buffer, 0, read.bytesRead);
       }
+    },
+  );
+}
+
+/** Opens `from`, makes and opens its copy, copies, gives the copy the owner and mode of what was opened, and closes both. */
+async function copyOpened(
+  from: string,
+  flags: number,
+  makeTarget: (opened: Stats) => Promise<FileHandle>,
+  copy: (source: FileHandle, target: FileHandle) => Promise<void>,
+): Promise<void> {
+  const source = await open(from, flags);
+  try {
+    const opened = await source.stat();
+    const target = await makeTarget(opened);
+    try {
+      await copy(source, target);
       await target.chown(opened.uid, opened.gid);
       await target.chmod(opened.mode & 0o7777);
     } finally {
