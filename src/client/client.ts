@@ -1,6 +1,8 @@
+// Types only from zod and the API contract: the client commands load this module, and zod takes longer
+// to load than they take to run. Answers are typed by the contract's schemas, not parsed with them.
 import type { z } from 'zod';
+import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, healthSchema, orderRecordSchema } from '../contract/index.js';
 import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
-import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, healthSchema, orderRecordSchema } from './schemas.js';
 
 /** Where `tradeswarm serve` listens by default, and where clients go when given no URL. */
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:7070';
@@ -58,7 +60,7 @@ export interface DeployInput {
 
 /**
  * A typed client of `tradeswarm serve`'s /v1 API, used by the CLI's client commands and the MCP
- * tools. Answers are typed by the API's zod schemas (`schemas.ts`).
+ * tools. Answers are typed by the API contract's zod schemas (src/contract/).
  * Every method throws a retryable TradeswarmError saying how to start a server when none answers,
  * and a {@link ServerError} with the server's message (every field at fault, for a bad spec) otherwise.
  */

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createApp, listen, mapErrors } from '../api/index.js';
+import { controlPlaneErrorStatus } from '../controlplane/index.js';
 import { SpecError } from '../runspec/index.js';
 import { closedPort } from '../../test/fixtures/servers.js';
 import { ControlPlaneClient, ServerError } from './client.js';
-import { controlPlaneErrorStatus } from './http.js';
 
 describe('ControlPlaneClient', () => {
   let server: ApiServer;
