@@ -86,7 +86,7 @@ module.exports = {
       name: 'clients-reach-serve-over-http',
       severity: 'error',
       comment:
-        "The client commands (src/cli/deployments.ts: deploy, ps, status, orders, logs, restart, stop) and the control plane's MCP tools " +
+        "The client commands (src/cli/deployments.ts: deploy, ps, status, orders, logs, restart, scale, stop) and the control plane's MCP tools " +
         '(src/mcp/) drive a running `tradeswarm serve` over its HTTP API, through src/client/ and the API contract: they import no domain ' +
         'of the server (the control plane, the swarm, the store, Fastify...), which take seconds to load, so a client command starts at once.',
       from: { path: ['^src/(client|mcp)/', '^src/cli/deployments\\.ts$'], pathNot: '\\.test\\.ts$' },

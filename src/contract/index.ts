@@ -10,6 +10,7 @@ export {
   logsQuerySchema,
   barsBodySchema,
   publishedBarsSchema,
+  scaleBodySchema,
   stopQuerySchema,
   streamQuerySchema,
   deploymentViewSchema,

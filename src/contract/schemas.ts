@@ -22,6 +22,12 @@ export const deployBodySchema = z.strictObject({
   env: z.enum(ENVIRONMENTS).optional().describe('dev (the default), staging or prod.'),
 });
 
+/** The body of `POST /v1/deployments/:ref/scale`. */
+export const scaleBodySchema = z.strictObject({
+  role: z.string().min(1).max(128).describe('An agent id (hub, 1-momentum-SPY-60, …), a role of the topology (trader, decider, coordinator, collector, executor: every agent of it), or all.'),
+  replicas: z.int().min(1).max(2).describe('1: the agent alone; 2: the agent and a hot standby in a sandbox of its own, which takes over when the agent is lost (prod only).'),
+});
+
 /** The query of `GET /v1/deployments/:ref/orders`. */
 export const ordersQuerySchema = z.strictObject({
   fromStep: z.coerce.number().int().nonnegative().optional().describe('Only orders of this step and later.'),
@@ -128,6 +134,7 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
         .object({ placement: z.string(), epoch: z.number().int(), ready: z.boolean() })
         .nullable()
         .describe('Its hot standby (swarm.standby): its sandbox, its epoch, and whether it is ready to take over; null without one.'),
+      replicas: z.number().int().describe('How many processes it is to run as (`tradeswarm scale`): 1 alone, 2 with a hot standby.'),
     }),
   ),
   positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),

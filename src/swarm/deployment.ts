@@ -14,7 +14,7 @@ import {
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
-import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
+import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
@@ -98,6 +98,12 @@ export interface DeploymentOptions {
   readonly onStateChange?: (state: DeploymentState) => void;
   /** How a lost agent is recovered (the environment's failover mode). @default 'automatic' */
   readonly recovery?: RecoveryMode;
+  /**
+   * Agents whose replicas an operator set (see {@link Deployment.scale}), by agent id: 2 gives the
+   * agent a hot standby whatever `swarm.standby` says, 1 runs it alone. Standbys take over by
+   * themselves, so only where `recovery` is automatic. @default none
+   */
+  readonly replicas?: ReadonlyMap<string, number>;
   /** Called when an agent's health changes (status or reasons), as the checks find it (`previous` undefined at its first check). */
   readonly onHealth?: (health: AgentHealth, previous: AgentHealth | undefined) => void;
   /** Called with each line an agent's process prints (read through the SDK, for sandboxes). */
@@ -242,6 +248,7 @@ export class Deployment {
       agentTimeoutMs: section.agentTimeoutMs,
       // Standbys where the environment fails over by itself.
       standbys: section.standby && (options.recovery ?? 'automatic') === 'automatic',
+      ...(options.replicas === undefined || (options.recovery ?? 'automatic') !== 'automatic' ? {} : { replicas: options.replicas }),
       promote: (agentId, epoch) => this.#options.bus.publish(this.#topics.control(agentId), ControlMessage.draft({ command: 'promote', epoch })).then(() => undefined),
       recovery: { mode: options.recovery ?? 'automatic', softRestarts: section.softRestarts, maxRestarts: section.maxRestarts, restartWindowMs: section.restartWindowMs },
       recoveryWaitMs: section.recoveryWaitMs,
@@ -388,6 +395,23 @@ export class Deployment {
    */
   restartAgent(agentId: string): void {
     this.#fleet.requestRestart(agentId);
+  }
+
+  /**
+   * An operator sets how many processes agent `agentId` runs as (see {@link AgentFleet.scale}): 1
+   * alone, 2 with a hot standby, which takes over by itself: only where recovery is automatic.
+   * @throws InvalidInputError naming `agent` or `replicas`.
+   */
+  scale(agentId: string, replicas: number): void {
+    if (replicas > 1 && (this.#options.recovery ?? 'automatic') !== 'automatic') {
+      throw new InvalidInputError('replicas', `a second replica is a hot standby, which takes over by itself, and this deployment recovers lost agents ${this.#options.recovery === 'manual' ? 'by hand' : 'not at all'}; deploy to an environment that fails over automatically (prod)`);
+    }
+    this.#fleet.scale(agentId, replicas);
+  }
+
+  /** How many processes agent `agentId` is to run as (see {@link scale}). */
+  replicasOf(agentId: string): number {
+    return this.#fleet.replicasOf(agentId);
   }
 
   /** Sends a signal to an agent's process (SIGKILL as a crash would). */

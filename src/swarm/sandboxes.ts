@@ -69,6 +69,8 @@ export class SandboxLauncher implements AgentLauncher {
   #closed = false;
   /** Detaches each process launched or adopted (see {@link release}). */
   readonly #detachers: Array<() => void> = [];
+  /** Whether {@link adopt} already ended what the swarm left, so {@link prepare} need not list it again. */
+  #cleared = false;
 
   /** @throws InvalidInputError naming `sandboxLifetimeMs` or `renewEveryMs`. */
   constructor(options: SandboxLauncherOptions) {
@@ -83,8 +85,9 @@ export class SandboxLauncher implements AgentLauncher {
   }
 
   async prepare(): Promise<void> {
-    if (this.#options.handOver === true) await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
-    else await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
+    if (this.#options.handOver === true) {
+      if (!this.#cleared) await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
+    } else await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
     this.#scheduleRenewal();
   }
 
@@ -134,6 +137,7 @@ export class SandboxLauncher implements AgentLauncher {
       }),
     );
     await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()), listed);
+    this.#cleared = true;
     return adopted;
   }
 

@@ -157,6 +157,64 @@ describe('the control plane over HTTP', () => {
     await second.plane.close();
   }, 180_000);
 
+  it('scales a running deployment: a standby for its hub, stored, kept by the next start; refuses what it cannot do and changes nothing', async () => {
+    // prod fails over by itself; four sandboxes fit the star's three agents and one standby.
+    const small = compileEnvironments({ environments: { prod: { maxSandboxes: 4 } } });
+    const start = async (): Promise<{ plane: ControlPlane; app: FastifyInstance }> => {
+      const plane = await ControlPlane.start({ store, runtime, environments: small, clock, logger: silentLogger });
+      const app = createApp({ logger: silentLogger });
+      await app.register(controlPlaneRoutes, { controlPlane: plane });
+      return { plane, app };
+    };
+    type Agents = { agentList: Array<{ id: string; replicas: number; standby: { ready: boolean } | null }> };
+    const hubOf = async (app: FastifyInstance) => (await json<Agents>(app, 'GET', '/v1/deployments/scaled')).body.agentList.find((agent) => agent.id === 'hub');
+    const standbyReady = async (app: FastifyInstance): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while ((await hubOf(app))?.standby?.ready !== true) {
+        if (Date.now() > deadline) throw new Error(`the hub's standby was not ready within 60 s: ${JSON.stringify(await hubOf(app))}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const first = await start();
+    expect((await json(first.app, 'POST', '/v1/deployments', { spec: specYaml('scaled', 3_000), baseDir: '/', env: 'prod' })).status).toBe(201);
+    await until(first.app, 'scaled', (view) => view.state === 'running' && view.steps >= 20);
+    expect((await hubOf(first.app))?.replicas).toBe(1);
+
+    const scaled = await json<View>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'hub', replicas: 2 });
+    expect(scaled.status).toBe(200);
+    await standbyReady(first.app);
+    expect((await hubOf(first.app))?.replicas).toBe(2);
+
+    const refused = [
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'hub', replicas: 3 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'janitor', replicas: 2 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'all', replicas: 2 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/nope/scale', { role: 'hub', replicas: 2 }),
+    ];
+    expect(refused.map((answer) => answer.status)).toEqual([400, 400, 409, 404]);
+    expect(refused[0]?.body.error.message).toMatch(/replicas/);
+    expect(refused[1]?.body.error.message).toBe('role: scaled has no agent or role "janitor"; give an agent id (hub, 1-sma-crossover-AAA-4-16, 2-momentum-BBB-8), a role (decider, trader) or all');
+    expect(refused[2]?.body.error.message).toMatch(/^prod allows 4 sandboxes at once; 4 are in use and this needs 2 more\. Nothing was changed/);
+    // Nothing of the refused scales was applied.
+    const agents = (await json<Agents>(first.app, 'GET', '/v1/deployments/scaled')).body.agentList;
+    expect(agents.map((agent) => [agent.id, agent.replicas])).toEqual([['hub', 2], ['1-sma-crossover-AAA-4-16', 1], ['2-momentum-BBB-8', 1]]);
+
+    // The next server resumes the deployment with the hub's standby: the setting was stored.
+    await first.plane.close();
+    const second = await start();
+    await standbyReady(second.app);
+    const view = await until(second.app, 'scaled', ended, 240_000);
+    expect(view.state).toBe('complete');
+    const spec = await parseSwarmSpecText(specYaml('scaled', 3_000), 'spec', '/');
+    const { report: expected } = runBacktest(spec.backtest);
+    const status = await json<{ report: { trades: unknown[]; finalEquity: number } }>(second.app, 'GET', '/v1/deployments/scaled');
+    expect(status.body.report.trades).toEqual(expected.trades);
+    expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    const events = await json<Array<{ kind: string; detail: string | null }>>(second.app, 'GET', '/v1/deployments/scaled/events');
+    expect(events.body.filter((event) => event.kind === 'scaled').map((event) => event.detail)).toEqual(['hub to 2 replicas: the agent and a hot standby']);
+    await second.plane.close();
+  }, 400_000);
+
   it('trades bars published into a deployment whose feed is the bus, as the backtest trades them', async () => {
     const { plane, app } = await serving();
     const yaml = `${specYaml('on-the-bus', 200)}  feed: { source: bus, stepAfterMs: 500 }\n`.replace('swarm: { topology: star }\n  feed', 'swarm:\n  topology: star\n  feed');
