@@ -77,10 +77,11 @@ module.exports = {
       severity: 'error',
       comment:
         "src/contract/ is the control plane's HTTP API as zod schemas and the OpenAPI document made from them: the server (src/controlplane/) " +
-        'validates with it and answers it, the clients (src/client/, src/mcp/) are typed by it. It imports neither side, nor anything that ' +
-        "runs: core, and the health domain's names of statuses, which the answers report.",
+        'validates with it and answers it, the clients (src/client/, src/mcp/) are typed by it. It imports neither side: only core and ' +
+        "the names the answers report, health's statuses and the sandbox domain's resource tiers (whose index loads the e2b SDK: the " +
+        'contract runs in serve and `tradeswarm mcp`, which load it anyway; src/client/ takes the contract as types only).',
       from: { path: '^src/contract/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^src/', pathNot: '^src/(contract|core|health)/' },
+      to: { path: '^src/', pathNot: '^src/(contract|core|health|sandbox)/' },
     },
     {
       name: 'clients-reach-serve-over-http',

@@ -67,13 +67,14 @@ function statusText(status: DeploymentStatusAnswer): string {
     lines.push(
       '',
       table(
-        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'REPLICAS', 'SANDBOX', 'STANDBY'],
+        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'TIER', 'REPLICAS', 'SANDBOX', 'STANDBY'],
         status.agentList.map((agent) => [
           agent.id,
           agent.lifecycle,
           agent.health?.status ?? '-',
           String(agent.restarts),
           String(agent.epoch),
+          agent.tier,
           String(agent.replicas),
           agent.placement,
           agent.standby === null ? '-' : `${agent.standby.placement} (epoch ${agent.standby.epoch}${agent.standby.ready ? ', ready' : ', starting'})`,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HEALTH_LEVELS, HEALTH_STATUSES, TROUBLE_STATUSES } from '../health/index.js';
+import { TIER_NAMES } from '../sandbox/index.js';
 
 /**
  * The /v1 control-plane API as zod schemas: the request bodies and queries the routes validate with,
@@ -122,6 +123,7 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
       restarts: z.number().int(),
       placement: z.string(),
       epoch: z.number().int().describe("Which process of the agent runs: raised by each restart; the venue refuses an older one's orders."),
+      tier: z.enum(TIER_NAMES).describe("The resource tier of its sandbox and its standby's (swarm.resources, or the environment's smallest allowed tier)."),
       health: z
         .object({
           status: z.enum(HEALTH_STATUSES),

@@ -6,9 +6,9 @@ import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
-import { type EnvironmentName, type Environments, checkCapacity } from './environments.js';
+import { type EnvironmentName, type Environments, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
 import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord, type StoreChange } from './repository.js';
 
@@ -76,6 +76,8 @@ export interface DeploymentStatus extends DeploymentView {
     readonly restarts: number;
     readonly placement: string;
     readonly epoch: number;
+    /** The resource tier of its sandbox (and its standby's), by the spec's `swarm.resources` and the environment. */
+    readonly tier: TierName;
     readonly health: { readonly status: HealthStatus; readonly reasons: readonly HealthReason[]; readonly sinceMs: number } | null;
     /** Its hot standby (`swarm.standby`): where it runs, its epoch, whether it is ready to take over; null without one. */
     readonly standby: { readonly placement: string; readonly epoch: number; readonly ready: boolean } | null;
@@ -92,6 +94,8 @@ export interface DeploymentStatus extends DeploymentView {
 interface Live {
   readonly record: DeploymentRecord;
   readonly spec: SwarmSpec;
+  /** Each agent's resource tier, by id. */
+  readonly tiers: ReadonlyMap<string, TierName>;
   readonly deployment: Deployment;
   readonly close: () => Promise<void>;
   readonly startedAtMs: number;
@@ -163,9 +167,10 @@ export class ControlPlane {
 
   /**
    * Creates a deployment and starts it: the spec is checked and its data loaded, the environment's
-   * sandbox limit checked, and only then is anything stored or started.
+   * resource tiers and sandbox limit checked, and only then is anything stored or started.
    * @throws SpecError naming every mistake of the spec; InvalidInputError for a bad env or name;
-   *   CapacityError past the environment's sandboxes; DeploymentNameTakenError for a taken name.
+   *   TierNotAllowedError naming the field of a tier the environment does not allow; CapacityError
+   *   past the environment's sandboxes; DeploymentNameTakenError for a taken name.
    */
   async deploy(request: DeployRequest): Promise<DeploymentView> {
     const env = request.env ?? 'dev';
@@ -175,6 +180,7 @@ export class ControlPlane {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
     this.#checkTemplate(spec, env);
     this.#checkStandby(spec, env);
+    this.#tiersOf(spec, env);
     this.#checkCapacity(env, sandboxesOf(spec));
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
     const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
@@ -205,6 +211,7 @@ export class ControlPlane {
           restarts: agent.restarts,
           placement: agent.placement,
           epoch: agent.epoch ?? 0,
+          tier: live?.tiers.get(agent.id) ?? this.#options.environments[record.env as EnvironmentName].defaultTier,
           health: agent.health ?? null,
           standby: agent.standby ?? null,
           replicas: live?.deployment.replicasOf(agent.id) ?? 1,
@@ -416,6 +423,21 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * Each agent's resource tier in `env`: what `swarm.resources` asks for its role, or the
+   * environment's smallest allowed tier.
+   * @throws TierNotAllowedError naming the field of a tier the environment does not allow.
+   */
+  #tiersOf(spec: SwarmSpec, env: EnvironmentName): Map<string, TierName> {
+    const environment = this.#options.environments[env];
+    return new Map(
+      planOf(spec).agents.map((agent) => {
+        const asked = requestedTierOf(spec.swarm, agent);
+        return [agent.id, tierFor(environment, asked?.tier, asked?.field).name];
+      }),
+    );
+  }
+
   #checkCapacity(env: EnvironmentName, adding: number): void {
     let inUse = 0;
     for (const live of this.#live.values()) if (live.record.env === env) inUse += sandboxesOf(live.spec, live.replicas);
@@ -442,7 +464,14 @@ export class ControlPlane {
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
     if (resuming) this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
-    const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
+    const tiers = this.#tiersOf(spec, env);
+    const launcher = runtime.launcher({
+      swarmId: record.id,
+      template: this.#templateOf(spec, env),
+      env: environments[env].templateEnvs,
+      tierOf: (agent) => tiers.get(agent.id) ?? environments[env].defaultTier,
+      tierTemplates: environments[env].tierTemplates,
+    });
     const journaled = this.#repo.journalOf(record.id);
     // A step the fence refused: this server no longer leads, and stops every deployment at once.
     const fenced = (error: unknown): never => {
@@ -487,6 +516,7 @@ export class ControlPlane {
     const live: Live = {
       record,
       spec,
+      tiers,
       deployment,
       startedAtMs: clock.now(),
       totalSteps: feed.stepCount,

@@ -16,8 +16,7 @@ import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTop
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
-import { buildStrategy } from '../strategy/index.js';
-import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
+import type { AgentPlan, TopologyPlan } from '../topology/index.js';
 import type { EndOfDataRule, EquityPoint } from '../portfolio/index.js';
 import { type OrderAnswer, type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import { type Fill, RejectReason } from '../venue/index.js';
@@ -29,7 +28,7 @@ export type { DeploymentSnapshot, DeploymentState } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import { StepLedger } from './ledger.js';
 import type { SwarmOutcome, SwarmReport } from './report.js';
-import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
+import { type SwarmSpec, planOf, swarmSpecWarnings } from './spec.js';
 import { runGaps } from '../runspec/index.js';
 
 
@@ -122,20 +121,6 @@ export interface DeploymentOptions {
 
 /** The longest wait between two tries of a journal write that failed (they start at 100 ms and double). */
 const JOURNAL_RETRY_MAX_MS = 5_000;
-
-/** The agents a spec deploys, and how they are wired (its topology's plan). */
-export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
-  const { spec, swarm: section, backtest } = swarmSpec;
-  return planTopology({
-    topology: section.topology,
-    strategies: spec.strategies.map((entry, i) => {
-      const built = backtest.strategies[i] ?? buildStrategy(entry);
-      return { name: built.name, symbols: built.symbols ?? [], capability: entry.type };
-    }),
-    ...(section.coordinators === undefined ? {} : { coordinators: section.coordinators }),
-    routing: section.routing,
-  });
-}
 
 /** Steps per replay message to a restarted agent. */
 const REPLAY_CHUNK = 200;

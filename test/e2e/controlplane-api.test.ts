@@ -2,6 +2,7 @@
 // local cloud, agents in sandboxes) and the embedded store in memory. Deployments run to the
 // backtest's trades; bad input is refused naming each field, and nothing stored or running changes;
 // a clean shutdown suspends a deployment that the next start resumes, and a stopped one stays stopped.
+import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, listen } from '../../src/api/index.js';
@@ -109,6 +110,9 @@ describe('the control plane over HTTP', () => {
       [{ spec: specYaml('bad', 100), baseDir: '/', extra: 1 }, 400, /extra/],
       [{ spec: specYaml('bad', 100), baseDir: '/', name: '../etc' }, 400, /name/],
       [{ spec: specYaml('keeps-running', 100), baseDir: '/', env: 'staging' }, 409, /a deployment named keeps-running exists/],
+      // A tier only prod allows, asked for in dev; a role no agent of the swarm has.
+      [{ spec: specYaml('bad', 100).replace('topology: star', 'topology: star, resources: { roles: { decider: T3 } }'), baseDir: '/', env: 'dev' }, 400, /^swarm\.resources\.roles\.decider: tier T3 is not allowed in dev, which allows T1; choose one of those/],
+      [{ spec: specYaml('bad', 100).replace('topology: star', 'topology: star, resources: { roles: { executor: T1 } }'), baseDir: '/', env: 'dev' }, 400, /swarm\.resources\.roles\.executor: got "T1"; names no agent of this star swarm/],
       [{ spec: specYaml('too-big', 100, 'mesh').replace('risk:', '  - { type: ema-crossover, symbol: AAA, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\n  - { type: ema-crossover, symbol: BBB, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\nrisk:'), baseDir: '/', env: 'dev' }, 409, /dev allows 3 sandboxes at once; 0 are in use and this needs 4 more/],
     ];
     for (const [payload, status, message] of refusals) {
@@ -133,6 +137,39 @@ describe('the control plane over HTTP', () => {
     const next = await serving();
     expect((await json<View[]>(next.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'keeps-running')).toMatchObject({ state: 'stopped', desired: 'stopped' });
     await next.plane.close();
+  }, 120_000);
+
+  it("runs each agent and its standby in its role's tier, and status shows each agent's tier", async () => {
+    const { plane, app } = await serving();
+    // prod allows T3 and T4: the hub asks for T4, the traders name none and get prod's smallest, T3.
+    const yaml = specYaml('tiered', 200_000).replace('topology: star', 'topology: star, standby: true, resources: { roles: { hub: T4 } }');
+    const created = await json<View & { id: string }>(app, 'POST', '/v1/deployments', { spec: yaml, baseDir: '/', env: 'prod' });
+    expect(created.status).toBe(201);
+    await until(app, 'tiered', (view) => view.state === 'running' && view.steps > 0);
+    type Agent = { id: string; tier: string; standby: { ready: boolean } | null };
+    let agents: Agent[] = [];
+    while (agents.length === 0 || !agents.every((agent) => agent.standby?.ready === true)) {
+      agents = (await json<{ agentList: Agent[] }>(app, 'GET', '/v1/deployments/tiered')).body.agentList;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(agents.map((agent) => [agent.id, agent.tier])).toEqual([
+      ['hub', 'T4'],
+      ['1-sma-crossover-AAA-4-16', 'T3'],
+      ['2-momentum-BBB-8', 'T3'],
+    ]);
+    // Its sandboxes through the SDK: three agents and three standbys, each of its agent's tier (cores
+    // as many as this machine has, at most; see the local cloud's hostCpus).
+    const sandboxes = await runtime.provider.list({ tradeswarm: 'swarm-agent', swarm: created.body.id });
+    const cores = (tier: number): number => Math.min(tier, availableParallelism());
+    const tiers: Record<string, { template: string; cpuCount: number; memoryMB: number }> = {
+      T3: { template: 'prod-trading-agent-t3', cpuCount: cores(4), memoryMB: 2048 },
+      T4: { template: 'prod-trading-agent-t4', cpuCount: cores(8), memoryMB: 4096 },
+    };
+    expect(sandboxes.map((info) => [info.metadata.agent, info.metadata.tier, info.templateId, info.cpuCount, info.memoryMB]).sort()).toEqual(
+      agents.flatMap((agent) => [agent, agent]).map((agent) => [agent.id, agent.tier, tiers[agent.tier]?.template, tiers[agent.tier]?.cpuCount, tiers[agent.tier]?.memoryMB]).sort(),
+    );
+    await json(app, 'POST', '/v1/deployments/tiered/stop');
+    await plane.close();
   }, 120_000);
 
   it('suspends running deployments on a clean shutdown, and the next start resumes them to the backtest\'s trades', async () => {
