@@ -1,6 +1,7 @@
 // Architecture rules checked by `npm run lint:deps` (part of npm test): no import cycles; a domain
 // (a folder of src/) is used by others only through its index.ts; only the CLI runs backtests; the
-// agent that runs inside sandboxes stays clear of the control plane; only the sandbox domain imports
+// agent that runs inside sandboxes stays clear of the control plane; the clients of `tradeswarm serve`
+// reach it over HTTP only, through a client that loads core alone; only the sandbox domain imports
 // the e2b SDKs and only the store the database drivers; test helpers (*.testkit.ts) stay out of production code.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -70,6 +71,36 @@ module.exports = {
         'agent hears of them over the bus only (it builds its strategies from their entries, in src/strategy/).',
       from: { path: '^src/agent/' },
       to: { path: '^src/(backtest|swarm|localcloud|runspec)/' },
+    },
+    {
+      name: 'the-api-contract-is-schemas',
+      severity: 'error',
+      comment:
+        "src/contract/ is the control plane's HTTP API as zod schemas and the OpenAPI document made from them: the server (src/controlplane/) " +
+        'validates with it and answers it, the clients (src/client/, src/mcp/) are typed by it. It imports neither side: only core and ' +
+        "the names the answers report, health's statuses and the sandbox domain's resource tiers (whose index loads the e2b SDK: the " +
+        'contract runs in serve and `tradeswarm mcp`, which load it anyway; src/client/ takes the contract as types only).',
+      from: { path: '^src/contract/', pathNot: '\\.test\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/(contract|core|health|sandbox)/' },
+    },
+    {
+      name: 'clients-reach-serve-over-http',
+      severity: 'error',
+      comment:
+        "The client commands (src/cli/deployments.ts: deploy, ps, status, orders, logs, restart, scale, stop) and the control plane's MCP tools " +
+        '(src/mcp/) drive a running `tradeswarm serve` over its HTTP API, through src/client/ and the API contract: they import no domain ' +
+        'of the server (the control plane, the swarm, the store, Fastify...), which take seconds to load, so a client command starts at once.',
+      from: { path: ['^src/(client|mcp)/', '^src/cli/deployments\\.ts$'], pathNot: '\\.test\\.ts$' },
+      to: { path: '^src/', pathNot: ['^src/(client|contract|core|mcp)/', '^src/cli/commands\\.ts$'] },
+    },
+    {
+      name: 'the-client-loads-core-alone',
+      severity: 'error',
+      comment:
+        'src/client/ is all that a client command loads beside the CLI itself: it calls serve with fetch and builds on core; it takes the ' +
+        "API contract's schemas (and zod) as types only, since loading zod takes longer than a client command takes to run.",
+      from: { path: '^src/client/', pathNot: '\\.test\\.ts$' },
+      to: { path: ['^src/', '(^|/)node_modules/'], pathNot: '^src/(client|core)/', dependencyTypesNot: ['type-only'] },
     },
   ],
   options: {

@@ -1,5 +1,5 @@
 import { type Clock, TradeswarmError, errorMessage } from '../core/index.js';
-import type { EventAnswer } from '../controlplane/index.js';
+import type { EventAnswer } from '../client/index.js';
 import type { Lab } from './lab.js';
 import type { FaultKind, ScheduledFault } from './schedule.js';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type Clock, InvalidInputError, TradeswarmError } from '../core/index.js';
-import { ControlPlaneClient, type DeploymentViewAnswer, type EventAnswer } from '../controlplane/index.js';
+import { ControlPlaneClient, type DeploymentViewAnswer, type EventAnswer } from '../client/index.js';
 import { LOCAL_CLOUD_RATE_LIMIT, type SandboxConnection, type SandboxProvider, createSandboxProvider } from '../sandbox/index.js';
 import { type RunningProcess, type TradeswarmCommand, startProcess } from './processes.js';
 

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { type Clock, InvalidInputError, TradeswarmError, errorMessage, randomId } from '../core/index.js';
-import type { FillAnswer, OrderAnswer } from '../controlplane/index.js';
+import type { FillAnswer, OrderAnswer } from '../client/index.js';
 import { parseSwarmSpecText, planOf } from '../swarm/index.js';
 import { TOPOLOGIES, type Topology } from '../topology/index.js';
 import { type Comparison, type ComparedFill, type ComparedOrder, type ComparedPortfolio, type RunOutcome, compareRuns } from './compare.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_TOOLS } from '../controlplane/index.js';
+import { CONTROL_PLANE_TOOLS } from '../mcp/index.js';
 import { commandDescription, registerCommands } from './commands.js';
 import { COMMAND_LOADERS } from './loaders.js';
 

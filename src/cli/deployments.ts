@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ControlPlaneClient, DEFAULT_SERVER_URL, type DeploymentStatusAnswer, type DeploymentViewAnswer, type EventAnswer, type OrderAnswer, type AgentLogAnswer } from '../controlplane/index.js';
+import { ControlPlaneClient, DEFAULT_SERVER_URL, type DeploymentStatusAnswer, type DeploymentViewAnswer, type EventAnswer, type OrderAnswer, type AgentLogAnswer } from '../client/index.js';
 import { InvalidInputError, errorChain } from '../core/index.js';
 import { commandDescription } from './commands.js';
 

@@ -14,7 +14,8 @@ import {
   type ExecService,
   type ExecServiceOptions,
 } from '../exec/index.js';
-import { ControlPlaneClient, registerControlPlaneTools } from '../controlplane/index.js';
+import { ControlPlaneClient } from '../client/index.js';
+import { registerControlPlaneTools } from '../mcp/index.js';
 import { parseSandboxFlag } from './sandbox.js';
 import { commandDescription } from './commands.js';
 

@@ -26,7 +26,7 @@ try {
   // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).
   if (json) {
     // Loaded only here: the API's error mapping and the control plane's client are not needed to start.
-    const [{ errorBody }, { ServerError }] = await Promise.all([import('../api/index.js'), import('../controlplane/index.js')]);
+    const [{ errorBody }, { ServerError }] = await Promise.all([import('../api/index.js'), import('../client/index.js')]);
     process.stdout.write(`${JSON.stringify(error instanceof ServerError ? error.body : errorBody(error))}\n`);
   }
   process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);

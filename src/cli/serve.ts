@@ -4,9 +4,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createApp, listen } from '../api/index.js';
 import { parse as parseYaml } from 'yaml';
+import { ENVIRONMENTS } from '../contract/index.js';
 import {
   ControlPlane,
-  ENVIRONMENTS,
   ElectedControlPlane,
   type Environments,
   type RoleChange,
@@ -36,7 +36,7 @@ interface ServeOptions {
 }
 
 /** The address the CLI's client commands use when neither --url nor TRADESWARM_URL is given. */
-export { DEFAULT_SERVER_URL } from '../controlplane/index.js';
+export { DEFAULT_SERVER_URL } from '../client/index.js';
 
 /**
  * `tradeswarm serve`: the control plane as a long-running process (DESIGN decision 9): the HTTP API,

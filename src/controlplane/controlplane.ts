@@ -1,4 +1,5 @@
 import { swarmTopics } from '../bus/index.js';
+import { ENVIRONMENTS } from '../contract/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, errorMessage, randomId } from '../core/index.js';
 import { type AgentHealth, type HealthReason, type HealthStatus, type WriteFence, isLeaseLostError } from '../health/index.js';
 import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.js';
@@ -7,7 +8,7 @@ import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
 import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
-import { type EnvironmentName, type Environments, ENVIRONMENTS, type TierName, checkCapacity, tierFor } from './environments.js';
+import { type EnvironmentName, type Environments, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
 import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord, type StoreChange } from './repository.js';
 

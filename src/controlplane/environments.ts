@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ENVIRONMENTS } from '../contract/index.js';
 import { SpecError, specProblemOf } from '../runspec/index.js';
 import { RESOURCE_TIERS, type ResourceTier, TIER_NAMES, type TierName, describeTier } from '../sandbox/index.js';
 import { CapacityError, TierNotAllowedError } from './errors.js';
 
 export { RESOURCE_TIERS, type ResourceTier, type TierName };
 
-/** The environments a deployment runs in, from trying things out to trading for real. */
-export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
+/** One of {@link ENVIRONMENTS}, the environments a deployment runs in (the API's, as a deploy names them). */
 export type EnvironmentName = (typeof ENVIRONMENTS)[number];
 
 /**

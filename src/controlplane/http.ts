@@ -1,13 +1,35 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { z } from 'zod';
 import { mapErrors } from '../api/index.js';
+import {
+  OPENAPI_PATH,
+  SPEC_LIMIT_BYTES,
+  barsBodySchema,
+  deployBodySchema,
+  eventsQuerySchema,
+  logsQuerySchema,
+  openApiDocument,
+  ordersQuerySchema,
+  scaleBodySchema,
+  stopQuerySchema,
+  streamQuerySchema,
+  type agentLogLineSchema,
+  type deploymentStatusSchema,
+  type deploymentViewSchema,
+  type eventRecordSchema,
+  type fillRecordSchema,
+  type healthSchema,
+  type orderRecordSchema,
+  type publishedBarsSchema,
+} from '../contract/index.js';
 import { InvalidInputError } from '../core/index.js';
 import { isLeaseLostError } from '../health/index.js';
 import { SpecError, specProblemOf } from '../runspec/index.js';
-import type { ControlPlane } from './controlplane.js';
-import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, NotLeaderError, TierNotAllowedError } from './errors.js';
-import { OPENAPI_PATH, openApiDocument } from './openapi.js';
-import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, scaleBodySchema, stopQuerySchema, streamQuerySchema } from './schemas.js';
+import type { AgentLogLine } from './agentlogs.js';
+import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
+import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, type LeaderPointer, NotLeaderError, TierNotAllowedError } from './errors.js';
+import type { ServerHealth } from './leadership.js';
+import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
 
 /** Options of {@link controlPlaneRoutes}. */
 export interface ControlPlaneRoutesOptions {
@@ -122,3 +144,20 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
   app.get(OPENAPI_PATH, () => openApiDocument());
   return Promise.resolve();
 };
+
+// The routes answer what the control plane returns: its interfaces are the API contract's answers, field
+// for field. A field added to one but not the other fails the typecheck here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Plain<T> = { -readonly [K in keyof T]: T[K] extends ReadonlyArray<infer U> ? Plain<U>[] : T[K] extends object | null ? Plain<T[K]> : T[K] };
+const agree: [
+  Same<Plain<DeploymentView>, Plain<z.infer<typeof deploymentViewSchema>>>,
+  Same<Plain<Omit<DeploymentStatus, 'report'>>, Plain<Omit<z.infer<typeof deploymentStatusSchema>, 'report'>>>,
+  Same<Plain<OrderRecord>, Plain<z.infer<typeof orderRecordSchema>>>,
+  Same<Plain<FillRecord>, Plain<z.infer<typeof fillRecordSchema>>>,
+  Same<Plain<EventRecord>, Plain<z.infer<typeof eventRecordSchema>>>,
+  Same<Plain<AgentLogLine>, Plain<z.infer<typeof agentLogLineSchema>>>,
+  Same<Plain<Awaited<ReturnType<ControlPlane['publishBars']>>>, Plain<z.infer<typeof publishedBarsSchema>>>,
+  Same<Plain<LeaderPointer>, Plain<NonNullable<z.infer<typeof healthSchema>['leader']>>>,
+  Same<Plain<ServerHealth>, Plain<Required<Omit<z.infer<typeof healthSchema>, 'ok'>>>>,
+] = [true, true, true, true, true, true, true, true, true];
+void agree;

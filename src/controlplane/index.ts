@@ -1,5 +1,4 @@
 export {
-  ENVIRONMENTS,
   FAILOVER_MODES,
   RESOURCE_TIERS,
   allowedTiers,
@@ -20,19 +19,3 @@ export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type Deploy
 export { type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
 export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';
 export { type AgentLogLine } from './agentlogs.js';
-export { ControlPlaneClient, DEFAULT_SERVER_URL, ServerError, type ControlPlaneClientOptions, type DeployInput, type DeploymentViewAnswer, type DeploymentStatusAnswer, type OrderAnswer, type FillAnswer, type EventAnswer, type AgentLogAnswer, type HealthAnswer } from './client.js';
-export {
-  deployBodySchema,
-  ordersQuerySchema,
-  eventsQuerySchema,
-  deploymentViewSchema,
-  deploymentStatusSchema,
-  orderRecordSchema,
-  fillRecordSchema,
-  eventRecordSchema,
-  errorBodySchema,
-  healthSchema,
-  type ErrorBodyAnswer,
-} from './schemas.js';
-export { registerControlPlaneTools, CONTROL_PLANE_TOOLS, type ControlPlaneToolsOptions } from './mcp.js';
-export { openApiDocument, responseSchemaOf, API_ROUTES, OPENAPI_PATH, type ApiRoute } from './openapi.js';

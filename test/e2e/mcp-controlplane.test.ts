@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_ROUTES, OPENAPI_PATH, responseSchemaOf } from '../../src/controlplane/index.js';
+import { API_ROUTES, OPENAPI_PATH, responseSchemaOf } from '../../src/contract/index.js';
 import { type ServeProcess, killServe, startServe } from '../fixtures/serve.js';
 import { starSwarmYaml } from '../fixtures/specs.js';
 

@@ -1,8 +1,8 @@
 // The client commands (deploy, ps, status, orders, logs, stop) as processes against a `tradeswarm
-// serve` process, and what they say when no server answers or the input is wrong.
+// serve` process, what they say when no server answers or the input is wrong, and what they load.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,38 @@ async function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promis
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
+
+/**
+ * Every file the built CLI loads to run `args` (paths from the repository, node_modules/ ones included),
+ * recorded by a module load hook (node's module.register) that the process is started with. A
+ * CommonJS package shows by the file that was imported, not by what that file requires.
+ */
+async function loadedFiles(folder: string, args: readonly string[]): Promise<string[]> {
+  const record = join(folder, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '_')}.txt`);
+  const hooks = `import { appendFileSync } from 'node:fs'; let file;
+    export function initialize(data) { file = data.file; }
+    export async function load(url, context, next) { appendFileSync(file, url + '\\n'); return next(url, context); }`;
+  const register = `import { register } from 'node:module';
+    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)}, { data: { file: ${JSON.stringify(record)} } });`;
+  await writeFile(record, '');
+  await exec(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, 'bin/tradeswarm.js', ...args], { cwd: repository }).catch(() => undefined);
+  const prefix = new URL('../..', import.meta.url).href;
+  return [...new Set((await readFile(record, 'utf8')).split('\n').filter((url) => url.startsWith(prefix)).map((url) => url.slice(prefix.length)))].sort();
+}
+
+describe('what a client command loads', () => {
+  it('ps loads the client and nothing else beyond what --help loads: no control plane, store, Fastify or zod', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'serve-cli-loads-'));
+    try {
+      const help = await loadedFiles(folder, ['--help']);
+      expect(help).toContain('dist/cli/main.js');
+      const ps = await loadedFiles(folder, ['ps', '--url', `http://127.0.0.1:${await closedPort()}`]);
+      expect(ps.filter((file) => !help.includes(file))).toEqual(['dist/cli/deployments.js', 'dist/client/client.js', 'dist/client/index.js']);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('the client commands against tradeswarm serve', () => {
   let folder = '';

@@ -3,8 +3,8 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { describe, expect, it } from 'vitest';
 import { closedPort } from '../../test/fixtures/servers.js';
-import { ControlPlaneClient } from './client.js';
-import { CONTROL_PLANE_TOOLS, registerControlPlaneTools } from './mcp.js';
+import { ControlPlaneClient } from '../client/index.js';
+import { CONTROL_PLANE_TOOLS, registerControlPlaneTools } from './tools.js';
 
 describe('registerControlPlaneTools', () => {
   it('declares its tools, and answers a tool error saying how to start serve when none answers', async () => {

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiServer, createApp, listen, mapErrors } from '../api/index.js';
+import { controlPlaneErrorStatus } from '../controlplane/index.js';
 import { SpecError } from '../runspec/index.js';
 import { closedPort } from '../../test/fixtures/servers.js';
 import { ControlPlaneClient, ServerError } from './client.js';
-import { controlPlaneErrorStatus } from './http.js';
 
 describe('ControlPlaneClient', () => {
   let server: ApiServer;
@@ -25,6 +25,7 @@ describe('ControlPlaneClient', () => {
       return Promise.resolve();
     });
     app.get('/v1/deployments/:ref/orders', () => []);
+    app.get('/v1/deployments/:ref/fills', (_request, reply) => reply.code(502).type('text/plain').send('Bad Gateway'));
     server = await listen(app);
   });
   afterAll(async () => {
@@ -52,6 +53,21 @@ describe('ControlPlaneClient', () => {
       { method: 'POST', url: '/v1/deployments', authorization: 'Bearer k1' },
       { method: 'GET', url: '/v1/deployments/a%2Fb%20c/orders?fromStep=3', authorization: 'Bearer k1' },
     ]);
+  });
+
+  it('answers a ServerError with the status when the body is not JSON (a proxy in between)', async () => {
+    const error = await new ControlPlaneClient({ url: server.url, apiKey: 'k1' }).fills('x').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ServerError);
+    expect(error).toMatchObject({ status: 502, body: null, retryable: true, message: 'the server answered 502' });
+  });
+
+  it('calls the server through node:http, not fetch, whose first request loads undici: longer than a client command takes', async () => {
+    vi.stubGlobal('fetch', () => Promise.reject(new Error('fetch was called')));
+    try {
+      expect(await new ControlPlaneClient({ url: server.url, apiKey: 'k1' }).orders('x')).toEqual([]);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('asks /healthz whether the server leads, without the API key', async () => {

@@ -1,18 +1,16 @@
 import { z } from 'zod';
 import { HEALTH_LEVELS, HEALTH_STATUSES, TROUBLE_STATUSES } from '../health/index.js';
-import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
 import { TIER_NAMES } from '../sandbox/index.js';
-import { ENVIRONMENTS } from './environments.js';
-import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
-import type { AgentLogLine } from './agentlogs.js';
-import type { LeaderPointer } from './errors.js';
-import type { ServerHealth } from './leadership.js';
 
 /**
  * The /v1 control-plane API as zod schemas: the request bodies and queries the routes validate with,
- * and the answers they send. The routes, the typed client ({@link ControlPlaneClient}) and the
- * OpenAPI document (`GET /v1/openapi.json`) are all built from these, so they cannot disagree.
+ * and the answers they send. The routes (src/controlplane/), the typed client (src/client/) and the
+ * OpenAPI document (`GET /v1/openapi.json`) are all built from these, so they cannot disagree; the
+ * control plane checks that the interfaces it returns are these answers, field for field.
  */
+
+/** The environments a deployment runs in, from trying things out to trading for real. */
+export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
 
 /** A spec's YAML may be large (many strategies); the data it names is read on the server. */
 export const SPEC_LIMIT_BYTES = 1024 * 1024;
@@ -172,7 +170,7 @@ export const fillRecordSchema = z.object({
   timeMs: z.number(),
 });
 
-/** The server that leads, as a follower names it. */
+/** The server that leads, as a follower names it (`LeaderPointer`). */
 const leaderPointerSchema = z.object({
   holder: z.string().describe('Who leads: <host>:<pid>:<id>.'),
   url: z.string().nullable().describe('Its API, as it advertised it.'),
@@ -204,19 +202,3 @@ export const healthSchema = z.object({
 /** The body of an error answer of `tradeswarm serve`. */
 export type ErrorBodyAnswer = z.infer<typeof errorBodySchema>;
 
-// The schemas describe the interfaces the control plane returns, field for field: a field added to one
-// but not the other fails the typecheck here.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Plain<T> = { -readonly [K in keyof T]: T[K] extends ReadonlyArray<infer U> ? Plain<U>[] : T[K] extends object | null ? Plain<T[K]> : T[K] };
-const agree: [
-  Same<Plain<DeploymentView>, Plain<z.infer<typeof deploymentViewSchema>>>,
-  Same<Plain<Omit<DeploymentStatus, 'report'>>, Plain<Omit<z.infer<typeof deploymentStatusSchema>, 'report'>>>,
-  Same<Plain<OrderRecord>, Plain<z.infer<typeof orderRecordSchema>>>,
-  Same<Plain<FillRecord>, Plain<z.infer<typeof fillRecordSchema>>>,
-  Same<Plain<EventRecord>, Plain<z.infer<typeof eventRecordSchema>>>,
-  Same<Plain<AgentLogLine>, Plain<z.infer<typeof agentLogLineSchema>>>,
-  Same<Plain<Awaited<ReturnType<ControlPlane['publishBars']>>>, Plain<z.infer<typeof publishedBarsSchema>>>,
-  Same<Plain<LeaderPointer>, Plain<z.infer<typeof leaderPointerSchema>>>,
-  Same<Plain<ServerHealth>, Plain<Required<Omit<z.infer<typeof healthSchema>, 'ok'>>>>,
-] = [true, true, true, true, true, true, true, true, true];
-void agree;

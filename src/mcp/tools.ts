@@ -1,10 +1,9 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { ControlPlaneClient, DeploymentStatusAnswer, DeploymentViewAnswer } from '../client/index.js';
+import { ENVIRONMENTS, deployBodySchema, scaleBodySchema } from '../contract/index.js';
 import { errorMessage } from '../core/index.js';
-import type { ControlPlaneClient, DeploymentStatusAnswer, DeploymentViewAnswer } from './client.js';
-import { ENVIRONMENTS } from './environments.js';
-import { deployBodySchema, scaleBodySchema } from './schemas.js';
 
 /** The names of the tools {@link registerControlPlaneTools} adds, in the order it adds them. */
 export const CONTROL_PLANE_TOOLS = ['deploy_swarm', 'list_deployments', 'deployment_status', 'deployment_health', 'deployment_metrics', 'deployment_orders', 'scale_deployment', 'stop_deployment'] as const;

@@ -1,6 +1,12 @@
+// The client commands load this module, so it loads nothing that takes long to: zod and the API contract
+// only as types (answers are typed by the contract's schemas, not parsed with them), and Node's own
+// http and https rather than fetch, whose implementation (undici) is loaded and compiled at the first
+// request, which took longer than the rest of `tradeswarm ps` (bench:cli's `ps, against serve` row).
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { z } from 'zod';
+import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, healthSchema, orderRecordSchema } from '../contract/index.js';
 import { InvalidInputError, TradeswarmError, errorChain } from '../core/index.js';
-import type { agentLogLineSchema, deploymentStatusSchema, deploymentViewSchema, errorBodySchema, eventRecordSchema, fillRecordSchema, healthSchema, orderRecordSchema } from './schemas.js';
 
 /** Where `tradeswarm serve` listens by default, and where clients go when given no URL. */
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:7070';
@@ -58,7 +64,7 @@ export interface DeployInput {
 
 /**
  * A typed client of `tradeswarm serve`'s /v1 API, used by the CLI's client commands and the MCP
- * tools. Answers are typed by the API's zod schemas (`schemas.ts`).
+ * tools. Answers are typed by the API contract's zod schemas (src/contract/).
  * Every method throws a retryable TradeswarmError saying how to start a server when none answers,
  * and a {@link ServerError} with the server's message (every field at fault, for a bad spec) otherwise.
  */
@@ -132,23 +138,52 @@ export class ControlPlaneClient {
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    let response: Response;
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const headers = {
+      ...(text === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }),
+      ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}),
+    };
+    let response: IncomingMessage;
     try {
-      response = await fetch(new URL(path, this.url), {
-        method,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      response = await send(new URL(path, this.url), method, headers, text);
     } catch (error) {
       throw new TradeswarmError(
         `no tradeswarm server answers at ${this.url} (${errorChain(error)}); start one with \`tradeswarm serve\` (it listens on ${DEFAULT_SERVER_URL}), or point --url / TRADESWARM_URL at yours`,
         { cause: error, retryable: true },
       );
     }
-    const answer: unknown = await response.json().catch(() => null);
-    if (!response.ok) throw new ServerError(response.status, answer);
+    const answer = await jsonOf(response);
+    const status = response.statusCode ?? 0;
+    if (status < 200 || status > 299) throw new ServerError(status, answer);
     return answer as T;
   }
+}
+
+/** Sends a request; resolves with the response once its head arrived, rejects when none came (no server, refused, reset). */
+function send(url: URL, method: string, headers: Readonly<Record<string, string>>, body: string | undefined): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers }, resolve);
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** The response's body as JSON; null when it is none (empty, not JSON, or cut off). */
+function jsonOf(response: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('error', () => resolve(null));
+    // A body cut off: 'close' without 'end' (after 'end', resolving again changes nothing).
+    response.on('close', () => resolve(null));
+    response.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+      } catch {
+        resolve(null);
+      }
+    });
+  });
 }
 
 function query(options: Readonly<Record<string, number | string | undefined>>): string {
