@@ -389,7 +389,7 @@ export class Deployment {
    * agent or its standby may be replayed from it: the steps from the oldest of the agents' latest
    * checkpoints (an agent gone for good is never replayed; one without a checkpoint is, from the
    * first step), and at least the last closed one (a mesh's late orders of it). At most
-   * `2 × swarm.checkpointEverySteps + 100` steps (700 by default): an agent whose checkpoint is older
+   * `2 × swarm.checkpointEverySteps + 100` steps (600 by default): an agent whose checkpoint is older
    * (it fell silent long ago) is replayed from the journal. The ledger holds the same steps (see
    * {@link StepLedger.forget}), and when the steps whose orders have not filled yet were published.
    */
