@@ -284,8 +284,8 @@ describe('a deployment on a manual clock, agents in process', () => {
   });
 
   // Issue 15: a deployment that runs for days held every step it published, and grew until serve died.
-  it('a long run holds only the steps since the oldest checkpoint, and an agent restarted late is replayed right: the trades of a run without the fault', async () => {
-    const swarm = { topology: 'mesh', checkpointEverySteps: 50 };
+  it('a long run holds only the steps since the oldest checkpoint (and the last 100), and an agent restarted late is replayed right: the trades of a run without the fault', async () => {
+    const swarm = { topology: 'mesh', checkpointEverySteps: 150 };
     const steps = 3_000;
     // A fault-free run trades as the backtest does (test/e2e/swarm.test.ts; src/swarm may not run the backtest engine).
     const clean = await runToEnd(await harness(swarm, { barCount: steps }));
@@ -303,12 +303,12 @@ describe('a deployment on a manual clock, agents in process', () => {
     const report = await runToEnd(h);
     expect(report.outcome).toBe('complete');
     expect(report.steps).toMatchObject({ total: steps, published: steps, decided: steps });
-    // Checkpoints come after steps 49, 99… 2,799: the kill after step 2,829 finds the one after 2,799 and replays the 30 after it.
-    expect(report.events.find((event) => event.kind === 'restarted' && event.agent === killed)?.detail).toMatch(/resumed from its checkpoint after step 2799, replayed 3\d steps$/);
-    // As each step closes: the steps after the oldest latest checkpoint (one interval, 50, at most), never the 3,000;
-    // well under the documented bound of 2 × 50 + 100.
-    expect(most).toBeGreaterThanOrEqual(45);
-    expect(most).toBeLessThanOrEqual(51);
+    // Checkpoints come after steps 149, 299… 2,699: the kill after step 2,829 finds the one after 2,699 and replays the 130 after it.
+    expect(report.events.find((event) => event.kind === 'restarted' && event.agent === killed)?.detail).toMatch(/resumed from its checkpoint after step 2699, replayed 13\d steps$/);
+    // As each step closes: the steps after the oldest latest checkpoint (one interval, 150, at most), never the 3,000;
+    // under the documented bound of 2 × 150 + 100.
+    expect(most).toBeGreaterThanOrEqual(140);
+    expect(most).toBeLessThanOrEqual(151);
     expect(clean.trades.length).toBeGreaterThan(100);
     expect(books(report)).toEqual(books(clean));
   }, 300_000);

@@ -136,7 +136,10 @@ export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
 /** Steps per replay message to a restarted agent. */
 const REPLAY_CHUNK = 200;
 
-/** Steps held past twice the checkpoint interval (see {@link Deployment.heldSteps}): those in flight, a lagging agent's. */
+/**
+ * Closed steps always held, and held past twice the checkpoint interval (see {@link Deployment.heldSteps}):
+ * a slow decider's late orders of a step need its bars, a lagging agent's too.
+ */
 const HELD_MARGIN_STEPS = 100;
 
 /** How the run was placed, for the report: what runs it, not what it did. */
@@ -388,7 +391,8 @@ export class Deployment {
    * How many published steps it holds in memory (for tests and metrics). It keeps a step while an
    * agent or its standby may be replayed from it: the steps from the oldest of the agents' latest
    * checkpoints (an agent gone for good is never replayed; one without a checkpoint is, from the
-   * first step), and at least the last closed one (a mesh's late orders of it). At most
+   * first step), and at least the last 100 closed ones (a slow mesh decider's late orders of them,
+   * an agent lagging behind real-time pacing). At most
    * `2 × swarm.checkpointEverySteps + 100` steps (600 by default): an agent whose checkpoint is older
    * (it fell silent long ago) is replayed from the journal. The ledger holds the same steps (see
    * {@link StepLedger.forget}), and when the steps whose orders have not filled yet were published.
@@ -631,7 +635,7 @@ export class Deployment {
    */
   #letGo(): void {
     const { checkpointEverySteps } = this.#options.spec.swarm;
-    let floor = Math.max(0, this.#closedSteps - 1);
+    let floor = Math.max(0, this.#closedSteps - HELD_MARGIN_STEPS);
     for (const agent of this.plan.agents) {
       if (this.#fleet.lifecycleOf(agent.id) === 'gone') continue;
       const resume = this.#fleet.resumeOf(agent.id) ?? this.#resumeCheckpoints?.get(agent.id);
