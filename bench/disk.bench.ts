@@ -20,6 +20,7 @@ interface Options {
   readonly tmpfs: { readonly setupMs: number; readonly writeMBps: number };
   readonly tmpfsInMemoryCgroup: { readonly memoryLimitMiB: number; readonly tmpfsSizeMiB: number; readonly writtenMiB: number; readonly writer: string };
   readonly imagePerSandbox: { readonly setupMs: number; readonly mkfsMs: number; readonly unmountMs: number; readonly writeMBps: number };
+  readonly root: { readonly writableSetupMs: number; readonly readOnlySetupMs: number; readonly hostFolders: readonly string[] };
   readonly sharedWithProjectQuotas:
     | { readonly oneTimeSetupMs: number; readonly setupMs: number; readonly quotaMiB: number; readonly writtenMiBAsUser: number; readonly writtenMiBAsRoot: number }
     | { readonly unavailable: string; readonly kernelConfig: readonly string[] };
@@ -65,6 +66,9 @@ async function main(): Promise<void> {
   rows.push({ name: 'set-up per sandbox: image (sparse copy of the template\'s, loop device, mount)', value: { amount: options.imagePerSandbox.setupMs, unit: 'ms' } });
   rows.push({ name: 'set-up per sandbox: … an mkfs.ext4 of its own instead of the copy', value: { amount: options.imagePerSandbox.mkfsMs, unit: 'ms' } });
   rows.push({ name: 'end of a sandbox: unmount of its disk', value: { amount: options.imagePerSandbox.unmountMs, unit: 'ms' } });
+  const folders = ['/', ...options.root.hostFolders.map((name) => `/${name}`), '/etc'].join(', ');
+  rows.push({ name: `set-up per sandbox: its root, writable (overlays on ${folders}, upper layers on its disk)`, value: { amount: options.root.writableSetupMs, unit: 'ms' } });
+  rows.push({ name: 'set-up per sandbox: … the read-only root before (tmpfs, read-only binds, /etc layer)', value: { amount: options.root.readOnlySetupMs, unit: 'ms' } });
   const cgroup = options.tmpfsInMemoryCgroup;
   rows.push({ name: `tmpfs of ${cgroup.tmpfsSizeMiB} MiB, writer in a ${cgroup.memoryLimitMiB} MiB memory cgroup: written before it stopped (${cgroup.writer})`, value: { amount: cgroup.writtenMiB, unit: 'MiB' } });
   const shared = options.sharedWithProjectQuotas;

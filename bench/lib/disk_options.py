@@ -149,6 +149,58 @@ for _ in range(3):
     unmounted.append(timed_ms(lambda: umount(point)))
     supervisor.attach_disk(image, point)
 results["imagePerSandbox"]["unmountMs"] = median(unmounted)
+
+# The root a sandbox's init assembles with its disk mounted (see `assemble` in guest/supervisor.py): a
+# skeleton tmpfs, writable overlays over it, over each host folder (/usr, and /lib* where they are not
+# links) and over the /etc layer and the host's /etc, their upper layers on the disk. Beside it, the
+# read-only root it replaced: the tmpfs, the host folders bind-mounted read-only, the /etc layer under a
+# read-only overlay, the root remounted read-only.
+MNT_DETACH = 2
+ETC_FILES = {"passwd": "root:x:0:0:root:/root:/bin/bash\n", "group": "root:x:0:\n", "hostname": "bench\n", "hosts": "127.0.0.1\tlocalhost\n"}
+host_folders = ["usr"] + [name for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32") if os.path.isdir("/" + name) and not os.path.islink("/" + name)]
+root, etc_layer = folder("root"), folder("etc-layer")
+
+
+def detach_all(path):
+    """Lazily unmounts every mount stacked at `path`, with what is mounted below them."""
+    while libc.umount2(path.encode(), MNT_DETACH) == 0:
+        pass
+
+
+def writable_root(layers):
+    os.mkdir(layers, 0o700)
+    supervisor.mount("tmpfs", root, "tmpfs", supervisor.MS_NOSUID | supervisor.MS_NODEV, "mode=755,size=1m")
+    for name in (*host_folders, "etc"):
+        os.mkdir(os.path.join(root, name))
+    supervisor.mount_overlay(root, [root], layers, "root")
+    for name in host_folders:
+        supervisor.mount_overlay(os.path.join(root, name), ["/" + name], layers, name)
+    supervisor.build_etc_layer(etc_layer, ETC_FILES)
+    supervisor.mount_overlay(os.path.join(root, "etc"), [etc_layer, "/etc"], layers, "etc")
+
+
+def read_only_root():
+    supervisor.mount("tmpfs", root, "tmpfs", 0, "mode=755,size=8m")
+    for name in host_folders:
+        os.mkdir(os.path.join(root, name))
+        supervisor.bind("/" + name, os.path.join(root, name), read_only=True)
+    os.mkdir(os.path.join(root, "etc"))
+    supervisor.build_etc_layer(etc_layer, ETC_FILES)
+    os.chdir(etc_layer)
+    supervisor.mount("overlay", os.path.join(root, "etc"), "overlay", supervisor.MS_RDONLY | supervisor.MS_NOSUID | supervisor.MS_NODEV, "lowerdir=.:/etc")
+    os.chdir("/")
+    supervisor.mount(None, root, None, supervisor.MS_REMOUNT | supervisor.MS_BIND | supervisor.MS_RDONLY)
+
+
+writable, read_only = [], []
+for round_number in range(rounds):
+    read_only.append(timed_ms(read_only_root))
+    detach_all(root)
+    detach_all(etc_layer)
+    writable.append(timed_ms(lambda: writable_root(os.path.join(point, "layers-%d" % round_number))))
+    detach_all(root)
+    detach_all(etc_layer)
+results["root"] = {"writableSetupMs": median(writable), "readOnlySetupMs": median(read_only), "hostFolders": host_folders}
 umount(point)
 
 # One shared filesystem with project quotas: a folder per sandbox with its own project id and limit.

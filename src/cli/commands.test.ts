@@ -25,7 +25,7 @@ describe('the list of commands', () => {
       expect(options('run')).toEqual([]);
     }
     const deployments = await program(['ps']);
-    expect(deployments.commands.filter((command) => command.options.length > 0).map((command) => command.name())).toEqual(['deploy', 'ps', 'status', 'orders', 'logs', 'restart', 'stop']);
+    expect(deployments.commands.filter((command) => command.options.length > 0).map((command) => command.name())).toEqual(['deploy', 'ps', 'status', 'orders', 'logs', 'restart', 'scale', 'stop']);
   });
 
   it("names every control plane tool in mcp's description", () => {

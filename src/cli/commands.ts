@@ -68,7 +68,7 @@ const MODULES: readonly CommandModule[] = [
         term: 'mcp [options]',
         description:
           'serve the execution service to an AI assistant over MCP on stdio (tool: run_code); with a control plane (--url or TRADESWARM_URL) also its tools: ' +
-          'deploy_swarm, list_deployments, deployment_status, deployment_health, deployment_metrics, deployment_orders, stop_deployment',
+          'deploy_swarm, list_deployments, deployment_status, deployment_health, deployment_metrics, deployment_orders, scale_deployment, stop_deployment',
       },
     ],
     module: 'exec',
@@ -99,6 +99,11 @@ const MODULES: readonly CommandModule[] = [
         name: 'restart',
         term: 'restart [options] <deployment> <agent>',
         description: "restart a lost agent: one try of the recovery ladder (how a staging deployment recovers; prod's recover by themselves)",
+      },
+      {
+        name: 'scale',
+        term: 'scale [options] <deployment> <role> <replicas>',
+        description: 'run the agents of a role alone (1) or each with a hot standby that takes over when it is lost (2), while the deployment runs',
       },
       { name: 'stop', term: 'stop [options] <deployment>', description: 'stop a deployment for good: agents checkpoint and exit, sandboxes are killed; it is not resumed' },
     ],

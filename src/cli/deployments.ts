@@ -67,13 +67,15 @@ function statusText(status: DeploymentStatusAnswer): string {
     lines.push(
       '',
       table(
-        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'SANDBOX', 'STANDBY'],
+        ['AGENT', 'STATE', 'HEALTH', 'RESTARTS', 'EPOCH', 'TIER', 'REPLICAS', 'SANDBOX', 'STANDBY'],
         status.agentList.map((agent) => [
           agent.id,
           agent.lifecycle,
           agent.health?.status ?? '-',
           String(agent.restarts),
           String(agent.epoch),
+          agent.tier,
+          String(agent.replicas),
           agent.placement,
           agent.standby === null ? '-' : `${agent.standby.placement} (epoch ${agent.standby.epoch}${agent.standby.ready ? ', ready' : ', starting'})`,
         ]),
@@ -193,6 +195,17 @@ export function registerDeploymentCommands(program: Command): void {
     .action(async (ref: string, agentId: string, options: ClientOptions) => {
       const view = await clientOf(options).restartAgent(ref, agentId);
       print(options, view, () => `restarting ${agentId} of ${view.name}; \`tradeswarm status ${view.name}\` shows how it went\n`);
+    });
+
+  clientOptions(program.command('scale'))
+    .description(commandDescription('scale'))
+    .argument('<deployment>', 'its name or id')
+    .argument('<role>', 'an agent as `status` lists it, a role (trader, decider, coordinator, collector, executor: every agent of it), or all')
+    .argument('<replicas>', '1: each runs alone; 2: each runs with a hot standby in a sandbox of its own, which takes over when it is lost (prod)')
+    .action(async (ref: string, role: string, replicas: string, options: ClientOptions) => {
+      if (!/^\d+$/.test(replicas)) throw new InvalidInputError('replicas', `must be 1 or 2, got ${JSON.stringify(replicas)}`);
+      const view = await clientOf(options).scale(ref, role, Number(replicas));
+      print(options, view, () => `scaled ${role} of ${view.name} to ${replicas} ${replicas === '1' ? 'replica' : 'replicas'}; \`tradeswarm status ${view.name}\` shows each agent's standby\n`);
     });
 
   clientOptions(program.command('stop'))

@@ -121,6 +121,11 @@ export class ControlPlaneClient {
     return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/agents/${encodeURIComponent(agentId)}/restart`);
   }
 
+  /** `POST /v1/deployments/:ref/scale`: the agents of `role` (an agent id, a role, or `all`) run alone (1) or with a hot standby (2). */
+  scale(ref: string, role: string, replicas: number): Promise<DeploymentViewAnswer> {
+    return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/scale`, { role, replicas });
+  }
+
   /** `POST /v1/deployments/:ref/stop`: stops it for good; resolves once it stopped. */
   stop(ref: string, options: { readonly liquidate?: boolean } = {}): Promise<DeploymentViewAnswer> {
     return this.#call('POST', `/v1/deployments/${encodeURIComponent(ref)}/stop${options.liquidate === true ? '?liquidate=true' : ''}`);

@@ -5,9 +5,9 @@ import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf } from '../swarm/index.js';
+import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
-import { type EnvironmentName, type Environments, ENVIRONMENTS, checkCapacity } from './environments.js';
+import { type EnvironmentName, type Environments, ENVIRONMENTS, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
 import { type DeploymentRecord, ControlPlaneRepository, type EventRecord, type FillRecord, type OrderRecord, type StoreChange } from './repository.js';
 
@@ -75,9 +75,13 @@ export interface DeploymentStatus extends DeploymentView {
     readonly restarts: number;
     readonly placement: string;
     readonly epoch: number;
+    /** The resource tier of its sandbox (and its standby's), by the spec's `swarm.resources` and the environment. */
+    readonly tier: TierName;
     readonly health: { readonly status: HealthStatus; readonly reasons: readonly HealthReason[]; readonly sinceMs: number } | null;
     /** Its hot standby (`swarm.standby`): where it runs, its epoch, whether it is ready to take over; null without one. */
     readonly standby: { readonly placement: string; readonly epoch: number; readonly ready: boolean } | null;
+    /** How many processes it is to run as (see {@link ControlPlane.scale}): 1 alone, 2 with a hot standby. */
+    readonly replicas: number;
   }>;
   readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>;
   readonly events: readonly EventRecord[];
@@ -89,6 +93,8 @@ export interface DeploymentStatus extends DeploymentView {
 interface Live {
   readonly record: DeploymentRecord;
   readonly spec: SwarmSpec;
+  /** Each agent's resource tier, by id. */
+  readonly tiers: ReadonlyMap<string, TierName>;
   readonly deployment: Deployment;
   readonly close: () => Promise<void>;
   readonly startedAtMs: number;
@@ -102,6 +108,8 @@ interface Live {
   stoppedBy?: { readonly liquidate: boolean };
   /** This server stepped down: the deployment stops here and nothing more of it is stored (the server that leads resumes it). */
   abandoned: boolean;
+  /** The replicas an operator set, by agent id, as stored (see {@link ControlPlane.scale}). */
+  replicas: Readonly<Record<string, number>>;
 }
 
 const DEFAULT_TEMPLATE = 'base';
@@ -158,9 +166,10 @@ export class ControlPlane {
 
   /**
    * Creates a deployment and starts it: the spec is checked and its data loaded, the environment's
-   * sandbox limit checked, and only then is anything stored or started.
+   * resource tiers and sandbox limit checked, and only then is anything stored or started.
    * @throws SpecError naming every mistake of the spec; InvalidInputError for a bad env or name;
-   *   CapacityError past the environment's sandboxes; DeploymentNameTakenError for a taken name.
+   *   TierNotAllowedError naming the field of a tier the environment does not allow; CapacityError
+   *   past the environment's sandboxes; DeploymentNameTakenError for a taken name.
    */
   async deploy(request: DeployRequest): Promise<DeploymentView> {
     const env = request.env ?? 'dev';
@@ -170,6 +179,7 @@ export class ControlPlane {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
     this.#checkTemplate(spec, env);
     this.#checkStandby(spec, env);
+    this.#tiersOf(spec, env);
     this.#checkCapacity(env, sandboxesOf(spec));
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
     const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
@@ -194,7 +204,17 @@ export class ControlPlane {
       ...view,
       // In the plan's order, whichever agent came up first.
       agentList: (snapshot?.agents ?? [])
-        .map((agent) => ({ id: agent.id, lifecycle: agent.lifecycle, restarts: agent.restarts, placement: agent.placement, epoch: agent.epoch ?? 0, health: agent.health ?? null, standby: agent.standby ?? null }))
+        .map((agent) => ({
+          id: agent.id,
+          lifecycle: agent.lifecycle,
+          restarts: agent.restarts,
+          placement: agent.placement,
+          epoch: agent.epoch ?? 0,
+          tier: live?.tiers.get(agent.id) ?? this.#options.environments[record.env as EnvironmentName].defaultTier,
+          health: agent.health ?? null,
+          standby: agent.standby ?? null,
+          replicas: live?.deployment.replicasOf(agent.id) ?? 1,
+        }))
         .sort((a, b) => planIndex(live, a.id) - planIndex(live, b.id)),
       positions: await this.#repo.positions(record.id),
       events: events.slice(-20),
@@ -304,6 +324,38 @@ export class ControlPlane {
     return this.#view(record);
   }
 
+  /**
+   * Sets how many processes the agents of `role` run as, while the deployment runs: 2 gives each a
+   * hot standby in a sandbox of its own (started now; it takes over when its agent is lost), 1 ends
+   * the standbys they have. `role` is an agent's id, a role of the topology (`trader`, `decider`,
+   * `coordinator`, `collector`, `executor`: every agent of it), or `all`. The setting is stored before
+   * it is applied, and holds across failovers and restarts of the server; a `scaled` event records it.
+   * @throws DeploymentNotFoundError; InvalidInputError naming `deployment` (not running here), `role`
+   *   or `replicas`; CapacityError when the environment's sandboxes would not suffice (nothing changes).
+   */
+  async scale(ref: string, role: string, replicas: number): Promise<DeploymentView> {
+    const record = await this.#find(ref);
+    const live = this.#live.get(record.id);
+    if (live === undefined) throw new InvalidInputError('deployment', `${record.name} is ${record.state}, not running on this server: only a running deployment can be scaled`);
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 2) {
+      throw new InvalidInputError('replicas', `must be 1 (the agent alone) or 2 (the agent and a hot standby), got ${replicas}`);
+    }
+    const env = record.env as EnvironmentName;
+    const { failover } = this.#options.environments[env];
+    if (replicas > 1 && failover !== 'automatic') {
+      throw new InvalidInputError('replicas', `a second replica is a hot standby, which takes over by itself, and ${env} recovers ${failover === 'manual' ? 'by hand' : 'nothing'} (failover: ${failover}); scale in an environment with failover automatic (prod)`);
+    }
+    const agents = agentsOfRole(live.deployment.plan.agents, role, record.name);
+    const adding = agents.filter((id) => live.deployment.replicasOf(id) < replicas).length;
+    if (adding > 0) this.#checkCapacity(env, adding);
+    const next = { ...live.replicas, ...Object.fromEntries(agents.map((id) => [id, replicas])) };
+    await this.#repo.setReplicas(record.id, next);
+    live.replicas = next;
+    for (const id of agents) live.deployment.scale(id, replicas);
+    await this.#repo.appendEvent(record.id, { kind: 'scaled', detail: `${role === agents[0] ? role : `${role} (${agents.join(', ')})`} to ${replicas} ${replicas === 1 ? 'replica: the agent alone' : 'replicas: the agent and a hot standby'}` });
+    return this.#view(record);
+  }
+
   /** Prunes what each environment no longer keeps (its retention), then again after `pruneEveryMs`. */
   async #prune(): Promise<void> {
     const { environments, clock, logger } = this.#options;
@@ -370,9 +422,24 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * Each agent's resource tier in `env`: what `swarm.resources` asks for its role, or the
+   * environment's smallest allowed tier.
+   * @throws TierNotAllowedError naming the field of a tier the environment does not allow.
+   */
+  #tiersOf(spec: SwarmSpec, env: EnvironmentName): Map<string, TierName> {
+    const environment = this.#options.environments[env];
+    return new Map(
+      planOf(spec).agents.map((agent) => {
+        const asked = requestedTierOf(spec.swarm, agent);
+        return [agent.id, tierFor(environment, asked?.tier, asked?.field).name];
+      }),
+    );
+  }
+
   #checkCapacity(env: EnvironmentName, adding: number): void {
     let inUse = 0;
-    for (const live of this.#live.values()) if (live.record.env === env) inUse += sandboxesOf(live.spec);
+    for (const live of this.#live.values()) if (live.record.env === env) inUse += sandboxesOf(live.spec, live.replicas);
     checkCapacity(this.#options.environments[env], inUse, adding);
   }
 
@@ -394,9 +461,16 @@ export class ControlPlane {
     const stored = await this.#repo.spec(record.id, record.specVersion);
     const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
-    if (resuming) this.#checkCapacity(env, sandboxesOf(spec));
+    if (resuming) this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
-    const launcher = runtime.launcher({ swarmId: record.id, template: this.#templateOf(spec, env), env: environments[env].templateEnvs });
+    const tiers = this.#tiersOf(spec, env);
+    const launcher = runtime.launcher({
+      swarmId: record.id,
+      template: this.#templateOf(spec, env),
+      env: environments[env].templateEnvs,
+      tierOf: (agent) => tiers.get(agent.id) ?? environments[env].defaultTier,
+      tierTemplates: environments[env].tierTemplates,
+    });
     const journaled = this.#repo.journalOf(record.id);
     // A step the fence refused: this server no longer leads, and stops every deployment at once.
     const fenced = (error: unknown): never => {
@@ -427,6 +501,7 @@ export class ControlPlane {
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
       // The environment's failover mode: dev none, staging manual, prod automatic (overridable by its config).
       recovery: this.#options.environments[record.env as EnvironmentName].failover,
+      replicas: new Map(Object.entries(record.replicas)),
       // Stored as events: `logs` and the live stream show each change of an agent's health (a first check that finds it healthy is no news).
       onHealth: (health, previous) => {
         const step = deployment.currentStep;
@@ -441,11 +516,13 @@ export class ControlPlane {
     const live: Live = {
       record,
       spec,
+      tiers,
       deployment,
       startedAtMs: clock.now(),
       totalSteps: feed.stepCount,
       suspending: false,
       abandoned: false,
+      replicas: record.replicas,
       done: Promise.resolve(),
       close: async () => {
         await deployment.close().catch(() => undefined);
@@ -561,9 +638,23 @@ function healthLine(health: Pick<AgentHealth, 'status' | 'reasons'>): string {
   return health.reasons.length === 0 ? health.status : `${health.status}: ${health.reasons.map((reason) => `${reason.detail} (${reason.level})`).join('; ')}`;
 }
 
-/** The sandboxes a spec's deployment holds: one per agent, and one per standby. */
-function sandboxesOf(spec: SwarmSpec): number {
-  return planOf(spec).agents.length * (spec.swarm.standby ? 2 : 1);
+/** The sandboxes a spec's deployment holds: one per agent, and one per standby (the spec's, or as an operator scaled it). */
+function sandboxesOf(spec: SwarmSpec, replicas: Readonly<Record<string, number>> = {}): number {
+  return planOf(spec).agents.reduce((sum, agent) => sum + (replicas[agent.id] ?? (spec.swarm.standby ? 2 : 1)), 0);
+}
+
+/** The roles `scale` takes: an agent's id, every agent of a kind, or `all`. */
+const ALL_AGENTS = 'all';
+
+/**
+ * The ids of the agents `role` names, in plan order.
+ * @throws InvalidInputError naming `role`, listing what the deployment has.
+ */
+function agentsOfRole(agents: Deployment['plan']['agents'], role: string, deployment: string): string[] {
+  const named = agents.filter((agent) => role === ALL_AGENTS || agent.id === role || agent.kind === role).map((agent) => agent.id);
+  if (named.length > 0) return named;
+  const kinds = [...new Set(agents.map((agent) => agent.kind))];
+  throw new InvalidInputError('role', `${deployment} has no agent or role ${JSON.stringify(role)}; give an agent id (${agents.map((agent) => agent.id).join(', ')}), a role (${kinds.join(', ')}) or ${ALL_AGENTS}`);
 }
 
 /** Where agent `id` stands in its deployment's plan. */

@@ -66,6 +66,17 @@ describe('limits', () => {
     expect(tierFor(prod, 'T4').name).toBe('T4');
     expect(() => tierFor(dev, 'T4')).toThrow(TierNotAllowedError);
     expect(() => tierFor(dev, 'T4')).toThrow('tier T4 is not allowed in dev, which allows T1; choose one of those, or widen environments.dev.cpus and memoryMB in the config file');
+    // Named by the spec's field that asked for it.
+    expect(() => tierFor(dev, 'T3', 'swarm.resources.roles.decider')).toThrow(
+      'swarm.resources.roles.decider: tier T3 is not allowed in dev, which allows T1; choose one of those, or widen environments.dev.cpus and memoryMB in the config file',
+    );
+  });
+
+  it('names a template per tier for clouds other than the local one, from the config file', () => {
+    const environments = compileEnvironments({ environments: { prod: { tierTemplates: { T4: 'prod-agent-8cpu' } } } });
+    expect(environments.prod.tierTemplates).toEqual({ T4: 'prod-agent-8cpu' });
+    expect(environments.dev.tierTemplates).toEqual({});
+    expect(() => compileEnvironments({ environments: { prod: { tierTemplates: { T5: 'x' } } } }, 'envs.yaml')).toThrow(/environments\.prod\.tierTemplates/);
   });
 
   it('refuses a deploy that would pass the sandbox limit, naming the limit, the use and what to do', () => {

@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SpecError, specProblemOf } from '../runspec/index.js';
+import { RESOURCE_TIERS, type ResourceTier, TIER_NAMES, type TierName, describeTier } from '../sandbox/index.js';
 import { CapacityError, TierNotAllowedError } from './errors.js';
+
+export { RESOURCE_TIERS, type ResourceTier, type TierName };
 
 /** The environments a deployment runs in, from trying things out to trading for real. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -14,26 +17,6 @@ export type EnvironmentName = (typeof ENVIRONMENTS)[number];
  */
 export const FAILOVER_MODES = ['none', 'manual', 'automatic'] as const;
 export type FailoverMode = (typeof FAILOVER_MODES)[number];
-
-/** The resource tiers' names, smallest first. */
-const TIER_NAMES = ['T1', 'T2', 'T3', 'T4'] as const;
-export type TierName = (typeof TIER_NAMES)[number];
-
-/** A sandbox size an agent role can ask for: CPU cores, memory and disk. */
-export interface ResourceTier {
-  readonly name: TierName;
-  readonly cpus: number;
-  readonly memoryMB: number;
-  readonly diskMB: number;
-}
-
-/** The resource tiers, smallest first. */
-export const RESOURCE_TIERS = {
-  T1: { name: 'T1', cpus: 1, memoryMB: 512, diskMB: 1024 },
-  T2: { name: 'T2', cpus: 2, memoryMB: 1536, diskMB: 5120 },
-  T3: { name: 'T3', cpus: 4, memoryMB: 2048, diskMB: 10_240 },
-  T4: { name: 'T4', cpus: 8, memoryMB: 4096, diskMB: 20_480 },
-} as const satisfies Record<TierName, ResourceTier>;
 
 /** One environment's rules, complete. */
 export interface Environment {
@@ -53,6 +36,12 @@ export interface Environment {
   /** The sandbox template its agents run in, and the env vars every agent gets there. */
   readonly template: string;
   readonly templateEnvs: Readonly<Record<string, string>>;
+  /**
+   * Off the embedded local cloud (E2B, an external cloud): the template of each tier's size, by tier.
+   * A tier named here runs in its template; one left out runs in `template`, whatever its size. The
+   * local cloud makes a template per tier by itself and ignores this. @default {}
+   */
+  readonly tierTemplates: Readonly<Partial<Record<TierName, string>>>;
   /** The smallest allowed tier: what a role that names none gets. */
   readonly defaultTier: TierName;
 }
@@ -75,6 +64,7 @@ const DEFAULTS: Readonly<Record<EnvironmentName, Omit<Environment, 'name' | 'def
     failover: 'none',
     template: 'dev-trading-agent',
     templateEnvs: { ENV: 'dev', LOG_LEVEL: 'debug' },
+    tierTemplates: {},
   },
   staging: {
     maxSandboxes: 10,
@@ -86,6 +76,7 @@ const DEFAULTS: Readonly<Record<EnvironmentName, Omit<Environment, 'name' | 'def
     failover: 'manual',
     template: 'staging-trading-agent',
     templateEnvs: { ENV: 'staging', LOG_LEVEL: 'info' },
+    tierTemplates: {},
   },
   prod: {
     maxSandboxes: 50,
@@ -97,6 +88,7 @@ const DEFAULTS: Readonly<Record<EnvironmentName, Omit<Environment, 'name' | 'def
     failover: 'automatic',
     template: 'prod-trading-agent',
     templateEnvs: { ENV: 'prod', LOG_LEVEL: 'warn' },
+    tierTemplates: {},
   },
 };
 
@@ -116,6 +108,7 @@ const environmentOverride = z.strictObject({
   failover: z.enum(FAILOVER_MODES).optional(),
   template: z.string().min(1).max(128).optional(),
   templateEnvs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an env var name'), z.string().max(4096)).optional(),
+  tierTemplates: z.partialRecord(z.enum(TIER_NAMES), z.string().min(1).max(128)).optional(),
 });
 
 /** A config file: `environments:` with any of `dev`, `staging`, `prod`. */
@@ -146,7 +139,7 @@ export function compileEnvironments(file: unknown = {}, source = 'environments c
         },
       ]);
     }
-    compiled[name] = Object.freeze({ name, ...merged, templateEnvs: Object.freeze({ ...merged.templateEnvs }), defaultTier: smallest.name });
+    compiled[name] = Object.freeze({ name, ...merged, templateEnvs: Object.freeze({ ...merged.templateEnvs }), tierTemplates: Object.freeze({ ...merged.tierTemplates }), defaultTier: smallest.name });
   }
   return Object.freeze(compiled);
 }
@@ -166,12 +159,13 @@ export function allowedTiers(environment: Pick<Environment, 'cpus' | 'memoryMB'>
 
 /**
  * The resource tier an agent role gets in `environment`: `requested`, or the smallest allowed.
- * @throws TierNotAllowedError naming the tier, the environment and the tiers it allows.
+ * @param field where `requested` was asked for (`swarm.resources.roles.hub`), for the error.
+ * @throws TierNotAllowedError naming the field, the tier, the environment and the tiers it allows.
  */
-export function tierFor(environment: Environment, requested?: TierName): ResourceTier {
+export function tierFor(environment: Environment, requested?: TierName, field?: string): ResourceTier {
   const tier = RESOURCE_TIERS[requested ?? environment.defaultTier];
   if (!allowedTiers(environment).some((allowed) => allowed.name === tier.name)) {
-    throw new TierNotAllowedError(tier.name, environment.name, allowedTiers(environment).map((allowed) => allowed.name));
+    throw new TierNotAllowedError(tier.name, environment.name, allowedTiers(environment).map((allowed) => allowed.name), field);
   }
   return tier;
 }
@@ -189,10 +183,6 @@ function tiersWithin(environment: Pick<Environment, 'cpus' | 'memoryMB'>): Resou
   return TIER_NAMES.map((name) => RESOURCE_TIERS[name]).filter(
     (tier) => tier.cpus >= cpus.min && tier.cpus <= cpus.max && tier.memoryMB >= memoryMB.min && tier.memoryMB <= memoryMB.max,
   );
-}
-
-function describeTier(tier: ResourceTier): string {
-  return `${tier.cpus} core${tier.cpus === 1 ? '' : 's'}, ${tier.memoryMB} MB`;
 }
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {

@@ -28,8 +28,10 @@ export class TierNotAllowedError extends TradeswarmError {
     readonly tier: string,
     readonly environment: string,
     readonly allowed: readonly string[],
+    /** Where the tier was asked for (`swarm.resources.roles.hub`), when known. */
+    readonly field?: string,
   ) {
-    super(`tier ${tier} is not allowed in ${environment}, which allows ${allowed.join(', ')}; choose one of those, or widen environments.${environment}.cpus and memoryMB in the config file`);
+    super(`${field === undefined ? '' : `${field}: `}tier ${tier} is not allowed in ${environment}, which allows ${allowed.join(', ')}; choose one of those, or widen environments.${environment}.cpus and memoryMB in the config file`);
   }
 }
 

@@ -7,7 +7,7 @@ import { SpecError, specProblemOf } from '../runspec/index.js';
 import type { ControlPlane } from './controlplane.js';
 import { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, NotLeaderError, TierNotAllowedError } from './errors.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
-import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, stopQuerySchema, streamQuerySchema } from './schemas.js';
+import { SPEC_LIMIT_BYTES, barsBodySchema, deployBodySchema, eventsQuerySchema, logsQuerySchema, ordersQuerySchema, scaleBodySchema, stopQuerySchema, streamQuerySchema } from './schemas.js';
 
 /** Options of {@link controlPlaneRoutes}. */
 export interface ControlPlaneRoutesOptions {
@@ -53,6 +53,7 @@ export function controlPlaneErrorStatus(error: unknown): number | undefined {
  * - `POST /v1/deployments/:ref/bars` `{bars: [{symbol, time, open, high, low, close, volume}]}` → published
  *   into a deployment whose feed is the bus;
  * - `POST /v1/deployments/:ref/agents/:agent/restart` → a lost agent climbs the recovery ladder once (manual recovery);
+ * - `POST /v1/deployments/:ref/scale` `{role, replicas}` → the agents of `role` run alone (1) or with a hot standby (2);
  * - `POST /v1/deployments/:ref/stop` → once it stopped;
  * - `GET /v1/stream?deployment=` → server-sent events as the store records them: `state` (a
  *   deployment's state), `step` (a closed step with its orders and fills), `event` (its history);
@@ -110,6 +111,10 @@ export const controlPlaneRoutes: FastifyPluginAsync<ControlPlaneRoutesOptions> =
     });
   });
   app.post<{ Params: { ref: string; agent: string } }>('/v1/deployments/:ref/agents/:agent/restart', (request) => plane().restartAgent(request.params.ref, request.params.agent));
+  app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/scale', (request) => {
+    const body = parse(scaleBodySchema, request.body, 'the request body');
+    return plane().scale(request.params.ref, body.role, body.replicas);
+  });
   app.post<{ Params: { ref: string } }>('/v1/deployments/:ref/stop', (request) => {
     const query = parse(stopQuerySchema, request.query, 'the query');
     return plane().stop(request.params.ref, { liquidate: query.liquidate === 'true' });

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { errorMessage } from '../core/index.js';
 import type { ControlPlaneClient, DeploymentStatusAnswer, DeploymentViewAnswer } from './client.js';
 import { ENVIRONMENTS } from './environments.js';
-import { deployBodySchema } from './schemas.js';
+import { deployBodySchema, scaleBodySchema } from './schemas.js';
 
 /** The names of the tools {@link registerControlPlaneTools} adds, in the order it adds them. */
-export const CONTROL_PLANE_TOOLS = ['deploy_swarm', 'list_deployments', 'deployment_status', 'deployment_health', 'deployment_metrics', 'deployment_orders', 'stop_deployment'] as const;
+export const CONTROL_PLANE_TOOLS = ['deploy_swarm', 'list_deployments', 'deployment_status', 'deployment_health', 'deployment_metrics', 'deployment_orders', 'scale_deployment', 'stop_deployment'] as const;
 
 /** Options of {@link registerControlPlaneTools}. */
 export interface ControlPlaneToolsOptions {
@@ -156,6 +156,25 @@ export function registerControlPlaneTools(server: McpServer, client: ControlPlan
       attempt('deployment_orders', async () => {
         const orders = await client.orders(ref, { ...(fromStep === undefined ? {} : { fromStep }), ...(limit === undefined ? {} : { limit }) });
         return answer(`${orders.length} order${orders.length === 1 ? '' : 's'} of ${ref}${fromStep === undefined ? '' : ` from step ${fromStep}`}`, { orders });
+      }),
+  );
+
+  server.registerTool(
+    'scale_deployment',
+    {
+      title: 'Scale a deployment',
+      description:
+        'Sets how many processes the agents of a role run as while the deployment runs: 1 each alone, 2 each with a hot standby in a sandbox of its own that takes over when it is lost (prod only). Stored, and kept across failovers and server restarts.',
+      inputSchema: {
+        deployment,
+        role: scaleBodySchema.shape.role,
+        replicas: scaleBodySchema.shape.replicas,
+      },
+    },
+    ({ deployment: ref, role, replicas }) =>
+      attempt('scale_deployment', async () => {
+        const view = await client.scale(ref, role, replicas);
+        return answer(`scaled ${role} of ${view.name} to ${replicas} replica${replicas === 1 ? '' : 's'}`, view);
       }),
   );
 

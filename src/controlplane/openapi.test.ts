@@ -50,6 +50,7 @@ describe('the OpenAPI document', () => {
       '/v1/deployments/{ref}/events': ['get'],
       '/v1/deployments/{ref}/bars': ['post'],
       '/v1/deployments/{ref}/agents/{agent}/restart': ['post'],
+      '/v1/deployments/{ref}/scale': ['post'],
       '/v1/deployments/{ref}/stop': ['post'],
       '/v1/stream': ['get'],
       '/v1/openapi.json': ['get'],

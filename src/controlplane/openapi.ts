@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   agentLogLineSchema,
   barsBodySchema,
+  scaleBodySchema,
   deployBodySchema,
   deploymentStatusSchema,
   deploymentViewSchema,
@@ -25,6 +26,7 @@ export const OPENAPI_PATH = '/v1/openapi.json';
 const COMPONENTS = {
   DeployRequest: deployBodySchema,
   BarsRequest: barsBodySchema,
+  ScaleRequest: scaleBodySchema,
   PublishedBars: publishedBarsSchema,
   DeploymentView: deploymentViewSchema,
   DeploymentStatus: deploymentStatusSchema,
@@ -86,6 +88,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
     summary: "Restarts a lost agent: one try of the recovery ladder (a manual environment's recovery); its events say how it went.",
     success: { status: 200, schema: 'DeploymentView' },
     errors: [400, 401, 404, 500, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/deployments/{ref}/scale',
+    summary: 'Sets how many processes the agents of a role run as while it runs: 1 alone, 2 with a hot standby (prod); stored, and kept across failovers and restarts of the server.',
+    body: 'ScaleRequest',
+    success: { status: 200, schema: 'DeploymentView' },
+    errors: [400, 401, 404, 409, 500, 503],
   },
   { method: 'post', path: '/v1/deployments/{ref}/stop', summary: 'Stops it for good (agents checkpoint, sandboxes are killed), liquidating its positions when asked; answers once it stopped.', query: stopQuerySchema, success: { status: 200, schema: 'DeploymentView' }, errors: [401, 404, 500, 503] },
   {

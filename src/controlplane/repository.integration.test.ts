@@ -62,7 +62,7 @@ describe('the control plane repository', () => {
     for (let i = 0; i < 4; i++) await journal.stepClosed(step(i, 'd1'));
     const stored = await journal.stepsBetween!(1, 3);
     expect(stored).toEqual([1, 2].map((i) => ({ index: i, bars: step(i, 'd1').bars, participants: ['a'], signals: { a: [] }, opened: { equity: 100_000 + i, peakEquity: 100_000 + i, positions: [['AAA', i]] } })));
-    // A step stored before the account was (migration 005) says it has none.
+    // A step stored before the account was (migration 006) says it has none.
     await store.query('UPDATE steps SET opened = NULL WHERE idx = 3');
     expect((await journal.stepsBetween!(3, 10))[0]?.opened).toBeNull();
   });

@@ -25,6 +25,8 @@ export interface DeploymentRecord {
   readonly error: string | null;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
+  /** The replicas an operator set, by agent id (see `ControlPlane.scale`); agents not named follow the spec. */
+  readonly replicas: Readonly<Record<string, number>>;
 }
 
 /** A spec version of a deployment. */
@@ -101,11 +103,19 @@ function deploymentOf(row: Row): DeploymentRecord {
     error: optStr(row.error),
     createdAtMs: num(row.created_at_ms),
     updatedAtMs: num(row.updated_at_ms),
+    replicas: replicasOf(row.replicas),
   };
 }
 
+/** The stored replicas (a JSON object of agent id to count; PGlite and pg both hand jsonb over parsed). */
+function replicasOf(value: unknown): Record<string, number> {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  if (parsed === null || typeof parsed !== 'object') return {};
+  return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
+}
+
 const DEPLOYMENT_COLUMNS =
-  "id, name, env, spec_version, desired, state, closed_steps, orders_count, fills_count, equity, (report->>'finalEquity')::double precision AS final_equity, error, created_at_ms, updated_at_ms";
+  "id, name, env, spec_version, desired, state, closed_steps, orders_count, fills_count, equity, (report->>'finalEquity')::double precision AS final_equity, error, created_at_ms, updated_at_ms, replicas";
 
 /**
  * The control plane's tables, read and written in the shapes the control plane uses. Every write of
@@ -202,6 +212,11 @@ export class ControlPlaneRepository {
       false,
     );
     this.#tell({ type: 'state', deployment: id, state: change.state, desired: change.desired ?? null });
+  }
+
+  /** Records the replicas an operator set (all of them: what is not named follows the spec again). */
+  async setReplicas(id: string, replicas: Readonly<Record<string, number>>): Promise<void> {
+    await this.#write((db) => db.query('UPDATE deployments SET replicas = $2::jsonb, updated_at_ms = $3 WHERE id = $1', [id, JSON.stringify(replicas), this.#now()]), false);
   }
 
   /** Appends an event to a deployment's history. */

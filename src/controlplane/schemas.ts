@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HEALTH_LEVELS, HEALTH_STATUSES, TROUBLE_STATUSES } from '../health/index.js';
 import type { ControlPlane, DeploymentStatus, DeploymentView } from './controlplane.js';
+import { TIER_NAMES } from '../sandbox/index.js';
 import { ENVIRONMENTS } from './environments.js';
 import type { EventRecord, FillRecord, OrderRecord } from './repository.js';
 import type { AgentLogLine } from './agentlogs.js';
@@ -22,6 +23,12 @@ export const deployBodySchema = z.strictObject({
   baseDir: z.string().min(1).max(4096).describe("Where the spec's CSV paths are relative to, on the server's machine (the spec file's folder)."),
   name: z.string().min(1).max(63).optional().describe("The deployment's name; default: the spec's name."),
   env: z.enum(ENVIRONMENTS).optional().describe('dev (the default), staging or prod.'),
+});
+
+/** The body of `POST /v1/deployments/:ref/scale`. */
+export const scaleBodySchema = z.strictObject({
+  role: z.string().min(1).max(128).describe('An agent id (hub, 1-momentum-SPY-60, …), a role of the topology (trader, decider, coordinator, collector, executor: every agent of it), or all.'),
+  replicas: z.int().min(1).max(2).describe('1: the agent alone; 2: the agent and a hot standby in a sandbox of its own, which takes over when the agent is lost (prod only).'),
 });
 
 /** The query of `GET /v1/deployments/:ref/orders`. */
@@ -118,6 +125,7 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
       restarts: z.number().int(),
       placement: z.string(),
       epoch: z.number().int().describe("Which process of the agent runs: raised by each restart; the venue refuses an older one's orders."),
+      tier: z.enum(TIER_NAMES).describe("The resource tier of its sandbox and its standby's (swarm.resources, or the environment's smallest allowed tier)."),
       health: z
         .object({
           status: z.enum(HEALTH_STATUSES),
@@ -130,6 +138,7 @@ export const deploymentStatusSchema = deploymentViewSchema.extend({
         .object({ placement: z.string(), epoch: z.number().int(), ready: z.boolean() })
         .nullable()
         .describe('Its hot standby (swarm.standby): its sandbox, its epoch, and whether it is ready to take over; null without one.'),
+      replicas: z.number().int().describe('How many processes it is to run as (`tradeswarm scale`): 1 alone, 2 with a hot standby.'),
     }),
   ),
   positions: z.array(z.object({ symbol: z.string(), quantity: z.number() })),

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +32,12 @@ export interface LocalCloudOptions {
   dataDir?: string;
   /** Templates besides `base` and `code-interpreter-v1`. */
   templates?: readonly TemplateOptions[];
+  /**
+   * The cores a sandbox may get at most: a template asking for more (a T3 or T4 agent on a 2-core
+   * machine) gets these, as its CPU quota and in what info and metrics report, and the server warns
+   * when it starts. @default the host's (`os.availableParallelism()`)
+   */
+  hostCpus?: number;
   /** Sandbox lifetime when a create request names none. @default 300 */
   defaultTimeoutSeconds?: number;
   /** Longest lifetime a sandbox may ask for. @default 86400 (24 h, like E2B Pro) */
@@ -132,7 +138,17 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const config = compileOptions(options);
   const clock = options.clock ?? new SystemClock();
   const logger = options.logger ?? createLogger('localcloud');
-  const templates = new TemplateRegistry([...BUILTIN_TEMPLATES, ...(options.templates ?? [])]);
+  const hostCpus = options.hostCpus ?? availableParallelism();
+  if (!Number.isInteger(hostCpus) || hostCpus < 1) throw new InvalidInputError('hostCpus', `must be a whole number >= 1, got ${hostCpus}`);
+  const templates = new TemplateRegistry([...BUILTIN_TEMPLATES, ...(options.templates ?? [])], hostCpus);
+  const clamped = templates.clamped();
+  if (clamped.length > 0) {
+    logger.warn(
+      { templates: clamped.map((template) => template.name), hostCpus },
+      `${clamped.map((template) => `${template.name} (${template.requestedCpuCount} cores)`).join(', ')} ask${clamped.length === 1 ? 's' : ''} for more cores than this machine's ${hostCpus}: ` +
+        `${clamped.length === 1 ? 'its' : 'their'} sandboxes get ${hostCpus} (the CPU quota, and the cpuCount that info and metrics report)`,
+    );
+  }
   const support = probeIsolation();
   for (const problem of support.problems) logger.warn(problem);
 

@@ -21,3 +21,4 @@ export { procLiveness, type ProcessLiveness } from './liveness.js';
 export { SandboxOwner, POOL_OWNER_METADATA_KEY, POOL_PROCESS_METADATA_KEY } from './ownership.js';
 export { SandboxPool, POOL_ID_METADATA_KEY, type SandboxPoolOptions, type SandboxPoolStats, type Lease } from './pool.js';
 export { compileRateLimiterOptions, type RateLimiter, type RateLimiterOptions, type RateLimiterSnapshot } from './ratelimit.js';
+export { RESOURCE_TIERS, TIER_NAMES, describeTier, tierTemplateName, type ResourceTier, type TierName } from './tiers.js';

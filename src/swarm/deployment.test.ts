@@ -480,6 +480,53 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(books(report)).toEqual(books(clean));
   });
 
+  it('scales an agent to a hot standby while it runs, fails over to it, and scales it back to the agent alone', async () => {
+    const swarm = { topology: 'star', checkpointEverySteps: 10 };
+    const clean = await runToEnd(await harness(swarm));
+    const victim = 'hub';
+    const standbyReady = (deployment: Deployment): boolean => deployment.toJSON().agents.find((agent) => agent.id === victim)?.standby?.ready === true;
+    let killedAt: number | undefined;
+    let scaledDownAt: number | undefined;
+    const h: Harness = await harness(swarm, {
+      onProgress: (step, deployment) => {
+        if (step === 10) deployment.scale(victim, 2);
+        else if (step > 10 && killedAt === undefined && standbyReady(deployment)) {
+          killedAt = step;
+          void deployment.kill(victim, 'SIGKILL');
+        } else if (killedAt !== undefined && scaledDownAt === undefined && step > killedAt && standbyReady(deployment)) {
+          scaledDownAt = step;
+          deployment.scale(victim, 1);
+        }
+      },
+    });
+    expect(h.deployment.replicasOf(victim)).toBe(1);
+    const report = await runToEnd(h);
+    expect(scaledDownAt).toBeDefined();
+    expect(h.deployment.replicasOf(victim)).toBe(1);
+    const events = report.events.filter((event) => event.agent === victim);
+    expect(events.map((event) => event.kind)).toEqual(['standby', 'lost', 'failed-over', 'standby', 'standby']);
+    expect(events[0]?.detail).toMatch(/^standby ready \(epoch 1, /);
+    // Without the standby the star's hub would have halted the run; it failed over instead.
+    expect(events[2]?.detail).toMatch(/^its standby took over \(epoch 1\)/);
+    expect(events[4]?.detail).toBe('its standby (epoch 2) was ended: scaled to 1 replica');
+    // Every agent, the standby it was scaled to, and the standby started after the failover: no restart.
+    expect(h.launcher.launches).toBe(report.agents.length + 2);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
+  it('refuses a scale it cannot do, naming the field, and changes nothing', async () => {
+    const h = await harness({ topology: 'star' });
+    expect(() => h.deployment.scale('nobody', 2)).toThrow(/^agent: there is no agent nobody; agents: hub, /);
+    expect(() => h.deployment.scale('hub', 3)).toThrow('replicas: must be 1 (the agent alone) or 2 (the agent and a hot standby), got 3');
+    const manual = await harness({ topology: 'star' }, { recovery: 'manual' });
+    expect(() => manual.deployment.scale('hub', 2)).toThrow(/^replicas: a second replica is a hot standby, which takes over by itself, and this deployment recovers lost agents by hand/);
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('complete');
+    expect(h.launcher.launches).toBe(report.agents.length);
+    await runToEnd(manual);
+  });
+
   it('replaces a standby that falls silent, so the failover that follows promotes a live one', async () => {
     // Realtime pacing (a day of data a second) lets the clock run while the run goes on: the frozen standby holds nothing up.
     const victim = 'hub';

@@ -15,10 +15,9 @@ import {
 } from '../agent/index.js';
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
-import { type Clock, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
+import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
-import { buildStrategy } from '../strategy/index.js';
-import { type AgentPlan, type TopologyPlan, planTopology } from '../topology/index.js';
+import type { AgentPlan, TopologyPlan } from '../topology/index.js';
 import type { EndOfDataRule, EquityPoint } from '../portfolio/index.js';
 import { type OrderAnswer, type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import { type Fill, RejectReason } from '../venue/index.js';
@@ -31,7 +30,7 @@ export type { DeploymentSnapshot, DeploymentState } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import { StepLedger } from './ledger.js';
 import type { SwarmOutcome, SwarmReport } from './report.js';
-import { type SwarmSpec, swarmSpecWarnings } from './spec.js';
+import { type SwarmSpec, planOf, swarmSpecWarnings } from './spec.js';
 import { runGaps } from '../runspec/index.js';
 
 
@@ -100,6 +99,12 @@ export interface DeploymentOptions {
   readonly onStateChange?: (state: DeploymentState) => void;
   /** How a lost agent is recovered (the environment's failover mode). @default 'automatic' */
   readonly recovery?: RecoveryMode;
+  /**
+   * Agents whose replicas an operator set (see {@link Deployment.scale}), by agent id: 2 gives the
+   * agent a hot standby whatever `swarm.standby` says, 1 runs it alone. Standbys take over by
+   * themselves, so only where `recovery` is automatic. @default none
+   */
+  readonly replicas?: ReadonlyMap<string, number>;
   /** Called when an agent's health changes (status or reasons), as the checks find it (`previous` undefined at its first check). */
   readonly onHealth?: (health: AgentHealth, previous: AgentHealth | undefined) => void;
   /** Called with each line an agent's process prints (read through the SDK, for sandboxes). */
@@ -118,20 +123,6 @@ export interface DeploymentOptions {
 
 /** The longest wait between two tries of a journal write that failed (they start at 100 ms and double). */
 const JOURNAL_RETRY_MAX_MS = 5_000;
-
-/** The agents a spec deploys, and how they are wired (its topology's plan). */
-export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
-  const { spec, swarm: section, backtest } = swarmSpec;
-  return planTopology({
-    topology: section.topology,
-    strategies: spec.strategies.map((entry, i) => {
-      const built = backtest.strategies[i] ?? buildStrategy(entry);
-      return { name: built.name, symbols: built.symbols ?? [], capability: entry.type };
-    }),
-    ...(section.coordinators === undefined ? {} : { coordinators: section.coordinators }),
-    routing: section.routing,
-  });
-}
 
 /** Steps per replay message to a restarted agent. */
 const REPLAY_CHUNK = 200;
@@ -252,6 +243,7 @@ export class Deployment {
       agentTimeoutMs: section.agentTimeoutMs,
       // Standbys where the environment fails over by itself.
       standbys: section.standby && (options.recovery ?? 'automatic') === 'automatic',
+      ...(options.replicas === undefined || (options.recovery ?? 'automatic') !== 'automatic' ? {} : { replicas: options.replicas }),
       promote: (agentId, epoch) => this.#options.bus.publish(this.#topics.control(agentId), ControlMessage.draft({ command: 'promote', epoch })).then(() => undefined),
       recovery: { mode: options.recovery ?? 'automatic', softRestarts: section.softRestarts, maxRestarts: section.maxRestarts, restartWindowMs: section.restartWindowMs },
       recoveryWaitMs: section.recoveryWaitMs,
@@ -412,6 +404,23 @@ export class Deployment {
    */
   restartAgent(agentId: string): void {
     this.#fleet.requestRestart(agentId);
+  }
+
+  /**
+   * An operator sets how many processes agent `agentId` runs as (see {@link AgentFleet.scale}): 1
+   * alone, 2 with a hot standby, which takes over by itself: only where recovery is automatic.
+   * @throws InvalidInputError naming `agent` or `replicas`.
+   */
+  scale(agentId: string, replicas: number): void {
+    if (replicas > 1 && (this.#options.recovery ?? 'automatic') !== 'automatic') {
+      throw new InvalidInputError('replicas', `a second replica is a hot standby, which takes over by itself, and this deployment recovers lost agents ${this.#options.recovery === 'manual' ? 'by hand' : 'not at all'}; deploy to an environment that fails over automatically (prod)`);
+    }
+    this.#fleet.scale(agentId, replicas);
+  }
+
+  /** How many processes agent `agentId` is to run as (see {@link scale}). */
+  replicasOf(agentId: string): number {
+    return this.#fleet.replicasOf(agentId);
   }
 
   /** Sends a signal to an agent's process (SIGKILL as a crash would). */
@@ -673,7 +682,7 @@ export class Deployment {
     for (let index = from; index < until; index++) {
       const step = stored[index - from];
       if (step?.index !== index) throw new SwarmRunError(`${why}, and the journal does not hold step ${index}`);
-      if (step.opened === null) throw new SwarmRunError(`${why}, and the journal's step ${index} was stored without its account (by a tradeswarm before migration 005): it cannot be replayed`);
+      if (step.opened === null) throw new SwarmRunError(`${why}, and the journal's step ${index} was stored without its account (by a tradeswarm before migration 006): it cannot be replayed`);
       steps.push({ index, bars: step.bars.map((bar) => ({ ...bar })), account: { ...step.opened, positions: step.opened.positions.map(([symbol, units]) => [symbol, units] as [string, number]) }, participants: [...step.participants] });
       signals.push({ index, intents: Object.entries(step.signals).flatMap(([agent, intents]) => (expected.has(agent) ? [...intents] : [])) });
     }

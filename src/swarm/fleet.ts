@@ -1,6 +1,6 @@
 import { type AgentConfig, type Resume, resumeSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
-import { type Clock, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
+import { type Clock, InvalidInputError, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
 import { type MonitoredAgent, type RecoveryPolicy, type RecoveryRung, type SandboxObservation, nextRung, withinWindow } from '../health/index.js';
 import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
@@ -129,6 +129,11 @@ export interface AgentFleetOptions {
   readonly recovery: RecoveryPolicy;
   /** Whether every agent has a hot standby in a sandbox of its own (failover, the ladder's first rung). */
   readonly standbys: boolean;
+  /**
+   * Agents whose replicas an operator set (see {@link AgentFleet.scale}), overriding `standbys`: 1 runs
+   * the agent alone, 2 the agent and a hot standby. @default none
+   */
+  readonly replicas?: ReadonlyMap<string, number>;
   /** Tells the standby of `agentId` whose epoch is `epoch` to take the role over (a `promote` control message). */
   readonly promote: (agentId: string, epoch: number) => Promise<void>;
   /** How long a lost agent may take to come back before it is lost for good. */
@@ -196,10 +201,13 @@ export class AgentFleet {
   readonly #early = new Map<string, number>();
   /** Why an agent's process was not adopted, for its `resumed` event. */
   readonly #notAdopted = new Map<string, string>();
+  /** The replicas an operator set per agent (see {@link scale}); the others follow `standbys`. */
+  readonly #replicas: Map<string, number>;
 
   constructor(options: AgentFleetOptions) {
     this.#options = options;
     this.#stopwatch = options.stopwatch ?? (() => performance.now());
+    this.#replicas = new Map(options.replicas);
   }
 
   /**
@@ -255,8 +263,11 @@ export class AgentFleet {
         };
         this.#agents.set(plan.id, state);
         this.#watchExit(state);
-        if (found?.standby !== undefined) this.#keepStandby(state, found.standby.process, found.standby.epoch, clock.now(), true);
-        else await this.#launchStandby(state);
+        if (found?.standby !== undefined && this.#wantsStandby(plan.id)) this.#keepStandby(state, found.standby.process, found.standby.epoch, clock.now(), true);
+        else {
+          if (found?.standby !== undefined) void found.standby.process.stop({ graceMs: 0 });
+          await this.#launchStandby(state);
+        }
       }),
     );
     const readyTimeoutMs = Math.max(30_000, this.#options.agentTimeoutMs);
@@ -264,7 +275,7 @@ export class AgentFleet {
     // An adopted process that does not beat within an agent timeout is stuck (paused, cut off): a new one replaces it.
     const adoptedDeadline = clock.now() + this.#options.agentTimeoutMs;
     // With standbys, a deployment is up once every agent and every standby is.
-    const up = (agent: AgentState): boolean => agent.ready && (!this.#options.standbys || agent.standby?.ready === true);
+    const up = (agent: AgentState): boolean => agent.ready && (!this.#wantsStandby(agent.plan.id) || agent.standby?.ready === true);
     while (![...this.#agents.values()].every(up)) {
       if (signal?.aborted === true) {
         const ready = [...this.#agents.values()].filter((agent) => agent.ready).length;
@@ -338,10 +349,7 @@ export class AgentFleet {
       [...this.#agents.values()].map(async (state) => {
         const standby = state.standby;
         if (standby !== undefined && !standby.ready && standby.adopted === true) {
-          state.standby = undefined;
-          void standby.process.stop({ graceMs: 0 });
-          this.#options.emit({ agent: state.plan.id, kind: 'standby', detail: `its adopted standby (epoch ${standby.epoch}) sent no heartbeat within ${this.#options.agentTimeoutMs} ms; a new one is started` });
-          void this.#launchStandby(state);
+          this.#dropStandby(state, standby, `its adopted standby (epoch ${standby.epoch}) sent no heartbeat within ${this.#options.agentTimeoutMs} ms; a new one is started`);
         }
         if (state.ready || !state.adopted) return;
         state.adopted = false;
@@ -562,6 +570,44 @@ export class AgentFleet {
       if (state.lifecycle === 'stopping') this.#move(state, 'exited');
     }
     return true;
+  }
+
+  /** How many processes agent `agentId` is to run as: 1 (the agent alone) or 2 (with a hot standby). */
+  replicasOf(agentId: string): number {
+    return this.#wantsStandby(agentId) ? 2 : 1;
+  }
+
+  #wantsStandby(agentId: string): boolean {
+    const set = this.#replicas.get(agentId);
+    return set === undefined ? this.#options.standbys : set > 1;
+  }
+
+  /**
+   * An operator sets how many processes agent `agentId` runs as: 2 starts a hot standby for it now
+   * (in a sandbox of its own, following its checkpoints: it is ready to take over once it beats), 1
+   * ends the standby it has. The agent itself is not touched, and nothing else changes. The change
+   * holds for standbys started later (after a failover) too.
+   * @throws InvalidInputError naming `agent` (no such agent) or `replicas` (not 1 or 2).
+   */
+  scale(agentId: string, replicas: number): void {
+    if (!this.#options.agents.some((plan) => plan.id === agentId)) {
+      throw new InvalidInputError('agent', `there is no agent ${agentId}; agents: ${this.#options.agents.map((plan) => plan.id).join(', ')}`);
+    }
+    if (replicas !== 1 && replicas !== 2) throw new InvalidInputError('replicas', `must be 1 (the agent alone) or 2 (the agent and a hot standby), got ${replicas}`);
+    this.#replicas.set(agentId, replicas);
+    // Not deployed yet: its deployment starts what was asked for.
+    const state = this.#agents.get(agentId);
+    if (state === undefined) return;
+    const standby = state.standby;
+    if (replicas === 2) {
+      if (standby === undefined) void this.#launchStandby(state);
+      return;
+    }
+    if (standby === undefined) return;
+    state.standby = undefined;
+    void standby.process.stop({ graceMs: 0 });
+    this.#options.emit({ agent: agentId, kind: 'standby', detail: `its standby (epoch ${standby.epoch}) was ended: scaled to 1 replica` });
+    this.#changed();
   }
 
   /** Ends every agent and what they run in. */
@@ -841,7 +887,7 @@ export class AgentFleet {
    */
   async #launchStandby(state: AgentState): Promise<void> {
     const { clock } = this.#options;
-    if (!this.#options.standbys || this.#stopping || state.standby !== undefined || state.lifecycle === 'gone') return;
+    if (!this.#wantsStandby(state.plan.id) || this.#stopping || state.standby !== undefined || state.lifecycle === 'gone') return;
     const epoch = ++state.lastEpoch;
     let launched: LaunchedAgent;
     try {
@@ -851,7 +897,8 @@ export class AgentFleet {
       this.#standbyFailed(state);
       return;
     }
-    if (this.#stopping || state.standby !== undefined) {
+    // Stopping, another standby came first, or the agent was scaled down meanwhile.
+    if (this.#stopping || state.standby !== undefined || !this.#wantsStandby(state.plan.id)) {
       void launched.stop({ graceMs: 0 });
       return;
     }

@@ -120,7 +120,7 @@ export interface DeploymentJournal {
 
 /**
  * A closed step as the journal gives it back to replay it to an agent; `opened` is null for a step
- * stored by a tradeswarm that did not store it (before migration 005), which cannot be replayed.
+ * stored by a tradeswarm that did not store it (before migration 006), which cannot be replayed.
  */
 export type StoredStep = Pick<ClosedStep, 'index' | 'bars' | 'participants' | 'signals'> & { readonly opened: ClosedStep['opened'] | null };
 

@@ -1,15 +1,18 @@
 import type { Bus } from '../bus/index.js';
 import { type Clock, type Logger, SystemClock, createLogger, errorMessage, randomId } from '../core/index.js';
 import { pace } from '../market/index.js';
-import type { AgentSignal, Sandbox } from '../sandbox/index.js';
+import type { AgentSignal, Sandbox, TierName } from '../sandbox/index.js';
 import type { EquityPoint } from '../portfolio/index.js';
-import type { TopologyPlan } from '../topology/index.js';
-import { Deployment, planOf } from './deployment.js';
+import type { AgentPlan, TopologyPlan } from '../topology/index.js';
+import { Deployment } from './deployment.js';
 import { openSwarmFeed } from './feeds.js';
 import { type SwarmEvent, SwarmStoppedError } from './fleet.js';
 import type { SwarmReport } from './report.js';
 import { type SandboxTarget, startSwarmRuntime } from './runtime.js';
-import type { SwarmSpec } from './spec.js';
+import { type SwarmSpec, planOf, requestedTierOf } from './spec.js';
+
+/** The tier of a role `swarm.resources` names none for, in a run (which has no environment). */
+const RUN_DEFAULT_TIER: TierName = 'T1';
 
 /** Options of {@link runSwarm}. */
 export interface RunSwarmOptions {
@@ -76,17 +79,21 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
   };
   try {
     const target = options.sandbox ?? { kind: 'local' };
+    // A run has no environment: every tier is allowed, and a role that names none gets the smallest.
+    const { agents } = planOf(swarmSpec);
+    const tierOf = (agent: AgentPlan): TierName => requestedTierOf(section, agent)?.tier ?? RUN_DEFAULT_TIER;
     const runtime = await startSwarmRuntime({
       sandbox: target,
       ...(options.brokerUrl === undefined ? {} : { brokerUrl: options.brokerUrl }),
       templates: [section.template],
-      warmPoolSize: Math.min(planOf(swarmSpec).agents.length, 24),
+      prewarmTiers: [...new Set(agents.map(tierOf))],
+      warmPoolSize: Math.min(agents.length, 24),
       clock,
       logger,
     });
     closers.push(() => runtime.close());
     const { bus } = runtime;
-    const launcher = runtime.launcher({ swarmId, template: section.template });
+    const launcher = runtime.launcher({ swarmId, template: section.template, tierOf });
     const feed = await openSwarmFeed({ spec: swarmSpec, swarmId, bus, clock, logger });
     closers.push(() => feed.close());
 

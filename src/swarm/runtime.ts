@@ -9,10 +9,15 @@ import {
   LOCAL_CLOUD_RATE_LIMIT,
   type SandboxConnection,
   type SandboxProvider,
+  RESOURCE_TIERS,
+  TIER_NAMES,
+  type TierName,
   agentFiles,
   buildBundle,
   createSandboxProvider,
+  tierTemplateName,
 } from '../sandbox/index.js';
+import type { AgentPlan } from '../topology/index.js';
 import type { DeploymentPlacement } from './deployment.js';
 import { SandboxLauncher } from './sandboxes.js';
 
@@ -44,8 +49,13 @@ export interface SwarmRuntimeOptions {
    * connect anonymously. @default an embedded broker with per-agent credentials
    */
   readonly brokerUrl?: string;
-  /** The templates agents run in; on an embedded local cloud each is made with the agent bundle in it. */
+  /**
+   * The templates agents run in. On an embedded local cloud each is made with the agent bundle in it,
+   * and so is one of each resource tier's size, named `<template>-t1` … `<template>-t4`.
+   */
   readonly templates: readonly string[];
+  /** The tiers whose templates a local target's `prewarm` fills. @default every tier */
+  readonly prewarmTiers?: readonly TierName[];
   /** @default 24 (see {@link SandboxTarget}) */
   readonly warmPoolSize?: number;
   readonly clock: Clock;
@@ -59,6 +69,14 @@ export interface SwarmLauncherOptions {
   readonly template: string;
   /** Env vars every agent of the swarm gets besides its config and bus settings. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Each agent's resource tier. On the embedded local cloud the agent runs in `template`'s template
+   * of that size; elsewhere in the tier's template of `tierTemplates`, or, for a tier it leaves out,
+   * in `template` itself (whatever its size: a warning says so). @default every agent in `template`, without a tier
+   */
+  readonly tierOf?: (agent: AgentPlan) => TierName;
+  /** Off the local cloud: the template of each tier's size (an environment's `tierTemplates`). */
+  readonly tierTemplates?: Readonly<Partial<Record<TierName, string>>>;
 }
 
 /**
@@ -126,10 +144,17 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
         logger: logger.child({ part: 'localcloud' }),
         metricsIntervalMs: 0,
         warmPoolSize: target.warmPoolSize ?? options.warmPoolSize ?? 24,
-        templates: [...new Set(options.templates)].map((name) => ({ name, files })),
+        // Each template as it is, and one of each tier's size (a T3 or T4 on a machine of fewer cores
+        // gets the machine's cores: the local cloud says so when it starts).
+        templates: [...new Set(options.templates)].flatMap((name) => [
+          { name, files },
+          ...TIER_NAMES.map((tier) => ({ name: tierTemplateName(name, tier), files, cpuCount: RESOURCE_TIERS[tier].cpus, memoryMB: RESOURCE_TIERS[tier].memoryMB, diskMB: RESOURCE_TIERS[tier].diskMB })),
+        ]),
       });
       closers.push(() => cloud.close());
-      if (target.prewarm === true) for (const template of new Set(options.templates)) await cloud.sandboxes.prewarm(template);
+      if (target.prewarm === true) {
+        for (const template of new Set(options.templates)) for (const tier of options.prewarmTiers ?? TIER_NAMES) await cloud.sandboxes.prewarm(tierTemplateName(template, tier));
+      }
       provider = createSandboxProvider({ connection: cloud.connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
     } else {
       provider = createSandboxProvider({ connection: target.connection });
@@ -141,7 +166,7 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
       provider,
       sandboxKind: target.kind,
       templates: [...new Set(options.templates)],
-      launcher: ({ swarmId, template, env }) => {
+      launcher: ({ swarmId, template, env, tierOf, tierTemplates }) => {
         // One set of credentials per agent for the launcher's life: issuing again replaces the
         // password, which would refuse a process of the agent still connecting (its standby starts
         // beside it, a restart beside a process that is only slow). Old processes are fenced by epoch.
@@ -152,9 +177,25 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
           issued.set(config.agentId, known);
           return known;
         };
+        // Off the local cloud a tier without a template of its own runs in `template`: said once per tier.
+        const untemplated = new Set<TierName>();
+        const templateOfTier = (tier: TierName): string => {
+          if (target.kind === 'local') return tierTemplateName(template, tier);
+          const named = tierTemplates?.[tier];
+          if (named !== undefined) return named;
+          if (!untemplated.has(tier)) {
+            untemplated.add(tier);
+            logger.warn(
+              { swarm: swarmId, tier, template },
+              `tier ${tier} has no template of its own on ${target.kind}: its agents run in ${template}, whatever its size (name one in the config file's environments.<env>.tierTemplates.${tier})`,
+            );
+          }
+          return template;
+        };
         return new SandboxLauncher({
           provider,
           template,
+          ...(tierOf === undefined ? {} : { sizeOf: (agent: AgentPlan) => ({ tier: tierOf(agent), template: templateOfTier(tierOf(agent)) }) }),
           bundle,
           swarmId,
           clock,

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AgentConfig } from '../agent/index.js';
 import { SystemClock, silentLogger } from '../core/index.js';
 import { type AgentBundle, LOCAL_CLOUD_RATE_LIMIT, buildBundle, createSandboxProvider } from '../sandbox/index.js';
@@ -93,6 +93,11 @@ describe('SandboxLauncher', () => {
       await ticking('adopted a1');
       expect((await provider.list({ swarm: 'adopt-test' })).map((info) => info.sandboxId)).toEqual([a1.placement]);
       expect(ended).toBe(false);
+      // Adoption ended the rest of the swarm already: preparing to launch lists it no second time.
+      const listing = vi.spyOn(provider, 'list');
+      await second.prepare();
+      expect(listing).not.toHaveBeenCalled();
+      listing.mockRestore();
 
       // A launcher whose agents cannot outlive it adopts nothing, and looks for nothing.
       const embedded = new SandboxLauncher({ ...options, handOver: false });

@@ -12,8 +12,16 @@ import {
   defaultBundlePath,
   deployAgent,
   inspectSandbox,
+  type TierName,
 } from '../sandbox/index.js';
+import type { AgentPlan } from '../topology/index.js';
 import type { AdoptionCandidate, AgentLauncher, LaunchRequest, LaunchedAgent } from './launcher.js';
+
+/** An agent's sandbox size: its resource tier, and the template that has it. */
+export interface AgentSize {
+  readonly tier: TierName;
+  readonly template: string;
+}
 
 /** The owner tag of every agent sandbox: the next run cleans what a crashed one left (see SandboxOwner). */
 export const AGENT_SANDBOX_OWNER = 'tradeswarm-swarm';
@@ -21,8 +29,13 @@ export const AGENT_SANDBOX_OWNER = 'tradeswarm-swarm';
 /** Options of {@link SandboxLauncher}. */
 export interface SandboxLauncherOptions {
   readonly provider: SandboxProvider;
-  /** The template agents' sandboxes are made from. */
+  /** The template agents' sandboxes are made from, unless {@link sizeOf} names another. */
   readonly template: string;
+  /**
+   * Each agent's resource tier and the template of that size (its standby's and restarts' too); the
+   * tier is kept in the sandbox's metadata (`tier`). @default `template` for every agent, no tier
+   */
+  readonly sizeOf?: (agent: AgentPlan) => AgentSize;
   readonly bundle: AgentBundle;
   /** The swarm's id, kept in each sandbox's metadata. */
   readonly swarmId: string;
@@ -54,7 +67,7 @@ export interface SandboxLauncherOptions {
 
 /**
  * Starts each agent in a sandbox of its own through the `e2b` SDK ({@link SandboxProvider}): the
- * sandbox is tagged with its owner, swarm and agent, the bundle is written unless the template holds
+ * sandbox, of the agent's size, is tagged with its owner, swarm, agent and tier, the bundle is written unless the template holds
  * it, and the agent's process is started with its config and bus settings in env vars. The lifetime
  * of every sandbox is renewed while the launcher is open; `close()` kills them all.
  */
@@ -69,6 +82,8 @@ export class SandboxLauncher implements AgentLauncher {
   #closed = false;
   /** Detaches each process launched or adopted (see {@link release}). */
   readonly #detachers: Array<() => void> = [];
+  /** Whether {@link adopt} already ended what the swarm left, so {@link prepare} need not list it again. */
+  #cleared = false;
 
   /** @throws InvalidInputError naming `sandboxLifetimeMs` or `renewEveryMs`. */
   constructor(options: SandboxLauncherOptions) {
@@ -83,8 +98,9 @@ export class SandboxLauncher implements AgentLauncher {
   }
 
   async prepare(): Promise<void> {
-    if (this.#options.handOver === true) await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
-    else await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
+    if (this.#options.handOver === true) {
+      if (!this.#cleared) await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()));
+    } else await this.#owner.killLeaked(this.#options.provider, { logger: this.#options.logger });
     this.#scheduleRenewal();
   }
 
@@ -134,6 +150,7 @@ export class SandboxLauncher implements AgentLauncher {
       }),
     );
     await this.#endSwarmSandboxes(new Set(this.#sandboxes.keys()), listed);
+    this.#cleared = true;
     return adopted;
   }
 
@@ -164,8 +181,9 @@ export class SandboxLauncher implements AgentLauncher {
   }
 
   async launch(request: LaunchRequest): Promise<LaunchedAgent> {
-    const { provider, template, swarmId, bundle, logger } = this.#options;
+    const { provider, swarmId, bundle, logger } = this.#options;
     const { agent, config } = request;
+    const size = this.#options.sizeOf?.(agent);
     const started = performance.now();
     const previous = request.previous === undefined ? undefined : this.#sandboxes.get(request.previous.placement);
     if (previous !== undefined && request.placement === 'new') {
@@ -177,7 +195,11 @@ export class SandboxLauncher implements AgentLauncher {
     const sandbox =
       reusable !== undefined && (await request.previous?.placementAlive()) === true
         ? reusable
-        : await provider.create({ template, timeoutMs: this.#lifetimeMs, metadata: { ...this.#owner.metadata, tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id } });
+        : await provider.create({
+            template: size?.template ?? this.#options.template,
+            timeoutMs: this.#lifetimeMs,
+            metadata: { ...this.#owner.metadata, tradeswarm: 'swarm-agent', swarm: swarmId, agent: agent.id, ...(size === undefined ? {} : { tier: size.tier }) },
+          });
     this.#sandboxes.set(sandbox.sandboxId, sandbox);
     const sandboxMs = sandbox === reusable ? 0 : performance.now() - started;
     const deployed = await deployAgent(sandbox, {

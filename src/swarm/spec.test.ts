@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { SpecError, parseSpec } from '../runspec/index.js';
-import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, swarmSpecWarnings } from './spec.js';
+import { type SwarmSpec, parseSwarmSection, parseSwarmSpec, planOf, requestedTierOf, swarmSpecWarnings } from './spec.js';
 
 const SIZING = { type: 'fixed-quantity', units: 1 };
 const SPEC = {
@@ -59,6 +59,7 @@ describe('parseSwarmSpec', () => {
     healthCheckMs: 1_000,
     maxLagSteps: 10,
     template: 'base',
+    resources: { roles: {} },
     feed: { source: 'data', loop: false },
   };
 
@@ -95,6 +96,7 @@ describe('parseSwarmSpec', () => {
       healthCheckMs: 0,
       maxLagSteps: 3,
       template: 'agent',
+      resources: { default: 'T2', roles: { root: 'T3', coordinator: 'T1' } },
       feed: { source: 'data', loop: true },
     };
     expect((await parseSwarmSpec(withSwarm(swarm))).swarm).toEqual({ ...swarm, pacing: { mode: 'lockstep' } });
@@ -156,6 +158,36 @@ describe('parseSwarmSpec', () => {
   it('a non-object swarm section is a mistake of `swarm`', async () => {
     const { problems } = await rejection(withSwarm('mesh'));
     expect(problems).toEqual(['swarm | "mesh" | must be a record']);
+  });
+
+  it('gives each agent the tier of its id, else of its kind, else the default, naming the field that asked', async () => {
+    const parsed = await parseSwarmSpec(withSwarm({ topology: 'star', resources: { default: 'T2', roles: { trader: 'T1', '2-momentum-BBB-10': 'T3', hub: 'T4' } } }), 'swarm.yaml', '/nonexistent');
+    expect(planOf(parsed).agents.map((agent) => [agent.id, requestedTierOf(parsed.swarm, agent)])).toEqual([
+      ['hub', { tier: 'T4', field: 'swarm.resources.roles.hub' }],
+      ['1-sma-crossover-AAA-3-8', { tier: 'T1', field: 'swarm.resources.roles.trader' }],
+      ['2-momentum-BBB-10', { tier: 'T3', field: 'swarm.resources.roles.2-momentum-BBB-10' }],
+      ['3-mean-reversion-rsi-AAA-5', { tier: 'T1', field: 'swarm.resources.roles.trader' }],
+    ]);
+    const ring = await parseSwarmSpec(withSwarm({ topology: 'ring', resources: { default: 'T2', roles: { decider: 'T3' } } }), 'swarm.yaml', '/nonexistent');
+    expect(planOf(ring).agents.map((agent) => `${agent.id}:${requestedTierOf(ring.swarm, agent)?.tier}`)).toEqual(['collector:T2', 'analyser:T2', 'risk-assessor:T3', 'executor:T2']);
+    // Naming none leaves the choice to the environment (or `run`'s T1).
+    expect(requestedTierOf((await parseSwarmSpec(SPEC, 'swarm.yaml', '/nonexistent')).swarm, planOf(parsed).agents[0]!)).toBeUndefined();
+  });
+
+  it.each([
+    [{ resources: { default: 'T5' } }, 'swarm.resources.default | "T5" | must be one of "T1", "T2", "T3", "T4"'],
+    [{ resources: { roles: { hub: 'large' } } }, 'swarm.resources.roles.hub | "large" | must be one of "T1", "T2", "T3", "T4"'],
+    [{ resources: { role: { hub: 'T2' } } }, 'swarm.resources.role | {"hub":"T2"} | is not a known field; remove it or check its spelling'],
+    [
+      { resources: { roles: { hub: 'T2' } } },
+      'swarm.resources.roles.hub | "T2" | names no agent of this mesh swarm; use an agent kind (trader) or an agent id (1-sma-crossover-AAA-3-8, 2-momentum-BBB-10, 3-mean-reversion-rsi-AAA-5)',
+    ],
+    [
+      { topology: 'star', resources: { roles: { executor: 'T2', 'sma-crossover': 'T1' } } },
+      'swarm.resources.roles.executor | "T2" | names no agent of this star swarm; use an agent kind (decider, trader) or an agent id (hub, 1-sma-crossover-AAA-3-8, 2-momentum-BBB-10, 3-mean-reversion-rsi-AAA-5)',
+    ],
+  ])('refuses resources %j naming the field', async (swarm, expected) => {
+    expect((await rejection(withSwarm(swarm))).problems[0]).toBe(expected);
   });
 
   it('parseSwarmSection alone validates the section of an already parsed spec', () => {

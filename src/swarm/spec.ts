@@ -2,7 +2,9 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Bar } from '../market/index.js';
 import { type RunOptions, type RunWarning, type Spec, SpecError, loadSpec, parseSpec, parseSpecText, runOptionsFromSpec, specProblemOf, warmUpWarnings } from '../runspec/index.js';
-import { ROUTING_POLICIES, TOPOLOGIES } from '../topology/index.js';
+import { TIER_NAMES, type TierName } from '../sandbox/index.js';
+import { buildStrategy } from '../strategy/index.js';
+import { type AgentPlan, ROUTING_POLICIES, TOPOLOGIES, type TopologyPlan, planTopology } from '../topology/index.js';
 
 /**
  * The `swarm:` section of a spec: how `tradeswarm run` deploys the strategies. Everything else in
@@ -77,6 +79,21 @@ export const swarmSectionSchema = z
     maxLagSteps: z.int().min(1).max(1_000_000).default(10),
     /** The sandbox template agents run in. */
     template: z.string().min(1).default('base'),
+    /**
+     * The resource tier of each agent's sandbox (T1: 1 core, 512 MB, 1 GB disk; T2: 2 cores, 1.5 GB,
+     * 5 GB; T3: 4 cores, 2 GB, 10 GB; T4: 8 cores, 4 GB, 20 GB), by role. A key of `roles` is an agent's
+     * id as `status` lists it (`hub`, `root`, `coordinator-1`, `risk-assessor`, a strategy's
+     * `1-<name>`) or an agent kind (`trader`, `coordinator`, `decider`, `collector`, `executor`), and
+     * must name an agent of this swarm. An agent gets the tier of its id, else of its kind, else
+     * `default`, else its environment's smallest allowed tier (`run`, which has no environment: T1).
+     * `serve` refuses a tier the deployment's environment does not allow. A standby gets its agent's.
+     */
+    resources: z
+      .strictObject({
+        default: z.enum(TIER_NAMES).optional(),
+        roles: z.record(z.string().min(1), z.enum(TIER_NAMES)).default({}),
+      })
+      .prefault({}),
     /**
      * Where the market steps come from (see feeds.ts): `data`, the spec's own data (CSV replay or the
      * synthetic market), once or looping for ever; `bus`, bars anyone publishes on the deployment's
@@ -174,7 +191,7 @@ export function parseSwarmSection(spec: Spec, source: string): SwarmSection {
 export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDir = process.cwd()): Promise<SwarmSpec> {
   const spec = parseSpec(raw, source);
   const swarm = parseSwarmSection(spec, source);
-  return { spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) };
+  return checkedRoles({ spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) }, source);
 }
 
 /**
@@ -185,7 +202,7 @@ export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDi
 export async function parseSwarmSpecText(text: string, source: string, baseDir: string): Promise<SwarmSpec> {
   const spec = parseSpecText(text, source);
   const swarm = parseSwarmSection(spec, source);
-  return { spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) };
+  return checkedRoles({ spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) }, source);
 }
 
 /**
@@ -197,7 +214,65 @@ export async function loadSwarmSpec(file: string): Promise<SwarmSpec> {
   const spec = await loadSpec(file);
   const swarm = parseSwarmSection(spec, file);
   const backtest = await runOptionsFromSpec(spec, dirname(resolve(file)));
-  return { spec, swarm, backtest };
+  return checkedRoles({ spec, swarm, backtest }, file);
+}
+
+/** The agents a spec deploys, and how they are wired (its topology's plan). */
+export function planOf(swarmSpec: SwarmSpec): TopologyPlan {
+  const { spec, swarm: section, backtest } = swarmSpec;
+  return planTopology({
+    topology: section.topology,
+    strategies: spec.strategies.map((entry, i) => {
+      const built = backtest.strategies[i] ?? buildStrategy(entry);
+      return { name: built.name, symbols: built.symbols ?? [], capability: entry.type };
+    }),
+    ...(section.coordinators === undefined ? {} : { coordinators: section.coordinators }),
+    routing: section.routing,
+  });
+}
+
+/** A tier a spec asks for, and the field that asks (for errors). */
+export interface RequestedTier {
+  readonly tier: TierName;
+  /** `swarm.resources.roles.<id or kind>` or `swarm.resources.default`. */
+  readonly field: string;
+}
+
+/**
+ * The tier `swarm.resources` asks for `agent`: its id's, else its kind's, else the default; undefined
+ * when it names none (the agent then gets its environment's smallest allowed tier).
+ */
+export function requestedTierOf(section: SwarmSection, agent: AgentPlan): RequestedTier | undefined {
+  const { roles } = section.resources;
+  for (const key of [agent.id, agent.kind]) {
+    const tier = Object.hasOwn(roles, key) ? roles[key] : undefined;
+    if (tier !== undefined) return { tier, field: `swarm.resources.roles.${key}` };
+  }
+  return section.resources.default === undefined ? undefined : { tier: section.resources.default, field: 'swarm.resources.default' };
+}
+
+/**
+ * `swarmSpec`, once every key of `swarm.resources.roles` names an agent of its plan, by id or kind.
+ * @throws SpecError naming each key that names none, with the kinds and ids there are.
+ */
+function checkedRoles(swarmSpec: SwarmSpec, source: string): SwarmSpec {
+  const { roles } = swarmSpec.swarm.resources;
+  if (Object.keys(roles).length === 0) return swarmSpec;
+  const { agents, topology } = planOf(swarmSpec);
+  const kinds = [...new Set(agents.map((agent) => agent.kind))];
+  const ids = agents.map((agent) => agent.id);
+  const unknown = Object.keys(roles).filter((key) => !kinds.includes(key as AgentPlan['kind']) && !ids.includes(key));
+  if (unknown.length > 0) {
+    throw new SpecError(
+      source,
+      unknown.map((key) => ({
+        field: `swarm.resources.roles.${key}`,
+        value: roles[key],
+        allowed: `names no agent of this ${topology} swarm; use an agent kind (${kinds.join(', ')}) or an agent id (${ids.join(', ')})`,
+      })),
+    );
+  }
+  return swarmSpec;
 }
 
 /**

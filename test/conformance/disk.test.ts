@@ -26,7 +26,7 @@ async function run(sandbox: Sandbox, command: string, user: 'user' | 'root' = 'u
   }
 }
 
-describeLocal("a sandbox's disk: /home/user and /tmp together, at most its template's diskMB", "it checks the local cloud's disk images on this machine's disk, with a template registered in it", () => {
+describeLocal("a sandbox's disk: everything it writes, at most its template's diskMB", "it checks the local cloud's disk images on this machine's disk, with a template registered in it", () => {
   it('stops writes past it inside the sandbox with ENOSPC, and the host keeps the rest of its disk', async () => {
     const sandbox = await Sandbox.create('disk-32', cloud().connection);
     const sandboxDir = dirname(cloud().sandboxes.get(sandbox.sandboxId).dirs.root);
@@ -74,6 +74,28 @@ describeLocal("a sandbox's disk: /home/user and /tmp together, at most its templ
       await sandbox.commands.run('rm /tmp/filler');
       await sandbox.files.write('/home/user/upload.bin', new Uint8Array(16 * MiB).buffer);
       expect((await run(sandbox, 'dd if=/dev/zero of=/tmp/more bs=1M count=20 status=none')).stderr).toMatch(/No space left on device/);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  it('holds writes anywhere else in the sandbox to it too: root in /opt, user in /var/tmp, uploads to /etc', async () => {
+    const sandbox = await Sandbox.create('disk-32', cloud().connection);
+    const sandboxDir = dirname(cloud().sandboxes.get(sandbox.sandboxId).dirs.root);
+    try {
+      const asRoot = await run(sandbox, 'mkdir -p /opt/big && dd if=/dev/zero of=/opt/big/file bs=1M count=40 status=none', 'root');
+      expect(asRoot.exitCode).toBe(1);
+      expect(asRoot.stderr).toMatch(/No space left on device/);
+      expect(allocatedBytes(sandboxDir)).toBeLessThan(32 * MiB + 2 * MiB);
+      await sandbox.commands.run('rm -r /opt/big', { user: 'root' });
+      const asUser = await run(sandbox, 'dd if=/dev/zero of=/var/tmp/big bs=1M count=40 status=none');
+      expect(asUser.stderr).toMatch(/No space left on device/);
+      // What the server writes outside /home/user and /tmp counts against the same disk.
+      await expect(sandbox.files.write('/etc/upload.bin', new Uint8Array(16 * MiB).buffer, { user: 'root' })).rejects.toBeInstanceOf(NotEnoughSpaceError);
+      expect((await sandbox.files.getInfo('/etc/upload.bin', { user: 'root' })).size).toBe(0);
+      await sandbox.commands.run('rm /var/tmp/big');
+      await sandbox.files.write('/etc/upload.bin', new Uint8Array(16 * MiB).buffer, { user: 'root' });
+      expect((await run(sandbox, 'df -B1 --output=used / /usr /etc /tmp | tail -n 4 | sort -u | wc -l')).stdout).toBe('1\n');
     } finally {
       await sandbox.kill();
     }

@@ -50,11 +50,33 @@ describe('files through the unmodified e2b SDK', () => {
     await expect(sandbox().files.read('/home/user/tree/missing.txt')).rejects.toBeInstanceOf(FileNotFoundError);
   });
 
-  it('refuses to write outside /home/user and /tmp, even through a symlink', async () => {
-    await expect(sandbox().files.write('/etc/escaped', 'x')).rejects.toThrow(/permission|read-only/i);
-    await sandbox().commands.run('ln -s /etc /home/user/etc-link');
-    await expect(sandbox().files.write('/home/user/etc-link/escaped', 'x')).rejects.toThrow(/permission|read-only/i);
-    expect((await sandbox().commands.run('ls /etc/escaped 2>&1 || true')).stdout).toMatch(/No such file/);
+  it('writes anywhere in the sandbox: at the root, in /opt, /usr/local and /etc, and user makes folders at the root', async () => {
+    const written = { '/at-the-root.txt': 'root of the tree', '/opt/tool/config.json': '{}', '/usr/local/foo': 'local', '/etc/myconf': 'key=value' };
+    for (const [path, data] of Object.entries(written)) {
+      expect(await sandbox().files.write(path, data, { user: 'root' })).toMatchObject({ path });
+      expect(await sandbox().files.read(path, { user: 'root' })).toBe(data);
+    }
+    expect((await sandbox().commands.run(`cat ${Object.keys(written).join(' ')}; stat -c %U /etc/myconf`)).stdout).toBe(`${Object.values(written).join('')}root\n`);
+    // E2B's own suite writes /0/file as user: the missing folder is made, and given to user.
+    await sandbox().files.write([{ path: '/0/multi.txt', data: 'zero' }, { path: '/home/user/multi.txt', data: 'home' }]);
+    expect((await sandbox().commands.run('cat /0/multi.txt /home/user/multi.txt; echo; stat -c %U /0 /0/multi.txt')).stdout).toBe('zerohome\nuser\nuser\n');
+    expect(await sandbox().files.makeDir('/srv/data', { user: 'root' })).toBe(true);
+    // Moves between the sandbox's filesystems (its root's overlays, its disk's folders) copy, as mv does.
+    await sandbox().files.rename('/usr/local/foo', '/srv/data/foo', { user: 'root' });
+    await sandbox().commands.run('mkdir -p /home/user/moving/sub && echo deep > /home/user/moving/sub/file && ln -s sub/file /home/user/moving/link');
+    await sandbox().files.rename('/home/user/moving', '/tmp/moved');
+    expect((await sandbox().commands.run('cat /tmp/moved/link; stat -c "%U %F" /tmp/moved/sub/file /tmp/moved/link; ls /home/user/moving 2>&1 || true')).stdout).toMatch(/^deep\nuser regular file\nuser symbolic link\n.*No such file/);
+    await sandbox().files.remove('/etc/myconf', { user: 'root' });
+    expect((await sandbox().commands.run('cat /srv/data/foo; ls /usr/local/foo /etc/myconf 2>&1 || true')).stdout).toMatch(/^local.*No such file.*\n.*No such file/s);
+  });
+
+  itLocal("E2B's envd writes as root for any user; the local cloud keeps user to its permissions outside /home/user and /tmp")('refuses user a root file or folder outside /home/user and /tmp, even through a symlink', async () => {
+    await expect(sandbox().files.write('/usr/bin/by-user', 'x')).rejects.toThrow(/permission denied on \/usr\/bin\/by-user/);
+    await expect(sandbox().files.write('/etc/passwd', 'x')).rejects.toThrow(/permission denied on \/etc\/passwd/);
+    await sandbox().commands.run('ln -sfn /etc /home/user/etc-link');
+    await expect(sandbox().files.write('/home/user/etc-link/escaped', 'x')).rejects.toThrow(/permission denied on \/etc\/escaped/);
+    expect((await sandbox().commands.run('ls /usr/bin/by-user /etc/escaped 2>&1 || true; head -c 5 /etc/passwd')).stdout).toMatch(/No such file.*No such file.*\nroot:/s);
+    expect(await sandbox().files.write('/usr/bin/by-root', 'x', { user: 'root' })).toMatchObject({ path: '/usr/bin/by-root' });
   });
 
   itLocal('it needs a template with a 16 MB disk, registered in the local cloud')("refuses an upload past the sandbox's disk size with the SDK's NotEnoughSpaceError", async () => {

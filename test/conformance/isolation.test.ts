@@ -36,24 +36,65 @@ async function exitCodeOf(sandbox: Sandbox, command: string, user: 'user' | 'roo
 }
 
 describeLocal('isolation: escapes that must fail', LOCAL_ONLY, () => {
-  it('cannot write outside /home/user and /tmp, even as root', async () => {
-    const sandbox = await Sandbox.create('base', cloud().connection);
+  it('writes anywhere in its own root as root, never on the host nor in another sandbox; user keeps ordinary permissions', async () => {
+    // Host files of the test's own, public, under /usr and /etc: changed, made private and removed inside a sandbox.
+    const suffix = randomId(8).toLowerCase();
+    const hostFiles = {
+      usrChanged: `/usr/local/share/tradeswarm-test-${suffix}-changed`,
+      usrRemoved: `/usr/local/share/tradeswarm-test-${suffix}-removed`,
+      etcChanged: `/etc/tradeswarm-test-${suffix}-changed.conf`,
+      etcRemoved: `/etc/tradeswarm-test-${suffix}-removed.conf`,
+    };
+    for (const path of Object.values(hostFiles)) writeFileSync(path, `host ${basename(path)}\n`, { mode: 0o644 });
+    const made = [`/escaped-${suffix}`, `/opt/tradeswarm-test-${suffix}/file`, `/usr/bin/tradeswarm-test-${suffix}`, `/etc/tradeswarm-test-${suffix}-new.conf`, `/root/tradeswarm-test-${suffix}`];
+    const [sandbox, other] = await Promise.all([Sandbox.create('base', cloud().connection), Sandbox.create('base', cloud().connection)]);
     try {
-      for (const user of ['user', 'root'] as const) {
-        for (const target of ['/etc/escaped', '/usr/escaped', '/escaped', '/opt/tradeswarm/kernels/escaped']) {
-          const { exitCode, stderr } = await exitCodeOf(sandbox, `echo x > ${target}`, user);
-          expect(exitCode, `${user} writing ${target}`).not.toBe(0);
-          expect(stderr).toMatch(/Read-only file system|Permission denied/);
-        }
+      const script = [
+        ...made.map((path) => `mkdir -p ${dirname(path)} && echo made > ${path}`),
+        `echo changed >> ${hostFiles.usrChanged} && chmod 600 ${hostFiles.usrChanged}`,
+        `echo changed >> ${hostFiles.etcChanged} && chmod 600 ${hostFiles.etcChanged}`,
+        `rm ${hostFiles.usrRemoved} ${hostFiles.etcRemoved}`,
+      ].join(' && ');
+      expect(await exitCodeOf(sandbox, script, 'root')).toEqual({ exitCode: 0, stderr: '' });
+      const seenBy = async (box: Sandbox): Promise<string> =>
+        (await box.commands.run(`for f in ${[...Object.values(hostFiles), ...made].join(' ')}; do if [ -e $f ]; then stat -c "%a $f" $f; cat $f; else echo "missing $f"; fi; done`, { user: 'root' })).stdout;
+      const inside = await seenBy(sandbox);
+      expect(inside).toContain(`600 ${hostFiles.usrChanged}\nhost ${basename(hostFiles.usrChanged)}\nchanged\n`);
+      expect(inside).toContain(`600 ${hostFiles.etcChanged}\nhost ${basename(hostFiles.etcChanged)}\nchanged\n`);
+      expect(inside).toContain(`missing ${hostFiles.usrRemoved}\n`);
+      expect(inside).toContain(`missing ${hostFiles.etcRemoved}\n`);
+      for (const path of made) expect(inside).toContain(`${path}\nmade\n`);
+      // The host and the other sandbox see the host's files as they were, and nothing the sandbox made.
+      const untouched = [
+        ...Object.values(hostFiles).map((path) => `644 ${path}\nhost ${basename(path)}\n`),
+        ...made.map((path) => `missing ${path}\n`),
+      ].join('');
+      expect(await seenBy(other)).toBe(untouched);
+      for (const path of Object.values(hostFiles)) {
+        expect(readFileSync(path, 'utf8')).toBe(`host ${basename(path)}\n`);
+        expect(statSync(path).mode & 0o777).toBe(0o644);
       }
-      expect(existsSync('/etc/escaped')).toBe(false);
-      expect(existsSync('/usr/escaped')).toBe(false);
-      expect((await sandbox.commands.run('echo ok > /home/user/a && echo ok > /tmp/b && cat /home/user/a /tmp/b')).stdout).toBe('ok\nok\n');
-      // root without capabilities can neither remount nor leave the sandbox's root.
-      expect((await exitCodeOf(sandbox, 'mount -o remount,rw /', 'root')).exitCode).not.toBe(0);
+      for (const path of made) expect(existsSync(path), path).toBe(false);
+
+      // user: the ordinary permissions of a Linux user, root's through sudo.
+      for (const target of ['/usr/bin/by-user', '/etc/by-user', '/by-user', hostFiles.etcChanged, '/etc/passwd']) {
+        const { exitCode, stderr } = await exitCodeOf(sandbox, `echo x >> ${target}`);
+        expect(exitCode, `user writing ${target}`).not.toBe(0);
+        expect(stderr).toMatch(/Permission denied/);
+      }
+      expect((await sandbox.commands.run('sudo sh -c "echo by-sudo > /usr/bin/by-sudo" && cat /usr/bin/by-sudo')).stdout).toBe('by-sudo\n');
+      expect((await sandbox.commands.run('echo ok > /home/user/a && echo ok > /tmp/b && echo ok > /var/tmp/c && cat /home/user/a /tmp/b /var/tmp/c')).stdout).toBe('ok\nok\nok\n');
+      // What stays closed to root too: the local cloud's own folders, /proc/sys, remounting.
+      for (const target of ['/opt/tradeswarm/kernels/escaped', '/opt/tradeswarm/guest/escaped']) {
+        const { exitCode, stderr } = await exitCodeOf(sandbox, `echo x > ${target}`, 'root');
+        expect(exitCode, `root writing ${target}`).not.toBe(0);
+        expect(stderr).toMatch(/Read-only file system/);
+      }
+      expect((await exitCodeOf(sandbox, 'mount -o remount,ro /', 'root')).exitCode).not.toBe(0);
       expect((await exitCodeOf(sandbox, 'echo 1 > /proc/sys/vm/drop_caches', 'root')).exitCode).not.toBe(0);
     } finally {
-      await sandbox.kill();
+      await Promise.all([sandbox.kill(), other.kill()]);
+      for (const path of Object.values(hostFiles)) rmSync(path, { force: true });
     }
   });
 
@@ -237,13 +278,22 @@ describeLocal("isolation: the host's secrets in /etc", LOCAL_ONLY, () => {
       renameSync(`${key}.new`, key);
       await expectHidden(key);
 
-      // The sandbox's own files, and the host's public ones, read as usual; none can be changed.
+      // Removed or changed by the sandbox's root, a stand-in hides the host's file all the same: its /etc
+      // is an overlay whose lower layers (the stand-ins, then the host's /etc) it cannot reach.
+      await sandbox.commands.run(`rm -f /etc/shadow && chmod 644 ${key} && echo root-written >> ${key}`, { user: 'root' });
+      const removed = await readAs('root', '/etc/shadow');
+      expect({ exitCode: removed.exitCode, bytesRead: removed.stdout.length }).toEqual({ exitCode: 1, bytesRead: 0 });
+      expect((await readAs('root', key)).stdout).toBe('root-written\n');
+      expect((await readAs('root', '/proc/1/root/etc/shadow')).stdout.length).toBe(0);
+      expect((await sandbox.commands.run('grep -c " /etc " /proc/self/mountinfo; grep " /etc " /proc/self/mountinfo | grep -c "lowerdir=/proc/self/fd/"')).stdout).toBe('1\n1\n');
+
+      // The sandbox's own files, and the host's public ones, read as usual; its root changes its own copy.
       expect((await sandbox.commands.run('cat /etc/passwd')).stdout).toMatch(/^user:x:1000:1000:/m);
       expect((await sandbox.commands.run('cat /etc/hosts')).stdout).toMatch(/^127\.0\.0\.1\tlocalhost /);
       expect((await sandbox.commands.run('cat /etc/os-release')).stdout).toBe(readFileSync('/etc/os-release', 'utf8'));
-      const { exitCode, stderr } = await exitCodeOf(sandbox, 'echo 10.0.0.1 evil >> /etc/hosts', 'root');
-      expect(exitCode).not.toBe(0);
-      expect(stderr).toMatch(/Read-only file system/);
+      await sandbox.commands.run('echo 10.0.0.1 mine >> /etc/hosts', { user: 'root' });
+      expect((await sandbox.commands.run('tail -n 1 /etc/hosts')).stdout).toBe('10.0.0.1 mine\n');
+      expect(readFileSync('/etc/hosts', 'utf8')).not.toContain('10.0.0.1 mine');
     } finally {
       await sandbox.kill();
       await fresh.close();

@@ -2,6 +2,7 @@
 // local cloud, agents in sandboxes) and the embedded store in memory. Deployments run to the
 // backtest's trades; bad input is refused naming each field, and nothing stored or running changes;
 // a clean shutdown suspends a deployment that the next start resumes, and a stopped one stays stopped.
+import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, listen } from '../../src/api/index.js';
@@ -108,6 +109,9 @@ describe('the control plane over HTTP', () => {
       [{ spec: specYaml('bad', 100), baseDir: '/', extra: 1 }, 400, /extra/],
       [{ spec: specYaml('bad', 100), baseDir: '/', name: '../etc' }, 400, /name/],
       [{ spec: specYaml('keeps-running', 100), baseDir: '/', env: 'staging' }, 409, /a deployment named keeps-running exists/],
+      // A tier only prod allows, asked for in dev; a role no agent of the swarm has.
+      [{ spec: specYaml('bad', 100).replace('topology: star', 'topology: star, resources: { roles: { decider: T3 } }'), baseDir: '/', env: 'dev' }, 400, /^swarm\.resources\.roles\.decider: tier T3 is not allowed in dev, which allows T1; choose one of those/],
+      [{ spec: specYaml('bad', 100).replace('topology: star', 'topology: star, resources: { roles: { executor: T1 } }'), baseDir: '/', env: 'dev' }, 400, /swarm\.resources\.roles\.executor: got "T1"; names no agent of this star swarm/],
       [{ spec: specYaml('too-big', 100, 'mesh').replace('risk:', '  - { type: ema-crossover, symbol: AAA, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\n  - { type: ema-crossover, symbol: BBB, fastPeriod: 3, slowPeriod: 9, sizing: { type: fixed-quantity, units: 5 } }\nrisk:'), baseDir: '/', env: 'dev' }, 409, /dev allows 3 sandboxes at once; 0 are in use and this needs 4 more/],
     ];
     for (const [payload, status, message] of refusals) {
@@ -134,6 +138,39 @@ describe('the control plane over HTTP', () => {
     await next.plane.close();
   }, 120_000);
 
+  it("runs each agent and its standby in its role's tier, and status shows each agent's tier", async () => {
+    const { plane, app } = await serving();
+    // prod allows T3 and T4: the hub asks for T4, the traders name none and get prod's smallest, T3.
+    const yaml = specYaml('tiered', 200_000).replace('topology: star', 'topology: star, standby: true, resources: { roles: { hub: T4 } }');
+    const created = await json<View & { id: string }>(app, 'POST', '/v1/deployments', { spec: yaml, baseDir: '/', env: 'prod' });
+    expect(created.status).toBe(201);
+    await until(app, 'tiered', (view) => view.state === 'running' && view.steps > 0);
+    type Agent = { id: string; tier: string; standby: { ready: boolean } | null };
+    let agents: Agent[] = [];
+    while (agents.length === 0 || !agents.every((agent) => agent.standby?.ready === true)) {
+      agents = (await json<{ agentList: Agent[] }>(app, 'GET', '/v1/deployments/tiered')).body.agentList;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(agents.map((agent) => [agent.id, agent.tier])).toEqual([
+      ['hub', 'T4'],
+      ['1-sma-crossover-AAA-4-16', 'T3'],
+      ['2-momentum-BBB-8', 'T3'],
+    ]);
+    // Its sandboxes through the SDK: three agents and three standbys, each of its agent's tier (cores
+    // as many as this machine has, at most; see the local cloud's hostCpus).
+    const sandboxes = await runtime.provider.list({ tradeswarm: 'swarm-agent', swarm: created.body.id });
+    const cores = (tier: number): number => Math.min(tier, availableParallelism());
+    const tiers: Record<string, { template: string; cpuCount: number; memoryMB: number }> = {
+      T3: { template: 'prod-trading-agent-t3', cpuCount: cores(4), memoryMB: 2048 },
+      T4: { template: 'prod-trading-agent-t4', cpuCount: cores(8), memoryMB: 4096 },
+    };
+    expect(sandboxes.map((info) => [info.metadata.agent, info.metadata.tier, info.templateId, info.cpuCount, info.memoryMB]).sort()).toEqual(
+      agents.flatMap((agent) => [agent, agent]).map((agent) => [agent.id, agent.tier, tiers[agent.tier]?.template, tiers[agent.tier]?.cpuCount, tiers[agent.tier]?.memoryMB]).sort(),
+    );
+    await json(app, 'POST', '/v1/deployments/tiered/stop');
+    await plane.close();
+  }, 120_000);
+
   it('suspends running deployments on a clean shutdown, and the next start resumes them to the backtest\'s trades', async () => {
     const first = await serving();
     expect((await json(first.app, 'POST', '/v1/deployments', { spec: specYaml('suspended', 3_000), baseDir: '/', env: 'staging' })).status).toBe(201);
@@ -155,6 +192,64 @@ describe('the control plane over HTTP', () => {
     expect(events.body.filter((event) => event.agentId === null && event.kind !== 'health').map((event) => event.kind)).toEqual(['deployed', 'suspended', 'resumed', 'ended']);
     await second.plane.close();
   }, 180_000);
+
+  it('scales a running deployment: a standby for its hub, stored, kept by the next start; refuses what it cannot do and changes nothing', async () => {
+    // prod fails over by itself; four sandboxes fit the star's three agents and one standby.
+    const small = compileEnvironments({ environments: { prod: { maxSandboxes: 4 } } });
+    const start = async (): Promise<{ plane: ControlPlane; app: FastifyInstance }> => {
+      const plane = await ControlPlane.start({ store, runtime, environments: small, clock, logger: silentLogger });
+      const app = createApp({ logger: silentLogger });
+      await app.register(controlPlaneRoutes, { controlPlane: plane });
+      return { plane, app };
+    };
+    type Agents = { agentList: Array<{ id: string; replicas: number; standby: { ready: boolean } | null }> };
+    const hubOf = async (app: FastifyInstance) => (await json<Agents>(app, 'GET', '/v1/deployments/scaled')).body.agentList.find((agent) => agent.id === 'hub');
+    const standbyReady = async (app: FastifyInstance): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while ((await hubOf(app))?.standby?.ready !== true) {
+        if (Date.now() > deadline) throw new Error(`the hub's standby was not ready within 60 s: ${JSON.stringify(await hubOf(app))}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const first = await start();
+    expect((await json(first.app, 'POST', '/v1/deployments', { spec: specYaml('scaled', 3_000), baseDir: '/', env: 'prod' })).status).toBe(201);
+    await until(first.app, 'scaled', (view) => view.state === 'running' && view.steps >= 20);
+    expect((await hubOf(first.app))?.replicas).toBe(1);
+
+    const scaled = await json<View>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'hub', replicas: 2 });
+    expect(scaled.status).toBe(200);
+    await standbyReady(first.app);
+    expect((await hubOf(first.app))?.replicas).toBe(2);
+
+    const refused = [
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'hub', replicas: 3 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'janitor', replicas: 2 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/scaled/scale', { role: 'all', replicas: 2 }),
+      await json<{ error: { message: string } }>(first.app, 'POST', '/v1/deployments/nope/scale', { role: 'hub', replicas: 2 }),
+    ];
+    expect(refused.map((answer) => answer.status)).toEqual([400, 400, 409, 404]);
+    expect(refused[0]?.body.error.message).toMatch(/replicas/);
+    expect(refused[1]?.body.error.message).toBe('role: scaled has no agent or role "janitor"; give an agent id (hub, 1-sma-crossover-AAA-4-16, 2-momentum-BBB-8), a role (decider, trader) or all');
+    expect(refused[2]?.body.error.message).toMatch(/^prod allows 4 sandboxes at once; 4 are in use and this needs 2 more\. Nothing was changed/);
+    // Nothing of the refused scales was applied.
+    const agents = (await json<Agents>(first.app, 'GET', '/v1/deployments/scaled')).body.agentList;
+    expect(agents.map((agent) => [agent.id, agent.replicas])).toEqual([['hub', 2], ['1-sma-crossover-AAA-4-16', 1], ['2-momentum-BBB-8', 1]]);
+
+    // The next server resumes the deployment with the hub's standby: the setting was stored.
+    await first.plane.close();
+    const second = await start();
+    await standbyReady(second.app);
+    const view = await until(second.app, 'scaled', ended, 240_000);
+    expect(view.state).toBe('complete');
+    const spec = await parseSwarmSpecText(specYaml('scaled', 3_000), 'spec', '/');
+    const { report: expected } = runBacktest(spec.backtest);
+    const status = await json<{ report: { trades: unknown[]; finalEquity: number } }>(second.app, 'GET', '/v1/deployments/scaled');
+    expect(status.body.report.trades).toEqual(expected.trades);
+    expect(status.body.report.finalEquity).toBe(expected.finalEquity);
+    const events = await json<Array<{ kind: string; detail: string | null }>>(second.app, 'GET', '/v1/deployments/scaled/events');
+    expect(events.body.filter((event) => event.kind === 'scaled').map((event) => event.detail)).toEqual(['hub to 2 replicas: the agent and a hot standby']);
+    await second.plane.close();
+  }, 400_000);
 
   it('trades bars published into a deployment whose feed is the bus, as the backtest trades them', async () => {
     const { plane, app } = await serving();

@@ -61,9 +61,9 @@ describe('tradeswarm mcp with a control plane (--url)', () => {
     await rm(folder, { recursive: true, force: true });
   }, 60_000);
 
-  it('lists run_code and the control plane tools, and no scale tool', async () => {
+  it('lists run_code and the control plane tools', async () => {
     const { tools } = await client!.listTools();
-    expect(tools.map((tool) => tool.name)).toEqual(['run_code', 'deploy_swarm', 'list_deployments', 'deployment_status', 'deployment_health', 'deployment_metrics', 'deployment_orders', 'stop_deployment']);
+    expect(tools.map((tool) => tool.name)).toEqual(['run_code', 'deploy_swarm', 'list_deployments', 'deployment_status', 'deployment_health', 'deployment_metrics', 'deployment_orders', 'scale_deployment', 'stop_deployment']);
     expect(tools.find((tool) => tool.name === 'deploy_swarm')?.inputSchema.required).toEqual(['spec']);
   });
 
@@ -93,6 +93,18 @@ describe('tradeswarm mcp with a control plane (--url)', () => {
       { id: '2-momentum-BBB-8', lifecycle: 'running', restarts: 0, health: 'healthy' },
       { id: 'hub', lifecycle: 'running', restarts: 0, health: 'healthy' },
     ]);
+
+    // dev fails over nothing: a standby there would never take over, so a second replica is refused and nothing changes.
+    const standby = await call('scale_deployment', { deployment: 'mcp-long', role: 'hub', replicas: 2 });
+    expect(standby).toMatchObject({ isError: true });
+    expect(standby.line).toMatch(/^scale_deployment failed: replicas: a second replica is a hot standby, which takes over by itself, and dev recovers nothing \(failover: none\)/);
+    const tooMany = await call('scale_deployment', { deployment: 'mcp-long', role: 'hub', replicas: 3 });
+    expect(tooMany.isError).toBe(true);
+    const noRole = await call('scale_deployment', { deployment: 'mcp-long', role: 'janitor', replicas: 1 });
+    expect(noRole.line).toMatch(/^scale_deployment failed: role: mcp-long has no agent or role "janitor"; give an agent id \(hub, 1-sma-crossover-AAA-4-16, 2-momentum-BBB-8\), a role \(decider, trader\) or all$/);
+    const alone = await call('scale_deployment', { deployment: 'mcp-long', role: 'trader', replicas: 1 });
+    expect(alone.isError, alone.line).toBe(false);
+    expect(alone.line).toBe('scaled trader of mcp-long to 1 replica');
 
     const stopped = await call('stop_deployment', { deployment: 'mcp-long' });
     expect(stopped.isError, stopped.line).toBe(false);

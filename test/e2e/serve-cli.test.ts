@@ -101,7 +101,8 @@ describe('the client commands against tradeswarm serve', () => {
     const status = await cli(['status', 'cli-deployment', '--url', url]);
     expect(status.stdout).toMatch(/^cli-deployment \(cli-deployment-[a-z0-9]+\): running, dev, star, lockstep/);
     // Health is whatever the latest check found (`-` before the first); restarts and epochs are 0.
-    expect(status.stdout).toMatch(/AGENT\s+STATE\s+HEALTH\s+RESTARTS\s+EPOCH\s+SANDBOX\s+STANDBY\nhub\s+running\s+(-|healthy|degraded)\s+0\s+0\s+\S+\s+-\n1-sma-crossover-AAA-4-16\s+running\s+\S+\s+0\s+0\s+\S+\s+-\n2-momentum-BBB-8\s+running\s+\S+\s+0\s+0/);
+    // Each agent in dev's only tier, T1, as the spec names none.
+    expect(status.stdout).toMatch(/AGENT\s+STATE\s+HEALTH\s+RESTARTS\s+EPOCH\s+TIER\s+SANDBOX\s+STANDBY\nhub\s+running\s+(-|healthy|degraded)\s+0\s+0\s+T1\s+\S+\s+-\n1-sma-crossover-AAA-4-16\s+running\s+\S+\s+0\s+0\s+T1\s+\S+\s+-\n2-momentum-BBB-8\s+running\s+\S+\s+0\s+0\s+T1/);
     const orders = await cli(['orders', 'cli-deployment', '--json', '--url', url]);
     const lines = orders.stdout.trim().split('\n').map((line) => JSON.parse(line) as { clientOrderId: string; step: number });
     expect(lines.length).toBeGreaterThan(0);

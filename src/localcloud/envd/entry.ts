@@ -9,9 +9,16 @@
  * a time with `O_NOFOLLOW`, naming each step through `/proc/self/fd/<fd>/<name>`: the `openat` +
  * `O_NOFOLLOW` walk that Node has no direct API for. A link planted mid-walk fails the call instead of
  * escaping the sandbox.
+ *
+ * What `user` may do through the files API: in /home/user and /tmp, anything (this server acts there as
+ * envd does on E2B, with root's power, giving new files to the user); elsewhere what Linux lets a process
+ * of that user do (read what it may read, write a file it may write, make, remove or rename an entry in a
+ * folder it may write, sticky folders included), except that the missing folders of a path are made for
+ * it anywhere, as envd's upload does (E2B's own tests write `/0/file` as `user`). Root may do anything
+ * but touch /proc and /dev, whose files are the kernel's.
  */
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readdir, readlink, rmdir, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { LocalSandbox, SandboxUser } from '../sandboxes/index.js';
 import { ConnectError, toConnectError } from './connect.js';
@@ -29,8 +36,8 @@ export interface Identity {
 export interface SandboxLocation {
   /** Canonical absolute path as the sandbox sees it. */
   readonly sandboxPath: string;
-  /** Under /home/user or /tmp, the only places a sandbox may write. */
-  readonly writable: boolean;
+  /** Under /home/user or /tmp, where `user` may do what root may (see the top of this file). */
+  readonly homeOrTmp: boolean;
   /** Host directory the walk starts from: the home or tmp directory, or the sandbox's root view. */
   readonly base: string;
   /** Components from `base` down to the entry; empty for `base` itself. */
@@ -66,7 +73,11 @@ export interface EntryInfoMessage {
 export const ACCESS = { read: 4, write: 2, search: 1 } as const;
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-const WRITABLE_PREFIXES = ['/home/user', '/tmp'] as const;
+/** What {@link copyTree} reads and writes at a time. */
+const COPY_CHUNK_BYTES = 1024 * 1024;
+const HOME_AND_TMP = ['/home/user', '/tmp'] as const;
+/** Where the files API never writes: the kernel's files, which this server (host root, every capability) must not touch for a sandbox. */
+const KERNEL_PREFIXES = ['/proc', '/dev'] as const;
 /** The fixed /etc/passwd and /etc/group of every sandbox (see the sandbox manager). */
 const NOBODY_ID = 65534;
 /** Set-user-ID, set-group-ID and sticky bits (not in Node's typed `fs.constants`). */
@@ -87,12 +98,16 @@ export function locate(sandbox: SandboxFilesystem, path: string, user: SandboxUs
   } catch (error) {
     throw fileError(error, path);
   }
-  const { sandboxPath, hostPath, writable } = resolved;
+  const { sandboxPath, hostPath, homeOrTmp } = resolved;
   // The host path is a root directory followed by the part of the sandbox path below that root's mount point.
-  const mountPoint = writable ? WRITABLE_PREFIXES.find((prefix) => sandboxPath === prefix || sandboxPath.startsWith(`${prefix}/`)) ?? '' : '';
+  const mountPoint = homeOrTmp ? HOME_AND_TMP.find((prefix) => isAtOrBelow(sandboxPath, prefix)) ?? '' : '';
   const below = sandboxPath.slice(mountPoint.length);
   const base = hostPath.slice(0, hostPath.length - below.length) || '/';
-  return { sandboxPath, writable, base, parts: below.split('/').filter(Boolean) };
+  return { sandboxPath, homeOrTmp, base, parts: below.split('/').filter(Boolean) };
+}
+
+function isAtOrBelow(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
 }
 
 /** The location of `relative` (slash-separated, no `..`) below a directory's location. */
@@ -106,16 +121,42 @@ export function nameOf(location: SandboxLocation): string {
   return posix.basename(location.sandboxPath) || '/';
 }
 
-/** @throws ConnectError permission_denied when the location is in the read-only part of the sandbox. */
+/** @throws ConnectError permission_denied when the location is the kernel's (/proc, /dev), which the files API never changes. */
 export function requireWritable(location: SandboxLocation): void {
-  if (!location.writable) {
-    throw new ConnectError('permission_denied', `${location.sandboxPath} is read-only: a sandbox can only write under /home/user and /tmp, so choose a path there`);
+  if (KERNEL_PREFIXES.some((prefix) => isAtOrBelow(location.sandboxPath, prefix))) {
+    throw new ConnectError('permission_denied', `${location.sandboxPath} belongs to the kernel: change it from inside the sandbox with sandbox.commands.run (as root)`);
   }
 }
 
 /** The identity whose permissions apply to reads, or undefined where the sandbox owns everything. */
 export function readerOf(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation): Identity | undefined {
-  return location.writable ? undefined : sandbox.idsOf(user);
+  return location.homeOrTmp ? undefined : sandbox.idsOf(user);
+}
+
+/** The identity whose permissions apply to changes: `user` outside /home/user and /tmp, else none. */
+export function writerOf(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation): Identity | undefined {
+  return user === 'root' ? undefined : readerOf(sandbox, user, location);
+}
+
+/** How a change touches an entry, for {@link checkChange}. */
+export type ChangeKind = 'create' | 'unlink';
+
+/**
+ * Checks that `identity` may make a change to the entry at `path` (a no-follow path from {@link atEntry}),
+ * as Linux checks it for a process without capabilities: `create` asks for write and search permission
+ * on the folder; `unlink` (remove, or rename from or over) for those and, in a sticky folder (/var/tmp),
+ * owning the entry or the folder. Nothing is checked without an identity.
+ * @throws Error with code EACCES when it may not.
+ */
+export async function checkChange(identity: Identity | undefined, path: string, kind: ChangeKind): Promise<void> {
+  if (!identity) return;
+  const denied = (): Error => Object.assign(new Error('permission denied'), { code: 'EACCES' });
+  const folder = await stat(posix.dirname(path));
+  if (!permits(folder, identity, ACCESS.write) || !permits(folder, identity, ACCESS.search)) throw denied();
+  if (kind === 'unlink' && (folder.mode & STICKY) !== 0 && folder.uid !== identity.uid) {
+    const entry = await lstat(path);
+    if (entry.uid !== identity.uid) throw denied();
+  }
 }
 
 /** Whether classic Unix permissions give `identity` the `bit` access (sandbox users have no capabilities). */
@@ -238,6 +279,80 @@ export async function removeChildren(handle: FileHandle): Promise<void> {
 }
 
 /**
+ * Copies the file, link or whole directory tree at `from` to the new entry `to` (both no-follow paths
+ * from {@link atEntry}), keeping modes, owners and link texts: how a move crosses from one of the
+ * sandbox's filesystems to another (rename(2) fails with EXDEV between its disk's folders and its root's
+ * overlays, and for a folder of an overlay's lower layer), as `mv` does.
+ *
+ * Written here rather than with `fs.cp`: that follows paths from the host's root, so a link the sandbox
+ * swaps in while it runs would be followed on the host; this opens every entry with `O_NOFOLLOW` and
+ * names its children through the open folder.
+ * @throws Node errors (ENOSPC when the disk fills; what was copied stays, for the caller to remove), or
+ * EXDEV for a device, FIFO or socket, which it does not copy.
+ */
+export async function copyTree(from: string, to: string): Promise<void> {
+  const stats = await lstat(from);
+  if (stats.isSymbolicLink()) {
+    await symlink(await readlink(from), to);
+    await lchown(to, stats.uid, stats.gid);
+    return;
+  }
+  if (stats.isDirectory()) {
+    await copyOpened(
+      from,
+      DIRECTORY_FLAGS,
+      async () => {
+        await mkdir(to, 0o700);
+        return open(to, DIRECTORY_FLAGS);
+      },
+      async (source, target) => {
+        for (const name of await readdir(pathOf(source))) await copyTree(`${pathOf(source)}/${name}`, `${pathOf(target)}/${name}`);
+      },
+    );
+    return;
+  }
+  const special = (): Error => Object.assign(new Error('a special file cannot be copied'), { code: 'EXDEV' });
+  if (!stats.isFile()) throw special();
+  await copyOpened(
+    from,
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    async (opened) => {
+      if (!opened.isFile()) throw special();
+      return open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    },
+    async (source, target) => {
+      const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
+      for (let read = await source.read(buffer, 0, buffer.length, null); read.bytesRead > 0; read = await source.read(buffer, 0, buffer.length, null)) {
+        await target.write(buffer, 0, read.bytesRead);
+      }
+    },
+  );
+}
+
+/** Opens `from`, makes and opens its copy, copies, gives the copy the owner and mode of what was opened, and closes both. */
+async function copyOpened(
+  from: string,
+  flags: number,
+  makeTarget: (opened: Stats) => Promise<FileHandle>,
+  copy: (source: FileHandle, target: FileHandle) => Promise<void>,
+): Promise<void> {
+  const source = await open(from, flags);
+  try {
+    const opened = await source.stat();
+    const target = await makeTarget(opened);
+    try {
+      await copy(source, target);
+      await target.chown(opened.uid, opened.gid);
+      await target.chmod(opened.mode & 0o7777);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+/**
  * Describes an entry as E2B's `EntryInfo`. A symlink is reported as FILE_TYPE_SYMLINK with the canonical
  * sandbox path it resolves to as `symlinkTarget`, and its target's permission bits as `mode`.
  * @param stats the entry's lstat.
@@ -339,7 +454,7 @@ export function fileError(error: unknown, sandboxPath: string): ConnectError {
     case 'EPERM':
       return new ConnectError('permission_denied', `permission denied on ${sandboxPath}: run as a user that may access it (for example root)`);
     case 'EROFS':
-      return new ConnectError('permission_denied', `${sandboxPath} is read-only: a sandbox can only write under /home/user and /tmp`);
+      return new ConnectError('permission_denied', `${sandboxPath} is on a read-only mount of the sandbox (such as /opt/tradeswarm): write somewhere else`);
     case 'ELOOP':
       return new ConnectError('failed_precondition', `${sandboxPath} has a symlink loop or a symlink that changed while it was used: fix the link and retry`);
     case 'ENOSPC':

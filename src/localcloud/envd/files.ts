@@ -4,14 +4,14 @@
  * body, either of them optionally gzip-encoded.
  */
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { SandboxUser } from '../sandboxes/index.js';
 import { CONNECT_CODES, ConnectError } from './connect.js';
 import type { EnvdHandler } from './context.js';
-import { ACCESS, atEntry, fileError, locate, nameOf, permits, readerOf, requireWritable, type SandboxFilesystem, type SandboxLocation } from './entry.js';
+import { ACCESS, atEntry, checkChange, fileError, locate, nameOf, permits, readerOf, requireWritable, writerOf, type SandboxFilesystem, type SandboxLocation } from './entry.js';
 import { sendJson } from '../http.js';
 
 /** What `POST /files` answers for each file written (envd's `EntryInfo` of its HTTP API). */
@@ -55,7 +55,7 @@ export const handleFilesDownload: EnvdHandler = async ({ sandbox, user, request,
   try {
     const location = locate(sandbox, path, user, true);
     sandboxPath = location.sandboxPath;
-    if (!location.writable && (sandboxPath === '/proc' || sandboxPath.startsWith('/proc/'))) {
+    if (sandboxPath === '/proc' || sandboxPath.startsWith('/proc/')) {
       // This server reads as root with every capability; /proc (kcore, kmsg, …) must be read by the sandbox's own processes.
       throw new ConnectError('permission_denied', `${sandboxPath} can only be read from inside the sandbox: run \`cat ${sandboxPath}\` with sandbox.commands.run`);
     }
@@ -172,24 +172,41 @@ export const handleFilesUpload: EnvdHandler = async ({ sandbox, user, request, r
   }
 };
 
-/** Writes `chunks` to the file at `location`, replacing what it held. */
+/**
+ * Writes `chunks` to the file at `location`, replacing what it held; its missing folders are made
+ * (see envd/entry.ts for what `user` may write).
+ */
 async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, chunks: AsyncIterable<Buffer>): Promise<WriteInfo> {
   requireWritable(location);
   if (location.parts.length === 0) throw Object.assign(new Error(), { code: 'EISDIR' });
   const owner = sandbox.idsOf(user);
-  await atEntry(location, { create: owner }, async (path) => {
+  const writer = writerOf(sandbox, user, location);
+  await atEntry(location, { create: owner, access: writer }, async (path) => {
+    // Checked before the file is opened: opening a file of a lower layer for writing copies it up.
+    const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!existing) await checkChange(writer, path, 'create');
+    else if (writer && existing.isFile() && !permits(existing, writer, ACCESS.write)) throw Object.assign(new Error(), { code: 'EACCES' });
     let handle: FileHandle;
+    let created = true;
     try {
       handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      handle = await open(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      handle = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      created = false;
     }
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) throw new ConnectError('invalid_argument', `${location.sandboxPath} is not a regular file: write to another path`);
+      // Again on what was opened: the file may have been replaced since the check.
+      if (!created && writer && !permits(stats, writer, ACCESS.write)) throw Object.assign(new Error(), { code: 'EACCES' });
+      if (!created) await handle.truncate(0);
       if (stats.uid !== owner.uid || stats.gid !== owner.gid) await handle.chown(owner.uid, owner.gid);
-      // The file is on the sandbox's own disk, which is full for this server (root) as for the sandbox.
+      // The file is on the sandbox's own disk (a copy in its root's upper layer, outside /home/user and
+      // /tmp), which is full for this server (root) as for the sandbox.
       try {
         for await (const chunk of chunks) {
           for (let offset = 0; offset < chunk.length; ) {
@@ -202,7 +219,7 @@ async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location
         if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
         // What was written of it would only keep the disk full.
         await handle.truncate(0);
-        throw new ConnectError('resource_exhausted', `${location.sandboxPath} does not fit: the sandbox's disk (/home/user and /tmp together, its template's diskMB) is full; remove files or write less`);
+        throw new ConnectError('resource_exhausted', `${location.sandboxPath} does not fit: the sandbox's disk (everything it writes, its template's diskMB) is full; remove files or write less`);
       }
     } finally {
       await handle.close();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,12 +11,15 @@ import type { LocalSandbox, SandboxUser } from '../sandboxes/index.js';
 import { resolveSandboxPath, type WritableRoots } from '../sandboxes/paths.js';
 import { encodeEnvelope } from './connect.js';
 import type { EnvdRequestContext, EnvdService } from './context.js';
-import { locate, openDirectory, type EntryInfoMessage } from './entry.js';
+import { copyTree, locate, openDirectory, type EntryInfoMessage } from './entry.js';
 import { MultipartReader, filenameOf, handleFilesDownload, handleFilesUpload, parseHeaderParameters, prefersGzip } from './files.js';
 import { createFilesystemService, type FilesystemEventMessage } from './filesystem.js';
 
+const RUN_AS_ROOT = process.getuid?.() === 0;
 /** The ids files written for `user` get: the real sandbox user when the tests run as root, else our own. */
-const USER_IDS = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+const USER_IDS = RUN_AS_ROOT ? { uid: 1000, gid: 1000 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+/** Tests of what `user` may not do need root-owned files, which only root can make. */
+const itAsRoot = it.skipIf(!RUN_AS_ROOT);
 
 interface FakeSandbox {
   readonly sandbox: LocalSandbox;
@@ -30,7 +33,7 @@ interface FakeSandbox {
 async function createFakeSandbox(): Promise<FakeSandbox> {
   const scratch = await mkdtemp(join(tmpdir(), 'envd-fs-test-'));
   const roots: WritableRoots = { home: join(scratch, 'home'), tmp: join(scratch, 'tmp'), rootView: join(scratch, 'root') };
-  for (const dir of [roots.home, roots.tmp, join(roots.rootView, 'etc'), join(roots.rootView, 'usr/bin'), join(roots.rootView, 'home/user'), join(roots.rootView, 'tmp'), join(roots.rootView, 'proc')]) {
+  for (const dir of [roots.home, roots.tmp, join(roots.rootView, 'etc'), join(roots.rootView, 'usr/bin'), join(roots.rootView, 'home/user'), join(roots.rootView, 'tmp'), join(roots.rootView, 'proc'), join(roots.rootView, 'var/tmp')]) {
     await mkdir(dir, { recursive: true });
   }
   await chown(roots.home, USER_IDS.uid, USER_IDS.gid);
@@ -38,6 +41,7 @@ async function createFakeSandbox(): Promise<FakeSandbox> {
   await writeFile(join(roots.rootView, 'etc/shadow'), 'root:*:1::::::\n', { mode: 0o600 });
   await chown(join(roots.rootView, 'etc/shadow'), 0, 0).catch(() => undefined);
   await writeFile(join(roots.rootView, 'proc/kcore'), 'host memory');
+  await chmod(join(roots.rootView, 'var/tmp'), 0o1777);
   const listeners: Array<() => void> = [];
   let killed = false;
   const homeOf = (user: SandboxUser): string => (user === 'root' ? '/root' : '/home/user');
@@ -210,9 +214,11 @@ describe('MakeDir', () => {
     expect(await rpc('MakeDir', { path: 'file.txt' })).toMatchObject({ status: 400, body: { code: 'invalid_argument' } });
   });
 
-  it('refuses the read-only part of the sandbox', async () => {
-    expect(await rpc('MakeDir', { path: '/etc/new' })).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
-    await expect(lstat(join(current.roots.rootView, 'etc/new'))).rejects.toMatchObject({ code: 'ENOENT' });
+  it('makes missing folders for the user anywhere, as envd does, but never in /proc or /dev', async () => {
+    expect(await rpc('MakeDir', { path: '/opt/new' })).toMatchObject({ status: 200, body: { entry: { path: '/opt/new', owner: 'user' } } });
+    expect(await rpc('MakeDir', { path: '/proc/new' }, 'root')).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    expect(await rpc('MakeDir', { path: '/dev/new' }, 'root')).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    await expect(lstat(join(current.roots.rootView, 'proc/new'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 
@@ -226,11 +232,16 @@ describe('Move', () => {
     await expect(lstat(join(current.roots.home, 'file.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('answers not_found for a missing source and permission_denied outside /home/user and /tmp', async () => {
+  it('answers not_found for a missing source', async () => {
     expect(await rpc('Move', { source: 'missing', destination: 'x' })).toMatchObject({ status: 404, body: { code: 'not_found' } });
+  });
+
+  itAsRoot("answers permission_denied where user may not write outside /home/user and /tmp, and moves there for root", async () => {
     await homeFile('file.txt', 'hello');
     expect(await rpc('Move', { source: 'file.txt', destination: '/etc/file.txt' })).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
     expect(await rpc('Move', { source: '/etc/hostname', destination: 'hostname' })).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    expect(await rpc('Move', { source: '/home/user/file.txt', destination: '/etc/file.txt' }, 'root')).toMatchObject({ status: 200 });
+    expect(await readFile(join(current.roots.rootView, 'etc/file.txt'), 'utf8')).toBe('hello');
   });
 });
 
@@ -290,18 +301,31 @@ describe('Remove', () => {
     expect(await readFile(join(current.roots.home, 'dir/keep.txt'), 'utf8')).toBe('keep');
   });
 
-  it('refuses the read-only part of the sandbox', async () => {
+  itAsRoot('refuses what user may not remove outside /home/user and /tmp; root removes it', async () => {
     expect(await rpc('Remove', { path: '/etc/hostname' })).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
     expect(await readFile(join(current.roots.rootView, 'etc/hostname'), 'utf8')).toBe('sandbox\n');
+    // A sticky folder: user removes its own file, not root's.
+    await writeFile(join(current.roots.rootView, 'var/tmp/roots.txt'), 'r');
+    expect(await rpc('MakeDir', { path: '/var/tmp/mine' })).toMatchObject({ status: 200 });
+    expect(await rpc('Remove', { path: '/var/tmp/roots.txt' })).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    expect(await rpc('Remove', { path: '/var/tmp/mine' })).toMatchObject({ status: 200 });
+    expect(await rpc('Remove', { path: '/etc/hostname' }, 'root')).toMatchObject({ status: 200 });
+    await expect(lstat(join(current.roots.rootView, 'etc/hostname'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to remove the root, and anything in /proc', async () => {
+    expect(await rpc('Remove', { path: '/' }, 'root')).toMatchObject({ status: 400, body: { code: 'invalid_argument' } });
+    expect(await rpc('Remove', { path: '/proc/kcore' }, 'root')).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    expect(await readFile(join(current.roots.rootView, 'proc/kcore'), 'utf8')).toBe('host memory');
   });
 });
 
 describe('symlinks out of the writable directories', () => {
-  it('write through a link to /etc is refused and leaves the file untouched', async () => {
+  itAsRoot("user's write through a link to a root file of /etc is refused and leaves the file untouched", async () => {
     await symlink('/etc/hostname', join(current.roots.home, 'hostname-link'));
     const response = await fetch(`${baseUrl}/files?path=/home/user/hostname-link`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'owned' });
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ code: 403, message: expect.stringContaining('/etc/hostname is read-only') as unknown });
+    expect(await response.json()).toMatchObject({ code: 403, message: expect.stringContaining('permission denied on /etc/hostname') as unknown });
     expect(await readFile(join(current.roots.rootView, 'etc/hostname'), 'utf8')).toBe('sandbox\n');
   });
 
@@ -331,6 +355,30 @@ describe('symlinks out of the writable directories', () => {
     const asRoot = await fetch(`${baseUrl}/files?path=/etc/shadow`, { headers: { 'x-user': 'root' } });
     expect(await asRoot.text()).toBe('root:*:1::::::\n');
     expect((await fetch(`${baseUrl}/files?path=/proc/kcore`, { headers: { 'x-user': 'root' } })).status).toBe(403);
+  });
+});
+
+describe('copyTree (a move between two of the sandbox\'s filesystems)', () => {
+  it('copies files, folders and links with their modes and owners, and never follows a link', async () => {
+    const from = join(current.roots.home, 'tree');
+    await mkdir(join(from, 'sub'), { recursive: true });
+    await writeFile(join(from, 'sub/script.sh'), 'echo hi\n');
+    await chmod(join(from, 'sub/script.sh'), 0o750);
+    await chmod(join(from, 'sub'), 0o710);
+    await writeFile(join(from, 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 5, 7));
+    const hostFile = join(current.scratch, 'host-only.txt');
+    await writeFile(hostFile, 'host');
+    await symlink(hostFile, join(from, 'host-link'));
+    await chown(join(from, 'sub/script.sh'), USER_IDS.uid, USER_IDS.gid);
+    await copyTree(from, join(current.roots.tmp, 'copy'));
+    const to = join(current.roots.tmp, 'copy');
+    expect(await readFile(join(to, 'sub/script.sh'), 'utf8')).toBe('echo hi\n');
+    expect((await stat(join(to, 'sub/script.sh'))).mode & 0o7777).toBe(0o750);
+    expect((await stat(join(to, 'sub'))).mode & 0o7777).toBe(0o710);
+    expect([(await stat(join(to, 'sub/script.sh'))).uid, (await stat(join(to, 'sub/script.sh'))).gid]).toEqual([USER_IDS.uid, USER_IDS.gid]);
+    expect((await readFile(join(to, 'big.bin'))).equals(Buffer.alloc(3 * 1024 * 1024 + 5, 7))).toBe(true);
+    expect((await lstat(join(to, 'host-link'))).isSymbolicLink()).toBe(true);
+    expect(await readlink(join(to, 'host-link'))).toBe(hostFile);
   });
 });
 
@@ -372,6 +420,33 @@ describe('POST /files', () => {
     const response = await fetch(`${baseUrl}/files?path=file.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'short' });
     expect(response.status).toBe(200);
     expect(await readFile(join(current.roots.home, 'file.txt'), 'utf8')).toBe('short');
+  });
+
+  itAsRoot('writes anywhere for root; for user, makes missing folders but writes only where user may', async () => {
+    const upload = (path: string, user: SandboxUser, body: string): Promise<Response> =>
+      fetch(`${baseUrl}/files?path=${path}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-user': user }, body });
+    expect((await upload('/usr/bin/tool', 'root', 'root tool')).status).toBe(200);
+    expect((await upload('/etc/hostname', 'root', 'renamed\n')).status).toBe(200);
+    expect(await readFile(join(current.roots.rootView, 'etc/hostname'), 'utf8')).toBe('renamed\n');
+    // As on E2B, where envd makes the missing folders: its own tests write /0/file as user.
+    expect((await upload('/0/file.txt', 'user', 'at the root')).status).toBe(200);
+    const made = await stat(join(current.roots.rootView, '0/file.txt'));
+    expect([made.uid, made.gid]).toEqual([USER_IDS.uid, USER_IDS.gid]);
+    // Root's files and folders, as Linux would refuse them to a process of user.
+    for (const path of ['/usr/bin/tool', '/usr/bin/new', '/etc/hostname']) {
+      const refused = await upload(path, 'user', 'user was here');
+      expect(refused.status, path).toBe(403);
+      expect(((await refused.json()) as { message: string }).message).toBe(`permission denied on ${path}: run as a user that may access it (for example root)`);
+    }
+    expect(await readFile(join(current.roots.rootView, 'usr/bin/tool'), 'utf8')).toBe('root tool');
+    await expect(lstat(join(current.roots.rootView, 'usr/bin/new'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // A file root left writable for everyone is written, and becomes user's, as envd does.
+    await writeFile(join(current.roots.rootView, 'etc/shared.conf'), 'old', { mode: 0o666 });
+    await chmod(join(current.roots.rootView, 'etc/shared.conf'), 0o666);
+    expect((await upload('/etc/shared.conf', 'user', 'new')).status).toBe(200);
+    expect(await readFile(join(current.roots.rootView, 'etc/shared.conf'), 'utf8')).toBe('new');
+    expect((await upload('/proc/kcore', 'root', 'x')).status).toBe(403);
+    expect(await readFile(join(current.roots.rootView, 'proc/kcore'), 'utf8')).toBe('host memory');
   });
 
   it('writes an octet-stream body, plain and gzip-encoded', async () => {

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher, type Stats } from 'node:fs';
-import { lstat, readdir, rename, type FileHandle } from 'node:fs/promises';
+import { lstat, readdir, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { z } from 'zod';
 import type { SandboxUser } from '../sandboxes/index.js';
 import { ConnectError, firstMessage, keepaliveIntervalMs, parseMessage, serveStream, serveUnary } from './connect.js';
@@ -12,7 +13,9 @@ import type { EnvdRequestContext, EnvdService } from './context.js';
 import {
   ACCESS,
   atEntry,
+  checkChange,
   childOf,
+  copyTree,
   describeEntry,
   fileError,
   locate,
@@ -25,6 +28,7 @@ import {
   removeTree,
   requireWritable,
   statEntry,
+  writerOf,
   type EntryInfoMessage,
   type SandboxFilesystem,
   type SandboxLocation,
@@ -91,7 +95,8 @@ async function makeDirectory(sandbox: SandboxFilesystem, user: SandboxUser, path
     if (existing?.isDirectory()) throw new ConnectError('already_exists', `directory ${location.sandboxPath} already exists`);
     if (existing) throw new ConnectError('invalid_argument', `${location.sandboxPath} already exists and is not a directory: choose another path`);
     requireWritable(location);
-    const handle = await openDirectory(location.base, location.parts, { create: sandbox.idsOf(user) });
+    // Like envd's, for `user` too wherever the folders above it may be searched (see envd/entry.ts).
+    const handle = await openDirectory(location.base, location.parts, { create: sandbox.idsOf(user), access: writerOf(sandbox, user, location) });
     await handle.close();
     return { entry: await statEntry(sandbox, user, location) };
   });
@@ -105,8 +110,19 @@ async function move(sandbox: SandboxFilesystem, user: SandboxUser, sourcePath: s
   for (const location of [source, destination]) {
     if (location.parts.length === 0) throw new ConnectError('invalid_argument', `${location.sandboxPath} itself cannot be moved or replaced: move what is inside it`);
   }
+  const sourceWriter = writerOf(sandbox, user, source);
+  const destinationWriter = writerOf(sandbox, user, destination);
   await onPath(source.sandboxPath, () =>
-    atEntry(source, {}, (from) => onPath(destination.sandboxPath, () => atEntry(destination, { create: sandbox.idsOf(user) }, (to) => renameOrMissing(from, to, source)))),
+    atEntry(source, { access: sourceWriter }, async (from) => {
+      await checkChange(sourceWriter, from, 'unlink');
+      await onPath(destination.sandboxPath, () =>
+        atEntry(destination, { create: sandbox.idsOf(user), access: destinationWriter }, async (to) => {
+          const replaced = await lstat(to).then(() => true, () => false);
+          await checkChange(destinationWriter, to, replaced ? 'unlink' : 'create');
+          await renameOrMissing(from, to, source);
+        }),
+      );
+    }),
   );
   return { entry: await onPath(destination.sandboxPath, () => statEntry(sandbox, user, destination)) };
 }
@@ -115,10 +131,35 @@ async function renameOrMissing(from: string, to: string, source: SandboxLocation
   try {
     await rename(from, to);
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
     // ENOENT from rename(2) means the source is missing: the destination's parents exist by now.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fileError(error, source.sandboxPath);
+    if (code === 'ENOENT') throw fileError(error, source.sandboxPath);
+    if (code !== 'EXDEV') throw error;
+    await moveAcross(from, to);
+  }
+}
+
+/**
+ * A move between two of the sandbox's filesystems, as `mv` makes it: the destination replaced where
+ * rename(2) would replace it, a copy, then the source removed. A copy the disk cannot hold is removed.
+ */
+async function moveAcross(from: string, to: string): Promise<void> {
+  const source = await lstat(from);
+  const existing = await lstat(to).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    if (!source.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    await rmdir(to);
+  } else if (existing) {
+    if (source.isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+    await unlink(to);
+  }
+  try {
+    await copyTree(from, to);
+  } catch (error) {
+    await removeTree(posix.dirname(to), posix.basename(to));
     throw error;
   }
+  await removeTree(posix.dirname(from), posix.basename(from));
 }
 
 async function list(sandbox: SandboxFilesystem, user: SandboxUser, path: string, depth: number): Promise<{ entries: EntryInfoMessage[] }> {
@@ -174,6 +215,7 @@ async function remove(sandbox: SandboxFilesystem, user: SandboxUser, path: strin
     // Like envd's RemoveAll, removing what is not there succeeds.
     if (!(await lstatEntry(location))) return;
     requireWritable(location);
+    if (location.parts.length === 0 && !location.homeOrTmp) throw new ConnectError('invalid_argument', `${location.sandboxPath} cannot be removed: remove what is inside it`);
     if (location.parts.length === 0) {
       // /home/user and /tmp are mount points inside the sandbox: empty them, keep them.
       const root = await openDirectory(location.base, []);
@@ -185,8 +227,10 @@ async function remove(sandbox: SandboxFilesystem, user: SandboxUser, path: strin
       return;
     }
     const name = location.parts.at(-1)!;
-    const parent = await openDirectory(location.base, location.parts.slice(0, -1));
+    const writer = writerOf(sandbox, user, location);
+    const parent = await openDirectory(location.base, location.parts.slice(0, -1), { access: writer });
     try {
+      await checkChange(writer, `${pathOf(parent)}/${name}`, 'unlink');
       await removeTree(pathOf(parent), name);
     } finally {
       await parent.close();

@@ -29,6 +29,7 @@ import json
 import os
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import stat
@@ -79,8 +80,8 @@ def mount(source, target, fstype=None, flags=0, data=None):
         raise OSError(error, "mount %s on %s: %s" % (source, target, os.strerror(error)))
 
 
-def bind(source, target, read_only=False, recursive=False):
-    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+def bind(source, target, read_only=False):
+    mount(source, target, None, MS_BIND)
     if read_only:
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
@@ -89,8 +90,9 @@ def touch(path):
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-def assemble_etc(layer, own_files, target):
-    """Mounts at `target` the sandbox's /etc: the host's /etc under a layer of the sandbox's own, read-only.
+def build_etc_layer(layer, own_files):
+    """Mounts at `layer` what the sandbox's /etc shows above the host's: its own files and stand-ins for
+    the host's secrets (the middle layer of its /etc overlay, see `assemble`).
 
     The layer is a small tmpfs mounted at `layer` (a folder outside the sandbox's root, so nothing in
     the sandbox reaches it, and in this mount namespace only). It holds `own_files` (passwd, group,
@@ -98,7 +100,10 @@ def assemble_etc(layer, own_files, target):
     where it is on the host) for every file of the host's /etc that "other" may not read, and an empty,
     opaque directory for every directory "other" may not search: shadow, gshadow, ssh host keys,
     ssl/private, service passwords. Root in a sandbox is uid 0 without capabilities, so it owns the
-    host's root files; without this it reads them all.
+    host's root files; without this it reads them all. What the sandbox writes in its /etc goes to the
+    overlay's upper layer, above this one: removing a stand-in there leaves a whiteout, which hides the
+    host's file as well, and root in a sandbox cannot set the trusted.overlay attributes that would make
+    a folder of the upper layer show a lower one elsewhere (no CAP_SYS_ADMIN).
 
     Why an overlay, and not empty files bind-mounted over the secrets: the host replaces such files by
     renaming a new one over them (passwd, useradd, ssh-keygen), and a rename over a mount point in
@@ -129,13 +134,9 @@ def assemble_etc(layer, own_files, target):
             touch(stand_in)
         os.chown(stand_in, info.st_uid, info.st_gid)
         os.chmod(stand_in, stat.S_IMODE(info.st_mode))
-    # A relative lowerdir: mount(2) resolves it from here, so no character of the data folder's path
-    # (a ',' or ':') can break the option string.
-    os.chdir(layer)
-    mount("overlay", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, "lowerdir=.:/etc")
-    os.chdir("/")
     # An overlay shows what is under the host's mounts inside /etc; containers mount resolv.conf (and
-    # hosts, hostname) there, so public files mounted there are laid over it again.
+    # hosts, hostname) there, so the public files mounted there are copied into the layer (the sandbox
+    # may change its copy, as it may any file of its /etc).
     for point in file_mounts_under("/etc/"):
         relative = point[len("/etc/"):]
         try:
@@ -143,7 +144,38 @@ def assemble_etc(layer, own_files, target):
         except OSError:
             continue
         if stat.S_ISREG(info.st_mode) and info.st_mode & 0o004 and relative not in own_files:
-            bind(point, os.path.join(target, relative), read_only=True)
+            make_parents(layer, os.path.dirname(relative))
+            shutil.copyfile(point, os.path.join(layer, relative))
+            os.chown(os.path.join(layer, relative), info.st_uid, info.st_gid)
+            os.chmod(os.path.join(layer, relative), stat.S_IMODE(info.st_mode))
+
+
+def mount_overlay(target, lowers, layers, name):
+    """Mounts at `target` a copy-on-write view of the folders `lowers` (the first on top), whose changes
+    go to `<layers>/<name>/upper` on the sandbox's disk: the sandbox may write anywhere in it, the
+    folders below never change, and what it writes counts against its disk's size.
+
+    The merged folder takes its owner and mode from the upper one, so that is given the top lower
+    folder's. The layers are named by file descriptors (/proc/self/fd/N), so no character of the data
+    folder's path (a ',' or ':') can break the option string. redirect_dir, index and metacopy off:
+    renaming a folder of a lower layer fails with EXDEV (mv then copies it), and no upper entry ever
+    points at another place in the layers below.
+    """
+    upper = os.path.join(layers, name, "upper")
+    work = os.path.join(layers, name, "work")
+    os.makedirs(upper)
+    os.mkdir(work)
+    top = os.stat(lowers[0])
+    os.chown(upper, top.st_uid, top.st_gid)
+    os.chmod(upper, stat.S_IMODE(top.st_mode))
+    fds = [os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for path in (*lowers, upper, work)]
+    try:
+        names = ["/proc/self/fd/%d" % fd for fd in fds]
+        options = "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,index=off,metacopy=off" % (":".join(names[:-2]), names[-2], names[-1])
+        mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, options)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def unreadable_by_others(directory):
@@ -283,24 +315,39 @@ def drop_capabilities():
 
 
 def assemble(spec):
+    """Builds the sandbox's root filesystem at spec["root"], then chroots into it and drops privileges.
+
+    The whole root is writable for the sandbox and private to it: a stack of overlays whose upper layers
+    are on the sandbox's own disk (in its `layers` folder, beside `home` and `tmp`), so whatever it
+    writes, wherever, stays in the sandbox, counts against its disk and goes with it. Below them:
+    a skeleton of the root's folders (a small tmpfs), the host's /usr and /lib* folders, and for /etc
+    the sandbox's own files over the host's /etc (see `build_etc_layer`). One overlay per host folder
+    because an overlay's layer is one filesystem: mounts inside a lower folder do not show through.
+    """
     root = spec["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    mount("tmpfs", root, "tmpfs", 0, "mode=755,size=8m")
-    os.mkdir(os.path.join(root, "usr"))
-    bind("/usr", os.path.join(root, "usr"), read_only=True, recursive=True)
-    os.mkdir(os.path.join(root, "etc"))
-    assemble_etc(spec["etc"], spec["etcFiles"], os.path.join(root, "etc"))
+    copy_sparse(spec["disk"]["template"], spec["disk"]["image"])
+    attach_disk(spec["disk"]["image"], spec["disk"]["mountPoint"])
+    layers = os.path.join(spec["disk"]["mountPoint"], "layers")
+    os.mkdir(layers, 0o700)
+    # The skeleton, lowest layer of the root's overlay, which is then mounted over it at the same place.
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    host_folders = ["usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = "/" + name
         if os.path.islink(host):
             os.symlink(os.readlink(host), os.path.join(root, name))
         elif os.path.isdir(host):
-            os.mkdir(os.path.join(root, name))
-            bind(host, os.path.join(root, name), read_only=True, recursive=True)
-    for path in ("proc", "dev", "home/user", "tmp", "root", "run", "var/tmp", "opt/tradeswarm/kernels", "opt/tradeswarm/guest"):
+            host_folders.append(name)
+    for path in (*host_folders, "etc", "proc", "dev", "home/user", "tmp", "root", "run", "var/tmp", "opt/tradeswarm/kernels", "opt/tradeswarm/guest"):
         os.makedirs(os.path.join(root, path), exist_ok=True)
     os.chmod(os.path.join(root, "root"), 0o700)
     os.chmod(os.path.join(root, "var/tmp"), 0o1777)
+    mount_overlay(root, [root], layers, "root")
+    for name in host_folders:
+        mount_overlay(os.path.join(root, name), ["/" + name], layers, name)
+    build_etc_layer(spec["etc"], spec["etcFiles"])
+    mount_overlay(os.path.join(root, "etc"), [spec["etc"], "/etc"], layers, "etc")
     proc = os.path.join(root, "proc")
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # What would let root in a sandbox change the host, made read-only or hidden (as Docker does).
@@ -328,14 +375,11 @@ def assemble(spec):
     mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, os.path.join(dev, link))
-    copy_sparse(spec["disk"]["template"], spec["disk"]["image"])
-    attach_disk(spec["disk"]["image"], spec["disk"]["mountPoint"])
     bind(os.path.join(spec["disk"]["mountPoint"], "home"), os.path.join(root, "home/user"))
     bind(os.path.join(spec["disk"]["mountPoint"], "tmp"), os.path.join(root, "tmp"))
     bind(spec["kernels"], os.path.join(root, "opt/tradeswarm/kernels"), read_only=True)
     bind(spec["guest"], os.path.join(root, "opt/tradeswarm/guest"), read_only=True)
     listen_for_sudo(os.path.join(root, SUDO_SOCKET.lstrip("/")))
-    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     socket.sethostname(spec["hostname"])
     if spec.get("privateNetwork"):
         bring_loopback_up()

@@ -1,7 +1,7 @@
 /**
- * A sandbox's disk: one ext4 filesystem in a sparse image file, holding its /home/user and /tmp, so that
- * everything the sandbox writes (its processes, and the server's file uploads alike) stops at the
- * template's size with ENOSPC. The server formats one image per template here; the sandbox's init copies
+ * A sandbox's disk: one ext4 filesystem in a sparse image file, holding its /home/user and /tmp and the
+ * upper layers of its root's overlays (what it writes anywhere else), so that everything the sandbox
+ * writes (its processes, and the server's file uploads alike) stops at the template's size with ENOSPC. The server formats one image per template here; the sandbox's init copies
  * it, attaches the copy to a loop device and mounts it in the sandbox's own mount namespace (see
  * `copy_sparse` and `attach_disk` in guest/supervisor.py).
  *

@@ -10,11 +10,14 @@ import { GuestSupervisor } from './guest.js';
  * the host they stay empty folders.
  */
 export interface SandboxDirs {
-  /** Mount point of the sandbox's root filesystem (a tmpfs assembled by the init). */
+  /** Mount point of the sandbox's root filesystem (overlays assembled by the init, see `assemble` in guest/supervisor.py). */
   readonly root: string;
-  /** The image file of the sandbox's disk, which holds its /home/user and /tmp (see disk.ts); the init makes it. */
+  /** The image file of the sandbox's disk, which holds everything it writes (see disk.ts); the init makes it. */
   readonly diskImage: string;
-  /** Mount point of the disk; its `home` is seen as /home/user inside, its `tmp` as /tmp. */
+  /**
+   * Mount point of the disk; its `home` is seen as /home/user inside, its `tmp` as /tmp, and its `layers`
+   * holds the upper layers of the root's overlays (what the sandbox changes anywhere else).
+   */
   readonly disk: string;
   /**
    * An empty folder outside the root, where the init mounts (in the sandbox's mount namespace only) the
@@ -69,9 +72,10 @@ export const GUEST_BIN_DIR = '/opt/tradeswarm/guest/bin';
 
 /**
  * What the supervisor builds before it serves (see `assemble` in guest/supervisor.py): the root
- * filesystem (host /usr and /lib* read-only; the host's /etc read-only without what "other" may not
- * read, under the sandbox's own files; /home/user and /tmp on the sandbox's own disk; private /dev,
- * /proc), hostname, loopback, rlimits, chroot, and the capabilities it keeps.
+ * filesystem (writable everywhere through overlays whose upper layers are on the sandbox's own disk,
+ * over the host's /usr and /lib*, and over the host's /etc without what "other" may not read, under
+ * the sandbox's own files; /home/user and /tmp on that disk; private /dev, /proc), hostname, loopback,
+ * rlimits, chroot, and the capabilities it keeps.
  */
 export function assembleSpec(spec: InitSpec): Record<string, unknown> {
   return {

@@ -1,13 +1,13 @@
 import { lstatSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 
-/** Where the writable parts of a sandbox's filesystem live on the host. */
+/** Where a sandbox's filesystem is reached from the host. */
 export interface WritableRoots {
   /** Host directory seen as /home/user. */
   readonly home: string;
   /** Host directory seen as /tmp. */
   readonly tmp: string;
-  /** Host path of the sandbox's whole (read-only) root view, e.g. /proc/<init pid>/root. */
+  /** Host path of the sandbox's whole root view, e.g. /proc/<init pid>/root. */
   readonly rootView: string;
 }
 
@@ -17,18 +17,21 @@ export interface ResolvedPath {
   readonly sandboxPath: string;
   /** The same file on the host. */
   readonly hostPath: string;
-  /** Under /home/user or /tmp, the only places a sandbox may write. */
-  readonly writable: boolean;
+  /**
+   * Under /home/user or /tmp, the sandbox's own folders (its disk's), where the files API acts for
+   * `user` as for root; elsewhere `user`'s permissions apply (see envd/entry.ts).
+   */
+  readonly homeOrTmp: boolean;
 }
 
 const MAX_SYMLINKS = 40;
 
 /** Maps an absolute, normalised sandbox path to its host path. */
-export function toHostPath(roots: WritableRoots, sandboxPath: string): { hostPath: string; writable: boolean } {
+export function toHostPath(roots: WritableRoots, sandboxPath: string): { hostPath: string; homeOrTmp: boolean } {
   for (const [prefix, hostRoot] of [['/home/user', roots.home], ['/tmp', roots.tmp]] as const) {
-    if (sandboxPath === prefix || sandboxPath.startsWith(`${prefix}/`)) return { hostPath: hostRoot + sandboxPath.slice(prefix.length), writable: true };
+    if (sandboxPath === prefix || sandboxPath.startsWith(`${prefix}/`)) return { hostPath: hostRoot + sandboxPath.slice(prefix.length), homeOrTmp: true };
   }
-  return { hostPath: roots.rootView + sandboxPath, writable: false };
+  return { hostPath: roots.rootView + sandboxPath, homeOrTmp: false };
 }
 
 /**

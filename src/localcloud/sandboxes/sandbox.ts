@@ -196,8 +196,8 @@ export class LocalSandbox {
 
   /**
    * Resolves a sandbox path (relative to the user's home) to where the server reaches it. The sandbox's
-   * disk is mounted in its own mount namespace only, so its /home/user and /tmp, like the rest of its
-   * files, are reached through its init's root (`/proc/<pid>/root`), and the server's writes land on
+   * disk and its root's overlays are mounted in its own mount namespace only, so all of its files are
+   * reached through its init's root (`/proc/<pid>/root`), and the server's writes, anywhere, land on
    * the same disk, under the same size limit, as the sandbox's own.
    */
   resolvePath(path: string, user: SandboxUser = 'user', followLast = true): ResolvedPath {
@@ -206,7 +206,7 @@ export class LocalSandbox {
   }
 
   /**
-   * Used and total bytes of the sandbox's disk (its /home/user and /tmp together), as its filesystem
+   * Used and total bytes of the sandbox's disk (everything it wrote, anywhere), as its filesystem
    * counts them; nothing used of the template's size once the sandbox is gone.
    */
   disk(): { usedBytes: number; totalBytes: number } {

@@ -30,10 +30,16 @@ export interface Template {
   readonly files: Readonly<Record<string, string | Uint8Array>>;
   /** Env vars every process of the sandbox sees (sandbox and command envs override them). */
   readonly envs: Readonly<Record<string, string>>;
+  /**
+   * The cores its sandboxes get (their CPU quota, and what info and metrics report): what the options
+   * asked for, or the host's cores when it has fewer (a quota above them would limit nothing).
+   */
   readonly cpuCount: number;
+  /** The cores the options asked for; above `cpuCount` when the host has fewer. */
+  readonly requestedCpuCount: number;
   readonly memoryMB: number;
   /**
-   * Size of the sandbox's disk, which holds its /home/user and /tmp together (an ext4 image: about 2%
+   * Size of the sandbox's disk, which holds everything it writes, anywhere (an ext4 image: about 2%
    * goes to the filesystem itself); also every process's RLIMIT_FSIZE.
    */
   readonly diskMB: number;
@@ -45,8 +51,11 @@ export interface Template {
   readonly diskBytes: number;
 }
 
-/** Validates template options into a complete template. @throws InvalidInputError naming the field. */
-export function compileTemplate(options: TemplateOptions): Template {
+/**
+ * Validates template options into a complete template, its cores no more than `hostCpus`.
+ * @throws InvalidInputError naming the field.
+ */
+export function compileTemplate(options: TemplateOptions, hostCpus = Number.POSITIVE_INFINITY): Template {
   const parsed = templateSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -55,7 +64,7 @@ export function compileTemplate(options: TemplateOptions): Template {
     throw new InvalidInputError(`template.${issue.path.join('.') || 'name'}`, message);
   }
   const template = parsed.data;
-  return Object.freeze({ ...template, memoryBytes: template.memoryMB * MiB, diskBytes: template.diskMB * MiB });
+  return Object.freeze({ ...template, cpuCount: Math.min(template.cpuCount, hostCpus), requestedCpuCount: template.cpuCount, memoryBytes: template.memoryMB * MiB, diskBytes: template.diskMB * MiB });
 }
 
 /** The templates every local cloud has. */
@@ -68,13 +77,17 @@ export const BUILTIN_TEMPLATES: readonly TemplateOptions[] = [
 export class TemplateRegistry {
   private readonly templates = new Map<string, Template>();
 
-  constructor(templates: readonly TemplateOptions[] = BUILTIN_TEMPLATES) {
+  /** @param hostCpus the host's cores: a template asking for more gets these (see {@link Template.cpuCount}). */
+  constructor(
+    templates: readonly TemplateOptions[] = BUILTIN_TEMPLATES,
+    private readonly hostCpus = Number.POSITIVE_INFINITY,
+  ) {
     for (const template of templates) this.register(template);
   }
 
   /** Adds or replaces a template. @throws InvalidInputError when the options are invalid. */
   register(options: TemplateOptions): Template {
-    const template = compileTemplate(options);
+    const template = compileTemplate(options, this.hostCpus);
     this.templates.set(template.name, template);
     return template;
   }
@@ -82,6 +95,11 @@ export class TemplateRegistry {
   /** @returns the template, or undefined when none has that name. */
   find(nameOrAlias: string): Template | undefined {
     return this.templates.get(nameOrAlias.split(':')[0]!);
+  }
+
+  /** The templates asking for more cores than the host has (see {@link Template.cpuCount}). */
+  clamped(): Template[] {
+    return [...this.templates.values()].filter((template) => template.requestedCpuCount > template.cpuCount);
   }
 
   names(): string[] {

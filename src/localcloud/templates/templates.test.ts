@@ -21,6 +21,13 @@ describe('templates', () => {
     expect(template).toMatchObject({ name: 'agent', cpuCount: 2, memoryMB: 256, memoryBytes: 256 * 1024 * 1024, diskMB: 1024, maxProcesses: 256, maxOpenFiles: 4096, files: {}, envs: {} });
   });
 
+  it('gives a template that asks for more cores than the host has the host\'s, and keeps what it asked for', () => {
+    expect(compileTemplate({ name: 't3', cpuCount: 4 }, 2)).toMatchObject({ cpuCount: 2, requestedCpuCount: 4 });
+    expect(compileTemplate({ name: 't1', cpuCount: 1 }, 2)).toMatchObject({ cpuCount: 1, requestedCpuCount: 1 });
+    const registry = new TemplateRegistry([{ name: 'small', cpuCount: 1 }, { name: 'large', cpuCount: 8 }], 2);
+    expect(registry.clamped().map((template) => template.name)).toEqual(['large']);
+  });
+
   it.each([
     [{ name: 'Bad Name' }, /template\.name: use 1-63 lowercase letters/],
     [{ name: 'ok', memoryMB: 8 }, /template\.memoryMB: .*32/],
