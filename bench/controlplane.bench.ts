@@ -9,8 +9,11 @@
 //   deployments running, next to a Fastify route returning a constant in this process (the baseline)
 //   and serve's own /healthz, all through the same client (fetch), one request at a time;
 // - memory: serve's RSS (its own pid only: the local cloud runs inside it, the agents' sandboxes are
-//   separate processes) idle, and with 10 and 50 agents running.
-// `npm run bench:controlplane [-- --quick] [-- --only restart|api|memory]`; results in
+//   separate processes) idle, and with 10 and 50 agents running;
+// - longrun: serve's RSS and the steps closed while one deployment trades a looping feed (lockstep, as
+//   fast as its 2 agents answer) for 10 minutes (4 with --quick), read at 2 minutes (1) and at the end:
+//   what a deployment that runs for days adds per step. Not part of a run without --only.
+// `npm run bench:controlplane [-- --quick] [-- --only restart|api|memory|longrun]`; results in
 // bench/results/controlplane.json (controlplane-<ids>.json with --only). Timing never fails it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -48,6 +51,10 @@ const MEMORY_STAGES = [0, 5, 25] as const;
 /** Settling time before RSS is read, and how many reads (the median is reported). */
 const MEMORY_SETTLE_MS = 3000;
 const MEMORY_READS = 5;
+/** Long run: minutes from the first step closed to each read of serve's RSS. */
+const LONGRUN_READ_MINUTES = quick ? [1, 4] : [2, 10];
+/** Long run: bars per symbol of its data, replayed in a loop. */
+const LONGRUN_BAR_COUNT = 500;
 /** Targets from the issue (with an external cloud; this bench runs the embedded one). */
 const RESTART_TARGET_MS = 2000;
 const API_TARGET_P99_MS = 20;
@@ -67,19 +74,20 @@ const STRATEGIES = [
  * deployment: agents' MQTT client ids are their agent ids, which derive from the strategies, and the
  * broker serve shares among its deployments refuses a second client with the same id (see the README).
  */
-function specYaml(seed: number, agents: 2 | 5): string {
+function specYaml(seed: number, agents: 2 | 5, options: { readonly barCount?: number; readonly loop?: boolean } = {}): string {
   return [
     `name: cp-bench-${seed}`,
     'data:',
     '  source: synthetic',
     `  seed: ${seed}`,
     '  symbols: [AAA, BBB]',
-    `  barCount: ${BAR_COUNT}`,
+    `  barCount: ${options.barCount ?? BAR_COUNT}`,
     'strategies:',
     ...STRATEGIES.slice(0, agents).map((strategy, index) => `  - { name: d${seed}-s${index}, ${strategy}, sizing: { type: fraction-of-equity, fraction: 0.3 } }`),
     'swarm:',
     '  topology: mesh',
     '  pacing: lockstep',
+    ...(options.loop === true ? ['  feed: { source: data, loop: true }'] : []),
     '',
   ].join('\n');
 }
@@ -506,10 +514,42 @@ async function measureMemory(): Promise<BenchRow[]> {
   return rows;
 }
 
+/** serve's RSS while one deployment trades a looping feed: at LONGRUN_READ_MINUTES, with the steps closed by then. */
+async function measureLongRun(): Promise<BenchRow[]> {
+  const folder = tempFolder('tradeswarm-bench-cp-longrun-');
+  const serve = await startServe(join(folder, 'data'), configFile(folder));
+  const reads: Array<{ minutes: number; steps: number; rssMb: number }> = [];
+  try {
+    await api(serve, 'POST', '/v1/deployments', { spec: specYaml(1, 2, { barCount: LONGRUN_BAR_COUNT, loop: true }), baseDir: folder, name: 'looping', env: 'prod' });
+    await untilTrading(serve, 1, 1);
+    const started = performance.now();
+    for (const minutes of LONGRUN_READ_MINUTES) {
+      await sleep(started + minutes * 60_000 - performance.now());
+      const [view] = await api<View[]>(serve, 'GET', '/v1/deployments');
+      reads.push({ minutes, steps: view?.steps ?? Number.NaN, rssMb: rssMb(serve.pid) });
+      noteSandboxes(serve);
+    }
+  } finally {
+    await killServe(serve);
+  }
+  const first = reads[0] as (typeof reads)[number];
+  const last = reads[reads.length - 1] as (typeof reads)[number];
+  details.longrun = {
+    reads,
+    barCount: LONGRUN_BAR_COUNT,
+    note: `VmRSS of serve's pid (one read each time) while one lockstep mesh of 2 agents trades a synthetic market of 2 × ${LONGRUN_BAR_COUNT} bars in a loop; steps are those closed (GET /v1/deployments).`,
+  };
+  return [
+    ...reads.map((read) => ({ name: `longrun: serve RSS after ${read.minutes} min of a looping deployment (${read.steps} steps closed)`, value: { amount: read.rssMb, unit: 'MB' } })),
+    { name: `longrun: serve RSS added per 1,000 steps from minute ${first.minutes} to ${last.minutes}`, value: { amount: ((last.rssMb - first.rssMb) / (last.steps - first.steps)) * 1000, unit: 'MB' } },
+  ];
+}
+
 const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchRow[]>]> = [
   ['restart', measureRestart],
   ['api', measureApi],
   ['memory', measureMemory],
+  ['longrun', measureLongRun],
 ];
 
 /** Whether a process exists and is not a zombie. */
@@ -548,7 +588,8 @@ async function main(): Promise<void> {
   let left: string[];
   try {
     for (const [id, measure] of SECTIONS) {
-      if (only !== undefined && !only.has(id)) continue;
+      // The long run takes 10 minutes: only when asked for.
+      if (only === undefined ? id === 'longrun' : !only.has(id)) continue;
       const sectionStarted = performance.now();
       rows.push(...(await measure()));
       ran.push(id);

@@ -481,6 +481,7 @@ export class ControlPlane {
     const journal: DeploymentJournal = {
       stepClosed: (step) => journaled.stepClosed(step).catch(fenced),
       drained: (checkpoints) => journaled.drained!(checkpoints).catch(fenced),
+      stepsBetween: (from, to) => journaled.stepsBetween!(from, to),
     };
     // State changes and events are stored in order, each after the one before.
     let writes = Promise.resolve();

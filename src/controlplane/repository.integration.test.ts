@@ -20,6 +20,7 @@ function step(index: number, deployment: string): ClosedStep {
     signals: { a: [] },
     orders: [{ clientOrderId: `${deployment}-o${index}`, step: index, agentId: 'a', symbol: 'AAA', side: 'buy', quantity: 1, status: 'accepted', reason: null }],
     fills: [{ clientOrderId: `${deployment}-o${index}`, symbol: 'AAA', side: 'buy', quantity: 1, price: 1.1, fee: 0, timeMs: index }],
+    opened: { equity: 100_000 + index, peakEquity: 100_000 + index, positions: [['AAA', index]] },
     account: { equity: 100_000 + index, cash: 99_000, positions: [{ symbol: 'AAA', quantity: index + 1 }] },
     position: { step: index + 1, lastTimeMs: index },
     checkpoints: [{ agentId: 'a', resume: { replayFrom: index + 1, state: '{}' } }],
@@ -53,6 +54,17 @@ describe('the control plane repository', () => {
     expect(view).toMatchObject({ name: 'one', closedSteps: 3, orders: 3, fills: 3, equity: 100_002, finalEquity: null });
     expect(await repo.positions('d1')).toEqual([{ symbol: 'AAA', quantity: 3 }]);
     await expect(repo.create({ id: 'd2', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' })).rejects.toThrow(DeploymentNameTakenError);
+  });
+
+  it('gives back the closed steps between two indices with the account each was published with, to replay them to an agent', async () => {
+    await repo.create({ id: 'd1', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' });
+    const journal = repo.journalOf('d1');
+    for (let i = 0; i < 4; i++) await journal.stepClosed(step(i, 'd1'));
+    const stored = await journal.stepsBetween!(1, 3);
+    expect(stored).toEqual([1, 2].map((i) => ({ index: i, bars: step(i, 'd1').bars, participants: ['a'], signals: { a: [] }, opened: { equity: 100_000 + i, peakEquity: 100_000 + i, positions: [['AAA', i]] } })));
+    // A step stored before the account was (migration 006) says it has none.
+    await store.query('UPDATE steps SET opened = NULL WHERE idx = 3');
+    expect((await journal.stepsBetween!(3, 10))[0]?.opened).toBeNull();
   });
 
   it('a step that fails to store leaves nothing of itself behind', async () => {

@@ -1,7 +1,7 @@
 import type { Resume } from '../agent/index.js';
 import type { WriteFence } from '../health/index.js';
 import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
-import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
+import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, StoredStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
 
 /** What the store keeps of a deployment (its row). */
@@ -288,12 +288,25 @@ export class ControlPlaneRepository {
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
       drained: (checkpoints) => this.#write((tx) => this.#writeCheckpoints(tx, id, checkpoints), true),
+      stepsBetween: (from, to) => this.#stepsBetween(id, from, to),
     };
+  }
+
+  /** A deployment's closed steps from `from` to `to` (exclusive), in order, to replay them to an agent. */
+  async #stepsBetween(id: string, from: number, to: number): Promise<StoredStep[]> {
+    const rows = await this.#store.query('SELECT idx, bars, participants, signals, opened FROM steps WHERE deployment_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx', [id, from, to]);
+    return rows.map((row) => ({
+      index: num(row.idx),
+      bars: row.bars as StoredStep['bars'],
+      participants: row.participants as StoredStep['participants'],
+      signals: row.signals as StoredStep['signals'],
+      opened: (row.opened ?? null) as StoredStep['opened'],
+    }));
   }
 
   async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<void> {
     const now = this.#now();
-    await tx.query('INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8)', [
+    await tx.query('INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms, opened) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb)', [
       id,
       step.index,
       step.timeMs,
@@ -302,6 +315,7 @@ export class ControlPlaneRepository {
       JSON.stringify(step.bars),
       JSON.stringify(step.participants),
       now,
+      JSON.stringify(step.opened),
     ]);
     let orders = 0;
     for (const order of step.orders) {

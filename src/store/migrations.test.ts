@@ -28,6 +28,7 @@ describe('loadMigrations', () => {
       [3, 'deployment_figures', '003_deployment_figures.sql'],
       [4, 'control_plane_lease', '004_control_plane_lease.sql'],
       [5, 'deployment_replicas', '005_deployment_replicas.sql'],
+      [6, 'step_account', '006_step_account.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planTopology } from '../topology/index.js';
-import { absencesOf } from './absences.js';
+import { AbsenceTracker, absencesOf } from './absences.js';
 
 const strategy = (name: string) => ({ name, symbols: ['AAA'], capability: 'momentum' });
 const mesh = planTopology({ topology: 'mesh', strategies: [strategy('a'), strategy('b'), strategy('c')] });
@@ -32,5 +32,13 @@ describe('absencesOf', () => {
 
   it('ignores steps nobody published', () => {
     expect(absencesOf(mesh, [[a, b, c], undefined], 'how')).toEqual([]);
+  });
+  it('found step by step as steps close: a stretch still open ends at the last step given, and goes on with the next', () => {
+    const tracker = new AbsenceTracker(mesh);
+    tracker.step(0, [a, b, c]);
+    tracker.step(1, [a, c]);
+    expect(tracker.absences('how').map(({ agent, fromStep, toStep }) => ({ agent, fromStep, toStep }))).toEqual([{ agent: b, fromStep: 1, toStep: 1 }]);
+    for (let index = 2; index < 100_000; index++) tracker.step(index, index < 50_000 ? [a, c] : [a, b, c]);
+    expect(tracker.absences('how').map(({ agent, fromStep, toStep, steps }) => ({ agent, fromStep, toStep, steps }))).toEqual([{ agent: b, fromStep: 1, toStep: 49_999, steps: 49_999 }]);
   });
 });

@@ -12,25 +12,54 @@ export interface AgentAbsence {
 }
 
 /**
+ * The stretches of steps each agent did not take part in, found step by step as steps close: it
+ * keeps one open stretch per agent and the closed ones, not the steps, so a deployment that runs for
+ * ever holds as many as there were absences.
+ */
+export class AbsenceTracker {
+  readonly #plan: TopologyPlan;
+  /** Each absent agent's first step of the stretch it is in now. */
+  readonly #open = new Map<string, number>();
+  readonly #closed: Array<{ readonly agent: string; readonly fromStep: number; readonly toStep: number }> = [];
+  #last = -1;
+
+  constructor(plan: TopologyPlan) {
+    this.#plan = plan;
+  }
+
+  /** Step `index` was decided with `taking` (undefined: nobody published it; every stretch ends before it). */
+  step(index: number, taking: readonly string[] | undefined): void {
+    for (const agent of this.#plan.agents) {
+      const absent = taking !== undefined && !taking.includes(agent.id);
+      const from = this.#open.get(agent.id);
+      if (absent && from === undefined) this.#open.set(agent.id, index);
+      else if (!absent && from !== undefined) {
+        this.#closed.push({ agent: agent.id, fromStep: from, toStep: index - 1 });
+        this.#open.delete(agent.id);
+      }
+    }
+    this.#last = index;
+  }
+
+  /** The absences so far (a stretch still open ends at the last step given), with how the steps were decided without each agent. */
+  absences(how: string): AgentAbsence[] {
+    const stretches = [...this.#closed, ...[...this.#open].map(([agent, fromStep]) => ({ agent, fromStep, toStep: this.#last }))];
+    return stretches
+      .map(({ agent: id, fromStep, toStep }): AgentAbsence => {
+        const agent = this.#plan.agents.find((candidate) => candidate.id === id) as TopologyPlan['agents'][number];
+        const extra = agent.kind === 'coordinator' ? `; so were those of its workers ${agent.upstream.join(', ')}` : '';
+        return { agent: id, label: agent.label, fromStep, toStep, steps: toStep - fromStep + 1, how: `${how}${extra}` };
+      })
+      .sort((a, b) => a.fromStep - b.fromStep || a.agent.localeCompare(b.agent));
+  }
+}
+
+/**
  * The stretches of steps each agent did not take part in (from who took part in each decided step),
  * with how they were decided without it. A coordinator's absence silences its workers too.
  */
 export function absencesOf(plan: TopologyPlan, participantsOf: ReadonlyArray<readonly string[] | undefined>, how: string): AgentAbsence[] {
-  const absences: AgentAbsence[] = [];
-  for (const agent of plan.agents) {
-    const extra = agent.kind === 'coordinator' ? `; so were those of its workers ${agent.upstream.join(', ')}` : '';
-    let from: number | undefined;
-    const close = (to: number): void => {
-      if (from === undefined) return;
-      absences.push({ agent: agent.id, label: agent.label, fromStep: from, toStep: to, steps: to - from + 1, how: `${how}${extra}` });
-      from = undefined;
-    };
-    participantsOf.forEach((taking, index) => {
-      const absent = taking !== undefined && !taking.includes(agent.id);
-      if (absent && from === undefined) from = index;
-      else if (!absent) close(index - 1);
-    });
-    close(participantsOf.length - 1);
-  }
-  return absences.sort((a, b) => a.fromStep - b.fromStep || a.agent.localeCompare(b.agent));
+  const tracker = new AbsenceTracker(plan);
+  participantsOf.forEach((taking, index) => tracker.step(index, taking));
+  return tracker.absences(how);
 }

@@ -20,10 +20,10 @@ import { parseSwarmSpec } from './spec.js';
 const SWARM = 'unit';
 
 /** Three strategies on two symbols that trade often, behind a risk manager. */
-function rawSpec(swarm: Record<string, unknown>): Record<string, unknown> {
+function rawSpec(swarm: Record<string, unknown>, barCount = 80): Record<string, unknown> {
   return {
     name: 'unit',
-    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount: 80 },
+    data: { source: 'synthetic', seed: 5, symbols: ['AAA', 'BBB'], barCount },
     strategies: [
       { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 } },
       { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 } },
@@ -60,9 +60,10 @@ async function harness(
     recovery?: RecoveryMode;
     journal?: (clock: ManualClock) => DeploymentJournal;
     wrap?: (launcher: InProcessLauncher, clock: ManualClock) => AgentLauncher;
+    barCount?: number;
   } = {},
 ): Promise<Harness> {
-  const spec = await parseSwarmSpec(rawSpec(swarm), 'unit spec');
+  const spec = await parseSwarmSpec(rawSpec(swarm, hooks.barCount), 'unit spec');
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const broker = createMemoryBroker({ logger: silentLogger });
   brokers.push(broker);
@@ -281,6 +282,36 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(report.outcome).toBe('complete');
     expect(books(report)).toEqual(books(clean));
   });
+
+  // Issue 15: a deployment that runs for days held every step it published, and grew until serve died.
+  it('a long run holds only the steps since the oldest checkpoint (and the last 100), and an agent restarted late is replayed right: the trades of a run without the fault', async () => {
+    const swarm = { topology: 'mesh', checkpointEverySteps: 150 };
+    const steps = 3_000;
+    // A fault-free run trades as the backtest does (test/e2e/swarm.test.ts; src/swarm may not run the backtest engine).
+    const clean = await runToEnd(await harness(swarm, { barCount: steps }));
+    let killed: string | undefined;
+    let most = 0;
+    const h = await harness(swarm, {
+      barCount: steps,
+      onProgress: (step, deployment) => {
+        most = Math.max(most, deployment.heldSteps);
+        if (step !== 2_830) return;
+        killed = deployment.plan.agents[1]?.id;
+        void deployment.kill(killed as string, 'SIGKILL');
+      },
+    });
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('complete');
+    expect(report.steps).toMatchObject({ total: steps, published: steps, decided: steps });
+    // Checkpoints come after steps 149, 299… 2,699: the kill after step 2,829 finds the one after 2,699 and replays the 130 after it.
+    expect(report.events.find((event) => event.kind === 'restarted' && event.agent === killed)?.detail).toMatch(/resumed from its checkpoint after step 2699, replayed 13\d steps$/);
+    // As each step closes: the steps after the oldest latest checkpoint (one interval, 150, at most), never the 3,000;
+    // under the documented bound of 2 × 150 + 100.
+    expect(most).toBeGreaterThanOrEqual(140);
+    expect(most).toBeLessThanOrEqual(151);
+    expect(clean.trades.length).toBeGreaterThan(100);
+    expect(books(report)).toEqual(books(clean));
+  }, 300_000);
 
   // Found by the chaos suite (issue 16): a stage paused mid-step came back for a moment as it was
   // stopped (a paused sandbox is thawed to be killed) and decided the step it held; the step was

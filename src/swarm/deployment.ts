@@ -1,6 +1,7 @@
 import {
   type AgentConfig,
   CONTROL_PLANE_ID,
+  type IntentPayload,
   DecisionMessage,
   OrdersMessage,
   OrdersResultMessage,
@@ -15,14 +16,15 @@ import {
 import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
-import { type Bar, type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
+import { type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import type { AgentPlan, TopologyPlan } from '../topology/index.js';
 import type { EndOfDataRule, EquityPoint } from '../portfolio/index.js';
 import { type OrderAnswer, type OrdersRequest, TradingSession, submitOrders } from '../trading/index.js';
 import { type Fill, RejectReason } from '../venue/index.js';
-import { type AgentAbsence, absencesOf } from './absences.js';
+import { AbsenceTracker, type AgentAbsence } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
 import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, DeploymentState, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
+import { StepHistory } from './history.js';
 
 export type { DeploymentSnapshot, DeploymentState } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
@@ -125,6 +127,12 @@ const JOURNAL_RETRY_MAX_MS = 5_000;
 /** Steps per replay message to a restarted agent. */
 const REPLAY_CHUNK = 200;
 
+/**
+ * Closed steps always held, and held past twice the checkpoint interval (see {@link Deployment.heldSteps}):
+ * a slow decider's late orders of a step need its bars, a lagging agent's too.
+ */
+const HELD_MARGIN_STEPS = 100;
+
 /** How the run was placed, for the report: what runs it, not what it did. */
 export interface DeploymentPlacement {
   readonly sandbox: 'local' | 'e2b';
@@ -159,11 +167,12 @@ export class Deployment {
   #busDown = false;
   readonly #lockstep: boolean;
   #state: DeploymentState = 'pending';
-  /** Every step published, by index (the venue's bars of an order's step, and replays). */
-  readonly #history: StepPayload[] = [];
-  readonly #bars: Array<readonly Bar[]> = [];
-  /** Who took part in each step, as last published (absences are derived from it). */
-  readonly #participantsOf: string[][] = [];
+  /** The steps published that may still be needed (see {@link heldSteps}): the venue's bars of an order's step, and replays. */
+  readonly #history = new StepHistory();
+  /** Who took part in each step not closed yet, as last published (the journal and the absences take it when it closes). */
+  readonly #participantsOf = new Map<number, string[]>();
+  /** Who was absent from the closed steps, kept as stretches. */
+  readonly #absent: AbsenceTracker;
   readonly #refusals = new Set<number>();
   readonly #refusalsNoted = new Set<number>();
   readonly #events: SwarmEvent[] = [];
@@ -203,6 +212,7 @@ export class Deployment {
     this.#startedAt = this.#stopwatch();
     const { spec, swarm: section, backtest } = options.spec;
     this.plan = planOf(options.spec);
+    this.#absent = new AbsenceTracker(this.plan);
     this.#topics = swarmTopics(options.swarmId);
     this.#lockstep = section.pacing.mode === 'lockstep';
     const gaps = runGaps(backtest);
@@ -335,19 +345,18 @@ export class Deployment {
     });
     if (steps.length !== snapshot.closedSteps) throw new SwarmRunError(`the journal holds ${steps.length} steps but its snapshot says ${snapshot.closedSteps} closed`);
     const apply = (submission: JournaledSubmission): void => {
-      const bars = this.#bars[submission.request.index];
+      const bars = this.#history.get(submission.request.index)?.bars;
       if (bars === undefined) throw new SwarmRunError(`the journal's orders of step ${submission.request.index} come before that step`);
       submitOrders(this.#session, submission.request, bars, this.#ledger, submission.from);
     };
     for (const step of steps) {
       for (const submission of step.submissions) if (submission.beforeOpen) apply(submission);
-      this.#bars[step.index] = step.bars;
       const account = this.#session.open(step.bars);
-      this.#history.push({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] }, participants: [...step.participants] });
-      this.#participantsOf[step.index] = [...step.participants];
+      this.#history.add({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] }, participants: [...step.participants] }, step.bars);
       for (const submission of step.submissions) if (!submission.beforeOpen) apply(submission);
       this.#session.close(step.bars);
       for (const [agent, intents] of Object.entries(step.signals)) this.#ledger.signal(agent, step.index, [...intents]);
+      this.#absent.step(step.index, step.participants);
     }
     // Absences follow from who took part in each step, now known again; the run goes on from here.
     this.#restoredAbsences = [];
@@ -355,6 +364,7 @@ export class Deployment {
     this.#halted = null;
     this.#stopRequested = false;
     this.#resumeCheckpoints = replay.checkpoints;
+    this.#letGo();
   }
 
   #restoredAbsences: AgentAbsence[] = [];
@@ -367,6 +377,20 @@ export class Deployment {
   /** The index of the step being traded. */
   get currentStep(): number {
     return this.#currentStep;
+  }
+
+  /**
+   * How many published steps it holds in memory (for tests and metrics). It keeps a step while an
+   * agent or its standby may be replayed from it: the steps from the oldest of the agents' latest
+   * checkpoints (an agent gone for good is never replayed; one without a checkpoint is, from the
+   * first step), and at least the last 100 closed ones (a slow mesh decider's late orders of them,
+   * an agent lagging behind real-time pacing). At most
+   * `2 × swarm.checkpointEverySteps + 100` steps (600 by default): an agent whose checkpoint is older
+   * (it fell silent long ago) is replayed from the journal. The ledger holds the same steps (see
+   * {@link StepLedger.forget}), and when the steps whose orders have not filled yet were published.
+   */
+  get heldSteps(): number {
+    return Math.max(this.#history.size, this.#ledger.heldSteps);
   }
 
   /** The agents' processes (see {@link AgentFleet.processes}). */
@@ -502,8 +526,8 @@ export class Deployment {
       pacing: pacing.mode === 'lockstep' ? 'lockstep' : `realtime x${pacing.speed}`,
       ...placement,
       steps: {
-        total: this.#options.pacer.stepCount ?? this.#history.length,
-        published: this.#history.length,
+        total: this.#options.pacer.stepCount ?? this.#history.count,
+        published: this.#history.count,
         decided: this.#ledger.decidedSteps,
         refused: this.#refusedCount,
       },
@@ -614,6 +638,58 @@ export class Deployment {
   }
 
   /**
+   * Lets go of the steps no replay will take from memory any more (see {@link heldSteps}). A
+   * checkpoint's `replayFrom` is the first step its agent needs; it only moves forward, so the
+   * floor does too.
+   */
+  #letGo(): void {
+    const { checkpointEverySteps } = this.#options.spec.swarm;
+    let floor = Math.max(0, this.#closedSteps - HELD_MARGIN_STEPS);
+    for (const agent of this.plan.agents) {
+      if (this.#fleet.lifecycleOf(agent.id) === 'gone') continue;
+      const resume = this.#fleet.resumeOf(agent.id) ?? this.#resumeCheckpoints?.get(agent.id);
+      floor = Math.min(floor, resume?.replayFrom ?? 0);
+    }
+    floor = Math.max(floor, this.#history.count - (2 * checkpointEverySteps + HELD_MARGIN_STEPS));
+    this.#history.forget(floor);
+    this.#ledger.forget(floor);
+    for (const refused of [this.#refusals, this.#refusalsNoted]) for (const index of refused) if (index < floor) refused.delete(index);
+  }
+
+  /**
+   * Steps `from` to `to` (exclusive, at most) to replay to an agent, with the signals of `expected`
+   * in each: from memory, or, for steps it no longer holds, from the journal (what the step was
+   * published with and the signals agents sent, as stored when it closed: the same replay; the
+   * feed cannot give them again, a live one least of all). Fewer than asked when the journal's part
+   * ends where memory begins.
+   * @throws SwarmRunError when a step is neither held nor in the journal: the replay fails (the
+   *   agent's restart with it) rather than leave the agent without steps it needs.
+   */
+  async #replaySteps(agentId: string, from: number, to: number, expected: ReadonlySet<string>): Promise<{ readonly steps: StepPayload[]; readonly signals: Array<{ index: number; intents: IntentPayload[] }> }> {
+    const held = this.#history.first;
+    if (from >= held || to <= from) {
+      const steps: StepPayload[] = [];
+      for (let index = from; index < to; index++) steps.push(this.#history.held(index).payload);
+      return { steps, signals: steps.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) })) };
+    }
+    const until = Math.min(to, held);
+    const why = `agent ${agentId} must be replayed from step ${from}, older than the steps this deployment holds (from ${held}: it keeps 2 × swarm.checkpointEverySteps + ${HELD_MARGIN_STEPS} after the oldest checkpoint)`;
+    const { journal } = this.#options;
+    if (journal?.stepsBetween === undefined) throw new SwarmRunError(`${why}, and it has no journal to read them from`);
+    const stored = await journal.stepsBetween(from, until);
+    const steps: StepPayload[] = [];
+    const signals: Array<{ index: number; intents: IntentPayload[] }> = [];
+    for (let index = from; index < until; index++) {
+      const step = stored[index - from];
+      if (step?.index !== index) throw new SwarmRunError(`${why}, and the journal does not hold step ${index}`);
+      if (step.opened === null) throw new SwarmRunError(`${why}, and the journal's step ${index} was stored without its account (by a tradeswarm before migration 006): it cannot be replayed`);
+      steps.push({ index, bars: step.bars.map((bar) => ({ ...bar })), account: { ...step.opened, positions: step.opened.positions.map(([symbol, units]) => [symbol, units] as [string, number]) }, participants: [...step.participants] });
+      signals.push({ index, intents: Object.entries(step.signals).flatMap(([agent, intents]) => (expected.has(agent) ? [...intents] : [])) });
+    }
+    return { steps, signals };
+  }
+
+  /**
    * Rebuilds a restarted agent's strategies and pipeline: from the state of its last checkpoint and
    * the steps after it, or, without one, from every step. A checkpoint the agent cannot take up is
    * forgotten and the restart fails, so the next one starts a fresh process and replays every step.
@@ -632,10 +708,9 @@ export class Deployment {
     try {
       do {
         const upTo = boundary();
-        const to = Math.min(upTo, from + REPLAY_CHUNK);
-        const chunk = this.#history.slice(from, to);
-        const signals = chunk.map((step) => ({ index: step.index, intents: this.#ledger.signalsOf(step.index, expected) }));
-        const draft = ReplayMessage.draft({ steps: chunk, signals, last: to >= upTo, ...(restoring === undefined ? {} : { resume: restoring }) });
+        const { steps, signals } = await this.#replaySteps(agent.id, from, Math.min(upTo, from + REPLAY_CHUNK), expected);
+        const to = from + steps.length;
+        const draft = ReplayMessage.draft({ steps, signals, last: to >= upTo, ...(restoring === undefined ? {} : { resume: restoring }) });
         await this.#options.bus.request(this.#topics.inbox(agent.id), draft, { timeoutMs: 30_000 });
         restoring = undefined;
         from = to;
@@ -682,8 +757,12 @@ export class Deployment {
         bus.serve(topics.allOrders(), (request) => {
           if (!OrdersMessage.is(request)) throw new SwarmRunError(`expected an orders request, got ${request.type}`);
           const { index } = request.payload;
-          const step = this.#bars[index];
-          if (step === undefined) throw new SwarmRunError(`orders for step ${index}, but only ${this.#bars.length} steps were published`);
+          const step = this.#history.get(index)?.bars;
+          if (step === undefined) {
+            throw new SwarmRunError(
+              index < this.#history.first ? `orders for step ${index}, long closed (steps before ${this.#history.first} are let go)` : `orders for step ${index}, but only ${this.#history.count} steps were published`,
+            );
+          }
           const results = submitOrders(this.#session, request.payload, step, ledger, request.from);
           if (results === 'fenced') {
             const floor = this.#session.venue.epochOf(request.from);
@@ -733,7 +812,7 @@ export class Deployment {
 
   /** Steps go at QoS 0, as agents send signals and decisions: a lost step is published again after stepTimeoutMs. */
   async #publishStep(payload: StepPayload): Promise<void> {
-    this.#participantsOf[payload.index] = [...payload.participants];
+    this.#participantsOf.set(payload.index, [...payload.participants]);
     this.#ledger.published(payload.index);
     await this.#options.bus.publish(this.#topics.step(), StepMessage.draft(payload), { qos: 0 });
   }
@@ -785,7 +864,6 @@ export class Deployment {
       const index = next.index;
       this.#currentStep = index;
       const step = next.bars;
-      this.#bars[index] = step;
       const account = this.#session.open(step);
       this.#betweenSteps = false;
       const openFills = this.#session.stepFills();
@@ -796,7 +874,7 @@ export class Deployment {
         account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] },
         participants: this.#fleet.participants(),
       };
-      this.#history.push(payload);
+      this.#history.add(payload, step);
       await this.#publishStep(payload);
       if (this.#lockstep) await this.#awaitDecision(index, next, lastProgress);
       else this.#checkLiveness();
@@ -807,14 +885,17 @@ export class Deployment {
       this.#closedSteps = index + 1;
       const closeFills = this.#session.stepFills();
       this.#ledger.filled(closeFills);
+      this.#absent.step(index, this.#participantsOf.get(index));
       if (this.#options.journal !== undefined) await this.#journal(this.#options.journal, next, [...openFills, ...closeFills]);
+      this.#participantsOf.delete(index);
+      this.#letGo();
       this.#options.onProgress?.({ step: index + 1, steps: pacer.stepCount });
     }
     // A halted run stood at the first step it did not trade.
     if (this.#halted !== null) this.#halted = { ...this.#halted, atStep: this.#closedSteps };
-    if (!this.#lockstep && this.#halted === null && this.#history.length > 0) {
+    if (!this.#lockstep && this.#halted === null && this.#history.count > 0) {
       // The last steps' decisions are still on their way: give them one step timeout.
-      const last = this.#history.length - 1;
+      const last = this.#history.count - 1;
       const deadline = clock.now() + section.stepTimeoutMs;
       while (!this.#stepDone(last) && clock.now() < deadline && this.#halted === null) await this.#nextChange(5);
     }
@@ -826,7 +907,7 @@ export class Deployment {
     const section = this.#options.spec.swarm;
     let lastPublish = clock.now();
     let seen = this.#fleet.version;
-    const current = this.#history[this.#history.length - 1] as StepPayload;
+    const current = this.#history.held(index).payload;
     for (;;) {
       // A step decided by the time the run halts is still closed at the venue.
       if (this.#stepDone(index)) {
@@ -888,7 +969,7 @@ export class Deployment {
    */
   async #journal(journal: DeploymentJournal, step: FeedStep, fills: readonly Fill[]): Promise<void> {
     const { clock, logger, spec } = this.#options;
-    const participants = this.#participantsOf[step.index] ?? [];
+    const participants = this.#participantsOf.get(step.index) ?? [];
     if (this.#lockstep) {
       const deadline = clock.now() + spec.swarm.heartbeatMs;
       const missing = (): boolean => participants.some((id) => this.#fleet.isLive(id) && !this.#ledger.outputsOf(step.index).has(id));
@@ -913,6 +994,7 @@ export class Deployment {
       signals,
       orders: this.#orders,
       fills,
+      opened: this.#history.held(step.index).payload.account,
       account: { equity: account.equity, cash: this.#session.portfolio.cash, positions: [...account.positions].map(([symbol, quantity]) => ({ symbol, quantity })) },
       position,
       checkpoints: [...this.#newCheckpoints].map(([agentId, resume]) => ({ agentId, resume })),
@@ -938,7 +1020,7 @@ export class Deployment {
   /** Where a stalled step stood: whose output the control plane has not seen, and how those agents are. */
   #stallReason(index: number, step: FeedStep, lastProgress: number): string {
     const heard = this.#ledger.outputsOf(index);
-    const missing = (this.#participantsOf[index] ?? [])
+    const missing = (this.#participantsOf.get(index) ?? [])
       .filter((id) => !heard.has(id))
       .map((id) => {
         const agent = this.plan.agents.find((candidate) => candidate.id === id);
@@ -983,6 +1065,6 @@ export class Deployment {
   #absences(): AgentAbsence[] {
     const { pacing } = this.#options.spec.swarm;
     const how = pacing.mode === 'lockstep' ? 'decided without its signals (swarm.onLostAgent: continue)' : 'decided without its signals (realtime pacing does not wait for a lost agent)';
-    return [...this.#restoredAbsences, ...absencesOf(this.plan, this.#participantsOf.slice(0, this.#closedSteps), how)];
+    return [...this.#restoredAbsences, ...this.#absent.absences(how)];
   }
 }

@@ -8,7 +8,7 @@ import { ManualClock, silentLogger } from '../core/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
-import type { ClosedStep, DeploymentJournal, JournalReplay } from './journal.js';
+import type { ClosedStep, DeploymentJournal, JournalReplay, StoredStep } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import type { SwarmReport } from './report.js';
 import { type SwarmSpec, parseSwarmSpec } from './spec.js';
@@ -23,12 +23,12 @@ import { type SwarmSpec, parseSwarmSpec } from './spec.js';
 const SWARM = 'journal';
 
 /** With `brackets`, the strategies trade both sides with exits (an ATR stop, a take-profit, a trailing stop). */
-async function specOf(topology: string, brackets = false): Promise<SwarmSpec> {
+async function specOf(topology: string, brackets = false, barCount = 90): Promise<SwarmSpec> {
   const exits = brackets ? { exits: { stopLoss: { atr: { period: 3, multiple: 3 } }, takeProfit: { percent: 6 }, trailingStop: { percent: 4 } }, side: 'both' } : {};
   return parseSwarmSpec(
     {
       name: 'journal',
-      data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount: 90 },
+      data: { source: 'synthetic', seed: 11, symbols: ['AAA', 'BBB'], barCount },
       strategies: [
         { type: 'momentum', name: 'mom-a', symbol: 'AAA', lookback: 3, entryThreshold: 0.004, exitThreshold: 0, sizing: { type: 'fixed-quantity', units: 10 }, ...exits },
         { type: 'sma-crossover', name: 'sma-b', symbol: 'BBB', fastPeriod: 2, slowPeriod: 5, sizing: { type: 'fixed-quantity', units: 10 }, ...exits },
@@ -56,6 +56,13 @@ class MemoryJournal implements DeploymentJournal {
     const last = this.steps[this.steps.length - 1];
     if (last === undefined) throw new Error('nothing journaled yet');
     return { steps: this.steps, checkpoints: new Map(this.checkpoints), snapshot: last.snapshot };
+  }
+  /** How many steps {@link stepsBetween} gave back. */
+  read = 0;
+  stepsBetween(from: number, to: number): Promise<StoredStep[]> {
+    const steps = this.steps.filter((step) => step.index >= from && step.index < to).map(({ index, bars, participants, signals, opened }) => ({ index, bars, participants, signals, opened }));
+    this.read += steps.length;
+    return Promise.resolve(steps);
   }
 }
 
@@ -221,6 +228,42 @@ describe.each([
       expect(spans.some(([from, to]) => from <= timeOf(31) && to > timeOf(31))).toBe(true);
       expect(spans.some(([from, to]) => from < timeOf(ordersOf) && to >= timeOf(ordersOf))).toBe(true);
     }
+  });
+});
+
+// Issue 15: a deployment keeps in memory only the steps since its agents' oldest checkpoint (at most
+// 2 × checkpointEverySteps + 100); an agent whose checkpoint is older is replayed from the journal.
+describe('a deployment resumed with an agent that has no checkpoint, after more steps than it holds', () => {
+  it('replays that agent every step, the older ones read from the journal, and trades as a run that never stopped', async () => {
+    const spec = await specOf('mesh', false, 300);
+    const clean = await runToEnd(generation(spec, undefined));
+    const journal = new MemoryJournal();
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 250)), journal, () => 250);
+    const replay = journal.replay();
+    const forgetful = [...replay.checkpoints.keys()][0] as string;
+    const checkpoints = new Map(replay.checkpoints);
+    checkpoints.delete(forgetful);
+    const resumed = generation(spec, journal, { ...replay, checkpoints });
+    // It holds the last 2 × 7 + 100 of the 250 steps it re-applied, not all of them.
+    expect(resumed.deployment.heldSteps).toBe(114);
+    const report = await runToEnd(resumed);
+    expect(report.events.find((event) => event.kind === 'resumed' && event.agent === forgetful)?.detail).toMatch(/^deployed again from the first step \(no checkpoint\).*, replayed 250 steps$/);
+    expect(journal.read).toBe(250 - 114);
+    expect(report.outcome).toBe('complete');
+    expect(books(report)).toEqual(books(clean));
+  });
+
+  it('fails to start, saying why, when it has no journal to read the older steps from', async () => {
+    const spec = await specOf('mesh', false, 300);
+    const journal = new MemoryJournal();
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 250)), journal, () => 250);
+    const replay = journal.replay();
+    const checkpoints = new Map(replay.checkpoints);
+    checkpoints.delete([...replay.checkpoints.keys()][0] as string);
+    const resumed = generation(spec, { stepClosed: (step) => journal.stepClosed(step) }, { ...replay, checkpoints });
+    await expect(settle(resumed, resumed.deployment.start())).rejects.toThrow(/must be replayed from step 0, older than the steps this deployment holds \(from 136: .*\), and it has no journal to read them from/);
+    expect(resumed.deployment.state).toBe('failed');
+    await resumed.deployment.close();
   });
 });
 

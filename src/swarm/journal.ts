@@ -1,4 +1,4 @@
-import type { IntentPayload, Resume } from '../agent/index.js';
+import type { IntentPayload, Resume, StepPayload } from '../agent/index.js';
 import type { Bar, FeedPosition } from '../market/index.js';
 import type { OrdersRequest } from '../trading/index.js';
 import type { AgentHealth } from '../health/index.js';
@@ -90,6 +90,8 @@ export interface ClosedStep {
   readonly orders: readonly JournaledOrder[];
   /** Fills the venue made at this step's open and close. */
   readonly fills: readonly Fill[];
+  /** The account as the step's decisions saw it, after the fills at its open (published with the step; a replay gives it again). */
+  readonly opened: StepPayload['account'];
   readonly account: { readonly equity: number; readonly cash: number; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }> };
   /** The feed's position after this step: a feed opened from it gives the next step. */
   readonly position: FeedPosition;
@@ -108,7 +110,19 @@ export interface DeploymentJournal {
   stepClosed(step: ClosedStep): Promise<void>;
   /** The last checkpoints agents sent as the deployment drained (after its last closed step). */
   drained?(checkpoints: ClosedStep['checkpoints']): Promise<void>;
+  /**
+   * The closed steps from `from` (inclusive) to `to` (exclusive), in order, as {@link stepClosed}
+   * wrote them: what an agent is replayed from when its checkpoint is older than the steps the
+   * deployment still holds in memory. Without it, such a replay fails (and says so).
+   */
+  stepsBetween?(from: number, to: number): Promise<readonly StoredStep[]>;
 }
+
+/**
+ * A closed step as the journal gives it back to replay it to an agent; `opened` is null for a step
+ * stored by a tradeswarm that did not store it (before migration 006), which cannot be replayed.
+ */
+export type StoredStep = Pick<ClosedStep, 'index' | 'bars' | 'participants' | 'signals'> & { readonly opened: ClosedStep['opened'] | null };
 
 /** A stored step, as a restarted deployment re-applies it. */
 export type JournaledStep = Pick<ClosedStep, 'index' | 'timeMs' | 'bars' | 'participants' | 'submissions' | 'signals'>;

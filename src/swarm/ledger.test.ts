@@ -103,4 +103,44 @@ describe('StepLedger', () => {
     expect(ledger.signalsOf(0, new Set(['a', 'b']))).toEqual([buy, sell]);
     expect(ledger.signalsOf(1, new Set(['a']))).toEqual([]);
   });
+
+  it('forgets the steps before a floor, keeps counting the steps decided, ignores what comes late for them, and keeps the publication time of an order not filled yet', () => {
+    const { ledger, at } = ledgerOnClock();
+    for (let index = 0; index < 1_000; index++) {
+      at(index * 10);
+      ledger.published(index);
+      ledger.signal('a', index, [buy]);
+      ledger.decision('a', index, 'd');
+      if (index === 5) {
+        ledger.ordersArrived(5);
+        ledger.accepted('resting', 5);
+      }
+      ledger.forget(index - 9);
+      expect(ledger.heldSteps).toBeLessThanOrEqual(11);
+    }
+    expect(ledger.decidedSteps).toBe(1_000);
+    expect(ledger.signalsOf(989, new Set(['a']))).toEqual([]);
+    expect(ledger.signalsOf(990, new Set(['a']))).toEqual([buy]);
+    // A decision of a forgotten step is not counted again, nor compared.
+    expect(ledger.decision('b', 3, 'other')).toBe(false);
+    expect(ledger.ordersArrived(4)).toBe(false);
+    expect(ledger.decidedSteps).toBe(1_000);
+    expect(ledger.agreement().compared).toBe(0);
+    at(20_000);
+    ledger.filled([{ clientOrderId: 'resting' } as Fill]);
+    expect(ledger.latency().barToFill).toMatchObject({ count: 1, p50: 20_000 - 50 });
+  });
+
+  it('gives percentiles over the last 10,000 latencies of a kind, and count, min, max and mean over all', () => {
+    const { ledger, at } = ledgerOnClock();
+    for (let index = 0; index < 25_000; index++) {
+      at(index * 100);
+      ledger.published(index);
+      // 1 ms for the first 15,000 steps, then 5 ms.
+      at(index * 100 + (index < 15_000 ? 1 : 5));
+      ledger.ordersArrived(index);
+      ledger.forget(index);
+    }
+    expect(ledger.latency().barToOrder).toEqual({ count: 25_000, p50: 5, p95: 5, p99: 5, min: 1, max: 5, mean: (15_000 * 1 + 10_000 * 5) / 25_000 });
+  });
 });

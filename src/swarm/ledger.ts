@@ -2,6 +2,41 @@ import type { IntentPayload } from '../agent/index.js';
 import type { Fill } from '../venue/index.js';
 import { type LatencySummary, summarize } from '../core/index.js';
 
+/** The most recent latencies of each kind whose percentiles a report gives (see {@link LatencySamples}). */
+const LATENCY_WINDOW = 10_000;
+
+/** Accepted orders whose fill it waits for, at most (the oldest is dropped past it: cancelled orders never fill). */
+const OPEN_ORDERS_MAX = 10_000;
+
+/**
+ * Latencies of one kind: percentiles over the most recent {@link LATENCY_WINDOW} samples, count,
+ * min, max and mean over all, so a deployment that runs for ever keeps a fixed number. Runs of up to
+ * that many steps get exact percentiles over every sample, as before.
+ */
+class LatencySamples {
+  readonly #recent: number[] = [];
+  #next = 0;
+  #count = 0;
+  #min = Number.POSITIVE_INFINITY;
+  #max = Number.NEGATIVE_INFINITY;
+  #sum = 0;
+
+  push(value: number): void {
+    if (this.#recent.length < LATENCY_WINDOW) this.#recent.push(value);
+    else this.#recent[this.#next] = value;
+    this.#next = (this.#next + 1) % LATENCY_WINDOW;
+    this.#count += 1;
+    this.#min = Math.min(this.#min, value);
+    this.#max = Math.max(this.#max, value);
+    this.#sum += value;
+  }
+
+  summary(): LatencySummary | null {
+    const recent = summarize(this.#recent);
+    return recent === null ? null : { ...recent, count: this.#count, min: this.#min, max: this.#max, mean: this.#sum / this.#count };
+  }
+}
+
 /** The latency percentiles of a run, in ms (see {@link StepLedger}). */
 export interface SwarmLatency {
   readonly barToSignal: LatencySummary | null;
@@ -27,6 +62,11 @@ export interface SwarmAgreement {
  * What the control plane learns of each step as messages arrive: when it was published, the
  * signals (kept to replay them to a restarted agent), the deciders' digests, which steps reached
  * the venue, and the latencies between those moments, all on one clock (`now`).
+ *
+ * What it keeps per step lasts until {@link forget} drops the steps before a floor (the deployment
+ * moves it up as agents checkpoint), so a deployment that runs for ever holds only the steps after
+ * it, and those of orders the venue has not filled yet; its counts (steps decided, agreement) are
+ * counters, and messages of a forgotten step are ignored.
  */
 export class StepLedger {
   readonly #now: () => number;
@@ -43,10 +83,22 @@ export class StepLedger {
   readonly #ordered = new Set<number>();
   /** Accepted orders not filled yet: when the venue took them, and the step they were decided on. */
   readonly #open = new Map<string, { readonly at: number; readonly step: number }>();
-  readonly #samples = { barToSignal: [] as number[], signalToDecision: [] as number[], barToOrder: [] as number[], orderToFill: [] as number[], barToFill: [] as number[], stepRound: [] as number[], allDecided: [] as number[] };
+  readonly #samples = {
+    barToSignal: new LatencySamples(),
+    signalToDecision: new LatencySamples(),
+    barToOrder: new LatencySamples(),
+    orderToFill: new LatencySamples(),
+    barToFill: new LatencySamples(),
+    stepRound: new LatencySamples(),
+    allDecided: new LatencySamples(),
+  };
   #compared = 0;
   #agreed = 0;
   #duplicates = 0;
+  /** Steps at least one decider decided (see {@link decidedSteps}). */
+  #decided = 0;
+  /** Steps before it are forgotten (see {@link forget}). */
+  #floor = 0;
 
   /**
    * @param options.deciders how many agents decide each step
@@ -61,11 +113,13 @@ export class StepLedger {
 
   /** Step `index` was published (again: its latencies count from the latest time). */
   published(index: number): void {
+    if (index < this.#floor) return;
     this.#published.set(index, this.#now());
   }
 
   /** A signal of step `index` from `from`. */
   signal(from: string, index: number, intents: IntentPayload[]): void {
+    if (index < this.#floor) return;
     const now = this.#now();
     const at = this.#published.get(index);
     if (at !== undefined && from !== this.#entry) this.#samples.barToSignal.push(now - at);
@@ -78,6 +132,7 @@ export class StepLedger {
 
   /** `from` sent a signal or a decision of step `index`. */
   output(from: string, index: number): void {
+    if (index < this.#floor) return;
     let senders = this.#outputs.get(index);
     if (senders === undefined) this.#outputs.set(index, (senders = new Set<string>()));
     senders.add(from);
@@ -90,11 +145,15 @@ export class StepLedger {
 
   /**
    * A decider's decision of step `index`: compared with the step's first one.
-   * @returns false when `from` had already decided it (sent again for a repeated step).
+   * @returns false when `from` had already decided it (sent again for a repeated step), or the step is forgotten.
    */
   decision(from: string, index: number, digest: string): boolean {
+    if (index < this.#floor) return false;
     let byAgent = this.#digests.get(index);
-    if (byAgent === undefined) this.#digests.set(index, (byAgent = new Map<string, string>()));
+    if (byAgent === undefined) {
+      this.#digests.set(index, (byAgent = new Map<string, string>()));
+      if (!this.#ordered.has(index)) this.#decided += 1;
+    }
     if (byAgent.has(from)) return false;
     const first = byAgent.values().next();
     if (first.done === true) {
@@ -112,11 +171,12 @@ export class StepLedger {
 
   /**
    * Orders of step `index` reached the venue.
-   * @returns true the first time for the step (its pipeline refusals are recorded then).
+   * @returns true the first time for the step (its pipeline refusals are recorded then); false for a forgotten step.
    */
   ordersArrived(index: number): boolean {
-    if (this.#ordered.has(index)) return false;
+    if (index < this.#floor || this.#ordered.has(index)) return false;
     this.#ordered.add(index);
+    if (!this.#digests.has(index)) this.#decided += 1;
     const at = this.#published.get(index);
     if (at !== undefined) this.#samples.barToOrder.push(this.#now() - at);
     return true;
@@ -125,6 +185,7 @@ export class StepLedger {
   /** The venue took order `clientOrderId` of step `index`. */
   accepted(clientOrderId: string, index: number): void {
     this.#open.set(clientOrderId, { at: this.#now(), step: index });
+    if (this.#open.size > OPEN_ORDERS_MAX) this.#open.delete(this.#open.keys().next().value as string);
   }
 
   /** The venue answered an order `duplicate` (another decider of a mesh sent it first). */
@@ -176,9 +237,26 @@ export class StepLedger {
    * (a decider can die between the two).
    */
   get decidedSteps(): number {
-    let decided = this.#digests.size;
-    for (const index of this.#ordered) if (!this.#digests.has(index)) decided += 1;
-    return decided;
+    return this.#decided;
+  }
+
+  /**
+   * Drops what it holds of the steps before `floor` (their signals can no longer be replayed from
+   * here); a step with an order not filled yet keeps the time it was published, for its bar → fill
+   * latency. The floor only moves up.
+   */
+  forget(floor: number): void {
+    if (floor <= this.#floor) return;
+    const waiting = new Set([...this.#open.values()].map((order) => order.step));
+    for (const index of this.#published.keys()) if (index < floor && !waiting.has(index)) this.#published.delete(index);
+    for (const byStep of [this.#signals, this.#lastSignalAt, this.#outputs, this.#digests]) for (const index of byStep.keys()) if (index < floor) byStep.delete(index);
+    for (const index of this.#ordered) if (index < floor) this.#ordered.delete(index);
+    this.#floor = floor;
+  }
+
+  /** The steps it holds something of (signals, outputs, digests, publication times). */
+  get heldSteps(): number {
+    return new Set([...this.#published.keys(), ...this.#signals.keys(), ...this.#outputs.keys(), ...this.#digests.keys(), ...this.#ordered]).size;
   }
 
   get duplicateOrders(): number {
@@ -192,13 +270,13 @@ export class StepLedger {
   latency(): SwarmLatency {
     const samples = this.#samples;
     return {
-      barToSignal: summarize(samples.barToSignal),
-      signalToDecision: summarize(samples.signalToDecision),
-      barToOrder: summarize(samples.barToOrder),
-      orderToFill: summarize(samples.orderToFill),
-      barToFill: summarize(samples.barToFill),
-      stepRound: summarize(samples.stepRound),
-      allDecided: summarize(samples.allDecided),
+      barToSignal: samples.barToSignal.summary(),
+      signalToDecision: samples.signalToDecision.summary(),
+      barToOrder: samples.barToOrder.summary(),
+      orderToFill: samples.orderToFill.summary(),
+      barToFill: samples.barToFill.summary(),
+      stepRound: samples.stepRound.summary(),
+      allDecided: samples.allDecided.summary(),
     };
   }
 }
