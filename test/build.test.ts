@@ -20,7 +20,7 @@ describe('npm run build', () => {
       expect(existsSync(join(out, asset)), asset).toBe(true);
     }
     expect(statSync(join(out, 'localcloud/guest/bin/sudo')).mode & 0o111).toBe(0o111);
-    expect(summary.copied).toBe(9);
+    expect(summary.copied).toBe(10);
   });
 
   it('builds again writing only what changed, and removes what no source gives', async () => {
@@ -41,7 +41,7 @@ describe('npm run build', () => {
     expect(AGENT_ENTRY).toBe(join(dist, 'agent', 'main.js'));
     const { MIGRATIONS_DIR, loadMigrations } = await load<{ MIGRATIONS_DIR: string; loadMigrations: (dir: string) => ReadonlyArray<{ version: number }> }>('store/migrations.js');
     expect(MIGRATIONS_DIR).toBe(join(dist, 'store', 'migrations/'));
-    expect(loadMigrations(MIGRATIONS_DIR).map((migration) => migration.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(loadMigrations(MIGRATIONS_DIR).map((migration) => migration.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const { GUEST_HOST_DIR } = await load<{ GUEST_HOST_DIR: string }>('localcloud/isolation/launcher.js');
     expect(existsSync(join(GUEST_HOST_DIR, 'supervisor.py'))).toBe(true);
     expect(GUEST_HOST_DIR.startsWith(dist)).toBe(true);
