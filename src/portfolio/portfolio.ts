@@ -331,9 +331,7 @@ export class Portfolio {
       for (const bar of bars) checkMarkPrice(bar.symbol, bar.close);
       for (const bar of bars) this.markPrices.set(bar.symbol, bar.close);
     } else {
-      const table = prices as PriceTable;
-      forEachPrice(table, checkMarkPrice);
-      forEachPrice(table, (symbol, price) => this.markPrices.set(symbol, price));
+      this.setMarks(prices as PriceTable);
     }
 
     // One pass for what the equity and unrealisedPnl getters compute (same terms, same order, so the
@@ -349,6 +347,13 @@ export class Portfolio {
     }
     this.curve.record(timeMs, this.cashBalance, equity, this.realised, unrealisedPnl, grossExposure, this.positions.size);
     return equity;
+  }
+
+  /** Checks every price of `table`, then takes them as marks. */
+  private setMarks(table: PriceTable): void {
+    // A method of its own: the callback's `this` would make a context object on every call of `mark`.
+    forEachPrice(table, checkMarkPrice);
+    forEachPrice(table, (symbol, price) => this.markPrices.set(symbol, price));
   }
 
   private markOf(symbol: string): number {

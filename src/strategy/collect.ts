@@ -44,8 +44,13 @@ const readers = new WeakMap<ReadonlyMap<string, number>, (symbol: string) => num
 function readerOf(positions: ReadonlyMap<string, number>): (symbol: string) => number {
   let reader = readers.get(positions);
   if (reader === undefined) {
-    reader = (symbol) => positions.get(symbol) ?? 0;
+    reader = newReader(positions);
     readers.set(positions, reader);
   }
   return reader;
+}
+
+/** Made apart from {@link readerOf}: a closure there would make a context object on every call, found or not. */
+function newReader(positions: ReadonlyMap<string, number>): (symbol: string) => number {
+  return (symbol) => positions.get(symbol) ?? 0;
 }

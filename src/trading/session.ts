@@ -236,14 +236,18 @@ export class TradingSession {
   open(step: readonly Bar[]): AccountSnapshot {
     this.#stepFills = NO_FILLS;
     if (!this.#closeFills) this.fill(step);
-    this.mark(step);
-    return this.account();
+    // The mark's equity is the portfolio's now: nothing trades between the two.
+    return this.accountAt(this.mark(step));
   }
 
   /** The account now (after the latest mark). */
   account(): AccountSnapshot {
+    return this.accountAt(this.portfolio.equity);
+  }
+
+  private accountAt(equity: number): AccountSnapshot {
     this.#positions ??= new Map(this.portfolio.openPositions().map(({ symbol, quantity }) => [symbol, quantity]));
-    return { equity: this.portfolio.equity, peakEquity: this.#peakEquity, positions: this.#positions };
+    return { equity, peakEquity: this.#peakEquity, positions: this.#positions };
   }
 
   /** The client order id of an intent decided on step `barIndex`. */
@@ -257,32 +261,39 @@ export class TradingSession {
    */
   submit(intents: readonly StrategyIntent[], barIndex: number, step: readonly Bar[]): readonly SubmittedOrder[] {
     if (intents.length === 0) return NO_ORDERS;
+    // A method per intent, not a callback: a callback's captured variables make a context object on
+    // every call, even on the (usual) early return above.
     const nowBar = step[0] as Bar;
-    return intents.map((intent) => {
-      const id = this.orderId(intent, barIndex);
-      const result = this.venue.submit(
-        {
-          clientOrderId: id,
-          symbol: intent.symbol,
-          side: intent.side,
-          quantity: intent.quantity,
-          type: intent.type,
-          ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-          ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-          ...(intent.exits === undefined ? {} : { exits: intent.exits }),
-        },
-        nowBar,
-      );
-      if (result.status === 'accepted' && (intent.exits !== undefined || this.#brackets.size > 0)) this.noteBracket(intent, id);
-      if (result.status === 'rejected') {
-        this.#rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'rejected' });
-      }
-      const sizer = this.#fillPriceSizing.get(intent.strategy);
-      if (sizer !== undefined && result.status === 'accepted' && !this.#closeFills && intent.type === 'market' && intent.intent.startsWith('enter-')) {
-        this.#pendingResizes.push({ clientOrderId: id, symbol: intent.symbol, side: intent.side, sizer });
-      }
-      return { clientOrderId: id, intent, result };
-    });
+    const submitted: SubmittedOrder[] = [];
+    for (const intent of intents) submitted.push(this.submitOne(intent, barIndex, nowBar));
+    return submitted;
+  }
+
+  /** Submits one approved intent (see {@link submit}). */
+  private submitOne(intent: StrategyIntent, barIndex: number, nowBar: Bar): SubmittedOrder {
+    const id = this.orderId(intent, barIndex);
+    const result = this.venue.submit(
+      {
+        clientOrderId: id,
+        symbol: intent.symbol,
+        side: intent.side,
+        quantity: intent.quantity,
+        type: intent.type,
+        ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+        ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+        ...(intent.exits === undefined ? {} : { exits: intent.exits }),
+      },
+      nowBar,
+    );
+    if (result.status === 'accepted' && (intent.exits !== undefined || this.#brackets.size > 0)) this.noteBracket(intent, id);
+    if (result.status === 'rejected') {
+      this.#rejections.push({ clientOrderId: id, barIndex, source: 'venue', reason: result.reason ?? result.status, message: result.message ?? 'rejected' });
+    }
+    const sizer = this.#fillPriceSizing.get(intent.strategy);
+    if (sizer !== undefined && result.status === 'accepted' && !this.#closeFills && intent.type === 'market' && intent.intent.startsWith('enter-')) {
+      this.#pendingResizes.push({ clientOrderId: id, symbol: intent.symbol, side: intent.side, sizer });
+    }
+    return { clientOrderId: id, intent, result };
   }
 
   /**
@@ -405,7 +416,10 @@ export class TradingSession {
     if (this.#pendingResizes.length > 0) this.resizeAtOpen(step);
     let made: Fill[] | undefined;
     for (const bar of step) {
-      for (const fill of this.venue.onBar(bar)) {
+      const fills = this.venue.onBar(bar);
+      // Indexed: most bars answer a shared frozen empty array, and for-of over a frozen array makes an iterator object.
+      for (let k = 0; k < fills.length; k++) {
+        const fill = fills[k] as Fill;
         this.portfolio.apply(fill);
         this.#fills.push(fill);
         (made ??= []).push(fill);
@@ -435,9 +449,11 @@ export class TradingSession {
     this.#pendingResizes = waiting;
   }
 
-  private mark(step: readonly Bar[]): void {
+  /** Marks the portfolio at the step's closes. @returns the equity at those marks. */
+  private mark(step: readonly Bar[]): number {
     for (const bar of step) this.#lastBars.set(bar.symbol, bar);
     const equity = this.portfolio.mark((step[0] as Bar).timeMs, step);
     if (equity > this.#peakEquity) this.#peakEquity = equity;
+    return equity;
   }
 }

@@ -57,7 +57,7 @@ function check(seed: number): void {
     // The exits' prices before the bar: an exit fills at its price or better, or at the open past it.
     // (A stop triggered on an earlier bar, whose fill partial fills cut short, rests as a market order.)
     const before = new Map(venue.openOrders().filter((order) => !order.triggered).map((order) => [order.request.clientOrderId, order.request]));
-    const fills: Fill[] = venue.onBar(bar);
+    const fills: readonly Fill[] = venue.onBar(bar);
     for (const fill of fills) {
       const [entryId, kind] = fill.clientOrderId.split(':') as [string, (typeof KINDS)[number] | undefined];
       const group = groups.get(entryId) as Group;

@@ -190,7 +190,7 @@ describe('PaperVenue partial fills', () => {
     const v = venue({ partialFills: { maxFractionOfBarVolume: 0.1 } });
     v.submit(order({ clientOrderId: 'a', quantity: 150 }), { timeMs: 0 });
     v.submit(order({ clientOrderId: 'b', quantity: 100, side: 'sell' }), { timeMs: 0 });
-    const ids = (fills: Fill[]): [string, number][] => fills.map((fill) => [fill.clientOrderId, fill.quantity]);
+    const ids = (fills: readonly Fill[]): [string, number][] => fills.map((fill) => [fill.clientOrderId, fill.quantity]);
     expect(ids(v.onBar(bar(1, 100, 101, 99, 100)))).toEqual([['a', 100]]);
     expect(ids(v.onBar(bar(2, 100, 101, 99, 100)))).toEqual([
       ['a', 50],

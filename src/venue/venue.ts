@@ -107,6 +107,9 @@ interface Bracket {
   done: boolean;
 }
 
+/** What `onBar` answers for a bar that fills nothing (most bars): shared, frozen. */
+const NO_FILLS: readonly Fill[] = Object.freeze([]);
+
 /** The exits of a bracket, in the order the venue places and evaluates them. */
 const EXIT_ORDER: ReadonlyArray<readonly [keyof BracketExits, ExitKind]> = [
   ['stopLoss', ExitKind.stopLoss],
@@ -277,11 +280,11 @@ export class PaperVenue {
 
   /**
    * Matches the open orders of `bar.symbol` against `bar` (rules in the class comment).
-   * @returns the fills, in matching order.
+   * @returns the fills, in matching order (a shared, frozen empty array when there are none).
    * @throws InvalidInputError when the bar is invalid, its symbol is not traded here, or its time
    *   is not after the previous bar of the symbol.
    */
-  onBar(bar: Bar): Fill[] {
+  onBar(bar: Bar): readonly Fill[] {
     const problem = validateBar(bar)[0];
     if (problem) throw new InvalidInputError(`bar.${problem.field}`, problem.message);
     const book = this.books.get(bar.symbol);
@@ -297,7 +300,7 @@ export class PaperVenue {
     }
     book.lastBarTimeMs = bar.timeMs;
     const open = book.open;
-    if (open.length === 0) return [];
+    if (open.length === 0) return NO_FILLS;
     const fills: Fill[] = [];
     const partial = this.config.partialFills;
     let capacity = partial ? partial.maxFractionOfBarVolume * bar.volume : Infinity;
