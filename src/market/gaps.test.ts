@@ -81,6 +81,20 @@ describe('findGaps', () => {
     }
   });
 
+  it('takes the median exactly when the bars come at thousands of distinct intervals (seeded, against a sort)', () => {
+    const rng = Rng.seeded(19);
+    for (let round = 0; round < 6; round++) {
+      // Intervals of 1 to 100,000 ms: far more distinct values than findGaps counts, then a year without bars.
+      const times = [0];
+      for (let i = rng.int(3000, 3001); i > 0; i--) times.push((times.at(-1) as number) + rng.int(1, 100_000));
+      times.push((times.at(-1) as number) + 365 * DAY);
+      const intervals = times.slice(1).map((time, i) => time - (times[i] as number)).sort((a, b) => a - b);
+      const middle = intervals.length >> 1;
+      const expected = intervals.length % 2 === 1 ? intervals[middle] : ((intervals[middle - 1] as number) + (intervals[middle] as number)) / 2;
+      expect(findGaps(barsAt('R', times)).at(-1)?.usualIntervalMs, `round ${round}`).toBe(expected);
+    }
+  });
+
   it.each([
     [{ threshold: 1 }, 'threshold: must be a number of usual intervals > 1, got 1'],
     [{ minimumDays: -1 }, 'minimumDays: must be a number of days >= 0, got -1'],
