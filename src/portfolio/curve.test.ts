@@ -47,6 +47,41 @@ describe('EquityRecorder and EquitySeries', () => {
   });
 });
 
+describe('EquityRecorder segments (cash, realised PnL and open positions kept once per run of points)', () => {
+  it('reads back every field when they change only now and then, in order and out of order, and after replaced points', () => {
+    const recorder = new EquityRecorder();
+    const expected: ReturnType<EquityRecorder['lastPoint']>[] = [];
+    for (let t = 0; t < 9000; t++) {
+      // Cash and open positions change every 700 points, realised PnL every 1,100: runs of points that share them.
+      const point = { timeMs: t, cash: 1000 + Math.floor(t / 700), equity: 1000 + t / 3, realisedPnl: -Math.floor(t / 1100), unrealisedPnl: t / 7, grossExposure: 2 * t, openPositions: Math.floor(t / 700) % 2 };
+      recorder.record(t, point.cash, point.equity, point.realisedPnl, point.unrealisedPnl, point.grossExposure, point.openPositions);
+      if (t % 700 === 0) {
+        // Recorded again at its time: first as the point before it (merging into its run), then as itself.
+        const before = expected.at(-1) ?? point;
+        recorder.record(t, before.cash, point.equity, before.realisedPnl, point.unrealisedPnl, point.grossExposure, before.openPositions);
+        expect(recorder.lastPoint()).toEqual({ ...point, cash: before.cash, realisedPnl: before.realisedPnl, openPositions: before.openPositions });
+        recorder.record(t, point.cash, point.equity, point.realisedPnl, point.unrealisedPnl, point.grossExposure, point.openPositions);
+      }
+      expected.push(point);
+      expect(recorder.lastPoint()).toEqual(point);
+    }
+    const series = recorder.series();
+    expect(series.toArray()).toEqual(expected);
+    for (const t of [8999, 0, 4200, 699, 700, 701, 1099, 1100, 3, 8400]) {
+      expect(series.point(t)).toEqual(expected[t]);
+      expect(series.openPositionsAt(t)).toBe(expected[t]?.openPositions);
+    }
+  });
+
+  it('keeps 0 and −0 apart, as recorded', () => {
+    const recorder = new EquityRecorder();
+    recorder.record(0, 0, 0, 0, 0, 0, 0);
+    recorder.record(1, -0, 0, -0, 0, 0, 0);
+    expect(Object.is(recorder.series().point(1).cash, -0)).toBe(true);
+    expect(Object.is(recorder.series().point(0).realisedPnl, 0)).toBe(true);
+  });
+});
+
 describe('Portfolio equity series', () => {
   it('is what markToMarket records, and mark answers the equity markToMarket would', () => {
     const marked = createPortfolio({ initialCash: 1000 });

@@ -12,15 +12,23 @@ export interface EquityPoint {
   readonly openPositions: number;
 }
 
-/** Numbers stored per point, in the order of {@link EquityPoint}'s fields. */
-const FIELDS = 7;
+/**
+ * Numbers stored per point: the four that change at every mark. Cash, realised PnL and the count of
+ * open positions change only when a fill is booked, so they are stored once per run of points that
+ * share them (a "segment"), not once per point.
+ */
+const FIELDS = 4;
 const TIME = 0;
-const CASH = 1;
-const EQUITY = 2;
-const REALISED = 3;
-const UNREALISED = 4;
-const EXPOSURE = 5;
-const OPEN = 6;
+const EQUITY = 1;
+const UNREALISED = 2;
+const EXPOSURE = 3;
+
+/** Numbers stored per segment, after its first point's index. */
+const SEGMENT_FIELDS = 4;
+const SEGMENT_START = 0;
+const SEGMENT_CASH = 1;
+const SEGMENT_REALISED = 2;
+const SEGMENT_OPEN = 3;
 
 /**
  * Equity points read one field at a time: what `performanceStats` needs, whether the points are
@@ -37,39 +45,34 @@ const CHUNK_BITS = 12;
 const CHUNK_POINTS = 1 << CHUNK_BITS;
 const OFFSET_MASK = CHUNK_POINTS - 1;
 
-function pointAt(chunks: ReadonlyArray<readonly number[]>, index: number): EquityPoint {
-  const values = chunks[index >> CHUNK_BITS] as number[];
-  const base = (index & OFFSET_MASK) * FIELDS;
-  return {
-    timeMs: values[base + TIME] as number,
-    cash: values[base + CASH] as number,
-    equity: values[base + EQUITY] as number,
-    realisedPnl: values[base + REALISED] as number,
-    unrealisedPnl: values[base + UNREALISED] as number,
-    grossExposure: values[base + EXPOSURE] as number,
-    openPositions: values[base + OPEN] as number,
-  };
-}
-
 /**
- * A read-only equity curve as recorded by a portfolio: the points as numbers, seven per point, in
- * arrays of 4096 points rather than an object per point, since a backtest records one point per
- * bar and a million retained objects cost more garbage-collection time than the rest of the bar
- * loop. (Plain arrays of doubles rather than Float64Arrays: those live outside the heap, and
- * growing that memory by tens of megabytes per run forces full collections.) Points are built on
- * demand by {@link point} and {@link toArray}.
+ * A read-only equity curve as recorded by a portfolio: the points as numbers rather than an object
+ * per point, since a backtest records one point per bar and a million retained objects cost more
+ * garbage-collection time than the rest of the bar loop. Per point, its time, equity, unrealised PnL
+ * and gross exposure, in arrays of 4096 points; cash, realised PnL and open positions per segment
+ * (see `FIELDS`): 32 bytes a point where all seven fields took 56, and the memory a million-point
+ * curve needs was the largest cost of a backtest's bar loop. (Plain arrays of doubles rather than
+ * Float64Arrays: those live outside the heap, and growing that memory by tens of megabytes per run
+ * forces full collections.) Points are built on demand by {@link point} and {@link toArray}.
  */
 export class EquitySeries implements EquityValues {
-  /** Made by {@link EquityRecorder.series}: the first `length` points of `chunks`. */
+  /** The segment of the latest lookup: points are mostly read in order. */
+  #segment = 0;
+
+  /**
+   * Made by {@link EquityRecorder.series}: the first `length` points of `chunks`, and `segments`
+   * (`SEGMENT_FIELDS` numbers each, in order of their first points; the first starts at point 0).
+   */
   constructor(
     readonly length: number,
     private readonly chunks: ReadonlyArray<readonly number[]>,
+    private readonly segments: readonly number[],
   ) {}
 
   /** The point at `index` (0-based), as a new object. @throws RangeError when there is none. */
   point(index: number): EquityPoint {
     if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new RangeError(`no equity point ${index}; the series has ${this.length}`);
-    return pointAt(this.chunks, index);
+    return pointAt(this.chunks, this.segments, this.segmentOf(index), index);
   }
 
   /** The equity of the point at `index` (no bounds check: `index` in `0 … length − 1`). */
@@ -79,7 +82,7 @@ export class EquitySeries implements EquityValues {
 
   /** The open positions of the point at `index` (no bounds check: `index` in `0 … length − 1`). */
   openPositionsAt(index: number): number {
-    return (this.chunks[index >> CHUNK_BITS] as number[])[(index & OFFSET_MASK) * FIELDS + OPEN] as number;
+    return this.segments[this.segmentOf(index) + SEGMENT_OPEN] as number;
   }
 
   /** Every point, in time order, as new objects. */
@@ -88,6 +91,53 @@ export class EquitySeries implements EquityValues {
     for (let i = 0; i < this.length; i++) points[i] = this.point(i);
     return points;
   }
+
+  /** The offset in `segments` of the segment holding point `index`: the latest one looked up or the next when it holds it, else by bisection. */
+  private segmentOf(index: number): number {
+    let segment = this.#segment;
+    if (!this.holds(segment, index)) {
+      segment = this.holds(segment + 1, index) ? segment + 1 : this.search(index);
+      this.#segment = segment;
+    }
+    return segment * SEGMENT_FIELDS;
+  }
+
+  /** Whether segment number `segment` holds point `index`. */
+  private holds(segment: number, index: number): boolean {
+    const segments = this.segments;
+    const offset = segment * SEGMENT_FIELDS;
+    if (offset >= segments.length || (segments[offset + SEGMENT_START] as number) > index) return false;
+    const next = offset + SEGMENT_FIELDS;
+    return next >= segments.length || (segments[next + SEGMENT_START] as number) > index;
+  }
+
+  /** The number of the last segment starting at or before point `index`. */
+  private search(index: number): number {
+    const segments = this.segments;
+    let low = 0;
+    let high = segments.length / SEGMENT_FIELDS - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((segments[middle * SEGMENT_FIELDS + SEGMENT_START] as number) <= index) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+}
+
+/** Point `index` as an object, its segment at offset `segment` of `segments`. */
+function pointAt(chunks: ReadonlyArray<readonly number[]>, segments: readonly number[], segment: number, index: number): EquityPoint {
+  const values = chunks[index >> CHUNK_BITS] as number[];
+  const base = (index & OFFSET_MASK) * FIELDS;
+  return {
+    timeMs: values[base + TIME] as number,
+    cash: segments[segment + SEGMENT_CASH] as number,
+    equity: values[base + EQUITY] as number,
+    realisedPnl: segments[segment + SEGMENT_REALISED] as number,
+    unrealisedPnl: values[base + UNREALISED] as number,
+    grossExposure: values[base + EXPOSURE] as number,
+    openPositions: segments[segment + SEGMENT_OPEN] as number,
+  };
 }
 
 /**
@@ -102,6 +152,8 @@ export class EquityRecorder {
   #lastTimeMs = Number.NaN;
   /** Whether a series shares the last chunk: then it is copied before a point in it is replaced. */
   #shared = false;
+  /** Segments (see {@link EquitySeries}), appended when cash, realised PnL or open positions change. */
+  #segments: number[] = [];
 
   /** The time of the last point, or `undefined` before the first. */
   get lastTimeMs(): number | undefined {
@@ -127,25 +179,45 @@ export class EquityRecorder {
     const values = this.#chunks[index >> CHUNK_BITS] as number[];
     const base = (index & OFFSET_MASK) * FIELDS;
     values[base + TIME] = timeMs;
-    values[base + CASH] = cash;
     values[base + EQUITY] = equity;
-    values[base + REALISED] = realisedPnl;
     values[base + UNREALISED] = unrealisedPnl;
     values[base + EXPOSURE] = grossExposure;
-    values[base + OPEN] = openPositions;
+    this.recordSegment(index, cash, realisedPnl, openPositions);
     this.#length = index + 1;
     this.#lastTimeMs = timeMs;
+  }
+
+  /** Point `index` (the last, new or replaced) holds these: a new segment starts there unless the last one holds them already. */
+  private recordSegment(index: number, cash: number, realisedPnl: number, openPositions: number): void {
+    const segments = this.#segments;
+    let last = segments.length - SEGMENT_FIELDS;
+    if (last >= 0 && segments[last + SEGMENT_START] === index) {
+      // The point replaced started a segment: it is rewritten, as the earlier one when it holds these.
+      segments.length = last;
+      last -= SEGMENT_FIELDS;
+    }
+    // Object.is: the same numbers bit for bit (0 and −0 apart), so a point reads back what was recorded.
+    if (
+      last >= 0 &&
+      Object.is(segments[last + SEGMENT_CASH], cash) &&
+      Object.is(segments[last + SEGMENT_REALISED], realisedPnl) &&
+      Object.is(segments[last + SEGMENT_OPEN], openPositions)
+    ) {
+      return;
+    }
+    segments.push(index, cash, realisedPnl, openPositions);
   }
 
   /** The last point recorded, as a new object. @throws RangeError before the first. */
   lastPoint(): EquityPoint {
     if (this.#length === 0) throw new RangeError('no equity point recorded yet');
-    return pointAt(this.#chunks, this.#length - 1);
+    return pointAt(this.#chunks, this.#segments, this.#segments.length - SEGMENT_FIELDS, this.#length - 1);
   }
 
   /** The points recorded so far (later records do not change it). */
   series(): EquitySeries {
     this.#shared = true;
-    return new EquitySeries(this.#length, [...this.#chunks]);
+    // Segments are copied: the last one is rewritten when its first point is replaced.
+    return new EquitySeries(this.#length, [...this.#chunks], this.#segments.slice());
   }
 }
