@@ -6,7 +6,7 @@ import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
+import { Deployment, checkReplicas, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
 import { type EnvironmentName, type Environments, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
@@ -179,7 +179,7 @@ export class ControlPlane {
     const name = request.name ?? spec.spec.name;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
     this.#checkTemplate(spec, env);
-    this.#checkStandby(spec, env);
+    if (spec.swarm.standby) this.#checkStandby(env, 'swarm.standby', 'standbys take over by themselves', 'deploy to an environment with failover automatic (prod), or leave swarm.standby out');
     this.#tiersOf(spec, env);
     this.#checkCapacity(env, sandboxesOf(spec));
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
@@ -338,14 +338,9 @@ export class ControlPlane {
     const record = await this.#find(ref);
     const live = this.#live.get(record.id);
     if (live === undefined) throw new InvalidInputError('deployment', `${record.name} is ${record.state}, not running on this server: only a running deployment can be scaled`);
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 2) {
-      throw new InvalidInputError('replicas', `must be 1 (the agent alone) or 2 (the agent and a hot standby), got ${replicas}`);
-    }
+    checkReplicas(replicas);
     const env = record.env as EnvironmentName;
-    const { failover } = this.#options.environments[env];
-    if (replicas > 1 && failover !== 'automatic') {
-      throw new InvalidInputError('replicas', `a second replica is a hot standby, which takes over by itself, and ${env} recovers ${failover === 'manual' ? 'by hand' : 'nothing'} (failover: ${failover}); scale in an environment with failover automatic (prod)`);
-    }
+    if (replicas > 1) this.#checkStandby(env, 'replicas', 'a second replica is a hot standby, which takes over by itself', 'scale in an environment with failover automatic (prod)');
     const agents = agentsOfRole(live.deployment.plan.agents, role, record.name);
     const adding = agents.filter((id) => live.deployment.replicasOf(id) < replicas).length;
     if (adding > 0) this.#checkCapacity(env, adding);
@@ -445,13 +440,14 @@ export class ControlPlane {
   }
 
   /**
-   * Standbys take over by themselves: only where the environment fails over automatically.
-   * @throws InvalidInputError naming `swarm.standby`.
+   * Standbys take over by themselves: only where the environment fails over automatically. `field`
+   * asked for one (`why` it needs that, `remedy` what to do instead).
+   * @throws InvalidInputError naming `field`.
    */
-  #checkStandby(spec: SwarmSpec, env: EnvironmentName): void {
+  #checkStandby(env: EnvironmentName, field: string, why: string, remedy: string): void {
     const { failover } = this.#options.environments[env];
-    if (spec.swarm.standby && failover !== 'automatic') {
-      throw new InvalidInputError('swarm.standby', `standbys take over by themselves, and ${env} recovers ${failover === 'manual' ? 'by hand' : 'nothing'} (failover: ${failover}); deploy to an environment with failover automatic (prod), or leave swarm.standby out`);
+    if (failover !== 'automatic') {
+      throw new InvalidInputError(field, `${why}, and ${env} recovers ${failover === 'manual' ? 'by hand' : 'nothing'} (failover: ${failover}); ${remedy}`);
     }
   }
 

@@ -169,6 +169,14 @@ export interface AgentFleetOptions {
   readonly replay: (agent: AgentPlan) => Promise<{ readonly resumedAt: number | null; readonly replayed: number }>;
 }
 
+/**
+ * How many processes an agent may run as: 1 (the agent alone) or 2 (the agent and a hot standby).
+ * @throws InvalidInputError naming `replicas`.
+ */
+export function checkReplicas(replicas: number): void {
+  if (replicas !== 1 && replicas !== 2) throw new InvalidInputError('replicas', `must be 1 (the agent alone) or 2 (the agent and a hot standby), got ${replicas}`);
+}
+
 /** The wait before a failed restart is tried again; it doubles with each failure (the recovery wait bounds the whole). */
 const RESTART_BACKOFF_MS = 100;
 
@@ -593,7 +601,7 @@ export class AgentFleet {
     if (!this.#options.agents.some((plan) => plan.id === agentId)) {
       throw new InvalidInputError('agent', `there is no agent ${agentId}; agents: ${this.#options.agents.map((plan) => plan.id).join(', ')}`);
     }
-    if (replicas !== 1 && replicas !== 2) throw new InvalidInputError('replicas', `must be 1 (the agent alone) or 2 (the agent and a hot standby), got ${replicas}`);
+    checkReplicas(replicas);
     this.#replicas.set(agentId, replicas);
     // Not deployed yet: its deployment starts what was asked for.
     const state = this.#agents.get(agentId);

@@ -3,7 +3,7 @@ export { runSwarm, type RunSwarmOptions, type RunningSwarm } from './run.js';
 export { startSwarmRuntime, type SwarmRuntime, type SwarmRuntimeOptions, type SandboxTarget } from './runtime.js';
 export { type SwarmOutcome, type SwarmReport } from './report.js';
 export { type AgentAbsence } from './absences.js';
-export { SwarmRunError, SwarmStoppedError, type SwarmEvent, type AgentReport } from './fleet.js';
+export { SwarmRunError, checkReplicas, SwarmStoppedError, type SwarmEvent, type AgentReport } from './fleet.js';
 export { type SwarmLatency, type SwarmAgreement } from './ledger.js';
 export { Deployment, type DeploymentState, type DeploymentSnapshot, type DeploymentOptions, type DeploymentPlacement } from './deployment.js';
 export { type ClosedStep, type DeploymentJournal, type JournalReplay, type JournaledStep, type JournaledOrder, type JournaledSubmission, type StoredStep } from './journal.js';
