@@ -27,6 +27,9 @@ interface ChaosCommandOptions {
   standby?: boolean;
 }
 
+/** The steps a run trades when `--bars` is not given: the issue's minimum (fewer when the spec's data has fewer). */
+const DEFAULT_BARS = 2_000;
+
 /** The package root, where `bin/tradeswarm.js` and `examples/` are: two folders up from `src/cli/` or `dist/cli/` (scripts/build.ts). */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -52,7 +55,7 @@ export function registerChaosCommand(program: Command): void {
     .description(commandDescription('chaos'))
     .argument('[spec]', 'the spec to deploy (its swarm.topology is set for each topology)', join(ROOT, 'examples', 'quickstart.yaml'))
     .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumber('--seed', value), 16)
-    .option('--bars <n>', "trade the last n time steps (bars of each symbol) of the spec's data; default: the spec's own data", (value) => wholeNumber('--bars', value))
+    .option('--bars <n>', `trade the last n time steps (bars of each symbol) of the spec's data (default: the last ${DEFAULT_BARS.toLocaleString('en-US')}, or all of them when the data has fewer)`, (value) => wholeNumber('--bars', value))
     .option('--faults <kinds>', `comma-separated fault kinds: ${FAULT_KINDS.join(', ')} (default: all; leader-kill only with --database-url)`)
     .option('--per-kind <n>', 'faults of each kind', (value) => wholeNumber('--per-kind', value), 3)
     .option('--topology <names>', `comma-separated topologies (${TOPOLOGIES.join(', ')}) or all`, 'all')
@@ -127,21 +130,26 @@ function listOption<T extends string>(flag: string, value: string, allowed: read
 }
 
 /**
- * The spec document the chaos suite deploys: the file's, in lockstep, with `--bars` applied: the last
- * `bars` time steps of its CSV files (`data.from` moved, `data.to` dropped), or `bars` synthetic bars.
- * @throws InvalidInputError naming `--bars` when the data has fewer steps.
+ * The spec document the chaos suite deploys: the file's, in lockstep, trading the last `bars` time
+ * steps of its CSV files (`data.from` moved, `data.to` dropped), or `bars` synthetic bars. Without
+ * `--bars`, the last {@link DEFAULT_BARS}, or the whole data when it has fewer.
+ * @throws InvalidInputError naming `--bars` when the data has fewer steps than asked for.
  */
-async function chaosSpec(text: string, source: string, baseDir: string, bars: number | undefined): Promise<Record<string, unknown>> {
+export async function chaosSpec(text: string, source: string, baseDir: string, asked: number | undefined): Promise<Record<string, unknown>> {
+  const bars = asked ?? DEFAULT_BARS;
+  const atMost = asked === undefined;
   const document = parseYaml(text) as Record<string, unknown>;
   const data = { ...(document.data as Record<string, unknown>) };
-  if (bars !== undefined && data.source === 'synthetic') data.barCount = bars;
-  else if (bars !== undefined) {
+  if (data.source === 'synthetic') {
+    const written = typeof data.barCount === 'number' ? data.barCount : bars;
+    data.barCount = atMost ? Math.min(bars, written) : bars;
+  } else {
     delete data.from;
     delete data.to;
     const options = await runOptionsFromSpec(parseSpecText(stringifyYaml({ ...document, data }), source), baseDir);
     const times = timesOf(options.bars);
-    const first = times[times.length - bars];
-    if (first === undefined) throw new InvalidInputError('--bars', `the data of ${source} has ${times.length} time steps, fewer than ${bars}; ask for fewer`);
+    const first = times[Math.max(0, times.length - bars)];
+    if (first === undefined || (!atMost && times.length < bars)) throw new InvalidInputError('--bars', `the data of ${source} has ${times.length} time steps, fewer than ${bars}; ask for fewer`);
     data.from = new Date(first).toISOString().slice(0, 10);
   }
   return { ...document, data, swarm: { ...((document.swarm) ?? {}), pacing: 'lockstep' } };

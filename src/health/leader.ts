@@ -44,6 +44,9 @@ export function electionTransition(state: ElectionState, event: ElectionEvent): 
   return next;
 }
 
+/** How long a leader's lease runs unless renewed, by default: a follower takes over this long after the leader died at the latest. */
+export const DEFAULT_LEASE_TTL_MS = 3_000;
+
 /** The lease as the store holds it. Times are the database's. */
 export interface LeaseView {
   /** Who holds (or last held) it. */
@@ -97,7 +100,7 @@ export interface LeaderElectionOptions {
   /**
    * How long a lease runs after it was taken or renewed, by the database's clock: a leader that dies
    * is replaced this long after its last renewal at the latest. At least 300.
-   * @default 3000
+   * @default DEFAULT_LEASE_TTL_MS
    */
   readonly ttlMs?: number;
   /**
@@ -135,7 +138,7 @@ interface LeaderElectionConfig {
 
 /** Checks and completes the options. @throws InvalidInputError naming the field. */
 function compileLeaderElectionOptions(options: LeaderElectionOptions): LeaderElectionConfig {
-  const ttlMs = wholeNumber('ttlMs', options.ttlMs ?? 3_000, 300);
+  const ttlMs = wholeNumber('ttlMs', options.ttlMs ?? DEFAULT_LEASE_TTL_MS, 300);
   const renewEveryMs = wholeNumber('renewEveryMs', options.renewEveryMs ?? Math.floor(ttlMs / 3), 10, ttlMs - 1);
   const name = options.name ?? 'control-plane';
   if (name === '') throw new InvalidInputError('name', 'must be a non-empty lease name, or left out for control-plane');

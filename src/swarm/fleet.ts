@@ -752,16 +752,23 @@ export class AgentFleet {
     if (state.lifecycle !== 'running' || this.#stopping || this.#options.mayAct?.() === false) return;
     this.#options.emit({ agent: state.plan.id, kind: 'lost', detail });
     if (state.plan.id === this.#options.critical && state.standby?.ready !== true) {
-      const reason = `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`;
-      this.#move(state, 'abandoned');
-      this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
-      this.#options.halt(reason);
+      this.#haltWithout(state, `${state.plan.label} ${state.plan.id} lost (${detail}); its spokes stopped trading`);
       return;
     }
     this.#move(state, 'lost');
     state.lostAtMs = this.#options.clock.now();
     this.#options.wake();
     void this.#recover(state);
+  }
+
+  /**
+   * The critical agent (a star's hub) is lost with no standby to take over: the run stops trading, with
+   * this reason first (the halt keeps the first reason it is given), and the agent is abandoned.
+   */
+  #haltWithout(state: AgentState, reason: string): void {
+    this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
+    this.#options.halt(reason);
+    this.#abandon(state, reason);
   }
 
   /** Lost for good: its process is stopped (it must not come back mid-run) and the run decides what that means. */
@@ -813,10 +820,7 @@ export class AgentFleet {
       const { rung, why } = nextRung(recovery, { attempt, recentRestarts: state.restartTimes.length, requested: state.requested, sandboxAlive: alive, standbyReady });
       // The hub of a star is only failed over: its spokes re-home to the standby; a restart would not bring them back in time.
       if (rung !== 'failover' && state.plan.id === this.#options.critical) {
-        const reason = `${state.plan.label} ${state.plan.id} lost and its standby could not take over; its spokes stopped trading`;
-        this.#options.emit({ agent: state.plan.id, kind: 'halted', detail: reason });
-        this.#abandon(state, reason);
-        this.#options.halt(reason);
+        this.#haltWithout(state, `${state.plan.label} ${state.plan.id} lost and its standby could not take over; its spokes stopped trading`);
         return;
       }
       if (rung === 'alert') {
