@@ -52,16 +52,29 @@ async function json<T>(app: FastifyInstance, method: 'GET' | 'POST', url: string
   return { status: response.statusCode, body: response.json<T>() };
 }
 
-async function until(app: FastifyInstance, name: string, done: (view: View) => boolean, timeoutMs = 60_000): Promise<View> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Polls `ps` until `done` says so. It gives up only when the deployment makes no progress (its state and
+ * steps unchanged) for `stallMs`: a loaded machine is waited for, a deployment that hangs is not.
+ */
+async function until(app: FastifyInstance, name: string, done: (view: View) => boolean, stallMs = 60_000): Promise<View> {
+  let seen = '';
+  let changedAt = Date.now();
   for (;;) {
     const { body } = await json<View[]>(app, 'GET', '/v1/deployments');
     const view = body.find((candidate) => candidate.name === name);
     if (view !== undefined && done(view)) return view;
-    if (Date.now() > deadline) throw new Error(`${name} did not get there within ${timeoutMs} ms: ${JSON.stringify(view)}`);
+    const mark = JSON.stringify([view?.state, view?.steps]);
+    if (mark !== seen) {
+      seen = mark;
+      changedAt = Date.now();
+    }
+    if (Date.now() - changedAt > stallMs) throw new Error(`${name} made no progress for ${stallMs} ms: ${JSON.stringify(view)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** A test's own bound: its waits fail on a stall (see until), so this only ends one that moves yet never gets there. */
+const PATIENCE_MS = 600_000;
 
 const ended = (view: View): boolean => !['pending', 'starting', 'running', 'draining'].includes(view.state);
 
@@ -93,7 +106,7 @@ describe('the control plane over HTTP', () => {
     // Health changes are observations of timing (a heartbeat late on a loaded machine): the lifecycle is what is checked here.
     expect(events.body.filter((event) => event.kind !== 'health').map((event) => event.kind)).toEqual(['deployed', 'ended']);
     await plane.close();
-  }, 90_000);
+  }, PATIENCE_MS);
 
   it('refuses bad input naming each field, and leaves what runs and what is stored as it was', async () => {
     const { plane, app } = await serving();
@@ -137,7 +150,7 @@ describe('the control plane over HTTP', () => {
     const next = await serving();
     expect((await json<View[]>(next.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'keeps-running')).toMatchObject({ state: 'stopped', desired: 'stopped' });
     await next.plane.close();
-  }, 120_000);
+  }, PATIENCE_MS);
 
   it("runs each agent and its standby in its role's tier, and status shows each agent's tier", async () => {
     const { plane, app } = await serving();
@@ -170,7 +183,7 @@ describe('the control plane over HTTP', () => {
     );
     await json(app, 'POST', '/v1/deployments/tiered/stop');
     await plane.close();
-  }, 120_000);
+  }, PATIENCE_MS);
 
   it('suspends running deployments on a clean shutdown, and the next start resumes them to the backtest\'s trades', async () => {
     const first = await serving();
@@ -180,7 +193,7 @@ describe('the control plane over HTTP', () => {
     expect((await json<View[]>(first.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'suspended')).toMatchObject({ state: 'suspended', desired: 'running' });
 
     const second = await serving();
-    const view = await until(second.app, 'suspended', ended, 120_000);
+    const view = await until(second.app, 'suspended', ended);
     expect(view.state).toBe('complete');
     expect(view.steps).toBe(3_000);
     expect(view.steps).toBeGreaterThan(atShutdown.steps);
@@ -192,7 +205,7 @@ describe('the control plane over HTTP', () => {
     const events = await json<Array<{ kind: string; agentId: string | null }>>(second.app, 'GET', '/v1/deployments/suspended/events');
     expect(events.body.filter((event) => event.agentId === null && event.kind !== 'health').map((event) => event.kind)).toEqual(['deployed', 'suspended', 'resumed', 'ended']);
     await second.plane.close();
-  }, 180_000);
+  }, PATIENCE_MS);
 
   it('scales a running deployment: a standby for its hub, stored, kept by the next start; refuses what it cannot do and changes nothing', async () => {
     // prod fails over by itself; four sandboxes fit the star's three agents and one standby.
@@ -240,7 +253,7 @@ describe('the control plane over HTTP', () => {
     await first.plane.close();
     const second = await start();
     await standbyReady(second.app);
-    const view = await until(second.app, 'scaled', ended, 240_000);
+    const view = await until(second.app, 'scaled', ended);
     expect(view.state).toBe('complete');
     const spec = await parseSwarmSpecText(specYaml('scaled', 3_000), 'spec', '/');
     const { report: expected } = runBacktest(spec.backtest);
@@ -250,7 +263,7 @@ describe('the control plane over HTTP', () => {
     const events = await json<Array<{ kind: string; detail: string | null }>>(second.app, 'GET', '/v1/deployments/scaled/events');
     expect(events.body.filter((event) => event.kind === 'scaled').map((event) => event.detail)).toEqual(['hub to 2 replicas: the agent and a hot standby']);
     await second.plane.close();
-  }, 400_000);
+  }, PATIENCE_MS);
 
   it('trades bars published into a deployment whose feed is the bus, as the backtest trades them', async () => {
     const { plane, app } = await serving();
@@ -281,7 +294,7 @@ describe('the control plane over HTTP', () => {
     expect(fills.body.map(({ clientOrderId, price }) => ({ clientOrderId, price }))).toEqual(expected.fills.slice(0, fills.body.length).map(({ clientOrderId, price }) => ({ clientOrderId, price })));
     await json(app, 'POST', '/v1/deployments/on-the-bus/stop');
     await plane.close();
-  }, 120_000);
+  }, PATIENCE_MS);
 
   it('streams what the store records as server-sent events: states, closed steps with their orders, events', async () => {
     const { plane, app } = await serving();
@@ -319,7 +332,7 @@ describe('the control plane over HTTP', () => {
     expect((await fetch(`${server.url}/v1/stream?deployment=nobody`)).status).toBe(404);
     await server.close();
     await plane.close();
-  }, 90_000);
+  }, PATIENCE_MS);
 
   it('stops with --liquidate: every open position closed at the last close, the fills stored, flat afterwards; without it they stay open', async () => {
     const { plane, app } = await serving();
@@ -363,5 +376,5 @@ swarm: { topology: star }
     const heldFills = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/held/fills')).body;
     expect(heldFills.map((fill) => fill.clientOrderId)).toEqual(held.report.fills.map((fill) => fill.clientOrderId));
     await plane.close();
-  }, 120_000);
+  }, PATIENCE_MS);
 });
