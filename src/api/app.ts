@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { InvalidInputError, createLogger, wholeNumber, type Logger } from '../core/index.js';
-import { ErrorCode, errorHandler, type ErrorBody } from './replies.js';
+import { ErrorCode, type ErrorBody } from '../core/index.js';
+import { errorHandler } from './replies.js';
 
 /** The route that answers `{ ok: true }` (and what the app's `health` adds) while the process serves, to anyone (no API key). */
 export const HEALTH_PATH = '/healthz';

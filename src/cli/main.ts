@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { errorChain } from '../core/index.js';
+import { ErrorCode, errorBody, errorChain } from '../core/index.js';
 import { registerCommands } from './commands.js';
 import { COMMAND_LOADERS } from './loaders.js';
 
@@ -18,15 +18,14 @@ try {
   if (error instanceof CommanderError) {
     // Commander has printed the usage error (or the help asked for) on stderr already.
     if (json && error.exitCode !== 0) {
-      const { ErrorCode, errorBody } = await import('../api/index.js');
       process.stdout.write(`${JSON.stringify({ error: { ...errorBody(error).error, code: ErrorCode.usage, message: error.message.replace(/^error: /, '') } })}\n`);
     }
     process.exit(error.exitCode);
   }
   // With --json, scripts get the error as JSON on stdout (the server's own body when it answered one).
   if (json) {
-    // Loaded only here: the API's error mapping and the control plane's client are not needed to start.
-    const [{ errorBody }, { ServerError }] = await Promise.all([import('../api/index.js'), import('../client/index.js')]);
+    // Loaded only here: the control plane's client is not needed to start.
+    const { ServerError } = await import('../client/index.js');
     process.stdout.write(`${JSON.stringify(error instanceof ServerError ? error.body : errorBody(error))}\n`);
   }
   process.stderr.write(`tradeswarm: ${errorChain(error)}\n`);

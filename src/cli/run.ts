@@ -1,7 +1,6 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { errorBody } from '../api/index.js';
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, errorBody } from '../core/index.js';
 import { describeGap } from '../market/index.js';
 import type { EquityPoint } from '../portfolio/index.js';
 import { checkReportPath, runReportPage, writeReportPage } from '../report/index.js';

@@ -178,7 +178,7 @@ const leaderPointerSchema = z.object({
   expiresAt: z.string().describe('Until when its lease runs unless renewed, by the database’s clock (ISO 8601).'),
 });
 
-/** The body of every error answer (the api domain's `ErrorBody`). */
+/** The body of every error answer (core's `ErrorBody`). */
 export const errorBodySchema = z.object({
   error: z.object({
     code: z.enum(['invalid-spec', 'invalid-input', 'usage', 'unauthorized', 'unavailable', 'failed', 'internal']).describe('What kind of error, for scripts: fix the spec (issues), fix a value (field), fix the command line, send the API key, try again later, not retryable, or unexpected.'),

@@ -10,6 +10,7 @@ export {
   errorChain,
   type TradeswarmErrorOptions,
 } from './errors.js';
+export { ErrorCode, errorBody, type ErrorBody } from './error-body.js';
 export { randomId, randomToken } from './ids.js';
 export { finiteNumber, wholeNumber } from './validate.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';

@@ -61,6 +61,9 @@ describe('what a client command loads', () => {
       expect(help).toContain('dist/cli/main.js');
       const ps = await loadedFiles(folder, ['ps', '--url', `http://127.0.0.1:${await closedPort()}`]);
       expect(ps.filter((file) => !help.includes(file))).toEqual(['dist/cli/deployments.js', 'dist/client/client.js', 'dist/client/index.js']);
+      // With --json its error (no server answers) is printed as JSON, still without the API's Fastify.
+      const psJson = await loadedFiles(folder, ['ps', '--json', '--url', `http://127.0.0.1:${await closedPort()}`]);
+      expect(psJson.filter((file) => !help.includes(file))).toEqual(['dist/cli/deployments.js', 'dist/client/client.js', 'dist/client/index.js']);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
