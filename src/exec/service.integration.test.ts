@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Sandbox } from '@e2b/code-interpreter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, listen } from '../api/index.js';
@@ -8,7 +9,7 @@ import { endedProcessTag } from '../../test/fixtures/processes.js';
 import { portOf, reachCode } from '../../test/fixtures/network.js';
 import { closedPort } from '../../test/fixtures/servers.js';
 import { ProviderUnreachableError, TemplateNotFoundError } from './errors.js';
-import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, type ExecService, type ExecServiceOptions } from './service.js';
+import { EXEC_BUILD_TAG, EXEC_TEMPLATE, createExecService, defaultConcurrency, type ExecService, type ExecServiceOptions } from './service.js';
 import { execRoutes } from './transport/index.js';
 
 // One local cloud for the file; every service gets its own pool owner so that one service's start-up
@@ -36,6 +37,20 @@ async function service(options: ExecServiceOptions = {}): Promise<ExecService> {
 
 afterEach(async () => {
   await Promise.all(services.splice(0).map((item) => item.close()));
+});
+
+describe('the default concurrency', () => {
+  it("is the seed's 6 on E2B cloud, and 6 per core, at most 48, on this machine's sandboxes", () => {
+    expect([1, 2, 64].map((cores) => defaultConcurrency('e2b', cores))).toEqual([6, 6, 6]);
+    expect([0, 1, 2, 4, 8, 64].map((cores) => defaultConcurrency('local', cores))).toEqual([6, 6, 12, 24, 48, 48]);
+  });
+
+  it("follows this machine's cores on the local cloud unless the queue option sets it", async () => {
+    const byDefault = await service();
+    expect(byDefault.metrics().queue).toMatchObject({ concurrency: defaultConcurrency('local', availableParallelism()), perUserConcurrency: 2 });
+    const set = await service({ queue: { concurrency: 3 } });
+    expect(set.metrics().queue).toMatchObject({ concurrency: 3, perUserConcurrency: 2 });
+  });
 });
 
 describe('createExecService on the local cloud', () => {

@@ -55,6 +55,9 @@ export interface FairQueueRunOptions {
 
 /** Counters for metrics, from {@link FairQueue.stats}. */
 export interface FairQueueStats {
+  /** The most tasks that may run at once, in all and for one user (the queue's configuration). */
+  readonly concurrency: number;
+  readonly perUserConcurrency: number;
   /** Tasks running now. */
   readonly running: number;
   /** Tasks waiting to start now. */
@@ -228,6 +231,8 @@ export class FairQueue {
       [...this.users.values()].map((state) => [state.name, { running: state.running, waiting: state.waiting.length }]),
     );
     return {
+      concurrency: this.config.concurrency,
+      perUserConcurrency: this.config.perUserConcurrency,
       running: this.running,
       waiting: this.waiting,
       perUser,
