@@ -60,10 +60,16 @@ export function accountRows(report: SessionReport): Array<[string, string]> {
     ['return', percent(report.totalReturn)],
     ['Sharpe', ratio(report.sharpe)],
     ['Sortino', ratio(report.sortino)],
+    ['ratios', ratioConvention(report.statistics)],
     ['max drawdown', percent(report.maxDrawdown)],
     ['win rate', percent(report.winRate)],
     ['exposure', percent(report.exposure)],
   ];
+}
+
+/** How the table's Sharpe and Sortino were computed: the convention by name (formulas in the README's "Statistics conventions") and the risk-free rate. */
+function ratioConvention({ convention, riskFreeRatePerYear }: SessionReport['statistics']): string {
+  return `Sharpe and Sortino annualised, ${convention} convention (statistics.convention), risk-free rate ${percent(riskFreeRatePerYear)} a year`;
 }
 
 /** A gap and what the run did about it, in words. */
