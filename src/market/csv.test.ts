@@ -215,6 +215,41 @@ describe('loadCsvBars on small files', () => {
     expect(ohlcv(await loadCsvBars(await write('adjusted.csv', adjusted), 'AAPL'))).toEqual([[Date.UTC(2020, 0, 2), 74, 75, 73, 74.5, 1]]);
   });
 
+  it('with prices: adjusted, scales each row\'s open, high, low and close by its Adj Close / Close, volume as written', async () => {
+    // Factors 0.5 and 0.25, exact in binary: every scaled price is the hand-computed one.
+    const yahoo = 'Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,98,102,96,100,50,7000\n2020-01-03,104,108,100,100,25,9000\n';
+    const path = await write('yahoo-adjust.csv', yahoo);
+    expect(ohlcv(await loadCsvBars(path, 'AAPL', { prices: 'adjusted' }))).toEqual([
+      [Date.UTC(2020, 0, 2), 49, 51, 48, 50, 7000],
+      [Date.UTC(2020, 0, 3), 26, 27, 25, 25, 9000],
+    ]);
+    // As written by default: the close wins over Adj Close.
+    expect(ohlcv(await loadCsvBars(path, 'AAPL'))[0]).toEqual([Date.UTC(2020, 0, 2), 98, 102, 96, 100, 7000]);
+    // An inexact factor (73.45 / 75.09) on a bar whose high and close are equal: the scaled high stays the scaled close.
+    const inexact = await loadCsvBars(await write('inexact.csv', 'Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,74.06,75.09,73.80,75.09,73.45,1\n'), 'A', { prices: 'adjusted' });
+    const factor = 73.45 / 75.09;
+    expect(ohlcv(inexact)).toEqual([[Date.UTC(2020, 0, 2), 74.06 * factor, 75.09 * factor, 73.8 * factor, 75.09 * factor, 1]]);
+    expect(inexact[0]?.close).toBeCloseTo(73.45, 12);
+    // A column of another name, mapped.
+    const mapped = await write('mapped-adjust.csv', 'date,open,high,low,close,volume,factorised\n2020-01-02,98,102,96,100,1,50\n');
+    expect(ohlcv(await loadCsvBars(mapped, 'M', { prices: 'adjusted', columns: { adjClose: 'Factorised' } }))).toEqual([[Date.UTC(2020, 0, 2), 49, 51, 48, 50, 1]]);
+  });
+
+  it('refuses prices: adjusted without an adjusted close column, a bad one, or columns.adjClose without it, naming the field', async () => {
+    const plain = await write('plain.csv', 'date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,100\n');
+    await expect(loadCsvBars(plain, 'P', { prices: 'adjusted' })).rejects.toThrow(
+      'plain.csv line 1: prices: adjusted needs an adjusted close column beside close (named Adj Close or Adjusted Close, or mapped with columns.adjClose), and this header has none; add the column, map it, or use prices: as-written',
+    );
+    const zero = await write('zero-adjust.csv', 'Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,2,0.5,1.5,0,100\n');
+    await expect(loadCsvBars(zero, 'Z', { prices: 'adjusted' })).rejects.toThrow(
+      'zero-adjust.csv line 2, column Adj Close: "0" is not above 0; an adjusted close scales the row\'s prices (prices: adjusted), so it must be a positive price',
+    );
+    await expect(loadCsvBars(plain, 'P', { columns: { adjClose: 'close' } })).rejects.toThrow(
+      'columns.adjClose: is read only with prices: adjusted, and prices is as-written; set prices: adjusted to scale the bars by it, or remove columns.adjClose',
+    );
+    await expect(loadCsvBars(plain, 'P', { prices: 'auto' as never })).rejects.toThrow('prices: must be one of "as-written", "adjusted", got "auto"');
+  });
+
   it.each([
     ['timestamp', '1691069400', Date.UTC(2023, 7, 3, 13, 30)],
     ['timestamp', '1691069400000', Date.UTC(2023, 7, 3, 13, 30)],

@@ -8,14 +8,29 @@ import { type Bar, freezeBar, validateBar } from './bars.js';
 
 /** The fields of a bar a CSV column can hold. */
 const CSV_FIELDS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
-export type CsvField = (typeof CSV_FIELDS)[number];
+/** A column read besides the bar's own fields: the adjusted close, read with `prices: 'adjusted'` only. */
+const ADJ_CLOSE = 'adjClose';
+export type CsvField = (typeof CSV_FIELDS)[number] | typeof ADJ_CLOSE;
 
 /**
  * Which column of a file holds each field, by its header name (compared ignoring case and any
  * character that is not a letter or digit, so `Adj Close` also finds `adj_close`). A field not given
- * is found by its usual names (see {@link loadCsvBars}).
+ * is found by its usual names (see {@link loadCsvBars}). `adjClose` is read only with `prices: 'adjusted'`.
  */
 export type CsvColumns = Partial<Record<CsvField, string>>;
+
+/** Which prices a file's bars carry. */
+export const CsvPrices = {
+  /** The open, high, low and close columns as the file writes them. */
+  asWritten: 'as-written',
+  /**
+   * Split- and dividend-adjusted: each row's open, high, low and close multiplied by its adjusted
+   * close / close (as "auto adjust" does in other backtesters); volume as written. Needs an
+   * adjusted close column besides the close.
+   */
+  adjusted: 'adjusted',
+} as const;
+export type CsvPrices = (typeof CsvPrices)[keyof typeof CsvPrices];
 
 /** Options of {@link loadCsvBars}. */
 export interface CsvBarsOptions {
@@ -27,6 +42,8 @@ export interface CsvBarsOptions {
   timeZone?: string;
   /** Header names of the columns, for a file whose names are not the usual ones. @default found by name */
   columns?: CsvColumns;
+  /** The prices the bars carry; see {@link CsvPrices}. @default 'as-written' */
+  prices?: CsvPrices;
 }
 
 /**
@@ -49,14 +66,18 @@ type ValueColumn = (typeof VALUE_COLUMNS)[number];
  * and low are of the same (unadjusted) series as its close, and an adjusted close beside them can fall
  * outside the day's range. `adj close` is read only when the file has no `close`.
  */
+const ADJUSTED_CLOSE_NAMES = ['adjclose', 'adjustedclose'];
 const USUAL_NAMES: Readonly<Record<CsvField, readonly string[]>> = {
   date: ['date', 'datetime', 'timestamp', 'time'],
   open: ['open'],
   high: ['high'],
   low: ['low'],
-  close: ['close', 'adjclose', 'adjustedclose'],
+  close: ['close', ...ADJUSTED_CLOSE_NAMES],
   volume: ['volume'],
+  adjClose: ADJUSTED_CLOSE_NAMES,
 };
+/** With `prices: 'adjusted'` the close is the unadjusted one: an adjusted close is its own column then. */
+const USUAL_NAMES_ADJUSTED: Readonly<Record<CsvField, readonly string[]>> = { ...USUAL_NAMES, close: ['close'] };
 const EXPECTED_HEADER =
   'a header naming a time column (date, datetime, timestamp or time, or an unnamed first column as pandas writes it) and open, high, low, close, volume, in any case and order (or columns mapped by name)';
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -84,7 +105,12 @@ interface ParsedRow {
  * - `open`, `high`, `low`, `close`, `volume`, or the names `options.columns` gives. `close` wins over
  *   `adj close` when a file has both (open, high and low are unadjusted, and an adjusted close can
  *   fall outside their range); `adj close` is the close only in a file without `close`. To trade an
- *   adjusted series, give a file whose every price is adjusted.
+ *   adjusted series, give a file whose every price is adjusted, or `options.prices: 'adjusted'`.
+ * - With `options.prices: 'adjusted'`, also an adjusted close (`adj close`, `adjusted close` or
+ *   `options.columns.adjClose`) beside `close`: each row's open, high, low and close are multiplied
+ *   by `adj close / close` of that row, so the close becomes the adjusted close (to the last bit:
+ *   close × (adj close / close) is computed like the others, so that the scaled high stays at or
+ *   above the scaled close and the low at or below), and volume is kept as written.
  *
  * Times, in any time column:
  * - `YYYY-MM-DD` is UTC midnight of that day.
@@ -113,7 +139,14 @@ export async function loadCsvBars(path: string | URL, symbol: string, options: C
   if (symbol.trim() === '') throw new InvalidInputError('symbol', 'must be a non-empty string');
   const timeZone = options.timeZone ?? 'America/New_York';
   const zone = zoneOffsets(timeZone);
-  return parseCsvBars(await readCsvText(filePath, file), file, symbol, zone, options.columns ?? {});
+  const prices = options.prices ?? CsvPrices.asWritten;
+  if (!Object.values(CsvPrices).includes(prices)) {
+    throw new InvalidInputError('prices', `must be one of ${Object.values(CsvPrices).map((value) => JSON.stringify(value)).join(', ')}, got ${JSON.stringify(prices)}`);
+  }
+  if (options.columns?.adjClose !== undefined && prices !== CsvPrices.adjusted) {
+    throw new InvalidInputError('columns.adjClose', `is read only with prices: adjusted, and prices is ${prices}; set prices: adjusted to scale the bars by it, or remove columns.adjClose`);
+  }
+  return parseCsvBars(await readCsvText(filePath, file), file, symbol, zone, options.columns ?? {}, prices);
 }
 
 /**
@@ -150,11 +183,12 @@ function fileKind(stats: { isDirectory(): boolean; isCharacterDevice(): boolean;
   return 'not a file';
 }
 
-function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffsets, columns: CsvColumns): Bar[] {
+function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffsets, columns: CsvColumns, prices: CsvPrices): Bar[] {
   const fail = (line: number, column: string | undefined, message: string): never => {
     throw new InvalidInputError(`${file} line ${line}${column === undefined ? '' : `, column ${column}`}`, message);
   };
-  const header = readHeader(text, file, columns);
+  const adjusted = prices === CsvPrices.adjusted;
+  const header = readHeader(text, file, columns, adjusted);
   let rows: ParsedRow[];
   try {
     rows = parse(text, { ...PARSE_OPTIONS, info: true }) as unknown as ParsedRow[];
@@ -187,11 +221,22 @@ function parseCsvBars(text: string, file: string, symbol: string, zone: ZoneOffs
       }
       fail(line, label.date, `${timeText} is earlier than ${previous.text} on line ${previous.line}; sort the rows by ${label.date}, oldest first`);
     }
-    const values = {} as Record<ValueColumn, number>;
-    for (const column of VALUE_COLUMNS) {
+    const number = (column: ValueColumn | typeof ADJ_CLOSE): number => {
       const raw = cell(column);
       if (!NUMBER.test(raw)) fail(line, label[column], `${quoteCell(raw)} is not a number; write a plain decimal such as 12.34`);
-      values[column] = Number(raw);
+      return Number(raw);
+    };
+    const values = {} as Record<ValueColumn, number>;
+    for (const column of VALUE_COLUMNS) values[column] = number(column);
+    if (adjusted) {
+      const adjClose = number(ADJ_CLOSE);
+      if (!(adjClose > 0)) fail(line, label.adjClose, `${quoteCell(cell(ADJ_CLOSE))} is not above 0; an adjusted close scales the row's prices (prices: adjusted), so it must be a positive price`);
+      if (!(values.close > 0)) fail(line, label.close, `${quoteCell(cell('close'))} is not above 0; prices: adjusted divides the adjusted close by it`);
+      const factor = adjClose / values.close;
+      values.open *= factor;
+      values.high *= factor;
+      values.low *= factor;
+      values.close *= factor;
     }
     const bar = freezeBar({ symbol, timeMs, ...values });
     const problem = validateBar(bar)[0];
@@ -214,6 +259,9 @@ interface Header {
   readonly label: Readonly<Record<CsvField, string>>;
 }
 
+/** The fields a header must have: the bar's, and the adjusted close for adjusted prices. */
+const ADJUSTED_FIELDS: readonly CsvField[] = [...CSV_FIELDS, ADJ_CLOSE];
+
 /** A header name as columns are compared: lower case, letters and digits only (`Adj Close` → `adjclose`). */
 function normalise(name: string): string {
   return name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
@@ -225,7 +273,7 @@ function normalise(name: string): string {
  *   many columns the line has, and quoting nothing of it (the file may be anything) but the names
  *   `columns` gives.
  */
-function readHeader(text: string, file: string, columns: CsvColumns): Header {
+function readHeader(text: string, file: string, columns: CsvColumns, adjusted: boolean): Header {
   const first = firstLine(text);
   if (first === undefined) throw new InvalidInputError(`${file} line 1`, `the file is empty; expected ${EXPECTED_HEADER}, then rows of bars`);
   const notBars = (why: string): never => {
@@ -241,9 +289,11 @@ function readHeader(text: string, file: string, columns: CsvColumns): Header {
   }
   const names = record.map(normalise);
   const columnCount = `its first line has ${names.length} column${names.length === 1 ? '' : 's'}`;
-  const indexOf = {} as Record<CsvField, number>;
+  const indexOf = { adjClose: -1 } as Record<CsvField, number>;
   const missing: string[] = [];
-  for (const field of CSV_FIELDS) {
+  const fields = adjusted ? ADJUSTED_FIELDS : CSV_FIELDS;
+  const usualNames = adjusted ? USUAL_NAMES_ADJUSTED : USUAL_NAMES;
+  for (const field of fields) {
     const mapped = columns[field];
     if (mapped !== undefined) {
       const index = names.indexOf(normalise(mapped));
@@ -253,15 +303,24 @@ function readHeader(text: string, file: string, columns: CsvColumns): Header {
       indexOf[field] = index;
       continue;
     }
-    const index = USUAL_NAMES[field].map((usual) => names.indexOf(usual)).find((found) => found >= 0) ?? (field === 'date' && names[0] === '' ? 0 : -1);
+    const index = usualNames[field].map((usual) => names.indexOf(usual)).find((found) => found >= 0) ?? (field === 'date' && names[0] === '' ? 0 : -1);
     if (index < 0) missing.push(field === 'date' ? 'a time column' : field);
     indexOf[field] = index;
   }
-  if (missing.length > 0) return notBars(`${columnCount}, without ${missing.join(', ')}`);
-  const twice = CSV_FIELDS.filter((field) => CSV_FIELDS.some((other) => other !== field && indexOf[other] === indexOf[field]));
+  if (missing.length > 0) {
+    if (missing.length === 1 && missing[0] === ADJ_CLOSE) {
+      throw new InvalidInputError(
+        `${file} line ${first.line}`,
+        `prices: adjusted needs an adjusted close column beside close (named Adj Close or Adjusted Close, or mapped with columns.adjClose), and this header has none; add the column, map it, or use prices: as-written`,
+      );
+    }
+    return notBars(`${columnCount}, without ${missing.join(', ')}`);
+  }
+  const twice = fields.filter((field) => fields.some((other) => other !== field && indexOf[other] === indexOf[field]));
   if (twice.length > 0) throw new InvalidInputError(`${file} line ${first.line}`, `one column is read as ${twice.join(' and ')}; map each field to a column of its own in columns`);
   const label = {} as Record<CsvField, string>;
-  for (const field of CSV_FIELDS) label[field] = (record[indexOf[field]] ?? '').trim() || field;
+  for (const field of fields) label[field] = (record[indexOf[field]] ?? '').trim() || field;
+  if (!adjusted) label.adjClose = ADJ_CLOSE;
   return { line: first.line, fieldCount: record.length, indexOf, label };
 }
 

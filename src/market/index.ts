@@ -1,5 +1,5 @@
 export { type Bar, type BarProblem, validateBar, freezeBar } from './bars.js';
-export { loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions, type CsvColumns } from './csv.js';
+export { CsvPrices, loadCsvBars, MAX_CSV_BYTES, type CsvBarsOptions, type CsvColumns } from './csv.js';
 export { Timeline, groupByTime } from './timeline.js';
 export { findGaps, describeGap, compileGapOptions, type DataGap, type GapOptions, type GapConfig } from './gaps.js';
 export { type Feed, type FeedStep, type FeedPosition, type FeedStart, positionAfter, checkFeedStart } from './feed.js';

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
 import { type Bar, MAX_DATE_MS, freezeBar } from './bars.js';
-import { type CsvColumns, loadCsvBars } from './csv.js';
+import { type CsvColumns, type CsvPrices, loadCsvBars } from './csv.js';
 import { type Feed, type FeedStart, type StepSource, openSourceFeed } from './feed.js';
 import { Timeline } from './timeline.js';
 
@@ -49,6 +49,8 @@ export interface CsvFeedOptions extends ArrayFeedOptions {
   timeZone?: string;
   /** Header names of the files' columns, as {@link loadCsvBars} takes them. @default found by their usual names */
   columns?: CsvColumns;
+  /** The prices the files' bars carry, as {@link loadCsvBars} takes them. @default 'as-written' */
+  prices?: CsvPrices;
 }
 
 /**
@@ -64,7 +66,8 @@ export async function openCsvFeed(options: CsvFeedOptions): Promise<Feed> {
   const bars = new Map<string, readonly Bar[]>();
   for (const [i, file] of (files as CsvFeedFile[]).entries()) {
     if (bars.has(file.symbol)) throw new InvalidInputError(`files[${i}].symbol`, `${JSON.stringify(file.symbol)} is given twice; each file needs a symbol of its own`);
-    bars.set(file.symbol, await loadCsvBars(file.path, file.symbol, { ...(options.timeZone === undefined ? {} : { timeZone: options.timeZone }), ...(options.columns === undefined ? {} : { columns: options.columns }) }));
+    const { timeZone, columns, prices } = options;
+    bars.set(file.symbol, await loadCsvBars(file.path, file.symbol, { ...(timeZone === undefined ? {} : { timeZone }), ...(columns === undefined ? {} : { columns }), ...(prices === undefined ? {} : { prices }) }));
   }
   return openArrayFeed(bars, options);
 }

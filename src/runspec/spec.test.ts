@@ -228,9 +228,26 @@ describe('backtest spec: CSV columns and time zones', () => {
   });
 
   it('refuses a column mapping field it does not know, naming it', () => {
-    expect(problems(spec({ files: [{ path: 'VEND.csv', symbol: 'VEND', columns: { adjClose: 'Adj Close' } }] }))).toEqual([
-      'data.files[0].columns.adjClose | "Adj Close" | is not a known field; remove it or check its spelling',
+    expect(problems(spec({ files: [{ path: 'VEND.csv', symbol: 'VEND', columns: { openInterest: 'OI' } }] }))).toEqual([
+      'data.files[0].columns.openInterest | "OI" | is not a known field; remove it or check its spelling',
     ]);
+  });
+
+  it('trades adjusted prices where data.prices or a file\'s prices says adjusted, refusing other values and a file without Adj Close', async () => {
+    const bars = await load({
+      prices: 'adjusted',
+      files: [
+        { path: 'YHOO.csv', symbol: 'YHOO' },
+        { path: 'VEND.csv', symbol: 'VEND', prices: 'as-written', columns: { date: 'Day', close: 'Last', volume: 'Vol' } },
+      ],
+    });
+    // YHOO: each close scaled by Adj Close / Close of its row (close × (20.5 / 21) is 20.5 to the last bit); VEND as written.
+    expect(bars.get('YHOO')?.map((bar) => bar.close)).toEqual([21 * (20.5 / 21), 22 * (21.5 / 22)]);
+    expect(bars.get('YHOO')?.[0]?.close).toBeCloseTo(20.5, 12);
+    expect(bars.get('VEND')?.map((bar) => bar.close)).toEqual([11, 12]);
+    expect(problems(spec({ prices: 'auto', files: [{ path: 'YHOO.csv', symbol: 'YHOO' }] }))).toEqual(['data.prices | "auto" | must be one of "as-written", "adjusted"']);
+    writeFileSync(join(folder, 'PLAIN.csv'), 'date,open,high,low,close,volume\n2023-03-10,1,2,0.5,1.5,100\n');
+    await expect(load({ files: [{ path: 'PLAIN.csv', symbol: 'VEND', prices: 'adjusted' }] })).rejects.toThrow(/^PLAIN\.csv line 1: prices: adjusted needs an adjusted close column/);
   });
 });
 

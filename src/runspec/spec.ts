@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
 import { compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../decision/index.js';
-import { type Bar, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
+import { type Bar, CsvPrices, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule, RatioConvention } from '../portfolio/index.js';
 import {
   MAX_BPS,
@@ -38,17 +38,29 @@ const ratePerYear = between(0, MAX_RATE_PER_YEAR);
 
 const isoDate = z.iso.date('must be a date YYYY-MM-DD');
 
-/** Header names of a CSV file's columns (`loadCsvBars`' `columns`): `{ date: Date, close: Adj Close }`. */
-const csvColumns = z.strictObject({ date: name.optional(), open: name.optional(), high: name.optional(), low: name.optional(), close: name.optional(), volume: name.optional() });
+/** Header names of a CSV file's columns (`loadCsvBars`' `columns`): `{ date: Date, close: Adj Close }`; `adjClose` only with `prices: adjusted`. */
+const csvColumns = z.strictObject({
+  date: name.optional(),
+  open: name.optional(),
+  high: name.optional(),
+  low: name.optional(),
+  close: name.optional(),
+  volume: name.optional(),
+  adjClose: name.optional(),
+});
+/** `loadCsvBars`' `prices`: `as-written`, or `adjusted` (each row's prices scaled by its adjusted close / close). */
+const csvPrices = z.enum(Object.values(CsvPrices));
 
 const csvData = z.strictObject({
   source: z.literal('csv'),
-  /** One CSV file per symbol; `path` is relative to the spec file's folder; a file's `columns` and `timeZone` override the data's. */
-  files: z.array(z.strictObject({ path: name, symbol: name, columns: csvColumns.optional(), timeZone: name.optional() })).min(1),
+  /** One CSV file per symbol; `path` is relative to the spec file's folder; a file's `columns`, `timeZone` and `prices` override the data's. */
+  files: z.array(z.strictObject({ path: name, symbol: name, columns: csvColumns.optional(), timeZone: name.optional(), prices: csvPrices.optional() })).min(1),
   /** IANA time zone of zone-less date-times in the files. @default America/New_York */
   timeZone: name.optional(),
   /** Column names of every file, field by field; found by their usual names when absent. */
   columns: csvColumns.optional(),
+  /** The prices every file's bars carry (a file's `prices` overrides it). @default as-written */
+  prices: csvPrices.optional(),
   /** Only bars from this date on (`YYYY-MM-DD`, UTC midnight), inclusive. */
   from: isoDate.optional(),
   /** Only bars before the end of this date (`YYYY-MM-DD`, UTC), inclusive. */
@@ -329,7 +341,12 @@ export async function loadSpecBars(spec: Spec, baseDir: string): Promise<Map<str
     for (const file of spec.data.files) {
       const timeZone = file.timeZone ?? spec.data.timeZone;
       const columns = { ...spec.data.columns, ...file.columns };
-      const loaded = await loadCsvBars(resolve(baseDir, file.path), file.symbol, { columns, ...(timeZone === undefined ? {} : { timeZone }) });
+      const prices = file.prices ?? spec.data.prices;
+      const loaded = await loadCsvBars(resolve(baseDir, file.path), file.symbol, {
+        columns,
+        ...(timeZone === undefined ? {} : { timeZone }),
+        ...(prices === undefined ? {} : { prices }),
+      });
       const kept = loaded.filter((bar) => bar.timeMs >= fromMs && bar.timeMs < toMs);
       if (kept.length === 0) throw new InvalidInputError(`data.files[${spec.data.files.indexOf(file)}]`, `${file.path} has no bars from ${from ?? 'the start'} to ${to ?? 'the end'}; widen data.from/data.to`);
       bars.set(file.symbol, kept);
