@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ATR, CCI, MOM, NATR, RSI, StochasticOscillator, TR, WSMA } from 'trading-signals';
+import { ATR, CCI, MOM, NATR, RSI, SMA, StochasticOscillator, TR, WSMA } from 'trading-signals';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { exact, randomSteps } from '../../test/fixtures/snapshots.js';
@@ -529,6 +529,22 @@ describe("the wrappers that compute as trading-signals does (to keep their state
     );
     same(run(rsi(period), closes), library(new RSI(period), closes));
     same(run(smma(period), closes), library(new WSMA(period), closes));
+  });
+});
+
+const DAILY_DIR = new URL('../../../shared/data/daily/', import.meta.url);
+
+describe.skipIf(!existsSync(DAILY_DIR) && process.env.CI !== 'true')('sma: the values of trading-signals SMA, bit for bit, on the real daily closes', () => {
+  // sma() keeps its window in a ring instead of the library's array (for speed) and sums it in the
+  // library's order: every value must be the library's exactly, or crossovers move (indicators.ts).
+  it.each(['AAPL', 'SPY', 'NVDA', 'KO'])('%s, periods 1, 2, 3, 7, 50, 200', (symbol) => {
+    const closes = readFileSync(new URL(`${symbol}.csv`, DAILY_DIR), 'utf8').trim().split('\n').slice(1).map((line) => Number(line.split(',')[4]));
+    expect(closes.length).toBeGreaterThan(5000);
+    for (const period of [1, 2, 3, 7, 50, 200]) {
+      const library = new SMA(period);
+      const theirs = closes.map((close) => library.add(close) ?? undefined);
+      expect(run(sma(period), closes).map(exact), `${symbol} sma(${period})`).toEqual(theirs.map(exact));
+    }
   });
 });
 
