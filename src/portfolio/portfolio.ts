@@ -94,8 +94,16 @@ const RELATIVE_QUANTITY_EPSILON = 1e-9;
 
 const DEFAULT_INITIAL_CASH = 100_000;
 
+/**
+ * A symbol's mark price, in a cell changed in place: a price set into a Map as a number is boxed
+ * anew on every set, which was an allocation per bar of a backtest.
+ */
+interface MarkCell {
+  price: number;
+}
+
 interface OpenPosition {
-  /** Its key in the positions map, kept here so sums can walk `values()` (no entry arrays). */
+  /** Its key in the positions map, kept here so sums can walk the positions alone (no entry arrays). */
   readonly symbol: string;
   quantity: number;
   averagePrice: number;
@@ -158,7 +166,12 @@ export class Portfolio {
   private cashBalance: number;
   private realised = 0;
   private readonly positions = new Map<string, OpenPosition>();
-  private readonly markPrices = new Map<string, number>();
+  /**
+   * The values of `positions`, in its order, made again after each change of the map (fills only):
+   * sums over the positions walk this array, as a Map's iterator is an object per walk, every bar.
+   */
+  private openList: OpenPosition[] = [];
+  private readonly markPrices = new Map<string, MarkCell>();
   private readonly openTrades = new Map<string, OpenTrade>();
   private readonly closedTrades: Trade[] = [];
   private readonly curve = new EquityRecorder();
@@ -176,7 +189,7 @@ export class Portfolio {
   /** `cash + Σ quantity × markPrice`, at the latest known prices. */
   get equity(): number {
     let equity = this.cashBalance;
-    for (const position of this.positions.values()) equity += position.quantity * this.markOf(position.symbol);
+    for (const position of this.openList) equity += position.quantity * this.markOf(position.symbol);
     return equity;
   }
 
@@ -188,7 +201,7 @@ export class Portfolio {
   /** `Σ quantity × (markPrice − averagePrice)` over open positions. */
   get unrealisedPnl(): number {
     let unrealised = 0;
-    for (const position of this.positions.values()) {
+    for (const position of this.openList) {
       unrealised += position.quantity * (this.markOf(position.symbol) - position.averagePrice);
     }
     return unrealised;
@@ -202,7 +215,7 @@ export class Portfolio {
   /** The position in `symbol`; quantity 0 when there is none. */
   position(symbol: string): Position {
     const open = this.positions.get(symbol);
-    const markPrice = this.markPrices.get(symbol) ?? null;
+    const markPrice = this.markPrices.get(symbol)?.price ?? null;
     if (!open) return { symbol, quantity: 0, averagePrice: 0, markPrice, marketValue: 0, unrealisedPnl: 0 };
     const mark = markPrice ?? open.averagePrice;
     return {
@@ -254,13 +267,13 @@ export class Portfolio {
 
     this.cashBalance -= signed * price + fee;
     this.realised -= fee;
-    this.markPrices.set(symbol, price);
+    this.setMark(symbol, price);
 
     if (held === 0 || Math.sign(held) === Math.sign(signed)) {
       // Opening or adding: new weighted average cost, nothing realised but the fee.
       const heldSize = Math.abs(held);
       const averagePrice = open ? (heldSize * open.averagePrice + quantity * price) / (heldSize + quantity) : price;
-      this.positions.set(symbol, { symbol, quantity: next, averagePrice });
+      this.setPosition(symbol, next, averagePrice);
       const trade = this.openTrades.get(symbol) ?? this.startTrade(symbol, signed > 0 ? 'long' : 'short', timeMs);
       trade.entryQuantity += quantity;
       trade.entryNotional += quantity * price;
@@ -286,12 +299,13 @@ export class Portfolio {
 
     if (next === 0) {
       this.positions.delete(symbol);
+      this.openList = [...this.positions.values()];
       this.closeTrade(symbol, trade, timeMs);
     } else if (!crosses) {
       position.quantity = next;
     } else {
       this.closeTrade(symbol, trade, timeMs);
-      this.positions.set(symbol, { symbol, quantity: next, averagePrice: price });
+      this.setPosition(symbol, next, price);
       const flipped = this.startTrade(symbol, next > 0 ? 'long' : 'short', timeMs);
       const openedQuantity = Math.abs(next);
       flipped.entryQuantity = openedQuantity;
@@ -329,7 +343,7 @@ export class Portfolio {
       // Bars, as a backtest marks every step: plain loops, no callback per price.
       const bars = prices as readonly Bar[];
       for (const bar of bars) checkMarkPrice(bar.symbol, bar.close);
-      for (const bar of bars) this.markPrices.set(bar.symbol, bar.close);
+      for (const bar of bars) this.setMark(bar.symbol, bar.close);
     } else {
       this.setMarks(prices as PriceTable);
     }
@@ -339,7 +353,9 @@ export class Portfolio {
     let equity = this.cashBalance;
     let unrealisedPnl = 0;
     let grossExposure = 0;
-    for (const position of this.positions.values()) {
+    const open = this.openList;
+    for (let i = 0; i < open.length; i++) {
+      const position = open[i] as OpenPosition;
       const mark = this.markOf(position.symbol);
       equity += position.quantity * mark;
       unrealisedPnl += position.quantity * (mark - position.averagePrice);
@@ -353,12 +369,24 @@ export class Portfolio {
   private setMarks(table: PriceTable): void {
     // A method of its own: the callback's `this` would make a context object on every call of `mark`.
     forEachPrice(table, checkMarkPrice);
-    forEachPrice(table, (symbol, price) => this.markPrices.set(symbol, price));
+    forEachPrice(table, (symbol, price) => this.setMark(symbol, price));
+  }
+
+  private setMark(symbol: string, price: number): void {
+    const cell = this.markPrices.get(symbol);
+    if (cell === undefined) this.markPrices.set(symbol, { price });
+    else cell.price = price;
+  }
+
+  /** Replaces the position in `symbol` (a new one, or a flip). */
+  private setPosition(symbol: string, quantity: number, averagePrice: number): void {
+    this.positions.set(symbol, { symbol, quantity, averagePrice });
+    this.openList = [...this.positions.values()];
   }
 
   private markOf(symbol: string): number {
     // A position always has a mark: its opening fill set one.
-    return this.markPrices.get(symbol) ?? 0;
+    return this.markPrices.get(symbol)?.price ?? 0;
   }
 
   private startTrade(symbol: string, direction: 'long' | 'short', timeMs: number): OpenTrade {

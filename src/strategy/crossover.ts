@@ -77,7 +77,9 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
   const exitsShort = side !== 'long';
   const fast = fastPeriod === 1 ? undefined : average(fastPeriod);
   const slow = average(slowPeriod);
-  let previous: number | undefined;
+  // d' (NaN before the first bar with both averages: a difference of finite averages is never NaN), in
+  // an array: a number assigned to a variable the closures share is boxed anew on every bar.
+  const previous = new Float64Array([Number.NaN]);
   return signalStrategy({
     name: strategyName(options.name, `${kind}-crossover-${symbol}-${fastPeriod}-${slowPeriod}`),
     symbol,
@@ -88,7 +90,11 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
     warmUp: { field: 'slowPeriod', value: slowPeriod, bars: slow.warmupBars + 1 },
     snapshotSpec: { type: `${kind}-crossover`, fastPeriod, slowPeriod },
     state: {
-      save: () => ({ fast: fast === undefined ? null : saveIndicatorState(fast), slow: saveIndicatorState(slow), previous: toOptionalJsonNumber(previous) }),
+      save: () => ({
+        fast: fast === undefined ? null : saveIndicatorState(fast),
+        slow: saveIndicatorState(slow),
+        previous: toOptionalJsonNumber(Number.isNaN(previous[0]) ? undefined : previous[0]),
+      }),
       prepare: (state) => {
         const restoreFast = fast === undefined ? undefined : prepareIndicatorState(fast, state.object('fast'));
         const restoreSlow = prepareIndicatorState(slow, state.object('slow'));
@@ -96,7 +102,7 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
         return () => {
           restoreFast?.();
           restoreSlow();
-          previous = savedPrevious;
+          previous[0] = savedPrevious ?? Number.NaN;
         };
       },
     },
@@ -105,9 +111,9 @@ function crossover(kind: 'sma' | 'ema', average: (period: number) => PriceIndica
       const slowValue = slow.update(bar.close);
       if (fastValue === undefined || slowValue === undefined) return undefined;
       const difference = fastValue - slowValue;
-      const before = previous;
-      previous = difference;
-      if (before === undefined) return undefined;
+      const before = previous[0] as number;
+      previous[0] = difference;
+      if (Number.isNaN(before)) return undefined;
       const crossesAbove = before <= 0 && difference > 0;
       const crossesBelow = before >= 0 && difference < 0;
       if (!crossesAbove && !crossesBelow) return NO_SIGNALS;

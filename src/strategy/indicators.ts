@@ -213,7 +213,13 @@ const STOCHASTIC_VALUE = recordValue<StochasticValue>(['k', 'd']);
 /** Runs a {@link Core} built by `start`; `reset()` and `restore()` build a fresh one (fresh library objects). */
 class Streaming<Input, Output> implements StreamingIndicator<Input, Output> {
   #core: Core<Input, Output>;
+  /**
+   * The value when it is not a number; a number is kept in `#number` instead: a number stored in a
+   * field that also holds `undefined` or objects is boxed anew on every store, an allocation per bar.
+   */
   #value: Output | undefined;
+  readonly #number = new Float64Array(1);
+  #isNumber = false;
   readonly #spec: JsonObject;
   readonly #codec: ValueCodec<Output>;
   readonly #start: () => Core<Input, Output>;
@@ -226,21 +232,32 @@ class Streaming<Input, Output> implements StreamingIndicator<Input, Output> {
   }
 
   get value(): Output | undefined {
-    return this.#value;
+    return this.#isNumber ? (this.#number[0] as Output) : this.#value;
   }
 
   get isStable(): boolean {
-    return this.#value !== undefined;
+    return this.#isNumber || this.#value !== undefined;
   }
 
   update(input: Input): Output | undefined {
-    this.#value = this.#core.step(input);
-    return this.#value;
+    const value = this.#core.step(input);
+    this.#keep(value);
+    return value;
+  }
+
+  #keep(value: Output | undefined): void {
+    if (typeof value === 'number') {
+      this.#number[0] = value;
+      this.#isNumber = true;
+    } else {
+      this.#value = value;
+      this.#isNumber = false;
+    }
   }
 
   reset(): void {
     this.#core = this.#start();
-    this.#value = undefined;
+    this.#keep(undefined);
   }
 
   snapshot(): IndicatorSnapshot {
@@ -254,7 +271,8 @@ class Streaming<Input, Output> implements StreamingIndicator<Input, Output> {
 
   /** The state without the header: what a strategy's snapshot holds for each of its indicators. */
   saveState(): JsonObject {
-    return { value: this.#value === undefined ? null : this.#codec.save(this.#value), core: this.#core.save() };
+    const value = this.value;
+    return { value: value === undefined ? null : this.#codec.save(value), core: this.#core.save() };
   }
 
   /** Reads a state saved by {@link saveState} into a fresh core; the returned function puts it in place. */
@@ -264,7 +282,7 @@ class Streaming<Input, Output> implements StreamingIndicator<Input, Output> {
     core.load(state.object('core'));
     return () => {
       this.#core = core;
-      this.#value = value;
+      this.#keep(value);
     };
   }
 }
