@@ -89,12 +89,24 @@ const MAX_COUNTED_INTERVALS = 1024;
  */
 function medianInterval(list: readonly Bar[]): number {
   const counts = new Map<number, number>();
-  for (let i = 1; i < list.length; i++) {
-    const interval = (list[i] as Bar).timeMs - (list[i - 1] as Bar).timeMs;
-    const count = counts.get(interval);
-    if (count !== undefined) counts.set(interval, count + 1);
-    else if (counts.size < MAX_COUNTED_INTERVALS) counts.set(interval, 1);
-    else return median(intervalsOf(list));
+  // Runs of equal intervals (a day's minutes, a week's days) are counted apart and added to the map
+  // when the run ends: one map update per run instead of one per bar.
+  let run = Number.NaN;
+  let runLength = 0;
+  for (let i = 1; i <= list.length; i++) {
+    const interval = i < list.length ? (list[i] as Bar).timeMs - (list[i - 1] as Bar).timeMs : Number.NaN;
+    if (interval === run) {
+      runLength++;
+      continue;
+    }
+    if (runLength > 0) {
+      const count = counts.get(run);
+      if (count !== undefined) counts.set(run, count + runLength);
+      else if (counts.size < MAX_COUNTED_INTERVALS) counts.set(run, runLength);
+      else return median(intervalsOf(list));
+    }
+    run = interval;
+    runLength = 1;
   }
   const intervals = [...counts.keys()].sort((a, b) => a - b);
   const middle = (list.length - 1) >> 1;

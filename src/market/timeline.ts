@@ -92,7 +92,10 @@ export function listsBySymbol(input: ReadonlyMap<string, readonly Bar[]> | reado
   const bars = input as readonly Bar[];
   const first = bars[0];
   if (first === undefined) return new Map();
-  if (bars.every((bar) => bar.symbol === first.symbol)) return new Map([[first.symbol, bars]]);
+  // A loop, not `every`: a callback per bar of a million-bar run.
+  let oneSymbol = true;
+  for (let i = 1; oneSymbol && i < bars.length; i++) oneSymbol = (bars[i] as Bar).symbol === first.symbol;
+  if (oneSymbol) return new Map([[first.symbol, bars]]);
   const lists = new Map<string, Bar[]>();
   for (const bar of bars) {
     const list = lists.get(bar.symbol);
