@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, Rng } from '../core/index.js';
+import type { SearchResult } from '../search/index.js';
 import type { SessionReport } from '../trading/index.js';
-import { downsample, drawdownOf, fillKind, heatmapAxes, pageData, runReportPage, searchReportPage, type SearchPageResult } from './index.js';
+import { downsample, drawdownOf, fillKind, heatmapAxes, pageData, runReportPage, searchReportPage } from './index.js';
 
 const HOSTILE = '<script>window.ran=1</script>';
 const DAY = 86_400_000;
@@ -117,7 +118,7 @@ describe('runReportPage', () => {
 
 describe('searchReportPage', () => {
   const stats = (sharpe: number) => ({ totalReturn: sharpe / 10, sharpe, sortino: null, maxDrawdown: 0.1, winRate: 0.5, exposure: 0.5, finalEquity: 1000, trades: 3 });
-  const result: SearchPageResult = {
+  const result: SearchResult = {
     metric: 'sharpe',
     direction: 'maximize',
     parameters: [{ name: 'fast', values: [2, 4] }, { name: 'slow', values: [10, 20] }, { name: HOSTILE, values: ['a', 'b'] }],

@@ -1,7 +1,6 @@
 import { InvalidInputError } from '../core/index.js';
+import type { Metric, ParameterValue, SearchResult, SearchRow, StepRange } from '../search/index.js';
 import { escapeHtml, formatNumber, formatPercent, formatTime, htmlDocument, htmlTable } from './page.js';
-
-type Value = number | string;
 
 /** The statistics of a search's runs (`--maximize` takes their names), and how the page shows each. */
 const METRIC_FORMATS = {
@@ -13,57 +12,13 @@ const METRIC_FORMATS = {
   sortino: (value) => formatNumber(value, 3),
   finalEquity: (value) => formatNumber(value, 2),
   trades: (value) => (value === null ? '-' : String(value)),
-} as const satisfies Record<string, (value: number | null) => string>;
-type MetricName = keyof typeof METRIC_FORMATS;
-/** A run's statistics, by the report's field names. */
-type Statistics = { readonly [K in MetricName]: number | null };
-
-/** A search row as `tradeswarm optimize --json` prints it. */
-interface Row {
-  readonly rank: number | null;
-  readonly parameters: Readonly<Record<string, Value>>;
-  readonly statistics: Statistics | null;
-}
-
-interface Range {
-  readonly firstTimeMs: number;
-  readonly lastTimeMs: number;
-  readonly from: number;
-  readonly to: number;
-}
-
-/**
- * A parameter search's result, as `tradeswarm optimize --json` prints it (plain data): the fields of
- * `SearchResult` the page shows, declared here because only the CLI may import src/backtest/.
- */
-export interface SearchPageResult {
-  readonly metric: MetricName;
-  readonly direction: 'maximize' | 'minimize';
-  readonly parameters: ReadonlyArray<{ readonly name: string; readonly values: readonly Value[] }>;
-  readonly constraints: readonly string[];
-  readonly gridSize: number;
-  readonly combinations: number;
-  readonly timeSteps: number;
-  readonly rows: readonly Row[];
-  readonly walkForward: {
-    readonly mode: string;
-    readonly folds: ReadonlyArray<{
-      readonly fold: number;
-      readonly inSample: Range & { readonly best: Row | null };
-      readonly outOfSample: Range & { readonly statistics: Statistics | null };
-    }>;
-    readonly outOfSample: Statistics | null;
-  } | null;
-  readonly runsDone: number;
-  readonly runs: number;
-  readonly stopped: boolean;
-}
+} as const satisfies Record<Metric, (value: number | null) => string>;
 
 /** What the page of `tradeswarm optimize … --html` shows. */
 export interface SearchPageInput {
   /** The spec's file. */
   readonly source: string;
-  readonly result: SearchPageResult;
+  readonly result: SearchResult;
   /** Parameter names for the heat map's columns and rows (see {@link heatmapAxes}). */
   readonly heatmapX?: string;
   readonly heatmapY?: string;
@@ -87,7 +42,7 @@ export function heatmapAxes(names: readonly string[], x?: string, y?: string): {
 }
 
 
-const formatMetric = (metric: MetricName, value: number | null | undefined): string => METRIC_FORMATS[metric](value ?? null);
+const formatMetric = (metric: Metric, value: number | null | undefined): string => METRIC_FORMATS[metric](value ?? null);
 
 /** A cell's colour, from worst (red) through yellow to best (green); grey without a value. */
 function heatColor(share: number | null): string {
@@ -97,10 +52,10 @@ function heatColor(share: number | null): string {
 }
 
 /** The heat map: the metric over two parameters, the others at the best combination's values. */
-function heatmap(input: SearchPageInput, best: Row): string {
+function heatmap(input: SearchPageInput, best: SearchRow): string {
   const { result } = input;
   const axes = heatmapAxes(result.parameters.map((parameter) => parameter.name), input.heatmapX, input.heatmapY);
-  const valuesOf = (name: string | null): readonly Value[] => (name === null ? [''] : (result.parameters.find((parameter) => parameter.name === name)?.values ?? []));
+  const valuesOf = (name: string | null): readonly ParameterValue[] => (name === null ? [''] : (result.parameters.find((parameter) => parameter.name === name)?.values ?? []));
   const others = result.parameters.filter((parameter) => parameter.name !== axes.x && parameter.name !== axes.y);
   const cells = new Map<string, number | null>();
   for (const row of result.rows) {
@@ -142,13 +97,13 @@ export function searchReportPage(input: SearchPageInput): string {
   const { result } = input;
   const names = result.parameters.map((parameter) => parameter.name);
   const ranked = result.rows.filter((row) => row.rank !== null && row.statistics !== null).sort((a, b) => (a.rank as number) - (b.rank as number));
-  const metrics = Object.keys(METRIC_FORMATS) as MetricName[];
+  const metrics = Object.keys(METRIC_FORMATS) as Metric[];
   const columns = [result.metric, ...metrics.filter((metric) => metric !== result.metric)];
   const title = `parameter search: ${result.direction} ${result.metric} (${input.source})`;
   const best = ranked[0];
   const excluded = result.gridSize - result.combinations;
   const walk = result.walkForward;
-  const span = (range: Range): string => `${formatTime(range.firstTimeMs)}..${formatTime(range.lastTimeMs)} (${range.to - range.from})`;
+  const span = (range: StepRange): string => `${formatTime(range.firstTimeMs)}..${formatTime(range.lastTimeMs)} (${range.to - range.from})`;
   const body = [
     `<h1>${escapeHtml(title)}</h1>`,
     `<p>${escapeHtml(`${result.combinations} combinations${excluded > 0 ? ` (${excluded} of ${result.gridSize} left out by ${result.constraints.join(' and ')})` : ''}, ${result.timeSteps} time steps, ${result.runsDone} of ${result.runs} backtests run${result.stopped ? ' (stopped early)' : ''}.`)}</p>`,

@@ -1,6 +1,7 @@
 import jsep from 'jsep';
 import { InvalidInputError } from '../../core/index.js';
-import type { Combination, Parameter, ParameterValue } from './grid.js';
+import type { ParameterValue } from '../../search/index.js';
+import type { Combination, Parameter } from './grid.js';
 
 // jsep parses the text into a tree and never runs it; the tree is walked below over the operators
 // listed here only, so a constraint can compute and compare but reach nothing else.

@@ -1,7 +1,5 @@
 import { InvalidInputError } from '../../core/index.js';
-
-/** A parameter value: a number, or a word for a field that takes one (`side=long,both`). */
-export type ParameterValue = number | string;
+import type { ParameterValue } from '../../search/index.js';
 
 /** One `--param`: the field it sets and the values it takes, in the order given. */
 export interface Parameter {

@@ -3,23 +3,8 @@ import type { Bar } from '../../market/index.js';
 import { type EquityValues, type PerformanceStats, type Trade, performanceStats } from '../../portfolio/index.js';
 import { parseSpec, runOptionsWithBars } from '../../runspec/index.js';
 import { runBacktest } from '../engine.js';
+import { METRICS, type Metric, type RunStatistics } from '../../search/index.js';
 import { type Combination, type Parameter, withCombination } from './grid.js';
-
-/** The statistics a search ranks and shows: the backtest report's fields of the same names (`trades`: how many). */
-export interface RunStatistics {
-  readonly totalReturn: number;
-  readonly sharpe: number | null;
-  readonly sortino: number | null;
-  readonly maxDrawdown: number;
-  readonly winRate: number | null;
-  readonly exposure: number;
-  readonly finalEquity: number;
-  readonly trades: number;
-}
-
-/** The report fields `--maximize` and `--minimize` take. */
-export const METRICS = ['totalReturn', 'sharpe', 'sortino', 'maxDrawdown', 'winRate', 'exposure', 'finalEquity', 'trades'] as const;
-export type Metric = (typeof METRICS)[number];
 
 /**
  * Checks a `--maximize`/`--minimize` name.

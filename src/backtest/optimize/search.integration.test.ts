@@ -9,7 +9,8 @@ import { runBacktest } from '../engine.js';
 import { compileConstraint } from './constraint.js';
 import { parseParameter, withCombination } from './grid.js';
 import { SearchRunError, WorkerPool } from './pool.js';
-import { type SearchOptions, type SearchResult, runSearch } from './search.js';
+import type { SearchResult } from '../../search/index.js';
+import { type SearchOptions, runSearch } from './search.js';
 
 const AAPL = fileURLToPath(new URL('../../../../shared/data/daily/AAPL.csv', import.meta.url));
 const present = existsSync(AAPL);

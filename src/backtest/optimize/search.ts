@@ -5,21 +5,10 @@ import { type Trade, performanceStats } from '../../portfolio/index.js';
 import { type Spec, SpecError, parseSpec } from '../../runspec/index.js';
 import { packBars } from './bars.js';
 import type { Constraint } from './constraint.js';
-import { type Combination, type Parameter, type ParameterValue, describeCombination, expandGrid, gridSize, withCombination } from './grid.js';
+import { type FoldResult, type Metric, type ParameterValue, type RunStatistics, type SearchResult, type SearchRow, type StepRange, WalkForwardMode } from '../../search/index.js';
+import { type Combination, type Parameter, describeCombination, expandGrid, gridSize, withCombination } from './grid.js';
 import { WorkerPool } from './pool.js';
-import { type Metric, type RunAnswer, type RunJob, type RunStatistics, statisticsOf, timeStepsOf, valuesOf } from './runs.js';
-
-/** How walk-forward in-sample parts are laid: all the data before the out-of-sample part, or the one part before it. */
-export const WalkForwardMode = { rolling: 'rolling', anchored: 'anchored' } as const;
-export type WalkForwardMode = (typeof WalkForwardMode)[keyof typeof WalkForwardMode];
-
-/** A range of the data's time steps, `[from, to)`, and the times of its first and last step. */
-export interface StepRange {
-  readonly from: number;
-  readonly to: number;
-  readonly firstTimeMs: number;
-  readonly lastTimeMs: number;
-}
+import { type RunAnswer, type RunJob, statisticsOf, timeStepsOf, valuesOf } from './runs.js';
 
 /** One walk-forward fold's parts. */
 export interface FoldRanges {
@@ -71,49 +60,6 @@ export interface SearchOptions {
   readonly signal?: AbortSignal;
   /** Called after each finished run and once before the first. */
   readonly onProgress?: (done: number, total: number) => void;
-}
-
-/** A combination's result. */
-export interface SearchRow {
-  /** Place in the ranking, 1 first; `null` for a run not finished (after a stop). */
-  readonly rank: number | null;
-  readonly parameters: Readonly<Record<string, ParameterValue>>;
-  /** `null` for a run not finished (after a stop). */
-  readonly statistics: RunStatistics | null;
-}
-
-/** A walk-forward fold's outcome. */
-export interface FoldResult {
-  readonly fold: number;
-  readonly inSample: StepRange & { readonly best: SearchRow | null };
-  /** The in-sample best on the part after it; `null` when the fold did not finish. */
-  readonly outOfSample: StepRange & { readonly warmUpSteps: number; readonly statistics: RunStatistics | null };
-}
-
-/** What {@link runSearch} found. Deterministic: the same search gives the same result, whatever the worker count. */
-export interface SearchResult {
-  readonly metric: Metric;
-  readonly direction: 'maximize' | 'minimize';
-  readonly parameters: ReadonlyArray<{ readonly name: string; readonly values: readonly ParameterValue[] }>;
-  readonly constraints: readonly string[];
-  /** Combinations of the grid, and how many the constraints kept. */
-  readonly gridSize: number;
-  readonly combinations: number;
-  /** Time steps of the data searched. */
-  readonly timeSteps: number;
-  /** Every kept combination on all the data, in grid order (the last parameter varying fastest), with its rank. */
-  readonly rows: readonly SearchRow[];
-  readonly walkForward: {
-    readonly mode: WalkForwardMode;
-    readonly folds: readonly FoldResult[];
-    /** The out-of-sample parts joined (each part's returns compounded after the previous part's); `null` unless every fold finished. */
-    readonly outOfSample: RunStatistics | null;
-  } | null;
-  /** Runs finished, and planned. */
-  readonly runsDone: number;
-  readonly runs: number;
-  /** Whether the signal stopped the search before every run finished. */
-  readonly stopped: boolean;
 }
 
 /** @default 10,000 runs. */
