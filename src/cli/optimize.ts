@@ -2,25 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import {
-  DEFAULT_MAX_RUNS,
-  METRICS,
-  type Metric,
-  type ParameterValue,
-  type RunStatistics,
-  type SearchResult,
-  type SearchRow,
-  type StepRange,
-  WalkForwardMode,
-  compileConstraint,
-  metricOf,
-  parseParameter,
-  runSearch,
-  specOfCombination,
-} from '../backtest/index.js';
+import { DEFAULT_MAX_RUNS, compileConstraint, metricOf, parseParameter, runSearch, specOfCombination } from '../backtest/index.js';
 import { InvalidInputError } from '../core/index.js';
 import { checkReportPath, heatmapAxes, searchReportPage, writeReportPage } from '../report/index.js';
 import { loadSpecBars, readSpecDocument } from '../runspec/index.js';
+import { METRICS, type Metric, type ParameterValue, type RunStatistics, type SearchResult, type SearchRow, type StepRange, WalkForwardMode } from '../search/index.js';
 import { percent } from './backtest.js';
 import { commandDescription } from './commands.js';
 
