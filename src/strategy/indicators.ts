@@ -377,12 +377,13 @@ class WindowCore<Output> implements Core<PriceInput, Output> {
 /**
  * The SMA, computed here rather than by `trading-signals`' SMA, for speed, bit for bit as it computes:
  * its `update` pushes the price onto an array, shifts the oldest off and sums the whole window
- * (`reduce` from 0, oldest first) at every bar, which made up a quarter of a million-bar SMA
- * crossover backtest (the array's shift and the reduce's callback). This keeps the window in a ring
- * and sums it in the same order from the same 0, so every value is the library's to the last bit
- * (`indicators.test.ts` checks that on the real daily files); a running sum would be faster but drifts
- * from it in the last bits, which can move a crossover by a bar. Its state is the window, oldest
- * first, as the library's `prices` (the snapshot format is the same).
+ * (`reduce` from 0, oldest first) at every bar, two fifths of a million-bar SMA(50/200) crossover
+ * backtest's CPU time (its update 32 %, the array's push and shift 8.5 %, in a profile of runs after
+ * the first). This keeps the window in a ring (no shift) and sums it in a plain loop in the same
+ * order from the same 0, so every value is the library's to the last bit (`indicators.test.ts`
+ * checks that on real daily files); a running sum would be faster but drifts from it in the last
+ * bits, which can move a crossover by a bar. Its state is the window, oldest first, as the library's
+ * `prices` (the snapshot format is the same).
  */
 class SmaCore implements Core<PriceInput, number> {
   readonly #period: number;
