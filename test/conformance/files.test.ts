@@ -106,4 +106,35 @@ describe('files through the unmodified e2b SDK', () => {
       await watcher.stop();
     }
   });
+
+  it('keeps file metadata as user.e2b.* extended attributes: written, read, listed, kept by a move, replaced by a rewrite', async () => {
+    const metadata = { author: 'mish', purpose: 'upload' };
+    expect((await sandbox().files.write('/home/user/meta/a.txt', 'A', { metadata })).metadata).toEqual(metadata);
+    expect((await sandbox().files.write('/home/user/meta/b.txt', 'B', { metadata: { tag: 'octet' }, useOctetStream: true })).metadata).toEqual({ tag: 'octet' });
+    expect((await sandbox().files.getInfo('/home/user/meta/a.txt')).metadata).toEqual(metadata);
+    expect((await sandbox().files.list('/home/user/meta')).map((entry) => [entry.name, entry.metadata])).toEqual([['a.txt', metadata], ['b.txt', { tag: 'octet' }]]);
+    expect((await sandbox().commands.run('getfattr -n user.e2b.author --only-values meta/a.txt 2>/dev/null || python3 -c "import os; print(os.getxattr(\'meta/a.txt\', \'user.e2b.author\').decode())"')).stdout.trim()).toBe('mish');
+    // Across filesystems (the sandbox's disk to its root's overlay), a move copies: the metadata goes along.
+    expect((await sandbox().files.rename('/home/user/meta/a.txt', '/opt/moved.txt', { user: 'root' })).metadata).toEqual(metadata);
+    expect((await sandbox().files.rename('/home/user/meta/b.txt', '/home/user/meta/c.txt')).metadata).toEqual({ tag: 'octet' });
+    const rewritten = await sandbox().files.write('/opt/moved.txt', 'again', { user: 'root' });
+    expect(rewritten.metadata).toBeUndefined();
+    expect((await sandbox().files.getInfo('/opt/moved.txt')).metadata).toBeUndefined();
+    await sandbox().commands.run(`python3 -c "import os; os.setxattr('/home/user/meta/c.txt', 'user.e2b.set', b'inside')"`);
+    expect((await sandbox().files.getInfo('/home/user/meta/c.txt')).metadata).toEqual({ tag: 'octet', set: 'inside' });
+  });
+
+  it('watches with the entry of each event (includeEntry) and with allowNetworkMounts', async () => {
+    await sandbox().files.makeDir('/home/user/watched-entry');
+    const events: FilesystemEvent[] = [];
+    const watcher = await sandbox().files.watchDir('/home/user/watched-entry', (event) => void events.push(event), { includeEntry: true, allowNetworkMounts: true });
+    try {
+      await sandbox().files.write('/home/user/watched-entry/file.txt', 'one');
+      await waitFor(() => events.some((event) => event.name === 'file.txt' && event.entry !== undefined), 'an event with its entry');
+      const event = events.find((candidate) => candidate.name === 'file.txt' && candidate.entry !== undefined)!;
+      expect(event.entry).toMatchObject({ name: 'file.txt', path: '/home/user/watched-entry/file.txt', type: FileType.FILE });
+    } finally {
+      await watcher.stop();
+    }
+  });
 });

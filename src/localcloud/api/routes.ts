@@ -4,7 +4,7 @@ import { API_STATUS, LocalCloudError } from '../errors.js';
 import type { LocalSandbox, SandboxManager, SandboxState } from '../sandboxes/index.js';
 
 /** The envd version this server reports: every SDK feature gated at or below it is implemented. */
-export const ENVD_VERSION = '0.5.7';
+export const ENVD_VERSION = '0.6.4';
 
 const envVarsSchema = z.record(z.string(), z.string());
 const createSchema = z.object({

@@ -22,6 +22,7 @@ import { lchown, lstat, mkdir, open, readdir, readlink, rmdir, stat, symlink, un
 import { posix } from 'node:path';
 import type { LocalSandbox, SandboxUser } from '../sandboxes/index.js';
 import { ConnectError, toConnectError } from './connect.js';
+import { readMetadata, replaceMetadata, type FileMetadata } from './metadata.js';
 
 /** What of a sandbox the filesystem handlers use: a `LocalSandbox`, or a stand-in in tests. */
 export type SandboxFilesystem = Pick<LocalSandbox, 'resolvePath' | 'idsOf' | 'homeOf' | 'onKilled'>;
@@ -67,6 +68,8 @@ export interface EntryInfoMessage {
   readonly group: string;
   readonly modifiedTime: string;
   readonly symlinkTarget?: string;
+  /** The entry's `user.e2b.*` extended attributes (envd's file metadata), when it has any. */
+  readonly metadata?: FileMetadata;
 }
 
 /** Permission bits of the "other" class; shift left 3 for group, 6 for owner. */
@@ -280,7 +283,7 @@ export async function removeChildren(handle: FileHandle): Promise<void> {
 
 /**
  * Copies the file, link or whole directory tree at `from` to the new entry `to` (both no-follow paths
- * from {@link atEntry}), keeping modes, owners and link texts: how a move crosses from one of the
+ * from {@link atEntry}), keeping modes, owners, link texts and file metadata: how a move crosses from one of the
  * sandbox's filesystems to another (rename(2) fails with EXDEV between its disk's folders and its root's
  * overlays, and for a folder of an overlay's lower layer), as `mv` does.
  *
@@ -344,6 +347,8 @@ async function copyOpened(
       await copy(source, target);
       await target.chown(opened.uid, opened.gid);
       await target.chmod(opened.mode & 0o7777);
+      const metadata = await readMetadata(pathOf(source), true);
+      if (metadata) await replaceMetadata(pathOf(target), metadata);
     } finally {
       await target.close();
     }
@@ -371,6 +376,7 @@ export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUse
       symlinkTarget = await readlink(path);
     }
   }
+  const metadata = await readMetadata(path);
   return {
     name: nameOf(location),
     type: fileTypeOf(stats),
@@ -383,6 +389,7 @@ export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUse
     // Truncated to the millisecond like the SDK does (`stats.mtime` rounds instead).
     modifiedTime: new Date(Math.floor(stats.mtimeMs)).toISOString(),
     ...(symlinkTarget === undefined ? {} : { symlinkTarget }),
+    ...(metadata === undefined ? {} : { metadata }),
   };
 }
 

@@ -11,7 +11,8 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type { SandboxUser } from '../sandboxes/index.js';
 import { CONNECT_CODES, ConnectError } from './connect.js';
 import type { EnvdHandler } from './context.js';
-import { ACCESS, atEntry, checkChange, fileError, locate, nameOf, permits, readerOf, requireWritable, writerOf, type SandboxFilesystem, type SandboxLocation } from './entry.js';
+import { ACCESS, atEntry, checkChange, fileError, locate, nameOf, pathOf, permits, readerOf, requireWritable, writerOf, type SandboxFilesystem, type SandboxLocation } from './entry.js';
+import { metadataFromHeaders, replaceMetadata, type FileMetadata } from './metadata.js';
 import { sendJson } from '../http.js';
 
 /** What `POST /files` answers for each file written (envd's `EntryInfo` of its HTTP API). */
@@ -19,6 +20,8 @@ export interface WriteInfo {
   readonly name: string;
   readonly type: 'file';
   readonly path: string;
+  /** The metadata the upload gave the file, when it gave any. */
+  readonly metadata?: FileMetadata;
 }
 
 /** HTTP status for a full disk, which the SDK turns into `NotEnoughSpaceError`. */
@@ -133,17 +136,14 @@ export const handleFilesUpload: EnvdHandler = async ({ sandbox, user, request, r
     return location;
   };
   try {
-    const metadataHeader = Object.keys(request.headers).find((name) => name.startsWith('x-metadata-'));
-    if (metadataHeader) {
-      throw new ConnectError('invalid_argument', `file metadata (the ${metadataHeader} header) needs extended attributes, which the local cloud cannot store: write the file without metadata`);
-    }
+    const metadata = metadataFromHeaders(request);
     body = decodeBody(request);
     const contentType = parseHeaderParameters(request.headers['content-type'] ?? '');
     const queryPath = query.get('path') || undefined;
     let written: WriteInfo[];
     if (contentType.value === 'application/octet-stream') {
       if (queryPath === undefined) throw new ConnectError('invalid_argument', 'an application/octet-stream upload needs the path query parameter: add ?path=<file path in the sandbox>');
-      written = [await writeFile(sandbox, user, track(locate(sandbox, queryPath, user, true)), body.chunks)];
+      written = [await writeFile(sandbox, user, track(locate(sandbox, queryPath, user, true)), body.chunks, metadata)];
     } else if (contentType.value.startsWith('multipart/')) {
       const boundary = contentType.parameters.get('boundary');
       if (!boundary) throw new ConnectError('invalid_argument', 'the multipart Content-Type has no boundary: send multipart/form-data with its boundary parameter');
@@ -158,7 +158,7 @@ export const handleFilesUpload: EnvdHandler = async ({ sandbox, user, request, r
         if (written.some((info) => info.path === location.sandboxPath)) {
           throw new ConnectError('invalid_argument', `several files in one upload go to ${location.sandboxPath}: write each path once (the files before it were written)`);
         }
-        written.push(await writeFile(sandbox, user, location, reader.body()));
+        written.push(await writeFile(sandbox, user, location, reader.body(), metadata));
       }
     } else {
       throw new ConnectError('invalid_argument', `unsupported Content-Type ${contentType.value || '(none)'}: send multipart/form-data or application/octet-stream`);
@@ -173,10 +173,11 @@ export const handleFilesUpload: EnvdHandler = async ({ sandbox, user, request, r
 };
 
 /**
- * Writes `chunks` to the file at `location`, replacing what it held; its missing folders are made
- * (see envd/entry.ts for what `user` may write).
+ * Writes `chunks` to the file at `location`, replacing what it held, and makes `metadata` its whole
+ * metadata (none removes what it had, as envd does); its missing folders are made (see envd/entry.ts
+ * for what `user` may write).
  */
-async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, chunks: AsyncIterable<Buffer>): Promise<WriteInfo> {
+async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, chunks: AsyncIterable<Buffer>, metadata: FileMetadata): Promise<WriteInfo> {
   requireWritable(location);
   if (location.parts.length === 0) throw Object.assign(new Error(), { code: 'EISDIR' });
   const owner = sandbox.idsOf(user);
@@ -221,11 +222,12 @@ async function writeFile(sandbox: SandboxFilesystem, user: SandboxUser, location
         await handle.truncate(0);
         throw new ConnectError('resource_exhausted', `${location.sandboxPath} does not fit: the sandbox's disk (everything it writes, its template's diskMB) is full; remove files or write less`);
       }
+      await replaceMetadata(pathOf(handle), metadata, location.sandboxPath);
     } finally {
       await handle.close();
     }
   });
-  return { name: nameOf(location), type: 'file', path: location.sandboxPath };
+  return { name: nameOf(location), type: 'file', path: location.sandboxPath, ...(Object.keys(metadata).length === 0 ? {} : { metadata }) };
 }
 
 /** A request body, decoded, that can be dropped early without breaking the connection. */

@@ -14,6 +14,7 @@ import type { EnvdRequestContext, EnvdService } from './context.js';
 import { copyTree, locate, openDirectory, type EntryInfoMessage } from './entry.js';
 import { MultipartReader, filenameOf, handleFilesDownload, handleFilesUpload, parseHeaderParameters, prefersGzip } from './files.js';
 import { createFilesystemService, type FilesystemEventMessage } from './filesystem.js';
+import { readMetadata } from './metadata.js';
 
 const RUN_AS_ROOT = process.getuid?.() === 0;
 /** The ids files written for `user` get: the real sandbox user when the tests run as root, else our own. */
@@ -464,11 +465,17 @@ describe('POST /files', () => {
     expect(await readFile(join(current.roots.tmp, 'zipped.txt'), 'utf8')).toBe(content);
   });
 
-  it('refuses file metadata, which it cannot store', async () => {
-    const response = await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-metadata-author': 'me' }, body: 'x' });
-    expect(response.status).toBe(400);
-    expect(((await response.json()) as { message: string }).message).toContain('write the file without metadata');
-    await expect(lstat(join(current.roots.home, 'meta.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+  it('stores X-Metadata-* headers as user.e2b.* extended attributes, lowercased, and refuses a value the SDK would not send', async () => {
+    const stored = await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'X-Metadata-Author': 'me', 'x-metadata-': 'dropped' }, body: 'x' });
+    expect(await stored.json()).toEqual([{ name: 'meta.txt', type: 'file', path: '/home/user/meta.txt', metadata: { author: 'me' } }]);
+    expect(await readMetadata(join(current.roots.home, 'meta.txt'))).toEqual({ author: 'me' });
+    const refused = await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-metadata-author': 'tab\there' }, body: 'y' });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).toContain('metadata value of "author" (header x-metadata-author) is not printable US-ASCII');
+    expect(await readFile(join(current.roots.home, 'meta.txt'), 'utf8')).toBe('x');
+    // A write without metadata leaves the file none, as envd's does.
+    expect(await (await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'z' })).json()).toEqual([{ name: 'meta.txt', type: 'file', path: '/home/user/meta.txt' }]);
+    expect(await readMetadata(join(current.roots.home, 'meta.txt'))).toBeUndefined();
   });
 
   it('answers 400 for a broken body and a missing path', async () => {

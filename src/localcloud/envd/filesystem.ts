@@ -65,6 +65,9 @@ const watchRequest = requestSchema({
   path: z.string().default(''),
   recursive: z.boolean().default(false),
   includeEntry: z.boolean().default(false),
+  // envd refuses to watch a folder on a network mount (NFS, CIFS, FUSE) unless this is set; a local
+  // sandbox has no network mounts, so every folder it can watch is allowed either way.
+  allowNetworkMounts: z.boolean().default(false),
 });
 const watcherRequest = requestSchema({ watcherId: z.string().min(1, 'give the id CreateWatcher returned') });
 
