@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError } from 'fastify';
 import { InvalidInputError, SystemClock, createLogger, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
 import { registerApiRoutes } from './api/routes.js';
-import { createEnvdRouter } from './envd/index.js';
+import { createEnvdRouter, isSignableFileRequest, refuseSignature, signedWith } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
 import { createInterpreterRouter, KERNELS_HOST_DIR } from './interpreter/index.js';
 import { cleanStaleCgroups, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
@@ -115,15 +115,21 @@ function sameSecret(given: string | string[] | undefined, expected: string): boo
 
 /**
  * Why a request to a sandbox's envd or code interpreter is refused, or undefined when its token is right.
- * Every route needs the sandbox's `X-Access-Token`, except the code interpreter's `/contexts` routes,
- * which also take the `E2B-Traffic-Access-Token`: the code-interpreter SDK sends only that one there.
- * Without one of them, anyone who knows a sandbox's id could list, restart or remove its contexts.
+ * Every route needs the sandbox's `X-Access-Token`, except two kinds. envd's `GET /files` and `POST /files`
+ * take a signed URL instead (`sandbox.downloadUrl`, `uploadUrl`; see envd/signing.ts), as envd does. The
+ * code interpreter's `/contexts` routes also take the `E2B-Traffic-Access-Token`: the code-interpreter
+ * SDK sends only that one there. Without one of them, anyone who knows a sandbox's id could list,
+ * restart or remove its contexts.
  */
-function refuseSandboxRequest(request: IncomingMessage, port: number, path: string, sandbox: { readonly accessToken: string; readonly trafficAccessToken: string }): string | undefined {
+function refuseSandboxRequest(request: IncomingMessage, port: number, url: URL, sandbox: { readonly accessToken: string; readonly trafficAccessToken: string }, nowMs: number): string | undefined {
   const accessToken = request.headers['x-access-token'];
   if (sameSecret(accessToken, sandbox.accessToken)) return undefined;
+  const path = url.pathname;
+  if (port === ENVD_PORT && accessToken === undefined && url.searchParams.has('signature') && isSignableFileRequest(request.method, path)) {
+    return refuseSignature(url.searchParams, request.method, sandbox.accessToken, nowMs);
+  }
   const contexts = port === INTERPRETER_PORT && (path === '/contexts' || path.startsWith('/contexts/'));
-  if (!contexts) return 'wrong or missing X-Access-Token for this sandbox: use the envdAccessToken returned when it was created';
+  if (!contexts) return 'wrong or missing X-Access-Token for this sandbox: use the envdAccessToken returned when it was created, or a signed URL (sandbox.downloadUrl, uploadUrl) for /files';
   if (accessToken === undefined && sameSecret(request.headers['e2b-traffic-access-token'], sandbox.trafficAccessToken)) return undefined;
   return 'wrong or missing access token for this sandbox\'s code interpreter contexts: send X-Access-Token (the envdAccessToken) or E2B-Traffic-Access-Token (the trafficAccessToken), both returned when it was created';
 }
@@ -202,7 +208,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
     const url = new URL(request.url ?? '/', 'http://sandbox');
-    const refusal = url.pathname === '/health' ? undefined : refuseSandboxRequest(request, port, url.pathname, sandbox);
+    const refusal = url.pathname === '/health' ? undefined : refuseSandboxRequest(request, port, url, sandbox, clock.now());
     if (refusal !== undefined) {
       sendJson(response, 401, { code: 401, message: refusal });
       return;
@@ -225,11 +231,21 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
   };
 
+  // A signed file URL names no sandbox when the SDK has a sandboxUrl (on E2B its host does): the sandbox
+  // is the one whose access token made the signature.
+  const handleSignedFile = (request: IncomingMessage, response: ServerResponse, query: URLSearchParams): void => {
+    const owner = manager.list().find((sandbox) => signedWith(query, request.method, sandbox.accessToken));
+    if (owner) handleSandboxTraffic(request, response, owner.id);
+    else sendJson(response, 401, { code: 401, message: 'invalid signature' });
+  };
+
   let fastifyHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
   const server: Server = createServer((request, response) => {
     const sandboxId = request.headers['e2b-sandbox-id'];
-    if (typeof sandboxId === 'string') handleSandboxTraffic(request, response, sandboxId);
-    else fastifyHandler!(request, response);
+    if (typeof sandboxId === 'string') return handleSandboxTraffic(request, response, sandboxId);
+    const url = new URL(request.url ?? '/', 'http://sandbox');
+    if (url.searchParams.has('signature') && isSignableFileRequest(request.method, url.pathname)) return handleSignedFile(request, response, url.searchParams);
+    fastifyHandler!(request, response);
   });
   const app = Fastify({
     serverFactory: (handler) => {

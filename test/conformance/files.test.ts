@@ -124,6 +124,29 @@ describe('files through the unmodified e2b SDK', () => {
     expect((await sandbox().files.getInfo('/home/user/meta/c.txt')).metadata).toEqual({ tag: 'octet', set: 'inside' });
   });
 
+  it('serves signed download and upload URLs without the access token, and refuses a wrong or expired signature with 401', async () => {
+    await sandbox().files.write('/home/user/signed.txt', 'signed content');
+    const download = await sandbox().downloadUrl('signed.txt', { useSignatureExpiration: 60 });
+    const read = await fetch(download);
+    expect([read.status, await read.text()]).toEqual([200, 'signed content']);
+
+    const form = new FormData();
+    form.append('file', 'uploaded');
+    const upload = await fetch(await sandbox().uploadUrl('uploaded.txt', { user: 'root' }), { method: 'POST', body: form });
+    expect([upload.status, await upload.json()]).toEqual([200, [{ name: 'uploaded.txt', path: '/root/uploaded.txt', type: 'file' }]]);
+    expect(await sandbox().files.read('/root/uploaded.txt', { user: 'root' })).toBe('uploaded');
+
+    const expired = await fetch(await sandbox().downloadUrl('signed.txt', { useSignatureExpiration: -10 }));
+    expect([expired.status, await expired.json()]).toEqual([401, { code: 401, message: 'signature is already expired' }]);
+    // A signature is for one path, operation and user: another path with it is refused.
+    const otherPath = new URL(download);
+    otherPath.searchParams.set('path', '/etc/hostname');
+    const forged = await fetch(otherPath);
+    expect([forged.status, await forged.json()]).toEqual([401, { code: 401, message: 'invalid signature' }]);
+    const readAsWrite = await fetch(download, { method: 'POST', body: form });
+    expect(readAsWrite.status).toBe(401);
+  });
+
   it('watches with the entry of each event (includeEntry) and with allowNetworkMounts', async () => {
     await sandbox().files.makeDir('/home/user/watched-entry');
     const events: FilesystemEvent[] = [];

@@ -7,6 +7,7 @@ import { createProcessService } from './process.js';
 import { sendJson } from '../http.js';
 
 export type { EnvdRequestContext, EnvdHandler, EnvdService } from './context.js';
+export { isSignableFileRequest, refuseSignature, signedWith } from './signing.js';
 
 /** Routes one request to a sandbox's envd. */
 export type EnvdRouter = (sandbox: LocalSandbox, request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>;
