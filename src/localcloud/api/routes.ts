@@ -16,6 +16,14 @@ const createSchema = z.object({
   autoPause: z.boolean().optional(),
 });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
+const snapshotSchema = z.object({ name: z.string().min(1, 'is empty: give a name, or leave it out').optional() });
+const forkSchema = z.object({ timeout: z.number().int().positive().optional(), count: z.number().int().optional() });
+const snapshotsQuerySchema = z.object({
+  sandboxID: z.string().optional(),
+  name: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  nextToken: z.string().optional(),
+});
 const connectSchema = z.object({ timeout: z.number().int().positive().optional() }).passthrough();
 const unixSeconds = z.coerce.number({ message: 'must be a time in unix seconds' }).int('must be a whole number of unix seconds').min(0, 'must not be negative');
 /** E2B's metrics range: unix seconds, both ends included. */
@@ -162,6 +170,39 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   app.post<{ Params: { id: string } }>('/v2/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
   app.post<{ Params: { id: string } }>('/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
   app.post<{ Params: { id: string } }>('/sandboxes/:id/resume', (request, reply) => connect(request.params.id, request.body, reply));
+
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/snapshots', async (request, reply) => {
+    const { name } = parse(snapshotSchema, request.body, 'body');
+    const snapshot = await manager.snapshot(request.params.id, name);
+    return reply.code(201).send({ snapshotID: snapshot.id, names: snapshot.names });
+  });
+  app.get('/snapshots', (request, reply) => {
+    const query = parse(snapshotsQuerySchema, request.query, 'query');
+    const all = manager.listSnapshots({ sandboxId: query.sandboxID, name: query.name });
+    // Paged like the sandboxes' list: the next token is the id of the first snapshot of the next page.
+    const start = query.nextToken ? all.findIndex((snapshot) => snapshot.id === query.nextToken) : 0;
+    if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${query.nextToken}' is not a page of this list (the snapshot it named was deleted); list again from the start`);
+    const limit = query.limit ?? 100;
+    const next = all[start + limit];
+    if (next) void reply.header('x-next-token', next.id);
+    return all.slice(start, start + limit).map((snapshot) => ({ snapshotID: snapshot.id, names: snapshot.names }));
+  });
+  // The SDK deletes a snapshot as a template; the templates of this server are registered, not built, and stay.
+  app.delete<{ Params: { id: string } }>('/templates/:id', (request, reply) => {
+    if (manager.deleteSnapshot(request.params.id)) return reply.code(204).send();
+    throw new LocalCloudError(API_STATUS.notFound, `snapshot ${request.params.id} not found (this local cloud deletes snapshots only; its templates are registered when it starts)`);
+  });
+  app.post<{ Params: { id: string } }>('/sandboxes/:id/fork', async (request, reply) => {
+    const { timeout, count } = parse(forkSchema, request.body, 'body');
+    const forks = await manager.fork(request.params.id, count ?? 1, timeout);
+    return reply.code(201).send(
+      forks.map((fork) => {
+        if (fork.status === 'fulfilled') return { sandbox: sandboxCreated(fork.value) };
+        const error = fork.reason as Error;
+        return { error: { code: error instanceof LocalCloudError ? error.status : API_STATUS.internal, message: error.message } };
+      }),
+    );
+  });
 
   app.get<{ Params: { id: string } }>('/sandboxes/:id/metrics', (request) => {
     const sandbox = manager.get(request.params.id);

@@ -163,11 +163,13 @@ def mount_overlay(target, lowers, layers, name):
     """
     upper = os.path.join(layers, name, "upper")
     work = os.path.join(layers, name, "work")
-    os.makedirs(upper)
-    os.mkdir(work)
-    top = os.stat(lowers[0])
-    os.chown(upper, top.st_uid, top.st_gid)
-    os.chmod(upper, stat.S_IMODE(top.st_mode))
+    # A disk copied from a snapshot has its layers already: they are kept, owner and mode as the sandbox left them.
+    if not os.path.isdir(upper):
+        os.makedirs(upper)
+        top = os.stat(lowers[0])
+        os.chown(upper, top.st_uid, top.st_gid)
+        os.chmod(upper, stat.S_IMODE(top.st_mode))
+    os.makedirs(work, exist_ok=True)
     fds = [os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for path in (*lowers, upper, work)]
     try:
         names = ["/proc/self/fd/%d" % fd for fd in fds]
@@ -329,7 +331,7 @@ def assemble(spec):
     copy_sparse(spec["disk"]["template"], spec["disk"]["image"])
     attach_disk(spec["disk"]["image"], spec["disk"]["mountPoint"])
     layers = os.path.join(spec["disk"]["mountPoint"], "layers")
-    os.mkdir(layers, 0o700)
+    os.makedirs(layers, 0o700, exist_ok=True)
     # The skeleton, lowest layer of the root's overlay, which is then mounted over it at the same place.
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
     host_folders = ["usr"]
@@ -405,6 +407,9 @@ sudo_listener = None
 def listen_for_sudo(path):
     global sudo_listener
     sudo_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # A disk copied from a snapshot has the socket of the sandbox it was taken of, which nothing serves.
+    if os.path.exists(path) and stat.S_ISSOCK(os.lstat(path).st_mode):
+        os.unlink(path)
     sudo_listener.bind(path)
     os.chmod(path, 0o666)
     sudo_listener.listen(16)

@@ -123,10 +123,18 @@ export async function startInit(spec: InitSpec, timeoutMs = 10_000): Promise<San
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the sandbox init was not ready within ${timeoutMs} ms: ${stderr.trim()}`)), timeoutMs);
   });
+  let supervisorClosed = false;
+  const ready = supervisor.ready.catch((failure: unknown) => {
+    supervisorClosed = true;
+    throw failure;
+  });
+  ready.catch(() => undefined);
   try {
-    await Promise.race([supervisor.ready, exited, timeout]);
+    await Promise.race([ready, exited, timeout]);
   } catch (error) {
     child.kill('SIGKILL');
+    // A supervisor that dies closes its output before its exit is seen; the exit's error carries its stderr.
+    if (supervisorClosed) throw await exited.catch((failure: unknown) => failure);
     throw error;
   } finally {
     clearTimeout(timer);

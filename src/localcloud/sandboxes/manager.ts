@@ -6,6 +6,7 @@ import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFound
 import { GUEST_BIN_DIR, GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import type { KillReason, SandboxObserver } from '../metrics.js';
+import { SnapshotStore, type Snapshot } from './snapshots.js';
 import { LocalSandbox } from './sandbox.js';
 import type { SandboxState } from './state.js';
 
@@ -86,9 +87,11 @@ export class SandboxManager {
   private readonly refilling = new Map<string, Promise<void>>();
   private closing = false;
   private readonly disks: TemplateDisks;
+  private readonly snapshots: SnapshotStore;
 
   constructor(private readonly config: SandboxManagerConfig) {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
+    this.snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'));
   }
 
   /** The time on this manager's clock (ms since epoch). */
@@ -107,8 +110,9 @@ export class SandboxManager {
    */
   async create(request: CreateSandboxRequest): Promise<LocalSandbox> {
     if (this.closing) throw new LocalCloudError(API_STATUS.unavailable, 'the local cloud is shutting down; start it again', { retryable: true });
-    const template = this.config.templates.find(request.templateId);
-    if (!template) throw new LocalCloudError(API_STATUS.notFound, `template '${request.templateId}' not found; this local cloud has: ${this.config.templates.names().join(', ')}`);
+    const snapshot = this.snapshots.get(request.templateId);
+    const template = snapshot?.template ?? this.config.templates.find(request.templateId);
+    if (!template) throw new LocalCloudError(API_STATUS.notFound, `template '${request.templateId}' not found; this local cloud has: ${this.config.templates.names().join(', ')} (and the snapshots Sandbox.listSnapshots lists)`);
     const timeoutSeconds = request.timeoutSeconds ?? this.config.defaultTimeoutSeconds;
     this.checkTimeout(timeoutSeconds);
     const { support } = this.config;
@@ -127,15 +131,16 @@ export class SandboxManager {
     const startedMs = this.config.clock.now();
     let warm = false;
     const work = (async () => {
-      const spare = this.takeSpare(poolKey);
+      // A sandbox of a snapshot starts from the snapshot's disk, which no warm sandbox has.
+      const spare = snapshot ? undefined : this.takeSpare(poolKey);
       warm = spare !== undefined;
-      const prepared = spare ?? (await this.prepare(template, privateNetwork));
+      const prepared = spare ?? (snapshot ? await this.snapshots.using(snapshot, () => this.prepare(template, privateNetwork, snapshot.image)) : await this.prepare(template, privateNetwork));
       const now = this.config.clock.now();
       return new LocalSandbox(
         {
           id: prepared.id,
           template,
-          templateId: template.name,
+          templateId: snapshot?.templateId ?? template.name,
           clientId: 'localcloud',
           metadata: { ...request.metadata },
           envVars: { ...request.envVars },
@@ -180,8 +185,48 @@ export class SandboxManager {
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
     // Refill a moment later: starting a sandbox forks processes (synchronously, in Node), which would
     // delay this response and the first command that usually follows it.
-    setTimeout(() => this.refill(poolKey, template, privateNetwork), POOL_REFILL_DELAY_MS).unref();
+    if (!snapshot) setTimeout(() => this.refill(poolKey, template, privateNetwork), POOL_REFILL_DELAY_MS).unref();
     return sandbox;
+  }
+
+  /**
+   * Keeps a copy of the sandbox's filesystem (see snapshots.ts), which `create` takes as a template.
+   * @throws SandboxNotFoundError
+   */
+  async snapshot(id: string, name?: string): Promise<Snapshot> {
+    const sandbox = this.get(id);
+    return this.snapshots.take(sandbox, { name, listed: true, nowMs: this.config.clock.now() });
+  }
+
+  /** Snapshots taken, newest first; of one sandbox, or with one name, when asked. */
+  listSnapshots(filter: { readonly sandboxId?: string; readonly name?: string } = {}): Snapshot[] {
+    return this.snapshots.list(filter);
+  }
+
+  /** Deletes a snapshot; sandboxes made from it keep their disks. @returns false when there is none. */
+  deleteSnapshot(id: string): boolean {
+    return this.snapshots.remove(id);
+  }
+
+  /**
+   * Starts `count` sandboxes whose filesystems begin as the sandbox's is now, with its template,
+   * metadata, env vars and network setting; the sandbox itself keeps running. Each fork that could
+   * not be started is its error, in its place.
+   * @throws SandboxNotFoundError, LocalCloudError 400 for a count below 1
+   */
+  async fork(id: string, count: number, timeoutSeconds?: number): Promise<PromiseSettledResult<LocalSandbox>[]> {
+    const source = this.get(id);
+    if (!Number.isInteger(count) || count < 1 || count > this.config.maxSandboxes) {
+      throw new LocalCloudError(API_STATUS.badRequest, `body.count: must be a whole number from 1 to ${this.config.maxSandboxes} (this local cloud's maxSandboxes), got ${count}`);
+    }
+    if (timeoutSeconds !== undefined) this.checkTimeout(timeoutSeconds);
+    const snapshot = await this.snapshots.take(source, { listed: false, templateId: source.templateId, nowMs: this.config.clock.now() });
+    try {
+      const request = { templateId: snapshot.id, timeoutSeconds, metadata: source.metadata, envVars: source.envVars, allowInternetAccess: source.allowInternetAccess };
+      return await Promise.allSettled(Array.from({ length: count }, () => this.create(request)));
+    } finally {
+      this.snapshots.remove(snapshot.id);
+    }
   }
 
   /** Warm sandboxes ready to be claimed, over all pools. */
@@ -211,7 +256,7 @@ export class SandboxManager {
   }
 
   /** Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made. */
-  private async prepare(template: Template, privateNetwork: boolean): Promise<PreparedSandbox> {
+  private async prepare(template: Template, privateNetwork: boolean, diskImage?: string): Promise<PreparedSandbox> {
     const id = `i${randomId(19)}`;
     const sandboxDir = join(this.config.dataDir, id);
     const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), diskImage: join(sandboxDir, 'disk.img'), disk: join(sandboxDir, 'disk'), etc: join(sandboxDir, 'etc') };
@@ -219,7 +264,7 @@ export class SandboxManager {
     let init: SandboxInit | undefined;
     try {
       for (const dir of [dirs.root, dirs.disk, dirs.etc]) mkdirSync(dir, { recursive: true });
-      const diskTemplate = await this.disks.imageOf(template);
+      const diskTemplate = diskImage ?? (await this.disks.imageOf(template));
       cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses, cpus: template.cpuCount }, this.config.support.cgroups);
       init = await startInit({
         sandboxId: id,
