@@ -20,6 +20,12 @@ const backend = useBackend({
 });
 
 describe('sandbox lifecycle through the unmodified e2b SDK', () => {
+  itLocal('E2B cloud enforces egress rules; the local cloud has no firewall per sandbox, and says so')('refuses egress rules, which it cannot enforce, rather than ignore them', async () => {
+    await expect(Sandbox.create('base', { ...backend().connection, network: { denyOut: ['8.8.8.8'] } })).rejects.toThrow(
+      'body.network: egress rules (allowOut, denyOut, rules, egressProxy) are not supported by the local cloud: use allowInternetAccess: false',
+    );
+  });
+
   it('creates a sandbox with metadata and env vars, and reports them', async () => {
     const sandbox = await Sandbox.create('base', { ...backend().connection, metadata: { team: 'quant', run: 'lifecycle-1' }, envs: { GREETING: 'hello' } });
     try {

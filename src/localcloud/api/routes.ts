@@ -14,6 +14,14 @@ const createSchema = z.object({
   envVars: envVarsSchema.optional(),
   allow_internet_access: z.boolean().optional(),
   autoPause: z.boolean().optional(),
+  // Only to refuse what a local sandbox cannot enforce: egress rules need a firewall per sandbox.
+  network: z
+    .object({ allowOut: z.unknown(), denyOut: z.unknown(), rules: z.unknown(), egressProxy: z.unknown() })
+    .partial()
+    .refine((network) => network.allowOut === undefined && network.denyOut === undefined && network.rules === undefined && network.egressProxy === undefined, {
+      message: 'egress rules (allowOut, denyOut, rules, egressProxy) are not supported by the local cloud: use allowInternetAccess: false for a sandbox without network',
+    })
+    .optional(),
 });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
 const snapshotSchema = z.object({ name: z.string().min(1, 'is empty: give a name, or leave it out').optional() });
