@@ -362,8 +362,9 @@ async function copyOpened(
  * sandbox path it resolves to as `symlinkTarget`, and its target's permission bits as `mode`.
  * @param stats the entry's lstat.
  * @param path a no-follow path to the entry (from {@link atEntry}), to read a symlink's text when it cannot be resolved.
+ * @param known its metadata, when read already (a listing reads a folder's at once).
  */
-export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, stats: Stats, path: string): Promise<EntryInfoMessage> {
+export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUser, location: SandboxLocation, stats: Stats, path: string, known?: { readonly metadata: FileMetadata | undefined }): Promise<EntryInfoMessage> {
   let mode = stats.mode & 0o777;
   let symlinkTarget: string | undefined;
   if (stats.isSymbolicLink()) {
@@ -376,7 +377,7 @@ export async function describeEntry(sandbox: SandboxFilesystem, user: SandboxUse
       symlinkTarget = await readlink(path);
     }
   }
-  const metadata = await readMetadata(path);
+  const metadata = known ? known.metadata : await readMetadata(path);
   return {
     name: nameOf(location),
     type: fileTypeOf(stats),

@@ -33,6 +33,7 @@ import {
   type SandboxFilesystem,
   type SandboxLocation,
 } from './entry.js';
+import { readMetadataOf } from './metadata.js';
 
 /** proto3 JSON of `filesystem.EventType`. */
 export type EventTypeName = 'EVENT_TYPE_CREATE' | 'EVENT_TYPE_WRITE' | 'EVENT_TYPE_REMOVE' | 'EVENT_TYPE_RENAME' | 'EVENT_TYPE_CHMOD';
@@ -170,16 +171,19 @@ async function list(sandbox: SandboxFilesystem, user: SandboxUser, path: string,
   const reader = readerOf(sandbox, user, location);
   const entries: EntryInfoMessage[] = [];
   const walk = async (directory: FileHandle, at: SandboxLocation, level: number): Promise<void> => {
+    const children: { name: string; child: SandboxLocation; childPath: string; stats: Stats }[] = [];
     for (const name of (await readdir(pathOf(directory))).sort()) {
-      const child = childOf(at, name);
       const childPath = `${pathOf(directory)}/${name}`;
-      let stats: Stats;
       try {
-        stats = await lstat(childPath);
+        children.push({ name, child: childOf(at, name), childPath, stats: await lstat(childPath) });
       } catch {
         continue; // Removed while listing.
       }
-      entries.push(await describeEntry(sandbox, user, child, stats, childPath));
+    }
+    // One request to the metadata helper for the whole folder, not one per entry.
+    const metadata = await readMetadataOf(children.map(({ childPath }) => childPath));
+    for (const [index, { name, child, childPath, stats }] of children.entries()) {
+      entries.push(await describeEntry(sandbox, user, child, stats, childPath, { metadata: metadata[index] }));
       if (level >= depth || !stats.isDirectory() || (reader && !permits(stats, reader, ACCESS.read))) continue;
       let subdirectory: FileHandle;
       try {

@@ -100,12 +100,19 @@ class XattrHelper {
 const helper = new XattrHelper();
 
 /**
- * The metadata of an entry, `undefined` when it has none.
- * @param path a no-follow path from `atEntry`, or with `open` the path of an open file (`/proc/self/fd/N`).
+ * The metadata of each entry, `undefined` for one without any, in one request to the helper.
+ * @param paths no-follow paths from `atEntry`, or with `open` the paths of open files (`/proc/self/fd/N`).
  */
+export async function readMetadataOf(paths: readonly string[], open = false): Promise<(FileMetadata | undefined)[]> {
+  if (paths.length === 0) return [];
+  const { results = [] } = await helper.request({ op: 'read', paths: paths.map(forHelper), follow: open });
+  return results.map((metadata) => (Object.keys(metadata).length === 0 ? undefined : metadata));
+}
+
+/** The metadata of one entry (see {@link readMetadataOf}). */
 export async function readMetadata(path: string, open = false): Promise<FileMetadata | undefined> {
-  const { results: [metadata] = [] } = await helper.request({ op: 'read', paths: [forHelper(path)], follow: open });
-  return metadata === undefined || Object.keys(metadata).length === 0 ? undefined : metadata;
+  const [metadata] = await readMetadataOf([path], open);
+  return metadata;
 }
 
 /**
