@@ -14,16 +14,27 @@ const createSchema = z.object({
   envVars: envVarsSchema.optional(),
   allow_internet_access: z.boolean().optional(),
   autoPause: z.boolean().optional(),
-  // Only to refuse what a local sandbox cannot enforce: egress rules need a firewall per sandbox.
-  network: z
-    .object({ allowOut: z.unknown(), denyOut: z.unknown(), rules: z.unknown(), egressProxy: z.unknown() })
-    .partial()
-    .refine((network) => network.allowOut === undefined && network.denyOut === undefined && network.rules === undefined && network.egressProxy === undefined, {
-      message: 'egress rules (allowOut, denyOut, rules, egressProxy) are not supported by the local cloud: use allowInternetAccess: false for a sandbox without network',
-    })
-    .optional(),
+  network: z.object({ allowOut: z.array(z.string()).optional(), denyOut: z.array(z.string()).optional(), rules: z.unknown(), egressProxy: z.unknown() }).partial().optional(),
 });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
+/** The SDK's `allTraffic` selector. */
+const ALL_TRAFFIC = '0.0.0.0/0';
+
+/**
+ * Whether a create's egress rules deny all traffic, which a sandbox without network (a private network
+ * namespace, as `allowInternetAccess: false` gives) enforces.
+ * @throws LocalCloudError 400 for any other egress rule: a local sandbox has no firewall of its own, and
+ * starting one that ignores its rules would give it the network it was meant not to have.
+ */
+function deniesAllTraffic(network: z.infer<typeof createSchema>['network']): boolean {
+  if (network === undefined) return false;
+  const { allowOut = [], denyOut = [], rules, egressProxy } = network;
+  if (allowOut.length === 0 && rules === undefined && egressProxy === undefined && (denyOut.length === 0 || denyOut.includes(ALL_TRAFFIC))) return denyOut.length > 0;
+  throw new LocalCloudError(
+    API_STATUS.badRequest,
+    `body.network: egress rules other than denying all traffic (allowOut, denyOut of some addresses, rules, egressProxy) are not supported by the local cloud: use allowInternetAccess: false, or denyOut: [allTraffic], for a sandbox without network`,
+  );
+}
 const snapshotSchema = z.object({ name: z.string().min(1, 'is empty: give a name, or leave it out').optional() });
 const forkSchema = z.object({ timeout: z.number().int().positive().optional(), count: z.number().int().optional() });
 const snapshotsQuerySchema = z.object({
@@ -128,7 +139,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
       timeoutSeconds: request.timeout,
       metadata: request.metadata,
       envVars: request.envVars,
-      allowInternetAccess: request.allow_internet_access,
+      allowInternetAccess: deniesAllTraffic(request.network) ? false : request.allow_internet_access,
       autoPause: request.autoPause,
     });
     return sandboxCreated(sandbox);
