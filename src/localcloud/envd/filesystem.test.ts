@@ -473,6 +473,9 @@ describe('POST /files', () => {
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { message: string }).message).toContain('metadata value of "author" (header x-metadata-author) is not printable US-ASCII');
     expect(await readFile(join(current.roots.home, 'meta.txt'), 'utf8')).toBe('x');
+    const tooLarge = await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-metadata-big': 'x'.repeat(8000) }, body: 'w' });
+    expect(tooLarge.status).toBe(400);
+    expect(((await tooLarge.json()) as { message: string }).message).toBe('the metadata of /home/user/meta.txt does not fit in its extended attributes (ext4 keeps about 4 KiB of them per file, keys included): send less');
     // A write without metadata leaves the file none, as envd's does.
     expect(await (await fetch(`${baseUrl}/files?path=meta.txt`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'z' })).json()).toEqual([{ name: 'meta.txt', type: 'file', path: '/home/user/meta.txt' }]);
     expect(await readMetadata(join(current.roots.home, 'meta.txt'))).toBeUndefined();

@@ -118,7 +118,8 @@ export async function readMetadata(path: string, open = false): Promise<FileMeta
 /**
  * Makes `metadata` the file's whole metadata (an empty one removes what it had), as envd does on every
  * upload. @param path the path of an open file (`/proc/self/fd/N`).
- * @throws ConnectError failed_precondition when the file's filesystem cannot hold extended attributes.
+ * @throws ConnectError failed_precondition when the file's filesystem cannot hold extended attributes,
+ * invalid_argument when the metadata is too large for them.
  */
 export async function replaceMetadata(path: string, metadata: FileMetadata, sandboxPath = 'the file'): Promise<void> {
   try {
@@ -128,6 +129,9 @@ export async function replaceMetadata(path: string, metadata: FileMetadata, sand
     if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
       if (Object.keys(metadata).length === 0) return;
       throw new ConnectError('failed_precondition', `${sandboxPath} is on a filesystem without extended attributes, where metadata cannot be kept: write it under /home/user or /tmp`);
+    }
+    if (code === 'E2BIG' || code === 'ENOSPC' || code === 'ERANGE') {
+      throw new ConnectError('invalid_argument', `the metadata of ${sandboxPath} does not fit in its extended attributes (ext4 keeps about 4 KiB of them per file, keys included): send less`);
     }
     throw error;
   }
