@@ -137,6 +137,40 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     await expect(Sandbox.getInfo(sandbox.sandboxId, backend().connection)).rejects.toBeInstanceOf(SandboxNotFoundError);
   });
 
+  it('pauses keeping only the filesystem (keepMemory: false): processes end, and connect boots it again from its disk', async () => {
+    const sandbox = await Sandbox.create('base', backend().connection);
+    try {
+      await sandbox.files.write('/home/user/kept.txt', 'still here');
+      await sandbox.commands.run('echo root > /opt/root-kept', { user: 'root' });
+      await sandbox.commands.run('sleep 1000', { background: true });
+      const bootBefore = (await sandbox.commands.run('cat /proc/sys/kernel/random/boot_id')).stdout;
+      await sandbox.pause({ keepMemory: false });
+      expect(await sandbox.isRunning()).toBe(false);
+      await sandbox.connect();
+      expect(await sandbox.isRunning()).toBe(true);
+      expect(await sandbox.files.read('/home/user/kept.txt')).toBe('still here');
+      expect((await sandbox.commands.run('cat /opt/root-kept; hostname; pgrep -c sleep || true; sudo id -u')).stdout).toBe(`root\n${sandbox.sandboxId}\n0\n0\n`);
+      expect((await sandbox.commands.run('cat /proc/sys/kernel/random/boot_id')).stdout).not.toBe(bootBefore);
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
+  itLocal("a manual clock drives the local cloud's reaper")('pauses at its timeout keeping only the filesystem when the lifecycle asks (onTimeout keepMemory: false)', async () => {
+    const sandbox = await Sandbox.create('base', { ...backend().connection, timeoutMs: 60_000, lifecycle: { onTimeout: { action: 'pause', keepMemory: false } } });
+    try {
+      await sandbox.files.write('/home/user/kept.txt', 'after the timeout');
+      await sandbox.commands.run('sleep 1000', { background: true });
+      clock.advance(60_001);
+      await waitFor(async () => !(await sandbox.isRunning()), 'the reaper to pause the sandbox');
+      await sandbox.connect();
+      expect(await sandbox.files.read('/home/user/kept.txt')).toBe('after the timeout');
+      expect((await sandbox.commands.run('pgrep -c sleep || true')).stdout).toBe('0\n');
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
   it('connect to a running sandbox never shortens its timeout, only extends it', async () => {
     const sandbox = await Sandbox.create('base', { ...backend().connection, timeoutMs: 300_000 });
     try {

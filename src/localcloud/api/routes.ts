@@ -14,9 +14,12 @@ const createSchema = z.object({
   envVars: envVarsSchema.optional(),
   allow_internet_access: z.boolean().optional(),
   autoPause: z.boolean().optional(),
+  autoPauseMemory: z.boolean().optional(),
   network: z.object({ allowOut: z.array(z.string()).optional(), denyOut: z.array(z.string()).optional(), rules: z.unknown(), egressProxy: z.unknown() }).partial().optional(),
 });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
+/** `memory: false` pauses keeping only the filesystem (the SDK's `pause({ keepMemory: false })`). */
+const pauseSchema = z.object({ memory: z.boolean().optional() });
 /** The SDK's `allTraffic` selector. */
 const ALL_TRAFFIC = '0.0.0.0/0';
 
@@ -141,6 +144,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
       envVars: request.envVars,
       allowInternetAccess: deniesAllTraffic(request.network) ? false : request.allow_internet_access,
       autoPause: request.autoPause,
+      autoPauseKeepsMemory: request.autoPauseMemory,
     });
     return sandboxCreated(sandbox);
   };
@@ -177,7 +181,8 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   });
 
   app.post<{ Params: { id: string } }>('/sandboxes/:id/pause', async (request, reply) => {
-    if (!(await manager.pause(request.params.id))) throw new LocalCloudError(API_STATUS.conflict, `sandbox ${request.params.id} is already paused`);
+    const { memory } = parse(pauseSchema, request.body, 'body');
+    if (!(await manager.pause(request.params.id, memory ?? true))) throw new LocalCloudError(API_STATUS.conflict, `sandbox ${request.params.id} is already paused`);
     return reply.code(204).send();
   });
 

@@ -511,11 +511,12 @@ export function createFilesystemService(): EnvdService {
       const created: SandboxWatches = { streams: new Set(), pollers: new Map() };
       watches.set(sandbox, created);
       sandbox.onKilled(() => {
-        const killed = new ConnectError('unavailable', 'the sandbox was killed: create a new sandbox to keep watching');
+        const killed = new ConnectError('unavailable', 'the sandbox was killed or paused: watch again in a running sandbox');
         for (const stop of created.streams) stop(killed);
         created.streams.clear();
         for (const poller of created.pollers.values()) poller.close();
         created.pollers.clear();
+        watches.delete(sandbox);
       });
       found = created;
     }

@@ -143,7 +143,11 @@ export function createProcessService(): EnvdService {
     if (!table) {
       const created: ProcessTable = new Map();
       tables.set(sandbox, created);
-      sandbox.onKilled(() => created.clear());
+      sandbox.onKilled(() => {
+        created.clear();
+        // A sandbox rebooted after a filesystem-only pause gets a new table, and a new listener.
+        tables.delete(sandbox);
+      });
       table = created;
     }
     return table;

@@ -359,6 +359,8 @@ def assemble(spec):
             bind(path, path, read_only=True)
     if os.path.exists(os.path.join(proc, "kcore")):
         bind("/dev/null", os.path.join(proc, "kcore"))
+    # This boot's own id, not the host kernel's (see SandboxDirs.bootId in isolation/launcher.ts).
+    bind(spec["bootId"], os.path.join(proc, "sys/kernel/random/boot_id"), read_only=True)
     dev = os.path.join(root, "dev")
     mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755,size=1m")
     for device in DEVICES:

@@ -123,6 +123,7 @@ export function createInterpreterRouter(): InterpreterRouter {
       sandbox.onKilled(() => {
         for (const context of created.values()) void context.kernel.then((kernel) => kernel.close()).catch(() => undefined);
         created.clear();
+        contextsBySandbox.delete(sandbox);
       });
       contexts = created;
     }

@@ -24,6 +24,12 @@ export interface SandboxDirs {
    * layer it lays over the host's /etc: the sandbox's own files and empty stand-ins for the host's secrets.
    */
   readonly etc: string;
+  /**
+   * A file outside the root holding this boot's id (a random UUID), which the init lays over the
+   * sandbox's /proc/sys/kernel/random/boot_id: each start of a sandbox is a boot of its machine, as
+   * each start of an E2B sandbox boots its VM, instead of the host kernel's id for every sandbox.
+   */
+  readonly bootId: string;
 }
 
 /** What the init of a new sandbox needs. */
@@ -82,6 +88,7 @@ export function assembleSpec(spec: InitSpec): Record<string, unknown> {
     root: spec.dirs.root,
     disk: { template: spec.diskTemplate, image: spec.dirs.diskImage, mountPoint: spec.dirs.disk },
     etc: spec.dirs.etc,
+    bootId: spec.dirs.bootId,
     etcFiles: spec.etcFiles,
     kernels: spec.kernelsDir,
     guest: spec.guestDir,

@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
@@ -18,6 +19,8 @@ export interface CreateSandboxRequest {
   readonly envVars?: Readonly<Record<string, string>>;
   readonly allowInternetAccess?: boolean;
   readonly autoPause?: boolean;
+  /** Whether the timeout's pause keeps memory (E2B's `autoPauseMemory`). @default true */
+  readonly autoPauseKeepsMemory?: boolean;
 }
 
 /** A filter for listing sandboxes. */
@@ -88,6 +91,10 @@ export class SandboxManager {
   private closing = false;
   private readonly disks: TemplateDisks;
   private readonly snapshots: SnapshotStore;
+  /** The disks of sandboxes paused without their memory, which `connect` boots again from. */
+  private readonly coldDisks = new Map<string, Snapshot>();
+  /** Filesystem-only pauses under way, by sandbox id. */
+  private readonly stopping = new Map<string, Promise<void>>();
 
   constructor(private readonly config: SandboxManagerConfig) {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
@@ -146,6 +153,7 @@ export class SandboxManager {
           envVars: { ...request.envVars },
           allowInternetAccess,
           autoPause: request.autoPause ?? false,
+          autoPauseKeepsMemory: request.autoPauseKeepsMemory ?? true,
           accessToken: randomToken(),
           trafficAccessToken: randomToken(),
           startedAtMs: now,
@@ -176,10 +184,7 @@ export class SandboxManager {
     this.timers.set(id, {});
     this.armReaper(sandbox);
     this.armMetrics(sandbox);
-    sandbox.init.process.once('exit', () => {
-      // The init died on its own (OOM, or killed from outside): the sandbox is gone.
-      if (this.sandboxes.has(id)) void this.kill(id, 'died').catch(() => undefined);
-    });
+    this.watchInit(sandbox);
     this.config.observer?.created(template.name, warm, (this.config.clock.now() - startedMs) / 1000);
     if (template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', template.startCommand] });
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
@@ -195,7 +200,7 @@ export class SandboxManager {
    */
   async snapshot(id: string, name?: string): Promise<Snapshot> {
     const sandbox = this.get(id);
-    return this.snapshots.take(sandbox, { name, listed: true, nowMs: this.config.clock.now() });
+    return this.snapshots.take(sandbox, { name, listed: true, nowMs: this.config.clock.now(), stoppedDisk: this.coldDisks.get(id)?.image });
   }
 
   /** Snapshots taken, newest first; of one sandbox, or with one name, when asked. */
@@ -220,13 +225,22 @@ export class SandboxManager {
       throw new LocalCloudError(API_STATUS.badRequest, `body.count: must be a whole number from 1 to ${this.config.maxSandboxes} (this local cloud's maxSandboxes), got ${count}`);
     }
     if (timeoutSeconds !== undefined) this.checkTimeout(timeoutSeconds);
-    const snapshot = await this.snapshots.take(source, { listed: false, templateId: source.templateId, nowMs: this.config.clock.now() });
+    const snapshot = await this.snapshots.take(source, { listed: false, templateId: source.templateId, nowMs: this.config.clock.now(), stoppedDisk: this.coldDisks.get(id)?.image });
     try {
       const request = { templateId: snapshot.id, timeoutSeconds, metadata: source.metadata, envVars: source.envVars, allowInternetAccess: source.allowInternetAccess };
       return await Promise.allSettled(Array.from({ length: count }, () => this.create(request)));
     } finally {
       this.snapshots.remove(snapshot.id);
     }
+  }
+
+  private watchInit(sandbox: LocalSandbox): void {
+    const { init } = sandbox;
+    init.process.once('exit', () => {
+      // The init died on its own (OOM, or killed from outside): the sandbox is gone. (A filesystem-only
+      // pause ends its init on purpose; the sandbox has another init, or none, by then.)
+      if (this.sandboxes.get(sandbox.id)?.init === init && !this.coldDisks.has(sandbox.id)) void this.kill(sandbox.id, 'died').catch(() => undefined);
+    });
   }
 
   /** Warm sandboxes ready to be claimed, over all pools. */
@@ -256,21 +270,24 @@ export class SandboxManager {
   }
 
   /** Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made. */
-  private async prepare(template: Template, privateNetwork: boolean, diskImage?: string): Promise<PreparedSandbox> {
+  /** @param sandboxId the id of the sandbox it boots again (after a filesystem-only pause); a new one by default. */
+  private async prepare(template: Template, privateNetwork: boolean, diskImage?: string, sandboxId?: string): Promise<PreparedSandbox> {
     const id = `i${randomId(19)}`;
+    const name = sandboxId ?? id;
     const sandboxDir = join(this.config.dataDir, id);
-    const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), diskImage: join(sandboxDir, 'disk.img'), disk: join(sandboxDir, 'disk'), etc: join(sandboxDir, 'etc') };
+    const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), diskImage: join(sandboxDir, 'disk.img'), disk: join(sandboxDir, 'disk'), etc: join(sandboxDir, 'etc'), bootId: join(sandboxDir, 'boot_id') };
     let cgroups: SandboxCgroups | undefined;
     let init: SandboxInit | undefined;
     try {
       for (const dir of [dirs.root, dirs.disk, dirs.etc]) mkdirSync(dir, { recursive: true });
+      writeFileSync(dirs.bootId, `${randomUUID()}\n`, { mode: 0o444 });
       const diskTemplate = diskImage ?? (await this.disks.imageOf(template));
       cgroups = SandboxCgroups.create(this.config.instance, id, { memoryBytes: template.memoryBytes, maxProcesses: template.maxProcesses, cpus: template.cpuCount }, this.config.support.cgroups);
       init = await startInit({
-        sandboxId: id,
+        sandboxId: name,
         dirs,
         diskTemplate,
-        etcFiles: etcFilesOf(id),
+        etcFiles: etcFilesOf(name),
         privateNetwork,
         kernelsDir: this.config.kernelsDir,
         guestDir: GUEST_HOST_DIR,
@@ -341,13 +358,20 @@ export class SandboxManager {
 
   /** Kills the sandbox and everything in it and removes its files. @returns false when there was no such sandbox. */
   async kill(id: string, reason: KillReason = 'request'): Promise<boolean> {
+    await this.stopping.get(id)?.catch(() => undefined);
     const sandbox = this.sandboxes.get(id);
     if (!sandbox) return false;
     this.sandboxes.delete(id);
     this.config.observer?.killed(reason);
     this.clearTimers(id);
     sandbox.apply('kill');
-    await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+    const cold = this.coldDisks.get(id);
+    if (cold) {
+      this.coldDisks.delete(id);
+      this.snapshots.remove(cold.id);
+    } else {
+      await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+    }
     this.config.logger.info({ sandboxId: id }, 'sandbox killed');
     return true;
   }
@@ -360,14 +384,34 @@ export class SandboxManager {
     if (sandbox.state === 'running') this.armReaper(sandbox);
   }
 
-  /** Freezes every process of the sandbox; files and memory are kept. @returns false when it was already paused. */
-  async pause(id: string): Promise<boolean> {
+  /**
+   * Freezes every process of the sandbox; files and memory are kept. With `keepMemory` false, only its
+   * filesystem is kept: a copy of its disk is taken frozen (as a snapshot is), its processes end and
+   * its memory is freed, and `connect` boots it again from that disk.
+   * @returns false when it was already paused.
+   */
+  async pause(id: string, keepMemory = true): Promise<boolean> {
     const sandbox = this.get(id);
     if (sandbox.state === 'paused') return false;
     await sandbox.cgroups.freeze();
     sandbox.apply('pause');
     this.clearTimers(id);
     this.timers.set(id, {});
+    if (!keepMemory) {
+      // It shows as paused from now; a connect or kill meanwhile waits for its disk to be kept.
+      const stopping = (async () => {
+        const disk = await this.snapshots.take(sandbox, { listed: false, templateId: sandbox.templateId, nowMs: this.config.clock.now() });
+        this.coldDisks.set(id, disk);
+        sandbox.endBoot();
+        await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+      })();
+      this.stopping.set(id, stopping);
+      try {
+        await stopping;
+      } finally {
+        this.stopping.delete(id);
+      }
+    }
     return true;
   }
 
@@ -377,10 +421,21 @@ export class SandboxManager {
    * @returns whether it was paused before.
    */
   async connect(id: string, timeoutSeconds?: number): Promise<boolean> {
+    await this.stopping.get(id)?.catch(() => undefined);
     const sandbox = this.get(id);
     const wasPaused = sandbox.state === 'paused';
     if (wasPaused) {
-      await sandbox.cgroups.thaw();
+      const cold = this.coldDisks.get(id);
+      if (cold) {
+        const prepared = await this.snapshots.using(cold, () => this.prepare(sandbox.template, !sandbox.allowInternetAccess, cold.image, id));
+        sandbox.reboot(prepared.dirs, prepared.init, prepared.cgroups);
+        this.coldDisks.delete(id);
+        this.snapshots.remove(cold.id);
+        this.watchInit(sandbox);
+        if (sandbox.template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', sandbox.template.startCommand] });
+      } else {
+        await sandbox.cgroups.thaw();
+      }
       sandbox.apply('resume');
       this.armMetrics(sandbox);
       this.setTimeout(id, timeoutSeconds ?? this.config.defaultTimeoutSeconds);
@@ -415,7 +470,7 @@ export class SandboxManager {
     if (timers.reaper) this.config.clock.clearTimeout(timers.reaper);
     timers.reaper = this.config.clock.setTimeout(() => {
       timers.reaper = undefined;
-      if (sandbox.autoPause) void this.pause(sandbox.id).catch((error: unknown) => this.config.logger.warn({ err: error, sandboxId: sandbox.id }, 'auto-pause failed'));
+      if (sandbox.autoPause) void this.pause(sandbox.id, sandbox.autoPauseKeepsMemory).catch((error: unknown) => this.config.logger.warn({ err: error, sandboxId: sandbox.id }, 'auto-pause failed'));
       else void this.kill(sandbox.id, 'timeout');
     }, sandbox.endAtMs - this.config.clock.now());
   }

@@ -43,6 +43,8 @@ export interface SandboxSettings {
   readonly envVars: Readonly<Record<string, string>>;
   readonly allowInternetAccess: boolean;
   readonly autoPause: boolean;
+  /** Whether the timeout's pause keeps memory. @default true */
+  readonly autoPauseKeepsMemory?: boolean;
   readonly accessToken: string;
   /**
    * E2B's `trafficAccessToken`: the code-interpreter SDK sends it (as `E2B-Traffic-Access-Token`, and no
@@ -66,6 +68,8 @@ export class LocalSandbox {
   readonly envVars: Readonly<Record<string, string>>;
   readonly allowInternetAccess: boolean;
   readonly autoPause: boolean;
+  /** Whether its timeout's pause keeps its memory (E2B's `autoPauseMemory`), or keeps only its filesystem. */
+  readonly autoPauseKeepsMemory: boolean;
   readonly accessToken: string;
   readonly trafficAccessToken: string;
   readonly startedAtMs: number;
@@ -76,14 +80,18 @@ export class LocalSandbox {
   private readonly history: SandboxMetric[] = [];
   private lastCpu: { atMs: number; cpuNs: number };
 
+  /** What runs this boot of the sandbox: replaced when it boots again after a filesystem-only pause. */
+  private machine: { readonly dirs: SandboxDirs; readonly init: SandboxInit; readonly cgroups: SandboxCgroups };
+
   constructor(
     settings: SandboxSettings,
     endAtMs: number,
-    readonly dirs: SandboxDirs,
-    readonly init: SandboxInit,
-    readonly cgroups: SandboxCgroups,
+    dirs: SandboxDirs,
+    init: SandboxInit,
+    cgroups: SandboxCgroups,
     private readonly clock: Clock,
   ) {
+    this.machine = { dirs, init, cgroups };
     this.id = settings.id;
     this.template = settings.template;
     this.templateId = settings.templateId;
@@ -92,6 +100,7 @@ export class LocalSandbox {
     this.envVars = settings.envVars;
     this.allowInternetAccess = settings.allowInternetAccess;
     this.autoPause = settings.autoPause;
+    this.autoPauseKeepsMemory = settings.autoPauseKeepsMemory ?? true;
     this.accessToken = settings.accessToken;
     this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
@@ -103,20 +112,49 @@ export class LocalSandbox {
     return this.current;
   }
 
-  /** Moves the state machine. @throws when the event is not allowed now. */
-  apply(event: SandboxEvent): SandboxState {
-    this.current = transition(this.current, event);
-    if (this.current === 'killed') {
-      const listeners = [...this.killedListeners];
-      this.killedListeners.clear();
-      for (const listener of listeners) listener();
-    }
-    return this.current;
+  get dirs(): SandboxDirs {
+    return this.machine.dirs;
+  }
+
+  get init(): SandboxInit {
+    return this.machine.init;
+  }
+
+  get cgroups(): SandboxCgroups {
+    return this.machine.cgroups;
   }
 
   /**
-   * Runs `listener` once when the sandbox is killed (services drop their per-sandbox state, requests in
-   * flight are cut). @returns a function that removes the listener, for what ends before the sandbox.
+   * Ends this boot, for a filesystem-only pause: what waits on the sandbox's death (requests in flight,
+   * services' per-sandbox state) is told now, as its processes are about to go.
+   */
+  endBoot(): void {
+    this.notifyEnded();
+  }
+
+  /** Boots it again on a new init (after a filesystem-only pause), whose disk began as the old one's. */
+  reboot(dirs: SandboxDirs, init: SandboxInit, cgroups: SandboxCgroups): void {
+    this.machine = { dirs, init, cgroups };
+    this.lastCpu = { atMs: this.clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
+  }
+
+  /** Moves the state machine. @throws when the event is not allowed now. */
+  apply(event: SandboxEvent): SandboxState {
+    this.current = transition(this.current, event);
+    if (this.current === 'killed') this.notifyEnded();
+    return this.current;
+  }
+
+  private notifyEnded(): void {
+    const listeners = [...this.killedListeners];
+    this.killedListeners.clear();
+    for (const listener of listeners) listener();
+  }
+
+  /**
+   * Runs `listener` once when the sandbox is killed, or its processes end in a filesystem-only pause
+   * (services drop their per-sandbox state, requests in flight are cut). @returns a function that
+   * removes the listener, for what ends before the sandbox.
    */
   onKilled(listener: () => void): () => void {
     if (this.current === 'killed') {

@@ -51,16 +51,17 @@ export class SnapshotStore {
    * Copies the sandbox's disk as it is now. A running sandbox is frozen for the copy (its processes
    * cannot change the disk half-way), its filesystem flushed to the image first (`sync -f`), then thawed.
    */
-  async take(sandbox: LocalSandbox, options: { readonly name?: string; readonly listed: boolean; readonly templateId?: string; readonly nowMs: number }): Promise<Snapshot> {
+  async take(sandbox: LocalSandbox, options: { readonly name?: string; readonly listed: boolean; readonly templateId?: string; readonly nowMs: number; readonly stoppedDisk?: string }): Promise<Snapshot> {
     mkdirSync(this.folder, { recursive: true });
     const id = `snap_${randomId(16)}`;
     const image = join(this.folder, `${id}.img`);
-    const freeze = sandbox.state === 'running' && sandbox.cgroups.canFreeze;
+    // A sandbox paused without its memory has no processes, only the disk it was stopped with.
+    const freeze = options.stoppedDisk === undefined && sandbox.state === 'running' && sandbox.cgroups.canFreeze;
     if (freeze) await sandbox.cgroups.freeze();
     try {
-      await run(['/bin/sync', '-f', `/proc/${sandbox.init.pid}/root/tmp`], "flushing the sandbox's disk");
+      if (options.stoppedDisk === undefined) await run(['/bin/sync', '-f', `/proc/${sandbox.init.pid}/root/tmp`], "flushing the sandbox's disk");
       // cp keeps the image sparse: only what the sandbox wrote takes space on the host.
-      await run(['/bin/cp', '--sparse=always', sandbox.dirs.diskImage, image], "copying the sandbox's disk");
+      await run(['/bin/cp', '--sparse=always', options.stoppedDisk ?? sandbox.dirs.diskImage, image], "copying the sandbox's disk");
     } catch (error) {
       rmSync(image, { force: true });
       throw error;
