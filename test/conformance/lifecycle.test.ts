@@ -156,6 +156,20 @@ describe('sandbox lifecycle through the unmodified e2b SDK', () => {
     }
   });
 
+  it("boots a sandbox paused with its memory again from its disk when connect asks (onResume: 'reboot')", async () => {
+    const sandbox = await Sandbox.create('base', backend().connection);
+    try {
+      await sandbox.files.write('/home/user/kept.txt', 'rebooted');
+      await sandbox.commands.run('sleep 1000', { background: true });
+      await sandbox.pause();
+      await sandbox.connect({ onResume: 'reboot' });
+      expect(await sandbox.files.read('/home/user/kept.txt')).toBe('rebooted');
+      expect((await sandbox.commands.run('pgrep -c sleep || true')).stdout).toBe('0\n');
+    } finally {
+      await sandbox.kill();
+    }
+  });
+
   itLocal("a manual clock drives the local cloud's reaper")('pauses at its timeout keeping only the filesystem when the lifecycle asks (onTimeout keepMemory: false)', async () => {
     const sandbox = await Sandbox.create('base', { ...backend().connection, timeoutMs: 60_000, lifecycle: { onTimeout: { action: 'pause', keepMemory: false } } });
     try {

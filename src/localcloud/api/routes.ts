@@ -46,7 +46,8 @@ const snapshotsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   nextToken: z.string().optional(),
 });
-const connectSchema = z.object({ timeout: z.number().int().positive().optional() }).passthrough();
+/** `memory: false` (the SDK's `onResume: 'reboot'`) boots a paused sandbox again from its disk. */
+const connectSchema = z.object({ timeout: z.number().int().positive().optional(), memory: z.boolean().optional() }).passthrough();
 const unixSeconds = z.coerce.number({ message: 'must be a time in unix seconds' }).int('must be a whole number of unix seconds').min(0, 'must not be negative');
 /** E2B's metrics range: unix seconds, both ends included. */
 const metricsQuerySchema = z.object({ start: unixSeconds.optional(), end: unixSeconds.optional() });
@@ -187,8 +188,8 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   });
 
   const connect = async (id: string, body: unknown, reply: FastifyReply) => {
-    const { timeout } = parse(connectSchema, body, 'body');
-    const resumed = await manager.connect(id, timeout);
+    const { timeout, memory } = parse(connectSchema, body, 'body');
+    const resumed = await manager.connect(id, timeout, memory === false);
     return reply.code(resumed ? 201 : 200).send(sandboxCreated(manager.get(id)));
   };
   app.post<{ Params: { id: string } }>('/v2/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));

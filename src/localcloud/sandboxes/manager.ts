@@ -399,12 +399,7 @@ export class SandboxManager {
     this.timers.set(id, {});
     if (!keepMemory) {
       // It shows as paused from now; a connect or kill meanwhile waits for its disk to be kept.
-      const stopping = (async () => {
-        const disk = await this.snapshots.take(sandbox, { listed: false, templateId: sandbox.templateId, nowMs: this.config.clock.now() });
-        this.coldDisks.set(id, disk);
-        sandbox.endBoot();
-        await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
-      })();
+      const stopping = this.stopKeepingDisk(sandbox);
       this.stopping.set(id, stopping);
       try {
         await stopping;
@@ -415,15 +410,26 @@ export class SandboxManager {
     return true;
   }
 
+  /** Ends a paused sandbox's processes and frees its memory, keeping its disk for `connect` to boot from. */
+  private async stopKeepingDisk(sandbox: LocalSandbox): Promise<void> {
+    const disk = await this.snapshots.take(sandbox, { listed: false, templateId: sandbox.templateId, nowMs: this.config.clock.now() });
+    this.coldDisks.set(sandbox.id, disk);
+    sandbox.endBoot();
+    await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+  }
+
   /**
    * Resumes a paused sandbox with `timeoutSeconds` (default the server's) to live, or extends a running
    * one: as on E2B, a connect never shortens a running sandbox's time, it only moves its end later.
+   * With `reboot` (the SDK's `onResume: 'reboot'`), a paused sandbox boots again from its disk, as
+   * after a filesystem-only pause, even if its memory was kept.
    * @returns whether it was paused before.
    */
-  async connect(id: string, timeoutSeconds?: number): Promise<boolean> {
+  async connect(id: string, timeoutSeconds?: number, reboot = false): Promise<boolean> {
     await this.stopping.get(id)?.catch(() => undefined);
     const sandbox = this.get(id);
     const wasPaused = sandbox.state === 'paused';
+    if (wasPaused && reboot && !this.coldDisks.has(id)) await this.stopKeepingDisk(sandbox);
     if (wasPaused) {
       const cold = this.coldDisks.get(id);
       if (cold) {
