@@ -5,5 +5,6 @@ export { compareRuns, withFillStatus, type Comparison, type ComparedFill, type C
 export { runChaos, TOPOLOGIES, type Topology, type ChaosOptions } from './runner.js';
 export { topologyOk, type ChaosResult, type TopologyResult } from './result.js';
 export { type FaultResult } from './injectors.js';
-export { type TradeswarmCommand, killChildren } from './processes.js';
+export { type TradeswarmCommand, type RunningProcess, killChildren } from './processes.js';
+export { startCloud, startBroker, type CloudSettings } from './lab.js';
 export { summarizeFaults, formatChaosReport, type KindSummary, type TimeSummary } from './report.js';

@@ -25,6 +25,21 @@ export async function startCloud(command: TradeswarmCommand, logDir: string): Pr
   return { process, settings: { connection: { apiUrl, sandboxUrl, apiKey } } };
 }
 
+/**
+ * `tradeswarm broker` in its own process, on `port` (0: one the OS picks); resolves once it listens,
+ * with its URL and port (the port to start it on again, so that its clients find it).
+ */
+export async function startBroker(command: TradeswarmCommand, options: { readonly port: number; readonly logFile: string }): Promise<{ readonly process: RunningProcess; readonly url: string; readonly port: number }> {
+  const process = await startProcess(command, {
+    args: ['broker', '--port', String(options.port)],
+    env: { LOG_LEVEL: 'warn' },
+    ready: /listening on (mqtt:\/\/\S+:(\d+))/,
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    logFile: options.logFile,
+  });
+  return { process, url: process.ready[1] as string, port: Number(process.ready[2]) };
+}
+
 /** Options of {@link Lab}. */
 export interface LabOptions {
   readonly command: TradeswarmCommand;
@@ -90,15 +105,10 @@ export class Lab {
   /** Starts `tradeswarm broker`: on a port the OS picks the first time, on the same port after. */
   async startBroker(): Promise<void> {
     this.#starts += 1;
-    this.#broker = await startProcess(this.#options.command, {
-      args: ['broker', '--port', String(this.#brokerPort)],
-      env: { LOG_LEVEL: 'warn' },
-      ready: /listening on (mqtt:\/\/\S+:(\d+))/,
-      readyTimeoutMs: READY_TIMEOUT_MS,
-      logFile: join(this.#options.logDir, `broker-${this.#starts}.log`),
-    });
-    this.#brokerUrl = this.#broker.ready[1] as string;
-    this.#brokerPort = Number(this.#broker.ready[2]);
+    const broker = await startBroker(this.#options.command, { port: this.#brokerPort, logFile: join(this.#options.logDir, `broker-${this.#starts}.log`) });
+    this.#broker = broker.process;
+    this.#brokerUrl = broker.url;
+    this.#brokerPort = broker.port;
   }
 
   /** Kills the broker's process (SIGKILL: its clients see their connections drop). */
