@@ -77,19 +77,9 @@ export function registerServeCommand(program: Command): void {
       }
       const leaseTtlMs = options.leaseTtlMs === undefined ? undefined : wholeNumber('--lease-ttl-ms', options.leaseTtlMs, 300);
       if (databaseUrl === undefined) await mkdir(dataDir, { recursive: true });
+      const store = await openServeStore(databaseUrl === undefined ? { dataDir } : { databaseUrl }, logger);
       const templates = ['base', ...ENVIRONMENTS.map((name) => environments[name].template)];
-      // Opened side by side (the store's start and the runtime's broker round trips overlap); when one fails, the other is closed.
-      const [opened, started] = await Promise.allSettled([
-        openServeStore(databaseUrl === undefined ? { dataDir } : { databaseUrl }, logger),
-        startSwarmRuntime({ sandbox, ...(options.broker === undefined ? {} : { brokerUrl: options.broker }), templates, clock, logger }),
-      ]);
-      if (opened.status === 'rejected' || started.status === 'rejected') {
-        if (opened.status === 'fulfilled') await opened.value.close();
-        if (started.status === 'fulfilled') await started.value.close();
-        throw opened.status === 'rejected' ? opened.reason : (started as PromiseRejectedResult).reason;
-      }
-      const store = opened.value;
-      const runtime = started.value;
+      const runtime = await startSwarmRuntime({ sandbox, ...(options.broker === undefined ? {} : { brokerUrl: options.broker }), templates, clock, logger });
       const apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
       const placement = `broker: ${runtime.placement().broker}; sandboxes: ${options.cloudUrl ?? options.sandbox}`;
       const pointCli = (url: string): string[] => [

@@ -90,13 +90,6 @@ export interface DeploymentStatus extends DeploymentView {
   readonly report: SwarmReport | null;
 }
 
-/** What a stored deployment is started from (see ControlPlane.#load). */
-interface Loaded {
-  readonly spec: SwarmSpec;
-  /** What a resumed deployment is rebuilt from; `null` when it starts afresh (or no step closed). */
-  readonly replay: Awaited<ReturnType<ControlPlaneRepository['replayOf']>>;
-}
-
 /** A deployment this server runs. */
 interface Live {
   readonly record: DeploymentRecord;
@@ -153,17 +146,12 @@ export class ControlPlane {
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const plane = new ControlPlane(options);
     await plane.#prune();
-    const resuming = (await plane.#repo.list()).filter((record) => record.desired === 'running');
-    // What each needs from the store (its spec, parsed with its data, and its replay) is read for all
-    // at once; they are then started one after the other, in the order of the list, as before: each
-    // capacity check counts the deployments started before it.
-    const loads = resuming.map((record) => plane.#load(record, true));
-    for (const load of loads) load.catch(() => undefined);
-    for (const [index, record] of resuming.entries()) {
+    for (const record of await plane.#repo.list()) {
       // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
       if (plane.#closing) break;
+      if (record.desired !== 'running') continue;
       try {
-        await plane.#start(record, true, await (loads[index] as Promise<Loaded>));
+        await plane.#launch(record, true);
       } catch (error) {
         if (isLeaseLostError(error)) {
           await plane.stepDown(error.reason);
@@ -465,23 +453,11 @@ export class ControlPlane {
 
   /** Starts (or resumes) a stored deployment and runs it in the background until it ends. */
   async #launch(record: DeploymentRecord, resuming: boolean, parsed?: SwarmSpec): Promise<void> {
-    await this.#start(record, resuming, await this.#load(record, resuming, parsed));
-  }
-
-  /** What starting a stored deployment needs from the store: its spec (parsed, with its data) and, when resuming, its replay. */
-  async #load(record: DeploymentRecord, resuming: boolean, parsed?: SwarmSpec): Promise<Loaded> {
-    const parse = async (): Promise<SwarmSpec> => {
-      const stored = await this.#repo.spec(record.id, record.specVersion);
-      return parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir);
-    };
-    const [spec, replay] = await Promise.all([parsed ?? parse(), resuming ? this.#repo.replayOf(record.id) : null]);
-    return { spec, replay };
-  }
-
-  /** Starts a loaded deployment (see {@link #load}) and runs it in the background until it ends. */
-  async #start(record: DeploymentRecord, resuming: boolean, { spec, replay }: Loaded): Promise<void> {
     const { runtime, clock, logger, environments } = this.#options;
     const env = record.env as EnvironmentName;
+    const stored = await this.#repo.spec(record.id, record.specVersion);
+    const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
+    const replay = resuming ? await this.#repo.replayOf(record.id) : null;
     if (resuming) this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
     const tiers = this.#tiersOf(spec, env);

@@ -3,7 +3,7 @@ import { AGENT_ENTRY, AGENT_ENV, type AgentConfig, CONTROL_PLANE_ID, ProbeMessag
 import { type Bus, type EmbeddedBroker, connectBus, startEmbeddedBroker, swarmTopics } from '../bus/index.js';
 import { type Clock, type Logger, errorMessage, randomId } from '../core/index.js';
 import { BarMessage } from '../livefeed/index.js';
-import type { LocalCloud } from '../localcloud/index.js';
+import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import {
   DEFAULT_AGENT_DIR,
   LOCAL_CLOUD_RATE_LIMIT,
@@ -140,8 +140,6 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
     let provider: SandboxProvider;
     if (target.kind === 'local') {
       const files = Object.fromEntries(Object.entries(agentFiles(bundle)).map(([path, content]) => [posix.relative(posix.dirname(DEFAULT_AGENT_DIR), path), content]));
-      // Loaded only here: a serve on an external cloud starts sooner without the local cloud's modules.
-      const { startLocalCloud } = await import('../localcloud/index.js');
       const cloud: LocalCloud = await startLocalCloud({
         logger: logger.child({ part: 'localcloud' }),
         metricsIntervalMs: 0,
