@@ -6,7 +6,7 @@ import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { Deployment, checkReplicas, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
+import { ControlBeatHold, Deployment, checkReplicas, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
 import { type EnvironmentName, type Environments, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
@@ -145,22 +145,30 @@ export class ControlPlane {
    */
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const plane = new ControlPlane(options);
-    await plane.#prune();
-    for (const record of await plane.#repo.list()) {
-      // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
-      if (plane.#closing) break;
-      if (record.desired !== 'running') continue;
-      try {
-        await plane.#launch(record, true);
-      } catch (error) {
-        if (isLeaseLostError(error)) {
-          await plane.stepDown(error.reason);
-          throw error;
+    const resuming = (await plane.#repo.list()).filter((record) => record.desired === 'running');
+    // Their agents hear from this server at once, not only once their turn to resume comes.
+    const hold = new ControlBeatHold({ bus: options.runtime.bus, clock: options.clock, swarmIds: resuming.map((record) => record.id) });
+    try {
+      await plane.#prune();
+      for (const record of resuming) {
+        // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
+        if (plane.#closing) break;
+        try {
+          await plane.#launch(record, true);
+        } catch (error) {
+          hold.release(record.id);
+          if (isLeaseLostError(error)) {
+            await plane.stepDown(error.reason);
+            throw error;
+          }
+          options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
+          await plane.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
+          await plane.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
         }
-        options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
-        await plane.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
-        await plane.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
       }
+    } finally {
+      // Every resumed deployment beats by itself from its start on.
+      hold.close();
     }
     return plane;
   }

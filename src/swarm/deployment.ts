@@ -13,7 +13,7 @@ import {
   HealthReportMessage,
   HealthRequestMessage,
 } from '../agent/index.js';
-import { type Bus, ControlMessage, HeartbeatMessage, type Subscription, swarmTopics } from '../bus/index.js';
+import { type Bus, ControlMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
 import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
@@ -25,6 +25,7 @@ import { AbsenceTracker, type AgentAbsence } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
 import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, DeploymentState, JournalReplay, JournaledOrder, JournaledSubmission } from './journal.js';
 import { StepHistory } from './history.js';
+import { publishControlBeat } from './hold.js';
 
 export type { DeploymentSnapshot, DeploymentState } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
@@ -787,7 +788,7 @@ export class Deployment {
   /** The control plane's heartbeat: agents exit when it stops. */
   #beat(): void {
     const { bus, clock } = this.#options;
-    void bus.publish(this.#topics.heartbeat(CONTROL_PLANE_ID), HeartbeatMessage.draft({ seq: this.#beatSeq++, status: 'running' }), { qos: 0 }).catch(() => undefined);
+    publishControlBeat(bus, this.#topics, this.#beatSeq++);
     this.#beatTimer = clock.setTimeout(() => this.#beat(), this.#options.spec.swarm.heartbeatMs);
   }
 

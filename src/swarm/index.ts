@@ -8,3 +8,4 @@ export { type SwarmLatency, type SwarmAgreement } from './ledger.js';
 export { Deployment, type DeploymentState, type DeploymentSnapshot, type DeploymentOptions, type DeploymentPlacement } from './deployment.js';
 export { type ClosedStep, type DeploymentJournal, type JournalReplay, type JournaledStep, type JournaledOrder, type JournaledSubmission, type StoredStep } from './journal.js';
 export { openSwarmFeed, type SwarmFeedOptions } from './feeds.js';
+export { ControlBeatHold } from './hold.js';
