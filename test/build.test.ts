@@ -16,11 +16,11 @@ describe('npm run build', () => {
     expect(files).toContain(join('agent', 'main.js'));
     expect(files.filter((file) => /\.(test|testkit)\.|\.ts$/.test(file))).toEqual([]);
     expect(files.filter((file) => file.endsWith('.js'))).toHaveLength(summary.compiled);
-    for (const asset of ['store/migrations/001_control_plane.sql', 'localcloud/guest/supervisor.py', 'localcloud/kernels/python_kernel.py', 'localcloud/kernels/javascript_kernel.cjs']) {
+    for (const asset of ['store/migrations/001_control_plane.sql', 'localcloud/guest/supervisor.py', 'localcloud/envd/xattrs.py', 'localcloud/kernels/python_kernel.py', 'localcloud/kernels/javascript_kernel.cjs']) {
       expect(existsSync(join(out, asset)), asset).toBe(true);
     }
     expect(statSync(join(out, 'localcloud/guest/bin/sudo')).mode & 0o111).toBe(0o111);
-    expect(summary.copied).toBe(10);
+    expect(summary.copied).toBe(11);
   });
 
   it('builds again writing only what changed, and removes what no source gives', async () => {

@@ -343,6 +343,8 @@ describe('FairQueue failures, stats and idle', () => {
     q.submit('c', 'c2');
     await q.complete('a1');
     expect(q.queue.stats()).toEqual({
+      concurrency: 3,
+      perUserConcurrency: 2,
       running: 3,
       waiting: 2,
       perUser: { a: { running: 1, waiting: 1 }, b: { running: 1, waiting: 0 }, c: { running: 1, waiting: 1 } },
@@ -370,6 +372,8 @@ describe('FairQueue failures, stats and idle', () => {
     await q.complete('a2');
     expect(idle).toBe(true);
     expect(q.queue.stats()).toEqual({
+      concurrency: 1,
+      perUserConcurrency: 2,
       running: 0,
       waiting: 0,
       perUser: {},
