@@ -140,6 +140,41 @@ describe('rich results through the unmodified @e2b/code-interpreter SDK', () => 
     expect((await sandbox.runCode('plt.get_fignums()')).text).toBe('[]');
   });
 
+  it("returns E2B's chart data beside the PNG: bar, line, pie, scatter, and a superchart of several axes", async (context) => {
+    await requireModules(context, 'matplotlib');
+    const chartOf = async (code: string): Promise<Record<string, unknown> | undefined> => {
+      const execution = await sandbox.runCode(`import matplotlib.pyplot as plt\n${code}\nplt.show()`);
+      expect(execution.error).toBeUndefined();
+      expect(execution.results).toHaveLength(1);
+      expect(execution.results[0]?.png).toBeDefined();
+      return execution.results[0]?.chart;
+    };
+    expect(await chartOf("plt.bar(['A', 'B', 'C'], [100, 200, 300], label='Books Sold')\nplt.xlabel('Authors')\nplt.ylabel('Sold')\nplt.title('Sales')")).toEqual({
+      type: 'bar',
+      title: 'Sales',
+      x_label: 'Authors',
+      y_label: 'Sold',
+      x_unit: null,
+      y_unit: null,
+      elements: [
+        { label: 'A', group: 'Books Sold', value: 100 },
+        { label: 'B', group: 'Books Sold', value: 200 },
+        { label: 'C', group: 'Books Sold', value: 300 },
+      ],
+    });
+    const line = await chartOf("plt.plot([1, 2, 3], [4, 5, 6], label='up')\nplt.plot([1, 2, 3], [6, 5, 4], label='down')\nplt.yscale('log')");
+    expect(line).toMatchObject({ type: 'line', x_scale: 'linear', y_scale: 'log', elements: [{ label: 'up', points: [[1, 4], [2, 5], [3, 6]] }, { label: 'down', points: [[1, 6], [2, 5], [3, 4]] }] });
+    expect((line?.x_ticks as unknown[]).length).toBe((line?.x_tick_labels as unknown[]).length);
+    expect(await chartOf("plt.pie([1, 3], labels=['a', 'b'])")).toEqual({ type: 'pie', title: '', elements: [{ label: 'a', angle: 90, radius: 1 }, { label: 'b', angle: 270, radius: 1 }] });
+    expect(await chartOf("plt.scatter([1, 2], [3, 4], label='points')")).toMatchObject({ type: 'scatter', elements: [{ label: 'points', points: [[1, 3], [2, 4]] }] });
+    const dated = await chartOf("import datetime\nplt.plot([datetime.date(2026, 12, 1), datetime.date(2026, 12, 2)], [1, 2])");
+    expect(dated).toMatchObject({ type: 'line', x_scale: 'datetime', elements: [{ points: [['2026-12-01T00:00:00+00:00', 1], ['2026-12-02T00:00:00+00:00', 2]] }] });
+    const superchart = await chartOf("figure, (left, right) = plt.subplots(1, 2)\nfigure.suptitle('Two')\nleft.plot([0, 1], [1, 0])\nright.bar(['x'], [2])");
+    expect(superchart).toMatchObject({ type: 'superchart', title: 'Two', elements: [{ type: 'line' }, { type: 'bar', elements: [{ label: 'x', value: 2 }] }] });
+    // A figure of nothing the chart kinds describe (an image) has its PNG and no chart.
+    expect(await chartOf('plt.imshow([[0, 1], [1, 0]])')).toBeUndefined();
+  });
+
   it('returns a pandas DataFrame as HTML and text', async (context) => {
     await requireModules(context, 'pandas');
     const execution = await sandbox.runCode('import pandas as pd\npd.DataFrame({"symbol": ["AAPL", "MSFT"], "close": [189.5, 402.25]})');

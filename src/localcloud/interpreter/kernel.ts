@@ -94,6 +94,8 @@ export interface KernelResultMessage {
   readonly latex?: string;
   readonly json?: unknown;
   readonly javascript?: string;
+  /** A matplotlib figure's data as E2B gives it (`results[i].chart`: line, scatter, bar, pie, or a superchart of several axes). */
+  readonly chart?: unknown;
 }
 
 /** An exception raised by the cell, or a failure of the kernel itself (`KernelDiedError`, ...). */

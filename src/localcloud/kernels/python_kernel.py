@@ -431,6 +431,10 @@ def format_result(value, is_main_result=True):
         image = io.BytesIO()
         value.savefig(image, format='png', bbox_inches='tight')
         add_format(result, 'png', image.getvalue())
+        # Read after drawing, when the tick labels are set.
+        chart = chart_of(value)
+        if chart is not None:
+            result['chart'] = chart
     mime_bundle = call_repr_method(value, '_repr_mimebundle_')
     if isinstance(mime_bundle, dict):
         add_mime_bundle(result, mime_bundle)
@@ -438,6 +442,120 @@ def format_result(value, is_main_result=True):
         if key not in result:
             add_format(result, key, call_repr_method(value, method))
     return result
+
+
+def plain(number):
+    """A number JSON can carry: a float, or None for NaN and infinities (JSON has neither)."""
+    number = float(number)
+    return number if number == number and number not in (float('inf'), float('-inf')) else None
+
+
+def date_axis(axis):
+    """Whether an axis shows dates: its ticks are placed by one of matplotlib's date locators."""
+    dates = sys.modules.get('matplotlib.dates')
+    return dates is not None and isinstance(axis.get_major_locator(), dates.DateLocator)
+
+
+def axis_values(axis, values):
+    """Values of an axis as the chart gives them: ISO dates on a date axis, else numbers."""
+    if date_axis(axis):
+        dates = sys.modules['matplotlib.dates']
+        return [dates.num2date(float(value)).isoformat() for value in values]
+    return [plain(value) for value in values]
+
+
+def axis_scale(axis, scale):
+    """The axis's scale (linear, log, ...), or datetime or categorical for dates and strings on a linear one."""
+    if date_axis(axis):
+        return 'datetime'
+    category = sys.modules.get('matplotlib.category')
+    if category is not None and isinstance(axis.get_major_locator(), category.StrCategoryLocator):
+        return 'categorical'
+    return scale
+
+
+def chart_2d(ax, kind):
+    return {'type': kind, 'title': ax.get_title(), 'x_label': ax.get_xlabel() or None, 'y_label': ax.get_ylabel() or None,
+            'x_unit': None, 'y_unit': None}
+
+
+def point_chart(ax, kind, series):
+    """A line or scatter chart: each series' label and points, and both axes' ticks and scales."""
+    chart = chart_2d(ax, kind)
+    for letter, axis, scale in (('x', ax.xaxis, ax.get_xscale()), ('y', ax.yaxis, ax.get_yscale())):
+        ticks = axis.get_ticklocs()
+        chart[f'{letter}_ticks'] = axis_values(axis, ticks)
+        chart[f'{letter}_tick_labels'] = [label.get_text() for label in axis.get_ticklabels()]
+        chart[f'{letter}_scale'] = axis_scale(axis, scale)
+    chart['elements'] = [
+        {'label': label, 'points': [list(point) for point in zip(axis_values(ax.xaxis, xs), axis_values(ax.yaxis, ys))]}
+        for label, xs, ys in series
+    ]
+    return chart
+
+
+def bar_chart(ax, containers):
+    """A bar chart: one element per bar, its tick label, its group (the container's label) and its height."""
+    chart = chart_2d(ax, 'bar')
+    elements = []
+    for number, container in enumerate(containers):
+        group = container.get_label()
+        if not group or group.startswith('_'):
+            group = f'Group {number}'
+        vertical = getattr(container, 'orientation', 'vertical') != 'horizontal'
+        axis = ax.xaxis if vertical else ax.yaxis
+        ticks = list(axis.get_ticklocs())
+        labels = [label.get_text() for label in axis.get_ticklabels()]
+        for bar in container.patches:
+            centre = bar.get_x() + bar.get_width() / 2 if vertical else bar.get_y() + bar.get_height() / 2
+            nearest = min(range(len(ticks)), key=lambda index: abs(ticks[index] - centre)) if ticks else None
+            label = labels[nearest] if nearest is not None and nearest < len(labels) else ''
+            elements.append({'label': label, 'group': group, 'value': plain(bar.get_height() if vertical else bar.get_width())})
+    chart['elements'] = elements
+    return chart
+
+
+def axes_chart(ax):
+    """E2B's chart data for one axes: pie, bar, line or scatter; None when it is none of these."""
+    patches = sys.modules.get('matplotlib.patches')
+    containers = sys.modules.get('matplotlib.container')
+    collections = sys.modules.get('matplotlib.collections')
+    wedges = [patch for patch in ax.patches if patches is not None and isinstance(patch, patches.Wedge)]
+    if wedges:
+        return {'type': 'pie', 'title': ax.get_title(),
+                'elements': [{'label': wedge.get_label(), 'angle': plain(wedge.theta2 - wedge.theta1), 'radius': plain(wedge.r)} for wedge in wedges]}
+    bars = [container for container in ax.containers if containers is not None and isinstance(container, containers.BarContainer)]
+    if bars:
+        return bar_chart(ax, bars)
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
+    scatters = [collection for collection in ax.collections if collections is not None and isinstance(collection, collections.PathCollection)]
+    if lines and not scatters:
+        return point_chart(ax, 'line', [(line.get_label(), line.get_xdata(orig=False), line.get_ydata(orig=False)) for line in lines])
+    if scatters and not lines:
+        series = []
+        for collection in scatters:
+            offsets = collection.get_offsets()
+            series.append((collection.get_label(), [offset[0] for offset in offsets], [offset[1] for offset in offsets]))
+        return point_chart(ax, 'scatter', series)
+    return None
+
+
+def chart_of(figure):
+    """
+    A figure's data as E2B's code interpreter gives it beside the PNG (`results[i].chart`): one axes'
+    pie, bar, line or scatter chart, or a `superchart` of the charts of several axes. None when no
+    axes is one of those kinds, or the figure cannot be read (a chart is extra: the PNG stands).
+    """
+    try:
+        charts = [chart for chart in (axes_chart(ax) for ax in figure.get_axes()) if chart is not None]
+    except Exception:
+        return None
+    if not charts:
+        return None
+    if len(charts) == 1:
+        return charts[0]
+    title = figure._suptitle.get_text() if getattr(figure, '_suptitle', None) is not None else ''
+    return {'type': 'superchart', 'title': title, 'elements': charts}
 
 
 def add_mime_bundle(result, mime_bundle):
