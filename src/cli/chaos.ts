@@ -68,7 +68,8 @@ export function registerChaosCommand(program: Command): void {
       (value) => wholeNumber('--max-restarts', value),
     )
     .option('--env <name>', 'the environment deployed to (prod recovers lost agents by itself; staging waits for an operator, dev gives up)', 'prod')
-    .option('--standby', 'deploy with a hot standby per agent (swarm.standby: true), which takes over when its agent is lost')
+    .option('--standby', 'deploy with a hot standby per agent (swarm.standby: true), which takes over when its agent is lost (default in prod, the one environment that fails over by itself)')
+    .option('--no-standby', 'deploy without hot standbys: a lost agent is restarted instead, and a star halts when its hub is lost (default in dev and staging)')
     .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
     .action(async (specFile: string, options: ChaosCommandOptions) => {
       // leader-kill needs two serves on one PostgreSQL: by default it is injected when there is one.
@@ -79,7 +80,10 @@ export function registerChaosCommand(program: Command): void {
       const swarm = spec.swarm as Record<string, unknown>;
       const written = typeof swarm.maxRestarts === 'number' ? swarm.maxRestarts : 3;
       swarm.maxRestarts = options.maxRestarts ?? Math.max(written, kinds.length * options.perKind + 3);
-      if (options.standby === true) swarm.standby = true;
+      // Standbys by default in prod: the suite shows the system as prod runs it, where a star's hub fails over instead of
+      // halting the run; dev and staging do not fail over by themselves, so a standby cannot be deployed there.
+      const standby = options.standby ?? options.env === 'prod';
+      if (standby) swarm.standby = true;
       const { expected, steps } = await faultFree(spec, specFile, baseDir);
       // Interrupted, it ends what it started (serve, the broker, the cloud and with it every sandbox).
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -89,7 +93,7 @@ export function registerChaosCommand(program: Command): void {
         });
       }
       const workDir = options.workDir === undefined ? await mkdtemp(join(tmpdir(), 'tradeswarm-chaos-')) : resolve(options.workDir);
-      process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}, env ${options.env}${options.standby === true ? ' with standbys' : ''}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
+      process.stderr.write(`chaos: ${steps} steps, faults ${kinds.join(', ')} x${options.perKind}, topologies ${topologies.join(', ')}, seed ${options.seed}, env ${options.env}${standby ? ' with standbys' : ' without standbys'}; swarm.maxRestarts ${String(swarm.maxRestarts)} (the spec's: ${written}); processes' output in ${workDir}/logs\n`);
       const result = await runChaos({
         command: { argv: [...SELF], cwd: ROOT },
         spec,
@@ -109,7 +113,7 @@ export function registerChaosCommand(program: Command): void {
       });
       const jsonOut = resolve(options.jsonOut ?? join('.tradeswarm', 'chaos', `chaos-${options.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
       await mkdir(dirname(jsonOut), { recursive: true });
-      await writeFile(jsonOut, `${JSON.stringify({ spec: resolve(specFile), env: options.env, standby: options.standby === true, maxRestarts: swarm.maxRestarts, ...result }, null, 2)}\n`);
+      await writeFile(jsonOut, `${JSON.stringify({ spec: resolve(specFile), env: options.env, standby, maxRestarts: swarm.maxRestarts, ...result }, null, 2)}\n`);
       process.stdout.write(`${formatChaosReport(result)}JSON: ${jsonOut}\n`);
       process.exitCode = result.ok ? 0 : 1;
     });

@@ -3,8 +3,9 @@
 // lockstep mesh under a real serve: an agent's process SIGKILLed, a sandbox killed, a sandbox paused
 // past the agent timeout, the broker restarted on its port, serve SIGKILLed. Nothing may be lost or
 // doubled, and the orders, fills and final portfolio must be the backtest's. The same with the leader
-// of two serves on PostgreSQL SIGKILLed twice. (`npm run chaos` runs the four topologies on 2,000 bars
-// with three of each fault.)
+// of two serves on PostgreSQL SIGKILLed twice. Both without standbys (`--no-standby`), so lost agents take
+// the restart path. (`npm run chaos` runs the four topologies on 2,000 bars with three of each fault, with
+// a standby per agent.)
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -64,7 +65,7 @@ describe('tradeswarm chaos, short', () => {
     async () => {
       const folder = await mkdtemp(join(tmpdir(), 'chaos-test-'));
       folders.push(folder);
-      expectRecoveredAndIdentical(await chaos(folder, ['--per-kind', '1']), ['agent-kill', 'broker-restart', 'pause', 'sandbox-kill', 'serve-kill']);
+      expectRecoveredAndIdentical(await chaos(folder, ['--per-kind', '1', '--no-standby']), ['agent-kill', 'broker-restart', 'pause', 'sandbox-kill', 'serve-kill']);
     },
     240_000,
   );
@@ -85,7 +86,7 @@ describeServerBacked(POSTGRES, 'tradeswarm chaos, short, two serves on PostgreSQ
       folders.push(folder);
       const database = await createDatabase('ts_chaos_leader');
       databases.push(database.name);
-      const outcome = await chaos(folder, ['--faults', 'leader-kill', '--per-kind', '2', '--database-url', database.url]);
+      const outcome = await chaos(folder, ['--faults', 'leader-kill', '--per-kind', '2', '--no-standby', '--database-url', database.url]);
       expectRecoveredAndIdentical(outcome, ['leader-kill', 'leader-kill']);
       for (const fault of outcome.result.topologies[0]?.faults ?? []) expect(fault.note).toMatch(/^leader killed at step \d+; the follower led after \d+ ms; trading again at step \d+$/);
     },
