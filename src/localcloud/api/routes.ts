@@ -135,6 +135,20 @@ function listFilter(query: unknown) {
 }
 
 /** Registers E2B's control-plane REST API (the subset the pinned SDKs call) on a Fastify instance. */
+/**
+ * One page of a list, as E2B pages: `limit` items (100 by default) from the one `nextToken` names,
+ * and the id of the first item of the next page in the `x-next-token` header.
+ * @throws LocalCloudError 400 when `nextToken` names no item of the list (`gone` says why).
+ */
+function pageOf<T extends { readonly id: string }>(all: readonly T[], query: { readonly nextToken?: string | undefined; readonly limit?: number | undefined }, gone: string, reply: FastifyReply): T[] {
+  const start = query.nextToken ? all.findIndex((item) => item.id === query.nextToken) : 0;
+  if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${query.nextToken}' is not a page of this list (${gone}); list again from the start`);
+  const limit = query.limit ?? 100;
+  const next = all[start + limit];
+  if (next) void reply.header('x-next-token', next.id);
+  return all.slice(start, start + limit);
+}
+
 export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager): void {
   const create = async (body: unknown) => {
     const request = parse(createSchema, body, 'body');
@@ -158,15 +172,8 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   });
   app.get('/v2/sandboxes', (request, reply) => {
     const filter = listFilter(request.query);
-    const all = manager.list(filter);
-    // The next token is the id of the first sandbox of the next page; the list is ordered by start time (newest first unless asked), then id.
-    const start = filter.nextToken ? all.findIndex((sandbox) => sandbox.id === filter.nextToken) : 0;
-    if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${filter.nextToken}' is not a page of this list (the sandbox it named is gone); list again from the start`);
-    const limit = filter.limit ?? 100;
-    const page = all.slice(start, start + limit);
-    const next = all[start + limit];
-    if (next) void reply.header('x-next-token', next.id);
-    return page.map(sandboxListed);
+    // Ordered by start time (newest first unless asked), then id.
+    return pageOf(manager.list(filter), filter, 'the sandbox it named is gone', reply).map(sandboxListed);
   });
 
   app.get<{ Params: { id: string } }>('/sandboxes/:id', (request) => sandboxDetail(manager.get(request.params.id)));
@@ -204,13 +211,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   app.get('/snapshots', (request, reply) => {
     const query = parse(snapshotsQuerySchema, request.query, 'query');
     const all = manager.listSnapshots({ sandboxId: query.sandboxID, name: query.name });
-    // Paged like the sandboxes' list: the next token is the id of the first snapshot of the next page.
-    const start = query.nextToken ? all.findIndex((snapshot) => snapshot.id === query.nextToken) : 0;
-    if (start < 0) throw new LocalCloudError(API_STATUS.badRequest, `query.nextToken: '${query.nextToken}' is not a page of this list (the snapshot it named was deleted); list again from the start`);
-    const limit = query.limit ?? 100;
-    const next = all[start + limit];
-    if (next) void reply.header('x-next-token', next.id);
-    return all.slice(start, start + limit).map((snapshot) => ({ snapshotID: snapshot.id, names: snapshot.names }));
+    return pageOf(all, query, 'the snapshot it named was deleted', reply).map((snapshot) => ({ snapshotID: snapshot.id, names: snapshot.names }));
   });
   // The SDK deletes a snapshot as a template; the templates of this server are registered, not built, and stay.
   app.delete<{ Params: { id: string } }>('/templates/:id', (request, reply) => {

@@ -450,26 +450,29 @@ def plain(number):
     return number if number == number and number not in (float('inf'), float('-inf')) else None
 
 
+# The chart readers below run only for a figure, so matplotlib and these modules of it are loaded already
+# (its axes import dates and category to register their converters).
+
 def date_axis(axis):
     """Whether an axis shows dates: its ticks are placed by one of matplotlib's date locators."""
-    dates = sys.modules.get('matplotlib.dates')
-    return dates is not None and isinstance(axis.get_major_locator(), dates.DateLocator)
+    from matplotlib import dates
+    return isinstance(axis.get_major_locator(), dates.DateLocator)
 
 
 def axis_values(axis, values):
     """Values of an axis as the chart gives them: ISO dates on a date axis, else numbers."""
     if date_axis(axis):
-        dates = sys.modules['matplotlib.dates']
+        from matplotlib import dates
         return [dates.num2date(float(value)).isoformat() for value in values]
     return [plain(value) for value in values]
 
 
 def axis_scale(axis, scale):
     """The axis's scale (linear, log, ...), or datetime or categorical for dates and strings on a linear one."""
+    from matplotlib import category
     if date_axis(axis):
         return 'datetime'
-    category = sys.modules.get('matplotlib.category')
-    if category is not None and isinstance(axis.get_major_locator(), category.StrCategoryLocator):
+    if isinstance(axis.get_major_locator(), category.StrCategoryLocator):
         return 'categorical'
     return scale
 
@@ -517,18 +520,16 @@ def bar_chart(ax, containers):
 
 def axes_chart(ax):
     """E2B's chart data for one axes: pie, bar, line or scatter; None when it is none of these."""
-    patches = sys.modules.get('matplotlib.patches')
-    containers = sys.modules.get('matplotlib.container')
-    collections = sys.modules.get('matplotlib.collections')
-    wedges = [patch for patch in ax.patches if patches is not None and isinstance(patch, patches.Wedge)]
+    from matplotlib import collections, container, patches
+    wedges = [patch for patch in ax.patches if isinstance(patch, patches.Wedge)]
     if wedges:
         return {'type': 'pie', 'title': ax.get_title(),
                 'elements': [{'label': wedge.get_label(), 'angle': plain(wedge.theta2 - wedge.theta1), 'radius': plain(wedge.r)} for wedge in wedges]}
-    bars = [container for container in ax.containers if containers is not None and isinstance(container, containers.BarContainer)]
+    bars = [bars for bars in ax.containers if isinstance(bars, container.BarContainer)]
     if bars:
         return bar_chart(ax, bars)
     lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
-    scatters = [collection for collection in ax.collections if collections is not None and isinstance(collection, collections.PathCollection)]
+    scatters = [collection for collection in ax.collections if isinstance(collection, collections.PathCollection)]
     if lines and not scatters:
         return point_chart(ax, 'line', [(line.get_label(), line.get_xdata(orig=False), line.get_ydata(orig=False)) for line in lines])
     if scatters and not lines:

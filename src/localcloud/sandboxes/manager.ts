@@ -269,8 +269,11 @@ export class SandboxManager {
     while (this.refilling.size > 0) await Promise.allSettled([...this.refilling.values()]);
   }
 
-  /** Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made. */
-  /** @param sandboxId the id of the sandbox it boots again (after a filesystem-only pause); a new one by default. */
+  /**
+   * Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made.
+   * @param diskImage the disk to start from (a snapshot's); the template's by default.
+   * @param sandboxId the id of the sandbox it boots again (after a filesystem-only pause); a new one by default.
+   */
   private async prepare(template: Template, privateNetwork: boolean, diskImage?: string, sandboxId?: string): Promise<PreparedSandbox> {
     const id = `i${randomId(19)}`;
     const name = sandboxId ?? id;
