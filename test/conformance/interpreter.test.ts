@@ -140,7 +140,7 @@ describe('rich results through the unmodified @e2b/code-interpreter SDK', () => 
     expect((await sandbox.runCode('plt.get_fignums()')).text).toBe('[]');
   });
 
-  it("returns E2B's chart data beside the PNG: bar, line, pie, scatter, and a superchart of several axes", async (context) => {
+  it("returns E2B's chart data beside the PNG: bar, line, pie, scatter, box and whisker, and a superchart of several axes", async (context) => {
     await requireModules(context, 'matplotlib');
     const chartOf = async (code: string): Promise<Record<string, unknown> | undefined> => {
       const execution = await sandbox.runCode(`import matplotlib.pyplot as plt\n${code}\nplt.show()`);
@@ -169,6 +169,22 @@ describe('rich results through the unmodified @e2b/code-interpreter SDK', () => 
     expect(await chartOf("plt.scatter([1, 2], [3, 4], label='points')")).toMatchObject({ type: 'scatter', elements: [{ label: 'points', points: [[1, 3], [2, 4]] }] });
     const dated = await chartOf("import datetime\nplt.plot([datetime.date(2026, 12, 1), datetime.date(2026, 12, 2)], [1, 2])");
     expect(dated).toMatchObject({ type: 'line', x_scale: 'datetime', elements: [{ points: [['2026-12-01T00:00:00+00:00', 1], ['2026-12-02T00:00:00+00:00', 2]] }] });
+    // Class A's 40 is an outlier (below Q1 - 1.5 IQR); the whiskers end at the lowest and highest values kept.
+    const scores = "[[85, 90, 78, 92, 88, 40], [95, 89, 76, 91, 84, 87]], labels=['A', 'B']";
+    const boxes = {
+      type: 'box_and_whisker',
+      title: 'Scores',
+      x_label: null,
+      y_label: 'Score',
+      x_unit: null,
+      y_unit: null,
+      elements: [
+        { label: 'A', min: 78, first_quartile: 79.75, median: 86.5, third_quartile: 89.5, max: 92, outliers: [40] },
+        { label: 'B', min: 84, first_quartile: 84.75, median: 88, third_quartile: 90.5, max: 95, outliers: [76] },
+      ],
+    };
+    expect(await chartOf(`plt.boxplot(${scores}, showmeans=True)\nplt.title('Scores')\nplt.ylabel('Score')`)).toEqual(boxes);
+    expect(await chartOf(`plt.boxplot(${scores}, vert=False, patch_artist=True)\nplt.title('Scores')\nplt.xlabel('Score')`)).toEqual({ ...boxes, x_label: 'Score', y_label: null });
     const superchart = await chartOf("figure, (left, right) = plt.subplots(1, 2)\nfigure.suptitle('Two')\nleft.plot([0, 1], [1, 0])\nright.bar(['x'], [2])");
     expect(superchart).toMatchObject({ type: 'superchart', title: 'Two', elements: [{ type: 'line' }, { type: 'bar', elements: [{ label: 'x', value: 2 }] }] });
     // A figure of nothing the chart kinds describe (an image) has its PNG and no chart.

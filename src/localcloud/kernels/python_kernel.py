@@ -497,6 +497,16 @@ def point_chart(ax, kind, series):
     return chart
 
 
+def tick_label_at(axis, centre):
+    """The label of the axis's tick nearest to a position ('' when there is none)."""
+    ticks = list(axis.get_ticklocs())
+    labels = [label.get_text() for label in axis.get_ticklabels()]
+    if not ticks:
+        return ''
+    nearest = min(range(len(ticks)), key=lambda index: abs(ticks[index] - centre))
+    return labels[nearest] if nearest < len(labels) else ''
+
+
 def bar_chart(ax, containers):
     """A bar chart: one element per bar, its tick label, its group (the container's label) and its height."""
     chart = chart_2d(ax, 'bar')
@@ -507,19 +517,77 @@ def bar_chart(ax, containers):
             group = f'Group {number}'
         vertical = getattr(container, 'orientation', 'vertical') != 'horizontal'
         axis = ax.xaxis if vertical else ax.yaxis
-        ticks = list(axis.get_ticklocs())
-        labels = [label.get_text() for label in axis.get_ticklabels()]
         for bar in container.patches:
             centre = bar.get_x() + bar.get_width() / 2 if vertical else bar.get_y() + bar.get_height() / 2
-            nearest = min(range(len(ticks)), key=lambda index: abs(ticks[index] - centre)) if ticks else None
-            label = labels[nearest] if nearest is not None and nearest < len(labels) else ''
-            elements.append({'label': label, 'group': group, 'value': plain(bar.get_height() if vertical else bar.get_width())})
+            elements.append({'label': tick_label_at(axis, centre), 'group': group, 'value': plain(bar.get_height() if vertical else bar.get_width())})
     chart['elements'] = elements
     return chart
 
 
+def rectangle(points):
+    """(left, right, bottom, top) of a closed axis-aligned rectangle drawn point by point, else None."""
+    xs = sorted({float(x) for x, _ in points})
+    ys = sorted({float(y) for _, y in points})
+    return (xs[0], xs[1], ys[0], ys[1]) if len(points) >= 5 and len(xs) == 2 and len(ys) == 2 else None
+
+
+def read_boxes(boxes, segments, markers):
+    """
+    Each box's centre and statistics, the boxes given as (position from, position to, first quartile, third quartile)
+    and every line as (positions, values) in the orientation tried: the median is the segment across the
+    box at one value, a whisker the segment at one position that leaves the box's end, outliers the
+    markers beyond the whiskers (markers inside them are means). None unless every box has its median.
+    """
+    read = []
+    for low, high, first, third in boxes:
+        inside = lambda positions: all(low <= position <= high for position in positions)
+        medians = [values[0] for positions, values in segments if values[0] == values[1] and first <= values[0] <= third and inside(positions)]
+        if not medians:
+            return None
+        whiskers = [values for positions, values in segments if positions[0] == positions[1] and inside(positions)]
+        least = min([min(values) for values in whiskers if max(values) == first], default=first)
+        most = max([max(values) for values in whiskers if min(values) == third], default=third)
+        outliers = [value for positions, values in markers if inside(positions) for value in values if value < least or value > most]
+        read.append(((low + high) / 2, {'min': plain(least), 'first_quartile': plain(first), 'median': plain(medians[0]),
+                                        'third_quartile': plain(third), 'max': plain(most), 'outliers': [plain(value) for value in outliers]}))
+    return read
+
+
+def box_chart(ax):
+    """
+    A box plot as `boxplot` draws it (boxes as lines, or as patches with `patch_artist=True`; upright or
+    lying): one element per box, labelled by the nearest tick of the axis the boxes stand on. None when
+    the axes holds anything else.
+    """
+    from matplotlib import patches
+    if ax.collections or any(not isinstance(patch, patches.PathPatch) for patch in ax.patches):
+        return None
+    shapes = [patch.get_path().vertices.tolist() for patch in ax.patches]
+    segments, markers = [], []
+    for line in ax.get_lines():
+        points = [(float(x), float(y)) for x, y in zip(line.get_xdata(orig=False), line.get_ydata(orig=False))]
+        if line.get_linestyle() in ('None', '', ' '):
+            markers.append(points)
+        elif len(points) == 2:
+            segments.append(points)
+        else:
+            shapes.append(points)
+    rectangles = [rectangle(shape) for shape in shapes]
+    if not rectangles or None in rectangles:
+        return None
+    for upright, axis in ((True, ax.xaxis), (False, ax.yaxis)):
+        turn = (lambda points: ([x for x, _ in points], [y for _, y in points])) if upright else (lambda points: ([y for _, y in points], [x for x, _ in points]))
+        boxes = [(left, right, bottom, top) if upright else (bottom, top, left, right) for left, right, bottom, top in rectangles]
+        read = read_boxes(boxes, [turn(points) for points in segments], [turn(points) for points in markers])
+        if read is not None:
+            chart = chart_2d(ax, 'box_and_whisker')
+            chart['elements'] = [{'label': tick_label_at(axis, centre), **stats} for centre, stats in read]
+            return chart
+    return None
+
+
 def axes_chart(ax):
-    """E2B's chart data for one axes: pie, bar, line or scatter; None when it is none of these."""
+    """E2B's chart data for one axes: pie, bar, box and whisker, line or scatter; None when it is none of these."""
     from matplotlib import collections, container, patches
     wedges = [patch for patch in ax.patches if isinstance(patch, patches.Wedge)]
     if wedges:
@@ -528,6 +596,9 @@ def axes_chart(ax):
     bars = [bars for bars in ax.containers if isinstance(bars, container.BarContainer)]
     if bars:
         return bar_chart(ax, bars)
+    boxes = box_chart(ax)
+    if boxes is not None:
+        return boxes
     lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
     scatters = [collection for collection in ax.collections if isinstance(collection, collections.PathCollection)]
     if lines and not scatters:
@@ -544,7 +615,7 @@ def axes_chart(ax):
 def chart_of(figure):
     """
     A figure's data as E2B's code interpreter gives it beside the PNG (`results[i].chart`): one axes'
-    pie, bar, line or scatter chart, or a `superchart` of the charts of several axes. None when no
+    pie, bar, box and whisker, line or scatter chart, or a `superchart` of the charts of several axes. None when no
     axes is one of those kinds, or the figure cannot be read (a chart is extra: the PNG stands).
     """
     try:
