@@ -12,7 +12,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--port <port>', 'TCP port', (value) => Number(value), 49982)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--api-key <key>', 'API key clients must send (default: a new random key)')
-    .option('--data-dir <dir>', 'folder for sandbox files (default: a temporary folder)')
+    .option('--data-dir <dir>', 'folder for sandbox files and kept snapshots, which a server started again on it lists (default: a temporary folder, removed on stop)')
     .option('--template <file>', 'register a local template from a YAML file (repeatable)', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--warm-pool <n>', 'sandboxes kept started ahead of demand per template in use', (value) => Number(value), 2)
     .option('--max-sandboxes <n>', 'sandboxes running at once', (value) => Number(value), 100)

@@ -28,7 +28,10 @@ export interface LocalCloudOptions {
   host?: string;
   /** The API key clients must send. @default a new random key (printed by `tradeswarm cloud serve`) */
   apiKey?: string;
-  /** Folder for sandbox files; each sandbox gets a subfolder, removed when it is killed. @default a new temporary folder, removed on close */
+  /**
+   * Folder for sandbox files; each sandbox gets a subfolder, removed when it is killed. Listed snapshots
+   * are kept in its `snapshots` folder for the next server on it. @default a new temporary folder, removed on close
+   */
   dataDir?: string;
   /** Templates besides `base` and `code-interpreter-v1`. */
   templates?: readonly TemplateOptions[];
@@ -187,6 +190,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     templates,
     support,
     dataDir,
+    // In a data folder the user gave, listed snapshots are kept beside the servers' own folders, for the next server on it.
+    snapshotsDir: ownDataDir ? undefined : join(dataRoot, 'snapshots'),
     instance,
     kernelsDir: KERNELS_HOST_DIR,
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Sandbox } from 'e2b';
 import { waitFor } from '../fixtures/localcloud.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
@@ -15,6 +16,18 @@ afterEach(() => {
   for (const child of started.splice(0)) child.kill('SIGKILL');
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
 });
+
+/** Starts `tradeswarm cloud serve` with `args`; resolves with the process, once it printed its settings, and the connection they give. */
+async function serve(args: readonly string[]): Promise<{ server: ChildProcessWithoutNullStreams; output: () => string; connection: { apiKey: string; apiUrl: string; sandboxUrl: string } }> {
+  const server = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0', ...args], { cwd: repository, env: { ...process.env, LOG_LEVEL: 'warn' } });
+  started.push(server);
+  let printed = '';
+  server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  server.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  await waitFor(() => printed.includes('E2B_API_KEY='), 'the server to print its settings', 20_000);
+  const settings = Object.fromEntries([...printed.matchAll(/export (E2B_\w+)=(\S+)/g)].map((match) => [match[1]!, match[2]!]));
+  return { server, output: () => printed, connection: { apiKey: settings.E2B_API_KEY!, apiUrl: settings.E2B_API_URL!, sandboxUrl: settings.E2B_SANDBOX_URL! } };
+}
 
 describe('tradeswarm cloud serve', () => {
   it('serves an unmodified e2b SDK program configured only by the env vars it prints, and kills its sandboxes on Ctrl-C', async () => {
@@ -52,5 +65,41 @@ describe('tradeswarm cloud serve', () => {
     const [exitCode] = (await once(server, 'exit')) as [number];
     expect(exitCode).toBe(0);
     expect(printed).toContain('stopping: killing every sandbox');
+  });
+
+  it('keeps listed snapshots in the data folder it is given: a server started again on it, after a SIGKILL, lists them and starts sandboxes from them', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-serve-kept-'));
+    folders.push(folder);
+    const first = await serve(['--data-dir', folder, '--warm-pool', '0']);
+    const sandbox = await Sandbox.create('base', { ...first.connection });
+    await sandbox.files.write('/home/user/state.txt', 'kept across servers');
+    await sandbox.commands.run('echo root > /opt/marker', { user: 'root' });
+    const snapshot = await sandbox.createSnapshot({ name: 'kept' });
+    const { snapshotId: unwanted } = await sandbox.createSnapshot({ name: 'unwanted' });
+    expect(await Sandbox.deleteSnapshot(unwanted, { ...first.connection })).toBe(true);
+    first.server.kill('SIGKILL');
+    await once(first.server, 'exit');
+
+    const kept = join(folder, 'snapshots');
+    expect(readdirSync(kept).sort()).toEqual([`${snapshot.snapshotId}.img`, `${snapshot.snapshotId}.json`]);
+    // What a server killed at its worst moments leaves: a record it wrote before its image, and a damaged one.
+    const record = JSON.parse(readFileSync(join(kept, `${snapshot.snapshotId}.json`), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(kept, 'snap_half.json'), JSON.stringify({ ...record, id: 'snap_half', templateId: 'snap_half' }));
+    writeFileSync(join(kept, 'snap_damaged.json'), '{"version": 1, "id": ');
+
+    const second = await serve(['--data-dir', folder, '--warm-pool', '0']);
+    // stderr may arrive after the settings on stdout.
+    await waitFor(() => second.output().includes('snap_damaged.json') && second.output().includes('a kept snapshot record could not be read'), 'a warning naming the damaged record');
+    expect(second.output()).not.toContain('snap_half');
+    const listed = await Sandbox.listSnapshots({ ...second.connection }).nextItems();
+    expect(listed.map((item) => [item.snapshotId, item.names])).toEqual([[snapshot.snapshotId, ['kept']]]);
+    const restored = await Sandbox.create(snapshot.snapshotId, { ...second.connection });
+    expect(await restored.files.read('/home/user/state.txt')).toBe('kept across servers');
+    expect((await restored.commands.run('cat /opt/marker')).stdout).toBe('root\n');
+    await restored.kill();
+    expect(await Sandbox.deleteSnapshot(snapshot.snapshotId, { ...second.connection })).toBe(true);
+    expect(existsSync(join(kept, `${snapshot.snapshotId}.img`)) || existsSync(join(kept, `${snapshot.snapshotId}.json`))).toBe(false);
+    second.server.kill('SIGINT');
+    await once(second.server, 'exit');
   });
 });

@@ -45,6 +45,11 @@ export interface SandboxManagerConfig {
   readonly support: IsolationSupport;
   /** Where sandbox directories are made (one folder per sandbox, removed when it is killed), and each template's disk image. */
   readonly dataDir: string;
+  /**
+   * Where listed snapshots are kept, to be listed again by the next manager opened on it (a folder
+   * outside `dataDir` to outlive this server). @default `dataDir`/snapshots, which ends with it
+   */
+  readonly snapshotsDir?: string;
   /** Names this server's cgroups, so a later run can tell its leftovers from a live server's. */
   readonly instance: string;
   /** Host directory bind-mounted read-only into every sandbox at /opt/tradeswarm/kernels. */
@@ -98,7 +103,8 @@ export class SandboxManager {
 
   constructor(private readonly config: SandboxManagerConfig) {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
-    this.snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'));
+    const scratch = join(config.dataDir, 'snapshots');
+    this.snapshots = new SnapshotStore({ kept: config.snapshotsDir ?? scratch, scratch }, config.logger);
   }
 
   /** The time on this manager's clock (ms since epoch). */

@@ -3,12 +3,17 @@
  * (everything it wrote, anywhere: /home/user, /tmp and the upper layers of its root's overlays), and
  * `Sandbox.create(snapshotId)` starts a sandbox whose disk begins as that copy, as a template's image
  * would. Running processes and memory are not in a snapshot: a sandbox made from one boots afresh.
+ *
+ * A listed snapshot is kept as two files, its image and its record (`<id>.img`, `<id>.json`), in a
+ * folder that outlives the server when the user gave the cloud a data folder, so a cloud started
+ * again on it lists them and starts sandboxes from them, as E2B's snapshots outlive any one client.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomId } from '../../core/index.js';
+import { z } from 'zod';
+import { randomId, type Logger } from '../../core/index.js';
 import type { Template } from '../templates/index.js';
 import type { LocalSandbox } from './sandbox.js';
 
@@ -38,32 +43,87 @@ async function run(argv: readonly [string, ...string[]], what: string): Promise<
   if (code !== 0) throw new Error(`${what} failed (${signal ?? `exit code ${code}`}): ${stderr.trim() || 'no error output'}`);
 }
 
-/** The snapshots of one local cloud, kept in its data folder (so they end with it). */
+/** Where a snapshot store keeps its files. */
+export interface SnapshotFolders {
+  /** The listed snapshots' images and records; read back by the next store opened on it. */
+  readonly kept: string;
+  /** Images nobody lists (a fork's, a filesystem-only pause's disk) and copies being made: this server's own. */
+  readonly scratch: string;
+}
+
+const RECORD_VERSION = 1;
+/** What a record holds of a snapshot's template: all but its files, which are in the image already. */
+const recordSchema = z.object({
+  version: z.literal(RECORD_VERSION),
+  id: z.string().regex(/^snap_[A-Za-z0-9]+$/),
+  names: z.array(z.string()),
+  sandboxId: z.string(),
+  templateId: z.string(),
+  createdAtMs: z.number(),
+  template: z.object({
+    name: z.string(),
+    envs: z.record(z.string(), z.string()),
+    cpuCount: z.number(),
+    requestedCpuCount: z.number(),
+    memoryMB: z.number(),
+    diskMB: z.number(),
+    maxProcesses: z.number(),
+    maxOpenFiles: z.number(),
+    startCommand: z.string().optional(),
+    memoryBytes: z.number(),
+    diskBytes: z.number(),
+  }),
+});
+
+function recordOf(snapshot: Snapshot): z.infer<typeof recordSchema> {
+  const { files: _inImage, ...template } = snapshot.template;
+  return { version: RECORD_VERSION, id: snapshot.id, names: [...snapshot.names], sandboxId: snapshot.sandboxId, templateId: snapshot.templateId, createdAtMs: snapshot.createdAtMs, template };
+}
+
+/** The snapshots of one local cloud: the listed ones in a folder that may outlive it, the rest in its own. */
 export class SnapshotStore {
   private readonly snapshots = new Map<string, Snapshot>();
   /** Sandboxes being started from a snapshot, whose image must stay until their init has copied it. */
   private readonly users = new Map<string, number>();
   private readonly doomed = new Set<string>();
 
-  constructor(private readonly folder: string) {}
+  /** Opens the store, listing the snapshots kept in `folders.kept` by earlier servers; a record it cannot read is left alone and logged. */
+  constructor(
+    private readonly folders: SnapshotFolders,
+    logger: Logger,
+  ) {
+    if (!existsSync(folders.kept)) return;
+    for (const name of readdirSync(folders.kept).filter((file) => file.endsWith('.json'))) {
+      const path = join(folders.kept, name);
+      try {
+        const record = recordSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+        const image = join(folders.kept, `${record.id}.img`);
+        // A record whose image never arrived: the server writing it died in between (see take).
+        if (!existsSync(image)) continue;
+        this.snapshots.set(record.id, { ...record, template: Object.freeze({ ...record.template, files: {} }), image, listed: true });
+      } catch (error) {
+        logger.warn({ path, error: (error as Error).message }, 'a kept snapshot record could not be read; it is not listed (remove it, with its .img, if it is not wanted)');
+      }
+    }
+  }
 
   /**
    * Copies the sandbox's disk as it is now. A running sandbox is frozen for the copy (its processes
    * cannot change the disk half-way), its filesystem flushed to the image first (`sync -f`), then thawed.
    */
   async take(sandbox: LocalSandbox, options: { readonly name?: string; readonly listed: boolean; readonly templateId?: string; readonly nowMs: number; readonly stoppedDisk?: string }): Promise<Snapshot> {
-    mkdirSync(this.folder, { recursive: true });
+    mkdirSync(this.folders.scratch, { recursive: true });
     const id = `snap_${randomId(16)}`;
-    const image = join(this.folder, `${id}.img`);
+    const copy = join(this.folders.scratch, `${id}.img`);
     // A sandbox paused without its memory has no processes, only the disk it was stopped with.
     const freeze = options.stoppedDisk === undefined && sandbox.state === 'running' && sandbox.cgroups.canFreeze;
     if (freeze) await sandbox.cgroups.freeze();
     try {
       if (options.stoppedDisk === undefined) await run(['/bin/sync', '-f', `/proc/${sandbox.init.pid}/root/tmp`], "flushing the sandbox's disk");
       // cp keeps the image sparse: only what the sandbox wrote takes space on the host.
-      await run(['/bin/cp', '--sparse=always', options.stoppedDisk ?? sandbox.dirs.diskImage, image], "copying the sandbox's disk");
+      await run(['/bin/cp', '--sparse=always', options.stoppedDisk ?? sandbox.dirs.diskImage, copy], "copying the sandbox's disk");
     } catch (error) {
-      rmSync(image, { force: true });
+      rmSync(copy, { force: true });
       throw error;
     } finally {
       if (freeze && sandbox.state === 'running') await sandbox.cgroups.thaw();
@@ -74,12 +134,33 @@ export class SnapshotStore {
       sandboxId: sandbox.id,
       template: sandbox.template,
       templateId: options.templateId ?? id,
-      image,
+      image: options.listed ? join(this.folders.kept, `${id}.img`) : copy,
       createdAtMs: options.nowMs,
       listed: options.listed,
     };
+    if (options.listed) this.keep(snapshot, copy);
     this.snapshots.set(id, snapshot);
     return snapshot;
+  }
+
+  /**
+   * Moves a listed snapshot's finished copy into the kept folder, its record first: a server killed in
+   * between leaves a record without an image, which no store lists, never an image nobody can find.
+   * Each file appears whole (written aside, then renamed), so a store opened meanwhile reads either
+   * nothing or all of it.
+   */
+  private keep(snapshot: Snapshot, copy: string): void {
+    try {
+      mkdirSync(this.folders.kept, { recursive: true });
+      const record = join(this.folders.scratch, `${snapshot.id}.json`);
+      writeFileSync(record, JSON.stringify(recordOf(snapshot)));
+      renameSync(record, join(this.folders.kept, `${snapshot.id}.json`));
+      renameSync(copy, snapshot.image);
+    } catch (error) {
+      rmSync(copy, { force: true });
+      this.forget(snapshot);
+      throw error;
+    }
   }
 
   get(id: string): Snapshot | undefined {
@@ -122,6 +203,12 @@ export class SnapshotStore {
     const snapshot = this.snapshots.get(id);
     this.snapshots.delete(id);
     this.doomed.delete(id);
-    if (snapshot) rmSync(snapshot.image, { force: true });
+    if (snapshot) this.forget(snapshot);
+  }
+
+  /** Removes a snapshot's files, its record first (so no later store lists a snapshot whose image is going). */
+  private forget(snapshot: Snapshot): void {
+    if (snapshot.listed) rmSync(join(this.folders.kept, `${snapshot.id}.json`), { force: true });
+    rmSync(snapshot.image, { force: true });
   }
 }
