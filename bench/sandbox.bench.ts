@@ -1,5 +1,9 @@
 // Sandbox benchmark: the local cloud driven through the unmodified e2b SDK, next to raw process spawns
 // measured in the same run. `npm run bench:sandbox`; results in bench/results/sandbox.json.
+// Snapshots: createSnapshot's latency with nothing and with 200 MB written, and how long the sandbox's
+// own processes stood still meanwhile (the freezer), read from a ticker inside it (a Python loop writing
+// its monotonic clock every millisecond): the longest gap between ticks during the snapshot, next to the
+// longest gap over as long a window without one (the baseline: the sleep and the scheduler).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +37,59 @@ async function createAndRun(cloud: LocalCloud): Promise<Sandbox> {
   const result = await sandbox.commands.run(COMMAND);
   if (result.stdout !== 'ready\n') throw new Error(`unexpected output ${JSON.stringify(result.stdout)}`);
   return sandbox;
+}
+
+const SNAPSHOT_ROUNDS = quick ? 3 : 10;
+const TICKER = 'import time\nwith open("/tmp/ticks", "w", buffering=1) as out:\n    while True:\n        out.write(f"{time.monotonic_ns() // 1000}\\n")\n        time.sleep(0.001)\n';
+
+/** The ticks (µs) the sandbox's ticker has written so far. */
+async function ticks(sandbox: Sandbox): Promise<number[]> {
+  return (await sandbox.files.read('/tmp/ticks')).split('\n').filter((line) => line.length > 0).map(Number);
+}
+
+/** The longest gap (ms) between the ticks written from index `from` on. */
+function longestGap(all: readonly number[], from: number): number {
+  let longest = 0;
+  for (let index = Math.max(1, from); index < all.length; index++) longest = Math.max(longest, (all[index]! - all[index - 1]!) / 1000);
+  return longest;
+}
+
+/** createSnapshot's latency and the longest stop of the sandbox's processes during it, with `writtenMB` on its disk; and the stops over as long idle windows. */
+async function snapshotRows(cloud: LocalCloud, writtenMB: number): Promise<BenchRow[]> {
+  const sandbox = await Sandbox.create('base', cloud.connection);
+  try {
+    if (writtenMB > 0) await sandbox.commands.run(`head -c ${writtenMB}M /dev/urandom > /home/user/blob`);
+    await sandbox.files.write('/tmp/ticker.py', TICKER);
+    await sandbox.files.write('/tmp/ticks', '');
+    await sandbox.commands.run('python3 /tmp/ticker.py', { background: true });
+    while ((await ticks(sandbox)).length < 100) await new Promise((resolve) => setTimeout(resolve, 50));
+    const latencies: number[] = [];
+    const stops: number[] = [];
+    const idleStops: number[] = [];
+    for (let round = 0; round < SNAPSHOT_ROUNDS; round++) {
+      const before = (await ticks(sandbox)).length;
+      const started = performance.now();
+      const snapshot = await sandbox.createSnapshot();
+      const tookMs = performance.now() - started;
+      latencies.push(tookMs);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stops.push(longestGap(await ticks(sandbox), before));
+      await Sandbox.deleteSnapshot(snapshot.snapshotId, cloud.connection);
+      const idleFrom = (await ticks(sandbox)).length;
+      await new Promise((resolve) => setTimeout(resolve, tookMs + 20));
+      idleStops.push(longestGap(await ticks(sandbox), idleFrom));
+    }
+    const what = writtenMB > 0 ? `${writtenMB} MB written` : 'nothing written';
+    const idle = summarize(idleStops);
+    const stop = summarize(stops);
+    return [
+      { name: `createSnapshot, ${what}`, summary: summarize(latencies) },
+      { name: `longest stop of the sandbox's processes during it, ${what}`, summary: stop, ratio: { to: 'same window without a snapshot', value: stop.p50 / idle.p50 } },
+      { name: `longest stop over as long a window without a snapshot (baseline), ${what}`, summary: idle },
+    ];
+  } finally {
+    await sandbox.kill();
+  }
 }
 
 async function main(): Promise<void> {
@@ -97,6 +154,7 @@ async function main(): Promise<void> {
       rows.push({ name: `runCode('1 + 1') round trip, warm ${language} context`, summary: code, target: { text: 'p50 under 10 ms', met: code.p50 < 10 } });
     }
     await sandbox.kill();
+    for (const writtenMB of [0, 200]) rows.push(...(await snapshotRows(cloud, writtenMB)));
   } finally {
     await cloud.close();
   }
@@ -122,7 +180,7 @@ async function main(): Promise<void> {
     await burst.close();
   }
   rmSync(BASELINE_HOME, { recursive: true, force: true });
-  report('sandbox', rows, { rounds: ROUNDS, concurrent: CONCURRENT });
+  report('sandbox', rows, { rounds: ROUNDS, concurrent: CONCURRENT, snapshotRounds: SNAPSHOT_ROUNDS });
 }
 
 await main();
