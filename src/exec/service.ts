@@ -318,6 +318,8 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
   const maxSize = options.pool?.maxSize ?? Math.max(warmSize, options.pool?.targetSize ?? 0, options.pool?.minSize ?? 0);
   const targetSize = options.pool?.targetSize ?? Math.min(maxSize, Math.max(options.pool?.minSize ?? 0, warmSize));
   const minSize = options.pool?.minSize ?? (local ? targetSize : undefined);
+  // Starting is done once a full burst can run at once; the sandboxes held for clean-ups follow in the background.
+  const readyOnStart = options.pool?.readyOnStart ?? (minSize === undefined ? undefined : Math.min(concurrency, minSize));
   let pool: SandboxPool;
   let sessionPool: SandboxPool | undefined;
   try {
@@ -335,7 +337,14 @@ export async function createExecService(options: ExecServiceOptions = {}): Promi
         if (local) tidyable.add(sandbox);
       },
     };
-    pool = new SandboxPool({ ...shared, maxSize, targetSize, ...(minSize === undefined ? {} : { minSize }), logger: logger.child({ component: 'pool' }) });
+    pool = new SandboxPool({
+      ...shared,
+      maxSize,
+      targetSize,
+      ...(minSize === undefined ? {} : { minSize }),
+      ...(readyOnStart === undefined ? {} : { readyOnStart }),
+      logger: logger.child({ component: 'pool' }),
+    });
     // Sessions hold a sandbox each for minutes, so they draw from a pool of their own: taken from the
     // stateless pool, they left its executions waiting for sandboxes while holding their turns; with
     // room for them there, those executions made new sandboxes instead of waiting a few milliseconds

@@ -120,6 +120,7 @@ describe('SandboxPool options', () => {
     expect(config).toMatchObject({
       template: 'code-interpreter-v1',
       minSize: 2,
+      readyOnStart: 2,
       targetSize: 3,
       maxSize: 10,
       maxExecutionsPerSandbox: 50,
@@ -143,6 +144,8 @@ describe('SandboxPool options', () => {
     [{ provider: undefined }, 'provider'],
     [{ prepare: 'yes' }, 'prepare'],
     [{ minSize: 4 }, 'minSize'],
+    [{ minSize: 2, readyOnStart: 3 }, 'readyOnStart'],
+    [{ readyOnStart: -1 }, 'readyOnStart'],
     [{ minSize: 1, targetSize: 11 }, 'targetSize'],
     [{ maxSize: 0 }, 'maxSize'],
     [{ minSize: 1.5 }, 'minSize'],
@@ -191,6 +194,23 @@ describe('SandboxPool with a fake provider and a manual clock', () => {
       timeoutMs: 900_000,
       allowInternetAccess: false,
     });
+    await pool.close();
+  });
+
+  it('resolves start once readyOnStart sandboxes are ready and makes the rest of minSize in the background', async () => {
+    const provider = fakeProvider();
+    const gates: Array<() => void> = [];
+    const prepare = (): Promise<void> => new Promise<void>((resolve) => gates.push(resolve));
+    const pool = fakePool(provider, new ManualClock(), { minSize: 3, targetSize: 3, maxSize: 3, readyOnStart: 1, prepare });
+    const started = pool.start();
+    await settle();
+    expect(gates).toHaveLength(3);
+    gates[0]!();
+    expect(await started).toEqual({ leakedCleaned: 0, ready: 1 });
+    expect(counts(pool)).toMatchObject({ idle: 1, creating: 2 });
+    for (const open of gates.slice(1)) open();
+    await settle();
+    expect(counts(pool)).toMatchObject({ idle: 3, creating: 0, created: 3 });
     await pool.close();
   });
 

@@ -71,6 +71,12 @@ export interface SandboxPoolOptions<S extends PoolSandbox = Sandbox> {
    */
   minSize?: number;
   /**
+   * Sandboxes `start()` waits for before it resolves; it goes on creating the rest of `minSize` in the
+   * background. A whole number from 0 to `minSize`.
+   * @default `minSize`
+   */
+  readyOnStart?: number;
+  /**
    * Sandboxes kept warm (idle + busy) while there is demand. A whole number, `minSize` to `maxSize`.
    * @default 3, or `maxSize` when that is smaller
    */
@@ -168,6 +174,7 @@ export interface SandboxPoolConfig<S extends PoolSandbox = Sandbox> {
   readonly provider: PoolProvider<S>;
   readonly template: string;
   readonly minSize: number;
+  readonly readyOnStart: number;
   readonly targetSize: number;
   readonly maxSize: number;
   readonly maxExecutionsPerSandbox: number;
@@ -287,6 +294,8 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
   if (targetSize > maxSize) throw new InvalidInputError('targetSize', `must be at most maxSize (${maxSize}), got ${targetSize}`);
   const minSize = wholeNumber('minSize', options.minSize ?? Math.min(2, targetSize), 0);
   if (minSize > targetSize) throw new InvalidInputError('minSize', `must be at most targetSize (${targetSize}), got ${minSize}`);
+  const readyOnStart = wholeNumber('readyOnStart', options.readyOnStart ?? minSize, 0);
+  if (readyOnStart > minSize) throw new InvalidInputError('readyOnStart', `must be at most minSize (${minSize}), got ${readyOnStart}`);
   const buildTag = options.buildTag;
   if (buildTag !== undefined && (typeof buildTag !== 'string' || buildTag.trim() === '')) {
     throw new InvalidInputError('buildTag', 'must be a non-empty string, or left out to skip the check');
@@ -302,6 +311,7 @@ export function compileSandboxPoolOptions<S extends PoolSandbox = Sandbox>(optio
     provider,
     template,
     minSize,
+    readyOnStart,
     targetSize,
     maxSize,
     maxExecutionsPerSandbox: wholeNumber('maxExecutionsPerSandbox', options.maxExecutionsPerSandbox ?? 50, 1),
@@ -434,10 +444,10 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
 
   /**
    * Kills sandboxes tagged with this pool's `owner` that the pool does not hold and whose pool's process
-   * has ended (left by an earlier run that crashed), then creates `minSize` sandboxes and waits for them. Calling it again returns the
-   * first call's result.
-   * @throws {SandboxUnavailableError} when `maxCreateAttempts` creations in a row fail before `minSize`
-   *   sandboxes are ready; the pool stays usable (`acquire()` tries again) and must still be closed.
+   * has ended (left by an earlier run that crashed), then creates `minSize` sandboxes and waits for
+   * `readyOnStart` of them. Calling it again returns the first call's result.
+   * @throws {SandboxUnavailableError} when `maxCreateAttempts` creations in a row fail before
+   *   `readyOnStart` sandboxes are ready; the pool stays usable (`acquire()` tries again) and must still be closed.
    * @throws {PoolClosedError} when the pool was closed.
    * @throws whatever the directory throws when listing fails (the provider is unreachable).
    */
@@ -526,7 +536,7 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
         if (this.closing) {
           this.creationListeners.delete(check);
           reject(new PoolClosedError());
-        } else if (this.ready() >= this.config.minSize) {
+        } else if (this.ready() >= this.config.readyOnStart) {
           this.creationListeners.delete(check);
           resolve();
         } else if (this.failureStreak >= this.config.maxCreateAttempts && this.lastFailure !== undefined) {
