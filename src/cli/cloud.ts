@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadTemplateFile, startLocalCloud } from '../localcloud/index.js';
+import { loadTemplateFile, startLocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
 import { createLogger } from '../core/index.js';
 import { commandDescription } from './commands.js';
 
@@ -16,7 +16,8 @@ export function registerCloudCommands(program: Command): void {
     .option('--template <file>', 'register a local template from a YAML file (repeatable)', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--warm-pool <n>', 'sandboxes kept started ahead of demand per template in use', (value) => Number(value), 2)
     .option('--max-sandboxes <n>', 'sandboxes running at once', (value) => Number(value), 100)
-    .action(async (options: { port: number; host: string; apiKey?: string; dataDir?: string; template: string[]; warmPool: number; maxSandboxes: number }) => {
+    .option('--sandbox-network <network>', "network of sandboxes created without egress rules: host (the host's own; they reach its 127.0.0.1) or routed (each its own behind a firewall, so updateNetwork works on all)", 'host')
+    .action(async (options: { port: number; host: string; apiKey?: string; dataDir?: string; template: string[]; warmPool: number; maxSandboxes: number; sandboxNetwork: string }) => {
       const logger = createLogger('localcloud', process.env.LOG_LEVEL ?? 'info');
       const cloudInstance = await startLocalCloud({
         port: options.port,
@@ -26,6 +27,7 @@ export function registerCloudCommands(program: Command): void {
         templates: options.template.map(loadTemplateFile),
         warmPoolSize: options.warmPool,
         maxSandboxes: options.maxSandboxes,
+        sandboxNetwork: options.sandboxNetwork as LocalCloudOptions['sandboxNetwork'],
         logger,
       });
       const { support } = cloudInstance;
@@ -33,7 +35,7 @@ export function registerCloudCommands(program: Command): void {
         [
           `tradeswarm local cloud listening on ${cloudInstance.apiUrl}`,
           `templates: ${cloudInstance.templates.names().join(', ')}`,
-          `isolation: namespaces ${support.namespaces ? 'yes' : 'NO'}, private network ${support.networkNamespace ? 'yes' : 'NO'}, cgroups ${Object.entries(support.cgroups).map(([name, ok]) => `${name} ${ok ? 'yes' : 'NO'}`).join(', ')}`,
+          `isolation: namespaces ${support.namespaces ? 'yes' : 'NO'}, private network ${support.networkNamespace ? 'yes' : 'NO'}, routed network ${support.routedNetworkMissing.length === 0 ? 'yes' : 'NO'}, cgroups ${Object.entries(support.cgroups).map(([name, ok]) => `${name} ${ok ? 'yes' : 'NO'}`).join(', ')}`,
           ...support.problems.map((problem) => `warning: ${problem}`),
           '',
           'Point any e2b SDK program at it:',

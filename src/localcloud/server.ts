@@ -10,8 +10,8 @@ import { registerApiRoutes } from './api/routes.js';
 import { createEnvdRouter, isSignableFileRequest, refuseSignature, signedWith } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
 import { createInterpreterRouter, KERNELS_HOST_DIR } from './interpreter/index.js';
-import { cleanStaleCgroups, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
-import { SandboxManager, TEMP_ROOT_PREFIX, claimInstanceDir, cleanStaleDataDirs, cleanStaleTempRoots } from './sandboxes/index.js';
+import { cleanStaleCgroups, cleanStaleFirewalls, probeIsolation, type CgroupController, type IsolationSupport } from './isolation/index.js';
+import { SandboxManager, type SandboxNetwork, TEMP_ROOT_PREFIX, claimInstanceDir, cleanStaleDataDirs, cleanStaleTempRoots } from './sandboxes/index.js';
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
 import { sendJson } from './http.js';
 import { CloudPrometheus, type SandboxCounts } from './metrics.js';
@@ -54,6 +54,15 @@ export interface LocalCloudOptions {
    * so a create only claims one. 0 turns the warm pool off. @default 2
    */
   warmPoolSize?: number;
+  /**
+   * The network of a sandbox with internet access created without egress rules. `host`: the host's own,
+   * so it reaches the host's 127.0.0.1 services (the swarm's agents reach the embedded broker there),
+   * and `updateNetwork` is refused for it. `routed`: a network namespace of its own behind an egress
+   * firewall held on the host, so `updateNetwork` works on every sandbox, and the host's 127.0.0.1
+   * services (PostgreSQL with trust auth, the broker) are out of its reach. A sandbox created with
+   * `network.allowOut` or `denyOut` is routed either way. @default 'host'
+   */
+  sandboxNetwork?: SandboxNetwork;
   clock?: Clock;
   logger?: Logger;
 }
@@ -87,6 +96,7 @@ interface CompiledOptions {
   readonly maxSandboxes: number;
   readonly metricsIntervalMs: number;
   readonly warmPoolSize: number;
+  readonly sandboxNetwork: SandboxNetwork;
 }
 
 function compileOptions(options: LocalCloudOptions): CompiledOptions {
@@ -106,7 +116,14 @@ function compileOptions(options: LocalCloudOptions): CompiledOptions {
     maxSandboxes: integer('maxSandboxes', options.maxSandboxes ?? 100, 1, 10_000),
     metricsIntervalMs: integer('metricsIntervalMs', options.metricsIntervalMs ?? 5000, 0, 3_600_000),
     warmPoolSize: integer('warmPoolSize', options.warmPoolSize ?? 2, 0, 64),
+    sandboxNetwork: sandboxNetworkOf(options.sandboxNetwork),
   };
+}
+
+function sandboxNetworkOf(value: unknown): SandboxNetwork {
+  if (value === undefined) return 'host';
+  if (value === 'host' || value === 'routed') return value;
+  throw new InvalidInputError('sandboxNetwork', `must be 'host' (sandboxes share the host's network) or 'routed' (each its own, behind a firewall), got ${JSON.stringify(value)}`);
 }
 
 function sameSecret(given: string | string[] | undefined, expected: string): boolean {
@@ -163,6 +180,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   const usableControllers = (Object.keys(support.cgroups) as CgroupController[]).filter((controller) => support.cgroups[controller]);
   const staleGroups = await cleanStaleCgroups(usableControllers);
+  // After the cgroups: their processes are killed, so the veth pairs of a crashed server's sandboxes go.
+  const staleFirewalls = await cleanStaleFirewalls();
   // Every server without a dataDir makes a fresh temporary root, so the roots crashed servers left are
   // found in the temporary folder, not in this server's root.
   const staleRoots = cleanStaleTempRoots(tmpdir());
@@ -170,8 +189,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const dataRoot = ownDataDir ? mkdtempSync(join(tmpdir(), TEMP_ROOT_PREFIX)) : resolve(options.dataDir!);
   mkdirSync(dataRoot, { recursive: true });
   const staleDirs = cleanStaleDataDirs(dataRoot);
-  if (staleGroups + staleRoots + staleDirs > 0) {
-    logger.warn({ staleGroups, staleRoots, staleDirs }, 'cleaned up sandboxes left behind by an earlier run that did not stop cleanly');
+  if (config.sandboxNetwork === 'routed' && support.routedNetworkMissing.length > 0) {
+    logger.warn(`sandboxNetwork is 'routed' but this host lacks ${support.routedNetworkMissing.join(', ')}: every sandbox with internet access will be refused`);
+  }
+  if (staleGroups + staleFirewalls + staleRoots + staleDirs > 0) {
+    logger.warn({ staleGroups, staleFirewalls, staleRoots, staleDirs }, 'cleaned up sandboxes left behind by an earlier run that did not stop cleanly');
   }
   const instance = `srv-${process.pid}-${randomId(6)}`;
   const dataDir = join(dataRoot, instance);
@@ -199,6 +221,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     maxSandboxes: config.maxSandboxes,
     metricsIntervalMs: config.metricsIntervalMs,
     warmPoolSize: config.warmPoolSize,
+    sandboxNetwork: config.sandboxNetwork,
   });
   const envd = createEnvdRouter();
   const interpreter = createInterpreterRouter();

@@ -20,18 +20,6 @@ const backend = useBackend({
 });
 
 describe('sandbox lifecycle through the unmodified e2b SDK', () => {
-  itLocal('E2B cloud enforces any egress rule; the local cloud has no firewall per sandbox, and says so')('denies all traffic as a sandbox without network, and refuses other egress rules rather than ignore them', async () => {
-    const denied = await Sandbox.create('base', { ...backend().connection, network: { denyOut: ({ allTraffic }) => [allTraffic] } });
-    try {
-      expect((await denied.commands.run('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "')).stdout).toBe('lo\n');
-    } finally {
-      await denied.kill();
-    }
-    await expect(Sandbox.create('base', { ...backend().connection, network: { denyOut: ['8.8.8.8'] } })).rejects.toThrow(
-      'body.network: egress rules other than denying all traffic (allowOut, denyOut of some addresses, rules, egressProxy) are not supported by the local cloud',
-    );
-  });
-
   it('creates a sandbox with metadata and env vars, and reports them', async () => {
     const sandbox = await Sandbox.create('base', { ...backend().connection, metadata: { team: 'quant', run: 'lifecycle-1' }, envs: { GREETING: 'hello' } });
     try {

@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { API_STATUS, LocalCloudError } from '../errors.js';
 import type { LocalSandbox, SandboxManager, SandboxState } from '../sandboxes/index.js';
+import { egressRulesOf } from './network.js';
 
 /** The envd version this server reports: every SDK feature gated at or below it is implemented. */
 export const ENVD_VERSION = '0.6.4';
 
 const envVarsSchema = z.record(z.string(), z.string());
+const egressSchema = { allowOut: z.array(z.string()).optional(), denyOut: z.array(z.string()).optional(), rules: z.unknown().optional(), egressProxy: z.unknown().optional() };
 const createSchema = z.object({
   templateID: z.string().min(1, 'templateID is empty: name a template such as base or code-interpreter-v1'),
   timeout: z.number().int().positive().optional(),
@@ -15,29 +17,13 @@ const createSchema = z.object({
   allow_internet_access: z.boolean().optional(),
   autoPause: z.boolean().optional(),
   autoPauseMemory: z.boolean().optional(),
-  network: z.object({ allowOut: z.array(z.string()).optional(), denyOut: z.array(z.string()).optional(), rules: z.unknown(), egressProxy: z.unknown() }).partial().optional(),
+  network: z.object(egressSchema).partial().optional(),
 });
+/** E2B's `SandboxNetworkUpdateConfig`: the new egress rules; a field left out is cleared. */
+const networkUpdateSchema = z.object({ ...egressSchema, allow_internet_access: z.boolean().optional() });
 const timeoutSchema = z.object({ timeout: z.number().int().positive() });
 /** `memory: false` pauses keeping only the filesystem (the SDK's `pause({ keepMemory: false })`). */
 const pauseSchema = z.object({ memory: z.boolean().optional() });
-/** The SDK's `allTraffic` selector. */
-const ALL_TRAFFIC = '0.0.0.0/0';
-
-/**
- * Whether a create's egress rules deny all traffic, which a sandbox without network (a private network
- * namespace, as `allowInternetAccess: false` gives) enforces.
- * @throws LocalCloudError 400 for any other egress rule: a local sandbox has no firewall of its own, and
- * starting one that ignores its rules would give it the network it was meant not to have.
- */
-function deniesAllTraffic(network: z.infer<typeof createSchema>['network']): boolean {
-  if (network === undefined) return false;
-  const { allowOut = [], denyOut = [], rules, egressProxy } = network;
-  if (allowOut.length === 0 && rules === undefined && egressProxy === undefined && (denyOut.length === 0 || denyOut.includes(ALL_TRAFFIC))) return denyOut.length > 0;
-  throw new LocalCloudError(
-    API_STATUS.badRequest,
-    `body.network: egress rules other than denying all traffic (allowOut, denyOut of some addresses, rules, egressProxy) are not supported by the local cloud: use allowInternetAccess: false, or denyOut: [allTraffic], for a sandbox without network`,
-  );
-}
 const snapshotSchema = z.object({ name: z.string().min(1, 'is empty: give a name, or leave it out').optional() });
 const forkSchema = z.object({ timeout: z.number().int().positive().optional(), count: z.number().int().optional() });
 const snapshotsQuerySchema = z.object({
@@ -102,7 +88,15 @@ function sandboxListed(sandbox: LocalSandbox) {
 }
 
 function sandboxDetail(sandbox: LocalSandbox) {
-  return { ...sandboxListed(sandbox), envdAccessToken: sandbox.accessToken, trafficAccessToken: sandbox.trafficAccessToken, allowInternetAccess: sandbox.allowInternetAccess, domain: null };
+  return {
+    ...sandboxListed(sandbox),
+    envdAccessToken: sandbox.accessToken,
+    trafficAccessToken: sandbox.trafficAccessToken,
+    allowInternetAccess: sandbox.allowInternetAccess,
+    // The rules its firewall enforces now, as CIDRs (a bare address as a /32).
+    ...(sandbox.network === 'routed' ? { network: { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } } : {}),
+    domain: null,
+  };
 }
 
 /**
@@ -152,12 +146,16 @@ function pageOf<T extends { readonly id: string }>(all: readonly T[], query: { r
 export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager): void {
   const create = async (body: unknown) => {
     const request = parse(createSchema, body, 'body');
+    const { network } = request;
+    // Any egress field, even an empty list, asks for a routed network behind a firewall.
+    const egress = network && Object.values(network).some((value) => value !== undefined) ? egressRulesOf(network, 'body.network') : undefined;
     const sandbox = await manager.create({
       templateId: request.templateID,
       timeoutSeconds: request.timeout,
       metadata: request.metadata,
       envVars: request.envVars,
-      allowInternetAccess: deniesAllTraffic(request.network) ? false : request.allow_internet_access,
+      allowInternetAccess: request.allow_internet_access,
+      ...(egress ? { egress } : {}),
       autoPause: request.autoPause,
       autoPauseKeepsMemory: request.autoPauseMemory,
     });
@@ -185,6 +183,12 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
 
   app.post<{ Params: { id: string } }>('/sandboxes/:id/timeout', (request, reply) => {
     manager.setTimeout(request.params.id, parse(timeoutSchema, request.body, 'body').timeout);
+    return reply.code(204).send();
+  });
+
+  app.put<{ Params: { id: string } }>('/sandboxes/:id/network', async (request, reply) => {
+    const update = parse(networkUpdateSchema, request.body, 'body');
+    await manager.updateNetwork(request.params.id, egressRulesOf(update, 'body', update.allow_internet_access === false));
     return reply.code(204).send();
   });
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findMkfs } from './disk.js';
+import { probeRoutedNetwork } from './firewall.js';
 
 /** The cgroup v1 controllers a sandbox uses, and what each is for. */
 export const CGROUP_CONTROLLERS = {
@@ -20,6 +21,11 @@ export interface IsolationSupport {
   readonly namespaces: boolean;
   /** A private network namespace (required for `allowInternetAccess: false`). */
   readonly networkNamespace: boolean;
+  /**
+   * What a routed network with an egress firewall lacks on this host (required for egress rules,
+   * `updateNetwork` and `sandboxNetwork: 'routed'`, see firewall.ts); empty when it has everything.
+   */
+  readonly routedNetworkMissing: readonly string[];
   /** A disk of its own per sandbox: loop devices, ext4 and mkfs.ext4 (required for every sandbox). */
   readonly disk: boolean;
   /** The cgroup v1 controllers we could create a child group in. */
@@ -50,6 +56,11 @@ export function probeIsolation(): IsolationSupport {
   const networkNamespace = tryUnshare(['--net']);
   if (!networkNamespace) problems.push('the kernel refused network namespaces: sandboxes asking for allowInternetAccess: false will be refused');
 
+  const routedNetworkMissing = networkNamespace ? probeRoutedNetwork() : ['network namespaces'];
+  if (routedNetworkMissing.length > 0) {
+    problems.push(`no routed sandbox network (missing ${routedNetworkMissing.join(', ')}): sandboxes with egress rules (network.allowOut, network.denyOut) will be refused, and so will every sandbox with internet access under sandboxNetwork: 'routed'`);
+  }
+
   const disk = canMakeDisks();
   if (!disk) problems.push('no loop devices (/dev/loop-control), ext4 or mkfs.ext4 (e2fsprogs): sandboxes cannot get a disk of their own, so none can be started');
 
@@ -58,7 +69,7 @@ export function probeIsolation(): IsolationSupport {
     cgroups[controller] = canCreateCgroup(controller);
     if (!cgroups[controller]) problems.push(`cgroup controller '${controller}' is not writable under ${CGROUP_ROOT}: no ${CGROUP_CONTROLLERS[controller]}`);
   }
-  return { namespaces, networkNamespace, disk, cgroups, problems };
+  return { namespaces, networkNamespace, routedNetworkMissing, disk, cgroups, problems };
 }
 
 function canMakeDisks(): boolean {

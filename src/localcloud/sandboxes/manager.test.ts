@@ -8,7 +8,7 @@ import type { IsolationSupport } from '../isolation/index.js';
 import { TemplateRegistry } from '../templates/index.js';
 import { SandboxManager } from './manager.js';
 
-const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, disk: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true, cpu: true }, problems: [] };
+const FULL: IsolationSupport = { namespaces: true, networkNamespace: true, routedNetworkMissing: [], disk: true, cgroups: { memory: true, pids: true, freezer: true, cpuacct: true, cpu: true }, problems: [] };
 const folders: string[] = [];
 
 /** A manager on a host that can do only what `support` says. */
@@ -43,6 +43,7 @@ describe('SandboxManager refuses what the host cannot isolate', () => {
     ['no memory cgroup', { ...FULL, cgroups: { ...FULL.cgroups, memory: false } }, {}, /memory and process limits/],
     ['no pids cgroup', { ...FULL, cgroups: { ...FULL.cgroups, pids: false } }, {}, /memory and process limits/],
     ['no loop devices or mkfs.ext4', { ...FULL, disk: false }, {}, /a disk of its own/],
+    ['no nft, egress rules', { ...FULL, routedNetworkMissing: ['nft (/usr/sbin/nft: apt-get install nftables)'] }, { egress: { allowOut: [], denyOut: ['1.1.1.1/32'] } }, /a routed network with an egress firewall .*: it lacks nft \(\/usr\/sbin\/nft: apt-get install nftables\)/],
   ])('%s: refused with 503 before anything is started', async (_name, support, request, message) => {
     const { manager, dataDir } = managerOn(support);
     const refusal = await manager.create({ templateId: 'base', ...request }).catch((error: unknown) => error);

@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
-import { GUEST_BIN_DIR, GUEST_HOST_DIR, SANDBOX_USER_ID, SandboxCgroups, TemplateDisks, removeInstanceCgroups, startInit, type CgroupController, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
+import { GUEST_BIN_DIR, GUEST_HOST_DIR, NO_EGRESS_RULES, SANDBOX_USER_ID, SandboxCgroups, SandboxLink, TemplateDisks, deniesAllTraffic, removeInstanceCgroups, startInit, type CgroupController, type EgressRules, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import type { KillReason, SandboxObserver } from '../metrics.js';
 import { SnapshotStore, type Snapshot } from './snapshots.js';
-import { LocalSandbox } from './sandbox.js';
+import { LocalSandbox, type NetworkMode } from './sandbox.js';
 import type { SandboxState } from './state.js';
 
 /** A request to create a sandbox (the fields of E2B's `NewSandbox`). */
@@ -18,6 +18,11 @@ export interface CreateSandboxRequest {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly envVars?: Readonly<Record<string, string>>;
   readonly allowInternetAccess?: boolean;
+  /**
+   * Egress rules (E2B's `network.allowOut` and `denyOut`, checked by the API): given, even empty, the
+   * sandbox gets a routed network whose firewall enforces them, which `updateNetwork` can change.
+   */
+  readonly egress?: EgressRules;
   readonly autoPause?: boolean;
   /** Whether the timeout's pause keeps memory (E2B's `autoPauseMemory`). @default true */
   readonly autoPauseKeepsMemory?: boolean;
@@ -36,6 +41,13 @@ export interface ListFilter {
 
 /** The directions E2B's list sorts sandboxes in, by start time. */
 export type ListOrder = 'asc' | 'desc';
+
+/**
+ * The network of a sandbox with internet access and no egress rules: `host`, the host's own (it reaches
+ * the host's 127.0.0.1 services, such as an embedded broker), or `routed`, a namespace of its own behind
+ * a firewall (see isolation/firewall.ts), so that `updateNetwork` works on every sandbox.
+ */
+export type SandboxNetwork = 'host' | 'routed';
 
 /** Settings of a sandbox manager. */
 export interface SandboxManagerConfig {
@@ -66,6 +78,8 @@ export interface SandboxManagerConfig {
   readonly warmPoolSize: number;
   /** Told of every create and kill (the Prometheus metrics). */
   readonly observer?: SandboxObserver;
+  /** The network of sandboxes with internet access and no egress rules. @default 'host' */
+  readonly sandboxNetwork?: SandboxNetwork;
 }
 
 /** A sandbox whose namespaces, cgroups and folders exist, not yet handed to anyone. */
@@ -75,6 +89,16 @@ interface PreparedSandbox {
   readonly dirs: SandboxDirs;
   readonly cgroups: SandboxCgroups;
   readonly init: SandboxInit;
+  /** The host side of its routed network; none for the host's network or none at all. */
+  readonly link?: SandboxLink | undefined;
+}
+
+/** What {@link SandboxManager.destroy} removes: whatever of a sandbox was made. */
+interface Remains {
+  readonly sandboxDir: string;
+  readonly init?: SandboxInit | undefined;
+  readonly cgroups?: SandboxCgroups | undefined;
+  readonly link?: SandboxLink | undefined;
 }
 
 /** How long after a claim the warm pool starts refilling. */
@@ -132,6 +156,11 @@ export class SandboxManager {
     if (!support.namespaces) throw new IsolationUnavailableError('PID and mount namespaces');
     const allowInternetAccess = request.allowInternetAccess ?? true;
     if (!allowInternetAccess && !support.networkNamespace) throw new IsolationUnavailableError('a private network namespace (allowInternetAccess: false)');
+    const egress = request.egress ?? NO_EGRESS_RULES;
+    const network = this.networkModeOf(allowInternetAccess, request.egress);
+    if (network === 'routed' && support.routedNetworkMissing.length > 0) {
+      throw new IsolationUnavailableError(`a routed network with an egress firewall (for network.allowOut and denyOut, updateNetwork, or sandboxNetwork: 'routed'): it lacks ${support.routedNetworkMissing.join(', ')}`);
+    }
     // A template's memory and process limits are part of what a sandbox asks for.
     if (!support.cgroups.memory || !support.cgroups.pids) throw new IsolationUnavailableError('memory and process limits (the cgroup v1 memory and pids controllers)');
     if (!support.disk) throw new IsolationUnavailableError('a disk of its own (loop devices, ext4 and mkfs.ext4 from e2fsprogs)');
@@ -139,15 +168,20 @@ export class SandboxManager {
       throw new LocalCloudError(API_STATUS.tooManyRequests, `this local cloud already runs ${this.config.maxSandboxes} sandboxes (its maxSandboxes); kill some or raise the limit`, { retryable: true });
     }
 
-    const privateNetwork = !allowInternetAccess;
-    const poolKey = `${template.name}|${privateNetwork ? 'offline' : 'online'}`;
+    const poolKey = `${template.name}|${network}`;
     const startedMs = this.config.clock.now();
     let warm = false;
     const work = (async () => {
       // A sandbox of a snapshot starts from the snapshot's disk, which no warm sandbox has.
       const spare = snapshot ? undefined : this.takeSpare(poolKey);
       warm = spare !== undefined;
-      const prepared = spare ?? (snapshot ? await this.snapshots.using(snapshot, () => this.prepare(template, privateNetwork, snapshot.image)) : await this.prepare(template, privateNetwork));
+      if (spare?.link && (egress.allowOut.length > 0 || egress.denyOut.length > 0)) {
+        await spare.link.apply(egress).catch(async (error: unknown) => {
+          await this.destroy(spare);
+          throw new LocalCloudError(API_STATUS.internal, `the sandbox could not be started: ${(error as Error).message}`, { cause: error });
+        });
+      }
+      const prepared = spare ?? (snapshot ? await this.snapshots.using(snapshot, () => this.prepare(template, network, egress, snapshot.image)) : await this.prepare(template, network, egress));
       const now = this.config.clock.now();
       return new LocalSandbox(
         {
@@ -158,6 +192,8 @@ export class SandboxManager {
           metadata: { ...request.metadata },
           envVars: { ...request.envVars },
           allowInternetAccess,
+          network,
+          egress,
           autoPause: request.autoPause ?? false,
           autoPauseKeepsMemory: request.autoPauseKeepsMemory ?? true,
           accessToken: randomToken(),
@@ -169,6 +205,7 @@ export class SandboxManager {
         prepared.init,
         prepared.cgroups,
         this.config.clock,
+        prepared.link,
       );
     })();
     this.pending.add(work);
@@ -182,7 +219,7 @@ export class SandboxManager {
       this.pending.delete(work);
     }
     if (this.closing) {
-      await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+      await this.destroy(remainsOf(sandbox));
       throw new LocalCloudError(API_STATUS.unavailable, 'the local cloud is shutting down; start it again', { retryable: true });
     }
     const id = sandbox.id;
@@ -196,8 +233,41 @@ export class SandboxManager {
     this.config.logger.info({ sandboxId: id, template: template.name }, 'sandbox created');
     // Refill a moment later: starting a sandbox forks processes (synchronously, in Node), which would
     // delay this response and the first command that usually follows it.
-    if (!snapshot) setTimeout(() => this.refill(poolKey, template, privateNetwork), POOL_REFILL_DELAY_MS).unref();
+    if (!snapshot) setTimeout(() => this.refill(poolKey, template, network), POOL_REFILL_DELAY_MS).unref();
     return sandbox;
+  }
+
+  /** A sandbox's network: none at all without internet access; routed with egress rules, or when the cloud routes every sandbox; else the host's. */
+  private networkModeOf(allowInternetAccess: boolean, egress: EgressRules | undefined): NetworkMode {
+    if (!allowInternetAccess) return 'none';
+    if (egress === undefined) return this.config.sandboxNetwork === 'routed' ? 'routed' : 'host';
+    // Denying everything needs no firewall where the host has none: no network at all, as before firewalls.
+    if (deniesAllTraffic(egress) && this.config.support.routedNetworkMissing.length > 0) return 'none';
+    return 'routed';
+  }
+
+  /**
+   * Replaces a sandbox's egress rules (E2B's `updateNetwork`); they apply at once, to open connections too.
+   * @throws SandboxNotFoundError; LocalCloudError 409 for a sandbox on the host's network or on none.
+   */
+  async updateNetwork(id: string, rules: EgressRules): Promise<void> {
+    await this.stopping.get(id)?.catch(() => undefined);
+    const sandbox = this.get(id);
+    if (sandbox.network === 'host') {
+      throw new LocalCloudError(
+        API_STATUS.conflict,
+        `sandbox ${id} shares the host's network (it was created without egress rules, and this local cloud's sandboxNetwork is 'host'), so no firewall sees its traffic: create it with egress rules (network: { denyOut: [] } is enough), or start the cloud with --sandbox-network routed (startLocalCloud({ sandboxNetwork: 'routed' })) to give every sandbox a network updateNetwork can filter`,
+      );
+    }
+    if (sandbox.network === 'none') {
+      throw new LocalCloudError(
+        API_STATUS.conflict,
+        `sandbox ${id} has no network at all (allowInternetAccess: false, or denyOut: [allTraffic] on a host without a routed network), which cannot be opened: create it with network: { denyOut: [allTraffic] } on a host with a routed network instead`,
+      );
+    }
+    sandbox.egress = rules;
+    // A sandbox paused without its memory has no network now; it boots again with these rules.
+    if (!this.coldDisks.has(id)) await sandbox.link?.apply(rules);
   }
 
   /**
@@ -233,7 +303,7 @@ export class SandboxManager {
     if (timeoutSeconds !== undefined) this.checkTimeout(timeoutSeconds);
     const snapshot = await this.snapshots.take(source, { listed: false, templateId: source.templateId, nowMs: this.config.clock.now(), stoppedDisk: this.coldDisks.get(id)?.image });
     try {
-      const request = { templateId: snapshot.id, timeoutSeconds, metadata: source.metadata, envVars: source.envVars, allowInternetAccess: source.allowInternetAccess };
+      const request = { templateId: snapshot.id, timeoutSeconds, metadata: source.metadata, envVars: source.envVars, allowInternetAccess: source.allowInternetAccess, ...(source.network === 'routed' ? { egress: source.egress } : {}) };
       return await Promise.allSettled(Array.from({ length: count }, () => this.create(request)));
     } finally {
       this.snapshots.remove(snapshot.id);
@@ -264,8 +334,9 @@ export class SandboxManager {
   async prewarm(templateId: string): Promise<void> {
     const template = this.config.templates.find(templateId);
     if (!template) throw new LocalCloudError(API_STATUS.notFound, `template '${templateId}' not found; this local cloud has: ${this.config.templates.names().join(', ')}`);
-    const poolKey = `${template.name}|online`;
-    this.refill(poolKey, template, false);
+    const network = this.networkModeOf(true, undefined);
+    const poolKey = `${template.name}|${network}`;
+    this.refill(poolKey, template, network);
     await this.refilling.get(poolKey);
   }
 
@@ -276,17 +347,19 @@ export class SandboxManager {
   }
 
   /**
-   * Starts a sandbox's namespaces, cgroups and folders; on failure removes whatever was made.
+   * Starts a sandbox's namespaces, cgroups and folders (and a routed network's veth pair and firewall,
+   * with `egress`); on failure removes whatever was made.
    * @param diskImage the disk to start from (a snapshot's); the template's by default.
    * @param sandboxId the id of the sandbox it boots again (after a filesystem-only pause); a new one by default.
    */
-  private async prepare(template: Template, privateNetwork: boolean, diskImage?: string, sandboxId?: string): Promise<PreparedSandbox> {
+  private async prepare(template: Template, network: NetworkMode, egress: EgressRules, diskImage?: string, sandboxId?: string): Promise<PreparedSandbox> {
     const id = `i${randomId(19)}`;
     const name = sandboxId ?? id;
     const sandboxDir = join(this.config.dataDir, id);
     const dirs: SandboxDirs = { root: join(sandboxDir, 'root'), diskImage: join(sandboxDir, 'disk.img'), disk: join(sandboxDir, 'disk'), etc: join(sandboxDir, 'etc'), bootId: join(sandboxDir, 'boot_id') };
     let cgroups: SandboxCgroups | undefined;
     let init: SandboxInit | undefined;
+    let link: SandboxLink | undefined;
     try {
       for (const dir of [dirs.root, dirs.disk, dirs.etc]) mkdirSync(dir, { recursive: true });
       writeFileSync(dirs.bootId, `${randomUUID()}\n`, { mode: 0o444 });
@@ -297,16 +370,17 @@ export class SandboxManager {
         dirs,
         diskTemplate,
         etcFiles: etcFilesOf(name),
-        privateNetwork,
+        privateNetwork: network !== 'host',
         kernelsDir: this.config.kernelsDir,
         guestDir: GUEST_HOST_DIR,
         maxOpenFiles: template.maxOpenFiles,
         maxFileSizeBytes: template.diskBytes,
         cgroupProcsFiles: cgroups.procsFiles,
       });
-      return { id, sandboxDir, dirs, cgroups, init };
+      if (network === 'routed') link = await SandboxLink.attach(init.pid, this.config.instance, egress);
+      return { id, sandboxDir, dirs, cgroups, init, link };
     } catch (error) {
-      await this.destroy(sandboxDir, init, cgroups);
+      await this.destroy({ sandboxDir, init, cgroups, link });
       throw new LocalCloudError(API_STATUS.internal, `the sandbox could not be started: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -316,22 +390,22 @@ export class SandboxManager {
     while (spares.length > 0) {
       const spare = spares.shift()!;
       if (spare.init.process.exitCode === null && spare.init.process.signalCode === null) return spare;
-      void this.destroy(spare.sandboxDir, spare.init, spare.cgroups);
+      void this.destroy(spare);
     }
     return undefined;
   }
 
   /** Tops the pool up in the background, one sandbox at a time so that claims are never slowed by many starts at once. */
-  private refill(poolKey: string, template: Template, privateNetwork: boolean): void {
+  private refill(poolKey: string, template: Template, network: NetworkMode): void {
     if (this.config.warmPoolSize <= 0 || this.closing || this.refilling.has(poolKey)) return;
     const work = (async () => {
       for (;;) {
         const spares = this.spares.get(poolKey) ?? [];
         this.spares.set(poolKey, spares);
         if (this.closing || spares.length >= this.config.warmPoolSize) return;
-        const prepared = await this.prepare(template, privateNetwork);
+        const prepared = await this.prepare(template, network, NO_EGRESS_RULES);
         if (this.closing) {
-          await this.destroy(prepared.sandboxDir, prepared.init, prepared.cgroups);
+          await this.destroy(prepared);
           return;
         }
         spares.push(prepared);
@@ -379,7 +453,7 @@ export class SandboxManager {
       this.coldDisks.delete(id);
       this.snapshots.remove(cold.id);
     } else {
-      await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+      await this.destroy(remainsOf(sandbox));
     }
     this.config.logger.info({ sandboxId: id }, 'sandbox killed');
     return true;
@@ -424,7 +498,7 @@ export class SandboxManager {
     const disk = await this.snapshots.take(sandbox, { listed: false, templateId: sandbox.templateId, nowMs: this.config.clock.now() });
     this.coldDisks.set(sandbox.id, disk);
     sandbox.endBoot();
-    await this.destroy(dirname(sandbox.dirs.root), sandbox.init, sandbox.cgroups);
+    await this.destroy(remainsOf(sandbox));
   }
 
   /**
@@ -442,8 +516,8 @@ export class SandboxManager {
     if (wasPaused) {
       const cold = this.coldDisks.get(id);
       if (cold) {
-        const prepared = await this.snapshots.using(cold, () => this.prepare(sandbox.template, !sandbox.allowInternetAccess, cold.image, id));
-        sandbox.reboot(prepared.dirs, prepared.init, prepared.cgroups);
+        const prepared = await this.snapshots.using(cold, () => this.prepare(sandbox.template, sandbox.network, sandbox.egress, cold.image, id));
+        sandbox.reboot(prepared.dirs, prepared.init, prepared.cgroups, prepared.link);
         this.coldDisks.delete(id);
         this.snapshots.remove(cold.id);
         this.watchInit(sandbox);
@@ -467,7 +541,7 @@ export class SandboxManager {
     await Promise.allSettled([...this.pending, ...this.refilling.values()]);
     const spares = [...this.spares.values()].flat();
     this.spares.clear();
-    await Promise.allSettled(spares.map((spare) => this.destroy(spare.sandboxDir, spare.init, spare.cgroups)));
+    await Promise.allSettled(spares.map((spare) => this.destroy(spare)));
     await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id, 'shutdown')));
     const { cgroups } = this.config.support;
     await removeInstanceCgroups(this.config.instance, (Object.keys(cgroups) as CgroupController[]).filter((controller) => cgroups[controller]));
@@ -508,7 +582,7 @@ export class SandboxManager {
     this.timers.delete(id);
   }
 
-  private async destroy(sandboxDir: string, init: SandboxInit | undefined, cgroups: SandboxCgroups | undefined): Promise<void> {
+  private async destroy({ sandboxDir, init, cgroups, link }: Remains): Promise<void> {
     // A frozen task receives SIGKILL only once thawed, so a paused sandbox is thawed first.
     if (cgroups?.canFreeze) await cgroups.thaw().catch(() => undefined);
     if (init && init.process.exitCode === null && init.process.signalCode === null) {
@@ -517,8 +591,14 @@ export class SandboxManager {
       await exited;
     }
     await cgroups?.destroy();
+    await link?.destroy();
     rmSync(sandboxDir, { recursive: true, force: true });
   }
+}
+
+/** What a sandbox's current boot is made of, for {@link SandboxManager.destroy}. */
+function remainsOf(sandbox: LocalSandbox): Remains {
+  return { sandboxDir: dirname(sandbox.dirs.root), init: sandbox.init, cgroups: sandbox.cgroups, link: sandbox.link };
 }
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_USER_ID}:${SANDBOX_USER_ID}:user:/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;

@@ -1,10 +1,16 @@
 import { statfsSync } from 'node:fs';
 import type { Clock } from '../../core/index.js';
-import type { GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxProcess, TerminalSize } from '../isolation/index.js';
+import type { EgressRules, GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxLink, SandboxProcess, TerminalSize } from '../isolation/index.js';
 import { GUEST_BIN_DIR, SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
 import { transition, type SandboxEvent, type SandboxState } from './state.js';
+
+/**
+ * A sandbox's network: `host`, the host's own; `none`, an empty namespace of its own (loopback only);
+ * `routed`, a namespace of its own joined to the host by a veth pair, behind its egress firewall.
+ */
+export type NetworkMode = 'host' | 'none' | 'routed';
 
 /** A Linux user inside a sandbox. */
 export type SandboxUser = 'user' | 'root';
@@ -42,6 +48,9 @@ export interface SandboxSettings {
   readonly metadata: Readonly<Record<string, string>>;
   readonly envVars: Readonly<Record<string, string>>;
   readonly allowInternetAccess: boolean;
+  readonly network: NetworkMode;
+  /** Its egress rules (enforced when `network` is `routed`). */
+  readonly egress: EgressRules;
   readonly autoPause: boolean;
   /** Whether the timeout's pause keeps memory. @default true */
   readonly autoPauseKeepsMemory?: boolean;
@@ -67,6 +76,9 @@ export class LocalSandbox {
   readonly metadata: Readonly<Record<string, string>>;
   readonly envVars: Readonly<Record<string, string>>;
   readonly allowInternetAccess: boolean;
+  readonly network: NetworkMode;
+  /** Its egress rules now (the manager's `updateNetwork` replaces them); enforced when `network` is `routed`. */
+  egress: EgressRules;
   readonly autoPause: boolean;
   /** Whether its timeout's pause keeps its memory (E2B's `autoPauseMemory`), or keeps only its filesystem. */
   readonly autoPauseKeepsMemory: boolean;
@@ -81,7 +93,7 @@ export class LocalSandbox {
   private lastCpu: { atMs: number; cpuNs: number };
 
   /** What runs this boot of the sandbox: replaced when it boots again after a filesystem-only pause. */
-  private machine: { readonly dirs: SandboxDirs; readonly init: SandboxInit; readonly cgroups: SandboxCgroups };
+  private machine: { readonly dirs: SandboxDirs; readonly init: SandboxInit; readonly cgroups: SandboxCgroups; readonly link: SandboxLink | undefined };
 
   constructor(
     settings: SandboxSettings,
@@ -90,8 +102,9 @@ export class LocalSandbox {
     init: SandboxInit,
     cgroups: SandboxCgroups,
     private readonly clock: Clock,
+    link?: SandboxLink,
   ) {
-    this.machine = { dirs, init, cgroups };
+    this.machine = { dirs, init, cgroups, link };
     this.id = settings.id;
     this.template = settings.template;
     this.templateId = settings.templateId;
@@ -99,6 +112,8 @@ export class LocalSandbox {
     this.metadata = settings.metadata;
     this.envVars = settings.envVars;
     this.allowInternetAccess = settings.allowInternetAccess;
+    this.network = settings.network;
+    this.egress = settings.egress;
     this.autoPause = settings.autoPause;
     this.autoPauseKeepsMemory = settings.autoPauseKeepsMemory ?? true;
     this.accessToken = settings.accessToken;
@@ -124,6 +139,11 @@ export class LocalSandbox {
     return this.machine.cgroups;
   }
 
+  /** The host side of its routed network (veth pair, firewall); undefined on another network. */
+  get link(): SandboxLink | undefined {
+    return this.machine.link;
+  }
+
   /**
    * Ends this boot, for a filesystem-only pause: what waits on the sandbox's death (requests in flight,
    * services' per-sandbox state) is told now, as its processes are about to go.
@@ -133,8 +153,8 @@ export class LocalSandbox {
   }
 
   /** Boots it again on a new init (after a filesystem-only pause), whose disk began as the old one's. */
-  reboot(dirs: SandboxDirs, init: SandboxInit, cgroups: SandboxCgroups): void {
-    this.machine = { dirs, init, cgroups };
+  reboot(dirs: SandboxDirs, init: SandboxInit, cgroups: SandboxCgroups, link: SandboxLink | undefined): void {
+    this.machine = { dirs, init, cgroups, link };
     this.lastCpu = { atMs: this.clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
   }
 
@@ -223,7 +243,7 @@ export class LocalSandbox {
       env: { ...this.baseEnv(user), ...options.env },
       cwd: options.cwd ?? this.homeOf(user),
       user,
-      privateNetwork: !this.allowInternetAccess,
+      privateNetwork: this.network !== 'host',
       cgroupProcsFiles: this.cgroups.procsFiles,
       maxOpenFiles: this.template.maxOpenFiles,
       maxFileSizeBytes: this.template.diskBytes,
