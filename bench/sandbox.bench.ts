@@ -14,6 +14,7 @@ import { silentLogger } from '../src/core/index.js';
 import { startLocalCloud, type LocalCloud } from '../src/localcloud/index.js';
 import { report, type BenchRow } from './lib/report.js';
 import { summarize, timeEach } from './lib/stats.js';
+import { timeCreateAndKill } from './lib/sandboxes.js';
 
 const COMMAND = 'echo ready';
 const quick = process.argv.includes('--quick');
@@ -118,17 +119,7 @@ async function main(): Promise<void> {
   const cloud = await startLocalCloud({ logger: silentLogger, warmPoolSize: 2, metricsIntervalMs: 0 });
   try {
     await (await createAndRun(cloud)).kill();
-    const createSamples: number[] = [];
-    const killSamples: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      await cloud.sandboxes.poolSettled();
-      const started = performance.now();
-      const sandbox = await createAndRun(cloud);
-      createSamples.push(performance.now() - started);
-      const killStarted = performance.now();
-      await sandbox.kill();
-      killSamples.push(performance.now() - killStarted);
-    }
+    const { create: createSamples, kill: killSamples } = await timeCreateAndKill(cloud, ROUNDS, createAndRun);
     const warm = summarize(createSamples);
     rows.push({
       name: 'create → first command, warm pool ready',
