@@ -67,10 +67,11 @@ function linkOf(sandbox: Sandbox): { name: string; table: string; gateway: strin
 const REFUSED = 'exit 7';
 
 describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () => {
-  it('denies an address in denyOut and reaches the others; allowOut beats denyOut of all traffic', async () => {
-    const [denying, allowing] = await Promise.all([
+  it('denies an address in denyOut and reaches the others; allowOut beats denyOut of all traffic, which alone denies everything', async () => {
+    const [denying, allowing, closed] = await Promise.all([
       Sandbox.create('base', { ...cloud().connection, network: { denyOut: [A] } }),
       Sandbox.create('base', { ...cloud().connection, network: { denyOut: ({ allTraffic: all }) => [all], allowOut: ['198.51.100.5/30'] } }),
+      Sandbox.create('base', { ...cloud().connection, network: { denyOut: [allTraffic] } }),
     ]);
     try {
       expect(await reach(denying, A)).toBe(REFUSED);
@@ -83,8 +84,10 @@ describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () =>
       // A bare address is a /32, and a CIDR is kept as its network.
       expect((await Sandbox.getInfo(denying.sandboxId, cloud().connection)).network).toMatchObject({ allowOut: [], denyOut: [`${A}/32`] });
       expect((await allowing.getInfo()).network).toMatchObject({ allowOut: ['198.51.100.4/30'], denyOut: [allTraffic] });
+
+      expect([await reach(closed, A), await reach(closed, B), await reach(closed, linkOf(closed).gateway)]).toEqual([REFUSED, REFUSED, REFUSED]);
     } finally {
-      await Promise.all([denying.kill(), allowing.kill()]);
+      await Promise.all([denying.kill(), allowing.kill(), closed.kill()]);
     }
   });
 
@@ -151,6 +154,22 @@ describeLocal('egress firewall: updateNetwork', LOCAL_ONLY, () => {
     } finally {
       await sandbox.kill();
       await routed.close();
+    }
+  });
+
+  it('keeps the rules in force in a fork, and after a filesystem-only pause, an update made while paused included', async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { denyOut: [A] } });
+    const forks: Sandbox[] = [];
+    try {
+      for (const fork of await sandbox.fork({ count: 1 })) if (fork instanceof Sandbox) forks.push(fork);
+      expect(forks).toHaveLength(1);
+      expect([await reach(forks[0]!, A), await reach(forks[0]!, B)]).toEqual([REFUSED, 'reached']);
+      await sandbox.pause({ keepMemory: false });
+      await sandbox.updateNetwork({ denyOut: [B] });
+      await sandbox.connect();
+      expect([await reach(sandbox, A), await reach(sandbox, B)]).toEqual(['reached', REFUSED]);
+    } finally {
+      await Promise.all([sandbox.kill(), ...forks.map((fork) => fork.kill())]);
     }
   });
 
