@@ -258,9 +258,12 @@ export function probeRoutedNetwork(): string[] {
   if (!existsSync(IP)) missing.push('ip (iproute2)');
   if (missing.length > 0) return missing;
   const probe = `tswprobe${process.pid % 100_000}`;
-  const veth = spawnSync(IP, ['link', 'add', probe, 'type', 'veth', 'peer', 'name', `${probe}p`], { encoding: 'utf8', timeout: 5000 });
-  if (veth.status === 0) spawnSync(IP, ['link', 'del', probe], { stdio: 'ignore', timeout: 5000 });
-  else missing.push(`veth pairs (${(veth.stderr || 'ip link add failed').trim()})`);
+  // One run of each tool: the server's start waits for them.
+  const veth = spawnSync(IP, ['-batch', '-'], { input: `link add ${probe} type veth peer name ${probe}p\nlink del ${probe}\n`, encoding: 'utf8', timeout: 5000 });
+  if (veth.status !== 0) {
+    spawnSync(IP, ['link', 'del', probe], { stdio: 'ignore', timeout: 5000 });
+    missing.push(`veth pairs (${(veth.stderr || 'ip link add failed').trim()})`);
+  }
   const table = `${TABLE_PREFIX}probe-${process.pid}`;
   const nft = spawnSync(NFT, ['-f', '-'], { input: `table inet ${table} {\n  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }\n}\ndelete table inet ${table}\n`, encoding: 'utf8', timeout: 5000 });
   if (nft.status !== 0) missing.push(`nftables filter and NAT tables (${(nft.stderr || 'nft failed').trim()})`);
