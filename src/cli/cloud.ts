@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import { loadTemplateFile, startLocalCloud, type LocalCloudOptions } from '../localcloud/index.js';
-import { createLogger } from '../core/index.js';
+import { InvalidInputError, createLogger } from '../core/index.js';
 import { commandDescription } from './commands.js';
+
+function sandboxNetworkOption(value: string): LocalCloudOptions['sandboxNetwork'] {
+  if (value === 'host' || value === 'routed') return value;
+  throw new InvalidInputError('--sandbox-network', `must be host (sandboxes without egress rules share this machine's network) or routed (each its own, behind a firewall), got ${JSON.stringify(value)}`);
+}
 
 /** `tradeswarm cloud serve`: runs the local E2B-compatible cloud until interrupted. */
 export function registerCloudCommands(program: Command): void {
@@ -27,7 +32,7 @@ export function registerCloudCommands(program: Command): void {
         templates: options.template.map(loadTemplateFile),
         warmPoolSize: options.warmPool,
         maxSandboxes: options.maxSandboxes,
-        sandboxNetwork: options.sandboxNetwork as LocalCloudOptions['sandboxNetwork'],
+        sandboxNetwork: sandboxNetworkOption(options.sandboxNetwork),
         logger,
       });
       const { support } = cloudInstance;

@@ -136,6 +136,8 @@ function linksNow(): Set<string> {
 }
 
 let forwardingOn = false;
+/** Slots this process is attaching now: sandboxes started together try different names rather than race for one. */
+const attaching = new Set<number>();
 
 /** Routes IPv4 between interfaces (as Docker does), which a routed sandbox's traffic to the internet needs. */
 function enableForwarding(): void {
@@ -173,10 +175,11 @@ export class SandboxLink {
     const taken = linksNow();
     for (let attempt = 0, slot = 0; attempt < 64 && slot < SLOTS; slot++) {
       const name = `${LINK_PREFIX}${slot}`;
-      if (taken.has(name)) continue;
+      if (taken.has(name) || attaching.has(slot)) continue;
       attempt++;
       const { gateway, sandbox } = slotAddresses(slot);
-      const made = await run(IP, ['link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(initPid)]);
+      attaching.add(slot);
+      const made = await run(IP, ['link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(initPid)]).finally(() => attaching.delete(slot));
       // Taken meanwhile by another sandbox (of this server or another): try the next slot.
       if (made.code !== 0 && /File exists/.test(made.stderr)) continue;
       if (made.code !== 0) throw new Error(`could not make the sandbox's veth pair ${name}: ${made.stderr}`);
