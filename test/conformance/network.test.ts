@@ -99,6 +99,7 @@ describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () =>
     try {
       const attempts = await sandbox.commands.run('for c in "nft flush ruleset" "ip route del default" "ip addr flush dev eth0" "ip link set eth0 down"; do $c 2>/dev/null; echo "$c: $?"; done', { user: 'root' });
       expect(attempts.stdout).toBe('nft flush ruleset: 1\nip route del default: 2\nip addr flush dev eth0: 255\nip link set eth0 down: 2\n');
+      expect((await sandbox.commands.run('sudo nft flush ruleset 2>&1; echo "sudo: $?"')).stdout).toMatch(/Operation not permitted[\s\S]*sudo: 1\n$/);
       expect(await reach(sandbox, A, 'root')).toBe(REFUSED);
       expect(await reach(sandbox, B, 'root')).toBe('reached');
       // The interpreter's kernels are started from the host (nsenter): in the sandbox's network too.
@@ -171,6 +172,10 @@ describeLocal('egress firewall: updateNetwork', LOCAL_ONLY, () => {
     } finally {
       await Promise.all([sandbox.kill(), ...forks.map((fork) => fork.kill())]);
     }
+  });
+
+  it("refuses a sandboxNetwork other than 'host' or 'routed', naming the option", async () => {
+    await expect(startLocalCloud({ logger: silentLogger, sandboxNetwork: 'bridge' as never })).rejects.toThrow(`sandboxNetwork: must be 'host' (sandboxes share the host's network) or 'routed' (each its own, behind a firewall), got "bridge"`);
   });
 
   it("refuses a sandbox on the host's network, saying how to get one it can filter", async () => {
