@@ -77,6 +77,8 @@ describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () =>
       expect(await reach(denying, A)).toBe(REFUSED);
       expect(await reach(denying, B)).toBe('reached');
       expect(await reach(denying, linkOf(denying).gateway)).toBe('reached');
+      // Its 127.0.0.1 is its own loopback: the host's 127.0.0.1 services are out of its reach.
+      expect(await reach(denying, '127.0.0.1')).toBe(REFUSED);
 
       expect(await reach(allowing, A)).toBe('reached');
       expect(await reach(allowing, B)).toBe(REFUSED);
@@ -185,6 +187,7 @@ describeLocal('egress firewall: updateNetwork', LOCAL_ONLY, () => {
       expect(refusal).toBeInstanceOf(SandboxError);
       expect((refusal as Error).message).toMatch(/^409: sandbox \S+ shares the host's network .*network: \{ denyOut: \[\] \}.*--sandbox-network routed/);
       expect(await reach(sandbox, A)).toBe('reached');
+      expect(await reach(sandbox, '127.0.0.1')).toBe('reached');
     } finally {
       await sandbox.kill();
     }
