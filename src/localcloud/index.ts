@@ -4,4 +4,4 @@ export { LOCAL_INTERPRETER_MARKER } from './interpreter/index.js';
 export { LocalCloudError, SandboxNotFoundError, IsolationUnavailableError } from './errors.js';
 export { TemplateRegistry, compileTemplate, loadTemplateFile, type Template, type TemplateOptions } from './templates/index.js';
 export { probeIsolation, type IsolationSupport } from './isolation/index.js';
-export type { LocalSandbox, SandboxManager, SandboxMetric } from './sandboxes/index.js';
+export type { LocalSandbox, SandboxManager, SandboxMetric, SandboxNetwork } from './sandboxes/index.js';
