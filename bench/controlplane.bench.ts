@@ -29,6 +29,7 @@ import { createApp, listen } from '../src/api/index.js';
 import { type RunningProcess, type TradeswarmCommand, startBroker, startCloud } from '../src/chaos/index.js';
 import { silentLogger } from '../src/core/index.js';
 import { type BenchRow, report } from './lib/report.js';
+import { BENCH_BAR_COUNT, type EventRecord, type View, api, specYaml } from './lib/serve.js';
 import { summarize } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -40,7 +41,7 @@ const only = ((): ReadonlySet<string> | undefined => {
 
 const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
 /** Bars per symbol of the synthetic spec: long enough that no deployment ends during the bench. */
-const BAR_COUNT = 20_000;
+const BAR_COUNT = BENCH_BAR_COUNT;
 const POLL_MS = 20;
 /** Where the agents run: in serve's embedded broker and cloud, or in a `cloud serve` and `broker` of their own. */
 type Placement = 'embedded' | 'external';
@@ -70,37 +71,6 @@ const RESTART_TARGET_MS = 2000;
 const API_TARGET_P99_MS = 20;
 /** How long anything may take before the bench gives up (a deployment that never trades again). */
 const WAIT_LIMIT_MS = 120_000;
-
-const STRATEGIES = [
-  'type: sma-crossover, symbol: AAA, fastPeriod: 10, slowPeriod: 40',
-  'type: momentum, symbol: BBB, lookback: 20, entryThreshold: 0.03, exitThreshold: 0',
-  'type: ema-crossover, symbol: AAA, fastPeriod: 8, slowPeriod: 30',
-  'type: sma-crossover, symbol: BBB, fastPeriod: 5, slowPeriod: 20',
-  'type: momentum, symbol: AAA, lookback: 10, entryThreshold: 0.02, exitThreshold: 0',
-];
-
-/**
- * A lockstep mesh on synthetic bars: one agent per strategy. Every strategy is named after its
- * deployment: agents' MQTT client ids are their agent ids, which derive from the strategies, and the
- * broker serve shares among its deployments refuses a second client with the same id (see the README).
- */
-function specYaml(seed: number, agents: 2 | 5, options: { readonly barCount?: number; readonly loop?: boolean } = {}): string {
-  return [
-    `name: cp-bench-${seed}`,
-    'data:',
-    '  source: synthetic',
-    `  seed: ${seed}`,
-    '  symbols: [AAA, BBB]',
-    `  barCount: ${options.barCount ?? BAR_COUNT}`,
-    'strategies:',
-    ...STRATEGIES.slice(0, agents).map((strategy, index) => `  - { name: d${seed}-s${index}, ${strategy}, sizing: { type: fraction-of-equity, fraction: 0.3 } }`),
-    'swarm:',
-    '  topology: mesh',
-    '  pacing: lockstep',
-    ...(options.loop === true ? ['  feed: { source: data, loop: true }'] : []),
-    '',
-  ].join('\n');
-}
 
 /** What the JSON keeps beyond the rows; sections add their own key. */
 const details: Record<string, unknown> = {};
@@ -244,31 +214,6 @@ async function killServe(serve: Serve): Promise<number> {
   await exited;
   servers.delete(serve);
   return killedAt;
-}
-
-async function api<T>(serve: Serve, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const response = await fetch(new URL(path, serve.url), {
-    method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as T;
-}
-
-interface View {
-  readonly name: string;
-  readonly state: string;
-  readonly steps: number;
-  readonly agents: { readonly healthy: number; readonly total: number };
-}
-
-interface EventRecord {
-  readonly atMs: number;
-  readonly step: number | null;
-  readonly kind: string;
-  readonly agentId: string | null;
-  readonly detail: string | null;
 }
 
 const ENDED = new Set(['complete', 'halted', 'degraded', 'stopped', 'failed']);
@@ -581,7 +526,7 @@ async function measureMemory(): Promise<BenchRow[]> {
       barCount: BAR_COUNT,
       note:
         `VmRSS of serve's pid only (median of ${MEMORY_READS} reads, ${MEMORY_SETTLE_MS} ms after every deployment traded): the embedded local cloud, broker and PGlite ` +
-        `run inside it; the agents' sandboxes are separate processes, not counted. Each deployment's spec is a synthetic market of 2 × ${BAR_COUNT} bars, held in serve's memory.`,
+        `run inside it; the agents' sandboxes are separate processes, not counted. Each deployment's spec is a synthetic market of 2 × ${BAR_COUNT} bars, made as its feed reads them (serve holds the steps its agents may still need, not the market).`,
     };
   } finally {
     await killServe(serve);

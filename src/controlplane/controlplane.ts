@@ -183,7 +183,7 @@ export class ControlPlane {
   async deploy(request: DeployRequest): Promise<DeploymentView> {
     const env = request.env ?? 'dev';
     if (!ENVIRONMENTS.includes(env)) throw new InvalidInputError('env', `must be one of ${ENVIRONMENTS.join(', ')}, got ${JSON.stringify(env)}`);
-    const spec = await parseSwarmSpecText(request.specYaml, 'the deployed spec', request.baseDir);
+    const spec = await parseSwarmSpecText(request.specYaml, 'the deployed spec', request.baseDir, { streamData: true });
     const name = request.name ?? spec.spec.name;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new InvalidInputError('name', `must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}`);
     this.#checkTemplate(spec, env);
@@ -464,7 +464,8 @@ export class ControlPlane {
     const { runtime, clock, logger, environments } = this.#options;
     const env = record.env as EnvironmentName;
     const stored = await this.#repo.spec(record.id, record.specVersion);
-    const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir));
+    // A synthetic market is made as the feed reads it: resumed at step k, k bars are made, not the whole market.
+    const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir, { streamData: true }));
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
     if (resuming) this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });

@@ -7,6 +7,8 @@ export {
   runOptionsFromSpec,
   loadSpecBars,
   runOptionsWithBars,
+  syntheticDataOf,
+  type SyntheticData,
   loadRunOptions,
   specProblemOf,
   type Spec,

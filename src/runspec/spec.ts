@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError, Rng, errorMessage } from '../core/index.js';
 import { compileConsensusOptions, compilePortfolioAllocatorOptions, compileRiskManagerOptions } from '../decision/index.js';
-import { type Bar, CsvPrices, MAX_SYNTHETIC_BARS, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
+import { type Bar, CsvPrices, MAX_SYNTHETIC_BARS, type OpenSyntheticFeedOptions, type SyntheticFeedOptions, compileSyntheticFeedOptions, createSyntheticFeed, loadCsvBars } from '../market/index.js';
 import { EndOfDataRule, RatioConvention } from '../portfolio/index.js';
 import {
   MAX_BPS,
@@ -359,6 +359,29 @@ export async function loadSpecBars(spec: Spec, baseDir: string): Promise<Map<str
     }
   }
   return bars;
+}
+
+/** A spec's synthetic market as a feed makes it, bar time by bar time, instead of held whole (see {@link syntheticDataOf}). */
+export interface SyntheticData {
+  /**
+   * What `openSyntheticFeed` takes to give, step by step, exactly the bars {@link loadSpecBars} holds:
+   * the volatility index left out as there (it is not traded; leaving it out changes no other bar).
+   */
+  readonly feed: OpenSyntheticFeedOptions;
+  /** The tradable symbols: the spec's, pair followers, venue symbols. Each has `barCount` bars. */
+  readonly symbols: readonly string[];
+  readonly barCount: number;
+}
+
+/** The synthetic market of a spec whose `data.source` is `synthetic`, as a feed makes it; `undefined` for CSV data. */
+export function syntheticDataOf(spec: Spec): SyntheticData | undefined {
+  if (spec.data.source !== 'synthetic') return undefined;
+  const options = syntheticFeedOptions(spec.data);
+  return Object.freeze({
+    feed: Object.freeze({ ...options, volatilityIndex: null, seed: spec.data.seed }),
+    symbols: Object.freeze(generatedSymbols(spec.data)),
+    barCount: compileSyntheticFeedOptions(options).barCount,
+  });
 }
 
 /** {@link RunOptions} of a spec on bars already loaded (by {@link loadSpecBars}, or a part of them), with fresh strategies. */

@@ -2,7 +2,7 @@ import type { Bus } from '../bus/index.js';
 import { swarmTopics } from '../bus/index.js';
 import type { Clock, Logger } from '../core/index.js';
 import { openBusFeed, openCcxtFeed } from '../livefeed/index.js';
-import { type Bar, type Feed, type FeedPosition, type FeedStep, Timeline, openArrayFeed } from '../market/index.js';
+import { type Bar, type Feed, type FeedPosition, type FeedStep, Timeline, openArrayFeed, openSyntheticFeed } from '../market/index.js';
 import type { SwarmSpec } from './spec.js';
 
 /** Options of {@link openSwarmFeed}. */
@@ -26,11 +26,13 @@ export interface SwarmFeedOptions {
 export async function openSwarmFeed(options: SwarmFeedOptions): Promise<Feed> {
   const { spec, from } = options;
   const feed = spec.swarm.feed;
-  const symbols = new Timeline(spec.backtest.bars).symbols;
   switch (feed.source) {
     case 'data':
+      // The same steps either way (a synthetic feed gives the steps of the market generated whole).
+      if (spec.streamed !== undefined) return openSyntheticFeed({ ...spec.streamed.feed, ...(from === undefined ? {} : { from }) });
       return openArrayFeed(spec.backtest.bars, { loop: feed.loop, ...(from === undefined ? {} : { from }) });
-    case 'bus':
+    case 'bus': {
+      const symbols = new Timeline(spec.backtest.bars).symbols;
       return openBusFeed({
         bus: options.bus,
         topic: swarmTopics(options.swarmId).marketBars(),
@@ -41,7 +43,9 @@ export async function openSwarmFeed(options: SwarmFeedOptions): Promise<Feed> {
         ...(feed.maxBuffered === undefined ? {} : { maxBuffered: feed.maxBuffered }),
         ...(from === undefined ? {} : { start: from }),
       });
+    }
     case 'ccxt': {
+      const symbols = new Timeline(spec.backtest.bars).symbols;
       const marketOf = (symbol: string): string => feed.markets?.[symbol] ?? symbol;
       const symbolOf = new Map(symbols.map((symbol) => [marketOf(symbol), symbol]));
       const exchange = await openCcxtFeed({

@@ -1,4 +1,4 @@
-export { parseSwarmSpec, parseSwarmSpecText, parseSwarmSection, type SwarmSection, loadSwarmSpec, swarmSpecWarnings, planOf, requestedTierOf, type RequestedTier, type SwarmSpec } from './spec.js';
+export { parseSwarmSpec, parseSwarmSpecText, type ParseSwarmSpecOptions, parseSwarmSection, type SwarmSection, loadSwarmSpec, swarmSpecWarnings, planOf, requestedTierOf, type RequestedTier, type SwarmSpec } from './spec.js';
 export { runSwarm, type RunSwarmOptions, type RunningSwarm } from './run.js';
 export { startSwarmRuntime, type SwarmRuntime, type SwarmRuntimeOptions, type SandboxTarget } from './runtime.js';
 export { type SwarmOutcome, type SwarmReport } from './report.js';

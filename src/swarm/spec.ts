@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Bar } from '../market/index.js';
-import { type RunOptions, type RunWarning, type Spec, SpecError, loadSpec, parseSpec, parseSpecText, runOptionsFromSpec, specProblemOf, warmUpWarnings } from '../runspec/index.js';
+import { type RunOptions, type RunWarning, type Spec, SpecError, type SyntheticData, loadSpec, parseSpec, parseSpecText, runOptionsFromSpec, runOptionsWithBars, specProblemOf, syntheticDataOf, warmUpWarnings } from '../runspec/index.js';
 import { TIER_NAMES, type TierName } from '../sandbox/index.js';
 import { buildStrategy } from '../strategy/index.js';
 import { type AgentPlan, ROUTING_POLICIES, TOPOLOGIES, type TopologyPlan, planTopology } from '../topology/index.js';
@@ -137,8 +137,30 @@ export type SwarmSection = z.output<typeof swarmSectionSchema>;
 export interface SwarmSpec {
   readonly spec: Spec;
   readonly swarm: SwarmSection;
-  /** The data, strategies and account options, exactly as `tradeswarm backtest` would run them. */
+  /**
+   * The data, strategies and account options, exactly as `tradeswarm backtest` would run them; with
+   * {@link SwarmSpec.streamed}, everything but the data (`bars` is then empty).
+   */
   readonly backtest: RunOptions;
+  /**
+   * Set when the spec was parsed with `streamData` and its data is a synthetic market the swarm's
+   * feed replays once: the feed makes its bars as it reads them (see `openSwarmFeed`), none is held.
+   * Its bars come at even intervals, so it has no data gaps, as `runGaps` finds of the empty `bars`;
+   * {@link swarmSpecWarnings} counts its bars from here.
+   */
+  readonly streamed?: SyntheticData;
+}
+
+/** Options of {@link parseSwarmSpecText}. */
+export interface ParseSwarmSpecOptions {
+  /**
+   * Where the data is a synthetic market replayed once by `swarm.feed` (the default feed), leave its
+   * bars to be made as the feed reads them ({@link SwarmSpec.streamed}) instead of generating them
+   * all now: a deployment resumed at step k then makes k bars before it trades again, not the
+   * whole market. Only for a spec that is deployed and nothing else: its `backtest.bars` is empty.
+   * @default false
+   */
+  readonly streamData?: boolean;
 }
 
 /**
@@ -195,13 +217,15 @@ export async function parseSwarmSpec(raw: unknown, source = 'swarm spec', baseDi
 }
 
 /**
- * Validates a spec given as YAML text (as `tradeswarm deploy` sends it) and loads its data; CSV paths
- * resolve relative to `baseDir`.
+ * Validates a spec given as YAML text (as `tradeswarm deploy` sends it) and loads its data (unless
+ * `options.streamData` leaves it to the feed); CSV paths resolve relative to `baseDir`.
  * @throws SpecError listing every mistake.
  */
-export async function parseSwarmSpecText(text: string, source: string, baseDir: string): Promise<SwarmSpec> {
+export async function parseSwarmSpecText(text: string, source: string, baseDir: string, options: ParseSwarmSpecOptions = {}): Promise<SwarmSpec> {
   const spec = parseSpecText(text, source);
   const swarm = parseSwarmSection(spec, source);
+  const streamed = options.streamData === true && swarm.feed.source === 'data' && !swarm.feed.loop ? syntheticDataOf(spec) : undefined;
+  if (streamed !== undefined) return checkedRoles({ spec, swarm, backtest: runOptionsWithBars(spec, new Map()), streamed }, source);
   return checkedRoles({ spec, swarm, backtest: await runOptionsFromSpec(spec, baseDir) }, source);
 }
 
@@ -282,6 +306,7 @@ function checkedRoles(swarmSpec: SwarmSpec, source: string): SwarmSpec {
 export function swarmSpecWarnings(spec: SwarmSpec): RunWarning[] {
   const { bars, strategies, allocator } = spec.backtest;
   const counts = new Map<string, number>();
+  for (const symbol of spec.streamed?.symbols ?? []) counts.set(symbol, spec.streamed?.barCount ?? 0);
   const all: readonly Bar[] = Array.isArray(bars) ? bars : [...(bars as ReadonlyMap<string, readonly Bar[]>).values()].flat();
   for (const bar of all) counts.set(bar.symbol, (counts.get(bar.symbol) ?? 0) + 1);
   return warmUpWarnings(strategies, allocator, (symbol) => counts.get(symbol) ?? 0);
