@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT, buildDist } from '../scripts/build.js';
+import { BUNDLE_FOLDER, PACKAGE_ROOT, buildDist } from '../scripts/build.js';
 
 const out = mkdtempSync(join(tmpdir(), 'tradeswarm-build-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -15,12 +15,26 @@ describe('npm run build', () => {
     expect(files).toContain(join('cli', 'main.js'));
     expect(files).toContain(join('agent', 'main.js'));
     expect(files.filter((file) => /\.(test|testkit)\.|\.ts$/.test(file))).toEqual([]);
-    expect(files.filter((file) => file.endsWith('.js'))).toHaveLength(summary.compiled);
+    expect(files.filter((file) => file.endsWith('.js') && !file.startsWith(`${BUNDLE_FOLDER}/`))).toHaveLength(summary.compiled);
     for (const asset of ['store/migrations/001_control_plane.sql', 'localcloud/guest/supervisor.py', 'localcloud/envd/xattrs.py', 'localcloud/kernels/python_kernel.py', 'localcloud/kernels/javascript_kernel.cjs']) {
       expect(existsSync(join(out, asset)), asset).toBe(true);
     }
     expect(statSync(join(out, 'localcloud/guest/bin/sudo')).mode & 0o111).toBe(0o111);
     expect(summary.copied).toBe(11);
+  });
+
+  it('bundles the CLI into bundle/, where the code of each source makes its paths from where its twin of the per-file build is', () => {
+    const chunks = JSON.parse(readFileSync(join(out, BUNDLE_FOLDER, 'meta.json'), 'utf8')) as Record<string, string[]>;
+    const entry = Object.keys(chunks).find((file) => file.endsWith(`${BUNDLE_FOLDER}/main.js`));
+    expect(entry === undefined ? [] : chunks[entry]).toContain('src/cli/main.ts');
+    // Each command's module is a chunk of its own, loaded when the command runs.
+    const holding = (source: string): string[] => Object.keys(chunks).filter((file) => chunks[file]?.includes(source));
+    expect(holding('src/cli/serve.ts')).toHaveLength(1);
+    expect(holding('src/cli/serve.ts')).not.toEqual(holding('src/cli/deployments.ts'));
+    // The migrations are found beside dist/store/migrations.js, not beside the chunk.
+    const [migrations] = holding('src/store/migrations.ts');
+    // (meta.json names files from the package root.)
+    expect(readFileSync(join(PACKAGE_ROOT, migrations ?? 'none'), 'utf8')).toContain('new URL("../store/migrations.js", import.meta.url)');
   });
 
   it('builds again writing only what changed, and removes what no source gives', async () => {

@@ -36,9 +36,10 @@ async function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promis
 }
 
 /**
- * Every file the built CLI loads to run `args` (paths from the repository, node_modules/ ones included),
- * recorded by a module load hook (node's module.register) that the process is started with. A
- * CommonJS package shows by the file that was imported, not by what that file requires.
+ * Every source file the built CLI loads to run `args` (paths from the repository, node_modules/ ones
+ * included): the bundle's chunks it loads, recorded by a module load hook (node's module.register) that
+ * the process is started with, and what each holds by the build's dist/bundle/meta.json. A package the
+ * bundle leaves outside shows by the file that was imported, not by what that file requires.
  */
 async function loadedFiles(folder: string, args: readonly string[]): Promise<string[]> {
   const record = join(folder, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '_')}.txt`);
@@ -50,7 +51,9 @@ async function loadedFiles(folder: string, args: readonly string[]): Promise<str
   await writeFile(record, '');
   await exec(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, 'bin/tradeswarm.js', ...args], { cwd: repository }).catch(() => undefined);
   const prefix = new URL('../..', import.meta.url).href;
-  return [...new Set((await readFile(record, 'utf8')).split('\n').filter((url) => url.startsWith(prefix)).map((url) => url.slice(prefix.length)))].sort();
+  const chunks = JSON.parse(await readFile(join(repository, 'dist', 'bundle', 'meta.json'), 'utf8')) as Record<string, string[]>;
+  const loaded = (await readFile(record, 'utf8')).split('\n').filter((url) => url.startsWith(prefix)).map((url) => url.slice(prefix.length));
+  return [...new Set(loaded.flatMap((file) => chunks[file] ?? [file]))].sort();
 }
 
 describe('what a client command loads', () => {
@@ -58,12 +61,12 @@ describe('what a client command loads', () => {
     const folder = await mkdtemp(join(tmpdir(), 'serve-cli-loads-'));
     try {
       const help = await loadedFiles(folder, ['--help']);
-      expect(help).toContain('dist/cli/main.js');
+      expect(help).toContain('src/cli/main.ts');
       const ps = await loadedFiles(folder, ['ps', '--url', `http://127.0.0.1:${await closedPort()}`]);
-      expect(ps.filter((file) => !help.includes(file))).toEqual(['dist/cli/deployments.js', 'dist/client/client.js', 'dist/client/index.js']);
+      expect(ps.filter((file) => !help.includes(file))).toEqual(['src/cli/deployments.ts', 'src/client/client.ts', 'src/client/index.ts']);
       // With --json its error (no server answers) is printed as JSON, still without the API's Fastify.
       const psJson = await loadedFiles(folder, ['ps', '--json', '--url', `http://127.0.0.1:${await closedPort()}`]);
-      expect(psJson.filter((file) => !help.includes(file))).toEqual(['dist/cli/deployments.js', 'dist/client/client.js', 'dist/client/index.js']);
+      expect(psJson.filter((file) => !help.includes(file))).toEqual(['src/cli/deployments.ts', 'src/client/client.ts', 'src/client/index.ts']);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
