@@ -61,7 +61,8 @@ describe('SandboxLauncher', () => {
 
   it('leaves its agents running when released; another launcher of the swarm adopts those it is told of, and ends the rest of the swarm', async () => {
     const provider = createSandboxProvider({ connection: cloud().connection, rateLimit: LOCAL_CLOUD_RATE_LIMIT });
-    const options = { provider, template: 'base', bundle, swarmId: 'adopt-test', busEnvOf: () => ({ AGENT_MODE: 'run', AGENT_TICK_MS: '50' }), clock: new SystemClock(), logger: silentLogger, handOver: true };
+    const options = { provider, template: 'base', bundle, swarmId: 'adopt-test', busEnvOf: () => ({ AGENT_MODE: 'run', AGENT_TICK_MS: '50', LOG_LEVEL: 'debug' }), clock: new SystemClock(), logger: silentLogger, handOver: true };
+    // The environment's LOG_LEVEL (dev's debug, above) gives way to the launcher's agent log level (warn): still adopted.
     const first = new SandboxLauncher(options);
     const second = new SandboxLauncher(options);
     const configOf = (agentId: string, epoch: number): AgentConfig => agentConfigOf('adopt-test', agentId, { epoch });

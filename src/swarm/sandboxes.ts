@@ -129,7 +129,8 @@ export class SandboxLauncher implements AgentLauncher {
           if (mine.length !== 1) return `its sandbox holds ${mine.length} processes of it at epoch ${candidate.config.epoch}`;
           const [found] = mine as [(typeof mine)[number]];
           if (![found.cmd, ...found.args].join(' ').includes(path)) return 'it runs another version of the agent bundle';
-          if (Object.entries(busEnv).some(([name, value]) => found.envs[name] !== value)) return 'it is connected to another broker, or with other credentials';
+          // Its LOG_LEVEL is the launcher's agentLogLevel, whatever the environment's own env says (dev's debug): no reason to refuse it.
+          if (Object.entries(busEnv).some(([name, value]) => name !== AGENT_ENV.logLevel && found.envs[name] !== value)) return 'it is connected to another broker, or with other credentials';
           if (!sameSettings(found.config, candidate.config)) return 'it runs with other settings';
           const deployed = await attachAgent(sandbox, {
             name: candidate.agent.id,
