@@ -12,8 +12,9 @@
 // deployments, in a process of each build's own. Alternating A, B, A, B… spreads the machine's changing load over both
 // builds; the table gives each build's medians.
 //
-// `npm run bench:restart-builds -- --a DIR --b DIR [--starts N] [--module-rounds N] [--deployments N] [--agents 2|5] [--profile-dir DIR]`
-// where each DIR holds a build (bin/tradeswarm.js and dist/; `--a` defaults to this checkout). With
+// `npm run bench:restart-builds -- --a DIR --b DIR [--starts N] [--module-rounds N] [--deployments N] [--agents 2|5] [--profile-dir DIR] [--quick]`
+// where each DIR holds a build (bin/tradeswarm.js and dist/; each defaults to this checkout, as `npm run
+// bench` runs it). --quick: 1 start and 3 rounds of each. With
 // --profile-dir, every start of serve writes a CPU profile of its first 6 s there (`start-marks.mjs`).
 // Results in bench/results/restart-builds.json. Timing never fails it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -35,8 +36,9 @@ function flag(name: string, fallback?: string): string | undefined {
 const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
 const BUILDS = { a: resolve(flag('a', REPOSITORY)!), b: resolve(flag('b', REPOSITORY)!) } as const;
 /** Starts of each build. */
-const STARTS = Number(flag('starts', '4'));
-const MODULE_ROUNDS = Number(flag('module-rounds', '7'));
+const quick = process.argv.includes('--quick');
+const STARTS = Number(flag('starts', quick ? '1' : '4'));
+const MODULE_ROUNDS = Number(flag('module-rounds', quick ? '3' : '7'));
 const DEPLOYMENTS = Number(flag('deployments', '5'));
 const AGENTS = Number(flag('agents', '5')) as 2 | 5;
 const PROFILE_DIR = flag('profile-dir');
