@@ -27,3 +27,4 @@ export {
   toJsonNumbers,
   toOptionalJsonNumber,
 } from './snapshot.js';
+export { startModuleWorker } from './worker.js';

@@ -1,7 +1,5 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { TradeswarmError } from '../../core/index.js';
+import type { Worker } from 'node:worker_threads';
+import { TradeswarmError, startModuleWorker } from '../../core/index.js';
 import type { RunAnswer, RunJob } from './runs.js';
 import type { WorkerMessage, WorkerSetup } from './worker.js';
 
@@ -109,18 +107,7 @@ export class WorkerPool {
   }
 }
 
-/**
- * Starts a worker thread on `worker.ts`. Run from TypeScript source (tsx, vitest), a new thread does
- * not inherit the loader, so it registers tsx first; from compiled JavaScript it starts `worker.js`.
- */
+/** Starts a worker thread on `worker.ts` (or `worker.js` in the build), set up with `setup`. */
 function startWorker(setup: WorkerSetup): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: setup });
-  // The ESM entry of tsx's API, from its package's exports (its CommonJS entry cannot register the ESM loader).
-  const require = createRequire(import.meta.url);
-  const manifest = require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> };
-  const tsx = new URL((manifest.exports['./esm/api'] as { import: { default: string } }).import.default, pathToFileURL(require.resolve('tsx/package.json'))).href;
-  const code = `import(${JSON.stringify(tsx)}).then((tsx) => { (tsx.register ?? tsx.default.register)(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(code, { eval: true, workerData: setup });
+  return startModuleWorker(import.meta.url, 'worker', { workerData: setup });
 }
