@@ -1,16 +1,134 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PGlite, types } from '@electric-sql/pglite';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../core/index.js';
 import { StoreError, mapDriverError } from './errors.js';
 import { type DirLock, lockDataDir } from './lockfile.js';
 import { loadMigrations, migrate } from './migrations.js';
+import { type Reply, type Request, type WorkerSetup, fromWire } from './pglite-protocol.js';
 import { type Queryable, type Store, type StoreConfig, refuseInsideTransaction, runGuarded } from './store.js';
-import { parseInt8, parseNumeric } from './values.js';
+
+/** A request to the worker before it is numbered. */
+type Call = Request extends infer R ? (R extends { readonly id: number } ? Omit<R, 'id'> : never) : never;
+
+/**
+ * The main thread's end of the PGlite worker thread (pglite-worker.ts): numbered requests, their
+ * answers, and the worker's death, which fails every pending and later request.
+ *
+ * Hand-written because PGlite's own worker (`@electric-sql/pglite/worker`) is for browsers: it needs
+ * `navigator.locks` and a Web `Worker`, which Node 20 does not have, and it elects a leader among tabs,
+ * which one process does not need. The protocol is four requests (pglite-protocol.ts).
+ */
+class WorkerLink {
+  /** Settles once PGlite opened in the worker (rejects with why it could not). */
+  readonly ready: Promise<void>;
+  /** Set once the worker is gone: every request fails with it. */
+  #failure: StoreError | undefined;
+  #opening = true;
+  #closing = false;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+  readonly #worker: Worker;
+  readonly #where: string;
+  #opened: () => void = () => undefined;
+  #openFailed: (error: unknown) => void = () => undefined;
+
+  constructor(worker: Worker, where: string) {
+    this.#worker = worker;
+    this.#where = where;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#opened = resolve;
+      this.#openFailed = reject;
+    });
+    // The worker keeps the process alive only while something waits for it, as PGlite on the main
+    // thread did: a program that forgot to close its store still exits.
+    const settleOpening = (): void => {
+      this.#opening = false;
+      this.#unrefWhenIdle();
+    };
+    this.ready.then(settleOpening, settleOpening);
+    worker.on('message', (reply: Reply) => this.#receive(reply));
+    worker.on('error', (error) => this.#fail(`crashed (${error.message})`));
+    worker.on('exit', (code) => this.#fail(`ended (exit code ${code})`));
+  }
+
+  /** Whether the worker is gone (crashed, ended or terminated). */
+  get dead(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Sends `call`; resolves with the worker's answer, rejects with the driver's error (fields kept) or the worker's death. */
+  call(call: Call): Promise<unknown> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise<unknown>((resolve, reject) => {
+      try {
+        this.#worker.postMessage({ ...call, id });
+      } catch (error) {
+        // A parameter the structured clone algorithm cannot copy (a function, a symbol).
+        reject(
+          new StoreError(
+            `a query parameter cannot be sent to PGlite on ${this.#where}: ${(error as Error).message}. Pass strings, numbers, bigints, booleans, Dates, Uint8Arrays, null, or JSON text`,
+            { cause: error },
+          ),
+        );
+        return;
+      }
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.ref();
+    });
+  }
+
+  /** Ends the worker; later calls fail with "closed". */
+  async terminate(): Promise<void> {
+    this.#closing = this.#failure === undefined;
+    await this.#worker.terminate();
+  }
+
+  #receive(reply: Reply): void {
+    if (reply.kind === 'ready') return this.#opened();
+    if (reply.kind === 'failed') return this.#openFailed(fromWire(reply.error));
+    const pending = this.#pending.get(reply.id);
+    if (pending === undefined) return;
+    this.#pending.delete(reply.id);
+    this.#unrefWhenIdle();
+    if (reply.kind === 'answer') pending.resolve(reply.value);
+    else pending.reject(fromWire(reply.error));
+  }
+
+  /** The worker is gone: every pending and later request fails, saying so. */
+  #fail(how: string): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = new StoreError(
+      this.#closing
+        ? `the store on ${this.#where} is closed: open it again with openStore`
+        : `the worker thread that runs PGlite for ${this.#where} ${how}: this query and every later one on this store fail. ` +
+            'Close the store and open it again (restart tradeswarm serve); the data dir opens as after a crash',
+    );
+    this.#openFailed(this.#failure);
+    for (const pending of this.#pending.values()) pending.reject(this.#failure);
+    this.#pending.clear();
+  }
+
+  #unrefWhenIdle(): void {
+    if (this.#pending.size === 0 && !this.#opening) this.#worker.unref();
+  }
+}
+
+/** The worker of each open PGlite store, for tests that kill it. */
+const workers = new WeakMap<Store, Worker>();
+
+/** The worker thread that runs PGlite for `store` (undefined for another kind of store). For tests. */
+export function pgliteWorkerOf(store: Store): Worker | undefined {
+  return workers.get(store);
+}
 
 /**
  * Opens PGlite (embedded PostgreSQL in WASM; its binaries ship in the package, nothing is downloaded)
- * in `config.dataDir` (or in memory) and applies the migrations. One PGlite is one connection: PGlite
- * runs a query outside a transaction only between transactions, never inside one.
+ * in `config.dataDir` (or in memory) and applies the migrations. PGlite runs in a worker thread,
+ * started at once: it opens while the caller goes on, and its queries (synchronous WebAssembly) never
+ * block the caller's event loop. One PGlite is one connection: PGlite runs a query outside a
+ * transaction only between transactions, never inside one.
  * @throws StoreError when the data dir is in use by another process, or cannot be created or opened.
  */
 export async function openPglite(config: StoreConfig): Promise<Store> {
@@ -28,32 +146,40 @@ export async function openPglite(config: StoreConfig): Promise<Store> {
     }
     lock = lockDataDir(dataDir);
   }
-  let db: PGlite | undefined;
+  const setup: WorkerSetup = { dataDir };
+  const worker = startModuleWorker(import.meta.url, 'pglite-worker', { workerData: setup });
+  const link = new WorkerLink(worker, where);
   try {
-    db = await PGlite.create({
-      ...(dataDir === undefined ? {} : { dataDir }),
-      parsers: { [types.INT8]: parseInt8, [types.NUMERIC]: parseNumeric },
-    });
-    const opened = db;
+    await link.ready;
+    const query = async (sql: string, params?: readonly unknown[]): Promise<never> => (await link.call({ op: 'query', sql, params, tx: undefined })) as never;
     if (config.schema !== undefined) {
       // Created (under the migrations' lock) before anything uses it; the search_path names it already.
-      await opened.query(`SET search_path TO "${config.schema}"`);
+      await query(`SET search_path TO "${config.schema}"`);
     }
-    await migrate({ where, query: async (sql, params) => (await opened.query(sql, params === undefined ? undefined : [...params])).rows as never }, loadMigrations(config.migrationsDir), config.schema, config.logger);
-    return pgliteStore(opened, where, lock);
+    await migrate({ where, query }, loadMigrations(config.migrationsDir), config.schema, config.logger);
+    const store = pgliteStore(link, where, lock);
+    workers.set(store, worker);
+    return store;
   } catch (error) {
-    await db?.close().catch(() => undefined);
+    await link.terminate();
     lock?.release();
     throw mapDriverError(error, `opening ${where}`);
   }
 }
 
-function pgliteStore(db: PGlite, where: string, lock: DirLock | undefined): Store {
-  const run = async <R>(target: Pick<PGlite, 'query'>, sql: string, params: readonly unknown[] | undefined): Promise<R[]> => {
+function pgliteStore(link: WorkerLink, where: string, lock: DirLock | undefined): Store {
+  const run = async <R>(sql: string, params: readonly unknown[] | undefined, tx: number | undefined): Promise<R[]> => {
     try {
-      return (await target.query<R>(sql, params === undefined ? undefined : [...params])).rows;
+      return (await link.call({ op: 'query', sql, params, tx })) as R[];
     } catch (error) {
       throw mapDriverError(error, `query on ${where}`);
+    }
+  };
+  const control = async (call: Call, context: string): Promise<unknown> => {
+    try {
+      return await link.call(call);
+    } catch (error) {
+      throw mapDriverError(error, `${context} on ${where}`);
     }
   };
   let closed = false;
@@ -65,30 +191,32 @@ function pgliteStore(db: PGlite, where: string, lock: DirLock | undefined): Stor
     async query<R extends Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
       refuseClosed();
       refuseInsideTransaction('query');
-      return run<R>(db, sql, params);
+      return run<R>(sql, params, undefined);
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       refuseClosed();
       refuseInsideTransaction('transaction');
+      const tx = (await control({ op: 'begin' }, 'transaction')) as number;
+      let result: T;
       try {
-        return await db.transaction((tx) => runGuarded({ query: <R extends Record<string, unknown>>(sql: string, params?: readonly unknown[]) => run<R>(tx, sql, params) }, fn));
+        result = await runGuarded({ query: <R extends Record<string, unknown>>(sql: string, params?: readonly unknown[]) => run<R>(sql, params, tx) }, fn);
       } catch (error) {
-        throw error instanceof Error && !isDriverError(error) ? error : mapDriverError(error, `transaction on ${where}`);
+        // What fn threw is what the caller sees; a ROLLBACK that fails too (the worker gone) adds nothing to it.
+        await control({ op: 'end', tx, commit: false }, 'transaction').catch(() => undefined);
+        throw error;
       }
+      await control({ op: 'end', tx, commit: true }, 'transaction');
+      return result;
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       try {
-        await db.close();
+        if (!link.dead) await control({ op: 'close' }, 'closing');
       } finally {
+        await link.terminate();
         lock?.release();
       }
     },
   };
-}
-
-/** Whether PGlite itself threw `error` (a COMMIT that failed), rather than the transaction's `fn`. */
-function isDriverError(error: Error): boolean {
-  return typeof (error as { code?: unknown }).code === 'string' && (error as { severity?: unknown }).severity !== undefined;
 }
