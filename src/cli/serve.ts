@@ -77,9 +77,13 @@ export function registerServeCommand(program: Command): void {
       }
       const leaseTtlMs = options.leaseTtlMs === undefined ? undefined : wholeNumber('--lease-ttl-ms', options.leaseTtlMs, 300);
       if (databaseUrl === undefined) await mkdir(dataDir, { recursive: true });
-      const store = await openServeStore(databaseUrl === undefined ? { dataDir } : { databaseUrl }, logger);
+      // The store opens (PGlite in its worker thread, or a PostgreSQL connection) while the runtime starts.
+      const opening = openServeStore(databaseUrl === undefined ? { dataDir } : { databaseUrl }, logger);
       const templates = ['base', ...ENVIRONMENTS.map((name) => environments[name].template)];
-      const runtime = await startSwarmRuntime({ sandbox, ...(options.broker === undefined ? {} : { brokerUrl: options.broker }), templates, clock, logger });
+      const [store, runtime] = await bothOrNeither(
+        opening,
+        startSwarmRuntime({ sandbox, ...(options.broker === undefined ? {} : { brokerUrl: options.broker }), templates, clock, logger }),
+      );
       const apiKey = options.apiKey ?? process.env.TRADESWARM_API_KEY;
       const placement = `broker: ${runtime.placement().broker}; sandboxes: ${options.cloudUrl ?? options.sandbox}`;
       const pointCli = (url: string): string[] => [
@@ -195,6 +199,19 @@ async function openServeStore(where: { readonly dataDir: string } | { readonly d
     }
     throw error;
   }
+}
+
+/**
+ * Waits for both; when either fails, closes the other once it is up and throws the failure (the first
+ * one's when both fail), so nothing half-started (a broker, a store's lock on its data dir) outlives a
+ * start that failed.
+ */
+async function bothOrNeither<A extends { close(): Promise<void> }, B extends { close(): Promise<void> }>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  if (a.status === 'fulfilled') await a.value.close().catch(() => undefined);
+  if (b.status === 'fulfilled') await b.value.close().catch(() => undefined);
+  throw (a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) as Error;
 }
 
 /** Where agents run: `--cloud-url` (an E2B-compatible API at that URL, keyed by E2B_API_KEY), else `--sandbox`. */
