@@ -19,6 +19,9 @@
 //   what a deployment that runs for days adds per step. Not part of a run without --only.
 // `npm run bench:controlplane [-- --quick] [-- --only restart|api|memory|longrun]`; results in
 // bench/results/controlplane.json (controlplane-<ids>.json with --only). Timing never fails it.
+// To compare two builds' restarts: `-- --only restart --scenario 5x5 --placement external --kills 8
+// --alternate <another checkout, built>` restarts serve from this checkout and from the other one in
+// turn (ABAB…) on the same data dir, and gives each build's medians.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,10 +36,15 @@ import { BENCH_BAR_COUNT, type EventRecord, type View, api, specYaml } from './l
 import { summarize } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
+/** The value of `--name value`, if given. */
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index < 0 ? undefined : process.argv[index + 1];
+}
 /** `--only a,b`: the ids of the sections to run (all when absent). */
 const only = ((): ReadonlySet<string> | undefined => {
-  const index = process.argv.indexOf('--only');
-  return index < 0 ? undefined : new Set((process.argv[index + 1] ?? '').split(',').filter((id) => id.length > 0));
+  const ids = flag('--only');
+  return ids === undefined ? undefined : new Set(ids.split(',').filter((id) => id.length > 0));
 })();
 
 const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
@@ -45,11 +53,21 @@ const BAR_COUNT = BENCH_BAR_COUNT;
 const POLL_MS = 20;
 /** Where the agents run: in serve's embedded broker and cloud, or in a `cloud serve` and `broker` of their own. */
 type Placement = 'embedded' | 'external';
-/** Restart scenarios: deployments × agents each, and SIGKILLs one after another on the same data dir; each with both placements. */
-const RESTART_SCENARIOS: ReadonlyArray<{ readonly deployments: number; readonly agents: 2 | 5; readonly kills: number }> = quick
-  ? [{ deployments: 1, agents: 2, kills: 1 }, { deployments: 5, agents: 2, kills: 1 }, { deployments: 5, agents: 5, kills: 1 }]
-  : [{ deployments: 1, agents: 2, kills: 2 }, { deployments: 5, agents: 2, kills: 2 }, { deployments: 20, agents: 2, kills: 1 }, { deployments: 5, agents: 5, kills: 2 }];
-const PLACEMENTS: readonly Placement[] = ['embedded', 'external'];
+/**
+ * Restart scenarios: deployments × agents each, and SIGKILLs one after another on the same data dir; each with both placements.
+ * `--scenario DxA` (e.g. 5x5): only that scenario; `--kills N`: that many kills in each.
+ */
+const RESTART_SCENARIOS: ReadonlyArray<{ readonly deployments: number; readonly agents: 2 | 5; readonly kills: number }> = (
+  quick
+    ? ([{ deployments: 1, agents: 2, kills: 1 }, { deployments: 5, agents: 2, kills: 1 }, { deployments: 5, agents: 5, kills: 1 }] as const)
+    : ([{ deployments: 1, agents: 2, kills: 2 }, { deployments: 5, agents: 2, kills: 2 }, { deployments: 20, agents: 2, kills: 1 }, { deployments: 5, agents: 5, kills: 2 }] as const)
+)
+  .filter((scenario) => flag('--scenario') === undefined || flag('--scenario') === `${scenario.deployments}x${scenario.agents}`)
+  .map((scenario) => (flag('--kills') === undefined ? scenario : { ...scenario, kills: Number(flag('--kills')) }));
+/** `--placement embedded|external`: only that placement. */
+const PLACEMENTS: readonly Placement[] = (['embedded', 'external'] as const).filter((placement) => flag('--placement') === undefined || flag('--placement') === placement);
+/** `--alternate DIR`: another checkout (built) whose serve restarts every other time, so two builds compare at the same load. */
+const ALTERNATE = flag('--alternate');
 /** How the bench starts `tradeswarm` commands (the built CLI). */
 const COMMAND: TradeswarmCommand = { argv: [process.execPath, 'bin/tradeswarm.js'], cwd: REPOSITORY };
 /** Steps every deployment closes before serve is killed (and between kills). */
@@ -118,10 +136,10 @@ function configFile(folder: string): string {
 }
 
 /** Starts `tradeswarm serve` on an OS-chosen port (on `external`'s cloud and broker when given); resolves once it printed its address. */
-async function startServe(dataDir: string, config: string, external?: External): Promise<Serve> {
+async function startServe(dataDir: string, config: string, external?: External, repository = REPOSITORY): Promise<Serve> {
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, ['bin/tradeswarm.js', 'serve', '--port', '0', '--data-dir', dataDir, '--config', config, ...(external?.args ?? [])], {
-    cwd: REPOSITORY,
+    cwd: repository,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'warn', ...external?.env },
   });
@@ -252,6 +270,8 @@ function untilTrading(serve: Serve, count: number, steps: number): Promise<View[
 /** One SIGKILL and restart, measured. */
 interface RestartSample {
   readonly placement: Placement;
+  /** The checkout the restarted serve ran from. */
+  readonly build: string;
   readonly deployments: number;
   readonly agents: number;
   /** Agents whose running process the new serve adopted (the rest were deployed again). */
@@ -269,11 +289,19 @@ interface RestartSample {
   readonly perDeploymentMs: number[];
 }
 
-async function restartOnce(serve: Serve, dataDir: string, config: string, names: readonly string[], agents: number, external?: External): Promise<{ serve: Serve; sample: RestartSample }> {
+async function restartOnce(
+  serve: Serve,
+  dataDir: string,
+  config: string,
+  names: readonly string[],
+  agents: number,
+  external: External | undefined,
+  build: string,
+): Promise<{ serve: Serve; sample: RestartSample }> {
   const killedAtWall = Date.now();
   const killedAt = await killServe(serve);
   const exitedAt = performance.now();
-  const next = await startServe(dataDir, config, external);
+  const next = await startServe(dataDir, config, external, build);
   // The value stored at the kill is the step the deployment's `resumed` event names.
   const resumedStep = new Map<string, number>();
   for (const name of names) {
@@ -305,6 +333,7 @@ async function restartOnce(serve: Serve, dataDir: string, config: string, names:
     serve: next,
     sample: {
       placement: external === undefined ? 'embedded' : 'external',
+      build,
       deployments: names.length,
       agents,
       adopted,
@@ -332,7 +361,10 @@ async function measureRestart(): Promise<BenchRow[]> {
     for (const placement of PLACEMENTS) {
       const own = await restartScenario(scenario, placement);
       samples.push(...own);
-      rows.push(...restartRows(scenario, placement, own));
+      for (const build of [REPOSITORY, ...(ALTERNATE === undefined ? [] : [ALTERNATE])]) {
+        const built = own.filter((sample) => sample.build === build);
+        rows.push(...restartRows(scenario, placement, built, ALTERNATE === undefined ? '' : ` [${build === REPOSITORY ? 'this build' : `build in ${build}`}]`));
+      }
     }
   }
   details.restart = {
@@ -367,7 +399,8 @@ async function restartScenario(scenario: (typeof RESTART_SCENARIOS)[number], pla
           const floor = Math.max(...before.map((view) => view.steps));
           await untilTrading(serve, scenario.deployments, floor + STEPS_BEFORE_KILL);
         }
-        const result = await restartOnce(serve, dataDir, config, names, scenario.agents, external);
+        const build = ALTERNATE !== undefined && kill % 2 === 1 ? ALTERNATE : REPOSITORY;
+        const result = await restartOnce(serve, dataDir, config, names, scenario.agents, external, build);
         serve = result.serve;
         own.push(result.sample);
         process.stdout.write(`restart ${placement} ${scenarioTitle(scenario)}, kill ${kill + 1}: ${JSON.stringify(result.sample)}\n`);
@@ -386,11 +419,11 @@ function scenarioTitle(scenario: (typeof RESTART_SCENARIOS)[number]): string {
 }
 
 /** The rows of one scenario and placement: medians of its kills, broken down. */
-function restartRows(scenario: (typeof RESTART_SCENARIOS)[number], placement: Placement, own: readonly RestartSample[]): BenchRow[] {
-  const title = `${placement === 'embedded' ? 'embedded broker and cloud (baseline)' : 'external broker and cloud'}, ${scenarioTitle(scenario)}`;
+function restartRows(scenario: (typeof RESTART_SCENARIOS)[number], placement: Placement, own: readonly RestartSample[], build: string): BenchRow[] {
+  const title = `${placement === 'embedded' ? 'embedded broker and cloud (baseline)' : 'external broker and cloud'}, ${scenarioTitle(scenario)}${build}`;
   const mid = (pick: (sample: RestartSample) => number): number => median(own.map(pick));
   const killToTrading = mid((sample) => sample.killToTradingMs);
-  const scope = scenario.kills === 1 ? '' : ` (median of ${scenario.kills} kills)`;
+  const scope = own.length === 1 ? '' : ` (median of ${own.length} kills)`;
   const target = scenario.deployments === 5 && scenario.agents === 5;
   return [
     { name: `restart, ${title}: SIGKILL → serve exited (reaped)${scope}`, value: { amount: mid((sample) => sample.killToExitMs), unit: 'ms' } },
