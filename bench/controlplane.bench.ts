@@ -395,9 +395,13 @@ async function restartScenario(scenario: (typeof RESTART_SCENARIOS)[number], pla
       await untilTrading(serve, scenario.deployments, STEPS_BEFORE_KILL);
       for (let kill = 0; kill < scenario.kills; kill++) {
         if (kill > 0) {
-          const before = await api<View[]>(serve, 'GET', '/v1/deployments');
-          const floor = Math.max(...before.map((view) => view.steps));
-          await untilTrading(serve, scenario.deployments, floor + STEPS_BEFORE_KILL);
+          // Each deployment STEPS_BEFORE_KILL steps past its own count: they trade at their own pace, so
+          // the slowest would rarely catch up with the fastest's count plus that within WAIT_LIMIT_MS.
+          const before = new Map((await api<View[]>(serve, 'GET', '/v1/deployments')).map((view) => [view.name, view.steps]));
+          await pollUntil(serve, `every deployment to trade ${STEPS_BEFORE_KILL} more steps`, (views) =>
+            views.length === scenario.deployments &&
+            views.every((view) => view.state === 'running' && view.agents.healthy === view.agents.total && view.steps >= (before.get(view.name) ?? 0) + STEPS_BEFORE_KILL),
+          );
         }
         const build = ALTERNATE !== undefined && kill % 2 === 1 ? ALTERNATE : REPOSITORY;
         const result = await restartOnce(serve, dataDir, config, names, scenario.agents, external, build);
