@@ -173,8 +173,6 @@ describeServerBacked(POSTGRES, 'two tradeswarm serve on one PostgreSQL', () => {
       );
       // The times are printed above, not checked: timing never fails a test (a busy machine took 37 s once);
       // `npm run bench:failover -- --only control-plane` measures them.
-      expect(killToStep).toBeGreaterThan(0);
-      expect(pauseToStep).toBeGreaterThan(0);
     },
     300_000,
   );
