@@ -315,7 +315,8 @@ describe('the control plane over HTTP', () => {
           const data = /^data: (.*)$/m.exec(frame)?.[1];
           if (event !== undefined && data !== undefined) changes.push({ event, data: JSON.parse(data) as (typeof changes)[number]['data'] });
         }
-        if (changes.some((change) => change.event === 'state' && change.data.state === 'complete')) return;
+        // A deployment's last record is its 'ended' event, written after its final state.
+        if (changes.some((change) => change.event === 'event' && change.data.event?.kind === 'ended')) return;
       }
     })();
     expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml('streamed', 120), baseDir: '/', env: 'dev' })).status).toBe(201);
