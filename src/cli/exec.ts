@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
@@ -8,6 +9,7 @@ import {
   createExecMcpServer,
   TemplateNotFoundError,
   createExecService,
+  defaultConcurrency,
   execRoutes,
   type ExecRequest,
   type ExecResult,
@@ -31,6 +33,15 @@ const ALLOW_INTERNET_HELP =
   "let executed code use the network: on the local cloud this machine's, loopback included (this service, the local cloud's API, " +
   'anything on 127.0.0.1); on E2B cloud the internet. Off by default: code gets no network';
 
+const CONCURRENCY_FLAG = '--concurrency';
+
+/** A flag's value as a whole number >= 1, else an error naming the flag. */
+function countFlag(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1) throw new InvalidInputError(flag, `must be a whole number >= 1, got ${JSON.stringify(value)}`);
+  return number;
+}
+
 /** Which template the sandboxes are made from: the flag, else the variable E2B's tools read. */
 const TEMPLATE_FLAG = '--template';
 const TEMPLATE_ENV = 'E2B_TEMPLATE_ID';
@@ -49,7 +60,7 @@ function templateChoice(given: string | undefined): { template: string; source: 
  * embedded local cloud, or E2B cloud with `E2B_API_KEY` (and `E2B_DOMAIN`, read by the SDK). A template
  * the provider does not have is reported under the flag or variable that named it.
  */
-async function startService(choice: SandboxChoice, extra: Pick<ExecServiceOptions, 'pool'> = {}): Promise<ExecService> {
+async function startService(choice: SandboxChoice, extra: Pick<ExecServiceOptions, 'pool' | 'queue'> = {}): Promise<ExecService> {
   const sandbox = parseSandboxFlag(choice.sandbox);
   const template = templateChoice(choice.template);
   const options: ExecServiceOptions = {
@@ -199,8 +210,14 @@ export function registerExecCommands(program: Command): void {
     .option('--sandbox <where>', 'local (embedded local cloud) or e2b (E2B_API_KEY)', 'local')
     .option(`${TEMPLATE_FLAG} <template>`, TEMPLATE_HELP)
     .option(ALLOW_INTERNET_FLAG, ALLOW_INTERNET_HELP)
-    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; template?: string; allowInternetAccess?: boolean }) => {
-      const service = await startService(options);
+    .option(
+      `${CONCURRENCY_FLAG} <n>`,
+      'executions that run at once; the local cloud keeps twice as many sandboxes warm and listens once this many are ready ' +
+        `(default: ${defaultConcurrency('local', availableParallelism())} here for the local cloud, which follows the cores; ${defaultConcurrency('e2b', availableParallelism())} for E2B, its rate limits)`,
+      (value) => countFlag(CONCURRENCY_FLAG, value),
+    )
+    .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; template?: string; allowInternetAccess?: boolean; concurrency?: number }) => {
+      const service = await startService(options, options.concurrency === undefined ? {} : { queue: { concurrency: options.concurrency } });
       const apiKey = options.apiKey ?? process.env.TRADESWARM_EXEC_API_KEY;
       const app = createApp({ name: 'tradeswarm exec serve', ...(apiKey ? { apiKey } : {}) });
       await app.register(execRoutes, { service });

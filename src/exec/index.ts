@@ -1,5 +1,6 @@
 export {
   createExecService,
+  defaultConcurrency,
   EXEC_TEMPLATE,
   EXEC_BUILD_TAG,
   type ExecService,

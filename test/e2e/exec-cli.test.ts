@@ -64,17 +64,22 @@ describe('tradeswarm exec', () => {
     }
   });
 
-  it('serves HTTP with `exec serve`, and `exec --url` sends code to it', { timeout: 60_000 }, async () => {
-    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--api-key', 'k-e2e'], { cwd: repository });
+  // --concurrency 2: the server listens once 2 sandboxes are ready, not the 12 of the default here, which took
+  // more than a minute on a machine loaded by the rest of the suite.
+  it('serves HTTP with `exec serve`, and `exec --url` sends code to it', async () => {
+    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--api-key', 'k-e2e', '--concurrency', '2'], { cwd: repository });
     try {
       let printed = '';
       server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 60_000);
+      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 90_000);
       const url = /listening on (http:\/\/\S+)/.exec(printed)![1]!;
       const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', url, '--api-key', 'k-e2e', '-c', 'sum(range(101))'], { cwd: repository });
       expect(stdout).toBe('5050\n');
       const refused = await fetch(`${url}/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"1"}' });
       expect(refused.status).toBe(401);
+      const badFlag = await run(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--concurrency', '0'], { cwd: repository }).catch((error: unknown) => error as { code: number; stderr: string });
+      expect(badFlag).toMatchObject({ code: 1 });
+      expect((badFlag as { stderr: string }).stderr).toMatch(/--concurrency: must be a whole number >= 1, got "0"/);
     } finally {
       server.kill('SIGTERM');
       await once(server, 'exit');
@@ -100,11 +105,11 @@ describe('the template of the sandboxes: --template, else E2B_TEMPLATE_ID', () =
   });
 
   it('exec serve and mcp make theirs from it too', async () => {
-    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0'], { cwd: repository, env: { ...process.env, E2B_TEMPLATE_ID: 'code-interpreter-v1' } });
+    const server = spawn(process.execPath, ['bin/tradeswarm.js', 'exec', 'serve', '--port', '0', '--concurrency', '1'], { cwd: repository, env: { ...process.env, E2B_TEMPLATE_ID: 'code-interpreter-v1' } });
     try {
       let printed = '';
       server.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 30_000);
+      await waitFor(() => /listening on (http:\/\/\S+)/.test(printed), 'the server to print its address', 60_000);
       const url = /listening on (http:\/\/\S+)/.exec(printed)![1]!;
       const { stdout } = await run(process.execPath, ['bin/tradeswarm.js', 'exec', '--url', url, '-c', TEMPLATE_OF_SANDBOX], { cwd: repository });
       expect(stdout).toBe("'code-interpreter-v1'\n");
@@ -120,7 +125,7 @@ describe('the template of the sandboxes: --template, else E2B_TEMPLATE_ID', () =
     } finally {
       await client.close();
     }
-  }, 60_000);
+  });
 });
 
 describe('tradeswarm mcp', () => {
