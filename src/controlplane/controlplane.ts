@@ -20,7 +20,7 @@ export interface ControlPlaneOptions {
   readonly environments: Environments;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** How often what is older than each environment's retention is pruned from the store. @default 3_600_000 (hourly), first at start */
+  /** How often what is older than each environment's retention is pruned from the store. @default 3_600_000 (hourly), first a minute after start (resuming comes first) */
   readonly pruneEveryMs?: number;
   /**
    * The lease this server leads under, when several servers share the store (see `LeaderElection`):
@@ -115,6 +115,9 @@ interface Live {
 
 const DEFAULT_TEMPLATE = 'base';
 
+/** The retention job's first run after a start: once the deployments resumed and traded a while, not in their way. */
+const FIRST_PRUNE_AFTER_MS = 60_000;
+
 /**
  * The control plane of `tradeswarm serve` (DESIGN decisions 9 and 10): deployments are records in
  * the store and run until stopped; each closes every step into the store before the next is
@@ -149,28 +152,39 @@ export class ControlPlane {
     // Their agents hear from this server at once, not only once their turn to resume comes.
     const hold = new ControlBeatHold({ bus: options.runtime.bus, clock: options.clock, swarmIds: resuming.map((record) => record.id) });
     try {
-      await plane.#prune();
-      for (const record of resuming) {
-        // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
-        if (plane.#closing) break;
-        try {
-          await plane.#launch(record, true);
-        } catch (error) {
-          hold.release(record.id);
-          if (isLeaseLostError(error)) {
-            await plane.stepDown(error.reason);
-            throw error;
-          }
-          options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
-          await plane.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
-          await plane.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
-        }
+      // All at once: each waits mostly for its reads from the store and parses its spec meanwhile.
+      const outcomes = await Promise.allSettled(resuming.map((record) => plane.#resume(record, hold)));
+      const lost = outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as unknown) : undefined)).find(isLeaseLostError);
+      if (lost !== undefined) {
+        await plane.stepDown(lost.reason);
+        throw lost;
       }
     } finally {
       // Every resumed deployment beats by itself from its start on.
       hold.close();
     }
+    // Resuming comes first: the retention job's first run waits, then runs every hour.
+    if (!plane.#closing) plane.#pruneTimer = options.clock.setTimeout(() => void plane.#prune(), FIRST_PRUNE_AFTER_MS);
     return plane;
+  }
+
+  /**
+   * Resumes one deployment the store says is running. One that cannot be resumed (its spec's data is
+   * gone, say) is marked failed with the reason.
+   * @throws LeaseLostError when the fence refused a write: the caller steps down.
+   */
+  async #resume(record: DeploymentRecord, hold: ControlBeatHold): Promise<void> {
+    // Stepped down meanwhile (a resumed deployment's step was refused): the leader resumes the rest.
+    if (this.#closing) return;
+    try {
+      await this.#launch(record, true);
+    } catch (error) {
+      hold.release(record.id);
+      if (isLeaseLostError(error)) throw error;
+      this.#options.logger.error({ deployment: record.name, err: errorMessage(error) }, 'a deployment could not be resumed');
+      await this.#repo.setState(record.id, { state: 'failed', desired: 'stopped', error: `could not be resumed: ${errorMessage(error)}` });
+      await this.#repo.appendEvent(record.id, { kind: 'failed', detail: `could not be resumed: ${errorMessage(error)}` });
+    }
   }
 
   /**
@@ -467,8 +481,16 @@ export class ControlPlane {
     // A synthetic market is made as the feed reads it: resumed at step k, k bars are made, not the whole market.
     const spec = parsed ?? (await parseSwarmSpecText(stored.specYaml, `deployment ${record.name}`, stored.baseDir, { streamData: true }));
     const replay = resuming ? await this.#repo.replayOf(record.id) : null;
-    if (resuming) this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
     const feed: Feed = await openSwarmFeed({ spec, swarmId: record.id, bus: runtime.bus, clock, logger: logger.child({ deployment: record.name, part: 'feed' }), ...(replay === null ? {} : { from: replay.snapshot.position }) });
+    // Checked here, where it is registered below without an await between: deployments resume at once.
+    if (resuming) {
+      try {
+        this.#checkCapacity(env, sandboxesOf(spec, record.replicas));
+      } catch (error) {
+        await feed.close().catch(() => undefined);
+        throw error;
+      }
+    }
     const tiers = this.#tiersOf(spec, env);
     const launcher = runtime.launcher({
       swarmId: record.id,
