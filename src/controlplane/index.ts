@@ -16,6 +16,6 @@ export {
 export { CapacityError, DeploymentNameTakenError, DeploymentNotFoundError, NotLeaderError, TierNotAllowedError, type LeaderPointer } from './errors.js';
 export { ElectedControlPlane, type ElectedControlPlaneOptions, type RoleChange, type ServerRole, type ServerHealth } from './leadership.js';
 export { ControlPlane, type ControlPlaneOptions, type DeployRequest, type DeploymentView, type DeploymentStatus } from './controlplane.js';
-export { type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
+export { ControlPlaneRepository, type EventRecord, type OrderRecord, type FillRecord, type StoreChange } from './repository.js';
 export { controlPlaneRoutes, controlPlaneErrorStatus, type ControlPlaneRoutesOptions } from './http.js';
 export { type AgentLogLine } from './agentlogs.js';
