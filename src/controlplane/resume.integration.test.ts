@@ -29,7 +29,7 @@ describe('ControlPlane.start', () => {
     await broker?.close();
   });
 
-  it("beats on every resumable deployment's topic before resuming them, one after the other", async () => {
+  it("beats on every resumable deployment's topic before resuming them, and marks each that cannot be resumed failed", async () => {
     store = await openStore({ dataDir: 'memory' });
     broker = createMemoryBroker({ logger: silentLogger });
     const clock = new ManualClock(Date.UTC(2026, 11, 7));
