@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError } from 'fastify';
-import { InvalidInputError, SystemClock, createLogger, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
+import { InvalidInputError, SystemClock, createLogger, errorChain, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { createEnvdRouter, isSignableFileRequest, refuseSignature, signedWith } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
@@ -290,7 +290,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
   });
   app.setErrorHandler((error: FastifyError | LocalCloudError, _request, reply) => {
-    if (error instanceof LocalCloudError) return reply.code(error.status).send({ code: error.status, message: error.message });
+    // A 5xx is a fault of ours: logged with its cause, which the answer does not carry.
+    if (error instanceof LocalCloudError) {
+      if (error.status >= 500) logger.error({ err: error, cause: errorChain(error.cause) }, 'API request failed');
+      return reply.code(error.status).send({ code: error.status, message: error.message });
+    }
     const status = error.statusCode ?? API_STATUS.internal;
     if (status >= 500) logger.error({ err: error }, 'API request failed');
     return reply.code(status).send({ code: status, message: error.message });

@@ -2,6 +2,7 @@ import {
   InvalidInputError,
   SystemClock,
   createLogger,
+  errorChain,
   errorMessage,
   randomId,
   wholeNumber,
@@ -751,7 +752,8 @@ export class SandboxPool<S extends PoolSandbox = Sandbox> {
     } catch (error) {
       this.creating--;
       this.counts.failedCreations++;
-      this.logger.warn({ template, error: errorMessage(error) }, 'could not create a sandbox');
+      // The whole chain, and what threw: an SDK error's own message ("500 Internal Server Error") rarely says why.
+      this.logger.warn({ template, error: errorChain(error), kind: error instanceof Error ? error.name : typeof error }, 'could not create a sandbox');
       this.creationFailed({ reason: 'create-failed', cause: error });
       return;
     }
