@@ -153,6 +153,8 @@ async function startServe(dataDir: string, config: string, external?: External, 
       if (match !== null) resolve(match[1] as string);
     });
     child.once('exit', (code, signal) => reject(new Error(`serve exited (${signal ?? code}) before listening: ${stderr}`)));
+    // A serve that never says it listens (one such hang was seen, cause unknown) ends the bench with what it printed.
+    setTimeout(() => reject(new Error(`serve (pid ${child.pid}) did not print its address within ${WAIT_LIMIT_MS} ms; its stdout: ${stdout}; its stderr: ${stderr}`)), WAIT_LIMIT_MS).unref();
   });
   const serve: Serve = { child, pid: child.pid!, url, spawnedAt, listeningAt: performance.now(), stderr: () => stderr };
   servers.add(serve);

@@ -35,13 +35,24 @@ export function specYaml(seed: number, agents: 2 | 5, options: { readonly barCou
   ].join('\n');
 }
 
+/** How long a bench waits for one answer of serve's API. */
+const API_TIMEOUT_MS = 120_000;
+
 /** Calls serve's API; throws with the status and body on an error answer. */
 export async function api<T>(serve: { readonly url: string }, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const response = await fetch(new URL(path, serve.url), {
-    method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
+  let text: string;
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, serve.url), {
+      method,
+      // A request serve never answers fails the bench, naming it, instead of holding it for ever.
+      signal: AbortSignal.timeout(API_TIMEOUT_MS),
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    text = await response.text();
+  } catch (error) {
+    throw new Error(`${method} ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
 }
