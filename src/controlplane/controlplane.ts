@@ -118,6 +118,9 @@ const DEFAULT_TEMPLATE = 'base';
 /** The retention job's first run after a start: once the deployments resumed and traded a while, not in their way. */
 const FIRST_PRUNE_AFTER_MS = 60_000;
 
+/** How many of its latest events `status` shows. */
+const STATUS_EVENTS = 20;
+
 /**
  * The control plane of `tradeswarm serve` (DESIGN decisions 9 and 10): deployments are records in
  * the store and run until stopped; each closes every step into the store before the next is
@@ -137,7 +140,8 @@ export class ControlPlane {
 
   private constructor(options: ControlPlaneOptions) {
     this.#options = options;
-    this.#repo = new ControlPlaneRepository(options.store, () => options.clock.now(), options.fence);
+    // This server is the store's only writer of deployments while it runs them: `ps` and `status` read them from memory.
+    this.#repo = new ControlPlaneRepository(options.store, () => options.clock.now(), options.fence, { cache: true });
   }
 
   /**
@@ -222,7 +226,6 @@ export class ControlPlane {
     const view = await this.#view(record);
     const live = this.#live.get(record.id);
     const snapshot = live?.deployment.toJSON();
-    const events = await this.#repo.events(record.id, { limit: 10_000 });
     return {
       ...view,
       // In the plan's order, whichever agent came up first.
@@ -240,7 +243,7 @@ export class ControlPlane {
         }))
         .sort((a, b) => planIndex(live, a.id) - planIndex(live, b.id)),
       positions: await this.#repo.positions(record.id),
-      events: events.slice(-20),
+      events: await this.#repo.latestEvents(record.id, STATUS_EVENTS),
       report: await this.#repo.report(record.id),
     };
   }
@@ -401,6 +404,8 @@ export class ControlPlane {
         await live.done;
       }),
     );
+    // The next server to lead may write what this one has in memory.
+    this.#repo.dropCache();
   }
 
   /**
@@ -411,6 +416,8 @@ export class ControlPlane {
    */
   async stepDown(reason: string): Promise<void> {
     this.#closing = true;
+    // The leader writes the deployments now: what this server kept of them is out of date.
+    this.#repo.dropCache();
     if (this.#pruneTimer !== undefined) this.#options.clock.clearTimeout(this.#pruneTimer);
     await Promise.all(
       [...this.#live.values()].map(async (live) => {

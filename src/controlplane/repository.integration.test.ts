@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ManualClock } from '../core/index.js';
+import { describeServerBacked, probeTcp } from '../../test/fixtures/servers.js';
+import { ManualClock, randomId } from '../core/index.js';
 import { LeaderElection, isLeaseLostError } from '../health/index.js';
 import { type Store, openStore } from '../store/index.js';
 import type { ClosedStep, DeploymentSnapshot } from '../swarm/index.js';
@@ -7,6 +8,8 @@ import { DeploymentNameTakenError } from './errors.js';
 import { ControlPlaneRepository } from './repository.js';
 
 const DAY = 86_400_000;
+const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const POSTGRES = await probeTcp('PostgreSQL at 127.0.0.1:5432', '127.0.0.1', 5432);
 
 /** A closed step as a deployment journals it, with one order and its fill. */
 function step(index: number, deployment: string): ClosedStep {
@@ -146,5 +149,103 @@ describe('the control plane repository', () => {
     expect((await leader.list())[0]).toMatchObject({ closedSteps: 2, orders: 2 });
     await b.close();
     await a.close();
+  });
+});
+
+/** What a repository answers of every deployment: its record (by list and by find), positions, latest events and report. */
+async function answers(repo: ControlPlaneRepository): Promise<unknown[]> {
+  return Promise.all(
+    (await repo.list()).map(async (record) => ({ record, byName: await repo.find(record.name), byId: await repo.find(record.id), positions: await repo.positions(record.id), events: await repo.latestEvents(record.id, 20), report: await repo.report(record.id) })),
+  );
+}
+
+/**
+ * A repository that keeps the deployments' rows in memory answers as the store does, after every kind
+ * of write (those of one deployment at once too, and one that fails), and so does a new one on the
+ * same store (a restart). `open` gives a fresh store; `dispose` removes it.
+ */
+function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; readonly dispose: () => Promise<void> }>): void {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  let now = Date.UTC(2026, 11, 1);
+  beforeEach(async () => {
+    ({ store, dispose } = await open());
+    now = Date.UTC(2026, 11, 1);
+  });
+  afterEach(async () => {
+    await dispose();
+  });
+
+  it('answers as the store does after creates, steps, states, replicas, settlements, a failed step, a prune and a restart', async () => {
+    const plain = new ControlPlaneRepository(store, () => now);
+    // Written before the cache read anything.
+    await plain.create({ id: 'old', name: 'old', env: 'dev' }, { specYaml: 'name: old', baseDir: '/' });
+    await plain.journalOf('old').stepClosed(step(0, 'old'));
+    await plain.setState('old', { state: 'complete', desired: 'stopped', report: { finalEquity: 99_999.5 } });
+    const cached = new ControlPlaneRepository(store, () => now, undefined, { cache: true });
+    expect(await answers(cached)).toEqual(await answers(plain));
+
+    now += DAY;
+    await cached.create({ id: 'd1', name: 'one', env: 'dev' }, { specYaml: 'name: one', baseDir: '/' });
+    await cached.create({ id: 'd2', name: 'two', env: 'prod' }, { specYaml: 'name: two', baseDir: '/' });
+    for (let i = 0; i < 3; i++) await cached.journalOf('d1').stepClosed(step(i, 'd1'));
+    await cached.appendEvent('d2', { kind: 'deployed', detail: 'deployed to prod' });
+    expect(await answers(cached)).toEqual(await answers(plain));
+    // More events than status shows, some of them at once.
+    for (let i = 0; i < 20; i++) await cached.appendEvent('d1', { kind: 'health', step: i, agentId: 'a', detail: `check ${i}` });
+    await Promise.all([cached.appendEvent('d1', { kind: 'scaled' }), cached.swarmEvent('d1', { kind: 'lost', atStep: 3, agent: 'a', detail: 'no heartbeat' })]);
+    // Writes of one deployment at once, and of another beside them.
+    await Promise.all([
+      cached.journalOf('d1').stepClosed(step(3, 'd1')),
+      cached.setState('d1', { state: 'draining', desired: 'stopped' }),
+      cached.setReplicas('d1', { a: 2 }),
+      cached.journalOf('d2').stepClosed(step(0, 'd2')),
+      cached.setState('d2', { state: 'running' }),
+    ]);
+    expect((await cached.find('one'))?.replicas).toEqual({ a: 2 });
+    expect(await answers(cached)).toEqual(await answers(plain));
+
+    await expect(cached.journalOf('d1').stepClosed(step(3, 'd1'))).rejects.toThrow();
+    expect(await answers(cached)).toEqual(await answers(plain));
+
+    await cached.settle('d1', { step: 4, fills: [{ clientOrderId: 'settle', symbol: 'AAA', side: 'sell', quantity: 4, price: 1.2, fee: 0, timeMs: 4 }], positions: [], equity: 0.1 + 0.2 });
+    await cached.setState('d1', { state: 'stopped', desired: 'stopped', error: 'stopped on request', report: { finalEquity: 0.1 + 0.2, trades: [] } });
+    expect(await cached.report('d2')).toBeNull();
+    expect((await cached.latestEvents('d1', 3)).map((event) => event.kind).sort()).toEqual(['health', 'lost', 'scaled']);
+    expect(await answers(cached)).toEqual(await answers(plain));
+
+    now += 2 * DAY;
+    expect((await cached.prune({ dev: DAY, staging: DAY, prod: DAY }, now)).deployments).toBe(2);
+    expect((await cached.list()).map((record) => record.id)).toEqual(['d2']);
+    expect(await cached.find('old')).toBeUndefined();
+    expect(await answers(cached)).toEqual(await answers(plain));
+
+    const restarted = new ControlPlaneRepository(store, () => now, undefined, { cache: true });
+    expect(await answers(restarted)).toEqual(await answers(plain));
+    // One that dropped its cache reads the store: what another server wrote shows.
+    await plain.setState('d2', { state: 'failed', desired: 'stopped' });
+    restarted.dropCache();
+    expect((await restarted.find('d2'))?.state).toBe('failed');
+  });
+}
+
+describe('the control plane repository with its cache, on PGlite', () => {
+  cachedRepositoryContract(async () => {
+    const store = await openStore({ dataDir: 'memory' });
+    return { store, dispose: () => store.close() };
+  });
+});
+
+describeServerBacked(POSTGRES, 'the control plane repository with its cache, on PostgreSQL', () => {
+  cachedRepositoryContract(async () => {
+    const schema = `repo_test_${randomId(10).toLowerCase()}`;
+    const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 4 });
+    return {
+      store,
+      dispose: async () => {
+        await store.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await store.close();
+      },
+    };
   });
 });

@@ -3,6 +3,7 @@ import type { WriteFence } from '../health/index.js';
 import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
 import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, StoredStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
+import { type CachedRow, EventTails, type PositionRecord, RecordCache } from './recordcache.js';
 
 /** What the store keeps of a deployment (its row). */
 export interface DeploymentRecord {
@@ -107,6 +108,10 @@ function deploymentOf(row: Row): DeploymentRecord {
   };
 }
 
+function eventOf(row: Row): EventRecord {
+  return { id: num(row.id), atMs: num(row.at_ms), step: row.step === null ? null : num(row.step), kind: str(row.kind), agentId: optStr(row.agent_id), detail: optStr(row.detail) };
+}
+
 /** The stored replicas (a JSON object of agent id to count; PGlite and pg both hand jsonb over parsed). */
 function replicasOf(value: unknown): Record<string, number> {
   const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
@@ -114,8 +119,26 @@ function replicasOf(value: unknown): Record<string, number> {
   return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
 }
 
+/** A deployment's columns, and whether it holds a report (for {@link RecordCache}). */
 const DEPLOYMENT_COLUMNS =
-  "id, name, env, spec_version, desired, state, closed_steps, orders_count, fills_count, equity, (report->>'finalEquity')::double precision AS final_equity, error, created_at_ms, updated_at_ms, replicas";
+  "id, name, env, spec_version, desired, state, closed_steps, orders_count, fills_count, equity, (report->>'finalEquity')::double precision AS final_equity, error, created_at_ms, updated_at_ms, replicas, report IS NOT NULL AS has_report";
+
+function cachedRowOf(row: Row): CachedRow<DeploymentRecord> {
+  return { record: deploymentOf(row), hasReport: row.has_report === true };
+}
+
+/** How many of each deployment's latest events a repository with a cache keeps (what `status` shows). */
+const EVENTS_KEPT = 20;
+
+/** Options of {@link ControlPlaneRepository}. */
+export interface ControlPlaneRepositoryOptions {
+  /**
+   * Keep the deployments' rows in memory (see {@link RecordCache}): only for the store's one writer
+   * of them, the leading control plane, which drops the cache when it stops leading
+   * ({@link ControlPlaneRepository.dropCache}). @default false: every read asks the store
+   */
+  readonly cache?: boolean;
+}
 
 /**
  * The control plane's tables, read and written in the shapes the control plane uses. Every write of
@@ -128,6 +151,8 @@ export class ControlPlaneRepository {
   readonly #now: () => number;
   readonly #fence: WriteFence | undefined;
   readonly #watchers = new Set<(change: StoreChange) => void>();
+  #cache: RecordCache<DeploymentRecord> | undefined;
+  #events: EventTails<EventRecord> | undefined;
 
   /** Calls `watcher` with every change once it is stored; returns what stops it. */
   watch(watcher: (change: StoreChange) => void): () => void {
@@ -140,10 +165,47 @@ export class ControlPlaneRepository {
   }
 
   /** @param fence checked inside every write's transaction, when given (see {@link WriteFence}). */
-  constructor(store: Store, now: () => number, fence?: WriteFence) {
+  constructor(store: Store, now: () => number, fence?: WriteFence, options: ControlPlaneRepositoryOptions = {}) {
     this.#store = store;
     this.#now = now;
     this.#fence = fence;
+    this.#cache = options.cache === true ? new RecordCache<DeploymentRecord>() : undefined;
+    this.#events = options.cache === true ? new EventTails<EventRecord>(EVENTS_KEPT) : undefined;
+  }
+
+  /** Stops keeping rows in memory: from now on every read asks the store (another server may write it). */
+  dropCache(): void {
+    this.#cache?.clear();
+    this.#cache = undefined;
+    this.#events?.clear();
+    this.#events = undefined;
+  }
+
+  /**
+   * Runs a write of deployment `id`'s row (see {@link #write}) whose `fn` returns the row as stored;
+   * with a cache, after that row's writes before it, keeping the row (and `positions`, when the
+   * write stored them) once it committed.
+   */
+  async #writeRow(id: string, fn: (db: Queryable) => Promise<Row | undefined>, transaction: boolean, positions?: readonly PositionRecord[]): Promise<Row | undefined> {
+    const cache = this.#cache;
+    if (cache === undefined) return this.#write(fn, transaction);
+    return cache.serial(id, async () => {
+      let row: Row | undefined;
+      try {
+        row = await this.#write(fn, transaction);
+      } catch (error) {
+        cache.forget(id);
+        throw error;
+      }
+      if (row !== undefined) cache.put(cachedRowOf(row));
+      if (positions !== undefined) cache.putPositions(id, positions);
+      return row;
+    });
+  }
+
+  /** Every deployment's row, as stored. */
+  async #rows(): Promise<Array<CachedRow<DeploymentRecord>>> {
+    return (await this.#store.query(`SELECT ${DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at_ms DESC, id COLLATE "C"`)).map(cachedRowOf);
   }
 
   /**
@@ -169,27 +231,34 @@ export class ControlPlaneRepository {
   async create(deployment: { readonly id: string; readonly name: string; readonly env: string }, spec: Omit<SpecRecord, 'version'>): Promise<DeploymentRecord> {
     const now = this.#now();
     try {
-      return await this.#write(async (tx) => {
-        const [row] = await tx.query(
-          `INSERT INTO deployments (id, name, env, spec_version, desired, state, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 1, 'running', 'pending', $4, $4) RETURNING ${DEPLOYMENT_COLUMNS}`,
-          [deployment.id, deployment.name, deployment.env, now],
-        );
-        await tx.query('INSERT INTO deployment_specs (deployment_id, version, spec_yaml, base_dir, created_at_ms) VALUES ($1, 1, $2, $3, $4)', [deployment.id, spec.specYaml, spec.baseDir, now]);
-        return deploymentOf(row as Row);
-      }, true);
+      const row = await this.#writeRow(
+        deployment.id,
+        async (tx) => {
+          const [inserted] = await tx.query(
+            `INSERT INTO deployments (id, name, env, spec_version, desired, state, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 1, 'running', 'pending', $4, $4) RETURNING ${DEPLOYMENT_COLUMNS}`,
+            [deployment.id, deployment.name, deployment.env, now],
+          );
+          await tx.query('INSERT INTO deployment_specs (deployment_id, version, spec_yaml, base_dir, created_at_ms) VALUES ($1, 1, $2, $3, $4)', [deployment.id, spec.specYaml, spec.baseDir, now]);
+          return inserted;
+        },
+        true,
+      );
+      return deploymentOf(row as Row);
     } catch (error) {
       if (isDuplicateError(error)) throw new DeploymentNameTakenError(deployment.name);
       throw error;
     }
   }
 
-  /** Every deployment, newest first. */
+  /** Every deployment, newest first (then by id, in byte order). */
   async list(): Promise<DeploymentRecord[]> {
-    return (await this.#store.query(`SELECT ${DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at_ms DESC, id`)).map(deploymentOf);
+    if (this.#cache !== undefined) return this.#cache.all(() => this.#rows());
+    return (await this.#rows()).map((row) => row.record);
   }
 
   /** The deployment whose id or name is `ref`. */
   async find(ref: string): Promise<DeploymentRecord | undefined> {
+    if (this.#cache !== undefined) return this.#cache.find(ref, () => this.#rows());
     const [row] = await this.#store.query(`SELECT ${DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, [ref]);
     return row === undefined ? undefined : deploymentOf(row);
   }
@@ -202,13 +271,16 @@ export class ControlPlaneRepository {
 
   /** Records where a deployment stands (and, with `desired`, what it is to do). */
   async setState(id: string, change: { readonly state: string; readonly desired?: 'running' | 'stopped'; readonly error?: string | null; readonly report?: unknown }): Promise<void> {
-    await this.#write(
-      (db) =>
-        db.query(
-          `UPDATE deployments SET state = $2, desired = COALESCE($3, desired), error = CASE WHEN $4::boolean THEN $5 ELSE error END,
-             report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1`,
-          [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
-        ),
+    await this.#writeRow(
+      id,
+      async (db) =>
+        (
+          await db.query(
+            `UPDATE deployments SET state = $2, desired = COALESCE($3, desired), error = CASE WHEN $4::boolean THEN $5 ELSE error END,
+             report = COALESCE($6::jsonb, report), updated_at_ms = $7 WHERE id = $1 RETURNING ${DEPLOYMENT_COLUMNS}`,
+            [id, change.state, change.desired ?? null, change.error !== undefined, change.error ?? null, change.report === undefined ? null : JSON.stringify(change.report), this.#now()],
+          )
+        )[0],
       false,
     );
     this.#tell({ type: 'state', deployment: id, state: change.state, desired: change.desired ?? null });
@@ -216,17 +288,23 @@ export class ControlPlaneRepository {
 
   /** Records the replicas an operator set (all of them: what is not named follows the spec again). */
   async setReplicas(id: string, replicas: Readonly<Record<string, number>>): Promise<void> {
-    await this.#write((db) => db.query('UPDATE deployments SET replicas = $2::jsonb, updated_at_ms = $3 WHERE id = $1', [id, JSON.stringify(replicas), this.#now()]), false);
+    await this.#writeRow(id, async (db) => (await db.query(`UPDATE deployments SET replicas = $2::jsonb, updated_at_ms = $3 WHERE id = $1 RETURNING ${DEPLOYMENT_COLUMNS}`, [id, JSON.stringify(replicas), this.#now()]))[0], false);
   }
 
   /** Appends an event to a deployment's history. */
   async appendEvent(id: string, event: { readonly kind: string; readonly step?: number | null; readonly agentId?: string | null; readonly detail?: string | null }): Promise<void> {
     const atMs = this.#now();
+    const events = this.#events;
     const [row] = await this.#write(
       (db) => db.query('INSERT INTO events (deployment_id, at_ms, step, kind, agent_id, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [id, atMs, event.step ?? null, event.kind, event.agentId ?? null, event.detail ?? null]),
       false,
-    );
-    this.#tell({ type: 'event', deployment: id, event: { id: num(row?.id), atMs, step: event.step ?? null, kind: event.kind, agentId: event.agentId ?? null, detail: event.detail ?? null } });
+    ).catch((error: unknown) => {
+      events?.forget(id);
+      throw error;
+    });
+    const stored: EventRecord = { id: num(row?.id), atMs, step: event.step ?? null, kind: event.kind, agentId: event.agentId ?? null, detail: event.detail ?? null };
+    events?.add(id, stored);
+    this.#tell({ type: 'event', deployment: id, event: stored });
   }
 
   /** Events of a deployment after event `afterId`, oldest first. */
@@ -236,7 +314,14 @@ export class ControlPlaneRepository {
       options.afterId ?? 0,
       options.limit ?? 1_000,
     ]);
-    return rows.map((row) => ({ id: num(row.id), atMs: num(row.at_ms), step: row.step === null ? null : num(row.step), kind: str(row.kind), agentId: optStr(row.agent_id), detail: optStr(row.detail) }));
+    return rows.map(eventOf);
+  }
+
+  /** The last `count` events of a deployment, oldest first (from memory with a cache, up to {@link EVENTS_KEPT}). */
+  async latestEvents(id: string, count: number): Promise<EventRecord[]> {
+    const read = async (last: number): Promise<EventRecord[]> =>
+      (await this.#store.query('SELECT id, at_ms, step, kind, agent_id, detail FROM events WHERE deployment_id = $1 ORDER BY id DESC LIMIT $2', [id, last])).map(eventOf).reverse();
+    return this.#events === undefined ? read(count) : this.#events.latest(id, count, read);
   }
 
   /** Orders of a deployment decided on steps from `fromStep`, in the order they were stored. */
@@ -274,17 +359,18 @@ export class ControlPlaneRepository {
     }));
   }
 
-  /** A deployment's open positions, as of its last stored step. */
-  async positions(id: string): Promise<Array<{ readonly symbol: string; readonly quantity: number }>> {
-    const rows = await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [id]);
-    return rows.map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) }));
+  /** A deployment's open positions, as of its last stored step, by symbol in byte order. */
+  async positions(id: string): Promise<PositionRecord[]> {
+    const read = async (): Promise<PositionRecord[]> =>
+      (await this.#store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol COLLATE "C"', [id])).map((row) => ({ symbol: str(row.symbol), quantity: num(row.quantity) }));
+    return this.#cache === undefined ? read() : this.#cache.positions(id, read);
   }
 
   /** The journal a running deployment writes its closed steps to. */
   journalOf(id: string): DeploymentJournal {
     return {
       stepClosed: async (step) => {
-        await this.#write((tx) => this.#writeStep(tx, id, step), true);
+        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step), true, step.fills.length > 0 ? step.account.positions : undefined);
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
       drained: (checkpoints) => this.#write((tx) => this.#writeCheckpoints(tx, id, checkpoints), true),
@@ -304,7 +390,8 @@ export class ControlPlaneRepository {
     }));
   }
 
-  async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<void> {
+  /** @returns the deployment's row as the step left it. */
+  async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<Row | undefined> {
     const now = this.#now();
     await tx.query('INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms, opened) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb)', [
       id,
@@ -332,10 +419,11 @@ export class ControlPlaneRepository {
     }
     await tx.query('INSERT INTO equity (deployment_id, step, time_ms, equity, cash) VALUES ($1, $2, $3, $4, $5)', [id, step.index, step.timeMs, step.account.equity, step.account.cash]);
     await this.#writeCheckpoints(tx, id, step.checkpoints, step.index);
-    await tx.query(
-      "UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', orders_count = orders_count + $5, fills_count = fills_count + $6, equity = $7, updated_at_ms = $4 WHERE id = $1",
+    const [row] = await tx.query(
+      `UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', orders_count = orders_count + $5, fills_count = fills_count + $6, equity = $7, updated_at_ms = $4 WHERE id = $1 RETURNING ${DEPLOYMENT_COLUMNS}`,
       [id, step.index + 1, JSON.stringify(step.snapshot), now, orders, step.fills.length, step.account.equity],
     );
+    return row;
   }
 
   async #writeCheckpoints(tx: Queryable, id: string, checkpoints: ClosedStep['checkpoints'], step?: number): Promise<void> {
@@ -375,11 +463,16 @@ export class ControlPlaneRepository {
    * the fills, after its others, on `step`; its positions and equity as they are now. One transaction.
    */
   async settle(id: string, settlement: { readonly step: number; readonly fills: ClosedStep['fills']; readonly positions: ReadonlyArray<{ readonly symbol: string; readonly quantity: number }>; readonly equity: number }): Promise<void> {
-    await this.#write(async (tx) => {
-      await this.#appendFills(tx, id, settlement.step, settlement.fills);
-      await this.#replacePositions(tx, id, settlement.positions);
-      await tx.query('UPDATE deployments SET fills_count = fills_count + $2, equity = $3, updated_at_ms = $4 WHERE id = $1', [id, settlement.fills.length, settlement.equity, this.#now()]);
-    }, true);
+    await this.#writeRow(
+      id,
+      async (tx) => {
+        await this.#appendFills(tx, id, settlement.step, settlement.fills);
+        await this.#replacePositions(tx, id, settlement.positions);
+        return (await tx.query(`UPDATE deployments SET fills_count = fills_count + $2, equity = $3, updated_at_ms = $4 WHERE id = $1 RETURNING ${DEPLOYMENT_COLUMNS}`, [id, settlement.fills.length, settlement.equity, this.#now()]))[0];
+      },
+      true,
+      settlement.positions,
+    );
   }
 
   /** Appends `fills` after a deployment's others, on `step`, and marks the orders they fill (settlement fills have none). */
@@ -412,6 +505,7 @@ export class ControlPlaneRepository {
 
   /** The report a deployment ended with; `null` while it runs. */
   async report(id: string): Promise<SwarmReport | null> {
+    if (this.#cache?.hasReport(id) === false) return null;
     const [row] = await this.#store.query('SELECT report FROM deployments WHERE id = $1', [id]);
     return (row?.report ?? null) as SwarmReport | null;
   }
@@ -424,12 +518,13 @@ export class ControlPlaneRepository {
    * @returns how many deployments and rows went.
    */
   async prune(retentionMs: Readonly<Record<string, number>>, nowMs: number): Promise<{ readonly deployments: number; readonly rows: number }> {
-    return this.#write(async (tx) => {
-      let deployments = 0;
+    // A prune whose outcome is unknown leaves the cache unsure of which deployments went.
+    const pruned = await this.#write(async (tx) => {
+      const deployments: string[] = [];
       let rows = 0;
       for (const [env, keepMs] of Object.entries(retentionMs)) {
         const before = nowMs - keepMs;
-        deployments += (await tx.query("DELETE FROM deployments WHERE env = $1 AND desired = 'stopped' AND updated_at_ms < $2 RETURNING id", [env, before])).length;
+        for (const row of await tx.query("DELETE FROM deployments WHERE env = $1 AND desired = 'stopped' AND updated_at_ms < $2 RETURNING id", [env, before])) deployments.push(str(row.id));
         const running = "SELECT id FROM deployments WHERE env = $1 AND desired = 'running'";
         rows += (await tx.query(`DELETE FROM events WHERE deployment_id IN (${running}) AND at_ms < $2 RETURNING id`, [env, before])).length;
         rows += (await tx.query(`DELETE FROM orders WHERE deployment_id IN (${running}) AND created_at_ms < $2 RETURNING 1`, [env, before])).length;
@@ -444,7 +539,15 @@ export class ControlPlaneRepository {
         }
       }
       return { deployments, rows };
-    }, true);
+    }, true).catch((error: unknown) => {
+      this.#cache?.clear();
+      this.#events?.clear();
+      throw error;
+    });
+    this.#cache?.remove(pruned.deployments);
+    // Old events of running deployments went too.
+    this.#events?.clear();
+    return { deployments: pruned.deployments.length, rows: pruned.rows };
   }
 
   /** Stores a swarm event as it happens. */

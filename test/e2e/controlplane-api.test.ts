@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, listen } from '../../src/api/index.js';
 import { runBacktest } from '../../src/backtest/index.js';
 import { ENVIRONMENTS } from '../../src/contract/index.js';
-import { ControlPlane, compileEnvironments, controlPlaneRoutes } from '../../src/controlplane/index.js';
+import { ControlPlane, type DeploymentView, compileEnvironments, controlPlaneRoutes } from '../../src/controlplane/index.js';
 import { SystemClock, silentLogger } from '../../src/core/index.js';
 import { type Store, openStore } from '../../src/store/index.js';
 import { type SwarmRuntime, parseSwarmSpecText, startSwarmRuntime } from '../../src/swarm/index.js';
@@ -77,6 +77,20 @@ async function until(app: FastifyInstance, name: string, done: (view: View) => b
 const PATIENCE_MS = 600_000;
 
 const ended = (view: View): boolean => !['pending', 'starting', 'running', 'draining'].includes(view.state);
+
+/** What the store holds of deployment `name`, read with SQL. */
+async function stored(name: string): Promise<{ steps: number; orders: number; fills: number; positions: unknown[]; events: number[] }> {
+  const [row] = await store.query('SELECT id, closed_steps, orders_count, fills_count FROM deployments WHERE name = $1', [name]);
+  const positions = await store.query('SELECT symbol, quantity FROM positions WHERE deployment_id = $1 ORDER BY symbol', [row?.id]);
+  const events = await store.query('SELECT id FROM events WHERE deployment_id = $1 ORDER BY id DESC LIMIT 20', [row?.id]);
+  return {
+    steps: Number(row?.closed_steps),
+    orders: Number(row?.orders_count),
+    fills: Number(row?.fills_count),
+    positions: positions.map((position) => ({ symbol: position.symbol, quantity: Number(position.quantity) })),
+    events: events.map((event) => Number(event.id)).reverse(),
+  };
+}
 
 describe('the control plane over HTTP', () => {
   it('runs a deployment to the end: its stored orders, fills and report are the backtest\'s', async () => {
@@ -377,5 +391,47 @@ swarm: { topology: star }
     const heldFills = (await json<Array<{ clientOrderId: string }>>(app, 'GET', '/v1/deployments/held/fills')).body;
     expect(heldFills.map((fill) => fill.clientOrderId)).toEqual(held.report.fills.map((fill) => fill.clientOrderId));
     await plane.close();
+  }, PATIENCE_MS);
+
+  it('answers ps and status from memory: never ahead of the store while trading, as the store after scale and stop, as a restart reads them', async () => {
+    const { plane, app } = await serving();
+    await plane.deploy({ specYaml: specYaml('cached-kept', 20_000), baseDir: '/', env: 'staging' });
+    await plane.deploy({ specYaml: specYaml('cached-short', 60), baseDir: '/', env: 'dev' });
+
+    // A view read before the store's row is never ahead of it: a step shows once it is stored.
+    await until(app, 'cached-kept', (view) => view.steps >= 30);
+    for (let read = 0; read < 20; read++) {
+      const view = (await plane.list()).find((candidate) => candidate.name === 'cached-kept')!;
+      const row = await stored('cached-kept');
+      expect(view.steps).toBeLessThanOrEqual(row.steps);
+      expect(view.orders).toBeLessThanOrEqual(row.orders);
+      expect(view.fills).toBeLessThanOrEqual(row.fills);
+    }
+
+    await plane.scale('cached-kept', 'all', 1);
+    const stopped = await plane.stop('cached-kept');
+    await until(app, 'cached-short', ended);
+    const kept = await plane.status('cached-kept');
+    const row = await stored('cached-kept');
+    expect(stopped).toMatchObject({ state: 'stopped', desired: 'stopped', steps: row.steps });
+    expect({ steps: kept.steps, orders: kept.orders, fills: kept.fills, positions: kept.positions, events: kept.events.map((event) => event.id) }).toEqual(row);
+    // Health and agent events are observations of timing on a loaded machine: the lifecycle is what is checked here.
+    const lifecycle = ['deployed', 'scaled', 'stop', 'ended'];
+    expect(kept.events.map((event) => event.kind).filter((kind) => lifecycle.includes(kind))).toEqual(lifecycle);
+    expect(kept.report).not.toBeNull();
+    // It ended by itself: its last events may still be being stored, so only its figures are compared.
+    const short = await plane.status('cached-short');
+    const { events: _events, ...shortRow } = await stored('cached-short');
+    expect({ steps: short.steps, orders: short.orders, fills: short.fills, positions: short.positions }).toEqual(shortRow);
+    // The other tests' deployments on this store may be resumed by the next start: only these two are compared.
+    const ours = async (of: ControlPlane): Promise<DeploymentView[]> => (await of.list()).filter((view) => view.name.startsWith('cached-'));
+    const list = await ours(plane);
+    expect(list.map((view) => view.name)).toEqual(['cached-short', 'cached-kept']);
+    await plane.close();
+
+    const restarted = await ControlPlane.start({ store, runtime, environments, clock, logger: silentLogger });
+    expect(await ours(restarted)).toEqual(list);
+    expect(await restarted.status('cached-kept')).toEqual(kept);
+    await restarted.close();
   }, PATIENCE_MS);
 });
