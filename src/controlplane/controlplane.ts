@@ -225,11 +225,11 @@ export class ControlPlane {
     const record = await this.#find(ref);
     const view = await this.#view(record);
     const live = this.#live.get(record.id);
-    const snapshot = live?.deployment.toJSON();
+    const agentsNow = live?.deployment.agents();
     return {
       ...view,
       // In the plan's order, whichever agent came up first.
-      agentList: (snapshot?.agents ?? [])
+      agentList: (agentsNow ?? [])
         .map((agent) => ({
           id: agent.id,
           lifecycle: agent.lifecycle,
@@ -643,7 +643,7 @@ export class ControlPlane {
     const live = this.#live.get(record.id);
     const shape = await this.#shapeOf(record);
     const equity = record.finalEquity ?? record.equity;
-    const agents = live?.deployment.toJSON().agents ?? [];
+    const agents = live?.deployment.agents() ?? [];
     return {
       id: record.id,
       name: record.name,

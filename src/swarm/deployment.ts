@@ -488,12 +488,17 @@ export class Deployment {
     this.#stopping.abort(reason);
   }
 
-  /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
-  toJSON(): DeploymentSnapshot {
+  /** Its agents as {@link toJSON} gives them, without the rest of the snapshot (its events and absences grow with the run). */
+  agents(): DeploymentSnapshot['agents'] {
     const live = this.#fleet.snapshot().map((agent) => {
       const health = this.#health?.of(agent.id);
       return health === undefined ? agent : { ...agent, health: { status: health.status, reasons: health.reasons, sinceMs: health.sinceMs } };
     });
+    return live.length > 0 ? live : [...(this.#restoredAgents ?? [])];
+  }
+
+  /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
+  toJSON(): DeploymentSnapshot {
     return {
       version: SNAPSHOT_VERSION,
       swarmId: this.swarmId,
@@ -504,7 +509,7 @@ export class Deployment {
       stopRequested: this.#stopRequested,
       events: [...this.#events],
       absences: this.#absences(),
-      agents: live.length > 0 ? live : [...(this.#restoredAgents ?? [])],
+      agents: this.agents(),
     };
   }
 
