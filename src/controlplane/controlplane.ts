@@ -133,6 +133,8 @@ export class ControlPlane {
   readonly #options: ControlPlaneOptions;
   readonly #repo: ControlPlaneRepository;
   readonly #live = new Map<string, Live>();
+  /** The sandboxes of deployments being created (checked, not yet running), by id: see {@link deploy}. */
+  readonly #reserved = new Map<string, { readonly env: EnvironmentName; readonly sandboxes: number }>();
   readonly #shapes = new Map<string, Shape>();
   readonly #agentLogs = new AgentLogs();
   #closing = false;
@@ -209,10 +211,16 @@ export class ControlPlane {
     this.#tiersOf(spec, env);
     this.#checkCapacity(env, sandboxesOf(spec));
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
-    const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
-    await this.#repo.appendEvent(id, { kind: 'deployed', detail: `deployed to ${env}` });
-    await this.#launch(record, false, spec);
-    return this.#view((await this.#repo.find(id)) ?? record);
+    // Held from the check on, so that a deploy sent meanwhile counts these sandboxes before they run.
+    this.#reserved.set(id, { env, sandboxes: sandboxesOf(spec) });
+    try {
+      const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
+      await this.#repo.appendEvent(id, { kind: 'deployed', detail: `deployed to ${env}` });
+      await this.#launch(record, false, spec);
+      return await this.#view((await this.#repo.find(id)) ?? record);
+    } finally {
+      this.#reserved.delete(id);
+    }
   }
 
   /** Every deployment, newest first. */
@@ -465,6 +473,7 @@ export class ControlPlane {
   #checkCapacity(env: EnvironmentName, adding: number): void {
     let inUse = 0;
     for (const live of this.#live.values()) if (live.record.env === env) inUse += sandboxesOf(live.spec, live.replicas);
+    for (const [id, reservation] of this.#reserved) if (reservation.env === env && !this.#live.has(id)) inUse += reservation.sandboxes;
     checkCapacity(this.#options.environments[env], inUse, adding);
   }
 

@@ -166,6 +166,22 @@ describe('the control plane over HTTP', () => {
     await next.plane.close();
   }, PATIENCE_MS);
 
+  it('refuses the second of two deploys sent at once when only one fits the environment, and runs the first', async () => {
+    const { plane, app } = await serving();
+    // dev allows 3 sandboxes; each star needs 3. Both requests are in flight together.
+    const answers = await Promise.all(
+      ['race-a', 'race-b'].map((name) => json<{ name?: string; error?: { message: string } }>(app, 'POST', '/v1/deployments', { spec: specYaml(name, 200_000), baseDir: '/', env: 'dev' })),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409]);
+    const refused = answers.find((answer) => answer.status === 409);
+    expect(refused?.body.error?.message).toMatch(/^dev allows 3 sandboxes at once; 3 are in use and this needs 3 more\. Nothing was changed/);
+    const winner = answers.find((answer) => answer.status === 201)?.body.name as string;
+    expect((await json<View[]>(app, 'GET', '/v1/deployments')).body.filter((view) => view.name.startsWith('race-')).map((view) => view.name)).toEqual([winner]);
+    await until(app, winner, (view) => view.state === 'running' && view.steps > 0);
+    expect((await json<View>(app, 'POST', `/v1/deployments/${winner}/stop`)).body).toMatchObject({ state: 'stopped' });
+    await plane.close();
+  }, PATIENCE_MS);
+
   it("runs each agent and its standby in its role's tier, and status shows each agent's tier", async () => {
     const { plane, app } = await serving();
     // prod allows T3 and T4: the hub asks for T4, the traders name none and get prod's smallest, T3.
