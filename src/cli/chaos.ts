@@ -10,6 +10,7 @@ import { InvalidInputError, SystemClock } from '../core/index.js';
 import { type Bar, Timeline } from '../market/index.js';
 import { parseSpecText, runOptionsFromSpec } from '../runspec/index.js';
 import { commandDescription } from './commands.js';
+import { wholeNumberFlag } from './flags.js';
 
 /** Options of `tradeswarm chaos`. */
 interface ChaosCommandOptions {
@@ -54,10 +55,10 @@ export function registerChaosCommand(program: Command): void {
     .command('chaos')
     .description(commandDescription('chaos'))
     .argument('[spec]', 'the spec to deploy (its swarm.topology is set for each topology)', join(ROOT, 'examples', 'quickstart.yaml'))
-    .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumber('--seed', value), 16)
-    .option('--bars <n>', `trade the last n time steps (bars of each symbol) of the spec's data (default: the last ${DEFAULT_BARS.toLocaleString('en-US')}, or all of them when the data has fewer)`, (value) => wholeNumber('--bars', value))
+    .option('--seed <n>', 'seeds the schedule of faults', (value) => wholeNumberFlag('--seed', value), 16)
+    .option('--bars <n>', `trade the last n time steps (bars of each symbol) of the spec's data (default: the last ${DEFAULT_BARS.toLocaleString('en-US')}, or all of them when the data has fewer)`, (value) => wholeNumberFlag('--bars', value))
     .option('--faults <kinds>', `comma-separated fault kinds: ${FAULT_KINDS.join(', ')} (default: all; leader-kill only with --database-url)`)
-    .option('--per-kind <n>', 'faults of each kind', (value) => wholeNumber('--per-kind', value), 3)
+    .option('--per-kind <n>', 'faults of each kind', (value) => wholeNumberFlag('--per-kind', value), 3)
     .option('--topology <names>', `comma-separated topologies (${TOPOLOGIES.join(', ')}) or all`, 'all')
     .option('--database-url <url>', 'keep serve\'s state in this PostgreSQL database (default: a data dir per topology)')
     .option('--json-out <file>', 'where the JSON result goes (default: .tradeswarm/chaos/chaos-<seed>-<time>.json)')
@@ -65,12 +66,12 @@ export function registerChaosCommand(program: Command): void {
     .option(
       '--max-restarts <n>',
       "the deployed spec's swarm.maxRestarts (default: the spec's, raised to the number of faults + 3: the run's faults come within minutes, more restarts than 3 within swarm.restartWindowMs allow)",
-      (value) => wholeNumber('--max-restarts', value),
+      (value) => wholeNumberFlag('--max-restarts', value),
     )
     .option('--env <name>', 'the environment deployed to (prod recovers lost agents by itself; staging waits for an operator, dev gives up)', 'prod')
     .option('--standby', 'deploy with a hot standby per agent (swarm.standby: true), which takes over when its agent is lost (default in prod, the one environment that fails over by itself)')
     .option('--no-standby', 'deploy without hot standbys: a lost agent is restarted instead, and a star halts when its hub is lost (default in dev and staging)')
-    .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumber('--recovery-timeout-ms', value), 120_000)
+    .option('--recovery-timeout-ms <ms>', 'how long one fault may take to recover from before the run goes on', (value) => wholeNumberFlag('--recovery-timeout-ms', value), 120_000)
     .action(async (specFile: string, options: ChaosCommandOptions) => {
       // leader-kill needs two serves on one PostgreSQL: by default it is injected when there is one.
       const kinds = options.faults === undefined ? FAULT_KINDS.filter((kind) => kind !== 'leader-kill' || options.databaseUrl !== undefined) : listOption('--faults', options.faults, FAULT_KINDS);
@@ -117,12 +118,6 @@ export function registerChaosCommand(program: Command): void {
       process.stdout.write(`${formatChaosReport(result)}JSON: ${jsonOut}\n`);
       process.exitCode = result.ok ? 0 : 1;
     });
-}
-
-function wholeNumber(flag: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 0) throw new InvalidInputError(flag, `must be a whole number >= 0, got ${JSON.stringify(value)}`);
-  return number;
 }
 
 /** The names of a comma-separated option, each one of `allowed`. */

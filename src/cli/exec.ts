@@ -18,6 +18,7 @@ import {
 } from '../exec/index.js';
 import { ControlPlaneClient } from '../client/index.js';
 import { registerControlPlaneTools } from '../mcp/index.js';
+import { wholeNumberFlag } from './flags.js';
 import { parseSandboxFlag } from './sandbox.js';
 import { commandDescription } from './commands.js';
 
@@ -34,13 +35,6 @@ const ALLOW_INTERNET_HELP =
   'anything on 127.0.0.1); on E2B cloud the internet. Off by default: code gets no network';
 
 const CONCURRENCY_FLAG = '--concurrency';
-
-/** A flag's value as a whole number >= 1, else an error naming the flag. */
-function countFlag(flag: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 1) throw new InvalidInputError(flag, `must be a whole number >= 1, got ${JSON.stringify(value)}`);
-  return number;
-}
 
 /** Which template the sandboxes are made from: the flag, else the variable E2B's tools read. */
 const TEMPLATE_FLAG = '--template';
@@ -214,7 +208,7 @@ export function registerExecCommands(program: Command): void {
       `${CONCURRENCY_FLAG} <n>`,
       'executions that run at once; the local cloud keeps twice as many sandboxes warm and listens once this many are ready ' +
         `(default: ${defaultConcurrency('local', availableParallelism())} here for the local cloud, which follows the cores; ${defaultConcurrency('e2b', availableParallelism())} for E2B, its rate limits)`,
-      (value) => countFlag(CONCURRENCY_FLAG, value),
+      (value) => wholeNumberFlag(CONCURRENCY_FLAG, value, 1),
     )
     .action(async (options: { port: number; host: string; apiKey?: string; sandbox: string; template?: string; allowInternetAccess?: boolean; concurrency?: number }) => {
       const service = await startService(options, options.concurrency === undefined ? {} : { queue: { concurrency: options.concurrency } });
