@@ -209,10 +209,11 @@ export class ControlPlane {
     this.#checkTemplate(spec, env);
     if (spec.swarm.standby) this.#checkStandby(env, 'swarm.standby', 'standbys take over by themselves', 'deploy to an environment with failover automatic (prod), or leave swarm.standby out');
     this.#tiersOf(spec, env);
-    this.#checkCapacity(env, sandboxesOf(spec));
+    const sandboxes = sandboxesOf(spec);
+    this.#checkCapacity(env, sandboxes);
     const id = `${name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${randomId(6)}`;
     // Held from the check on, so that a deploy sent meanwhile counts these sandboxes before they run.
-    this.#reserved.set(id, { env, sandboxes: sandboxesOf(spec) });
+    this.#reserved.set(id, { env, sandboxes });
     try {
       const record = await this.#repo.create({ id, name, env }, { specYaml: request.specYaml, baseDir: request.baseDir });
       await this.#repo.appendEvent(id, { kind: 'deployed', detail: `deployed to ${env}` });
