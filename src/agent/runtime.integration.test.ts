@@ -25,6 +25,7 @@ import {
   OrdersResultMessage,
   ReplayDoneMessage,
   ReplayMessage,
+  type Resume,
   SignalMessage,
   type StepPayload,
   StepMessage,
@@ -354,6 +355,46 @@ describe('AgentRuntime (in process, on the embedded broker)', () => {
     expect(last.payload.index).toBe(enters);
     expect(last.payload.orders?.map((order) => order.status)).toEqual(last.payload.approved.map(() => 'accepted'));
     expect(runtime.counters).toMatchObject({ decisions: enters + 1, errors: 1 });
+  });
+
+  it('rewound by a new control plane (adoption), drops the orders request its old one never answered: the step is submitted again at once, and no error is counted', async () => {
+    await startBroker();
+    const clock = new ManualClock(1_000_000);
+    const control = await testBus(CONTROL_PLANE_ID);
+    const decisions = await record(control, topics.decision('decider'));
+    const checkpoints = await record(control, topics.checkpoint('decider'));
+    const requests: number[] = [];
+    // The first orders request meets a control plane that died: no answer, until the test ends.
+    let answerLate: (() => void) | undefined;
+    await control.serve(topics.order('decider'), async (request) => {
+      if (!OrdersMessage.is(request)) throw new Error(`unexpected ${request.type}`);
+      requests.push(request.payload.index);
+      if (requests.length === 1) await new Promise<void>((resolve) => (answerLate = resolve));
+      return OrdersResultMessage.draft({ index: request.payload.index, results: request.payload.approved.map((_, i) => ({ clientOrderId: `c-${i}`, status: 'accepted' as const })) });
+    });
+    const { runtime } = await startAgent(configOf('decider', { pipeline: {}, submits: true }), clock);
+    const enters = inProcess(CLOSES.map((_, i) => stepAt(i))).findIndex((intents) => intents.length > 0);
+    for (let i = 0; i < enters; i++) await control.publish(topics.step(), StepMessage.draft(stepAt(i, ['decider'])));
+    await waitFor(() => decisions.length === enters, 'the decisions before the orders');
+    const { resume } = (await checkpointOf(control, checkpoints, 'decider')) as { resume: Resume };
+    await control.publish(topics.step(), StepMessage.draft(stepAt(enters, ['decider'])));
+    await waitFor(() => requests.length === 1, 'the orders request');
+
+    // The new control plane adopts the process: it rewinds it to its checkpoint and publishes the step again.
+    await control.request(topics.inbox('decider'), ReplayMessage.draft({ steps: [], signals: [], last: true, resume }), { timeoutMs: 5_000 });
+    await control.publish(topics.step(), StepMessage.draft(stepAt(enters, ['decider'])));
+    // On the agent's clock the old request never times out: only a rewind that drops it lets the step through.
+    await waitFor(() => decisions.length === enters + 1, 'the decision of the step, submitted again');
+    expect(requests).toEqual([enters, enters]);
+    const last = decisions.at(-1) as Envelope;
+    expect(DecisionMessage.is(last) && last.payload.orders?.map((order) => order.status)).toEqual((last.payload as { approved: unknown[] }).approved.map(() => 'accepted'));
+
+    // The old request's answer, had it come, changes nothing; its wait ending is no error either.
+    answerLate?.();
+    clock.advance(configOf('decider').orderTimeoutMs);
+    await control.publish(topics.step(), StepMessage.draft(stepAt(enters + 1, ['decider'])));
+    await waitFor(() => decisions.length === enters + 2, 'the next decision');
+    expect(runtime.counters).toMatchObject({ decisions: enters + 2, errors: 0 });
   });
 
   it('a stop request publishes a last checkpoint with the counters and ends with stop-requested, exit code 0', async () => {

@@ -141,6 +141,12 @@ export class AgentRuntime {
   readonly #checkpointsAfter: 'signal' | 'decision' | undefined;
   /** Decisions run one after another (each may wait for the venue). */
   #work: Promise<void> = Promise.resolve();
+  /**
+   * Aborted when the agent is rewound to a checkpoint: the decisions queued or on their way before
+   * it are dropped (the steps after the checkpoint are decided again), and their orders requests,
+   * which a control plane that died may never answer, stop waiting.
+   */
+  #rewound = new AbortController();
   #exit: AgentExit | undefined;
   readonly #done: Promise<AgentExit>;
   #resolveDone!: (exit: AgentExit) => void;
@@ -474,6 +480,9 @@ export class AgentRuntime {
     // What it did after the checkpoint is forgotten: a process adopted by a new control plane is
     // rewound to the checkpoint, and the steps after it are decided again.
     for (const done of [this.#steps, this.#signals, this.#undelivered, this.#inFlight, this.#sent.signal, this.#sent.decision]) done.clear();
+    this.#rewound.abort();
+    this.#rewound = new AbortController();
+    this.#work = Promise.resolve();
     this.#signalledUpTo = state.signalledUpTo;
     this.#decidedUpTo = state.decidedUpTo;
     Object.assign(this.counters, state.counters);
@@ -587,7 +596,7 @@ export class AgentRuntime {
       } else {
         const decided = this.#decide(step, intents);
         if (!this.#replaying) this.#inFlight.set(step.index, { step, decided });
-        this.#work = this.#work.then(() => this.#finish(step.index, decided, step)).catch((error: unknown) => this.#fail(error));
+        this.#queue(step.index, decided, step);
       }
       this.#checkpointAfter('decision', index);
     }
@@ -626,12 +635,22 @@ export class AgentRuntime {
     };
   }
 
+  /** Finishes a decision after those before it; a rewind drops it (see {@link #rewound}). */
+  #queue(index: number, decided: Decided, step: StepPayload | undefined): void {
+    const rewound = this.#rewound.signal;
+    this.#work = this.#work
+      .then(() => (rewound.aborted ? undefined : this.#finish(index, decided, step, rewound)))
+      .catch((error: unknown) => {
+        if (!rewound.aborted) this.#fail(error);
+      });
+  }
+
   /**
    * Publishes the decision of step `index` (with `step` when it flows on to a submitting agent), once
    * its orders reached the venue when this agent submits; keeps it for another try when the venue
-   * could not be reached.
+   * could not be reached. Once `rewound` is aborted, what it learns is dropped.
    */
-  async #finish(index: number, decided: Decided, step: StepPayload | undefined): Promise<void> {
+  async #finish(index: number, decided: Decided, step: StepPayload | undefined, rewound: AbortSignal): Promise<void> {
     if (this.#replaying) {
       this.#inFlight.delete(index);
       return;
@@ -645,14 +664,16 @@ export class AgentRuntime {
     }
     let orders: OrderResultPayload[];
     try {
-      orders = await this.#submit(index, decided);
+      orders = await this.#submit(index, decided, rewound);
     } catch (error) {
+      if (rewound.aborted) return;
       this.#inFlight.delete(index);
       this.#undelivered.set(index, { step, decided });
       if (this.#undelivered.size > 16) this.#undelivered.delete(this.#undelivered.keys().next().value as number);
       this.#fail(error);
       return;
     }
+    if (rewound.aborted) return;
     this.#inFlight.delete(index);
     this.#undelivered.delete(index);
     this.counters.decisions += 1;
@@ -667,15 +688,16 @@ export class AgentRuntime {
       return;
     }
     this.#undelivered.delete(index);
-    this.#work = this.#work.then(() => this.#finish(index, undelivered.decided, undelivered.step)).catch((error: unknown) => this.#fail(error));
+    this.#queue(index, undelivered.decided, undelivered.step);
   }
 
   /** Sends a step's orders (and the pipeline's refusals) to the venue; a step with neither needs no round trip. */
-  async #submit(index: number, decided: Decided): Promise<OrderResultPayload[]> {
+  async #submit(index: number, decided: Decided, rewound: AbortSignal): Promise<OrderResultPayload[]> {
     if (decided.approved.length === 0 && decided.rejected.length === 0) return [];
     this.counters.ordersSubmitted += decided.approved.length;
     const reply = await this.#bus.request(this.#topics.order(this.#config.agentId), OrdersMessage.draft({ index, ...decided, epoch: this.#config.epoch }), {
       timeoutMs: this.#config.orderTimeoutMs,
+      signal: rewound,
     });
     if (!OrdersResultMessage.is(reply)) throw new Error(`the venue answered ${reply.type}, expected orders.result`);
     return reply.payload.results;
@@ -692,7 +714,7 @@ export class AgentRuntime {
     }
     this.#decidedUpTo = index;
     if (!this.#replaying) this.#inFlight.set(index, { step: undefined, decided: { approved, rejected, digest } });
-    this.#work = this.#work.then(() => this.#finish(index, { approved, rejected, digest }, undefined)).catch((error: unknown) => this.#fail(error));
+    this.#queue(index, { approved, rejected, digest }, undefined);
     this.#checkpointAfter('decision', index);
   }
 
