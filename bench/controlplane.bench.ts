@@ -227,11 +227,14 @@ function rssMb(pid: number): number {
 
 /** SIGKILLs serve and waits for it to be reaped; returns performance.now() at the kill. */
 async function killServe(serve: Serve): Promise<number> {
-  noteSandboxes(serve);
-  const exited = once(serve.child, 'exit');
   const killedAt = performance.now();
-  serve.child.kill('SIGKILL');
-  await exited;
+  // One that has exited already has given its 'exit': waiting for it again would wait for ever.
+  if (serve.child.exitCode === null && serve.child.signalCode === null) {
+    noteSandboxes(serve);
+    const exited = once(serve.child, 'exit');
+    serve.child.kill('SIGKILL');
+    await exited;
+  }
   servers.delete(serve);
   return killedAt;
 }
@@ -304,13 +307,39 @@ async function restartOnce(
   const killedAt = await killServe(serve);
   const exitedAt = performance.now();
   const next = await startServe(dataDir, config, external, build);
-  // The value stored at the kill is the step the deployment's `resumed` event names.
+  try {
+    return { serve: next, sample: await measureResume(next, { killedAt, killedAtWall, exitedAt }, names, agents, external, build) };
+  } catch (error) {
+    // The bench ends with the error; the serve it started goes with it.
+    await killServe(next);
+    throw error;
+  }
+}
+
+/** A restarted serve's way back, from the kill (`killedAt`, and `killedAtWall` on the server's clock) until every deployment trades again. */
+async function measureResume(
+  next: Serve,
+  { killedAt, killedAtWall, exitedAt }: { readonly killedAt: number; readonly killedAtWall: number; readonly exitedAt: number },
+  names: readonly string[],
+  agents: number,
+  external: External | undefined,
+  build: string,
+): Promise<RestartSample> {
+  // The value stored at the kill is the step the deployment's `resumed` event names. Serve may listen
+  // before a resumed deployment's event is stored: it is polled for.
   const resumedStep = new Map<string, number>();
+  const limit = performance.now() + WAIT_LIMIT_MS;
   for (const name of names) {
-    const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
-    const resumed = events.filter((event) => event.kind === 'resumed' && event.agentId === null && event.atMs >= killedAtWall).at(-1);
-    if (resumed === undefined || resumed.step === null) throw new Error(`deployment ${name} has no resumed event after the kill`);
-    resumedStep.set(name, resumed.step);
+    for (;;) {
+      const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
+      const resumed = events.filter((event) => event.kind === 'resumed' && event.agentId === null && event.atMs >= killedAtWall).at(-1);
+      if (resumed !== undefined && resumed.step !== null) {
+        resumedStep.set(name, resumed.step);
+        break;
+      }
+      if (performance.now() > limit) throw new Error(`deployment ${name} has no resumed event ${WAIT_LIMIT_MS} ms after the kill`);
+      await sleep(POLL_MS);
+    }
   }
   const tradingAt = new Map<string, number>();
   await pollUntil(next, 'every deployment to trade again', (views) => {
@@ -325,28 +354,31 @@ async function restartOnce(
   let agentsResumedWall = 0;
   let adopted = 0;
   for (const name of names) {
-    const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
-    const back = events.filter((event) => event.kind === 'resumed' && event.agentId !== null && event.atMs >= killedAtWall);
-    if (back.length < agents) throw new Error(`deployment ${name}: ${back.length} of ${agents} agents resumed`);
+    // Events are stored after what they tell of: a deployment may trade before its agents' events are in.
+    let back: EventRecord[];
+    for (;;) {
+      const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
+      back = events.filter((event) => event.kind === 'resumed' && event.agentId !== null && event.atMs >= killedAtWall);
+      if (back.length >= agents) break;
+      if (performance.now() > limit) throw new Error(`deployment ${name}: ${back.length} of ${agents} agents resumed ${WAIT_LIMIT_MS} ms after the kill`);
+      await sleep(POLL_MS);
+    }
     agentsResumedWall = Math.max(agentsResumedWall, ...back.map((event) => event.atMs));
     adopted += back.filter((event) => event.detail?.startsWith('adopted') === true).length;
   }
   return {
-    serve: next,
-    sample: {
-      placement: external === undefined ? 'embedded' : 'external',
-      build,
-      deployments: names.length,
-      agents,
-      adopted,
-      stepsAtKill: names.map((name) => resumedStep.get(name)!),
-      killToExitMs: exitedAt - killedAt,
-      spawnToListeningMs: next.listeningAt - next.spawnedAt,
-      killToAgentsResumedMs: agentsResumedWall - killedAtWall,
-      killToTradingMs: allTradingAt - killedAt,
-      spawnToTradingMs: allTradingAt - next.spawnedAt,
-      perDeploymentMs: names.map((name) => tradingAt.get(name)! - killedAt),
-    },
+    placement: external === undefined ? 'embedded' : 'external',
+    build,
+    deployments: names.length,
+    agents,
+    adopted,
+    stepsAtKill: names.map((name) => resumedStep.get(name)!),
+    killToExitMs: exitedAt - killedAt,
+    spawnToListeningMs: next.listeningAt - next.spawnedAt,
+    killToAgentsResumedMs: agentsResumedWall - killedAtWall,
+    killToTradingMs: allTradingAt - killedAt,
+    spawnToTradingMs: allTradingAt - next.spawnedAt,
+    perDeploymentMs: names.map((name) => tradingAt.get(name)! - killedAt),
   };
 }
 
