@@ -376,11 +376,19 @@ export class ControlPlane {
     const env = record.env as EnvironmentName;
     if (replicas > 1) this.#checkStandby(env, 'replicas', 'a second replica is a hot standby, which takes over by itself', 'scale in an environment with failover automatic (prod)');
     const agents = agentsOfRole(live.deployment.plan.agents, role, record.name);
-    const adding = agents.filter((id) => live.deployment.replicasOf(id) < replicas).length;
+    // Counted against what earlier scales set, stored or not yet: each is counted once.
+    const before = live.replicas;
+    const adding = sandboxesOf(live.spec, { ...before, ...Object.fromEntries(agents.map((id) => [id, replicas])) }) - sandboxesOf(live.spec, before);
     if (adding > 0) this.#checkCapacity(env, adding);
-    const next = { ...live.replicas, ...Object.fromEntries(agents.map((id) => [id, replicas])) };
-    await this.#repo.setReplicas(record.id, next);
+    // Held from the check on, so that a deploy or scale checked while this one is stored counts it.
+    const next = { ...before, ...Object.fromEntries(agents.map((id) => [id, replicas])) };
     live.replicas = next;
+    try {
+      await this.#repo.setReplicas(record.id, next);
+    } catch (error) {
+      if (live.replicas === next) live.replicas = before;
+      throw error;
+    }
     for (const id of agents) live.deployment.scale(id, replicas);
     await this.#repo.appendEvent(record.id, { kind: 'scaled', detail: `${role === agents[0] ? role : `${role} (${agents.join(', ')})`} to ${replicas} ${replicas === 1 ? 'replica: the agent alone' : 'replicas: the agent and a hot standby'}` });
     return this.#view(record);

@@ -295,6 +295,24 @@ describe('the control plane over HTTP', () => {
     await second.plane.close();
   }, PATIENCE_MS);
 
+  it('refuses the second of two scales sent at once when only one fits the environment, and applies the first', async () => {
+    // prod here allows 4 sandboxes: the star's three agents and one standby.
+    const plane = await ControlPlane.start({ store, runtime, environments: compileEnvironments({ environments: { prod: { maxSandboxes: 4 } } }), clock, logger: silentLogger });
+    const app = createApp({ logger: silentLogger });
+    await app.register(controlPlaneRoutes, { controlPlane: plane });
+    expect((await json(app, 'POST', '/v1/deployments', { spec: specYaml('scale-race', 200_000), baseDir: '/', env: 'prod' })).status).toBe(201);
+    await until(app, 'scale-race', (view) => view.state === 'running' && view.steps > 0);
+    const roles = ['hub', '1-sma-crossover-AAA-4-16'];
+    const answers = await Promise.all(roles.map((role) => json<{ error?: { message: string } }>(app, 'POST', '/v1/deployments/scale-race/scale', { role, replicas: 2 })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(answers.find((answer) => answer.status === 409)?.body.error?.message).toMatch(/^prod allows 4 sandboxes at once; 4 are in use and this needs 1 more\. Nothing was changed/);
+    const agents = (await json<{ agentList: Array<{ id: string; replicas: number }> }>(app, 'GET', '/v1/deployments/scale-race')).body.agentList;
+    const won = roles[answers.findIndex((answer) => answer.status === 200)];
+    expect(agents.map((agent) => [agent.id, agent.replicas])).toEqual(agents.map((agent) => [agent.id, agent.id === won ? 2 : 1]));
+    await json(app, 'POST', '/v1/deployments/scale-race/stop');
+    await plane.close();
+  }, PATIENCE_MS);
+
   it('trades bars published into a deployment whose feed is the bus, as the backtest trades them', async () => {
     const { plane, app } = await serving();
     const yaml = `${specYaml('on-the-bus', 200)}  feed: { source: bus, stepAfterMs: 500 }\n`.replace('swarm: { topology: star }\n  feed', 'swarm:\n  topology: star\n  feed');
