@@ -6,7 +6,8 @@
 //   inserts its fill and upserts the position (4 statements, 1 commit, each statement awaited);
 // - closed step: what the control plane really writes for a step with one order and its fill, through
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
-//   position, the equity point and the deployment's counters: 9 statements, 1 commit).
+//   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
+//   function, migration 007).
 // The two alternate for ROUNDS rounds after an untimed warm-up; medians are reported. The target:
 // the outbox within 2x of the bare loop's time per order. Meanwhile a 1 ms interval timer measures the
 // gaps between its ticks: how long anything else in the process (an API request) waits behind the

@@ -176,6 +176,55 @@ function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; r
     await dispose();
   });
 
+  it('stores what steps place and fill as they give it: orders filled in their step or later, fills numbered on, positions replaced, numbers exact', async () => {
+    const repo = new ControlPlaneRepository(store, () => now);
+    await repo.create({ id: 'f1', name: 'fills', env: 'dev' }, { specYaml: 'name: fills', baseDir: '/' });
+    const journal = repo.journalOf('f1');
+    const order = (id: string, index: number, symbol = 'AAA') => ({ clientOrderId: id, step: index, agentId: 'a', symbol, side: 'buy' as const, quantity: 0.1 + 0.2, status: 'accepted', reason: null });
+    const fill = (id: string, index: number, symbol = 'AAA') => ({ clientOrderId: id, symbol, side: 'buy' as const, quantity: 0.1 + 0.2, price: 1e-7 + 100, fee: 0.1 + 0.7, timeMs: index });
+    const base = (index: number) => ({ ...step(index, 'f1'), orders: [], fills: [], checkpoints: [] });
+    // Step 0 places two orders and fills none; step 1 fills one of them, places a third and fills it
+    // at once (a close fill); step 2 places one that is refused and fills nothing; step 3 fills the
+    // other, and the position in AAA is closed while one in BBB opens.
+    await journal.stepClosed({ ...base(0), orders: [order('x', 0), order('y', 0, 'BBB')] });
+    await journal.stepClosed({
+      ...base(1),
+      orders: [order('z', 1)],
+      fills: [fill('x', 1), fill('z', 1)],
+      account: { equity: 1, cash: 0.1 + 0.2, positions: [{ symbol: 'AAA', quantity: 0.6 + 0.1 }] },
+      checkpoints: [{ agentId: 'a', resume: { replayFrom: 2, state: '{"k":1}' } }, { agentId: 'b', resume: { replayFrom: 1, state: '{}' } }],
+    });
+    await journal.stepClosed({ ...base(2), orders: [{ ...order('w', 2), status: 'rejected', reason: 'insufficient-cash' }] });
+    // The same order again (a second decider's duplicate) is stored once.
+    await journal.stepClosed({ ...base(3), orders: [order('w', 3)], fills: [fill('y', 3, 'BBB')], account: { equity: 2, cash: 3, positions: [{ symbol: 'BBB', quantity: 0.1 + 0.2 }] } });
+
+    const orders = await repo.orders('f1');
+    expect(orders.map((stored) => [stored.clientOrderId, stored.step, stored.status, stored.reason, stored.quantity])).toEqual([
+      ['x', 0, 'filled', null, 0.1 + 0.2],
+      ['y', 0, 'filled', null, 0.1 + 0.2],
+      ['z', 1, 'filled', null, 0.1 + 0.2],
+      ['w', 2, 'rejected', 'insufficient-cash', 0.1 + 0.2],
+    ]);
+    const fills = await repo.fills('f1');
+    expect(fills.map((stored) => [stored.clientOrderId, stored.step, stored.quantity, stored.price, stored.fee, stored.timeMs])).toEqual([
+      ['x', 1, 0.1 + 0.2, 1e-7 + 100, 0.1 + 0.7, 1],
+      ['z', 1, 0.1 + 0.2, 1e-7 + 100, 0.1 + 0.7, 1],
+      ['y', 3, 0.1 + 0.2, 1e-7 + 100, 0.1 + 0.7, 3],
+    ]);
+    expect(await repo.positions('f1')).toEqual([{ symbol: 'BBB', quantity: 0.1 + 0.2 }]);
+    expect(await repo.find('f1')).toMatchObject({ closedSteps: 4, orders: 4, fills: 3, equity: 2 });
+    expect((await repo.replayOf('f1'))?.checkpoints).toEqual(
+      new Map([
+        ['a', { replayFrom: 2, state: '{"k":1}' }],
+        ['b', { replayFrom: 1, state: '{}' }],
+      ]),
+    );
+    // A settlement's fills are numbered after the steps'.
+    await repo.settle('f1', { step: 4, fills: [fill('settle', 4, 'BBB')], positions: [], equity: 2 });
+    expect((await repo.fills('f1')).map((stored) => stored.clientOrderId)).toEqual(['x', 'z', 'y', 'settle']);
+    expect(await repo.positions('f1')).toEqual([]);
+  });
+
   it('answers as the store does after creates, steps, states, replicas, settlements, a failed step, a prune and a restart', async () => {
     const plain = new ControlPlaneRepository(store, () => now);
     // Written before the cache read anything.

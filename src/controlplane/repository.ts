@@ -370,7 +370,8 @@ export class ControlPlaneRepository {
   journalOf(id: string): DeploymentJournal {
     return {
       stepClosed: async (step) => {
-        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step), true, step.fills.length > 0 ? step.account.positions : undefined);
+        // One statement: a transaction only for the fence's check before it.
+        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step), false, step.fills.length > 0 ? step.account.positions : undefined);
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
       drained: (checkpoints) => this.#write((tx) => this.#writeCheckpoints(tx, id, checkpoints), true),
@@ -390,38 +391,32 @@ export class ControlPlaneRepository {
     }));
   }
 
-  /** @returns the deployment's row as the step left it. */
+  /**
+   * Writes a closed step by one call of `tradeswarm_close_step` (migration 007): one round trip,
+   * atomic by itself, its statements planned once per session. Lists go as JSON arrays.
+   * @returns the deployment's row as the step left it.
+   */
   async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<Row | undefined> {
-    const now = this.#now();
-    await tx.query('INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms, opened) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb)', [
-      id,
-      step.index,
-      step.timeMs,
-      JSON.stringify(step.submissions),
-      JSON.stringify(step.signals),
-      JSON.stringify(step.bars),
-      JSON.stringify(step.participants),
-      now,
-      JSON.stringify(step.opened),
-    ]);
-    let orders = 0;
-    for (const order of step.orders) {
-      // A venue takes a client order id once; so does the outbox.
-      const inserted = await tx.query(
-        'INSERT INTO orders (deployment_id, client_order_id, step, agent_id, symbol, side, quantity, status, reason, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment_id, client_order_id) DO NOTHING RETURNING 1',
-        [id, order.clientOrderId, order.step, order.agentId, order.symbol, order.side, order.quantity, order.status, order.reason, now],
-      );
-      orders += inserted.length;
-    }
-    if (step.fills.length > 0) {
-      await this.#appendFills(tx, id, step.index, step.fills);
-      await this.#replacePositions(tx, id, step.account.positions);
-    }
-    await tx.query('INSERT INTO equity (deployment_id, step, time_ms, equity, cash) VALUES ($1, $2, $3, $4, $5)', [id, step.index, step.timeMs, step.account.equity, step.account.cash]);
-    await this.#writeCheckpoints(tx, id, step.checkpoints, step.index);
     const [row] = await tx.query(
-      `UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb, state = 'running', orders_count = orders_count + $5, fills_count = fills_count + $6, equity = $7, updated_at_ms = $4 WHERE id = $1 RETURNING ${DEPLOYMENT_COLUMNS}`,
-      [id, step.index + 1, JSON.stringify(step.snapshot), now, orders, step.fills.length, step.account.equity],
+      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb)`,
+      [
+        id,
+        step.index,
+        step.timeMs,
+        JSON.stringify(step.submissions),
+        JSON.stringify(step.signals),
+        JSON.stringify(step.bars),
+        JSON.stringify(step.participants),
+        this.#now(),
+        JSON.stringify(step.opened),
+        JSON.stringify(step.orders),
+        JSON.stringify(step.fills),
+        step.fills.length > 0 ? JSON.stringify(step.account.positions) : null,
+        step.account.equity,
+        step.account.cash,
+        JSON.stringify(step.checkpoints.map(({ agentId, resume }) => ({ agentId, replayFrom: resume.replayFrom, state: resume.state }))),
+        JSON.stringify(step.snapshot),
+      ],
     );
     return row;
   }
@@ -477,8 +472,9 @@ export class ControlPlaneRepository {
 
   /** Appends `fills` after a deployment's others, on `step`, and marks the orders they fill (settlement fills have none). */
   async #appendFills(tx: Queryable, id: string, step: number, fills: ClosedStep['fills']): Promise<void> {
-    const [row] = await tx.query('SELECT COALESCE(MAX(seq), -1) AS last FROM fills WHERE deployment_id = $1', [id]);
-    let seq = num(row?.last ?? -1);
+    // Numbered on from every fill the deployment has had, as a closed step numbers them (pruned ones count too).
+    const [row] = await tx.query('SELECT fills_count FROM deployments WHERE id = $1', [id]);
+    let seq = num(row?.fills_count ?? 0) - 1;
     for (const fill of fills) {
       seq += 1;
       await tx.query('INSERT INTO fills (deployment_id, seq, client_order_id, step, symbol, side, quantity, price, fee, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [

@@ -29,6 +29,7 @@ describe('loadMigrations', () => {
       [4, 'control_plane_lease', '004_control_plane_lease.sql'],
       [5, 'deployment_replicas', '005_deployment_replicas.sql'],
       [6, 'step_account', '006_step_account.sql'],
+      [7, 'close_step_function', '007_close_step_function.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });
