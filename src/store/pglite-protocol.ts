@@ -8,6 +8,8 @@
 export interface WorkerSetup {
   /** The absolute data dir, or undefined for an in-memory database. */
   readonly dataDir: string | undefined;
+  /** An in-memory database starts from this data dir (a `dump`'s tarball) instead of initdb. */
+  readonly template?: Uint8Array;
 }
 
 /** A request to the worker; `id` pairs it with its answer. */
@@ -17,6 +19,8 @@ export type Request =
   | { readonly id: number; readonly op: 'begin' }
   /** Ends transaction `tx`: COMMIT when `commit`, else ROLLBACK; answered once done. */
   | { readonly id: number; readonly op: 'end'; readonly tx: number; readonly commit: boolean }
+  /** The data dir as a tarball (PGlite's dumpDataDir, uncompressed), answered as a Uint8Array. */
+  | { readonly id: number; readonly op: 'dump' }
   | { readonly id: number; readonly op: 'close' };
 
 /** The worker's messages: once `ready` (PGlite opened) or `failed` (it could not), then one answer per request. */

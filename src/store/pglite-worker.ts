@@ -72,6 +72,8 @@ if (parentPort !== null) {
         await open.done;
         return undefined;
       }
+      case 'dump':
+        return new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer());
       case 'close':
         await db.close();
         return undefined;
@@ -81,6 +83,7 @@ if (parentPort !== null) {
   // Messages that arrive while PGlite opens wait for it.
   const opening = PGlite.create({
     ...(setup.dataDir === undefined ? {} : { dataDir: setup.dataDir }),
+    ...(setup.template === undefined ? {} : { loadDataDir: new Blob([setup.template]) }),
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`],
     parsers: { [types.INT8]: parseInt8, [types.NUMERIC]: parseNumeric },
   });

@@ -24,6 +24,25 @@ describe('PGlite in its worker thread', () => {
     await Promise.all(stores.splice(0).map((store) => store.close()));
   });
 
+  it('opens each in-memory database empty and migrated, though later ones start from a copy of an earlier one', async () => {
+    const first = await open();
+    await insertDeployment(first, 'first');
+    const second = await open();
+    await insertDeployment(second, 'second');
+    // The third and fourth start from the copy the second made of itself once migrated.
+    const [third, fourth] = [await open(), await open()];
+    await insertDeployment(third, 'third');
+    for (const [store, own] of [
+      [first, ['first']],
+      [second, ['second']],
+      [third, ['third']],
+      [fourth, []],
+    ] as const) {
+      expect((await store.query<{ id: string }>('SELECT id FROM deployments ORDER BY id')).map((row) => row.id)).toEqual(own);
+      expect((await store.query('SELECT version FROM schema_migrations')).length).toBeGreaterThan(0);
+    }
+  });
+
   it('carries parameters and rows of every type across the thread intact', async () => {
     const store = await open();
     const bytes = new Uint8Array([0, 1, 127, 128, 255]);

@@ -124,6 +124,15 @@ export function pgliteWorkerOf(store: Store): Worker | undefined {
 }
 
 /**
+ * In-memory databases this process opened, and the data dir the second one had once migrated, by
+ * migrations and schema: later ones start from a copy of it instead of initdb (measured 2.4 s to
+ * open fresh, 0.3 s from the copy; a copy is 40 MB, kept only by a process that opens more than one,
+ * as the tests do).
+ */
+const memoryOpens = new Map<string, number>();
+const memoryTemplates = new Map<string, Promise<Uint8Array | undefined>>();
+
+/**
  * Opens PGlite (embedded PostgreSQL in WASM; its binaries ship in the package, nothing is downloaded)
  * in `config.dataDir` (or in memory) and applies the migrations. PGlite runs in a worker thread,
  * started at once: it opens while the caller goes on, and its queries (synchronous WebAssembly) never
@@ -146,7 +155,11 @@ export async function openPglite(config: StoreConfig): Promise<Store> {
     }
     lock = lockDataDir(dataDir);
   }
-  const setup: WorkerSetup = { dataDir };
+  const templateKey = `${config.migrationsDir}\u0000${config.schema ?? ''}`;
+  const opensBefore = memory ? (memoryOpens.get(templateKey) ?? 0) : 0;
+  if (memory) memoryOpens.set(templateKey, opensBefore + 1);
+  const template = memory ? await memoryTemplates.get(templateKey) : undefined;
+  const setup: WorkerSetup = { dataDir, ...(template === undefined ? {} : { template }) };
   const worker = startModuleWorker(import.meta.url, 'pglite-worker', { workerData: setup });
   const link = new WorkerLink(worker, where);
   try {
@@ -157,6 +170,12 @@ export async function openPglite(config: StoreConfig): Promise<Store> {
       await query(`SET search_path TO "${config.schema}"`);
     }
     await migrate({ where, query }, loadMigrations(config.migrationsDir), config.schema, config.logger);
+    if (memory && template === undefined && opensBefore > 0 && !memoryTemplates.has(templateKey)) {
+      // Taken before anything else is written; a dump that fails leaves the next opens to initdb.
+      const dumped = (link.call({ op: 'dump' }) as Promise<Uint8Array>).catch(() => undefined);
+      memoryTemplates.set(templateKey, dumped);
+      await dumped;
+    }
     const store = pgliteStore(link, where, lock);
     workers.set(store, worker);
     return store;
