@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, type JsonObject, type JsonValue, type Snapshot, type SnapshotReader, openSnapshot, toJsonNumber } from '../core/index.js';
 import { type Bar, validateBar } from '../market/index.js';
 import { applySlippage, compileFees, compileSlippage, feeForFill } from './models.js';
 import {
@@ -107,6 +107,17 @@ interface Bracket {
   done: boolean;
 }
 
+/** The format version of venue snapshots this build writes and reads. */
+const VENUE_SNAPSHOT_VERSION = 1;
+
+/**
+ * A snapshot of a {@link PaperVenue} ({@link PaperVenue.snapshot}): `kind: 'paper-venue'`; `spec` its
+ * compiled options; `state` every order it knows (in submission order, with its fills, bracket and
+ * trailing stop), each symbol's book (latest bar time, open orders in matching order), the epochs of
+ * the order sources and the base price of the latest fill.
+ */
+export type PaperVenueSnapshot = Snapshot;
+
 /** What `onBar` answers for a bar that fills nothing (most bars): shared, frozen. */
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
 
@@ -175,11 +186,11 @@ const EXIT_ORDER: ReadonlyArray<readonly [keyof BracketExits, ExitKind]> = [
  */
 export class PaperVenue {
   readonly config: PaperVenueConfig;
-  private readonly orders = new Map<string, OrderRecord>();
+  private orders = new Map<string, OrderRecord>();
   /** The lowest epoch each order source may still submit with (see {@link PaperVenue.admitEpoch}). */
-  private readonly epochs = new Map<string, number>();
+  private epochs = new Map<string, number>();
   /** Every symbol's book, made up front: one lookup per bar, updated in place. */
-  private readonly books = new Map<string, SymbolBook>();
+  private books = new Map<string, SymbolBook>();
   /** The base price of the latest fill (before slippage): whether an entry filled at its bar's open. */
   private lastBase = NaN;
 
@@ -348,6 +359,109 @@ export class PaperVenue {
   order(clientOrderId: string): OrderState | undefined {
     const record = this.orders.get(clientOrderId);
     return record ? snapshot(record) : undefined;
+  }
+
+  /**
+   * Its state as plain JSON (see {@link PaperVenueSnapshot}), to restore a venue of the same options
+   * exactly where this one stands ({@link restore}). Costs O(orders it knows).
+   */
+  snapshot(): PaperVenueSnapshot {
+    return { kind: 'paper-venue', version: VENUE_SNAPSHOT_VERSION, spec: this.snapshotSpec(), state: this.saveState() };
+  }
+
+  /**
+   * Sets its state to what `snapshot` saved, whatever it held before: given the same orders and bars
+   * that followed, it then answers and fills exactly what the venue that made the snapshot did
+   * (a client order id it knew is still a duplicate). All or nothing.
+   * @throws {IncompatibleSnapshotError} when the snapshot is of another format version, of a venue
+   *   of other options (it names the fields), or damaged; the venue is then unchanged.
+   */
+  restore(snapshot: JsonValue): void {
+    this.prepareState(openSnapshot(snapshot, { subject: 'the paper venue', kind: 'paper-venue', version: VENUE_SNAPSHOT_VERSION, spec: this.snapshotSpec() }))();
+  }
+
+  /** What its snapshots' `spec` holds: its compiled options. */
+  snapshotSpec(): JsonObject {
+    const { symbols, fillAt, slippage, fees, partialFills } = this.config;
+    return { symbols: [...symbols], fillAt, slippage: { ...slippage }, fees: { ...fees }, partialFills: partialFills === false ? false : { ...partialFills } };
+  }
+
+  /** The state without the snapshot's header: what a trading session's snapshot holds for its venue. */
+  saveState(): JsonObject {
+    return {
+      lastBase: toJsonNumber(this.lastBase),
+      epochs: [...this.epochs].map(([source, epoch]) => [source, epoch]),
+      orders: [...this.orders.values()].map(saveRecord),
+      books: [...this.books].map(([symbol, book]) => [symbol, toJsonNumber(book.lastBarTimeMs), book.open.map((record) => record.request.clientOrderId)]),
+    };
+  }
+
+  /**
+   * Reads a state saved by {@link saveState} (`state` reads it where it sits in a larger snapshot, so
+   * errors name the field by its path there), changing nothing yet; the returned function puts it in place.
+   * @throws {IncompatibleSnapshotError} naming the field of the first value that is wrong.
+   */
+  prepareState(state: SnapshotReader): () => void {
+    const symbols = this.config.symbols;
+    const orders = new Map<string, OrderRecord>();
+    const brackets: Array<{ entry: OrderRecord; saved: SnapshotReader }> = [];
+    const exits: Array<{ exit: OrderRecord; entryId: string; saved: SnapshotReader }> = [];
+    for (const saved of state.list('orders')) {
+      const { record, bracket, exitOf } = readRecord(saved, symbols);
+      const id = record.request.clientOrderId;
+      if (orders.has(id)) saved.object('request').fail('clientOrderId', `is the id of an earlier order too, got ${JSON.stringify(id)}; every order of a venue has its own`);
+      orders.set(id, record);
+      if (bracket !== undefined) brackets.push({ entry: record, saved: bracket });
+      if (exitOf !== undefined) exits.push({ exit: record, entryId: exitOf, saved });
+    }
+    // Brackets: the entry's holds its exits (by id); each exit points back to its entry.
+    for (const { entry, saved } of brackets) {
+      const bracket: Bracket = { entry, long: saved.boolean('long'), exits: [], evaluatedAtMs: saved.number('evaluatedAtMs'), done: saved.boolean('done') };
+      const ids = saved.array('exits');
+      (ids.raw() as unknown[]).forEach((_, i) => {
+        const exit = orders.get(ids.string(i));
+        if (exit?.exitKind === undefined) ids.fail(i, `must be the id of one of the venue's exit orders, got ${JSON.stringify(ids.raw(i))}`);
+        bracket.exits.push(exit as OrderRecord);
+      });
+      entry.bracket = bracket;
+    }
+    for (const { exit, entryId, saved } of exits) {
+      const bracket = orders.get(entryId)?.bracket;
+      if (bracket === undefined || !bracket.exits.includes(exit)) saved.fail('exitOf', `must be the id of an entry whose bracket lists this exit, got ${JSON.stringify(entryId)}`);
+      exit.bracket = bracket;
+    }
+    const epochs = new Map(state.list('epochs').map((entry): [string, number] => [entry.string(0), entry.integer(1, 0)]));
+    const books = new Map<string, SymbolBook>();
+    for (const symbol of symbols) books.set(symbol, { lastBarTimeMs: -Infinity, open: [] });
+    const inBooks = new Set<OrderRecord>();
+    for (const entry of state.list('books')) {
+      const symbol = entry.string(0);
+      const book = books.get(symbol);
+      if (book === undefined) entry.fail(0, `must be a symbol of the venue's options (${[...symbols].join(', ')}), got ${JSON.stringify(symbol)}; restore into a venue that trades it`);
+      const lastBarTimeMs = entry.number(1);
+      if (!(Number.isSafeInteger(lastBarTimeMs) || lastBarTimeMs === -Infinity)) entry.fail(1, `must be a whole number of milliseconds or "-Infinity" (no bar yet), got ${JSON.stringify(entry.raw(1))}`);
+      const ids = entry.array(2);
+      const open = (ids.raw() as unknown[]).map((_, i) => {
+        const record = orders.get(ids.string(i));
+        if (record === undefined || record.request.symbol !== symbol || inBooks.has(record)) {
+          ids.fail(i, `must be the id of a ${symbol} order of the venue, listed once, got ${JSON.stringify(ids.raw(i))}`);
+        }
+        inBooks.add(record as OrderRecord);
+        return record as OrderRecord;
+      });
+      (book as SymbolBook).lastBarTimeMs = lastBarTimeMs;
+      (book as SymbolBook).open = open;
+    }
+    for (const [id, record] of orders) {
+      if (isOpen(record) && !inBooks.has(record)) state.fail('books', `must list every open order in its symbol's book; ${id} (${record.status}) is in none`);
+    }
+    const lastBase = state.number('lastBase');
+    return () => {
+      this.orders = orders;
+      this.epochs = epochs;
+      this.books = books;
+      this.lastBase = lastBase;
+    };
   }
 
   private validate(order: Readonly<OrderRequest>, nowBarTimeMs: number): { reason: RejectReason; message: string } | undefined {
@@ -610,6 +724,142 @@ function exitsProblem(exits: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The statuses an order record can have. */
+const RECORD_STATUSES: ReadonlyArray<OrderRecord['status']> = ['accepted', 'partially-filled', 'filled', 'rejected', 'cancelled'];
+
+/** The numeric fields of an order request. */
+const REQUEST_NUMBERS: ReadonlySet<string> = new Set(['quantity', 'limitPrice', 'stopPrice']);
+
+/** An order record as a venue snapshot holds it: its fills without what their order says (id, symbol, side). */
+function saveRecord(record: OrderRecord): JsonObject {
+  const request: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(record.request)) if (value !== undefined) request[key] = typeof value === 'number' ? toJsonNumber(value) : (value as JsonValue);
+  const bracket = record.exitKind === undefined ? record.bracket : undefined;
+  return {
+    request,
+    status: record.status,
+    reason: record.reason ?? null,
+    message: record.message ?? null,
+    submittedBarTimeMs: record.submittedBarTimeMs,
+    activeFromMs: record.activeFromMs,
+    closeRulesAtMs: toJsonNumber(record.closeRulesAtMs),
+    triggered: record.triggered,
+    filledQuantity: toJsonNumber(record.filledQuantity),
+    notional: toJsonNumber(record.notional),
+    totalFee: toJsonNumber(record.totalFee),
+    rawFee: toJsonNumber(record.rawFee),
+    fills: record.fills.map((fill) => [toJsonNumber(fill.quantity), toJsonNumber(fill.price), toJsonNumber(fill.fee), fill.timeMs]),
+    bracket:
+      bracket === undefined
+        ? null
+        : { long: bracket.long, exits: bracket.exits.map((exit) => exit.request.clientOrderId), evaluatedAtMs: toJsonNumber(bracket.evaluatedAtMs), done: bracket.done },
+    exitKind: record.exitKind ?? null,
+    exitOf: record.exitKind === undefined ? null : (record.bracket as Bracket).entry.request.clientOrderId,
+    trail: record.trail === undefined ? null : { distance: distanceJson(record.trail.distance), best: toJsonNumber(record.trail.best) },
+  };
+}
+
+/** Reads an order record saved by {@link saveRecord}; its bracket (entry's) and the entry it is an exit of are linked by the caller. */
+function readRecord(saved: SnapshotReader, symbols: ReadonlySet<string>): { record: OrderRecord; bracket?: SnapshotReader; exitOf?: string } {
+  const status = saved.string('status', RECORD_STATUSES);
+  const request = readRequest(saved.object('request'), symbols, status !== 'rejected');
+  const reason = saved.raw('reason') === null ? undefined : saved.string('reason', Object.values(RejectReason));
+  const message = saved.raw('message') === null ? undefined : saved.string('message');
+  const closeRulesAtMs = saved.number('closeRulesAtMs');
+  if (!Number.isNaN(closeRulesAtMs) && !Number.isSafeInteger(closeRulesAtMs)) saved.fail('closeRulesAtMs', `must be a whole number of milliseconds or "NaN" (none), got ${JSON.stringify(saved.raw('closeRulesAtMs'))}`);
+  const nonNegative = (key: string): number => {
+    const value = saved.finite(key);
+    return value >= 0 ? value : saved.fail(key, `must be a finite number >= 0, got ${value}`);
+  };
+  const fills = saved.list('fills').map((fill): Fill => {
+    const quantity = fill.finite(0);
+    if (!(quantity > 0)) fill.fail(0, `must be a quantity > 0, got ${quantity}`);
+    const price = fill.finite(1);
+    const fee = fill.finite(2);
+    if (fee < 0) fill.fail(2, `must be a fee >= 0, got ${fee}`);
+    return Object.freeze({ clientOrderId: request.clientOrderId, symbol: request.symbol, side: request.side, quantity, price, fee, timeMs: fill.integer(3) });
+  });
+  const exitKind = saved.raw('exitKind') === null ? undefined : saved.string('exitKind', Object.values(ExitKind));
+  const trailSaved = saved.optionalObject('trail');
+  let trail: OrderRecord['trail'];
+  if (trailSaved !== undefined) {
+    const distance = trailSaved.object('distance');
+    const problem = exitsProblem({ trailingStop: distance.raw() });
+    if (problem !== undefined) trailSaved.fail('distance', `must be { points } or { percent }, a finite number > 0 (percent < 100), got ${JSON.stringify(distance.raw())}`);
+    trail = { distance: distance.raw('points') === undefined ? { percent: distance.finite('percent') } : { points: distance.finite('points') }, best: trailSaved.finite('best') };
+  }
+  if ((trail !== undefined) !== (exitKind === ExitKind.trailingStop)) saved.fail('trail', `must be set on a trailing stop (exitKind "trailing-stop") and only there, got ${JSON.stringify(saved.raw('trail'))}`);
+  const record: OrderRecord = {
+    request,
+    status,
+    ...(reason === undefined ? {} : { reason, message: message ?? '' }),
+    submittedBarTimeMs: saved.integer('submittedBarTimeMs'),
+    activeFromMs: saved.integer('activeFromMs'),
+    closeRulesAtMs,
+    triggered: saved.boolean('triggered'),
+    filledQuantity: nonNegative('filledQuantity'),
+    notional: saved.finite('notional'),
+    totalFee: nonNegative('totalFee'),
+    rawFee: nonNegative('rawFee'),
+    fills,
+    ...(exitKind === undefined ? {} : { exitKind }),
+    ...(trail === undefined ? {} : { trail }),
+  };
+  const bracket = saved.optionalObject('bracket');
+  if (bracket !== undefined && (exitKind !== undefined || request.exits === undefined)) saved.fail('bracket', 'must be null on an order without exits and on an exit');
+  const exitOf = exitKind === undefined ? undefined : saved.string('exitOf');
+  return { record, ...(bracket === undefined ? {} : { bracket }), ...(exitOf === undefined ? {} : { exitOf }) };
+}
+
+function distanceJson(distance: ExitDistance): JsonObject {
+  return distance.points === undefined ? { percent: distance.percent } : { points: distance.points };
+}
+
+/**
+ * Reads an order request saved by {@link saveRecord}. `valid`: the venue accepted it, so it must be
+ * one it accepts; otherwise (a rejected order) it is read as it was given, numbers decoded.
+ */
+function readRequest(saved: SnapshotReader, symbols: ReadonlySet<string>, valid: boolean): Readonly<OrderRequest> {
+  const clientOrderId = saved.string('clientOrderId');
+  if (!valid) {
+    const request: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(saved.raw() as Record<string, unknown>)) {
+      request[key] = REQUEST_NUMBERS.has(key) && (typeof value === 'number' || typeof value === 'string') ? saved.number(key) : structuredClone(value);
+    }
+    request.clientOrderId = clientOrderId;
+    return Object.freeze(request as unknown as OrderRequest);
+  }
+  const symbol = saved.string('symbol');
+  if (!symbols.has(symbol)) saved.fail('symbol', `must be a symbol of the venue's options (${[...symbols].join(', ')}), got ${JSON.stringify(symbol)}; restore into a venue that trades it`);
+  const side = saved.string('side', ['buy', 'sell'] as const);
+  const quantity = saved.finite('quantity');
+  if (!(quantity > 0)) saved.fail('quantity', `must be a finite number > 0, got ${quantity}`);
+  const type = saved.string('type', ['market', 'limit', 'stop'] as const);
+  const price = (field: 'limitPrice' | 'stopPrice', wanted: boolean): { [key: string]: number } => {
+    if (!wanted) {
+      if (saved.raw(field) !== undefined) saved.fail(field, `must be absent on a ${type} order, got ${JSON.stringify(saved.raw(field))}`);
+      return {};
+    }
+    const value = saved.finite(field);
+    return value > 0 ? { [field]: value } : saved.fail(field, `must be a finite number > 0, got ${value}`);
+  };
+  const exits = saved.raw('exits');
+  if (exits !== undefined) {
+    const problem = exitsProblem(exits);
+    if (problem !== undefined) saved.fail('exits', problem);
+  }
+  return Object.freeze({
+    clientOrderId,
+    symbol,
+    side,
+    quantity,
+    type,
+    ...price('limitPrice', type === 'limit'),
+    ...price('stopPrice', type === 'stop'),
+    ...(exits === undefined ? {} : { exits: structuredClone(exits) as BracketExits }),
+  });
 }
 
 function reject(reason: RejectReason, message: string): OrderResult {
