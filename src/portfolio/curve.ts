@@ -1,3 +1,5 @@
+import { type JsonObject, type SnapshotReader, toJsonNumbers } from '../core/index.js';
+
 /** One point of the equity curve, recorded by `Portfolio.markToMarket`. */
 export interface EquityPoint {
   readonly timeMs: number;
@@ -206,6 +208,54 @@ export class EquityRecorder {
       return;
     }
     segments.push(index, cash, realisedPnl, openPositions);
+  }
+
+  /**
+   * What a portfolio's snapshot holds of its curve: per point its time, equity, unrealised PnL and
+   * gross exposure (`points`, 4 numbers a point), and the segments (`segments`, 4 numbers each: first
+   * point, cash, realised PnL, open positions). O(points).
+   */
+  saveState(): JsonObject {
+    const points: number[] = new Array<number>(this.#length * FIELDS);
+    for (let i = 0; i < this.#length; i++) {
+      const values = this.#chunks[i >> CHUNK_BITS] as number[];
+      const base = (i & OFFSET_MASK) * FIELDS;
+      for (let field = 0; field < FIELDS; field++) points[i * FIELDS + field] = values[base + field] as number;
+    }
+    return { points: toJsonNumbers(points), segments: toJsonNumbers(this.#segments) };
+  }
+
+  /**
+   * A recorder holding the curve saved by {@link saveState}.
+   * @throws {IncompatibleSnapshotError} naming the field when the saved curve is not one a recorder makes.
+   */
+  static readState(state: SnapshotReader): EquityRecorder {
+    const points = state.numbers('points');
+    if (points.length % FIELDS !== 0) state.fail('points', `must hold ${FIELDS} numbers a point (time, equity, unrealised PnL, gross exposure), got ${points.length}`);
+    const length = points.length / FIELDS;
+    const segments = state.numbers('segments');
+    if (segments.length % SEGMENT_FIELDS !== 0) state.fail('segments', `must hold ${SEGMENT_FIELDS} numbers a segment (first point, cash, realised PnL, open positions), got ${segments.length}`);
+    if (length > 0 && segments[SEGMENT_START] !== 0) state.fail('segments', 'must start with a segment at point 0');
+    for (let offset = 0; offset < segments.length; offset += SEGMENT_FIELDS) {
+      const start = segments[offset + SEGMENT_START] as number;
+      const previous = offset === 0 ? -1 : (segments[offset - SEGMENT_FIELDS + SEGMENT_START] as number);
+      if (!Number.isSafeInteger(start) || start <= previous || start >= length) state.fail('segments', `segment ${offset / SEGMENT_FIELDS} starts at point ${start}: starts must be whole numbers, increasing, below the ${length} points`);
+    }
+    for (let i = 0; i < length; i++) {
+      const timeMs = points[i * FIELDS + TIME] as number;
+      if (!Number.isFinite(timeMs) || (i > 0 && !(timeMs > (points[(i - 1) * FIELDS + TIME] as number)))) state.fail('points', `point ${i} has time ${timeMs}: times must be finite and increasing`);
+    }
+    const recorder = new EquityRecorder();
+    for (let i = 0; i < length; i++) {
+      if ((i & OFFSET_MASK) === 0) recorder.#chunks.push(new Array<number>(CHUNK_POINTS * FIELDS).fill(Number.NaN));
+      const values = recorder.#chunks[i >> CHUNK_BITS] as number[];
+      const base = (i & OFFSET_MASK) * FIELDS;
+      for (let field = 0; field < FIELDS; field++) values[base + field] = points[i * FIELDS + field] as number;
+    }
+    recorder.#length = length;
+    recorder.#lastTimeMs = length === 0 ? Number.NaN : (points[(length - 1) * FIELDS + TIME] as number);
+    recorder.#segments = segments;
+    return recorder;
   }
 
   /** The last point recorded, as a new object. @throws RangeError before the first. */

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, type JsonObject, type JsonValue, type Snapshot, type SnapshotReader, openSnapshot, toJsonNumber } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { type EquityPoint, EquityRecorder, type EquitySeries } from './curve.js';
 import { ShortSellingNotAllowedError } from './errors.js';
@@ -79,6 +79,16 @@ export interface Trade {
   /** Fills that touched the trade (a flipping fill counts in both trades). */
   readonly fillCount: number;
 }
+
+/** The format version of portfolio snapshots this build writes and reads. */
+const PORTFOLIO_SNAPSHOT_VERSION = 1;
+
+/**
+ * A snapshot of a {@link Portfolio} ({@link Portfolio.snapshot}): `kind: 'portfolio'`; `spec` its
+ * config; `state` its cash, realised PnL, positions (in the order they were opened), marks, open
+ * and closed trades and its equity curve.
+ */
+export type PortfolioSnapshot = Snapshot;
 
 /** Prices to mark with: bars (their `close` is used), a map or a record of symbol → price. */
 export type MarkPrices = readonly Bar[] | PriceTable;
@@ -165,16 +175,16 @@ export function createPortfolio(options: PortfolioOptions = {}): Portfolio {
 export class Portfolio {
   private cashBalance: number;
   private realised = 0;
-  private readonly positions = new Map<string, OpenPosition>();
+  private positions = new Map<string, OpenPosition>();
   /**
    * The values of `positions`, in its order, made again after each change of the map (fills only):
    * sums over the positions walk this array, as a Map's iterator is an object per walk, every bar.
    */
   private openList: OpenPosition[] = [];
-  private readonly markPrices = new Map<string, MarkCell>();
-  private readonly openTrades = new Map<string, OpenTrade>();
-  private readonly closedTrades: Trade[] = [];
-  private readonly curve = new EquityRecorder();
+  private markPrices = new Map<string, MarkCell>();
+  private openTrades = new Map<string, OpenTrade>();
+  private closedTrades: Trade[] = [];
+  private curve = new EquityRecorder();
 
   /** Prefer {@link createPortfolio}, which validates options. */
   constructor(readonly config: PortfolioConfig) {
@@ -246,6 +256,117 @@ export class Portfolio {
   /** Recorded equity points, in time order, without an object per point (later marks do not change it). */
   equitySeries(): EquitySeries {
     return this.curve.series();
+  }
+
+  /**
+   * Its state as plain JSON (see {@link PortfolioSnapshot}), to restore a portfolio of the same
+   * config exactly where this one stands ({@link restore}). Costs O(trades + equity points).
+   */
+  snapshot(): PortfolioSnapshot {
+    return { kind: 'portfolio', version: PORTFOLIO_SNAPSHOT_VERSION, spec: this.snapshotSpec(), state: this.saveState() };
+  }
+
+  /**
+   * Sets its state to what `snapshot` saved, whatever it held before: given the same fills and marks
+   * that followed, it then books exactly what the portfolio that made the snapshot booked. All or nothing.
+   * @throws {IncompatibleSnapshotError} when the snapshot is of another format version, of a
+   *   portfolio of another config (it names the fields), or damaged; the portfolio is then unchanged.
+   */
+  restore(snapshot: JsonValue): void {
+    this.prepareState(openSnapshot(snapshot, { subject: 'the portfolio', kind: 'portfolio', version: PORTFOLIO_SNAPSHOT_VERSION, spec: this.snapshotSpec() }))();
+  }
+
+  /** What its snapshots' `spec` holds: its config. */
+  snapshotSpec(): JsonObject {
+    return { initialCash: this.config.initialCash, longOnly: this.config.longOnly };
+  }
+
+  /** The state without the snapshot's header: what a trading session's snapshot holds for its portfolio. */
+  saveState(): JsonObject {
+    return {
+      cash: toJsonNumber(this.cashBalance),
+      realised: toJsonNumber(this.realised),
+      positions: [...this.positions.values()].map(({ symbol, quantity, averagePrice }) => ({ symbol, quantity: toJsonNumber(quantity), averagePrice: toJsonNumber(averagePrice) })),
+      marks: [...this.markPrices].map(([symbol, { price }]) => [symbol, toJsonNumber(price)]),
+      openTrades: [...this.openTrades].map(([symbol, trade]) => ({ symbol, ...numbersAsJson(trade) })),
+      trades: this.closedTrades.map((trade) => numbersAsJson(trade)),
+      curve: this.curve.saveState(),
+    };
+  }
+
+  /**
+   * Reads a state saved by {@link saveState} (`state` reads it where it sits in a larger snapshot, so
+   * errors name the field by its path there), changing nothing yet; the returned function puts it in
+   * place. With `symbols`, every symbol it names must be one of them.
+   * @throws {IncompatibleSnapshotError} naming the field of the first value that is wrong.
+   */
+  prepareState(state: SnapshotReader, symbols?: ReadonlySet<string>): () => void {
+    const symbolAt = (reader: SnapshotReader, key: string | number): string => {
+      const symbol = reader.string(key);
+      if (symbols !== undefined && !symbols.has(symbol)) reader.fail(key, `must be one of the traded symbols (${[...symbols].join(', ')}), got ${JSON.stringify(symbol)}; restore with options that trade it`);
+      return symbol;
+    };
+    const cash = state.finite('cash');
+    const realised = state.finite('realised');
+    const positions = new Map<string, OpenPosition>();
+    for (const saved of state.list('positions')) {
+      const symbol = symbolAt(saved, 'symbol');
+      const quantity = saved.finite('quantity');
+      if (quantity === 0 || positions.has(symbol)) saved.fail('quantity', `must be a non-zero quantity of a symbol listed once, got ${quantity} of ${symbol}`);
+      positions.set(symbol, { symbol, quantity, averagePrice: saved.finite('averagePrice') });
+    }
+    const markPrices = new Map<string, MarkCell>();
+    for (const saved of state.list('marks')) {
+      const symbol = symbolAt(saved, 0);
+      const price = saved.finite(1);
+      if (!(price > 0)) saved.fail(1, `must be a price > 0, got ${price}`);
+      markPrices.set(symbol, { price });
+    }
+    const openTrades = new Map<string, OpenTrade>();
+    for (const saved of state.list('openTrades')) {
+      const symbol = symbolAt(saved, 'symbol');
+      if (!positions.has(symbol) || openTrades.has(symbol)) saved.fail('symbol', `must be a symbol with an open position and one open trade, got ${JSON.stringify(symbol)}`);
+      openTrades.set(symbol, {
+        direction: saved.string('direction', ['long', 'short'] as const),
+        entryTimeMs: saved.finite('entryTimeMs'),
+        entryQuantity: saved.finite('entryQuantity'),
+        entryNotional: saved.finite('entryNotional'),
+        exitQuantity: saved.finite('exitQuantity'),
+        exitNotional: saved.finite('exitNotional'),
+        grossPnl: saved.finite('grossPnl'),
+        fees: saved.finite('fees'),
+        fillCount: saved.integer('fillCount', 1),
+      });
+    }
+    for (const symbol of positions.keys()) if (!openTrades.has(symbol)) state.fail('openTrades', `must hold the open trade of every position; ${symbol} has none`);
+    const closedTrades = state.list('trades').map(
+      (saved): Trade =>
+        Object.freeze({
+          symbol: symbolAt(saved, 'symbol'),
+          direction: saved.string('direction', ['long', 'short'] as const),
+          quantity: saved.finite('quantity'),
+          entryTimeMs: saved.finite('entryTimeMs'),
+          exitTimeMs: saved.finite('exitTimeMs'),
+          entryPrice: saved.number('entryPrice'),
+          exitPrice: saved.number('exitPrice'),
+          grossPnl: saved.number('grossPnl'),
+          fees: saved.number('fees'),
+          netPnl: saved.number('netPnl'),
+          returnFraction: saved.number('returnFraction'),
+          fillCount: saved.integer('fillCount', 1),
+        }),
+    );
+    const curve = EquityRecorder.readState(state.object('curve'));
+    return () => {
+      this.cashBalance = cash;
+      this.realised = realised;
+      this.positions = positions;
+      this.openList = [...positions.values()];
+      this.markPrices = markPrices;
+      this.openTrades = openTrades;
+      this.closedTrades = closedTrades;
+      this.curve = curve;
+    };
   }
 
   /**
@@ -426,6 +547,11 @@ export class Portfolio {
       }),
     );
   }
+}
+
+/** An object's fields, numbers as JSON numbers (exact through JSON text). */
+function numbersAsJson(value: object): JsonObject {
+  return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, typeof field === 'number' ? toJsonNumber(field) : (field as JsonValue)]));
 }
 
 function validateFill(fill: PortfolioFill): void {
