@@ -1,6 +1,6 @@
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, type JsonObject, type JsonValue, type Snapshot, type SnapshotReader, openSnapshot, toJsonNumber } from '../core/index.js';
 import type { AccountSnapshot, DecisionRejection } from '../decision/index.js';
-import type { Bar, DataGap } from '../market/index.js';
+import { type Bar, type DataGap, validateBar } from '../market/index.js';
 import {
   EndOfDataRule,
   type EquitySeries,
@@ -18,6 +18,22 @@ import { type Fill, FillAt, type OrderResult, PaperVenue, type PaperVenueOptions
 
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
 const NO_ORDERS: readonly SubmittedOrder[] = Object.freeze([]);
+
+/** The format version of trading session snapshots this build writes and reads. */
+const SESSION_SNAPSHOT_VERSION = 1;
+
+/** Where the key of `#brackets` splits strategy from symbol. */
+const BRACKET_KEY_SEPARATOR = '\u0000';
+
+/**
+ * A snapshot of a {@link TradingSession} ({@link TradingSession.snapshot}): `kind: 'trading-session'`;
+ * `spec` what shapes its state: the swarm, the symbols, the venue's compiled options, the portfolio's
+ * config and the gaps (and whether they are flattened); `state` the venue's (every order it knows,
+ * the books, epochs), the portfolio's (cash, positions, marks, trades, equity curve) and the
+ * session's own (fills, rejections, last bars, peak equity, brackets, pending resizes by strategy
+ * name, the gap-flattening cursor and counts). Plain JSON: it survives `JSON.stringify` and `JSON.parse`.
+ */
+export type TradingSessionSnapshot = Snapshot;
 
 /** A rejected order: what was asked and who refused it, why. */
 export interface OrderRejection {
@@ -117,6 +133,8 @@ interface PendingResize {
   readonly clientOrderId: string;
   readonly symbol: string;
   readonly side: 'buy' | 'sell';
+  /** Whose sizer it is: a snapshot stores the name and finds the sizer again in `fillPriceSizing`. */
+  readonly strategy: string;
   readonly sizer: Sizer;
 }
 
@@ -156,6 +174,9 @@ export interface SubmittedOrder {
  * symbol's open orders (they would fill after the gap) and closes its position at that bar's close
  * (fill id `gap:<symbol>:<timeMs>`, the venue's fee model applies), so nothing is held across the
  * hole; decisions of that step saw the position still open.
+ * Its whole state can be saved as plain JSON between steps ({@link snapshot}) and a session built
+ * from the same options in that state ({@link TradingSession.restore}), so a restart applies only
+ * the steps after the snapshot instead of every step from the first.
  */
 export class TradingSession {
   readonly swarm: string;
@@ -232,6 +253,157 @@ export class TradingSession {
     }
   }
 
+  /**
+   * Its state as plain JSON (see {@link TradingSessionSnapshot}), taken between steps (after `close`),
+   * so that {@link TradingSession.restore} builds a session that goes on exactly as this one would.
+   * Costs O(state): every order, fill, trade and equity point so far; the steps are not kept.
+   */
+  snapshot(): TradingSessionSnapshot {
+    const flattenAt = this.#flattenAt;
+    const state: JsonObject = {
+      venue: this.venue.saveState(),
+      portfolio: this.portfolio.saveState(),
+      fills: this.#fills.map(fillJson),
+      stepFills: this.#stepFills.map(fillJson),
+      rejections: this.#rejections.map(({ clientOrderId, barIndex, source, reason, message }) => ({ clientOrderId, barIndex, source, reason, message })),
+      lastBars: [...this.#lastBars.values()].map(({ symbol, timeMs, open, high, low, close, volume }) => ({ symbol, timeMs, open, high, low, close, volume })),
+      peakEquity: toJsonNumber(this.#peakEquity),
+      brackets: [...this.#brackets].map(([key, clientOrderId]) => {
+        const at = key.lastIndexOf(BRACKET_KEY_SEPARATOR);
+        return { strategy: key.slice(0, at), symbol: key.slice(at + 1), clientOrderId };
+      }),
+      pendingResizes: this.#pendingResizes.map(({ clientOrderId, symbol, side, strategy }) => ({ clientOrderId, symbol, side, strategy })),
+      gapCursor: flattenAt === undefined ? [] : [...flattenAt].map(([symbol, { next }]) => [symbol, next]),
+      flattened: this.#flattened.map(toJsonNumber),
+      cancelled: [...this.#cancelled],
+    };
+    return { kind: 'trading-session', version: SESSION_SNAPSHOT_VERSION, spec: this.snapshotSpec(), state };
+  }
+
+  /**
+   * A session built from `options`, in exactly the state `snapshot` was taken in: given the same
+   * calls that followed, it answers, fills and reports exactly what the session that took it did.
+   * `options` must be those the snapshot's session was built with, as far as they shape its state
+   * (see {@link TradingSessionSnapshot}); `endOfData`, `periodsPerYear` and `statistics` only shape
+   * the report and may differ. Every pending resize's strategy needs its sizer in `fillPriceSizing`.
+   * @throws InvalidInputError naming the field when `options` are invalid.
+   * @throws {IncompatibleSnapshotError} when the snapshot is of another format version, of another
+   *   spec (another swarm, other symbols, venue or portfolio options, gaps: it names the fields), or
+   *   damaged or inconsistent (it names the field, e.g. a pending resize whose strategy has no sizer);
+   *   nothing is built then. Rebuild the session by replaying its steps instead.
+   */
+  static restore(snapshot: unknown, options: TradingSessionOptions): TradingSession {
+    const session = new TradingSession(options);
+    const state = openSnapshot(snapshot, {
+      subject: `trading session ${JSON.stringify(session.swarm)}`,
+      kind: 'trading-session',
+      version: SESSION_SNAPSHOT_VERSION,
+      spec: session.snapshotSpec(),
+    });
+    session.prepareState(state)();
+    return session;
+  }
+
+  /** What its snapshots' `spec` holds (see {@link TradingSessionSnapshot}). */
+  private snapshotSpec(): JsonObject {
+    return {
+      swarm: this.swarm,
+      symbols: [...this.#symbols],
+      venue: this.venue.snapshotSpec(),
+      portfolio: this.portfolio.snapshotSpec(),
+      gaps: {
+        flatten: this.#flattenAt !== undefined,
+        found: this.#gaps.map(({ symbol, lastBeforeMs, firstAfterMs, durationMs, usualIntervalMs }) => ({ symbol, lastBeforeMs, firstAfterMs, durationMs, usualIntervalMs })),
+      },
+    };
+  }
+
+  /** Reads a snapshot's state, changing nothing; the returned function puts it in place. */
+  private prepareState(state: SnapshotReader): () => void {
+    const symbols = this.venue.config.symbols;
+    const symbolAt = (reader: SnapshotReader, key: string | number): string => {
+      const symbol = reader.string(key);
+      if (!symbols.has(symbol)) reader.fail(key, `must be one of the symbols of the options (${this.#symbols.join(', ')}), got ${JSON.stringify(symbol)}; restore with the options the snapshot was taken with`);
+      return symbol;
+    };
+    const commitVenue = this.venue.prepareState(state.object('venue'));
+    const commitPortfolio = this.portfolio.prepareState(state.object('portfolio'), symbols);
+    const fills = state.list('fills').map((saved) => readFill(saved, symbolAt));
+    const stepFills = state.list('stepFills').map((saved) => readFill(saved, symbolAt));
+    const rejections = state.list('rejections').map(
+      (saved): OrderRejection => ({
+        clientOrderId: saved.string('clientOrderId'),
+        barIndex: saved.integer('barIndex'),
+        source: saved.string('source', ['venue', 'risk', 'consensus'] as const),
+        reason: saved.string('reason'),
+        message: saved.string('message'),
+      }),
+    );
+    const lastBars = new Map<string, Bar>();
+    for (const saved of state.list('lastBars')) {
+      const symbol = symbolAt(saved, 'symbol');
+      const bar: Bar = Object.freeze({
+        symbol,
+        timeMs: saved.integer('timeMs'),
+        open: saved.finite('open'),
+        high: saved.finite('high'),
+        low: saved.finite('low'),
+        close: saved.finite('close'),
+        volume: saved.finite('volume'),
+      });
+      const problem = validateBar(bar)[0];
+      if (problem !== undefined) saved.fail(problem.field, problem.message);
+      if (lastBars.has(symbol)) saved.fail('symbol', `must name each symbol once, got ${JSON.stringify(symbol)} again`);
+      lastBars.set(symbol, bar);
+    }
+    const peakEquity = state.number('peakEquity');
+    const brackets = new Map<string, string>();
+    for (const saved of state.list('brackets')) {
+      brackets.set(`${saved.string('strategy')}${BRACKET_KEY_SEPARATOR}${symbolAt(saved, 'symbol')}`, saved.string('clientOrderId'));
+    }
+    const pendingResizes = state.list('pendingResizes').map((saved): PendingResize => {
+      const strategy = saved.string('strategy');
+      const sizer = this.#fillPriceSizing.get(strategy);
+      if (sizer === undefined) {
+        saved.fail(
+          'strategy',
+          `is ${JSON.stringify(strategy)}, whose entry waits to be sized at its fill price, but the options' fillPriceSizing has no sizer for it; ` +
+            `restore with fillPriceSizing[${JSON.stringify(strategy)}] set to the sizer the session was built with`,
+        );
+      }
+      return { clientOrderId: saved.string('clientOrderId'), symbol: symbolAt(saved, 'symbol'), side: saved.string('side', ['buy', 'sell'] as const), strategy, sizer: sizer as Sizer };
+    });
+    const flattenAt = this.#flattenAt;
+    const cursor = new Map<string, number>();
+    for (const saved of state.list('gapCursor')) {
+      const symbol = saved.string(0);
+      const entry = flattenAt?.get(symbol);
+      if (entry === undefined) saved.fail(0, `must be a symbol with a gap to flatten at, got ${JSON.stringify(symbol)}`);
+      const next = saved.integer(1, 0);
+      if (next > (entry as { times: number[] }).times.length) saved.fail(1, `must be at most the ${symbol} gaps' count ${(entry as { times: number[] }).times.length}, got ${next}`);
+      cursor.set(symbol, next);
+    }
+    const gapCount = this.#gaps.length;
+    const flattened = state.numbers('flattened', { min: gapCount, max: gapCount });
+    const cancelled = state.integers('cancelled', 0);
+    if (cancelled.length !== gapCount) state.fail('cancelled', `must hold one count per gap (${gapCount}), got ${cancelled.length}`);
+    return () => {
+      commitVenue();
+      commitPortfolio();
+      for (const fill of fills) this.#fills.push(fill);
+      this.#stepFills = stepFills.length === 0 ? NO_FILLS : stepFills;
+      this.#positions = undefined;
+      for (const rejection of rejections) this.#rejections.push(rejection);
+      for (const [symbol, bar] of lastBars) this.#lastBars.set(symbol, bar);
+      this.#peakEquity = peakEquity;
+      for (const [key, id] of brackets) this.#brackets.set(key, id);
+      this.#pendingResizes = pendingResizes;
+      for (const [symbol, next] of cursor) (flattenAt?.get(symbol) as { next: number }).next = next;
+      flattened.forEach((quantity, i) => (this.#flattened[i] = quantity));
+      cancelled.forEach((count, i) => (this.#cancelled[i] = count));
+    };
+  }
+
   /** Starts a time step; returns the account every decision of the step sees. */
   open(step: readonly Bar[]): AccountSnapshot {
     this.#stepFills = NO_FILLS;
@@ -291,7 +463,7 @@ export class TradingSession {
     }
     const sizer = this.#fillPriceSizing.get(intent.strategy);
     if (sizer !== undefined && result.status === 'accepted' && !this.#closeFills && intent.type === 'market' && intent.intent.startsWith('enter-')) {
-      this.#pendingResizes.push({ clientOrderId: id, symbol: intent.symbol, side: intent.side, sizer });
+      this.#pendingResizes.push({ clientOrderId: id, symbol: intent.symbol, side: intent.side, strategy: intent.strategy, sizer });
     }
     return { clientOrderId: id, intent, result };
   }
@@ -456,4 +628,22 @@ export class TradingSession {
     if (equity > this.#peakEquity) this.#peakEquity = equity;
     return equity;
   }
+}
+
+/** A fill as a session's snapshot holds it: `[clientOrderId, symbol, side, quantity, price, fee, timeMs]`. */
+function fillJson(fill: Fill): JsonValue {
+  return [fill.clientOrderId, fill.symbol, fill.side, toJsonNumber(fill.quantity), toJsonNumber(fill.price), toJsonNumber(fill.fee), fill.timeMs];
+}
+
+/** Reads a fill saved by {@link fillJson}. */
+function readFill(saved: SnapshotReader, symbolAt: (reader: SnapshotReader, key: number) => string): Fill {
+  return Object.freeze({
+    clientOrderId: saved.string(0),
+    symbol: symbolAt(saved, 1),
+    side: saved.string(2, ['buy', 'sell'] as const),
+    quantity: saved.finite(3),
+    price: saved.finite(4),
+    fee: saved.finite(5),
+    timeMs: saved.integer(6),
+  });
 }
