@@ -184,13 +184,13 @@ describe('TradingSession.restore refuses, naming the field', () => {
     ['a negative fill quantity', ['state', 'venue', 'orders', 0, 'fills', 0, 0], to(-1), 'state.venue.orders[0].fills[0][0] must be a quantity > 0, got -1'],
     ['a book listing an unknown order', ['state', 'venue', 'books', 0, 2], (ids) => [...(ids as string[]), 'nope'], 'state.venue.books[0][2][2] must be the id of a X order of the venue, listed once, got "nope"'],
     ['an open order in no book', ['state', 'venue', 'books', 0, 2], to([]), "state.venue.books must list every open order in its symbol's book"],
-    ['an exit its entry does not list', ['state', 'venue', 'orders', 0, 'bracket', 'exits'], to([]), 'state.venue.orders[2].exitOf must be the id of an entry whose bracket lists this exit'],
+    ['an exit its entry does not list', ['state', 'venue', 'orders', 0, 'bracket', 'exits'], to([]), 'state.venue.orders[2].exitKind is set, but no entry\'s bracket lists'],
     ['a position without its open trade', ['state', 'portfolio', 'openTrades'], to([]), 'state.portfolio.openTrades must hold the open trade of every position; X has none'],
     ['an equity curve cut short', ['state', 'portfolio', 'curve', 'points'], (points) => (points as number[]).slice(0, -1), 'state.portfolio.curve.points must hold 4 numbers a point'],
     ['a bar whose high is below its close', ['state', 'lastBars', 0, 'high'], to(1), 'state.lastBars[0].high'],
     ['a rejection from an unknown stage', ['state', 'rejections', 0, 'source'], to('mood'), 'state.rejections[0].source must be one of "venue", "risk", "consensus"'],
     ['one gap count too many', ['state', 'cancelled'], to([1]), 'state.cancelled must hold one count per gap (0), got 1'],
-    ['a trailing stop without its trail', ['state', 'venue', 'orders', 3, 'trail'], to(null), 'state.venue.orders[3].trail must be set on a trailing stop'],
+    ['a trailing stop without its trail', ['state', 'venue', 'orders', 3, 'trail'], to(undefined), 'state.venue.orders[3].trail must be set on a trailing stop'],
   ])('a malformed field: %s', (_what, path, change, message) => {
     const error = refusal(tamper(snapshot, path, change));
     expect(error.problem).toBe(SnapshotProblem.invalid);

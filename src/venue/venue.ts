@@ -405,30 +405,29 @@ export class PaperVenue {
     const symbols = this.config.symbols;
     const orders = new Map<string, OrderRecord>();
     const brackets: Array<{ entry: OrderRecord; saved: SnapshotReader }> = [];
-    const exits: Array<{ exit: OrderRecord; entryId: string; saved: SnapshotReader }> = [];
+    const exits: Array<{ exit: OrderRecord; saved: SnapshotReader }> = [];
     for (const saved of state.list('orders')) {
-      const { record, bracket, exitOf } = readRecord(saved, symbols);
+      const { record, bracket } = readRecord(saved, symbols);
       const id = record.request.clientOrderId;
       if (orders.has(id)) saved.object('request').fail('clientOrderId', `is the id of an earlier order too, got ${JSON.stringify(id)}; every order of a venue has its own`);
       orders.set(id, record);
       if (bracket !== undefined) brackets.push({ entry: record, saved: bracket });
-      if (exitOf !== undefined) exits.push({ exit: record, entryId: exitOf, saved });
+      if (record.exitKind !== undefined) exits.push({ exit: record, saved });
     }
-    // Brackets: the entry's holds its exits (by id); each exit points back to its entry.
+    // Brackets: the entry's names its exits by kind, each exit's id is the entry's and its kind.
     for (const { entry, saved } of brackets) {
       const bracket: Bracket = { entry, long: saved.boolean('long'), exits: [], evaluatedAtMs: saved.number('evaluatedAtMs'), done: saved.boolean('done') };
-      const ids = saved.array('exits');
-      (ids.raw() as unknown[]).forEach((_, i) => {
-        const exit = orders.get(ids.string(i));
-        if (exit?.exitKind === undefined) ids.fail(i, `must be the id of one of the venue's exit orders, got ${JSON.stringify(ids.raw(i))}`);
+      const kinds = saved.array('exits');
+      (kinds.raw() as unknown[]).forEach((_, i) => {
+        const exit = orders.get(`${entry.request.clientOrderId}:${kinds.string(i, Object.values(ExitKind))}`);
+        if (exit?.exitKind === undefined || exit.bracket !== undefined) kinds.fail(i, `must name an exit order of the entry, once, got ${JSON.stringify(kinds.raw(i))}`);
+        (exit as OrderRecord).bracket = bracket;
         bracket.exits.push(exit as OrderRecord);
       });
       entry.bracket = bracket;
     }
-    for (const { exit, entryId, saved } of exits) {
-      const bracket = orders.get(entryId)?.bracket;
-      if (bracket === undefined || !bracket.exits.includes(exit)) saved.fail('exitOf', `must be the id of an entry whose bracket lists this exit, got ${JSON.stringify(entryId)}`);
-      exit.bracket = bracket;
+    for (const { exit, saved } of exits) {
+      if (exit.bracket === undefined) saved.fail('exitKind', `is set, but no entry's bracket lists ${JSON.stringify(exit.request.clientOrderId)} among its exits`);
     }
     const epochs = new Map(state.list('epochs').map((entry): [string, number] => [entry.string(0), entry.integer(1, 0)]));
     const books = new Map<string, SymbolBook>();
@@ -732,85 +731,84 @@ const RECORD_STATUSES: ReadonlyArray<OrderRecord['status']> = ['accepted', 'part
 /** The numeric fields of an order request. */
 const REQUEST_NUMBERS: ReadonlySet<string> = new Set(['quantity', 'limitPrice', 'stopPrice']);
 
-/** An order record as a venue snapshot holds it: its fills without what their order says (id, symbol, side). */
+/**
+ * An order record as a venue snapshot holds it. Fields at their usual value are left out (no reason,
+ * nothing filled, not triggered, no close-only bar, no bracket); its fills go without what the order
+ * says (id, symbol, side); a bracket names its exits by kind (an exit's id is `<entry id>:<kind>`).
+ */
 function saveRecord(record: OrderRecord): JsonObject {
   const request: Record<string, JsonValue> = {};
   for (const [key, value] of Object.entries(record.request)) if (value !== undefined) request[key] = typeof value === 'number' ? toJsonNumber(value) : (value as JsonValue);
-  const bracket = record.exitKind === undefined ? record.bracket : undefined;
-  return {
-    request,
-    status: record.status,
-    reason: record.reason ?? null,
-    message: record.message ?? null,
-    submittedBarTimeMs: record.submittedBarTimeMs,
-    activeFromMs: record.activeFromMs,
-    closeRulesAtMs: toJsonNumber(record.closeRulesAtMs),
-    triggered: record.triggered,
-    filledQuantity: toJsonNumber(record.filledQuantity),
-    notional: toJsonNumber(record.notional),
-    totalFee: toJsonNumber(record.totalFee),
-    rawFee: toJsonNumber(record.rawFee),
-    fills: record.fills.map((fill) => [toJsonNumber(fill.quantity), toJsonNumber(fill.price), toJsonNumber(fill.fee), fill.timeMs]),
-    bracket:
-      bracket === undefined
-        ? null
-        : { long: bracket.long, exits: bracket.exits.map((exit) => exit.request.clientOrderId), evaluatedAtMs: toJsonNumber(bracket.evaluatedAtMs), done: bracket.done },
-    exitKind: record.exitKind ?? null,
-    exitOf: record.exitKind === undefined ? null : (record.bracket as Bracket).entry.request.clientOrderId,
-    trail: record.trail === undefined ? null : { distance: distanceJson(record.trail.distance), best: toJsonNumber(record.trail.best) },
-  };
+  const saved: Record<string, JsonValue> = { request, status: record.status };
+  if (record.reason !== undefined) saved.reason = record.reason;
+  if (record.message !== undefined) saved.message = record.message;
+  saved.submittedBarTimeMs = record.submittedBarTimeMs;
+  saved.activeFromMs = record.activeFromMs;
+  if (!Number.isNaN(record.closeRulesAtMs)) saved.closeRulesAtMs = record.closeRulesAtMs;
+  if (record.triggered) saved.triggered = true;
+  for (const key of ['filledQuantity', 'notional', 'totalFee', 'rawFee'] as const) if (!Object.is(record[key], 0)) saved[key] = toJsonNumber(record[key]);
+  if (record.fills.length > 0) saved.fills = record.fills.map((fill) => [toJsonNumber(fill.quantity), toJsonNumber(fill.price), toJsonNumber(fill.fee), fill.timeMs]);
+  const bracket = record.bracket;
+  if (bracket !== undefined && record.exitKind === undefined) {
+    saved.bracket = { long: bracket.long, exits: bracket.exits.map((exit) => exit.exitKind as string), evaluatedAtMs: toJsonNumber(bracket.evaluatedAtMs), done: bracket.done };
+  }
+  if (record.exitKind !== undefined) saved.exitKind = record.exitKind;
+  if (record.trail !== undefined) saved.trail = { distance: distanceJson(record.trail.distance), best: toJsonNumber(record.trail.best) };
+  return saved;
 }
 
-/** Reads an order record saved by {@link saveRecord}; its bracket (entry's) and the entry it is an exit of are linked by the caller. */
-function readRecord(saved: SnapshotReader, symbols: ReadonlySet<string>): { record: OrderRecord; bracket?: SnapshotReader; exitOf?: string } {
+/** Reads an order record saved by {@link saveRecord}; the caller links brackets (an entry's, `bracket`) and their exits. */
+function readRecord(saved: SnapshotReader, symbols: ReadonlySet<string>): { record: OrderRecord; bracket?: SnapshotReader } {
   const status = saved.string('status', RECORD_STATUSES);
   const request = readRequest(saved.object('request'), symbols, status !== 'rejected');
-  const reason = saved.raw('reason') === null ? undefined : saved.string('reason', Object.values(RejectReason));
-  const message = saved.raw('message') === null ? undefined : saved.string('message');
-  const closeRulesAtMs = saved.number('closeRulesAtMs');
-  if (!Number.isNaN(closeRulesAtMs) && !Number.isSafeInteger(closeRulesAtMs)) saved.fail('closeRulesAtMs', `must be a whole number of milliseconds or "NaN" (none), got ${JSON.stringify(saved.raw('closeRulesAtMs'))}`);
-  const nonNegative = (key: string): number => {
-    const value = saved.finite(key);
-    return value >= 0 ? value : saved.fail(key, `must be a finite number >= 0, got ${value}`);
+  const has = (key: string): boolean => saved.raw(key) !== undefined;
+  const reason = has('reason') ? saved.string('reason', Object.values(RejectReason)) : undefined;
+  const message = has('message') ? saved.string('message') : undefined;
+  const closeRulesAtMs = has('closeRulesAtMs') ? saved.integer('closeRulesAtMs') : Number.NaN;
+  const quantity = (key: string): number => {
+    if (!has(key)) return 0;
+    const value = saved.number(key);
+    return value >= 0 && Number.isFinite(value) ? value : saved.fail(key, `must be a finite number >= 0, got ${JSON.stringify(saved.raw(key))}`);
   };
-  const fills = saved.list('fills').map((fill): Fill => {
-    const quantity = fill.finite(0);
-    if (!(quantity > 0)) fill.fail(0, `must be a quantity > 0, got ${quantity}`);
-    const price = fill.finite(1);
-    const fee = fill.finite(2);
-    if (fee < 0) fill.fail(2, `must be a fee >= 0, got ${fee}`);
-    return Object.freeze({ clientOrderId: request.clientOrderId, symbol: request.symbol, side: request.side, quantity, price, fee, timeMs: fill.integer(3) });
-  });
-  const exitKind = saved.raw('exitKind') === null ? undefined : saved.string('exitKind', Object.values(ExitKind));
-  const trailSaved = saved.optionalObject('trail');
+  const fills = !has('fills')
+    ? []
+    : saved.list('fills').map((fill): Fill => {
+        const filled = fill.finite(0);
+        if (!(filled > 0)) fill.fail(0, `must be a quantity > 0, got ${filled}`);
+        const fee = fill.finite(2);
+        if (fee < 0) fill.fail(2, `must be a fee >= 0, got ${fee}`);
+        return Object.freeze({ clientOrderId: request.clientOrderId, symbol: request.symbol, side: request.side, quantity: filled, price: fill.finite(1), fee, timeMs: fill.integer(3) });
+      });
+  const exitKind = has('exitKind') ? saved.string('exitKind', Object.values(ExitKind)) : undefined;
+  if (exitKind !== undefined && !request.clientOrderId.endsWith(`:${exitKind}`)) saved.fail('exitKind', `is ${JSON.stringify(exitKind)}, so the order's id must end with ":${exitKind}", got ${JSON.stringify(request.clientOrderId)}`);
   let trail: OrderRecord['trail'];
-  if (trailSaved !== undefined) {
+  if (has('trail')) {
+    const trailSaved = saved.object('trail');
     const distance = trailSaved.object('distance');
-    const problem = exitsProblem({ trailingStop: distance.raw() });
-    if (problem !== undefined) trailSaved.fail('distance', `must be { points } or { percent }, a finite number > 0 (percent < 100), got ${JSON.stringify(distance.raw())}`);
+    if (exitsProblem({ trailingStop: distance.raw() }) !== undefined) trailSaved.fail('distance', `must be { points } or { percent }, a finite number > 0 (percent < 100), got ${JSON.stringify(distance.raw())}`);
     trail = { distance: distance.raw('points') === undefined ? { percent: distance.finite('percent') } : { points: distance.finite('points') }, best: trailSaved.finite('best') };
   }
   if ((trail !== undefined) !== (exitKind === ExitKind.trailingStop)) saved.fail('trail', `must be set on a trailing stop (exitKind "trailing-stop") and only there, got ${JSON.stringify(saved.raw('trail'))}`);
   const record: OrderRecord = {
     request,
     status,
-    ...(reason === undefined ? {} : { reason, message: message ?? '' }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(message === undefined ? {} : { message }),
     submittedBarTimeMs: saved.integer('submittedBarTimeMs'),
     activeFromMs: saved.integer('activeFromMs'),
     closeRulesAtMs,
-    triggered: saved.boolean('triggered'),
-    filledQuantity: nonNegative('filledQuantity'),
-    notional: saved.finite('notional'),
-    totalFee: nonNegative('totalFee'),
-    rawFee: nonNegative('rawFee'),
+    triggered: has('triggered') ? saved.boolean('triggered') : false,
+    filledQuantity: quantity('filledQuantity'),
+    notional: has('notional') ? saved.finite('notional') : 0,
+    totalFee: quantity('totalFee'),
+    rawFee: quantity('rawFee'),
     fills,
     ...(exitKind === undefined ? {} : { exitKind }),
     ...(trail === undefined ? {} : { trail }),
   };
-  const bracket = saved.optionalObject('bracket');
-  if (bracket !== undefined && (exitKind !== undefined || request.exits === undefined)) saved.fail('bracket', 'must be null on an order without exits and on an exit');
-  const exitOf = exitKind === undefined ? undefined : saved.string('exitOf');
-  return { record, ...(bracket === undefined ? {} : { bracket }), ...(exitOf === undefined ? {} : { exitOf }) };
+  if (!has('bracket')) return { record };
+  if (exitKind !== undefined || request.exits === undefined) saved.fail('bracket', 'must be left out on an order without exits and on an exit');
+  return { record, bracket: saved.object('bracket') };
 }
 
 function distanceJson(distance: ExitDistance): JsonObject {
