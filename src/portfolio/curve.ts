@@ -240,6 +240,8 @@ export class EquityRecorder {
       const start = segments[offset + SEGMENT_START] as number;
       const previous = offset === 0 ? -1 : (segments[offset - SEGMENT_FIELDS + SEGMENT_START] as number);
       if (!Number.isSafeInteger(start) || start <= previous || start >= length) state.fail('segments', `segment ${offset / SEGMENT_FIELDS} starts at point ${start}: starts must be whole numbers, increasing, below the ${length} points`);
+      const open = segments[offset + SEGMENT_OPEN] as number;
+      if (!Number.isSafeInteger(open) || open < 0) state.fail('segments', `segment ${offset / SEGMENT_FIELDS} has ${open} open positions: a count must be a whole number >= 0`);
     }
     for (let i = 0; i < length; i++) {
       const timeMs = points[i * FIELDS + TIME] as number;

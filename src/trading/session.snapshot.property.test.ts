@@ -246,7 +246,30 @@ function check(seed: number, coverage: Coverage): void {
   }
 }
 
+/** Runs every step, replacing the session after each by one restored from its snapshot. */
+function driveRestoringEachStep(plan: RunPlan): { steps: unknown[]; session: TradingSession } {
+  let session = new TradingSession(plan.options);
+  const steps: unknown[] = [];
+  for (let index = 0; index < plan.steps.length; index++) {
+    steps.push(...drive(session, plan, index, index + 1));
+    session = TradingSession.restore(throughJson(session.snapshot()), plan.options);
+  }
+  return { steps, session };
+}
+
 describe('TradingSession snapshots: seeded properties', () => {
+  it('a session restored after every step from the snapshot of the one restored before goes on exactly as the original (8 seeds)', () => {
+    for (const seed of SEEDS.slice(0, 8)) {
+      const plan = randomPlan(seed);
+      const whole = new TradingSession(plan.options);
+      const expected = drive(whole, plan, 0, plan.steps.length);
+      const { steps, session } = driveRestoringEachStep(plan);
+      expect(exact(steps), `seed ${seed}`).toBe(exact(expected));
+      expect(exact(session.settle({ endOfData: plan.endOfData })), `seed ${seed}`).toBe(exact(whole.settle({ endOfData: plan.endOfData })));
+    }
+  });
+
+
   it(`a session restored from a snapshot at a random step goes on exactly as the original (${SEEDS.length} seeds, 3 or 4 steps each)`, () => {
     const coverage: Coverage = {
       splits: 0,
