@@ -7,7 +7,10 @@
 // - closed step: what the control plane really writes for a step with one order and its fill, through
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
 //   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
-//   function, migration 007).
+//   function, migration 007);
+// - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
+//   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
+//   before it, with the trading session taken up from the snapshot.
 // The two alternate for ROUNDS rounds after an untimed warm-up; medians are reported. The issue's target:
 // the outbox within 2x of the bare loop's time per order. Meanwhile a 1 ms interval timer measures the
 // gaps between its ticks: how long anything else in the process (an API request) waits behind the
@@ -19,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomId } from '../src/core/index.js';
 import { ControlPlaneRepository } from '../src/controlplane/index.js';
-import type { ClosedStep, DeploymentJournal } from '../src/swarm/index.js';
+import type { ClosedStep, DeploymentJournal, VenueSnapshot } from '../src/swarm/index.js';
+import { TradingSession, type TradingSessionOptions, type TradingSessionSnapshot } from '../src/trading/index.js';
 import { type Queryable, type Store, isStoreError, openStore } from '../src/store/index.js';
 import { type BenchRow, report } from './lib/report.js';
 import { type LatencySummary, summarize } from './lib/stats.js';
@@ -109,6 +113,102 @@ function closedStep(swarmId: string, index: number): ClosedStep {
   };
 }
 
+/** Steps of the deployment whose restart read is measured (its age), and how many of them a venue snapshot leaves to read. */
+const AGED_STEPS = quick ? 5_000 : 20_000;
+
+/**
+ * A trading session's snapshot after `steps` steps of two symbols with a market entry every 10 steps
+ * and its exit 5 later: what a deployment of that age stores as its venue snapshot.
+ */
+function agedSession(steps: number): { snapshot: TradingSessionSnapshot; options: TradingSessionOptions } {
+  const options: TradingSessionOptions = { swarm: 'bench', symbols: ['AAA', 'BBB'] };
+  const session = new TradingSession(options);
+  for (let index = 0; index < steps; index++) {
+    const timeMs = 1_700_000_000_000 + index * 60_000;
+    const bars = ['AAA', 'BBB'].map((symbol, k) => {
+      const close = 100 + 10 * Math.sin(index / (50 + k * 7)) + k;
+      return { symbol, timeMs, open: close - 0.2, high: close + 0.5, low: close - 0.5, close, volume: 10_000 };
+    });
+    session.open(bars);
+    const symbol = index % 20 < 10 ? 'AAA' : 'BBB';
+    if (index % 10 === 0) session.submit([{ strategy: 'bench', symbol, side: 'buy', quantity: 10, type: 'market', intent: 'enter-long' }], index, bars);
+    if (index % 10 === 5) session.submit([{ strategy: 'bench', symbol, side: 'sell', quantity: 10, type: 'market', intent: 'exit-long' }], index, bars);
+    session.close(bars);
+  }
+  return { snapshot: session.snapshot(), options };
+}
+
+/** Stores `count` closed steps of `deployment` at once (the read is measured, not the writes), and the deployment's last snapshot. */
+async function storeAgedSteps(store: Store, deployment: string, count: number): Promise<void> {
+  const step = closedStep(deployment, 0);
+  await store.query(
+    `INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms, opened)
+     SELECT $1, g, $2::bigint + g * 60000, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, 0, $7::jsonb FROM generate_series(0, $8 - 1) AS g`,
+    [deployment, step.timeMs, JSON.stringify(step.submissions), JSON.stringify(step.signals), JSON.stringify(step.bars), JSON.stringify(step.participants), JSON.stringify(step.opened), count],
+  );
+  await store.query('UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb WHERE id = $1', [deployment, count, JSON.stringify({ ...step.snapshot, closedSteps: count })]);
+}
+
+interface RestartReadResult {
+  readonly name: string;
+  /** replayOf of the deployment with no venue snapshot: every step. */
+  readonly everyStepMs: number[];
+  /** replayOf of the same deployment with a venue snapshot at its last step, and taking the session up. */
+  readonly fromSnapshotMs: number[];
+  readonly restoreMs: number[];
+  readonly stepsRead: number;
+  readonly snapshotBytes: number;
+}
+
+/** A restart's read of a deployment {@link AGED_STEPS} steps old: every step, against its venue snapshot and the steps shortly before it. */
+async function measureRestartRead(name: string, store: Store, aged: ReturnType<typeof agedSession>): Promise<RestartReadResult> {
+  const repository = new ControlPlaneRepository(store, () => Date.now());
+  const [plain, snapshotted] = [`aged-${randomId(8)}`, `aged-${randomId(8)}`];
+  for (const id of [plain, snapshotted]) {
+    await insertDeployment(store, id);
+    await storeAgedSteps(store, id, AGED_STEPS);
+  }
+  const venue: VenueSnapshot = { closedSteps: AGED_STEPS, session: aged.snapshot, absences: { open: [], closed: [], last: AGED_STEPS - 1 }, ledger: { decided: AGED_STEPS, duplicates: 0, compared: 0, agreed: 0 } };
+  const text = JSON.stringify(venue);
+  await store.query('INSERT INTO venue_snapshots (deployment_id, closed_steps, snapshot, created_at_ms) VALUES ($1, $2, $3::jsonb, 0)', [snapshotted, AGED_STEPS, text]);
+  const everyStepMs: number[] = [];
+  const fromSnapshotMs: number[] = [];
+  const restoreMs: number[] = [];
+  let stepsRead = 0;
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    let started = performance.now();
+    const all = await repository.replayOf(plain);
+    const everyStep = performance.now() - started;
+    started = performance.now();
+    const recent = await repository.replayOf(snapshotted);
+    const read = performance.now() - started;
+    started = performance.now();
+    TradingSession.restore(recent?.venue?.session, aged.options);
+    const restore = performance.now() - started;
+    if (all?.steps.length !== AGED_STEPS || recent?.venue === undefined) throw new Error(`the aged deployments read back ${all?.steps.length} steps and ${recent?.venue === undefined ? 'no' : 'a'} venue snapshot`);
+    stepsRead = recent.steps.length;
+    // The first round warms up.
+    if (round === 0) continue;
+    everyStepMs.push(everyStep);
+    fromSnapshotMs.push(read + restore);
+    restoreMs.push(restore);
+  }
+  return { name, everyStepMs, fromSnapshotMs, restoreMs, stepsRead, snapshotBytes: Buffer.byteLength(text) };
+}
+
+function restartReadRows(result: RestartReadResult): BenchRow[] {
+  const every = median(result.everyStepMs);
+  const fromSnapshot = median(result.fromSnapshotMs);
+  return [
+    { name: `${result.name}: restart read of a deployment ${AGED_STEPS} steps old, every step (no venue snapshot, the baseline)`, value: { amount: every, unit: 'ms' } },
+    {
+      name: `${result.name}: restart read of the same from its venue snapshot (${(result.snapshotBytes / 1e6).toFixed(1)} MB) and ${result.stepsRead} steps, with the session taken up (${median(result.restoreMs).toFixed(0)} ms)`,
+      value: { amount: fromSnapshot, unit: 'ms' },
+      ratio: { to: 'every step', value: fromSnapshot / every },
+    },
+  ];
+}
+
 interface TargetResult {
   readonly name: string;
   readonly bareMs: number[];
@@ -177,11 +277,17 @@ function rowsOf(result: TargetResult): BenchRow[] {
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   const runs: TargetResult[] = [];
+  const reads: RestartReadResult[] = [];
   const skipped: string[] = [];
+  const aged = agedSession(AGED_STEPS);
+  const both = async (name: string, store: Store): Promise<void> => {
+    runs.push(await measure(name, store));
+    reads.push(await measureRestartRead(name, store, aged));
+  };
 
   const memory = await openStore({ dataDir: 'memory' });
   try {
-    runs.push(await measure('PGlite in memory', memory));
+    await both('PGlite in memory', memory);
   } finally {
     await memory.close();
   }
@@ -190,7 +296,7 @@ async function main(): Promise<void> {
   try {
     const onDisk = await openStore({ dataDir });
     try {
-      runs.push(await measure('PGlite on disk', onDisk));
+      await both('PGlite on disk', onDisk);
     } finally {
       await onDisk.close();
     }
@@ -208,7 +314,7 @@ async function main(): Promise<void> {
   });
   if (server !== undefined) {
     try {
-      runs.push(await measure('PostgreSQL 127.0.0.1:5432', server));
+      await both('PostgreSQL 127.0.0.1:5432', server);
     } finally {
       await server.query(`DROP SCHEMA "${schema}" CASCADE`);
       await server.close();
@@ -216,17 +322,21 @@ async function main(): Promise<void> {
   }
 
   for (const run of runs) rows.push(...rowsOf(run));
+  for (const read of reads) rows.push(...restartReadRows(read));
   report('store', rows, {
     quick,
     orders: ORDERS,
     rounds: ROUNDS,
     warmup: WARMUP,
     runs,
+    reads,
+    agedSteps: AGED_STEPS,
     skipped,
     note:
       'one process, one store per target, used one call at a time. Bare loop = one single-row INSERT per order, autocommit; ' +
       'outbox = per order one transaction: INSERT order (pending), UPDATE to submitted, INSERT fill, upsert position, each awaited. ' +
-      'closed step = ControlPlaneRepository.journalOf().stepClosed() of a step with 1 order and its fill (9 statements, 1 commit). ' +
+      'closed step = ControlPlaneRepository.journalOf().stepClosed() of a step with 1 order and its fill (one call of tradeswarm_close_step). ' +
+      `restart read = ControlPlaneRepository.replayOf() of a deployment ${AGED_STEPS} steps old (inserted at once), without a venue snapshot (every step) and with one at its last step (a real TradingSession's after ${AGED_STEPS} steps, an entry every 10 and its exit 5 later), plus TradingSession.restore; medians after a warm-up round. ` +
       'Ratio = time per order (per step) / bare loop time per insert, medians of the rounds',
   });
 }

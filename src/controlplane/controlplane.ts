@@ -6,7 +6,7 @@ import { type BarPayload, BarMessage, parseBarPayload } from '../livefeed/index.
 import { type Feed, pace } from '../market/index.js';
 import type { Store } from '../store/index.js';
 import { type Spec, parseSpecText } from '../runspec/index.js';
-import { ControlBeatHold, Deployment, checkReplicas, type DeploymentJournal, type DeploymentOptions, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
+import { ControlBeatHold, Deployment, checkReplicas, type DeploymentJournal, type DeploymentOptions, type JournalReplay, type SwarmReport, type SwarmRuntime, type SwarmSection, type SwarmSpec, openSwarmFeed, parseSwarmSection, parseSwarmSpecText, planOf, requestedTierOf } from '../swarm/index.js';
 import { type AgentLogLine, AgentLogs } from './agentlogs.js';
 import { type EnvironmentName, type Environments, type TierName, checkCapacity, tierFor } from './environments.js';
 import { DeploymentNotFoundError } from './errors.js';
@@ -28,6 +28,8 @@ export interface ControlPlaneOptions {
    * {@link ControlPlane.stepDown}. @default none: this server is the store's only writer
    */
   readonly fence?: WriteFence;
+  /** How many closed steps apart deployments store their venue snapshot (see `DeploymentOptions.venueSnapshotEverySteps`). @default 1000 */
+  readonly venueSnapshotEverySteps?: number;
 }
 
 /** What `tradeswarm deploy` asks for. */
@@ -550,6 +552,7 @@ export class ControlPlane {
       logger: logger.child({ deployment: record.name }),
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,
+      ...(this.#options.venueSnapshotEverySteps === undefined ? {} : { venueSnapshotEverySteps: this.#options.venueSnapshotEverySteps }),
       ...(this.#options.fence === undefined ? {} : { mayAct: () => this.#options.fence?.holds() !== false }),
       onEvent: (event) => write(() => this.#repo.swarmEvent(record.id, event)),
       // The environment's failover mode: dev none, staging manual, prod automatic (overridable by its config).
@@ -584,7 +587,7 @@ export class ControlPlane {
       },
     };
     this.#live.set(record.id, live);
-    if (resuming) write(() => this.#repo.appendEvent(record.id, { kind: 'resumed', step: replay?.snapshot.closedSteps ?? 0, detail: replay === null ? 'started again from the first step (no step had closed)' : `resumed after step ${replay.snapshot.closedSteps - 1}` }));
+    if (resuming) write(() => this.#repo.appendEvent(record.id, { kind: 'resumed', step: replay?.snapshot.closedSteps ?? 0, detail: resumedDetail(replay) }));
     live.done = this.#run(live).finally(async () => {
       await live.close();
       this.#live.delete(record.id);
@@ -694,6 +697,14 @@ function healthLine(health: Pick<AgentHealth, 'status' | 'reasons'>): string {
 /** The sandboxes a spec's deployment holds: one per agent, and one per standby (the spec's, or as an operator scaled it). */
 function sandboxesOf(spec: SwarmSpec, replicas: Readonly<Record<string, number>> = {}): number {
   return planOf(spec).agents.reduce((sum, agent) => sum + (replicas[agent.id] ?? (spec.swarm.standby ? 2 : 1)), 0);
+}
+
+/** What the `resumed` event of a deployment says: where it resumed, and what it read to get there. */
+function resumedDetail(replay: JournalReplay | null): string {
+  if (replay === null) return 'started again from the first step (no step had closed)';
+  const after = `resumed after step ${replay.snapshot.closedSteps - 1}`;
+  const read = `${replay.steps.length} stored step${replay.steps.length === 1 ? '' : 's'}`;
+  return replay.venue === undefined ? `${after}: its venue rebuilt from ${read}` : `${after}: its venue from the snapshot after step ${replay.venue.closedSteps - 1}, then ${read} from step ${replay.steps[0]?.index ?? replay.venue.closedSteps}`;
 }
 
 /** The roles `scale` takes: an agent's id, every agent of a kind, or `all`. */

@@ -3,7 +3,7 @@ import { describeServerBacked, probeTcp } from '../../test/fixtures/servers.js';
 import { ManualClock, randomId } from '../core/index.js';
 import { LeaderElection, isLeaseLostError } from '../health/index.js';
 import { type Store, openStore } from '../store/index.js';
-import type { ClosedStep, DeploymentSnapshot } from '../swarm/index.js';
+import type { ClosedStep, DeploymentSnapshot, VenueSnapshot } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
 import { ControlPlaneRepository } from './repository.js';
 
@@ -225,6 +225,27 @@ function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; r
     expect(await repo.positions('f1')).toEqual([]);
   });
 
+  it('keeps the latest venue snapshot, and a restart reads it and only the steps from shortly before it', async () => {
+    const repo = new ControlPlaneRepository(store, () => now);
+    await repo.create({ id: 'v1', name: 'venue', env: 'dev' }, { specYaml: 'name: venue', baseDir: '/' });
+    const journal = repo.journalOf('v1');
+    // Not a real session's snapshot: the store keeps it as it came.
+    const venueAt = (closedSteps: number): VenueSnapshot => ({
+      closedSteps,
+      session: { kind: 'trading-session', version: 1, spec: { swarm: 'v1' }, state: { cash: 0.1 + 0.2, at: closedSteps } },
+      absences: { open: [['a', closedSteps - 3]], closed: [{ agent: 'a', fromStep: 1, toStep: 2 }], last: closedSteps - 1 },
+      ledger: { decided: closedSteps, duplicates: 2, compared: 3, agreed: 1 },
+    });
+    await journal.stepClosed(step(0, 'v1'));
+    expect((await repo.replayOf('v1'))?.venue).toBeUndefined();
+    for (let i = 1; i < 260; i++) await journal.stepClosed(i === 119 || i === 229 ? { ...step(i, 'v1'), venue: venueAt(i + 1) } : step(i, 'v1'));
+    const replay = await repo.replayOf('v1');
+    expect(replay?.venue).toEqual(venueAt(230));
+    expect(replay?.steps.map((stored) => stored.index)).toEqual(Array.from({ length: 260 - 130 }, (_, i) => 130 + i));
+    expect(replay?.steps[0]).toEqual({ ...pick(step(130, 'v1')), opened: step(130, 'v1').opened });
+    expect(replay?.snapshot.closedSteps).toBe(260);
+  });
+
   it('answers as the store does after creates, steps, states, replicas, settlements, a failed step, a prune and a restart', async () => {
     const plain = new ControlPlaneRepository(store, () => now);
     // Written before the cache read anything.
@@ -298,3 +319,8 @@ describeServerBacked(POSTGRES, 'the control plane repository with its cache, on 
     };
   });
 });
+
+/** What a restart reads of a stored step. */
+function pick({ index, timeMs, bars, participants, submissions, signals }: ClosedStep) {
+  return { index, timeMs, bars, participants, submissions, signals };
+}

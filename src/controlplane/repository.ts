@@ -1,7 +1,7 @@
 import type { Resume } from '../agent/index.js';
 import type { WriteFence } from '../health/index.js';
 import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
-import type { ClosedStep, DeploymentJournal, DeploymentSnapshot, JournalReplay, JournaledStep, StoredStep, SwarmEvent, SwarmReport } from '../swarm/index.js';
+import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type JournalReplay, type JournaledStep, REPLAY_CONTEXT_STEPS, type StoredStep, type SwarmEvent, type SwarmReport, type VenueSnapshot } from '../swarm/index.js';
 import { DeploymentNameTakenError } from './errors.js';
 import { type CachedRow, EventTails, type PositionRecord, RecordCache } from './recordcache.js';
 
@@ -398,7 +398,7 @@ export class ControlPlaneRepository {
    */
   async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<Row | undefined> {
     const [row] = await tx.query(
-      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb)`,
+      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb, $17::jsonb)`,
       [
         id,
         step.index,
@@ -416,6 +416,7 @@ export class ControlPlaneRepository {
         step.account.cash,
         JSON.stringify(step.checkpoints.map(({ agentId, resume }) => ({ agentId, replayFrom: resume.replayFrom, state: resume.state }))),
         JSON.stringify(step.snapshot),
+        step.venue === undefined ? null : JSON.stringify(step.venue),
       ],
     );
     return row;
@@ -431,25 +432,40 @@ export class ControlPlaneRepository {
     }
   }
 
-  /** What a deployment is resumed from: its closed steps, its agents' latest checkpoints, its last snapshot; `null` before its first step closed. */
+  /**
+   * What a deployment is resumed from: its latest venue snapshot, if it has one, and the closed steps
+   * from {@link REPLAY_CONTEXT_STEPS} before it on (else every closed step), its agents' latest
+   * checkpoints, its last snapshot; `null` before its first step closed.
+   */
   async replayOf(id: string): Promise<JournalReplay | null> {
-    const [row] = await this.#store.query('SELECT snapshot FROM deployments WHERE id = $1', [id]);
+    const [row] = await this.#store.query('SELECT d.snapshot, v.snapshot AS venue FROM deployments AS d LEFT JOIN venue_snapshots AS v ON v.deployment_id = d.id WHERE d.id = $1', [id]);
     if (row === undefined || row.snapshot === null) return null;
-    const steps = await this.#store.query('SELECT idx, time_ms, bars, participants, submissions, signals FROM steps WHERE deployment_id = $1 ORDER BY idx', [id]);
+    const venue = (row.venue ?? undefined) as VenueSnapshot | undefined;
+    const from = venue === undefined ? 0 : Math.max(0, venue.closedSteps - REPLAY_CONTEXT_STEPS);
+    const rows = await this.#store.query('SELECT idx, time_ms, bars, participants, submissions, signals, opened FROM steps WHERE deployment_id = $1 AND idx >= $2 ORDER BY idx', [id, from]);
+    let steps = rows.map(
+      (step): JournaledStep => ({
+        index: num(step.idx),
+        timeMs: num(step.time_ms),
+        bars: step.bars as JournaledStep['bars'],
+        participants: step.participants as JournaledStep['participants'],
+        submissions: step.submissions as JournaledStep['submissions'],
+        signals: step.signals as JournaledStep['signals'],
+        opened: (step.opened ?? null) as JournaledStep['opened'],
+      }),
+    );
+    if (venue !== undefined) {
+      // Steps before the snapshot are held again from the account they were published with: those stored
+      // before it was (migration 006) have none, and the context starts after them.
+      const last = steps.findLastIndex((step) => step.index < venue.closedSteps && step.opened === null);
+      if (last >= 0) steps = steps.slice(last + 1);
+    }
     const checkpoints = await this.#store.query('SELECT agent_id, replay_from, state FROM checkpoints WHERE deployment_id = $1', [id]);
     return {
       snapshot: row.snapshot as DeploymentSnapshot,
-      steps: steps.map(
-        (step): JournaledStep => ({
-          index: num(step.idx),
-          timeMs: num(step.time_ms),
-          bars: step.bars as JournaledStep['bars'],
-          participants: step.participants as JournaledStep['participants'],
-          submissions: step.submissions as JournaledStep['submissions'],
-          signals: step.signals as JournaledStep['signals'],
-        }),
-      ),
+      steps,
       checkpoints: new Map(checkpoints.map((checkpoint): [string, Resume] => [str(checkpoint.agent_id), { replayFrom: num(checkpoint.replay_from), state: str(checkpoint.state) }])),
+      ...(venue === undefined ? {} : { venue }),
     };
   }
 

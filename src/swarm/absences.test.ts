@@ -41,4 +41,27 @@ describe('absencesOf', () => {
     for (let index = 2; index < 100_000; index++) tracker.step(index, index < 50_000 ? [a, c] : [a, b, c]);
     expect(tracker.absences('how').map(({ agent, fromStep, toStep, steps }) => ({ agent, fromStep, toStep, steps }))).toEqual([{ agent: b, fromStep: 1, toStep: 49_999, steps: 49_999 }]);
   });
+
+  it('saves what it holds as JSON, and a tracker that takes it up goes on as the one that saved it', () => {
+    const steps: Array<readonly string[]> = [[a, b, c], [a, c], [a, b, c], [b], [b], [a, b, c], [a, b]];
+    const whole = new AbsenceTracker(mesh);
+    const first = new AbsenceTracker(mesh);
+    steps.forEach((taking, index) => {
+      whole.step(index, taking);
+      if (index < 4) first.step(index, taking);
+    });
+    // Saved with c (and a) away, taken up by a tracker that saw none of the steps.
+    const resumed = new AbsenceTracker(mesh);
+    resumed.restore(JSON.parse(JSON.stringify(first.save())) as ReturnType<AbsenceTracker['save']>);
+    steps.slice(4).forEach((taking, i) => resumed.step(4 + i, taking));
+    expect(resumed.absences('how')).toEqual(whole.absences('how'));
+    expect(whole.absences('how')).toHaveLength(4);
+  });
+
+  it('refuses saved absences of an agent it does not have, and keeps its own', () => {
+    const tracker = new AbsenceTracker(mesh);
+    tracker.step(0, [a, c]);
+    expect(() => tracker.restore({ open: [['nobody', 0]], closed: [], last: 0 })).toThrow(/agent "nobody", which this deployment does not have/);
+    expect(tracker.absences('how').map((absence) => absence.agent)).toEqual([b]);
+  });
 });

@@ -1,4 +1,5 @@
 import type { TopologyPlan } from '../topology/index.js';
+import { SwarmRunError } from './fleet.js';
 
 /** Steps decided without one agent: which, and how the decisions were taken without it. */
 export interface AgentAbsence {
@@ -9,6 +10,13 @@ export interface AgentAbsence {
   readonly toStep: number;
   readonly steps: number;
   readonly how: string;
+}
+
+/** An {@link AbsenceTracker}'s state: each absent agent's open stretch, the closed ones, the last step seen. */
+export interface AbsenceState {
+  readonly open: ReadonlyArray<readonly [string, number]>;
+  readonly closed: ReadonlyArray<{ readonly agent: string; readonly fromStep: number; readonly toStep: number }>;
+  readonly last: number;
 }
 
 /**
@@ -39,6 +47,26 @@ export class AbsenceTracker {
       }
     }
     this.#last = index;
+  }
+
+  /** What it holds, as plain JSON: what {@link restore} takes up (a venue snapshot keeps it, see `VenueSnapshot`). */
+  save(): AbsenceState {
+    return { open: [...this.#open], closed: this.#closed.map((stretch) => ({ ...stretch })), last: this.#last };
+  }
+
+  /**
+   * Takes up what {@link save} gave, in place of what it held.
+   * @throws SwarmRunError when the state names an agent the plan does not have.
+   */
+  restore(state: AbsenceState): void {
+    const known = new Set(this.#plan.agents.map((agent) => agent.id));
+    for (const agent of [...state.open.map(([id]) => id), ...state.closed.map((stretch) => stretch.agent)]) {
+      if (!known.has(agent)) throw new SwarmRunError(`the saved absences name agent ${JSON.stringify(agent)}, which this deployment does not have; it was saved by another spec`);
+    }
+    this.#open.clear();
+    for (const [agent, from] of state.open) this.#open.set(agent, from);
+    this.#closed.splice(0, this.#closed.length, ...state.closed.map((stretch) => ({ ...stretch })));
+    this.#last = state.last;
   }
 
   /** The absences so far (a stretch still open ends at the last step given), with how the steps were decided without each agent. */

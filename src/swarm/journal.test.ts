@@ -52,10 +52,17 @@ class MemoryJournal implements DeploymentJournal {
     for (const { agentId, resume } of stored.checkpoints) this.checkpoints.set(agentId, resume);
     return Promise.resolve();
   }
-  replay(): JournalReplay {
+  /**
+   * Every step; with `venueContext`, as a store with venue snapshots gives it back: the latest
+   * snapshot, and the steps from `venueContext` before it on.
+   */
+  replay(options: { readonly venueContext?: number } = {}): JournalReplay {
     const last = this.steps[this.steps.length - 1];
     if (last === undefined) throw new Error('nothing journaled yet');
-    return { steps: this.steps, checkpoints: new Map(this.checkpoints), snapshot: last.snapshot };
+    const venue = options.venueContext === undefined ? undefined : this.steps.findLast((step) => step.venue !== undefined)?.venue;
+    if (venue === undefined) return { steps: this.steps, checkpoints: new Map(this.checkpoints), snapshot: last.snapshot };
+    const from = Math.max(0, venue.closedSteps - (options.venueContext as number));
+    return { steps: this.steps.slice(from), checkpoints: new Map(this.checkpoints), snapshot: last.snapshot, venue };
   }
   /** How many steps {@link stepsBetween} gave back. */
   read = 0;
@@ -82,7 +89,7 @@ function generation(
   spec: SwarmSpec,
   journal: DeploymentJournal | undefined,
   replay?: JournalReplay,
-  hooks: { onProgress?: (step: number) => void; launchDelayMs?: (agentId: string) => number } = {},
+  hooks: { onProgress?: (step: number) => void; launchDelayMs?: (agentId: string) => number; venueSnapshotEverySteps?: number } = {},
 ): Generation {
   const clock = new ManualClock(Date.UTC(2026, 0, 1) + brokers.length * 86_400_000);
   const broker = createMemoryBroker({ logger: silentLogger });
@@ -100,6 +107,7 @@ function generation(
     logger: silentLogger,
     ...(journal === undefined ? {} : { journal }),
     ...(hooks.onProgress === undefined ? {} : { onProgress: ({ step }: { step: number }) => hooks.onProgress?.(step) }),
+    ...(hooks.venueSnapshotEverySteps === undefined ? {} : { venueSnapshotEverySteps: hooks.venueSnapshotEverySteps }),
   };
   const deployment = replay === undefined ? new Deployment(options) : Deployment.resumeFrom(replay, options);
   return { deployment, broker, clock };
@@ -154,6 +162,7 @@ function mortal(journal: MemoryJournal, dead: (step: ClosedStep) => boolean): De
       killed ||= dead(step);
       return killed ? new Promise<void>(() => undefined) : journal.stepClosed(step);
     },
+    stepsBetween: (from, to) => journal.stepsBetween(from, to),
   };
 }
 
@@ -228,6 +237,46 @@ describe.each([
       expect(spans.some(([from, to]) => from <= timeOf(31) && to > timeOf(31))).toBe(true);
       expect(spans.some(([from, to]) => from < timeOf(ordersOf) && to >= timeOf(ordersOf))).toBe(true);
     }
+  });
+});
+
+// Issue 15: a restart reads and applies only the steps since the latest venue snapshot (and a few before it).
+describe.each([
+  ['mesh', true],
+  ['star', false],
+  ['hierarchical', false],
+  ['ring', false],
+] as const)('a %s deployment resumed from a venue snapshot (brackets: %s)', (topology, brackets) => {
+  it('after a crash between steps and one in the middle of a step, trades exactly as a run that never stopped and reports the same', async () => {
+    const spec = await specOf(topology, brackets);
+    const clean = await runToEnd(generation(spec, undefined));
+    const journal = new MemoryJournal();
+    const every = { venueSnapshotEverySteps: 10 };
+    // Life 1 dies before step 34 is stored: its latest venue snapshot came with step 29.
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 34), undefined, every), journal, () => 34);
+    const first = journal.replay({ venueContext: 5 });
+    expect([first.venue?.closedSteps, first.steps[0]?.index, first.steps.length]).toEqual([30, 25, 9]);
+
+    // Life 2 resumes from it and dies before step 57 is stored; life 3, from the snapshot of step 49, runs to the end.
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 57), first, every), journal, () => 57);
+    const second = journal.replay({ venueContext: 5 });
+    expect([second.venue?.closedSteps, second.steps[0]?.index]).toEqual([50, 45]);
+    const resumed = await runToEnd(generation(spec, journal, second, every));
+    expect(resumed.outcome).toBe('complete');
+    expect(books(resumed)).toEqual(books(clean));
+    // What the report counts of the steps before the snapshot came with it.
+    expect(resumed.duplicateOrders).toBe(clean.duplicateOrders);
+    expect(resumed.absences).toEqual(clean.absences);
+    expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+    expect(journal.steps.filter((step) => step.venue !== undefined).map((step) => step.index)).toEqual([9, 19, 29, 39, 49, 59, 69, 79, 89]);
+  });
+
+  it('refuses a replay whose steps begin after the venue snapshot, saying what is missing', async () => {
+    const spec = await specOf(topology, brackets);
+    const journal = new MemoryJournal();
+    await runUntilCrash(generation(spec, mortal(journal, (step) => step.index === 24), undefined, { venueSnapshotEverySteps: 10 }), journal, () => 24);
+    const replay = journal.replay({ venueContext: 0 });
+    expect(() => generation(spec, journal, { ...replay, steps: replay.steps.slice(2) })).toThrow(/the journal's steps begin at 22, after the venue snapshot's 20: the steps between are missing/);
   });
 });
 

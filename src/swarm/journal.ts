@@ -3,7 +3,9 @@ import type { Bar, FeedPosition } from '../market/index.js';
 import type { OrdersRequest } from '../trading/index.js';
 import type { AgentHealth } from '../health/index.js';
 import type { Fill } from '../venue/index.js';
-import type { AgentAbsence } from './absences.js';
+import type { TradingSessionSnapshot } from '../trading/index.js';
+import type { AbsenceState, AgentAbsence } from './absences.js';
+import type { LedgerCounts } from './ledger.js';
 import type { SwarmEvent } from './fleet.js';
 import type { AgentLifecycle } from './lifecycle.js';
 
@@ -98,6 +100,22 @@ export interface ClosedStep {
   /** Checkpoints agents sent since the previous step closed: the latest of each. */
   readonly checkpoints: ReadonlyArray<{ readonly agentId: string; readonly resume: Resume }>;
   readonly snapshot: DeploymentSnapshot;
+  /** Every `venueSnapshotEverySteps` steps: the venue as this step left it (see {@link VenueSnapshot}). */
+  readonly venue?: VenueSnapshot;
+}
+
+/**
+ * What a restart needs of the closed steps before `closedSteps` besides the last of them: the
+ * trading session (venue, books, portfolio, fills: `TradingSession.snapshot`), who was absent, and
+ * the ledger's counts, as they stood once step `closedSteps − 1` closed. A restart from it applies
+ * only the steps after it, and reads only those (and the few before it that a deployment holds in
+ * memory), where it read and applied every step of the deployment's life.
+ */
+export interface VenueSnapshot {
+  readonly closedSteps: number;
+  readonly session: TradingSessionSnapshot;
+  readonly absences: AbsenceState;
+  readonly ledger: LedgerCounts;
 }
 
 /**
@@ -124,15 +142,27 @@ export interface DeploymentJournal {
  */
 export type StoredStep = Pick<ClosedStep, 'index' | 'bars' | 'participants' | 'signals'> & { readonly opened: ClosedStep['opened'] | null };
 
-/** A stored step, as a restarted deployment re-applies it. */
-export type JournaledStep = Pick<ClosedStep, 'index' | 'timeMs' | 'bars' | 'participants' | 'submissions' | 'signals'>;
+/**
+ * A stored step, as a restarted deployment re-applies it; `opened` as in {@link StoredStep} (a step
+ * before a venue snapshot is rebuilt from it, not re-applied: it must have one).
+ */
+export type JournaledStep = Pick<ClosedStep, 'index' | 'timeMs' | 'bars' | 'participants' | 'submissions' | 'signals'> & { readonly opened?: ClosedStep['opened'] | null };
 
 /**
- * What a deployment restarted from its journal is given: every closed step in order, each agent's
- * latest checkpoint, and the snapshot written with the last step.
+ * What a deployment restarted from its journal is given: its closed steps in order, each agent's
+ * latest checkpoint, and the snapshot written with the last step. Without `venue`, every closed
+ * step from the first; with it, the steps from at most {@link REPLAY_CONTEXT_STEPS} before
+ * `venue.closedSteps` (held again in memory: a late order's bars, signals to replay) to the last.
  */
 export interface JournalReplay {
   readonly steps: readonly JournaledStep[];
   readonly checkpoints: ReadonlyMap<string, Resume>;
   readonly snapshot: DeploymentSnapshot;
+  readonly venue?: VenueSnapshot;
 }
+
+/**
+ * The closed steps a deployment always holds in memory, and a restart from a venue snapshot reads
+ * before it: a slow decider's late orders of them need their bars.
+ */
+export const REPLAY_CONTEXT_STEPS = 100;

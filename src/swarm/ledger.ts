@@ -58,6 +58,14 @@ export interface SwarmAgreement {
   readonly rate: number | null;
 }
 
+/** A {@link StepLedger}'s counts, as its report gives them. */
+export interface LedgerCounts {
+  readonly decided: number;
+  readonly duplicates: number;
+  readonly compared: number;
+  readonly agreed: number;
+}
+
 /**
  * What the control plane learns of each step as messages arrive: when it was published, the
  * signals (kept to replay them to a restarted agent), the deciders' digests, which steps reached
@@ -261,6 +269,19 @@ export class StepLedger {
 
   get duplicateOrders(): number {
     return this.#duplicates;
+  }
+
+  /** Its counts (steps decided, duplicate orders, decisions compared and agreed): what a venue snapshot keeps of it. */
+  counts(): LedgerCounts {
+    return { decided: this.#decided, duplicates: this.#duplicates, compared: this.#compared, agreed: this.#agreed };
+  }
+
+  /** Takes up counts {@link counts} gave, in place of its own. */
+  restoreCounts(counts: LedgerCounts): void {
+    this.#decided = counts.decided;
+    this.#duplicates = counts.duplicates;
+    this.#compared = counts.compared;
+    this.#agreed = counts.agreed;
   }
 
   agreement(): SwarmAgreement {

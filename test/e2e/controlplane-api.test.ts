@@ -41,7 +41,8 @@ afterAll(async () => {
 });
 
 async function serving(): Promise<{ plane: ControlPlane; app: FastifyInstance }> {
-  const plane = await ControlPlane.start({ store, runtime, environments, clock, logger: silentLogger });
+  // Venue snapshots every 50 steps: a resumed deployment here reads and applies only the steps since its latest.
+  const plane = await ControlPlane.start({ store, runtime, environments, clock, logger: silentLogger, venueSnapshotEverySteps: 50 });
   const app = createApp({ logger: silentLogger });
   await app.register(controlPlaneRoutes, { controlPlane: plane });
   return { plane, app };
@@ -221,6 +222,10 @@ describe('the control plane over HTTP', () => {
     const atShutdown = await until(first.app, 'suspended', (view) => view.steps >= 300);
     await first.plane.close();
     expect((await json<View[]>(first.app, 'GET', '/v1/deployments')).body.find((view) => view.name === 'suspended')).toMatchObject({ state: 'suspended', desired: 'running' });
+    // The next start resumes it from its latest venue snapshot, not from the first step.
+    const [venue] = await store.query<{ closed_steps: number }>("SELECT v.closed_steps FROM venue_snapshots AS v JOIN deployments AS d ON d.id = v.deployment_id WHERE d.name = 'suspended'");
+    expect(venue?.closed_steps).toBeGreaterThanOrEqual(300);
+    expect((venue?.closed_steps ?? 1) % 50).toBe(0);
 
     const second = await serving();
     const view = await until(second.app, 'suspended', ended);

@@ -1,7 +1,16 @@
+-- The latest venue snapshot of each deployment (src/swarm/journal.ts, VenueSnapshot): a restart reads
+-- it and the steps from shortly before it, not every step of the deployment's life.
+CREATE TABLE venue_snapshots (
+  deployment_id text PRIMARY KEY REFERENCES deployments (id) ON DELETE CASCADE,
+  closed_steps int NOT NULL,
+  snapshot jsonb NOT NULL,
+  created_at_ms bigint NOT NULL
+);
+
 -- A closed step, written by one call: the step, its orders (a venue takes a client order id once; so
 -- does the outbox), its fills (numbered on from the deployment's fills_count) and the orders they fill,
--- its positions (when p_positions is not null: the step filled), its equity point and checkpoints, and
--- the deployment's row, which it returns with the columns the repository reads (DEPLOYMENT_COLUMNS in
+-- its positions (when p_positions is not null: the step filled), its equity point and checkpoints, its
+-- venue snapshot when it carries one (p_venue, replacing the one before), and the deployment's row, which it returns with the columns the repository reads (DEPLOYMENT_COLUMNS in
 -- src/controlplane/repository.ts). Lists come as JSON arrays of the journal's objects.
 --
 -- A function, not statements sent one by one: PL/pgSQL keeps the plans of its statements for the
@@ -13,7 +22,7 @@
 CREATE FUNCTION tradeswarm_close_step(
   p_id text, p_idx int, p_time_ms bigint, p_submissions jsonb, p_signals jsonb, p_bars jsonb, p_participants jsonb,
   p_now_ms bigint, p_opened jsonb, p_orders jsonb, p_fills jsonb, p_positions jsonb, p_equity double precision,
-  p_cash double precision, p_checkpoints jsonb, p_snapshot jsonb
+  p_cash double precision, p_checkpoints jsonb, p_snapshot jsonb, p_venue jsonb
 ) RETURNS TABLE (
   id text, name text, env text, spec_version int, desired text, state text, closed_steps int, orders_count int,
   fills_count int, equity double precision, final_equity double precision, error text, created_at_ms bigint,
@@ -54,7 +63,12 @@ BEGIN
       SELECT p_id, c."agentId", p_idx, c."replayFrom", c.state, p_now_ms
       FROM jsonb_to_recordset(p_checkpoints) AS c("agentId" text, "replayFrom" int, state text)
       ON CONFLICT (deployment_id, agent_id) DO UPDATE
-        SET step = EXCLUDED.step, replay_from = EXCLUDED.replay_from, state = EXCLUDED.state, created_at_ms = EXCLUDED.created_at_ms)
+        SET step = EXCLUDED.step, replay_from = EXCLUDED.replay_from, state = EXCLUDED.state, created_at_ms = EXCLUDED.created_at_ms),
+    venue AS (
+      INSERT INTO venue_snapshots (deployment_id, closed_steps, snapshot, created_at_ms)
+      SELECT p_id, (p_venue->>'closedSteps')::int, p_venue, p_now_ms WHERE p_venue IS NOT NULL
+      ON CONFLICT (deployment_id) DO UPDATE
+        SET closed_steps = EXCLUDED.closed_steps, snapshot = EXCLUDED.snapshot, created_at_ms = EXCLUDED.created_at_ms)
   UPDATE deployments SET
     closed_steps = p_idx + 1, snapshot = p_snapshot, state = 'running',
     orders_count = deployments.orders_count + (SELECT count(*) FROM placed),
