@@ -747,7 +747,10 @@ export class Deployment {
     const resume = this.#fleet.resumeOf(agent.id);
     // The steps it must have: every closed one, and the current one once it closed (it may be still being stored).
     const boundary = (): number => Math.max(this.#currentStep, this.#closedSteps);
-    const first = resume === undefined ? 0 : Math.min(resume.replayFrom, boundary());
+    // A ring's entry keeps no state (it forwards steps): it is replayed nothing, only released. Any
+    // other agent without a checkpoint is replayed from the first step.
+    const stateless = agent.id === this.plan.entry;
+    const first = resume === undefined ? (stateless ? boundary() : 0) : Math.min(resume.replayFrom, boundary());
     const expected = new Set([agent.id, ...agent.upstream]);
     let from = first;
     let restoring = resume;

@@ -269,6 +269,8 @@ describe.each([
     expect(resumed.absences).toEqual(clean.absences);
     expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
     expect(journal.steps.filter((step) => step.venue !== undefined).map((step) => step.index)).toEqual([9, 19, 29, 39, 49, 59, 69, 79, 89]);
+    // Every agent was replayed from what the restarts held: nothing older was read (a ring's entry, which keeps no state, is replayed nothing).
+    expect(journal.read).toBe(0);
   });
 
   it('refuses a replay whose steps begin after the venue snapshot, saying what is missing', async () => {
