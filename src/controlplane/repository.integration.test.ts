@@ -108,6 +108,30 @@ describe('the control plane repository', () => {
     expect((await repo.events('kept')).map((event) => event.kind)).toEqual(['deployed']);
   });
 
+  it("prunes a running deployment's old steps that a restart no longer reads: before its venue snapshot's context and every agent's checkpoint", async () => {
+    await repo.create({ id: 'long', name: 'long', env: 'dev' }, { specYaml: 'name: long', baseDir: '/' });
+    const journal = repo.journalOf('long');
+    const venue = { closedSteps: 200, session: { kind: 'trading-session', version: 1, spec: {}, state: {} }, absences: { open: [], closed: [], last: 199 }, ledger: { decided: 0, duplicates: 0, compared: 0, agreed: 0 } };
+    for (let i = 0; i < 250; i++) {
+      const closed = step(i, 'long');
+      // Agent b's last checkpoint came at step 70 and replays it from step 60 (it fell silent since).
+      const checkpoints = i === 70 ? [...closed.checkpoints, { agentId: 'b', resume: { replayFrom: 60, state: '{}' } }] : closed.checkpoints;
+      await journal.stepClosed({ ...closed, checkpoints, ...(i === 199 ? { venue } : {}) });
+    }
+    now += 2 * DAY;
+    await journal.stepClosed(step(250, 'long'));
+    const pruned = await repo.prune({ dev: DAY, staging: DAY, prod: DAY }, now);
+    // Steps 0 to 59 go (before b's checkpoint, which holds those the snapshot's context would let go), and the 250 older orders, fills and equity points.
+    expect(pruned).toEqual({ deployments: 0, rows: 60 + 3 * 250 });
+    const replay = await repo.replayOf('long');
+    expect(replay?.steps.map((stored) => stored.index)).toEqual(Array.from({ length: 151 }, (_, i) => 100 + i));
+    expect(replay?.checkpoints.get('b')?.replayFrom).toBe(60);
+    // b can still be replayed from the journal.
+    expect((await repo.journalOf('long').stepsBetween?.(58, 62))?.map((stored) => stored.index)).toEqual([60, 61]);
+    // What is left is kept at the next prune.
+    expect((await repo.prune({ dev: DAY, staging: DAY, prod: DAY }, now)).rows).toBe(0);
+  });
+
   it('with a fence, every write checks the lease in its transaction: a server that lost it is refused and changes nothing', async () => {
     const elect = async (holder: string): Promise<LeaderElection> => {
       const election = new LeaderElection({ store, holder, clock: new ManualClock(now) });

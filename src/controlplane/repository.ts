@@ -525,8 +525,9 @@ export class ControlPlaneRepository {
   /**
    * Deletes what is older than its environment keeps (`retentionMs` by env): an ended deployment
    * whose last change is older goes whole (its spec, orders, fills, steps, events); a running one
-   * loses its older events, orders, fills and equity points, but keeps every step and checkpoint,
-   * which a restart re-derives it from. One transaction.
+   * loses its older events, orders, fills and equity points, and the older steps a restart no longer
+   * reads (those before its venue snapshot's context and every agent's checkpoint); it keeps its
+   * checkpoints, and every step while it has no venue snapshot. One transaction.
    * @returns how many deployments and rows went.
    */
   async prune(retentionMs: Readonly<Record<string, number>>, nowMs: number): Promise<{ readonly deployments: number; readonly rows: number }> {
@@ -549,6 +550,16 @@ export class ControlPlaneRepository {
             )
           ).length;
         }
+        // Steps no restart reads again: before its venue snapshot's context and every agent's checkpoint (then after the fills and equity points dated by them).
+        rows += (
+          await tx.query(
+            `DELETE FROM steps AS s USING venue_snapshots AS v
+             WHERE s.deployment_id = v.deployment_id AND s.deployment_id IN (${running}) AND s.closed_at_ms < $2 AND s.idx < v.closed_steps - $3
+               AND s.idx < COALESCE((SELECT MIN(c.replay_from) FROM checkpoints AS c WHERE c.deployment_id = s.deployment_id), 0)
+             RETURNING 1`,
+            [env, before, REPLAY_CONTEXT_STEPS],
+          )
+        ).length;
       }
       return { deployments, rows };
     }, true).catch((error: unknown) => {
