@@ -606,10 +606,17 @@ export class ControlPlane {
       // its data the spec's endOfData rule applies.
       const stoppedBy = live.stoppedBy;
       const report = deployment.report(this.#options.runtime.placement(), stoppedBy === undefined ? {} : { endOfData: stoppedBy.liquidate ? 'liquidate-at-close' : 'mark-to-market' });
-      if (stoppedBy?.liquidate === true && !live.suspending) {
+      // Stopped for good, what the report has beyond the stored steps is stored: the fills at the open of
+      // a step the stop cut short (its agents never decided it: it was never closed nor stored), and
+      // the liquidation's. A suspended deployment trades that step again when it resumes.
+      if (stoppedBy !== undefined && !live.suspending) {
         const stored = (await this.#repo.find(record.id))?.fills ?? report.fills.length;
         const settlement = report.fills.slice(stored);
-        await this.#repo.settle(record.id, { step: report.steps.published, fills: settlement, positions: report.openPositions, equity: report.finalEquity });
+        if (settlement.length > 0 || stoppedBy.liquidate) await this.#repo.settle(record.id, { step: report.steps.published, fills: settlement, positions: report.openPositions, equity: report.finalEquity });
+      }
+      if (stoppedBy?.liquidate === true && !live.suspending) {
+        // The end-of-data rule's fills (src/portfolio/liquidation.ts names them so).
+        const settlement = report.fills.filter((fill) => fill.clientOrderId.startsWith('end-of-data:'));
         await this.#repo.appendEvent(record.id, {
           kind: 'liquidated',
           step: report.steps.published,

@@ -432,6 +432,34 @@ swarm: { topology: star }
     await plane.close();
   }, PATIENCE_MS);
 
+  it("stops a deployment that trades at every step as its store has it: the report's fills and positions are those stored", async () => {
+    const { plane, app } = await serving();
+    // Crossings of a 1- and 2-bar average on a random walk: orders on most steps, filled at the next open.
+    const busy = (name: string): string => `
+name: ${name}
+data: { source: synthetic, seed: 5, symbols: [AAA, BBB], barCount: 200000 }
+strategies:
+  - { type: sma-crossover, symbol: AAA, fastPeriod: 1, slowPeriod: 2, side: both, sizing: { type: fixed-quantity, units: 10 } }
+  - { type: sma-crossover, symbol: BBB, fastPeriod: 1, slowPeriod: 2, side: both, sizing: { type: fixed-quantity, units: 7 } }
+swarm: { topology: star }
+`;
+    type Status = View & { positions: Array<{ symbol: string; quantity: number }>; fills: number; equity: number; report: { openPositions: unknown[]; finalEquity: number; fills: Array<{ clientOrderId: string }> } };
+    const names = ['busy-1', 'busy-2', 'busy-3'];
+    for (const name of names) expect((await json(app, 'POST', '/v1/deployments', { spec: busy(name), baseDir: '/', env: 'staging' })).status).toBe(201);
+    for (const name of names) await until(app, name, (view) => view.state === 'running' && view.steps >= 30);
+    // Each stopped at whatever moment of its step it is in: most of a step is the wait for its agents, after its open filled.
+    await Promise.all(names.map((name) => json(app, 'POST', `/v1/deployments/${name}/stop`)));
+    for (const name of names) {
+      const status = (await json<Status>(app, 'GET', `/v1/deployments/${name}`)).body;
+      const fills = (await json<Array<{ clientOrderId: string }>>(app, 'GET', `/v1/deployments/${name}/fills`)).body;
+      expect(fills.length, name).toBeGreaterThan(10);
+      expect(fills.map((fill) => fill.clientOrderId), name).toEqual(status.report.fills.map((fill) => fill.clientOrderId));
+      expect(status.positions, name).toEqual(status.report.openPositions);
+      expect(status.equity, name).toBe(status.report.finalEquity);
+    }
+    await plane.close();
+  }, PATIENCE_MS);
+
   it('answers ps and status from memory: never ahead of the store while trading, as the store after scale and stop, as a restart reads them', async () => {
     const { plane, app } = await serving();
     await plane.deploy({ specYaml: specYaml('cached-kept', 20_000), baseDir: '/', env: 'staging' });
