@@ -4,6 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError } from 'fastify';
 import { InvalidInputError, SystemClock, createLogger, errorChain, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
 import { registerApiRoutes } from './api/routes.js';
@@ -15,6 +16,7 @@ import { SandboxManager, type SandboxNetwork, TEMP_ROOT_PREFIX, claimInstanceDir
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
 import { sendJson } from './http.js';
 import { CloudPrometheus, type SandboxCounts } from './metrics.js';
+import { type PortTarget, forwardToPort, forwardUpgrade, sandboxPortOf } from './ports.js';
 
 /** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
 export const ENVD_PORT = 49983;
@@ -226,7 +228,27 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const envd = createEnvdRouter();
   const interpreter = createInterpreterRouter();
 
+  /**
+   * Where a request for port `port` of sandbox `sandboxId` that is not envd's nor the code
+   * interpreter's goes: the sandbox's own port, public as on E2B (a server the sandbox runs); or why
+   * it cannot, answered in E2B's words.
+   */
+  const userPort = (sandboxId: string, port: number): { readonly target: PortTarget } | { readonly status: number; readonly body: Record<string, unknown> } => {
+    const sandbox = manager.find(sandboxId);
+    if (!sandbox || sandbox.state !== 'running') return { status: 502, body: { code: 502, sandboxId, message: sandbox ? `The sandbox is ${sandbox.state}` : 'The sandbox was not found' } };
+    const address = sandbox.network === 'host' ? '127.0.0.1' : sandbox.link?.address;
+    if (address === undefined) return { status: 502, body: { code: 502, sandboxId, port, message: `The sandbox has no network (created without internet access): nothing outside it reaches its port ${port}` } };
+    return { target: { sandboxId, address, port } };
+  };
+
   const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
+    const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
+    if (port !== ENVD_PORT && port !== INTERPRETER_PORT) {
+      const where = userPort(sandboxId, port);
+      if ('target' in where) forwardToPort(request, response, where.target);
+      else sendJson(response, where.status, where.body);
+      return;
+    }
     const sandbox = manager.find(sandboxId);
     // 502 is how the SDK recognises a sandbox that is gone (it turns it into a TimeoutError).
     if (!sandbox || sandbox.state !== 'running') {
@@ -234,19 +256,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       response.end(`sandbox ${sandboxId} is ${sandbox ? sandbox.state : 'not running (killed or timed out)'}`);
       return;
     }
-    const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
     const url = new URL(request.url ?? '/', 'http://sandbox');
     const refusal = url.pathname === '/health' ? undefined : refuseSandboxRequest(request, port, url, sandbox, clock.now());
     if (refusal !== undefined) {
       sendJson(response, 401, { code: 401, message: refusal });
       return;
     }
-    const router = port === ENVD_PORT ? envd : port === INTERPRETER_PORT ? interpreter : undefined;
-    if (!router) {
-      response.writeHead(502, { 'content-type': 'text/plain' });
-      response.end(`the local cloud routes only ports ${ENVD_PORT} (envd) and ${INTERPRETER_PORT} (code interpreter), not ${port}`);
-      return;
-    }
+    const router = port === ENVD_PORT ? envd : interpreter;
     // E2B drops a sandbox's connections when it is killed or reaches its end of life; the SDK then finds
     // /health answering 502 and reports a TimeoutError that says so. Requests in flight (a command's
     // output stream above all) are cut the same way here, rather than ended with their processes' deaths.
@@ -269,6 +285,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   let fastifyHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
   const server: Server = createServer((request, response) => {
+    // E2B's host form, `<port>-<sandboxId>.<domain>` (the SDK's getHost), names the sandbox and its port as the headers do.
+    const named = sandboxPortOf(request.headers.host);
+    if (named !== undefined) {
+      request.headers['e2b-sandbox-port'] = String(named.port);
+      return handleSandboxTraffic(request, response, named.sandboxId);
+    }
     const sandboxId = request.headers['e2b-sandbox-id'];
     if (typeof sandboxId === 'string') return handleSandboxTraffic(request, response, sandboxId);
     const url = new URL(request.url ?? '/', 'http://sandbox');
@@ -305,6 +327,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     return reply.header('content-type', contentType).send(body);
   });
   registerApiRoutes(app, manager);
+  // An upgrade (a WebSocket) to a sandbox's own port is joined to it; nothing else of the local cloud upgrades.
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const named = sandboxPortOf(request.headers.host);
+    const sandboxId = named?.sandboxId ?? request.headers['e2b-sandbox-id'];
+    const port = named?.port ?? Number(request.headers['e2b-sandbox-port']);
+    const where = typeof sandboxId === 'string' && port !== ENVD_PORT && port !== INTERPRETER_PORT ? userPort(sandboxId, port) : undefined;
+    if (where !== undefined && 'target' in where) forwardUpgrade(request, socket, head, where.target);
+    else socket.end(`HTTP/1.1 ${where?.status ?? 400} ${where === undefined ? 'Bad Request' : 'Bad Gateway'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
   await app.ready();
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);

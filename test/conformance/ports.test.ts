@@ -1,0 +1,116 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { expect, it } from 'vitest';
+import { Sandbox } from 'e2b';
+import { describeLocal, useBackend } from '../fixtures/backend.js';
+import { waitFor } from '../fixtures/localcloud.js';
+
+/** Why these run on the local cloud only: they reach a sandbox's port through the local cloud's own port; E2B cloud serves getHost's https name. */
+const LOCAL_ONLY = "a sandbox's port through the local cloud's own port (a Host of E2B's form, or the SDK's routing headers); on E2B cloud getHost's https URL is served by E2B's edge";
+const backend = useBackend();
+const cloud = () => backend().local;
+
+/** A port for a server in a sandbox on the host's network, unlikely to be taken by another test run. */
+const HOST_PORT = 30_000 + (process.pid % 20_000);
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** GET `path` from the local cloud's port with `headers` (a Host of E2B's form, or the routing headers). */
+function get(path: string, headers: Record<string, string>): Promise<Answer> {
+  const url = new URL(cloud().sandboxUrl);
+  return new Promise((resolve, reject) => {
+    const sent = request({ host: url.hostname, port: url.port, path, headers }, (answer) => {
+      let body = '';
+      answer.setEncoding('utf8');
+      answer.on('data', (chunk: string) => (body += chunk));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body }));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+}
+
+/** The Host the SDK's getHost(port) gives with E2B_DOMAIN set to the local cloud's `localhost:<port>`. */
+function hostOf(sandbox: Sandbox, port: number): string {
+  return `${port}-${sandbox.sandboxId}.localhost:${new URL(cloud().sandboxUrl).port}`;
+}
+
+/** Starts a Python HTTP server on `port` in the sandbox, serving a folder with one file, and waits until the local cloud reaches it. */
+async function serveFiles(sandbox: Sandbox, port: number): Promise<void> {
+  await sandbox.files.write('/home/user/site/hello.txt', 'hello from the sandbox');
+  await sandbox.commands.run(`python3 -m http.server ${port} --bind 0.0.0.0 --directory /home/user/site`, { background: true });
+  await waitFor(async () => (await get('/hello.txt', { host: hostOf(sandbox, port) })).status === 200, `the server on port ${port}`, 20_000);
+}
+
+describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ONLY, () => {
+  it('answers a Host of E2B getHost form, and the routing headers, from the server the sandbox runs; 502 in E2B words for a closed port and a gone sandbox', async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      await serveFiles(sandbox, HOST_PORT);
+      const byHost = await get('/hello.txt', { host: hostOf(sandbox, HOST_PORT) });
+      expect([byHost.status, byHost.body]).toEqual([200, 'hello from the sandbox']);
+      expect(byHost.headers.server).toMatch(/SimpleHTTP/);
+      const byHeaders = await get('/hello.txt', { 'e2b-sandbox-id': sandbox.sandboxId, 'e2b-sandbox-port': String(HOST_PORT) });
+      expect([byHeaders.status, byHeaders.body]).toEqual([200, 'hello from the sandbox']);
+
+      const closed = await get('/', { host: hostOf(sandbox, HOST_PORT + 1) });
+      expect(closed.status).toBe(502);
+      expect(JSON.parse(closed.body)).toMatchObject({ code: 502, sandboxId: sandbox.sandboxId, port: HOST_PORT + 1, message: expect.stringMatching(/^The sandbox is running but port is not open: /) as unknown });
+    } finally {
+      await sandbox.kill();
+    }
+    const gone = await get('/hello.txt', { host: hostOf(sandbox, HOST_PORT) });
+    expect([gone.status, JSON.parse(gone.body)]).toEqual([502, { code: 502, sandboxId: sandbox.sandboxId, message: 'The sandbox was not found' }]);
+  }, 60_000);
+
+  it("reaches a routed sandbox's port at its own address, where two sandboxes each serve the same port", async () => {
+    // Egress rules give each sandbox a routed network of its own.
+    const both = await Promise.all([0, 1].map(() => Sandbox.create('base', { ...cloud().connection, network: { denyOut: [] } })));
+    const [one, two] = both as [Sandbox, Sandbox];
+    try {
+      await Promise.all(both.map((sandbox) => serveFiles(sandbox, 8000)));
+      await two.files.write('/home/user/site/hello.txt', 'hello from the second');
+      expect((await get('/hello.txt', { host: hostOf(one, 8000) })).body).toBe('hello from the sandbox');
+      expect((await get('/hello.txt', { host: hostOf(two, 8000) })).body).toBe('hello from the second');
+    } finally {
+      await Promise.all(both.map((sandbox) => sandbox.kill()));
+    }
+  }, 60_000);
+
+  it("joins an upgraded connection (a WebSocket's) to the sandbox's port, both ways", async () => {
+    const sandbox = await Sandbox.create('base', cloud().connection);
+    try {
+      // A server that accepts any upgrade and echoes what it is sent.
+      const script = `require('node:http').createServer((q, r) => r.end('up')).on('upgrade', (q, socket) => { socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n'); socket.pipe(socket); }).listen(${HOST_PORT + 2}, '0.0.0.0');`;
+      await sandbox.files.write('/home/user/echo.cjs', script);
+      await sandbox.commands.run('node /home/user/echo.cjs', { background: true });
+      await waitFor(async () => (await get('/', { host: hostOf(sandbox, HOST_PORT + 2) })).body === 'up', 'the echo server', 20_000);
+      const url = new URL(cloud().sandboxUrl);
+      const echoed = await new Promise<string>((resolve, reject) => {
+        const sent = request({ host: url.hostname, port: url.port, path: '/', headers: { host: hostOf(sandbox, HOST_PORT + 2), connection: 'Upgrade', upgrade: 'echo' } });
+        sent.on('upgrade', (answer, socket: Socket) => {
+          expect(answer.statusCode).toBe(101);
+          socket.setEncoding('utf8');
+          let seen = '';
+          socket.on('data', (chunk: string) => {
+            seen += chunk;
+            if (seen.length >= 9) {
+              socket.destroy();
+              resolve(seen);
+            }
+          });
+          socket.write('ping pong');
+        });
+        sent.on('error', reject);
+        sent.end();
+      });
+      expect(echoed).toBe('ping pong');
+    } finally {
+      await sandbox.kill();
+    }
+  }, 60_000);
+});
