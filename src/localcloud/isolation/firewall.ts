@@ -127,6 +127,15 @@ async function must(what: string, file: string, args: readonly string[], input?:
   if (result.code !== 0) throw new Error(`${what}: ${result.stderr || `exit code ${result.code}`}`);
 }
 
+/** The interface index of link `name`, or undefined when there is none. */
+function indexOf(name: string): number | undefined {
+  try {
+    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
 function linksNow(): Set<string> {
   try {
     return new Set(readdirSync('/sys/class/net'));
@@ -136,8 +145,14 @@ function linksNow(): Set<string> {
 }
 
 let forwardingOn = false;
-/** Slots this process is attaching now: sandboxes started together try different names rather than race for one. */
-const attaching = new Set<number>();
+/**
+ * Slots of this process's links, from the moment one is tried until its link is destroyed. Sandboxes
+ * started together try different names rather than race for one; and a slot is not tried again while
+ * its last link may still be being removed: the kernel removes a veth when its sandbox's namespace
+ * dies, before that sandbox's destroy runs, and the destroy must not find a new link of the same name
+ * and table and remove them.
+ */
+const held = new Set<number>();
 
 /** Routes IPv4 between interfaces (as Docker does), which a routed sandbox's traffic to the internet needs. */
 function enableForwarding(): void {
@@ -153,6 +168,8 @@ export class SandboxLink {
     readonly name: string,
     readonly slot: number,
     readonly table: string,
+    /** The host end's interface index: a link of the same name made later has another. */
+    readonly ifindex: number | undefined,
   ) {}
 
   /** The sandbox's gateway (the host end's address): the host as the sandbox reaches it. */
@@ -175,15 +192,16 @@ export class SandboxLink {
     const taken = linksNow();
     for (let attempt = 0, slot = 0; attempt < 64 && slot < SLOTS; slot++) {
       const name = `${LINK_PREFIX}${slot}`;
-      if (taken.has(name) || attaching.has(slot)) continue;
+      if (taken.has(name) || held.has(slot)) continue;
       attempt++;
       const { gateway, sandbox } = slotAddresses(slot);
-      attaching.add(slot);
-      const made = await run(IP, ['link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(initPid)]).finally(() => attaching.delete(slot));
-      // Taken meanwhile by another sandbox (of this server or another): try the next slot.
+      held.add(slot);
+      const made = await run(IP, ['link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(initPid)]);
+      if (made.code !== 0) held.delete(slot);
+      // Taken meanwhile by another server's sandbox: try the next slot.
       if (made.code !== 0 && /File exists/.test(made.stderr)) continue;
       if (made.code !== 0) throw new Error(`could not make the sandbox's veth pair ${name}: ${made.stderr}`);
-      const link = new SandboxLink(name, slot, tableNameOf(instance, slot));
+      const link = new SandboxLink(name, slot, tableNameOf(instance, slot), indexOf(name));
       try {
         // The alias names the server instance, so that the next server after a crash knows whose it was.
         await must(`could not set up the host end ${name}`, IP, ['-batch', '-'], [`link set ${name} alias ${instance}`, `addr add ${gateway}/30 dev ${name}`, `link set ${name} up`].join('\n'));
@@ -203,10 +221,17 @@ export class SandboxLink {
     await must(`could not apply the sandbox's egress rules (nftables table ${this.table})`, NFT, ['-f', '-'], rulesetOf(this.table, this.name, this.slot, rules));
   }
 
-  /** Removes the table and the veth pair (gone already when the sandbox's namespace went). Never throws. */
+  /**
+   * Removes the table and the veth pair (gone already when the sandbox's namespace went; a link of
+   * the same name that is not this one is left alone), then frees the slot. Never throws.
+   */
   async destroy(): Promise<void> {
-    await run(NFT, ['delete', 'table', 'inet', this.table]);
-    if (linksNow().has(this.name)) await run(IP, ['link', 'del', this.name]);
+    try {
+      await run(NFT, ['delete', 'table', 'inet', this.table]);
+      if (this.ifindex !== undefined && indexOf(this.name) === this.ifindex) await run(IP, ['link', 'del', this.name]);
+    } finally {
+      held.delete(this.slot);
+    }
   }
 }
 
