@@ -241,6 +241,21 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     return { target: { sandboxId, address, port } };
   };
 
+  /**
+   * A paused sandbox created with E2B's `lifecycle.autoResume` wakes when a request comes for it (any
+   * port), as on E2B; then the request is served. One that cannot be woken is answered as paused.
+   */
+  const wake = async (sandboxId: string): Promise<void> => {
+    const sandbox = manager.find(sandboxId);
+    if (sandbox?.state !== 'paused' || !sandbox.autoResume) return;
+    await manager.connect(sandboxId).catch((error: unknown) => logger.warn({ err: error, sandboxId }, 'could not wake a paused sandbox for a request'));
+  };
+
+  /** Serves a request for a sandbox, waking it first when it asked to be woken. */
+  const serveSandbox = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
+    void wake(sandboxId).then(() => handleSandboxTraffic(request, response, sandboxId));
+  };
+
   const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
     const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
     if (port !== ENVD_PORT && port !== INTERPRETER_PORT) {
@@ -289,10 +304,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const named = sandboxPortOf(request.headers.host);
     if (named !== undefined) {
       request.headers['e2b-sandbox-port'] = String(named.port);
-      return handleSandboxTraffic(request, response, named.sandboxId);
+      return serveSandbox(request, response, named.sandboxId);
     }
     const sandboxId = request.headers['e2b-sandbox-id'];
-    if (typeof sandboxId === 'string') return handleSandboxTraffic(request, response, sandboxId);
+    if (typeof sandboxId === 'string') return serveSandbox(request, response, sandboxId);
     const url = new URL(request.url ?? '/', 'http://sandbox');
     if (url.searchParams.has('signature') && isSignableFileRequest(request.method, url.pathname)) return handleSignedFile(request, response, url.searchParams);
     fastifyHandler!(request, response);
@@ -332,9 +347,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const named = sandboxPortOf(request.headers.host);
     const sandboxId = named?.sandboxId ?? request.headers['e2b-sandbox-id'];
     const port = named?.port ?? Number(request.headers['e2b-sandbox-port']);
-    const where = typeof sandboxId === 'string' && port !== ENVD_PORT && port !== INTERPRETER_PORT ? userPort(sandboxId, port) : undefined;
-    if (where !== undefined && 'target' in where) forwardUpgrade(request, socket, head, where.target);
-    else socket.end(`HTTP/1.1 ${where?.status ?? 400} ${where === undefined ? 'Bad Request' : 'Bad Gateway'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    if (typeof sandboxId !== 'string' || port === ENVD_PORT || port === INTERPRETER_PORT) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    void wake(sandboxId).then(() => {
+      const where = userPort(sandboxId, port);
+      if ('target' in where) forwardUpgrade(request, socket, head, where.target);
+      else socket.end(`HTTP/1.1 ${where.status} Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    });
   });
   await app.ready();
   await new Promise<void>((resolveListen, reject) => {

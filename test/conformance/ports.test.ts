@@ -81,6 +81,27 @@ describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ON
     }
   }, 60_000);
 
+  it('wakes a paused sandbox created with lifecycle autoResume when a request comes for it; one without stays paused and says so', async () => {
+    const [waking, sleeping] = await Promise.all([
+      Sandbox.create('base', { ...cloud().connection, lifecycle: { onTimeout: 'pause', autoResume: true } }),
+      Sandbox.create('base', { ...cloud().connection, lifecycle: { onTimeout: 'pause' } }),
+    ]);
+    try {
+      expect((await waking.getInfo()).lifecycle).toEqual({ onTimeout: 'pause', autoResume: true });
+      await Promise.all([serveFiles(waking, HOST_PORT + 3), serveFiles(sleeping, HOST_PORT + 4)]);
+      await Promise.all([waking.pause(), sleeping.pause()]);
+      expect((await waking.getInfo()).state).toBe('paused');
+      // The server kept its memory in the pause: the request wakes the sandbox and is answered.
+      expect(await get('/hello.txt', { host: hostOf(waking, HOST_PORT + 3) })).toMatchObject({ status: 200, body: 'hello from the sandbox' });
+      expect((await waking.getInfo()).state).toBe('running');
+      const paused = await get('/hello.txt', { host: hostOf(sleeping, HOST_PORT + 4) });
+      expect([paused.status, JSON.parse(paused.body)]).toEqual([502, { code: 502, sandboxId: sleeping.sandboxId, message: 'The sandbox is paused' }]);
+      expect((await sleeping.getInfo()).state).toBe('paused');
+    } finally {
+      await Promise.all([waking.kill(), sleeping.kill()]);
+    }
+  }, 60_000);
+
   it("joins an upgraded connection (a WebSocket's) to the sandbox's port, both ways", async () => {
     const sandbox = await Sandbox.create('base', cloud().connection);
     try {

@@ -17,6 +17,8 @@ const createSchema = z.object({
   allow_internet_access: z.boolean().optional(),
   autoPause: z.boolean().optional(),
   autoPauseMemory: z.boolean().optional(),
+  /** E2B's `lifecycle.autoResume`: a paused sandbox wakes when a request comes for it. */
+  autoResume: z.object({ enabled: z.boolean() }).optional(),
   network: z.object(egressSchema).partial().optional(),
 });
 /** E2B's `SandboxNetworkUpdateConfig`: the new egress rules; a field left out is cleared. */
@@ -95,6 +97,7 @@ function sandboxDetail(sandbox: LocalSandbox) {
     allowInternetAccess: sandbox.allowInternetAccess,
     // The rules its firewall enforces now, as CIDRs (a bare address as a /32).
     ...(sandbox.network === 'routed' ? { network: { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } } : {}),
+    lifecycle: { onTimeout: sandbox.autoPause ? 'pause' : 'kill', autoResume: sandbox.autoResume },
     domain: null,
   };
 }
@@ -149,6 +152,8 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
     const { network } = request;
     // Any egress field, even an empty list, asks for a routed network behind a firewall.
     const egress = network && Object.values(network).some((value) => value !== undefined) ? egressRulesOf(network, 'body.network') : undefined;
+    const autoResume = request.autoResume?.enabled === true;
+    if (autoResume && request.autoPause !== true) throw new LocalCloudError(API_STATUS.badRequest, "body.autoResume: a sandbox wakes only from a pause: set autoPause (lifecycle: { onTimeout: 'pause', autoResume: true })");
     const sandbox = await manager.create({
       templateId: request.templateID,
       timeoutSeconds: request.timeout,
@@ -158,6 +163,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
       ...(egress ? { egress } : {}),
       autoPause: request.autoPause,
       autoPauseKeepsMemory: request.autoPauseMemory,
+      autoResume,
     });
     return sandboxCreated(sandbox);
   };

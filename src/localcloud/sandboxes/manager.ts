@@ -26,6 +26,8 @@ export interface CreateSandboxRequest {
   readonly autoPause?: boolean;
   /** Whether the timeout's pause keeps memory (E2B's `autoPauseMemory`). @default true */
   readonly autoPauseKeepsMemory?: boolean;
+  /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). @default false */
+  readonly autoResume?: boolean;
 }
 
 /** A filter for listing sandboxes. */
@@ -196,6 +198,7 @@ export class SandboxManager {
           egress,
           autoPause: request.autoPause ?? false,
           autoPauseKeepsMemory: request.autoPauseKeepsMemory ?? true,
+          autoResume: request.autoResume ?? false,
           accessToken: randomToken(),
           trafficAccessToken: randomToken(),
           startedAtMs: now,

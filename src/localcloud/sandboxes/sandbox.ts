@@ -54,6 +54,8 @@ export interface SandboxSettings {
   readonly autoPause: boolean;
   /** Whether the timeout's pause keeps memory. @default true */
   readonly autoPauseKeepsMemory?: boolean;
+  /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). @default false */
+  readonly autoResume?: boolean;
   readonly accessToken: string;
   /**
    * E2B's `trafficAccessToken`: the code-interpreter SDK sends it (as `E2B-Traffic-Access-Token`, and no
@@ -82,6 +84,8 @@ export class LocalSandbox {
   readonly autoPause: boolean;
   /** Whether its timeout's pause keeps its memory (E2B's `autoPauseMemory`), or keeps only its filesystem. */
   readonly autoPauseKeepsMemory: boolean;
+  /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). */
+  readonly autoResume: boolean;
   readonly accessToken: string;
   readonly trafficAccessToken: string;
   readonly startedAtMs: number;
@@ -116,6 +120,7 @@ export class LocalSandbox {
     this.egress = settings.egress;
     this.autoPause = settings.autoPause;
     this.autoPauseKeepsMemory = settings.autoPauseKeepsMemory ?? true;
+    this.autoResume = settings.autoResume ?? false;
     this.accessToken = settings.accessToken;
     this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
