@@ -27,8 +27,10 @@ export function sandboxPortOf(host: string | undefined): { readonly port: number
   return port >= 1 && port <= 65_535 ? { port, sandboxId: match[2] as string } : undefined;
 }
 
-/** Headers that name a connection, not the request (RFC 9110 §7.6.1), and the local cloud's own routing headers. */
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'e2b-sandbox-id', 'e2b-sandbox-port']);
+/** The local cloud's own headers: which sandbox and port, and the token that opens a private one. Not sent on. */
+const ROUTING_HEADERS = ['e2b-sandbox-id', 'e2b-sandbox-port', 'e2b-traffic-access-token'];
+/** Headers that name a connection, not the request (RFC 9110 §7.6.1), and the routing headers. */
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', ...ROUTING_HEADERS]);
 
 function forwardedHeaders(request: IncomingMessage): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -64,7 +66,7 @@ export function forwardUpgrade(request: IncomingMessage, socket: Duplex, head: B
     const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`];
     for (let i = 0; i < request.rawHeaders.length; i += 2) {
       const name = request.rawHeaders[i] as string;
-      if (name.toLowerCase() !== 'e2b-sandbox-id' && name.toLowerCase() !== 'e2b-sandbox-port') lines.push(`${name}: ${request.rawHeaders[i + 1]}`);
+      if (!ROUTING_HEADERS.includes(name.toLowerCase())) lines.push(`${name}: ${request.rawHeaders[i + 1]}`);
     }
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);

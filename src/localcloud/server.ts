@@ -233,9 +233,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
    * interpreter's goes: the sandbox's own port, public as on E2B (a server the sandbox runs); or why
    * it cannot, answered in E2B's words.
    */
-  const userPort = (sandboxId: string, port: number): { readonly target: PortTarget } | { readonly status: number; readonly body: Record<string, unknown> } => {
+  const userPort = (request: IncomingMessage, sandboxId: string, port: number): { readonly target: PortTarget } | { readonly status: number; readonly body: Record<string, unknown> } => {
     const sandbox = manager.find(sandboxId);
     if (!sandbox || sandbox.state !== 'running') return { status: 502, body: { code: 502, sandboxId, message: sandbox ? `The sandbox is ${sandbox.state}` : 'The sandbox was not found' } };
+    if (!sandbox.publicTraffic && !sameSecret(request.headers['e2b-traffic-access-token'], sandbox.trafficAccessToken)) {
+      return { status: 403, body: { code: 403, sandboxId, message: 'The sandbox does not allow public traffic (network.allowPublicTraffic: false): send E2B-Traffic-Access-Token, the trafficAccessToken returned when it was created' } };
+    }
     const address = sandbox.network === 'host' ? '127.0.0.1' : sandbox.link?.address;
     if (address === undefined) return { status: 502, body: { code: 502, sandboxId, port, message: `The sandbox has no network (created without internet access): nothing outside it reaches its port ${port}` } };
     return { target: { sandboxId, address, port } };
@@ -259,7 +262,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
     const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
     if (port !== ENVD_PORT && port !== INTERPRETER_PORT) {
-      const where = userPort(sandboxId, port);
+      const where = userPort(request, sandboxId, port);
       if ('target' in where) forwardToPort(request, response, where.target);
       else sendJson(response, where.status, where.body);
       return;
@@ -352,9 +355,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       return;
     }
     void wake(sandboxId).then(() => {
-      const where = userPort(sandboxId, port);
+      const where = userPort(request, sandboxId, port);
       if ('target' in where) forwardUpgrade(request, socket, head, where.target);
-      else socket.end(`HTTP/1.1 ${where.status} Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.end(`HTTP/1.1 ${where.status} ${where.status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
   });
   await app.ready();

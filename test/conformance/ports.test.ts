@@ -39,11 +39,11 @@ function hostOf(sandbox: Sandbox, port: number): string {
   return `${port}-${sandbox.sandboxId}.localhost:${new URL(cloud().sandboxUrl).port}`;
 }
 
-/** Starts a Python HTTP server on `port` in the sandbox, serving a folder with one file, and waits until the local cloud reaches it. */
-async function serveFiles(sandbox: Sandbox, port: number): Promise<void> {
+/** Starts a Python HTTP server on `port` in the sandbox, serving a folder with one file, and waits until the local cloud reaches it (sending `headers`). */
+async function serveFiles(sandbox: Sandbox, port: number, headers: Record<string, string> = {}): Promise<void> {
   await sandbox.files.write('/home/user/site/hello.txt', 'hello from the sandbox');
   await sandbox.commands.run(`python3 -m http.server ${port} --bind 0.0.0.0 --directory /home/user/site`, { background: true });
-  await waitFor(async () => (await get('/hello.txt', { host: hostOf(sandbox, port) })).status === 200, `the server on port ${port}`, 20_000);
+  await waitFor(async () => (await get('/hello.txt', { host: hostOf(sandbox, port), ...headers })).status === 200, `the server on port ${port}`, 20_000);
 }
 
 describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ONLY, () => {
@@ -99,6 +99,23 @@ describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ON
       expect((await sleeping.getInfo()).state).toBe('paused');
     } finally {
       await Promise.all([waking.kill(), sleeping.kill()]);
+    }
+  }, 60_000);
+
+  it('serves the ports of a sandbox created with allowPublicTraffic false only to requests with its traffic access token', async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { allowPublicTraffic: false } });
+    try {
+      const token = sandbox.trafficAccessToken as string;
+      expect(token).toMatch(/\S/);
+      expect((await sandbox.getInfo()).network).toMatchObject({ allowPublicTraffic: false });
+      await serveFiles(sandbox, HOST_PORT + 5, { 'e2b-traffic-access-token': token });
+      const refused = await get('/hello.txt', { host: hostOf(sandbox, HOST_PORT + 5) });
+      expect(refused.status).toBe(403);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: 403, message: expect.stringMatching(/^The sandbox does not allow public traffic/) as unknown });
+      expect((await get('/hello.txt', { host: hostOf(sandbox, HOST_PORT + 5), 'e2b-traffic-access-token': 'wrong' })).status).toBe(403);
+      expect(await get('/hello.txt', { host: hostOf(sandbox, HOST_PORT + 5), 'e2b-traffic-access-token': token })).toMatchObject({ status: 200, body: 'hello from the sandbox' });
+    } finally {
+      await sandbox.kill();
     }
   }, 60_000);
 

@@ -19,7 +19,7 @@ const createSchema = z.object({
   autoPauseMemory: z.boolean().optional(),
   /** E2B's `lifecycle.autoResume`: a paused sandbox wakes when a request comes for it. */
   autoResume: z.object({ enabled: z.boolean() }).optional(),
-  network: z.object(egressSchema).partial().optional(),
+  network: z.object({ ...egressSchema, allowPublicTraffic: z.boolean().optional() }).partial().optional(),
 });
 /** E2B's `SandboxNetworkUpdateConfig`: the new egress rules; a field left out is cleared. */
 const networkUpdateSchema = z.object({ ...egressSchema, allow_internet_access: z.boolean().optional() });
@@ -96,7 +96,9 @@ function sandboxDetail(sandbox: LocalSandbox) {
     trafficAccessToken: sandbox.trafficAccessToken,
     allowInternetAccess: sandbox.allowInternetAccess,
     // The rules its firewall enforces now, as CIDRs (a bare address as a /32).
-    ...(sandbox.network === 'routed' ? { network: { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } } : {}),
+    ...(sandbox.network === 'routed' || !sandbox.publicTraffic
+      ? { network: { ...(sandbox.network === 'routed' ? { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } : {}), allowPublicTraffic: sandbox.publicTraffic } }
+      : {}),
     lifecycle: { onTimeout: sandbox.autoPause ? 'pause' : 'kill', autoResume: sandbox.autoResume },
     domain: null,
   };
@@ -149,9 +151,9 @@ function pageOf<T extends { readonly id: string }>(all: readonly T[], query: { r
 export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager): void {
   const create = async (body: unknown) => {
     const request = parse(createSchema, body, 'body');
-    const { network } = request;
+    const { allowPublicTraffic, ...network } = request.network ?? {};
     // Any egress field, even an empty list, asks for a routed network behind a firewall.
-    const egress = network && Object.values(network).some((value) => value !== undefined) ? egressRulesOf(network, 'body.network') : undefined;
+    const egress = Object.values(network).some((value) => value !== undefined) ? egressRulesOf(network, 'body.network') : undefined;
     const autoResume = request.autoResume?.enabled === true;
     if (autoResume && request.autoPause !== true) throw new LocalCloudError(API_STATUS.badRequest, "body.autoResume: a sandbox wakes only from a pause: set autoPause (lifecycle: { onTimeout: 'pause', autoResume: true })");
     const sandbox = await manager.create({
@@ -164,6 +166,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
       autoPause: request.autoPause,
       autoPauseKeepsMemory: request.autoPauseMemory,
       autoResume,
+      publicTraffic: allowPublicTraffic ?? true,
     });
     return sandboxCreated(sandbox);
   };

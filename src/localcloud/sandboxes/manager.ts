@@ -28,6 +28,8 @@ export interface CreateSandboxRequest {
   readonly autoPauseKeepsMemory?: boolean;
   /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). @default false */
   readonly autoResume?: boolean;
+  /** Whether its own ports answer anyone (E2B's `network.allowPublicTraffic`), or only requests with its traffic access token. @default true */
+  readonly publicTraffic?: boolean;
 }
 
 /** A filter for listing sandboxes. */
@@ -199,6 +201,7 @@ export class SandboxManager {
           autoPause: request.autoPause ?? false,
           autoPauseKeepsMemory: request.autoPauseKeepsMemory ?? true,
           autoResume: request.autoResume ?? false,
+          publicTraffic: request.publicTraffic ?? true,
           accessToken: randomToken(),
           trafficAccessToken: randomToken(),
           startedAtMs: now,

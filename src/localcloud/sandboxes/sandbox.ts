@@ -56,6 +56,8 @@ export interface SandboxSettings {
   readonly autoPauseKeepsMemory?: boolean;
   /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). @default false */
   readonly autoResume?: boolean;
+  /** Whether its own ports answer anyone (E2B's `network.allowPublicTraffic`). @default true */
+  readonly publicTraffic?: boolean;
   readonly accessToken: string;
   /**
    * E2B's `trafficAccessToken`: the code-interpreter SDK sends it (as `E2B-Traffic-Access-Token`, and no
@@ -86,6 +88,8 @@ export class LocalSandbox {
   readonly autoPauseKeepsMemory: boolean;
   /** Whether a request for it wakes it once paused (E2B's `lifecycle.autoResume`). */
   readonly autoResume: boolean;
+  /** Whether its own ports answer anyone, or only requests with its traffic access token (E2B's `network.allowPublicTraffic`). */
+  readonly publicTraffic: boolean;
   readonly accessToken: string;
   readonly trafficAccessToken: string;
   readonly startedAtMs: number;
@@ -121,6 +125,7 @@ export class LocalSandbox {
     this.autoPause = settings.autoPause;
     this.autoPauseKeepsMemory = settings.autoPauseKeepsMemory ?? true;
     this.autoResume = settings.autoResume ?? false;
+    this.publicTraffic = settings.publicTraffic ?? true;
     this.accessToken = settings.accessToken;
     this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
