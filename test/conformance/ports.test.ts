@@ -102,6 +102,18 @@ describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ON
     }
   }, 60_000);
 
+  it('refuses autoResume without a pause on timeout, naming the field, and creates nothing', async () => {
+    const before = cloud().sandboxes.list().length;
+    const response = await fetch(`${cloud().apiUrl}/sandboxes`, {
+      method: 'POST',
+      headers: { 'x-api-key': cloud().apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ templateID: 'base', autoResume: { enabled: true } }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toMatch(/^body\.autoResume: a sandbox wakes only from a pause: set autoPause/);
+    expect(cloud().sandboxes.list()).toHaveLength(before);
+  });
+
   it('serves the ports of a sandbox created with allowPublicTraffic false only to requests with its traffic access token', async () => {
     const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { allowPublicTraffic: false } });
     try {
