@@ -49,6 +49,7 @@ export function registerCloudCommands(program: Command): void {
           `  export E2B_API_KEY=${cloudInstance.apiKey}`,
           '',
           `Prometheus metrics: ${cloudInstance.apiUrl}/metrics (send the key as X-API-KEY)`,
+          `A sandbox's own ports: http://<port>-<sandboxId>.localhost:${cloudInstance.port}/ (with E2B_DOMAIN=localhost:${cloudInstance.port}, what getHost(port) gives)`,
           '',
         ].join('\n'),
       );
