@@ -8,6 +8,7 @@
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
 //   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
 //   function, migration 007);
+// - round trip: SELECT 1, a call with no work: how much of the bare loop's time per insert is the call itself;
 // - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
 //   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
 //   before it, with the trading session taken up from the snapshot.
@@ -47,6 +48,13 @@ async function insertDeployment(db: Queryable, id: string): Promise<void> {
     "INSERT INTO deployments (id, name, env, spec_version, desired, state, created_at_ms, updated_at_ms) VALUES ($1, $1, 'dev', 1, 'running', 'running', 0, 0)",
     [id],
   );
+}
+
+/** `count` calls of `SELECT 1`: a call's round trip with no work, the floor under every row; returns the wall time in ms. */
+async function roundTrips(store: Store, count: number): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) await store.query('SELECT 1');
+  return performance.now() - started;
 }
 
 /** `count` single-row inserts, each its own autocommit; returns the wall time in ms. */
@@ -214,6 +222,7 @@ interface TargetResult {
   readonly bareMs: number[];
   readonly outboxMs: number[];
   readonly stepMs: number[];
+  readonly roundTripMs: number[];
   /** The gaps between a 1 ms timer's ticks over the timed rounds (the last one up to their end), in ms. */
   readonly loopGapsMs: LatencySummary;
 }
@@ -233,6 +242,7 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
   const bareMs: number[] = [];
   const outboxMs: number[] = [];
   const stepMs: number[] = [];
+  const roundTripMs: number[] = [];
   const gaps: number[] = [];
   let last = performance.now();
   const ticker = setInterval(() => {
@@ -244,12 +254,13 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
     bareMs.push(await bareLoop(store, deployment, next, ORDERS));
     outboxMs.push(await outbox(store, deployment, next, ORDERS));
     stepMs.push(await closedSteps(journal, stepping, nextStep, ORDERS));
+    roundTripMs.push(await roundTrips(store, ORDERS));
     nextStep += ORDERS;
     next += ORDERS;
   }
   clearInterval(ticker);
   gaps.push(performance.now() - last);
-  return { name, bareMs, outboxMs, stepMs, loopGapsMs: summarize(gaps) };
+  return { name, bareMs, outboxMs, stepMs, roundTripMs, loopGapsMs: summarize(gaps) };
 }
 
 function rowsOf(result: TargetResult): BenchRow[] {
@@ -263,8 +274,10 @@ function rowsOf(result: TargetResult): BenchRow[] {
       target: { text: `within ${TARGET_RATIO}x of the bare loop`, met: ratio <= TARGET_RATIO },
     };
   };
+  const roundTrip = median(result.roundTripMs);
   return [
     { name: `${result.name}: bare INSERT loop, ${ORDERS} inserts (baseline)`, value: { amount: (ORDERS / bare) * 1000, unit: 'inserts/s' } },
+    { name: `${result.name}: SELECT 1, ${ORDERS} calls (a call's round trip alone)`, value: { amount: (ORDERS / roundTrip) * 1000, unit: 'calls/s' }, ratio: { to: 'the bare loop time', value: roundTrip / bare } },
     againstBare(`order events with the outbox, ${ORDERS} orders, each statement awaited`, median(result.outboxMs), 'orders/s'),
     againstBare(`closed steps as the control plane writes them, 1 order and its fill each, ${ORDERS} steps`, median(result.stepMs), 'steps/s'),
     {
