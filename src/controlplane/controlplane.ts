@@ -380,10 +380,10 @@ export class ControlPlane {
     const agents = agentsOfRole(live.deployment.plan.agents, role, record.name);
     // Counted against what earlier scales set, stored or not yet: each is counted once.
     const before = live.replicas;
-    const adding = sandboxesOf(live.spec, { ...before, ...Object.fromEntries(agents.map((id) => [id, replicas])) }) - sandboxesOf(live.spec, before);
+    const next = { ...before, ...Object.fromEntries(agents.map((id) => [id, replicas])) };
+    const adding = sandboxesOf(live.spec, next) - sandboxesOf(live.spec, before);
     if (adding > 0) this.#checkCapacity(env, adding);
     // Held from the check on, so that a deploy or scale checked while this one is stored counts it.
-    const next = { ...before, ...Object.fromEntries(agents.map((id) => [id, replicas])) };
     live.replicas = next;
     try {
       await this.#repo.setReplicas(record.id, next);
@@ -611,17 +611,17 @@ export class ControlPlane {
       // the liquidation's. A suspended deployment trades that step again when it resumes.
       if (stoppedBy !== undefined && !live.suspending) {
         const stored = (await this.#repo.find(record.id))?.fills ?? report.fills.length;
-        const settlement = report.fills.slice(stored);
-        if (settlement.length > 0 || stoppedBy.liquidate) await this.#repo.settle(record.id, { step: report.steps.published, fills: settlement, positions: report.openPositions, equity: report.finalEquity });
-      }
-      if (stoppedBy?.liquidate === true && !live.suspending) {
-        // The end-of-data rule's fills (src/portfolio/liquidation.ts names them so).
-        const settlement = report.fills.filter((fill) => fill.clientOrderId.startsWith('end-of-data:'));
-        await this.#repo.appendEvent(record.id, {
-          kind: 'liquidated',
-          step: report.steps.published,
-          detail: settlement.length === 0 ? 'no position was open' : `closed ${settlement.map((fill) => `${fill.symbol} ${fill.side} ${fill.quantity} @ ${fill.price}`).join(', ')} at the last close`,
-        });
+        const unstored = report.fills.slice(stored);
+        if (unstored.length > 0 || stoppedBy.liquidate) await this.#repo.settle(record.id, { step: report.steps.published, fills: unstored, positions: report.openPositions, equity: report.finalEquity });
+        if (stoppedBy.liquidate) {
+          // The end-of-data rule's fills (src/portfolio/liquidation.ts names them so).
+          const closing = report.fills.filter((fill) => fill.clientOrderId.startsWith('end-of-data:'));
+          await this.#repo.appendEvent(record.id, {
+            kind: 'liquidated',
+            step: report.steps.published,
+            detail: closing.length === 0 ? 'no position was open' : `closed ${closing.map((fill) => `${fill.symbol} ${fill.side} ${fill.quantity} @ ${fill.price}`).join(', ')} at the last close`,
+          });
+        }
       }
       if (live.suspending) {
         await this.#repo.setState(record.id, { state: 'suspended' });

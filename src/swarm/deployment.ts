@@ -370,25 +370,22 @@ export class Deployment {
       if (bars === undefined) throw new SwarmRunError(`the journal's orders of step ${submission.request.index} come before that step`);
       submitOrders(this.#session, submission.request, bars, this.#ledger, submission.from);
     };
-    for (const step of steps) {
-      if (step.index < from) {
-        if (step.opened === undefined || step.opened === null) throw new SwarmRunError(`the journal's step ${step.index} has no account it was published with, which a restart from a venue snapshot needs`);
-        this.#history.add({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account: step.opened, participants: [...step.participants] }, step.bars);
-        // Which steps reached the venue: a late request of one of them records no refusal twice.
-        if (step.submissions.length > 0) this.#ledger.ordersArrived(step.index);
-        for (const [agent, intents] of Object.entries(step.signals)) this.#ledger.signal(agent, step.index, [...intents]);
-        continue;
-      }
-      if (venue !== undefined && step.index === from) this.#takeUp(venue);
+    // Held again, not applied: the snapshot holds what they did.
+    for (const step of steps.slice(0, from - first)) {
+      if (step.opened === undefined || step.opened === null) throw new SwarmRunError(`the journal's step ${step.index} has no account it was published with, which a restart from a venue snapshot needs`);
+      this.#holdAgain(step, step.opened);
+      // Which steps reached the venue: a late request of one of them records no refusal twice.
+      if (step.submissions.length > 0) this.#ledger.ordersArrived(step.index);
+    }
+    if (venue !== undefined) this.#takeUp(venue);
+    for (const step of steps.slice(from - first)) {
       for (const submission of step.submissions) if (submission.beforeOpen) apply(submission);
       const account = this.#session.open(step.bars);
-      this.#history.add({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account: { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] }, participants: [...step.participants] }, step.bars);
+      this.#holdAgain(step, { equity: account.equity, peakEquity: account.peakEquity, positions: [...account.positions] });
       for (const submission of step.submissions) if (!submission.beforeOpen) apply(submission);
       this.#session.close(step.bars);
-      for (const [agent, intents] of Object.entries(step.signals)) this.#ledger.signal(agent, step.index, [...intents]);
       this.#absent.step(step.index, step.participants);
     }
-    if (venue !== undefined && venue.closedSteps === first + steps.length) this.#takeUp(venue);
     // Absences follow from who took part in each step, now known again; the run goes on from here.
     this.#restoredAbsences = [];
     this.#state = 'pending';
@@ -396,6 +393,12 @@ export class Deployment {
     this.#stopRequested = false;
     this.#resumeCheckpoints = replay.checkpoints;
     this.#letGo();
+  }
+
+  /** A journaled step held in memory again, published with `account`, and its agents' signals. */
+  #holdAgain(step: JournalReplay['steps'][number], account: StepPayload['account']): void {
+    this.#history.add({ index: step.index, bars: step.bars.map((bar) => ({ ...bar })), account, participants: [...step.participants] }, step.bars);
+    for (const [agent, intents] of Object.entries(step.signals)) this.#ledger.signal(agent, step.index, [...intents]);
   }
 
   /** Takes up a venue snapshot: the session, the absences and the ledger's counts as they stood then. */
