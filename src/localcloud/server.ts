@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -157,6 +157,23 @@ function refuseSandboxRequest(request: IncomingMessage, port: number, url: URL, 
 }
 
 /**
+ * The sandbox and port a request is for: E2B's host form `<port>-<sandboxId>.<domain>` (the SDK's
+ * getHost), or the SDK's `E2B-Sandbox-Id` and `E2B-Sandbox-Port` (envd's port when it names none);
+ * undefined for a request to the cloud's own API.
+ */
+function sandboxRouteOf(request: IncomingMessage): { readonly sandboxId: string; readonly port: number } | undefined {
+  const named = sandboxPortOf(request.headers.host);
+  if (named !== undefined) return named;
+  const sandboxId = request.headers['e2b-sandbox-id'];
+  return typeof sandboxId === 'string' ? { sandboxId, port: Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT) } : undefined;
+}
+
+/** An upgrade refused with `status`: the answer a socket gets before it is closed. */
+function refusedUpgrade(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`;
+}
+
+/**
  * Starts an E2B-compatible cloud on this machine: the control-plane REST API, envd and the code
  * interpreter, all on one port. Point the unmodified `e2b` / `@e2b/code-interpreter` SDK at it with
  * `{ apiUrl, sandboxUrl, apiKey }`.
@@ -255,12 +272,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   };
 
   /** Serves a request for a sandbox, waking it first when it asked to be woken. */
-  const serveSandbox = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
-    void wake(sandboxId).then(() => handleSandboxTraffic(request, response, sandboxId));
+  const serveSandbox = (request: IncomingMessage, response: ServerResponse, sandboxId: string, port: number): void => {
+    void wake(sandboxId).then(() => handleSandboxTraffic(request, response, sandboxId, port));
   };
 
-  const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string): void => {
-    const port = Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT);
+  const handleSandboxTraffic = (request: IncomingMessage, response: ServerResponse, sandboxId: string, port: number): void => {
     if (port !== ENVD_PORT && port !== INTERPRETER_PORT) {
       const where = userPort(request, sandboxId, port);
       if ('target' in where) forwardToPort(request, response, where.target);
@@ -297,20 +313,14 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   // is the one whose access token made the signature.
   const handleSignedFile = (request: IncomingMessage, response: ServerResponse, query: URLSearchParams): void => {
     const owner = manager.list().find((sandbox) => signedWith(query, request.method, sandbox.accessToken));
-    if (owner) handleSandboxTraffic(request, response, owner.id);
+    if (owner) handleSandboxTraffic(request, response, owner.id, Number(request.headers['e2b-sandbox-port'] ?? ENVD_PORT));
     else sendJson(response, 401, { code: 401, message: 'invalid signature' });
   };
 
   let fastifyHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
   const server: Server = createServer((request, response) => {
-    // E2B's host form, `<port>-<sandboxId>.<domain>` (the SDK's getHost), names the sandbox and its port as the headers do.
-    const named = sandboxPortOf(request.headers.host);
-    if (named !== undefined) {
-      request.headers['e2b-sandbox-port'] = String(named.port);
-      return serveSandbox(request, response, named.sandboxId);
-    }
-    const sandboxId = request.headers['e2b-sandbox-id'];
-    if (typeof sandboxId === 'string') return serveSandbox(request, response, sandboxId);
+    const route = sandboxRouteOf(request);
+    if (route !== undefined) return serveSandbox(request, response, route.sandboxId, route.port);
     const url = new URL(request.url ?? '/', 'http://sandbox');
     if (url.searchParams.has('signature') && isSignableFileRequest(request.method, url.pathname)) return handleSignedFile(request, response, url.searchParams);
     fastifyHandler!(request, response);
@@ -347,17 +357,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   registerApiRoutes(app, manager);
   // An upgrade (a WebSocket) to a sandbox's own port is joined to it; nothing else of the local cloud upgrades.
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const named = sandboxPortOf(request.headers.host);
-    const sandboxId = named?.sandboxId ?? request.headers['e2b-sandbox-id'];
-    const port = named?.port ?? Number(request.headers['e2b-sandbox-port']);
-    if (typeof sandboxId !== 'string' || port === ENVD_PORT || port === INTERPRETER_PORT) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    const route = sandboxRouteOf(request);
+    if (route === undefined || route.port === ENVD_PORT || route.port === INTERPRETER_PORT) {
+      socket.end(refusedUpgrade(400));
       return;
     }
-    void wake(sandboxId).then(() => {
-      const where = userPort(request, sandboxId, port);
+    void wake(route.sandboxId).then(() => {
+      const where = userPort(request, route.sandboxId, route.port);
       if ('target' in where) forwardUpgrade(request, socket, head, where.target);
-      else socket.end(`HTTP/1.1 ${where.status} ${where.status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.end(refusedUpgrade(where.status));
     });
   });
   await app.ready();

@@ -10,8 +10,11 @@ const LOCAL_ONLY = "a sandbox's port through the local cloud's own port (a Host 
 const backend = useBackend();
 const cloud = () => backend().local;
 
-/** A port for a server in a sandbox on the host's network, unlikely to be taken by another test run. */
-const HOST_PORT = 30_000 + (process.pid % 20_000);
+/**
+ * A port for a server in a sandbox on the host's network, unlikely to be taken by another test run,
+ * and below Linux's ephemeral ports (32768 up), which any outgoing connection on the host may hold.
+ */
+const HOST_PORT = 20_000 + (process.pid % 10_000);
 
 interface Answer {
   readonly status: number;
