@@ -5,8 +5,9 @@
 // taking a snapshot, sending it through JSON, restoring it into a fresh pipeline of the same options
 // and deciding the rest gives, for random k and for a snapshot after every step.
 import { describe, expect, it } from 'vitest';
-import { exact, randomSteps, throughJson } from '../../test/fixtures/snapshots.js';
-import { IncompatibleSnapshotError, type JsonValue, Rng, SnapshotProblem } from '../core/index.js';
+import { exact, randomSteps, snapshotRefusal, throughJson } from '../../test/fixtures/snapshots.js';
+import type { IncompatibleSnapshotError} from '../core/index.js';
+import { type JsonValue, Rng, SnapshotProblem } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import type { StrategyIntent } from '../strategy/index.js';
 import type { PortfolioAllocatorOptions } from './allocator.js';
@@ -186,14 +187,9 @@ describe('decision pipeline snapshot errors', () => {
   };
   const refusal = (target: DecisionPipeline, snapshot: JsonValue): IncompatibleSnapshotError => {
     const before = exact(target.snapshot());
-    try {
-      target.restore(snapshot);
-    } catch (error) {
-      expect(exact(target.snapshot())).toBe(before);
-      if (error instanceof IncompatibleSnapshotError) return error;
-      throw error;
-    }
-    throw new Error('expected an IncompatibleSnapshotError');
+    const error = snapshotRefusal(() => target.restore(snapshot));
+    expect(exact(target.snapshot())).toBe(before);
+    return error;
   };
 
   it('other options or strategies are refused, naming every differing field', () => {

@@ -5,7 +5,7 @@
 // and for a snapshot after every input. These also guard trading-signals (pinned in package.json):
 // a version that moves the state these snapshots restore through fails here.
 import { describe, expect, it } from 'vitest';
-import { exact, randomSteps, splitPoints, throughJson } from '../../test/fixtures/snapshots.js';
+import { exact, randomSteps, snapshotRefusal, splitPoints, throughJson } from '../../test/fixtures/snapshots.js';
 import { IncompatibleSnapshotError, type JsonValue, Rng, SnapshotProblem, isIncompatibleSnapshotError } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { collectIntents } from './collect.js';
@@ -140,7 +140,7 @@ describe('indicator snapshot errors', () => {
   it('another period is refused, naming it, and leaves the indicator as it was', () => {
     const target = fed(sma(30), 40);
     const before = exact(target.snapshot());
-    const error = catchError(() => target.restore(throughJson(fed(sma(20), 40).snapshot())));
+    const error = snapshotRefusal(() => target.restore(throughJson(fed(sma(20), 40).snapshot())));
     expect(error).toBeInstanceOf(IncompatibleSnapshotError);
     expect(error.problem).toBe(SnapshotProblem.spec);
     expect(error.differences).toEqual([{ field: 'period', snapshot: 20, expected: 30 }]);
@@ -154,7 +154,7 @@ describe('indicator snapshot errors', () => {
   });
 
   it('another indicator or seed is refused, naming every differing field', () => {
-    const error = catchError(() => ema(20, { seed: 'first' }).restore(throughJson(sma(20).snapshot())));
+    const error = snapshotRefusal(() => ema(20, { seed: 'first' }).restore(throughJson(sma(20).snapshot())));
     expect(error.differences).toEqual([
       { field: 'indicator', snapshot: 'sma', expected: 'ema' },
       { field: 'seed', snapshot: undefined, expected: 'first' },
@@ -164,7 +164,7 @@ describe('indicator snapshot errors', () => {
 
   it('another format version is refused as such', () => {
     const snapshot = { ...sma(5).snapshot(), version: 2 };
-    const error = catchError(() => sma(5).restore(snapshot));
+    const error = snapshotRefusal(() => sma(5).restore(snapshot));
     expect(error.problem).toBe(SnapshotProblem.version);
     expect(error.message).toContain('it is in format version 2, and this build reads version 1 only');
   });
@@ -178,7 +178,7 @@ describe('indicator snapshot errors', () => {
   ])('a damaged snapshot (%s) is refused, naming the field', (_case, damage, detail) => {
     const target = fed(sma(5), 9);
     const before = exact(target.snapshot());
-    const error = catchError(() => target.restore(damage(fed(sma(5), 9).snapshot())));
+    const error = snapshotRefusal(() => target.restore(damage(fed(sma(5), 9).snapshot())));
     expect(error.problem).toBe(SnapshotProblem.invalid);
     expect(error.message).toContain(`cannot restore indicator sma(period 5) from this snapshot: ${detail}. Nothing was restored`);
     expect(exact(target.snapshot())).toBe(before);
@@ -322,12 +322,12 @@ describe('strategy snapshot errors and spec', () => {
   it('another period, name or symbol is refused, naming each, and leaves the strategy as it was', () => {
     const target = feed(crossover(30, { name: 'trend' }), 40);
     const before = exact(target.snapshot());
-    const error = catchError(() => target.restore(throughJson(feed(crossover(20), 40).snapshot())));
+    const error = snapshotRefusal(() => target.restore(throughJson(feed(crossover(20), 40).snapshot())));
     expect(error.problem).toBe(SnapshotProblem.spec);
     expect(error.differences.map(({ field }) => field)).toEqual(['name', 'slowPeriod']);
     expect(error.message).toContain('cannot restore strategy "trend" from this snapshot: it was made from a different spec: name is "sma-crossover-SPY-5-20" in the snapshot and "trend" here; slowPeriod is 20 in the snapshot and 30 here.');
     expect(exact(target.snapshot())).toBe(before);
-    const otherSymbol = catchError(() => crossover(20).restore(throughJson(build({ type: 'sma-crossover', name: 'sma-crossover-SPY-5-20', symbol: 'QQQ', fastPeriod: 5, slowPeriod: 20, sizing: { type: 'fixed-quantity', units: 1 } }).snapshot())));
+    const otherSymbol = snapshotRefusal(() => crossover(20).restore(throughJson(build({ type: 'sma-crossover', name: 'sma-crossover-SPY-5-20', symbol: 'QQQ', fastPeriod: 5, slowPeriod: 20, sizing: { type: 'fixed-quantity', units: 1 } }).snapshot())));
     expect(otherSymbol.differences).toEqual([{ field: 'symbols[0]', snapshot: 'QQQ', expected: 'SPY' }]);
   });
 
@@ -344,27 +344,18 @@ describe('strategy snapshot errors and spec', () => {
     const three = (): RestorableStrategy[] => [feed(crossover(10), 30), feed(crossover(20), 30), feed(crossover(30), 30)];
     const snapshot = throughJson(snapshotStrategies(three())) as { state: { strategies: Array<{ state: Record<string, unknown> }> } } & Record<string, JsonValue>;
     const two = three().slice(0, 2);
-    expect(catchError(() => restoreStrategies(two, snapshot as JsonValue)).message).toContain('names has 3 items in the snapshot and 2 here');
+    expect(snapshotRefusal(() => restoreStrategies(two, snapshot as JsonValue)).message).toContain('names has 3 items in the snapshot and 2 here');
     const reversed = three().reverse();
-    expect(catchError(() => restoreStrategies(reversed, snapshot as JsonValue)).differences.map(({ field }) => field)).toEqual(['names[0]', 'names[2]']);
+    expect(snapshotRefusal(() => restoreStrategies(reversed, snapshot as JsonValue)).differences.map(({ field }) => field)).toEqual(['names[0]', 'names[2]']);
 
     // The third strategy's state is damaged: the first two must not be restored either.
     const damaged = structuredClone(snapshot);
     (damaged.state.strategies[2] as { state: Record<string, unknown> }).state = { previous: 'x' };
     const targets = [crossover(10), crossover(20), crossover(30)];
     const before = exact(snapshotStrategies(targets));
-    const error = catchError(() => restoreStrategies(targets, damaged));
+    const error = snapshotRefusal(() => restoreStrategies(targets, damaged));
     expect(error.message).toContain('cannot restore strategy "sma-crossover-SPY-5-30" from this snapshot: state.fast must be an object, got absent');
     expect(exact(snapshotStrategies(targets))).toBe(before);
   });
 });
 
-function catchError(action: () => void): IncompatibleSnapshotError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof IncompatibleSnapshotError) return error;
-    throw error;
-  }
-  throw new Error('expected an IncompatibleSnapshotError');
-}

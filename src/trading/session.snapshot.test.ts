@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { exact, throughJson } from '../../test/fixtures/snapshots.js';
-import { IncompatibleSnapshotError, type JsonValue, SnapshotProblem } from '../core/index.js';
+import { exact, snapshotRefusal, throughJson } from '../../test/fixtures/snapshots.js';
+import type { IncompatibleSnapshotError} from '../core/index.js';
+import { type JsonValue, SnapshotProblem } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { fixedQuantity } from '../portfolio/index.js';
 import type { StrategyIntent } from '../strategy/index.js';
@@ -77,13 +78,7 @@ function tamper(snapshot: JsonValue, path: Path, change: (value: unknown) => unk
 const to = (value: unknown) => (): unknown => value;
 
 function refusal(snapshot: unknown, options: TradingSessionOptions = OPTIONS): IncompatibleSnapshotError {
-  try {
-    TradingSession.restore(snapshot, options);
-  } catch (error) {
-    if (error instanceof IncompatibleSnapshotError) return error;
-    throw error;
-  }
-  throw new Error('expected an IncompatibleSnapshotError');
+  return snapshotRefusal(() => TradingSession.restore(snapshot, options));
 }
 
 describe('TradingSession.snapshot and restore', () => {

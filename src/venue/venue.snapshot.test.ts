@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { exact, throughJson } from '../../test/fixtures/snapshots.js';
-import { IncompatibleSnapshotError, type JsonValue, SnapshotProblem } from '../core/index.js';
+import { exact, snapshotRefusal, throughJson } from '../../test/fixtures/snapshots.js';
+import { type JsonValue, SnapshotProblem } from '../core/index.js';
 import type { Bar } from '../market/index.js';
 import { PaperVenue, type PaperVenueOptions } from './index.js';
 
@@ -16,16 +16,6 @@ function tradedVenue(): PaperVenue {
   venue.onBar(bar(1, 100, 103, 99, 102));
   venue.onBar(bar(2, 103, 106, 102.5, 105));
   return venue;
-}
-
-function refusal(action: () => void): IncompatibleSnapshotError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof IncompatibleSnapshotError) return error;
-    throw error;
-  }
-  throw new Error('expected an IncompatibleSnapshotError');
 }
 
 describe('PaperVenue.snapshot and restore', () => {
@@ -58,7 +48,7 @@ describe('PaperVenue.snapshot and restore', () => {
   it('refuses a snapshot of a venue of other options, naming the field; the venue is unchanged', () => {
     const venue = new PaperVenue({ ...OPTIONS, fillAt: 'close' });
     const before = exact(venue.snapshot());
-    const error = refusal(() => venue.restore(throughJson(tradedVenue().snapshot())));
+    const error = snapshotRefusal(() => venue.restore(throughJson(tradedVenue().snapshot())));
     expect(error.problem).toBe(SnapshotProblem.spec);
     expect(error.differences).toEqual([{ field: 'fillAt', snapshot: 'next-open', expected: 'close' }]);
     expect(exact(venue.snapshot())).toBe(before);
@@ -69,7 +59,7 @@ describe('PaperVenue.snapshot and restore', () => {
     const before = exact(venue.snapshot());
     const damaged = throughJson(new PaperVenue(OPTIONS).snapshot()) as { state: { lastBase: JsonValue } };
     damaged.state.lastBase = 'cheap';
-    const error = refusal(() => venue.restore(damaged));
+    const error = snapshotRefusal(() => venue.restore(damaged));
     expect(error.problem).toBe(SnapshotProblem.invalid);
     expect(error.message).toContain('state.lastBase must be a number, got "cheap"');
     expect(exact(venue.snapshot())).toBe(before);
