@@ -316,6 +316,21 @@ async function restartOnce(
   }
 }
 
+/**
+ * Polls deployment `name`'s `resumed` events since `sinceWall` (the server's clock) until `pick` finds
+ * in them what it needs; past `limit` (performance.now()), throws with `lacking`'s words.
+ */
+async function pollResumed<T>(serve: Serve, name: string, sinceWall: number, limit: number, pick: (resumed: EventRecord[]) => T | undefined, lacking: (resumed: EventRecord[]) => string): Promise<T> {
+  for (;;) {
+    const events = await api<EventRecord[]>(serve, 'GET', `/v1/deployments/${name}/events`);
+    const resumed = events.filter((event) => event.kind === 'resumed' && event.atMs >= sinceWall);
+    const found = pick(resumed);
+    if (found !== undefined) return found;
+    if (performance.now() > limit) throw new Error(`deployment ${name} ${lacking(resumed)} ${WAIT_LIMIT_MS} ms after the kill`);
+    await sleep(POLL_MS);
+  }
+}
+
 /** A restarted serve's way back, from the kill (`killedAt`, and `killedAtWall` on the server's clock) until every deployment trades again. */
 async function measureResume(
   next: Serve,
@@ -330,16 +345,8 @@ async function measureResume(
   const resumedStep = new Map<string, number>();
   const limit = performance.now() + WAIT_LIMIT_MS;
   for (const name of names) {
-    for (;;) {
-      const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
-      const resumed = events.filter((event) => event.kind === 'resumed' && event.agentId === null && event.atMs >= killedAtWall).at(-1);
-      if (resumed !== undefined && resumed.step !== null) {
-        resumedStep.set(name, resumed.step);
-        break;
-      }
-      if (performance.now() > limit) throw new Error(`deployment ${name} has no resumed event ${WAIT_LIMIT_MS} ms after the kill`);
-      await sleep(POLL_MS);
-    }
+    const step = await pollResumed(next, name, killedAtWall, limit, (resumed) => resumed.filter((event) => event.agentId === null).at(-1)?.step ?? undefined, () => 'has no resumed event');
+    resumedStep.set(name, step);
   }
   const tradingAt = new Map<string, number>();
   await pollUntil(next, 'every deployment to trade again', (views) => {
@@ -355,14 +362,8 @@ async function measureResume(
   let adopted = 0;
   for (const name of names) {
     // Events are stored after what they tell of: a deployment may trade before its agents' events are in.
-    let back: EventRecord[];
-    for (;;) {
-      const events = await api<EventRecord[]>(next, 'GET', `/v1/deployments/${name}/events`);
-      back = events.filter((event) => event.kind === 'resumed' && event.agentId !== null && event.atMs >= killedAtWall);
-      if (back.length >= agents) break;
-      if (performance.now() > limit) throw new Error(`deployment ${name}: ${back.length} of ${agents} agents resumed ${WAIT_LIMIT_MS} ms after the kill`);
-      await sleep(POLL_MS);
-    }
+    const agentsOf = (resumed: EventRecord[]): EventRecord[] => resumed.filter((event) => event.agentId !== null);
+    const back = await pollResumed(next, name, killedAtWall, limit, (resumed) => (agentsOf(resumed).length >= agents ? agentsOf(resumed) : undefined), (resumed) => `has ${agentsOf(resumed).length} of ${agents} agents resumed`);
     agentsResumedWall = Math.max(agentsResumedWall, ...back.map((event) => event.atMs));
     adopted += back.filter((event) => event.detail?.startsWith('adopted') === true).length;
   }
