@@ -23,7 +23,7 @@ import { type OrderAnswer, type OrdersRequest, TradingSession, type TradingSessi
 import { type Fill, RejectReason } from '../venue/index.js';
 import { AbsenceTracker, type AgentAbsence } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
-import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type DeploymentState, type JournalReplay, type JournaledOrder, type JournaledSubmission, REPLAY_CONTEXT_STEPS, type VenueSnapshot } from './journal.js';
+import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type DeploymentState, EVENTS_KEPT, type JournalReplay, type JournaledOrder, type JournaledSubmission, REPLAY_CONTEXT_STEPS, type VenueSnapshot } from './journal.js';
 import { StepHistory } from './history.js';
 import { publishControlBeat } from './hold.js';
 
@@ -186,7 +186,9 @@ export class Deployment {
   readonly #absent: AbsenceTracker;
   readonly #refusals = new Set<number>();
   readonly #refusalsNoted = new Set<number>();
+  /** The latest {@link EVENTS_KEPT} events; `#eventsTotal` counts every one. */
   readonly #events: SwarmEvent[] = [];
+  #eventsTotal = 0;
   readonly #subscriptions: Subscription[] = [];
   #halted: { reason: string; atStep: number } | null = null;
   #stopRequested = false;
@@ -332,7 +334,9 @@ export class Deployment {
     deployment.#currentStep = snapshot.position.step;
     deployment.#halted = snapshot.halted === null ? null : { ...snapshot.halted };
     deployment.#stopRequested = snapshot.stopRequested;
-    deployment.#events.push(...snapshot.events);
+    deployment.#events.push(...snapshot.events.slice(-EVENTS_KEPT));
+    // Snapshots stored before events were counted hold every one.
+    deployment.#eventsTotal = snapshot.eventsTotal ?? snapshot.events.length;
     deployment.#restoredAbsences = [...snapshot.absences];
     deployment.#restoredAgents = snapshot.agents.map((agent) => ({ ...agent }));
     return deployment;
@@ -552,6 +556,7 @@ export class Deployment {
       halted: this.#halted === null ? null : { ...this.#halted },
       stopRequested: this.#stopRequested,
       events: [...this.#events],
+      eventsTotal: this.#eventsTotal,
       absences: this.#absences(),
       agents: this.agents(),
     };
@@ -591,6 +596,7 @@ export class Deployment {
       halted: this.#halted === null ? null : { ...this.#halted },
       absences,
       events: [...this.#events],
+      eventsTotal: this.#eventsTotal,
       warnings: swarmSpecWarnings(this.#options.spec),
       tradingMs: this.#tradingMs,
       readyMs: this.#readyMs,
@@ -620,6 +626,8 @@ export class Deployment {
   #emit(event: Omit<SwarmEvent, 'atStep'>): void {
     const full = { ...event, atStep: this.#currentStep };
     this.#events.push(full);
+    if (this.#events.length > EVENTS_KEPT) this.#events.shift();
+    this.#eventsTotal += 1;
     this.#options.logger.info(full, 'swarm event');
     this.#options.onEvent?.(full);
     // A lost, restarted or gone agent is checked at once, not at the next interval.

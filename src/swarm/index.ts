@@ -6,6 +6,6 @@ export { type AgentAbsence } from './absences.js';
 export { SwarmRunError, checkReplicas, SwarmStoppedError, type SwarmEvent, type AgentReport } from './fleet.js';
 export { type SwarmLatency, type SwarmAgreement } from './ledger.js';
 export { Deployment, type DeploymentState, type DeploymentSnapshot, type DeploymentOptions, type DeploymentPlacement } from './deployment.js';
-export { type ClosedStep, type DeploymentJournal, type JournalReplay, type JournaledStep, type JournaledOrder, type JournaledSubmission, type StoredStep, type VenueSnapshot, REPLAY_CONTEXT_STEPS } from './journal.js';
+export { type ClosedStep, type DeploymentJournal, type JournalReplay, type JournaledStep, type JournaledOrder, type JournaledSubmission, type StoredStep, type VenueSnapshot, REPLAY_CONTEXT_STEPS, EVENTS_KEPT } from './journal.js';
 export { openSwarmFeed, type SwarmFeedOptions } from './feeds.js';
 export { ControlBeatHold } from './hold.js';

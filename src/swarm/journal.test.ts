@@ -8,7 +8,7 @@ import { ManualClock, silentLogger } from '../core/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
-import type { ClosedStep, DeploymentJournal, JournalReplay, StoredStep } from './journal.js';
+import { type ClosedStep, type DeploymentJournal, EVENTS_KEPT, type JournalReplay, type StoredStep } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import type { SwarmReport } from './report.js';
 import { type SwarmSpec, parseSwarmSpec } from './spec.js';
@@ -484,5 +484,43 @@ describe('a journal that cannot be written', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('step 40 could not be stored (connection refused)');
     expect(journal.steps.map((step) => step.index)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+  });
+});
+
+describe('a deployment that emits an event at every step', () => {
+  it('writes with each step a snapshot of the latest events and how many there were, and restores both', async () => {
+    const steps = EVENTS_KEPT + 50;
+    const spec = await specOf('mesh', false, steps);
+    const journal = new MemoryJournal();
+    const refused = new Set<number>();
+    // The first write of every step fails: one `journal` event per step.
+    const flaky: DeploymentJournal = {
+      stepClosed: (step) => {
+        if (refused.has(step.index)) return journal.stepClosed(step);
+        refused.add(step.index);
+        return Promise.reject(new Error('connection refused'));
+      },
+    };
+    const g = generation(spec, flaky);
+    const report = await runToEnd(g);
+    expect(report.outcome).toBe('complete');
+    expect(report.eventsTotal).toBe(steps);
+    expect(report.events).toHaveLength(EVENTS_KEPT);
+    expect(report.events.map((event) => event.atStep)).toEqual(Array.from({ length: EVENTS_KEPT }, (_, i) => steps - EVENTS_KEPT + i));
+
+    // The last step's record was taken before its own write failed.
+    const last = journal.steps[steps - 1]?.snapshot;
+    expect(last?.eventsTotal).toBe(steps - 1);
+    expect(last?.events).toHaveLength(EVENTS_KEPT);
+    expect(last?.events[0]?.detail).toBe(`step ${steps - 1 - EVENTS_KEPT} could not be stored (connection refused); trading waits and the write is tried again`);
+    const sizes = journal.steps.map((step) => JSON.stringify(step.snapshot).length);
+    expect(sizes[steps - 1]).toBeLessThan((sizes[EVENTS_KEPT] as number) * 1.05);
+
+    const options = { spec, swarmId: SWARM, bus: createMemoryBus({ broker: g.broker, clientId: 'reader', clock: g.clock, registry: swarmRegistry, logger: silentLogger }), launcher: new InProcessLauncher({ broker: g.broker, clock: g.clock, logger: silentLogger }), pacer: pace(openArrayFeed(spec.backtest.bars), { clock: g.clock, pacing: spec.swarm.pacing }), clock: g.clock, logger: silentLogger };
+    const restored = Deployment.restore(last as ClosedStep['snapshot'], options).toJSON();
+    expect({ events: restored.events, eventsTotal: restored.eventsTotal }).toEqual({ events: last?.events, eventsTotal: steps - 1 });
+    // A snapshot stored before events were counted holds all of them.
+    const { eventsTotal: _, ...before } = journal.steps[9]?.snapshot as ClosedStep['snapshot'];
+    expect(Deployment.restore(before, options).toJSON().eventsTotal).toBe(9);
   });
 });

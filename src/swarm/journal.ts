@@ -31,7 +31,10 @@ export interface DeploymentSnapshot {
   readonly closedSteps: number;
   readonly halted: { readonly reason: string; readonly atStep: number } | null;
   readonly stopRequested: boolean;
+  /** The latest {@link EVENTS_KEPT} events. */
   readonly events: readonly SwarmEvent[];
+  /** How many events there were in all (absent in snapshots made before they were counted: as many as `events`). */
+  readonly eventsTotal?: number;
   /** Steps decided without an agent, so far. */
   readonly absences: readonly AgentAbsence[];
   /**
@@ -166,3 +169,13 @@ export interface JournalReplay {
  * before it: a slow decider's late orders of them need their bars.
  */
 export const REPLAY_CONTEXT_STEPS = 100;
+
+/**
+ * The latest events a deployment keeps in memory, in its snapshot (written with every closed step)
+ * and in its report; it counts every one (`eventsTotal`). Enough for a run's whole story (a few per
+ * lost agent), while a deployment that runs for days and emits events all along (a ring refusing
+ * steps, a broker or a store that flaps) writes a snapshot of a bounded size with each step. The
+ * earlier events were passed on as they happened: `tradeswarm run` prints them, a control plane
+ * stores them all (`tradeswarm logs <name>`).
+ */
+export const EVENTS_KEPT = 200;

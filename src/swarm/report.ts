@@ -49,7 +49,13 @@ export interface SwarmReport extends SessionReport {
   readonly halted: { readonly reason: string; readonly atStep: number } | null;
   /** Steps decided without an agent that was lost (empty in a complete run). */
   readonly absences: readonly AgentAbsence[];
+  /**
+   * The latest events (`EVENTS_KEPT`, 200); the earlier ones were passed on as they happened:
+   * `tradeswarm run` printed them, a control plane stored them (`tradeswarm logs <name>`).
+   */
   readonly events: readonly SwarmEvent[];
+  /** How many events there were in all; more than `events` holds when earlier ones were left out. */
+  readonly eventsTotal: number;
   /** What the spec will not do as written (a warm-up longer than the data), as `tradeswarm backtest` finds it. */
   readonly warnings: readonly RunWarning[];
   /** Run time from the first step to the last decision, in ms. */
