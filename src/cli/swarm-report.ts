@@ -51,10 +51,16 @@ export function formatSwarmReport(report: SwarmReport): string {
   const lines = rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
   lines.push('', agentTable(report.agents));
   if (report.events.length > 0) {
-    lines.push('', 'events:');
+    lines.push('', `events${eventsLeftOut(report)}:`);
     for (const event of report.events) lines.push(`  step ${event.atStep}: ${event.agent} ${event.kind}: ${event.detail}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Nothing when the report holds every event; else how many it left out, and where they went (`tradeswarm run` printed them). */
+function eventsLeftOut(report: SwarmReport): string {
+  const left = report.eventsTotal - report.events.length;
+  return left > 0 ? ` (the last ${report.events.length} of ${report.eventsTotal}; the ${left} before them were printed on stderr as they happened)` : '';
 }
 
 function agentTable(agents: readonly AgentReport[]): string {

@@ -114,6 +114,15 @@ describe('runReportPage', () => {
     expect(report('A').fills.map(fillKind)).toEqual(['enter-long', 'stop-loss', 'enter-short', 'end-of-data']);
     expect(fillKind({ clientOrderId: 'gap:A:5' })).toBe('gap');
   });
+
+  it('counts a swarm’s events, and says the earlier ones it left out went to stderr', () => {
+    const input = { kind: 'swarm run' as const, source: 'swarm.yaml', report: report('A'), equityCurve: [], bars: bars('A'), settings: {} };
+    const event = { atStep: 299, agent: 'analyser', kind: 'refused' as const, detail: 'not ready' };
+    const partial = runReportPage({ ...input, swarm: { agents: [], events: [event], eventsTotal: 300 } });
+    expect(partial).toContain('<h2>Events (300)</h2>\n<p class="note">The last 1 are listed; the 299 before them were printed on stderr as the run went.</p>\n<table>');
+    const whole = runReportPage({ ...input, swarm: { agents: [], events: [event], eventsTotal: 1 } });
+    expect(whole).toContain('<h2>Events (1)</h2>\n<table>');
+  });
 });
 
 describe('searchReportPage', () => {

@@ -29,8 +29,8 @@ export interface RunPageInput {
   readonly bars: ReadonlyMap<string, readonly PriceBar[]> | readonly PriceBar[];
   /** The spec as run (the document read from the file), shown as JSON. */
   readonly settings: unknown;
-  /** A swarm's agents and events. */
-  readonly swarm?: { readonly agents: readonly AgentReport[]; readonly events: readonly SwarmEvent[] };
+  /** A swarm's agents and latest events, and how many events there were in all (more when earlier ones were left out). */
+  readonly swarm?: { readonly agents: readonly AgentReport[]; readonly events: readonly SwarmEvent[]; readonly eventsTotal: number };
   /** @default {@link CHART_BUCKETS} */
   readonly buckets?: number;
 }
@@ -230,13 +230,17 @@ export function runReportPage(input: RunPageInput): string {
 
 function swarmSection(swarm: NonNullable<RunPageInput['swarm']>): string {
   const count = (value: number | null): { number: string } => ({ number: value === null ? '-' : String(value) });
+  const leftOut = swarm.eventsTotal - swarm.events.length;
   return [
     '<h2>Agents</h2>',
     htmlTable(
       ['agent', 'role', 'kind', 'messages in', 'messages out', 'decisions', 'errors', 'restarts', 'ready ms', 'status'],
       swarm.agents.map((agent) => [agent.id, agent.label, agent.kind, count(agent.messagesIn), count(agent.messagesOut), count(agent.decisions), count(agent.errors), count(agent.restarts), { number: agent.startMs.ready.toFixed(1) }, agent.status]),
     ),
-    `<h2>Events (${swarm.events.length})</h2>`,
+    `<h2>Events (${swarm.eventsTotal})</h2>`,
+    leftOut > 0 ? `<p class="note">The last ${swarm.events.length} are listed; the ${leftOut} before them were printed on stderr as the run went.</p>` : '',
     swarm.events.length === 0 ? '<p class="note">None.</p>' : htmlTable(['step', 'agent', 'kind', 'detail'], swarm.events.map((event) => [{ number: String(event.atStep) }, event.agent, event.kind, event.detail])),
-  ].join('\n');
+  ]
+    .filter((part) => part !== '')
+    .join('\n');
 }
