@@ -132,6 +132,25 @@ describe('the control plane repository', () => {
     expect((await repo.prune({ dev: DAY, staging: DAY, prod: DAY }, now)).rows).toBe(0);
   });
 
+  it("does not keep steps for the old checkpoint of an agent gone for good, which a restart never replays", async () => {
+    await repo.create({ id: 'left', name: 'left', env: 'dev' }, { specYaml: 'name: left', baseDir: '/' });
+    const journal = repo.journalOf('left');
+    const venue = { closedSteps: 200, session: { kind: 'trading-session', version: 1, spec: {}, state: {} }, absences: { open: [], closed: [], last: 199 }, ledger: { decided: 0, duplicates: 0, compared: 0, agreed: 0 } };
+    const agent = (id: string, lifecycle: 'running' | 'gone') => ({ id, lifecycle, restarts: 0, placement: `sbx-${id}`, epoch: 1 });
+    for (let i = 0; i <= 250; i++) {
+      const closed = step(i, 'left');
+      // Agent b's last checkpoint came at step 70, replaying from step 60; it is gone for good since step 80.
+      const checkpoints = i === 70 ? [...closed.checkpoints, { agentId: 'b', resume: { replayFrom: 60, state: '{}' } }] : closed.checkpoints;
+      const snapshot = { ...closed.snapshot, agents: [agent('a', 'running'), agent('b', i >= 80 ? 'gone' : 'running')] };
+      if (i === 250) now += 2 * DAY;
+      await journal.stepClosed({ ...closed, checkpoints, snapshot, ...(i === 199 ? { venue } : {}) });
+    }
+    const pruned = await repo.prune({ dev: DAY, staging: DAY, prod: DAY }, now);
+    // Steps 0 to 99 go (before the venue snapshot's context), with the 250 older orders, fills and equity points.
+    expect(pruned).toEqual({ deployments: 0, rows: 100 + 3 * 250 });
+    expect((await repo.replayOf('left'))?.steps[0]?.index).toBe(100);
+  });
+
   it('with a fence, every write checks the lease in its transaction: a server that lost it is refused and changes nothing', async () => {
     const elect = async (holder: string): Promise<LeaderElection> => {
       const election = new LeaderElection({ store, holder, clock: new ManualClock(now) });

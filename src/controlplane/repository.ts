@@ -550,12 +550,17 @@ export class ControlPlaneRepository {
             )
           ).length;
         }
-        // Steps no restart reads again: before its venue snapshot's context and every agent's checkpoint (then after the fills and equity points dated by them).
+        // Steps no restart reads again: before its venue snapshot's context and the checkpoint of every agent a restart
+        // replays, not of one gone for good as its last snapshot says (then after the fills and equity points dated by them).
         rows += (
           await tx.query(
-            `DELETE FROM steps AS s USING venue_snapshots AS v
-             WHERE s.deployment_id = v.deployment_id AND s.deployment_id IN (${running}) AND s.closed_at_ms < $2 AND s.idx < v.closed_steps - $3
-               AND s.idx < COALESCE((SELECT MIN(c.replay_from) FROM checkpoints AS c WHERE c.deployment_id = s.deployment_id), 0)
+            `DELETE FROM steps AS s USING venue_snapshots AS v, deployments AS d
+             WHERE s.deployment_id = v.deployment_id AND d.id = s.deployment_id AND s.deployment_id IN (${running}) AND s.closed_at_ms < $2 AND s.idx < v.closed_steps - $3
+               AND s.idx < COALESCE((
+                 SELECT MIN(c.replay_from) FROM checkpoints AS c
+                 WHERE c.deployment_id = s.deployment_id
+                   AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(d.snapshot -> 'agents', '[]'::jsonb)) AS a WHERE a ->> 'id' = c.agent_id AND a ->> 'lifecycle' = 'gone')
+               ), 0)
              RETURNING 1`,
             [env, before, REPLAY_CONTEXT_STEPS],
           )
