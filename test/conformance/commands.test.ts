@@ -122,6 +122,12 @@ describe('commands through the unmodified e2b SDK', () => {
     expect(viaSudo.stdout).toBe(asRoot.stdout);
   });
 
+  it('has python, which is python 3, for user and root (as in E2B\'s base template)', async () => {
+    const version = 'python -c "import sys; print(sys.version_info[0])"';
+    expect((await sandbox().commands.run(version)).stdout).toBe('3\n');
+    expect((await sandbox().commands.run(version, { user: 'root' })).stdout).toBe('3\n');
+  });
+
   it('refuses a cwd that does not exist (the local cloud with a message naming it)', async () => {
     const refused = sandbox().commands.run('true', { cwd: '/home/user/missing' });
     // The wording is each backend's own; the local cloud's names the folder and what is wrong with it.
