@@ -12,6 +12,13 @@ export interface PortTarget {
   readonly sandboxId: string;
   readonly address: string;
   readonly port: number;
+  /** The Host to send instead of the request's (the sandbox's `maskRequestHost`, its `${PORT}` replaced). */
+  readonly host?: string;
+}
+
+/** The Host a sandbox's `maskRequestHost` gives for a request to `port`: E2B's `${PORT}` replaced by it. */
+export function maskedHost(mask: string, port: number): string {
+  return mask.replaceAll('${PORT}', String(port));
 }
 
 const HOST_FORM = /^(\d{1,5})-([a-z0-9]+)\.[^\s]+$/i;
@@ -32,9 +39,18 @@ const ROUTING_HEADERS = ['e2b-sandbox-id', 'e2b-sandbox-port', 'e2b-traffic-acce
 /** Headers that name a connection, not the request (RFC 9110 §7.6.1), and the routing headers. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', ...ROUTING_HEADERS]);
 
-function forwardedHeaders(request: IncomingMessage): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !NOT_FORWARDED.has(name)) headers[name] = value;
+/**
+ * The request's headers as they came (their names' case kept), less those not sent on, and a `Host`
+ * written as E2B's proxy writes it: with a capital, and the sandbox's mask instead where it has one.
+ */
+function forwardedHeaders(request: IncomingMessage, target: PortTarget): string[] {
+  const headers: string[] = [];
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    const name = request.rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'host') headers.push('Host', target.host ?? (request.rawHeaders[i + 1] as string));
+    else if (!NOT_FORWARDED.has(lower)) headers.push(name, request.rawHeaders[i + 1] as string);
+  }
   return headers;
 }
 
@@ -49,7 +65,7 @@ function unreachable(response: ServerResponse, target: PortTarget, why: string):
 
 /** Forwards `request` to the sandbox's port and its answer back; 502 (JSON) when nothing answers there. */
 export function forwardToPort(request: IncomingMessage, response: ServerResponse, target: PortTarget): void {
-  const upstream = httpRequest({ host: target.address, port: target.port, method: request.method, path: request.url, headers: forwardedHeaders(request) });
+  const upstream = httpRequest({ host: target.address, port: target.port, method: request.method, path: request.url, headers: forwardedHeaders(request, target) });
   upstream.on('response', (answer) => {
     response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
     answer.pipe(response);
@@ -66,7 +82,9 @@ export function forwardUpgrade(request: IncomingMessage, socket: Duplex, head: B
     const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`];
     for (let i = 0; i < request.rawHeaders.length; i += 2) {
       const name = request.rawHeaders[i] as string;
-      if (!ROUTING_HEADERS.includes(name.toLowerCase())) lines.push(`${name}: ${request.rawHeaders[i + 1]}`);
+      const lower = name.toLowerCase();
+      if (lower === 'host') lines.push(`Host: ${target.host ?? request.rawHeaders[i + 1]}`);
+      else if (!ROUTING_HEADERS.includes(lower)) lines.push(`${name}: ${request.rawHeaders[i + 1]}`);
     }
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);

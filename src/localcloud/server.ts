@@ -1,4 +1,5 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError } from 'fastify';
-import { InvalidInputError, SystemClock, createLogger, errorChain, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
+import { InvalidInputError, SystemClock, createLogger, errorChain, errorMessage, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { createEnvdRouter, isSignableFileRequest, refuseSignature, signedWith } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
@@ -16,7 +17,7 @@ import { SandboxManager, type SandboxNetwork, TEMP_ROOT_PREFIX, claimInstanceDir
 import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './templates/index.js';
 import { sendJson } from './http.js';
 import { CloudPrometheus, type SandboxCounts } from './metrics.js';
-import { type PortTarget, forwardToPort, forwardUpgrade, sandboxPortOf } from './ports.js';
+import { type PortTarget, forwardToPort, forwardUpgrade, maskedHost, sandboxPortOf } from './ports.js';
 
 /** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
 export const ENVD_PORT = 49983;
@@ -65,6 +66,18 @@ export interface LocalCloudOptions {
    * `network.allowOut` or `denyOut` is routed either way. @default 'host'
    */
   sandboxNetwork?: SandboxNetwork;
+  /**
+   * The domain sandboxes report as theirs, so the SDK's `getHost(port)` gives `<port>-<sandboxId>.<domain>`
+   * and, where no `sandboxUrl` is set, it reaches envd at `49983-<sandboxId>.<domain>`, as on E2B. Every
+   * such name must resolve to this server (a wildcard DNS record, as E2B has). @default none: the SDK's own (`E2B_DOMAIN`)
+   */
+  domain?: string;
+  /**
+   * A second listener that serves the same over HTTPS, as E2B serves every sandbox port
+   * (`https://<port>-<sandboxId>.<domain>`, port 443). `cert` and `key` are PEM; the certificate should
+   * name `*.<domain>`. @default none: plain HTTP only
+   */
+  tls?: { readonly port?: number; readonly cert: string | Buffer; readonly key: string | Buffer };
   clock?: Clock;
   logger?: Logger;
 }
@@ -83,6 +96,10 @@ export interface LocalCloud {
   readonly support: IsolationSupport;
   readonly templates: TemplateRegistry;
   readonly sandboxes: SandboxManager;
+  /** The domain sandboxes report (the `domain` option), or null. */
+  readonly domain: string | null;
+  /** The HTTPS listener's port (the `tls` option), or undefined. */
+  readonly tlsPort: number | undefined;
   /** The options to spread into `Sandbox.create(template, { ...cloud.connection })`. */
   readonly connection: { readonly apiKey: string; readonly apiUrl: string; readonly sandboxUrl: string };
   /** Kills every sandbox, stops listening and removes a temporary data folder. Safe to call twice. */
@@ -99,10 +116,12 @@ interface CompiledOptions {
   readonly metricsIntervalMs: number;
   readonly warmPoolSize: number;
   readonly sandboxNetwork: SandboxNetwork;
+  readonly domain: string | null;
+  readonly tlsPort: number | undefined;
 }
 
 function compileOptions(options: LocalCloudOptions): CompiledOptions {
-  const integer = (field: keyof LocalCloudOptions, value: number, min: number, max: number): number => {
+  const integer = (field: keyof LocalCloudOptions | 'tls.port', value: number, min: number, max: number): number => {
     if (!Number.isInteger(value) || value < min || value > max) throw new InvalidInputError(field, `must be a whole number from ${min} to ${max}, got ${value}`);
     return value;
   };
@@ -119,7 +138,18 @@ function compileOptions(options: LocalCloudOptions): CompiledOptions {
     metricsIntervalMs: integer('metricsIntervalMs', options.metricsIntervalMs ?? 5000, 0, 3_600_000),
     warmPoolSize: integer('warmPoolSize', options.warmPoolSize ?? 2, 0, 64),
     sandboxNetwork: sandboxNetworkOf(options.sandboxNetwork),
+    domain: domainOf(options.domain),
+    tlsPort: options.tls === undefined ? undefined : integer('tls.port', options.tls.port ?? 0, 0, 65_535),
   };
+}
+
+/** A DNS name of two labels or more (`sandbox.test`), lower case, as the host part of E2B's sandbox names. */
+const DOMAIN_FORM = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function domainOf(value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value === 'string' && DOMAIN_FORM.test(value)) return value;
+  throw new InvalidInputError('domain', `must be a DNS name of two labels or more in lower case, such as sandbox.test (sandboxes are then named <port>-<sandboxId>.sandbox.test), got ${JSON.stringify(value)}`);
 }
 
 function sandboxNetworkOf(value: unknown): SandboxNetwork {
@@ -258,7 +288,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     const address = sandbox.network === 'host' ? '127.0.0.1' : sandbox.link?.address;
     if (address === undefined) return { status: 502, body: { code: 502, sandboxId, port, message: `The sandbox has no network (created without internet access): nothing outside it reaches its port ${port}` } };
-    return { target: { sandboxId, address, port } };
+    return { target: { sandboxId, address, port, ...(sandbox.maskRequestHost === undefined ? {} : { host: maskedHost(sandbox.maskRequestHost, port) }) } };
   };
 
   /**
@@ -318,13 +348,16 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   };
 
   let fastifyHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
-  const server: Server = createServer((request, response) => {
+  const handleRequest = (request: IncomingMessage, response: ServerResponse): void => {
     const route = sandboxRouteOf(request);
     if (route !== undefined) return serveSandbox(request, response, route.sandboxId, route.port);
     const url = new URL(request.url ?? '/', 'http://sandbox');
     if (url.searchParams.has('signature') && isSignableFileRequest(request.method, url.pathname)) return handleSignedFile(request, response, url.searchParams);
     fastifyHandler!(request, response);
-  });
+  };
+  const server: Server = createServer(handleRequest);
+  // The same, over HTTPS: what E2B's own names (`https://<port>-<sandboxId>.<domain>`) are served on.
+  const tlsServer: TlsServer | undefined = options.tls === undefined ? undefined : createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handleRequest);
   const app = Fastify({
     serverFactory: (handler) => {
       fastifyHandler = handler;
@@ -354,9 +387,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const { contentType, body } = await prometheus.render();
     return reply.header('content-type', contentType).send(body);
   });
-  registerApiRoutes(app, manager);
+  registerApiRoutes(app, manager, config.domain);
   // An upgrade (a WebSocket) to a sandbox's own port is joined to it; nothing else of the local cloud upgrades.
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const route = sandboxRouteOf(request);
     if (route === undefined || route.port === ENVD_PORT || route.port === INTERPRETER_PORT) {
       socket.end(refusedUpgrade(400));
@@ -367,17 +400,44 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       if ('target' in where) forwardUpgrade(request, socket, head, where.target);
       else socket.end(refusedUpgrade(where.status));
     });
-  });
+  };
+  server.on('upgrade', handleUpgrade);
+  tlsServer?.on('upgrade', handleUpgrade);
   await app.ready();
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolveListen());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ url: base, dataDir }, 'local cloud listening');
 
   let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await manager.close();
+      // Fastify did not call listen() (we did, to share the port with sandbox traffic), so it will not close the servers.
+      await Promise.all(
+        [server, tlsServer].map((one) => {
+          if (one?.listening !== true) return Promise.resolve();
+          const stopped = new Promise<void>((resolveClose) => one.close(() => resolveClose()));
+          one.closeAllConnections();
+          return stopped;
+        }),
+      );
+      await app.close();
+      rmSync(ownDataDir ? dataRoot : dataDir, { recursive: true, force: true });
+      claim.release();
+    })();
+    return closing;
+  };
+  const port = await listenOn(server, config.port, config.host).catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
+  const tlsPort =
+    tlsServer === undefined
+      ? undefined
+      : await listenOn(tlsServer, config.tlsPort ?? 0, config.host).catch(async (error: unknown) => {
+          await close();
+          throw new InvalidInputError('tls.port', `could not listen on ${config.tlsPort ?? 0}: ${errorMessage(error)} (a port below 1024, such as 443, needs root or CAP_NET_BIND_SERVICE; 0 lets the OS choose)`);
+        });
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url: base, tlsPort, domain: config.domain, dataDir }, 'local cloud listening');
+
   return {
     apiUrl: base,
     sandboxUrl: base,
@@ -387,19 +447,20 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     support,
     templates,
     sandboxes: manager,
+    domain: config.domain,
+    tlsPort,
     connection: { apiKey: config.apiKey, apiUrl: base, sandboxUrl: base },
-    close() {
-      closing ??= (async () => {
-        await manager.close();
-        // Fastify did not call listen() (we did, to share the port with sandbox traffic), so it will not close the server.
-        const stopped = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-        server.closeAllConnections();
-        await stopped;
-        await app.close();
-        rmSync(ownDataDir ? dataRoot : dataDir, { recursive: true, force: true });
-        claim.release();
-      })();
-      return closing;
-    },
+    close,
   };
+}
+
+/** Listens on `port` of `host` and gives the port it got (the OS's choice for 0). */
+function listenOn(server: Server | TlsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolveListen((server.address() as AddressInfo).port);
+    });
+  });
 }

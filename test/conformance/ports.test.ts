@@ -1,9 +1,13 @@
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as tlsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Sandbox } from 'e2b';
+import { startLocalCloud, type LocalCloud } from '../../src/localcloud/index.js';
+import { silentLogger } from '../../src/core/index.js';
 import { describeLocal, useBackend } from '../fixtures/backend.js';
 import { waitFor } from '../fixtures/localcloud.js';
+import { makeTestCertificates, type TestCertificates } from '../fixtures/tls.js';
 
 /** Why these run on the local cloud only: they reach a sandbox's port through the local cloud's own port; E2B cloud serves getHost's https name. */
 const LOCAL_ONLY = "a sandbox's port through the local cloud's own port (a Host of E2B's form, or the SDK's routing headers); on E2B cloud getHost's https URL is served by E2B's edge";
@@ -26,15 +30,20 @@ interface Answer {
 function get(path: string, headers: Record<string, string>): Promise<Answer> {
   const url = new URL(cloud().sandboxUrl);
   return new Promise((resolve, reject) => {
-    const sent = request({ host: url.hostname, port: url.port, path, headers }, (answer) => {
-      let body = '';
-      answer.setEncoding('utf8');
-      answer.on('data', (chunk: string) => (body += chunk));
-      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body }));
-    });
+    const sent = request({ host: url.hostname, port: url.port, path, headers }, answerOf(resolve));
     sent.on('error', reject);
     sent.end();
   });
+}
+
+/** Reads an answer's status, headers and body. */
+function answerOf(resolve: (answer: Answer) => void): (answer: IncomingMessage) => void {
+  return (answer) => {
+    let body = '';
+    answer.setEncoding('utf8');
+    answer.on('data', (chunk: string) => (body += chunk));
+    answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body }));
+  };
 }
 
 /** The Host the SDK's getHost(port) gives with E2B_DOMAIN set to the local cloud's `localhost:<port>`. */
@@ -134,6 +143,28 @@ describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ON
     }
   }, 60_000);
 
+  it("sends a sandbox's ports the Host its network.maskRequestHost names, ${PORT} replaced; refuses one that is not a host, naming the field", async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { maskRequestHost: 'custom-host.example.com:${PORT}' } });
+    try {
+      expect((await sandbox.getInfo()).network).toMatchObject({ maskRequestHost: 'custom-host.example.com:${PORT}' });
+      await sandbox.files.write('/home/user/host.cjs', `require('node:http').createServer((q, r) => r.end(q.headers.host)).listen(${HOST_PORT + 6}, '0.0.0.0');`);
+      await sandbox.commands.run('node /home/user/host.cjs', { background: true });
+      await waitFor(async () => (await get('/', { host: hostOf(sandbox, HOST_PORT + 6) })).status === 200, 'the server that answers its Host', 20_000);
+      expect((await get('/', { host: hostOf(sandbox, HOST_PORT + 6) })).body).toBe(`custom-host.example.com:${HOST_PORT + 6}`);
+    } finally {
+      await sandbox.kill();
+    }
+    const before = cloud().sandboxes.list().length;
+    const refused = await fetch(`${cloud().apiUrl}/sandboxes`, {
+      method: 'POST',
+      headers: { 'x-api-key': cloud().apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ templateID: 'base', network: { maskRequestHost: 'evil\r\nx-injected: 1' } }),
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/network\.maskRequestHost.*must be a host name or address/);
+    expect(cloud().sandboxes.list()).toHaveLength(before);
+  }, 60_000);
+
   it("joins an upgraded connection (a WebSocket's) to the sandbox's port, both ways", async () => {
     const sandbox = await Sandbox.create('base', cloud().connection);
     try {
@@ -166,4 +197,50 @@ describeLocal("a sandbox's own ports, reached through the local cloud", LOCAL_ON
       await sandbox.kill();
     }
   }, 60_000);
+});
+
+describeLocal("a sandbox's ports under the local cloud's own domain, over HTTPS as on E2B", LOCAL_ONLY, () => {
+  const DOMAIN = 'sandbox.test';
+  let certificates: TestCertificates | undefined;
+  let named: LocalCloud | undefined;
+  beforeAll(async () => {
+    certificates = makeTestCertificates(DOMAIN);
+    named = await startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0, domain: DOMAIN, tls: { port: 0, cert: certificates.cert, key: certificates.key } });
+  });
+  afterAll(async () => {
+    await named?.close();
+    certificates?.remove();
+  });
+
+  /** GET `path` over HTTPS from the cloud's TLS port, for the name `host` (its SNI and Host), trusting the test authority. */
+  function getTls(host: string, path: string): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const sent = tlsRequest({ host: '127.0.0.1', port: named!.tlsPort, servername: host, path, headers: { host }, ca: certificates!.ca }, answerOf(resolve));
+      sent.on('error', reject);
+      sent.end();
+    });
+  }
+
+  it("names sandboxes under its domain in the SDK's getHost, and serves their ports and envd over HTTPS with a certificate for *.<domain>", async () => {
+    const sandbox = await Sandbox.create('base', named!.connection);
+    try {
+      expect(sandbox.sandboxDomain).toBe(DOMAIN);
+      const host = sandbox.getHost(HOST_PORT + 7);
+      expect(host).toBe(`${HOST_PORT + 7}-${sandbox.sandboxId}.${DOMAIN}`);
+      await sandbox.files.write('/home/user/site/hello.txt', 'hello over https');
+      await sandbox.commands.run(`python3 -m http.server ${HOST_PORT + 7} --bind 0.0.0.0 --directory /home/user/site`, { background: true });
+      await waitFor(async () => (await getTls(host, '/hello.txt')).status === 200, 'the server over https', 20_000);
+      expect(await getTls(host, '/hello.txt')).toMatchObject({ status: 200, body: 'hello over https' });
+      // envd under its own port's name, as the SDK reaches it on E2B when no sandboxUrl is set.
+      expect((await getTls(sandbox.getHost(49983), '/health')).status).toBeLessThan(300);
+      expect((await Sandbox.connect(sandbox.sandboxId, named!.connection)).sandboxDomain).toBe(DOMAIN);
+    } finally {
+      await sandbox.kill();
+    }
+  }, 60_000);
+
+  it('refuses a domain that is not a DNS name, and a TLS port it cannot take, naming the option', async () => {
+    await expect(startLocalCloud({ logger: silentLogger, domain: 'Not A Domain' })).rejects.toThrow(/domain: must be a DNS name/);
+    await expect(startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0, tls: { port: named!.tlsPort!, cert: certificates!.cert, key: certificates!.key } })).rejects.toThrow(/tls\.port: could not listen on/);
+  });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { request as tlsRequest } from 'node:https';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Sandbox } from 'e2b';
 import { waitFor } from '../fixtures/localcloud.js';
+import { makeTestCertificates } from '../fixtures/tls.js';
 
 const repository = fileURLToPath(new URL('../..', import.meta.url));
 const started: ChildProcessWithoutNullStreams[] = [];
@@ -101,5 +103,35 @@ describe('tradeswarm cloud serve', () => {
     expect(existsSync(join(kept, `${snapshot.snapshotId}.img`)) || existsSync(join(kept, `${snapshot.snapshotId}.json`))).toBe(false);
     second.server.kill('SIGINT');
     await once(second.server, 'exit');
+  });
+
+  it("names sandboxes under --domain and serves them over HTTPS on --tls-port with the certificate given; refuses a --tls-port without one, saying what to add", async () => {
+    const certificates = makeTestCertificates('sandbox.test');
+    folders.push(certificates.dir);
+    const named = await serve(['--warm-pool', '0', '--domain', 'sandbox.test', '--tls-port', '0', '--tls-cert', join(certificates.dir, 'cert.pem'), '--tls-key', join(certificates.dir, 'key.pem')]);
+    const tlsPort = /and https:\/\/<port>-<sandboxId>\.sandbox\.test:(\d+)\//.exec(named.output())?.[1];
+    expect(tlsPort).toMatch(/^\d+$/);
+    const sandbox = await Sandbox.create('base', { ...named.connection });
+    expect(sandbox.getHost(8000)).toBe(`8000-${sandbox.sandboxId}.sandbox.test`);
+    // envd's health under E2B's name for its port, over the HTTPS listener.
+    const status = await new Promise<number>((resolve, reject) => {
+      const host = sandbox.getHost(49983);
+      const sent = tlsRequest({ host: '127.0.0.1', port: Number(tlsPort), servername: host, path: '/health', headers: { host }, ca: certificates.ca }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode ?? 0);
+      });
+      sent.on('error', reject);
+      sent.end();
+    });
+    expect(status).toBeLessThan(300);
+    named.server.kill('SIGINT');
+    await once(named.server, 'exit');
+
+    const refused = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0', '--tls-port', '443'], { cwd: repository });
+    let errors = '';
+    refused.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    const [code] = (await once(refused, 'exit')) as [number];
+    expect(code).not.toBe(0);
+    expect(errors).toMatch(/--tls-port: needs --tls-cert and --tls-key with it/);
   });
 });

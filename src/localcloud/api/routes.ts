@@ -9,6 +9,12 @@ export const ENVD_VERSION = '0.6.4';
 
 const envVarsSchema = z.record(z.string(), z.string());
 const egressSchema = { allowOut: z.array(z.string()).optional(), denyOut: z.array(z.string()).optional(), rules: z.unknown().optional(), egressProxy: z.unknown().optional() };
+/** E2B's `network.maskRequestHost`: the Host a sandbox's ports see, `${PORT}` standing for the port; a header value, so nothing that could end or split one. */
+const maskRequestHostSchema = z
+  .string()
+  .min(1, 'is empty: give a host such as localhost:${PORT}, or leave it out')
+  .max(261, 'is longer than a host name and port can be')
+  .regex(/^(?:[A-Za-z0-9._~\-:[\]]|\$\{PORT\})+$/, 'must be a host name or address, with a port or ${PORT} (for the port requested) after a colon, such as custom-host.example.com:${PORT}');
 const createSchema = z.object({
   templateID: z.string().min(1, 'templateID is empty: name a template such as base or code-interpreter-v1'),
   timeout: z.number().int().positive().optional(),
@@ -19,7 +25,7 @@ const createSchema = z.object({
   autoPauseMemory: z.boolean().optional(),
   /** E2B's `lifecycle.autoResume`: a paused sandbox wakes when a request comes for it. */
   autoResume: z.object({ enabled: z.boolean() }).optional(),
-  network: z.object({ ...egressSchema, allowPublicTraffic: z.boolean().optional() }).partial().optional(),
+  network: z.object({ ...egressSchema, allowPublicTraffic: z.boolean().optional(), maskRequestHost: maskRequestHostSchema.optional() }).partial().optional(),
 });
 /** E2B's `SandboxNetworkUpdateConfig`: the new egress rules; a field left out is cleared. */
 const networkUpdateSchema = z.object({ ...egressSchema, allow_internet_access: z.boolean().optional() });
@@ -58,7 +64,10 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   return parsed.data;
 }
 
-function sandboxCreated(sandbox: LocalSandbox) {
+/** The domain a sandbox's ports are named under (`<port>-<sandboxId>.<domain>`), or null: the SDK's own (`E2B_DOMAIN`). */
+type SandboxDomain = string | null;
+
+function sandboxCreated(sandbox: LocalSandbox, domain: SandboxDomain) {
   return {
     sandboxID: sandbox.id,
     templateID: sandbox.templateId,
@@ -68,7 +77,7 @@ function sandboxCreated(sandbox: LocalSandbox) {
     envdAccessToken: sandbox.accessToken,
     // Sent back by the code-interpreter SDK on /contexts, its only credential there (see server.ts).
     trafficAccessToken: sandbox.trafficAccessToken,
-    domain: null,
+    domain,
   };
 }
 
@@ -89,18 +98,24 @@ function sandboxListed(sandbox: LocalSandbox) {
   };
 }
 
-function sandboxDetail(sandbox: LocalSandbox) {
+function sandboxDetail(sandbox: LocalSandbox, domain: SandboxDomain) {
   return {
     ...sandboxListed(sandbox),
     envdAccessToken: sandbox.accessToken,
     trafficAccessToken: sandbox.trafficAccessToken,
     allowInternetAccess: sandbox.allowInternetAccess,
     // The rules its firewall enforces now, as CIDRs (a bare address as a /32).
-    ...(sandbox.network === 'routed' || !sandbox.publicTraffic
-      ? { network: { ...(sandbox.network === 'routed' ? { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } : {}), allowPublicTraffic: sandbox.publicTraffic } }
+    ...(sandbox.network === 'routed' || !sandbox.publicTraffic || sandbox.maskRequestHost !== undefined
+      ? {
+          network: {
+            ...(sandbox.network === 'routed' ? { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } : {}),
+            allowPublicTraffic: sandbox.publicTraffic,
+            ...(sandbox.maskRequestHost === undefined ? {} : { maskRequestHost: sandbox.maskRequestHost }),
+          },
+        }
       : {}),
     lifecycle: { onTimeout: sandbox.autoPause ? 'pause' : 'kill', autoResume: sandbox.autoResume },
-    domain: null,
+    domain,
   };
 }
 
@@ -148,10 +163,14 @@ function pageOf<T extends { readonly id: string }>(all: readonly T[], query: { r
   return all.slice(start, start + limit);
 }
 
-export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager): void {
+/**
+ * The E2B control-plane API on `app`. `domain`: what sandboxes report as theirs (the server's
+ * `domain` option), so the SDK's getHost names them under it; null lets the SDK use its own.
+ */
+export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager, domain: SandboxDomain): void {
   const create = async (body: unknown) => {
     const request = parse(createSchema, body, 'body');
-    const { allowPublicTraffic, ...network } = request.network ?? {};
+    const { allowPublicTraffic, maskRequestHost, ...network } = request.network ?? {};
     // Any egress field, even an empty list, asks for a routed network behind a firewall.
     const egress = Object.values(network).some((value) => value !== undefined) ? egressRulesOf(network, 'body.network') : undefined;
     const autoResume = request.autoResume?.enabled === true;
@@ -167,8 +186,9 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
       autoPauseKeepsMemory: request.autoPauseMemory,
       autoResume,
       publicTraffic: allowPublicTraffic ?? true,
+      ...(maskRequestHost === undefined ? {} : { maskRequestHost }),
     });
-    return sandboxCreated(sandbox);
+    return sandboxCreated(sandbox, domain);
   };
   app.post('/sandboxes', async (request, reply) => reply.code(201).send(await create(request.body)));
   app.post('/v2/sandboxes', async (request, reply) => reply.code(201).send(await create(request.body)));
@@ -183,7 +203,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
     return pageOf(manager.list(filter), filter, 'the sandbox it named is gone', reply).map(sandboxListed);
   });
 
-  app.get<{ Params: { id: string } }>('/sandboxes/:id', (request) => sandboxDetail(manager.get(request.params.id)));
+  app.get<{ Params: { id: string } }>('/sandboxes/:id', (request) => sandboxDetail(manager.get(request.params.id), domain));
 
   app.delete<{ Params: { id: string } }>('/sandboxes/:id', async (request, reply) => {
     if (!(await manager.kill(request.params.id))) throw new LocalCloudError(API_STATUS.notFound, `sandbox ${request.params.id} not found`);
@@ -210,7 +230,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
   const connect = async (id: string, body: unknown, reply: FastifyReply) => {
     const { timeout, memory } = parse(connectSchema, body, 'body');
     const resumed = await manager.connect(id, timeout, memory === false);
-    return reply.code(resumed ? 201 : 200).send(sandboxCreated(manager.get(id)));
+    return reply.code(resumed ? 201 : 200).send(sandboxCreated(manager.get(id), domain));
   };
   app.post<{ Params: { id: string } }>('/v2/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
   app.post<{ Params: { id: string } }>('/sandboxes/:id/connect', (request, reply) => connect(request.params.id, request.body, reply));
@@ -236,7 +256,7 @@ export function registerApiRoutes(app: FastifyInstance, manager: SandboxManager)
     const forks = await manager.fork(request.params.id, count ?? 1, timeout);
     return reply.code(201).send(
       forks.map((fork) => {
-        if (fork.status === 'fulfilled') return { sandbox: sandboxCreated(fork.value) };
+        if (fork.status === 'fulfilled') return { sandbox: sandboxCreated(fork.value, domain) };
         const error = fork.reason as Error;
         return { error: { code: error instanceof LocalCloudError ? error.status : API_STATUS.internal, message: error.message } };
       }),

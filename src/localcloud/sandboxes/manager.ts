@@ -30,6 +30,8 @@ export interface CreateSandboxRequest {
   readonly autoResume?: boolean;
   /** Whether its own ports answer anyone (E2B's `network.allowPublicTraffic`), or only requests with its traffic access token. @default true */
   readonly publicTraffic?: boolean;
+  /** The Host its own ports are sent requests with (E2B's `network.maskRequestHost`; `${PORT}` becomes the port). @default the Host the request came with */
+  readonly maskRequestHost?: string;
 }
 
 /** A filter for listing sandboxes. */
@@ -202,6 +204,7 @@ export class SandboxManager {
           autoPauseKeepsMemory: request.autoPauseKeepsMemory ?? true,
           autoResume: request.autoResume ?? false,
           publicTraffic: request.publicTraffic ?? true,
+          ...(request.maskRequestHost === undefined ? {} : { maskRequestHost: request.maskRequestHost }),
           accessToken: randomToken(),
           trafficAccessToken: randomToken(),
           startedAtMs: now,

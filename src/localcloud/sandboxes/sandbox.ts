@@ -58,6 +58,8 @@ export interface SandboxSettings {
   readonly autoResume?: boolean;
   /** Whether its own ports answer anyone (E2B's `network.allowPublicTraffic`). @default true */
   readonly publicTraffic?: boolean;
+  /** The Host its own ports are sent requests with (E2B's `network.maskRequestHost`; `${PORT}` becomes the port). */
+  readonly maskRequestHost?: string;
   readonly accessToken: string;
   /**
    * E2B's `trafficAccessToken`: the code-interpreter SDK sends it (as `E2B-Traffic-Access-Token`, and no
@@ -90,6 +92,8 @@ export class LocalSandbox {
   readonly autoResume: boolean;
   /** Whether its own ports answer anyone, or only requests with its traffic access token (E2B's `network.allowPublicTraffic`). */
   readonly publicTraffic: boolean;
+  /** The Host its own ports are sent requests with (E2B's `network.maskRequestHost`; `${PORT}` becomes the port), or undefined: the Host the request came with. */
+  readonly maskRequestHost: string | undefined;
   readonly accessToken: string;
   readonly trafficAccessToken: string;
   readonly startedAtMs: number;
@@ -126,6 +130,7 @@ export class LocalSandbox {
     this.autoPauseKeepsMemory = settings.autoPauseKeepsMemory ?? true;
     this.autoResume = settings.autoResume ?? false;
     this.publicTraffic = settings.publicTraffic ?? true;
+    this.maskRequestHost = settings.maskRequestHost;
     this.accessToken = settings.accessToken;
     this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
