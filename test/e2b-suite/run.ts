@@ -7,13 +7,18 @@
 // SDK's source the published package does not export (its unit tests of internals) is reported as not run.
 // The tests import the SDK as `../src`; a small Vite plugin in the generated config sends those imports to
 // this project's `e2b` package. Nothing is downloaded: vitest and the SDK come from this project's node_modules.
+//
+// The cloud serves E2B's names (`https://<port>-<sandboxId>.<domain>`, port 443) with a certificate made for
+// the run, and routes every sandbox on a network of its own, as E2B's are; the test processes trust the run's
+// authority and resolve the domain's names to this machine (what E2B's DNS and certificates do for e2b.app).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomToken } from '../../src/core/index.js';
+import { makeTestCertificates, type TestCertificates } from '../fixtures/tls.js';
 
 const repository = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Marks the error a test file gets when it imports SDK internals; such files are reported as not run. */
@@ -74,8 +79,42 @@ export default {
 `;
 }
 
-async function startCloud(apiKey: string): Promise<{ child: ChildProcess; apiUrl: string }> {
-  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0', '--api-key', apiKey], {
+/**
+ * The domain the cloud names sandboxes under, as E2B does under e2b.app: the tests fetch
+ * `https://<port>-<sandboxId>.<domain>` (port 443) and the SDK reaches envd at `49983-<sandboxId>.<domain>`.
+ */
+const SANDBOX_DOMAIN = 'sandboxes.test';
+
+/**
+ * What E2B's wildcard DNS record does for its domain, for the test processes only: every name under
+ * `domain` resolves to this machine, where the cloud's HTTPS listener is (node:dns is replaced before
+ * the tests load; other names resolve as before). Loaded with `--import` through NODE_OPTIONS.
+ */
+function wildcardDnsHook(domain: string): string {
+  return `import dns from 'node:dns';
+const suffix = ${JSON.stringify(`.${domain}`)};
+const ours = (host) => typeof host === 'string' && host.toLowerCase().endsWith(suffix);
+const lookup = dns.lookup;
+dns.lookup = function (host, options, callback) {
+  if (typeof options === 'function') return dns.lookup(host, {}, options);
+  if (!ours(host)) return lookup.call(this, host, options, callback);
+  const all = typeof options === 'object' && options !== null && options.all === true;
+  process.nextTick(() => (all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4)));
+};
+const promised = dns.promises.lookup;
+dns.promises.lookup = (host, options) => (ours(host) ? Promise.resolve(options && options.all ? [{ address: '127.0.0.1', family: 4 }] : { address: '127.0.0.1', family: 4 }) : promised(host, options));
+`;
+}
+
+/** The HTTPS names the cloud serves, when it could take port 443. */
+interface Names {
+  readonly certificates: TestCertificates;
+  readonly hookFile: string;
+}
+
+async function startCloud(apiKey: string, names: Names | undefined): Promise<{ child: ChildProcess; apiUrl: string }> {
+  const tls = names === undefined ? [] : ['--domain', SANDBOX_DOMAIN, '--tls-port', '443', '--tls-cert', join(names.certificates.dir, 'cert.pem'), '--tls-key', join(names.certificates.dir, 'key.pem')];
+  const child = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0', '--api-key', apiKey, '--sandbox-network', 'routed', ...tls], {
     cwd: repository,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
@@ -90,11 +129,37 @@ async function startCloud(apiKey: string): Promise<{ child: ChildProcess; apiUrl
         resolveReady({ child, apiUrl: url });
       }
     };
-    const onExit = (): void => reject(new Error(`tradeswarm cloud serve exited before it was ready; it printed:\n${printed}`));
+    const onExit = (): void => reject(new CloudExitedError(printed));
     // Keeps reading its output to the end, so that what it prints when stopped has somewhere to go.
     child.stdout.on('data', onData);
     child.once('exit', onExit);
   });
+}
+
+class CloudExitedError extends Error {
+  constructor(readonly printed: string) {
+    super(`tradeswarm cloud serve exited before it was ready; it printed:\n${printed}`);
+  }
+}
+
+/**
+ * The cloud, serving E2B's HTTPS names where this machine lets it take port 443 (root, or
+ * CAP_NET_BIND_SERVICE); else plain HTTP on one port, with E2B_SANDBOX_URL for the SDK, and the
+ * tests that fetch getHost's https URL fail (the runner says so first).
+ */
+async function startCloudWithNames(apiKey: string, work: string): Promise<{ child: ChildProcess; apiUrl: string; names: Names | undefined }> {
+  const certificates = makeTestCertificates(SANDBOX_DOMAIN);
+  const hookFile = join(work, 'wildcard-dns.mjs');
+  writeFileSync(hookFile, wildcardDnsHook(SANDBOX_DOMAIN));
+  const names: Names = { certificates, hookFile };
+  try {
+    return { ...(await startCloud(apiKey, names)), names };
+  } catch (error) {
+    certificates.remove();
+    if (!(error instanceof CloudExitedError) || !error.printed.includes('tls.port')) throw error;
+    process.stdout.write(`warning: the cloud could not take port 443 for E2B's https://<port>-<sandboxId>.<domain> names (run as root); the tests that fetch them will fail\n`);
+    return { ...(await startCloud(apiKey, undefined)), names: undefined };
+  }
 }
 
 interface JsonTest {
@@ -120,14 +185,24 @@ async function main(): Promise<number> {
   const files = candidates.filter((file) => !mocked.includes(file));
   const work = mkdtempSync(join(tmpdir(), 'tradeswarm-e2b-suite-'));
   const apiKey = `e2b_${randomToken(20)}`;
-  const { child, apiUrl } = await startCloud(apiKey);
+  const { child, apiUrl, names } = await startCloudWithNames(apiKey, work);
   try {
     writeFileSync(join(work, 'vitest.config.mjs'), vitestConfig(sdkDir));
     const resultsFile = join(work, 'results.json');
-    const env: NodeJS.ProcessEnv = { ...process.env, E2B_API_KEY: apiKey, E2B_API_URL: apiUrl, E2B_SANDBOX_URL: apiUrl };
+    // With names, the SDK finds envd as on E2B (at 49983-<sandboxId>.<domain>, over HTTPS); without, at the cloud's one port.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      E2B_API_KEY: apiKey,
+      E2B_API_URL: apiUrl,
+      ...(names === undefined
+        ? { E2B_SANDBOX_URL: apiUrl }
+        : { NODE_EXTRA_CA_CERTS: names.certificates.caFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(names.hookFile).href}`.trim() }),
+    };
+    if (names !== undefined) delete env.E2B_SANDBOX_URL;
     delete env.E2B_DEBUG;
     delete env.E2B_DOMAIN;
-    process.stdout.write(`E2B SDK tests from ${sdkDir} against tradeswarm cloud serve at ${apiUrl}: ${files.length} files (${mocked.length} that mock the network left out)\n`);
+    const where = names === undefined ? apiUrl : `${apiUrl}, sandboxes at https://<port>-<sandboxId>.${SANDBOX_DOMAIN}`;
+    process.stdout.write(`E2B SDK tests from ${sdkDir} against tradeswarm cloud serve at ${where}: ${files.length} files (${mocked.length} that mock the network left out)\n`);
     const vitest = spawn(process.execPath, [join(repository, 'node_modules/vitest/vitest.mjs'), 'run', '--config', join(work, 'vitest.config.mjs'), '--reporter=json', `--outputFile=${resultsFile}`, ...files.map((file) => relative(sdkDir, file))], {
       cwd: sdkDir,
       env,
@@ -142,6 +217,7 @@ async function main(): Promise<number> {
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     await exited;
+    names?.certificates.remove();
     rmSync(work, { recursive: true, force: true });
   }
 }
