@@ -7,7 +7,7 @@
 // - closed step: what the control plane really writes for a step with one order and its fill, through
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
 //   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
-//   function, migration 007);
+//   function, migration 007); and the same with 10 orders and their fills per step (ten agents'), per order;
 // - round trip: SELECT 1, a call with no work: how much of the bare loop's time per insert is the call itself;
 // - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
 //   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
@@ -33,6 +33,8 @@ const quick = process.argv.includes('--quick');
 const ORDERS = quick ? 200 : 500;
 const ROUNDS = quick ? 1 : 3;
 const WARMUP = 100;
+/** Orders per step of the batch row: a step in which ten agents each had an order filled. */
+const BATCH = 10;
 /** The issue's bar: the outbox's time per order at most twice the bare loop's. */
 const TARGET_RATIO = 2;
 const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -92,27 +94,31 @@ async function outbox(store: Store, deployment: string, first: number, count: nu
 }
 
 /** `count` closed steps of one order and its fill each, as the control plane writes them; returns the wall time in ms. */
-async function closedSteps(journal: DeploymentJournal, deployment: string, first: number, count: number): Promise<number> {
+async function closedSteps(journal: DeploymentJournal, deployment: string, first: number, count: number, orders = 1): Promise<number> {
   const started = performance.now();
-  for (let i = first; i < first + count; i++) await journal.stepClosed(closedStep(deployment, i));
+  for (let i = first; i < first + count; i++) await journal.stepClosed(closedStep(deployment, i, orders));
   return performance.now() - started;
 }
 
-/** Step `index` of a 2-symbol lockstep deployment of 2 agents, in which agent a1 bought 10 and was filled. */
-function closedStep(swarmId: string, index: number): ClosedStep {
+/**
+ * Step `index` of a 2-symbol lockstep deployment in which each of `orders` agents (a1, a2, …) bought
+ * 10 of one symbol and was filled; by default 1 order of 2 agents' step.
+ */
+function closedStep(swarmId: string, index: number, orders = 1): ClosedStep {
   const timeMs = 1_700_000_000_000 + index * 60_000;
   const bars = ['AAA', 'BBB'].map((symbol) => ({ symbol, timeMs, open: 100, high: 101, low: 99, close: 100.5, volume: 1_000 }));
-  const clientOrderId = `${swarmId}-${index}-a1-0`;
   const account = { equity: 100_000 + index, cash: 90_000 - index, positions: [{ symbol: 'AAA', quantity: 10 * (index + 1) }] };
+  const agents = Array.from({ length: Math.max(2, orders) }, (_, k) => `a${k + 1}`);
+  const bought = agents.slice(0, orders).map((agentId, k) => ({ agentId, clientOrderId: `${swarmId}-${index}-${agentId}-0`, symbol: k % 2 === 0 ? 'AAA' : 'BBB' }));
   return {
     index,
     timeMs,
     bars,
-    participants: ['a1', 'a2'],
+    participants: agents,
     submissions: [],
-    signals: { a1: [], a2: [] },
-    orders: [{ clientOrderId, step: index, agentId: 'a1', symbol: 'AAA', side: 'buy', quantity: 10, status: 'filled', reason: null }],
-    fills: [{ clientOrderId, symbol: 'AAA', side: 'buy', quantity: 10, price: 100.5, fee: 0.01, timeMs }],
+    signals: Object.fromEntries(agents.map((agent) => [agent, []])),
+    orders: bought.map(({ agentId, clientOrderId, symbol }) => ({ clientOrderId, step: index, agentId, symbol, side: 'buy' as const, quantity: 10, status: 'filled', reason: null })),
+    fills: bought.map(({ clientOrderId, symbol }) => ({ clientOrderId, symbol, side: 'buy' as const, quantity: 10, price: 100.5, fee: 0.01, timeMs })),
     opened: { equity: account.equity, peakEquity: account.equity, positions: [['AAA', 10 * index]] },
     account,
     position: { step: index + 1, lastTimeMs: timeMs },
@@ -222,6 +228,8 @@ interface TargetResult {
   readonly bareMs: number[];
   readonly outboxMs: number[];
   readonly stepMs: number[];
+  /** Closed steps of {@link BATCH} orders each, as many orders in all as the other loops. */
+  readonly batchMs: number[];
   readonly roundTripMs: number[];
   /** The gaps between a 1 ms timer's ticks over the timed rounds (the last one up to their end), in ms. */
   readonly loopGapsMs: LatencySummary;
@@ -242,6 +250,7 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
   const bareMs: number[] = [];
   const outboxMs: number[] = [];
   const stepMs: number[] = [];
+  const batchMs: number[] = [];
   const roundTripMs: number[] = [];
   const gaps: number[] = [];
   let last = performance.now();
@@ -254,13 +263,15 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
     bareMs.push(await bareLoop(store, deployment, next, ORDERS));
     outboxMs.push(await outbox(store, deployment, next, ORDERS));
     stepMs.push(await closedSteps(journal, stepping, nextStep, ORDERS));
-    roundTripMs.push(await roundTrips(store, ORDERS));
     nextStep += ORDERS;
+    batchMs.push(await closedSteps(journal, stepping, nextStep, ORDERS / BATCH, BATCH));
+    nextStep += ORDERS / BATCH;
+    roundTripMs.push(await roundTrips(store, ORDERS));
     next += ORDERS;
   }
   clearInterval(ticker);
   gaps.push(performance.now() - last);
-  return { name, bareMs, outboxMs, stepMs, roundTripMs, loopGapsMs: summarize(gaps) };
+  return { name, bareMs, outboxMs, stepMs, batchMs, roundTripMs, loopGapsMs: summarize(gaps) };
 }
 
 function rowsOf(result: TargetResult): BenchRow[] {
@@ -280,6 +291,7 @@ function rowsOf(result: TargetResult): BenchRow[] {
     { name: `${result.name}: SELECT 1, ${ORDERS} calls (a call's round trip alone)`, value: { amount: (ORDERS / roundTrip) * 1000, unit: 'calls/s' }, ratio: { to: 'the bare loop time', value: roundTrip / bare } },
     againstBare(`order events with the outbox, ${ORDERS} orders, each statement awaited`, median(result.outboxMs), 'orders/s'),
     againstBare(`closed steps as the control plane writes them, 1 order and its fill each, ${ORDERS} steps`, median(result.stepMs), 'steps/s'),
+    againstBare(`closed steps of ${BATCH} orders and their fills each (${BATCH} agents' orders), ${ORDERS} orders in ${ORDERS / BATCH} steps`, median(result.batchMs), 'orders/s'),
     {
       name: `${result.name}: event loop, gaps between a 1 ms timer's ticks while it ran (longest ${result.loopGapsMs.max.toFixed(0)} ms)`,
       summary: result.loopGapsMs,
