@@ -263,6 +263,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     dataDir,
     // In a data folder the user gave, listed snapshots are kept beside the servers' own folders, for the next server on it.
     snapshotsDir: ownDataDir ? undefined : join(dataRoot, 'snapshots'),
+    // And its sandboxes paused without their memory (all paused ones, once it stops), for the next server to boot on connect.
+    pausedDir: ownDataDir ? undefined : join(dataRoot, 'paused'),
     instance,
     kernelsDir: KERNELS_HOST_DIR,
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,

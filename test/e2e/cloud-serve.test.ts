@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { request as tlsRequest } from 'node:https';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,45 @@ describe('tradeswarm cloud serve', () => {
     expect(existsSync(join(kept, `${snapshot.snapshotId}.img`)) || existsSync(join(kept, `${snapshot.snapshotId}.json`))).toBe(false);
     second.server.kill('SIGINT');
     await once(second.server, 'exit');
+  });
+
+  it('keeps paused sandboxes in the data folder it is given: one paused without its memory outlives a SIGKILL, and every paused one a stop; the next server lists them paused and boots them on connect', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'tradeswarm-serve-paused-'));
+    folders.push(folder);
+    const first = await serve(['--data-dir', folder, '--warm-pool', '0']);
+    const [cold, warm] = await Promise.all([0, 1].map(() => Sandbox.create('base', { ...first.connection, metadata: { test: 'paused' } })));
+    await cold!.files.write('/home/user/state.txt', 'kept paused');
+    await cold!.commands.run('echo root > /opt/marker', { user: 'root' });
+    await cold!.pause({ keepMemory: false });
+    // One paused with its memory dies with its server when that is killed: only its processes held it.
+    await warm!.pause();
+    first.server.kill('SIGKILL');
+    await once(first.server, 'exit');
+    expect(readdirSync(join(folder, 'paused')).sort()).toEqual([`${cold!.sandboxId}.img`, `${cold!.sandboxId}.json`]);
+    // Its record holds its access tokens: for the server's user alone.
+    expect(statSync(join(folder, 'paused', `${cold!.sandboxId}.json`)).mode & 0o077).toBe(0);
+
+    const second = await serve(['--data-dir', folder, '--warm-pool', '0']);
+    const listed = await Sandbox.list({ ...second.connection, query: { metadata: { test: 'paused' }, state: ['paused', 'running'] } }).nextItems();
+    expect(listed.map((item) => [item.sandboxId, item.state])).toEqual([[cold!.sandboxId, 'paused']]);
+    const resumed = await Sandbox.connect(cold!.sandboxId, { ...second.connection });
+    expect(await resumed.files.read('/home/user/state.txt')).toBe('kept paused');
+    expect((await resumed.commands.run('cat /opt/marker')).stdout).toBe('root\n');
+    expect(existsSync(join(folder, 'paused', `${cold!.sandboxId}.json`))).toBe(false);
+    // Paused with its memory when its server stops: its filesystem is kept, and it boots again.
+    await resumed.files.write('/home/user/state.txt', 'kept at the stop');
+    await resumed.pause();
+    second.server.kill('SIGINT');
+    await once(second.server, 'exit');
+
+    const third = await serve(['--data-dir', folder, '--warm-pool', '0']);
+    expect((await Sandbox.getInfo(cold!.sandboxId, { ...third.connection })).state).toBe('paused');
+    const again = await Sandbox.connect(cold!.sandboxId, { ...third.connection });
+    expect(await again.files.read('/home/user/state.txt')).toBe('kept at the stop');
+    await again.kill();
+    expect(readdirSync(join(folder, 'paused'))).toEqual([]);
+    third.server.kill('SIGINT');
+    await once(third.server, 'exit');
   });
 
   it("names sandboxes under --domain and serves them over HTTPS on --tls-port with the certificate given; refuses a --tls-port without one, saying what to add", async () => {

@@ -8,6 +8,7 @@ import { GUEST_BIN_DIR, GUEST_HOST_DIR, NO_EGRESS_RULES, SANDBOX_USER_ID, Sandbo
 import type { Template, TemplateRegistry } from '../templates/index.js';
 import type { KillReason, SandboxObserver } from '../metrics.js';
 import { SnapshotStore, type Snapshot } from './snapshots.js';
+import { PausedSandboxes } from './paused.js';
 import { LocalSandbox, type NetworkMode } from './sandbox.js';
 import type { SandboxState } from './state.js';
 
@@ -86,6 +87,11 @@ export interface SandboxManagerConfig {
   readonly observer?: SandboxObserver;
   /** The network of sandboxes with internet access and no egress rules. @default 'host' */
   readonly sandboxNetwork?: SandboxNetwork;
+  /**
+   * Where sandboxes paused without their memory are kept, to be listed paused again by the next manager
+   * opened on it, which boots them on connect (a folder outside `dataDir`). @default none: they end with this server
+   */
+  readonly pausedDir?: string;
 }
 
 /** A sandbox whose namespaces, cgroups and folders exist, not yet handed to anyone. */
@@ -130,11 +136,19 @@ export class SandboxManager {
   private readonly coldDisks = new Map<string, Snapshot>();
   /** Filesystem-only pauses under way, by sandbox id. */
   private readonly stopping = new Map<string, Promise<void>>();
+  private readonly paused: PausedSandboxes | undefined;
 
   constructor(private readonly config: SandboxManagerConfig) {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
     const scratch = join(config.dataDir, 'snapshots');
     this.snapshots = new SnapshotStore({ kept: config.snapshotsDir ?? scratch, scratch }, config.logger);
+    this.paused = config.pausedDir === undefined ? undefined : new PausedSandboxes(config.pausedDir, config.logger);
+    // Sandboxes an earlier server kept paused: listed paused, booted from their disks on connect.
+    for (const { settings, endAtMs, disk } of this.paused?.load() ?? []) {
+      this.sandboxes.set(settings.id, new LocalSandbox(settings, endAtMs, undefined, config.clock));
+      this.coldDisks.set(settings.id, disk);
+      this.timers.set(settings.id, {});
+    }
   }
 
   /** The time on this manager's clock (ms since epoch). */
@@ -210,11 +224,8 @@ export class SandboxManager {
           startedAtMs: now,
         },
         now + timeoutSeconds * 1000,
-        prepared.dirs,
-        prepared.init,
-        prepared.cgroups,
+        { dirs: prepared.dirs, init: prepared.init, cgroups: prepared.cgroups, link: prepared.link },
         this.config.clock,
-        prepared.link,
       );
     })();
     this.pending.add(work);
@@ -324,7 +335,7 @@ export class SandboxManager {
     init.process.once('exit', () => {
       // The init died on its own (OOM, or killed from outside): the sandbox is gone. (A filesystem-only
       // pause ends its init on purpose; the sandbox has another init, or none, by then.)
-      if (this.sandboxes.get(sandbox.id)?.init === init && !this.coldDisks.has(sandbox.id)) void this.kill(sandbox.id, 'died').catch(() => undefined);
+      if (this.sandboxes.get(sandbox.id)?.bootedOn(init) === true && !this.coldDisks.has(sandbox.id)) void this.kill(sandbox.id, 'died').catch(() => undefined);
     });
   }
 
@@ -458,12 +469,8 @@ export class SandboxManager {
     this.clearTimers(id);
     sandbox.apply('kill');
     const cold = this.coldDisks.get(id);
-    if (cold) {
-      this.coldDisks.delete(id);
-      this.snapshots.remove(cold.id);
-    } else {
-      await this.destroy(remainsOf(sandbox));
-    }
+    if (cold) this.dropColdDisk(id, cold);
+    else await this.destroy(remainsOf(sandbox));
     this.config.logger.info({ sandboxId: id }, 'sandbox killed');
     return true;
   }
@@ -502,12 +509,28 @@ export class SandboxManager {
     return true;
   }
 
-  /** Ends a paused sandbox's processes and frees its memory, keeping its disk for `connect` to boot from. */
+  /**
+   * Ends a paused sandbox's processes and frees its memory, keeping its disk for `connect` to boot from;
+   * in a kept folder (`pausedDir`), with its record, for the next server too.
+   */
   private async stopKeepingDisk(sandbox: LocalSandbox): Promise<void> {
     const disk = await this.snapshots.take(sandbox, { listed: false, templateId: sandbox.templateId, nowMs: this.config.clock.now() });
-    this.coldDisks.set(sandbox.id, disk);
+    if (this.paused === undefined) this.coldDisks.set(sandbox.id, disk);
+    else {
+      // The copy moves to the kept folder; the store's entry for it (where it was) goes.
+      this.coldDisks.set(sandbox.id, this.paused.keep(sandbox, disk, this.config.clock.now()));
+      this.snapshots.remove(disk.id);
+    }
+    const remains = remainsOf(sandbox);
     sandbox.endBoot();
-    await this.destroy(remainsOf(sandbox));
+    await this.destroy(remains);
+  }
+
+  /** Removes the disk a sandbox paused without its memory was kept on (it booted again, or was killed). */
+  private dropColdDisk(id: string, cold: Snapshot): void {
+    this.coldDisks.delete(id);
+    if (this.paused?.has(id) === true) this.paused.forget(id);
+    else this.snapshots.remove(cold.id);
   }
 
   /**
@@ -526,9 +549,8 @@ export class SandboxManager {
       const cold = this.coldDisks.get(id);
       if (cold) {
         const prepared = await this.snapshots.using(cold, () => this.prepare(sandbox.template, sandbox.network, sandbox.egress, cold.image, id));
-        sandbox.reboot(prepared.dirs, prepared.init, prepared.cgroups, prepared.link);
-        this.coldDisks.delete(id);
-        this.snapshots.remove(cold.id);
+        sandbox.reboot({ dirs: prepared.dirs, init: prepared.init, cgroups: prepared.cgroups, link: prepared.link });
+        this.dropColdDisk(id, cold);
         this.watchInit(sandbox);
         if (sandbox.template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', sandbox.template.startCommand] });
       } else {
@@ -544,14 +566,22 @@ export class SandboxManager {
     return wasPaused;
   }
 
-  /** Kills every sandbox and refuses new ones. */
+  /**
+   * Kills every sandbox and refuses new ones; with a kept folder (`pausedDir`), a paused sandbox is kept
+   * there instead, for the next server (one paused with its memory keeps its filesystem: it boots again).
+   */
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.pending, ...this.refilling.values()]);
     const spares = [...this.spares.values()].flat();
     this.spares.clear();
     await Promise.allSettled(spares.map((spare) => this.destroy(spare)));
-    await Promise.allSettled([...this.sandboxes.keys()].map((id) => this.kill(id, 'shutdown')));
+    await Promise.allSettled([...this.stopping.values()]);
+    const paused = this.paused === undefined ? [] : this.list({ states: ['paused'] });
+    const kept = await Promise.allSettled(paused.map(async (sandbox) => (this.coldDisks.has(sandbox.id) ? sandbox.id : this.stopKeepingDisk(sandbox).then(() => sandbox.id))));
+    const keptIds = new Set(kept.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : [])));
+    for (const outcome of kept) if (outcome.status === 'rejected') this.config.logger.warn({ err: outcome.reason as unknown }, 'a paused sandbox could not be kept for the next server; it is killed');
+    await Promise.allSettled([...this.sandboxes.keys()].filter((id) => !keptIds.has(id)).map((id) => this.kill(id, 'shutdown')));
     const { cgroups } = this.config.support;
     await removeInstanceCgroups(this.config.instance, (Object.keys(cgroups) as CgroupController[]).filter((controller) => cgroups[controller]));
   }

@@ -12,6 +12,14 @@ import { transition, type SandboxEvent, type SandboxState } from './state.js';
  */
 export type NetworkMode = 'host' | 'none' | 'routed';
 
+/** What one boot of a sandbox runs on: its folders, its init, its cgroups and, on a routed network, its link. */
+export interface SandboxMachine {
+  readonly dirs: SandboxDirs;
+  readonly init: SandboxInit;
+  readonly cgroups: SandboxCgroups;
+  readonly link: SandboxLink | undefined;
+}
+
 /** A Linux user inside a sandbox. */
 export type SandboxUser = 'user' | 'root';
 
@@ -99,24 +107,29 @@ export class LocalSandbox {
   readonly startedAtMs: number;
   /** When the reaper acts on it (ms since epoch). */
   endAtMs: number;
-  private current: SandboxState = 'running';
+  private current: SandboxState;
   private readonly killedListeners = new Set<() => void>();
   private readonly history: SandboxMetric[] = [];
   private lastCpu: { atMs: number; cpuNs: number };
 
-  /** What runs this boot of the sandbox: replaced when it boots again after a filesystem-only pause. */
-  private machine: { readonly dirs: SandboxDirs; readonly init: SandboxInit; readonly cgroups: SandboxCgroups; readonly link: SandboxLink | undefined };
+  /**
+   * What runs this boot of the sandbox: replaced when it boots again after a filesystem-only pause;
+   * none while it is paused that way (it has only its disk then).
+   */
+  private machine: SandboxMachine | undefined;
 
+  /**
+   * @param machine what it runs on; undefined for a sandbox paused without its memory, as one a server
+   * finds kept in its data folder is: it is paused, and `reboot` gives it one.
+   */
   constructor(
     settings: SandboxSettings,
     endAtMs: number,
-    dirs: SandboxDirs,
-    init: SandboxInit,
-    cgroups: SandboxCgroups,
+    machine: SandboxMachine | undefined,
     private readonly clock: Clock,
-    link?: SandboxLink,
   ) {
-    this.machine = { dirs, init, cgroups, link };
+    this.machine = machine;
+    this.current = machine === undefined ? 'paused' : 'running';
     this.id = settings.id;
     this.template = settings.template;
     this.templateId = settings.templateId;
@@ -135,42 +148,79 @@ export class LocalSandbox {
     this.trafficAccessToken = settings.trafficAccessToken;
     this.startedAtMs = settings.startedAtMs;
     this.endAtMs = endAtMs;
-    this.lastCpu = { atMs: clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
+    this.lastCpu = { atMs: clock.now(), cpuNs: machine?.cgroups.cpuUsageNs() ?? 0 };
   }
 
   get state(): SandboxState {
     return this.current;
   }
 
+  /** Its settings as given when it was created (what a kept record of it holds). */
+  get settings(): SandboxSettings {
+    return {
+      id: this.id,
+      template: this.template,
+      templateId: this.templateId,
+      clientId: this.clientId,
+      metadata: this.metadata,
+      envVars: this.envVars,
+      allowInternetAccess: this.allowInternetAccess,
+      network: this.network,
+      egress: this.egress,
+      autoPause: this.autoPause,
+      autoPauseKeepsMemory: this.autoPauseKeepsMemory,
+      autoResume: this.autoResume,
+      publicTraffic: this.publicTraffic,
+      ...(this.maskRequestHost === undefined ? {} : { maskRequestHost: this.maskRequestHost }),
+      accessToken: this.accessToken,
+      trafficAccessToken: this.trafficAccessToken,
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  private get booted(): SandboxMachine {
+    if (this.machine === undefined) throw new Error(`sandbox ${this.id} is paused without its memory: it has no processes until a connect boots it again`);
+    return this.machine;
+  }
+
+  /** Whether its current boot runs on `init` (false with no boot). */
+  bootedOn(init: SandboxInit): boolean {
+    return this.machine?.init === init;
+  }
+
   get dirs(): SandboxDirs {
-    return this.machine.dirs;
+    return this.booted.dirs;
   }
 
   get init(): SandboxInit {
-    return this.machine.init;
+    return this.booted.init;
   }
 
   get cgroups(): SandboxCgroups {
-    return this.machine.cgroups;
+    return this.booted.cgroups;
   }
 
-  /** The host side of its routed network (veth pair, firewall); undefined on another network. */
+  /** The host side of its routed network (veth pair, firewall); undefined on another network, or with no boot. */
   get link(): SandboxLink | undefined {
-    return this.machine.link;
+    return this.machine?.link;
   }
 
   /**
    * Ends this boot, for a filesystem-only pause: what waits on the sandbox's death (requests in flight,
-   * services' per-sandbox state) is told now, as its processes are about to go.
+   * services' per-sandbox state) is told now, as its processes are about to go. Returns what it ran on,
+   * for the caller to remove.
    */
-  endBoot(): void {
+  endBoot(): SandboxMachine {
+    const machine = this.booted;
     this.notifyEnded();
+    this.machine = undefined;
+    return machine;
   }
 
-  /** Boots it again on a new init (after a filesystem-only pause), whose disk began as the old one's. */
-  reboot(dirs: SandboxDirs, init: SandboxInit, cgroups: SandboxCgroups, link: SandboxLink | undefined): void {
-    this.machine = { dirs, init, cgroups, link };
-    this.lastCpu = { atMs: this.clock.now(), cpuNs: cgroups.cpuUsageNs() ?? 0 };
+  /** Boots it again on a new machine (after a filesystem-only pause), whose disk began as the old one's. */
+  reboot(machine: SandboxMachine): void {
+    this.machine = machine;
+    this.lastCpu = { atMs: this.clock.now(), cpuNs: machine.cgroups.cpuUsageNs() ?? 0 };
   }
 
   /** Moves the state machine. @throws when the event is not allowed now. */

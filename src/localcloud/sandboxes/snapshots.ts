@@ -52,7 +52,32 @@ export interface SnapshotFolders {
 }
 
 const RECORD_VERSION = 1;
-/** What a record holds of a snapshot's template: all but its files, which are in the image already. */
+/** What a kept record holds of a template: all but its files, which are in the kept image already. */
+export const templateRecordSchema = z.object({
+  name: z.string(),
+  envs: z.record(z.string(), z.string()),
+  cpuCount: z.number(),
+  requestedCpuCount: z.number(),
+  memoryMB: z.number(),
+  diskMB: z.number(),
+  maxProcesses: z.number(),
+  maxOpenFiles: z.number(),
+  startCommand: z.string().optional(),
+  memoryBytes: z.number(),
+  diskBytes: z.number(),
+});
+
+/** A template's kept record (see {@link templateRecordSchema}). */
+export function templateRecordOf(template: Template): z.infer<typeof templateRecordSchema> {
+  const { files: _inImage, ...kept } = template;
+  return kept;
+}
+
+/** The template a kept record describes: its files are in the image. */
+export function templateOfRecord(record: z.infer<typeof templateRecordSchema>): Template {
+  return Object.freeze({ ...record, files: {} });
+}
+
 const recordSchema = z.object({
   version: z.literal(RECORD_VERSION),
   id: z.string().regex(/^snap_[A-Za-z0-9]+$/),
@@ -60,24 +85,11 @@ const recordSchema = z.object({
   sandboxId: z.string(),
   templateId: z.string(),
   createdAtMs: z.number(),
-  template: z.object({
-    name: z.string(),
-    envs: z.record(z.string(), z.string()),
-    cpuCount: z.number(),
-    requestedCpuCount: z.number(),
-    memoryMB: z.number(),
-    diskMB: z.number(),
-    maxProcesses: z.number(),
-    maxOpenFiles: z.number(),
-    startCommand: z.string().optional(),
-    memoryBytes: z.number(),
-    diskBytes: z.number(),
-  }),
+  template: templateRecordSchema,
 });
 
 function recordOf(snapshot: Snapshot): z.infer<typeof recordSchema> {
-  const { files: _inImage, ...template } = snapshot.template;
-  return { version: RECORD_VERSION, id: snapshot.id, names: [...snapshot.names], sandboxId: snapshot.sandboxId, templateId: snapshot.templateId, createdAtMs: snapshot.createdAtMs, template };
+  return { version: RECORD_VERSION, id: snapshot.id, names: [...snapshot.names], sandboxId: snapshot.sandboxId, templateId: snapshot.templateId, createdAtMs: snapshot.createdAtMs, template: templateRecordOf(snapshot.template) };
 }
 
 /** The snapshots of one local cloud: the listed ones in a folder that may outlive it, the rest in its own. */
@@ -100,7 +112,7 @@ export class SnapshotStore {
         const image = join(folders.kept, `${record.id}.img`);
         // A record whose image never arrived: the server writing it died in between (see take).
         if (!existsSync(image)) continue;
-        this.snapshots.set(record.id, { ...record, template: Object.freeze({ ...record.template, files: {} }), image, listed: true });
+        this.snapshots.set(record.id, { ...record, template: templateOfRecord(record.template), image, listed: true });
       } catch (error) {
         logger.warn({ path, error: (error as Error).message }, 'a kept snapshot record could not be read; it is not listed (remove it, with its .img, if it is not wanted)');
       }
