@@ -1,5 +1,6 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
+import { type SecureContextOptions, createSecureContext } from 'node:tls';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,6 +119,7 @@ interface CompiledOptions {
   readonly sandboxNetwork: SandboxNetwork;
   readonly domain: string | null;
   readonly tlsPort: number | undefined;
+  readonly tls: SecureContextOptions | undefined;
 }
 
 function compileOptions(options: LocalCloudOptions): CompiledOptions {
@@ -140,7 +142,19 @@ function compileOptions(options: LocalCloudOptions): CompiledOptions {
     sandboxNetwork: sandboxNetworkOf(options.sandboxNetwork),
     domain: domainOf(options.domain),
     tlsPort: options.tls === undefined ? undefined : integer('tls.port', options.tls.port ?? 0, 0, 65_535),
+    tls: options.tls === undefined ? undefined : secureContextOf(options.tls),
   };
+}
+
+/** The TLS listener's certificate and key, checked before anything starts. @throws InvalidInputError naming `tls` and what is wrong. */
+function secureContextOf(tls: NonNullable<LocalCloudOptions['tls']>): SecureContextOptions {
+  const context = { cert: tls.cert, key: tls.key };
+  try {
+    createSecureContext(context);
+  } catch (error) {
+    throw new InvalidInputError('tls', `the certificate and key could not be used (${errorMessage(error)}): give a PEM certificate for *.<domain> and its PEM private key`, { cause: error });
+  }
+  return context;
 }
 
 /** A DNS name of two labels or more (`sandbox.test`), lower case, as the host part of E2B's sandbox names. */
@@ -359,7 +373,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   };
   const server: Server = createServer(handleRequest);
   // The same, over HTTPS: what E2B's own names (`https://<port>-<sandboxId>.<domain>`) are served on.
-  const tlsServer: TlsServer | undefined = options.tls === undefined ? undefined : createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handleRequest);
+  const tlsServer: TlsServer | undefined = config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
   const app = Fastify({
     serverFactory: (handler) => {
       fastifyHandler = handler;

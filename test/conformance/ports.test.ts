@@ -239,8 +239,9 @@ describeLocal("a sandbox's ports under the local cloud's own domain, over HTTPS 
     }
   }, 60_000);
 
-  it('refuses a domain that is not a DNS name, and a TLS port it cannot take, naming the option', async () => {
+  it('refuses a domain that is not a DNS name, a certificate it cannot use and a TLS port it cannot take, naming the option', async () => {
     await expect(startLocalCloud({ logger: silentLogger, domain: 'Not A Domain' })).rejects.toThrow(/domain: must be a DNS name/);
+    await expect(startLocalCloud({ logger: silentLogger, tls: { cert: certificates!.cert, key: 'not a key' } })).rejects.toThrow(/^tls: the certificate and key could not be used \(.*\): give a PEM certificate/);
     await expect(startLocalCloud({ logger: silentLogger, metricsIntervalMs: 0, warmPoolSize: 0, tls: { port: named!.tlsPort!, cert: certificates!.cert, key: certificates!.key } })).rejects.toThrow(/tls\.port: could not listen on/);
   });
 });
