@@ -23,7 +23,7 @@ import { type OrderAnswer, type OrdersRequest, TradingSession, type TradingSessi
 import { type Fill, RejectReason } from '../venue/index.js';
 import { AbsenceTracker, type AgentAbsence } from './absences.js';
 import { AgentFleet, type SwarmEvent, SwarmRunError } from './fleet.js';
-import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type DeploymentState, EVENTS_KEPT, type JournalReplay, type JournaledOrder, type JournaledSubmission, REPLAY_CONTEXT_STEPS, type VenueSnapshot } from './journal.js';
+import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type DeploymentState, ABSENCES_KEPT, EVENTS_KEPT, type JournalReplay, type JournaledOrder, type JournaledSubmission, REPLAY_CONTEXT_STEPS, type VenueSnapshot } from './journal.js';
 import { StepHistory } from './history.js';
 import { publishControlBeat } from './hold.js';
 
@@ -338,6 +338,7 @@ export class Deployment {
     // Snapshots stored before events were counted hold every one.
     deployment.#eventsTotal = snapshot.eventsTotal ?? snapshot.events.length;
     deployment.#restoredAbsences = [...snapshot.absences];
+    deployment.#restoredAbsencesTotal = snapshot.absencesTotal ?? snapshot.absences.length;
     deployment.#restoredAgents = snapshot.agents.map((agent) => ({ ...agent }));
     return deployment;
   }
@@ -392,6 +393,7 @@ export class Deployment {
     }
     // Absences follow from who took part in each step, now known again; the run goes on from here.
     this.#restoredAbsences = [];
+    this.#restoredAbsencesTotal = 0;
     this.#state = 'pending';
     this.#halted = null;
     this.#stopRequested = false;
@@ -417,6 +419,8 @@ export class Deployment {
   }
 
   #restoredAbsences: AgentAbsence[] = [];
+  /** How many absences the snapshot restored from counted (it carries only the latest of them). */
+  #restoredAbsencesTotal = 0;
   #restoredAgents: DeploymentSnapshot['agents'] | undefined;
 
   get state(): DeploymentState {
@@ -547,6 +551,7 @@ export class Deployment {
 
   /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
   toJSON(): DeploymentSnapshot {
+    const absences = this.#absences();
     return {
       version: SNAPSHOT_VERSION,
       swarmId: this.swarmId,
@@ -557,7 +562,8 @@ export class Deployment {
       stopRequested: this.#stopRequested,
       events: [...this.#events],
       eventsTotal: this.#eventsTotal,
-      absences: this.#absences(),
+      absences: absences.slice(-ABSENCES_KEPT),
+      absencesTotal: absences.length - this.#restoredAbsences.length + this.#restoredAbsencesTotal,
       agents: this.agents(),
     };
   }

@@ -8,7 +8,7 @@ import { ManualClock, silentLogger } from '../core/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment } from './deployment.js';
 import { InProcessLauncher } from './inprocess.testkit.js';
-import { type ClosedStep, type DeploymentJournal, EVENTS_KEPT, type JournalReplay, type StoredStep } from './journal.js';
+import { ABSENCES_KEPT, type ClosedStep, type DeploymentJournal, EVENTS_KEPT, type JournalReplay, type StoredStep } from './journal.js';
 import type { AgentLauncher } from './launcher.js';
 import type { SwarmReport } from './report.js';
 import { type SwarmSpec, parseSwarmSpec } from './spec.js';
@@ -522,5 +522,14 @@ describe('a deployment that emits an event at every step', () => {
     // A snapshot stored before events were counted holds all of them.
     const { eventsTotal: _, ...before } = journal.steps[9]?.snapshot as ClosedStep['snapshot'];
     expect(Deployment.restore(before, options).toJSON().eventsTotal).toBe(9);
+
+    // Absences are bounded the same way: a snapshot holding more (from before they were) is written back with the latest and their count.
+    const absences = Array.from({ length: ABSENCES_KEPT + 200 }, (_, i) => ({ agent: 'a', label: 'agent a', fromStep: 2 * i, toStep: 2 * i, steps: 1, how: 'decided without its signals' }));
+    const { absencesTotal: _uncounted, ...older } = before as ClosedStep['snapshot'];
+    const absent = { ...older, absences };
+    const rewritten = Deployment.restore(absent, options).toJSON();
+    expect(rewritten.absences).toEqual(absences.slice(-ABSENCES_KEPT));
+    expect(rewritten.absencesTotal).toBe(ABSENCES_KEPT + 200);
+    expect(Deployment.restore(rewritten, options).toJSON()).toMatchObject({ absences: absences.slice(-ABSENCES_KEPT), absencesTotal: ABSENCES_KEPT + 200 });
   });
 });

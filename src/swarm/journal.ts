@@ -35,8 +35,10 @@ export interface DeploymentSnapshot {
   readonly events: readonly SwarmEvent[];
   /** How many events there were in all (absent in snapshots made before they were counted: as many as `events`). */
   readonly eventsTotal?: number;
-  /** Steps decided without an agent, so far. */
+  /** Steps decided without an agent: the latest {@link ABSENCES_KEPT} stretches. */
   readonly absences: readonly AgentAbsence[];
+  /** How many stretches there were in all (absent in snapshots made before they were counted: as many as `absences`). */
+  readonly absencesTotal?: number;
   /**
    * Each agent: `epoch` is its process's (absent in snapshots made before fencing); `health` its
    * latest health check (absent before the first, or with checks off).
@@ -179,3 +181,11 @@ export const REPLAY_CONTEXT_STEPS = 100;
  * stores them all (`tradeswarm logs <name>`).
  */
 export const EVENTS_KEPT = 200;
+
+/**
+ * The latest stretches of steps decided without an agent that the snapshot written with every closed
+ * step carries, with their count (`absencesTotal`): an agent that drops out and comes back all day long
+ * (a flaky network, in realtime pacing) would otherwise grow that write with every stretch. The report
+ * lists them all; a restart rebuilds them all from the venue snapshot and the steps after it.
+ */
+export const ABSENCES_KEPT = 100;
