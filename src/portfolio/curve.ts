@@ -1,4 +1,4 @@
-import { type JsonObject, type SnapshotReader, toJsonNumbers } from '../core/index.js';
+import { type JsonObject, type JsonValue, type SnapshotReader, toJsonNumbers } from '../core/index.js';
 
 /** One point of the equity curve, recorded by `Portfolio.markToMarket`. */
 export interface EquityPoint {
@@ -31,6 +31,19 @@ const SEGMENT_START = 0;
 const SEGMENT_CASH = 1;
 const SEGMENT_REALISED = 2;
 const SEGMENT_OPEN = 3;
+
+/**
+ * How many numbers of a saved curve's `points` and `segments` (see {@link EquityRecorder.saveState}),
+ * from the first, are saved as they will stay: every point but the last (a mark at its time replaces
+ * it), and the segments that start before the last point (the one starting there is rewritten with it).
+ * What a snapshot split into history and live state (src/trading/history.ts) may store once and never again.
+ */
+export function settledCurve(points: readonly JsonValue[], segments: readonly JsonValue[]): { readonly points: number; readonly segments: number } {
+  const last = points.length / FIELDS - 1;
+  let settledSegments = segments.length;
+  while (settledSegments > 0 && (segments[settledSegments - SEGMENT_FIELDS + SEGMENT_START] as number) >= last) settledSegments -= SEGMENT_FIELDS;
+  return { points: Math.max(0, last * FIELDS), segments: settledSegments };
+}
 
 /**
  * Equity points read one field at a time: what `performanceStats` needs, whether the points are

@@ -9,7 +9,7 @@ export {
   type Trade,
   type MarkPrices,
 } from './portfolio.js';
-export { type EquityPoint, type EquitySeries, type EquityValues } from './curve.js';
+export { type EquityPoint, type EquitySeries, type EquityValues, settledCurve } from './curve.js';
 export { fixedQuantity, fractionOfEquity, type Sizer, type FractionOfEquityOptions } from './sizing.js';
 export { performanceStats, RatioConvention, type PerformanceStats, type PerformanceStatsOptions } from './stats.js';
 export { EndOfDataRule, settleEndOfData, type EndOfDataSettlement, type SettleEndOfDataOptions } from './liquidation.js';

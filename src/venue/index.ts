@@ -20,5 +20,5 @@ export {
   FillAt,
 } from './types.js';
 export { applySlippage, compileFees, compileSlippage, feeForFill, type FeeSoFar } from './models.js';
-export { PaperVenue, compilePaperVenueOptions } from './venue.js';
+export { PaperVenue, compilePaperVenueOptions, settledOrders } from './venue.js';
 export { clientOrderId, type ClientOrderIdParts } from './ids.js';

@@ -728,6 +728,34 @@ function exitsProblem(exits: unknown): string | undefined {
 /** The statuses an order record can have. */
 const RECORD_STATUSES: ReadonlyArray<OrderRecord['status']> = ['accepted', 'partially-filled', 'filled', 'rejected', 'cancelled'];
 
+/** The statuses after which an order record never changes again (but for its bracket: see {@link settledOrders}). */
+const FINAL_STATUSES: ReadonlySet<JsonValue> = new Set<JsonValue>(['filled', 'rejected', 'cancelled']);
+
+/**
+ * How many of the orders a venue's saved state lists (`saveState().orders`, in submission order),
+ * from the first, are saved as they will stay whatever the venue does next: each is filled, cancelled
+ * or rejected and, when it is a bracket's entry, its bracket is done and every exit is too (an open
+ * exit's evaluation still moves the entry's `evaluatedAtMs`, a cancel its `done`). An order that can
+ * change ends the run, whatever follows it: what a snapshot split into history and live state
+ * (src/trading/history.ts) may store once and never again.
+ */
+export function settledOrders(orders: readonly JsonValue[]): number {
+  let statuses: Map<JsonValue, JsonValue> | undefined;
+  const statusOf = (id: string): JsonValue | undefined => {
+    statuses ??= new Map(orders.map((order) => [((order as JsonObject).request as JsonObject).clientOrderId as JsonValue, (order as JsonObject).status as JsonValue]));
+    return statuses.get(id);
+  };
+  const settled = orders.findIndex((value) => {
+    const order = value as JsonObject;
+    if (!FINAL_STATUSES.has(order.status as JsonValue)) return true;
+    const bracket = order.bracket as JsonObject | undefined;
+    if (bracket === undefined) return false;
+    const id = (order.request as JsonObject).clientOrderId as string;
+    return bracket.done !== true || !(bracket.exits as readonly JsonValue[]).every((kind) => FINAL_STATUSES.has(statusOf(`${id}:${kind as string}`) ?? null));
+  });
+  return settled === -1 ? orders.length : settled;
+}
+
 /** The numeric fields of an order request. */
 const REQUEST_NUMBERS: ReadonlySet<string> = new Set(['quantity', 'limitPrice', 'stopPrice']);
 
