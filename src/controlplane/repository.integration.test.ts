@@ -4,6 +4,7 @@ import { ManualClock, randomId } from '../core/index.js';
 import { LeaderElection, isLeaseLostError } from '../health/index.js';
 import { type Store, openStore } from '../store/index.js';
 import type { ClosedStep, DeploymentSnapshot, VenueSnapshot } from '../swarm/index.js';
+import { TradingSession } from '../trading/index.js';
 import { DeploymentNameTakenError } from './errors.js';
 import { ControlPlaneRepository } from './repository.js';
 
@@ -341,6 +342,145 @@ function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; r
     expect((await restarted.find('d2'))?.state).toBe('failed');
   });
 }
+
+/**
+ * A venue snapshot of a real trading session of two symbols after `steps` more steps: a market order
+ * every 5 steps, and now and then a limit order far under the price that rests across snapshots.
+ */
+function venueSnapshots(): (steps: number) => VenueSnapshot {
+  const session = new TradingSession({ swarm: 'venue', symbols: ['AAA', 'BBB'] });
+  let index = 0;
+  return (steps) => {
+    for (const end = index + steps; index < end; index++) {
+      const timeMs = Date.UTC(2016, 0, 1) + index * 60_000;
+      const bars = ['AAA', 'BBB'].map((symbol, k) => {
+        const close = 100 + 10 * Math.sin(index / (50 + k * 7)) + k;
+        return { symbol, timeMs, open: close - 0.2, high: close + 0.5, low: close - 0.5, close, volume: 10_000 };
+      });
+      session.open(bars);
+      const symbol = index % 20 < 10 ? 'AAA' : 'BBB';
+      if (index % 10 === 0) session.submit([{ strategy: 'venue', symbol, side: 'buy', quantity: 10, type: 'market', intent: 'enter-long' }], index, bars);
+      if (index % 10 === 5) session.submit([{ strategy: 'venue', symbol, side: 'sell', quantity: 10, type: 'market', intent: 'exit-long' }], index, bars);
+      if (index % 150 === 7) session.submit([{ strategy: 'dip', symbol, side: 'buy', quantity: 1, type: 'limit', limitPrice: 91, intent: 'enter-long' }], index, bars);
+      session.close(bars);
+    }
+    return JSON.parse(JSON.stringify({ closedSteps: index, session: session.snapshot(), absences: { open: [], closed: [], last: index - 1 }, ledger: { decided: index, duplicates: 0, compared: 0, agreed: 0 } })) as VenueSnapshot;
+  };
+}
+
+/** Venue snapshots of real sessions: stored as live state and history chunks, read back whole. */
+function venueHistoryContract(open: () => Promise<{ store: Store; dispose: () => Promise<void> }>): void {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  let now = Date.UTC(2026, 11, 1);
+  beforeEach(async () => {
+    ({ store, dispose } = await open());
+    now = Date.UTC(2026, 11, 1);
+  });
+  afterEach(async () => {
+    await dispose();
+  });
+  const count = async (table: string, id: string): Promise<number> => Number((await store.query(`SELECT count(*) AS n FROM ${table} WHERE deployment_id = $1`, [id]))[0]?.n);
+  /** The bytes of a deployment's stored venue snapshot and of its chunks (all, or the one written with it). */
+  const storedBytes = async (id: string): Promise<{ live: number; chunks: number; latest: number }> => {
+    const [row] = await store.query(
+      `SELECT length(v.snapshot::text) AS live, COALESCE(sum(length(c.chunk::text)), 0) AS chunks, COALESCE(sum(length(c.chunk::text)) FILTER (WHERE c.closed_steps = v.closed_steps), 0) AS latest
+       FROM venue_snapshots AS v LEFT JOIN venue_chunks AS c ON c.deployment_id = v.deployment_id WHERE v.deployment_id = $1 GROUP BY v.snapshot`,
+      [id],
+    );
+    return { live: Number(row?.live), chunks: Number(row?.chunks), latest: Number(row?.latest) };
+  };
+
+  it('writes with each venue snapshot only the history settled since the one before, and a restart reads it whole', async () => {
+    const repo = new ControlPlaneRepository(store, () => now);
+    await repo.create({ id: 'h1', name: 'history', env: 'dev' }, { specYaml: 'name: history', baseDir: '/' });
+    const journal = repo.journalOf('h1');
+    const venueAfter = venueSnapshots();
+    let whole = 0;
+    for (const [i, steps] of [[0, 300], [1, 300], [2, 1], [3, 400]] as const) {
+      const venue = venueAfter(steps);
+      await journal.stepClosed({ ...step(i, 'h1'), venue });
+      expect((await repo.replayOf('h1'))?.venue).toEqual(venue);
+      // Each write is its live state (an order resting keeps those after it there) and what settled since the last:
+      // about what the steps since added to the whole (jsonb's text has a few more spaces than JSON.stringify's).
+      const before = whole;
+      whole = JSON.stringify(venue).length;
+      const stored = await storedBytes('h1');
+      expect(stored.live + stored.latest).toBeLessThan(whole - before + whole / 8);
+      // No item is stored twice.
+      expect(stored.live + stored.chunks).toBeLessThan(whole * 1.25);
+    }
+    // One chunk a snapshot that settled something; the stored live session holds no settled order.
+    expect(await count('venue_chunks', 'h1')).toBe(4);
+    const [row] = await store.query("SELECT snapshot -> 'history' AS history, jsonb_array_length(snapshot -> 'session' -> 'state' -> 'venue' -> 'orders') AS orders FROM venue_snapshots WHERE deployment_id = 'h1'");
+    expect(Number(row?.orders)).toBeLessThan(30);
+    expect((row?.history as { orders: number }).orders).toBeGreaterThan(150);
+  });
+
+  it('a control plane that does not know the stored history writes it whole, one that is behind is refused and then writes it whole', async () => {
+    const first = new ControlPlaneRepository(store, () => now);
+    await first.create({ id: 'h2', name: 'history', env: 'dev' }, { specYaml: 'name: history', baseDir: '/' });
+    const venueAfter = venueSnapshots();
+    await first.journalOf('h2').stepClosed({ ...step(0, 'h2'), venue: venueAfter(200) });
+    await first.journalOf('h2').stepClosed({ ...step(1, 'h2'), venue: venueAfter(200) });
+    // Another server took over: it never read the deployment, and writes its next snapshot from no history.
+    const second = new ControlPlaneRepository(store, () => now);
+    let venue = venueAfter(200);
+    await second.journalOf('h2').stepClosed({ ...step(2, 'h2'), venue });
+    expect(await count('venue_chunks', 'h2')).toBe(1);
+    expect((await first.replayOf('h2'))?.venue).toEqual(venue);
+    // The first, back on it without reading it again, still counts on what it wrote: refused, nothing written, then whole.
+    venue = venueAfter(200);
+    await second.journalOf('h2').stepClosed({ ...step(3, 'h2'), venue });
+    venue = venueAfter(200);
+    await expect(first.journalOf('h2').stepClosed({ ...step(4, 'h2'), venue })).rejects.toThrow(/follows history chunks other than those stored/);
+    const third = new ControlPlaneRepository(store, () => now);
+    expect((await third.replayOf('h2'))?.snapshot.closedSteps).toBe(4);
+    await expect(first.journalOf('h2').stepClosed({ ...step(4, 'h2'), venue })).resolves.toBeUndefined();
+    expect((await third.replayOf('h2'))?.venue).toEqual(venue);
+    expect(await count('venue_chunks', 'h2')).toBe(1);
+  });
+
+  it('restores a whole venue snapshot stored before chunks, and a deployment deleted takes its chunks along', async () => {
+    const repo = new ControlPlaneRepository(store, () => now);
+    await repo.create({ id: 'h3', name: 'history', env: 'dev' }, { specYaml: 'name: history', baseDir: '/' });
+    await repo.journalOf('h3').stepClosed(step(0, 'h3'));
+    const venueAfter = venueSnapshots();
+    const whole = venueAfter(300);
+    await store.query('INSERT INTO venue_snapshots (deployment_id, closed_steps, snapshot, created_at_ms) VALUES ($1, $2, $3::jsonb, 0)', ['h3', whole.closedSteps, JSON.stringify(whole)]);
+    const restarted = new ControlPlaneRepository(store, () => now);
+    expect((await restarted.replayOf('h3'))?.venue).toEqual(whole);
+    const venue = venueAfter(300);
+    await restarted.journalOf('h3').stepClosed({ ...step(1, 'h3'), venue });
+    expect((await restarted.replayOf('h3'))?.venue).toEqual(venue);
+    expect(await count('venue_chunks', 'h3')).toBe(1);
+    await restarted.setState('h3', { state: 'stopped', desired: 'stopped' });
+    now += 2 * DAY;
+    expect((await restarted.prune({ dev: DAY, staging: DAY, prod: DAY }, now)).deployments).toBe(1);
+    expect(await count('venue_chunks', 'h3')).toBe(0);
+  });
+}
+
+describe('venue snapshots in history chunks, on PGlite', () => {
+  venueHistoryContract(async () => {
+    const store = await openStore({ dataDir: 'memory' });
+    return { store, dispose: () => store.close() };
+  });
+});
+
+describeServerBacked(POSTGRES, 'venue snapshots in history chunks, on PostgreSQL', () => {
+  venueHistoryContract(async () => {
+    const schema = `repo_test_${randomId(10).toLowerCase()}`;
+    const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 4 });
+    return {
+      store,
+      dispose: async () => {
+        await store.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await store.close();
+      },
+    };
+  });
+});
 
 describe('the control plane repository with its cache, on PGlite', () => {
   cachedRepositoryContract(async () => {

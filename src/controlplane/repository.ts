@@ -2,6 +2,7 @@ import type { Resume } from '../agent/index.js';
 import type { WriteFence } from '../health/index.js';
 import { type Store, type Queryable, isDuplicateError } from '../store/index.js';
 import { type ClosedStep, type DeploymentJournal, type DeploymentSnapshot, type JournalReplay, type JournaledStep, REPLAY_CONTEXT_STEPS, type StoredStep, type SwarmEvent, type SwarmReport, type VenueSnapshot } from '../swarm/index.js';
+import { NO_SESSION_HISTORY, type SessionHistoryChunk, type SessionHistoryMark, joinSessionSnapshot, splitSessionSnapshot } from '../trading/index.js';
 import { DeploymentNameTakenError } from './errors.js';
 import { type CachedRow, EventTails, type PositionRecord, RecordCache } from './recordcache.js';
 
@@ -130,6 +131,18 @@ function cachedRowOf(row: Row): CachedRow<DeploymentRecord> {
 /** How many of each deployment's latest events a repository with a cache keeps (what `status` shows). */
 const EVENTS_KEPT = 20;
 
+/**
+ * A venue snapshot as `venue_snapshots` holds it (migration 008): its session's live state, and what
+ * of its history the deployment's `venue_chunks` hold (src/trading/history.ts).
+ */
+type StoredVenueSnapshot = VenueSnapshot & { readonly history: SessionHistoryMark };
+
+/** A venue snapshot to store, and the history chunk written with it (`undefined`: nothing settled since the last). */
+interface SplitVenue {
+  readonly stored: StoredVenueSnapshot;
+  readonly chunk: SessionHistoryChunk | undefined;
+}
+
 /** Options of {@link ControlPlaneRepository}. */
 export interface ControlPlaneRepositoryOptions {
   /**
@@ -153,6 +166,12 @@ export class ControlPlaneRepository {
   readonly #watchers = new Set<(change: StoreChange) => void>();
   #cache: RecordCache<DeploymentRecord> | undefined;
   #events: EventTails<EventRecord> | undefined;
+  /**
+   * What the stored history chunks of each deployment's venue snapshots hold, as this repository last
+   * wrote or read them: its next venue snapshot writes only what settled since. Unknown (a deployment
+   * this server has not resumed, or a write that failed): the next one writes its history whole.
+   */
+  readonly #venueHistory = new Map<string, SessionHistoryMark>();
 
   /** Calls `watcher` with every change once it is stored; returns what stops it. */
   watch(watcher: (change: StoreChange) => void): () => void {
@@ -371,7 +390,9 @@ export class ControlPlaneRepository {
     return {
       stepClosed: async (step) => {
         // One statement: a transaction only for the fence's check before it.
-        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step), false, step.fills.length > 0 ? step.account.positions : undefined);
+        const venue = step.venue === undefined ? undefined : this.#splitVenue(id, step.venue);
+        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step, venue), false, step.fills.length > 0 ? step.account.positions : undefined);
+        if (venue !== undefined) this.#venueHistory.set(id, venue.stored.history);
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
       drained: (checkpoints) => this.#write((tx) => this.#writeCheckpoints(tx, id, checkpoints), true),
@@ -392,13 +413,14 @@ export class ControlPlaneRepository {
   }
 
   /**
-   * Writes a closed step by one call of `tradeswarm_close_step` (migration 007): one round trip,
-   * atomic by itself, its statements planned once per session. Lists go as JSON arrays.
+   * Writes a closed step by one call of `tradeswarm_close_step` (migration 008): one round trip,
+   * atomic by itself, its statements planned once per session. Lists go as JSON arrays; the venue
+   * snapshot, when the step has one, as `venue` split it.
    * @returns the deployment's row as the step left it.
    */
-  async #writeStep(tx: Queryable, id: string, step: ClosedStep): Promise<Row | undefined> {
+  async #writeStep(tx: Queryable, id: string, step: ClosedStep, venue: SplitVenue | undefined): Promise<Row | undefined> {
     const [row] = await tx.query(
-      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb, $17::jsonb)`,
+      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb, $17::jsonb, $18::jsonb)`,
       [
         id,
         step.index,
@@ -416,10 +438,23 @@ export class ControlPlaneRepository {
         step.account.cash,
         JSON.stringify(step.checkpoints.map(({ agentId, resume }) => ({ agentId, replayFrom: resume.replayFrom, state: resume.state }))),
         JSON.stringify(step.snapshot),
-        step.venue === undefined ? null : JSON.stringify(step.venue),
+        venue === undefined ? null : JSON.stringify(venue.stored),
+        venue?.chunk === undefined ? null : JSON.stringify(venue.chunk),
       ],
     );
     return row;
+  }
+
+  /**
+   * A venue snapshot as stored (its session's live state, with what its history chunks hold) and the
+   * chunk written with it: what settled since the last one this repository wrote or read, else the
+   * whole history (which replaces the stored chunks). Forgets the deployment's mark until the write
+   * succeeds: after a failure, whose outcome may be unknown, the retry writes the history whole.
+   */
+  #splitVenue(id: string, venue: VenueSnapshot): SplitVenue {
+    const split = splitSessionSnapshot(venue.session, this.#venueHistory.get(id) ?? NO_SESSION_HISTORY);
+    this.#venueHistory.delete(id);
+    return { stored: { ...venue, session: split.live, history: split.held }, chunk: split.chunk };
   }
 
   async #writeCheckpoints(tx: Queryable, id: string, checkpoints: ClosedStep['checkpoints'], step?: number): Promise<void> {
@@ -440,7 +475,7 @@ export class ControlPlaneRepository {
   async replayOf(id: string): Promise<JournalReplay | null> {
     const [row] = await this.#store.query('SELECT d.snapshot, v.snapshot AS venue FROM deployments AS d LEFT JOIN venue_snapshots AS v ON v.deployment_id = d.id WHERE d.id = $1', [id]);
     if (row === undefined || row.snapshot === null) return null;
-    const venue = (row.venue ?? undefined) as VenueSnapshot | undefined;
+    const venue = row.venue === null || row.venue === undefined ? undefined : await this.#joinVenue(id, row.venue as StoredVenueSnapshot);
     const from = venue === undefined ? 0 : Math.max(0, venue.closedSteps - REPLAY_CONTEXT_STEPS);
     const rows = await this.#store.query('SELECT idx, time_ms, bars, participants, submissions, signals, opened FROM steps WHERE deployment_id = $1 AND idx >= $2 ORDER BY idx', [id, from]);
     let steps = rows.map(
@@ -467,6 +502,22 @@ export class ControlPlaneRepository {
       checkpoints: new Map(checkpoints.map((checkpoint): [string, Resume] => [str(checkpoint.agent_id), { replayFrom: num(checkpoint.replay_from), state: str(checkpoint.state) }])),
       ...(venue === undefined ? {} : { venue }),
     };
+  }
+
+  /**
+   * A stored venue snapshot made whole again: its live session joined with its history chunks, in
+   * order; one stored whole (before migration 008) as it is. Remembers what the chunks hold.
+   */
+  async #joinVenue(id: string, stored: StoredVenueSnapshot | VenueSnapshot): Promise<VenueSnapshot> {
+    if (!('history' in stored)) {
+      this.#venueHistory.delete(id);
+      return stored;
+    }
+    const { history, ...venue } = stored;
+    const chunks = (await this.#store.query('SELECT chunk FROM venue_chunks WHERE deployment_id = $1 ORDER BY closed_steps', [id])).map((chunk) => chunk.chunk as SessionHistoryChunk);
+    const session = joinSessionSnapshot(venue.session, chunks, history);
+    this.#venueHistory.set(id, history);
+    return { ...venue, session };
   }
 
   /**
@@ -573,6 +624,7 @@ export class ControlPlaneRepository {
       throw error;
     });
     this.#cache?.remove(pruned.deployments);
+    for (const id of pruned.deployments) this.#venueHistory.delete(id);
     // Old events of running deployments went too.
     this.#events?.clear();
     return { deployments: pruned.deployments.length, rows: pruned.rows };

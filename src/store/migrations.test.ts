@@ -30,6 +30,7 @@ describe('loadMigrations', () => {
       [5, 'deployment_replicas', '005_deployment_replicas.sql'],
       [6, 'step_account', '006_step_account.sql'],
       [7, 'close_step_function', '007_close_step_function.sql'],
+      [8, 'venue_history_chunks', '008_venue_history_chunks.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });
