@@ -7,11 +7,13 @@
 // - closed step: what the control plane really writes for a step with one order and its fill, through
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
 //   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
-//   function, migration 007); and the same with 10 orders and their fills per step (ten agents'), per order;
+//   function, migration 008); and the same with 10 orders and their fills per step (ten agents'), per order;
 // - round trip: SELECT 1, a call with no work: how much of the bare loop's time per insert is the call itself;
 // - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
 //   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
-//   before it, with the trading session taken up from the snapshot.
+//   before it, with the trading session taken up from the snapshot; the snapshot stored whole (before
+//   migration 008) and as live part and history chunks (as stored now);
+// - bytes written with a venue snapshot of a deployment 20,000 steps old: whole against chunked.
 // The two alternate for ROUNDS rounds after an untimed warm-up; medians are reported. The issue's target:
 // the outbox within 2x of the bare loop's time per order. Meanwhile a 1 ms interval timer measures the
 // gaps between its ticks: how long anything else in the process (an API request) waits behind the
@@ -24,8 +26,9 @@ import { join } from 'node:path';
 import { randomId } from '../src/core/index.js';
 import { ControlPlaneRepository } from '../src/controlplane/index.js';
 import type { ClosedStep, DeploymentJournal, VenueSnapshot } from '../src/swarm/index.js';
-import { TradingSession, type TradingSessionOptions, type TradingSessionSnapshot } from '../src/trading/index.js';
+import { NO_SESSION_HISTORY, type SessionHistoryChunk, TradingSession, type TradingSessionOptions, type TradingSessionSnapshot, splitSessionSnapshot } from '../src/trading/index.js';
 import { type Queryable, type Store, isStoreError, openStore } from '../src/store/index.js';
+import { AGED_SYMBOLS, stepAgedSession } from '../test/fixtures/sessions.js';
 import { type BenchRow, report } from './lib/report.js';
 import { type LatencySummary, summarize } from './lib/stats.js';
 
@@ -130,26 +133,59 @@ function closedStep(swarmId: string, index: number, orders = 1): ClosedStep {
 /** Steps of the deployment whose restart read is measured (its age), and how many of them a venue snapshot leaves to read. */
 const AGED_STEPS = quick ? 5_000 : 20_000;
 
+/** Closed steps between two venue snapshots of a deployment (its `venueSnapshotEverySteps` by default). */
+const VENUE_SNAPSHOT_EVERY = 1_000;
+
 /**
  * A trading session's snapshot after `steps` steps of two symbols with a market entry every 10 steps
- * and its exit 5 later: what a deployment of that age stores as its venue snapshot.
+ * and its exit 5 later: what a deployment of that age stores as its venue snapshot; and those it
+ * stored before it, every {@link VENUE_SNAPSHOT_EVERY} steps (the last of them is `snapshot`).
  */
-function agedSession(steps: number): { snapshot: TradingSessionSnapshot; options: TradingSessionOptions } {
-  const options: TradingSessionOptions = { swarm: 'bench', symbols: ['AAA', 'BBB'] };
+function agedSession(steps: number): { snapshot: TradingSessionSnapshot; snapshots: TradingSessionSnapshot[]; options: TradingSessionOptions } {
+  const options: TradingSessionOptions = { swarm: 'bench', symbols: [...AGED_SYMBOLS] };
   const session = new TradingSession(options);
-  for (let index = 0; index < steps; index++) {
-    const timeMs = 1_700_000_000_000 + index * 60_000;
-    const bars = ['AAA', 'BBB'].map((symbol, k) => {
-      const close = 100 + 10 * Math.sin(index / (50 + k * 7)) + k;
-      return { symbol, timeMs, open: close - 0.2, high: close + 0.5, low: close - 0.5, close, volume: 10_000 };
-    });
-    session.open(bars);
-    const symbol = index % 20 < 10 ? 'AAA' : 'BBB';
-    if (index % 10 === 0) session.submit([{ strategy: 'bench', symbol, side: 'buy', quantity: 10, type: 'market', intent: 'enter-long' }], index, bars);
-    if (index % 10 === 5) session.submit([{ strategy: 'bench', symbol, side: 'sell', quantity: 10, type: 'market', intent: 'exit-long' }], index, bars);
-    session.close(bars);
+  const snapshots: TradingSessionSnapshot[] = [];
+  for (let from = 0; from < steps; from += VENUE_SNAPSHOT_EVERY) {
+    stepAgedSession(session, from, Math.min(VENUE_SNAPSHOT_EVERY, steps - from));
+    if (from + VENUE_SNAPSHOT_EVERY < steps) snapshots.push(session.snapshot());
   }
-  return { snapshot: session.snapshot(), options };
+  const snapshot = session.snapshot();
+  snapshots.push(snapshot);
+  return { snapshot, snapshots, options };
+}
+
+/** A venue snapshot of the aged session at its last step, as a deployment hands it to its journal. */
+function agedVenue(aged: ReturnType<typeof agedSession>): VenueSnapshot {
+  return { closedSteps: AGED_STEPS, session: aged.snapshot, absences: { open: [], closed: [], last: AGED_STEPS - 1 }, ledger: { decided: AGED_STEPS, duplicates: 0, compared: 0, agreed: 0 } };
+}
+
+/**
+ * The aged session's venue snapshots split as the control plane stores them (every
+ * {@link VENUE_SNAPSHOT_EVERY} steps, each after the one before): the last one's stored live part,
+ * and every chunk, with the closed steps each was written at.
+ */
+function agedChunks(aged: ReturnType<typeof agedSession>): { stored: Record<string, unknown>; chunks: Array<{ closedSteps: number; chunk: SessionHistoryChunk }> } {
+  let held = NO_SESSION_HISTORY;
+  const chunks: Array<{ closedSteps: number; chunk: SessionHistoryChunk }> = [];
+  let live = aged.snapshot;
+  aged.snapshots.forEach((snapshot, i) => {
+    const split = splitSessionSnapshot(snapshot, held);
+    if (split.chunk !== undefined) chunks.push({ closedSteps: (i + 1) * VENUE_SNAPSHOT_EVERY, chunk: split.chunk });
+    held = split.held;
+    live = split.live;
+  });
+  return { stored: { ...agedVenue(aged), session: live, history: held }, chunks };
+}
+
+/**
+ * Bytes a deployment {@link AGED_STEPS} steps old writes with its venue snapshot: whole (before
+ * migration 008), and split (its live part and the chunk of what settled since the one before).
+ */
+function venueSnapshotBytes(aged: ReturnType<typeof agedSession>): { whole: number; chunked: number } {
+  const { stored, chunks } = agedChunks(aged);
+  const last = chunks.at(-1);
+  const chunk = last?.closedSteps === AGED_STEPS ? Buffer.byteLength(JSON.stringify(last.chunk)) : 0;
+  return { whole: Buffer.byteLength(JSON.stringify(agedVenue(aged))), chunked: Buffer.byteLength(JSON.stringify(stored)) + chunk };
 }
 
 /** Stores `count` closed steps of `deployment` at once (the read is measured, not the writes), and the deployment's last snapshot. */
@@ -167,9 +203,11 @@ interface RestartReadResult {
   readonly name: string;
   /** replayOf of the deployment with no venue snapshot: every step. */
   readonly everyStepMs: number[];
-  /** replayOf of the same deployment with a venue snapshot at its last step, and taking the session up. */
+  /** replayOf of the same deployment with a venue snapshot at its last step stored whole (before migration 008), and taking the session up. */
   readonly fromSnapshotMs: number[];
   readonly restoreMs: number[];
+  /** The same, the venue snapshot stored as the control plane stores it now: its live part and its history chunks. */
+  readonly fromChunksMs: number[];
   readonly stepsRead: number;
   readonly snapshotBytes: number;
 }
@@ -177,37 +215,49 @@ interface RestartReadResult {
 /** A restart's read of a deployment {@link AGED_STEPS} steps old: every step, against its venue snapshot and the steps shortly before it. */
 async function measureRestartRead(name: string, store: Store, aged: ReturnType<typeof agedSession>): Promise<RestartReadResult> {
   const repository = new ControlPlaneRepository(store, () => Date.now());
-  const [plain, snapshotted] = [`aged-${randomId(8)}`, `aged-${randomId(8)}`];
-  for (const id of [plain, snapshotted]) {
+  const [plain, snapshotted, chunked] = [`aged-${randomId(8)}`, `aged-${randomId(8)}`, `aged-${randomId(8)}`];
+  for (const id of [plain, snapshotted, chunked]) {
     await insertDeployment(store, id);
     await storeAgedSteps(store, id, AGED_STEPS);
   }
-  const venue: VenueSnapshot = { closedSteps: AGED_STEPS, session: aged.snapshot, absences: { open: [], closed: [], last: AGED_STEPS - 1 }, ledger: { decided: AGED_STEPS, duplicates: 0, compared: 0, agreed: 0 } };
-  const text = JSON.stringify(venue);
-  await store.query('INSERT INTO venue_snapshots (deployment_id, closed_steps, snapshot, created_at_ms) VALUES ($1, $2, $3::jsonb, 0)', [snapshotted, AGED_STEPS, text]);
+  const text = JSON.stringify(agedVenue(aged));
+  const insertVenue = 'INSERT INTO venue_snapshots (deployment_id, closed_steps, snapshot, created_at_ms) VALUES ($1, $2, $3::jsonb, 0)';
+  await store.query(insertVenue, [snapshotted, AGED_STEPS, text]);
+  const { stored, chunks } = agedChunks(aged);
+  await store.query(insertVenue, [chunked, AGED_STEPS, JSON.stringify(stored)]);
+  for (const { closedSteps, chunk } of chunks) await store.query('INSERT INTO venue_chunks (deployment_id, closed_steps, chunk) VALUES ($1, $2, $3::jsonb)', [chunked, closedSteps, JSON.stringify(chunk)]);
   const everyStepMs: number[] = [];
   const fromSnapshotMs: number[] = [];
+  const fromChunksMs: number[] = [];
   const restoreMs: number[] = [];
   let stepsRead = 0;
-  for (let round = 0; round < ROUNDS + 1; round++) {
+  /** replayOf of `id` and the session taken up from its venue snapshot: the read's and the restore's ms. */
+  const readVenue = async (id: string): Promise<{ readonly read: number; readonly restore: number; readonly steps: number }> => {
     let started = performance.now();
-    const all = await repository.replayOf(plain);
-    const everyStep = performance.now() - started;
-    started = performance.now();
-    const recent = await repository.replayOf(snapshotted);
+    const recent = await repository.replayOf(id);
     const read = performance.now() - started;
     started = performance.now();
     TradingSession.restore(recent?.venue?.session, aged.options);
     const restore = performance.now() - started;
-    if (all?.steps.length !== AGED_STEPS || recent?.venue === undefined) throw new Error(`the aged deployments read back ${all?.steps.length} steps and ${recent?.venue === undefined ? 'no' : 'a'} venue snapshot`);
-    stepsRead = recent.steps.length;
+    if (recent?.venue === undefined) throw new Error(`the aged deployment ${id} read back no venue snapshot`);
+    return { read, restore, steps: recent.steps.length };
+  };
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    const started = performance.now();
+    const all = await repository.replayOf(plain);
+    const everyStep = performance.now() - started;
+    if (all?.steps.length !== AGED_STEPS) throw new Error(`the aged deployment read back ${all?.steps.length} steps, not ${AGED_STEPS}`);
+    const whole = await readVenue(snapshotted);
+    const split = await readVenue(chunked);
+    stepsRead = whole.steps;
     // The first round warms up.
     if (round === 0) continue;
     everyStepMs.push(everyStep);
-    fromSnapshotMs.push(read + restore);
-    restoreMs.push(restore);
+    fromSnapshotMs.push(whole.read + whole.restore);
+    restoreMs.push(whole.restore);
+    fromChunksMs.push(split.read + split.restore);
   }
-  return { name, everyStepMs, fromSnapshotMs, restoreMs, stepsRead, snapshotBytes: Buffer.byteLength(text) };
+  return { name, everyStepMs, fromSnapshotMs, restoreMs, fromChunksMs, stepsRead, snapshotBytes: Buffer.byteLength(text) };
 }
 
 function restartReadRows(result: RestartReadResult): BenchRow[] {
@@ -219,6 +269,11 @@ function restartReadRows(result: RestartReadResult): BenchRow[] {
       name: `${result.name}: restart read of the same from its venue snapshot (${(result.snapshotBytes / 1e6).toFixed(1)} MB) and ${result.stepsRead} steps, with the session taken up (${median(result.restoreMs).toFixed(0)} ms)`,
       value: { amount: fromSnapshot, unit: 'ms' },
       ratio: { to: 'every step', value: fromSnapshot / every },
+    },
+    {
+      name: `${result.name}: restart read of the same from its venue snapshot stored in history chunks (${AGED_STEPS / VENUE_SNAPSHOT_EVERY} chunks) and ${result.stepsRead} steps, with the session taken up`,
+      value: { amount: median(result.fromChunksMs), unit: 'ms' },
+      ratio: { to: 'every step', value: median(result.fromChunksMs) / every },
     },
   ];
 }
@@ -346,6 +401,15 @@ async function main(): Promise<void> {
     }
   }
 
+  const bytes = venueSnapshotBytes(aged);
+  rows.push(
+    { name: `bytes written with a venue snapshot at step ${AGED_STEPS}, whole (the session's whole history: before migration 008, the baseline)`, value: { amount: bytes.whole, unit: 'bytes' } },
+    {
+      name: `bytes written with a venue snapshot at step ${AGED_STEPS}, in history chunks (its live part and what settled in the ${VENUE_SNAPSHOT_EVERY} steps since the one before)`,
+      value: { amount: bytes.chunked, unit: 'bytes' },
+      ratio: { to: 'whole', value: bytes.chunked / bytes.whole },
+    },
+  );
   for (const run of runs) rows.push(...rowsOf(run));
   for (const read of reads) rows.push(...restartReadRows(read));
   report('store', rows, {
@@ -356,12 +420,14 @@ async function main(): Promise<void> {
     runs,
     reads,
     agedSteps: AGED_STEPS,
+    venueSnapshotBytes: bytes,
     skipped,
     note:
       'one process, one store per target, used one call at a time. Bare loop = one single-row INSERT per order, autocommit; ' +
       'outbox = per order one transaction: INSERT order (pending), UPDATE to submitted, INSERT fill, upsert position, each awaited. ' +
       'closed step = ControlPlaneRepository.journalOf().stepClosed() of a step with 1 order and its fill (one call of tradeswarm_close_step). ' +
-      `restart read = ControlPlaneRepository.replayOf() of a deployment ${AGED_STEPS} steps old (inserted at once), without a venue snapshot (every step) and with one at its last step (a real TradingSession's after ${AGED_STEPS} steps, an entry every 10 and its exit 5 later), plus TradingSession.restore; medians after a warm-up round. ` +
+      `restart read = ControlPlaneRepository.replayOf() of a deployment ${AGED_STEPS} steps old (inserted at once), without a venue snapshot (every step) and with one at its last step (a real TradingSession's after ${AGED_STEPS} steps, an entry every 10 and its exit 5 later), plus TradingSession.restore, the venue snapshot stored whole (before migration 008) and in history chunks (split every ${VENUE_SNAPSHOT_EVERY} steps, as the control plane stores it); medians after a warm-up round. ` +
+      `bytes written with a venue snapshot = the JSON of the VenueSnapshot at step ${AGED_STEPS} whole, against that of its stored live part and its chunk. ` +
       'Ratio = time per order (per step) / bare loop time per insert, medians of the rounds',
   });
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeServerBacked, probeTcp } from '../../test/fixtures/servers.js';
+import { AGED_SYMBOLS, stepAgedSession } from '../../test/fixtures/sessions.js';
 import { ManualClock, randomId } from '../core/index.js';
 import { LeaderElection, isLeaseLostError } from '../health/index.js';
 import { type Store, openStore } from '../store/index.js';
@@ -203,21 +204,31 @@ async function answers(repo: ControlPlaneRepository): Promise<unknown[]> {
   );
 }
 
+/** Opens a fresh store for a contract's test; `dispose` removes it. */
+type OpenContractStore = () => Promise<{ readonly store: Store; readonly dispose: () => Promise<void> }>;
+
+/** Before each test of a contract, a fresh store from `open`, handed to `opened`; after it, the store removed. */
+function freshStorePerTest(open: OpenContractStore, opened: (store: Store) => void): void {
+  let dispose: () => Promise<void> = () => Promise.resolve();
+  beforeEach(async () => {
+    const fresh = await open();
+    dispose = fresh.dispose;
+    opened(fresh.store);
+  });
+  afterEach(() => dispose());
+}
+
 /**
  * A repository that keeps the deployments' rows in memory answers as the store does, after every kind
  * of write (those of one deployment at once too, and one that fails), and so does a new one on the
  * same store (a restart). `open` gives a fresh store; `dispose` removes it.
  */
-function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; readonly dispose: () => Promise<void> }>): void {
+function cachedRepositoryContract(open: OpenContractStore): void {
   let store: Store;
-  let dispose: () => Promise<void>;
   let now = Date.UTC(2026, 11, 1);
-  beforeEach(async () => {
-    ({ store, dispose } = await open());
+  freshStorePerTest(open, (fresh) => {
+    store = fresh;
     now = Date.UTC(2026, 11, 1);
-  });
-  afterEach(async () => {
-    await dispose();
   });
 
   it('stores what steps place and fill as they give it: orders filled in their step or later, fills numbered on, positions replaced, numbers exact', async () => {
@@ -348,37 +359,24 @@ function cachedRepositoryContract(open: () => Promise<{ readonly store: Store; r
  * every 5 steps, and now and then a limit order far under the price that rests across snapshots.
  */
 function venueSnapshots(): (steps: number) => VenueSnapshot {
-  const session = new TradingSession({ swarm: 'venue', symbols: ['AAA', 'BBB'] });
-  let index = 0;
+  const session = new TradingSession({ swarm: 'venue', symbols: [...AGED_SYMBOLS] });
+  let closed = 0;
   return (steps) => {
-    for (const end = index + steps; index < end; index++) {
-      const timeMs = Date.UTC(2016, 0, 1) + index * 60_000;
-      const bars = ['AAA', 'BBB'].map((symbol, k) => {
-        const close = 100 + 10 * Math.sin(index / (50 + k * 7)) + k;
-        return { symbol, timeMs, open: close - 0.2, high: close + 0.5, low: close - 0.5, close, volume: 10_000 };
-      });
-      session.open(bars);
-      const symbol = index % 20 < 10 ? 'AAA' : 'BBB';
-      if (index % 10 === 0) session.submit([{ strategy: 'venue', symbol, side: 'buy', quantity: 10, type: 'market', intent: 'enter-long' }], index, bars);
-      if (index % 10 === 5) session.submit([{ strategy: 'venue', symbol, side: 'sell', quantity: 10, type: 'market', intent: 'exit-long' }], index, bars);
-      if (index % 150 === 7) session.submit([{ strategy: 'dip', symbol, side: 'buy', quantity: 1, type: 'limit', limitPrice: 91, intent: 'enter-long' }], index, bars);
-      session.close(bars);
-    }
-    return JSON.parse(JSON.stringify({ closedSteps: index, session: session.snapshot(), absences: { open: [], closed: [], last: index - 1 }, ledger: { decided: index, duplicates: 0, compared: 0, agreed: 0 } })) as VenueSnapshot;
+    stepAgedSession(session, closed, steps, (index, bars) => {
+      if (index % 150 === 7) session.submit([{ strategy: 'dip', symbol: 'AAA', side: 'buy', quantity: 1, type: 'limit', limitPrice: 91, intent: 'enter-long' }], index, bars);
+    });
+    closed += steps;
+    return JSON.parse(JSON.stringify({ closedSteps: closed, session: session.snapshot(), absences: { open: [], closed: [], last: closed - 1 }, ledger: { decided: closed, duplicates: 0, compared: 0, agreed: 0 } })) as VenueSnapshot;
   };
 }
 
 /** Venue snapshots of real sessions: stored as live state and history chunks, read back whole. */
-function venueHistoryContract(open: () => Promise<{ store: Store; dispose: () => Promise<void> }>): void {
+function venueHistoryContract(open: OpenContractStore): void {
   let store: Store;
-  let dispose: () => Promise<void>;
   let now = Date.UTC(2026, 11, 1);
-  beforeEach(async () => {
-    ({ store, dispose } = await open());
+  freshStorePerTest(open, (fresh) => {
+    store = fresh;
     now = Date.UTC(2026, 11, 1);
-  });
-  afterEach(async () => {
-    await dispose();
   });
   const count = async (table: string, id: string): Promise<number> => Number((await store.query(`SELECT count(*) AS n FROM ${table} WHERE deployment_id = $1`, [id]))[0]?.n);
   /** The bytes of a deployment's stored venue snapshot and of its chunks (all, or the one written with it). */
@@ -461,47 +459,29 @@ function venueHistoryContract(open: () => Promise<{ store: Store; dispose: () =>
   });
 }
 
-describe('venue snapshots in history chunks, on PGlite', () => {
-  venueHistoryContract(async () => {
-    const store = await openStore({ dataDir: 'memory' });
-    return { store, dispose: () => store.close() };
-  });
-});
+/** A store in memory on PGlite, for a contract. */
+const openPGlite: OpenContractStore = async () => {
+  const store = await openStore({ dataDir: 'memory' });
+  return { store, dispose: () => store.close() };
+};
 
-describeServerBacked(POSTGRES, 'venue snapshots in history chunks, on PostgreSQL', () => {
-  venueHistoryContract(async () => {
-    const schema = `repo_test_${randomId(10).toLowerCase()}`;
-    const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 4 });
-    return {
-      store,
-      dispose: async () => {
-        await store.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await store.close();
-      },
-    };
-  });
-});
+/** A store in a schema of its own on the PostgreSQL at 127.0.0.1:5432, dropped when disposed, for a contract. */
+const openPostgres: OpenContractStore = async () => {
+  const schema = `repo_test_${randomId(10).toLowerCase()}`;
+  const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 4 });
+  return {
+    store,
+    dispose: async () => {
+      await store.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await store.close();
+    },
+  };
+};
 
-describe('the control plane repository with its cache, on PGlite', () => {
-  cachedRepositoryContract(async () => {
-    const store = await openStore({ dataDir: 'memory' });
-    return { store, dispose: () => store.close() };
-  });
-});
-
-describeServerBacked(POSTGRES, 'the control plane repository with its cache, on PostgreSQL', () => {
-  cachedRepositoryContract(async () => {
-    const schema = `repo_test_${randomId(10).toLowerCase()}`;
-    const store = await openStore({ databaseUrl: DATABASE_URL, schema, maxConnections: 4 });
-    return {
-      store,
-      dispose: async () => {
-        await store.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await store.close();
-      },
-    };
-  });
-});
+describe('venue snapshots in history chunks, on PGlite', () => venueHistoryContract(openPGlite));
+describeServerBacked(POSTGRES, 'venue snapshots in history chunks, on PostgreSQL', () => venueHistoryContract(openPostgres));
+describe('the control plane repository with its cache, on PGlite', () => cachedRepositoryContract(openPGlite));
+describeServerBacked(POSTGRES, 'the control plane repository with its cache, on PostgreSQL', () => cachedRepositoryContract(openPostgres));
 
 /** What a restart reads of a stored step. */
 function pick({ index, timeMs, bars, participants, submissions, signals }: ClosedStep) {
