@@ -8,6 +8,8 @@
 //   ControlPlaneRepository's journal (the step's bars, signals and snapshot, the order, the fill, the
 //   position, the equity point and the deployment's counters: one call of the tradeswarm_close_step
 //   function, migration 008); and the same with 10 orders and their fills per step (ten agents'), per order;
+//   and the same 1-order steps written by a server that leads others (its lease checked with each step:
+//   one call of tradeswarm_close_step_fenced, migration 009);
 // - round trip: SELECT 1, a call with no work: how much of the bare loop's time per insert is the call itself;
 // - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
 //   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
@@ -23,7 +25,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomId } from '../src/core/index.js';
+import { SystemClock, randomId, silentLogger } from '../src/core/index.js';
+import { LeaderElection } from '../src/health/index.js';
 import { ControlPlaneRepository } from '../src/controlplane/index.js';
 import type { ClosedStep, DeploymentJournal, VenueSnapshot } from '../src/swarm/index.js';
 import { NO_SESSION_HISTORY, type SessionHistoryChunk, TradingSession, type TradingSessionOptions, type TradingSessionSnapshot, splitSessionSnapshot } from '../src/trading/index.js';
@@ -285,6 +288,8 @@ interface TargetResult {
   readonly stepMs: number[];
   /** Closed steps of {@link BATCH} orders each, as many orders in all as the other loops. */
   readonly batchMs: number[];
+  /** Closed steps of 1 order written by a server that leads others: each checks its lease (the fence). */
+  readonly fencedMs: number[];
   readonly roundTripMs: number[];
   /** The gaps between a 1 ms timer's ticks over the timed rounds (the last one up to their end), in ms. */
   readonly loopGapsMs: LatencySummary;
@@ -306,7 +311,17 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
   const outboxMs: number[] = [];
   const stepMs: number[] = [];
   const batchMs: number[] = [];
+  const fencedMs: number[] = [];
   const roundTripMs: number[] = [];
+  // A server that leads others: its lease, and a repository whose every write checks it.
+  const election = new LeaderElection({ store, holder: `bench-${randomId(6)}`, name: `bench-${randomId(6)}`, clock: new SystemClock(), logger: silentLogger });
+  election.start();
+  while (election.state !== 'leader') await new Promise((resolve) => setTimeout(resolve, 10));
+  const fenced = `bench-${randomId(8)}`;
+  await insertDeployment(store, fenced);
+  const fencedJournal = new ControlPlaneRepository(store, () => Date.now(), election).journalOf(fenced);
+  await closedSteps(fencedJournal, fenced, 0, WARMUP);
+  let nextFenced = WARMUP;
   const gaps: number[] = [];
   let last = performance.now();
   const ticker = setInterval(() => {
@@ -321,12 +336,15 @@ async function measure(name: string, store: Store): Promise<TargetResult> {
     nextStep += ORDERS;
     batchMs.push(await closedSteps(journal, stepping, nextStep, ORDERS / BATCH, BATCH));
     nextStep += ORDERS / BATCH;
+    fencedMs.push(await closedSteps(fencedJournal, fenced, nextFenced, ORDERS));
+    nextFenced += ORDERS;
     roundTripMs.push(await roundTrips(store, ORDERS));
     next += ORDERS;
   }
   clearInterval(ticker);
   gaps.push(performance.now() - last);
-  return { name, bareMs, outboxMs, stepMs, batchMs, roundTripMs, loopGapsMs: summarize(gaps) };
+  await election.close();
+  return { name, bareMs, outboxMs, stepMs, batchMs, fencedMs, roundTripMs, loopGapsMs: summarize(gaps) };
 }
 
 function rowsOf(result: TargetResult): BenchRow[] {
@@ -347,6 +365,7 @@ function rowsOf(result: TargetResult): BenchRow[] {
     againstBare(`order events with the outbox, ${ORDERS} orders, each statement awaited`, median(result.outboxMs), 'orders/s'),
     againstBare(`closed steps as the control plane writes them, 1 order and its fill each, ${ORDERS} steps`, median(result.stepMs), 'steps/s'),
     againstBare(`closed steps of ${BATCH} orders and their fills each (${BATCH} agents' orders), ${ORDERS} orders in ${ORDERS / BATCH} steps`, median(result.batchMs), 'orders/s'),
+    againstBare(`closed steps of 1 order and its fill, written by a server leading others (each checks its lease), ${ORDERS} steps`, median(result.fencedMs), 'steps/s'),
     {
       name: `${result.name}: event loop, gaps between a 1 ms timer's ticks while it ran (longest ${result.loopGapsMs.max.toFixed(0)} ms)`,
       summary: result.loopGapsMs,

@@ -188,10 +188,20 @@ describe('the control plane repository', () => {
     expect((await writes[0]![1]().catch((error: unknown) => error as Error)) as Error).toHaveProperty('message', expect.stringMatching(/^a no longer holds the lease control-plane \(it held epoch 1\): /));
     expect(await contents()).toEqual(before);
 
-    // The server that leads now writes the same step.
+    // The server that leads now writes the same step, in one call that checks the lease itself: no transaction.
     const leader = new ControlPlaneRepository(store, () => now, b);
+    const transactions = vi.spyOn(store, 'transaction');
     await leader.journalOf('d1').stepClosed(step(1, 'd1'));
+    expect(transactions).not.toHaveBeenCalled();
+    transactions.mockRestore();
     expect((await leader.list())[0]).toMatchObject({ closedSteps: 2, orders: 2 });
+    // Its lease row gone (deleted by hand), its next step is refused, and it writes nothing more.
+    await store.query('DELETE FROM control_plane_lease');
+    const gone = await leader.journalOf('d1').stepClosed(step(2, 'd1')).catch((error: unknown) => error as Error);
+    expect(isLeaseLostError(gone)).toBe(true);
+    expect(gone).toHaveProperty('message', expect.stringMatching(/^b no longer holds the lease control-plane \(it held epoch 2\): the lease row is gone/));
+    expect((await store.query('SELECT count(*)::int AS n FROM steps'))[0]).toEqual({ n: 2 });
+    expect(b.state).toBe('follower');
     await b.close();
     await a.close();
   });

@@ -128,6 +128,14 @@ function cachedRowOf(row: Row): CachedRow<DeploymentRecord> {
   return { record: deploymentOf(row), hasReport: row.has_report === true };
 }
 
+/** The casts of `tradeswarm_close_step`'s 18 parameters (migration 008), in order: lists go as JSON. */
+const CLOSE_STEP_CASTS = ['', '', '', '::jsonb', '::jsonb', '::jsonb', '::jsonb', '', '::jsonb', '::jsonb', '::jsonb', '::jsonb', '', '', '::jsonb', '::jsonb', '::jsonb', '::jsonb'];
+
+/** `tradeswarm_close_step`'s parameters as placeholders from `$first` on. */
+function closeStepParameters(first: number): string {
+  return CLOSE_STEP_CASTS.map((cast, i) => `$${first + i}${cast}`).join(', ');
+}
+
 /** How many of each deployment's latest events a repository with a cache keeps (what `status` shows). */
 const EVENTS_KEPT = 20;
 
@@ -205,13 +213,13 @@ export class ControlPlaneRepository {
    * with a cache, after that row's writes before it, keeping the row (and `positions`, when the
    * write stored them) once it committed.
    */
-  async #writeRow(id: string, fn: (db: Queryable) => Promise<Row | undefined>, transaction: boolean, positions?: readonly PositionRecord[]): Promise<Row | undefined> {
+  async #writeRow(id: string, fn: (db: Queryable) => Promise<Row | undefined>, transaction: boolean, positions?: readonly PositionRecord[], fencedByItself = false): Promise<Row | undefined> {
     const cache = this.#cache;
-    if (cache === undefined) return this.#write(fn, transaction);
+    if (cache === undefined) return this.#write(fn, transaction, fencedByItself);
     return cache.serial(id, async () => {
       let row: Row | undefined;
       try {
-        row = await this.#write(fn, transaction);
+        row = await this.#write(fn, transaction, fencedByItself);
       } catch (error) {
         cache.forget(id);
         throw error;
@@ -229,12 +237,13 @@ export class ControlPlaneRepository {
 
   /**
    * Runs a write: in one transaction when `fn` is several statements (`transaction`) or there is a
-   * fence, whose check then comes first; else as the single statement it is.
+   * fence, whose check then comes first; else as the single statement it is. `fencedByItself`: `fn` is
+   * one statement that checks the lease itself (a closed step's), so no transaction is needed for it.
    * @throws LeaseLostError (from the fence) when this server no longer holds its lease: nothing was written.
    */
-  async #write<T>(fn: (db: Queryable) => Promise<T>, transaction: boolean): Promise<T> {
+  async #write<T>(fn: (db: Queryable) => Promise<T>, transaction: boolean, fencedByItself = false): Promise<T> {
     const fence = this.#fence;
-    if (fence !== undefined) {
+    if (fence !== undefined && !fencedByItself) {
       return this.#store.transaction(async (tx) => {
         await fence.check(tx);
         return fn(tx);
@@ -389,9 +398,9 @@ export class ControlPlaneRepository {
   journalOf(id: string): DeploymentJournal {
     return {
       stepClosed: async (step) => {
-        // One statement: a transaction only for the fence's check before it.
+        // One statement, with a fence too: the fenced function checks the lease itself.
         const venue = step.venue === undefined ? undefined : this.#splitVenue(id, step.venue);
-        await this.#writeRow(id, (tx) => this.#writeStep(tx, id, step, venue), false, step.fills.length > 0 ? step.account.positions : undefined);
+        await this.#writeRow(id, (db) => this.#writeStep(db, id, step, venue), false, step.fills.length > 0 ? step.account.positions : undefined, true);
         if (venue !== undefined) this.#venueHistory.set(id, venue.stored.history);
         this.#tell({ type: 'step', deployment: id, step: step.index, timeMs: step.timeMs, equity: step.account.equity, orders: step.orders, fills: step.fills });
       },
@@ -415,34 +424,44 @@ export class ControlPlaneRepository {
   /**
    * Writes a closed step by one call of `tradeswarm_close_step` (migration 008): one round trip,
    * atomic by itself, its statements planned once per session. Lists go as JSON arrays; the venue
-   * snapshot, when the step has one, as `venue` split it.
+   * snapshot, when the step has one, as `venue` split it. With a fence, by one call of
+   * `tradeswarm_close_step_fenced` (migration 009), which checks the lease first.
    * @returns the deployment's row as the step left it.
+   * @throws LeaseLostError (from the fence) when this server no longer holds its lease: nothing was written.
    */
-  async #writeStep(tx: Queryable, id: string, step: ClosedStep, venue: SplitVenue | undefined): Promise<Row | undefined> {
-    const [row] = await tx.query(
-      `SELECT * FROM tradeswarm_close_step($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::jsonb, $16::jsonb, $17::jsonb, $18::jsonb)`,
-      [
-        id,
-        step.index,
-        step.timeMs,
-        JSON.stringify(step.submissions),
-        JSON.stringify(step.signals),
-        JSON.stringify(step.bars),
-        JSON.stringify(step.participants),
-        this.#now(),
-        JSON.stringify(step.opened),
-        JSON.stringify(step.orders),
-        JSON.stringify(step.fills),
-        step.fills.length > 0 ? JSON.stringify(step.account.positions) : null,
-        step.account.equity,
-        step.account.cash,
-        JSON.stringify(step.checkpoints.map(({ agentId, resume }) => ({ agentId, replayFrom: resume.replayFrom, state: resume.state }))),
-        JSON.stringify(step.snapshot),
-        venue === undefined ? null : JSON.stringify(venue.stored),
-        venue?.chunk === undefined ? null : JSON.stringify(venue.chunk),
-      ],
-    );
-    return row;
+  async #writeStep(db: Queryable, id: string, step: ClosedStep, venue: SplitVenue | undefined): Promise<Row | undefined> {
+    const args = [
+      id,
+      step.index,
+      step.timeMs,
+      JSON.stringify(step.submissions),
+      JSON.stringify(step.signals),
+      JSON.stringify(step.bars),
+      JSON.stringify(step.participants),
+      this.#now(),
+      JSON.stringify(step.opened),
+      JSON.stringify(step.orders),
+      JSON.stringify(step.fills),
+      step.fills.length > 0 ? JSON.stringify(step.account.positions) : null,
+      step.account.equity,
+      step.account.cash,
+      JSON.stringify(step.checkpoints.map(({ agentId, resume }) => ({ agentId, replayFrom: resume.replayFrom, state: resume.state }))),
+      JSON.stringify(step.snapshot),
+      venue === undefined ? null : JSON.stringify(venue.stored),
+      venue?.chunk === undefined ? null : JSON.stringify(venue.chunk),
+    ];
+    const fence = this.#fence;
+    if (fence === undefined) {
+      const [row] = await db.query(`SELECT * FROM tradeswarm_close_step(${closeStepParameters(1)})`, args);
+      return row;
+    }
+    // With a fence, the lease's check and the step are one call (migration 009), not a transaction of four round trips.
+    const claim = fence.claim();
+    const [row] = await db.query(`SELECT * FROM tradeswarm_close_step_fenced($1, $2, $3, ${closeStepParameters(4)})`, [claim.name, claim.holder, claim.epoch, ...args]);
+    if (row === undefined) throw fence.lost(undefined);
+    const { lease_holder: holder, lease_epoch: epoch, lease_live: live, ...deployment } = row;
+    if (holder !== claim.holder || Number(epoch) !== claim.epoch || live !== true) throw fence.lost({ holder: str(holder), epoch: num(epoch), live: live === true });
+    return deployment.id === null ? undefined : deployment;
   }
 
   /**

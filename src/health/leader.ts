@@ -65,6 +65,20 @@ export interface LeaseView {
  * What a writer checks first in each of its transactions: that it may still write. Implemented by
  * {@link LeaderElection}; the control plane's repository calls it.
  */
+/** The lease row a fenced write must find: see {@link WriteFence.claim}. */
+export interface LeaseClaim {
+  readonly name: string;
+  readonly holder: string;
+  readonly epoch: number;
+}
+
+/** The lease row as a fenced write found it. */
+export interface LeaseFound {
+  readonly holder: string;
+  readonly epoch: number | string;
+  readonly live: boolean;
+}
+
 export interface WriteFence {
   /**
    * Checks, inside `tx`, that this process still holds the lease at its epoch and that the lease has
@@ -75,6 +89,18 @@ export interface WriteFence {
    * @throws LeaseLostError when it does not hold it (and the elector is then deposed).
    */
   check(tx: Queryable): Promise<void>;
+  /**
+   * What a statement that checks the lease itself needs (one that writes in a single round trip, as
+   * `tradeswarm_close_step_fenced` does): the lease's name and the holder and epoch it must find.
+   * Checks first what {@link check} checks without asking the database.
+   * @throws LeaseLostError when it does not lead, or its lease may have expired (and it is deposed).
+   */
+  claim(): LeaseClaim;
+  /**
+   * Deposes it, as {@link check} does, when the database found the lease row as `found` (or not at
+   * all) where {@link claim} said it should be its own; returns the error to throw, saying why.
+   */
+  lost(found: LeaseFound | undefined): LeaseLostError;
   /**
    * Whether this process may still act as the leader, without asking the database: it leads and its
    * last confirmed renewal is less than the lease's ttl ago on its clock. A process woken after a
@@ -245,6 +271,19 @@ export class LeaderElection implements WriteFence {
   }
 
   async check(tx: Queryable): Promise<void> {
+    const claim = this.claim();
+    // The row stays locked until `tx` ends; a process paused inside `tx` would hold every takeover
+    // back, so the server ends `tx` when it waits longer than the ttl for its next statement.
+    const [row] = await tx.query<{ holder: string; epoch: number; live: boolean }>(
+      `SELECT holder, epoch, expires_at > statement_timestamp() AS live, set_config('idle_in_transaction_session_timeout', $2, true)
+       FROM control_plane_lease WHERE name = $1 FOR SHARE`,
+      [claim.name, String(this.#config.ttlMs)],
+    );
+    if (row !== undefined && row.holder === claim.holder && Number(row.epoch) === claim.epoch && row.live) return;
+    throw this.lost(row);
+  }
+
+  claim(): LeaseClaim {
     const lease = this.#lease;
     if (this.#state !== 'leader' || lease === undefined) throw this.#refusal(this.#heldEpoch, this.#state === 'closed' ? 'its election was closed' : 'it is a follower');
     if (this.#options.clock.now() - this.#confirmedAtMs >= this.#config.ttlMs) {
@@ -252,17 +291,15 @@ export class LeaderElection implements WriteFence {
       this.#depose(reason);
       throw this.#refusal(lease.epoch, reason);
     }
-    // The row stays locked until `tx` ends; a process paused inside `tx` would hold every takeover
-    // back, so the server ends `tx` when it waits longer than the ttl for its next statement.
-    const [row] = await tx.query<{ holder: string; epoch: number; live: boolean }>(
-      `SELECT holder, epoch, expires_at > statement_timestamp() AS live, set_config('idle_in_transaction_session_timeout', $2, true)
-       FROM control_plane_lease WHERE name = $1 FOR SHARE`,
-      [this.#config.name, String(this.#config.ttlMs)],
-    );
-    if (row !== undefined && row.holder === this.#config.holder && Number(row.epoch) === lease.epoch && row.live) return;
-    const reason = row === undefined ? 'the lease row is gone' : row.holder === this.#config.holder && Number(row.epoch) === lease.epoch ? 'it expired before it was renewed' : `${row.holder} took it (epoch ${Number(row.epoch)})`;
+    return { name: this.#config.name, holder: this.#config.holder, epoch: lease.epoch };
+  }
+
+  lost(found: LeaseFound | undefined): LeaseLostError {
+    const epoch = this.#lease?.epoch ?? this.#heldEpoch;
+    const ours = found !== undefined && found.holder === this.#config.holder && Number(found.epoch) === epoch;
+    const reason = found === undefined ? 'the lease row is gone' : ours ? 'it expired before it was renewed' : `${found.holder} took it (epoch ${Number(found.epoch)})`;
     this.#depose(reason);
-    throw this.#refusal(lease.epoch, reason);
+    return this.#refusal(epoch, reason);
   }
 
   /**

@@ -31,6 +31,7 @@ describe('loadMigrations', () => {
       [6, 'step_account', '006_step_account.sql'],
       [7, 'close_step_function', '007_close_step_function.sql'],
       [8, 'venue_history_chunks', '008_venue_history_chunks.sql'],
+      [9, 'fenced_close_step', '009_fenced_close_step.sql'],
     ]);
     expect(splitStatements(migrations[0]!.sql).length).toBe(11);
   });

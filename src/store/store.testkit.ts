@@ -77,7 +77,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
       const store = await open();
       expect(await versions(store)).toEqual(loadMigrations(MIGRATIONS_DIR).map((migration) => migration.version));
       const rows = await store.query<{ name: string; applied_at: unknown }>('SELECT name, applied_at FROM schema_migrations ORDER BY version');
-      expect(rows.map((row) => row.name)).toEqual(['control_plane', 'step_replay', 'deployment_figures', 'control_plane_lease', 'deployment_replicas', 'step_account', 'close_step_function', 'venue_history_chunks']);
+      expect(rows.map((row) => row.name)).toEqual(['control_plane', 'step_replay', 'deployment_figures', 'control_plane_lease', 'deployment_replicas', 'step_account', 'close_step_function', 'venue_history_chunks', 'fenced_close_step']);
       expect(rows[0]?.applied_at).toBeInstanceOf(Date);
       for (const table of ['deployments', 'deployment_specs', 'agents', 'checkpoints', 'steps', 'orders', 'fills', 'positions', 'equity', 'events', 'control_plane_lease']) {
         expect(await tableExists(store, table), table).toBe(true);
