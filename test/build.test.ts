@@ -20,7 +20,8 @@ describe('npm run build', () => {
       expect(existsSync(join(out, asset)), asset).toBe(true);
     }
     expect(statSync(join(out, 'localcloud/guest/bin/sudo')).mode & 0o111).toBe(0o111);
-    expect(summary.copied).toBe(12);
+    expect(statSync(join(out, 'localcloud/guest/bin/python')).mode & 0o111).toBe(0o111);
+    expect(summary.copied).toBe(15);
   });
 
   it('bundles the CLI into bundle/, where the code of each source makes its paths from where its twin of the per-file build is', () => {
@@ -55,7 +56,7 @@ describe('npm run build', () => {
     expect(AGENT_ENTRY).toBe(join(dist, 'agent', 'main.js'));
     const { MIGRATIONS_DIR, loadMigrations } = await load<{ MIGRATIONS_DIR: string; loadMigrations: (dir: string) => ReadonlyArray<{ version: number }> }>('store/migrations.js');
     expect(MIGRATIONS_DIR).toBe(join(dist, 'store', 'migrations/'));
-    expect(loadMigrations(MIGRATIONS_DIR).map((migration) => migration.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(loadMigrations(MIGRATIONS_DIR).map((migration) => migration.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const { GUEST_HOST_DIR } = await load<{ GUEST_HOST_DIR: string }>('localcloud/isolation/launcher.js');
     expect(existsSync(join(GUEST_HOST_DIR, 'supervisor.py'))).toBe(true);
     expect(GUEST_HOST_DIR.startsWith(dist)).toBe(true);
