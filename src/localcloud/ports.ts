@@ -35,21 +35,23 @@ export function sandboxPortOf(host: string | undefined): { readonly port: number
 }
 
 /** The local cloud's own headers: which sandbox and port, and the token that opens a private one. Not sent on. */
-const ROUTING_HEADERS = ['e2b-sandbox-id', 'e2b-sandbox-port', 'e2b-traffic-access-token'];
+const ROUTING_HEADERS = new Set(['e2b-sandbox-id', 'e2b-sandbox-port', 'e2b-traffic-access-token']);
 /** Headers that name a connection, not the request (RFC 9110 §7.6.1), and the routing headers. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', ...ROUTING_HEADERS]);
 
 /**
- * The request's headers as they came (their names' case kept), less those not sent on, and a `Host`
- * written as E2B's proxy writes it: with a capital, and the sandbox's mask instead where it has one.
+ * The request's headers as they came (their names' case kept), less those in `dropped`, as name and
+ * value pairs; `Host` written as E2B's proxy writes it: with a capital, and the sandbox's mask instead
+ * where it has one.
  */
-function forwardedHeaders(request: IncomingMessage, target: PortTarget): string[] {
-  const headers: string[] = [];
+function sentHeaders(request: IncomingMessage, target: PortTarget, dropped: ReadonlySet<string>): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
   for (let i = 0; i < request.rawHeaders.length; i += 2) {
     const name = request.rawHeaders[i] as string;
+    const value = request.rawHeaders[i + 1] as string;
     const lower = name.toLowerCase();
-    if (lower === 'host') headers.push('Host', target.host ?? (request.rawHeaders[i + 1] as string));
-    else if (!NOT_FORWARDED.has(lower)) headers.push(name, request.rawHeaders[i + 1] as string);
+    if (lower === 'host') headers.push(['Host', target.host ?? value]);
+    else if (!dropped.has(lower)) headers.push([name, value]);
   }
   return headers;
 }
@@ -65,7 +67,7 @@ function unreachable(response: ServerResponse, target: PortTarget, why: string):
 
 /** Forwards `request` to the sandbox's port and its answer back; 502 (JSON) when nothing answers there. */
 export function forwardToPort(request: IncomingMessage, response: ServerResponse, target: PortTarget): void {
-  const upstream = httpRequest({ host: target.address, port: target.port, method: request.method, path: request.url, headers: forwardedHeaders(request, target) });
+  const upstream = httpRequest({ host: target.address, port: target.port, method: request.method, path: request.url, headers: sentHeaders(request, target, NOT_FORWARDED).flat() });
   upstream.on('response', (answer) => {
     response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
     answer.pipe(response);
@@ -79,13 +81,8 @@ export function forwardToPort(request: IncomingMessage, response: ServerResponse
 /** Joins an upgraded connection (a WebSocket) to the sandbox's port: the request's head is sent on, then bytes flow both ways. */
 export function forwardUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, target: PortTarget): void {
   const upstream = connect({ host: target.address, port: target.port }, () => {
-    const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`];
-    for (let i = 0; i < request.rawHeaders.length; i += 2) {
-      const name = request.rawHeaders[i] as string;
-      const lower = name.toLowerCase();
-      if (lower === 'host') lines.push(`Host: ${target.host ?? request.rawHeaders[i + 1]}`);
-      else if (!ROUTING_HEADERS.includes(lower)) lines.push(`${name}: ${request.rawHeaders[i + 1]}`);
-    }
+    // An upgrade keeps its connection headers: they ask the sandbox's server to upgrade.
+    const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`, ...sentHeaders(request, target, ROUTING_HEADERS).map(([name, value]) => `${name}: ${value}`)];
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);
     upstream.pipe(socket);
