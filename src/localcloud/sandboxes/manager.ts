@@ -224,7 +224,7 @@ export class SandboxManager {
           startedAtMs: now,
         },
         now + timeoutSeconds * 1000,
-        { dirs: prepared.dirs, init: prepared.init, cgroups: prepared.cgroups, link: prepared.link },
+        prepared,
         this.config.clock,
       );
     })();
@@ -549,7 +549,7 @@ export class SandboxManager {
       const cold = this.coldDisks.get(id);
       if (cold) {
         const prepared = await this.snapshots.using(cold, () => this.prepare(sandbox.template, sandbox.network, sandbox.egress, cold.image, id));
-        sandbox.reboot({ dirs: prepared.dirs, init: prepared.init, cgroups: prepared.cgroups, link: prepared.link });
+        sandbox.reboot(prepared);
         this.dropColdDisk(id, cold);
         this.watchInit(sandbox);
         if (sandbox.template.startCommand) sandbox.run({ argv: ['/bin/bash', '-l', '-c', sandbox.template.startCommand] });

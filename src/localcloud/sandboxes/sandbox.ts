@@ -17,7 +17,7 @@ export interface SandboxMachine {
   readonly dirs: SandboxDirs;
   readonly init: SandboxInit;
   readonly cgroups: SandboxCgroups;
-  readonly link: SandboxLink | undefined;
+  readonly link?: SandboxLink | undefined;
 }
 
 /** A Linux user inside a sandbox. */
@@ -117,6 +117,8 @@ export class LocalSandbox {
    * none while it is paused that way (it has only its disk then).
    */
   private machine: SandboxMachine | undefined;
+  /** The settings it was created with. */
+  private readonly given: SandboxSettings;
 
   /**
    * @param machine what it runs on; undefined for a sandbox paused without its memory, as one a server
@@ -128,6 +130,7 @@ export class LocalSandbox {
     machine: SandboxMachine | undefined,
     private readonly clock: Clock,
   ) {
+    this.given = settings;
     this.machine = machine;
     this.current = machine === undefined ? 'paused' : 'running';
     this.id = settings.id;
@@ -155,27 +158,9 @@ export class LocalSandbox {
     return this.current;
   }
 
-  /** Its settings as given when it was created (what a kept record of it holds). */
+  /** Its settings as given when it was created, with its egress rules as they are now (what a kept record of it holds). */
   get settings(): SandboxSettings {
-    return {
-      id: this.id,
-      template: this.template,
-      templateId: this.templateId,
-      clientId: this.clientId,
-      metadata: this.metadata,
-      envVars: this.envVars,
-      allowInternetAccess: this.allowInternetAccess,
-      network: this.network,
-      egress: this.egress,
-      autoPause: this.autoPause,
-      autoPauseKeepsMemory: this.autoPauseKeepsMemory,
-      autoResume: this.autoResume,
-      publicTraffic: this.publicTraffic,
-      ...(this.maskRequestHost === undefined ? {} : { maskRequestHost: this.maskRequestHost }),
-      accessToken: this.accessToken,
-      trafficAccessToken: this.trafficAccessToken,
-      startedAtMs: this.startedAtMs,
-    };
+    return { ...this.given, egress: this.egress };
   }
 
   private get booted(): SandboxMachine {
