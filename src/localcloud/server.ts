@@ -118,8 +118,8 @@ interface CompiledOptions {
   readonly warmPoolSize: number;
   readonly sandboxNetwork: SandboxNetwork;
   readonly domain: string | null;
-  readonly tlsPort: number | undefined;
-  readonly tls: SecureContextOptions | undefined;
+  /** The HTTPS listener: its port and its certificate and key, checked. */
+  readonly tls: { readonly port: number; readonly context: SecureContextOptions } | undefined;
 }
 
 function compileOptions(options: LocalCloudOptions): CompiledOptions {
@@ -141,8 +141,7 @@ function compileOptions(options: LocalCloudOptions): CompiledOptions {
     warmPoolSize: integer('warmPoolSize', options.warmPoolSize ?? 2, 0, 64),
     sandboxNetwork: sandboxNetworkOf(options.sandboxNetwork),
     domain: domainOf(options.domain),
-    tlsPort: options.tls === undefined ? undefined : integer('tls.port', options.tls.port ?? 0, 0, 65_535),
-    tls: options.tls === undefined ? undefined : secureContextOf(options.tls),
+    tls: options.tls === undefined ? undefined : { port: integer('tls.port', options.tls.port ?? 0, 0, 65_535), context: secureContextOf(options.tls) },
   };
 }
 
@@ -373,7 +372,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   };
   const server: Server = createServer(handleRequest);
   // The same, over HTTPS: what E2B's own names (`https://<port>-<sandboxId>.<domain>`) are served on.
-  const tlsServer: TlsServer | undefined = config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
+  const tlsServer: TlsServer | undefined = config.tls === undefined ? undefined : createTlsServer(config.tls.context, handleRequest);
   const app = Fastify({
     serverFactory: (handler) => {
       fastifyHandler = handler;
@@ -444,12 +443,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     await close();
     throw error;
   });
+  const tls = config.tls;
   const tlsPort =
-    tlsServer === undefined
+    tlsServer === undefined || tls === undefined
       ? undefined
-      : await listenOn(tlsServer, config.tlsPort ?? 0, config.host).catch(async (error: unknown) => {
+      : await listenOn(tlsServer, tls.port, config.host).catch(async (error: unknown) => {
           await close();
-          throw new InvalidInputError('tls.port', `could not listen on ${config.tlsPort ?? 0}: ${errorMessage(error)} (a port below 1024, such as 443, needs root or CAP_NET_BIND_SERVICE; 0 lets the OS choose)`);
+          throw new InvalidInputError('tls.port', `could not listen on ${tls.port}: ${errorMessage(error)} (a port below 1024, such as 443, needs root or CAP_NET_BIND_SERVICE; 0 lets the OS choose)`);
         });
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url: base, tlsPort, domain: config.domain, dataDir }, 'local cloud listening');
