@@ -69,16 +69,22 @@ export class AbsenceTracker {
     this.#last = state.last;
   }
 
-  /** The absences so far (a stretch still open ends at the last step given), with how the steps were decided without each agent. */
-  absences(how: string): AgentAbsence[] {
-    const stretches = [...this.#closed, ...[...this.#open].map(([agent, fromStep]) => ({ agent, fromStep, toStep: this.#last }))];
-    return stretches
-      .map(({ agent: id, fromStep, toStep }): AgentAbsence => {
-        const agent = this.#plan.agents.find((candidate) => candidate.id === id) as TopologyPlan['agents'][number];
-        const extra = agent.kind === 'coordinator' ? `; so were those of its workers ${agent.upstream.join(', ')}` : '';
-        return { agent: id, label: agent.label, fromStep, toStep, steps: toStep - fromStep + 1, how: `${how}${extra}` };
-      })
-      .sort((a, b) => a.fromStep - b.fromStep || a.agent.localeCompare(b.agent));
+  /**
+   * The absences so far (a stretch still open ends at the last step given), with how the steps were
+   * decided without each agent, in step order; with `last`, only the latest that many.
+   */
+  absences(how: string, last = Number.POSITIVE_INFINITY): AgentAbsence[] {
+    const stretches = [...this.#closed, ...[...this.#open].map(([agent, fromStep]) => ({ agent, fromStep, toStep: this.#last }))].sort((a, b) => a.fromStep - b.fromStep || a.agent.localeCompare(b.agent));
+    return stretches.slice(Math.max(0, stretches.length - last)).map(({ agent: id, fromStep, toStep }): AgentAbsence => {
+      const agent = this.#plan.agents.find((candidate) => candidate.id === id) as TopologyPlan['agents'][number];
+      const extra = agent.kind === 'coordinator' ? `; so were those of its workers ${agent.upstream.join(', ')}` : '';
+      return { agent: id, label: agent.label, fromStep, toStep, steps: toStep - fromStep + 1, how: `${how}${extra}` };
+    });
+  }
+
+  /** How many stretches there are so far, open ones included. */
+  count(): number {
+    return this.#closed.length + this.#open.size;
   }
 }
 

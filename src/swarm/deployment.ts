@@ -551,7 +551,6 @@ export class Deployment {
 
   /** The deployment's state and facts as plain JSON (see {@link Deployment.restore}). */
   toJSON(): DeploymentSnapshot {
-    const absences = this.#absences();
     return {
       version: SNAPSHOT_VERSION,
       swarmId: this.swarmId,
@@ -562,8 +561,8 @@ export class Deployment {
       stopRequested: this.#stopRequested,
       events: [...this.#events],
       eventsTotal: this.#eventsTotal,
-      absences: absences.slice(-ABSENCES_KEPT),
-      absencesTotal: absences.length - this.#restoredAbsences.length + this.#restoredAbsencesTotal,
+      absences: this.#absences(ABSENCES_KEPT),
+      absencesTotal: this.#restoredAbsencesTotal + this.#absent.count(),
       agents: this.agents(),
     };
   }
@@ -1135,9 +1134,11 @@ export class Deployment {
     this.#move('drained');
   }
 
-  #absences(): AgentAbsence[] {
+  /** The absences so far (with `last`, only the latest that many): those restored from a snapshot, then those tracked since. */
+  #absences(last = Number.POSITIVE_INFINITY): AgentAbsence[] {
     const { pacing } = this.#options.spec.swarm;
     const how = pacing.mode === 'lockstep' ? 'decided without its signals (swarm.onLostAgent: continue)' : 'decided without its signals (realtime pacing does not wait for a lost agent)';
-    return [...this.#restoredAbsences, ...this.#absent.absences(how)];
+    const all = [...this.#restoredAbsences, ...this.#absent.absences(how, last)];
+    return all.slice(Math.max(0, all.length - last));
   }
 }
