@@ -458,10 +458,10 @@ export class ControlPlaneRepository {
     // With a fence, the lease's check and the step are one call (migration 009), not a transaction of four round trips.
     const claim = fence.claim();
     const [row] = await db.query(`SELECT * FROM tradeswarm_close_step_fenced($1, $2, $3, ${closeStepParameters(4)})`, [claim.name, claim.holder, claim.epoch, ...args]);
-    if (row === undefined) throw fence.lost(undefined);
-    const { lease_holder: holder, lease_epoch: epoch, lease_live: live, ...deployment } = row;
-    if (holder !== claim.holder || Number(epoch) !== claim.epoch || live !== true) throw fence.lost({ holder: str(holder), epoch: num(epoch), live: live === true });
-    return deployment.id === null ? undefined : deployment;
+    const { lease_holder: holder, lease_epoch: epoch, lease_live: live, ...deployment } = row ?? {};
+    // No row: the lease row is gone; confirm throws then, as when the lease is not this server's.
+    fence.confirm(row === undefined ? undefined : { holder: str(holder), epoch: num(epoch), live: live === true });
+    return deployment.id === null || deployment.id === undefined ? undefined : deployment;
   }
 
   /**

@@ -97,10 +97,11 @@ export interface WriteFence {
    */
   claim(): LeaseClaim;
   /**
-   * Deposes it, as {@link check} does, when the database found the lease row as `found` (or not at
-   * all) where {@link claim} said it should be its own; returns the error to throw, saying why.
+   * Checks the lease row as a statement found it (`undefined`: none) against what {@link claim} said it
+   * must be: its own, at its epoch, and live.
+   * @throws LeaseLostError saying why when it is not (and it is deposed, as {@link check} does).
    */
-  lost(found: LeaseFound | undefined): LeaseLostError;
+  confirm(found: LeaseFound | undefined): void;
   /**
    * Whether this process may still act as the leader, without asking the database: it leads and its
    * last confirmed renewal is less than the lease's ttl ago on its clock. A process woken after a
@@ -279,8 +280,7 @@ export class LeaderElection implements WriteFence {
        FROM control_plane_lease WHERE name = $1 FOR SHARE`,
       [claim.name, String(this.#config.ttlMs)],
     );
-    if (row !== undefined && row.holder === claim.holder && Number(row.epoch) === claim.epoch && row.live) return;
-    throw this.lost(row);
+    this.confirm(row);
   }
 
   claim(): LeaseClaim {
@@ -294,12 +294,13 @@ export class LeaderElection implements WriteFence {
     return { name: this.#config.name, holder: this.#config.holder, epoch: lease.epoch };
   }
 
-  lost(found: LeaseFound | undefined): LeaseLostError {
+  confirm(found: LeaseFound | undefined): void {
     const epoch = this.#lease?.epoch ?? this.#heldEpoch;
     const ours = found !== undefined && found.holder === this.#config.holder && Number(found.epoch) === epoch;
+    if (ours && found.live) return;
     const reason = found === undefined ? 'the lease row is gone' : ours ? 'it expired before it was renewed' : `${found.holder} took it (epoch ${Number(found.epoch)})`;
     this.#depose(reason);
-    return this.#refusal(epoch, reason);
+    throw this.#refusal(epoch, reason);
   }
 
   /**
