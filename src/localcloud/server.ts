@@ -19,6 +19,7 @@ import { TemplateRegistry, BUILTIN_TEMPLATES, type TemplateOptions } from './tem
 import { sendJson } from './http.js';
 import { CloudPrometheus, type SandboxCounts } from './metrics.js';
 import { type PortTarget, forwardToPort, forwardUpgrade, maskedHost, sandboxPortOf } from './ports.js';
+import { EgressAuthority, startEgressProxy } from './egress/index.js';
 
 /** Where the SDK's in-sandbox traffic goes: envd and the code interpreter. */
 export const ENVD_PORT = 49983;
@@ -262,6 +263,23 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const claim = claimInstanceDir(dataDir);
   if (!claim.marked) logger.warn({ dataDir }, 'could not make a FIFO in the data folder; whether this server still runs will be judged by its pid alone');
 
+  // Routed sandboxes whose rules name hosts reach them through the egress proxy; its port is in their firewall.
+  const egressAuthority = support.routedNetworkMissing.length === 0 ? new EgressAuthority(clock) : undefined;
+  let port = 0;
+  const egress =
+    egressAuthority === undefined
+      ? undefined
+      : await startEgressProxy({
+          authority: egressAuthority,
+          logger,
+          sandboxAt: (address) => manager.list().find((sandbox) => sandbox.state === 'running' && sandbox.link?.address === address),
+          ownHost: (host) => {
+            const named = sandboxPortOf(host);
+            return named !== undefined && manager.find(named.sandboxId) !== undefined;
+          },
+          ownListener: () => ({ address: config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host, port }),
+        });
+
   // The gauges read the manager when scraped; it exists by then.
   const prometheus: CloudPrometheus = new CloudPrometheus((): SandboxCounts => {
     const all = manager.list();
@@ -286,6 +304,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     metricsIntervalMs: config.metricsIntervalMs,
     warmPoolSize: config.warmPoolSize,
     sandboxNetwork: config.sandboxNetwork,
+    ...(egress === undefined || egressAuthority === undefined ? {} : { egressProxy: { port: egress.port, certificate: () => egressAuthority.certificate } }),
   });
   const envd = createEnvdRouter();
   const interpreter = createInterpreterRouter();
@@ -424,6 +443,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const close = (): Promise<void> => {
     closing ??= (async () => {
       await manager.close();
+      await egress?.close();
       // Fastify did not call listen() (we did, to share the port with sandbox traffic), so it will not close the servers.
       await Promise.all(
         [server, tlsServer].map((one) => {
@@ -439,7 +459,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     })();
     return closing;
   };
-  const port = await listenOn(server, config.port, config.host).catch(async (error: unknown) => {
+  port = await listenOn(server, config.port, config.host).catch(async (error: unknown) => {
     await close();
     throw error;
   });

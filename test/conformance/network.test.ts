@@ -117,7 +117,7 @@ describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () =>
     }
   });
 
-  it('refuses domain names, IPv6, rules and egressProxy with a 400 that names the field and says what is supported', async () => {
+  it('refuses domain names in denyOut, IPv6, malformed rules and egressProxy with a 400 that names the field and says what is supported', async () => {
     const refusal = async (network: Record<string, unknown>): Promise<string> => {
       const error = await Sandbox.create('base', { ...cloud().connection, network } as never).then(
         async (sandbox) => {
@@ -128,12 +128,69 @@ describeLocal('egress firewall: network.allowOut and denyOut', LOCAL_ONLY, () =>
       );
       return error.message;
     };
-    expect(await refusal({ allowOut: ['8.8.8.8', 'example.com'] })).toMatch(/^400: body\.network\.allowOut\[1\]: 'example\.com' is a domain name, .* the local cloud filters by IPv4 address and CIDR/);
+    expect(await refusal({ allowOut: ['8.8.8.8', 'exa mple.com'] })).toMatch(/^400: body\.network\.allowOut\[1\]: 'exa mple\.com' is not an IPv4 address or CIDR, nor a host name: the local cloud filters IPv4 addresses and CIDRs/);
     expect(await refusal({ denyOut: ['example.com'] })).toMatch(/^400: body\.network\.denyOut\[0\]: 'example\.com' is a domain name, and domain names are not supported for deny rules/);
     expect(await refusal({ denyOut: ['2001:db8::/32'] })).toMatch(/^400: body\.network\.denyOut\[0\]: '2001:db8::\/32' is IPv6/);
     expect(await refusal({ denyOut: ['10.0.0.0/33'] })).toMatch(/^400: body\.network\.denyOut\[0\]: '10\.0\.0\.0\/33' is not an IPv4 address or CIDR/);
-    expect(await refusal({ rules: { 'example.com': [{ transform: { headers: { a: 'b' } } }] } })).toMatch(/^400: body\.network\.rules: transform rules are not supported/);
-    expect(await refusal({ egressProxy: { address: 'proxy.example.com:1080' } })).toMatch(/^400: body\.network\.egressProxy: an egress proxy is not supported/);
+    expect(await refusal({ rules: { 'example.com': [{ transform: { headers: { 'X-A': 'b\r\nX-Injected: c' } } }] } })).toBe('400: body.network.rules["example.com"][0].transform.headers["X-A"]: must be a string without line breaks');
+    expect(await refusal({ egressProxy: { address: 'proxy.example.com:1080' } })).toMatch(/^400: body\.network\.egressProxy: an upstream SOCKS5 proxy for a sandbox's traffic is not supported/);
+  });
+});
+
+/** What `curl` in the sandbox prints for `url` with `options`, or `exit <code>` when it fails. */
+async function fetchIn(sandbox: Sandbox, url: string, options = ''): Promise<string> {
+  try {
+    return (await sandbox.commands.run(`curl -sS --max-time 10 ${options} ${url}`)).stdout;
+  } catch (error) {
+    if (error instanceof CommandExitError) return `exit ${error.exitCode}`;
+    throw error;
+  }
+}
+
+describeLocal('egress proxy: host names in allowOut, and network.rules', LOCAL_ONLY, () => {
+  it("lets a sandbox that denies all traffic reach the hosts it names, sets a rule's headers on its HTTPS requests, and refuses the rest saying why", async () => {
+    // E2B's own test does this: an httpbin sidecar, reached by its https name, reflects what it was sent.
+    const httpbin = await Sandbox.create('httpbin', { ...cloud().connection, network: { allowPublicTraffic: true, denyOut: [] } });
+    const other = await Sandbox.create('httpbin', { ...cloud().connection, network: { denyOut: [] } });
+    const named = httpbin.getHost(8080);
+    const unnamed = other.getHost(8080);
+    const sandbox = await Sandbox.create('base', {
+      ...cloud().connection,
+      network: { denyOut: [allTraffic], allowOut: [named], rules: { [named]: [{ transform: { headers: { 'X-Test-Token': 'from-the-rule' } } }] } },
+    });
+    try {
+      // Retried while the sidecar's server starts (its template's start command runs in the background).
+      const reflected = JSON.parse(await fetchIn(sandbox, `https://${named}/headers`, "--retry 5 --retry-connrefused -H 'X-Test-Token: the-programs-own'")) as { headers: Record<string, string[]> };
+      expect(reflected.headers['X-Test-Token']).toEqual(['from-the-rule']);
+      expect(reflected.headers.Host).toEqual([named]);
+      // The same over plain HTTP; a name it does not allow is refused by the proxy, an address by its firewall.
+      expect((JSON.parse(await fetchIn(sandbox, `http://${named}/headers`)) as typeof reflected).headers['X-Test-Token']).toEqual(['from-the-rule']);
+      expect(await fetchIn(sandbox, `https://${unnamed}/headers`)).toBe('exit 56');
+      expect(await fetchIn(sandbox, `http://${unnamed}/headers`)).toBe(`the egress rules of sandbox ${sandbox.sandboxId} refuse ${unnamed}: ${unnamed} (127.0.0.1) is denied by the sandbox's denyOut 0.0.0.0/0, and allowed by none of its allowOut entries\n`);
+      expect(await fetchIn(sandbox, `http://${A}:${port}/`, '--noproxy "*" --connect-timeout 3')).toBe(REFUSED);
+      // What getInfo reports: the name among allowOut, and the rules.
+      const info = await sandbox.getInfo();
+      expect(info.network?.allowOut).toEqual([named]);
+      expect(info.network?.rules).toEqual({ [named]: [{ transform: { headers: { 'X-Test-Token': 'from-the-rule' } } }] });
+    } finally {
+      await Promise.all([sandbox.kill(), httpbin.kill(), other.kill()]);
+    }
+  });
+
+  it("judges an address through the proxy as the firewall does, never reaches the host's loopback, and follows updateNetwork in new processes", async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { denyOut: [A], rules: { [B]: [{ transform: { headers: { 'X-B': 'b' } } }] } } });
+    try {
+      expect(await fetchIn(sandbox, `http://${B}:${port}/`)).toBe('reached');
+      expect(await fetchIn(sandbox, `http://${A}:${port}/`)).toMatch(new RegExp(`^the egress rules of sandbox \\S+ refuse ${A.replaceAll('.', '\\.')}: ${A.replaceAll('.', '\\.')} is denied by the sandbox's denyOut ${A.replaceAll('.', '\\.')}/32`));
+      expect(await fetchIn(sandbox, `http://localhost:${port}/`, '--noproxy ""')).toMatch(/the host's own loopback, which no sandbox reaches/);
+      // Its processes are pointed at the proxy while its rules need it, and not after.
+      expect((await sandbox.commands.run('echo "$https_proxy"')).stdout).toMatch(/^http:\/\/10\.213\.\d+\.\d+:\d+\n$/);
+      await sandbox.updateNetwork({ denyOut: [A] });
+      expect((await sandbox.commands.run('echo "[$https_proxy]"')).stdout).toBe('[]\n');
+      expect(await fetchIn(sandbox, `http://${A}:${port}/`, '--connect-timeout 3')).toBe(REFUSED);
+    } finally {
+      await sandbox.kill();
+    }
   });
 });
 

@@ -104,11 +104,13 @@ function sandboxDetail(sandbox: LocalSandbox, domain: SandboxDomain) {
     envdAccessToken: sandbox.accessToken,
     trafficAccessToken: sandbox.trafficAccessToken,
     allowInternetAccess: sandbox.allowInternetAccess,
-    // The rules its firewall enforces now, as CIDRs (a bare address as a /32).
+    // Its rules now: the networks its firewall enforces, as CIDRs (a bare address as a /32), then the host names and rules its egress proxy does.
     ...(sandbox.network === 'routed' || !sandbox.publicTraffic || sandbox.maskRequestHost !== undefined
       ? {
           network: {
-            ...(sandbox.network === 'routed' ? { allowOut: sandbox.egress.allowOut, denyOut: sandbox.egress.denyOut } : {}),
+            ...(sandbox.network === 'routed'
+              ? { allowOut: [...sandbox.egress.allowOut, ...(sandbox.egress.allowHosts ?? [])], denyOut: sandbox.egress.denyOut, ...(sandbox.egress.rules === undefined ? {} : { rules: sandbox.egress.rules }) }
+              : {}),
             allowPublicTraffic: sandbox.publicTraffic,
             ...(sandbox.maskRequestHost === undefined ? {} : { maskRequestHost: sandbox.maskRequestHost }),
           },

@@ -90,13 +90,14 @@ def touch(path):
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-def build_etc_layer(layer, own_files):
+def build_etc_layer(layer, own_files, copies):
     """Mounts at `layer` what the sandbox's /etc shows above the host's: its own files and stand-ins for
     the host's secrets (the middle layer of its /etc overlay, see `assemble`).
 
     The layer is a small tmpfs mounted at `layer` (a folder outside the sandbox's root, so nothing in
     the sandbox reaches it, and in this mount namespace only). It holds `own_files` (passwd, group,
-    hostname, hosts: name to content) and an empty stand-in (same owner and mode, so `user` is refused
+    hostname, hosts: name to content), the host files `copies` names (name to host path: the egress
+    proxy's certificates, too big for the command line) and an empty stand-in (same owner and mode, so `user` is refused
     where it is on the host) for every file of the host's /etc that "other" may not read, and an empty,
     opaque directory for every directory "other" may not search: shadow, gshadow, ssh host keys,
     ssl/private, service passwords. Root in a sandbox is uid 0 without capabilities, so it owns the
@@ -121,6 +122,11 @@ def build_etc_layer(layer, own_files):
         make_parents(layer, os.path.dirname(name))
         with open(os.path.join(layer, name), "w", encoding="utf-8") as own:
             own.write(content)
+    for name, source in copies.items():
+        make_parents(layer, os.path.dirname(name))
+        shutil.copyfile(source, os.path.join(layer, name))
+        os.chmod(os.path.join(layer, name), 0o644)
+    own_files = {**own_files, **copies}
     for path, info in unreadable_by_others("/etc"):
         relative = os.path.relpath(path, "/etc")
         stand_in = os.path.join(layer, relative)
@@ -348,7 +354,7 @@ def assemble(spec):
     mount_overlay(root, [root], layers, "root")
     for name in host_folders:
         mount_overlay(os.path.join(root, name), ["/" + name], layers, name)
-    build_etc_layer(spec["etc"], spec["etcFiles"])
+    build_etc_layer(spec["etc"], spec["etcFiles"], spec["etcCopies"])
     mount_overlay(os.path.join(root, "etc"), [spec["etc"], "/etc"], layers, "etc")
     proc = os.path.join(root, "proc")
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -28,4 +28,11 @@ describe('a routed sandbox on its slot', () => {
     expect(lines).toContain('type filter hook forward priority filter; policy accept;');
     expect(lines).toContain('ip saddr 10.213.0.6 oif != "tsw1" masquerade');
   });
+
+  it('lets the sandbox reach the egress proxy at its gateway before any rule of its own', () => {
+    const lines = rulesetOf('t', 'tsw1', 1, { allowOut: [], denyOut: ['0.0.0.0/0'] }, 40123).split('\n').map((line) => line.trim());
+    const proxy = lines.indexOf('ip daddr 10.213.0.5 tcp dport 40123 accept');
+    expect(proxy).toBeGreaterThan(lines.indexOf('ip daddr 10.213.0.0/16 ip daddr != 10.213.0.5 goto refuse'));
+    expect(proxy).toBeLessThan(lines.indexOf('ip daddr 0.0.0.0/0 goto refuse'));
+  });
 });

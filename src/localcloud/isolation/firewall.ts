@@ -30,10 +30,24 @@ const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((path) =>
 const NSENTER = '/usr/bin/nsenter';
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
-/** What a routed sandbox may reach: IPv4 networks in CIDR form. Allowed entries take precedence over denied ones. */
+/** A rule the egress proxy applies to requests for its host (E2B's `SandboxNetworkRule`). */
+export interface EgressRule {
+  /** Headers set on every request for the host, replacing any the request had. */
+  readonly transform?: { readonly headers?: Readonly<Record<string, string>> };
+}
+
+/**
+ * What a routed sandbox may reach: IPv4 networks in CIDR form, which its firewall enforces. Allowed
+ * entries take precedence over denied ones. Host names and per-host rules are enforced by the egress
+ * proxy (see egress/proxy.ts), which a sandbox that has either is pointed at.
+ */
 export interface EgressRules {
   readonly allowOut: readonly string[];
   readonly denyOut: readonly string[];
+  /** Host names (`api.example.com`, or `*.example.com` for its subdomains) allowed through the egress proxy: E2B's domain entries of `allowOut`. */
+  readonly allowHosts?: readonly string[];
+  /** Per host, address or IPv4 network: the rules the egress proxy applies to requests for it, in order (E2B's `network.rules`). */
+  readonly rules?: Readonly<Record<string, readonly EgressRule[]>>;
 }
 
 /** No rules: everything is reachable (but other sandboxes). */
@@ -42,9 +56,9 @@ export const NO_EGRESS_RULES: EgressRules = { allowOut: [], denyOut: [] };
 /** E2B's `allTraffic` selector. */
 export const ALL_TRAFFIC = '0.0.0.0/0';
 
-/** Whether rules deny everything and allow nothing, which a sandbox without any network (an empty namespace) enforces as well. */
+/** Whether rules deny everything and allow nothing (no network, no host name), which a sandbox without any network (an empty namespace) enforces as well. */
 export function deniesAllTraffic(rules: EgressRules): boolean {
-  return rules.allowOut.length === 0 && rules.denyOut.includes(ALL_TRAFFIC);
+  return rules.allowOut.length === 0 && (rules.allowHosts?.length ?? 0) === 0 && rules.denyOut.includes(ALL_TRAFFIC);
 }
 
 function addressOf(value: number): string {
@@ -70,8 +84,10 @@ export function tableNameOf(instance: string, slot: number): string {
  * then the allowed networks pass, the denied ones are refused (a TCP reset, or an ICMP
  * administratively-prohibited, so that a client fails at once rather than time out), and the rest
  * passes. Every packet is checked, so rules replaced by `updateNetwork` apply to open connections too.
+ * With `proxyPort`, the egress proxy there on the host (the sandbox's gateway) is always reachable: it
+ * judges by the same rules, plus host names, what it reaches for the sandbox.
  */
-export function rulesetOf(table: string, link: string, slot: number, rules: EgressRules): string {
+export function rulesetOf(table: string, link: string, slot: number, rules: EgressRules, proxyPort?: number): string {
   const { gateway, sandbox } = slotAddresses(slot);
   return [
     `add table inet ${table}`,
@@ -85,6 +101,7 @@ export function rulesetOf(table: string, link: string, slot: number, rules: Egre
     '    ct direction reply accept',
     '    meta nfproto ipv6 goto refuse',
     `    ip daddr ${SANDBOX_SUBNET} ip daddr != ${gateway} goto refuse`,
+    ...(proxyPort === undefined ? [] : [`    ip daddr ${gateway} tcp dport ${proxyPort} accept`]),
     ...rules.allowOut.map((network) => `    ip daddr ${network} accept`),
     ...rules.denyOut.map((network) => `    ip daddr ${network} goto refuse`),
     '  }',
@@ -170,6 +187,8 @@ export class SandboxLink {
     readonly table: string,
     /** The host end's interface index: a link of the same name made later has another. */
     readonly ifindex: number | undefined,
+    /** The egress proxy's port on the host, which the sandbox may always reach at its gateway; undefined without one. */
+    readonly proxyPort: number | undefined,
   ) {}
 
   /** The sandbox's gateway (the host end's address): the host as the sandbox reaches it. */
@@ -183,11 +202,11 @@ export class SandboxLink {
   }
 
   /**
-   * Joins the network namespace of the process `initPid` to the host on a free slot and applies `rules`.
-   * On failure removes whatever it made.
+   * Joins the network namespace of the process `initPid` to the host on a free slot and applies `rules`
+   * (with the egress proxy at `proxyPort` reachable, when there is one). On failure removes whatever it made.
    * @throws when the host refuses (its tools' error output is in the message).
    */
-  static async attach(initPid: number, instance: string, rules: EgressRules): Promise<SandboxLink> {
+  static async attach(initPid: number, instance: string, rules: EgressRules, proxyPort?: number): Promise<SandboxLink> {
     enableForwarding();
     const taken = linksNow();
     for (let attempt = 0, slot = 0; attempt < 64 && slot < SLOTS; slot++) {
@@ -201,7 +220,7 @@ export class SandboxLink {
       // Taken meanwhile by another server's sandbox: try the next slot.
       if (made.code !== 0 && /File exists/.test(made.stderr)) continue;
       if (made.code !== 0) throw new Error(`could not make the sandbox's veth pair ${name}: ${made.stderr}`);
-      const link = new SandboxLink(name, slot, tableNameOf(instance, slot), indexOf(name));
+      const link = new SandboxLink(name, slot, tableNameOf(instance, slot), indexOf(name), proxyPort);
       try {
         // The alias names the server instance, so that the next server after a crash knows whose it was.
         await must(`could not set up the host end ${name}`, IP, ['-batch', '-'], [`link set ${name} alias ${instance}`, `addr add ${gateway}/30 dev ${name}`, `link set ${name} up`].join('\n'));
@@ -218,7 +237,7 @@ export class SandboxLink {
 
   /** Replaces the sandbox's egress rules, in one nftables transaction. */
   async apply(rules: EgressRules): Promise<void> {
-    await must(`could not apply the sandbox's egress rules (nftables table ${this.table})`, NFT, ['-f', '-'], rulesetOf(this.table, this.name, this.slot, rules));
+    await must(`could not apply the sandbox's egress rules (nftables table ${this.table})`, NFT, ['-f', '-'], rulesetOf(this.table, this.name, this.slot, rules, this.proxyPort));
   }
 
   /**

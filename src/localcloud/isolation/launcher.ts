@@ -40,6 +40,8 @@ export interface InitSpec {
   readonly diskTemplate: string;
   /** The sandbox's own files in /etc (passwd, group, hostname, hosts): name to content. */
   readonly etcFiles: Readonly<Record<string, string>>;
+  /** More of its own files in /etc, copied from the host: name to the host file's path (for those too big to pass as content, which goes on a command line). */
+  readonly etcCopies?: Readonly<Record<string, string>>;
   /** A private, empty network namespace (no network at all) instead of the host's. */
   readonly privateNetwork: boolean;
   /** Host directory bind-mounted read-only at /opt/tradeswarm/kernels. */
@@ -90,6 +92,7 @@ export function assembleSpec(spec: InitSpec): Record<string, unknown> {
     etc: spec.dirs.etc,
     bootId: spec.dirs.bootId,
     etcFiles: spec.etcFiles,
+    etcCopies: spec.etcCopies ?? {},
     kernels: spec.kernelsDir,
     guest: spec.guestDir,
     hostname: spec.sandboxId,

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { randomId, randomToken, type Clock, type Logger, type TimerHandle } from '../../core/index.js';
 import { API_STATUS, IsolationUnavailableError, LocalCloudError, SandboxNotFoundError } from '../errors.js';
 import { GUEST_BIN_DIR, GUEST_HOST_DIR, NO_EGRESS_RULES, SANDBOX_USER_ID, SandboxCgroups, SandboxLink, TemplateDisks, deniesAllTraffic, removeInstanceCgroups, startInit, type CgroupController, type EgressRules, type IsolationSupport, type SandboxDirs, type SandboxInit } from '../isolation/index.js';
 import type { Template, TemplateRegistry } from '../templates/index.js';
+import { needsProxy } from '../egress/index.js';
 import type { KillReason, SandboxObserver } from '../metrics.js';
 import { SnapshotStore, type Snapshot } from './snapshots.js';
 import { PausedSandboxes } from './paused.js';
-import { LocalSandbox, type NetworkMode } from './sandbox.js';
+import { EGRESS_CA_FILE, LocalSandbox, TRUSTED_CA_FILE, type NetworkMode } from './sandbox.js';
 import type { SandboxState } from './state.js';
 
 /** A request to create a sandbox (the fields of E2B's `NewSandbox`). */
@@ -92,6 +93,12 @@ export interface SandboxManagerConfig {
    * opened on it, which boots them on connect (a folder outside `dataDir`). @default none: they end with this server
    */
   readonly pausedDir?: string;
+  /**
+   * The egress proxy routed sandboxes are given (see egress/proxy.ts): its port on the host, and the
+   * certificate of the authority it reads HTTPS with, which their /etc adds to the certificates it
+   * trusts. @default none: a network with host names or rules is refused
+   */
+  readonly egressProxy?: { readonly port: number; readonly certificate: () => string };
 }
 
 /** A sandbox whose namespaces, cgroups and folders exist, not yet handed to anyone. */
@@ -137,6 +144,8 @@ export class SandboxManager {
   /** Filesystem-only pauses under way, by sandbox id. */
   private readonly stopping = new Map<string, Promise<void>>();
   private readonly paused: PausedSandboxes | undefined;
+  /** The /etc files that make a routed sandbox trust the egress proxy's authority, made for the first. */
+  private trustFiles: Readonly<Record<string, string>> | undefined;
 
   constructor(private readonly config: SandboxManagerConfig) {
     this.disks = new TemplateDisks(join(config.dataDir, 'template-disks'));
@@ -181,6 +190,7 @@ export class SandboxManager {
     if (network === 'routed' && support.routedNetworkMissing.length > 0) {
       throw new IsolationUnavailableError(`a routed network with an egress firewall (for network.allowOut and denyOut, updateNetwork, or sandboxNetwork: 'routed'): it lacks ${support.routedNetworkMissing.join(', ')}`);
     }
+    this.checkProxy(egress);
     // A template's memory and process limits are part of what a sandbox asks for.
     if (!support.cgroups.memory || !support.cgroups.pids) throw new IsolationUnavailableError('memory and process limits (the cgroup v1 memory and pids controllers)');
     if (!support.disk) throw new IsolationUnavailableError('a disk of its own (loop devices, ext4 and mkfs.ext4 from e2fsprogs)');
@@ -267,6 +277,35 @@ export class SandboxManager {
   }
 
   /**
+   * The /etc files that make a routed sandbox trust the egress proxy's authority, as their names in
+   * /etc and the host files they are copied from (written once, in this server's folder); none without a proxy.
+   */
+  private trusted(): Readonly<Record<string, string>> {
+    const proxy = this.config.egressProxy;
+    if (proxy === undefined) return {};
+    if (this.trustFiles === undefined) {
+      const authority = proxy.certificate();
+      const dir = join(this.config.dataDir, 'egress-trust');
+      mkdirSync(dir, { recursive: true });
+      const files: Record<string, string> = {};
+      for (const [inSandbox, content] of [[EGRESS_CA_FILE, authority], [TRUSTED_CA_FILE, `${hostAuthorities()}\n${authority}`]] as const) {
+        const onHost = join(dir, basename(inSandbox));
+        writeFileSync(onHost, content, { mode: 0o644 });
+        files[inSandbox.slice('/etc/'.length)] = onHost;
+      }
+      this.trustFiles = files;
+    }
+    return this.trustFiles;
+  }
+
+  /** @throws IsolationUnavailableError when `rules` name hosts or rules and this manager has no egress proxy. */
+  private checkProxy(rules: EgressRules): void {
+    if (needsProxy(rules) && this.config.egressProxy === undefined) {
+      throw new IsolationUnavailableError('an egress proxy (for host names in network.allowOut, and network.rules): this local cloud started without one');
+    }
+  }
+
+  /**
    * Replaces a sandbox's egress rules (E2B's `updateNetwork`); they apply at once, to open connections too.
    * @throws SandboxNotFoundError; LocalCloudError 409 for a sandbox on the host's network or on none.
    */
@@ -285,6 +324,7 @@ export class SandboxManager {
         `sandbox ${id} has no network at all (allowInternetAccess: false, or denyOut: [allTraffic] on a host without a routed network), which cannot be opened: create it with network: { denyOut: [allTraffic] } on a host with a routed network instead`,
       );
     }
+    this.checkProxy(rules);
     sandbox.egress = rules;
     // A sandbox paused without its memory has no network now; it boots again with these rules.
     if (!this.coldDisks.has(id)) await sandbox.link?.apply(rules);
@@ -390,6 +430,7 @@ export class SandboxManager {
         dirs,
         diskTemplate,
         etcFiles: etcFilesOf(name),
+        ...(network === 'routed' ? { etcCopies: this.trusted() } : {}),
         privateNetwork: network !== 'host',
         kernelsDir: this.config.kernelsDir,
         guestDir: GUEST_HOST_DIR,
@@ -397,7 +438,7 @@ export class SandboxManager {
         maxFileSizeBytes: template.diskBytes,
         cgroupProcsFiles: cgroups.procsFiles,
       });
-      if (network === 'routed') link = await SandboxLink.attach(init.pid, this.config.instance, egress);
+      if (network === 'routed') link = await SandboxLink.attach(init.pid, this.config.instance, egress, this.config.egressProxy?.port);
       return { id, sandboxDir, dirs, cgroups, init, link };
     } catch (error) {
       await this.destroy({ sandboxDir, init, cgroups, link });
@@ -645,6 +686,15 @@ const GROUP = `root:x:0:\nuser:x:${SANDBOX_USER_ID}:\nnogroup:x:65534:\n`;
 
 /** Login shells (`bash -l`, how the SDK runs commands) reset PATH in /etc/profile; this puts the sandbox's sudo first again. */
 const PROFILE_PATH = `PATH="${GUEST_BIN_DIR}:$PATH"\n`;
+
+/** The host's trusted authorities (Debian's bundle), or none where it has no such file. */
+function hostAuthorities(): string {
+  try {
+    return readFileSync(TRUSTED_CA_FILE, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 /** The files of a sandbox's /etc that are its own rather than the host's. */
 function etcFilesOf(id: string): Record<string, string> {

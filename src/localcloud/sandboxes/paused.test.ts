@@ -28,7 +28,7 @@ const settings: SandboxSettings = {
   envVars: { FOO: 'bar' },
   allowInternetAccess: true,
   network: 'routed',
-  egress: { allowOut: ['1.1.1.1/32'], denyOut: ['0.0.0.0/0'] },
+  egress: { allowOut: ['1.1.1.1/32'], denyOut: ['0.0.0.0/0'], allowHosts: ['api.example.com'], rules: { 'api.example.com': [{ transform: { headers: { Authorization: 'Bearer x' } } }, {}] } },
   autoPause: true,
   autoPauseKeepsMemory: false,
   autoResume: true,

@@ -14,7 +14,12 @@ import type { LocalSandbox, SandboxSettings } from './sandbox.js';
 import { type Snapshot, templateOfRecord, templateRecordOf, templateRecordSchema } from './snapshots.js';
 
 const RECORD_VERSION = 1;
-const rulesSchema = z.object({ allowOut: z.array(z.string()), denyOut: z.array(z.string()) });
+const rulesSchema = z.object({
+  allowOut: z.array(z.string()),
+  denyOut: z.array(z.string()),
+  allowHosts: z.array(z.string()).optional(),
+  rules: z.record(z.string(), z.array(z.object({ transform: z.object({ headers: z.record(z.string(), z.string()).optional() }).optional() }))).optional(),
+});
 const recordSchema = z.object({
   version: z.literal(RECORD_VERSION),
   id: z.string().regex(/^[a-z0-9]+$/),
@@ -75,7 +80,7 @@ export class PausedSandboxes {
       diskId: disk.id,
       pausedAtMs: nowMs,
       endAtMs: sandbox.endAtMs,
-      settings: { ...settings, metadata: { ...settings.metadata }, envVars: { ...settings.envVars }, egress: { allowOut: [...egress.allowOut], denyOut: [...egress.denyOut] }, template: templateRecordOf(template) },
+      settings: { ...settings, metadata: { ...settings.metadata }, envVars: { ...settings.envVars }, egress: structuredClone(egress) as PausedRecord['settings']['egress'], template: templateRecordOf(template) },
     };
     const aside = join(this.dir, `${sandbox.id}.json.part`);
     writeFileSync(aside, JSON.stringify(record), { mode: 0o600 });

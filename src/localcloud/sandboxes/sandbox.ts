@@ -3,6 +3,7 @@ import type { Clock } from '../../core/index.js';
 import type { EgressRules, GuestProcess, SandboxCapability, SandboxCgroups, SandboxDirs, SandboxInit, SandboxLink, SandboxProcess, TerminalSize } from '../isolation/index.js';
 import { GUEST_BIN_DIR, SANDBOX_USER_ID, spawnInSandbox } from '../isolation/index.js';
 import type { Template } from '../templates/index.js';
+import { needsProxy } from '../egress/index.js';
 import { resolveSandboxPath, type ResolvedPath } from './paths.js';
 import { transition, type SandboxEvent, type SandboxState } from './state.js';
 
@@ -76,6 +77,10 @@ export interface SandboxSettings {
   readonly trafficAccessToken: string;
   readonly startedAtMs: number;
 }
+
+/** Where a routed sandbox finds the egress proxy's authority: alone, and with the host's authorities (Debian's bundle, which curl and Python read). */
+export const EGRESS_CA_FILE = '/etc/ssl/certs/tradeswarm-egress-ca.pem';
+export const TRUSTED_CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
 
 const DEFAULT_PATH = `${GUEST_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 /** Samples kept per sandbox, oldest dropped first: an hour at the default interval of 5 s. */
@@ -258,8 +263,33 @@ export class LocalSandbox {
       E2B_SANDBOX: 'true',
       E2B_SANDBOX_ID: this.id,
       E2B_TEMPLATE_ID: this.templateId,
+      ...this.proxyEnv(),
       ...this.template.envs,
       ...this.envVars,
+    };
+  }
+
+  /**
+   * What points a process at the egress proxy, when the sandbox's rules name hosts or have rules (which
+   * only the proxy enforces): the proxy variables curl, wget, Python and most tools read (Node's fetch
+   * does not before Node 24's NODE_USE_ENV_PROXY), and the authority it reads HTTPS with. Read at each
+   * process's start, so processes started after an `updateNetwork` follow its rules.
+   */
+  private proxyEnv(): Record<string, string> {
+    const link = this.machine?.link;
+    if (link?.proxyPort === undefined || !needsProxy(this.egress)) return {};
+    const proxy = `http://${link.gateway}:${link.proxyPort}`;
+    const direct = `localhost,127.0.0.1,::1,${link.gateway}`;
+    return {
+      HTTP_PROXY: proxy,
+      HTTPS_PROXY: proxy,
+      http_proxy: proxy,
+      https_proxy: proxy,
+      NO_PROXY: direct,
+      no_proxy: direct,
+      SSL_CERT_FILE: TRUSTED_CA_FILE,
+      REQUESTS_CA_BUNDLE: TRUSTED_CA_FILE,
+      NODE_EXTRA_CA_CERTS: EGRESS_CA_FILE,
     };
   }
 

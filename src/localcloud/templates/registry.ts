@@ -71,6 +71,8 @@ export function compileTemplate(options: TemplateOptions, hostCpus = Number.POSI
 export const BUILTIN_TEMPLATES: readonly TemplateOptions[] = [
   { name: 'base' },
   { name: 'code-interpreter-v1' },
+  // E2B's echo server template, which its own tests start as a sidecar: go-httpbin's answers on port 8080.
+  { name: 'httpbin', startCommand: 'exec python3 /opt/tradeswarm/guest/httpbin.py 8080' },
 ];
 
 /** Templates by name (and by the E2B-style alias `name:tag`, ignoring the tag). */

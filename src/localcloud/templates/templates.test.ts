@@ -43,7 +43,7 @@ describe('templates', () => {
     registry.register({ name: 'agent' });
     expect(registry.find('agent:v2')?.name).toBe('agent');
     expect(registry.find('missing')).toBeUndefined();
-    expect(registry.names()).toEqual(['agent', 'base', 'code-interpreter-v1']);
+    expect(registry.names()).toEqual(['agent', 'base', 'code-interpreter-v1', 'httpbin']);
   });
 
   it('loads a YAML template with files copied from a folder', () => {
