@@ -217,13 +217,14 @@ describeLocal('egress firewall: updateNetwork', LOCAL_ONLY, () => {
     }
   });
 
-  it('keeps the rules in force in a fork, and after a filesystem-only pause, an update made while paused included', async () => {
-    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { denyOut: [A] } });
+  it('keeps the rules in force in a fork, with its public traffic and Host mask, and after a filesystem-only pause, an update made while paused included', async () => {
+    const sandbox = await Sandbox.create('base', { ...cloud().connection, network: { denyOut: [A], allowPublicTraffic: false, maskRequestHost: 'inside:${PORT}' } });
     const forks: Sandbox[] = [];
     try {
       for (const fork of await sandbox.fork({ count: 1 })) if (fork instanceof Sandbox) forks.push(fork);
       expect(forks).toHaveLength(1);
       expect([await reach(forks[0]!, A), await reach(forks[0]!, B)]).toEqual([REFUSED, 'reached']);
+      expect((await forks[0]!.getInfo()).network).toMatchObject({ allowPublicTraffic: false, maskRequestHost: 'inside:${PORT}' });
       await sandbox.pause({ keepMemory: false });
       await sandbox.updateNetwork({ denyOut: [B] });
       await sandbox.connect();

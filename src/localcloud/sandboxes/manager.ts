@@ -351,7 +351,7 @@ export class SandboxManager {
 
   /**
    * Starts `count` sandboxes whose filesystems begin as the sandbox's is now, with its template,
-   * metadata, env vars and network setting; the sandbox itself keeps running. Each fork that could
+   * metadata, env vars and network settings (egress rules, public traffic, Host mask); the sandbox itself keeps running. Each fork that could
    * not be started is its error, in its place.
    * @throws SandboxNotFoundError, LocalCloudError 400 for a count below 1
    */
@@ -363,7 +363,16 @@ export class SandboxManager {
     if (timeoutSeconds !== undefined) this.checkTimeout(timeoutSeconds);
     const snapshot = await this.snapshots.take(source, { listed: false, templateId: source.templateId, nowMs: this.config.clock.now(), stoppedDisk: this.coldDisks.get(id)?.image });
     try {
-      const request = { templateId: snapshot.id, timeoutSeconds, metadata: source.metadata, envVars: source.envVars, allowInternetAccess: source.allowInternetAccess, ...(source.network === 'routed' ? { egress: source.egress } : {}) };
+      const request: CreateSandboxRequest = {
+        templateId: snapshot.id,
+        timeoutSeconds,
+        metadata: source.metadata,
+        envVars: source.envVars,
+        allowInternetAccess: source.allowInternetAccess,
+        publicTraffic: source.publicTraffic,
+        ...(source.maskRequestHost === undefined ? {} : { maskRequestHost: source.maskRequestHost }),
+        ...(source.network === 'routed' ? { egress: source.egress } : {}),
+      };
       return await Promise.allSettled(Array.from({ length: count }, () => this.create(request)));
     } finally {
       this.snapshots.remove(snapshot.id);
