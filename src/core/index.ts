@@ -28,3 +28,4 @@ export {
   toOptionalJsonNumber,
 } from './snapshot.js';
 export { startModuleWorker } from './worker.js';
+export { lockDir, type DirLock, type LockRefusal } from './lockfile.js';

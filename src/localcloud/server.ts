@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError } from 'fastify';
-import { InvalidInputError, SystemClock, createLogger, errorChain, errorMessage, randomId, randomToken, type Clock, type Logger } from '../core/index.js';
+import { InvalidInputError, SystemClock, createLogger, errorChain, errorMessage, lockDir, randomId, randomToken, type Clock, type LockRefusal, type Logger } from '../core/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { createEnvdRouter, isSignableFileRequest, refuseSignature, signedWith } from './envd/index.js';
 import { API_STATUS, LocalCloudError } from './errors.js';
@@ -217,6 +217,16 @@ function refusedUpgrade(status: number): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`;
 }
 
+/** The file in a data folder the user gave that says which server uses it. */
+const DATA_DIR_LOCK = 'tradeswarm-cloud.lock';
+
+function dataDirRefusal(dir: string, why: LockRefusal): string {
+  if (why.kind === 'unwritable') return `cannot lock ${dir} (${join(dir, DATA_DIR_LOCK)}): ${why.error.message}; give a folder this user can write`;
+  if (why.kind === 'racing') return `${dir} is being taken by another local cloud server at the same moment; try again`;
+  const who = why.self ? 'a local cloud of this process' : `local cloud server process ${why.owner}`;
+  return `${dir} is in use by ${who}: a data folder serves one server at a time (its paused sandboxes and snapshots are that server's to list and boot); stop that server, or give this one another --data-dir`;
+}
+
 /**
  * Starts an E2B-compatible cloud on this machine: the control-plane REST API, envd and the code
  * interpreter, all on one port. Point the unmodified `e2b` / `@e2b/code-interpreter` SDK at it with
@@ -251,6 +261,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const ownDataDir = options.dataDir === undefined;
   const dataRoot = ownDataDir ? mkdtempSync(join(tmpdir(), TEMP_ROOT_PREFIX)) : resolve(options.dataDir!);
   mkdirSync(dataRoot, { recursive: true });
+  // A folder the user gave holds paused sandboxes and snapshots that one server lists and boots: two
+  // servers on it would both boot the same sandbox from the same disk.
+  const folderLock = ownDataDir ? undefined : lockDir(dataRoot, DATA_DIR_LOCK, (why) => new InvalidInputError('dataDir', dataDirRefusal(dataRoot, why)));
   const staleDirs = cleanStaleDataDirs(dataRoot);
   if (config.sandboxNetwork === 'routed' && support.routedNetworkMissing.length > 0) {
     logger.warn(`sandboxNetwork is 'routed' but this host lacks ${support.routedNetworkMissing.join(', ')}: every sandbox with internet access will be refused`);
@@ -456,6 +469,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       await app.close();
       rmSync(ownDataDir ? dataRoot : dataDir, { recursive: true, force: true });
       claim.release();
+      folderLock?.release();
     })();
     return closing;
   };

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../core/index.js';
+import { type DirLock, startModuleWorker } from '../core/index.js';
 import { StoreError, mapDriverError } from './errors.js';
-import { type DirLock, lockDataDir } from './lockfile.js';
+import { lockDataDir } from './lockfile.js';
 import { loadMigrations, migrate } from './migrations.js';
 import { type Reply, type Request, type WorkerSetup, fromWire } from './pglite-protocol.js';
 import { type Queryable, type Store, type StoreConfig, refuseInsideTransaction, runGuarded } from './store.js';

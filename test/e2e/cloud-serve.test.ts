@@ -79,6 +79,15 @@ describe('tradeswarm cloud serve', () => {
     const snapshot = await sandbox.createSnapshot({ name: 'kept' });
     const { snapshotId: unwanted } = await sandbox.createSnapshot({ name: 'unwanted' });
     expect(await Sandbox.deleteSnapshot(unwanted, { ...first.connection })).toBe(true);
+    // A second server on the same folder is refused while the first runs, and changes nothing of it.
+    const intruder = spawn(process.execPath, ['bin/tradeswarm.js', 'cloud', 'serve', '--port', '0', '--data-dir', folder], { cwd: repository, env: { ...process.env, LOG_LEVEL: 'warn' } });
+    let refusal = '';
+    intruder.stderr.on('data', (chunk: Buffer) => (refusal += chunk.toString()));
+    intruder.stdout.on('data', (chunk: Buffer) => (refusal += chunk.toString()));
+    const [code] = (await once(intruder, 'exit')) as [number | null];
+    expect(code).not.toBe(0);
+    expect(refusal).toContain(`dataDir: ${folder} is in use by local cloud server process ${first.server.pid}: a data folder serves one server at a time`);
+    expect((await Sandbox.listSnapshots({ ...first.connection }).nextItems()).map((item) => item.snapshotId)).toEqual([snapshot.snapshotId]);
     first.server.kill('SIGKILL');
     await once(first.server, 'exit');
 
