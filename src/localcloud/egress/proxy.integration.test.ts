@@ -3,12 +3,15 @@
 // sandbox's direct traffic never reaches it). The proxy takes 127.0.0.1 for a sandbox's address here;
 // test/conformance/network.test.ts checks the same through real routed sandboxes.
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
 import { ManualClock, silentLogger } from '../../core/index.js';
 import { type TestCertificates, makeTestCertificates } from '../../../test/fixtures/tls.js';
 import type { EgressRules } from '../isolation/index.js';
@@ -64,6 +67,12 @@ describe('egress proxy', () => {
     plain = createServer(echo('plain'));
     secure = createHttpsServer({ cert: certificates.cert, key: certificates.key }, echo('secure'));
     own = createServer(echo('own'));
+    // WebSocket echoes: each answers a message with it, the rule's header it was opened with, and its Host.
+    for (const server of [secure, own]) {
+      new WebSocketServer({ server }).on('connection', (socket, request) => {
+        socket.on('message', (data: Buffer) => socket.send(`${String(data)} ${String(request.headers['x-test-token'] ?? '-')} ${request.headers.host ?? ''}`));
+      });
+    }
     ports = { plain: await listen(plain), secure: await listen(secure), own: await listen(own) };
     proxy = await startEgressProxy(
       {
@@ -141,6 +150,31 @@ describe('egress proxy', () => {
     const caFile = `${certificates.dir}/egress-ca.pem`;
     const result = await curl(proxy.port, ['--cacert', caFile, 'https://8080-abc.sandboxes.test/headers']);
     expect(result.stdout).toBe('own 8080-abc.sandboxes.test');
+  });
+
+  it("joins a WebSocket through a connection it reads, the rule's header set on the upgrade, to a host and to the cloud's own sandboxes", async () => {
+    rules = { ...NONE, rules: { 'a.upstream.test': [{ transform: { headers: { 'X-Test-Token': 'from-the-rule' } } }] } };
+    /** What a WebSocket to wss://host:port through the proxy answers to `hello`. */
+    const echo = async (host: string, port: number): Promise<string> => {
+      const tunnel = connect(proxy.port, '127.0.0.1');
+      await once(tunnel, 'connect');
+      tunnel.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+      const [answer] = (await once(tunnel, 'data')) as [Buffer];
+      expect(String(answer)).toBe('HTTP/1.1 200 Connection Established\r\n\r\n');
+      const secured = tlsConnect({ socket: tunnel, servername: host, ca: authority.certificate });
+      await once(secured, 'secureConnect');
+      const socket = new WebSocket(`wss://${host}:${port}/`, { createConnection: () => secured });
+      try {
+        await once(socket, 'open');
+        socket.send('hello');
+        const [data] = (await once(socket, 'message')) as [Buffer];
+        return String(data);
+      } finally {
+        socket.close();
+      }
+    };
+    expect(await echo('a.upstream.test', ports.secure)).toBe(`hello from-the-rule a.upstream.test:${ports.secure}`);
+    expect(await echo('8080-abc.sandboxes.test', 443)).toBe('hello - 8080-abc.sandboxes.test');
   });
 
   it('sends the host it judged as Host, whatever Host the request names', async () => {

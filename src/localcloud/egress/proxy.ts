@@ -15,7 +15,7 @@ import { type IncomingMessage, type OutgoingHttpHeaders, type Server, type Serve
 import { request as httpsRequest } from 'node:https';
 import { type AddressInfo, type Socket, connect, isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { Logger } from '../../core/index.js';
 import type { EgressRules } from '../isolation/index.js';
 import type { EgressAuthority } from './authority.js';
@@ -95,18 +95,19 @@ function authorityOf(target: string | undefined): { readonly host: string; reado
  * The request's headers less those {@link NOT_SENT}, with Host the judged host (its port when not the
  * scheme's own), and the rules' headers set over them (by name, whatever its case).
  */
-function sentHeaders(request: IncomingMessage, destination: Destination, tls: boolean): OutgoingHttpHeaders {
+function sentHeaders(request: IncomingMessage, destination: Destination, tls: boolean, upgrade = false): Array<[string, string]> {
   const set = new Map(Object.entries(destination.headers).map(([name, value]) => [name.toLowerCase(), [name, value] as const]));
   const name = destination.host.includes(':') ? `[${destination.host}]` : destination.host;
   const headers: Array<[string, string]> = [['Host', destination.asked === (tls ? 443 : 80) ? name : `${name}:${destination.asked}`]];
   for (let i = 0; i < request.rawHeaders.length; i += 2) {
     const header = request.rawHeaders[i]!;
     const lower = header.toLowerCase();
-    if (!NOT_SENT.has(lower) && !set.has(lower)) headers.push([header, request.rawHeaders[i + 1]!]);
+    // An upgrade keeps its connection headers: they ask the server to upgrade.
+    const kept = upgrade && (lower === 'connection' || lower === 'upgrade');
+    if ((kept || !NOT_SENT.has(lower)) && !set.has(lower)) headers.push([header, request.rawHeaders[i + 1]!]);
   }
   for (const [name, value] of set.values()) headers.push([name, value]);
-  // Node takes an array of pairs flattened, which keeps repeated headers and their names' case.
-  return headers.flat() as unknown as OutgoingHttpHeaders;
+  return headers;
 }
 
 function refuseSocket(socket: Duplex, status: number, message: string): void {
@@ -161,7 +162,8 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
 
   /** Sends a request (read from the sandbox) on to its destination, and the answer back. */
   const forward = (request: IncomingMessage, response: ServerResponse, destination: Destination, path: string, tls: boolean): void => {
-    const headers = sentHeaders(request, destination, tls);
+    // Node takes an array of pairs flattened, which keeps repeated headers and their names' case.
+    const headers = sentHeaders(request, destination, tls).flat() as unknown as OutgoingHttpHeaders;
     const common = { host: destination.address, port: destination.port, method: request.method, path, headers };
     const upstream =
       tls && !destination.own
@@ -176,11 +178,36 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
     request.pipe(upstream);
   };
 
+  /** Joins an upgrade (a WebSocket) read from the sandbox to its destination: its head sent on, with the rules' headers, then bytes both ways. */
+  const forwardUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer, destination: Destination, path: string, tls: boolean): void => {
+    const secure = tls && !destination.own;
+    const upstream = secure
+      ? tlsConnect({ host: destination.address, port: destination.port, ...(isIPv4(destination.host) ? {} : { servername: destination.host }), ...(options.upstreamCa ? { ca: [...options.upstreamCa] } : {}) })
+      : connect({ host: destination.address, port: destination.port });
+    let opened = false;
+    upstream.once(secure ? 'secureConnect' : 'connect', () => {
+      opened = true;
+      const lines = [`${request.method ?? 'GET'} ${path} HTTP/1.1`, ...sentHeaders(request, destination, tls, true).map(([name, value]) => `${name}: ${value}`)];
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', (error: Error) => (opened ? socket.destroy() : refuseSocket(socket, 502, `could not reach ${destination.host}:${destination.port}: ${error.message}`)));
+    socket.on('error', () => upstream.destroy());
+    socket.on('close', () => upstream.destroy());
+  };
+
   // Requests read from intercepted TLS connections: their destination was judged at CONNECT.
   const reader = createServer((request, response) => {
     const destination = intercepted.get(request.socket);
     if (destination === undefined) return refuseResponse(response, 502, 'no destination for this connection');
     forward(request, response, destination, request.url ?? '/', true);
+  });
+  reader.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const destination = intercepted.get(request.socket);
+    if (destination === undefined) return refuseSocket(socket, 502, 'no destination for this connection');
+    forwardUpgrade(request, socket, head, destination, request.url ?? '/', true);
   });
   reader.on('clientError', (_error, socket) => socket.destroy());
 
@@ -234,6 +261,21 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
         upstream.on('error', (error) => (opened ? socket.destroy() : refuseSocket(socket, 502, `could not reach ${destination.host}:${destination.port}: ${error.message}`)));
         socket.on('close', () => upstream.destroy());
       },
+      (error: unknown) => refuseSocket(socket, error instanceof Refusal ? error.status : 502, (error as Error).message),
+    );
+  });
+  // A plain-HTTP upgrade through the proxy (ws://): judged as a request is.
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '');
+      if (url.protocol !== 'http:' && url.protocol !== 'ws:') throw new Error('not http');
+    } catch {
+      return refuseSocket(socket, 400, `this is the local cloud's egress proxy: send it absolute http:// URLs, or CONNECT host:port for https`);
+    }
+    judge(remoteOf(socket), url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80)).then(
+      (destination) => forwardUpgrade(request, socket, head, destination, `${url.pathname}${url.search}`, false),
       (error: unknown) => refuseSocket(socket, error instanceof Refusal ? error.status : 502, (error as Error).message),
     );
   });
