@@ -3,10 +3,13 @@ import { settledCurve } from '../portfolio/index.js';
 import { settledOrders } from '../venue/index.js';
 import type { TradingSessionSnapshot } from './session.js';
 
-/** One append-only part of a session snapshot's state: where it sits, and how many of its items, from the first, can no longer change. */
+/**
+ * One append-only part of a session snapshot's state: where it sits, and which of its items can no
+ * longer change: how many from the first, or their indices (in order).
+ */
 interface HistoryPartSpec {
   readonly path: readonly string[];
-  readonly settled: (items: readonly JsonValue[], state: JsonObject) => number;
+  readonly settled: (items: readonly JsonValue[], state: JsonObject) => number | readonly number[];
 }
 
 const CURVE = ['portfolio', 'curve'] as const;
@@ -36,24 +39,36 @@ export type SessionHistoryPart = keyof typeof PARTS;
 
 const PART_NAMES = Object.keys(PARTS) as SessionHistoryPart[];
 
-/** How many items of each append-only part, from the first, the history chunks stored so far hold. */
-export type SessionHistoryMark = Readonly<Record<SessionHistoryPart, number>>;
+/**
+ * Indices of a part's items, as ranges `[start, end)`: sorted, apart (never touching), none empty.
+ * Plain JSON.
+ */
+export type IndexRanges = ReadonlyArray<readonly [number, number]>;
+
+/**
+ * Which items of each append-only part the history chunks stored so far hold: a count, when they are
+ * the first so many (as every part's are, but for orders once one rests while later ones settle), or
+ * their index ranges.
+ */
+export type SessionHistoryMark = Readonly<Record<SessionHistoryPart, number | IndexRanges>>;
 
 /** What is held before the first chunk: nothing. */
 export const NO_SESSION_HISTORY: SessionHistoryMark = Object.freeze(Object.fromEntries(PART_NAMES.map((name) => [name, 0])) as Record<SessionHistoryPart, number>);
 
 /**
- * Items of each append-only part that can no longer change, after those of the chunks before it
- * (`from`: what they held). Plain JSON.
+ * Items of each append-only part that can no longer change, beyond those of the chunks before it
+ * (`from`: what they held), in index order; `at`, where a part's are not the items right after a
+ * count `from` holds, gives their indices. Plain JSON.
  */
 export interface SessionHistoryChunk {
   readonly from: SessionHistoryMark;
   readonly items: Readonly<Record<SessionHistoryPart, readonly JsonValue[]>>;
+  readonly at?: Readonly<Partial<Record<SessionHistoryPart, IndexRanges>>>;
 }
 
 /** A session snapshot split by {@link splitSessionSnapshot}. */
 export interface SplitSessionSnapshot {
-  /** The snapshot without what the chunks hold: its append-only parts keep only their items from `held` on. */
+  /** The snapshot without what the chunks hold: its append-only parts keep only the items `held` does not hold, in order. */
   readonly live: TradingSessionSnapshot;
   /** What became settled since the mark split at; `undefined` when nothing did. */
   readonly chunk: SessionHistoryChunk | undefined;
@@ -61,47 +76,91 @@ export interface SplitSessionSnapshot {
   readonly held: SessionHistoryMark;
 }
 
+/** `held` as ranges (a count `n` is `[[0, n)]`). */
+function rangesOf(held: number | IndexRanges): IndexRanges {
+  if (typeof held !== 'number') return held;
+  return held > 0 ? [[0, held]] : [];
+}
+
+/** Sorted indices as ranges. */
+function rangesOfIndices(indices: readonly number[]): IndexRanges {
+  const ranges: Array<[number, number]> = [];
+  for (const index of indices) {
+    const last = ranges.at(-1);
+    if (last !== undefined && last[1] === index) last[1] = index + 1;
+    else ranges.push([index, index + 1]);
+  }
+  return ranges;
+}
+
+/** `ranges` as a mark: a count when they are the first so many (a mark of old and of most parts), else themselves. */
+function markOf(ranges: IndexRanges): number | IndexRanges {
+  if (ranges.length === 0) return 0;
+  return ranges.length === 1 && ranges[0]![0] === 0 ? ranges[0]![1] : ranges;
+}
+
+function sizeOf(ranges: IndexRanges): number {
+  return ranges.reduce((size, [start, end]) => size + end - start, 0);
+}
+
+function* indicesOf(ranges: IndexRanges): Generator<number> {
+  for (const [start, end] of ranges) for (let index = start; index < end; index++) yield index;
+}
+
 /**
  * Splits a trading session snapshot (`TradingSession.snapshot()`) into its live state and the
  * history settled since an earlier snapshot of the same session was split (`held`: what that split
  * gave; {@link NO_SESSION_HISTORY} for the first). Its size then follows the session's open orders,
  * not its age: a long-running deployment stores each item of its history once, in the chunk of the
- * snapshot it settled by, where a whole snapshot rewrote all of it every time. An order that can
- * still change keeps those after it live (see `settledOrders`): correct, only less compact. A part
- * the snapshot lacks stays as it is (nothing is held of it). Pure: `snapshot` is not changed.
- * {@link joinSessionSnapshot} puts the pieces back together.
- * @throws InvalidInputError when `held` holds more of a part than the snapshot has settled: it was
+ * snapshot it settled by, where a whole snapshot rewrote all of it every time. An order that rests
+ * for long stays live alone: those after it that settle go to the chunks, and the mark names them by
+ * their index ranges. A part the snapshot lacks stays as it is (nothing is held of it). Pure:
+ * `snapshot` is not changed. {@link joinSessionSnapshot} puts the pieces back together.
+ * @throws InvalidInputError when `held` holds an item of a part the snapshot has not settled: it was
  *   not split from an earlier snapshot of this session.
  */
 export function splitSessionSnapshot(snapshot: TradingSessionSnapshot, held: SessionHistoryMark = NO_SESSION_HISTORY): SplitSessionSnapshot {
   const original = snapshot.state;
   let state = original;
-  const next: Record<string, number> = {};
+  const next: Record<string, number | IndexRanges> = {};
   const items: Record<string, readonly JsonValue[]> = {};
+  const at: Record<string, IndexRanges> = {};
   let settledAny = false;
   for (const name of PART_NAMES) {
     const { path, settled: settledOf } = PARTS[name] as HistoryPartSpec;
     const list = listAt(original, path);
     const settled = list === undefined ? 0 : settledOf(list, original);
-    if (settled < held[name]) {
-      throw new InvalidInputError(`held.${name}`, `holds ${held[name]} items of state.${path.join('.')}, but this snapshot has settled ${settled}: split a later snapshot of the session the mark was made from, or split from NO_SESSION_HISTORY`);
+    const indices = typeof settled === 'number' ? Array.from({ length: settled }, (_, index) => index) : settled;
+    const settledSet = new Set(indices);
+    const before = rangesOf(held[name]);
+    const earlier = new Set(indicesOf(before));
+    for (const index of earlier) {
+      if (!settledSet.has(index)) {
+        throw new InvalidInputError(`held.${name}`, `holds item ${index} of state.${path.join('.')}, which this snapshot has not settled (it has settled ${settledSet.size} items): split a later snapshot of the session the mark was made from, or split from NO_SESSION_HISTORY`);
+      }
     }
-    next[name] = settled;
-    items[name] = list === undefined ? [] : list.slice(held[name], settled);
-    if (list !== undefined) state = replaceAt(state, path, list.slice(settled));
-    settledAny ||= settled > held[name];
+    const added = indices.filter((index) => !earlier.has(index));
+    const whole = rangesOfIndices(indices);
+    next[name] = markOf(whole);
+    items[name] = list === undefined ? [] : added.map((index) => list[index] as JsonValue);
+    // Where the new items are not the ones right after a count held before, the chunk says where they are.
+    const firstNew = typeof held[name] === 'number' ? held[name] : undefined;
+    const addedRanges = rangesOfIndices(added);
+    if (added.length > 0 && !(firstNew !== undefined && addedRanges.length === 1 && addedRanges[0]![0] === firstNew)) at[name] = addedRanges;
+    if (list !== undefined) state = replaceAt(state, path, list.filter((_, index) => !settledSet.has(index)));
+    settledAny ||= added.length > 0;
   }
   return {
     live: { ...snapshot, state },
-    chunk: settledAny ? { from: held, items: items as SessionHistoryChunk['items'] } : undefined,
+    chunk: settledAny ? { from: held, items: items as SessionHistoryChunk['items'], ...(Object.keys(at).length > 0 ? { at } : {}) } : undefined,
     held: next as SessionHistoryMark,
   };
 }
 
 /**
  * The snapshot {@link splitSessionSnapshot} split: `live` (the latest split's) with every chunk the
- * splits before it gave, in order, that together hold `held` (the latest split's mark). Deep-equal to
- * the session's snapshot then. Pure.
+ * splits before it gave, in order, that together hold `held` (the latest split's mark), each item put
+ * back at its index. Deep-equal to the session's snapshot then. Pure.
  * @throws {IncompatibleSnapshotError} when a chunk is missing, repeated or out of order, or the
  *   chunks do not hold what `held` says: restore from a whole snapshot, or replay the steps.
  */
@@ -109,18 +168,40 @@ export function joinSessionSnapshot(live: TradingSessionSnapshot, chunks: readon
   let state = live.state;
   for (const name of PART_NAMES) {
     const { path } = PARTS[name];
-    const joined: JsonValue[] = [];
+    const where = `state.${path.join('.')}`;
+    const placed = new Map<number, JsonValue>();
     chunks.forEach((chunk, i) => {
-      if (chunk.from[name] !== joined.length) broken(`chunk ${i} starts at item ${chunk.from[name]} of state.${path.join('.')}, but the chunks before it hold ${joined.length}: a chunk is missing, repeated or out of order`);
-      for (const item of chunk.items[name]) joined.push(item);
+      const from = chunk.from[name];
+      const before = rangesOf(from);
+      if (sizeOf(before) !== placed.size || [...indicesOf(before)].some((index) => !placed.has(index))) {
+        broken(`chunk ${i} follows ${sizeOf(before)} items of ${where}, but the chunks before it hold ${placed.size} others: a chunk is missing, repeated or out of order`);
+      }
+      const list = chunk.items[name];
+      const positions = chunk.at?.[name] ?? (typeof from === 'number' && list.length > 0 ? [[from, from + list.length] as const] : []);
+      if (sizeOf(positions) !== list.length) broken(`chunk ${i} has ${list.length} items of ${where} for ${sizeOf(positions)} places`);
+      let k = 0;
+      for (const index of indicesOf(positions)) {
+        if (placed.has(index)) broken(`chunk ${i} places item ${index} of ${where}, which an earlier chunk placed`);
+        placed.set(index, list[k++] as JsonValue);
+      }
     });
-    if (joined.length !== held[name]) broken(`the chunks hold ${joined.length} items of state.${path.join('.')}, the live state says ${held[name]}: a chunk is missing`);
+    const wanted = rangesOf(held[name]);
+    if (sizeOf(wanted) !== placed.size || [...indicesOf(wanted)].some((index) => !placed.has(index))) {
+      broken(`the chunks hold ${placed.size} items of ${where}, the live state says ${sizeOf(wanted)}: a chunk is missing`);
+    }
     const rest = listAt(state, path);
     if (rest === undefined) {
-      if (joined.length > 0) broken(`the live state has no state.${path.join('.')}, the chunks hold ${joined.length} items of it`);
+      if (placed.size > 0) broken(`the live state has no ${where}, the chunks hold ${placed.size} items of it`);
       continue;
     }
-    state = replaceAt(state, path, joined.length === 0 ? rest : [...joined, ...rest]);
+    if (placed.size === 0) continue;
+    const total = placed.size + rest.length;
+    const beyond = [...placed.keys()].find((index) => index >= total);
+    if (beyond !== undefined) broken(`the chunks place item ${beyond} of ${where}, which has ${total} with the live ones`);
+    const whole: JsonValue[] = [];
+    let r = 0;
+    for (let index = 0; index < total; index++) whole.push(placed.has(index) ? (placed.get(index) as JsonValue) : (rest[r++] as JsonValue));
+    state = replaceAt(state, path, whole);
   }
   return { ...live, state };
 }

@@ -732,28 +732,31 @@ const RECORD_STATUSES: ReadonlyArray<OrderRecord['status']> = ['accepted', 'part
 const FINAL_STATUSES: ReadonlySet<JsonValue> = new Set<JsonValue>(['filled', 'rejected', 'cancelled']);
 
 /**
- * How many of the orders a venue's saved state lists (`saveState().orders`, in submission order),
- * from the first, are saved as they will stay whatever the venue does next: each is filled, cancelled
+ * Which of the orders a venue's saved state lists (`saveState().orders`, in submission order) are
+ * saved as they will stay whatever the venue does next, by their indices: each is filled, cancelled
  * or rejected and, when it is a bracket's entry, its bracket is done and every exit is too (an open
- * exit's evaluation still moves the entry's `evaluatedAtMs`, a cancel its `done`). An order that can
- * change ends the run, whatever follows it: what a snapshot split into history and live state
- * (src/trading/history.ts) may store once and never again.
+ * exit's evaluation still moves the entry's `evaluatedAtMs`, a cancel its `done`). What a snapshot
+ * split into history and live state (src/trading/history.ts) may store once and never again; an
+ * order resting for long does not hold back those after it.
  */
-export function settledOrders(orders: readonly JsonValue[]): number {
+export function settledOrders(orders: readonly JsonValue[]): number[] {
   let statuses: Map<JsonValue, JsonValue> | undefined;
   const statusOf = (id: string): JsonValue | undefined => {
     statuses ??= new Map(orders.map((order) => [((order as JsonObject).request as JsonObject).clientOrderId as JsonValue, (order as JsonObject).status as JsonValue]));
     return statuses.get(id);
   };
-  const settled = orders.findIndex((value) => {
+  const settled: number[] = [];
+  orders.forEach((value, index) => {
     const order = value as JsonObject;
-    if (!FINAL_STATUSES.has(order.status as JsonValue)) return true;
+    if (!FINAL_STATUSES.has(order.status as JsonValue)) return;
     const bracket = order.bracket as JsonObject | undefined;
-    if (bracket === undefined) return false;
-    const id = (order.request as JsonObject).clientOrderId as string;
-    return bracket.done !== true || !(bracket.exits as readonly JsonValue[]).every((kind) => FINAL_STATUSES.has(statusOf(`${id}:${kind as string}`) ?? null));
+    if (bracket !== undefined) {
+      const id = (order.request as JsonObject).clientOrderId as string;
+      if (bracket.done !== true || !(bracket.exits as readonly JsonValue[]).every((kind) => FINAL_STATUSES.has(statusOf(`${id}:${kind as string}`) ?? null))) return;
+    }
+    settled.push(index);
   });
-  return settled === -1 ? orders.length : settled;
+  return settled;
 }
 
 /** The numeric fields of an order request. */
