@@ -29,6 +29,7 @@ import { SystemClock, randomId, silentLogger } from '../src/core/index.js';
 import { LeaderElection } from '../src/health/index.js';
 import { ControlPlaneRepository } from '../src/controlplane/index.js';
 import type { ClosedStep, DeploymentJournal, VenueSnapshot } from '../src/swarm/index.js';
+import type { Bar } from '../src/market/index.js';
 import { NO_SESSION_HISTORY, type SessionHistoryChunk, TradingSession, type TradingSessionOptions, type TradingSessionSnapshot, splitSessionSnapshot } from '../src/trading/index.js';
 import { type Queryable, type Store, isStoreError, openStore } from '../src/store/index.js';
 import { AGED_SYMBOLS, stepAgedSession } from '../test/fixtures/sessions.js';
@@ -144,12 +145,16 @@ const VENUE_SNAPSHOT_EVERY = 1_000;
  * and its exit 5 later: what a deployment of that age stores as its venue snapshot; and those it
  * stored before it, every {@link VENUE_SNAPSHOT_EVERY} steps (the last of them is `snapshot`).
  */
-function agedSession(steps: number): { snapshot: TradingSessionSnapshot; snapshots: TradingSessionSnapshot[]; options: TradingSessionOptions } {
+function agedSession(steps: number, resting = false): { snapshot: TradingSessionSnapshot; snapshots: TradingSessionSnapshot[]; options: TradingSessionOptions } {
   const options: TradingSessionOptions = { swarm: 'bench', symbols: [...AGED_SYMBOLS] };
   const session = new TradingSession(options);
   const snapshots: TradingSessionSnapshot[] = [];
+  // With `resting`, a limit buy far under the price, placed at the second step (the first submits an entry already), rests for the whole run.
+  const also = (index: number, bars: readonly Bar[]): void => {
+    if (resting && index === 1) session.submit([{ strategy: 'bench', symbol: 'AAA', side: 'buy', quantity: 1, type: 'limit', limitPrice: 50, intent: 'enter-long' }], index, bars);
+  };
   for (let from = 0; from < steps; from += VENUE_SNAPSHOT_EVERY) {
-    stepAgedSession(session, from, Math.min(VENUE_SNAPSHOT_EVERY, steps - from));
+    stepAgedSession(session, from, Math.min(VENUE_SNAPSHOT_EVERY, steps - from), also);
     if (from + VENUE_SNAPSHOT_EVERY < steps) snapshots.push(session.snapshot());
   }
   const snapshot = session.snapshot();
@@ -421,12 +426,19 @@ async function main(): Promise<void> {
   }
 
   const bytes = venueSnapshotBytes(aged);
+  const resting = venueSnapshotBytes(agedSession(AGED_STEPS, true));
   rows.push(
     { name: `bytes written with a venue snapshot at step ${AGED_STEPS}, whole (the session's whole history: before migration 008, the baseline)`, value: { amount: bytes.whole, unit: 'bytes' } },
     {
       name: `bytes written with a venue snapshot at step ${AGED_STEPS}, in history chunks (its live part and what settled in the ${VENUE_SNAPSHOT_EVERY} steps since the one before)`,
       value: { amount: bytes.chunked, unit: 'bytes' },
       ratio: { to: 'whole', value: bytes.chunked / bytes.whole },
+    },
+    { name: `bytes written with a venue snapshot at step ${AGED_STEPS}, one limit order resting since step 1, whole (the baseline)`, value: { amount: resting.whole, unit: 'bytes' } },
+    {
+      name: `bytes written with a venue snapshot at step ${AGED_STEPS}, one limit order resting since step 1, in history chunks (the resting order alone kept live)`,
+      value: { amount: resting.chunked, unit: 'bytes' },
+      ratio: { to: 'whole', value: resting.chunked / resting.whole },
     },
   );
   for (const run of runs) rows.push(...rowsOf(run));
@@ -440,6 +452,7 @@ async function main(): Promise<void> {
     reads,
     agedSteps: AGED_STEPS,
     venueSnapshotBytes: bytes,
+    restingVenueSnapshotBytes: resting,
     skipped,
     note:
       'one process, one store per target, used one call at a time. Bare loop = one single-row INSERT per order, autocommit; ' +

@@ -130,23 +130,30 @@ export function splitSessionSnapshot(snapshot: TradingSessionSnapshot, held: Ses
     const { path, settled: settledOf } = PARTS[name] as HistoryPartSpec;
     const list = listAt(original, path);
     const settled = list === undefined ? 0 : settledOf(list, original);
+    const before = held[name];
+    const refuse = (index: number, count: number): never => {
+      throw new InvalidInputError(`held.${name}`, `holds item ${index} of state.${path.join('.')}, which this snapshot has not settled (it has settled ${count} items): split a later snapshot of the session the mark was made from, or split from NO_SESSION_HISTORY`);
+    };
+    // The first so many settled, and a count held: the new items are those right after it (most parts, most of the time).
+    const prefix = typeof settled === 'number' ? settled : settled.length === 0 || settled[settled.length - 1] === settled.length - 1 ? settled.length : undefined;
+    if (prefix !== undefined && typeof before === 'number') {
+      if (prefix < before) refuse(prefix, prefix);
+      next[name] = prefix;
+      items[name] = list === undefined ? [] : list.slice(before, prefix);
+      if (list !== undefined) state = replaceAt(state, path, list.slice(prefix));
+      settledAny ||= prefix > before;
+      continue;
+    }
     const indices = typeof settled === 'number' ? Array.from({ length: settled }, (_, index) => index) : settled;
     const settledSet = new Set(indices);
-    const before = rangesOf(held[name]);
-    const earlier = new Set(indicesOf(before));
-    for (const index of earlier) {
-      if (!settledSet.has(index)) {
-        throw new InvalidInputError(`held.${name}`, `holds item ${index} of state.${path.join('.')}, which this snapshot has not settled (it has settled ${settledSet.size} items): split a later snapshot of the session the mark was made from, or split from NO_SESSION_HISTORY`);
-      }
-    }
+    const earlier = new Set(indicesOf(rangesOf(before)));
+    for (const index of earlier) if (!settledSet.has(index)) refuse(index, settledSet.size);
     const added = indices.filter((index) => !earlier.has(index));
-    const whole = rangesOfIndices(indices);
-    next[name] = markOf(whole);
+    next[name] = markOf(rangesOfIndices(indices));
     items[name] = list === undefined ? [] : added.map((index) => list[index] as JsonValue);
     // Where the new items are not the ones right after a count held before, the chunk says where they are.
-    const firstNew = typeof held[name] === 'number' ? held[name] : undefined;
     const addedRanges = rangesOfIndices(added);
-    if (added.length > 0 && !(firstNew !== undefined && addedRanges.length === 1 && addedRanges[0]![0] === firstNew)) at[name] = addedRanges;
+    if (added.length > 0 && !(typeof before === 'number' && addedRanges.length === 1 && addedRanges[0]![0] === before)) at[name] = addedRanges;
     if (list !== undefined) state = replaceAt(state, path, list.filter((_, index) => !settledSet.has(index)));
     settledAny ||= added.length > 0;
   }
@@ -169,41 +176,93 @@ export function joinSessionSnapshot(live: TradingSessionSnapshot, chunks: readon
   for (const name of PART_NAMES) {
     const { path } = PARTS[name];
     const where = `state.${path.join('.')}`;
-    const placed = new Map<number, JsonValue>();
+    let placed: IndexRanges = [];
+    const pieces: Array<{ readonly positions: IndexRanges; readonly items: readonly JsonValue[] }> = [];
+    // Whether each chunk's items follow the previous chunk's, from the first: then they join in order.
+    let inOrder = true;
     chunks.forEach((chunk, i) => {
       const from = chunk.from[name];
-      const before = rangesOf(from);
-      if (sizeOf(before) !== placed.size || [...indicesOf(before)].some((index) => !placed.has(index))) {
-        broken(`chunk ${i} follows ${sizeOf(before)} items of ${where}, but the chunks before it hold ${placed.size} others: a chunk is missing, repeated or out of order`);
-      }
+      if (!sameRanges(rangesOf(from), placed)) broken(`chunk ${i} follows ${sizeOf(rangesOf(from))} items of ${where}, but the chunks before it hold ${sizeOf(placed)} others: a chunk is missing, repeated or out of order`);
       const list = chunk.items[name];
-      const positions = chunk.at?.[name] ?? (typeof from === 'number' && list.length > 0 ? [[from, from + list.length] as const] : []);
+      const positions: IndexRanges = chunk.at?.[name] ?? (typeof from === 'number' && list.length > 0 ? [[from, from + list.length]] : []);
       if (sizeOf(positions) !== list.length) broken(`chunk ${i} has ${list.length} items of ${where} for ${sizeOf(positions)} places`);
-      let k = 0;
-      for (const index of indicesOf(positions)) {
-        if (placed.has(index)) broken(`chunk ${i} places item ${index} of ${where}, which an earlier chunk placed`);
-        placed.set(index, list[k++] as JsonValue);
-      }
+      if (overlap(placed, positions)) broken(`chunk ${i} places items of ${where} that an earlier chunk placed`);
+      inOrder &&= positions.length === 0 || (positions.length === 1 && positions[0]![0] === sizeOf(placed) && (placed.length === 0 || placed[0]![0] === 0));
+      placed = union(placed, positions);
+      pieces.push({ positions, items: list });
     });
     const wanted = rangesOf(held[name]);
-    if (sizeOf(wanted) !== placed.size || [...indicesOf(wanted)].some((index) => !placed.has(index))) {
-      broken(`the chunks hold ${placed.size} items of ${where}, the live state says ${sizeOf(wanted)}: a chunk is missing`);
-    }
+    if (!sameRanges(placed, wanted)) broken(`the chunks hold ${sizeOf(placed)} items of ${where}, the live state says ${sizeOf(wanted)}: a chunk is missing`);
     const rest = listAt(state, path);
+    const count = sizeOf(placed);
     if (rest === undefined) {
-      if (placed.size > 0) broken(`the live state has no ${where}, the chunks hold ${placed.size} items of it`);
+      if (count > 0) broken(`the live state has no ${where}, the chunks hold ${count} items of it`);
       continue;
     }
-    if (placed.size === 0) continue;
-    const total = placed.size + rest.length;
-    const beyond = [...placed.keys()].find((index) => index >= total);
-    if (beyond !== undefined) broken(`the chunks place item ${beyond} of ${where}, which has ${total} with the live ones`);
-    const whole: JsonValue[] = [];
-    let r = 0;
-    for (let index = 0; index < total; index++) whole.push(placed.has(index) ? (placed.get(index) as JsonValue) : (rest[r++] as JsonValue));
+    if (count === 0) continue;
+    const total = count + rest.length;
+    if (placed.at(-1)![1] > total) broken(`the chunks place item ${placed.at(-1)![1] - 1} of ${where}, which has ${total} with the live ones`);
+    let whole: JsonValue[];
+    if (inOrder && placed.length === 1 && placed[0]![0] === 0) {
+      // The first so many: the chunks' items in order, then the live ones.
+      whole = [];
+      for (const piece of pieces) for (const item of piece.items) whole.push(item);
+      for (const item of rest) whole.push(item);
+    } else {
+      whole = new Array<JsonValue>(total);
+      for (const { positions, items } of pieces) {
+        let k = 0;
+        for (const index of indicesOf(positions)) whole[index] = items[k++] as JsonValue;
+      }
+      let r = 0;
+      for (const index of indicesOf(gapsOf(placed, total))) whole[index] = rest[r++] as JsonValue;
+    }
     state = replaceAt(state, path, whole);
   }
   return { ...live, state };
+}
+
+/** Whether two range lists are the same. */
+function sameRanges(a: IndexRanges, b: IndexRanges): boolean {
+  return a.length === b.length && a.every(([start, end], i) => start === b[i]![0] && end === b[i]![1]);
+}
+
+/** Whether two range lists share an index. */
+function overlap(a: IndexRanges, b: IndexRanges): boolean {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const [aStart, aEnd] = a[i]!;
+    const [bStart, bEnd] = b[j]!;
+    if (aStart < bEnd && bStart < aEnd) return true;
+    if (aEnd <= bStart) i++;
+    else j++;
+  }
+  return false;
+}
+
+/** The indices of either list, as ranges (touching ones joined). */
+function union(a: IndexRanges, b: IndexRanges): IndexRanges {
+  const all = [...a, ...b].sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [start, end] of all) {
+    const last = out.at(-1);
+    if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+/** The indices below `total` that `ranges` leaves out, as ranges. */
+function gapsOf(ranges: IndexRanges, total: number): IndexRanges {
+  const gaps: Array<[number, number]> = [];
+  let next = 0;
+  for (const [start, end] of ranges) {
+    if (start > next) gaps.push([next, start]);
+    next = end;
+  }
+  if (next < total) gaps.push([next, total]);
+  return gaps;
 }
 
 function broken(detail: string): never {

@@ -145,6 +145,16 @@ describe('egress proxy', () => {
     expect(untouched.code).toBe(60);
   });
 
+  it("reads a connection to an address with rules, with a certificate for the address, and checks the upstream's for it", async () => {
+    rules = { ...NONE, rules: { [HOST]: [{ transform: { headers: { 'X-Test-Token': 'by-address' } } }] } };
+    const caFile = `${certificates.dir}/egress-ca.pem`;
+    writeFileSync(caFile, authority.certificate);
+    // curl trusts the proxy's certificate for the address; the upstream's is for *.upstream.test, not the address, so the proxy refuses it.
+    const result = await curl(proxy.port, ['--cacert', caFile, '-w', ' %{http_code}', `https://${HOST}:${ports.secure}/`]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^could not reach ${HOST.replaceAll('.', '\\.')}:${ports.secure}: .*IP: ${HOST.replaceAll('.', '\\.')} is not in the cert's list.*\n 502$`, 's'));
+  });
+
   it("sends a name of this cloud's own sandboxes to its own listener, Host kept", async () => {
     rules = NONE;
     const caFile = `${certificates.dir}/egress-ca.pem`;
