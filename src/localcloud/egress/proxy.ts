@@ -125,6 +125,28 @@ function refuseResponse(response: ServerResponse, status: number, message: strin
   response.end(`${message}\n`);
 }
 
+/** The status and message a failed judgement is answered with: a refusal's own, else 502. */
+function answerOf(error: unknown): [number, string] {
+  return [error instanceof Refusal ? error.status : 502, (error as Error).message];
+}
+
+const NOT_ABSOLUTE = "this is the local cloud's egress proxy: send it absolute http:// URLs, or CONNECT host:port for https";
+
+/** The URL a request through the proxy names whole, when its scheme is one of `schemes`; else undefined. */
+function absoluteUrl(request: IncomingMessage, schemes: readonly string[]): URL | undefined {
+  try {
+    const url = new URL(request.url ?? '');
+    return schemes.includes(url.protocol) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A URL's host as judged: without an IPv6 literal's brackets. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
 /** The address a socket came from, as IPv4 where it is one. */
 function remoteOf(socket: Socket): string {
   return (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
@@ -160,6 +182,29 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
     return { client, host, asked: port, port: listener?.port ?? port, address, own, headers: headersFor(client.egress, host, address) };
   };
 
+  /** How the proxy checks a host's certificate when it reads a connection to it: by its name, against Node's authorities (and the test's). */
+  const upstreamTls = (destination: Destination): { servername?: string; ca?: string[] } => ({
+    ...(isIPv4(destination.host) ? {} : { servername: destination.host }),
+    ...(options.upstreamCa ? { ca: [...options.upstreamCa] } : {}),
+  });
+
+  /**
+   * Connects to `destination` (over TLS with `secure`) for the sandbox's `socket`, and calls `opened`
+   * once connected; a failure to connect is answered with 502 and why, one later ends the socket, and
+   * the socket's end ends the connection.
+   */
+  const dial = (destination: Destination, secure: boolean, socket: Duplex, opened: (upstream: Socket) => void): void => {
+    const upstream = secure ? tlsConnect({ host: destination.address, port: destination.port, ...upstreamTls(destination) }) : connect({ host: destination.address, port: destination.port });
+    let open = false;
+    upstream.once(secure ? 'secureConnect' : 'connect', () => {
+      open = true;
+      opened(upstream);
+    });
+    upstream.on('error', (error: Error) => (open ? socket.destroy() : refuseSocket(socket, 502, `could not reach ${destination.host}:${destination.port}: ${error.message}`)));
+    socket.on('error', () => upstream.destroy());
+    socket.on('close', () => upstream.destroy());
+  };
+
   /** Sends a request (read from the sandbox) on to its destination, and the answer back. */
   const forward = (request: IncomingMessage, response: ServerResponse, destination: Destination, path: string, tls: boolean): void => {
     // Node takes an array of pairs flattened, which keeps repeated headers and their names' case.
@@ -167,7 +212,7 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
     const common = { host: destination.address, port: destination.port, method: request.method, path, headers };
     const upstream =
       tls && !destination.own
-        ? httpsRequest({ ...common, servername: isIPv4(destination.host) ? undefined : destination.host, ...(options.upstreamCa ? { ca: [...options.upstreamCa] } : {}) })
+        ? httpsRequest({ ...common, ...upstreamTls(destination) })
         : httpRequest(common);
     upstream.on('response', (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
@@ -180,22 +225,13 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
 
   /** Joins an upgrade (a WebSocket) read from the sandbox to its destination: its head sent on, with the rules' headers, then bytes both ways. */
   const forwardUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer, destination: Destination, path: string, tls: boolean): void => {
-    const secure = tls && !destination.own;
-    const upstream = secure
-      ? tlsConnect({ host: destination.address, port: destination.port, ...(isIPv4(destination.host) ? {} : { servername: destination.host }), ...(options.upstreamCa ? { ca: [...options.upstreamCa] } : {}) })
-      : connect({ host: destination.address, port: destination.port });
-    let opened = false;
-    upstream.once(secure ? 'secureConnect' : 'connect', () => {
-      opened = true;
+    dial(destination, tls && !destination.own, socket, (upstream) => {
       const lines = [`${request.method ?? 'GET'} ${path} HTTP/1.1`, ...sentHeaders(request, destination, tls, true).map(([name, value]) => `${name}: ${value}`)];
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);
       socket.pipe(upstream);
     });
-    upstream.on('error', (error: Error) => (opened ? socket.destroy() : refuseSocket(socket, 502, `could not reach ${destination.host}:${destination.port}: ${error.message}`)));
-    socket.on('error', () => upstream.destroy());
-    socket.on('close', () => upstream.destroy());
   };
 
   // Requests read from intercepted TLS connections: their destination was judged at CONNECT.
@@ -213,17 +249,11 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
 
   const server: Server = createServer((request, response) => {
     // Plain HTTP through a proxy: the request names its URL whole.
-    let url: URL;
-    try {
-      url = new URL(request.url ?? '');
-      if (url.protocol !== 'http:') throw new Error('not http');
-    } catch {
-      return refuseResponse(response, 400, `this is the local cloud's egress proxy: send it absolute http:// URLs, or CONNECT host:port for https`);
-    }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    judge(remoteOf(request.socket), host, Number(url.port || 80)).then(
+    const url = absoluteUrl(request, ['http:']);
+    if (url === undefined) return refuseResponse(response, 400, NOT_ABSOLUTE);
+    judge(remoteOf(request.socket), hostOf(url), Number(url.port || 80)).then(
       (destination) => forward(request, response, destination, `${url.pathname}${url.search}`, false),
-      (error: unknown) => refuseResponse(response, error instanceof Refusal ? error.status : 502, (error as Error).message),
+      (error: unknown) => refuseResponse(response, ...answerOf(error)),
     );
   });
 
@@ -237,7 +267,7 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
     try {
       target = authorityOf(request.url);
     } catch (error) {
-      return refuseSocket(socket, (error as Refusal).status, (error as Error).message);
+      return refuseSocket(socket, ...answerOf(error));
     }
     judge(remoteOf(socket), target.host, target.port).then(
       (destination) => {
@@ -251,32 +281,23 @@ export async function startEgressProxy(options: EgressProxyOptions, host = '0.0.
           reader.emit('connection', tls);
           return;
         }
-        let opened = false;
-        const upstream = connect({ host: destination.address, port: destination.port }, () => {
-          opened = true;
+        dial(destination, false, socket, (upstream) => {
           socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
           upstream.pipe(socket);
           socket.pipe(upstream);
         });
-        upstream.on('error', (error) => (opened ? socket.destroy() : refuseSocket(socket, 502, `could not reach ${destination.host}:${destination.port}: ${error.message}`)));
-        socket.on('close', () => upstream.destroy());
       },
-      (error: unknown) => refuseSocket(socket, error instanceof Refusal ? error.status : 502, (error as Error).message),
+      (error: unknown) => refuseSocket(socket, ...answerOf(error)),
     );
   });
   // A plain-HTTP upgrade through the proxy (ws://): judged as a request is.
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    let url: URL;
-    try {
-      url = new URL(request.url ?? '');
-      if (url.protocol !== 'http:' && url.protocol !== 'ws:') throw new Error('not http');
-    } catch {
-      return refuseSocket(socket, 400, `this is the local cloud's egress proxy: send it absolute http:// URLs, or CONNECT host:port for https`);
-    }
-    judge(remoteOf(socket), url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80)).then(
+    const url = absoluteUrl(request, ['http:', 'ws:']);
+    if (url === undefined) return refuseSocket(socket, 400, NOT_ABSOLUTE);
+    judge(remoteOf(socket), hostOf(url), Number(url.port || 80)).then(
       (destination) => forwardUpgrade(request, socket, head, destination, `${url.pathname}${url.search}`, false),
-      (error: unknown) => refuseSocket(socket, error instanceof Refusal ? error.status : 502, (error as Error).message),
+      (error: unknown) => refuseSocket(socket, ...answerOf(error)),
     );
   });
   server.on('clientError', (_error, socket) => socket.destroy());
