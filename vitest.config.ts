@@ -11,6 +11,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Sandboxes are real processes; two cores do not like many test files at once.
     maxWorkers: 2,
+    // test/watchdog.ts ends a run whose file hangs where vitest's own timeouts cannot reach, naming it.
+    reporters: ['default', './test/watchdog.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: ['src/**/*.integration.test.ts'] } },
       // They start real processes (sandboxes, agents, the CLI from the build that test/build-dist.ts makes first): on a
