@@ -16,16 +16,21 @@ function alive(pid: number): boolean {
 const repository = fileURLToPath(new URL('..', import.meta.url));
 const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
 
+/** Runs vitest on the fixtures named by `filters`, with the watchdog's limits in `env`; its exit code and output. */
+async function vitestOn(filters: string[], env: Record<string, string>): Promise<{ code: number | undefined; output: string }> {
+  return run(process.execPath, [vitest, 'run', '--config', 'test/fixtures/watchdog/vitest.config.ts', ...filters], {
+    cwd: repository,
+    env: { ...process.env, CI: 'true', ...env },
+    timeout: 60_000,
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, output: `${stdout}${stderr}` }),
+    (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
+  );
+}
+
 describe('the watchdog reporter', () => {
   it('ends a run whose file blocks its worker, naming the file, and leaves no worker behind', async () => {
-    const result = await run(process.execPath, [vitest, 'run', '--config', 'test/fixtures/watchdog/vitest.config.ts'], {
-      cwd: repository,
-      env: { ...process.env, TRADESWARM_TEST_STALL_MS: '3000', CI: 'true' },
-      timeout: 60_000,
-    }).then(
-      () => ({ code: 0, output: '' }),
-      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
-    );
+    const result = await vitestOn(['hangs', 'passes'], { TRADESWARM_TEST_STALL_MS: '3000' });
     expect(result.code).toBe(1);
     expect(result.output).toContain('watchdog: a test file hangs');
     expect(result.output).toMatch(/hangs\.fixture\.ts: nothing reported for \d+ s/);
@@ -36,15 +41,23 @@ describe('the watchdog reporter', () => {
     await expect.poll(() => workers.filter(alive), { timeout: 10_000, interval: 100 }).toEqual([]);
   }, 90_000);
 
-  it('refuses a stall limit that is not a whole number of milliseconds, naming the variable', async () => {
-    const failed = await run(process.execPath, [vitest, 'run', '--config', 'test/fixtures/watchdog/vitest.config.ts', 'passes'], {
-      cwd: repository,
-      env: { ...process.env, TRADESWARM_TEST_STALL_MS: '10m', CI: 'true' },
-      timeout: 60_000,
-    }).then(
-      () => '',
-      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
-    expect(failed).toContain('TRADESWARM_TEST_STALL_MS must be a whole number of milliseconds > 0, got "10m"');
+  it('ends a run whose file outlasts the file limit by timing out test after test, listing the failures so far', async () => {
+    const result = await vitestOn(['waits'], { TRADESWARM_TEST_STALL_MS: '60000', TRADESWARM_TEST_FILE_LIMIT_MS: '4000' });
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/waits\.fixture\.ts: still running after \d+ s/);
+    expect(result.output).toMatch(/ {2}failed: waits for what never comes \(1\): Test timed out in 1000ms/);
+    expect(result.output).toMatch(/ {2}started and not ended: waits for what never comes \(\d+\)/);
+  }, 90_000);
+
+  it('lets a run that ends in time end as vitest ends it', async () => {
+    const result = await vitestOn(['passes'], { TRADESWARM_TEST_STALL_MS: '3000', TRADESWARM_TEST_FILE_LIMIT_MS: '3000' });
+    expect(result.code).toBe(0);
+    expect(result.output).not.toContain('watchdog: ');
+  }, 90_000);
+
+  it('refuses a limit that is not a whole number of milliseconds, naming the variable', async () => {
+    const result = await vitestOn(['passes'], { TRADESWARM_TEST_FILE_LIMIT_MS: '10m' });
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('TRADESWARM_TEST_FILE_LIMIT_MS must be a whole number of milliseconds > 0, got "10m"');
   }, 90_000);
 });
