@@ -80,8 +80,19 @@ const MEMORY_STAGES = [0, 5, 25] as const;
 /** Settling time before RSS is read, and how many reads (the median is reported). */
 const MEMORY_SETTLE_MS = 3000;
 const MEMORY_READS = 5;
-/** Long run: minutes from the first step closed to each read of serve's RSS. */
-const LONGRUN_READ_MINUTES = quick ? [1, 4] : [2, 10];
+/**
+ * Long run: minutes from the first step closed to each read of serve's RSS; `--longrun-minutes 2,10,30`
+ * reads at other times (a run long enough to tell growth that stops from growth that goes on).
+ */
+const LONGRUN_READ_MINUTES = ((): readonly number[] => {
+  const given = flag('--longrun-minutes');
+  if (given === undefined) return quick ? [1, 4] : [2, 10];
+  const minutes = given.split(',').map(Number);
+  if (minutes.length < 2 || minutes.some((value, index) => !(value > 0) || (index > 0 && value <= (minutes[index - 1] as number)))) {
+    throw new Error(`--longrun-minutes must be two or more increasing numbers of minutes > 0, as 2,10,30; got ${given}`);
+  }
+  return minutes;
+})();
 /** Long run: bars per symbol of its data, replayed in a loop. */
 const LONGRUN_BAR_COUNT = 500;
 /** Targets from the issue (restart: with an external cloud). */
@@ -631,9 +642,15 @@ async function measureLongRun(): Promise<BenchRow[]> {
     barCount: LONGRUN_BAR_COUNT,
     note: `VmRSS of serve's pid (one read each time) while one lockstep mesh of 2 agents trades a synthetic market of 2 × ${LONGRUN_BAR_COUNT} bars in a loop; steps are those closed (GET /v1/deployments).`,
   };
+  // Per stretch between reads too: growth that slows down (caches filling) shows apart from growth that keeps its pace.
+  const stretches = reads.slice(1).map((read, index) => ({ from: reads[index] as (typeof reads)[number], to: read }));
+  const perThousand = (from: (typeof reads)[number], to: (typeof reads)[number]): number => ((to.rssMb - from.rssMb) / (to.steps - from.steps)) * 1000;
   return [
     ...reads.map((read) => ({ name: `longrun: serve RSS after ${read.minutes} min of a looping deployment (${read.steps} steps closed)`, value: { amount: read.rssMb, unit: 'MB' } })),
-    { name: `longrun: serve RSS added per 1,000 steps from minute ${first.minutes} to ${last.minutes}`, value: { amount: ((last.rssMb - first.rssMb) / (last.steps - first.steps)) * 1000, unit: 'MB' } },
+    ...(stretches.length > 1
+      ? stretches.map(({ from, to }) => ({ name: `longrun: serve RSS added per 1,000 steps from minute ${from.minutes} to ${to.minutes}`, value: { amount: perThousand(from, to), unit: 'MB' } }))
+      : []),
+    { name: `longrun: serve RSS added per 1,000 steps from minute ${first.minutes} to ${last.minutes}`, value: { amount: perThousand(first, last), unit: 'MB' } },
   ];
 }
 
