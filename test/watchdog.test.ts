@@ -49,6 +49,12 @@ describe('the watchdog reporter', () => {
     expect(result.output).toMatch(/ {2}started and not ended: waits for what never comes \(\d+\)/);
   }, 90_000);
 
+  it('ends a run whose file never finishes importing', async () => {
+    const result = await vitestOn(['imports'], { TRADESWARM_TEST_STALL_MS: '3000' });
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/imports\.fixture\.ts: nothing reported for \d+ s/);
+  }, 90_000);
+
   it('lets a run that ends in time end as vitest ends it', async () => {
     const result = await vitestOn(['passes'], { TRADESWARM_TEST_STALL_MS: '3000', TRADESWARM_TEST_FILE_LIMIT_MS: '3000' });
     expect(result.code).toBe(0);

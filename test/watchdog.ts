@@ -38,9 +38,14 @@ export default class Watchdog implements Reporter {
     this.#timer.unref();
   }
 
-  onTestModuleStart(module: TestModule): void {
+  // Queued is when a worker starts importing the file (a top-level await that never settles hangs there).
+  onTestModuleQueued(module: TestModule): void {
     const now = Date.now();
     this.#running.set(module.moduleId, { module, startedMs: now, lastHeardMs: now, started: new Set(), failed: [] });
+  }
+
+  onTestModuleStart(module: TestModule): void {
+    if (this.#heard(module) === undefined) this.onTestModuleQueued(module);
   }
 
   onTestCaseReady(test: TestCase): void {
