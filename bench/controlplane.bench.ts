@@ -93,6 +93,17 @@ const LONGRUN_READ_MINUTES = ((): readonly number[] => {
   }
   return minutes;
 })();
+/**
+ * `--serve-old-space MB`: serve runs with V8's old space held to that size (`--max-old-space-size`). V8
+ * lets its heap grow with garbage before it collects, so serve's RSS overstates what it keeps; held, the
+ * RSS shows what a long run really retains.
+ */
+const SERVE_NODE_OPTIONS = ((): { NODE_OPTIONS?: string } => {
+  const given = flag('--serve-old-space');
+  if (given === undefined) return {};
+  if (!/^[1-9]\d*$/.test(given)) throw new Error(`--serve-old-space must be a whole number of MB > 0, as 128; got ${given}`);
+  return { NODE_OPTIONS: `--max-old-space-size=${given}` };
+})();
 /** Long run: bars per symbol of its data, replayed in a loop. */
 const LONGRUN_BAR_COUNT = 500;
 /** Targets from the issue (restart: with an external cloud). */
@@ -152,7 +163,7 @@ async function startServe(dataDir: string, config: string, external?: External, 
   const child = spawn(process.execPath, ['bin/tradeswarm.js', 'serve', '--port', '0', '--data-dir', dataDir, '--config', config, ...(external?.args ?? [])], {
     cwd: repository,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'warn', ...external?.env },
+    env: { ...process.env, LOG_LEVEL: 'warn', ...SERVE_NODE_OPTIONS, ...external?.env },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-8000)));
@@ -640,13 +651,15 @@ async function measureLongRun(): Promise<BenchRow[]> {
   details.longrun = {
     reads,
     barCount: LONGRUN_BAR_COUNT,
+    serveNodeOptions: SERVE_NODE_OPTIONS.NODE_OPTIONS ?? null,
     note: `VmRSS of serve's pid (one read each time) while one lockstep mesh of 2 agents trades a synthetic market of 2 × ${LONGRUN_BAR_COUNT} bars in a loop; steps are those closed (GET /v1/deployments).`,
   };
+  const held = SERVE_NODE_OPTIONS.NODE_OPTIONS === undefined ? '' : `, serve's old space held by ${SERVE_NODE_OPTIONS.NODE_OPTIONS}`;
   // Per stretch between reads too: growth that slows down (caches filling) shows apart from growth that keeps its pace.
   const stretches = reads.slice(1).map((read, index) => ({ from: reads[index] as (typeof reads)[number], to: read }));
   const perThousand = (from: (typeof reads)[number], to: (typeof reads)[number]): number => ((to.rssMb - from.rssMb) / (to.steps - from.steps)) * 1000;
   return [
-    ...reads.map((read) => ({ name: `longrun: serve RSS after ${read.minutes} min of a looping deployment (${read.steps} steps closed)`, value: { amount: read.rssMb, unit: 'MB' } })),
+    ...reads.map((read) => ({ name: `longrun: serve RSS after ${read.minutes} min of a looping deployment (${read.steps} steps closed${held})`, value: { amount: read.rssMb, unit: 'MB' } })),
     ...(stretches.length > 1
       ? stretches.map(({ from, to }) => ({ name: `longrun: serve RSS added per 1,000 steps from minute ${from.minutes} to ${to.minutes}`, value: { amount: perThousand(from, to), unit: 'MB' } }))
       : []),
