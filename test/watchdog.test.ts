@@ -2,17 +2,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { isAlive } from './fixtures/processes.js';
 
 const run = promisify(execFile);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const repository = fileURLToPath(new URL('..', import.meta.url));
 const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
 
@@ -38,7 +30,7 @@ describe('the watchdog reporter', () => {
     const workers = [...result.output.matchAll(/^\s+(\d+)\s+\d+\s.*workers\/forks\.js/gm)].map((match) => Number(match[1]));
     expect(workers.length, 'the processes of the run are listed, its workers among them').toBeGreaterThan(0);
     // Killed, a worker is gone once init has reaped it: wait for that, as a user's shell would see it.
-    await expect.poll(() => workers.filter(alive), { timeout: 10_000, interval: 100 }).toEqual([]);
+    await expect.poll(() => workers.filter(isAlive), { timeout: 10_000, interval: 100 }).toEqual([]);
   }, 90_000);
 
   it('ends a run whose file outlasts the file limit by timing out test after test, listing the failures so far', async () => {

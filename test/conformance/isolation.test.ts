@@ -10,20 +10,12 @@ import { randomId, silentLogger } from '../../src/core/index.js';
 import { startLocalCloud } from '../../src/localcloud/index.js';
 import { describeLocal, useBackend } from '../fixtures/backend.js';
 import { loopBackingFiles, waitFor } from '../fixtures/localcloud.js';
+import { isAlive } from '../fixtures/processes.js';
 
 /** Why none of this runs on E2B cloud: it looks at the sandboxes from the host they run on. */
 const LOCAL_ONLY = "isolation internals: it checks the local cloud's namespaces, cgroups and host processes from this machine";
 const backend = useBackend({ templates: [{ name: 'tiny', memoryMB: 64, maxProcesses: 48 }, { name: 'onecore', cpuCount: 1 }] });
 const cloud = () => backend().local;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function exitCodeOf(sandbox: Sandbox, command: string, user: 'user' | 'root' = 'user'): Promise<{ exitCode: number; stderr: string }> {
   try {
