@@ -1,10 +1,12 @@
+import { type AddressInfo, type Socket, createServer, connect as netConnect } from 'node:net';
 import { type MqttClient, connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { type StartedMosquitto, probeMosquittoBinary, startMosquitto } from '../../test/fixtures/mosquitto.js';
 import { InvalidInputError, ManualClock, randomId, silentLogger } from '../core/index.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker.js';
 import { type BusContractHarness, describeBusContract } from './contract.testkit.js';
-import { PingMessage, PongMessage } from './envelope.js';
+import { MessageRegistry, PingMessage, PongMessage, defineMessage } from './envelope.js';
 import { BusAuthError, BusClosedError, BusConnectionError, isBusRequestAbortedError } from './errors.js';
 import { type MqttBus, type MqttBusOptions, compileMqttBusOptions, connectBus } from './mqttbus.js';
 import { capturingLogger, describeServerBacked, probeTcp, waitFor } from './testkit.js';
@@ -202,6 +204,38 @@ describe('MqttBus specifics', () => {
     expect(records.map((record) => [record.filter, record.overlaps])).toEqual([[topics.all(), `$share/g/${topics.work('q')}`]]);
   });
 
+  it('settles QoS 0 publishes caught in the socket when the connection drops (they used to wait for ever)', async () => {
+    broker = await startEmbeddedBroker({ logger: silentLogger });
+    const relay = await startRelay(broker.url);
+    try {
+      const bus = await connect({ url: relay.url, ...broker.adminCredentials, reconnectPeriodMs: 10, registry: MessageRegistry.create(BlobMessage) });
+      // The broker's side stops reading, as a broker that is being killed does: the socket's buffers
+      // fill, and each later write waits for a 'drain' that a dropped connection never emits.
+      relay.stall();
+      const topic = swarmTopics('drop').bar('A');
+      const blob = 'x'.repeat(48 * 1024);
+      const settled: string[] = [];
+      const publishes = Array.from({ length: 400 }, (_, i) =>
+        bus.publish(topic, BlobMessage.draft({ blob }), { qos: 0 }).then(
+          () => settled.push(`${i}`),
+          (error: unknown) => settled.push(`${i} ${(error as Error).name}`),
+        ),
+      );
+      // 19 MB is more than loopback's socket buffers hold, so some publishes are still waiting here.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled.length).toBeLessThan(400);
+      relay.cut();
+      const outcome = await Promise.race([Promise.all(publishes).then(() => 'settled'), hangsFor(5_000)]);
+      expect({ outcome, settled: settled.length }).toEqual({ outcome: 'settled', settled: 400 });
+      // At QoS 0 a message in a dropped socket is lost, as one dropped by the network is: no error.
+      expect(settled.filter((entry) => entry.includes(' '))).toEqual([]);
+      await waitFor(() => bus.stats().connected, 'the bus to reconnect through the relay');
+      await bus.publish(topic, BlobMessage.draft({ blob: 'after' }), { qos: 0 });
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('times requests out with the system clock by default', async () => {
     broker = await startEmbeddedBroker({ logger: silentLogger });
     const bus = await connect({ url: broker.url, ...broker.issueCredentials({ swarmId: 't', agentId: 'a' }), requestTimeoutMs: 20 });
@@ -237,3 +271,63 @@ describe('MqttBus specifics', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 });
+
+/** Any payload, for messages of a chosen size. */
+const BlobMessage = defineMessage('blob', z.object({ blob: z.string() }));
+
+/** Resolves with 'hung' after `ms` of real time: the bound on a wait that must end by itself. */
+function hangsFor(ms: number): Promise<'hung'> {
+  return new Promise((resolve) => setTimeout(() => resolve('hung'), ms).unref());
+}
+
+interface Relay {
+  /** `mqtt://` address of the relay. */
+  readonly url: string;
+  /** Stops reading what clients send (and forwarding it), so their sockets back up. */
+  stall(): void;
+  /** Drops every client connection at once (a reset, as from a killed process). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay to the broker at `target`: the test decides when it stops reading, and when it drops connections. */
+async function startRelay(target: string): Promise<Relay> {
+  const { hostname, port } = new URL(target);
+  const pairs: { client: Socket; upstream: Socket }[] = [];
+  let stalled = false;
+  const server = createServer((client) => {
+    const upstream = netConnect(Number(port), hostname);
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.push({ client, upstream });
+    if (stalled) client.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${address.port}`,
+    stall: () => {
+      stalled = true;
+      for (const { client, upstream } of pairs) {
+        client.unpipe(upstream);
+        client.pause();
+      }
+    },
+    cut: () => {
+      stalled = false;
+      for (const { client, upstream } of pairs.splice(0)) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+    },
+    close: async () => {
+      for (const { client, upstream } of pairs.splice(0)) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -146,6 +146,8 @@ export class MqttBus extends BaseBus {
   private readonly protocolVersion: 4 | 5;
   /** The routes each topic seen lately matched (MQTT 3.1.1 matching); emptied whenever the routes change. */
   private readonly routesByTopic = new Map<string, Route[]>();
+  /** Ends the wait of each QoS 0 publish the socket has not taken yet (see {@link MqttBus.transmit}). */
+  private readonly unwritten = new Set<() => void>();
 
   private constructor(config: MqttBusConfig, client: MqttClient, protocolVersion: 4 | 5) {
     super(config);
@@ -155,6 +157,7 @@ export class MqttBus extends BaseBus {
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     client.on('error', (error) => this.onClientError(error));
     client.on('close', () => {
+      this.releaseUnwritten();
       if (this.closed) return;
       const next = config.reconnectPeriodMs > 0 ? `reconnecting every ${config.reconnectPeriodMs} ms` : 'reconnection is off';
       this.logger.warn({ url: config.displayUrl }, `bus connection lost; ${next}`);
@@ -189,12 +192,38 @@ export class MqttBus extends BaseBus {
     return { protocolVersion: this.protocolVersion, connected: this.client.connected, ...super.stats() };
   }
 
+  /**
+   * QoS 1 and 2 end when the broker acknowledged; mqtt.js keeps them across a reconnection. QoS 0
+   * ends when the socket took the bytes, and mqtt.js waits for the socket's 'drain' for that. A
+   * connection that drops first never drains, and mqtt.js would leave the publish waiting for ever
+   * (a lockstep control plane with it); so a dropped connection ends the wait of every QoS 0 publish
+   * still in its socket. Those messages are lost, as QoS 0 allows.
+   */
   protected override async transmit(topic: string, bytes: Buffer, _envelope: Envelope, qos: QoS, retain: boolean): Promise<void> {
-    try {
-      await this.client.publishAsync(topic, bytes, { qos, retain });
-    } catch (error) {
-      throw this.publishError(topic, error);
+    if (qos > 0) {
+      try {
+        await this.client.publishAsync(topic, bytes, { qos, retain });
+      } catch (error) {
+        throw this.publishError(topic, error);
+      }
+      return;
     }
+    await new Promise<void>((resolve, reject) => {
+      const release = (): void => resolve();
+      this.unwritten.add(release);
+      this.client.publish(topic, bytes, { qos, retain }, (error) => {
+        this.unwritten.delete(release);
+        if (error === undefined || error === null) resolve();
+        else reject(this.publishError(topic, error));
+      });
+    });
+  }
+
+  private releaseUnwritten(): void {
+    if (this.unwritten.size === 0) return;
+    this.logger.warn({ url: this.config.displayUrl, messages: this.unwritten.size }, 'the bus connection dropped with QoS 0 messages not yet written; they may be lost, as QoS 0 allows');
+    for (const release of this.unwritten) release();
+    this.unwritten.clear();
   }
 
   protected override async openRoute(route: Route): Promise<void> {

@@ -8,7 +8,7 @@
 // a standby per agent.)
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +25,38 @@ const run = promisify(execFile);
 
 const POSTGRES = await probeTcp('PostgreSQL at 127.0.0.1:5432', '127.0.0.1', 5432);
 
+/** How long one `tradeswarm chaos` may run: inside the tests' own timeout (TEST_LIMIT_MS). */
+const RUN_LIMIT_MS = 225_000;
+const TEST_LIMIT_MS = 240_000;
+
 /** `tradeswarm chaos` on the last 300 daily bars of a lockstep mesh, one fault of each kind in `extra` args' set; its result and output. */
 async function chaos(folder: string, extra: readonly string[]): Promise<{ readonly result: ChaosResult; readonly stdout: string; readonly stderr: string; readonly code: number }> {
   const json = join(folder, 'result.json');
   const args = ['bin/tradeswarm.js', 'chaos', '--seed', '7', '--bars', '300', '--topology', 'mesh', '--work-dir', join(folder, 'work'), '--json-out', json, '--recovery-timeout-ms', '60000', ...extra];
-  const answer = await run(process.execPath, args, { cwd: repository, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string; stderr?: string; code?: number }) => error);
-  return { result: JSON.parse(await readFile(json, 'utf8')) as ChaosResult, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', code: 'code' in answer ? (answer.code ?? 1) : 0 };
+  // Ended (SIGTERM: it ends its serves, broker and cloud) before the test's own timeout, which would
+  // leave it running, so a run that hangs fails with its output instead of outliving the suite.
+  const answer = await run(process.execPath, args, { cwd: repository, maxBuffer: 16 * 1024 * 1024, timeout: RUN_LIMIT_MS }).catch(
+    (error: { stdout?: string; stderr?: string; code?: number | null; killed?: boolean }) => error,
+  );
+  const stderr = answer.stderr ?? '';
+  if ('killed' in answer && answer.killed === true) {
+    expect.fail(`tradeswarm chaos ${extra.join(' ')} ran past ${RUN_LIMIT_MS} ms and was ended. It printed:\n${stderr.slice(-4000)}\n${await logTails(join(folder, 'work', 'logs'))}`);
+  }
+  const code = 'code' in answer ? (answer.code ?? 1) : 0;
+  return { result: JSON.parse(await readFile(json, 'utf8')) as ChaosResult, stdout: answer.stdout ?? '', stderr, code };
+}
+
+/** The last lines of each process's log under `dir` (serves, broker, cloud), for a run that hung. */
+async function logTails(dir: string): Promise<string> {
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((entry) => entry.isFile());
+  const tails = await Promise.all(
+    files.map(async (entry) => {
+      const path = join(entry.parentPath, entry.name);
+      const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
+      return `--- ${path} (last ${Math.min(lines.length, 30)} of ${lines.length} lines)\n${lines.slice(-30).join('\n')}`;
+    }),
+  );
+  return tails.join('\n');
 }
 
 /** Every fault was injected, seen and recovered from, each measured by the run; nothing lost, doubled or different. */
@@ -67,7 +93,7 @@ describe('tradeswarm chaos, short', () => {
       folders.push(folder);
       expectRecoveredAndIdentical(await chaos(folder, ['--per-kind', '1', '--no-standby']), ['agent-kill', 'broker-restart', 'pause', 'sandbox-kill', 'serve-kill']);
     },
-    240_000,
+    TEST_LIMIT_MS,
   );
 });
 
@@ -90,7 +116,7 @@ describeServerBacked(POSTGRES, 'tradeswarm chaos, short, two serves on PostgreSQ
       expectRecoveredAndIdentical(outcome, ['leader-kill', 'leader-kill']);
       for (const fault of outcome.result.topologies[0]?.faults ?? []) expect(fault.note).toMatch(/^leader killed at step \d+; the follower led after \d+ ms; trading again at step \d+$/);
     },
-    240_000,
+    TEST_LIMIT_MS,
   );
 
   it('refuses leader-kill without a PostgreSQL database, saying what to give', async () => {
