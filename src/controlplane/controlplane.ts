@@ -549,6 +549,7 @@ export class ControlPlane {
       launcher,
       pacer: pace(feed, { clock, pacing: spec.swarm.pacing }),
       clock,
+      deafness: runtime.deafness,
       logger: logger.child({ deployment: record.name }),
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       journal,

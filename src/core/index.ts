@@ -29,3 +29,4 @@ export {
 } from './snapshot.js';
 export { startModuleWorker } from './worker.js';
 export { lockDir, type DirLock, type LockRefusal } from './lockfile.js';
+export { type Deafness, DeafnessMeter, type DeafnessMeterOptions } from './deafness.js';

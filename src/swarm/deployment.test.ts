@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrdersMessage, OrdersResultMessage, StepMessage, swarmRegistry } from '../agent/index.js';
 import { type Envelope, type MemoryBroker, createMemoryBroker, createMemoryBus, swarmTopics } from '../bus/index.js';
-import { ManualClock, silentLogger } from '../core/index.js';
+import { type Deafness, ManualClock, silentLogger } from '../core/index.js';
 import type { AgentHealth, RecoveryMode } from '../health/index.js';
 import { openArrayFeed, pace } from '../market/index.js';
 import { Deployment, type DeploymentEvent, DeploymentStateError, type DeploymentState, deploymentTransition } from './deployment.js';
@@ -61,6 +61,7 @@ async function harness(
     journal?: (clock: ManualClock) => DeploymentJournal;
     wrap?: (launcher: InProcessLauncher, clock: ManualClock) => AgentLauncher;
     barCount?: number;
+    deafness?: Deafness;
   } = {},
 ): Promise<Harness> {
   const spec = await parseSwarmSpec(rawSpec(swarm, hooks.barCount), 'unit spec');
@@ -99,6 +100,7 @@ async function harness(
     onStateChange: (state) => states.push(state),
     ...(hooks.onHealth === undefined ? {} : { onHealth: hooks.onHealth }),
     ...(hooks.recovery === undefined ? {} : { recovery: hooks.recovery }),
+    ...(hooks.deafness === undefined ? {} : { deafness: hooks.deafness }),
   });
   return { deployment, broker, clock, launcher, steps, traffic, states };
 }
@@ -389,6 +391,33 @@ describe('a deployment on a manual clock, agents in process', () => {
     expect(report.events.filter((event) => event.agent === victim).map((event) => event.kind)).toEqual(['lost', 'restarted']);
     // The others stayed healthy throughout.
     expect(new Set(seen.filter(([agent]) => agent !== victim).map(([, status]) => status))).toEqual(new Set(['healthy']));
+  });
+
+  it.each([
+    { deaf: true, lost: [] },
+    { deaf: false, lost: ['2-sma-b'] },
+  ])("leaves out of an agent's silence the time the control plane could not listen (deaf all along: $deaf)", async ({ deaf, lost }) => {
+    // The agent is silent for 3 s, past the 2 s agent timeout; the control plane could not listen for all of it, or listened.
+    const stretches: Array<readonly [number, number]> = [];
+    const deafness: Deafness = {
+      deafMs: (since) => stretches.reduce((sum, [from, to]) => sum + Math.max(0, Math.min(to, h.clock.now()) - Math.max(from, since)), 0),
+    };
+    const h: Harness = await harness(
+      { topology: 'mesh' },
+      {
+        deafness,
+        onProgress: (step, deployment) => {
+          if (step !== 30) return;
+          const from = h.clock.now();
+          if (deaf) stretches.push([from, from + 3_000]);
+          void deployment.kill('2-sma-b', 'SIGSTOP');
+          h.clock.setTimeout(() => void deployment.kill('2-sma-b', 'SIGCONT'), 3_000);
+        },
+      },
+    );
+    const report = await runToEnd(h);
+    expect(report.outcome).toBe('complete');
+    expect(report.events.filter((event) => event.kind === 'lost').map((event) => event.agent)).toEqual(lost);
   });
 
   it('loses an agent whose sandbox the provider reports paused at the next health check, long before its heartbeats time out', async () => {

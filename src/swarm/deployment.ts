@@ -15,7 +15,7 @@ import {
 } from '../agent/index.js';
 import { type Bus, ControlMessage, type Subscription, swarmTopics } from '../bus/index.js';
 import { type AgentHealth, type AgentSelfReport, HealthMonitor, type RecoveryMode } from '../health/index.js';
-import { type Clock, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
+import { type Clock, type Deafness, InvalidInputError, type Logger, type TimerHandle, TradeswarmError, errorMessage } from '../core/index.js';
 import { type FeedStep, type Pacer, isPacerWaitAbortedError } from '../market/index.js';
 import type { AgentPlan, TopologyPlan } from '../topology/index.js';
 import type { EndOfDataRule, EquityPoint } from '../portfolio/index.js';
@@ -87,6 +87,11 @@ export interface DeploymentOptions {
   readonly pacer: Pacer;
   /** Drives every wait, deadline and heartbeat. */
   readonly clock: Clock;
+  /**
+   * When this control plane could not listen (its event loop did not run): left out of agents'
+   * silence and of a stalled step's wait. @default never deaf
+   */
+  readonly deafness?: Deafness;
   /** Measures latencies and start times for the report. @default performance.now */
   readonly stopwatch?: () => number;
   readonly logger: Logger;
@@ -268,6 +273,7 @@ export class Deployment {
       waitForLost: this.#lockstep,
       ...(options.mayAct === undefined ? {} : { mayAct: options.mayAct }),
       clock: options.clock,
+      ...(options.deafness === undefined ? {} : { deafness: options.deafness }),
       stopwatch: this.#stopwatch,
       logger: options.logger,
       emit: (event) => this.#emit(event),
@@ -981,7 +987,7 @@ export class Deployment {
         return;
       }
       if (this.#halted !== null) return;
-      if (clock.now() - lastProgress > section.stallTimeoutMs) {
+      if (clock.now() - lastProgress - (this.#options.deafness?.deafMs(lastProgress) ?? 0) > section.stallTimeoutMs) {
         const reason = this.#stallReason(index, step, lastProgress);
         this.#emit({ agent: CONTROL_PLANE_ID, kind: 'stall', detail: reason });
         this.#halt(reason);

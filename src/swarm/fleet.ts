@@ -1,6 +1,6 @@
 import { type AgentConfig, type Resume, resumeSchema } from '../agent/index.js';
 import { CheckpointMessage, type Envelope, HeartbeatMessage } from '../bus/index.js';
-import { type Clock, InvalidInputError, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
+import { type Clock, type Deafness, InvalidInputError, type Logger, TradeswarmError, errorMessage } from '../core/index.js';
 import type { DecisionSummary } from '../decision/index.js';
 import { type MonitoredAgent, type RecoveryPolicy, type RecoveryRung, type SandboxObservation, nextRung, withinWindow } from '../health/index.js';
 import type { AgentSignal, CodeCacheUse } from '../sandbox/index.js';
@@ -148,6 +148,11 @@ export interface AgentFleetOptions {
    * lost and no recovery moves a sandbox. @default always
    */
   readonly mayAct?: () => boolean;
+  /**
+   * How long this control plane could not listen since a time (its event loop did not run): that part
+   * of an agent's silence is not the agent's. @default never deaf
+   */
+  readonly deafness?: Deafness;
   /** Drives every wait and deadline of the fleet. */
   readonly clock: Clock;
   /** Measures start times for the report. @default performance.now */
@@ -492,14 +497,25 @@ export class AgentFleet {
     const now = this.#options.clock.now();
     for (const state of this.#agents.values()) {
       const standby = state.standby;
-      if (standby?.ready === true && now - standby.lastHeardMs > this.#options.agentTimeoutMs && !this.#stopping && this.#options.mayAct?.() !== false) {
-        this.#dropStandby(state, standby, `its standby (epoch ${standby.epoch}) sent no heartbeat for ${now - standby.lastHeardMs} ms`);
+      if (standby?.ready === true && this.#silentMs(standby.lastHeardMs, now) > this.#options.agentTimeoutMs && !this.#stopping && this.#options.mayAct?.() !== false) {
+        this.#dropStandby(state, standby, `its standby (epoch ${standby.epoch}) sent no heartbeat for ${this.#silence(standby.lastHeardMs, now)}`);
       }
-      if (state.lifecycle === 'running' && now - state.lastHeardMs > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${now - state.lastHeardMs} ms`);
-      else if (state.lifecycle === 'recovering' && state.lostAtMs !== undefined && now - state.lostAtMs > this.#options.recoveryWaitMs) {
+      if (state.lifecycle === 'running' && this.#silentMs(state.lastHeardMs, now) > this.#options.agentTimeoutMs) this.#lose(state, `no heartbeat for ${this.#silence(state.lastHeardMs, now)}`);
+      else if (state.lifecycle === 'recovering' && state.lostAtMs !== undefined && this.#silentMs(state.lostAtMs, now) > this.#options.recoveryWaitMs) {
         this.#abandon(state, `not back within ${this.#options.recoveryWaitMs} ms (swarm.recoveryWaitMs) after ${state.restarts} restart${state.restarts === 1 ? '' : 's'}`);
       }
     }
+  }
+
+  /** How long an agent last heard at `heardMs` has been silent, leaving out the time this control plane could not listen. */
+  #silentMs(heardMs: number, now: number): number {
+    return now - heardMs - (this.#options.deafness?.deafMs(heardMs) ?? 0);
+  }
+
+  /** The silence since `heardMs` in words, with the part this control plane could not listen. */
+  #silence(heardMs: number, now: number): string {
+    const deaf = this.#options.deafness?.deafMs(heardMs) ?? 0;
+    return deaf === 0 ? `${now - heardMs} ms` : `${now - heardMs - deaf} ms (${now - heardMs} ms, of which this control plane could not listen for ${deaf} ms)`;
   }
 
   /** Every agent as the health monitor sees it: its lifecycle, its heartbeat's age, whether it checkpoints. */
@@ -508,7 +524,7 @@ export class AgentFleet {
     return [...this.#agents.values()].map((agent) => ({
       id: agent.plan.id,
       lifecycle: agent.lifecycle,
-      heartbeatAgeMs: agent.ready ? now - agent.lastHeardMs : null,
+      heartbeatAgeMs: agent.ready ? this.#silentMs(agent.lastHeardMs, now) : null,
       // A ring's entry holds only its breaker, which a restart begins closed: it never checkpoints.
       checkpoints: agent.plan.kind !== 'collector',
     }));

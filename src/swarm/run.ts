@@ -104,6 +104,7 @@ export async function runSwarm(options: RunSwarmOptions): Promise<SwarmReport> {
       launcher,
       pacer: pace(feed, { clock, pacing: section.pacing }),
       clock,
+      deafness: runtime.deafness,
       logger,
       unreadyHint: `check that sandboxes reach the broker at ${runtime.brokerUrl}`,
       ...(options.onProgress === undefined ? {} : { onProgress: ({ step, steps }) => options.onProgress?.({ step, steps: steps ?? step }) }),

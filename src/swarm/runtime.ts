@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { AGENT_ENTRY, AGENT_ENV, type AgentConfig, CONTROL_PLANE_ID, ProbeMessage, swarmRegistry } from '../agent/index.js';
 import { type Bus, type EmbeddedBroker, connectBus, startEmbeddedBroker, swarmTopics } from '../bus/index.js';
-import { type Clock, type Logger, errorMessage, randomId } from '../core/index.js';
+import { type Clock, type Deafness, DeafnessMeter, type Logger, errorMessage, randomId } from '../core/index.js';
 import { BarMessage } from '../livefeed/index.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import {
@@ -92,6 +92,8 @@ export interface SwarmRuntime {
   readonly sandboxKind: SandboxTarget['kind'];
   /** The templates agents can run in. */
   readonly templates: readonly string[];
+  /** When this process could not listen (its event loop did not run): deployments leave it out of agents' silence. */
+  readonly deafness: Deafness;
   /** A launcher for one swarm's agents (close it to kill their sandboxes). */
   launcher(options: SwarmLauncherOptions): SandboxLauncher;
   /** How swarms on this runtime are placed, for reports. */
@@ -112,6 +114,8 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
     for (const close of closers.reverse()) await close().catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'close failed'));
   };
   try {
+    const deafness = new DeafnessMeter({ clock, logger });
+    closers.push(() => Promise.resolve(deafness.close()));
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = options.brokerUrl;
     if (brokerUrl === undefined) {
@@ -166,6 +170,7 @@ export async function startSwarmRuntime(options: SwarmRuntimeOptions): Promise<S
       provider,
       sandboxKind: target.kind,
       templates: [...new Set(options.templates)],
+      deafness,
       launcher: ({ swarmId, template, env, tierOf, tierTemplates }) => {
         // One set of credentials per agent for the launcher's life: issuing again replaces the
         // password, which would refuse a process of the agent still connecting (its standby starts
