@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type ServeProcess, killServe, startServe } from '../fixtures/serve.js';
 import { api, deployTo, ended, untilListed } from '../fixtures/serve-quickstart.js';
 
-/** agentTimeoutMs 2 s (the default); serve is stopped for PAUSE_MS. */
-const PAUSE_MS = 4_000;
+/** The spec's agentTimeoutMs is 3 s (2 s by default: more room for agents slowed by a loaded machine); serve is stopped for twice that. */
+const PAUSE_MS = 6_000;
 
 const SPEC = `name: paused
 data:
@@ -22,7 +22,7 @@ data:
 strategies:
   - { type: sma-crossover, symbol: AAA, fastPeriod: 10, slowPeriod: 40, sizing: { type: fraction-of-equity, fraction: 0.3, wholeUnits: true } }
   - { type: momentum, symbol: BBB, lookback: 20, entryThreshold: 0.03, exitThreshold: 0, sizing: { type: fraction-of-equity, fraction: 0.3, wholeUnits: true } }
-swarm: { topology: mesh, pacing: lockstep, agentTimeoutMs: 2000 }
+swarm: { topology: mesh, pacing: lockstep, agentTimeoutMs: 3000 }
 `;
 
 describe('tradeswarm serve paused past its agents\' timeout', () => {
