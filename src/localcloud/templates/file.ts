@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { InvalidInputError, errorMessage } from '../../core/index.js';
-import type { TemplateOptions } from './registry.js';
+import { type TemplateOptions, compileTemplate } from './registry.js';
 
 const MAX_TEMPLATE_FILES = 10_000;
 
@@ -26,7 +26,6 @@ function readTree(root: string, field: string): Record<string, Uint8Array> {
 /**
  * Loads a local template from a YAML (or JSON) file: the fields of {@link TemplateOptions}, plus
  * `filesFrom`, a folder (relative to the file) whose contents are copied into /home/user.
- * Fields are checked when the template is registered.
  * @throws InvalidInputError naming the file and field.
  */
 export function loadTemplateFile(path: string): TemplateOptions {
@@ -48,5 +47,13 @@ export function loadTemplateFile(path: string): TemplateOptions {
     if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidInputError(`${file}: filesFrom`, `${folder} is not a folder`);
     merged = { ...readTree(folder, `${file}: filesFrom`), ...(files as Record<string, unknown> | undefined) };
   }
-  return { ...rest, ...(merged === undefined ? {} : { files: merged }) } as TemplateOptions;
+  const template = { ...rest, ...(merged === undefined ? {} : { files: merged }) } as TemplateOptions;
+  // Checked here as well as when registered, so that the error names the file among several.
+  try {
+    compileTemplate(template);
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new InvalidInputError(`${file}: ${error.field}`, error.message.slice(error.field.length + 2), { cause: error });
+    throw error;
+  }
+  return template;
 }

@@ -68,5 +68,7 @@ describe('templates', () => {
     expect(() => loadTemplateFile(join(root, 'broken.yaml'))).toThrow(/broken\.yaml: could not be read as a template/);
     writeFileSync(join(root, 'nofolder.yaml'), 'name: x\nfilesFrom: missing\n');
     expect(() => loadTemplateFile(join(root, 'nofolder.yaml'))).toThrow(/filesFrom: .*missing is not a folder/);
+    writeFileSync(join(root, 'cores.yaml'), 'name: big\ncpuCount: 0\n');
+    expect(() => loadTemplateFile(join(root, 'cores.yaml'))).toThrow(new InvalidInputError(`${join(root, 'cores.yaml')}: template.cpuCount`, 'Too small: expected number to be >=1'));
   });
 });
