@@ -11,16 +11,16 @@
 //   and the same 1-order steps written by a server that leads others (its lease checked with each step:
 //   one call of tradeswarm_close_step_fenced, migration 009);
 // - round trip: SELECT 1, a call with no work: how much of the bare loop's time per insert is the call itself;
-// - restart read: what a restarted control plane reads of a deployment 20,000 steps old (replayOf):
+// - restart read: what a restarted control plane reads of a deployment 20,000 steps old (`--aged-steps N`) (replayOf):
 //   every step (no venue snapshot: the baseline) against its venue snapshot and the steps shortly
 //   before it, with the trading session taken up from the snapshot; the snapshot stored whole (before
 //   migration 008) and as live part and history chunks (as stored now);
-// - bytes written with a venue snapshot of a deployment 20,000 steps old: whole against chunked.
+// - bytes written with a venue snapshot of a deployment that old: whole against chunked.
 // The two alternate for ROUNDS rounds after an untimed warm-up; medians are reported. The issue's target:
 // the outbox within 2x of the bare loop's time per order. Meanwhile a 1 ms interval timer measures the
 // gaps between its ticks: how long anything else in the process (an API request) waits behind the
 // store's work, which PGlite did on the caller's thread before issue 15. (perf_hooks'
-// monitorEventLoopDelay would report nothing there: a loop that never turns records no sample.) `npm run bench:store [-- --quick]`; results
+// monitorEventLoopDelay would report nothing there: a loop that never turns records no sample.) `npm run bench:store [-- --quick] [--aged-steps N]`; results
 // in bench/results/store.json.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,11 +134,22 @@ function closedStep(swarmId: string, index: number, orders = 1): ClosedStep {
   };
 }
 
-/** Steps of the deployment whose restart read is measured (its age), and how many of them a venue snapshot leaves to read. */
-const AGED_STEPS = quick ? 5_000 : 20_000;
-
 /** Closed steps between two venue snapshots of a deployment (its `venueSnapshotEverySteps` by default). */
 const VENUE_SNAPSHOT_EVERY = 1_000;
+
+/**
+ * Steps of the deployment whose restart read is measured (its age): `--aged-steps N`, a multiple of
+ * {@link VENUE_SNAPSHOT_EVERY}, shows how the read grows with a deployment's age.
+ */
+const AGED_STEPS = ((): number => {
+  const index = process.argv.indexOf('--aged-steps');
+  if (index < 0) return quick ? 5_000 : 20_000;
+  const given = process.argv[index + 1] ?? '';
+  if (!/^[1-9]\d*$/.test(given) || Number(given) % VENUE_SNAPSHOT_EVERY !== 0) {
+    throw new Error(`--aged-steps must be a whole multiple of ${VENUE_SNAPSHOT_EVERY} steps, as 200000; got ${JSON.stringify(given)}`);
+  }
+  return Number(given);
+})();
 
 /**
  * A trading session's snapshot after `steps` steps of two symbols with a market entry every 10 steps
