@@ -212,7 +212,7 @@ async function storeAgedSteps(store: Store, deployment: string, count: number): 
   const step = closedStep(deployment, 0);
   await store.query(
     `INSERT INTO steps (deployment_id, idx, time_ms, submissions, signals, bars, participants, closed_at_ms, opened)
-     SELECT $1, g, $2::bigint + g * 60000, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, 0, $7::jsonb FROM generate_series(0, $8 - 1) AS g`,
+     SELECT $1, g, $2::bigint + g::bigint * 60000, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, 0, $7::jsonb FROM generate_series(0, $8 - 1) AS g`,
     [deployment, step.timeMs, JSON.stringify(step.submissions), JSON.stringify(step.signals), JSON.stringify(step.bars), JSON.stringify(step.participants), JSON.stringify(step.opened), count],
   );
   await store.query('UPDATE deployments SET closed_steps = $2, snapshot = $3::jsonb WHERE id = $1', [deployment, count, JSON.stringify({ ...step.snapshot, closedSteps: count })]);
