@@ -155,7 +155,7 @@ export function compileBusOptions(options: BusOptions): BusConfig {
       encoded = codec.encode(options.will.message, { id: randomId(16), from: clientId, ts: clock.now() });
     } catch (error) {
       // The codec names fields from the message down (`message.payload.seq`); the option holds it under `will`.
-      if (error instanceof InvalidInputError) throw new InvalidInputError(`will.${error.field}`, error.message.slice(error.field.length + 2), { cause: error });
+      if (error instanceof InvalidInputError) throw new InvalidInputError(`will.${error.field}`, error.detail, { cause: error });
       throw error;
     }
     will = Object.freeze({ topic, payload: encoded.bytes, qos: compileQos(options.will.qos, 'will.qos'), envelope: encoded.envelope });

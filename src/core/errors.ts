@@ -24,10 +24,11 @@ export class InvalidInputError extends TradeswarmError {
 
   constructor(
     readonly field: string,
-    message: string,
+    /** What is wrong and what is allowed, without the field (the message is `<field>: <detail>`). */
+    readonly detail: string,
     options: TradeswarmErrorOptions = {},
   ) {
-    super(`${field}: ${message}`, options);
+    super(`${field}: ${detail}`, options);
   }
 }
 

@@ -442,11 +442,9 @@ function parseFieldPath(field: string): Array<string | number> {
   return [...field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((match) => (match[2] === undefined ? (match[1] as string) : Number(match[2])));
 }
 
-/** A constructor's message without its field prefix and trailing `, got <value>` (the spec error shows the value). */
+/** A constructor's message without its field and trailing `, got <value>` (the spec error shows the value). */
 function allowedPart(error: InvalidInputError): string {
-  const prefix = `${error.field}: `;
-  const text = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return text.replace(/, got [^;]*$/s, '');
+  return error.detail.replace(/, got [^;]*$/s, '');
 }
 
 /** One zod issue of a spec as a {@link SpecProblem}: field path, the value found there in `raw`, what is allowed. */

@@ -52,7 +52,7 @@ export function loadTemplateFile(path: string): TemplateOptions {
   try {
     compileTemplate(template);
   } catch (error) {
-    if (error instanceof InvalidInputError) throw new InvalidInputError(`${file}: ${error.field}`, error.message.slice(error.field.length + 2), { cause: error });
+    if (error instanceof InvalidInputError) throw new InvalidInputError(`${file}: ${error.field}`, error.detail, { cause: error });
     throw error;
   }
   return template;
